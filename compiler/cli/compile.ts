@@ -1,0 +1,69 @@
+/**
+ * `npx compile [MODEL.onnx | DIR] --target h100|b200 [--out DIR] [--shape name=N,...] [--size WxH]
+ *  [--precision fp32|bf16|fp8|nvfp4] [--verify DIR] [--no-build] [--json] [--dump-after PASS,...]`
+ *
+ * Parses flags, runs compileModel, prints a short summary (or, with --json, the summary object as
+ * the last stdout line). User errors print one line and exit 1; a bug exits 70 with its stack.
+ */
+import { parseArgs } from 'node:util';
+import { compileModel, type CompileSummary } from '../compile.ts';
+import { CompileError } from '../errors.ts';
+import { parseShapeFlag } from '../ir/specialise.ts';
+
+const USAGE = 'usage: npx compile [MODEL.onnx | DIR] [--target h100|b200] [--out DIR] [--shape name=N,...] [--size WxH] [--precision fp32|bf16|fp8|nvfp4] [--verify DIR] [--no-build] [--json] [--dump-after PASS,...]';
+
+function summaryLines(s: CompileSummary): string[] {
+  const lines = [
+    `compiled ${s.model} for ${s.target} (${s.precision}): ${s.nodes.input} -> ${s.nodes.optimized} nodes, ${(s.flops / 1e9).toFixed(3)} GFLOP per run, ${s.seconds.toFixed(2)} s`,
+  ];
+  if (s.verify) lines.push(`verify: relative L2 ${s.verify.relL2.toExponential(3)}, cosine ${s.verify.cosine.toFixed(7)} (tolerance ${s.verify.tolerance}) ${s.verify.passed ? 'passed' : 'FAILED'}`);
+  lines.push(`artifact: ${s.artifact}`);
+  return lines;
+}
+
+export function main(argv: string[]): number {
+  let json = false;
+  try {
+    let parsed;
+    try {
+      parsed = parseArgs({
+        args: argv, allowPositionals: true, strict: true,
+        options: {
+          target: { type: 'string' }, out: { type: 'string' }, shape: { type: 'string' }, size: { type: 'string' },
+          precision: { type: 'string' }, verify: { type: 'string' }, 'no-build': { type: 'boolean' },
+          json: { type: 'boolean' }, 'dump-after': { type: 'string' }, help: { type: 'boolean', short: 'h' },
+        },
+      });
+    } catch (e) {
+      throw new CompileError({ where: 'command line', expected: USAGE.replace('usage: ', ''), found: (e as Error).message });
+    }
+    const { values, positionals } = parsed;
+    json = !!values.json;
+    if (values.help) {
+      console.log(USAGE);
+      return 0;
+    }
+    if (positionals.length > 1) throw new CompileError({ where: 'command line', expected: 'at most one MODEL', found: positionals.join(' ') });
+    const summary = compileModel({
+      model: positionals[0], target: values.target, out: values.out, precision: values.precision, verify: values.verify,
+      shape: values.shape ? parseShapeFlag(values.shape) : undefined, size: values.size, build: !values['no-build'],
+      dumpAfter: values['dump-after']?.split(',').map((s) => s.trim()),
+    });
+    const lines = summaryLines(summary);
+    if (json) {
+      for (const l of lines) console.error(l);
+      console.log(JSON.stringify(summary));
+    } else {
+      for (const l of lines) console.log(l);
+    }
+    return 0;
+  } catch (e) {
+    if (e instanceof CompileError) {
+      console.error(`error: ${e.message}`);
+      if (json) console.log(JSON.stringify({ error: e.message, ...e.site }));
+      return 1;
+    }
+    console.error(`internal compiler error (a bug; please report it with this output):\n${(e as Error).stack ?? e}`);
+    return 70;
+  }
+}

@@ -1,0 +1,172 @@
+/**
+ * compileModel: the compiler's stages in order, as a library call (the CLI is a thin shell).
+ *
+ *   import (lazy weights) -> specialise (--shape/--size) -> infer -> pass pipeline
+ *   -> verify (optional, CPU reference) -> write artifact (atomically)
+ *
+ * Every user-facing failure is a CompileError raised before anything is written. Code generation
+ * and the nvcc build arrive with the codegen issue; `build` is null until then.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { runPipeline } from '../passes/pipeline.ts';
+import { writeArtifact } from './artifact.ts';
+import { fail } from './errors.ts';
+import { type Graph, formatType, symbolicDims } from './ir/graph.ts';
+import { inferTypes } from './ir/infer.ts';
+import { printGraph } from './ir/print.ts';
+import { type ShapeBindings, specialise } from './ir/specialise.ts';
+import { importOnnx } from './onnx/import.ts';
+import { renderReport } from './report.ts';
+import { countFlops, opHistogram, parameterBytes } from './stats.ts';
+import { VERIFY_TOLERANCE, type VerifyResult, verifyGraph } from './verify.ts';
+
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+export const DEFAULT_MODEL = join(ROOT, 'models', 'tiny', 'flux2', 'model.onnx');
+export const ARTIFACT_FORMAT = 1;
+
+export const TARGETS = { h100: { arch: 'sm_90a', defaultPrecision: 'fp8' }, b200: { arch: 'sm_100a', defaultPrecision: 'nvfp4' } } as const;
+export type Target = keyof typeof TARGETS;
+export const PRECISIONS = ['fp32', 'bf16', 'fp8', 'nvfp4'] as const;
+export type Precision = (typeof PRECISIONS)[number];
+/** Precisions the compiler implements today; the others arrive with quantization. */
+export const IMPLEMENTED_PRECISIONS: readonly Precision[] = ['fp32'];
+
+export interface CompileOptions {
+  model?: string;
+  target?: string;
+  out?: string;
+  shape?: ShapeBindings;
+  /** "WxH": sets img_tokens = (W/16)·(H/16) for models with an img_tokens dim. */
+  size?: string;
+  precision?: string;
+  verify?: string;
+  build?: boolean;
+  dumpAfter?: string[];
+}
+
+/** The --json contract (../shared/DESIGN.md "Contracts"); keys are never renamed. */
+export interface CompileSummary {
+  artifact: string;
+  model: string;
+  source: string;
+  target: Target;
+  precision: Precision;
+  nodes: { input: number; optimized: number };
+  launches: number;
+  fusedAttention: number;
+  memory: { arenaBytes: number; maxLiveBytes: number; naiveBytes: number } | null;
+  flops: number;
+  parameters: { count: number; bytes: number };
+  shapes: Record<string, string>;
+  verify: VerifyResult | null;
+  build: { kernels: number; cached: number; spills: number; seconds: number } | null;
+  stages: Record<string, number>;
+  seconds: number;
+}
+
+export function resolveModelPath(model: string | undefined): string {
+  if (!model) return DEFAULT_MODEL;
+  const p = resolve(model);
+  if (existsSync(p) && statSync(p).isDirectory()) {
+    const inside = join(p, 'model.onnx');
+    if (!existsSync(inside)) fail(model, 'an .onnx file or a folder holding model.onnx', 'a folder without model.onnx');
+    return inside;
+  }
+  if (!existsSync(p)) fail(model, 'an ONNX model file', 'no such file');
+  return p;
+}
+
+function checkTarget(target: string | undefined): Target {
+  const t = target ?? 'h100';
+  if (!(t in TARGETS)) fail('--target', `one of ${Object.keys(TARGETS).join(', ')}`, `'${t}'`);
+  return t as Target;
+}
+
+function checkPrecision(precision: string | undefined): Precision {
+  const p = precision ?? 'fp32';
+  if (!(PRECISIONS as readonly string[]).includes(p)) fail('--precision', `one of ${PRECISIONS.join(', ')}`, `'${p}'`);
+  if (!IMPLEMENTED_PRECISIONS.includes(p as Precision)) {
+    fail('--precision', `one of ${IMPLEMENTED_PRECISIONS.join(', ')} (bf16/fp8/nvfp4 arrive with quantization)`, `'${p}'`);
+  }
+  return p as Precision;
+}
+
+function sizeBindings(size: string | undefined, graph: Graph): Record<string, number> {
+  if (!size) return {};
+  const m = /^(\d+)x(\d+)$/.exec(size);
+  if (!m) fail('--size', 'WIDTHxHEIGHT, e.g. 1024x1024', `'${size}'`);
+  const [w, h] = [Number(m[1]), Number(m[2])];
+  if (w % 16 || h % 16 || !w || !h) fail('--size', 'width and height that are positive multiples of 16', `${w}x${h}`);
+  if (!symbolicDims(graph).includes('img_tokens')) fail('--size', "a model with an 'img_tokens' dim (use --shape otherwise)", `dims: ${symbolicDims(graph).join(', ') || 'none (all static)'}`);
+  return { img_tokens: (w / 16) * (h / 16) };
+}
+
+export function compileModel(options: CompileOptions): CompileSummary {
+  const start = performance.now();
+  const stages: Record<string, number> = {};
+  const stage = <T>(name: string, fn: () => T): T => {
+    const t0 = performance.now();
+    const r = fn();
+    stages[name] = (stages[name] ?? 0) + performance.now() - t0;
+    return r;
+  };
+  const target = checkTarget(options.target);
+  const precision = checkPrecision(options.precision);
+  const source = resolveModelPath(options.model);
+  const modelName = source === DEFAULT_MODEL || basename(source) === 'model.onnx' ? basename(dirname(source)) : basename(source, '.onnx');
+
+  const imported = stage('import', () => importOnnx(source).graph);
+  const specialised = stage('specialise', () => {
+    const g = specialise(imported, { ...sizeBindings(options.size, imported), ...options.shape });
+    const left = symbolicDims(g);
+    if (left.length) fail(source, `values for the symbolic dims (${left.map((d) => `--shape ${d}=N`).join(', ')})`, `unbound: ${left.join(', ')}`);
+    return g;
+  });
+  const inferred = stage('infer', () => inferTypes(specialised));
+  const dumpDir = options.dumpAfter?.length ? resolve(options.out ?? '.') : undefined;
+  const optimised = stage('passes', () => runPipeline(inferred, { dumpAfter: options.dumpAfter, dumpDir }));
+  const graph = optimised.graph;
+
+  const verify = options.verify ? stage('verify', () => verifyGraph(graph, resolve(options.verify!), VERIFY_TOLERANCE[precision])) : null;
+  if (verify && !verify.passed) {
+    fail(`--verify ${options.verify}`, `relative L2 error <= ${verify.tolerance}`, `${verify.relL2.toExponential(3)} (cosine ${verify.cosine.toFixed(6)}); no artifact written`);
+  }
+
+  const artifact = resolve(options.out ?? join('artifacts', `${modelName}-${target}-${precision}`));
+  const summary: CompileSummary = {
+    artifact, model: modelName, source, target, precision,
+    nodes: { input: imported.nodes.length, optimized: graph.nodes.length },
+    launches: 0, fusedAttention: 0, memory: null,
+    flops: countFlops(graph),
+    parameters: parameterBytes(graph),
+    shapes: Object.fromEntries([...graph.inputs, ...graph.outputs].map((n) => [n, formatType(graph.types.get(n)!)])),
+    verify, build: null, stages, seconds: 0,
+  };
+  stage('write', () => {
+    const sourceHash = createHash('sha256').update(readFileSync(source)).digest('hex');
+    const graphText = printGraph(graph);
+    const manifest = {
+      format: ARTIFACT_FORMAT, compiler: readPackageVersion(), target, arch: TARGETS[target].arch, precision,
+      model: modelName, source: { path: source, sha256: sourceHash },
+      inputs: Object.fromEntries(graph.inputs.map((n) => [n, formatType(graph.types.get(n)!)])),
+      outputs: Object.fromEntries(graph.outputs.map((n) => [n, formatType(graph.types.get(n)!)])),
+      nodes: summary.nodes, flops: summary.flops, parameters: summary.parameters, verify,
+      files: { 'graph.txt': createHash('sha256').update(graphText).digest('hex') },
+    };
+    summary.seconds = (performance.now() - start) / 1000;
+    writeArtifact(artifact, {
+      'manifest.json': JSON.stringify(manifest, null, 2) + '\n',
+      'graph.txt': graphText,
+      'report.md': renderReport(summary, opHistogram(imported), opHistogram(graph), optimised.reports),
+    });
+  });
+  summary.seconds = (performance.now() - start) / 1000;
+  return summary;
+}
+
+function readPackageVersion(): string {
+  return (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+}

@@ -1,0 +1,33 @@
+/**
+ * report.md: what the compiler did to a model — nodes per op type before and after, FLOPs,
+ * parameters, time per stage, rewrites per pass rule (a rule that matched nothing shows 0), and
+ * the verification result.
+ */
+import type { PassReport } from '../passes/pipeline.ts';
+import type { CompileSummary } from './compile.ts';
+
+const fmt = (n: number) => (n >= 1e12 ? `${(n / 1e12).toFixed(2)} T` : n >= 1e9 ? `${(n / 1e9).toFixed(2)} G` : n >= 1e6 ? `${(n / 1e6).toFixed(2)} M` : `${n}`);
+
+export function renderReport(s: CompileSummary, before: Record<string, number>, after: Record<string, number>, passes: PassReport[]): string {
+  const lines: string[] = [];
+  lines.push(`# Compile report: ${s.model}`, '');
+  lines.push(`- source: \`${s.source}\``);
+  lines.push(`- target: ${s.target}, precision: ${s.precision}`);
+  lines.push(`- shapes: ${Object.entries(s.shapes).map(([k, v]) => `${k} ${v}`).join('; ')}`);
+  lines.push(`- nodes: ${s.nodes.input} in, ${s.nodes.optimized} after optimisation`);
+  lines.push(`- FLOPs per run: ${fmt(s.flops)}FLOP (GEMMs, convolutions, attention)`);
+  lines.push(`- parameters: ${fmt(s.parameters.count)} (${(s.parameters.bytes / 2 ** 30).toFixed(3)} GiB as stored)`);
+  if (s.verify) lines.push(`- verify: relative L2 ${s.verify.relL2.toExponential(3)}, cosine ${s.verify.cosine.toFixed(7)}, tolerance ${s.verify.tolerance} — ${s.verify.passed ? 'passed' : 'FAILED'}`);
+  else lines.push('- verify: not run (pass --verify DIR)');
+  lines.push(`- build: ${s.build ? `${s.build.kernels} kernels` : 'not run (code generation is not implemented yet)'}`);
+  lines.push('', '## Time per stage', '', '| stage | ms |', '| --- | ---: |');
+  for (const [k, v] of Object.entries(s.stages)) lines.push(`| ${k} | ${v.toFixed(0)} |`);
+  lines.push('', '## Passes', '', '| pass | ms | nodes before | nodes after | rewrites |', '| --- | ---: | ---: | ---: | --- |');
+  for (const p of passes) {
+    const rw = Object.entries(p.rewrites).map(([r, n]) => `${r}: ${n}`).join('; ');
+    lines.push(`| ${p.name} | ${p.ms.toFixed(0)} | ${p.nodesBefore} | ${p.nodesAfter} | ${rw} |`);
+  }
+  lines.push('', '## Nodes per op type', '', '| op | input | optimised |', '| --- | ---: | ---: |');
+  for (const op of [...new Set([...Object.keys(before), ...Object.keys(after)])]) lines.push(`| ${op} | ${before[op] ?? 0} | ${after[op] ?? 0} |`);
+  return lines.join('\n') + '\n';
+}

@@ -1,0 +1,76 @@
+/**
+ * The pass pipeline: one ordered list of passes with typed options, run in order, each timed and
+ * counted. After every pass the graph is re-inferred, which both checks that the pass left a
+ * well-typed graph and gives the next pass fresh compile-time values. A graph dump after any pass
+ * is available on request. Later issues append their passes (canonicalize, fuse-*, quantize,
+ * plan-memory) to PIPELINE.
+ */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Graph } from '../compiler/ir/graph.ts';
+import { inferTypes, type Inferred } from '../compiler/ir/infer.ts';
+import { printGraph } from '../compiler/ir/print.ts';
+import type { Pass } from './pass.ts';
+import { castLikeToCast } from './simplify/cast-like-to-cast.ts';
+import { eliminateCommon } from './simplify/eliminate-common.ts';
+import { foldConstants } from './simplify/fold-constants.ts';
+import { lowerSequences } from './simplify/lower-sequences.ts';
+import { removeDead } from './simplify/remove-dead.ts';
+import { removeNoops } from './simplify/remove-noops.ts';
+
+/** simplify: the exporter's noise out (constants, casts, sequences, duplicates, dead code). */
+export const SIMPLIFY: readonly Pass[] = [foldConstants, lowerSequences, castLikeToCast, removeNoops, eliminateCommon, removeDead];
+
+export const PIPELINE: readonly Pass[] = [...SIMPLIFY];
+
+export interface PassReport {
+  name: string;
+  ms: number;
+  nodesBefore: number;
+  nodesAfter: number;
+  rewrites: Record<string, number>;
+}
+
+export interface PipelineOptions {
+  passes?: readonly Pass[];
+  /** Write a text dump of the graph after these passes (names) into dumpDir. */
+  dumpAfter?: readonly string[];
+  dumpDir?: string;
+  /** Re-run the whole list until a round changes nothing (at most this many rounds). */
+  maxRounds?: number;
+}
+
+export interface PipelineResult extends Inferred {
+  reports: PassReport[];
+}
+
+export function runPipeline(input: Inferred, options: PipelineOptions = {}): PipelineResult {
+  const passes = options.passes ?? PIPELINE;
+  const reports = new Map<string, PassReport>();
+  let current = input;
+  for (let round = 0; round < (options.maxRounds ?? 3); round++) {
+    let changedThisRound = false;
+    for (const pass of passes) {
+      const report = reports.get(pass.name) ?? { name: pass.name, ms: 0, nodesBefore: current.graph.nodes.length, nodesAfter: 0, rewrites: Object.fromEntries(pass.rules.map((r) => [r, 0])) };
+      reports.set(pass.name, report);
+      const t0 = performance.now();
+      let fired = 0;
+      const graph: Graph = pass.run(current.graph, {
+        known: current.known,
+        count: (rule, n = 1) => {
+          report.rewrites[rule] = (report.rewrites[rule] ?? 0) + n;
+          fired += n;
+        },
+      });
+      current = inferTypes(graph);
+      report.ms += performance.now() - t0;
+      report.nodesAfter = graph.nodes.length;
+      if (fired > 0) changedThisRound = true;
+      if (options.dumpAfter?.includes(pass.name) && options.dumpDir) {
+        writeFileSync(join(options.dumpDir, `after-${pass.name}-round${round}.txt`), printGraph(graph));
+      }
+    }
+    if (!changedThisRound) break;
+  }
+  return { ...current, reports: [...reports.values()] };
+}
