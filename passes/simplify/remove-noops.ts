@@ -4,6 +4,7 @@
  *   Identity(x) | Cast(x, to=dtype(x)) | CastLike(x, like x) | Reshape/Expand/Squeeze/Unsqueeze/
  *   Flatten to x's own shape | Transpose that keeps element order | forward Slice covering all of x |
  *   Concat/Max/Min of one input | Dropout in inference                              =>   x
+ *   Transpose that only moves unit dims ([1,3,4] -> [3,1,4])                           =>   Reshape
  *
  * Only where the output's type equals the input's type exactly (same dtype, same static shape).
  * Also a lossless round trip through a wider type:
@@ -12,6 +13,7 @@
  */
 import type { DType } from '../../compiler/ir/dtype.ts';
 import { formatType, producers } from '../../compiler/ir/graph.ts';
+import { Tensor } from '../../compiler/ir/tensor.ts';
 import type { Pass } from '../pass.ts';
 import { Rewriter } from '../rewrite.ts';
 
@@ -27,7 +29,7 @@ const EXACT_IN: Partial<Record<DType, readonly DType[]>> = {
 
 export const removeNoops: Pass = {
   name: 'remove-noops',
-  rules: ['identity', 'cast to same type', 'lossless cast round trip', 'reshape to same shape', 'transpose identity', 'full slice', 'single-input'],
+  rules: ['identity', 'cast to same type', 'lossless cast round trip', 'reshape to same shape', 'transpose identity', 'order-keeping transpose => reshape', 'full slice', 'single-input'],
   run(graph, ctx) {
     const rw = new Rewriter(graph);
     const producer = producers(graph);
@@ -49,14 +51,23 @@ export const removeNoops: Pass = {
       if (!x || !y || node.outputs.filter(Boolean).length !== 1) return;
       if (SINGLE_INPUT.has(node.op) && node.inputs.filter(Boolean).length !== 1) return;
       const tx = graph.types.get(x), ty = graph.types.get(y);
-      if (!tx || !ty || formatType(tx) !== formatType(ty)) return;
-      if (node.op === 'Transpose' && tx.kind === 'tensor') {
+      if (!tx || !ty) return;
+      if (node.op === 'Transpose' && tx.kind === 'tensor' && ty.kind === 'tensor') {
         // Equal types are not enough ([2,2] transposed keeps its type): the non-unit dims must
-        // keep their order for the element order to be unchanged.
+        // keep their order for the element order to be unchanged. Then it is a free Reshape.
         const perm = (node.attrs.perm as readonly number[] | undefined) ?? tx.shape.map((_, k) => tx.shape.length - 1 - k);
         const moved = perm.filter((p) => tx.shape[p] !== 1);
         if (moved.some((p, k) => k > 0 && p < moved[k - 1])) return;
+        if (formatType(tx) !== formatType(ty)) {
+          const shapeName = `${y}/shape`;
+          rw.addConstant(shapeName, Tensor.fromNumbers('int64', [ty.shape.length], ty.shape as number[]));
+          rw.insertBefore(i, [{ op: 'Reshape', domain: '', inputs: [x, shapeName], outputs: [y], attrs: {}, name: node.name }], new Map());
+          rw.removeNode(i);
+          ctx.count('order-keeping transpose => reshape');
+          return;
+        }
       }
+      if (formatType(tx) !== formatType(ty)) return;
       if (node.op === 'Slice' && node.inputs[4]) {
         const steps = ctx.known.get(node.inputs[4]);
         if (!steps || steps.toNumbers().some((s) => s < 0)) return; // a reversing slice keeps its type
