@@ -59,7 +59,7 @@ export function randomInputsLike(name: string, seed: number): Record<string, Ten
       const keep = 1 + Math.floor(rand() * row);
       for (let i = 0; i < y.size; i++) y.set(i, i % row < keep ? 1 : 0);
     } else if (input.endsWith('_ids') && t.shape.length === 3) {
-      y.data.set(t.data as never); // positional ids (img_ids/txt_ids) define the layout: keep them
+      (y.data as BigInt64Array).set(t.data as BigInt64Array); // positional ids (img_ids/txt_ids) define the layout: keep them
     } else {
       const lo = Math.min(...vals), hi = Math.max(...vals);
       for (let i = 0; i < y.size; i++) y.set(i, lo + Math.floor(rand() * (hi - lo + 1)));
