@@ -29,7 +29,9 @@ function matmul(a: Tensor, b: Tensor, where: string): Tensor {
   const y = newTensor(a.dtype, p.outShape);
   const batches = p.batch.reduce((x, z) => x * z, 1);
   const aMap = broadcastIndex(p.aBatch, p.batch), bMap = broadcastIndex(p.bBatch, p.batch);
-  const A = a.toFloat32(), B = b.toFloat32(), Y = y.data as Float32Array;
+  // Integer operands are read as doubles (exact below 2^53); float32 storage as-is.
+  const asF = (t: Tensor) => (t.data instanceof Float32Array ? t.data : Float64Array.from(t.toNumbers()));
+  const A = asF(a), B = asF(b);
   const { m, k, n } = p;
   const row = new Float64Array(n);
   for (let t = 0; t < batches; t++) {
@@ -41,7 +43,7 @@ function matmul(a: Tensor, b: Tensor, where: string): Tensor {
         const bRow = bOff + kk * n;
         for (let j = 0; j < n; j++) row[j] += av * B[bRow + j];
       }
-      for (let j = 0; j < n; j++) Y[yOff + i * n + j] = row[j];
+      for (let j = 0; j < n; j++) y.set(yOff + i * n + j, row[j]);
     }
   }
   return y;
@@ -75,7 +77,9 @@ const gemm: OpDef = {
     const a = tensorArg(ins, 0, node), b = tensorArg(ins, 1, node), bias = optionalTensor(ins, 2);
     const { m, k, n, ta, tb } = gemmDims(node, a.shape, b.shape, node.op);
     const alpha = attrFloat(node, 'alpha', 1), beta = attrFloat(node, 'beta', 1);
-    const A = a.toFloat32(), B = b.toFloat32();
+    // Integer operands are read as doubles (exact below 2^53); float32 storage as-is.
+  const asF = (t: Tensor) => (t.data instanceof Float32Array ? t.data : Float64Array.from(t.toNumbers()));
+  const A = asF(a), B = asF(b);
     const y = newTensor(a.dtype, [m, n]);
     const biasMap = bias ? broadcastIndex(bias.shape, [m, n]) : undefined;
     for (let i = 0; i < m; i++) {

@@ -185,7 +185,7 @@ const transpose: OpDef = {
   infer: (c) => {
     const x = c.input(0);
     const perm = permOf(c.node, x.shape.length);
-    if (perm.length !== x.shape.length || [...perm].sort().some((p, i) => p !== i)) {
+    if (perm.length !== x.shape.length || [...perm].sort((a, b) => a - b).some((p, i) => p !== i)) {
       fail(c.where, `a permutation of ${x.shape.length} axes`, `perm [${perm}]`);
     }
     return [out(x.dtype, perm.map((p) => x.shape[p]))];
@@ -251,7 +251,7 @@ function sliceSpec(shape: readonly number[], starts: number[], ends: number[], a
       s = Math.min(Math.max(s, 0), dim);
       e = Math.min(Math.max(e, 0), dim);
     } else {
-      s = Math.min(Math.max(s, -1), dim - 1);
+      s = Math.min(Math.max(s, 0), dim - 1);
       e = Math.min(Math.max(e, -1), dim - 1);
     }
     st[a] = s;

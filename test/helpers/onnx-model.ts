@@ -19,11 +19,12 @@ import { importOnnx } from '../../compiler/onnx/import.ts';
 
 const { onnx } = onnxProto;
 
-/** A concrete tensor: feeds, initializers and tensor attributes. Ints beyond 2^53 saturate to int64. */
-export interface TensorSpec { dtype: DType; shape: readonly number[]; values: ArrayLike<number> }
-export const T = (dtype: DType, shape: readonly number[], values: ArrayLike<number>): TensorSpec => ({ dtype, shape, values });
+/** A concrete tensor: feeds, initializers and tensor attributes. int64 takes bigints; numbers saturate. */
+type Values = ArrayLike<number> | ArrayLike<number | bigint>;
+export interface TensorSpec { dtype: DType; shape: readonly number[]; values: Values }
+export const T = (dtype: DType, shape: readonly number[], values: Values): TensorSpec => ({ dtype, shape, values });
 export const f32 = (shape: readonly number[], values: ArrayLike<number>) => T('float32', shape, values);
-export const i64 = (shape: readonly number[], values: ArrayLike<number>) => T('int64', shape, values);
+export const i64 = (shape: readonly number[], values: Values) => T('int64', shape, values);
 export const bool = (shape: readonly number[], values: ArrayLike<number>) => T('bool', shape, values);
 
 /** Attribute values: integer number -> INT, string, number[] -> INTS, float()/floats() wrappers, tensor. */
@@ -43,7 +44,9 @@ export interface ModelSpec {
 // ---- building -----------------------------------------------------------------------------------
 
 export function toTensor(t: TensorSpec): Tensor {
-  return Tensor.fromNumbers(t.dtype, t.shape, t.values);
+  const x = Tensor.zeros(t.dtype, t.shape);
+  for (let i = 0; i < t.values.length; i++) x.set(i, t.values[i]);
+  return x;
 }
 
 function tensorProto(name: string, t: TensorSpec): onnxProto.onnx.ITensorProto {
@@ -56,7 +59,10 @@ function tensorProto(name: string, t: TensorSpec): onnxProto.onnx.ITensorProto {
 }
 
 function attrProto(name: string, a: Attr): onnxProto.onnx.IAttributeProto {
-  if (typeof a === 'number') return { name, type: 2, i: a };
+  if (typeof a === 'number') {
+    if (!Number.isInteger(a)) throw new Error(`attribute '${name}': wrap float values in float()`);
+    return { name, type: 2, i: a };
+  }
   if (typeof a === 'string') return { name, type: 3, s: Buffer.from(a) };
   if (Array.isArray(a)) return { name, type: 7, ints: [...a] };
   if ('float' in a) return { name, type: 1, f: a.float };
@@ -154,8 +160,9 @@ export function expectAgree(r: Outputs, tol = 1e-5): void {
       expect(a.map(special), `non-finite values of ${name}`).toEqual(b.map(special));
       const keep = (_: number, i: number) => Number.isFinite(b[i]);
       expect(relL2(a.filter(keep), b.filter(keep)), `relative L2 error of ${name}`).toBeLessThanOrEqual(tol);
-    } else {
-      expect(a, `values of ${name}`).toEqual(b);
+    } else { // exact, int64 compared as bigints
+      const exact = (d: ArrayLike<unknown>) => Array.from(d, String);
+      expect(exact(mine.data as ArrayLike<unknown>), `values of ${name}`).toEqual(exact(theirs.data as ArrayLike<unknown>));
     }
   }
 }

@@ -5,7 +5,7 @@
  * softcap, a V head size different from Q/K's; plus a hand-computed tiny case.
  */
 import { describe, expect, it } from 'vitest';
-import { checkNode, f32, float, init, Rng, type In } from '../helpers/onnx-model.ts';
+import { bool, checkNode, f32, float, init, Rng, type In } from '../helpers/onnx-model.ts';
 
 const r = new Rng(31337);
 const o = { opset: 23 };
@@ -34,6 +34,14 @@ describe('Attention 4-D', () => {
     const m = r.randn([1, 2, 3, 5]);
     const vals = Array.from(m.values).map((v, i) => (i % 5 === 4 ? -Infinity : v));
     return attn([r.randn([1, 2, 3, 4]), r.randn([1, 2, 5, 4]), r.randn([1, 2, 5, 4]), init({ ...m, values: vals })]);
+  });
+  it('softcap with an additive mask (softcap applies before the mask, as ORT does)', () => attn(
+    [r.randn([1, 1, 3, 4], -3, 3), r.randn([1, 1, 5, 4], -3, 3), r.randn([1, 1, 5, 4]), r.randn([3, 5], -3, 3)], { softcap: float(1) }));
+  it('a fully masked row gives zeros (bool and -Inf masks)', async () => {
+    const q = r.randn([1, 1, 2, 4]), k = r.randn([1, 1, 3, 4]), v = r.randn([1, 1, 3, 4]);
+    const res = await attn([q, k, v, bool([2, 3], [0, 0, 0, 1, 0, 1])]);
+    expect(Array.from(res.ours.y0.toFloat32().slice(0, 4))).toEqual([0, 0, 0, 0]);
+    await attn([q, k, v, f32([2, 3], [-Infinity, -Infinity, -Infinity, 0, 1, -Infinity])]);
   });
   it('additive float mask combined with is_causal', () => attn(
     [r.randn([1, 2, 4, 4]), r.randn([1, 2, 4, 4]), r.randn([1, 2, 4, 4]), r.randn([4, 4])], { is_causal: 1 }));

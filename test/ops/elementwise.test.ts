@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { CompileError } from '../../compiler/errors.ts';
-import { buildModel, checkNode, conform, f32, i64, bool, importAndInfer, init, Rng } from '../helpers/onnx-model.ts';
+import { bool, buildModel, checkNode, conform, f32, i64, importAndInfer, init, Rng, T } from '../helpers/onnx-model.ts';
 
 const r = new Rng(1234);
 
@@ -47,6 +47,18 @@ describe('binary arithmetic with broadcasting', () => {
   it('int64 Add/Sub/Mul', async () => {
     for (const op of ['Add', 'Sub', 'Mul']) await checkNode(op, [r.ints([2, 3], -50, 50), r.ints([3], -50, 50)]);
   });
+  it('int64 Add/Mul exact up to 2^53, INT64 extremes pass through Where/Min/Max', async () => {
+    await checkNode('Add', [i64([3], [2 ** 52, -(2 ** 52), 2 ** 53 - 1]), i64([3], [2 ** 52 - 1, 7, -5])]);
+    await checkNode('Mul', [i64([2], [2 ** 26 + 1, -(2 ** 25)]), i64([2], [2 ** 26 - 1, 3])]);
+    const max = 9223372036854775807n, min = -9223372036854775808n;
+    await checkNode('Where', [bool([3], [1, 0, 1]), i64([3], [max, 5n, min]), i64([1], [0n])]);
+    await checkNode('Min', [i64([3], [max, max, min]), i64([3], [4n, max, 0n])]);
+    await checkNode('Max', [i64([3], [max, 1n, min]), i64([3], [4n, min, min])]);
+  });
+  // Known limitation (documented in tensor.ts: int64 elements are read as JS numbers, exact below
+  // 2^53): arithmetic on int64 values beyond 2^53 rounds. Marked .fails so lifting it is noticed.
+  it.fails('int64 Add beyond 2^53 is exact (known limitation: it is not)', () =>
+    checkNode('Add', [i64([1], [2n ** 53n]), i64([1], [1n])]));
   it('int64 Div truncates toward zero', () => checkNode('Div', [i64([6], [7, -7, 7, -7, 0, 9]), i64([6], [2, 2, -2, -2, 3, 3])]));
   it('Pow float^float', () => checkNode('Pow', [r.randn([2, 3], 0.1, 3), r.randn([3], -2, 2)]));
   it('Pow float^int64 exponent', () => checkNode('Pow', [r.randn([2, 3], -3, 3), i64([3], [2, 3, 0])]));
@@ -54,7 +66,7 @@ describe('binary arithmetic with broadcasting', () => {
 
 describe('comparison and logic', () => {
   // Small integer-valued floats so ties occur.
-  const a = () => f32([2, 3, 4], r.ints([24], -2, 2).values), b = () => f32([3, 1], r.ints([3], -2, 2).values);
+  const a = () => T('float32', [2, 3, 4], r.ints([24], -2, 2).values), b = () => T('float32', [3, 1], r.ints([3], -2, 2).values);
   for (const op of ['Equal', 'Greater', 'GreaterOrEqual', 'Less', 'LessOrEqual']) {
     it(`${op} float broadcast`, () => checkNode(op, [a(), b()]));
     it(`${op} int64`, () => checkNode(op, [r.ints([4, 3], -2, 2), r.ints([3], -2, 2)]));

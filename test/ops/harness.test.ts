@@ -1,8 +1,11 @@
 /**
  * Self-check of the conformance harness (test/helpers/onnx-model.ts): a wrong value, dtype or shape
- * in our outputs must fail the comparison, so the op suites cannot pass vacuously.
+ * in our outputs must fail the comparison, so the op suites cannot pass vacuously; and every op in
+ * the registry must be named by some conformance case.
  */
+import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { knownOps } from '../../compiler/ops/registry.ts';
 import { Tensor } from '../../compiler/ir/tensor.ts';
 import { expectAgree, f32, mulberry32, Rng, runBoth } from '../helpers/onnx-model.ts';
 
@@ -33,5 +36,14 @@ describe('harness', () => {
     const xs = [a(), a(), a()];
     expect([b(), b(), b()]).toEqual(xs);
     expect(c()).not.toEqual(xs[0]);
+  });
+});
+
+describe('coverage', () => {
+  it('every registered op has a conformance case in test/ops', () => {
+    const dir = new URL('.', import.meta.url);
+    const text = readdirSync(dir).filter((f) => f.endsWith('.test.ts') && f !== 'harness.test.ts')
+      .map((f) => readFileSync(new URL(f, dir), 'utf8')).join('\n');
+    expect(knownOps().filter((op) => !new RegExp(`['\`]${op}['\`]`).test(text))).toEqual([]);
   });
 });

@@ -4,7 +4,7 @@
  * broadcast; Conv 1-D/2-D/3-D with groups, strides, dilations, asymmetric pads and auto_pad.
  */
 import { describe, it } from 'vitest';
-import { checkNode, f32, float, init, Rng } from '../helpers/onnx-model.ts';
+import { checkNode, f32, float, i64, init, Rng } from '../helpers/onnx-model.ts';
 
 const r = new Rng(7);
 
@@ -21,6 +21,11 @@ describe('MatMul', () => {
     [[2, 3, 7], [7]],
   ];
   for (const [a, b] of cases) it(`[${a}] x [${b}]`, () => checkNode('MatMul', [r.randn(a), r.randn(b)]));
+  // Regression: the reference wrote a double into BigInt64Array storage and threw for int64.
+  it('int64 and int32 operands', async () => {
+    await checkNode('MatMul', [i64([2, 2, 3], [2 ** 40, 3, -(2 ** 30), 5, 0, -1, 7, 8, 9, 1, 2, 3]), r.ints([3, 2], -5, 5)]);
+    await checkNode('MatMul', [r.ints([4, 3], -50, 50, 'int32'), r.ints([3], -50, 50, 'int32')]);
+  });
   it('with an initializer weight', () => checkNode('MatMul', [r.randn([2, 5, 8]), init(r.randn([8, 3]))]));
 });
 

@@ -101,7 +101,30 @@ describe('Slice', () => {
   it('negative step to INT64_MIN (full reverse)', () => sl([-1], [I64_MIN], [1], [-1]));
   it('negative step -2 with clamped start', () => sl([100, 3], [-100, 0], [0, 2], [-2, -1]));
   it('empty result (start past end)', () => sl([3], [1], [0]));
+  // Regression: with a negative step, starts clamp to [0, dim-1] (not [-1, dim-1]), so a start far
+  // below -dim still yields element 0.
+  it('negative step, start below -dim clamps to 0', async () => {
+    await sl([-100], [I64_MIN], [1], [-1]);
+    await sl([-7], [-8], [0], [-1]);
+    await sl([-100, 2], [-100, 0], [0, 2], [-1, -1]);
+  });
   it('int64 data', () => checkNode('Slice', [r.ints([6], 0, 99), init(i64([1], [-2])), init(i64([1], [0])), init(i64([1], [0])), init(i64([1], [-1]))]));
+});
+
+describe('shape arithmetic across nodes', () => {
+  it('Shape -> Gather -> Unsqueeze -> Concat -> Reshape (folded at compile time)', () => conform({
+    inputs: [{ name: 'x', dtype: 'float32', shape: [2, 3, 4] }],
+    nodes: [
+      { op: 'Shape', inputs: ['x'], outputs: ['s'] },
+      { op: 'Gather', inputs: ['s', 'i0'], outputs: ['d0'], attrs: { axis: 0 } },
+      { op: 'Unsqueeze', inputs: ['d0', 'ax'], outputs: ['d0u'] },
+      { op: 'Concat', inputs: ['d0u', 'minus1'], outputs: ['spec'], attrs: { axis: 0 } },
+      { op: 'Reshape', inputs: ['x', 'spec'], outputs: ['y'] },
+      { op: 'Mul', inputs: ['d0', 'd0'], outputs: ['sq'] },
+    ],
+    initializers: { i0: i64([], [0]), ax: i64([1], [0]), minus1: i64([1], [-1]) },
+    outputs: ['y', 'spec', 'sq'],
+  }, { x: r.randn([2, 3, 4]) }));
 });
 
 describe('Split', () => {
