@@ -6,6 +6,7 @@
 import type { Node } from '../ir/graph.ts';
 import { attentionOps } from './attention.ts';
 import { elementwiseOps } from './elementwise.ts';
+import { fusedOps } from './fused.ts';
 import { linalgOps } from './linalg.ts';
 import { normOps } from './norm.ts';
 import type { OpDef } from './op.ts';
@@ -16,9 +17,15 @@ const DEFAULT_DOMAIN: Readonly<Record<string, OpDef>> = {
   ...elementwiseOps, ...shapeOps, ...linalgOps, ...normOps, ...attentionOps, ...resizeOps,
 };
 
+/** The compiler's own ops (fusions, canonical forms): domain "dc". */
+const DC_DOMAIN: Readonly<Record<string, OpDef>> = { ...fusedOps };
+
+const DOMAINS: Readonly<Record<string, Readonly<Record<string, OpDef>>>> = { '': DEFAULT_DOMAIN, dc: DC_DOMAIN };
+
 export function lookupOp(node: Node): OpDef | undefined {
-  if (node.domain !== '') return undefined;
-  return Object.hasOwn(DEFAULT_DOMAIN, node.op) ? DEFAULT_DOMAIN[node.op] : undefined;
+  const ops = DOMAINS[node.domain];
+  return ops && Object.hasOwn(ops, node.op) ? ops[node.op] : undefined;
 }
 
+/** Every ONNX (default-domain) op the compiler knows. */
 export const knownOps = (): string[] => Object.keys(DEFAULT_DOMAIN).sort();

@@ -1,0 +1,189 @@
+/**
+ * The compiler's own ops (domain "dc"), produced by canonicalize and fuse-* passes, each with
+ * inference and a plain reference implementation that spells out its meaning.
+ *
+ *   RoPE(x, cos, sin){style}      y = x·cos + rot(x)·sin on the last axis; style 'interleaved'
+ *                                 rotates pairs (x0,x1) -> (-x1,x0), 'half' rotates halves.
+ *   FusedAttention(mask, [q k v qNorm kNorm cos sin] x segments)
+ *                                 per role, the sequence is the concatenation of `segments`
+ *                                 pieces, each optionally RMS-normalised over the head dim
+ *                                 (weights qNorm/kNorm, eps) and then rotated by RoPE (cos/sin,
+ *                                 [S_i, D] values); then softmax(Q·Kᵀ·scale + mask)·V with
+ *                                 grouped-query heads; a fully masked row gives 0.
+ *                                 Inputs are 4-D in `layouts` ('bshd' or 'bhsd' for q, k, v);
+ *                                 the output is in `outLayout`.
+ */
+import { fail } from '../errors.ts';
+import type { Node } from '../ir/graph.ts';
+import type { Tensor } from '../ir/tensor.ts';
+import { dtypeFromOnnx } from '../ir/dtype.ts';
+import { roundTo } from './elementwise.ts';
+import {
+  type OpDef, type RuntimeValue, attrFloat, attrInt, attrString, broadcastIndex, broadcastShapes,
+  newTensor, optionalTensor, out, tensorArg,
+} from './op.ts';
+
+// ---- RoPE ------------------------------------------------------------------------------------------
+
+function rotate(style: string, x: Float32Array, base: number, d: number, i: number): number {
+  if (style === 'interleaved') return i % 2 === 0 ? -x[base + i + 1] : x[base + i - 1];
+  const h = d / 2;
+  return i < h ? -x[base + i + h] : x[base + i - h];
+}
+
+const rope: OpDef = {
+  infer: (c) => {
+    const x = c.input(0);
+    broadcastShapes([x.shape, c.input(1).shape, c.input(2).shape], c.where);
+    const to = c.node.attrs.to as number | undefined;
+    return [out(to !== undefined ? dtypeFromOnnx(to)! : x.dtype, x.shape)];
+  },
+  exec: (ins, node) => {
+    const x = tensorArg(ins, 0, node), cos = tensorArg(ins, 1, node), sin = tensorArg(ins, 2, node);
+    const style = attrString(node, 'style', 'interleaved');
+    const to = node.attrs.to !== undefined ? dtypeFromOnnx(node.attrs.to as number)! : x.dtype;
+    const cMap = broadcastIndex(cos.shape, x.shape), sMap = broadcastIndex(sin.shape, x.shape);
+    const X = x.toFloat32(), d = x.shape[x.shape.length - 1];
+    const y = newTensor(to, x.shape);
+    for (let k = 0; k < x.size; k++) {
+      const i = k % d;
+      y.set(k, roundTo(to, X[k] * cos.get(cMap[k]) + rotate(style, X, k - i, d, i) * sin.get(sMap[k])));
+    }
+    return [y];
+  },
+};
+
+// ---- FusedAttention --------------------------------------------------------------------------------
+
+export const ATTENTION_ROLES = ['q', 'k', 'v', 'qNorm', 'kNorm', 'cos', 'sin'] as const;
+export const attentionInput = (segment: number, role: (typeof ATTENTION_ROLES)[number]) => 1 + segment * ATTENTION_ROLES.length + ATTENTION_ROLES.indexOf(role);
+
+interface Dims { b: number; h: number; s: number; d: number }
+
+function dimsOf(shape: readonly number[], layout: string): Dims {
+  return layout === 'bshd' ? { b: shape[0], s: shape[1], h: shape[2], d: shape[3] } : { b: shape[0], h: shape[1], s: shape[2], d: shape[3] };
+}
+
+function layoutsOf(node: Node): string[] {
+  return ((node.attrs.layouts as readonly string[] | undefined) ?? ['bhsd', 'bhsd', 'bhsd']).slice();
+}
+
+function attentionPlan(node: Node, shapeOf: (i: number) => readonly number[] | undefined, where: string) {
+  const segments = attrInt(node, 'segments', 1);
+  const layouts = layoutsOf(node);
+  const roles = (['q', 'k', 'v'] as const).map((role, r) => {
+    let total: Dims | undefined;
+    for (let s = 0; s < segments; s++) {
+      const shape = shapeOf(attentionInput(s, role));
+      if (!shape || shape.length !== 4) fail(where, `a 4-D ${role} for segment ${s}`, shape ? `[${shape}]` : 'none');
+      const d = dimsOf(shape, layouts[r]);
+      if (!total) total = { ...d };
+      else if (d.b !== total.b || d.h !== total.h || d.d !== total.d) fail(where, `${role} segments agreeing on batch, heads, head size`, `[${shape}]`);
+      else total.s += d.s;
+    }
+    return total!;
+  });
+  const [q, k, v] = roles;
+  if (q.h % k.h || k.h !== v.h || q.d !== k.d || k.s !== v.s || q.b !== k.b) {
+    fail(where, 'q heads a multiple of kv heads, matching head sizes and kv lengths', `q ${JSON.stringify(q)} k ${JSON.stringify(k)} v ${JSON.stringify(v)}`);
+  }
+  const outLayout = attrString(node, 'outLayout', 'bhsd');
+  const outShape = outLayout === 'bshd' ? [q.b, q.s, q.h, v.d] : [q.b, q.h, q.s, v.d];
+  return { segments, layouts, q, k, v, outShape, outLayout };
+}
+
+/** Gathers one role's segments into [B, H, S, D] float32, applying the norm/RoPE prologue. */
+function assemble(ins: readonly (RuntimeValue | undefined)[], node: Node, role: 'q' | 'k' | 'v', layout: string, total: Dims): Float32Array {
+  const segments = attrInt(node, 'segments', 1);
+  const eps = attrFloat(node, 'normEps', 1e-6);
+  const style = attrString(node, 'ropeStyle', 'interleaved');
+  const outBuf = new Float32Array(total.b * total.h * total.s * total.d);
+  const row = new Float32Array(total.d);
+  let offset = 0;
+  for (let s = 0; s < segments; s++) {
+    const x = tensorArg(ins, attentionInput(s, role), node);
+    const d = dimsOf(x.shape, layout);
+    const norm = role === 'v' ? undefined : optionalTensor(ins, attentionInput(s, role === 'q' ? 'qNorm' : 'kNorm'));
+    const cos = role === 'v' ? undefined : optionalTensor(ins, attentionInput(s, 'cos'));
+    const sin = role === 'v' ? undefined : optionalTensor(ins, attentionInput(s, 'sin'));
+    if (cos && (cos.size !== d.s * d.d || !sin || sin.size !== cos.size)) fail(`FusedAttention node '${node.name}'`, `RoPE tables of ${d.s}x${d.d} values`, `${cos.size}`);
+    const X = x.toFloat32();
+    for (let b = 0; b < d.b; b++) for (let h = 0; h < d.h; h++) for (let t = 0; t < d.s; t++) {
+      const base = layout === 'bshd' ? ((b * d.s + t) * d.h + h) * d.d : ((b * d.h + h) * d.s + t) * d.d;
+      for (let i = 0; i < d.d; i++) row[i] = X[base + i];
+      if (norm) {
+        let ms = 0;
+        for (let i = 0; i < d.d; i++) ms += row[i] * row[i];
+        const r = 1 / Math.sqrt(ms / d.d + eps);
+        for (let i = 0; i < d.d; i++) row[i] = row[i] * r * norm.get(i);
+      }
+      const dst = ((b * total.h + h) * total.s + offset + t) * total.d;
+      for (let i = 0; i < d.d; i++) {
+        outBuf[dst + i] = cos && sin ? row[i] * cos.get(t * d.d + i) + rotate(style, row, 0, d.d, i) * sin.get(t * d.d + i) : row[i];
+      }
+    }
+    offset += d.s;
+  }
+  return outBuf;
+}
+
+const fusedAttention: OpDef = {
+  infer: (c) => {
+    const p = attentionPlan(c.node, (i) => (c.has(i) ? c.input(i).shape : undefined), c.where);
+    if (c.has(0)) broadcastShapes([c.input(0).shape, [p.q.b, p.q.h, p.q.s, p.k.s]], c.where);
+    return [out(c.input(attentionInput(0, 'q')).dtype, p.outShape)];
+  },
+  exec: (ins, node) => {
+    const where = `FusedAttention node '${node.name}'`;
+    const p = attentionPlan(node, (i) => (ins[i] as Tensor | undefined)?.shape, where);
+    const [Q, K, V] = (['q', 'k', 'v'] as const).map((role, r) => assemble(ins, node, role, p.layouts[r], [p.q, p.k, p.v][r]));
+    const mask = optionalTensor(ins, 0);
+    const maskMap = mask ? broadcastIndex(mask.shape, [p.q.b, p.q.h, p.q.s, p.k.s]) : undefined;
+    const scale = attrFloat(node, 'scale', 1 / Math.sqrt(p.q.d));
+    const causal = attrInt(node, 'causal', 0) === 1;
+    const group = p.q.h / p.k.h;
+    const y = newTensor(tensorArg(ins, attentionInput(0, 'q'), node).dtype, p.outShape);
+    const scores = new Float64Array(p.k.s), acc = new Float64Array(p.v.d);
+    for (let b = 0; b < p.q.b; b++) for (let h = 0; h < p.q.h; h++) {
+      const kh = Math.floor(h / group);
+      for (let s = 0; s < p.q.s; s++) {
+        const qBase = ((b * p.q.h + h) * p.q.s + s) * p.q.d;
+        let max = -Infinity;
+        for (let t = 0; t < p.k.s; t++) {
+          const kBase = ((b * p.k.h + kh) * p.k.s + t) * p.k.d;
+          let dot = 0;
+          for (let i = 0; i < p.q.d; i++) dot += Q[qBase + i] * K[kBase + i];
+          let sc = dot * scale;
+          if (mask) {
+            const m = mask.get(maskMap![((b * p.q.h + h) * p.q.s + s) * p.k.s + t]);
+            sc = mask.dtype === 'bool' ? (m ? sc : -Infinity) : sc + m;
+          }
+          if (causal && t > s) sc = -Infinity;
+          scores[t] = sc;
+          if (sc > max) max = sc;
+        }
+        let sum = 0;
+        for (let t = 0; t < p.k.s; t++) { scores[t] = max === -Infinity ? 0 : Math.exp(scores[t] - max); sum += scores[t]; }
+        acc.fill(0);
+        for (let t = 0; t < p.k.s; t++) {
+          if (!scores[t]) continue;
+          const w = scores[t] / sum, vBase = ((b * p.v.h + kh) * p.v.s + t) * p.v.d;
+          for (let i = 0; i < p.v.d; i++) acc[i] += w * V[vBase + i];
+        }
+        for (let i = 0; i < p.v.d; i++) {
+          const o = p.outLayout === 'bshd' ? ((b * p.q.s + s) * p.q.h + h) * p.v.d + i : ((b * p.q.h + h) * p.q.s + s) * p.v.d + i;
+          y.set(o, acc[i]);
+        }
+      }
+    }
+    return [y];
+  },
+  flops: (node, _ins, outs) => {
+    const o = outs[0].shape;
+    const [b, h, sq, dv] = attrString(node, 'outLayout', 'bhsd') === 'bshd' ? [o[0], o[2], o[1], o[3]] : o;
+    const skv = attrInt(node, 'kvLength', 0), d = attrInt(node, 'headDim', dv);
+    return 2 * b * h * sq * skv * (d + dv);
+  },
+};
+
+export const fusedOps: Record<string, OpDef> = { RoPE: rope, FusedAttention: fusedAttention };
