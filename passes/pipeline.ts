@@ -11,6 +11,7 @@ import type { Graph } from '../compiler/ir/graph.ts';
 import { inferTypes, type Inferred } from '../compiler/ir/infer.ts';
 import { printGraph } from '../compiler/ir/print.ts';
 import { canonicalize } from './canonicalize/index.ts';
+import { fuseAttention } from './fuse-attention.ts';
 import type { Pass } from './pass.ts';
 import { castLikeToCast } from './simplify/cast-like-to-cast.ts';
 import { eliminateCommon } from './simplify/eliminate-common.ts';
@@ -22,7 +23,7 @@ import { removeNoops } from './simplify/remove-noops.ts';
 /** simplify: the exporter's noise out (constants, casts, sequences, duplicates, dead code). */
 export const SIMPLIFY: readonly Pass[] = [foldConstants, lowerSequences, castLikeToCast, removeNoops, eliminateCommon, removeDead];
 
-export const PIPELINE: readonly Pass[] = [...SIMPLIFY, canonicalize];
+export const PIPELINE: readonly Pass[] = [...SIMPLIFY, canonicalize, fuseAttention];
 
 export interface PassReport {
   name: string;

@@ -11,12 +11,12 @@
  *                                 [S_i, D] values); then softmax(Q·Kᵀ·scale + mask)·V with
  *                                 grouped-query heads; a fully masked row gives 0.
  *                                 Inputs are 4-D in `layouts` ('bshd' or 'bhsd' for q, k, v);
- *                                 the output is in `outLayout`.
+ *                                 the output is in `outLayout`, of dtype `to` (default: q's).
  */
 import { fail } from '../errors.ts';
 import type { Node } from '../ir/graph.ts';
 import type { Tensor } from '../ir/tensor.ts';
-import { dtypeFromOnnx } from '../ir/dtype.ts';
+import { type DType, dtypeFromOnnx } from '../ir/dtype.ts';
 import { roundTo } from './elementwise.ts';
 import {
   type OpDef, type RuntimeValue, attrFloat, attrInt, attrString, broadcastIndex, broadcastShapes,
@@ -127,11 +127,14 @@ function assemble(ins: readonly (RuntimeValue | undefined)[], node: Node, role: 
   return outBuf;
 }
 
+/** Output dtype: the `to` attribute (an ONNX dtype code) when present, else that of q. */
+const outDtype = (node: Node, q: DType): DType => (node.attrs.to !== undefined ? dtypeFromOnnx(node.attrs.to as number)! : q);
+
 const fusedAttention: OpDef = {
   infer: (c) => {
     const p = attentionPlan(c.node, (i) => (c.has(i) ? c.input(i).shape : undefined), c.where);
     if (c.has(0)) broadcastShapes([c.input(0).shape, [p.q.b, p.q.h, p.q.s, p.k.s]], c.where);
-    return [out(c.input(attentionInput(0, 'q')).dtype, p.outShape)];
+    return [out(outDtype(c.node, c.input(attentionInput(0, 'q')).dtype), p.outShape)];
   },
   exec: (ins, node) => {
     const where = `FusedAttention node '${node.name}'`;
@@ -142,7 +145,7 @@ const fusedAttention: OpDef = {
     const scale = attrFloat(node, 'scale', 1 / Math.sqrt(p.q.d));
     const causal = attrInt(node, 'causal', 0) === 1;
     const group = p.q.h / p.k.h;
-    const y = newTensor(tensorArg(ins, attentionInput(0, 'q'), node).dtype, p.outShape);
+    const y = newTensor(outDtype(node, tensorArg(ins, attentionInput(0, 'q'), node).dtype), p.outShape);
     const scores = new Float64Array(p.k.s), acc = new Float64Array(p.v.d);
     for (let b = 0; b < p.q.b; b++) for (let h = 0; h < p.q.h; h++) {
       const kh = Math.floor(h / group);

@@ -78,7 +78,7 @@ export const ropeRule: Rule = {
         const rot = m.skipCasts(rotC);
         const r = matchInterleaved(m, rot) ?? matchHalf(m, rot);
         if (!r) return undefined;
-        return m.commutative(mulX, (xc, cos) => (m.skipCasts(xc) === r.x || xc === r.x ? { r, xc, cos, sin, rotC } : undefined));
+        return m.commutative(mulX, (xc, cos) => (m.skipCasts(xc) === m.skipCasts(r.x) ? { r, xc, cos, sin, rotC } : undefined));
       });
       if (!found) return undefined;
       const { r, cos, sin } = found;
