@@ -158,6 +158,37 @@ const clip: OpDef = {
 
 const bool = (v: boolean) => (v ? 1 : 0);
 
+/** Gelu (opset 20): exact (erf) or the tanh approximation. */
+const GELU_C = Math.sqrt(2 / Math.PI);
+function erf(x: number): number {
+  // Abramowitz-Stegun 7.1.26 is too coarse for a reference; use the series / continued fraction.
+  const t = Math.abs(x);
+  if (t < 2.5) {
+    let sum = t, term = t;
+    for (let n = 1; n < 60; n++) {
+      term *= (-t * t) / n;
+      sum += term / (2 * n + 1);
+    }
+    return Math.sign(x) * (2 / Math.sqrt(Math.PI)) * sum;
+  }
+  let cf = 0;
+  for (let n = 60; n >= 1; n--) cf = (n / 2) / (t + cf);
+  return Math.sign(x) * (1 - Math.exp(-t * t) / Math.sqrt(Math.PI) / (t + cf));
+}
+const gelu: OpDef = {
+  infer: (c) => [c.input(0)],
+  exec: (ins, node) => {
+    const x = tensorArg(ins, 0, node);
+    const tanh = (node.attrs.approximate ?? 'none') === 'tanh';
+    const y = newTensor(x.dtype, x.shape);
+    for (let i = 0; i < x.size; i++) {
+      const v = x.get(i);
+      y.set(i, tanh ? 0.5 * v * (1 + Math.tanh(GELU_C * (v + 0.044715 * v * v * v))) : 0.5 * v * (1 + erf(v / Math.SQRT2)));
+    }
+    return [y];
+  },
+};
+
 export const elementwiseOps: Record<string, OpDef> = {
   Neg: unary((x) => -x),
   Abs: unary(Math.abs),
@@ -170,6 +201,7 @@ export const elementwiseOps: Record<string, OpDef> = {
   Tanh: unary(Math.tanh),
   Sigmoid: unary(sigmoid),
   Relu: unary((x) => Math.max(x, 0)),
+  Gelu: gelu,
   Not: unary((x) => bool(!x), 'bool'),
   IsNaN: unary((x) => bool(Number.isNaN(x)), 'bool'),
   Add: binary((a, b) => a + b),

@@ -2,6 +2,11 @@
  * The compiler's own ops (domain "dc"), produced by canonicalize and fuse-* passes, each with
  * inference and a plain reference implementation that spells out its meaning.
  *
+ *   Linear(x, W[, b]){transB}     y = x·W (+ b) over the last axis of x, any leading dims; W is
+ *                                 [K, N], or [N, K] with transB=1 (PyTorch's layout, as exported).
+ *   Silu(x)                       x·sigmoid(x)
+ *   SwiGLU(x)                     silu(a)·b where a, b are the first and second halves of x's last axis
+ *   Modulate(x, scale, shift)     x·(1 + scale) + shift (AdaLN), broadcast
  *   RoPE(x, cos, sin){style}      y = x·cos + rot(x)·sin on the last axis; style 'interleaved'
  *                                 rotates pairs (x0,x1) -> (-x1,x0), 'half' rotates halves.
  *   FusedAttention(mask, [q k v qNorm kNorm cos sin] x segments)
@@ -22,6 +27,91 @@ import {
   type OpDef, type RuntimeValue, attrFloat, attrInt, attrString, broadcastIndex, broadcastShapes,
   newTensor, optionalTensor, out, tensorArg,
 } from './op.ts';
+
+// ---- Linear, activations, modulation -----------------------------------------------------------------
+
+function linearDims(x: readonly number[], w: readonly number[], transB: boolean, where: string) {
+  if (w.length !== 2 || x.length < 1) fail(where, 'a 2-D weight and an input of rank >= 1', `[${x}] x [${w}]`);
+  const [k, n] = transB ? [w[1], w[0]] : w;
+  if (x[x.length - 1] !== k) fail(where, `input features ${k} (weight [${w}]${transB ? ', transposed' : ''})`, `[${x}]`);
+  return { k, n, m: x.slice(0, -1).reduce((a, b) => a * b, 1), outShape: [...x.slice(0, -1), n] };
+}
+
+const linear: OpDef = {
+  infer: (c) => {
+    const { n, outShape } = linearDims(c.input(0).shape, c.input(1).shape, attrInt(c.node, 'transB', 0) === 1, c.where);
+    if (c.has(2) && c.input(2).shape.reduce((a, b) => a * b, 1) !== n) fail(c.where, `a bias of ${n} values`, `[${c.input(2).shape}]`);
+    return [out(c.input(0).dtype, outShape)];
+  },
+  exec: (ins, node) => {
+    const x = tensorArg(ins, 0, node), w = tensorArg(ins, 1, node), bias = optionalTensor(ins, 2);
+    const transB = attrInt(node, 'transB', 0) === 1;
+    const { k, n, m, outShape } = linearDims(x.shape, w.shape, transB, node.op);
+    const X = x.toFloat32(), W = w.toFloat32();
+    const y = newTensor(x.dtype, outShape);
+    const Y = y.data as Float32Array;
+    const acc = new Float64Array(n);
+    for (let i = 0; i < m; i++) {
+      for (let j = 0; j < n; j++) acc[j] = bias ? bias.get(j) : 0;
+      for (let kk = 0; kk < k; kk++) {
+        const xv = X[i * k + kk];
+        if (transB) for (let j = 0; j < n; j++) acc[j] += xv * W[j * k + kk];
+        else for (let j = 0; j < n; j++) acc[j] += xv * W[kk * n + j];
+      }
+      for (let j = 0; j < n; j++) Y[i * n + j] = acc[j];
+    }
+    return [y];
+  },
+  flops: (node, [x, w]) => {
+    const { k, n, m } = linearDims(x.shape, w.shape, attrInt(node, 'transB', 0) === 1, 'Linear');
+    return 2 * m * k * n;
+  },
+};
+
+const sigmoid = (v: number) => (v >= 0 ? 1 / (1 + Math.exp(-v)) : Math.exp(v) / (1 + Math.exp(v)));
+
+const silu: OpDef = {
+  infer: (c) => [c.input(0)],
+  exec: (ins, node) => {
+    const x = tensorArg(ins, 0, node);
+    const y = newTensor(x.dtype, x.shape);
+    for (let i = 0; i < x.size; i++) y.set(i, x.get(i) * sigmoid(x.get(i)));
+    return [y];
+  },
+};
+
+const swiglu: OpDef = {
+  infer: (c) => {
+    const x = c.input(0);
+    const d = x.shape[x.shape.length - 1];
+    if (d % 2) fail(c.where, 'an even last dim', `[${x.shape}]`);
+    return [out(x.dtype, [...x.shape.slice(0, -1), d / 2])];
+  },
+  exec: (ins, node) => {
+    const x = tensorArg(ins, 0, node);
+    const d = x.shape[x.shape.length - 1], h = d / 2;
+    const y = newTensor(x.dtype, [...x.shape.slice(0, -1), h]);
+    for (let r = 0; r < x.size / d; r++) {
+      for (let i = 0; i < h; i++) {
+        const a = x.get(r * d + i), b = x.get(r * d + h + i);
+        y.set(r * h + i, a * sigmoid(a) * b);
+      }
+    }
+    return [y];
+  },
+};
+
+const modulate: OpDef = {
+  infer: (c) => [out(c.input(0).dtype, broadcastShapes([c.input(0).shape, c.input(1).shape, c.input(2).shape], c.where))],
+  exec: (ins, node) => {
+    const [x, scale, shift] = [0, 1, 2].map((i) => tensorArg(ins, i, node));
+    const shape = broadcastShapes([x.shape, scale.shape, shift.shape], node.op);
+    const [mx, ms, mt] = [x, scale, shift].map((t) => broadcastIndex(t.shape, shape));
+    const y = newTensor(x.dtype, shape);
+    for (let k = 0; k < y.size; k++) y.set(k, x.get(mx[k]) * (1 + scale.get(ms[k])) + shift.get(mt[k]));
+    return [y];
+  },
+};
 
 // ---- RoPE ------------------------------------------------------------------------------------------
 
@@ -189,4 +279,6 @@ const fusedAttention: OpDef = {
   },
 };
 
-export const fusedOps: Record<string, OpDef> = { RoPE: rope, FusedAttention: fusedAttention };
+export const fusedOps: Record<string, OpDef> = {
+  Linear: linear, Silu: silu, SwiGLU: swiglu, Modulate: modulate, RoPE: rope, FusedAttention: fusedAttention,
+};

@@ -25,6 +25,11 @@ describe('unary', () => {
     await checkNode('Abs', [i64([4], [-3, 0, 7, -(2 ** 40)])]);
   });
   it('Not', () => checkNode('Not', [r.bools([2, 5])]));
+  it('Gelu exact and tanh (opset 20)', async () => {
+    await checkNode('Gelu', [r.randn([3, 7], -4, 4)], {}, { opset: 20 });
+    await checkNode('Gelu', [r.randn([3, 7], -4, 4)], { approximate: 'tanh' }, { opset: 20 });
+    await checkNode('Gelu', [f32([6], [-9, -3.2, -0.5, 0, 2.7, 8])], {}, { opset: 20 });
+  });
   it('IsNaN', () => checkNode('IsNaN', [f32([5], [NaN, 0, Infinity, -1, NaN])]));
   it('Identity', () => checkNode('Identity', [r.ints([3, 2], -5, 5)]));
 });
