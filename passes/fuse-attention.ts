@@ -166,6 +166,18 @@ function build(m: Matcher, core: Core): ReturnType<Rule['match']> {
   if ([...qp, ...kp].some((p) => p.eps !== undefined && p.eps !== eps)) return undefined;
   const vs = segmentsOf(2);
   const segments: Segment[] = qp.map((p, i) => ({ q: p.x, k: kp[i].x, v: vs[i], qNorm: p.norm, kNorm: kp[i].norm, cos: p.cos, sin: p.sin, tableSlice: p.tableSlice }));
+  // A prologue peeled off below a layout change (RoPE applied after the head transpose, as in the
+  // text encoders) leaves a Transpose: read through it too.
+  const layouts: Layout[] = [q.layout, k.layout, v.layout];
+  if (segments.length === 1) {
+    (['q', 'k', 'v'] as const).forEach((role, r) => {
+      const again = roleSource(m, segments[0][role], false);
+      if (again && again.view.nodes.length > 0 && again.view.dims[1].repeat === 1) {
+        segments[0][role] = again.view.source;
+        layouts[r] = again.layout;
+      }
+    });
+  }
   const headDim = m.shape(segments[0].q)[3];
   const kvLength = lengths[1].reduce((a, b) => a + b, 0);
   const scale = core.scale * q.view.scale * k.view.scale;
@@ -179,7 +191,7 @@ function build(m: Matcher, core: Core): ReturnType<Rule['match']> {
       // slice along the sequence when one RoPE covered all segments.
       const table = (name: string | undefined, i: number, which: string): string => {
         if (!name) return '';
-        const len = m.shape(segments[i].q)[seqAxis];
+        const len = m.shape(segments[i].q)[layouts[0] === 'bshd' ? 1 : 2];
         let src = name;
         const range = segments[i].tableSlice;
         if (range) {
@@ -208,7 +220,7 @@ function build(m: Matcher, core: Core): ReturnType<Rule['match']> {
       return [...extra, {
         op: 'FusedAttention', domain: 'dc', inputs, outputs: [result.outputs[0]], name: core.output.name,
         attrs: {
-          segments: segments.length, layouts: [q.layout, k.layout, v.layout], outLayout: back ? 'bshd' : 'bhsd', scale,
+          segments: segments.length, layouts, outLayout: back ? 'bshd' : 'bhsd', scale,
           causal: core.causal ? 1 : 0, normEps: eps, ropeStyle: [...styles][0] ?? 'interleaved', heads: q.view.dims[1].size,
           kvHeads: k.heads, headDim, kvLength,
           ...(outType !== m.type(segments[0].q).dtype ? { to: onnxCodeOf(outType) } : {}),
