@@ -12,6 +12,7 @@ import { inferTypes, type Inferred } from '../compiler/ir/infer.ts';
 import { printGraph } from '../compiler/ir/print.ts';
 import { canonicalize } from './canonicalize/index.ts';
 import { fuseAttention } from './fuse-attention.ts';
+import { fuseElementwise } from './fuse-elementwise.ts';
 import { fuseLinear } from './fuse-linear.ts';
 import type { Pass } from './pass.ts';
 import { castLikeToCast } from './simplify/cast-like-to-cast.ts';
@@ -24,7 +25,7 @@ import { removeNoops } from './simplify/remove-noops.ts';
 /** simplify: the exporter's noise out (constants, casts, sequences, duplicates, dead code). */
 export const SIMPLIFY: readonly Pass[] = [foldConstants, lowerSequences, castLikeToCast, removeNoops, eliminateCommon, removeDead];
 
-export const PIPELINE: readonly Pass[] = [...SIMPLIFY, canonicalize, fuseAttention, fuseLinear];
+export const PIPELINE: readonly Pass[] = [...SIMPLIFY, canonicalize, fuseAttention, fuseLinear, fuseElementwise];
 
 export interface PassReport {
   name: string;

@@ -30,6 +30,13 @@ export type ValueType = TensorType | SequenceType;
 
 export type AttrValue = number | string | readonly number[] | readonly string[] | Tensor;
 
+/** The body of a fused node: a small graph over the node's inputs (formal names) to its outputs. */
+export interface Subgraph {
+  readonly inputs: readonly string[];
+  readonly outputs: readonly string[];
+  readonly nodes: readonly Node[];
+}
+
 export interface Node {
   readonly op: string;
   readonly domain: string;
@@ -39,6 +46,8 @@ export interface Node {
   readonly attrs: Readonly<Record<string, AttrValue>>;
   /** The exporter's node name, kept for error messages only (never matched on). */
   readonly name: string;
+  /** Fused nodes (dc.FusedKernel) carry the subgraph they compute. */
+  readonly body?: Subgraph;
 }
 
 export type ConstantSource =

@@ -17,6 +17,10 @@ export function printGraph(graph: Graph): string {
     const attrs = Object.entries(n.attrs).map(([k, v]) => `${k}=${v instanceof Tensor ? `tensor<${v.dtype}[${v.shape}]>` : JSON.stringify(v)}`).join(' ');
     const outs = n.outputs.map((o) => `${o}: ${t(o)}`).join(', ');
     lines.push(`  ${outs} = ${n.domain ? n.domain + '.' : ''}${n.op}(${n.inputs.join(', ')})${attrs ? ` {${attrs}}` : ''}`);
+    if (n.body) {
+      lines.push(`    body(${n.body.inputs.join(', ')}) -> ${n.body.outputs.join(', ')}`);
+      for (const b of n.body.nodes) lines.push(`      ${b.outputs.join(', ')} = ${b.domain ? b.domain + '.' : ''}${b.op}(${b.inputs.join(', ')})`);
+    }
   }
   lines.push(`  return ${graph.outputs.join(', ')}`);
   return lines.join('\n') + '\n';

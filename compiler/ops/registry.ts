@@ -7,6 +7,7 @@ import type { Node } from '../ir/graph.ts';
 import { attentionOps } from './attention.ts';
 import { elementwiseOps } from './elementwise.ts';
 import { fusedOps } from './fused.ts';
+import { fusedKernelOps } from './fused-kernel.ts';
 import { linalgOps } from './linalg.ts';
 import { normOps } from './norm.ts';
 import type { OpDef } from './op.ts';
@@ -18,7 +19,7 @@ const DEFAULT_DOMAIN: Readonly<Record<string, OpDef>> = {
 };
 
 /** The compiler's own ops (fusions, canonical forms): domain "dc". */
-const DC_DOMAIN: Readonly<Record<string, OpDef>> = { ...fusedOps };
+const DC_DOMAIN: Readonly<Record<string, OpDef>> = { ...fusedOps, ...fusedKernelOps };
 
 const DOMAINS: Readonly<Record<string, Readonly<Record<string, OpDef>>>> = { '': DEFAULT_DOMAIN, dc: DC_DOMAIN };
 

@@ -83,7 +83,8 @@ function factors(m: Matcher, v: string, root: Node, nodes: Node[]): string[] {
   return [v];
 }
 
-const near = (a: number | undefined, b: number, tol = 1e-4) => a !== undefined && Math.abs(a - b) <= tol * Math.abs(b);
+/** Constants compare within bfloat16 rounding (2⁻⁸ relative): a bf16 export stores √(2/π) as 0.796875. */
+const near = (a: number | undefined, b: number, tol = 2 ** -8) => a !== undefined && Math.abs(a - b) <= tol * Math.abs(b);
 
 export const geluTanhRule: Rule = {
   name: 'tanh-approximated GELU => Gelu',
@@ -93,11 +94,16 @@ export const geluTanhRule: Rule = {
     const fs = factors(m, node.outputs[0], node, nodes);
     if (fs.length !== 3) return undefined;
     const half = fs.find((f) => near(m.scalar(f), 0.5));
-    const onePlus = fs.map((f) => m.op(f, 'Add')).find(Boolean);
-    if (!half || !onePlus) return undefined;
-    const tanhPart = m.commutative(onePlus, (t, one) => (m.scalar(one) === 1 ? m.op(t, 'Tanh') : undefined));
+    const onePlusTanh = (f: string) => {
+      const add = m.op(f, 'Add');
+      const t = add && m.commutative(add, (a, one) => (m.scalar(one) === 1 ? m.op(a, 'Tanh') : undefined));
+      return add && t ? { add, t } : undefined;
+    };
+    const found = fs.map(onePlusTanh).find(Boolean);
+    if (!half || !found) return undefined;
+    const { add: onePlus, t: tanhPart } = found;
     const x = fs.find((f) => f !== half && f !== onePlus.outputs[0]);
-    if (!tanhPart || !x) return undefined;
+    if (!x) return undefined;
     const inner: Node[] = [];
     const innerFs = factors(m, tanhPart.inputs[0], m.op(tanhPart.inputs[0], 'Mul') ?? tanhPart, inner);
     const c = innerFs.find((f) => near(m.scalar(f), Math.sqrt(2 / Math.PI)));

@@ -47,6 +47,7 @@ export const eliminateCommon: Pass = {
     const seen = new Map<string, readonly string[]>();
     const c = (x: string) => canon.get(x) ?? x;
     graph.nodes.forEach((node, i) => {
+      if (node.body) return; // fused kernels are never duplicates worth comparing
       const attrs = Object.keys(node.attrs).sort().map((k) => `${k}=${attrKey(node.attrs[k])}`).join(';');
       const key = `${node.domain}:${node.op}(${node.inputs.map(c).join(',')})[${attrs}]#${node.outputs.length}`;
       const prior = seen.get(key);

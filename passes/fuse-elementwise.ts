@@ -1,0 +1,135 @@
+/**
+ * fuse-elementwise: maximal groups of element-wise ops and last-axis row reductions become one
+ * dc.FusedKernel whose body is the group (one pass over memory instead of one per op).
+ *
+ *   r = Add(x, Mul(gate, attn))          ┐
+ *   n = LayerNormalization(r)            │  =>  r, m = FusedKernel(x, gate, attn, scale, shift)
+ *   m = Modulate(n, scale, shift)        ┘        body: the three nodes; r and m leave the kernel
+ *
+ * Grouping: in graph order, a fusible node joins the group of a fusible producer with the same
+ * output shape, provided that creates no cycle (no input of the node reaches the group through a
+ * node outside it); otherwise it starts a group. Inputs from outside may broadcast (modulation
+ * vectors, norm weights). GEMMs, attention, convolutions and data movement are never inside: they
+ * are what the kernels feed. A value leaves the kernel when anything outside uses it. Groups of
+ * one node stay as they are. Nodes are re-sorted topologically afterwards.
+ */
+import type { Graph, Node } from '../compiler/ir/graph.ts';
+import { producers } from '../compiler/ir/graph.ts';
+import type { Pass } from './pass.ts';
+
+const ELEMENTWISE = new Set([
+  'Add', 'Sub', 'Mul', 'Div', 'Pow', 'Neg', 'Abs', 'Sqrt', 'Reciprocal', 'Exp', 'Log', 'Sin', 'Cos', 'Tanh', 'Sigmoid',
+  'Relu', 'Gelu', 'Cast', 'Where', 'Clip', 'Max', 'Min', 'IsNaN', 'Not', 'And', 'Or', 'Equal', 'Greater', 'GreaterOrEqual',
+  'Less', 'LessOrEqual', 'LayerNormalization', 'RMSNormalization', 'Softmax',
+]);
+const DC_ELEMENTWISE = new Set(['Silu', 'Modulate', 'RoPE', 'SwiGLU']);
+
+function fusible(graph: Graph, n: Node): boolean {
+  if (n.body || !(n.domain === '' ? ELEMENTWISE.has(n.op) : n.domain === 'dc' && DC_ELEMENTWISE.has(n.op))) return false;
+  if (n.outputs.filter(Boolean).length !== 1) return false;
+  const rank = (graph.types.get(n.outputs[0]) as { shape: readonly unknown[] }).shape.length;
+  if ((n.op === 'LayerNormalization' || n.op === 'RMSNormalization') && ![-1, rank - 1].includes((n.attrs.axis as number | undefined) ?? -1)) return false;
+  if (n.op === 'Softmax' && ![-1, rank - 1].includes((n.attrs.axis as number | undefined) ?? -1)) return false;
+  // Only values of float/bool type, not shape arithmetic on small int tensors.
+  const t = graph.types.get(n.outputs[0]);
+  return !!t && t.kind === 'tensor' && t.dtype !== 'int64' && t.dtype !== 'int32';
+}
+
+const shapeKey = (graph: Graph, v: string) => {
+  const t = graph.types.get(v);
+  return t?.kind === 'tensor' ? t.shape.join(',') : '';
+};
+
+/** Stable topological sort (Kahn's algorithm, ties broken by original position). */
+export function toposort(nodes: readonly Node[], available: ReadonlySet<string>): Node[] {
+  const producer = new Map<string, number>();
+  nodes.forEach((n, i) => n.outputs.forEach((o) => o && producer.set(o, i)));
+  const pending = nodes.map((n) => new Set(n.inputs.filter((x) => x && !available.has(x) && producer.has(x)).map((x) => producer.get(x)!)));
+  const users = nodes.map(() => [] as number[]);
+  pending.forEach((deps, i) => deps.forEach((d) => users[d].push(i)));
+  const ready: number[] = [];
+  pending.forEach((deps, i) => deps.size === 0 && ready.push(i));
+  const order: Node[] = [];
+  while (ready.length) {
+    ready.sort((a, b) => a - b);
+    const i = ready.shift()!;
+    order.push(nodes[i]);
+    for (const u of users[i]) {
+      pending[u].delete(i);
+      if (pending[u].size === 0) ready.push(u);
+    }
+  }
+  if (order.length !== nodes.length) throw new Error('toposort: the graph has a cycle');
+  return order;
+}
+
+export const fuseElementwise: Pass = {
+  name: 'fuse-elementwise',
+  rules: ['element-wise group => FusedKernel'],
+  run(graph, ctx) {
+    const producer = producers(graph);
+    const groupOf = new Map<number, number>(); // node index -> group id (its first node's index)
+    const members = new Map<number, number[]>();
+    const fusibleAt = graph.nodes.map((n) => fusible(graph, n));
+
+    /** Does value x (computed outside group g) depend on any member of g? */
+    const reaches = (x: string, g: number): boolean => {
+      const start = members.get(g)![0];
+      const seen = new Set<number>();
+      const stack = [producer.get(x)];
+      while (stack.length) {
+        const i = stack.pop();
+        if (i === undefined || i < start || seen.has(i)) continue;
+        seen.add(i);
+        if (groupOf.get(i) === g) return true;
+        for (const y of graph.nodes[i].inputs) if (y) stack.push(producer.get(y));
+      }
+      return false;
+    };
+
+    graph.nodes.forEach((node, i) => {
+      if (!fusibleAt[i]) return;
+      const shape = shapeKey(graph, node.outputs[0]);
+      const candidates = [...new Set(node.inputs.map((x) => producer.get(x)).filter((p): p is number => p !== undefined && groupOf.has(p)).map((p) => groupOf.get(p)!))];
+      for (const g of candidates) {
+        const first = graph.nodes[members.get(g)![0]];
+        if (shapeKey(graph, first.outputs[0]) !== shape) continue;
+        const outside = node.inputs.filter((x) => x && groupOf.get(producer.get(x) ?? -1) !== g);
+        if (outside.some((x) => reaches(x, g))) continue;
+        groupOf.set(i, g);
+        members.get(g)!.push(i);
+        return;
+      }
+      groupOf.set(i, i);
+      members.set(i, [i]);
+    });
+
+    const outputsUsedOutside = (group: Set<number>, value: string) =>
+      graph.outputs.includes(value) || graph.nodes.some((n, j) => !group.has(j) && n.inputs.includes(value));
+    const replaced = new Map<number, Node | null>();
+    let count = 0;
+    for (const list of members.values()) {
+      if (list.length < 2) continue;
+      const group = new Set(list);
+      const body = list.map((j) => graph.nodes[j]);
+      const produced = new Set(body.flatMap((n) => n.outputs));
+      const inputs = [...new Set(body.flatMap((n) => n.inputs).filter((x) => x && !produced.has(x)))];
+      const outputs = body.flatMap((n) => n.outputs).filter((o) => o && outputsUsedOutside(group, o));
+      const fused: Node = {
+        op: 'FusedKernel', domain: 'dc', inputs, outputs, attrs: { ops: body.map((n) => n.op) }, name: body[0].name,
+        body: { inputs, outputs, nodes: body },
+      };
+      list.forEach((j, k) => replaced.set(j, k === list.length - 1 ? fused : null));
+      count++;
+    }
+    if (count === 0) return graph;
+    ctx.count('element-wise group => FusedKernel', count);
+    const nodes: Node[] = [];
+    graph.nodes.forEach((n, i) => {
+      const r = replaced.get(i);
+      if (r === undefined) nodes.push(n);
+      else if (r) nodes.push(r);
+    });
+    return { ...graph, nodes: toposort(nodes, new Set([...graph.inputs, ...graph.constants.keys()])) };
+  },
+};
