@@ -11,7 +11,9 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { runPipeline } from '../passes/pipeline.ts';
+import { type PassReport, runPipeline } from '../passes/pipeline.ts';
+import { planMemory } from '../passes/plan-memory.ts';
+import { countLaunches, type LaunchReport } from './launches.ts';
 import { writeArtifact } from './artifact.ts';
 import { fail } from './errors.ts';
 import { type Graph, formatType, symbolicDims } from './ir/graph.ts';
@@ -56,6 +58,8 @@ export interface CompileSummary {
   precision: Precision;
   nodes: { input: number; optimized: number };
   launches: number;
+  /** Launches per transformer block (and outside blocks): the fusion passes' result. */
+  launchReport: LaunchReport;
   fusedAttention: number;
   memory: { arenaBytes: number; maxLiveBytes: number; naiveBytes: number } | null;
   flops: number;
@@ -64,6 +68,7 @@ export interface CompileSummary {
   verify: VerifyResult | null;
   build: { kernels: number; cached: number; spills: number; seconds: number } | null;
   stages: Record<string, number>;
+  passes: PassReport[];
   seconds: number;
 }
 
@@ -130,6 +135,8 @@ export function compileModel(options: CompileOptions): CompileSummary {
   const optimised = stage('passes', () => runPipeline(inferred, { dumpAfter: options.dumpAfter, dumpDir }));
   const graph = optimised.graph;
 
+  const launchReport = stage('plan', () => countLaunches(graph));
+  const memory = stage('plan', () => planMemory(graph));
   const verify = options.verify ? stage('verify', () => verifyGraph(graph, resolve(options.verify!), VERIFY_TOLERANCE[precision])) : null;
   if (verify && !verify.passed) {
     fail(`--verify ${options.verify}`, `relative L2 error <= ${verify.tolerance}`, `${verify.relL2.toExponential(3)} (cosine ${verify.cosine.toFixed(6)}); no artifact written`);
@@ -139,11 +146,13 @@ export function compileModel(options: CompileOptions): CompileSummary {
   const summary: CompileSummary = {
     artifact, model: modelName, source, target, precision,
     nodes: { input: imported.nodes.length, optimized: graph.nodes.length },
-    launches: 0, fusedAttention: 0, memory: null,
+    launches: launchReport.total, launchReport,
+    fusedAttention: graph.nodes.filter((n) => n.domain === 'dc' && n.op === 'FusedAttention').length,
+    memory: { arenaBytes: memory.arenaBytes, maxLiveBytes: memory.maxLiveBytes, naiveBytes: memory.naiveBytes },
     flops: countFlops(graph),
     parameters: parameterBytes(graph),
     shapes: Object.fromEntries([...graph.inputs, ...graph.outputs].map((n) => [n, formatType(graph.types.get(n)!)])),
-    verify, build: null, stages, seconds: 0,
+    verify, build: null, stages, passes: optimised.reports, seconds: 0,
   };
   stage('write', () => {
     const sourceHash = createHash('sha256').update(readFileSync(source)).digest('hex');
@@ -154,13 +163,15 @@ export function compileModel(options: CompileOptions): CompileSummary {
       inputs: Object.fromEntries(graph.inputs.map((n) => [n, formatType(graph.types.get(n)!)])),
       outputs: Object.fromEntries(graph.outputs.map((n) => [n, formatType(graph.types.get(n)!)])),
       nodes: summary.nodes, flops: summary.flops, parameters: summary.parameters, verify,
+      launches: summary.launches, memory: summary.memory,
+      arena: memory.buffers.map((b) => ({ value: b.value, offset: b.offset, bytes: b.bytes })),
       files: { 'graph.txt': createHash('sha256').update(graphText).digest('hex') },
     };
     summary.seconds = (performance.now() - start) / 1000;
     writeArtifact(artifact, {
       'manifest.json': JSON.stringify(manifest, null, 2) + '\n',
       'graph.txt': graphText,
-      'report.md': renderReport(summary, opHistogram(imported), opHistogram(graph), optimised.reports),
+      'report.md': renderReport(summary, opHistogram(imported), opHistogram(graph)),
     });
   });
   summary.seconds = (performance.now() - start) / 1000;

@@ -3,12 +3,11 @@
  * parameters, time per stage, rewrites per pass rule (a rule that matched nothing shows 0), and
  * the verification result.
  */
-import type { PassReport } from '../passes/pipeline.ts';
 import type { CompileSummary } from './compile.ts';
 
 const fmt = (n: number) => (n >= 1e12 ? `${(n / 1e12).toFixed(2)} T` : n >= 1e9 ? `${(n / 1e9).toFixed(2)} G` : n >= 1e6 ? `${(n / 1e6).toFixed(2)} M` : `${n}`);
 
-export function renderReport(s: CompileSummary, before: Record<string, number>, after: Record<string, number>, passes: PassReport[]): string {
+export function renderReport(s: CompileSummary, before: Record<string, number>, after: Record<string, number>): string {
   const lines: string[] = [];
   lines.push(`# Compile report: ${s.model}`, '');
   lines.push(`- source: \`${s.source}\``);
@@ -20,10 +19,18 @@ export function renderReport(s: CompileSummary, before: Record<string, number>, 
   if (s.verify) lines.push(`- verify: relative L2 ${s.verify.relL2.toExponential(3)}, cosine ${s.verify.cosine.toFixed(7)}, tolerance ${s.verify.tolerance} — ${s.verify.passed ? 'passed' : 'FAILED'}`);
   else lines.push('- verify: not run (pass --verify DIR)');
   lines.push(`- build: ${s.build ? `${s.build.kernels} kernels` : 'not run (code generation is not implemented yet)'}`);
+  lines.push(`- FusedAttention: ${s.fusedAttention}; launches per run: ${s.launches}`);
+  if (s.memory) {
+    const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
+    lines.push(`- activation arena: ${mb(s.memory.arenaBytes)} (max-live lower bound ${mb(s.memory.maxLiveBytes)}, ${(s.memory.arenaBytes / Math.max(s.memory.maxLiveBytes, 1)).toFixed(3)}x; one buffer each: ${mb(s.memory.naiveBytes)})`);
+  }
+  lines.push('', '## Launches per block', '', '| blocks | count | launches per block (min-max) | per block |', '| --- | ---: | --- | --- |');
+  for (const k of s.launchReport.kinds) lines.push(`| ${k.kind} | ${k.blocks} | ${k.min}-${k.max} | ${k.perBlock.join(' ')} |`);
+  lines.push(`| outside blocks | | ${s.launchReport.outsideBlocks} | |`, `| shared by blocks | | ${s.launchReport.shared} | |`);
   lines.push('', '## Time per stage', '', '| stage | ms |', '| --- | ---: |');
   for (const [k, v] of Object.entries(s.stages)) lines.push(`| ${k} | ${v.toFixed(0)} |`);
   lines.push('', '## Passes', '', '| pass | ms | nodes before | nodes after | rewrites |', '| --- | ---: | ---: | ---: | --- |');
-  for (const p of passes) {
+  for (const p of s.passes) {
     const rw = Object.entries(p.rewrites).map(([r, n]) => `${r}: ${n}`).join('; ');
     lines.push(`| ${p.name} | ${p.ms.toFixed(0)} | ${p.nodesBefore} | ${p.nodesAfter} | ${rw} |`);
   }

@@ -102,11 +102,12 @@ function matchDecomposed(m: Matcher, pv: Node): Core | undefined {
   }
   let scale = 1;
   for (let n = m.op(s, 'Mul', 'Div'); n; n = m.op(s, 'Mul', 'Div')) {
-    const c = m.scalar(n.inputs[1]);
+    const constFirst = n.op === 'Mul' && m.scalar(n.inputs[1]) === undefined;
+    const c = m.scalar(n.inputs[constFirst ? 0 : 1]);
     if (c === undefined) return undefined;
     scale *= n.op === 'Mul' ? c : 1 / c;
     remove.push(n);
-    s = n.inputs[0];
+    s = n.inputs[constFirst ? 1 : 0];
   }
   const qk = m.op(s, 'MatMul');
   if (!qk) return undefined;
@@ -118,6 +119,7 @@ function matchDecomposed(m: Matcher, pv: Node): Core | undefined {
 
 function matchOnnxAttention(m: Matcher, node: Node): Core | undefined {
   if (node.outputs.filter(Boolean).length !== 1 || node.inputs.length > 4) return undefined;
+  if (((node.attrs.softcap as number | undefined) ?? 0) !== 0 || ((node.attrs.qk_matmul_output_mode as number | undefined) ?? 0) !== 0) return undefined;
   if ([0, 1, 2].some((i) => m.shape(node.inputs[i]).length !== 4)) return undefined;
   const d = m.shape(node.inputs[0])[3];
   return {
@@ -134,7 +136,8 @@ function build(m: Matcher, core: Core): ReturnType<Rule['match']> {
   if (q.heads % k.heads || k.heads !== v.heads) return undefined;
   // Output layout: absorb a transpose back to (B, S, H, D).
   const uses = m.usesOf(core.output.outputs[0]);
-  const back = uses.length === 1 && uses[0].op === 'Transpose' && (uses[0].attrs.perm as number[] | undefined)?.join() === '0,2,1,3' ? uses[0] : undefined;
+  const back = uses.length === 1 && uses[0].op === 'Transpose' && (uses[0].attrs.perm as number[] | undefined)?.join() === '0,2,1,3'
+    && m.onlyUsedBy(core.output.outputs[0], [uses[0]]) ? uses[0] : undefined;
   const result = back ?? core.output;
   // Segments: every role split the same way along the sequence, possibly under one RoPE (Flux.2).
   const users = [...core.remove, ...q.view.nodes, ...k.view.nodes, ...v.view.nodes];
@@ -160,6 +163,10 @@ function build(m: Matcher, core: Core): ReturnType<Rule['match']> {
     return p;
   });
   const qp = prologue(0), kp = prologue(1);
+  // One RoPE table per segment serves q and k: they must have been rotated by the same tables, once.
+  const sameTables = qp.every((p, i) => p.cos === kp[i].cos && p.sin === kp[i].sin && String(p.tableSlice) === String(kp[i].tableSlice));
+  const rotatedTwice = wholeRopes.length > 0 && [...qp, ...kp].some((p) => p.absorbed.some((n) => n.op === 'RoPE'));
+  if (!sameTables || rotatedTwice) return undefined;
   const styles = new Set([...qp, ...kp].map((p) => p.style).filter(Boolean));
   if (styles.size > 1 || qp.some((p, i) => !!p.cos !== !!kp[i].cos) || qp.some((p, i) => !!p.norm !== !!kp[i].norm)) return undefined;
   const eps = [...qp, ...kp].find((p) => p.eps !== undefined)?.eps ?? 1e-6;

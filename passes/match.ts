@@ -66,6 +66,14 @@ export class Matcher {
     }
   }
 
+  /** Strips only Casts that widen exactly (bf16/f16 -> f32, f32 -> f64): the value is identical. */
+  skipUpcasts(x: string): string {
+    const exact: Record<string, string[]> = { bfloat16: ['float32', 'float64'], float16: ['float32', 'float64'], float32: ['float64'] };
+    let v = x;
+    for (let n = this.op(v, 'Cast'); n && exact[this.type(n.inputs[0]).dtype]?.includes(this.type(v).dtype); n = this.op(v, 'Cast')) v = n.inputs[0];
+    return v;
+  }
+
   /** Tries `f` on (a, b) then (b, a); returns the first non-undefined result. */
   commutative<T>(node: Node, f: (a: string, b: string) => T | undefined): T | undefined {
     return f(node.inputs[0], node.inputs[1]) ?? f(node.inputs[1], node.inputs[0]);

@@ -50,13 +50,15 @@ export interface PipelineResult extends Inferred {
 
 export function runPipeline(input: Inferred, options: PipelineOptions = {}): PipelineResult {
   const passes = options.passes ?? PIPELINE;
-  const reports = new Map<string, PassReport>();
+  const reports: PassReport[] = [];
   let current = input;
   for (let round = 0; round < (options.maxRounds ?? 3); round++) {
     let changedThisRound = false;
     for (const pass of passes) {
-      const report = reports.get(pass.name) ?? { name: pass.name, ms: 0, nodesBefore: current.graph.nodes.length, nodesAfter: 0, rewrites: Object.fromEntries(pass.rules.map((r) => [r, 0])) };
-      reports.set(pass.name, report);
+      const report: PassReport = {
+        name: round === 0 ? pass.name : `${pass.name} (round ${round + 1})`, ms: 0, nodesBefore: current.graph.nodes.length, nodesAfter: 0,
+        rewrites: Object.fromEntries(pass.rules.map((r) => [r, 0])),
+      };
       const t0 = performance.now();
       let fired = 0;
       const graph: Graph = pass.run(current.graph, {
@@ -67,14 +69,17 @@ export function runPipeline(input: Inferred, options: PipelineOptions = {}): Pip
         },
       });
       current = inferTypes(graph);
-      report.ms += performance.now() - t0;
+      report.ms = performance.now() - t0;
       report.nodesAfter = graph.nodes.length;
+      // Every pass shows in the first round (a rule that matched nothing is visible); later rounds
+      // only list passes that changed something.
+      if (round === 0 || fired > 0) reports.push(report);
       if (fired > 0) changedThisRound = true;
       if (options.dumpAfter?.includes(pass.name) && options.dumpDir) {
-        writeFileSync(join(options.dumpDir, `after-${pass.name}-round${round}.txt`), printGraph(graph));
+        writeFileSync(join(options.dumpDir, `after-${pass.name}-round${round + 1}.txt`), printGraph(graph));
       }
     }
     if (!changedThisRound) break;
   }
-  return { ...current, reports: [...reports.values()] };
+  return { ...current, reports };
 }

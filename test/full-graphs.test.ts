@@ -15,7 +15,9 @@ import { externalReads } from '../compiler/onnx/constants.ts';
 import { importOnnx } from '../compiler/onnx/import.ts';
 import { lookupOp } from '../compiler/ops/registry.ts';
 import { countFlops } from '../compiler/stats.ts';
+import { countLaunches } from '../compiler/launches.ts';
 import { runPipeline } from '../passes/pipeline.ts';
+import { planMemory } from '../passes/plan-memory.ts';
 import { SHARED_FULL } from './helpers/fixtures.ts';
 
 const FULL: Record<string, Record<string, number>> = {
@@ -50,6 +52,7 @@ describe.skipIf(!present)('full-size graphs', () => {
     }
     for (const node of graph.nodes) expect(lookupOp(node), node.op).toBeDefined();
     expect(graph.nodes.some((n) => ['Constant', 'Identity', 'CastLike', 'SplitToSequence', 'SequenceAt'].includes(n.op))).toBe(false);
+    for (const n of graph.nodes) if (n.body) for (const b of n.body.nodes) expect(lookupOp(b), b.op).toBeDefined();
     expect(externalReads.count).toBe(readsBefore);
   });
 
@@ -66,6 +69,41 @@ describe.skipIf(!present)('full-size graphs', () => {
     expect(Math.abs(counted - analytic) / analytic).toBeLessThan(0.01);
     expect(counted / 1e12).toBeGreaterThan(280);
     expect(counted / 1e12).toBeLessThan(286);
+  });
+
+  it('fuse-attention: one FusedAttention per attention layer, no softmax or norm maths left outside', () => {
+    const counts: Record<string, number> = { flux2_dev: 56, qwen_image: 60, mistral_small_3_1_text_encoder: 30, qwen2_5_vl_7b_text_encoder: 28 };
+    for (const [name, expected] of Object.entries(counts)) {
+      const { graph } = compile(name);
+      const fused = graph.nodes.filter((n) => n.op === 'FusedAttention');
+      expect(fused, name).toHaveLength(expected);
+      const loose = graph.nodes.filter((n) => ['Softmax', 'Pow', 'ReduceMean', 'MatMul'].includes(n.op));
+      expect(loose.map((n) => n.op), name).toEqual(name.includes('text_encoder') ? ['MatMul'] : []); // the RoPE frequency outer product
+    }
+    // Flux.2 joint attention: text + image segments with the QK RMSNorm and RoPE absorbed.
+    const flux = compile('flux2_dev').graph.nodes.filter((n) => n.op === 'FusedAttention');
+    expect(flux.filter((n) => n.attrs.segments === 2)).toHaveLength(8);
+    expect(flux.every((n) => n.inputs[4] && n.inputs[6])).toBe(true); // qNorm and cos of segment 0
+    // Qwen-Image: the text padding mask is honoured.
+    expect(compile('qwen_image').graph.nodes.filter((n) => n.op === 'FusedAttention').every((n) => n.inputs[0])).toBe(true);
+    // Text encoders: causal + padding mask, grouped-query heads.
+    const mistral = compile('mistral_small_3_1_text_encoder').graph.nodes.filter((n) => n.op === 'FusedAttention');
+    expect(mistral.every((n) => n.inputs[0] && n.attrs.heads === 32 && n.attrs.kvHeads === 8)).toBe(true);
+  });
+
+  it('flux2_dev launches per block and memory plan meet their goals', () => {
+    const { graph } = compile('flux2_dev');
+    const launches = countLaunches(graph);
+    const double = launches.kinds.find((k) => k.kind === 'transformer_blocks')!;
+    const single = launches.kinds.find((k) => k.kind === 'single_transformer_blocks')!;
+    expect(double.blocks).toBe(8);
+    expect(single.blocks).toBe(48);
+    expect(double.max).toBeLessThanOrEqual(20);
+    expect(single.max).toBeLessThanOrEqual(8);
+    const memory = planMemory(graph);
+    expect(memory.arenaBytes).toBeLessThanOrEqual(1.1 * memory.maxLiveBytes);
+    expect(memory.arenaBytes).toBeLessThanOrEqual(1.5e9);
+    expect(memory.maxLiveBytes).toBeGreaterThan(500e6); // the single-stream fused projection alone is 509 MB
   });
 
   it('a symbolic dim left unbound is named in the error', () => {

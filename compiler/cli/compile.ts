@@ -14,8 +14,10 @@ const USAGE = 'usage: npx compile [MODEL.onnx | DIR] [--target h100|b200] [--out
 
 function summaryLines(s: CompileSummary): string[] {
   const lines = [
-    `compiled ${s.model} for ${s.target} (${s.precision}): ${s.nodes.input} -> ${s.nodes.optimized} nodes, ${(s.flops / 1e9).toFixed(3)} GFLOP per run, ${s.seconds.toFixed(2)} s`,
+    `compiled ${s.model} for ${s.target} (${s.precision}): ${s.nodes.input} -> ${s.nodes.optimized} nodes, ${s.launches} launches, ${s.fusedAttention} fused attentions, ${(s.flops / 1e9).toFixed(3)} GFLOP per run, ${s.seconds.toFixed(2)} s`,
   ];
+  if (s.memory) lines.push(`memory: activation arena ${(s.memory.arenaBytes / 1e6).toFixed(1)} MB (max-live ${(s.memory.maxLiveBytes / 1e6).toFixed(1)} MB)`);
+  for (const k of s.launchReport.kinds) lines.push(`launches per ${k.kind.replace(/s$/, '')}: ${k.min === k.max ? k.min : `${k.min}-${k.max}`} (${k.blocks} blocks)`);
   if (s.verify) lines.push(`verify: relative L2 ${s.verify.relL2.toExponential(3)}, cosine ${s.verify.cosine.toFixed(7)} (tolerance ${s.verify.tolerance}) ${s.verify.passed ? 'passed' : 'FAILED'}`);
   lines.push(`artifact: ${s.artifact}`);
   return lines;

@@ -41,42 +41,8 @@ export function inferTypes(graph: Graph): Inferred {
 
   graph.nodes.forEach((node, index) => {
     const where = `${graph.file}: ${describeNode(node, index)}`;
-    const op = lookupOp(node);
-    if (!op) fail(where, 'an operator the compiler supports', `unknown operator '${node.domain ? node.domain + ':' : ''}${node.op}'`);
-    node.inputs.forEach((name, i) => {
-      if (name && !types.has(name)) fail(where, `input ${i} '${name}' to be defined before use`, 'no producer (graph not topologically sorted or value missing)');
-    });
-    const ctx: InferCtx = {
-      node, where, opset: graph.opset,
-      has: (i) => !!node.inputs[i],
-      inputType: (i) => {
-        const t = types.get(node.inputs[i]);
-        if (!t) fail(where, `input ${i}`, 'nothing');
-        return t;
-      },
-      input: (i) => {
-        const t = ctx.inputType(i);
-        if (t.kind !== 'tensor') fail(where, `a tensor at input ${i}`, 'a sequence');
-        const sym = t.shape.find((d) => typeof d !== 'number');
-        if (sym !== undefined) {
-          fail(where, `static shapes (bind symbolic dims with --shape ${String(sym)}=N)`, `symbolic dim '${String(sym)}' in input ${i} '${node.inputs[i]}' ${formatType(t)}`);
-        }
-        return t as StaticTensorType;
-      },
-      value: (i) => known.get(node.inputs[i]),
-      requireValue: (i, what) => {
-        const v = known.get(node.inputs[i]);
-        if (!v) fail(where, `a compile-time constant '${what}' (input ${i})`, `a value computed at run time ('${node.inputs[i]}')`);
-        return v;
-      },
-    };
-    let outTypes: ValueType[];
-    try {
-      outTypes = op.infer(ctx);
-    } catch (e) {
-      if (e instanceof CompileError) throw e;
-      fail(where, 'valid inputs', (e as Error).message);
-    }
+    const op = lookupOp(node)!;
+    const outTypes = inferNode(node, types, known, where, graph.opset);
     node.outputs.forEach((name, i) => {
       if (!name) return;
       if (!outTypes[i]) fail(where, `at most ${outTypes.length} outputs`, `${node.outputs.length}`);
@@ -86,6 +52,48 @@ export function inferTypes(graph: Graph): Inferred {
   });
   for (const o of graph.outputs) if (!types.has(o)) fail(graph.file, `graph output '${o}' to be produced by a node`, 'no producer');
   return { graph: { ...graph, types }, known };
+}
+
+/**
+ * Output types of one node given the types (and known values) of the values before it. Throws a
+ * CompileError naming `where` for unknown ops, undefined inputs and invalid input types.
+ */
+export function inferNode(node: Node, types: ReadonlyMap<string, ValueType>, known: ReadonlyMap<string, Tensor>, where: string, opset: number): ValueType[] {
+  const op = lookupOp(node);
+  if (!op) fail(where, 'an operator the compiler supports', `unknown operator '${node.domain ? node.domain + ':' : ''}${node.op}'`);
+  node.inputs.forEach((name, i) => {
+    if (name && !types.has(name)) fail(where, `input ${i} '${name}' to be defined before use`, 'no producer (graph not topologically sorted or value missing)');
+  });
+  const ctx: InferCtx = {
+    node, where, opset,
+    has: (i) => !!node.inputs[i],
+    inputType: (i) => {
+      const t = types.get(node.inputs[i]);
+      if (!t) fail(where, `input ${i}`, 'nothing');
+      return t;
+    },
+    input: (i) => {
+      const t = ctx.inputType(i);
+      if (t.kind !== 'tensor') fail(where, `a tensor at input ${i}`, 'a sequence');
+      const sym = t.shape.find((d) => typeof d !== 'number');
+      if (sym !== undefined) {
+        fail(where, `static shapes (bind symbolic dims with --shape ${String(sym)}=N)`, `symbolic dim '${String(sym)}' in input ${i} '${node.inputs[i]}' ${formatType(t)}`);
+      }
+      return t as StaticTensorType;
+    },
+    value: (i) => known.get(node.inputs[i]),
+    requireValue: (i, what) => {
+      const v = known.get(node.inputs[i]);
+      if (!v) fail(where, `a compile-time constant '${what}' (input ${i})`, `a value computed at run time ('${node.inputs[i]}')`);
+      return v;
+    },
+  };
+  try {
+    return op.infer(ctx);
+  } catch (e) {
+    if (e instanceof CompileError) throw e;
+    fail(where, 'valid inputs', (e as Error).message);
+  }
 }
 
 /** Records the node's outputs as known when they can be computed now (see file header). */

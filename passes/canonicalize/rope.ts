@@ -89,7 +89,9 @@ export const ropeRule: Rule = {
       const inner = [mulX, mulR, ...castNodes, ...r.nodes];
       // The rotation pieces and casts are private to this pattern; x itself may be shared.
       for (const n of inner) if (!m.onlyUsedBy(n.outputs[0], [add, ...inner, ...xCasts])) return undefined;
-      const removable = xCasts.filter((c) => m.onlyUsedBy(c.outputs[0], [mulX, ...inner]));
+      // RoPE reads x below exact widening casts only; a cast it reads is never removed.
+      const x = m.skipUpcasts(r.x);
+      const removable = xCasts.filter((c) => c.outputs[0] !== x && m.onlyUsedBy(c.outputs[0], [mulX, ...inner]));
       const uses = m.usesOf(add.outputs[0]);
       const castBack = uses.length === 1 && uses[0].op === 'Cast' && !m.graph.outputs.includes(add.outputs[0]) ? uses[0] : undefined;
       const root = castBack ?? add;
@@ -97,8 +99,8 @@ export const ropeRule: Rule = {
       return {
         remove: [root, ...(castBack ? [add] : []), ...inner, ...removable],
         build: () => [{
-          op: 'RoPE', domain: 'dc', inputs: [r.x, cos, sin], outputs: [root.outputs[0]],
-          attrs: { style: r.style, ...(to !== m.type(r.x).dtype ? { to: onnxCodeOf(to) } : {}) }, name: add.name,
+          op: 'RoPE', domain: 'dc', inputs: [x, cos, sin], outputs: [root.outputs[0]],
+          attrs: { style: r.style, ...(to !== m.type(x).dtype ? { to: onnxCodeOf(to) } : {}) }, name: add.name,
         }],
       };
     });

@@ -4,18 +4,22 @@
  */
 import { expect } from 'vitest';
 import { runReference } from '../../compiler/exec/reference.ts';
-import type { DType } from '../../compiler/ir/dtype.ts';
+import { type DType, isFloat } from '../../compiler/ir/dtype.ts';
 import { type Graph, type Node, type ValueType, tensorType } from '../../compiler/ir/graph.ts';
 import { type Inferred, inferTypes } from '../../compiler/ir/infer.ts';
 import { Tensor } from '../../compiler/ir/tensor.ts';
+import { roundTo } from '../../compiler/ops/elementwise.ts';
 import { compareOutputs } from '../../compiler/verify.ts';
 import type { Pass } from '../../passes/pass.ts';
 import { type PassReport, runPipeline } from '../../passes/pipeline.ts';
 import { normal, rng } from './fixtures.ts';
 
+/** `op` may be written 'dc.Name' for the compiler's own domain (e.g. 'dc.RoPE'). */
 export type NodeSpec = [op: string, inputs: string[], outputs: string[], attrs?: Node['attrs']];
 
 export interface GraphSpec {
+  /** Default-domain opset of the graph (18 unless given; e.g. 23 for Attention/RMSNormalization). */
+  opset?: number;
   inputs: Record<string, [DType, number[]]>;
   constants?: Record<string, Tensor>;
   nodes: NodeSpec[];
@@ -30,8 +34,11 @@ export function buildGraph(spec: GraphSpec): Inferred {
     return [name, { dtype: t.dtype, shape: t.shape, source: { kind: 'inline' as const, tensor: t } }];
   }));
   const graph: Graph = {
-    name: 'test', opset: 18, file: 'test.onnx', inputs: Object.keys(spec.inputs), outputs: spec.outputs, types, constants,
-    nodes: spec.nodes.map(([op, inputs, outputs, attrs]) => ({ op, domain: '', inputs, outputs, attrs: attrs ?? {}, name: '' })),
+    name: 'test', opset: spec.opset ?? 18, file: 'test.onnx', inputs: Object.keys(spec.inputs), outputs: spec.outputs, types, constants,
+    nodes: spec.nodes.map(([op, inputs, outputs, attrs]) => {
+      const dc = op.startsWith('dc.');
+      return { op: dc ? op.slice(3) : op, domain: dc ? 'dc' : '', inputs, outputs, attrs: attrs ?? {}, name: '' };
+    }),
   };
   return inferTypes(graph);
 }
@@ -58,10 +65,36 @@ export function applyPass(pass: Pass, input: Inferred): { after: Inferred; repor
   return { after: r, report: r.reports[0] };
 }
 
-export function expectSameResults(before: Graph, after: Graph, seed = 3): void {
-  const inputs = randomInputs(before, seed);
+/**
+ * Like randomInputs, but every float type (bfloat16, float16 too) gets N(0, 1) values rounded to
+ * it, and bool tensors are true with probability `trueRate`.
+ */
+export function randomFloatInputs(graph: Graph, seed = 1, trueRate = 0.7): Record<string, Tensor> {
+  const rand = rng(seed);
+  const out: Record<string, Tensor> = {};
+  for (const name of graph.inputs) {
+    const t = graph.types.get(name)!;
+    if (t.kind !== 'tensor') throw new Error('sequence input');
+    const x = Tensor.zeros(t.dtype, t.shape as number[]);
+    for (let i = 0; i < x.size; i++) {
+      x.set(i, isFloat(t.dtype) ? roundTo(t.dtype, normal(rand)) : t.dtype === 'bool' ? Number(rand() < trueRate) : Math.floor(rand() * 4));
+    }
+    out[name] = x;
+  }
+  return out;
+}
+
+export interface SameResultsOptions {
+  /** Largest relative L2 error allowed (default 1e-6; bfloat16 graphs round differently). */
+  tolerance?: number;
+  /** Inputs to run both graphs on (default: randomInputs(before, seed)). */
+  inputs?: Record<string, Tensor>;
+}
+
+export function expectSameResults(before: Graph, after: Graph, seed = 3, options: SameResultsOptions = {}): void {
+  const inputs = options.inputs ?? randomInputs(before, seed);
   const { relL2 } = compareOutputs(runReference(after, inputs), runReference(before, inputs));
-  expect(relL2).toBeLessThanOrEqual(1e-6);
+  expect(relL2).toBeLessThanOrEqual(options.tolerance ?? 1e-6);
 }
 
 export const opsOf = (g: Graph) => g.nodes.map((n) => n.op);
