@@ -11,7 +11,10 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type PassReport, runPipeline } from '../passes/pipeline.ts';
+import { type PassReport, pipelineFor, runPipeline } from '../passes/pipeline.ts';
+import { insertQuantize } from '../passes/quantize/insert.ts';
+import { type GemmDecision, type PrecisionPolicy, defaultPolicy, loadPolicy } from '../passes/quantize/policy.ts';
+import { gemmWeightErrors } from './quant/report.ts';
 import { planMemory } from '../passes/plan-memory.ts';
 import { countLaunches, type LaunchReport } from './launches.ts';
 import { writeArtifact } from './artifact.ts';
@@ -33,8 +36,6 @@ export const TARGETS = { h100: { arch: 'sm_90a', defaultPrecision: 'fp8' }, b200
 export type Target = keyof typeof TARGETS;
 export const PRECISIONS = ['fp32', 'bf16', 'fp8', 'nvfp4'] as const;
 export type Precision = (typeof PRECISIONS)[number];
-/** Precisions the compiler implements today; the others arrive with quantization. */
-export const IMPLEMENTED_PRECISIONS: readonly Precision[] = ['fp32'];
 
 export interface CompileOptions {
   model?: string;
@@ -45,6 +46,10 @@ export interface CompileOptions {
   size?: string;
   precision?: string;
   verify?: string;
+  /** JSON precision policy (see passes/quantize/policy.ts). */
+  policy?: string;
+  /** Allow a precision the target cannot run natively (nvfp4 on h100), simulated. */
+  emulate?: boolean;
   build?: boolean;
   dumpAfter?: string[];
 }
@@ -66,6 +71,8 @@ export interface CompileSummary {
   parameters: { count: number; bytes: number };
   shapes: Record<string, string>;
   verify: VerifyResult | null;
+  /** Per GEMM: precision, the reason, and (when the weights are present) the weight error. */
+  gemms: (GemmDecision & { weightRelL2?: number })[];
   build: { kernels: number; cached: number; spills: number; seconds: number } | null;
   stages: Record<string, number>;
   passes: PassReport[];
@@ -90,11 +97,11 @@ function checkTarget(target: string | undefined): Target {
   return t as Target;
 }
 
-function checkPrecision(precision: string | undefined): Precision {
-  const p = precision ?? 'fp32';
+function checkPrecision(precision: string | undefined, target: Target, emulate: boolean): Precision {
+  const p = precision ?? TARGETS[target].defaultPrecision;
   if (!(PRECISIONS as readonly string[]).includes(p)) fail('--precision', `one of ${PRECISIONS.join(', ')}`, `'${p}'`);
-  if (!IMPLEMENTED_PRECISIONS.includes(p as Precision)) {
-    fail('--precision', `one of ${IMPLEMENTED_PRECISIONS.join(', ')} (bf16/fp8/nvfp4 arrive with quantization)`, `'${p}'`);
+  if (p === 'nvfp4' && target === 'h100' && !emulate) {
+    fail('--precision', 'a precision h100 runs natively (fp32, bf16, fp8); nvfp4 needs sm_100 (pass --emulate to simulate it anyway)', "'nvfp4'");
   }
   return p as Precision;
 }
@@ -119,7 +126,9 @@ export function compileModel(options: CompileOptions): CompileSummary {
     return r;
   };
   const target = checkTarget(options.target);
-  const precision = checkPrecision(options.precision);
+  const precision = checkPrecision(options.precision, target, !!options.emulate);
+  const policy: PrecisionPolicy | undefined = precision === 'fp32' ? undefined
+    : options.policy ? loadPolicy(options.policy, precision) : defaultPolicy(precision);
   const source = resolveModelPath(options.model);
   const modelName = source === DEFAULT_MODEL || basename(source) === 'model.onnx' ? basename(dirname(source)) : basename(source, '.onnx');
 
@@ -132,14 +141,16 @@ export function compileModel(options: CompileOptions): CompileSummary {
   });
   const inferred = stage('infer', () => inferTypes(specialised));
   const dumpDir = options.dumpAfter?.length ? resolve(options.out ?? '.') : undefined;
-  const optimised = stage('passes', () => runPipeline(inferred, { dumpAfter: options.dumpAfter, dumpDir }));
+  const quantize = policy && insertQuantize(policy);
+  const optimised = stage('passes', () => runPipeline(inferred, { passes: pipelineFor(quantize), dumpAfter: options.dumpAfter, dumpDir }));
+  const gemms = quantize ? stage('quantize report', () => gemmWeightErrors(imported, quantize.decisions, quantize.policy)) : [];
   const graph = optimised.graph;
 
   const launchReport = stage('plan', () => countLaunches(graph));
   const memory = stage('plan', () => planMemory(graph));
   const verify = options.verify ? stage('verify', () => verifyGraph(graph, resolve(options.verify!), VERIFY_TOLERANCE[precision])) : null;
   if (verify && !verify.passed) {
-    fail(`--verify ${options.verify}`, `relative L2 error <= ${verify.tolerance}`, `${verify.relL2.toExponential(3)} (cosine ${verify.cosine.toFixed(6)}); no artifact written`);
+    fail(`--verify ${options.verify}`, `relative L2 error <= ${verify.tolerance} and cosine >= ${verify.minCosine} (${precision})`, `${verify.relL2.toExponential(3)} (cosine ${verify.cosine.toFixed(6)}); no artifact written`);
   }
 
   const artifact = resolve(options.out ?? join('artifacts', `${modelName}-${target}-${precision}`));
@@ -152,7 +163,7 @@ export function compileModel(options: CompileOptions): CompileSummary {
     flops: countFlops(graph),
     parameters: parameterBytes(graph),
     shapes: Object.fromEntries([...graph.inputs, ...graph.outputs].map((n) => [n, formatType(graph.types.get(n)!)])),
-    verify, build: null, stages, passes: optimised.reports, seconds: 0,
+    verify, gemms, build: null, stages, passes: optimised.reports, seconds: 0,
   };
   stage('write', () => {
     const sourceHash = createHash('sha256').update(readFileSync(source)).digest('hex');

@@ -16,7 +16,7 @@ export function renderReport(s: CompileSummary, before: Record<string, number>, 
   lines.push(`- nodes: ${s.nodes.input} in, ${s.nodes.optimized} after optimisation`);
   lines.push(`- FLOPs per run: ${fmt(s.flops)}FLOP (GEMMs, convolutions, attention)`);
   lines.push(`- parameters: ${fmt(s.parameters.count)} (${(s.parameters.bytes / 2 ** 30).toFixed(3)} GiB as stored)`);
-  if (s.verify) lines.push(`- verify: relative L2 ${s.verify.relL2.toExponential(3)}, cosine ${s.verify.cosine.toFixed(7)}, tolerance ${s.verify.tolerance} — ${s.verify.passed ? 'passed' : 'FAILED'}`);
+  if (s.verify) lines.push(`- verify: relative L2 ${s.verify.relL2.toExponential(3)}, cosine ${s.verify.cosine.toFixed(7)} (bar: L2 <= ${s.verify.tolerance}, cosine >= ${s.verify.minCosine}) — ${s.verify.passed ? 'passed' : 'FAILED'}`);
   else lines.push('- verify: not run (pass --verify DIR)');
   lines.push(`- build: ${s.build ? `${s.build.kernels} kernels` : 'not run (code generation is not implemented yet)'}`);
   lines.push(`- FusedAttention: ${s.fusedAttention}; launches per run: ${s.launches}`);
@@ -27,6 +27,13 @@ export function renderReport(s: CompileSummary, before: Record<string, number>, 
   lines.push('', '## Launches per block', '', '| blocks | count | launches per block (min-max) | per block |', '| --- | ---: | --- | --- |');
   for (const k of s.launchReport.kinds) lines.push(`| ${k.kind} | ${k.blocks} | ${k.min}-${k.max} | ${k.perBlock.join(' ')} |`);
   lines.push(`| outside blocks | | ${s.launchReport.outsideBlocks} | |`, `| shared by blocks | | ${s.launchReport.shared} | |`);
+  if (s.gemms.length) {
+    lines.push('', `## Precision per GEMM (${s.precision})`, '', '| GEMM | weights | shape | precision | reason | weight rel. L2 |', '| --- | --- | --- | --- | --- | ---: |');
+    for (const g of s.gemms) {
+      const err = g.weightRelL2 !== undefined ? g.weightRelL2.toExponential(2) : g.quantized ? 'weights absent' : '';
+      lines.push(`| ${g.node} | ${g.weights.join(', ')} | [${g.shape}] | ${g.quantized ? s.precision : 'high (bf16)'} | ${g.reason} | ${err} |`);
+    }
+  }
   lines.push('', '## Time per stage', '', '| stage | ms |', '| --- | ---: |');
   for (const [k, v] of Object.entries(s.stages)) lines.push(`| ${k} | ${v.toFixed(0)} |`);
   lines.push('', '## Passes', '', '| pass | ms | nodes before | nodes after | rewrites |', '| --- | ---: | ---: | ---: | --- |');

@@ -22,11 +22,13 @@ const ELEMENTWISE = new Set([
   'Relu', 'Gelu', 'Cast', 'Where', 'Clip', 'Max', 'Min', 'IsNaN', 'Not', 'And', 'Or', 'Equal', 'Greater', 'GreaterOrEqual',
   'Less', 'LessOrEqual', 'LayerNormalization', 'RMSNormalization', 'Softmax',
 ]);
-const DC_ELEMENTWISE = new Set(['Silu', 'Modulate', 'RoPE', 'SwiGLU']);
+const DC_ELEMENTWISE = new Set(['Silu', 'Modulate', 'RoPE', 'SwiGLU', 'Quantize']);
 
 function fusible(graph: Graph, n: Node): boolean {
   if (n.body || !(n.domain === '' ? ELEMENTWISE.has(n.op) : n.domain === 'dc' && DC_ELEMENTWISE.has(n.op))) return false;
-  if (n.outputs.filter(Boolean).length !== 1) return false;
+  // Quantize (q, scale) is row-local for fp8/bf16 (per-token scales); nvfp4's per-tensor scale is not.
+  if (n.op === 'Quantize' && (n.attrs.format === 'nvfp4' || ![-1, undefined].includes(n.attrs.axis as number | undefined))) return false;
+  if (n.outputs.filter(Boolean).length !== (n.op === 'Quantize' ? 2 : 1)) return false;
   const rank = (graph.types.get(n.outputs[0]) as { shape: readonly unknown[] }).shape.length;
   if ((n.op === 'LayerNormalization' || n.op === 'RMSNormalization') && ![-1, rank - 1].includes((n.attrs.axis as number | undefined) ?? -1)) return false;
   if (n.op === 'Softmax' && ![-1, rank - 1].includes((n.attrs.axis as number | undefined) ?? -1)) return false;

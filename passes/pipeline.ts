@@ -15,6 +15,8 @@ import { fuseAttention } from './fuse-attention.ts';
 import { fuseElementwise } from './fuse-elementwise.ts';
 import { fuseLinear } from './fuse-linear.ts';
 import type { Pass } from './pass.ts';
+import { foldQuantize } from './quantize/fold.ts';
+import type { QuantizePass } from './quantize/insert.ts';
 import { castLikeToCast } from './simplify/cast-like-to-cast.ts';
 import { eliminateCommon } from './simplify/eliminate-common.ts';
 import { foldConstants } from './simplify/fold-constants.ts';
@@ -26,6 +28,13 @@ import { removeNoops } from './simplify/remove-noops.ts';
 export const SIMPLIFY: readonly Pass[] = [foldConstants, lowerSequences, castLikeToCast, removeNoops, eliminateCommon, removeDead];
 
 export const PIPELINE: readonly Pass[] = [...SIMPLIFY, canonicalize, fuseAttention, fuseLinear, fuseElementwise];
+
+/** The pipeline for a precision: quantization (insert, then fold) goes after the GEMMs are fused
+ * and before element-wise fusion, which then pulls each activation Quantize into its producer. */
+export function pipelineFor(quantize: QuantizePass | undefined): readonly Pass[] {
+  if (!quantize) return PIPELINE;
+  return [...SIMPLIFY, canonicalize, fuseAttention, fuseLinear, quantize, foldQuantize, fuseElementwise];
+}
 
 export interface PassReport {
   name: string;

@@ -1,6 +1,7 @@
 /**
  * `npx compile [MODEL.onnx | DIR] --target h100|b200 [--out DIR] [--shape name=N,...] [--size WxH]
- *  [--precision fp32|bf16|fp8|nvfp4] [--verify DIR] [--no-build] [--json] [--dump-after PASS,...]`
+ *  [--precision fp32|bf16|fp8|nvfp4] [--policy FILE] [--emulate] [--verify DIR] [--no-build] [--json]
+ *  [--dump-after PASS,...]`
  *
  * Parses flags, runs compileModel, prints a short summary (or, with --json, the summary object as
  * the last stdout line). User errors print one line and exit 1; a bug exits 70 with its stack.
@@ -10,7 +11,7 @@ import { compileModel, type CompileSummary } from '../compile.ts';
 import { CompileError } from '../errors.ts';
 import { parseShapeFlag } from '../ir/specialise.ts';
 
-const USAGE = 'usage: npx compile [MODEL.onnx | DIR] [--target h100|b200] [--out DIR] [--shape name=N,...] [--size WxH] [--precision fp32|bf16|fp8|nvfp4] [--verify DIR] [--no-build] [--json] [--dump-after PASS,...]';
+const USAGE = 'usage: npx compile [MODEL.onnx | DIR] [--target h100|b200] [--out DIR] [--shape name=N,...] [--size WxH] [--precision fp32|bf16|fp8|nvfp4] [--policy FILE] [--emulate] [--verify DIR] [--no-build] [--json] [--dump-after PASS,...]';
 
 function summaryLines(s: CompileSummary): string[] {
   const lines = [
@@ -18,7 +19,9 @@ function summaryLines(s: CompileSummary): string[] {
   ];
   if (s.memory) lines.push(`memory: activation arena ${(s.memory.arenaBytes / 1e6).toFixed(1)} MB (max-live ${(s.memory.maxLiveBytes / 1e6).toFixed(1)} MB)`);
   for (const k of s.launchReport.kinds) lines.push(`launches per ${k.kind.replace(/s$/, '')}: ${k.min === k.max ? k.min : `${k.min}-${k.max}`} (${k.blocks} blocks)`);
-  if (s.verify) lines.push(`verify: relative L2 ${s.verify.relL2.toExponential(3)}, cosine ${s.verify.cosine.toFixed(7)} (tolerance ${s.verify.tolerance}) ${s.verify.passed ? 'passed' : 'FAILED'}`);
+  if (s.verify) lines.push(`verify: relative L2 ${s.verify.relL2.toExponential(3)}, cosine ${s.verify.cosine.toFixed(7)} (bar: L2 <= ${s.verify.tolerance}, cosine >= ${s.verify.minCosine}) ${s.verify.passed ? 'passed' : 'FAILED'}`);
+  const quantized = s.gemms.filter((g) => g.quantized).length;
+  if (s.gemms.length) lines.push(`gemms: ${quantized} of ${s.gemms.length} in ${s.precision}, ${s.gemms.length - quantized} kept in high precision (see report.md)`);
   lines.push(`artifact: ${s.artifact}`);
   return lines;
 }
@@ -33,6 +36,7 @@ export function main(argv: string[]): number {
         options: {
           target: { type: 'string' }, out: { type: 'string' }, shape: { type: 'string' }, size: { type: 'string' },
           precision: { type: 'string' }, verify: { type: 'string' }, 'no-build': { type: 'boolean' },
+          policy: { type: 'string' }, emulate: { type: 'boolean' },
           json: { type: 'boolean' }, 'dump-after': { type: 'string' }, help: { type: 'boolean', short: 'h' },
         },
       });
@@ -48,6 +52,7 @@ export function main(argv: string[]): number {
     if (positionals.length > 1) throw new CompileError({ where: 'command line', expected: 'at most one MODEL', found: positionals.join(' ') });
     const summary = compileModel({
       model: positionals[0], target: values.target, out: values.out, precision: values.precision, verify: values.verify,
+      policy: values.policy, emulate: !!values.emulate,
       shape: values.shape ? parseShapeFlag(values.shape) : undefined, size: values.size, build: !values['no-build'],
       dumpAfter: values['dump-after']?.split(',').map((s) => s.trim()),
     });

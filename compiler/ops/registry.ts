@@ -8,6 +8,7 @@ import { attentionOps } from './attention.ts';
 import { elementwiseOps } from './elementwise.ts';
 import { fusedOps } from './fused.ts';
 import { fusedKernelOps } from './fused-kernel.ts';
+import { quantOps } from './quant.ts';
 import { linalgOps } from './linalg.ts';
 import { normOps } from './norm.ts';
 import type { OpDef } from './op.ts';
@@ -19,7 +20,7 @@ const DEFAULT_DOMAIN: Readonly<Record<string, OpDef>> = {
 };
 
 /** The compiler's own ops (fusions, canonical forms): domain "dc". */
-const DC_DOMAIN: Readonly<Record<string, OpDef>> = { ...fusedOps, ...fusedKernelOps };
+const DC_DOMAIN: Readonly<Record<string, OpDef>> = { ...fusedOps, ...fusedKernelOps, ...quantOps };
 
 const DOMAINS: Readonly<Record<string, Readonly<Record<string, OpDef>>>> = { '': DEFAULT_DOMAIN, dc: DC_DOMAIN };
 

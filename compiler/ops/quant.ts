@@ -1,0 +1,148 @@
+/**
+ * Quantization ops (domain "dc"), simulated exactly on the CPU:
+ *
+ *   Quantize(x){format, axis}  -> (q, scale)
+ *     fp8    per row along `axis` (per token for activations, per output channel for weights):
+ *            scale = amax/448 (amax 0 -> 1), q = e4m3(x/scale), rounded to nearest even, saturated.
+ *            scale has x's shape with the axis dim 1.
+ *     nvfp4  blocks of 16 along `axis`; per tensor g = amax/(448·6); per block s = e4m3(amax_b/(6·g));
+ *            q = e2m1(x/(s·g)). scale holds the effective block scale s·g (axis dim K/16).
+ *     bf16   q = x rounded to bfloat16, scale = 1 (shape of scale: axis dim 1).
+ *   Dequantize(q, scale){axis}   q · scale, the scale broadcast along `axis` (blocks of 16 for nvfp4)
+ *   QLinear(xq, xs, wq, ws[, b]){transB, to}   (`to`: output dtype code, as Dequantize's)
+ *          Linear(Dequantize(xq, xs), Dequantize(wq, ws), b): what an FP8/FP4 tensor-core GEMM with
+ *          scales computes (products of the low-precision values are exact; accumulation in fp32).
+ *
+ * q tensors hold the decoded low-precision values (dtype float8e4m3fn / float4e2m1 / bfloat16).
+ */
+import { fail } from '../errors.ts';
+import { type DType, dtypeFromOnnx, roundToBf16 } from '../ir/dtype.ts';
+import type { Node } from '../ir/graph.ts';
+import { Tensor } from '../ir/tensor.ts';
+import { E2M1_MAX, E4M3_MAX, roundE2M1, roundE4M3 } from '../quant/formats.ts';
+import { fusedOps } from './fused.ts';
+import { type OpDef, attrInt, attrString, newTensor, normAxis, optionalTensor, out, tensorArg } from './op.ts';
+
+export type QuantFormat = 'fp8' | 'nvfp4' | 'bf16';
+export const NVFP4_BLOCK = 16;
+
+const Q_DTYPE: Record<QuantFormat, DType> = { fp8: 'float8e4m3fn', nvfp4: 'float4e2m1', bf16: 'bfloat16' };
+
+function formatOf(node: Node, where: string): QuantFormat {
+  const f = attrString(node, 'format', 'fp8');
+  if (!(f in Q_DTYPE)) fail(where, 'a quantization format fp8, nvfp4 or bf16', `'${f}'`);
+  return f as QuantFormat;
+}
+
+function scaleShape(shape: readonly number[], axis: number, format: QuantFormat, where: string): number[] {
+  if (format === 'nvfp4' && shape[axis] % NVFP4_BLOCK) fail(where, `a quantized axis that is a multiple of ${NVFP4_BLOCK} for nvfp4`, `[${shape}] along axis ${axis}`);
+  return shape.map((d, i) => (i !== axis ? d : format === 'nvfp4' ? d / NVFP4_BLOCK : 1));
+}
+
+/** Iterates the rows along `axis`: calls fn(indices of one row) for every row. */
+function forEachRow(shape: readonly number[], axis: number, fn: (base: number, stride: number, row: number) => void): void {
+  const inner = shape.slice(axis + 1).reduce((a, b) => a * b, 1);
+  const outer = shape.slice(0, axis).reduce((a, b) => a * b, 1);
+  for (let o = 0; o < outer; o++) for (let i = 0; i < inner; i++) fn(o * shape[axis] * inner + i, inner, o * inner + i);
+}
+
+export function quantize(x: Tensor, format: QuantFormat, axis: number): [Tensor, Tensor] {
+  const k = x.shape[axis];
+  const q = newTensor(Q_DTYPE[format], x.shape);
+  const sShape = scaleShape(x.shape, axis, format, 'Quantize');
+  const scale = newTensor('float32', sShape);
+  const X = x.toFloat32(), Q = q.data as Float32Array, S = scale.data as Float32Array;
+  if (format === 'bf16') {
+    for (let i = 0; i < x.size; i++) Q[i] = roundToBf16(X[i]);
+    S.fill(1);
+    return [q, scale];
+  }
+  let global = 1;
+  if (format === 'nvfp4') {
+    let amax = 0;
+    for (let i = 0; i < x.size; i++) amax = Math.max(amax, Math.abs(X[i]));
+    global = amax > 0 ? amax / (E4M3_MAX * E2M1_MAX) : 1;
+  }
+  const blocks = format === 'nvfp4' ? k / NVFP4_BLOCK : 1, blockLen = k / blocks;
+  forEachRow(x.shape, axis, (base, stride, row) => {
+    for (let b = 0; b < blocks; b++) {
+      let amax = 0;
+      for (let j = b * blockLen; j < (b + 1) * blockLen; j++) amax = Math.max(amax, Math.abs(X[base + j * stride]));
+      // Effective scale: fp8 amax/448; nvfp4 e4m3(amax/(6g))·g.
+      const s = format === 'fp8' ? (amax > 0 ? Math.fround(amax / E4M3_MAX) : 1) : roundE4M3(amax / (E2M1_MAX * global)) * global;
+      const sIndex = format === 'fp8' ? row : nvfp4ScaleIndex(x.shape, axis, row, b, blocks);
+      S[sIndex] = s;
+      for (let j = b * blockLen; j < (b + 1) * blockLen; j++) {
+        const v = X[base + j * stride];
+        Q[base + j * stride] = s === 0 ? 0 : format === 'fp8' ? roundE4M3(v / s) : roundE2M1(v / s);
+      }
+    }
+  });
+  return [q, scale];
+}
+
+/** Flat index of block b of `row` in the scale tensor (axis dim = blocks). */
+function nvfp4ScaleIndex(shape: readonly number[], axis: number, row: number, b: number, blocks: number): number {
+  const inner = shape.slice(axis + 1).reduce((a, c) => a * c, 1);
+  const o = Math.floor(row / inner), i = row % inner;
+  return (o * blocks + b) * inner + i;
+}
+
+export function dequantize(q: Tensor, scale: Tensor, axis: number, outDtype: DType): Tensor {
+  const k = q.shape[axis];
+  const blocks = scale.shape[axis];
+  const y = newTensor(outDtype, q.shape);
+  const Q = q.toFloat32(), S = scale.toFloat32(), Y = y.data as Float32Array;
+  const blockLen = k / blocks;
+  forEachRow(q.shape, axis, (base, stride, row) => {
+    for (let j = 0; j < k; j++) {
+      const b = Math.floor(j / blockLen);
+      Y[base + j * stride] = Q[base + j * stride] * S[blocks === 1 ? row : nvfp4ScaleIndex(q.shape, axis, row, b, blocks)];
+    }
+  });
+  return y;
+}
+
+/** The `to` attribute (an ONNX dtype code) as a DType. */
+const toDtype = (node: Node, dflt: DType): DType => (node.attrs.to !== undefined ? dtypeFromOnnx(node.attrs.to as number)! : dflt);
+
+const quantizeOp: OpDef = {
+  infer: (c) => {
+    const x = c.input(0);
+    const format = formatOf(c.node, c.where);
+    const axis = normAxis(attrInt(c.node, 'axis', -1), x.shape.length, c.where);
+    return [out(Q_DTYPE[format], x.shape), out('float32', scaleShape(x.shape, axis, format, c.where))];
+  },
+  exec: (ins, node) => {
+    const x = tensorArg(ins, 0, node);
+    return quantize(x, formatOf(node, node.op), normAxis(attrInt(node, 'axis', -1), x.shape.length, node.op));
+  },
+};
+
+const dequantizeOp: OpDef = {
+  infer: (c) => [out(toDtype(c.node, 'float32'), c.input(0).shape)],
+  exec: (ins, node) => {
+    const q = tensorArg(ins, 0, node);
+    return [dequantize(q, tensorArg(ins, 1, node), normAxis(attrInt(node, 'axis', -1), q.shape.length, node.op), toDtype(node, 'float32'))];
+  },
+};
+
+/** QLinear: activations quantized along their last axis, weights along K (axis 1 if transB). */
+const qlinear: OpDef = {
+  infer: (c) => {
+    const y = fusedOps.Linear.infer({ ...c, input: (i: number) => c.input(i === 0 ? 0 : i === 1 ? 2 : 4), has: (i: number) => c.has(i === 0 ? 0 : i === 1 ? 2 : 4) });
+    return [out(toDtype(c.node, 'float32'), (y[0] as { shape: readonly number[] }).shape)];
+  },
+  exec: (ins, node) => {
+    const transB = attrInt(node, 'transB', 0) === 1;
+    const xq = tensorArg(ins, 0, node), wq = tensorArg(ins, 2, node);
+    const x = dequantize(xq, tensorArg(ins, 1, node), xq.shape.length - 1, 'float32');
+    const w = dequantize(wq, tensorArg(ins, 3, node), transB ? 1 : 0, 'float32');
+    const bias = optionalTensor(ins, 4);
+    const [y] = fusedOps.Linear.exec([x, w, bias], { ...node, op: 'Linear', inputs: bias ? ['x', 'w', 'b'] : ['x', 'w'] }) as Tensor[];
+    return [new Tensor(toDtype(node, 'float32'), y.shape, y.data)];
+  },
+  flops: (node, [xq, , wq]) => fusedOps.Linear.flops!(node, [xq, wq], []),
+};
+
+export const quantOps: Record<string, OpDef> = { Quantize: quantizeOp, Dequantize: dequantizeOp, QLinear: qlinear };

@@ -1,0 +1,36 @@
+/**
+ * quantize, step 2 of 2: a Linear whose operands are both dequantized becomes one QLinear reading
+ * the quantized operands and their scales (what the FP8/FP4 GEMM consumes):
+ *
+ *   Linear(Dequantize(xq, xs), Dequantize(wq, ws), b)   =>   QLinear(xq, xs, wq, ws, b){transB, format}
+ *
+ * The Dequantize nodes go when nothing else reads them. The activation Quantize is left for
+ * fuse-elementwise to merge into the kernel producing x (never a separate pass over memory when
+ * that producer is an element-wise kernel).
+ */
+import { onnxCodeOf } from '../../compiler/ir/dtype.ts';
+import type { Node } from '../../compiler/ir/graph.ts';
+import { type Rule, rulePass } from '../canonicalize/rule.ts';
+
+const foldRule: Rule = {
+  name: 'Linear(DQ, DQ) => QLinear',
+  anchors: ['Linear'],
+  match(m, node) {
+    if (node.domain !== 'dc') return undefined;
+    const dx = m.dcOp(node.inputs[0], 'Dequantize'), dw = m.dcOp(node.inputs[1], 'Dequantize');
+    if (!dx || !dw) return undefined;
+    const qx = m.dcOp(dx.inputs[0], 'Quantize');
+    const format = qx?.attrs.format;
+    const remove: Node[] = [node, ...[dx, dw].filter((d) => m.onlyUsedBy(d.outputs[0], [node]))];
+    return {
+      remove,
+      build: () => [{
+        op: 'QLinear', domain: 'dc', inputs: [dx.inputs[0], dx.inputs[1], dw.inputs[0], dw.inputs[1], ...(node.inputs[2] ? [node.inputs[2]] : [])],
+        outputs: [node.outputs[0]], name: node.name,
+        attrs: { transB: node.attrs.transB ?? 0, format: format ?? 'fp8', to: onnxCodeOf(m.type(node.outputs[0]).dtype) },
+      }],
+    };
+  },
+};
+
+export const foldQuantize = rulePass('fold-quantize', [foldRule]);

@@ -1,0 +1,58 @@
+/**
+ * quantize, step 1 of 2: each GEMM the precision policy selects gets explicit quantize/dequantize
+ * on both operands (weights per output channel / 16-blocks, activations per token), so the graph
+ * computes exactly what the low-precision GEMM will:
+ *
+ *   y = Linear(x, W, b)
+ *     =>  xq, xs = Quantize(x){axis=-1};   wq, ws = Quantize(W){axis=K}   (a load-time node on W)
+ *         y = Linear(Dequantize(xq, xs), Dequantize(wq, ws), b)
+ *
+ * Step 2 (fold.ts) turns the Dequantize pair into one QLinear; fuse-elementwise then moves the
+ * activation Quantize into the kernel that produces x.
+ */
+import { onnxCodeOf } from '../../compiler/ir/dtype.ts';
+import type { Node } from '../../compiler/ir/graph.ts';
+import type { Pass } from '../pass.ts';
+import { Rewriter } from '../rewrite.ts';
+import { type GemmDecision, type PrecisionPolicy, decideGemms } from './policy.ts';
+
+/** The pass, plus the policy's decisions from its first run (for the compile report). */
+export interface QuantizePass extends Pass {
+  readonly decisions: GemmDecision[];
+  readonly policy: PrecisionPolicy;
+}
+
+export function insertQuantize(policy: PrecisionPolicy): QuantizePass {
+  const first: GemmDecision[] = [];
+  return {
+    name: 'quantize',
+    rules: [`Linear => ${policy.format} Q/DQ`],
+    decisions: first,
+    policy,
+    run(graph, ctx) {
+      // Patterns are checked on the first run; later rounds see the already-quantized GEMMs gone.
+      const decisions = decideGemms(graph, policy, first.length === 0);
+      if (first.length === 0) first.push(...decisions.values());
+      const rw = new Rewriter(graph);
+      graph.nodes.forEach((node, i) => {
+        if (node.domain !== 'dc' || node.op !== 'Linear' || !decisions.get(node.outputs[0])?.quantized) return;
+        const [x, w, b] = node.inputs;
+        const base = node.outputs[0];
+        const xType = graph.types.get(x)!, wType = graph.types.get(w)!;
+        const wAxis = node.attrs.transB === 1 ? 1 : 0;
+        const format = policy.format;
+        const built: Node[] = [
+          { op: 'Quantize', domain: 'dc', inputs: [x], outputs: [`${base}/xq`, `${base}/xs`], attrs: { format, axis: -1 }, name: '' },
+          { op: 'Dequantize', domain: 'dc', inputs: [`${base}/xq`, `${base}/xs`], outputs: [`${base}/x`], attrs: { axis: -1, to: onnxCodeOf(xType.dtype) }, name: '' },
+          { op: 'Quantize', domain: 'dc', inputs: [w], outputs: [`${base}/wq`, `${base}/ws`], attrs: { format, axis: wAxis }, name: '' },
+          { op: 'Dequantize', domain: 'dc', inputs: [`${base}/wq`, `${base}/ws`], outputs: [`${base}/w`], attrs: { axis: wAxis, to: onnxCodeOf(wType.dtype) }, name: '' },
+          { ...node, inputs: b ? [`${base}/x`, `${base}/w`, b] : [`${base}/x`, `${base}/w`] },
+        ];
+        rw.insertBefore(i, built, new Map());
+        rw.removeNode(i);
+        ctx.count(`Linear => ${policy.format} Q/DQ`);
+      });
+      return rw.apply();
+    },
+  };
+}

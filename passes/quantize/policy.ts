@@ -1,0 +1,142 @@
+/**
+ * The precision policy: which GEMMs run in low precision (FP8 on h100, NVFP4 on b200) and which stay
+ * in high precision, and why. Readable and overridable: `--policy FILE` takes JSON
+ *
+ *   { "keep": ["*.ff.linear_out.*"], "quantize": ["*proj_out*"], "structural": true, "attention": "bf16" }
+ *
+ * `keep` / `quantize` are globs over weight names (user configuration, as in every FP8 recipe; the
+ * rewrite rules themselves never look at names). Without them the structural defaults decide, the
+ * high-precision set the best FP8/FP4 recipes use, recognised by structure instead of by name:
+ *
+ *   one row per sample (M = 1)       timestep/guidance embedders, AdaLN modulation   -> keep
+ *   reads a graph input               input embedders (x_embedder, context_embedder)  -> keep
+ *   writes a graph output             the final projection                            -> keep
+ *   everything else                   attention projections, MLPs, fused projections  -> quantize
+ *
+ * A pattern that matches no GEMM weight is an error (a typo would silently change nothing).
+ */
+import { readFileSync } from 'node:fs';
+import { fail } from '../../compiler/errors.ts';
+import type { Graph, Node } from '../../compiler/ir/graph.ts';
+import { producers } from '../../compiler/ir/graph.ts';
+import type { QuantFormat } from '../../compiler/ops/quant.ts';
+
+export interface PrecisionPolicy {
+  format: QuantFormat;
+  keep: string[];
+  quantize: string[];
+  structural: boolean;
+  attention: 'bf16' | 'fp8';
+  /** Where the policy came from, for messages. */
+  source: string;
+}
+
+export interface GemmDecision {
+  node: string;
+  weights: string[];
+  shape: number[];
+  /** Weight layout [N, K] (PyTorch's) when true, else [K, N]. */
+  transB: boolean;
+  quantized: boolean;
+  reason: string;
+}
+
+export function defaultPolicy(format: QuantFormat): PrecisionPolicy {
+  return { format, keep: [], quantize: [], structural: true, attention: 'bf16', source: 'default policy' };
+}
+
+export function loadPolicy(file: string, format: QuantFormat): PrecisionPolicy {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (e) {
+    fail(`--policy ${file}`, 'a readable JSON policy file', (e as Error).message);
+  }
+  const p = raw as Record<string, unknown>;
+  const known = ['keep', 'quantize', 'structural', 'attention'];
+  for (const k of Object.keys(p)) if (!known.includes(k)) fail(`--policy ${file}`, `only the keys ${known.join(', ')}`, `'${k}'`);
+  const list = (k: string) => {
+    const v = p[k] ?? [];
+    if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) fail(`--policy ${file}`, `"${k}" to be a list of weight-name globs`, JSON.stringify(v));
+    return v as string[];
+  };
+  const attention = (p.attention ?? 'bf16') as string;
+  if (attention !== 'bf16' && attention !== 'fp8') fail(`--policy ${file}`, '"attention" to be "bf16" or "fp8"', JSON.stringify(p.attention));
+  return { format, keep: list('keep'), quantize: list('quantize'), structural: p.structural !== false, attention, source: file };
+}
+
+const glob = (pattern: string) => new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
+
+/** The stored weights behind a Linear's weight input (through load-time concatenation). */
+export function weightNames(graph: Graph, node: Node, producer = producers(graph)): string[] {
+  const walk = (x: string, depth: number): string[] => {
+    if (graph.constants.has(x)) return [x];
+    const p = producer.get(x);
+    const n = p === undefined ? undefined : graph.nodes[p];
+    if (!n || depth > 3) return [];
+    if (n.op === 'Concat') return n.inputs.flatMap((y) => walk(y, depth + 1));
+    return n.op === 'Reshape' || n.op === 'Transpose' ? walk(n.inputs[0], depth + 1) : [];
+  };
+  return walk(node.inputs[1], 0);
+}
+
+const VIEWS = new Set(['Reshape', 'Squeeze', 'Unsqueeze', 'Cast', 'Identity', 'Flatten']);
+
+function readsGraphInput(graph: Graph, x: string, producer: Map<string, number>): boolean {
+  for (let v = x, i = 0; i < 8; i++) {
+    if (graph.inputs.includes(v)) return true;
+    const p = producer.get(v);
+    const n = p === undefined ? undefined : graph.nodes[p];
+    if (!n || !VIEWS.has(n.op)) return false;
+    v = n.inputs[0];
+  }
+  return false;
+}
+
+function writesGraphOutput(graph: Graph, y: string): boolean {
+  const users = new Map<string, Node[]>();
+  for (const n of graph.nodes) for (const x of n.inputs) if (x) users.set(x, [...(users.get(x) ?? []), n]);
+  for (let v = y, i = 0; i < 8; i++) {
+    if (graph.outputs.includes(v)) return true;
+    const u = users.get(v) ?? [];
+    if (u.length !== 1 || !VIEWS.has(u[0].op)) return false;
+    v = u[0].outputs[0];
+  }
+  return false;
+}
+
+/** Decides every Linear of the graph; throws when a policy pattern matches nothing. */
+export function decideGemms(graph: Graph, policy: PrecisionPolicy, checkPatterns = true): Map<string, GemmDecision> {
+  const producer = producers(graph);
+  const decisions = new Map<string, GemmDecision>();
+  const used = new Set<string>();
+  const match = (list: string[], names: string[]) => list.find((pat) => names.length > 0 && names.every((n) => glob(pat).test(n)));
+  const allWeights: string[] = [];
+  for (const node of graph.nodes) {
+    if (node.domain !== 'dc' || node.op !== 'Linear') continue;
+    const weights = weightNames(graph, node, producer);
+    allWeights.push(...weights);
+    const t = graph.types.get(node.inputs[0]);
+    const xShape = (t?.kind === 'tensor' ? t.shape : []) as number[];
+    const wt = graph.types.get(node.inputs[1]);
+    const shape = (wt?.kind === 'tensor' ? wt.shape : []) as number[];
+    const rows = xShape.slice(0, -1).reduce((a, b) => a * b, 1);
+    const keep = match(policy.keep, weights), force = match(policy.quantize, weights);
+    let quantized: boolean, reason: string;
+    if (keep) { quantized = false; reason = `policy keeps '${keep}'`; used.add(keep); }
+    else if (force) { quantized = true; reason = `policy quantizes '${force}'`; used.add(force); }
+    else if (!policy.structural) { quantized = true; reason = 'structural defaults off'; }
+    else if (rows === 1) { quantized = false; reason = 'one row per sample (timestep/guidance embedding or modulation): negligible time, sensitive'; }
+    else if (readsGraphInput(graph, node.inputs[0], producer)) { quantized = false; reason = 'reads a graph input (input embedder)'; }
+    else if (writesGraphOutput(graph, node.outputs[0])) { quantized = false; reason = 'writes the graph output (final projection)'; }
+    else if (policy.format === 'nvfp4' && shape[node.attrs.transB === 1 ? 1 : 0] % 16) { quantized = false; reason = 'K is not a multiple of 16 (NVFP4 blocks)'; }
+    else { quantized = true; reason = 'per-token GEMM inside the network'; }
+    decisions.set(node.outputs[0], { node: node.outputs[0], weights, shape, transB: node.attrs.transB === 1, quantized, reason });
+  }
+  for (const pat of checkPatterns ? [...policy.keep, ...policy.quantize] : []) {
+    if (!used.has(pat)) {
+      fail(`--policy ${policy.source}`, `pattern '${pat}' to match the weights of at least one GEMM`, `no match among ${allWeights.length} GEMM weights (e.g. ${allWeights.slice(0, 3).join(', ') || 'none'})`);
+    }
+  }
+  return decisions;
+}
