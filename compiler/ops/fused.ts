@@ -17,11 +17,13 @@
  *                                 grouped-query heads; a fully masked row gives 0.
  *                                 Inputs are 4-D in `layouts` ('bshd' or 'bhsd' for q, k, v);
  *                                 the output is in `outLayout`, of dtype `to` (default: q's).
+ *                                 qk='fp8': Q and K are rounded to FP8 per (head, 128-token block).
  */
 import { fail } from '../errors.ts';
 import type { Node } from '../ir/graph.ts';
 import type { Tensor } from '../ir/tensor.ts';
 import { type DType, dtypeFromOnnx } from '../ir/dtype.ts';
+import { E4M3_MAX, roundE4M3 } from '../quant/formats.ts';
 import { roundTo } from './elementwise.ts';
 import {
   type OpDef, type RuntimeValue, attrFloat, attrInt, attrString, broadcastIndex, broadcastShapes,
@@ -220,6 +222,21 @@ function assemble(ins: readonly (RuntimeValue | undefined)[], node: Node, role: 
 /** Output dtype: the `to` attribute (an ONNX dtype code) when present, else that of q. */
 const outDtype = (node: Node, q: DType): DType => (node.attrs.to !== undefined ? dtypeFromOnnx(node.attrs.to as number)! : q);
 
+/** FP8 attention (qk='fp8'): Q and K rounded to e4m3 with one scale per head and 128-token block
+ * (amax/448), the SageAttention / FA3 recipe; softmax and P·V stay in high precision. */
+export const QK_BLOCK = 128;
+function quantizeBlocks(x: Float32Array, d: Dims): void {
+  for (let bh = 0; bh < d.b * d.h; bh++) {
+    for (let t0 = 0; t0 < d.s; t0 += QK_BLOCK) {
+      const start = (bh * d.s + t0) * d.d, end = (bh * d.s + Math.min(t0 + QK_BLOCK, d.s)) * d.d;
+      let amax = 0;
+      for (let i = start; i < end; i++) amax = Math.max(amax, Math.abs(x[i]));
+      const scale = amax > 0 ? Math.fround(amax / E4M3_MAX) : 1;
+      for (let i = start; i < end; i++) x[i] = roundE4M3(x[i] / scale) * scale;
+    }
+  }
+}
+
 const fusedAttention: OpDef = {
   infer: (c) => {
     const p = attentionPlan(c.node, (i) => (c.has(i) ? c.input(i).shape : undefined), c.where);
@@ -230,6 +247,10 @@ const fusedAttention: OpDef = {
     const where = `FusedAttention node '${node.name}'`;
     const p = attentionPlan(node, (i) => (ins[i] as Tensor | undefined)?.shape, where);
     const [Q, K, V] = (['q', 'k', 'v'] as const).map((role, r) => assemble(ins, node, role, p.layouts[r], [p.q, p.k, p.v][r]));
+    if (attrString(node, 'qk', 'bf16') === 'fp8') {
+      quantizeBlocks(Q, p.q);
+      quantizeBlocks(K, p.k);
+    }
     const mask = optionalTensor(ins, 0);
     const maskMap = mask ? broadcastIndex(mask.shape, [p.q.b, p.q.h, p.q.s, p.k.s]) : undefined;
     const scale = attrFloat(node, 'scale', 1 / Math.sqrt(p.q.d));

@@ -48,6 +48,8 @@ for (let i = 0; i < E2M1_ENC.length; i++) E2M1_ENC[i] = encodeE2M1(fromBits((((i
 /** Decoded values of all 256 e4m3 codes / 16 e2m1 codes. */
 export const E4M3_VALUES: Float64Array = Float64Array.from({ length: 256 }, (_, c) => decodeE4M3(c));
 export const E2M1_VALUES: Float64Array = Float64Array.from({ length: 16 }, (_, c) => decodeE2M1(c));
+const E4M3_F32 = Float32Array.from(E4M3_VALUES);
+const E2M1_F32 = Float32Array.from(E2M1_VALUES);
 
 /** encodeE4M3 of a float32 value (the value is rounded to fp32 first). */
 export function encodeE4M3Fast(x: number): number {
@@ -69,17 +71,6 @@ export function encodeE4M3Array(src: Float32Array, dst: Uint8Array, dOff = 0): v
   for (let i = 0; i < u.length; i++) {
     const b = u[i];
     dst[dOff + i] = E4M3_ENC[((b >>> 18) & 0x3ffe) | (((b & 0x7ffff) + 0x7ffff) >>> 19)];
-  }
-}
-
-// ---- scratch ----------------------------------------------------------------------------------
-
-let scratchF = new Float32Array(4096);
-let scratchU = new Uint32Array(scratchF.buffer);
-function scratch(n: number): void {
-  if (scratchF.length < n) {
-    scratchF = new Float32Array(Math.max(n, scratchF.length * 2));
-    scratchU = new Uint32Array(scratchF.buffer);
   }
 }
 
@@ -110,27 +101,29 @@ export function fp8Scale(amax: number): number {
  * codes[cOff + i] = encodeE4M3(fp32(x[xOff + i] / scale)) for i < n. With `sums`, adds the squared
  * quantization error and the squared values, measured in the scaled domain (q − decode(code))²·scale²
  * — the report's figure, equal to ‖x − deq‖² up to fp32 rounding of the terms.
+ * (One fused loop through a one-element fp32 cell: measured faster in V8 than a scratch row.)
  */
 export function fp8EncodeSpan(
   x: Float32Array, xOff: number, n: number, scale: number, codes: Uint8Array, cOff: number, sums?: ErrorSums,
 ): void {
-  scratch(n);
-  const q = scratchF, qu = scratchU;
-  for (let i = 0; i < n; i++) q[i] = x[xOff + i] / scale;
+  const enc = E4M3_ENC, cell = f32, bits = u32;
   if (!sums) {
     for (let i = 0; i < n; i++) {
-      const b = qu[i];
-      codes[cOff + i] = E4M3_ENC[((b >>> 18) & 0x3ffe) | (((b & 0x7ffff) + 0x7ffff) >>> 19)];
+      cell[0] = x[xOff + i] / scale;
+      const b = bits[0];
+      codes[cOff + i] = enc[((b >>> 18) & 0x3ffe) | (((b & 0x7ffff) + 0x7ffff) >>> 19)];
     }
     return;
   }
-  const dec = E4M3_VALUES;
+  const dec = E4M3_F32;
   let e = 0, r = 0;
   for (let i = 0; i < n; i++) {
-    const b = qu[i];
-    const c = E4M3_ENC[((b >>> 18) & 0x3ffe) | (((b & 0x7ffff) + 0x7ffff) >>> 19)];
+    const v = Math.fround(x[xOff + i] / scale);
+    cell[0] = v;
+    const b = bits[0];
+    const c = enc[((b >>> 18) & 0x3ffe) | (((b & 0x7ffff) + 0x7ffff) >>> 19)];
     codes[cOff + i] = c;
-    const v = q[i], d = v - dec[c];
+    const d = v - dec[c];
     e += d * d;
     r += v * v;
   }
@@ -146,56 +139,65 @@ export function nvfp4GlobalScale(amax: number): number {
 
 /**
  * NVFP4 of x[xOff .. xOff+n) (n % 16 == 0, blocks start at xOff) with global scale g:
- * packed[pOff .. pOff + n/2) and block-scale codes sc[sOff .. sOff + n/16).
+ * packed[pOff .. pOff + n/2) and block-scale codes sc[sOff .. sOff + n/16). With `sums`, adds
+ * the squared error (in the scaled domain, as fp8EncodeSpan), the squared values, and the amax.
  */
 export function nvfp4EncodeSpan(
   x: Float32Array, xOff: number, n: number, g: number,
   packed: Uint8Array, pOff: number, sc: Uint8Array, sOff: number, sums?: ErrorSums,
 ): void {
-  scratch(NVFP4_BLOCK);
-  const q = scratchF, qu = scratchU;
+  const enc4 = E4M3_ENC, enc2 = E2M1_ENC, dec2 = E2M1_F32, cell = f32, bits = u32;
   const sDen = Math.fround(6 * g);
   let e2 = 0, r2 = 0, m = sums ? sums.amax : 0;
-  for (let b = 0, nb = n >>> 4; b < nb; b++) {
-    const base = xOff + (b << 4);
+  for (let blk = 0, nb = n >>> 4; blk < nb; blk++) {
+    const base = xOff + (blk << 4);
     let bAmax = 0;
     for (let i = 0; i < 16; i++) {
       const a = Math.abs(x[base + i]);
       if (a > bAmax) bAmax = a;
     }
-    f32[0] = bAmax / sDen;
-    const su = u32[0];
-    const s = E4M3_ENC[((su >>> 18) & 0x3ffe) | (((su & 0x7ffff) + 0x7ffff) >>> 19)];
-    sc[sOff + b] = s;
-    const sDec = E4M3_VALUES[s];
-    const eScale = Math.fround(sDec * g);
-    const p = pOff + (b << 3);
+    cell[0] = bAmax / sDen;
+    const su = bits[0];
+    const s = enc4[((su >>> 18) & 0x3ffe) | (((su & 0x7ffff) + 0x7ffff) >>> 19)];
+    sc[sOff + blk] = s;
+    const eScale = Math.fround(E4M3_VALUES[s] * g);
+    const p = pOff + (blk << 3);
     if (eScale === 0 || eScale !== eScale) {
       for (let i = 0; i < 8; i++) packed[p + i] = 0;
-    } else {
-      for (let i = 0; i < 16; i++) q[i] = x[base + i] / eScale;
-      for (let i = 0; i < 8; i++) {
-        const lo = qu[2 * i], hi = qu[2 * i + 1];
-        packed[p + i] = E2M1_ENC[((lo >>> 20) & 0xffe) | (((lo & 0xfffff) + 0xfffff) >>> 20)]
-          | (E2M1_ENC[((hi >>> 20) & 0xffe) | (((hi & 0xfffff) + 0xfffff) >>> 20)] << 4);
-      }
-    }
-    if (sums) {
-      let e = 0, r = 0;
-      if (eScale === 0 || eScale !== eScale) {
+      if (sums) {
+        let r = 0;
         for (let i = 0; i < 16; i++) { const v = x[base + i]; r += v * v; }
         e2 += r; r2 += r;
-      } else {
-        for (let i = 0; i < 16; i++) {
-          const v = q[i], d = v - E2M1_VALUES[(packed[p + (i >>> 1)] >>> ((i & 1) << 2)) & 15];
-          e += d * d;
-          r += v * v;
-        }
-        e2 += e * eScale * eScale;
-        r2 += r * eScale * eScale;
       }
-      if (bAmax > m) m = bAmax;
+    } else if (!sums) {
+      for (let i = 0; i < 16; i += 2) {
+        cell[0] = x[base + i] / eScale;
+        const lo = bits[0];
+        cell[0] = x[base + i + 1] / eScale;
+        const hi = bits[0];
+        packed[p + (i >>> 1)] = enc2[((lo >>> 20) & 0xffe) | (((lo & 0xfffff) + 0xfffff) >>> 20)]
+          | (enc2[((hi >>> 20) & 0xffe) | (((hi & 0xfffff) + 0xfffff) >>> 20)] << 4);
+      }
+    } else {
+      let e = 0, r = 0;
+      for (let i = 0; i < 16; i += 2) {
+        const v0 = Math.fround(x[base + i] / eScale);
+        cell[0] = v0;
+        const lo = bits[0];
+        const v1 = Math.fround(x[base + i + 1] / eScale);
+        cell[0] = v1;
+        const hi = bits[0];
+        const c0 = enc2[((lo >>> 20) & 0xffe) | (((lo & 0xfffff) + 0xfffff) >>> 20)];
+        const c1 = enc2[((hi >>> 20) & 0xffe) | (((hi & 0xfffff) + 0xfffff) >>> 20)];
+        packed[p + (i >>> 1)] = c0 | (c1 << 4);
+        const d0 = v0 - dec2[c0], d1 = v1 - dec2[c1];
+        e += d0 * d0 + d1 * d1;
+        r += v0 * v0 + v1 * v1;
+      }
+      e2 += e * eScale * eScale;
+      r2 += r * eScale * eScale;
     }
+    if (bAmax > m) m = bAmax;
   }
   if (sums) { sums.errSq += e2; sums.refSq += r2; sums.amax = m; }
 }
@@ -328,4 +330,29 @@ export function decodeSource(dtype: SourceDType, bytes: Uint8Array, byteOff: num
     const t = f16Values();
     for (let i = 0; i < n; i++) dst[i] = t[h[i]];
   }
+}
+
+/**
+ * max |x| over n little-endian source elements at bytes[byteOff ..], read from the bit patterns
+ * (|x| orders as the integer bits without the sign); NaN ignored, ±Infinity counts.
+ */
+export function amaxSource(dtype: SourceDType, bytes: Uint8Array, byteOff: number, n: number): number {
+  const at = bytes.byteOffset + byteOff;
+  if (dtype === 'float32') {
+    const w = at % 4 === 0 ? new Uint32Array(bytes.buffer, at, n) : new Uint32Array(bytes.slice(byteOff, byteOff + 4 * n).buffer);
+    let m = 0;
+    for (let i = 0; i < n; i++) {
+      const a = w[i] & 0x7fffffff;
+      if (a > m && a <= 0x7f800000) m = a;
+    }
+    return fromBits(m);
+  }
+  const h = new Uint16Array(bytes.buffer, at, n);
+  const inf = dtype === 'bfloat16' ? 0x7f80 : 0x7c00;
+  let m = 0;
+  for (let i = 0; i < n; i++) {
+    const a = h[i] & 0x7fff;
+    if (a > m && a <= inf) m = a;
+  }
+  return dtype === 'bfloat16' ? fromBits(m << 16) : f16Values()[m];
 }

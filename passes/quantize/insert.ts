@@ -7,6 +7,8 @@
  *     =>  xq, xs = Quantize(x){axis=-1};   wq, ws = Quantize(W){axis=K}   (a load-time node on W)
  *         y = Linear(Dequantize(xq, xs), Dequantize(wq, ws), b)
  *
+ * With the policy's attention = "fp8", each FusedAttention computes Q·Kᵀ in FP8 (qk='fp8').
+ *
  * Step 2 (fold.ts) turns the Dequantize pair into one QLinear; fuse-elementwise then moves the
  * activation Quantize into the kernel that produces x.
  */
@@ -26,7 +28,7 @@ export function insertQuantize(policy: PrecisionPolicy): QuantizePass {
   const first: GemmDecision[] = [];
   return {
     name: 'quantize',
-    rules: [`Linear => ${policy.format} Q/DQ`],
+    rules: [`Linear => ${policy.format} Q/DQ`, 'FusedAttention => fp8 Q·Kᵀ'],
     decisions: first,
     policy,
     run(graph, ctx) {
@@ -35,6 +37,12 @@ export function insertQuantize(policy: PrecisionPolicy): QuantizePass {
       if (first.length === 0) first.push(...decisions.values());
       const rw = new Rewriter(graph);
       graph.nodes.forEach((node, i) => {
+        if (policy.attention === 'fp8' && node.op === 'FusedAttention' && node.attrs.qk !== 'fp8') {
+          rw.insertBefore(i, [{ ...node, attrs: { ...node.attrs, qk: 'fp8' } }], new Map());
+          rw.removeNode(i);
+          ctx.count('FusedAttention => fp8 Q·Kᵀ');
+          return;
+        }
         if (node.domain !== 'dc' || node.op !== 'Linear' || !decisions.get(node.outputs[0])?.quantized) return;
         const [x, w, b] = node.inputs;
         const base = node.outputs[0];

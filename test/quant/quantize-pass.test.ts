@@ -76,6 +76,16 @@ describe('precision policy', () => {
     expect(s.gemms.filter((g) => g.quantized)).toHaveLength(base.gemms.filter((g) => g.quantized).length - kept.length);
   });
 
+  it('attention in fp8 (Q·Kᵀ per 128-token block) is an option that changes the result slightly', () => {
+    const file = join(tmp, 'attn.json');
+    writeFileSync(file, JSON.stringify({ attention: 'fp8' }));
+    const base = compile('flux2', { precision: 'fp8' });
+    const s = compile('flux2', { precision: 'fp8', policy: file });
+    expect(s.passes.find((p) => p.name === 'quantize')!.rewrites['FusedAttention => fp8 Q·Kᵀ']).toBe(6);
+    expect(s.verify!.relL2).not.toBe(base.verify!.relL2);
+    expect(s.verify!.cosine).toBeGreaterThanOrEqual(0.995);
+  });
+
   it('a pattern matching no GEMM is an error naming it', () => {
     const file = join(tmp, 'typo.json');
     writeFileSync(file, JSON.stringify({ keep: ['*transformer_blockz*'] }));
