@@ -1,0 +1,140 @@
+/**
+ * Flux.2 [dev] text-to-image on an executor (PIPELINE.md §0), float32, batch 1:
+ *   prompt -> prompt_embeds [L, D] (prompt.ts), noise [128, h, w] from the seed -> tokens [h*w, 128],
+ *   img_ids/txt_ids, schedule (scheduler.ts); per step v = transformer(latents, embeds, t/1000,
+ *   img_ids, txt_ids, guidance) and an Euler update; then tokens -> [128, h, w] -> BN de-normalise
+ *   -> unpatchify [32, 2h, 2w] -> VAE decoder -> [3, H, W] -> RGB8.
+ * Guidance-distilled: guidance_scale feeds the guidance embedding; there is no CFG and no
+ * negative prompt (requests with one are rejected by the server, never silently ignored).
+ *
+ * Shapes come from the graphs: L = the transformer's text length (or prompt.maxSequenceLength,
+ * default 512, when dynamic), the encoder length, the VAE tile. Manifest keys: prompt.systemMessage,
+ * prompt.maxSequenceLength, vae.bnMean / vae.bnVar (number, list of 128 or .npy; the tiny VAE's are
+ * PyTorch's initial 0 / 1), vae.bnEps (1e-4), vae.tileOverlap (tiny only, see vae_tiling.ts).
+ */
+import { Tensor } from '../../compiler/ir/tensor.ts';
+import { type Executor, type ExecutorFactory, requireInputs, staticDim } from '../../runtime/executor/types.ts';
+import { eulerStep, timestepInput } from '../../runtime/pipeline/flow_match.ts';
+import { fromTokens, toTokens, unpatchify } from '../../runtime/pipeline/latents.ts';
+import { toRgb8 } from '../../runtime/pipeline/image.ts';
+import type { PipelineManifest } from '../../runtime/pipeline/manifest.ts';
+import { GaussianNoise } from '../../runtime/pipeline/noise.ts';
+import { channelStats } from '../../runtime/pipeline/stats.ts';
+import { TextTokenizer } from '../../runtime/pipeline/tokenizer.ts';
+import { type GenerateRequest, type GeneratedImage, type Pipeline, type Size, formatSize, throwIfAborted } from '../../runtime/pipeline/types.ts';
+import { decodeTiled } from '../../runtime/pipeline/vae_tiling.ts';
+import { type BatchNormStats, bnDenormalize, imgIds, txtIds } from './latents.ts';
+import { MAX_SEQUENCE_LENGTH, SYSTEM_MESSAGE, cleanPrompt, encodePrompt } from './prompt.ts';
+import { flux2Schedule } from './scheduler.ts';
+
+const PACKED = 128; // transformer in_channels = 32 latent channels x 2 x 2
+const LATENT = 32;
+
+export class Flux2Pipeline implements Pipeline {
+  readonly family = 'flux2';
+  readonly supportsNegativePrompt = false;
+
+  private constructor(
+    private readonly m: PipelineManifest,
+    private readonly tok: TextTokenizer,
+    private readonly encoder: Executor,
+    private readonly transformer: Executor,
+    private readonly vae: Executor,
+    private readonly textLength: number,
+    private readonly encoderLength: number,
+    private readonly bn: BatchNormStats,
+  ) {}
+
+  get name(): string { return this.m.name; }
+  get sizes(): readonly Size[] { return this.m.sizes; }
+  get defaults() { return this.m.defaults; }
+  get executors(): string[] { return [this.encoder, this.transformer, this.vae].map((e) => e.description); }
+
+  static async load(m: PipelineManifest, load: ExecutorFactory): Promise<Flux2Pipeline> {
+    const tok = TextTokenizer.load(m.tokenizer);
+    const [encoder, transformer, vae] = await Promise.all([load(m.graphs.textEncoder), load(m.graphs.transformer), load(m.graphs.vaeDecoder)]);
+    requireInputs(encoder, ['input_ids', 'attention_mask']);
+    requireInputs(transformer, ['hidden_states', 'encoder_hidden_states', 'timestep', 'img_ids', 'txt_ids', 'guidance']);
+    requireInputs(vae, ['latents']);
+    const declared = m.prompt.maxSequenceLength as number | undefined;
+    const graphText = staticDim(transformer, 'encoder_hidden_states', 1);
+    const textLength = declared ?? graphText ?? MAX_SEQUENCE_LENGTH;
+    if (graphText !== undefined && graphText !== textLength) {
+      throw new Error(`${m.path}: prompt.maxSequenceLength ${textLength} but the transformer takes ${graphText} text tokens`);
+    }
+    const encoderLength = staticDim(encoder, 'input_ids', 1) ?? textLength;
+    const tokens = staticDim(transformer, 'hidden_states', 1);
+    for (const s of m.sizes) {
+      const g = grid(s, m.vaeScaleFactor);
+      if (tokens !== undefined && g.h * g.w !== tokens) throw new Error(`${m.path}: size ${formatSize(s)} is ${g.h * g.w} image tokens, the transformer takes ${tokens}`);
+    }
+    const bn = {
+      mean: channelStats(m.vae.bnMean, PACKED, 'vae.bnMean', m.path),
+      variance: channelStats(m.vae.bnVar, PACKED, 'vae.bnVar', m.path),
+      eps: typeof m.vae.bnEps === 'number' ? m.vae.bnEps : 1e-4,
+    };
+    return new Flux2Pipeline(m, tok, encoder, transformer, vae, textLength, encoderLength, bn);
+  }
+
+  async generate(req: GenerateRequest): Promise<GeneratedImage> {
+    if (req.negativePrompt !== undefined) throw new Error('Flux.2 is guidance-distilled: it takes no negative prompt');
+    const { h, w } = grid(req.size, this.m.vaeScaleFactor);
+    const t0 = performance.now();
+    throwIfAborted(req.signal);
+    const systemMessage = typeof this.m.prompt.systemMessage === 'string' ? this.m.prompt.systemMessage : SYSTEM_MESSAGE;
+    const { embeds, width: D } = await encodePrompt(this.encoder, this.tok, req.prompt, this.textLength, this.encoderLength, systemMessage);
+    const t1 = performance.now();
+
+    const latents = toTokens(new GaussianNoise(req.seed).fill(PACKED * h * w), { channels: PACKED, height: h, width: w });
+    const schedule = flux2Schedule(req.steps, h * w);
+    const fixed = {
+      encoder_hidden_states: new Tensor('float32', [1, this.textLength, D], embeds),
+      img_ids: imgIds(h, w),
+      txt_ids: txtIds(this.textLength),
+      guidance: new Tensor('float32', [1], Float32Array.of(req.guidanceScale)),
+    };
+    for (let i = 0; i < req.steps; i++) {
+      throwIfAborted(req.signal);
+      const out = await this.transformer.run({
+        ...fixed,
+        hidden_states: new Tensor('float32', [1, h * w, PACKED], latents),
+        timestep: new Tensor('float32', [1], Float32Array.of(timestepInput(schedule, i))),
+      });
+      eulerStep(latents, Object.values(out)[0].data as Float32Array, schedule, i);
+      req.onStep?.(i + 1, req.steps);
+    }
+    const t2 = performance.now();
+
+    const z = fromTokens(latents, { channels: PACKED, height: h, width: w });
+    bnDenormalize(z, PACKED, h * w, this.bn);
+    const spatial = unpatchify(z, { channels: LATENT, height: 2 * h, width: 2 * w });
+    throwIfAborted(req.signal);
+    const image = await this.decode(spatial, 2 * h, 2 * w);
+    const rgb = toRgb8(image, req.size.height, req.size.width);
+    const cleaned = cleanPrompt(req.prompt);
+    return {
+      rgb, width: req.size.width, height: req.size.height, seed: req.seed,
+      ...(cleaned !== req.prompt ? { revisedPrompt: cleaned } : {}),
+      timings: { encodeMs: t1 - t0, denoiseMs: t2 - t1, decodeMs: performance.now() - t2 },
+    };
+  }
+
+  private decode(latent: Float32Array, H: number, W: number): Promise<Float32Array> {
+    const tileH = staticDim(this.vae, 'latents', 2) ?? H, tileW = staticDim(this.vae, 'latents', 3) ?? W;
+    const overlap = typeof this.m.vae.tileOverlap === 'number' ? this.m.vae.tileOverlap : 0;
+    return decodeTiled(latent, LATENT, H, W, { tileH, tileW, overlap, scale: this.m.vaeScaleFactor }, async (tile) => {
+      const th = tile.length / (LATENT * tileW);
+      const out = await this.vae.run({ latents: new Tensor('float32', [1, LATENT, th, tileW], tile) });
+      return Object.values(out)[0].data as Float32Array;
+    });
+  }
+
+  async release(): Promise<void> {
+    await Promise.all([this.encoder.release(), this.transformer.release(), this.vae.release()]);
+  }
+}
+
+/** Token grid of an image size: one token = 2x2 latent pixels = (2*vaeScale)^2 image pixels. */
+export function grid(s: Size, vaeScaleFactor: number): { h: number; w: number } {
+  return { h: s.height / (2 * vaeScaleFactor), w: s.width / (2 * vaeScaleFactor) };
+}

@@ -1,0 +1,47 @@
+/**
+ * Qwen-Image's latent-side steps (PIPELINE.md §2, §4, §5).
+ *   img_shapes: [(1, h, w)] — the transformer's RoPE grid; the exported graphs bake it in, so the
+ *     pipeline only checks that the size it runs is the one the graph was exported for.
+ *   de-normalise per latent channel, as diffusers writes it in float32:
+ *     z = f32(f32(z / f32(1 / f32(std[c]))) + f32(mean[c]))
+ *   true CFG (per image token, norms over the 64 packed channels):
+ *     comb = v_u + s*(v_c - v_u);  v = comb * (||v_c|| / ||comb||)
+ */
+
+/** Qwen/Qwen-Image VAE config latents_mean / latents_std (also the class defaults). */
+export const LATENTS_MEAN = [-0.7571, -0.7089, -0.9113, 0.1075, -0.1745, 0.9653, -0.1517, 1.5508, 0.4134, -0.0715, 0.5517, -0.3632, -0.1922, -0.9497, 0.2503, -0.2921];
+export const LATENTS_STD = [2.8184, 1.4541, 2.3275, 2.6558, 1.2196, 1.7708, 2.6052, 2.0743, 3.2687, 2.1526, 2.8652, 1.5579, 1.6382, 1.1253, 2.8251, 1.9160];
+
+export type ImgShapes = [[number, number, number]];
+
+export function imgShapes(h: number, w: number): ImgShapes {
+  return [[1, h, w]];
+}
+
+const f = Math.fround;
+
+/** In place on [C, H, W]. */
+export function denormalize(z: Float32Array, C: number, plane: number, mean: Float32Array, std: Float32Array): void {
+  for (let c = 0; c < C; c++) {
+    const inv = f(1 / std[c]);
+    for (let p = c * plane; p < (c + 1) * plane; p++) z[p] = f(z[p] / inv) + mean[c];
+  }
+}
+
+/** True CFG with norm rescale; returns a new [tokens, K] array. */
+export function trueCfg(vc: Float32Array, vu: Float32Array, scale: number, K: number): Float32Array {
+  if (vc.length !== vu.length || vc.length % K) throw new Error(`true CFG: predictions of ${vc.length} and ${vu.length} values, ${K} channels`);
+  const s = f(scale);
+  const out = new Float32Array(vc.length);
+  for (let t = 0; t < vc.length; t += K) {
+    let cn = 0, nn = 0;
+    for (let k = t; k < t + K; k++) {
+      out[k] = vu[k] + f(s * f(vc[k] - vu[k]));
+      cn += vc[k] * vc[k];
+      nn += out[k] * out[k];
+    }
+    const ratio = f(f(Math.sqrt(cn)) / f(Math.sqrt(nn)));
+    for (let k = t; k < t + K; k++) out[k] = out[k] * ratio;
+  }
+  return out;
+}

@@ -1,0 +1,142 @@
+/**
+ * Qwen-Image text-to-image on an executor (PIPELINE.md §0), float32, batch 1:
+ *   prompt -> embeds [T, D] + mask (prompt.ts); noise [16, 2h, 2w] from the seed -> patchify ->
+ *   tokens [h*w, 64]; schedule (scheduler.ts); per step v_c = transformer(latents, cond, t/1000)
+ *   and, when true CFG is on (a negative prompt and guidanceScale > 1, as diffusers), v_u with the
+ *   negative embeddings, combined with the norm rescale (latents.ts); Euler update; then tokens ->
+ *   [16, 2h, 2w] -> mean/std de-normalise -> VAE decoder ([1,16,1,H,W] -> [1,3,1,..], clamps inside)
+ *   -> RGB8.
+ * The two CFG passes are two transformer runs per step: every exported graph has a static batch
+ * of 1 (a batch-2 graph would let them share one run; not done yet).
+ *
+ * Manifest keys: prompt.template, prompt.dropTokens (number or "prefix"), prompt.maxSequenceLength,
+ * vae.latentsMean / vae.latentsStd (16 values or .npy; default: the Qwen-Image VAE config),
+ * vae.tileOverlap (tiny only, see vae_tiling.ts).
+ */
+import { Tensor } from '../../compiler/ir/tensor.ts';
+import { type Executor, type ExecutorFactory, requireInputs, staticDim } from '../../runtime/executor/types.ts';
+import { eulerStep, timestepInput } from '../../runtime/pipeline/flow_match.ts';
+import { fromTokens, patchify, toTokens, unpatchify } from '../../runtime/pipeline/latents.ts';
+import { toRgb8 } from '../../runtime/pipeline/image.ts';
+import type { PipelineManifest } from '../../runtime/pipeline/manifest.ts';
+import { GaussianNoise } from '../../runtime/pipeline/noise.ts';
+import { channelStats } from '../../runtime/pipeline/stats.ts';
+import { TextTokenizer } from '../../runtime/pipeline/tokenizer.ts';
+import { type GenerateRequest, type GeneratedImage, type Pipeline, type Size, formatSize, throwIfAborted } from '../../runtime/pipeline/types.ts';
+import { decodeTiled } from '../../runtime/pipeline/vae_tiling.ts';
+import { LATENTS_MEAN, LATENTS_STD, denormalize, imgShapes, trueCfg } from './latents.ts';
+import { DEFAULT_SETTINGS, type EncodedText, type QwenPromptSettings, encodePrompt, resolveDropTokens } from './prompt.ts';
+import { qwenSchedule } from './scheduler.ts';
+
+const LATENT = 16;
+const PACKED = 64;
+const DEFAULT_TEXT_LENGTH = 256;
+
+export class QwenImagePipeline implements Pipeline {
+  readonly family = 'qwen_image';
+  readonly supportsNegativePrompt = true;
+
+  private constructor(
+    private readonly m: PipelineManifest,
+    private readonly tok: TextTokenizer,
+    private readonly encoder: Executor,
+    private readonly transformer: Executor,
+    private readonly vae: Executor,
+    private readonly settings: QwenPromptSettings,
+    private readonly drop: number,
+    private readonly encoderLength: number,
+    private readonly textLength: number,
+    private readonly mean: Float32Array,
+    private readonly std: Float32Array,
+  ) {}
+
+  get name(): string { return this.m.name; }
+  get sizes(): readonly Size[] { return this.m.sizes; }
+  get defaults() { return this.m.defaults; }
+  get executors(): string[] { return [this.encoder, this.transformer, this.vae].map((e) => e.description); }
+
+  static async load(m: PipelineManifest, load: ExecutorFactory): Promise<QwenImagePipeline> {
+    const tok = TextTokenizer.load(m.tokenizer);
+    const [encoder, transformer, vae] = await Promise.all([load(m.graphs.textEncoder), load(m.graphs.transformer), load(m.graphs.vaeDecoder)]);
+    requireInputs(encoder, ['input_ids', 'attention_mask']);
+    requireInputs(transformer, ['hidden_states', 'encoder_hidden_states', 'encoder_hidden_states_mask', 'timestep']);
+    requireInputs(vae, ['latents']);
+    const p = m.prompt;
+    const settings: QwenPromptSettings = {
+      template: typeof p.template === 'string' ? p.template : DEFAULT_SETTINGS.template,
+      dropTokens: typeof p.dropTokens === 'number' || p.dropTokens === 'prefix' ? p.dropTokens : DEFAULT_SETTINGS.dropTokens,
+      maxSequenceLength: typeof p.maxSequenceLength === 'number' ? p.maxSequenceLength : DEFAULT_SETTINGS.maxSequenceLength,
+    };
+    if (!settings.template.includes('{}')) throw new Error(`${m.path}: 'prompt.template' has no '{}' for the prompt`);
+    const drop = resolveDropTokens(tok, settings);
+    const encoderLength = staticDim(encoder, 'input_ids', 1) ?? drop + settings.maxSequenceLength;
+    const textLength = staticDim(transformer, 'encoder_hidden_states', 1) ?? DEFAULT_TEXT_LENGTH;
+    if (encoderLength <= drop) throw new Error(`${m.path}: the text encoder takes ${encoderLength} tokens, no more than the ${drop} dropped template tokens`);
+    const tokens = staticDim(transformer, 'hidden_states', 1);
+    for (const s of m.sizes) {
+      const [[, h, w]] = imgShapes(s.height / (2 * m.vaeScaleFactor), s.width / (2 * m.vaeScaleFactor));
+      if (tokens !== undefined && h * w !== tokens) throw new Error(`${m.path}: size ${formatSize(s)} is ${h * w} image tokens, the transformer takes ${tokens}`);
+    }
+    return new QwenImagePipeline(m, tok, encoder, transformer, vae, settings, drop, encoderLength, textLength,
+      channelStats(m.vae.latentsMean, LATENT, 'vae.latentsMean', m.path, LATENTS_MEAN),
+      channelStats(m.vae.latentsStd, LATENT, 'vae.latentsStd', m.path, LATENTS_STD));
+  }
+
+  private encode(prompt: string): Promise<EncodedText> {
+    return encodePrompt(this.encoder, this.tok, prompt, this.settings, this.drop, this.encoderLength, this.textLength);
+  }
+
+  async generate(req: GenerateRequest): Promise<GeneratedImage> {
+    const [[, h, w]] = imgShapes(req.size.height / (2 * this.m.vaeScaleFactor), req.size.width / (2 * this.m.vaeScaleFactor));
+    const cfg = req.negativePrompt !== undefined && req.guidanceScale > 1;
+    const t0 = performance.now();
+    throwIfAborted(req.signal);
+    const cond = await this.encode(req.prompt);
+    const uncond = cfg ? await this.encode(req.negativePrompt!) : undefined;
+    const t1 = performance.now();
+
+    const noise = new GaussianNoise(req.seed).fill(LATENT * 4 * h * w);
+    const latents = toTokens(patchify(noise, { channels: LATENT, height: 2 * h, width: 2 * w }), { channels: PACKED, height: h, width: w });
+    const schedule = qwenSchedule(req.steps, h * w);
+    const text = (e: EncodedText) => ({
+      encoder_hidden_states: new Tensor('float32', [1, this.textLength, e.width], e.embeds),
+      encoder_hidden_states_mask: new Tensor('int64', [1, this.textLength], e.mask),
+    });
+    const predict = async (e: EncodedText, timestep: Tensor) => {
+      throwIfAborted(req.signal);
+      const out = await this.transformer.run({ ...text(e), hidden_states: new Tensor('float32', [1, h * w, PACKED], latents), timestep });
+      return Object.values(out)[0].data as Float32Array;
+    };
+    for (let i = 0; i < req.steps; i++) {
+      const timestep = new Tensor('float32', [1], Float32Array.of(timestepInput(schedule, i)));
+      let v = await predict(cond, timestep);
+      if (uncond) v = trueCfg(v, await predict(uncond, timestep), req.guidanceScale, PACKED);
+      eulerStep(latents, v, schedule, i);
+      req.onStep?.(i + 1, req.steps);
+    }
+    const t2 = performance.now();
+
+    const z = unpatchify(fromTokens(latents, { channels: PACKED, height: h, width: w }), { channels: LATENT, height: 2 * h, width: 2 * w });
+    denormalize(z, LATENT, 4 * h * w, this.mean, this.std);
+    throwIfAborted(req.signal);
+    const image = await this.decode(z, 2 * h, 2 * w);
+    return {
+      rgb: toRgb8(image, req.size.height, req.size.width), width: req.size.width, height: req.size.height, seed: req.seed,
+      timings: { encodeMs: t1 - t0, denoiseMs: t2 - t1, decodeMs: performance.now() - t2 },
+    };
+  }
+
+  private decode(latent: Float32Array, H: number, W: number): Promise<Float32Array> {
+    const tileH = staticDim(this.vae, 'latents', 3) ?? H, tileW = staticDim(this.vae, 'latents', 4) ?? W;
+    const overlap = typeof this.m.vae.tileOverlap === 'number' ? this.m.vae.tileOverlap : 0;
+    return decodeTiled(latent, LATENT, H, W, { tileH, tileW, overlap, scale: this.m.vaeScaleFactor }, async (tile) => {
+      const th = tile.length / (LATENT * tileW);
+      const out = await this.vae.run({ latents: new Tensor('float32', [1, LATENT, 1, th, tileW], tile) });
+      return Object.values(out)[0].data as Float32Array;
+    });
+  }
+
+  async release(): Promise<void> {
+    await Promise.all([this.encoder.release(), this.transformer.release(), this.vae.release()]);
+  }
+}

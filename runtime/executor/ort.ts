@@ -1,0 +1,61 @@
+/**
+ * CPU executor over onnxruntime-node. Sessions are created from the model *path* (not bytes) so
+ * ONNX external data (model.onnx.data beside it) is found and memory-mapped by ORT itself.
+ * Tensors cross the boundary without copies where the storage types agree (float32 in
+ * Float32Array, int64 in BigInt64Array). ORT's CPU kernels give the same bytes for the same inputs
+ * on the same machine and thread count, which the pipelines' seed determinism relies on.
+ */
+import * as ort from 'onnxruntime-node';
+import type { DType } from '../../compiler/ir/dtype.ts';
+import { Tensor } from '../../compiler/ir/tensor.ts';
+import type { Executor, ValueInfo } from './types.ts';
+
+const ORT_TYPES: Partial<Record<DType, ort.Tensor.Type>> = {
+  float32: 'float32', int64: 'int64', int32: 'int32', bool: 'bool', uint8: 'uint8', float64: 'float64',
+};
+
+function info(m: ort.InferenceSession.ValueMetadata): ValueInfo {
+  if (!m.isTensor) return { name: m.name, dtype: 'float32', shape: [] };
+  return { name: m.name, dtype: m.type as DType, shape: m.shape.map((d) => (typeof d === 'number' ? d : String(d))) };
+}
+
+export class OrtExecutor implements Executor {
+  private constructor(
+    private readonly session: ort.InferenceSession,
+    readonly description: string,
+    readonly inputs: readonly ValueInfo[],
+    readonly outputs: readonly ValueInfo[],
+  ) {}
+
+  static async load(modelPath: string, options: ort.InferenceSession.SessionOptions = {}): Promise<OrtExecutor> {
+    let session: ort.InferenceSession;
+    try {
+      session = await ort.InferenceSession.create(modelPath, { executionProviders: ['cpu'], ...options });
+    } catch (e) {
+      throw new Error(`${modelPath}: onnxruntime could not load the graph (${(e as Error).message})`);
+    }
+    return new OrtExecutor(session, `cpu (onnxruntime-node) ${modelPath}`,
+      session.inputMetadata.map(info), session.outputMetadata.map(info));
+  }
+
+  async run(inputs: Record<string, Tensor>): Promise<Record<string, Tensor>> {
+    const feeds: Record<string, ort.Tensor> = {};
+    for (const [name, t] of Object.entries(inputs)) {
+      const type = ORT_TYPES[t.dtype];
+      if (!type) throw new Error(`${this.description}: input '${name}' has dtype ${t.dtype}, which the CPU executor does not feed`);
+      feeds[name] = new ort.Tensor(type, t.data as Float32Array, t.shape as number[]);
+    }
+    const results = await this.session.run(feeds);
+    const out: Record<string, Tensor> = {};
+    for (const [name, v] of Object.entries(results)) {
+      out[name] = new Tensor(v.type as DType, v.dims as number[], v.data as Float32Array);
+    }
+    return out;
+  }
+
+  async release(): Promise<void> {
+    await this.session.release();
+  }
+}
+
+export const cpuExecutorFactory = (graphPath: string): Promise<Executor> => OrtExecutor.load(graphPath);

@@ -1,0 +1,49 @@
+/**
+ * Executor: what the pipelines run a network on. One executor = one loaded graph (text encoder,
+ * transformer or VAE decoder). `run` takes and returns Tensors (compiler/ir/tensor.ts) keyed by
+ * the graph's input/output names; `inputs`/`outputs` describe the graph's I/O so a pipeline can read
+ * static lengths and grids instead of hard-coding them (a string dim is symbolic: any size).
+ *
+ * Implementations: cpu (onnxruntime-node, ./ort.ts). The compiled-module GPU executor will implement
+ * the same interface over an artifact.
+ */
+import type { DType } from '../../compiler/ir/dtype.ts';
+import type { Tensor } from '../../compiler/ir/tensor.ts';
+
+export interface ValueInfo {
+  name: string;
+  dtype: DType;
+  /** Static sizes are numbers; symbolic ones are their names. */
+  shape: readonly (number | string)[];
+}
+
+export interface Executor {
+  /** Human-readable, e.g. "cpu (onnxruntime-node) models/tiny/flux2/model.onnx". */
+  readonly description: string;
+  readonly inputs: readonly ValueInfo[];
+  readonly outputs: readonly ValueInfo[];
+  run(inputs: Record<string, Tensor>): Promise<Record<string, Tensor>>;
+  release(): Promise<void>;
+}
+
+export type ExecutorKind = 'cpu';
+
+/** Loads one graph (path to model.onnx, or later a compiled module) on an executor kind. */
+export type ExecutorFactory = (graphPath: string) => Promise<Executor>;
+
+/** The static size of axis `axis` of input (or output) `name`; undefined when symbolic. Throws naming the graph when no such value exists. */
+export function staticDim(exec: Executor, name: string, axis: number): number | undefined {
+  const info = exec.inputs.find((i) => i.name === name) ?? exec.outputs.find((o) => o.name === name);
+  if (!info) throw new Error(`${exec.description}: no input or output named '${name}'`);
+  const d = info.shape[axis];
+  return typeof d === 'number' && d > 0 ? d : undefined;
+}
+
+/** Checks that a graph has the inputs a pipeline feeds it (by name). */
+export function requireInputs(exec: Executor, names: readonly string[]): void {
+  const have = new Set(exec.inputs.map((i) => i.name));
+  const missing = names.filter((n) => !have.has(n));
+  if (missing.length) {
+    throw new Error(`${exec.description}: expected inputs ${names.join(', ')}; missing ${missing.join(', ')} (has ${[...have].join(', ')})`);
+  }
+}

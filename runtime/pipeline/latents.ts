@@ -1,0 +1,66 @@
+/**
+ * Latent layouts shared by Flux.2 and Qwen-Image (batch 1; arrays are C-order Float32Arrays).
+ *
+ *   spatial   [C, H, W]        VAE latents (Qwen adds a frame axis of 1, same memory order)
+ *   patched   [4C, h, w]       h = H/2, w = W/2; channel c*4 + dy*2 + dx = spatial[c, 2y+dy, 2x+dx]
+ *   tokens    [h*w, K]         token y*w + x, row = the K channels at grid (y, x)
+ *
+ * Flux.2 draws its noise already patched ([128, h, w]) and packs with `toTokens`; it decodes with
+ * `fromTokens` then `unpatchify`. Qwen-Image packs spatial noise with `patchify` + `toTokens`
+ * (= diffusers' _pack_latents) and unpacks with the inverse. All four are pure permutations.
+ */
+
+export interface Grid { channels: number; height: number; width: number }
+
+/** [C, h, w] -> [h*w, C] */
+export function toTokens(x: Float32Array, g: Grid): Float32Array {
+  const { channels: C, height: h, width: w } = g;
+  check(x, C * h * w, 'toTokens');
+  const out = new Float32Array(x.length);
+  for (let c = 0; c < C; c++) for (let p = 0; p < h * w; p++) out[p * C + c] = x[c * h * w + p];
+  return out;
+}
+
+/** [h*w, C] -> [C, h, w] */
+export function fromTokens(x: Float32Array, g: Grid): Float32Array {
+  const { channels: C, height: h, width: w } = g;
+  check(x, C * h * w, 'fromTokens');
+  const out = new Float32Array(x.length);
+  for (let p = 0; p < h * w; p++) for (let c = 0; c < C; c++) out[c * h * w + p] = x[p * C + c];
+  return out;
+}
+
+/** [C, 2h, 2w] -> [4C, h, w]; `g` describes the spatial input. */
+export function patchify(x: Float32Array, g: Grid): Float32Array {
+  const { channels: C, height: H, width: W } = g;
+  check(x, C * H * W, 'patchify');
+  if (H % 2 || W % 2) throw new Error(`patchify: latent ${H}x${W} is not a multiple of 2`);
+  const h = H / 2, w = W / 2;
+  const out = new Float32Array(x.length);
+  for (let c = 0; c < C; c++) for (let dy = 0; dy < 2; dy++) for (let dx = 0; dx < 2; dx++) {
+    const oc = c * 4 + dy * 2 + dx;
+    for (let y = 0; y < h; y++) for (let xx = 0; xx < w; xx++) {
+      out[(oc * h + y) * w + xx] = x[(c * H + 2 * y + dy) * W + 2 * xx + dx];
+    }
+  }
+  return out;
+}
+
+/** [4C, h, w] -> [C, 2h, 2w]; `g` describes the spatial output. */
+export function unpatchify(x: Float32Array, g: Grid): Float32Array {
+  const { channels: C, height: H, width: W } = g;
+  check(x, C * H * W, 'unpatchify');
+  const h = H / 2, w = W / 2;
+  const out = new Float32Array(x.length);
+  for (let c = 0; c < C; c++) for (let dy = 0; dy < 2; dy++) for (let dx = 0; dx < 2; dx++) {
+    const ic = c * 4 + dy * 2 + dx;
+    for (let y = 0; y < h; y++) for (let xx = 0; xx < w; xx++) {
+      out[(c * H + 2 * y + dy) * W + 2 * xx + dx] = x[(ic * h + y) * w + xx];
+    }
+  }
+  return out;
+}
+
+function check(x: Float32Array, n: number, what: string): void {
+  if (x.length !== n) throw new Error(`${what}: expected ${n} values, found ${x.length}`);
+}

@@ -1,0 +1,60 @@
+/**
+ * What a family pipeline (models/<family>/pipeline.ts) offers the server: one image per call,
+ * from a prompt, a size it supports and a seed. Batching of n images is the caller's loop (every
+ * bundled graph has batch 1), which is also what makes each image reproducible from its own seed.
+ */
+
+export interface Size { width: number; height: number }
+
+export const formatSize = (s: Size): string => `${s.width}x${s.height}`;
+
+export interface GenerateRequest {
+  prompt: string;
+  /** Qwen-Image: enables true CFG (with guidanceScale > 1). Flux.2 rejects it. */
+  negativePrompt?: string;
+  size: Size;
+  steps: number;
+  /** Flux.2: the guidance-embedding value; Qwen-Image: true_cfg_scale. */
+  guidanceScale: number;
+  seed: number;
+  /** Called after each denoising step (1-based), for progress logs. */
+  onStep?: (step: number, total: number) => void;
+  /** Checked before each network call; an aborted request stops there. */
+  signal?: AbortSignal;
+}
+
+export interface GeneratedImage {
+  /** Interleaved RGB8, height*width*3. */
+  rgb: Uint8Array;
+  width: number;
+  height: number;
+  seed: number;
+  /** The prompt as the model saw it, when the pipeline changed it (Flux.2 drops "[IMG]"). */
+  revisedPrompt?: string;
+  timings: { encodeMs: number; denoiseMs: number; decodeMs: number };
+}
+
+export interface PipelineDefaults { steps: number; guidanceScale: number }
+
+export interface Pipeline {
+  readonly family: string;
+  readonly name: string;
+  readonly sizes: readonly Size[];
+  readonly defaults: PipelineDefaults;
+  readonly supportsNegativePrompt: boolean;
+  /** Executor descriptions, for the server's log. */
+  readonly executors: readonly string[];
+  generate(req: GenerateRequest): Promise<GeneratedImage>;
+  release(): Promise<void>;
+}
+
+export class AbortedError extends Error {
+  constructor() {
+    super('generation aborted');
+    this.name = 'AbortedError';
+  }
+}
+
+export function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new AbortedError();
+}

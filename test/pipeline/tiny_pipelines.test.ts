@@ -1,0 +1,99 @@
+/**
+ * The two bundled tiny pipelines end to end on the CPU executor (tokenizer -> text encoder ->
+ * denoising loop -> tiled VAE decode -> RGB8), few steps: output size, determinism per seed, that
+ * the prompt, the seed, the guidance value and Qwen's negative prompt each change the image, the
+ * manifest-vs-graph checks at load, and cancellation between steps.
+ */
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cpuExecutorFactory } from '../../runtime/executor/ort.ts';
+import { ROOT } from '../../runtime/paths.ts';
+import { loadPipeline } from '../../runtime/pipeline/load.ts';
+import { AbortedError, type GenerateRequest, type Pipeline } from '../../runtime/pipeline/types.ts';
+
+const manifest = (family: string) => join(ROOT, 'models', family, 'tiny.pipeline.json');
+const same = (a: Uint8Array, b: Uint8Array) => Buffer.from(a).equals(Buffer.from(b));
+let flux: Pipeline, qwen: Pipeline;
+beforeAll(async () => { [flux, qwen] = await Promise.all([loadPipeline(manifest('flux2'), cpuExecutorFactory), loadPipeline(manifest('qwen_image'), cpuExecutorFactory)]); });
+afterAll(async () => { await Promise.all([flux.release(), qwen.release()]); });
+
+const base: GenerateRequest = { prompt: 'a red fox', size: { width: 64, height: 64 }, steps: 2, guidanceScale: 4, seed: 1 };
+
+describe('tiny Flux.2 pipeline', () => {
+  it('loads from its manifest with the sizes and defaults it declares', () => {
+    expect(flux.family).toBe('flux2');
+    expect(flux.sizes).toEqual([{ width: 64, height: 64 }]);
+    expect(flux.defaults).toEqual({ steps: 4, guidanceScale: 4 });
+    expect(flux.executors.every((d) => d.startsWith('cpu (onnxruntime-node)'))).toBe(true);
+  });
+
+  it('generates a 64x64 RGB image, byte-identical for the same seed, different for another', async () => {
+    const steps: number[] = [];
+    const a = await flux.generate({ ...base, onStep: (s) => steps.push(s) });
+    expect(a.rgb).toHaveLength(64 * 64 * 3);
+    expect(steps).toEqual([1, 2]);
+    expect(new Set(a.rgb).size).toBeGreaterThan(50); // not a flat image
+    expect(same(a.rgb, (await flux.generate(base)).rgb)).toBe(true);
+    expect(same(a.rgb, (await flux.generate({ ...base, seed: 2 })).rgb)).toBe(false);
+  });
+
+  it('prompt and guidance value reach the model; [IMG] is removed and reported', async () => {
+    const a = await flux.generate(base);
+    expect(same(a.rgb, (await flux.generate({ ...base, prompt: 'a blue whale' })).rgb)).toBe(false);
+    expect(same(a.rgb, (await flux.generate({ ...base, guidanceScale: 1 })).rgb)).toBe(false);
+    const img = await flux.generate({ ...base, prompt: 'a red[IMG] fox' });
+    expect(img.revisedPrompt).toBe('a red fox');
+    expect(a.revisedPrompt).toBeUndefined();
+  });
+
+  it('rejects a negative prompt (guidance-distilled)', async () => {
+    await expect(flux.generate({ ...base, negativePrompt: 'x' })).rejects.toThrow(/no negative prompt/);
+  });
+
+  it('stops at the next step when aborted', async () => {
+    const ctl = new AbortController();
+    const steps: number[] = [];
+    await expect(flux.generate({ ...base, steps: 4, signal: ctl.signal, onStep: (s) => { steps.push(s); if (s === 1) ctl.abort(); } }))
+      .rejects.toBeInstanceOf(AbortedError);
+    expect(steps).toEqual([1]);
+  });
+});
+
+describe('tiny Qwen-Image pipeline', () => {
+  it('generates deterministically; true CFG with a negative prompt changes the image', async () => {
+    const a = await qwen.generate(base);
+    expect(a.rgb).toHaveLength(64 * 64 * 3);
+    expect(same(a.rgb, (await qwen.generate(base)).rgb)).toBe(true);
+    const cfg = await qwen.generate({ ...base, negativePrompt: ' ' });
+    expect(same(a.rgb, cfg.rgb)).toBe(false);
+    expect(same(cfg.rgb, (await qwen.generate({ ...base, negativePrompt: ' ' })).rgb)).toBe(true);
+    expect(same(cfg.rgb, (await qwen.generate({ ...base, negativePrompt: 'blurry' })).rgb)).toBe(false);
+    // diffusers: CFG only when true_cfg_scale > 1
+    expect(same(a.rgb, (await qwen.generate({ ...base, negativePrompt: ' ', guidanceScale: 1 })).rgb)).toBe(true);
+  });
+});
+
+describe('manifest checks at load', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pipeline-manifest-'));
+  const variant = (patch: Record<string, unknown>) => {
+    const m = { ...JSON.parse(readFileSync(manifest('flux2'), 'utf8')), ...patch };
+    for (const k of ['tokenizer']) m[k] = join(ROOT, 'models', 'flux2', m[k]);
+    m.graphs = Object.fromEntries(Object.entries(m.graphs as Record<string, string>).map(([k, v]) => [k, join(ROOT, 'models', 'flux2', v)]));
+    const file = join(dir, `${Object.keys(patch).join('-')}.json`);
+    writeFileSync(file, JSON.stringify(m));
+    return file;
+  };
+  it('a size whose token count is not the graph\'s is an error naming it', async () => {
+    await expect(loadPipeline(variant({ sizes: ['128x128'] }), cpuExecutorFactory)).rejects.toThrow(/size 128x128 is 1024 image tokens, the transformer takes 256/);
+  });
+  it('a text length other than the transformer\'s is an error', async () => {
+    await expect(loadPipeline(variant({ prompt: { maxSequenceLength: 16 } }), cpuExecutorFactory)).rejects.toThrow(/maxSequenceLength 16 but the transformer takes 32/);
+  });
+  it('bad manifest fields name the key', async () => {
+    await expect(loadPipeline(variant({ family: 'sd3' }), cpuExecutorFactory)).rejects.toThrow(/'family' should be one of flux2, qwen_image/);
+    await expect(loadPipeline(variant({ sizes: ['65x64'] }), cpuExecutorFactory)).rejects.toThrow(/'sizes\[0\]' should be multiples of 4/);
+    await expect(loadPipeline(join(dir, 'missing.json'), cpuExecutorFactory)).rejects.toThrow(/missing.json: expected a pipeline manifest/);
+  });
+});

@@ -1,0 +1,132 @@
+/**
+ * Serving behaviour with a stub pipeline whose steps wait on a gate the test opens, so ordering is
+ * controlled without sleeps: the bounded queue (429 + Retry-After), a client that disconnects
+ * while queued is never run and one that disconnects while running stops at its next step, the
+ * per-request deadline (504), readiness 503 while warming and draining, and drain finishing the
+ * work in flight while refusing new requests.
+ */
+import { request } from 'node:http';
+import { afterEach, describe, expect, it } from 'vitest';
+import { GatedPipeline, type Running, post, start, waitFor } from './helpers.ts';
+import { JobQueue } from '../../runtime/server/queue.ts';
+import { createServer } from '../../runtime/server/app.ts';
+
+let server: Running | undefined;
+afterEach(async () => { await server?.close(); server = undefined; });
+
+/** Starts a POST whose connection the test can cut. */
+function rawPost(url: string, body: unknown) {
+  const u = new URL(`${url}/v1/images/generations`);
+  const data = JSON.stringify(body);
+  const req = request({ host: u.hostname, port: u.port, path: u.pathname, method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) } });
+  req.on('error', () => {});
+  req.end(data);
+  return req;
+}
+
+describe('queue and cancellation', () => {
+  it('runs one job at a time; beyond maxQueued waiting it answers 429 with Retry-After', async () => {
+    const p = new GatedPipeline();
+    server = await start({ pipeline: p, warmup: false, maxQueued: 1 });
+    const first = post(server.url, { prompt: 'a', seed: 1 });
+    await waitFor(() => p.started.length === 1, 'first job to start');
+    const second = post(server.url, { prompt: 'b', seed: 2 });
+    await waitFor(() => server!.queue.depth === 1, 'second job to queue');
+    const third = await post(server.url, { prompt: 'c', seed: 3 });
+    expect(third.status).toBe(429);
+    expect(third.headers.get('retry-after')).toBe('5');
+    expect(third.json.error).toMatchObject({ type: 'rate_limit_error', code: 'queue_full' });
+    p.open();
+    expect((await first).status).toBe(200);
+    expect((await second).status).toBe(200);
+    expect(p.started).toEqual([1, 2]);
+  });
+
+  it('a client that disconnects while queued is never run', async () => {
+    const p = new GatedPipeline();
+    server = await start({ pipeline: p, warmup: false, maxQueued: 4 });
+    const first = post(server.url, { prompt: 'a', seed: 1 });
+    await waitFor(() => p.started.length === 1, 'first job to start');
+    const gone = rawPost(server.url, { prompt: 'b', seed: 2 });
+    await waitFor(() => server!.queue.depth === 1, 'second job to queue');
+    gone.destroy();
+    await waitFor(() => server!.queue.depth === 0, 'the queued job to be dropped');
+    p.open();
+    expect((await first).status).toBe(200);
+    await server.queue.idle();
+    expect(p.started).toEqual([1]);
+  });
+
+  it('a client that disconnects while running stops it at the next step', async () => {
+    const p = new GatedPipeline();
+    server = await start({ pipeline: p, warmup: false });
+    const gone = rawPost(server.url, { prompt: 'a', seed: 1, num_inference_steps: 3 });
+    await waitFor(() => p.started.length === 1, 'job to start');
+    gone.destroy();
+    await waitFor(() => p.aborted.includes(1), 'the server to see the disconnect');
+    p.open();
+    await server.queue.idle();
+    expect(p.finished).toEqual([]);
+  });
+
+  it('a request past its deadline gets 504', async () => {
+    const p = new GatedPipeline();
+    server = await start({ pipeline: p, warmup: false, requestTimeoutMs: 50 });
+    const res = post(server.url, { prompt: 'a', seed: 1 });
+    await waitFor(() => p.started.length === 1, 'job to start');
+    await waitFor(() => p.aborted.includes(1), 'the deadline to abort the job');
+    p.open();
+    const r = await res;
+    expect(r.status).toBe(504);
+    expect(r.json.error).toMatchObject({ type: 'timeout_error', code: 'timeout' });
+  });
+});
+
+describe('readiness and drain', () => {
+  it('is 503 until warm-up finishes, then 200', async () => {
+    const p = new GatedPipeline();
+    const s = createServer({ pipeline: p });
+    await s.app.listen({ host: '127.0.0.1', port: 0 });
+    const port = (s.app.server.address() as { port: number }).port;
+    const url = `http://127.0.0.1:${port}`;
+    expect((await fetch(`${url}/health/ready`)).status).toBe(503);
+    const early = await post(url, { prompt: 'a' });
+    expect(early.status).toBe(503);
+    expect(early.json.error.code).toBe('not_ready');
+    p.open();
+    await s.ready;
+    expect((await fetch(`${url}/health/ready`)).status).toBe(200);
+    await s.app.close();
+  });
+
+  it('drain: in-flight and queued requests finish with 200, new ones get 503, then it closes', async () => {
+    const p = new GatedPipeline();
+    server = await start({ pipeline: p, warmup: false });
+    const inflight = post(server.url, { prompt: 'a', seed: 1 });
+    await waitFor(() => p.started.length === 1, 'first job to start');
+    const queued = post(server.url, { prompt: 'b', seed: 2 });
+    await waitFor(() => server!.queue.depth === 1, 'second job to queue');
+    const drained = server.drain();
+    const refused = await post(server.url, { prompt: 'c', seed: 3 });
+    expect(refused.status).toBe(503);
+    expect(refused.json.error.code).toBe('draining');
+    expect((await fetch(`${server.url}/health/ready`)).status).toBe(503);
+    p.open();
+    expect((await inflight).status).toBe(200);
+    expect((await queued).status).toBe(200);
+    await drained;
+    expect(p.finished).toEqual([1, 2]);
+    server = undefined; // already closed
+  });
+});
+
+describe('JobQueue', () => {
+  it('rejects a job whose signal is already aborted and resolves idle() when empty', async () => {
+    const q = new JobQueue(1);
+    const ctl = new AbortController();
+    ctl.abort(new Error('gone'));
+    await expect(q.submit(async () => 1, ctl.signal)).rejects.toThrow('gone');
+    await q.idle();
+    expect(await q.submit(async () => 2, new AbortController().signal)).toBe(2);
+  });
+});
