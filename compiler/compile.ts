@@ -10,7 +10,6 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { type PassReport, pipelineFor, runPipeline } from '../passes/pipeline.ts';
 import { insertQuantize } from '../passes/quantize/insert.ts';
 import { type GemmDecision, type PrecisionPolicy, defaultPolicy, loadPolicy } from '../passes/quantize/policy.ts';
@@ -28,7 +27,8 @@ import { renderReport } from './report.ts';
 import { countFlops, opHistogram, parameterBytes } from './stats.ts';
 import { VERIFY_TOLERANCE, type VerifyResult, verifyGraph } from './verify.ts';
 
-export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+export { ROOT } from './paths.ts';
+import { ROOT } from './paths.ts';
 export const DEFAULT_MODEL = join(ROOT, 'models', 'tiny', 'flux2', 'model.onnx');
 export const ARTIFACT_FORMAT = 1;
 

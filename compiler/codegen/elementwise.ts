@@ -1,0 +1,138 @@
+/**
+ * Element-wise kernel descriptors: a launch that is a dc.FusedKernel (or a lone element-wise op)
+ * becomes a typed descriptor the templates render, and nothing else (DESIGN "Style" 6).
+ *
+ * Iteration space: the group's output shape flattened to [rows, cols] (cols = last dim). Each input
+ * is addressed by its broadcast strides: a column stride (0 or 1) and, for the row index, a mixed-
+ * radix decomposition over the leading dims with a stride per dim (0 where broadcast).
+ * Program: the body in SSA order, each instruction an op from the snippet table with operand refs
+ * ("in3", "t5") and constant attributes. Mode:
+ *   flat  pure element-wise: a grid-stride loop, every value in registers;
+ *   row   any row reduction (LayerNorm, RMSNorm, Softmax, per-token Quantize) or RoPE on a computed
+ *         value: one CTA per row, each value a row held in shared memory.
+ */
+import { fail } from '../errors.ts';
+import { type DType, dtypeFromOnnx } from '../ir/dtype.ts';
+import type { Graph, Node } from '../ir/graph.ts';
+
+export type CudaType = 'float' | 'double' | 'bf16' | 'half' | 'fp8e4m3' | 'int64' | 'int32' | 'bool' | 'uint8';
+
+export interface EwInput { name: string; type: CudaType; colStride: number; rowDims: { size: number; stride: number }[]; swiglu?: boolean }
+export interface EwOutput { name: string; type: CudaType; perRow: boolean }
+export interface EwInstr { op: string; out: string; args: string[]; attrs: Record<string, number | string> }
+
+export interface ElementwiseDescriptor {
+  kind: 'elementwise';
+  mode: 'flat' | 'row';
+  rows: number;
+  cols: number;
+  compute: 'float' | 'double';
+  inputs: EwInput[];
+  outputs: EwOutput[];
+  program: EwInstr[];
+  /** Where each output's value comes from (an instruction result or an input). */
+  results: string[];
+  threads: number;
+}
+
+const CUDA_TYPE: Partial<Record<DType, CudaType>> = {
+  float32: 'float', float64: 'double', bfloat16: 'bf16', float16: 'half', float8e4m3fn: 'fp8e4m3',
+  int64: 'int64', int32: 'int32', bool: 'bool', uint8: 'uint8',
+};
+
+export const EW_OPS = new Set([
+  'Add', 'Sub', 'Mul', 'Div', 'Pow', 'Neg', 'Abs', 'Sqrt', 'Reciprocal', 'Exp', 'Log', 'Sin', 'Cos', 'Tanh', 'Sigmoid', 'Relu',
+  'Gelu', 'Cast', 'Where', 'Clip', 'Max', 'Min', 'IsNaN', 'Not', 'And', 'Or', 'Equal', 'Greater', 'GreaterOrEqual', 'Less',
+  'LessOrEqual', 'Silu', 'Modulate', 'SwiGLU', 'RoPE', 'LayerNormalization', 'RMSNormalization', 'Softmax', 'Quantize',
+]);
+const ROW_OPS = new Set(['LayerNormalization', 'RMSNormalization', 'Softmax', 'Quantize']);
+
+function cudaType(dtype: DType, where: string): CudaType {
+  const t = CUDA_TYPE[dtype];
+  if (!t) fail(where, 'an element type the element-wise templates support', dtype);
+  return t;
+}
+
+function shapeOf(graph: Graph, v: string): number[] {
+  const t = graph.types.get(v);
+  if (t?.kind !== 'tensor') throw new Error(`no tensor type for ${v}`);
+  return t.shape as number[];
+}
+
+/**
+ * Broadcast addressing of `shape` inside the [rows, cols] space of `outShape`. `lastScale` is how
+ * many output columns one input row holds per output column (2 for SwiGLU, which reads both halves
+ * of a row twice as long as its output).
+ */
+function addressing(shape: readonly number[], outShape: readonly number[], where: string, lastScale = 1): Pick<EwInput, 'colStride' | 'rowDims'> {
+  const rank = outShape.length;
+  const padded = [...new Array(rank - shape.length).fill(1), ...shape];
+  const strides: number[] = new Array(rank).fill(0);
+  let acc = 1;
+  for (let i = rank - 1; i >= 0; i--) {
+    const logical = i === rank - 1 ? padded[i] / lastScale : padded[i];
+    if (logical !== 1 && logical !== outShape[i]) fail(where, `an input broadcastable to [${outShape}]`, `[${shape}]`);
+    strides[i] = logical === 1 ? 0 : acc;
+    acc *= padded[i];
+  }
+  return {
+    colStride: rank ? strides[rank - 1] : 0,
+    rowDims: outShape.slice(0, -1).map((size, i) => ({ size, stride: strides[i] })),
+  };
+}
+
+/** The descriptor of one element-wise launch (a FusedKernel or a single element-wise node). */
+export function elementwiseDescriptor(graph: Graph, node: Node): ElementwiseDescriptor {
+  const where = `${node.op} kernel -> ${node.outputs[0]}`;
+  const body = node.body?.nodes ?? [node];
+  const formal = node.body?.inputs ?? node.inputs;
+  const outerOf = new Map(formal.map((f, i) => [f, node.inputs[i]]));
+  const bodyOutputs = node.body?.outputs ?? node.outputs;
+  const outShape = shapeOf(graph, node.outputs[0]);
+  const cols = outShape.at(-1) ?? 1;
+  const rows = outShape.slice(0, -1).reduce((a, b) => a * b, 1);
+
+  const refs = new Map<string, string>();
+  const inputs: EwInput[] = [];
+  const inputRef = (formalName: string, opts: { swiglu?: boolean } = {}): string => {
+    const key = `${formalName}${opts.swiglu ? '#swiglu' : ''}`;
+    const known = refs.get(key);
+    if (known) return known;
+    const outer = outerOf.get(formalName) ?? formalName;
+    const t = graph.types.get(outer);
+    if (t?.kind !== 'tensor') fail(where, `a tensor input '${outer}'`, 'none');
+    const shape = t.shape as number[];
+    const ref = `in${inputs.length}`;
+    inputs.push({ name: outer, type: cudaType(t.dtype, where), ...addressing(shape, outShape, where, opts.swiglu ? 2 : 1), ...(opts.swiglu ? { swiglu: true } : {}) });
+    refs.set(key, ref);
+    return ref;
+  };
+  const program: EwInstr[] = [];
+  let mode: 'flat' | 'row' = 'flat';
+  let compute: 'float' | 'double' = 'float';
+  for (const n of body) {
+    if (!EW_OPS.has(n.op)) fail(where, 'element-wise ops in a fused kernel', n.op);
+    if (ROW_OPS.has(n.op)) mode = 'row';
+    if (n.op === 'Quantize' && ![-1, outShape.length - 1].includes((n.attrs.axis as number | undefined) ?? -1)) {
+      fail(where, 'a per-token Quantize (last axis); weights are quantized at build time, not by a kernel', `axis ${n.attrs.axis}`);
+    }
+    const args = n.inputs.map((x) => (!x ? '' : refs.get(x) ?? (n.op === 'SwiGLU' ? inputRef(x, { swiglu: true }) : inputRef(x))));
+    if (n.op === 'RoPE' && args[0].startsWith('t')) mode = 'row';
+    const t = graph.types.get(n.outputs[0]);
+    if (t?.kind === 'tensor' && t.dtype === 'float64') compute = 'double';
+    const attrs: Record<string, number | string> = {};
+    for (const [k, v] of Object.entries(n.attrs)) if (typeof v === 'number' || typeof v === 'string') attrs[k] = v;
+    if (n.op === 'Cast') attrs.to = cudaType(dtypeFromOnnx(n.attrs.to as number)!, where);
+    n.outputs.forEach((o, k) => o && refs.set(o, `t${program.length}${k ? `_${k}` : ''}`));
+    program.push({ op: n.op, out: `t${program.length}`, args, attrs });
+  }
+  const outputs: EwOutput[] = node.outputs.map((o, i) => {
+    const t = graph.types.get(o);
+    if (t?.kind !== 'tensor') fail(where, `a tensor output '${o}'`, 'none');
+    const perRow = (t.shape as number[]).at(-1) !== cols || (t.shape as number[]).reduce((a, b) => a * b, 1) === rows && cols !== 1;
+    return { name: o, type: cudaType(t.dtype, where), perRow: perRow && mode === 'row' };
+  });
+  const results = bodyOutputs.map((o) => refs.get(o) ?? inputRef(o));
+  const threads = mode === 'row' ? Math.min(1024, Math.max(128, 2 ** Math.ceil(Math.log2(Math.min(cols, 1024) / 4 || 1)) * 4)) : 256;
+  return { kind: 'elementwise', mode, rows, cols, compute, inputs, outputs, program, results, threads };
+}

@@ -1,0 +1,64 @@
+// Shared preamble of every generated kernel: element loads/stores for each storage type, the
+// maths helpers the per-op snippets use, and block-wide reductions for the row template.
+#pragma once
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_fp8.h>
+#include <stdint.h>
+
+template <typename T> __device__ __forceinline__ T dc_load(const float* p, long long i) { return T(p[i]); }
+template <typename T> __device__ __forceinline__ T dc_load(const double* p, long long i) { return T(p[i]); }
+template <typename T> __device__ __forceinline__ T dc_load(const __nv_bfloat16* p, long long i) { return T(__bfloat162float(p[i])); }
+template <typename T> __device__ __forceinline__ T dc_load(const __half* p, long long i) { return T(__half2float(p[i])); }
+template <typename T> __device__ __forceinline__ T dc_load(const __nv_fp8_e4m3* p, long long i) { return T(float(p[i])); }
+template <typename T> __device__ __forceinline__ T dc_load(const long long* p, long long i) { return T(p[i]); }
+template <typename T> __device__ __forceinline__ T dc_load(const int* p, long long i) { return T(p[i]); }
+template <typename T> __device__ __forceinline__ T dc_load(const bool* p, long long i) { return T(p[i] ? 1 : 0); }
+template <typename T> __device__ __forceinline__ T dc_load(const uint8_t* p, long long i) { return T(p[i]); }
+
+template <typename T> __device__ __forceinline__ void dc_store(float* p, long long i, T v) { p[i] = float(v); }
+template <typename T> __device__ __forceinline__ void dc_store(double* p, long long i, T v) { p[i] = double(v); }
+template <typename T> __device__ __forceinline__ void dc_store(__nv_bfloat16* p, long long i, T v) { p[i] = __float2bfloat16_rn(float(v)); }
+template <typename T> __device__ __forceinline__ void dc_store(__half* p, long long i, T v) { p[i] = __float2half_rn(float(v)); }
+// Saturating, round-to-nearest-even: what the compiler's simulation (compiler/quant/formats.ts) does.
+template <typename T> __device__ __forceinline__ void dc_store(__nv_fp8_e4m3* p, long long i, T v) { p[i] = __nv_fp8_e4m3(float(v)); }
+template <typename T> __device__ __forceinline__ void dc_store(long long* p, long long i, T v) { p[i] = (long long)v; }
+template <typename T> __device__ __forceinline__ void dc_store(int* p, long long i, T v) { p[i] = (int)v; }
+template <typename T> __device__ __forceinline__ void dc_store(bool* p, long long i, T v) { p[i] = v != T(0); }
+template <typename T> __device__ __forceinline__ void dc_store(uint8_t* p, long long i, T v) { p[i] = (uint8_t)v; }
+
+__device__ __forceinline__ float dc_sigmoid(float x) { return 1.f / (1.f + expf(-x)); }
+__device__ __forceinline__ double dc_sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
+__device__ __forceinline__ float dc_gelu_erf(float x) { return 0.5f * x * (1.f + erff(x * 0.70710678118654752f)); }
+__device__ __forceinline__ float dc_gelu_tanh(float x) { return 0.5f * x * (1.f + tanhf(0.79788456080286536f * (x + 0.044715f * x * x * x))); }
+__device__ __forceinline__ double dc_gelu_erf(double x) { return 0.5 * x * (1.0 + erf(x * 0.70710678118654752)); }
+__device__ __forceinline__ double dc_gelu_tanh(double x) { return 0.5 * x * (1.0 + tanh(0.79788456080286536 * (x + 0.044715 * x * x * x))); }
+template <typename T> __device__ __forceinline__ T dc_pow(T a, T b) { return b == T(2) ? a * a : b == T(0.5) ? sqrt(a) : pow(a, b); }
+template <typename T> __device__ __forceinline__ T dc_max(T a, T b) { return (a != a || b != b) ? a + b : (a > b ? a : b); }
+template <typename T> __device__ __forceinline__ T dc_min(T a, T b) { return (a != a || b != b) ? a + b : (a < b ? a : b); }
+template <typename T> __device__ __forceinline__ T dc_clip(T x, T lo, T hi) { return x < lo ? lo : (x > hi ? hi : x); }
+template <typename T> __device__ __forceinline__ T dc_round_bf16(T x) { return T(__bfloat162float(__float2bfloat16_rn(float(x)))); }
+template <typename T> __device__ __forceinline__ T dc_round_half(T x) { return T(__half2float(__float2half_rn(float(x)))); }
+template <typename T> __device__ __forceinline__ T dc_round_e4m3(T x) { return T(float(__nv_fp8_e4m3(float(x)))); }
+
+// Block-wide sum / max over all threads of the CTA (blockDim.x a multiple of 32, at most 1024).
+template <typename T> __device__ __forceinline__ T dc_block_sum(T v, T* scratch) {
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+  __syncthreads();
+  if (lane == 0) scratch[warp] = v;
+  __syncthreads();
+  T total = T(0);
+  for (int w = 0; w < warps; ++w) total += scratch[w];
+  return total;
+}
+template <typename T> __device__ __forceinline__ T dc_block_max(T v, T* scratch) {
+  for (int o = 16; o > 0; o >>= 1) { T u = __shfl_xor_sync(0xffffffffu, v, o); v = u > v ? u : v; }
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+  __syncthreads();
+  if (lane == 0) scratch[warp] = v;
+  __syncthreads();
+  T m = scratch[0];
+  for (int w = 1; w < warps; ++w) m = scratch[w] > m ? scratch[w] : m;
+  return m;
+}

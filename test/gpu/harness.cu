@@ -1,0 +1,104 @@
+// GPU test harness for generated kernels (runs on the GPU host; Node is not there).
+//
+// Reads CASES/cases.txt, one case per line:
+//   <kernel> <grid> <block> <smem> <iters> <save> <nargs> then per argument: <in|out> <dtype-bytes> <elements> <seed> <kind>
+// loads CASES/kernels.cubin with the driver API, fills each input on the device from the shared
+// deterministic generator (dc_hash below; the TypeScript side computes the same values), poisons
+// each output with 0xFF bytes (NaN for floats), launches once, copies outputs to OUT/outputs.bin
+// (all outputs of the cases with save=1, concatenated in order), then times `iters` launches and prints
+//   time <kernel> <microseconds per launch> <bytes read+written>
+// Build: nvcc -O2 -o harness test/gpu/harness.cu -lcuda
+#include <cuda.h>
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_fp8.h>
+#include <cuda_runtime.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <vector>
+
+#define CHECK(x) do { CUresult r = (x); if (r != CUDA_SUCCESS) { const char* s; cuGetErrorString(r, &s); fprintf(stderr, "%s failed: %s (line %d)\n", #x, s, __LINE__); exit(1); } } while (0)
+#define CHECKRT(x) do { cudaError_t r = (x); if (r != cudaSuccess) { fprintf(stderr, "%s failed: %s\n", #x, cudaGetErrorString(r)); exit(1); } } while (0)
+
+// The generator shared with test/gpu/cases.ts: a 32-bit integer hash of (index, seed) -> [-1, 1).
+__host__ __device__ inline uint32_t dc_hash(uint32_t i, uint32_t seed) {
+  uint32_t h = i * 0x9E3779B1u + seed;
+  h ^= h >> 16; h *= 0x85EBCA6Bu; h ^= h >> 13; h *= 0xC2B2AE35u; h ^= h >> 16;
+  return h;
+}
+__device__ inline float dc_uniform(uint32_t i, uint32_t seed) { return (float)(dc_hash(i, seed) >> 8) * (2.0f / 16777216.0f) - 1.0f; }
+
+// kind: 0 float, 1 double, 2 bf16, 3 half, 4 fp8e4m3, 5 int64, 6 int32, 7 bool, 8 uint8
+__global__ void fill(void* p, long long n, int kind, uint32_t seed) {
+  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
+    float u = dc_uniform((uint32_t)i, seed);
+    switch (kind) {
+      case 0: ((float*)p)[i] = u; break;
+      case 1: ((double*)p)[i] = (double)u; break;
+      case 2: ((__nv_bfloat16*)p)[i] = __float2bfloat16_rn(u); break;
+      case 3: ((__half*)p)[i] = __float2half_rn(u); break;
+      case 4: ((__nv_fp8_e4m3*)p)[i] = __nv_fp8_e4m3(u); break;
+      case 5: ((long long*)p)[i] = (long long)(dc_hash((uint32_t)i, seed) % 7u); break;
+      case 6: ((int*)p)[i] = (int)(dc_hash((uint32_t)i, seed) % 7u); break;
+      case 7: ((bool*)p)[i] = (dc_hash((uint32_t)i, seed) & 1u) != 0; break;
+      default: ((uint8_t*)p)[i] = (uint8_t)(dc_hash((uint32_t)i, seed) & 0xFFu); break;
+    }
+  }
+}
+
+int main(int argc, char** argv) {
+  if (argc < 3) { fprintf(stderr, "usage: harness CASES_DIR OUT_DIR\n"); return 2; }
+  char path[4096];
+  CHECK(cuInit(0));
+  CUdevice dev; CHECK(cuDeviceGet(&dev, 0));
+  CUcontext ctx; CHECK(cuDevicePrimaryCtxRetain(&ctx, dev)); CHECK(cuCtxSetCurrent(ctx));
+  char devName[256]; cuDeviceGetName(devName, sizeof devName, dev);
+  printf("device %s\n", devName);
+  snprintf(path, sizeof path, "%s/kernels.cubin", argv[1]);
+  CUmodule mod; CHECK(cuModuleLoad(&mod, path));
+  snprintf(path, sizeof path, "%s/cases.txt", argv[1]);
+  FILE* f = fopen(path, "r"); if (!f) { perror(path); return 1; }
+  snprintf(path, sizeof path, "%s/outputs.bin", argv[2]);
+  FILE* outFile = fopen(path, "wb"); if (!outFile) { perror(path); return 1; }
+  char name[256];
+  int grid, block, smem, iters, save, nargs;
+  cudaEvent_t e0, e1; CHECKRT(cudaEventCreate(&e0)); CHECKRT(cudaEventCreate(&e1));
+  while (fscanf(f, "%255s %d %d %d %d %d %d", name, &grid, &block, &smem, &iters, &save, &nargs) == 7) {
+    std::vector<void*> ptrs(nargs); std::vector<long long> bytes(nargs); std::vector<int> isOut(nargs);
+    long long moved = 0;
+    for (int a = 0; a < nargs; ++a) {
+      char dir[8]; int width, kind; long long n; unsigned seed;
+      if (fscanf(f, "%7s %d %lld %u %d", dir, &width, &n, &seed, &kind) != 5) { fprintf(stderr, "bad case line for %s\n", name); return 1; }
+      bytes[a] = (long long)width * n; isOut[a] = dir[0] == 'o'; moved += bytes[a];
+      CHECKRT(cudaMalloc(&ptrs[a], bytes[a] > 0 ? bytes[a] : 1));
+      if (isOut[a]) CHECKRT(cudaMemset(ptrs[a], 0xFF, bytes[a]));
+      else fill<<<1024, 256>>>(ptrs[a], n, kind, seed);
+    }
+    CHECKRT(cudaDeviceSynchronize());
+    CUfunction fn; CHECK(cuModuleGetFunction(&fn, mod, name));
+    if (smem > 0) CHECK(cuFuncSetAttribute(fn, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, smem));
+    std::vector<void*> params(nargs);
+    for (int a = 0; a < nargs; ++a) params[a] = &ptrs[a];
+    CHECK(cuLaunchKernel(fn, grid, 1, 1, block, 1, 1, smem, 0, params.data(), nullptr));
+    CHECK(cuCtxSynchronize());
+    for (int a = 0; a < nargs; ++a) if (save && isOut[a]) {
+      std::vector<char> host(bytes[a]);
+      CHECKRT(cudaMemcpy(host.data(), ptrs[a], bytes[a], cudaMemcpyDeviceToHost));
+      fwrite(host.data(), 1, bytes[a], outFile);
+    }
+    if (iters > 0) {
+      CHECK(cuLaunchKernel(fn, grid, 1, 1, block, 1, 1, smem, 0, params.data(), nullptr));
+      CHECKRT(cudaEventRecord(e0));
+      for (int it = 0; it < iters; ++it) CHECK(cuLaunchKernel(fn, grid, 1, 1, block, 1, 1, smem, 0, params.data(), nullptr));
+      CHECKRT(cudaEventRecord(e1)); CHECKRT(cudaEventSynchronize(e1));
+      float ms; CHECKRT(cudaEventElapsedTime(&ms, e0, e1));
+      printf("time %s %.3f %lld\n", name, ms * 1000.f / iters, moved);
+    }
+    for (int a = 0; a < nargs; ++a) cudaFree(ptrs[a]);
+  }
+  fclose(outFile);
+  printf("done\n");
+  return 0;
+}
