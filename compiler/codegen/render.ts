@@ -95,84 +95,94 @@ function ropeLine(d: ElementwiseDescriptor, ins: EwInstr, value: (ref: string, c
 
 interface RowStep { comment: string; lines: string[] }
 
-function renderRow(d: ElementwiseDescriptor, name: string): { source: string; buffers: number } {
-  // Buffer allocation by liveness: each instruction's row result gets a shared-memory row, freed
-  // after its last use (scalar per-row results such as a Quantize scale live in registers).
-  const lastUse = new Map<string, number>();
-  d.program.forEach((ins, i) => ins.args.forEach((a) => a && lastUse.set(a, i)));
-  d.results.forEach((r) => lastUse.set(r, d.program.length));
-  const free: number[] = [];
-  let buffers = 0;
-  const slot = new Map<string, number>();
+/**
+ * Row kernel, register resident: thread t of the CTA owns columns j·THREADS + t (j < PER), so a
+ * warp's accesses are coalesced; every row value is a register array of PER elements; each input
+ * row is read from global memory once and each output written once. Reductions are per-thread
+ * partial sums then one block reduction. RoPE's partner element comes from the neighbouring lane
+ * (interleaved pairs, by shuffle) or from a shared-memory copy of the row (halves).
+ */
+function renderRow(d: ElementwiseDescriptor, name: string): { source: string; sharedBytes: number } {
+  const T = d.threads, PER = Math.ceil(d.cols / T), exact = d.cols % T === 0;
   const steps: RowStep[] = [];
-  const cols = `${d.cols}LL`;
-  const at = (ref: string, c: string) => (ref.startsWith('in') ? loadExpr(d.inputs, ref, c) : slot.has(ref) ? `buf[${slot.get(ref)! * d.cols}LL + ${c}]` : ref);
-  const loop = (line: string) => `for (long long c = tid; c < ${cols}; c += blockDim.x) { ${line} }`;
+  const val = new Map<string, string>(); // ref -> register array (or scalar) name
+  const loop = (body: string) => `#pragma unroll\n  for (int j = 0; j < ${PER}; ++j) { const long long c = (long long)j * ${T} + tid; ${exact ? '' : `if (c < ${d.cols}LL) `}{ ${body} } }`;
+  // Load every input once.
+  const loads: string[] = [];
+  d.inputs.forEach((inp, k) => {
+    if (inp.swiglu) {
+      loads.push(`T g${k}[${PER}], u${k}[${PER}];`, loop(`g${k}[j] = dc_load<T>(in${k}, off${k} + c); u${k}[j] = dc_load<T>(in${k}, off${k} + c + ${d.cols}LL);`));
+      return;
+    }
+    loads.push(`T x${k}[${PER}];`, loop(`x${k}[j] = dc_load<T>(in${k}, off${k} + ${inp.colStride === 0 ? '0LL' : 'c'});`));
+    val.set(`in${k}`, `x${k}`);
+  });
+  steps.push({ comment: 'inputs', lines: loads });
+  const at = (ref: string) => (val.has(ref) ? (val.get(ref)!.startsWith('s_') ? val.get(ref)! : `${val.get(ref)}[j]`) : ref);
+  let sharedBytes = 0;
   d.program.forEach((ins, i) => {
-    const out = free.pop() ?? buffers++;
-    slot.set(ins.out, out);
-    const dst = `buf[${out * d.cols}LL + c]`;
-    const lines: string[] = [];
-    const a = (k: number, c = 'c') => at(ins.args[k], c);
+    const v = `v${i}`;
+    const lines = [`T ${v}[${PER}];`];
+    const a = (k: number) => at(ins.args[k]);
     switch (ins.op) {
       case 'LayerNormalization': case 'RMSNormalization': {
         const eps = Number(ins.attrs.epsilon ?? 1e-5);
-        const centered = ins.op === 'LayerNormalization';
-        lines.push(`T s_${i} = T(0); ${loop(`s_${i} += ${a(0)};`)}`);
-        lines.push(centered ? `const T mean_${i} = dc_block_sum(s_${i}, scratch) / T(${d.cols});` : `const T mean_${i} = T(0);`);
-        lines.push(`T v_${i} = T(0); ${loop(`const T z = ${a(0)} - mean_${i}; v_${i} += z * z;`)}`);
-        lines.push(`const T r_${i} = T(1) / sqrt(dc_block_sum(v_${i}, scratch) / T(${d.cols}) + T(${eps}));`);
-        const w = ins.args[1] ? ` * ${a(1)}` : '', b = ins.args[2] ? ` + ${a(2)}` : '';
-        lines.push(loop(`${dst} = (${a(0)} - mean_${i}) * r_${i}${w}${b};`));
+        if (ins.op === 'LayerNormalization') {
+          lines.push(`T p${i} = T(0);`, loop(`p${i} += ${a(0)};`), `const T mean${i} = dc_block_sum(p${i}, scratch) / T(${d.cols});`);
+        } else lines.push(`const T mean${i} = T(0);`);
+        lines.push(`T q${i} = T(0);`, loop(`const T z = ${a(0)} - mean${i}; q${i} += z * z;`));
+        lines.push(`const T r${i} = T(1) / sqrt(dc_block_sum(q${i}, scratch) / T(${d.cols}) + T(${eps}));`);
+        lines.push(loop(`${v}[j] = (${a(0)} - mean${i}) * r${i}${ins.args[1] ? ` * ${a(1)}` : ''}${ins.args[2] ? ` + ${a(2)}` : ''};`));
         break;
       }
       case 'Softmax':
-        lines.push(`T m_${i} = -INFINITY; ${loop(`m_${i} = dc_max(m_${i}, ${a(0)});`)}`);
-        lines.push(`const T mx_${i} = dc_block_max(m_${i}, scratch);`);
-        lines.push(`T s_${i} = T(0); ${loop(`s_${i} += exp(${a(0)} - mx_${i});`)}`);
-        lines.push(`const T sum_${i} = dc_block_sum(s_${i}, scratch);`);
-        lines.push(loop(`${dst} = exp(${a(0)} - mx_${i}) / sum_${i};`));
+        lines.push(`T m${i} = -INFINITY;`, loop(`m${i} = dc_max(m${i}, ${a(0)});`), `const T mx${i} = dc_block_max(m${i}, scratch);`);
+        lines.push(`T p${i} = T(0);`, loop(`${v}[j] = exp(${a(0)} - mx${i}); p${i} += ${v}[j];`), `const T sum${i} = dc_block_sum(p${i}, scratch);`);
+        lines.push(loop(`${v}[j] = ${v}[j] / sum${i};`));
         break;
-      case 'Quantize': {
-        // Per-token FP8: scale = amax / 448 (fp32), q = e4m3(x / scale) saturating; bf16: round.
-        if (ins.attrs.format === 'bf16') {
-          lines.push(loop(`${dst} = dc_round_bf16(${a(0)});`), `const T ${ins.out}_1 = T(1);`);
-        } else {
-          lines.push(`T am_${i} = T(0); ${loop(`am_${i} = dc_max(am_${i}, fabs(${a(0)}));`)}`);
-          lines.push(`const T amax_${i} = dc_block_max(am_${i}, scratch);`);
-          lines.push(`const T ${ins.out}_1 = amax_${i} > T(0) ? T(float(amax_${i}) / 448.f) : T(1);`);
-          lines.push(loop(`${dst} = dc_round_e4m3(${a(0)} / ${ins.out}_1);`));
+      case 'Quantize':
+        // Per-token FP8: scale = amax / 448 (fp32), q = e4m3(x / scale), saturating; bf16: round.
+        if (ins.attrs.format === 'bf16') lines.push(loop(`${v}[j] = dc_round_bf16(${a(0)});`), `const T s_${i} = T(1);`);
+        else {
+          lines.push(`T am${i} = T(0);`, loop(`am${i} = dc_max(am${i}, fabs(${a(0)}));`), `const T amax${i} = dc_block_max(am${i}, scratch);`);
+          lines.push(`const T s_${i} = amax${i} > T(0) ? T(float(amax${i}) / 448.f) : T(1);`, loop(`${v}[j] = dc_round_e4m3(${a(0)} / s_${i});`));
         }
+        val.set(`${ins.out}_1`, `s_${i}`);
         break;
-      }
       case 'SwiGLU': {
         const k = Number(ins.args[0].slice(2));
-        lines.push(loop(`const T g = dc_load<T>(in${k}, off${k} + c); ${dst} = g * dc_sigmoid(g) * dc_load<T>(in${k}, off${k} + c + ${cols});`));
+        lines.push(loop(`${v}[j] = g${k}[j] * dc_sigmoid(g${k}[j]) * u${k}[j];`));
         break;
       }
       case 'RoPE': {
-        const half = d.cols / 2, interleaved = (ins.attrs.style ?? 'interleaved') === 'interleaved';
-        const partner = interleaved ? '(c ^ 1LL)' : `(c < ${half}LL ? c + ${half}LL : c - ${half}LL)`;
-        const sign = interleaved ? '((c & 1LL) ? T(1) : T(-1))' : `(c < ${half}LL ? T(-1) : T(1))`;
-        lines.push(loop(`${dst} = ${a(0)} * ${a(1)} + ${sign} * ${at(ins.args[0], partner)} * ${a(2)};`));
+        const interleaved = (ins.attrs.style ?? 'interleaved') === 'interleaved';
+        if (interleaved && exact && T % 2 === 0) {
+          // c ^ 1 is the neighbouring lane's element j.
+          lines.push(loop(`const T x = ${a(0)}; const T partner = __shfl_xor_sync(0xffffffffu, x, 1); ${v}[j] = x * ${a(1)} + ((c & 1LL) ? T(1) : T(-1)) * partner * ${a(2)};`));
+        } else {
+          const half = d.cols / 2;
+          sharedBytes = Math.max(sharedBytes, d.cols * (d.compute === 'double' ? 8 : 4));
+          const partner = interleaved ? '(c ^ 1LL)' : `(c < ${half}LL ? c + ${half}LL : c - ${half}LL)`;
+          const sign = interleaved ? '((c & 1LL) ? T(1) : T(-1))' : `(c < ${half}LL ? T(-1) : T(1))`;
+          lines.push('__syncthreads();', loop(`rowbuf[c] = ${a(0)};`), '__syncthreads();', loop(`${v}[j] = ${a(0)} * ${a(1)} + ${sign} * rowbuf[${partner}] * ${a(2)};`));
+        }
         break;
       }
       default:
-        lines.push(loop(`${dst} = ${snippet(ins, ins.args.map((x) => (x ? at(x, 'c') : '')))};`));
+        lines.push(loop(`${v}[j] = ${snippet(ins, ins.args.map((x) => (x ? at(x) : '')))};`));
     }
+    val.set(ins.out, v);
     steps.push({ comment: `${ins.out} = ${ins.op}(${ins.args.join(', ')})`, lines });
-    for (const arg of new Set(ins.args)) if (arg && lastUse.get(arg) === i && slot.has(arg)) free.push(slot.get(arg)!);
   });
-  // Stores: row values element-wise, per-row scalars by thread 0.
   const stores: string[] = [];
   d.outputs.forEach((o, k) => {
     const ref = d.results[k];
-    if (o.perRow) stores.push(`if (tid == 0) dc_store<T>(out${k}, row, ${ref});`);
-    else stores.push(loop(`dc_store<T>(out${k}, row * ${cols} + c, ${at(ref, 'c')});`));
+    if (o.perRow) stores.push(`if (tid == 0) dc_store<T>(out${k}, row, ${at(ref)});`);
+    else stores.push(loop(`dc_store<T>(out${k}, row * ${d.cols}LL + c, ${at(ref)});`));
   });
   steps.push({ comment: 'outputs', lines: stores });
-  const source = env.render('elementwise_row.cu.njk', { name, threads: d.threads, params: params(d), compute: d.compute, rowOffsets: offsetLines(d.inputs), steps });
-  return { source, buffers };
+  const source = env.render('elementwise_row.cu.njk', { name, threads: T, params: params(d), compute: d.compute, rowOffsets: offsetLines(d.inputs), steps });
+  return { source, sharedBytes };
 }
 
 /** Renders one element-wise kernel (without the preamble; renderUnit adds it once per unit). */
@@ -185,8 +195,8 @@ export function renderElementwise(d: ElementwiseDescriptor): RenderedKernel {
     const total = d.rows * d.cols;
     return { name, source: renderFlat(d, name), grid: Math.max(1, Math.min(Math.ceil(total / d.threads), 132 * 16)), block: d.threads, sharedBytes: 0 };
   }
-  const { source, buffers } = renderRow(d, name);
-  return { name, source, grid: d.rows, block: d.threads, sharedBytes: buffers * d.cols * (d.compute === 'double' ? 8 : 4) };
+  const { source, sharedBytes } = renderRow(d, name);
+  return { name, source, grid: d.rows, block: d.threads, sharedBytes };
 }
 
 /** One translation unit: the preamble once, then the kernels (deduplicated by name). */
