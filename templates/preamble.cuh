@@ -62,3 +62,49 @@ template <typename T> __device__ __forceinline__ T dc_block_max(T v, T* scratch)
   for (int w = 1; w < warps; ++w) m = scratch[w] > m ? scratch[w] : m;
   return m;
 }
+
+// 16-byte vector access of 8 consecutive elements (the element-wise templates' row kernels):
+// one uint4 for 2-byte types, two for float, 8 bytes for fp8. Callers guarantee 16-byte alignment
+// of p + i (i a multiple of 8, buffers 256-byte aligned).
+template <typename T> __device__ __forceinline__ void dc_load8(const __nv_bfloat16* p, long long i, T* v) {
+  uint4 raw = *reinterpret_cast<const uint4*>(p + i);
+  const __nv_bfloat162* h = reinterpret_cast<const __nv_bfloat162*>(&raw);
+#pragma unroll
+  for (int k = 0; k < 4; ++k) { float2 f = __bfloat1622float2(h[k]); v[2 * k] = T(f.x); v[2 * k + 1] = T(f.y); }
+}
+template <typename T> __device__ __forceinline__ void dc_load8(const __half* p, long long i, T* v) {
+  uint4 raw = *reinterpret_cast<const uint4*>(p + i);
+  const __half2* h = reinterpret_cast<const __half2*>(&raw);
+#pragma unroll
+  for (int k = 0; k < 4; ++k) { float2 f = __half22float2(h[k]); v[2 * k] = T(f.x); v[2 * k + 1] = T(f.y); }
+}
+template <typename T> __device__ __forceinline__ void dc_load8(const float* p, long long i, T* v) {
+  float4 a = *reinterpret_cast<const float4*>(p + i), b = *reinterpret_cast<const float4*>(p + i + 4);
+  v[0] = T(a.x); v[1] = T(a.y); v[2] = T(a.z); v[3] = T(a.w); v[4] = T(b.x); v[5] = T(b.y); v[6] = T(b.z); v[7] = T(b.w);
+}
+template <typename T, typename X> __device__ __forceinline__ void dc_load8(const X* p, long long i, T* v) {
+#pragma unroll
+  for (int k = 0; k < 8; ++k) v[k] = dc_load<T>(p, i + k);
+}
+template <typename T> __device__ __forceinline__ void dc_store8(__nv_bfloat16* p, long long i, const T* v) {
+  uint4 raw;
+  __nv_bfloat162* h = reinterpret_cast<__nv_bfloat162*>(&raw);
+#pragma unroll
+  for (int k = 0; k < 4; ++k) h[k] = __floats2bfloat162_rn(float(v[2 * k]), float(v[2 * k + 1]));
+  *reinterpret_cast<uint4*>(p + i) = raw;
+}
+template <typename T> __device__ __forceinline__ void dc_store8(__nv_fp8_e4m3* p, long long i, const T* v) {
+  uint2 raw;
+  __nv_fp8_e4m3* q = reinterpret_cast<__nv_fp8_e4m3*>(&raw);
+#pragma unroll
+  for (int k = 0; k < 8; ++k) q[k] = __nv_fp8_e4m3(float(v[k]));
+  *reinterpret_cast<uint2*>(p + i) = raw;
+}
+template <typename T> __device__ __forceinline__ void dc_store8(float* p, long long i, const T* v) {
+  *reinterpret_cast<float4*>(p + i) = make_float4(float(v[0]), float(v[1]), float(v[2]), float(v[3]));
+  *reinterpret_cast<float4*>(p + i + 4) = make_float4(float(v[4]), float(v[5]), float(v[6]), float(v[7]));
+}
+template <typename T, typename X> __device__ __forceinline__ void dc_store8(X* p, long long i, const T* v) {
+#pragma unroll
+  for (int k = 0; k < 8; ++k) dc_store<T>(p, i + k, v[k]);
+}

@@ -81,6 +81,21 @@ function addressing(shape: readonly number[], outShape: readonly number[], where
   };
 }
 
+/** Row-kernel geometry: 8-element (16-byte) vectors when the row allows, a thread count that
+ * divides the row's vectors evenly with about two vectors per thread; else one element at a time. */
+export function rowGeometry(cols: number): { threads: number; vec: number; per: number; exact: boolean } {
+  if (cols % 8 === 0) {
+    const nv = cols / 8;
+    const fits = [1024, 896, 768, 640, 512, 384, 256, 128].filter((t) => nv % t === 0 && nv / t <= 8);
+    if (fits.length) {
+      const t = fits.sort((a, b) => Math.abs(nv / a - 2) - Math.abs(nv / b - 2) || b - a)[0];
+      return { threads: t, vec: 8, per: nv / t, exact: true };
+    }
+  }
+  const threads = Math.min(1024, Math.max(128, 2 ** Math.ceil(Math.log2(Math.max(cols, 1) / 4)) * 4));
+  return { threads, vec: 1, per: Math.ceil(cols / threads), exact: cols % threads === 0 };
+}
+
 /** The descriptor of one element-wise launch (a FusedKernel or a single element-wise node). */
 export function elementwiseDescriptor(graph: Graph, node: Node): ElementwiseDescriptor {
   const where = `${node.op} kernel -> ${node.outputs[0]}`;
@@ -133,6 +148,6 @@ export function elementwiseDescriptor(graph: Graph, node: Node): ElementwiseDesc
     return { name: o, type: cudaType(t.dtype, where), perRow: perRow && mode === 'row' };
   });
   const results = bodyOutputs.map((o) => refs.get(o) ?? inputRef(o));
-  const threads = mode === 'row' ? Math.min(1024, Math.max(128, 2 ** Math.ceil(Math.log2(Math.min(cols, 1024) / 4 || 1)) * 4)) : 256;
+  const threads = mode === 'row' ? rowGeometry(cols).threads : 256;
   return { kind: 'elementwise', mode, rows, cols, compute, inputs, outputs, program, results, threads };
 }

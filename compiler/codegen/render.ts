@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import nunjucks from 'nunjucks';
 import { ROOT } from '../paths.ts';
-import type { CudaType, ElementwiseDescriptor, EwInput, EwInstr } from './elementwise.ts';
+import { type CudaType, type ElementwiseDescriptor, type EwInput, type EwInstr, rowGeometry } from './elementwise.ts';
 import { snippet } from './snippets.ts';
 
 const TEMPLATES = join(ROOT, 'templates');
@@ -96,33 +96,45 @@ function ropeLine(d: ElementwiseDescriptor, ins: EwInstr, value: (ref: string, c
 interface RowStep { comment: string; lines: string[] }
 
 /**
- * Row kernel, register resident: thread t of the CTA owns columns j·THREADS + t (j < PER), so a
- * warp's accesses are coalesced; every row value is a register array of PER elements; each input
- * row is read from global memory once and each output written once. Reductions are per-thread
+ * Row kernel, register resident: each thread owns 8-column (16-byte) vectors j·THREADS + t of the
+ * row (or single columns when the row does not split into vectors), so accesses are coalesced and
+ * vectorised; every row value is a register array; each input row is read from global memory once
+ * and each output written once. Reductions are per-thread
  * partial sums then one block reduction. RoPE's partner element comes from the neighbouring lane
  * (interleaved pairs, by shuffle) or from a shared-memory copy of the row (halves).
  */
-function renderRow(d: ElementwiseDescriptor, name: string): { source: string; sharedBytes: number } {
-  const T = d.threads, PER = Math.ceil(d.cols / T), exact = d.cols % T === 0;
+function renderRow(d: ElementwiseDescriptor, name: string): { source: string; sharedBytes: number; threads: number } {
+  const { threads: T, vec: V, per: PV, exact } = rowGeometry(d.cols);
+  const N = PV * V; // elements per thread
   const steps: RowStep[] = [];
   const val = new Map<string, string>(); // ref -> register array (or scalar) name
-  const loop = (body: string) => `#pragma unroll\n  for (int j = 0; j < ${PER}; ++j) { const long long c = (long long)j * ${T} + tid; ${exact ? '' : `if (c < ${d.cols}LL) `}{ ${body} } }`;
+  // Element loop: element i of this thread is column c.
+  const loop = (body: string) => V === 1
+    ? `#pragma unroll\n  for (int i = 0; i < ${PV}; ++i) { const long long c = (long long)i * ${T} + tid; ${exact ? '' : `if (c < ${d.cols}LL) `}{ ${body} } }`
+    : `#pragma unroll\n  for (int i = 0; i < ${N}; ++i) { const long long c = ((long long)(i >> 3) * ${T} + tid) * 8 + (i & 7); { ${body} } }`;
+  // Vector loop: vector j of this thread starts at column cb.
+  const vloop = (body: string) => `#pragma unroll\n  for (int j = 0; j < ${PV}; ++j) { const long long cb = ((long long)j * ${T} + tid) * 8; ${body} }`;
   // Load every input once.
   const loads: string[] = [];
   d.inputs.forEach((inp, k) => {
+    const contiguous = inp.colStride !== 0 && V === 8;
     if (inp.swiglu) {
-      loads.push(`T g${k}[${PER}], u${k}[${PER}];`, loop(`g${k}[j] = dc_load<T>(in${k}, off${k} + c); u${k}[j] = dc_load<T>(in${k}, off${k} + c + ${d.cols}LL);`));
+      loads.push(`T g${k}[${N}], u${k}[${N}];`);
+      if (contiguous) loads.push(vloop(`dc_load8<T>(in${k}, off${k} + cb, &g${k}[j * 8]); dc_load8<T>(in${k}, off${k} + cb + ${d.cols}LL, &u${k}[j * 8]);`));
+      else loads.push(loop(`g${k}[i] = dc_load<T>(in${k}, off${k} + c); u${k}[i] = dc_load<T>(in${k}, off${k} + c + ${d.cols}LL);`));
       return;
     }
-    loads.push(`T x${k}[${PER}];`, loop(`x${k}[j] = dc_load<T>(in${k}, off${k} + ${inp.colStride === 0 ? '0LL' : 'c'});`));
+    loads.push(`T x${k}[${N}];`);
+    if (contiguous) loads.push(vloop(`dc_load8<T>(in${k}, off${k} + cb, &x${k}[j * 8]);`));
+    else loads.push(loop(`x${k}[i] = dc_load<T>(in${k}, off${k} + ${inp.colStride === 0 ? '0LL' : 'c'});`));
     val.set(`in${k}`, `x${k}`);
   });
   steps.push({ comment: 'inputs', lines: loads });
-  const at = (ref: string) => (val.has(ref) ? (val.get(ref)!.startsWith('s_') ? val.get(ref)! : `${val.get(ref)}[j]`) : ref);
+  const at = (ref: string) => (val.has(ref) ? (val.get(ref)!.startsWith('s_') ? val.get(ref)! : `${val.get(ref)}[i]`) : ref);
   let sharedBytes = 0;
   d.program.forEach((ins, i) => {
     const v = `v${i}`;
-    const lines = [`T ${v}[${PER}];`];
+    const lines = [`T ${v}[${N}];`];
     const a = (k: number) => at(ins.args[k]);
     switch (ins.op) {
       case 'LayerNormalization': case 'RMSNormalization': {
@@ -132,44 +144,47 @@ function renderRow(d: ElementwiseDescriptor, name: string): { source: string; sh
         } else lines.push(`const T mean${i} = T(0);`);
         lines.push(`T q${i} = T(0);`, loop(`const T z = ${a(0)} - mean${i}; q${i} += z * z;`));
         lines.push(`const T r${i} = T(1) / sqrt(dc_block_sum(q${i}, scratch) / T(${d.cols}) + T(${eps}));`);
-        lines.push(loop(`${v}[j] = (${a(0)} - mean${i}) * r${i}${ins.args[1] ? ` * ${a(1)}` : ''}${ins.args[2] ? ` + ${a(2)}` : ''};`));
+        lines.push(loop(`${v}[i] = (${a(0)} - mean${i}) * r${i}${ins.args[1] ? ` * ${a(1)}` : ''}${ins.args[2] ? ` + ${a(2)}` : ''};`));
         break;
       }
       case 'Softmax':
         lines.push(`T m${i} = -INFINITY;`, loop(`m${i} = dc_max(m${i}, ${a(0)});`), `const T mx${i} = dc_block_max(m${i}, scratch);`);
-        lines.push(`T p${i} = T(0);`, loop(`${v}[j] = exp(${a(0)} - mx${i}); p${i} += ${v}[j];`), `const T sum${i} = dc_block_sum(p${i}, scratch);`);
-        lines.push(loop(`${v}[j] = ${v}[j] / sum${i};`));
+        lines.push(`T p${i} = T(0);`, loop(`${v}[i] = exp(${a(0)} - mx${i}); p${i} += ${v}[i];`), `const T sum${i} = dc_block_sum(p${i}, scratch);`);
+        lines.push(loop(`${v}[i] = ${v}[i] / sum${i};`));
         break;
       case 'Quantize':
         // Per-token FP8: scale = amax / 448 (fp32), q = e4m3(x / scale), saturating; bf16: round.
-        if (ins.attrs.format === 'bf16') lines.push(loop(`${v}[j] = dc_round_bf16(${a(0)});`), `const T s_${i} = T(1);`);
+        if (ins.attrs.format === 'bf16') lines.push(loop(`${v}[i] = dc_round_bf16(${a(0)});`), `const T s_${i} = T(1);`);
         else {
           lines.push(`T am${i} = T(0);`, loop(`am${i} = dc_max(am${i}, fabs(${a(0)}));`), `const T amax${i} = dc_block_max(am${i}, scratch);`);
-          lines.push(`const T s_${i} = amax${i} > T(0) ? T(float(amax${i}) / 448.f) : T(1);`, loop(`${v}[j] = dc_round_e4m3(${a(0)} / s_${i});`));
+          lines.push(`const T s_${i} = amax${i} > T(0) ? T(float(amax${i}) / 448.f) : T(1);`, loop(`${v}[i] = dc_round_e4m3(${a(0)} / s_${i});`));
         }
         val.set(`${ins.out}_1`, `s_${i}`);
         break;
       case 'SwiGLU': {
         const k = Number(ins.args[0].slice(2));
-        lines.push(loop(`${v}[j] = g${k}[j] * dc_sigmoid(g${k}[j]) * u${k}[j];`));
+        lines.push(loop(`${v}[i] = g${k}[i] * dc_sigmoid(g${k}[i]) * u${k}[i];`));
         break;
       }
       case 'RoPE': {
         const interleaved = (ins.attrs.style ?? 'interleaved') === 'interleaved';
-        if (interleaved && exact && T % 2 === 0) {
-          // c ^ 1 is the neighbouring lane's element j.
-          lines.push(loop(`const T x = ${a(0)}; const T partner = __shfl_xor_sync(0xffffffffu, x, 1); ${v}[j] = x * ${a(1)} + ((c & 1LL) ? T(1) : T(-1)) * partner * ${a(2)};`));
+        if (interleaved && V === 8) {
+          // Pairs (c, c ^ 1) sit in the same thread: element i ^ 1.
+          lines.push(loop(`${v}[i] = ${a(0)} * ${a(1)} + ((c & 1LL) ? T(1) : T(-1)) * ${at(ins.args[0]).replace('[i]', '[i ^ 1]')} * ${a(2)};`));
+        } else if (interleaved && exact && T % 2 === 0) {
+          // c ^ 1 is the neighbouring lane's element i.
+          lines.push(loop(`const T x = ${a(0)}; const T partner = __shfl_xor_sync(0xffffffffu, x, 1); ${v}[i] = x * ${a(1)} + ((c & 1LL) ? T(1) : T(-1)) * partner * ${a(2)};`));
         } else {
           const half = d.cols / 2;
           sharedBytes = Math.max(sharedBytes, d.cols * (d.compute === 'double' ? 8 : 4));
           const partner = interleaved ? '(c ^ 1LL)' : `(c < ${half}LL ? c + ${half}LL : c - ${half}LL)`;
           const sign = interleaved ? '((c & 1LL) ? T(1) : T(-1))' : `(c < ${half}LL ? T(-1) : T(1))`;
-          lines.push('__syncthreads();', loop(`rowbuf[c] = ${a(0)};`), '__syncthreads();', loop(`${v}[j] = ${a(0)} * ${a(1)} + ${sign} * rowbuf[${partner}] * ${a(2)};`));
+          lines.push('__syncthreads();', loop(`rowbuf[c] = ${a(0)};`), '__syncthreads();', loop(`${v}[i] = ${a(0)} * ${a(1)} + ${sign} * rowbuf[${partner}] * ${a(2)};`));
         }
         break;
       }
       default:
-        lines.push(loop(`${v}[j] = ${snippet(ins, ins.args.map((x) => (x ? at(x) : '')))};`));
+        lines.push(loop(`${v}[i] = ${snippet(ins, ins.args.map((x) => (x ? at(x) : '')))};`));
     }
     val.set(ins.out, v);
     steps.push({ comment: `${ins.out} = ${ins.op}(${ins.args.join(', ')})`, lines });
@@ -177,12 +192,14 @@ function renderRow(d: ElementwiseDescriptor, name: string): { source: string; sh
   const stores: string[] = [];
   d.outputs.forEach((o, k) => {
     const ref = d.results[k];
+    const arr = val.get(ref);
     if (o.perRow) stores.push(`if (tid == 0) dc_store<T>(out${k}, row, ${at(ref)});`);
+    else if (V === 8 && arr && !arr.startsWith('s_')) stores.push(vloop(`dc_store8<T>(out${k}, row * ${d.cols}LL + cb, &${arr}[j * 8]);`));
     else stores.push(loop(`dc_store<T>(out${k}, row * ${d.cols}LL + c, ${at(ref)});`));
   });
   steps.push({ comment: 'outputs', lines: stores });
   const source = env.render('elementwise_row.cu.njk', { name, threads: T, params: params(d), compute: d.compute, rowOffsets: offsetLines(d.inputs), steps });
-  return { source, sharedBytes };
+  return { source, sharedBytes, threads: T };
 }
 
 /** Renders one element-wise kernel (without the preamble; renderUnit adds it once per unit). */
@@ -195,8 +212,8 @@ export function renderElementwise(d: ElementwiseDescriptor): RenderedKernel {
     const total = d.rows * d.cols;
     return { name, source: renderFlat(d, name), grid: Math.max(1, Math.min(Math.ceil(total / d.threads), 132 * 16)), block: d.threads, sharedBytes: 0 };
   }
-  const { source, sharedBytes } = renderRow(d, name);
-  return { name, source, grid: d.rows, block: d.threads, sharedBytes };
+  const { source, sharedBytes, threads } = renderRow(d, name);
+  return { name, source, grid: d.rows, block: threads, sharedBytes };
 }
 
 /** One translation unit: the preamble once, then the kernels (deduplicated by name). */
