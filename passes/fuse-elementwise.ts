@@ -74,17 +74,25 @@ export const fuseElementwise: Pass = {
     const members = new Map<number, number[]>();
     const fusibleAt = graph.nodes.map((n) => fusible(graph, n));
 
-    /** Does value x (computed outside group g) depend on any member of g? */
+    /**
+     * Does value x (computed outside group g) depend on any member of g? A node in another group
+     * stands for its whole group (the group runs as one kernel), so the walk continues through all
+     * of that group's inputs: a cycle through a second group is caught too.
+     */
     const reaches = (x: string, g: number): boolean => {
-      const start = members.get(g)![0];
       const seen = new Set<number>();
       const stack = [producer.get(x)];
       while (stack.length) {
         const i = stack.pop();
-        if (i === undefined || i < start || seen.has(i)) continue;
+        if (i === undefined || seen.has(i)) continue;
         seen.add(i);
-        if (groupOf.get(i) === g) return true;
-        for (const y of graph.nodes[i].inputs) if (y) stack.push(producer.get(y));
+        const h = groupOf.get(i);
+        if (h === g) return true;
+        const nodes = h !== undefined ? members.get(h)! : [i];
+        for (const j of nodes) {
+          seen.add(j);
+          for (const y of graph.nodes[j].inputs) if (y) stack.push(producer.get(y));
+        }
       }
       return false;
     };

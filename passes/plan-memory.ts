@@ -25,7 +25,7 @@ export interface Buffer {
   first: number;
   last: number;
   offset: number;
-  /** The value whose memory this one reuses in place, if any. */
+  /** Set when later values were written in place into this buffer. */
   inPlaceOf?: string;
 }
 
@@ -34,8 +34,10 @@ export interface MemoryPlan {
   maxLiveBytes: number;
   naiveBytes: number;
   buffers: Buffer[];
-  /** Every value that lives in the arena -> the buffer holding it (views map to their base). */
+  /** Every value that lives in the arena -> the buffer holding it (views and in-place outputs map to it). */
   location: Map<string, string>;
+  /** Outputs written in place over an input's buffer at `step`. */
+  inPlace: { value: string; into: string; step: number }[];
 }
 
 const IN_PLACE = new Set(['FusedKernel', 'Silu', 'Modulate', 'RoPE', 'Add', 'Mul', 'Sub', 'Div', 'Sigmoid', 'Gelu', 'Neg', 'Tanh', 'Cast']);
@@ -50,6 +52,7 @@ export function planMemory(graph: Graph): MemoryPlan {
   };
   const location = new Map<string, string>();
   const buffers = new Map<string, Buffer>();
+  const inPlace: { value: string; into: string; step: number }[] = [];
   const end = graph.nodes.length;
   for (const input of graph.inputs) {
     location.set(input, input);
@@ -80,7 +83,8 @@ export function planMemory(graph: Graph): MemoryPlan {
     const b = location.get(o);
     if (b) buffers.get(b)!.last = end;
   }
-  // In place: an element-wise launch's output takes over a same-size input that dies there.
+  // In place: an element-wise launch's output takes over the buffer of a same-size input that dies
+  // there, read whole (not through a slice or a broadcast): the output becomes part of that buffer.
   graph.nodes.forEach((node, i) => {
     if (!IN_PLACE.has(node.op) || loadTime.has(i) || node.outputs.length !== 1) return;
     const out = buffers.get(node.outputs[0]);
@@ -88,18 +92,19 @@ export function planMemory(graph: Graph): MemoryPlan {
     for (const x of node.inputs) {
       const b = x && location.get(x);
       const src = b ? buffers.get(b) : undefined;
-      if (src && src.last === i && src.bytes === out.bytes && !graph.inputs.includes(src.value) && bytesOf(x) === bytesOf(node.outputs[0]) && !src.inPlaceOf) {
-        out.inPlaceOf = src.value;
+      if (src && src.last === i && !graph.inputs.includes(src.value) && bytesOf(x) === bytesOf(src.value) && bytesOf(x) === bytesOf(node.outputs[0])
+        && !graph.outputs.includes(src.value)) {
+        src.last = out.last;
+        src.inPlaceOf = src.inPlaceOf ?? src.value;
+        buffers.delete(out.value);
+        for (const [v, loc] of location) if (loc === out.value) location.set(v, src.value);
+        inPlace.push({ value: out.value, into: src.value, step: i });
         break;
       }
     }
   });
   const list = [...buffers.values()];
-  const conflicts = (a: Buffer, b: Buffer) => {
-    if (a.inPlaceOf === b.value && b.last === a.first) return false;
-    if (b.inPlaceOf === a.value && a.last === b.first) return false;
-    return a.first <= b.last && b.first <= a.last;
-  };
+  const conflicts = (a: Buffer, b: Buffer) => a.first <= b.last && b.first <= a.last;
   // Greedy placement in a few orders (largest first; largest area first; earliest first); the
   // smallest arena wins.
   const orders: ((a: Buffer, b: Buffer) => number)[] = [
@@ -128,14 +133,12 @@ export function planMemory(graph: Graph): MemoryPlan {
   }
   for (const b of list) b.offset = best?.get(b) ?? 0;
   const arenaBytes = Math.max(0, ...list.map((b) => b.offset + b.bytes));
-  // Lower bound: the most bytes alive at any step (an in-place pair counts once at its step).
+  // Lower bound: the most bytes alive at any step (in-place pairs already share one buffer).
   let maxLiveBytes = 0;
   for (let step = 0; step <= end; step++) {
     let live = 0;
-    for (const b of list) {
-      if (b.first <= step && step <= b.last && !list.some((o) => o.inPlaceOf === b.value && o.first === step && b.last === step)) live += b.bytes;
-    }
+    for (const b of list) if (b.first <= step && step <= b.last) live += b.bytes;
     maxLiveBytes = Math.max(maxLiveBytes, live);
   }
-  return { arenaBytes, maxLiveBytes, naiveBytes: list.reduce((a, b) => a + b.bytes, 0), buffers: list, location };
+  return { arenaBytes, maxLiveBytes, naiveBytes: list.reduce((a, b) => a + b.bytes, 0) + inPlace.reduce((a, p) => a + align(bytesOf(p.value)), 0), buffers: list, location, inPlace };
 }

@@ -36,6 +36,7 @@ export function insertQuantize(policy: PrecisionPolicy): QuantizePass {
       const decisions = decideGemms(graph, policy, first.length === 0);
       if (first.length === 0) first.push(...decisions.values());
       const rw = new Rewriter(graph);
+      const quantized = new Map<string, string>(); // activation -> its (shared) dequantized value
       graph.nodes.forEach((node, i) => {
         if (policy.attention === 'fp8' && node.op === 'FusedAttention' && node.attrs.qk !== 'fp8') {
           rw.insertBefore(i, [{ ...node, attrs: { ...node.attrs, qk: 'fp8' } }], new Map());
@@ -49,13 +50,18 @@ export function insertQuantize(policy: PrecisionPolicy): QuantizePass {
         const xType = graph.types.get(x)!, wType = graph.types.get(w)!;
         const wAxis = node.attrs.transB === 1 ? 1 : 0;
         const format = policy.format;
-        const built: Node[] = [
+        // GEMMs reading one activation share its quantization.
+        const xd = quantized.get(x) ?? `${base}/x`;
+        const built: Node[] = quantized.has(x) ? [] : [
           { op: 'Quantize', domain: 'dc', inputs: [x], outputs: [`${base}/xq`, `${base}/xs`], attrs: { format, axis: -1 }, name: '' },
-          { op: 'Dequantize', domain: 'dc', inputs: [`${base}/xq`, `${base}/xs`], outputs: [`${base}/x`], attrs: { axis: -1, to: onnxCodeOf(xType.dtype) }, name: '' },
+          { op: 'Dequantize', domain: 'dc', inputs: [`${base}/xq`, `${base}/xs`], outputs: [xd], attrs: { axis: -1, to: onnxCodeOf(xType.dtype) }, name: '' },
+        ];
+        quantized.set(x, xd);
+        built.push(
           { op: 'Quantize', domain: 'dc', inputs: [w], outputs: [`${base}/wq`, `${base}/ws`], attrs: { format, axis: wAxis }, name: '' },
           { op: 'Dequantize', domain: 'dc', inputs: [`${base}/wq`, `${base}/ws`], outputs: [`${base}/w`], attrs: { axis: wAxis, to: onnxCodeOf(wType.dtype) }, name: '' },
-          { ...node, inputs: b ? [`${base}/x`, `${base}/w`, b] : [`${base}/x`, `${base}/w`] },
-        ];
+          { ...node, inputs: b ? [xd, `${base}/w`, b] : [xd, `${base}/w`] },
+        );
         rw.insertBefore(i, built, new Map());
         rw.removeNode(i);
         ctx.count(`Linear => ${policy.format} Q/DQ`);

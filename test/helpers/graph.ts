@@ -98,3 +98,37 @@ export function expectSameResults(before: Graph, after: Graph, seed = 3, options
 }
 
 export const opsOf = (g: Graph) => g.nodes.map((n) => n.op);
+
+/** A tensor of N(0, scale²) values rounded to `dtype` (weights and biases for pass tests). */
+export function randomTensor(shape: number[], seed: number, dtype: DType = 'float32', scale = 1): Tensor {
+  const rand = rng(seed);
+  const t = Tensor.zeros(dtype, shape);
+  for (let i = 0; i < t.size; i++) t.set(i, roundTo(dtype, normal(rand) * scale));
+  return t;
+}
+
+/**
+ * Every node input is a graph input, a constant or the output of an earlier node; every value is
+ * defined once; every graph output is defined; and likewise inside each fused node's body (over
+ * the body's formal inputs), whose inputs/outputs are the node's.
+ */
+export function expectTopologicallySorted(graph: Graph): void {
+  const check = (nodes: readonly Node[], available: Iterable<string>, outputs: readonly string[], where: string) => {
+    const defined = new Set(available);
+    nodes.forEach((n, i) => {
+      for (const x of n.inputs) if (x) expect(defined.has(x), `${where}: input '${x}' of ${n.op} #${i} defined before use`).toBe(true);
+      for (const o of n.outputs) {
+        if (!o) continue;
+        expect(defined.has(o), `${where}: '${o}' defined once`).toBe(false);
+        defined.add(o);
+      }
+      if (n.body) {
+        expect(n.body.inputs, `${where}: body inputs of ${n.op} #${i}`).toEqual(n.inputs);
+        expect(n.body.outputs, `${where}: body outputs of ${n.op} #${i}`).toEqual(n.outputs);
+        check(n.body.nodes, n.body.inputs, n.body.outputs, `${where} / body of ${n.op} #${i}`);
+      }
+    });
+    for (const o of outputs) expect(defined.has(o), `${where}: output '${o}' defined`).toBe(true);
+  };
+  check(graph.nodes, [...graph.inputs, ...graph.constants.keys()], graph.outputs, graph.name);
+}
