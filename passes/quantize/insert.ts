@@ -45,6 +45,8 @@ export function insertQuantize(policy: PrecisionPolicy): QuantizePass {
           return;
         }
         if (node.domain !== 'dc' || node.op !== 'Linear' || !decisions.get(node.outputs[0])?.quantized) return;
+        // bf16 on operands already in bf16 changes nothing: leave those GEMMs as they are.
+        if (policy.format === 'bf16' && graph.types.get(node.inputs[0])?.dtype === 'bfloat16' && graph.types.get(node.inputs[1])?.dtype === 'bfloat16') return;
         const [x, w, b] = node.inputs;
         const base = node.outputs[0];
         const xType = graph.types.get(x)!, wType = graph.types.get(w)!;
