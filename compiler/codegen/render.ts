@@ -64,7 +64,28 @@ function params(d: ElementwiseDescriptor): string[] {
   ];
 }
 
+/** Vectorised flat kernel: rows split into 8-element vectors, no per-element partner access. */
+export const flatVectorisable = (d: ElementwiseDescriptor) => d.mode === 'flat' && d.cols % 8 === 0 && d.program.every((i) => i.op !== 'SwiGLU' && i.op !== 'RoPE');
+
+function renderFlatVec(d: ElementwiseDescriptor, name: string): string {
+  const loads: string[] = [];
+  const arr = new Map<string, string>();
+  d.inputs.forEach((inp, k) => {
+    arr.set(`in${k}`, `a${k}[e]`);
+    loads.push(inp.colStride === 0
+      ? `T a${k}[8]; { const T s = dc_load<T>(in${k}, off${k}); for (int e = 0; e < 8; ++e) a${k}[e] = s; }`
+      : `T a${k}[8]; dc_load8<T>(in${k}, off${k} + col0, a${k});`);
+  });
+  const value = (ref: string) => arr.get(ref) ?? ref;
+  const body = d.program.map((ins) => `const T ${ins.out} = ${snippet(ins, ins.args.map((a) => (a ? value(a) : '')))};`);
+  const declares = d.outputs.map((_, k) => `T r${k}[8];`);
+  body.push(...d.outputs.map((_, k) => `r${k}[e] = ${value(d.results[k])};`));
+  const stores = d.outputs.map((_, k) => `dc_store8<T>(out${k}, idx, r${k});`);
+  return env.render('elementwise_flat_vec.cu.njk', { name, threads: d.threads, params: params(d), compute: d.compute, rows: d.rows, cols: d.cols, rowOffsets: offsetLines(d.inputs), loads, declares, body, stores });
+}
+
 function renderFlat(d: ElementwiseDescriptor, name: string): string {
+  if (flatVectorisable(d)) return renderFlatVec(d, name);
   const value = (ref: string) => (ref.startsWith('in') ? loadExpr(d.inputs, ref, 'col') : ref);
   const body: string[] = [];
   for (const ins of d.program) {
@@ -204,13 +225,13 @@ function renderRow(d: ElementwiseDescriptor, name: string): { source: string; sh
 
 /** Renders one element-wise kernel (without the preamble; renderUnit adds it once per unit). */
 export function renderElementwise(d: ElementwiseDescriptor): RenderedKernel {
-  const template = d.mode === 'flat' ? 'elementwise_flat.cu.njk' : 'elementwise_row.cu.njk';
+  const template = d.mode === 'row' ? 'elementwise_row.cu.njk' : flatVectorisable(d) ? 'elementwise_flat_vec.cu.njk' : 'elementwise_flat.cu.njk';
   // The name hashes the structure only (not the graph's value names), so equal kernels share it.
   const structure = { ...d, inputs: d.inputs.map(({ name: _, ...rest }) => rest), outputs: d.outputs.map(({ name: _, ...rest }) => rest) };
   const name = `ew_${hash({ structure, t: templateText(template), p: PREAMBLE() })}`;
   if (d.mode === 'flat') {
-    const total = d.rows * d.cols;
-    return { name, source: renderFlat(d, name), grid: Math.max(1, Math.min(Math.ceil(total / d.threads), 132 * 16)), block: d.threads, sharedBytes: 0 };
+    const work = (d.rows * d.cols) / (flatVectorisable(d) ? 8 : 1);
+    return { name, source: renderFlat(d, name), grid: Math.max(1, Math.min(Math.ceil(work / d.threads), 132 * 16)), block: d.threads, sharedBytes: 0 };
   }
   const { source, sharedBytes, threads } = renderRow(d, name);
   return { name, source, grid: d.rows, block: threads, sharedBytes };
