@@ -5,7 +5,7 @@
  * Arithmetic is the kernels' fp32 arithmetic, spelled with the scalar codecs:
  *
  *   FP8 per row (per output channel of a weight [N, K]; per token of activations [rows, K]):
- *     amax  = max |x| over the row (NaN ignored)
+ *     amax  = max |x| over the row (NaN ignored, ±Infinity counts)
  *     scale = fp32(amax / 448), 1 when that is 0 (amax 0)
  *     code  = encodeE4M3(fp32(x / scale))                 fp32 division, as the GPU computes it
  *     deq   = fp32(decodeE4M3(code) · scale)
@@ -18,6 +18,12 @@
  *     deq   = fp32(decodeE2M1(code) · decodeE4M3(s) · g)   (the product is exact in a double)
  *     packed two codes a byte, element 2i in the low nibble, 2i+1 in the high nibble;
  *     block scales row-major [rows, K/16].
+ *
+ * Rounding the quotient to fp32 before encoding (what a kernel computing in fp32 does) differs from
+ * encoding the exact quotient only when x/scale lies within half an fp32 ulp of an e4m3/e2m1
+ * rounding boundary; the scalar reference must make the same choice to match bit for bit.
+ * The error sums (`ErrorSums`) are accumulated in the scaled domain, Σ(q − decode(code))²·scale²,
+ * equal to ‖x − deq‖² up to the fp32 rounding of the terms (they feed the accuracy report).
  *
  * The fast encoders are lookup tables indexed by the bits of the fp32 quotient that decide a
  * correctly rounded result: sign, exponent, the kept mantissa bits, the round bit and a sticky bit
@@ -36,12 +42,15 @@ const NVFP4_DIVISOR = E4M3_MAX * E2M1_MAX; // 2688
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
 const fromBits = (bits: number): number => { u32[0] = bits; return f32[0]; };
+/** Two fp32 cells: storing a quotient rounds it to fp32; the Uint32 view reads its bits. */
+const pairF = new Float32Array(2);
+const pairU = new Uint32Array(pairF.buffer);
 
 /** e4m3 code by (u >>> 18 & 0x3ffe) | sticky(u & 0x7ffff), u the fp32 bits. */
 const E4M3_ENC = new Uint8Array(1 << 14);
 for (let i = 0; i < E4M3_ENC.length; i++) E4M3_ENC[i] = encodeE4M3(fromBits((((i >>> 1) << 19) | (i & 1)) >>> 0));
 
-/** e2m1 code by (u >>> 20 & 0xffe) | sticky(u & 0xfffff). */
+/** e2m1 code by (u >>> 20 & 0xffe) | sticky(u & 0x1fffff). */
 const E2M1_ENC = new Uint8Array(1 << 12);
 for (let i = 0; i < E2M1_ENC.length; i++) E2M1_ENC[i] = encodeE2M1(fromBits((((i >>> 1) << 21) | (i & 1)) >>> 0));
 
@@ -62,7 +71,7 @@ export function encodeE4M3Fast(x: number): number {
 export function encodeE2M1Fast(x: number): number {
   f32[0] = x;
   const u = u32[0];
-  return E2M1_ENC[((u >>> 20) & 0xffe) | (((u & 0xfffff) + 0xfffff) >>> 20)];
+  return E2M1_ENC[((u >>> 20) & 0xffe) | (((u & 0x1fffff) + 0x1fffff) >>> 21)];
 }
 
 /** e4m3 codes of fp32 values: dst[dOff + i] = encodeE4M3(src[i]). */
@@ -101,34 +110,53 @@ export function fp8Scale(amax: number): number {
  * codes[cOff + i] = encodeE4M3(fp32(x[xOff + i] / scale)) for i < n. With `sums`, adds the squared
  * quantization error and the squared values, measured in the scaled domain (q − decode(code))²·scale²
  * — the report's figure, equal to ‖x − deq‖² up to fp32 rounding of the terms.
- * (One fused loop through a one-element fp32 cell: measured faster in V8 than a scratch row.)
+ * (One loop, two elements an iteration through a two-element fp32 cell: measured faster in V8
+ * than a scratch row or one element an iteration.)
  */
 export function fp8EncodeSpan(
   x: Float32Array, xOff: number, n: number, scale: number, codes: Uint8Array, cOff: number, sums?: ErrorSums,
 ): void {
-  const enc = E4M3_ENC, cell = f32, bits = u32;
+  const enc = E4M3_ENC, q = pairF, qb = pairU;
+  const even = n & ~1;
   if (!sums) {
-    for (let i = 0; i < n; i++) {
-      cell[0] = x[xOff + i] / scale;
-      const b = bits[0];
-      codes[cOff + i] = enc[((b >>> 18) & 0x3ffe) | (((b & 0x7ffff) + 0x7ffff) >>> 19)];
+    for (let i = 0; i < even; i += 2) {
+      q[0] = x[xOff + i] / scale;
+      q[1] = x[xOff + i + 1] / scale;
+      const b0 = qb[0], b1 = qb[1];
+      codes[cOff + i] = enc[((b0 >>> 18) & 0x3ffe) | (((b0 & 0x7ffff) + 0x7ffff) >>> 19)];
+      codes[cOff + i + 1] = enc[((b1 >>> 18) & 0x3ffe) | (((b1 & 0x7ffff) + 0x7ffff) >>> 19)];
     }
-    return;
+  } else {
+    const dec = E4M3_F32;
+    let e0 = 0, e1 = 0, r0 = 0, r1 = 0;
+    for (let i = 0; i < even; i += 2) {
+      q[0] = x[xOff + i] / scale;
+      q[1] = x[xOff + i + 1] / scale;
+      const v0 = q[0], v1 = q[1], b0 = qb[0], b1 = qb[1];
+      const c0 = enc[((b0 >>> 18) & 0x3ffe) | (((b0 & 0x7ffff) + 0x7ffff) >>> 19)];
+      const c1 = enc[((b1 >>> 18) & 0x3ffe) | (((b1 & 0x7ffff) + 0x7ffff) >>> 19)];
+      codes[cOff + i] = c0;
+      codes[cOff + i + 1] = c1;
+      const d0 = v0 - dec[c0], d1 = v1 - dec[c1];
+      e0 += d0 * d0;
+      e1 += d1 * d1;
+      r0 += v0 * v0;
+      r1 += v1 * v1;
+    }
+    sums.errSq += (e0 + e1) * scale * scale;
+    sums.refSq += (r0 + r1) * scale * scale;
   }
-  const dec = E4M3_F32;
-  let e = 0, r = 0;
-  for (let i = 0; i < n; i++) {
-    const v = Math.fround(x[xOff + i] / scale);
-    cell[0] = v;
-    const b = bits[0];
+  if (even < n) { // odd tail
+    q[0] = x[xOff + even] / scale;
+    const v = q[0], b = qb[0];
     const c = enc[((b >>> 18) & 0x3ffe) | (((b & 0x7ffff) + 0x7ffff) >>> 19)];
-    codes[cOff + i] = c;
-    const d = v - dec[c];
-    e += d * d;
-    r += v * v;
+    codes[cOff + even] = c;
+    if (sums) {
+      const d = v - E4M3_F32[c];
+      sums.errSq += d * d * scale * scale;
+      sums.refSq += v * v * scale * scale;
+    }
   }
-  sums.errSq += e * scale * scale;
-  sums.refSq += r * scale * scale;
 }
 
 /** The NVFP4 per-tensor global scale for a tensor amax. */
@@ -141,65 +169,108 @@ export function nvfp4GlobalScale(amax: number): number {
  * NVFP4 of x[xOff .. xOff+n) (n % 16 == 0, blocks start at xOff) with global scale g:
  * packed[pOff .. pOff + n/2) and block-scale codes sc[sOff .. sOff + n/16). With `sums`, adds
  * the squared error (in the scaled domain, as fp8EncodeSpan), the squared values, and the amax.
+ * Per sub-span of 4096 elements, two loops (block scales, then elements): measured ~15% faster
+ * in V8 than one loop per block, and the sub-span stays in cache between the two.
  */
 export function nvfp4EncodeSpan(
   x: Float32Array, xOff: number, n: number, g: number,
   packed: Uint8Array, pOff: number, sc: Uint8Array, sOff: number, sums?: ErrorSums,
 ): void {
-  const enc4 = E4M3_ENC, enc2 = E2M1_ENC, dec2 = E2M1_F32, cell = f32, bits = u32;
+  const xi = new Int32Array(x.buffer, x.byteOffset, x.length);
   const sDen = Math.fround(6 * g);
-  let e2 = 0, r2 = 0, m = sums ? sums.amax : 0;
-  for (let blk = 0, nb = n >>> 4; blk < nb; blk++) {
+  const acc = sums ? { errSq: 0, refSq: 0, amaxBits: 0 } : undefined;
+  // Sub-spans of 4096 elements keep the two loops over a span in L1/L2.
+  for (let o = 0; o < n; o += NVFP4_SUBSPAN) {
+    nvfp4SubSpan(x, xi, xOff + o, Math.min(NVFP4_SUBSPAN, n - o), g, sDen, packed, pOff + (o >>> 1), sc, sOff + (o >>> 4), acc);
+  }
+  if (sums && acc) {
+    sums.errSq += acc.errSq;
+    sums.refSq += acc.refSq;
+    const amax = fromBits(acc.amaxBits);
+    if (amax > sums.amax) sums.amax = amax;
+  }
+}
+
+const NVFP4_SUBSPAN = 4096;
+const blockScale = new Float64Array(NVFP4_SUBSPAN / 16);
+const blockWeight = new Float64Array(NVFP4_SUBSPAN / 16);
+
+function nvfp4SubSpan(
+  x: Float32Array, xi: Int32Array, xOff: number, n: number, g: number, sDen: number,
+  packed: Uint8Array, pOff: number, sc: Uint8Array, sOff: number, acc?: { errSq: number; refSq: number; amaxBits: number },
+): void {
+  const eS = blockScale, eW = blockWeight;
+  const nb = n >>> 4;
+  let m = 0, zeroBlocks = 0;
+  // 1. Block amax from the bit patterns (NaN ignored), block-scale code, effective scale.
+  for (let blk = 0; blk < nb; blk++) {
     const base = xOff + (blk << 4);
-    let bAmax = 0;
-    for (let i = 0; i < 16; i++) {
-      const a = Math.abs(x[base + i]);
-      if (a > bAmax) bAmax = a;
+    let m0 = 0, m1 = 0;
+    for (let i = 0; i < 16; i += 2) {
+      const a0 = xi[base + i] & 0x7fffffff, a1 = xi[base + i + 1] & 0x7fffffff;
+      m0 = a0 > m0 ? a0 : m0;
+      m1 = a1 > m1 ? a1 : m1;
     }
-    cell[0] = bAmax / sDen;
-    const su = bits[0];
-    const s = enc4[((su >>> 18) & 0x3ffe) | (((su & 0x7ffff) + 0x7ffff) >>> 19)];
+    let am = m0 > m1 ? m0 : m1;
+    if (am > 0x7f800000) { // a NaN: take the amax again, ignoring NaNs
+      am = 0;
+      for (let i = 0; i < 16; i++) {
+        const a = xi[base + i] & 0x7fffffff;
+        if (a > am && a <= 0x7f800000) am = a;
+      }
+    }
+    if (am > m) m = am;
+    f32[0] = fromBits(am) / sDen;
+    const su = u32[0];
+    const s = E4M3_ENC[((su >>> 18) & 0x3ffe) | (((su & 0x7ffff) + 0x7ffff) >>> 19)];
     sc[sOff + blk] = s;
-    const eScale = Math.fround(E4M3_VALUES[s] * g);
-    const p = pOff + (blk << 3);
-    if (eScale === 0 || eScale !== eScale) {
+    const e = Math.fround(E4M3_VALUES[s] * g);
+    // A zero effective scale: divide by 1e300 instead (finite x -> ±0) and redo the block in 3.
+    if (e === 0 || e !== e) { eS[blk] = 1e300; eW[blk] = 0; zeroBlocks++; } else { eS[blk] = e; eW[blk] = e * e; }
+  }
+  // 2. Elements: e2m1 codes of fp32(x / e), packed in pairs.
+  if (!acc) {
+    for (let j = 0; j < n; j += 2) {
+      const es = eS[j >>> 4];
+      pairF[0] = x[xOff + j] / es;
+      pairF[1] = x[xOff + j + 1] / es;
+      const lo = pairU[0], hi = pairU[1];
+      packed[pOff + (j >>> 1)] = E2M1_ENC[((lo >>> 20) & 0xffe) | (((lo & 0x1fffff) + 0x1fffff) >>> 21)]
+        | (E2M1_ENC[((hi >>> 20) & 0xffe) | (((hi & 0x1fffff) + 0x1fffff) >>> 21)] << 4);
+    }
+  } else {
+    let e2 = 0, r2 = 0;
+    for (let j = 0; j < n; j += 2) {
+      const es = eS[j >>> 4];
+      pairF[0] = x[xOff + j] / es;
+      pairF[1] = x[xOff + j + 1] / es;
+      const v0 = pairF[0], v1 = pairF[1], lo = pairU[0], hi = pairU[1];
+      const c0 = E2M1_ENC[((lo >>> 20) & 0xffe) | (((lo & 0x1fffff) + 0x1fffff) >>> 21)];
+      const c1 = E2M1_ENC[((hi >>> 20) & 0xffe) | (((hi & 0x1fffff) + 0x1fffff) >>> 21)];
+      packed[pOff + (j >>> 1)] = c0 | (c1 << 4);
+      const d0 = v0 - E2M1_F32[c0], d1 = v1 - E2M1_F32[c1];
+      const w = eW[j >>> 4]; // 0 for a zero block: its terms are added in 3.
+      e2 += (d0 * d0 + d1 * d1) * w;
+      r2 += (v0 * v0 + v1 * v1) * w;
+    }
+    acc.errSq += e2;
+    acc.refSq += r2;
+    if (m > acc.amaxBits) acc.amaxBits = m;
+  }
+  // 3. Blocks whose effective scale is 0: every element is code 0.
+  if (zeroBlocks) {
+    for (let blk = 0; blk < nb; blk++) {
+      if (eS[blk] !== 1e300) continue;
+      const p = pOff + (blk << 3), base = xOff + (blk << 4);
       for (let i = 0; i < 8; i++) packed[p + i] = 0;
-      if (sums) {
+      if (acc) {
         let r = 0;
         for (let i = 0; i < 16; i++) { const v = x[base + i]; r += v * v; }
-        e2 += r; r2 += r;
+        acc.errSq += r;
+        acc.refSq += r;
       }
-    } else if (!sums) {
-      for (let i = 0; i < 16; i += 2) {
-        cell[0] = x[base + i] / eScale;
-        const lo = bits[0];
-        cell[0] = x[base + i + 1] / eScale;
-        const hi = bits[0];
-        packed[p + (i >>> 1)] = enc2[((lo >>> 20) & 0xffe) | (((lo & 0xfffff) + 0xfffff) >>> 20)]
-          | (enc2[((hi >>> 20) & 0xffe) | (((hi & 0xfffff) + 0xfffff) >>> 20)] << 4);
-      }
-    } else {
-      let e = 0, r = 0;
-      for (let i = 0; i < 16; i += 2) {
-        const v0 = Math.fround(x[base + i] / eScale);
-        cell[0] = v0;
-        const lo = bits[0];
-        const v1 = Math.fround(x[base + i + 1] / eScale);
-        cell[0] = v1;
-        const hi = bits[0];
-        const c0 = enc2[((lo >>> 20) & 0xffe) | (((lo & 0xfffff) + 0xfffff) >>> 20)];
-        const c1 = enc2[((hi >>> 20) & 0xffe) | (((hi & 0xfffff) + 0xfffff) >>> 20)];
-        packed[p + (i >>> 1)] = c0 | (c1 << 4);
-        const d0 = v0 - dec2[c0], d1 = v1 - dec2[c1];
-        e += d0 * d0 + d1 * d1;
-        r += v0 * v0 + v1 * v1;
-      }
-      e2 += e * eScale * eScale;
-      r2 += r * eScale * eScale;
     }
-    if (bAmax > m) m = bAmax;
   }
-  if (sums) { sums.errSq += e2; sums.refSq += r2; sums.amax = m; }
 }
 
 // ---- in-memory API ----------------------------------------------------------------------------
@@ -325,11 +396,56 @@ export function decodeSource(dtype: SourceDType, bytes: Uint8Array, byteOff: num
   const h = new Uint16Array(bytes.buffer, at, n);
   if (dtype === 'bfloat16') {
     const d = new Int32Array(dst.buffer, dst.byteOffset, n);
-    for (let i = 0; i < n; i++) d[i] = h[i] << 16;
+    if (at % 4 === 0) { // two elements a 32-bit load (measured ~1.5x faster)
+      const w = new Uint32Array(bytes.buffer, at, n >>> 1);
+      for (let i = 0, j = 0; i < w.length; i++, j += 2) {
+        const v = w[i];
+        d[j] = v << 16;
+        d[j + 1] = v & 0xffff0000;
+      }
+      if (n & 1) d[n - 1] = h[n - 1] << 16;
+    } else {
+      for (let i = 0; i < n; i++) d[i] = h[i] << 16;
+    }
   } else {
     const t = f16Values();
     for (let i = 0; i < n; i++) dst[i] = t[h[i]];
   }
+}
+
+/**
+ * decodeSource, returning max |x| of the decoded values (NaN ignored); for bfloat16 both happen in
+ * one loop, the amax taken from the bit patterns (measured faster than decode, then amax).
+ */
+export function decodeSourceAmax(dtype: SourceDType, bytes: Uint8Array, byteOff: number, n: number, dst: Float32Array): number {
+  if (dtype !== 'bfloat16') {
+    decodeSource(dtype, bytes, byteOff, n, dst);
+    return amaxSpan(dst, 0, n);
+  }
+  const at = bytes.byteOffset + byteOff;
+  const h = new Uint16Array(bytes.buffer, at, n);
+  if (at % 4 !== 0) {
+    decodeSource(dtype, bytes, byteOff, n, dst);
+    return amaxSource(dtype, bytes, byteOff, n);
+  }
+  // Two elements a 32-bit load, two running maxima of the magnitude bits, branch-free.
+  const d = new Int32Array(dst.buffer, dst.byteOffset, n);
+  const w = new Uint32Array(bytes.buffer, at, n >>> 1);
+  let m0 = 0, m1 = 0;
+  for (let i = 0, j = 0; i < w.length; i++, j += 2) {
+    const v = w[i];
+    d[j] = v << 16;
+    d[j + 1] = v & 0xffff0000;
+    const a0 = v & 0x7fff, a1 = (v >>> 16) & 0x7fff;
+    m0 = a0 > m0 ? a0 : m0;
+    m1 = a1 > m1 ? a1 : m1;
+  }
+  if (n & 1) {
+    d[n - 1] = h[n - 1] << 16;
+    m0 = Math.max(m0, h[n - 1] & 0x7fff);
+  }
+  const m = m0 > m1 ? m0 : m1;
+  return m > 0x7f80 ? amaxSource(dtype, bytes, byteOff, n) : fromBits(m << 16); // a NaN won: again, ignoring NaNs
 }
 
 /**
@@ -349,10 +465,33 @@ export function amaxSource(dtype: SourceDType, bytes: Uint8Array, byteOff: numbe
   }
   const h = new Uint16Array(bytes.buffer, at, n);
   const inf = dtype === 'bfloat16' ? 0x7f80 : 0x7c00;
-  let m = 0;
-  for (let i = 0; i < n; i++) {
-    const a = h[i] & 0x7fff;
-    if (a > m && a <= inf) m = a;
+  // Two running maxima, branch-free, two elements a 32-bit load when aligned; only if a NaN won,
+  // again ignoring NaNs.
+  let m0 = 0, m1 = 0;
+  const even = n & ~1;
+  if (at % 4 === 0) {
+    const w = new Uint32Array(bytes.buffer, at, n >>> 1);
+    for (let i = 0; i < w.length; i++) {
+      const v = w[i];
+      const a0 = v & 0x7fff, a1 = (v >>> 16) & 0x7fff;
+      m0 = a0 > m0 ? a0 : m0;
+      m1 = a1 > m1 ? a1 : m1;
+    }
+  } else {
+    for (let i = 0; i < even; i += 2) {
+      const a0 = h[i] & 0x7fff, a1 = h[i + 1] & 0x7fff;
+      m0 = a0 > m0 ? a0 : m0;
+      m1 = a1 > m1 ? a1 : m1;
+    }
+  }
+  if (even < n) m0 = Math.max(m0, h[even] & 0x7fff);
+  let m = m0 > m1 ? m0 : m1;
+  if (m > inf) {
+    m = 0;
+    for (let i = 0; i < n; i++) {
+      const a = h[i] & 0x7fff;
+      if (a > m && a <= inf) m = a;
+    }
   }
   return dtype === 'bfloat16' ? fromBits(m << 16) : f16Values()[m];
 }

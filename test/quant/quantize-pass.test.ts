@@ -12,6 +12,8 @@ import { compileModel } from '../../compiler/compile.ts';
 import { CompileError } from '../../compiler/errors.ts';
 import { Tensor } from '../../compiler/ir/tensor.ts';
 import { dequantize, quantize } from '../../compiler/ops/quant.ts';
+import { quantizeFp8, quantizeNvfp4 } from '../../compiler/quant/bulk.ts';
+import { decodeE2M1, decodeE4M3 } from '../../compiler/quant/formats.ts';
 import { SHARED_FULL, tinyDir } from '../helpers/fixtures.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'quant-'));
@@ -100,6 +102,22 @@ describe('precision policy', () => {
 });
 
 describe('Quantize op arithmetic', () => {
+  it('the reference op and the streaming weight quantizer (bulk.ts) agree code for code', () => {
+    const rows = 8, cols = 64;
+    const values = Float32Array.from({ length: rows * cols }, (_, i) => Math.fround(Math.sin(i * 12.9898) * 43758.5453 % 1 * (1 + (i % 7))));
+    const x = new Tensor('float32', [rows, cols], values);
+    const [q8, s8] = quantize(x, 'fp8', 1);
+    const b8 = quantizeFp8(values, rows, cols);
+    expect(s8.toNumbers()).toEqual([...b8.scales]);
+    expect(q8.toNumbers()).toEqual([...b8.codes].map(decodeE4M3));
+    const [q4, s4] = quantize(x, 'nvfp4', 1);
+    const b4 = quantizeNvfp4(values, rows, cols);
+    const effective = [...b4.blockScales].map((c) => Math.fround(decodeE4M3(c) * b4.globalScale));
+    expect(s4.toNumbers()).toEqual(effective);
+    const nibbles = [...b4.packed].flatMap((byte) => [byte & 15, byte >> 4]);
+    expect(q4.toNumbers()).toEqual(nibbles.map(decodeE2M1));
+  });
+
   it('fp8 per row: scale = amax/448, values rounded to e4m3', () => {
     const x = Tensor.fromNumbers('float32', [2, 4], [1, -2, 0.5, 4, 0, 0, 0, 0]);
     const [q, s] = quantize(x, 'fp8', 1);
