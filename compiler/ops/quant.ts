@@ -4,6 +4,7 @@
  *   Quantize(x){format, axis}  -> (q, scale)
  *     fp8    per row along `axis` (per token for activations, per output channel for weights):
  *            scale = amax/448 (amax 0 -> 1), q = e4m3(x/scale), rounded to nearest even, saturated.
+ *            All arithmetic in fp32, as the kernels and compiler/quant/bulk.ts do.
  *            scale has x's shape with the axis dim 1.
  *     nvfp4  blocks of 16 along `axis`; per tensor g = amax/(448·6); per block s = e4m3(amax_b/(6·g));
  *            q = e2m1(x/(s·g)). scale holds the effective block scale s·g (axis dim K/16).
@@ -57,24 +58,27 @@ export function quantize(x: Tensor, format: QuantFormat, axis: number): [Tensor,
     S.fill(1);
     return [q, scale];
   }
+  // fp32 arithmetic throughout, as the kernels do: scales and the quotient x/scale are rounded to
+  // fp32 before encoding; NaN does not take part in the amax.
   let global = 1;
   if (format === 'nvfp4') {
     let amax = 0;
-    for (let i = 0; i < x.size; i++) amax = Math.max(amax, Math.abs(X[i]));
-    global = amax > 0 ? amax / (E4M3_MAX * E2M1_MAX) : 1;
+    for (let i = 0; i < x.size; i++) { const a = Math.abs(X[i]); if (a > amax) amax = a; }
+    global = amax > 0 ? Math.fround(amax / (E4M3_MAX * E2M1_MAX)) : 1;
   }
   const blocks = format === 'nvfp4' ? k / NVFP4_BLOCK : 1, blockLen = k / blocks;
+  const sixG = Math.fround(E2M1_MAX * global);
   forEachRow(x.shape, axis, (base, stride, row) => {
     for (let b = 0; b < blocks; b++) {
       let amax = 0;
-      for (let j = b * blockLen; j < (b + 1) * blockLen; j++) amax = Math.max(amax, Math.abs(X[base + j * stride]));
+      for (let j = b * blockLen; j < (b + 1) * blockLen; j++) { const a = Math.abs(X[base + j * stride]); if (a > amax) amax = a; }
       // Effective scale: fp8 amax/448; nvfp4 e4m3(amax/(6g))·g.
-      const s = format === 'fp8' ? (amax > 0 ? Math.fround(amax / E4M3_MAX) : 1) : roundE4M3(amax / (E2M1_MAX * global)) * global;
+      const s = format === 'fp8' ? (amax > 0 ? Math.fround(amax / E4M3_MAX) : 1) : Math.fround(roundE4M3(Math.fround(amax / sixG)) * global);
       const sIndex = format === 'fp8' ? row : nvfp4ScaleIndex(x.shape, axis, row, b, blocks);
       S[sIndex] = s;
       for (let j = b * blockLen; j < (b + 1) * blockLen; j++) {
-        const v = X[base + j * stride];
-        Q[base + j * stride] = s === 0 ? 0 : format === 'fp8' ? roundE4M3(v / s) : roundE2M1(v / s);
+        const v = Math.fround(X[base + j * stride] / s);
+        Q[base + j * stride] = s === 0 ? 0 : format === 'fp8' ? roundE4M3(v) : roundE2M1(v);
       }
     }
   });
