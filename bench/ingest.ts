@@ -18,16 +18,9 @@ import { specialise } from '../compiler/ir/specialise.ts';
 import { externalReads } from '../compiler/onnx/constants.ts';
 import { importOnnx } from '../compiler/onnx/import.ts';
 import { runPipeline } from '../passes/pipeline.ts';
+import { FULL_DIR, FULL_GRAPHS } from './full-graphs.ts';
 
-const FULL_DIR = join(ROOT, '..', 'shared', 'models', 'full');
-const GRAPHS: Record<string, Record<string, number>> = {
-  flux2_dev: { img_tokens: 4096, txt_tokens: 512 },
-  qwen_image: {},
-  flux2_vae_decoder: {},
-  qwen_image_vae_decoder: {},
-  mistral_small_3_1_text_encoder: {},
-  qwen2_5_vl_7b_text_encoder: {},
-};
+const GRAPHS = FULL_GRAPHS;
 
 interface Row { graph: string; nodesIn: number; nodesOut: number; seconds: number; peakRssMiB: number; weightReads: number }
 

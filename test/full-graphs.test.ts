@@ -18,16 +18,10 @@ import { countFlops } from '../compiler/stats.ts';
 import { countLaunches } from '../compiler/launches.ts';
 import { runPipeline } from '../passes/pipeline.ts';
 import { planMemory } from '../passes/plan-memory.ts';
+import { FULL_GRAPHS } from '../bench/full-graphs.ts';
 import { SHARED_FULL } from './helpers/fixtures.ts';
 
-const FULL: Record<string, Record<string, number>> = {
-  flux2_dev: { img_tokens: 4096, txt_tokens: 512 },
-  qwen_image: {},
-  flux2_vae_decoder: {},
-  qwen_image_vae_decoder: {},
-  mistral_small_3_1_text_encoder: {},
-  qwen2_5_vl_7b_text_encoder: {},
-};
+const FULL = FULL_GRAPHS;
 
 const present = existsSync(join(SHARED_FULL, 'flux2_dev', 'model.onnx'));
 if (!present) console.warn(`full-size graphs not found at ${SHARED_FULL}: skipping test/full-graphs.test.ts`);

@@ -16,6 +16,7 @@ import type { Graph, ValueType } from '../../compiler/ir/graph.ts';
 import { inferTypes } from '../../compiler/ir/infer.ts';
 import { Tensor } from '../../compiler/ir/tensor.ts';
 import { importOnnx } from '../../compiler/onnx/import.ts';
+import { rng } from './fixtures.ts';
 
 const { onnx } = onnxProto;
 
@@ -197,16 +198,8 @@ export async function checkNode(
 
 // ---- seeded inputs ---------------------------------------------------------------------------------
 
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32, shared with the fixture helpers. */
+export const mulberry32 = rng;
 
 export class Rng {
   private readonly next: () => number;
