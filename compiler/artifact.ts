@@ -8,14 +8,19 @@ import { dirname, basename, join } from 'node:path';
 
 export type ArtifactFiles = Record<string, string | Uint8Array>;
 
-export function writeArtifact(dir: string, files: ArtifactFiles): void {
+/**
+ * `files` is either the files' contents, or a function that receives the (temporary) folder, may
+ * stream large files into it itself, and returns the remaining small files.
+ */
+export function writeArtifact(dir: string, files: ArtifactFiles | ((folder: string) => ArtifactFiles)): void {
   mkdirSync(dirname(dir), { recursive: true });
   const partial = join(dirname(dir), `.${basename(dir)}.partial-${process.pid}`);
   const previous = join(dirname(dir), `.${basename(dir)}.previous-${process.pid}`);
   rmSync(partial, { recursive: true, force: true });
   try {
     mkdirSync(partial);
-    for (const [name, content] of Object.entries(files)) {
+    const contents = typeof files === 'function' ? files(partial) : files;
+    for (const [name, content] of Object.entries(contents)) {
       mkdirSync(dirname(join(partial, name)), { recursive: true });
       writeFileSync(join(partial, name), content);
     }

@@ -17,6 +17,7 @@ import { gemmWeightErrors } from './quant/report.ts';
 import { planMemory } from '../passes/plan-memory.ts';
 import { countLaunches, type LaunchReport } from './launches.ts';
 import { writeArtifact } from './artifact.ts';
+import { type WeightsIndex, weightsPresent, writeWeights } from './weights-file.ts';
 import { fail } from './errors.ts';
 import { type Graph, formatType, symbolicDims } from './ir/graph.ts';
 import { inferTypes } from './ir/infer.ts';
@@ -74,6 +75,8 @@ export interface CompileSummary {
   /** Per GEMM: precision, the reason, and (when the weights are present) the weight error. */
   gemms: (GemmDecision & { weightRelL2?: number })[];
   build: { kernels: number; cached: number; spills: number; seconds: number } | null;
+  /** weights.bin written into the artifact (null when the export carries no weights). */
+  weights: { bytes: number; tensors: number; quantized: number } | null;
   stages: Record<string, number>;
   passes: PassReport[];
   seconds: number;
@@ -163,7 +166,7 @@ export function compileModel(options: CompileOptions): CompileSummary {
     flops: countFlops(graph),
     parameters: parameterBytes(graph),
     shapes: Object.fromEntries([...graph.inputs, ...graph.outputs].map((n) => [n, formatType(graph.types.get(n)!)])),
-    verify, gemms, build: null, stages, passes: optimised.reports, seconds: 0,
+    verify, gemms, build: null, weights: null, stages, passes: optimised.reports, seconds: 0,
   };
   stage('write', () => {
     const sourceHash = createHash('sha256').update(readFileSync(source)).digest('hex');
@@ -178,11 +181,21 @@ export function compileModel(options: CompileOptions): CompileSummary {
       arena: memory.buffers.map((b) => ({ value: b.value, offset: b.offset, bytes: b.bytes })),
       files: { 'graph.txt': createHash('sha256').update(graphText).digest('hex') },
     };
-    summary.seconds = (performance.now() - start) / 1000;
-    writeArtifact(artifact, {
-      'manifest.json': JSON.stringify(manifest, null, 2) + '\n',
-      'graph.txt': graphText,
-      'report.md': renderReport(summary, opHistogram(imported), opHistogram(graph)),
+    writeArtifact(artifact, (folder) => {
+      // Weights: quantized and raw, in the kernels' layout, when the export carries them.
+      let weights: WeightsIndex | { absent: string } = { absent: 'the export carries no weight data (structure only): the runtime generates synthetic weights' };
+      if (weightsPresent(graph, existsSync)) {
+        const t0 = performance.now();
+        weights = writeWeights(join(folder, 'weights.bin'), graph);
+        stages.weights = performance.now() - t0;
+      }
+      summary.weights = 'absent' in weights ? null : { bytes: weights.bytes, tensors: weights.tensors.length, quantized: weights.tensors.filter((t) => t.kind !== 'raw').length };
+      summary.seconds = (performance.now() - start) / 1000;
+      return {
+        'manifest.json': JSON.stringify({ ...manifest, weights }, null, 2) + '\n',
+        'graph.txt': graphText,
+        'report.md': renderReport(summary, opHistogram(imported), opHistogram(graph)),
+      };
     });
   });
   summary.seconds = (performance.now() - start) / 1000;

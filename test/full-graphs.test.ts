@@ -5,7 +5,9 @@
  * These graphs are not bundled (a user's clone has no ../shared); without them the suite is
  * skipped, and says so.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { compileModel } from '../compiler/compile.ts';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { inferTypes } from '../compiler/ir/infer.ts';
@@ -98,6 +100,14 @@ describe.skipIf(!present)('full-size graphs', () => {
     expect(memory.arenaBytes).toBeLessThanOrEqual(1.1 * memory.maxLiveBytes);
     expect(memory.arenaBytes).toBeLessThanOrEqual(1.5e9);
     expect(memory.maxLiveBytes).toBeGreaterThan(500e6); // the single-stream fused projection alone is 509 MB
+  });
+
+  it('a structure-only export compiles to an artifact without weights.bin, saying why', () => {
+    const out = mkdtempSync(join(tmpdir(), 'full-'));
+    const s = compileModel({ model: join(SHARED_FULL, 'flux2_vae_decoder', 'model.onnx'), out });
+    expect(s.weights).toBeNull();
+    expect(existsSync(join(out, 'weights.bin'))).toBe(false);
+    expect(JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8')).weights.absent).toMatch(/structure only/);
   });
 
   it('a symbolic dim left unbound is named in the error', () => {

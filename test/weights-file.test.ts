@@ -1,0 +1,69 @@
+/**
+ * weights.bin, as the artifact carries it: each quantized GEMM weight holds exactly the codes and
+ * scales in the documented layout (256-byte aligned sections, fp8 per-channel scales, nvfp4 block
+ * scales and tensor scale), raw weights hold their stored bytes, and the manifest's hash matches
+ * the file. (A structure-only export gets no weights.bin: test/full-graphs.test.ts.)
+ */
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { compileModel } from '../compiler/compile.ts';
+import type { WeightEntry } from '../compiler/weights-file.ts';
+import { decodeE2M1, decodeE4M3 } from '../compiler/quant/formats.ts';
+import { tinyDir } from './helpers/fixtures.ts';
+
+const tmp = mkdtempSync(join(tmpdir(), 'weights-'));
+
+describe.each(['fp8', 'nvfp4'] as const)('tiny flux2 %s artifact', (precision) => {
+  const out = join(tmp, precision);
+  compileModel({ model: tinyDir('flux2'), precision, emulate: true, out });
+  const manifest = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8'));
+  const bin = readFileSync(join(out, 'weights.bin'));
+
+  it('is hashed in the manifest and holds every quantized GEMM weight', () => {
+    expect(createHash('sha256').update(bin).digest('hex')).toBe(manifest.weights.sha256);
+    const quantized = manifest.weights.tensors.filter((t: WeightEntry) => t.kind === precision);
+    expect(quantized).toHaveLength(24);
+    for (const t of manifest.weights.tensors as WeightEntry[]) {
+      for (const s of Object.values(t.sections)) {
+        expect(s.offset % 256).toBe(0);
+        expect(s.offset + s.length).toBeLessThanOrEqual(bin.length);
+      }
+    }
+  });
+
+  it('decodes to finite weights, and the reported weight error is in the format\'s range', () => {
+    for (const t of (manifest.weights.tensors as WeightEntry[]).filter((x) => x.kind !== 'raw')) {
+      const [n, k] = t.shape;
+      const codes = bin.subarray(t.sections.codes.offset, t.sections.codes.offset + t.sections.codes.length);
+      const scales = bin.subarray(t.sections.scales.offset, t.sections.scales.offset + t.sections.scales.length);
+      const values: number[] = [];
+      if (precision === 'fp8') {
+        const s = new Float32Array(scales.buffer.slice(scales.byteOffset, scales.byteOffset + scales.length));
+        for (let r = 0; r < n; r++) for (let c = 0; c < k; c++) values.push(decodeE4M3(codes[r * k + c]) * s[r]);
+      } else {
+        const g = bin.readFloatLE(t.sections.global.offset);
+        for (let r = 0; r < n; r++) for (let c = 0; c < k; c++) {
+          const byte = codes[(r * k + c) >> 1];
+          values.push(decodeE2M1(c % 2 ? byte >> 4 : byte & 15) * Math.fround(decodeE4M3(scales[r * (k / 16) + (c >> 4)]) * g));
+        }
+      }
+      expect(values.every(Number.isFinite)).toBe(true);
+      expect(t.relL2!).toBeLessThan(precision === 'fp8' ? 0.04 : 0.15);
+      expect(t.relL2!).toBeGreaterThan(0);
+    }
+  });
+
+  it('raw weights hold their stored bytes', () => {
+    const data = readFileSync(join(tinyDir('flux2'), 'model.onnx.data'));
+    const raw = (manifest.weights.tensors as WeightEntry[]).filter((t) => t.kind === 'raw' && t.dtype === 'float32' && t.shape.length === 1 && t.shape[0] === 128);
+    expect(raw.length).toBeGreaterThan(0);
+    // Every raw float32 [128] vector must occur verbatim in the source file.
+    for (const t of raw.slice(0, 3)) {
+      const bytes = bin.subarray(t.sections.data.offset, t.sections.data.offset + t.sections.data.length);
+      expect(data.indexOf(bytes)).toBeGreaterThanOrEqual(0);
+    }
+  });
+});
