@@ -135,19 +135,24 @@ function renderRow(d: ElementwiseDescriptor, name: string): { source: string; sh
     : `#pragma unroll\n  for (int i = 0; i < ${N}; ++i) { const long long c = ((long long)(i >> 3) * ${T} + tid) * 8 + (i & 7); { ${body} } }`;
   // Vector loop: vector j of this thread starts at column cb.
   const vloop = (body: string) => `#pragma unroll\n  for (int j = 0; j < ${PV}; ++j) { const long long cb = ((long long)j * ${T} + tid) * 8; ${body} }`;
-  // Load every input once.
+  // Load every input once; inputs that are the same for every row (norm weights, modulation
+  // vectors) are loaded before the row loop and stay in registers for all rows of the CTA.
   const loads: string[] = [];
+  const invariant: string[] = [];
   d.inputs.forEach((inp, k) => {
     const contiguous = inp.colStride !== 0 && V === 8;
+    const rowInvariant = inp.rowDims.every((dim) => dim.stride === 0 || dim.size === 1) && !inp.swiglu;
+    const into = rowInvariant ? invariant : loads;
     if (inp.swiglu) {
       loads.push(`T g${k}[${N}], u${k}[${N}];`);
       if (contiguous) loads.push(vloop(`dc_load8<T>(in${k}, off${k} + cb, &g${k}[j * 8]); dc_load8<T>(in${k}, off${k} + cb + ${d.cols}LL, &u${k}[j * 8]);`));
       else loads.push(loop(`g${k}[i] = dc_load<T>(in${k}, off${k} + c); u${k}[i] = dc_load<T>(in${k}, off${k} + c + ${d.cols}LL);`));
       return;
     }
-    loads.push(`T x${k}[${N}];`);
-    if (contiguous) loads.push(vloop(`dc_load8<T>(in${k}, off${k} + cb, &x${k}[j * 8]);`));
-    else loads.push(loop(`x${k}[i] = dc_load<T>(in${k}, off${k} + ${inp.colStride === 0 ? '0LL' : 'c'});`));
+    into.push(`T x${k}[${N}];`);
+    const base = rowInvariant ? '0LL' : `off${k}`;
+    if (contiguous) into.push(vloop(`dc_load8<T>(in${k}, ${base} + cb, &x${k}[j * 8]);`));
+    else into.push(loop(`x${k}[i] = dc_load<T>(in${k}, ${base} + ${inp.colStride === 0 ? '0LL' : 'c'});`));
     val.set(`in${k}`, `x${k}`);
   });
   steps.push({ comment: 'inputs', lines: loads });
@@ -219,7 +224,7 @@ function renderRow(d: ElementwiseDescriptor, name: string): { source: string; sh
     else stores.push(loop(`dc_store<T>(out${k}, row * ${d.cols}LL + c, ${at(ref)});`));
   });
   steps.push({ comment: 'outputs', lines: stores });
-  const source = env.render('elementwise_row.cu.njk', { name, threads: T, params: params(d), compute: d.compute, rowOffsets: offsetLines(d.inputs), steps });
+  const source = env.render('elementwise_row.cu.njk', { name, threads: T, params: params(d), compute: d.compute, rows: d.rows, invariant, rowOffsets: offsetLines(d.inputs), steps });
   return { source, sharedBytes, threads: T };
 }
 
@@ -234,7 +239,9 @@ export function renderElementwise(d: ElementwiseDescriptor): RenderedKernel {
     return { name, source: renderFlat(d, name), grid: Math.max(1, Math.min(Math.ceil(work / d.threads), 132 * 16)), block: d.threads, sharedBytes: 0 };
   }
   const { source, sharedBytes, threads } = renderRow(d, name);
-  return { name, source, grid: d.rows, block: threads, sharedBytes };
+  // A persistent grid: enough CTAs to fill the GPU (132 SMs on an H100, up to 2048 threads each),
+  // each looping over rows, so row-invariant inputs are read once per CTA.
+  return { name, source, grid: Math.max(1, Math.min(d.rows, 132 * Math.max(1, Math.floor(2048 / threads)))), block: threads, sharedBytes };
 }
 
 /** One translation unit: the preamble once, then the kernels (deduplicated by name). */
