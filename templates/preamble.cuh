@@ -108,3 +108,14 @@ template <typename T, typename X> __device__ __forceinline__ void dc_store8(X* p
 #pragma unroll
   for (int k = 0; k < 8; ++k) dc_store<T>(p, i + k, v[k]);
 }
+
+// Two sums in one block reduction (LayerNorm's sum and sum of squares).
+template <typename T> __device__ __forceinline__ void dc_block_sum2(T& a, T& b, T* scratch) {
+  for (int o = 16; o > 0; o >>= 1) { a += __shfl_xor_sync(0xffffffffu, a, o); b += __shfl_xor_sync(0xffffffffu, b, o); }
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+  __syncthreads();
+  if (lane == 0) { scratch[warp] = a; scratch[16 + warp] = b; }
+  __syncthreads();
+  a = T(0); b = T(0);
+  for (int w = 0; w < warps; ++w) { a += scratch[w]; b += scratch[16 + w]; }
+}

@@ -82,13 +82,14 @@ function addressing(shape: readonly number[], outShape: readonly number[], where
 }
 
 /** Row-kernel geometry: 8-element (16-byte) vectors when the row allows, a thread count that
- * divides the row's vectors evenly with about two vectors per thread; else one element at a time. */
+ * divides the row's vectors evenly with about four vectors per thread (more rows in flight per SM);
+ * else one element at a time. */
 export function rowGeometry(cols: number): { threads: number; vec: number; per: number; exact: boolean } {
   if (cols % 8 === 0) {
     const nv = cols / 8;
     const fits = [1024, 896, 768, 640, 512, 384, 256, 128].filter((t) => nv % t === 0 && nv / t <= 8);
     if (fits.length) {
-      const t = fits.sort((a, b) => Math.abs(nv / a - 2) - Math.abs(nv / b - 2) || b - a)[0];
+      const t = fits.sort((a, b) => Math.abs(nv / a - 4) - Math.abs(nv / b - 4) || b - a)[0];
       return { threads: t, vec: 8, per: nv / t, exact: true };
     }
   }

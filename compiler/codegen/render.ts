@@ -65,19 +65,30 @@ function params(d: ElementwiseDescriptor): string[] {
 }
 
 /** Vectorised flat kernel: rows split into 8-element vectors, no per-element partner access. */
-export const flatVectorisable = (d: ElementwiseDescriptor) => d.mode === 'flat' && d.cols % 8 === 0 && d.program.every((i) => i.op !== 'SwiGLU' && i.op !== 'RoPE');
+export const flatVectorisable = (d: ElementwiseDescriptor) => d.mode === 'flat' && d.cols % 8 === 0 && d.program.every((i) => i.op !== 'RoPE');
 
 function renderFlatVec(d: ElementwiseDescriptor, name: string): string {
   const loads: string[] = [];
   const arr = new Map<string, string>();
   d.inputs.forEach((inp, k) => {
+    if (inp.swiglu) {
+      // SwiGLU reads both halves of a row twice as long as its output: gate at col, up at col + cols.
+      loads.push(`T g${k}[8], u${k}[8]; dc_load8<T>(in${k}, off${k} + col0, g${k}); dc_load8<T>(in${k}, off${k} + col0 + ${d.cols}LL, u${k});`);
+      return;
+    }
     arr.set(`in${k}`, `a${k}[e]`);
     loads.push(inp.colStride === 0
       ? `T a${k}[8]; { const T s = dc_load<T>(in${k}, off${k}); for (int e = 0; e < 8; ++e) a${k}[e] = s; }`
       : `T a${k}[8]; dc_load8<T>(in${k}, off${k} + col0, a${k});`);
   });
   const value = (ref: string) => arr.get(ref) ?? ref;
-  const body = d.program.map((ins) => `const T ${ins.out} = ${snippet(ins, ins.args.map((a) => (a ? value(a) : '')))};`);
+  const body = d.program.map((ins) => {
+    if (ins.op === 'SwiGLU') {
+      const k = Number(ins.args[0].slice(2));
+      return `const T ${ins.out} = g${k}[e] * dc_sigmoid(g${k}[e]) * u${k}[e];`;
+    }
+    return `const T ${ins.out} = ${snippet(ins, ins.args.map((a) => (a ? value(a) : '')))};`;
+  });
   const declares = d.outputs.map((_, k) => `T r${k}[8];`);
   body.push(...d.outputs.map((_, k) => `r${k}[e] = ${value(d.results[k])};`));
   const stores = d.outputs.map((_, k) => `dc_store8<T>(out${k}, idx, r${k});`);
@@ -165,11 +176,18 @@ function renderRow(d: ElementwiseDescriptor, name: string): { source: string; sh
     switch (ins.op) {
       case 'LayerNormalization': case 'RMSNormalization': {
         const eps = Number(ins.attrs.epsilon ?? 1e-5);
-        if (ins.op === 'LayerNormalization') {
-          lines.push(`T p${i} = T(0);`, loop(`p${i} += ${a(0)};`), `const T mean${i} = dc_block_sum(p${i}, scratch) / T(${d.cols});`);
-        } else lines.push(`const T mean${i} = T(0);`);
-        lines.push(`T q${i} = T(0);`, loop(`const T z = ${a(0)} - mean${i}; q${i} += z * z;`));
-        lines.push(`const T r${i} = T(1) / sqrt(dc_block_sum(q${i}, scratch) / T(${d.cols}) + T(${eps}));`);
+        if (ins.op === 'LayerNormalization' && T <= 512) {
+          // One reduction of (sum, sum of squares): variance = E[x²] - mean², in fp32.
+          lines.push(`T p${i} = T(0), q${i} = T(0);`, loop(`const T z = ${a(0)}; p${i} += z; q${i} += z * z;`), `dc_block_sum2(p${i}, q${i}, scratch);`);
+          lines.push(`const T mean${i} = p${i} / T(${d.cols});`, `const T var${i} = q${i} / T(${d.cols}) - mean${i} * mean${i};`);
+          lines.push(`const T r${i} = T(1) / sqrt((var${i} > T(0) ? var${i} : T(0)) + T(${eps}));`);
+        } else {
+          if (ins.op === 'LayerNormalization') {
+            lines.push(`T p${i} = T(0);`, loop(`p${i} += ${a(0)};`), `const T mean${i} = dc_block_sum(p${i}, scratch) / T(${d.cols});`);
+          } else lines.push(`const T mean${i} = T(0);`);
+          lines.push(`T q${i} = T(0);`, loop(`const T z = ${a(0)} - mean${i}; q${i} += z * z;`));
+          lines.push(`const T r${i} = T(1) / sqrt(dc_block_sum(q${i}, scratch) / T(${d.cols}) + T(${eps}));`);
+        }
         lines.push(loop(`${v}[i] = (${a(0)} - mean${i}) * r${i}${ins.args[1] ? ` * ${a(1)}` : ''}${ins.args[2] ? ` + ${a(2)}` : ''};`));
         break;
       }
