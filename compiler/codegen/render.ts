@@ -26,6 +26,12 @@ const C_TYPE: Record<CudaType, string> = {
 export interface RenderedKernel {
   name: string;
   source: string;
+  /**
+   * A hot kernel must not spill. Trigonometry is exempt: sin/cos of large arguments take a slow
+   * path through local memory (ptxas reports it as spills on sm_100a); these are the tiny
+   * timestep/RoPE-table kernels.
+   */
+  hot: boolean;
   /** Launch geometry and the dynamic shared memory the kernel needs. */
   grid: number;
   block: number;
@@ -248,18 +254,19 @@ function renderRow(d: ElementwiseDescriptor, name: string): { source: string; sh
 
 /** Renders one element-wise kernel (without the preamble; renderUnit adds it once per unit). */
 export function renderElementwise(d: ElementwiseDescriptor): RenderedKernel {
+  const hot = !d.program.some((i) => i.op === 'Sin' || i.op === 'Cos');
   const template = d.mode === 'row' ? 'elementwise_row.cu.njk' : flatVectorisable(d) ? 'elementwise_flat_vec.cu.njk' : 'elementwise_flat.cu.njk';
   // The name hashes the structure only (not the graph's value names), so equal kernels share it.
   const structure = { ...d, inputs: d.inputs.map(({ name: _, ...rest }) => rest), outputs: d.outputs.map(({ name: _, ...rest }) => rest) };
   const name = `ew_${hash({ structure, t: templateText(template), p: PREAMBLE() })}`;
   if (d.mode === 'flat') {
     const work = (d.rows * d.cols) / (flatVectorisable(d) ? 8 : 1);
-    return { name, source: renderFlat(d, name), grid: Math.max(1, Math.min(Math.ceil(work / d.threads), 132 * 16)), block: d.threads, sharedBytes: 0 };
+    return { name, hot, source: renderFlat(d, name), grid: Math.max(1, Math.min(Math.ceil(work / d.threads), 132 * 16)), block: d.threads, sharedBytes: 0 };
   }
   const { source, sharedBytes, threads } = renderRow(d, name);
   // A persistent grid: enough CTAs to fill the GPU (132 SMs on an H100, up to 2048 threads each),
   // each looping over rows, so row-invariant inputs are read once per CTA.
-  return { name, source, grid: Math.max(1, Math.min(d.rows, 132 * Math.max(1, Math.floor(2048 / threads)))), block: threads, sharedBytes };
+  return { name, hot, source, grid: Math.max(1, Math.min(d.rows, 132 * Math.max(1, Math.floor(2048 / threads)))), block: threads, sharedBytes };
 }
 
 /** One translation unit: the preamble once, then the kernels (deduplicated by name). */

@@ -1,0 +1,53 @@
+/**
+ * Code generation on the CPU machine (nvcc present, no GPU): every element-wise kernel of the tiny
+ * Flux.2 and Qwen-Image transformers (fp8 pipeline) renders and builds for both targets with no
+ * register spills, identical descriptors render to one kernel, and rendering is pure. The kernels'
+ * numerics are checked on the GPU (test/gpu/cases.ts).
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { buildKernels } from '../compiler/build/index.ts';
+import { EW_OPS, elementwiseDescriptor } from '../compiler/codegen/elementwise.ts';
+import { renderElementwise, renderUnit } from '../compiler/codegen/render.ts';
+import { inferTypes } from '../compiler/ir/infer.ts';
+import { loadTimeNodes } from '../compiler/launches.ts';
+import { importOnnx } from '../compiler/onnx/import.ts';
+import { pipelineFor, runPipeline } from '../passes/pipeline.ts';
+import { insertQuantize } from '../passes/quantize/insert.ts';
+import { defaultPolicy } from '../passes/quantize/policy.ts';
+import { tinyDir } from './helpers/fixtures.ts';
+
+function kernelsOf(name: string) {
+  const graph = runPipeline(inferTypes(importOnnx(join(tinyDir(name), 'model.onnx')).graph), { passes: pipelineFor(insertQuantize(defaultPolicy('fp8'))) }).graph;
+  const loadTime = loadTimeNodes(graph);
+  return graph.nodes.filter((n, i) => !loadTime.has(i) && (n.op === 'FusedKernel' || (EW_OPS.has(n.op) && n.op !== 'Cast')))
+    .map((n) => renderElementwise(elementwiseDescriptor(graph, n)));
+}
+
+describe('element-wise codegen', () => {
+  const kernels = [...kernelsOf('flux2'), ...kernelsOf('qwen_image')];
+
+  it('renders purely: the same descriptor gives the same source and name', () => {
+    const again = [...kernelsOf('flux2'), ...kernelsOf('qwen_image')];
+    expect(again.map((k) => k.name)).toEqual(kernels.map((k) => k.name));
+    expect(again.map((k) => k.source)).toEqual(kernels.map((k) => k.source));
+    expect(new Set(kernels.map((k) => k.name)).size).toBeLessThan(kernels.length); // repeated blocks share kernels
+  });
+
+  it.each(['h100', 'b200'] as const)('builds for %s with nvcc, no spills, every kernel present', async (target) => {
+    // Hot kernels in one unit that must not spill; trigonometry kernels (see RenderedKernel.hot) apart.
+    const hot = kernels.filter((k) => k.hot), cold = kernels.filter((k) => !k.hot);
+    expect(hot.length).toBeGreaterThan(cold.length);
+    const report = await buildKernels([
+      { name: `hot_${target}`, source: renderUnit(hot), hot: true },
+      { name: `cold_${target}`, source: renderUnit(cold), hot: false },
+    ], { target, cacheDir: mkdtempSync(join(tmpdir(), 'kcache-')) });
+    const hotFunctions = report.units.find((u) => u.name === `hot_${target}`)!.functions;
+    expect(hotFunctions.every((f) => f.spillStoreBytes === 0 && f.spillLoadBytes === 0)).toBe(true);
+    const functions = new Set(report.units.flatMap((u) => u.functions.map((f) => f.name)));
+    for (const k of kernels) expect(functions.has(k.name), k.name).toBe(true);
+    expect(report.cubins.get(`hot_${target}`)!.length).toBeGreaterThan(1000);
+  });
+});
