@@ -16,6 +16,9 @@ import { type GemmDecision, type PrecisionPolicy, defaultPolicy, loadPolicy } fr
 import { gemmWeightErrors } from './quant/report.ts';
 import { planMemory } from '../passes/plan-memory.ts';
 import { countLaunches, type LaunchReport } from './launches.ts';
+import { buildKernels } from './build/index.ts';
+import { type KernelPlan, kernelPlan } from './codegen/plan.ts';
+import { renderUnit } from './codegen/render.ts';
 import { writeArtifact } from './artifact.ts';
 import { type WeightsIndex, weightsPresent, writeWeights } from './weights-file.ts';
 import { fail } from './errors.ts';
@@ -74,7 +77,7 @@ export interface CompileSummary {
   verify: VerifyResult | null;
   /** Per GEMM: precision, the reason, and (when the weights are present) the weight error. */
   gemms: (GemmDecision & { weightRelL2?: number })[];
-  build: { kernels: number; cached: number; spills: number; seconds: number } | null;
+  build: { kernels: number; cached: number; spills: number; seconds: number; units: number; nvcc: string } | null;
   /** weights.bin written into the artifact (null when the export carries no weights). */
   weights: { bytes: number; tensors: number; quantized: number } | null;
   stages: Record<string, number>;
@@ -119,7 +122,20 @@ function sizeBindings(size: string | undefined, graph: Graph): Record<string, nu
   return { img_tokens: (w / 16) * (h / 16) };
 }
 
-export function compileModel(options: CompileOptions): CompileSummary {
+/** The kernel cache (content-hash keyed cubins): $DC_KERNEL_CACHE, else .cache/kernels in the project. */
+export const kernelCacheDir = () => process.env.DC_KERNEL_CACHE ?? join(ROOT, '.cache', 'kernels');
+
+/** Builds the plan's kernels with nvcc: hot kernels in one unit (no spills allowed), the rest apart. */
+async function buildPlan(plan: KernelPlan, target: Target) {
+  const hot = plan.kernels.filter((k) => k.hot), cold = plan.kernels.filter((k) => !k.hot);
+  const units = [
+    ...(hot.length ? [{ name: 'kernels_hot', source: renderUnit(hot), hot: true }] : []),
+    ...(cold.length ? [{ name: 'kernels_cold', source: renderUnit(cold), hot: false }] : []),
+  ];
+  return buildKernels(units, { target, cacheDir: kernelCacheDir() });
+}
+
+export async function compileModel(options: CompileOptions): Promise<CompileSummary> {
   const start = performance.now();
   const stages: Record<string, number> = {};
   const stage = <T>(name: string, fn: () => T): T => {
@@ -151,6 +167,7 @@ export function compileModel(options: CompileOptions): CompileSummary {
 
   const launchReport = stage('plan', () => countLaunches(graph));
   const memory = stage('plan', () => planMemory(graph));
+  const plan = stage('codegen', () => kernelPlan(graph, memory));
   const verify = options.verify ? stage('verify', () => verifyGraph(graph, resolve(options.verify!), VERIFY_TOLERANCE[precision])) : null;
   if (verify && !verify.passed) {
     fail(`--verify ${options.verify}`, `relative L2 error <= ${verify.tolerance} and cosine >= ${verify.minCosine} (${precision})`, `${verify.relL2.toExponential(3)} (cosine ${verify.cosine.toFixed(6)}); no artifact written`);
@@ -168,6 +185,15 @@ export function compileModel(options: CompileOptions): CompileSummary {
     shapes: Object.fromEntries([...graph.inputs, ...graph.outputs].map((n) => [n, formatType(graph.types.get(n)!)])),
     verify, gemms, build: null, weights: null, stages, passes: optimised.reports, seconds: 0,
   };
+  // nvcc: every generated kernel for the target (a failure names the kernel; nothing is written).
+  let cubins = new Map<string, Uint8Array>();
+  if (options.build !== false) {
+    const t0 = performance.now();
+    const report = await buildPlan(plan, target);
+    stages.build = performance.now() - t0;
+    cubins = report.cubins;
+    summary.build = { kernels: plan.kernels.length, cached: report.cached, spills: report.spills, seconds: report.seconds, units: report.kernels, nvcc: report.nvccVersion };
+  }
   stage('write', () => {
     const sourceHash = createHash('sha256').update(readFileSync(source)).digest('hex');
     const graphText = printGraph(graph);
@@ -179,7 +205,13 @@ export function compileModel(options: CompileOptions): CompileSummary {
       nodes: summary.nodes, flops: summary.flops, parameters: summary.parameters, verify,
       launches: summary.launches, memory: summary.memory,
       arena: memory.buffers.map((b) => ({ value: b.value, offset: b.offset, bytes: b.bytes })),
-      files: { 'graph.txt': createHash('sha256').update(graphText).digest('hex') },
+      files: Object.fromEntries([
+        ['graph.txt', createHash('sha256').update(graphText).digest('hex')],
+        ...[...cubins].map(([unit, bytes]) => [`kernels/${unit}.cubin`, createHash('sha256').update(bytes).digest('hex')]),
+      ]),
+      kernels: plan.kernels.map((k) => ({ name: k.name, unit: k.hot ? 'kernels_hot' : 'kernels_cold', grid: k.grid, block: k.block, sharedBytes: k.sharedBytes })),
+      launchPlan: plan.launches,
+      pendingKernels: plan.pending,
     };
     writeArtifact(artifact, (folder) => {
       // Weights: quantized and raw, in the kernels' layout, when the export carries them.
@@ -194,6 +226,7 @@ export function compileModel(options: CompileOptions): CompileSummary {
       return {
         'manifest.json': JSON.stringify({ ...manifest, weights }, null, 2) + '\n',
         'graph.txt': graphText,
+        ...Object.fromEntries([...cubins].map(([unit, bytes]) => [`kernels/${unit}.cubin`, bytes])),
         'report.md': renderReport(summary, opHistogram(imported), opHistogram(graph)),
       };
     });

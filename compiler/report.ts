@@ -18,7 +18,7 @@ export function renderReport(s: CompileSummary, before: Record<string, number>, 
   lines.push(`- parameters: ${fmt(s.parameters.count)} (${(s.parameters.bytes / 2 ** 30).toFixed(3)} GiB as stored)`);
   if (s.verify) lines.push(`- verify: relative L2 ${s.verify.relL2.toExponential(3)}, cosine ${s.verify.cosine.toFixed(7)} (bar: L2 <= ${s.verify.tolerance}, cosine >= ${s.verify.minCosine}) — ${s.verify.passed ? 'passed' : 'FAILED'}`);
   else lines.push('- verify: not run (pass --verify DIR)');
-  lines.push(`- build: ${s.build ? `${s.build.kernels} kernels` : 'not run (code generation is not implemented yet)'}`);
+  lines.push(`- build: ${s.build ? `${s.build.kernels} element-wise kernels in ${s.build.units} units (${s.build.cached} units from the cache), ${s.build.spills} spilling functions, ${s.build.seconds.toFixed(1)} s, nvcc ${s.build.nvcc}` : 'not run (--no-build)'}`);
   lines.push(`- FusedAttention: ${s.fusedAttention}; launches per run: ${s.launches}`);
   if (s.memory) {
     const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;

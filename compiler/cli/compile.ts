@@ -26,7 +26,7 @@ function summaryLines(s: CompileSummary): string[] {
   return lines;
 }
 
-export function main(argv: string[]): number {
+export async function main(argv: string[]): Promise<number> {
   let json = false;
   try {
     let parsed;
@@ -50,7 +50,7 @@ export function main(argv: string[]): number {
       return 0;
     }
     if (positionals.length > 1) throw new CompileError({ where: 'command line', expected: 'at most one MODEL', found: positionals.join(' ') });
-    const summary = compileModel({
+    const summary = await compileModel({
       model: positionals[0], target: values.target, out: values.out, precision: values.precision, verify: values.verify,
       policy: values.policy, emulate: !!values.emulate,
       shape: values.shape ? parseShapeFlag(values.shape) : undefined, size: values.size, build: !values['no-build'],

@@ -17,12 +17,13 @@ import { decodeE2M1, decodeE4M3 } from '../../compiler/quant/formats.ts';
 import { SHARED_FULL, tinyDir } from '../helpers/fixtures.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'quant-'));
+// The kernels' nvcc build is exercised by test/codegen.test.ts and the CLI tests; not needed here.
 const compile = (name: string, opts: Record<string, unknown>) =>
-  compileModel({ model: tinyDir(name), out: join(tmp, `${name}-${JSON.stringify(opts).replace(/\W/g, '')}`), verify: tinyDir(name), ...opts });
+  compileModel({ model: tinyDir(name), out: join(tmp, `${name}-${JSON.stringify(opts).replace(/\W/g, '')}`), verify: tinyDir(name), build: false, ...opts });
 
 describe.each(['flux2', 'qwen_image'])('tiny %s against PyTorch fp32', (name) => {
-  it('fp8 (h100 default): cosine >= 0.995, relative L2 <= 0.08', () => {
-    const s = compile(name, { target: 'h100' });
+  it('fp8 (h100 default): cosine >= 0.995, relative L2 <= 0.08', async () => {
+    const s = await compile(name, { target: 'h100' });
     expect(s.precision).toBe('fp8');
     expect(s.verify!.cosine).toBeGreaterThanOrEqual(0.995);
     expect(s.verify!.relL2).toBeLessThanOrEqual(0.08);
@@ -30,9 +31,9 @@ describe.each(['flux2', 'qwen_image'])('tiny %s against PyTorch fp32', (name) =>
     for (const g of s.gemms.filter((x) => x.quantized)) expect(g.weightRelL2!).toBeLessThan(0.05);
   });
 
-  it('nvfp4 (b200 default): cosine >= 0.97, relative L2 <= 0.25, larger error than fp8', () => {
-    const fp4 = compile(name, { target: 'b200' });
-    const fp8 = compile(name, { target: 'h100' });
+  it('nvfp4 (b200 default): cosine >= 0.97, relative L2 <= 0.25, larger error than fp8', async () => {
+    const fp4 = await compile(name, { target: 'b200' });
+    const fp8 = await compile(name, { target: 'h100' });
     expect(fp4.precision).toBe('nvfp4');
     expect(fp4.verify!.cosine).toBeGreaterThanOrEqual(0.97);
     expect(fp4.verify!.relL2).toBeLessThanOrEqual(0.25);
@@ -43,8 +44,8 @@ describe.each(['flux2', 'qwen_image'])('tiny %s against PyTorch fp32', (name) =>
 });
 
 describe('precision policy', () => {
-  it('keeps embedders, timestep/modulation GEMMs and the final projection in high precision, by structure', () => {
-    const s = compile('flux2', { precision: 'fp8' });
+  it('keeps embedders, timestep/modulation GEMMs and the final projection in high precision, by structure', async () => {
+    const s = await compile('flux2', { precision: 'fp8' });
     const kept = s.gemms.filter((g) => !g.quantized);
     const reasons = kept.map((g) => g.reason.split(' (')[0]);
     // 4 timestep/guidance embedder GEMMs + the fused modulation GEMM (rows = 1), the two input
@@ -54,55 +55,55 @@ describe('precision policy', () => {
     expect(reasons.filter((r) => r === 'writes the graph output')).toHaveLength(1);
   });
 
-  it('a policy file forcing a GEMM into fp8 changes the decisions and the report names it', () => {
+  it('a policy file forcing a GEMM into fp8 changes the decisions and the report names it', async () => {
     const file = join(tmp, 'force.json');
     const target = 'm.time_guidance_embed.timestep_embedder.linear_2.weight';
     writeFileSync(file, JSON.stringify({ quantize: [target] }));
-    const base = compile('flux2', { precision: 'fp8' });
-    const s = compile('flux2', { precision: 'fp8', policy: file });
+    const base = await compile('flux2', { precision: 'fp8' });
+    const s = await compile('flux2', { precision: 'fp8', policy: file });
     expect(s.gemms.filter((g) => g.quantized)).toHaveLength(base.gemms.filter((g) => g.quantized).length + 1);
     expect(s.gemms.find((g) => g.weights.includes(target))).toMatchObject({ quantized: true, reason: `policy quantizes '${target}'` });
   });
 
   // The full-size graph carries the real module names (the tiny export folded its weights into
   // anonymous constants); it lives in ../shared, absent from a user's clone.
-  it.skipIf(!existsSync(join(SHARED_FULL, 'flux2_dev')))('keeping the MLPs of flux2_dev in bf16 by name', () => {
+  it.skipIf(!existsSync(join(SHARED_FULL, 'flux2_dev')))('keeping the MLPs of flux2_dev in bf16 by name', async () => {
     const file = join(tmp, 'keep-mlp.json');
     writeFileSync(file, JSON.stringify({ keep: ['*.ff.*', '*.ff_context.*'] }));
     const model = join(SHARED_FULL, 'flux2_dev', 'model.onnx');
     const opts = { model, precision: 'fp8', size: '1024x1024', shape: { txt_tokens: 512 } };
-    const base = compileModel({ ...opts, out: join(tmp, 'fd-base') });
-    const s = compileModel({ ...opts, policy: file, out: join(tmp, 'fd-keep') });
+    const base = await compileModel({ ...opts, build: false, out: join(tmp, 'fd-base') });
+    const s = await compileModel({ ...opts, build: false, policy: file, out: join(tmp, 'fd-keep') });
     const kept = s.gemms.filter((g) => g.reason.startsWith('policy keeps'));
     expect(kept).toHaveLength(8 * 2 * 2); // 8 double blocks x (img, txt) x (in, out)
     expect(s.gemms.filter((g) => g.quantized)).toHaveLength(base.gemms.filter((g) => g.quantized).length - kept.length);
   });
 
-  it('attention in fp8 (Q·Kᵀ per 128-token block) is an option that changes the result slightly', () => {
+  it('attention in fp8 (Q·Kᵀ per 128-token block) is an option that changes the result slightly', async () => {
     const file = join(tmp, 'attn.json');
     writeFileSync(file, JSON.stringify({ attention: 'fp8' }));
-    const base = compile('flux2', { precision: 'fp8' });
-    const s = compile('flux2', { precision: 'fp8', policy: file });
+    const base = await compile('flux2', { precision: 'fp8' });
+    const s = await compile('flux2', { precision: 'fp8', policy: file });
     expect(s.passes.find((p) => p.name === 'quantize')!.rewrites['FusedAttention => fp8 Q·Kᵀ']).toBe(6);
     expect(s.verify!.relL2).not.toBe(base.verify!.relL2);
     expect(s.verify!.cosine).toBeGreaterThanOrEqual(0.995);
   });
 
-  it('a pattern matching no GEMM is an error naming it', () => {
+  it('a pattern matching no GEMM is an error naming it', async () => {
     const file = join(tmp, 'typo.json');
     writeFileSync(file, JSON.stringify({ keep: ['*transformer_blockz*'] }));
-    expect(() => compile('flux2', { precision: 'fp8', policy: file })).toThrow(CompileError);
-    expect(() => compile('flux2', { precision: 'fp8', policy: file })).toThrow(/transformer_blockz/);
+    await expect(compile('flux2', { precision: 'fp8', policy: file })).rejects.toThrow(CompileError);
+    await expect(compile('flux2', { precision: 'fp8', policy: file })).rejects.toThrow(/transformer_blockz/);
   });
 
-  it('nvfp4 on h100 needs an explicit --emulate', () => {
-    expect(() => compile('flux2', { target: 'h100', precision: 'nvfp4' })).toThrow(/--emulate/);
-    expect(compile('flux2', { target: 'h100', precision: 'nvfp4', emulate: true }).precision).toBe('nvfp4');
+  it('nvfp4 on h100 needs an explicit --emulate', async () => {
+    await expect(compile('flux2', { target: 'h100', precision: 'nvfp4' })).rejects.toThrow(/--emulate/);
+    expect((await compile('flux2', { target: 'h100', precision: 'nvfp4', emulate: true })).precision).toBe('nvfp4');
   });
 });
 
 describe('Quantize op arithmetic', () => {
-  it('the reference op and the streaming weight quantizer (bulk.ts) agree code for code', () => {
+  it('the reference op and the streaming weight quantizer (bulk.ts) agree code for code', async () => {
     const rows = 8, cols = 64;
     const values = Float32Array.from({ length: rows * cols }, (_, i) => Math.fround(Math.sin(i * 12.9898) * 43758.5453 % 1 * (1 + (i % 7))));
     const x = new Tensor('float32', [rows, cols], values);
@@ -118,7 +119,7 @@ describe('Quantize op arithmetic', () => {
     expect(q4.toNumbers()).toEqual(nibbles.map(decodeE2M1));
   });
 
-  it('fp8 per row: scale = amax/448, values rounded to e4m3', () => {
+  it('fp8 per row: scale = amax/448, values rounded to e4m3', async () => {
     const x = Tensor.fromNumbers('float32', [2, 4], [1, -2, 0.5, 4, 0, 0, 0, 0]);
     const [q, s] = quantize(x, 'fp8', 1);
     expect(s.toNumbers()).toEqual([Math.fround(4 / 448), 1]);
@@ -128,7 +129,7 @@ describe('Quantize op arithmetic', () => {
     back.slice(0, 4).forEach((v, i) => expect(v).toBeCloseTo(x.get(i), 6));
   });
 
-  it('nvfp4: 16-element blocks with e4m3 block scales under a per-tensor scale', () => {
+  it('nvfp4: 16-element blocks with e4m3 block scales under a per-tensor scale', async () => {
     const values = Array.from({ length: 32 }, (_, i) => (i < 16 ? (i - 8) * 0.5 : (i - 16) * 0.01));
     const x = Tensor.fromNumbers('float32', [1, 32], values);
     const [q, s] = quantize(x, 'nvfp4', 1);

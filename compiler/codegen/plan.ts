@@ -1,0 +1,77 @@
+/**
+ * The kernel plan: the optimised graph as a list of launches, each a typed descriptor (never a raw
+ * graph node), with its arguments resolved to where the values live (arena offset, weight, graph
+ * input/output), in schedule order.
+ *
+ *   kernel   a generated element-wise kernel (name, grid, block, shared memory)
+ *   gemm     a GEMM for cuBLASLt: M, N, K, weight layout, precision and scale layout
+ *            (fp8: per-token x per-channel scales, cuBLASLt's outer-vector mode, measured in
+ *            bench/RESULTS.md), optional bias
+ *   pending  an op with no kernel yet (attention kernels, data movement, convolutions): named so
+ *            the gap is visible in the report, never silently dropped
+ *
+ * Views and load-time weight preparation are not launches (compiler/launches.ts).
+ */
+import type { Graph, Node } from '../ir/graph.ts';
+import { consumers } from '../ir/graph.ts';
+import { isLaunch, loadTimeNodes } from '../launches.ts';
+import type { MemoryPlan } from '../../passes/plan-memory.ts';
+import { EW_OPS, elementwiseDescriptor } from './elementwise.ts';
+import { type RenderedKernel, renderElementwise } from './render.ts';
+
+export interface LaunchArg { value: string; where: 'arena' | 'weight' | 'input'; offset?: number }
+
+export type Launch =
+  | { kind: 'kernel'; node: string; kernel: string; grid: number; block: number; sharedBytes: number; args: LaunchArg[] }
+  | { kind: 'gemm'; node: string; precision: 'fp8' | 'nvfp4' | 'high'; m: number; n: number; k: number; transB: boolean; bias: boolean; args: LaunchArg[] }
+  | { kind: 'pending'; node: string; op: string; args: LaunchArg[] };
+
+export interface KernelPlan {
+  launches: Launch[];
+  kernels: RenderedKernel[];
+  /** Ops still without a kernel, and how many launches each. */
+  pending: Record<string, number>;
+}
+
+const shapeOf = (graph: Graph, v: string) => (graph.types.get(v) as unknown as { shape: number[] }).shape;
+
+export function kernelPlan(graph: Graph, memory: MemoryPlan): KernelPlan {
+  const users = consumers(graph);
+  const loadTime = loadTimeNodes(graph);
+  const kernels = new Map<string, RenderedKernel>();
+  const launches: Launch[] = [];
+  const pending: Record<string, number> = {};
+  const arg = (v: string): LaunchArg => {
+    if (graph.inputs.includes(v)) return { value: v, where: 'input' };
+    const base = memory.location.get(v);
+    if (base === undefined) return { value: v, where: 'weight' };
+    const buffer = memory.buffers.find((b) => b.value === base);
+    return { value: v, where: 'arena', offset: buffer?.offset };
+  };
+  const args = (n: Node) => [...n.inputs, ...n.outputs].filter(Boolean).map(arg);
+  graph.nodes.forEach((node, i) => {
+    if (loadTime.has(i) || !isLaunch(graph, node, users)) return;
+    const name = node.outputs[0];
+    const weightQuantize = node.op === 'Quantize' && ![-1, undefined].includes(node.attrs.axis as number | undefined);
+    // NVFP4 activations need a tensor-wide amax before any block can be encoded: no template yet.
+    const nvfp4 = [node, ...(node.body?.nodes ?? [])].some((n) => n.op === 'Quantize' && n.attrs.format === 'nvfp4');
+    if (!nvfp4 && (node.op === 'FusedKernel' || (EW_OPS.has(node.op) && !weightQuantize))) {
+      const k = renderElementwise(elementwiseDescriptor(graph, node));
+      kernels.set(k.name, k);
+      launches.push({ kind: 'kernel', node: name, kernel: k.name, grid: k.grid, block: k.block, sharedBytes: k.sharedBytes, args: args(node) });
+      return;
+    }
+    if (node.domain === 'dc' && (node.op === 'Linear' || node.op === 'QLinear')) {
+      const x = shapeOf(graph, node.inputs[0]), y = shapeOf(graph, name);
+      const m = x.slice(0, -1).reduce((a, b) => a * b, 1), k = x.at(-1)!, n = y.at(-1)!;
+      const precision = node.op === 'QLinear' ? (node.attrs.format as 'fp8' | 'nvfp4') : 'high';
+      const bias = node.op === 'QLinear' ? !!node.inputs[4] : !!node.inputs[2];
+      launches.push({ kind: 'gemm', node: name, precision, m, n, k, transB: node.attrs.transB === 1, bias, args: args(node) });
+      return;
+    }
+    const op = `${node.domain ? `${node.domain}.` : ''}${node.op}`;
+    pending[op] = (pending[op] ?? 0) + 1;
+    launches.push({ kind: 'pending', node: name, op, args: args(node) });
+  });
+  return { launches, kernels: [...kernels.values()], pending };
+}
