@@ -13,7 +13,7 @@ import { ROOT } from '../compiler/compile.ts';
 import { tinyDir } from './helpers/fixtures.ts';
 
 const BIN = join(ROOT, 'bin', 'compile.mjs');
-const run = (args: string[]) => spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', cwd: ROOT });
+const run = (args: string[], env: Record<string, string> = {}) => spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', cwd: ROOT, env: { ...process.env, ...env } });
 const tmp = mkdtempSync(join(tmpdir(), 'compile-cli-'));
 const flux2 = join(tinyDir('flux2'), 'model.onnx');
 
@@ -37,6 +37,9 @@ describe('npx compile', () => {
     expect(s.verify.relL2).toBeLessThanOrEqual(1e-5);
     expect(s.verify.passed).toBe(true);
     expect(s.flops).toBeGreaterThan(0);
+    expect(s.build.kernels).toBeGreaterThan(10);
+    expect(s.build.spills).toBe(0);
+    expect(existsSync(join(s.artifact, 'kernels', 'kernels_hot.cubin'))).toBe(true);
     const report = readFileSync(join(s.artifact, 'report.md'), 'utf8');
     expect(report).toContain('| fold-constants |');
     expect(report).toContain('| MatMul | 47 |');
@@ -49,9 +52,9 @@ describe('bad input', () => {
     expect(run([flux2, '--out', good]).status).toBe(0);
   });
 
-  function expectCleanFailure(args: string[], mentions: RegExp[]) {
+  function expectCleanFailure(args: string[], mentions: RegExp[], env: Record<string, string> = {}) {
     const before = readFileSync(join(good, 'manifest.json'), 'utf8');
-    const r = run([...args, '--out', good]);
+    const r = run([...args, '--out', good], { DC_KERNEL_CACHE: join(tmp, 'empty-cache'), ...env });
     expect(r.status, r.stderr).toBe(1);
     const lines = r.stderr.trim().split('\n');
     expect(lines, r.stderr).toHaveLength(1);
@@ -106,6 +109,10 @@ describe('bad input', () => {
 
   it('an unknown --target', () => {
     expectCleanFailure([flux2, '--target', 'a100'], [/--target/, /h100/, /a100/]);
+  });
+
+  it('nvcc missing when kernels must be built', () => {
+    expectCleanFailure([flux2], [/nvcc/, /\/nonexistent\/nvcc/], { NVCC: '/nonexistent/nvcc' });
   });
 
   it('an unknown flag', () => {
