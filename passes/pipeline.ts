@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import type { Graph } from '../compiler/ir/graph.ts';
 import { inferTypes, type Inferred } from '../compiler/ir/infer.ts';
 import { printGraph } from '../compiler/ir/print.ts';
-import { canonicalize } from './canonicalize/index.ts';
+import { canonicalize, canonicalizeSwiglu } from './canonicalize/index.ts';
 import { fuseAttention } from './fuse-attention.ts';
 import { fuseElementwise } from './fuse-elementwise.ts';
 import { fuseLinear } from './fuse-linear.ts';
@@ -27,13 +27,13 @@ import { removeNoops } from './simplify/remove-noops.ts';
 /** simplify: the exporter's noise out (constants, casts, sequences, duplicates, dead code). */
 export const SIMPLIFY: readonly Pass[] = [foldConstants, lowerSequences, castLikeToCast, removeNoops, eliminateCommon, removeDead];
 
-export const PIPELINE: readonly Pass[] = [...SIMPLIFY, canonicalize, fuseAttention, fuseLinear, fuseElementwise];
+export const PIPELINE: readonly Pass[] = [...SIMPLIFY, canonicalize, fuseAttention, fuseLinear, canonicalizeSwiglu, fuseElementwise];
 
 /** The pipeline for a precision: quantization (insert, then fold) goes after the GEMMs are fused
  * and before element-wise fusion, which then pulls each activation Quantize into its producer. */
 export function pipelineFor(quantize: QuantizePass | undefined): readonly Pass[] {
   if (!quantize) return PIPELINE;
-  return [...SIMPLIFY, canonicalize, fuseAttention, fuseLinear, quantize, foldQuantize, fuseElementwise];
+  return [...SIMPLIFY, canonicalize, fuseAttention, fuseLinear, canonicalizeSwiglu, quantize, foldQuantize, fuseElementwise];
 }
 
 export interface PassReport {

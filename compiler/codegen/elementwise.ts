@@ -43,7 +43,7 @@ const CUDA_TYPE: Partial<Record<DType, CudaType>> = {
 export const EW_OPS = new Set([
   'Add', 'Sub', 'Mul', 'Div', 'Pow', 'Neg', 'Abs', 'Sqrt', 'Reciprocal', 'Exp', 'Log', 'Sin', 'Cos', 'Tanh', 'Sigmoid', 'Relu',
   'Gelu', 'Cast', 'Where', 'Clip', 'Max', 'Min', 'IsNaN', 'Not', 'And', 'Or', 'Equal', 'Greater', 'GreaterOrEqual', 'Less',
-  'LessOrEqual', 'Silu', 'Modulate', 'SwiGLU', 'RoPE', 'LayerNormalization', 'RMSNormalization', 'Softmax', 'Quantize',
+  'LessOrEqual', 'Identity', 'Silu', 'Modulate', 'SwiGLU', 'RoPE', 'LayerNormalization', 'RMSNormalization', 'Softmax', 'Quantize',
 ]);
 const ROW_OPS = new Set(['LayerNormalization', 'RMSNormalization', 'Softmax', 'Quantize']);
 

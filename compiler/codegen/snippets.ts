@@ -10,6 +10,7 @@ import type { CudaType, EwInstr } from './elementwise.ts';
 type Snippet = (a: string[], attrs: EwInstr['attrs']) => string;
 
 const SNIPPETS: Record<string, Snippet> = {
+  Identity: ([a]) => `(${a})`,
   Add: ([a, b]) => `(${a} + ${b})`,
   Sub: ([a, b]) => `(${a} - ${b})`,
   Mul: ([a, b]) => `(${a} * ${b})`,

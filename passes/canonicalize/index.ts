@@ -11,3 +11,6 @@ import { ropeRule } from './rope.ts';
 import { rulePass } from './rule.ts';
 
 export const canonicalize = rulePass('canonicalize', [linearRule, rmsNormRule, ropeRule, swigluRule, geluTanhRule, siluRule, modulateRule]);
+
+/** SwiGLU again once fuse-linear has merged gate and up projections into one GEMM + Split. */
+export const canonicalizeSwiglu = rulePass('canonicalize-swiglu', [swigluRule]);

@@ -1,0 +1,125 @@
+/**
+ * Data-movement kernels: Concat, Transpose, Gather (constant or run-time indices) and Slice become a
+ * typed descriptor (the output shape, per input its shape and element type, the op's parameters)
+ * rendered by templates/movement.cu.njk: each output element copies one input element. Expand is an
+ * element-wise kernel (a broadcast load) and needs nothing here.
+ */
+import { createHash } from 'node:crypto';
+import nunjucks from 'nunjucks';
+import { join } from 'node:path';
+import { fail } from '../errors.ts';
+import type { DType } from '../ir/dtype.ts';
+import type { Graph, Node } from '../ir/graph.ts';
+import { ROOT } from '../paths.ts';
+import type { RenderedKernel } from './render.ts';
+
+export interface MovementDescriptor {
+  kind: 'movement';
+  op: 'Concat' | 'Transpose' | 'Gather' | 'Slice';
+  outShape: number[];
+  inputs: { shape: number[]; type: string }[];
+  outType: string;
+  /** Concat/Gather axis; Transpose perm; Slice starts and steps per axis. */
+  axis?: number;
+  perm?: number[];
+  starts?: number[];
+  steps?: number[];
+}
+
+const C_TYPE: Partial<Record<DType, string>> = {
+  float32: 'float', float64: 'double', bfloat16: '__nv_bfloat16', float16: '__half', float8e4m3fn: '__nv_fp8_e4m3',
+  int64: 'long long', int32: 'int', bool: 'bool', uint8: 'uint8_t',
+};
+export const MOVEMENT_OPS = new Set(['Concat', 'Transpose', 'Gather', 'Slice']);
+
+const env = new nunjucks.Environment(new nunjucks.FileSystemLoader(join(ROOT, 'templates')), { autoescape: false, throwOnUndefined: true });
+const strides = (s: readonly number[]) => s.map((_, i) => s.slice(i + 1).reduce((a, b) => a * b, 1));
+
+export function movementDescriptor(graph: Graph, node: Node): MovementDescriptor {
+  const where = `${node.op} kernel -> ${node.outputs[0]}`;
+  const t = (v: string) => graph.types.get(v) as unknown as { dtype: DType; shape: number[] };
+  const ctype = (d: DType) => C_TYPE[d] ?? fail(where, 'an element type the movement kernels support', d);
+  const out = t(node.outputs[0]);
+  const rank = out.shape.length;
+  const norm = (a: number, r = rank) => (a < 0 ? a + r : a);
+  const inputs = node.inputs.filter(Boolean).map((x) => ({ shape: [...t(x).shape], type: ctype(t(x).dtype) }));
+  const base = { kind: 'movement' as const, op: node.op as MovementDescriptor['op'], outShape: [...out.shape], outType: ctype(out.dtype) };
+  switch (node.op) {
+    case 'Concat': return { ...base, inputs, axis: norm((node.attrs.axis as number) ?? 0) };
+    case 'Transpose': return { ...base, inputs, perm: ((node.attrs.perm as number[] | undefined) ?? inputs[0].shape.map((_, i) => rank - 1 - i)).slice() };
+    case 'Gather': return { ...base, inputs, axis: norm((node.attrs.axis as number | undefined) ?? 0, inputs[0].shape.length) };
+    case 'Slice': {
+      const value = (i: number) => graph.constants.get(node.inputs[i]);
+      const known = (i: number) => {
+        const c = value(i);
+        if (!node.inputs[i]) return undefined;
+        if (!c || c.source.kind !== 'inline') fail(where, 'compile-time slice parameters', node.inputs[i]);
+        return c.source.tensor.toNumbers();
+      };
+      const inShape = inputs[0].shape;
+      const [st, ax, sp] = [known(1)!, known(3), known(4)];
+      const starts = new Array(inShape.length).fill(0), steps = new Array(inShape.length).fill(1);
+      (ax ?? st.map((_, i) => i)).forEach((a0, i) => {
+        const a = norm(a0, inShape.length), d = inShape[a], step = sp?.[i] ?? 1;
+        let s = st[i] < 0 ? st[i] + d : st[i];
+        s = step > 0 ? Math.min(Math.max(s, 0), d) : Math.min(Math.max(s, 0), d - 1);
+        starts[a] = s;
+        steps[a] = step;
+      });
+      return { ...base, inputs: [inputs[0]], starts, steps };
+    }
+    default: return fail(where, 'a data-movement op', node.op);
+  }
+}
+
+/** The body lines: decompose k over the output shape, then read the source element. */
+function body(d: MovementDescriptor): string[] {
+  const lines: string[] = [];
+  const rank = d.outShape.length;
+  lines.push(`long long r = k;`);
+  for (let i = rank - 1; i >= 0; i--) lines.push(`const long long i${i} = r % ${d.outShape[i]}LL; r /= ${d.outShape[i]}LL;`);
+  const flat = (shape: number[], idx: string[]) => idx.map((x, i) => `${x} * ${strides(shape)[i]}LL`).join(' + ') || '0LL';
+  const idx = Array.from({ length: rank }, (_, i) => `i${i}`);
+  switch (d.op) {
+    case 'Transpose': {
+      // Output coordinate i corresponds to input axis perm[i].
+      const inIdx = new Array<string>(rank);
+      d.perm!.forEach((p, i) => (inIdx[p] = `i${i}`));
+      lines.push(`out[k] = in0[${flat(d.inputs[0].shape, inIdx)}];`);
+      break;
+    }
+    case 'Concat': {
+      let offset = 0;
+      d.inputs.forEach((inp, j) => {
+        const size = inp.shape[d.axis!];
+        const local = idx.map((x, i) => (i === d.axis ? `(${x} - ${offset}LL)` : x));
+        lines.push(`${j ? 'else ' : ''}if (i${d.axis} < ${offset + size}LL) out[k] = in${j}[${flat(inp.shape, local)}];`);
+        offset += size;
+      });
+      break;
+    }
+    case 'Gather': {
+      const a = d.axis!, data = d.inputs[0], ind = d.inputs[1];
+      const q = ind.shape.length;
+      const indIdx = Array.from({ length: q }, (_, i) => `i${a + i}`);
+      lines.push(`long long g = (long long)in1[${flat(ind.shape, indIdx)}]; if (g < 0) g += ${data.shape[a]}LL;`);
+      const src = [...idx.slice(0, a), 'g', ...idx.slice(a + q)];
+      lines.push(`out[k] = in0[${flat(data.shape, src)}];`);
+      break;
+    }
+    case 'Slice': {
+      const src = idx.map((x, i) => `(${d.starts![i]}LL + ${x} * ${d.steps![i]}LL)`);
+      lines.push(`out[k] = in0[${flat(d.inputs[0].shape, src)}];`);
+      break;
+    }
+  }
+  return lines;
+}
+
+export function renderMovement(d: MovementDescriptor, preambleHash: string): RenderedKernel {
+  const name = `mv_${createHash('sha256').update(JSON.stringify({ d, preambleHash })).digest('hex').slice(0, 16)}`;
+  const total = d.outShape.reduce((a, b) => a * b, 1);
+  const params = [...d.inputs.map((inp, k) => `const ${inp.type}* __restrict__ in${k}`), `${d.outType}* __restrict__ out`];
+  const source = env.render('movement.cu.njk', { name, threads: 256, params, total, body: body(d) });
+  return { name, source, hot: true, grid: Math.max(1, Math.min(Math.ceil(total / 256), 132 * 16)), block: 256, sharedBytes: 0 };
+}
