@@ -59,9 +59,11 @@ export function kernelPlan(graph: Graph, memory: MemoryPlan): KernelPlan {
     // NVFP4 activations need a tensor-wide amax before any block can be encoded: no template yet.
     const nvfp4 = [node, ...(node.body?.nodes ?? [])].some((n) => n.op === 'Quantize' && n.attrs.format === 'nvfp4');
     if (!nvfp4 && (node.op === 'FusedKernel' || (EW_OPS.has(node.op) && !weightQuantize))) {
-      const k = renderElementwise(elementwiseDescriptor(graph, node));
+      const d = elementwiseDescriptor(graph, node);
+      const k = renderElementwise(d);
       kernels.set(k.name, k);
-      launches.push({ kind: 'kernel', node: name, kernel: k.name, grid: k.grid, block: k.block, sharedBytes: k.sharedBytes, args: args(node) });
+      // Arguments in the kernel's parameter order: its inputs (first use, deduplicated), then outputs.
+      launches.push({ kind: 'kernel', node: name, kernel: k.name, grid: k.grid, block: k.block, sharedBytes: k.sharedBytes, args: [...d.inputs.map((i) => i.name), ...d.outputs.map((o) => o.name)].map(arg) });
       return;
     }
     if (node.domain === 'dc' && (node.op === 'Linear' || node.op === 'QLinear')) {
@@ -78,7 +80,8 @@ export function kernelPlan(graph: Graph, memory: MemoryPlan): KernelPlan {
         ? renderElementwise(elementwiseDescriptor(graph, { ...node, op: 'Identity', inputs: [node.inputs[0]] }))
         : renderMovement(movementDescriptor(graph, node), 'movement');
       kernels.set(k.name, k);
-      launches.push({ kind: 'kernel', node: name, kernel: k.name, grid: k.grid, block: k.block, sharedBytes: k.sharedBytes, args: args(node) });
+      const read = node.op === 'Expand' || node.op === 'Slice' ? [node.inputs[0]] : node.inputs.filter(Boolean);
+      launches.push({ kind: 'kernel', node: name, kernel: k.name, grid: k.grid, block: k.block, sharedBytes: k.sharedBytes, args: [...read, ...node.outputs].map(arg) });
       return;
     }
     const op = `${node.domain ? `${node.domain}.` : ''}${node.op}`;

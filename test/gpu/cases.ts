@@ -16,8 +16,11 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildKernels } from '../../compiler/build/index.ts';
-import { type CudaType, EW_OPS, elementwiseDescriptor } from '../../compiler/codegen/elementwise.ts';
-import { renderElementwise, renderUnit } from '../../compiler/codegen/render.ts';
+import type { CudaType } from '../../compiler/codegen/elementwise.ts';
+import { kernelPlan } from '../../compiler/codegen/plan.ts';
+import { type RenderedKernel, renderUnit } from '../../compiler/codegen/render.ts';
+import { loadConstant } from '../../compiler/onnx/constants.ts';
+import { planMemory } from '../../passes/plan-memory.ts';
 import { ROOT } from '../../compiler/paths.ts';
 import { loadTimeNodes } from '../../compiler/launches.ts';
 import { type DType, roundToBf16, roundToF16 } from '../../compiler/ir/dtype.ts';
@@ -42,7 +45,7 @@ export function dcHash(i: number, seed: number): number {
 }
 const uniform = (i: number, seed: number) => Math.fround((dcHash(i, seed) >>> 8) * (2 / 16777216) - 1);
 
-function generate(dtype: DType, shape: readonly number[], seed: number): Tensor {
+function generate(dtype: DType, shape: readonly number[], seed: number, mod = 4): Tensor {
   const t = Tensor.zeros(dtype, shape);
   for (let i = 0; i < t.size; i++) {
     const u = uniform(i, seed);
@@ -50,7 +53,7 @@ function generate(dtype: DType, shape: readonly number[], seed: number): Tensor 
       case 'bfloat16': t.set(i, roundToBf16(u)); break;
       case 'float16': t.set(i, roundToF16(u)); break;
       case 'float8e4m3fn': t.set(i, roundE4M3(u)); break;
-      case 'int64': case 'int32': t.set(i, dcHash(i, seed) % 7); break;
+      case 'int64': case 'int32': t.set(i, dcHash(i, seed) % mod); break;
       case 'bool': t.set(i, dcHash(i, seed) & 1); break;
       default: t.set(i, u);
     }
@@ -63,7 +66,7 @@ function optimise(file: string, shapes: Record<string, number> = {}): Graph {
   return runPipeline(inferTypes(specialise(graph, shapes)), { passes: pipelineFor(insertQuantize(defaultPolicy('fp8'))) }).graph;
 }
 
-const isElementwiseLaunch = (n: Node) => n.op === 'FusedKernel' || (EW_OPS.has(n.op) && n.op !== 'Cast');
+const CUDA: Partial<Record<DType, CudaType>> = { float32: 'float', float64: 'double', bfloat16: 'bf16', float16: 'half', float8e4m3fn: 'fp8e4m3', int64: 'int64', int32: 'int32', bool: 'bool', uint8: 'uint8' };
 
 interface Case { kernel: string; node: string; ops: string; check: boolean; outputs: { type: CudaType; size: number }[]; expected?: number[][] }
 
@@ -73,44 +76,44 @@ async function prepare(dir: string): Promise<void> {
   const full = join(ROOT, '..', 'shared', 'models', 'full', 'flux2_dev', 'model.onnx');
   if (existsSync(full)) models.push({ graph: optimise(full, { img_tokens: 4096, txt_tokens: 512 }), check: false });
   else console.log(`${full} not found: no flux2_dev timing cases`);
-  const kernels = new Map<string, ReturnType<typeof renderElementwise>>();
+  const kernels = new Map<string, RenderedKernel>();
   const cases: Case[] = [];
   const lines: string[] = [];
   for (const { graph, check } of models) {
-    const loadTime = loadTimeNodes(graph);
-    for (const [index, node] of graph.nodes.entries()) {
-      if (!isElementwiseLaunch(node) || loadTime.has(index)) continue;
-      const desc = elementwiseDescriptor(graph, node);
-      const k = renderElementwise(desc);
-      if (kernels.has(k.name)) continue;
+    const plan = kernelPlan(graph, planMemory(graph));
+    const byName = new Map(plan.kernels.map((k) => [k.name, k]));
+    for (const launch of plan.launches) {
+      if (launch.kind !== 'kernel' || kernels.has(launch.kernel)) continue;
+      const k = byName.get(launch.kernel)!;
       kernels.set(k.name, k);
+      const node = graph.nodes.find((n) => n.outputs[0] === launch.node)!;
+      const outputs = new Set(node.outputs);
+      const typeOf = (v: string) => graph.types.get(v) as unknown as { dtype: DType; shape: number[] };
       const seedBase = cases.length * 16;
+      const inArgs = launch.args.filter((a) => !outputs.has(a.value)), outArgs = launch.args.filter((a) => outputs.has(a.value));
+      // Integer inputs are drawn below a modulus: Gather indices must stay inside the gathered axis.
+      const mod = (a: { value: string }) => (node.op === 'Gather' && a.value === node.inputs[1]
+        ? typeOf(node.inputs[0]).shape[((node.attrs.axis as number | undefined) ?? 0) < 0 ? ((node.attrs.axis as number) + typeOf(node.inputs[0]).shape.length) : ((node.attrs.axis as number | undefined) ?? 0)] : 4);
       const args = [
-        ...desc.inputs.map((inp, j) => {
-          const t = graph.types.get(inp.name) as unknown as { dtype: DType; shape: number[] };
-          return `in ${WIDTH[inp.type]} ${t.shape.reduce((a, b) => a * b, 1)} ${seedBase + j} ${KIND[inp.type]}`;
-        }),
-        ...desc.outputs.map((o) => {
-          const t = graph.types.get(o.name) as unknown as { shape: number[] };
-          return `out ${WIDTH[o.type]} ${t.shape.reduce((a, b) => a * b, 1)} 0 ${KIND[o.type]}`;
-        }),
+        ...inArgs.map((a, j) => { const t = typeOf(a.value); return `in ${WIDTH[CUDA[t.dtype]!]} ${t.shape.reduce((x, y) => x * y, 1)} ${seedBase + j} ${KIND[CUDA[t.dtype]!]} ${mod(a)}`; }),
+        ...outArgs.map((a) => { const t = typeOf(a.value); return `out ${WIDTH[CUDA[t.dtype]!]} ${t.shape.reduce((x, y) => x * y, 1)} 0 ${KIND[CUDA[t.dtype]!]} 1`; }),
       ];
-      const c: Case = { kernel: k.name, node: node.outputs[0], ops: ((node.attrs.ops as string[] | undefined) ?? [node.op]).join('+'), check, outputs: desc.outputs.map((o) => ({ type: o.type, size: (graph.types.get(o.name) as unknown as { shape: number[] }).shape.reduce((a, b) => a * b, 1) })) };
+      const c: Case = {
+        kernel: k.name, node: node.outputs[0], ops: ((node.attrs.ops as string[] | undefined) ?? [node.op]).join('+'), check,
+        outputs: outArgs.map((a) => ({ type: CUDA[typeOf(a.value).dtype]!, size: typeOf(a.value).shape.reduce((x, y) => x * y, 1) })),
+      };
       if (check) {
-        const inputs = desc.inputs.map((inp, j) => {
-          const t = graph.types.get(inp.name) as unknown as { dtype: DType; shape: number[] };
-          return generate(t.dtype, t.shape, seedBase + j);
-        });
-        // The node's own inputs in order (a FusedKernel's formal inputs match node.inputs).
-        const byName = new Map(desc.inputs.map((inp, j) => [inp.name, inputs[j]]));
-        const outs = lookupOp(node)!.exec(node.inputs.map((x) => (x ? byName.get(x) : undefined)), node) as Tensor[];
-        c.expected = outs.map((t) => t.toNumbers());
+        // Kernel arguments get the generated values; other inputs (shape constants) their own.
+        const generated = new Map(inArgs.map((a, j) => [a.value, generate(typeOf(a.value).dtype, typeOf(a.value).shape, seedBase + j, mod(a))]));
+        const value = (x: string) => generated.get(x) ?? (graph.constants.has(x) ? loadConstant(graph.constants.get(x)!, x) : undefined);
+        const outs = lookupOp(node)!.exec(node.inputs.map((x) => (x ? value(x) : undefined)), node) as Tensor[];
+        c.expected = outArgs.map((a) => outs[node.outputs.indexOf(a.value)].toNumbers());
       }
       cases.push(c);
       lines.push(`${k.name} ${k.grid} ${k.block} ${k.sharedBytes} ${check ? 0 : 50} ${check ? 1 : 0} ${args.length} ${args.join(' ')}`);
     }
   }
-  const report = await buildKernels([{ name: 'elementwise', source: renderUnit([...kernels.values()]), hot: true }], { target: 'h100', cacheDir: join(ROOT, '.gpu', 'build-cache') });
+  const report = await buildKernels([{ name: 'elementwise', source: renderUnit([...kernels.values()]), hot: false }], { target: 'h100', cacheDir: join(ROOT, '.gpu', 'build-cache') });
   writeFileSync(join(dir, 'kernels.cubin'), report.cubins.get('elementwise')!);
   writeFileSync(join(dir, 'cases.txt'), lines.join('\n') + '\n');
   writeFileSync(join(dir, 'expected.json'), JSON.stringify(cases));

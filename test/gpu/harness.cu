@@ -1,7 +1,8 @@
 // GPU test harness for generated kernels (runs on the GPU host; Node is not there).
 //
 // Reads CASES/cases.txt, one case per line:
-//   <kernel> <grid> <block> <smem> <iters> <save> <nargs> then per argument: <in|out> <dtype-bytes> <elements> <seed> <kind>
+//   <kernel> <grid> <block> <smem> <iters> <save> <nargs> then per argument:
+//   <in|out> <dtype-bytes> <elements> <seed> <kind> <modulus for integer inputs>
 // loads CASES/kernels.cubin with the driver API, fills each input on the device from the shared
 // deterministic generator (dc_hash below; the TypeScript side computes the same values), poisons
 // each output with 0xFF bytes (NaN for floats), launches once, copies outputs to OUT/outputs.bin
@@ -31,7 +32,7 @@ __host__ __device__ inline uint32_t dc_hash(uint32_t i, uint32_t seed) {
 __device__ inline float dc_uniform(uint32_t i, uint32_t seed) { return (float)(dc_hash(i, seed) >> 8) * (2.0f / 16777216.0f) - 1.0f; }
 
 // kind: 0 float, 1 double, 2 bf16, 3 half, 4 fp8e4m3, 5 int64, 6 int32, 7 bool, 8 uint8
-__global__ void fill(void* p, long long n, int kind, uint32_t seed) {
+__global__ void fill(void* p, long long n, int kind, uint32_t seed, uint32_t mod) {
   for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
     float u = dc_uniform((uint32_t)i, seed);
     switch (kind) {
@@ -40,8 +41,8 @@ __global__ void fill(void* p, long long n, int kind, uint32_t seed) {
       case 2: ((__nv_bfloat16*)p)[i] = __float2bfloat16_rn(u); break;
       case 3: ((__half*)p)[i] = __float2half_rn(u); break;
       case 4: ((__nv_fp8_e4m3*)p)[i] = __nv_fp8_e4m3(u); break;
-      case 5: ((long long*)p)[i] = (long long)(dc_hash((uint32_t)i, seed) % 7u); break;
-      case 6: ((int*)p)[i] = (int)(dc_hash((uint32_t)i, seed) % 7u); break;
+      case 5: ((long long*)p)[i] = (long long)(dc_hash((uint32_t)i, seed) % mod); break;
+      case 6: ((int*)p)[i] = (int)(dc_hash((uint32_t)i, seed) % mod); break;
       case 7: ((bool*)p)[i] = (dc_hash((uint32_t)i, seed) & 1u) != 0; break;
       default: ((uint8_t*)p)[i] = (uint8_t)(dc_hash((uint32_t)i, seed) & 0xFFu); break;
     }
@@ -69,12 +70,12 @@ int main(int argc, char** argv) {
     std::vector<void*> ptrs(nargs); std::vector<long long> bytes(nargs); std::vector<int> isOut(nargs);
     long long moved = 0;
     for (int a = 0; a < nargs; ++a) {
-      char dir[8]; int width, kind; long long n; unsigned seed;
-      if (fscanf(f, "%7s %d %lld %u %d", dir, &width, &n, &seed, &kind) != 5) { fprintf(stderr, "bad case line for %s\n", name); return 1; }
+      char dir[8]; int width, kind; long long n; unsigned seed, mod;
+      if (fscanf(f, "%7s %d %lld %u %d %u", dir, &width, &n, &seed, &kind, &mod) != 6) { fprintf(stderr, "bad case line for %s\n", name); return 1; }
       bytes[a] = (long long)width * n; isOut[a] = dir[0] == 'o'; moved += bytes[a];
       CHECKRT(cudaMalloc(&ptrs[a], bytes[a] > 0 ? bytes[a] : 1));
       if (isOut[a]) CHECKRT(cudaMemset(ptrs[a], 0xFF, bytes[a]));
-      else fill<<<1024, 256>>>(ptrs[a], n, kind, seed);
+      else fill<<<1024, 256>>>(ptrs[a], n, kind, seed, mod);
     }
     CHECKRT(cudaDeviceSynchronize());
     CUfunction fn; CHECK(cuModuleGetFunction(&fn, mod, name));
