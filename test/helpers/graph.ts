@@ -46,6 +46,19 @@ export function buildGraph(spec: GraphSpec): Inferred {
 export const ints = (values: number[], shape = [values.length]) => Tensor.fromNumbers('int64', shape, values);
 export const floats = (values: number[], shape = [values.length]) => Tensor.fromNumbers('float32', shape, values);
 
+/** The single node of `op` in g (the test fails when there are none or several). */
+export const only = (g: Graph, op: string): Node => {
+  const found = g.nodes.filter((n) => n.op === op);
+  expect(found).toHaveLength(1);
+  return found[0];
+};
+
+/** The values of an inline constant of g, if it is one. */
+export const constantValues = (g: Graph, name: string): number[] | undefined => {
+  const c = g.constants.get(name);
+  return c?.source.kind === 'inline' ? c.source.tensor.toNumbers() : undefined;
+};
+
 export function randomInputs(graph: Graph, seed = 1): Record<string, Tensor> {
   const rand = rng(seed);
   const out: Record<string, Tensor> = {};

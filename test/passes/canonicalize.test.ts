@@ -14,9 +14,7 @@ import { canonicalize } from '../../passes/canonicalize/index.ts';
 import type { Pass } from '../../passes/pass.ts';
 import { type PassReport, runPipeline } from '../../passes/pipeline.ts';
 import { removeDead } from '../../passes/simplify/remove-dead.ts';
-import {
-  type GraphSpec, type NodeSpec, applyPass, buildGraph, expectSameResults, floats, ints, opsOf, randomFloatInputs,
-} from '../helpers/graph.ts';
+import { type GraphSpec, type NodeSpec, applyPass, buildGraph, expectSameResults, floats, ints, opsOf, randomFloatInputs, only, constantValues } from '../helpers/graph.ts';
 
 const RMS = 'RMSNorm decomposition => RMSNormalization';
 const ROPE = 'rotary embedding => RoPE';
@@ -43,16 +41,7 @@ function expectSame(before: Graph, after: Graph, tolerance = 1e-6): void {
   expectSameResults(before, after, 3, { tolerance, inputs: randomFloatInputs(before, 3) });
 }
 
-const only = (g: Graph, op: string): Node => {
-  const found = g.nodes.filter((n) => n.op === op);
-  expect(found).toHaveLength(1);
-  return found[0];
-};
 
-const constantValues = (g: Graph, name: string): number[] | undefined => {
-  const c = g.constants.get(name);
-  return c?.source.kind === 'inline' ? c.source.tensor.toNumbers() : undefined;
-};
 
 // ---- RMSNorm ----------------------------------------------------------------------------------------
 

@@ -15,9 +15,7 @@ import { ATTENTION_ROLES, attentionInput } from '../../compiler/ops/fused.ts';
 import { fuseAttention } from '../../passes/fuse-attention.ts';
 import { type PassReport, runPipeline } from '../../passes/pipeline.ts';
 import { removeDead } from '../../passes/simplify/remove-dead.ts';
-import {
-  type GraphSpec, type NodeSpec, applyPass, buildGraph, expectSameResults, floats, ints, opsOf, randomFloatInputs,
-} from '../helpers/graph.ts';
+import { type GraphSpec, type NodeSpec, applyPass, buildGraph, expectSameResults, floats, ints, opsOf, randomFloatInputs, constantValues } from '../helpers/graph.ts';
 
 const DECOMPOSED = 'softmax(q·kᵀ)·v => FusedAttention';
 const ONNX = 'Attention (opset 23) => FusedAttention';
@@ -57,10 +55,6 @@ function fusedOf(g: Graph): { node: Node; mask: string; segments: Record<Role, s
 
 const producer = (g: Graph, value: string) => g.nodes.find((n) => n.outputs.includes(value));
 
-const constantValues = (g: Graph, name: string): number[] | undefined => {
-  const c = g.constants.get(name);
-  return c?.source.kind === 'inline' ? c.source.tensor.toNumbers() : undefined;
-};
 
 const noPrologue = { qNorm: '', kNorm: '', cos: '', sin: '' };
 

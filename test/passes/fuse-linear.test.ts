@@ -9,21 +9,12 @@ import type { Graph, Node } from '../../compiler/ir/graph.ts';
 import type { Inferred } from '../../compiler/ir/infer.ts';
 import type { Tensor } from '../../compiler/ir/tensor.ts';
 import { fuseLinear } from '../../passes/fuse-linear.ts';
-import { type GraphSpec, type NodeSpec, applyPass, buildGraph, expectSameResults, expectTopologicallySorted, opsOf, randomTensor } from '../helpers/graph.ts';
+import { type GraphSpec, type NodeSpec, applyPass, buildGraph, expectSameResults, expectTopologicallySorted, opsOf, randomTensor, only, constantValues } from '../helpers/graph.ts';
 
 const RULE = 'projections sharing an input => one Linear';
 const S = 4, K = 8;
 
-const only = (g: Graph, op: string): Node => {
-  const found = g.nodes.filter((n) => n.op === op);
-  expect(found).toHaveLength(1);
-  return found[0];
-};
 
-const constantValues = (g: Graph, name: string): number[] | undefined => {
-  const c = g.constants.get(name);
-  return c?.source.kind === 'inline' ? c.source.tensor.toNumbers() : undefined;
-};
 
 /** Same output types, same values on the reference executor; graph still sorted. */
 function expectSame(before: Graph, after: Graph): void {
