@@ -82,6 +82,19 @@ template <typename T> __device__ __forceinline__ void dc_load8(const float* p, l
   float4 a = *reinterpret_cast<const float4*>(p + i), b = *reinterpret_cast<const float4*>(p + i + 4);
   v[0] = T(a.x); v[1] = T(a.y); v[2] = T(a.z); v[3] = T(a.w); v[4] = T(b.x); v[5] = T(b.y); v[6] = T(b.z); v[7] = T(b.w);
 }
+// 16 raw bytes (8 elements of a 2-byte type) already in registers -> 8 compute values; the
+// pointer argument only selects the element type. Row kernels prefetch raw vectors (half the
+// registers of converted values) and unpack them when the row is processed.
+template <typename T> __device__ __forceinline__ void dc_unpack8(const __nv_bfloat16*, const uint4& raw, T* v) {
+  const __nv_bfloat162* h = reinterpret_cast<const __nv_bfloat162*>(&raw);
+#pragma unroll
+  for (int k = 0; k < 4; ++k) { float2 f = __bfloat1622float2(h[k]); v[2 * k] = T(f.x); v[2 * k + 1] = T(f.y); }
+}
+template <typename T> __device__ __forceinline__ void dc_unpack8(const __half*, const uint4& raw, T* v) {
+  const __half2* h = reinterpret_cast<const __half2*>(&raw);
+#pragma unroll
+  for (int k = 0; k < 4; ++k) { float2 f = __half22float2(h[k]); v[2 * k] = T(f.x); v[2 * k + 1] = T(f.y); }
+}
 template <typename T, typename X> __device__ __forceinline__ void dc_load8(const X* p, long long i, T* v) {
 #pragma unroll
   for (int k = 0; k < 8; ++k) v[k] = dc_load<T>(p, i + k);

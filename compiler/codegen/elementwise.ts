@@ -33,7 +33,14 @@ export interface ElementwiseDescriptor {
   /** Where each output's value comes from (an instruction result or an input). */
   results: string[];
   threads: number;
+  /** Row kernels: the tuning they were rendered with (ROW_TUNING unless a benchmark varies it). */
+  row?: RowTuning;
 }
+
+/** Row-kernel tuning: vectors (8 elements) per thread and whether the next row's loads are issued
+ * before this row is reduced. Chosen by measurement on the H100 (bench/RESULTS.md, row kernels). */
+export interface RowTuning { vectorsPerThread: number; prefetch: boolean }
+export const ROW_TUNING: RowTuning = { vectorsPerThread: 4, prefetch: true };
 
 const CUDA_TYPE: Partial<Record<DType, CudaType>> = {
   float32: 'float', float64: 'double', bfloat16: 'bf16', float16: 'half', float8e4m3fn: 'fp8e4m3',
@@ -84,12 +91,12 @@ function addressing(shape: readonly number[], outShape: readonly number[], where
 /** Row-kernel geometry: 8-element (16-byte) vectors when the row allows, a thread count that
  * divides the row's vectors evenly with about four vectors per thread (more rows in flight per SM);
  * else one element at a time. */
-export function rowGeometry(cols: number): { threads: number; vec: number; per: number; exact: boolean } {
+export function rowGeometry(cols: number, perTarget = ROW_TUNING.vectorsPerThread): { threads: number; vec: number; per: number; exact: boolean } {
   if (cols % 8 === 0) {
     const nv = cols / 8;
     const fits = [1024, 896, 768, 640, 512, 384, 256, 128].filter((t) => nv % t === 0 && nv / t <= 8);
     if (fits.length) {
-      const t = fits.sort((a, b) => Math.abs(nv / a - 4) - Math.abs(nv / b - 4) || b - a)[0];
+      const t = fits.sort((a, b) => Math.abs(nv / a - perTarget) - Math.abs(nv / b - perTarget) || b - a)[0];
       return { threads: t, vec: 8, per: nv / t, exact: true };
     }
   }
@@ -150,5 +157,10 @@ export function elementwiseDescriptor(graph: Graph, node: Node): ElementwiseDesc
   });
   const results = bodyOutputs.map((o) => refs.get(o) ?? inputRef(o));
   const threads = mode === 'row' ? rowGeometry(cols).threads : 256;
-  return { kind: 'elementwise', mode, rows, cols, compute, inputs, outputs, program, results, threads };
+  return { kind: 'elementwise', mode, rows, cols, compute, inputs, outputs, program, results, threads, ...(mode === 'row' ? { row: ROW_TUNING } : {}) };
+}
+
+/** The same row kernel with another tuning (benchmarks compare them on the GPU). */
+export function withRowTuning(d: ElementwiseDescriptor, row: RowTuning): ElementwiseDescriptor {
+  return { ...d, row, threads: rowGeometry(d.cols, row.vectorsPerThread).threads };
 }

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import nunjucks from 'nunjucks';
 import { ROOT } from '../paths.ts';
-import { type CudaType, type ElementwiseDescriptor, type EwInput, type EwInstr, rowGeometry } from './elementwise.ts';
+import { type CudaType, type ElementwiseDescriptor, type EwInput, type EwInstr, ROW_TUNING, rowGeometry } from './elementwise.ts';
 import { snippet } from './snippets.ts';
 
 const TEMPLATES = join(ROOT, 'templates');
@@ -41,10 +41,10 @@ export interface RenderedKernel {
 const hash = (x: unknown) => createHash('sha256').update(JSON.stringify(x)).digest('hex').slice(0, 16);
 
 /** Flat offset of input k at (row, col): its broadcast strides over the row's mixed radix. */
-function offsetLines(inputs: EwInput[]): string[] {
+function offsetLines(inputs: EwInput[], row = 'row', prefix = 'off'): string[] {
   return inputs.map((inp, k) => {
     const terms: string[] = [];
-    let rest = 'row';
+    let rest = row;
     const dims = inp.rowDims;
     for (let d = dims.length - 1; d >= 0; d--) {
       const { size, stride } = dims[d];
@@ -52,7 +52,7 @@ function offsetLines(inputs: EwInput[]): string[] {
       if (stride !== 0 && size !== 1) terms.push(`${idx} * ${stride}LL`);
       rest = d === 0 ? rest : `(${rest} / ${size}LL)`;
     }
-    return `const long long off${k} = ${terms.length ? terms.join(' + ') : '0LL'};`;
+    return `const long long ${prefix}${k} = ${terms.length ? terms.join(' + ') : '0LL'};`;
   });
 }
 
@@ -142,7 +142,8 @@ interface RowStep { comment: string; lines: string[] }
  * (interleaved pairs, by shuffle) or from a shared-memory copy of the row (halves).
  */
 function renderRow(d: ElementwiseDescriptor, name: string): { source: string; sharedBytes: number; threads: number } {
-  const { threads: T, vec: V, per: PV, exact } = rowGeometry(d.cols);
+  const tuning = d.row ?? ROW_TUNING;
+  const { threads: T, vec: V, per: PV, exact } = rowGeometry(d.cols, tuning.vectorsPerThread);
   const N = PV * V; // elements per thread
   const steps: RowStep[] = [];
   const val = new Map<string, string>(); // ref -> register array (or scalar) name
@@ -153,21 +154,45 @@ function renderRow(d: ElementwiseDescriptor, name: string): { source: string; sh
   // Vector loop: vector j of this thread starts at column cb.
   const vloop = (body: string) => `#pragma unroll\n  for (int j = 0; j < ${PV}; ++j) { const long long cb = ((long long)j * ${T} + tid) * 8; ${body} }`;
   // Load every input once; inputs that are the same for every row (norm weights, modulation
-  // vectors) are loaded before the row loop and stay in registers for all rows of the CTA.
-  const loads: string[] = [];
+  // vectors) are loaded before the row loop and stay in registers for all rows of the CTA. The
+  // others are software-pipelined: the next row's loads are issued before this row's reductions,
+  // so memory stays busy while the block reduces (arrays x<k> hold this row, n<k> the next).
   const invariant: string[] = [];
+  const first: string[] = [];
+  const prefetch: string[] = [];
+  const rotate: string[] = [];
+  const loadInto = (k: number, arr: string, base: string) => (d.inputs[k].colStride !== 0 && V === 8
+    ? vloop(`dc_load8<T>(in${k}, ${base} + cb, &${arr}[j * 8]);`)
+    : loop(`${arr}[i] = dc_load<T>(in${k}, ${base} + ${d.inputs[k].colStride === 0 ? '0LL' : 'c'});`));
+  const nextOffsets = offsetLines(d.inputs, 'nrow', 'noff');
+  const firstOffsets = offsetLines(d.inputs, '(long long)blockIdx.x', 'foff');
   d.inputs.forEach((inp, k) => {
-    const contiguous = inp.colStride !== 0 && V === 8;
-    const rowInvariant = inp.rowDims.every((dim) => dim.stride === 0 || dim.size === 1) && !inp.swiglu;
-    const into = rowInvariant ? invariant : loads;
     if (inp.swiglu) return; // read inside the SwiGLU step, a vector at a time (no row-long arrays)
-    into.push(`T x${k}[${N}];`);
-    const base = rowInvariant ? '0LL' : `off${k}`;
-    if (contiguous) into.push(vloop(`dc_load8<T>(in${k}, ${base} + cb, &x${k}[j * 8]);`));
-    else into.push(loop(`x${k}[i] = dc_load<T>(in${k}, ${base} + ${inp.colStride === 0 ? '0LL' : 'c'});`));
     val.set(`in${k}`, `x${k}`);
+    if (inp.rowDims.every((dim) => dim.stride === 0 || dim.size === 1)) {
+      invariant.push(`T x${k}[${N}];`, loadInto(k, `x${k}`, '0LL'));
+      return;
+    }
+    if (!tuning.prefetch) {
+      steps.push({ comment: `input ${k}`, lines: [`T x${k}[${N}];`, loadInto(k, `x${k}`, `off${k}`)] });
+      return;
+    }
+    invariant.push(`T x${k}[${N}];`);
+    first.push(firstOffsets[k], loadInto(k, `x${k}`, `foff${k}`));
+    if (V === 8 && inp.colStride !== 0 && (inp.type === 'bf16' || inp.type === 'half')) {
+      // 2-byte elements: prefetch the raw 16-byte vectors (half the registers), unpack on rotation.
+      prefetch.push(`uint4 n${k}[${PV}];`);
+      prefetch.push(`if (nrow < ${d.rows}LL) { ${nextOffsets[k]}\n  ${vloop(`n${k}[j] = *reinterpret_cast<const uint4*>(in${k} + noff${k} + cb);`)} }`);
+      rotate.push(`#pragma unroll\n  for (int j = 0; j < ${PV}; ++j) dc_unpack8<T>(in${k}, n${k}[j], &x${k}[j * 8]);`);
+      return;
+    }
+    prefetch.push(`T n${k}[${N}];`);
+    prefetch.push(`if (nrow < ${d.rows}LL) { ${nextOffsets[k]}\n  ${loadInto(k, `n${k}`, `noff${k}`)} }`);
+    rotate.push(`#pragma unroll\n  for (int i = 0; i < ${N}; ++i) x${k}[i] = n${k}[i];`);
   });
-  steps.push({ comment: 'inputs', lines: loads });
+  if (first.length) invariant.push(`if (blockIdx.x < ${d.rows}LL) {`, ...first, '}');
+  if (prefetch.length) prefetch.unshift(`const long long nrow = row + gridDim.x;`);
+  steps.push({ comment: 'next row\'s inputs (prefetch)', lines: prefetch });
   const at = (ref: string) => (val.has(ref) ? (val.get(ref)!.startsWith('s_') ? val.get(ref)! : `${val.get(ref)}[i]`) : ref);
   let sharedBytes = 0;
   d.program.forEach((ins, i) => {
@@ -246,7 +271,7 @@ function renderRow(d: ElementwiseDescriptor, name: string): { source: string; sh
     else if (V === 8 && arr && !arr.startsWith('s_')) stores.push(vloop(`dc_store8<T>(out${k}, row * ${d.cols}LL + cb, &${arr}[j * 8]);`));
     else stores.push(loop(`dc_store<T>(out${k}, row * ${d.cols}LL + c, ${at(ref)});`));
   });
-  steps.push({ comment: 'outputs', lines: stores });
+  steps.push({ comment: 'outputs', lines: stores }, { comment: 'the prefetched row becomes this row', lines: rotate });
   const source = env.render('elementwise_row.cu.njk', { name, threads: T, params: params(d), compute: d.compute, rows: d.rows, invariant, rowOffsets: offsetLines(d.inputs), steps });
   return { source, sharedBytes, threads: T };
 }

@@ -18,7 +18,8 @@ import { join } from 'node:path';
 import { buildKernels } from '../../compiler/build/index.ts';
 import type { CudaType } from '../../compiler/codegen/elementwise.ts';
 import { kernelPlan } from '../../compiler/codegen/plan.ts';
-import { type RenderedKernel, renderUnit } from '../../compiler/codegen/render.ts';
+import { elementwiseDescriptor, withRowTuning } from '../../compiler/codegen/elementwise.ts';
+import { type RenderedKernel, renderElementwise, renderUnit } from '../../compiler/codegen/render.ts';
 import { loadConstant } from '../../compiler/onnx/constants.ts';
 import { planMemory } from '../../passes/plan-memory.ts';
 import { ROOT } from '../../compiler/paths.ts';
@@ -111,6 +112,22 @@ async function prepare(dir: string): Promise<void> {
       }
       cases.push(c);
       lines.push(`${k.name} ${k.grid} ${k.block} ${k.sharedBytes} ${check ? 0 : 50} ${check ? 1 : 0} ${args.length} ${args.join(' ')}`);
+      const rowKernel = k.source.includes('const long long nrow');
+      if (check && rowKernel && k.grid > 2) {
+        // Again on 2 CTAs: each loops over many rows, so the prefetch of the next row is exercised.
+        cases.push({ ...c, ops: `${c.ops} (2 CTAs)` });
+        lines.push(`${k.name} 2 ${k.block} ${k.sharedBytes} 0 1 ${args.length} ${args.join(' ')}`);
+      }
+      if (!check && rowKernel) {
+        // Row-kernel tuning, chosen by measurement: vectors per thread x prefetch, timed side by side.
+        for (const vectorsPerThread of [1, 2, 4]) for (const prefetch of [false, true]) {
+          const v = renderElementwise(withRowTuning(elementwiseDescriptor(graph, node), { vectorsPerThread, prefetch }));
+          if (kernels.has(v.name)) continue;
+          kernels.set(v.name, v);
+          cases.push({ ...c, kernel: v.name, ops: `${c.ops} [${vectorsPerThread} vec/thread${prefetch ? ', prefetch' : ''}]` });
+          lines.push(`${v.name} ${v.grid} ${v.block} ${v.sharedBytes} 50 0 ${args.length} ${args.join(' ')}`);
+        }
+      }
     }
   }
   const report = await buildKernels([{ name: 'elementwise', source: renderUnit([...kernels.values()]), hot: false }], { target: 'h100', cacheDir: join(ROOT, '.gpu', 'build-cache') });
