@@ -20,10 +20,11 @@ import { buildKernels } from './build/index.ts';
 import { type KernelPlan, kernelPlan } from './codegen/plan.ts';
 import { renderUnit } from './codegen/render.ts';
 import { writeArtifact } from './artifact.ts';
-import { type WeightsIndex, weightsPresent, writeWeights } from './weights-file.ts';
+import { describeWeights, type WeightsDescription, type WeightsIndex, weightsPresent, writeWeights } from './weights-file.ts';
 import { fail } from './errors.ts';
 import { type Graph, formatType, symbolicDims } from './ir/graph.ts';
 import { inferTypes } from './ir/infer.ts';
+import { bytesFor, type DType } from './ir/dtype.ts';
 import { printGraph } from './ir/print.ts';
 import { type ShapeBindings, specialise } from './ir/specialise.ts';
 import { importOnnx } from './onnx/import.ts';
@@ -34,7 +35,7 @@ import { VERIFY_TOLERANCE, type VerifyResult, verifyGraph } from './verify.ts';
 export { ROOT } from './paths.ts';
 import { ROOT } from './paths.ts';
 export const DEFAULT_MODEL = join(ROOT, 'models', 'tiny', 'flux2', 'model.onnx');
-export const ARTIFACT_FORMAT = 1;
+export const ARTIFACT_FORMAT = 2;
 
 export const TARGETS = { h100: { arch: 'sm_90a', defaultPrecision: 'fp8' }, b200: { arch: 'sm_100a', defaultPrecision: 'nvfp4' } } as const;
 export type Target = keyof typeof TARGETS;
@@ -125,12 +126,16 @@ function sizeBindings(size: string | undefined, graph: Graph): Record<string, nu
 /** The kernel cache (content-hash keyed cubins): $DC_KERNEL_CACHE, else .cache/kernels in the project. */
 export const kernelCacheDir = () => process.env.DC_KERNEL_CACHE ?? join(ROOT, '.cache', 'kernels');
 
-/** Builds the plan's kernels with nvcc: hot kernels in one unit (no spills allowed), the rest apart. */
+/** The runtime's own kernels (synthetic weight fill), built into every artifact: runtime/gpu/support.cu. */
+export const SUPPORT_UNIT = { unit: 'runtime_support', fill: 'dc_fill' } as const;
+
+/** Builds the plan's kernels with nvcc: hot kernels in one unit (no spills allowed), the rest apart, and the runtime's support unit. */
 async function buildPlan(plan: KernelPlan, target: Target) {
   const hot = plan.kernels.filter((k) => k.hot), cold = plan.kernels.filter((k) => !k.hot);
   const units = [
     ...(hot.length ? [{ name: 'kernels_hot', source: renderUnit(hot), hot: true }] : []),
     ...(cold.length ? [{ name: 'kernels_cold', source: renderUnit(cold), hot: false }] : []),
+    { name: SUPPORT_UNIT.unit, source: readFileSync(join(ROOT, 'runtime', 'gpu', 'support.cu'), 'utf8'), hot: false },
   ];
   return buildKernels(units, { target, cacheDir: kernelCacheDir() });
 }
@@ -202,6 +207,11 @@ export async function compileModel(options: CompileOptions): Promise<CompileSumm
       model: modelName, source: { path: source, sha256: sourceHash },
       inputs: Object.fromEntries(graph.inputs.map((n) => [n, formatType(graph.types.get(n)!)])),
       outputs: Object.fromEntries(graph.outputs.map((n) => [n, formatType(graph.types.get(n)!)])),
+      // For the runtime: where each graph input and output lives in the arena, and the type of every
+      // value a launch reads or writes (GEMM operand dtypes, weight shapes).
+      io: ioSpec(graph, memory),
+      values: Object.fromEntries(plan.launches.flatMap((l) => l.args).map((a) => [a.value, formatType(graph.types.get(a.value)!)])),
+      support: cubins.has(SUPPORT_UNIT.unit) ? SUPPORT_UNIT : null,
       nodes: summary.nodes, flops: summary.flops, parameters: summary.parameters, verify,
       launches: summary.launches, memory: summary.memory,
       arena: memory.buffers.map((b) => ({ value: b.value, offset: b.offset, bytes: b.bytes })),
@@ -215,8 +225,10 @@ export async function compileModel(options: CompileOptions): Promise<CompileSumm
     };
     writeArtifact(artifact, (folder) => {
       // Weights: quantized and raw, in the kernels' layout, when the export carries them.
-      let weights: WeightsIndex | { absent: string } = { absent: 'the export carries no weight data (structure only): the runtime generates synthetic weights' };
-      if (weightsPresent(graph, existsSync)) {
+      let weights: WeightsIndex | WeightsDescription;
+      if (!weightsPresent(graph, existsSync)) {
+        weights = describeWeights(graph, 'the export carries no weight data (structure only): the runtime generates synthetic weights');
+      } else {
         const t0 = performance.now();
         weights = writeWeights(join(folder, 'weights.bin'), graph);
         stages.weights = performance.now() - t0;
@@ -233,6 +245,17 @@ export async function compileModel(options: CompileOptions): Promise<CompileSumm
   });
   summary.seconds = (performance.now() - start) / 1000;
   return summary;
+}
+
+/** Graph inputs and outputs: dtype, shape and the arena byte range each lives in. */
+function ioSpec(graph: Graph, memory: ReturnType<typeof planMemory>) {
+  const spec = (name: string) => {
+    const t = graph.types.get(name) as unknown as { dtype: string; shape: number[] };
+    const buffer = memory.buffers.find((b) => b.value === memory.location.get(name));
+    if (!buffer) fail(`graph value '${name}'`, 'a graph input or output that lives in the arena', 'a weight or constant');
+    return { name, dtype: t.dtype, shape: [...t.shape], offset: buffer.offset, bytes: bytesFor(t.dtype as DType, t.shape.reduce((a, b) => a * b, 1)) };
+  };
+  return { inputs: graph.inputs.map(spec), outputs: graph.outputs.map(spec) };
 }
 
 function readPackageVersion(): string {

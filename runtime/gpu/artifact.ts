@@ -1,0 +1,241 @@
+/**
+ * Opens a compiled artifact and checks it before anything touches the GPU.
+ *
+ * Checks, in order (the first failure is one line naming the file and what was wrong):
+ *   1. manifest.json parses and has this runtime's format version;
+ *   2. the target matches the device's compute capability (h100 -> 9.0, b200 -> 10.0; the cubins
+ *      are arch-specific, sm_90a / sm_100a, and run on that exact capability only);
+ *   3. no `pending` launches (ops without a kernel), named with their counts;
+ *   4. every kernel file exists with the manifest's sha256, and every launch names a known kernel;
+ *   5. weights.bin has the indexed size (truncation) and sha256 (read streaming, 8 MiB at a time),
+ *      and every section lies inside it; a structure-only artifact needs synthetic weights;
+ *   6. every launch argument resolves: arena ranges inside the arena, weights in the index,
+ *      inputs among the graph inputs;
+ *   7. the caller's inputs (when given) match the graph inputs by name, dtype and shape.
+ *
+ * Pure TypeScript over the file system: no driver needed, so every check is tested on the CPU.
+ */
+import { createHash } from 'node:crypto';
+import { closeSync, existsSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { fail } from '../../compiler/errors.ts';
+import { type DType, bytesFor } from '../../compiler/ir/dtype.ts';
+import type { WeightEntry } from '../../compiler/weights-file.ts';
+
+/** The artifact format this runtime reads (compiler/compile.ts ARTIFACT_FORMAT). */
+export const RUNTIME_FORMAT = 2;
+/** Compute capability each target's cubins run on. */
+export const TARGET_CAPABILITY: Record<string, [number, number]> = { h100: [9, 0], b200: [10, 0] };
+
+export interface LaunchArg { value: string; where: 'arena' | 'weight' | 'input'; offset?: number }
+export type Grid = number | [number, number, number] | number[];
+export type Launch =
+  | { kind: 'kernel'; node: string; kernel: string; grid: Grid; block: Grid; sharedBytes: number; args: LaunchArg[] }
+  | { kind: 'gemm'; node: string; precision: 'fp8' | 'nvfp4' | 'bf16' | 'high'; m: number; n: number; k: number; transB: boolean; bias: boolean; args: LaunchArg[] }
+  | { kind: 'pending'; node: string; op: string; args: LaunchArg[] };
+
+export interface IoSpec { name: string; dtype: DType; shape: number[]; offset: number; bytes: number }
+
+export interface Manifest {
+  format: number;
+  target: string;
+  arch: string;
+  precision: string;
+  model: string;
+  io: { inputs: IoSpec[]; outputs: IoSpec[] };
+  /** Type of every launch argument, e.g. "bfloat16[1,4096,128]". */
+  values: Record<string, string>;
+  memory: { arenaBytes: number };
+  files: Record<string, string>;
+  kernels: { name: string; unit: string }[];
+  launchPlan: Launch[];
+  support: { unit: string; fill: string } | null;
+  weights: { file: string; bytes: number; sha256: string; tensors: WeightEntry[] } | { absent: string; tensors: WeightEntry[] };
+}
+
+export interface Artifact {
+  dir: string;
+  manifest: Manifest;
+  /** Kernel units (cubin bytes) by unit name, hash-checked. */
+  cubins: Map<string, Uint8Array>;
+  /** weights.bin's path, or null for a structure-only artifact (synthetic weights only). */
+  weightsFile: string | null;
+  /** Weight entries by value name; a quantized entry also under its scale's name. */
+  weightByValue: Map<string, WeightEntry>;
+}
+
+export interface OpenOptions {
+  /** The device's compute capability; null skips the check (e.g. inspecting on a machine without a GPU). */
+  capability: [number, number] | null;
+  /** The caller's inputs (name -> dtype and shape), checked against the graph's. */
+  inputs?: Record<string, { dtype: string; shape: readonly number[] }>;
+  /** Synthetic weights will replace the learned ones (a structure-only artifact needs this). */
+  synthetic?: boolean;
+}
+
+/** Parses "dtype[d0,d1,...]" (compiler/ir/graph.ts formatType). */
+export function parseType(text: string, where: string): { dtype: DType; shape: number[] } {
+  const m = /^([a-z0-9]+)\[([0-9,]*)\]$/.exec(text);
+  if (!m) fail(where, 'a static tensor type like float32[1,256,128]', `'${text}'`);
+  return { dtype: m[1] as DType, shape: m[2] ? m[2].split(',').map(Number) : [] };
+}
+
+export const numel = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
+export const typeBytes = (t: { dtype: DType; shape: readonly number[] }) => bytesFor(t.dtype, numel(t.shape));
+const describeInputs = (specs: { name: string; dtype: string; shape: readonly number[] }[]) =>
+  specs.map((s) => `${s.name} ${s.dtype}[${s.shape.join(',')}]`).join(', ');
+
+/** sha256 of a file, read 8 MiB at a time. */
+export function sha256File(path: string): string {
+  const hash = createHash('sha256');
+  const fd = openSync(path, 'r');
+  try {
+    const chunk = Buffer.allocUnsafe(8 << 20);
+    for (let pos = 0; ;) {
+      const n = readSync(fd, chunk, 0, chunk.length, pos);
+      if (n === 0) break;
+      hash.update(chunk.subarray(0, n));
+      pos += n;
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return hash.digest('hex');
+}
+
+function readManifest(dir: string): Manifest {
+  const path = join(dir, 'manifest.json');
+  if (!existsSync(dir)) fail(dir, 'a compiled artifact folder', 'no such folder');
+  if (!existsSync(path)) fail(path, 'an artifact manifest (npx compile writes it)', 'no such file');
+  let m: Manifest;
+  try {
+    m = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    fail(path, 'an artifact manifest (JSON)', `unparsable JSON (${(e as Error).message}); truncated or edited?`);
+  }
+  if (m.format !== RUNTIME_FORMAT) fail(path, `artifact format ${RUNTIME_FORMAT} (this runtime; recompile with npx compile)`, `format ${m.format}`);
+  for (const key of ['io', 'values', 'memory', 'files', 'kernels', 'launchPlan', 'weights'] as const) {
+    if (m[key] === undefined) fail(path, `a manifest with '${key}'`, 'none');
+  }
+  return m;
+}
+
+/** Checks the target against the device. */
+export function checkTarget(m: Manifest, capability: [number, number] | null, where: string): void {
+  const need = TARGET_CAPABILITY[m.target];
+  if (!need) fail(where, `a target this runtime knows (${Object.keys(TARGET_CAPABILITY).join(', ')})`, `'${m.target}'`);
+  if (capability && (capability[0] !== need[0] || capability[1] !== need[1])) {
+    const fits = Object.entries(TARGET_CAPABILITY).find(([, c]) => c[0] === capability[0] && c[1] === capability[1])?.[0];
+    fail(where, `an artifact for this GPU (compute capability ${capability.join('.')}${fits ? `: compile with --target ${fits}` : ', which no target supports'})`,
+      `a ${m.target} artifact (${m.arch}, runs on compute capability ${need.join('.')} only)`);
+  }
+}
+
+function checkKernels(dir: string, m: Manifest, where: string): Map<string, Uint8Array> {
+  const pending = m.launchPlan.filter((l): l is Extract<Launch, { kind: 'pending' }> => l.kind === 'pending');
+  if (pending.length) {
+    const counts = new Map<string, number>();
+    for (const p of pending) counts.set(p.op, (counts.get(p.op) ?? 0) + 1);
+    fail(where, 'a kernel for every launch', `${pending.length} launches without one: ${[...counts].map(([op, n]) => `${op} x${n}`).join(', ')} (first: node '${pending[0].node}')`);
+  }
+  const cubins = new Map<string, Uint8Array>();
+  for (const [file, sha] of Object.entries(m.files)) {
+    if (!file.startsWith('kernels/')) continue;
+    const path = join(dir, file);
+    if (!existsSync(path)) fail(path, 'a kernel file listed in the manifest', 'no such file');
+    const bytes = readFileSync(path);
+    const got = createHash('sha256').update(bytes).digest('hex');
+    if (got !== sha) fail(path, `sha256 ${sha.slice(0, 16)}... (the manifest's)`, `${got.slice(0, 16)}...: the file was modified or truncated (${bytes.length} bytes)`);
+    cubins.set(file.replace(/^kernels\//, '').replace(/\.cubin$/, ''), bytes);
+  }
+  const units = new Map(m.kernels.map((k) => [k.name, k.unit]));
+  for (const l of m.launchPlan) {
+    if (l.kind !== 'kernel') continue;
+    const unit = units.get(l.kernel);
+    if (!unit) fail(where, `a kernel '${l.kernel}' (launch '${l.node}') in the manifest's kernel list`, 'none');
+    if (!cubins.has(unit)) fail(where, `kernels/${unit}.cubin for launch '${l.node}'`, cubins.size ? 'no such unit' : 'no kernel files: the artifact was compiled with --no-build');
+  }
+  return cubins;
+}
+
+function checkWeights(dir: string, m: Manifest, synthetic: boolean): string | null {
+  const w = m.weights;
+  if ('absent' in w) {
+    if (!synthetic) {
+      const missing = w.tensors.filter((t) => !t.data).length;
+      fail(join(dir, 'manifest.json'), 'weights (weights.bin) or --synthetic-weights SEED', `a structure-only artifact (${w.absent}); ${missing} tensors have no data`);
+    }
+    return null;
+  }
+  const path = join(dir, w.file);
+  if (!existsSync(path)) fail(path, `the weights file (${w.bytes} bytes)`, 'no such file');
+  const size = statSync(path).size;
+  if (size !== w.bytes) fail(path, `${w.bytes} bytes (the manifest's)`, `${size} bytes${size < w.bytes ? ': truncated' : ''}`);
+  for (const t of w.tensors) {
+    for (const [name, s] of Object.entries(t.sections)) {
+      if (s.offset < 0 || s.offset + s.length > w.bytes) fail(path, `section '${name}' of weight '${t.name}' inside the file`, `[${s.offset}, ${s.offset + s.length}) of ${w.bytes} bytes`);
+    }
+    if (t.kind === 'raw' && t.sections.data && t.sections.data.length !== bytesFor(t.dtype as DType, numel(t.shape))) {
+      fail(path, `${bytesFor(t.dtype as DType, numel(t.shape))} bytes for weight '${t.name}' (${t.dtype}[${t.shape}])`, `${t.sections.data.length}`);
+    }
+  }
+  const got = sha256File(path);
+  if (got !== w.sha256) fail(path, `sha256 ${w.sha256.slice(0, 16)}... (the manifest's)`, `${got.slice(0, 16)}...: the file was modified`);
+  return path;
+}
+
+function checkArgs(m: Manifest, weightByValue: Map<string, WeightEntry>, where: string): void {
+  const inputs = new Set(m.io.inputs.map((i) => i.name));
+  for (const l of m.launchPlan) {
+    for (const a of l.args) {
+      const type = m.values[a.value];
+      if (!type) fail(where, `a type for value '${a.value}' of launch '${l.node}'`, 'none');
+      if (a.where === 'arena') {
+        const bytes = typeBytes(parseType(type, where));
+        if (a.offset === undefined || a.offset < 0 || a.offset + bytes > m.memory.arenaBytes) {
+          fail(where, `value '${a.value}' of launch '${l.node}' inside the arena (${m.memory.arenaBytes} bytes)`, `offset ${a.offset}, ${bytes} bytes`);
+        }
+      } else if (a.where === 'weight') {
+        if (!weightByValue.has(a.value)) fail(where, `weight '${a.value}' of launch '${l.node}' in the weight index`, 'none');
+      } else if (!inputs.has(a.value)) {
+        fail(where, `'${a.value}' of launch '${l.node}' among the graph inputs`, describeInputs(m.io.inputs));
+      }
+    }
+  }
+}
+
+/** The caller's inputs against the graph's: same names, dtypes and shapes (float32 may feed bfloat16/float16). */
+export function checkInputs(m: Manifest, given: Record<string, { dtype: string; shape: readonly number[] }>): void {
+  const where = `inputs for artifact '${m.model}'`;
+  const expected = describeInputs(m.io.inputs);
+  const found = describeInputs(Object.entries(given).map(([name, t]) => ({ name, ...t })));
+  const names = new Set(m.io.inputs.map((i) => i.name));
+  const unknown = Object.keys(given).filter((n) => !names.has(n));
+  const missing = m.io.inputs.filter((i) => !(i.name in given)).map((i) => i.name);
+  if (unknown.length || missing.length) {
+    fail(where, expected, `${found}: an artifact of another model for the given inputs (${[missing.length ? `missing ${missing.join(', ')}` : '', unknown.length ? `unknown ${unknown.join(', ')}` : ''].filter(Boolean).join('; ')})`);
+  }
+  for (const i of m.io.inputs) {
+    const g = given[i.name];
+    const dtypeOk = g.dtype === i.dtype || (g.dtype === 'float32' && (i.dtype === 'bfloat16' || i.dtype === 'float16'));
+    if (!dtypeOk || g.shape.length !== i.shape.length || g.shape.some((d, k) => d !== i.shape[k])) {
+      fail(where, expected, `${found}: input '${i.name}' is ${g.dtype}[${g.shape.join(',')}], not ${i.dtype}[${i.shape.join(',')}] (an artifact of another model or shape for the given inputs)`);
+    }
+  }
+}
+
+export function openArtifact(dir: string, options: OpenOptions): Artifact {
+  const m = readManifest(dir);
+  const where = join(dir, 'manifest.json');
+  checkTarget(m, options.capability, where);
+  const cubins = checkKernels(dir, m, where);
+  const weightsFile = checkWeights(dir, m, !!options.synthetic);
+  const weightByValue = new Map<string, WeightEntry>();
+  for (const t of m.weights.tensors) {
+    weightByValue.set(t.name, t);
+    if (t.scale) weightByValue.set(t.scale, t);
+  }
+  checkArgs(m, weightByValue, where);
+  if (options.inputs) checkInputs(m, options.inputs);
+  return { dir, manifest: m, cubins, weightsFile, weightByValue };
+}
