@@ -1,0 +1,231 @@
+/**
+ * GEMMs through cuBLASLt (koffi bindings to libcublasLt, CUDA 13 on the GPU host).
+ *
+ * Every GEMM of an artifact computes, row-major, Y[M, N] = X[M, K] · W^T (+ bias[N]) with W stored
+ * [N, K] ('nk': quantized weights always, raw weights when transB) or [K, N] ('kn'). cuBLASLt is
+ * column-major, so the same bytes are read as Y^T (N x M) = op(W) · X^T: A = W (transposed when
+ * 'nk'), B = X (K x M), D = Y (N x M, ld N). cuBLAS's m, n, k are our N, M, K.
+ *
+ *   fp8   A, B e4m3 ("TN", the only FP8 layout Hopper runs); outer-vector fp32 scales
+ *         (CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F): A's per output channel (our ws[N]), B's per
+ *         token (our xs[M]) — exactly compiler/ops/quant.ts QLinear; the bias epilogue takes a
+ *         bf16 bias whatever D is (the caller converts an fp32 bias once at load).
+ *   bf16  A, B bf16 (QLinear of format bf16: its scales are 1 and unused).
+ *   high  A, B and D in the graph's float type (Linear kept in high precision).
+ * Accumulation and the alpha/beta scale type are fp32 in every case.
+ *
+ * specFor() is pure (tested on the CPU); Gemm objects own a matmul descriptor with the operand
+ * pointers baked in, and an algorithm from the heuristic, cached per shape and types at load.
+ */
+import { fail } from '../../compiler/errors.ts';
+import type { DType } from '../../compiler/ir/dtype.ts';
+import type { WeightEntry } from '../../compiler/weights-file.ts';
+import { type Launch, parseType } from './artifact.ts';
+import { type DevicePtr, type Handle, loadLibrary } from './cuda.ts';
+
+/** Values from CUDA 13's library_types.h, cublas_api.h and cublasLt.h (checked on the GPU host by `run-cli --check-headers`). */
+export const CONSTANTS = {
+  CUDA_R_32F: 0, CUDA_R_16F: 2, CUDA_R_16BF: 14, CUDA_R_8F_E4M3: 28,
+  CUBLAS_COMPUTE_32F: 68, CUBLAS_OP_N: 0, CUBLAS_OP_T: 1,
+  CUBLASLT_MATMUL_DESC_TRANSA: 3, CUBLASLT_MATMUL_DESC_TRANSB: 4, CUBLASLT_MATMUL_DESC_EPILOGUE: 7,
+  CUBLASLT_MATMUL_DESC_BIAS_POINTER: 8, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER: 17, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER: 18,
+  CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE: 26, CUBLASLT_MATMUL_DESC_A_SCALE_MODE: 31, CUBLASLT_MATMUL_DESC_B_SCALE_MODE: 32,
+  CUBLASLT_EPILOGUE_DEFAULT: 1, CUBLASLT_EPILOGUE_BIAS: 4, CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F: 3,
+  CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES: 1,
+} as const;
+const C = CONSTANTS;
+/** sizeof(cublasLtMatmulHeuristicResult_t): algo (8 x uint64) + size_t workspaceSize + status + float waves + int[4]. */
+const HEURISTIC_BYTES = 96;
+export const WORKSPACE_BYTES = 32 << 20;
+
+const CUDA_TYPE: Partial<Record<DType, number>> = { float32: C.CUDA_R_32F, float16: C.CUDA_R_16F, bfloat16: C.CUDA_R_16BF, float8e4m3fn: C.CUDA_R_8F_E4M3 };
+
+/** What one GEMM launch computes, with its operands' value names (pure data, from the manifest). */
+export interface GemmSpec {
+  node: string;
+  precision: 'fp8' | 'bf16' | 'high';
+  m: number; n: number; k: number;
+  x: string; w: string; y: string;
+  /** fp8: the per-token (xs) and per-channel (ws) scale values. */
+  xs?: string; ws?: string;
+  bias?: string;
+  xType: DType; wType: DType; yType: DType;
+  /** The bias as the GEMM reads it (fp8 reads bf16); the stored bias may need converting. */
+  biasType?: DType; biasStoredType?: DType;
+  layout: 'nk' | 'kn';
+}
+
+/** Maps a gemm launch to a GemmSpec, checking operand types and shapes against the manifest. */
+export function specFor(l: Extract<Launch, { kind: 'gemm' }>, values: Record<string, string>, weight: (v: string) => WeightEntry | undefined): GemmSpec {
+  const where = `GEMM '${l.node}'`;
+  if (l.precision === 'nvfp4') fail(where, 'a GEMM precision this runtime runs (fp8, bf16, high)', 'nvfp4 (the B200 path is not implemented yet)');
+  const type = (v: string) => parseType(values[v], `${where} operand '${v}'`);
+  const quantized = l.precision !== 'high';
+  const a = l.args.map((x) => x.value);
+  const expectArgs = (quantized ? 5 : 3) + (l.bias ? 1 : 0);
+  if (a.length !== expectArgs) fail(where, `${expectArgs} arguments`, `${a.length}`);
+  const [x, w] = quantized ? [a[0], a[2]] : [a[0], a[1]];
+  const bias = l.bias ? a[a.length - 2] : undefined;
+  const y = a[a.length - 1];
+  const entry = weight(w);
+  if (!entry) fail(where, `weight '${w}' in the weight index`, 'none');
+  const layout: 'nk' | 'kn' = quantized ? 'nk' : l.transB ? 'nk' : 'kn';
+  if (quantized && (entry.kind !== l.precision || entry.layout !== 'nk')) fail(where, `a ${l.precision} weight stored [N, K]`, `${entry.kind} (${entry.layout ?? 'no layout'})`);
+  const xt = type(x), yt = type(y);
+  const wShape = quantized ? entry.shape : type(w).shape;
+  const [wn, wk] = layout === 'nk' ? wShape : [wShape[1], wShape[0]];
+  const m = xt.shape.slice(0, -1).reduce((p, d) => p * d, 1);
+  if (m !== l.m || xt.shape.at(-1) !== l.k || wn !== l.n || wk !== l.k || yt.shape.at(-1) !== l.n) {
+    fail(where, `X [${l.m}, ${l.k}], W ${layout} for N=${l.n}, Y [.., ${l.n}]`, `X [${xt.shape}], W [${wShape}], Y [${yt.shape}]`);
+  }
+  const wType: DType = l.precision === 'fp8' ? 'float8e4m3fn' : l.precision === 'bf16' ? 'bfloat16' : type(w).dtype;
+  for (const [name, t] of [['X', xt.dtype], ['W', wType], ['Y', yt.dtype]] as const) {
+    if (CUDA_TYPE[t] === undefined) fail(where, `${name} of a type cuBLASLt reads here (float32, bfloat16, float16, float8e4m3fn)`, t);
+  }
+  const spec: GemmSpec = { node: l.node, precision: l.precision, m: l.m, n: l.n, k: l.k, x, w, y, xType: xt.dtype, wType, yType: yt.dtype, layout };
+  if (l.precision === 'fp8') [spec.xs, spec.ws] = [a[1], a[3]];
+  if (bias) {
+    spec.bias = bias;
+    spec.biasStoredType = type(bias).dtype;
+    spec.biasType = l.precision === 'fp8' ? 'bfloat16' : yt.dtype;
+  }
+  return spec;
+}
+
+const LT = {
+  create: 'int cublasLtCreate(_Out_ void **handle)',
+  destroy: 'int cublasLtDestroy(void *handle)',
+  version: 'size_t cublasLtGetVersion()',
+  statusName: 'const char *cublasLtGetStatusName(int status)',
+  statusString: 'const char *cublasLtGetStatusString(int status)',
+  descCreate: 'int cublasLtMatmulDescCreate(_Out_ void **desc, int computeType, int scaleType)',
+  descDestroy: 'int cublasLtMatmulDescDestroy(void *desc)',
+  descSet: 'int cublasLtMatmulDescSetAttribute(void *desc, int attr, const void *buf, size_t size)',
+  layoutCreate: 'int cublasLtMatrixLayoutCreate(_Out_ void **layout, int type, uint64_t rows, uint64_t cols, int64_t ld)',
+  layoutDestroy: 'int cublasLtMatrixLayoutDestroy(void *layout)',
+  prefCreate: 'int cublasLtMatmulPreferenceCreate(_Out_ void **pref)',
+  prefDestroy: 'int cublasLtMatmulPreferenceDestroy(void *pref)',
+  prefSet: 'int cublasLtMatmulPreferenceSetAttribute(void *pref, int attr, const void *buf, size_t size)',
+  heuristic: 'int cublasLtMatmulAlgoGetHeuristic(void *handle, void *desc, void *a, void *b, void *c, void *d, void *pref, int requested, _Out_ uint8_t *results, _Out_ int *returned)',
+  matmul: 'int cublasLtMatmul(void *handle, void *desc, const void *alpha, uint64_t a, void *adesc, uint64_t b, void *bdesc, const void *beta, uint64_t c, void *cdesc, uint64_t d, void *ddesc, const void *algo, uint64_t workspace, size_t workspaceSize, void *stream)',
+} as const;
+
+type Fn = (...args: unknown[]) => unknown;
+/** Sonames tried in order: CUDA 13 first, then 12, then the toolkit folder. */
+const SONAMES = ['libcublasLt.so.13', 'libcublasLt.so.12', '/usr/local/cuda/lib64/libcublasLt.so.13', '/usr/local/cuda/lib64/libcublasLt.so.12', 'libcublasLt.so'];
+
+export class CublasLt {
+  private readonly fn: Record<keyof typeof LT, Fn>;
+  readonly handle: Handle;
+  readonly version: number;
+  readonly library: string;
+  private readonly pref: Handle;
+  private readonly algos = new Map<string, Buffer>();
+  private readonly layouts = new Map<string, Handle>();
+  private readonly alpha = Float32Array.of(1);
+  private readonly beta = Float32Array.of(0);
+
+  constructor() {
+    const loaded = loadLibrary(SONAMES);
+    if ('error' in loaded) fail('libcublasLt', `cuBLASLt (one of ${SONAMES.join(', ')})`, `none loads: ${loaded.error}`);
+    this.library = loaded.name;
+    this.fn = Object.fromEntries(Object.entries(LT).map(([k, p]) => [k, loaded.lib.func(p) as Fn])) as Record<keyof typeof LT, Fn>;
+    this.version = Number(this.fn.version());
+    this.handle = this.out('create');
+    this.pref = this.out('prefCreate');
+    this.call('prefSet', this.pref, C.CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, BigUint64Array.of(BigInt(WORKSPACE_BYTES)), 8);
+  }
+
+  private call(name: keyof typeof LT, ...args: unknown[]): void {
+    const rc = this.fn[name](...args) as number;
+    if (rc !== 0) fail(LT[name].split('(')[0].split(' ').at(-1)!.replace('*', ''), 'CUBLAS_STATUS_SUCCESS', `${this.fn.statusName(rc)} (${this.fn.statusString(rc)})`);
+  }
+
+  private out(name: keyof typeof LT, ...args: unknown[]): Handle {
+    const box: (Handle | null)[] = [null];
+    this.call(name, box, ...args);
+    return box[0]!;
+  }
+
+  private layout(type: DType, rows: number, cols: number, ld: number): Handle {
+    const key = `${type} ${rows} ${cols} ${ld}`;
+    let l = this.layouts.get(key);
+    if (!l) this.layouts.set(key, (l = this.out('layoutCreate', CUDA_TYPE[type], rows, cols, ld)));
+    return l;
+  }
+
+  private setAttr(desc: Handle, attr: number, value: number | bigint, bytes: 4 | 8): void {
+    const buf = bytes === 4 ? Int32Array.of(Number(value)) : BigUint64Array.of(BigInt(value));
+    this.call('descSet', desc, attr, buf, bytes);
+  }
+
+  /** A GEMM with its operand pointers bound; `enqueue(stream)` runs it. */
+  gemm(spec: GemmSpec, ptr: { x: DevicePtr; w: DevicePtr; y: DevicePtr; xs?: DevicePtr; ws?: DevicePtr; bias?: DevicePtr }, workspace: DevicePtr): Gemm {
+    const desc = this.out('descCreate', C.CUBLAS_COMPUTE_32F, C.CUDA_R_32F);
+    this.setAttr(desc, C.CUBLASLT_MATMUL_DESC_TRANSA, spec.layout === 'nk' ? C.CUBLAS_OP_T : C.CUBLAS_OP_N, 4);
+    this.setAttr(desc, C.CUBLASLT_MATMUL_DESC_TRANSB, C.CUBLAS_OP_N, 4);
+    if (spec.precision === 'fp8') {
+      this.setAttr(desc, C.CUBLASLT_MATMUL_DESC_A_SCALE_MODE, C.CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F, 4);
+      this.setAttr(desc, C.CUBLASLT_MATMUL_DESC_B_SCALE_MODE, C.CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F, 4);
+      this.setAttr(desc, C.CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, ptr.ws!, 8);
+      this.setAttr(desc, C.CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, ptr.xs!, 8);
+    }
+    if (spec.bias) {
+      this.setAttr(desc, C.CUBLASLT_MATMUL_DESC_EPILOGUE, C.CUBLASLT_EPILOGUE_BIAS, 4);
+      this.setAttr(desc, C.CUBLASLT_MATMUL_DESC_BIAS_POINTER, ptr.bias!, 8);
+      this.setAttr(desc, C.CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, CUDA_TYPE[spec.biasType!]!, 4);
+    }
+    const { m, n, k } = spec;
+    const a = spec.layout === 'nk' ? this.layout(spec.wType, k, n, k) : this.layout(spec.wType, n, k, n);
+    const b = this.layout(spec.xType, k, m, k);
+    const d = this.layout(spec.yType, n, m, n);
+    const key = `${spec.precision} ${m} ${n} ${k} ${spec.layout} ${spec.xType} ${spec.wType} ${spec.yType} ${spec.biasType ?? '-'}`;
+    let algo = this.algos.get(key);
+    if (!algo) {
+      const results = Buffer.alloc(HEURISTIC_BYTES);
+      const returned = [0];
+      const rc = this.fn.heuristic(this.handle, desc, a, b, d, d, this.pref, 1, results, returned) as number;
+      if (rc !== 0 || returned[0] < 1) {
+        const why = rc !== 0 ? `${this.fn.statusName(rc)} (${this.fn.statusString(rc)})` : 'no algorithm';
+        fail(`GEMM '${spec.node}' (${key})`, 'a cuBLASLt algorithm for this GEMM', why);
+      }
+      algo = results.subarray(0, 64);
+      this.algos.set(key, algo);
+    }
+    const args = [this.handle, desc, this.alpha, ptr.w, a, ptr.x, b, this.beta, ptr.y, d, ptr.y, d, algo, workspace, WORKSPACE_BYTES];
+    return {
+      spec,
+      enqueue: (stream: Handle) => this.call('matmul', ...args, stream),
+      destroy: () => this.call('descDestroy', desc),
+    };
+  }
+
+  /** Distinct GEMM shapes and types planned (heuristic results cached). */
+  get planned(): number {
+    return this.algos.size;
+  }
+
+  close(): void {
+    for (const l of this.layouts.values()) this.call('layoutDestroy', l);
+    this.layouts.clear();
+    this.call('prefDestroy', this.pref);
+    this.call('destroy', this.handle);
+  }
+}
+
+export interface Gemm {
+  spec: GemmSpec;
+  enqueue(stream: Handle): void;
+  destroy(): void;
+}
+
+/** Parses `#define`/enum lines `NAME = VALUE` of CUDA's headers and lists mismatches with CONSTANTS. */
+export function checkConstants(headerText: string): string[] {
+  const problems: string[] = [];
+  for (const [name, value] of Object.entries(CONSTANTS)) {
+    const m = new RegExp(`\\b${name}\\s*=\\s*(0x[0-9a-fA-F]+|\\d+)`).exec(headerText);
+    if (!m) problems.push(`${name}: not found`);
+    else if (Number(m[1]) !== value) problems.push(`${name}: header ${Number(m[1])}, runtime ${value}`);
+  }
+  return problems;
+}

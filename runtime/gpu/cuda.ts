@@ -1,0 +1,243 @@
+/**
+ * The CUDA driver API from TypeScript: koffi bindings to libcuda.so.1 (no native build).
+ *
+ * Only what the runtime uses: one device's primary context, plain device allocations
+ * (cuMemAlloc), copies, module loading from memory, kernel launches, streams, stream capture into
+ * CUDA graphs, events. Device pointers are plain numbers (CUdeviceptr, below 2^53); handles
+ * (contexts, modules, functions, streams, graphs, events) are koffi pointers (bigint).
+ *
+ * Every call is checked: a failure throws one line naming the function and CUDA's error name and
+ * string. A machine without the driver gets "no CUDA driver (libcuda.so.1)" from loadDriver().
+ */
+import koffi from 'koffi';
+import { fail } from '../../compiler/errors.ts';
+
+export type Handle = bigint;
+export type DevicePtr = number;
+
+const CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT = 16;
+const CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR = 75;
+const CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR = 76;
+const CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES = 8;
+const CU_STREAM_NON_BLOCKING = 1;
+const CU_STREAM_CAPTURE_MODE_GLOBAL = 0;
+
+const PROTOTYPES = {
+  cuInit: 'int cuInit(unsigned int flags)',
+  cuDriverGetVersion: 'int cuDriverGetVersion(_Out_ int *version)',
+  cuDeviceGet: 'int cuDeviceGet(_Out_ int *device, int ordinal)',
+  cuDeviceGetAttribute: 'int cuDeviceGetAttribute(_Out_ int *value, int attrib, int device)',
+  cuDeviceGetName: 'int cuDeviceGetName(_Out_ uint8_t *name, int len, int device)',
+  cuDevicePrimaryCtxRetain: 'int cuDevicePrimaryCtxRetain(_Out_ void **ctx, int device)',
+  cuDevicePrimaryCtxRelease: 'int cuDevicePrimaryCtxRelease_v2(int device)',
+  cuCtxSetCurrent: 'int cuCtxSetCurrent(void *ctx)',
+  cuCtxSynchronize: 'int cuCtxSynchronize()',
+  cuMemGetInfo: 'int cuMemGetInfo_v2(_Out_ size_t *free, _Out_ size_t *total)',
+  cuMemAlloc: 'int cuMemAlloc_v2(_Out_ uint64_t *dptr, size_t bytes)',
+  cuMemFree: 'int cuMemFree_v2(uint64_t dptr)',
+  cuMemcpyHtoD: 'int cuMemcpyHtoD_v2(uint64_t dst, const void *src, size_t bytes)',
+  cuMemcpyDtoH: 'int cuMemcpyDtoH_v2(void *dst, uint64_t src, size_t bytes)',
+  cuMemcpyHtoDAsync: 'int cuMemcpyHtoDAsync_v2(uint64_t dst, const void *src, size_t bytes, void *stream)',
+  cuMemsetD8: 'int cuMemsetD8_v2(uint64_t dst, uint8_t value, size_t count)',
+  cuModuleLoadData: 'int cuModuleLoadData(_Out_ void **module, const void *image)',
+  cuModuleUnload: 'int cuModuleUnload(void *module)',
+  cuModuleGetFunction: 'int cuModuleGetFunction(_Out_ void **fn, void *module, const char *name)',
+  cuFuncSetAttribute: 'int cuFuncSetAttribute(void *fn, int attrib, int value)',
+  cuLaunchKernel: 'int cuLaunchKernel(void *fn, unsigned int gx, unsigned int gy, unsigned int gz, unsigned int bx, unsigned int by, unsigned int bz, unsigned int sharedBytes, void *stream, void *params, void *extra)',
+  cuStreamCreate: 'int cuStreamCreate(_Out_ void **stream, unsigned int flags)',
+  cuStreamDestroy: 'int cuStreamDestroy_v2(void *stream)',
+  cuStreamSynchronize: 'int cuStreamSynchronize(void *stream)',
+  cuStreamBeginCapture: 'int cuStreamBeginCapture_v2(void *stream, int mode)',
+  cuStreamEndCapture: 'int cuStreamEndCapture(void *stream, _Out_ void **graph)',
+  cuGraphInstantiate: 'int cuGraphInstantiateWithFlags(_Out_ void **exec, void *graph, unsigned long long flags)',
+  cuGraphLaunch: 'int cuGraphLaunch(void *exec, void *stream)',
+  cuGraphExecDestroy: 'int cuGraphExecDestroy(void *exec)',
+  cuGraphDestroy: 'int cuGraphDestroy(void *graph)',
+  cuEventCreate: 'int cuEventCreate(_Out_ void **event, unsigned int flags)',
+  cuEventDestroy: 'int cuEventDestroy_v2(void *event)',
+  cuEventRecord: 'int cuEventRecord(void *event, void *stream)',
+  cuEventSynchronize: 'int cuEventSynchronize(void *event)',
+  cuGetErrorName: 'int cuGetErrorName(int error, _Out_ const char **name)',
+  cuGetErrorString: 'int cuGetErrorString(int error, _Out_ const char **text)',
+} as const;
+
+type Fn = (...args: unknown[]) => unknown;
+
+/** Loads a shared library by the first name that opens; null when none does. */
+export function loadLibrary(names: readonly string[]): { lib: ReturnType<typeof koffi.load>; name: string } | { error: string } {
+  let error = '';
+  for (const name of names) {
+    try {
+      return { lib: koffi.load(name), name };
+    } catch (e) {
+      error ||= (e as Error).message;
+    }
+  }
+  return { error };
+}
+
+export class Driver {
+  private readonly fn: Record<keyof typeof PROTOTYPES, Fn>;
+  private readonly elapsed: Fn;
+
+  constructor(lib: ReturnType<typeof koffi.load>) {
+    this.fn = Object.fromEntries(Object.entries(PROTOTYPES).map(([k, p]) => [k, lib.func(p) as Fn])) as Record<keyof typeof PROTOTYPES, Fn>;
+    // CUDA 12.8+ exports cuEventElapsedTime_v2; older drivers only the first version.
+    let elapsed: Fn;
+    try {
+      elapsed = lib.func('int cuEventElapsedTime_v2(_Out_ float *ms, void *start, void *end)') as Fn;
+    } catch {
+      elapsed = lib.func('int cuEventElapsedTime(_Out_ float *ms, void *start, void *end)') as Fn;
+    }
+    this.elapsed = elapsed;
+  }
+
+  /** The error's name and text, e.g. "CUDA_ERROR_INVALID_VALUE (invalid argument)". */
+  describe(rc: number): string {
+    const name: (string | null)[] = [null], text: (string | null)[] = [null];
+    this.fn.cuGetErrorName(rc, name);
+    this.fn.cuGetErrorString(rc, text);
+    return `${name[0] ?? `CUDA error ${rc}`} (${text[0] ?? 'no description'})`;
+  }
+
+  /** Calls a driver function and returns its CUresult. */
+  rc(name: keyof typeof PROTOTYPES, ...args: unknown[]): number {
+    return this.fn[name](...args) as number;
+  }
+
+  /** Calls a driver function and throws (function name, CUDA error) unless it returns CUDA_SUCCESS. */
+  call(name: keyof typeof PROTOTYPES, ...args: unknown[]): void {
+    const rc = this.fn[name](...args) as number;
+    if (rc !== 0) fail(PROTOTYPES[name].split('(')[0].split(' ')[1], 'CUDA_SUCCESS', this.describe(rc));
+  }
+
+  /** A call whose first argument is a one-element output array; returns that value. */
+  out<T>(name: keyof typeof PROTOTYPES, ...args: unknown[]): T {
+    const box: unknown[] = [null];
+    this.call(name, box, ...args);
+    return box[0] as T;
+  }
+
+  elapsedMs(start: Handle, end: Handle): number {
+    const ms = [0];
+    const rc = this.elapsed(ms, start, end) as number;
+    if (rc !== 0) fail('cuEventElapsedTime', 'CUDA_SUCCESS', this.describe(rc));
+    return ms[0];
+  }
+}
+
+export interface Device {
+  driver: Driver;
+  ordinal: number;
+  name: string;
+  capability: [number, number];
+  multiprocessors: number;
+  driverVersion: number;
+  context: Handle;
+}
+
+let cached: Driver | null = null;
+
+/** The driver, loaded once; "no CUDA driver (libcuda.so.1)" when the library is missing. */
+export function loadDriver(): Driver {
+  if (cached) return cached;
+  const loaded = loadLibrary(['libcuda.so.1']);
+  if ('error' in loaded) fail('libcuda.so.1', 'the NVIDIA CUDA driver', `no CUDA driver (libcuda.so.1): ${loaded.error}`);
+  cached = new Driver(loaded.lib);
+  cached.call('cuInit', 0);
+  return cached;
+}
+
+/** Opens device `ordinal`: retains its primary context and makes it current. */
+export function openDevice(ordinal = 0): Device {
+  const driver = loadDriver();
+  const dev = driver.out<number>('cuDeviceGet', ordinal);
+  const attr = (a: number) => driver.out<number>('cuDeviceGetAttribute', a, dev);
+  const nameBuf = Buffer.alloc(256);
+  driver.call('cuDeviceGetName', nameBuf, nameBuf.length, dev);
+  const context = driver.out<Handle>('cuDevicePrimaryCtxRetain', dev);
+  driver.call('cuCtxSetCurrent', context);
+  return {
+    driver, ordinal: dev, context,
+    name: nameBuf.subarray(0, nameBuf.indexOf(0)).toString(),
+    capability: [attr(CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR), attr(CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR)],
+    multiprocessors: attr(CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT),
+    driverVersion: driver.out<number>('cuDriverGetVersion'),
+  };
+}
+
+export function memInfo(d: Driver): { free: number; total: number } {
+  const free = [0], total = [0];
+  d.call('cuMemGetInfo', free, total);
+  return { free: Number(free[0]), total: Number(total[0]) };
+}
+
+export function alloc(d: Driver, bytes: number, what: string): DevicePtr {
+  const box = [0];
+  const rc = d.rc('cuMemAlloc', box, Math.max(bytes, 1));
+  if (rc !== 0) fail(`cuMemAlloc_v2 (${what}, ${(bytes / 2 ** 30).toFixed(2)} GiB)`, 'CUDA_SUCCESS', d.describe(rc));
+  return Number(box[0]);
+}
+
+export const createStream = (d: Driver): Handle => d.out<Handle>('cuStreamCreate', CU_STREAM_NON_BLOCKING);
+export const createEvent = (d: Driver): Handle => d.out<Handle>('cuEventCreate', 0);
+
+export function loadModule(d: Driver, image: Uint8Array, unit: string): Handle {
+  try {
+    return d.out<Handle>('cuModuleLoadData', image);
+  } catch (e) {
+    fail(`kernels/${unit}.cubin`, 'a cubin this GPU loads', (e as Error).message);
+  }
+}
+
+export function getFunction(d: Driver, module: Handle, name: string, sharedBytes: number): Handle {
+  const fn = d.out<Handle>('cuModuleGetFunction', module, name);
+  // Dynamic shared memory above the default 48 KB must be opted into per function.
+  if (sharedBytes > 48 * 1024) d.call('cuFuncSetAttribute', fn, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, sharedBytes);
+  return fn;
+}
+
+/**
+ * A kernel's parameters as cuLaunchKernel reads them: `values` holds each parameter's bytes at
+ * 8-byte slots, `pointers` the address of each slot. Both stay alive as long as the launch.
+ */
+export class KernelParams {
+  readonly values: Buffer;
+  readonly pointers: BigUint64Array;
+  constructor(params: ({ ptr: DevicePtr } | { i64: number } | { i32: number } | { u32: number } | { f32: number })[]) {
+    this.values = Buffer.alloc(8 * Math.max(params.length, 1));
+    params.forEach((p, i) => {
+      if ('ptr' in p) this.values.writeBigUInt64LE(BigInt(p.ptr), 8 * i);
+      else if ('i64' in p) this.values.writeBigInt64LE(BigInt(p.i64), 8 * i);
+      else if ('i32' in p) this.values.writeInt32LE(p.i32, 8 * i);
+      else if ('u32' in p) this.values.writeUInt32LE(p.u32, 8 * i);
+      else this.values.writeFloatLE(p.f32, 8 * i);
+    });
+    const base = koffi.address(this.values);
+    this.pointers = BigUint64Array.from(params.map((_, i) => base + BigInt(8 * i)));
+  }
+}
+
+export const dims = (g: number | readonly number[]): [number, number, number] =>
+  typeof g === 'number' ? [g, 1, 1] : [g[0] ?? 1, g[1] ?? 1, g[2] ?? 1];
+
+export function launch(d: Driver, fn: Handle, grid: number | readonly number[], block: number | readonly number[], sharedBytes: number, stream: Handle, params: KernelParams): void {
+  const [gx, gy, gz] = dims(grid), [bx, by, bz] = dims(block);
+  d.call('cuLaunchKernel', fn, gx, gy, gz, bx, by, bz, sharedBytes, stream, params.pointers, null);
+}
+
+/** Captures what `record` enqueues on `stream` into a CUDA graph and instantiates it. */
+export function captureGraph(d: Driver, stream: Handle, record: () => void): { exec: Handle; graph: Handle } {
+  d.call('cuStreamBeginCapture', stream, CU_STREAM_CAPTURE_MODE_GLOBAL);
+  try {
+    record();
+  } catch (e) {
+    d.rc('cuStreamEndCapture', stream, [null]); // ends the (now invalid) capture; its error is the one thrown
+    throw e;
+  }
+  const box: (Handle | null)[] = [null];
+  d.call('cuStreamEndCapture', stream, box);
+  const graph = box[0]!;
+  const exec = d.out<Handle>('cuGraphInstantiate', graph, 0);
+  return { exec, graph };
+}

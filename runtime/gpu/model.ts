@@ -1,0 +1,292 @@
+/**
+ * loadModel: an artifact on the GPU, ready to run.
+ *
+ * Load, in order: open the device and check the artifact against it (runtime/gpu/artifact.ts,
+ * nothing touches the GPU before that passes); load every cubin (cuModuleLoadData) and resolve the
+ * launches' kernels; allocate the arena, the weights, the cuBLASLt workspace and any converted
+ * biases with plain cuMemAlloc; upload weights.bin streaming (64 MiB chunks, a progress line) or
+ * draw synthetic weights on the GPU; plan every GEMM (cuBLASLt descriptor with its pointers, the
+ * heuristic's algorithm cached per shape and types).
+ *
+ * run(inputs): copy the inputs into their arena slots, replay the launch plan, copy the outputs
+ * back. The plan is captured into one CUDA graph on the first run (the artifact is specialised to
+ * one input shape, so one graph) and replayed after that; `graphs: false` enqueues launch by launch.
+ * time(n) replays the graph n times between events (median, min, mean in ms).
+ */
+import { closeSync, openSync, readSync } from 'node:fs';
+import { fail } from '../../compiler/errors.ts';
+import { type DType, bytesFor, f32ToBf16 } from '../../compiler/ir/dtype.ts';
+import { Tensor, tensorFromBytes } from '../../compiler/ir/tensor.ts';
+import type { WeightEntry } from '../../compiler/weights-file.ts';
+import { type Artifact, type Launch, checkInputs, openArtifact } from './artifact.ts';
+import { CublasLt, type Gemm, type GemmSpec, WORKSPACE_BYTES, specFor } from './cublaslt.ts';
+import {
+  type Device, type DevicePtr, type Driver, type Handle, KernelParams, alloc, captureGraph, createEvent, createStream,
+  getFunction, launch, loadModule, memInfo, openDevice,
+} from './cuda.ts';
+import { type DeviceLayout, FILL_KIND, deviceLayout, isSynthetic, syntheticFills } from './weights.ts';
+
+export interface LoadOptions {
+  /** Fill every learned weight on the GPU from this seed instead of weights.bin. */
+  syntheticWeights?: number;
+  /** Capture the plan into a CUDA graph (default true). */
+  graphs?: boolean;
+  /** Progress and status lines (default: stderr). */
+  log?: (line: string) => void;
+  device?: number;
+}
+
+export interface Model {
+  readonly description: string;
+  readonly artifact: Artifact;
+  readonly device: Device;
+  /** True when the weights are synthetic (every output must say so). */
+  readonly synthetic: boolean;
+  readonly memory: { arenaBytes: number; weightBytes: number; workspaceBytes: number; deviceUsedBytes: number };
+  readonly loadSeconds: number;
+  run(inputs: Record<string, Tensor>): Record<string, Tensor>;
+  /** Runs the plan n times between events: the captured graph (needs one run() first) or launch by launch. */
+  time(n: number, graph: boolean): { medianMs: number; minMs: number; meanMs: number };
+  close(): void;
+}
+
+const CHUNK = 64 << 20;
+
+/** A tensor's bytes as the device stores `dtype` (float32 values convert to bfloat16). */
+export function deviceBytes(t: Tensor, dtype: DType): Uint8Array {
+  if (dtype === 'bfloat16') return new Uint8Array(Uint16Array.from(t.toFloat32(), f32ToBf16).buffer);
+  const d = t.data as Uint8Array;
+  if (t.dtype !== dtype) fail(`input of dtype ${t.dtype}`, dtype, t.dtype);
+  return new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
+}
+
+function progress(log: (l: string) => void, what: string, total: number) {
+  const start = performance.now();
+  let shown = -1;
+  return (done: number) => {
+    const pct = total ? Math.floor((100 * done) / total) : 100;
+    if (pct < shown + 10 && done < total) return;
+    shown = pct;
+    const s = (performance.now() - start) / 1000;
+    log(`${what}: ${(done / 1e9).toFixed(2)} / ${(total / 1e9).toFixed(2)} GB (${pct}%), ${s > 0 ? (done / 1e9 / s).toFixed(2) : '-'} GB/s`);
+  };
+}
+
+/** Streams weights.bin to the device, 64 MiB at a time. */
+function uploadFile(d: Driver, path: string, base: DevicePtr, bytes: number, log: (l: string) => void): void {
+  const report = progress(log, 'weights', bytes);
+  const fd = openSync(path, 'r');
+  try {
+    const chunk = Buffer.allocUnsafe(Math.min(CHUNK, Math.max(bytes, 1)));
+    for (let pos = 0; pos < bytes;) {
+      const n = readSync(fd, chunk, 0, Math.min(chunk.length, bytes - pos), pos);
+      if (n === 0) fail(path, `${bytes} bytes`, `the file ends after ${pos} (changed while loading?)`);
+      d.call('cuMemcpyHtoD', base + pos, chunk.subarray(0, n), n);
+      pos += n;
+      report(pos);
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** A raw entry's bytes on the host (from weights.bin or inline). */
+function hostBytes(t: WeightEntry, file: string | null): Uint8Array {
+  if (t.data) return Buffer.from(t.data, 'base64');
+  const s = t.sections.data;
+  const buf = Buffer.alloc(s.length);
+  const fd = openSync(file!, 'r');
+  try {
+    readSync(fd, buf, 0, s.length, s.offset);
+  } finally {
+    closeSync(fd);
+  }
+  return buf;
+}
+
+export function loadModel(dir: string, options: LoadOptions = {}): Model {
+  const t0 = performance.now();
+  const log = options.log ?? ((l: string) => process.stderr.write(`${l}\n`));
+  const synthetic = options.syntheticWeights !== undefined;
+  const device = openDevice(options.device ?? 0);
+  const d = device.driver;
+  const artifact = openArtifact(dir, { capability: device.capability, synthetic });
+  const m = artifact.manifest;
+  if (synthetic && !m.support) fail(`${dir}/manifest.json`, 'the runtime support kernels (recompile: npx compile builds them)', 'none');
+  const before = memInfo(d);
+  const label = synthetic ? ` [SYNTHETIC weights, seed ${options.syntheticWeights}]` : '';
+  log(`device: ${device.name} (compute ${device.capability.join('.')}, ${device.multiprocessors} SMs, driver ${device.driverVersion}); artifact ${m.model} ${m.target} ${m.precision}${label}`);
+
+  // Kernels.
+  const modules = new Map<string, Handle>();
+  for (const [unit, image] of artifact.cubins) modules.set(unit, loadModule(d, image, unit));
+  const unitOf = new Map(m.kernels.map((k) => [k.name, k.unit]));
+  const functions = new Map<string, Handle>();
+  const fnFor = (name: string, unit: string, shared: number) => {
+    const key = `${unit}/${name}/${shared}`;
+    let f = functions.get(key);
+    if (!f) functions.set(key, (f = getFunction(d, modules.get(unit)!, name, shared)));
+    return f;
+  };
+
+  // GEMM specs first (pure checks), so a bad plan fails before any allocation.
+  const gemmSpecs = new Map<Launch, GemmSpec>();
+  for (const l of m.launchPlan) if (l.kind === 'gemm') gemmSpecs.set(l, specFor(l, m.values, (v) => artifact.weightByValue.get(v)));
+  const fanIn = new Map<string, number>();
+  for (const s of gemmSpecs.values()) fanIn.set(s.w, s.k);
+
+  // Memory: arena, weights, workspace, converted biases.
+  const allocations: DevicePtr[] = [];
+  const take = (bytes: number, what: string) => { const p = alloc(d, bytes, what); allocations.push(p); return p; };
+  const fileBytes = artifact.weightsFile ? (m.weights as { bytes: number }).bytes : null;
+  const layout: DeviceLayout = deviceLayout(m.weights.tensors, fileBytes);
+  const arena = take(m.memory.arenaBytes, 'activation arena');
+  const weights = take(layout.bytes, 'weights');
+  const workspace = take(WORKSPACE_BYTES, 'cuBLASLt workspace');
+  const stream = createStream(d);
+
+  // Real bytes: the whole file, or (synthetic) only the weights that are not drawn (constants, tables).
+  if (artifact.weightsFile && !synthetic) uploadFile(d, artifact.weightsFile, weights, layout.bytes, log);
+  else {
+    for (const t of m.weights.tensors) {
+      if (isSynthetic(t, fileBytes) || t.kind !== 'raw') continue;
+      const bytes = hostBytes(t, artifact.weightsFile);
+      d.call('cuMemcpyHtoD', weights + layout.sections.get(t.name)!.data.offset, bytes, bytes.length);
+    }
+  }
+  const fill = synthetic ? fnFor(m.support!.fill, m.support!.unit, 0) : null;
+  const enqueueFill = (ptr: DevicePtr, count: number, kind: number, seed: number, scale: number, offset0: number) => {
+    const p = new KernelParams([{ ptr }, { i64: count }, { i32: kind }, { u32: seed }, { f32: scale }, { f32: offset0 }]);
+    launch(d, fill!, Math.max(1, Math.min(Math.ceil(count / 256), device.multiprocessors * 16)), 256, 0, stream, p);
+  };
+  if (synthetic) {
+    const fills = syntheticFills(m.weights.tensors, layout, options.syntheticWeights!, fileBytes, (n) => fanIn.get(n));
+    for (const f of fills) enqueueFill(weights + f.offset, f.count, f.kind, f.seed, f.scale, f.offset0);
+    d.call('cuStreamSynchronize', stream);
+    log(`weights: ${fills.length} sections drawn on the GPU (synthetic, seed ${options.syntheticWeights}), ${(layout.bytes / 1e9).toFixed(2)} GB`);
+  }
+
+  // Pointers.
+  const inputs = new Map(m.io.inputs.map((i) => [i.name, i]));
+  const weightPtr = (value: string): DevicePtr => {
+    const t = artifact.weightByValue.get(value)!;
+    const s = layout.sections.get(t.name)!;
+    const section = t.kind === 'raw' ? s.data : value === t.scale ? s.scales : s.codes;
+    if (!section) fail(`weight '${value}'`, 'a weight with device bytes', `a ${t.kind} entry without that section`);
+    return weights + section.offset;
+  };
+  const ptrOf = (l: Launch, i: number): DevicePtr => {
+    const a = l.args[i];
+    if (a.where === 'arena') return arena + a.offset!;
+    if (a.where === 'input') return arena + inputs.get(a.value)!.offset;
+    return weightPtr(a.value);
+  };
+
+  // Biases the GEMM reads in another type than stored (fp8 GEMMs take bf16): converted once.
+  const converted = new Map<string, DevicePtr>();
+  const convertedBias = (s: GemmSpec, l: Launch): DevicePtr => {
+    let p = converted.get(s.bias!);
+    if (p !== undefined) return p;
+    const t = artifact.weightByValue.get(s.bias!)!;
+    const count = t.shape.reduce((a, b) => a * b, 1);
+    p = take(bytesFor(s.biasType!, count), `bias '${s.bias}' as ${s.biasType}`);
+    if (s.biasType !== 'bfloat16' || s.biasStoredType !== 'float32') fail(`GEMM '${l.node}'`, 'a float32 bias to convert to bfloat16', `${s.biasStoredType} -> ${s.biasType}`);
+    if (synthetic && isSynthetic(t, fileBytes)) {
+      enqueueFill(p, count, FILL_KIND.bfloat16!, 0x0b1a5, 0.02, 0);
+    } else {
+      const f32 = new Float32Array(Uint8Array.from(hostBytes(t, artifact.weightsFile)).buffer);
+      const bf = Uint16Array.from(f32, f32ToBf16);
+      d.call('cuMemcpyHtoD', p, bf, bf.byteLength);
+    }
+    converted.set(s.bias!, p);
+    return p;
+  };
+
+  // The launch plan as enqueue closures.
+  const lt = new CublasLt();
+  const gemms: Gemm[] = [];
+  const steps: ((s: Handle) => void)[] = m.launchPlan.map((l) => {
+    if (l.kind === 'kernel') {
+      const fn = fnFor(l.kernel, unitOf.get(l.kernel)!, l.sharedBytes);
+      const params = new KernelParams(l.args.map((_, i) => ({ ptr: ptrOf(l, i) })));
+      return (s: Handle) => launch(d, fn, l.grid, l.block, l.sharedBytes, s, params);
+    }
+    if (l.kind === 'gemm') {
+      const spec = gemmSpecs.get(l)!;
+      const at = (v: string | undefined) => (v === undefined ? undefined : ptrOf(l, l.args.findIndex((a) => a.value === v)));
+      const bias = spec.bias === undefined ? undefined : spec.biasType === spec.biasStoredType ? at(spec.bias) : convertedBias(spec, l);
+      const g = lt.gemm(spec, { x: at(spec.x)!, w: at(spec.w)!, y: at(spec.y)!, xs: at(spec.xs), ws: at(spec.ws), bias }, workspace);
+      gemms.push(g);
+      return (s: Handle) => g.enqueue(s);
+    }
+    return fail(`launch '${l.node}'`, 'a kernel or GEMM', l.kind);
+  });
+  d.call('cuStreamSynchronize', stream);
+  const used = before.free - memInfo(d).free;
+  const weightBytes = layout.bytes;
+  log(`loaded: ${m.launchPlan.length} launches (${gemms.length} GEMMs, ${lt.planned} GEMM shapes planned), ${modules.size} kernel units, arena ${(m.memory.arenaBytes / 1e6).toFixed(1)} MB, weights ${(weightBytes / 1e9).toFixed(2)} GB, device memory used ${(used / 2 ** 30).toFixed(2)} GiB`);
+
+  let graph: { exec: Handle; graph: Handle } | null = null;
+  const useGraphs = options.graphs !== false;
+  const enqueueAll = () => { for (const step of steps) step(stream); };
+  const events = [createEvent(d), createEvent(d)];
+  let closed = false;
+
+  const model: Model = {
+    description: `gpu ${device.name} ${dir}${label}`,
+    artifact, device, synthetic,
+    memory: { arenaBytes: m.memory.arenaBytes, weightBytes, workspaceBytes: WORKSPACE_BYTES, deviceUsedBytes: used },
+    loadSeconds: (performance.now() - t0) / 1000,
+    run(given) {
+      if (closed) fail('model', 'an open model', 'a closed one');
+      checkInputs(m, Object.fromEntries(Object.entries(given).map(([k, t]) => [k, { dtype: t.dtype, shape: t.shape }])));
+      const staged: Uint8Array[] = [];
+      for (const spec of m.io.inputs) {
+        const bytes = deviceBytes(given[spec.name], spec.dtype);
+        staged.push(bytes);
+        d.call('cuMemcpyHtoDAsync', arena + spec.offset, bytes, bytes.length, stream);
+      }
+      if (useGraphs) {
+        graph ??= captureGraph(d, stream, enqueueAll);
+        d.call('cuGraphLaunch', graph.exec, stream);
+      } else enqueueAll();
+      d.call('cuStreamSynchronize', stream);
+      staged.length = 0;
+      const out: Record<string, Tensor> = {};
+      for (const o of m.io.outputs) {
+        const buf = Buffer.alloc(o.bytes);
+        d.call('cuMemcpyDtoH', buf, arena + o.offset, o.bytes);
+        out[o.name] = tensorFromBytes(o.dtype, o.shape, buf);
+      }
+      return out;
+    },
+    time(n, useGraph) {
+      if (useGraph && !graph) fail('time()', 'a captured CUDA graph (call run() first)', 'none');
+      const ms: number[] = [];
+      for (let i = 0; i < n; i++) {
+        d.call('cuEventRecord', events[0], stream);
+        if (useGraph) d.call('cuGraphLaunch', graph!.exec, stream);
+        else enqueueAll();
+        d.call('cuEventRecord', events[1], stream);
+        d.call('cuEventSynchronize', events[1]);
+        ms.push(d.elapsedMs(events[0], events[1]));
+      }
+      const sorted = [...ms].sort((a, b) => a - b);
+      return { medianMs: sorted[Math.floor(n / 2)], minMs: sorted[0], meanMs: ms.reduce((a, b) => a + b, 0) / n };
+    },
+    close() {
+      if (closed) return;
+      closed = true;
+      d.call('cuStreamSynchronize', stream);
+      if (graph) { d.call('cuGraphExecDestroy', graph.exec); d.call('cuGraphDestroy', graph.graph); }
+      for (const g of gemms) g.destroy();
+      lt.close();
+      for (const e of events) d.call('cuEventDestroy', e);
+      d.call('cuStreamDestroy', stream);
+      for (const p of allocations) d.call('cuMemFree', p);
+      for (const mod of modules.values()) d.call('cuModuleUnload', mod);
+      d.call('cuDevicePrimaryCtxRelease', device.ordinal);
+    },
+  };
+  return model;
+}

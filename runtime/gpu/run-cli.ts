@@ -1,0 +1,163 @@
+/**
+ * run-cli: runs a compiled artifact on the GPU (the GPU host has no Node: runtime/gpu/pack.ts
+ * bundles this file with a Node binary; see runtime/gpu/README.md).
+ *
+ *   run-cli ARTIFACT [--inputs DIR] [--reference DIR] [--max-rel-l2 X] [--min-cosine Y] [--out DIR]
+ *           [--synthetic-weights SEED] [--time N] [--no-graphs] [--json]
+ *   run-cli ARTIFACT --check [--capability 9.0]     checks the artifact only (no GPU needed)
+ *   run-cli --check-headers CUDA_INCLUDE_DIR         compares cuBLASLt constants with CUDA's headers
+ *
+ * Inputs: DIR/input_<name>.npy for every graph input (the tiny fixtures' layout); with synthetic
+ * weights and no --inputs, seeded random inputs. --reference compares each output with
+ * DIR/output_<name>.npy (relative L2 and cosine; the bars make it exit 3). --time N replays the
+ * captured CUDA graph N times and, as the baseline in the same run, the same plan launch by launch.
+ * Synthetic weights are labelled in every line, in the JSON and in the output file names.
+ * Exit codes: 0 ok, 1 bad input (one line), 3 outside the bars, 70 a bug.
+ */
+import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { CompileError, fail } from '../../compiler/errors.ts';
+import { readNpy, writeNpy } from '../../compiler/npy.ts';
+import { Tensor } from '../../compiler/ir/tensor.ts';
+import { openArtifact } from './artifact.ts';
+import { checkConstants } from './cublaslt.ts';
+import { loadModel } from './model.ts';
+
+const USAGE = 'run-cli ARTIFACT [--inputs DIR] [--reference DIR] [--max-rel-l2 X] [--min-cosine Y] [--out DIR] [--synthetic-weights SEED] [--time N] [--no-graphs] [--json] | ARTIFACT --check [--capability X.Y] | --check-headers DIR';
+
+/** Relative L2 and cosine of two equally long vectors (float64 sums). */
+export function compare(out: ArrayLike<number>, ref: ArrayLike<number>): { relL2: number; cosine: number } {
+  let dd = 0, rr = 0, oo = 0, or = 0;
+  for (let i = 0; i < ref.length; i++) {
+    const o = out[i], r = ref[i];
+    dd += (o - r) ** 2; rr += r * r; oo += o * o; or += o * r;
+  }
+  return { relL2: Math.sqrt(dd / rr), cosine: or / Math.sqrt(oo * rr) };
+}
+
+/** Seeded inputs of the artifact's shapes: floats ~ U(-1, 1), integers in [0, 64). */
+function randomInputs(specs: { name: string; dtype: string; shape: number[] }[], seed: number): Record<string, Tensor> {
+  let s = seed >>> 0;
+  const next = () => { s = (Math.imul(s ^ (s >>> 15), 0x2C1B3C6D) + 0x6D2B79F5) >>> 0; return s / 2 ** 32; };
+  return Object.fromEntries(specs.map((spec) => {
+    const dtype = spec.dtype === 'bfloat16' || spec.dtype === 'float16' ? 'float32' : spec.dtype;
+    const t = Tensor.zeros(dtype as Tensor['dtype'], spec.shape);
+    for (let i = 0; i < t.size; i++) t.set(i, dtype.startsWith('float') ? 2 * next() - 1 : Math.floor(64 * next()));
+    return [spec.name, t];
+  }));
+}
+
+const asFloat32 = (t: Tensor) => (t.dtype === 'float32' ? t : new Tensor('float32', t.shape, t.toFloat32()));
+
+export async function main(argv: string[]): Promise<number> {
+  let json = false;
+  try {
+    let parsed;
+    try {
+      parsed = parseArgs({
+        args: argv, allowPositionals: true, strict: true,
+        options: {
+          inputs: { type: 'string' }, reference: { type: 'string' }, out: { type: 'string' }, 'synthetic-weights': { type: 'string' },
+          time: { type: 'string' }, 'no-graphs': { type: 'boolean' }, json: { type: 'boolean' }, check: { type: 'boolean' },
+          capability: { type: 'string' }, 'check-headers': { type: 'string' }, 'max-rel-l2': { type: 'string' }, 'min-cosine': { type: 'string' },
+        },
+      });
+    } catch (e) {
+      fail('command line', USAGE, (e as Error).message);
+    }
+    const { values: v, positionals } = parsed;
+    json = !!v.json;
+    const say = (line: string) => (json ? console.error(line) : console.log(line));
+    if (v['check-headers']) {
+      const dir = v['check-headers'];
+      const text = ['cublasLt.h', 'cublas_api.h', 'library_types.h'].map((f) => (existsSync(join(dir, f)) ? readFileSync(join(dir, f), 'utf8') : '')).join('\n');
+      const problems = checkConstants(text);
+      say(problems.length ? `cuBLASLt constants differ from ${dir}: ${problems.join('; ')}` : `cuBLASLt constants match ${dir}`);
+      return problems.length ? 1 : 0;
+    }
+    if (positionals.length !== 1) fail('command line', `one ARTIFACT folder (${USAGE})`, positionals.join(' ') || 'none');
+    const dir = positionals[0];
+    const number = (flag: string, text: string | undefined) => {
+      if (text === undefined) return undefined;
+      const n = Number(text);
+      if (!Number.isFinite(n) || n < 0) fail(`--${flag}`, 'a non-negative number', `'${text}'`);
+      return n;
+    };
+    const seed = number('synthetic-weights', v['synthetic-weights']);
+    const tag = seed !== undefined ? '[SYNTHETIC weights] ' : '';
+
+    if (v.check) {
+      const cap = v.capability ? (v.capability.split('.').map(Number) as [number, number]) : null;
+      if (cap && (cap.length !== 2 || cap.some((x) => !Number.isInteger(x)))) fail('--capability', 'MAJOR.MINOR, e.g. 9.0', `'${v.capability}'`);
+      const a = openArtifact(dir, { capability: cap, synthetic: seed !== undefined, inputs: v.inputs ? readInputs(v.inputs) : undefined });
+      say(`${tag}artifact ${dir}: ${a.manifest.model} ${a.manifest.target} ${a.manifest.precision}, ${a.manifest.launchPlan.length} launches, ${a.cubins.size} kernel units, checks passed`);
+      if (json) console.log(JSON.stringify({ artifact: dir, ok: true, synthetic: seed !== undefined }));
+      return 0;
+    }
+
+    const model = loadModel(dir, { syntheticWeights: seed, graphs: !v['no-graphs'], log: (l) => console.error(`${tag}${l}`) });
+    try {
+      const m = model.artifact.manifest;
+      const inputs = v.inputs ? readInputs(v.inputs) : seed !== undefined ? randomInputs(m.io.inputs, seed + 1) : fail('--inputs', 'a folder of input_<name>.npy (or --synthetic-weights SEED for random inputs)', 'none');
+      const t0 = performance.now();
+      const outputs = model.run(inputs);
+      const firstMs = performance.now() - t0;
+      const result: Record<string, unknown> = {
+        artifact: dir, model: m.model, target: m.target, precision: m.precision, synthetic: model.synthetic, device: model.device.name,
+        loadSeconds: model.loadSeconds, firstRunMs: firstMs, memory: model.memory, outputs: {} as Record<string, unknown>,
+      };
+      let failed = false;
+      for (const [name, t] of Object.entries(outputs)) {
+        const f = t.toFloat32();
+        let finite = 0, sumAbs = 0;
+        for (const x of f) if (Number.isFinite(x)) { finite++; sumAbs += Math.abs(x); }
+        const entry: Record<string, unknown> = { dtype: t.dtype, shape: t.shape, finite: finite / f.length, meanAbs: sumAbs / Math.max(finite, 1) };
+        if (v.reference) {
+          const ref = readNpy(join(v.reference, `output_${name}.npy`)).toFloat32();
+          if (ref.length !== f.length) fail(`${v.reference}/output_${name}.npy`, `${f.length} elements (${t.dtype}[${t.shape}])`, `${ref.length}`);
+          Object.assign(entry, compare(f, ref));
+          const maxL2 = number('max-rel-l2', v['max-rel-l2']), minCos = number('min-cosine', v['min-cosine']);
+          const pass = (maxL2 === undefined || (entry.relL2 as number) <= maxL2) && (minCos === undefined || (entry.cosine as number) >= minCos);
+          entry.passed = pass;
+          failed ||= !pass;
+        }
+        (result.outputs as Record<string, unknown>)[name] = entry;
+        say(`${tag}output ${name}: ${t.dtype}[${t.shape}], finite ${(100 * (entry.finite as number)).toFixed(1)}%, mean |y| ${(entry.meanAbs as number).toPrecision(4)}${entry.relL2 !== undefined ? `, vs reference: rel L2 ${(entry.relL2 as number).toExponential(3)}, cosine ${(entry.cosine as number).toFixed(6)}${entry.passed ? '' : ' OUTSIDE THE BARS'}` : ''}`);
+        if (v.out) {
+          mkdirSync(v.out, { recursive: true });
+          writeNpy(join(v.out, `output_${name}${model.synthetic ? '.synthetic' : ''}.npy`), asFloat32(t));
+        }
+      }
+      const n = number('time', v.time);
+      if (n) {
+        const graph = model.time(n, true), eager = model.time(n, false);
+        result.timing = { iterations: n, graph, eager };
+        say(`${tag}time per run over ${n} replays: CUDA graph median ${graph.medianMs.toFixed(3)} ms (min ${graph.minMs.toFixed(3)}), launch by launch median ${eager.medianMs.toFixed(3)} ms (min ${eager.minMs.toFixed(3)})`);
+      }
+      if (json) console.log(JSON.stringify(result));
+      return failed ? 3 : 0;
+    } finally {
+      model.close();
+    }
+  } catch (e) {
+    if (e instanceof CompileError) {
+      console.error(`error: ${e.message}`);
+      if (json) console.log(JSON.stringify({ error: e.message, ...e.site }));
+      return 1;
+    }
+    console.error(`internal runtime error (a bug; please report it with this output):\n${(e as Error).stack ?? e}`);
+    return 70;
+  }
+}
+
+/** Every DIR/input_<name>.npy, by name (checked against the artifact's inputs when it runs). */
+function readInputs(dir: string): Record<string, Tensor> {
+  if (!existsSync(dir)) fail(`--inputs ${dir}`, 'a folder of input_<name>.npy', 'no such folder');
+  const files = readdirSync(dir).filter((f) => /^input_.+\.npy$/.test(f)).sort();
+  if (!files.length) fail(`--inputs ${dir}`, 'a folder of input_<name>.npy', 'no input_*.npy in it');
+  return Object.fromEntries(files.map((f) => [f.slice('input_'.length, -'.npy'.length), readNpy(join(dir, f))]));
+}
+
+const isMain = process.argv[1] && /run-cli\.(ts|mjs|js)$/.test(process.argv[1]);
+if (isMain) process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,121 @@
+/**
+ * The runtime's pure planning, on the CPU: how each GEMM launch maps onto cuBLASLt (operand types,
+ * weight layout, scales, bias type) from the real MLP artifacts; where weights live on the device
+ * with and without weights.bin; which sections synthetic weights draw and at what scale; the
+ * cuBLASLt constants checked against header text; and the driver's absence as one clear error.
+ */
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import koffi from 'koffi';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { compileModel } from '../../compiler/compile.ts';
+import type { WeightEntry } from '../../compiler/weights-file.ts';
+import type { Launch, Manifest } from '../../runtime/gpu/artifact.ts';
+import { CONSTANTS, checkConstants, specFor } from '../../runtime/gpu/cublaslt.ts';
+import { loadDriver } from '../../runtime/gpu/cuda.ts';
+import { FILL_KIND, deviceLayout, syntheticFills } from '../../runtime/gpu/weights.ts';
+import { MLP, writeMlp } from './mlp.ts';
+
+const tmp = mkdtempSync(join(tmpdir(), 'rt-plan-'));
+const manifests: Record<string, Manifest> = {};
+
+beforeAll(async () => {
+  const model = await writeMlp(join(tmp, 'src'));
+  for (const precision of ['fp32', 'bf16', 'fp8']) {
+    await compileModel({ model, precision, out: join(tmp, precision), build: false });
+    manifests[precision] = JSON.parse(readFileSync(join(tmp, precision, 'manifest.json'), 'utf8'));
+  }
+}, 60_000);
+
+const gemmsOf = (m: Manifest) => {
+  const byValue = new Map<string, WeightEntry>();
+  for (const t of m.weights.tensors) { byValue.set(t.name, t); if (t.scale) byValue.set(t.scale, t); }
+  return m.launchPlan.filter((l): l is Extract<Launch, { kind: 'gemm' }> => l.kind === 'gemm').map((l) => specFor(l, m.values, (v) => byValue.get(v)));
+};
+
+describe('GEMM specs', () => {
+  it('fp32: both stored layouts of a high-precision weight, fp32 bias', () => {
+    const [first, second] = gemmsOf(manifests.fp32);
+    expect(first).toMatchObject({ precision: 'high', m: MLP.tokens, n: MLP.hidden, k: MLP.width, x: 'h', w: 'w1', y: 'ab', bias: 'b1', layout: 'kn', xType: 'float32', wType: 'float32', yType: 'float32', biasType: 'float32' });
+    expect(second).toMatchObject({ m: MLP.tokens, n: MLP.width, k: MLP.hidden, w: 'w2', layout: 'nk', bias: 'b2' });
+  });
+
+  it('fp8: e4m3 operands, per-token and per-channel scales, a bf16 bias converted from fp32', () => {
+    const [first, second] = gemmsOf(manifests.fp8);
+    expect(first).toMatchObject({ precision: 'fp8', x: 'ab/xq', xs: 'ab/xs', w: 'ab/wq', ws: 'ab/ws', layout: 'nk', xType: 'float8e4m3fn', wType: 'float8e4m3fn', yType: 'float32', biasType: 'bfloat16', biasStoredType: 'float32' });
+    expect(second).toMatchObject({ n: MLP.width, k: MLP.hidden, layout: 'nk' });
+  });
+
+  it('bf16: bf16 operands stored [N, K], scales unused', () => {
+    const [first] = gemmsOf(manifests.bf16);
+    expect(first).toMatchObject({ precision: 'bf16', layout: 'nk', xType: 'bfloat16', wType: 'bfloat16', yType: 'float32', biasType: 'float32' });
+    expect(first.xs).toBeUndefined();
+  });
+
+  it('rejects a GEMM whose operands disagree with its shape, and nvfp4', () => {
+    const m = structuredClone(manifests.fp8);
+    const gemm = m.launchPlan.find((l) => l.kind === 'gemm') as Extract<Launch, { kind: 'gemm' }>;
+    gemm.k = 128;
+    expect(() => gemmsOf(m)).toThrow(/GEMM 'ab': expected X \[64, 128\].*found X \[64,256\]/);
+    gemm.precision = 'nvfp4';
+    expect(() => gemmsOf(m)).toThrow(/nvfp4 \(the B200 path is not implemented yet\)/);
+  });
+});
+
+describe('device weight layout and synthetic weights', () => {
+  it('with weights.bin the device copy is the file; without, sections are placed by kind, 256-byte aligned', () => {
+    const tensors = manifests.fp8.weights.tensors;
+    const file = deviceLayout(tensors, 4096);
+    expect(file.bytes).toBe(4096);
+    expect(file.sections.get('ab/wq')).toBe(tensors.find((t) => t.name === 'ab/wq')!.sections);
+    const placed = deviceLayout(tensors, null);
+    const wq = placed.sections.get('ab/wq')!;
+    expect(wq.codes).toEqual({ offset: expect.any(Number), length: MLP.hidden * MLP.width });
+    expect(wq.scales.length).toBe(4 * MLP.hidden);
+    const all = [...placed.sections.values()].flatMap((s) => Object.values(s)).sort((a, b) => a.offset - b.offset);
+    all.forEach((s, i) => {
+      expect(s.offset % 256).toBe(0);
+      if (i) expect(s.offset).toBeGreaterThanOrEqual(all[i - 1].offset + all[i - 1].length);
+    });
+    expect(placed.bytes).toBeGreaterThanOrEqual(all.at(-1)!.offset + all.at(-1)!.length);
+  });
+
+  it('draws learned weights (and ones without bytes) with their dtype and a scale that keeps variance 1/K', () => {
+    const tensors: WeightEntry[] = [
+      { name: 'blocks.0.w/wq', kind: 'fp8', dtype: 'bfloat16', shape: [512, 256], sections: {}, learned: true, scale: 'blocks.0.w/ws', layout: 'nk' },
+      { name: 'blocks.0.proj', kind: 'raw', dtype: 'bfloat16', shape: [256, 1024], sections: {}, learned: true },
+      { name: 'blocks.0.norm_q.weight', kind: 'raw', dtype: 'float32', shape: [128], sections: {}, learned: true },
+      { name: 'blocks.0.bias', kind: 'raw', dtype: 'bfloat16', shape: [512], sections: {}, learned: true },
+      { name: 'shape_vector', kind: 'raw', dtype: 'int64', shape: [4], sections: {}, learned: false, data: 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=' },
+      { name: 'ids', kind: 'raw', dtype: 'int64', shape: [4], sections: {}, learned: true },
+    ];
+    const layout = deviceLayout(tensors, null);
+    const fills = syntheticFills(tensors, layout, 42, null, (n) => (n === 'blocks.0.proj' ? 1024 : undefined));
+    const by = (entry: string, section: string) => fills.find((f) => f.entry === entry && f.section === section)!;
+    expect(by('blocks.0.w/wq', 'codes')).toMatchObject({ count: 512 * 256, kind: FILL_KIND.float8e4m3fn, scale: 448, offset0: 0 });
+    expect(by('blocks.0.w/wq', 'scales').offset0).toBeCloseTo(Math.sqrt(3 / 256) / 448, 12);
+    expect(by('blocks.0.proj', 'data')).toMatchObject({ kind: FILL_KIND.bfloat16, scale: Math.sqrt(3 / 1024) });
+    expect(by('blocks.0.norm_q.weight', 'data')).toMatchObject({ kind: FILL_KIND.float32, scale: 0.1, offset0: 1 });
+    expect(by('blocks.0.bias', 'data')).toMatchObject({ scale: 0.02, offset0: 0 });
+    expect(by('ids', 'data')).toMatchObject({ kind: 4, count: 32 });
+    expect(fills.some((f) => f.entry === 'shape_vector')).toBe(false); // inline values keep their bytes
+    expect(new Set(fills.map((f) => f.seed)).size).toBe(fills.length); // a seed per section
+    expect(syntheticFills(tensors, layout, 43, null, () => undefined)[0].seed).not.toBe(fills[0].seed);
+  });
+});
+
+describe('bindings', () => {
+  it('checks the cuBLASLt constants against header text', () => {
+    const header = Object.entries(CONSTANTS).map(([k, v]) => `    ${k} = ${v},`).join('\n');
+    expect(checkConstants(header)).toEqual([]);
+    const wrong = header.replace('CUBLASLT_MATMUL_DESC_A_SCALE_MODE = 31', 'CUBLASLT_MATMUL_DESC_A_SCALE_MODE = 30').replace(/\n.*CUDA_R_16BF.*\n/, '\n');
+    expect(checkConstants(wrong)).toEqual(['CUDA_R_16BF: not found', 'CUBLASLT_MATMUL_DESC_A_SCALE_MODE: header 30, runtime 31']);
+  });
+
+  const hasDriver = (() => { try { koffi.load('libcuda.so.1'); return true; } catch { return false; } })();
+  it.skipIf(hasDriver)('a machine without the driver gets "no CUDA driver (libcuda.so.1)" (skipped where a driver exists)', () => {
+    expect(() => loadDriver()).toThrow(/^libcuda\.so\.1: expected the NVIDIA CUDA driver, found no CUDA driver \(libcuda\.so\.1\)/);
+    expect(existsSync('/proc/driver/nvidia/version')).toBe(false);
+  });
+});
