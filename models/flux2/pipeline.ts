@@ -76,16 +76,23 @@ export class Flux2Pipeline implements Pipeline {
     return new Flux2Pipeline(m, tok, encoder, transformer, vae, textLength, encoderLength, bn);
   }
 
+  /** prompt_embeds [L, D] as the transformer takes them (prompt.ts). */
+  encode(prompt: string): Promise<{ embeds: Float32Array; width: number }> {
+    const systemMessage = typeof this.m.prompt.systemMessage === 'string' ? this.m.prompt.systemMessage : SYSTEM_MESSAGE;
+    return encodePrompt(this.encoder, this.tok, prompt, this.textLength, this.encoderLength, systemMessage);
+  }
+
   async generate(req: GenerateRequest): Promise<GeneratedImage> {
     if (req.negativePrompt !== undefined) throw new Error('Flux.2 is guidance-distilled: it takes no negative prompt');
     const { h, w } = grid(req.size, this.m.vaeScaleFactor);
     const t0 = performance.now();
     throwIfAborted(req.signal);
-    const systemMessage = typeof this.m.prompt.systemMessage === 'string' ? this.m.prompt.systemMessage : SYSTEM_MESSAGE;
-    const { embeds, width: D } = await encodePrompt(this.encoder, this.tok, req.prompt, this.textLength, this.encoderLength, systemMessage);
+    const { embeds, width: D } = await this.encode(req.prompt);
     const t1 = performance.now();
 
-    const latents = toTokens(new GaussianNoise(req.seed).fill(PACKED * h * w), { channels: PACKED, height: h, width: w });
+    const noise = req.noise ?? new GaussianNoise(req.seed).fill(PACKED * h * w);
+    if (noise.length !== PACKED * h * w) throw new Error(`Flux.2 noise: expected ${PACKED}x${h}x${w} values, found ${noise.length}`);
+    const latents = toTokens(noise, { channels: PACKED, height: h, width: w });
     const schedule = flux2Schedule(req.steps, h * w);
     const fixed = {
       encoder_hidden_states: new Tensor('float32', [1, this.textLength, D], embeds),
@@ -101,15 +108,12 @@ export class Flux2Pipeline implements Pipeline {
         timestep: new Tensor('float32', [1], Float32Array.of(timestepInput(schedule, i))),
       });
       eulerStep(latents, Object.values(out)[0].data as Float32Array, schedule, i);
-      req.onStep?.(i + 1, req.steps);
+      req.onStep?.(i + 1, req.steps, latents);
     }
     const t2 = performance.now();
 
-    const z = fromTokens(latents, { channels: PACKED, height: h, width: w });
-    bnDenormalize(z, PACKED, h * w, this.bn);
-    const spatial = unpatchify(z, { channels: LATENT, height: 2 * h, width: 2 * w });
     throwIfAborted(req.signal);
-    const image = await this.decode(spatial, 2 * h, 2 * w);
+    const image = await this.decode(this.vaeInput(latents, req.size), 2 * h, 2 * w);
     const rgb = toRgb8(image, req.size.height, req.size.width);
     const cleaned = cleanPrompt(req.prompt);
     return {
@@ -117,6 +121,14 @@ export class Flux2Pipeline implements Pipeline {
       ...(cleaned !== req.prompt ? { revisedPrompt: cleaned } : {}),
       timings: { encodeMs: t1 - t0, denoiseMs: t2 - t1, decodeMs: performance.now() - t2 },
     };
+  }
+
+  /** Packed latents [h*w, 128] -> the VAE decoder's input [32, 2h, 2w]: unpack, BN de-normalise, unpatchify. */
+  vaeInput(latents: Float32Array, size: Size): Float32Array {
+    const { h, w } = grid(size, this.m.vaeScaleFactor);
+    const z = fromTokens(latents, { channels: PACKED, height: h, width: w });
+    bnDenormalize(z, PACKED, h * w, this.bn);
+    return unpatchify(z, { channels: LATENT, height: 2 * h, width: 2 * w });
   }
 
   private decode(latent: Float32Array, H: number, W: number): Promise<Float32Array> {

@@ -82,7 +82,8 @@ export class QwenImagePipeline implements Pipeline {
       channelStats(m.vae.latentsStd, LATENT, 'vae.latentsStd', m.path, LATENTS_STD));
   }
 
-  private encode(prompt: string): Promise<EncodedText> {
+  /** Kept text rows padded to the transformer's length, with their mask (prompt.ts). */
+  encode(prompt: string): Promise<EncodedText> {
     return encodePrompt(this.encoder, this.tok, prompt, this.settings, this.drop, this.encoderLength, this.textLength);
   }
 
@@ -95,7 +96,8 @@ export class QwenImagePipeline implements Pipeline {
     const uncond = cfg ? await this.encode(req.negativePrompt!) : undefined;
     const t1 = performance.now();
 
-    const noise = new GaussianNoise(req.seed).fill(LATENT * 4 * h * w);
+    const noise = req.noise ?? new GaussianNoise(req.seed).fill(LATENT * 4 * h * w);
+    if (noise.length !== LATENT * 4 * h * w) throw new Error(`Qwen-Image noise: expected ${LATENT}x${2 * h}x${2 * w} values, found ${noise.length}`);
     const latents = toTokens(patchify(noise, { channels: LATENT, height: 2 * h, width: 2 * w }), { channels: PACKED, height: h, width: w });
     const schedule = qwenSchedule(req.steps, h * w);
     const text = (e: EncodedText) => ({
@@ -112,18 +114,24 @@ export class QwenImagePipeline implements Pipeline {
       let v = await predict(cond, timestep);
       if (uncond) v = trueCfg(v, await predict(uncond, timestep), req.guidanceScale, PACKED);
       eulerStep(latents, v, schedule, i);
-      req.onStep?.(i + 1, req.steps);
+      req.onStep?.(i + 1, req.steps, latents);
     }
     const t2 = performance.now();
 
-    const z = unpatchify(fromTokens(latents, { channels: PACKED, height: h, width: w }), { channels: LATENT, height: 2 * h, width: 2 * w });
-    denormalize(z, LATENT, 4 * h * w, this.mean, this.std);
     throwIfAborted(req.signal);
-    const image = await this.decode(z, 2 * h, 2 * w);
+    const image = await this.decode(this.vaeInput(latents, req.size), 2 * h, 2 * w);
     return {
       rgb: toRgb8(image, req.size.height, req.size.width), width: req.size.width, height: req.size.height, seed: req.seed,
       timings: { encodeMs: t1 - t0, denoiseMs: t2 - t1, decodeMs: performance.now() - t2 },
     };
+  }
+
+  /** Packed latents [h*w, 64] -> the VAE decoder's input [16, 2h, 2w] (frame axis of 1 implied): unpack, de-normalise. */
+  vaeInput(latents: Float32Array, size: Size): Float32Array {
+    const [[, h, w]] = imgShapes(size.height / (2 * this.m.vaeScaleFactor), size.width / (2 * this.m.vaeScaleFactor));
+    const z = unpatchify(fromTokens(latents, { channels: PACKED, height: h, width: w }), { channels: LATENT, height: 2 * h, width: 2 * w });
+    denormalize(z, LATENT, 4 * h * w, this.mean, this.std);
+    return z;
   }
 
   private decode(latent: Float32Array, H: number, W: number): Promise<Float32Array> {

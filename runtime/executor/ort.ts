@@ -4,10 +4,13 @@
  * Tensors cross the boundary without copies where the storage types agree (float32 in
  * Float32Array, int64 in BigInt64Array). ORT's CPU kernels give the same bytes for the same inputs
  * on the same machine and thread count, which the pipelines' seed determinism relies on.
+ * Before loading, exported attention whose fully-masked rows would average every value gets eager
+ * PyTorch's zero rows back (safe_softmax.ts); the description says when a graph was rewritten.
  */
 import * as ort from 'onnxruntime-node';
 import type { DType } from '../../compiler/ir/dtype.ts';
 import { Tensor } from '../../compiler/ir/tensor.ts';
+import { patchSafeSoftmax } from './safe_softmax.ts';
 import type { Executor, ValueInfo } from './types.ts';
 
 const ORT_TYPES: Partial<Record<DType, ort.Tensor.Type>> = {
@@ -29,12 +32,16 @@ export class OrtExecutor implements Executor {
 
   static async load(modelPath: string, options: ort.InferenceSession.SessionOptions = {}): Promise<OrtExecutor> {
     let session: ort.InferenceSession;
+    let rewritten = 0;
     try {
-      session = await ort.InferenceSession.create(modelPath, { executionProviders: ['cpu'], ...options });
+      const patched = patchSafeSoftmax(modelPath);
+      rewritten = patched.rewritten;
+      session = await ort.InferenceSession.create(patched.path, { executionProviders: ['cpu'], ...options });
     } catch (e) {
       throw new Error(`${modelPath}: onnxruntime could not load the graph (${(e as Error).message})`);
     }
-    return new OrtExecutor(session, `cpu (onnxruntime-node) ${modelPath}`,
+    const note = rewritten ? ` (${rewritten} attention masks: fully-masked rows give zero, as eager PyTorch)` : '';
+    return new OrtExecutor(session, `cpu (onnxruntime-node) ${modelPath}${note}`,
       session.inputMetadata.map(info), session.outputMetadata.map(info));
   }
 

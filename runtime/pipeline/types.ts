@@ -17,8 +17,14 @@ export interface GenerateRequest {
   /** Flux.2: the guidance-embedding value; Qwen-Image: true_cfg_scale. */
   guidanceScale: number;
   seed: number;
-  /** Called after each denoising step (1-based), for progress logs. */
-  onStep?: (step: number, total: number) => void;
+  /**
+   * Initial noise in the family's diffusers layout (Flux.2 [128, h, w], Qwen-Image [16, 2h, 2w]),
+   * used instead of the noise drawn from `seed`: the way to reproduce a run made elsewhere, since
+   * torch's generators are not regenerated here (noise.ts).
+   */
+  noise?: Float32Array;
+  /** Called after each denoising step (1-based) with the packed latents [h*w, K] (a live buffer: copy to keep). */
+  onStep?: (step: number, total: number, latents: Float32Array) => void;
   /** Checked before each network call; an aborted request stops there. */
   signal?: AbortSignal;
 }

@@ -63,7 +63,7 @@ export class GatedPipeline implements Pipeline {
     for (let s = 1; s <= req.steps; s++) {
       await this.gate;
       throwIfAborted(req.signal);
-      req.onStep?.(s, req.steps);
+      req.onStep?.(s, req.steps, new Float32Array(0));
     }
     this.finished.push(req.seed);
     return { rgb: new Uint8Array(8 * 8 * 3).fill(req.seed % 256), width: 8, height: 8, seed: req.seed, timings: { encodeMs: 0, denoiseMs: 0, decodeMs: 0 } };
