@@ -4,6 +4,7 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_fp8.h>
+#include <cuda_fp4.h>
 #include <stdint.h>
 
 template <typename T> __device__ __forceinline__ T dc_load(const float* p, long long i) { return T(p[i]); }

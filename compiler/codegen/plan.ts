@@ -20,6 +20,7 @@ import { isLaunch, loadTimeNodes } from '../launches.ts';
 import type { MemoryPlan } from '../../passes/plan-memory.ts';
 import { EW_OPS, elementwiseDescriptor } from './elementwise.ts';
 import { MOVEMENT_OPS, movementDescriptor, renderMovement } from './movement.ts';
+import { isNvfp4ActivationQuantize, nvfp4QuantizeDescriptor, renderNvfp4Quantize } from './nvfp4.ts';
 import { type RenderedKernel, renderElementwise } from './render.ts';
 
 export interface LaunchArg { value: string; where: 'arena' | 'weight' | 'input'; offset?: number }
@@ -55,8 +56,17 @@ export function kernelPlan(graph: Graph, memory: MemoryPlan): KernelPlan {
   graph.nodes.forEach((node, i) => {
     if (loadTime.has(i) || !isLaunch(graph, node, users)) return;
     const name = node.outputs[0];
+    if (isNvfp4ActivationQuantize(graph, node)) {
+      // Two launches (tensor amax, then encode), both over (x, q, scale): compiler/codegen/nvfp4.ts.
+      for (const k of renderNvfp4Quantize(nvfp4QuantizeDescriptor(graph, node))) {
+        kernels.set(k.name, k);
+        launches.push({ kind: 'kernel', node: name, kernel: k.name, grid: k.grid, block: k.block, sharedBytes: k.sharedBytes, args: [node.inputs[0], ...node.outputs].map(arg) });
+      }
+      return;
+    }
     const weightQuantize = node.op === 'Quantize' && ![-1, undefined].includes(node.attrs.axis as number | undefined);
-    // NVFP4 activations need a tensor-wide amax before any block can be encoded: no template yet.
+    // NVFP4 quantization fused into a producer would need the producer run twice (amax, encode):
+    // not done; fold-quantize leaves NVFP4 activation quantization standalone.
     const nvfp4 = [node, ...(node.body?.nodes ?? [])].some((n) => n.op === 'Quantize' && n.attrs.format === 'nvfp4');
     if (!nvfp4 && (node.op === 'FusedKernel' || (EW_OPS.has(node.op) && !weightQuantize))) {
       const d = elementwiseDescriptor(graph, node);

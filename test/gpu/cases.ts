@@ -31,7 +31,7 @@ import { specialise } from '../../compiler/ir/specialise.ts';
 import { Tensor } from '../../compiler/ir/tensor.ts';
 import { importOnnx } from '../../compiler/onnx/import.ts';
 import { lookupOp } from '../../compiler/ops/registry.ts';
-import { encodeE4M3, roundE4M3 } from '../../compiler/quant/formats.ts';
+import { decodeE4M3, encodeE2M1, encodeE4M3, roundE4M3 } from '../../compiler/quant/formats.ts';
 import { pipelineFor, runPipeline } from '../../passes/pipeline.ts';
 import { insertQuantize } from '../../passes/quantize/insert.ts';
 import { defaultPolicy } from '../../passes/quantize/policy.ts';
@@ -62,29 +62,68 @@ function generate(dtype: DType, shape: readonly number[], seed: number, mod = 4)
   return t;
 }
 
-function optimise(file: string, shapes: Record<string, number> = {}): Graph {
+function optimise(file: string, shapes: Record<string, number> = {}, format: 'fp8' | 'nvfp4' = 'fp8'): Graph {
   const { graph } = importOnnx(file);
-  return runPipeline(inferTypes(specialise(graph, shapes)), { passes: pipelineFor(insertQuantize(defaultPolicy('fp8'))) }).graph;
+  return runPipeline(inferTypes(specialise(graph, shapes)), { passes: pipelineFor(insertQuantize(defaultPolicy(format))) }).graph;
 }
 
 const CUDA: Partial<Record<DType, CudaType>> = { float32: 'float', float64: 'double', bfloat16: 'bf16', float16: 'half', float8e4m3fn: 'fp8e4m3', int64: 'int64', int32: 'int32', bool: 'bool', uint8: 'uint8' };
 
-interface Case { kernel: string; node: string; ops: string; check: boolean; outputs: { type: CudaType; size: number }[]; expected?: number[][] }
+/** Output kinds beyond the element types: NVFP4 activation quantization's packed codes and scale buffer. */
+type OutputType = CudaType | 'nvfp4q' | 'nvfp4s';
+interface Case { kernel: string; node: string; ops: string; check: boolean; outputs: { type: OutputType; size: number; bytes?: number }[]; expected?: number[][] }
+
+/**
+ * The amax and encode launches of one NVFP4 Quantize as one case: the amax kernel writes partial
+ * maxima into the scale buffer's tail and the encode kernel reads them, so they run as a chain on
+ * the same buffers (one harness line). Checked: the packed codes exactly, and the block scales
+ * (e4m3 codes times the global scale the kernel wrote) against the simulation's effective scales.
+ */
+function nvfp4Case(graph: Graph, launch: { kernel: string; node: string }, byName: Map<string, RenderedKernel>, kernels: Map<string, RenderedKernel>, cases: Case[], lines: string[]): void {
+  const k = byName.get(launch.kernel)!;
+  kernels.set(k.name, k);
+  const node = graph.nodes.find((n) => n.outputs[0] === launch.node)!;
+  const x = graph.types.get(node.inputs[0]) as unknown as { dtype: DType; shape: number[] };
+  const n = x.shape.reduce((a, b) => a * b, 1);
+  const seed = 7000 + cases.length;
+  const xArg = `in ${WIDTH[CUDA[x.dtype]!]} ${n} ${seed} ${KIND[CUDA[x.dtype]!]} 4`;
+  const qArg = `out 1 ${n / 2} 0 8 1`, sArg = `out 4 ${n / 16} 0 8 1`;
+  if (launch.kernel.endsWith('_amax')) return; // launched in the chain below, before its encode kernel
+  const amax = byName.get(launch.kernel.replace(/_encode$/, '_amax'))!;
+  kernels.set(amax.name, amax);
+  lines.push(`${amax.name}:${amax.grid}+${k.name}:${k.grid} ${k.grid} ${k.block} ${k.sharedBytes} 0 1 3 ${xArg} ${qArg} ${sArg}`);
+  const X = generate(x.dtype, x.shape, seed);
+  const [q, scale] = lookupOp(node)!.exec([X], node) as Tensor[];
+  const codes = q.toNumbers(), scales = scale.toNumbers();
+  const packed = Array.from({ length: n / 2 }, (_, i) => encodeE2M1(codes[2 * i]) | (encodeE2M1(codes[2 * i + 1]) << 4));
+  cases.push({
+    kernel: k.name, node: node.outputs[0], ops: 'Quantize (nvfp4)', check: true,
+    outputs: [{ type: 'nvfp4q', size: n / 2, bytes: n / 2 }, { type: 'nvfp4s', size: n / 16, bytes: n / 4 }],
+    expected: [packed, scales],
+  });
+}
 
 async function prepare(dir: string): Promise<void> {
   mkdirSync(dir, { recursive: true });
-  const models = ['flux2', 'qwen_image', 'mistral_text_encoder', 'qwen_text_encoder'].map((m) => ({ graph: optimise(join(ROOT, 'models', 'tiny', m, 'model.onnx')), check: true }));
+  const models: { graph: Graph; check: boolean; only?: (launchKernel: string) => boolean }[] = ['flux2', 'qwen_image', 'mistral_text_encoder', 'qwen_text_encoder'].map((m) => ({ graph: optimise(join(ROOT, 'models', 'tiny', m, 'model.onnx')), check: true }));
+  // NVFP4 activation quantization (the b200 path), built for sm_90a and checked on the H100: the
+  // template is portable CUDA, so the same descriptors pass the same reference test here.
+  models.push({ graph: optimise(join(ROOT, 'models', 'tiny', 'flux2', 'model.onnx'), {}, 'nvfp4'), check: true, only: (k) => k.startsWith('q4_') });
   const full = join(ROOT, '..', 'shared', 'models', 'full', 'flux2_dev', 'model.onnx');
   if (existsSync(full)) models.push({ graph: optimise(full, { img_tokens: 4096, txt_tokens: 512 }), check: false });
   else console.log(`${full} not found: no flux2_dev timing cases`);
   const kernels = new Map<string, RenderedKernel>();
   const cases: Case[] = [];
   const lines: string[] = [];
-  for (const { graph, check } of models) {
+  for (const { graph, check, only } of models) {
     const plan = kernelPlan(graph, planMemory(graph));
     const byName = new Map(plan.kernels.map((k) => [k.name, k]));
     for (const launch of plan.launches) {
-      if (launch.kind !== 'kernel' || kernels.has(launch.kernel)) continue;
+      if (launch.kind !== 'kernel' || kernels.has(launch.kernel) || (only && !only(launch.kernel))) continue;
+      if (launch.kernel.startsWith('q4_')) {
+        nvfp4Case(graph, launch, byName, kernels, cases, lines);
+        continue;
+      }
       const k = byName.get(launch.kernel)!;
       kernels.set(k.name, k);
       const node = graph.nodes.find((n) => n.outputs[0] === launch.node)!;
@@ -154,6 +193,20 @@ function decode(buf: Buffer, offset: number, type: CudaType, n: number): number[
   return out;
 }
 
+/** Packed e2m1 codes (two per byte, element 2i low) that differ from the simulation's. */
+function nvfp4CodeMismatches(bytes: Buffer, want: number[]): number {
+  let bad = 0;
+  want.forEach((w, i) => { bad += ((bytes[i] ^ w) & 0x0f ? 1 : 0) + ((bytes[i] ^ w) & 0xf0 ? 1 : 0); });
+  return bad;
+}
+
+/** Largest relative difference of the kernel's effective block scales (e4m3 code times the global
+ * scale stored after the codes, 16-byte aligned) from the simulation's; exact arithmetic gives 0. */
+function nvfp4ScaleError(bytes: Buffer, want: number[]): number {
+  const g = bytes.readFloatLE(Math.ceil(want.length / 16) * 16);
+  return want.reduce((m, w, i) => Math.max(m, Math.abs(Math.fround(decodeE4M3(bytes[i]) * g) - w) / Math.max(Math.abs(w), 1e-30)), 0);
+}
+
 function check(dir: string, results: string): void {
   const cases: Case[] = JSON.parse(readFileSync(join(dir, 'expected.json'), 'utf8'));
   const buf = readFileSync(join(results, 'outputs.bin'));
@@ -163,9 +216,18 @@ function check(dir: string, results: string): void {
   console.log('| kernel | ops | output | error | result |\n| --- | --- | --- | ---: | --- |');
   for (const c of cases.filter((x) => x.check)) {
     c.outputs.forEach((o, k) => {
+      const want = c.expected![k];
+      if (o.type === 'nvfp4q' || o.type === 'nvfp4s') {
+        const bytes = buf.subarray(offset, offset + o.bytes!);
+        offset += o.bytes!;
+        const err = o.type === 'nvfp4q' ? nvfp4CodeMismatches(bytes, want) : nvfp4ScaleError(bytes, want);
+        const ok = err === 0;
+        if (!ok) failed++;
+        console.log(`| ${c.kernel} | ${c.ops} | ${k} ${o.type === 'nvfp4q' ? 'e2m1 codes' : 'block scales'} | ${o.type === 'nvfp4q' ? `${err} codes differ` : err.toExponential(2)} | ${ok ? 'ok' : 'FAIL'} |`);
+        return;
+      }
       const got = decode(buf, offset, o.type, o.size);
       offset += o.size * WIDTH[o.type];
-      const want = c.expected![k];
       let err: number, ok: boolean;
       if (o.type === 'fp8e4m3') {
         const codes = want.map((v) => encodeE4M3(v));

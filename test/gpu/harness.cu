@@ -1,7 +1,7 @@
 // GPU test harness for generated kernels (runs on the GPU host; Node is not there).
 //
 // Reads CASES/cases.txt, one case per line:
-//   <kernel> <grid> <block> <smem> <iters> <save> <nargs> then per argument:
+//   <kernel or chain k1:grid1+k2:grid2> <grid> <block> <smem> <iters> <save> <nargs> then per argument:
 //   <in|out> <dtype-bytes> <elements> <seed> <kind> <modulus for integer inputs>
 // loads CASES/kernels.cubin with the driver API, fills each input on the device from the shared
 // deterministic generator (dc_hash below; the TypeScript side computes the same values), poisons
@@ -63,10 +63,10 @@ int main(int argc, char** argv) {
   FILE* f = fopen(path, "r"); if (!f) { perror(path); return 1; }
   snprintf(path, sizeof path, "%s/outputs.bin", argv[2]);
   FILE* outFile = fopen(path, "wb"); if (!outFile) { perror(path); return 1; }
-  char name[256];
+  char name[1024];
   int grid, block, smem, iters, save, nargs;
   cudaEvent_t e0, e1; CHECKRT(cudaEventCreate(&e0)); CHECKRT(cudaEventCreate(&e1));
-  while (fscanf(f, "%255s %d %d %d %d %d %d", name, &grid, &block, &smem, &iters, &save, &nargs) == 7) {
+  while (fscanf(f, "%1023s %d %d %d %d %d %d", name, &grid, &block, &smem, &iters, &save, &nargs) == 7) {
     std::vector<void*> ptrs(nargs); std::vector<long long> bytes(nargs); std::vector<int> isOut(nargs);
     long long moved = 0;
     for (int a = 0; a < nargs; ++a) {
@@ -78,11 +78,20 @@ int main(int argc, char** argv) {
       else fill<<<1024, 256>>>(ptrs[a], n, kind, seed, mod);
     }
     CHECKRT(cudaDeviceSynchronize());
-    CUfunction fn; CHECK(cuModuleGetFunction(&fn, mod, name));
-    if (smem > 0) CHECK(cuFuncSetAttribute(fn, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, smem));
+    // A chain "k1:grid1+k2:grid2" launches several kernels in order on the same buffers.
+    std::vector<CUfunction> fns; std::vector<int> grids;
+    for (char* part = strtok(name, "+"); part; part = strtok(nullptr, "+")) {
+      char* colon = strchr(part, ':');
+      grids.push_back(colon ? atoi(colon + 1) : grid);
+      if (colon) *colon = 0;
+      CUfunction fn; CHECK(cuModuleGetFunction(&fn, mod, part));
+      if (smem > 0) CHECK(cuFuncSetAttribute(fn, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, smem));
+      fns.push_back(fn);
+    }
     std::vector<void*> params(nargs);
     for (int a = 0; a < nargs; ++a) params[a] = &ptrs[a];
-    CHECK(cuLaunchKernel(fn, grid, 1, 1, block, 1, 1, smem, 0, params.data(), nullptr));
+    auto launchAll = [&]() { for (size_t j = 0; j < fns.size(); ++j) CHECK(cuLaunchKernel(fns[j], grids[j], 1, 1, block, 1, 1, smem, 0, params.data(), nullptr)); };
+    launchAll();
     CHECK(cuCtxSynchronize());
     for (int a = 0; a < nargs; ++a) if (save && isOut[a]) {
       std::vector<char> host(bytes[a]);
@@ -90,9 +99,9 @@ int main(int argc, char** argv) {
       fwrite(host.data(), 1, bytes[a], outFile);
     }
     if (iters > 0) {
-      CHECK(cuLaunchKernel(fn, grid, 1, 1, block, 1, 1, smem, 0, params.data(), nullptr));
+      launchAll();
       CHECKRT(cudaEventRecord(e0));
-      for (int it = 0; it < iters; ++it) CHECK(cuLaunchKernel(fn, grid, 1, 1, block, 1, 1, smem, 0, params.data(), nullptr));
+      for (int it = 0; it < iters; ++it) launchAll();
       CHECKRT(cudaEventRecord(e1)); CHECKRT(cudaEventSynchronize(e1));
       float ms; CHECKRT(cudaEventElapsedTime(&ms, e0, e1));
       printf("time %s %.3f %lld\n", name, ms * 1000.f / iters, moved);
