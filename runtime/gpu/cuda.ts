@@ -27,7 +27,7 @@ const PROTOTYPES = {
   cuDriverGetVersion: 'int cuDriverGetVersion(_Out_ int *version)',
   cuDeviceGet: 'int cuDeviceGet(_Out_ int *device, int ordinal)',
   cuDeviceGetAttribute: 'int cuDeviceGetAttribute(_Out_ int *value, int attrib, int device)',
-  cuDeviceGetName: 'int cuDeviceGetName(_Out_ uint8_t *name, int len, int device)',
+  cuDeviceGetName: 'int cuDeviceGetName(uint8_t *name, int len, int device)',
   cuDevicePrimaryCtxRetain: 'int cuDevicePrimaryCtxRetain(_Out_ void **ctx, int device)',
   cuDevicePrimaryCtxRelease: 'int cuDevicePrimaryCtxRelease_v2(int device)',
   cuCtxSetCurrent: 'int cuCtxSetCurrent(void *ctx)',

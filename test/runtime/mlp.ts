@@ -12,6 +12,8 @@ import { join } from 'node:path';
 import { Tensor } from '../../compiler/ir/tensor.ts';
 import { writeNpy } from '../../compiler/npy.ts';
 import { normal, rng, runOrt } from '../helpers/fixtures.ts';
+import onnxProto from 'onnx-proto';
+import { onnxCodeOf } from '../../compiler/ir/dtype.ts';
 import { buildModel, f32 } from '../helpers/onnx-model.ts';
 
 export const MLP = { tokens: 64, width: 256, hidden: 512 };
@@ -52,4 +54,21 @@ export async function writeMlp(dir: string, seed = 7): Promise<string> {
   const { y } = await runOrt(model, { x });
   writeNpy(join(dir, 'output_y.npy'), y);
   return model;
+}
+
+/**
+ * A structure-only bf16 GEMM, y[M, N] = x[M, K] · W[K, N], its weight declared as external data
+ * that does not exist (like the full-size exports): for timing a GEMM with synthetic weights.
+ */
+export function gemmOnlyModel(m: number, k: number, n: number): Uint8Array {
+  const { onnx } = onnxProto;
+  const info = (name: string, shape: number[]) => ({ name, type: { tensorType: { elemType: onnxCodeOf('bfloat16'), shape: { dim: shape.map((d) => ({ dimValue: d })) } } } });
+  const weight = {
+    name: 'w', dataType: onnxCodeOf('bfloat16'), dims: [k, n], dataLocation: 1,
+    externalData: [{ key: 'location', value: 'absent.bin' }, { key: 'offset', value: '0' }, { key: 'length', value: String(2 * k * n) }],
+  };
+  return onnx.ModelProto.encode({
+    irVersion: 8, producerName: 'runtime-gemm', opsetImport: [{ domain: '', version: 18 }],
+    graph: { name: 'gemm', input: [info('x', [m, k])], output: [{ name: 'y' }], initializer: [weight], node: [{ opType: 'MatMul', input: ['x', 'w'], output: ['y'], name: 'matmul' }] },
+  }).finish();
 }
