@@ -1,17 +1,21 @@
 /**
- * `npx compile [MODEL.onnx | DIR] --target h100|b200 [--out DIR] [--shape name=N,...] [--size WxH]
+ * `npx compile [MODEL.onnx | DIR | PIPELINE.json] --target h100|b200 [--out DIR] [--shape name=N,...] [--size WxH]
  *  [--precision fp32|bf16|fp8|nvfp4] [--policy FILE] [--emulate] [--verify DIR] [--no-build] [--json]
  *  [--dump-after PASS,...]`
  *
- * Parses flags, runs compileModel, prints a short summary (or, with --json, the summary object as
- * the last stdout line). User errors print one line and exit 1; a bug exits 70 with its stack.
+ * One graph (MODEL.onnx, or a folder holding model.onnx) runs compileModel. No argument, a pipeline
+ * description (.json) or a family folder holding pipeline.json runs compilePipeline: every network of
+ * the pipeline into one artifact the server runs (pipeline-artifact.ts); the bundled tiny Flux.2 by
+ * default. Prints a short summary (or, with --json, the summary object as the last stdout line).
+ * User errors print one line and exit 1; a bug exits 70 with its stack.
  */
 import { parseArgs } from 'node:util';
 import { compileModel, type CompileSummary } from '../compile.ts';
+import { type PipelineSummary, compilePipeline, isPipelinePath } from '../pipeline-artifact.ts';
 import { CompileError } from '../errors.ts';
 import { parseShapeFlag } from '../ir/specialise.ts';
 
-const USAGE = 'usage: npx compile [MODEL.onnx | DIR] [--target h100|b200] [--out DIR] [--shape name=N,...] [--size WxH] [--precision fp32|bf16|fp8|nvfp4] [--policy FILE] [--emulate] [--verify DIR] [--no-build] [--json] [--dump-after PASS,...]';
+const USAGE = 'usage: npx compile [MODEL.onnx | DIR | PIPELINE.json] [--target h100|b200] [--out DIR] [--shape name=N,...] [--size WxH] [--precision fp32|bf16|fp8|nvfp4] [--policy FILE] [--emulate] [--verify DIR] [--no-build] [--json] [--dump-after PASS,...]';
 
 function summaryLines(s: CompileSummary): string[] {
   const lines = [
@@ -24,6 +28,14 @@ function summaryLines(s: CompileSummary): string[] {
   if (s.gemms.length) lines.push(`gemms: ${quantized} of ${s.gemms.length} in ${s.precision}, ${s.gemms.length - quantized} kept in high precision (see report.md)`);
   lines.push(`artifact: ${s.artifact}`);
   return lines;
+}
+
+function pipelineLines(s: PipelineSummary): string[] {
+  return [
+    `compiled pipeline ${s.name} (${s.model}) for ${s.target} (${s.precision}), sizes ${s.sizes.join(', ')}, ${s.seconds.toFixed(2)} s`,
+    ...Object.entries(s.modules).map(([role, m]) => `  ${role}: ${m.model}, ${m.nodes.input} -> ${m.nodes.optimized} nodes, ${m.launches} launches, ${m.fusedAttention} fused attentions${m.build ? `, ${m.build.kernels} kernels` : ''} -> ${m.artifact}/`),
+    `artifact: ${s.artifact}`,
+  ];
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -50,6 +62,18 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     }
     if (positionals.length > 1) throw new CompileError({ where: 'command line', expected: 'at most one MODEL', found: positionals.join(' ') });
+    if (positionals[0] === undefined || isPipelinePath(positionals[0])) {
+      for (const flag of ['verify', 'shape', 'size', 'dump-after'] as const) {
+        if (values[flag] !== undefined) throw new CompileError({ where: `--${flag}`, expected: 'a flag that applies to a whole pipeline (this one applies to one graph: compile that MODEL.onnx alone)', found: `--${flag} with a pipeline` });
+      }
+      const s = await compilePipeline({
+        pipeline: positionals[0], target: values.target, out: values.out, precision: values.precision, policy: values.policy,
+        emulate: !!values.emulate, build: !values['no-build'],
+      });
+      for (const l of pipelineLines(s)) (json ? console.error : console.log)(l);
+      if (json) console.log(JSON.stringify(s));
+      return 0;
+    }
     const summary = await compileModel({
       model: positionals[0], target: values.target, out: values.out, precision: values.precision, verify: values.verify,
       policy: values.policy, emulate: !!values.emulate,

@@ -17,7 +17,7 @@ import { type Executor, type ExecutorFactory, requireInputs, staticDim } from '.
 import { eulerStep, timestepInput } from '../../runtime/pipeline/flow_match.ts';
 import { fromTokens, toTokens, unpatchify } from '../../runtime/pipeline/latents.ts';
 import { toRgb8 } from '../../runtime/pipeline/image.ts';
-import type { PipelineManifest } from '../../runtime/pipeline/manifest.ts';
+import { type PipelineManifest, ROLES, graphRef } from '../../runtime/pipeline/manifest.ts';
 import { GaussianNoise } from '../../runtime/pipeline/noise.ts';
 import { channelStats } from '../../runtime/pipeline/stats.ts';
 import { TextTokenizer } from '../../runtime/pipeline/tokenizer.ts';
@@ -52,7 +52,7 @@ export class Flux2Pipeline implements Pipeline {
 
   static async load(m: PipelineManifest, load: ExecutorFactory): Promise<Flux2Pipeline> {
     const tok = TextTokenizer.load(m.tokenizer);
-    const [encoder, transformer, vae] = await Promise.all([load(m.graphs.textEncoder), load(m.graphs.transformer), load(m.graphs.vaeDecoder)]);
+    const [encoder, transformer, vae] = await Promise.all(ROLES.map((role) => load(graphRef(m, role))));
     requireInputs(encoder, ['input_ids', 'attention_mask']);
     requireInputs(transformer, ['hidden_states', 'encoder_hidden_states', 'timestep', 'img_ids', 'txt_ids', 'guidance']);
     requireInputs(vae, ['latents']);

@@ -11,6 +11,7 @@ import * as ort from 'onnxruntime-node';
 import type { DType } from '../../compiler/ir/dtype.ts';
 import { Tensor } from '../../compiler/ir/tensor.ts';
 import { patchSafeSoftmax } from './safe_softmax.ts';
+import type { GraphRef } from '../pipeline/manifest.ts';
 import type { Executor, ValueInfo } from './types.ts';
 
 const ORT_TYPES: Partial<Record<DType, ort.Tensor.Type>> = {
@@ -65,4 +66,4 @@ export class OrtExecutor implements Executor {
   }
 }
 
-export const cpuExecutorFactory = (graphPath: string): Promise<Executor> => OrtExecutor.load(graphPath);
+export const cpuExecutorFactory = (graph: GraphRef): Promise<Executor> => OrtExecutor.load(graph.onnx);

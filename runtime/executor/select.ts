@@ -1,22 +1,55 @@
 /**
- * Picks the executor the server runs on, and says why (the server logs the reason). Today there is
- * one: the CPU executor over onnxruntime-node, for manifests whose graphs are ONNX files. An NVIDIA
- * driver is detected from /proc/driver/nvidia/version; when one is present the compiled-module GPU
- * executor will be chosen here — it does not exist yet, so the reason says so.
+ * Picks the executor a pipeline runs on, and says why (the server logs the reason):
+ *
+ *   --executor cpu                      -> cpu
+ *   no NVIDIA driver (/proc/driver/nvidia/version absent)
+ *                                       -> cpu ("no GPU found")
+ *   a GPU, but the manifest has no compiled modules (a plain pipeline description)
+ *                                       -> cpu (says to compile the pipeline)
+ *   a GPU, compiled modules, but runtime/gpu cannot be loaded
+ *                                       -> cpu (says why)
+ *   a GPU, compiled modules, runtime/gpu loads
+ *                                       -> gpu (gpu.ts: compiled modules through runtime/gpu)
+ *
+ * With `--executor gpu` each cpu fallback above is an error instead. The probe path and the runtime
+ * loader are parameters so the choice is testable on a machine without a GPU.
  */
 import { existsSync } from 'node:fs';
+import type { PipelineManifest } from '../pipeline/manifest.ts';
+import { type GpuRuntime, gpuExecutorFactory, loadGpuRuntime } from './gpu.ts';
 import { cpuExecutorFactory } from './ort.ts';
 import type { ExecutorFactory, ExecutorKind } from './types.ts';
 
 export interface ExecutorChoice { kind: ExecutorKind; factory: ExecutorFactory; reason: string }
+export type ExecutorPreference = 'auto' | 'cpu' | 'gpu';
+export const EXECUTOR_PREFERENCES: readonly ExecutorPreference[] = ['auto', 'cpu', 'gpu'];
 
-export function selectExecutor(gpuProbe = '/proc/driver/nvidia/version'): ExecutorChoice {
-  const gpu = existsSync(gpuProbe);
-  return {
-    kind: 'cpu',
-    factory: cpuExecutorFactory,
-    reason: gpu
-      ? 'an NVIDIA GPU is present, but the compiled-module GPU executor is not implemented yet: using the CPU executor (onnxruntime-node)'
-      : 'no GPU found: using the CPU executor (onnxruntime-node)',
+export interface SelectOptions {
+  prefer?: ExecutorPreference;
+  /** A file whose presence means an NVIDIA driver (and GPU) is there. */
+  gpuProbe?: string;
+  loadRuntime?: () => Promise<GpuRuntime>;
+}
+
+export class ExecutorUnavailable extends Error {}
+
+const CPU = 'the CPU executor (onnxruntime-node)';
+
+export async function selectExecutor(m: PipelineManifest, opts: SelectOptions = {}): Promise<ExecutorChoice> {
+  const prefer = opts.prefer ?? 'auto';
+  const probe = opts.gpuProbe ?? '/proc/driver/nvidia/version';
+  const cpu = (why: string): ExecutorChoice => {
+    if (prefer === 'gpu') throw new ExecutorUnavailable(`--executor gpu: ${why}`);
+    return { kind: 'cpu', factory: cpuExecutorFactory, reason: `${why}: using ${CPU}` };
   };
+  if (prefer === 'cpu') return { kind: 'cpu', factory: cpuExecutorFactory, reason: `--executor cpu: using ${CPU}` };
+  if (!existsSync(probe)) return cpu(`no GPU found (no NVIDIA driver at ${probe})`);
+  if (!m.modules) return cpu(`a GPU is present, but ${m.path} has no compiled modules (build a pipeline artifact with \`npx compile\`)`);
+  let runtime: GpuRuntime;
+  try {
+    runtime = await (opts.loadRuntime ?? loadGpuRuntime)();
+  } catch (e) {
+    return cpu(`a GPU is present, but the GPU runtime could not be loaded (${(e as Error).message.split('\n')[0]})`);
+  }
+  return { kind: 'gpu', factory: gpuExecutorFactory(runtime), reason: `a GPU is present: running the compiled modules (${m.compiled?.target ?? 'unknown target'}, ${m.compiled?.precision ?? 'unknown precision'})` };
 }

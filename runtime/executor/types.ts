@@ -4,11 +4,12 @@
  * the graph's input/output names; `inputs`/`outputs` describe the graph's I/O so a pipeline can read
  * static lengths and grids instead of hard-coding them (a string dim is symbolic: any size).
  *
- * Implementations: cpu (onnxruntime-node, ./ort.ts). The compiled-module GPU executor will implement
- * the same interface over an artifact.
+ * Implementations: cpu (onnxruntime-node, ./ort.ts) and gpu (./gpu.ts: the compiled modules of a
+ * pipeline artifact through runtime/gpu); select.ts picks one.
  */
 import type { DType } from '../../compiler/ir/dtype.ts';
 import type { Tensor } from '../../compiler/ir/tensor.ts';
+import type { GraphRef } from '../pipeline/manifest.ts';
 
 export interface ValueInfo {
   name: string;
@@ -26,10 +27,10 @@ export interface Executor {
   release(): Promise<void>;
 }
 
-export type ExecutorKind = 'cpu';
+export type ExecutorKind = 'cpu' | 'gpu';
 
-/** Loads one graph (path to model.onnx, or later a compiled module) on an executor kind. */
-export type ExecutorFactory = (graphPath: string) => Promise<Executor>;
+/** Loads one network of a pipeline on an executor kind (the CPU one reads `onnx`, the GPU one `compiled`). */
+export type ExecutorFactory = (graph: GraphRef) => Promise<Executor>;
 
 /** The static size of axis `axis` of input (or output) `name`; undefined when symbolic. Throws naming the graph when no such value exists. */
 export function staticDim(exec: Executor, name: string, axis: number): number | undefined {

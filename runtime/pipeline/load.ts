@@ -14,7 +14,7 @@ export const FAMILY_LOADERS: Record<Family, (m: PipelineManifest, f: ExecutorFac
   qwen_image: (m, f) => QwenImagePipeline.load(m, f),
 };
 
-export async function loadPipeline(manifestPath: string, factory: ExecutorFactory): Promise<Pipeline> {
-  const m = loadManifest(manifestPath);
+export async function loadPipeline(manifest: string | PipelineManifest, factory: ExecutorFactory): Promise<Pipeline> {
+  const m = typeof manifest === 'string' ? loadManifest(manifest) : manifest;
   return FAMILY_LOADERS[m.family](m, factory);
 }

@@ -1,19 +1,35 @@
 /**
  * Pipeline manifest: one JSON file that says which graphs, tokenizer and settings make a text-to-
- * image pipeline. `models/<family>/tiny.pipeline.json` describes the bundled tiny models; a
- * compiled ARTIFACT folder will hold the same file as `pipeline.json`, written by the compiler.
- * Paths are relative to the manifest's folder. The format is documented in runtime/pipeline/README.md.
+ * image pipeline. `models/<family>/tiny.pipeline.json` describes the bundled tiny models; a pipeline
+ * ARTIFACT (compiler/pipeline-artifact.ts) holds the same format as its `manifest.json`, with
+ * `modules` (the compiled module folders the GPU executor loads), `compiled` (target, precision)
+ * and `files` (sha256 of every copied file, checked here on load). Paths are relative to the
+ * manifest's folder. The format is documented in runtime/pipeline/README.md.
  *
- * This module only parses and checks the shape of the file (every error names the manifest and
- * the key); the family loaders check it against the graphs' actual inputs.
+ * This module only parses and checks the file (every error names the manifest and the key); the
+ * family loaders check it against the graphs' actual inputs.
  */
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Size } from './types.ts';
 
 export const MANIFEST_FORMAT = 'pipeline/1';
+/** The bundled tiny Flux.2 pipeline description (what `npx compile` builds with no argument). */
+export const BUNDLED_PIPELINE = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'models', 'flux2', 'tiny.pipeline.json');
+/** Where `npx compile` puts a pipeline artifact by default (relative to the working directory). */
+export const defaultArtifact = (name: string, target: string, precision: string) => join('artifacts', `${name}-${target}-${precision}`);
+/** The artifact `npx compile` with no argument writes, and `npx serve` with no argument serves. */
+export const DEFAULT_ARTIFACT = defaultArtifact('flux2-tiny', 'h100', 'fp8');
 export const FAMILIES = ['flux2', 'qwen_image'] as const;
 export type Family = (typeof FAMILIES)[number];
+
+export const ROLES = ['textEncoder', 'transformer', 'vaeDecoder'] as const;
+export type Role = (typeof ROLES)[number];
+
+/** One network of a pipeline, as an executor loads it: the ONNX graph (CPU) and, in an artifact, the compiled module (GPU). */
+export interface GraphRef { role: Role; onnx: string; compiled?: string }
 
 export interface PipelineManifest {
   format: typeof MANIFEST_FORMAT;
@@ -21,7 +37,11 @@ export interface PipelineManifest {
   name: string;
   /** Absolute paths after loading. */
   tokenizer: string;
-  graphs: { textEncoder: string; transformer: string; vaeDecoder: string };
+  graphs: Record<Role, string>;
+  /** Compiled module folders (absolute), present in a compiled pipeline artifact. */
+  modules?: Record<Role, string>;
+  /** What the artifact was compiled for. */
+  compiled?: { target: string; arch: string; precision: string };
   sizes: Size[];
   /** Image pixels per VAE latent pixel (8 for the real VAEs, 2 for the tiny ones). */
   vaeScaleFactor: number;
@@ -38,10 +58,16 @@ export interface PipelineManifest {
 
 export class ManifestError extends Error {}
 
-/** Reads `path` (a manifest file, or a folder holding pipeline.json). */
+export function graphRef(m: PipelineManifest, role: Role): GraphRef {
+  return { role, onnx: m.graphs[role], ...(m.modules ? { compiled: m.modules[role] } : {}) };
+}
+
+/** Reads `path`: a manifest file, or a folder holding one (a pipeline artifact's manifest.json, else pipeline.json). */
 export function loadManifest(path: string): PipelineManifest {
   let file = resolve(path);
-  if (existsSync(file) && statSync(file).isDirectory()) file = join(file, 'pipeline.json');
+  if (existsSync(file) && statSync(file).isDirectory()) {
+    file = existsSync(join(file, 'manifest.json')) ? join(file, 'manifest.json') : join(file, 'pipeline.json');
+  }
   let raw: Record<string, unknown>;
   try {
     raw = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
@@ -61,7 +87,19 @@ export function loadManifest(path: string): PipelineManifest {
     return p;
   };
 
+  if (typeof raw.format === 'number' && typeof raw.model === 'string') {
+    throw new ManifestError(`${file}: expected a pipeline artifact or manifest, found the compiled module '${raw.model}' (one graph); build the whole pipeline with \`npx compile\` (no argument: the bundled tiny Flux.2) or \`npx compile models/<family>/tiny.pipeline.json\``);
+  }
   if (raw.format !== MANIFEST_FORMAT) bad('format', `"${MANIFEST_FORMAT}"`, raw.format);
+  if (raw.files !== undefined) {
+    for (const [rel, hash] of Object.entries(obj(raw.files, 'files'))) {
+      const p = resolve(dirname(file), rel);
+      if (!existsSync(p)) bad(`files.${rel}`, 'an existing file (the artifact is incomplete)', rel);
+      if (createHash('sha256').update(readFileSync(p)).digest('hex') !== hash) {
+        throw new ManifestError(`${file}: '${rel}' does not match its sha256 in the manifest (the artifact is damaged; compile it again)`);
+      }
+    }
+  }
   const family = raw.family as Family;
   if (!FAMILIES.includes(family)) bad('family', `one of ${FAMILIES.join(', ')}`, raw.family);
   const graphs = obj(raw.graphs, 'graphs');
@@ -72,6 +110,12 @@ export function loadManifest(path: string): PipelineManifest {
     if (s.width % unit || s.height % unit) bad(`sizes[${i}]`, `multiples of ${unit} (2 x vaeScaleFactor)`, raw.sizes);
   }
   const defaults = obj(raw.defaults, 'defaults');
+  const moduleDirs = (mods: Record<string, unknown>) => Object.fromEntries(ROLES.map((role) => {
+    const d = resolve(dir, str(mods[role], `modules.${role}`));
+    if (!existsSync(join(d, 'manifest.json'))) bad(`modules.${role}`, 'a compiled module folder holding manifest.json', mods[role]);
+    return [role, d];
+  })) as Record<Role, string>;
+  const compiledFacts = (c: Record<string, unknown>) => ({ target: str(c.target, 'compiled.target'), arch: str(c.arch, 'compiled.arch'), precision: str(c.precision, 'compiled.precision') });
   return {
     format: MANIFEST_FORMAT, family, name: str(raw.name, 'name'), path: file,
     tokenizer: file_(raw.tokenizer, 'tokenizer'),
@@ -80,6 +124,8 @@ export function loadManifest(path: string): PipelineManifest {
       transformer: file_(graphs.transformer, 'graphs.transformer'),
       vaeDecoder: file_(graphs.vaeDecoder, 'graphs.vaeDecoder'),
     },
+    ...(raw.modules === undefined ? {} : { modules: moduleDirs(obj(raw.modules, 'modules')) }),
+    ...(raw.compiled === undefined ? {} : { compiled: compiledFacts(obj(raw.compiled, 'compiled')) }),
     sizes, vaeScaleFactor,
     defaults: { steps: num(defaults.steps, 'defaults.steps', 1), guidanceScale: num(defaults.guidanceScale, 'defaults.guidanceScale', 0) },
     prompt: raw.prompt === undefined ? {} : obj(raw.prompt, 'prompt'),

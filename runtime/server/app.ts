@@ -6,11 +6,13 @@
  *   GET  /v1/models              the one model served
  *   GET  /health/live            200 while the process runs
  *   GET  /health/ready, /health  200 once loaded and warmed up; 503 before that and while draining
+ *   GET  /metrics                Prometheus text (metrics.ts)
  *   GET  /v1/files/:name         images written for response_format "url" (only with a storage dir)
  *
  * Every error leaves in the OpenAI envelope (errors.ts). A client that disconnects aborts its
  * job: a queued job never runs, a running one stops at its next step. Request ids come from the
- * x-request-id header (or are generated) and are echoed back; logs are fastify's JSON lines.
+ * x-request-id header (or are generated) and are echoed back; logs are fastify's JSON lines, one
+ * per request start, denoising step, cancellation and completion, each with the request id.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
@@ -20,6 +22,7 @@ import { MIME, encodeImage } from '../pipeline/image.ts';
 import { imageSeed, randomSeed } from '../pipeline/noise.ts';
 import { AbortedError, type Pipeline, formatSize } from '../pipeline/types.ts';
 import { ApiError, fromFastifyError } from './errors.ts';
+import { ServerMetrics } from './metrics.ts';
 import { JobQueue, QueueFullError } from './queue.ts';
 import { DEFAULT_LIMITS, type ImageRequest, type Limits, validateImageRequest } from './validate.ts';
 
@@ -37,11 +40,16 @@ export interface ServerOptions {
   logger?: FastifyServerOptions['logger'];
   /** Run one 1-step generation per size before reporting ready (default true). */
   warmup?: boolean;
+  /** The executor kind, for dc_info in /metrics. */
+  executor?: string;
+  /** GPU memory in use, when the executor knows it (dc_gpu_memory_bytes). */
+  gpuMemoryBytes?: () => number | undefined;
 }
 
 export interface ImageServer {
   app: FastifyInstance;
   queue: JobQueue;
+  metrics: ServerMetrics;
   /** Resolves when warm-up is done (ready). */
   ready: Promise<void>;
   /** Stop taking work (503), wait for queued and running jobs, close the server. */
@@ -95,6 +103,19 @@ export function createServer(opts: ServerOptions): ImageServer {
     if (--active === 0) { const q = onQuiet; onQuiet = []; for (const f of q) f(); }
   };
 
+  const metrics = new ServerMetrics();
+  app.addHook('onResponse', async (req, reply) => {
+    metrics.requests.inc({ method: req.method, route: req.routeOptions.url ?? 'unmatched', code: String(reply.statusCode) });
+  });
+  metrics.gauge({ name: 'dc_queue_depth', help: 'Generations waiting in the queue.', read: () => queue.depth });
+  metrics.gauge({ name: 'dc_generations_running', help: 'Generations running now (0 or 1).', read: () => (queue.busy ? 1 : 0) });
+  metrics.gauge({ name: 'dc_requests_in_flight', help: 'Generation requests accepted and not yet answered.', read: () => active });
+  metrics.gauge({ name: 'dc_ready', help: '1 when loaded, warmed up and not draining.', read: () => (state === 'ready' ? 1 : 0) });
+  metrics.gauge({ name: 'dc_gpu_memory_bytes', help: 'GPU memory in use by the executor.', read: () => opts.gpuMemoryBytes?.() });
+  metrics.gauge({ name: 'process_resident_memory_bytes', help: 'Resident memory of the server process.', read: () => process.memoryUsage.rss() });
+  metrics.gauge({ name: 'dc_info', help: 'The model served.', read: () => 1, labels: { model: pipeline.name, family: pipeline.family, executor: opts.executor ?? 'unknown' } });
+  app.get('/metrics', async (_req, reply) => reply.type('text/plain; version=0.0.4; charset=utf-8').send(metrics.render()));
+
   app.get('/health/live', async () => ({ status: 'live' }));
   const readiness = async (_req: FastifyRequest, reply: FastifyReply) => {
     if (state !== 'ready') return reply.code(503).send({ status: state });
@@ -133,27 +154,41 @@ export function createServer(opts: ServerOptions): ImageServer {
     reply.raw.on('close', () => { if (!reply.raw.writableFinished) client.abort(new AbortedError()); });
     const signal = AbortSignal.any([client.signal, AbortSignal.timeout(timeoutMs)]);
     const queuedAt = performance.now();
-    let startedAt = queuedAt;
+    let startedAt: number | undefined;
     let images;
     try {
       images = await queue.submit(async () => {
         startedAt = performance.now();
+        metrics.queueWait.observe((startedAt - queuedAt) / 1000);
+        req.log.info({ n: r.n, steps: r.steps, size: formatSize(r.size), seeds }, 'generation started');
         const out = [];
         for (const [k, s] of seeds.entries()) {
           out.push(await pipeline.generate({
             prompt: r.prompt, negativePrompt: r.negativePrompt, size: r.size, steps: r.steps, guidanceScale: r.guidanceScale, seed: s, signal,
-            onStep: (step, total) => req.log.info({ image: k, step, total }, 'denoising step'),
+            onStep: (step, total) => { metrics.steps.inc(); req.log.info({ image: k, step, total }, 'denoising step'); },
           }));
         }
         return out;
       }, signal);
     } catch (e) {
+      if (startedAt !== undefined) metrics.inference.observe((performance.now() - startedAt) / 1000);
       if (e instanceof QueueFullError) throw new ApiError(429, `too many requests: ${queue.maxQueued} already waiting`, null, 'queue_full', 'rate_limit_error', { 'retry-after': '5' });
-      if (client.signal.aborted) { req.log.info('client disconnected; generation cancelled'); throw new AbortedError(); }
-      if (signal.aborted) throw new ApiError(504, `generation did not finish within ${timeoutMs} ms`, null, 'timeout', 'timeout_error');
+      const stage = startedAt === undefined ? 'queued' : 'running';
+      if (client.signal.aborted) {
+        metrics.cancelled.inc({ stage });
+        req.log.info({ stage }, stage === 'queued' ? 'client disconnected while queued; generation never ran' : 'client disconnected; generation stopped');
+        throw new AbortedError();
+      }
+      if (signal.aborted) {
+        metrics.deadline.inc();
+        req.log.info({ stage, timeoutMs }, 'deadline exceeded');
+        throw new ApiError(504, `generation did not finish within ${timeoutMs} ms`, null, 'timeout', 'timeout_error');
+      }
       throw e;
     }
-    const inferenceMs = performance.now() - startedAt;
+    const inferenceMs = performance.now() - startedAt!;
+    metrics.inference.observe(inferenceMs / 1000);
+    metrics.images.inc({}, images.length);
     const data = [];
     for (const img of images) {
       const bytes = await encodeImage(img.rgb, img.width, img.height, { format: r.outputFormat, compression: r.outputCompression });
@@ -170,7 +205,7 @@ export function createServer(opts: ServerOptions): ImageServer {
       guidance_scale: r.guidanceScale,
       seed,
       seeds,
-      timings: { queue_ms: round(startedAt - queuedAt), inference_ms: round(inferenceMs), images: images.map((i) => mapTimings(i.timings)) },
+      timings: { queue_ms: round(startedAt! - queuedAt), inference_ms: round(inferenceMs), images: images.map((i) => mapTimings(i.timings)) },
     };
   }
 
@@ -202,7 +237,7 @@ export function createServer(opts: ServerOptions): ImageServer {
   ready.catch((err: unknown) => app.log.error({ err }, 'warm-up failed; staying not ready'));
 
   return {
-    app, queue, ready,
+    app, queue, metrics, ready,
     async drain() {
       state = 'draining';
       await queue.idle();

@@ -1,25 +1,33 @@
 /**
- * `npx serve [ARTIFACT] [--port N] [--host H] [--storage DIR] [--max-queued N] [--timeout-ms N]`
+ * `npx serve [ARTIFACT] [--port N] [--host H] [--storage DIR] [--max-queued N] [--timeout-ms N] [--executor auto|cpu|gpu]`
  *
- * ARTIFACT is a pipeline manifest (a .json file, or a folder holding pipeline.json); with none it
- * serves the bundled tiny Flux.2 pipeline (models/flux2/tiny.pipeline.json). The executor comes
- * from executor/select.ts (today always the CPU one, onnxruntime-node) and the log says which and
- * why. Listens on 127.0.0.1:8000 by default (--port 0 picks a free port; the log line "listening" names it).
- * SIGTERM/SIGINT: stop taking work (503), finish queued and running requests, exit 0.
+ * ARTIFACT is a pipeline artifact folder (written by `npx compile`: manifest.json, compiled modules,
+ * ONNX graphs), or a pipeline description (.json, or a folder holding pipeline.json) such as
+ * models/qwen_image/tiny.pipeline.json. With none it serves what `npx compile` with no argument
+ * builds (artifacts/flux2-tiny-h100-fp8 under the working directory) and, when that does not exist
+ * yet, the bundled tiny Flux.2 description, saying so. The executor comes from
+ * executor/select.ts (CPU without a GPU, the compiled modules with one) and the log says which and
+ * why. Listens on 127.0.0.1:8000 by default (--port 0 picks a free port; the log line "listening"
+ * names it). SIGTERM/SIGINT: stop taking work (503), finish queued and running requests, exit 0.
  * Bad arguments exit 2 with one line naming the flag; a manifest or graph that cannot load exits 1.
  */
-import { join } from 'node:path';
-import { ROOT } from '../paths.ts';
-import { selectExecutor } from '../executor/select.ts';
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { EXECUTOR_PREFERENCES, type ExecutorPreference, selectExecutor } from '../executor/select.ts';
 import { loadPipeline } from '../pipeline/load.ts';
+import { BUNDLED_PIPELINE, DEFAULT_ARTIFACT, loadManifest } from '../pipeline/manifest.ts';
 import { createServer } from './app.ts';
 
-export const DEFAULT_MANIFEST = join(ROOT, 'models', 'flux2', 'tiny.pipeline.json');
+export interface CliOptions {
+  /** Undefined: the default artifact, else the bundled description. */
+  manifest?: string;
+  port: number; host: string; storageDir?: string; maxQueued: number; timeoutMs: number; executor: ExecutorPreference;
+}
 
-export interface CliOptions { manifest: string; port: number; host: string; storageDir?: string; maxQueued: number; timeoutMs: number }
+const USAGE = 'usage: serve [ARTIFACT] [--port N] [--host H] [--storage DIR] [--max-queued N] [--timeout-ms N] [--executor auto|cpu|gpu]';
 
 export function parseArgs(argv: string[]): CliOptions {
-  const o: CliOptions = { manifest: DEFAULT_MANIFEST, port: 8000, host: '127.0.0.1', maxQueued: 4, timeoutMs: 300_000 };
+  const o: CliOptions = { port: 8000, host: '127.0.0.1', maxQueued: 4, timeoutMs: 300_000, executor: 'auto' };
   let positional = 0;
   const int = (flag: string, v: string | undefined, min: number, max: number) => {
     const n = Number(v);
@@ -35,7 +43,13 @@ export function parseArgs(argv: string[]): CliOptions {
       case '--storage': o.storageDir = value(); if (!o.storageDir) throw new UsageError('--storage: expected a folder'); break;
       case '--max-queued': o.maxQueued = int(a, value(), 0, 10_000); break;
       case '--timeout-ms': o.timeoutMs = int(a, value(), 1, 86_400_000); break;
-      case '-h': case '--help': throw new UsageError('usage: serve [ARTIFACT] [--port N] [--host H] [--storage DIR] [--max-queued N] [--timeout-ms N]', 0);
+      case '--executor': {
+        const v = value();
+        if (!EXECUTOR_PREFERENCES.includes(v as ExecutorPreference)) throw new UsageError(`--executor: expected one of ${EXECUTOR_PREFERENCES.join(', ')}, found ${v ?? 'nothing'}`);
+        o.executor = v as ExecutorPreference;
+        break;
+      }
+      case '-h': case '--help': throw new UsageError(USAGE, 0);
       default:
         if (a.startsWith('-')) throw new UsageError(`unknown flag ${a}`);
         if (positional++) throw new UsageError(`expected one ARTIFACT, found a second: ${a}`);
@@ -43,6 +57,14 @@ export function parseArgs(argv: string[]): CliOptions {
     }
   }
   return o;
+}
+
+/** What to serve: the ARTIFACT given, else the default artifact when it exists, else the bundled description. */
+export function resolveServed(manifest: string | undefined, cwd = process.cwd()): { path: string; note?: string } {
+  if (manifest !== undefined) return { path: resolve(cwd, manifest) };
+  const artifact = resolve(cwd, DEFAULT_ARTIFACT);
+  if (existsSync(artifact)) return { path: artifact, note: `serving the artifact \`npx compile\` built: ${artifact}` };
+  return { path: BUNDLED_PIPELINE, note: `no artifact at ${artifact} (run \`npx compile\` to build it); serving the bundled tiny Flux.2 graphs from ${BUNDLED_PIPELINE}` };
 }
 
 class UsageError extends Error {
@@ -59,19 +81,24 @@ export async function main(argv: string[]): Promise<void> {
     process.exitCode = u.exitCode;
     return;
   }
-  const executor = selectExecutor();
-  let pipeline;
+  const served = resolveServed(o.manifest);
+  let pipeline, executor;
   try {
-    pipeline = await loadPipeline(o.manifest, executor.factory);
+    const m = loadManifest(served.path);
+    executor = await selectExecutor(m, { prefer: o.executor });
+    pipeline = await loadPipeline(m, executor.factory);
   } catch (e) {
     process.stderr.write(`serve: ${(e as Error).message}\n`);
     process.exitCode = 1;
     return;
   }
-  const server = createServer({ pipeline, storageDir: o.storageDir, maxQueued: o.maxQueued, requestTimeoutMs: o.timeoutMs, logger: { level: 'info' } });
+  const server = createServer({
+    pipeline, storageDir: o.storageDir, maxQueued: o.maxQueued, requestTimeoutMs: o.timeoutMs, logger: { level: 'info' }, executor: executor.kind,
+  });
   const log = server.app.log;
+  if (served.note) log.info({ manifest: served.path }, served.note);
   log.info({ executor: executor.kind, graphs: pipeline.executors }, executor.reason);
-  log.info({ model: pipeline.name, family: pipeline.family, manifest: o.manifest, sizes: pipeline.sizes.map((s) => `${s.width}x${s.height}`) }, 'pipeline loaded');
+  log.info({ model: pipeline.name, family: pipeline.family, manifest: served.path, sizes: pipeline.sizes.map((s) => `${s.width}x${s.height}`) }, 'pipeline loaded');
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;

@@ -1,0 +1,179 @@
+/**
+ * compilePipeline: a pipeline description (a `pipeline/1` manifest such as models/flux2/tiny.pipeline.json:
+ * tokenizer, text encoder, transformer, VAE decoder, sizes, settings) -> one artifact folder the server
+ * runs end to end:
+ *
+ *   manifest.json                 the pipeline manifest (runtime/pipeline/manifest.ts) with paths into this
+ *                                 folder, plus `modules`, the compile facts and a sha256 per copied file
+ *   tokenizer/tokenizer.json      the model's own tokenizer (and tokenizer_config.json when present)
+ *   text_encoder/ transformer/ vae_decoder/
+ *                                 one module artifact each, written by compileModel (compile.ts): kernels,
+ *                                 launch plan, weights.bin, report.md — what the GPU executor loads
+ *   onnx/<module>/model.onnx(.data)
+ *                                 the source graphs, for the CPU executor (onnxruntime) on machines
+ *                                 without a GPU, so the folder is self-contained
+ *
+ * Modules compile one after another (each one's nvcc build is already parallel) into a staging folder
+ * beside the destination; the artifact then replaces the destination atomically (artifact.ts), so a
+ * failure in any module leaves the previous artifact untouched.
+ */
+import { createHash } from 'node:crypto';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { basename, dirname, join, relative, resolve } from 'node:path';
+import onnxProto from 'onnx-proto';
+import { BUNDLED_PIPELINE, type Family, ManifestError, type PipelineManifest, defaultArtifact, loadManifest } from '../runtime/pipeline/manifest.ts';
+import { formatSize } from '../runtime/pipeline/types.ts';
+import { writeArtifact } from './artifact.ts';
+import { type CompileSummary, TARGETS, compileModel } from './compile.ts';
+import { fail } from './errors.ts';
+import { ROOT } from './paths.ts';
+
+const { onnx } = onnxProto as unknown as { onnx: any };
+
+export const DEFAULT_PIPELINE = BUNDLED_PIPELINE;
+
+export const MODULES = { textEncoder: 'text_encoder', transformer: 'transformer', vaeDecoder: 'vae_decoder' } as const;
+export type Role = keyof typeof MODULES;
+
+export interface PipelineCompileOptions {
+  /** A pipeline manifest (.json) or a folder holding pipeline.json; default: the bundled tiny Flux.2. */
+  pipeline?: string;
+  target?: string;
+  precision?: string;
+  policy?: string;
+  emulate?: boolean;
+  out?: string;
+  build?: boolean;
+}
+
+type ModuleSummary = Pick<CompileSummary, 'model' | 'source' | 'nodes' | 'launches' | 'fusedAttention' | 'memory' | 'flops' | 'build' | 'weights' | 'seconds'> & { artifact: string };
+
+/** The --json object: the contract keys of ../shared/DESIGN.md summed over the modules, and each module's own. */
+export interface PipelineSummary {
+  artifact: string;
+  /** The family (flux2, qwen_image); `name` is the served model id. */
+  model: Family;
+  name: string;
+  target: string;
+  precision: string;
+  sizes: string[];
+  nodes: { input: number; optimized: number };
+  launches: number;
+  fusedAttention: number;
+  /** Summed: the three modules stay loaded together. */
+  memory: { arenaBytes: number; maxLiveBytes: number; naiveBytes: number };
+  /** One run of each module (the transformer runs once per step and CFG pass). */
+  flops: number;
+  verify: null;
+  build: { kernels: number; cached: number; spills: number; seconds: number } | null;
+  modules: Record<Role, ModuleSummary>;
+  seconds: number;
+}
+
+/** Is `path` a pipeline description (a .json file, or a folder with pipeline.json) rather than a graph? */
+export function isPipelinePath(path: string): boolean {
+  const p = resolve(path);
+  if (p.endsWith('.json')) return true;
+  return existsSync(join(p, 'pipeline.json')) && !existsSync(join(p, 'model.onnx'));
+}
+
+const sha256 = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
+
+/** The external-data files a graph names (the `location` of its initializers), relative to its folder. */
+function externalDataFiles(model: string): string[] {
+  const proto = onnx.ModelProto.decode(readFileSync(model));
+  const names = new Set<string>();
+  for (const init of proto.graph.initializer) {
+    for (const e of init.externalData ?? []) if (e.key === 'location') names.add(e.value);
+  }
+  for (const n of names) {
+    if (n.split(/[\\/]/).includes('..') || n.startsWith('/')) fail(model, 'external data inside the graph\'s folder', `location '${n}'`);
+  }
+  return [...names];
+}
+
+export async function compilePipeline(options: PipelineCompileOptions): Promise<PipelineSummary> {
+  const start = performance.now();
+  const source = resolve(options.pipeline ?? DEFAULT_PIPELINE);
+  let m: PipelineManifest;
+  try {
+    m = loadManifest(source);
+  } catch (e) {
+    if (e instanceof ManifestError) fail(source, 'a pipeline description (format pipeline/1, see runtime/pipeline/README.md)', e.message);
+    throw e;
+  }
+  const target = options.target ?? 'h100';
+  if (!(target in TARGETS)) fail('--target', `one of ${Object.keys(TARGETS).join(', ')}`, `'${target}'`);
+  const precision = options.precision ?? TARGETS[target as keyof typeof TARGETS].defaultPrecision;
+  const artifact = resolve(options.out ?? defaultArtifact(m.name, target, precision));
+
+  const staging = join(dirname(artifact), `.${basename(artifact)}.staging-${process.pid}`);
+  rmSync(staging, { recursive: true, force: true });
+  mkdirSync(staging, { recursive: true });
+  try {
+    const modules = {} as Record<Role, ModuleSummary>;
+    for (const [role, folder] of Object.entries(MODULES) as [Role, string][]) {
+      const s = await compileModel({
+        model: m.graphs[role], target, precision, policy: options.policy, emulate: options.emulate, build: options.build,
+        out: join(staging, folder),
+      });
+      modules[role] = {
+        artifact: folder, model: s.model, source: s.source, nodes: s.nodes, launches: s.launches, fusedAttention: s.fusedAttention,
+        memory: s.memory, flops: s.flops, build: s.build, weights: s.weights, seconds: s.seconds,
+      };
+    }
+    const list = Object.values(modules);
+    const sum = (f: (s: ModuleSummary) => number) => list.reduce((a, s) => a + f(s), 0);
+    const summary: PipelineSummary = {
+      artifact, model: m.family, name: m.name, target, precision, sizes: m.sizes.map(formatSize),
+      nodes: { input: sum((s) => s.nodes.input), optimized: sum((s) => s.nodes.optimized) },
+      launches: sum((s) => s.launches), fusedAttention: sum((s) => s.fusedAttention),
+      memory: {
+        arenaBytes: sum((s) => s.memory?.arenaBytes ?? 0), maxLiveBytes: sum((s) => s.memory?.maxLiveBytes ?? 0),
+        naiveBytes: sum((s) => s.memory?.naiveBytes ?? 0),
+      },
+      flops: sum((s) => s.flops), verify: null,
+      build: list.every((s) => s.build) ? {
+        kernels: sum((s) => s.build!.kernels), cached: sum((s) => s.build!.cached), spills: sum((s) => s.build!.spills), seconds: sum((s) => s.build!.seconds),
+      } : null,
+      modules, seconds: 0,
+    };
+    writeArtifact(artifact, (folder) => {
+      for (const dir of Object.values(MODULES)) renameSync(join(staging, dir), join(folder, dir));
+      const files: Record<string, string> = {};
+      const copy = (from: string, to: string) => {
+        mkdirSync(dirname(join(folder, to)), { recursive: true });
+        copyFileSync(from, join(folder, to));
+        files[to] = sha256(from);
+        return to;
+      };
+      const tokenizer = copy(m.tokenizer, 'tokenizer/tokenizer.json');
+      const config = join(dirname(m.tokenizer), 'tokenizer_config.json');
+      if (existsSync(config)) copy(config, 'tokenizer/tokenizer_config.json');
+      const graphs = {} as Record<Role, string>;
+      for (const [role, dir] of Object.entries(MODULES) as [Role, string][]) {
+        const src = m.graphs[role];
+        for (const f of externalDataFiles(src)) copy(join(dirname(src), f), `onnx/${dir}/${f}`);
+        graphs[role] = copy(src, `onnx/${dir}/model.onnx`);
+      }
+      // Per-channel statistics given as .npy files travel too (numbers stay inline).
+      const vae: Record<string, unknown> = { ...m.vae };
+      for (const [k, v] of Object.entries(vae)) {
+        if (typeof v === 'string') vae[k] = copy(resolve(dirname(m.path), v), `stats/${k}-${basename(v)}`);
+      }
+      summary.seconds = (performance.now() - start) / 1000;
+      const manifest = {
+        format: 'pipeline/1', family: m.family, name: m.name, tokenizer, graphs, modules: { ...MODULES },
+        sizes: m.sizes.map(formatSize), vaeScaleFactor: m.vaeScaleFactor, defaults: m.defaults, prompt: m.prompt, vae,
+        adaptations: m.adaptations,
+        compiled: { target, arch: TARGETS[target as keyof typeof TARGETS].arch, precision, source: relative(ROOT, source).startsWith('..') ? source : relative(ROOT, source) },
+        files,
+      };
+      return { 'manifest.json': JSON.stringify(manifest, null, 2) + '\n' };
+    });
+    summary.seconds = (performance.now() - start) / 1000;
+    return summary;
+  } finally {
+    rmSync(staging, { recursive: true, force: true });
+  }
+}
