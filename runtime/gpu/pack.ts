@@ -8,14 +8,19 @@
  *                                 createRequire finds it there)
  *   node.xz                       this machine's Node binary, xz-compressed (about 24 MB; rebuilt
  *                                 only when the Node version changes: node.version)
- *   run.sh                        unpacks Node once per machine (/tmp/dc-node) and runs the CLI
+ *   run.sh                        unpacks Node once per machine (/tmp/dc-node-VERSION) and runs the
+ *                                 CLI; `run.sh compile ...` runs the compiler instead
+ * and beside it, .gpu/compile.mjs: the compiler CLI (compiler/cli/compile.ts) bundled the same way.
+ * It must sit one folder below the repository root, since the compiler finds templates/ and
+ * runtime/gpu/support.cu from its own location; on the GPU host (nvcc is there) it compiles the
+ * repository's own models, so their weights need not travel as artifacts.
  *
- * Usage: npx tsx runtime/gpu/pack.ts [OUT_DIR]; on the GPU host: sh .gpu/rt/run.sh ARTIFACT ...
- * (carry .gpu/rt and the artifact). Prints the folder's size; the whole carry must stay < 64 MiB.
+ * Usage: npx tsx runtime/gpu/pack.ts; on the GPU host: sh .gpu/rt/run.sh ARTIFACT ... (carry .gpu/rt,
+ * .gpu/compile.mjs and the artifact). Prints the size; the whole carry must stay < 64 MiB.
  */
 import { execFileSync } from 'node:child_process';
 import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { build } from 'esbuild';
 import { ROOT } from '../paths.ts';
 
@@ -25,22 +30,25 @@ set -e
 HERE=$(cd "$(dirname "$0")" && pwd)
 NODE=/tmp/dc-node-$(cat "$HERE/node.version")
 if [ ! -x "$NODE" ]; then xz -dc "$HERE/node.xz" > "$NODE.partial" && chmod +x "$NODE.partial" && mv "$NODE.partial" "$NODE"; fi
+if [ "\${1:-}" = compile ]; then shift; exec "$NODE" "$HERE/../compile.mjs" "$@"; fi
 exec "$NODE" "$HERE/run-cli.mjs" "$@"
 `;
+
+const BANNER = "import { createRequire as __dcCreateRequire } from 'node:module'; const require = __dcCreateRequire(import.meta.url);";
 
 function folderBytes(dir: string): number {
   return readdirSync(dir, { withFileTypes: true }).reduce((n, e) => n + (e.isDirectory() ? folderBytes(join(dir, e.name)) : statSync(join(dir, e.name)).size), 0);
 }
 
-export async function pack(out = join(ROOT, '.gpu', 'rt')): Promise<{ dir: string; bytes: number }> {
-  const dir = resolve(out);
+export async function pack(): Promise<{ dir: string; bytes: number }> {
+  const dir = join(ROOT, '.gpu', 'rt');
   mkdirSync(dir, { recursive: true });
+  // Bundled CommonJS code needs `require` in an ES module: the banner defines it.
+  const common = { bundle: true, platform: 'node', format: 'esm', target: 'node20', logLevel: 'warning', banner: { js: BANNER } } as const;
+  await build({ ...common, entryPoints: [join(ROOT, 'runtime', 'gpu', 'run-cli.ts')], outfile: join(dir, 'run-cli.mjs') });
   await build({
-    entryPoints: [join(ROOT, 'runtime', 'gpu', 'run-cli.ts')],
-    outfile: join(dir, 'run-cli.mjs'),
-    bundle: true, platform: 'node', format: 'esm', target: 'node20', logLevel: 'warning',
-    // Bundled CommonJS code (if any) needs require in an ES module.
-    banner: { js: "import { createRequire as __dcCreateRequire } from 'node:module'; const require = __dcCreateRequire(import.meta.url);" },
+    ...common, entryPoints: [join(ROOT, 'compiler', 'cli', 'compile.ts')], outfile: join(ROOT, '.gpu', 'compile.mjs'),
+    external: ['fsevents', 'chokidar'], footer: { js: 'process.exitCode = await main(process.argv.slice(2));' },
   });
   const native = join(ROOT, 'node_modules', '@koromix', 'koffi-linux-x64');
   const target = join(dir, 'node_modules', '@koromix', 'koffi-linux-x64');
@@ -54,10 +62,10 @@ export async function pack(out = join(ROOT, '.gpu', 'rt')): Promise<{ dir: strin
   }
   writeFileSync(join(dir, 'run.sh'), RUN_SH);
   chmodSync(join(dir, 'run.sh'), 0o755);
-  return { dir, bytes: folderBytes(dir) };
+  return { dir, bytes: folderBytes(dir) + statSync(join(ROOT, '.gpu', 'compile.mjs')).size };
 }
 
 if (process.argv[1] && /pack\.ts$/.test(process.argv[1])) {
-  const { dir, bytes } = await pack(process.argv[2]);
+  const { dir, bytes } = await pack();
   console.log(`packed ${dir}: ${(bytes / 2 ** 20).toFixed(1)} MiB`);
 }

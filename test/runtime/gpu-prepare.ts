@@ -12,7 +12,7 @@
  *                           and its plan has no pending launch
  *
  *   npx tsx test/runtime/gpu-prepare.ts [--no-full]
- * Then: run({ command: 'sh .gpu/rtwork/run.sh', carry: ['.gpu/rt', '.gpu/rtwork'] }).
+ * Then: run({ command: 'sh .gpu/rtwork/run.sh', carry: ['.gpu/rt', '.gpu/compile.mjs', '.gpu/rtwork'] }).
  */
 import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -35,24 +35,8 @@ const lines = [
 ];
 const pending = (dir: string) => (JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')).launchPlan as { kind: string }[]).filter((l) => l.kind === 'pending').length;
 
-async function main() {
-  const full = !process.argv.includes('--no-full');
-  rmSync(work, { recursive: true, force: true });
-  mkdirSync(work, { recursive: true });
-  const { bytes } = await pack();
-  console.log(`runtime packed: ${(bytes / 2 ** 20).toFixed(1)} MiB`);
-
-  const mlp = await writeMlp(join(work, 'mlp'));
-  for (const p of ['fp32', 'bf16', 'fp8'] as const) {
-    const s = await compileModel({ model: mlp, precision: p, out: join(work, `mlp-${p}`), verify: join(work, 'mlp') });
-    console.log(`mlp ${p}: CPU simulation rel L2 ${s.verify!.relL2.toExponential(3)}, cosine ${s.verify!.cosine.toFixed(6)}`);
-    lines.push(`step mlp-${p} $W/mlp-${p} --inputs $W/mlp --reference $W/mlp ${BARS[p]} --time 200`);
-  }
-  lines.push('step mlp-fp8-eager $W/mlp-fp8 --inputs $W/mlp --reference $W/mlp --min-cosine 0.995 --no-graphs');
-  lines.push('step mlp-fp8-synthetic $W/mlp-fp8 --synthetic-weights 42 --time 20');
-
-  // One Flux.2 [dev] GEMM (double-stream img QKV, 4096x6144x18432) through the runtime (quantize kernel + FP8
-  // cuBLASLt GEMM, synthetic weights), with PyTorch's _scaled_mm at the same shape as the baseline in the same run.
+/** One Flux.2 [dev] GEMM (double-stream img QKV, 4096x6144x18432) through the runtime, and PyTorch's at the same shape in the same run. */
+async function gemmChecks() {
   writeFileSync(join(work, 'gemm.onnx'), gemmOnlyModel(4096, 6144, 18432));
   // The structural policy keeps a GEMM that reads a graph input in bf16: that is the bf16 case; a policy quantizes it for fp8.
   writeFileSync(join(work, 'quantize-all.json'), '{"quantize": ["w"]}');
@@ -61,29 +45,54 @@ async function main() {
   lines.push('step gemm-bf16 $W/gemm-bf16 --synthetic-weights 42 --time 50', 'step gemm-fp8 $W/gemm-fp8 --synthetic-weights 42 --time 50');
   cpSync(join(ROOT, 'bench', 'gpu', 'gemm_fp8.py'), join(work, 'gemm_fp8.py'));
   lines.push('python3 $W/gemm_fp8.py /tmp | head -1');
+}
 
+async function main() {
+  const full = !process.argv.includes('--no-full');
+  const basics = !process.argv.includes('--models-only'); // the MLP and GEMM checks (validated once, bench/RESULTS.md)
+  rmSync(work, { recursive: true, force: true });
+  mkdirSync(work, { recursive: true });
+  const { bytes } = await pack();
+  console.log(`runtime packed: ${(bytes / 2 ** 20).toFixed(1)} MiB`);
+
+  const mlp = basics ? await writeMlp(join(work, 'mlp')) : '';
+  for (const p of basics ? (['fp32', 'bf16', 'fp8'] as const) : []) {
+    const s = await compileModel({ model: mlp, precision: p, out: join(work, `mlp-${p}`), verify: join(work, 'mlp') });
+    console.log(`mlp ${p}: CPU simulation rel L2 ${s.verify!.relL2.toExponential(3)}, cosine ${s.verify!.cosine.toFixed(6)}`);
+    lines.push(`step mlp-${p} $W/mlp-${p} --inputs $W/mlp --reference $W/mlp ${BARS[p]} --time 200`);
+  }
+  if (basics) lines.push('step mlp-fp8-eager $W/mlp-fp8 --inputs $W/mlp --reference $W/mlp --min-cosine 0.995 --no-graphs');
+  if (basics) lines.push('step mlp-fp8-synthetic $W/mlp-fp8 --synthetic-weights 42 --time 20');
+
+  if (basics) await gemmChecks();
+  // The tiny transformers are compiled on the GPU host by the bundled compiler from the repository's
+  // own ONNX files (their weights.bin would not fit the 64 MiB a call carries); here only a
+  // --no-build compile decides whether their plans are complete.
   for (const name of ['flux2', 'qwen_image']) {
     for (const p of ['bf16', 'fp8'] as const) {
-      const out = join(work, `${name}-${p}`);
-      await compileModel({ model: tinyDir(name), precision: p, out });
-      if (pending(out)) { console.log(`${name} ${p}: ${pending(out)} pending launches, skipped`); rmSync(out, { recursive: true }); continue; }
-      const ref = join(work, name);
-      mkdirSync(ref, { recursive: true });
-      for (const f of readdirSync(tinyDir(name))) if (f.endsWith('.npy')) cpSync(join(tinyDir(name), f), join(ref, f));
-      lines.push(`step ${name}-${p} $W/${name}-${p} --inputs $W/${name} --reference $W/${name} ${BARS[p]} --time 100`);
+      const probe = join(work, `probe-${name}-${p}`);
+      await compileModel({ model: tinyDir(name), precision: p, out: probe, build: false });
+      const n = pending(probe);
+      rmSync(probe, { recursive: true });
+      if (n) { console.log(`${name} ${p}: ${n} pending launches, skipped`); continue; }
+      lines.push(`sh $RT compile models/tiny/${name} --precision ${p} --out /tmp/rt/${name}-${p} > /dev/null || FAIL=1`);
+      lines.push(`step ${name}-${p} /tmp/rt/${name}-${p} --inputs models/tiny/${name} --reference models/tiny/${name} ${BARS[p]} --time 100`);
     }
   }
-  const dev = join(SHARED_FULL, 'flux2_dev');
-  if (full && existsSync(dev)) {
-    const out = join(work, 'flux2_dev-fp8');
-    await compileModel({ model: dev, size: '1024x1024', shape: { txt_tokens: 512 }, precision: 'fp8', out });
-    if (pending(out)) { console.log(`flux2_dev fp8: ${pending(out)} pending launches, skipped`); rmSync(out, { recursive: true }); }
-    else lines.push('step flux2_dev-fp8 $W/flux2_dev-fp8 --synthetic-weights 42 --time 20', 'nvidia-smi --query-gpu=memory.used --format=csv,noheader');
+  // Full size, structure only (synthetic weights): Flux.2 [dev] at 1024x1024 with 512 text tokens, Qwen-Image at
+  // 1024x1024 with 256 text tokens (its export's static shape, batch 1).
+  for (const [name, options] of [['flux2_dev', { size: '1024x1024', shape: { txt_tokens: 512 } }], ['qwen_image', {}]] as const) {
+    const dir = join(SHARED_FULL, name);
+    if (!full || !existsSync(dir)) continue;
+    const out = join(work, `${name}-full-fp8`);
+    await compileModel({ model: dir, ...options, precision: 'fp8', out });
+    if (pending(out)) { console.log(`${name} fp8: ${pending(out)} pending launches, skipped`); rmSync(out, { recursive: true }); continue; }
+    lines.push(`step ${name}-full-fp8 $W/${name}-full-fp8 --synthetic-weights 42 --time 20`);
   }
   lines.push('echo "runtime checks: $([ $FAIL = 0 ] && echo passed || echo FAILED)"', 'exit $FAIL');
   writeFileSync(join(work, 'run.sh'), `${lines.join('\n')}\n`);
   const size = (d: string): number => readdirSync(d, { withFileTypes: true }).reduce((n, e) => n + (e.isDirectory() ? size(join(d, e.name)) : statSync(join(d, e.name)).size), 0);
-  console.log(`carry: .gpu/rt ${(bytes / 2 ** 20).toFixed(1)} MiB + .gpu/rtwork ${(size(work) / 2 ** 20).toFixed(1)} MiB (limit 64 MiB)`);
+  console.log(`carry: .gpu/rt and .gpu/compile.mjs ${(bytes / 2 ** 20).toFixed(1)} MiB + .gpu/rtwork ${(size(work) / 2 ** 20).toFixed(1)} MiB (limit 64 MiB)`);
 }
 
 await main();
