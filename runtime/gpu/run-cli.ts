@@ -36,14 +36,15 @@ export function compare(out: ArrayLike<number>, ref: ArrayLike<number>): { relL2
   return { relL2: Math.sqrt(dd / rr), cosine: or / Math.sqrt(oo * rr) };
 }
 
-/** Seeded inputs of the artifact's shapes: floats ~ U(-1, 1), integers in [0, 64). */
+/** Seeded inputs of the artifact's shapes: floats ~ U(-1, 1), masks all ones, other integers (ids) in [0, 64). */
 function randomInputs(specs: { name: string; dtype: string; shape: number[] }[], seed: number): Record<string, Tensor> {
   let s = seed >>> 0;
   const next = () => { s = (Math.imul(s ^ (s >>> 15), 0x2C1B3C6D) + 0x6D2B79F5) >>> 0; return s / 2 ** 32; };
   return Object.fromEntries(specs.map((spec) => {
     const dtype = spec.dtype === 'bfloat16' || spec.dtype === 'float16' ? 'float32' : spec.dtype;
     const t = Tensor.zeros(dtype as Tensor['dtype'], spec.shape);
-    for (let i = 0; i < t.size; i++) t.set(i, dtype.startsWith('float') ? 2 * next() - 1 : Math.floor(64 * next()));
+    const mask = /mask/i.test(spec.name);
+    for (let i = 0; i < t.size; i++) t.set(i, dtype.startsWith('float') ? 2 * next() - 1 : mask ? 1 : Math.floor(64 * next()));
     return [spec.name, t];
   }));
 }
