@@ -1,8 +1,13 @@
 /**
- * Helpers for the server suites: start the app on 127.0.0.1 with an ephemeral port over the real
- * tiny pipelines (or a controllable stub), POST JSON, wait for a condition (polling, bounded), and
- * a stub Pipeline whose generations wait on a gate the test opens.
+ * Helpers for the server suites: start the real `serve` process (bin/serve.mjs) and read its JSON
+ * log lines; start the app in-process on 127.0.0.1 with an ephemeral port over the real tiny
+ * pipelines (or a controllable stub); POST JSON; wait for a condition (polling, bounded); a stub
+ * Pipeline whose generations wait on a gate the test opens.
  */
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cpuExecutorFactory } from '../../runtime/executor/ort.ts';
 import { ROOT } from '../../runtime/paths.ts';
@@ -12,6 +17,71 @@ import { type ImageServer, type ServerOptions, createServer } from '../../runtim
 
 export const tinyManifest = (family: 'flux2' | 'qwen_image') => join(ROOT, 'models', family, 'tiny.pipeline.json');
 export const loadTiny = (family: 'flux2' | 'qwen_image') => loadPipeline(tinyManifest(family), cpuExecutorFactory);
+
+export const SERVE_BIN = join(ROOT, 'bin', 'serve.mjs');
+
+export interface ServeProcess {
+  proc: ChildProcessWithoutNullStreams;
+  /** Parsed JSON log lines (stdout), in order; non-JSON lines as {msg}. */
+  lines: Record<string, any>[];
+  stderr: () => string;
+  exited: Promise<number | null>;
+  /** Set once the 'listening' line appeared. */
+  url: string;
+  /** Waits for 'ready' (or the process to end, which throws with its stderr). */
+  ready: () => Promise<void>;
+  stop: () => Promise<void>;
+}
+
+/** Spawns `serve ARGS` (cwd: a fresh temporary folder unless given) and collects its log. */
+export function spawnServe(args: string[], cwd = mkdtempSync(join(tmpdir(), 'serve-cwd-'))): ServeProcess {
+  const proc = spawn(process.execPath, [SERVE_BIN, ...args], { cwd });
+  const lines: Record<string, any>[] = [];
+  let buf = '', stderr = '';
+  const s: ServeProcess = {
+    proc, lines, stderr: () => stderr, url: '',
+    exited: new Promise((r) => proc.on('exit', (code) => r(code))),
+    ready: async () => {
+      await waitFor(() => lines.some((l) => l.msg === 'ready') || proc.exitCode !== null, 'the server to be ready', 60_000);
+      if (!lines.some((l) => l.msg === 'ready')) throw new Error(`serve exited ${proc.exitCode}: ${stderr}`);
+    },
+    stop: async () => { if (proc.exitCode === null) { proc.kill('SIGKILL'); await s.exited; } },
+  };
+  proc.stdout.on('data', (d: Buffer) => {
+    buf += d.toString();
+    let i;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      let parsed: Record<string, any>;
+      try { parsed = JSON.parse(line); } catch { parsed = { msg: line }; }
+      lines.push(parsed);
+      if (parsed.msg === 'listening') s.url = parsed.address;
+    }
+  });
+  proc.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+  return s;
+}
+
+/** Log lines of one request (fastify's reqId is the x-request-id the test sent). */
+export const linesOf = (s: ServeProcess, reqId: string) => s.lines.filter((l) => l.reqId === reqId);
+
+/** Starts a POST whose connection the test can cut (destroy()). */
+export function rawPost(url: string, body: unknown, headers: Record<string, string> = {}) {
+  const u = new URL(`${url}/v1/images/generations`);
+  const data = JSON.stringify(body);
+  const req = request({ host: u.hostname, port: u.port, path: u.pathname, method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data), ...headers } });
+  req.on('error', () => {});
+  req.end(data);
+  return req;
+}
+
+/** The value of one sample in Prometheus text ('name{labels}' exactly as rendered), or undefined. */
+export async function metric(url: string, sample: string): Promise<number | undefined> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${sample} `));
+  return line === undefined ? undefined : Number(line.slice(sample.length + 1));
+}
 
 export interface Running extends ImageServer { url: string; close(): Promise<void> }
 
@@ -37,6 +107,15 @@ export async function waitFor(cond: () => boolean, what: string, timeoutMs = 10_
   while (!cond()) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/** waitFor with an async condition (e.g. a /metrics sample). */
+export async function waitUntil(cond: () => Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
   }
 }
 

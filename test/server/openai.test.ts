@@ -1,29 +1,29 @@
 /**
- * The official `openai` npm client, unchanged, against the server (tiny Flux.2 and Qwen-Image on
- * the CPU executor): images.generate with b64_json in each output format decodes to the requested
- * size; the extra fields this server honours (seed, num_inference_steps, negative_prompt) pass
- * through the client as body fields; a 400 surfaces as the client's BadRequestError with `param`.
+ * The official `openai` npm client, unchanged, against real `serve` processes (the tiny Flux.2 and
+ * Qwen-Image pipelines on the CPU executor): images.generate with b64_json in each output format
+ * decodes (sharp) to the requested size; the extra fields this server honours (seed,
+ * num_inference_steps, negative_prompt) pass through the client as body fields; a 400 surfaces as
+ * the client's BadRequestError with `param`.
  */
+import { join } from 'node:path';
 import OpenAI from 'openai';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Pipeline } from '../../runtime/pipeline/types.ts';
-import { type Running, loadTiny, start } from './helpers.ts';
+import { ROOT } from '../../runtime/paths.ts';
+import { type ServeProcess, spawnServe } from './helpers.ts';
 
-let flux: Pipeline, qwen: Pipeline, fluxServer: Running, qwenServer: Running;
+let fluxServer: ServeProcess, qwenServer: ServeProcess;
 beforeAll(async () => {
-  [flux, qwen] = await Promise.all([loadTiny('flux2'), loadTiny('qwen_image')]);
-  [fluxServer, qwenServer] = await Promise.all([start({ pipeline: flux, warmup: false }), start({ pipeline: qwen, warmup: false })]);
-});
-afterAll(async () => {
-  await Promise.all([fluxServer.close(), qwenServer.close()]);
-  await Promise.all([flux.release(), qwen.release()]);
-});
+  fluxServer = spawnServe([join(ROOT, 'models', 'flux2', 'tiny.pipeline.json'), '--port', '0']);
+  qwenServer = spawnServe([join(ROOT, 'models', 'qwen_image', 'tiny.pipeline.json'), '--port', '0']);
+  await Promise.all([fluxServer.ready(), qwenServer.ready()]);
+}, 60_000);
+afterAll(async () => { await Promise.all([fluxServer.stop(), qwenServer.stop()]); });
 
 type Params = OpenAI.Images.ImageGenerateParamsNonStreaming;
 /** The client's size union lists OpenAI's own sizes; the tiny pipelines serve 64x64. */
 const params = (p: Omit<Params, 'size'> & { size?: string } & Record<string, unknown>) => p as unknown as Params;
-const client = (s: Running) => new OpenAI({ baseURL: `${s.url}/v1`, apiKey: 'not-checked', maxRetries: 0 });
+const client = (s: ServeProcess) => new OpenAI({ baseURL: `${s.url}/v1`, apiKey: 'not-checked', maxRetries: 0 });
 
 describe('openai npm client', () => {
   it('generates from the tiny Flux.2 pipeline in png, webp and jpeg', async () => {
@@ -37,10 +37,14 @@ describe('openai npm client', () => {
     }
   });
 
-  it('generates from the tiny Qwen-Image pipeline with a negative prompt, n = 2', async () => {
+  it('generates from the tiny Qwen-Image pipeline in png, webp and jpeg; with a negative prompt (true CFG), n = 2', async () => {
+    for (const output_format of ['png', 'webp', 'jpeg'] as const) {
+      const res = await client(qwenServer).images.generate(params({ prompt: 'a red fox', size: '64x64', output_format, seed: 3, num_inference_steps: 2 }));
+      expect(await sharp(Buffer.from(res.data![0].b64_json!, 'base64')).metadata()).toMatchObject({ format: output_format, width: 64, height: 64 });
+    }
     const res = await client(qwenServer).images.generate(params({ prompt: 'a red fox', n: 2, negative_prompt: ' ', num_inference_steps: 2 }));
     expect(res.data).toHaveLength(2);
-    for (const d of res.data!) expect((await sharp(Buffer.from(d.b64_json!, 'base64')).metadata()).width).toBe(64);
+    for (const d of res.data!) expect(await sharp(Buffer.from(d.b64_json!, 'base64')).metadata()).toMatchObject({ width: 64, height: 64 });
   });
 
   it('a rejected request is a BadRequestError naming the parameter', async () => {

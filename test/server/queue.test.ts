@@ -69,6 +69,21 @@ describe('queue and cancellation', () => {
     expect(p.finished).toEqual([]);
   });
 
+  it('a request whose deadline passes while it waits in the queue gets 504 and never runs', async () => {
+    const p = new GatedPipeline();
+    server = await start({ pipeline: p, warmup: false, requestTimeoutMs: 300 });
+    const first = post(server.url, { prompt: 'a', seed: 1 });
+    await waitFor(() => p.started.length === 1, 'first job to start');
+    const queued = await post(server.url, { prompt: 'b', seed: 2 });
+    expect(queued.status).toBe(504);
+    expect(queued.json.error).toMatchObject({ type: 'timeout_error', code: 'timeout' });
+    expect(server.metrics.deadline.get()).toBeGreaterThanOrEqual(1);
+    p.open();
+    await first;
+    await server.queue.idle();
+    expect(p.started).toEqual([1]);
+  });
+
   it('a request past its deadline gets 504', async () => {
     const p = new GatedPipeline();
     server = await start({ pipeline: p, warmup: false, requestTimeoutMs: 50 });

@@ -1,18 +1,20 @@
 /**
- * Request validation over HTTP against the real tiny Flux.2 server: each malformed request gets
- * the right 4xx in the OpenAI envelope {error:{message,type,param,code}} naming the field, and a
- * valid request still succeeds after all of them.
+ * Request validation over HTTP against the real `serve` process (tiny Flux.2, CPU executor): each
+ * malformed request — 40 classes — gets the right 4xx in the OpenAI envelope
+ * {error:{message,type,param,code}} naming the field, and a valid request still succeeds after all
+ * of them. /metrics counts them by status.
  */
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Pipeline } from '../../runtime/pipeline/types.ts';
-import { type Running, loadTiny, post, start } from './helpers.ts';
+import { ROOT } from '../../runtime/paths.ts';
+import { type ServeProcess, metric, post, spawnServe } from './helpers.ts';
 
-let pipeline: Pipeline, server: Running;
+let server: ServeProcess;
 beforeAll(async () => {
-  pipeline = await loadTiny('flux2');
-  server = await start({ pipeline, bodyLimit: 16 * 1024, warmup: false });
-});
-afterAll(async () => { await server.close(); await pipeline.release(); });
+  server = spawnServe([join(ROOT, 'models', 'flux2', 'tiny.pipeline.json'), '--port', '0']);
+  await server.ready();
+}, 60_000);
+afterAll(async () => { await server.stop(); });
 
 const ok = { prompt: 'a red fox', num_inference_steps: 1, seed: 1 };
 
@@ -70,8 +72,11 @@ describe('POST /v1/images/generations validation', () => {
     }
   });
 
-  it('invalid JSON -> 400; empty body -> 400', async () => {
+  it('invalid JSON (truncated, NaN guidance) -> 400; empty body -> 400', async () => {
     expect((await post(server.url, '{"prompt": ')).json.error).toMatchObject({ code: 'invalid_json', type: 'invalid_request_error' });
+    const nan = await post(server.url, '{"prompt": "a fox", "guidance_scale": NaN}');
+    expect(nan.status).toBe(400);
+    expect(nan.json.error.code).toBe('invalid_json');
     expect((await post(server.url, '')).status).toBe(400);
   });
 
@@ -81,7 +86,7 @@ describe('POST /v1/images/generations validation', () => {
     expect(text.json.error.code).toBe('unsupported_media_type');
     const form = await post(server.url, 'prompt=a', { 'content-type': 'application/x-www-form-urlencoded' });
     expect(form.status).toBe(415);
-    const big = await post(server.url, { prompt: 'a', user: 'x'.repeat(20_000) });
+    const big = await post(server.url, { prompt: 'a', user: 'x'.repeat(70_000) });
     expect(big.status).toBe(413);
     expect(big.json.error.code).toBe('request_too_large');
   });
@@ -105,5 +110,7 @@ describe('POST /v1/images/generations validation', () => {
     expect(auto.status).toBe(200);
     expect(auto.json.size).toBe('64x64');
     expect(auto.json.background).toBe('opaque');
+    expect(await metric(server.url, 'dc_requests_total{method="POST",route="/v1/images/generations",code="400"}')).toBeGreaterThanOrEqual(CASES.filter((c) => c[2] === 400).length);
+    expect(await metric(server.url, 'dc_requests_total{method="POST",route="/v1/images/generations",code="415"}')).toBe(2);
   });
 });
