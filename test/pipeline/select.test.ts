@@ -1,0 +1,89 @@
+/**
+ * runtime/executor/select.ts and the GPU seam (gpu.ts) on a machine without a GPU: the probe and the
+ * runtime loader are injected, so each branch is exercised — no driver -> CPU; a GPU but a plain
+ * description -> CPU saying to compile; a GPU and compiled modules but runtime/gpu failing to load
+ * -> CPU saying why; all present -> the GPU executor, whose executors load each module folder
+ * through runtime/gpu's loadModel and describe the graph from the module's manifest; and
+ * --executor cpu / gpu forcing or failing.
+ */
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { Tensor } from '../../compiler/ir/tensor.ts';
+import { type CompiledModule, parseValueType } from '../../runtime/executor/gpu.ts';
+import { ExecutorUnavailable, selectExecutor } from '../../runtime/executor/select.ts';
+import { ROOT } from '../../runtime/paths.ts';
+import { type PipelineManifest, loadManifest } from '../../runtime/pipeline/manifest.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'select-'));
+const probe = join(dir, 'nvidia-version');
+writeFileSync(probe, 'NVRM version: test\n');
+const noProbe = join(dir, 'absent');
+const description = loadManifest(join(ROOT, 'models', 'flux2', 'tiny.pipeline.json'));
+
+/** The description plus three fake compiled module folders (manifest.json with the graphs' I/O). */
+function withModules(): PipelineManifest {
+  const modules = {} as NonNullable<PipelineManifest['modules']>;
+  for (const role of ['textEncoder', 'transformer', 'vaeDecoder'] as const) {
+    const d = join(dir, role);
+    mkdirSync(d, { recursive: true });
+    writeFileSync(join(d, 'manifest.json'), JSON.stringify({ format: 2, model: role, inputs: { x: 'float32[1,4]', ids: 'int64[1,img_tokens]' }, outputs: { y: 'float32[1,4]' } }));
+    modules[role] = d;
+  }
+  return { ...description, modules, compiled: { target: 'h100', arch: 'sm_90a', precision: 'fp8' } };
+}
+
+describe('selectExecutor', () => {
+  it('no NVIDIA driver: the CPU executor, saying so', async () => {
+    const c = await selectExecutor(description, { gpuProbe: noProbe });
+    expect(c.kind).toBe('cpu');
+    expect(c.reason).toBe(`no GPU found (no NVIDIA driver at ${noProbe}): using the CPU executor (onnxruntime-node)`);
+  });
+
+  it('a GPU but a description without compiled modules: CPU, saying to compile', async () => {
+    const c = await selectExecutor(description, { gpuProbe: probe, loadRuntime: async () => { throw new Error('must not be loaded'); } });
+    expect(c.kind).toBe('cpu');
+    expect(c.reason).toMatch(/a GPU is present, but .*tiny.pipeline.json has no compiled modules \(build a pipeline artifact with `npx compile`\)/);
+  });
+
+  it('a GPU and compiled modules, but runtime/gpu does not load: CPU, saying why', async () => {
+    const c = await selectExecutor(withModules(), { gpuProbe: probe, loadRuntime: async () => { throw new Error('libcuda.so.1: cannot open shared object file'); } });
+    expect(c.kind).toBe('cpu');
+    expect(c.reason).toContain('the GPU runtime could not be loaded (libcuda.so.1: cannot open shared object file)');
+  });
+
+  it('a GPU, compiled modules and the runtime: the GPU executor over each module folder', async () => {
+    const m = withModules();
+    const loaded: string[] = [];
+    const runtime = {
+      loadModel: async (d: string): Promise<CompiledModule> => {
+        loaded.push(d);
+        return { run: async (inputs) => ({ y: new Tensor('float32', [1, 4], (inputs.x.data as Float32Array).map((v) => v * 2)) }), release: () => undefined };
+      },
+    };
+    const c = await selectExecutor(m, { gpuProbe: probe, loadRuntime: async () => runtime });
+    expect(c.kind).toBe('gpu');
+    expect(c.reason).toBe('a GPU is present: running the compiled modules (h100, fp8)');
+    const exec = await c.factory({ role: 'transformer', onnx: m.graphs.transformer, compiled: m.modules!.transformer });
+    expect(loaded).toEqual([m.modules!.transformer]);
+    expect(exec.inputs).toEqual([{ name: 'x', dtype: 'float32', shape: [1, 4] }, { name: 'ids', dtype: 'int64', shape: [1, 'img_tokens'] }]);
+    const out = await exec.run({ x: new Tensor('float32', [1, 4], Float32Array.of(1, 2, 3, 4)) });
+    expect(Array.from(out.y.data as Float32Array)).toEqual([2, 4, 6, 8]);
+    await expect(c.factory({ role: 'vaeDecoder', onnx: m.graphs.vaeDecoder })).rejects.toThrow(/the vaeDecoder has no compiled module/);
+  });
+
+  it('--executor cpu forces the CPU; --executor gpu fails where the GPU executor cannot run', async () => {
+    expect((await selectExecutor(withModules(), { prefer: 'cpu', gpuProbe: probe, loadRuntime: async () => ({ loadModel: async () => { throw new Error('unused'); } }) })).kind).toBe('cpu');
+    await expect(selectExecutor(description, { prefer: 'gpu', gpuProbe: noProbe })).rejects.toThrow(ExecutorUnavailable);
+    await expect(selectExecutor(description, { prefer: 'gpu', gpuProbe: probe })).rejects.toThrow(/^--executor gpu: a GPU is present, but .* has no compiled modules/);
+  });
+});
+
+describe('parseValueType', () => {
+  it('reads the module manifest types; rejects anything else naming the value', () => {
+    expect(parseValueType('t', 'float32[1]')).toEqual({ name: 't', dtype: 'float32', shape: [1] });
+    expect(parseValueType('s', 'float32[]')).toEqual({ name: 's', dtype: 'float32', shape: [] });
+    expect(() => parseValueType('q', 'seq<float32>(2)')).toThrow("value 'q': expected a type like float32[1,64], found 'seq<float32>(2)'");
+  });
+});
