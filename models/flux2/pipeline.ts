@@ -13,7 +13,7 @@
  * PyTorch's initial 0 / 1), vae.bnEps (1e-4), vae.tileOverlap (tiny only, see vae_tiling.ts).
  */
 import { Tensor } from '../../compiler/ir/tensor.ts';
-import { type Executor, type ExecutorFactory, requireInputs, staticDim } from '../../runtime/executor/types.ts';
+import { type Executor, type ExecutorFactory, deviceBytes, requireInputs, staticDim } from '../../runtime/executor/types.ts';
 import { eulerStep, timestepInput } from '../../runtime/pipeline/flow_match.ts';
 import { fromTokens, toTokens, unpatchify } from '../../runtime/pipeline/latents.ts';
 import { toRgb8 } from '../../runtime/pipeline/image.ts';
@@ -140,6 +140,8 @@ export class Flux2Pipeline implements Pipeline {
       return Object.values(out)[0].data as Float32Array;
     });
   }
+
+  deviceBytes(): number | undefined { return deviceBytes([this.encoder, this.transformer, this.vae]); }
 
   async release(): Promise<void> {
     await Promise.all([this.encoder.release(), this.transformer.release(), this.vae.release()]);

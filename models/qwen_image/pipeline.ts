@@ -14,7 +14,7 @@
  * vae.tileOverlap (tiny only, see vae_tiling.ts).
  */
 import { Tensor } from '../../compiler/ir/tensor.ts';
-import { type Executor, type ExecutorFactory, requireInputs, staticDim } from '../../runtime/executor/types.ts';
+import { type Executor, type ExecutorFactory, deviceBytes, requireInputs, staticDim } from '../../runtime/executor/types.ts';
 import { eulerStep, timestepInput } from '../../runtime/pipeline/flow_match.ts';
 import { fromTokens, patchify, toTokens, unpatchify } from '../../runtime/pipeline/latents.ts';
 import { toRgb8 } from '../../runtime/pipeline/image.ts';
@@ -143,6 +143,8 @@ export class QwenImagePipeline implements Pipeline {
       return Object.values(out)[0].data as Float32Array;
     });
   }
+
+  deviceBytes(): number | undefined { return deviceBytes([this.encoder, this.transformer, this.vae]); }
 
   async release(): Promise<void> {
     await Promise.all([this.encoder.release(), this.transformer.release(), this.vae.release()]);

@@ -4,7 +4,8 @@
  * runtime. It expects `runtime/gpu/index.ts` to export
  *
  *   loadModel(dir: string): Promise<CompiledModule>     // checks the artifact, uploads weights
- *   CompiledModule = { run(inputs: Record<string, Tensor>): Promise<Record<string, Tensor>>; release(): unknown }
+ *   CompiledModule = { run(inputs: Record<string, Tensor>): Promise<Record<string, Tensor>>; release(): unknown;
+ *                      deviceBytes?(): number }
  *
  * and adapts it to the Executor interface; the graph's inputs and outputs are read from the module's
  * manifest.json (`inputs` / `outputs`: name -> "float32[1,64]"), so the pipelines see the same
@@ -21,6 +22,8 @@ import type { Executor, ExecutorFactory, ValueInfo } from './types.ts';
 export interface CompiledModule {
   run(inputs: Record<string, Tensor>): Promise<Record<string, Tensor>>;
   release(): unknown;
+  /** Device memory held (optional; shown as dc_gpu_memory_bytes). */
+  deviceBytes?(): number;
 }
 export interface GpuRuntime { loadModel(dir: string): Promise<CompiledModule> }
 
@@ -54,6 +57,7 @@ export function gpuExecutorFactory(runtime: GpuRuntime): ExecutorFactory {
       outputs: Object.entries(manifest.outputs).map(([n, t]) => parseValueType(n, t)),
       run: (inputs) => module.run(inputs),
       release: async () => { await module.release(); },
+      ...(module.deviceBytes ? { deviceBytes: () => module.deviceBytes!() } : {}),
     };
   };
 }

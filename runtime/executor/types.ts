@@ -25,6 +25,14 @@ export interface Executor {
   readonly outputs: readonly ValueInfo[];
   run(inputs: Record<string, Tensor>): Promise<Record<string, Tensor>>;
   release(): Promise<void>;
+  /** Device memory this graph holds (weights, arena), when the executor knows it (GPU). */
+  deviceBytes?(): number;
+}
+
+/** Device memory of a pipeline's executors: their sum, or undefined when none of them knows (CPU). */
+export function deviceBytes(executors: readonly Executor[]): number | undefined {
+  const known = executors.map((e) => e.deviceBytes?.()).filter((b): b is number => b !== undefined);
+  return known.length ? known.reduce((a, b) => a + b, 0) : undefined;
 }
 
 export type ExecutorKind = 'cpu' | 'gpu';

@@ -51,6 +51,8 @@ export interface Pipeline {
   /** Executor descriptions, for the server's log. */
   readonly executors: readonly string[];
   generate(req: GenerateRequest): Promise<GeneratedImage>;
+  /** Device memory the pipeline's executors hold, when they know it (GPU); undefined on the CPU. */
+  deviceBytes?(): number | undefined;
   release(): Promise<void>;
 }
 

@@ -94,6 +94,7 @@ export async function main(argv: string[]): Promise<void> {
   }
   const server = createServer({
     pipeline, storageDir: o.storageDir, maxQueued: o.maxQueued, requestTimeoutMs: o.timeoutMs, logger: { level: 'info' }, executor: executor.kind,
+    gpuMemoryBytes: () => pipeline.deviceBytes?.(),
   });
   const log = server.app.log;
   if (served.note) log.info({ manifest: served.path }, served.note);

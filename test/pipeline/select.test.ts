@@ -59,7 +59,7 @@ describe('selectExecutor', () => {
     const runtime = {
       loadModel: async (d: string): Promise<CompiledModule> => {
         loaded.push(d);
-        return { run: async (inputs) => ({ y: new Tensor('float32', [1, 4], (inputs.x.data as Float32Array).map((v) => v * 2)) }), release: () => undefined };
+        return { run: async (inputs) => ({ y: new Tensor('float32', [1, 4], (inputs.x.data as Float32Array).map((v) => v * 2)) }), release: () => undefined, deviceBytes: () => 1000 };
       },
     };
     const c = await selectExecutor(m, { gpuProbe: probe, loadRuntime: async () => runtime });
@@ -68,6 +68,7 @@ describe('selectExecutor', () => {
     const exec = await c.factory({ role: 'transformer', onnx: m.graphs.transformer, compiled: m.modules!.transformer });
     expect(loaded).toEqual([m.modules!.transformer]);
     expect(exec.inputs).toEqual([{ name: 'x', dtype: 'float32', shape: [1, 4] }, { name: 'ids', dtype: 'int64', shape: [1, 'img_tokens'] }]);
+    expect(exec.deviceBytes?.()).toBe(1000);
     const out = await exec.run({ x: new Tensor('float32', [1, 4], Float32Array.of(1, 2, 3, 4)) });
     expect(Array.from(out.y.data as Float32Array)).toEqual([2, 4, 6, 8]);
     await expect(c.factory({ role: 'vaeDecoder', onnx: m.graphs.vaeDecoder })).rejects.toThrow(/the vaeDecoder has no compiled module/);
