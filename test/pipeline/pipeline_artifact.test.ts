@@ -1,0 +1,85 @@
+/**
+ * compiler/pipeline-artifact.ts (without nvcc: --no-build): a Qwen-Image description whose VAE
+ * statistics are .npy files compiles into an artifact holding the three module artifacts, the
+ * graphs, the tokenizer and the statistics, each hashed in manifest.json; the artifact generates the
+ * same image bytes as the description it came from; a failing module leaves the previous artifact
+ * untouched and no staging folder behind; graph-only flags are refused for a pipeline.
+ */
+import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { writeNpy } from '../../compiler/npy.ts';
+import { Tensor } from '../../compiler/ir/tensor.ts';
+import { main } from '../../compiler/cli/compile.ts';
+import { CompileError } from '../../compiler/errors.ts';
+import { compilePipeline } from '../../compiler/pipeline-artifact.ts';
+import { LATENTS_MEAN } from '../../models/qwen_image/latents.ts';
+import { cpuExecutorFactory } from '../../runtime/executor/ort.ts';
+import { ROOT } from '../../runtime/paths.ts';
+import { loadPipeline } from '../../runtime/pipeline/load.ts';
+import { loadManifest } from '../../runtime/pipeline/manifest.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'pipeline-artifact-'));
+const tiny = JSON.parse(readFileSync(join(ROOT, 'models', 'qwen_image', 'tiny.pipeline.json'), 'utf8'));
+writeNpy(join(dir, 'mean.npy'), new Tensor('float32', [16], Float32Array.from(LATENTS_MEAN, (v) => v + 0.25)));
+const description = join(dir, 'qwen.pipeline.json');
+const graph = (rel: string) => join(ROOT, 'models', 'qwen_image', rel);
+writeFileSync(description, JSON.stringify({
+  ...tiny, tokenizer: graph(tiny.tokenizer),
+  graphs: Object.fromEntries(Object.entries(tiny.graphs as Record<string, string>).map(([k, v]) => [k, graph(v)])),
+  vae: { ...tiny.vae, latentsMean: 'mean.npy' },
+}));
+const out = join(dir, 'artifact');
+
+describe('compilePipeline', () => {
+  it('writes the modules, graphs, tokenizer and statistics, hashed; sums the contract keys', async () => {
+    const s = await compilePipeline({ pipeline: description, out, build: false, precision: 'bf16' });
+    expect(s).toMatchObject({ artifact: out, model: 'qwen_image', name: 'qwen-image-tiny', target: 'h100', precision: 'bf16', sizes: ['64x64'], verify: null, build: null });
+    expect(s.nodes.input).toBe(s.modules.textEncoder.nodes.input + s.modules.transformer.nodes.input + s.modules.vaeDecoder.nodes.input);
+    expect(s.launches).toBe(Object.values(s.modules).reduce((a, m) => a + m.launches, 0));
+    const m = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8'));
+    expect(m.vae.latentsMean).toBe('stats/latentsMean-mean.npy');
+    expect(Object.keys(m.files).sort()).toEqual([
+      'onnx/text_encoder/model.onnx', 'onnx/text_encoder/model.onnx.data', 'onnx/transformer/model.onnx', 'onnx/transformer/model.onnx.data',
+      'onnx/vae_decoder/model.onnx', 'onnx/vae_decoder/model.onnx.data', 'stats/latentsMean-mean.npy', 'tokenizer/tokenizer.json',
+    ]);
+    for (const d of ['text_encoder', 'transformer', 'vae_decoder']) expect(existsSync(join(out, d, 'manifest.json'))).toBe(true);
+    const loaded = loadManifest(out);
+    expect(loaded.modules?.transformer).toBe(join(out, 'transformer'));
+    expect(loaded.compiled).toEqual({ target: 'h100', arch: 'sm_90a', precision: 'bf16' });
+    expect(readdirSync(dir).filter((f) => f.includes('staging') || f.includes('partial'))).toEqual([]);
+  });
+
+  it('the artifact generates the same bytes as its description (the .npy statistics included)', async () => {
+    const [a, b, plain] = await Promise.all([out, description, join(ROOT, 'models', 'qwen_image', 'tiny.pipeline.json')].map((p) => loadPipeline(p, cpuExecutorFactory)));
+    const req = { prompt: 'a red fox', size: { width: 64, height: 64 }, steps: 2, guidanceScale: 4, seed: 9, negativePrompt: ' ' };
+    const [x, y, z] = [await a.generate(req), await b.generate(req), await plain.generate(req)];
+    expect(Buffer.from(x.rgb).equals(Buffer.from(y.rgb))).toBe(true);
+    expect(Buffer.from(x.rgb).equals(Buffer.from(z.rgb))).toBe(false); // the shifted mean from mean.npy was used
+    await Promise.all([a.release(), b.release(), plain.release()]);
+  });
+
+  it('a module that fails to compile leaves the previous artifact as it was, and no staging folder', async () => {
+    const before = readFileSync(join(out, 'manifest.json'), 'utf8');
+    const broken = join(dir, 'broken.pipeline.json');
+    const notOnnx = join(dir, 'not-a-model.onnx');
+    writeFileSync(notOnnx, 'this is not protobuf');
+    writeFileSync(broken, JSON.stringify({ ...JSON.parse(readFileSync(description, 'utf8')), graphs: { ...JSON.parse(readFileSync(description, 'utf8')).graphs, vaeDecoder: notOnnx } }));
+    await expect(compilePipeline({ pipeline: broken, out, build: false })).rejects.toThrow(CompileError);
+    expect(readFileSync(join(out, 'manifest.json'), 'utf8')).toBe(before);
+    expect(readdirSync(dir).filter((f) => f.includes('staging') || f.includes('partial'))).toEqual([]);
+  });
+
+  it('graph-only flags are refused for a pipeline, in one line', async () => {
+    const errors: string[] = [];
+    const orig = console.error;
+    console.error = (l: string) => errors.push(l);
+    try {
+      expect(await main([description, '--verify', dir, '--out', join(dir, 'x')])).toBe(1);
+    } finally {
+      console.error = orig;
+    }
+    expect(errors).toEqual(['error: --verify: expected a flag that applies to a whole pipeline (this one applies to one graph: compile that MODEL.onnx alone), found --verify with a pipeline']);
+  });
+});
