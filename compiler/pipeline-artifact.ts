@@ -21,7 +21,7 @@ import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import onnxProto from 'onnx-proto';
-import { BUNDLED_PIPELINE, type Family, ManifestError, type PipelineManifest, defaultArtifact, loadManifest } from '../runtime/pipeline/manifest.ts';
+import { BUNDLED_PIPELINE, type Family, ManifestError, type PipelineManifest, type Role, defaultArtifact, loadManifest } from '../runtime/pipeline/manifest.ts';
 import { formatSize } from '../runtime/pipeline/types.ts';
 import { writeArtifact } from './artifact.ts';
 import { type CompileSummary, TARGETS, compileModel } from './compile.ts';
@@ -32,8 +32,8 @@ const { onnx } = onnxProto as unknown as { onnx: any };
 
 export const DEFAULT_PIPELINE = BUNDLED_PIPELINE;
 
-export const MODULES = { textEncoder: 'text_encoder', transformer: 'transformer', vaeDecoder: 'vae_decoder' } as const;
-export type Role = keyof typeof MODULES;
+/** The artifact's sub-folder for each network. */
+export const MODULES: Record<Role, string> = { textEncoder: 'text_encoder', transformer: 'transformer', vaeDecoder: 'vae_decoder' };
 
 export interface PipelineCompileOptions {
   /** A pipeline manifest (.json) or a folder holding pipeline.json; default: the bundled tiny Flux.2. */
