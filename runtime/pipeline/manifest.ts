@@ -12,12 +12,12 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { ROOT } from '../paths.ts';
 import type { Size } from './types.ts';
 
 export const MANIFEST_FORMAT = 'pipeline/1';
 /** The bundled tiny Flux.2 pipeline description (what `npx compile` builds with no argument). */
-export const BUNDLED_PIPELINE = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'models', 'flux2', 'tiny.pipeline.json');
+export const BUNDLED_PIPELINE = join(ROOT, 'models', 'flux2', 'tiny.pipeline.json');
 /** Where `npx compile` puts a pipeline artifact by default (relative to the working directory). */
 export const defaultArtifact = (name: string, target: string, precision: string) => join('artifacts', `${name}-${target}-${precision}`);
 /** The artifact `npx compile` with no argument writes, and `npx serve` with no argument serves. */
