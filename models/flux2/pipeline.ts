@@ -13,7 +13,7 @@
  * PyTorch's initial 0 / 1), vae.bnEps (1e-4), vae.tileOverlap (tiny only, see vae_tiling.ts).
  */
 import { Tensor } from '../../compiler/ir/tensor.ts';
-import { type Executor, type ExecutorFactory, deviceBytes, requireInputs, staticDim } from '../../runtime/executor/types.ts';
+import { type Executor, type ExecutorFactory, deviceBytes, loadAll, requireInputs, staticDim } from '../../runtime/executor/types.ts';
 import { eulerStep, timestepInput } from '../../runtime/pipeline/flow_match.ts';
 import { fromTokens, toTokens, unpatchify } from '../../runtime/pipeline/latents.ts';
 import { toRgb8 } from '../../runtime/pipeline/image.ts';
@@ -52,7 +52,7 @@ export class Flux2Pipeline implements Pipeline {
 
   static async load(m: PipelineManifest, load: ExecutorFactory): Promise<Flux2Pipeline> {
     const tok = TextTokenizer.load(m.tokenizer);
-    const [encoder, transformer, vae] = await Promise.all(ROLES.map((role) => load(graphRef(m, role))));
+    const [encoder, transformer, vae] = await loadAll(load, ROLES.map((role) => graphRef(m, role)));
     requireInputs(encoder, ['input_ids', 'attention_mask']);
     requireInputs(transformer, ['hidden_states', 'encoder_hidden_states', 'timestep', 'img_ids', 'txt_ids', 'guidance']);
     requireInputs(vae, ['latents']);

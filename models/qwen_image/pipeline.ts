@@ -14,7 +14,7 @@
  * vae.tileOverlap (tiny only, see vae_tiling.ts).
  */
 import { Tensor } from '../../compiler/ir/tensor.ts';
-import { type Executor, type ExecutorFactory, deviceBytes, requireInputs, staticDim } from '../../runtime/executor/types.ts';
+import { type Executor, type ExecutorFactory, deviceBytes, loadAll, requireInputs, staticDim } from '../../runtime/executor/types.ts';
 import { eulerStep, timestepInput } from '../../runtime/pipeline/flow_match.ts';
 import { fromTokens, patchify, toTokens, unpatchify } from '../../runtime/pipeline/latents.ts';
 import { toRgb8 } from '../../runtime/pipeline/image.ts';
@@ -57,7 +57,7 @@ export class QwenImagePipeline implements Pipeline {
 
   static async load(m: PipelineManifest, load: ExecutorFactory): Promise<QwenImagePipeline> {
     const tok = TextTokenizer.load(m.tokenizer);
-    const [encoder, transformer, vae] = await Promise.all(ROLES.map((role) => load(graphRef(m, role))));
+    const [encoder, transformer, vae] = await loadAll(load, ROLES.map((role) => graphRef(m, role)));
     requireInputs(encoder, ['input_ids', 'attention_mask']);
     requireInputs(transformer, ['hidden_states', 'encoder_hidden_states', 'encoder_hidden_states_mask', 'timestep']);
     requireInputs(vae, ['latents']);

@@ -1,16 +1,16 @@
 /**
  * GPU executor: a compiled module (one folder of a pipeline artifact, written by compileModel) run by
- * the GPU runtime (runtime/gpu, issue 7). This file is the whole seam between the pipelines and that
- * runtime. It expects `runtime/gpu/index.ts` to export
+ * the GPU runtime, runtime/gpu/model.ts. This file is the whole seam between the pipelines and that
+ * runtime, which offers
  *
- *   loadModel(dir: string): Promise<CompiledModule>     // checks the artifact, uploads weights
- *   CompiledModule = { run(inputs: Record<string, Tensor>): Promise<Record<string, Tensor>>; release(): unknown;
- *                      deviceBytes?(): number }
+ *   loadModel(dir): { run(inputs: Record<string, Tensor>): Record<string, Tensor>; close(): void;
+ *                     memory: { arenaBytes, weightBytes, workspaceBytes, ... } }
  *
- * and adapts it to the Executor interface; the graph's inputs and outputs are read from the module's
- * manifest.json (`inputs` / `outputs`: name -> "float32[1,64]"), so the pipelines see the same
- * shapes as on the CPU. `loadGpuRuntime()` imports runtime/gpu lazily: a machine without a GPU never
- * loads the CUDA bindings.
+ * (it checks the artifact against the device, uploads the weights, captures a CUDA graph on the
+ * first run). The adapter gives it the Executor interface; the graph's inputs and outputs are read
+ * from the module's manifest.json (`inputs` / `outputs`: name -> "float32[1,64]"), so the pipelines
+ * see the same shapes as on the CPU. `loadGpuRuntime()` imports runtime/gpu lazily: a machine
+ * without a GPU never loads the CUDA bindings.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -19,22 +19,19 @@ import type { Tensor } from '../../compiler/ir/tensor.ts';
 import type { GraphRef } from '../pipeline/manifest.ts';
 import type { Executor, ExecutorFactory, ValueInfo } from './types.ts';
 
+/** What the pipelines need of a loaded module (runtime/gpu/model.ts's Model has it). */
 export interface CompiledModule {
-  run(inputs: Record<string, Tensor>): Promise<Record<string, Tensor>>;
-  release(): unknown;
-  /** Device memory held (optional; shown as dc_gpu_memory_bytes). */
-  deviceBytes?(): number;
+  run(inputs: Record<string, Tensor>): Record<string, Tensor> | Promise<Record<string, Tensor>>;
+  close(): void;
+  /** Device memory held, when known (dc_gpu_memory_bytes). */
+  readonly memory?: { arenaBytes: number; weightBytes: number; workspaceBytes: number };
 }
-export interface GpuRuntime { loadModel(dir: string): Promise<CompiledModule> }
+export interface GpuRuntime { loadModel(dir: string): CompiledModule | Promise<CompiledModule> }
 
-/** Imports runtime/gpu; throws (with its reason) when it is absent or does not offer loadModel. */
+/** Imports runtime/gpu/model.ts (CUDA bindings through koffi); throws with the reason when that fails. */
 export async function loadGpuRuntime(): Promise<GpuRuntime> {
-  // A computed specifier while runtime/gpu/index.ts does not exist yet (a literal one would not
-  // type-check); once it does, write the literal so bundlers (esbuild) follow it.
-  const spec = new URL('../gpu/index.ts', import.meta.url).href;
-  const mod = (await import(spec)) as Partial<GpuRuntime>;
-  if (typeof mod.loadModel !== 'function') throw new Error('runtime/gpu/index.ts does not export loadModel(dir)');
-  return mod as GpuRuntime;
+  const mod = await import('../gpu/model.ts');
+  return { loadModel: (dir) => mod.loadModel(dir) };
 }
 
 /** "float32[1,64]" -> ValueInfo (a non-numeric dim stays symbolic). */
@@ -51,13 +48,14 @@ export function gpuExecutorFactory(runtime: GpuRuntime): ExecutorFactory {
     const dir = graph.compiled;
     const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as { inputs: Record<string, string>; outputs: Record<string, string> };
     const module = await runtime.loadModel(dir);
+    const mem = module.memory;
     return {
       description: `gpu (compiled) ${dir}`,
       inputs: Object.entries(manifest.inputs).map(([n, t]) => parseValueType(n, t)),
       outputs: Object.entries(manifest.outputs).map(([n, t]) => parseValueType(n, t)),
-      run: (inputs) => module.run(inputs),
-      release: async () => { await module.release(); },
-      ...(module.deviceBytes ? { deviceBytes: () => module.deviceBytes!() } : {}),
+      run: async (inputs) => module.run(inputs),
+      release: async () => { module.close(); },
+      ...(mem ? { deviceBytes: () => mem.arenaBytes + mem.weightBytes + mem.workspaceBytes } : {}),
     };
   };
 }

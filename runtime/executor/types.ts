@@ -29,6 +29,15 @@ export interface Executor {
   deviceBytes?(): number;
 }
 
+/** Loads every graph; when one fails, releases those that loaded (device memory) and rethrows its error. */
+export async function loadAll(factory: ExecutorFactory, graphs: readonly GraphRef[]): Promise<Executor[]> {
+  const settled = await Promise.allSettled(graphs.map((g) => factory(g)));
+  const failed = settled.find((s) => s.status === 'rejected');
+  if (!failed) return settled.map((s) => (s as PromiseFulfilledResult<Executor>).value);
+  await Promise.all(settled.map((s) => (s.status === 'fulfilled' ? s.value.release() : undefined)));
+  throw failed.reason;
+}
+
 /** Device memory of a pipeline's executors: their sum, or undefined when none of them knows (CPU). */
 export function deviceBytes(executors: readonly Executor[]): number | undefined {
   const known = executors.map((e) => e.deviceBytes?.()).filter((b): b is number => b !== undefined);

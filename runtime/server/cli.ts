@@ -13,6 +13,7 @@
  */
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { cpuExecutorFactory } from '../executor/ort.ts';
 import { EXECUTOR_PREFERENCES, type ExecutorPreference, selectExecutor } from '../executor/select.ts';
 import { loadPipeline } from '../pipeline/load.ts';
 import { BUNDLED_PIPELINE, DEFAULT_ARTIFACT, loadManifest } from '../pipeline/manifest.ts';
@@ -86,7 +87,14 @@ export async function main(argv: string[]): Promise<void> {
   try {
     const m = loadManifest(served.path);
     executor = await selectExecutor(m, { prefer: o.executor });
-    pipeline = await loadPipeline(m, executor.factory);
+    try {
+      pipeline = await loadPipeline(m, executor.factory);
+    } catch (e) {
+      // auto: compiled modules that do not load on this GPU (pending kernels, another target) fall back to the CPU.
+      if (executor.kind !== 'gpu' || o.executor === 'gpu') throw e;
+      executor = { kind: 'cpu' as const, factory: cpuExecutorFactory, reason: `a GPU is present, but the compiled modules did not load (${(e as Error).message.split('\n')[0]}): using the CPU executor (onnxruntime-node)` };
+      pipeline = await loadPipeline(m, executor.factory);
+    }
   } catch (e) {
     process.stderr.write(`serve: ${(e as Error).message}\n`);
     process.exitCode = 1;

@@ -3,18 +3,20 @@
  * runtime loader are injected, so each branch is exercised — no driver -> CPU; a GPU but a plain
  * description -> CPU saying to compile; a GPU and compiled modules but runtime/gpu failing to load
  * -> CPU saying why; all present -> the GPU executor, whose executors load each module folder
- * through runtime/gpu's loadModel and describe the graph from the module's manifest; and
- * --executor cpu / gpu forcing or failing.
+ * through runtime/gpu's loadModel (shaped like runtime/gpu/model.ts's Model) and describe the graph
+ * from the module's manifest; --executor cpu / gpu forcing or failing; and the real runtime/gpu
+ * module importing on a machine without a GPU (it binds CUDA only when a model loads).
  */
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Tensor } from '../../compiler/ir/tensor.ts';
-import { type CompiledModule, parseValueType } from '../../runtime/executor/gpu.ts';
+import { type CompiledModule, loadGpuRuntime, parseValueType } from '../../runtime/executor/gpu.ts';
 import { ExecutorUnavailable, selectExecutor } from '../../runtime/executor/select.ts';
 import { ROOT } from '../../runtime/paths.ts';
-import { type PipelineManifest, loadManifest } from '../../runtime/pipeline/manifest.ts';
+import { type GraphRef, type PipelineManifest, ROLES, graphRef, loadManifest } from '../../runtime/pipeline/manifest.ts';
+import { loadAll } from '../../runtime/executor/types.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'select-'));
 const probe = join(dir, 'nvidia-version');
@@ -59,7 +61,7 @@ describe('selectExecutor', () => {
     const runtime = {
       loadModel: async (d: string): Promise<CompiledModule> => {
         loaded.push(d);
-        return { run: async (inputs) => ({ y: new Tensor('float32', [1, 4], (inputs.x.data as Float32Array).map((v) => v * 2)) }), release: () => undefined, deviceBytes: () => 1000 };
+        return { run: (inputs) => ({ y: new Tensor('float32', [1, 4], (inputs.x.data as Float32Array).map((v) => v * 2)) }), close: () => undefined, memory: { arenaBytes: 600, weightBytes: 300, workspaceBytes: 100 } };
       },
     };
     const c = await selectExecutor(m, { gpuProbe: probe, loadRuntime: async () => runtime });
@@ -78,6 +80,24 @@ describe('selectExecutor', () => {
     expect((await selectExecutor(withModules(), { prefer: 'cpu', gpuProbe: probe, loadRuntime: async () => ({ loadModel: async () => { throw new Error('unused'); } }) })).kind).toBe('cpu');
     await expect(selectExecutor(description, { prefer: 'gpu', gpuProbe: noProbe })).rejects.toThrow(ExecutorUnavailable);
     await expect(selectExecutor(description, { prefer: 'gpu', gpuProbe: probe })).rejects.toThrow(/^--executor gpu: a GPU is present, but .* has no compiled modules/);
+  });
+});
+
+describe('loadAll', () => {
+  it('releases the executors that loaded when another fails (no device memory left behind)', async () => {
+    const released: string[] = [];
+    const factory = async (g: GraphRef) => {
+      if (g.role === 'transformer') throw new Error('pending kernels: FusedAttention');
+      return { description: g.role, inputs: [], outputs: [], run: async () => ({}), release: async () => { released.push(g.role); } };
+    };
+    await expect(loadAll(factory, ROLES.map((role) => graphRef(description, role)))).rejects.toThrow('pending kernels: FusedAttention');
+    expect(released.sort()).toEqual(['textEncoder', 'vaeDecoder']);
+  });
+});
+
+describe('loadGpuRuntime', () => {
+  it('imports runtime/gpu/model.ts without touching CUDA', async () => {
+    expect(typeof (await loadGpuRuntime()).loadModel).toBe('function');
   });
 });
 
