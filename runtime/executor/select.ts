@@ -12,7 +12,8 @@
  *                                       -> gpu (gpu.ts: compiled modules through runtime/gpu)
  *
  * With `--executor gpu` each cpu fallback above is an error instead. The probe path and the runtime
- * loader are parameters so the choice is testable on a machine without a GPU.
+ * loader are parameters so the choice is testable on a machine without a GPU. (serve also falls back
+ * to the CPU, saying why, when the chosen compiled modules then fail to load, e.g. pending kernels.)
  */
 import { existsSync } from 'node:fs';
 import type { PipelineManifest } from '../pipeline/manifest.ts';
