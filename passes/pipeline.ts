@@ -14,6 +14,8 @@ import { canonicalize, canonicalizeSwiglu } from './canonicalize/index.ts';
 import { fuseAttention } from './fuse-attention.ts';
 import { fuseElementwise } from './fuse-elementwise.ts';
 import { fuseLinear } from './fuse-linear.ts';
+import { fuseNorms } from './fuse-norms.ts';
+import { lowerConv } from './lower-conv.ts';
 import type { Pass } from './pass.ts';
 import { foldQuantize } from './quantize/fold.ts';
 import type { QuantizePass } from './quantize/insert.ts';
@@ -27,13 +29,16 @@ import { removeNoops } from './simplify/remove-noops.ts';
 /** simplify: the exporter's noise out (constants, casts, sequences, duplicates, dead code). */
 export const SIMPLIFY: readonly Pass[] = [foldConstants, lowerSequences, castLikeToCast, removeNoops, eliminateCommon, removeDead];
 
-export const PIPELINE: readonly Pass[] = [...SIMPLIFY, canonicalize, fuseAttention, fuseLinear, canonicalizeSwiglu, fuseElementwise];
+/** The VAE decoders' convolutions and channel norms (before element-wise fusion, which would split their groups). */
+const VAE: readonly Pass[] = [lowerConv, fuseNorms];
+
+export const PIPELINE: readonly Pass[] = [...SIMPLIFY, canonicalize, fuseAttention, fuseLinear, canonicalizeSwiglu, ...VAE, fuseElementwise];
 
 /** The pipeline for a precision: quantization (insert, then fold) goes after the GEMMs are fused
  * and before element-wise fusion, which then pulls each activation Quantize into its producer. */
 export function pipelineFor(quantize: QuantizePass | undefined): readonly Pass[] {
   if (!quantize) return PIPELINE;
-  return [...SIMPLIFY, canonicalize, fuseAttention, fuseLinear, canonicalizeSwiglu, quantize, foldQuantize, fuseElementwise];
+  return [...SIMPLIFY, canonicalize, fuseAttention, fuseLinear, canonicalizeSwiglu, quantize, foldQuantize, ...VAE, fuseElementwise];
 }
 
 export interface PassReport {

@@ -37,7 +37,8 @@ __device__ __forceinline__ double dc_gelu_tanh(double x) { return 0.5 * x * (1.0
 template <typename T> __device__ __forceinline__ T dc_pow(T a, T b) { return b == T(2) ? a * a : b == T(0.5) ? sqrt(a) : pow(a, b); }
 template <typename T> __device__ __forceinline__ T dc_max(T a, T b) { return (a != a || b != b) ? a + b : (a > b ? a : b); }
 template <typename T> __device__ __forceinline__ T dc_min(T a, T b) { return (a != a || b != b) ? a + b : (a < b ? a : b); }
-template <typename T> __device__ __forceinline__ T dc_clip(T x, T lo, T hi) { return x < lo ? lo : (x > hi ? hi : x); }
+// ONNX Clip: min(max(x, lo), hi), so hi wins when lo > hi (as the reference computes).
+template <typename T> __device__ __forceinline__ T dc_clip(T x, T lo, T hi) { x = x < lo ? lo : x; return x > hi ? hi : x; }
 template <typename T> __device__ __forceinline__ T dc_round_bf16(T x) { return T(__bfloat162float(__float2bfloat16_rn(float(x)))); }
 template <typename T> __device__ __forceinline__ T dc_round_half(T x) { return T(__half2float(__float2half_rn(float(x)))); }
 template <typename T> __device__ __forceinline__ T dc_round_e4m3(T x) { return T(float(__nv_fp8_e4m3(float(x)))); }

@@ -9,7 +9,8 @@
  *            bench/RESULTS.md), optional bias
  *   kernel   also the data-movement kernels (Concat, Transpose, Gather, Slice; Expand as a
  *            broadcast element-wise copy)
- *   pending  an op with no kernel yet (attention kernels, convolutions, norms over channels): named so
+ *   kernel   also the VAE decoders' convolutions and norms over channels (conv-launch.ts)
+ *   pending  an op with no kernel yet (attention kernels): named so
  *            the gap is visible in the report, never silently dropped
  *
  * Views and load-time weight preparation are not launches (compiler/launches.ts).
@@ -18,6 +19,7 @@ import type { Graph, Node } from '../ir/graph.ts';
 import { consumers } from '../ir/graph.ts';
 import { isLaunch, loadTimeNodes } from '../launches.ts';
 import type { MemoryPlan } from '../../passes/plan-memory.ts';
+import { vaeLaunch } from './conv-launch.ts';
 import { EW_OPS, elementwiseDescriptor } from './elementwise.ts';
 import { MOVEMENT_OPS, movementDescriptor, renderMovement } from './movement.ts';
 import { isNvfp4ActivationQuantize, nvfp4QuantizeDescriptor, renderNvfp4Quantize } from './nvfp4.ts';
@@ -64,6 +66,8 @@ export function kernelPlan(graph: Graph, memory: MemoryPlan): KernelPlan {
       }
       return;
     }
+    const vae = vaeLaunch(graph, node); // convolutions and channel norms (conv-launch.ts)
+    if (vae) { kernels.set(vae.kernel.name, vae.kernel); launches.push({ kind: 'kernel', node: name, kernel: vae.kernel.name, grid: vae.kernel.grid, block: vae.kernel.block, sharedBytes: vae.kernel.sharedBytes, args: vae.args.map(arg) }); return; }
     const weightQuantize = node.op === 'Quantize' && ![-1, undefined].includes(node.attrs.axis as number | undefined);
     // NVFP4 quantization fused into a producer would need the producer run twice (amax, encode):
     // not done; fold-quantize leaves NVFP4 activation quantization standalone.

@@ -5,6 +5,7 @@
  */
 import type { Node } from '../ir/graph.ts';
 import { attentionOps } from './attention.ts';
+import { convOps } from './conv.ts';
 import { elementwiseOps } from './elementwise.ts';
 import { fusedOps } from './fused.ts';
 import { fusedKernelOps } from './fused-kernel.ts';
@@ -20,7 +21,7 @@ const DEFAULT_DOMAIN: Readonly<Record<string, OpDef>> = {
 };
 
 /** The compiler's own ops (fusions, canonical forms): domain "dc". */
-const DC_DOMAIN: Readonly<Record<string, OpDef>> = { ...fusedOps, ...fusedKernelOps, ...quantOps };
+const DC_DOMAIN: Readonly<Record<string, OpDef>> = { ...fusedOps, ...fusedKernelOps, ...quantOps, ...convOps };
 
 const DOMAINS: Readonly<Record<string, Readonly<Record<string, OpDef>>>> = { '': DEFAULT_DOMAIN, dc: DC_DOMAIN };
 

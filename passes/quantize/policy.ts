@@ -11,6 +11,7 @@
  *   one row per sample (M = 1)       timestep/guidance embedders, AdaLN modulation   -> keep
  *   reads a graph input               input embedders (x_embedder, context_embedder)  -> keep
  *   writes a graph output             the final projection                            -> keep
+ *   in a graph that convolves         the VAE decoders' attention projections          -> keep
  *   everything else                   attention projections, MLPs, fused projections  -> quantize
  *
  * A pattern that matches no GEMM weight is an error (a typo would silently change nothing).
@@ -112,6 +113,7 @@ export function decideGemms(graph: Graph, policy: PrecisionPolicy, checkPatterns
   const used = new Set<string>();
   const match = (list: string[], names: string[]) => list.find((pat) => names.length > 0 && names.every((n) => glob(pat).test(n)));
   const allWeights: string[] = [];
+  const convolves = graph.nodes.some((n) => n.op === 'Conv' || n.op === 'FusedConv');
   for (const node of graph.nodes) {
     if (node.domain !== 'dc' || node.op !== 'Linear') continue;
     const weights = weightNames(graph, node, producer);
@@ -126,6 +128,7 @@ export function decideGemms(graph: Graph, policy: PrecisionPolicy, checkPatterns
     if (keep) { quantized = false; reason = `policy keeps '${keep}'`; used.add(keep); }
     else if (force) { quantized = true; reason = `policy quantizes '${force}'`; used.add(force); }
     else if (!policy.structural) { quantized = true; reason = 'structural defaults off'; }
+    else if (convolves) { quantized = false; reason = 'VAE decoder (the graph convolves): bf16 by default'; }
     else if (rows === 1) { quantized = false; reason = 'one row per sample (timestep/guidance embedding or modulation): negligible time, sensitive'; }
     else if (readsGraphInput(graph, node.inputs[0], producer)) { quantized = false; reason = 'reads a graph input (input embedder)'; }
     else if (writesGraphOutput(graph, node.outputs[0])) { quantized = false; reason = 'writes the graph output (final projection)'; }

@@ -6,7 +6,8 @@
 // loads CASES/kernels.cubin with the driver API, fills each input on the device from the shared
 // deterministic generator (dc_hash below; the TypeScript side computes the same values), poisons
 // each output with 0xFF bytes (NaN for floats), launches once, copies outputs to OUT/outputs.bin
-// (all outputs of the cases with save=1, concatenated in order), then times `iters` launches and prints
+// (all outputs of the cases with save=1, concatenated in order; save=S > 1 keeps every S-th element
+// of each output), then times `iters` launches and prints
 //   time <kernel> <microseconds per launch> <bytes read+written>
 // Build: nvcc -O2 -o harness test/gpu/harness.cu -lcuda
 #include <cuda.h>
@@ -67,12 +68,12 @@ int main(int argc, char** argv) {
   int grid, block, smem, iters, save, nargs;
   cudaEvent_t e0, e1; CHECKRT(cudaEventCreate(&e0)); CHECKRT(cudaEventCreate(&e1));
   while (fscanf(f, "%1023s %d %d %d %d %d %d", name, &grid, &block, &smem, &iters, &save, &nargs) == 7) {
-    std::vector<void*> ptrs(nargs); std::vector<long long> bytes(nargs); std::vector<int> isOut(nargs);
+    std::vector<void*> ptrs(nargs); std::vector<long long> bytes(nargs); std::vector<int> isOut(nargs), widths(nargs);
     long long moved = 0;
     for (int a = 0; a < nargs; ++a) {
       char dir[8]; int width, kind; long long n; unsigned seed, mod;
       if (fscanf(f, "%7s %d %lld %u %d %u", dir, &width, &n, &seed, &kind, &mod) != 6) { fprintf(stderr, "bad case line for %s\n", name); return 1; }
-      bytes[a] = (long long)width * n; isOut[a] = dir[0] == 'o'; moved += bytes[a];
+      bytes[a] = (long long)width * n; widths[a] = width; isOut[a] = dir[0] == 'o'; moved += bytes[a];
       CHECKRT(cudaMalloc(&ptrs[a], bytes[a] > 0 ? bytes[a] : 1));
       if (isOut[a]) CHECKRT(cudaMemset(ptrs[a], 0xFF, bytes[a]));
       else fill<<<1024, 256>>>(ptrs[a], n, kind, seed, mod);
@@ -96,7 +97,8 @@ int main(int argc, char** argv) {
     for (int a = 0; a < nargs; ++a) if (save && isOut[a]) {
       std::vector<char> host(bytes[a]);
       CHECKRT(cudaMemcpy(host.data(), ptrs[a], bytes[a], cudaMemcpyDeviceToHost));
-      fwrite(host.data(), 1, bytes[a], outFile);
+      if (save == 1) fwrite(host.data(), 1, bytes[a], outFile);
+      else for (long long i = 0; i < bytes[a] / widths[a]; i += save) fwrite(host.data() + i * widths[a], 1, widths[a], outFile);
     }
     if (iters > 0) {
       launchAll();

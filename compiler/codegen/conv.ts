@@ -1,0 +1,100 @@
+/**
+ * Convolution kernels: a dc.FusedConv (passes/lower-conv.ts) becomes a ConvDescriptor — shapes,
+ * padding, the folded nearest upsampling, element types, and the tile — rendered by
+ * templates/conv.cu.njk (implicit GEMM on mma.sync bf16, see its header).
+ *
+ * Layout: activations stay NCHW as exported (every neighbouring kernel — norms, element-wise,
+ * attention's edges — reads that layout); the kernel transposes its input tile to channels-
+ * innermost on the way to shared memory. Weights are OHWI, prepared once at load time.
+ *
+ * Tile choice: BM (output channels per CTA) is the largest of 128/64/32/16 that wastes no more
+ * than a 16-multiple would (Co = 3 -> 16, 96 -> 32, 192 -> 64, 384 -> 128); the pixel tile is 256
+ * pixels (512 when BM = 16), 64 wide (the output width when narrower), eight warps.
+ * Paths: bf16 activations whose rows split into 16-byte vectors are copied by cp.async while the
+ * previous chunk's MMAs run, then transposed in shared memory; anything else (the fp32 test
+ * fixtures) is loaded element by element. bf16 weights with Ci % 8 == 0 arrive by cp.async; others are converted on the way.
+ * fp32 activations and weights are rounded to bf16 for the tensor cores (fp32 accumulation).
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import nunjucks from 'nunjucks';
+import { fail } from '../errors.ts';
+import type { DType } from '../ir/dtype.ts';
+import type { Graph, Node } from '../ir/graph.ts';
+import { ROOT } from '../paths.ts';
+import { PREAMBLE, type RenderedKernel } from './render.ts';
+
+export interface ConvDescriptor {
+  kind: 'conv';
+  n: number; ci: number; co: number;
+  /** Source spatial size (before the folded upsampling), the factor, the output size. */
+  hs: number; ws: number; up: number; ho: number; wo: number;
+  kh: number; kw: number; pt: number; pl: number;
+  xType: string; wType: string; bType?: string; yType: string;
+  tile: { bm: number; warpsM: number; mt: number; nt: number; th: number; tw: number };
+}
+
+const C_TYPE: Partial<Record<DType, string>> = { bfloat16: '__nv_bfloat16', float32: 'float' };
+const env = new nunjucks.Environment(new nunjucks.FileSystemLoader(join(ROOT, 'templates')), { autoescape: false, throwOnUndefined: true });
+const THREADS = 256;
+const TEMPLATE = () => readFileSync(join(ROOT, 'templates', 'conv.cu.njk'), 'utf8');
+
+export function convDescriptor(graph: Graph, node: Node): ConvDescriptor {
+  const where = `FusedConv kernel -> ${node.outputs[0]}`;
+  const t = (v: string) => graph.types.get(v) as unknown as { dtype: DType; shape: number[] };
+  const ctype = (v: string) => C_TYPE[t(v).dtype] ?? fail(where, 'bf16 or fp32 operands', `${t(v).dtype} '${v}'`);
+  const conv = node.body?.nodes.find((b) => b.op === 'Conv');
+  if (!conv) fail(where, 'a body with a Conv', 'none');
+  const [n, ci, hs, ws] = t(node.inputs[0]).shape;
+  const [co, kh, kw, wci] = t(node.inputs[1]).shape;
+  const [, yco, ho, wo] = t(node.outputs[0]).shape;
+  const up = (node.attrs.upsample as number | undefined) ?? 1;
+  const pads = (conv.attrs.pads as number[] | undefined) ?? [0, 0, 0, 0];
+  if (wci !== ci || yco !== co) fail(where, `weights [Co, kh, kw, ${ci}] for ${ci} input channels`, `[${t(node.inputs[1]).shape}]`);
+  if (pads.some((p) => p < 0 || p >= Math.max(kh, kw))) fail(where, 'pads smaller than the kernel', `[${pads}]`);
+  // BM: the largest tile whose padding of Co is no worse than the 16-row tile's.
+  const waste = (bm: number) => Math.ceil(co / bm) * bm - co;
+  const bm = [128, 64, 32, 16].find((b) => waste(b) <= waste(16))!;
+  const layout = { 128: { warpsM: 2, mt: 4 }, 64: { warpsM: 2, mt: 2 }, 32: { warpsM: 2, mt: 1 }, 16: { warpsM: 1, mt: 1 } }[bm]!;
+  const nt = 8;
+  const pixels = (THREADS / 32 / layout.warpsM) * nt * 8;
+  const tw = Math.min(64, Math.ceil(wo / 8) * 8);
+  if (pixels % tw) fail(where, 'an output width whose tile divides the pixel tile', `${wo}`);
+  return {
+    kind: 'conv', n, ci, co, hs, ws, up, ho, wo, kh, kw, pt: pads[0], pl: pads[1],
+    xType: ctype(node.inputs[0]), wType: ctype(node.inputs[1]), ...(node.inputs[2] ? { bType: ctype(node.inputs[2]) } : {}), yType: ctype(node.outputs[0]),
+    tile: { bm, ...layout, nt, th: pixels / tw, tw },
+  };
+}
+
+/** The template's paths: activations copied as raw 16-byte rows (bf16, rows in whole vectors;
+ * `rstride` the elements between channel blocks of the raw tile, an odd number of 16-byte units),
+ * weights by cp.async (bf16, Ci % 8 == 0). */
+function paths(d: ConvDescriptor): { staged: boolean; wAsync: boolean; rstride: number } {
+  const rw = d.tile.tw / d.up, ph = d.tile.th + d.kh - 1;
+  const staged = d.xType === '__nv_bfloat16' && (d.up === 1 || d.up === 2) && d.ws % 8 === 0 && rw % 8 === 0;
+  const units = (ph * rw) / 8;
+  return { staged, wAsync: d.wType === '__nv_bfloat16' && d.ci % 8 === 0, rstride: (units + (units % 2 === 0 ? 1 : 2)) * 8 };
+}
+
+/** Shared memory: two stages of weights [taps][BM][32] and input tile [(TH+kh-1)(TW+kw-1)][32],
+ * the raw tile [32][rstride] on the bf16 path (all bf16); reused by the epilogue for the fp32
+ * output tile [BM][TH*TW + 8]. */
+export function convSharedBytes(d: ConvDescriptor): number {
+  const { bm, th, tw } = d.tile;
+  const { staged, rstride } = paths(d);
+  const mainLoop = 2 * 2 * (d.kh * d.kw * bm * 32 + (th + d.kh - 1) * (tw + d.kw - 1) * 32) + (staged ? 2 * 32 * rstride : 0);
+  return Math.max(mainLoop, bm * (th * tw + 8) * 4);
+}
+
+export function renderConv(d: ConvDescriptor): RenderedKernel {
+  const name = `conv_${createHash('sha256').update(JSON.stringify({ d, t: TEMPLATE(), p: PREAMBLE() })).digest('hex').slice(0, 16)}`;
+  const { staged, wAsync, rstride } = paths(d);
+  const source = env.render('conv.cu.njk', {
+    name, threads: THREADS, ...d, ...d.tile, bias: !!d.bType, xT: d.xType, wT: d.wType, bT: d.bType ?? '', yT: d.yType, staged, wAsync, rstride,
+  });
+  const tiles = d.n * Math.ceil(d.co / d.tile.bm) * Math.ceil(d.ho / d.tile.th) * Math.ceil(d.wo / d.tile.tw);
+  // fp32 fixtures (element-by-element loads) are test paths, not hot ones.
+  return { name, source, hot: staged && wAsync, grid: tiles, block: THREADS, sharedBytes: convSharedBytes(d) };
+}
