@@ -16,6 +16,7 @@ import { fuseElementwise } from './fuse-elementwise.ts';
 import { fuseLinear } from './fuse-linear.ts';
 import { fuseNorms } from './fuse-norms.ts';
 import { lowerConv } from './lower-conv.ts';
+import { lowerAttention } from './lower-attention.ts';
 import type { Pass } from './pass.ts';
 import { foldQuantize } from './quantize/fold.ts';
 import type { QuantizePass } from './quantize/insert.ts';
@@ -38,7 +39,7 @@ export const PIPELINE: readonly Pass[] = [...SIMPLIFY, canonicalize, fuseAttenti
  * and before element-wise fusion, which then pulls each activation Quantize into its producer. */
 export function pipelineFor(quantize: QuantizePass | undefined): readonly Pass[] {
   if (!quantize) return PIPELINE;
-  return [...SIMPLIFY, canonicalize, fuseAttention, fuseLinear, canonicalizeSwiglu, quantize, foldQuantize, ...VAE, fuseElementwise];
+  return [...SIMPLIFY, canonicalize, fuseAttention, fuseLinear, canonicalizeSwiglu, quantize, foldQuantize, ...VAE, fuseElementwise, lowerAttention];
 }
 
 export interface PassReport {

@@ -9,8 +9,11 @@
  *            bench/RESULTS.md), optional bias
  *   kernel   also the data-movement kernels (Concat, Transpose, Gather, Slice; Expand as a
  *            broadcast element-wise copy)
+ *   kernel   also the attention kernels: AttentionPack (the prologue writing packed Q/K/V) and
+ *            PackedAttention (attention.ts); grid 1-D, dynamic shared memory above 48 KB (the
+ *            runtime raises the kernel's limit to sharedBytes)
  *   kernel   also the VAE decoders' convolutions and norms over channels (conv-launch.ts)
- *   pending  an op with no kernel yet (attention kernels): named so
+ *   pending  an op with no kernel yet: named so
  *            the gap is visible in the report, never silently dropped
  *
  * Views and load-time weight preparation are not launches (compiler/launches.ts).
@@ -19,6 +22,7 @@ import type { Graph, Node } from '../ir/graph.ts';
 import { consumers } from '../ir/graph.ts';
 import { isLaunch, loadTimeNodes } from '../launches.ts';
 import type { MemoryPlan } from '../../passes/plan-memory.ts';
+import { attentionDescriptor, packDescriptor, renderAttention, renderPack } from './attention.ts';
 import { vaeLaunch } from './conv-launch.ts';
 import { EW_OPS, elementwiseDescriptor } from './elementwise.ts';
 import { MOVEMENT_OPS, movementDescriptor, renderMovement } from './movement.ts';
@@ -96,6 +100,12 @@ export function kernelPlan(graph: Graph, memory: MemoryPlan): KernelPlan {
       kernels.set(k.name, k);
       const read = node.op === 'Expand' || node.op === 'Slice' ? [node.inputs[0]] : node.inputs.filter(Boolean);
       launches.push({ kind: 'kernel', node: name, kernel: k.name, grid: k.grid, block: k.block, sharedBytes: k.sharedBytes, args: [...read, ...node.outputs].map(arg) });
+      return;
+    }
+    if (node.domain === 'dc' && (node.op === 'AttentionPack' || node.op === 'PackedAttention')) {
+      const { args: values, ...k } = node.op === 'AttentionPack' ? renderPack(packDescriptor(graph, node)) : renderAttention(attentionDescriptor(graph, node));
+      kernels.set(k.name, k);
+      launches.push({ kind: 'kernel', node: name, kernel: k.name, grid: k.grid, block: k.block, sharedBytes: k.sharedBytes, args: values.map(arg) });
       return;
     }
     const op = `${node.domain ? `${node.domain}.` : ''}${node.op}`;

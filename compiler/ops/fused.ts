@@ -160,7 +160,7 @@ function layoutsOf(node: Node): string[] {
   return ((node.attrs.layouts as readonly string[] | undefined) ?? ['bhsd', 'bhsd', 'bhsd']).slice();
 }
 
-function attentionPlan(node: Node, shapeOf: (i: number) => readonly number[] | undefined, where: string) {
+export function attentionPlan(node: Node, shapeOf: (i: number) => readonly number[] | undefined, where: string) {
   const segments = attrInt(node, 'segments', 1);
   const layouts = layoutsOf(node);
   const roles = (['q', 'k', 'v'] as const).map((role, r) => {
@@ -185,7 +185,7 @@ function attentionPlan(node: Node, shapeOf: (i: number) => readonly number[] | u
 }
 
 /** Gathers one role's segments into [B, H, S, D] float32, applying the norm/RoPE prologue. */
-function assemble(ins: readonly (RuntimeValue | undefined)[], node: Node, role: 'q' | 'k' | 'v', layout: string, total: Dims): Float32Array {
+export function assemble(ins: readonly (RuntimeValue | undefined)[], node: Node, role: 'q' | 'k' | 'v', layout: string, total: Dims): Float32Array {
   const segments = attrInt(node, 'segments', 1);
   const eps = attrFloat(node, 'normEps', 1e-6);
   const style = attrString(node, 'ropeStyle', 'interleaved');

@@ -12,6 +12,7 @@ import { fusedKernelOps } from './fused-kernel.ts';
 import { quantOps } from './quant.ts';
 import { linalgOps } from './linalg.ts';
 import { normOps } from './norm.ts';
+import { packedAttentionOps } from './packed-attention.ts';
 import type { OpDef } from './op.ts';
 import { resizeOps } from './resize.ts';
 import { shapeOps } from './shape.ts';
@@ -21,7 +22,7 @@ const DEFAULT_DOMAIN: Readonly<Record<string, OpDef>> = {
 };
 
 /** The compiler's own ops (fusions, canonical forms): domain "dc". */
-const DC_DOMAIN: Readonly<Record<string, OpDef>> = { ...fusedOps, ...fusedKernelOps, ...quantOps, ...convOps };
+const DC_DOMAIN: Readonly<Record<string, OpDef>> = { ...fusedOps, ...fusedKernelOps, ...quantOps, ...packedAttentionOps, ...convOps };
 
 const DOMAINS: Readonly<Record<string, Readonly<Record<string, OpDef>>>> = { '': DEFAULT_DOMAIN, dc: DC_DOMAIN };
 

@@ -1,0 +1,309 @@
+/**
+ * Attention kernels: dc.AttentionPack and dc.PackedAttention nodes (passes/lower-attention.ts)
+ * become typed descriptors, rendered by templates/attention_pack.cu.njk and attention.cu.njk with
+ * templates/attention.cuh. Everything a launch needs to know (shapes, the strided windows of the
+ * inputs, the mask's broadcast strides, the softmax scale) is baked into the source; a launch's
+ * arguments are device pointers only: the pack's input roots (attention-views.ts) and outputs, then
+ * for the attention the mask root, the packed operands and the output, in parameter order.
+ *
+ * One source serves both targets: the attention kernel takes the wgmma path where the compiler
+ * defines the sm_90a features, ldmatrix + mma.sync elsewhere (sm_100a), with the same geometry.
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import nunjucks from 'nunjucks';
+import { fail } from '../errors.ts';
+import type { DType } from '../ir/dtype.ts';
+import type { Graph, Node } from '../ir/graph.ts';
+import { attentionInput } from '../ops/fused.ts';
+import { PACK_ROWS, packedHeadDim, padRows } from '../ops/packed-attention.ts';
+import { ROOT } from '../paths.ts';
+import { type StridedView, resolveView } from './attention-views.ts';
+import type { RenderedKernel } from './render.ts';
+
+const TEMPLATES = join(ROOT, 'templates');
+const env = new nunjucks.Environment(new nunjucks.FileSystemLoader(TEMPLATES), { autoescape: false, throwOnUndefined: true });
+const text = (file: string) => readFileSync(join(TEMPLATES, file), 'utf8');
+const hash = (x: unknown) => createHash('sha256').update(JSON.stringify(x)).digest('hex').slice(0, 16);
+
+const C_TYPE: Partial<Record<DType, string>> = { float32: 'float', bfloat16: '__nv_bfloat16', float16: '__half', bool: 'bool' };
+
+/** A strided input: kernel parameter `param`, element offset, strides of the logical axes. */
+export interface Operand { param: number; offset: number; strides: number[] }
+export interface PackSegment {
+  role: 'q' | 'k' | 'v';
+  start: number;
+  length: number;
+  /** strides over (b, s, h, d) */
+  x: Operand;
+  norm?: Operand;
+  /** strides over (s, d) */
+  cos?: Operand;
+  sin?: Operand;
+}
+
+export interface PackDescriptor {
+  kind: 'attention-pack';
+  batch: number; heads: number; kvHeads: number; seqQ: number; seqKv: number; headDim: number; dp: number;
+  qk: 'bf16' | 'fp8';
+  eps: number;
+  rope: 'interleaved' | 'half';
+  /** Kernel inputs in parameter order: a root value and its C element type. */
+  inputs: { value: string; type: string }[];
+  segments: PackSegment[];
+  outputs: string[];
+}
+
+export interface AttentionDescriptor {
+  kind: 'attention';
+  batch: number; heads: number; kvHeads: number; seqQ: number; seqKv: number; headDim: number; dp: number;
+  qk: 'bf16' | 'fp8';
+  scale: number;
+  causal: boolean;
+  outLayout: 'bshd' | 'bhsd';
+  outType: string;
+  /** The mask's root and its window, strides over (b, h, q, k) (0 where broadcast). */
+  mask?: { value: string; type: string; bool: boolean; offset: number; strides: number[] };
+  /** Packed operands (Qp, Kp, Vt[, Qs, Ks]) and the output. */
+  inputs: string[];
+  output: string;
+  /**
+   * Consumer schedule on the wgmma path: 'serial' (each warpgroup: scores, softmax, P·V, each
+   * awaited) or 'pingpong' (the two warpgroups alternate on the tensor cores, one's softmax
+   * under the other's GEMMs). The mma.sync path is always serial.
+   */
+  schedule: 'serial' | 'pingpong';
+}
+
+export interface AttentionKernel extends RenderedKernel {
+  /** Values passed as the launch's arguments, in the kernel's parameter order. */
+  args: string[];
+}
+
+const typeOf = (graph: Graph, v: string) => graph.types.get(v) as unknown as { dtype: DType; shape: number[] };
+
+function cType(dtype: DType, where: string): string {
+  return C_TYPE[dtype] ?? fail(where, 'an input of float32, bfloat16, float16 or bool', dtype);
+}
+
+// ---- descriptors ------------------------------------------------------------------------------------
+
+export function packDescriptor(graph: Graph, node: Node): PackDescriptor {
+  const where = `AttentionPack kernel -> ${node.outputs[0]}`;
+  const layouts = node.attrs.layouts as string[];
+  const segments = node.attrs.segments as number;
+  const inputs: PackDescriptor['inputs'] = [];
+  const param = (view: StridedView) => {
+    let i = inputs.findIndex((x) => x.value === view.root);
+    if (i < 0) i = inputs.push({ value: view.root, type: cType(typeOf(graph, view.root).dtype, where) }) - 1;
+    return i;
+  };
+  const operand = (value: string, order: number[]): Operand => {
+    const view = resolveView(graph, value, where);
+    return { param: param(view), offset: view.offset, strides: order.map((a) => (view.dims[a].size === 1 ? 0 : view.dims[a].stride)) };
+  };
+  const qShape = typeOf(graph, node.outputs[0]).shape;
+  const kShape = typeOf(graph, node.outputs[1]).shape;
+  const list: PackSegment[] = [];
+  const starts = { q: 0, k: 0, v: 0 };
+  let batch = 0, heads = 0, kvHeads = 0, headDim = 0;
+  for (let s = 0; s < segments; s++) {
+    (['q', 'k', 'v'] as const).forEach((role, r) => {
+      const x = node.inputs[attentionInput(s, role)];
+      const shape = typeOf(graph, x).shape;
+      const bshd = layouts[r] === 'bshd';
+      const length = bshd ? shape[1] : shape[2];
+      [batch, headDim] = [shape[0], shape[3]];
+      if (role === 'q') heads = bshd ? shape[2] : shape[1];
+      if (role === 'k') kvHeads = bshd ? shape[2] : shape[1];
+      const seg: PackSegment = { role, start: starts[role], length, x: operand(x, bshd ? [0, 1, 2, 3] : [0, 2, 1, 3]) };
+      if (role !== 'v') {
+        const norm = node.inputs[attentionInput(s, role === 'q' ? 'qNorm' : 'kNorm')];
+        const cos = node.inputs[attentionInput(s, 'cos')], sin = node.inputs[attentionInput(s, 'sin')];
+        if (norm) seg.norm = operand(norm, [0]);
+        if (cos && sin) {
+          seg.cos = operand(cos, [0, 1]);
+          seg.sin = operand(sin, [0, 1]);
+        }
+      }
+      starts[role] += length;
+      list.push(seg);
+    });
+  }
+  const qk = ((node.attrs.qk as string | undefined) ?? 'bf16') as 'bf16' | 'fp8';
+  const seqQ = starts.q, seqKv = starts.k;
+  if (qk === 'fp8' ? qShape[2] !== padRows(seqQ) || kShape[2] !== padRows(seqKv) : qShape[3] !== padRows(seqQ)) {
+    fail(where, 'packed outputs matching the segments', `[${qShape}] for ${seqQ} tokens`);
+  }
+  return {
+    kind: 'attention-pack', batch, heads, kvHeads, seqQ, seqKv, headDim, dp: packedHeadDim(headDim, qk), qk,
+    eps: (node.attrs.normEps as number | undefined) ?? 1e-6,
+    rope: ((node.attrs.ropeStyle as string | undefined) ?? 'interleaved') === 'half' ? 'half' : 'interleaved',
+    inputs, segments: list, outputs: node.outputs.slice(),
+  };
+}
+
+export function attentionDescriptor(graph: Graph, node: Node): AttentionDescriptor {
+  const where = `PackedAttention kernel -> ${node.outputs[0]}`;
+  const q = typeOf(graph, node.inputs[1]).shape, k = typeOf(graph, node.inputs[2]).shape;
+  const qk = ((node.attrs.qk as string | undefined) ?? 'bf16') as 'bf16' | 'fp8';
+  const [batch, heads, kvHeads] = [q[0], q[1], k[1]];
+  const seqQ = node.attrs.seqQ as number, seqKv = node.attrs.seqKv as number, headDim = node.attrs.headDim as number;
+  let mask: AttentionDescriptor['mask'];
+  if (node.inputs[0]) {
+    const view = resolveView(graph, node.inputs[0], where);
+    const dtype = typeOf(graph, node.inputs[0]).dtype;
+    const pad = 4 - view.dims.length;
+    const full = [batch, heads, seqQ, seqKv];
+    const strides = full.map((_, a) => {
+      const d = view.dims[a - pad];
+      return !d || d.size === 1 ? 0 : d.stride;
+    });
+    mask = { value: view.root, type: cType(typeOf(graph, view.root).dtype, where), bool: dtype === 'bool', offset: view.offset, strides };
+  }
+  return {
+    kind: 'attention', batch, heads, kvHeads, seqQ, seqKv, headDim, dp: packedHeadDim(headDim, qk), qk,
+    scale: node.attrs.scale as number, causal: node.attrs.causal === 1,
+    outLayout: node.attrs.outLayout === 'bshd' ? 'bshd' : 'bhsd',
+    outType: cType(typeOf(graph, node.outputs[0]).dtype, where),
+    mask, inputs: node.inputs.slice(1), output: node.outputs[0], schedule: 'pingpong',
+  };
+}
+
+// ---- rendering ------------------------------------------------------------------------------------
+
+const helpers = () => text('attention.cuh');
+
+/** A wgmma instruction as a function over an accumulator array (rendered: its operand list). */
+function wgmmaFunction(kind: 'ss-bf16' | 'ss-e4m3' | 'rs-bf16', n: number): { name: string; source: string } {
+  const name = `dca_wgmma_${kind.replace('-', '_')}_n${n}`;
+  const regs = n / 2;
+  const d = Array.from({ length: regs }, (_, i) => `%${i}`).join(', ');
+  const outs = Array.from({ length: regs }, (_, i) => `"+f"(d[${i}])`).join(', ');
+  let signature: string, instr: string, ins: string;
+  if (kind === 'rs-bf16') {
+    signature = 'float* d, uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3, uint64_t db';
+    instr = `wgmma.mma_async.sync.aligned.m64n${n}k16.f32.bf16.bf16 {${d}}, {%${regs}, %${regs + 1}, %${regs + 2}, %${regs + 3}}, %${regs + 4}, p, 1, 1, 0;`;
+    ins = `"r"(a0), "r"(a1), "r"(a2), "r"(a3), "l"(db), "n"(1)`;
+  } else {
+    signature = 'float* d, uint64_t da, uint64_t db, int scaleD';
+    instr = kind === 'ss-bf16'
+      ? `wgmma.mma_async.sync.aligned.m64n${n}k16.f32.bf16.bf16 {${d}}, %${regs}, %${regs + 1}, p, 1, 1, 0, 0;`
+      : `wgmma.mma_async.sync.aligned.m64n${n}k32.f32.e4m3.e4m3 {${d}}, %${regs}, %${regs + 1}, p, 1, 1;`;
+    ins = `"l"(da), "l"(db), "r"(scaleD)`;
+  }
+  const pred = kind === 'rs-bf16' ? regs + 5 : regs + 2;
+  const guard = name.toUpperCase();
+  const source = [
+    `#if DCA_WGMMA && !defined(${guard})`, `#define ${guard}`,
+    `__device__ __forceinline__ void ${name}(${signature}) {`,
+    `  asm volatile("{\\n.reg .pred p;\\nsetp.ne.b32 p, %${pred}, 0;\\n${instr}\\n}\\n"`,
+    `               : ${outs}`,
+    `               : ${ins});`,
+    '}', '#endif',
+  ].join('\n');
+  return { name, source };
+}
+
+function kernelName(prefix: string, structure: unknown, template: string) {
+  return `${prefix}_${hash({ structure, t: text(template), h: helpers() })}`;
+}
+
+/** A strided element offset: `offset + Σ index·stride`, terms with zero stride dropped. */
+function offsetExpr(offset: number, terms: [string, number][]): string {
+  const parts = terms.filter(([, s]) => s !== 0).map(([i, s]) => `(long long)(${i}) * ${s}LL`);
+  return [`${offset}LL`, ...parts].join(' + ');
+}
+
+export function renderPack(d: PackDescriptor): AttentionKernel {
+  const structure = { ...d, inputs: d.inputs.map((i) => i.type), outputs: d.outputs.length };
+  const name = kernelName('attnpack', structure, 'attention_pack.cu.njk');
+  const lpr = d.headDim / 8;
+  const loads = { q: [] as string[], k: [] as string[], v: [] as string[] };
+  for (const role of ['q', 'k', 'v'] as const) {
+    d.segments.filter((s) => s.role === role).forEach((s, i) => {
+      const lines: string[] = [];
+      const load8 = (what: string, o: Operand, terms: [string, number][], last: number) => {
+        const at = offsetExpr(o.offset, terms);
+        const vector = last === 1 && [o.offset, ...terms.map(([, st]) => st)].every((v) => v % 8 === 0);
+        const col = '8 * c8';
+        return vector
+          ? `dc_load8<float>(in${o.param}, ${at} + ${col}, ${what});`
+          : `for (int e = 0; e < 8; ++e) ${what}[e] = dc_load<float>(in${o.param}, ${at} + (long long)(${col} + e) * ${last}LL);`;
+      };
+      const [sb, ss, sh, sd] = s.x.strides;
+      lines.push(load8('x', s.x, [['b', sb], ['tl', ss], ['head', sh]], sd));
+      if (s.norm) lines.push(load8('w', s.norm, [], s.norm.strides[0]), 'norm = true;');
+      if (s.cos && s.sin) {
+        lines.push(load8('cs', s.cos, [['tl', s.cos.strides[0]]], s.cos.strides[1]));
+        lines.push(load8('sn', s.sin, [['tl', s.sin.strides[0]]], s.sin.strides[1]), 'rope = true;');
+      }
+      loads[role].push(`${i ? 'else ' : ''}if (t < ${s.start + s.length}) { const int tl = t - ${s.start}; ${lines.join(' ')} }`);
+    });
+  }
+  const params = [
+    ...d.inputs.map((x, i) => `const ${x.type}* __restrict__ in${i}`),
+    ...(d.qk === 'fp8'
+      ? ['uint8_t* __restrict__ qp', 'uint8_t* __restrict__ kp', '__nv_bfloat16* __restrict__ vt', 'float* __restrict__ qs', 'float* __restrict__ ks']
+      : ['__nv_bfloat16* __restrict__ qp', '__nv_bfloat16* __restrict__ kp', '__nv_bfloat16* __restrict__ vt']),
+  ];
+  const seqQPad = padRows(d.seqQ), seqKvPad = padRows(d.seqKv);
+  const tokenBlocks = Math.max(seqQPad, seqKvPad) / PACK_ROWS;
+  const roleHeads = d.heads + 2 * d.kvHeads;
+  const source = `${helpers()}\n${env.render('attention_pack.cu.njk', {
+    name, params, headDim: d.headDim, dp: d.dp, tokenBlocks, roleHeads, heads: d.heads, kvHeads: d.kvHeads, seqQ: d.seqQ, seqKv: d.seqKv,
+    seqQPad, seqKvPad, loads, anyNorm: d.segments.some((s) => s.norm), rope: d.segments.some((s) => s.cos) ? d.rope : 'none',
+    eps: d.eps, fp8: d.qk === 'fp8', lpr,
+  })}`;
+  return {
+    name, source, hot: true, grid: tokenBlocks * roleHeads * d.batch, block: 256, sharedBytes: PACK_ROWS * (d.headDim + 1) * 4,
+    args: [...d.inputs.map((x) => x.value), ...d.outputs],
+  };
+}
+
+/** Dynamic shared memory of the attention kernel: Q, two K and two V stages, barriers, alignment slack. */
+export function attentionSharedBytes(d: Pick<AttentionDescriptor, 'dp' | 'qk'>): { q: number; k: number; v: number; total: number } {
+  const rowBytes = d.qk === 'fp8' ? 128 : d.dp * 2;
+  const q = 128 * rowBytes, k = 128 * rowBytes, v = 128 * d.dp * 2;
+  return { q, k, v, total: 1024 + q + 2 * k + 2 * v + 9 * 8 };
+}
+
+export function renderAttention(d: AttentionDescriptor): AttentionKernel {
+  const structure = { ...d, inputs: d.inputs.length, output: 0, mask: d.mask && { ...d.mask, value: 0 } };
+  const name = kernelName('attn', structure, 'attention.cu.njk');
+  const fp8 = d.qk === 'fp8';
+  const sq = padRows(d.seqQ), skv = padRows(d.seqKv);
+  const smem = attentionSharedBytes(d);
+  const wgS = wgmmaFunction(fp8 ? 'ss-e4m3' : 'ss-bf16', 128), wgPV = wgmmaFunction('rs-bf16', d.dp);
+  const packed = fp8 ? 'uint8_t' : '__nv_bfloat16';
+  const params = [
+    ...(d.mask ? [`const ${d.mask.type}* __restrict__ mask`] : []),
+    `const ${packed}* __restrict__ qp`, `const ${packed}* __restrict__ kp`, 'const __nv_bfloat16* __restrict__ vt',
+    ...(fp8 ? ['const float* __restrict__ qs', 'const float* __restrict__ ks'] : []),
+    `${d.outType}* __restrict__ out`,
+  ];
+  let maskLoad = '';
+  if (d.mask) {
+    const [mb, mh, mq, mk] = d.mask.strides;
+    const at = offsetExpr(d.mask.offset, [['b', mb], ['h', mh], [`min(row, ${d.seqQ - 1})`, mq], [`min(col, ${d.seqKv - 1})`, mk]]);
+    maskLoad = d.mask.bool ? `(dc_load<float>(mask, ${at}) != 0.f ? 0.f : -INFINITY)` : `dc_load<float>(mask, ${at})`;
+  }
+  const outRow = d.outLayout === 'bshd'
+    ? `((long long)(b * ${d.seqQ} + r) * ${d.heads} + h) * ${d.headDim}LL`
+    : `((long long)(b * ${d.heads} + h) * ${d.seqQ} + r) * ${d.headDim}LL`;
+  const source = [helpers(), wgS.source, wgPV.source, env.render('attention.cu.njk', {
+    name, params, dp: d.dp, headDim: d.headDim, qBytes: smem.q, kBytes: smem.k, vBytes: smem.v,
+    qTiles: sq / 128, kvTiles: skv / 128, heads: d.heads, kvHeads: d.kvHeads, group: d.heads / d.kvHeads, seqQ: d.seqQ, seqKv: d.seqKv,
+    causal: d.causal, fp8, mask: !!d.mask, masked: !!d.mask || d.causal, bound: d.seqKv % 128 !== 0, maskLoad,
+    qHeadBytes: fp8 ? sq * 128 : sq * d.dp * 2, kHeadBytes: fp8 ? skv * 128 : skv * d.dp * 2, vHeadBytes: skv * d.dp * 2,
+    qBlocks: fp8 ? 1 : d.dp / 64, kBlocks: fp8 ? 1 : d.dp / 64, vBlocks: 2, qBlockBytes: sq * 128, kBlockBytes: skv * 128,
+    kSteps: fp8 ? 4 : d.dp / 16, wgmmaS: wgS.name, wgmmaPV: wgPV.name, mmaS: fp8 ? 'dca_mma_e4m3' : 'dca_mma_bf16',
+    scaleLog2: (d.scale * Math.LOG2E).toPrecision(9), outType: d.outType, outRow, schedule: d.schedule,
+    maskUsesRow: !!d.mask && d.mask.strides[2] !== 0,
+  })].join('\n');
+  return {
+    name, source, hot: true, grid: (sq / 128) * d.heads * d.batch, block: 384, sharedBytes: smem.total,
+    args: [...(d.mask ? [d.mask.value] : []), ...d.inputs, d.output],
+  };
+}

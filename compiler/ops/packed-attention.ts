@@ -1,0 +1,213 @@
+/**
+ * FusedAttention lowered for the GPU (passes/lower-attention.ts): a prologue that writes packed
+ * Q/K/V in the attention kernel's tile layout, and the attention proper over the packed operands.
+ *
+ *   AttentionPack('', [q k v qNorm kNorm cos sin] x segments){segments layouts normEps ropeStyle qk}
+ *       -> Qp, Kp, Vt (bf16)                                   qk = 'bf16'
+ *       -> Qp, Kp, Vt, Qs, Ks (Q, K e4m3 + fp32 block scales)   qk = 'fp8'
+ *     Inputs exactly as FusedAttention's (input 0, the mask slot, stays empty); the prologue
+ *     (segments concatenated, RMSNorm, RoPE) is FusedAttention's own `assemble`.
+ *   PackedAttention(mask, Qp, Kp, Vt[, Qs, Ks]){scale causal outLayout to seqQ seqKv headDim qk}
+ *       -> softmax(Q·Kᵀ·scale + mask)·V, as FusedAttention (a fully masked row gives 0).
+ *
+ * Packed layout. Sequences are padded with zeros to a multiple of 128 tokens (PACK_ROWS) and head
+ * dims to DP (64 or 128, bf16) or 128 (e4m3). Every operand is a stack of K-major tiles whose rows
+ * are 128 bytes: 64 bf16 or 128 e4m3 values, stored with the 128-byte swizzle of the Hopper tensor
+ * cores (16-byte chunk c of row r sits at chunk c ^ (r mod 8)), so one bulk copy of N rows lands
+ * in shared memory exactly as wgmma reads it:
+ *   Qp bf16 [B, H,   DP/64, Sq', 64]      row = token, 64 head-dim values per K-block
+ *   Kp bf16 [B, Hkv, DP/64, Skv', 64]
+ *   Vt bf16 [B, Hkv, Skv'/64, DP, 64]      V transposed: row = head-dim index, 64 tokens per block
+ *   Qp e4m3 [B, H, Sq', 128], Qs fp32 [B, H, Sq'/128]   (likewise Kp, Ks): value = code · scale,
+ *   scale = amax/448 of each (head, 128-token block), FusedAttention's qk='fp8' recipe.
+ * The shapes above are the memory images; `swizzled` gives an element's flat position in a tile.
+ */
+import { fail } from '../errors.ts';
+import { type DType, dtypeFromOnnx, roundToBf16 } from '../ir/dtype.ts';
+import type { Node } from '../ir/graph.ts';
+import type { Tensor } from '../ir/tensor.ts';
+import { E4M3_MAX, roundE4M3 } from '../quant/formats.ts';
+import { roundTo } from './elementwise.ts';
+import { QK_BLOCK, assemble, attentionPlan } from './fused.ts';
+import { type OpDef, type RuntimeValue, attrFloat, attrInt, attrString, broadcastIndex, broadcastShapes, newTensor, optionalTensor, out, tensorArg } from './op.ts';
+
+/** Token padding of every packed operand: the attention kernel's tile height and the fp8 block. */
+export const PACK_ROWS = QK_BLOCK;
+/** Padded head dim: 64 or 128 in bf16; e4m3 rows are always 128 values (one 128-byte row). */
+export const packedHeadDim = (d: number, qk: string) => (qk === 'fp8' || d > 64 ? 128 : 64);
+export const padRows = (s: number) => Math.ceil(s / PACK_ROWS) * PACK_ROWS;
+
+/** Flat position of element (r, c) in a tile of 128-byte rows of `width` values (64 bf16, 128 e4m3). */
+export function swizzled(r: number, c: number, width: number): number {
+  const chunk = width / 8;
+  return r * width + ((Math.floor(c / chunk) ^ (r % 8)) * chunk) + (c % chunk);
+}
+
+export interface PackedShapes { b: number; h: number; hkv: number; sq: number; skv: number; d: number; dp: number; qk: string }
+
+/** Output types of AttentionPack for the given logical sizes. */
+export function packTypes(p: PackedShapes): { dtype: DType; shape: number[] }[] {
+  const sq = padRows(p.sq), skv = padRows(p.skv);
+  const vt = { dtype: 'bfloat16' as DType, shape: [p.b, p.hkv, skv / 64, p.dp, 64] };
+  if (p.qk === 'fp8') {
+    return [
+      { dtype: 'float8e4m3fn', shape: [p.b, p.h, sq, 128] }, { dtype: 'float8e4m3fn', shape: [p.b, p.hkv, skv, 128] }, vt,
+      { dtype: 'float32', shape: [p.b, p.h, sq / PACK_ROWS] }, { dtype: 'float32', shape: [p.b, p.hkv, skv / PACK_ROWS] },
+    ];
+  }
+  return [{ dtype: 'bfloat16', shape: [p.b, p.h, p.dp / 64, sq, 64] }, { dtype: 'bfloat16', shape: [p.b, p.hkv, p.dp / 64, skv, 64] }, vt];
+}
+
+function packShapes(node: Node, shapeOf: (i: number) => readonly number[] | undefined, where: string): PackedShapes {
+  const p = attentionPlan(node, shapeOf, where);
+  const qk = attrString(node, 'qk', 'bf16');
+  if (![16, 32, 64, 128].includes(p.q.d) || p.v.d !== p.q.d) fail(where, 'head dims of 16, 32, 64 or 128, the same for q, k and v', `q ${p.q.d}, v ${p.v.d}`);
+  return { b: p.q.b, h: p.q.h, hkv: p.k.h, sq: p.q.s, skv: p.k.s, d: p.q.d, dp: packedHeadDim(p.q.d, qk), qk };
+}
+
+/** Writes [B, Hx, S, D] float values into a bf16 K-major tile stack [B, Hx, DP/64, S', 64]. */
+function packRows(x: Float32Array, bh: number, s: number, d: number, dp: number): Tensor {
+  const sp = padRows(s);
+  const t = newTensor('bfloat16', [bh, dp / 64, sp, 64]);
+  for (let i = 0; i < bh; i++) for (let r = 0; r < s; r++) for (let c = 0; c < d; c++) {
+    t.set((i * (dp / 64) + Math.floor(c / 64)) * sp * 64 + swizzled(r, c % 64, 64), roundToBf16(x[(i * s + r) * d + c]));
+  }
+  return t;
+}
+
+/** V transposed: [B, Hx, S'/64, DP, 64], row = head-dim index, 64 tokens per block. */
+function packTransposed(x: Float32Array, bh: number, s: number, d: number, dp: number): Tensor {
+  const sp = padRows(s);
+  const t = newTensor('bfloat16', [bh, sp / 64, dp, 64]);
+  for (let i = 0; i < bh; i++) for (let r = 0; r < s; r++) for (let c = 0; c < d; c++) {
+    t.set((i * (sp / 64) + Math.floor(r / 64)) * dp * 64 + swizzled(c, r % 64, 64), roundToBf16(x[(i * s + r) * d + c]));
+  }
+  return t;
+}
+
+/** e4m3 rows of 128 values and one scale per (head, 128-token block): FusedAttention's qk='fp8'. */
+function packFp8(x: Float32Array, bh: number, s: number, d: number): [Tensor, Tensor] {
+  const sp = padRows(s);
+  const q = newTensor('float8e4m3fn', [bh, sp, 128]), scales = newTensor('float32', [bh, sp / PACK_ROWS]);
+  for (let i = 0; i < bh; i++) for (let blk = 0; blk < sp / PACK_ROWS; blk++) {
+    const r0 = blk * PACK_ROWS, r1 = Math.min(r0 + PACK_ROWS, s);
+    let amax = 0;
+    for (let r = r0; r < r1; r++) for (let c = 0; c < d; c++) amax = Math.max(amax, Math.abs(x[(i * s + r) * d + c]));
+    const scale = amax > 0 ? Math.fround(amax / E4M3_MAX) : 1;
+    scales.set(i * (sp / PACK_ROWS) + blk, scale);
+    for (let r = r0; r < r1; r++) for (let c = 0; c < d; c++) q.set(i * sp * 128 + swizzled(r, c, 128), roundE4M3(x[(i * s + r) * d + c] / scale));
+  }
+  return [q, scales];
+}
+
+const attentionPack: OpDef = {
+  infer: (c) => packTypes(packShapes(c.node, (i) => (c.has(i) ? c.input(i).shape : undefined), c.where)).map((t) => out(t.dtype, t.shape)),
+  exec: (ins, node) => {
+    const where = `AttentionPack node '${node.name}'`;
+    const plan = attentionPlan(node, (i) => (ins[i] as Tensor | undefined)?.shape, where);
+    const p = packShapes(node, (i) => (ins[i] as Tensor | undefined)?.shape, where);
+    const [Q, K, V] = (['q', 'k', 'v'] as const).map((role, r) => assemble(ins, node, role, plan.layouts[r], [plan.q, plan.k, plan.v][r]));
+    const vt = packTransposed(V, p.b * p.hkv, p.skv, p.d, p.dp);
+    const shaped = (t: Tensor, i: number) => t.reshape(packTypes(p)[i].shape);
+    if (p.qk === 'fp8') {
+      const [qp, qs] = packFp8(Q, p.b * p.h, p.sq, p.d), [kp, ks] = packFp8(K, p.b * p.hkv, p.skv, p.d);
+      return [qp, kp, vt, qs, ks].map(shaped);
+    }
+    return [packRows(Q, p.b * p.h, p.sq, p.d, p.dp), packRows(K, p.b * p.hkv, p.skv, p.d, p.dp), vt].map(shaped);
+  },
+};
+
+// ---- PackedAttention --------------------------------------------------------------------------------
+
+interface AttentionDims { b: number; h: number; hkv: number; sq: number; skv: number; d: number; dp: number; qk: string; outLayout: string; outShape: number[]; to: DType }
+
+function attentionDims(node: Node, shapeOf: (i: number) => readonly number[] | undefined, where: string): AttentionDims {
+  const qk = attrString(node, 'qk', 'bf16');
+  const sq = attrInt(node, 'seqQ', 0), skv = attrInt(node, 'seqKv', 0), d = attrInt(node, 'headDim', 0);
+  const [q, k, v] = [1, 2, 3].map(shapeOf);
+  if (!q || !k || !v || !sq || !skv || !d) fail(where, 'packed Q, K, V and the seqQ/seqKv/headDim attributes', 'missing');
+  const dp = packedHeadDim(d, qk);
+  const [b, h, hkv] = [q[0], q[1], k[1]];
+  const expect = packTypes({ b, h, hkv, sq, skv, d, dp, qk });
+  [q, k, v, shapeOf(4), shapeOf(5)].slice(0, qk === 'fp8' ? 5 : 3).forEach((s, i) => {
+    if (!s || s.join() !== expect[i].shape.join()) fail(where, `packed operand ${i + 1} of shape [${expect[i].shape}]`, s ? `[${s}]` : 'none');
+  });
+  if (h % hkv) fail(where, 'query heads a multiple of kv heads', `${h} and ${hkv}`);
+  const outLayout = attrString(node, 'outLayout', 'bhsd');
+  const to = dtypeFromOnnx(attrInt(node, 'to', 16)) ?? fail(where, 'an output dtype code', String(node.attrs.to));
+  return { b, h, hkv, sq, skv, d, dp, qk, outLayout, to, outShape: outLayout === 'bshd' ? [b, sq, h, d] : [b, h, sq, d] };
+}
+
+/** Decodes a packed operand into [BH, S, D] float32 (fp8 values times their block scale). */
+function unpackRows(t: Tensor, bh: number, s: number, d: number, dp: number, scales?: Tensor): Float32Array {
+  const sp = padRows(s), x = new Float32Array(bh * s * d);
+  for (let i = 0; i < bh; i++) for (let r = 0; r < s; r++) for (let c = 0; c < d; c++) {
+    x[(i * s + r) * d + c] = scales
+      ? Math.fround(t.get(i * sp * 128 + swizzled(r, c, 128)) * scales.get(i * (sp / PACK_ROWS) + Math.floor(r / PACK_ROWS)))
+      : t.get((i * (dp / 64) + Math.floor(c / 64)) * sp * 64 + swizzled(r, c % 64, 64));
+  }
+  return x;
+}
+
+function unpackTransposed(t: Tensor, bh: number, s: number, d: number, dp: number): Float32Array {
+  const sp = padRows(s), x = new Float32Array(bh * s * d);
+  for (let i = 0; i < bh; i++) for (let r = 0; r < s; r++) for (let c = 0; c < d; c++) {
+    x[(i * s + r) * d + c] = t.get((i * (sp / 64) + Math.floor(r / 64)) * dp * 64 + swizzled(c, r % 64, 64));
+  }
+  return x;
+}
+
+const packedAttention: OpDef = {
+  infer: (c) => {
+    const a = attentionDims(c.node, (i) => (c.has(i) ? c.input(i).shape : undefined), c.where);
+    if (c.has(0)) broadcastShapes([c.input(0).shape, [a.b, a.h, a.sq, a.skv]], c.where);
+    return [out(a.to, a.outShape)];
+  },
+  exec: (ins: readonly (RuntimeValue | undefined)[], node) => {
+    const a = attentionDims(node, (i) => (ins[i] as Tensor | undefined)?.shape, `PackedAttention node '${node.name}'`);
+    const fp8 = a.qk === 'fp8';
+    const Q = unpackRows(tensorArg(ins, 1, node), a.b * a.h, a.sq, a.d, a.dp, fp8 ? tensorArg(ins, 4, node) : undefined);
+    const K = unpackRows(tensorArg(ins, 2, node), a.b * a.hkv, a.skv, a.d, a.dp, fp8 ? tensorArg(ins, 5, node) : undefined);
+    const V = unpackTransposed(tensorArg(ins, 3, node), a.b * a.hkv, a.skv, a.d, a.dp);
+    const mask = optionalTensor(ins, 0);
+    const maskMap = mask ? broadcastIndex(mask.shape, [a.b, a.h, a.sq, a.skv]) : undefined;
+    const scale = attrFloat(node, 'scale', 1 / Math.sqrt(a.d));
+    const causal = attrInt(node, 'causal', 0) === 1;
+    const group = a.h / a.hkv;
+    const y = newTensor(a.to, a.outShape);
+    const scores = new Float64Array(a.skv), acc = new Float64Array(a.d);
+    for (let b = 0; b < a.b; b++) for (let h = 0; h < a.h; h++) {
+      const kv = b * a.hkv + Math.floor(h / group);
+      for (let s = 0; s < a.sq; s++) {
+        const qBase = ((b * a.h + h) * a.sq + s) * a.d;
+        let max = -Infinity;
+        for (let t = 0; t < a.skv; t++) {
+          let dot = 0;
+          for (let i = 0; i < a.d; i++) dot += Q[qBase + i] * K[(kv * a.skv + t) * a.d + i];
+          let sc = dot * scale;
+          if (mask) {
+            const m = mask.get(maskMap![((b * a.h + h) * a.sq + s) * a.skv + t]);
+            sc = mask.dtype === 'bool' ? (m ? sc : -Infinity) : sc + m;
+          }
+          if (causal && t > s) sc = -Infinity;
+          scores[t] = sc;
+          if (sc > max) max = sc;
+        }
+        let sum = 0;
+        for (let t = 0; t < a.skv; t++) { scores[t] = max === -Infinity ? 0 : Math.exp(scores[t] - max); sum += scores[t]; }
+        acc.fill(0);
+        for (let t = 0; t < a.skv; t++) {
+          if (!scores[t]) continue;
+          for (let i = 0; i < a.d; i++) acc[i] += (scores[t] / sum) * V[(kv * a.skv + t) * a.d + i];
+        }
+        for (let i = 0; i < a.d; i++) {
+          y.set(a.outLayout === 'bshd' ? ((b * a.sq + s) * a.h + h) * a.d + i : qBase + i, roundTo(a.to, acc[i]));
+        }
+      }
+    }
+    return [y];
+  },
+  flops: (node, [q]) => 4 * q.shape[0] * q.shape[1] * attrInt(node, 'seqQ', 0) * attrInt(node, 'seqKv', 0) * attrInt(node, 'headDim', 0),
+};
+
+export const packedAttentionOps: Record<string, OpDef> = { AttentionPack: attentionPack, PackedAttention: packedAttention };

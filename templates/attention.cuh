@@ -1,0 +1,98 @@
+// Helpers of the attention kernels (templates/attention*.cu.njk), pasted once into each unit that
+// holds one: shared-memory barriers (mbarrier), bulk global->shared copies completing on them,
+// ldmatrix + mma.sync (the portable tensor-core path, sm_90a and sm_100a) and wgmma descriptors,
+// fences and waits (sm_90a only: DCA_WGMMA). The wgmma instructions themselves, whose operand
+// lists depend on the tile width, are rendered by compiler/codegen/attention.ts.
+#ifndef DCA_ATTENTION_CUH
+#define DCA_ATTENTION_CUH
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#define DCA_WGMMA 1
+#else
+#define DCA_WGMMA 0
+#endif
+// Warpgroup register reallocation (setmaxnreg): sm_90a and sm_100a.
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL) || defined(__CUDA_ARCH_FEAT_SM100_ALL)
+#define DCA_SETMAXNREG 1
+#else
+#define DCA_SETMAXNREG 0
+#endif
+
+__device__ __forceinline__ uint32_t dca_smem(const void* p) { return (uint32_t)__cvta_generic_to_shared(p); }
+
+// ---- mbarrier: phase-tracked barriers in shared memory; bulk copies complete on them ----------------
+// Every address below is a 32-bit shared-memory address (dca_smem), which keeps registers free.
+__device__ __forceinline__ void dca_mbar_init(uint32_t bar, uint32_t count) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" :: "r"(bar), "r"(count) : "memory");
+}
+__device__ __forceinline__ void dca_mbar_init_fence() { asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory"); }
+__device__ __forceinline__ void dca_mbar_expect_tx(uint32_t bar, uint32_t bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" :: "r"(bar), "r"(bytes) : "memory");
+}
+__device__ __forceinline__ void dca_mbar_arrive(uint32_t bar) {
+  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" :: "r"(bar) : "memory");
+}
+__device__ __forceinline__ void dca_mbar_wait(uint32_t bar, uint32_t parity) {
+  asm volatile(
+      "{\n"
+      ".reg .pred P1;\n"
+      "DC_WAIT:\n"
+      "mbarrier.try_wait.parity.shared::cta.b64 P1, [%0], %1;\n"
+      "@P1 bra DC_DONE;\n"
+      "bra DC_WAIT;\n"
+      "DC_DONE:\n"
+      "}\n" :: "r"(bar), "r"(parity) : "memory");
+}
+// `bytes` contiguous bytes (a multiple of 16, both addresses 16-byte aligned) by the copy engine.
+__device__ __forceinline__ void dca_bulk_copy(uint32_t dst, const void* src, uint32_t bytes, uint32_t bar) {
+  asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];"
+               :: "r"(dst), "l"(src), "r"(bytes), "r"(bar) : "memory");
+}
+
+// Named barriers (ids 1..15; 0 is __syncthreads): `count` threads, a multiple of 32.
+__device__ __forceinline__ void dca_named_sync(uint32_t id, uint32_t count) { asm volatile("bar.sync %0, %1;" :: "r"(id), "r"(count) : "memory"); }
+__device__ __forceinline__ void dca_named_arrive(uint32_t id, uint32_t count) { asm volatile("bar.arrive %0, %1;" :: "r"(id), "r"(count) : "memory"); }
+
+// ---- portable tensor-core path: ldmatrix + mma.sync ------------------------------------------------
+__device__ __forceinline__ void dca_ldsm_x4(uint32_t addr, uint32_t& r0, uint32_t& r1, uint32_t& r2, uint32_t& r3) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];"
+               : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3) : "r"(addr));
+}
+__device__ __forceinline__ void dca_mma_bf16(float* c, uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3, uint32_t b0, uint32_t b1) {
+  asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};"
+               : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3]) : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+__device__ __forceinline__ void dca_mma_e4m3(float* c, uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3, uint32_t b0, uint32_t b1) {
+  asm volatile("mma.sync.aligned.m16n8k32.row.col.f32.e4m3.e4m3.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};"
+               : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3]) : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+
+// ---- maths ------------------------------------------------------------------------------------------
+// 2^x, the hardware approximation (relative error ~2^-22), flushing denormal results to zero.
+__device__ __forceinline__ float dca_exp2(float x) { float y; asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x)); return y; }
+__device__ __forceinline__ uint32_t dca_pack_bf16(float lo, float hi) {
+  __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+  return *reinterpret_cast<uint32_t*>(&v);
+}
+__device__ __forceinline__ void dca_store2(__nv_bfloat16* p, float a, float b) { *reinterpret_cast<__nv_bfloat162*>(p) = __floats2bfloat162_rn(a, b); }
+__device__ __forceinline__ void dca_store2(__half* p, float a, float b) { *reinterpret_cast<__half2*>(p) = __floats2half2_rn(a, b); }
+__device__ __forceinline__ void dca_store2(float* p, float a, float b) { *reinterpret_cast<float2*>(p) = make_float2(a, b); }
+// Keeps the compiler from moving reads of wgmma accumulators across the wait that completes them.
+__device__ __forceinline__ void dca_fence_reg(float& r) { asm volatile("" : "+f"(r) :: "memory"); }
+__device__ __forceinline__ void dca_fence_reg(uint32_t& r) { asm volatile("" : "+r"(r) :: "memory"); }
+
+#if DCA_WGMMA
+// ---- wgmma (sm_90a): shared-memory matrix descriptors, fences, commit and wait ---------------------
+// Descriptor of a K-major tile of 128-byte rows with the 128-byte swizzle, 8-row groups 1024 bytes
+// apart (SBO), at a 1024-byte-aligned base; stepping along K inside a row adds bytes to the start.
+__device__ __forceinline__ uint64_t dca_desc(uint32_t addr) {
+  return (uint64_t)((addr & 0x3FFFF) >> 4) | ((uint64_t)1 << 16) | ((uint64_t)(1024 >> 4) << 32) | ((uint64_t)1 << 62);
+}
+__device__ __forceinline__ void dca_wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;" ::: "memory"); }
+__device__ __forceinline__ void dca_wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory"); }
+template <int N> __device__ __forceinline__ void dca_wgmma_wait() { asm volatile("wgmma.wait_group.sync.aligned %0;" :: "n"(N) : "memory"); }
+#endif
+#if DCA_SETMAXNREG
+template <uint32_t R> __device__ __forceinline__ void dca_setmaxnreg_inc() { asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;" :: "n"(R)); }
+template <uint32_t R> __device__ __forceinline__ void dca_setmaxnreg_dec() { asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;" :: "n"(R)); }
+#endif
+#endif  // DCA_ATTENTION_CUH

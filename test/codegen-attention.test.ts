@@ -1,0 +1,201 @@
+/**
+ * Attention on the CPU machine (nvcc present, no GPU): lower-attention's structure and numerics
+ * (pack + packed attention against FusedAttention, bf16 and fp8 Q·Kᵀ), the kernel descriptors of
+ * real nodes (executing what a descriptor says, through the strided windows it bakes in, equals the
+ * reference executor's FusedAttention on the same buffers), pure rendering, launch arguments, and
+ * the nvcc build of the tiny and full-size attention kernels for sm_90a and sm_100a without spills.
+ * The kernels' numerics are checked on the GPU (test/gpu/attention.ts).
+ */
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { buildKernels } from '../compiler/build/index.ts';
+import { attentionDescriptor, packDescriptor, renderAttention, renderPack } from '../compiler/codegen/attention.ts';
+import { reshapeDims } from '../compiler/codegen/attention-views.ts';
+import { kernelPlan } from '../compiler/codegen/plan.ts';
+import { renderUnit } from '../compiler/codegen/render.ts';
+import type { Graph, Node } from '../compiler/ir/graph.ts';
+import { inferTypes } from '../compiler/ir/infer.ts';
+import { specialise } from '../compiler/ir/specialise.ts';
+import { Tensor } from '../compiler/ir/tensor.ts';
+import { loadConstant } from '../compiler/onnx/constants.ts';
+import { importOnnx } from '../compiler/onnx/import.ts';
+import { lookupOp } from '../compiler/ops/registry.ts';
+import { roundTo } from '../compiler/ops/elementwise.ts';
+import { lowerAttention } from '../passes/lower-attention.ts';
+import { PIPELINE, pipelineFor, runPipeline } from '../passes/pipeline.ts';
+import { planMemory } from '../passes/plan-memory.ts';
+import { insertQuantize } from '../passes/quantize/insert.ts';
+import { defaultPolicy } from '../passes/quantize/policy.ts';
+import { SHARED_FULL, tinyDir } from './helpers/fixtures.ts';
+import { AttentionReference } from './gpu/attention-reference.ts';
+import { uniform } from './gpu/attention-data.ts';
+
+const MODELS = ['flux2', 'qwen_image', 'mistral_text_encoder', 'qwen_text_encoder'] as const;
+
+/** The fp8 pipeline up to lower-attention (`before`) and after it (`after`). */
+function compileTiny(name: string, file = join(tinyDir(name), 'model.onnx'), shapes: Record<string, number> = {}, attention: 'bf16' | 'fp8' = 'bf16') {
+  const passes = pipelineFor(insertQuantize({ ...defaultPolicy('fp8'), attention }));
+  const inferred = inferTypes(specialise(importOnnx(file).graph, shapes));
+  const before = runPipeline(inferred, { passes: passes.filter((p) => p !== lowerAttention) });
+  const after = runPipeline(before, { passes: [lowerAttention] });
+  return { before: before.graph, after: after.graph };
+}
+
+const ops = (g: Graph, op: string) => g.nodes.filter((n) => n.domain === 'dc' && n.op === op);
+const relL2 = (a: ArrayLike<number>, b: ArrayLike<number>) => {
+  let num = 0, den = 0;
+  for (let i = 0; i < a.length; i++) { num += (a[i] - b[i]) ** 2; den += b[i] ** 2; }
+  return Math.sqrt(num / den);
+};
+
+/** Seeded values for a tensor type (float inputs in [-amp, amp), rounded to the dtype). */
+function random(graph: Graph, v: string, seed: number, amp = 1): Tensor {
+  const t = graph.types.get(v) as unknown as { dtype: Tensor['dtype']; shape: number[] };
+  const x = Tensor.zeros(t.dtype, t.shape);
+  for (let i = 0; i < x.size; i++) x.set(i, t.dtype === 'bool' ? Number(uniform(i, seed) > -0.6) : roundTo(t.dtype, uniform(i, seed) * amp));
+  return x;
+}
+
+/** Values of `v` computed from the roots through the view chain (reference executor). */
+function throughViews(graph: Graph, v: string, roots: Map<string, Tensor>): Tensor {
+  const known = roots.get(v);
+  if (known) return known;
+  if (graph.constants.has(v)) return loadConstant(graph.constants.get(v)!, v);
+  const node = graph.nodes.find((n) => n.outputs.includes(v))!;
+  const outs = lookupOp(node)!.exec(node.inputs.map((x) => (x ? throughViews(graph, x, roots) : undefined)), node) as Tensor[];
+  return outs[node.outputs.indexOf(v)];
+}
+
+describe('lower-attention', () => {
+  it('splits every FusedAttention of the low-precision pipelines into pack + attention; fp32 keeps it', () => {
+    for (const name of MODELS) {
+      const { before, after } = compileTiny(name);
+      const fused = ops(before, 'FusedAttention').length;
+      expect(fused, name).toBeGreaterThan(0);
+      expect(ops(after, 'FusedAttention'), name).toHaveLength(0);
+      expect(ops(after, 'AttentionPack'), name).toHaveLength(fused);
+      expect(ops(after, 'PackedAttention'), name).toHaveLength(fused);
+    }
+    expect(PIPELINE).not.toContain(lowerAttention);
+  });
+
+  it('pack + packed attention computes FusedAttention with Q/K/V in bf16 (and Q·Kᵀ in fp8 when asked)', () => {
+    for (const [name, attention] of [['flux2', 'bf16'], ['mistral_text_encoder', 'bf16'], ['qwen_image', 'fp8']] as const) {
+      const { before, after } = compileTiny(name, undefined, {}, attention);
+      const fused = ops(before, 'FusedAttention')[0];
+      const pack = ops(after, 'AttentionPack').find((n) => n.outputs[0].startsWith(`${fused.outputs[0]}/`))!;
+      const attn = ops(after, 'PackedAttention').find((n) => n.outputs[0] === fused.outputs[0])!;
+      const inputs = fused.inputs.map((x, i) => (x ? random(before, x, 100 + i, i === 0 ? 1 : 2) : undefined));
+      const want = (lookupOp(fused)!.exec(inputs, fused)[0] as Tensor).toFloat32();
+      const packed = lookupOp(pack)!.exec([undefined, ...inputs.slice(1)], pack) as Tensor[];
+      expect(packed.map((t) => t.dtype)).toEqual(attention === 'fp8'
+        ? ['float8e4m3fn', 'float8e4m3fn', 'bfloat16', 'float32', 'float32'] : ['bfloat16', 'bfloat16', 'bfloat16']);
+      const got = (lookupOp(attn)!.exec([inputs[0], ...packed], attn)[0] as Tensor).toFloat32();
+      const err = relL2(got, want);
+      expect(err, name).toBeLessThan(1e-2);
+      expect(err, name).toBeGreaterThan(0); // bf16 rounding is really there
+    }
+  });
+
+  it('leaves head dims the kernels lack (here 48) as FusedAttention, named pending in the plan', async () => {
+    const { buildGraph } = await import('./helpers/graph.ts');
+    const g = buildGraph({
+      inputs: { q: ['bfloat16', [1, 16, 2, 48]], k: ['bfloat16', [1, 16, 2, 48]], v: ['bfloat16', [1, 16, 2, 48]] },
+      nodes: [['dc.FusedAttention', ['', 'q', 'k', 'v'], ['y'], { segments: 1, layouts: ['bshd', 'bshd', 'bshd'], outLayout: 'bshd', scale: 0.1, heads: 2, kvHeads: 2, headDim: 48, kvLength: 16 }]],
+      outputs: ['y'],
+    });
+    const { graph } = runPipeline(g, { passes: [lowerAttention] });
+    expect(ops(graph, 'FusedAttention')).toHaveLength(1);
+    expect(kernelPlan(graph, planMemory(graph)).pending).toEqual({ 'dc.FusedAttention': 1 });
+  });
+});
+
+describe('attention kernel descriptors', () => {
+  it('strided reshape: splits and merges contiguous runs, refuses a dim straddling two runs', () => {
+    // [4, 6] window of a [4, 10] buffer (a Split along the last axis), reshaped to [4, 2, 3] and [2, 2, 6].
+    const split = [{ size: 4, stride: 10 }, { size: 6, stride: 1 }];
+    expect(reshapeDims(split, [4, 2, 3])).toEqual([{ size: 4, stride: 10 }, { size: 2, stride: 3 }, { size: 3, stride: 1 }]);
+    expect(reshapeDims(split, [2, 2, 6])).toEqual([{ size: 2, stride: 20 }, { size: 2, stride: 10 }, { size: 6, stride: 1 }]);
+    expect(reshapeDims(split, [24])).toBeUndefined();
+    expect(reshapeDims([{ size: 4, stride: 6 }, { size: 6, stride: 1 }], [1, 24, 1])).toEqual([{ size: 1, stride: 0 }, { size: 24, stride: 1 }, { size: 1, stride: 0 }]);
+  });
+
+  it.each(MODELS)('%s: what the descriptors say equals the reference FusedAttention on the same buffers', (name) => {
+    const { before, after } = compileTiny(name);
+    for (const fused of ops(before, 'FusedAttention').slice(0, 2)) {
+      const pack = packDescriptor(after, ops(after, 'AttentionPack').find((n) => n.outputs[0].startsWith(`${fused.outputs[0]}/`))!);
+      const attn = attentionDescriptor(after, ops(after, 'PackedAttention').find((n) => n.outputs[0] === fused.outputs[0])!);
+      // Random roots (the buffers the kernels receive), the views computed from them by the executor.
+      const roots = new Map<string, Tensor>();
+      [...pack.inputs.map((x) => x.value), ...(attn.mask ? [attn.mask.value] : [])].forEach((r, i) => roots.set(r, random(after, r, 7 + i, 1.5)));
+      const inputs = fused.inputs.map((x) => (x ? throughViews(before, x, roots) : undefined));
+      const want = (lookupOp(fused)!.exec(inputs, fused)[0] as Tensor).toFloat32();
+      const reference = new AttentionReference(pack, attn, (v, i) => roots.get(v)!.get(i));
+      const got = new Float32Array(want.length);
+      for (let b = 0; b < attn.batch; b++) for (let h = 0; h < attn.heads; h++) for (let s = 0; s < attn.seqQ; s++) {
+        const row = reference.output(b, h, s);
+        const base = attn.outLayout === 'bshd' ? ((b * attn.seqQ + s) * attn.heads + h) * attn.headDim : ((b * attn.heads + h) * attn.seqQ + s) * attn.headDim;
+        row.forEach((v, i) => (got[base + i] = v));
+      }
+      expect(relL2(got, want), `${name} ${fused.outputs[0]}`).toBeLessThan(1e-6);
+    }
+  });
+
+  it('renders purely, one kernel per distinct shape, arguments in parameter order', () => {
+    const { after } = compileTiny('flux2');
+    const plan = kernelPlan(after, planMemory(after));
+    const again = kernelPlan(after, planMemory(after));
+    const attn = plan.kernels.filter((k) => k.name.startsWith('attn_')), packs = plan.kernels.filter((k) => k.name.startsWith('attnpack_'));
+    expect(attn).toHaveLength(1); // 2 double + 4 single blocks, one attention shape
+    expect(packs).toHaveLength(2); // joint (two segments) and single-stream packs
+    expect(again.kernels.map((k) => k.source)).toEqual(plan.kernels.map((k) => k.source));
+    const launches = plan.launches.filter((l) => l.kind === 'kernel' && l.kernel.startsWith('attn'));
+    expect(launches).toHaveLength(12);
+    for (const l of launches) {
+      if (l.kind !== 'kernel') continue;
+      const k = plan.kernels.find((x) => x.name === l.kernel)!;
+      const params = k.source.slice(k.source.indexOf(`${l.kernel}(`)).split(')')[0].split(',').length;
+      expect(l.args, l.kernel).toHaveLength(params);
+      if (l.kernel.startsWith('attn_')) expect(l.sharedBytes).toBeGreaterThan(48 * 1024); // the runtime raises the kernel's dynamic limit
+    }
+    expect(plan.pending).toEqual({});
+  });
+});
+
+const FULL: [string, Record<string, number>][] = [
+  ['flux2_dev', { img_tokens: 4096, txt_tokens: 512 }], ['qwen_image', {}],
+  ['mistral_small_3_1_text_encoder', {}], ['qwen2_5_vl_7b_text_encoder', {}],
+];
+const present = existsSync(join(SHARED_FULL, 'flux2_dev', 'model.onnx'));
+
+describe('attention kernels build with nvcc', () => {
+  const kernels = () => {
+    const list = MODELS.map((m) => compileTiny(m).after);
+    // Full-size graphs only when ../shared is there (CI has it); fp8 Q·Kᵀ on flux2_dev too.
+    if (present) {
+      for (const [m, shapes] of FULL) list.push(compileTiny(m, join(SHARED_FULL, m, 'model.onnx'), shapes).after);
+      list.push(compileTiny('flux2_dev', join(SHARED_FULL, 'flux2_dev', 'model.onnx'), FULL[0][1], 'fp8').after);
+    }
+    const all = new Map<string, ReturnType<typeof renderPack>>();
+    for (const g of list) {
+      expect(kernelPlan(g, planMemory(g)).pending['dc.FusedAttention']).toBeUndefined();
+      for (const n of g.nodes as Node[]) {
+        if (n.op === 'AttentionPack') { const k = renderPack(packDescriptor(g, n)); all.set(k.name, k); }
+        if (n.op === 'PackedAttention') { const k = renderAttention(attentionDescriptor(g, n)); all.set(k.name, k); }
+      }
+    }
+    return [...all.values()];
+  };
+  const list = kernels();
+
+  it.each(['h100', 'b200'] as const)('builds for %s: every kernel present, no spills', async (target) => {
+    expect(list.length).toBeGreaterThanOrEqual(present ? 16 : 8);
+    const report = await buildKernels([{ name: `attention_${target}`, source: renderUnit(list), hot: true }], { target, cacheDir: mkdtempSync(join(tmpdir(), 'kcache-')) });
+    const fns = report.units[0].functions;
+    for (const k of list) expect(fns.some((f) => f.name === k.name), k.name).toBe(true);
+    expect(fns.every((f) => f.spillStoreBytes === 0 && f.spillLoadBytes === 0)).toBe(true);
+  }, 240_000);
+});
+

@@ -1,0 +1,103 @@
+/**
+ * FusedAttention computed from the kernels' descriptors, for chosen output rows: the prologue
+ * (segments, RMSNorm, RoPE, the fp8 block rounding of Q and K) and softmax(Q·Kᵀ·scale + mask)·V,
+ * reading every input through the strided windows the descriptors bake into the kernels. Same
+ * arithmetic as the reference executor (rows in fp32, dot products and softmax in fp64); the CPU
+ * test checks it against lookupOp(FusedAttention).exec on the tiny fixtures, so it both validates
+ * the descriptors and serves as the fp32 reference for full-size shapes, where the executor's
+ * O(S²) pass over every row is too slow.
+ */
+import type { AttentionDescriptor, Operand, PackDescriptor } from '../../compiler/codegen/attention.ts';
+import { E4M3_MAX, roundE4M3 } from '../../compiler/quant/formats.ts';
+
+/** Element getter of kernel input `param` of the pack (by root value name for the attention's mask). */
+export type Reader = (value: string, index: number) => number;
+
+export class AttentionReference {
+  private rows = new Map<string, Float32Array>();
+  private scales = new Map<string, number>();
+
+  constructor(readonly pack: PackDescriptor, readonly attn: AttentionDescriptor, readonly read: Reader) {}
+
+  private at(o: Operand, index: number): number {
+    return this.read(this.pack.inputs[o.param].value, o.offset + index);
+  }
+
+  /** Row t of (role, batch, head) after the prologue, fp32. */
+  private prologue(role: 'q' | 'k' | 'v', b: number, head: number, t: number): Float32Array {
+    const d = this.pack.headDim;
+    const seg = this.pack.segments.find((s) => s.role === role && t >= s.start && t < s.start + s.length)!;
+    const tl = t - seg.start;
+    const [sb, ss, sh, sd] = seg.x.strides;
+    const x = new Float32Array(d);
+    for (let i = 0; i < d; i++) x[i] = this.at(seg.x, b * sb + tl * ss + head * sh + i * sd);
+    if (seg.norm) {
+      let ms = 0;
+      for (let i = 0; i < d; i++) ms += x[i] * x[i];
+      const r = 1 / Math.sqrt(ms / d + this.pack.eps);
+      for (let i = 0; i < d; i++) x[i] = x[i] * r * this.at(seg.norm, i * seg.norm.strides[0]);
+    }
+    if (seg.cos && seg.sin) {
+      const src = Float32Array.from(x), h = d / 2;
+      for (let i = 0; i < d; i++) {
+        const rot = this.pack.rope === 'interleaved' ? (i % 2 === 0 ? -src[i + 1] : src[i - 1]) : (i < h ? -src[i + h] : src[i - h]);
+        const c = this.at(seg.cos, tl * seg.cos.strides[0] + i * seg.cos.strides[1]), s = this.at(seg.sin, tl * seg.sin.strides[0] + i * seg.sin.strides[1]);
+        x[i] = src[i] * c + rot * s;
+      }
+    }
+    return x;
+  }
+
+  /** A row as the attention consumes it: the prologue, then e4m3 rounding per 128-token block (qk='fp8'). */
+  row(role: 'q' | 'k' | 'v', b: number, head: number, t: number): Float32Array {
+    const key = `${role}/${b}/${head}/${t}`;
+    let x = this.rows.get(key);
+    if (x) return x;
+    x = this.prologue(role, b, head, t);
+    if (this.pack.qk === 'fp8' && role !== 'v') {
+      const block = Math.floor(t / 128), skey = `${role}/${b}/${head}/${block}`;
+      let scale = this.scales.get(skey);
+      if (scale === undefined) {
+        let amax = 0;
+        const len = role === 'q' ? this.pack.seqQ : this.pack.seqKv;
+        for (let r = block * 128; r < Math.min(len, block * 128 + 128); r++) for (const v of this.prologue(role, b, head, r)) amax = Math.max(amax, Math.abs(v));
+        scale = amax > 0 ? Math.fround(amax / E4M3_MAX) : 1;
+        this.scales.set(skey, scale);
+      }
+      for (let i = 0; i < x.length; i++) x[i] = Math.fround(roundE4M3(x[i] / scale) * scale);
+    }
+    this.rows.set(key, x);
+    return x;
+  }
+
+  /** Output row (b, h, query s): D values. */
+  output(b: number, h: number, s: number): Float64Array {
+    const a = this.attn, d = a.headDim, hk = Math.floor(h / (a.heads / a.kvHeads));
+    const q = this.row('q', b, h, s);
+    const scores = new Float64Array(a.seqKv);
+    let max = -Infinity;
+    for (let t = 0; t < a.seqKv; t++) {
+      const k = this.row('k', b, hk, t);
+      let dot = 0;
+      for (let i = 0; i < d; i++) dot += q[i] * k[i];
+      let sc = dot * a.scale;
+      if (a.mask) {
+        const [mb, mh, mq, mk] = a.mask.strides;
+        const m = this.read(a.mask.value, a.mask.offset + b * mb + h * mh + s * mq + t * mk);
+        sc = a.mask.bool ? (m ? sc : -Infinity) : sc + m;
+      }
+      if (a.causal && t > s) sc = -Infinity;
+      scores[t] = sc;
+      if (sc > max) max = sc;
+    }
+    let sum = 0;
+    for (let t = 0; t < a.seqKv; t++) { scores[t] = max === -Infinity ? 0 : Math.exp(scores[t] - max); sum += scores[t]; }
+    const out = new Float64Array(d);
+    for (let t = 0; t < a.seqKv; t++) {
+      if (!scores[t]) continue;
+      const v = this.row('v', b, hk, t), w = scores[t] / sum;
+      for (let i = 0; i < d; i++) out[i] += w * v[i];
+    }
+    return out;
+  }
+}

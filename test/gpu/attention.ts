@@ -1,0 +1,226 @@
+/**
+ * GPU tests and timings of the attention kernels (pack + attention), driven from the CPU machine:
+ *
+ *   npx tsx test/gpu/attention.ts prepare .gpu/attn/cases   real nodes of the tiny fixtures and of
+ *       flux2_dev / qwen_image / the two text encoders: kernels built for sm_90a into kernels.cubin,
+ *       the inputs described in cases.txt (generated on the GPU), masks uploaded, expected output
+ *       rows computed here (test/gpu/attention-reference.ts, fp32) into expected.json
+ *   (GPU) nvcc -O2 -o ah test/gpu/attention_harness.cu -lcuda && ./ah .gpu/attn/cases $OUT > $OUT/log.txt
+ *   npx tsx test/gpu/attention.ts check .gpu/attn/cases RESULTS_DIR
+ *
+ * Outputs are poisoned first and every element must be written. Tiny cases compare every output
+ * row, full-size ones a sample of (head, query) rows: segment boundaries, tile edges, padded rows.
+ * Masked keys (text padding, the text encoders' padding) hold garbage of amplitude 3e4 in K and V:
+ * they must contribute nothing. Bars (issue 6): relative L2 ≤ 1e-2 in bf16, ≤ 3e-2 with fp8 Q·Kᵀ.
+ */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { buildKernels } from '../../compiler/build/index.ts';
+import { type AttentionDescriptor, type PackDescriptor, attentionDescriptor, packDescriptor, renderAttention, renderPack } from '../../compiler/codegen/attention.ts';
+import { renderUnit, type RenderedKernel } from '../../compiler/codegen/render.ts';
+import { bytesFor, type DType } from '../../compiler/ir/dtype.ts';
+import type { Graph, Node } from '../../compiler/ir/graph.ts';
+import { inferTypes } from '../../compiler/ir/infer.ts';
+import { specialise } from '../../compiler/ir/specialise.ts';
+import { importOnnx } from '../../compiler/onnx/import.ts';
+import { ROOT } from '../../compiler/paths.ts';
+import { pipelineFor, runPipeline } from '../../passes/pipeline.ts';
+import { insertQuantize } from '../../passes/quantize/insert.ts';
+import { defaultPolicy } from '../../passes/quantize/policy.ts';
+import { type ElemType, KIND, type RootData, WIDTH, decode, encodeValues, valueAt } from './attention-data.ts';
+import { AttentionReference } from './attention-reference.ts';
+
+type MaskSpec = { kind: 'keys'; masked: [number, number]; value: number } | { kind: 'causal'; valid: number; value: number };
+interface Spec {
+  name: string;
+  model: string;
+  shapes?: Record<string, number>;
+  attention?: 'bf16' | 'fp8';
+  /** Which attention: the first whose pack has this many segments. */
+  segments: number;
+  mask?: MaskSpec;
+  /** Amplitude of the q/k/v source buffers (sharper softmax without a QK norm). */
+  amp: number;
+  /** Consumer schedule other than the descriptor's (a variant timed beside it). */
+  schedule?: AttentionDescriptor['schedule'];
+  sampled: boolean;
+}
+
+const BF16_MIN = -3.3895313892515355e38, F32_MIN = -3.4028234663852886e38;
+const tiny = (m: string) => join(ROOT, 'models', 'tiny', m, 'model.onnx');
+const full = (m: string) => join(ROOT, '..', 'shared', 'models', 'full', m, 'model.onnx');
+const FLUX = { img_tokens: 4096, txt_tokens: 512 };
+
+const SPECS: Spec[] = [
+  { name: 'tiny_flux2_joint', model: tiny('flux2'), segments: 2, amp: 1, sampled: false },
+  { name: 'tiny_flux2_single', model: tiny('flux2'), segments: 1, amp: 1, sampled: false },
+  { name: 'tiny_qwen_image_mask', model: tiny('qwen_image'), segments: 2, mask: { kind: 'keys', masked: [16, 24], value: -Infinity }, amp: 1, sampled: false },
+  { name: 'tiny_mistral_causal_gqa', model: tiny('mistral_text_encoder'), segments: 1, mask: { kind: 'causal', valid: 40, value: F32_MIN }, amp: 3, sampled: false },
+  { name: 'tiny_qwen_te_causal_gqa', model: tiny('qwen_text_encoder'), segments: 1, mask: { kind: 'causal', valid: 30, value: F32_MIN }, amp: 3, sampled: false },
+  { name: 'tiny_flux2_fp8', model: tiny('flux2'), attention: 'fp8', segments: 1, amp: 1, sampled: false },
+  { name: 'flux2_joint', model: full('flux2_dev'), shapes: FLUX, segments: 2, amp: 1, sampled: true },
+  { name: 'flux2_single', model: full('flux2_dev'), shapes: FLUX, segments: 1, amp: 1, sampled: true },
+  { name: 'flux2_single_serial', model: full('flux2_dev'), shapes: FLUX, segments: 1, amp: 1, sampled: true, schedule: 'serial' },
+  { name: 'flux2_single_fp8', model: full('flux2_dev'), shapes: FLUX, attention: 'fp8', segments: 1, amp: 1, sampled: true },
+  { name: 'qwen_image_mask', model: full('qwen_image'), segments: 2, mask: { kind: 'keys', masked: [200, 256], value: -Infinity }, amp: 1, sampled: true },
+  { name: 'mistral_causal_gqa', model: full('mistral_small_3_1_text_encoder'), segments: 1, mask: { kind: 'causal', valid: 300, value: BF16_MIN }, amp: 3, sampled: true },
+  { name: 'qwen_te_causal_gqa', model: full('qwen2_5_vl_7b_text_encoder'), segments: 1, mask: { kind: 'causal', valid: 200, value: BF16_MIN }, amp: 3, sampled: true },
+];
+
+interface Expected { name: string; outType: ElemType; elements: number; rows: number[][]; values: number[]; flops: number; fp8: boolean; timed: boolean }
+
+const typeOf = (g: Graph, v: string) => g.types.get(v) as unknown as { dtype: DType; shape: number[] };
+const numel = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
+
+function compile(spec: Spec): Graph {
+  const passes = pipelineFor(insertQuantize({ ...defaultPolicy('fp8'), attention: spec.attention ?? 'bf16' }));
+  return runPipeline(inferTypes(specialise(importOnnx(spec.model).graph, spec.shapes ?? {})), { passes }).graph;
+}
+
+/** Query rows to compare: all of them (tiny), or a sample at edges, boundaries and padding. */
+function rowsOf(spec: Spec, pack: PackDescriptor, attn: AttentionDescriptor): number[][] {
+  const heads = spec.sampled ? [...new Set([0, Math.floor(attn.heads / 2) + 1, attn.heads - 1])] : Array.from({ length: attn.heads }, (_, h) => h);
+  const s = attn.seqQ;
+  const picks = spec.sampled
+    ? [0, 1, 63, 64, 127, 128, 129, ...pack.segments.filter((x) => x.role === 'q').flatMap((x) => [x.start - 1, x.start, x.start + x.length - 1]),
+      ...(spec.mask?.kind === 'causal' ? [spec.mask.valid - 1, spec.mask.valid, s - 1] : []), ...Array.from({ length: 12 }, (_, i) => Math.floor(((i + 0.5) * s) / 12)), s - 1]
+    : Array.from({ length: s }, (_, i) => i);
+  const qs = [...new Set(picks.filter((x) => x >= 0 && x < s))].sort((a, b) => a - b);
+  const rows: number[][] = [];
+  for (let b = 0; b < attn.batch; b++) for (const h of heads) for (const q of qs) rows.push([b, h, q]);
+  return rows;
+}
+
+async function prepare(dir: string): Promise<void> {
+  mkdirSync(dir, { recursive: true });
+  const kernels = new Map<string, RenderedKernel>();
+  const lines: string[] = [];
+  const expected: Expected[] = [];
+  for (const [ci, spec] of SPECS.entries()) {
+    const t0 = performance.now();
+    const g = compile(spec);
+    const packNode = g.nodes.find((n) => n.op === 'AttentionPack' && n.attrs.segments === spec.segments)!;
+    const attnNode = g.nodes.find((n) => n.op === 'PackedAttention' && n.inputs[1] === packNode.outputs[0]) as Node;
+    const pd = packDescriptor(g, packNode), ad = { ...attentionDescriptor(g, attnNode), ...(spec.schedule ? { schedule: spec.schedule } : {}) };
+    const pk = renderPack(pd), ak = renderAttention(ad);
+    for (const { args: _, ...k } of [pk, ak]) kernels.set(k.name, k);
+    // Buffers: the roots the kernels read, the packed operands, the output.
+    const roots = new Map<string, RootData>();
+    const rootOf = (value: string, type: string, amp: number) => {
+      if (!roots.has(value)) roots.set(value, { name: value, type: type as ElemType, elements: numel(typeOf(g, value).shape), seed: 1000 * ci + roots.size, amp, garbage: [] });
+      return roots.get(value)!;
+    };
+    pd.segments.forEach((s) => {
+      rootOf(pd.inputs[s.x.param].value, pd.inputs[s.x.param].type, spec.amp);
+      if (s.norm) rootOf(pd.inputs[s.norm.param].value, pd.inputs[s.norm.param].type, 2);
+      for (const t of [s.cos, s.sin]) if (t) rootOf(pd.inputs[t.param].value, pd.inputs[t.param].type, 1);
+    });
+    if (ad.mask && spec.mask) {
+      const m = ad.mask, root = rootOf(m.value, m.type, 0);
+      const values = new Float32Array(root.elements);
+      const [mb, mh, mq, mk] = m.strides;
+      const masked = spec.mask;
+      for (let b = 0; b < (mb ? ad.batch : 1); b++) for (let h = 0; h < (mh ? ad.heads : 1); h++) for (let q = 0; q < (mq ? ad.seqQ : 1); q++) for (let k = 0; k < ad.seqKv; k++) {
+        const allowed = masked.kind === 'keys' ? !(k >= masked.masked[0] && k < masked.masked[1]) : k <= q && k < masked.valid;
+        values[m.offset + b * mb + h * mh + q * mq + k * mk] = m.bool ? Number(allowed) : allowed ? 0 : masked.value;
+      }
+      root.values = values;
+      // Garbage in the K and V rows of keys no query may see.
+      const [lo, hi] = masked.kind === 'keys' ? masked.masked : [masked.valid, ad.seqKv];
+      for (const s of pd.segments.filter((x) => x.role !== 'q')) {
+        const a = Math.max(lo, s.start), z = Math.min(hi, s.start + s.length);
+        if (a >= z) continue;
+        const [sb, ss, sh, sd] = s.x.strides;
+        if (sd !== 1 || sh !== pd.headDim) throw new Error(`${spec.name}: garbage runs need head-contiguous rows`);
+        for (let b = 0; b < pd.batch; b++) {
+          rootOf(pd.inputs[s.x.param].value, '', 0).garbage.push({ offset: s.x.offset + b * sb + (a - s.start) * ss, count: z - a, stride: ss, len: pd.kvHeads * pd.headDim, seed: 77 + ci, amp: 3e4 });
+        }
+      }
+    }
+    const ids = new Map<string, number>();
+    const id = (v: string) => ids.get(v) ?? (ids.set(v, ids.size), ids.size - 1);
+    lines.push(`case ${spec.name}`);
+    for (const r of roots.values()) lines.push(`buf ${id(r.name)} ${r.elements * WIDTH[r.type]}`);
+    for (const v of [...packNode.outputs, attnNode.outputs[0]]) lines.push(`buf ${id(v)} ${bytesFor(typeOf(g, v).dtype, numel(typeOf(g, v).shape))}`);
+    for (const r of roots.values()) {
+      if (r.values) {
+        writeFileSync(join(dir, `${spec.name}.${id(r.name)}.bin`), encodeValues(r));
+        lines.push(`upload ${id(r.name)} ${spec.name}.${id(r.name)}.bin`);
+        continue;
+      }
+      lines.push(`fill ${id(r.name)} ${KIND[r.type]} ${r.elements} ${r.seed} ${r.amp}`);
+      for (const run of r.garbage) lines.push(`runs ${id(r.name)} ${KIND[r.type]} ${run.offset} ${run.count} ${run.stride} ${run.len} ${run.seed} ${run.amp}`);
+    }
+    for (const v of [...packNode.outputs, attnNode.outputs[0]]) lines.push(`poison ${id(v)}`);
+    for (const k of [pk, ak]) lines.push(`launch ${k.name} ${k.grid} ${k.block} ${k.sharedBytes} ${k.args.length} ${k.args.map(id).join(' ')}`);
+    const out = attnNode.outputs[0], outType = ad.outType as ElemType, elements = numel(typeOf(g, out).shape);
+    lines.push(`unwritten ${id(out)} ${KIND[outType]} ${elements}`);
+    // Expected rows.
+    const reference = new AttentionReference(pd, ad, (v, i) => valueAt(roots.get(v)!, i));
+    const rows = rowsOf(spec, pd, ad);
+    const index: number[] = [], values: number[] = [];
+    for (const [b, h, q] of rows) {
+      const base = ad.outLayout === 'bshd' ? ((b * ad.seqQ + q) * ad.heads + h) * ad.headDim : ((b * ad.heads + h) * ad.seqQ + q) * ad.headDim;
+      reference.output(b, h, q).forEach((v, i) => { index.push(base + i); values.push(v); });
+    }
+    if (spec.sampled) {
+      const buf = Buffer.alloc(8 * index.length);
+      index.forEach((x, i) => buf.writeBigUInt64LE(BigInt(x), 8 * i));
+      writeFileSync(join(dir, `${spec.name}.rows.bin`), buf);
+      lines.push(`gather ${id(out)} ${WIDTH[outType]} ${spec.name}.rows.bin`);
+      lines.push(`time attention 20 1 1`, `time pack 20 0 0`, `time pack+attention 10 0 1`);
+    } else lines.push(`save ${id(out)}`);
+    lines.push('end');
+    expected.push({ name: spec.name, outType, elements: spec.sampled ? index.length : elements, rows, values: spec.sampled ? values : reorder(index, values, elements), flops: 4 * ad.batch * ad.heads * ad.seqQ * ad.seqKv * ad.headDim, fp8: ad.qk === 'fp8', timed: spec.sampled });
+    console.log(`${spec.name}: ${pk.name} + ${ak.name}, ${rows.length} rows, ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  }
+  const report = await buildKernels([{ name: 'attention', source: renderUnit([...kernels.values()]), hot: true }], { target: 'h100', cacheDir: join(ROOT, '.gpu', 'build-cache') });
+  writeFileSync(join(dir, 'kernels.cubin'), report.cubins.get('attention')!);
+  writeFileSync(join(dir, 'cases.txt'), lines.join('\n') + '\n');
+  writeFileSync(join(dir, 'expected.json'), JSON.stringify(expected));
+  for (const fn of report.units[0].functions) console.log(`${fn.name}: ${fn.registers} registers, spills ${fn.spillStoreBytes}/${fn.spillLoadBytes}`);
+}
+
+/** Full outputs: expected values placed at their flat indices. */
+function reorder(index: number[], values: number[], elements: number): number[] {
+  const out = new Array<number>(elements).fill(Number.NaN);
+  index.forEach((x, i) => (out[x] = values[i]));
+  return out;
+}
+
+function check(dir: string, results: string): void {
+  const cases: Expected[] = JSON.parse(readFileSync(join(dir, 'expected.json'), 'utf8'));
+  const buf = readFileSync(join(results, 'outputs.bin'));
+  const log = readFileSync(join(results, 'log.txt'), 'utf8').split('\n');
+  console.log(log.find((l) => l.startsWith('device')));
+  console.log('| case | rows | unwritten | rel L2 | max abs err | bar | result |\n| --- | ---: | ---: | ---: | ---: | ---: | --- |');
+  let offset = 0, failed = 0;
+  for (const c of cases) {
+    const got = decode(buf, offset, c.outType, c.elements);
+    offset += c.elements * WIDTH[c.outType];
+    let num = 0, den = 0, maxAbs = 0, bad = 0;
+    got.forEach((g, i) => {
+      const w = c.values[i];
+      if (!Number.isFinite(g)) { bad++; return; }
+      num += (g - w) ** 2; den += w * w; maxAbs = Math.max(maxAbs, Math.abs(g - w));
+    });
+    const unwritten = Number(log.find((l) => l.startsWith(`unwritten ${c.name} `))?.split(' ')[3] ?? NaN);
+    const err = Math.sqrt(num / den), bar = c.fp8 ? 3e-2 : 1e-2;
+    const ok = bad === 0 && unwritten === 0 && err <= bar;
+    if (!ok) failed++;
+    console.log(`| ${c.name} | ${c.rows.length} | ${unwritten} | ${err.toExponential(2)} | ${maxAbs.toExponential(2)} | ${bar} | ${ok ? 'ok' : `FAIL${bad ? ` (${bad} non-finite)` : ''}`} |`);
+  }
+  console.log('\n| case | kernel | µs | TFLOP/s |\n| --- | --- | ---: | ---: |');
+  for (const line of log.filter((l) => l.startsWith('time '))) {
+    const [, name, label, us] = line.split(' ');
+    const c = cases.find((x) => x.name === name)!;
+    console.log(`| ${name} | ${label} | ${Number(us).toFixed(1)} | ${label === 'pack' ? '' : (c.flops / Number(us) / 1e6).toFixed(0)} |`);
+  }
+  console.log(`\n${cases.length - failed} passed, ${failed} failed`);
+  if (failed) process.exitCode = 1;
+}
+
+const [cmd, dir, results] = process.argv.slice(2);
+if (cmd === 'prepare') await prepare(dir);
+else if (cmd === 'check') check(dir, results);
+else console.log('usage: attention.ts prepare DIR | check DIR RESULTS');

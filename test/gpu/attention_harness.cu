@@ -1,0 +1,180 @@
+// GPU harness of the attention kernels (runs on the GPU host; Node is not there). Driven by
+// CASES/cases.txt, written by test/gpu/attention.ts; one op per line:
+//   case NAME                                   start a case (buffers are per case)
+//   buf ID BYTES                                cudaMalloc
+//   fill ID KIND COUNT SEED AMP                 element i = dc_uniform(i, SEED) * AMP (dc_hash below)
+//   runs ID KIND OFFSET COUNT STRIDE LEN SEED AMP   overwrite COUNT runs of LEN elements (garbage)
+//   upload ID FILE                              copy a file of CASES into the buffer (masks)
+//   poison ID                                   0xFF bytes (NaN in every float type)
+//   launch KERNEL GRID BLOCK SMEM NARGS ID...   launch once now (arguments are buffers)
+//   unwritten ID KIND COUNT                     print how many elements are still NaN
+//   gather ID WIDTH FILE                        append the elements at the uint64 indices in FILE to OUT/outputs.bin
+//   save ID                                     append the whole buffer to OUT/outputs.bin
+//   time LABEL ITERS FIRST LAST                 replay this case's launches FIRST..LAST ITERS times
+//   end                                         free the case's buffers
+// KIND: 0 float, 2 bf16, 3 half, 7 bool. Prints "time CASE LABEL <us per replay>" and
+// "unwritten CASE ID <n>". Build: nvcc -O2 -o ah test/gpu/attention_harness.cu -lcuda
+#include <cuda.h>
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <map>
+#include <string>
+#include <vector>
+
+#define CHECK(x) do { CUresult r = (x); if (r != CUDA_SUCCESS) { const char* s; cuGetErrorString(r, &s); fprintf(stderr, "%s failed: %s (line %d)\n", #x, s, __LINE__); exit(1); } } while (0)
+#define CHECKRT(x) do { cudaError_t r = (x); if (r != cudaSuccess) { fprintf(stderr, "%s failed: %s (line %d)\n", #x, cudaGetErrorString(r), __LINE__); exit(1); } } while (0)
+
+// The generator shared with test/gpu/attention-data.ts.
+__host__ __device__ inline uint32_t dc_hash(uint32_t i, uint32_t seed) {
+  uint32_t h = i * 0x9E3779B1u + seed;
+  h ^= h >> 16; h *= 0x85EBCA6Bu; h ^= h >> 13; h *= 0xC2B2AE35u; h ^= h >> 16;
+  return h;
+}
+__device__ inline float dc_uniform(uint32_t i, uint32_t seed) { return (float)(dc_hash(i, seed) >> 8) * (2.0f / 16777216.0f) - 1.0f; }
+
+__device__ inline void put(void* p, long long i, int kind, float v) {
+  switch (kind) {
+    case 0: ((float*)p)[i] = v; break;
+    case 2: ((__nv_bfloat16*)p)[i] = __float2bfloat16_rn(v); break;
+    case 3: ((__half*)p)[i] = __float2half_rn(v); break;
+    default: ((uint8_t*)p)[i] = v != 0.f; break;
+  }
+}
+// Runs of `len` elements `stride` apart from `offset` (a plain fill: one run over everything).
+__global__ void fill_runs(void* p, int kind, long long offset, long long count, long long stride, long long len, uint32_t seed, float amp) {
+  const long long n = count * len;
+  for (long long k = blockIdx.x * (long long)blockDim.x + threadIdx.x; k < n; k += (long long)gridDim.x * blockDim.x) {
+    const long long i = offset + (k / len) * stride + k % len;
+    put(p, i, kind, dc_uniform((uint32_t)i, seed) * amp);
+  }
+}
+__global__ void count_nan(const void* p, int kind, long long n, unsigned long long* out) {
+  unsigned long long c = 0;
+  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
+    const float v = kind == 0 ? ((const float*)p)[i] : kind == 2 ? __bfloat162float(((const __nv_bfloat16*)p)[i]) : __half2float(((const __half*)p)[i]);
+    c += v != v;
+  }
+  atomicAdd(out, c);
+}
+
+struct Launch { CUfunction fn; int grid, block, smem; std::vector<int> args; };
+
+static std::vector<char> readFile(const char* dir, const char* name) {
+  char path[4096];
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  FILE* f = fopen(path, "rb");
+  if (!f) { perror(path); exit(1); }
+  fseek(f, 0, SEEK_END);
+  long n = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  std::vector<char> data(n);
+  if (n && fread(data.data(), 1, n, f) != (size_t)n) { perror(path); exit(1); }
+  fclose(f);
+  return data;
+}
+
+int main(int argc, char** argv) {
+  if (argc < 3) { fprintf(stderr, "usage: ah CASES_DIR OUT_DIR\n"); return 2; }
+  char path[4096];
+  CHECK(cuInit(0));
+  CUdevice dev; CHECK(cuDeviceGet(&dev, 0));
+  CUcontext ctx; CHECK(cuDevicePrimaryCtxRetain(&ctx, dev)); CHECK(cuCtxSetCurrent(ctx));
+  char devName[256]; cuDeviceGetName(devName, sizeof devName, dev);
+  printf("device %s\n", devName);
+  snprintf(path, sizeof path, "%s/kernels.cubin", argv[1]);
+  CUmodule mod; CHECK(cuModuleLoad(&mod, path));
+  snprintf(path, sizeof path, "%s/cases.txt", argv[1]);
+  FILE* f = fopen(path, "r"); if (!f) { perror(path); return 1; }
+  snprintf(path, sizeof path, "%s/outputs.bin", argv[2]);
+  FILE* outFile = fopen(path, "wb"); if (!outFile) { perror(path); return 1; }
+  cudaEvent_t e0, e1; CHECKRT(cudaEventCreate(&e0)); CHECKRT(cudaEventCreate(&e1));
+  unsigned long long* dCount; CHECKRT(cudaMalloc(&dCount, sizeof(unsigned long long)));
+  std::map<int, void*> bufs;
+  std::map<int, long long> sizes;
+  std::vector<Launch> launches;
+  char caseName[256] = "";
+  char op[64];
+  while (fscanf(f, "%63s", op) == 1) {
+    std::string o(op);
+    if (o == "case") { fscanf(f, "%255s", caseName); launches.clear(); }
+    else if (o == "buf") {
+      int id; long long bytes; fscanf(f, "%d %lld", &id, &bytes);
+      CHECKRT(cudaMalloc(&bufs[id], bytes)); sizes[id] = bytes;
+    } else if (o == "fill" || o == "runs") {
+      int id, kind; long long offset = 0, count, stride = 0, len = 1; unsigned seed; float amp;
+      if (o == "fill") { fscanf(f, "%d %d %lld %u %f", &id, &kind, &count, &seed, &amp); len = count; count = 1; }
+      else fscanf(f, "%d %d %lld %lld %lld %lld %u %f", &id, &kind, &offset, &count, &stride, &len, &seed, &amp);
+      fill_runs<<<2048, 256>>>(bufs[id], kind, offset, count, stride, len, seed, amp);
+      CHECKRT(cudaGetLastError());
+    } else if (o == "upload") {
+      int id; char name[1024]; fscanf(f, "%d %1023s", &id, name);
+      std::vector<char> data = readFile(argv[1], name);
+      CHECKRT(cudaMemcpy(bufs[id], data.data(), data.size(), cudaMemcpyHostToDevice));
+    } else if (o == "poison") {
+      int id; fscanf(f, "%d", &id);
+      CHECKRT(cudaMemset(bufs[id], 0xFF, sizes[id]));
+    } else if (o == "launch") {
+      Launch l; char name[256]; int nargs;
+      fscanf(f, "%255s %d %d %d %d", name, &l.grid, &l.block, &l.smem, &nargs);
+      for (int a = 0; a < nargs; ++a) { int id; fscanf(f, "%d", &id); l.args.push_back(id); }
+      CHECK(cuModuleGetFunction(&l.fn, mod, name));
+      if (l.smem > 0) CHECK(cuFuncSetAttribute(l.fn, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, l.smem));
+      CHECKRT(cudaDeviceSynchronize());
+      std::vector<void*> ptrs, params;
+      for (int id : l.args) ptrs.push_back(bufs[id]);
+      for (auto& p : ptrs) params.push_back(&p);
+      CHECK(cuLaunchKernel(l.fn, l.grid, 1, 1, l.block, 1, 1, l.smem, 0, params.data(), nullptr));
+      CHECK(cuCtxSynchronize());
+      launches.push_back(l);
+    } else if (o == "unwritten") {
+      int id, kind; long long n; fscanf(f, "%d %d %lld", &id, &kind, &n);
+      CHECKRT(cudaMemset(dCount, 0, sizeof(unsigned long long)));
+      count_nan<<<1024, 256>>>(bufs[id], kind, n, dCount);
+      unsigned long long c; CHECKRT(cudaMemcpy(&c, dCount, sizeof c, cudaMemcpyDeviceToHost));
+      printf("unwritten %s %d %llu\n", caseName, id, c);
+    } else if (o == "gather") {
+      int id, width; char name[1024]; fscanf(f, "%d %d %1023s", &id, &width, name);
+      std::vector<char> idx = readFile(argv[1], name);
+      std::vector<char> host(sizes[id]);
+      CHECKRT(cudaMemcpy(host.data(), bufs[id], sizes[id], cudaMemcpyDeviceToHost));
+      const uint64_t* ix = (const uint64_t*)idx.data();
+      for (size_t k = 0; k < idx.size() / 8; ++k) fwrite(host.data() + ix[k] * width, 1, width, outFile);
+    } else if (o == "save") {
+      int id; fscanf(f, "%d", &id);
+      std::vector<char> host(sizes[id]);
+      CHECKRT(cudaMemcpy(host.data(), bufs[id], sizes[id], cudaMemcpyDeviceToHost));
+      fwrite(host.data(), 1, sizes[id], outFile);
+    } else if (o == "time") {
+      char label[256]; int iters, first, last; fscanf(f, "%255s %d %d %d", label, &iters, &first, &last);
+      auto replay = [&]() {
+        for (int k = first; k <= last; ++k) {
+          Launch& l = launches[k];
+          std::vector<void*> ptrs, params;
+          for (int id : l.args) ptrs.push_back(bufs[id]);
+          for (auto& p : ptrs) params.push_back(&p);
+          CHECK(cuLaunchKernel(l.fn, l.grid, 1, 1, l.block, 1, 1, l.smem, 0, params.data(), nullptr));
+        }
+      };
+      for (int w = 0; w < 3; ++w) replay();
+      CHECKRT(cudaEventRecord(e0));
+      for (int it = 0; it < iters; ++it) replay();
+      CHECKRT(cudaEventRecord(e1)); CHECKRT(cudaEventSynchronize(e1));
+      CHECK(cuCtxSynchronize());
+      float ms; CHECKRT(cudaEventElapsedTime(&ms, e0, e1));
+      printf("time %s %s %.3f\n", caseName, label, ms * 1000.f / iters);
+    } else if (o == "end") {
+      for (auto& kv : bufs) cudaFree(kv.second);
+      bufs.clear(); sizes.clear();
+      printf("done %s\n", caseName);
+      fflush(stdout);
+    } else { fprintf(stderr, "unknown op %s\n", op); return 1; }
+  }
+  fclose(outFile);
+  printf("all done\n");
+  return 0;
+}
