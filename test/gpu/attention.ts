@@ -6,7 +6,9 @@
  *       the inputs described in cases.txt (generated on the GPU), masks uploaded, expected output
  *       rows computed here (test/gpu/attention-reference.ts, fp32) into expected.json
  *   (GPU) nvcc -O2 -o ah test/gpu/attention_harness.cu -lcuda && ./ah .gpu/attn/cases $OUT > $OUT/log.txt
- *   npx tsx test/gpu/attention.ts check .gpu/attn/cases RESULTS_DIR
+ *   npx tsx test/gpu/attention.ts check .gpu/attn/cases RESULTS_DIR [_portable]
+ * (test/gpu/attention_run.sh runs both cubins on the GPU: kernels.cubin, sm_90a with wgmma, and
+ * kernels_portable.cubin, the same source for plain sm_90, i.e. the mma.sync path sm_100a takes.)
  *
  * Outputs are poisoned first and every element must be written. Tiny cases compare every output
  * row, full-size ones a sample of (head, query) rows: segment boundaries, tile edges, padded rows.
@@ -15,6 +17,7 @@
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { execa } from 'execa';
 import { buildKernels } from '../../compiler/build/index.ts';
 import { type AttentionDescriptor, type PackDescriptor, attentionDescriptor, packDescriptor, renderAttention, renderPack } from '../../compiler/codegen/attention.ts';
 import { renderUnit, type RenderedKernel } from '../../compiler/codegen/render.ts';
@@ -174,8 +177,13 @@ async function prepare(dir: string): Promise<void> {
     expected.push({ name: spec.name, outType, elements: spec.sampled ? index.length : elements, rows, values: spec.sampled ? values : reorder(index, values, elements), flops: 4 * ad.batch * ad.heads * ad.seqQ * ad.seqKv * ad.headDim, fp8: ad.qk === 'fp8', timed: spec.sampled });
     console.log(`${spec.name}: ${pk.name} + ${ak.name}, ${rows.length} rows, ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   }
-  const report = await buildKernels([{ name: 'attention', source: renderUnit([...kernels.values()]), hot: true }], { target: 'h100', cacheDir: join(ROOT, '.gpu', 'build-cache') });
+  const unit = renderUnit([...kernels.values()]);
+  const report = await buildKernels([{ name: 'attention', source: unit, hot: true }], { target: 'h100', cacheDir: join(ROOT, '.gpu', 'build-cache') });
   writeFileSync(join(dir, 'kernels.cubin'), report.cubins.get('attention')!);
+  // The same source for plain sm_90: no wgmma, so the ldmatrix + mma.sync path (what sm_100a runs)
+  // is checked on the H100 too.
+  writeFileSync(join(dir, 'unit.cu'), unit);
+  await execa(process.env.NVCC ?? 'nvcc', ['-cubin', '-O3', '-std=c++17', '-gencode', 'arch=compute_90,code=sm_90', '-o', join(dir, 'kernels_portable.cubin'), join(dir, 'unit.cu')]);
   writeFileSync(join(dir, 'cases.txt'), lines.join('\n') + '\n');
   writeFileSync(join(dir, 'expected.json'), JSON.stringify(expected));
   for (const fn of report.units[0].functions) console.log(`${fn.name}: ${fn.registers} registers, spills ${fn.spillStoreBytes}/${fn.spillLoadBytes}`);
@@ -188,10 +196,10 @@ function reorder(index: number[], values: number[], elements: number): number[] 
   return out;
 }
 
-function check(dir: string, results: string): void {
+function check(dir: string, results: string, variant = ''): void {
   const cases: Expected[] = JSON.parse(readFileSync(join(dir, 'expected.json'), 'utf8'));
-  const buf = readFileSync(join(results, 'outputs.bin'));
-  const log = readFileSync(join(results, 'log.txt'), 'utf8').split('\n');
+  const buf = readFileSync(join(results, `outputs${variant}.bin`));
+  const log = readFileSync(join(results, `log${variant}.txt`), 'utf8').split('\n');
   console.log(log.find((l) => l.startsWith('device')));
   console.log('| case | rows | unwritten | rel L2 | max abs err | bar | result |\n| --- | ---: | ---: | ---: | ---: | ---: | --- |');
   let offset = 0, failed = 0;
@@ -220,7 +228,7 @@ function check(dir: string, results: string): void {
   if (failed) process.exitCode = 1;
 }
 
-const [cmd, dir, results] = process.argv.slice(2);
+const [cmd, dir, results, variant] = process.argv.slice(2);
 if (cmd === 'prepare') await prepare(dir);
-else if (cmd === 'check') check(dir, results);
-else console.log('usage: attention.ts prepare DIR | check DIR RESULTS');
+else if (cmd === 'check') check(dir, results, variant);
+else console.log('usage: attention.ts prepare DIR | check DIR RESULTS [_portable]');

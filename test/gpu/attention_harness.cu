@@ -14,6 +14,7 @@
 //   end                                         free the case's buffers
 // KIND: 0 float, 2 bf16, 3 half, 7 bool. Prints "time CASE LABEL <us per replay>" and
 // "unwritten CASE ID <n>". Build: nvcc -O2 -o ah test/gpu/attention_harness.cu -lcuda
+// Usage: ah CASES_DIR OUT_DIR [CUBIN (default kernels.cubin)] [OUTPUTS (default outputs.bin)]
 #include <cuda.h>
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -79,18 +80,18 @@ static std::vector<char> readFile(const char* dir, const char* name) {
 }
 
 int main(int argc, char** argv) {
-  if (argc < 3) { fprintf(stderr, "usage: ah CASES_DIR OUT_DIR\n"); return 2; }
+  if (argc < 3) { fprintf(stderr, "usage: ah CASES_DIR OUT_DIR [CUBIN in CASES_DIR] [OUTPUTS name]\n"); return 2; }
   char path[4096];
   CHECK(cuInit(0));
   CUdevice dev; CHECK(cuDeviceGet(&dev, 0));
   CUcontext ctx; CHECK(cuDevicePrimaryCtxRetain(&ctx, dev)); CHECK(cuCtxSetCurrent(ctx));
   char devName[256]; cuDeviceGetName(devName, sizeof devName, dev);
   printf("device %s\n", devName);
-  snprintf(path, sizeof path, "%s/kernels.cubin", argv[1]);
+  snprintf(path, sizeof path, "%s/%s", argv[1], argc > 3 ? argv[3] : "kernels.cubin");
   CUmodule mod; CHECK(cuModuleLoad(&mod, path));
   snprintf(path, sizeof path, "%s/cases.txt", argv[1]);
   FILE* f = fopen(path, "r"); if (!f) { perror(path); return 1; }
-  snprintf(path, sizeof path, "%s/outputs.bin", argv[2]);
+  snprintf(path, sizeof path, "%s/%s", argv[2], argc > 4 ? argv[4] : "outputs.bin");
   FILE* outFile = fopen(path, "wb"); if (!outFile) { perror(path); return 1; }
   cudaEvent_t e0, e1; CHECKRT(cudaEventCreate(&e0)); CHECKRT(cudaEventCreate(&e1));
   unsigned long long* dCount; CHECKRT(cudaMalloc(&dCount, sizeof(unsigned long long)));
