@@ -10,16 +10,17 @@
  *                                 only when the Node version changes: node.version)
  *   run.sh                        unpacks Node once per machine (/tmp/dc-node-VERSION) and runs the
  *                                 CLI; `run.sh compile ...` runs the compiler instead
- * and beside it, .gpu/compile.mjs: the compiler CLI (compiler/cli/compile.ts) bundled the same way.
- * It must sit one folder below the repository root, since the compiler finds templates/ and
- * runtime/gpu/support.cu from its own location; on the GPU host (nvcc is there) it compiles the
- * repository's own models, so their weights need not travel as artifacts.
+ * and beside it, .gpu/compiler: the compiler CLI (compiler/cli/compile.ts) bundled the same way
+ * (bin/compile.mjs) with a snapshot of what it reads from its root (templates/, support.cu,
+ * package.json), taken in the same instant, so the compiler and its templates always agree. On the
+ * GPU host (nvcc is there) it compiles the repository's own models, so their weights need not
+ * travel as artifacts.
  *
  * Usage: npx tsx runtime/gpu/pack.ts; on the GPU host: sh .gpu/rt/run.sh ARTIFACT ... (carry .gpu/rt,
- * .gpu/compile.mjs and the artifact). Prints the size; the whole carry must stay < 64 MiB.
+ * .gpu/compiler and the artifact). Prints the size; the whole carry must stay < 64 MiB.
  */
 import { execFileSync } from 'node:child_process';
-import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { build } from 'esbuild';
 import { ROOT } from '../paths.ts';
@@ -30,7 +31,7 @@ set -e
 HERE=$(cd "$(dirname "$0")" && pwd)
 NODE=/tmp/dc-node-$(cat "$HERE/node.version")
 if [ ! -x "$NODE" ]; then xz -dc "$HERE/node.xz" > "$NODE.partial" && chmod +x "$NODE.partial" && mv "$NODE.partial" "$NODE"; fi
-if [ "\${1:-}" = compile ]; then shift; exec "$NODE" "$HERE/../compile.mjs" "$@"; fi
+if [ "\${1:-}" = compile ]; then shift; exec "$NODE" "$HERE/../compiler/bin/compile.mjs" "$@"; fi
 exec "$NODE" "$HERE/run-cli.mjs" "$@"
 `;
 
@@ -46,8 +47,14 @@ export async function pack(): Promise<{ dir: string; bytes: number }> {
   // Bundled CommonJS code needs `require` in an ES module: the banner defines it.
   const common = { bundle: true, platform: 'node', format: 'esm', target: 'node20', logLevel: 'warning', banner: { js: BANNER } } as const;
   await build({ ...common, entryPoints: [join(ROOT, 'runtime', 'gpu', 'run-cli.ts')], outfile: join(dir, 'run-cli.mjs') });
+  // The compiler finds its root as the bundle's folder's parent (compiler/paths.ts): .gpu/compiler.
+  const snap = join(ROOT, '.gpu', 'compiler');
+  rmSync(snap, { recursive: true, force: true });
+  cpSync(join(ROOT, 'templates'), join(snap, 'templates'), { recursive: true });
+  cpSync(join(ROOT, 'runtime', 'gpu', 'support.cu'), join(snap, 'runtime', 'gpu', 'support.cu'));
+  cpSync(join(ROOT, 'package.json'), join(snap, 'package.json'));
   await build({
-    ...common, entryPoints: [join(ROOT, 'compiler', 'cli', 'compile.ts')], outfile: join(ROOT, '.gpu', 'compile.mjs'),
+    ...common, entryPoints: [join(ROOT, 'compiler', 'cli', 'compile.ts')], outfile: join(snap, 'bin', 'compile.mjs'),
     external: ['fsevents', 'chokidar'], footer: { js: 'process.exitCode = await main(process.argv.slice(2));' },
   });
   const native = join(ROOT, 'node_modules', '@koromix', 'koffi-linux-x64');
@@ -62,7 +69,7 @@ export async function pack(): Promise<{ dir: string; bytes: number }> {
   }
   writeFileSync(join(dir, 'run.sh'), RUN_SH);
   chmodSync(join(dir, 'run.sh'), 0o755);
-  return { dir, bytes: folderBytes(dir) + statSync(join(ROOT, '.gpu', 'compile.mjs')).size };
+  return { dir, bytes: folderBytes(dir) + folderBytes(snap) };
 }
 
 if (process.argv[1] && /pack\.ts$/.test(process.argv[1])) {
