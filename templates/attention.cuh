@@ -69,6 +69,11 @@ __device__ __forceinline__ void dca_mma_e4m3(float* c, uint32_t a0, uint32_t a1,
 // ---- maths ------------------------------------------------------------------------------------------
 // 2^x, the hardware approximation (relative error ~2^-22), flushing denormal results to zero.
 __device__ __forceinline__ float dca_exp2(float x) { float y; asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x)); return y; }
+// An additive mask value in log2 units: huge negatives clamped to stay finite (a row masked by
+// -3.4e38 everywhere averages, as the reference does), -inf kept.
+__device__ __forceinline__ float dca_mask_log2(float m) {
+  return m < -1e37f ? (m == -INFINITY ? -INFINITY : -1.4426950408889634e37f) : m * 1.4426950408889634f;
+}
 __device__ __forceinline__ uint32_t dca_pack_bf16(float lo, float hi) {
   __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
   return *reinterpret_cast<uint32_t*>(&v);

@@ -74,6 +74,8 @@ export interface AttentionDescriptor {
    * under the other's GEMMs). The mma.sync path is always serial.
    */
   schedule: 'serial' | 'pingpong';
+  /** Shared-memory stages of K and of V (2 or 3; 3 only where it fits the 227 KB). */
+  stages: number;
 }
 
 export interface AttentionKernel extends RenderedKernel {
@@ -162,13 +164,15 @@ export function attentionDescriptor(graph: Graph, node: Node): AttentionDescript
     });
     mask = { value: view.root, type: cType(typeOf(graph, view.root).dtype, where), bool: dtype === 'bool', offset: view.offset, strides };
   }
-  return {
+  const d: AttentionDescriptor = {
     kind: 'attention', batch, heads, kvHeads, seqQ, seqKv, headDim, dp: packedHeadDim(headDim, qk), qk,
     scale: node.attrs.scale as number, causal: node.attrs.causal === 1,
     outLayout: node.attrs.outLayout === 'bshd' ? 'bshd' : 'bhsd',
     outType: cType(typeOf(graph, node.outputs[0]).dtype, where),
-    mask, inputs: node.inputs.slice(1), output: node.outputs[0], schedule: 'pingpong',
+    mask, inputs: node.inputs.slice(1), output: node.outputs[0], schedule: 'pingpong', stages: 0,
   };
+  d.stages = attentionSharedBytes({ ...d, stages: 3 }).total <= MAX_SHARED ? 3 : 2;
+  return d;
 }
 
 // ---- rendering ------------------------------------------------------------------------------------
@@ -250,23 +254,28 @@ export function renderPack(d: PackDescriptor): AttentionKernel {
   ];
   const seqQPad = padRows(d.seqQ), seqKvPad = padRows(d.seqKv);
   const tokenBlocks = Math.max(seqQPad, seqKvPad) / PACK_ROWS;
-  const roleHeads = d.heads + 2 * d.kvHeads;
+  // Heads per CTA: the most of 8, 4, 2, 1 dividing both head counts.
+  const group = [8, 4, 2, 1].find((g) => d.heads % g === 0 && d.kvHeads % g === 0)!;
+  const roleGroups = (d.heads + 2 * d.kvHeads) / group;
   const source = `${helpers()}\n${env.render('attention_pack.cu.njk', {
-    name, params, headDim: d.headDim, dp: d.dp, tokenBlocks, roleHeads, heads: d.heads, kvHeads: d.kvHeads, seqQ: d.seqQ, seqKv: d.seqKv,
+    name, params, headDim: d.headDim, dp: d.dp, tokenBlocks, roleGroups, group, heads: d.heads, kvHeads: d.kvHeads, seqQ: d.seqQ, seqKv: d.seqKv,
     seqQPad, seqKvPad, loads, anyNorm: d.segments.some((s) => s.norm), rope: d.segments.some((s) => s.cos) ? d.rope : 'none',
     eps: d.eps, fp8: d.qk === 'fp8', lpr,
   })}`;
   return {
-    name, source, hot: true, grid: tokenBlocks * roleHeads * d.batch, block: 256, sharedBytes: PACK_ROWS * (d.headDim + 1) * 4,
+    name, source, hot: true, grid: tokenBlocks * roleGroups * d.batch, block: 256, sharedBytes: PACK_ROWS * (d.headDim + 1) * 4,
     args: [...d.inputs.map((x) => x.value), ...d.outputs],
   };
 }
 
-/** Dynamic shared memory of the attention kernel: Q, two K and two V stages, barriers, alignment slack. */
-export function attentionSharedBytes(d: Pick<AttentionDescriptor, 'dp' | 'qk'>): { q: number; k: number; v: number; total: number } {
+/** The most dynamic shared memory a CTA may have on the H100 (227 KB). */
+const MAX_SHARED = 232448;
+
+/** Dynamic shared memory of the attention kernel: Q, the K and V stages, barriers, alignment slack. */
+export function attentionSharedBytes(d: Pick<AttentionDescriptor, 'dp' | 'qk' | 'stages'>): { q: number; k: number; v: number; total: number } {
   const rowBytes = d.qk === 'fp8' ? 128 : d.dp * 2;
   const q = 128 * rowBytes, k = 128 * rowBytes, v = 128 * d.dp * 2;
-  return { q, k, v, total: 1024 + q + 2 * k + 2 * v + 9 * 8 };
+  return { q, k, v, total: 1024 + q + d.stages * (k + v) + (1 + 4 * d.stages) * 8 };
 }
 
 export function renderAttention(d: AttentionDescriptor): AttentionKernel {
@@ -299,7 +308,7 @@ export function renderAttention(d: AttentionDescriptor): AttentionKernel {
     qHeadBytes: fp8 ? sq * 128 : sq * d.dp * 2, kHeadBytes: fp8 ? skv * 128 : skv * d.dp * 2, vHeadBytes: skv * d.dp * 2,
     qBlocks: fp8 ? 1 : d.dp / 64, kBlocks: fp8 ? 1 : d.dp / 64, vBlocks: 2, qBlockBytes: sq * 128, kBlockBytes: skv * 128,
     kSteps: fp8 ? 4 : d.dp / 16, wgmmaS: wgS.name, wgmmaPV: wgPV.name, mmaS: fp8 ? 'dca_mma_e4m3' : 'dca_mma_bf16',
-    scaleLog2: (d.scale * Math.LOG2E).toPrecision(9), outType: d.outType, outRow, schedule: d.schedule,
+    scaleLog2: (d.scale * Math.LOG2E).toPrecision(9), outType: d.outType, outRow, schedule: d.schedule, stages: d.stages,
     maskUsesRow: !!d.mask && d.mask.strides[2] !== 0,
   })].join('\n');
   return {

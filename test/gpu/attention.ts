@@ -44,8 +44,9 @@ interface Spec {
   mask?: MaskSpec;
   /** Amplitude of the q/k/v source buffers (sharper softmax without a QK norm). */
   amp: number;
-  /** Consumer schedule other than the descriptor's (a variant timed beside it). */
+  /** Consumer schedule or stage count other than the descriptor's (a variant timed beside it). */
   schedule?: AttentionDescriptor['schedule'];
+  stages?: number;
   sampled: boolean;
 }
 
@@ -63,14 +64,22 @@ const SPECS: Spec[] = [
   { name: 'tiny_flux2_fp8', model: tiny('flux2'), attention: 'fp8', segments: 1, amp: 1, sampled: false },
   { name: 'flux2_joint', model: full('flux2_dev'), shapes: FLUX, segments: 2, amp: 1, sampled: true },
   { name: 'flux2_single', model: full('flux2_dev'), shapes: FLUX, segments: 1, amp: 1, sampled: true },
-  { name: 'flux2_single_serial', model: full('flux2_dev'), shapes: FLUX, segments: 1, amp: 1, sampled: true, schedule: 'serial' },
+  { name: 'flux2_single_serial3', model: full('flux2_dev'), shapes: FLUX, segments: 1, amp: 1, sampled: true, schedule: 'serial' },
+  { name: 'flux2_single_serial2', model: full('flux2_dev'), shapes: FLUX, segments: 1, amp: 1, sampled: true, schedule: 'serial', stages: 2 },
+  { name: 'flux2_single_pingpong2', model: full('flux2_dev'), shapes: FLUX, segments: 1, amp: 1, sampled: true, stages: 2 },
+  { name: 'flux2_single_fp8_serial', model: full('flux2_dev'), shapes: FLUX, attention: 'fp8', segments: 1, amp: 1, sampled: true, schedule: 'serial' },
   { name: 'flux2_single_fp8', model: full('flux2_dev'), shapes: FLUX, attention: 'fp8', segments: 1, amp: 1, sampled: true },
   { name: 'qwen_image_mask', model: full('qwen_image'), segments: 2, mask: { kind: 'keys', masked: [200, 256], value: -Infinity }, amp: 1, sampled: true },
   { name: 'mistral_causal_gqa', model: full('mistral_small_3_1_text_encoder'), segments: 1, mask: { kind: 'causal', valid: 300, value: BF16_MIN }, amp: 3, sampled: true },
   { name: 'qwen_te_causal_gqa', model: full('qwen2_5_vl_7b_text_encoder'), segments: 1, mask: { kind: 'causal', valid: 200, value: BF16_MIN }, amp: 3, sampled: true },
 ];
 
-interface Expected { name: string; outType: ElemType; elements: number; rows: number[][]; values: number[]; flops: number; fp8: boolean; timed: boolean }
+interface Expected {
+  name: string; outType: ElemType; elements: number; rows: number[][]; values: number[]; flops: number; fp8: boolean; timed: boolean;
+  /** fp8 cases: the same rows without the e4m3 rounding of Q and K (full-precision attention). */
+  exact?: number[];
+  kernel: string; schedule: string; stages: number;
+}
 
 const typeOf = (g: Graph, v: string) => g.types.get(v) as unknown as { dtype: DType; shape: number[] };
 const numel = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
@@ -104,7 +113,8 @@ async function prepare(dir: string): Promise<void> {
     const g = compile(spec);
     const packNode = g.nodes.find((n) => n.op === 'AttentionPack' && n.attrs.segments === spec.segments)!;
     const attnNode = g.nodes.find((n) => n.op === 'PackedAttention' && n.inputs[1] === packNode.outputs[0]) as Node;
-    const pd = packDescriptor(g, packNode), ad = { ...attentionDescriptor(g, attnNode), ...(spec.schedule ? { schedule: spec.schedule } : {}) };
+    const pd = packDescriptor(g, packNode);
+    const ad = { ...attentionDescriptor(g, attnNode), ...(spec.schedule ? { schedule: spec.schedule } : {}), ...(spec.stages ? { stages: spec.stages } : {}) };
     const pk = renderPack(pd), ak = renderAttention(ad);
     for (const { args: _, ...k } of [pk, ak]) kernels.set(k.name, k);
     // Buffers: the roots the kernels read, the packed operands, the output.
@@ -161,10 +171,12 @@ async function prepare(dir: string): Promise<void> {
     // Expected rows.
     const reference = new AttentionReference(pd, ad, (v, i) => valueAt(roots.get(v)!, i));
     const rows = rowsOf(spec, pd, ad);
-    const index: number[] = [], values: number[] = [];
+    const exactReference = ad.qk === 'fp8' ? new AttentionReference({ ...pd, qk: 'bf16' }, ad, (v, i) => valueAt(roots.get(v)!, i)) : undefined;
+    const index: number[] = [], values: number[] = [], exact: number[] = [];
     for (const [b, h, q] of rows) {
       const base = ad.outLayout === 'bshd' ? ((b * ad.seqQ + q) * ad.heads + h) * ad.headDim : ((b * ad.heads + h) * ad.seqQ + q) * ad.headDim;
       reference.output(b, h, q).forEach((v, i) => { index.push(base + i); values.push(v); });
+      exactReference?.output(b, h, q).forEach((v) => exact.push(v));
     }
     if (spec.sampled) {
       const buf = Buffer.alloc(8 * index.length);
@@ -174,7 +186,8 @@ async function prepare(dir: string): Promise<void> {
       lines.push(`time attention 20 1 1`, `time pack 20 0 0`, `time pack+attention 10 0 1`);
     } else lines.push(`save ${id(out)}`);
     lines.push('end');
-    expected.push({ name: spec.name, outType, elements: spec.sampled ? index.length : elements, rows, values: spec.sampled ? values : reorder(index, values, elements), flops: 4 * ad.batch * ad.heads * ad.seqQ * ad.seqKv * ad.headDim, fp8: ad.qk === 'fp8', timed: spec.sampled });
+    expected.push({ name: spec.name, outType, elements: spec.sampled ? index.length : elements, rows, values: spec.sampled ? values : reorder(index, values, elements), flops: 4 * ad.batch * ad.heads * ad.seqQ * ad.seqKv * ad.headDim, fp8: ad.qk === 'fp8', timed: spec.sampled,
+      ...(exactReference ? { exact: spec.sampled ? exact : reorder(index, exact, elements) } : {}), kernel: ak.name, schedule: ad.schedule, stages: ad.stages });
     console.log(`${spec.name}: ${pk.name} + ${ak.name}, ${rows.length} rows, ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   }
   const unit = renderUnit([...kernels.values()]);
@@ -201,7 +214,7 @@ function check(dir: string, results: string, variant = ''): void {
   const buf = readFileSync(join(results, `outputs${variant}.bin`));
   const log = readFileSync(join(results, `log${variant}.txt`), 'utf8').split('\n');
   console.log(log.find((l) => l.startsWith('device')));
-  console.log('| case | rows | unwritten | rel L2 | max abs err | bar | result |\n| --- | ---: | ---: | ---: | ---: | ---: | --- |');
+  console.log('| case | rows | unwritten | rel L2 | max abs err | rel L2 vs fp32 without fp8 | bar | result |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |');
   let offset = 0, failed = 0;
   for (const c of cases) {
     const got = decode(buf, offset, c.outType, c.elements);
@@ -214,15 +227,21 @@ function check(dir: string, results: string, variant = ''): void {
     });
     const unwritten = Number(log.find((l) => l.startsWith(`unwritten ${c.name} `))?.split(' ')[3] ?? NaN);
     const err = Math.sqrt(num / den), bar = c.fp8 ? 3e-2 : 1e-2;
-    const ok = bad === 0 && unwritten === 0 && err <= bar;
+    let exactErr = err;
+    if (c.exact) {
+      let n2 = 0, d2 = 0;
+      got.forEach((g, i) => { n2 += (g - c.exact![i]) ** 2; d2 += c.exact![i] ** 2; });
+      exactErr = Math.sqrt(n2 / d2);
+    }
+    const ok = bad === 0 && unwritten === 0 && err <= bar && exactErr <= bar;
     if (!ok) failed++;
-    console.log(`| ${c.name} | ${c.rows.length} | ${unwritten} | ${err.toExponential(2)} | ${maxAbs.toExponential(2)} | ${bar} | ${ok ? 'ok' : `FAIL${bad ? ` (${bad} non-finite)` : ''}`} |`);
+    console.log(`| ${c.name} | ${c.rows.length} | ${unwritten} | ${err.toExponential(2)} | ${maxAbs.toExponential(2)} | ${c.exact ? exactErr.toExponential(2) : ''} | ${bar} | ${ok ? 'ok' : `FAIL${bad ? ` (${bad} non-finite)` : ''}`} |`);
   }
-  console.log('\n| case | kernel | µs | TFLOP/s |\n| --- | --- | ---: | ---: |');
+  console.log('\n| case | schedule, stages | kernel | µs | TFLOP/s |\n| --- | --- | --- | ---: | ---: |');
   for (const line of log.filter((l) => l.startsWith('time '))) {
     const [, name, label, us] = line.split(' ');
     const c = cases.find((x) => x.name === name)!;
-    console.log(`| ${name} | ${label} | ${Number(us).toFixed(1)} | ${label === 'pack' ? '' : (c.flops / Number(us) / 1e6).toFixed(0)} |`);
+    console.log(`| ${name} | ${c.schedule}, ${c.stages} | ${label} | ${Number(us).toFixed(1)} | ${label === 'pack' ? '' : (c.flops / Number(us) / 1e6).toFixed(0)} |`);
   }
   console.log(`\n${cases.length - failed} passed, ${failed} failed`);
   if (failed) process.exitCode = 1;
