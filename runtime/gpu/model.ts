@@ -45,6 +45,8 @@ export interface Model {
   readonly memory: { arenaBytes: number; weightBytes: number; workspaceBytes: number; deviceUsedBytes: number };
   readonly loadSeconds: number;
   run(inputs: Record<string, Tensor>): Record<string, Tensor>;
+  /** One launch-by-launch pass with an event between launches: each launch's own time (ms), in plan order. */
+  profile(): { node: string; kind: string; label: string; ms: number }[];
   /** Runs the plan n times between events: the captured graph (needs one run() first) or launch by launch. */
   time(n: number, graph: boolean): { medianMs: number; minMs: number; meanMs: number };
   close(): void;
@@ -258,6 +260,19 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
         d.call('cuMemcpyDtoH', buf, arena + o.offset, o.bytes);
         out[o.name] = tensorFromBytes(o.dtype, o.shape, buf);
       }
+      return out;
+    },
+    profile() {
+      const marks = steps.map(() => createEvent(d)).concat([createEvent(d)]);
+      steps.forEach((step, i) => { d.call('cuEventRecord', marks[i], stream); step(stream); });
+      d.call('cuEventRecord', marks[steps.length], stream);
+      d.call('cuEventSynchronize', marks[steps.length]);
+      const out = m.launchPlan.map((l, i) => ({
+        node: l.node, kind: l.kind,
+        label: l.kind === 'gemm' ? `gemm ${l.precision}` : l.kind === 'kernel' ? l.kernel.replace(/_[0-9a-f]{8,}$/, '') : l.kind,
+        ms: d.elapsedMs(marks[i], marks[i + 1]),
+      }));
+      for (const e of marks) d.call('cuEventDestroy', e);
       return out;
     },
     time(n, useGraph) {

@@ -3,14 +3,15 @@
  * bundles this file with a Node binary; see runtime/gpu/README.md).
  *
  *   run-cli ARTIFACT [--inputs DIR] [--reference DIR] [--max-rel-l2 X] [--min-cosine Y] [--out DIR]
- *           [--synthetic-weights SEED] [--time N] [--no-graphs] [--json]
+ *           [--synthetic-weights SEED] [--time N] [--profile] [--no-graphs] [--json]
  *   run-cli ARTIFACT --check [--capability 9.0]     checks the artifact only (no GPU needed)
  *   run-cli --check-headers CUDA_INCLUDE_DIR         compares cuBLASLt constants with CUDA's headers
  *
  * Inputs: DIR/input_<name>.npy for every graph input (the tiny fixtures' layout); with synthetic
  * weights and no --inputs, seeded random inputs. --reference compares each output with
  * DIR/output_<name>.npy (relative L2 and cosine; the bars make it exit 3). --time N replays the
- * captured CUDA graph N times and, as the baseline in the same run, the same plan launch by launch.
+ * captured CUDA graph N times and, as the baseline in the same run, the same plan launch by launch;
+ * --profile times each launch on its own (events between launches) and sums by kind.
  * Synthetic weights are labelled in every line, in the JSON and in the output file names.
  * Exit codes: 0 ok, 1 bad input (one line), 3 outside the bars, 70 a bug.
  */
@@ -24,7 +25,7 @@ import { openArtifact } from './artifact.ts';
 import { checkConstants } from './cublaslt.ts';
 import { loadModel } from './model.ts';
 
-const USAGE = 'run-cli ARTIFACT [--inputs DIR] [--reference DIR] [--max-rel-l2 X] [--min-cosine Y] [--out DIR] [--synthetic-weights SEED] [--time N] [--no-graphs] [--json] | ARTIFACT --check [--capability X.Y] | --check-headers DIR';
+const USAGE = 'run-cli ARTIFACT [--inputs DIR] [--reference DIR] [--max-rel-l2 X] [--min-cosine Y] [--out DIR] [--synthetic-weights SEED] [--time N] [--profile] [--no-graphs] [--json] | ARTIFACT --check [--capability X.Y] | --check-headers DIR';
 
 /** Relative L2 and cosine of two equally long vectors (float64 sums). */
 export function compare(out: ArrayLike<number>, ref: ArrayLike<number>): { relL2: number; cosine: number } {
@@ -61,7 +62,7 @@ export async function main(argv: string[]): Promise<number> {
         options: {
           inputs: { type: 'string' }, reference: { type: 'string' }, out: { type: 'string' }, 'synthetic-weights': { type: 'string' },
           time: { type: 'string' }, 'no-graphs': { type: 'boolean' }, json: { type: 'boolean' }, check: { type: 'boolean' },
-          capability: { type: 'string' }, 'check-headers': { type: 'string' }, 'max-rel-l2': { type: 'string' }, 'min-cosine': { type: 'string' },
+          capability: { type: 'string' }, 'check-headers': { type: 'string' }, profile: { type: 'boolean' }, 'max-rel-l2': { type: 'string' }, 'min-cosine': { type: 'string' },
         },
       });
     } catch (e) {
@@ -135,6 +136,16 @@ export async function main(argv: string[]): Promise<number> {
         const graph = model.time(n, true), eager = model.time(n, false);
         result.timing = { iterations: n, graph, eager };
         say(`${tag}time per run over ${n} replays: CUDA graph median ${graph.medianMs.toFixed(3)} ms (min ${graph.minMs.toFixed(3)}), launch by launch median ${eager.medianMs.toFixed(3)} ms (min ${eager.minMs.toFixed(3)})`);
+      }
+      if (v.profile) {
+        // Launch by launch with an event between launches (adds the gaps a CUDA graph removes): where the time goes.
+        const launches = model.profile();
+        const total = launches.reduce((a, l) => a + l.ms, 0);
+        const byLabel = new Map<string, { n: number; ms: number }>();
+        for (const l of launches) { const e = byLabel.get(l.label) ?? { n: 0, ms: 0 }; e.n++; e.ms += l.ms; byLabel.set(l.label, e); }
+        const rows = [...byLabel].sort((a, b) => b[1].ms - a[1].ms);
+        result.profile = { totalMs: total, byKind: Object.fromEntries(rows), slowest: [...launches].sort((a, b) => b.ms - a.ms).slice(0, 10) };
+        say(`${tag}profile (launch by launch, ${launches.length} launches, ${total.toFixed(2)} ms): ${rows.map(([k, e]) => `${k} x${e.n} ${e.ms.toFixed(2)} ms (${((100 * e.ms) / total).toFixed(1)}%)`).join('; ')}`);
       }
       if (json) console.log(JSON.stringify(result));
       return failed ? 3 : 0;

@@ -93,7 +93,7 @@ async function main() {
     // Carried xz-compressed (their manifests are megabytes of JSON; a call carries 64 MiB in all).
     execFileSync('tar', ['-cJf', `${out}.tar.xz`, '-C', work, `${name}-full-fp8`]);
     rmSync(out, { recursive: true });
-    lines.push(`mkdir -p /tmp/rt && tar -xJf $W/${name}-full-fp8.tar.xz -C /tmp/rt`, `step ${name}-full-fp8 /tmp/rt/${name}-full-fp8 --synthetic-weights 42 --time 20`);
+    lines.push(`mkdir -p /tmp/rt && tar -xJf $W/${name}-full-fp8.tar.xz -C /tmp/rt`, `step ${name}-full-fp8 /tmp/rt/${name}-full-fp8 --synthetic-weights 42 --time 20 --profile`);
   }
   lines.push('echo "runtime checks: $([ $FAIL = 0 ] && echo passed || echo FAILED)"', 'exit $FAIL');
   writeFileSync(join(work, 'run.sh'), `${lines.join('\n')}\n`);
