@@ -70,10 +70,11 @@ export interface AttentionDescriptor {
   output: string;
   /**
    * Consumer schedule on the wgmma path: 'serial' (each warpgroup: scores, softmax, P·V, each
-   * awaited) or 'pingpong' (the two warpgroups alternate on the tensor cores, one's softmax
-   * under the other's GEMMs). The mma.sync path is always serial.
+   * awaited), 'pingpong' (the two warpgroups alternate on the tensor cores, one's softmax under
+   * the other's GEMMs, and its exponentials under its own P·V) or 'pingpong-wait' (the same, the
+   * softmax after its own P·V). The mma.sync path is always serial.
    */
-  schedule: 'serial' | 'pingpong';
+  schedule: 'serial' | 'pingpong' | 'pingpong-wait';
   /** Shared-memory stages of K and of V (2 or 3; 3 only where it fits the 227 KB). */
   stages: number;
 }
@@ -171,6 +172,10 @@ export function attentionDescriptor(graph: Graph, node: Node): AttentionDescript
     outType: cType(typeOf(graph, node.outputs[0]).dtype, where),
     mask, inputs: node.inputs.slice(1), output: node.outputs[0], schedule: 'pingpong', stages: 0,
   };
+  // Masks and key bounds need registers that the probabilities of the P·V in flight hold otherwise;
+  // a mask with a query axis (per-element loads) or a partial last key tile keeps the serial order.
+  if (mask || d.causal) d.schedule = 'pingpong-wait';
+  if ((mask && mask.strides[2] !== 0) || seqKv % 128 !== 0) d.schedule = 'serial';
   d.stages = attentionSharedBytes({ ...d, stages: 3 }).total <= MAX_SHARED ? 3 : 2;
   return d;
 }
@@ -254,16 +259,14 @@ export function renderPack(d: PackDescriptor): AttentionKernel {
   ];
   const seqQPad = padRows(d.seqQ), seqKvPad = padRows(d.seqKv);
   const tokenBlocks = Math.max(seqQPad, seqKvPad) / PACK_ROWS;
-  // Heads per CTA: the most of 8, 4, 2, 1 dividing both head counts.
-  const group = [8, 4, 2, 1].find((g) => d.heads % g === 0 && d.kvHeads % g === 0)!;
-  const roleGroups = (d.heads + 2 * d.kvHeads) / group;
+  const roleHeads = d.heads + 2 * d.kvHeads;
   const source = `${helpers()}\n${env.render('attention_pack.cu.njk', {
-    name, params, headDim: d.headDim, dp: d.dp, tokenBlocks, roleGroups, group, heads: d.heads, kvHeads: d.kvHeads, seqQ: d.seqQ, seqKv: d.seqKv,
+    name, params, headDim: d.headDim, dp: d.dp, tokenBlocks, roleHeads, heads: d.heads, kvHeads: d.kvHeads, seqQ: d.seqQ, seqKv: d.seqKv,
     seqQPad, seqKvPad, loads, anyNorm: d.segments.some((s) => s.norm), rope: d.segments.some((s) => s.cos) ? d.rope : 'none',
     eps: d.eps, fp8: d.qk === 'fp8', lpr,
   })}`;
   return {
-    name, source, hot: true, grid: tokenBlocks * roleGroups * d.batch, block: 256, sharedBytes: PACK_ROWS * (d.headDim + 1) * 4,
+    name, source, hot: true, grid: tokenBlocks * roleHeads * d.batch, block: 256, sharedBytes: PACK_ROWS * (d.headDim + 1) * 4,
     args: [...d.inputs.map((x) => x.value), ...d.outputs],
   };
 }
@@ -308,7 +311,7 @@ export function renderAttention(d: AttentionDescriptor): AttentionKernel {
     qHeadBytes: fp8 ? sq * 128 : sq * d.dp * 2, kHeadBytes: fp8 ? skv * 128 : skv * d.dp * 2, vHeadBytes: skv * d.dp * 2,
     qBlocks: fp8 ? 1 : d.dp / 64, kBlocks: fp8 ? 1 : d.dp / 64, vBlocks: 2, qBlockBytes: sq * 128, kBlockBytes: skv * 128,
     kSteps: fp8 ? 4 : d.dp / 16, wgmmaS: wgS.name, wgmmaPV: wgPV.name, mmaS: fp8 ? 'dca_mma_e4m3' : 'dca_mma_bf16',
-    scaleLog2: (d.scale * Math.LOG2E).toPrecision(9), outType: d.outType, outRow, schedule: d.schedule, stages: d.stages,
+    scaleLog2: (d.scale * Math.LOG2E).toPrecision(9), outType: d.outType, outRow, schedule: d.schedule.startsWith('pingpong') ? 'pingpong' : d.schedule, stages: d.stages, pvInFlight: d.schedule === 'pingpong' ? 1 : 0,
     maskUsesRow: !!d.mask && d.mask.strides[2] !== 0,
   })].join('\n');
   return {

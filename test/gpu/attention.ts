@@ -66,7 +66,7 @@ const SPECS: Spec[] = [
   { name: 'flux2_single', model: full('flux2_dev'), shapes: FLUX, segments: 1, amp: 1, sampled: true },
   { name: 'flux2_single_serial3', model: full('flux2_dev'), shapes: FLUX, segments: 1, amp: 1, sampled: true, schedule: 'serial' },
   { name: 'flux2_single_serial2', model: full('flux2_dev'), shapes: FLUX, segments: 1, amp: 1, sampled: true, schedule: 'serial', stages: 2 },
-  { name: 'flux2_single_pingpong2', model: full('flux2_dev'), shapes: FLUX, segments: 1, amp: 1, sampled: true, stages: 2 },
+  { name: 'flux2_single_pingpong_wait', model: full('flux2_dev'), shapes: FLUX, segments: 1, amp: 1, sampled: true, schedule: 'pingpong-wait' },
   { name: 'flux2_single_fp8_serial', model: full('flux2_dev'), shapes: FLUX, attention: 'fp8', segments: 1, amp: 1, sampled: true, schedule: 'serial' },
   { name: 'flux2_single_fp8', model: full('flux2_dev'), shapes: FLUX, attention: 'fp8', segments: 1, amp: 1, sampled: true },
   { name: 'qwen_image_mask', model: full('qwen_image'), segments: 2, mask: { kind: 'keys', masked: [200, 256], value: -Infinity }, amp: 1, sampled: true },

@@ -13,5 +13,14 @@ timeout 90 /tmp/ah "$CASES" "$OUT" kernels_portable.cubin outputs_portable.bin >
 echo "portable harness exit $?"; grep -E "^(time|unwritten)" "$OUT/log_portable.txt" | grep -v " 0$"; tail -2 "$OUT/log_portable.txt"
 PYTHONUNBUFFERED=1 timeout 150 python3 bench/gpu/attention_sdpa.py "$OUT" 2>&1
 cuobjdump -sass "$CASES/kernels.cubin" > /tmp/sass.txt 2>&1 || echo "cuobjdump failed"
-awk '/Function :/ {f=$3} /\/\*[0-9a-f]+\*\// {split($0,a,"*/"); n2=split(a[2],b," "); op=b[1]; if (op ~ /^@/) op=b[2]; sub(/\..*/,"",op); if (op ~ /^(HGMMA|QGMMA|HMMA|LDSM|SYNCS|UBLKCP|LDL|STL|MUFU|BAR|WARPGROUP)$/) n[f" "op]++} END {for (k in n) print k, n[k]}' /tmp/sass.txt | sort > "$OUT/sass-summary.txt"
+python3 - /tmp/sass.txt > "$OUT/sass-summary.txt" <<'PY'
+import collections, re, sys
+count, fn = collections.Counter(), None
+for line in open(sys.argv[1]):
+    m = re.search(r'Function : (\S+)', line)
+    if m: fn = m.group(1); continue
+    m = re.search(r'\*/\s+(?:@!?U?P\w+\s+)?([A-Z][A-Z0-9_]*)', line)
+    if fn and m and m.group(1) in ('HGMMA', 'QGMMA', 'HMMA', 'LDSM', 'MUFU', 'LDL', 'STL', 'UBLKCP', 'SYNCS', 'BAR', 'WARPGROUP'): count[(fn, m.group(1))] += 1
+for (f, op), n in sorted(count.items()): print(f, op, n)
+PY
 grep -E "^attn_" "$OUT/sass-summary.txt" | head -40
