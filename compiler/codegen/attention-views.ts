@@ -93,8 +93,15 @@ function step(graph: Graph, node: Node, value: string, view: StridedView, where:
 }
 
 /** The root buffer of `value` and the strided window `value` is of it. */
+const indexCache = new WeakMap<Graph, { made: Map<string, number>; users: Map<string, number[]>; loadTime: Set<number> }>();
+function indexOf(graph: Graph) {
+  let index = indexCache.get(graph);
+  if (!index) indexCache.set(graph, (index = { made: producers(graph), users: consumers(graph), loadTime: loadTimeNodes(graph) }));
+  return index;
+}
+
 export function resolveView(graph: Graph, value: string, where: string): StridedView {
-  const made = producers(graph), users = consumers(graph), loadTime = loadTimeNodes(graph);
+  const { made, users, loadTime } = indexOf(graph);
   const chain: { node: Node; value: string }[] = [];
   let root = value;
   for (;;) {

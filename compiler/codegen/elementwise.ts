@@ -12,12 +12,19 @@
  *         value: one CTA per row, each value a row held in shared memory.
  */
 import { fail } from '../errors.ts';
+import { resolveView, type StridedView } from './attention-views.ts';
 import { type DType, dtypeFromOnnx } from '../ir/dtype.ts';
 import type { Graph, Node } from '../ir/graph.ts';
 
 export type CudaType = 'float' | 'double' | 'bf16' | 'half' | 'fp8e4m3' | 'int64' | 'int32' | 'bool' | 'uint8';
 
-export interface EwInput { name: string; type: CudaType; colStride: number; rowDims: { size: number; stride: number }[]; swiglu?: boolean }
+/**
+ * An input as the kernel reads it: element (row, col) of the output space is at
+ * sum(rowDims index * stride) + col * colStride elements from the kernel's pointer, which points at
+ * the input's first element (a view's window start: compiler/codegen/plan.ts). `vector`: 8-element
+ * (16-byte) loads are safe: columns contiguous, every row start and the window start 16-byte aligned.
+ */
+export interface EwInput { name: string; type: CudaType; colStride: number; rowDims: { size: number; stride: number }[]; vector: boolean; swiglu?: boolean }
 export interface EwOutput { name: string; type: CudaType; perRow: boolean }
 export interface EwInstr { op: string; out: string; args: string[]; attrs: Record<string, number | string> }
 
@@ -71,21 +78,28 @@ function shapeOf(graph: Graph, v: string): number[] {
  * many output columns one input row holds per output column (2 for SwiGLU, which reads both halves
  * of a row twice as long as its output).
  */
-function addressing(shape: readonly number[], outShape: readonly number[], where: string, lastScale = 1): Pick<EwInput, 'colStride' | 'rowDims'> {
+function addressing(shape: readonly number[], outShape: readonly number[], where: string, lastScale = 1, view?: StridedView): Pick<EwInput, 'colStride' | 'rowDims'> {
   const rank = outShape.length;
-  const padded = [...new Array(rank - shape.length).fill(1), ...shape];
+  const lead = rank - shape.length;
+  const padded = [...new Array(lead).fill(1), ...shape];
   const strides: number[] = new Array(rank).fill(0);
   let acc = 1;
   for (let i = rank - 1; i >= 0; i--) {
     const logical = i === rank - 1 ? padded[i] / lastScale : padded[i];
     if (logical !== 1 && logical !== outShape[i]) fail(where, `an input broadcastable to [${outShape}]`, `[${shape}]`);
-    strides[i] = logical === 1 ? 0 : acc;
+    // A view reads its window's strides; anything else is contiguous.
+    strides[i] = logical === 1 ? 0 : view && i >= lead ? view.dims[i - lead].stride : acc;
     acc *= padded[i];
   }
   return {
     colStride: rank ? strides[rank - 1] : 0,
     rowDims: outShape.slice(0, -1).map((size, i) => ({ size, stride: strides[i] })),
   };
+}
+
+/** Whether 8-element loads of this input are aligned: contiguous columns, aligned rows and start. */
+function vectorSafe(a: Pick<EwInput, 'colStride' | 'rowDims'>, offset: number): boolean {
+  return a.colStride === 1 && offset % 8 === 0 && a.rowDims.every((d) => d.stride % 8 === 0);
 }
 
 /** Row-kernel geometry: 8-element (16-byte) vectors when the row allows, a thread count that
@@ -126,7 +140,10 @@ export function elementwiseDescriptor(graph: Graph, node: Node): ElementwiseDesc
     if (t?.kind !== 'tensor') fail(where, `a tensor input '${outer}'`, 'none');
     const shape = t.shape as number[];
     const ref = `in${inputs.length}`;
-    inputs.push({ name: outer, type: cudaType(t.dtype, where), ...addressing(shape, outShape, where, opts.swiglu ? 2 : 1), ...(opts.swiglu ? { swiglu: true } : {}) });
+    const view = resolveView(graph, outer, where);
+    if (opts.swiglu && view.dims.at(-1)!.stride !== 1) fail(where, 'a SwiGLU input with contiguous columns', `'${outer}' (column stride ${view.dims.at(-1)!.stride})`);
+    const a = addressing(shape, outShape, where, opts.swiglu ? 2 : 1, view);
+    inputs.push({ name: outer, type: cudaType(t.dtype, where), ...a, vector: vectorSafe(a, view.offset), ...(opts.swiglu ? { swiglu: true } : {}) });
     refs.set(key, ref);
     return ref;
   };

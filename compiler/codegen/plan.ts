@@ -18,7 +18,10 @@
  *
  * Views and load-time weight preparation are not launches (compiler/launches.ts).
  */
+import { fail } from '../errors.ts';
 import type { Graph, Node } from '../ir/graph.ts';
+import { bytesFor, type DType } from '../ir/dtype.ts';
+import { resolveView } from './attention-views.ts';
 import { consumers } from '../ir/graph.ts';
 import { isLaunch, loadTimeNodes } from '../launches.ts';
 import type { MemoryPlan } from '../../passes/plan-memory.ts';
@@ -45,6 +48,17 @@ export interface KernelPlan {
 
 const shapeOf = (graph: Graph, v: string) => (graph.types.get(v) as unknown as { shape: number[] }).shape;
 
+/** Whether a window's elements are one dense run: each dim's stride is the size of the dims after it. */
+function isDense(dims: readonly { size: number; stride: number }[]): boolean {
+  let expected = 1;
+  for (let i = dims.length - 1; i >= 0; i--) {
+    if (dims[i].size === 1) continue;
+    if (dims[i].stride !== expected) return false;
+    expected *= dims[i].size;
+  }
+  return true;
+}
+
 export function kernelPlan(graph: Graph, memory: MemoryPlan): KernelPlan {
   const users = consumers(graph);
   const loadTime = loadTimeNodes(graph);
@@ -56,13 +70,26 @@ export function kernelPlan(graph: Graph, memory: MemoryPlan): KernelPlan {
     const base = memory.location.get(v);
     if (base === undefined) return { value: v, where: 'weight' };
     const buffer = memory.buffers.find((b) => b.value === base);
-    return { value: v, where: 'arena', offset: buffer?.offset };
+    // A view (Split part, Slice) starts where its window does inside the root buffer.
+    const view = base === v ? 0 : resolveView(graph, v, `launch argument '${v}'`).offset;
+    const dtype = (graph.types.get(v) as unknown as { dtype: DType }).dtype;
+    return { value: v, where: 'arena', offset: buffer!.offset + bytesFor(dtype, view) };
   };
   const args = (n: Node) => [...n.inputs, ...n.outputs].filter(Boolean).map(arg);
+  // Element-wise and attention kernels read strided views; the others (GEMMs, data movement,
+  // convolutions, NVFP4 quantization) read dense arrays: a view with gaps is an error naming it.
+  const dense = (n: Node, values: readonly string[]) => {
+    for (const v of values) {
+      if (!v || memory.location.get(v) === v || memory.location.get(v) === undefined) continue;
+      const view = resolveView(graph, v, `${n.op} launch -> ${n.outputs[0]}`);
+      if (!isDense(view.dims)) fail(`${n.op} launch -> ${n.outputs[0]}`, 'dense inputs (only element-wise and attention kernels read strided views)', `'${v}' with strides [${view.dims.map((d) => d.stride)}]`);
+    }
+  };
   graph.nodes.forEach((node, i) => {
     if (loadTime.has(i) || !isLaunch(graph, node, users)) return;
     const name = node.outputs[0];
     if (isNvfp4ActivationQuantize(graph, node)) {
+      dense(node, [node.inputs[0]]);
       // Two launches (tensor amax, then encode), both over (x, q, scale): compiler/codegen/nvfp4.ts.
       for (const k of renderNvfp4Quantize(nvfp4QuantizeDescriptor(graph, node))) {
         kernels.set(k.name, k);
@@ -71,7 +98,7 @@ export function kernelPlan(graph: Graph, memory: MemoryPlan): KernelPlan {
       return;
     }
     const vae = vaeLaunch(graph, node); // convolutions and channel norms (conv-launch.ts)
-    if (vae) { kernels.set(vae.kernel.name, vae.kernel); launches.push({ kind: 'kernel', node: name, kernel: vae.kernel.name, grid: vae.kernel.grid, block: vae.kernel.block, sharedBytes: vae.kernel.sharedBytes, args: vae.args.map(arg) }); return; }
+    if (vae) { dense(node, vae.args); kernels.set(vae.kernel.name, vae.kernel); launches.push({ kind: 'kernel', node: name, kernel: vae.kernel.name, grid: vae.kernel.grid, block: vae.kernel.block, sharedBytes: vae.kernel.sharedBytes, args: vae.args.map(arg) }); return; }
     const weightQuantize = node.op === 'Quantize' && ![-1, undefined].includes(node.attrs.axis as number | undefined);
     // NVFP4 quantization fused into a producer would need the producer run twice (amax, encode):
     // not done; fold-quantize leaves NVFP4 activation quantization standalone.
@@ -89,6 +116,7 @@ export function kernelPlan(graph: Graph, memory: MemoryPlan): KernelPlan {
       const m = x.slice(0, -1).reduce((a, b) => a * b, 1), k = x.at(-1)!, n = y.at(-1)!;
       const precision = node.op === 'QLinear' ? (node.attrs.format as 'fp8' | 'nvfp4') : 'high';
       const bias = node.op === 'QLinear' ? !!node.inputs[4] : !!node.inputs[2];
+      dense(node, node.inputs);
       launches.push({ kind: 'gemm', node: name, precision, m, n, k, transB: node.attrs.transB === 1, bias, args: args(node) });
       return;
     }
@@ -99,6 +127,7 @@ export function kernelPlan(graph: Graph, memory: MemoryPlan): KernelPlan {
         : renderMovement(movementDescriptor(graph, node), 'movement');
       kernels.set(k.name, k);
       const read = node.op === 'Expand' || node.op === 'Slice' ? [node.inputs[0]] : node.inputs.filter(Boolean);
+      if (node.op !== 'Expand') dense(node, read);
       launches.push({ kind: 'kernel', node: name, kernel: k.name, grid: k.grid, block: k.block, sharedBytes: k.sharedBytes, args: [...read, ...node.outputs].map(arg) });
       return;
     }

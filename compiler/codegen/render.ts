@@ -59,7 +59,7 @@ function offsetLines(inputs: EwInput[], row = 'row', prefix = 'off'): string[] {
 function loadExpr(inputs: EwInput[], ref: string, col: string): string {
   const k = Number(ref.slice(2));
   const inp = inputs[k];
-  const c = inp.colStride === 0 ? '0LL' : col;
+  const c = inp.colStride === 0 ? '0LL' : inp.colStride === 1 ? col : `${col} * ${inp.colStride}LL`;
   return `dc_load<T>(in${k}, off${k} + ${c})`;
 }
 
@@ -71,7 +71,8 @@ function params(d: ElementwiseDescriptor): string[] {
 }
 
 /** Vectorised flat kernel: rows split into 8-element vectors, no per-element partner access. */
-export const flatVectorisable = (d: ElementwiseDescriptor) => d.mode === 'flat' && d.cols % 8 === 0 && d.program.every((i) => i.op !== 'RoPE');
+export const flatVectorisable = (d: ElementwiseDescriptor) => d.mode === 'flat' && d.cols % 8 === 0 && d.program.every((i) => i.op !== 'RoPE')
+  && d.inputs.every((i) => i.vector || (i.colStride === 0 && !i.swiglu));
 
 function renderFlatVec(d: ElementwiseDescriptor, name: string): string {
   const loads: string[] = [];
@@ -161,9 +162,9 @@ function renderRow(d: ElementwiseDescriptor, name: string): { source: string; sh
   const first: string[] = [];
   const prefetch: string[] = [];
   const rotate: string[] = [];
-  const loadInto = (k: number, arr: string, base: string) => (d.inputs[k].colStride !== 0 && V === 8
+  const loadInto = (k: number, arr: string, base: string) => (d.inputs[k].vector && V === 8
     ? vloop(`dc_load8<T>(in${k}, ${base} + cb, &${arr}[j * 8]);`)
-    : loop(`${arr}[i] = dc_load<T>(in${k}, ${base} + ${d.inputs[k].colStride === 0 ? '0LL' : 'c'});`));
+    : loop(`${arr}[i] = ${loadExpr(d.inputs, `in${k}`, 'c').replace(`off${k}`, base)};`));
   const nextOffsets = offsetLines(d.inputs, 'nrow', 'noff');
   const firstOffsets = offsetLines(d.inputs, '(long long)blockIdx.x', 'foff');
   d.inputs.forEach((inp, k) => {
@@ -179,7 +180,7 @@ function renderRow(d: ElementwiseDescriptor, name: string): { source: string; sh
     }
     invariant.push(`T x${k}[${N}];`);
     first.push(firstOffsets[k], loadInto(k, `x${k}`, `foff${k}`));
-    if (V === 8 && inp.colStride !== 0 && (inp.type === 'bf16' || inp.type === 'half')) {
+    if (V === 8 && inp.vector && (inp.type === 'bf16' || inp.type === 'half')) {
       // 2-byte elements: prefetch the raw 16-byte vectors (half the registers), unpack on rotation.
       prefetch.push(`uint4 n${k}[${PV}];`);
       prefetch.push(`if (nrow < ${d.rows}LL) { ${nextOffsets[k]}\n  ${vloop(`n${k}[j] = *reinterpret_cast<const uint4*>(in${k} + noff${k} + cb);`)} }`);
@@ -233,7 +234,7 @@ function renderRow(d: ElementwiseDescriptor, name: string): { source: string; sh
         break;
       case 'SwiGLU': {
         const k = Number(ins.args[0].slice(2));
-        if (V === 8 && d.inputs[k].colStride !== 0) {
+        if (V === 8 && d.inputs[k].vector) {
           lines.push(vloop(`T g[8], u[8]; dc_load8<T>(in${k}, off${k} + cb, g); dc_load8<T>(in${k}, off${k} + cb + ${d.cols}LL, u);\n#pragma unroll\n  for (int e = 0; e < 8; ++e) ${v}[j * 8 + e] = g[e] * dc_sigmoid(g[e]) * u[e];`));
         } else {
           lines.push(loop(`const T g = dc_load<T>(in${k}, off${k} + c); ${v}[i] = g * dc_sigmoid(g) * dc_load<T>(in${k}, off${k} + c + ${d.cols}LL);`));
