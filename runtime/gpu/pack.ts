@@ -8,8 +8,9 @@
  *                                 createRequire finds it there)
  *   node.xz                       this machine's Node binary, xz-compressed (about 24 MB; rebuilt
  *                                 only when the Node version changes: node.version)
+ *   bench.mjs                     bench/cli.ts (npx bench) bundled the same way
  *   run.sh                        unpacks Node once per machine (/tmp/dc-node-VERSION) and runs the
- *                                 CLI; `run.sh compile ...` runs the compiler instead
+ *                                 CLI; `run.sh compile ...` runs the compiler, `run.sh bench ...` the bench
  * and beside it, .gpu/compiler: the compiler CLI (compiler/cli/compile.ts) bundled the same way
  * (bin/compile.mjs) with a snapshot of what it reads from its root (templates/, support.cu,
  * package.json), taken in the same instant, so the compiler and its templates always agree. On the
@@ -32,6 +33,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 NODE=/tmp/dc-node-$(cat "$HERE/node.version")
 if [ ! -x "$NODE" ]; then xz -dc "$HERE/node.xz" > "$NODE.partial" && chmod +x "$NODE.partial" && mv "$NODE.partial" "$NODE"; fi
 if [ "\${1:-}" = compile ]; then shift; exec "$NODE" "$HERE/../compiler/bin/compile.mjs" "$@"; fi
+if [ "\${1:-}" = bench ]; then shift; exec "$NODE" "$HERE/bench.mjs" "$@"; fi
 exec "$NODE" "$HERE/run-cli.mjs" "$@"
 `;
 
@@ -47,6 +49,12 @@ export async function pack(): Promise<{ dir: string; bytes: number }> {
   // Bundled CommonJS code needs `require` in an ES module: the banner defines it.
   const common = { bundle: true, platform: 'node', format: 'esm', target: 'node20', logLevel: 'warning', banner: { js: BANNER } } as const;
   await build({ ...common, entryPoints: [join(ROOT, 'runtime', 'gpu', 'run-cli.ts')], outfile: join(dir, 'run-cli.mjs') });
+  // npx bench, for `run.sh bench ...` (beside run-cli, so koffi's native module resolves the same way).
+  // Entered through a stub that imports main by name (a footer calling `main` could bind another module's).
+  await build({
+    ...common, stdin: { contents: "import { main } from './bench/cli.ts'; process.exitCode = await main(process.argv.slice(2));", resolveDir: ROOT, loader: 'ts' },
+    outfile: join(dir, 'bench.mjs'), external: ['sharp', 'onnxruntime-node'],
+  });
   // The compiler finds its root as the bundle's folder's parent (compiler/paths.ts): .gpu/compiler.
   const snap = join(ROOT, '.gpu', 'compiler');
   rmSync(snap, { recursive: true, force: true });

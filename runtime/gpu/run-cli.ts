@@ -38,7 +38,7 @@ export function compare(out: ArrayLike<number>, ref: ArrayLike<number>): { relL2
 }
 
 /** Seeded inputs of the artifact's shapes: floats ~ U(-1, 1), masks all ones, other integers (ids) in [0, 64). */
-function randomInputs(specs: { name: string; dtype: string; shape: number[] }[], seed: number): Record<string, Tensor> {
+export function randomInputs(specs: { name: string; dtype: string; shape: number[] }[], seed: number): Record<string, Tensor> {
   let s = seed >>> 0;
   const next = () => { s = (Math.imul(s ^ (s >>> 15), 0x2C1B3C6D) + 0x6D2B79F5) >>> 0; return s / 2 ** 32; };
   return Object.fromEntries(specs.map((spec) => {

@@ -1,0 +1,104 @@
+/**
+ * `npx bench` on a GPU: one denoising step of Flux.2 [dev] and Qwen-Image at 1024x1024, the
+ * compiled FP8 transformer against diffusers' own PyTorch model, on the same card in one run.
+ *
+ *   compiled   the artifact (artifacts/<model>-h100-fp8, compiled now from ../shared/models/full
+ *              when absent), synthetic weights from the seed (labelled so), the captured CUDA graph
+ *              replayed --iters times: median ms per step, TFLOP/s for the FLOPs the compiler counts,
+ *              the share of the card's FP8 GEMM ceiling, GPU memory; then one launch-by-launch pass
+ *              timed per launch, summed by stage (GEMMs, attention, element-wise, data movement)
+ *   baselines  bench/gpu/baseline_diffusers.py in a child process once the compiled model is closed
+ *              (both would not fit one card): diffusers eager, and torch.compile with --compile;
+ *              bf16, synthetic weights from the same seed (the same rule, not the same values: the
+ *              comparison is of speed; accuracy is checked on the tiny models against PyTorch)
+ * diffusers must import (pip install diffusers, or DIFFUSERS_SRC=<checkout>/src); if it does not,
+ * the report says so and how to add it.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { compileModel } from '../compiler/compile.ts';
+import { ROOT } from '../compiler/paths.ts';
+import { loadModel } from '../runtime/gpu/model.ts';
+import { randomInputs } from '../runtime/gpu/run-cli.ts';
+import type { BenchRow } from './report.ts';
+
+/** The FP8 GEMM ceiling measured on the H100 at Flux.2 shapes (bench/RESULTS.md, cuBLASLt row-wise). */
+export const FP8_CEILING_TFLOPS = 1365;
+
+export interface GpuBenchOptions {
+  models: string[];
+  seed: number;
+  iters: number;
+  /** Artifact folder per model (default artifacts/<model>-h100-fp8). */
+  artifacts: Record<string, string>;
+  torchCompile: boolean;
+  baseline: boolean;
+  /** The baseline script (default bench/gpu/baseline_diffusers.py under the project root). */
+  baselineScript?: string;
+}
+
+const SOURCES: Record<string, { shape?: Record<string, number> }> = {
+  flux2_dev: { shape: { txt_tokens: 512 } },
+  qwen_image: {},
+};
+
+async function artifactFor(model: string, given: string | undefined, log: (s: string) => void): Promise<string | undefined> {
+  const dir = given ?? join(ROOT, 'artifacts', `${model}-h100-fp8`);
+  if (existsSync(join(dir, 'manifest.json'))) return dir;
+  const source = join(ROOT, '..', 'shared', 'models', 'full', model);
+  if (!existsSync(source)) {
+    log(`${model}: no artifact at ${dir} and no export at ${source}: skipped (pass --artifact ${model}=DIR)`);
+    return undefined;
+  }
+  log(`${model}: compiling ${source} (1024x1024, fp8) -> ${dir}`);
+  await compileModel({ model: source, target: 'h100', precision: 'fp8', size: '1024x1024', shape: SOURCES[model]?.shape, out: dir });
+  return dir;
+}
+
+function diffusersAvailable(env: NodeJS.ProcessEnv): boolean {
+  return spawnSync('python3', ['-c', 'import diffusers, torch'], { env, stdio: 'ignore' }).status === 0;
+}
+
+export async function gpuBench(o: GpuBenchOptions, log: (s: string) => void): Promise<{ rows: BenchRow[]; stages: Record<string, Record<string, number>>; device: string; notes: string[] }> {
+  const rows: BenchRow[] = [];
+  const stages: Record<string, Record<string, number>> = {};
+  const notes: string[] = [];
+  let device = 'unknown GPU';
+  const env = { ...process.env, PYTHONPATH: [process.env.DIFFUSERS_SRC, process.env.PYTHONPATH].filter(Boolean).join(':'), PYTHONUNBUFFERED: '1' };
+  const baseline = o.baseline && diffusersAvailable(env);
+  if (o.baseline && !baseline) notes.push('PyTorch baseline not run: diffusers (and torch) do not import here. Install them (pip install diffusers), or set DIFFUSERS_SRC to a diffusers checkout\'s src folder.');
+  for (const model of o.models) {
+    const dir = await artifactFor(model, o.artifacts[model], log);
+    if (!dir) { notes.push(`${model}: no artifact and no export; skipped.`); continue; }
+    const m = loadModel(dir, { syntheticWeights: o.seed, log: (l) => log(`${model}: ${l}`) });
+    let flops = 0;
+    try {
+      device = m.device.name;
+      const manifest = m.artifact.manifest as unknown as { flops: number; io: { inputs: { name: string; dtype: string; shape: number[] }[] } };
+      flops = manifest.flops;
+      m.run(randomInputs(manifest.io.inputs, o.seed + 1));
+      const t = m.time(o.iters, true);
+      const tflops = flops / (t.medianMs / 1e3) / 1e12;
+      rows.push({ model, system: 'compiled (fp8, CUDA graph)', msPerStep: t.medianMs, tflops, ceilingShare: tflops / FP8_CEILING_TFLOPS, memoryGiB: m.memory.deviceUsedBytes / 2 ** 30, note: `min ${t.minMs.toFixed(1)} ms over ${o.iters}` });
+      const byStage: Record<string, number> = {};
+      for (const l of m.profile()) byStage[l.kind] = (byStage[l.kind] ?? 0) + l.ms;
+      stages[model] = byStage;
+      log(`${model}: compiled ${t.medianMs.toFixed(1)} ms/step (${tflops.toFixed(0)} TFLOP/s)`);
+    } finally {
+      m.close();
+    }
+    if (!baseline) continue;
+    const out = join(mkdtempSync(join(tmpdir(), 'bench-')), 'baseline.json');
+    const modes = o.torchCompile ? 'eager,compile' : 'eager';
+    const r = spawnSync('python3', [o.baselineScript ?? join(ROOT, 'bench', 'gpu', 'baseline_diffusers.py'), model, '--out', out, '--seed', String(o.seed), '--iters', '5', '--flops', String(flops), '--modes', modes], { env, stdio: ['ignore', 'inherit', 'inherit'] });
+    if (r.status !== 0 || !existsSync(out)) { notes.push(`${model}: the PyTorch baseline failed (exit ${r.status}); see its output above.`); continue; }
+    const b = JSON.parse(readFileSync(out, 'utf8')) as { modes: Record<string, { ms: number; tflops?: number; peak_gib: number; compile_s?: number }> };
+    for (const [mode, e] of Object.entries(b.modes)) {
+      rows.push({ model, system: mode === 'eager' ? 'diffusers eager (bf16)' : 'diffusers torch.compile (bf16)', msPerStep: e.ms, tflops: e.tflops, memoryGiB: e.peak_gib, note: e.compile_s ? `compile ${e.compile_s.toFixed(0)} s` : undefined });
+    }
+  }
+  if (o.models.includes('qwen_image')) notes.push('Qwen-Image: the export is batch 1, so a step is one of the two true-CFG passes; a CFG step is two of them.');
+  return { rows, stages, device, notes };
+}

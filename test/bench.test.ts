@@ -1,0 +1,47 @@
+/**
+ * npx bench without a GPU (as in CI): the tiny Qwen-Image transformer compiled (reference path)
+ * against onnxruntime-node, each compared with PyTorch's output; the report files; bad flags.
+ * No timing is asserted (speed is measured in benchmarks, not tests).
+ */
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { main } from '../bench/cli.ts';
+import type { BenchResult } from '../bench/report.ts';
+
+describe('npx bench (CPU)', () => {
+  afterEach(() => vi.restoreAllMocks());
+
+  it('compares the compiled tiny model with onnxruntime-node and writes json, markdown and a chart', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'bench-'));
+    const printed: string[] = [];
+    vi.spyOn(console, 'log').mockImplementation((s: string) => void printed.push(s));
+    vi.spyOn(console, 'error').mockImplementation(() => undefined);
+    expect(await main(['--cpu', '--iters', '1', '--models', 'qwen_image', '--out', out, '--json'])).toBe(0);
+    const r = JSON.parse(readFileSync(join(out, 'bench-cpu.json'), 'utf8')) as BenchResult;
+    expect(JSON.parse(printed.at(-1)!)).toEqual(r);
+    expect(r.kind).toBe('cpu');
+    expect(r.rows.map((x) => x.system)).toEqual(['compiled (fp8, reference path)', 'onnxruntime-node (fp32)']);
+    const [compiled, onnx] = r.rows;
+    expect(onnx.relL2!).toBeLessThan(1e-5); // the export itself, fp32
+    expect(compiled.relL2!).toBeGreaterThan(onnx.relL2!); // FP8 GEMMs move it...
+    expect(compiled.relL2!).toBeLessThan(1e-2); // ...within the fp8 bar
+    for (const x of r.rows) expect(x.msPerStep).toBeGreaterThan(0);
+    expect(readFileSync(join(out, 'bench-cpu.md'), 'utf8')).toContain('| tiny qwen_image | compiled (fp8, reference path) |');
+    expect(readFileSync(join(out, 'bench-cpu.svg'), 'utf8')).toMatch(/^<svg/);
+    expect(existsSync(join(out, 'bench-cpu.png'))).toBe(true);
+  }, 120_000);
+
+  it('rejects bad flags with one line and exit 1', async () => {
+    const errors: string[] = [];
+    vi.spyOn(console, 'error').mockImplementation((s: string) => void errors.push(s));
+    expect(await main(['--steps', '0'])).toBe(1);
+    expect(errors.at(-1)).toMatch(/--steps: expected a positive integer, found '0'/);
+    expect(await main(['--cpu', '--models', 'flux2_dev'])).toBe(1);
+    expect(errors.at(-1)).toMatch(/--models: expected flux2 and\/or qwen_image/);
+    expect(await main(['--artifact', 'flux2_dev'])).toBe(1);
+    expect(errors.at(-1)).toMatch(/--artifact: expected MODEL=DIR/);
+    expect(await main(['--bogus'])).toBe(1);
+  });
+});
