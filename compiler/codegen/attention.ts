@@ -53,6 +53,10 @@ export interface PackDescriptor {
   inputs: { value: string; type: string }[];
   segments: PackSegment[];
   outputs: string[];
+  /** Rows parked in shared memory as float (needed for the e4m3 block scales) or bf16; CTAs per SM asked of ptxas; passes unrolled. */
+  tile: 'float' | 'bf16';
+  minBlocks: number;
+  passUnroll: number;
 }
 
 export interface AttentionDescriptor {
@@ -144,6 +148,7 @@ export function packDescriptor(graph: Graph, node: Node): PackDescriptor {
     eps: (node.attrs.normEps as number | undefined) ?? 1e-6,
     rope: ((node.attrs.ropeStyle as string | undefined) ?? 'interleaved') === 'half' ? 'half' : 'interleaved',
     inputs, segments: list, outputs: node.outputs.slice(),
+    tile: qk === 'fp8' ? 'float' : 'bf16', minBlocks: qk === 'fp8' ? 2 : 4, passUnroll: 2,
   };
 }
 
@@ -263,10 +268,10 @@ export function renderPack(d: PackDescriptor): AttentionKernel {
   const source = `${helpers()}\n${env.render('attention_pack.cu.njk', {
     name, params, headDim: d.headDim, dp: d.dp, tokenBlocks, roleHeads, heads: d.heads, kvHeads: d.kvHeads, seqQ: d.seqQ, seqKv: d.seqKv,
     seqQPad, seqKvPad, loads, anyNorm: d.segments.some((s) => s.norm), rope: d.segments.some((s) => s.cos) ? d.rope : 'none',
-    eps: d.eps, fp8: d.qk === 'fp8', lpr,
+    eps: d.eps, fp8: d.qk === 'fp8', lpr, tileType: d.tile === 'float' ? 'float' : '__nv_bfloat16', minBlocks: d.minBlocks, passUnroll: d.passUnroll,
   })}`;
   return {
-    name, source, hot: true, grid: tokenBlocks * roleHeads * d.batch, block: 256, sharedBytes: PACK_ROWS * (d.headDim + 1) * 4,
+    name, source, hot: true, grid: tokenBlocks * roleHeads * d.batch, block: 256, sharedBytes: PACK_ROWS * (d.headDim + 1) * (d.tile === 'float' ? 4 : 2),
     args: [...d.inputs.map((x) => x.value), ...d.outputs],
   };
 }

@@ -47,6 +47,8 @@ interface Spec {
   /** Consumer schedule or stage count other than the descriptor's (a variant timed beside it). */
   schedule?: AttentionDescriptor['schedule'];
   stages?: number;
+  /** Pack settings other than the descriptor's (a variant timed beside it). */
+  pack?: Partial<Pick<PackDescriptor, 'tile' | 'minBlocks' | 'passUnroll'>>;
   sampled: boolean;
 }
 
@@ -64,8 +66,8 @@ const SPECS: Spec[] = [
   { name: 'tiny_flux2_fp8', model: tiny('flux2'), attention: 'fp8', segments: 1, amp: 1, sampled: false },
   { name: 'flux2_joint', model: full('flux2_dev'), shapes: FLUX, segments: 2, amp: 1, sampled: true },
   { name: 'flux2_single', model: full('flux2_dev'), shapes: FLUX, segments: 1, amp: 1, sampled: true },
-  { name: 'flux2_single_serial3', model: full('flux2_dev'), shapes: FLUX, segments: 1, amp: 1, sampled: true, schedule: 'serial' },
-  { name: 'flux2_single_serial2', model: full('flux2_dev'), shapes: FLUX, segments: 1, amp: 1, sampled: true, schedule: 'serial', stages: 2 },
+  { name: 'flux2_single_pack_f32', model: full('flux2_dev'), shapes: FLUX, segments: 1, amp: 1, sampled: true, pack: { tile: 'float', minBlocks: 2, passUnroll: 1 } },
+  { name: 'flux2_single_serial', model: full('flux2_dev'), shapes: FLUX, segments: 1, amp: 1, sampled: true, schedule: 'serial' },
   { name: 'flux2_single_pingpong_wait', model: full('flux2_dev'), shapes: FLUX, segments: 1, amp: 1, sampled: true, schedule: 'pingpong-wait' },
   { name: 'flux2_single_fp8_serial', model: full('flux2_dev'), shapes: FLUX, attention: 'fp8', segments: 1, amp: 1, sampled: true, schedule: 'serial' },
   { name: 'flux2_single_fp8', model: full('flux2_dev'), shapes: FLUX, attention: 'fp8', segments: 1, amp: 1, sampled: true },
@@ -75,6 +77,7 @@ const SPECS: Spec[] = [
 ];
 
 interface Expected {
+  pack: string;
   name: string; outType: ElemType; elements: number; rows: number[][]; values: number[]; flops: number; fp8: boolean; timed: boolean;
   /** fp8 cases: the same rows without the e4m3 rounding of Q and K (full-precision attention). */
   exact?: number[];
@@ -113,7 +116,7 @@ async function prepare(dir: string): Promise<void> {
     const g = compile(spec);
     const packNode = g.nodes.find((n) => n.op === 'AttentionPack' && n.attrs.segments === spec.segments)!;
     const attnNode = g.nodes.find((n) => n.op === 'PackedAttention' && n.inputs[1] === packNode.outputs[0]) as Node;
-    const pd = packDescriptor(g, packNode);
+    const pd = { ...packDescriptor(g, packNode), ...spec.pack };
     const ad = { ...attentionDescriptor(g, attnNode), ...(spec.schedule ? { schedule: spec.schedule } : {}), ...(spec.stages ? { stages: spec.stages } : {}) };
     const pk = renderPack(pd), ak = renderAttention(ad);
     for (const { args: _, ...k } of [pk, ak]) kernels.set(k.name, k);
@@ -187,7 +190,7 @@ async function prepare(dir: string): Promise<void> {
     } else lines.push(`save ${id(out)}`);
     lines.push('end');
     expected.push({ name: spec.name, outType, elements: spec.sampled ? index.length : elements, rows, values: spec.sampled ? values : reorder(index, values, elements), flops: 4 * ad.batch * ad.heads * ad.seqQ * ad.seqKv * ad.headDim, fp8: ad.qk === 'fp8', timed: spec.sampled,
-      ...(exactReference ? { exact: spec.sampled ? exact : reorder(index, exact, elements) } : {}), kernel: ak.name, schedule: ad.schedule, stages: ad.stages });
+      ...(exactReference ? { exact: spec.sampled ? exact : reorder(index, exact, elements) } : {}), kernel: ak.name, schedule: ad.schedule, stages: ad.stages, pack: `${pd.tile} tile, ${pd.minBlocks} CTAs/SM, unroll ${pd.passUnroll}` });
     console.log(`${spec.name}: ${pk.name} + ${ak.name}, ${rows.length} rows, ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   }
   const unit = renderUnit([...kernels.values()]);
@@ -237,11 +240,11 @@ function check(dir: string, results: string, variant = ''): void {
     if (!ok) failed++;
     console.log(`| ${c.name} | ${c.rows.length} | ${unwritten} | ${err.toExponential(2)} | ${maxAbs.toExponential(2)} | ${c.exact ? exactErr.toExponential(2) : ''} | ${bar} | ${ok ? 'ok' : `FAIL${bad ? ` (${bad} non-finite)` : ''}`} |`);
   }
-  console.log('\n| case | schedule, stages | kernel | µs | TFLOP/s |\n| --- | --- | --- | ---: | ---: |');
+  console.log('\n| case | schedule, stages | pack | kernel | µs | TFLOP/s |\n| --- | --- | --- | --- | ---: | ---: |');
   for (const line of log.filter((l) => l.startsWith('time '))) {
     const [, name, label, us] = line.split(' ');
     const c = cases.find((x) => x.name === name)!;
-    console.log(`| ${name} | ${c.schedule}, ${c.stages} | ${label} | ${Number(us).toFixed(1)} | ${label === 'pack' ? '' : (c.flops / Number(us) / 1e6).toFixed(0)} |`);
+    console.log(`| ${name} | ${c.schedule}, ${c.stages} | ${c.pack} | ${label} | ${Number(us).toFixed(1)} | ${label === 'pack' ? '' : (c.flops / Number(us) / 1e6).toFixed(0)} |`);
   }
   console.log(`\n${cases.length - failed} passed, ${failed} failed`);
   if (failed) process.exitCode = 1;
