@@ -183,7 +183,7 @@ export async function compileModel(options: CompileOptions): Promise<CompileSumm
     artifact, model: modelName, source, target, precision,
     nodes: { input: imported.nodes.length, optimized: graph.nodes.length },
     launches: launchReport.total, launchReport,
-    fusedAttention: graph.nodes.filter((n) => n.domain === 'dc' && n.op === 'FusedAttention').length,
+    fusedAttention: graph.nodes.filter((n) => n.domain === 'dc' && (n.op === 'FusedAttention' || n.op === 'PackedAttention')).length, // lowered or not
     memory: { arenaBytes: memory.arenaBytes, maxLiveBytes: memory.maxLiveBytes, naiveBytes: memory.naiveBytes },
     flops: countFlops(graph),
     parameters: parameterBytes(graph),
