@@ -68,7 +68,10 @@ export function chartSvg(r: BenchResult): string {
 }
 
 /** Writes BASE.json, BASE.md, BASE.svg and BASE.png (when sharp loads); returns the files written. */
+const NO_PNG = 'PNG chart not written here';
+
 export async function writeReport(r: BenchResult, base: string): Promise<string[]> {
+  r.notes = r.notes.filter((n) => !n.startsWith(NO_PNG));
   writeFileSync(`${base}.json`, `${JSON.stringify(r, null, 1)}\n`);
   writeFileSync(`${base}.md`, markdown(r));
   const svg = chartSvg(r);
@@ -79,7 +82,8 @@ export async function writeReport(r: BenchResult, base: string): Promise<string[
     await sharp(Buffer.from(svg)).png().toFile(`${base}.png`);
     files.push(`${base}.png`);
   } catch {
-    r.notes.push('PNG chart not written here (sharp is not available): run `npx bench --report ' + `${base}.json\` where it is.`);
+    r.notes.push(`${NO_PNG} (sharp is not available): run \`npx bench --report ${base}.json\` where it is.`);
+    writeFileSync(`${base}.json`, `${JSON.stringify(r, null, 1)}\n`);
     writeFileSync(`${base}.md`, markdown(r));
   }
   return files;
