@@ -4,7 +4,8 @@
  * Schedule: the graph's node order. Buffers: the outputs of launches (compiler/launches.ts) and the
  * graph inputs; a view (Reshape, Split, ...) aliases its input's buffer, extending its lifetime;
  * fused-kernel internals never reach memory; weights (and load-time weight preparation) live
- * outside the arena. Lifetime: [producing step, last reading step] (graph outputs to the end).
+ * outside the arena. Lifetime: [producing step, last reading step]; graph inputs and outputs to the
+ * end (a replayed CUDA graph reads its inputs again).
  * In place: an element-wise kernel may write over an input of the same size that dies at that step.
  * Placement: greedy, each buffer at the lowest 256-byte-aligned offset that overlaps no placed
  * buffer whose lifetime intersects (TFLite's "greedy by size"), tried in three orders.
@@ -54,9 +55,11 @@ export function planMemory(graph: Graph): MemoryPlan {
   const buffers = new Map<string, Buffer>();
   const inPlace: { value: string; into: string; step: number }[] = [];
   const end = graph.nodes.length;
+  // Graph inputs live to the end: a replayed run (a CUDA graph launched again without copying the
+  // inputs in) must find them intact, never overwritten by a later value (run-time indices would fault).
   for (const input of graph.inputs) {
     location.set(input, input);
-    buffers.set(input, { value: input, bytes: align(bytesOf(input)), first: 0, last: 0, offset: 0 });
+    buffers.set(input, { value: input, bytes: align(bytesOf(input)), first: 0, last: end, offset: 0 });
   }
   graph.nodes.forEach((node, i) => {
     if (loadTime.has(i)) return;

@@ -1,5 +1,5 @@
 /**
- * Data-movement kernels: Concat, Transpose, Gather (constant or run-time indices) and Slice become a
+ * Data-movement kernels: Concat, Transpose, Gather and GatherND (constant or run-time indices) and Slice become a
  * typed descriptor (the output shape, per input its shape and element type, the op's parameters)
  * rendered by templates/movement.cu.njk: each output element copies one input element. Expand is an
  * element-wise kernel (a broadcast load) and needs nothing here.
@@ -15,7 +15,7 @@ import type { RenderedKernel } from './render.ts';
 
 export interface MovementDescriptor {
   kind: 'movement';
-  op: 'Concat' | 'Transpose' | 'Gather' | 'Slice';
+  op: 'Concat' | 'Transpose' | 'Gather' | 'GatherND' | 'Slice';
   outShape: number[];
   inputs: { shape: number[]; type: string }[];
   outType: string;
@@ -30,7 +30,7 @@ const C_TYPE: Partial<Record<DType, string>> = {
   float32: 'float', float64: 'double', bfloat16: '__nv_bfloat16', float16: '__half', float8e4m3fn: '__nv_fp8_e4m3',
   int64: 'long long', int32: 'int', bool: 'bool', uint8: 'uint8_t',
 };
-export const MOVEMENT_OPS = new Set(['Concat', 'Transpose', 'Gather', 'Slice']);
+export const MOVEMENT_OPS = new Set(['Concat', 'Transpose', 'Gather', 'GatherND', 'Slice']);
 
 const env = new nunjucks.Environment(new nunjucks.FileSystemLoader(join(ROOT, 'templates')), { autoescape: false, throwOnUndefined: true });
 const strides = (s: readonly number[]) => s.map((_, i) => s.slice(i + 1).reduce((a, b) => a * b, 1));
@@ -48,6 +48,9 @@ export function movementDescriptor(graph: Graph, node: Node): MovementDescriptor
     case 'Concat': return { ...base, inputs, axis: norm((node.attrs.axis as number) ?? 0) };
     case 'Transpose': return { ...base, inputs, perm: ((node.attrs.perm as number[] | undefined) ?? inputs[0].shape.map((_, i) => rank - 1 - i)).slice() };
     case 'Gather': return { ...base, inputs, axis: norm((node.attrs.axis as number | undefined) ?? 0, inputs[0].shape.length) };
+    case 'GatherND':
+      if ((node.attrs.batch_dims ?? 0) !== 0) fail(where, 'GatherND with batch_dims 0', `batch_dims ${node.attrs.batch_dims}`);
+      return { ...base, inputs };
     case 'Slice': {
       const value = (i: number) => graph.constants.get(node.inputs[i]);
       const known = (i: number) => {
@@ -104,6 +107,16 @@ function body(d: MovementDescriptor): string[] {
       const indIdx = Array.from({ length: q }, (_, i) => `i${a + i}`);
       lines.push(`long long g = (long long)in1[${flat(ind.shape, indIdx)}]; if (g < 0) g += ${data.shape[a]}LL;`);
       const src = [...idx.slice(0, a), 'g', ...idx.slice(a + q)];
+      lines.push(`out[k] = in0[${flat(data.shape, src)}];`);
+      break;
+    }
+    case 'GatherND': {
+      // Output = indices' leading dims, then the data dims after the q indexed ones.
+      const data = d.inputs[0], ind = d.inputs[1];
+      const q = ind.shape.at(-1)!, lead = ind.shape.length - 1;
+      lines.push(`const long long b = (${flat(ind.shape.slice(0, lead), idx.slice(0, lead))}) * ${q}LL;`);
+      for (let j = 0; j < q; j++) lines.push(`long long c${j} = (long long)in1[b + ${j}LL]; if (c${j} < 0) c${j} += ${data.shape[j]}LL;`);
+      const src = [...Array.from({ length: q }, (_, j) => `c${j}`), ...idx.slice(lead)];
       lines.push(`out[k] = in0[${flat(data.shape, src)}];`);
       break;
     }

@@ -205,6 +205,19 @@ describe('plan-memory on small graphs', () => {
     expectSafeInPlace(g.graph, plan);
   });
 
+  it('nothing is placed over a graph input: a replayed CUDA graph reads its inputs again', () => {
+    const g = buildGraph({
+      inputs: { ids: ['int64', [4, 64]] },
+      nodes: [['Cast', ['ids'], ['f'], { to: 1 }], ['Sigmoid', ['f'], ['a']], ['Neg', ['a'], ['b']], ['Tanh', ['b'], ['c']], ['Exp', ['c'], ['d']]],
+      outputs: ['d'],
+    });
+    const plan = check(g.graph);
+    const x = plan.buffers.find((b) => b.value === 'ids')!;
+    for (const b of plan.buffers.filter((y) => y !== x)) {
+      expect(b.offset + b.bytes <= x.offset || x.offset + x.bytes <= b.offset, `${b.value} overlaps the input`).toBe(true);
+    }
+  });
+
   it('weights and load-time nodes (Transpose, Concat, bias Reshape, weight Quantize) are never in the arena', () => {
     const g = buildGraph({
       inputs: { x: ['float32', [1, 4, 16]] },
