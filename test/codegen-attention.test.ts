@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { buildKernels } from '../compiler/build/index.ts';
 import { attentionDescriptor, packDescriptor, renderAttention, renderPack } from '../compiler/codegen/attention.ts';
-import { reshapeDims } from '../compiler/codegen/attention-views.ts';
+import { reshapeDims } from '../compiler/codegen/views.ts';
 import { kernelPlan } from '../compiler/codegen/plan.ts';
 import { renderUnit } from '../compiler/codegen/render.ts';
 import type { Graph, Node } from '../compiler/ir/graph.ts';

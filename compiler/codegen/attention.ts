@@ -19,7 +19,7 @@ import type { Graph, Node } from '../ir/graph.ts';
 import { attentionInput } from '../ops/fused.ts';
 import { PACK_ROWS, packedHeadDim, padRows } from '../ops/packed-attention.ts';
 import { ROOT } from '../paths.ts';
-import { type StridedView, resolveView } from './attention-views.ts';
+import { type StridedView, resolveView } from './views.ts';
 import type { RenderedKernel } from './render.ts';
 
 const TEMPLATES = join(ROOT, 'templates');

@@ -12,7 +12,7 @@
  *         value: one CTA per row, each value a row held in shared memory.
  */
 import { fail } from '../errors.ts';
-import { resolveView, type StridedView } from './attention-views.ts';
+import { resolveView, type StridedView } from './views.ts';
 import { type DType, dtypeFromOnnx } from '../ir/dtype.ts';
 import type { Graph, Node } from '../ir/graph.ts';
 

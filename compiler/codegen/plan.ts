@@ -21,7 +21,7 @@
 import { fail } from '../errors.ts';
 import type { Graph, Node } from '../ir/graph.ts';
 import { bytesFor, type DType } from '../ir/dtype.ts';
-import { resolveView } from './attention-views.ts';
+import { resolveView } from './views.ts';
 import { consumers } from '../ir/graph.ts';
 import { isLaunch, loadTimeNodes } from '../launches.ts';
 import type { MemoryPlan } from '../../passes/plan-memory.ts';

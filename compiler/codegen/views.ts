@@ -2,9 +2,10 @@
  * Where a value a kernel reads really lives: views (Reshape, Flatten, Squeeze, Unsqueeze, Identity,
  * Split, unit-step Slice; compiler/launches.ts) are not launches and write nothing, so a value
  * reached through them is a strided window of its root: the output of a launch, a graph input or
- * a weight (load-time results included). The attention kernels bake the window (element offset,
- * stride per axis) into their source and take the root's buffer as the argument; the memory plan
- * places every view at its root's buffer.
+ * a weight (load-time results included); the memory plan places every view at its root's buffer.
+ * Its users: the attention kernels bake the window (element offset, stride per axis) into their
+ * source and take the root's buffer; element-wise kernels read the window's strides from a pointer
+ * to its first element (plan.ts adds the offset); the other kernels require a dense window.
  *
  * Algorithm: walk producers back while they are view nodes, then replay the chain forward from the
  * root's contiguous strides: Split and Slice move the offset (and Slice steps scale strides);
@@ -62,7 +63,7 @@ function step(graph: Graph, node: Node, value: string, view: StridedView, where:
   const outShape = shapeOf(graph, value);
   if (RESHAPES.has(node.op)) {
     const dims = reshapeDims(view.dims, outShape);
-    if (!dims) fail(where, 'a value the attention kernels can read as a strided window of its buffer', `${node.op} -> ${value}`);
+    if (!dims) fail(where, 'a value a kernel can read as a strided window of its buffer', `${node.op} -> ${value}`);
     return { ...view, dims };
   }
   const rank = view.dims.length;
