@@ -8,7 +8,7 @@
  * and the nvcc build arrive with the codegen issue; `build` is null until then.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { type PassReport, pipelineFor, runPipeline } from '../passes/pipeline.ts';
 import { insertQuantize } from '../passes/quantize/insert.ts';
@@ -164,7 +164,10 @@ export async function compileModel(options: CompileOptions): Promise<CompileSumm
     return g;
   });
   const inferred = stage('infer', () => inferTypes(specialised));
-  const dumpDir = options.dumpAfter?.length ? resolve(options.out ?? '.') : undefined;
+  // Graph dumps go beside the artifact (ARTIFACT.dumps/): the artifact folder itself is replaced
+  // atomically at the end, which would take them with it.
+  const dumpDir = options.dumpAfter?.length ? `${resolve(options.out ?? join('artifacts', `${modelName}-${target}-${precision}`))}.dumps` : undefined;
+  if (dumpDir) mkdirSync(dumpDir, { recursive: true });
   const quantize = policy && insertQuantize(policy);
   const optimised = stage('passes', () => runPipeline(inferred, { passes: pipelineFor(quantize), dumpAfter: options.dumpAfter, dumpDir }));
   const gemms = quantize ? stage('quantize report', () => gemmWeightErrors(imported, quantize.decisions, quantize.policy)) : [];

@@ -65,6 +65,16 @@ describe('bad input', () => {
     expect(readdirSync(tmp).filter((f) => f.includes('partial'))).toEqual([]);
   }
 
+  it('--dump-after writes each pass\'s graph beside the artifact (ARTIFACT.dumps), which survives the artifact\'s atomic write', () => {
+    const out = join(tmp, 'dumped');
+    const r = run([flux2, '--no-build', '--out', out, '--dump-after', 'fuse-attention']);
+    expect(r.status).toBe(0);
+    expect(existsSync(join(out, 'manifest.json'))).toBe(true);
+    const dumps = readdirSync(`${out}.dumps`);
+    expect(dumps).toContain('after-fuse-attention-round1.txt');
+    expect(readFileSync(join(`${out}.dumps`, 'after-fuse-attention-round1.txt'), 'utf8')).toContain('FusedAttention');
+  });
+
   it('a truncated ONNX file', () => {
     const file = join(tmp, 'truncated.onnx');
     writeFileSync(file, readFileSync(flux2).subarray(0, 5000));
