@@ -37,6 +37,8 @@ export interface GpuBenchOptions {
   baseline: boolean;
   /** The baseline script (default bench/gpu/baseline_diffusers.py under the project root). */
   baselineScript?: string;
+  /** Where the full-size exports are, to compile an artifact that is absent (default ../shared/models/full). */
+  exports?: string;
 }
 
 const SOURCES: Record<string, { shape?: Record<string, number> }> = {
@@ -44,10 +46,10 @@ const SOURCES: Record<string, { shape?: Record<string, number> }> = {
   qwen_image: {},
 };
 
-async function artifactFor(model: string, given: string | undefined, log: (s: string) => void): Promise<string | undefined> {
+async function artifactFor(model: string, given: string | undefined, exports: string, log: (s: string) => void): Promise<string | undefined> {
   const dir = given ?? join(ROOT, 'artifacts', `${model}-h100-fp8`);
   if (existsSync(join(dir, 'manifest.json'))) return dir;
-  const source = join(ROOT, '..', 'shared', 'models', 'full', model);
+  const source = join(exports, model);
   if (!existsSync(source)) {
     log(`${model}: no artifact at ${dir} and no export at ${source}: skipped (pass --artifact ${model}=DIR)`);
     return undefined;
@@ -70,7 +72,7 @@ export async function gpuBench(o: GpuBenchOptions, log: (s: string) => void): Pr
   const baseline = o.baseline && diffusersAvailable(env);
   if (o.baseline && !baseline) notes.push('PyTorch baseline not run: diffusers (and torch) do not import here. Install them (pip install diffusers), or set DIFFUSERS_SRC to a diffusers checkout\'s src folder.');
   for (const model of o.models) {
-    const dir = await artifactFor(model, o.artifacts[model], log);
+    const dir = await artifactFor(model, o.artifacts[model], o.exports ?? join(ROOT, '..', 'shared', 'models', 'full'), log);
     if (!dir) { notes.push(`${model}: no artifact and no export; skipped.`); continue; }
     const m = loadModel(dir, { syntheticWeights: o.seed, log: (l) => log(`${model}: ${l}`) });
     let flops = 0;
