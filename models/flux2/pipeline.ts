@@ -13,15 +13,15 @@
  * PyTorch's initial 0 / 1), vae.bnEps (1e-4), vae.tileOverlap (tiny only, see vae_tiling.ts).
  */
 import { Tensor } from '../../compiler/ir/tensor.ts';
-import { type Executor, type ExecutorFactory, deviceBytes, loadAll, requireInputs, staticDim } from '../../runtime/executor/types.ts';
+import { type ExecutorFactory, staticDim } from '../../runtime/executor/types.ts';
 import { eulerStep, timestepInput } from '../../runtime/pipeline/flow_match.ts';
 import { fromTokens, toTokens, unpatchify } from '../../runtime/pipeline/latents.ts';
 import { toRgb8 } from '../../runtime/pipeline/image.ts';
-import { type PipelineManifest, ROLES, graphRef } from '../../runtime/pipeline/manifest.ts';
+import type { PipelineManifest } from '../../runtime/pipeline/manifest.ts';
+import { type Modules, ModulePipeline, checkImageTokens, loadModules } from '../../runtime/pipeline/modules.ts';
 import { GaussianNoise } from '../../runtime/pipeline/noise.ts';
 import { channelStats } from '../../runtime/pipeline/stats.ts';
-import { TextTokenizer } from '../../runtime/pipeline/tokenizer.ts';
-import { type GenerateRequest, type GeneratedImage, type Pipeline, type Size, formatSize, throwIfAborted } from '../../runtime/pipeline/types.ts';
+import { type GenerateRequest, type GeneratedImage, type Pipeline, type Size, throwIfAborted } from '../../runtime/pipeline/types.ts';
 import { decodeTiled } from '../../runtime/pipeline/vae_tiling.ts';
 import { type BatchNormStats, bnDenormalize, imgIds, txtIds } from './latents.ts';
 import { MAX_SEQUENCE_LENGTH, SYSTEM_MESSAGE, cleanPrompt, encodePrompt } from './prompt.ts';
@@ -30,32 +30,23 @@ import { flux2Schedule } from './scheduler.ts';
 const PACKED = 128; // transformer in_channels = 32 latent channels x 2 x 2
 const LATENT = 32;
 
-export class Flux2Pipeline implements Pipeline {
+export class Flux2Pipeline extends ModulePipeline implements Pipeline {
   readonly family = 'flux2';
   readonly supportsNegativePrompt = false;
 
   private constructor(
-    private readonly m: PipelineManifest,
-    private readonly tok: TextTokenizer,
-    private readonly encoder: Executor,
-    private readonly transformer: Executor,
-    private readonly vae: Executor,
+    m: PipelineManifest,
+    modules: Modules,
     private readonly textLength: number,
     private readonly encoderLength: number,
     private readonly bn: BatchNormStats,
-  ) {}
-
-  get name(): string { return this.m.name; }
-  get sizes(): readonly Size[] { return this.m.sizes; }
-  get defaults() { return this.m.defaults; }
-  get executors(): string[] { return [this.encoder, this.transformer, this.vae].map((e) => e.description); }
+  ) {
+    super(m, modules);
+  }
 
   static async load(m: PipelineManifest, load: ExecutorFactory): Promise<Flux2Pipeline> {
-    const tok = TextTokenizer.load(m.tokenizer);
-    const [encoder, transformer, vae] = await loadAll(load, ROLES.map((role) => graphRef(m, role)));
-    requireInputs(encoder, ['input_ids', 'attention_mask']);
-    requireInputs(transformer, ['hidden_states', 'encoder_hidden_states', 'timestep', 'img_ids', 'txt_ids', 'guidance']);
-    requireInputs(vae, ['latents']);
+    const modules = await loadModules(m, load, ['hidden_states', 'encoder_hidden_states', 'timestep', 'img_ids', 'txt_ids', 'guidance']);
+    const { encoder, transformer } = modules;
     const declared = m.prompt.maxSequenceLength as number | undefined;
     const graphText = staticDim(transformer, 'encoder_hidden_states', 1);
     const textLength = declared ?? graphText ?? MAX_SEQUENCE_LENGTH;
@@ -63,17 +54,16 @@ export class Flux2Pipeline implements Pipeline {
       throw new Error(`${m.path}: prompt.maxSequenceLength ${textLength} but the transformer takes ${graphText} text tokens`);
     }
     const encoderLength = staticDim(encoder, 'input_ids', 1) ?? textLength;
-    const tokens = staticDim(transformer, 'hidden_states', 1);
-    for (const s of m.sizes) {
+    checkImageTokens(m, transformer, (s) => {
       const g = grid(s, m.vaeScaleFactor);
-      if (tokens !== undefined && g.h * g.w !== tokens) throw new Error(`${m.path}: size ${formatSize(s)} is ${g.h * g.w} image tokens, the transformer takes ${tokens}`);
-    }
+      return g.h * g.w;
+    });
     const bn = {
       mean: channelStats(m.vae.bnMean, PACKED, 'vae.bnMean', m.path),
       variance: channelStats(m.vae.bnVar, PACKED, 'vae.bnVar', m.path),
       eps: typeof m.vae.bnEps === 'number' ? m.vae.bnEps : 1e-4,
     };
-    return new Flux2Pipeline(m, tok, encoder, transformer, vae, textLength, encoderLength, bn);
+    return new Flux2Pipeline(m, modules, textLength, encoderLength, bn);
   }
 
   /** prompt_embeds [L, D] as the transformer takes them (prompt.ts). */
@@ -141,11 +131,6 @@ export class Flux2Pipeline implements Pipeline {
     });
   }
 
-  deviceBytes(): number | undefined { return deviceBytes([this.encoder, this.transformer, this.vae]); }
-
-  async release(): Promise<void> {
-    await Promise.all([this.encoder.release(), this.transformer.release(), this.vae.release()]);
-  }
 }
 
 /** Token grid of an image size: one token = 2x2 latent pixels = (2*vaeScale)^2 image pixels. */

@@ -14,15 +14,15 @@
  * vae.tileOverlap (tiny only, see vae_tiling.ts).
  */
 import { Tensor } from '../../compiler/ir/tensor.ts';
-import { type Executor, type ExecutorFactory, deviceBytes, loadAll, requireInputs, staticDim } from '../../runtime/executor/types.ts';
+import { type ExecutorFactory, staticDim } from '../../runtime/executor/types.ts';
 import { eulerStep, timestepInput } from '../../runtime/pipeline/flow_match.ts';
 import { fromTokens, patchify, toTokens, unpatchify } from '../../runtime/pipeline/latents.ts';
 import { toRgb8 } from '../../runtime/pipeline/image.ts';
-import { type PipelineManifest, ROLES, graphRef } from '../../runtime/pipeline/manifest.ts';
+import type { PipelineManifest } from '../../runtime/pipeline/manifest.ts';
+import { type Modules, ModulePipeline, checkImageTokens, loadModules } from '../../runtime/pipeline/modules.ts';
 import { GaussianNoise } from '../../runtime/pipeline/noise.ts';
 import { channelStats } from '../../runtime/pipeline/stats.ts';
-import { TextTokenizer } from '../../runtime/pipeline/tokenizer.ts';
-import { type GenerateRequest, type GeneratedImage, type Pipeline, type Size, formatSize, throwIfAborted } from '../../runtime/pipeline/types.ts';
+import { type GenerateRequest, type GeneratedImage, type Pipeline, type Size, throwIfAborted } from '../../runtime/pipeline/types.ts';
 import { decodeTiled } from '../../runtime/pipeline/vae_tiling.ts';
 import { LATENTS_MEAN, LATENTS_STD, denormalize, imgShapes, trueCfg } from './latents.ts';
 import { DEFAULT_SETTINGS, type EncodedText, type QwenPromptSettings, encodePrompt, resolveDropTokens } from './prompt.ts';
@@ -32,35 +32,26 @@ const LATENT = 16;
 const PACKED = 64;
 const DEFAULT_TEXT_LENGTH = 256;
 
-export class QwenImagePipeline implements Pipeline {
+export class QwenImagePipeline extends ModulePipeline implements Pipeline {
   readonly family = 'qwen_image';
   readonly supportsNegativePrompt = true;
 
   private constructor(
-    private readonly m: PipelineManifest,
-    private readonly tok: TextTokenizer,
-    private readonly encoder: Executor,
-    private readonly transformer: Executor,
-    private readonly vae: Executor,
+    m: PipelineManifest,
+    modules: Modules,
     private readonly settings: QwenPromptSettings,
     private readonly drop: number,
     private readonly encoderLength: number,
     private readonly textLength: number,
     private readonly mean: Float32Array,
     private readonly std: Float32Array,
-  ) {}
-
-  get name(): string { return this.m.name; }
-  get sizes(): readonly Size[] { return this.m.sizes; }
-  get defaults() { return this.m.defaults; }
-  get executors(): string[] { return [this.encoder, this.transformer, this.vae].map((e) => e.description); }
+  ) {
+    super(m, modules);
+  }
 
   static async load(m: PipelineManifest, load: ExecutorFactory): Promise<QwenImagePipeline> {
-    const tok = TextTokenizer.load(m.tokenizer);
-    const [encoder, transformer, vae] = await loadAll(load, ROLES.map((role) => graphRef(m, role)));
-    requireInputs(encoder, ['input_ids', 'attention_mask']);
-    requireInputs(transformer, ['hidden_states', 'encoder_hidden_states', 'encoder_hidden_states_mask', 'timestep']);
-    requireInputs(vae, ['latents']);
+    const modules = await loadModules(m, load, ['hidden_states', 'encoder_hidden_states', 'encoder_hidden_states_mask', 'timestep']);
+    const { tok, encoder, transformer } = modules;
     const p = m.prompt;
     const settings: QwenPromptSettings = {
       template: typeof p.template === 'string' ? p.template : DEFAULT_SETTINGS.template,
@@ -72,12 +63,11 @@ export class QwenImagePipeline implements Pipeline {
     const encoderLength = staticDim(encoder, 'input_ids', 1) ?? drop + settings.maxSequenceLength;
     const textLength = staticDim(transformer, 'encoder_hidden_states', 1) ?? DEFAULT_TEXT_LENGTH;
     if (encoderLength <= drop) throw new Error(`${m.path}: the text encoder takes ${encoderLength} tokens, no more than the ${drop} dropped template tokens`);
-    const tokens = staticDim(transformer, 'hidden_states', 1);
-    for (const s of m.sizes) {
+    checkImageTokens(m, transformer, (s) => {
       const [[, h, w]] = imgShapes(s.height / (2 * m.vaeScaleFactor), s.width / (2 * m.vaeScaleFactor));
-      if (tokens !== undefined && h * w !== tokens) throw new Error(`${m.path}: size ${formatSize(s)} is ${h * w} image tokens, the transformer takes ${tokens}`);
-    }
-    return new QwenImagePipeline(m, tok, encoder, transformer, vae, settings, drop, encoderLength, textLength,
+      return h * w;
+    });
+    return new QwenImagePipeline(m, modules, settings, drop, encoderLength, textLength,
       channelStats(m.vae.latentsMean, LATENT, 'vae.latentsMean', m.path, LATENTS_MEAN),
       channelStats(m.vae.latentsStd, LATENT, 'vae.latentsStd', m.path, LATENTS_STD));
   }
@@ -144,9 +134,4 @@ export class QwenImagePipeline implements Pipeline {
     });
   }
 
-  deviceBytes(): number | undefined { return deviceBytes([this.encoder, this.transformer, this.vae]); }
-
-  async release(): Promise<void> {
-    await Promise.all([this.encoder.release(), this.transformer.release(), this.vae.release()]);
-  }
 }

@@ -1,0 +1,53 @@
+/**
+ * What every text-to-image family holds: its manifest, tokenizer and three executors (text encoder,
+ * transformer, VAE decoder). `loadModules` loads them together (releasing the loaded ones when one
+ * fails, executor/types.ts loadAll) and checks each takes the inputs the family feeds it;
+ * `ModulePipeline` answers the Pipeline members that do not depend on the family. The families
+ * (models/<family>/pipeline.ts) add their prompt, schedule and latent handling.
+ */
+import { type Executor, type ExecutorFactory, deviceBytes, loadAll, requireInputs, staticDim } from '../executor/types.ts';
+import { type PipelineManifest, ROLES, graphRef } from './manifest.ts';
+import { TextTokenizer } from './tokenizer.ts';
+import { type Size, formatSize } from './types.ts';
+
+export interface Modules { tok: TextTokenizer; encoder: Executor; transformer: Executor; vae: Executor }
+
+/** The tokenizer and the three executors of `m`, each checked for the inputs the family feeds it. */
+export async function loadModules(m: PipelineManifest, load: ExecutorFactory, transformerInputs: readonly string[]): Promise<Modules> {
+  const tok = TextTokenizer.load(m.tokenizer);
+  const [encoder, transformer, vae] = await loadAll(load, ROLES.map((role) => graphRef(m, role)));
+  requireInputs(encoder, ['input_ids', 'attention_mask']);
+  requireInputs(transformer, [...transformerInputs]);
+  requireInputs(vae, ['latents']);
+  return { tok, encoder, transformer, vae };
+}
+
+/** Every size the manifest serves must be the image-token count a static transformer takes. */
+export function checkImageTokens(m: PipelineManifest, transformer: Executor, tokensOf: (s: Size) => number): void {
+  const tokens = staticDim(transformer, 'hidden_states', 1);
+  if (tokens === undefined) return;
+  for (const s of m.sizes) {
+    const n = tokensOf(s);
+    if (n !== tokens) throw new Error(`${m.path}: size ${formatSize(s)} is ${n} image tokens, the transformer takes ${tokens}`);
+  }
+}
+
+export abstract class ModulePipeline {
+  protected constructor(protected readonly m: PipelineManifest, protected readonly modules: Modules) {}
+
+  protected get tok(): TextTokenizer { return this.modules.tok; }
+  protected get encoder(): Executor { return this.modules.encoder; }
+  protected get transformer(): Executor { return this.modules.transformer; }
+  protected get vae(): Executor { return this.modules.vae; }
+
+  get name(): string { return this.m.name; }
+  get sizes(): readonly Size[] { return this.m.sizes; }
+  get defaults() { return this.m.defaults; }
+  get executors(): string[] { return [this.encoder, this.transformer, this.vae].map((e) => e.description); }
+
+  deviceBytes(): number | undefined { return deviceBytes([this.encoder, this.transformer, this.vae]); }
+
+  async release(): Promise<void> {
+    await Promise.all([this.encoder.release(), this.transformer.release(), this.vae.release()]);
+  }
+}
