@@ -16,7 +16,7 @@ import { lowerConv } from '../passes/lower-conv.ts';
 import type { Pass } from '../passes/pass.ts';
 import { runPipeline } from '../passes/pipeline.ts';
 import {
-  type GraphSpec, applyPass, buildGraph, expectSameResults, expectTopologicallySorted, floats, ints, only, opsOf, randomFloatInputs, randomTensor,
+  type GraphSpec, applyPass, buildGraph, expectSameResults, expectTopologicallySorted, floats, ints, only, opsOf, randomInputs, randomTensor,
 } from './helpers/graph.ts';
 import { tinyDir } from './helpers/fixtures.ts';
 
@@ -26,7 +26,7 @@ function expectRewritten(pass: Pass, g: Inferred, rule: string, times = 1): Grap
   expectTopologicallySorted(after.graph);
   expect(after.graph.outputs).toEqual(g.graph.outputs);
   for (const o of g.graph.outputs) expect(after.graph.types.get(o)).toEqual(g.graph.types.get(o));
-  expectSameResults(g.graph, after.graph, 5, { inputs: randomFloatInputs(g.graph, 7), tolerance: 1e-6 });
+  expectSameResults(g.graph, after.graph, 5, { inputs: randomInputs(g.graph, 7), tolerance: 1e-6 });
   return after.graph;
 }
 

@@ -59,19 +59,6 @@ export const constantValues = (g: Graph, name: string): number[] | undefined => 
   return c?.source.kind === 'inline' ? c.source.tensor.toNumbers() : undefined;
 };
 
-export function randomInputs(graph: Graph, seed = 1): Record<string, Tensor> {
-  const rand = rng(seed);
-  const out: Record<string, Tensor> = {};
-  for (const name of graph.inputs) {
-    const t = graph.types.get(name)!;
-    if (t.kind !== 'tensor') throw new Error('sequence input');
-    const x = Tensor.zeros(t.dtype, t.shape as number[]);
-    for (let i = 0; i < x.size; i++) x.set(i, t.dtype === 'float32' ? normal(rand) : Math.floor(rand() * 4));
-    out[name] = x;
-  }
-  return out;
-}
-
 /** Runs one pass once; returns the new graph and the pass's report. */
 export function applyPass(pass: Pass, input: Inferred): { after: Inferred; report: PassReport } {
   const r = runPipeline(input, { passes: [pass], maxRounds: 1 });
@@ -79,10 +66,10 @@ export function applyPass(pass: Pass, input: Inferred): { after: Inferred; repor
 }
 
 /**
- * Like randomInputs, but every float type (bfloat16, float16 too) gets N(0, 1) values rounded to
- * it, and bool tensors are true with probability `trueRate`.
+ * Seeded inputs for a graph: every float type gets N(0, 1) values rounded to it, bool tensors are
+ * true with probability `trueRate`, integers are drawn from [0, 4).
  */
-export function randomFloatInputs(graph: Graph, seed = 1, trueRate = 0.7): Record<string, Tensor> {
+export function randomInputs(graph: Graph, seed = 1, trueRate = 0.7): Record<string, Tensor> {
   const rand = rng(seed);
   const out: Record<string, Tensor> = {};
   for (const name of graph.inputs) {

@@ -14,7 +14,7 @@ import { canonicalize } from '../../passes/canonicalize/index.ts';
 import type { Pass } from '../../passes/pass.ts';
 import { type PassReport, runPipeline } from '../../passes/pipeline.ts';
 import { removeDead } from '../../passes/simplify/remove-dead.ts';
-import { type GraphSpec, type NodeSpec, applyPass, buildGraph, expectSameResults, floats, ints, opsOf, randomFloatInputs, only, constantValues } from '../helpers/graph.ts';
+import { type GraphSpec, type NodeSpec, applyPass, buildGraph, expectSameResults, floats, ints, opsOf, randomInputs, only, constantValues } from '../helpers/graph.ts';
 
 const RMS = 'RMSNorm decomposition => RMSNormalization';
 const ROPE = 'rotary embedding => RoPE';
@@ -38,7 +38,7 @@ function expectUntouched(g: Inferred): void {
 /** The graph outputs keep their types, and compute the same values (bfloat16-friendly inputs). */
 function expectSame(before: Graph, after: Graph, tolerance = 1e-6): void {
   for (const o of before.outputs) expect(after.types.get(o)).toEqual(before.types.get(o));
-  expectSameResults(before, after, 3, { tolerance, inputs: randomFloatInputs(before, 3) });
+  expectSameResults(before, after, 3, { tolerance, inputs: randomInputs(before, 3) });
 }
 
 

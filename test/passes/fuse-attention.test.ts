@@ -15,7 +15,7 @@ import { ATTENTION_ROLES, attentionInput } from '../../compiler/ops/fused.ts';
 import { fuseAttention } from '../../passes/fuse-attention.ts';
 import { type PassReport, runPipeline } from '../../passes/pipeline.ts';
 import { removeDead } from '../../passes/simplify/remove-dead.ts';
-import { type GraphSpec, type NodeSpec, applyPass, buildGraph, expectSameResults, floats, ints, opsOf, randomFloatInputs, constantValues } from '../helpers/graph.ts';
+import { type GraphSpec, type NodeSpec, applyPass, buildGraph, expectSameResults, floats, ints, opsOf, randomInputs, constantValues } from '../helpers/graph.ts';
 
 const DECOMPOSED = 'softmax(q·kᵀ)·v => FusedAttention';
 const ONNX = 'Attention (opset 23) => FusedAttention';
@@ -34,7 +34,7 @@ function expectUntouched(g: Inferred): void {
   expect(opsOf(after.graph)).toEqual(opsOf(g.graph));
 }
 
-function expectSame(before: Graph, after: Graph, inputs = randomFloatInputs(before, 3)): void {
+function expectSame(before: Graph, after: Graph, inputs = randomInputs(before, 3)): void {
   for (const o of before.outputs) expect(after.types.get(o)).toEqual(before.types.get(o));
   expectSameResults(before, after, 3, { inputs });
 }
@@ -283,7 +283,7 @@ describe('fuse-attention: softmax(q·kᵀ)·v => FusedAttention', () => {
     expect(opsOf(after.graph)).toEqual(['Where', 'FusedAttention']);
     expect(fusedOf(after.graph).mask).toBe('bias');
     // Row 1 of the mask is all false: the guard turns its NaNs into 0, as FusedAttention does.
-    const inputs = randomFloatInputs(g.graph, 5);
+    const inputs = randomInputs(g.graph, 5);
     inputs.mask = Tensor.fromNumbers('bool', [1, 1, 4, 5], [1, 0, 1, 1, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1]);
     expectSame(g.graph, after.graph, inputs);
   });

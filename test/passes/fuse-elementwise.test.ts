@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import type { Graph, Node } from '../../compiler/ir/graph.ts';
 import type { Inferred } from '../../compiler/ir/infer.ts';
 import { fuseElementwise } from '../../passes/fuse-elementwise.ts';
-import { type GraphSpec, applyPass, buildGraph, expectSameResults, expectTopologicallySorted, opsOf, randomFloatInputs, randomTensor } from '../helpers/graph.ts';
+import { type GraphSpec, applyPass, buildGraph, expectSameResults, expectTopologicallySorted, opsOf, randomInputs, randomTensor } from '../helpers/graph.ts';
 
 const RULE = 'element-wise group => FusedKernel';
 const S = 3, D = 8;
@@ -42,7 +42,7 @@ function fuse(g: Inferred): { after: Graph; fired: number } {
   expectKernelsWellFormed(after.graph);
   expect(after.graph.outputs).toEqual(g.graph.outputs);
   for (const o of g.graph.outputs) expect(after.graph.types.get(o)).toEqual(g.graph.types.get(o));
-  expectSameResults(g.graph, after.graph, 3, { inputs: randomFloatInputs(g.graph, 3) });
+  expectSameResults(g.graph, after.graph, 3, { inputs: randomInputs(g.graph, 3) });
   return { after: after.graph, fired: report.rewrites[RULE] };
 }
 
