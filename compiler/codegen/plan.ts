@@ -65,11 +65,12 @@ export function kernelPlan(graph: Graph, memory: MemoryPlan): KernelPlan {
   const kernels = new Map<string, RenderedKernel>();
   const launches: Launch[] = [];
   const pending: Record<string, number> = {};
+  const bufferOf = new Map(memory.buffers.map((b) => [b.value, b]));
   const arg = (v: string): LaunchArg => {
     if (graph.inputs.includes(v)) return { value: v, where: 'input' };
     const base = memory.location.get(v);
     if (base === undefined) return { value: v, where: 'weight' };
-    const buffer = memory.buffers.find((b) => b.value === base);
+    const buffer = bufferOf.get(base);
     // A view (Split part, Slice) starts where its window does inside the root buffer.
     const view = base === v ? 0 : resolveView(graph, v, `launch argument '${v}'`).offset;
     const dtype = (graph.types.get(v) as unknown as { dtype: DType }).dtype;
