@@ -58,11 +58,11 @@ export async function main(argv: string[]): Promise<number> {
     const command = `npx bench ${argv.join(' ')}`.trim();
     let result: BenchResult;
     if (gpu) {
-      const { gpuBench } = await import('./gpu-bench.ts'); // loads koffi only here
+      const { FP8_CEILING_TFLOPS, gpuBench } = await import('./gpu-bench.ts'); // loads koffi only here
       const models = (v.models ?? 'flux2_dev,qwen_image').split(',');
       for (const m of models) if (!['flux2_dev', 'qwen_image'].includes(m)) fail('--models', 'flux2_dev and/or qwen_image', `'${m}'`);
       const r = await gpuBench({ models, seed, iters, artifacts, torchCompile: !!v.compile, baseline: !v['no-baseline'], baselineScript: v['baseline-script'] }, log);
-      result = { kind: 'gpu', date, device: r.device, command, steps, seed, weights: `synthetic (seed ${seed})`, rows: r.rows, stages: r.stages, notes: r.notes };
+      result = { kind: 'gpu', date, device: r.device, command, steps, seed, weights: `synthetic (seed ${seed})`, rows: r.rows, stages: r.stages, notes: r.notes, ceilingTflops: FP8_CEILING_TFLOPS };
     } else {
       const models = (v.models ?? 'flux2,qwen_image').split(',');
       for (const m of models) if (!['flux2', 'qwen_image'].includes(m)) fail('--models', 'flux2 and/or qwen_image (the bundled tiny transformers; no GPU here)', `'${m}'`);

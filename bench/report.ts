@@ -11,8 +11,6 @@ export interface BenchRow {
   system: string;
   msPerStep: number;
   tflops?: number;
-  /** Share of the card's measured FP8 GEMM ceiling the step's FLOPs would take at that rate. */
-  ceilingShare?: number;
   memoryGiB?: number;
   relL2?: number;
   note?: string;
@@ -29,6 +27,8 @@ export interface BenchResult {
   rows: BenchRow[];
   stages?: Record<string, Record<string, number>>;
   notes: string[];
+  /** The card's measured FP8 GEMM ceiling (TFLOP/s), for the share column (GPU reports). */
+  ceilingTflops?: number;
 }
 
 export function markdown(r: BenchResult): string {
@@ -37,15 +37,19 @@ export function markdown(r: BenchResult): string {
     '',
     `Device: ${r.device}. Command: \`${r.command}\`. Weights: ${r.weights}. Seed ${r.seed}; ${r.steps} denoising steps per image.`,
     '',
-    `| model | system | ms / step | ms / ${r.steps} steps | TFLOP/s | GPU memory GiB | error vs PyTorch | note |`,
-    '| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |',
-    ...r.rows.map((x) => `| ${x.model} | ${x.system} | ${x.msPerStep.toFixed(1)} | ${(x.msPerStep * r.steps).toFixed(0)} | ${x.tflops?.toFixed(0) ?? ''} | ${x.memoryGiB?.toFixed(1) ?? ''} | ${x.relL2 !== undefined ? x.relL2.toExponential(2) : ''} | ${x.note ?? ''} |`),
+    `| model | system | ms / step | ms / ${r.steps} steps | TFLOP/s | share of FP8 ceiling | GPU memory GiB | error vs PyTorch | note |`,
+    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
+    ...r.rows.map((x) => {
+      const share = x.tflops !== undefined && r.ceilingTflops ? `${((100 * x.tflops) / r.ceilingTflops).toFixed(0)}%` : '';
+      return `| ${x.model} | ${x.system} | ${x.msPerStep.toFixed(1)} | ${(x.msPerStep * r.steps).toFixed(0)} | ${x.tflops?.toFixed(0) ?? ''} | ${share} | ${x.memoryGiB?.toFixed(1) ?? ''} | ${x.relL2 !== undefined ? x.relL2.toExponential(2) : ''} | ${x.note ?? ''} |`;
+    }),
   ];
   for (const [model, stages] of Object.entries(r.stages ?? {})) {
     const total = Object.values(stages).reduce((a, b) => a + b, 0);
     lines.push('', `Where a ${model} step goes (launch by launch, ${total.toFixed(1)} ms):`, '', '| stage | ms | share |', '| --- | ---: | ---: |');
     for (const [k, ms] of Object.entries(stages).sort((a, b) => b[1] - a[1])) lines.push(`| ${k} | ${ms.toFixed(2)} | ${((100 * ms) / total).toFixed(1)}% |`);
   }
+  if (r.ceilingTflops) lines.push('', `Share of FP8 ceiling: TFLOP/s over ${r.ceilingTflops}, the fastest FP8 GEMM (cuBLASLt, Flux.2 shapes) measured on an H100 80GB HBM3 (bench/RESULTS.md, the FP8 GEMM path).`);
   if (r.notes.length) lines.push('', ...r.notes.map((n) => `- ${n}`));
   return `${lines.join('\n')}\n`;
 }

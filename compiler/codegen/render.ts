@@ -56,11 +56,12 @@ function offsetLines(inputs: EwInput[], row = 'row', prefix = 'off'): string[] {
   });
 }
 
-function loadExpr(inputs: EwInput[], ref: string, col: string): string {
+/** Input `ref` (in<k>) at column `col` of the row whose offset is `base` (default: this row's). */
+function loadExpr(inputs: EwInput[], ref: string, col: string, base = `off${ref.slice(2)}`): string {
   const k = Number(ref.slice(2));
   const inp = inputs[k];
   const c = inp.colStride === 0 ? '0LL' : inp.colStride === 1 ? col : `${col} * ${inp.colStride}LL`;
-  return `dc_load<T>(in${k}, off${k} + ${c})`;
+  return `dc_load<T>(in${k}, ${base} + ${c})`;
 }
 
 function params(d: ElementwiseDescriptor): string[] {
@@ -164,7 +165,7 @@ function renderRow(d: ElementwiseDescriptor, name: string): { source: string; sh
   const rotate: string[] = [];
   const loadInto = (k: number, arr: string, base: string) => (d.inputs[k].vector && V === 8
     ? vloop(`dc_load8<T>(in${k}, ${base} + cb, &${arr}[j * 8]);`)
-    : loop(`${arr}[i] = ${loadExpr(d.inputs, `in${k}`, 'c').replace(`off${k}`, base)};`));
+    : loop(`${arr}[i] = ${loadExpr(d.inputs, `in${k}`, 'c', base)};`));
   const nextOffsets = offsetLines(d.inputs, 'nrow', 'noff');
   const firstOffsets = offsetLines(d.inputs, '(long long)blockIdx.x', 'foff');
   d.inputs.forEach((inp, k) => {
