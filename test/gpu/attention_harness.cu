@@ -2,7 +2,7 @@
 // CASES/cases.txt, written by test/gpu/attention.ts; one op per line:
 //   case NAME                                   start a case (buffers are per case)
 //   buf ID BYTES                                cudaMalloc
-//   fill ID KIND COUNT SEED AMP                 element i = dc_uniform(i, SEED) * AMP (dc_hash below)
+//   fill ID KIND COUNT SEED AMP                 element i = dc_uniform(i, SEED) * AMP (harness_common.cuh)
 //   runs ID KIND OFFSET COUNT STRIDE LEN SEED AMP   overwrite COUNT runs of LEN elements (garbage)
 //   upload ID FILE                              copy a file of CASES into the buffer (masks)
 //   poison ID                                   0xFF bytes (NaN in every float type)
@@ -16,7 +16,7 @@
 // KIND: 0 float, 2 bf16, 3 half, 7 bool. Prints "time CASE LABEL <us per replay>" and
 // "unwritten CASE ID <n>". Build: nvcc -O2 -o ah test/gpu/attention_harness.cu -lcuda
 // Usage: ah CASES_DIR OUT_DIR [CUBIN (default kernels.cubin)] [OUTPUTS (default outputs.bin)]
-#include <cuda.h>
+#include "harness_common.cuh"
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -29,16 +29,7 @@
 #include <string>
 #include <vector>
 
-#define CHECK(x) do { CUresult r = (x); if (r != CUDA_SUCCESS) { const char* s; cuGetErrorString(r, &s); fprintf(stderr, "%s failed: %s (line %d)\n", #x, s, __LINE__); exit(1); } } while (0)
-#define CHECKRT(x) do { cudaError_t r = (x); if (r != cudaSuccess) { fprintf(stderr, "%s failed: %s (line %d)\n", #x, cudaGetErrorString(r), __LINE__); exit(1); } } while (0)
 
-// The generator shared with test/gpu/attention-data.ts.
-__host__ __device__ inline uint32_t dc_hash(uint32_t i, uint32_t seed) {
-  uint32_t h = i * 0x9E3779B1u + seed;
-  h ^= h >> 16; h *= 0x85EBCA6Bu; h ^= h >> 13; h *= 0xC2B2AE35u; h ^= h >> 16;
-  return h;
-}
-__device__ inline float dc_uniform(uint32_t i, uint32_t seed) { return (float)(dc_hash(i, seed) >> 8) * (2.0f / 16777216.0f) - 1.0f; }
 
 __device__ inline void put(void* p, long long i, int kind, float v) {
   switch (kind) {
@@ -84,13 +75,8 @@ static std::vector<char> readFile(const char* dir, const char* name) {
 int main(int argc, char** argv) {
   if (argc < 3) { fprintf(stderr, "usage: ah CASES_DIR OUT_DIR [CUBIN in CASES_DIR] [OUTPUTS name]\n"); return 2; }
   char path[4096];
-  CHECK(cuInit(0));
-  CUdevice dev; CHECK(cuDeviceGet(&dev, 0));
-  CUcontext ctx; CHECK(cuDevicePrimaryCtxRetain(&ctx, dev)); CHECK(cuCtxSetCurrent(ctx));
-  char devName[256]; cuDeviceGetName(devName, sizeof devName, dev);
-  printf("device %s\n", devName);
   snprintf(path, sizeof path, "%s/%s", argv[1], argc > 3 ? argv[3] : "kernels.cubin");
-  CUmodule mod; CHECK(cuModuleLoad(&mod, path));
+  CUmodule mod = dc_open(path);
   snprintf(path, sizeof path, "%s/cases.txt", argv[1]);
   FILE* f = fopen(path, "r"); if (!f) { perror(path); return 1; }
   snprintf(path, sizeof path, "%s/%s", argv[2], argc > 4 ? argv[4] : "outputs.bin");

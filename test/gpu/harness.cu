@@ -4,13 +4,13 @@
 //   <kernel or chain k1:grid1+k2:grid2> <grid> <block> <smem> <iters> <save> <nargs> then per argument:
 //   <in|out> <dtype-bytes> <elements> <seed> <kind> <modulus for integer inputs>
 // loads CASES/kernels.cubin with the driver API, fills each input on the device from the shared
-// deterministic generator (dc_hash below; the TypeScript side computes the same values), poisons
+// deterministic generator (dc_hash in harness_common.cuh; the TypeScript side computes the same values), poisons
 // each output with 0xFF bytes (NaN for floats), launches once, copies outputs to OUT/outputs.bin
 // (all outputs of the cases with save=1, concatenated in order; save=S > 1 keeps every S-th element
 // of each output), then times `iters` launches and prints
 //   time <kernel> <microseconds per launch> <bytes read+written>
 // Build: nvcc -O2 -o harness test/gpu/harness.cu -lcuda
-#include <cuda.h>
+#include "harness_common.cuh"
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_fp8.h>
@@ -21,16 +21,7 @@
 #include <string.h>
 #include <vector>
 
-#define CHECK(x) do { CUresult r = (x); if (r != CUDA_SUCCESS) { const char* s; cuGetErrorString(r, &s); fprintf(stderr, "%s failed: %s (line %d)\n", #x, s, __LINE__); exit(1); } } while (0)
-#define CHECKRT(x) do { cudaError_t r = (x); if (r != cudaSuccess) { fprintf(stderr, "%s failed: %s\n", #x, cudaGetErrorString(r)); exit(1); } } while (0)
 
-// The generator shared with test/gpu/cases.ts: a 32-bit integer hash of (index, seed) -> [-1, 1).
-__host__ __device__ inline uint32_t dc_hash(uint32_t i, uint32_t seed) {
-  uint32_t h = i * 0x9E3779B1u + seed;
-  h ^= h >> 16; h *= 0x85EBCA6Bu; h ^= h >> 13; h *= 0xC2B2AE35u; h ^= h >> 16;
-  return h;
-}
-__device__ inline float dc_uniform(uint32_t i, uint32_t seed) { return (float)(dc_hash(i, seed) >> 8) * (2.0f / 16777216.0f) - 1.0f; }
 
 // kind: 0 float, 1 double, 2 bf16, 3 half, 4 fp8e4m3, 5 int64, 6 int32, 7 bool, 8 uint8
 __global__ void fill(void* p, long long n, int kind, uint32_t seed, uint32_t mod) {
@@ -53,13 +44,8 @@ __global__ void fill(void* p, long long n, int kind, uint32_t seed, uint32_t mod
 int main(int argc, char** argv) {
   if (argc < 3) { fprintf(stderr, "usage: harness CASES_DIR OUT_DIR\n"); return 2; }
   char path[4096];
-  CHECK(cuInit(0));
-  CUdevice dev; CHECK(cuDeviceGet(&dev, 0));
-  CUcontext ctx; CHECK(cuDevicePrimaryCtxRetain(&ctx, dev)); CHECK(cuCtxSetCurrent(ctx));
-  char devName[256]; cuDeviceGetName(devName, sizeof devName, dev);
-  printf("device %s\n", devName);
   snprintf(path, sizeof path, "%s/kernels.cubin", argv[1]);
-  CUmodule mod; CHECK(cuModuleLoad(&mod, path));
+  CUmodule mod = dc_open(path);
   snprintf(path, sizeof path, "%s/cases.txt", argv[1]);
   FILE* f = fopen(path, "r"); if (!f) { perror(path); return 1; }
   snprintf(path, sizeof path, "%s/outputs.bin", argv[2]);
