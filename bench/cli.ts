@@ -9,12 +9,13 @@
  * With a CUDA driver (runtime/gpu loads libcuda): bench/gpu-bench.ts, full-size transformers with
  * synthetic weights against diffusers. Without one (or --cpu): bench/cpu-bench.ts, the tiny
  * transformers compiled (reference path) against onnxruntime-node. Writes bench-<gpu|cpu>.{json,md,
- * svg,png} under --out and prints the markdown (or, with --json, the result). Exit 1 on bad flags.
+ * svg,png} under --out and prints the markdown (or, with --json, the result). Exits as
+ * compiler/cli/command.ts says (1 with one line for bad flags, 70 for a bug).
  */
 import { mkdirSync, readFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { parseArgs } from 'node:util';
-import { CompileError, fail } from '../compiler/errors.ts';
+import { parseCommandLine, runCommand } from '../compiler/cli/command.ts';
+import { fail } from '../compiler/errors.ts';
 import { ROOT } from '../compiler/paths.ts';
 import { type BenchResult, markdown, writeReport } from './report.ts';
 
@@ -28,16 +29,19 @@ async function gpuPresent(): Promise<boolean> {
   }
 }
 
-export async function main(argv: string[]): Promise<number> {
-  try {
-    const { values: v } = parseArgs({
+const USAGE = 'npx bench [--models M,...] [--steps N] [--seed N] [--iters N] [--artifact MODEL=DIR]... [--compile] [--no-baseline] [--baseline-script FILE] [--cpu] [--out DIR] [--json] | --report FILE.json';
+
+export function main(argv: string[]): Promise<number> {
+  return runCommand('bench', async (out) => {
+    const { values: v } = parseCommandLine({
       args: argv, strict: true, allowPositionals: false,
       options: {
         models: { type: 'string' }, steps: { type: 'string', default: '8' }, seed: { type: 'string', default: '42' }, iters: { type: 'string', default: '20' },
         artifact: { type: 'string', multiple: true }, compile: { type: 'boolean' }, 'no-baseline': { type: 'boolean' }, 'baseline-script': { type: 'string' },
         cpu: { type: 'boolean' }, out: { type: 'string' }, json: { type: 'boolean' }, report: { type: 'string' },
       },
-    });
+    }, USAGE);
+    out.json = !!v.json;
     const int = (name: string, s: string) => (/^\d+$/.test(s) && Number(s) > 0 ? Number(s) : fail(`--${name}`, 'a positive integer', `'${s}'`));
     if (v.report) {
       const r = JSON.parse(readFileSync(v.report, 'utf8')) as BenchResult;
@@ -78,14 +82,7 @@ export async function main(argv: string[]): Promise<number> {
     if (v.json) console.log(JSON.stringify(result));
     else console.log(`${markdown(result)}\nwritten: ${files.join(', ')}`);
     return 0;
-  } catch (e) {
-    if (e instanceof CompileError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      console.error(`error: ${(e as Error).message}`);
-      return 1;
-    }
-    console.error(`internal error (a bug; please report it with this output):\n${(e as Error).stack ?? e}`);
-    return 70;
-  }
+  });
 }
 
 const isMain = process.argv[1] && /bench[/\\]cli\.ts$/.test(process.argv[1]);

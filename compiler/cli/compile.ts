@@ -9,10 +9,10 @@
  * default. Prints a short summary (or, with --json, the summary object as the last stdout line).
  * User errors print one line and exit 1; a bug exits 70 with its stack.
  */
-import { parseArgs } from 'node:util';
 import { compileModel, type CompileSummary } from '../compile.ts';
 import { type PipelineSummary, compilePipeline, isPipelinePath } from '../pipeline-artifact.ts';
 import { CompileError } from '../errors.ts';
+import { parseCommandLine, runCommand } from './command.ts';
 import { parseShapeFlag } from '../ir/specialise.ts';
 
 const USAGE = 'usage: npx compile [MODEL.onnx | DIR | PIPELINE.json] [--target h100|b200] [--out DIR] [--shape name=N,...] [--size WxH] [--precision fp32|bf16|fp8|nvfp4] [--policy FILE] [--emulate] [--verify DIR] [--no-build] [--json] [--dump-after PASS,...]';
@@ -38,12 +38,9 @@ function pipelineLines(s: PipelineSummary): string[] {
   ];
 }
 
-export async function main(argv: string[]): Promise<number> {
-  let json = false;
-  try {
-    let parsed;
-    try {
-      parsed = parseArgs({
+export function main(argv: string[]): Promise<number> {
+  return runCommand('compiler', async (out) => {
+    const parsed = parseCommandLine({
         args: argv, allowPositionals: true, strict: true,
         options: {
           target: { type: 'string' }, out: { type: 'string' }, shape: { type: 'string' }, size: { type: 'string' },
@@ -51,12 +48,9 @@ export async function main(argv: string[]): Promise<number> {
           policy: { type: 'string' }, emulate: { type: 'boolean' },
           json: { type: 'boolean' }, 'dump-after': { type: 'string' }, help: { type: 'boolean', short: 'h' },
         },
-      });
-    } catch (e) {
-      throw new CompileError({ where: 'command line', expected: USAGE.replace('usage: ', ''), found: (e as Error).message });
-    }
+    }, USAGE.replace('usage: ', ''));
     const { values, positionals } = parsed;
-    json = !!values.json;
+    const json = (out.json = !!values.json);
     if (values.help) {
       console.log(USAGE);
       return 0;
@@ -88,13 +82,5 @@ export async function main(argv: string[]): Promise<number> {
       for (const l of lines) console.log(l);
     }
     return 0;
-  } catch (e) {
-    if (e instanceof CompileError) {
-      console.error(`error: ${e.message}`);
-      if (json) console.log(JSON.stringify({ error: e.message, ...e.site }));
-      return 1;
-    }
-    console.error(`internal compiler error (a bug; please report it with this output):\n${(e as Error).stack ?? e}`);
-    return 70;
-  }
+  });
 }

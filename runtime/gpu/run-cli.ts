@@ -17,8 +17,8 @@
  */
 import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
-import { CompileError, fail } from '../../compiler/errors.ts';
+import { parseCommandLine, runCommand } from '../../compiler/cli/command.ts';
+import { fail } from '../../compiler/errors.ts';
 import { readNpy, writeNpy } from '../../compiler/npy.ts';
 import { Tensor } from '../../compiler/ir/tensor.ts';
 import { openArtifact } from './artifact.ts';
@@ -52,24 +52,18 @@ export function randomInputs(specs: { name: string; dtype: string; shape: number
 
 const asFloat32 = (t: Tensor) => (t.dtype === 'float32' ? t : new Tensor('float32', t.shape, t.toFloat32()));
 
-export async function main(argv: string[]): Promise<number> {
-  let json = false;
-  try {
-    let parsed;
-    try {
-      parsed = parseArgs({
+export function main(argv: string[]): Promise<number> {
+  return runCommand('runtime', async (out) => {
+    const parsed = parseCommandLine({
         args: argv, allowPositionals: true, strict: true,
         options: {
           inputs: { type: 'string' }, reference: { type: 'string' }, out: { type: 'string' }, 'synthetic-weights': { type: 'string' },
           time: { type: 'string' }, 'no-graphs': { type: 'boolean' }, json: { type: 'boolean' }, check: { type: 'boolean' },
           capability: { type: 'string' }, 'check-headers': { type: 'string' }, profile: { type: 'boolean' }, 'max-rel-l2': { type: 'string' }, 'min-cosine': { type: 'string' },
         },
-      });
-    } catch (e) {
-      fail('command line', USAGE, (e as Error).message);
-    }
+    }, USAGE);
     const { values: v, positionals } = parsed;
-    json = !!v.json;
+    const json = (out.json = !!v.json);
     const say = (line: string) => (json ? console.error(line) : console.log(line));
     if (v['check-headers']) {
       const dir = v['check-headers'];
@@ -152,15 +146,7 @@ export async function main(argv: string[]): Promise<number> {
     } finally {
       model.close();
     }
-  } catch (e) {
-    if (e instanceof CompileError) {
-      console.error(`error: ${e.message}`);
-      if (json) console.log(JSON.stringify({ error: e.message, ...e.site }));
-      return 1;
-    }
-    console.error(`internal runtime error (a bug; please report it with this output):\n${(e as Error).stack ?? e}`);
-    return 70;
-  }
+  });
 }
 
 /** Every DIR/input_<name>.npy, by name (checked against the artifact's inputs when it runs). */
