@@ -3,33 +3,18 @@ the shapes the compiled attention is timed at (test/gpu/attention.ts), in the sa
 card. FLOPs = 4*B*H*Sq*Skv*D. Median of 5 timings of 20 back-to-back calls each (CUDA events), on
 random normal inputs. Usage: python3 bench/gpu/attention_sdpa.py OUT_DIR  (writes OUT_DIR/sdpa.json)."""
 import json
-import statistics
 import sys
 
 import torch
 import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
+from timing import median_ms
 
 SHAPES = [  # name, batch, heads, kv heads, query tokens, key tokens, head dim
     ('flux2 4608 tokens x 48 heads x 128', 1, 48, 48, 4608, 4608, 128),
     ('qwen_image 4352 tokens x 24 heads x 128', 1, 24, 24, 4352, 4352, 128),
 ]
 BACKENDS = [('flash', SDPBackend.FLASH_ATTENTION), ('cudnn', SDPBackend.CUDNN_ATTENTION)]
-
-
-def timed(fn, iters=20, reps=5):
-    fn()
-    torch.cuda.synchronize()
-    times = []
-    for _ in range(reps):
-        e0, e1 = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        e0.record()
-        for _ in range(iters):
-            fn()
-        e1.record()
-        torch.cuda.synchronize()
-        times.append(e0.elapsed_time(e1) / iters)
-    return statistics.median(times)
 
 
 def main():
@@ -45,7 +30,7 @@ def main():
         for backend, kind in BACKENDS:
             try:
                 with sdpa_kernel([kind]):
-                    ms = timed(lambda: F.scaled_dot_product_attention(q, k, v))
+                    ms = median_ms(lambda: F.scaled_dot_product_attention(q, k, v))
                 results.append({'shape': name, 'backend': backend, 'ms': ms, 'tflops': flops / ms / 1e9})
                 print(f'| {name} | sdpa {backend} | {ms * 1000:.1f} us | {flops / ms / 1e9:.0f} TFLOP/s |')
             except Exception as e:  # a backend missing on this build is reported, not fatal

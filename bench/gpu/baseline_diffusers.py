@@ -19,6 +19,7 @@ Weights are synthetic (labelled so in the JSON): 2-D weights uniform with unit-v
 import argparse, json, statistics, sys, time
 
 import torch
+from timing import cuda_times_ms
 
 
 def fill_synthetic(model: torch.nn.Module, seed: int) -> None:
@@ -74,21 +75,6 @@ def inputs(model_name: str, batch: int, g: torch.Generator):
                 img_shapes=[(1, 64, 64)] * batch, return_dict=False)
 
 
-def time_step(fn, iters: int) -> list:
-    for _ in range(2):
-        fn()
-    torch.cuda.synchronize()
-    times = []
-    for _ in range(iters):
-        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        a.record()
-        fn()
-        b.record()
-        torch.cuda.synchronize()
-        times.append(a.elapsed_time(b))
-    return times
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("model", choices=["flux2_dev", "qwen_image"])
@@ -118,7 +104,7 @@ def main() -> None:
             compile_s = time.time() - t0
         torch.cuda.reset_peak_memory_stats()
         with torch.no_grad():
-            times = time_step(lambda: fn_model(**x), a.iters)
+            times = cuda_times_ms(lambda: fn_model(**x), iters=1, reps=a.iters, warmup=2)
         ms = statistics.median(times)
         entry = dict(ms=ms, all_ms=times, peak_gib=torch.cuda.max_memory_allocated() / 2**30)
         if compile_s is not None:

@@ -12,15 +12,11 @@ at the Flux.2 shapes, as the norm kernels' reference point. Times in microsecond
 import json, sys
 import torch
 import torch.nn.functional as F
+from timing import cuda_times_ms
 
 def timed(fn, iters=10):
-    for _ in range(3): fn()
-    torch.cuda.synchronize()
-    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    start.record()
-    for _ in range(iters): fn()
-    end.record(); torch.cuda.synchronize()
-    return start.elapsed_time(end) / iters * 1e3
+    """Microseconds per call."""
+    return cuda_times_ms(fn, iters=iters, warmup=3)[0] * 1e3
 
 def main(shapes_file, out_file):
     torch.backends.cudnn.benchmark = True

@@ -11,6 +11,7 @@ Quantization follows compiler/ops/quant.ts: scale = amax/448 in fp32, q = e4m3(x
 """
 import json, sys, time
 import torch
+from timing import cuda_times_ms
 
 SHAPES = [  # (name, M, K, N)
     ("double img qkv", 4096, 6144, 18432),
@@ -29,13 +30,8 @@ def quantize_rows(x):
     return q, scale
 
 def timed(fn, iters=20):
-    for _ in range(3): fn()
-    torch.cuda.synchronize()
-    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    start.record()
-    for _ in range(iters): fn()
-    end.record(); torch.cuda.synchronize()
-    return start.elapsed_time(end) / iters / 1e3
+    """Seconds per call."""
+    return cuda_times_ms(fn, iters=iters, warmup=3)[0] / 1e3
 
 def main(out_dir):
     torch.manual_seed(0)

@@ -44,7 +44,7 @@ async function gemmChecks() {
   await compileModel({ model: join(work, 'gemm.onnx'), precision: 'fp8', out: join(work, 'gemm-bf16') });
   await compileModel({ model: join(work, 'gemm.onnx'), precision: 'fp8', policy: join(work, 'quantize-all.json'), out: join(work, 'gemm-fp8') });
   lines.push('step gemm-bf16 $W/gemm-bf16 --synthetic-weights 42 --time 50', 'step gemm-fp8 $W/gemm-fp8 --synthetic-weights 42 --time 50');
-  cpSync(join(ROOT, 'bench', 'gpu', 'gemm_fp8.py'), join(work, 'gemm_fp8.py'));
+  for (const f of ['gemm_fp8.py', 'timing.py']) cpSync(join(ROOT, 'bench', 'gpu', f), join(work, f));
   lines.push('python3 $W/gemm_fp8.py /tmp | head -1');
 }
 
