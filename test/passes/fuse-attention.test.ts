@@ -418,6 +418,19 @@ interface JointVariant {
 
 const TXT = 2, IMG = 3, JH = 2, JD = 8;
 
+/** softmax(q·kᵀ[/√D])·v of (B, S, H, D) inputs with the heads moved first by Transposes; output 'o' is (B, H, S, D). */
+function bshdAttentionNodes(q: string, k: string, v: string, scaled: boolean): NodeSpec[] {
+  return [
+    ['Transpose', [q], ['qh'], { perm: [0, 2, 1, 3] }],
+    ['Transpose', [k], ['kt'], { perm: [0, 2, 3, 1] }],
+    ['Transpose', [v], ['vh'], { perm: [0, 2, 1, 3] }],
+    ['MatMul', ['qh', 'kt'], ['scores']],
+    ...(scaled ? [['Div', ['scores', 'sqrtD'], ['scaled']] as NodeSpec] : []),
+    ['Softmax', [scaled ? 'scaled' : 'scores'], ['p'], { axis: -1 }],
+    ['MatMul', ['p', 'vh'], ['o']],
+  ];
+}
+
 /**
  * Joint attention over (B, S, H, D) pieces (text then image), each q/k piece RMSNormalization'd
  * over the head dim and rotated:
@@ -475,16 +488,7 @@ function jointSpec(v: JointVariant = {}): GraphSpec {
       ['Transpose', ['o'], ['y'], { perm: [0, 2, 1, 3] }],
     );
   } else {
-    nodes.push(
-      ['Transpose', [src.q], ['qh'], { perm: [0, 2, 1, 3] }],
-      ['Transpose', [src.k], ['kt'], { perm: [0, 2, 3, 1] }],
-      ['Transpose', [src.v], ['vh'], { perm: [0, 2, 1, 3] }],
-      ['MatMul', ['qh', 'kt'], ['s']],
-      ['Div', ['s', 'sqrtD'], ['ss']],
-      ['Softmax', ['ss'], ['p'], { axis: -1 }],
-      ['MatMul', ['p', 'vh'], ['o']],
-      ['Transpose', ['o'], ['y'], { perm: [0, 2, 1, 3] }],
-    );
+    nodes.push(...bshdAttentionNodes(src.q, src.k, src.v, true), ['Transpose', ['o'], ['y'], { perm: [0, 2, 1, 3] }]);
   }
   return { opset: 23, inputs, constants: { sqrtD: floats([Math.sqrt(JD)]) }, nodes, outputs: ['y', ...(v.extraOutputs ?? [])] };
 }
@@ -680,12 +684,7 @@ describe('fuse-attention: prologue and joint text + image segments', () => {
         nodes: [
           ['dc.RoPE', ['q', 'cos', 'sin'], ['qr'], { style: 'interleaved' }],
           ['dc.RoPE', ['k', 'cos', 'sin'], ['kr'], { style: 'interleaved' }],
-          ['Transpose', ['qr'], ['qh'], { perm: [0, 2, 1, 3] }],
-          ['Transpose', ['kr'], ['kt'], { perm: [0, 2, 3, 1] }],
-          ['Transpose', ['v'], ['vh'], { perm: [0, 2, 1, 3] }],
-          ['MatMul', ['qh', 'kt'], ['s']],
-          ['Softmax', ['s'], ['p']],
-          ['MatMul', ['p', 'vh'], ['o']],
+          ...bshdAttentionNodes('qr', 'kr', 'v', false),
         ],
         outputs: ['o'],
       });
@@ -714,13 +713,7 @@ describe('fuse-attention: prologue and joint text + image segments', () => {
           ['Concat', ['va', 'vb'], ['vc'], { axis: 1 }],
           ['dc.RoPE', ['qc', 'c', 's'], ['qr'], { style: 'interleaved' }],
           ['dc.RoPE', ['kc', 'c', 's'], ['kr'], { style: 'interleaved' }],
-          ['Transpose', ['qr'], ['qh'], { perm: [0, 2, 1, 3] }],
-          ['Transpose', ['kr'], ['kt'], { perm: [0, 2, 3, 1] }],
-          ['Transpose', ['vc'], ['vh'], { perm: [0, 2, 1, 3] }],
-          ['MatMul', ['qh', 'kt'], ['sc']],
-          ['Div', ['sc', 'sqrtD'], ['ss']],
-          ['Softmax', ['ss'], ['p']],
-          ['MatMul', ['p', 'vh'], ['o']],
+          ...bshdAttentionNodes('qr', 'kr', 'vc', true),
         ],
         outputs: ['o'],
       });
