@@ -23,6 +23,17 @@
  *
  * Each section starts 256-byte aligned. The index (names, kinds, shapes, sections) goes into the
  * manifest with the file's sha256, which the runtime checks before loading.
+ *
+ * Provenance (`sources`, on every learned entry): how to rebuild each ONNX initializer the entry was
+ * derived from, read off the load-time producer graph (Quantize, fuse-linear's Concat, Transpose,
+ * Cast, Reshape-like ops). Take the entry as an array E — a quantized entry as its [N, K] matrix
+ * (codes x per-channel scale), a raw entry in its stored shape — then for each source
+ *   initializer = reshape(permute(E[box], perm), shape)
+ * with box one [start, end) per axis of E, perm the axes of that block (axis j of the result is
+ * axis perm[j] of E) and reshape in row-major (logical) order, as torch's E[...].permute(perm).reshape(shape).
+ * An entry whose derivation cannot be written so (an arithmetic load-time op, a slice of a source, an
+ * inline constant mixed in) gets `unsourced` instead: the reason, naming the node; whoever needs
+ * the sources fails with it (weightSources()).
  */
 import { createHash } from 'node:crypto';
 import { closeSync, openSync, readSync, writeSync } from 'node:fs';
@@ -54,7 +65,41 @@ export interface WeightEntry {
   data?: string;
   /** Quantized entries: the weight error of quantize -> dequantize. */
   relL2?: number;
+  /** Learned entries: how to rebuild each source initializer from the entry (header, "Provenance"). */
+  sources?: WeightSource[];
+  /** Learned entries whose derivation `sources` cannot describe: why, naming the node. */
+  unsourced?: string;
 }
+/** One initializer an entry derives from: initializer = reshape(permute(E[box], perm), shape). */
+export interface WeightSource { initializer: string; box: [number, number][]; perm: number[]; shape: number[] }
+/** The sources of a learned entry, or a one-line error naming why they are not known. */
+export function weightSources(t: WeightEntry): WeightSource[] {
+  if (t.sources) return t.sources;
+  return fail(`weight '${t.name}'`, 'a learned entry whose source initializers are described (sources)', t.unsourced ?? (t.learned ? 'no provenance recorded (artifact compiled before provenance)' : 'not a learned entry'));
+}
+
+/**
+ * The reference rebuild of one source from its entry E (row-major float values of shape `entryShape`):
+ * reshape(permute(E[box], perm), shape), row-major. bench/gpu/same_weights.py does the same in torch.
+ */
+export function rebuildSource(entry: ArrayLike<number>, entryShape: number[], s: WeightSource): Float32Array {
+  const rank = entryShape.length;
+  if (s.box.length !== rank || s.perm.length !== rank) fail(`source '${s.initializer}'`, `a box and perm of rank ${rank}`, `${s.box.length} / ${s.perm.length}`);
+  const strides = entryShape.map((_, j) => entryShape.slice(j + 1).reduce((a, b) => a * b, 1));
+  const dims = s.perm.map((a) => s.box[a][1] - s.box[a][0]); // the permuted block's shape
+  const count = dims.reduce((a, b) => a * b, 1);
+  if (count !== s.shape.reduce((a, b) => a * b, 1)) fail(`source '${s.initializer}'`, `${count} elements (its block)`, `shape [${s.shape}]`);
+  const out = new Float32Array(count);
+  const idx = new Array<number>(rank).fill(0);
+  for (let o = 0; o < count; o++) {
+    let at = 0;
+    for (let j = 0; j < rank; j++) at += (s.box[s.perm[j]][0] + idx[j]) * strides[s.perm[j]];
+    out[o] = entry[at];
+    for (let j = rank - 1; j >= 0 && ++idx[j] === dims[j]; j--) idx[j] = 0;
+  }
+  return out;
+}
+
 export interface WeightsIndex { file: string; bytes: number; sha256: string; tensors: WeightEntry[] }
 /** A structure-only export: no file; learned entries carry no bytes (the runtime synthesises them). */
 export interface WeightsDescription { absent: string; tensors: WeightEntry[] }
@@ -150,6 +195,68 @@ function runtimeWeights(graph: Graph) {
   return { quantizers, raw, learned, producer };
 }
 
+const SAME_VALUES = new Set(['Cast', 'Identity']);
+const RESHAPES = new Set(['Reshape', 'Unsqueeze', 'Squeeze', 'Flatten']);
+
+/**
+ * The provenance of an entry E of shape `shape` whose value is `value` = permute(E, perm0) (a
+ * quantized entry: its Quantize's source, perm0 [1, 0] when that source is [K, N]): walks the
+ * load-time producers back to the external initializers (header, "Provenance").
+ */
+function provenance(graph: Graph, producer: Map<string, number>, value: string, shape: number[], perm0: number[]): Pick<WeightEntry, 'sources' | 'unsourced'> {
+  const sources: WeightSource[] = [];
+  const typeOf = (v: string) => graph.types.get(v) as unknown as { shape: number[] } | undefined;
+  class Unsourced extends Error {}
+  const stop = (why: string): never => { throw new Unsourced(why); };
+  // Invariant: v = reshape?(permute(E[box], perm)); after a reshape only value-preserving ops may follow.
+  const walk = (v: string, box: [number, number][], perm: number[], reshaped: boolean): void => {
+    const c = graph.constants.get(v);
+    if (c) {
+      if (c.source.kind !== 'external') stop(`the inline constant '${v}' is part of it`);
+      const count = box.reduce((a, [s, e]) => a * (e - s), 1);
+      if (count !== c.shape.reduce((a, b) => a * b, 1)) stop(`initializer '${v}' [${c.shape}] does not match its block of ${count} elements`);
+      sources.push({ initializer: v, box: box.map(([s, e]) => [s, e] as [number, number]), perm: [...perm], shape: [...c.shape] });
+      return;
+    }
+    const i = producer.get(v);
+    if (i === undefined) stop(`'${v}' is neither an initializer nor computed at load time`);
+    const node = graph.nodes[i!];
+    const where = `load-time ${node.domain ? `${node.domain}.` : ''}${node.op} '${node.name || node.outputs[0]}'`;
+    if (node.domain === '' && SAME_VALUES.has(node.op)) return walk(node.inputs[0], box, perm, reshaped);
+    if (node.domain === '' && RESHAPES.has(node.op)) return walk(node.inputs[0], box, perm, true);
+    if (reshaped) stop(`${where} lies behind a reshape (its inverse is not a block of the entry)`);
+    if (node.domain === '' && node.op === 'Transpose') {
+      const given = node.attrs.perm as number[] | undefined;
+      const t = given ?? perm.map((_, j) => perm.length - 1 - j);
+      const next = new Array<number>(perm.length);
+      t.forEach((from, j) => (next[from] = perm[j]));
+      return walk(node.inputs[0], box, next, false);
+    }
+    if (node.domain === '' && node.op === 'Concat') {
+      const rank = perm.length;
+      const axis = ((node.attrs.axis as number) + rank) % rank;
+      let at = box[perm[axis]][0];
+      for (const x of node.inputs) {
+        const size = typeOf(x)?.shape[axis];
+        if (size === undefined) stop(`${where}: input '${x}' has no known shape`);
+        const part = box.map(([s, e]) => [s, e] as [number, number]);
+        part[perm[axis]] = [at, at + size!];
+        at += size!;
+        walk(x, part, perm, false);
+      }
+      return;
+    }
+    return stop(`${where} computes it (only Concat, Transpose, Cast, Identity and reshapes are inverted)`);
+  };
+  try {
+    walk(value, shape.map((d) => [0, d] as [number, number]), perm0, false);
+    return { sources };
+  } catch (e) {
+    if (e instanceof Unsourced) return { unsourced: e.message };
+    throw e;
+  }
+}
+
 /** A load-time Quantize's format, its source and the [N, K] shape it is stored in. */
 function quantizerShape(graph: Graph, q: Node) {
   const format = q.attrs.format as 'fp8' | 'nvfp4' | 'bf16';
@@ -174,11 +281,12 @@ export function writeWeights(path: string, graph: Graph): WeightsIndex {
       const c = graph.constants.get(source);
       const common = { name: q.outputs[0], kind: format, learned: learned(source), scale: q.outputs[1], layout: 'nk' as const };
       let entry: WeightEntry;
+      const from = () => (common.learned ? provenance(graph, producer, source, [rows, cols], axis === 1 ? [0, 1] : [1, 0]) : {});
       if (format !== 'bf16' && c && c.source.kind === 'external' && axis === 1 && c.shape.length === 2) {
         // Streaming: a stored [N, K] weight.
         const stats = quantizeWeightSync(externalWeight(source, c), format, fd, end, { align: ALIGN });
         const l = stats.layout;
-        entry = { ...common, dtype: c.dtype, shape: [...c.shape], relL2: stats.relL2, sections: { codes: l.codes, scales: l.scales, ...(l.globalScale ? { global: l.globalScale } : {}) } };
+        entry = { ...common, dtype: c.dtype, shape: [...c.shape], relL2: stats.relL2, sections: { codes: l.codes, scales: l.scales, ...(l.globalScale ? { global: l.globalScale } : {}) }, ...from() };
         end = l.end;
       } else {
         const t = evaluate(graph, source, producer);
@@ -189,7 +297,7 @@ export function writeWeights(path: string, graph: Graph): WeightsIndex {
         if (format === 'bf16') {
           const codes = { offset: roundUp(end), length: rows * cols * 2 };
           writeAt(fd, codes.offset, new Uint8Array(Uint16Array.from(x, f32ToBf16).buffer));
-          entry = { ...common, dtype: t.dtype, shape: [rows, cols], sections: { codes } };
+          entry = { ...common, dtype: t.dtype, shape: [rows, cols], sections: { codes }, ...from() };
           end = codes.offset + codes.length;
           tensors.push(entry);
           continue;
@@ -208,7 +316,7 @@ export function writeWeights(path: string, graph: Graph): WeightsIndex {
           writeAt(fd, l.scales.offset, q4.blockScales);
           writeAt(fd, l.globalScale!.offset, new Uint8Array(Float32Array.of(q4.globalScale).buffer));
         }
-        entry = { ...common, dtype: t.dtype, shape: [rows, cols], relL2, sections: { codes: l.codes, scales: l.scales, ...(l.globalScale ? { global: l.globalScale } : {}) } };
+        entry = { ...common, dtype: t.dtype, shape: [rows, cols], relL2, sections: { codes: l.codes, scales: l.scales, ...(l.globalScale ? { global: l.globalScale } : {}) }, ...from() };
         end = l.end;
       }
       tensors.push(entry);
@@ -223,7 +331,8 @@ export function writeWeights(path: string, graph: Graph): WeightsIndex {
         const t = evaluate(graph, name, producer);
         [dtype, shape, length] = [t.dtype, [...t.shape], writeAt(fd, offset, tensorBytes(t, name))];
       }
-      tensors.push({ name, kind: 'raw', dtype, shape, learned: learned(name), sections: { data: { offset, length } } });
+      const isLearned = learned(name);
+      tensors.push({ name, kind: 'raw', dtype, shape, learned: isLearned, sections: { data: { offset, length } }, ...(isLearned ? provenance(graph, producer, name, shape, shape.map((_, j) => j)) : {}) });
       end = offset + length;
     }
   } finally {
@@ -254,14 +363,16 @@ export function writeWeights(path: string, graph: Graph): WeightsIndex {
 export function describeWeights(graph: Graph, absent: string): WeightsDescription {
   const { quantizers, raw, learned, producer } = runtimeWeights(graph);
   const tensors: WeightEntry[] = quantizers.map((q) => {
-    const { format, source, rows, cols } = quantizerShape(graph, q);
+    const { format, axis, source, rows, cols } = quantizerShape(graph, q);
     const dtype = (graph.types.get(source) as unknown as { dtype: string }).dtype;
-    return { name: q.outputs[0], kind: format, dtype, shape: [rows, cols], learned: learned(source), scale: q.outputs[1], layout: 'nk' as const, sections: {} };
+    const entry: WeightEntry = { name: q.outputs[0], kind: format, dtype, shape: [rows, cols], learned: learned(source), scale: q.outputs[1], layout: 'nk' as const, sections: {} };
+    return entry.learned ? { ...entry, ...provenance(graph, producer, source, [rows, cols], axis === 1 ? [0, 1] : [1, 0]) } : entry;
   });
   for (const name of raw) {
     const type = graph.types.get(name) as unknown as { dtype: string; shape: number[] };
     const entry: WeightEntry = { name, kind: 'raw', dtype: type.dtype, shape: [...type.shape], learned: learned(name), sections: {} };
     if (!entry.learned) entry.data = Buffer.from(tensorBytes(evaluate(graph, name, producer), name)).toString('base64');
+    else Object.assign(entry, provenance(graph, producer, name, entry.shape, entry.shape.map((_, j) => j)));
     tensors.push(entry);
   }
   return { absent, tensors };
