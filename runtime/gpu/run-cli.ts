@@ -5,6 +5,11 @@
  *   run-cli ARTIFACT [--inputs DIR] [--reference DIR] [--max-rel-l2 X] [--min-cosine Y] [--out DIR]
  *           [--synthetic-weights SEED] [--time N] [--profile] [--no-graphs] [--json]
  *   run-cli ARTIFACT --check [--capability 9.0]     checks the artifact only (no GPU needed)
+ *   run-cli ARTIFACT --synthetic-fills SEED --out FILE.json
+ *           writes the draws --synthetic-weights SEED makes (no GPU needed): per weight entry its
+ *           fills (section, count, element kind, float32 scale/offset, seed), stored bits at a few
+ *           indices from the CPU mirror of dc_fill, and its provenance (sources / unsourced) —
+ *           what bench/gpu/same_weights.py needs to give PyTorch the same weights
  *   run-cli --check-headers CUDA_INCLUDE_DIR         compares cuBLASLt constants with CUDA's headers
  *
  * Inputs: DIR/input_<name>.npy for every graph input (the tiny fixtures' layout); with synthetic
@@ -15,17 +20,34 @@
  * Synthetic weights are labelled in every line, in the JSON and in the output file names.
  * Exit codes: 0 ok, 1 bad input (one line), 3 outside the bars, 70 a bug.
  */
-import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseCommandLine, runCommand } from '../../compiler/cli/command.ts';
 import { fail } from '../../compiler/errors.ts';
 import { readNpy, writeNpy } from '../../compiler/npy.ts';
 import { Tensor } from '../../compiler/ir/tensor.ts';
 import { openArtifact } from './artifact.ts';
-import { checkConstants } from './cublaslt.ts';
+import { checkConstants, specFor } from './cublaslt.ts';
+import { fillPlan } from './weights.ts';
 import { loadModel } from './model.ts';
 
-const USAGE = 'run-cli ARTIFACT [--inputs DIR] [--reference DIR] [--max-rel-l2 X] [--min-cosine Y] [--out DIR] [--synthetic-weights SEED] [--time N] [--profile] [--no-graphs] [--json] | ARTIFACT --check [--capability X.Y] | --check-headers DIR';
+const USAGE = 'run-cli ARTIFACT [--inputs DIR] [--reference DIR] [--max-rel-l2 X] [--min-cosine Y] [--out DIR] [--synthetic-weights SEED] [--time N] [--profile] [--no-graphs] [--json] | ARTIFACT --check [--capability X.Y] | ARTIFACT --synthetic-fills SEED --out FILE.json | --check-headers DIR';
+
+/** The synthetic draws of an artifact with their provenance (no GPU): see the header, --synthetic-fills. */
+export function syntheticFillsFile(dir: string, seed: number) {
+  const a = openArtifact(dir, { capability: null, synthetic: true });
+  const m = a.manifest;
+  const fanIn = new Map<string, number>();
+  const converted = new Set<string>();
+  for (const l of m.launchPlan) {
+    if (l.kind !== 'gemm') continue;
+    const s = specFor(l, m.values, (v) => a.weightByValue.get(v));
+    fanIn.set(s.w, s.k);
+    if (s.bias !== undefined && s.biasType !== s.biasStoredType) converted.add(a.weightByValue.get(s.bias)!.name);
+  }
+  const fileBytes = a.weightsFile ? (m.weights as { bytes: number }).bytes : null;
+  return { artifact: dir, model: m.model, precision: m.precision, seed, entries: fillPlan(m.weights.tensors, seed, fileBytes, (n) => fanIn.get(n), converted) };
+}
 
 /** Relative L2 and cosine of two equally long vectors (float64 sums). */
 export function compare(out: ArrayLike<number>, ref: ArrayLike<number>): { relL2: number; cosine: number } {
@@ -59,7 +81,7 @@ export function main(argv: string[]): Promise<number> {
         options: {
           inputs: { type: 'string' }, reference: { type: 'string' }, out: { type: 'string' }, 'synthetic-weights': { type: 'string' },
           time: { type: 'string' }, 'no-graphs': { type: 'boolean' }, json: { type: 'boolean' }, check: { type: 'boolean' },
-          capability: { type: 'string' }, 'check-headers': { type: 'string' }, profile: { type: 'boolean' }, 'max-rel-l2': { type: 'string' }, 'min-cosine': { type: 'string' },
+          capability: { type: 'string' }, 'check-headers': { type: 'string' }, 'synthetic-fills': { type: 'string' }, profile: { type: 'boolean' }, 'max-rel-l2': { type: 'string' }, 'min-cosine': { type: 'string' },
         },
     }, USAGE);
     const { values: v, positionals } = parsed;
@@ -82,6 +104,18 @@ export function main(argv: string[]): Promise<number> {
     };
     const seed = number('synthetic-weights', v['synthetic-weights']);
     const tag = seed !== undefined ? '[SYNTHETIC weights] ' : '';
+
+    const fillsSeed = number('synthetic-fills', v['synthetic-fills']);
+    if (fillsSeed !== undefined) {
+      if (!v.out) fail('--synthetic-fills', '--out FILE.json', 'no --out');
+      const plan = syntheticFillsFile(dir, fillsSeed);
+      writeFileSync(v.out!, JSON.stringify(plan));
+      const fills = plan.entries.reduce((n, e) => n + e.fills.length, 0);
+      const unsourced = plan.entries.filter((e) => e.unsourced).map((e) => e.name);
+      say(`synthetic fills (seed ${fillsSeed}) of ${dir}: ${plan.entries.length} entries, ${fills} fills -> ${v.out}${unsourced.length ? `; without sources: ${unsourced.join(', ')}` : ''}`);
+      if (json) console.log(JSON.stringify({ artifact: dir, out: v.out, entries: plan.entries.length, fills, unsourced }));
+      return 0;
+    }
 
     if (v.check) {
       const cap = v.capability ? (v.capability.split('.').map(Number) as [number, number]) : null;

@@ -12,10 +12,18 @@
  * keeps its activations' scale: a matrix with K inputs gets values of variance 1/K (fp8: codes
  * uniform over +-448 and a scale of sqrt(3/K)/448 per channel); a vector named like a norm weight
  * gets 1 +- 0.1, any other vector (biases) +- 0.02; integer weights are zero.
+ *
+ * dcHash / fillValue / fillStored mirror dc_fill on the CPU (the reference for the PyTorch copy in
+ * bench/gpu/same_weights.py): element i of a section of n gets u = (hash(i', seed) >> 8) * 2^-23 - 1
+ * (i' = low 32 bits of i XOR high 32 bits x 0x27D4EB2D), v = fma(u, scale, offset) in float32
+ * (nvcc contracts offset + scale * u; scale and offset arrive as float32), then v rounded to the
+ * element type (bf16 / f16 to nearest even, e4m3 to nearest even and saturated to +-448).
+ * fillPlan() lists every fill of an artifact with each entry's provenance (run-cli --synthetic-fills).
  */
 import { fail } from '../../compiler/errors.ts';
-import { type DType, bytesFor } from '../../compiler/ir/dtype.ts';
-import type { Section, WeightEntry } from '../../compiler/weights-file.ts';
+import { type DType, bytesFor, f32ToBf16 } from '../../compiler/ir/dtype.ts';
+import { encodeE4M3 } from '../../compiler/quant/formats.ts';
+import type { Section, WeightEntry, WeightSource } from '../../compiler/weights-file.ts';
 import { numel } from './artifact.ts';
 
 const ALIGN = 256;
@@ -98,4 +106,68 @@ export function syntheticFills(tensors: WeightEntry[], layout: DeviceLayout, see
     }
   });
   return fills;
+}
+
+/** dc_fill's 32-bit hash of (index, seed) (runtime/gpu/support.cu dc_hash). */
+export function dcHash(i: number, seed: number): number {
+  let h = (Math.imul(i >>> 0, 0x9E3779B1) + (seed >>> 0)) >>> 0;
+  h = (h ^ (h >>> 16)) >>> 0; h = Math.imul(h, 0x85EBCA6B) >>> 0;
+  h = (h ^ (h >>> 13)) >>> 0; h = Math.imul(h, 0xC2B2AE35) >>> 0;
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+/** dc_fill's float32 value of element `index` (a safe integer) before it is stored: fma(u, scale, offset). */
+export function fillValue(index: number, seed: number, scale: number, offset0: number): number {
+  const lo = index % 2 ** 32, hi = Math.floor(index / 2 ** 32);
+  const u = (dcHash((lo ^ Math.imul(hi, 0x27D4EB2D)) >>> 0, seed) >>> 8) * 2 ** -23 - 1;
+  // u has 24 significant bits and float32 scale 24: the product is exact in float64, and so is the
+  // sum with float32 offsets of the sizes used here, so one rounding to float32 is the fma's.
+  return Math.fround(u * Math.fround(scale) + Math.fround(offset0));
+}
+
+/** The stored bits of element `index` of a fill: float32 bits, bf16 bits or the e4m3 code (kind 2, f16, not mirrored). */
+export function fillStored(f: Pick<Fill, 'kind' | 'seed' | 'scale' | 'offset0'>, index: number): number {
+  if (f.kind === FILL_ZERO) return 0;
+  const v = fillValue(index, f.seed, f.scale, f.offset0);
+  if (f.kind === FILL_KIND.float32) return new Uint32Array(Float32Array.of(v).buffer)[0];
+  if (f.kind === FILL_KIND.bfloat16) return f32ToBf16(v);
+  if (f.kind === FILL_KIND.float8e4m3fn) return encodeE4M3(v);
+  return fail(`fill kind ${f.kind}`, 'float32, bfloat16, e4m3 or zero (the kinds mirrored on the CPU)', 'float16');
+}
+
+export interface PlannedEntry {
+  name: string; kind: WeightEntry['kind']; dtype: string; shape: number[];
+  sources?: WeightSource[]; unsourced?: string;
+  /** The draws, by section, with scale and offset as the kernel receives them (float32). */
+  fills: Omit<Fill, 'entry' | 'offset'>[];
+  /** Stored bits at a few indices of each fill, from the CPU mirror: [section, index, bits]. */
+  samples: [string, number, number][];
+}
+
+/**
+ * Every synthetic draw of an artifact, per entry, with its provenance: what a framework needs to
+ * hold the same weights (bench/gpu/same_weights.py). `converted`: entries the runtime reads through a
+ * converted copy drawn apart (model.ts: an fp8 GEMM's float32 bias), which cannot be mirrored.
+ */
+export function fillPlan(tensors: WeightEntry[], seed: number, fileBytes: number | null, fanIn: (name: string) => number | undefined, converted: Set<string>): PlannedEntry[] {
+  const layout = deviceLayout(tensors, fileBytes);
+  const fills = syntheticFills(tensors, layout, seed, fileBytes, fanIn);
+  const byEntry = new Map<string, Fill[]>();
+  for (const f of fills) byEntry.set(f.entry, [...(byEntry.get(f.entry) ?? []), f]);
+  return tensors.filter((t) => byEntry.has(t.name)).map((t) => {
+    if (converted.has(t.name)) fail(`weight '${t.name}'`, 'a synthetic weight the runtime reads as drawn', 'a bias converted for an fp8 GEMM and drawn apart (model.ts)');
+    const own = byEntry.get(t.name)!;
+    const samples: [string, number, number][] = [];
+    for (const f of own) {
+      const picks = new Set([0, 1, 2, f.count - 1, Math.floor(f.count / 2), Math.floor(f.count / 3) + 7].filter((i) => i >= 0 && i < f.count));
+      for (const i of picks) samples.push([f.section, i, fillStored(f, i)]);
+    }
+    return {
+      name: t.name, kind: t.kind, dtype: t.dtype, shape: t.shape,
+      ...(t.sources ? { sources: t.sources } : {}), ...(t.unsourced ? { unsourced: t.unsourced } : {}),
+      ...(t.learned && !t.sources && !t.unsourced ? { unsourced: 'no provenance recorded (artifact compiled before provenance)' } : {}),
+      fills: own.map(({ section, count, kind, scale, offset0, seed: s }) => ({ section, count, kind, scale: Math.fround(scale), offset0: Math.fround(offset0), seed: s })),
+      samples,
+    };
+  });
 }
