@@ -4,6 +4,8 @@
  *   npx bench [--models flux2_dev,qwen_image] [--steps 8] [--seed 42] [--iters 20]
  *             [--artifact MODEL=DIR]... [--compile] [--no-baseline] [--baseline-script FILE]
  *             [--cpu] [--out bench/results] [--json]
+ *   npx bench --e2e [--models flux2,qwen_image] [--steps 8] [--seed 42] [--iters 3]
+ *             [--artifact FAMILY=DIR]... [--no-baseline] [--baseline-script FILE] [--skip-pending] [--out DIR] [--json]
  *   npx bench --report FILE.json      rewrites FILE's markdown and chart (PNG needs sharp)
  *
  * With a CUDA driver (runtime/gpu loads libcuda): bench/gpu-bench.ts, full-size transformers with
@@ -11,12 +13,17 @@
  * transformers compiled (reference path) against onnxruntime-node. Writes bench-<gpu|cpu>.{json,md,
  * svg,png} under --out and prints the markdown (or, with --json, the result). Exits as
  * compiler/cli/command.ts says (1 with one line for bad flags, 70 for a bug).
+ * --e2e (GPU only): whole requests through the pipeline artifacts, per stage, against diffusers'
+ * stages (bench/e2e.ts); writes bench-e2e.{json,md,svg,png}. --skip-pending loads modules that still
+ * have launches without a kernel and skips those launches: the report labels every such time a
+ * lower bound.
  */
 import { mkdirSync, readFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { parseCommandLine, runCommand } from '../compiler/cli/command.ts';
 import { fail } from '../compiler/errors.ts';
 import { ROOT } from '../compiler/paths.ts';
+import { E2E_FAMILIES, type E2eFamily, type E2eOptions, type E2eResult } from './e2e.ts';
 import { type BenchResult, markdown, writeReport } from './report.ts';
 
 /** Whether the CUDA driver library loads here (koffi, loaded lazily; nothing is kept open). */
@@ -29,14 +36,20 @@ async function gpuPresent(): Promise<boolean> {
   }
 }
 
-const USAGE = 'npx bench [--models M,...] [--steps N] [--seed N] [--iters N] [--artifact MODEL=DIR]... [--compile] [--no-baseline] [--baseline-script FILE] [--cpu] [--out DIR] [--json] | --report FILE.json';
+const USAGE = 'npx bench [--e2e [--skip-pending]] [--models M,...] [--steps N] [--seed N] [--iters N] [--artifact MODEL=DIR]... [--compile] [--no-baseline] [--baseline-script FILE] [--cpu] [--out DIR] [--json] | --report FILE.json';
 
-export function main(argv: string[]): Promise<number> {
+/** The test seam of --e2e: whether a GPU is here, and what runs the requests (default: bench/e2e.ts on runtime/gpu). */
+export interface BenchHooks {
+  gpuPresent?: () => Promise<boolean>;
+  e2e?: (o: E2eOptions, log: (s: string) => void) => Promise<Omit<E2eResult, 'kind' | 'date' | 'command'>>;
+}
+
+export function main(argv: string[], hooks: BenchHooks = {}): Promise<number> {
   return runCommand('bench', async (out) => {
     const { values: v } = parseCommandLine({
       args: argv, strict: true, allowPositionals: false,
       options: {
-        models: { type: 'string' }, steps: { type: 'string', default: '8' }, seed: { type: 'string', default: '42' }, iters: { type: 'string', default: '20' },
+        models: { type: 'string' }, steps: { type: 'string', default: '8' }, seed: { type: 'string', default: '42' }, iters: { type: 'string' }, e2e: { type: 'boolean' }, 'skip-pending': { type: 'boolean' },
         artifact: { type: 'string', multiple: true }, compile: { type: 'boolean' }, 'no-baseline': { type: 'boolean' }, 'baseline-script': { type: 'string' },
         cpu: { type: 'boolean' }, out: { type: 'string' }, json: { type: 'boolean' }, report: { type: 'string' },
       },
@@ -44,19 +57,47 @@ export function main(argv: string[]): Promise<number> {
     out.json = !!v.json;
     const int = (name: string, s: string) => (/^\d+$/.test(s) && Number(s) > 0 ? Number(s) : fail(`--${name}`, 'a positive integer', `'${s}'`));
     if (v.report) {
-      const r = JSON.parse(readFileSync(v.report, 'utf8')) as BenchResult;
+      const r = JSON.parse(readFileSync(v.report, 'utf8')) as BenchResult | E2eResult;
+      if (r.kind === 'e2e') {
+        const { e2eMarkdown, writeE2eReport } = await import('./e2e-report.ts');
+        const files = await writeE2eReport(r, join(dirname(v.report), basename(v.report, '.json')));
+        console.log(`${e2eMarkdown(r)}\nwritten: ${files.join(', ')}`);
+        return 0;
+      }
       const files = await writeReport(r, join(dirname(v.report), basename(v.report, '.json')));
       console.log(`${markdown(r)}\nwritten: ${files.join(', ')}`);
       return 0;
     }
-    const steps = int('steps', v.steps!), seed = Number(v.seed), iters = int('iters', v.iters!);
-    if (!Number.isInteger(seed) || seed < 0) fail('--seed', 'a non-negative integer', `'${v.seed}'`);
+    const steps = int('steps', v.steps!), seed = Number(v.seed), iters = int('iters', v.iters ?? (v.e2e ? '3' : '20'));
+    if (!/^\d+$/.test(v.seed!) || !Number.isSafeInteger(seed) || seed >= 2 ** 32) fail('--seed', 'a non-negative integer below 2^32', `'${v.seed}'`);
     const artifacts = Object.fromEntries((v.artifact ?? []).map((a) => {
       const [model, dir] = a.split('=');
       if (!model || !dir) fail('--artifact', 'MODEL=DIR', `'${a}'`);
       return [model, dir];
     }));
     const log = (s: string) => console.error(s);
+    if (v.e2e) {
+      if (v.cpu) fail('--e2e', 'a GPU run (whole requests through the compiled pipeline; there is no CPU e2e bench)', '--cpu');
+      if (v.compile) fail('--e2e', 'diffusers eager as the baseline (--compile is for the per-step bench)', '--compile');
+      const families = (v.models ?? 'flux2,qwen_image').split(',');
+      for (const f of families) if (!(E2E_FAMILIES as readonly string[]).includes(f)) fail('--models', `pipeline families for --e2e: ${E2E_FAMILIES.join(', ')}`, `'${f}'`);
+      for (const k of Object.keys(artifacts)) if (!(E2E_FAMILIES as readonly string[]).includes(k)) fail('--artifact', `FAMILY=DIR with FAMILY one of ${E2E_FAMILIES.join(', ')}`, `'${k}'`);
+      if (!(await (hooks.gpuPresent ?? gpuPresent)())) fail('--e2e', 'a GPU (the CUDA driver, libcuda.so.1, loads)', 'no CUDA driver here');
+      const o: E2eOptions = { families: families as E2eFamily[], seed, steps, iters, artifacts, baseline: !v['no-baseline'], baselineScript: v['baseline-script'], skipPending: !!v['skip-pending'] };
+      const run = hooks.e2e ?? (async (opts: E2eOptions, l: (s: string) => void) => {
+        const [{ e2eBench }, { loadModel }] = await Promise.all([import('./e2e.ts'), import('../runtime/gpu/model.ts')]);
+        return e2eBench(opts, { runtime: { loadModel: (dir, lo) => loadModel(dir, { ...lo, log: (line) => l(`  ${line}`) }) } }, l);
+      });
+      const r: E2eResult = { kind: 'e2e', date: new Date().toISOString(), command: `npx bench ${argv.join(' ')}`.trim(), ...(await run(o, log)) };
+      const outDir = v.out ?? join(ROOT, 'bench', 'results');
+      mkdirSync(outDir, { recursive: true });
+      const { e2eMarkdown, writeE2eReport } = await import('./e2e-report.ts');
+      const files = await writeE2eReport(r, join(outDir, 'bench-e2e'));
+      if (v.json) console.log(JSON.stringify(r));
+      else console.log(`${e2eMarkdown(r)}\nwritten: ${files.join(', ')}`);
+      return 0;
+    }
+    if (v['skip-pending']) fail('--skip-pending', 'with --e2e (it loads modules that lack kernels, as lower bounds)', 'without --e2e');
     const gpu = !v.cpu && (await gpuPresent());
     const date = new Date().toISOString();
     const command = `npx bench ${argv.join(' ')}`.trim();

@@ -67,6 +67,12 @@ export interface PipelineSummary {
   verify: null;
   build: { kernels: number; cached: number; spills: number; seconds: number } | null;
   modules: Record<Role, ModuleSummary>;
+  /**
+   * Networks whose graph names external weight data that does not exist (the structure-only full-size
+   * exports): their onnx/ copy has no weights (the CPU executor cannot run them), and the GPU runs
+   * them only with synthetic weights (`--synthetic-weights SEED`).
+   */
+  structureOnly: Role[];
   seconds: number;
 }
 
@@ -115,7 +121,7 @@ export async function compilePipeline(options: PipelineCompileOptions): Promise<
     for (const [role, folder] of Object.entries(MODULES) as [Role, string][]) {
       const s = await compileModel({
         model: m.graphs[role], target, precision, policy: options.policy, emulate: options.emulate, build: options.build,
-        out: join(staging, folder),
+        shape: m.shapes[role], out: join(staging, folder),
       });
       modules[role] = {
         artifact: folder, model: s.model, source: s.source, nodes: s.nodes, launches: s.launches, fusedAttention: s.fusedAttention,
@@ -136,7 +142,7 @@ export async function compilePipeline(options: PipelineCompileOptions): Promise<
       build: list.every((s) => s.build) ? {
         kernels: sum((s) => s.build!.kernels), cached: sum((s) => s.build!.cached), spills: sum((s) => s.build!.spills), seconds: sum((s) => s.build!.seconds),
       } : null,
-      modules, seconds: 0,
+      modules, structureOnly: [], seconds: 0,
     };
     writeArtifact(artifact, (folder) => {
       for (const dir of Object.values(MODULES)) renameSync(join(staging, dir), join(folder, dir));
@@ -153,7 +159,10 @@ export async function compilePipeline(options: PipelineCompileOptions): Promise<
       const graphs = {} as Record<Role, string>;
       for (const [role, dir] of Object.entries(MODULES) as [Role, string][]) {
         const src = m.graphs[role];
-        for (const f of externalDataFiles(src)) copy(join(dirname(src), f), `onnx/${dir}/${f}`);
+        for (const f of externalDataFiles(src)) {
+          if (existsSync(join(dirname(src), f))) copy(join(dirname(src), f), `onnx/${dir}/${f}`);
+          else if (!summary.structureOnly.includes(role)) summary.structureOnly.push(role);
+        }
         graphs[role] = copy(src, `onnx/${dir}/model.onnx`);
       }
       // Per-channel statistics given as .npy files travel too (numbers stay inline).
@@ -166,6 +175,8 @@ export async function compilePipeline(options: PipelineCompileOptions): Promise<
         format: 'pipeline/1', family: m.family, name: m.name, tokenizer, graphs, modules: { ...MODULES },
         sizes: m.sizes.map(formatSize), vaeScaleFactor: m.vaeScaleFactor, defaults: m.defaults, prompt: m.prompt, vae,
         adaptations: m.adaptations,
+        ...(Object.keys(m.shapes).length ? { shapes: m.shapes } : {}),
+        ...(summary.structureOnly.length ? { structureOnly: summary.structureOnly } : {}),
         compiled: { target, arch: TARGETS[target as keyof typeof TARGETS].arch, precision, source: relative(ROOT, source).startsWith('..') ? source : relative(ROOT, source) },
         files,
       };

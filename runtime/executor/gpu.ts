@@ -3,14 +3,26 @@
  * the GPU runtime, runtime/gpu/model.ts. This file is the whole seam between the pipelines and that
  * runtime, which offers
  *
- *   loadModel(dir): { run(inputs: Record<string, Tensor>): Record<string, Tensor>; close(): void;
- *                     memory: { arenaBytes, weightBytes, workspaceBytes, ... } }
+ *   loadModel(dir, { syntheticWeights? }): { run(inputs: Record<string, Tensor>): Record<string, Tensor>;
+ *                     close(): void; memory: { arenaBytes, weightBytes, workspaceBytes, ... } }
  *
- * (it checks the artifact against the device, uploads the weights, captures a CUDA graph on the
- * first run). The adapter gives it the Executor interface; the graph's inputs and outputs are read
- * from the module's manifest.json (`inputs` / `outputs`: name -> "float32[1,64]"), so the pipelines
- * see the same shapes as on the CPU. `loadGpuRuntime()` imports runtime/gpu lazily: a machine
- * without a GPU never loads the CUDA bindings.
+ * (it checks the artifact against the device, uploads the weights — or, with `syntheticWeights`,
+ * draws every learned weight on the GPU from that seed — and captures a CUDA graph on the first
+ * run). The adapter gives it the Executor interface; the graph's inputs and outputs are read from the
+ * module's manifest.json (`inputs` / `outputs`: name -> "bfloat16[1,64]").
+ *
+ * Types at the seam: the pipelines work in float32; the compiled modules take and give bfloat16
+ * where their graph does (the full-size exports). The runtime converts float32 inputs of a bfloat16
+ * slot (round to nearest even) and decodes bfloat16 outputs into float32 storage (compiler/ir/
+ * tensor.ts keeps every float type decoded), so the pipelines see the same values they would on the
+ * CPU, at bfloat16 precision. An input passed as the same Tensor object as in the module's previous
+ * run keeps its staged bytes (executor/types.ts: a pipeline does not change a Tensor's values after
+ * passing it), so Flux.2's text embeddings are converted once per request, not once per step.
+ *
+ * Synthetic weights: `gpuExecutorFactory(runtime, { syntheticWeights: SEED })` loads every module
+ * with that seed, and every description says "[SYNTHETIC weights, seed SEED]", so a log line or
+ * report built from it cannot pass for real weights. `loadGpuRuntime()` imports runtime/gpu lazily:
+ * a machine without a GPU never loads the CUDA bindings.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -24,15 +36,26 @@ export interface CompiledModule {
   run(inputs: Record<string, Tensor>): Record<string, Tensor> | Promise<Record<string, Tensor>>;
   close(): void;
   /** Device memory held, when known (dc_gpu_memory_bytes). */
-  readonly memory?: { arenaBytes: number; weightBytes: number; workspaceBytes: number };
+  readonly memory?: { arenaBytes: number; weightBytes: number; workspaceBytes: number; deviceUsedBytes?: number };
+  /** Launches skipped for want of a kernel (GpuLoadOptions.skipPending), as "op x count". */
+  readonly skipped?: readonly string[];
 }
-export interface GpuRuntime { loadModel(dir: string): CompiledModule | Promise<CompiledModule> }
+export interface GpuLoadOptions {
+  /** Draw every learned weight on the GPU from this seed instead of reading weights.bin. */
+  syntheticWeights?: number;
+  /** Load modules with launches that have no kernel yet and skip them (wrong outputs; times are lower bounds). Labelled. */
+  skipPending?: boolean;
+}
+export interface GpuRuntime { loadModel(dir: string, options?: GpuLoadOptions): CompiledModule | Promise<CompiledModule> }
 
 /** Imports runtime/gpu/model.ts (CUDA bindings through koffi); throws with the reason when that fails. */
 export async function loadGpuRuntime(): Promise<GpuRuntime> {
   const mod = await import('../gpu/model.ts');
-  return { loadModel: (dir) => mod.loadModel(dir) };
+  return { loadModel: (dir, o) => mod.loadModel(dir, { ...(o?.syntheticWeights === undefined ? {} : { syntheticWeights: o.syntheticWeights }), ...(o?.skipPending ? { skipPending: true } : {}) }) };
 }
+
+/** The label every output of a synthetic-weights run carries. */
+export const syntheticLabel = (seed: number) => `[SYNTHETIC weights, seed ${seed}]`;
 
 /** "float32[1,64]" -> ValueInfo (a non-numeric dim stays symbolic). */
 export function parseValueType(name: string, type: string): ValueInfo {
@@ -42,20 +65,27 @@ export function parseValueType(name: string, type: string): ValueInfo {
   return { name, dtype: m[1] as DType, shape: dims };
 }
 
-export function gpuExecutorFactory(runtime: GpuRuntime): ExecutorFactory {
+export type GpuExecutorOptions = GpuLoadOptions;
+
+export function gpuExecutorFactory(runtime: GpuRuntime, options: GpuExecutorOptions = {}): ExecutorFactory {
+  const seed = options.syntheticWeights;
+  if (seed !== undefined && !(Number.isInteger(seed) && seed >= 0)) throw new Error(`synthetic weights: expected a non-negative integer seed, found ${seed}`);
+  const label = seed === undefined ? '' : ` ${syntheticLabel(seed)}`;
   return async (graph: GraphRef): Promise<Executor> => {
     if (!graph.compiled) throw new Error(`${graph.onnx}: the ${graph.role} has no compiled module (serve a pipeline artifact built by \`npx compile\`)`);
     const dir = graph.compiled;
     const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as { inputs: Record<string, string>; outputs: Record<string, string> };
-    const module = await runtime.loadModel(dir);
+    const inputs = Object.entries(manifest.inputs).map(([n, t]) => parseValueType(n, t));
+    const outputs = Object.entries(manifest.outputs).map(([n, t]) => parseValueType(n, t));
+    const module = await runtime.loadModel(dir, { ...(seed === undefined ? {} : { syntheticWeights: seed }), ...(options.skipPending ? { skipPending: true } : {}) });
     const mem = module.memory;
+    const skipped = module.skipped?.length ? ` [SKIPPED launches without a kernel: ${module.skipped.join(', ')}]` : '';
     return {
-      description: `gpu (compiled) ${dir}`,
-      inputs: Object.entries(manifest.inputs).map(([n, t]) => parseValueType(n, t)),
-      outputs: Object.entries(manifest.outputs).map(([n, t]) => parseValueType(n, t)),
-      run: async (inputs) => module.run(inputs),
+      description: `gpu (compiled) ${dir}${label}${skipped}`,
+      inputs, outputs,
+      run: async (given) => module.run(given),
       release: async () => { module.close(); },
-      ...(mem ? { deviceBytes: () => mem.arenaBytes + mem.weightBytes + mem.workspaceBytes } : {}),
+      ...(mem ? { deviceBytes: () => mem.deviceUsedBytes ?? mem.arenaBytes + mem.weightBytes + mem.workspaceBytes } : {}),
     };
   };
 }

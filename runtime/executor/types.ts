@@ -23,6 +23,11 @@ export interface Executor {
   readonly description: string;
   readonly inputs: readonly ValueInfo[];
   readonly outputs: readonly ValueInfo[];
+  /**
+   * Runs the graph once. A caller does not change a Tensor's values after passing it (a new step's
+   * latents are a new Tensor), so an executor may keep what it derived from an input Tensor object
+   * (the GPU one keeps its bfloat16 bytes) while the same object comes again.
+   */
   run(inputs: Record<string, Tensor>): Promise<Record<string, Tensor>>;
   release(): Promise<void>;
   /** Device memory this graph holds (weights, arena), when the executor knows it (GPU). */

@@ -3,10 +3,10 @@
  *
  * `toRgb8`: diffusers' VaeImageProcessor.postprocess for a float32 pipeline: clamp(x*0.5 + 0.5,
  * 0, 1) per value (float32), then uint8(round(v*255)) with NumPy's round-half-to-even, NCHW planes
- * -> interleaved RGB. `encodeImage`: sharp (libvips) writes PNG / WebP / JPEG; its encoders are
- * deterministic, so equal pixels give equal bytes.
+ * -> interleaved RGB. `encodeImage`: sharp (libvips, imported when first used, so the GPU host's
+ * bundle, which has no sharp, can still load the pipelines) writes PNG / WebP / JPEG; its encoders
+ * are deterministic, so equal pixels give equal bytes. `encodePng` (./png.ts) needs no sharp.
  */
-import sharp from 'sharp';
 
 const f = Math.fround;
 
@@ -39,6 +39,7 @@ export interface EncodeOptions {
 }
 
 export async function encodeImage(rgb: Uint8Array, width: number, height: number, opts: EncodeOptions): Promise<Buffer> {
+  const sharp = (await import('sharp')).default;
   const img = sharp(Buffer.from(rgb.buffer, rgb.byteOffset, rgb.byteLength), { raw: { width, height, channels: 3 } });
   const quality = opts.compression ?? 100;
   switch (opts.format) {

@@ -52,6 +52,11 @@ export interface PipelineManifest {
   vae: Record<string, unknown>;
   /** Plain-text notes on what differs from the real pipeline (tiny models only). */
   adaptations: string[];
+  /**
+   * Symbolic dims to bind per network when compiling (`npx compile --shape`), e.g. Flux.2 [dev]'s
+   * transformer: { img_tokens: 4096, txt_tokens: 512 }. Only graphs with symbolic dims need them.
+   */
+  shapes: Partial<Record<Role, Record<string, number>>>;
   /** Where the manifest was read from. */
   path: string;
 }
@@ -131,7 +136,22 @@ export function loadManifest(path: string): PipelineManifest {
     prompt: raw.prompt === undefined ? {} : obj(raw.prompt, 'prompt'),
     vae: raw.vae === undefined ? {} : obj(raw.vae, 'vae'),
     adaptations: Array.isArray(raw.adaptations) ? raw.adaptations.map(String) : [],
+    shapes: raw.shapes === undefined ? {} : shapeBindings(obj(raw.shapes, 'shapes'), bad),
   };
+}
+
+/** `shapes`: per role, dim name -> a positive integer. */
+function shapeBindings(raw: Record<string, unknown>, bad: (key: string, expected: string, found: unknown) => never): Partial<Record<Role, Record<string, number>>> {
+  const out: Partial<Record<Role, Record<string, number>>> = {};
+  for (const [role, dims] of Object.entries(raw)) {
+    if (!(ROLES as readonly string[]).includes(role)) bad(`shapes.${role}`, `one of ${ROLES.join(', ')}`, role);
+    if (!dims || typeof dims !== 'object' || Array.isArray(dims)) bad(`shapes.${role}`, 'an object of dim name -> size', dims);
+    out[role as Role] = Object.fromEntries(Object.entries(dims as Record<string, unknown>).map(([k, v]) => {
+      if (!Number.isInteger(v) || (v as number) < 1) bad(`shapes.${role}.${k}`, 'a positive integer', v);
+      return [k, v as number];
+    }));
+  }
+  return out;
 }
 
 /** "1024x1024" -> {width, height}; undefined when malformed or not positive. */

@@ -1,0 +1,269 @@
+/**
+ * `npx bench --e2e`: one whole text-to-image request on the GPU, per stage, against diffusers'
+ * stages on the same card in the same run.
+ *
+ *   compiled   the pipeline artifact (artifacts/flux2-dev-h100-fp8, artifacts/qwen-image-h100-fp8;
+ *              compiled now from models/<family>/full.pipeline.json when absent) loaded whole — text
+ *              encoder, transformer, VAE decoder together, every learned weight synthetic from the
+ *              seed (gpuExecutorFactory's syntheticWeights: labelled in every description and row) —
+ *              and run through the family's own pipeline (models/<family>/pipeline.ts: tokenizer,
+ *              prompt template, its scheduler — Flux.2's empirical mu, Qwen-Image's shift with true
+ *              CFG at guidanceScale = true_cfg_scale — Euler steps, latent unpacking, VAE decode,
+ *              RGB8) and a PNG encode (runtime/pipeline/png.ts). One warm-up request (it captures
+ *              each module's CUDA graph), then `iters` requests: per stage (text encode, denoise,
+ *              VAE decode, image encode) the median wall time, host work and copies included. Then
+ *              each module's CUDA-graph replay alone (device time) times its calls per request, and
+ *              the GPU memory the three modules hold together.
+ *   baseline   bench/gpu/baseline_e2e.py in a child process once the compiled pipeline is released:
+ *              transformers' text encoder of the export's config and taps, diffusers' transformer for
+ *              the same steps (and CFG passes), diffusers' VAE decode and a PIL PNG, bf16, synthetic
+ *              weights, each stage built, timed and freed in turn (the bf16 Flux.2 pipeline does not
+ *              fit one 80 GB card whole).
+ *
+ * Token ids: the real tokenizers are not on these machines; the bundled test tokenizer's ids (all
+ * below 497, so valid ids of both real vocabularies) fill the real sequence lengths, so the text
+ * encoders do their real work; the images are noise. The runtime and the Python baseline are
+ * parameters (e2eBench's `deps`), so the flow and the accounting are tested without a GPU.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ROOT } from '../compiler/paths.ts';
+import { empiricalMu } from '../models/flux2/scheduler.ts';
+import { calculateShift } from '../models/qwen_image/scheduler.ts';
+import { type CompiledModule, type GpuLoadOptions, type GpuRuntime, gpuExecutorFactory, syntheticLabel } from '../runtime/executor/gpu.ts';
+import { loadPipeline } from '../runtime/pipeline/load.ts';
+import { loadManifest, ROLES, type Role } from '../runtime/pipeline/manifest.ts';
+import { encodePng } from '../runtime/pipeline/png.ts';
+import type { GenerateRequest, GeneratedImage } from '../runtime/pipeline/types.ts';
+
+export const E2E_FAMILIES = ['flux2', 'qwen_image'] as const;
+export type E2eFamily = (typeof E2E_FAMILIES)[number];
+
+/** Per family: the pipeline description, the default artifact, whether a request runs true CFG. */
+export const E2E_PIPELINES: Record<E2eFamily, { title: string; description: string; artifact: string; cfg: boolean }> = {
+  flux2: { title: 'Flux.2 [dev]', description: 'models/flux2/full.pipeline.json', artifact: 'artifacts/flux2-dev-h100-fp8', cfg: false },
+  qwen_image: { title: 'Qwen-Image', description: 'models/qwen_image/full.pipeline.json', artifact: 'artifacts/qwen-image-h100-fp8', cfg: true },
+};
+
+export const DEFAULT_PROMPT = 'a red fox jumps over the lazy dog under a blue sky with white clouds';
+export const NEGATIVE_PROMPT = ' ';
+
+export const STAGES = ['textEncode', 'denoise', 'vaeDecode', 'imageEncode'] as const;
+export type Stage = (typeof STAGES)[number];
+export type StageMs = Record<Stage, number> & { total: number };
+
+/** A module the bench can also time alone (runtime/gpu/model.ts's Model). */
+export interface TimedModule extends CompiledModule {
+  time(n: number, graph: boolean): { medianMs: number };
+  readonly memory: { arenaBytes: number; weightBytes: number; workspaceBytes: number; deviceUsedBytes: number };
+  readonly device?: { name: string };
+}
+export interface E2eRuntime { loadModel(dir: string, options?: GpuLoadOptions): TimedModule }
+
+export interface E2eDeps {
+  runtime: E2eRuntime;
+  /** Runs the Python baseline for a family; resolves to its JSON, or a reason it has none. */
+  baseline?: (family: E2eFamily, o: E2eOptions) => BaselineJson | string;
+  now?: () => number;
+  /** Compiles a missing artifact (default: compilePipeline of the family's description). */
+  compile?: (description: string, out: string) => Promise<void>;
+}
+
+export interface E2eOptions {
+  families: E2eFamily[];
+  seed: number;
+  steps: number;
+  /** Timed requests after the warm-up. */
+  iters: number;
+  artifacts: Partial<Record<E2eFamily, string>>;
+  baseline: boolean;
+  baselineScript?: string;
+  prompt?: string;
+  guidanceScale?: number;
+  /** Load modules with launches that have no kernel yet, skipping them (times become lower bounds; said in every row). */
+  skipPending?: boolean;
+}
+
+export interface E2eRow {
+  family: E2eFamily;
+  system: string;
+  stages: StageMs;
+  memoryGiB?: number;
+  note?: string;
+  /** Compiled rows: launches skipped for want of a kernel, per module ("role: op xN"). */
+  skipped?: string[];
+}
+
+/** Device time of one module per request: its CUDA-graph replay alone, times its calls. */
+export interface ModuleTime { role: Role; msPerCall: number; calls: number; ms: number; memoryGiB: number }
+
+export interface E2eResult {
+  kind: 'e2e';
+  date: string;
+  device: string;
+  command: string;
+  steps: number;
+  seed: number;
+  weights: string;
+  tokens: string;
+  rows: E2eRow[];
+  modules: Partial<Record<E2eFamily, ModuleTime[]>>;
+  /** Acceptance targets (issue 9), ms end to end. */
+  targets: Partial<Record<E2eFamily, number>>;
+  notes: string[];
+}
+
+export interface BaselineJson {
+  device: string;
+  torch: string;
+  weights: string;
+  stages: Partial<Record<'text_encoder' | 'denoise' | 'vae_decode' | 'image_encode', { ms: number; calls: number; ms_per_call?: number; peak_gib?: number }>>;
+  notes: string[];
+}
+
+export const TARGET_MS: Record<E2eFamily, number> = { flux2: 2300, qwen_image: 1500 };
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+/** One request's stages from the pipeline's own timings and the PNG encode; total = their sum. */
+export function stagesOf(timings: GeneratedImage['timings'], imageEncodeMs: number): StageMs {
+  const s = { textEncode: timings.encodeMs, denoise: timings.denoiseMs, vaeDecode: timings.decodeMs, imageEncode: imageEncodeMs };
+  for (const [k, v] of Object.entries(s)) if (!(Number.isFinite(v) && v >= 0)) throw new Error(`stage ${k}: expected a time in ms, found ${v}`);
+  return { ...s, total: s.textEncode + s.denoise + s.vaeDecode + s.imageEncode };
+}
+
+/** Per stage the median over requests; total = the median of the requests' totals (not the sum of medians). */
+export function medianStages(runs: StageMs[]): StageMs {
+  if (!runs.length) throw new Error('medianStages: no requests timed');
+  const out = Object.fromEntries(STAGES.map((k) => [k, median(runs.map((r) => r[k]))])) as Record<Stage, number>;
+  return { ...out, total: median(runs.map((r) => r.total)) };
+}
+
+/** Calls of each module in one request: text encoder once per prompt (twice with CFG), transformer once per step and CFG pass, VAE once. */
+export function callsPerRequest(steps: number, cfg: boolean): Record<Role, number> {
+  return { textEncoder: cfg ? 2 : 1, transformer: steps * (cfg ? 2 : 1), vaeDecoder: 1 };
+}
+
+/** The diffusers row from the baseline's JSON: its stages as the same four, total their sum; missing stages make no row. */
+export function baselineRow(family: E2eFamily, b: BaselineJson): E2eRow | string {
+  const { text_encoder: te, denoise, vae_decode: vae, image_encode: img } = b.stages;
+  if (!te || !denoise || !vae || !img) {
+    const missing = Object.entries({ text_encoder: te, denoise, vae_decode: vae, image_encode: img }).filter(([, v]) => !v).map(([k]) => k);
+    return `${family}: the diffusers baseline lacks ${missing.join(', ')}${b.notes.length ? ` (${b.notes.join('; ')})` : ''}`;
+  }
+  const stages = { textEncode: te.ms, denoise: denoise.ms, vaeDecode: vae.ms, imageEncode: img.ms };
+  const peak = Math.max(te.peak_gib ?? 0, denoise.peak_gib ?? 0, vae.peak_gib ?? 0);
+  return {
+    family, system: 'diffusers (bf16, eager; stages one at a time)', stages: { ...stages, total: stages.textEncode + stages.denoise + stages.vaeDecode + stages.imageEncode },
+    memoryGiB: peak || undefined, note: `peak of the largest stage alone; ${b.weights}; torch ${b.torch}`,
+  };
+}
+
+function defaultBaseline(script: string | undefined) {
+  return (family: E2eFamily, o: E2eOptions): BaselineJson | string => {
+    const env = { ...process.env, PYTHONPATH: [process.env.DIFFUSERS_SRC, process.env.PYTHONPATH].filter(Boolean).join(':'), PYTHONUNBUFFERED: '1' };
+    if (spawnSync('python3', ['-c', 'import diffusers, transformers, torch'], { env, stdio: 'ignore' }).status !== 0) {
+      return 'PyTorch baseline not run: diffusers, transformers or torch do not import here (pip install diffusers transformers, or DIFFUSERS_SRC=<checkout>/src)';
+    }
+    const out = join(mkdtempSync(join(tmpdir(), 'bench-e2e-')), 'baseline.json');
+    const args = [script ?? join(ROOT, 'bench', 'gpu', 'baseline_e2e.py'), family, '--out', out, '--seed', String(o.seed), '--steps', String(o.steps), '--iters', String(Math.max(2, Math.min(o.iters, 3))), '--guidance', String(o.guidanceScale ?? 4), '--mu', String(scheduleMu(family, 4096, o.steps))];
+    const r = spawnSync('python3', args, { env, stdio: ['ignore', 'inherit', 'inherit'] });
+    if (!existsSync(out)) return `${family}: the diffusers baseline failed (exit ${r.status}) before writing its JSON; see its output above`;
+    return JSON.parse(readFileSync(out, 'utf8')) as BaselineJson;
+  };
+}
+
+/** The shift parameter of the family's own schedule (models/<family>/scheduler.ts) at 1024x1024 (4096 image tokens). */
+export function scheduleMu(family: E2eFamily, imageSeqLen: number, steps: number): number {
+  return family === 'flux2' ? empiricalMu(imageSeqLen, steps) : calculateShift(imageSeqLen);
+}
+
+/** A runtime that remembers each module it loads (by folder), to time them alone after the requests. */
+function recording(runtime: E2eRuntime): GpuRuntime & { loaded: Map<string, TimedModule> } {
+  const loaded = new Map<string, TimedModule>();
+  return { loaded, loadModel: (dir, o) => { const m = runtime.loadModel(dir, o); loaded.set(dir, m); return m; } };
+}
+
+export async function e2eBench(o: E2eOptions, deps: E2eDeps, log: (s: string) => void): Promise<Omit<E2eResult, 'kind' | 'date' | 'command'>> {
+  const now = deps.now ?? (() => performance.now());
+  const rows: E2eRow[] = [];
+  const modules: E2eResult['modules'] = {};
+  const notes: string[] = [];
+  let device = 'unknown GPU';
+  const baseline = o.baseline ? deps.baseline ?? defaultBaseline(o.baselineScript) : undefined;
+  for (const family of o.families) {
+    const p = E2E_PIPELINES[family];
+    const dir = o.artifacts[family] ?? join(ROOT, p.artifact);
+    if (!existsSync(join(dir, 'manifest.json'))) {
+      log(`${family}: no pipeline artifact at ${dir}: compiling ${p.description}`);
+      if (deps.compile) await deps.compile(join(ROOT, p.description), dir);
+      else {
+        const { compilePipeline } = await import('../compiler/pipeline-artifact.ts');
+        await compilePipeline({ pipeline: join(ROOT, p.description), out: dir });
+      }
+    }
+    const manifest = loadManifest(dir);
+    if (manifest.family !== family) throw new Error(`${dir}: a ${manifest.family} pipeline artifact, not ${family}`);
+    const size = manifest.sizes[0];
+    const rt = recording(deps.runtime);
+    const t0 = now();
+    const pipeline = await loadPipeline(manifest, gpuExecutorFactory(rt, { syntheticWeights: o.seed, skipPending: o.skipPending }));
+    try {
+      const loadS = (now() - t0) / 1000;
+      const mods = ROLES.map((role) => {
+        const m = rt.loaded.get(manifest.modules![role]);
+        if (!m) throw new Error(`${dir}: the ${role} module was not loaded through the runtime`);
+        return [role, m] as const;
+      });
+      device = mods[0][1].device?.name ?? device;
+      const skipped = mods.filter(([, m]) => m.skipped?.length).map(([role, m]) => `${role}: ${m.skipped!.join(', ')}`);
+      if (skipped.length) notes.push(`${family}: SKIPPED launches without a kernel (--skip-pending): ${skipped.join('; ')}. Their stages are lower bounds and the outputs are wrong.`);
+      const memoryBytes = mods.reduce((a, [, m]) => a + m.memory.deviceUsedBytes, 0);
+      log(`${family}: loaded ${pipeline.executors.join(' | ')} in ${loadS.toFixed(1)} s; GPU memory ${(memoryBytes / 2 ** 30).toFixed(2)} GiB`);
+      const req: GenerateRequest = {
+        prompt: o.prompt ?? DEFAULT_PROMPT, size, steps: o.steps, guidanceScale: o.guidanceScale ?? manifest.defaults.guidanceScale, seed: o.seed,
+        ...(p.cfg ? { negativePrompt: NEGATIVE_PROMPT } : {}),
+      };
+      const request = async (): Promise<StageMs> => {
+        const img = await pipeline.generate(req);
+        const t = now();
+        const png = encodePng(img.rgb, img.width, img.height);
+        if (png.length < 100) throw new Error('PNG encode produced no image');
+        return stagesOf(img.timings, now() - t);
+      };
+      const warm = await request();
+      log(`${family}: warm-up request (captures the CUDA graphs) ${warm.total.toFixed(0)} ms`);
+      const runs: StageMs[] = [];
+      for (let i = 0; i < o.iters; i++) runs.push(await request());
+      const stages = medianStages(runs);
+      log(`${family}: compiled end to end ${stages.total.toFixed(0)} ms (text ${stages.textEncode.toFixed(0)}, denoise ${stages.denoise.toFixed(0)}, VAE ${stages.vaeDecode.toFixed(0)}, PNG ${stages.imageEncode.toFixed(0)})`);
+      const calls = callsPerRequest(o.steps, p.cfg);
+      modules[family] = mods.map(([role, m]) => {
+        const msPerCall = m.time(Math.max(3, o.iters), true).medianMs;
+        return { role, msPerCall, calls: calls[role], ms: msPerCall * calls[role], memoryGiB: m.memory.deviceUsedBytes / 2 ** 30 };
+      });
+      rows.push({
+        family, system: `compiled (${manifest.compiled?.precision ?? '?'}, CUDA graphs) ${syntheticLabel(o.seed)}${skipped.length ? ' [LOWER BOUND: launches skipped]' : ''}`, stages, memoryGiB: memoryBytes / 2 ** 30, ...(skipped.length ? { skipped } : {}),
+        note: `median of ${o.iters} requests after a warm-up; ${size.width}x${size.height}, ${o.steps} steps${p.cfg ? `, true CFG ${req.guidanceScale} (2 transformer runs per step)` : `, guidance ${req.guidanceScale}`}; load ${loadS.toFixed(1)} s`,
+      });
+    } finally {
+      await pipeline.release();
+    }
+    if (!baseline) continue;
+    const b = baseline(family, o);
+    if (typeof b === 'string') { notes.push(b); continue; }
+    const row = baselineRow(family, b);
+    if (typeof row === 'string') notes.push(row);
+    else rows.push(row);
+    for (const n of b.notes) notes.push(`${family} baseline: ${n}`);
+  }
+  notes.push(
+    'Token ids: the real tokenizers are not on these machines; the bundled test tokenizer (497 byte-level BPE tokens with the chat templates\' special tokens) tokenizes the prompt, its ids are valid ids of both real vocabularies, and the real sequence lengths are run (Flux.2: 512 left-padded; Qwen-Image: 290 encoder positions, 256 text tokens to the transformer).',
+    'Synthetic weights: both sides draw every weight from the seed by the same rule, not the same values; the images are noise, and the comparison is of time only.',
+    'Compiled stages are wall time of the whole pipeline (host work, copies, the scheduler, RGB8 conversion inside "VAE decode"); "device" rows below are each module\'s CUDA-graph replay alone times its calls per request.',
+  );
+  if (o.families.includes('flux2') && o.baseline) notes.push('Flux.2 baseline text encoder: MistralModel with the 30 layers the export keeps; diffusers\' Mistral3 text encoder runs all 40, so its real stage is about 4/3 of the figure here.');
+  return { device, steps: o.steps, seed: o.seed, weights: `synthetic (seed ${o.seed})`, tokens: 'test tokenizer ids (synthetic prompt)', rows, modules, targets: Object.fromEntries(o.families.map((f) => [f, TARGET_MS[f]])), notes };
+}

@@ -1,0 +1,213 @@
+"""The PyTorch baseline for `npx bench --e2e`: diffusers' / transformers' stages of one 1024x1024 request.
+
+For Flux.2 [dev] and Qwen-Image, in bf16 with synthetic weights (baseline_diffusers.fill_synthetic:
+the same rule as the compiled run, not the same values), each stage built, timed and freed in turn
+(the whole bf16 Flux.2 pipeline, text encoder 35 GB + transformer 64 GB, does not fit one 80 GB card;
+so the stages are timed one at a time and the report says so):
+
+  text_encoder  transformers' model of the exported graph's config and taps: Flux.2, MistralModel with
+                the 30 layers the export keeps (Mistral Small 3.1: hidden 5120, 32/8 heads, MLP 32768),
+                hidden states of layers 10, 20, 30 stacked to [1, 512, 15360], 512 left-padded
+                positions (diffusers' Mistral3 runs all 40 layers: its real stage is longer);
+                Qwen-Image, Qwen2Model (the Qwen2.5-VL-7B language model) at 290 positions, last hidden
+                state; two calls with true CFG (prompt, negative prompt), as QwenImagePipeline
+  denoise       `--steps` calls of diffusers' transformer (Qwen-Image with CFG: two per step, cond and
+                uncond, each at 256 text positions, combined with diffusers' norm rescale) and the
+                scheduler's Euler step (FlowMatchEulerDiscreteScheduler with each pipeline's shift/mu)
+  vae_decode    AutoencoderKLFlux2 / AutoencoderKLQwenImage (default configs, as the exports) on the
+                1x32x128x128 / 1x16x1x128x128 latent
+  image_encode  VaeImageProcessor's postprocess (to uint8 on the GPU, copy to the host) and a PIL PNG
+
+Times: CUDA events, median of `--iters` after one warm-up (image_encode: perf_counter). Writes JSON:
+{device, torch, weights, stages: {NAME: {ms, calls, peak_gib, note}}, notes}. diffusers as source:
+PYTHONPATH=<diffusers>/src.
+"""
+import argparse, gc, io, json, statistics, sys, time
+
+import torch
+
+from baseline_diffusers import build as build_transformer, fill_synthetic
+from timing import cuda_times_ms
+
+
+def median(fn, iters):
+    return statistics.median(cuda_times_ms(fn, iters=1, reps=iters, warmup=1))
+
+
+def free():
+    gc.collect()
+    torch.cuda.empty_cache()
+    torch.cuda.reset_peak_memory_stats()
+
+
+def on_gpu_bf16(make):
+    torch.set_default_dtype(torch.bfloat16)
+    try:
+        with torch.device("cuda"):
+            return make().eval()
+    finally:
+        torch.set_default_dtype(torch.float32)
+
+
+def text_encoder(family, seed, iters, cfg):
+    from transformers import MistralConfig, MistralModel, Qwen2Config, Qwen2Model
+    if family == "flux2":
+        cfg_ = MistralConfig(vocab_size=131072, hidden_size=5120, intermediate_size=32768, num_hidden_layers=30, num_attention_heads=32,
+                             num_key_value_heads=8, head_dim=128, max_position_embeddings=131072, rope_theta=1e9, rms_norm_eps=1e-5)
+        m = on_gpu_bf16(lambda: MistralModel(cfg_))
+        L, real = 512, 120
+    else:
+        cfg_ = Qwen2Config(vocab_size=152064, hidden_size=3584, intermediate_size=18944, num_hidden_layers=28, num_attention_heads=28,
+                           num_key_value_heads=4, max_position_embeddings=128000, rope_theta=1e6, rms_norm_eps=1e-6)
+        m = on_gpu_bf16(lambda: Qwen2Model(cfg_))
+        L, real = 290, 60
+    fill_synthetic(m, seed)
+    g = torch.Generator(device="cuda").manual_seed(seed + 2)
+    ids = torch.randint(10, 497, (1, L), generator=g, device="cuda")
+    mask = torch.zeros(1, L, dtype=torch.long, device="cuda")
+    if family == "flux2":
+        mask[:, L - real:] = 1  # left padding, as Flux2Pipeline
+    else:
+        mask[:, :real] = 1  # right padding, the compiled pipeline's static 290 positions
+
+    def run():
+        with torch.no_grad():
+            if family == "flux2":
+                out = m(input_ids=ids, attention_mask=mask, output_hidden_states=True, use_cache=False)
+                h = torch.stack([out.hidden_states[k] for k in (10, 20, 30)], dim=1)
+                return h.permute(0, 2, 1, 3).reshape(1, L, 3 * 5120)
+            return m(input_ids=ids, attention_mask=mask, use_cache=False).last_hidden_state
+
+    ms = median(run, iters)
+    calls = 2 if cfg else 1
+    res = dict(ms=ms * calls, ms_per_call=ms, calls=calls, peak_gib=torch.cuda.max_memory_allocated() / 2**30,
+               parameters_b=sum(p.numel() for p in m.parameters()) / 1e9)
+    del m
+    return res
+
+
+def schedule(family, steps, mu):
+    """diffusers' scheduler with each pipeline's settings; mu comes from the caller (the compiled pipeline's own
+    schedule: Flux.2's empirical mu, Qwen-Image's calculate_shift), so both sides run the same timesteps."""
+    from diffusers import FlowMatchEulerDiscreteScheduler
+    import numpy as np
+    sigmas = np.linspace(1.0, 1 / steps, steps)
+    if family == "flux2":
+        s = FlowMatchEulerDiscreteScheduler(shift=3.0, use_dynamic_shifting=True, base_shift=0.5, max_shift=1.15,
+                                            base_image_seq_len=256, max_image_seq_len=4096, time_shift_type="exponential")
+    else:
+        s = FlowMatchEulerDiscreteScheduler(shift=1.0, use_dynamic_shifting=True, base_shift=0.5, max_shift=0.9, base_image_seq_len=256,
+                                            max_image_seq_len=8192, time_shift_type="exponential", shift_terminal=0.02)
+    s.set_timesteps(sigmas=sigmas, mu=mu, device="cuda")
+    return s
+
+
+def denoise(family, seed, iters, steps, cfg, guidance, mu):
+    from baseline_diffusers import inputs
+    name = "flux2_dev" if family == "flux2" else "qwen_image"
+    m = build_transformer(name).eval()
+    fill_synthetic(m, seed)
+    g = torch.Generator(device="cuda").manual_seed(seed + 1)
+    x = inputs(name, 1, g)
+    latents0 = x.pop("hidden_states")
+    neg = dict(x, encoder_hidden_states=torch.randn_like(x["encoder_hidden_states"])) if cfg else None
+
+    def loop():
+        s = schedule(family, steps, mu)
+        lat = latents0.clone()
+        with torch.no_grad():
+            for t in s.timesteps:
+                ts = t.expand(1).to(lat.dtype) / 1000
+                v = m(hidden_states=lat, **dict(x, timestep=ts))[0]
+                if neg is not None:
+                    u = m(hidden_states=lat, **dict(neg, timestep=ts))[0]
+                    comb = u + guidance * (v - u)
+                    v = comb * (torch.norm(v, dim=-1, keepdim=True) / torch.norm(comb, dim=-1, keepdim=True))
+                lat = s.step(v, t, lat, return_dict=False)[0]
+        return lat
+
+    ms = median(loop, iters)
+    calls = steps * (2 if cfg else 1)
+    res = dict(ms=ms, calls=calls, ms_per_call=ms / calls, peak_gib=torch.cuda.max_memory_allocated() / 2**30)
+    del m
+    return res
+
+
+def vae(family, seed, iters):
+    import diffusers
+    if family == "flux2":
+        m = diffusers.AutoencoderKLFlux2().to("cuda", torch.bfloat16).eval()
+        z = torch.randn(1, 32, 128, 128, device="cuda", dtype=torch.bfloat16)
+    else:
+        m = diffusers.AutoencoderKLQwenImage().to("cuda", torch.bfloat16).eval()
+        z = torch.randn(1, 16, 1, 128, 128, device="cuda", dtype=torch.bfloat16)
+    fill_synthetic(m, seed)
+    out = {}
+
+    def run():
+        with torch.no_grad():
+            out["x"] = m.decode(z, return_dict=False)[0]
+
+    ms = median(run, iters)
+    res = dict(ms=ms, calls=1, peak_gib=torch.cuda.max_memory_allocated() / 2**30)
+    x = out["x"]
+    del m
+    return res, x
+
+
+def image_encode(x, iters):
+    from PIL import Image
+    x = x.reshape(1, 3, x.shape[-2], x.shape[-1])
+
+    def run():
+        t0 = time.perf_counter()
+        img = (x / 2 + 0.5).clamp(0, 1).mul(255).round().to(torch.uint8)[0].permute(1, 2, 0).cpu().numpy()
+        buf = io.BytesIO()
+        Image.fromarray(img).save(buf, format="PNG")
+        return (time.perf_counter() - t0) * 1e3
+
+    run()
+    return dict(ms=statistics.median([run() for _ in range(iters)]), calls=1)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("family", choices=["flux2", "qwen_image"])
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--steps", type=int, default=8)
+    ap.add_argument("--iters", type=int, default=3)
+    ap.add_argument("--guidance", type=float, default=4.0)
+    ap.add_argument("--no-cfg", action="store_true")
+    ap.add_argument("--mu", type=float, required=True, help="the schedule's shift parameter (the compiled pipeline's own)")
+    a = ap.parse_args()
+    cfg = a.family == "qwen_image" and not a.no_cfg
+    torch.manual_seed(a.seed)
+    res = dict(family=a.family, device=torch.cuda.get_device_name(), torch=torch.__version__, weights=f"synthetic (seed {a.seed})",
+               steps=a.steps, cfg=cfg, stages={}, notes=["stages timed one at a time, each model built, timed and freed before the next"])
+
+    def save():
+        json.dump(res, open(a.out, "w"), indent=1)
+
+    for name, fn in [("text_encoder", lambda: text_encoder(a.family, a.seed, a.iters, cfg)),
+                     ("denoise", lambda: denoise(a.family, a.seed, a.iters, a.steps, cfg, a.guidance, a.mu))]:
+        free()
+        t0 = time.time()
+        try:
+            res["stages"][name] = fn()
+        except Exception as e:  # noqa: BLE001 - reported, the other stages still run
+            res["notes"].append(f"{name} failed: {type(e).__name__}: {str(e)[:300]}")
+        print(f"{a.family} {name}: {res['stages'].get(name)} ({time.time() - t0:.0f} s)", flush=True)
+        save()
+    free()
+    try:
+        res["stages"]["vae_decode"], x = vae(a.family, a.seed, a.iters)
+        res["stages"]["image_encode"] = image_encode(x, a.iters)
+    except Exception as e:  # noqa: BLE001
+        res["notes"].append(f"vae_decode failed: {type(e).__name__}: {str(e)[:300]}")
+    print(f"{a.family} vae/image: {res['stages'].get('vae_decode')} {res['stages'].get('image_encode')}", flush=True)
+    save()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
