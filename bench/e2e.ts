@@ -141,11 +141,6 @@ export function medianStages(runs: StageMs[]): StageMs {
   return { ...out, total: median(runs.map((r) => r.total)) };
 }
 
-/** Calls of each module in one request: text encoder once per prompt (twice with CFG), transformer once per step and CFG pass, VAE once. */
-export function callsPerRequest(steps: number, cfg: boolean): Record<Role, number> {
-  return { textEncoder: cfg ? 2 : 1, transformer: steps * (cfg ? 2 : 1), vaeDecoder: 1 };
-}
-
 /** The diffusers row from the baseline's JSON: its stages as the same four, total their sum; missing stages make no row. */
 export function baselineRow(family: E2eFamily, b: BaselineJson): E2eRow | string {
   const { text_encoder: te, denoise, vae_decode: vae, image_encode: img } = b.stages;
@@ -180,10 +175,19 @@ export function scheduleMu(family: E2eFamily, imageSeqLen: number, steps: number
   return family === 'flux2' ? empiricalMu(imageSeqLen, steps) : calculateShift(imageSeqLen);
 }
 
-/** A runtime that remembers each module it loads (by folder), to time them alone after the requests. */
-function recording(runtime: E2eRuntime): GpuRuntime & { loaded: Map<string, TimedModule> } {
+/** A runtime that remembers each module it loads (by folder) and counts its runs, to time each alone per request afterwards. */
+function recording(runtime: E2eRuntime): GpuRuntime & { loaded: Map<string, TimedModule>; runs: Map<string, number> } {
   const loaded = new Map<string, TimedModule>();
-  return { loaded, loadModel: (dir, o) => { const m = runtime.loadModel(dir, o); loaded.set(dir, m); return m; } };
+  const runs = new Map<string, number>();
+  return {
+    loaded, runs,
+    loadModel: (dir, o) => {
+      const m = runtime.loadModel(dir, o);
+      loaded.set(dir, m);
+      runs.set(dir, 0);
+      return { ...m, memory: m.memory, skipped: m.skipped, close: () => m.close(), run: (inputs) => { runs.set(dir, runs.get(dir)! + 1); return m.run(inputs); } };
+    },
+  };
 }
 
 export async function e2eBench(o: E2eOptions, deps: E2eDeps, log: (s: string) => void): Promise<Omit<E2eResult, 'kind' | 'date' | 'command'>> {
@@ -233,16 +237,18 @@ export async function e2eBench(o: E2eOptions, deps: E2eDeps, log: (s: string) =>
         if (png.length < 100) throw new Error('PNG encode produced no image');
         return stagesOf(img.timings, now() - t);
       };
+      const before = new Map(rt.runs);
       const warm = await request();
       log(`${family}: warm-up request (captures the CUDA graphs) ${warm.total.toFixed(0)} ms`);
       const runs: StageMs[] = [];
       for (let i = 0; i < o.iters; i++) runs.push(await request());
       const stages = medianStages(runs);
       log(`${family}: compiled end to end ${stages.total.toFixed(0)} ms (text ${stages.textEncode.toFixed(0)}, denoise ${stages.denoise.toFixed(0)}, VAE ${stages.vaeDecode.toFixed(0)}, PNG ${stages.imageEncode.toFixed(0)})`);
-      const calls = callsPerRequest(o.steps, p.cfg);
       modules[family] = mods.map(([role, m]) => {
+        const dirOf = manifest.modules![role];
+        const calls = (rt.runs.get(dirOf)! - before.get(dirOf)!) / (o.iters + 1); // runs per request, counted
         const msPerCall = m.time(Math.max(3, o.iters), true).medianMs;
-        return { role, msPerCall, calls: calls[role], ms: msPerCall * calls[role], memoryGiB: m.memory.deviceUsedBytes / 2 ** 30 };
+        return { role, msPerCall, calls, ms: msPerCall * calls, memoryGiB: m.memory.deviceUsedBytes / 2 ** 30 };
       });
       rows.push({
         family, system: `compiled (${manifest.compiled?.precision ?? '?'}, CUDA graphs) ${syntheticLabel(o.seed)}${skipped.length ? ' [LOWER BOUND: launches skipped]' : ''}`, stages, memoryGiB: memoryBytes / 2 ** 30, ...(skipped.length ? { skipped } : {}),

@@ -71,6 +71,26 @@ describe('compilePipeline', () => {
     expect(readdirSync(dir).filter((f) => f.includes('staging') || f.includes('partial'))).toEqual([]);
   });
 
+  it('per-network shapes reach the compile of that network and travel in the manifest', async () => {
+    const base = JSON.parse(readFileSync(description, 'utf8'));
+    const withShapes = join(dir, 'shapes.pipeline.json');
+    writeFileSync(withShapes, JSON.stringify({ ...base, shapes: { transformer: { 'hidden_states.1': 256 } } }));
+    const target = join(dir, 'shaped');
+    await compilePipeline({ pipeline: withShapes, out: target, build: false, precision: 'bf16' });
+    expect(JSON.parse(readFileSync(join(target, 'manifest.json'), 'utf8')).shapes).toEqual({ transformer: { 'hidden_states.1': 256 } });
+    expect(loadManifest(target).shapes).toEqual({ transformer: { 'hidden_states.1': 256 } });
+    writeFileSync(withShapes, JSON.stringify({ ...base, shapes: { transformer: { 'hidden_states.1': 128 } } }));
+    await expect(compilePipeline({ pipeline: withShapes, out: target, build: false })).rejects.toThrow(/hidden_states.1=256 \(a static dim of input 'hidden_states'\)/);
+    for (const [shapes, message] of [
+      [{ vae: {} }, "'shapes.vae' should be one of textEncoder, transformer, vaeDecoder"],
+      [{ transformer: { img_tokens: 0 } }, "'shapes.transformer.img_tokens' should be a positive integer, found 0"],
+      [{ transformer: [4096] }, "'shapes.transformer' should be an object of dim name -> size"],
+    ] as const) {
+      writeFileSync(withShapes, JSON.stringify({ ...base, shapes }));
+      expect(() => loadManifest(withShapes)).toThrow(message);
+    }
+  });
+
   it('graph-only flags are refused for a pipeline, in one line', async () => {
     const errors: string[] = [];
     const orig = console.error;

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Tensor } from '../../compiler/ir/tensor.ts';
-import { type CompiledModule, loadGpuRuntime, parseValueType } from '../../runtime/executor/gpu.ts';
+import { type CompiledModule, gpuExecutorFactory, loadGpuRuntime, parseValueType } from '../../runtime/executor/gpu.ts';
 import { ExecutorUnavailable, selectExecutor } from '../../runtime/executor/select.ts';
 import { ROOT } from '../../runtime/paths.ts';
 import { type GraphRef, type PipelineManifest, ROLES, graphRef, loadManifest } from '../../runtime/pipeline/manifest.ts';
@@ -80,6 +80,48 @@ describe('selectExecutor', () => {
     expect((await selectExecutor(withModules(), { prefer: 'cpu', gpuProbe: probe, loadRuntime: async () => ({ loadModel: async () => { throw new Error('unused'); } }) })).kind).toBe('cpu');
     await expect(selectExecutor(description, { prefer: 'gpu', gpuProbe: noProbe })).rejects.toThrow(ExecutorUnavailable);
     await expect(selectExecutor(description, { prefer: 'gpu', gpuProbe: probe })).rejects.toThrow(/^--executor gpu: a GPU is present, but .* has no compiled modules/);
+  });
+});
+
+describe('synthetic weights through the executor', () => {
+  const fakeRuntime = (seen: { dir: string; options: unknown }[], skipped: string[] = []) => ({
+    loadModel: async (d: string, options?: unknown): Promise<CompiledModule> => {
+      seen.push({ dir: d, options });
+      return { run: () => ({}), close: () => undefined, memory: { arenaBytes: 1, weightBytes: 2, workspaceBytes: 3, deviceUsedBytes: 7 }, skipped };
+    },
+  });
+
+  it('selectExecutor carries the seed to every module, and the reason and each description say so', async () => {
+    const m = withModules();
+    const seen: { dir: string; options: unknown }[] = [];
+    const c = await selectExecutor(m, { gpuProbe: probe, loadRuntime: async () => fakeRuntime(seen), syntheticWeights: 42 });
+    expect(c.reason).toBe('a GPU is present: running the compiled modules (h100, fp8, [SYNTHETIC weights, seed 42])');
+    const execs = await loadAll(c.factory, ROLES.map((role) => graphRef(m, role)));
+    expect(seen).toEqual(ROLES.map((role) => ({ dir: m.modules![role], options: { syntheticWeights: 42 } })));
+    for (const e of execs) expect(e.description).toMatch(/^gpu \(compiled\) .* \[SYNTHETIC weights, seed 42\]$/);
+    expect(execs[0].deviceBytes?.()).toBe(7); // measured device memory when the runtime knows it
+  });
+
+  it('without a seed the modules load their own weights and nothing is labelled', async () => {
+    const seen: { dir: string; options: unknown }[] = [];
+    const c = await selectExecutor(withModules(), { gpuProbe: probe, loadRuntime: async () => fakeRuntime(seen) });
+    const e = await c.factory(graphRef(withModules(), 'transformer'));
+    expect(seen[0].options).toEqual({});
+    expect(e.description).not.toContain('SYNTHETIC');
+  });
+
+  it('skipped launches are labelled too; a bad seed is refused', async () => {
+    const seen: { dir: string; options: unknown }[] = [];
+    const f = gpuExecutorFactory(fakeRuntime(seen, ['dc.FusedAttention x1']), { syntheticWeights: 0, skipPending: true });
+    const e = await f(graphRef(withModules(), 'vaeDecoder'));
+    expect(seen[0].options).toEqual({ syntheticWeights: 0, skipPending: true });
+    expect(e.description).toMatch(/\[SYNTHETIC weights, seed 0\] \[SKIPPED launches without a kernel: dc.FusedAttention x1\]$/);
+    expect(() => gpuExecutorFactory(fakeRuntime(seen), { syntheticWeights: -1 })).toThrow('synthetic weights: expected a non-negative integer seed, found -1');
+  });
+
+  it('synthetic weights never fall back to the CPU (it would run real weights unlabelled)', async () => {
+    await expect(selectExecutor(withModules(), { prefer: 'cpu', syntheticWeights: 1 })).rejects.toThrow(/--synthetic-weights: the CPU executor runs the graphs' own weights/);
+    await expect(selectExecutor(withModules(), { gpuProbe: noProbe, syntheticWeights: 1 })).rejects.toThrow(/^--synthetic-weights \(GPU only\): no GPU found/);
   });
 });
 

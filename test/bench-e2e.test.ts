@@ -1,0 +1,214 @@
+/**
+ * npx bench --e2e without a GPU: the flag's parsing and errors (bench/cli.ts, with the GPU probe and
+ * the run injected), the stage accounting (bench/e2e.ts), the report (bench/e2e-report.ts), and the
+ * whole flow over real pipeline artifacts (the bundled tiny Flux.2 and Qwen-Image, compiled without
+ * nvcc) with a stand-in runtime: every module loaded with the seed (and skip-pending) through the GPU
+ * executor, every description labelled synthetic, the requests run by the family's own pipeline
+ * (its runs counted per module: Qwen-Image's true CFG doubles the encoder and transformer runs),
+ * each module timed alone, everything released before the baseline, whose JSON becomes the
+ * diffusers row. No time is asserted.
+ */
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { main } from '../bench/cli.ts';
+import {
+  type BaselineJson, type E2eOptions, type E2eResult, type E2eRuntime, type StageMs, type TimedModule,
+  baselineRow, e2eBench, medianStages, scheduleMu, stagesOf,
+} from '../bench/e2e.ts';
+import { e2eChartSvg, e2eMarkdown } from '../bench/e2e-report.ts';
+import { Tensor } from '../compiler/ir/tensor.ts';
+import { compilePipeline } from '../compiler/pipeline-artifact.ts';
+import { empiricalMu } from '../models/flux2/scheduler.ts';
+import { ROOT } from '../runtime/paths.ts';
+
+const stages = (textEncode: number, denoise: number, vaeDecode: number, imageEncode: number): StageMs =>
+  ({ textEncode, denoise, vaeDecode, imageEncode, total: textEncode + denoise + vaeDecode + imageEncode });
+
+describe('stage accounting', () => {
+  it('a request: the pipeline timings and the PNG encode, total their sum; bad times refused', () => {
+    expect(stagesOf({ encodeMs: 10, denoiseMs: 200, decodeMs: 30 }, 5)).toEqual(stages(10, 200, 30, 5));
+    expect(() => stagesOf({ encodeMs: Number.NaN, denoiseMs: 1, decodeMs: 1 }, 1)).toThrow('stage textEncode: expected a time in ms, found NaN');
+    expect(() => stagesOf({ encodeMs: 1, denoiseMs: 1, decodeMs: -2 }, 1)).toThrow('stage vaeDecode');
+  });
+
+  it('requests: each stage its median; the total the median of the totals, not the sum of the medians', () => {
+    const m = medianStages([stages(1, 100, 10, 1), stages(9, 50, 50, 1), stages(5, 60, 20, 1)]);
+    expect([m.textEncode, m.denoise, m.vaeDecode, m.imageEncode]).toEqual([5, 60, 20, 1]);
+    expect(m.total).toBe(110); // totals 112, 110, 86; the sum of the medians would be 86
+  });
+
+  it('the diffusers row: its four stages summed; a missing stage is said, not a row', () => {
+    const b: BaselineJson = {
+      device: 'X', torch: '2.11', weights: 'synthetic (seed 1)', notes: [],
+      stages: { text_encoder: { ms: 40, calls: 2, peak_gib: 16 }, denoise: { ms: 3000, calls: 16, peak_gib: 60 }, vae_decode: { ms: 90, calls: 1, peak_gib: 9 }, image_encode: { ms: 30, calls: 1 } },
+    };
+    const row = baselineRow('qwen_image', b);
+    expect(row).toMatchObject({ family: 'qwen_image', stages: stages(40, 3000, 90, 30), memoryGiB: 60 });
+    const { denoise: _, ...rest } = b.stages;
+    expect(baselineRow('flux2', { ...b, stages: rest, notes: ['denoise failed: OutOfMemoryError'] })).toBe('flux2: the diffusers baseline lacks denoise (denoise failed: OutOfMemoryError)');
+  });
+
+  it('both sides get the same schedule: mu from the family\'s own scheduler', () => {
+    expect(scheduleMu('flux2', 4096, 8)).toBe(empiricalMu(4096, 8));
+    expect(scheduleMu('qwen_image', 4096, 8)).toBeCloseTo(0.5 + (0.4 / (8192 - 256)) * (4096 - 256), 12);
+  });
+});
+
+function result(over: Partial<E2eResult> = {}): E2eResult {
+  return {
+    kind: 'e2e', date: 'D', device: 'Stand-in GPU', command: 'npx bench --e2e', steps: 8, seed: 42, weights: 'synthetic (seed 42)', tokens: 'test tokenizer ids',
+    rows: [
+      { family: 'flux2', system: 'compiled (fp8, CUDA graphs) [SYNTHETIC weights, seed 42]', stages: stages(50, 2600, 100, 40), memoryGiB: 52 },
+      { family: 'flux2', system: 'diffusers (bf16, eager; stages one at a time)', stages: stages(100, 4600, 400, 60), memoryGiB: 61 },
+    ],
+    modules: { flux2: [{ role: 'textEncoder', msPerCall: 40, calls: 1, ms: 40, memoryGiB: 18 }, { role: 'transformer', msPerCall: 320, calls: 8, ms: 2560, memoryGiB: 32 }, { role: 'vaeDecoder', msPerCall: 60, calls: 1, ms: 60, memoryGiB: 2 }] },
+    targets: { flux2: 2300 }, notes: ['a note'], ...over,
+  };
+}
+
+describe('the e2e report', () => {
+  it('one table per family: stages side by side with the ratio, the target verdict, device time per module, memory', () => {
+    const md = e2eMarkdown(result());
+    expect(md).toContain('End to end: compiled 2790 ms against the target of 2300 ms: not met.');
+    expect(md).toContain('| denoise | 2600.0 | 4600.0 | 1.77x |');
+    expect(md).toContain('| **total** | **2790.0** | **5160.0** | 1.85x |');
+    expect(md).toContain('| GPU memory GiB | 52.0 | 61.0 | |');
+    expect(md).toContain('| transformer | 320.00 | 8 | 2560.0 | 32.00 |');
+    expect(md).toContain('| all | | | 2660.0 | 52.00 |');
+    expect(md).toContain('Host side (wall minus device time): 130 ms of the 2790 ms request.');
+    expect(md).toContain('- a note');
+  });
+
+  it('a lower bound (skipped launches) is never reported as meeting the target', () => {
+    const r = result();
+    r.rows[0] = { ...r.rows[0], stages: stages(50, 2000, 100, 40), skipped: ['vaeDecoder: dc.FusedAttention x1'] };
+    expect(e2eMarkdown(r)).toContain('against the target of 2300 ms: undecided: a lower bound, launches skipped (vaeDecoder: dc.FusedAttention x1).');
+    r.rows[0] = { ...r.rows[0], stages: stages(50, 3000, 100, 40) };
+    expect(e2eMarkdown(r)).toContain('not met (even as a lower bound)');
+  });
+
+  it('the chart: one segment per stage per row, widths in proportion', () => {
+    const svg = e2eChartSvg(result());
+    expect(svg.match(/<rect x="[\d.]+" y="\d+" width="[\d.]+" height="20"/g)).toHaveLength(8);
+    const widths = [...svg.matchAll(/width="([\d.]+)" height="20"/g)].map((m) => Number(m[1]));
+    expect(widths[1] / widths[5]).toBeCloseTo(2600 / 4600, 2);
+  });
+});
+
+describe('npx bench --e2e (flags)', () => {
+  afterEach(() => vi.restoreAllMocks());
+  const errors: string[] = [];
+  const run = async (args: string[], hooks = {}) => {
+    errors.length = 0;
+    vi.spyOn(console, 'error').mockImplementation((s: string) => void errors.push(s));
+    vi.spyOn(console, 'log').mockImplementation(() => undefined);
+    return main(args, hooks);
+  };
+
+  it('refuses what the e2e bench cannot do, each with one line and exit 1', async () => {
+    const gpu = { gpuPresent: async () => true, e2e: async () => { throw new Error('must not run'); } };
+    expect(await run(['--e2e', '--cpu'], gpu)).toBe(1);
+    expect(errors.at(-1)).toMatch(/--e2e: expected a GPU run .* found --cpu/);
+    expect(await run(['--e2e', '--compile'], gpu)).toBe(1);
+    expect(await run(['--e2e', '--models', 'flux2_dev'], gpu)).toBe(1);
+    expect(errors.at(-1)).toMatch(/--models: expected pipeline families for --e2e: flux2, qwen_image, found 'flux2_dev'/);
+    expect(await run(['--e2e', '--artifact', 'flux2_dev=x'], gpu)).toBe(1);
+    expect(await run(['--e2e', '--seed', '-1'], gpu)).toBe(1);
+    expect(await run(['--skip-pending'], gpu)).toBe(1);
+    expect(errors.at(-1)).toMatch(/--skip-pending: expected with --e2e/);
+    expect(await run(['--e2e'], { gpuPresent: async () => false })).toBe(1);
+    expect(errors.at(-1)).toMatch(/--e2e: expected a GPU .* found no CUDA driver here/);
+  });
+
+  it('passes the options on and writes json, markdown and chart; --report rewrites them', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'bench-e2e-'));
+    let seen: E2eOptions | undefined;
+    const e2e = async (o: E2eOptions) => { seen = o; const { kind: _k, date: _d, command: _c, ...r } = result(); return r; };
+    expect(await run(['--e2e', '--skip-pending', '--models', 'flux2', '--steps', '4', '--seed', '7', '--artifact', 'flux2=/a', '--no-baseline', '--out', out], { gpuPresent: async () => true, e2e })).toBe(0);
+    expect(seen).toEqual({ families: ['flux2'], seed: 7, steps: 4, iters: 3, artifacts: { flux2: '/a' }, baseline: false, baselineScript: undefined, skipPending: true });
+    const r = JSON.parse(readFileSync(join(out, 'bench-e2e.json'), 'utf8')) as E2eResult;
+    expect(r.kind).toBe('e2e');
+    expect(r.command).toBe(`npx bench --e2e --skip-pending --models flux2 --steps 4 --seed 7 --artifact flux2=/a --no-baseline --out ${out}`);
+    expect(readFileSync(join(out, 'bench-e2e.md'), 'utf8')).toBe(e2eMarkdown(r));
+    expect(existsSync(join(out, 'bench-e2e.svg'))).toBe(true);
+    writeFileSync(join(out, 'bench-e2e.md'), 'stale');
+    expect(await run(['--report', join(out, 'bench-e2e.json')])).toBe(0);
+    expect(readFileSync(join(out, 'bench-e2e.md'), 'utf8')).toContain('## Flux.2 [dev]');
+  });
+});
+
+describe('e2eBench over tiny pipeline artifacts (stand-in runtime)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'e2e-art-'));
+  const artifacts = { flux2: join(dir, 'flux2'), qwen_image: join(dir, 'qwen') };
+  beforeAll(async () => {
+    await compilePipeline({ pipeline: join(ROOT, 'models', 'flux2', 'tiny.pipeline.json'), out: artifacts.flux2, build: false });
+    await compilePipeline({ pipeline: join(ROOT, 'models', 'qwen_image', 'tiny.pipeline.json'), out: artifacts.qwen_image, build: false });
+  }, 120_000);
+
+  it('loads every module with the seed, runs the requests, times each module alone, releases, then the baseline', async () => {
+    const events: string[] = [];
+    const runtime: E2eRuntime = {
+      loadModel: (d, options) => {
+        const m = JSON.parse(readFileSync(join(d, 'manifest.json'), 'utf8')) as { io: { outputs: { name: string; shape: number[] }[] } };
+        const role = d.split('/').at(-1)!;
+        events.push(`load ${role} ${JSON.stringify(options)}`);
+        const module: TimedModule = {
+          device: { name: 'Stand-in GPU' },
+          memory: { arenaBytes: 1, weightBytes: 1, workspaceBytes: 1, deviceUsedBytes: 2 ** 30 },
+          skipped: role === 'vae_decoder' ? ['dc.FusedAttention x1'] : [],
+          run: () => Object.fromEntries(m.io.outputs.map((o) => [o.name, Tensor.zeros('float32', o.shape)])),
+          time: (n) => { events.push(`time ${role} ${n}`); return { medianMs: 2 }; },
+          close: () => events.push(`close ${role}`),
+        };
+        return module;
+      },
+    };
+    const baseline = (family: string, o: E2eOptions): BaselineJson => {
+      events.push(`baseline ${family} steps ${o.steps}`);
+      return { device: 'X', torch: 't', weights: 'synthetic (seed 5)', notes: ['stages one at a time'], stages: { text_encoder: { ms: 1, calls: 1 }, denoise: { ms: 2, calls: 2 }, vae_decode: { ms: 3, calls: 1 }, image_encode: { ms: 4, calls: 1 } } };
+    };
+    const logs: string[] = [];
+    const r = await e2eBench({ families: ['flux2', 'qwen_image'], seed: 5, steps: 2, iters: 2, artifacts, baseline: true, skipPending: true }, { runtime, baseline }, (s) => logs.push(s));
+
+    const opts = JSON.stringify({ syntheticWeights: 5, skipPending: true });
+    const forFamily = (f: string) => [
+      `load text_encoder ${opts}`, `load transformer ${opts}`, `load vae_decoder ${opts}`,
+      'time text_encoder 3', 'time transformer 3', 'time vae_decoder 3',
+      'close text_encoder', 'close transformer', 'close vae_decoder', `baseline ${f} steps 2`,
+    ];
+    expect(events).toEqual([...forFamily('flux2'), ...forFamily('qwen_image')]);
+    expect(logs.find((l) => l.startsWith('flux2: loaded'))).toMatch(/text_encoder \[SYNTHETIC weights, seed 5\] \| .*transformer \[SYNTHETIC weights, seed 5\] \| .*vae_decoder \[SYNTHETIC weights, seed 5\] \[SKIPPED launches without a kernel: dc.FusedAttention x1\]/);
+    expect(r.device).toBe('Stand-in GPU');
+    expect(r.rows.map((x) => [x.family, x.system])).toEqual([
+      ['flux2', 'compiled (fp8, CUDA graphs) [SYNTHETIC weights, seed 5] [LOWER BOUND: launches skipped]'],
+      ['flux2', 'diffusers (bf16, eager; stages one at a time)'],
+      ['qwen_image', 'compiled (fp8, CUDA graphs) [SYNTHETIC weights, seed 5] [LOWER BOUND: launches skipped]'],
+      ['qwen_image', 'diffusers (bf16, eager; stages one at a time)'],
+    ]);
+    expect(r.rows[0].skipped).toEqual(['vaeDecoder: dc.FusedAttention x1']);
+    expect(r.rows[0].memoryGiB).toBe(3);
+    const compiled = r.rows[0].stages;
+    expect(compiled.total).toBeCloseTo(compiled.textEncode + compiled.denoise + compiled.vaeDecode + compiled.imageEncode, 9);
+    expect(r.rows[1].stages).toEqual(stages(1, 2, 3, 4));
+    // Runs counted per request: Flux.2 one encode and one pass per step; Qwen-Image's true CFG two of each; the tiny VAEs decode in 9 tiles.
+    expect(r.modules.flux2!.map((m) => [m.role, m.calls, m.ms])).toEqual([['textEncoder', 1, 2], ['transformer', 2, 4], ['vaeDecoder', 9, 18]]);
+    expect(r.modules.qwen_image!.map((m) => [m.role, m.calls])).toEqual([['textEncoder', 2], ['transformer', 4], ['vaeDecoder', 9]]);
+    expect(r.targets).toEqual({ flux2: 2300, qwen_image: 1500 });
+    expect(r.notes.some((n) => n.startsWith('flux2: SKIPPED launches without a kernel (--skip-pending): vaeDecoder: dc.FusedAttention x1.'))).toBe(true);
+    expect(r.notes).toContain('flux2 baseline: stages one at a time');
+  }, 120_000);
+
+  it('a baseline that cannot run is a note, not a row', async () => {
+    const runtime: E2eRuntime = {
+      loadModel: (d) => {
+        const m = JSON.parse(readFileSync(join(d, 'manifest.json'), 'utf8')) as { io: { outputs: { name: string; shape: number[] }[] } };
+        return { memory: { arenaBytes: 0, weightBytes: 0, workspaceBytes: 0, deviceUsedBytes: 0 }, run: () => Object.fromEntries(m.io.outputs.map((o) => [o.name, Tensor.zeros('float32', o.shape)])), time: () => ({ medianMs: 1 }), close: () => undefined };
+      },
+    };
+    const r = await e2eBench({ families: ['flux2'], seed: 1, steps: 1, iters: 1, artifacts, baseline: true }, { runtime, baseline: () => 'PyTorch baseline not run: diffusers does not import here' }, () => undefined);
+    expect(r.rows.map((x) => x.system)).toEqual(['compiled (fp8, CUDA graphs) [SYNTHETIC weights, seed 1]']);
+    expect(r.notes[0]).toBe('PyTorch baseline not run: diffusers does not import here');
+  }, 60_000);
+});

@@ -1,0 +1,51 @@
+/**
+ * runtime/pipeline/png.ts (the PNG encoder the GPU host's bundle uses, no sharp) read back by sharp
+ * (libvips' decoder): the same pixels; the CRC-32 of the check string; sizes refused by name. And the
+ * GPU runtime's bfloat16 staging (runtime/gpu/model.ts): the typed-array conversion gives the bits
+ * dtype.ts's f32ToBf16 gives (ties to even, NaN, infinities, subnormals), and decoding is exact.
+ */
+import sharp from 'sharp';
+import { describe, expect, it } from 'vitest';
+import { bf16ToF32, f32ToBf16 } from '../../compiler/ir/dtype.ts';
+import { bf16Tensor, deviceBytes, f32ToBf16Array } from '../../runtime/gpu/model.ts';
+import { Tensor } from '../../compiler/ir/tensor.ts';
+import { crc32, encodePng } from '../../runtime/pipeline/png.ts';
+
+describe('encodePng', () => {
+  it('writes a PNG that decodes to the same pixels', async () => {
+    const width = 37, height = 23;
+    const rgb = new Uint8Array(width * height * 3);
+    let s = 7;
+    for (let i = 0; i < rgb.length; i++) rgb[i] = (s = (s * 1103515245 + 12345) >>> 0) >>> 24;
+    const png = encodePng(rgb, width, height);
+    const { data, info } = await sharp(png).raw().toBuffer({ resolveWithObject: true });
+    expect([info.width, info.height, info.channels, info.format]).toEqual([width, height, 3, 'raw']);
+    expect(Buffer.from(data).equals(Buffer.from(rgb))).toBe(true);
+  });
+
+  it('CRC-32 as PNG defines it; bad sizes are refused', () => {
+    expect(crc32(new TextEncoder().encode('123456789'))).toBe(0xcbf43926);
+    expect(() => encodePng(new Uint8Array(11), 2, 2)).toThrow('encodePng: expected 12 bytes for 2x2 RGB, found 11');
+    expect(() => encodePng(new Uint8Array(0), 0, 1)).toThrow('encodePng: expected a positive integer size, found 0x1');
+  });
+});
+
+describe('bfloat16 staging (runtime/gpu/model.ts)', () => {
+  it('the typed-array conversion equals f32ToBf16 on every kind of value', () => {
+    const special = [0, -0, 1, -1, 1 + 2 ** -8, 1 + 3 * 2 ** -8, 1 + 2 ** -9, 3.4e38, -3.4e38, Infinity, -Infinity, NaN, 1e-40, -1e-45, 65504, 0.1];
+    const x = new Float32Array(special.length + 1000);
+    x.set(special);
+    let s = 3;
+    for (let i = special.length; i < x.length; i++) x[i] = ((s = (s * 1664525 + 1013904223) >>> 0) / 2 ** 32 - 0.5) * 2 ** ((i % 60) - 30);
+    expect(Array.from(f32ToBf16Array(x))).toEqual(Array.from(x, f32ToBf16));
+    expect(Array.from(new Uint16Array(deviceBytes(new Tensor('float32', [x.length], x), 'bfloat16').buffer))).toEqual(Array.from(x, f32ToBf16));
+  });
+
+  it('decoding bfloat16 bytes is exact and keeps the dtype (values in float32 storage)', () => {
+    const bits = Uint16Array.of(0x3f80, 0xbf80, 0x7f80, 0x7fc0, 0x0001, 0x4049);
+    const t = bf16Tensor([2, 3], new Uint8Array(bits.buffer));
+    expect(t.dtype).toBe('bfloat16');
+    expect(t.shape).toEqual([2, 3]);
+    expect(Array.from(t.data as Float32Array)).toEqual(Array.from(bits, bf16ToF32));
+  });
+});
