@@ -151,7 +151,7 @@ def param_for(params, initializer):
 
 
 def entry_block(entry, box, torch, chunk=1 << 25):
-    """E[box] as float32 on the GPU, E the entry's values (fp8: e4m3 code x per-channel scale; raw: as stored)."""
+    """E[box] as float32 on the GPU, E the entry's values (fp8: e4m3 code x per-channel scale; bf16 and raw: as stored)."""
     fills = {f["section"]: f for f in entry["fills"]}
     shape = entry["shape"]
     strides = [int(np.prod(shape[j + 1:], dtype=np.int64)) for j in range(len(shape))]
@@ -164,9 +164,9 @@ def entry_block(entry, box, torch, chunk=1 << 25):
     for j in range(1, len(dims)):
         ar = torch.arange(box[j][0], box[j][1], dtype=torch.int64, device="cuda") * strides[j]
         rest = rest.unsqueeze(-1) + ar
-    section = "codes" if entry["kind"] == "fp8" else "data"
-    if entry["kind"] not in ("fp8", "raw"):
-        raise SystemExit(f"weight '{entry['name']}': kind {entry['kind']} is not mirrored (fp8, raw)")
+    section = "codes" if entry["kind"] in ("fp8", "bf16") else "data"
+    if entry["kind"] not in ("fp8", "bf16", "raw"):
+        raise SystemExit(f"weight '{entry['name']}': kind {entry['kind']} is not mirrored (fp8, bf16, raw)")
     f = fills[section]
     for a in range(0, dims[0] if dims else 1, rows_per):
         b = min(a + rows_per, dims[0]) if dims else 1
