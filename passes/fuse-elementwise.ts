@@ -12,6 +12,18 @@
  * vectors, norm weights). GEMMs, attention, convolutions and data movement are never inside: they
  * are what the kernels feed. A value leaves the kernel when anything outside uses it. Groups of
  * one node stay as they are. Nodes are re-sorted topologically afterwards.
+ *
+ * Last-axis Concat (Flux.2's single blocks: attention output ‖ MLP activation, then the per-token
+ * Quantize ahead of to_out) starts a group of the concatenated shape that a row reduction must
+ * join: the row kernel reads each 16-byte vector of a row from the part it lies in (part widths
+ * multiples of 8), so the concatenation is never written. A part made by a SwiGLU that nothing
+ * else reads (and that is a group of its own) becomes the part's prologue, inside the group:
+ *
+ *   a = SwiGLU(h)                      ┐
+ *   c = Concat(attn, a){axis -1}       │  =>  q, s = FusedKernel(attn, h)
+ *   q, s = Quantize(c){fp8, axis -1}   ┘        body: the three nodes (one row kernel, fp8 out once)
+ *
+ * A group with a Concat but no row reduction gives the Concat (and its prologue) back.
  */
 import type { Graph, Node } from '../compiler/ir/graph.ts';
 import { producers } from '../compiler/ir/graph.ts';
@@ -24,7 +36,22 @@ const ELEMENTWISE = new Set([
 ]);
 const DC_ELEMENTWISE = new Set(['Silu', 'Modulate', 'RoPE', 'SwiGLU', 'Quantize']);
 
-function fusible(graph: Graph, n: Node): boolean {
+/** Row reductions: what a group with a Concat needs (its kernel is a row kernel). */
+const ROW_OPS = new Set(['LayerNormalization', 'RMSNormalization', 'Softmax', 'Quantize']);
+
+/** A Concat on the last axis of float parts whose widths are multiples of 8 (whole 16-byte vectors). */
+function concatFusible(graph: Graph, n: Node): boolean {
+  if (n.op !== 'Concat' || n.domain !== '' || n.body || n.inputs.length < 2 || n.inputs.some((x) => !x)) return false;
+  const types = [...n.inputs, n.outputs[0]].map((v) => graph.types.get(v));
+  if (types.some((t) => t?.kind !== 'tensor' || !['float32', 'bfloat16', 'float16'].includes(t.dtype))) return false;
+  const shapes = types.map((t) => (t as { shape: readonly unknown[] }).shape);
+  const rank = shapes.at(-1)!.length;
+  const axis = (n.attrs.axis as number | undefined) ?? 0;
+  return rank > 0 && (axis === -1 || axis === rank - 1) && shapes.every((s) => s.length === rank && typeof s[rank - 1] === 'number' && (s[rank - 1] as number) % 8 === 0);
+}
+
+function fusible(graph: Graph, n: Node, concat: boolean): boolean {
+  if (concat && concatFusible(graph, n)) return true;
   if (n.body || !(n.domain === '' ? ELEMENTWISE.has(n.op) : n.domain === 'dc' && DC_ELEMENTWISE.has(n.op))) return false;
   // Quantize (q, scale) is row-local for fp8/bf16 (per-token scales); nvfp4's per-tensor scale is not.
   if (n.op === 'Quantize' && (n.attrs.format === 'nvfp4' || ![-1, undefined].includes(n.attrs.axis as number | undefined))) return false;
@@ -65,14 +92,18 @@ export function toposort(nodes: readonly Node[], available: ReadonlySet<string>)
   return order;
 }
 
-export const fuseElementwise: Pass = {
+/** The pass; `concat: false` leaves every Concat to the data-movement kernels (benchmarks compare). */
+export function makeFuseElementwise(options: { concat: boolean } = { concat: true }): Pass {
+  return {
   name: 'fuse-elementwise',
   rules: ['element-wise group => FusedKernel'],
   run(graph, ctx) {
     const producer = producers(graph);
-    const groupOf = new Map<number, number>(); // node index -> group id (its first node's index)
+    const groupOf = new Map<number, number>(); // node index -> group id
     const members = new Map<number, number[]>();
-    const fusibleAt = graph.nodes.map((n) => fusible(graph, n));
+    const groupShape = new Map<number, string>(); // group id -> the shape its members share
+    const fusibleAt = graph.nodes.map((n) => fusible(graph, n, options.concat));
+    const usersOf = (v: string) => graph.nodes.filter((n) => n.inputs.includes(v));
 
     /**
      * Does value x (computed outside group g) depend on any member of g? A node in another group
@@ -100,10 +131,25 @@ export const fuseElementwise: Pass = {
     graph.nodes.forEach((node, i) => {
       if (!fusibleAt[i]) return;
       const shape = shapeKey(graph, node.outputs[0]);
+      if (node.op === 'Concat') {
+        // A group of the concatenated shape; SwiGLU parts read by nothing else become its prologue.
+        const list: number[] = [];
+        for (const x of node.inputs) {
+          const p = producer.get(x);
+          if (p === undefined || graph.nodes[p].op !== 'SwiGLU' || members.get(groupOf.get(p) ?? -1)?.length !== 1) continue;
+          if (graph.outputs.includes(x) || usersOf(x).length !== 1 || node.inputs.filter((y) => y === x).length !== 1) continue;
+          members.delete(groupOf.get(p)!);
+          groupOf.set(p, i);
+          list.push(p);
+        }
+        groupOf.set(i, i);
+        members.set(i, [...list, i]);
+        groupShape.set(i, shape);
+        return;
+      }
       const candidates = [...new Set(node.inputs.map((x) => producer.get(x)).filter((p): p is number => p !== undefined && groupOf.has(p)).map((p) => groupOf.get(p)!))];
       for (const g of candidates) {
-        const first = graph.nodes[members.get(g)![0]];
-        if (shapeKey(graph, first.outputs[0]) !== shape) continue;
+        if (groupShape.get(g) !== shape) continue;
         const outside = node.inputs.filter((x) => x && groupOf.get(producer.get(x) ?? -1) !== g);
         if (outside.some((x) => reaches(x, g))) continue;
         groupOf.set(i, g);
@@ -112,7 +158,19 @@ export const fuseElementwise: Pass = {
       }
       groupOf.set(i, i);
       members.set(i, [i]);
+      groupShape.set(i, shape);
     });
+
+    // A Concat is fused only into a row kernel: without a row reduction the group gives it back.
+    for (const [g, list] of [...members]) {
+      const concat = list.find((j) => graph.nodes[j].op === 'Concat');
+      if (concat === undefined || list.some((j) => ROW_OPS.has(graph.nodes[j].op))) continue;
+      const prologue = list.filter((j) => j < concat && graph.nodes[concat].inputs.includes(graph.nodes[j].outputs[0]));
+      const rest = list.filter((j) => j !== concat && !prologue.includes(j));
+      members.delete(g);
+      for (const j of [...prologue, concat]) { groupOf.set(j, j); members.set(j, [j]); }
+      if (rest.length) { rest.forEach((j) => groupOf.set(j, rest[0])); members.set(rest[0], rest); }
+    }
 
     const outputsUsedOutside = (group: Set<number>, value: string) =>
       graph.outputs.includes(value) || graph.nodes.some((n, j) => !group.has(j) && n.inputs.includes(value));
@@ -142,4 +200,7 @@ export const fuseElementwise: Pass = {
     });
     return { ...graph, nodes: toposort(nodes, new Set([...graph.inputs, ...graph.constants.keys()])) };
   },
-};
+  };
+}
+
+export const fuseElementwise: Pass = makeFuseElementwise();

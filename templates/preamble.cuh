@@ -134,3 +134,19 @@ template <typename T> __device__ __forceinline__ void dc_block_sum2(T& a, T& b, 
   a = T(0); b = T(0);
   for (int w = 0; w < warps; ++w) { a += scratch[w]; b += scratch[16 + w]; }
 }
+
+// Row kernels' shared-memory ring: 16-byte asynchronous copies global -> shared (cp.async, L2
+// only), committed as one group per row and waited for with at most N groups still in flight.
+__device__ __forceinline__ void dc_cp_async16(void* smem, const void* gmem) {
+  const unsigned s = (unsigned)__cvta_generic_to_shared(smem);
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" :: "r"(s), "l"(gmem) : "memory");
+}
+__device__ __forceinline__ void dc_cp_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+template <int N> __device__ __forceinline__ void dc_cp_wait() { asm volatile("cp.async.wait_group %0;\n" :: "n"(N) : "memory"); }
+// 8 elements from the ring: one 16-byte plane for 2-byte types, two (planeBytes apart) for float.
+template <typename T> __device__ __forceinline__ void dc_lds8(const __nv_bfloat16* tag, const unsigned char* s, int, T* v) { dc_unpack8<T>(tag, *reinterpret_cast<const uint4*>(s), v); }
+template <typename T> __device__ __forceinline__ void dc_lds8(const __half* tag, const unsigned char* s, int, T* v) { dc_unpack8<T>(tag, *reinterpret_cast<const uint4*>(s), v); }
+template <typename T> __device__ __forceinline__ void dc_lds8(const float*, const unsigned char* s, int planeBytes, T* v) {
+  const float4 a = *reinterpret_cast<const float4*>(s), b = *reinterpret_cast<const float4*>(s + planeBytes);
+  v[0] = T(a.x); v[1] = T(a.y); v[2] = T(a.z); v[3] = T(a.w); v[4] = T(b.x); v[5] = T(b.y); v[6] = T(b.z); v[7] = T(b.w);
+}

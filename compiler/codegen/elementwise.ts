@@ -9,7 +9,10 @@
  * ("in3", "t5") and constant attributes. Mode:
  *   flat  pure element-wise: a grid-stride loop, every value in registers;
  *   row   any row reduction (LayerNorm, RMSNorm, Softmax, per-token Quantize) or RoPE on a computed
- *         value: one CTA per row, each value a row held in shared memory.
+ *         value: a persistent grid of CTAs, each looping over rows, a row value in registers.
+ * A last-axis Concat (row mode only) is an instruction whose arguments are its parts' inputs, each
+ * with the column window it supplies (EwInput.part); a part made by a SwiGLU in the body (its
+ * prologue) is that SwiGLU's input read as gate/up halves, and the SwiGLU emits no instruction.
  */
 import { fail } from '../errors.ts';
 import { resolveView, type StridedView } from './views.ts';
@@ -24,7 +27,12 @@ export type CudaType = 'float' | 'double' | 'bf16' | 'half' | 'fp8e4m3' | 'int64
  * the input's first element (a view's window start: compiler/codegen/plan.ts). `vector`: 8-element
  * (16-byte) loads are safe: columns contiguous, every row start and the window start 16-byte aligned.
  */
-export interface EwInput { name: string; type: CudaType; colStride: number; rowDims: { size: number; stride: number }[]; vector: boolean; swiglu?: boolean }
+export interface EwInput {
+  name: string; type: CudaType; colStride: number; rowDims: { size: number; stride: number }[]; vector: boolean; swiglu?: boolean;
+  /** A part of a last-axis Concat: it supplies output columns [start, start + width), addressed
+   * from column 0 of its own rows (a SwiGLU part reads gate and up halves of width each). */
+  part?: { start: number; width: number };
+}
 export interface EwOutput { name: string; type: CudaType; perRow: boolean }
 export interface EwInstr { op: string; out: string; args: string[]; attrs: Record<string, number | string> }
 
@@ -44,10 +52,12 @@ export interface ElementwiseDescriptor {
   row?: RowTuning;
 }
 
-/** Row-kernel tuning: vectors (8 elements) per thread and whether the next row's loads are issued
- * before this row is reduced. Chosen by measurement on the H100 (bench/RESULTS.md, row kernels). */
-export interface RowTuning { vectorsPerThread: number; prefetch: boolean }
-export const ROW_TUNING: RowTuning = { vectorsPerThread: 4, prefetch: true };
+/** Row-kernel tuning: vectors (8 elements) per thread; stages of the shared-memory ring that keeps
+ * the next rows' loads in flight (0: the next row prefetched into registers instead); CTAs per SM
+ * asked of ptxas (and the persistent grid's size with the ring). Chosen by measurement on the H100
+ * (bench/RESULTS.md, row kernels). */
+export interface RowTuning { vectorsPerThread: number; stages: number; ctasPerSm: number }
+export const ROW_TUNING: RowTuning = { vectorsPerThread: 4, stages: 3, ctasPerSm: 1 };
 
 const CUDA_TYPE: Partial<Record<DType, CudaType>> = {
   float32: 'float', float64: 'double', bfloat16: 'bf16', float16: 'half', float8e4m3fn: 'fp8e4m3',
@@ -131,8 +141,8 @@ export function elementwiseDescriptor(graph: Graph, node: Node): ElementwiseDesc
 
   const refs = new Map<string, string>();
   const inputs: EwInput[] = [];
-  const inputRef = (formalName: string, opts: { swiglu?: boolean } = {}): string => {
-    const key = `${formalName}${opts.swiglu ? '#swiglu' : ''}`;
+  const inputRef = (formalName: string, opts: { swiglu?: boolean; part?: { start: number; width: number } } = {}): string => {
+    const key = `${formalName}${opts.swiglu ? '#swiglu' : ''}${opts.part ? `#part${opts.part.start}` : ''}`;
     const known = refs.get(key);
     if (known) return known;
     const outer = outerOf.get(formalName) ?? formalName;
@@ -142,15 +152,44 @@ export function elementwiseDescriptor(graph: Graph, node: Node): ElementwiseDesc
     const ref = `in${inputs.length}`;
     const view = resolveView(graph, outer, where);
     if (opts.swiglu && view.dims.at(-1)!.stride !== 1) fail(where, 'a SwiGLU input with contiguous columns', `'${outer}' (column stride ${view.dims.at(-1)!.stride})`);
-    const a = addressing(shape, outShape, where, opts.swiglu ? 2 : 1, view);
-    inputs.push({ name: outer, type: cudaType(t.dtype, where), ...a, vector: vectorSafe(a, view.offset), ...(opts.swiglu ? { swiglu: true } : {}) });
+    const space = opts.part ? [...outShape.slice(0, -1), opts.part.width] : outShape;
+    const a = addressing(shape, space, where, opts.swiglu ? 2 : 1, view);
+    inputs.push({ name: outer, type: cudaType(t.dtype, where), ...a, vector: vectorSafe(a, view.offset), ...(opts.swiglu ? { swiglu: true } : {}), ...(opts.part ? { part: opts.part } : {}) });
     refs.set(key, ref);
     return ref;
   };
   const program: EwInstr[] = [];
   let mode: 'flat' | 'row' = 'flat';
   let compute: 'float' | 'double' = 'float';
+  // SwiGLUs whose value is a Concat part in this body: the part's prologue (value -> its input).
+  const prologue = new Map<string, string>();
   for (const n of body) {
+    if (n.op !== 'Concat') continue;
+    for (const x of n.inputs) {
+      const p = body.find((m) => m.op === 'SwiGLU' && m.outputs[0] === x);
+      if (p) prologue.set(x, p.inputs[0]);
+    }
+  }
+  for (const n of body) {
+    if (n.op === 'SwiGLU' && prologue.has(n.outputs[0])) continue;
+    if (n.op === 'Concat') {
+      const rank = outShape.length;
+      if (![-1, rank - 1].includes((n.attrs.axis as number | undefined) ?? 0)) fail(where, 'a Concat on the last axis', `axis ${n.attrs.axis}`);
+      let start = 0;
+      const args = n.inputs.map((x) => {
+        const swiglu = prologue.get(x);
+        // Widths from the kernel's inputs (values inside the body have no type in the graph).
+        const width = swiglu ? shapeOf(graph, outerOf.get(swiglu) ?? swiglu).at(-1)! / 2 : shapeOf(graph, outerOf.get(x) ?? x).at(-1)!;
+        const part = { start, width };
+        start += width;
+        if (!swiglu && refs.has(x)) fail(where, 'Concat parts read from kernel inputs (or their SwiGLU prologue)', `'${x}', computed in the kernel`);
+        return swiglu ? inputRef(swiglu, { swiglu: true, part }) : inputRef(x, { part });
+      });
+      if (start !== cols) fail(where, `Concat parts ${cols} columns wide in all`, `${start}`);
+      n.outputs.forEach((o) => o && refs.set(o, `t${program.length}`));
+      program.push({ op: 'Concat', out: `t${program.length}`, args, attrs: {} });
+      continue;
+    }
     if (!EW_OPS.has(n.op)) fail(where, 'element-wise ops in a fused kernel', n.op);
     if (ROW_OPS.has(n.op)) mode = 'row';
     if (n.op === 'Quantize' && ![-1, outShape.length - 1].includes((n.attrs.axis as number | undefined) ?? -1)) {
@@ -166,6 +205,7 @@ export function elementwiseDescriptor(graph: Graph, node: Node): ElementwiseDesc
     n.outputs.forEach((o, k) => o && refs.set(o, `t${program.length}${k ? `_${k}` : ''}`));
     program.push({ op: n.op, out: `t${program.length}`, args, attrs });
   }
+  if (program.some((i) => i.op === 'Concat') && mode !== 'row') fail(where, 'a Concat inside a row kernel (one with a row reduction)', 'a pure element-wise group');
   const outputs: EwOutput[] = node.outputs.map((o, i) => {
     const t = graph.types.get(o);
     if (t?.kind !== 'tensor') fail(where, `a tensor output '${o}'`, 'none');

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import nunjucks from 'nunjucks';
 import { ROOT } from '../paths.ts';
-import { type CudaType, type ElementwiseDescriptor, type EwInput, type EwInstr, ROW_TUNING, rowGeometry } from './elementwise.ts';
+import { type CudaType, type ElementwiseDescriptor, type EwInput, type EwInstr, ROW_TUNING, type RowTuning, rowGeometry } from './elementwise.ts';
 import { snippet } from './snippets.ts';
 
 const TEMPLATES = join(ROOT, 'templates');
@@ -135,6 +135,64 @@ function ropeLine(d: ElementwiseDescriptor, ins: EwInstr, value: (ref: string, c
 
 interface RowStep { comment: string; lines: string[] }
 
+/** Shared memory a row kernel may take (227 KB per CTA on the H100, less the static scratch and a
+ * RoPE row buffer of the widest row we render). */
+const ROW_SMEM_BUDGET = 227 * 1024 - 1024;
+
+/** A staged input's 16-byte planes per 8-element vector: element offsets from the vector's
+ * column (a float vector is two planes; a SwiGLU input reads a gate and an up vector, `half` apart). */
+const planesOf = (inp: EwInput, half: number): number[] => (inp.swiglu ? [0, half] : [0]).flatMap((h) => (inp.type === 'float' ? [h, h + 4] : [h]));
+const halfOf = (d: ElementwiseDescriptor, inp: EwInput) => inp.part?.width ?? d.cols;
+const stageable = (inp: EwInput) => inp.vector && ['bf16', 'half', 'float'].includes(inp.type) && !inp.rowDims.every((dim) => dim.stride === 0 || dim.size === 1);
+
+/** One slot of a ring stage: a staged input (`in<k>`) or a Concat (`t<i>`, its parts' vectors
+ * share the slot: each vector of the row lies in one part). `copy` issues this thread's vector j. */
+interface RingSlot { ref: string; offset: number; planes: number; copy: string }
+interface Ring { stages: number; stageBytes: number; planeBytes: number; slots: Map<string, RingSlot> }
+
+/**
+ * The shared-memory ring of a row kernel: which inputs it stages (rows that change per row, read
+ * as 16-byte vectors of a 2- or 4-byte float type; SwiGLU inputs with both halves; Concats whose
+ * parts all qualify), where each 16-byte plane of a vector sits in a stage (planes of PV * T
+ * vectors, thread-contiguous, so copies and reads are conflict-free), and how many stages fit
+ * (undefined: fewer than 2).
+ */
+function rowRing(d: ElementwiseDescriptor, T: number, V: number, PV: number, tuning: RowTuning): Ring | undefined {
+  if (V !== 8) return undefined;
+  const planeBytes = PV * T * 16;
+  const slots = new Map<string, RingSlot>();
+  let offset = 0;
+  const copyOf = (k: number, col: string, at: number) => planesOf(d.inputs[k], halfOf(d, d.inputs[k]))
+    .map((pl, p) => `dc_cp_async16(st + ${at + p * planeBytes} + (j * ${T} + tid) * 16, in${k} + soff${k} + ${col} + ${pl}LL);`).join(' ');
+  d.inputs.forEach((inp, k) => {
+    if (inp.part || !stageable(inp)) return;
+    const planes = planesOf(inp, halfOf(d, inp)).length;
+    slots.set(`in${k}`, { ref: `in${k}`, offset, planes, copy: copyOf(k, 'cb', offset) });
+    offset += planes * planeBytes;
+  });
+  for (const ins of d.program.filter((i) => i.op === 'Concat')) {
+    const parts = ins.args.map((a) => Number(a.slice(2)));
+    if (!parts.every((k) => stageable(d.inputs[k]))) continue;
+    const planes = Math.max(...parts.map((k) => planesOf(d.inputs[k], halfOf(d, d.inputs[k])).length));
+    slots.set(ins.out, { ref: ins.out, offset, planes, copy: partBranches(d, parts, (k, col) => copyOf(k, col, offset)) });
+    offset += planes * planeBytes;
+  }
+  if (!slots.size) return undefined;
+  const rope = d.program.some((i) => i.op === 'RoPE') ? d.cols * (d.compute === 'double' ? 8 : 4) : 0;
+  const stages = Math.min(tuning.stages, Math.floor((ROW_SMEM_BUDGET / Math.max(1, tuning.ctasPerSm) - rope) / offset));
+  return stages >= 2 ? { stages, stageBytes: offset, planeBytes, slots } : undefined;
+}
+
+/** Per vector (column cb), the code of the Concat part it lies in: `body(k, column within the part)`. */
+function partBranches(d: ElementwiseDescriptor, parts: number[], body: (k: number, col: string) => string, cb = 'cb'): string {
+  return parts.map((k, p) => {
+    const { start, width } = d.inputs[k].part!;
+    const col = start ? `(${cb} - ${start}LL)` : cb;
+    const cond = p === parts.length - 1 ? '' : `if (${cb} < ${start + width}LL) `;
+    return `${p ? 'else ' : ''}${cond}{ ${body(k, col)} }`;
+  }).join(' ');
+}
+
 /**
  * Row kernel, register resident: each thread owns 8-column (16-byte) vectors j·THREADS + t of the
  * row (or single columns when the row does not split into vectors), so accesses are coalesced and
@@ -143,7 +201,7 @@ interface RowStep { comment: string; lines: string[] }
  * partial sums then one block reduction. RoPE's partner element comes from the neighbouring lane
  * (interleaved pairs, by shuffle) or from a shared-memory copy of the row (halves).
  */
-function renderRow(d: ElementwiseDescriptor, name: string): { source: string; sharedBytes: number; threads: number } {
+function renderRow(d: ElementwiseDescriptor, name: string): { source: string; sharedBytes: number; threads: number; perSm: number } {
   const tuning = d.row ?? ROW_TUNING;
   const { threads: T, vec: V, per: PV, exact } = rowGeometry(d.cols, tuning.vectorsPerThread);
   const N = PV * V; // elements per thread
@@ -156,26 +214,46 @@ function renderRow(d: ElementwiseDescriptor, name: string): { source: string; sh
   // Vector loop: vector j of this thread starts at column cb.
   const vloop = (body: string) => `#pragma unroll\n  for (int j = 0; j < ${PV}; ++j) { const long long cb = ((long long)j * ${T} + tid) * 8; ${body} }`;
   // Load every input once; inputs that are the same for every row (norm weights, modulation
-  // vectors) are loaded before the row loop and stay in registers for all rows of the CTA. The
-  // others are software-pipelined: the next row's loads are issued before this row's reductions,
-  // so memory stays busy while the block reduces (arrays x<k> hold this row, n<k> the next).
+  // vectors) are loaded before the row loop and stay in registers for all rows of the CTA.
   const invariant: string[] = [];
-  const first: string[] = [];
-  const prefetch: string[] = [];
-  const rotate: string[] = [];
   const loadInto = (k: number, arr: string, base: string) => (d.inputs[k].vector && V === 8
     ? vloop(`dc_load8<T>(in${k}, ${base} + cb, &${arr}[j * 8]);`)
     : loop(`${arr}[i] = ${loadExpr(d.inputs, `in${k}`, 'c', base)};`));
+  const isInvariant = (inp: EwInput) => inp.rowDims.every((dim) => dim.stride === 0 || dim.size === 1);
+  const ring = tuning.stages > 0 ? rowRing(d, T, V, PV, tuning) : undefined;
+  const first: string[] = [];
+  const prefetch: string[] = [];
+  const rotate: string[] = [];
   const nextOffsets = offsetLines(d.inputs, 'nrow', 'noff');
   const firstOffsets = offsetLines(d.inputs, '(long long)blockIdx.x', 'foff');
+  if (ring) {
+    // The ring: stage s holds row blockIdx.x + (it + s) * gridDim.x of every staged input; each
+    // thread copies (cp.async) exactly the 16-byte vectors it later reads, so no barrier guards a
+    // stage. The copies of row it + S - 1 are issued before row it is waited for and computed.
+    const copies = (stage: string, rowExpr: string) => [
+      `{ const long long srow = ${rowExpr}; if (srow < ${d.rows}LL) {`, ...offsetLines(d.inputs, 'srow', 'soff'),
+      `  unsigned char* st = dc_row_smem + (${stage}) * ${ring.stageBytes};`,
+      ...[...ring.slots.values()].map((sl) => vloop(sl.copy)),
+      '} }', 'dc_cp_commit();'];
+    invariant.push(`#pragma unroll 1\n  for (int s = 0; s < ${ring.stages - 1}; ++s) {`, ...copies('s', '(long long)blockIdx.x + (long long)s * gridDim.x'), '}');
+    steps.push({ comment: `ring: issue row + ${ring.stages - 1} grid strides, wait for this row`, lines: [
+      ...copies(`(it + ${ring.stages - 1}) % ${ring.stages}`, `row + ${ring.stages - 1}LL * gridDim.x`),
+      `dc_cp_wait<${ring.stages - 1}>();`, `const unsigned char* cur = dc_row_smem + (it % ${ring.stages}) * ${ring.stageBytes};`] });
+  }
+  const staged = ring?.slots ?? new Map<string, RingSlot>();
   d.inputs.forEach((inp, k) => {
-    if (inp.swiglu) return; // read inside the SwiGLU step, a vector at a time (no row-long arrays)
+    if (inp.swiglu || inp.part) return; // read inside the SwiGLU / Concat step, a vector at a time
     val.set(`in${k}`, `x${k}`);
-    if (inp.rowDims.every((dim) => dim.stride === 0 || dim.size === 1)) {
+    if (isInvariant(inp)) {
       invariant.push(`T x${k}[${N}];`, loadInto(k, `x${k}`, '0LL'));
       return;
     }
-    if (!tuning.prefetch) {
+    const sl = staged.get(`in${k}`);
+    if (sl) {
+      steps.push({ comment: `input ${k} (from the ring)`, lines: [`T x${k}[${N}];`, vloop(`dc_lds8<T>(in${k}, cur + ${sl.offset} + (j * ${T} + tid) * 16, ${ring!.planeBytes}, &x${k}[j * 8]);`)] });
+      return;
+    }
+    if (tuning.stages > 0) {
       steps.push({ comment: `input ${k}`, lines: [`T x${k}[${N}];`, loadInto(k, `x${k}`, `off${k}`)] });
       return;
     }
@@ -235,10 +313,40 @@ function renderRow(d: ElementwiseDescriptor, name: string): { source: string; sh
         break;
       case 'SwiGLU': {
         const k = Number(ins.args[0].slice(2));
-        if (V === 8 && d.inputs[k].vector) {
+        const sl = staged.get(`in${k}`);
+        if (sl) {
+          const up = sl.offset + (sl.planes / 2) * ring!.planeBytes;
+          lines.push(vloop(`T g[8], u[8]; dc_lds8<T>(in${k}, cur + ${sl.offset} + (j * ${T} + tid) * 16, ${ring!.planeBytes}, g); dc_lds8<T>(in${k}, cur + ${up} + (j * ${T} + tid) * 16, ${ring!.planeBytes}, u);\n#pragma unroll\n  for (int e = 0; e < 8; ++e) ${v}[j * 8 + e] = g[e] * dc_sigmoid(g[e]) * u[e];`));
+        } else if (V === 8 && d.inputs[k].vector) {
           lines.push(vloop(`T g[8], u[8]; dc_load8<T>(in${k}, off${k} + cb, g); dc_load8<T>(in${k}, off${k} + cb + ${d.cols}LL, u);\n#pragma unroll\n  for (int e = 0; e < 8; ++e) ${v}[j * 8 + e] = g[e] * dc_sigmoid(g[e]) * u[e];`));
         } else {
           lines.push(loop(`const T g = dc_load<T>(in${k}, off${k} + c); ${v}[i] = g * dc_sigmoid(g) * dc_load<T>(in${k}, off${k} + c + ${d.cols}LL);`));
+        }
+        break;
+      }
+      case 'Concat': {
+        // Each vector (element) of the row from the part it lies in; SwiGLU parts computed here.
+        const parts = ins.args.map((x) => Number(x.slice(2)));
+        const sl = staged.get(ins.out);
+        const swiglu = (g: string, u: string, dst: string) => `\n#pragma unroll\n  for (int e = 0; e < 8; ++e) ${dst}[e] = ${g}[e] * dc_sigmoid(${g}[e]) * ${u}[e];`;
+        if (sl) {
+          const at = (p: number) => `cur + ${sl.offset + p * ring!.planeBytes} + (j * ${T} + tid) * 16`;
+          lines.push(vloop(partBranches(d, parts, (k) => {
+            const inp = d.inputs[k];
+            if (!inp.swiglu) return `dc_lds8<T>(in${k}, ${at(0)}, ${ring!.planeBytes}, &${v}[j * 8]);`;
+            const up = planesOf(inp, 0).length / 2;
+            return `T g[8], u[8]; dc_lds8<T>(in${k}, ${at(0)}, ${ring!.planeBytes}, g); dc_lds8<T>(in${k}, ${at(up)}, ${ring!.planeBytes}, u);${swiglu('g', 'u', `(&${v}[j * 8])`)}`;
+          })));
+        } else if (V === 8) {
+          const load8 = (k: number, col: string, dst: string) => (d.inputs[k].vector ? `dc_load8<T>(in${k}, off${k} + ${col}, ${dst});`
+            : `for (int e = 0; e < 8; ++e) ${dst}[e] = ${loadExpr(d.inputs, `in${k}`, `(${col} + e)`)};`);
+          lines.push(vloop(partBranches(d, parts, (k, col) => (!d.inputs[k].swiglu ? load8(k, col, `(&${v}[j * 8])`)
+            : `T g[8], u[8]; ${load8(k, col, 'g')} ${load8(k, `${col} + ${d.inputs[k].part!.width}LL`, 'u')}${swiglu('g', 'u', `(&${v}[j * 8])`)}`))));
+        } else {
+          lines.push(loop(partBranches(d, parts, (k, col) => {
+            const x = (c: string) => loadExpr(d.inputs, `in${k}`, c);
+            return d.inputs[k].swiglu ? `const T g = ${x(col)}; ${v}[i] = g * dc_sigmoid(g) * ${x(`${col} + ${d.inputs[k].part!.width}LL`)};` : `${v}[i] = ${x(col)};`;
+          }, 'c')));
         }
         break;
       }
@@ -274,8 +382,11 @@ function renderRow(d: ElementwiseDescriptor, name: string): { source: string; sh
     else stores.push(loop(`dc_store<T>(out${k}, row * ${d.cols}LL + c, ${at(ref)});`));
   });
   steps.push({ comment: 'outputs', lines: stores }, { comment: 'the prefetched row becomes this row', lines: rotate });
-  const source = env.render('elementwise_row.cu.njk', { name, threads: T, params: params(d), compute: d.compute, rows: d.rows, invariant, rowOffsets: offsetLines(d.inputs), steps });
-  return { source, sharedBytes, threads: T };
+  const ringBytes = ring ? ring.stages * ring.stageBytes : 0;
+  const source = env.render('elementwise_row.cu.njk', { name, threads: T, minBlocks: ring ? Math.max(1, tuning.ctasPerSm) : 1, params: params(d), compute: d.compute, rows: d.rows, invariant, rowOffsets: offsetLines(d.inputs), steps, rowbufOffset: ringBytes });
+  // CTAs per SM: as asked, or (0) as many as threads and shared memory allow (registers may allow fewer).
+  const perSm = ring && tuning.ctasPerSm > 0 ? tuning.ctasPerSm : Math.max(1, Math.min(Math.floor(2048 / T), Math.floor((228 * 1024) / (ringBytes + sharedBytes + 1024))));
+  return { source, sharedBytes: ringBytes + sharedBytes, threads: T, perSm };
 }
 
 /** Renders one element-wise kernel (without the preamble; renderUnit adds it once per unit). */
@@ -292,10 +403,10 @@ export function renderElementwise(d: ElementwiseDescriptor): RenderedKernel {
     const work = (d.rows * d.cols) / (flatVectorisable(d) ? 8 : 1);
     return { name, hot, source: renderFlat(d, name), grid: Math.max(1, Math.min(Math.ceil(work / d.threads), 132 * 16)), block: d.threads, sharedBytes: 0 };
   }
-  const { source, sharedBytes, threads } = renderRow(d, name);
-  // A persistent grid: enough CTAs to fill the GPU (132 SMs on an H100, up to 2048 threads each),
-  // each looping over rows, so row-invariant inputs are read once per CTA.
-  return { name, hot, source, grid: Math.max(1, Math.min(d.rows, 132 * Math.max(1, Math.floor(2048 / threads)))), block: threads, sharedBytes };
+  const { source, sharedBytes, threads, perSm } = renderRow(d, name);
+  // A persistent grid (132 SMs on an H100), each CTA looping over rows, so row-invariant inputs
+  // are read once per CTA and the ring runs over all of a CTA's rows.
+  return { name, hot, source, grid: Math.max(1, Math.min(d.rows, 132 * perSm)), block: threads, sharedBytes };
 }
 
 /** One translation unit: the preamble once, then the kernels (deduplicated by name). */

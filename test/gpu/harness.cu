@@ -53,6 +53,18 @@ int main(int argc, char** argv) {
   char name[1024];
   int grid, block, smem, iters, save, nargs;
   cudaEvent_t e0, e1; CHECKRT(cudaEventCreate(&e0)); CHECKRT(cudaEventCreate(&e1));
+  {
+    // Baseline in the same run: a device-to-device copy of 1 GiB, read + write per launch.
+    const size_t n = 1ull << 30; void *a, *b;
+    CHECKRT(cudaMalloc(&a, n)); CHECKRT(cudaMalloc(&b, n)); CHECKRT(cudaMemset(a, 1, n));
+    CHECKRT(cudaMemcpy(b, a, n, cudaMemcpyDeviceToDevice));
+    CHECKRT(cudaEventRecord(e0));
+    for (int it = 0; it < 20; ++it) CHECKRT(cudaMemcpyAsync(b, a, n, cudaMemcpyDeviceToDevice));
+    CHECKRT(cudaEventRecord(e1)); CHECKRT(cudaEventSynchronize(e1));
+    float ms; CHECKRT(cudaEventElapsedTime(&ms, e0, e1));
+    printf("copy %.3f %lld\n", ms * 1000.f / 20, (long long)(2 * n));
+    cudaFree(a); cudaFree(b);
+  }
   while (fscanf(f, "%1023s %d %d %d %d %d %d", name, &grid, &block, &smem, &iters, &save, &nargs) == 7) {
     std::vector<void*> ptrs(nargs); std::vector<long long> bytes(nargs); std::vector<int> isOut(nargs), widths(nargs);
     long long moved = 0;
