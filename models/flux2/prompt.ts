@@ -61,5 +61,6 @@ export async function encodePrompt(
     throw new Error(`${encoder.description}: expected prompt_embeds [1, ${encoderLength}, D], found [${embeds.shape}]`);
   }
   const width = embeds.shape[2];
-  return { embeds: (embeds.data as Float32Array).slice(extra * width), width };
+  // A view, not a copy: the executor's output is this call's own buffer (31 MB at full size).
+  return { embeds: (embeds.data as Float32Array).subarray(extra * width), width };
 }

@@ -94,15 +94,17 @@ export class QwenImagePipeline extends ModulePipeline implements Pipeline {
       encoder_hidden_states: new Tensor('float32', [1, this.textLength, e.width], e.embeds),
       encoder_hidden_states_mask: new Tensor('int64', [1, this.textLength], e.mask),
     });
-    const predict = async (e: EncodedText, timestep: Tensor) => {
+    // One Tensor per prompt for the whole request, so an executor converts its values once (executor/types.ts).
+    const condText = text(cond), uncondText = uncond && text(uncond);
+    const predict = async (t: ReturnType<typeof text>, timestep: Tensor) => {
       throwIfAborted(req.signal);
-      const out = await this.transformer.run({ ...text(e), hidden_states: new Tensor('float32', [1, h * w, PACKED], latents), timestep });
+      const out = await this.transformer.run({ ...t, hidden_states: new Tensor('float32', [1, h * w, PACKED], latents), timestep });
       return Object.values(out)[0].data as Float32Array;
     };
     for (let i = 0; i < req.steps; i++) {
       const timestep = new Tensor('float32', [1], Float32Array.of(timestepInput(schedule, i)));
-      let v = await predict(cond, timestep);
-      if (uncond) v = trueCfg(v, await predict(uncond, timestep), req.guidanceScale, PACKED);
+      let v = await predict(condText, timestep);
+      if (uncondText) v = trueCfg(v, await predict(uncondText, timestep), req.guidanceScale, PACKED);
       eulerStep(latents, v, schedule, i);
       req.onStep?.(i + 1, req.steps, latents);
     }

@@ -18,7 +18,7 @@ import { fail } from '../../compiler/errors.ts';
 import { type DType, bytesFor, f32ToBf16 } from '../../compiler/ir/dtype.ts';
 import { Tensor, tensorFromBytes } from '../../compiler/ir/tensor.ts';
 import type { WeightEntry } from '../../compiler/weights-file.ts';
-import { type Artifact, type Launch, checkInputs, openArtifact } from './artifact.ts';
+import { type Artifact, type Launch, checkInputs, openArtifact, parseType, typeBytes } from './artifact.ts';
 import { CublasLt, type Gemm, type GemmSpec, WORKSPACE_BYTES, specFor } from './cublaslt.ts';
 import {
   type Device, type DevicePtr, type Driver, type Handle, KernelParams, alloc, captureGraph, createEvent, createStream,
@@ -131,6 +131,19 @@ function hostBytes(t: WeightEntry, file: string | null): Uint8Array {
     closeSync(fd);
   }
   return buf;
+}
+
+/** Inputs whose arena bytes no launch argument overlaps (other than the input itself): they survive a run intact. */
+export function intactInputs(m: Artifact['manifest']): Set<string> {
+  const out = new Set(m.io.inputs.map((i) => i.name));
+  for (const l of m.launchPlan) {
+    for (const a of l.args) {
+      if (a.where !== 'arena' || a.offset === undefined) continue;
+      const end = a.offset + typeBytes(parseType(m.values[a.value], `value '${a.value}'`));
+      for (const i of m.io.inputs) if (a.offset < i.offset + i.bytes && i.offset < end) out.delete(i.name);
+    }
+  }
+  return out;
 }
 
 export function loadModel(dir: string, options: LoadOptions = {}): Model {
@@ -264,7 +277,13 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
   const enqueueAll = () => { for (const step of steps) step(stream); };
   const events = [createEvent(d), createEvent(d)];
   let closed = false;
-  const lastStaged = new Map<string, { tensor: Tensor; bytes: Uint8Array }>();
+  // Staging: a Tensor object's device bytes are derived once (callers do not change a Tensor after
+  // passing it), and an input whose slot still holds the same Tensor's bytes is not copied again —
+  // only where no launch writes into that slot (intactInputs; the memory plan keeps graph inputs
+  // live to the end, so for current artifacts that is every input).
+  const stagedBytes = new WeakMap<Tensor, Uint8Array>();
+  const uploaded = new Map<string, Tensor>();
+  const intact = intactInputs(m);
 
   const model: Model = {
     description: `gpu ${device.name} ${dir}${label}`,
@@ -276,12 +295,13 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
       checkInputs(m, Object.fromEntries(Object.entries(given).map(([k, t]) => [k, { dtype: t.dtype, shape: t.shape }])));
       const staged: Uint8Array[] = [];
       for (const spec of m.io.inputs) {
-        // The same Tensor object as last run: its bytes are reused (callers do not change a Tensor after passing it).
-        const prev = lastStaged.get(spec.name);
-        const bytes = prev?.tensor === given[spec.name] ? prev.bytes : deviceBytes(given[spec.name], spec.dtype);
-        lastStaged.set(spec.name, { tensor: given[spec.name], bytes });
+        const t = given[spec.name];
+        if (intact.has(spec.name) && uploaded.get(spec.name) === t) continue;
+        let bytes = stagedBytes.get(t);
+        if (!bytes) stagedBytes.set(t, (bytes = deviceBytes(t, spec.dtype)));
         staged.push(bytes);
         d.call('cuMemcpyHtoDAsync', arena + spec.offset, bytes, bytes.length, stream);
+        uploaded.set(spec.name, t);
       }
       if (useGraphs) {
         graph ??= captureGraph(d, stream, enqueueAll);
@@ -327,7 +347,7 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
     close() {
       if (closed) return;
       closed = true;
-      lastStaged.clear();
+      uploaded.clear();
       d.call('cuStreamSynchronize', stream);
       if (graph) { d.call('cuGraphExecDestroy', graph.exec); d.call('cuGraphDestroy', graph.graph); }
       for (const g of gemms) g.destroy();

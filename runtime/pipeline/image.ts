@@ -22,9 +22,13 @@ export function toRgb8(chw: Float32Array, height: number, width: number): Uint8A
   if (chw.length !== 3 * plane) throw new Error(`toRgb8: expected ${3 * plane} values for 3x${height}x${width}, found ${chw.length}`);
   const out = new Uint8Array(3 * plane);
   for (let c = 0; c < 3; c++) {
-    for (let p = 0; p < plane; p++) {
-      const v = Math.min(1, Math.max(0, f(f(chw[c * plane + p] * 0.5) + 0.5)));
-      out[p * 3 + c] = roundHalfEven(f(v * 255));
+    for (let p = 0, i = c * plane, o = c; p < plane; p++, i++, o += 3) {
+      let v = f(f(chw[i] * 0.5) + 0.5);
+      v = v < 0 ? 0 : v > 1 ? 1 : v; // NaN stays NaN and stores as 0, as before
+      // roundHalfEven for v*255 in [0, 255]: Math.round takes a tie up; an odd result of a tie goes back down.
+      const y = f(v * 255);
+      const r = Math.round(y);
+      out[o] = r - y === 0.5 && (r & 1) ? r - 1 : r;
     }
   }
   return out;

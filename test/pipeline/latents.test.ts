@@ -92,4 +92,26 @@ describe('post-processing to RGB8', () => {
     const chw = Float32Array.of(-1, 1, 0, 2, -3, 0.5);
     expect(Array.from(toRgb8(chw, 1, 2))).toEqual([0, 128, 0, 255, 255, 191]);
   });
+
+  it('equals the per-value rule (float32 steps, clamp, roundHalfEven) on ties, edges and random values', () => {
+    const f = Math.fround;
+    const rule = (x: number) => roundHalfEven(f(Math.min(1, Math.max(0, f(f(x * 0.5) + 0.5))) * 255));
+    const ties: number[] = [];
+    for (let k = 0; ties.length < 200 && k < 1 << 22; k++) {
+      const x = f(-1 + k * 2 ** -21);
+      const y = f(Math.min(1, Math.max(0, f(f(x * 0.5) + 0.5))) * 255);
+      if (y % 1 === 0.5) ties.push(x);
+    }
+    expect(ties.length).toBeGreaterThan(20); // exact .5 products do occur (48 in this range)
+    expect(new Set(ties.map((x) => Math.floor(Math.fround(Math.fround(Math.fround(x * 0.5) + 0.5) * 255)) % 2)).size).toBe(2); // below odd and even integers
+    const values = [...ties, NaN, Infinity, -Infinity, -1, 1, 0, -0, 1e-30, -1e-30];
+    let s = 11;
+    while (values.length % 3 !== 0 || values.length < 3000) values.push(((s = (s * 1103515245 + 12345) >>> 0) / 2 ** 32) * 2.4 - 1.2);
+    const chw = Float32Array.from(values);
+    const plane = chw.length / 3;
+    const got = toRgb8(chw, 1, plane);
+    const want = new Uint8Array(chw.length);
+    for (let c = 0; c < 3; c++) for (let p = 0; p < plane; p++) want[p * 3 + c] = rule(chw[c * plane + p]);
+    expect(Buffer.from(got).equals(Buffer.from(want))).toBe(true);
+  });
 });

@@ -2,12 +2,13 @@
  * runtime/pipeline/png.ts (the PNG encoder the GPU host's bundle uses, no sharp) read back by sharp
  * (libvips' decoder): the same pixels; the CRC-32 of the check string; sizes refused by name. And the
  * GPU runtime's bfloat16 staging (runtime/gpu/model.ts): the typed-array conversion gives the bits
- * dtype.ts's f32ToBf16 gives (ties to even, NaN, infinities, subnormals), and decoding is exact.
+ * dtype.ts's f32ToBf16 gives (ties to even, NaN, infinities, subnormals), decoding is exact, and an
+ * input is re-used without a copy only where no launch argument overlaps its arena bytes.
  */
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { bf16ToF32, f32ToBf16 } from '../../compiler/ir/dtype.ts';
-import { bf16Tensor, deviceBytes, f32ToBf16Array } from '../../runtime/gpu/model.ts';
+import { bf16Tensor, deviceBytes, f32ToBf16Array, intactInputs } from '../../runtime/gpu/model.ts';
 import { Tensor } from '../../compiler/ir/tensor.ts';
 import { crc32, encodePng } from '../../runtime/pipeline/png.ts';
 
@@ -47,5 +48,21 @@ describe('bfloat16 staging (runtime/gpu/model.ts)', () => {
     expect(t.dtype).toBe('bfloat16');
     expect(t.shape).toEqual([2, 3]);
     expect(Array.from(t.data as Float32Array)).toEqual(Array.from(bits, bf16ToF32));
+  });
+});
+
+describe('inputs a run leaves intact (runtime/gpu/model.ts)', () => {
+  it('an input is intact unless some launch argument in the arena overlaps its bytes', () => {
+    const m = {
+      io: { inputs: [{ name: 'a', dtype: 'float32', shape: [4], offset: 0, bytes: 16 }, { name: 'b', dtype: 'float32', shape: [4], offset: 16, bytes: 16 }] },
+      values: { a: 'float32[4]', b: 'float32[4]', x: 'float32[4]', y: 'bfloat16[2]' },
+      launchPlan: [
+        { kind: 'kernel', node: 'n1', kernel: 'k', grid: 1, block: 1, sharedBytes: 0, args: [{ value: 'a', where: 'input' }, { value: 'x', where: 'arena', offset: 32 }] },
+        { kind: 'kernel', node: 'n2', kernel: 'k', grid: 1, block: 1, sharedBytes: 0, args: [{ value: 'x', where: 'arena', offset: 32 }, { value: 'y', where: 'arena', offset: 28 }] },
+      ],
+    } as unknown as Parameters<typeof intactInputs>[0];
+    expect([...intactInputs(m)]).toEqual(['a']); // y [28, 32) overlaps b [16, 32)
+    (m.launchPlan[1].args[1] as { offset: number }).offset = 48;
+    expect([...intactInputs(m)].sort()).toEqual(['a', 'b']);
   });
 });
