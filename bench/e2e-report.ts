@@ -42,7 +42,7 @@ export function e2eMarkdown(r: E2eResult): string {
       for (const m of mods) lines.push(`| ${ROLE_NAMES[m.role]} | ${m.msPerCall.toFixed(2)} | ${m.calls} | ${m.ms.toFixed(1)} | ${m.memoryGiB.toFixed(2)} |`);
       const device = mods.reduce((a, m) => a + m.ms, 0);
       lines.push(`| all | | | ${device.toFixed(1)} | ${mods.reduce((a, m) => a + m.memoryGiB, 0).toFixed(2)} |`);
-      if (compiled) lines.push('', `Host side (wall minus device time): ${(compiled.stages.total - device).toFixed(0)} ms of the ${compiled.stages.total.toFixed(0)} ms request.`);
+      if (compiled) lines.push('', `Wall minus device time: ${(compiled.stages.total - device).toFixed(0)} ms of the ${compiled.stages.total.toFixed(0)} ms request (host work and copies, plus any difference between a module's time inside the request and alone).`);
     }
   }
   if (r.notes.length) lines.push('', ...r.notes.map((n) => `- ${n}`));
@@ -65,7 +65,8 @@ export function e2eChartSvg(r: E2eResult): string {
       at += w;
       return seg;
     });
-    return `<text x="${left - 8}" y="${y + 19}" text-anchor="end" font-size="12">${esc(`${E2E_PIPELINES[x.family].title} · ${x.system}`)}</text>${segs.join('')}`
+    const who = x.system.startsWith('compiled') ? `compiled${x.skipped?.length ? ' (lower bound: launches skipped)' : ''}` : x.system.replace(/ \(.*$/, '');
+    return `<text x="${left - 8}" y="${y + 19}" text-anchor="end" font-size="12">${esc(`${E2E_PIPELINES[x.family].title} · ${who}`)}</text>${segs.join('')}`
       + `<text x="${(at + 6).toFixed(1)}" y="${y + 19}" font-size="12">${x.stages.total.toFixed(0)} ms</text>`;
   });
   const legend = STAGES.map((s, i) => `<rect x="${left + i * 150}" y="${top + r.rows.length * rowH + 8}" width="12" height="12" fill="${colors[s]}"/><text x="${left + i * 150 + 16}" y="${top + r.rows.length * rowH + 19}" font-size="12">${STAGE_NAMES[s]}</text>`);

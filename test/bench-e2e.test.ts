@@ -77,7 +77,7 @@ describe('the e2e report', () => {
     expect(md).toContain('| GPU memory GiB | 52.0 | 61.0 | |');
     expect(md).toContain('| transformer | 320.00 | 8 | 2560.0 | 32.00 |');
     expect(md).toContain('| all | | | 2660.0 | 52.00 |');
-    expect(md).toContain('Host side (wall minus device time): 130 ms of the 2790 ms request.');
+    expect(md).toContain('Wall minus device time: 130 ms of the 2790 ms request');
     expect(md).toContain('- a note');
   });
 
