@@ -35,7 +35,9 @@ import { empiricalMu } from '../models/flux2/scheduler.ts';
 import { calculateShift } from '../models/qwen_image/scheduler.ts';
 import { type CompiledModule, type GpuLoadOptions, type GpuRuntime, gpuExecutorFactory, syntheticLabel } from '../runtime/executor/gpu.ts';
 import { loadPipeline } from '../runtime/pipeline/load.ts';
-import { loadManifest, ROLES, type Role } from '../runtime/pipeline/manifest.ts';
+import { type PipelineManifest, loadManifest, ROLES, type Role } from '../runtime/pipeline/manifest.ts';
+import { TextTokenizer } from '../runtime/pipeline/tokenizer.ts';
+import { DEFAULT_SETTINGS as QWEN_PROMPT, TOKENIZER_MAX_LENGTH, resolveDropTokens, tokenizePrompt } from '../models/qwen_image/prompt.ts';
 import { encodePng } from '../runtime/pipeline/png.ts';
 import type { GenerateRequest, GeneratedImage } from '../runtime/pipeline/types.ts';
 
@@ -66,7 +68,7 @@ export interface E2eRuntime { loadModel(dir: string, options?: GpuLoadOptions): 
 export interface E2eDeps {
   runtime: E2eRuntime;
   /** Runs the Python baseline for a family; resolves to its JSON, or a reason it has none. */
-  baseline?: (family: E2eFamily, o: E2eOptions) => BaselineJson | string;
+  baseline?: (family: E2eFamily, o: E2eOptions, lengths: { encoder: number[]; text: number[] }) => BaselineJson | string;
   now?: () => number;
   /** Compiles a missing artifact (default: compilePipeline of the family's description). */
   compile?: (description: string, out: string) => Promise<void>;
@@ -158,17 +160,35 @@ export function baselineRow(family: E2eFamily, b: BaselineJson): E2eRow | string
 }
 
 function defaultBaseline(script: string | undefined) {
-  return (family: E2eFamily, o: E2eOptions): BaselineJson | string => {
+  return (family: E2eFamily, o: E2eOptions, lengths: { encoder: number[]; text: number[] }): BaselineJson | string => {
     const env = { ...process.env, PYTHONPATH: [process.env.DIFFUSERS_SRC, process.env.PYTHONPATH].filter(Boolean).join(':'), PYTHONUNBUFFERED: '1' };
     if (spawnSync('python3', ['-c', 'import diffusers, transformers, torch'], { env, stdio: 'ignore' }).status !== 0) {
       return 'PyTorch baseline not run: diffusers, transformers or torch do not import here (pip install diffusers transformers, or DIFFUSERS_SRC=<checkout>/src)';
     }
     const out = join(mkdtempSync(join(tmpdir(), 'bench-e2e-')), 'baseline.json');
-    const args = [script ?? join(ROOT, 'bench', 'gpu', 'baseline_e2e.py'), family, '--out', out, '--seed', String(o.seed), '--steps', String(o.steps), '--iters', String(Math.max(2, Math.min(o.iters, 3))), '--guidance', String(o.guidanceScale ?? 4), '--mu', String(scheduleMu(family, 4096, o.steps))];
+    const args = [script ?? join(ROOT, 'bench', 'gpu', 'baseline_e2e.py'), family, '--out', out, '--seed', String(o.seed), '--steps', String(o.steps), '--iters', String(Math.max(2, Math.min(o.iters, 3))), '--guidance', String(o.guidanceScale ?? 4), '--mu', String(scheduleMu(family, 4096, o.steps)),
+      '--encoder-tokens', lengths.encoder.join(','), '--text-tokens', lengths.text.join(',')];
     const r = spawnSync('python3', args, { env, stdio: ['ignore', 'inherit', 'inherit'] });
     if (!existsSync(out)) return `${family}: the diffusers baseline failed (exit ${r.status}) before writing its JSON; see its output above`;
     return JSON.parse(readFileSync(out, 'utf8')) as BaselineJson;
   };
+}
+
+/**
+ * The sequence lengths diffusers' own pipeline would run for this request, per prompt (Qwen-Image
+ * with CFG: the prompt, then the negative prompt). Flux2Pipeline pads every prompt to 512, as the
+ * compiled graphs; QwenImagePipeline runs each prompt unpadded, its text encoder on the templated ids
+ * and its transformer on the rows kept after the template prefix — where the static compiled graphs
+ * take 290 and 256. Counted with the tokenizer this request used (the test tokenizer, labelled).
+ */
+export function diffusersLengths(m: PipelineManifest, family: E2eFamily, prompts: string[]): { encoder: number[]; text: number[] } {
+  if (family === 'flux2') return { encoder: prompts.map(() => 512), text: prompts.map(() => 512) };
+  const tok = TextTokenizer.load(m.tokenizer);
+  const template = typeof m.prompt.template === 'string' ? m.prompt.template : QWEN_PROMPT.template;
+  const dropTokens = typeof m.prompt.dropTokens === 'number' || m.prompt.dropTokens === 'prefix' ? m.prompt.dropTokens : QWEN_PROMPT.dropTokens;
+  const drop = resolveDropTokens(tok, { ...QWEN_PROMPT, template, dropTokens });
+  const encoder = prompts.map((p) => tokenizePrompt(tok, p, template, TOKENIZER_MAX_LENGTH).length);
+  return { encoder, text: encoder.map((n) => Math.max(1, Math.min(n - drop, QWEN_PROMPT.maxSequenceLength))) };
 }
 
 /** The shift parameter of the family's own schedule (models/<family>/scheduler.ts) at 1024x1024 (4096 image tokens). */
@@ -262,7 +282,9 @@ export async function e2eBench(o: E2eOptions, deps: E2eDeps, log: (s: string) =>
       await pipeline.release();
     }
     if (!baseline) continue;
-    const b = baseline(family, o);
+    const lengths = diffusersLengths(manifest, family, [o.prompt ?? DEFAULT_PROMPT, ...(p.cfg ? [NEGATIVE_PROMPT] : [])]);
+    if (family === 'qwen_image') notes.push(`qwen_image baseline: diffusers runs each prompt unpadded — text encoder ${lengths.encoder.join(' and ')} positions, transformer ${lengths.text.join(' and ')} text tokens (test-tokenizer counts) — where the compiled static graphs take 290 and 256.`);
+    const b = baseline(family, o, lengths);
     if (typeof b === 'string') { notes.push(b); continue; }
     const row = baselineRow(family, b);
     if (typeof row === 'string') notes.push(row);

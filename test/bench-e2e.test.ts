@@ -15,8 +15,11 @@ import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { main } from '../bench/cli.ts';
 import {
   type BaselineJson, type E2eOptions, type E2eResult, type E2eRuntime, type StageMs, type TimedModule,
-  baselineRow, e2eBench, medianStages, scheduleMu, stagesOf,
+  DEFAULT_PROMPT, NEGATIVE_PROMPT, baselineRow, diffusersLengths, e2eBench, medianStages, scheduleMu, stagesOf,
 } from '../bench/e2e.ts';
+import { DEFAULT_SETTINGS, resolveDropTokens, tokenizePrompt } from '../models/qwen_image/prompt.ts';
+import { loadManifest } from '../runtime/pipeline/manifest.ts';
+import { TextTokenizer } from '../runtime/pipeline/tokenizer.ts';
 import { e2eChartSvg, e2eMarkdown } from '../bench/e2e-report.ts';
 import { Tensor } from '../compiler/ir/tensor.ts';
 import { compilePipeline } from '../compiler/pipeline-artifact.ts';
@@ -165,8 +168,8 @@ describe('e2eBench over tiny pipeline artifacts (stand-in runtime)', () => {
         return module;
       },
     };
-    const baseline = (family: string, o: E2eOptions): BaselineJson => {
-      events.push(`baseline ${family} steps ${o.steps}`);
+    const baseline = (family: string, o: E2eOptions, lengths: { encoder: number[]; text: number[] }): BaselineJson => {
+      events.push(`baseline ${family} steps ${o.steps} prompts ${lengths.encoder.length}`);
       return { device: 'X', torch: 't', weights: 'synthetic (seed 5)', notes: ['stages one at a time'], stages: { text_encoder: { ms: 1, calls: 1 }, denoise: { ms: 2, calls: 2 }, vae_decode: { ms: 3, calls: 1 }, image_encode: { ms: 4, calls: 1 } } };
     };
     const logs: string[] = [];
@@ -176,7 +179,7 @@ describe('e2eBench over tiny pipeline artifacts (stand-in runtime)', () => {
     const forFamily = (f: string) => [
       `load text_encoder ${opts}`, `load transformer ${opts}`, `load vae_decoder ${opts}`,
       'time text_encoder 3', 'time transformer 3', 'time vae_decoder 3',
-      'close text_encoder', 'close transformer', 'close vae_decoder', `baseline ${f} steps 2`,
+      'close text_encoder', 'close transformer', 'close vae_decoder', `baseline ${f} steps 2 prompts ${f === 'flux2' ? 1 : 2}`,
     ];
     expect(events).toEqual([...forFamily('flux2'), ...forFamily('qwen_image')]);
     expect(logs.find((l) => l.startsWith('flux2: loaded'))).toMatch(/text_encoder \[SYNTHETIC weights, seed 5\] \| .*transformer \[SYNTHETIC weights, seed 5\] \| .*vae_decoder \[SYNTHETIC weights, seed 5\] \[SKIPPED launches without a kernel: dc.FusedAttention x1\]/);
@@ -190,7 +193,8 @@ describe('e2eBench over tiny pipeline artifacts (stand-in runtime)', () => {
     expect(r.rows[0].skipped).toEqual(['vaeDecoder: dc.FusedAttention x1']);
     expect(r.rows[0].memoryGiB).toBe(3);
     const compiled = r.rows[0].stages;
-    expect(compiled.total).toBeCloseTo(compiled.textEncode + compiled.denoise + compiled.vaeDecode + compiled.imageEncode, 9);
+    for (const k of ['textEncode', 'denoise', 'vaeDecode', 'imageEncode'] as const) expect(compiled[k]).toBeGreaterThan(0);
+    expect(compiled.total).toBeGreaterThan(compiled.denoise); // the median request's total (medianStages is tested above)
     expect(r.rows[1].stages).toEqual(stages(1, 2, 3, 4));
     // Runs counted per request: Flux.2 one encode and one pass per step; Qwen-Image's true CFG two of each; the tiny VAEs decode in 9 tiles.
     expect(r.modules.flux2!.map((m) => [m.role, m.calls, m.ms])).toEqual([['textEncoder', 1, 2], ['transformer', 2, 4], ['vaeDecoder', 9, 18]]);
@@ -200,6 +204,17 @@ describe('e2eBench over tiny pipeline artifacts (stand-in runtime)', () => {
     expect(r.notes).toContain('flux2 baseline: stages one at a time');
     expect(r.notes.find((n) => n.startsWith('qwen_image: the 3 requests'))).toMatch(/gave identical PNG bytes/); // a deterministic stand-in
   }, 120_000);
+
+  it('the baseline runs each Qwen-Image prompt at its own unpadded length, as diffusers; Flux.2 at 512 as both', () => {
+    const m = loadManifest(artifacts.qwen_image);
+    const tok = TextTokenizer.load(m.tokenizer);
+    const drop = resolveDropTokens(tok, { ...DEFAULT_SETTINGS, template: m.prompt.template as string, dropTokens: 'prefix' });
+    const l = diffusersLengths(m, 'qwen_image', [DEFAULT_PROMPT, NEGATIVE_PROMPT]);
+    expect(l.encoder).toEqual([DEFAULT_PROMPT, NEGATIVE_PROMPT].map((p) => tokenizePrompt(tok, p, m.prompt.template as string, 1058).length));
+    expect(l.text).toEqual(l.encoder.map((n) => n - drop));
+    expect(l.encoder[0]).toBeGreaterThan(l.encoder[1]); // the negative prompt " " is shorter
+    expect(diffusersLengths(loadManifest(artifacts.flux2), 'flux2', [DEFAULT_PROMPT])).toEqual({ encoder: [512], text: [512] });
+  });
 
   it('a baseline that cannot run is a note, not a row', async () => {
     const runtime: E2eRuntime = {

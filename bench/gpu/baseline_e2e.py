@@ -9,10 +9,12 @@ so the stages are timed one at a time and the report says so):
                 the 30 layers the export keeps (Mistral Small 3.1: hidden 5120, 32/8 heads, MLP 32768),
                 hidden states of layers 10, 20, 30 stacked to [1, 512, 15360], 512 left-padded
                 positions (diffusers' Mistral3 runs all 40 layers: its real stage is longer);
-                Qwen-Image, Qwen2Model (the Qwen2.5-VL-7B language model) at 290 positions, last hidden
-                state; two calls with true CFG (prompt, negative prompt), as QwenImagePipeline
+                Qwen-Image, Qwen2Model (the Qwen2.5-VL-7B language model), last hidden state, one call
+                per prompt (prompt, negative prompt with true CFG) at that prompt's own unpadded length
+                (--encoder-tokens), as QwenImagePipeline
   denoise       `--steps` calls of diffusers' transformer (Qwen-Image with CFG: two per step, cond and
-                uncond, each at 256 text positions, combined with diffusers' norm rescale) and the
+                uncond, each at its prompt's own text length (--text-tokens), combined with diffusers'
+                norm rescale; Flux.2 at 512 text positions, as Flux2Pipeline pads) and the
                 scheduler's Euler step (FlowMatchEulerDiscreteScheduler with each pipeline's shift/mu)
   vae_decode    AutoencoderKLFlux2 / AutoencoderKLQwenImage (default configs, as the exports) on the
                 1x32x128x128 / 1x16x1x128x128 latent
@@ -49,38 +51,36 @@ def on_gpu_bf16(make):
         torch.set_default_dtype(torch.float32)
 
 
-def text_encoder(family, seed, iters, cfg):
+def text_encoder(family, seed, iters, lengths):
     from transformers import MistralConfig, MistralModel, Qwen2Config, Qwen2Model
     if family == "flux2":
         cfg_ = MistralConfig(vocab_size=131072, hidden_size=5120, intermediate_size=32768, num_hidden_layers=30, num_attention_heads=32,
                              num_key_value_heads=8, head_dim=128, max_position_embeddings=131072, rope_theta=1e9, rms_norm_eps=1e-5)
         m = on_gpu_bf16(lambda: MistralModel(cfg_))
-        L, real = 512, 120
     else:
         cfg_ = Qwen2Config(vocab_size=152064, hidden_size=3584, intermediate_size=18944, num_hidden_layers=28, num_attention_heads=28,
                            num_key_value_heads=4, max_position_embeddings=128000, rope_theta=1e6, rms_norm_eps=1e-6)
         m = on_gpu_bf16(lambda: Qwen2Model(cfg_))
-        L, real = 290, 60
     fill_synthetic(m, seed)
     g = torch.Generator(device="cuda").manual_seed(seed + 2)
-    ids = torch.randint(10, 497, (1, L), generator=g, device="cuda")
-    mask = torch.zeros(1, L, dtype=torch.long, device="cuda")
-    if family == "flux2":
-        mask[:, L - real:] = 1  # left padding, as Flux2Pipeline
-    else:
-        mask[:, :real] = 1  # right padding, the compiled pipeline's static 290 positions
 
-    def run():
-        with torch.no_grad():
-            if family == "flux2":
-                out = m(input_ids=ids, attention_mask=mask, output_hidden_states=True, use_cache=False)
-                h = torch.stack([out.hidden_states[k] for k in (10, 20, 30)], dim=1)
-                return h.permute(0, 2, 1, 3).reshape(1, L, 3 * 5120)
-            return m(input_ids=ids, attention_mask=mask, use_cache=False).last_hidden_state
+    def call(L):
+        ids = torch.randint(10, 497, (1, L), generator=g, device="cuda")
+        mask = torch.ones(1, L, dtype=torch.long, device="cuda")
+        if family == "flux2":
+            mask[:, : L // 2] = 0  # left padding, as Flux2Pipeline pads to 512
 
-    ms = median(run, iters)
-    calls = 2 if cfg else 1
-    res = dict(ms=ms * calls, ms_per_call=ms, calls=calls, peak_gib=torch.cuda.max_memory_allocated() / 2**30,
+        def run():
+            with torch.no_grad():
+                if family == "flux2":
+                    out = m(input_ids=ids, attention_mask=mask, output_hidden_states=True, use_cache=False)
+                    h = torch.stack([out.hidden_states[k] for k in (10, 20, 30)], dim=1)
+                    return h.permute(0, 2, 1, 3).reshape(1, L, 3 * 5120)
+                return m(input_ids=ids, attention_mask=mask, use_cache=False).last_hidden_state
+        return median(run, iters)
+
+    per = [call(L) for L in lengths]
+    res = dict(ms=sum(per), ms_per_call=per, calls=len(per), tokens=lengths, peak_gib=torch.cuda.max_memory_allocated() / 2**30,
                parameters_b=sum(p.numel() for p in m.parameters()) / 1e9)
     del m
     return res
@@ -102,7 +102,7 @@ def schedule(family, steps, mu):
     return s
 
 
-def denoise(family, seed, iters, steps, cfg, guidance, mu):
+def denoise(family, seed, iters, steps, guidance, mu, text_tokens):
     from baseline_diffusers import inputs
     name = "flux2_dev" if family == "flux2" else "qwen_image"
     m = build_transformer(name).eval()
@@ -110,7 +110,14 @@ def denoise(family, seed, iters, steps, cfg, guidance, mu):
     g = torch.Generator(device="cuda").manual_seed(seed + 1)
     x = inputs(name, 1, g)
     latents0 = x.pop("hidden_states")
-    neg = dict(x, encoder_hidden_states=torch.randn_like(x["encoder_hidden_states"])) if cfg else None
+    if family == "qwen_image":  # each prompt at its own (unpadded) text length, as QwenImagePipeline
+        def text(L):
+            return dict(x, encoder_hidden_states=torch.randn(1, L, 3584, generator=g, device="cuda", dtype=torch.bfloat16),
+                        encoder_hidden_states_mask=torch.ones(1, L, dtype=torch.long, device="cuda"))
+        x = text(text_tokens[0])
+        neg = text(text_tokens[1]) if len(text_tokens) > 1 else None
+    else:
+        neg = None
 
     def loop():
         s = schedule(family, steps, mu)
@@ -127,8 +134,8 @@ def denoise(family, seed, iters, steps, cfg, guidance, mu):
         return lat
 
     ms = median(loop, iters)
-    calls = steps * (2 if cfg else 1)
-    res = dict(ms=ms, calls=calls, ms_per_call=ms / calls, peak_gib=torch.cuda.max_memory_allocated() / 2**30)
+    calls = steps * (2 if neg is not None else 1)
+    res = dict(ms=ms, calls=calls, ms_per_call=ms / calls, text_tokens=text_tokens, peak_gib=torch.cuda.max_memory_allocated() / 2**30)
     del m
     return res
 
@@ -180,8 +187,14 @@ def main():
     ap.add_argument("--guidance", type=float, default=4.0)
     ap.add_argument("--no-cfg", action="store_true")
     ap.add_argument("--mu", type=float, required=True, help="the schedule's shift parameter (the compiled pipeline's own)")
+    ap.add_argument("--encoder-tokens", required=True, help="text encoder positions per prompt, comma-separated (CFG: prompt,negative)")
+    ap.add_argument("--text-tokens", required=True, help="transformer text tokens per prompt, comma-separated")
     a = ap.parse_args()
-    cfg = a.family == "qwen_image" and not a.no_cfg
+    encoder_tokens = [int(v) for v in a.encoder_tokens.split(",")]
+    text_tokens = [int(v) for v in a.text_tokens.split(",")]
+    cfg = len(text_tokens) > 1 and not a.no_cfg
+    if not cfg:
+        encoder_tokens, text_tokens = encoder_tokens[:1], text_tokens[:1]
     torch.manual_seed(a.seed)
     res = dict(family=a.family, device=torch.cuda.get_device_name(), torch=torch.__version__, weights=f"synthetic (seed {a.seed})",
                steps=a.steps, cfg=cfg, stages={}, notes=["stages timed one at a time, each model built, timed and freed before the next"])
@@ -189,8 +202,8 @@ def main():
     def save():
         json.dump(res, open(a.out, "w"), indent=1)
 
-    for name, fn in [("text_encoder", lambda: text_encoder(a.family, a.seed, a.iters, cfg)),
-                     ("denoise", lambda: denoise(a.family, a.seed, a.iters, a.steps, cfg, a.guidance, a.mu))]:
+    for name, fn in [("text_encoder", lambda: text_encoder(a.family, a.seed, a.iters, encoder_tokens)),
+                     ("denoise", lambda: denoise(a.family, a.seed, a.iters, a.steps, a.guidance, a.mu, text_tokens))]:
         free()
         t0 = time.time()
         try:
