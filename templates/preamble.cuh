@@ -44,20 +44,22 @@ template <typename T> __device__ __forceinline__ T dc_round_half(T x) { return T
 template <typename T> __device__ __forceinline__ T dc_round_e4m3(T x) { return T(float(__nv_fp8_e4m3(float(x)))); }
 
 // Block-wide sum / max over all threads of the CTA (blockDim.x a multiple of 32, at most 1024).
-template <typename T> __device__ __forceinline__ T dc_block_sum(T v, T* scratch) {
+// Lead = false drops the barrier that guards `scratch` against the previous reduction's readers:
+// for callers that alternate two scratch buffers, so a barrier has passed since its last read.
+template <typename T, bool Lead = true> __device__ __forceinline__ T dc_block_sum(T v, T* scratch) {
   for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
-  __syncthreads();
+  if (Lead) __syncthreads();
   if (lane == 0) scratch[warp] = v;
   __syncthreads();
   T total = T(0);
   for (int w = 0; w < warps; ++w) total += scratch[w];
   return total;
 }
-template <typename T> __device__ __forceinline__ T dc_block_max(T v, T* scratch) {
+template <typename T, bool Lead = true> __device__ __forceinline__ T dc_block_max(T v, T* scratch) {
   for (int o = 16; o > 0; o >>= 1) { T u = __shfl_xor_sync(0xffffffffu, v, o); v = u > v ? u : v; }
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
-  __syncthreads();
+  if (Lead) __syncthreads();
   if (lane == 0) scratch[warp] = v;
   __syncthreads();
   T m = scratch[0];
@@ -125,10 +127,10 @@ template <typename T, typename X> __device__ __forceinline__ void dc_store8(X* p
 }
 
 // Two sums in one block reduction (LayerNorm's sum and sum of squares).
-template <typename T> __device__ __forceinline__ void dc_block_sum2(T& a, T& b, T* scratch) {
+template <typename T, bool Lead = true> __device__ __forceinline__ void dc_block_sum2(T& a, T& b, T* scratch) {
   for (int o = 16; o > 0; o >>= 1) { a += __shfl_xor_sync(0xffffffffu, a, o); b += __shfl_xor_sync(0xffffffffu, b, o); }
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
-  __syncthreads();
+  if (Lead) __syncthreads();
   if (lane == 0) { scratch[warp] = a; scratch[16 + warp] = b; }
   __syncthreads();
   a = T(0); b = T(0);
@@ -149,4 +151,14 @@ template <typename T> __device__ __forceinline__ void dc_lds8(const __half* tag,
 template <typename T> __device__ __forceinline__ void dc_lds8(const float*, const unsigned char* s, int planeBytes, T* v) {
   const float4 a = *reinterpret_cast<const float4*>(s), b = *reinterpret_cast<const float4*>(s + planeBytes);
   v[0] = T(a.x); v[1] = T(a.y); v[2] = T(a.z); v[3] = T(a.w); v[4] = T(b.x); v[5] = T(b.y); v[6] = T(b.z); v[7] = T(b.w);
+}
+// Element i (compile-time after unrolling) of 8-element vectors of a 2-byte type held raw in
+// registers (row kernels keep row-invariant inputs packed: half the registers of floats).
+template <typename T> __device__ __forceinline__ T dc_pk(const __nv_bfloat16*, const uint4* a, int i) {
+  const unsigned w = reinterpret_cast<const unsigned*>(a)[i >> 1];
+  return T(__uint_as_float((i & 1) ? (w & 0xffff0000u) : (w << 16)));
+}
+template <typename T> __device__ __forceinline__ T dc_pk(const __half*, const uint4* a, int i) {
+  const unsigned w = reinterpret_cast<const unsigned*>(a)[i >> 1];
+  return T(__half2float(__ushort_as_half((unsigned short)((i & 1) ? (w >> 16) : (w & 0xffffu)))));
 }

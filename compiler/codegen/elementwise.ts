@@ -53,11 +53,12 @@ export interface ElementwiseDescriptor {
 }
 
 /** Row-kernel tuning: vectors (8 elements) per thread; stages of the shared-memory ring that keeps
- * the next rows' loads in flight (0: the next row prefetched into registers instead); CTAs per SM
- * asked of ptxas (and the persistent grid's size with the ring). Chosen by measurement on the H100
- * (bench/RESULTS.md, row kernels). */
+ * the next rows' loads in flight (at least 2 where the ring is used); CTAs per SM asked of ptxas
+ * and launched (0: from the row arrays' registers, render.ts rowCtasPerSm). Chosen by measurement
+ * on the H100 (bench/results/row-kernels-2026-11-25b.md): the ring against the next row prefetched
+ * into registers, 2 against 3 stages, 2/4/6 vectors per thread, 1-4 CTAs per SM. */
 export interface RowTuning { vectorsPerThread: number; stages: number; ctasPerSm: number }
-export const ROW_TUNING: RowTuning = { vectorsPerThread: 4, stages: 3, ctasPerSm: 1 };
+export const ROW_TUNING: RowTuning = { vectorsPerThread: 4, stages: 2, ctasPerSm: 0 };
 
 const CUDA_TYPE: Partial<Record<DType, CudaType>> = {
   float32: 'float', float64: 'double', bfloat16: 'bf16', float16: 'half', float8e4m3fn: 'fp8e4m3',

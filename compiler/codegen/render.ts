@@ -157,7 +157,7 @@ interface Ring { stages: number; stageBytes: number; planeBytes: number; slots: 
  * vectors, thread-contiguous, so copies and reads are conflict-free), and how many stages fit
  * (undefined: fewer than 2).
  */
-function rowRing(d: ElementwiseDescriptor, T: number, V: number, PV: number, tuning: RowTuning): Ring | undefined {
+function rowRing(d: ElementwiseDescriptor, T: number, V: number, PV: number, tuning: RowTuning, ctasPerSm: number): Ring | undefined {
   if (V !== 8) return undefined;
   const planeBytes = PV * T * 16;
   const slots = new Map<string, RingSlot>();
@@ -179,7 +179,7 @@ function rowRing(d: ElementwiseDescriptor, T: number, V: number, PV: number, tun
   }
   if (!slots.size) return undefined;
   const rope = d.program.some((i) => i.op === 'RoPE') ? d.cols * (d.compute === 'double' ? 8 : 4) : 0;
-  const stages = Math.min(tuning.stages, Math.floor((ROW_SMEM_BUDGET / Math.max(1, tuning.ctasPerSm) - rope) / offset));
+  const stages = Math.min(tuning.stages, Math.floor((ROW_SMEM_BUDGET / ctasPerSm - rope) / offset));
   return stages >= 2 ? { stages, stageBytes: offset, planeBytes, slots } : undefined;
 }
 
@@ -194,12 +194,32 @@ function partBranches(d: ElementwiseDescriptor, parts: number[], body: (k: numbe
 }
 
 /**
+ * CTAs per SM a row kernel asks ptxas for (__launch_bounds__) and launches (the persistent grid):
+ * the row arrays held in registers across the row (one per input read from memory, N elements per
+ * thread, plus about 24 registers of working state) decide: the 64K registers of an SM hold
+ * floor(65536 / (T * that)) CTAs, within 2048 threads and at most 4. Measured on the H100
+ * (bench/results/row-kernels-2026-11-25b.md): LayerNorm+Modulate+Quantize [4608, 6144] (4 arrays of
+ * 24) runs 2 CTAs per SM without spilling and 1.6x faster than 1; Mul+Add+LayerNorm+Modulate+
+ * Quantize (6 arrays) spills at 2 and runs best at 1.
+ */
+export function rowCtasPerSm(d: ElementwiseDescriptor, T: number, N: number): number {
+  const held = d.inputs.filter((inp) => !inp.swiglu && !inp.part);
+  // Row-invariant 2-byte vectors are held packed: half an array each.
+  const arrays = held.reduce((acc, inp) => acc + (inp.vector && ['bf16', 'half'].includes(inp.type) && inp.rowDims.every((dim) => dim.stride === 0 || dim.size === 1) ? 0.5 : 1), 0);
+  return Math.max(1, Math.min(4, Math.floor(2048 / T), Math.floor(65536 / (T * (arrays * N + 24)))));
+}
+
+/**
  * Row kernel, register resident: each thread owns 8-column (16-byte) vectors j·THREADS + t of the
  * row (or single columns when the row does not split into vectors), so accesses are coalesced and
  * vectorised; every row value is a register array; each input row is read from global memory once
- * and each output written once. Reductions are per-thread
- * partial sums then one block reduction. RoPE's partner element comes from the neighbouring lane
- * (interleaved pairs, by shuffle) or from a shared-memory copy of the row (halves).
+ * and each output written once. Rows that change per row stream through a shared-memory ring of
+ * `stages` rows (rowRing: the next rows' copies in flight while this one is computed); row-invariant
+ * inputs are loaded once per CTA (2-byte ones kept packed). Reductions are per-thread partial sums
+ * then one block reduction (one barrier each, alternating scratch buffers). A Concat's vector comes
+ * from the part it lies in (a SwiGLU part computed on the way). RoPE's partner element comes from
+ * the neighbouring lane (interleaved pairs, by shuffle) or from a shared-memory copy of the row
+ * (halves). Measured choices: bench/results/row-kernels-2026-11-25b.md.
  */
 function renderRow(d: ElementwiseDescriptor, name: string): { source: string; sharedBytes: number; threads: number; perSm: number } {
   const tuning = d.row ?? ROW_TUNING;
@@ -220,12 +240,11 @@ function renderRow(d: ElementwiseDescriptor, name: string): { source: string; sh
     ? vloop(`dc_load8<T>(in${k}, ${base} + cb, &${arr}[j * 8]);`)
     : loop(`${arr}[i] = ${loadExpr(d.inputs, `in${k}`, 'c', base)};`));
   const isInvariant = (inp: EwInput) => inp.rowDims.every((dim) => dim.stride === 0 || dim.size === 1);
-  const ring = tuning.stages > 0 ? rowRing(d, T, V, PV, tuning) : undefined;
-  const first: string[] = [];
-  const prefetch: string[] = [];
-  const rotate: string[] = [];
-  const nextOffsets = offsetLines(d.inputs, 'nrow', 'noff');
-  const firstOffsets = offsetLines(d.inputs, '(long long)blockIdx.x', 'foff');
+  // CTAs per SM: as many as the row arrays' registers allow (below), at most 4, fewer where the
+  // ring would not fit in shared memory; the tuning may fix the number instead.
+  let ctasPerSm = tuning.ctasPerSm || rowCtasPerSm(d, T, N);
+  let ring = rowRing(d, T, V, PV, tuning, ctasPerSm);
+  if (!ring && !tuning.ctasPerSm && rowRing(d, T, V, PV, tuning, 1)) while (!ring) ring = rowRing(d, T, V, PV, tuning, --ctasPerSm);
   if (ring) {
     // The ring: stage s holds row blockIdx.x + (it + s) * gridDim.x of every staged input; each
     // thread copies (cp.async) exactly the 16-byte vectors it later reads, so no barrier guards a
@@ -241,10 +260,21 @@ function renderRow(d: ElementwiseDescriptor, name: string): { source: string; sh
       `dc_cp_wait<${ring.stages - 1}>();`, `const unsigned char* cur = dc_row_smem + (it % ${ring.stages}) * ${ring.stageBytes};`] });
   }
   const staged = ring?.slots ?? new Map<string, RingSlot>();
+  // Row-invariant 2-byte vector inputs stay packed unless an output is the input itself or RoPE
+  // reads its partner element from it.
+  const packed = new Set<string>();
+  const packable = (k: number) => V === 8 && d.inputs[k].vector && ['bf16', 'half'].includes(d.inputs[k].type) && !d.results.includes(`in${k}`)
+    && !d.program.some((ins) => ins.op === 'RoPE' && ins.args[0] === `in${k}`);
   d.inputs.forEach((inp, k) => {
     if (inp.swiglu || inp.part) return; // read inside the SwiGLU / Concat step, a vector at a time
     val.set(`in${k}`, `x${k}`);
     if (isInvariant(inp)) {
+      if (packable(k)) {
+        // Raw 16-byte vectors (half the registers of floats), converted where used (dc_pk).
+        packed.add(`in${k}`);
+        invariant.push(`uint4 xr${k}[${PV}];`, vloop(`xr${k}[j] = *reinterpret_cast<const uint4*>(in${k} + cb);`));
+        return;
+      }
       invariant.push(`T x${k}[${N}];`, loadInto(k, `x${k}`, '0LL'));
       return;
     }
@@ -253,28 +283,15 @@ function renderRow(d: ElementwiseDescriptor, name: string): { source: string; sh
       steps.push({ comment: `input ${k} (from the ring)`, lines: [`T x${k}[${N}];`, vloop(`dc_lds8<T>(in${k}, cur + ${sl.offset} + (j * ${T} + tid) * 16, ${ring!.planeBytes}, &x${k}[j * 8]);`)] });
       return;
     }
-    if (tuning.stages > 0) {
-      steps.push({ comment: `input ${k}`, lines: [`T x${k}[${N}];`, loadInto(k, `x${k}`, `off${k}`)] });
-      return;
-    }
-    invariant.push(`T x${k}[${N}];`);
-    first.push(firstOffsets[k], loadInto(k, `x${k}`, `foff${k}`));
-    if (V === 8 && inp.vector && (inp.type === 'bf16' || inp.type === 'half')) {
-      // 2-byte elements: prefetch the raw 16-byte vectors (half the registers), unpack on rotation.
-      prefetch.push(`uint4 n${k}[${PV}];`);
-      prefetch.push(`if (nrow < ${d.rows}LL) { ${nextOffsets[k]}\n  ${vloop(`n${k}[j] = *reinterpret_cast<const uint4*>(in${k} + noff${k} + cb);`)} }`);
-      rotate.push(`#pragma unroll\n  for (int j = 0; j < ${PV}; ++j) dc_unpack8<T>(in${k}, n${k}[j], &x${k}[j * 8]);`);
-      return;
-    }
-    prefetch.push(`T n${k}[${N}];`);
-    prefetch.push(`if (nrow < ${d.rows}LL) { ${nextOffsets[k]}\n  ${loadInto(k, `n${k}`, `noff${k}`)} }`);
-    rotate.push(`#pragma unroll\n  for (int i = 0; i < ${N}; ++i) x${k}[i] = n${k}[i];`);
+    // Not staged (an fp8 or strided input, rows of single elements, or no room for two stages).
+    steps.push({ comment: `input ${k}`, lines: [`T x${k}[${N}];`, loadInto(k, `x${k}`, `off${k}`)] });
   });
-  if (first.length) invariant.push(`if (blockIdx.x < ${d.rows}LL) {`, ...first, '}');
-  if (prefetch.length) prefetch.unshift(`const long long nrow = row + gridDim.x;`);
-  steps.push({ comment: 'next row\'s inputs (prefetch)', lines: prefetch });
-  const at = (ref: string) => (val.has(ref) ? (val.get(ref)!.startsWith('s_') ? val.get(ref)! : `${val.get(ref)}[i]`) : ref);
+  const at = (ref: string) => (packed.has(ref) ? `dc_pk<T>(${ref}, xr${ref.slice(2)}, i)` : val.has(ref) ? (val.get(ref)!.startsWith('s_') ? val.get(ref)! : `${val.get(ref)}[i]`) : ref);
   let sharedBytes = 0;
+  // Block reductions alternate two scratch buffers (one barrier each); a row with an odd number of
+  // them ends with a barrier, so the next row's first reduction may overwrite the buffer.
+  let reductions = 0;
+  const scratch = () => `scratch + ${32 * (reductions++ % 2)}`;
   d.program.forEach((ins, i) => {
     const v = `v${i}`;
     const lines = [`T ${v}[${N}];`];
@@ -284,29 +301,29 @@ function renderRow(d: ElementwiseDescriptor, name: string): { source: string; sh
         const eps = Number(ins.attrs.epsilon ?? 1e-5);
         if (ins.op === 'LayerNormalization' && T <= 512) {
           // One reduction of (sum, sum of squares): variance = E[x²] - mean², in fp32.
-          lines.push(`T p${i} = T(0), q${i} = T(0);`, loop(`const T z = ${a(0)}; p${i} += z; q${i} += z * z;`), `dc_block_sum2(p${i}, q${i}, scratch);`);
+          lines.push(`T p${i} = T(0), q${i} = T(0);`, loop(`const T z = ${a(0)}; p${i} += z; q${i} += z * z;`), `dc_block_sum2<T, false>(p${i}, q${i}, ${scratch()});`);
           lines.push(`const T mean${i} = p${i} / T(${d.cols});`, `const T var${i} = q${i} / T(${d.cols}) - mean${i} * mean${i};`);
           lines.push(`const T r${i} = T(1) / sqrt((var${i} > T(0) ? var${i} : T(0)) + T(${eps}));`);
         } else {
           if (ins.op === 'LayerNormalization') {
-            lines.push(`T p${i} = T(0);`, loop(`p${i} += ${a(0)};`), `const T mean${i} = dc_block_sum(p${i}, scratch) / T(${d.cols});`);
+            lines.push(`T p${i} = T(0);`, loop(`p${i} += ${a(0)};`), `const T mean${i} = dc_block_sum<T, false>(p${i}, ${scratch()}) / T(${d.cols});`);
           } else lines.push(`const T mean${i} = T(0);`);
           lines.push(`T q${i} = T(0);`, loop(`const T z = ${a(0)} - mean${i}; q${i} += z * z;`));
-          lines.push(`const T r${i} = T(1) / sqrt(dc_block_sum(q${i}, scratch) / T(${d.cols}) + T(${eps}));`);
+          lines.push(`const T r${i} = T(1) / sqrt(dc_block_sum<T, false>(q${i}, ${scratch()}) / T(${d.cols}) + T(${eps}));`);
         }
         lines.push(loop(`${v}[i] = (${a(0)} - mean${i}) * r${i}${ins.args[1] ? ` * ${a(1)}` : ''}${ins.args[2] ? ` + ${a(2)}` : ''};`));
         break;
       }
       case 'Softmax':
-        lines.push(`T m${i} = -INFINITY;`, loop(`m${i} = dc_max(m${i}, ${a(0)});`), `const T mx${i} = dc_block_max(m${i}, scratch);`);
-        lines.push(`T p${i} = T(0);`, loop(`${v}[i] = exp(${a(0)} - mx${i}); p${i} += ${v}[i];`), `const T sum${i} = dc_block_sum(p${i}, scratch);`);
+        lines.push(`T m${i} = -INFINITY;`, loop(`m${i} = dc_max(m${i}, ${a(0)});`), `const T mx${i} = dc_block_max<T, false>(m${i}, ${scratch()});`);
+        lines.push(`T p${i} = T(0);`, loop(`${v}[i] = exp(${a(0)} - mx${i}); p${i} += ${v}[i];`), `const T sum${i} = dc_block_sum<T, false>(p${i}, ${scratch()});`);
         lines.push(loop(`${v}[i] = ${v}[i] / sum${i};`));
         break;
       case 'Quantize':
         // Per-token FP8: scale = amax / 448 (fp32), q = e4m3(x / scale), saturating; bf16: round.
         if (ins.attrs.format === 'bf16') lines.push(loop(`${v}[i] = dc_round_bf16(${a(0)});`), `const T s_${i} = T(1);`);
         else {
-          lines.push(`T am${i} = T(0);`, loop(`am${i} = dc_max(am${i}, fabs(${a(0)}));`), `const T amax${i} = dc_block_max(am${i}, scratch);`);
+          lines.push(`T am${i} = T(0);`, loop(`am${i} = dc_max(am${i}, fabs(${a(0)}));`), `const T amax${i} = dc_block_max<T, false>(am${i}, ${scratch()});`);
           lines.push(`const T s_${i} = amax${i} > T(0) ? T(float(amax${i}) / 448.f) : T(1);`, loop(`${v}[i] = dc_round_e4m3(${a(0)} / s_${i});`));
         }
         val.set(`${ins.out}_1`, `s_${i}`);
@@ -381,12 +398,10 @@ function renderRow(d: ElementwiseDescriptor, name: string): { source: string; sh
     else if (V === 8 && arr && !arr.startsWith('s_')) stores.push(vloop(`dc_store8<T>(out${k}, row * ${d.cols}LL + cb, &${arr}[j * 8]);`));
     else stores.push(loop(`dc_store<T>(out${k}, row * ${d.cols}LL + c, ${at(ref)});`));
   });
-  steps.push({ comment: 'outputs', lines: stores }, { comment: 'the prefetched row becomes this row', lines: rotate });
+  steps.push({ comment: 'outputs', lines: stores });
   const ringBytes = ring ? ring.stages * ring.stageBytes : 0;
-  const source = env.render('elementwise_row.cu.njk', { name, threads: T, minBlocks: ring ? Math.max(1, tuning.ctasPerSm) : 1, params: params(d), compute: d.compute, rows: d.rows, invariant, rowOffsets: offsetLines(d.inputs), steps, rowbufOffset: ringBytes });
-  // CTAs per SM: as asked, or (0) as many as threads and shared memory allow (registers may allow fewer).
-  const perSm = ring && tuning.ctasPerSm > 0 ? tuning.ctasPerSm : Math.max(1, Math.min(Math.floor(2048 / T), Math.floor((228 * 1024) / (ringBytes + sharedBytes + 1024))));
-  return { source, sharedBytes: ringBytes + sharedBytes, threads: T, perSm };
+  const source = env.render('elementwise_row.cu.njk', { name, threads: T, minBlocks: ctasPerSm, params: params(d), compute: d.compute, rows: d.rows, invariant, rowOffsets: offsetLines(d.inputs), steps, rowbufOffset: ringBytes, endBarrier: reductions % 2 === 1 });
+  return { source, sharedBytes: ringBytes + sharedBytes, threads: T, perSm: ctasPerSm };
 }
 
 /** Renders one element-wise kernel (without the preamble; renderUnit adds it once per unit). */

@@ -8,6 +8,7 @@
  *                                                    timed, convs and norms checked on samples),
  *                                                    writes kernels.cubin, cases.txt, expected.json
  *   npx tsx test/gpu/cases.ts prepare DIR vae        the VAE decoders' cases only
+ *   npx tsx test/gpu/cases.ts prepare DIR rows       all but the VAE decoders' (the row-kernel work)
  *   (GPU) nvcc -O2 -o h test/gpu/harness.cu -lcuda && ./h .gpu/cases $OUT > $OUT/log.txt
  *   npx tsx test/gpu/cases.ts check .gpu/cases RESULTS_DIR
  *
@@ -22,7 +23,7 @@ import { join } from 'node:path';
 import { buildKernels } from '../../compiler/build/index.ts';
 import type { CudaType } from '../../compiler/codegen/elementwise.ts';
 import { kernelPlan } from '../../compiler/codegen/plan.ts';
-import { elementwiseDescriptor, withRowTuning } from '../../compiler/codegen/elementwise.ts';
+import { ROW_TUNING, elementwiseDescriptor, withRowTuning } from '../../compiler/codegen/elementwise.ts';
 import { type RenderedKernel, renderElementwise, renderUnit } from '../../compiler/codegen/render.ts';
 import { loadConstant } from '../../compiler/onnx/constants.ts';
 import { planMemory } from '../../passes/plan-memory.ts';
@@ -82,7 +83,7 @@ const CUDA: Partial<Record<DType, CudaType>> = { float32: 'float', float64: 'dou
 type OutputType = CudaType | 'nvfp4q' | 'nvfp4s';
 /** tolerance: the relative-L2 bar when not the dtype's (fp32 convolutions run bf16 tensor cores);
  * flops: for a TFLOP/s column in the timings. */
-interface Case { kernel: string; node: string; ops: string; check: boolean; outputs: { type: OutputType; size: number; bytes?: number }[]; expected?: number[][]; tolerance?: number; flops?: number }
+interface Case { kernel: string; node: string; ops: string; check: boolean; outputs: { type: OutputType; size: number; bytes?: number }[]; expected?: number[][]; tolerance?: number; flops?: number; bytes?: number }
 
 /**
  * The amax and encode launches of one NVFP4 Quantize as one case: the amax kernel writes partial
@@ -150,6 +151,7 @@ function windowed(graph: Graph, v: string, gen: (n: number) => Tensor): Tensor {
 /** Row kernels: rendered from the row template (a ring or a register prefetch of the next row). */
 const isRowKernel = (k: RenderedKernel) => k.source.includes('unsigned it = 0;');
 const rowKernelNames = new Set<string>();
+const isRowKernelName = (name: string) => rowKernelNames.has(name) || /\[.*vec\/thread/.test(name);
 
 async function prepare(dir: string, only?: string): Promise<void> {
   mkdirSync(dir, { recursive: true });
@@ -210,6 +212,8 @@ async function prepare(dir: string, only?: string): Promise<void> {
         kernel: k.name, node: node.outputs[0], ops: ((node.attrs.ops as string[] | undefined) ?? [node.op]).join('+') + label, check,
         outputs: outArgs.map((a) => ({ type: CUDA[typeOf(a.value).dtype]!, size: sampleCount(typeOf(a.value).shape.reduce((x, y) => x * y, 1), stride) })),
       };
+      // Bytes a kernel must move: each argument's elements once (a view's, not its window's extent).
+      c.bytes = launch.args.reduce((acc, a) => acc + WIDTH[CUDA[typeOf(a.value).dtype]!] * typeOf(a.value).shape.reduce((x, y) => x * y, 1), 0);
       if (conv) {
         const w = typeOf(node.inputs[1]).shape;
         c.flops = 2 * outSize * w[1] * w[2] * w[3];
@@ -234,15 +238,13 @@ async function prepare(dir: string, only?: string): Promise<void> {
         lines.push(`${k.name} 2 ${k.block} ${k.sharedBytes} 0 1 ${args.length} ${args.join(' ')}`);
       }
       if (!check && rowKernel) {
-        // Row-kernel tuning, chosen by measurement, timed side by side: the register prefetch of
-        // the next row (stages 0) against the shared-memory ring (stages, vectors per thread, CTAs per SM).
-        const tunings = [{ vectorsPerThread: 4, stages: 0, ctasPerSm: 1 }];
-        for (const stages of [2, 3]) for (const vectorsPerThread of [2, 4]) for (const ctasPerSm of [1, 2, 0]) tunings.push({ vectorsPerThread, stages, ctasPerSm });
-        for (const t of tunings) {
+        // Row-kernel tuning, timed side by side: CTAs per SM fixed at 1-4 beside the number
+        // rowCtasPerSm derives from the row arrays' registers (the default).
+        for (const t of [1, 2, 3, 4].map((ctasPerSm) => ({ ...ROW_TUNING, ctasPerSm }))) {
           const v = renderElementwise(withRowTuning(elementwiseDescriptor(graph, node), t));
           if (kernels.has(v.name)) continue;
           kernels.set(v.name, v);
-          cases.push({ ...c, kernel: v.name, ops: `${c.ops} [${t.vectorsPerThread} vec/thread, ${t.stages ? `ring ${t.stages}, ${t.ctasPerSm || 'max'} CTA/SM` : 'register prefetch'}, ${v.sharedBytes} B smem, grid ${v.grid}]` });
+          cases.push({ ...c, kernel: v.name, ops: `${c.ops} [${t.vectorsPerThread} vec/thread, ring ${t.stages}, ${t.ctasPerSm} CTA/SM, ${v.block} threads, ${v.sharedBytes} B smem]` });
           lines.push(`${v.name} ${v.grid} ${v.block} ${v.sharedBytes} 50 0 ${args.length} ${args.join(' ')}`);
         }
       }
@@ -254,6 +256,8 @@ async function prepare(dir: string, only?: string): Promise<void> {
   writeFileSync(join(dir, 'expected.json'), JSON.stringify(cases));
   const fns = report.units[0].functions;
   console.log(`${cases.length} kernels (${cases.filter((c) => c.check).length} checked), cubin ${report.units[0].cubinBytes} bytes, max registers ${Math.max(...fns.map((f) => f.registers))}, spills ${report.spills}`);
+  const regs = new Map(fns.map((f) => [f.name, f.registers]));
+  for (const c of cases.filter((x) => !x.check && isRowKernelName(x.kernel))) console.log(`  ${c.kernel} ${c.ops}: ${regs.get(c.kernel)} registers, grid ${kernels.get(c.kernel)?.grid}`);
   for (const f of fns.filter((x) => x.spillStoreBytes || x.spillLoadBytes)) console.log(`  spills: ${f.name} (${cases.find((c) => c.kernel === f.name)?.ops}): ${f.registers} registers, ${f.spillStoreBytes} B stored`);
 }
 
@@ -332,8 +336,8 @@ function check(dir: string, results: string): void {
   console.log('\n| kernel | ops | µs | GB/s | % of copy | TFLOP/s |\n| --- | --- | ---: | ---: | ---: | ---: |');
   for (const line of log.split('\n').filter((l) => l.startsWith('time '))) {
     const [, name, us, bytes] = line.split(' ');
-    const c = cases.find((x) => x.kernel === name);
-    const gbs = Number(bytes) / Number(us) / 1e3;
+    const c = cases.find((x) => x.kernel === name.split(':')[0]);
+    const gbs = (c?.bytes ?? Number(bytes)) / Number(us) / 1e3;
     console.log(`| ${name} | ${c?.ops} | ${Number(us).toFixed(1)} | ${gbs.toFixed(0)} | ${copy ? `${((100 * gbs) / copy).toFixed(0)}%` : ''} | ${c?.flops ? (c.flops / Number(us) / 1e6).toFixed(0) : ''} |`);
   }
   console.log(`\n${cases.filter((x) => x.check).length - (failed ? 1 : 0)} passed, ${failed} failed`);
