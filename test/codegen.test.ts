@@ -36,6 +36,22 @@ describe('element-wise codegen', () => {
     expect(new Set(kernels.map((k) => k.name)).size).toBeLessThan(kernels.length); // repeated blocks share kernels
   });
 
+  it('a fused Concat (Flux.2 single blocks) reads each part where it lies: attention output and the SwiGLU halves, no concatenated buffer', () => {
+    const graph = runPipeline(inferTypes(importOnnx(join(tinyDir('flux2'), 'model.onnx')).graph), { passes: pipelineFor(insertQuantize(defaultPolicy('fp8'))) }).graph;
+    const fused = graph.nodes.filter((n) => n.op === 'FusedKernel' && (n.attrs.ops as string[]).join('+') === 'SwiGLU+Concat+Quantize');
+    expect(fused.length).toBeGreaterThan(0);
+    for (const n of fused) {
+      const d = elementwiseDescriptor(graph, n);
+      expect(d.mode).toBe('row');
+      expect(d.program.map((i) => i.op)).toEqual(['Concat', 'Quantize']);
+      // The parts tile the row: [0, attn width) read directly, the rest as gate/up halves of the MLP input.
+      const parts = d.program[0].args.map((a) => d.inputs[Number(a.slice(2))]);
+      expect(parts.map((p) => [p.part!.start, p.part!.width, !!p.swiglu])).toEqual([[0, parts[0].part!.width, false], [parts[0].part!.width, d.cols - parts[0].part!.width, true]]);
+      expect(d.inputs.map((i) => i.name).sort()).toEqual([...n.inputs].sort());
+      expect(d.outputs.map((o) => o.type)).toEqual(['fp8e4m3', 'float']);
+    }
+  });
+
   it.each(['h100', 'b200'] as const)('builds for %s with nvcc, no spills, every kernel present', async (target) => {
     // Hot kernels in one unit that must not spill; trigonometry kernels (see RenderedKernel.hot) apart.
     const hot = kernels.filter((k) => k.hot), cold = kernels.filter((k) => !k.hot);

@@ -135,9 +135,9 @@ function ropeLine(d: ElementwiseDescriptor, ins: EwInstr, value: (ref: string, c
 
 interface RowStep { comment: string; lines: string[] }
 
-/** Shared memory a row kernel may take (227 KB per CTA on the H100, less the static scratch and a
- * RoPE row buffer of the widest row we render). */
-const ROW_SMEM_BUDGET = 227 * 1024 - 1024;
+/** Dynamic shared memory each of `ctas` row-kernel CTAs on one SM may take: an H100 SM has 228 KB,
+ * 1 KB of it reserved per CTA, at most 227 KB per CTA; less the static scratch (512 bytes at most). */
+const rowSmemBudget = (ctas: number) => Math.min(227 * 1024, Math.floor((228 * 1024) / ctas) - 1024) - 512;
 
 /** A staged input's 16-byte planes per 8-element vector: element offsets from the vector's
  * column (a float vector is two planes; a SwiGLU input reads a gate and an up vector, `half` apart). */
@@ -179,7 +179,7 @@ function rowRing(d: ElementwiseDescriptor, T: number, V: number, PV: number, tun
   }
   if (!slots.size) return undefined;
   const rope = d.program.some((i) => i.op === 'RoPE') ? d.cols * (d.compute === 'double' ? 8 : 4) : 0;
-  const stages = Math.min(tuning.stages, Math.floor((ROW_SMEM_BUDGET / ctasPerSm - rope) / offset));
+  const stages = Math.min(tuning.stages, Math.floor((rowSmemBudget(ctasPerSm) - rope) / offset));
   return stages >= 2 ? { stages, stageBytes: offset, planeBytes, slots } : undefined;
 }
 
@@ -197,10 +197,12 @@ function partBranches(d: ElementwiseDescriptor, parts: number[], body: (k: numbe
  * CTAs per SM a row kernel asks ptxas for (__launch_bounds__) and launches (the persistent grid):
  * the row arrays held in registers across the row (one per input read from memory, N elements per
  * thread, plus about 24 registers of working state) decide: the 64K registers of an SM hold
- * floor(65536 / (T * that)) CTAs, within 2048 threads and at most 4. Measured on the H100
- * (bench/results/row-kernels-2026-11-25b.md): LayerNorm+Modulate+Quantize [4608, 6144] (4 arrays of
- * 24) runs 2 CTAs per SM without spilling and 1.6x faster than 1; Mul+Add+LayerNorm+Modulate+
- * Quantize (6 arrays) spills at 2 and runs best at 1.
+ * floor(65536 / (T * that)) CTAs, within 2048 threads and at most 4 (row-invariant 2-byte inputs
+ * are held packed: half an array). Measured on the H100 against 1-4 fixed
+ * (bench/results/row-kernels-2026-11-25b.md): LayerNorm+Modulate+Quantize [4096, 6144] (2.5 arrays
+ * of 24) gets 3, its best (49 µs; 74 at 1, 58 at 4); Mul+Add+LayerNorm+Modulate+Quantize (4
+ * arrays) gets 2, its best (71 µs; 97 at 3, where ptxas spills); the rule's pick was the best or
+ * within 5% of it for every flux2_dev row kernel.
  */
 export function rowCtasPerSm(d: ElementwiseDescriptor, T: number, N: number): number {
   const held = d.inputs.filter((inp) => !inp.swiglu && !inp.part);
