@@ -11,6 +11,8 @@
  *   npx tsx test/gpu/cases.ts prepare DIR rows       all but the VAE decoders' (the row-kernel work)
  *   (GPU) nvcc -O2 -o h test/gpu/harness.cu -lcuda && ./h .gpu/cases $OUT > $OUT/log.txt
  *   npx tsx test/gpu/cases.ts check .gpu/cases RESULTS_DIR
+ * (outputs.bin is ~25 MB with flux2_dev's checked row kernels: where files come back at most
+ * 16 MiB each, `split -b 15M` it on the GPU host and concatenate the parts into RESULTS_DIR.)
  *
  * Inputs come from one deterministic generator implemented twice (dc_hash in harness.cu and here),
  * so nothing large travels; outputs are poisoned (0xFF) before the launch. Expected outputs are the
