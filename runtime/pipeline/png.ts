@@ -4,7 +4,7 @@
  * every row, zlib level 6 (libpng's and sharp's default level); what PNG readers need and no more:
  * IHDR (8-bit truecolour), IDAT, IEND, each with its CRC-32.
  */
-import { deflateSync } from 'node:zlib';
+import * as zlib from 'node:zlib';
 
 const CRC_TABLE = (() => {
   const t = new Uint32Array(256);
@@ -16,8 +16,14 @@ const CRC_TABLE = (() => {
   return t;
 })();
 
-/** CRC-32 (ISO 3309, as PNG and zlib's crc32). */
+const nativeCrc32 = (zlib as { crc32?: (data: Uint8Array) => number }).crc32;
+
+/** CRC-32 (ISO 3309, as PNG and zlib's crc32): zlib's own where Node has it (20.15+), else a table loop. */
 export function crc32(bytes: Uint8Array): number {
+  return nativeCrc32 ? nativeCrc32(bytes) >>> 0 : crc32Table(bytes);
+}
+
+export function crc32Table(bytes: Uint8Array): number {
   let c = 0xffffffff;
   for (let i = 0; i < bytes.length; i++) c = CRC_TABLE[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
   return (c ^ 0xffffffff) >>> 0;
@@ -42,5 +48,5 @@ export function encodePng(rgb: Uint8Array, width: number, height: number, level 
   ihdr.writeUInt32BE(width, 0);
   ihdr.writeUInt32BE(height, 4);
   ihdr.set([8, 2, 0, 0, 0], 8); // 8 bits, truecolour, deflate, filter method 0, no interlace
-  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', deflateSync(raw, { level })), chunk('IEND', new Uint8Array(0))]);
+  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', zlib.deflateSync(raw, { level })), chunk('IEND', new Uint8Array(0))]);
 }
