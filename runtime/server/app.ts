@@ -42,6 +42,8 @@ export interface ServerOptions {
   warmup?: boolean;
   /** The executor kind, for dc_info in /metrics. */
   executor?: string;
+  /** The seed when the executor draws synthetic weights (dc_info's synthetic_weights label). */
+  syntheticWeights?: number;
   /** GPU memory in use, when the executor knows it (dc_gpu_memory_bytes). */
   gpuMemoryBytes?: () => number | undefined;
 }
@@ -113,7 +115,7 @@ export function createServer(opts: ServerOptions): ImageServer {
   metrics.gauge({ name: 'dc_ready', help: '1 when loaded, warmed up and not draining.', read: () => (state === 'ready' ? 1 : 0) });
   metrics.gauge({ name: 'dc_gpu_memory_bytes', help: 'GPU memory in use by the executor.', read: () => opts.gpuMemoryBytes?.() });
   metrics.gauge({ name: 'process_resident_memory_bytes', help: 'Resident memory of the server process.', read: () => process.memoryUsage.rss() });
-  metrics.gauge({ name: 'dc_info', help: 'The model served.', read: () => 1, labels: { model: pipeline.name, family: pipeline.family, executor: opts.executor ?? 'unknown' } });
+  metrics.gauge({ name: 'dc_info', help: 'The model served.', read: () => 1, labels: { model: pipeline.name, family: pipeline.family, executor: opts.executor ?? 'unknown', synthetic_weights: opts.syntheticWeights === undefined ? 'no' : String(opts.syntheticWeights) } });
   app.get('/metrics', async (_req, reply) => reply.type('text/plain; version=0.0.4; charset=utf-8').send(metrics.render()));
 
   app.get('/health/live', async () => ({ status: 'live' }));

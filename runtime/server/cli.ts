@@ -1,5 +1,6 @@
 /**
- * `npx serve [ARTIFACT] [--port N] [--host H] [--storage DIR] [--max-queued N] [--timeout-ms N] [--executor auto|cpu|gpu]`
+ * `npx serve [ARTIFACT] [--port N] [--host H] [--storage DIR] [--max-queued N] [--timeout-ms N] [--executor auto|cpu|gpu]
+ *            [--synthetic-weights SEED]`
  *
  * ARTIFACT is a pipeline artifact folder (written by `npx compile`: manifest.json, compiled modules,
  * ONNX graphs), or a pipeline description (.json, or a folder holding pipeline.json) such as
@@ -9,6 +10,9 @@
  * executor/select.ts (CPU without a GPU, the compiled modules with one) and the log says which and
  * why. Listens on 127.0.0.1:8000 by default (--port 0 picks a free port; the log line "listening"
  * names it). SIGTERM/SIGINT: stop taking work (503), finish queued and running requests, exit 0.
+ * --synthetic-weights SEED (GPU only) draws every learned weight of every compiled module from SEED,
+ * so a structure-only artifact (from models/flux2/full.pipeline.json, say) serves for load tests: the images are
+ * noise, and the log and /metrics (dc_info synthetic_weights) say so.
  * Bad arguments exit 2 with one line naming the flag; a manifest or graph that cannot load exits 1.
  */
 import { existsSync } from 'node:fs';
@@ -23,9 +27,11 @@ export interface CliOptions {
   /** Undefined: the default artifact, else the bundled description. */
   manifest?: string;
   port: number; host: string; storageDir?: string; maxQueued: number; timeoutMs: number; executor: ExecutorPreference;
+  /** GPU only: every learned weight drawn from this seed. */
+  syntheticWeights?: number;
 }
 
-const USAGE = 'usage: serve [ARTIFACT] [--port N] [--host H] [--storage DIR] [--max-queued N] [--timeout-ms N] [--executor auto|cpu|gpu]';
+const USAGE = 'usage: serve [ARTIFACT] [--port N] [--host H] [--storage DIR] [--max-queued N] [--timeout-ms N] [--executor auto|cpu|gpu] [--synthetic-weights SEED]';
 
 export function parseArgs(argv: string[]): CliOptions {
   const o: CliOptions = { port: 8000, host: '127.0.0.1', maxQueued: 4, timeoutMs: 300_000, executor: 'auto' };
@@ -44,6 +50,7 @@ export function parseArgs(argv: string[]): CliOptions {
       case '--storage': o.storageDir = value(); if (!o.storageDir) throw new UsageError('--storage: expected a folder'); break;
       case '--max-queued': o.maxQueued = int(a, value(), 0, 10_000); break;
       case '--timeout-ms': o.timeoutMs = int(a, value(), 1, 86_400_000); break;
+      case '--synthetic-weights': o.syntheticWeights = int(a, value(), 0, 0xffffffff); break;
       case '--executor': {
         const v = value();
         if (!EXECUTOR_PREFERENCES.includes(v as ExecutorPreference)) throw new UsageError(`--executor: expected one of ${EXECUTOR_PREFERENCES.join(', ')}, found ${v ?? 'nothing'}`);
@@ -86,12 +93,13 @@ export async function main(argv: string[]): Promise<void> {
   let pipeline, executor;
   try {
     const m = loadManifest(served.path);
-    executor = await selectExecutor(m, { prefer: o.executor });
+    executor = await selectExecutor(m, { prefer: o.executor, syntheticWeights: o.syntheticWeights });
     try {
       pipeline = await loadPipeline(m, executor.factory);
     } catch (e) {
       // auto: compiled modules that do not load on this GPU (pending kernels, another target) fall back to the CPU.
-      if (executor.kind !== 'gpu' || o.executor === 'gpu') throw e;
+      // Not with synthetic weights: the CPU executor has none to run.
+      if (executor.kind !== 'gpu' || o.executor === 'gpu' || o.syntheticWeights !== undefined) throw e;
       executor = { kind: 'cpu' as const, factory: cpuExecutorFactory, reason: `a GPU is present, but the compiled modules did not load (${(e as Error).message.split('\n')[0]}): using the CPU executor (onnxruntime-node)` };
       pipeline = await loadPipeline(m, executor.factory);
     }
@@ -102,6 +110,7 @@ export async function main(argv: string[]): Promise<void> {
   }
   const server = createServer({
     pipeline, storageDir: o.storageDir, maxQueued: o.maxQueued, requestTimeoutMs: o.timeoutMs, logger: { level: 'info' }, executor: executor.kind,
+    syntheticWeights: o.syntheticWeights,
     gpuMemoryBytes: () => pipeline.deviceBytes?.(),
   });
   const log = server.app.log;

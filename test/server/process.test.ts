@@ -103,6 +103,15 @@ describe('bad artifacts and arguments', () => {
     expect(r.stderr.trim()).toMatch(hasGpu ? /^serve: --executor gpu: a GPU is present, but .* has no compiled modules/ : /^serve: --executor gpu: no GPU found/);
   });
 
+  it('--synthetic-weights where only the CPU executor can run: exit 1 saying synthetic weights need the GPU', () => {
+    const r = serveSync([join(ROOT, 'models', 'flux2', 'tiny.pipeline.json'), '--synthetic-weights', '42']);
+    expect(r.status).toBe(1);
+    expect(r.stderr.trim()).toMatch(hasGpu ? /^serve: --synthetic-weights \(GPU only\): a GPU is present, but .* has no compiled modules/ : /^serve: --synthetic-weights \(GPU only\): no GPU found/);
+    const cpu = serveSync(['--executor', 'cpu', '--synthetic-weights', '42']);
+    expect(cpu.status).toBe(1);
+    expect(cpu.stderr.trim()).toBe("serve: --synthetic-weights: the CPU executor runs the graphs' own weights; synthetic weights need the GPU executor");
+  });
+
   it('bad flags exit 2 naming the flag; a missing manifest exits 1 naming the file, no stack trace', () => {
     const flag = serveSync(['--port', 'abc']);
     expect(flag.status).toBe(2);
@@ -110,6 +119,9 @@ describe('bad artifacts and arguments', () => {
     const unknown = serveSync(['--gpu']);
     expect(unknown.status).toBe(2);
     expect(unknown.stderr).toContain('unknown flag --gpu');
+    const seed = serveSync(['--synthetic-weights', 'x']);
+    expect(seed.status).toBe(2);
+    expect(seed.stderr.trim()).toBe('serve: --synthetic-weights: expected an integer in [0, 4294967295], found x');
     const executor = serveSync(['--executor', 'tpu']);
     expect(executor.status).toBe(2);
     expect(executor.stderr.trim()).toBe('serve: --executor: expected one of auto, cpu, gpu, found tpu');

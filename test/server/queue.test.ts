@@ -137,10 +137,10 @@ describe('readiness and drain', () => {
 
 describe('/metrics', () => {
   it('reports GPU memory when the executor knows it, with the executor kind', async () => {
-    server = await start({ pipeline: new GatedPipeline(), warmup: false, executor: 'gpu', gpuMemoryBytes: () => 123_456 });
+    server = await start({ pipeline: new GatedPipeline(), warmup: false, executor: 'gpu', gpuMemoryBytes: () => 123_456, syntheticWeights: 42 });
     const text = await (await fetch(`${server.url}/metrics`)).text();
     expect(text).toContain('# TYPE dc_gpu_memory_bytes gauge\ndc_gpu_memory_bytes 123456\n');
-    expect(text).toContain('dc_info{model="stub",family="stub",executor="gpu"} 1');
+    expect(text).toContain('dc_info{model="stub",family="stub",executor="gpu",synthetic_weights="42"} 1');
   });
 });
 

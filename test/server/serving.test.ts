@@ -96,7 +96,7 @@ describe('/metrics', () => {
     expect(await metric(server.url, 'dc_queue_depth')).toBe(0);
     expect(await metric(server.url, 'dc_requests_in_flight')).toBe(0);
     expect(await metric(server.url, 'dc_ready')).toBe(1);
-    expect(await metric(server.url, 'dc_info{model="flux2-tiny",family="flux2",executor="cpu"}')).toBe(1);
+    expect(await metric(server.url, 'dc_info{model="flux2-tiny",family="flux2",executor="cpu",synthetic_weights="no"}')).toBe(1);
     expect(text).not.toContain('dc_gpu_memory_bytes');
   });
 });
