@@ -3,8 +3,8 @@
  * compiled vs diffusers, and each module's device time) and a stacked bar chart (SVG; PNG through
  * sharp where it loads, as bench/report.ts).
  */
-import { writeFileSync } from 'node:fs';
 import { E2E_PIPELINES, type E2eResult, STAGES, type Stage } from './e2e.ts';
+import { writeReportFiles } from './report.ts';
 
 const STAGE_NAMES: Record<Stage, string> = { textEncode: 'text encode', denoise: 'denoise', vaeDecode: 'VAE decode', imageEncode: 'image encode (PNG)' };
 const ROLE_NAMES = { textEncoder: 'text encoder', transformer: 'transformer', vaeDecoder: 'VAE decoder' } as const;
@@ -75,22 +75,5 @@ export function e2eChartSvg(r: E2eResult): string {
     + `<text x="12" y="26" font-size="15">${esc(`one 1024x1024 request, ${r.steps} steps, ms per stage — ${r.device} (${r.weights})`)}</text>${bars.join('')}${legend.join('')}</svg>`;
 }
 
-const NO_PNG = 'PNG chart not written here';
-
 /** Writes BASE.json, BASE.md, BASE.svg and BASE.png (when sharp loads); returns the files written. */
-export async function writeE2eReport(r: E2eResult, base: string): Promise<string[]> {
-  r.notes = r.notes.filter((n) => !n.startsWith(NO_PNG));
-  const svg = e2eChartSvg(r);
-  const files = [`${base}.json`, `${base}.md`, `${base}.svg`];
-  writeFileSync(`${base}.svg`, svg);
-  try {
-    const sharp = (await import('sharp')).default;
-    await sharp(Buffer.from(svg)).png().toFile(`${base}.png`);
-    files.push(`${base}.png`);
-  } catch {
-    r.notes.push(`${NO_PNG} (sharp is not available): run \`npx bench --report ${base}.json\` where it is.`);
-  }
-  writeFileSync(`${base}.json`, `${JSON.stringify(r, null, 1)}\n`);
-  writeFileSync(`${base}.md`, e2eMarkdown(r));
-  return files;
-}
+export const writeE2eReport = (r: E2eResult, base: string): Promise<string[]> => writeReportFiles(r, base, e2eMarkdown, e2eChartSvg);

@@ -39,6 +39,7 @@ import { type PipelineManifest, loadManifest, ROLES, type Role } from '../runtim
 import { TextTokenizer } from '../runtime/pipeline/tokenizer.ts';
 import { DEFAULT_SETTINGS as QWEN_PROMPT, TOKENIZER_MAX_LENGTH, resolveDropTokens, tokenizePrompt } from '../models/qwen_image/prompt.ts';
 import { encodePng } from '../runtime/pipeline/png.ts';
+import type { ReportHeader } from './report.ts';
 import type { GenerateRequest, GeneratedImage } from '../runtime/pipeline/types.ts';
 
 export const E2E_FAMILIES = ['flux2', 'qwen_image'] as const;
@@ -102,20 +103,13 @@ export interface E2eRow {
 /** Device time of one module per request: its CUDA-graph replay alone, times its calls. */
 export interface ModuleTime { role: Role; msPerCall: number; calls: number; ms: number; memoryGiB: number }
 
-export interface E2eResult {
+export interface E2eResult extends ReportHeader {
   kind: 'e2e';
-  date: string;
-  device: string;
-  command: string;
-  steps: number;
-  seed: number;
-  weights: string;
   tokens: string;
   rows: E2eRow[];
   modules: Partial<Record<E2eFamily, ModuleTime[]>>;
   /** Acceptance targets (issue 9), ms end to end. */
   targets: Partial<Record<E2eFamily, number>>;
-  notes: string[];
 }
 
 export interface BaselineJson {

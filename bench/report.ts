@@ -16,17 +16,21 @@ export interface BenchRow {
   note?: string;
 }
 
-export interface BenchResult {
-  kind: 'gpu' | 'cpu';
+/** What every bench report (per step, end to end) states about its run. */
+export interface ReportHeader {
   date: string;
   device: string;
   command: string;
   steps: number;
   seed: number;
   weights: string;
+  notes: string[];
+}
+
+export interface BenchResult extends ReportHeader {
+  kind: 'gpu' | 'cpu';
   rows: BenchRow[];
   stages?: Record<string, Record<string, number>>;
-  notes: string[];
   /** The card's measured FP8 GEMM ceiling (TFLOP/s), for the share column (GPU reports). */
   ceilingTflops?: number;
 }
@@ -74,11 +78,13 @@ export function chartSvg(r: BenchResult): string {
 /** Writes BASE.json, BASE.md, BASE.svg and BASE.png (when sharp loads); returns the files written. */
 const NO_PNG = 'PNG chart not written here';
 
-export async function writeReport(r: BenchResult, base: string): Promise<string[]> {
+/**
+ * Writes BASE.json, BASE.md, BASE.svg and BASE.png (when sharp loads) of a report, the JSON and
+ * markdown last so that they carry the note when no PNG could be made; returns the files written.
+ */
+export async function writeReportFiles<R extends ReportHeader>(r: R, base: string, toMarkdown: (r: R) => string, toSvg: (r: R) => string): Promise<string[]> {
   r.notes = r.notes.filter((n) => !n.startsWith(NO_PNG));
-  writeFileSync(`${base}.json`, `${JSON.stringify(r, null, 1)}\n`);
-  writeFileSync(`${base}.md`, markdown(r));
-  const svg = chartSvg(r);
+  const svg = toSvg(r);
   writeFileSync(`${base}.svg`, svg);
   const files = [`${base}.json`, `${base}.md`, `${base}.svg`];
   try {
@@ -87,8 +93,10 @@ export async function writeReport(r: BenchResult, base: string): Promise<string[
     files.push(`${base}.png`);
   } catch {
     r.notes.push(`${NO_PNG} (sharp is not available): run \`npx bench --report ${base}.json\` where it is.`);
-    writeFileSync(`${base}.json`, `${JSON.stringify(r, null, 1)}\n`);
-    writeFileSync(`${base}.md`, markdown(r));
   }
+  writeFileSync(`${base}.json`, `${JSON.stringify(r, null, 1)}\n`);
+  writeFileSync(`${base}.md`, toMarkdown(r));
   return files;
 }
+
+export const writeReport = (r: BenchResult, base: string): Promise<string[]> => writeReportFiles(r, base, markdown, chartSvg);
