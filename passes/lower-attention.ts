@@ -1,6 +1,9 @@
 /**
  * lower-attention: each FusedAttention the GPU kernels support becomes its prologue and the
- * attention proper, so the packed operands are ordinary values the memory planner places:
+ * attention proper, so the packed operands are ordinary values the memory planner places (flash),
+ * or two GEMMs around a row softmax where the flash kernels cannot take its head dim (GEMM).
+ *
+ * Flash (head dims 16/32/64/128, the same for q and v):
  *
  *   y = FusedAttention(mask, [q k v qNorm kNorm cos sin] x segments){...}
  *     =>  Qp, Kp, Vt[, Qs, Ks] = AttentionPack('', [q k v qNorm kNorm cos sin] x segments)
@@ -10,15 +13,29 @@
  * Q/K when qk='fp8'), instead of once per query tile inside the attention kernel. Q/K/V are held
  * in bf16 from here on (e4m3 Q/K with qk='fp8'), the attention kernels' compute precision.
  *
+ * GEMM (any other head dim: the full-size VAE decoders' mid-block attention, 512 and 384 over
+ * 128x128 = 16384 tokens, one head):
+ *
+ *   y = FusedAttention('', q, k, v){scale}
+ *     =>  S = ActMatMul(q, k){transB=1 alpha=scale to=float32}          scores [.., Sq, Skv], fp32
+ *         P = FusedKernel(S){Softmax(axis -1) -> Cast(q's type)}        one row kernel
+ *         y = ActMatMul(P, v){transB=0 to=y's type shape=y's shape}
+ *
+ * Both GEMMs read activations (cuBLASLt, compiler/codegen/plan.ts); P is rounded to q's type (bf16)
+ * as the flash kernels' P is. Memory: S and P are Sq x Skv (1 GiB fp32 and 512 MiB bf16 at 16384
+ * tokens), both live while the softmax runs. Taken only for one (batch x head): q, k, v of batch 1
+ * and one head each, one segment, no prologue (q/k norm, RoPE), no mask, not causal, qk not 'fp8',
+ * q, k and v of one float type; anything else stays FusedAttention (the kernel plan names it pending).
+ *
  * Ordering: last, after fuse-elementwise (nothing fuses across these ops) and only in the
  * pipelines of a low precision (pipelineFor with a quantize pass); an fp32 compile keeps the
- * exact FusedAttention. Must not rewrite: head dims other than 16/32/64/128 or differing between
- * q and v, a mask that is neither bool nor float (those stay FusedAttention, named in the kernel
- * plan's pending ops).
+ * exact FusedAttention. Must not rewrite (flash): head dims other than 16/32/64/128 or differing
+ * between q and v, a mask that is neither bool nor float; (GEMM) what is listed above.
  */
 import { isFloat, onnxCodeOf } from '../compiler/ir/dtype.ts';
 import type { Node } from '../compiler/ir/graph.ts';
 import { attentionPlan } from '../compiler/ops/fused.ts';
+import type { Matcher } from './match.ts';
 import { type Rule, rulePass } from './canonicalize/rule.ts';
 
 const lowerRule: Rule = {
@@ -26,8 +43,8 @@ const lowerRule: Rule = {
   anchors: ['FusedAttention'],
   match(m, node) {
     if (node.domain !== 'dc') return undefined;
-    const p = attentionPlan(node, (i) => (node.inputs[i] ? m.shape(node.inputs[i]) : undefined), node.name);
-    if (![16, 32, 64, 128].includes(p.q.d) || p.v.d !== p.q.d) return undefined;
+    const p = planOf(m, node);
+    if (!flashable(p)) return undefined;
     const mask = node.inputs[0];
     if (mask && !(m.type(mask).dtype === 'bool' || isFloat(m.type(mask).dtype))) return undefined;
     if (!isFloat(m.type(node.inputs[1]).dtype)) return undefined;
@@ -55,4 +72,42 @@ const lowerRule: Rule = {
   },
 };
 
-export const lowerAttention = rulePass('lower-attention', [lowerRule]);
+const planOf = (m: Matcher, node: Node) => attentionPlan(node, (i) => (node.inputs[i] ? m.shape(node.inputs[i]) : undefined), node.name);
+/** Head dims the flash kernels (PackedAttention) take. */
+const flashable = (p: ReturnType<typeof attentionPlan>) => [16, 32, 64, 128].includes(p.q.d) && p.v.d === p.q.d;
+
+const gemmRule: Rule = {
+  name: 'FusedAttention => ActMatMul + Softmax + ActMatMul',
+  anchors: ['FusedAttention'],
+  match(m, node) {
+    if (node.domain !== 'dc') return undefined;
+    const p = planOf(m, node);
+    if (flashable(p) || p.segments !== 1 || node.inputs.slice(4).some(Boolean) || node.inputs[0]) return undefined;
+    if (p.q.b * p.q.h !== 1 || p.k.h !== 1) return undefined;
+    if ((node.attrs.causal ?? 0) !== 0 || (node.attrs.qk ?? 'bf16') === 'fp8') return undefined;
+    const [q, k, v] = node.inputs.slice(1, 4);
+    const t = m.type(q).dtype;
+    if (!isFloat(t) || m.type(k).dtype !== t || m.type(v).dtype !== t) return undefined;
+    const y = node.outputs[0];
+    const scores = `${y}/scores`, p32 = `${y}/softmax`, probs = `${y}/probs`;
+    const scale = (node.attrs.scale as number | undefined) ?? 1 / Math.sqrt(p.q.d);
+    return {
+      remove: [node],
+      build: (): Node[] => [
+        { op: 'ActMatMul', domain: 'dc', name: `${node.name}/scores`, inputs: [q, k], outputs: [scores], attrs: { transB: 1, alpha: scale, to: onnxCodeOf('float32') } },
+        {
+          op: 'FusedKernel', domain: 'dc', name: `${node.name}/softmax`, inputs: [scores], outputs: [probs], attrs: { ops: ['Softmax', 'Cast'] },
+          body: {
+            inputs: [scores], outputs: [probs], nodes: [
+              { op: 'Softmax', domain: '', name: `${node.name}/softmax`, inputs: [scores], outputs: [p32], attrs: { axis: -1 } },
+              { op: 'Cast', domain: '', name: `${node.name}/probs`, inputs: [p32], outputs: [probs], attrs: { to: onnxCodeOf(t) } },
+            ],
+          },
+        },
+        { op: 'ActMatMul', domain: 'dc', name: node.name, inputs: [probs, v], outputs: [y], attrs: { transB: 0, to: onnxCodeOf(m.type(y).dtype), shape: p.outShape } },
+      ],
+    };
+  },
+};
+
+export const lowerAttention = rulePass('lower-attention', [lowerRule, gemmRule]);

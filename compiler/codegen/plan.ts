@@ -6,7 +6,11 @@
  *   kernel   a generated element-wise kernel (name, grid, block, shared memory)
  *   gemm     a GEMM for cuBLASLt: M, N, K, weight layout, precision and scale layout
  *            (fp8: per-token x per-channel scales, cuBLASLt's outer-vector mode, measured in
- *            bench/RESULTS.md), optional bias
+ *            bench/RESULTS.md), optional bias. `act` marks a dc.ActMatMul (lower-attention's GEMM
+ *            attention): B is an activation too (layout from transB, 'nk' or 'kn'), precision
+ *            'high' (operand types from the graph), alpha, and each operand's leading dimension in
+ *            elements: A and B may be views whose rows are evenly strided (a Split part of the
+ *            fused QKV projection), so long as the columns are contiguous
  *   kernel   also the data-movement kernels (Concat, Transpose, Gather, Slice; Expand as a
  *            broadcast element-wise copy)
  *   kernel   also the attention kernels: AttentionPack (the prologue writing packed Q/K/V) and
@@ -25,6 +29,7 @@ import { resolveView } from './views.ts';
 import { consumers } from '../ir/graph.ts';
 import { isLaunch, loadTimeNodes } from '../launches.ts';
 import type { MemoryPlan } from '../../passes/plan-memory.ts';
+import { actMatMulDims } from '../ops/packed-attention.ts';
 import { attentionDescriptor, packDescriptor, renderAttention, renderPack } from './attention.ts';
 import { vaeLaunch } from './conv-launch.ts';
 import { EW_OPS, elementwiseDescriptor } from './elementwise.ts';
@@ -36,8 +41,11 @@ export interface LaunchArg { value: string; where: 'arena' | 'weight' | 'input';
 
 export type Launch =
   | { kind: 'kernel'; node: string; kernel: string; grid: number; block: number; sharedBytes: number; args: LaunchArg[] }
-  | { kind: 'gemm'; node: string; precision: 'fp8' | 'nvfp4' | 'high'; m: number; n: number; k: number; transB: boolean; bias: boolean; args: LaunchArg[] }
+  | { kind: 'gemm'; node: string; precision: 'fp8' | 'nvfp4' | 'high'; m: number; n: number; k: number; transB: boolean; bias: boolean; args: LaunchArg[]; act?: ActGemm }
   | { kind: 'pending'; node: string; op: string; args: LaunchArg[] };
+
+/** A GEMM of two activations (dc.ActMatMul): alpha, and the row strides (elements) of A [M, K] and B. */
+export interface ActGemm { alpha: number; lda: number; ldb: number }
 
 export interface KernelPlan {
   launches: Launch[];
@@ -57,6 +65,19 @@ function isDense(dims: readonly { size: number; stride: number }[]): boolean {
     expected *= dims[i].size;
   }
   return true;
+}
+
+/**
+ * The row stride (elements) of a value read as a row-major matrix of `cols` columns: its window's
+ * columns contiguous and every leading dim one even run of rows; undefined otherwise.
+ */
+export function matrixLd(dims: readonly { size: number; stride: number }[], cols: number): number | undefined {
+  const d = dims.filter((x) => x.size !== 1);
+  if (cols !== 1 && (d.at(-1)?.size !== cols || d.at(-1)!.stride !== 1)) return undefined;
+  const lead = cols === 1 ? d : d.slice(0, -1);
+  if (!lead.length) return cols;
+  for (let i = 0; i < lead.length - 1; i++) if (lead[i].stride !== lead[i + 1].stride * lead[i + 1].size) return undefined;
+  return lead.at(-1)!.stride >= cols ? lead.at(-1)!.stride : undefined;
 }
 
 export function kernelPlan(graph: Graph, memory: MemoryPlan): KernelPlan {
@@ -119,6 +140,19 @@ export function kernelPlan(graph: Graph, memory: MemoryPlan): KernelPlan {
       const bias = node.op === 'QLinear' ? !!node.inputs[4] : !!node.inputs[2];
       dense(node, node.inputs);
       launches.push({ kind: 'gemm', node: name, precision, m, n, k, transB: node.attrs.transB === 1, bias, args: args(node) });
+      return;
+    }
+    if (node.domain === 'dc' && node.op === 'ActMatMul') {
+      const [a, b] = node.inputs;
+      const { m, n, k } = actMatMulDims(node, shapeOf(graph, a), shapeOf(graph, b), `ActMatMul launch -> ${name}`);
+      const transB = node.attrs.transB === 1;
+      const ld = (v: string, cols: number) => {
+        const view = resolveView(graph, v, `ActMatMul launch -> ${name}`);
+        return matrixLd(view.dims, cols) ?? fail(`ActMatMul launch -> ${name}`, `'${v}' as rows of ${cols} contiguous values, evenly strided`, `strides [${view.dims.map((x) => x.stride)}] over [${view.dims.map((x) => x.size)}]`);
+      };
+      dense(node, [name]);
+      const act: ActGemm = { alpha: (node.attrs.alpha as number | undefined) ?? 1, lda: ld(a, k), ldb: ld(b, transB ? k : n) };
+      launches.push({ kind: 'gemm', node: name, precision: 'high', m, n, k, transB, bias: false, args: args(node), act });
       return;
     }
     if (node.domain === '' && (MOVEMENT_OPS.has(node.op) || node.op === 'Expand')) {

@@ -21,6 +21,14 @@
  *   Qp e4m3 [B, H, Sq', 128], Qs fp32 [B, H, Sq'/128]   (likewise Kp, Ks): value = code · scale,
  *   scale = amax/448 of each (head, 128-token block), FusedAttention's qk='fp8' recipe.
  * The shapes above are the memory images; `swizzled` gives an element's flat position in a tile.
+ *
+ * Head dims the flash kernels do not take (above 128: the VAE decoders' mid-block attention, 512
+ * and 384) are lowered to two GEMMs around a row softmax instead, with this GEMM of two activations:
+ *   ActMatMul(a, b){transB alpha to shape}
+ *       -> Y = alpha · A · op(B) in dtype `to` (default a's), accumulated in float64 here (fp32 on
+ *          the GPU, cuBLASLt). A is read as a [M, K] matrix (K its last dim, every leading dim
+ *          folded into M); B as [N, K] with transB=1 (K its last dim), else [K, N] (N its last dim).
+ *          Y has shape `shape` (M·N elements; default [...a's leading dims, N]).
  */
 import { fail } from '../errors.ts';
 import { type DType, dtypeFromOnnx, roundToBf16 } from '../ir/dtype.ts';
@@ -210,4 +218,59 @@ const packedAttention: OpDef = {
   flops: (node, [q]) => 4 * q.shape[0] * q.shape[1] * attrInt(node, 'seqQ', 0) * attrInt(node, 'seqKv', 0) * attrInt(node, 'headDim', 0),
 };
 
-export const packedAttentionOps: Record<string, OpDef> = { AttentionPack: attentionPack, PackedAttention: packedAttention };
+// ---- ActMatMul ------------------------------------------------------------------------------------
+
+/** M, N, K and the output shape of an ActMatMul over inputs of these shapes. */
+export function actMatMulDims(node: Node, a: readonly number[], b: readonly number[], where: string): { m: number; n: number; k: number; shape: number[] } {
+  const size = (s: readonly number[]) => s.reduce((x, y) => x * y, 1);
+  if (!a.length || !b.length) fail(where, 'operands of rank >= 1', `[${a}] and [${b}]`);
+  const transB = attrInt(node, 'transB', 0) === 1;
+  const k = a.at(-1)!, m = size(a) / k;
+  const n = transB ? size(b) / b.at(-1)! : b.at(-1)!;
+  const kb = transB ? b.at(-1)! : size(b) / b.at(-1)!;
+  if (kb !== k) fail(where, `B holding ${transB ? '[N, K]' : '[K, N]'} with K = ${k} (A [${a}])`, `[${b}]`);
+  const given = node.attrs.shape as readonly number[] | undefined;
+  const shape = given ? [...given] : [...a.slice(0, -1), n];
+  if (size(shape) !== m * n) fail(where, `an output shape of ${m}x${n} elements`, `[${shape}]`);
+  return { m, n, k, shape };
+}
+
+const actMatMul: OpDef = {
+  infer: (c) => {
+    const { shape } = actMatMulDims(c.node, c.input(0).shape, c.input(1).shape, c.where);
+    const to = c.node.attrs.to === undefined ? c.input(0).dtype : dtypeFromOnnx(c.node.attrs.to as number) ?? fail(c.where, 'an output dtype code', String(c.node.attrs.to));
+    return [out(to, shape)];
+  },
+  exec: (ins, node) => {
+    const a = tensorArg(ins, 0, node), b = tensorArg(ins, 1, node);
+    const { m, n, k, shape } = actMatMulDims(node, a.shape, b.shape, `ActMatMul node '${node.name}'`);
+    const transB = attrInt(node, 'transB', 0) === 1, alpha = attrFloat(node, 'alpha', 1);
+    const to = node.attrs.to === undefined ? a.dtype : dtypeFromOnnx(node.attrs.to as number)!;
+    const A = a.toFloat32(), B = b.toFloat32();
+    const y = newTensor(to, shape);
+    const acc = new Float64Array(n);
+    for (let i = 0; i < m; i++) {
+      acc.fill(0);
+      if (transB) {
+        for (let j = 0; j < n; j++) {
+          let dot = 0;
+          for (let kk = 0; kk < k; kk++) dot += A[i * k + kk] * B[j * k + kk];
+          acc[j] = dot;
+        }
+      } else {
+        for (let kk = 0; kk < k; kk++) {
+          const x = A[i * k + kk];
+          if (x !== 0) for (let j = 0; j < n; j++) acc[j] += x * B[kk * n + j];
+        }
+      }
+      for (let j = 0; j < n; j++) y.set(i * n + j, roundTo(to, alpha * acc[j]));
+    }
+    return [y];
+  },
+  flops: (node, [a, b]) => {
+    const { m, n, k } = actMatMulDims(node, a.shape, b.shape, 'ActMatMul');
+    return 2 * m * n * k;
+  },
+};
+
+export const packedAttentionOps: Record<string, OpDef> = { AttentionPack: attentionPack, PackedAttention: packedAttention, ActMatMul: actMatMul };

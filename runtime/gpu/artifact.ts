@@ -31,7 +31,9 @@ export interface LaunchArg { value: string; where: 'arena' | 'weight' | 'input';
 export type Grid = number | [number, number, number] | number[];
 export type Launch =
   | { kind: 'kernel'; node: string; kernel: string; grid: Grid; block: Grid; sharedBytes: number; args: LaunchArg[] }
-  | { kind: 'gemm'; node: string; precision: 'fp8' | 'nvfp4' | 'bf16' | 'high'; m: number; n: number; k: number; transB: boolean; bias: boolean; args: LaunchArg[] }
+  | { kind: 'gemm'; node: string; precision: 'fp8' | 'nvfp4' | 'bf16' | 'high'; m: number; n: number; k: number; transB: boolean; bias: boolean; args: LaunchArg[];
+      /** B is an activation too (compiler/codegen/plan.ts ActGemm): alpha and the operands' row strides. */
+      act?: { alpha: number; lda: number; ldb: number } }
   | { kind: 'pending'; node: string; op: string; args: LaunchArg[] };
 
 export interface IoSpec { name: string; dtype: DType; shape: number[]; offset: number; bytes: number }

@@ -12,6 +12,11 @@
  *         bf16 bias whatever D is (the caller converts an fp32 bias once at load).
  *   bf16  A, B bf16 (QLinear of format bf16: its scales are 1 and unused).
  *   high  A, B and D in the graph's float type (Linear kept in high precision).
+ *   act   (a launch with `act`: dc.ActMatMul, lower-attention's GEMM attention) both operands are
+ *         activations in the arena: W is an activation [N, K] (transB) or [K, N], its type from the
+ *         graph like X's; D may be wider (bf16 operands, fp32 scores); alpha from the plan; X and W
+ *         may be views with a row stride (lda, ldb, in elements) wider than their rows. The
+ *         heuristic is told the operands' real pointer alignment (a view may start off 256 bytes).
  * Accumulation and the alpha/beta scale type are fp32 in every case.
  *
  * specFor() is pure (tested on the CPU); Gemm objects own a matmul descriptor with the operand
@@ -31,7 +36,8 @@ export const CONSTANTS = {
   CUBLASLT_MATMUL_DESC_BIAS_POINTER: 8, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER: 17, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER: 18,
   CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE: 26, CUBLASLT_MATMUL_DESC_A_SCALE_MODE: 31, CUBLASLT_MATMUL_DESC_B_SCALE_MODE: 32,
   CUBLASLT_EPILOGUE_DEFAULT: 1, CUBLASLT_EPILOGUE_BIAS: 4, CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F: 3,
-  CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES: 1,
+  CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES: 1, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES: 5, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES: 6,
+  CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES: 7, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES: 8,
 } as const;
 const C = CONSTANTS;
 /** sizeof(cublasLtMatmulHeuristicResult_t): algo (8 x uint64) + size_t workspaceSize + status + float waves + int[4]. */
@@ -53,6 +59,8 @@ export interface GemmSpec {
   /** The bias as the GEMM reads it (fp8 reads bf16); the stored bias may need converting. */
   biasType?: DType; biasStoredType?: DType;
   layout: 'nk' | 'kn';
+  /** Both operands activations (dc.ActMatMul): alpha and the row strides (elements) of X and W. */
+  act?: { alpha: number; lda: number; ldb: number };
 }
 
 /** Maps a gemm launch to a GemmSpec, checking operand types and shapes against the manifest. */
@@ -60,8 +68,9 @@ export function specFor(l: Extract<Launch, { kind: 'gemm' }>, values: Record<str
   const where = `GEMM '${l.node}'`;
   if (l.precision === 'nvfp4') fail(where, 'a GEMM precision this runtime runs (fp8, bf16, high)', 'nvfp4 (the B200 path is not implemented yet)');
   const type = (v: string) => parseType(values[v], `${where} operand '${v}'`);
-  const quantized = l.precision !== 'high';
   const a = l.args.map((x) => x.value);
+  if (l.act) return actSpec(l, l.act, a, type);
+  const quantized = l.precision !== 'high';
   const expectArgs = (quantized ? 5 : 3) + (l.bias ? 1 : 0);
   if (a.length !== expectArgs) fail(where, `${expectArgs} arguments`, `${a.length}`);
   const [x, w] = quantized ? [a[0], a[2]] : [a[0], a[1]];
@@ -92,6 +101,35 @@ export function specFor(l: Extract<Launch, { kind: 'gemm' }>, values: Record<str
   return spec;
 }
 
+/** A GEMM of two activations: W's layout from transB, every type from the graph, shapes as element counts. */
+function actSpec(l: Extract<Launch, { kind: 'gemm' }>, act: NonNullable<GemmSpec['act']>, args: string[], type: (v: string) => ReturnType<typeof parseType>): GemmSpec {
+  const where = `GEMM '${l.node}'`;
+  if (l.precision !== 'high' || l.bias || args.length !== 3) fail(where, 'an activation GEMM of precision high, no bias, 3 arguments', `${l.precision}, bias ${l.bias}, ${args.length} arguments`);
+  const [x, w, y] = args;
+  const [xt, wt, yt] = args.map(type);
+  if (l.args[1].where === 'weight') fail(where, `an activation as B ('${w}')`, 'a weight');
+  const count = (t: { shape: number[] }) => t.shape.reduce((p, d) => p * d, 1);
+  const layout: 'nk' | 'kn' = l.transB ? 'nk' : 'kn';
+  const { m, n, k } = l;
+  const wCols = layout === 'nk' ? k : n;
+  if (count(xt) !== m * k || xt.shape.at(-1) !== k || count(wt) !== n * k || wt.shape.at(-1) !== wCols || count(yt) !== m * n) {
+    fail(where, `X [${m}, ${k}], W ${layout} for N=${n}, Y of ${m * n} values`, `X [${xt.shape}], W [${wt.shape}], Y [${yt.shape}]`);
+  }
+  if (act.lda < k || act.ldb < wCols) fail(where, `row strides of at least ${k} (X) and ${wCols} (W)`, `${act.lda} and ${act.ldb}`);
+  if (xt.dtype !== wt.dtype) fail(where, 'X and W of one type', `${xt.dtype} and ${wt.dtype}`);
+  for (const [name, t] of [['X', xt.dtype], ['W', wt.dtype], ['Y', yt.dtype]] as const) {
+    if (CUDA_TYPE[t] === undefined || t === 'float8e4m3fn') fail(where, `${name} of a type cuBLASLt reads here (float32, bfloat16, float16)`, t);
+  }
+  return { node: l.node, precision: 'high', m, n, k, x, w, y, xType: xt.dtype, wType: wt.dtype, yType: yt.dtype, layout, act: { ...act } };
+}
+
+/** The largest power of two (at most 256) that divides a device address: the alignment the heuristic is told. */
+export const alignmentOf = (ptr: DevicePtr): number => {
+  let a = 1;
+  while (a < 256 && Number(BigInt(ptr) % BigInt(a * 2)) === 0) a *= 2;
+  return a;
+};
+
 const LT = {
   create: 'int cublasLtCreate(_Out_ void **handle)',
   destroy: 'int cublasLtDestroy(void *handle)',
@@ -120,6 +158,8 @@ export class CublasLt {
   readonly version: number;
   readonly library: string;
   private readonly pref: Handle;
+  /** Preferences of activation GEMMs, by the alignments of A, B and D. */
+  private readonly alignedPrefs = new Map<string, Handle>();
   private readonly algos = new Map<string, Buffer>();
   private readonly layouts = new Map<string, Handle>();
   private readonly alpha = Float32Array.of(1);
@@ -176,15 +216,18 @@ export class CublasLt {
       this.setAttr(desc, C.CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, CUDA_TYPE[spec.biasType!]!, 4);
     }
     const { m, n, k } = spec;
-    const a = spec.layout === 'nk' ? this.layout(spec.wType, k, n, k) : this.layout(spec.wType, n, k, n);
-    const b = this.layout(spec.xType, k, m, k);
+    const lda = spec.act?.lda ?? k, ldb = spec.act?.ldb ?? (spec.layout === 'nk' ? k : n);
+    const a = spec.layout === 'nk' ? this.layout(spec.wType, k, n, ldb) : this.layout(spec.wType, n, k, ldb);
+    const b = this.layout(spec.xType, k, m, lda);
     const d = this.layout(spec.yType, n, m, n);
-    const key = `${spec.precision} ${m} ${n} ${k} ${spec.layout} ${spec.xType} ${spec.wType} ${spec.yType} ${spec.biasType ?? '-'}`;
+    // Activation GEMMs: the heuristic is told the operands' real alignment (cuBLASLt's A is our W).
+    const aligned = spec.act ? [ptr.w, ptr.x, ptr.y].map(alignmentOf) : undefined;
+    const key = `${spec.precision} ${m} ${n} ${k} ${spec.layout} ${spec.xType} ${spec.wType} ${spec.yType} ${spec.biasType ?? '-'}${spec.act ? ` ld ${lda} ${ldb} align ${aligned}` : ''}`;
     let algo = this.algos.get(key);
     if (!algo) {
       const results = Buffer.alloc(HEURISTIC_BYTES);
       const returned = [0];
-      const rc = this.fn.heuristic(this.handle, desc, a, b, d, d, this.pref, 1, results, returned) as number;
+      const rc = this.fn.heuristic(this.handle, desc, a, b, d, d, aligned ? this.alignedPref(aligned) : this.pref, 1, results, returned) as number;
       if (rc !== 0 || returned[0] < 1) {
         const why = rc !== 0 ? `${this.fn.statusName(rc)} (${this.fn.statusString(rc)})` : 'no algorithm';
         fail(`GEMM '${spec.node}' (${key})`, 'a cuBLASLt algorithm for this GEMM', why);
@@ -192,12 +235,27 @@ export class CublasLt {
       algo = results.subarray(0, 64);
       this.algos.set(key, algo);
     }
-    const args = [this.handle, desc, this.alpha, ptr.w, a, ptr.x, b, this.beta, ptr.y, d, ptr.y, d, algo, workspace, WORKSPACE_BYTES];
+    const alpha = spec.act ? Float32Array.of(spec.act.alpha) : this.alpha;
+    const args = [this.handle, desc, alpha, ptr.w, a, ptr.x, b, this.beta, ptr.y, d, ptr.y, d, algo, workspace, WORKSPACE_BYTES];
     return {
       spec,
       enqueue: (stream: Handle) => this.call('matmul', ...args, stream),
       destroy: () => this.call('descDestroy', desc),
     };
+  }
+
+  /** A preference with the workspace limit and these minimum alignments of A, B and C/D (bytes). */
+  private alignedPref([a, b, d]: number[]): Handle {
+    const key = `${a} ${b} ${d}`;
+    let p = this.alignedPrefs.get(key);
+    if (p) return p;
+    p = this.out('prefCreate');
+    this.call('prefSet', p, C.CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, BigUint64Array.of(BigInt(WORKSPACE_BYTES)), 8);
+    for (const [attr, v] of [[C.CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, a], [C.CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, b], [C.CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, d], [C.CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, d]]) {
+      this.call('prefSet', p, attr, Uint32Array.of(v), 4);
+    }
+    this.alignedPrefs.set(key, p);
+    return p;
   }
 
   /** Distinct GEMM shapes and types planned (heuristic results cached). */
@@ -208,6 +266,8 @@ export class CublasLt {
   close(): void {
     for (const l of this.layouts.values()) this.call('layoutDestroy', l);
     this.layouts.clear();
+    for (const p of this.alignedPrefs.values()) this.call('prefDestroy', p);
+    this.alignedPrefs.clear();
     this.call('prefDestroy', this.pref);
     this.call('destroy', this.handle);
   }

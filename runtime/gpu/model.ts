@@ -178,7 +178,8 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
   const gemmSpecs = new Map<Launch, GemmSpec>();
   for (const l of m.launchPlan) if (l.kind === 'gemm') gemmSpecs.set(l, specFor(l, m.values, (v) => artifact.weightByValue.get(v)));
   const fanIn = new Map<string, number>();
-  for (const s of gemmSpecs.values()) fanIn.set(s.w, s.k);
+  // Fan-in of the weights GEMMs read (synthetic draws scale by it); an activation B (spec.act) is none.
+  for (const s of gemmSpecs.values()) if (!s.act) fanIn.set(s.w, s.k);
 
   // Memory: arena, weights, workspace, converted biases.
   const allocations: DevicePtr[] = [];
