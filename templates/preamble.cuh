@@ -162,3 +162,34 @@ template <typename T> __device__ __forceinline__ T dc_pk(const __half*, const ui
   const unsigned w = reinterpret_cast<const unsigned*>(a)[i >> 1];
   return T(__half2float(__ushort_as_half((unsigned short)((i & 1) ? (w >> 16) : (w & 0xffffu)))));
 }
+
+// Warp-wide sum / max (row kernels' warp layout: one warp per row, no barrier).
+template <typename T> __device__ __forceinline__ T dc_warp_sum(T v) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+template <typename T> __device__ __forceinline__ T dc_warp_max(T v) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v = dc_max(v, __shfl_xor_sync(0xffffffffu, v, o));
+  return v;
+}
+// Per-token quantization's amax: max(a, |x|) with NaN left out (the simulation's rule,
+// compiler/ops/quant.ts), one instruction.
+__device__ __forceinline__ float dc_amax(float a, float x) { return fmaxf(a, fabsf(x)); }
+__device__ __forceinline__ double dc_amax(double a, double x) { return fmax(a, fabs(x)); }
+// x / s correctly rounded from rs = RN(1 / s), computed once per row: q = RN(x·rs) is within an ulp
+// of x / s, the residual x - s·q is exact in one fma, and q + residual·rs rounds to RN(x / s)
+// (Markstein) for the normal quotients quantization produces; three instructions, not a division.
+__device__ __forceinline__ float dc_qdiv(float x, float s, float rs) { const float q = x * rs; return fmaf(fmaf(-s, q, x), rs, q); }
+__device__ __forceinline__ double dc_qdiv(double x, double s, double) { return x / s; }
+// 8 values -> e4m3 (saturating, round to nearest even: as __nv_fp8_e4m3(float)), two per
+// conversion instruction, one 8-byte store.
+template <typename T> __device__ __forceinline__ void dc_store8q(__nv_fp8_e4m3* p, long long i, const T* v) {
+  uint2 raw;
+  unsigned short h[4];
+#pragma unroll
+  for (int k = 0; k < 4; ++k) h[k] = __nv_cvt_float2_to_fp8x2(make_float2(float(v[2 * k]), float(v[2 * k + 1])), __NV_SATFINITE, __NV_E4M3);
+  raw.x = (unsigned)h[0] | ((unsigned)h[1] << 16); raw.y = (unsigned)h[2] | ((unsigned)h[3] << 16);
+  *reinterpret_cast<uint2*>(p + i) = raw;
+}
