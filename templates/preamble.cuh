@@ -163,17 +163,6 @@ template <typename T> __device__ __forceinline__ T dc_pk(const __half*, const ui
   return T(__half2float(__ushort_as_half((unsigned short)((i & 1) ? (w >> 16) : (w & 0xffffu)))));
 }
 
-// Warp-wide sum / max (row kernels' warp layout: one warp per row, no barrier).
-template <typename T> __device__ __forceinline__ T dc_warp_sum(T v) {
-#pragma unroll
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-  return v;
-}
-template <typename T> __device__ __forceinline__ T dc_warp_max(T v) {
-#pragma unroll
-  for (int o = 16; o > 0; o >>= 1) v = dc_max(v, __shfl_xor_sync(0xffffffffu, v, o));
-  return v;
-}
 // Per-token quantization's amax: max(a, |x|) with NaN left out (the simulation's rule,
 // compiler/ops/quant.ts), one instruction.
 __device__ __forceinline__ float dc_amax(float a, float x) { return fmaxf(a, fabsf(x)); }

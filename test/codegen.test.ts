@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { buildKernels } from '../compiler/build/index.ts';
-import { EW_OPS, elementwiseDescriptor } from '../compiler/codegen/elementwise.ts';
+import { EW_OPS, ROW_TUNING, elementwiseDescriptor } from '../compiler/codegen/elementwise.ts';
 import { renderElementwise, renderUnit } from '../compiler/codegen/render.ts';
 import { inferTypes } from '../compiler/ir/infer.ts';
 import { loadTimeNodes } from '../compiler/launches.ts';
@@ -50,6 +50,30 @@ describe('element-wise codegen', () => {
       expect(d.inputs.map((i) => i.name).sort()).toEqual([...n.inputs].sort());
       expect(d.outputs.map((o) => o.type)).toEqual(['fp8e4m3', 'float']);
     }
+  });
+
+  it('per-token fp8 Quantize row kernels divide by no scale per element and round once, in the store', () => {
+    const quantizing = kernels.filter((k) => k.source.includes('unsigned it = 0;') && k.source.includes('__nv_fp8_e4m3* __restrict__ out'));
+    expect(quantizing.length).toBeGreaterThan(0);
+    for (const k of quantizing) {
+      expect(k.source, k.name).toMatch(/const T rs_\d+ = T\(1\) \/ s_\d+;/); // one reciprocal per row
+      expect(k.source, k.name).toContain('dc_qdiv(');
+      expect(k.source, k.name).not.toMatch(/\/ s_\d+\)/); // no per-element division
+      expect(k.source, k.name).toMatch(/dc_amax\(am\d+, /);
+      // The quotient is stored unrounded (the e4m3 store rounds it: paired for 16-byte vectors),
+      // not rounded and converted again.
+      expect(k.source, k.name).toMatch(k.source.includes('dc_load8') ? /dc_store8q<T>\(out0/ : /dc_store<T>\(out0, row \* \d+LL \+ c, v\d+\[i\]\)/);
+      expect(k.source, k.name).not.toContain('dc_round_e4m3(dc_qdiv(');
+    }
+    // A row of 16-byte vectors (Flux.2's widths; the tiny fixtures' rows are narrower).
+    const wide = renderElementwise({
+      kind: 'elementwise', mode: 'row', rows: 4, cols: 6144, compute: 'float', threads: 256, row: ROW_TUNING, results: ['t0', 't0_1'],
+      inputs: [{ name: 'x', type: 'bf16', colStride: 1, rowDims: [{ size: 4, stride: 6144 }], vector: true }],
+      outputs: [{ name: 'q', type: 'fp8e4m3', perRow: false }, { name: 's', type: 'float', perRow: true }],
+      program: [{ op: 'Quantize', out: 't0', args: ['in0'], attrs: { format: 'fp8', axis: -1 } }],
+    });
+    expect(wide.source).toContain('dc_store8q<T>(out0, row * 6144LL + cb, &v0[j * 8]);');
+    expect(wide.source).not.toMatch(/dc_round_e4m3|\/ s_0\)/);
   });
 
   it.each(['h100', 'b200'] as const)('builds for %s with nvcc, no spills, every kernel present', async (target) => {

@@ -52,16 +52,15 @@ export interface ElementwiseDescriptor {
   row?: RowTuning;
 }
 
-/** Row-kernel tuning: the layout (render.ts): 'block', a CTA per row, the row value in registers,
- * block reductions; 'warp', a warp per row, the row in a shared-memory ring re-read by each pass,
- * shuffle reductions only; 'auto', the rule (render.ts rowLayout). Block layout: vectors (8
- * elements) per thread; stages of the shared-memory ring that keeps the next rows' loads in flight
- * (at least 2 where the ring is used); CTAs per SM asked of ptxas and launched (0: from the row
- * arrays' registers, render.ts rowCtasPerSm). Warp layout: `stages` of each warp's ring and warps
- * per CTA (0: as many as shared memory holds). Chosen by measurement on the H100
- * (bench/results/row-kernels-2026-11-25b.md, row-kernels-warp-2026-11-25b.md). */
-export interface RowTuning { vectorsPerThread: number; stages: number; ctasPerSm: number; layout: 'block' | 'warp' | 'auto'; warps: number }
-export const ROW_TUNING: RowTuning = { vectorsPerThread: 4, stages: 2, ctasPerSm: 0, layout: 'auto', warps: 0 };
+/** Row-kernel tuning: vectors (8 elements) per thread; stages of the shared-memory ring that keeps
+ * the next rows' loads in flight (at least 2 where the ring is used); CTAs per SM asked of ptxas
+ * and launched (0: from the row arrays' registers, render.ts rowCtasPerSm). Chosen by measurement
+ * on the H100 (bench/results/row-kernels-2026-11-25b.md): the ring against the next row prefetched
+ * into registers, 2 against 3 stages, 2/4/6 vectors per thread, 1-4 CTAs per SM; a warp per row
+ * (the row re-read from shared memory by each pass, shuffle reductions) lost every flux2_dev row
+ * kernel to this layout and was removed (row-kernels-warp-2026-11-25b.md). */
+export interface RowTuning { vectorsPerThread: number; stages: number; ctasPerSm: number }
+export const ROW_TUNING: RowTuning = { vectorsPerThread: 4, stages: 2, ctasPerSm: 0 };
 
 const CUDA_TYPE: Partial<Record<DType, CudaType>> = {
   float32: 'float', float64: 'double', bfloat16: 'bf16', float16: 'half', float8e4m3fn: 'fp8e4m3',

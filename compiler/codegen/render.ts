@@ -172,7 +172,8 @@ interface Ring { stages: number; stageBytes: number; planeBytes: number; slots: 
  * vectors, thread-contiguous, so copies and reads are conflict-free), and how many stages fit
  * (undefined: fewer than 2).
  */
-function ringSlots(d: ElementwiseDescriptor, T: number, PV: number): { slots: Map<string, RingSlot>; stageBytes: number; planeBytes: number } {
+function rowRing(d: ElementwiseDescriptor, T: number, V: number, PV: number, tuning: RowTuning, ctasPerSm: number): Ring | undefined {
+  if (V !== 8) return undefined;
   const planeBytes = PV * T * 16;
   const slots = new Map<string, RingSlot>();
   let offset = 0;
@@ -191,16 +192,10 @@ function ringSlots(d: ElementwiseDescriptor, T: number, PV: number): { slots: Ma
     slots.set(ins.out, { ref: ins.out, offset, planes, copy: partBranches(d, parts, (k, col) => copyOf(k, col, offset)) });
     offset += planes * planeBytes;
   }
-  return { slots, stageBytes: offset, planeBytes };
-}
-
-function rowRing(d: ElementwiseDescriptor, T: number, V: number, PV: number, tuning: RowTuning, ctasPerSm: number): Ring | undefined {
-  if (V !== 8) return undefined;
-  const { slots, stageBytes, planeBytes } = ringSlots(d, T, PV);
   if (!slots.size) return undefined;
   const rope = d.program.some((i) => i.op === 'RoPE') ? d.cols * (d.compute === 'double' ? 8 : 4) : 0;
-  const stages = Math.min(tuning.stages, Math.floor((rowSmemBudget(ctasPerSm) - rope) / stageBytes));
-  return stages >= 2 ? { stages, stageBytes, planeBytes, slots } : undefined;
+  const stages = Math.min(tuning.stages, Math.floor((rowSmemBudget(ctasPerSm) - rope) / offset));
+  return stages >= 2 ? { stages, stageBytes: offset, planeBytes, slots } : undefined;
 }
 
 /** Per vector (column cb), the code of the Concat part it lies in: `body(k, column within the part)`. */
@@ -428,217 +423,19 @@ function renderRow(d: ElementwiseDescriptor, name: string): { source: string; sh
   return { source, sharedBytes: ringBytes + sharedBytes, threads: T, perSm: ctasPerSm };
 }
 
-const invariantInput = (inp: EwInput) => inp.rowDims.every((dim) => dim.stride === 0 || dim.size === 1);
-
-/** The warp layout's shared memory: each staged input's ring slot (one per warp and stage, 16-byte
- * vector v of the row at v·16 in each plane) and each row-invariant vector input's copy (once per
- * CTA, at `inv` offsets, same plane layout). */
-export interface WarpPlan { PV: number; slots: Map<string, RingSlot>; stageBytes: number; planeBytes: number; inv: Map<number, number>; invBytes: number }
-
-/**
- * Whether a row kernel can take the warp layout, and its plan: rows of whole 32-lane vector
- * sweeps (cols a multiple of 256), no RoPE, every input one value per row, a row-invariant 16-byte
- * vector input of a 2- or 4-byte float type, or a per-row input the ring stages (directly, as a
- * SwiGLU input or as a Concat part); per-row outputs only quantization scales.
- */
-export function warpPlan(d: ElementwiseDescriptor): WarpPlan | undefined {
-  if (d.mode !== 'row' || d.cols % 256 !== 0 || d.program.some((i) => i.op === 'RoPE')) return undefined;
-  const PV = d.cols / 256;
-  const { slots, stageBytes, planeBytes } = ringSlots(d, 32, PV);
-  const inv = new Map<number, number>();
-  let invBytes = 0;
-  for (const [k, inp] of d.inputs.entries()) {
-    if (inp.part) {
-      if (!d.program.some((i) => i.op === 'Concat' && i.args.includes(`in${k}`) && slots.has(i.out))) return undefined;
-    } else if (inp.swiglu) {
-      if (!slots.has(`in${k}`)) return undefined;
-    } else if (inp.colStride === 0) {
-      continue; // one value per row (or per kernel)
-    } else if (invariantInput(inp)) {
-      if (!inp.vector || !['bf16', 'half', 'float'].includes(inp.type)) return undefined;
-      inv.set(k, invBytes);
-      invBytes += planesOf(inp, d.cols).length * planeBytes;
-    } else if (!slots.has(`in${k}`)) return undefined;
-  }
-  const scale = (ref: string) => /^t\d+_1$/.test(ref) && d.program[Number(ref.slice(1, -2))]?.op === 'Quantize';
-  if (d.outputs.some((o, k) => o.perRow && !scale(d.results[k]))) return undefined;
-  return { PV, slots, stageBytes, planeBytes, inv, invBytes };
-}
-
-/** Warps per CTA and CTAs per SM of the warp layout with `stages`-row rings: as many warps as the
- * shared memory left beside the invariants holds (at most 32, and no more than the rows need to
- * fill 132 SMs), or `warps` where the tuning fixes it; 0 warps: does not fit. */
-export function warpGeometry(d: ElementwiseDescriptor, plan: WarpPlan, stages: number, warps = 0): { warps: number; perSm: number } {
-  const ring = stages * plan.stageBytes;
-  const fit = ring ? Math.floor((rowSmemBudget(1) - plan.invBytes) / ring) : 32;
-  const W = warps ? (warps <= fit ? warps : 0) : Math.min(32, fit, Math.max(1, Math.ceil(d.rows / 132)));
-  if (W < 1) return { warps: 0, perSm: 0 };
-  let perSm = 1;
-  while (perSm < Math.floor(64 / W) && plan.invBytes + W * ring <= rowSmemBudget(perSm + 1)) perSm++;
-  return { warps: W, perSm };
-}
-
-/**
- * Row kernel, warp layout (templates/elementwise_warp.cu.njk): one warp per row, lane l owning the
- * 16-byte vectors j·32 + l. The row's staged inputs arrive through the warp's ring; each row
- * statistic (LayerNorm's mean and variance from sums shifted by the lane's first value, RMSNorm's
- * mean square, Softmax's max and sum, Quantize's amax) is one pass over the lane's vectors,
- * recomputing the element-wise values before it from the ring and the CTA's invariant copies, then
- * a shuffle reduction; a last pass computes and stores the outputs. Nothing of the row is held in
- * registers across passes, so the row width does not bound the registers.
- */
-function renderRowWarp(d: ElementwiseDescriptor, name: string, plan: WarpPlan, stages: number, W: number): string {
-  const { PV, slots, stageBytes, planeBytes, inv, invBytes } = plan;
-  const NV = d.cols / 8;
-  const invariant: string[] = [];
-  for (const [k, off] of inv) {
-    const planes = planesOf(d.inputs[k], d.cols);
-    invariant.push(`for (int v = threadIdx.x; v < ${NV}; v += ${32 * W}) { ${planes.map((pl, p) => `*reinterpret_cast<uint4*>(dc_row_smem + ${off + p * planeBytes} + v * 16) = *reinterpret_cast<const uint4*>(in${k} + (long long)v * 8 + ${pl});`).join(' ')} }`);
-  }
-  if (inv.size) invariant.push('__syncthreads();');
-  const vl = (body: string) => `#pragma unroll\n  for (int j = 0; j < ${PV}; ++j) { const long long cb = ((long long)j * 32 + tid) * 8; ${body} }`;
-  const copies = (stage: string, rowExpr: string) => [
-    `{ const long long srow = ${rowExpr}; if (srow < ${d.rows}LL) {`, ...offsetLines(d.inputs, 'srow', 'soff'),
-    `  unsigned char* st = ring + (${stage}) * ${stageBytes};`, ...[...slots.values()].map((sl) => vl(sl.copy)), '} }', 'dc_cp_commit();'];
-  const steps: RowStep[] = [];
-  if (slots.size) {
-    if (stages > 1) invariant.push(`#pragma unroll 1\n  for (int s = 0; s < ${stages - 1}; ++s) {`, ...copies('s', 'first + (long long)s * warps'), '}');
-    steps.push({ comment: `ring: issue row + ${stages - 1} warp strides, wait for this row`, lines: [
-      ...copies(`(it + ${stages - 1}) % ${stages}`, `row + ${stages - 1}LL * warps`), `dc_cp_wait<${stages - 1}>();`,
-      `const unsigned char* cur = ring + (it % ${stages}) * ${stageBytes};`] });
-  }
-  const scalar = (k: number) => d.inputs[k].colStride === 0 && !d.inputs[k].swiglu && !d.inputs[k].part;
-  const scalars = d.inputs.map((_, k) => k).filter(scalar);
-  if (scalars.length) steps.push({ comment: 'one value per row', lines: scalars.map((k) => `const T x${k} = dc_load<T>(in${k}, off${k});`) });
-  const raw = rawQuantized(d);
-  const at = (ref: string, e = 'e'): string => {
-    if (ref.startsWith('in')) return scalar(Number(ref.slice(2))) ? `x${ref.slice(2)}` : `x${ref.slice(2)}[${e}]`;
-    if (ref.endsWith('_1')) return `s_${ref.slice(1, -2)}`;
-    return `w${ref.slice(1)}[${e}]`;
-  };
-  const each = (expr: string) => `\n#pragma unroll\n  for (int e = 0; e < 8; ++e) ${expr};`;
-  const lds = (k: number, off: number, dst: string) => `dc_lds8<T>(in${k}, ${inv.has(k) ? 'dc_row_smem' : 'cur'} + ${off} + (int)(cb >> 3) * 16, ${planeBytes}, ${dst});`;
-  // The per-vector code of instructions [0, upto): inputs from the ring / invariant copies (nvcc
-  // drops what a pass does not read), then each instruction's 8 values.
-  const vbody = (upto: number): string => {
-    const lines: string[] = [];
-    d.inputs.forEach((inp, k) => {
-      if (inp.swiglu || inp.part || scalar(k)) return;
-      lines.push(`T x${k}[8]; ${lds(k, inv.get(k) ?? slots.get(`in${k}`)!.offset, `x${k}`)}`);
-    });
-    d.program.slice(0, upto).forEach((ins, i) => {
-      const a = (n: number) => at(ins.args[n]);
-      const w = `w${i}`;
-      switch (ins.op) {
-        case 'LayerNormalization': case 'RMSNormalization':
-          lines.push(`T ${w}[8];${each(`${w}[e] = (${a(0)} - mean${i}) * r${i}${ins.args[1] ? ` * ${a(1)}` : ''}${ins.args[2] ? ` + ${a(2)}` : ''}`)}`);
-          break;
-        case 'Softmax':
-          lines.push(`T ${w}[8];${each(`${w}[e] = exp(${a(0)} - mx${i}) / sum${i}`)}`);
-          break;
-        case 'Quantize':
-          lines.push(`T ${w}[8];${each(`${w}[e] = ${ins.attrs.format === 'bf16' ? `dc_round_bf16(${a(0)})` : raw.has(ins.out) ? `dc_qdiv(${a(0)}, s_${i}, rs_${i})` : `dc_round_e4m3(dc_qdiv(${a(0)}, s_${i}, rs_${i}))`}`)}`);
-          break;
-        case 'SwiGLU': {
-          const k = Number(ins.args[0].slice(2));
-          const sl = slots.get(`in${k}`)!;
-          lines.push(`T ${w}[8]; { T g[8], u[8]; ${lds(k, sl.offset, 'g')} ${lds(k, sl.offset + (sl.planes / 2) * planeBytes, 'u')}${each(`${w}[e] = g[e] * dc_sigmoid(g[e]) * u[e]`)} }`);
-          break;
-        }
-        case 'Concat': {
-          const sl = slots.get(ins.out)!;
-          lines.push(`T ${w}[8]; ${partBranches(d, ins.args.map((x) => Number(x.slice(2))), (k) => {
-            if (!d.inputs[k].swiglu) return lds(k, sl.offset, w);
-            const up = planesOf(d.inputs[k], 0).length / 2;
-            return `T g[8], u[8]; ${lds(k, sl.offset, 'g')} ${lds(k, sl.offset + up * planeBytes, 'u')}${each(`${w}[e] = g[e] * dc_sigmoid(g[e]) * u[e]`)}`;
-          })}`);
-          break;
-        }
-        default:
-          lines.push(`T ${w}[8];${each(`${w}[e] = ${snippet(ins, ins.args.map((x) => (x ? at(x) : '')))}`)}`);
-      }
-    });
-    return lines.join('\n  ');
-  };
-  const pass = (upto: number, accumulate: string) => `#pragma unroll 4\n  for (int j = 0; j < ${PV}; ++j) { const long long cb = ((long long)j * 32 + tid) * 8;\n  ${vbody(upto)}${each(accumulate)} }`;
-  d.program.forEach((ins, i) => {
-    const A = at(ins.args[0]);
-    const n = PV * 8;
-    switch (ins.op) {
-      case 'LayerNormalization': {
-        const eps = Number(ins.attrs.epsilon ?? 1e-5);
-        // Sums of (x - K), K the lane's first value; lanes combined exactly (Chan): no cancellation.
-        steps.push({ comment: `${ins.out} = LayerNormalization: mean and variance`, lines: [
-          `T K${i}; { const long long cb = (long long)tid * 8;\n  ${vbody(i)}\n  K${i} = ${at(ins.args[0], '0')}; }`,
-          `T p${i} = T(0), q${i} = T(0);`, pass(i, `{ const T z = ${A} - K${i}; p${i} += z; q${i} += z * z; }`),
-          `const T m${i} = K${i} + p${i} / T(${n});`, `const T mean${i} = dc_warp_sum(m${i}) / T(32);`,
-          `const T var${i} = dc_warp_sum(q${i} - p${i} * p${i} / T(${n}) + T(${n}) * (m${i} - mean${i}) * (m${i} - mean${i})) / T(${d.cols});`,
-          `const T r${i} = T(1) / sqrt((var${i} > T(0) ? var${i} : T(0)) + T(${eps}));`] });
-        break;
-      }
-      case 'RMSNormalization': {
-        const eps = Number(ins.attrs.epsilon ?? 1e-5);
-        steps.push({ comment: `${ins.out} = RMSNormalization: mean square`, lines: [
-          `T q${i} = T(0);`, pass(i, `q${i} += ${A} * ${A}`), `const T mean${i} = T(0);`,
-          `const T r${i} = T(1) / sqrt(dc_warp_sum(q${i}) / T(${d.cols}) + T(${eps}));`] });
-        break;
-      }
-      case 'Softmax':
-        steps.push({ comment: `${ins.out} = Softmax: max, sum`, lines: [
-          `T m${i} = -INFINITY;`, pass(i, `m${i} = dc_max(m${i}, ${A})`), `const T mx${i} = dc_warp_max(m${i});`,
-          `T p${i} = T(0);`, pass(i, `p${i} += exp(${A} - mx${i})`), `const T sum${i} = dc_warp_sum(p${i});`] });
-        break;
-      case 'Quantize':
-        if (ins.attrs.format === 'bf16') steps.push({ comment: `${ins.out} = Quantize (bf16)`, lines: [`const T s_${i} = T(1);`] });
-        else steps.push({ comment: `${ins.out} = Quantize: amax`, lines: [
-          `T am${i} = T(0);`, pass(i, `am${i} = dc_amax(am${i}, ${A})`), `const T amax${i} = dc_warp_max(am${i});`,
-          `const T s_${i} = amax${i} > T(0) ? T(float(amax${i}) / 448.f) : T(1);`, `const T rs_${i} = T(1) / s_${i};`] });
-        break;
-      default:
-    }
-  });
-  const stores: string[] = [], perRow: string[] = [];
-  d.outputs.forEach((o, k) => {
-    if (o.perRow) perRow.push(`if (tid == 0) dc_store<T>(out${k}, row, ${at(d.results[k])});`);
-    else stores.push(`{ T o[8];${each(`o[e] = ${at(d.results[k])}`)} dc_store8${raw.has(d.results[k]) ? 'q' : ''}<T>(out${k}, row * ${d.cols}LL + cb, o); }`);
-  });
-  steps.push({ comment: 'outputs', lines: [`#pragma unroll 4\n  for (int j = 0; j < ${PV}; ++j) { const long long cb = ((long long)j * 32 + tid) * 8;\n  ${vbody(d.program.length)}\n  ${stores.join('\n  ')} }`, ...perRow] });
-  return env.render('elementwise_warp.cu.njk', { name, threads: 32 * W, warps: W, stages, stageBytes, invBytes, params: params(d), compute: d.compute, rows: d.rows, invariant, rowOffsets: offsetLines(d.inputs), steps });
-}
-
-/** The layout a row kernel takes: the tuning's, or by the rule where it says 'auto' (see below). */
-export function rowLayout(d: ElementwiseDescriptor): 'block' | 'warp' {
-  const tuning = d.row ?? ROW_TUNING;
-  const plan = warpPlan(d);
-  if (!plan || !warpGeometry(d, plan, 1, tuning.warps).warps) return 'block';
-  if (tuning.layout !== 'auto') return tuning.layout;
-  return 'block';
-}
-
 /** Renders one element-wise kernel (without the preamble; renderUnit adds it once per unit). */
 export function renderElementwise(d: ElementwiseDescriptor): RenderedKernel {
   // Rows wider than 16K elements hold 32+ elements per thread per row value: with two live values
   // they exceed the register budget of a 1024-thread CTA and spill, accepted for now (text-encoder
   // MLPs; see bench/RESULTS.md). Trigonometry: see RenderedKernel.hot.
   const hot = !d.program.some((i) => i.op === 'Sin' || i.op === 'Cos') && !(d.mode === 'row' && d.cols > 16384);
-  const layout = d.mode === 'row' ? rowLayout(d) : undefined;
-  const template = layout === 'warp' ? 'elementwise_warp.cu.njk' : d.mode === 'row' ? 'elementwise_row.cu.njk' : flatVectorisable(d) ? 'elementwise_flat_vec.cu.njk' : 'elementwise_flat.cu.njk';
+  const template = d.mode === 'row' ? 'elementwise_row.cu.njk' : flatVectorisable(d) ? 'elementwise_flat_vec.cu.njk' : 'elementwise_flat.cu.njk';
   // The name hashes the structure only (not the graph's value names), so equal kernels share it.
   const structure = { ...d, inputs: d.inputs.map(({ name: _, ...rest }) => rest), outputs: d.outputs.map(({ name: _, ...rest }) => rest) };
   const name = `ew_${hash({ structure, t: templateText(template), p: PREAMBLE() })}`;
   if (d.mode === 'flat') {
     const work = (d.rows * d.cols) / (flatVectorisable(d) ? 8 : 1);
     return { name, hot, source: renderFlat(d, name), grid: Math.max(1, Math.min(Math.ceil(work / d.threads), 132 * 16)), block: d.threads, sharedBytes: 0 };
-  }
-  if (layout === 'warp') {
-    const tuning = d.row ?? ROW_TUNING;
-    const plan = warpPlan(d)!;
-    // The tuning's stages where they fit, else fewer (1: no prefetch, each row waited for).
-    let stages = Math.max(1, tuning.stages);
-    while (stages > 1 && !warpGeometry(d, plan, stages, tuning.warps).warps) stages--;
-    const { warps, perSm } = warpGeometry(d, plan, stages, tuning.warps);
-    const source = renderRowWarp(d, name, plan, stages, warps);
-    return { name, hot, source, grid: Math.max(1, Math.min(Math.ceil(d.rows / warps), 132 * perSm)), block: 32 * warps, sharedBytes: plan.invBytes + warps * stages * plan.stageBytes };
   }
   const { source, sharedBytes, threads, perSm } = renderRow(d, name);
   // A persistent grid (132 SMs on an H100), each CTA looping over rows, so row-invariant inputs

@@ -9,6 +9,7 @@
  *                                                    writes kernels.cubin, cases.txt, expected.json
  *   npx tsx test/gpu/cases.ts prepare DIR vae        the VAE decoders' cases only
  *   npx tsx test/gpu/cases.ts prepare DIR rows       all but the VAE decoders' (the row-kernel work)
+ *   npx tsx test/gpu/cases.ts prepare DIR row-kernels  the row kernels of `rows` only
  *   (GPU) nvcc -O2 -o h test/gpu/harness.cu -lcuda && ./h .gpu/cases $OUT > $OUT/log.txt
  *   npx tsx test/gpu/cases.ts check .gpu/cases RESULTS_DIR
  * (outputs.bin is ~25 MB with flux2_dev's checked row kernels: where files come back at most
@@ -25,8 +26,8 @@ import { join } from 'node:path';
 import { buildKernels } from '../../compiler/build/index.ts';
 import type { CudaType } from '../../compiler/codegen/elementwise.ts';
 import { kernelPlan } from '../../compiler/codegen/plan.ts';
-import { ROW_TUNING, type RowTuning, elementwiseDescriptor, withRowTuning } from '../../compiler/codegen/elementwise.ts';
-import { type RenderedKernel, renderElementwise, renderUnit, rowLayout } from '../../compiler/codegen/render.ts';
+import { ROW_TUNING, elementwiseDescriptor, withRowTuning } from '../../compiler/codegen/elementwise.ts';
+import { type RenderedKernel, renderElementwise, renderUnit } from '../../compiler/codegen/render.ts';
 import { loadConstant } from '../../compiler/onnx/constants.ts';
 import { planMemory } from '../../passes/plan-memory.ts';
 import { fuseElementwise, makeFuseElementwise } from '../../passes/fuse-elementwise.ts';
@@ -153,14 +154,14 @@ function windowed(graph: Graph, v: string, gen: (n: number) => Tensor): Tensor {
 /** Row kernels: rendered from the row template (a ring or a register prefetch of the next row). */
 const isRowKernel = (k: RenderedKernel) => k.source.includes('unsigned it = 0;');
 const rowKernelNames = new Set<string>();
-const isRowCase = (c: { kernel: string; ops: string }) => rowKernelNames.has(c.kernel) || / layout, /.test(c.ops);
+const isRowCase = (c: { kernel: string; ops: string }) => rowKernelNames.has(c.kernel) || /CTA\/SM/.test(c.ops);
 
 async function prepare(dir: string, only?: string): Promise<void> {
   mkdirSync(dir, { recursive: true });
-  // `only` = 'vae': just the VAE decoders' cases; 'rows': all but the VAE decoders'; 'warp': the
-  // row kernels of 'rows' only (the row-layout comparison).
+  // `only` = 'vae': just the VAE decoders' cases; 'rows': all but the VAE decoders'; 'row-kernels':
+  // the row kernels of 'rows' only (about 6 s on the H100).
   const all = only !== 'vae';
-  const rowsOnly = only === 'warp';
+  const rowsOnly = only === 'row-kernels';
   // (Attention kernels, packs included, have their own harness: test/gpu/attention.ts.)
   const notAttention = (k: string) => !k.startsWith('attn');
   const models: { graph: Graph; check: boolean; only?: (launchKernel: string) => boolean; sample?: boolean; label?: string }[] = !all ? [] : ['flux2', 'qwen_image', 'mistral_text_encoder', 'qwen_text_encoder'].map((m) => ({ graph: optimise(join(ROOT, 'models', 'tiny', m, 'model.onnx')), check: true, only: notAttention }));
@@ -243,27 +244,15 @@ async function prepare(dir: string, only?: string): Promise<void> {
         cases.push({ ...c, ops: `${c.ops} (2 CTAs)` });
         lines.push(`${k.name} 2 ${k.block} ${k.sharedBytes} 0 1 ${args.length} ${args.join(' ')}`);
       }
-      if (rowKernel) {
-        // Row-kernel layouts side by side: the block layout and the warp layout (where it applies)
-        // beside the rule's pick (the default); checked kernels get the other layout checked too
-        // (and again on 2 CTAs), timed ones the warp layout's ring stages and warps per CTA.
-        const d = elementwiseDescriptor(graph, node);
-        const tunings: RowTuning[] = [{ ...ROW_TUNING, layout: 'block' }, { ...ROW_TUNING, layout: 'warp' }];
-        if (!check) tunings.push(...[[1, 0], [1, 8], [2, 0], [2, 4]].map(([stages, warps]) => ({ ...ROW_TUNING, layout: 'warp' as const, stages, warps })));
-        for (const t of tunings) {
-          const dv = withRowTuning(d, t);
-          if ((t.layout === 'warp' && rowLayout(dv) !== 'warp') || (t.stages === ROW_TUNING.stages && !t.warps && rowLayout(dv) === rowLayout(d))) continue;
-          const v = renderElementwise(dv);
+      if (!check && rowKernel) {
+        // Row-kernel tuning, timed side by side: CTAs per SM fixed at 1-4 beside the number
+        // rowCtasPerSm derives from the row arrays' registers (the default).
+        for (const t of [1, 2, 3, 4].map((ctasPerSm) => ({ ...ROW_TUNING, ctasPerSm }))) {
+          const v = renderElementwise(withRowTuning(elementwiseDescriptor(graph, node), t));
           if (kernels.has(v.name)) continue;
           kernels.set(v.name, v);
-          const stages = Number(/dc_cp_wait<(\d+)>/.exec(v.source)?.[1] ?? -1) + 1;
-          const label = rowLayout(dv) === 'warp' ? `warp layout, ring ${stages}, ${v.block / 32} warps/CTA` : `block layout, ${v.block} threads`;
-          cases.push({ ...c, kernel: v.name, ops: `${c.ops} [${label}, ${v.sharedBytes} B smem]` });
-          lines.push(`${v.name} ${v.grid} ${v.block} ${v.sharedBytes} ${check ? 0 : 50} ${check ? 1 : 0} ${args.length} ${args.join(' ')}`);
-          if (check && v.grid > 2) {
-            cases.push({ ...c, kernel: v.name, ops: `${c.ops} [${label}] (2 CTAs)` });
-            lines.push(`${v.name} 2 ${v.block} ${v.sharedBytes} 0 1 ${args.length} ${args.join(' ')}`);
-          }
+          cases.push({ ...c, kernel: v.name, ops: `${c.ops} [${t.vectorsPerThread} vec/thread, ring ${t.stages}, ${t.ctasPerSm} CTA/SM, ${v.block} threads, ${v.sharedBytes} B smem]` });
+          lines.push(`${v.name} ${v.grid} ${v.block} ${v.sharedBytes} 50 0 ${args.length} ${args.join(' ')}`);
         }
       }
     }
