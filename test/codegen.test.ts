@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { buildKernels } from '../compiler/build/index.ts';
 import { EW_OPS, ROW_TUNING, elementwiseDescriptor } from '../compiler/codegen/elementwise.ts';
-import { renderElementwise, renderUnit } from '../compiler/codegen/render.ts';
+import { renderElementwise, renderUnit, rowCtasPerSm } from '../compiler/codegen/render.ts';
 import { inferTypes } from '../compiler/ir/infer.ts';
 import { loadTimeNodes } from '../compiler/launches.ts';
 import { importOnnx } from '../compiler/onnx/import.ts';
@@ -18,6 +18,7 @@ import { pipelineFor, runPipeline } from '../passes/pipeline.ts';
 import { insertQuantize } from '../passes/quantize/insert.ts';
 import { defaultPolicy } from '../passes/quantize/policy.ts';
 import { tinyDir } from './helpers/fixtures.ts';
+import { buildGraph } from './helpers/graph.ts';
 
 function kernelsOf(name: string) {
   const graph = runPipeline(inferTypes(importOnnx(join(tinyDir(name), 'model.onnx')).graph), { passes: pipelineFor(insertQuantize(defaultPolicy('fp8'))) }).graph;
@@ -89,5 +90,26 @@ describe('element-wise codegen', () => {
     const functions = new Set(report.units.flatMap((u) => u.functions.map((f) => f.name)));
     for (const k of kernels) expect(functions.has(k.name), k.name).toBe(true);
     expect(report.cubins.get(`hot_${target}`)!.length).toBeGreaterThan(1000);
+  });
+
+  // Regression, was a bug (render.ts rowCtasPerSm): the Qwen2.5-VL text encoder's RMSNorm+Quantize
+  // over 3584 columns (448 vectors: no 16-byte geometry, 1024 threads x 4 columns) was given 2 CTAs
+  // per SM, so ptxas had 32 registers and spilled, and the full-size pipeline failed to build.
+  it('a 3584-wide RMSNorm+Quantize row kernel gets one 1024-thread CTA per SM and builds without spills', async () => {
+    const g = buildGraph({
+      inputs: { x: ['bfloat16', [290, 3584]], w: ['bfloat16', [3584]] },
+      nodes: [['RMSNormalization', ['x', 'w'], ['y'], { axis: -1, epsilon: 1e-6 }], ['dc.Quantize', ['y'], ['q', 's'], { format: 'fp8', axis: -1 }]],
+      outputs: ['q', 's'],
+    });
+    const graph = runPipeline(g, { passes: pipelineFor(insertQuantize(defaultPolicy('fp8'))) }).graph;
+    const node = graph.nodes.find((n) => n.op === 'FusedKernel')!;
+    expect(node.attrs.ops).toEqual(['RMSNormalization', 'Quantize']);
+    const d = elementwiseDescriptor(graph, node);
+    const k = renderElementwise(d);
+    expect(k.block).toBe(1024);
+    expect(rowCtasPerSm(d, 1024, 4)).toBe(1);
+    const report = await buildKernels([{ name: 'wide_rms', source: renderUnit([k]), hot: true }], { target: 'h100', cacheDir: mkdtempSync(join(tmpdir(), 'kcache-')) });
+    const f = report.units[0].functions.find((fn) => fn.name === k.name)!;
+    expect([f.spillStoreBytes, f.spillLoadBytes]).toEqual([0, 0]);
   });
 });

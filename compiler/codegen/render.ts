@@ -217,13 +217,16 @@ function partBranches(d: ElementwiseDescriptor, parts: number[], body: (k: numbe
  * (bench/results/row-kernels-2026-11-25b.md): LayerNorm+Modulate+Quantize [4096, 6144] (2.5 arrays
  * of 24) gets 3, its best (49 µs; 74 at 1, 58 at 4); Mul+Add+LayerNorm+Modulate+Quantize (4
  * arrays) gets 2, its best (71 µs; 97 at 3, where ptxas spills); the rule's pick was the best or
- * within 5% of it for every flux2_dev row kernel.
+ * within 5% of it for every flux2_dev row kernel. Never so many that ptxas gets under
+ * MIN_ROW_REGISTERS per thread: a kernel's working state alone needs about that, and the Qwen2.5-VL
+ * text encoder's RMSNorm+Quantize (1024 threads x 4 columns, 2 CTAs = 32 registers) spilled.
  */
+const MIN_ROW_REGISTERS = 40;
 export function rowCtasPerSm(d: ElementwiseDescriptor, T: number, N: number): number {
   const held = d.inputs.filter((inp) => !inp.swiglu && !inp.part);
   // Row-invariant 2-byte vectors are held packed: half an array each.
   const arrays = held.reduce((acc, inp) => acc + (inp.vector && ['bf16', 'half'].includes(inp.type) && inp.rowDims.every((dim) => dim.stride === 0 || dim.size === 1) ? 0.5 : 1), 0);
-  return Math.max(1, Math.min(4, Math.floor(2048 / T), Math.floor(65536 / (T * (arrays * N + 24)))));
+  return Math.max(1, Math.min(4, Math.floor(2048 / T), Math.floor(65536 / (T * MIN_ROW_REGISTERS)), Math.floor(65536 / (T * (arrays * N + 24)))));
 }
 
 /**
