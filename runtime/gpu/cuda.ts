@@ -192,8 +192,10 @@ export function loadModule(d: Driver, image: Uint8Array, unit: string): Handle {
 
 export function getFunction(d: Driver, module: Handle, name: string, sharedBytes: number): Handle {
   const fn = d.out<Handle>('cuModuleGetFunction', module, name);
-  // Dynamic shared memory above the default 48 KB must be opted into per function.
-  if (sharedBytes > 48 * 1024) d.call('cuFuncSetAttribute', fn, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, sharedBytes);
+  // Shared memory above the default 48 KB (static + dynamic) must be opted into per function; the
+  // static part is the kernel's own, so any dynamic size is declared (a 48 KB ring plus 256 static
+  // bytes failed to launch when only sizes above 48 KB were).
+  if (sharedBytes > 0) d.call('cuFuncSetAttribute', fn, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, sharedBytes);
   return fn;
 }
 

@@ -259,7 +259,13 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
     if (l.kind === 'kernel') {
       const fn = fnFor(l.kernel, unitOf.get(l.kernel)!, l.sharedBytes);
       const params = new KernelParams(l.args.map((_, i) => ({ ptr: ptrOf(l, i) })));
-      return (s: Handle) => launch(d, fn, l.grid, l.block, l.sharedBytes, s, params);
+      return (s: Handle) => {
+        try {
+          launch(d, fn, l.grid, l.block, l.sharedBytes, s, params);
+        } catch (e) {
+          fail(`launch '${l.node}' (kernel ${l.kernel}, grid ${l.grid}, block ${l.block}, ${l.sharedBytes} bytes of dynamic shared memory)`, 'a launch the driver accepts', (e as Error).message);
+        }
+      };
     }
     if (l.kind === 'gemm') {
       const spec = gemmSpecs.get(l)!;
