@@ -21,11 +21,6 @@
  *
  * specFor() is pure (tested on the CPU); Gemm objects own a matmul descriptor with the operand
  * pointers baked in, and an algorithm from the heuristic, cached per shape and types at load.
- *
- * Tuning (tune(), at load unless the caller opts out): the heuristic's first answer is not always
- * the fastest, so up to TUNE_CANDIDATES algorithms are asked for per shape, each is timed on one GEMM
- * of that shape (its real operands in the arena) and the fastest is kept; every GEMM of the shape
- * shares that one algorithm buffer, so a choice is made before the CUDA graph is captured.
  */
 import { fail } from '../../compiler/errors.ts';
 import type { DType } from '../../compiler/ir/dtype.ts';
@@ -48,8 +43,6 @@ const C = CONSTANTS;
 /** sizeof(cublasLtMatmulHeuristicResult_t): algo (8 x uint64) + size_t workspaceSize + status + float waves + int[4]. */
 const HEURISTIC_BYTES = 96;
 export const WORKSPACE_BYTES = 32 << 20;
-/** How many heuristic answers per GEMM shape tune() times. */
-export const TUNE_CANDIDATES = 8;
 
 const CUDA_TYPE: Partial<Record<DType, number>> = { float32: C.CUDA_R_32F, float16: C.CUDA_R_16F, bfloat16: C.CUDA_R_16BF, float8e4m3fn: C.CUDA_R_8F_E4M3 };
 
@@ -168,8 +161,6 @@ export class CublasLt {
   /** Preferences of activation GEMMs, by the alignments of A, B and D. */
   private readonly alignedPrefs = new Map<string, Handle>();
   private readonly algos = new Map<string, Buffer>();
-  /** Per shape key: the heuristic's answers (64-byte algorithms), best first by its estimate, and one GEMM to time them on. */
-  private readonly candidates = new Map<string, { algos: Buffer[]; gemm?: Gemm; count: number }>();
   private readonly layouts = new Map<string, Handle>();
   private readonly alpha = Float32Array.of(1);
   private readonly beta = Float32Array.of(0);
@@ -234,54 +225,23 @@ export class CublasLt {
     const key = `${spec.precision} ${m} ${n} ${k} ${spec.layout} ${spec.xType} ${spec.wType} ${spec.yType} ${spec.biasType ?? '-'}${spec.act ? ` ld ${lda} ${ldb} align ${aligned}` : ''}`;
     let algo = this.algos.get(key);
     if (!algo) {
-      const results = Buffer.alloc(HEURISTIC_BYTES * TUNE_CANDIDATES);
+      const results = Buffer.alloc(HEURISTIC_BYTES);
       const returned = [0];
-      const rc = this.fn.heuristic(this.handle, desc, a, b, d, d, aligned ? this.alignedPref(aligned) : this.pref, TUNE_CANDIDATES, results, returned) as number;
+      const rc = this.fn.heuristic(this.handle, desc, a, b, d, d, aligned ? this.alignedPref(aligned) : this.pref, 1, results, returned) as number;
       if (rc !== 0 || returned[0] < 1) {
         const why = rc !== 0 ? `${this.fn.statusName(rc)} (${this.fn.statusString(rc)})` : 'no algorithm';
         fail(`GEMM '${spec.node}' (${key})`, 'a cuBLASLt algorithm for this GEMM', why);
       }
-      const answers = Array.from({ length: returned[0] }, (_, i) => Buffer.from(results.subarray(i * HEURISTIC_BYTES, i * HEURISTIC_BYTES + 64)));
-      algo = Buffer.from(answers[0]);
+      algo = results.subarray(0, 64);
       this.algos.set(key, algo);
-      this.candidates.set(key, { algos: answers, count: 0 });
     }
     const alpha = spec.act ? Float32Array.of(spec.act.alpha) : this.alpha;
     const args = [this.handle, desc, alpha, ptr.w, a, ptr.x, b, this.beta, ptr.y, d, ptr.y, d, algo, workspace, WORKSPACE_BYTES];
-    const gemm: Gemm = {
+    return {
       spec,
       enqueue: (stream: Handle) => this.call('matmul', ...args, stream),
       destroy: () => this.call('descDestroy', desc),
     };
-    const c = this.candidates.get(key)!;
-    c.gemm ??= gemm;
-    c.count++;
-    return gemm;
-  }
-
-  /**
-   * Times each shape's candidate algorithms on its first GEMM and keeps the fastest (`timeMs(run)`
-   * returns the milliseconds of one run(), measured on the device). A candidate the library refuses
-   * at run time is skipped. Returns, per shape, the heuristic's first choice and the kept one (ms).
-   */
-  tune(timeMs: (run: (stream: Handle) => void) => number): TuneResult[] {
-    const out: TuneResult[] = [];
-    for (const [key, c] of this.candidates) {
-      if (!c.gemm || c.algos.length < 2) continue;
-      const algo = this.algos.get(key)!;
-      const times = c.algos.map((candidate) => {
-        candidate.copy(algo);
-        try {
-          return timeMs((stream) => c.gemm!.enqueue(stream));
-        } catch {
-          return Infinity;
-        }
-      });
-      const best = fastest(times, `GEMM shape ${key}`);
-      c.algos[best].copy(algo);
-      out.push({ key, gemms: c.count, candidates: times.length, firstMs: times[0], bestMs: times[best], chosen: best });
-    }
-    return out;
   }
 
   /** A preference with the workspace limit and these minimum alignments of A, B and C/D (bytes). */
@@ -312,17 +272,6 @@ export class CublasLt {
     this.call('destroy', this.handle);
   }
 }
-
-/** The index of the fastest candidate (the first of equals: the heuristic's order breaks ties); Infinity marks one that did not run. */
-export function fastest(times: readonly number[], where: string): number {
-  let best = -1;
-  times.forEach((t, i) => { if (Number.isFinite(t) && (best < 0 || t < times[best])) best = i; });
-  if (best < 0) fail(where, 'an algorithm that runs', `none of ${times.length} did`);
-  return best;
-}
-
-/** One GEMM shape's tuning (`gemms` launches share it): the heuristic's first algorithm against the one kept (index `chosen`). */
-export interface TuneResult { key: string; gemms: number; candidates: number; firstMs: number; bestMs: number; chosen: number }
 
 export interface Gemm {
   spec: GemmSpec;

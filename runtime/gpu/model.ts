@@ -19,7 +19,7 @@ import { type DType, bytesFor, f32ToBf16 } from '../../compiler/ir/dtype.ts';
 import { Tensor, tensorFromBytes } from '../../compiler/ir/tensor.ts';
 import type { WeightEntry } from '../../compiler/weights-file.ts';
 import { type Artifact, type Launch, checkInputs, openArtifact, parseType, typeBytes } from './artifact.ts';
-import { CublasLt, type Gemm, type GemmSpec, type TuneResult, WORKSPACE_BYTES, specFor } from './cublaslt.ts';
+import { CublasLt, type Gemm, type GemmSpec, WORKSPACE_BYTES, specFor } from './cublaslt.ts';
 import {
   type Device, type DevicePtr, type Driver, type Handle, KernelParams, alloc, captureGraph, createEvent, createStream,
   getFunction, launch, loadModule, memInfo, openDevice,
@@ -36,8 +36,6 @@ export interface LoadOptions {
   skipPending?: boolean;
   /** Capture the plan into a CUDA graph (default true). */
   graphs?: boolean;
-  /** Time each GEMM shape's candidate cuBLASLt algorithms at load and keep the fastest (default true; cublaslt.ts tune()). */
-  gemmTuning?: boolean;
   /** Progress and status lines (default: stderr). */
   log?: (line: string) => void;
   device?: number;
@@ -53,8 +51,6 @@ export interface Model {
   readonly skipped: string[];
   readonly memory: { arenaBytes: number; weightBytes: number; workspaceBytes: number; deviceUsedBytes: number };
   readonly loadSeconds: number;
-  /** Per GEMM shape, the heuristic's first algorithm against the one kept (empty without tuning). */
-  readonly gemmTuning: TuneResult[];
   run(inputs: Record<string, Tensor>): Record<string, Tensor>;
   /** One launch-by-launch pass with an event between launches: each launch's own time (ms), in plan order. */
   profile(): { node: string; kind: string; label: string; ms: number }[];
@@ -279,22 +275,6 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
     return fail(`launch '${l.node}'`, 'a kernel or GEMM', l.kind);
   });
   d.call('cuStreamSynchronize', stream);
-  const events = [createEvent(d), createEvent(d)];
-  // GEMM tuning runs GEMMs on the arena before any input is there: their outputs are overwritten by
-  // the first run, and no GEMM writes a graph input's slot (the memory plan keeps inputs live).
-  const gemmTuning = options.gemmTuning === false ? [] : lt.tune((run) => {
-    run(stream); // warm-up
-    d.call('cuEventRecord', events[0], stream);
-    for (let i = 0; i < 3; i++) run(stream);
-    d.call('cuEventRecord', events[1], stream);
-    d.call('cuEventSynchronize', events[1]);
-    return d.elapsedMs(events[0], events[1]) / 3;
-  });
-  if (gemmTuning.length) {
-    const changed = gemmTuning.filter((t) => t.chosen !== 0).length;
-    const saved = gemmTuning.reduce((a, t) => a + (t.firstMs - t.bestMs) * t.gemms, 0);
-    log(`GEMM tuning: ${gemmTuning.length} shapes timed, ${changed} kept another algorithm than the heuristic's first, ${saved.toFixed(2)} ms less per run by those timings`);
-  }
   const used = before.free - memInfo(d).free;
   const weightBytes = layout.bytes;
   log(`loaded: ${m.launchPlan.length} launches (${gemms.length} GEMMs, ${lt.planned} GEMM shapes planned), ${modules.size} kernel units, arena ${(m.memory.arenaBytes / 1e6).toFixed(1)} MB, weights ${(weightBytes / 1e9).toFixed(2)} GB, device memory used ${(used / 2 ** 30).toFixed(2)} GiB`);
@@ -302,6 +282,7 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
   let graph: { exec: Handle; graph: Handle } | null = null;
   const useGraphs = options.graphs !== false;
   const enqueueAll = () => { for (const step of steps) step(stream); };
+  const events = [createEvent(d), createEvent(d)];
   let closed = false;
   // Staging: a Tensor object's device bytes are derived once (callers do not change a Tensor after
   // passing it), and an input whose slot still holds the same Tensor's bytes is not copied again —
@@ -316,7 +297,6 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
     artifact, device, synthetic, skipped,
     memory: { arenaBytes: m.memory.arenaBytes, weightBytes, workspaceBytes: WORKSPACE_BYTES, deviceUsedBytes: used },
     loadSeconds: (performance.now() - t0) / 1000,
-    gemmTuning,
     run(given) {
       if (closed) fail('model', 'an open model', 'a closed one');
       checkInputs(m, Object.fromEntries(Object.entries(given).map(([k, t]) => [k, { dtype: t.dtype, shape: t.shape }])));
