@@ -133,7 +133,9 @@ describe('Flux.2 single blocks', () => {
     expectSameResults(unfused, fused, 7, { inputs: randomInputs(unfused, 7) });
   });
 
+  // Skipped where ../shared/models/full is absent (a user's clone): the full-size export is not bundled.
   const full = join(SHARED_FULL, 'flux2_dev', 'model.onnx');
+  if (!existsSync(full)) console.warn(`full-size flux2_dev not found at ${full}: the 48-single-block fusion count is skipped`);
   it.skipIf(!existsSync(full))('flux2_dev: all 48 single blocks fuse (48 kernels, 48 Concats, Quantizes and SwiGLU launches fewer)', () => {
     const shapes = { img_tokens: 64, txt_tokens: 64 };
     const unfused = optimise(full, false, shapes), fused = optimise(full, true, shapes);
