@@ -13,7 +13,7 @@ import { compileModel } from '../../compiler/compile.ts';
 import type { WeightEntry } from '../../compiler/weights-file.ts';
 import type { Launch, Manifest } from '../../runtime/gpu/artifact.ts';
 import { CONSTANTS, checkConstants, specFor } from '../../runtime/gpu/cublaslt.ts';
-import { loadDriver } from '../../runtime/gpu/cuda.ts';
+import { type Driver, getFunction, loadDriver } from '../../runtime/gpu/cuda.ts';
 import { FILL_KIND, deviceLayout, syntheticFills } from '../../runtime/gpu/weights.ts';
 import { MLP, writeMlp } from './mlp.ts';
 
@@ -117,5 +117,23 @@ describe('bindings', () => {
   it.skipIf(hasDriver)('a machine without the driver gets "no CUDA driver (libcuda.so.1)" (skipped where a driver exists)', () => {
     expect(() => loadDriver()).toThrow(/^libcuda\.so\.1: expected the NVIDIA CUDA driver, found no CUDA driver \(libcuda\.so\.1\)/);
     expect(existsSync('/proc/driver/nvidia/version')).toBe(false);
+  });
+});
+
+// Regression, was a bug (cuda.ts getFunction): only dynamic shared memory above 48 KB was declared
+// to the driver, so a row kernel with a 48 KB ring plus 256 static bytes failed to launch
+// (CUDA_ERROR_INVALID_VALUE) in the full Flux.2 transformer on the H100.
+describe('kernel functions declare their dynamic shared memory', () => {
+  const declared = (sharedBytes: number) => {
+    const calls: unknown[][] = [];
+    const driver = { out: () => 'fn', call: (...args: unknown[]) => { calls.push(args); } } as unknown as Driver;
+    expect(getFunction(driver, 'module', 'kernel', sharedBytes)).toBe('fn');
+    return calls.filter((c) => c[0] === 'cuFuncSetAttribute').map((c) => c[3]);
+  };
+  it('any size, 48 KB exactly included; none when a kernel uses no dynamic shared memory', () => {
+    expect(declared(49152)).toEqual([49152]);
+    expect(declared(20480)).toEqual([20480]);
+    expect(declared(196608)).toEqual([196608]);
+    expect(declared(0)).toEqual([]);
   });
 });
