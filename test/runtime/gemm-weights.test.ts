@@ -126,8 +126,8 @@ describe('bindings', () => {
 describe('kernel functions declare their dynamic shared memory', () => {
   const declared = (sharedBytes: number) => {
     const calls: unknown[][] = [];
-    const driver = { out: () => 'fn', call: (...args: unknown[]) => { calls.push(args); } } as unknown as Driver;
-    expect(getFunction(driver, 'module', 'kernel', sharedBytes)).toBe('fn');
+    const driver = { out: () => 7n, call: (...args: unknown[]) => { calls.push(args); } } as unknown as Driver;
+    expect(getFunction(driver, 3n, 'kernel', sharedBytes)).toBe(7n);
     return calls.filter((c) => c[0] === 'cuFuncSetAttribute').map((c) => c[3]);
   };
   it('any size, 48 KB exactly included; none when a kernel uses no dynamic shared memory', () => {
