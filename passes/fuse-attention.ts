@@ -99,6 +99,17 @@ function matchDecomposed(m: Matcher, pv: Node): Core | undefined {
     mask = split.msk;
     s = split.scores;
     remove.push(add);
+  } else {
+    // A boolean mask applied by Where(mask, S, -inf): FusedAttention takes the bool mask as it is
+    // (true = attend), and a fully masked row gives 0 there as with a -inf bias.
+    const where = m.op(s, 'Where');
+    if (where && m.type(where.inputs[0]).dtype === 'bool' && m.scalar(where.inputs[2]) === -Infinity && m.op(m.skipCasts(where.inputs[1]), 'MatMul', 'Mul', 'Div')) {
+      const scoreShape = m.shape(where.inputs[1]);
+      if (broadcastShapes([scoreShape, m.shape(where.inputs[0])], 'mask').join() !== scoreShape.join()) return undefined;
+      mask = where.inputs[0];
+      s = where.inputs[1];
+      remove.push(where);
+    }
   }
   let scale = 1;
   for (let n = m.op(s, 'Mul', 'Div'); n; n = m.op(s, 'Mul', 'Div')) {

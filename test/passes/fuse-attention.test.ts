@@ -297,16 +297,32 @@ describe('fuse-attention: softmax(q·kᵀ)·v => FusedAttention', () => {
     expectSame(g.graph, after.graph);
   });
 
-  // LIMITATION (passes/fuse-attention.ts, matchDecomposed): a boolean mask applied to the scores as
-  // Where(mask, S, -inf) is not recognised (only Add(S, mask) is), so this attention is not fused
-  // (results are not affected). FusedAttention takes a bool mask as is, so the rule could pass it.
-  it.fails('boolean mask applied to the scores by Where(mask, S, -inf)', () => {
+  // Was a limitation (passes/fuse-attention.ts, matchDecomposed): a boolean mask applied to the scores
+  // as Where(mask, S, -inf) was not recognised (only Add(S, mask) was), so the attention stayed unfused.
+  it('boolean mask applied to the scores by Where(mask, S, -inf)', () => {
     const g = buildGraph(attnSpec({ mask: 'boolWhere', nanGuard: true }));
     const { after, report } = run(g);
     expect(report.rewrites[DECOMPOSED]).toBe(1);
     expect(opsOf(after.graph)).toEqual(['FusedAttention']);
     expect(fusedOf(after.graph).mask).toBe('mask');
     expectSame(g.graph, after.graph);
+  });
+
+  it('must not read Where(mask, -inf, S) (true = masked out) or a finite fill as a bool mask', () => {
+    for (const [args, fill] of [[['mask', 'fill', 's'], -Infinity], [['mask', 's', 'fill'], -1e4]] as const) {
+      expectUntouched(buildGraph({
+        inputs: { q: ['float32', [1, 2, 4, 8]], k: ['float32', [1, 2, 5, 8]], v: ['float32', [1, 2, 5, 8]], mask: ['bool', [1, 1, 4, 5]] },
+        constants: { fill: floats([fill]) },
+        nodes: [
+          ['Transpose', ['k'], ['kt'], { perm: [0, 1, 3, 2] }],
+          ['MatMul', ['q', 'kt'], ['s']],
+          ['Where', [...args], ['sm']],
+          ['Softmax', ['sm'], ['p'], { axis: -1 }],
+          ['MatMul', ['p', 'v'], ['o']],
+        ],
+        outputs: ['o'],
+      }));
+    }
   });
 
   it('grouped-query attention: k and v repeated by Unsqueeze + Expand + Reshape (kvHeads < heads)', () => {
