@@ -56,8 +56,9 @@ function pieces(m: Matcher, source: string, layout: Layout): string[] {
 interface Prologue { x: string; norm?: string; eps?: number; cos?: string; sin?: string; tableSlice?: [number, number]; style?: string; absorbed: Node[] }
 
 /** Peels RoPE then RMSNormalization off one piece (each only if private to the attention). */
-function peel(m: Matcher, piece: string, users: readonly Node[]): Prologue {
+function peel(m: Matcher, piece: string, users: readonly Node[], absorb = true): Prologue {
   const p: Prologue = { x: piece, absorbed: [] };
+  if (!absorb) return p;
   const rope = m.dcOp(p.x, 'RoPE');
   if (rope && m.onlyUsedBy(rope.outputs[0], users) && rope.attrs.to === undefined) {
     Object.assign(p, { x: rope.inputs[0], cos: rope.inputs[1], sin: rope.inputs[2], style: rope.attrs.style as string });
@@ -167,13 +168,17 @@ function build(m: Matcher, core: Core): ReturnType<Rule['match']> {
   if (segmented && concatNodes.some((c) => !m.onlyUsedBy(c.outputs[0], pieceUsers))) return undefined;
   const segmentsOf = (r: number) => (segmented ? split[r] : [[q, k, v][r].view.source]);
   const offsets = lengths[0].map((_, i) => lengths[0].slice(0, i).reduce((a, b) => a + b, 0));
-  const prologue = (r: 0 | 1) => segmentsOf(r).map((x, i): Prologue => {
-    const p = peel(m, x, pieceUsers);
+  const prologue = (r: 0 | 1, absorb = true) => segmentsOf(r).map((x, i): Prologue => {
+    const p = peel(m, x, pieceUsers, absorb);
     const rope = segmented ? wholeRopes[r] : undefined;
     if (rope && !p.cos) return { ...p, cos: rope.inputs[1], sin: rope.inputs[2], tableSlice: [offsets[i], lengths[0][i]], style: rope.attrs.style as string };
     return p;
   });
-  const qp = prologue(0), kp = prologue(1);
+  let qp = prologue(0), kp = prologue(1);
+  // q and k peeled to different depths (one's RoPE or norm output is read elsewhere): keep both
+  // prologues as nodes and fuse the attention on their outputs.
+  const differ = (a: Prologue[], b: Prologue[]) => a.some((p, i) => !!p.cos !== !!b[i].cos || !!p.norm !== !!b[i].norm);
+  if (!wholeRopes.length && differ(qp, kp)) [qp, kp] = [prologue(0, false), prologue(1, false)];
   // One RoPE table per segment serves q and k: they must have been rotated by the same tables, once.
   const sameTables = qp.every((p, i) => p.cos === kp[i].cos && p.sin === kp[i].sin && String(p.tableSlice) === String(kp[i].tableSlice));
   const rotatedTwice = wholeRopes.length > 0 && [...qp, ...kp].some((p) => p.absorbed.some((n) => n.op === 'RoPE'));

@@ -627,15 +627,15 @@ describe('fuse-attention: prologue and joint text + image segments', () => {
       expectSame(g.graph, after.graph);
     });
 
-    // LIMITATION (passes/fuse-attention.ts, build): when only q's RoPE is shared, the prologues of q
-    // and k disagree (q has no cos, k has) and the rule declines the whole fusion instead of keeping
-    // both RoPEs as nodes and fusing the attention on their outputs. Results are not affected.
-    it.fails('only q\'s RoPE shared: both RoPEs stay, the attention is still fused', () => {
+    // Was a limitation (passes/fuse-attention.ts, build): when only q's RoPE was shared, the prologues
+    // of q and k disagreed (q had no cos, k had) and the rule declined the whole fusion.
+    it('only q\'s RoPE shared: both RoPEs stay, the attention is still fused', () => {
       const g = buildGraph(jointSpec({ segments: 1, extraOutputs: ['q_img_r'] }));
       const { after, report } = run(g);
       expect(report.rewrites[DECOMPOSED]).toBe(1);
       const { segments } = fusedOf(after.graph);
-      expect(segments[0]).toMatchObject({ q: 'q_img_r', v: 'v_img', cos: '' });
+      expect(segments[0]).toMatchObject({ q: 'q_img_r', k: 'k_img_r', v: 'v_img', cos: '', sin: '', qNorm: '', kNorm: '' });
+      expect(opsOf(after.graph).filter((op) => op === 'RoPE' || op === 'RMSNormalization').sort()).toEqual(['RMSNormalization', 'RMSNormalization', 'RoPE', 'RoPE']);
       expectSame(g.graph, after.graph);
     });
 
