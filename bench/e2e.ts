@@ -26,7 +26,6 @@
  * parameters (e2eBench's `deps`), so the flow and the accounting are tested without a GPU.
  */
 import { spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -41,6 +40,7 @@ import { DEFAULT_SETTINGS as QWEN_PROMPT, TOKENIZER_MAX_LENGTH, resolveDropToken
 import { encodePng } from '../runtime/pipeline/png.ts';
 import type { ReportHeader } from './report.ts';
 import type { GenerateRequest, GeneratedImage } from '../runtime/pipeline/types.ts';
+import { sha256 } from '../compiler/hash.ts';
 
 export const E2E_FAMILIES = ['flux2', 'qwen_image'] as const;
 export type E2eFamily = (typeof E2E_FAMILIES)[number];
@@ -271,7 +271,7 @@ export async function e2eBench(o: E2eOptions, deps: E2eDeps, log: (s: string) =>
         const t = now();
         const png = encodePng(img.rgb, img.width, img.height);
         const ms = now() - t;
-        hashes.push(createHash('sha256').update(png).digest('hex'));
+        hashes.push(sha256(png));
         return stagesOf(img.timings, ms);
       };
       const before = new Map(rt.runs);

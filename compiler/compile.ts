@@ -7,7 +7,6 @@
  * Every user-facing failure is a CompileError raised before anything is written. Code generation
  * and the nvcc build arrive with the codegen issue; `build` is null until then.
  */
-import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { type PassReport, pipelineFor, runPipeline } from '../passes/pipeline.ts';
@@ -34,6 +33,7 @@ import { VERIFY_TOLERANCE, type VerifyResult, verifyGraph } from './verify.ts';
 
 export { ROOT } from './paths.ts';
 import { ROOT } from './paths.ts';
+import { sha256, sha256File } from './hash.ts';
 export const DEFAULT_MODEL = join(ROOT, 'models', 'tiny', 'flux2', 'model.onnx');
 export const ARTIFACT_FORMAT = 2;
 
@@ -203,7 +203,7 @@ export async function compileModel(options: CompileOptions): Promise<CompileSumm
     summary.build = { kernels: plan.kernels.length, cached: report.cached, spills: report.spills, seconds: report.seconds, units: report.kernels, nvcc: report.nvccVersion };
   }
   stage('write', () => {
-    const sourceHash = createHash('sha256').update(readFileSync(source)).digest('hex');
+    const sourceHash = sha256File(source);
     const graphText = printGraph(graph);
     const manifest = {
       format: ARTIFACT_FORMAT, compiler: readPackageVersion(), target, arch: TARGETS[target].arch, precision,
@@ -219,8 +219,8 @@ export async function compileModel(options: CompileOptions): Promise<CompileSumm
       launches: summary.launches, memory: summary.memory,
       arena: memory.buffers.map((b) => ({ value: b.value, offset: b.offset, bytes: b.bytes })),
       files: Object.fromEntries([
-        ['graph.txt', createHash('sha256').update(graphText).digest('hex')],
-        ...[...cubins].map(([unit, bytes]) => [`kernels/${unit}.cubin`, createHash('sha256').update(bytes).digest('hex')]),
+        ['graph.txt', sha256(graphText)],
+        ...[...cubins].map(([unit, bytes]) => [`kernels/${unit}.cubin`, sha256(bytes)]),
       ]),
       kernels: plan.kernels.map((k) => ({ name: k.name, unit: k.hot ? 'kernels_hot' : 'kernels_cold', grid: k.grid, block: k.block, sharedBytes: k.sharedBytes })),
       launchPlan: plan.launches,

@@ -17,7 +17,6 @@
  * beside the destination; the artifact then replaces the destination atomically (artifact.ts), so a
  * failure in any module leaves the previous artifact untouched.
  */
-import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import onnxProto from 'onnx-proto';
@@ -27,6 +26,7 @@ import { writeArtifact } from './artifact.ts';
 import { type CompileSummary, TARGETS, compileModel } from './compile.ts';
 import { fail } from './errors.ts';
 import { ROOT } from './paths.ts';
+import { sha256File } from './hash.ts';
 
 const { onnx } = onnxProto as unknown as { onnx: any };
 
@@ -83,7 +83,6 @@ export function isPipelinePath(path: string): boolean {
   return existsSync(join(p, 'pipeline.json')) && !existsSync(join(p, 'model.onnx'));
 }
 
-const sha256 = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
 
 /** The external-data files a graph names (the `location` of its initializers), relative to its folder. */
 function externalDataFiles(model: string): string[] {
@@ -150,7 +149,7 @@ export async function compilePipeline(options: PipelineCompileOptions): Promise<
       const copy = (from: string, to: string) => {
         mkdirSync(dirname(join(folder, to)), { recursive: true });
         copyFileSync(from, join(folder, to));
-        files[to] = sha256(from);
+        files[to] = sha256File(from);
         return to;
       };
       const tokenizer = copy(m.tokenizer, 'tokenizer/tokenizer.json');

@@ -35,7 +35,7 @@
  * inline constant mixed in) gets `unsourced` instead: the reason, naming the node; whoever needs
  * the sources fails with it (weightSources()).
  */
-import { createHash } from 'node:crypto';
+import { sha256File } from './hash.ts';
 import { closeSync, openSync, readSync, writeSync } from 'node:fs';
 import { fail } from './errors.ts';
 import { bitsOf, f32ToBf16 } from './ir/dtype.ts';
@@ -338,21 +338,7 @@ export function writeWeights(path: string, graph: Graph): WeightsIndex {
   } finally {
     closeSync(fd);
   }
-  // Hash in one streaming read.
-  const hash = createHash('sha256');
-  const input = openSync(path, 'r');
-  try {
-    const chunk = Buffer.alloc(1 << 20);
-    for (let pos = 0; ;) {
-      const n = readSync(input, chunk, 0, chunk.length, pos);
-      if (n === 0) break;
-      hash.update(chunk.subarray(0, n));
-      pos += n;
-    }
-  } finally {
-    closeSync(input);
-  }
-  return { file: 'weights.bin', bytes: end, sha256: hash.digest('hex'), tensors };
+  return { file: 'weights.bin', bytes: end, sha256: sha256File(path), tensors };
 }
 
 /**

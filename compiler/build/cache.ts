@@ -12,10 +12,11 @@
  * unreadable json as a miss (the rebuild then overwrites it). Only successful compiles are
  * written; a unit nvcc rejects leaves nothing behind.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BuildTarget } from './types.ts';
+import { sha256 } from '../hash.ts';
 
 export const CACHE_FORMAT = 1;
 
@@ -32,7 +33,6 @@ export interface CacheMeta {
   nvccSeconds: number;
 }
 
-export const sha256 = (data: string | Uint8Array): string => createHash('sha256').update(data).digest('hex');
 
 export function cacheKey(compiledText: string, nvccVersionText: string, flags: string[], target: BuildTarget): string {
   return sha256(JSON.stringify({ format: CACHE_FORMAT, source: compiledText, nvcc: nvccVersionText, flags, target }));

@@ -9,7 +9,6 @@
  * One source serves both targets: the attention kernel takes the wgmma path where the compiler
  * defines the sm_90a features, ldmatrix + mma.sync elsewhere (sm_100a), with the same geometry.
  */
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import nunjucks from 'nunjucks';
@@ -21,11 +20,11 @@ import { PACK_ROWS, packedHeadDim, padRows } from '../ops/packed-attention.ts';
 import { ROOT } from '../paths.ts';
 import { type StridedView, resolveView } from './views.ts';
 import type { RenderedKernel } from './render.ts';
+import { jsonHash16 } from '../hash.ts';
 
 const TEMPLATES = join(ROOT, 'templates');
 const env = new nunjucks.Environment(new nunjucks.FileSystemLoader(TEMPLATES), { autoescape: false, throwOnUndefined: true });
 const text = (file: string) => readFileSync(join(TEMPLATES, file), 'utf8');
-const hash = (x: unknown) => createHash('sha256').update(JSON.stringify(x)).digest('hex').slice(0, 16);
 
 const C_TYPE: Partial<Record<DType, string>> = { float32: 'float', bfloat16: '__nv_bfloat16', float16: '__half', bool: 'bool' };
 
@@ -221,7 +220,7 @@ function wgmmaFunction(kind: 'ss-bf16' | 'ss-e4m3' | 'rs-bf16', n: number): { na
 }
 
 function kernelName(prefix: string, structure: unknown, template: string) {
-  return `${prefix}_${hash({ structure, t: text(template), h: helpers() })}`;
+  return `${prefix}_${jsonHash16({ structure, t: text(template), h: helpers() })}`;
 }
 
 /** A strided element offset: `offset + Σ index·stride`, terms with zero stride dropped. */

@@ -15,7 +15,6 @@
  * fixtures) is loaded element by element. bf16 weights with Ci % 8 == 0 arrive by cp.async; others are converted on the way.
  * fp32 activations and weights are rounded to bf16 for the tensor cores (fp32 accumulation).
  */
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import nunjucks from 'nunjucks';
@@ -24,6 +23,7 @@ import type { DType } from '../ir/dtype.ts';
 import type { Graph, Node } from '../ir/graph.ts';
 import { ROOT } from '../paths.ts';
 import { PREAMBLE, type RenderedKernel } from './render.ts';
+import { jsonHash16 } from '../hash.ts';
 
 export interface ConvDescriptor {
   kind: 'conv';
@@ -89,7 +89,7 @@ export function convSharedBytes(d: ConvDescriptor): number {
 }
 
 export function renderConv(d: ConvDescriptor): RenderedKernel {
-  const name = `conv_${createHash('sha256').update(JSON.stringify({ d, t: TEMPLATE(), p: PREAMBLE() })).digest('hex').slice(0, 16)}`;
+  const name = `conv_${jsonHash16({ d, t: TEMPLATE(), p: PREAMBLE() })}`;
   const { staged, wAsync, rstride } = paths(d);
   const source = env.render('conv.cu.njk', {
     name, threads: THREADS, ...d, ...d.tile, bias: !!d.bType, xT: d.xType, wT: d.wType, bT: d.bType ?? '', yT: d.yType, staged, wAsync, rstride,

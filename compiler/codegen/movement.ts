@@ -4,7 +4,6 @@
  * rendered by templates/movement.cu.njk: each output element copies one input element. Expand is an
  * element-wise kernel (a broadcast load) and needs nothing here.
  */
-import { createHash } from 'node:crypto';
 import nunjucks from 'nunjucks';
 import { join } from 'node:path';
 import { fail } from '../errors.ts';
@@ -12,6 +11,7 @@ import type { DType } from '../ir/dtype.ts';
 import type { Graph, Node } from '../ir/graph.ts';
 import { ROOT } from '../paths.ts';
 import type { RenderedKernel } from './render.ts';
+import { jsonHash16 } from '../hash.ts';
 
 export interface MovementDescriptor {
   kind: 'movement';
@@ -130,7 +130,7 @@ function body(d: MovementDescriptor): string[] {
 }
 
 export function renderMovement(d: MovementDescriptor, preambleHash: string): RenderedKernel {
-  const name = `mv_${createHash('sha256').update(JSON.stringify({ d, preambleHash })).digest('hex').slice(0, 16)}`;
+  const name = `mv_${jsonHash16({ d, preambleHash })}`;
   const total = d.outShape.reduce((a, b) => a * b, 1);
   const params = [...d.inputs.map((inp, k) => `const ${inp.type}* __restrict__ in${k}`), `${d.outType}* __restrict__ out`];
   const source = env.render('movement.cu.njk', { name, threads: 256, params, total, body: body(d) });

@@ -16,7 +16,6 @@
  * Operands of the tail are scalars (loaded once) or per-channel vectors (loaded per channel).
  * Statistics are fp32.
  */
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import nunjucks from 'nunjucks';
@@ -28,6 +27,7 @@ import { operandClass } from '../../passes/fuse-norms.ts';
 import type { CudaType, EwInstr } from './elementwise.ts';
 import { PREAMBLE, type RenderedKernel } from './render.ts';
 import { snippet } from './snippets.ts';
+import { jsonHash16 } from '../hash.ts';
 
 export interface NormOperand { type: string; role: 'x' | 'scalar' | 'channel' | 'group' }
 
@@ -125,7 +125,7 @@ function tailLines(d: NormDescriptor, operand: (k: number) => string): string[] 
   return d.program.map((ins) => `v = ${snippet(ins, ins.args.map((a) => (a === 'v' ? 'v' : operand(Number(a.slice(2))))))};`);
 }
 
-const hashName = (prefix: string, x: unknown) => `${prefix}_${createHash('sha256').update(JSON.stringify(x)).digest('hex').slice(0, 16)}`;
+const hashName = (prefix: string, x: unknown) => `${prefix}_${jsonHash16(x)}`;
 
 export function renderNorm(d: NormDescriptor): RenderedKernel {
   const template = d.kind === 'group-norm' ? 'norm_group.cu.njk' : 'norm_channel.cu.njk';

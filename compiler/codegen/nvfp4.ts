@@ -14,7 +14,6 @@
  *          fp32 [rows, cols/16] scale (4 bytes per block, the codes need 1).
  * The swizzled block-scale layout cuBLASLt's block-scaled FP4 GEMM reads is the GEMM's concern.
  */
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import nunjucks from 'nunjucks';
@@ -24,6 +23,7 @@ import type { Graph, Node } from '../ir/graph.ts';
 import { ROOT } from '../paths.ts';
 import { NVFP4_BLOCK } from '../ops/quant.ts';
 import { PREAMBLE, type RenderedKernel } from './render.ts';
+import { jsonHash16 } from '../hash.ts';
 
 const env = new nunjucks.Environment(new nunjucks.FileSystemLoader(join(ROOT, 'templates')), { autoescape: false, throwOnUndefined: true });
 const IN_TYPE: Partial<Record<DType, string>> = { bfloat16: '__nv_bfloat16', float16: '__half', float32: 'float' };
@@ -63,7 +63,7 @@ export function nvfp4ScaleLayout(elements: number) {
 export function renderNvfp4Quantize(d: Nvfp4QuantizeDescriptor): [RenderedKernel, RenderedKernel] {
   const { blocks, globalOffset, partialOffset, partials } = nvfp4ScaleLayout(d.elements);
   if (partials < 1) fail(`Quantize (nvfp4) of ${d.elements} elements`, 'room in the scale buffer for the global scale and the partial maxima (at least 192 elements)', `${d.elements}`);
-  const base = `q4_${createHash('sha256').update(JSON.stringify({ d, t: readFileSync(join(ROOT, 'templates', 'nvfp4_quantize.cu.njk'), 'utf8'), p: PREAMBLE() })).digest('hex').slice(0, 16)}`;
+  const base = `q4_${jsonHash16({ d, t: readFileSync(join(ROOT, 'templates', 'nvfp4_quantize.cu.njk'), 'utf8'), p: PREAMBLE() })}`;
   const vars = { threads: THREADS, inType: d.inType, vectors: d.elements / 8, blocks, globalOffset, partialOffset, partials };
   const kernel = (part: 'amax' | 'encode', grid: number): RenderedKernel => {
     const name = `${base}_${part}`;

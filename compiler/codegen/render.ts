@@ -4,13 +4,13 @@
  * rendered function. Skeletons live in templates/*.njk (nunjucks); the per-op maths comes from
  * snippets.ts; the shared preamble (templates/preamble.cuh) opens every translation unit.
  */
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import nunjucks from 'nunjucks';
 import { ROOT } from '../paths.ts';
 import { type CudaType, type ElementwiseDescriptor, type EwInput, type EwInstr, ROW_TUNING, type RowTuning, rowGeometry } from './elementwise.ts';
 import { snippet } from './snippets.ts';
+import { jsonHash16 } from '../hash.ts';
 
 const TEMPLATES = join(ROOT, 'templates');
 const env = new nunjucks.Environment(new nunjucks.FileSystemLoader(TEMPLATES), { autoescape: false, throwOnUndefined: true });
@@ -38,7 +38,6 @@ export interface RenderedKernel {
   sharedBytes: number;
 }
 
-const hash = (x: unknown) => createHash('sha256').update(JSON.stringify(x)).digest('hex').slice(0, 16);
 
 /** Flat offset of input k at (row, col): its broadcast strides over the row's mixed radix. */
 function offsetLines(inputs: EwInput[], row = 'row', prefix = 'off'): string[] {
@@ -435,7 +434,7 @@ export function renderElementwise(d: ElementwiseDescriptor): RenderedKernel {
   const template = d.mode === 'row' ? 'elementwise_row.cu.njk' : flatVectorisable(d) ? 'elementwise_flat_vec.cu.njk' : 'elementwise_flat.cu.njk';
   // The name hashes the structure only (not the graph's value names), so equal kernels share it.
   const structure = { ...d, inputs: d.inputs.map(({ name: _, ...rest }) => rest), outputs: d.outputs.map(({ name: _, ...rest }) => rest) };
-  const name = `ew_${hash({ structure, t: templateText(template), p: PREAMBLE() })}`;
+  const name = `ew_${jsonHash16({ structure, t: templateText(template), p: PREAMBLE() })}`;
   if (d.mode === 'flat') {
     const work = (d.rows * d.cols) / (flatVectorisable(d) ? 8 : 1);
     return { name, hot, source: renderFlat(d, name), grid: Math.max(1, Math.min(Math.ceil(work / d.threads), 132 * 16)), block: d.threads, sharedBytes: 0 };

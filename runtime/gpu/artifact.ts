@@ -15,8 +15,8 @@
  *
  * Pure TypeScript over the file system: no driver needed, so every check is tested on the CPU.
  */
-import { createHash } from 'node:crypto';
-import { closeSync, existsSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
+import { sha256, sha256File } from '../../compiler/hash.ts';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fail } from '../../compiler/errors.ts';
 import { type DType, bytesFor } from '../../compiler/ir/dtype.ts';
@@ -92,23 +92,6 @@ export const typeBytes = (t: { dtype: DType; shape: readonly number[] }) => byte
 const describeInputs = (specs: { name: string; dtype: string; shape: readonly number[] }[]) =>
   specs.map((s) => `${s.name} ${s.dtype}[${s.shape.join(',')}]`).join(', ');
 
-/** sha256 of a file, read 8 MiB at a time. */
-export function sha256File(path: string): string {
-  const hash = createHash('sha256');
-  const fd = openSync(path, 'r');
-  try {
-    const chunk = Buffer.allocUnsafe(8 << 20);
-    for (let pos = 0; ;) {
-      const n = readSync(fd, chunk, 0, chunk.length, pos);
-      if (n === 0) break;
-      hash.update(chunk.subarray(0, n));
-      pos += n;
-    }
-  } finally {
-    closeSync(fd);
-  }
-  return hash.digest('hex');
-}
 
 function readManifest(dir: string): Manifest {
   const path = join(dir, 'manifest.json');
@@ -151,7 +134,7 @@ function checkKernels(dir: string, m: Manifest, where: string, skipPending: bool
     const path = join(dir, file);
     if (!existsSync(path)) fail(path, 'a kernel file listed in the manifest', 'no such file');
     const bytes = readFileSync(path);
-    const got = createHash('sha256').update(bytes).digest('hex');
+    const got = sha256(bytes);
     if (got !== sha) fail(path, `sha256 ${sha.slice(0, 16)}... (the manifest's)`, `${got.slice(0, 16)}...: the file was modified or truncated (${bytes.length} bytes)`);
     cubins.set(file.replace(/^kernels\//, '').replace(/\.cubin$/, ''), bytes);
   }

@@ -9,11 +9,11 @@
  * This module only parses and checks the file (every error names the manifest and the key); the
  * family loaders check it against the graphs' actual inputs.
  */
-import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { ROOT } from '../paths.ts';
 import type { Size } from './types.ts';
+import { sha256File } from '../../compiler/hash.ts';
 
 export const MANIFEST_FORMAT = 'pipeline/1';
 /** The bundled tiny Flux.2 pipeline description (what `npx compile` builds with no argument). */
@@ -100,7 +100,7 @@ export function loadManifest(path: string): PipelineManifest {
     for (const [rel, hash] of Object.entries(obj(raw.files, 'files'))) {
       const p = resolve(dirname(file), rel);
       if (!existsSync(p)) bad(`files.${rel}`, 'an existing file (the artifact is incomplete)', rel);
-      if (createHash('sha256').update(readFileSync(p)).digest('hex') !== hash) {
+      if (sha256File(p) !== hash) {
         throw new ManifestError(`${file}: '${rel}' does not match its sha256 in the manifest (the artifact is damaged; compile it again)`);
       }
     }
