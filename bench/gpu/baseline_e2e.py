@@ -29,11 +29,7 @@ import argparse, gc, io, json, statistics, sys, time
 import torch
 
 from baseline_diffusers import build as build_transformer, fill_synthetic
-from timing import cuda_times_ms
-
-
-def median(fn, iters):
-    return statistics.median(cuda_times_ms(fn, iters=1, reps=iters, warmup=1))
+from timing import median_ms
 
 
 def free():
@@ -77,7 +73,7 @@ def text_encoder(family, seed, iters, lengths):
                     h = torch.stack([out.hidden_states[k] for k in (10, 20, 30)], dim=1)
                     return h.permute(0, 2, 1, 3).reshape(1, L, 3 * 5120)
                 return m(input_ids=ids, attention_mask=mask, use_cache=False).last_hidden_state
-        return median(run, iters)
+        return median_ms(run, iters=1, reps=iters)
 
     per = [call(L) for L in lengths]
     res = dict(ms=sum(per), ms_per_call=per, calls=len(per), tokens=lengths, peak_gib=torch.cuda.max_memory_allocated() / 2**30,
@@ -133,7 +129,7 @@ def denoise(family, seed, iters, steps, guidance, mu, text_tokens):
                 lat = s.step(v, t, lat, return_dict=False)[0]
         return lat
 
-    ms = median(loop, iters)
+    ms = median_ms(loop, iters=1, reps=iters)
     calls = steps * (2 if neg is not None else 1)
     res = dict(ms=ms, calls=calls, ms_per_call=ms / calls, text_tokens=text_tokens, peak_gib=torch.cuda.max_memory_allocated() / 2**30)
     del m
@@ -155,7 +151,7 @@ def vae(family, seed, iters):
         with torch.no_grad():
             out["x"] = m.decode(z, return_dict=False)[0]
 
-    ms = median(run, iters)
+    ms = median_ms(run, iters=1, reps=iters)
     res = dict(ms=ms, calls=1, peak_gib=torch.cuda.max_memory_allocated() / 2**30)
     x = out["x"]
     del m
