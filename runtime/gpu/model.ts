@@ -89,6 +89,55 @@ export function deviceBytes(t: Tensor, dtype: DType): Uint8Array {
   return new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
 }
 
+/** What run() needs of the device: async copies in (the bytes stay alive until execute returns), the plan, copies out. */
+export interface DeviceCopies {
+  toDevice(offset: number, bytes: Uint8Array): void;
+  /** Runs the plan and waits for it (and for the copies in). */
+  execute(): void;
+  fromDevice(offset: number, into: Uint8Array): void;
+}
+
+export interface HostIo {
+  run(given: Record<string, Tensor>): Record<string, Tensor>;
+  clear(): void;
+}
+
+/**
+ * The host side of run(), with the device behind `dev` (so it is tested and measured without a
+ * GPU: bench/host-overhead.ts). Staging: a Tensor object's device bytes are derived once (callers
+ * do not change a Tensor after passing it), and an input whose slot still holds the same Tensor's
+ * bytes is not copied again — only where no launch writes into that slot (`intact`, intactInputs;
+ * the memory plan keeps graph inputs live to the end, so for current artifacts that is every input).
+ */
+export function hostIo(io: Artifact['manifest']['io'], intact: ReadonlySet<string>, dev: DeviceCopies): HostIo {
+  const stagedBytes = new WeakMap<Tensor, Uint8Array>();
+  const uploaded = new Map<string, Tensor>();
+  return {
+    run(given) {
+      const staged: Uint8Array[] = [];
+      for (const spec of io.inputs) {
+        const t = given[spec.name];
+        if (intact.has(spec.name) && uploaded.get(spec.name) === t) continue;
+        let bytes = stagedBytes.get(t);
+        if (!bytes) stagedBytes.set(t, (bytes = deviceBytes(t, spec.dtype)));
+        staged.push(bytes);
+        dev.toDevice(spec.offset, bytes);
+        uploaded.set(spec.name, t);
+      }
+      dev.execute();
+      staged.length = 0;
+      const out: Record<string, Tensor> = {};
+      for (const o of io.outputs) {
+        const buf = Buffer.alloc(o.bytes);
+        dev.fromDevice(o.offset, buf);
+        out[o.name] = o.dtype === 'bfloat16' ? bf16Tensor(o.shape, buf) : tensorFromBytes(o.dtype, o.shape, buf);
+      }
+      return out;
+    },
+    clear() { uploaded.clear(); },
+  };
+}
+
 function progress(log: (l: string) => void, what: string, total: number) {
   const start = performance.now();
   let shown = -1;
@@ -284,13 +333,17 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
   const enqueueAll = () => { for (const step of steps) step(stream); };
   const events = [createEvent(d), createEvent(d)];
   let closed = false;
-  // Staging: a Tensor object's device bytes are derived once (callers do not change a Tensor after
-  // passing it), and an input whose slot still holds the same Tensor's bytes is not copied again —
-  // only where no launch writes into that slot (intactInputs; the memory plan keeps graph inputs
-  // live to the end, so for current artifacts that is every input).
-  const stagedBytes = new WeakMap<Tensor, Uint8Array>();
-  const uploaded = new Map<string, Tensor>();
-  const intact = intactInputs(m);
+  const host = hostIo(m.io, intactInputs(m), {
+    toDevice: (offset, bytes) => d.call('cuMemcpyHtoDAsync', arena + offset, bytes, bytes.length, stream),
+    execute: () => {
+      if (useGraphs) {
+        graph ??= captureGraph(d, stream, enqueueAll);
+        d.call('cuGraphLaunch', graph.exec, stream);
+      } else enqueueAll();
+      d.call('cuStreamSynchronize', stream);
+    },
+    fromDevice: (offset, into) => d.call('cuMemcpyDtoH', into, arena + offset, into.length),
+  });
 
   const model: Model = {
     description: `gpu ${device.name} ${dir}${label}`,
@@ -300,29 +353,7 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
     run(given) {
       if (closed) fail('model', 'an open model', 'a closed one');
       checkInputs(m, Object.fromEntries(Object.entries(given).map(([k, t]) => [k, { dtype: t.dtype, shape: t.shape }])));
-      const staged: Uint8Array[] = [];
-      for (const spec of m.io.inputs) {
-        const t = given[spec.name];
-        if (intact.has(spec.name) && uploaded.get(spec.name) === t) continue;
-        let bytes = stagedBytes.get(t);
-        if (!bytes) stagedBytes.set(t, (bytes = deviceBytes(t, spec.dtype)));
-        staged.push(bytes);
-        d.call('cuMemcpyHtoDAsync', arena + spec.offset, bytes, bytes.length, stream);
-        uploaded.set(spec.name, t);
-      }
-      if (useGraphs) {
-        graph ??= captureGraph(d, stream, enqueueAll);
-        d.call('cuGraphLaunch', graph.exec, stream);
-      } else enqueueAll();
-      d.call('cuStreamSynchronize', stream);
-      staged.length = 0;
-      const out: Record<string, Tensor> = {};
-      for (const o of m.io.outputs) {
-        const buf = Buffer.alloc(o.bytes);
-        d.call('cuMemcpyDtoH', buf, arena + o.offset, o.bytes);
-        out[o.name] = o.dtype === 'bfloat16' ? bf16Tensor(o.shape, buf) : tensorFromBytes(o.dtype, o.shape, buf);
-      }
-      return out;
+      return host.run(given);
     },
     profile() {
       const marks = steps.map(() => createEvent(d)).concat([createEvent(d)]);
@@ -354,7 +385,7 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
     close() {
       if (closed) return;
       closed = true;
-      uploaded.clear();
+      host.clear();
       d.call('cuStreamSynchronize', stream);
       if (graph) { d.call('cuGraphExecDestroy', graph.exec); d.call('cuGraphDestroy', graph.graph); }
       for (const g of gemms) g.destroy();

@@ -16,6 +16,9 @@ const CRC_TABLE = (() => {
   return t;
 })();
 
+/** The settings the bench and the server use (see the header). */
+export const PNG_DEFAULTS: { level: number; filter: PngFilter } = { level: 6, filter: 'none' };
+
 const nativeCrc32 = (zlib as { crc32?: (data: Uint8Array) => number }).crc32;
 
 /** CRC-32 (ISO 3309, as PNG and zlib's crc32): zlib's own where Node has it (20.15+), else a table loop. */
@@ -38,15 +41,43 @@ function chunk(type: string, data: Uint8Array): Buffer {
   return out;
 }
 
-export function encodePng(rgb: Uint8Array, width: number, height: number, level = 6): Buffer {
+export type PngFilter = 'none' | 'sub' | 'up';
+
+export interface PngOptions {
+  /** zlib level 0-9 (default PNG_DEFAULTS.level). */
+  level?: number;
+  /** zlib strategy (zlib.constants.Z_*; default Z_DEFAULT_STRATEGY). */
+  strategy?: number;
+  /** One PNG filter type on every row (default 'none'). */
+  filter?: PngFilter;
+}
+
+/** IDAT payload before deflate: each row prefixed by its filter type byte, filtered. */
+export function filterRows(rgb: Uint8Array, width: number, height: number, filter: PngFilter): Buffer {
+  const stride = width * 3;
+  const raw = Buffer.allocUnsafe((stride + 1) * height);
+  const type = filter === 'none' ? 0 : filter === 'sub' ? 1 : 2;
+  for (let y = 0; y < height; y++) {
+    const o = y * (stride + 1), i = y * stride;
+    raw[o] = type;
+    if (type === 0 || (type === 2 && y === 0)) raw.set(rgb.subarray(i, i + stride), o + 1);
+    else if (type === 1) {
+      for (let x = 0; x < 3; x++) raw[o + 1 + x] = rgb[i + x];
+      for (let x = 3; x < stride; x++) raw[o + 1 + x] = rgb[i + x] - rgb[i + x - 3];
+    } else for (let x = 0; x < stride; x++) raw[o + 1 + x] = rgb[i + x] - rgb[i + x - stride];
+  }
+  return raw;
+}
+
+export function encodePng(rgb: Uint8Array, width: number, height: number, options: PngOptions | number = {}): Buffer {
+  const o = typeof options === 'number' ? { level: options } : options;
   if (!(Number.isInteger(width) && Number.isInteger(height) && width > 0 && height > 0)) throw new Error(`encodePng: expected a positive integer size, found ${width}x${height}`);
   if (rgb.length !== width * height * 3) throw new Error(`encodePng: expected ${width * height * 3} bytes for ${width}x${height} RGB, found ${rgb.length}`);
-  const stride = width * 3;
-  const raw = Buffer.alloc((stride + 1) * height);
-  for (let y = 0; y < height; y++) raw.set(rgb.subarray(y * stride, (y + 1) * stride), y * (stride + 1) + 1);
+  const raw = filterRows(rgb, width, height, o.filter ?? PNG_DEFAULTS.filter);
   const ihdr = Buffer.alloc(13);
   ihdr.writeUInt32BE(width, 0);
   ihdr.writeUInt32BE(height, 4);
   ihdr.set([8, 2, 0, 0, 0], 8); // 8 bits, truecolour, deflate, filter method 0, no interlace
-  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', zlib.deflateSync(raw, { level })), chunk('IEND', new Uint8Array(0))]);
+  const idat = zlib.deflateSync(raw, { level: o.level ?? PNG_DEFAULTS.level, strategy: o.strategy ?? zlib.constants.Z_DEFAULT_STRATEGY });
+  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', idat), chunk('IEND', new Uint8Array(0))]);
 }
