@@ -16,7 +16,8 @@ import { gemmWeightErrors } from './quant/report.ts';
 import { planMemory } from '../passes/plan-memory.ts';
 import { countLaunches, type LaunchReport } from './launches.ts';
 import { buildKernels } from './build/index.ts';
-import { type KernelPlan, kernelPlan } from './codegen/plan.ts';
+import { type KernelPlan, deferDequant, kernelPlan } from './codegen/plan.ts';
+import { lateReads } from './codegen/dequant.ts';
 import { renderUnit } from './codegen/render.ts';
 import { writeArtifact } from './artifact.ts';
 import { describeWeights, type WeightsDescription, type WeightsIndex, weightsPresent, writeWeights } from './weights-file.ts';
@@ -35,7 +36,7 @@ export { ROOT } from './paths.ts';
 import { ROOT } from './paths.ts';
 import { sha256, sha256File } from './hash.ts';
 export const DEFAULT_MODEL = join(ROOT, 'models', 'tiny', 'flux2', 'model.onnx');
-export const ARTIFACT_FORMAT = 2;
+export const ARTIFACT_FORMAT = 3;
 
 export const TARGETS = { h100: { arch: 'sm_90a', defaultPrecision: 'fp8' }, b200: { arch: 'sm_100a', defaultPrecision: 'nvfp4' } } as const;
 export type Target = keyof typeof TARGETS;
@@ -174,8 +175,10 @@ export async function compileModel(options: CompileOptions): Promise<CompileSumm
   const graph = optimised.graph;
 
   const launchReport = stage('plan', () => countLaunches(graph));
-  const memory = stage('plan', () => planMemory(graph));
-  const plan = stage('codegen', () => kernelPlan(graph, memory));
+  // FP8 GEMMs whose readers apply the scales (compiler/codegen/dequant.ts), unless the policy keeps them in the GEMM.
+  const deferred = stage('plan', () => (policy?.gemmScales === 'gemm' ? new Map() : deferDequant(graph)));
+  const memory = stage('plan', () => planMemory(graph, lateReads(graph, deferred)));
+  const plan = stage('codegen', () => kernelPlan(graph, memory, deferred));
   const verify = options.verify ? stage('verify', () => verifyGraph(graph, resolve(options.verify!), VERIFY_TOLERANCE[precision])) : null;
   if (verify && !verify.passed) {
     fail(`--verify ${options.verify}`, `relative L2 error <= ${verify.tolerance} and cosine >= ${verify.minCosine} (${precision})`, `${verify.relL2.toExponential(3)} (cosine ${verify.cosine.toFixed(6)}); no artifact written`);

@@ -1,7 +1,9 @@
 /**
  * plan-memory: one arena for every activation of a run, with an offset per buffer.
  *
- * Schedule: the graph's node order. Buffers: the outputs of launches (compiler/launches.ts) and the
+ * Schedule: the graph's node order. `lateReads` (node index -> values): reads a node's kernel makes
+ * beyond its graph inputs (the token scales of a deferred FP8 GEMM, compiler/codegen/dequant.ts).
+ * Buffers: the outputs of launches (compiler/launches.ts) and the
  * graph inputs; a view (Reshape, Split, ...) aliases its input's buffer, extending its lifetime;
  * fused-kernel internals never reach memory; weights (and load-time weight preparation) live
  * outside the arena. Lifetime: [producing step, last reading step]; graph inputs and outputs to the
@@ -44,7 +46,7 @@ export interface MemoryPlan {
 const IN_PLACE = new Set(['FusedKernel', 'Silu', 'Modulate', 'RoPE', 'Add', 'Mul', 'Sub', 'Div', 'Sigmoid', 'Gelu', 'Neg', 'Tanh', 'Cast']);
 const align = (n: number) => Math.ceil(n / ALIGN) * ALIGN;
 
-export function planMemory(graph: Graph): MemoryPlan {
+export function planMemory(graph: Graph, lateReads: ReadonlyMap<number, readonly string[]> = new Map()): MemoryPlan {
   const users = consumers(graph);
   const loadTime = loadTimeNodes(graph);
   const bytesOf = (v: string) => {
@@ -77,7 +79,7 @@ export function planMemory(graph: Graph): MemoryPlan {
   });
   // Lifetimes: extended by every read (through views) and to the end for graph outputs.
   graph.nodes.forEach((node, i) => {
-    for (const x of node.inputs) {
+    for (const x of [...node.inputs, ...(lateReads.get(i) ?? [])]) {
       const b = x && location.get(x);
       if (b) buffers.get(b)!.last = Math.max(buffers.get(b)!.last, i);
     }

@@ -19,6 +19,7 @@ import { attentionInput } from '../ops/fused.ts';
 import { PACK_ROWS, packedHeadDim, padRows } from '../ops/packed-attention.ts';
 import { ROOT } from '../paths.ts';
 import { type StridedView, resolveView } from './views.ts';
+import type { Deferred } from './dequant.ts';
 import type { RenderedKernel } from './render.ts';
 import { jsonHash16 } from '../hash.ts';
 
@@ -40,6 +41,12 @@ export interface PackSegment {
   /** strides over (s, d) */
   cos?: Operand;
   sin?: Operand;
+  /**
+   * x is a deferred GEMM's raw output (dequant.ts): the value at (b, tl, head, d) is raw · xs[tok]
+   * · ws[f] (+ bias[f]) with tok = tok0 + b·tokB + tl·tokS and f = f0 + head·sh + d (parameters
+   * xs, ws, bias).
+   */
+  dequant?: { xs: number; ws: number; bias?: number; tok0: number; tokB: number; tokS: number; f0: number; sh: number };
 }
 
 export interface PackDescriptor {
@@ -56,6 +63,8 @@ export interface PackDescriptor {
   tile: 'float' | 'bf16';
   minBlocks: number;
   passUnroll: number;
+  /** Deferred GEMM outputs (roots) read in a way the pack cannot dequantize. */
+  undeferrable?: string[];
 }
 
 export interface AttentionDescriptor {
@@ -95,16 +104,22 @@ function cType(dtype: DType, where: string): string {
 
 // ---- descriptors ------------------------------------------------------------------------------------
 
-export function packDescriptor(graph: Graph, node: Node): PackDescriptor {
+/**
+ * `deferred`: GEMM outputs written raw (dequant.ts); a Q/K/V segment reading one gets the
+ * dequantization where each head's D values lie in one row of it, else it is listed in `undeferrable`.
+ */
+export function packDescriptor(graph: Graph, node: Node, deferred?: ReadonlyMap<string, Deferred>): PackDescriptor {
   const where = `AttentionPack kernel -> ${node.outputs[0]}`;
   const layouts = node.attrs.layouts as string[];
   const segments = node.attrs.segments as number;
   const inputs: PackDescriptor['inputs'] = [];
-  const param = (view: StridedView) => {
-    let i = inputs.findIndex((x) => x.value === view.root);
-    if (i < 0) i = inputs.push({ value: view.root, type: cType(typeOf(graph, view.root).dtype, where) }) - 1;
+  const undeferrable: string[] = [];
+  const paramOf = (value: string) => {
+    let i = inputs.findIndex((x) => x.value === value);
+    if (i < 0) i = inputs.push({ value, type: cType(typeOf(graph, value).dtype, where) }) - 1;
     return i;
   };
+  const param = (view: StridedView) => paramOf(view.root);
   const operand = (value: string, order: number[]): Operand => {
     const view = resolveView(graph, value, where);
     return { param: param(view), offset: view.offset, strides: order.map((a) => (view.dims[a].size === 1 ? 0 : view.dims[a].stride)) };
@@ -124,6 +139,14 @@ export function packDescriptor(graph: Graph, node: Node): PackDescriptor {
       if (role === 'q') heads = bshd ? shape[2] : shape[1];
       if (role === 'k') kvHeads = bshd ? shape[2] : shape[1];
       const seg: PackSegment = { role, start: starts[role], length, x: operand(x, bshd ? [0, 1, 2, 3] : [0, 2, 1, 3]) };
+      const root = resolveView(graph, x, where).root, gemm = deferred?.get(root);
+      if (gemm) {
+        const [sb, ss, sh, sd] = seg.x.strides, n = gemm.n, f0 = seg.x.offset % n;
+        const segHeads = bshd ? shape[2] : shape[1];
+        if (sd === 1 && sb % n === 0 && ss % n === 0 && sh >= 0 && f0 + (segHeads - 1) * sh + shape[3] <= n) {
+          seg.dequant = { xs: paramOf(gemm.xs), ws: paramOf(gemm.ws), ...(gemm.bias ? { bias: paramOf(gemm.bias) } : {}), tok0: Math.floor(seg.x.offset / n), tokB: sb / n, tokS: ss / n, f0, sh };
+        } else undeferrable.push(root);
+      }
       if (role !== 'v') {
         const norm = node.inputs[attentionInput(s, role === 'q' ? 'qNorm' : 'kNorm')];
         const cos = node.inputs[attentionInput(s, 'cos')], sin = node.inputs[attentionInput(s, 'sin')];
@@ -148,6 +171,7 @@ export function packDescriptor(graph: Graph, node: Node): PackDescriptor {
     rope: ((node.attrs.ropeStyle as string | undefined) ?? 'interleaved') === 'half' ? 'half' : 'interleaved',
     inputs, segments: list, outputs: node.outputs.slice(),
     tile: qk === 'fp8' ? 'float' : 'bf16', minBlocks: qk === 'fp8' ? 2 : 4, passUnroll: 2,
+    ...(undeferrable.length ? { undeferrable } : {}),
   };
 }
 
@@ -230,7 +254,7 @@ function offsetExpr(offset: number, terms: [string, number][]): string {
 }
 
 export function renderPack(d: PackDescriptor): AttentionKernel {
-  const structure = { ...d, inputs: d.inputs.map((i) => i.type), outputs: d.outputs.length };
+  const structure = { ...d, inputs: d.inputs.map((i) => i.type), outputs: d.outputs.length, undeferrable: undefined };
   const name = kernelName('attnpack', structure, 'attention_pack.cu.njk');
   const lpr = d.headDim / 8;
   const loads = { q: [] as string[], k: [] as string[], v: [] as string[] };
@@ -247,6 +271,12 @@ export function renderPack(d: PackDescriptor): AttentionKernel {
       };
       const [sb, ss, sh, sd] = s.x.strides;
       lines.push(load8('x', s.x, [['b', sb], ['tl', ss], ['head', sh]], sd));
+      const q = s.dequant;
+      if (q) {
+        // A deferred GEMM's raw sums: times the token's and each feature's scale (plus the bias).
+        const tok = offsetExpr(q.tok0, [['b', q.tokB], ['tl', q.tokS]]), f = offsetExpr(q.f0, [['head', q.sh], ['8 * c8', 1]]);
+        lines.push(`{ const float r_ = dc_load<float>(in${q.xs}, ${tok}); const long long f_ = ${f};\n#pragma unroll\n      for (int e = 0; e < 8; ++e) x[e] = x[e] * r_ * dc_load<float>(in${q.ws}, f_ + e)${q.bias === undefined ? '' : ` + dc_load<float>(in${q.bias}, f_ + e)`}; }`);
+      }
       if (s.norm) lines.push(load8('w', s.norm, [], s.norm.strides[0]), 'norm = true;');
       if (s.cos && s.sin) {
         lines.push(load8('cs', s.cos, [['tl', s.cos.strides[0]]], s.cos.strides[1]));

@@ -18,6 +18,7 @@ import { fail } from '../errors.ts';
 import { resolveView, type StridedView } from './views.ts';
 import { type DType, dtypeFromOnnx } from '../ir/dtype.ts';
 import type { Graph, Node } from '../ir/graph.ts';
+import { type Deferred, rowsAreTokens } from './dequant.ts';
 
 export type CudaType = 'float' | 'double' | 'bf16' | 'half' | 'fp8e4m3' | 'int64' | 'int32' | 'bool' | 'uint8';
 
@@ -32,7 +33,11 @@ export interface EwInput {
   /** A part of a last-axis Concat: it supplies output columns [start, start + width), addressed
    * from column 0 of its own rows (a SwiGLU part reads gate and up halves of width each). */
   part?: { start: number; width: number };
+  /** The raw output of a deferred GEMM (dequant.ts): element (row, c) is loaded · xs[row + tok0] ·
+   * ws[f0 + c] (+ bias[f0 + c]); `values` are xs, ws (and the bias), passed after the inputs. */
+  dequant?: EwDequant;
 }
+export interface EwDequant { tok0: number; f0: number; types: CudaType[]; values: string[] }
 export interface EwOutput { name: string; type: CudaType; perRow: boolean }
 export interface EwInstr { op: string; out: string; args: string[]; attrs: Record<string, number | string> }
 
@@ -50,6 +55,8 @@ export interface ElementwiseDescriptor {
   threads: number;
   /** Row kernels: the tuning they were rendered with (ROW_TUNING unless a benchmark varies it). */
   row?: RowTuning;
+  /** Deferred GEMM outputs (roots) this kernel reads but cannot dequantize as it loads. */
+  undeferrable?: string[];
 }
 
 /** Row-kernel tuning: vectors (8 elements) per thread; stages of the shared-memory ring that keeps
@@ -131,8 +138,12 @@ export function rowGeometry(cols: number, perTarget = ROW_TUNING.vectorsPerThrea
   return { threads, vec: 1, per: Math.ceil(cols / threads), exact: cols % threads === 0 };
 }
 
-/** The descriptor of one element-wise launch (a FusedKernel or a single element-wise node). */
-export function elementwiseDescriptor(graph: Graph, node: Node): ElementwiseDescriptor {
+/**
+ * The descriptor of one element-wise launch (a FusedKernel or a single element-wise node).
+ * `deferred`: GEMM outputs written raw (dequant.ts); an input reading one as rows of its tokens
+ * gets the dequantization, any other read of one is listed in `undeferrable`.
+ */
+export function elementwiseDescriptor(graph: Graph, node: Node, deferred?: ReadonlyMap<string, Deferred>): ElementwiseDescriptor {
   const where = `${node.op} kernel -> ${node.outputs[0]}`;
   const body = node.body?.nodes ?? [node];
   const formal = node.body?.inputs ?? node.inputs;
@@ -144,6 +155,7 @@ export function elementwiseDescriptor(graph: Graph, node: Node): ElementwiseDesc
 
   const refs = new Map<string, string>();
   const inputs: EwInput[] = [];
+  const undeferrable: string[] = [];
   const inputRef = (formalName: string, opts: { swiglu?: boolean; part?: { start: number; width: number } } = {}): string => {
     const key = `${formalName}${opts.swiglu ? '#swiglu' : ''}${opts.part ? `#part${opts.part.start}` : ''}`;
     const known = refs.get(key);
@@ -157,7 +169,16 @@ export function elementwiseDescriptor(graph: Graph, node: Node): ElementwiseDesc
     if (opts.swiglu && view.dims.at(-1)!.stride !== 1) fail(where, 'a SwiGLU input with contiguous columns', `'${outer}' (column stride ${view.dims.at(-1)!.stride})`);
     const space = opts.part ? [...outShape.slice(0, -1), opts.part.width] : outShape;
     const a = addressing(shape, space, where, opts.swiglu ? 2 : 1, view);
-    inputs.push({ name: outer, type: cudaType(t.dtype, where), ...a, vector: vectorSafe(a, view.offset), ...(opts.swiglu ? { swiglu: true } : {}), ...(opts.part ? { part: opts.part } : {}) });
+    const input: EwInput = { name: outer, type: cudaType(t.dtype, where), ...a, vector: vectorSafe(a, view.offset), ...(opts.swiglu ? { swiglu: true } : {}), ...(opts.part ? { part: opts.part } : {}) };
+    const gemm = deferred?.get(view.root);
+    if (gemm) {
+      const f0 = view.offset % gemm.n, width = (opts.part?.width ?? cols) * (opts.swiglu ? 2 : 1);
+      if (a.colStride === 1 && rowsAreTokens(a.rowDims, gemm.n) && f0 + width <= gemm.n) {
+        const values = [gemm.xs, gemm.ws, ...(gemm.bias ? [gemm.bias] : [])];
+        input.dequant = { tok0: Math.floor(view.offset / gemm.n), f0, types: values.map((v) => cudaType((graph.types.get(v) as unknown as { dtype: DType }).dtype, where)), values };
+      } else undeferrable.push(view.root);
+    }
+    inputs.push(input);
     refs.set(key, ref);
     return ref;
   };
@@ -217,7 +238,7 @@ export function elementwiseDescriptor(graph: Graph, node: Node): ElementwiseDesc
   });
   const results = bodyOutputs.map((o) => refs.get(o) ?? inputRef(o));
   const threads = mode === 'row' ? rowGeometry(cols).threads : 256;
-  return { kind: 'elementwise', mode, rows, cols, compute, inputs, outputs, program, results, threads, ...(mode === 'row' ? { row: ROW_TUNING } : {}) };
+  return { kind: 'elementwise', mode, rows, cols, compute, inputs, outputs, program, results, threads, ...(mode === 'row' ? { row: ROW_TUNING } : {}), ...(undeferrable.length ? { undeferrable } : {}) };
 }
 
 /** The same row kernel with another tuning (benchmarks compare them on the GPU). */

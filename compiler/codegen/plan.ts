@@ -6,7 +6,8 @@
  *   kernel   a generated element-wise kernel (name, grid, block, shared memory)
  *   gemm     a GEMM for cuBLASLt: M, N, K, weight layout, precision and scale layout
  *            (fp8: per-token x per-channel scales, cuBLASLt's outer-vector mode, measured in
- *            bench/RESULTS.md), optional bias. `act` marks a dc.ActMatMul (lower-attention's GEMM
+ *            bench/RESULTS.md), optional bias. `unscaled`: an fp8 GEMM whose readers apply its
+ *            scales and bias as they load (dequant.ts); it runs with unit scales and no bias. `act` marks a dc.ActMatMul (lower-attention's GEMM
  *            attention): B is an activation too (layout from transB, 'nk' or 'kn'), precision
  *            'high' (operand types from the graph), alpha, and each operand's leading dimension in
  *            elements: A and B may be views whose rows are evenly strided (a Split part of the
@@ -35,13 +36,14 @@ import { vaeLaunch } from './conv-launch.ts';
 import { EW_OPS, elementwiseDescriptor } from './elementwise.ts';
 import { MOVEMENT_OPS, movementDescriptor, renderMovement } from './movement.ts';
 import { isNvfp4ActivationQuantize, nvfp4QuantizeDescriptor, renderNvfp4Quantize } from './nvfp4.ts';
-import { type RenderedKernel, renderElementwise } from './render.ts';
+import { type RenderedKernel, dequantArgs, renderElementwise } from './render.ts';
+import { type Deferred, type ReaderKind, deferredGemms } from './dequant.ts';
 
 export interface LaunchArg { value: string; where: 'arena' | 'weight' | 'input'; offset?: number }
 
 export type Launch =
   | { kind: 'kernel'; node: string; kernel: string; grid: number; block: number; sharedBytes: number; args: LaunchArg[] }
-  | { kind: 'gemm'; node: string; precision: 'fp8' | 'nvfp4' | 'high'; m: number; n: number; k: number; transB: boolean; bias: boolean; args: LaunchArg[]; act?: ActGemm }
+  | { kind: 'gemm'; node: string; precision: 'fp8' | 'nvfp4' | 'high'; m: number; n: number; k: number; transB: boolean; bias: boolean; args: LaunchArg[]; act?: ActGemm; unscaled?: true }
   | { kind: 'pending'; node: string; op: string; args: LaunchArg[] };
 
 /** A GEMM of two activations (dc.ActMatMul): alpha, and the row strides (elements) of A [M, K] and B. */
@@ -80,7 +82,33 @@ export function matrixLd(dims: readonly { size: number; stride: number }[], cols
   return lead.at(-1)!.stride >= cols ? lead.at(-1)!.stride : undefined;
 }
 
-export function kernelPlan(graph: Graph, memory: MemoryPlan): KernelPlan {
+/** Whether a launch node is an element-wise kernel (a FusedKernel or one element-wise op; not a
+ * weight's Quantize, not NVFP4 quantization, which a producer cannot fuse: it needs two passes). */
+function elementwiseRoute(node: Node): boolean {
+  const weightQuantize = node.op === 'Quantize' && ![-1, undefined].includes(node.attrs.axis as number | undefined);
+  const nvfp4 = [node, ...(node.body?.nodes ?? [])].some((n) => n.op === 'Quantize' && n.attrs.format === 'nvfp4');
+  return !nvfp4 && (node.op === 'FusedKernel' || (EW_OPS.has(node.op) && !weightQuantize));
+}
+
+/**
+ * The FP8 GEMMs whose readers apply their scales (dequant.ts), decided on the optimised graph
+ * before its memory plan (planMemory keeps each deferred GEMM's xs alive for its readers: lateReads).
+ */
+export function deferDequant(graph: Graph): Map<string, Deferred> {
+  const users = consumers(graph);
+  const loadTime = loadTimeNodes(graph);
+  const readers: { node: Node; kind: ReaderKind }[] = [];
+  graph.nodes.forEach((node, i) => {
+    if (loadTime.has(i) || !isLaunch(graph, node, users)) return;
+    const other = isNvfp4ActivationQuantize(graph, node) || !!vaeLaunch(graph, node);
+    readers.push({ node, kind: other ? 'other' : elementwiseRoute(node) ? 'elementwise' : node.domain === 'dc' && node.op === 'AttentionPack' ? 'pack' : 'other' });
+  });
+  return deferredGemms(graph, readers, (node, kind, candidates) =>
+    (kind === 'elementwise' ? elementwiseDescriptor(graph, node, candidates).undeferrable : kind === 'pack' ? packDescriptor(graph, node, candidates).undeferrable : undefined) ?? []);
+}
+
+/** `deferred`: deferDequant's answer, the same the memory plan was made with (none: every GEMM applies its own scales). */
+export function kernelPlan(graph: Graph, memory: MemoryPlan, deferred: ReadonlyMap<string, Deferred> = new Map()): KernelPlan {
   const users = consumers(graph);
   const loadTime = loadTimeNodes(graph);
   const kernels = new Map<string, RenderedKernel>();
@@ -121,16 +149,12 @@ export function kernelPlan(graph: Graph, memory: MemoryPlan): KernelPlan {
     }
     const vae = vaeLaunch(graph, node); // convolutions and channel norms (conv-launch.ts)
     if (vae) { dense(node, vae.args); kernels.set(vae.kernel.name, vae.kernel); launches.push({ kind: 'kernel', node: name, kernel: vae.kernel.name, grid: vae.kernel.grid, block: vae.kernel.block, sharedBytes: vae.kernel.sharedBytes, args: vae.args.map(arg) }); return; }
-    const weightQuantize = node.op === 'Quantize' && ![-1, undefined].includes(node.attrs.axis as number | undefined);
-    // NVFP4 quantization fused into a producer would need the producer run twice (amax, encode):
-    // not done; fold-quantize leaves NVFP4 activation quantization standalone.
-    const nvfp4 = [node, ...(node.body?.nodes ?? [])].some((n) => n.op === 'Quantize' && n.attrs.format === 'nvfp4');
-    if (!nvfp4 && (node.op === 'FusedKernel' || (EW_OPS.has(node.op) && !weightQuantize))) {
-      const d = elementwiseDescriptor(graph, node);
+    if (elementwiseRoute(node)) {
+      const d = elementwiseDescriptor(graph, node, deferred);
       const k = renderElementwise(d);
       kernels.set(k.name, k);
-      // Arguments in the kernel's parameter order: its inputs (first use, deduplicated), then outputs.
-      launches.push({ kind: 'kernel', node: name, kernel: k.name, grid: k.grid, block: k.block, sharedBytes: k.sharedBytes, args: [...d.inputs.map((i) => i.name), ...d.outputs.map((o) => o.name)].map(arg) });
+      // Arguments in the kernel's parameter order: its inputs (first use, deduplicated), their dequantization values, then outputs.
+      launches.push({ kind: 'kernel', node: name, kernel: k.name, grid: k.grid, block: k.block, sharedBytes: k.sharedBytes, args: [...d.inputs.map((i) => i.name), ...dequantArgs(d), ...d.outputs.map((o) => o.name)].map(arg) });
       return;
     }
     if (node.domain === 'dc' && (node.op === 'Linear' || node.op === 'QLinear')) {
@@ -139,7 +163,7 @@ export function kernelPlan(graph: Graph, memory: MemoryPlan): KernelPlan {
       const precision = node.op === 'QLinear' ? (node.attrs.format as 'fp8' | 'nvfp4') : 'high';
       const bias = node.op === 'QLinear' ? !!node.inputs[4] : !!node.inputs[2];
       dense(node, node.inputs);
-      launches.push({ kind: 'gemm', node: name, precision, m, n, k, transB: node.attrs.transB === 1, bias, args: args(node) });
+      launches.push({ kind: 'gemm', node: name, precision, m, n, k, transB: node.attrs.transB === 1, bias, args: args(node), ...(deferred.has(name) ? { unscaled: true as const } : {}) });
       return;
     }
     if (node.domain === 'dc' && node.op === 'ActMatMul') {
@@ -167,7 +191,7 @@ export function kernelPlan(graph: Graph, memory: MemoryPlan): KernelPlan {
       return;
     }
     if (node.domain === 'dc' && (node.op === 'AttentionPack' || node.op === 'PackedAttention')) {
-      const { args: values, ...k } = node.op === 'AttentionPack' ? renderPack(packDescriptor(graph, node)) : renderAttention(attentionDescriptor(graph, node));
+      const { args: values, ...k } = node.op === 'AttentionPack' ? renderPack(packDescriptor(graph, node, deferred)) : renderAttention(attentionDescriptor(graph, node));
       kernels.set(k.name, k);
       launches.push({ kind: 'kernel', node: name, kernel: k.name, grid: k.grid, block: k.block, sharedBytes: k.sharedBytes, args: values.map(arg) });
       return;

@@ -55,20 +55,43 @@ function offsetLines(inputs: EwInput[], row = 'row', prefix = 'off'): string[] {
   });
 }
 
-/** Input `ref` (in<k>) at column `col` of the row whose offset is `base` (default: this row's). */
+/** Input `ref` (in<k>) at column `col` of the row whose offset is `base` (default: this row's), dequantized where it is a deferred GEMM's output. */
 function loadExpr(inputs: EwInput[], ref: string, col: string, base = `off${ref.slice(2)}`): string {
   const k = Number(ref.slice(2));
   const inp = inputs[k];
   const c = inp.colStride === 0 ? '0LL' : inp.colStride === 1 ? col : `${col} * ${inp.colStride}LL`;
-  return `dc_load<T>(in${k}, ${base} + ${c})`;
+  const raw = `dc_load<T>(in${k}, ${base} + ${c})`;
+  if (!inp.dequant) return raw;
+  const f = `${inp.dequant.f0}LL + ${col}`;
+  return `(${raw} * dqr${k} * dc_load<T>(dq${k}_1, ${f})${inp.dequant.values.length > 2 ? ` + dc_load<T>(dq${k}_2, ${f})` : ''})`;
 }
 
+/**
+ * Dequantizes input k's 8 loaded values `arr` (columns col .. col + 7 of the input's own columns)
+ * in place: raw · xs[token] (dqr<k>, per row) · ws[f] (+ bias[f]); '' for an input stored scaled.
+ */
+function dq8(d: ElementwiseDescriptor, k: number, arr: string, col: string): string {
+  const q = d.inputs[k].dequant;
+  if (!q) return '';
+  const f = `${q.f0}LL + ${col}`;
+  const bias = q.values.length > 2 ? ` + b_[e]` : '';
+  return ` { T w_[8]${bias ? ', b_[8]' : ''}; dc_load8<T>(dq${k}_1, ${f}, w_);${bias ? ` dc_load8<T>(dq${k}_2, ${f}, b_);` : ''}\n#pragma unroll\n  for (int e = 0; e < 8; ++e) (${arr})[e] = (${arr})[e] * dqr${k} * w_[e]${bias}; }`;
+}
+
+/** Per row: each dequantized input's token scale. */
+const dequantRowLines = (d: ElementwiseDescriptor) => d.inputs.flatMap((inp, k) => (inp.dequant ? [`const T dqr${k} = dc_load<T>(dq${k}_0, row + ${inp.dequant.tok0}LL);`] : []));
+
+/** Parameters: inputs, then each dequantized input's xs, ws (and bias), then outputs (plan.ts passes them so). */
 function params(d: ElementwiseDescriptor): string[] {
   return [
     ...d.inputs.map((inp, k) => `const ${C_TYPE[inp.type]}* __restrict__ in${k}`),
+    ...d.inputs.flatMap((inp, k) => (inp.dequant?.types ?? []).map((t, i) => `const ${C_TYPE[t]}* __restrict__ dq${k}_${i}`)),
     ...d.outputs.map((o, k) => `${C_TYPE[o.type]}* __restrict__ out${k}`),
   ];
 }
+
+/** The dequantization values of a kernel's inputs, in parameter order (after the inputs). */
+export const dequantArgs = (d: ElementwiseDescriptor): string[] => d.inputs.flatMap((inp) => inp.dequant?.values ?? []);
 
 /** Vectorised flat kernel: rows split into 8-element vectors, no per-element partner access. */
 export const flatVectorisable = (d: ElementwiseDescriptor) => d.mode === 'flat' && d.cols % 8 === 0 && d.program.every((i) => i.op !== 'RoPE')
@@ -80,13 +103,13 @@ function renderFlatVec(d: ElementwiseDescriptor, name: string): string {
   d.inputs.forEach((inp, k) => {
     if (inp.swiglu) {
       // SwiGLU reads both halves of a row twice as long as its output: gate at col, up at col + cols.
-      loads.push(`T g${k}[8], u${k}[8]; dc_load8<T>(in${k}, off${k} + col0, g${k}); dc_load8<T>(in${k}, off${k} + col0 + ${d.cols}LL, u${k});`);
+      loads.push(`T g${k}[8], u${k}[8]; dc_load8<T>(in${k}, off${k} + col0, g${k}); dc_load8<T>(in${k}, off${k} + col0 + ${d.cols}LL, u${k});${dq8(d, k, `g${k}`, 'col0')}${dq8(d, k, `u${k}`, `col0 + ${d.cols}LL`)}`);
       return;
     }
     arr.set(`in${k}`, `a${k}[e]`);
     loads.push(inp.colStride === 0
       ? `T a${k}[8]; { const T s = dc_load<T>(in${k}, off${k}); for (int e = 0; e < 8; ++e) a${k}[e] = s; }`
-      : `T a${k}[8]; dc_load8<T>(in${k}, off${k} + col0, a${k});`);
+      : `T a${k}[8]; dc_load8<T>(in${k}, off${k} + col0, a${k});${dq8(d, k, `a${k}`, 'col0')}`);
   });
   const value = (ref: string) => arr.get(ref) ?? ref;
   const body = d.program.map((ins) => {
@@ -99,7 +122,7 @@ function renderFlatVec(d: ElementwiseDescriptor, name: string): string {
   const declares = d.outputs.map((_, k) => `T r${k}[8];`);
   body.push(...d.outputs.map((_, k) => `r${k}[e] = ${value(d.results[k])};`));
   const stores = d.outputs.map((_, k) => `dc_store8<T>(out${k}, idx, r${k});`);
-  return env.render('elementwise_flat_vec.cu.njk', { name, threads: d.threads, params: params(d), compute: d.compute, rows: d.rows, cols: d.cols, rowOffsets: offsetLines(d.inputs), loads, declares, body, stores });
+  return env.render('elementwise_flat_vec.cu.njk', { name, threads: d.threads, params: params(d), compute: d.compute, rows: d.rows, cols: d.cols, rowOffsets: [...offsetLines(d.inputs), ...dequantRowLines(d)], loads, declares, body, stores });
 }
 
 function renderFlat(d: ElementwiseDescriptor, name: string): string {
@@ -109,7 +132,7 @@ function renderFlat(d: ElementwiseDescriptor, name: string): string {
   for (const ins of d.program) {
     if (ins.op === 'SwiGLU') {
       const k = Number(ins.args[0].slice(2));
-      const a = `dc_load<T>(in${k}, off${k} + col)`, b = `dc_load<T>(in${k}, off${k} + col + ${d.cols}LL)`;
+      const a = loadExpr(d.inputs, `in${k}`, 'col'), b = loadExpr(d.inputs, `in${k}`, `col + ${d.cols}LL`);
       body.push(`const T ${ins.out} = (${a}) * dc_sigmoid(${a}) * (${b});`);
     } else if (ins.op === 'RoPE') {
       body.push(ropeLine(d, ins, value, 'col'));
@@ -118,7 +141,7 @@ function renderFlat(d: ElementwiseDescriptor, name: string): string {
     }
   }
   const stores = d.outputs.map((_, k) => `dc_store<T>(out${k}, idx, ${value(d.results[k])});`);
-  return env.render('elementwise_flat.cu.njk', { name, threads: d.threads, params: params(d), compute: d.compute, rows: d.rows, cols: d.cols, rowOffsets: offsetLines(d.inputs), body, stores });
+  return env.render('elementwise_flat.cu.njk', { name, threads: d.threads, params: params(d), compute: d.compute, rows: d.rows, cols: d.cols, rowOffsets: [...offsetLines(d.inputs), ...dequantRowLines(d)], body, stores });
 }
 
 /** RoPE's rotated partner: (x0, x1) -> (-x1, x0) for interleaved pairs, halves otherwise. */
@@ -256,7 +279,7 @@ function renderRow(d: ElementwiseDescriptor, name: string): { source: string; sh
   // vectors) are loaded before the row loop and stay in registers for all rows of the CTA.
   const invariant: string[] = [];
   const loadInto = (k: number, arr: string, base: string) => (d.inputs[k].vector && V === 8
-    ? vloop(`dc_load8<T>(in${k}, ${base} + cb, &${arr}[j * 8]);`)
+    ? vloop(`dc_load8<T>(in${k}, ${base} + cb, &${arr}[j * 8]);${dq8(d, k, `&${arr}[j * 8]`, 'cb')}`)
     : loop(`${arr}[i] = ${loadExpr(d.inputs, `in${k}`, 'c', base)};`));
   const isInvariant = (inp: EwInput) => inp.rowDims.every((dim) => dim.stride === 0 || dim.size === 1);
   // CTAs per SM: as many as the row arrays' registers allow (below), at most 4, fewer where the
@@ -299,7 +322,7 @@ function renderRow(d: ElementwiseDescriptor, name: string): { source: string; sh
     }
     const sl = staged.get(`in${k}`);
     if (sl) {
-      steps.push({ comment: `input ${k} (from the ring)`, lines: [`T x${k}[${N}];`, vloop(`dc_lds8<T>(in${k}, cur + ${sl.offset} + (j * ${T} + tid) * 16, ${ring!.planeBytes}, &x${k}[j * 8]);`)] });
+      steps.push({ comment: `input ${k} (from the ring)`, lines: [`T x${k}[${N}];`, vloop(`dc_lds8<T>(in${k}, cur + ${sl.offset} + (j * ${T} + tid) * 16, ${ring!.planeBytes}, &x${k}[j * 8]);${dq8(d, k, `&x${k}[j * 8]`, 'cb')}`)] });
       return;
     }
     // Not staged (an fp8 or strided input, rows of single elements, or no room for two stages).
@@ -354,11 +377,11 @@ function renderRow(d: ElementwiseDescriptor, name: string): { source: string; sh
         const sl = staged.get(`in${k}`);
         if (sl) {
           const up = sl.offset + (sl.planes / 2) * ring!.planeBytes;
-          lines.push(vloop(`T g[8], u[8]; dc_lds8<T>(in${k}, cur + ${sl.offset} + (j * ${T} + tid) * 16, ${ring!.planeBytes}, g); dc_lds8<T>(in${k}, cur + ${up} + (j * ${T} + tid) * 16, ${ring!.planeBytes}, u);\n#pragma unroll\n  for (int e = 0; e < 8; ++e) ${v}[j * 8 + e] = g[e] * dc_sigmoid(g[e]) * u[e];`));
+          lines.push(vloop(`T g[8], u[8]; dc_lds8<T>(in${k}, cur + ${sl.offset} + (j * ${T} + tid) * 16, ${ring!.planeBytes}, g); dc_lds8<T>(in${k}, cur + ${up} + (j * ${T} + tid) * 16, ${ring!.planeBytes}, u);${dq8(d, k, 'g', 'cb')}${dq8(d, k, 'u', `cb + ${d.cols}LL`)}\n#pragma unroll\n  for (int e = 0; e < 8; ++e) ${v}[j * 8 + e] = g[e] * dc_sigmoid(g[e]) * u[e];`));
         } else if (V === 8 && d.inputs[k].vector) {
-          lines.push(vloop(`T g[8], u[8]; dc_load8<T>(in${k}, off${k} + cb, g); dc_load8<T>(in${k}, off${k} + cb + ${d.cols}LL, u);\n#pragma unroll\n  for (int e = 0; e < 8; ++e) ${v}[j * 8 + e] = g[e] * dc_sigmoid(g[e]) * u[e];`));
+          lines.push(vloop(`T g[8], u[8]; dc_load8<T>(in${k}, off${k} + cb, g); dc_load8<T>(in${k}, off${k} + cb + ${d.cols}LL, u);${dq8(d, k, 'g', 'cb')}${dq8(d, k, 'u', `cb + ${d.cols}LL`)}\n#pragma unroll\n  for (int e = 0; e < 8; ++e) ${v}[j * 8 + e] = g[e] * dc_sigmoid(g[e]) * u[e];`));
         } else {
-          lines.push(loop(`const T g = dc_load<T>(in${k}, off${k} + c); ${v}[i] = g * dc_sigmoid(g) * dc_load<T>(in${k}, off${k} + c + ${d.cols}LL);`));
+          lines.push(loop(`const T g = ${loadExpr(d.inputs, `in${k}`, 'c')}; ${v}[i] = g * dc_sigmoid(g) * ${loadExpr(d.inputs, `in${k}`, `c + ${d.cols}LL`)};`));
         }
         break;
       }
@@ -369,14 +392,14 @@ function renderRow(d: ElementwiseDescriptor, name: string): { source: string; sh
         const swiglu = (g: string, u: string, dst: string) => `\n#pragma unroll\n  for (int e = 0; e < 8; ++e) ${dst}[e] = ${g}[e] * dc_sigmoid(${g}[e]) * ${u}[e];`;
         if (sl) {
           const at = (p: number) => `cur + ${sl.offset + p * ring!.planeBytes} + (j * ${T} + tid) * 16`;
-          lines.push(vloop(partBranches(d, parts, (k) => {
+          lines.push(vloop(partBranches(d, parts, (k, col) => {
             const inp = d.inputs[k];
-            if (!inp.swiglu) return `dc_lds8<T>(in${k}, ${at(0)}, ${ring!.planeBytes}, &${v}[j * 8]);`;
+            if (!inp.swiglu) return `dc_lds8<T>(in${k}, ${at(0)}, ${ring!.planeBytes}, &${v}[j * 8]);${dq8(d, k, `&${v}[j * 8]`, col)}`;
             const up = planesOf(inp, 0).length / 2;
-            return `T g[8], u[8]; dc_lds8<T>(in${k}, ${at(0)}, ${ring!.planeBytes}, g); dc_lds8<T>(in${k}, ${at(up)}, ${ring!.planeBytes}, u);${swiglu('g', 'u', `(&${v}[j * 8])`)}`;
+            return `T g[8], u[8]; dc_lds8<T>(in${k}, ${at(0)}, ${ring!.planeBytes}, g); dc_lds8<T>(in${k}, ${at(up)}, ${ring!.planeBytes}, u);${dq8(d, k, 'g', col)}${dq8(d, k, 'u', `${col} + ${inp.part!.width}LL`)}${swiglu('g', 'u', `(&${v}[j * 8])`)}`;
           })));
         } else if (V === 8) {
-          const load8 = (k: number, col: string, dst: string) => (d.inputs[k].vector ? `dc_load8<T>(in${k}, off${k} + ${col}, ${dst});`
+          const load8 = (k: number, col: string, dst: string) => (d.inputs[k].vector ? `dc_load8<T>(in${k}, off${k} + ${col}, ${dst});${dq8(d, k, dst, col)}`
             : `for (int e = 0; e < 8; ++e) ${dst}[e] = ${loadExpr(d.inputs, `in${k}`, `(${col} + e)`)};`);
           lines.push(vloop(partBranches(d, parts, (k, col) => (!d.inputs[k].swiglu ? load8(k, col, `(&${v}[j * 8])`)
             : `T g[8], u[8]; ${load8(k, col, 'g')} ${load8(k, `${col} + ${d.inputs[k].part!.width}LL`, 'u')}${swiglu('g', 'u', `(&${v}[j * 8])`)}`))));
@@ -421,7 +444,7 @@ function renderRow(d: ElementwiseDescriptor, name: string): { source: string; sh
   });
   steps.push({ comment: 'outputs', lines: stores });
   const ringBytes = ring ? ring.stages * ring.stageBytes : 0;
-  const source = env.render('elementwise_row.cu.njk', { name, threads: T, minBlocks: ctasPerSm, params: params(d), compute: d.compute, rows: d.rows, invariant, rowOffsets: offsetLines(d.inputs), steps, rowbufOffset: ringBytes, endBarrier: reductions % 2 === 1 });
+  const source = env.render('elementwise_row.cu.njk', { name, threads: T, minBlocks: ctasPerSm, params: params(d), compute: d.compute, rows: d.rows, invariant, rowOffsets: [...offsetLines(d.inputs), ...dequantRowLines(d)], steps, rowbufOffset: ringBytes, endBarrier: reductions % 2 === 1 });
   return { source, sharedBytes: ringBytes + sharedBytes, threads: T, perSm: ctasPerSm };
 }
 
@@ -433,7 +456,7 @@ export function renderElementwise(d: ElementwiseDescriptor): RenderedKernel {
   const hot = !d.program.some((i) => i.op === 'Sin' || i.op === 'Cos') && !(d.mode === 'row' && d.cols > 16384);
   const template = d.mode === 'row' ? 'elementwise_row.cu.njk' : flatVectorisable(d) ? 'elementwise_flat_vec.cu.njk' : 'elementwise_flat.cu.njk';
   // The name hashes the structure only (not the graph's value names), so equal kernels share it.
-  const structure = { ...d, inputs: d.inputs.map(({ name: _, ...rest }) => rest), outputs: d.outputs.map(({ name: _, ...rest }) => rest) };
+  const structure = { ...d, inputs: d.inputs.map(({ name: _, dequant, ...rest }) => ({ ...rest, ...(dequant ? { dequant: { ...dequant, values: dequant.values.length } } : {}) })), outputs: d.outputs.map(({ name: _, ...rest }) => rest), undeferrable: undefined };
   const name = `ew_${jsonHash16({ structure, t: templateText(template), p: PREAMBLE() })}`;
   if (d.mode === 'flat') {
     const work = (d.rows * d.cols) / (flatVectorisable(d) ? 8 : 1);

@@ -2,7 +2,8 @@
  * The precision policy: which GEMMs run in low precision (FP8 on h100, NVFP4 on b200) and which stay
  * in high precision, and why. Readable and overridable: `--policy FILE` takes JSON
  *
- *   { "keep": ["*.ff.linear_out.*"], "quantize": ["*proj_out*"], "structural": true, "attention": "bf16" }
+ *   { "keep": ["*.ff.linear_out.*"], "quantize": ["*proj_out*"], "structural": true, "attention": "bf16",
+ *     "gemmScales": "readers" }
  *
  * `keep` / `quantize` are globs over weight names (user configuration, as in every FP8 recipe; the
  * rewrite rules themselves never look at names). Without them the structural defaults decide, the
@@ -15,6 +16,10 @@
  *   everything else                   attention projections, MLPs, fused projections  -> quantize
  *
  * A pattern that matches no GEMM weight is an error (a typo would silently change nothing).
+ * `gemmScales`: "readers" (default) lets the kernels reading an FP8 GEMM's output apply its scales
+ * and bias (compiler/codegen/dequant.ts: faster GEMMs, the bf16 rounding moves before the scaling);
+ * "gemm" keeps them in cuBLASLt's epilogue, so every GEMM output is QLinear's value (node-by-node
+ * comparisons, and the baseline that measures the difference).
  */
 import { readFileSync } from 'node:fs';
 import { fail } from '../../compiler/errors.ts';
@@ -28,6 +33,7 @@ export interface PrecisionPolicy {
   quantize: string[];
   structural: boolean;
   attention: 'bf16' | 'fp8';
+  gemmScales: 'readers' | 'gemm';
   /** Where the policy came from, for messages. */
   source: string;
 }
@@ -43,7 +49,7 @@ export interface GemmDecision {
 }
 
 export function defaultPolicy(format: QuantFormat): PrecisionPolicy {
-  return { format, keep: [], quantize: [], structural: true, attention: 'bf16', source: 'default policy' };
+  return { format, keep: [], quantize: [], structural: true, attention: 'bf16', gemmScales: 'readers', source: 'default policy' };
 }
 
 export function loadPolicy(file: string, format: QuantFormat): PrecisionPolicy {
@@ -54,7 +60,7 @@ export function loadPolicy(file: string, format: QuantFormat): PrecisionPolicy {
     fail(`--policy ${file}`, 'a readable JSON policy file', (e as Error).message);
   }
   const p = raw as Record<string, unknown>;
-  const known = ['keep', 'quantize', 'structural', 'attention'];
+  const known = ['keep', 'quantize', 'structural', 'attention', 'gemmScales'];
   for (const k of Object.keys(p)) if (!known.includes(k)) fail(`--policy ${file}`, `only the keys ${known.join(', ')}`, `'${k}'`);
   const list = (k: string) => {
     const v = p[k] ?? [];
@@ -63,7 +69,9 @@ export function loadPolicy(file: string, format: QuantFormat): PrecisionPolicy {
   };
   const attention = (p.attention ?? 'bf16') as string;
   if (attention !== 'bf16' && attention !== 'fp8') fail(`--policy ${file}`, '"attention" to be "bf16" or "fp8"', JSON.stringify(p.attention));
-  return { format, keep: list('keep'), quantize: list('quantize'), structural: p.structural !== false, attention, source: file };
+  const gemmScales = (p.gemmScales ?? 'readers') as string;
+  if (gemmScales !== 'readers' && gemmScales !== 'gemm') fail(`--policy ${file}`, '"gemmScales" to be "readers" or "gemm"', JSON.stringify(p.gemmScales));
+  return { format, keep: list('keep'), quantize: list('quantize'), structural: p.structural !== false, attention, gemmScales, source: file };
 }
 
 const glob = (pattern: string) => new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);

@@ -23,7 +23,7 @@ import { type DType, bytesFor } from '../../compiler/ir/dtype.ts';
 import type { WeightEntry } from '../../compiler/weights-file.ts';
 
 /** The artifact format this runtime reads (compiler/compile.ts ARTIFACT_FORMAT). */
-export const RUNTIME_FORMAT = 2;
+export const RUNTIME_FORMAT = 3;
 /** Compute capability each target's cubins run on. */
 export const TARGET_CAPABILITY: Record<string, [number, number]> = { h100: [9, 0], b200: [10, 0] };
 
@@ -32,6 +32,8 @@ export type Grid = number | [number, number, number] | number[];
 export type Launch =
   | { kind: 'kernel'; node: string; kernel: string; grid: Grid; block: Grid; sharedBytes: number; args: LaunchArg[] }
   | { kind: 'gemm'; node: string; precision: 'fp8' | 'nvfp4' | 'bf16' | 'high'; m: number; n: number; k: number; transB: boolean; bias: boolean; args: LaunchArg[];
+      /** fp8 run with unit scales and no bias: the kernels reading the output apply them (compiler/codegen/dequant.ts). */
+      unscaled?: boolean;
       /** B is an activation too (compiler/codegen/plan.ts ActGemm): alpha and the operands' row strides. */
       act?: { alpha: number; lda: number; ldb: number } }
   | { kind: 'pending'; node: string; op: string; args: LaunchArg[] };

@@ -10,6 +10,9 @@
  *         (CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F): A's per output channel (our ws[N]), B's per
  *         token (our xs[M]) — exactly compiler/ops/quant.ts QLinear; the bias epilogue takes a
  *         bf16 bias whatever D is (the caller converts an fp32 bias once at load).
+ *         `unscaled` (compiler/codegen/dequant.ts): unit scales, no bias epilogue, D = Σ xq·wq; the
+ *         kernels reading D apply xs, ws and the bias. cuBLASLt's plain FP8 path, measured faster
+ *         than its outer-vector mode (bench/RESULTS.md, "Deferred dequantization").
  *   bf16  A, B bf16 (QLinear of format bf16: its scales are 1 and unused).
  *   high  A, B and D in the graph's float type (Linear kept in high precision).
  *   act   (a launch with `act`: dc.ActMatMul, lower-attention's GEMM attention) both operands are
@@ -54,6 +57,8 @@ export interface GemmSpec {
   x: string; w: string; y: string;
   /** fp8: the per-token (xs) and per-channel (ws) scale values. */
   xs?: string; ws?: string;
+  /** fp8 with unit scales and no bias epilogue: the output's readers apply xs, ws and the bias (compiler/codegen/dequant.ts). */
+  unscaled?: boolean;
   bias?: string;
   xType: DType; wType: DType; yType: DType;
   /** The bias as the GEMM reads it (fp8 reads bf16); the stored bias may need converting. */
@@ -93,7 +98,10 @@ export function specFor(l: Extract<Launch, { kind: 'gemm' }>, values: Record<str
   }
   const spec: GemmSpec = { node: l.node, precision: l.precision, m: l.m, n: l.n, k: l.k, x, w, y, xType: xt.dtype, wType, yType: yt.dtype, layout };
   if (l.precision === 'fp8') [spec.xs, spec.ws] = [a[1], a[3]];
-  if (bias) {
+  if (l.unscaled) {
+    if (l.precision !== 'fp8') fail(where, 'an unscaled GEMM of precision fp8', l.precision);
+    spec.unscaled = true;
+  } else if (bias) {
     spec.bias = bias;
     spec.biasStoredType = type(bias).dtype;
     spec.biasType = l.precision === 'fp8' ? 'bfloat16' : yt.dtype;
@@ -204,7 +212,7 @@ export class CublasLt {
     const desc = this.out('descCreate', C.CUBLAS_COMPUTE_32F, C.CUDA_R_32F);
     this.setAttr(desc, C.CUBLASLT_MATMUL_DESC_TRANSA, spec.layout === 'nk' ? C.CUBLAS_OP_T : C.CUBLAS_OP_N, 4);
     this.setAttr(desc, C.CUBLASLT_MATMUL_DESC_TRANSB, C.CUBLAS_OP_N, 4);
-    if (spec.precision === 'fp8') {
+    if (spec.precision === 'fp8' && !spec.unscaled) {
       this.setAttr(desc, C.CUBLASLT_MATMUL_DESC_A_SCALE_MODE, C.CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F, 4);
       this.setAttr(desc, C.CUBLASLT_MATMUL_DESC_B_SCALE_MODE, C.CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F, 4);
       this.setAttr(desc, C.CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, ptr.ws!, 8);
@@ -222,7 +230,7 @@ export class CublasLt {
     const d = this.layout(spec.yType, n, m, n);
     // Activation GEMMs: the heuristic is told the operands' real alignment (cuBLASLt's A is our W).
     const aligned = spec.act ? [ptr.w, ptr.x, ptr.y].map(alignmentOf) : undefined;
-    const key = `${spec.precision} ${m} ${n} ${k} ${spec.layout} ${spec.xType} ${spec.wType} ${spec.yType} ${spec.biasType ?? '-'}${spec.act ? ` ld ${lda} ${ldb} align ${aligned}` : ''}`;
+    const key = `${spec.precision}${spec.unscaled ? ' unscaled' : ''} ${m} ${n} ${k} ${spec.layout} ${spec.xType} ${spec.wType} ${spec.yType} ${spec.biasType ?? '-'}${spec.act ? ` ld ${lda} ${ldb} align ${aligned}` : ''}`;
     let algo = this.algos.get(key);
     if (!algo) {
       const results = Buffer.alloc(HEURISTIC_BYTES);

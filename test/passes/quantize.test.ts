@@ -12,7 +12,10 @@ import { runPipeline, pipelineFor } from '../../passes/pipeline.ts';
 import { removeDead } from '../../passes/simplify/remove-dead.ts';
 import { foldQuantize } from '../../passes/quantize/fold.ts';
 import { insertQuantize } from '../../passes/quantize/insert.ts';
-import { type PrecisionPolicy, defaultPolicy } from '../../passes/quantize/policy.ts';
+import { type PrecisionPolicy, defaultPolicy, loadPolicy } from '../../passes/quantize/policy.ts';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { applyPass, buildGraph, expectSameResults, expectTopologicallySorted, ints, opsOf, randomTensor } from '../helpers/graph.ts';
 
 const S = 4, K = 16;
@@ -204,6 +207,15 @@ describe('precision policy overrides and errors', () => {
     const { decision } = insert(smallGraph(), policy({ structural: false, keep: ['Wo'] }));
     for (const out of ['e', 'q', 'k', 't', 'z']) expect(decision.get(out), out).toMatchObject({ quantized: true });
     expect(decision.get('y')).toMatchObject({ quantized: false, reason: "policy keeps 'Wo'" });
+  });
+
+  it('a policy file: gemmScales "readers" (default) or "gemm"; an unknown value or key is an error naming it', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'policy-'));
+    const file = (body: unknown) => { const f = join(dir, `${Math.random().toString(36).slice(2)}.json`); writeFileSync(f, JSON.stringify(body)); return f; };
+    expect(loadPolicy(file({}), 'fp8').gemmScales).toBe('readers');
+    expect(loadPolicy(file({ gemmScales: 'gemm' }), 'fp8')).toMatchObject({ gemmScales: 'gemm', attention: 'bf16', structural: true });
+    expect(() => loadPolicy(file({ gemmScales: 'epilogue' }), 'fp8')).toThrow(/"gemmScales" to be "readers" or "gemm", found "epilogue"/);
+    expect(() => loadPolicy(file({ gemmscales: 'gemm' }), 'fp8')).toThrow(/only the keys keep, quantize, structural, attention, gemmScales, found 'gemmscales'/);
   });
 
   it('a glob matching no GEMM weight throws a CompileError naming it', () => {

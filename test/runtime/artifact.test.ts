@@ -124,7 +124,7 @@ describe('artifact checks', () => {
     await compileModel({ model, target: 'h100', precision: 'fp8', out: nobuild, build: false });
     expect(errorOf(() => openArtifact(nobuild, { capability: H100 }))).toMatch(/no kernel files: the artifact was compiled with --no-build/);
     const old = variant('format1', (d) => editManifest(d, (m) => { m.format = 1; }));
-    expect(errorOf(() => openArtifact(old, { capability: H100 }))).toMatch(/expected artifact format 2 \(this runtime; recompile with npx compile\), found format 1/);
+    expect(errorOf(() => openArtifact(old, { capability: H100 }))).toMatch(/expected artifact format 3 \(this runtime; recompile with npx compile\), found format 1/);
     const outside = variant('outside', (d) => editManifest(d, (m) => {
       ((m.launchPlan as { args: { offset?: number }[] }[])[0].args.at(-1)!).offset = (m.memory as { arenaBytes: number }).arenaBytes;
     }));

@@ -41,10 +41,22 @@ describe('GEMM specs', () => {
     expect(second).toMatchObject({ m: MLP.tokens, n: MLP.width, k: MLP.hidden, w: 'w2', layout: 'nk', bias: 'b2' });
   });
 
-  it('fp8: e4m3 operands, per-token and per-channel scales, a bf16 bias converted from fp32', () => {
+  it('fp8: e4m3 operands, per-token and per-channel scales; unscaled where the readers dequantize, else a bf16 bias converted from fp32', () => {
     const [first, second] = gemmsOf(manifests.fp8);
-    expect(first).toMatchObject({ precision: 'fp8', x: 'ab/xq', xs: 'ab/xs', w: 'ab/wq', ws: 'ab/ws', layout: 'nk', xType: 'float8e4m3fn', wType: 'float8e4m3fn', yType: 'float32', biasType: 'bfloat16', biasStoredType: 'float32' });
-    expect(second).toMatchObject({ n: MLP.width, k: MLP.hidden, layout: 'nk' });
+    // 'ab' is read only by the GELU kernel, which applies xs, ws and the bias (compiler/codegen/dequant.ts).
+    expect(first).toMatchObject({ precision: 'fp8', unscaled: true, x: 'ab/xq', xs: 'ab/xs', w: 'ab/wq', ws: 'ab/ws', layout: 'nk', xType: 'float8e4m3fn', wType: 'float8e4m3fn', yType: 'float32' });
+    expect(first.bias).toBeUndefined();
+    // 'o' feeds the residual Add: deferred too; the Add applies xs, ws and b2.
+    expect(second).toMatchObject({ n: MLP.width, k: MLP.hidden, layout: 'nk', unscaled: true });
+    expect(second.bias).toBeUndefined();
+    const scaled = structuredClone(manifests.fp8);
+    const gemm = scaled.launchPlan.find((l) => l.kind === 'gemm') as Extract<Launch, { kind: 'gemm' }>;
+    delete gemm.unscaled;
+    expect(gemmsOf(scaled)[0]).toMatchObject({ bias: 'b1', biasType: 'bfloat16', biasStoredType: 'float32' });
+    expect(gemmsOf(scaled)[0].unscaled).toBeUndefined();
+    const bf16 = structuredClone(manifests.bf16);
+    Object.assign(bf16.launchPlan.find((l) => l.kind === 'gemm')!, { unscaled: true });
+    expect(() => gemmsOf(bf16)).toThrow(/GEMM 'ab': expected an unscaled GEMM of precision fp8, found bf16/);
   });
 
   it('bf16: bf16 operands stored [N, K], scales unused', () => {
