@@ -26,7 +26,7 @@ import { readFileSync } from 'node:fs';
 import { ROOT } from '../compiler/paths.ts';
 import { checkInputs, type IoSpec, type Manifest } from '../runtime/gpu/artifact.ts';
 import { hostIo, intactInputs } from '../runtime/gpu/model.ts';
-import { type CompiledModule, gpuExecutorFactory, parseValueType } from '../runtime/executor/gpu.ts';
+import { type CompiledModule, type GpuLoadOptions, gpuExecutorFactory, parseValueType } from '../runtime/executor/gpu.ts';
 import type { Executor, ExecutorFactory } from '../runtime/executor/types.ts';
 import { loadPipeline } from '../runtime/pipeline/load.ts';
 import { type Family, type PipelineManifest, ROLES, type Role, parseSize } from '../runtime/pipeline/manifest.ts';
@@ -62,11 +62,15 @@ function lcg(seed: number): () => number {
   return () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32;
 }
 
-/** bfloat16 bits of value v (truncated: these are only stand-in outputs). */
-const bf16Bits = (v: number) => (new Uint32Array(Float32Array.of(v).buffer)[0] >>> 16);
+export interface FakeOptions extends GpuLoadOptions {
+  /** Called at each execute with the bytes of every input slot (tests compare them). */
+  onExecute?: (role: Role, slots: Uint8Array[]) => void;
+  /** Put NaNs with payloads, infinities and -0 among each output's values (tests). */
+  edgeValues?: boolean;
+}
 
-/** A module whose device is a host buffer: the runtime's own host I/O around an instant plan. */
-function fakeModule(role: Role, io: { inputs: Record<string, string>; outputs: Record<string, string> }, time: Map<Role, number>): CompiledModule {
+/** A module whose device is a host buffer: the runtime's own host I/O (runtime/gpu/model.ts hostIo) around an instant plan. */
+export function fakeModule(role: Role, io: { inputs: Record<string, string>; outputs: Record<string, string> }, time: Map<Role, number>, options: FakeOptions = {}): CompiledModule {
   let offset = 0;
   const spec = (name: string, type: string): IoSpec => {
     const v = parseValueType(name, type);
@@ -80,18 +84,25 @@ function fakeModule(role: Role, io: { inputs: Record<string, string>; outputs: R
   const arena = Buffer.alloc(offset);
   const rand = lcg(role.length * 7919);
   for (const o of m.io.outputs) {
-    const h = new Uint16Array(arena.buffer, arena.byteOffset + o.offset, o.bytes / 2);
-    for (let i = 0; i < h.length; i++) {
-      // Box-Muller N(0,1) for text encoders / transformers, uniform (-1.1, 1.1) for the VAE (a noise image, clipped at the ends).
-      const v = role === 'vaeDecoder' ? 2.2 * rand() - 1.1 : Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
-      h[i] = bf16Bits(v);
+    // N(0,1) (Box-Muller) for text encoders / transformers, uniform (-1.1, 1.1) for the VAE (a noise image, clipped at the ends); bfloat16 by truncation.
+    const v = new Float32Array(o.bytes / 2);
+    for (let i = 0; i < v.length; i += 2) {
+      if (role === 'vaeDecoder') { v[i] = 2.2 * rand() - 1.1; v[i + 1] = 2.2 * rand() - 1.1; continue; }
+      const r = Math.sqrt(-2 * Math.log(1 - rand())), t = 2 * Math.PI * rand();
+      v[i] = r * Math.cos(t);
+      v[i + 1] = r * Math.sin(t);
     }
+    const h = new Uint16Array(arena.buffer, arena.byteOffset + o.offset, v.length), u = new Uint32Array(v.buffer);
+    for (let i = 0; i < v.length; i++) h[i] = u[i] >>> 16;
+  }
+  if (options.edgeValues) {
+    for (const o of m.io.outputs) new Uint16Array(arena.buffer, arena.byteOffset + o.offset, 12).set([0xffc1, 1, 0x7f81, 2, 0x7f80, 3, 0x8000, 4, 0xff80, 5, 0x7fc0, 6]);
   }
   const host = hostIo(m.io, intactInputs(m), {
     toDevice: (off, bytes) => arena.set(bytes, off),
-    execute: () => undefined,
+    execute: () => options.onExecute?.(role, m.io.inputs.map((i) => arena.subarray(i.offset, i.offset + i.bytes))),
     fromDevice: (off, into) => into.set(arena.subarray(off, off + into.length)),
-  });
+  }, { bf16Bits: options.bf16Bits });
   return {
     run(given) {
       const t = performance.now();
@@ -105,7 +116,7 @@ function fakeModule(role: Role, io: { inputs: Record<string, string>; outputs: R
 }
 
 /** The family's full-size pipeline description with fake compiled modules (manifest.json of their I/O in a temp folder). */
-function fakeManifest(family: Family, dir: string): PipelineManifest {
+export function fakeManifest(family: Family, dir: string): PipelineManifest {
   const file = join(ROOT, 'models', family, 'full.pipeline.json');
   const raw = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown> & { sizes: string[] };
   const modules = Object.fromEntries(ROLES.map((role) => {
@@ -135,7 +146,8 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 async function familyRows(family: Family, iters: number, dir: string): Promise<{ rows: Row[]; pngBytes: number }> {
   const m = fakeManifest(family, dir);
   const time = new Map<Role, number>();
-  const runtime = { loadModel: (d: string) => fakeModule(ROLES.find((r) => m.modules![r] === d)!, FULL_IO[family][ROLES.find((r) => m.modules![r] === d)!], time) };
+  const roleOf = (d: string) => ROLES.find((r) => m.modules![r] === d)!;
+  const runtime = { loadModel: (d: string, o?: GpuLoadOptions) => fakeModule(roleOf(d), FULL_IO[family][roleOf(d)], time, o) };
   const factory: ExecutorFactory = gpuExecutorFactory(runtime);
   const pipeline = await loadPipeline(m, factory);
   const req: GenerateRequest = {
@@ -224,7 +236,8 @@ export async function pngSweep(reps: number, extra: Record<string, Uint8Array> =
   const cases: PngCase[] = [];
   for (const level of [1, 2, 3, 4, 5, 6]) cases.push({ level, strategy: 'default', filter: 'none' });
   for (const level of [1, 6]) for (const filter of ['sub', 'up'] as const) cases.push({ level, strategy: 'default', filter });
-  for (const level of [1, 3, 6]) for (const filter of ['none', 'sub'] as const) cases.push({ level, strategy: 'rle', filter });
+  for (const filter of ['none', 'sub', 'up'] as const) cases.push({ level: 6, strategy: 'rle', filter });
+  cases.push({ level: 1, strategy: 'rle', filter: 'up' });
   cases.push({ level: 6, strategy: 'filtered', filter: 'sub' });
   const timeIt = (f: () => Buffer | Promise<Buffer>) => async () => {
     const ms: number[] = [];

@@ -175,7 +175,7 @@ describe('e2eBench over tiny pipeline artifacts (stand-in runtime)', () => {
     const logs: string[] = [];
     const r = await e2eBench({ families: ['flux2', 'qwen_image'], seed: 5, steps: 2, iters: 2, artifacts, baseline: true, skipPending: true }, { runtime, baseline }, (s) => logs.push(s));
 
-    const opts = JSON.stringify({ syntheticWeights: 5, skipPending: true });
+    const opts = JSON.stringify({ syntheticWeights: 5, skipPending: true, bf16Bits: true });
     const forFamily = (f: string) => [
       `load text_encoder ${opts}`, `load transformer ${opts}`, `load vae_decoder ${opts}`,
       'time text_encoder 3', 'time transformer 3', 'time vae_decoder 3',

@@ -36,3 +36,29 @@ export function bnDenormalize(z: Float32Array, C: number, plane: number, bn: Bat
     for (let p = c * plane; p < (c + 1) * plane; p++) z[p] = f(z[p] * std) + mean;
   }
 }
+
+/**
+ * The VAE decoder's input from packed latents in one pass: tokens [h*w, 128] -> unpack [128, h, w]
+ * -> bnDenormalize -> unpatchify [32, 2h, 2w] (runtime/pipeline/latents.ts), the same float32
+ * values as those three steps (tested) without their two intermediate arrays.
+ */
+export function unpackForVae(tokens: Float32Array, h: number, w: number, bn: BatchNormStats): Float32Array {
+  const f = Math.fround;
+  const K = 128, C = 32, W = 2 * w, plane = 4 * h * w;
+  if (tokens.length !== K * h * w) throw new Error(`unpackForVae: expected ${K * h * w} values for ${h}x${w} tokens of ${K}, found ${tokens.length}`);
+  if (bn.mean.length !== K || bn.variance.length !== K) throw new Error(`VAE batch norm: expected ${K} channels of statistics, found ${bn.mean.length}/${bn.variance.length}`);
+  const std = new Float32Array(K);
+  for (let k = 0; k < K; k++) std[k] = f(Math.sqrt(f(bn.variance[k] + f(bn.eps))));
+  const mean = bn.mean;
+  // Output offset of packed channel k = c*4 + dy*2 + dx at token (0, 0): c*plane + dy*W + dx.
+  const base = new Int32Array(K);
+  for (let k = 0; k < K; k++) base[k] = (k >> 2) * plane + ((k >> 1) & 1) * W + (k & 1);
+  const out = new Float32Array(C * plane);
+  for (let y = 0, t = 0; y < h; y++) {
+    for (let x = 0; x < w; x++, t += K) {
+      const o = 2 * y * W + 2 * x;
+      for (let k = 0; k < K; k++) out[base[k] + o] = f(tokens[t + k] * std[k]) + mean[k];
+    }
+  }
+  return out;
+}

@@ -13,18 +13,19 @@
  * PyTorch's initial 0 / 1), vae.bnEps (1e-4), vae.tileOverlap (tiny only, see vae_tiling.ts).
  */
 import { Tensor } from '../../compiler/ir/tensor.ts';
+import { valuesOf } from '../../runtime/executor/bf16.ts';
 import { type ExecutorFactory, staticDim } from '../../runtime/executor/types.ts';
 import { eulerStep, timestepInput } from '../../runtime/pipeline/flow_match.ts';
-import { fromTokens, toTokens, unpatchify } from '../../runtime/pipeline/latents.ts';
-import { toRgb8 } from '../../runtime/pipeline/image.ts';
+import { toTokens } from '../../runtime/pipeline/latents.ts';
+import { rgb8, toRgb8 } from '../../runtime/pipeline/image.ts';
 import type { PipelineManifest } from '../../runtime/pipeline/manifest.ts';
 import { type Modules, ModulePipeline, checkImageTokens, loadModules } from '../../runtime/pipeline/modules.ts';
 import { GaussianNoise } from '../../runtime/pipeline/noise.ts';
 import { channelStats } from '../../runtime/pipeline/stats.ts';
 import { type GenerateRequest, type GeneratedImage, type Pipeline, type Size, throwIfAborted } from '../../runtime/pipeline/types.ts';
 import { decodeTiled } from '../../runtime/pipeline/vae_tiling.ts';
-import { type BatchNormStats, bnDenormalize, imgIds, txtIds } from './latents.ts';
-import { MAX_SEQUENCE_LENGTH, SYSTEM_MESSAGE, cleanPrompt, encodePrompt } from './prompt.ts';
+import { type BatchNormStats, imgIds, txtIds, unpackForVae } from './latents.ts';
+import { MAX_SEQUENCE_LENGTH, type PromptEmbeds, SYSTEM_MESSAGE, cleanPrompt, encodePrompt } from './prompt.ts';
 import { flux2Schedule } from './scheduler.ts';
 
 const PACKED = 128; // transformer in_channels = 32 latent channels x 2 x 2
@@ -67,7 +68,7 @@ export class Flux2Pipeline extends ModulePipeline implements Pipeline {
   }
 
   /** prompt_embeds [L, D] as the transformer takes them (prompt.ts). */
-  encode(prompt: string): Promise<{ embeds: Float32Array; width: number }> {
+  encode(prompt: string): Promise<PromptEmbeds> {
     const systemMessage = typeof this.m.prompt.systemMessage === 'string' ? this.m.prompt.systemMessage : SYSTEM_MESSAGE;
     return encodePrompt(this.encoder, this.tok, prompt, this.textLength, this.encoderLength, systemMessage);
   }
@@ -77,7 +78,7 @@ export class Flux2Pipeline extends ModulePipeline implements Pipeline {
     const { h, w } = grid(req.size, this.m.vaeScaleFactor);
     const t0 = performance.now();
     throwIfAborted(req.signal);
-    const { embeds, width: D } = await this.encode(req.prompt);
+    const prompt = await this.encode(req.prompt);
     const t1 = performance.now();
 
     const noise = req.noise ?? new GaussianNoise(req.seed).fill(PACKED * h * w);
@@ -85,7 +86,7 @@ export class Flux2Pipeline extends ModulePipeline implements Pipeline {
     const latents = toTokens(noise, { channels: PACKED, height: h, width: w });
     const schedule = flux2Schedule(req.steps, h * w);
     const fixed = {
-      encoder_hidden_states: new Tensor('float32', [1, this.textLength, D], embeds),
+      encoder_hidden_states: prompt.tensor,
       img_ids: imgIds(h, w),
       txt_ids: txtIds(this.textLength),
       guidance: new Tensor('float32', [1], Float32Array.of(req.guidanceScale)),
@@ -97,14 +98,13 @@ export class Flux2Pipeline extends ModulePipeline implements Pipeline {
         hidden_states: new Tensor('float32', [1, h * w, PACKED], latents),
         timestep: new Tensor('float32', [1], Float32Array.of(timestepInput(schedule, i))),
       });
-      eulerStep(latents, Object.values(out)[0].data as Float32Array, schedule, i);
+      eulerStep(latents, valuesOf(Object.values(out)[0]), schedule, i);
       req.onStep?.(i + 1, req.steps, latents);
     }
     const t2 = performance.now();
 
     throwIfAborted(req.signal);
-    const image = await this.decode(this.vaeInput(latents, req.size), 2 * h, 2 * w);
-    const rgb = toRgb8(image, req.size.height, req.size.width);
+    const rgb = await this.decode(this.vaeInput(latents, req.size), 2 * h, 2 * w, req.size);
     const cleaned = cleanPrompt(req.prompt);
     return {
       rgb, width: req.size.width, height: req.size.height, seed: req.seed,
@@ -113,24 +113,24 @@ export class Flux2Pipeline extends ModulePipeline implements Pipeline {
     };
   }
 
-  /** Packed latents [h*w, 128] -> the VAE decoder's input [32, 2h, 2w]: unpack, BN de-normalise, unpatchify. */
+  /** Packed latents [h*w, 128] -> the VAE decoder's input [32, 2h, 2w]: unpack, BN de-normalise, unpatchify (one pass, latents.ts). */
   vaeInput(latents: Float32Array, size: Size): Float32Array {
     const { h, w } = grid(size, this.m.vaeScaleFactor);
-    const z = fromTokens(latents, { channels: PACKED, height: h, width: w });
-    bnDenormalize(z, PACKED, h * w, this.bn);
-    return unpatchify(z, { channels: LATENT, height: 2 * h, width: 2 * w });
+    return unpackForVae(latents, h, w, this.bn);
   }
 
-  private decode(latent: Float32Array, H: number, W: number): Promise<Float32Array> {
+  /** VAE decode to RGB8: one call when the graph takes the whole latent (bits straight to RGB8), else tiles blended in float32. */
+  private async decode(latent: Float32Array, H: number, W: number, size: Size): Promise<Uint8Array> {
     const tileH = staticDim(this.vae, 'latents', 2) ?? H, tileW = staticDim(this.vae, 'latents', 3) ?? W;
     const overlap = typeof this.m.vae.tileOverlap === 'number' ? this.m.vae.tileOverlap : 0;
-    return decodeTiled(latent, LATENT, H, W, { tileH, tileW, overlap, scale: this.m.vaeScaleFactor }, async (tile) => {
+    const run = async (tile: Float32Array) => {
       const th = tile.length / (LATENT * tileW);
-      const out = await this.vae.run({ latents: new Tensor('float32', [1, LATENT, th, tileW], tile) });
-      return Object.values(out)[0].data as Float32Array;
-    });
+      return Object.values(await this.vae.run({ latents: new Tensor('float32', [1, LATENT, th, tileW], tile) }))[0];
+    };
+    if (H === tileH && W === tileW) return rgb8(await run(latent), size.height, size.width);
+    const image = await decodeTiled(latent, LATENT, H, W, { tileH, tileW, overlap, scale: this.m.vaeScaleFactor }, async (tile) => valuesOf(await run(tile)));
+    return toRgb8(image, size.height, size.width);
   }
-
 }
 
 /** Token grid of an image size: one token = 2x2 latent pixels = (2*vaeScale)^2 image pixels. */

@@ -3,7 +3,8 @@
  * message, tokenised with no extra special tokens (BOS is in the text), truncated on the right to
  * L = max_sequence_length, LEFT-padded to L with <pad>, run through the text encoder; its output
  * (the stacked hidden states of the selected layers, done inside the graph) is prompt_embeds
- * [L, D]. No mask is kept (the transformer attends to every position, pads included).
+ * [L, D], handed to the transformer as the encoder gave it (bfloat16 bits on the GPU: no
+ * conversion either way). No mask is kept (the transformer attends to every position, pads included).
  *
  * Encoder wider than L (only the tiny models: encoder 64, transformer 32): the ids are left-padded
  * further to the encoder's length and the last L rows are kept. With left padding the real tokens
@@ -12,6 +13,7 @@
  * full-size encoder (512 = L) this is the plain call.
  */
 import { Tensor } from '../../compiler/ir/tensor.ts';
+import { bitsTensor, isBits, valuesOf } from '../../runtime/executor/bf16.ts';
 import type { Executor } from '../../runtime/executor/types.ts';
 import type { TextTokenizer } from '../../runtime/pipeline/tokenizer.ts';
 
@@ -39,10 +41,22 @@ export function tokenizePrompt(tok: TextTokenizer, prompt: string, length: numbe
   return { ids: [...new Array<number>(n).fill(pad), ...real], mask: [...new Array<number>(n).fill(0), ...real.map(() => 1)] };
 }
 
+export interface PromptEmbeds {
+  /**
+   * prompt_embeds [1, length, D] as the transformer takes it: the encoder output's last `length`
+   * rows, not a copy — a bits tensor from the GPU executor (runtime/executor/bf16.ts: staged into
+   * the transformer as it is), float32 from the CPU one.
+   */
+  tensor: Tensor;
+  width: number;
+  /** The values [length, D] as float32 (decoded when `tensor` holds bits). */
+  readonly embeds: Float32Array;
+}
+
 /** prompt_embeds [length, D] from the text encoder graph (inputs input_ids, attention_mask). */
 export async function encodePrompt(
   encoder: Executor, tok: TextTokenizer, prompt: string, length: number, encoderLength: number, systemMessage = SYSTEM_MESSAGE,
-): Promise<{ embeds: Float32Array; width: number }> {
+): Promise<PromptEmbeds> {
   if (encoderLength < length) throw new Error(`${encoder.description}: text encoder takes ${encoderLength} tokens, fewer than the transformer's ${length}`);
   const wide = tokenizePrompt(tok, prompt, length, systemMessage);
   const extra = encoderLength - length;
@@ -61,6 +75,9 @@ export async function encodePrompt(
     throw new Error(`${encoder.description}: expected prompt_embeds [1, ${encoderLength}, D], found [${embeds.shape}]`);
   }
   const width = embeds.shape[2];
-  // A view, not a copy: the executor's output is this call's own buffer (31 MB at full size).
-  return { embeds: (embeds.data as Float32Array).subarray(extra * width), width };
+  // A view, not a copy: the executor's output is this call's own buffer (31 MB as float32 at full size).
+  const tensor = isBits(embeds)
+    ? bitsTensor([1, length, width], embeds.data.subarray(extra * width))
+    : new Tensor('float32', [1, length, width], embeds.toFloat32().subarray(extra * width));
+  return { tensor, width, get embeds() { return valuesOf(tensor); } };
 }

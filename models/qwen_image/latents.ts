@@ -45,3 +45,27 @@ export function trueCfg(vc: Float32Array, vu: Float32Array, scale: number, K: nu
   }
   return out;
 }
+
+/**
+ * The VAE decoder's input from packed latents in one pass: tokens [h*w, 64] -> unpack [64, h, w]
+ * -> unpatchify [16, 2h, 2w] -> denormalize (runtime/pipeline/latents.ts and above), the same
+ * float32 values as those steps (tested) without their intermediate arrays.
+ */
+export function unpackForVae(tokens: Float32Array, h: number, w: number, mean: Float32Array, std: Float32Array): Float32Array {
+  const K = 64, C = 16, W = 2 * w, plane = 4 * h * w;
+  if (tokens.length !== K * h * w) throw new Error(`unpackForVae: expected ${K * h * w} values for ${h}x${w} tokens of ${K}, found ${tokens.length}`);
+  const inv = new Float32Array(K), mk = new Float32Array(K), base = new Int32Array(K);
+  for (let k = 0; k < K; k++) {
+    inv[k] = f(1 / std[k >> 2]);
+    mk[k] = mean[k >> 2];
+    base[k] = (k >> 2) * plane + ((k >> 1) & 1) * W + (k & 1);
+  }
+  const out = new Float32Array(C * plane);
+  for (let y = 0, t = 0; y < h; y++) {
+    for (let x = 0; x < w; x++, t += K) {
+      const o = 2 * y * W + 2 * x;
+      for (let k = 0; k < K; k++) out[base[k] + o] = f(tokens[t + k] / inv[k]) + mk[k];
+    }
+  }
+  return out;
+}

@@ -14,17 +14,18 @@
  * vae.tileOverlap (tiny only, see vae_tiling.ts).
  */
 import { Tensor } from '../../compiler/ir/tensor.ts';
+import { valuesOf } from '../../runtime/executor/bf16.ts';
 import { type ExecutorFactory, staticDim } from '../../runtime/executor/types.ts';
 import { eulerStep, timestepInput } from '../../runtime/pipeline/flow_match.ts';
-import { fromTokens, patchify, toTokens, unpatchify } from '../../runtime/pipeline/latents.ts';
-import { toRgb8 } from '../../runtime/pipeline/image.ts';
+import { patchify, toTokens } from '../../runtime/pipeline/latents.ts';
+import { rgb8, toRgb8 } from '../../runtime/pipeline/image.ts';
 import type { PipelineManifest } from '../../runtime/pipeline/manifest.ts';
 import { type Modules, ModulePipeline, checkImageTokens, loadModules } from '../../runtime/pipeline/modules.ts';
 import { GaussianNoise } from '../../runtime/pipeline/noise.ts';
 import { channelStats } from '../../runtime/pipeline/stats.ts';
 import { type GenerateRequest, type GeneratedImage, type Pipeline, type Size, throwIfAborted } from '../../runtime/pipeline/types.ts';
 import { decodeTiled } from '../../runtime/pipeline/vae_tiling.ts';
-import { LATENTS_MEAN, LATENTS_STD, denormalize, imgShapes, trueCfg } from './latents.ts';
+import { LATENTS_MEAN, LATENTS_STD, imgShapes, trueCfg, unpackForVae } from './latents.ts';
 import { DEFAULT_SETTINGS, type EncodedText, type QwenPromptSettings, encodePrompt, resolveDropTokens } from './prompt.ts';
 import { qwenSchedule } from './scheduler.ts';
 
@@ -91,49 +92,53 @@ export class QwenImagePipeline extends ModulePipeline implements Pipeline {
     const latents = toTokens(patchify(noise, { channels: LATENT, height: 2 * h, width: 2 * w }), { channels: PACKED, height: h, width: w });
     const schedule = qwenSchedule(req.steps, h * w);
     const text = (e: EncodedText) => ({
-      encoder_hidden_states: new Tensor('float32', [1, this.textLength, e.width], e.embeds),
+      encoder_hidden_states: e.tensor,
       encoder_hidden_states_mask: new Tensor('int64', [1, this.textLength], e.mask),
     });
     // One Tensor per prompt for the whole request, so an executor converts its values once (executor/types.ts).
     const condText = text(cond), uncondText = uncond && text(uncond);
-    const predict = async (t: ReturnType<typeof text>, timestep: Tensor) => {
+    const predict = async (t: ReturnType<typeof text>, step: { hidden_states: Tensor; timestep: Tensor }) => {
       throwIfAborted(req.signal);
-      const out = await this.transformer.run({ ...t, hidden_states: new Tensor('float32', [1, h * w, PACKED], latents), timestep });
-      return Object.values(out)[0].data as Float32Array;
+      const out = await this.transformer.run({ ...t, ...step });
+      return valuesOf(Object.values(out)[0]);
     };
     for (let i = 0; i < req.steps; i++) {
-      const timestep = new Tensor('float32', [1], Float32Array.of(timestepInput(schedule, i)));
-      let v = await predict(condText, timestep);
-      if (uncondText) v = trueCfg(v, await predict(uncondText, timestep), req.guidanceScale, PACKED);
+      // One latents Tensor for both CFG passes of a step: the latents change only after them, so an executor stages them once.
+      const step = {
+        hidden_states: new Tensor('float32', [1, h * w, PACKED], latents),
+        timestep: new Tensor('float32', [1], Float32Array.of(timestepInput(schedule, i))),
+      };
+      let v = await predict(condText, step);
+      if (uncondText) v = trueCfg(v, await predict(uncondText, step), req.guidanceScale, PACKED);
       eulerStep(latents, v, schedule, i);
       req.onStep?.(i + 1, req.steps, latents);
     }
     const t2 = performance.now();
 
     throwIfAborted(req.signal);
-    const image = await this.decode(this.vaeInput(latents, req.size), 2 * h, 2 * w);
+    const rgb = await this.decode(this.vaeInput(latents, req.size), 2 * h, 2 * w, req.size);
     return {
-      rgb: toRgb8(image, req.size.height, req.size.width), width: req.size.width, height: req.size.height, seed: req.seed,
+      rgb, width: req.size.width, height: req.size.height, seed: req.seed,
       timings: { encodeMs: t1 - t0, denoiseMs: t2 - t1, decodeMs: performance.now() - t2 },
     };
   }
 
-  /** Packed latents [h*w, 64] -> the VAE decoder's input [16, 2h, 2w] (frame axis of 1 implied): unpack, de-normalise. */
+  /** Packed latents [h*w, 64] -> the VAE decoder's input [16, 2h, 2w] (frame axis of 1 implied): unpack, de-normalise (one pass, latents.ts). */
   vaeInput(latents: Float32Array, size: Size): Float32Array {
     const [[, h, w]] = imgShapes(size.height / (2 * this.m.vaeScaleFactor), size.width / (2 * this.m.vaeScaleFactor));
-    const z = unpatchify(fromTokens(latents, { channels: PACKED, height: h, width: w }), { channels: LATENT, height: 2 * h, width: 2 * w });
-    denormalize(z, LATENT, 4 * h * w, this.mean, this.std);
-    return z;
+    return unpackForVae(latents, h, w, this.mean, this.std);
   }
 
-  private decode(latent: Float32Array, H: number, W: number): Promise<Float32Array> {
+  /** VAE decode to RGB8: one call when the graph takes the whole latent (bits straight to RGB8), else tiles blended in float32. */
+  private async decode(latent: Float32Array, H: number, W: number, size: Size): Promise<Uint8Array> {
     const tileH = staticDim(this.vae, 'latents', 3) ?? H, tileW = staticDim(this.vae, 'latents', 4) ?? W;
     const overlap = typeof this.m.vae.tileOverlap === 'number' ? this.m.vae.tileOverlap : 0;
-    return decodeTiled(latent, LATENT, H, W, { tileH, tileW, overlap, scale: this.m.vaeScaleFactor }, async (tile) => {
+    const run = async (tile: Float32Array) => {
       const th = tile.length / (LATENT * tileW);
-      const out = await this.vae.run({ latents: new Tensor('float32', [1, LATENT, 1, th, tileW], tile) });
-      return Object.values(out)[0].data as Float32Array;
-    });
+      return Object.values(await this.vae.run({ latents: new Tensor('float32', [1, LATENT, 1, th, tileW], tile) }))[0];
+    };
+    if (H === tileH && W === tileW) return rgb8(await run(latent), size.height, size.width);
+    const image = await decodeTiled(latent, LATENT, H, W, { tileH, tileW, overlap, scale: this.m.vaeScaleFactor }, async (tile) => valuesOf(await run(tile)));
+    return toRgb8(image, size.height, size.width);
   }
-
 }

@@ -15,6 +15,7 @@
  * and the way the two CFG passes, of different lengths, run on one static graph.
  */
 import { Tensor } from '../../compiler/ir/tensor.ts';
+import { bitsTensor, isBits, valuesOf } from '../../runtime/executor/bf16.ts';
 import type { Executor } from '../../runtime/executor/types.ts';
 import type { TextTokenizer } from '../../runtime/pipeline/tokenizer.ts';
 
@@ -50,8 +51,14 @@ export function tokenizePrompt(tok: TextTokenizer, prompt: string, template: str
 }
 
 export interface EncodedText {
-  /** [T, D], rows past `length` are 0. */
-  embeds: Float32Array;
+  /**
+   * encoder_hidden_states [1, T, D] as the transformer takes it, rows past `length` 0: bfloat16
+   * bits when the encoder gave bits (the GPU executor, runtime/executor/bf16.ts: the kept rows'
+   * bits, 0 bits for the padding, which is +0.0 either way), else float32.
+   */
+  tensor: Tensor;
+  /** The values [T, D] as float32 (decoded when `tensor` holds bits). */
+  readonly embeds: Float32Array;
   /** [T] int64: 1 for the first `length` rows. */
   mask: BigInt64Array;
   /** Kept rows (prompt + suffix after the drop, truncated). */
@@ -75,9 +82,17 @@ export async function encodePrompt(
   }
   const D = out.shape[2];
   const kept = Math.max(0, Math.min(real.length - drop, s.maxSequenceLength, textLength));
-  const embeds = new Float32Array(textLength * D);
-  embeds.set((out.data as Float32Array).subarray(drop * D, (drop + kept) * D));
+  let tensor: Tensor;
+  if (isBits(out)) {
+    const bits = new Uint16Array(textLength * D);
+    bits.set(out.data.subarray(drop * D, (drop + kept) * D));
+    tensor = bitsTensor([1, textLength, D], bits);
+  } else {
+    const embeds = new Float32Array(textLength * D);
+    embeds.set(out.toFloat32().subarray(drop * D, (drop + kept) * D));
+    tensor = new Tensor('float32', [1, textLength, D], embeds);
+  }
   const textMask = new BigInt64Array(textLength);
   textMask.fill(1n, 0, kept);
-  return { embeds, mask: textMask, length: kept, width: D };
+  return { tensor, get embeds() { return valuesOf(tensor); }, mask: textMask, length: kept, width: D };
 }

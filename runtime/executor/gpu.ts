@@ -15,9 +15,12 @@
  * where their graph does (the full-size exports). The runtime converts float32 inputs of a bfloat16
  * slot (round to nearest even) and decodes bfloat16 outputs into float32 storage (compiler/ir/
  * tensor.ts keeps every float type decoded), so the pipelines see the same values they would on the
- * CPU, at bfloat16 precision. An input passed as the same Tensor object as in the module's previous
- * run keeps its staged bytes (executor/types.ts: a pipeline does not change a Tensor's values after
- * passing it), so Flux.2's text embeddings are converted once per request, not once per step.
+ * CPU, at bfloat16 precision. Outputs come back undecoded, as bits tensors (./bf16.ts: the
+ * pipelines read values through valuesOf), so a module's output passed on to the next module —
+ * Flux.2's text embeddings, 7.9M values — is never converted, and the VAE's image goes to RGB8 by
+ * table lookup. An input passed as the same Tensor object as in the module's previous run keeps
+ * its staged bytes (executor/types.ts: a pipeline does not change a Tensor's values after passing
+ * it), so Flux.2's text embeddings are uploaded once per request, not once per step.
  *
  * Synthetic weights: `gpuExecutorFactory(runtime, { syntheticWeights: SEED })` loads every module
  * with that seed, and every description says "[SYNTHETIC weights, seed SEED]", so a log line or
@@ -45,13 +48,15 @@ export interface GpuLoadOptions {
   syntheticWeights?: number;
   /** Load modules with launches that have no kernel yet and skip them (wrong outputs; times are lower bounds). Labelled. */
   skipPending?: boolean;
+  /** bfloat16 outputs undecoded, as bits tensors (./bf16.ts); gpuExecutorFactory always asks for it. */
+  bf16Bits?: boolean;
 }
 export interface GpuRuntime { loadModel(dir: string, options?: GpuLoadOptions): CompiledModule | Promise<CompiledModule> }
 
 /** Imports runtime/gpu/model.ts (CUDA bindings through koffi); throws with the reason when that fails. */
 export async function loadGpuRuntime(): Promise<GpuRuntime> {
   const mod = await import('../gpu/model.ts');
-  return { loadModel: (dir, o) => mod.loadModel(dir, { ...(o?.syntheticWeights === undefined ? {} : { syntheticWeights: o.syntheticWeights }), ...(o?.skipPending ? { skipPending: true } : {}) }) };
+  return { loadModel: (dir, o) => mod.loadModel(dir, { ...(o?.syntheticWeights === undefined ? {} : { syntheticWeights: o.syntheticWeights }), ...(o?.skipPending ? { skipPending: true } : {}), ...(o?.bf16Bits ? { bf16Bits: true } : {}) }) };
 }
 
 /** The label every output of a synthetic-weights run carries. */
@@ -77,7 +82,7 @@ export function gpuExecutorFactory(runtime: GpuRuntime, options: GpuExecutorOpti
     const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as { inputs: Record<string, string>; outputs: Record<string, string> };
     const inputs = Object.entries(manifest.inputs).map(([n, t]) => parseValueType(n, t));
     const outputs = Object.entries(manifest.outputs).map(([n, t]) => parseValueType(n, t));
-    const module = await runtime.loadModel(dir, { ...(seed === undefined ? {} : { syntheticWeights: seed }), ...(options.skipPending ? { skipPending: true } : {}) });
+    const module = await runtime.loadModel(dir, { ...(seed === undefined ? {} : { syntheticWeights: seed }), ...(options.skipPending ? { skipPending: true } : {}), bf16Bits: true });
     const mem = module.memory;
     const skipped = module.skipped?.length ? ` [SKIPPED launches without a kernel: ${module.skipped.join(', ')}]` : '';
     return {

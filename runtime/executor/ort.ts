@@ -10,6 +10,7 @@
 import * as ort from 'onnxruntime-node';
 import type { DType } from '../../compiler/ir/dtype.ts';
 import { Tensor } from '../../compiler/ir/tensor.ts';
+import { isBits, valuesOf } from './bf16.ts';
 import { patchSafeSoftmax } from './safe_softmax.ts';
 import type { GraphRef } from '../pipeline/manifest.ts';
 import type { Executor, ValueInfo } from './types.ts';
@@ -48,7 +49,9 @@ export class OrtExecutor implements Executor {
 
   async run(inputs: Record<string, Tensor>): Promise<Record<string, Tensor>> {
     const feeds: Record<string, ort.Tensor> = {};
-    for (const [name, t] of Object.entries(inputs)) {
+    for (const [name, given] of Object.entries(inputs)) {
+      // A GPU module's bfloat16 output kept as bits (./bf16.ts) feeds a float32 graph input as its values.
+      const t = isBits(given) ? new Tensor('float32', given.shape, valuesOf(given)) : given;
       const type = ORT_TYPES[t.dtype];
       if (!type) throw new Error(`${this.description}: input '${name}' has dtype ${t.dtype}, which the CPU executor does not feed`);
       feeds[name] = new ort.Tensor(type, t.data as Float32Array, t.shape as number[]);

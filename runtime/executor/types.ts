@@ -26,7 +26,9 @@ export interface Executor {
   /**
    * Runs the graph once. A caller does not change a Tensor's values after passing it (a new step's
    * latents are a new Tensor), so an executor may keep what it derived from an input Tensor object
-   * (the GPU one keeps its bfloat16 bytes) while the same object comes again.
+   * (the GPU one keeps its bfloat16 bytes) while the same object comes again. A bfloat16 output
+   * may come back undecoded, as a bits tensor (the GPU executor's do, ./bf16.ts): read output
+   * values with valuesOf, and pass an output on to another module as it is.
    */
   run(inputs: Record<string, Tensor>): Promise<Record<string, Tensor>>;
   release(): Promise<void>;

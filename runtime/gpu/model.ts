@@ -16,6 +16,7 @@
 import { closeSync, openSync, readSync } from 'node:fs';
 import { fail } from '../../compiler/errors.ts';
 import { type DType, bytesFor, f32ToBf16 } from '../../compiler/ir/dtype.ts';
+import { bitsOf, bitsTensor, decodeBf16, f32ToBf16Array } from '../executor/bf16.ts';
 import { Tensor, tensorFromBytes } from '../../compiler/ir/tensor.ts';
 import type { WeightEntry } from '../../compiler/weights-file.ts';
 import { type Artifact, type Launch, checkInputs, openArtifact, parseType, typeBytes } from './artifact.ts';
@@ -36,6 +37,11 @@ export interface LoadOptions {
   skipPending?: boolean;
   /** Capture the plan into a CUDA graph (default true). */
   graphs?: boolean;
+  /**
+   * Return bfloat16 outputs undecoded, as bits tensors (runtime/executor/bf16.ts; the pipelines'
+   * executor asks for this, and reads them through valuesOf / bitsOf); default: decoded float32 storage.
+   */
+  bf16Bits?: boolean;
   /** Progress and status lines (default: stderr). */
   log?: (line: string) => void;
   device?: number;
@@ -61,29 +67,30 @@ export interface Model {
 
 const CHUNK = 64 << 20;
 
-/** float32 -> bfloat16 bits as dtype.ts f32ToBf16 (nearest even, NaN kept), as a typed-array loop: ~2 ns a value, not ~130. */
-export function f32ToBf16Array(x: Float32Array): Uint16Array {
-  const u = new Uint32Array(x.buffer, x.byteOffset, x.length);
-  const out = new Uint16Array(x.length);
-  for (let i = 0; i < u.length; i++) {
-    const b = u[i];
-    out[i] = (b & 0x7fffffff) > 0x7f800000 ? 0x7fc0 : (b + 0x7fff + ((b >>> 16) & 1)) >>> 16;
-  }
-  return out;
-}
+export { f32ToBf16Array };
 
 /** bfloat16 bytes -> a bfloat16 Tensor (values decoded into float32 storage, as compiler/ir/tensor.ts keeps them). */
 export function bf16Tensor(shape: readonly number[], bytes: Uint8Array): Tensor {
-  const n = shape.reduce((a, b) => a * b, 1);
-  const halves = new Uint16Array(bytes.buffer, bytes.byteOffset, n);
-  const u = new Uint32Array(n);
-  for (let i = 0; i < n; i++) u[i] = halves[i] << 16;
-  return new Tensor('bfloat16', shape, new Float32Array(u.buffer));
+  return new Tensor('bfloat16', shape, decodeBf16(bitsIn(shape, bytes)));
 }
 
-/** A tensor's bytes as the device stores `dtype` (float32 values convert to bfloat16). */
+/** The bfloat16 bits in `bytes` for `shape` (a view when 2-byte aligned, else a copy). */
+function bitsIn(shape: readonly number[], bytes: Uint8Array): Uint16Array {
+  const n = shape.reduce((a, b) => a * b, 1);
+  if (bytes.byteLength < 2 * n) fail('bfloat16 output', `${2 * n} bytes for [${shape}]`, `${bytes.byteLength}`);
+  return bytes.byteOffset % 2 === 0 ? new Uint16Array(bytes.buffer, bytes.byteOffset, n) : new Uint16Array(Uint8Array.from(bytes.subarray(0, 2 * n)).buffer);
+}
+
+/**
+ * A tensor's bytes as the device stores `dtype`: float32 values convert to bfloat16 (nearest
+ * even); a bits tensor (runtime/executor/bf16.ts: a module's bfloat16 output kept undecoded) gives
+ * its own bits — the same bytes.
+ */
 export function deviceBytes(t: Tensor, dtype: DType): Uint8Array {
-  if (dtype === 'bfloat16') return new Uint8Array(f32ToBf16Array(t.toFloat32()).buffer);
+  if (dtype === 'bfloat16') {
+    const bits = bitsOf(t);
+    return new Uint8Array(bits.buffer, bits.byteOffset, bits.byteLength);
+  }
   const d = t.data as Uint8Array;
   if (t.dtype !== dtype) fail(`input of dtype ${t.dtype}`, dtype, t.dtype);
   return new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
@@ -108,8 +115,10 @@ export interface HostIo {
  * do not change a Tensor after passing it), and an input whose slot still holds the same Tensor's
  * bytes is not copied again — only where no launch writes into that slot (`intact`, intactInputs;
  * the memory plan keeps graph inputs live to the end, so for current artifacts that is every input).
+ * Outputs: bfloat16 ones decoded into float32 storage, or with `bf16Bits` returned undecoded as
+ * bits tensors (runtime/executor/bf16.ts) for callers that read them through valuesOf / bitsOf.
  */
-export function hostIo(io: Artifact['manifest']['io'], intact: ReadonlySet<string>, dev: DeviceCopies): HostIo {
+export function hostIo(io: Artifact['manifest']['io'], intact: ReadonlySet<string>, dev: DeviceCopies, options: { bf16Bits?: boolean } = {}): HostIo {
   const stagedBytes = new WeakMap<Tensor, Uint8Array>();
   const uploaded = new Map<string, Tensor>();
   return {
@@ -128,9 +137,10 @@ export function hostIo(io: Artifact['manifest']['io'], intact: ReadonlySet<strin
       staged.length = 0;
       const out: Record<string, Tensor> = {};
       for (const o of io.outputs) {
-        const buf = Buffer.alloc(o.bytes);
+        const buf = Buffer.allocUnsafeSlow(o.bytes); // its own ArrayBuffer, every byte written by the copy
         dev.fromDevice(o.offset, buf);
-        out[o.name] = o.dtype === 'bfloat16' ? bf16Tensor(o.shape, buf) : tensorFromBytes(o.dtype, o.shape, buf);
+        out[o.name] = o.dtype !== 'bfloat16' ? tensorFromBytes(o.dtype, o.shape, buf)
+          : options.bf16Bits ? bitsTensor(o.shape, bitsIn(o.shape, buf)) : bf16Tensor(o.shape, buf);
       }
       return out;
     },
@@ -343,7 +353,7 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
       d.call('cuStreamSynchronize', stream);
     },
     fromDevice: (offset, into) => d.call('cuMemcpyDtoH', into, arena + offset, into.length),
-  });
+  }, { bf16Bits: options.bf16Bits });
 
   const model: Model = {
     description: `gpu ${device.name} ${dir}${label}`,

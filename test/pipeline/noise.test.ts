@@ -1,7 +1,9 @@
 /**
  * The seeded Gaussian noise (runtime/pipeline/noise.ts): same seed -> same bytes, seeds differ,
+ * fill's single loop = the per-value algorithm (and the full-size draws' hashes from before it),
  * standard-normal statistics, the per-image seed rule, and seed range checks.
  */
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { GaussianNoise, SEED_LIMIT, imageSeed } from '../../runtime/pipeline/noise.ts';
 
@@ -16,6 +18,41 @@ describe('GaussianNoise', () => {
     // Values printed by the reference C code (Vigna's xoshiro128** + splitmix32, libm) for seed 0.
     expect(Array.from(new GaussianNoise(0).fill(4))).toEqual([0.48854631185531616, 0.038372181355953217, 2.5868475437164307, 0.39985963702201843]);
   });
+  it('fill = nextNormal value by value (a plain reference of the algorithm), across odd lengths and interleaved calls', () => {
+    // The generator as first written: one method call per value, state in four numbers.
+    const rotl = (x: number, k: number) => ((x << k) | (x >>> (32 - k))) >>> 0;
+    const reference = (seed: number) => {
+      let z = seed >>> 0;
+      const sm = () => { z = (z + 0x9e3779b9) >>> 0; let t = z; t = Math.imul(t ^ (t >>> 16), 0x85ebca6b) >>> 0; t = Math.imul(t ^ (t >>> 13), 0xc2b2ae35) >>> 0; return (t ^ (t >>> 16)) >>> 0; };
+      let s0 = sm(), s1 = sm(), s2 = sm(), s3 = sm();
+      if ((s0 | s1 | s2 | s3) === 0) s0 = 1;
+      const next = () => {
+        const r = Math.imul(rotl(Math.imul(s1, 5) >>> 0, 7), 9) >>> 0;
+        const t = (s1 << 9) >>> 0;
+        s2 ^= s0; s3 ^= s1; s1 ^= s2; s0 ^= s3;
+        s2 = (s2 ^ t) >>> 0; s3 = rotl(s3 >>> 0, 11); s0 >>>= 0; s1 >>>= 0; s2 >>>= 0;
+        return r;
+      };
+      const uniform = () => ((next() >>> 5) * 67108864 + (next() >>> 6) + 1) / 9007199254740992;
+      let spare: number | undefined;
+      return () => {
+        if (spare !== undefined) { const v = spare; spare = undefined; return v; }
+        const r = Math.sqrt(-2 * Math.log(uniform())), th = 2 * Math.PI * uniform();
+        spare = Math.fround(r * Math.sin(th));
+        return Math.fround(r * Math.cos(th));
+      };
+    };
+    for (const seed of [0, 3, 42, SEED_LIMIT]) {
+      const ref = reference(seed), g = new GaussianNoise(seed);
+      const got = [...g.fill(5), g.nextNormal(), ...g.fill(7), g.nextNormal(), g.nextNormal(), ...g.fill(1000), ...g.fill(0), ...g.fill(1), ...g.fill(2)];
+      expect(got).toEqual(Array.from({ length: got.length }, ref));
+    }
+    // The full-size draws hashed before the loop was rewritten (Flux.2 [128, 64, 64] seed 42, Qwen-Image [16, 128, 128] seed 2^32-1).
+    const sha = (a: Float32Array) => createHash('sha256').update(new Uint8Array(a.buffer)).digest('hex');
+    expect(sha(new GaussianNoise(42).fill(128 * 64 * 64))).toBe('8cd21c265040c152b90a391ae770903604b52fa630b885d04baad6d458fa441a');
+    expect(sha(new GaussianNoise(SEED_LIMIT).fill(16 * 128 * 128))).toBe('05e57ccff2db572b740856ce5ba2f581fa6a633511f08e1a1be4f87b483b4215');
+  });
+
   it('has mean 0, variance 1, symmetric tails', () => {
     const x = new GaussianNoise(7).fill(200_000);
     let s = 0, s2 = 0, beyond3 = 0;

@@ -1,6 +1,8 @@
 /**
- * runtime/pipeline/png.ts (the PNG encoder the GPU host's bundle uses, no sharp) read back by sharp
- * (libvips' decoder): the same pixels; the CRC-32 of the check string; sizes refused by name. And the
+ * runtime/pipeline/png.ts (the PNG encoder of the server and the bench, no sharp) read back by sharp
+ * (libvips' decoder) and by inflate + unfiltering here, for every filter and strategy: the same
+ * pixels; the defaults, and the async encoder's bytes equal to the sync one's; the CRC-32 of the
+ * check string; sizes refused by name. And the
  * GPU runtime's bfloat16 staging (runtime/gpu/model.ts): the typed-array conversion gives the bits
  * dtype.ts's f32ToBf16 gives (ties to even, NaN, infinities, subnormals), decoding is exact, and an
  * input is re-used without a copy only where no launch argument overlaps its arena bytes.
@@ -10,7 +12,37 @@ import { describe, expect, it } from 'vitest';
 import { bf16ToF32, f32ToBf16 } from '../../compiler/ir/dtype.ts';
 import { bf16Tensor, deviceBytes, f32ToBf16Array, intactInputs } from '../../runtime/gpu/model.ts';
 import { Tensor } from '../../compiler/ir/tensor.ts';
-import { crc32, crc32Table, encodePng } from '../../runtime/pipeline/png.ts';
+import { inflateSync, constants as Z } from 'node:zlib';
+import { PNG_DEFAULTS, type PngFilter, crc32, crc32Table, encodePng, encodePngAsync } from '../../runtime/pipeline/png.ts';
+
+/** A PNG decoder for what encodePng writes (one IDAT, 8-bit RGB, filters 0-2): node:zlib inflate, then each row unfiltered. */
+function decodePng(png: Buffer): { width: number; height: number; rgb: Uint8Array; filters: Set<number> } {
+  expect(png.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]))).toBe(true);
+  let at = 8, width = 0, height = 0;
+  const idat: Buffer[] = [];
+  for (;;) {
+    const len = png.readUInt32BE(at), type = png.toString('latin1', at + 4, at + 8);
+    const data = png.subarray(at + 8, at + 8 + len);
+    expect(png.readUInt32BE(at + 8 + len)).toBe(crc32(png.subarray(at + 4, at + 8 + len)));
+    if (type === 'IHDR') { width = data.readUInt32BE(0); height = data.readUInt32BE(4); expect([...data.subarray(8)]).toEqual([8, 2, 0, 0, 0]); }
+    if (type === 'IDAT') idat.push(data);
+    at += 12 + len;
+    if (type === 'IEND') break;
+  }
+  expect(at).toBe(png.length);
+  const raw = inflateSync(Buffer.concat(idat)), stride = width * 3;
+  expect(raw.length).toBe((stride + 1) * height);
+  const rgb = new Uint8Array(stride * height), filters = new Set<number>();
+  for (let y = 0; y < height; y++) {
+    const t = raw[y * (stride + 1)];
+    filters.add(t);
+    for (let x = 0; x < stride; x++) {
+      const v = raw[y * (stride + 1) + 1 + x], a = x >= 3 ? rgb[y * stride + x - 3] : 0, b = y ? rgb[(y - 1) * stride + x] : 0;
+      rgb[y * stride + x] = (v + (t === 0 ? 0 : t === 1 ? a : t === 2 ? b : NaN)) & 0xff;
+    }
+  }
+  return { width, height, rgb, filters };
+}
 
 describe('encodePng', () => {
   it('writes a PNG that decodes to the same pixels', async () => {
@@ -24,7 +56,36 @@ describe('encodePng', () => {
     expect(Buffer.from(data).equals(Buffer.from(rgb))).toBe(true);
   });
 
-  it('CRC-32 as PNG defines it; bad sizes are refused', () => {
+  it('every filter and strategy decodes (node:zlib inflate + unfiltering) to the same pixels: odd widths, unaligned input', async () => {
+    for (const [width, height] of [[1, 1], [5, 3], [64, 9], [37, 23]]) {
+      const buf = new Uint8Array(width * height * 3 + 1);
+      let s = width * 31 + height;
+      for (let i = 0; i < buf.length; i++) buf[i] = (s = (s * 1103515245 + 12345) >>> 0) >>> 24;
+      for (const rgb of [buf.subarray(0, buf.length - 1), buf.subarray(1)]) { // byteOffset 0 and 1 (the 4-byte path and the byte path)
+        for (const filter of ['none', 'sub', 'up'] as PngFilter[]) for (const strategy of [Z.Z_DEFAULT_STRATEGY, Z.Z_RLE]) {
+          const png = encodePng(rgb, width, height, { filter, strategy, level: 3 });
+          const d = decodePng(png);
+          expect([d.width, d.height]).toEqual([width, height]);
+          expect(Buffer.from(d.rgb).equals(Buffer.from(rgb))).toBe(true);
+          expect([...d.filters]).toEqual([{ none: 0, sub: 1, up: 2 }[filter]]);
+        }
+      }
+    }
+  });
+
+  it('defaults: filter up, Z_RLE; the async encoder (the server) writes the same bytes as the bench\'s', async () => {
+    expect(PNG_DEFAULTS).toEqual({ level: 6, strategy: Z.Z_RLE, filter: 'up' });
+    const width = 40, height = 30;
+    const rgb = Uint8Array.from({ length: width * height * 3 }, (_, i) => (i * 7 + (i >> 6)) & 0xff);
+    const png = encodePng(rgb, width, height);
+    expect(decodePng(png).filters).toEqual(new Set([2]));
+    expect(encodePng(rgb, width, height, PNG_DEFAULTS).equals(png)).toBe(true);
+    expect((await encodePngAsync(rgb, width, height)).equals(png)).toBe(true);
+    expect(encodePng(rgb, width, height, { level: 1 }).equals(png)).toBe(true); // Z_RLE: the level does not change the bytes
+    expect(encodePng(rgb, width, height, 6).equals(encodePng(rgb, width, height, { level: 6 }))).toBe(true);
+  });
+
+  it('CRC-32 as PNG defines it; bad sizes are refused', async () => {
     const check = new TextEncoder().encode('123456789');
     expect(crc32(check)).toBe(0xcbf43926);
     expect(crc32Table(check)).toBe(0xcbf43926); // the fallback where zlib has no crc32
@@ -32,6 +93,7 @@ describe('encodePng', () => {
     expect(crc32Table(big)).toBe(crc32(big));
     expect(() => encodePng(new Uint8Array(11), 2, 2)).toThrow('encodePng: expected 12 bytes for 2x2 RGB, found 11');
     expect(() => encodePng(new Uint8Array(0), 0, 1)).toThrow('encodePng: expected a positive integer size, found 0x1');
+    await expect(encodePngAsync(new Uint8Array(11), 2, 2)).rejects.toThrow('encodePng: expected 12 bytes for 2x2 RGB, found 11');
   });
 });
 

@@ -97,7 +97,7 @@ describe('synthetic weights through the executor', () => {
     const c = await selectExecutor(m, { gpuProbe: probe, loadRuntime: async () => fakeRuntime(seen), syntheticWeights: 42 });
     expect(c.reason).toBe('a GPU is present: running the compiled modules (h100, fp8, [SYNTHETIC weights, seed 42])');
     const execs = await loadAll(c.factory, ROLES.map((role) => graphRef(m, role)));
-    expect(seen).toEqual(ROLES.map((role) => ({ dir: m.modules![role], options: { syntheticWeights: 42 } })));
+    expect(seen).toEqual(ROLES.map((role) => ({ dir: m.modules![role], options: { syntheticWeights: 42, bf16Bits: true } })));
     for (const e of execs) expect(e.description).toMatch(/^gpu \(compiled\) .* \[SYNTHETIC weights, seed 42\]$/);
     expect(execs[0].deviceBytes?.()).toBe(7); // measured device memory when the runtime knows it
   });
@@ -106,7 +106,7 @@ describe('synthetic weights through the executor', () => {
     const seen: { dir: string; options: unknown }[] = [];
     const c = await selectExecutor(withModules(), { gpuProbe: probe, loadRuntime: async () => fakeRuntime(seen) });
     const e = await c.factory(graphRef(withModules(), 'transformer'));
-    expect(seen[0].options).toEqual({});
+    expect(seen[0].options).toEqual({ bf16Bits: true }); // outputs as bfloat16 bits (runtime/executor/bf16.ts), always
     expect(e.description).not.toContain('SYNTHETIC');
   });
 
@@ -114,7 +114,7 @@ describe('synthetic weights through the executor', () => {
     const seen: { dir: string; options: unknown }[] = [];
     const f = gpuExecutorFactory(fakeRuntime(seen, ['dc.FusedAttention x1']), { syntheticWeights: 0, skipPending: true });
     const e = await f(graphRef(withModules(), 'vaeDecoder'));
-    expect(seen[0].options).toEqual({ syntheticWeights: 0, skipPending: true });
+    expect(seen[0].options).toEqual({ syntheticWeights: 0, skipPending: true, bf16Bits: true });
     expect(e.description).toMatch(/\[SYNTHETIC weights, seed 0\] \[SKIPPED launches without a kernel: dc.FusedAttention x1\]$/);
     expect(() => gpuExecutorFactory(fakeRuntime(seen), { syntheticWeights: -1 })).toThrow('synthetic weights: expected a non-negative integer seed, found -1');
   });
