@@ -275,11 +275,7 @@ export function renderPack(d: PackDescriptor): AttentionKernel {
       if (q) {
         // A deferred GEMM's raw sums: times the token's and each feature's scale (plus the bias).
         const tok = offsetExpr(q.tok0, [['b', q.tokB], ['tl', q.tokS]]), f = offsetExpr(q.f0, [['head', q.sh], ['8 * c8', 1]]);
-        // Feature scales (and bias) as two 16-byte loads where every chunk starts 8-aligned (buffers are 256-byte aligned).
-        const vec = q.f0 % 8 === 0 && q.sh % 8 === 0;
-        const at = (p: number) => (vec ? `dc_load8<float>(in${p}, f_, ` : `for (int e = 0; e < 8; ++e) `);
-        const load = (p: number, dst: string) => (vec ? `${at(p)}${dst});` : `${at(p)}${dst}[e] = dc_load<float>(in${p}, f_ + e);`);
-        lines.push(`{ const float r_ = dc_load<float>(in${q.xs}, ${tok}); const long long f_ = ${f}; float w_[8]${q.bias === undefined ? '' : ', b_[8]'}; ${load(q.ws, 'w_')}${q.bias === undefined ? '' : ` ${load(q.bias, 'b_')}`}\n#pragma unroll\n      for (int e = 0; e < 8; ++e) x[e] = x[e] * r_ * w_[e]${q.bias === undefined ? '' : ' + b_[e]'}; }`);
+        lines.push(`{ const float r_ = dc_load<float>(in${q.xs}, ${tok}); const long long f_ = ${f};\n#pragma unroll\n      for (int e = 0; e < 8; ++e) x[e] = x[e] * r_ * dc_load<float>(in${q.ws}, f_ + e)${q.bias === undefined ? '' : ` + dc_load<float>(in${q.bias}, f_ + e)`}; }`);
       }
       if (s.norm) lines.push(load8('w', s.norm, [], s.norm.strides[0]), 'norm = true;');
       if (s.cos && s.sin) {
