@@ -13,8 +13,8 @@
  * PyTorch's initial 0 / 1), vae.bnEps (1e-4), vae.tileOverlap (tiny only, see vae_tiling.ts).
  */
 import { Tensor } from '../../compiler/ir/tensor.ts';
-import { valuesOf } from '../../runtime/executor/bf16.ts';
-import { type ExecutorFactory, staticDim } from '../../runtime/executor/types.ts';
+import { bitsTensor, valuesOf } from '../../runtime/executor/bf16.ts';
+import { type ExecutorFactory, inputDtype, staticDim } from '../../runtime/executor/types.ts';
 import { eulerStep, timestepInput } from '../../runtime/pipeline/flow_match.ts';
 import { toTokens } from '../../runtime/pipeline/latents.ts';
 import { rgb8, toRgb8 } from '../../runtime/pipeline/image.ts';
@@ -91,14 +91,22 @@ export class Flux2Pipeline extends ModulePipeline implements Pipeline {
       txt_ids: txtIds(this.textLength),
       guidance: new Tensor('float32', [1], Float32Array.of(req.guidanceScale)),
     };
+    // A bfloat16 latents input (the GPU modules) gets its bits from the Euler step's own pass (eulerStep
+    // `staged`), and a bits output is decoded into one buffer for the whole loop: the same values.
+    const shape = [1, h * w, PACKED];
+    const stageBits = inputDtype(this.transformer, 'hidden_states') === 'bfloat16';
+    const scratch = new Float32Array(latents.length);
+    let hidden = new Tensor('float32', shape, latents);
     for (let i = 0; i < req.steps; i++) {
       throwIfAborted(req.signal);
       const out = await this.transformer.run({
         ...fixed,
-        hidden_states: new Tensor('float32', [1, h * w, PACKED], latents),
+        hidden_states: hidden,
         timestep: new Tensor('float32', [1], Float32Array.of(timestepInput(schedule, i))),
       });
-      eulerStep(latents, valuesOf(Object.values(out)[0]), schedule, i);
+      const staged = stageBits && i + 1 < req.steps ? new Uint16Array(latents.length) : undefined;
+      eulerStep(latents, valuesOf(Object.values(out)[0], scratch), schedule, i, staged);
+      hidden = staged ? bitsTensor(shape, staged) : new Tensor('float32', shape, latents);
       req.onStep?.(i + 1, req.steps, latents);
     }
     const t2 = performance.now();

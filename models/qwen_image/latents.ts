@@ -36,9 +36,11 @@ export function trueCfg(vc: Float32Array, vu: Float32Array, scale: number, K: nu
   for (let t = 0; t < vc.length; t += K) {
     let cn = 0, nn = 0;
     for (let k = t; k < t + K; k++) {
-      out[k] = vu[k] + f(s * f(vc[k] - vu[k]));
-      cn += vc[k] * vc[k];
-      nn += out[k] * out[k];
+      const c = vc[k], u = vu[k];
+      const o = f(u + f(s * f(c - u))); // the value out[k] stores
+      out[k] = o;
+      cn += c * c;
+      nn += o * o;
     }
     const ratio = f(f(Math.sqrt(cn)) / f(Math.sqrt(nn)));
     for (let k = t; k < t + K; k++) out[k] = out[k] * ratio;

@@ -14,8 +14,8 @@
  * vae.tileOverlap (tiny only, see vae_tiling.ts).
  */
 import { Tensor } from '../../compiler/ir/tensor.ts';
-import { valuesOf } from '../../runtime/executor/bf16.ts';
-import { type ExecutorFactory, staticDim } from '../../runtime/executor/types.ts';
+import { bitsTensor, valuesOf } from '../../runtime/executor/bf16.ts';
+import { type ExecutorFactory, inputDtype, staticDim } from '../../runtime/executor/types.ts';
 import { eulerStep, timestepInput } from '../../runtime/pipeline/flow_match.ts';
 import { patchify, toTokens } from '../../runtime/pipeline/latents.ts';
 import { rgb8, toRgb8 } from '../../runtime/pipeline/image.ts';
@@ -97,20 +97,25 @@ export class QwenImagePipeline extends ModulePipeline implements Pipeline {
     });
     // One Tensor per prompt for the whole request, so an executor converts its values once (executor/types.ts).
     const condText = text(cond), uncondText = uncond && text(uncond);
-    const predict = async (t: ReturnType<typeof text>, step: { hidden_states: Tensor; timestep: Tensor }) => {
+    // A bfloat16 latents input (the GPU modules) gets its bits from the Euler step's own pass (eulerStep
+    // `staged`), and bits outputs are decoded into two buffers for the whole loop: the same values.
+    const shape = [1, h * w, PACKED];
+    const stageBits = inputDtype(this.transformer, 'hidden_states') === 'bfloat16';
+    const scratch = [new Float32Array(latents.length), new Float32Array(latents.length)];
+    const predict = async (t: ReturnType<typeof text>, step: { hidden_states: Tensor; timestep: Tensor }, into: Float32Array) => {
       throwIfAborted(req.signal);
       const out = await this.transformer.run({ ...t, ...step });
-      return valuesOf(Object.values(out)[0]);
+      return valuesOf(Object.values(out)[0], into);
     };
+    let hidden = new Tensor('float32', shape, latents);
     for (let i = 0; i < req.steps; i++) {
       // One latents Tensor for both CFG passes of a step: the latents change only after them, so an executor stages them once.
-      const step = {
-        hidden_states: new Tensor('float32', [1, h * w, PACKED], latents),
-        timestep: new Tensor('float32', [1], Float32Array.of(timestepInput(schedule, i))),
-      };
-      let v = await predict(condText, step);
-      if (uncondText) v = trueCfg(v, await predict(uncondText, step), req.guidanceScale, PACKED);
-      eulerStep(latents, v, schedule, i);
+      const step = { hidden_states: hidden, timestep: new Tensor('float32', [1], Float32Array.of(timestepInput(schedule, i))) };
+      let v = await predict(condText, step, scratch[0]);
+      if (uncondText) v = trueCfg(v, await predict(uncondText, step, scratch[1]), req.guidanceScale, PACKED);
+      const staged = stageBits && i + 1 < req.steps ? new Uint16Array(latents.length) : undefined;
+      eulerStep(latents, v, schedule, i, staged);
+      hidden = staged ? bitsTensor(shape, staged) : new Tensor('float32', shape, latents);
       req.onStep?.(i + 1, req.steps, latents);
     }
     const t2 = performance.now();

@@ -36,11 +36,12 @@ export function f32ToBf16Array(x: Float32Array): Uint16Array {
   return out;
 }
 
-/** bfloat16 bits -> float32 values (exact), 32 bits at a time where the bits are 4-byte aligned. */
-export function decodeBf16(bits: Uint16Array): Float32Array {
+/** bfloat16 bits -> float32 values (exact), 32 bits at a time where the bits are 4-byte aligned; into `out` when given (a reused buffer). */
+export function decodeBf16(bits: Uint16Array, into?: Float32Array): Float32Array {
   const n = bits.length;
-  const out = new Float32Array(n);
-  const o32 = new Uint32Array(out.buffer);
+  const out: Float32Array = into ?? new Float32Array(n);
+  if (out.length !== n) throw new Error(`decodeBf16: ${n} values into ${out.length}`);
+  const o32 = new Uint32Array(out.buffer, out.byteOffset, n);
   if (bits.byteOffset % 4 === 0) {
     const pairs = n >>> 1;
     const w32 = new Uint32Array(bits.buffer, bits.byteOffset, pairs);
@@ -66,9 +67,9 @@ export function isBits(t: Tensor): t is Tensor & { data: Uint16Array } {
   return t.dtype === 'bfloat16' && t.data instanceof Uint16Array;
 }
 
-/** A tensor's values as float32: a bits tensor decoded, anything else as Tensor.toFloat32 gives them. */
-export function valuesOf(t: Tensor): Float32Array {
-  return isBits(t) ? decodeBf16(t.data) : t.toFloat32();
+/** A tensor's values as float32: a bits tensor decoded (into `scratch` when given), anything else as Tensor.toFloat32 gives them. */
+export function valuesOf(t: Tensor, scratch?: Float32Array): Float32Array {
+  return isBits(t) ? decodeBf16(t.data, scratch) : t.toFloat32();
 }
 
 /** `bits` with every NaN written as 0x7fc0 (as f32ToBf16 writes them): `bits` itself when it holds none. */

@@ -64,6 +64,11 @@ export function staticDim(exec: Executor, name: string, axis: number): number | 
   return typeof d === 'number' && d > 0 ? d : undefined;
 }
 
+/** The dtype of input `name` (undefined when the graph has no such input). */
+export function inputDtype(exec: Executor, name: string): DType | undefined {
+  return exec.inputs.find((i) => i.name === name)?.dtype;
+}
+
 /** Checks that a graph has the inputs a pipeline feeds it (by name). */
 export function requireInputs(exec: Executor, names: readonly string[]): void {
   const have = new Set(exec.inputs.map((i) => i.name));

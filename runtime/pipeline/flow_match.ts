@@ -59,9 +59,24 @@ export function timestepInput(schedule: Schedule, i: number, numTrainTimesteps =
   return f(schedule.timesteps[i] / numTrainTimesteps);
 }
 
-/** One Euler step in place: latents += (sigma_{i+1} - sigma_i) * v, float32 rounding per op. */
-export function eulerStep(latents: Float32Array, v: Float32Array, schedule: Schedule, i: number): void {
+/**
+ * One Euler step in place: latents += (sigma_{i+1} - sigma_i) * v, float32 rounding per op. With
+ * `staged`, the new latents' bfloat16 bits (dtype.ts f32ToBf16: nearest even, NaN 0x7fc0) are
+ * written there in the same pass — what a bfloat16 transformer input is staged from next step.
+ */
+export function eulerStep(latents: Float32Array, v: Float32Array, schedule: Schedule, i: number, staged?: Uint16Array): void {
   if (v.length !== latents.length) throw new Error(`euler step: velocity has ${v.length} values, latents ${latents.length}`);
   const dt = f(schedule.sigmas[i + 1] - schedule.sigmas[i]);
-  for (let j = 0; j < latents.length; j++) latents[j] = latents[j] + f(dt * v[j]);
+  const n = latents.length;
+  if (!staged) {
+    for (let j = 0; j < n; j++) latents[j] = latents[j] + f(dt * v[j]);
+    return;
+  }
+  if (staged.length !== n) throw new Error(`euler step: ${staged.length} staged values for ${n} latents`);
+  const bits = new Uint32Array(latents.buffer, latents.byteOffset, n);
+  for (let j = 0; j < n; j++) {
+    latents[j] = latents[j] + f(dt * v[j]);
+    const b = bits[j];
+    staged[j] = (b & 0x7fffffff) > 0x7f800000 ? 0x7fc0 : (b + 0x7fff + ((b >>> 16) & 1)) >>> 16;
+  }
 }

@@ -8,8 +8,10 @@
  *   - image.ts: toRgb8Bits (table) = toRgb8 (float path) on every bfloat16 value, rgb8Of = the
  *     reference formula with Math.round + tie fix-up on every float32 step around the ties;
  *   - the families' unpackForVae = fromTokens -> (BN | unpatchify) -> (unpatchify | denormalize);
- *   - both full-size pipelines through gpuExecutorFactory: a module that returns bits and one that
- *     returns decoded floats give the same bytes at every module input and the same RGB8.
+ *   - eulerStep's `staged` bits = f32ToBf16Array of the latents it leaves;
+ *   - both full-size pipelines through gpuExecutorFactory: modules returning bits with the latents
+ *     staged by the Euler step, and modules returning decoded floats fed float32 latents, give the
+ *     same bytes at every module input and the same RGB8.
  */
 import { describe, expect, it } from 'vitest';
 import { bf16ToF32, f32ToBf16 } from '../../compiler/ir/dtype.ts';
@@ -21,11 +23,12 @@ import { rgb8, rgb8Of, rgb8Table, toRgb8, toRgb8Bits } from '../../runtime/pipel
 import { fromTokens, unpatchify } from '../../runtime/pipeline/latents.ts';
 import { loadPipeline } from '../../runtime/pipeline/load.ts';
 import { GaussianNoise } from '../../runtime/pipeline/noise.ts';
+import { eulerStep, flowMatchSchedule } from '../../runtime/pipeline/flow_match.ts';
 import { bnDenormalize, unpackForVae as fluxUnpack } from '../../models/flux2/latents.ts';
 import { LATENTS_MEAN, LATENTS_STD, denormalize, unpackForVae as qwenUnpack } from '../../models/qwen_image/latents.ts';
 import { FULL_IO, fakeManifest, fakeModule } from '../../bench/host-overhead.ts';
 import { ROLES, type Role } from '../../runtime/pipeline/manifest.ts';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
@@ -120,6 +123,24 @@ describe('hostIo (runtime/gpu/model.ts run without the device)', () => {
   });
 });
 
+describe('Euler step with the next input staged (runtime/pipeline/flow_match.ts)', () => {
+  it('the same latents as the plain step, and their f32ToBf16 bits; decoding into a reused buffer', () => {
+    const schedule = flowMatchSchedule(4, { mu: 1.1 });
+    const v = new GaussianNoise(1).fill(1001);
+    v[3] = NaN; v[4] = Infinity;
+    const a = new GaussianNoise(2).fill(1001), b = Float32Array.from(a);
+    const staged = new Uint16Array(1001);
+    eulerStep(a, v, schedule, 1);
+    eulerStep(b, v, schedule, 1, staged);
+    expect(Buffer.from(b.buffer).equals(Buffer.from(a.buffer))).toBe(true);
+    expect(Array.from(staged)).toEqual(Array.from(f32ToBf16Array(a)));
+    expect(() => eulerStep(b, v, schedule, 1, new Uint16Array(3))).toThrow(/3 staged values for 1001 latents/);
+    const scratch = new Float32Array(1001);
+    expect(valuesOf(bitsTensor([1001], staged), scratch)).toBe(scratch);
+    expect(Array.from(scratch)).toEqual(Array.from(staged, bf16ToF32));
+  });
+});
+
 describe('RGB8 (runtime/pipeline/image.ts)', () => {
   /** The reference: clamp, f32(v*255), Math.round with the tie of an odd result taken back down. */
   const reference = (x: number) => {
@@ -184,10 +205,21 @@ describe('one-pass VAE inputs = the step-by-step layouts', () => {
 describe('full-size pipelines: bits outputs vs decoded outputs', () => {
   const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
-  /** Runs one request; every module input's bytes at each execute, hashed, and the RGB8. */
-  async function request(family: 'flux2' | 'qwen_image', bits: boolean) {
+  /**
+   * Runs one request; every module input's bytes at each execute, hashed, and the RGB8. `bits`:
+   * the modules return bits tensors (else decoded float32); `plain`: the transformer declares its
+   * latents input float32, so the pipeline passes float32 latents every step and the module's
+   * staging converts them (else the Euler step writes their bfloat16 bits).
+   */
+  async function request(family: 'flux2' | 'qwen_image', bits: boolean, plain = false) {
     const dir = mkdtempSync(join(tmpdir(), 'seams-'));
     const m = fakeManifest(family, dir);
+    if (plain) {
+      const file = join(m.modules!.transformer, 'manifest.json');
+      const io = JSON.parse(readFileSync(file, 'utf8')) as { inputs: Record<string, string> };
+      io.inputs.hidden_states = io.inputs.hidden_states.replace('bfloat16', 'float32');
+      writeFileSync(file, JSON.stringify(io));
+    }
     const seen: string[] = [];
     const roleOf = (d: string) => ROLES.find((r) => m.modules![r] === d)! as Role;
     const runtime = {
@@ -197,15 +229,15 @@ describe('full-size pipelines: bits outputs vs decoded outputs', () => {
       }),
     };
     const p = await loadPipeline(m, gpuExecutorFactory(runtime));
-    const img = await p.generate({ prompt: 'a fox', size: m.sizes[0], steps: 2, guidanceScale: 4, seed: 3, ...(family === 'qwen_image' ? { negativePrompt: ' ' } : {}) });
+    const img = await p.generate({ prompt: 'a fox', size: m.sizes[0], steps: 3, guidanceScale: 4, seed: 3, ...(family === 'qwen_image' ? { negativePrompt: ' ' } : {}) });
     await p.release();
     return { seen, rgb: sha(img.rgb) };
   }
 
   for (const family of ['flux2', 'qwen_image'] as const) {
     it(`${family}: the same bytes into every module at every call, and the same RGB8`, async () => {
-      const a = await request(family, true), b = await request(family, false);
-      expect(a.seen.length).toBe(family === 'flux2' ? 1 + 2 + 1 : 2 + 4 + 1);
+      const a = await request(family, true), b = await request(family, false, true);
+      expect(a.seen.length).toBe(family === 'flux2' ? 1 + 3 + 1 : 2 + 6 + 1);
       expect(a.seen).toEqual(b.seen);
       expect(a.rgb).toBe(b.rgb);
     }, 60_000);
