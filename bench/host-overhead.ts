@@ -30,7 +30,7 @@ import { type CompiledModule, type GpuLoadOptions, gpuExecutorFactory, parseValu
 import type { Executor, ExecutorFactory } from '../runtime/executor/types.ts';
 import { loadPipeline } from '../runtime/pipeline/load.ts';
 import { type Family, type PipelineManifest, ROLES, type Role, parseSize } from '../runtime/pipeline/manifest.ts';
-import { type PngFilter, encodePng } from '../runtime/pipeline/png.ts';
+import { type PngFilter, encodePng, encodePngAsync } from '../runtime/pipeline/png.ts';
 import { constants as Z } from 'node:zlib';
 import type { GenerateRequest } from '../runtime/pipeline/types.ts';
 import { bytesFor } from '../compiler/ir/dtype.ts';
@@ -257,6 +257,7 @@ export async function pngSweep(reps: number, extra: Record<string, Uint8Array> =
       const r = await timeIt(() => encodePng(rgb, W, H, { level: c.level, strategy: strategies[c.strategy], filter: c.filter }))();
       out.push({ image, encoder: `png.ts level ${c.level} ${c.strategy} filter ${c.filter}`, ...r });
     }
+    out.push({ image, encoder: 'png.ts encodePngAsync, defaults (the server)', ...await timeIt(() => encodePngAsync(rgb, W, H))() });
     if (sharp) {
       const s = sharp as unknown as (b: Buffer, o: object) => { png(o: object): { toBuffer(): Promise<Buffer> } };
       const raw = Buffer.from(rgb.buffer, rgb.byteOffset, rgb.byteLength);
