@@ -41,6 +41,7 @@ export class Flux2Pipeline extends ModulePipeline implements Pipeline {
     private readonly textLength: number,
     private readonly encoderLength: number,
     private readonly bn: BatchNormStats,
+    private readonly idCache = new Map<string, { img_ids: Tensor; txt_ids: Tensor }>(),
   ) {
     super(m, modules);
   }
@@ -87,8 +88,7 @@ export class Flux2Pipeline extends ModulePipeline implements Pipeline {
     const schedule = flux2Schedule(req.steps, h * w);
     const fixed = {
       encoder_hidden_states: prompt.tensor,
-      img_ids: imgIds(h, w),
-      txt_ids: txtIds(this.textLength),
+      ...this.ids(h, w),
       guidance: new Tensor('float32', [1], Float32Array.of(req.guidanceScale)),
     };
     // A bfloat16 latents input (the GPU modules) gets its bits from the Euler step's own pass (eulerStep
@@ -106,7 +106,7 @@ export class Flux2Pipeline extends ModulePipeline implements Pipeline {
       });
       const staged = stageBits && i + 1 < req.steps ? new Uint16Array(latents.length) : undefined;
       eulerStep(latents, valuesOf(Object.values(out)[0], scratch), schedule, i, staged);
-      hidden = staged ? bitsTensor(shape, staged) : new Tensor('float32', shape, latents);
+      hidden = staged ? bitsTensor(shape, staged, true) : new Tensor('float32', shape, latents);
       req.onStep?.(i + 1, req.steps, latents);
     }
     const t2 = performance.now();
@@ -119,6 +119,14 @@ export class Flux2Pipeline extends ModulePipeline implements Pipeline {
       ...(cleaned !== req.prompt ? { revisedPrompt: cleaned } : {}),
       timings: { encodeMs: t1 - t0, denoiseMs: t2 - t1, decodeMs: performance.now() - t2 },
     };
+  }
+
+  /** img_ids / txt_ids for a token grid: the same Tensors for every request (never written), so an executor keeps them staged. */
+  private ids(h: number, w: number): { img_ids: Tensor; txt_ids: Tensor } {
+    const key = `${h}x${w}`;
+    let ids = this.idCache.get(key);
+    if (!ids) this.idCache.set(key, (ids = { img_ids: imgIds(h, w), txt_ids: txtIds(this.textLength) }));
+    return ids;
   }
 
   /** Packed latents [h*w, 128] -> the VAE decoder's input [32, 2h, 2w]: unpack, BN de-normalise, unpatchify (one pass, latents.ts). */

@@ -115,7 +115,7 @@ export class QwenImagePipeline extends ModulePipeline implements Pipeline {
       if (uncondText) v = trueCfg(v, await predict(uncondText, step, scratch[1]), req.guidanceScale, PACKED);
       const staged = stageBits && i + 1 < req.steps ? new Uint16Array(latents.length) : undefined;
       eulerStep(latents, v, schedule, i, staged);
-      hidden = staged ? bitsTensor(shape, staged) : new Tensor('float32', shape, latents);
+      hidden = staged ? bitsTensor(shape, staged, true) : new Tensor('float32', shape, latents);
       req.onStep?.(i + 1, req.steps, latents);
     }
     const t2 = performance.now();

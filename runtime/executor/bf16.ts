@@ -57,8 +57,15 @@ export function decodeBf16(bits: Uint16Array, into?: Float32Array): Float32Array
   return out;
 }
 
-/** A bits tensor: bfloat16 values kept as their raw bits (see the header). */
-export function bitsTensor(shape: readonly number[], bits: Uint16Array): Tensor {
+/** Bits arrays whose maker vouches that no NaN in them is other than 0x7fc0 (written by f32ToBf16 rounding). */
+const canonical = new WeakSet<Uint16Array>();
+
+/**
+ * A bits tensor: bfloat16 values kept as their raw bits (see the header). `canonicalNaN`: the bits
+ * come from f32ToBf16 rounding (eulerStep's `staged`), so staging them needs no NaN scan.
+ */
+export function bitsTensor(shape: readonly number[], bits: Uint16Array, canonicalNaN = false): Tensor {
+  if (canonicalNaN) canonical.add(bits);
   return new Tensor('bfloat16', shape, bits);
 }
 
@@ -92,5 +99,6 @@ export function canonicalNaNs(bits: Uint16Array): Uint16Array {
 
 /** The bfloat16 bits a bfloat16 slot gets for `t`: a bits tensor's own (NaNs canonical), else its values converted. */
 export function bitsOf(t: Tensor): Uint16Array {
-  return isBits(t) ? canonicalNaNs(t.data) : f32ToBf16Array(t.toFloat32());
+  if (!isBits(t)) return f32ToBf16Array(t.toFloat32());
+  return canonical.has(t.data) ? t.data : canonicalNaNs(t.data);
 }

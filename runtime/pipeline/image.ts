@@ -67,6 +67,16 @@ export function toRgb8Bits(bits: Uint16Array, height: number, width: number): Ui
   if (bits.length !== 3 * plane) throw new Error(`toRgb8: expected ${3 * plane} values for 3x${height}x${width}, found ${bits.length}`);
   const t = rgb8Table();
   const out = new Uint8Array(3 * plane);
+  if (bits.byteOffset % 4 === 0 && plane % 2 === 0) {
+    // Two pixels per step: one 32-bit read from each plane.
+    const half = plane >>> 1, w = new Uint32Array(bits.buffer, bits.byteOffset, 3 * half);
+    for (let q = 0, o = 0; q < half; q++, o += 6) {
+      const r = w[q], g = w[q + half], b = w[q + 2 * half];
+      out[o] = t[r & 0xffff]; out[o + 1] = t[g & 0xffff]; out[o + 2] = t[b & 0xffff];
+      out[o + 3] = t[r >>> 16]; out[o + 4] = t[g >>> 16]; out[o + 5] = t[b >>> 16];
+    }
+    return out;
+  }
   for (let p = 0, o = 0; p < plane; p++, o += 3) {
     out[o] = t[bits[p]];
     out[o + 1] = t[bits[p + plane]];

@@ -134,6 +134,7 @@ describe('Euler step with the next input staged (runtime/pipeline/flow_match.ts)
     eulerStep(b, v, schedule, 1, staged);
     expect(Buffer.from(b.buffer).equals(Buffer.from(a.buffer))).toBe(true);
     expect(Array.from(staged)).toEqual(Array.from(f32ToBf16Array(a)));
+    expect(bitsOf(bitsTensor([1001], staged, true))).toBe(staged); // vouched canonical: staged as they are, no scan
     expect(() => eulerStep(b, v, schedule, 1, new Uint16Array(3))).toThrow(/3 staged values for 1001 latents/);
     const scratch = new Float32Array(1001);
     expect(valuesOf(bitsTensor([1001], staged), scratch)).toBe(scratch);
@@ -177,6 +178,9 @@ describe('RGB8 (runtime/pipeline/image.ts)', () => {
     expect(Buffer.from(rgb8(bitsTensor([1, 3, H, W], bits), H, W)).equals(Buffer.from(byFloat))).toBe(true);
     expect(Buffer.from(rgb8(new Tensor('float32', [1, 3, H, W], decodeBf16(bits)), H, W)).equals(Buffer.from(byFloat))).toBe(true);
     expect(() => toRgb8Bits(bits.subarray(1), H, W)).toThrow(/expected 9216 values/);
+    // The byte-wise path (odd plane, unaligned bits) gives the same as the float path too.
+    const odd = Uint16Array.from({ length: 3 * 5 * 7 + 1 }, (_, i) => (i * 2654435761) >>> 16).subarray(1);
+    expect(Buffer.from(toRgb8Bits(odd, 5, 7)).equals(Buffer.from(toRgb8(decodeBf16(odd), 5, 7)))).toBe(true);
   });
 });
 
