@@ -11,14 +11,14 @@
  * KVM), Node 20.20.2, 1024x1024, median ms / MB; bench/results/host-overhead-2026-11-25.md):
  *
  *   setting                          noise           natural-like      photo (JPEG upscaled)
- *   level 6, filter none (before)    59.5 / 3.148    63.0 / 1.890      68.4 / 2.734
- *   level 1, filter none             59.5 / 3.148    46.2 / 1.932      58.9 / 2.757
- *   level 1, filter up               58.3 / 3.148    31.5 / 1.466      44.6 / 1.828
- *   level 6, filter up               60.2 / 3.148   100.0 / 1.403     124.5 / 1.725
- *   Z_RLE, filter none               16.1 / 3.148    20.2 / 2.440      24.4 / 2.956
- *   Z_RLE, filter up (default)       17.8 / 3.148    22.6 / 1.247      26.9 / 1.841
- *   sharp png() (the server before)  51.2 / 3.152    46.0 / 1.897      52.1 / 2.740
- *   sharp level 6, adaptive filters  82.7 / 3.152   100.1 / 1.338     107.0 / 1.594
+ *   level 6, filter none (before)    58.6 / 3.148    62.6 / 1.890      68.4 / 2.734
+ *   level 1, filter none             57.6 / 3.148    46.4 / 1.932      58.9 / 2.757
+ *   level 1, filter up               56.8 / 3.148    31.6 / 1.466      44.6 / 1.828
+ *   level 6, filter up               59.7 / 3.148   101.8 / 1.403     124.5 / 1.725
+ *   Z_RLE, filter none               16.0 / 3.148    19.5 / 2.440      24.4 / 2.956
+ *   Z_RLE, filter up (default)       17.5 / 3.148    22.7 / 1.247      26.9 / 1.841
+ *   sharp png() (the server before)  50.8 / 3.152    46.1 / 1.897      52.1 / 2.740
+ *   sharp level 6, adaptive filters  83.5 / 3.152    99.6 / 1.338     107.0 / 1.594
  *
  * Z_RLE + up is 2.5-3.3x faster than the previous default and, on the natural images, 33% smaller
  * (the filter does the modelling deflate's match search would; noise is incompressible either
