@@ -5,7 +5,7 @@
  *             [--artifact MODEL=DIR]... [--compile] [--no-baseline] [--baseline-script FILE]
  *             [--cpu] [--out bench/results] [--json]
  *   npx bench --e2e [--models flux2,qwen_image] [--steps 8] [--seed 42] [--iters 3]
- *             [--artifact FAMILY=DIR]... [--no-baseline] [--baseline-script FILE] [--skip-pending] [--out DIR] [--json]
+ *             [--artifact FAMILY=DIR]... [--no-baseline] [--baseline-script FILE] [--out DIR] [--json]
  *   npx bench --report FILE.json      rewrites FILE's markdown and chart (PNG needs sharp)
  *
  * With a CUDA driver (runtime/gpu loads libcuda): bench/gpu-bench.ts, full-size transformers with
@@ -14,9 +14,7 @@
  * svg,png} under --out and prints the markdown (or, with --json, the result). Exits as
  * compiler/cli/command.ts says (1 with one line for bad flags, 70 for a bug).
  * --e2e (GPU only): whole requests through the pipeline artifacts, per stage, against diffusers'
- * stages (bench/e2e.ts); writes bench-e2e.{json,md,svg,png}. --skip-pending loads modules that still
- * have launches without a kernel and skips those launches: the report labels every such time a
- * lower bound.
+ * stages (bench/e2e.ts); writes bench-e2e.{json,md,svg,png}.
  */
 import { mkdirSync, readFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
@@ -36,7 +34,7 @@ async function gpuPresent(): Promise<boolean> {
   }
 }
 
-const USAGE = 'npx bench [--e2e [--skip-pending]] [--models M,...] [--steps N] [--seed N] [--iters N] [--artifact MODEL=DIR]... [--compile] [--no-baseline] [--baseline-script FILE] [--cpu] [--out DIR] [--json] | --report FILE.json';
+const USAGE = 'npx bench [--e2e] [--models M,...] [--steps N] [--seed N] [--iters N] [--artifact MODEL=DIR]... [--compile] [--no-baseline] [--baseline-script FILE] [--cpu] [--out DIR] [--json] | --report FILE.json';
 
 /** The test seam of --e2e: whether a GPU is here, and what runs the requests (default: bench/e2e.ts on runtime/gpu). */
 export interface BenchHooks {
@@ -49,7 +47,7 @@ export function main(argv: string[], hooks: BenchHooks = {}): Promise<number> {
     const { values: v } = parseCommandLine({
       args: argv, strict: true, allowPositionals: false,
       options: {
-        models: { type: 'string' }, steps: { type: 'string', default: '8' }, seed: { type: 'string', default: '42' }, iters: { type: 'string' }, e2e: { type: 'boolean' }, 'skip-pending': { type: 'boolean' },
+        models: { type: 'string' }, steps: { type: 'string', default: '8' }, seed: { type: 'string', default: '42' }, iters: { type: 'string' }, e2e: { type: 'boolean' },
         artifact: { type: 'string', multiple: true }, compile: { type: 'boolean' }, 'no-baseline': { type: 'boolean' }, 'baseline-script': { type: 'string' },
         cpu: { type: 'boolean' }, out: { type: 'string' }, json: { type: 'boolean' }, report: { type: 'string' },
       },
@@ -83,7 +81,7 @@ export function main(argv: string[], hooks: BenchHooks = {}): Promise<number> {
       for (const f of families) if (!(E2E_FAMILIES as readonly string[]).includes(f)) fail('--models', `pipeline families for --e2e: ${E2E_FAMILIES.join(', ')}`, `'${f}'`);
       for (const k of Object.keys(artifacts)) if (!(E2E_FAMILIES as readonly string[]).includes(k)) fail('--artifact', `FAMILY=DIR with FAMILY one of ${E2E_FAMILIES.join(', ')}`, `'${k}'`);
       if (!(await (hooks.gpuPresent ?? gpuPresent)())) fail('--e2e', 'a GPU (the CUDA driver, libcuda.so.1, loads)', 'no CUDA driver here');
-      const o: E2eOptions = { families: families as E2eFamily[], seed, steps, iters, artifacts, baseline: !v['no-baseline'], baselineScript: v['baseline-script'], skipPending: !!v['skip-pending'] };
+      const o: E2eOptions = { families: families as E2eFamily[], seed, steps, iters, artifacts, baseline: !v['no-baseline'], baselineScript: v['baseline-script'] };
       const run = hooks.e2e ?? (async (opts: E2eOptions, l: (s: string) => void) => {
         const [{ e2eBench }, { loadModel }] = await Promise.all([import('./e2e.ts'), import('../runtime/gpu/model.ts')]);
         return e2eBench(opts, { runtime: { loadModel: (dir, lo) => loadModel(dir, { ...lo, log: (line) => l(`  ${line}`) }) } }, l);
@@ -97,7 +95,6 @@ export function main(argv: string[], hooks: BenchHooks = {}): Promise<number> {
       else console.log(`${e2eMarkdown(r)}\nwritten: ${files.join(', ')}`);
       return 0;
     }
-    if (v['skip-pending']) fail('--skip-pending', 'with --e2e (it loads modules that lack kernels, as lower bounds)', 'without --e2e');
     const gpu = !v.cpu && (await gpuPresent());
     const date = new Date().toISOString();
     const command = `npx bench ${argv.join(' ')}`.trim();

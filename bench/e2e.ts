@@ -86,14 +86,6 @@ export interface E2eOptions {
   baselineScript?: string;
   prompt?: string;
   guidanceScale?: number;
-  /**
-   * Load modules with launches that have no kernel yet, skipping them (times become lower bounds;
-   * said in every row). Off by default: since adb473f every module of both full pipelines has a
-   * kernel for every launch (the VAE decoders' mid-block attention runs as GEMM attention); a
-   * pipeline artifact compiled before that still lists pending launches and is refused by name
-   * (delete it and the bench compiles it again).
-   */
-  skipPending?: boolean;
 }
 
 export interface E2eRow {
@@ -102,8 +94,6 @@ export interface E2eRow {
   stages: StageMs;
   memoryGiB?: number;
   note?: string;
-  /** Compiled rows: launches skipped for want of a kernel, per module ("role: op xN"). */
-  skipped?: string[];
 }
 
 /** Device time of one module per request: its CUDA-graph replay alone, times its calls. */
@@ -206,12 +196,17 @@ function recording(runtime: E2eRuntime): GpuRuntime & { loaded: Map<string, Time
       const m = runtime.loadModel(dir, o);
       loaded.set(dir, m);
       runs.set(dir, 0);
-      return { ...m, memory: m.memory, skipped: m.skipped, close: () => m.close(), run: (inputs) => { runs.set(dir, runs.get(dir)! + 1); return m.run(inputs); } };
+      return { ...m, memory: m.memory, close: () => m.close(), run: (inputs) => { runs.set(dir, runs.get(dir)! + 1); return m.run(inputs); } };
     },
   };
 }
 
-/** Modules of a pipeline artifact whose manifest lists launches without a kernel ("role: op xN"). */
+/**
+ * Modules of a pipeline artifact whose manifest lists launches without a kernel ("role: op xN").
+ * Since adb473f every module of both full pipelines has a kernel for every launch; an artifact
+ * compiled before that is refused by name before anything loads (delete it and the bench compiles
+ * it again), where the runtime would refuse its first module only once loading began.
+ */
 export function pendingModules(manifest: PipelineManifest): string[] {
   return ROLES.flatMap((role) => {
     const file = manifest.modules ? join(manifest.modules[role], 'manifest.json') : undefined;
@@ -241,14 +236,12 @@ export async function e2eBench(o: E2eOptions, deps: E2eDeps, log: (s: string) =>
     }
     const manifest = loadManifest(dir);
     if (manifest.family !== family) throw new Error(`${dir}: a ${manifest.family} pipeline artifact, not ${family}`);
-    if (!o.skipPending) {
-      const stale = pendingModules(manifest);
-      if (stale.length) throw new Error(`${dir}: modules with launches that have no kernel (${stale.join('; ')}): compiled before their ops got kernels; delete the artifact to compile it again, or pass --skip-pending for a lower bound`);
-    }
+    const stale = pendingModules(manifest);
+    if (stale.length) throw new Error(`${dir}: modules with launches that have no kernel (${stale.join('; ')}): compiled before their ops got kernels; delete the artifact to compile it again`);
     const size = manifest.sizes[0];
     const rt = recording(deps.runtime);
     const t0 = now();
-    const pipeline = await loadPipeline(manifest, gpuExecutorFactory(rt, { syntheticWeights: o.seed, skipPending: o.skipPending }));
+    const pipeline = await loadPipeline(manifest, gpuExecutorFactory(rt, { syntheticWeights: o.seed }));
     try {
       const loadS = (now() - t0) / 1000;
       const mods = ROLES.map((role) => {
@@ -257,8 +250,6 @@ export async function e2eBench(o: E2eOptions, deps: E2eDeps, log: (s: string) =>
         return [role, m] as const;
       });
       device = mods[0][1].device?.name ?? device;
-      const skipped = mods.filter(([, m]) => m.skipped?.length).map(([role, m]) => `${role}: ${m.skipped!.join(', ')}`);
-      if (skipped.length) notes.push(`${family}: SKIPPED launches without a kernel (--skip-pending): ${skipped.join('; ')}. Their stages are lower bounds and the outputs are wrong.`);
       const memoryBytes = mods.reduce((a, [, m]) => a + m.memory.deviceUsedBytes, 0);
       log(`${family}: loaded ${pipeline.executors.join(' | ')} in ${loadS.toFixed(1)} s; GPU memory ${(memoryBytes / 2 ** 30).toFixed(2)} GiB`);
       const req: GenerateRequest = {
@@ -289,7 +280,7 @@ export async function e2eBench(o: E2eOptions, deps: E2eDeps, log: (s: string) =>
         return { role, msPerCall, calls, ms: msPerCall * calls, memoryGiB: m.memory.deviceUsedBytes / 2 ** 30 };
       });
       rows.push({
-        family, system: `compiled (${manifest.compiled?.precision ?? '?'}, CUDA graphs) ${syntheticLabel(o.seed)}${skipped.length ? ' [LOWER BOUND: launches skipped]' : ''}`, stages, memoryGiB: memoryBytes / 2 ** 30, ...(skipped.length ? { skipped } : {}),
+        family, system: `compiled (${manifest.compiled?.precision ?? '?'}, CUDA graphs) ${syntheticLabel(o.seed)}`, stages, memoryGiB: memoryBytes / 2 ** 30,
         note: `median of ${o.iters} requests after a warm-up; ${size.width}x${size.height}, ${o.steps} steps${p.cfg ? `, true CFG ${req.guidanceScale} (2 transformer runs per step)` : `, guidance ${req.guidanceScale}`}; load ${loadS.toFixed(1)} s`,
       });
     } finally {

@@ -40,14 +40,10 @@ export interface CompiledModule {
   close(): void;
   /** Device memory held, when known (dc_gpu_memory_bytes). */
   readonly memory?: { arenaBytes: number; weightBytes: number; workspaceBytes: number; deviceUsedBytes?: number };
-  /** Launches skipped for want of a kernel (GpuLoadOptions.skipPending), as "op x count". */
-  readonly skipped?: readonly string[];
 }
 export interface GpuLoadOptions {
   /** Draw every learned weight on the GPU from this seed instead of reading weights.bin. */
   syntheticWeights?: number;
-  /** Load modules with launches that have no kernel yet and skip them (wrong outputs; times are lower bounds). Labelled. */
-  skipPending?: boolean;
   /** bfloat16 outputs undecoded, as bits tensors (./bf16.ts); gpuExecutorFactory always asks for it. */
   bf16Bits?: boolean;
 }
@@ -56,7 +52,7 @@ export interface GpuRuntime { loadModel(dir: string, options?: GpuLoadOptions): 
 /** Imports runtime/gpu/model.ts (CUDA bindings through koffi); throws with the reason when that fails. */
 export async function loadGpuRuntime(): Promise<GpuRuntime> {
   const mod = await import('../gpu/model.ts');
-  return { loadModel: (dir, o) => mod.loadModel(dir, { ...(o?.syntheticWeights === undefined ? {} : { syntheticWeights: o.syntheticWeights }), ...(o?.skipPending ? { skipPending: true } : {}), ...(o?.bf16Bits ? { bf16Bits: true } : {}) }) };
+  return { loadModel: (dir, o) => mod.loadModel(dir, { ...(o?.syntheticWeights === undefined ? {} : { syntheticWeights: o.syntheticWeights }), ...(o?.bf16Bits ? { bf16Bits: true } : {}) }) };
 }
 
 /** The label every output of a synthetic-weights run carries. */
@@ -82,11 +78,10 @@ export function gpuExecutorFactory(runtime: GpuRuntime, options: GpuExecutorOpti
     const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as { inputs: Record<string, string>; outputs: Record<string, string> };
     const inputs = Object.entries(manifest.inputs).map(([n, t]) => parseValueType(n, t));
     const outputs = Object.entries(manifest.outputs).map(([n, t]) => parseValueType(n, t));
-    const module = await runtime.loadModel(dir, { ...(seed === undefined ? {} : { syntheticWeights: seed }), ...(options.skipPending ? { skipPending: true } : {}), bf16Bits: true });
+    const module = await runtime.loadModel(dir, { ...(seed === undefined ? {} : { syntheticWeights: seed }), bf16Bits: true });
     const mem = module.memory;
-    const skipped = module.skipped?.length ? ` [SKIPPED launches without a kernel: ${module.skipped.join(', ')}]` : '';
     return {
-      description: `gpu (compiled) ${dir}${label}${skipped}`,
+      description: `gpu (compiled) ${dir}${label}`,
       inputs, outputs,
       run: async (given) => module.run(given),
       release: async () => { module.close(); },

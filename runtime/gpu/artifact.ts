@@ -75,11 +75,6 @@ export interface OpenOptions {
   inputs?: Record<string, { dtype: string; shape: readonly number[] }>;
   /** Synthetic weights will replace the learned ones (a structure-only artifact needs this). */
   synthetic?: boolean;
-  /**
-   * Accept launches without a kernel (`pending`): they are skipped when the plan runs, so the outputs
-   * are wrong and any time is a lower bound. Only for timing what exists (npx bench --e2e says so).
-   */
-  skipPending?: boolean;
 }
 
 /** Parses "dtype[d0,d1,...]" (compiler/ir/graph.ts formatType). */
@@ -123,9 +118,9 @@ export function checkTarget(m: Manifest, capability: [number, number] | null, wh
   }
 }
 
-function checkKernels(dir: string, m: Manifest, where: string, skipPending: boolean): Map<string, Uint8Array> {
+function checkKernels(dir: string, m: Manifest, where: string): Map<string, Uint8Array> {
   const pending = m.launchPlan.filter((l): l is Extract<Launch, { kind: 'pending' }> => l.kind === 'pending');
-  if (pending.length && !skipPending) {
+  if (pending.length) {
     const counts = new Map<string, number>();
     for (const p of pending) counts.set(p.op, (counts.get(p.op) ?? 0) + 1);
     fail(where, 'a kernel for every launch', `${pending.length} launches without one: ${[...counts].map(([op, n]) => `${op} x${n}`).join(', ')} (first: node '${pending[0].node}')`);
@@ -220,7 +215,7 @@ export function openArtifact(dir: string, options: OpenOptions): Artifact {
   const m = readManifest(dir);
   const where = join(dir, 'manifest.json');
   checkTarget(m, options.capability, where);
-  const cubins = checkKernels(dir, m, where, !!options.skipPending);
+  const cubins = checkKernels(dir, m, where);
   const weightsFile = checkWeights(dir, m, !!options.synthetic);
   const weightByValue = new Map<string, WeightEntry>();
   for (const t of m.weights.tensors) {

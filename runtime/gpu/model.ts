@@ -30,11 +30,6 @@ import { type DeviceLayout, FILL_KIND, deviceLayout, isSynthetic, syntheticFills
 export interface LoadOptions {
   /** Fill every learned weight on the GPU from this seed instead of weights.bin. */
   syntheticWeights?: number;
-  /**
-   * Load an artifact that has launches without a kernel and skip them (artifact.ts skipPending):
-   * outputs wrong, times a lower bound; `skipped` names them and the description says so.
-   */
-  skipPending?: boolean;
   /** Capture the plan into a CUDA graph (default true). */
   graphs?: boolean;
   /**
@@ -53,8 +48,6 @@ export interface Model {
   readonly device: Device;
   /** True when the weights are synthetic (every output must say so). */
   readonly synthetic: boolean;
-  /** Launches skipped for want of a kernel (skipPending), as "op x count". */
-  readonly skipped: string[];
   readonly memory: { arenaBytes: number; weightBytes: number; workspaceBytes: number; deviceUsedBytes: number };
   readonly loadSeconds: number;
   run(inputs: Record<string, Tensor>): Record<string, Tensor>;
@@ -211,14 +204,11 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
   const synthetic = options.syntheticWeights !== undefined;
   const device = openDevice(options.device ?? 0);
   const d = device.driver;
-  const artifact = openArtifact(dir, { capability: device.capability, synthetic, skipPending: options.skipPending });
+  const artifact = openArtifact(dir, { capability: device.capability, synthetic });
   const m = artifact.manifest;
   if (synthetic && !m.support) fail(`${dir}/manifest.json`, 'the runtime support kernels (recompile: npx compile builds them)', 'none');
   const before = memInfo(d);
-  const skippedCounts = new Map<string, number>();
-  for (const l of m.launchPlan) if (l.kind === 'pending') skippedCounts.set(l.op, (skippedCounts.get(l.op) ?? 0) + 1);
-  const skipped = [...skippedCounts].map(([op, n]) => `${op} x${n}`);
-  const label = (synthetic ? ` [SYNTHETIC weights, seed ${options.syntheticWeights}]` : '') + (skipped.length ? ` [SKIPPED launches without a kernel: ${skipped.join(', ')}]` : '');
+  const label = synthetic ? ` [SYNTHETIC weights, seed ${options.syntheticWeights}]` : '';
   log(`device: ${device.name} (compute ${device.capability.join('.')}, ${device.multiprocessors} SMs, driver ${device.driverVersion}); artifact ${m.model} ${m.target} ${m.precision}${label}`);
 
   // Kernels.
@@ -330,7 +320,6 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
       gemms.push(g);
       return (s: Handle) => g.enqueue(s);
     }
-    if (l.kind === 'pending' && options.skipPending) return () => undefined;
     return fail(`launch '${l.node}'`, 'a kernel or GEMM', l.kind);
   });
   d.call('cuStreamSynchronize', stream);
@@ -357,7 +346,7 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
 
   const model: Model = {
     description: `gpu ${device.name} ${dir}${label}`,
-    artifact, device, synthetic, skipped,
+    artifact, device, synthetic,
     memory: { arenaBytes: m.memory.arenaBytes, weightBytes, workspaceBytes: WORKSPACE_BYTES, deviceUsedBytes: used },
     loadSeconds: (performance.now() - t0) / 1000,
     run(given) {

@@ -84,10 +84,10 @@ describe('selectExecutor', () => {
 });
 
 describe('synthetic weights through the executor', () => {
-  const fakeRuntime = (seen: { dir: string; options: unknown }[], skipped: string[] = []) => ({
+  const fakeRuntime = (seen: { dir: string; options: unknown }[]) => ({
     loadModel: async (d: string, options?: unknown): Promise<CompiledModule> => {
       seen.push({ dir: d, options });
-      return { run: () => ({}), close: () => undefined, memory: { arenaBytes: 1, weightBytes: 2, workspaceBytes: 3, deviceUsedBytes: 7 }, skipped };
+      return { run: () => ({}), close: () => undefined, memory: { arenaBytes: 1, weightBytes: 2, workspaceBytes: 3, deviceUsedBytes: 7 } };
     },
   });
 
@@ -110,12 +110,12 @@ describe('synthetic weights through the executor', () => {
     expect(e.description).not.toContain('SYNTHETIC');
   });
 
-  it('skipped launches are labelled too; a bad seed is refused', async () => {
+  it('seed 0 is carried and labelled like any other; a bad seed is refused', async () => {
     const seen: { dir: string; options: unknown }[] = [];
-    const f = gpuExecutorFactory(fakeRuntime(seen, ['dc.FusedAttention x1']), { syntheticWeights: 0, skipPending: true });
+    const f = gpuExecutorFactory(fakeRuntime(seen), { syntheticWeights: 0 });
     const e = await f(graphRef(withModules(), 'vaeDecoder'));
-    expect(seen[0].options).toEqual({ syntheticWeights: 0, skipPending: true, bf16Bits: true });
-    expect(e.description).toMatch(/\[SYNTHETIC weights, seed 0\] \[SKIPPED launches without a kernel: dc.FusedAttention x1\]$/);
+    expect(seen[0].options).toEqual({ syntheticWeights: 0, bf16Bits: true });
+    expect(e.description).toMatch(/ \[SYNTHETIC weights, seed 0\]$/);
     expect(() => gpuExecutorFactory(fakeRuntime(seen), { syntheticWeights: -1 })).toThrow('synthetic weights: expected a non-negative integer seed, found -1');
   });
 
