@@ -170,7 +170,8 @@ export function packDescriptor(graph: Graph, node: Node, deferred?: ReadonlyMap<
     eps: (node.attrs.normEps as number | undefined) ?? 1e-6,
     rope: ((node.attrs.ropeStyle as string | undefined) ?? 'interleaved') === 'half' ? 'half' : 'interleaved',
     inputs, segments: list, outputs: node.outputs.slice(),
-    tile: qk === 'fp8' ? 'float' : 'bf16', minBlocks: qk === 'fp8' ? 2 : 4, passUnroll: 2,
+    // 64 registers (4 CTAs of 256 threads) hold the bf16 pack; dequantizing a deferred GEMM's output needs more (3 CTAs: 85).
+    tile: qk === 'fp8' ? 'float' : 'bf16', minBlocks: qk === 'fp8' ? 2 : list.some((s) => s.dequant) ? 3 : 4, passUnroll: 2,
     ...(undeferrable.length ? { undeferrable } : {}),
   };
 }
@@ -258,7 +259,14 @@ export function renderPack(d: PackDescriptor): AttentionKernel {
   const name = kernelName('attnpack', structure, 'attention_pack.cu.njk');
   const lpr = d.headDim / 8;
   const loads = { q: [] as string[], k: [] as string[], v: [] as string[] };
+  // A deferred GEMM's feature scales (and bias) for this CTA's head are the same for every row:
+  // staged once per CTA in shared memory (per segment of the CTA's role: D scales, then D biases),
+  // read per row from there.
+  const staged: string[] = [];
+  let stagedFloats = 0;
+  const roleIndex = { q: 0, k: 1, v: 2 } as const;
   for (const role of ['q', 'k', 'v'] as const) {
+    let roleFloats = 0;
     d.segments.filter((s) => s.role === role).forEach((s, i) => {
       const lines: string[] = [];
       const load8 = (what: string, o: Operand, terms: [string, number][], last: number) => {
@@ -273,9 +281,13 @@ export function renderPack(d: PackDescriptor): AttentionKernel {
       lines.push(load8('x', s.x, [['b', sb], ['tl', ss], ['head', sh]], sd));
       const q = s.dequant;
       if (q) {
-        // A deferred GEMM's raw sums: times the token's and each feature's scale (plus the bias).
-        const tok = offsetExpr(q.tok0, [['b', q.tokB], ['tl', q.tokS]]), f = offsetExpr(q.f0, [['head', q.sh], ['8 * c8', 1]]);
-        lines.push(`{ const float r_ = dc_load<float>(in${q.xs}, ${tok}); const long long f_ = ${f};\n#pragma unroll\n      for (int e = 0; e < 8; ++e) x[e] = x[e] * r_ * dc_load<float>(in${q.ws}, f_ + e)${q.bias === undefined ? '' : ` + dc_load<float>(in${q.bias}, f_ + e)`}; }`);
+        // A deferred GEMM's raw sums: times the token's scale and each feature's (plus the bias).
+        const j = roleFloats, f = offsetExpr(q.f0, [['head', q.sh]]);
+        staged.push(`if (role == ${roleIndex[role]}) for (int i = tid; i < D; i += 256) { dq_s[${j} + i] = dc_load<float>(in${q.ws}, ${f} + i);${q.bias === undefined ? '' : ` dq_s[${j} + D + i] = dc_load<float>(in${q.bias}, ${f} + i);`} }`);
+        roleFloats += d.headDim * (q.bias === undefined ? 1 : 2);
+        stagedFloats = Math.max(stagedFloats, roleFloats);
+        const tok = offsetExpr(q.tok0, [['b', q.tokB], ['tl', q.tokS]]);
+        lines.push(`{ const float r_ = dc_load<float>(in${q.xs}, ${tok});\n#pragma unroll\n      for (int e = 0; e < 8; ++e) x[e] = x[e] * r_ * dq_s[${j} + 8 * c8 + e]${q.bias === undefined ? '' : ` + dq_s[${j} + D + 8 * c8 + e]`}; }`);
       }
       if (s.norm) lines.push(load8('w', s.norm, [], s.norm.strides[0]), 'norm = true;');
       if (s.cos && s.sin) {
@@ -296,7 +308,7 @@ export function renderPack(d: PackDescriptor): AttentionKernel {
   const roleHeads = d.heads + 2 * d.kvHeads;
   const source = `${helpers()}\n${env.render('attention_pack.cu.njk', {
     name, params, headDim: d.headDim, dp: d.dp, tokenBlocks, roleHeads, heads: d.heads, kvHeads: d.kvHeads, seqQ: d.seqQ, seqKv: d.seqKv,
-    seqQPad, seqKvPad, loads, anyNorm: d.segments.some((s) => s.norm), rope: d.segments.some((s) => s.cos) ? d.rope : 'none',
+    seqQPad, seqKvPad, loads, staged, stagedFloats, anyNorm: d.segments.some((s) => s.norm), rope: d.segments.some((s) => s.cos) ? d.rope : 'none',
     eps: d.eps, fp8: d.qk === 'fp8', lpr, tileType: d.tile === 'float' ? 'float' : '__nv_bfloat16', minBlocks: d.minBlocks, passUnroll: d.passUnroll,
   })}`;
   return {
