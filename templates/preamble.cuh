@@ -182,3 +182,33 @@ template <typename T> __device__ __forceinline__ void dc_store8q(__nv_fp8_e4m3* 
   raw.x = (unsigned)h[0] | ((unsigned)h[1] << 16); raw.y = (unsigned)h[2] | ((unsigned)h[3] << 16);
   *reinterpret_cast<uint2*>(p + i) = raw;
 }
+
+// Block reductions over a compile-time number of warps W (blockDim.x == 32·W): the same sums and
+// maxima in the same order as dc_block_sum / dc_block_max / dc_block_sum2 with Lead = false, the
+// scratch reads unrolled (scratch 16-byte aligned, so they may merge into vector loads).
+template <typename T, int W> __device__ __forceinline__ T dc_block_sum_w(T v, T* scratch) {
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  if ((threadIdx.x & 31) == 0) scratch[threadIdx.x >> 5] = v;
+  __syncthreads();
+  T total = T(0);
+#pragma unroll
+  for (int w = 0; w < W; ++w) total += scratch[w];
+  return total;
+}
+template <typename T, int W> __device__ __forceinline__ T dc_block_max_w(T v, T* scratch) {
+  for (int o = 16; o > 0; o >>= 1) { T u = __shfl_xor_sync(0xffffffffu, v, o); v = u > v ? u : v; }
+  if ((threadIdx.x & 31) == 0) scratch[threadIdx.x >> 5] = v;
+  __syncthreads();
+  T m = scratch[0];
+#pragma unroll
+  for (int w = 1; w < W; ++w) m = scratch[w] > m ? scratch[w] : m;
+  return m;
+}
+template <typename T, int W> __device__ __forceinline__ void dc_block_sum2_w(T& a, T& b, T* scratch) {
+  for (int o = 16; o > 0; o >>= 1) { a += __shfl_xor_sync(0xffffffffu, a, o); b += __shfl_xor_sync(0xffffffffu, b, o); }
+  if ((threadIdx.x & 31) == 0) { scratch[threadIdx.x >> 5] = a; scratch[16 + (threadIdx.x >> 5)] = b; }
+  __syncthreads();
+  a = T(0); b = T(0);
+#pragma unroll
+  for (int w = 0; w < W; ++w) { a += scratch[w]; b += scratch[16 + w]; }
+}

@@ -18,7 +18,8 @@ import { pipelineFor, runPipeline } from '../passes/pipeline.ts';
 import { insertQuantize } from '../passes/quantize/insert.ts';
 import { defaultPolicy } from '../passes/quantize/policy.ts';
 import { tinyDir } from './helpers/fixtures.ts';
-import { buildGraph } from './helpers/graph.ts';
+import { type NodeSpec, buildGraph } from './helpers/graph.ts';
+import { Tensor } from '../compiler/ir/tensor.ts';
 
 function kernelsOf(name: string) {
   const graph = runPipeline(inferTypes(importOnnx(join(tinyDir(name), 'model.onnx')).graph), { passes: pipelineFor(insertQuantize(defaultPolicy('fp8'))) }).graph;
@@ -90,6 +91,27 @@ describe('element-wise codegen', () => {
     const functions = new Set(report.units.flatMap((u) => u.functions.map((f) => f.name)));
     for (const k of kernels) expect(functions.has(k.name), k.name).toBe(true);
     expect(report.cubins.get(`hot_${target}`)!.length).toBeGreaterThan(1000);
+  });
+
+  // A norm weight of constant ones (Flux.2's LayerNorm weight is Expand(1.0, [6144])) is not read:
+  // no kernel input, no multiply; any other weight is (x·1 = x, so the values are the same).
+  it.each([['Expand(1.0)', true], ['a constant of ones', true], ['a constant with one 2', false]] as const)('a LayerNorm weight of %s is folded: %s', (kind, folded) => {
+    const n = 64;
+    const ones = Array.from({ length: n }, (_, i) => (kind === 'a constant with one 2' && i === 5 ? 2 : 1));
+    const g = buildGraph({
+      inputs: { x: ['bfloat16', [8, n]] },
+      constants: kind === 'Expand(1.0)' ? { one: Tensor.fromNumbers('bfloat16', [1], [1]), shape: Tensor.fromNumbers('int64', [1], [n]) } : { w: Tensor.fromNumbers('bfloat16', [n], ones) },
+      nodes: [...(kind === 'Expand(1.0)' ? [['Expand', ['one', 'shape'], ['w']] as NodeSpec] : []), ['LayerNormalization', ['x', 'w'], ['y'], { axis: -1, epsilon: 1e-6 }], ['dc.Quantize', ['y'], ['q', 's'], { format: 'fp8', axis: -1 }]],
+      outputs: ['q', 's'],
+    });
+    const graph = runPipeline(g, { passes: pipelineFor(insertQuantize(defaultPolicy('fp8'))) }).graph;
+    const node = graph.nodes.find((m) => m.op === 'FusedKernel')!;
+    expect(node.attrs.ops).toEqual(['LayerNormalization', 'Quantize']);
+    const d = elementwiseDescriptor(graph, node);
+    const ln = d.program.find((i) => i.op === 'LayerNormalization')!;
+    expect(d.inputs.map((i) => i.name)).toEqual(folded ? [node.inputs[0]] : [node.inputs[0], node.inputs[1]]);
+    expect(ln.args[1]).toBe(folded ? '' : 'in1');
+    expect(renderElementwise(d).source.includes(' * x1[i]') || renderElementwise(d).source.includes('dc_pk<T>(in1')).toBe(!folded);
   });
 
   // Regression, was a bug (render.ts rowCtasPerSm): the Qwen2.5-VL text encoder's RMSNorm+Quantize

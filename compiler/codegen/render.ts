@@ -330,6 +330,13 @@ function renderRow(d: ElementwiseDescriptor, name: string): { source: string; sh
   });
   const at = (ref: string) => (packed.has(ref) ? `dc_pk<T>(${ref}, xr${ref.slice(2)}, i)` : val.has(ref) ? (val.get(ref)!.startsWith('s_') ? val.get(ref)! : `${val.get(ref)}[i]`) : ref);
   let sharedBytes = 0;
+  // Block reductions over the CTA's warps, known here (the per-warp partials read unrolled, not
+  // in a loop over blockDim.x / 32): LayerNorm+Modulate+Quantize [4608, 6144] 35.4 -> 33.5-33.9 µs
+  // on the H100 (bench/results/row-kernels-2026-11-26.md). Not at 64 registers a thread or fewer,
+  // where the unrolled reads' registers made a 16-byte-vector dequantizing Quantize spill on
+  // sm_100a (test/codegen-dequant.test.ts); the kernels there (4 CTAs of 256) gained little by it
+  // (Quantize [4096, 6144] 28.3 -> 28.1 µs, [512, 6144] 4.1 -> 3.9).
+  const red = (fn: string) => (65536 / (T * ctasPerSm) > 64 ? `${fn}_w<T, ${T / 32}>` : `${fn}<T, false>`);
   // Block reductions alternate two scratch buffers (one barrier each); a row with an odd number of
   // them ends with a barrier, so the next row's first reduction may overwrite the buffer.
   let reductions = 0;
@@ -343,29 +350,29 @@ function renderRow(d: ElementwiseDescriptor, name: string): { source: string; sh
         const eps = Number(ins.attrs.epsilon ?? 1e-5);
         if (ins.op === 'LayerNormalization' && T <= 512) {
           // One reduction of (sum, sum of squares): variance = E[x²] - mean², in fp32.
-          lines.push(`T p${i} = T(0), q${i} = T(0);`, loop(`const T z = ${a(0)}; p${i} += z; q${i} += z * z;`), `dc_block_sum2<T, false>(p${i}, q${i}, ${scratch()});`);
+          lines.push(`T p${i} = T(0), q${i} = T(0);`, loop(`const T z = ${a(0)}; p${i} += z; q${i} += z * z;`), `${red('dc_block_sum2')}(p${i}, q${i}, ${scratch()});`);
           lines.push(`const T mean${i} = p${i} / T(${d.cols});`, `const T var${i} = q${i} / T(${d.cols}) - mean${i} * mean${i};`);
           lines.push(`const T r${i} = T(1) / sqrt((var${i} > T(0) ? var${i} : T(0)) + T(${eps}));`);
         } else {
           if (ins.op === 'LayerNormalization') {
-            lines.push(`T p${i} = T(0);`, loop(`p${i} += ${a(0)};`), `const T mean${i} = dc_block_sum<T, false>(p${i}, ${scratch()}) / T(${d.cols});`);
+            lines.push(`T p${i} = T(0);`, loop(`p${i} += ${a(0)};`), `const T mean${i} = ${red('dc_block_sum')}(p${i}, ${scratch()}) / T(${d.cols});`);
           } else lines.push(`const T mean${i} = T(0);`);
           lines.push(`T q${i} = T(0);`, loop(`const T z = ${a(0)} - mean${i}; q${i} += z * z;`));
-          lines.push(`const T r${i} = T(1) / sqrt(dc_block_sum<T, false>(q${i}, ${scratch()}) / T(${d.cols}) + T(${eps}));`);
+          lines.push(`const T r${i} = T(1) / sqrt(${red('dc_block_sum')}(q${i}, ${scratch()}) / T(${d.cols}) + T(${eps}));`);
         }
         lines.push(loop(`${v}[i] = (${a(0)} - mean${i}) * r${i}${ins.args[1] ? ` * ${a(1)}` : ''}${ins.args[2] ? ` + ${a(2)}` : ''};`));
         break;
       }
       case 'Softmax':
-        lines.push(`T m${i} = -INFINITY;`, loop(`m${i} = dc_max(m${i}, ${a(0)});`), `const T mx${i} = dc_block_max<T, false>(m${i}, ${scratch()});`);
-        lines.push(`T p${i} = T(0);`, loop(`${v}[i] = exp(${a(0)} - mx${i}); p${i} += ${v}[i];`), `const T sum${i} = dc_block_sum<T, false>(p${i}, ${scratch()});`);
+        lines.push(`T m${i} = -INFINITY;`, loop(`m${i} = dc_max(m${i}, ${a(0)});`), `const T mx${i} = ${red('dc_block_max')}(m${i}, ${scratch()});`);
+        lines.push(`T p${i} = T(0);`, loop(`${v}[i] = exp(${a(0)} - mx${i}); p${i} += ${v}[i];`), `const T sum${i} = ${red('dc_block_sum')}(p${i}, ${scratch()});`);
         lines.push(loop(`${v}[i] = ${v}[i] / sum${i};`));
         break;
       case 'Quantize':
         // Per-token FP8: scale = amax / 448 (fp32), q = e4m3(x / scale), saturating; bf16: round.
         if (ins.attrs.format === 'bf16') lines.push(loop(`${v}[i] = dc_round_bf16(${a(0)});`), `const T s_${i} = T(1);`);
         else {
-          lines.push(`T am${i} = T(0);`, loop(`am${i} = dc_amax(am${i}, ${a(0)});`), `const T amax${i} = dc_block_max<T, false>(am${i}, ${scratch()});`);
+          lines.push(`T am${i} = T(0);`, loop(`am${i} = dc_amax(am${i}, ${a(0)});`), `const T amax${i} = ${red('dc_block_max')}(am${i}, ${scratch()});`);
           lines.push(`const T s_${i} = amax${i} > T(0) ? T(float(amax${i}) / 448.f) : T(1);`, `const T rs_${i} = T(1) / s_${i};`);
           // Stored to fp8 only: the quotient unrounded (the store rounds it, dc_store8q).
           lines.push(loop(`${v}[i] = ${rawQuantized(d).has(ins.out) ? `dc_qdiv(${a(0)}, s_${i}, rs_${i})` : `dc_round_e4m3(dc_qdiv(${a(0)}, s_${i}, rs_${i}))`};`));

@@ -3,7 +3,9 @@
  *
  *   npx tsx test/gpu/cases.ts prepare .gpu/cases     renders and builds (sm_90a) every element-wise
  *                                                    kernel of the tiny fixtures (correctness cases)
- *                                                    and of flux2_dev at 1024x1024 (timing cases),
+ *                                                    and of flux2_dev at 1024x1024 (timing cases;
+ *                                                    its row kernels also as the compiled model
+ *                                                    runs them, reading deferred GEMM outputs),
  *                                                    the VAE decoders' (tiny: checked; 1024x1024:
  *                                                    timed, convs and norms checked on samples),
  *                                                    writes kernels.cubin, cases.txt, expected.json
@@ -25,8 +27,9 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildKernels } from '../../compiler/build/index.ts';
 import type { CudaType } from '../../compiler/codegen/elementwise.ts';
-import { kernelPlan } from '../../compiler/codegen/plan.ts';
-import { ROW_TUNING, elementwiseDescriptor, withRowTuning } from '../../compiler/codegen/elementwise.ts';
+import { deferDequant, kernelPlan } from '../../compiler/codegen/plan.ts';
+import { lateReads } from '../../compiler/codegen/dequant.ts';
+import { ROW_TUNING, type RowTuning, elementwiseDescriptor, withRowTuning } from '../../compiler/codegen/elementwise.ts';
 import { type RenderedKernel, renderElementwise, renderUnit } from '../../compiler/codegen/render.ts';
 import { loadConstant } from '../../compiler/onnx/constants.ts';
 import { planMemory } from '../../passes/plan-memory.ts';
@@ -86,7 +89,21 @@ const CUDA: Partial<Record<DType, CudaType>> = { float32: 'float', float64: 'dou
 type OutputType = CudaType | 'nvfp4q' | 'nvfp4s';
 /** tolerance: the relative-L2 bar when not the dtype's (fp32 convolutions run bf16 tensor cores);
  * flops: for a TFLOP/s column in the timings. */
-interface Case { kernel: string; node: string; ops: string; check: boolean; outputs: { type: OutputType; size: number; bytes?: number }[]; expected?: number[][]; tolerance?: number; flops?: number; bytes?: number }
+interface Case {
+  kernel: string; node: string; ops: string; check: boolean; outputs: { type: OutputType; size: number; bytes?: number }[]; expected?: number[][]; tolerance?: number; flops?: number; bytes?: number;
+  /** Checked against another case's outputs in the same run, bit for bit (index into the cases):
+   * a deferred GEMM's reader in another tuning must give the same values. */
+  sameAs?: number;
+  /** Outputs saved for another case's sameAs, not checked themselves. */
+  saveOnly?: boolean;
+}
+
+/** Row-kernel tunings timed beside the default (the rule's CTAs per SM): CTAs per SM fixed at 1-4. */
+const ROW_TUNINGS: RowTuning[] = [1, 2, 3, 4].map((ctasPerSm) => ({ ...ROW_TUNING, ctasPerSm }));
+/** Tunings the checked row kernels also run in (on 2 CTAs): against the reference, or a deferred
+ * GEMM's reader bit for bit against its default tuning's outputs. Empty: none under study. */
+const CHECKED_TUNINGS: RowTuning[] = [];
+const tuningLabel = (t: RowTuning) => `${t.vectorsPerThread} vec/thread, ring ${t.stages}, ${t.ctasPerSm || 'rule'} CTA/SM`;
 
 /**
  * The amax and encode launches of one NVFP4 Quantize as one case: the amax kernel writes partial
@@ -164,7 +181,7 @@ async function prepare(dir: string, only?: string): Promise<void> {
   const rowsOnly = only === 'row-kernels';
   // (Attention kernels, packs included, have their own harness: test/gpu/attention.ts.)
   const notAttention = (k: string) => !k.startsWith('attn');
-  const models: { graph: Graph; check: boolean; only?: (launchKernel: string) => boolean; sample?: boolean; label?: string }[] = !all ? [] : ['flux2', 'qwen_image', 'mistral_text_encoder', 'qwen_text_encoder'].map((m) => ({ graph: optimise(join(ROOT, 'models', 'tiny', m, 'model.onnx')), check: true, only: notAttention }));
+  const models: { graph: Graph; check: boolean; only?: (launchKernel: string) => boolean; sample?: boolean; label?: string; deferred?: boolean }[] = !all ? [] : ['flux2', 'qwen_image', 'mistral_text_encoder', 'qwen_text_encoder'].map((m) => ({ graph: optimise(join(ROOT, 'models', 'tiny', m, 'model.onnx')), check: true, only: notAttention }));
   // NVFP4 activation quantization (the b200 path), built for sm_90a and checked on the H100: the
   // template is portable CUDA, so the same descriptors pass the same reference test here.
   if (all) models.push({ graph: optimise(join(ROOT, 'models', 'tiny', 'flux2', 'model.onnx'), {}, 'nvfp4'), check: true, only: (k) => k.startsWith('q4_') });
@@ -172,10 +189,15 @@ async function prepare(dir: string, only?: string): Promise<void> {
   if (all && existsSync(full)) {
     // flux2_dev's row kernels at 64 + 64 tokens (bf16, the full widths) checked; at 1024x1024 timed.
     models.push({ graph: optimise(full, { img_tokens: 64, txt_tokens: 64 }), check: true, only: (k) => rowKernelNames.has(k) });
+    // The same with deferred dequantization (the compiled models' kernels): each reader of a
+    // deferred GEMM saved, and again in each CHECKED_TUNINGS tuning, whose outputs must be the same bits.
+    if (CHECKED_TUNINGS.length) models.push({ graph: optimise(full, { img_tokens: 32, txt_tokens: 32 }), check: true, deferred: true, only: (k) => rowKernelNames.has(k), label: ' (deferred)' });
     models.push({ graph: optimise(full, { img_tokens: 4096, txt_tokens: 512 }), check: false, only: (k) => notAttention(k) && !k.startsWith('dca_') });
     // The launches a fused Concat replaces (SwiGLU, Concat, Quantize of the single blocks), timed
     // beside the fused kernel: the unfused graph's kernels that the fused graph does not have.
     models.push({ graph: optimise(full, { img_tokens: 4096, txt_tokens: 512 }, 'fp8', false), check: false, only: (k) => notAttention(k) && !k.startsWith('dca_'), label: ' (unfused)' });
+    // The row kernels as the compiled model runs them: readers of deferred GEMMs (dequant.ts).
+    models.push({ graph: optimise(full, { img_tokens: 4096, txt_tokens: 512 }), check: false, deferred: true, only: (k) => rowKernelNames.has(k), label: ' (deferred)' });
   } else if (all) console.log(`${full} not found: no flux2_dev timing cases`);
   // VAE decoders: the tiny ones checked whole; the full-size ones (1024x1024) timed, and their
   // convolution and norm kernels checked on sampled outputs (vae-cases.ts).
@@ -184,8 +206,9 @@ async function prepare(dir: string, only?: string): Promise<void> {
   const kernels = new Map<string, RenderedKernel>();
   const cases: Case[] = [];
   const lines: string[] = [];
-  for (const { graph, check: checkModel, only, sample, label = '' } of models) {
-    const plan = kernelPlan(graph, planMemory(graph));
+  for (const { graph, check: checkModel, only, sample, label = '', deferred: defer } of models) {
+    const deferred = defer ? deferDequant(graph) : new Map();
+    const plan = kernelPlan(graph, planMemory(graph, lateReads(graph, deferred)), deferred);
     const byName = new Map(plan.kernels.map((k) => [k.name, k]));
     for (const k of plan.kernels) if (isRowKernel(k)) rowKernelNames.add(k.name);
     for (const launch of plan.launches) {
@@ -211,10 +234,9 @@ async function prepare(dir: string, only?: string): Promise<void> {
       // Integer inputs are drawn below a modulus: Gather indices must stay inside the gathered axis.
       const mod = (a: { value: string }) => (node.op === 'Gather' && a.value === node.inputs[1]
         ? typeOf(node.inputs[0]).shape[((node.attrs.axis as number | undefined) ?? 0) < 0 ? ((node.attrs.axis as number) + typeOf(node.inputs[0]).shape.length) : ((node.attrs.axis as number | undefined) ?? 0)] : 4);
-      const args = [
-        ...inArgs.map((a, j) => { const t = typeOf(a.value); return `in ${WIDTH[CUDA[t.dtype]!]} ${windowOf(graph, a.value).extent} ${seedBase + j} ${KIND[CUDA[t.dtype]!]} ${mod(a)}`; }),
-        ...outArgs.map((a) => { const t = typeOf(a.value); return `out ${WIDTH[CUDA[t.dtype]!]} ${t.shape.reduce((x, y) => x * y, 1)} 0 ${KIND[CUDA[t.dtype]!]} 1`; }),
-      ];
+      const inArg = (v: string, seed: number) => { const t = typeOf(v); return `in ${WIDTH[CUDA[t.dtype]!]} ${windowOf(graph, v).extent} ${seed} ${KIND[CUDA[t.dtype]!]} ${mod({ value: v })}`; };
+      const outArg = (v: string) => { const t = typeOf(v); return `out ${WIDTH[CUDA[t.dtype]!]} ${t.shape.reduce((x, y) => x * y, 1)} 0 ${KIND[CUDA[t.dtype]!]} 1`; };
+      const args = [...inArgs.map((a, j) => inArg(a.value, seedBase + j)), ...outArgs.map((a) => outArg(a.value))];
       const c: Case = {
         kernel: k.name, node: node.outputs[0], ops: ((node.attrs.ops as string[] | undefined) ?? [node.op]).join('+') + label, check,
         outputs: outArgs.map((a) => ({ type: CUDA[typeOf(a.value).dtype]!, size: sampleCount(typeOf(a.value).shape.reduce((x, y) => x * y, 1), stride) })),
@@ -229,29 +251,49 @@ async function prepare(dir: string, only?: string): Promise<void> {
       if (sampled && conv) {
         const gen = (arg: number, i: number) => { const t = typeOf(inArgs[arg].value).dtype, u = uniform(i, seedBase + arg); return t === 'bfloat16' ? roundToBf16(u) : u; };
         c.expected = [convSamples(graph, node, stride, gen)];
+      } else if (check && defer) {
+        // No reference for a deferred reader here (the reference executor reads the dequantized
+        // GEMM output): its outputs are saved, and its other tunings must give the same bits.
+        c.saveOnly = true;
       } else if (check) {
         // Kernel arguments get the generated values; other inputs (shape constants) their own.
         const generated = new Map(inArgs.map((a, j) => [a.value, windowed(graph, a.value, (n) => generate(typeOf(a.value).dtype, [n], seedBase + j, mod(a)))]));
-        const value = (x: string) => generated.get(x) ?? (graph.constants.has(x) ? loadConstant(graph.constants.get(x)!, x) : undefined);
+        // A load-time value the kernel does not read (a norm weight of constant ones, folded) from its producer.
+        const value = (x: string): Tensor | undefined => {
+          const got = generated.get(x) ?? (graph.constants.has(x) ? loadConstant(graph.constants.get(x)!, x) : undefined);
+          if (got) return got;
+          const p = graph.nodes.find((m) => m.outputs.includes(x));
+          return p && (lookupOp(p)!.exec(p.inputs.map((y) => (y ? value(y) : undefined)), p) as Tensor[])[p.outputs.indexOf(x)];
+        };
         const outs = lookupOp(node)!.exec(node.inputs.map((x) => (x ? value(x) : undefined)), node) as Tensor[];
         c.expected = outArgs.map((a) => outs[node.outputs.indexOf(a.value)].toNumbers().filter((_, i) => i % stride === 0));
       }
       cases.push(c);
       lines.push(`${k.name} ${k.grid} ${k.block} ${k.sharedBytes} ${sample ? 20 : check ? 0 : 50} ${check ? stride : 0} ${args.length} ${args.join(' ')}`);
       const rowKernel = isRowKernel(k);
-      if (check && rowKernel && k.grid > 2) {
+      const base = cases.length - 1;
+      if (check && rowKernel && k.grid > 2 && !c.saveOnly) {
         // Again on 2 CTAs: each loops over many rows, so the prefetch of the next row is exercised.
         cases.push({ ...c, ops: `${c.ops} (2 CTAs)` });
         lines.push(`${k.name} 2 ${k.block} ${k.sharedBytes} 0 1 ${args.length} ${args.join(' ')}`);
       }
+      for (const t of check && rowKernel && !sample ? CHECKED_TUNINGS : []) {
+        // On 2 CTAs (the rows loop through the ring), so outputs.bin stays small.
+        const v = renderElementwise(withRowTuning(elementwiseDescriptor(graph, node, deferred), t));
+        if (v.name === k.name) continue;
+        kernels.set(v.name, v);
+        const grid = Math.min(v.grid, 2);
+        cases.push({ ...c, ...(c.saveOnly ? { saveOnly: undefined, sameAs: base } : {}), kernel: v.name, ops: `${c.ops} [${tuningLabel(t)}]${grid === 2 ? ' (2 CTAs)' : ''}` });
+        lines.push(`${v.name} ${grid} ${v.block} ${v.sharedBytes} 0 1 ${args.length} ${args.join(' ')}`);
+      }
       if (!check && rowKernel) {
         // Row-kernel tuning, timed side by side: CTAs per SM fixed at 1-4 beside the number
         // rowCtasPerSm derives from the row arrays' registers (the default).
-        for (const t of [1, 2, 3, 4].map((ctasPerSm) => ({ ...ROW_TUNING, ctasPerSm }))) {
-          const v = renderElementwise(withRowTuning(elementwiseDescriptor(graph, node), t));
+        for (const t of ROW_TUNINGS) {
+          const v = renderElementwise(withRowTuning(elementwiseDescriptor(graph, node, deferred), t));
           if (kernels.has(v.name)) continue;
           kernels.set(v.name, v);
-          cases.push({ ...c, kernel: v.name, ops: `${c.ops} [${t.vectorsPerThread} vec/thread, ring ${t.stages}, ${t.ctasPerSm} CTA/SM, ${v.block} threads, ${v.sharedBytes} B smem]` });
+          cases.push({ ...c, kernel: v.name, ops: `${c.ops} [${tuningLabel(t)}, ${v.block} threads, ${v.sharedBytes} B smem]` });
           lines.push(`${v.name} ${v.grid} ${v.block} ${v.sharedBytes} 50 0 ${args.length} ${args.join(' ')}`);
         }
       }
@@ -305,7 +347,29 @@ function check(dir: string, results: string): void {
   let offset = 0, failed = 0;
   console.log(log.split('\n').find((l) => l.startsWith('device')));
   console.log('| kernel | ops | output | error | result |\n| --- | --- | --- | ---: | --- |');
-  for (const c of cases.filter((x) => x.check)) {
+  // Outputs of the cases others are compared with (sameAs), by case index.
+  const saved = new Map<number, number[][]>();
+  let passed = 0;
+  cases.forEach((c, ci) => {
+    if (!c.check) return;
+    if (c.saveOnly) {
+      saved.set(ci, c.outputs.map((o) => { const got = decode(buf, offset, o.type as CudaType, o.size); offset += o.size * WIDTH[o.type as CudaType]; return got; }));
+      return;
+    }
+    if (c.sameAs !== undefined) {
+      const ref = saved.get(c.sameAs)!;
+      let bad = 0;
+      c.outputs.forEach((o, k) => {
+        const got = decode(buf, offset, o.type as CudaType, o.size);
+        offset += o.size * WIDTH[o.type as CudaType];
+        const differ = got.reduce((n, g, i) => n + (Object.is(g, ref[k][i]) ? 0 : 1), 0);
+        bad += differ;
+        console.log(`| ${c.kernel} | ${c.ops} | ${k} ${o.type} | ${differ} differ from ${cases[c.sameAs!].kernel} | ${differ ? 'FAIL' : 'ok'} |`);
+      });
+      if (bad) failed++; else passed++;
+      return;
+    }
+    let caseFailed = false;
     c.outputs.forEach((o, k) => {
       const want = c.expected![k];
       if (o.type === 'nvfp4q' || o.type === 'nvfp4s') {
@@ -313,7 +377,7 @@ function check(dir: string, results: string): void {
         offset += o.bytes!;
         const err = o.type === 'nvfp4q' ? nvfp4CodeMismatches(bytes, want) : nvfp4ScaleError(bytes, want);
         const ok = err === 0;
-        if (!ok) failed++;
+        if (!ok) caseFailed = true;
         console.log(`| ${c.kernel} | ${c.ops} | ${k} ${o.type === 'nvfp4q' ? 'e2m1 codes' : 'block scales'} | ${o.type === 'nvfp4q' ? `${err} codes differ` : err.toExponential(2)} | ${ok ? 'ok' : 'FAIL'} |`);
         return;
       }
@@ -333,10 +397,11 @@ function check(dir: string, results: string): void {
         err = nanMismatch ? Infinity : Math.sqrt(num / Math.max(den, 1e-30));
         ok = err <= (c.tolerance ?? (o.type === 'float' || o.type === 'double' ? 1e-4 : 1e-2));
       }
-      if (!ok) failed++;
+      if (!ok) caseFailed = true;
       console.log(`| ${c.kernel} | ${c.ops} | ${k} ${o.type} | ${o.type === 'fp8e4m3' ? `${err} codes` : err.toExponential(2)} | ${ok ? 'ok' : 'FAIL'} |`);
     });
-  }
+    if (caseFailed) failed++; else passed++;
+  });
   const copyLine = log.split('\n').find((l) => l.startsWith('copy '));
   const copy = copyLine ? Number(copyLine.split(' ')[2]) / Number(copyLine.split(' ')[1]) / 1e3 : undefined;
   if (copy) console.log(`\nbaseline: device-to-device copy ${copy.toFixed(0)} GB/s (read + write)`);
@@ -347,7 +412,7 @@ function check(dir: string, results: string): void {
     const gbs = (c?.bytes ?? Number(bytes)) / Number(us) / 1e3;
     console.log(`| ${name} | ${c?.ops} | ${Number(us).toFixed(1)} | ${gbs.toFixed(0)} | ${copy ? `${((100 * gbs) / copy).toFixed(0)}%` : ''} | ${c?.flops ? (c.flops / Number(us) / 1e6).toFixed(0) : ''} |`);
   }
-  console.log(`\n${cases.filter((x) => x.check).length - (failed ? 1 : 0)} passed, ${failed} failed`);
+  console.log(`\n${passed} passed, ${failed} failed`);
   if (failed) process.exitCode = 1;
 }
 
