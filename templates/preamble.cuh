@@ -7,6 +7,16 @@
 #include <cuda_fp4.h>
 #include <stdint.h>
 
+// Row kernels ask ptxas for CTAs per SM (render.ts rowCtasPerSm, measured on the H100). The same
+// source compiled for sm_100a needs a few more registers per thread (full-size Flux.2 row kernels
+// spilled 24-112 bytes at the sm_90a budget), so there they ask for one CTA per SM fewer; the
+// persistent grid is unchanged (extra CTAs wait their turn). Not timed: no B200 here.
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 1000
+#define DC_ROW_MIN_BLOCKS(n) ((n) > 1 ? (n) - 1 : 1)
+#else
+#define DC_ROW_MIN_BLOCKS(n) (n)
+#endif
+
 template <typename T> __device__ __forceinline__ T dc_load(const float* p, long long i) { return T(p[i]); }
 template <typename T> __device__ __forceinline__ T dc_load(const double* p, long long i) { return T(p[i]); }
 template <typename T> __device__ __forceinline__ T dc_load(const __nv_bfloat16* p, long long i) { return T(__bfloat162float(p[i])); }
