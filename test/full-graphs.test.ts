@@ -110,6 +110,20 @@ describe.skipIf(!present)('full-size graphs', () => {
     expect(JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8')).weights.absent).toMatch(/structure only/);
   });
 
+  // Issue 5: every generated kernel of both transformers at 1024x1024 builds with nvcc for both
+  // targets at each target's default precision (FP8 on h100, NVFP4 on b200) with no spill in a hot
+  // kernel (the build fails otherwise). The b200 build spilled once unnoticed: this catches it.
+  it.each([
+    ['flux2_dev', 'h100'], ['flux2_dev', 'b200'], ['qwen_image', 'h100'], ['qwen_image', 'b200'],
+  ] as const)('%s builds for %s with no spill in a hot kernel', async (name, target) => {
+    const out = mkdtempSync(join(tmpdir(), `full-build-${name}-${target}-`));
+    const s = await compileModel({ model: join(SHARED_FULL, name, 'model.onnx'), target, shape: FULL[name], out });
+    // A hot kernel that spills fails compileModel; cold ones (trigonometry tables) may spill on sm_100a.
+    expect(s.build!.kernels, `${name} ${target}`).toBeGreaterThan(0);
+    const m = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8'));
+    expect(m.launchPlan.filter((l: { kind: string }) => l.kind === 'pending')).toEqual([]);
+  }, 600_000);
+
   it('a symbolic dim left unbound is named in the error', () => {
     const { graph } = importOnnx(join(SHARED_FULL, 'flux2_dev', 'model.onnx'));
     expect(() => inferTypes(specialise(graph, { img_tokens: 4096 }))).toThrow(/txt_tokens/);
