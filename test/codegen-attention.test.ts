@@ -143,6 +143,28 @@ describe('attention kernel descriptors', () => {
     }
   });
 
+  it('a mask\'s extent: Qwen-Image masks only its text keys (Concat of the padding mask and constant ones), checked on the mask\'s values; the kernel only scales later key tiles', () => {
+    const { after } = compileTiny('qwen_image');
+    const attn = ops(after, 'PackedAttention')[0];
+    const d = attentionDescriptor(after, attn);
+    const text = (after.types.get('encoder_hidden_states') as unknown as { shape: number[] }).shape[1];
+    expect(d.mask!.keys).toBe(text);
+    expect(d.seqKv).toBeGreaterThan(text);
+    // The mask's values for a padding mask with zeros: some text keys masked, none after them.
+    const padding = Tensor.zeros('int64', [1, text]);
+    for (let i = 0; i < text; i++) padding.set(i, i < text - 5 ? 1 : 0);
+    const mask = throughViews(after, attn.inputs[0], new Map([['encoder_hidden_states_mask', padding]])).toFloat32();
+    const row = mask.subarray(mask.length - d.seqKv);
+    expect([...row.subarray(d.mask!.keys)].every((x) => x === 0)).toBe(true);
+    expect([...row.subarray(0, d.mask!.keys)].filter((x) => x < -1e30)).toHaveLength(5);
+    expect(renderAttention(d).source).toMatch(/if \(\(kt\) >= 1\) \{|\) >= 1\) \{/);
+    // A mask whose structure says nothing (the text encoder's, from its attention_mask input) keeps every key in play.
+    const te = compileTiny('mistral_text_encoder').after;
+    const td = attentionDescriptor(te, ops(te, 'PackedAttention')[0]);
+    expect(td.mask!.keys).toBe(td.seqKv);
+    expect(renderAttention(td).source).not.toMatch(/are only scaled[\s\S]*\) >= \d+\) \{/);
+  });
+
   it('renders purely, one kernel per distinct shape, arguments in parameter order', () => {
     const { after } = compileTiny('flux2');
     const plan = kernelPlan(after, planMemory(after));

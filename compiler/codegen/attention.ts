@@ -75,8 +75,9 @@ export interface AttentionDescriptor {
   causal: boolean;
   outLayout: 'bshd' | 'bhsd';
   outType: string;
-  /** The mask's root and its window, strides over (b, h, q, k) (0 where broadcast). */
-  mask?: { value: string; type: string; bool: boolean; offset: number; strides: number[] };
+  /** The mask's root and its window, strides over (b, h, q, k) (0 where broadcast); `keys`: the
+   * leading keys it may mask (maskedKeys), every later key always kept. */
+  mask?: { value: string; type: string; bool: boolean; offset: number; strides: number[]; keys: number };
   /** Packed operands (Qp, Kp, Vt[, Qs, Ks]) and the output. */
   inputs: string[];
   output: string;
@@ -176,6 +177,53 @@ export function packDescriptor(graph: Graph, node: Node, deferred?: ReadonlyMap<
   };
 }
 
+/** Whether every element of a compile-time constant held in the graph satisfies `test`. */
+function constantAll(graph: Graph, v: string, test: (x: number) => boolean): boolean {
+  const c = graph.constants.get(v);
+  return !!c && c.source.kind === 'inline' && c.shape.reduce((a, b) => a * b, 1) <= 1 << 20 && c.source.tensor.toNumbers().every(test);
+}
+
+/**
+ * How many leading keys (last axis) an attention mask may mask; every key after them is kept
+ * whatever the inputs, as the mask's structure shows. An additive mask Where(keep, 0, -big) keeps
+ * where `keep` is true; a bool mask keeps where true. `keep` is followed through views, casts and
+ * broadcasts to a last-axis Concat whose later parts are constants of true (Qwen-Image: the
+ * text-padding mask then 4096 image keys of ones gives 256 of 4352). Anything else: all keys.
+ */
+export function maskedKeys(graph: Graph, mask: string, bool: boolean): number {
+  const width = (v: string) => typeOf(graph, v).shape.at(-1) ?? 1;
+  const producer = (v: string) => graph.nodes.find((n) => n.outputs.includes(v));
+  const keepExtent = (v: string, depth: number): number => {
+    const w = width(v);
+    if (constantAll(graph, v, (x) => x !== 0)) return 0;
+    const p = producer(v);
+    if (!p || p.domain !== '' || depth > 8) return w;
+    if (['Unsqueeze', 'Reshape', 'Identity', 'Squeeze', 'Cast', 'Expand'].includes(p.op)) {
+      const inner = keepExtent(p.inputs[0], depth + 1);
+      return width(p.inputs[0]) === w ? inner : inner === 0 ? 0 : w;
+    }
+    if (p.op === 'Concat') {
+      const rank = typeOf(graph, v).shape.length, axis = (p.attrs.axis as number | undefined) ?? 0;
+      if (axis !== -1 && axis !== rank - 1) return w;
+      let start = 0, extent = 0;
+      for (const x of p.inputs) {
+        const e = keepExtent(x, depth + 1);
+        if (e > 0) extent = start + e;
+        start += width(x);
+      }
+      return extent;
+    }
+    return w;
+  };
+  const additiveExtent = (v: string, depth: number): number => {
+    const p = producer(v);
+    if (p?.op === 'Where' && p.domain === '' && constantAll(graph, p.inputs[1], (x) => x === 0)) return keepExtent(p.inputs[0], 0);
+    if (p && p.domain === '' && depth < 8 && ['Unsqueeze', 'Reshape', 'Identity', 'Squeeze', 'Cast', 'Expand'].includes(p.op) && width(p.inputs[0]) === width(v)) return additiveExtent(p.inputs[0], depth + 1);
+    return width(v);
+  };
+  return bool ? keepExtent(mask, 0) : additiveExtent(mask, 0);
+}
+
 export function attentionDescriptor(graph: Graph, node: Node): AttentionDescriptor {
   const where = `PackedAttention kernel -> ${node.outputs[0]}`;
   const q = typeOf(graph, node.inputs[1]).shape, k = typeOf(graph, node.inputs[2]).shape;
@@ -192,7 +240,7 @@ export function attentionDescriptor(graph: Graph, node: Node): AttentionDescript
       const d = view.dims[a - pad];
       return !d || d.size === 1 ? 0 : d.stride;
     });
-    mask = { value: view.root, type: cType(typeOf(graph, view.root).dtype, where), bool: dtype === 'bool', offset: view.offset, strides };
+    mask = { value: view.root, type: cType(typeOf(graph, view.root).dtype, where), bool: dtype === 'bool', offset: view.offset, strides, keys: maskedKeys(graph, node.inputs[0], dtype === 'bool') };
   }
   const d: AttentionDescriptor = {
     kind: 'attention', batch, heads, kvHeads, seqQ, seqKv, headDim, dp: packedHeadDim(headDim, qk), qk,
@@ -354,6 +402,7 @@ export function renderAttention(d: AttentionDescriptor): AttentionKernel {
     name, params, dp: d.dp, headDim: d.headDim, qBytes: smem.q, kBytes: smem.k, vBytes: smem.v,
     qTiles: sq / 128, kvTiles: skv / 128, heads: d.heads, kvHeads: d.kvHeads, group: d.heads / d.kvHeads, seqQ: d.seqQ, seqKv: d.seqKv,
     causal: d.causal, fp8, mask: !!d.mask, masked: !!d.mask || d.causal, bound: d.seqKv % 128 !== 0, maskLoad,
+    maskTiles: d.causal || !d.mask ? skv / 128 : Math.ceil(d.mask.keys / 128),
     qHeadBytes: fp8 ? sq * 128 : sq * d.dp * 2, kHeadBytes: fp8 ? skv * 128 : skv * d.dp * 2, vHeadBytes: skv * d.dp * 2,
     qBlocks: fp8 ? 1 : d.dp / 64, kBlocks: fp8 ? 1 : d.dp / 64, vBlocks: 2, qBlockBytes: sq * 128, kBlockBytes: skv * 128,
     kSteps: fp8 ? 4 : d.dp / 16, wgmmaS: wgS.name, wgmmaPV: wgPV.name, mmaS: fp8 ? 'dca_mma_e4m3' : 'dca_mma_bf16',
