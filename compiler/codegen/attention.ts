@@ -249,9 +249,12 @@ export function attentionDescriptor(graph: Graph, node: Node): AttentionDescript
     outType: cType(typeOf(graph, node.outputs[0]).dtype, where),
     mask, inputs: node.inputs.slice(1), output: node.outputs[0], schedule: 'pingpong', stages: 0,
   };
-  // Masks and key bounds need registers that the probabilities of the P·V in flight hold otherwise;
-  // a mask with a query axis (per-element loads) or a partial last key tile keeps the serial order.
-  if (mask || d.causal) d.schedule = 'pingpong-wait';
+  // A mask over every key (or causality) needs registers that the probabilities of the P·V in
+  // flight hold otherwise: the softmax waits for its own P·V. A mask that only reaches the first key
+  // tiles (Qwen-Image's text) builds without spills in full ping-pong and runs faster (H100: 27.9/27.3
+  // against 28.7/28.4 ms of attention per pass). A mask with a query axis (per-element loads) or a
+  // partial last key tile keeps the serial order.
+  if ((mask && mask.keys >= seqKv) || d.causal) d.schedule = 'pingpong-wait';
   if ((mask && mask.strides[2] !== 0) || seqKv % 128 !== 0) d.schedule = 'serial';
   d.stages = attentionSharedBytes({ ...d, stages: 3 }).total <= MAX_SHARED ? 3 : 2;
   return d;
