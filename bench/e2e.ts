@@ -41,6 +41,7 @@ import { PNG_DEFAULTS, encodePng } from '../runtime/pipeline/png.ts';
 import type { ReportHeader } from './report.ts';
 import type { GenerateRequest, GeneratedImage } from '../runtime/pipeline/types.ts';
 import { sha256 } from '../compiler/hash.ts';
+import type { Tensor } from '../compiler/ir/tensor.ts';
 
 export const E2E_FAMILIES = ['flux2', 'qwen_image'] as const;
 export type E2eFamily = (typeof E2E_FAMILIES)[number];
@@ -196,7 +197,11 @@ function recording(runtime: E2eRuntime): GpuRuntime & { loaded: Map<string, Time
       const m = runtime.loadModel(dir, o);
       loaded.set(dir, m);
       runs.set(dir, 0);
-      return { ...m, memory: m.memory, close: () => m.close(), run: (inputs) => { runs.set(dir, runs.get(dir)! + 1); return m.run(inputs); } };
+      const many = m.runMany?.bind(m);
+      return {
+        ...m, memory: m.memory, close: () => m.close(), run: (inputs) => { runs.set(dir, runs.get(dir)! + 1); return m.run(inputs); },
+        ...(many ? { runMany: (list: Record<string, Tensor>[]) => { runs.set(dir, runs.get(dir)! + list.length); return many(list); } } : {}),
+      };
     },
   };
 }

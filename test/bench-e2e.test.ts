@@ -161,6 +161,8 @@ describe('e2eBench over tiny pipeline artifacts (stand-in runtime)', () => {
           device: { name: 'Stand-in GPU' },
           memory: { arenaBytes: 1, weightBytes: 1, workspaceBytes: 1, deviceUsedBytes: 2 ** 30 },
           run: () => Object.fromEntries(m.io.outputs.map((o) => [o.name, Tensor.zeros('float32', o.shape)])),
+          // Replicas (Qwen-Image's transformer, for its two CFG passes at once): runMany.
+          ...(options?.replicas ? { runMany: (list: unknown[]) => list.map(() => Object.fromEntries(m.io.outputs.map((o) => [o.name, Tensor.zeros('float32', o.shape)]))) } : {}),
           time: (n) => { events.push(`time ${role} ${n}`); return { medianMs: 2 }; },
           close: () => events.push(`close ${role}`),
         };
@@ -175,8 +177,9 @@ describe('e2eBench over tiny pipeline artifacts (stand-in runtime)', () => {
     const r = await e2eBench({ families: ['flux2', 'qwen_image'], seed: 5, steps: 2, iters: 2, artifacts, baseline: true }, { runtime, baseline }, (s) => logs.push(s));
 
     const opts = JSON.stringify({ syntheticWeights: 5, bf16Bits: true });
+    // Qwen-Image's transformer runs its two CFG passes at once: two replicas.
     const forFamily = (f: string) => [
-      `load text_encoder ${opts}`, `load transformer ${opts}`, `load vae_decoder ${opts}`,
+      `load text_encoder ${opts}`, `load transformer ${f === 'flux2' ? opts : JSON.stringify({ syntheticWeights: 5, bf16Bits: true, replicas: 2 })}`, `load vae_decoder ${opts}`,
       'time text_encoder 3', 'time transformer 3', 'time vae_decoder 3',
       'close text_encoder', 'close transformer', 'close vae_decoder', `baseline ${f} steps 2 prompts ${f === 'flux2' ? 1 : 2}`,
     ];

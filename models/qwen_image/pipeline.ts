@@ -51,7 +51,8 @@ export class QwenImagePipeline extends ModulePipeline implements Pipeline {
   }
 
   static async load(m: PipelineManifest, load: ExecutorFactory): Promise<QwenImagePipeline> {
-    const modules = await loadModules(m, load, ['hidden_states', 'encoder_hidden_states', 'encoder_hidden_states_mask', 'timestep']);
+    // The transformer runs twice a step with true CFG: an executor that can runs both passes at once (Executor.runMany).
+    const modules = await loadModules(m, (g) => load(g.role === 'transformer' ? { ...g, concurrentRuns: 2 } : g), ['hidden_states', 'encoder_hidden_states', 'encoder_hidden_states_mask', 'timestep']);
     const { tok, encoder, transformer } = modules;
     const p = m.prompt;
     const settings: QwenPromptSettings = {
@@ -111,8 +112,16 @@ export class QwenImagePipeline extends ModulePipeline implements Pipeline {
     for (let i = 0; i < req.steps; i++) {
       // One latents Tensor for both CFG passes of a step: the latents change only after them, so an executor stages them once.
       const step = { hidden_states: hidden, timestep: new Tensor('float32', [1], Float32Array.of(timestepInput(schedule, i))) };
-      let v = await predict(condText, step, scratch[0]);
-      if (uncondText) v = trueCfg(v, await predict(uncondText, step, scratch[1]), req.guidanceScale, PACKED);
+      let v: Float32Array;
+      if (uncondText && this.transformer.runMany) {
+        // Both passes at once (the GPU executor: one replica each, on two streams); the same outputs as two runs.
+        throwIfAborted(req.signal);
+        const [c, u] = await this.transformer.runMany([{ ...condText, ...step }, { ...uncondText, ...step }]);
+        v = trueCfg(valuesOf(Object.values(c)[0], scratch[0]), valuesOf(Object.values(u)[0], scratch[1]), req.guidanceScale, PACKED);
+      } else {
+        v = await predict(condText, step, scratch[0]);
+        if (uncondText) v = trueCfg(v, await predict(uncondText, step, scratch[1]), req.guidanceScale, PACKED);
+      }
       const staged = stageBits && i + 1 < req.steps ? new Uint16Array(latents.length) : undefined;
       eulerStep(latents, v, schedule, i, staged);
       hidden = staged ? bitsTensor(shape, staged, true) : new Tensor('float32', shape, latents);

@@ -37,6 +37,8 @@ import type { Executor, ExecutorFactory, ValueInfo } from './types.ts';
 /** What the pipelines need of a loaded module (runtime/gpu/model.ts's Model has it). */
 export interface CompiledModule {
   run(inputs: Record<string, Tensor>): Record<string, Tensor> | Promise<Record<string, Tensor>>;
+  /** Several input sets at once, one per replica (GpuLoadOptions.replicas). */
+  runMany?(list: Record<string, Tensor>[]): Record<string, Tensor>[] | Promise<Record<string, Tensor>[]>;
   close(): void;
   /** Device memory held, when known (dc_gpu_memory_bytes). */
   readonly memory?: { arenaBytes: number; weightBytes: number; workspaceBytes: number; deviceUsedBytes?: number };
@@ -46,13 +48,15 @@ export interface GpuLoadOptions {
   syntheticWeights?: number;
   /** bfloat16 outputs undecoded, as bits tensors (./bf16.ts); gpuExecutorFactory always asks for it. */
   bf16Bits?: boolean;
+  /** Replicas of the activation memory for runs at once (runtime/gpu/model.ts); from GraphRef.concurrentRuns. */
+  replicas?: number;
 }
 export interface GpuRuntime { loadModel(dir: string, options?: GpuLoadOptions): CompiledModule | Promise<CompiledModule> }
 
 /** Imports runtime/gpu/model.ts (CUDA bindings through koffi); throws with the reason when that fails. */
 export async function loadGpuRuntime(): Promise<GpuRuntime> {
   const mod = await import('../gpu/model.ts');
-  return { loadModel: (dir, o) => mod.loadModel(dir, { ...(o?.syntheticWeights === undefined ? {} : { syntheticWeights: o.syntheticWeights }), ...(o?.bf16Bits ? { bf16Bits: true } : {}) }) };
+  return { loadModel: (dir, o) => mod.loadModel(dir, { ...(o?.syntheticWeights === undefined ? {} : { syntheticWeights: o.syntheticWeights }), ...(o?.bf16Bits ? { bf16Bits: true } : {}), ...(o?.replicas && o.replicas > 1 ? { replicas: o.replicas } : {}) }) };
 }
 
 /** The label every output of a synthetic-weights run carries. */
@@ -78,12 +82,15 @@ export function gpuExecutorFactory(runtime: GpuRuntime, options: GpuExecutorOpti
     const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as { inputs: Record<string, string>; outputs: Record<string, string> };
     const inputs = Object.entries(manifest.inputs).map(([n, t]) => parseValueType(n, t));
     const outputs = Object.entries(manifest.outputs).map(([n, t]) => parseValueType(n, t));
-    const module = await runtime.loadModel(dir, { ...(seed === undefined ? {} : { syntheticWeights: seed }), bf16Bits: true });
+    const replicas = graph.concurrentRuns && graph.concurrentRuns > 1 ? graph.concurrentRuns : undefined;
+    const module = await runtime.loadModel(dir, { ...(seed === undefined ? {} : { syntheticWeights: seed }), bf16Bits: true, ...(replicas ? { replicas } : {}) });
     const mem = module.memory;
+    const many = module.runMany?.bind(module);
     return {
       description: `gpu (compiled) ${dir}${label}`,
       inputs, outputs,
       run: async (given) => module.run(given),
+      ...(replicas && many ? { runMany: async (list: Record<string, Tensor>[]) => many(list) } : {}),
       release: async () => { module.close(); },
       ...(mem ? { deviceBytes: () => mem.deviceUsedBytes ?? mem.arenaBytes + mem.weightBytes + mem.workspaceBytes } : {}),
     };

@@ -31,6 +31,12 @@ export interface Executor {
    * values with valuesOf, and pass an output on to another module as it is.
    */
   run(inputs: Record<string, Tensor>): Promise<Record<string, Tensor>>;
+  /**
+   * Runs the graph once per input set, at once where the executor can (the GPU one: a replica of
+   * the activation memory and a stream per set, GraphRef.concurrentRuns of them); the same outputs
+   * as run() on each set. Absent: the caller runs them one after the other.
+   */
+  runMany?(list: Record<string, Tensor>[]): Promise<Record<string, Tensor>[]>;
   release(): Promise<void>;
   /** Device memory this graph holds (weights, arena), when the executor knows it (GPU). */
   deviceBytes?(): number;

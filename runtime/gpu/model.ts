@@ -12,6 +12,11 @@
  * back. The plan is captured into one CUDA graph on the first run (the artifact is specialised to
  * one input shape, so one graph) and replayed after that; `graphs: false` enqueues launch by launch.
  * time(n) replays the graph n times between events (median, min, mean in ms).
+ *
+ * runMany(list) with `replicas: N` (N arenas, cuBLASLt workspaces, streams and CUDA graphs over one
+ * copy of the weights): each input set on its own replica, all launched before any is awaited, so
+ * one run's memory-bound kernels and tails overlap the other's GEMMs. Qwen-Image's two CFG passes:
+ * bit-identical images, end to end 1667-1683 against 1716-1741 ms on an H100 (bench/RESULTS.md).
  */
 import { closeSync, openSync, readSync } from 'node:fs';
 import { fail } from '../../compiler/errors.ts';
@@ -33,6 +38,13 @@ export interface LoadOptions {
   /** Capture the plan into a CUDA graph (default true). */
   graphs?: boolean;
   /**
+   * Independent copies of the activation memory, each with its own stream, cuBLASLt workspace and
+   * CUDA graph over the one copy of the weights (default 1): runMany runs that many input sets at
+   * once (Qwen-Image's two CFG passes), letting one run's memory-bound kernels and tails overlap the
+   * other's GEMMs.
+   */
+  replicas?: number;
+  /**
    * Return bfloat16 outputs undecoded, as bits tensors (runtime/executor/bf16.ts; the pipelines'
    * executor asks for this, and reads them through valuesOf / bitsOf); default: decoded float32 storage.
    */
@@ -51,6 +63,9 @@ export interface Model {
   readonly memory: { arenaBytes: number; weightBytes: number; workspaceBytes: number; deviceUsedBytes: number };
   readonly loadSeconds: number;
   run(inputs: Record<string, Tensor>): Record<string, Tensor>;
+  /** Runs each input set on its own replica, all at once (at most `replicas` sets); outputs in the same order. */
+  runMany(list: Record<string, Tensor>[]): Record<string, Tensor>[];
+  readonly replicas: number;
   /** One launch-by-launch pass with an event between launches: each launch's own time (ms), in plan order. */
   profile(): { node: string; kind: string; label: string; ms: number }[];
   /** Runs the plan n times between events: the captured graph (needs one run() first) or launch by launch. */
@@ -89,7 +104,7 @@ export function deviceBytes(t: Tensor, dtype: DType): Uint8Array {
   return new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
 }
 
-/** What run() needs of the device: async copies in (the bytes stay alive until execute returns), the plan, copies out. */
+/** What run() needs of the device: async copies in (the bytes stay alive until collect), the plan, copies out. */
 export interface DeviceCopies {
   toDevice(offset: number, bytes: Uint8Array): void;
   /** Runs the plan and waits for it (and for the copies in). */
@@ -99,6 +114,9 @@ export interface DeviceCopies {
 
 export interface HostIo {
   run(given: Record<string, Tensor>): Record<string, Tensor>;
+  /** run() in two halves, for runs on several streams at once: copy the inputs in, then (after the plan ran) copy the outputs out. */
+  stage(given: Record<string, Tensor>): void;
+  collect(): Record<string, Tensor>;
   clear(): void;
 }
 
@@ -114,9 +132,14 @@ export interface HostIo {
 export function hostIo(io: Artifact['manifest']['io'], intact: ReadonlySet<string>, dev: DeviceCopies, options: { bf16Bits?: boolean } = {}): HostIo {
   const stagedBytes = new WeakMap<Tensor, Uint8Array>();
   const uploaded = new Map<string, Tensor>();
-  return {
+  const staged: Uint8Array[] = []; // alive until the copies in have completed (collect)
+  const io_: HostIo = {
     run(given) {
-      const staged: Uint8Array[] = [];
+      io_.stage(given);
+      dev.execute();
+      return io_.collect();
+    },
+    stage(given) {
       for (const spec of io.inputs) {
         const t = given[spec.name];
         if (intact.has(spec.name) && uploaded.get(spec.name) === t) continue;
@@ -126,7 +149,8 @@ export function hostIo(io: Artifact['manifest']['io'], intact: ReadonlySet<strin
         dev.toDevice(spec.offset, bytes);
         uploaded.set(spec.name, t);
       }
-      dev.execute();
+    },
+    collect() {
       staged.length = 0;
       const out: Record<string, Tensor> = {};
       for (const o of io.outputs) {
@@ -139,6 +163,7 @@ export function hostIo(io: Artifact['manifest']['io'], intact: ReadonlySet<strin
     },
     clear() { uploaded.clear(); },
   };
+  return io_;
 }
 
 function progress(log: (l: string) => void, what: string, total: number) {
@@ -235,10 +260,10 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
   const take = (bytes: number, what: string) => { const p = alloc(d, bytes, what); allocations.push(p); return p; };
   const fileBytes = artifact.weightsFile ? (m.weights as { bytes: number }).bytes : null;
   const layout: DeviceLayout = deviceLayout(m.weights.tensors, fileBytes);
-  const arena = take(m.memory.arenaBytes, 'activation arena');
+  const replicaCount = options.replicas ?? 1;
+  if (!(Number.isInteger(replicaCount) && replicaCount >= 1 && replicaCount <= 8)) fail('replicas', 'an integer from 1 to 8', String(options.replicas));
   const weights = take(layout.bytes, 'weights');
-  const workspace = take(WORKSPACE_BYTES, 'cuBLASLt workspace');
-  const stream = createStream(d);
+  const stream = createStream(d); // replica 0's; the loads below run on it
 
   // Real bytes: the whole file, or (synthetic) only the weights that are not drawn (constants, tables).
   if (artifact.weightsFile && !synthetic) uploadFile(d, artifact.weightsFile, weights, layout.bytes, log);
@@ -261,7 +286,7 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
     log(`weights: ${fills.length} sections drawn on the GPU (synthetic, seed ${options.syntheticWeights}), ${(layout.bytes / 1e9).toFixed(2)} GB`);
   }
 
-  // Pointers.
+  // Pointers (an arena argument: into the replica's own arena).
   const inputs = new Map(m.io.inputs.map((i) => [i.name, i]));
   const weightPtr = (value: string): DevicePtr => {
     const t = artifact.weightByValue.get(value)!;
@@ -270,7 +295,7 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
     if (!section) fail(`weight '${value}'`, 'a weight with device bytes', `a ${t.kind} entry without that section`);
     return weights + section.offset;
   };
-  const ptrOf = (l: Launch, i: number): DevicePtr => {
+  const ptrIn = (arena: DevicePtr) => (l: Launch, i: number): DevicePtr => {
     const a = l.args[i];
     if (a.where === 'arena') return arena + a.offset!;
     if (a.where === 'input') return arena + inputs.get(a.value)!.offset;
@@ -297,62 +322,88 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
     return p;
   };
 
-  // The launch plan as enqueue closures.
+  // Each replica: its arena, cuBLASLt workspace and stream, the launch plan as enqueue closures
+  // bound to them, its CUDA graph (captured on its first run) and its host-side staging.
   const lt = new CublasLt();
-  const gemms: Gemm[] = [];
-  const steps: ((s: Handle) => void)[] = m.launchPlan.map((l) => {
-    if (l.kind === 'kernel') {
-      const fn = fnFor(l.kernel, unitOf.get(l.kernel)!, l.sharedBytes);
-      const params = new KernelParams(l.args.map((_, i) => ({ ptr: ptrOf(l, i) })));
-      return (s: Handle) => {
-        try {
-          launch(d, fn, l.grid, l.block, l.sharedBytes, s, params);
-        } catch (e) {
-          fail(`launch '${l.node}' (kernel ${l.kernel}, grid ${l.grid}, block ${l.block}, ${l.sharedBytes} bytes of dynamic shared memory)`, 'a launch the driver accepts', (e as Error).message);
-        }
-      };
-    }
-    if (l.kind === 'gemm') {
-      const spec = gemmSpecs.get(l)!;
-      const at = (v: string | undefined) => (v === undefined ? undefined : ptrOf(l, l.args.findIndex((a) => a.value === v)));
-      const bias = spec.bias === undefined ? undefined : spec.biasType === spec.biasStoredType ? at(spec.bias) : convertedBias(spec, l);
-      const g = lt.gemm(spec, { x: at(spec.x)!, w: at(spec.w)!, y: at(spec.y)!, xs: at(spec.xs), ws: at(spec.ws), bias }, workspace);
-      gemms.push(g);
-      return (s: Handle) => g.enqueue(s);
-    }
-    return fail(`launch '${l.node}'`, 'a kernel or GEMM', l.kind);
-  });
+  const useGraphs = options.graphs !== false;
+  const intact = intactInputs(m);
+  interface Replica { stream: Handle; steps: ((s: Handle) => void)[]; gemms: Gemm[]; graph: { exec: Handle; graph: Handle } | null; host: HostIo }
+  const captured = (r: Replica) => (r.graph ??= captureGraph(d, r.stream, () => { for (const step of r.steps) step(r.stream); }));
+  const launchOn = (r: Replica) => {
+    if (useGraphs) d.call('cuGraphLaunch', captured(r).exec, r.stream);
+    else for (const step of r.steps) step(r.stream);
+  };
+  const makeReplica = (index: number, rs: Handle): Replica => {
+    const suffix = index ? ` (replica ${index})` : '';
+    const arena = take(m.memory.arenaBytes, `activation arena${suffix}`);
+    const workspace = take(WORKSPACE_BYTES, `cuBLASLt workspace${suffix}`);
+    const ptrOf = ptrIn(arena);
+    const gemms: Gemm[] = [];
+    const steps: ((s: Handle) => void)[] = m.launchPlan.map((l) => {
+      if (l.kind === 'kernel') {
+        const fn = fnFor(l.kernel, unitOf.get(l.kernel)!, l.sharedBytes);
+        const params = new KernelParams(l.args.map((_, i) => ({ ptr: ptrOf(l, i) })));
+        return (s: Handle) => {
+          try {
+            launch(d, fn, l.grid, l.block, l.sharedBytes, s, params);
+          } catch (e) {
+            fail(`launch '${l.node}' (kernel ${l.kernel}, grid ${l.grid}, block ${l.block}, ${l.sharedBytes} bytes of dynamic shared memory)`, 'a launch the driver accepts', (e as Error).message);
+          }
+        };
+      }
+      if (l.kind === 'gemm') {
+        const spec = gemmSpecs.get(l)!;
+        const at = (v: string | undefined) => (v === undefined ? undefined : ptrOf(l, l.args.findIndex((a) => a.value === v)));
+        const bias = spec.bias === undefined ? undefined : spec.biasType === spec.biasStoredType ? at(spec.bias) : convertedBias(spec, l);
+        const g = lt.gemm(spec, { x: at(spec.x)!, w: at(spec.w)!, y: at(spec.y)!, xs: at(spec.xs), ws: at(spec.ws), bias }, workspace);
+        gemms.push(g);
+        return (s: Handle) => g.enqueue(s);
+      }
+      return fail(`launch '${l.node}'`, 'a kernel or GEMM', l.kind);
+    });
+    const r: Replica = { stream: rs, steps, gemms, graph: null, host: undefined as unknown as HostIo };
+    r.host = hostIo(m.io, intact, {
+      toDevice: (offset, bytes) => d.call('cuMemcpyHtoDAsync', arena + offset, bytes, bytes.length, rs),
+      execute: () => { launchOn(r); d.call('cuStreamSynchronize', rs); },
+      fromDevice: (offset, into) => d.call('cuMemcpyDtoH', into, arena + offset, into.length),
+    }, { bf16Bits: options.bf16Bits });
+    return r;
+  };
+  const replicas: Replica[] = [];
+  for (let i = 0; i < replicaCount; i++) replicas.push(makeReplica(i, i ? createStream(d) : stream));
+  const [first] = replicas;
+  const steps = first.steps, gemms = replicas.flatMap((r) => r.gemms);
   d.call('cuStreamSynchronize', stream);
   const used = before.free - memInfo(d).free;
   const weightBytes = layout.bytes;
-  log(`loaded: ${m.launchPlan.length} launches (${gemms.length} GEMMs, ${lt.planned} GEMM shapes planned), ${modules.size} kernel units, arena ${(m.memory.arenaBytes / 1e6).toFixed(1)} MB, weights ${(weightBytes / 1e9).toFixed(2)} GB, device memory used ${(used / 2 ** 30).toFixed(2)} GiB`);
+  log(`loaded: ${m.launchPlan.length} launches (${first.gemms.length} GEMMs, ${lt.planned} GEMM shapes planned), ${modules.size} kernel units, arena ${(m.memory.arenaBytes / 1e6).toFixed(1)} MB${replicaCount > 1 ? ` x ${replicaCount} replicas` : ''}, weights ${(weightBytes / 1e9).toFixed(2)} GB, device memory used ${(used / 2 ** 30).toFixed(2)} GiB`);
 
-  let graph: { exec: Handle; graph: Handle } | null = null;
-  const useGraphs = options.graphs !== false;
   const enqueueAll = () => { for (const step of steps) step(stream); };
   const events = [createEvent(d), createEvent(d)];
   let closed = false;
-  const host = hostIo(m.io, intactInputs(m), {
-    toDevice: (offset, bytes) => d.call('cuMemcpyHtoDAsync', arena + offset, bytes, bytes.length, stream),
-    execute: () => {
-      if (useGraphs) {
-        graph ??= captureGraph(d, stream, enqueueAll);
-        d.call('cuGraphLaunch', graph.exec, stream);
-      } else enqueueAll();
-      d.call('cuStreamSynchronize', stream);
-    },
-    fromDevice: (offset, into) => d.call('cuMemcpyDtoH', into, arena + offset, into.length),
-  }, { bf16Bits: options.bf16Bits });
+  const checked = (given: Record<string, Tensor>) => {
+    if (closed) fail('model', 'an open model', 'a closed one');
+    checkInputs(m, Object.fromEntries(Object.entries(given).map(([k, t]) => [k, { dtype: t.dtype, shape: t.shape }])));
+    return given;
+  };
 
   const model: Model = {
     description: `gpu ${device.name} ${dir}${label}`,
     artifact, device, synthetic,
-    memory: { arenaBytes: m.memory.arenaBytes, weightBytes, workspaceBytes: WORKSPACE_BYTES, deviceUsedBytes: used },
+    memory: { arenaBytes: m.memory.arenaBytes * replicaCount, weightBytes, workspaceBytes: WORKSPACE_BYTES * replicaCount, deviceUsedBytes: used },
     loadSeconds: (performance.now() - t0) / 1000,
+    replicas: replicaCount,
     run(given) {
-      if (closed) fail('model', 'an open model', 'a closed one');
-      checkInputs(m, Object.fromEntries(Object.entries(given).map(([k, t]) => [k, { dtype: t.dtype, shape: t.shape }])));
-      return host.run(given);
+      return first.host.run(checked(given));
+    },
+    runMany(list) {
+      if (list.length > replicas.length) fail('runMany', `at most ${replicas.length} input sets (the model's replicas)`, `${list.length}`);
+      list.forEach(checked);
+      // Graphs are captured before anything runs (a capture while another stream works is refused),
+      // then every set is copied in and launched on its own stream, and collected in order.
+      if (useGraphs) list.forEach((_, i) => captured(replicas[i]));
+      list.forEach((given, i) => { replicas[i].host.stage(given); launchOn(replicas[i]); });
+      return list.map((_, i) => { d.call('cuStreamSynchronize', replicas[i].stream); return replicas[i].host.collect(); });
     },
     profile() {
       const marks = steps.map(() => createEvent(d)).concat([createEvent(d)]);
@@ -368,6 +419,7 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
       return out;
     },
     time(n, useGraph) {
+      const graph = first.graph;
       if (useGraph && !graph) fail('time()', 'a captured CUDA graph (call run() first)', 'none');
       const ms: number[] = [];
       for (let i = 0; i < n; i++) {
@@ -384,13 +436,15 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
     close() {
       if (closed) return;
       closed = true;
-      host.clear();
-      d.call('cuStreamSynchronize', stream);
-      if (graph) { d.call('cuGraphExecDestroy', graph.exec); d.call('cuGraphDestroy', graph.graph); }
+      for (const r of replicas) {
+        r.host.clear();
+        d.call('cuStreamSynchronize', r.stream);
+        if (r.graph) { d.call('cuGraphExecDestroy', r.graph.exec); d.call('cuGraphDestroy', r.graph.graph); }
+      }
       for (const g of gemms) g.destroy();
       lt.close();
       for (const e of events) d.call('cuEventDestroy', e);
-      d.call('cuStreamDestroy', stream);
+      for (const r of replicas) d.call('cuStreamDestroy', r.stream);
       for (const p of allocations) d.call('cuMemFree', p);
       for (const mod of modules.values()) d.call('cuModuleUnload', mod);
       d.call('cuDevicePrimaryCtxRelease', device.ordinal);

@@ -29,7 +29,8 @@ export const ROLES = ['textEncoder', 'transformer', 'vaeDecoder'] as const;
 export type Role = (typeof ROLES)[number];
 
 /** One network of a pipeline, as an executor loads it: the ONNX graph (CPU) and, in an artifact, the compiled module (GPU). */
-export interface GraphRef { role: Role; onnx: string; compiled?: string }
+/** A graph to load; `concurrentRuns`: how many runs its pipeline issues at once (Qwen-Image's true CFG: 2), so an executor may prepare that many (Executor.runMany). */
+export interface GraphRef { role: Role; onnx: string; compiled?: string; concurrentRuns?: number }
 
 export interface PipelineManifest {
   format: typeof MANIFEST_FORMAT;

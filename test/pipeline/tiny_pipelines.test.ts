@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cpuExecutorFactory } from '../../runtime/executor/ort.ts';
+import type { ExecutorFactory } from '../../runtime/executor/types.ts';
 import { ROOT } from '../../runtime/paths.ts';
 import { loadPipeline } from '../../runtime/pipeline/load.ts';
 import { AbortedError, type GenerateRequest, type Pipeline } from '../../runtime/pipeline/types.ts';
@@ -72,6 +73,29 @@ describe('tiny Qwen-Image pipeline', () => {
     expect(same(cfg.rgb, (await qwen.generate({ ...base, negativePrompt: 'blurry' })).rgb)).toBe(false);
     // diffusers: CFG only when true_cfg_scale > 1
     expect(same(a.rgb, (await qwen.generate({ ...base, negativePrompt: ' ', guidanceScale: 1 })).rgb)).toBe(true);
+  });
+
+  it('asks for two concurrent transformer runs, and with an executor that offers runMany runs both CFG passes in one call per step: the same image', async () => {
+    const asked: (number | undefined)[] = [];
+    let many = 0;
+    const factory: ExecutorFactory = async (g) => {
+      const e = await cpuExecutorFactory(g);
+      asked.push(g.concurrentRuns);
+      if (g.role !== 'transformer') return e;
+      return { ...e, run: (x) => e.run(x), release: () => e.release(), runMany: async (list) => { many++; expect(list).toHaveLength(2); const out = []; for (const x of list) out.push(await e.run(x)); return out; } };
+    };
+    const paired = await loadPipeline(manifest('qwen_image'), factory);
+    try {
+      expect(asked).toEqual([undefined, 2, undefined]); // text encoder, transformer, VAE
+      const req = { ...base, negativePrompt: ' ' };
+      expect(same((await paired.generate(req)).rgb, (await qwen.generate(req)).rgb)).toBe(true);
+      expect(many).toBe(req.steps);
+      many = 0;
+      await paired.generate(base); // no CFG: one pass a step through run()
+      expect(many).toBe(0);
+    } finally {
+      await paired.release();
+    }
   });
 });
 
