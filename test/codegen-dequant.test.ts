@@ -139,6 +139,16 @@ describe('deferred dequantization', () => {
       [{ op: 'Concat', out: 't0', args: ['in0', 'in1'], attrs: {} }, { op: 'Quantize', out: 't1', args: ['t0'], attrs: { format: 'fp8', axis: -1 } }], 3072),
     ].map(renderElementwise);
     for (const k of wide) expect(k.source, k.name).toMatch(/dc_load8<T>\(dq\d_1, 1024LL \+ /);
+    // A flat kernel element by element (12 columns: no 16-byte vectors): the dequantization inside each load.
+    const scalar = renderElementwise({
+      kind: 'elementwise', mode: 'flat', rows: 64, cols: 12, compute: 'float', threads: 256, results: ['t1'],
+      inputs: [{ name: 'y', type: 'bf16', colStride: 1, rowDims: [{ size: 64, stride: 36 }], vector: false, swiglu: true, dequant: { tok0: 0, f0: 4, types: ['float', 'float', 'float'], values: ['xs', 'ws', 'b'] } },
+        { name: 'r', type: 'bf16', colStride: 1, rowDims: [{ size: 64, stride: 12 }], vector: false }],
+      outputs: [{ name: 'o', type: 'bf16', perRow: false }],
+      program: [{ op: 'SwiGLU', out: 't0', args: ['in0'], attrs: {} }, { op: 'Add', out: 't1', args: ['t0', 'in1'], attrs: {} }],
+    });
+    expect(scalar.source).toMatch(/dqr0 \* dc_load<T>\(dq0_1, 4LL \+ col \+ 12LL\) \+ dc_load<T>\(dq0_2, 4LL \+ col \+ 12LL\)/);
+    wide.push(scalar);
     // As compile.ts builds them: hot kernels in a unit that must not spill, the rest (trigonometry) apart.
     const kernels = [...plan.kernels, ...qplan.kernels, ...wide];
     for (const target of ['h100', 'b200'] as const) {
