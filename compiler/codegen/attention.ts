@@ -14,7 +14,8 @@ import { join } from 'node:path';
 import nunjucks from 'nunjucks';
 import { fail } from '../errors.ts';
 import type { DType } from '../ir/dtype.ts';
-import type { Graph, Node } from '../ir/graph.ts';
+import { type Graph, type Node, producers } from '../ir/graph.ts';
+import { inlineConstantAll } from '../onnx/constants.ts';
 import { attentionInput } from '../ops/fused.ts';
 import { PACK_ROWS, packedHeadDim, padRows } from '../ops/packed-attention.ts';
 import { ROOT } from '../paths.ts';
@@ -177,11 +178,8 @@ export function packDescriptor(graph: Graph, node: Node, deferred?: ReadonlyMap<
   };
 }
 
-/** Whether every element of a compile-time constant held in the graph satisfies `test`. */
-function constantAll(graph: Graph, v: string, test: (x: number) => boolean): boolean {
-  const c = graph.constants.get(v);
-  return !!c && c.source.kind === 'inline' && c.shape.reduce((a, b) => a * b, 1) <= 1 << 20 && c.source.tensor.toNumbers().every(test);
-}
+/** Ops a mask's key axis passes through unchanged (or is broadcast by). */
+const MASK_VIEWS = new Set(['Unsqueeze', 'Reshape', 'Identity', 'Squeeze', 'Cast', 'Expand']);
 
 /**
  * How many leading keys (last axis) an attention mask may mask; every key after them is kept
@@ -192,13 +190,14 @@ function constantAll(graph: Graph, v: string, test: (x: number) => boolean): boo
  */
 export function maskedKeys(graph: Graph, mask: string, bool: boolean): number {
   const width = (v: string) => typeOf(graph, v).shape.at(-1) ?? 1;
-  const producer = (v: string) => graph.nodes.find((n) => n.outputs.includes(v));
+  const index = producers(graph);
+  const producer = (v: string) => { const i = index.get(v); return i === undefined ? undefined : graph.nodes[i]; };
   const keepExtent = (v: string, depth: number): number => {
     const w = width(v);
-    if (constantAll(graph, v, (x) => x !== 0)) return 0;
+    if (inlineConstantAll(graph, v, (x) => x !== 0)) return 0;
     const p = producer(v);
     if (!p || p.domain !== '' || depth > 8) return w;
-    if (['Unsqueeze', 'Reshape', 'Identity', 'Squeeze', 'Cast', 'Expand'].includes(p.op)) {
+    if (MASK_VIEWS.has(p.op)) {
       const inner = keepExtent(p.inputs[0], depth + 1);
       return width(p.inputs[0]) === w ? inner : inner === 0 ? 0 : w;
     }
@@ -217,8 +216,8 @@ export function maskedKeys(graph: Graph, mask: string, bool: boolean): number {
   };
   const additiveExtent = (v: string, depth: number): number => {
     const p = producer(v);
-    if (p?.op === 'Where' && p.domain === '' && constantAll(graph, p.inputs[1], (x) => x === 0)) return keepExtent(p.inputs[0], 0);
-    if (p && p.domain === '' && depth < 8 && ['Unsqueeze', 'Reshape', 'Identity', 'Squeeze', 'Cast', 'Expand'].includes(p.op) && width(p.inputs[0]) === width(v)) return additiveExtent(p.inputs[0], depth + 1);
+    if (p?.op === 'Where' && p.domain === '' && inlineConstantAll(graph, p.inputs[1], (x) => x === 0)) return keepExtent(p.inputs[0], 0);
+    if (p && p.domain === '' && depth < 8 && MASK_VIEWS.has(p.op) && width(p.inputs[0]) === width(v)) return additiveExtent(p.inputs[0], depth + 1);
     return width(v);
   };
   return bool ? keepExtent(mask, 0) : additiveExtent(mask, 0);
@@ -251,9 +250,10 @@ export function attentionDescriptor(graph: Graph, node: Node): AttentionDescript
   };
   // A mask over every key (or causality) needs registers that the probabilities of the P·V in
   // flight hold otherwise: the softmax waits for its own P·V. A mask that only reaches the first key
-  // tiles (Qwen-Image's text) builds without spills in full ping-pong and runs faster (H100: 27.9/27.3
-  // against 28.7/28.4 ms of attention per pass). A mask with a query axis (per-element loads) or a
-  // partial last key tile keeps the serial order.
+  // tiles (Qwen-Image's text) builds without spills in full ping-pong and runs faster (H100 80GB
+  // HBM3: 27.9/27.3 against 28.7/28.4 ms of attention per pass, bench/RESULTS.md "Qwen-Image's
+  // attention"). A mask with a query axis (per-element loads) or a partial last key tile keeps the
+  // serial order.
   if ((mask && mask.keys >= seqKv) || d.causal) d.schedule = 'pingpong-wait';
   if ((mask && mask.strides[2] !== 0) || seqKv % 128 !== 0) d.schedule = 'serial';
   d.stages = attentionSharedBytes({ ...d, stages: 3 }).total <= MAX_SHARED ? 3 : 2;

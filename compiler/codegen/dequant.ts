@@ -44,14 +44,15 @@ function rootOf(graph: Graph, v: string): string | undefined {
 }
 
 /**
- * The GEMMs to defer. `launches` are the plan's launch nodes with how each reads; `undeferrable`
- * builds a reader's descriptor with the candidates and names the roots it cannot dequantize.
+ * The GEMMs to defer. `launches` are the plan's launch nodes; `kindOf` says how one reads (asked
+ * only of the readers of an FP8 GEMM); `undeferrable` builds a reader's descriptor with the
+ * candidates and names the roots it cannot dequantize.
  */
-export function deferredGemms(graph: Graph, launches: readonly { node: Node; kind: ReaderKind }[], undeferrable: (node: Node, kind: ReaderKind, candidates: ReadonlyMap<string, Deferred>) => string[]): Map<string, Deferred> {
+export function deferredGemms(graph: Graph, launches: readonly Node[], kindOf: (node: Node) => ReaderKind, undeferrable: (node: Node, kind: ReaderKind, candidates: ReadonlyMap<string, Deferred>) => string[]): Map<string, Deferred> {
   const candidates = new Map<string, Deferred>();
   const roots = new Map<string, string | undefined>();
   const root = (v: string) => (roots.has(v) ? roots.get(v) : roots.set(v, rootOf(graph, v)).get(v));
-  for (const { node } of launches) {
+  for (const node of launches) {
     if (node.domain !== 'dc' || node.op !== 'QLinear' || node.attrs.format !== 'fp8') continue;
     const y = node.outputs[0];
     const [xq, xs, , ws, b] = node.inputs;
@@ -64,10 +65,13 @@ export function deferredGemms(graph: Graph, launches: readonly { node: Node; kin
   for (const o of graph.outputs) candidates.delete(root(o) ?? o);
   if (!candidates.size) return candidates;
   const readers = new Map<string, { node: Node; kind: ReaderKind }[]>();
-  for (const l of launches) {
-    for (const v of new Set(l.node.inputs)) {
+  const kinds = new Map<Node, ReaderKind>();
+  for (const node of launches) {
+    for (const v of new Set(node.inputs)) {
       const r = v ? root(v) : undefined;
-      if (r !== undefined && candidates.has(r)) readers.set(r, [...(readers.get(r) ?? []), l]);
+      if (r === undefined || !candidates.has(r)) continue;
+      if (!kinds.has(node)) kinds.set(node, kindOf(node));
+      readers.set(r, [...(readers.get(r) ?? []), { node, kind: kinds.get(node)! }]);
     }
   }
   for (const root of [...candidates.keys()]) {

@@ -19,6 +19,7 @@ import { resolveView, type StridedView } from './views.ts';
 import { type DType, dtypeFromOnnx } from '../ir/dtype.ts';
 import type { Graph, Node } from '../ir/graph.ts';
 import { type Deferred, rowsAreTokens } from './dequant.ts';
+import { inlineConstantAll } from '../onnx/constants.ts';
 
 export type CudaType = 'float' | 'double' | 'bf16' | 'half' | 'fp8e4m3' | 'int64' | 'int32' | 'bool' | 'uint8';
 
@@ -145,8 +146,7 @@ export function rowGeometry(cols: number, perTarget = ROW_TUNING.vectorsPerThrea
  * structure-only export has none).
  */
 function constantOnes(graph: Graph, v: string, depth = 0): boolean {
-  const c = graph.constants.get(v);
-  if (c) return c.source.kind === 'inline' && c.shape.reduce((a, b) => a * b, 1) <= 65536 && c.source.tensor.toNumbers().every((x) => x === 1);
+  if (graph.constants.has(v)) return inlineConstantAll(graph, v, (x) => x === 1, 65536);
   if (depth > 4) return false;
   const p = graph.nodes.find((n) => n.outputs[0] === v);
   return !!p && ['Expand', 'Cast', 'Identity', 'Reshape'].includes(p.op) && p.domain === '' && constantOnes(graph, p.inputs[0], depth + 1);

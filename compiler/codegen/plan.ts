@@ -97,13 +97,11 @@ function elementwiseRoute(node: Node): boolean {
 export function deferDequant(graph: Graph): Map<string, Deferred> {
   const users = consumers(graph);
   const loadTime = loadTimeNodes(graph);
-  const readers: { node: Node; kind: ReaderKind }[] = [];
-  graph.nodes.forEach((node, i) => {
-    if (loadTime.has(i) || !isLaunch(graph, node, users)) return;
-    const other = isNvfp4ActivationQuantize(graph, node) || !!vaeLaunch(graph, node);
-    readers.push({ node, kind: other ? 'other' : elementwiseRoute(node) ? 'elementwise' : node.domain === 'dc' && node.op === 'AttentionPack' ? 'pack' : 'other' });
-  });
-  return deferredGemms(graph, readers, (node, kind, candidates) =>
+  const launches = graph.nodes.filter((node, i) => !loadTime.has(i) && isLaunch(graph, node, users));
+  // As kernelPlan routes it (asked only of an FP8 GEMM's readers: vaeLaunch renders convolutions).
+  const kindOf = (node: Node): ReaderKind => (isNvfp4ActivationQuantize(graph, node) || vaeLaunch(graph, node) ? 'other'
+    : elementwiseRoute(node) ? 'elementwise' : node.domain === 'dc' && node.op === 'AttentionPack' ? 'pack' : 'other');
+  return deferredGemms(graph, launches, kindOf, (node, kind, candidates) =>
     (kind === 'elementwise' ? elementwiseDescriptor(graph, node, candidates).undeferrable : kind === 'pack' ? packDescriptor(graph, node, candidates).undeferrable : undefined) ?? []);
 }
 

@@ -4,7 +4,7 @@
  */
 import { closeSync, openSync, readSync } from 'node:fs';
 import { CompileError, fail } from '../errors.ts';
-import type { Constant } from '../ir/graph.ts';
+import type { Constant, Graph } from '../ir/graph.ts';
 import { type Tensor, tensorFromBytes } from '../ir/tensor.ts';
 
 /** Count of external reads, so tests can assert that no weight bytes were touched. */
@@ -34,6 +34,16 @@ export function readConstantBytes(c: Constant, name: string): Uint8Array {
   } finally {
     closeSync(fd);
   }
+}
+
+/**
+ * Whether `v` is a constant held in the graph itself (inline, at most `limit` elements) whose every
+ * element passes `test`: what the compiler may rely on at build time. Weights in a weights file are
+ * learned values, never read here (a structure-only export has none).
+ */
+export function inlineConstantAll(graph: Graph, v: string, test: (x: number) => boolean, limit = 1 << 20): boolean {
+  const c = graph.constants.get(v);
+  return !!c && c.source.kind === 'inline' && c.shape.reduce((a, b) => a * b, 1) <= limit && c.source.tensor.toNumbers().every(test);
 }
 
 export function loadConstant(c: Constant, name: string): Tensor {
