@@ -178,7 +178,7 @@ export async function compileModel(options: CompileOptions): Promise<CompileSumm
   // FP8 GEMMs whose readers apply the scales (compiler/codegen/dequant.ts), unless the policy keeps them in the GEMM.
   const deferred = stage('plan', () => (policy?.gemmScales === 'gemm' ? new Map() : deferDequant(graph)));
   const memory = stage('plan', () => planMemory(graph, lateReads(graph, deferred)));
-  const plan = stage('codegen', () => kernelPlan(graph, memory, deferred));
+  const plan = stage('codegen', () => kernelPlan(graph, memory, deferred, { fastAccum: policy?.accumulation === 'fast' }));
   const verify = options.verify ? stage('verify', () => verifyGraph(graph, resolve(options.verify!), VERIFY_TOLERANCE[precision])) : null;
   if (verify && !verify.passed) {
     fail(`--verify ${options.verify}`, `relative L2 error <= ${verify.tolerance} and cosine >= ${verify.minCosine} (${precision})`, `${verify.relL2.toExponential(3)} (cosine ${verify.cosine.toFixed(6)}); no artifact written`);

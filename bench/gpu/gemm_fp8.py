@@ -1,4 +1,4 @@
-"""FP8 GEMM path measurement on the GPU host (PyTorch's cuBLASLt bindings; no Node there).
+"""FP8 GEMM path measurement (with and without fast accumulation) on the GPU host (PyTorch's cuBLASLt bindings; no Node there).
 
 For each GEMM shape of Flux.2 [dev] at 1024x1024 (M tokens, K in, N out), measures in one run on
 one card: bf16 matmul, FP8 e4m3 with per-tensor scales, and FP8 with the compiler's scaling
@@ -46,6 +46,14 @@ def main(out_dir):
         wq, ws = quantize_rows(w)
         one = torch.ones((), device="cuda")
         t_tensor = timed(lambda: torch._scaled_mm(xq, wq.t(), scale_a=one, scale_b=one, out_dtype=torch.bfloat16))
+        # Unit scales (the deferred-dequantization path) with and without fast accumulation
+        # (CUBLASLT_MATMUL_DESC_FAST_ACCUM: no periodic promotion of the tensor-core partial sums).
+        t_fast = timed(lambda: torch._scaled_mm(xq, wq.t(), scale_a=one, scale_b=one, out_dtype=torch.bfloat16, use_fast_accum=True))
+        unit_sim = xq.float() @ wq.float().t()
+        def unit_err(fast):
+            y = torch._scaled_mm(xq, wq.t(), scale_a=one, scale_b=one, out_dtype=torch.float32, use_fast_accum=fast)
+            return ((y - unit_sim).norm() / unit_sim.norm()).item()
+        err_exact, err_fast = unit_err(False), unit_err(True)
         try:
             rowwise = lambda: torch._scaled_mm(xq, wq.t(), scale_a=xs, scale_b=ws.t(), out_dtype=torch.bfloat16)
             t_row = timed(rowwise)
@@ -58,6 +66,8 @@ def main(out_dir):
             t_row, err, err16 = float("nan"), float("nan"), float("nan")
             print("rowwise failed:", e)
         rows.append(dict(name=name, m=m, k=k, n=n, bf16_tflops=flop / t_bf16 / 1e12, fp8_tensor_tflops=flop / t_tensor / 1e12,
+                         fp8_tensor_fast_accum_tflops=flop / t_fast / 1e12, unit_vs_simulation_relL2=err_exact,
+                         unit_fast_accum_vs_simulation_relL2=err_fast,
                          fp8_rowwise_tflops=flop / t_row / 1e12, rowwise_vs_simulation_relL2_fp32_out=err,
                          rowwise_vs_simulation_relL2_bf16_out=err16))
         print(json.dumps(rows[-1]))

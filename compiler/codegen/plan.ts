@@ -7,7 +7,8 @@
  *   gemm     a GEMM for cuBLASLt: M, N, K, weight layout, precision and scale layout
  *            (fp8: per-token x per-channel scales, cuBLASLt's outer-vector mode, measured in
  *            bench/RESULTS.md), optional bias. `unscaled`: an fp8 GEMM whose readers apply its
- *            scales and bias as they load (dequant.ts); it runs with unit scales and no bias. `act` marks a dc.ActMatMul (lower-attention's GEMM
+ *            scales and bias as they load (dequant.ts); it runs with unit scales and no bias. `fastAccum`: an fp8 GEMM accumulating without
+ *            cuBLASLt's periodic fp32 promotion (the policy's `accumulation`). `act` marks a dc.ActMatMul (lower-attention's GEMM
  *            attention): B is an activation too (layout from transB, 'nk' or 'kn'), precision
  *            'high' (operand types from the graph), alpha, and each operand's leading dimension in
  *            elements: A and B may be views whose rows are evenly strided (a Split part of the
@@ -43,7 +44,7 @@ export interface LaunchArg { value: string; where: 'arena' | 'weight' | 'input';
 
 export type Launch =
   | { kind: 'kernel'; node: string; kernel: string; grid: number; block: number; sharedBytes: number; args: LaunchArg[] }
-  | { kind: 'gemm'; node: string; precision: 'fp8' | 'nvfp4' | 'high'; m: number; n: number; k: number; transB: boolean; bias: boolean; args: LaunchArg[]; act?: ActGemm; unscaled?: true }
+  | { kind: 'gemm'; node: string; precision: 'fp8' | 'nvfp4' | 'high'; m: number; n: number; k: number; transB: boolean; bias: boolean; args: LaunchArg[]; act?: ActGemm; unscaled?: true; fastAccum?: true }
   | { kind: 'pending'; node: string; op: string; args: LaunchArg[] };
 
 /** A GEMM of two activations (dc.ActMatMul): alpha, and the row strides (elements) of A [M, K] and B. */
@@ -106,7 +107,10 @@ export function deferDequant(graph: Graph): Map<string, Deferred> {
 }
 
 /** `deferred`: deferDequant's answer, the same the memory plan was made with (none: every GEMM applies its own scales). */
-export function kernelPlan(graph: Graph, memory: MemoryPlan, deferred: ReadonlyMap<string, Deferred> = new Map()): KernelPlan {
+/** Options the precision policy sets: `fastAccum`, FP8 GEMMs without periodic fp32 promotion (passes/quantize/policy.ts `accumulation`). */
+export interface PlanOptions { fastAccum?: boolean }
+
+export function kernelPlan(graph: Graph, memory: MemoryPlan, deferred: ReadonlyMap<string, Deferred> = new Map(), options: PlanOptions = {}): KernelPlan {
   const users = consumers(graph);
   const loadTime = loadTimeNodes(graph);
   const kernels = new Map<string, RenderedKernel>();
@@ -161,7 +165,7 @@ export function kernelPlan(graph: Graph, memory: MemoryPlan, deferred: ReadonlyM
       const precision = node.op === 'QLinear' ? (node.attrs.format as 'fp8' | 'nvfp4') : 'high';
       const bias = node.op === 'QLinear' ? !!node.inputs[4] : !!node.inputs[2];
       dense(node, node.inputs);
-      launches.push({ kind: 'gemm', node: name, precision, m, n, k, transB: node.attrs.transB === 1, bias, args: args(node), ...(deferred.has(name) ? { unscaled: true as const } : {}) });
+      launches.push({ kind: 'gemm', node: name, precision, m, n, k, transB: node.attrs.transB === 1, bias, args: args(node), ...(deferred.has(name) ? { unscaled: true as const } : {}), ...(precision === 'fp8' && options.fastAccum ? { fastAccum: true as const } : {}) });
       return;
     }
     if (node.domain === 'dc' && node.op === 'ActMatMul') {

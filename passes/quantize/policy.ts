@@ -3,7 +3,7 @@
  * in high precision, and why. Readable and overridable: `--policy FILE` takes JSON
  *
  *   { "keep": ["*.ff.linear_out.*"], "quantize": ["*proj_out*"], "structural": true, "attention": "bf16",
- *     "gemmScales": "readers" }
+ *     "gemmScales": "readers", "accumulation": "fast" }
  *
  * `keep` / `quantize` are globs over weight names (user configuration, as in every FP8 recipe; the
  * rewrite rules themselves never look at names). Without them the structural defaults decide, the
@@ -20,6 +20,12 @@
  * and bias (compiler/codegen/dequant.ts: faster GEMMs, the bf16 rounding moves before the scaling);
  * "gemm" keeps them in cuBLASLt's epilogue, so every GEMM output is QLinear's value (node-by-node
  * comparisons, and the baseline that measures the difference).
+ * `accumulation`: "fast" (default) lets cuBLASLt's FP8 GEMMs accumulate without its periodic
+ * promotion of the tensor cores' partial sums to fp32 (CUBLASLT_MATMUL_DESC_FAST_ACCUM, what FP8
+ * inference recipes use for forward passes): the FP8 GEMMs of a Flux.2 [dev] step 194-197 -> 181 ms
+ * on an H100, full-size cosine against bf16 diffusers unchanged (bench/RESULTS.md, "Fast
+ * accumulation"); one GEMM alone moves 1.7e-3-4e-3 from its fp32 simulation instead of 1.3e-4.
+ * "fp32" keeps the promotion. NVFP4 (block-scaled) GEMMs have no such mode.
  */
 import { readFileSync } from 'node:fs';
 import { fail } from '../../compiler/errors.ts';
@@ -34,6 +40,7 @@ export interface PrecisionPolicy {
   structural: boolean;
   attention: 'bf16' | 'fp8';
   gemmScales: 'readers' | 'gemm';
+  accumulation: 'fast' | 'fp32';
   /** Where the policy came from, for messages. */
   source: string;
 }
@@ -49,7 +56,7 @@ export interface GemmDecision {
 }
 
 export function defaultPolicy(format: QuantFormat): PrecisionPolicy {
-  return { format, keep: [], quantize: [], structural: true, attention: 'bf16', gemmScales: 'readers', source: 'default policy' };
+  return { format, keep: [], quantize: [], structural: true, attention: 'bf16', gemmScales: 'readers', accumulation: 'fast', source: 'default policy' };
 }
 
 export function loadPolicy(file: string, format: QuantFormat): PrecisionPolicy {
@@ -60,7 +67,7 @@ export function loadPolicy(file: string, format: QuantFormat): PrecisionPolicy {
     fail(`--policy ${file}`, 'a readable JSON policy file', (e as Error).message);
   }
   const p = raw as Record<string, unknown>;
-  const known = ['keep', 'quantize', 'structural', 'attention', 'gemmScales'];
+  const known = ['keep', 'quantize', 'structural', 'attention', 'gemmScales', 'accumulation'];
   for (const k of Object.keys(p)) if (!known.includes(k)) fail(`--policy ${file}`, `only the keys ${known.join(', ')}`, `'${k}'`);
   const list = (k: string) => {
     const v = p[k] ?? [];
@@ -71,7 +78,9 @@ export function loadPolicy(file: string, format: QuantFormat): PrecisionPolicy {
   if (attention !== 'bf16' && attention !== 'fp8') fail(`--policy ${file}`, '"attention" to be "bf16" or "fp8"', JSON.stringify(p.attention));
   const gemmScales = (p.gemmScales ?? 'readers') as string;
   if (gemmScales !== 'readers' && gemmScales !== 'gemm') fail(`--policy ${file}`, '"gemmScales" to be "readers" or "gemm"', JSON.stringify(p.gemmScales));
-  return { format, keep: list('keep'), quantize: list('quantize'), structural: p.structural !== false, attention, gemmScales, source: file };
+  const accumulation = (p.accumulation ?? 'fast') as string;
+  if (accumulation !== 'fast' && accumulation !== 'fp32') fail(`--policy ${file}`, '"accumulation" to be "fast" or "fp32"', JSON.stringify(p.accumulation));
+  return { format, keep: list('keep'), quantize: list('quantize'), structural: p.structural !== false, attention, gemmScales, accumulation, source: file };
 }
 
 const glob = (pattern: string) => new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);

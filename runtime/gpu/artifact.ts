@@ -34,6 +34,8 @@ export type Launch =
   | { kind: 'gemm'; node: string; precision: 'fp8' | 'nvfp4' | 'bf16' | 'high'; m: number; n: number; k: number; transB: boolean; bias: boolean; args: LaunchArg[];
       /** fp8 run with unit scales and no bias: the kernels reading the output apply them (compiler/codegen/dequant.ts). */
       unscaled?: boolean;
+      /** fp8 accumulating without cuBLASLt's periodic fp32 promotion (the policy's `accumulation`). */
+      fastAccum?: boolean;
       /** B is an activation too (compiler/codegen/plan.ts ActGemm): alpha and the operands' row strides. */
       act?: { alpha: number; lda: number; ldb: number } }
   | { kind: 'pending'; node: string; op: string; args: LaunchArg[] };

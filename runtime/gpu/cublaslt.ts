@@ -20,7 +20,8 @@
  *         graph like X's; D may be wider (bf16 operands, fp32 scores); alpha from the plan; X and W
  *         may be views with a row stride (lda, ldb, in elements) wider than their rows. The
  *         heuristic is told the operands' real pointer alignment (a view may start off 256 bytes).
- * Accumulation and the alpha/beta scale type are fp32 in every case.
+ * Accumulation and the alpha/beta scale type are fp32 in every case; an fp8 launch with `fastAccum`
+ * skips cuBLASLt's periodic promotion of the tensor cores' partial sums (the policy's default).
  *
  * specFor() is pure (tested on the CPU); Gemm objects own a matmul descriptor with the operand
  * pointers baked in, and an algorithm from the heuristic, cached per shape and types at load.
@@ -37,7 +38,7 @@ export const CONSTANTS = {
   CUBLAS_COMPUTE_32F: 68, CUBLAS_OP_N: 0, CUBLAS_OP_T: 1,
   CUBLASLT_MATMUL_DESC_TRANSA: 3, CUBLASLT_MATMUL_DESC_TRANSB: 4, CUBLASLT_MATMUL_DESC_EPILOGUE: 7,
   CUBLASLT_MATMUL_DESC_BIAS_POINTER: 8, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER: 17, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER: 18,
-  CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE: 26, CUBLASLT_MATMUL_DESC_A_SCALE_MODE: 31, CUBLASLT_MATMUL_DESC_B_SCALE_MODE: 32,
+  CUBLASLT_MATMUL_DESC_FAST_ACCUM: 25, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE: 26, CUBLASLT_MATMUL_DESC_A_SCALE_MODE: 31, CUBLASLT_MATMUL_DESC_B_SCALE_MODE: 32,
   CUBLASLT_EPILOGUE_DEFAULT: 1, CUBLASLT_EPILOGUE_BIAS: 4, CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F: 3,
   CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES: 1, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES: 5, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES: 6,
   CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES: 7, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES: 8,
@@ -57,6 +58,8 @@ export interface GemmSpec {
   x: string; w: string; y: string;
   /** fp8: the per-token (xs) and per-channel (ws) scale values. */
   xs?: string; ws?: string;
+  /** fp8 accumulating without the periodic fp32 promotion (CUBLASLT_MATMUL_DESC_FAST_ACCUM). */
+  fastAccum?: boolean;
   /** fp8 with unit scales and no bias epilogue: the output's readers apply xs, ws and the bias (compiler/codegen/dequant.ts). */
   unscaled?: boolean;
   bias?: string;
@@ -98,6 +101,10 @@ export function specFor(l: Extract<Launch, { kind: 'gemm' }>, values: Record<str
   }
   const spec: GemmSpec = { node: l.node, precision: l.precision, m: l.m, n: l.n, k: l.k, x, w, y, xType: xt.dtype, wType, yType: yt.dtype, layout };
   if (l.precision === 'fp8') [spec.xs, spec.ws] = [a[1], a[3]];
+  if (l.fastAccum) {
+    if (l.precision !== 'fp8') fail(where, 'fast accumulation on a GEMM of precision fp8', l.precision);
+    spec.fastAccum = true;
+  }
   if (l.unscaled) {
     if (l.precision !== 'fp8') fail(where, 'an unscaled GEMM of precision fp8', l.precision);
     spec.unscaled = true;
@@ -202,8 +209,8 @@ export class CublasLt {
     return l;
   }
 
-  private setAttr(desc: Handle, attr: number, value: number | bigint, bytes: 4 | 8): void {
-    const buf = bytes === 4 ? Int32Array.of(Number(value)) : BigUint64Array.of(BigInt(value));
+  private setAttr(desc: Handle, attr: number, value: number | bigint, bytes: 1 | 4 | 8): void {
+    const buf = bytes === 1 ? Int8Array.of(Number(value)) : bytes === 4 ? Int32Array.of(Number(value)) : BigUint64Array.of(BigInt(value));
     this.call('descSet', desc, attr, buf, bytes);
   }
 
@@ -218,6 +225,7 @@ export class CublasLt {
       this.setAttr(desc, C.CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, ptr.ws!, 8);
       this.setAttr(desc, C.CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, ptr.xs!, 8);
     }
+    if (spec.fastAccum) this.setAttr(desc, C.CUBLASLT_MATMUL_DESC_FAST_ACCUM, 1, 1); // int8_t attribute
     if (spec.bias) {
       this.setAttr(desc, C.CUBLASLT_MATMUL_DESC_EPILOGUE, C.CUBLASLT_EPILOGUE_BIAS, 4);
       this.setAttr(desc, C.CUBLASLT_MATMUL_DESC_BIAS_POINTER, ptr.bias!, 8);
@@ -230,7 +238,7 @@ export class CublasLt {
     const d = this.layout(spec.yType, n, m, n);
     // Activation GEMMs: the heuristic is told the operands' real alignment (cuBLASLt's A is our W).
     const aligned = spec.act ? [ptr.w, ptr.x, ptr.y].map(alignmentOf) : undefined;
-    const key = `${spec.precision}${spec.unscaled ? ' unscaled' : ''} ${m} ${n} ${k} ${spec.layout} ${spec.xType} ${spec.wType} ${spec.yType} ${spec.biasType ?? '-'}${spec.act ? ` ld ${lda} ${ldb} align ${aligned}` : ''}`;
+    const key = `${spec.precision}${spec.unscaled ? ' unscaled' : ''}${spec.fastAccum ? ' fast' : ''} ${m} ${n} ${k} ${spec.layout} ${spec.xType} ${spec.wType} ${spec.yType} ${spec.biasType ?? '-'}${spec.act ? ` ld ${lda} ${ldb} align ${aligned}` : ''}`;
     let algo = this.algos.get(key);
     if (!algo) {
       const results = Buffer.alloc(HEURISTIC_BYTES);

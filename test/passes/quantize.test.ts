@@ -215,7 +215,15 @@ describe('precision policy overrides and errors', () => {
     expect(loadPolicy(file({}), 'fp8').gemmScales).toBe('readers');
     expect(loadPolicy(file({ gemmScales: 'gemm' }), 'fp8')).toMatchObject({ gemmScales: 'gemm', attention: 'bf16', structural: true });
     expect(() => loadPolicy(file({ gemmScales: 'epilogue' }), 'fp8')).toThrow(/"gemmScales" to be "readers" or "gemm", found "epilogue"/);
-    expect(() => loadPolicy(file({ gemmscales: 'gemm' }), 'fp8')).toThrow(/only the keys keep, quantize, structural, attention, gemmScales, found 'gemmscales'/);
+    expect(() => loadPolicy(file({ gemmscales: 'gemm' }), 'fp8')).toThrow(/only the keys keep, quantize, structural, attention, gemmScales, accumulation, found 'gemmscales'/);
+  });
+
+  it('a policy file: accumulation "fast" (default) or "fp32"; another value is an error naming it', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'policy-'));
+    const file = (body: unknown) => { const f = join(dir, `${Math.random().toString(36).slice(2)}.json`); writeFileSync(f, JSON.stringify(body)); return f; };
+    expect(loadPolicy(file({}), 'fp8').accumulation).toBe('fast');
+    expect(loadPolicy(file({ accumulation: 'fp32' }), 'fp8').accumulation).toBe('fp32');
+    expect(() => loadPolicy(file({ accumulation: 'bf16' }), 'fp8')).toThrow(/"accumulation" to be "fast" or "fp32", found "bf16"/);
   });
 
   it('a glob matching no GEMM weight throws a CompileError naming it', () => {

@@ -4,7 +4,7 @@
  * with and without weights.bin; which sections synthetic weights draw and at what scale; the
  * cuBLASLt constants checked against header text; and the driver's absence as one clear error.
  */
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import koffi from 'koffi';
@@ -26,6 +26,10 @@ beforeAll(async () => {
     await compileModel({ model, precision, out: join(tmp, precision), build: false });
     manifests[precision] = JSON.parse(readFileSync(join(tmp, precision, 'manifest.json'), 'utf8'));
   }
+  const policy = join(tmp, 'fp32-accumulation.json');
+  writeFileSync(policy, JSON.stringify({ accumulation: 'fp32' }));
+  await compileModel({ model, precision: 'fp8', policy, out: join(tmp, 'fp8-promoted'), build: false });
+  manifests['fp8-promoted'] = JSON.parse(readFileSync(join(tmp, 'fp8-promoted', 'manifest.json'), 'utf8'));
 }, 60_000);
 
 const gemmsOf = (m: Manifest) => {
@@ -57,6 +61,15 @@ describe('GEMM specs', () => {
     const bf16 = structuredClone(manifests.bf16);
     Object.assign(bf16.launchPlan.find((l) => l.kind === 'gemm')!, { unscaled: true });
     expect(() => gemmsOf(bf16)).toThrow(/GEMM 'ab': expected an unscaled GEMM of precision fp8, found bf16/);
+  });
+
+  it('fp8: fast accumulation by default, promoted to fp32 when the policy says accumulation "fp32"; only fp8 GEMMs take it', () => {
+    expect(gemmsOf(manifests.fp8).map((g) => g.fastAccum)).toEqual([true, true]);
+    expect(gemmsOf(manifests['fp8-promoted']).map((g) => g.fastAccum)).toEqual([undefined, undefined]);
+    expect(gemmsOf(manifests.bf16).map((g) => g.fastAccum)).toEqual([undefined, undefined]);
+    const bf16 = structuredClone(manifests.bf16);
+    Object.assign(bf16.launchPlan.find((l) => l.kind === 'gemm')!, { fastAccum: true });
+    expect(() => gemmsOf(bf16)).toThrow(/GEMM 'ab': expected fast accumulation on a GEMM of precision fp8, found bf16/);
   });
 
   it('bf16: bf16 operands stored [N, K], scales unused', () => {
