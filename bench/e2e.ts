@@ -37,7 +37,7 @@ import { loadPipeline } from '../runtime/pipeline/load.ts';
 import { type PipelineManifest, loadManifest, ROLES, type Role } from '../runtime/pipeline/manifest.ts';
 import { TextTokenizer } from '../runtime/pipeline/tokenizer.ts';
 import { DEFAULT_SETTINGS as QWEN_PROMPT, TOKENIZER_MAX_LENGTH, resolveDropTokens, tokenizePrompt } from '../models/qwen_image/prompt.ts';
-import { PNG_DEFAULTS, encodePng } from '../runtime/pipeline/png.ts';
+import { PNG_DEFAULTS, encodePngAsync } from '../runtime/pipeline/png.ts';
 import type { ReportHeader } from './report.ts';
 import type { GenerateRequest, GeneratedImage } from '../runtime/pipeline/types.ts';
 import { sha256 } from '../compiler/hash.ts';
@@ -265,7 +265,7 @@ export async function e2eBench(o: E2eOptions, deps: E2eDeps, log: (s: string) =>
       const request = async (): Promise<StageMs> => {
         const img = await pipeline.generate(req);
         const t = now();
-        const png = encodePng(img.rgb, img.width, img.height, PNG_DEFAULTS); // the server's settings (runtime/pipeline/image.ts encodeImage)
+        const png = await encodePngAsync(img.rgb, img.width, img.height, PNG_DEFAULTS); // the server's call (runtime/pipeline/image.ts encodeImage)
         const ms = now() - t;
         hashes.push(sha256(png));
         return stagesOf(img.timings, ms);

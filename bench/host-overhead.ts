@@ -16,8 +16,10 @@
  * own stage timings (text encode, denoise, VAE decode incl. RGB8) and the PNG encode the bench
  * does (runtime/pipeline/png.ts, default settings), each split into the time inside the modules'
  * run() (staging + copies + decoding) and the rest (pipeline code). Median of --iters requests
- * after one warm-up. `--png-sweep` adds the PNG encoder's time and size per zlib level / strategy
- * on a noise image and on a natural-like one (png.ts's header records the choice).
+ * after one warm-up. `--png-sweep` adds the PNG encoder's time and size per zlib level / strategy /
+ * filter and per number of parts deflated in parallel, on a noise image, a natural-like one and,
+ * with `--photo FILE`, a photograph resized to 1024x1024 by sharp (png.ts's header records the
+ * choice); `--png-only` skips the pipelines.
  */
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
@@ -30,7 +32,7 @@ import { type CompiledModule, type GpuLoadOptions, gpuExecutorFactory, parseValu
 import type { Executor, ExecutorFactory } from '../runtime/executor/types.ts';
 import { loadPipeline } from '../runtime/pipeline/load.ts';
 import { type Family, type PipelineManifest, ROLES, type Role, parseSize } from '../runtime/pipeline/manifest.ts';
-import { type PngFilter, encodePng, encodePngAsync } from '../runtime/pipeline/png.ts';
+import { MAX_PARTS, type PngFilter, encodePngAsync, filterRows } from '../runtime/pipeline/png.ts';
 import { constants as Z } from 'node:zlib';
 import type { GenerateRequest } from '../runtime/pipeline/types.ts';
 import { bytesFor } from '../compiler/ir/dtype.ts';
@@ -162,7 +164,7 @@ async function familyRows(family: Family, iters: number, dir: string): Promise<{
     const t0 = performance.now();
     const img = await pipeline.generate(req);
     const t1 = performance.now();
-    const png = encodePng(img.rgb, img.width, img.height);
+    const png = await encodePngAsync(img.rgb, img.width, img.height);
     const t2 = performance.now();
     pngBytes = png.length;
     if (i === 0) continue; // warm-up
@@ -226,19 +228,26 @@ export function naturalImage(width: number, height: number): Uint8Array {
   return out;
 }
 
-export interface PngCase { level: number; strategy: 'default' | 'rle' | 'filtered'; filter: PngFilter }
+export interface PngCase { level: number; strategy: 'default' | 'rle' | 'filtered'; filter: PngFilter; parts: number | 'auto' }
 
-/** PNG encode time (median of `reps`) and size per setting, on a noise and a natural-like 1024x1024 image. */
+/**
+ * PNG encode time (median of `reps`) and size per setting, on a noise and a natural-like 1024x1024
+ * image (and `extra`): every setting through encodePngAsync (the server's call), one deflate
+ * (parts 1) per level / strategy / filter, then the defaults (filter up, Z_RLE) in 1-8 parts and
+ * 'auto'; and 'up' filtering alone, the serial share of the parallel encoder.
+ */
 export async function pngSweep(reps: number, extra: Record<string, Uint8Array> = {}): Promise<{ image: string; encoder: string; ms: number; bytes: number }[]> {
   const W = 1024, H = 1024;
   const images: Record<string, Uint8Array> = { noise: noiseImage(W, H), natural: naturalImage(W, H), ...extra };
   const strategies = { default: Z.Z_DEFAULT_STRATEGY, rle: Z.Z_RLE, filtered: Z.Z_FILTERED };
   const cases: PngCase[] = [];
-  for (const level of [1, 2, 3, 4, 5, 6]) cases.push({ level, strategy: 'default', filter: 'none' });
-  for (const level of [1, 6]) for (const filter of ['sub', 'up'] as const) cases.push({ level, strategy: 'default', filter });
-  for (const filter of ['none', 'sub', 'up'] as const) cases.push({ level: 6, strategy: 'rle', filter });
-  cases.push({ level: 1, strategy: 'rle', filter: 'up' });
-  cases.push({ level: 6, strategy: 'filtered', filter: 'sub' });
+  for (const level of [1, 2, 3, 4, 5, 6]) cases.push({ level, strategy: 'default', filter: 'none', parts: 1 });
+  for (const level of [1, 6]) for (const filter of ['sub', 'up'] as const) cases.push({ level, strategy: 'default', filter, parts: 1 });
+  for (const filter of ['none', 'sub', 'up'] as const) cases.push({ level: 6, strategy: 'rle', filter, parts: 1 });
+  cases.push({ level: 1, strategy: 'rle', filter: 'up', parts: 1 });
+  cases.push({ level: 6, strategy: 'filtered', filter: 'sub', parts: 1 });
+  for (const parts of [2, 3, 4, 8, 'auto'] as const) cases.push({ level: 6, strategy: 'rle', filter: 'up', parts });
+  for (const parts of [2, 4] as const) cases.push({ level: 1, strategy: 'default', filter: 'up', parts });
   const timeIt = (f: () => Buffer | Promise<Buffer>) => async () => {
     const ms: number[] = [];
     let bytes = 0;
@@ -254,10 +263,11 @@ export async function pngSweep(reps: number, extra: Record<string, Uint8Array> =
   try { sharp = (await import('sharp')).default as unknown as typeof import('sharp'); } catch { /* the GPU host's bundle has no sharp */ }
   for (const [image, rgb] of Object.entries(images)) {
     for (const c of cases) {
-      const r = await timeIt(() => encodePng(rgb, W, H, { level: c.level, strategy: strategies[c.strategy], filter: c.filter }))();
-      out.push({ image, encoder: `png.ts level ${c.level} ${c.strategy} filter ${c.filter}`, ...r });
+      const r = await timeIt(() => encodePngAsync(rgb, W, H, { level: c.level, strategy: strategies[c.strategy], filter: c.filter, parts: c.parts }))();
+      out.push({ image, encoder: `png.ts level ${c.level} ${c.strategy} filter ${c.filter} parts ${c.parts}`, ...r });
     }
-    out.push({ image, encoder: 'png.ts encodePngAsync, defaults (the server)', ...await timeIt(() => encodePngAsync(rgb, W, H))() });
+    out.push({ image, encoder: `png.ts encodePngAsync defaults (auto = ${MAX_PARTS} here)`, ...await timeIt(() => encodePngAsync(rgb, W, H))() });
+    out.push({ image, encoder: "filterRows 'up' alone (no deflate)", ...await timeIt(() => filterRows(rgb, W, H, 'up'))() });
     if (sharp) {
       const s = sharp as unknown as (b: Buffer, o: object) => { png(o: object): { toBuffer(): Promise<Buffer> } };
       const raw = Buffer.from(rgb.buffer, rgb.byteOffset, rgb.byteLength);
@@ -277,7 +287,7 @@ function main(): Promise<void> | void {
   return (async () => {
     const out: Record<string, unknown> = { cpu, cores: cpus().length, node: process.version, iters };
     console.log(`host work per request, no GPU (device = memcpy), ${cpu}, ${cpus().length} cores, Node ${process.version}, median of ${iters} after a warm-up`);
-    for (const family of ['flux2', 'qwen_image'] as const) {
+    for (const family of args.includes('--png-only') ? [] : ['flux2', 'qwen_image'] as const) {
       const { rows, pngBytes } = await familyRows(family, iters, dir);
       out[family] = { rows, pngBytes };
       console.log(`\n${family}  (PNG ${(pngBytes / 1e6).toFixed(2)} MB)`);
@@ -285,10 +295,16 @@ function main(): Promise<void> | void {
       for (const r of rows) console.log(`${r.stage.padEnd(18)} ${r.ms.toFixed(1).padStart(7)} ${r.inModules.toFixed(1).padStart(11)} ${(r.ms - r.inModules).toFixed(1).padStart(10)}`);
     }
     if (args.includes('--png-sweep')) {
-      const rows = await pngSweep(Math.max(3, iters));
+      const extra: Record<string, Uint8Array> = {};
+      const photo = args.includes('--photo') ? args[args.indexOf('--photo') + 1] : undefined;
+      if (photo) {
+        const sharp = (await import('sharp')).default;
+        extra.photo = new Uint8Array(await sharp(photo).removeAlpha().resize(1024, 1024, { fit: 'fill' }).raw().toBuffer());
+      }
+      const rows = await pngSweep(Math.max(3, iters), extra);
       out.png = rows;
       console.log('\nPNG 1024x1024: image, encoder, ms (median), MB');
-      for (const r of rows) console.log(`${r.image.padEnd(8)} ${r.encoder.padEnd(44)} ${r.ms.toFixed(1).padStart(7)} ${(r.bytes / 1e6).toFixed(3).padStart(7)}`);
+      for (const r of rows) console.log(`${r.image.padEnd(8)} ${r.encoder.padEnd(52)} ${r.ms.toFixed(1).padStart(7)} ${(r.bytes / 1e6).toFixed(3).padStart(7)}`);
     }
     if (args.includes('--json')) console.log(JSON.stringify(out));
   })();

@@ -27,6 +27,7 @@
  * setting remains a parameter (PngOptions).
  */
 import * as zlib from 'node:zlib';
+import { availableParallelism } from 'node:os';
 
 const CRC_TABLE = (() => {
   const t = new Uint32Array(256);
@@ -38,8 +39,16 @@ const CRC_TABLE = (() => {
   return t;
 })();
 
+/**
+ * The most row ranges 'auto' deflates at once: 4, or fewer where the host has fewer cores or libuv
+ * fewer pool threads (UV_THREADPOOL_SIZE, default 4; more parts than threads only queue).
+ */
+export const MAX_PARTS = Math.max(1, Math.min(4, availableParallelism(), Number(process.env.UV_THREADPOOL_SIZE) || 4));
+/** 'auto' gives each part at least this many filtered bytes (a small image is one deflate: a pool round trip costs more than it saves). */
+export const MIN_PART_BYTES = 256 * 1024;
+
 /** The settings the bench and the server use (see the header). */
-export const PNG_DEFAULTS: { level: number; strategy: number; filter: PngFilter } = { level: 6, strategy: zlib.constants.Z_RLE, filter: 'up' };
+export const PNG_DEFAULTS: { level: number; strategy: number; filter: PngFilter; parts: number | 'auto' } = { level: 6, strategy: zlib.constants.Z_RLE, filter: 'up', parts: 'auto' };
 
 const nativeCrc32 = (zlib as { crc32?: (data: Uint8Array) => number }).crc32;
 
@@ -54,13 +63,27 @@ export function crc32Table(bytes: Uint8Array): number {
   return (c ^ 0xffffffff) >>> 0;
 }
 
-function chunk(type: string, data: Uint8Array): Buffer {
-  const out = Buffer.alloc(12 + data.length);
-  out.writeUInt32BE(data.length, 0);
-  out.write(type, 4, 'latin1');
-  out.set(data, 8);
-  out.writeUInt32BE(crc32(out.subarray(4, 8 + data.length)), 8 + data.length);
-  return out;
+/**
+ * Adler-32 (RFC 1950, zlib's adler32) of `bytes`, continuing from `adler` (1 to start). Four bytes
+ * a step (a += x0..x3, b += 4a + 4x0 + 3x1 + 2x2 + x3), reduced mod 65521 every 5552 bytes as zlib
+ * does (the sums stay far below 2^53): ~2 ms for 3 MB on this machine's EPYC.
+ */
+export function adler32(bytes: Uint8Array, adler = 1): number {
+  let a = adler & 0xffff, b = adler >>> 16;
+  const n = bytes.length;
+  let i = 0;
+  while (i < n) {
+    const end = Math.min(n, i + 5552), end4 = end - ((end - i) & 3);
+    for (; i < end4; i += 4) {
+      const x0 = bytes[i], x1 = bytes[i + 1], x2 = bytes[i + 2], x3 = bytes[i + 3];
+      b += 4 * a + 4 * x0 + 3 * x1 + 2 * x2 + x3;
+      a += x0 + x1 + x2 + x3;
+    }
+    for (; i < end; i++) b += a += bytes[i];
+    a %= 65521;
+    b %= 65521;
+  }
+  return ((b << 16) | a) >>> 0;
 }
 
 export type PngFilter = 'none' | 'sub' | 'up';
@@ -72,15 +95,24 @@ export interface PngOptions {
   strategy?: number;
   /** One PNG filter type on every row (default PNG_DEFAULTS.filter). */
   filter?: PngFilter;
+  /**
+   * Row ranges deflated in parallel on libuv's pool (default PNG_DEFAULTS.parts): a count (at most
+   * the height), or 'auto': MAX_PARTS, fewer so that each has MIN_PART_BYTES. 1 is one zlib
+   * deflate of the whole, the bytes of the encoder before parts.
+   */
+  parts?: number | 'auto';
 }
 
 const FILTER_TYPE: Record<PngFilter, number> = { none: 0, sub: 1, up: 2 };
 const H = 0x80808080;
 
-/** IDAT payload before deflate: each row prefixed by its filter type byte, then filtered (bytes mod 256). */
-export function filterRows(rgb: Uint8Array, width: number, height: number, filter: PngFilter): Buffer {
+/**
+ * Rows [y0, y1) of the IDAT payload before deflate into `raw` (the whole image's, row y at
+ * y * (stride + 1)): each row prefixed by its filter type byte, then filtered (bytes mod 256).
+ * 'up' on row y0 > 0 reads row y0 - 1 of `rgb`, so ranges filter independently.
+ */
+export function filterRowsInto(raw: Uint8Array, rgb: Uint8Array, width: number, filter: PngFilter, y0: number, y1: number): void {
   const stride = width * 3;
-  const raw = Buffer.allocUnsafe((stride + 1) * height);
   const type = FILTER_TYPE[filter];
   // 'up', four bytes at a time: SWAR byte-wise subtraction into an aligned row, then one copy.
   const words = stride >>> 2;
@@ -88,7 +120,7 @@ export function filterRows(rgb: Uint8Array, width: number, height: number, filte
   const rgb32 = swar ? new Uint32Array(rgb.buffer, rgb.byteOffset, (rgb.length >>> 2)) : undefined;
   const row32 = new Uint32Array(swar ? words : 0);
   const row8 = new Uint8Array(row32.buffer);
-  for (let y = 0; y < height; y++) {
+  for (let y = y0; y < y1; y++) {
     const o = y * (stride + 1), i = y * stride;
     raw[o] = type;
     if (type === 0 || (type === 2 && y === 0)) raw.set(rgb.subarray(i, i + stride), o + 1);
@@ -104,36 +136,91 @@ export function filterRows(rgb: Uint8Array, width: number, height: number, filte
       raw.set(row8, o + 1);
     } else for (let x = 0; x < stride; x++) raw[o + 1 + x] = rgb[i + x] - rgb[i + x - stride];
   }
+}
+
+/** The whole image's IDAT payload before deflate (filterRowsInto over every row). */
+export function filterRows(rgb: Uint8Array, width: number, height: number, filter: PngFilter): Buffer {
+  const raw = Buffer.allocUnsafe((width * 3 + 1) * height);
+  filterRowsInto(raw, rgb, width, filter, 0, height);
   return raw;
 }
 
-function pngFile(width: number, height: number, idat: Uint8Array): Buffer {
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(width, 0);
-  ihdr.writeUInt32BE(height, 4);
-  ihdr.set([8, 2, 0, 0, 0], 8); // 8 bits, truecolour, deflate, filter method 0, no interlace
-  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', idat), chunk('IEND', new Uint8Array(0))]);
+/** Row boundaries of `parts` ranges as even as rows allow (the first ones one row longer where the height does not divide). */
+export function partRows(height: number, parts: number): number[] {
+  const n = Math.max(1, Math.min(height, Math.floor(parts)));
+  return Array.from({ length: n + 1 }, (_, k) => k * Math.floor(height / n) + Math.min(k, height % n));
 }
 
-function prepare(rgb: Uint8Array, width: number, height: number, options: PngOptions | number) {
+/** The zlib header zlib writes (RFC 1950): deflate, 32 KiB window, FLEVEL as deflate.c sets it, FCHECK. */
+function zlibHeader(level: number, strategy: number): [number, number] {
+  if (level === zlib.constants.Z_DEFAULT_COMPRESSION) level = 6;
+  const flevel = strategy >= zlib.constants.Z_HUFFMAN_ONLY || level < 2 ? 0 : level < 6 ? 1 : level === 6 ? 2 : 3;
+  const h = (0x78 << 8) | (flevel << 6);
+  return [0x78, (h + 31 - (h % 31)) & 0xff];
+}
+
+const SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+
+/** The PNG file, written once: signature, IHDR, one IDAT of `head` + `parts` + `tail` (the zlib stream), IEND; each chunk with its CRC-32. */
+function pngFile(width: number, height: number, head: number[], parts: Uint8Array[], tail: number[]): Buffer {
+  const idatLength = head.length + parts.reduce((s, p) => s + p.length, 0) + tail.length;
+  const out = Buffer.allocUnsafe(8 + 25 + 12 + idatLength + 12);
+  out.set(SIGNATURE, 0);
+  let at = 8;
+  const chunk = (type: string, write: () => void, length: number) => {
+    out.writeUInt32BE(length, at);
+    out.write(type, at + 4, 'latin1');
+    write();
+    out.writeUInt32BE(crc32(out.subarray(at + 4, at + 8 + length)), at + 8 + length);
+    at += 12 + length;
+  };
+  // 8 bits, truecolour, deflate, filter method 0, no interlace
+  chunk('IHDR', () => { out.writeUInt32BE(width, at + 8); out.writeUInt32BE(height, at + 12); out.set([8, 2, 0, 0, 0], at + 16); }, 13);
+  chunk('IDAT', () => {
+    let p = at + 8;
+    out.set(head, p); p += head.length;
+    for (const part of parts) { out.set(part, p); p += part.length; }
+    out.set(tail, p);
+  }, idatLength);
+  chunk('IEND', () => {}, 0);
+  return out;
+}
+
+type Deflate = (buf: Uint8Array, options: zlib.ZlibOptions, callback: (error: Error | null, result: Buffer) => void) => void;
+const run = (f: Deflate, buf: Uint8Array, options: zlib.ZlibOptions) => new Promise<Buffer>((ok, fail) => f(buf, options, (e, b) => (e ? fail(e) : ok(b))));
+
+/**
+ * RGB8 -> PNG (a number is the zlib level alone). The rows are filtered range by range, each
+ * range's deflateRaw queued on libuv's thread pool as soon as it is filtered (so the next range's
+ * filtering overlaps it); every range but the last ends with Z_SYNC_FLUSH (an empty stored block:
+ * byte-aligned, BFINAL 0), the last with Z_FINISH. The IDAT is one zlib stream: the header zlib
+ * would write, the ranges' raw deflate data in order, and the Adler-32 of the whole payload,
+ * computed here while the pool compresses. With one part it is zlib's own deflate of the whole.
+ */
+export async function encodePngAsync(rgb: Uint8Array, width: number, height: number, options: PngOptions | number = {}): Promise<Buffer> {
   const o = typeof options === 'number' ? { level: options } : options;
   if (!(Number.isInteger(width) && Number.isInteger(height) && width > 0 && height > 0)) throw new Error(`encodePng: expected a positive integer size, found ${width}x${height}`);
   if (rgb.length !== width * height * 3) throw new Error(`encodePng: expected ${width * height * 3} bytes for ${width}x${height} RGB, found ${rgb.length}`);
-  const raw = filterRows(rgb, width, height, o.filter ?? PNG_DEFAULTS.filter);
-  // One output chunk for the whole stream (zlib's 16 KiB default makes ~200 of them; on the thread pool each is a round trip: 28 ms where one chunk takes 15).
-  const chunkSize = raw.length + (raw.length >>> 7) + 1024;
-  return { raw, zopts: { level: o.level ?? PNG_DEFAULTS.level, strategy: o.strategy ?? PNG_DEFAULTS.strategy, chunkSize } };
-}
-
-/** RGB8 -> PNG, on this thread (a number is the zlib level alone). */
-export function encodePng(rgb: Uint8Array, width: number, height: number, options: PngOptions | number = {}): Buffer {
-  const { raw, zopts } = prepare(rgb, width, height, options);
-  return pngFile(width, height, zlib.deflateSync(raw, zopts));
-}
-
-/** encodePng with the deflate on libuv's thread pool (the server's: the event loop stays free); the same bytes. */
-export async function encodePngAsync(rgb: Uint8Array, width: number, height: number, options: PngOptions | number = {}): Promise<Buffer> {
-  const { raw, zopts } = prepare(rgb, width, height, options);
-  const idat = await new Promise<Buffer>((ok, fail) => zlib.deflate(raw, zopts, (e, b) => (e ? fail(e) : ok(b))));
-  return pngFile(width, height, idat);
+  const filter = o.filter ?? PNG_DEFAULTS.filter, level = o.level ?? PNG_DEFAULTS.level, strategy = o.strategy ?? PNG_DEFAULTS.strategy;
+  const want = o.parts ?? PNG_DEFAULTS.parts;
+  if (!(want === 'auto' || (Number.isInteger(want) && want > 0))) throw new Error(`encodePng: expected parts to be a positive integer or 'auto', found ${want}`);
+  const stride = width * 3 + 1, size = stride * height;
+  const rows = partRows(height, want === 'auto' ? Math.min(MAX_PARTS, Math.ceil(size / MIN_PART_BYTES)) : want);
+  const raw = Buffer.allocUnsafe(size);
+  // One output chunk per deflate (zlib's 16 KiB default makes ~200 of them for 1024x1024; on the thread pool each is a round trip: 28 ms where one chunk takes 15).
+  const zopts = (bytes: number, finishFlush: number) => ({ level, strategy, finishFlush, chunkSize: Math.max(64, bytes + (bytes >>> 7) + 1024) });
+  if (rows.length === 2) {
+    filterRowsInto(raw, rgb, width, filter, 0, height);
+    const z = await run(zlib.deflate, raw, zopts(size, zlib.constants.Z_FINISH));
+    return pngFile(width, height, [], [z], []);
+  }
+  const jobs: Promise<Buffer>[] = [];
+  for (let k = 0; k + 1 < rows.length; k++) {
+    filterRowsInto(raw, rgb, width, filter, rows[k], rows[k + 1]);
+    const part = raw.subarray(rows[k] * stride, rows[k + 1] * stride);
+    jobs.push(run(zlib.deflateRaw, part, zopts(part.length, k + 2 < rows.length ? zlib.constants.Z_SYNC_FLUSH : zlib.constants.Z_FINISH)));
+  }
+  const adler = adler32(raw);
+  const parts = await Promise.all(jobs);
+  return pngFile(width, height, zlibHeader(level, strategy), parts, [adler >>> 24, (adler >>> 16) & 0xff, (adler >>> 8) & 0xff, adler & 0xff]);
 }

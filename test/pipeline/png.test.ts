@@ -1,8 +1,12 @@
 /**
  * runtime/pipeline/png.ts (the PNG encoder of the server and the bench, no sharp) read back by sharp
- * (libvips' decoder) and by inflate + unfiltering here, for every filter and strategy: the same
- * pixels; the defaults, and the async encoder's bytes equal to the sync one's; the CRC-32 of the
- * check string; sizes refused by name. And the
+ * (libvips' decoder) and by inflate + unfiltering here, for every filter and strategy and for 1-8
+ * parts deflated in parallel (heights the parts do not divide, one row, more parts than rows): the
+ * same pixels. The IDAT is one valid zlib stream: inflateSync checks its Adler-32 (a corrupted one
+ * is refused), its header is zlib's, and in parts it is exactly the header, each row range's raw
+ * deflate (sync flush, the last finished) and zlib's Adler-32 of the whole; one part is zlib's own
+ * deflate of the filtered rows. Adler-32 and CRC-32 against zlib; sizes and part counts refused by
+ * name. And the
  * GPU runtime's bfloat16 staging (runtime/gpu/model.ts): the typed-array conversion gives the bits
  * dtype.ts's f32ToBf16 gives (ties to even, NaN, infinities, subnormals), decoding is exact, and an
  * input is re-used without a copy only where no launch argument overlaps its arena bytes.
@@ -12,25 +16,33 @@ import { describe, expect, it } from 'vitest';
 import { bf16ToF32, f32ToBf16 } from '../../compiler/ir/dtype.ts';
 import { bf16Tensor, deviceBytes, f32ToBf16Array, intactInputs } from '../../runtime/gpu/model.ts';
 import { Tensor } from '../../compiler/ir/tensor.ts';
-import { inflateSync, constants as Z } from 'node:zlib';
-import { PNG_DEFAULTS, type PngFilter, crc32, crc32Table, encodePng, encodePngAsync } from '../../runtime/pipeline/png.ts';
+import { deflateRawSync, deflateSync, inflateSync, constants as Z } from 'node:zlib';
+import { MAX_PARTS, MIN_PART_BYTES, PNG_DEFAULTS, type PngFilter, adler32, crc32, crc32Table, encodePngAsync, filterRows, partRows } from '../../runtime/pipeline/png.ts';
 
-/** A PNG decoder for what encodePng writes (one IDAT, 8-bit RGB, filters 0-2): node:zlib inflate, then each row unfiltered. */
-function decodePng(png: Buffer): { width: number; height: number; rgb: Uint8Array; filters: Set<number> } {
+/** The chunks of a PNG (each CRC checked), the IHDR size and the IDAT data. */
+function chunks(png: Buffer): { width: number; height: number; idat: Buffer } {
   expect(png.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]))).toBe(true);
   let at = 8, width = 0, height = 0;
-  const idat: Buffer[] = [];
+  const idat: Buffer[] = [], types: string[] = [];
   for (;;) {
     const len = png.readUInt32BE(at), type = png.toString('latin1', at + 4, at + 8);
     const data = png.subarray(at + 8, at + 8 + len);
     expect(png.readUInt32BE(at + 8 + len)).toBe(crc32(png.subarray(at + 4, at + 8 + len)));
+    types.push(type);
     if (type === 'IHDR') { width = data.readUInt32BE(0); height = data.readUInt32BE(4); expect([...data.subarray(8)]).toEqual([8, 2, 0, 0, 0]); }
     if (type === 'IDAT') idat.push(data);
     at += 12 + len;
     if (type === 'IEND') break;
   }
   expect(at).toBe(png.length);
-  const raw = inflateSync(Buffer.concat(idat)), stride = width * 3;
+  expect(types).toEqual(['IHDR', 'IDAT', 'IEND']);
+  return { width, height, idat: Buffer.concat(idat) };
+}
+
+/** A PNG decoder for what encodePngAsync writes (one IDAT, 8-bit RGB, filters 0-2): node:zlib inflate (which checks the Adler-32), then each row unfiltered. */
+function decodePng(png: Buffer): { width: number; height: number; rgb: Uint8Array; filters: Set<number> } {
+  const { width, height, idat } = chunks(png);
+  const raw = inflateSync(idat), stride = width * 3;
   expect(raw.length).toBe((stride + 1) * height);
   const rgb = new Uint8Array(stride * height), filters = new Set<number>();
   for (let y = 0; y < height; y++) {
@@ -44,26 +56,36 @@ function decodePng(png: Buffer): { width: number; height: number; rgb: Uint8Arra
   return { width, height, rgb, filters };
 }
 
-describe('encodePng', () => {
-  it('writes a PNG that decodes to the same pixels', async () => {
-    const width = 37, height = 23;
-    const rgb = new Uint8Array(width * height * 3);
-    let s = 7;
-    for (let i = 0; i < rgb.length; i++) rgb[i] = (s = (s * 1103515245 + 12345) >>> 0) >>> 24;
-    const png = encodePng(rgb, width, height);
-    const { data, info } = await sharp(png).raw().toBuffer({ resolveWithObject: true });
-    expect([info.width, info.height, info.channels, info.format]).toEqual([width, height, 3, 'raw']);
-    expect(Buffer.from(data).equals(Buffer.from(rgb))).toBe(true);
+function randomBytes(n: number, seed: number): Uint8Array {
+  const out = new Uint8Array(n);
+  let s = seed >>> 0;
+  for (let i = 0; i < n; i++) out[i] = (s = (Math.imul(s, 1103515245) + 12345) >>> 0) >>> 24;
+  return out;
+}
+
+/** Smooth rows with a little noise (what filter up and Z_RLE compress), `height` rows of `width` pixels. */
+function smoothImage(width: number, height: number, seed: number): Uint8Array {
+  const noise = randomBytes(width * height * 3, seed);
+  return Uint8Array.from(noise, (v, i) => ((i % (width * 3)) + 2 * Math.floor(i / (width * 3)) + (v & 3)) & 0xff);
+}
+
+describe('encodePngAsync', () => {
+  it('writes a PNG that sharp decodes to the same pixels, in one part and in several', async () => {
+    for (const [width, height, parts] of [[37, 23, 1], [37, 23, 4], [300, 301, 3], [19, 1, 4]] as const) {
+      const rgb = smoothImage(width, height, width + height);
+      const png = await encodePngAsync(rgb, width, height, { parts });
+      const { data, info } = await sharp(png).raw().toBuffer({ resolveWithObject: true });
+      expect([info.width, info.height, info.channels, info.format]).toEqual([width, height, 3, 'raw']);
+      expect(Buffer.from(data).equals(Buffer.from(rgb))).toBe(true);
+    }
   });
 
-  it('every filter and strategy decodes (node:zlib inflate + unfiltering) to the same pixels: odd widths, unaligned input', async () => {
-    for (const [width, height] of [[1, 1], [5, 3], [64, 9], [37, 23]]) {
-      const buf = new Uint8Array(width * height * 3 + 1);
-      let s = width * 31 + height;
-      for (let i = 0; i < buf.length; i++) buf[i] = (s = (s * 1103515245 + 12345) >>> 0) >>> 24;
+  it('every filter, strategy and part count decodes (node:zlib inflate + unfiltering) to the same pixels: odd widths, one row, unaligned input', async () => {
+    for (const [width, height] of [[1, 1], [5, 3], [64, 9], [37, 23], [16, 1], [8, 2]]) {
+      const buf = randomBytes(width * height * 3 + 1, width * 31 + height);
       for (const rgb of [buf.subarray(0, buf.length - 1), buf.subarray(1)]) { // byteOffset 0 and 1 (the 4-byte path and the byte path)
-        for (const filter of ['none', 'sub', 'up'] as PngFilter[]) for (const strategy of [Z.Z_DEFAULT_STRATEGY, Z.Z_RLE]) {
-          const png = encodePng(rgb, width, height, { filter, strategy, level: 3 });
+        for (const filter of ['none', 'sub', 'up'] as PngFilter[]) for (const strategy of [Z.Z_DEFAULT_STRATEGY, Z.Z_RLE]) for (const parts of [1, 2, 3, 4, 8]) {
+          const png = await encodePngAsync(rgb, width, height, { filter, strategy, level: 3, parts });
           const d = decodePng(png);
           expect([d.width, d.height]).toEqual([width, height]);
           expect(Buffer.from(d.rgb).equals(Buffer.from(rgb))).toBe(true);
@@ -73,27 +95,95 @@ describe('encodePng', () => {
     }
   });
 
-  it('defaults: filter up, Z_RLE; the async encoder (the server) writes the same bytes as the bench\'s', async () => {
-    expect(PNG_DEFAULTS).toEqual({ level: 6, strategy: Z.Z_RLE, filter: 'up' });
-    const width = 40, height = 30;
-    const rgb = Uint8Array.from({ length: width * height * 3 }, (_, i) => (i * 7 + (i >> 6)) & 0xff);
-    const png = encodePng(rgb, width, height);
-    expect(decodePng(png).filters).toEqual(new Set([2]));
-    expect(encodePng(rgb, width, height, PNG_DEFAULTS).equals(png)).toBe(true);
-    expect((await encodePngAsync(rgb, width, height)).equals(png)).toBe(true);
-    expect(encodePng(rgb, width, height, { level: 1 }).equals(png)).toBe(true); // Z_RLE: the level does not change the bytes
-    expect(encodePng(rgb, width, height, 6).equals(encodePng(rgb, width, height, { level: 6 }))).toBe(true);
+  it('row ranges: as even as rows allow, never more than the rows', () => {
+    expect(partRows(23, 4)).toEqual([0, 6, 12, 18, 23]);
+    expect(partRows(1024, 4)).toEqual([0, 256, 512, 768, 1024]);
+    expect(partRows(9, 4)).toEqual([0, 3, 5, 7, 9]);
+    expect(partRows(3, 8)).toEqual([0, 1, 2, 3]);
+    expect(partRows(1, 4)).toEqual([0, 1]);
+    expect(partRows(5, 1)).toEqual([0, 5]);
   });
 
-  it('CRC-32 as PNG defines it; bad sizes are refused', async () => {
+  it('in parts the IDAT is one zlib stream: zlib\'s header, each range\'s raw deflate (sync flush; the last finished), zlib\'s Adler-32 of the whole', async () => {
+    const width = 37, height = 23;
+    const rgb = smoothImage(width, height, 5);
+    const raw = filterRows(rgb, width, height, 'up'), stride = width * 3 + 1;
+    for (const [level, strategy] of [[6, Z.Z_RLE], [1, Z.Z_DEFAULT_STRATEGY], [3, Z.Z_DEFAULT_STRATEGY], [6, Z.Z_DEFAULT_STRATEGY], [9, Z.Z_FILTERED], [-1, Z.Z_DEFAULT_STRATEGY]]) {
+      const whole = deflateSync(raw, { level, strategy });
+      const rows = partRows(height, 4);
+      const expected = Buffer.concat([
+        whole.subarray(0, 2), // zlib's header for this level and strategy
+        ...rows.slice(1).map((end, k) => deflateRawSync(raw.subarray(rows[k] * stride, end * stride), { level, strategy, finishFlush: k + 2 < rows.length ? Z.Z_SYNC_FLUSH : Z.Z_FINISH })),
+        whole.subarray(whole.length - 4), // zlib's Adler-32 of the whole
+      ]);
+      const { idat } = chunks(await encodePngAsync(rgb, width, height, { level, strategy, parts: 4 }));
+      expect(idat.equals(expected)).toBe(true);
+      expect(inflateSync(idat).equals(raw)).toBe(true);
+      expect(idat.equals(chunks(await encodePngAsync(rgb, width, height, { level, strategy, parts: 1 })).idat)).toBe(false);
+      // one part: zlib's deflate of the filtered rows, the bytes of the encoder before parts
+      expect(chunks(await encodePngAsync(rgb, width, height, { level, strategy, parts: 1 })).idat.equals(whole)).toBe(true);
+    }
+  });
+
+  it('the Adler-32 is checked: a corrupted one, or a corrupted part, fails inflate', async () => {
+    const width = 64, height = 30;
+    const rgb = smoothImage(width, height, 9);
+    for (const parts of [1, 3]) {
+      const { idat } = chunks(await encodePngAsync(rgb, width, height, { parts }));
+      expect(() => inflateSync(idat)).not.toThrow();
+      const bad = Buffer.from(idat);
+      bad[bad.length - 1] ^= 1;
+      expect(() => inflateSync(bad)).toThrow(/incorrect data check/);
+      const sum = Buffer.from(idat);
+      sum[sum.length - 3] ^= 0x10; // the high half (b) of the Adler-32
+      expect(() => inflateSync(sum)).toThrow(/incorrect data check/);
+    }
+  });
+
+  it('Adler-32 as zlib computes it, across its 5552-byte reductions, and continued', () => {
+    for (const n of [0, 1, 3, 4, 5551, 5552, 5553, 70_001]) {
+      for (const bytes of [randomBytes(n, n + 1), new Uint8Array(n).fill(255)]) {
+        const z = deflateSync(bytes, { level: 0 });
+        expect(adler32(bytes)).toBe(z.readUInt32BE(z.length - 4));
+        const cut = n >>> 1;
+        expect(adler32(bytes.subarray(cut), adler32(bytes.subarray(0, cut)))).toBe(adler32(bytes));
+      }
+    }
+    expect(adler32(new TextEncoder().encode('Wikipedia'))).toBe(0x11e60398);
+  });
+
+  it("defaults: filter up, Z_RLE, 'auto' parts; Z_RLE bytes do not depend on the level; the same input gives the same bytes", async () => {
+    expect(PNG_DEFAULTS).toEqual({ level: 6, strategy: Z.Z_RLE, filter: 'up', parts: 'auto' });
+    expect(MAX_PARTS).toBeGreaterThanOrEqual(1);
+    expect(MAX_PARTS).toBeLessThanOrEqual(4);
+    const width = 40, height = 30;
+    const rgb = Uint8Array.from({ length: width * height * 3 }, (_, i) => (i * 7 + (i >> 6)) & 0xff);
+    const png = await encodePngAsync(rgb, width, height);
+    expect(decodePng(png).filters).toEqual(new Set([2]));
+    expect((await encodePngAsync(rgb, width, height, PNG_DEFAULTS)).equals(png)).toBe(true);
+    expect((await encodePngAsync(rgb, width, height, { parts: 1 })).equals(png)).toBe(true); // 'auto' on a small image: one part
+    expect((await encodePngAsync(rgb, width, height, { level: 1 })).equals(png)).toBe(true);
+    expect((await encodePngAsync(rgb, width, height, 6)).equals(await encodePngAsync(rgb, width, height, { level: 6 }))).toBe(true);
+    // 'auto' on a larger image: MAX_PARTS parts, no fewer than MIN_PART_BYTES each
+    const w = 512, h = 512, big = smoothImage(w, h, 3);
+    const auto = Math.min(MAX_PARTS, Math.ceil(((w * 3 + 1) * h) / MIN_PART_BYTES));
+    const bigPng = await encodePngAsync(big, w, h);
+    expect(bigPng.equals(await encodePngAsync(big, w, h, { parts: auto }))).toBe(true);
+    expect(bigPng.equals(await encodePngAsync(big, w, h))).toBe(true);
+    expect(Buffer.from(decodePng(bigPng).rgb).equals(Buffer.from(big))).toBe(true);
+    for (const parts of [2, 4]) expect(Buffer.from(decodePng(await encodePngAsync(big, w, h, { parts })).rgb).equals(Buffer.from(big))).toBe(true);
+  });
+
+  it('CRC-32 as PNG defines it; bad sizes and part counts are refused', async () => {
     const check = new TextEncoder().encode('123456789');
     expect(crc32(check)).toBe(0xcbf43926);
     expect(crc32Table(check)).toBe(0xcbf43926); // the fallback where zlib has no crc32
     const big = Uint8Array.from({ length: 70_000 }, (_, i) => (i * 7919) & 0xff);
     expect(crc32Table(big)).toBe(crc32(big));
-    expect(() => encodePng(new Uint8Array(11), 2, 2)).toThrow('encodePng: expected 12 bytes for 2x2 RGB, found 11');
-    expect(() => encodePng(new Uint8Array(0), 0, 1)).toThrow('encodePng: expected a positive integer size, found 0x1');
     await expect(encodePngAsync(new Uint8Array(11), 2, 2)).rejects.toThrow('encodePng: expected 12 bytes for 2x2 RGB, found 11');
+    await expect(encodePngAsync(new Uint8Array(0), 0, 1)).rejects.toThrow('encodePng: expected a positive integer size, found 0x1');
+    await expect(encodePngAsync(new Uint8Array(12), 2, 2, { parts: 0 })).rejects.toThrow("encodePng: expected parts to be a positive integer or 'auto', found 0");
+    await expect(encodePngAsync(new Uint8Array(12), 2, 2, { parts: 1.5 })).rejects.toThrow("encodePng: expected parts to be a positive integer or 'auto', found 1.5");
   });
 });
 
