@@ -4,7 +4,7 @@
  *   npx bench [--models flux2_dev,qwen_image] [--steps 8] [--seed 42] [--iters 20]
  *             [--artifact MODEL=DIR]... [--compile] [--no-baseline] [--baseline-script FILE]
  *             [--cpu] [--out bench/results] [--json]
- *   npx bench --e2e [--models flux2,qwen_image] [--steps 8] [--seed 42] [--iters 3]
+ *   npx bench --e2e [--models flux2,qwen_image] [--steps 8] [--seed 42] [--iters 3] [--host-loop]
  *             [--artifact FAMILY=DIR]... [--no-baseline] [--baseline-script FILE] [--out DIR] [--json]
  *   npx bench --report FILE.json      rewrites FILE's markdown and chart (PNG needs sharp)
  *
@@ -14,7 +14,8 @@
  * svg,png} under --out and prints the markdown (or, with --json, the result). Exits as
  * compiler/cli/command.ts says (1 with one line for bad flags, 70 for a bug).
  * --e2e (GPU only): whole requests through the pipeline artifacts, per stage, against diffusers'
- * stages (bench/e2e.ts); writes bench-e2e.{json,md,svg,png}.
+ * stages (bench/e2e.ts); writes bench-e2e.{json,md,svg,png}. --host-loop runs the denoising loop on
+ * the host, one round trip per step, instead of on the device (runtime/gpu/denoise.ts): the comparison.
  */
 import { mkdirSync, readFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
@@ -34,7 +35,7 @@ async function gpuPresent(): Promise<boolean> {
   }
 }
 
-const USAGE = 'npx bench [--e2e] [--models M,...] [--steps N] [--seed N] [--iters N] [--artifact MODEL=DIR]... [--compile] [--no-baseline] [--baseline-script FILE] [--cpu] [--out DIR] [--json] | --report FILE.json';
+const USAGE = 'npx bench [--e2e [--host-loop]] [--models M,...] [--steps N] [--seed N] [--iters N] [--artifact MODEL=DIR]... [--compile] [--no-baseline] [--baseline-script FILE] [--cpu] [--out DIR] [--json] | --report FILE.json';
 
 /** The test seam of --e2e: whether a GPU is here, and what runs the requests (default: bench/e2e.ts on runtime/gpu). */
 export interface BenchHooks {
@@ -47,7 +48,7 @@ export function main(argv: string[], hooks: BenchHooks = {}): Promise<number> {
     const { values: v } = parseCommandLine({
       args: argv, strict: true, allowPositionals: false,
       options: {
-        models: { type: 'string' }, steps: { type: 'string', default: '8' }, seed: { type: 'string', default: '42' }, iters: { type: 'string' }, e2e: { type: 'boolean' },
+        models: { type: 'string' }, steps: { type: 'string', default: '8' }, seed: { type: 'string', default: '42' }, iters: { type: 'string' }, e2e: { type: 'boolean' }, 'host-loop': { type: 'boolean' },
         artifact: { type: 'string', multiple: true }, compile: { type: 'boolean' }, 'no-baseline': { type: 'boolean' }, 'baseline-script': { type: 'string' },
         cpu: { type: 'boolean' }, out: { type: 'string' }, json: { type: 'boolean' }, report: { type: 'string' },
       },
@@ -81,7 +82,7 @@ export function main(argv: string[], hooks: BenchHooks = {}): Promise<number> {
       for (const f of families) if (!(E2E_FAMILIES as readonly string[]).includes(f)) fail('--models', `pipeline families for --e2e: ${E2E_FAMILIES.join(', ')}`, `'${f}'`);
       for (const k of Object.keys(artifacts)) if (!(E2E_FAMILIES as readonly string[]).includes(k)) fail('--artifact', `FAMILY=DIR with FAMILY one of ${E2E_FAMILIES.join(', ')}`, `'${k}'`);
       if (!(await (hooks.gpuPresent ?? gpuPresent)())) fail('--e2e', 'a GPU (the CUDA driver, libcuda.so.1, loads)', 'no CUDA driver here');
-      const o: E2eOptions = { families: families as E2eFamily[], seed, steps, iters, artifacts, baseline: !v['no-baseline'], baselineScript: v['baseline-script'] };
+      const o: E2eOptions = { families: families as E2eFamily[], seed, steps, iters, artifacts, baseline: !v['no-baseline'], baselineScript: v['baseline-script'], hostLoop: !!v['host-loop'] };
       const run = hooks.e2e ?? (async (opts: E2eOptions, l: (s: string) => void) => {
         const [{ e2eBench }, { loadModel }] = await Promise.all([import('./e2e.ts'), import('../runtime/gpu/model.ts')]);
         return e2eBench(opts, { runtime: { loadModel: (dir, lo) => loadModel(dir, { ...lo, log: (line) => l(`  ${line}`) }) } }, l);

@@ -42,6 +42,7 @@ import type { ReportHeader } from './report.ts';
 import type { GenerateRequest, GeneratedImage } from '../runtime/pipeline/types.ts';
 import { sha256 } from '../compiler/hash.ts';
 import type { Tensor } from '../compiler/ir/tensor.ts';
+import type { DenoiseLoop } from '../runtime/executor/types.ts';
 
 export const E2E_FAMILIES = ['flux2', 'qwen_image'] as const;
 export type E2eFamily = (typeof E2E_FAMILIES)[number];
@@ -85,6 +86,8 @@ export interface E2eOptions {
   artifacts: Partial<Record<E2eFamily, string>>;
   baseline: boolean;
   baselineScript?: string;
+  /** The denoising loop on the host (one round trip per step) even where the device loop exists: what the device loop gains. */
+  hostLoop?: boolean;
   prompt?: string;
   guidanceScale?: number;
 }
@@ -188,7 +191,7 @@ export function scheduleMu(family: E2eFamily, imageSeqLen: number, steps: number
 }
 
 /** A runtime that remembers each module it loads (by folder) and counts its runs, to time each alone per request afterwards. */
-function recording(runtime: E2eRuntime): GpuRuntime & { loaded: Map<string, TimedModule>; runs: Map<string, number> } {
+function recording(runtime: E2eRuntime, hostLoop: boolean): GpuRuntime & { loaded: Map<string, TimedModule>; runs: Map<string, number> } {
   const loaded = new Map<string, TimedModule>();
   const runs = new Map<string, number>();
   return {
@@ -198,9 +201,11 @@ function recording(runtime: E2eRuntime): GpuRuntime & { loaded: Map<string, Time
       loaded.set(dir, m);
       runs.set(dir, 0);
       const many = m.runMany?.bind(m);
+      const loop = hostLoop ? undefined : m.denoise?.bind(m);
       return {
         ...m, memory: m.memory, close: () => m.close(), run: (inputs) => { runs.set(dir, runs.get(dir)! + 1); return m.run(inputs); },
         ...(many ? { runMany: (list: Record<string, Tensor>[]) => { runs.set(dir, runs.get(dir)! + list.length); return many(list); } } : {}),
+        ...(loop ? { denoise: (l: DenoiseLoop) => { runs.set(dir, runs.get(dir)! + l.timesteps.length * l.inputs.length); return loop(l); } } : {}),
       };
     },
   };
@@ -244,7 +249,7 @@ export async function e2eBench(o: E2eOptions, deps: E2eDeps, log: (s: string) =>
     const stale = pendingModules(manifest);
     if (stale.length) throw new Error(`${dir}: modules with launches that have no kernel (${stale.join('; ')}): compiled before their ops got kernels; delete the artifact to compile it again`);
     const size = manifest.sizes[0];
-    const rt = recording(deps.runtime);
+    const rt = recording(deps.runtime, !!o.hostLoop);
     const t0 = now();
     const pipeline = await loadPipeline(manifest, gpuExecutorFactory(rt, { syntheticWeights: o.seed }));
     try {
@@ -286,7 +291,7 @@ export async function e2eBench(o: E2eOptions, deps: E2eDeps, log: (s: string) =>
       });
       rows.push({
         family, system: `compiled (${manifest.compiled?.precision ?? '?'}, CUDA graphs) ${syntheticLabel(o.seed)}`, stages, memoryGiB: memoryBytes / 2 ** 30,
-        note: `median of ${o.iters} requests after a warm-up; ${size.width}x${size.height}, ${o.steps} steps${p.cfg ? `, true CFG ${req.guidanceScale} (2 transformer runs per step)` : `, guidance ${req.guidanceScale}`}; load ${loadS.toFixed(1)} s`,
+        note: `median of ${o.iters} requests after a warm-up; ${size.width}x${size.height}, ${o.steps} steps${p.cfg ? `, true CFG ${req.guidanceScale} (2 transformer runs per step)` : `, guidance ${req.guidanceScale}`}; denoising loop on the ${!o.hostLoop && rt.loaded.get(manifest.modules!.transformer)?.denoise ? 'device' : 'host'}; load ${loadS.toFixed(1)} s`,
       });
     } finally {
       await pipeline.release();

@@ -130,7 +130,9 @@ describe('npx bench --e2e (flags)', () => {
     let seen: E2eOptions | undefined;
     const e2e = async (o: E2eOptions) => { seen = o; const { kind: _k, date: _d, command: _c, ...r } = result(); return r; };
     expect(await run(['--e2e', '--models', 'flux2', '--steps', '4', '--seed', '7', '--artifact', 'flux2=/a', '--no-baseline', '--out', out], { gpuPresent: async () => true, e2e })).toBe(0);
-    expect(seen).toEqual({ families: ['flux2'], seed: 7, steps: 4, iters: 3, artifacts: { flux2: '/a' }, baseline: false, baselineScript: undefined });
+    expect(seen).toEqual({ families: ['flux2'], seed: 7, steps: 4, iters: 3, artifacts: { flux2: '/a' }, baseline: false, baselineScript: undefined, hostLoop: false });
+    expect(await run(['--e2e', '--models', 'flux2', '--host-loop', '--no-baseline', '--out', mkdtempSync(join(tmpdir(), 'bench-e2e-'))], { gpuPresent: async () => true, e2e })).toBe(0);
+    expect(seen?.hostLoop).toBe(true);
     const r = JSON.parse(readFileSync(join(out, 'bench-e2e.json'), 'utf8')) as E2eResult;
     expect(r.kind).toBe('e2e');
     expect(r.command).toBe(`npx bench --e2e --models flux2 --steps 4 --seed 7 --artifact flux2=/a --no-baseline --out ${out}`);

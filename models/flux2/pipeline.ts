@@ -13,9 +13,10 @@
  * PyTorch's initial 0 / 1), vae.bnEps (1e-4), vae.tileOverlap (tiny only, see vae_tiling.ts).
  */
 import { Tensor } from '../../compiler/ir/tensor.ts';
-import { bitsTensor, valuesOf } from '../../runtime/executor/bf16.ts';
-import { type ExecutorFactory, inputDtype, staticDim } from '../../runtime/executor/types.ts';
-import { eulerStep, timestepInput } from '../../runtime/pipeline/flow_match.ts';
+import { valuesOf } from '../../runtime/executor/bf16.ts';
+import { type ExecutorFactory, staticDim } from '../../runtime/executor/types.ts';
+import { denoise } from '../../runtime/pipeline/denoise.ts';
+import { timestepInputs } from '../../runtime/pipeline/flow_match.ts';
 import { toTokens } from '../../runtime/pipeline/latents.ts';
 import { rgb8, toRgb8 } from '../../runtime/pipeline/image.ts';
 import type { PipelineManifest } from '../../runtime/pipeline/manifest.ts';
@@ -84,31 +85,20 @@ export class Flux2Pipeline extends ModulePipeline implements Pipeline {
 
     const noise = req.noise ?? new GaussianNoise(req.seed).fill(PACKED * h * w);
     if (noise.length !== PACKED * h * w) throw new Error(`Flux.2 noise: expected ${PACKED}x${h}x${w} values, found ${noise.length}`);
-    const latents = toTokens(noise, { channels: PACKED, height: h, width: w });
     const schedule = flux2Schedule(req.steps, h * w);
     const fixed = {
       encoder_hidden_states: prompt.tensor,
       ...this.ids(h, w),
       guidance: new Tensor('float32', [1], Float32Array.of(req.guidanceScale)),
     };
-    // A bfloat16 latents input (the GPU modules) gets its bits from the Euler step's own pass (eulerStep
-    // `staged`), and a bits output is decoded into one buffer for the whole loop: the same values.
-    const shape = [1, h * w, PACKED];
-    const stageBits = inputDtype(this.transformer, 'hidden_states') === 'bfloat16';
-    const scratch = new Float32Array(latents.length);
-    let hidden = new Tensor('float32', shape, latents);
-    for (let i = 0; i < req.steps; i++) {
-      throwIfAborted(req.signal);
-      const out = await this.transformer.run({
-        ...fixed,
-        hidden_states: hidden,
-        timestep: new Tensor('float32', [1], Float32Array.of(timestepInput(schedule, i))),
-      });
-      const staged = stageBits && i + 1 < req.steps ? new Uint16Array(latents.length) : undefined;
-      eulerStep(latents, valuesOf(Object.values(out)[0], scratch), schedule, i, staged);
-      hidden = staged ? bitsTensor(shape, staged, true) : new Tensor('float32', shape, latents);
-      req.onStep?.(i + 1, req.steps, latents);
-    }
+    throwIfAborted(req.signal);
+    // On the device where the executor can (no host round trip per step), else on the host: the same latents (denoise.ts).
+    const latents = await denoise(this.transformer, {
+      inputs: [fixed], latentsInput: 'hidden_states', timestepInput: 'timestep',
+      latents: toTokens(noise, { channels: PACKED, height: h, width: w }),
+      sigmas: schedule.sigmas, timesteps: timestepInputs(schedule),
+      onStep: (s, l) => { req.onStep?.(s, req.steps, l); throwIfAborted(req.signal); },
+    });
     const t2 = performance.now();
 
     throwIfAborted(req.signal);

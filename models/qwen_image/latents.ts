@@ -4,8 +4,7 @@
  *     pipeline only checks that the size it runs is the one the graph was exported for.
  *   de-normalise per latent channel, as diffusers writes it in float32:
  *     z = f32(f32(z / f32(1 / f32(std[c]))) + f32(mean[c]))
- *   true CFG (per image token, norms over the 64 packed channels):
- *     comb = v_u + s*(v_c - v_u);  v = comb * (||v_c|| / ||comb||)
+ *   true CFG lives with the denoising loop (runtime/pipeline/denoise.ts trueCfg).
  */
 
 /** Qwen/Qwen-Image VAE config latents_mean / latents_std (also the class defaults). */
@@ -26,26 +25,6 @@ export function denormalize(z: Float32Array, C: number, plane: number, mean: Flo
     const inv = f(1 / std[c]);
     for (let p = c * plane; p < (c + 1) * plane; p++) z[p] = f(z[p] / inv) + mean[c];
   }
-}
-
-/** True CFG with norm rescale; returns a new [tokens, K] array. */
-export function trueCfg(vc: Float32Array, vu: Float32Array, scale: number, K: number): Float32Array {
-  if (vc.length !== vu.length || vc.length % K) throw new Error(`true CFG: predictions of ${vc.length} and ${vu.length} values, ${K} channels`);
-  const s = f(scale);
-  const out = new Float32Array(vc.length);
-  for (let t = 0; t < vc.length; t += K) {
-    let cn = 0, nn = 0;
-    for (let k = t; k < t + K; k++) {
-      const c = vc[k], u = vu[k];
-      const o = f(u + f(s * f(c - u))); // the value out[k] stores
-      out[k] = o;
-      cn += c * c;
-      nn += o * o;
-    }
-    const ratio = f(f(Math.sqrt(cn)) / f(Math.sqrt(nn)));
-    for (let k = t; k < t + K; k++) out[k] = out[k] * ratio;
-  }
-  return out;
 }
 
 /**

@@ -14,9 +14,10 @@
  * vae.tileOverlap (tiny only, see vae_tiling.ts).
  */
 import { Tensor } from '../../compiler/ir/tensor.ts';
-import { bitsTensor, valuesOf } from '../../runtime/executor/bf16.ts';
-import { type ExecutorFactory, inputDtype, staticDim } from '../../runtime/executor/types.ts';
-import { eulerStep, timestepInput } from '../../runtime/pipeline/flow_match.ts';
+import { valuesOf } from '../../runtime/executor/bf16.ts';
+import { type ExecutorFactory, staticDim } from '../../runtime/executor/types.ts';
+import { denoise } from '../../runtime/pipeline/denoise.ts';
+import { timestepInputs } from '../../runtime/pipeline/flow_match.ts';
 import { patchify, toTokens } from '../../runtime/pipeline/latents.ts';
 import { rgb8, toRgb8 } from '../../runtime/pipeline/image.ts';
 import type { PipelineManifest } from '../../runtime/pipeline/manifest.ts';
@@ -25,7 +26,7 @@ import { GaussianNoise } from '../../runtime/pipeline/noise.ts';
 import { channelStats } from '../../runtime/pipeline/stats.ts';
 import { type GenerateRequest, type GeneratedImage, type Pipeline, type Size, throwIfAborted } from '../../runtime/pipeline/types.ts';
 import { decodeTiled } from '../../runtime/pipeline/vae_tiling.ts';
-import { LATENTS_MEAN, LATENTS_STD, imgShapes, trueCfg, unpackForVae } from './latents.ts';
+import { LATENTS_MEAN, LATENTS_STD, imgShapes, unpackForVae } from './latents.ts';
 import { DEFAULT_SETTINGS, type EncodedText, type QwenPromptSettings, encodePrompt, resolveDropTokens } from './prompt.ts';
 import { qwenSchedule } from './scheduler.ts';
 
@@ -90,7 +91,6 @@ export class QwenImagePipeline extends ModulePipeline implements Pipeline {
 
     const noise = req.noise ?? new GaussianNoise(req.seed).fill(LATENT * 4 * h * w);
     if (noise.length !== LATENT * 4 * h * w) throw new Error(`Qwen-Image noise: expected ${LATENT}x${2 * h}x${2 * w} values, found ${noise.length}`);
-    const latents = toTokens(patchify(noise, { channels: LATENT, height: 2 * h, width: 2 * w }), { channels: PACKED, height: h, width: w });
     const schedule = qwenSchedule(req.steps, h * w);
     const text = (e: EncodedText) => ({
       encoder_hidden_states: e.tensor,
@@ -98,35 +98,15 @@ export class QwenImagePipeline extends ModulePipeline implements Pipeline {
     });
     // One Tensor per prompt for the whole request, so an executor converts its values once (executor/types.ts).
     const condText = text(cond), uncondText = uncond && text(uncond);
-    // A bfloat16 latents input (the GPU modules) gets its bits from the Euler step's own pass (eulerStep
-    // `staged`), and bits outputs are decoded into two buffers for the whole loop: the same values.
-    const shape = [1, h * w, PACKED];
-    const stageBits = inputDtype(this.transformer, 'hidden_states') === 'bfloat16';
-    const scratch = [new Float32Array(latents.length), new Float32Array(latents.length)];
-    const predict = async (t: ReturnType<typeof text>, step: { hidden_states: Tensor; timestep: Tensor }, into: Float32Array) => {
-      throwIfAborted(req.signal);
-      const out = await this.transformer.run({ ...t, ...step });
-      return valuesOf(Object.values(out)[0], into);
-    };
-    let hidden = new Tensor('float32', shape, latents);
-    for (let i = 0; i < req.steps; i++) {
-      // One latents Tensor for both CFG passes of a step: the latents change only after them, so an executor stages them once.
-      const step = { hidden_states: hidden, timestep: new Tensor('float32', [1], Float32Array.of(timestepInput(schedule, i))) };
-      let v: Float32Array;
-      if (uncondText && this.transformer.runMany) {
-        // Both passes at once (the GPU executor: one replica each, on two streams); the same outputs as two runs.
-        throwIfAborted(req.signal);
-        const [c, u] = await this.transformer.runMany([{ ...condText, ...step }, { ...uncondText, ...step }]);
-        v = trueCfg(valuesOf(Object.values(c)[0], scratch[0]), valuesOf(Object.values(u)[0], scratch[1]), req.guidanceScale, PACKED);
-      } else {
-        v = await predict(condText, step, scratch[0]);
-        if (uncondText) v = trueCfg(v, await predict(uncondText, step, scratch[1]), req.guidanceScale, PACKED);
-      }
-      const staged = stageBits && i + 1 < req.steps ? new Uint16Array(latents.length) : undefined;
-      eulerStep(latents, v, schedule, i, staged);
-      hidden = staged ? bitsTensor(shape, staged, true) : new Tensor('float32', shape, latents);
-      req.onStep?.(i + 1, req.steps, latents);
-    }
+    throwIfAborted(req.signal);
+    // On the device where the executor can (both CFG passes at once, no host round trip per step), else on the host: the same latents (denoise.ts).
+    const latents = await denoise(this.transformer, {
+      inputs: uncondText ? [condText, uncondText] : [condText], latentsInput: 'hidden_states', timestepInput: 'timestep',
+      latents: toTokens(patchify(noise, { channels: LATENT, height: 2 * h, width: 2 * w }), { channels: PACKED, height: h, width: w }),
+      sigmas: schedule.sigmas, timesteps: timestepInputs(schedule),
+      ...(uncondText ? { cfg: { scale: req.guidanceScale, channels: PACKED } } : {}),
+      onStep: (s, l) => { req.onStep?.(s, req.steps, l); throwIfAborted(req.signal); },
+    });
     const t2 = performance.now();
 
     throwIfAborted(req.signal);

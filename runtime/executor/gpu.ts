@@ -32,13 +32,15 @@ import { join } from 'node:path';
 import type { DType } from '../../compiler/ir/dtype.ts';
 import type { Tensor } from '../../compiler/ir/tensor.ts';
 import type { GraphRef } from '../pipeline/manifest.ts';
-import type { Executor, ExecutorFactory, ValueInfo } from './types.ts';
+import type { DenoiseLoop, Executor, ExecutorFactory, ValueInfo } from './types.ts';
 
 /** What the pipelines need of a loaded module (runtime/gpu/model.ts's Model has it). */
 export interface CompiledModule {
   run(inputs: Record<string, Tensor>): Record<string, Tensor> | Promise<Record<string, Tensor>>;
   /** Several input sets at once, one per replica (GpuLoadOptions.replicas). */
   runMany?(list: Record<string, Tensor>[]): Record<string, Tensor>[] | Promise<Record<string, Tensor>[]>;
+  /** The denoising loop on the device (runtime/gpu/denoise.ts). */
+  denoise?(loop: DenoiseLoop): Float32Array | Promise<Float32Array>;
   close(): void;
   /** Device memory held, when known (dc_gpu_memory_bytes). */
   readonly memory?: { arenaBytes: number; weightBytes: number; workspaceBytes: number; deviceUsedBytes?: number };
@@ -86,11 +88,13 @@ export function gpuExecutorFactory(runtime: GpuRuntime, options: GpuExecutorOpti
     const module = await runtime.loadModel(dir, { ...(seed === undefined ? {} : { syntheticWeights: seed }), bf16Bits: true, ...(replicas ? { replicas } : {}) });
     const mem = module.memory;
     const many = module.runMany?.bind(module);
+    const loop = module.denoise?.bind(module);
     return {
       description: `gpu (compiled) ${dir}${label}`,
       inputs, outputs,
       run: async (given) => module.run(given),
       ...(replicas && many ? { runMany: async (list: Record<string, Tensor>[]) => many(list) } : {}),
+      ...(loop ? { denoise: async (l: DenoiseLoop) => loop(l) } : {}),
       release: async () => { module.close(); },
       ...(mem ? { deviceBytes: () => mem.deviceUsedBytes ?? mem.arenaBytes + mem.weightBytes + mem.workspaceBytes } : {}),
     };

@@ -37,9 +37,39 @@ export interface Executor {
    * as run() on each set. Absent: the caller runs them one after the other.
    */
   runMany?(list: Record<string, Tensor>[]): Promise<Record<string, Tensor>[]>;
+  /**
+   * A whole flow-matching denoising loop kept on the device (the GPU executor, where the artifact's
+   * support unit has the Euler kernels): the same float32 latents as runtime/pipeline/denoise.ts's
+   * host loop, bit for bit, without a host round trip per step. Absent: the caller runs that loop.
+   */
+  denoise?(loop: DenoiseLoop): Promise<Float32Array>;
   release(): Promise<void>;
   /** Device memory this graph holds (weights, arena), when the executor knows it (GPU). */
   deviceBytes?(): number;
+}
+
+/**
+ * A denoising loop (runtime/pipeline/denoise.ts): for step i = 0..N-1 the graph runs on each input
+ * set with `latentsInput` = the latents (bfloat16-rounded where the graph takes bfloat16) and
+ * `timestepInput` = timesteps[i], its first output is the velocity v (with two input sets and
+ * `cfg`: Qwen-Image's true CFG of the two, trueCfg), then latents += f32(f32(sigma_{i+1} - sigma_i) * v)
+ * (flow_match.ts eulerStep). Returns the final latents; `latents` itself is not changed.
+ */
+export interface DenoiseLoop {
+  /** One input set per prediction, without the latents and timestep inputs: [conditional] or [conditional, unconditional]. */
+  inputs: Record<string, Tensor>[];
+  latentsInput: string;
+  timestepInput: string;
+  /** Initial latents, float32, as the graph's latents input is laid out. */
+  latents: Float32Array;
+  /** N+1 float32 sigmas (the last 0): step i moves by f32(sigmas[i+1] - sigmas[i]). */
+  sigmas: Float32Array;
+  /** N values: the timestep input of each step. */
+  timesteps: Float32Array;
+  /** With two input sets: v = trueCfg(v_cond, v_uncond, scale, channels) (per-token norm rescale). */
+  cfg?: { scale: number; channels: number };
+  /** Called after each step (1-based) completes, with the live latents where the loop runs on the host; an exception from it (an abort) stops the loop and is rethrown. */
+  onStep?: (step: number, latents?: Float32Array) => void;
 }
 
 /** Loads every graph; when one fails, releases those that loaded (device memory) and rethrows its error. */

@@ -13,6 +13,14 @@
  * one input shape, so one graph) and replayed after that; `graphs: false` enqueues launch by launch.
  * time(n) replays the graph n times between events (median, min, mean in ms).
  *
+ * denoise(loop) (artifacts whose support unit has the Euler kernels): a whole flow-matching loop on
+ * the device (runtime/executor/types.ts DenoiseLoop): float32 latents and every step's timestep
+ * input uploaded once; per step the timestep copied into its slot, the graph launched (per CFG set
+ * on its own replica and stream), then one support kernel (runtime/gpu/support.cu: Euler, or true
+ * CFG + Euler reading both replicas' outputs) updates the latents and writes the next step's
+ * latents input into every replica's slot. The host enqueues one step ahead and waits only for
+ * the step before (onStep, aborts); the same latents as the host loop, bit for bit.
+ *
  * runMany(list) with `replicas: N` (N arenas, cuBLASLt workspaces, streams and CUDA graphs over one
  * copy of the weights): each input set on its own replica, all launched before any is awaited, so
  * one run's memory-bound kernels and tails overlap the other's GEMMs. Qwen-Image's two CFG passes:
@@ -31,6 +39,8 @@ import {
   getFunction, launch, loadModule, memInfo, openDevice,
 } from './cuda.ts';
 import { type DeviceLayout, FILL_KIND, deviceLayout, isSynthetic, syntheticFills } from './weights.ts';
+import type { DenoiseLoop } from '../executor/types.ts';
+import { type LoopDevice, deviceDenoise } from './denoise.ts';
 
 export interface LoadOptions {
   /** Fill every learned weight on the GPU from this seed instead of weights.bin. */
@@ -65,6 +75,8 @@ export interface Model {
   run(inputs: Record<string, Tensor>): Record<string, Tensor>;
   /** Runs each input set on its own replica, all at once (at most `replicas` sets); outputs in the same order. */
   runMany(list: Record<string, Tensor>[]): Record<string, Tensor>[];
+  /** The denoising loop on the device; absent when the artifact's support unit predates its kernels. */
+  denoise?(loop: DenoiseLoop): Float32Array;
   readonly replicas: number;
   /** One launch-by-launch pass with an event between launches: each launch's own time (ms), in plan order. */
   profile(): { node: string; kind: string; label: string; ms: number }[];
@@ -115,7 +127,7 @@ export interface DeviceCopies {
 export interface HostIo {
   run(given: Record<string, Tensor>): Record<string, Tensor>;
   /** run() in two halves, for runs on several streams at once: copy the inputs in, then (after the plan ran) copy the outputs out. */
-  stage(given: Record<string, Tensor>): void;
+  stage(given: Record<string, Tensor>, except?: ReadonlySet<string>): void;
   collect(): Record<string, Tensor>;
   clear(): void;
 }
@@ -139,8 +151,9 @@ export function hostIo(io: Artifact['manifest']['io'], intact: ReadonlySet<strin
       dev.execute();
       return io_.collect();
     },
-    stage(given) {
+    stage(given, except) {
       for (const spec of io.inputs) {
+        if (except?.has(spec.name)) continue;
         const t = given[spec.name];
         if (intact.has(spec.name) && uploaded.get(spec.name) === t) continue;
         let bytes = stagedBytes.get(t);
@@ -161,7 +174,7 @@ export function hostIo(io: Artifact['manifest']['io'], intact: ReadonlySet<strin
       }
       return out;
     },
-    clear() { uploaded.clear(); },
+    clear() { uploaded.clear(); staged.length = 0; },
   };
   return io_;
 }
@@ -327,7 +340,7 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
   const lt = new CublasLt();
   const useGraphs = options.graphs !== false;
   const intact = intactInputs(m);
-  interface Replica { stream: Handle; steps: ((s: Handle) => void)[]; gemms: Gemm[]; graph: { exec: Handle; graph: Handle } | null; host: HostIo }
+  interface Replica { stream: Handle; arena: DevicePtr; steps: ((s: Handle) => void)[]; gemms: Gemm[]; graph: { exec: Handle; graph: Handle } | null; host: HostIo }
   const captured = (r: Replica) => (r.graph ??= captureGraph(d, r.stream, () => { for (const step of r.steps) step(r.stream); }));
   const launchOn = (r: Replica) => {
     if (useGraphs) d.call('cuGraphLaunch', captured(r).exec, r.stream);
@@ -361,7 +374,7 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
       }
       return fail(`launch '${l.node}'`, 'a kernel or GEMM', l.kind);
     });
-    const r: Replica = { stream: rs, steps, gemms, graph: null, host: undefined as unknown as HostIo };
+    const r: Replica = { stream: rs, arena, steps, gemms, graph: null, host: undefined as unknown as HostIo };
     r.host = hostIo(m.io, intact, {
       toDevice: (offset, bytes) => d.call('cuMemcpyHtoDAsync', arena + offset, bytes, bytes.length, rs),
       execute: () => { launchOn(r); d.call('cuStreamSynchronize', rs); },
@@ -379,6 +392,15 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
   log(`loaded: ${m.launchPlan.length} launches (${first.gemms.length} GEMMs, ${lt.planned} GEMM shapes planned), ${modules.size} kernel units, arena ${(m.memory.arenaBytes / 1e6).toFixed(1)} MB${replicaCount > 1 ? ` x ${replicaCount} replicas` : ''}, weights ${(weightBytes / 1e9).toFixed(2)} GB, device memory used ${(used / 2 ** 30).toFixed(2)} GiB`);
 
   const enqueueAll = () => { for (const step of steps) step(stream); };
+  const support = m.support;
+  const loopDevice: LoopDevice | null = support?.euler ? {
+    d, manifest: m, replicas, multiprocessors: device.multiprocessors,
+    prepare: (k) => { if (useGraphs) replicas.slice(0, k).forEach(captured); },
+    launchPlan: (k) => launchOn(replicas[k]),
+    euler: fnFor(support.euler, support.unit, 0),
+    cfgEuler: support.cfgEuler ? fnFor(support.cfgEuler, support.unit, 0) : null,
+    checkInputs: (given) => checkInputs(m, given),
+  } : null;
   const events = [createEvent(d), createEvent(d)];
   let closed = false;
   const checked = (given: Record<string, Tensor>) => {
@@ -405,6 +427,12 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
       list.forEach((given, i) => { replicas[i].host.stage(given); launchOn(replicas[i]); });
       return list.map((_, i) => { d.call('cuStreamSynchronize', replicas[i].stream); return replicas[i].host.collect(); });
     },
+    ...(loopDevice ? {
+      denoise(loop: DenoiseLoop) {
+        if (closed) fail('model', 'an open model', 'a closed one');
+        return deviceDenoise(loopDevice, loop);
+      },
+    } : {}),
     profile() {
       const marks = steps.map(() => createEvent(d)).concat([createEvent(d)]);
       steps.forEach((step, i) => { d.call('cuEventRecord', marks[i], stream); step(stream); });

@@ -59,6 +59,11 @@ export function timestepInput(schedule: Schedule, i: number, numTrainTimesteps =
   return f(schedule.timesteps[i] / numTrainTimesteps);
 }
 
+/** Every step's timestep input (timestepInput for i = 0..N-1). */
+export function timestepInputs(schedule: Schedule, numTrainTimesteps = 1000): Float32Array {
+  return Float32Array.from(schedule.timesteps, (_, i) => timestepInput(schedule, i, numTrainTimesteps));
+}
+
 /**
  * One Euler step in place: latents += (sigma_{i+1} - sigma_i) * v, float32 rounding per op. With
  * `staged`, the new latents' bfloat16 bits (dtype.ts f32ToBf16: nearest even, NaN 0x7fc0) are

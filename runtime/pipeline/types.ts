@@ -23,8 +23,12 @@ export interface GenerateRequest {
    * torch's generators are not regenerated here (noise.ts).
    */
   noise?: Float32Array;
-  /** Called after each denoising step (1-based) with the packed latents [h*w, K] (a live buffer: copy to keep). */
-  onStep?: (step: number, total: number, latents: Float32Array) => void;
+  /**
+   * Called after each denoising step (1-based) with the packed latents [h*w, K] (a live buffer: copy
+   * to keep) where the loop runs on the host; a loop on the device (runtime/pipeline/denoise.ts) has
+   * no host copy between steps and passes none.
+   */
+  onStep?: (step: number, total: number, latents?: Float32Array) => void;
   /** Checked before each network call; an aborted request stops there. */
   signal?: AbortSignal;
 }

@@ -5,7 +5,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { bnDenormalize, imgIds, txtIds } from '../../models/flux2/latents.ts';
-import { LATENTS_MEAN, LATENTS_STD, denormalize, imgShapes, trueCfg } from '../../models/qwen_image/latents.ts';
+import { LATENTS_MEAN, LATENTS_STD, denormalize, imgShapes } from '../../models/qwen_image/latents.ts';
+import { trueCfg } from '../../runtime/pipeline/denoise.ts';
 import { roundHalfEven, toRgb8 } from '../../runtime/pipeline/image.ts';
 import { fromTokens, patchify, toTokens, unpatchify } from '../../runtime/pipeline/latents.ts';
 import { GaussianNoise } from '../../runtime/pipeline/noise.ts';

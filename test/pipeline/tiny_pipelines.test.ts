@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cpuExecutorFactory } from '../../runtime/executor/ort.ts';
-import type { ExecutorFactory } from '../../runtime/executor/types.ts';
+import type { DenoiseLoop, Executor, ExecutorFactory } from '../../runtime/executor/types.ts';
+import { denoise, hostDenoise } from '../../runtime/pipeline/denoise.ts';
 import { ROOT } from '../../runtime/paths.ts';
 import { loadPipeline } from '../../runtime/pipeline/load.ts';
 import { AbortedError, type GenerateRequest, type Pipeline } from '../../runtime/pipeline/types.ts';
@@ -96,6 +97,45 @@ describe('tiny Qwen-Image pipeline', () => {
     } finally {
       await paired.release();
     }
+  });
+});
+
+describe('an executor with a denoising loop of its own (the GPU one runs it on the device)', () => {
+  it('gets the whole loop in one call per request, with the CFG sets and scale when there is a negative prompt: the same images', async () => {
+    const loops: DenoiseLoop[] = [];
+    let runs = 0;
+    const factory: ExecutorFactory = async (g) => {
+      const e = await cpuExecutorFactory(g);
+      if (g.role !== 'transformer') return e;
+      // The loop as the device runs it, here through the host implementation over a counted run().
+      const counted: Executor = { ...e, run: (x) => { runs++; return e.run(x); }, release: () => e.release() };
+      return { ...counted, denoise: (loop) => { loops.push(loop); return hostDenoise(counted, loop); } };
+    };
+    const [f, q] = await Promise.all([loadPipeline(manifest('flux2'), factory), loadPipeline(manifest('qwen_image'), factory)]);
+    try {
+      const seen: (Float32Array | undefined)[] = [];
+      expect(same((await f.generate({ ...base, onStep: (_s, _t, l) => seen.push(l) })).rgb, (await flux.generate(base)).rgb)).toBe(true);
+      expect(loops).toHaveLength(1);
+      expect(loops[0]).toMatchObject({ latentsInput: 'hidden_states', timestepInput: 'timestep' });
+      expect(loops[0].inputs).toHaveLength(1);
+      expect(loops[0].cfg).toBeUndefined();
+      expect(loops[0].timesteps).toHaveLength(base.steps);
+      expect(seen).toHaveLength(base.steps);
+      const req = { ...base, negativePrompt: ' ' };
+      expect(same((await q.generate(req)).rgb, (await qwen.generate(req)).rgb)).toBe(true);
+      expect(loops[1].inputs).toHaveLength(2);
+      expect(loops[1].cfg).toEqual({ scale: req.guidanceScale, channels: 64 });
+      expect(runs).toBe(base.steps + 2 * req.steps);
+    } finally {
+      await Promise.all([f.release(), q.release()]);
+    }
+  });
+
+  it('a loop with the wrong number of sigmas or input sets is refused before it runs', async () => {
+    const exec = { denoise: async () => new Float32Array(0) } as unknown as Executor;
+    const loop: DenoiseLoop = { inputs: [{}], latentsInput: 'x', timestepInput: 't', latents: new Float32Array(4), sigmas: new Float32Array(2), timesteps: new Float32Array(2) };
+    expect(() => denoise(exec, loop)).toThrow(/2 sigmas for 2 steps \(expected 3\)/);
+    expect(() => denoise(exec, { ...loop, sigmas: new Float32Array(3), cfg: { scale: 4, channels: 2 } })).toThrow(/1 input sets with CFG \(expected 2\)/);
   });
 });
 

@@ -1,0 +1,136 @@
+/**
+ * The denoising loop on the device (runtime/executor/types.ts DenoiseLoop; loadModel's `denoise`).
+ *
+ * Upload once: the float32 latents and every step's timestep input (in the timestep slot's type).
+ * A support kernel (runtime/gpu/support.cu dc_euler_step with no velocity) writes the first latents
+ * input into each replica's slot. Step i: each input set's replica gets the timestep (a device copy
+ * into its slot) and its CUDA graph, on its own stream; then on replica 0's stream, after replica
+ * 1's work (an event), dc_euler_step or dc_cfg_euler_step (true CFG of both replicas' outputs)
+ * updates the latents and writes the next latents input into every replica's slot; replica 1's
+ * stream waits for that before its next step. The host enqueues step i+1 before it waits for step
+ * i (an event), so the GPU never waits for the host; onStep runs as each step completes, and an
+ * exception from it stops the loop once the enqueued step drains. The same float32 operations as
+ * runtime/pipeline/denoise.ts hostDenoise, bit for bit.
+ */
+import { fail } from '../../compiler/errors.ts';
+import type { DenoiseLoop } from '../executor/types.ts';
+import type { IoSpec, Manifest } from './artifact.ts';
+import { type DevicePtr, type Driver, type Handle, KernelParams, alloc, createEvent, launch } from './cuda.ts';
+import type { HostIo } from './model.ts';
+
+export interface LoopReplica { stream: Handle; arena: DevicePtr; host: HostIo }
+
+export interface LoopDevice {
+  d: Driver;
+  manifest: Manifest;
+  replicas: LoopReplica[];
+  /** Captures each replica's graph if needed (before anything runs), then launches one replica's plan on its stream. */
+  prepare(count: number): void;
+  launchPlan(r: number): void;
+  euler: Handle;
+  cfgEuler: Handle | null;
+  multiprocessors: number;
+  /** Checks an input set (with the loop's latents and timestep slots as the artifact declares them). */
+  checkInputs(given: Record<string, { dtype: string; shape: readonly number[] }>): void;
+}
+
+const KIND: Record<string, number> = { float32: 0, bfloat16: 1 };
+const count = (s: IoSpec) => s.shape.reduce((a, b) => a * b, 1);
+
+function kindOf(spec: IoSpec, what: string): number {
+  const k = KIND[spec.dtype];
+  if (k === undefined) fail(`denoise: ${what} '${spec.name}'`, 'float32 or bfloat16', spec.dtype);
+  return k;
+}
+
+/** Every timestep input in the slot's type: float32 bytes, or bfloat16 bits (nearest even). */
+function timestepBytes(values: Float32Array, kind: number): Uint8Array {
+  if (kind === 0) return new Uint8Array(values.buffer.slice(values.byteOffset, values.byteOffset + values.byteLength));
+  const bits = new Uint16Array(values.length);
+  const u = new Uint32Array(Float32Array.from(values).buffer);
+  u.forEach((b, i) => { bits[i] = (b & 0x7fffffff) > 0x7f800000 ? 0x7fc0 : (b + 0x7fff + ((b >>> 16) & 1)) >>> 16; });
+  return new Uint8Array(bits.buffer);
+}
+
+export function deviceDenoise(dev: LoopDevice, loop: DenoiseLoop): Float32Array {
+  const { d, manifest: m } = dev;
+  const sets = loop.inputs.length, steps = loop.timesteps.length;
+  if (sets < 1 || sets > Math.min(2, dev.replicas.length)) fail('denoise', `1 input set, or 2 with CFG on a model loaded with 2 replicas (has ${dev.replicas.length})`, `${sets}`);
+  if ((sets === 2) !== !!loop.cfg) fail('denoise', 'CFG exactly when there are two input sets', `${sets} sets, cfg ${loop.cfg ? 'on' : 'off'}`);
+  if (loop.cfg && !dev.cfgEuler) fail('denoise', 'the CFG kernel in the artifact\'s support unit', 'none (recompile)');
+  if (loop.sigmas.length !== steps + 1) fail('denoise', `${steps + 1} sigmas for ${steps} steps`, `${loop.sigmas.length}`);
+  const input = (name: string) => m.io.inputs.find((i) => i.name === name) ?? fail('denoise', `an input '${name}'`, `inputs ${m.io.inputs.map((i) => i.name).join(', ')}`);
+  const lat = input(loop.latentsInput), ts = input(loop.timestepInput), out = m.io.outputs[0];
+  const n = loop.latents.length;
+  if (count(lat) !== n || count(out) !== n) fail('denoise', `latents input and first output of ${n} values`, `${count(lat)} and ${count(out)}`);
+  if (count(ts) !== 1) fail(`denoise: timestep input '${ts.name}'`, 'one value', `[${ts.shape}]`);
+  if (loop.cfg && n % loop.cfg.channels) fail('denoise', `latents in tokens of ${loop.cfg.channels} channels`, `${n} values`);
+  const latKind = kindOf(lat, 'latents input'), outKind = kindOf(out, 'output'), tsKind = kindOf(ts, 'timestep input');
+  const slots = { [lat.name]: { dtype: lat.dtype, shape: lat.shape }, [ts.name]: { dtype: ts.dtype, shape: ts.shape } };
+  for (const set of loop.inputs) dev.checkInputs({ ...Object.fromEntries(Object.entries(set).map(([k, t]) => [k, { dtype: t.dtype, shape: t.shape }])), ...slots });
+
+  const used = dev.replicas.slice(0, sets);
+  const skip = new Set([lat.name, ts.name]);
+  const latents = alloc(d, 4 * n, 'denoise latents');
+  const tsBytes = timestepBytes(loop.timesteps, tsKind), tsSize = tsBytes.length / steps;
+  const timesteps = alloc(d, tsBytes.length, 'denoise timesteps');
+  const events = [createEvent(d), createEvent(d), createEvent(d), createEvent(d)]; // step done (2, alternating), cross-stream (2)
+  const [s0, s1] = [used[0].stream, used[1]?.stream];
+  const latSlot = (r: number) => (r < sets ? used[r].arena + lat.offset : 0);
+  const f32 = Math.fround;
+  const launchEuler = (v: DevicePtr | 0, dt: number) => launch(d, dev.euler, Math.max(1, Math.min(Math.ceil(n / 256), dev.multiprocessors * 8)), 256, 0, s0,
+    new KernelParams([{ ptr: latents }, { ptr: v }, { i32: outKind }, { f32: dt }, { ptr: latSlot(0) }, { ptr: latSlot(1) }, { i32: latKind }, { i64: n }]));
+  const enqueue = (i: number) => {
+    used.forEach((r, k) => {
+      r.host.stage(loop.inputs[k], skip); // copies only what a run overwrote (intactInputs) or what is new
+      d.call('cuMemcpyDtoDAsync', r.arena + ts.offset, timesteps + i * tsSize, tsSize, r.stream);
+      dev.launchPlan(k);
+    });
+    const dt = f32(loop.sigmas[i + 1] - loop.sigmas[i]);
+    if (sets === 2) {
+      d.call('cuEventRecord', events[2], s1);
+      d.call('cuStreamWaitEvent', s0, events[2], 0);
+      const tokens = n / loop.cfg!.channels;
+      launch(d, dev.cfgEuler!, Math.ceil(tokens / 128), 128, 0, s0, new KernelParams([
+        { ptr: latents }, { ptr: used[0].arena + out.offset }, { ptr: used[1].arena + out.offset }, { i32: outKind }, { f32: f32(loop.cfg!.scale) }, { f32: dt },
+        { ptr: latSlot(0) }, { ptr: latSlot(1) }, { i32: latKind }, { i32: tokens }, { i32: loop.cfg!.channels },
+      ]));
+      d.call('cuEventRecord', events[3], s0);
+      d.call('cuStreamWaitEvent', s1, events[3], 0);
+    } else {
+      launchEuler(used[0].arena + out.offset, dt);
+    }
+    d.call('cuEventRecord', events[i % 2], s0);
+  };
+
+  let failed: unknown = null;
+  try {
+    d.call('cuMemcpyHtoD', latents, loop.latents, 4 * n);
+    d.call('cuMemcpyHtoD', timesteps, tsBytes, tsBytes.length);
+    dev.prepare(sets);
+    launchEuler(0, 0); // the first latents input, into every replica's slot
+    if (sets === 2) { d.call('cuEventRecord', events[3], s0); d.call('cuStreamWaitEvent', s1, events[3], 0); }
+    enqueue(0);
+    for (let i = 0; i < steps; i++) {
+      if (i + 1 < steps) enqueue(i + 1);
+      d.call('cuEventSynchronize', events[i % 2]);
+      loop.onStep?.(i + 1);
+    }
+  } catch (e) {
+    failed = e;
+  }
+  // Drain whatever is enqueued (an abort leaves at most one step), then read the latents back.
+  for (const r of used) d.call('cuStreamSynchronize', r.stream);
+  const result = new Float32Array(n);
+  try {
+    if (!failed) d.call('cuMemcpyDtoH', result, latents, 4 * n);
+  } finally {
+    // The loop wrote the latents and timestep slots: the next run() stages every input afresh.
+    for (const r of used) r.host.clear();
+    for (const e of events) d.call('cuEventDestroy', e);
+    d.call('cuMemFree', latents);
+    d.call('cuMemFree', timesteps);
+  }
+  if (failed) throw failed;
+  return result;
+}
