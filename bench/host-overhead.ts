@@ -1,5 +1,5 @@
 /**
- * `npx tsx bench/host-overhead.ts [--iters N] [--png-sweep] [--json]`: the host (CPU) work of one
+ * `npx tsx bench/host-overhead.ts [--iters N] [--png-sweep [--png-parts] [--photo FILE]] [--png-only] [--json]`: the host (CPU) work of one
  * full-size text-to-image request, per stage, with no GPU.
  *
  * Each family's pipeline (models/<family>/pipeline.ts) runs as `npx bench --e2e` runs it — through
@@ -19,7 +19,8 @@
  * after one warm-up. `--png-sweep` adds the PNG encoder's time and size per zlib level / strategy /
  * filter and per number of parts deflated in parallel, on a noise image, a natural-like one and,
  * with `--photo FILE`, a photograph resized to 1024x1024 by sharp (png.ts's header records the
- * choice); `--png-only` skips the pipelines.
+ * choice), every encoder once per round (interleaved); `--png-parts` times only the defaults per
+ * part count; `--png-only` skips the pipelines.
  */
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
@@ -236,7 +237,7 @@ export interface PngCase { level: number; strategy: 'default' | 'rle' | 'filtere
  * (parts 1) per level / strategy / filter, then the defaults (filter up, Z_RLE) in 1-8 parts and
  * 'auto'; and 'up' filtering alone, the serial share of the parallel encoder.
  */
-export async function pngSweep(reps: number, extra: Record<string, Uint8Array> = {}): Promise<{ image: string; encoder: string; ms: number; bytes: number }[]> {
+export async function pngSweep(reps: number, extra: Record<string, Uint8Array> = {}, partsOnly = false): Promise<{ image: string; encoder: string; ms: number; bytes: number }[]> {
   const W = 1024, H = 1024;
   const images: Record<string, Uint8Array> = { noise: noiseImage(W, H), natural: naturalImage(W, H), ...extra };
   const strategies = { default: Z.Z_DEFAULT_STRATEGY, rle: Z.Z_RLE, filtered: Z.Z_FILTERED };
@@ -248,33 +249,36 @@ export async function pngSweep(reps: number, extra: Record<string, Uint8Array> =
   cases.push({ level: 6, strategy: 'filtered', filter: 'sub', parts: 1 });
   for (const parts of [2, 3, 4, 8, 'auto'] as const) cases.push({ level: 6, strategy: 'rle', filter: 'up', parts });
   for (const parts of [2, 4] as const) cases.push({ level: 1, strategy: 'default', filter: 'up', parts });
-  const timeIt = (f: () => Buffer | Promise<Buffer>) => async () => {
-    const ms: number[] = [];
-    let bytes = 0;
-    for (let i = 0; i <= reps; i++) {
-      const t = performance.now();
-      bytes = (await f()).length;
-      if (i) ms.push(performance.now() - t);
-    }
-    return { ms: median(ms), bytes };
-  };
+  type Enc = { encoder: string; f: () => Buffer | Promise<Buffer> };
   const out: { image: string; encoder: string; ms: number; bytes: number }[] = [];
   let sharp: typeof import('sharp') | undefined;
-  try { sharp = (await import('sharp')).default as unknown as typeof import('sharp'); } catch { /* the GPU host's bundle has no sharp */ }
+  if (!partsOnly) try { sharp = (await import('sharp')).default as unknown as typeof import('sharp'); } catch { /* the GPU host's bundle has no sharp */ }
   for (const [image, rgb] of Object.entries(images)) {
-    for (const c of cases) {
-      const r = await timeIt(() => encodePngAsync(rgb, W, H, { level: c.level, strategy: strategies[c.strategy], filter: c.filter, parts: c.parts }))();
-      out.push({ image, encoder: `png.ts level ${c.level} ${c.strategy} filter ${c.filter} parts ${c.parts}`, ...r });
-    }
-    out.push({ image, encoder: `png.ts encodePngAsync defaults (auto = ${MAX_PARTS} here)`, ...await timeIt(() => encodePngAsync(rgb, W, H))() });
-    out.push({ image, encoder: "filterRows 'up' alone (no deflate)", ...await timeIt(() => filterRows(rgb, W, H, 'up'))() });
+    const encs: Enc[] = (partsOnly ? cases.filter((c) => c.strategy === 'rle' && c.filter === 'up' && c.level === 6) : cases).map((c) => ({
+      encoder: `png.ts level ${c.level} ${c.strategy} filter ${c.filter} parts ${c.parts}`,
+      f: () => encodePngAsync(rgb, W, H, { level: c.level, strategy: strategies[c.strategy], filter: c.filter, parts: c.parts }),
+    }));
+    encs.push({ encoder: `png.ts encodePngAsync defaults (auto = ${MAX_PARTS} here)`, f: () => encodePngAsync(rgb, W, H) });
+    encs.push({ encoder: "filterRows 'up' alone (no deflate)", f: () => filterRows(rgb, W, H, 'up') });
     if (sharp) {
       const s = sharp as unknown as (b: Buffer, o: object) => { png(o: object): { toBuffer(): Promise<Buffer> } };
       const raw = Buffer.from(rgb.buffer, rgb.byteOffset, rgb.byteLength);
       for (const [name, o] of [['sharp png() defaults', {}], ['sharp compressionLevel 1', { compressionLevel: 1 }], ['sharp compressionLevel 6 adaptiveFiltering', { compressionLevel: 6, adaptiveFiltering: true }], ['sharp compressionLevel 1 adaptiveFiltering', { compressionLevel: 1, adaptiveFiltering: true }]] as const) {
-        out.push({ image, encoder: name, ...await timeIt(() => s(raw, { raw: { width: W, height: H, channels: 3 } }).png(o).toBuffer())() });
+        encs.push({ encoder: name, f: () => s(raw, { raw: { width: W, height: H, channels: 3 } }).png(o).toBuffer() });
       }
     }
+    // Rounds: each encoder once per round (a warm-up round first), so a slow spell of a shared machine falls on all of them alike, in a
+    // shuffled order (in a fixed order an encoder's place in the round biased it by up to 10 ms: what the one before it left to collect).
+    const ms = encs.map(() => [] as number[]), bytes = encs.map(() => 0), order = encs.map((_, k) => k), rand = lcg(17);
+    for (let i = 0; i <= reps; i++) {
+      for (let j = order.length - 1; j > 0; j--) { const r = Math.floor(rand() * (j + 1)); [order[j], order[r]] = [order[r], order[j]]; }
+      for (const k of order) {
+        const t = performance.now();
+        bytes[k] = (await encs[k].f()).length;
+        if (i) ms[k].push(performance.now() - t);
+      }
+    }
+    for (const [k, e] of encs.entries()) out.push({ image, encoder: e.encoder, ms: median(ms[k]), bytes: bytes[k] });
   }
   return out;
 }
@@ -301,7 +305,7 @@ function main(): Promise<void> | void {
         const sharp = (await import('sharp')).default;
         extra.photo = new Uint8Array(await sharp(photo).removeAlpha().resize(1024, 1024, { fit: 'fill' }).raw().toBuffer());
       }
-      const rows = await pngSweep(Math.max(3, iters), extra);
+      const rows = await pngSweep(Math.max(3, iters), extra, args.includes('--png-parts'));
       out.png = rows;
       console.log('\nPNG 1024x1024: image, encoder, ms (median), MB');
       for (const r of rows) console.log(`${r.image.padEnd(8)} ${r.encoder.padEnd(52)} ${r.ms.toFixed(1).padStart(7)} ${(r.bytes / 1e6).toFixed(3).padStart(7)}`);

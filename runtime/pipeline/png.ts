@@ -1,9 +1,8 @@
 /**
- * encodePng: RGB8 -> a PNG file with no native code (node:zlib). The server's PNGs
- * (image.ts encodeImage, encodePngAsync) and `npx bench --e2e`'s (encodePng) both come from here,
- * with PNG_DEFAULTS, so the bench times what the server sends. One IDAT chunk, one filter type on
- * every row; what PNG readers need and no more: IHDR (8-bit truecolour), IDAT, IEND, each with
- * its CRC-32.
+ * encodePngAsync: RGB8 -> a PNG file with no native code (node:zlib). The server's PNGs (image.ts
+ * encodeImage) and `npx bench --e2e`'s both come from this one call, with PNG_DEFAULTS, so the
+ * bench times what the server sends. One IDAT chunk, one filter type on every row; what PNG
+ * readers need and no more: IHDR (8-bit truecolour), IDAT, IEND, each with its CRC-32.
  *
  * PNG_DEFAULTS: filter 'up' on every row, zlib strategy Z_RLE (run-length matches only, distance
  * 1, with Huffman coding; the level does not change its bytes). Measured with
@@ -25,9 +24,35 @@
  * way): the choice of a latency-bound image server. Paeth would compress the photo further (1.56
  * MB) but costs ~40 ms of per-byte JS here; 'sub' is slower than 'up' and no smaller. Every
  * setting remains a parameter (PngOptions).
+ *
+ * Parts (PngOptions.parts, default 'auto' = MAX_PARTS, libuv's 4 pool threads): the filtered rows
+ * cut into row ranges, each deflated on its own pool thread, pigz-style (encodePngAsync). The
+ * stream differs from one deflate by a block boundary and an empty stored block per part (at 4
+ * parts: noise +30 bytes, natural-like +38, photo -148) and decodes to the same pixels.
+ * `--png-sweep --png-parts`, the same machine and images, Z_RLE + up, async, 2026-11-26
+ * (bench/results/png-parallel-2026-11-26.md): median ms of 31 per run, every encoder once per
+ * round in a shuffled order; the median of 5 runs (their range) with the 2 shared cores at load
+ * 2.5-3.8 from other work:
+ *
+ *   parts                            noise               natural-like        photo
+ *   1 (one zlib deflate, as before)  23.0 (21.5-29.9)    23.3 (23.0-23.3)    27.5 (27.0-27.8)
+ *   2                                19.2 (17.1-25.4)    18.8 (17.5-27.2)    24.4 (20.2-31.4)
+ *   3                                17.8 (15.4-27.8)    16.6 (16.0-25.7)    21.0 (17.8-30.3)
+ *   4 ('auto', the default)          18.3 (14.9-28.9)    16.9 (16.3-34.3)    20.0 (19.6-30.2)
+ *   8 (queued behind 4 threads)      17.0 (14.5-28.4)    16.5 (15.6-28.9)    18.3 (17.6-30.2)
+ *   'up' filtering alone              2.3                 2.2                 2.2
+ *
+ * 4 parts: 1.25-1.4x faster than one deflate on two cores; more parts than cores still help here
+ * (the last part starts only once every row is filtered; smaller parts keep both cores busy to the
+ * end), and 8 is no better than 4 beyond noise (with 4 pool threads, on more cores, it would be
+ * two rounds). The parts cost ~2 ms more CPU in all (~10%: the Adler-32 in JS, on this thread
+ * while the pool compresses), so with both cores busy elsewhere they gain nothing (the slowest
+ * run, load rising to 3.8: the ranges' tops). The server's host has 16 cores: there the estimate
+ * is filtering (2.3 ms) + one quarter's deflate (3.8-6.1 ms single-threaded here) + assembly
+ * (copy + CRC-32, 0.4-2.1 ms), ~7-11 ms where one deflate takes 21-28 ms here; not yet measured
+ * there (`npx bench --e2e` times this call).
  */
 import * as zlib from 'node:zlib';
-import { availableParallelism } from 'node:os';
 
 const CRC_TABLE = (() => {
   const t = new Uint32Array(256);
@@ -40,10 +65,11 @@ const CRC_TABLE = (() => {
 })();
 
 /**
- * The most row ranges 'auto' deflates at once: 4, or fewer where the host has fewer cores or libuv
- * fewer pool threads (UV_THREADPOOL_SIZE, default 4; more parts than threads only queue).
+ * The most row ranges 'auto' deflates at once: libuv's pool threads (UV_THREADPOOL_SIZE, default
+ * 4; more parts than threads only queue). Not capped by the cores: on 2 cores 4 parts beat 2 (the
+ * last part starts after all filtering; smaller parts balance the threads; header).
  */
-export const MAX_PARTS = Math.max(1, Math.min(4, availableParallelism(), Number(process.env.UV_THREADPOOL_SIZE) || 4));
+export const MAX_PARTS = Math.max(1, Math.min(1024, Math.floor(Number(process.env.UV_THREADPOOL_SIZE)) || 4));
 /** 'auto' gives each part at least this many filtered bytes (a small image is one deflate: a pool round trip costs more than it saves). */
 export const MIN_PART_BYTES = 256 * 1024;
 
@@ -199,11 +225,11 @@ const run = (f: Deflate, buf: Uint8Array, options: zlib.ZlibOptions) => new Prom
  */
 export async function encodePngAsync(rgb: Uint8Array, width: number, height: number, options: PngOptions | number = {}): Promise<Buffer> {
   const o = typeof options === 'number' ? { level: options } : options;
-  if (!(Number.isInteger(width) && Number.isInteger(height) && width > 0 && height > 0)) throw new Error(`encodePng: expected a positive integer size, found ${width}x${height}`);
-  if (rgb.length !== width * height * 3) throw new Error(`encodePng: expected ${width * height * 3} bytes for ${width}x${height} RGB, found ${rgb.length}`);
+  if (!(Number.isInteger(width) && Number.isInteger(height) && width > 0 && height > 0)) throw new Error(`encodePngAsync: expected a positive integer size, found ${width}x${height}`);
+  if (rgb.length !== width * height * 3) throw new Error(`encodePngAsync: expected ${width * height * 3} bytes for ${width}x${height} RGB, found ${rgb.length}`);
   const filter = o.filter ?? PNG_DEFAULTS.filter, level = o.level ?? PNG_DEFAULTS.level, strategy = o.strategy ?? PNG_DEFAULTS.strategy;
   const want = o.parts ?? PNG_DEFAULTS.parts;
-  if (!(want === 'auto' || (Number.isInteger(want) && want > 0))) throw new Error(`encodePng: expected parts to be a positive integer or 'auto', found ${want}`);
+  if (!(want === 'auto' || (Number.isInteger(want) && want > 0))) throw new Error(`encodePngAsync: expected parts to be a positive integer or 'auto', found ${want}`);
   const stride = width * 3 + 1, size = stride * height;
   const rows = partRows(height, want === 'auto' ? Math.min(MAX_PARTS, Math.ceil(size / MIN_PART_BYTES)) : want);
   const raw = Buffer.allocUnsafe(size);
