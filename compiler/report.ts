@@ -31,7 +31,7 @@ export function renderReport(s: CompileSummary, before: Record<string, number>, 
     lines.push('', `## Precision per GEMM (${s.precision})`, '', '| GEMM | weights | shape | precision | reason | weight rel. L2 |', '| --- | --- | --- | --- | --- | ---: |');
     for (const g of s.gemms) {
       const err = g.weightRelL2 !== undefined ? g.weightRelL2.toExponential(2) : g.quantized ? 'weights absent' : '';
-      lines.push(`| ${g.node} | ${g.weights.join(', ')} | [${g.shape}] | ${g.quantized ? s.precision : 'high (bf16)'} | ${g.reason} | ${err} |`);
+      lines.push(`| ${g.node} | ${g.weights.join(', ')} | [${g.shape}] | ${g.weightOnly ? 'fp8 weights, activation as is' : g.quantized ? s.precision : 'high (bf16)'} | ${g.reason} | ${err} |`);
     }
   }
   lines.push('', '## Time per stage', '', '| stage | ms |', '| --- | ---: |');

@@ -25,7 +25,8 @@ function summaryLines(s: CompileSummary): string[] {
   for (const k of s.launchReport.kinds) lines.push(`launches per ${k.kind.replace(/s$/, '')}: ${k.min === k.max ? k.min : `${k.min}-${k.max}`} (${k.blocks} blocks)`);
   if (s.verify) lines.push(`verify: relative L2 ${s.verify.relL2.toExponential(3)}, cosine ${s.verify.cosine.toFixed(7)} (bar: L2 <= ${s.verify.tolerance}, cosine >= ${s.verify.minCosine}) ${s.verify.passed ? 'passed' : 'FAILED'}`);
   const quantized = s.gemms.filter((g) => g.quantized).length;
-  if (s.gemms.length) lines.push(`gemms: ${quantized} of ${s.gemms.length} in ${s.precision}, ${s.gemms.length - quantized} kept in high precision (see report.md)`);
+  const weightOnly = s.gemms.filter((g) => g.weightOnly).length;
+  if (s.gemms.length) lines.push(`gemms: ${quantized} of ${s.gemms.length} in ${s.precision}${weightOnly ? ` (${weightOnly} with FP8 weights only)` : ''}, ${s.gemms.length - quantized} kept in high precision (see report.md)`);
   lines.push(`artifact: ${s.artifact}`);
   return lines;
 }

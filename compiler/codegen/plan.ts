@@ -19,6 +19,7 @@
  *            PackedAttention (attention.ts); grid 1-D, dynamic shared memory above 48 KB (the
  *            runtime raises the kernel's limit to sharedBytes)
  *   kernel   also the VAE decoders' convolutions and norms over channels (conv-launch.ts)
+ *   kernel   also the weight-only FP8 GEMV (dc.WQLinear, gemv.ts): args (x, wq, ws[, b], y)
  *   pending  an op with no kernel yet: named so
  *            the gap is visible in the report, never silently dropped
  *
@@ -39,6 +40,7 @@ import { MOVEMENT_OPS, movementDescriptor, renderMovement } from './movement.ts'
 import { isNvfp4ActivationQuantize, nvfp4QuantizeDescriptor, renderNvfp4Quantize } from './nvfp4.ts';
 import { type RenderedKernel, dequantArgs, renderElementwise } from './render.ts';
 import { type Deferred, type ReaderKind, deferredGemms } from './dequant.ts';
+import { gemvDescriptor, renderGemv } from './gemv.ts';
 
 export interface LaunchArg { value: string; where: 'arena' | 'weight' | 'input'; offset?: number }
 
@@ -157,6 +159,13 @@ export function kernelPlan(graph: Graph, memory: MemoryPlan, deferred: ReadonlyM
       kernels.set(k.name, k);
       // Arguments in the kernel's parameter order: its inputs (first use, deduplicated), their dequantization values, then outputs.
       launches.push({ kind: 'kernel', node: name, kernel: k.name, grid: k.grid, block: k.block, sharedBytes: k.sharedBytes, args: [...d.inputs.map((i) => i.name), ...dequantArgs(d), ...d.outputs.map((o) => o.name)].map(arg) });
+      return;
+    }
+    if (node.domain === 'dc' && node.op === 'WQLinear') {
+      dense(node, node.inputs);
+      const k = renderGemv(gemvDescriptor(graph, node));
+      kernels.set(k.name, k);
+      launches.push({ kind: 'kernel', node: name, kernel: k.name, grid: k.grid, block: k.block, sharedBytes: k.sharedBytes, args: args(node) });
       return;
     }
     if (node.domain === 'dc' && (node.op === 'Linear' || node.op === 'QLinear')) {

@@ -13,6 +13,9 @@
  *   QLinear(xq, xs, wq, ws[, b]){transB, to}   (`to`: output dtype code, as Dequantize's)
  *          Linear(Dequantize(xq, xs), Dequantize(wq, ws), b): what an FP8/FP4 tensor-core GEMM with
  *          scales computes (products of the low-precision values are exact; accumulation in fp32).
+ *   WQLinear(x, wq, ws[, b]){transB, format: fp8, to}   weight-only: Linear(x, Dequantize(wq, ws), b),
+ *          x in its own type (not quantized); what the FP8 GEMV (compiler/codegen/gemv.ts) computes:
+ *          y = Σ_k x[k] · wq[n, k] · ws[n] (+ b[n]), fp32 accumulation (here float64).
  *
  * q tensors hold the decoded low-precision values (dtype float8e4m3fn / float4e2m1 / bfloat16).
  */
@@ -149,4 +152,24 @@ const qlinear: OpDef = {
   flops: (node, [xq, , wq]) => fusedOps.Linear.flops!(node, [xq, wq], []),
 };
 
-export const quantOps: Record<string, OpDef> = { Quantize: quantizeOp, Dequantize: dequantizeOp, QLinear: qlinear };
+/** WQLinear: only the weight is quantized (along K, per output channel); x is read as it is. */
+const wqlinear: OpDef = {
+  infer: (c) => {
+    const where = c.where;
+    if (attrString(c.node, 'format', 'fp8') !== 'fp8') fail(where, 'a weight-only GEMM of format fp8', `'${attrString(c.node, 'format', 'fp8')}'`);
+    if (c.input(1).dtype !== 'float8e4m3fn') fail(where, 'e4m3 weight codes', c.input(1).dtype);
+    const y = fusedOps.Linear.infer({ ...c, input: (i: number) => c.input(i === 0 ? 0 : i === 1 ? 1 : 3), has: (i: number) => c.has(i === 0 ? 0 : i === 1 ? 1 : 3) });
+    return [out(toDtype(c.node, c.input(0).dtype), (y[0] as { shape: readonly number[] }).shape)];
+  },
+  exec: (ins, node) => {
+    const transB = attrInt(node, 'transB', 0) === 1;
+    const x = tensorArg(ins, 0, node), wq = tensorArg(ins, 1, node);
+    const w = dequantize(wq, tensorArg(ins, 2, node), transB ? 1 : 0, 'float32');
+    const bias = optionalTensor(ins, 3);
+    const [y] = fusedOps.Linear.exec([x, w, bias], { ...node, op: 'Linear', inputs: bias ? ['x', 'w', 'b'] : ['x', 'w'] }) as Tensor[];
+    return [new Tensor(toDtype(node, x.dtype), y.shape, y.data)];
+  },
+  flops: (node, [x, wq]) => fusedOps.Linear.flops!(node, [x, wq], []),
+};
+
+export const quantOps: Record<string, OpDef> = { Quantize: quantizeOp, Dequantize: dequantizeOp, QLinear: qlinear, WQLinear: wqlinear };

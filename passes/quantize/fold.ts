@@ -4,6 +4,9 @@
  *
  *   Linear(Dequantize(xq, xs), Dequantize(wq, ws), b)   =>   QLinear(xq, xs, wq, ws, b){transB, format}
  *
+ *   Linear(x, Dequantize(wq, ws){axis K}, b)   =>   WQLinear(x, wq, ws, b){transB, format: fp8}
+ *     (x not dequantized: a weight-only decision, insert.ts; wq from an fp8 Quantize)
+ *
  * The Dequantize nodes go when nothing else reads them. The activation Quantize is left for
  * fuse-elementwise to merge into the kernel producing x (never a separate pass over memory when
  * that producer is an element-wise kernel).
@@ -33,4 +36,24 @@ const foldRule: Rule = {
   },
 };
 
-export const foldQuantize = rulePass('fold-quantize', [foldRule]);
+const weightOnlyRule: Rule = {
+  name: 'Linear(x, DQ) => WQLinear',
+  anchors: ['Linear'],
+  match(m, node) {
+    if (node.domain !== 'dc' || m.dcOp(node.inputs[0], 'Dequantize')) return undefined;
+    const dw = m.dcOp(node.inputs[1], 'Dequantize');
+    const qw = dw && m.dcOp(dw.inputs[0], 'Quantize');
+    const kAxis = node.attrs.transB === 1 ? 1 : 0;
+    if (!dw || !qw || qw.attrs.format !== 'fp8' || qw.attrs.axis !== kAxis) return undefined;
+    return {
+      remove: [node, ...(m.onlyUsedBy(dw.outputs[0], [node]) ? [dw] : [])],
+      build: () => [{
+        op: 'WQLinear', domain: 'dc', inputs: [node.inputs[0], dw.inputs[0], dw.inputs[1], ...(node.inputs[2] ? [node.inputs[2]] : [])],
+        outputs: [node.outputs[0]], name: node.name,
+        attrs: { transB: node.attrs.transB ?? 0, format: 'fp8', to: onnxCodeOf(m.type(node.outputs[0]).dtype) },
+      }],
+    };
+  },
+};
+
+export const foldQuantize = rulePass('fold-quantize', [foldRule, weightOnlyRule]);

@@ -7,9 +7,14 @@
  *     =>  xq, xs = Quantize(x){axis=-1};   wq, ws = Quantize(W){axis=K}   (a load-time node on W)
  *         y = Linear(Dequantize(xq, xs), Dequantize(wq, ws), b)
  *
+ * A weight-only decision (a one-row GEMM with a large weight, policy.ts `oneRowGemms`) quantizes the
+ * weight alone, to FP8 per output channel, and leaves x as it is:
+ *
+ *   y = Linear(x, W, b)  =>  wq, ws = Quantize(W){fp8, axis=K};  y = Linear(x, Dequantize(wq, ws), b)
+ *
  * With the policy's attention = "fp8", each FusedAttention computes Q·Kᵀ in FP8 (qk='fp8').
  *
- * Step 2 (fold.ts) turns the Dequantize pair into one QLinear; fuse-elementwise then moves the
+ * Step 2 (fold.ts) turns the Dequantize pair into one QLinear (a lone weight Dequantize: WQLinear); fuse-elementwise then moves the
  * activation Quantize into the kernel that produces x.
  */
 import { onnxCodeOf } from '../../compiler/ir/dtype.ts';
@@ -28,7 +33,7 @@ export function insertQuantize(policy: PrecisionPolicy): QuantizePass {
   const first: GemmDecision[] = [];
   return {
     name: 'quantize',
-    rules: [`Linear => ${policy.format} Q/DQ`, 'FusedAttention => fp8 Q·Kᵀ'],
+    rules: [`Linear => ${policy.format} Q/DQ`, 'Linear => fp8 weight-only Q/DQ', 'FusedAttention => fp8 Q·Kᵀ'],
     decisions: first,
     policy,
     run(graph, ctx) {
@@ -51,6 +56,16 @@ export function insertQuantize(policy: PrecisionPolicy): QuantizePass {
         const base = node.outputs[0];
         const xType = graph.types.get(x)!, wType = graph.types.get(w)!;
         const wAxis = node.attrs.transB === 1 ? 1 : 0;
+        if (decisions.get(base)!.weightOnly) {
+          rw.insertBefore(i, [
+            { op: 'Quantize', domain: 'dc', inputs: [w], outputs: [`${base}/wq`, `${base}/ws`], attrs: { format: 'fp8', axis: wAxis }, name: '' },
+            { op: 'Dequantize', domain: 'dc', inputs: [`${base}/wq`, `${base}/ws`], outputs: [`${base}/w`], attrs: { axis: wAxis, to: onnxCodeOf(wType.dtype) }, name: '' },
+            { ...node, inputs: b ? [x, `${base}/w`, b] : [x, `${base}/w`] },
+          ], new Map());
+          rw.removeNode(i);
+          ctx.count('Linear => fp8 weight-only Q/DQ');
+          return;
+        }
         const format = policy.format;
         // GEMMs reading one activation share its quantization.
         const xd = quantized.get(x) ?? `${base}/x`;

@@ -3,13 +3,14 @@
  * in high precision, and why. Readable and overridable: `--policy FILE` takes JSON
  *
  *   { "keep": ["*.ff.linear_out.*"], "quantize": ["*proj_out*"], "structural": true, "attention": "bf16",
- *     "gemmScales": "readers", "accumulation": "fast" }
+ *     "gemmScales": "readers", "accumulation": "fast", "oneRowGemms": "fp8-weights" }
  *
  * `keep` / `quantize` are globs over weight names (user configuration, as in every FP8 recipe; the
  * rewrite rules themselves never look at names). Without them the structural defaults decide, the
  * high-precision set the best FP8/FP4 recipes use, recognised by structure instead of by name:
  *
  *   one row per sample (M = 1)       timestep/guidance embedders, AdaLN modulation   -> keep
+ *     ... with a large weight          fused AdaLN modulation (fp8 policies)            -> FP8 weights only
  *   reads a graph input               input embedders (x_embedder, context_embedder)  -> keep
  *   writes a graph output             the final projection                            -> keep
  *   in a graph that convolves         the VAE decoders' attention projections          -> keep
@@ -26,11 +27,23 @@
  * on an H100, full-size cosine against bf16 diffusers unchanged (bench/RESULTS.md, "Fast
  * accumulation"); one GEMM alone moves 1.7e-3-4e-3 from its fp32 simulation instead of 1.3e-4.
  * "fp32" keeps the promotion. NVFP4 (block-scaled) GEMMs have no such mode.
+ * `oneRowGemms`: "fp8-weights" (default) turns a one-row GEMM whose weight holds at least
+ * `oneRowMinBytes` (default 256 MiB in its graph type; K a multiple of 16) into a weight-only FP8
+ * GEMV (dc.WQLinear, compiler/codegen/gemv.ts): e4m3 weights with an fp32 scale per output channel,
+ * the activation left in its type, fp32 accumulation. Such a GEMM is memory-bound (M = 1), so
+ * halving its bytes halves its time: Qwen-Image's fused modulation (121 Linears, 2217984 x 3072,
+ * 13.6 GB of bf16 per pass) took 4.8 ms of a ~99 ms pass on an H100 as one bf16 cuBLASLt GEMV
+ * (bench/RESULTS.md; the FP8 figure: bench/results/fp8-gemv-2026-11-26.md). The threshold keeps the
+ * timestep/guidance embedders (at most 75 MB, Flux.2's 6144 x 6144) in bf16: their time is
+ * negligible. Flux.2's fused modulation (104448 x 6144, 1.28 GB) qualifies too. "high" keeps every
+ * one-row GEMM in high precision (the old behaviour). Only for fp8 policies: NVFP4 (b200) keeps
+ * one-row GEMMs in high precision (no weight-only FP4 kernel).
  */
 import { readFileSync } from 'node:fs';
 import { fail } from '../../compiler/errors.ts';
 import type { Graph, Node } from '../../compiler/ir/graph.ts';
 import { producers } from '../../compiler/ir/graph.ts';
+import { bytesFor } from '../../compiler/ir/dtype.ts';
 import type { QuantFormat } from '../../compiler/ops/quant.ts';
 
 export interface PrecisionPolicy {
@@ -41,6 +54,9 @@ export interface PrecisionPolicy {
   attention: 'bf16' | 'fp8';
   gemmScales: 'readers' | 'gemm';
   accumulation: 'fast' | 'fp32';
+  oneRowGemms: 'fp8-weights' | 'high';
+  /** Weight bytes (graph type) from which a one-row GEMM takes the weight-only FP8 path. */
+  oneRowMinBytes: number;
   /** Where the policy came from, for messages. */
   source: string;
 }
@@ -52,11 +68,16 @@ export interface GemmDecision {
   /** Weight layout [N, K] (PyTorch's) when true, else [K, N]. */
   transB: boolean;
   quantized: boolean;
+  /** Quantized weight only (FP8 e4m3, per output channel): the activation keeps its type (dc.WQLinear). */
+  weightOnly?: true;
   reason: string;
 }
 
+/** The default `oneRowMinBytes`: 256 MiB (header). */
+export const ONE_ROW_MIN_BYTES = 256 * 2 ** 20;
+
 export function defaultPolicy(format: QuantFormat): PrecisionPolicy {
-  return { format, keep: [], quantize: [], structural: true, attention: 'bf16', gemmScales: 'readers', accumulation: 'fast', source: 'default policy' };
+  return { format, keep: [], quantize: [], structural: true, attention: 'bf16', gemmScales: 'readers', accumulation: 'fast', oneRowGemms: 'fp8-weights', oneRowMinBytes: ONE_ROW_MIN_BYTES, source: 'default policy' };
 }
 
 export function loadPolicy(file: string, format: QuantFormat): PrecisionPolicy {
@@ -67,7 +88,7 @@ export function loadPolicy(file: string, format: QuantFormat): PrecisionPolicy {
     fail(`--policy ${file}`, 'a readable JSON policy file', (e as Error).message);
   }
   const p = raw as Record<string, unknown>;
-  const known = ['keep', 'quantize', 'structural', 'attention', 'gemmScales', 'accumulation'];
+  const known = ['keep', 'quantize', 'structural', 'attention', 'gemmScales', 'accumulation', 'oneRowGemms', 'oneRowMinBytes'];
   for (const k of Object.keys(p)) if (!known.includes(k)) fail(`--policy ${file}`, `only the keys ${known.join(', ')}`, `'${k}'`);
   const list = (k: string) => {
     const v = p[k] ?? [];
@@ -80,7 +101,11 @@ export function loadPolicy(file: string, format: QuantFormat): PrecisionPolicy {
   if (gemmScales !== 'readers' && gemmScales !== 'gemm') fail(`--policy ${file}`, '"gemmScales" to be "readers" or "gemm"', JSON.stringify(p.gemmScales));
   const accumulation = (p.accumulation ?? 'fast') as string;
   if (accumulation !== 'fast' && accumulation !== 'fp32') fail(`--policy ${file}`, '"accumulation" to be "fast" or "fp32"', JSON.stringify(p.accumulation));
-  return { format, keep: list('keep'), quantize: list('quantize'), structural: p.structural !== false, attention, gemmScales, accumulation, source: file };
+  const oneRowGemms = (p.oneRowGemms ?? 'fp8-weights') as string;
+  if (oneRowGemms !== 'fp8-weights' && oneRowGemms !== 'high') fail(`--policy ${file}`, '"oneRowGemms" to be "fp8-weights" or "high"', JSON.stringify(p.oneRowGemms));
+  const oneRowMinBytes = p.oneRowMinBytes ?? ONE_ROW_MIN_BYTES;
+  if (typeof oneRowMinBytes !== 'number' || !(oneRowMinBytes >= 0)) fail(`--policy ${file}`, '"oneRowMinBytes" to be a number of bytes >= 0', JSON.stringify(p.oneRowMinBytes));
+  return { format, keep: list('keep'), quantize: list('quantize'), structural: p.structural !== false, attention, gemmScales, accumulation, oneRowGemms, oneRowMinBytes, source: file };
 }
 
 const glob = (pattern: string) => new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
@@ -123,6 +148,19 @@ function writesGraphOutput(graph: Graph, y: string): boolean {
   return false;
 }
 
+/** Bytes of a Linear's weight in its graph type. */
+function weightBytes(graph: Graph, node: Node): number {
+  const t = graph.types.get(node.inputs[1]);
+  return t?.kind === 'tensor' ? bytesFor(t.dtype, (t.shape as number[]).reduce((a, b) => a * b, 1)) : 0;
+}
+
+/** A one-row GEMM that becomes a weight-only FP8 GEMV (header, `oneRowGemms`): fp8 policy, large weight, K a multiple of 16. */
+function weightOnlyFp8(policy: PrecisionPolicy, graph: Graph, node: Node, shape: number[]): boolean {
+  if (policy.format !== 'fp8' || policy.oneRowGemms !== 'fp8-weights' || shape.length !== 2) return false;
+  const k = shape[node.attrs.transB === 1 ? 1 : 0];
+  return k % 16 === 0 && weightBytes(graph, node) >= policy.oneRowMinBytes;
+}
+
 /** Decides every Linear of the graph; throws when a policy pattern matches nothing. */
 export function decideGemms(graph: Graph, policy: PrecisionPolicy, checkPatterns = true): Map<string, GemmDecision> {
   const producer = producers(graph);
@@ -141,17 +179,18 @@ export function decideGemms(graph: Graph, policy: PrecisionPolicy, checkPatterns
     const shape = (wt?.kind === 'tensor' ? wt.shape : []) as number[];
     const rows = xShape.slice(0, -1).reduce((a, b) => a * b, 1);
     const keep = match(policy.keep, weights), force = match(policy.quantize, weights);
-    let quantized: boolean, reason: string;
+    let quantized: boolean, reason: string, weightOnly = false;
     if (keep) { quantized = false; reason = `policy keeps '${keep}'`; used.add(keep); }
     else if (force) { quantized = true; reason = `policy quantizes '${force}'`; used.add(force); }
     else if (!policy.structural) { quantized = true; reason = 'structural defaults off'; }
     else if (convolves) { quantized = false; reason = 'VAE decoder (the graph convolves): bf16 by default'; }
+    else if (rows === 1 && weightOnlyFp8(policy, graph, node, shape)) { quantized = true; weightOnly = true; reason = `one row per sample with a large weight (${(weightBytes(graph, node) / 1e6).toFixed(0)} MB): FP8 weights only, activation kept`; }
     else if (rows === 1) { quantized = false; reason = 'one row per sample (timestep/guidance embedding or modulation): negligible time, sensitive'; }
     else if (readsGraphInput(graph, node.inputs[0], producer)) { quantized = false; reason = 'reads a graph input (input embedder)'; }
     else if (writesGraphOutput(graph, node.outputs[0])) { quantized = false; reason = 'writes the graph output (final projection)'; }
     else if (policy.format === 'nvfp4' && shape[node.attrs.transB === 1 ? 1 : 0] % 16) { quantized = false; reason = 'K is not a multiple of 16 (NVFP4 blocks)'; }
     else { quantized = true; reason = 'per-token GEMM inside the network'; }
-    decisions.set(node.outputs[0], { node: node.outputs[0], weights, shape, transB: node.attrs.transB === 1, quantized, reason });
+    decisions.set(node.outputs[0], { node: node.outputs[0], weights, shape, transB: node.attrs.transB === 1, quantized, ...(weightOnly ? { weightOnly: true as const } : {}), reason });
   }
   for (const pat of checkPatterns ? [...policy.keep, ...policy.quantize] : []) {
     if (!used.has(pat)) {
