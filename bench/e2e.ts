@@ -205,7 +205,8 @@ function recording(runtime: E2eRuntime, hostLoop: boolean): GpuRuntime & { loade
       return {
         ...m, memory: m.memory, close: () => m.close(), run: (inputs) => { runs.set(dir, runs.get(dir)! + 1); return m.run(inputs); },
         ...(many ? { runMany: (list: Record<string, Tensor>[]) => { runs.set(dir, runs.get(dir)! + list.length); return many(list); } } : {}),
-        ...(loop ? { denoise: (l: DenoiseLoop) => { runs.set(dir, runs.get(dir)! + l.timesteps.length * l.inputs.length); return loop(l); } } : {}),
+        // Always set: the spread above copied the module's own denoise, which --host-loop must hide.
+        denoise: loop && ((l: DenoiseLoop) => { runs.set(dir, runs.get(dir)! + l.timesteps.length * l.inputs.length); return loop(l); }),
       };
     },
   };

@@ -25,6 +25,7 @@ import { Tensor } from '../compiler/ir/tensor.ts';
 import { compilePipeline } from '../compiler/pipeline-artifact.ts';
 import { empiricalMu } from '../models/flux2/scheduler.ts';
 import { ROOT } from '../runtime/paths.ts';
+import type { DenoiseLoop } from '../runtime/executor/types.ts';
 
 const stages = (textEncode: number, denoise: number, vaeDecode: number, imageEncode: number): StageMs =>
   ({ textEncode, denoise, vaeDecode, imageEncode, total: textEncode + denoise + vaeDecode + imageEncode });
@@ -205,6 +206,31 @@ describe('e2eBench over tiny pipeline artifacts (stand-in runtime)', () => {
     expect(r.targets).toEqual({ flux2: 2300, qwen_image: 1500 });
     expect(r.notes).toContain('flux2 baseline: stages one at a time');
     expect(r.notes.find((n) => n.startsWith('qwen_image: the 3 requests'))).toMatch(/gave identical PNG bytes/); // a deterministic stand-in
+  }, 120_000);
+
+  it('a module with a device loop gets the whole loop, its runs counted as steps x input sets; --host-loop hides it', async () => {
+    const loops: number[] = [];
+    const runtime: E2eRuntime = {
+      loadModel: (d, options) => {
+        const m = JSON.parse(readFileSync(join(d, 'manifest.json'), 'utf8')) as { io: { outputs: { name: string; shape: number[] }[] } };
+        const outputs = () => Object.fromEntries(m.io.outputs.map((o) => [o.name, Tensor.zeros('float32', o.shape)]));
+        return {
+          memory: { arenaBytes: 1, weightBytes: 1, workspaceBytes: 1, deviceUsedBytes: 1 },
+          run: outputs,
+          ...(options?.replicas ? { runMany: (list: unknown[]) => list.map(outputs) } : {}),
+          denoise: (l: DenoiseLoop) => { loops.push(l.inputs.length); return new Float32Array(l.latents.length); },
+          time: () => ({ medianMs: 1 }),
+          close: () => undefined,
+        };
+      },
+    };
+    for (const hostLoop of [false, true]) {
+      loops.length = 0;
+      const r = await e2eBench({ families: ['qwen_image'], seed: 5, steps: 2, iters: 1, artifacts, baseline: false, hostLoop }, { runtime }, () => undefined);
+      expect(loops).toEqual(hostLoop ? [] : [2, 2]); // the warm-up and the timed request, two CFG sets each
+      expect(r.modules.qwen_image!.find((x) => x.role === 'transformer')!.calls).toBe(4);
+      expect(r.rows[0].note).toContain(`denoising loop on the ${hostLoop ? 'host' : 'device'}`);
+    }
   }, 120_000);
 
   it('the baseline runs each Qwen-Image prompt at its own unpadded length, as diffusers; Flux.2 at 512 as both', () => {
