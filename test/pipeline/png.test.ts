@@ -141,7 +141,7 @@ describe('encodePngAsync', () => {
   });
 
   it('Adler-32 as zlib computes it, across its 5552-byte reductions, and continued', () => {
-    for (const n of [0, 1, 3, 4, 5551, 5552, 5553, 70_001]) {
+    for (const n of [0, 1, 3, 4, 15, 16, 17, 5551, 5552, 5553, 70_001]) {
       for (const bytes of [randomBytes(n, n + 1), new Uint8Array(n).fill(255)]) {
         const z = deflateSync(bytes, { level: 0 });
         expect(adler32(bytes)).toBe(z.readUInt32BE(z.length - 4));
