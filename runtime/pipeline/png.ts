@@ -47,10 +47,10 @@
  * end), and 8 is no better than 4 beyond noise (with 4 pool threads, on more cores, it would be
  * two rounds). The parts cost 0-2.5 ms more CPU in all (up to ~10%; the Adler-32 is computed in
  * JS on this thread while the pool compresses, 1.8 ms since these runs, 2.4 in them), so with both
- * cores busy elsewhere they gain nothing (the slowest run, load rising to 3.8: the ranges' tops). The server's host has 16 cores: there the estimate
- * is filtering (2.3 ms) + one quarter's deflate (3.8-6.1 ms single-threaded here) + assembly
- * (copy + CRC-32, 0.4-2.1 ms), ~7-11 ms where one deflate takes 21-28 ms here; not yet measured
- * there (`npx bench --e2e` times this call).
+ * cores busy elsewhere they gain nothing (the slowest run, load rising to 3.8: the ranges' tops).
+ * The server's host has 16 cores: there the estimate is filtering (2.3 ms) + one quarter's
+ * deflate (3.8-6.1 ms single-threaded here) + assembly (copy + CRC-32, 0.4-2.1 ms), ~7-11 ms where
+ * one deflate takes 21-28 ms here; not yet measured there (`npx bench --e2e` times this call).
  */
 import * as zlib from 'node:zlib';
 
