@@ -47,7 +47,7 @@ import { lookupOp } from '../../compiler/ops/registry.ts';
 import { decodeE4M3, encodeE2M1, encodeE4M3, roundE4M3 } from '../../compiler/quant/formats.ts';
 import { pipelineFor, runPipeline } from '../../passes/pipeline.ts';
 import { insertQuantize } from '../../passes/quantize/insert.ts';
-import { defaultPolicy } from '../../passes/quantize/policy.ts';
+import { type PrecisionPolicy, defaultPolicy } from '../../passes/quantize/policy.ts';
 import { NORM_LIMIT, VAE_TINY, convSamples, sampleCount, sampleStride, vaeFull } from './vae-cases.ts';
 
 const KIND: Record<CudaType, number> = { float: 0, double: 1, bf16: 2, half: 3, fp8e4m3: 4, int64: 5, int32: 6, bool: 7, uint8: 8 };
@@ -77,9 +77,9 @@ function generate(dtype: DType, shape: readonly number[], seed: number, mod = 4)
 }
 
 /** `concat: false`: Concats left to the data-movement kernels (the launches a fused Concat replaces). */
-function optimise(file: string, shapes: Record<string, number> = {}, format: 'fp8' | 'nvfp4' = 'fp8', concat = true): Graph {
+function optimise(file: string, shapes: Record<string, number> = {}, format: 'fp8' | 'nvfp4' = 'fp8', concat = true, policy: Partial<PrecisionPolicy> = {}): Graph {
   const { graph } = importOnnx(file);
-  const passes = pipelineFor(insertQuantize(defaultPolicy(format))).map((p) => (p === fuseElementwise && !concat ? makeFuseElementwise({ concat: false }) : p));
+  const passes = pipelineFor(insertQuantize({ ...defaultPolicy(format), ...policy })).map((p) => (p === fuseElementwise && !concat ? makeFuseElementwise({ concat: false }) : p));
   return runPipeline(inferTypes(specialise(graph, shapes)), { passes }).graph;
 }
 
@@ -185,6 +185,9 @@ async function prepare(dir: string, only?: string): Promise<void> {
   // NVFP4 activation quantization (the b200 path), built for sm_90a and checked on the H100: the
   // template is portable CUDA, so the same descriptors pass the same reference test here.
   if (all) models.push({ graph: optimise(join(ROOT, 'models', 'tiny', 'flux2', 'model.onnx'), {}, 'nvfp4'), check: true, only: (k) => k.startsWith('q4_') });
+  // The weight-only FP8 GEMV (compiler/codegen/gemv.ts) on every one-row GEMM of the tiny models
+  // (oneRowMinBytes 0; by default only large weights take it). Its full-size shapes: bench/gpu/gemv_fp8.py.
+  if (all) for (const m of ['flux2', 'qwen_image']) models.push({ graph: optimise(join(ROOT, 'models', 'tiny', m, 'model.onnx'), {}, 'fp8', true, { oneRowMinBytes: 0 }), check: true, only: (k) => k.startsWith('gemv8_') });
   const full = join(ROOT, '..', 'shared', 'models', 'full', 'flux2_dev', 'model.onnx');
   if (all && existsSync(full)) {
     // flux2_dev's row kernels at 64 + 64 tokens (bf16, the full widths) checked; at 1024x1024 timed.
