@@ -180,9 +180,10 @@ describe('e2eBench over tiny pipeline artifacts (stand-in runtime)', () => {
     const r = await e2eBench({ families: ['flux2', 'qwen_image'], seed: 5, steps: 2, iters: 2, artifacts, baseline: true }, { runtime, baseline }, (s) => logs.push(s));
 
     const opts = JSON.stringify({ syntheticWeights: 5, bf16Bits: true });
-    // Qwen-Image's transformer runs its two CFG passes at once: two replicas.
+    // Qwen-Image encodes its two prompts and runs its two CFG passes at once: two replicas of each.
+    const two = JSON.stringify({ syntheticWeights: 5, bf16Bits: true, replicas: 2 });
     const forFamily = (f: string) => [
-      `load text_encoder ${opts}`, `load transformer ${f === 'flux2' ? opts : JSON.stringify({ syntheticWeights: 5, bf16Bits: true, replicas: 2 })}`, `load vae_decoder ${opts}`,
+      `load text_encoder ${f === 'flux2' ? opts : two}`, `load transformer ${f === 'flux2' ? opts : two}`, `load vae_decoder ${opts}`,
       'time text_encoder 3', 'time transformer 3', 'time vae_decoder 3',
       'close text_encoder', 'close transformer', 'close vae_decoder', `baseline ${f} steps 2 prompts ${f === 'flux2' ? 1 : 2}`,
     ];

@@ -27,7 +27,7 @@ import { channelStats } from '../../runtime/pipeline/stats.ts';
 import { type GenerateRequest, type GeneratedImage, type Pipeline, type Size, throwIfAborted } from '../../runtime/pipeline/types.ts';
 import { decodeTiled } from '../../runtime/pipeline/vae_tiling.ts';
 import { LATENTS_MEAN, LATENTS_STD, imgShapes, unpackForVae } from './latents.ts';
-import { DEFAULT_SETTINGS, type EncodedText, type QwenPromptSettings, encodePrompt, resolveDropTokens } from './prompt.ts';
+import { DEFAULT_SETTINGS, type EncodedText, type QwenPromptSettings, encodePrompt, encodePrompts, resolveDropTokens } from './prompt.ts';
 import { qwenSchedule } from './scheduler.ts';
 
 const LATENT = 16;
@@ -52,8 +52,8 @@ export class QwenImagePipeline extends ModulePipeline implements Pipeline {
   }
 
   static async load(m: PipelineManifest, load: ExecutorFactory): Promise<QwenImagePipeline> {
-    // The transformer runs twice a step with true CFG: an executor that can runs both passes at once (Executor.runMany).
-    const modules = await loadModules(m, (g) => load(g.role === 'transformer' ? { ...g, concurrentRuns: 2 } : g), ['hidden_states', 'encoder_hidden_states', 'encoder_hidden_states_mask', 'timestep']);
+    // True CFG encodes two prompts and runs the transformer twice a step: an executor that can runs both at once (Executor.runMany).
+    const modules = await loadModules(m, (g) => load(g.role === 'vaeDecoder' ? g : { ...g, concurrentRuns: 2 }), ['hidden_states', 'encoder_hidden_states', 'encoder_hidden_states_mask', 'timestep']);
     const { tok, encoder, transformer } = modules;
     const p = m.prompt;
     const settings: QwenPromptSettings = {
@@ -85,8 +85,7 @@ export class QwenImagePipeline extends ModulePipeline implements Pipeline {
     const cfg = req.negativePrompt !== undefined && req.guidanceScale > 1;
     const t0 = performance.now();
     throwIfAborted(req.signal);
-    const cond = await this.encode(req.prompt);
-    const uncond = cfg ? await this.encode(req.negativePrompt!) : undefined;
+    const [cond, uncond] = await encodePrompts(this.encoder, this.tok, cfg ? [req.prompt, req.negativePrompt!] : [req.prompt], this.settings, this.drop, this.encoderLength, this.textLength);
     const t1 = performance.now();
 
     const noise = req.noise ?? new GaussianNoise(req.seed).fill(LATENT * 4 * h * w);

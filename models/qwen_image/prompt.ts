@@ -69,19 +69,33 @@ export interface EncodedText {
 export async function encodePrompt(
   encoder: Executor, tok: TextTokenizer, prompt: string, s: QwenPromptSettings, drop: number, encoderLength: number, textLength: number,
 ): Promise<EncodedText> {
-  const real = tokenizePrompt(tok, prompt, s.template, encoderLength);
-  const ids = new BigInt64Array(encoderLength).fill(BigInt(tok.idOf('<|endoftext|>')));
-  const mask = new BigInt64Array(encoderLength);
-  real.forEach((id, i) => { ids[i] = BigInt(id); mask[i] = 1n; });
-  const out = Object.values(await encoder.run({
-    input_ids: new Tensor('int64', [1, encoderLength], ids),
-    attention_mask: new Tensor('int64', [1, encoderLength], mask),
-  }))[0];
+  return (await encodePrompts(encoder, tok, [prompt], s, drop, encoderLength, textLength))[0];
+}
+
+/** encodePrompt of each prompt; several at once where the encoder offers runMany (the prompt and the negative prompt of true CFG). */
+export async function encodePrompts(
+  encoder: Executor, tok: TextTokenizer, prompts: string[], s: QwenPromptSettings, drop: number, encoderLength: number, textLength: number,
+): Promise<EncodedText[]> {
+  const pad = BigInt(tok.idOf('<|endoftext|>'));
+  const asked = prompts.map((prompt) => {
+    const real = tokenizePrompt(tok, prompt, s.template, encoderLength);
+    const ids = new BigInt64Array(encoderLength).fill(pad);
+    const mask = new BigInt64Array(encoderLength);
+    real.forEach((id, i) => { ids[i] = BigInt(id); mask[i] = 1n; });
+    return { real: real.length, inputs: { input_ids: new Tensor('int64', [1, encoderLength], ids), attention_mask: new Tensor('int64', [1, encoderLength], mask) } };
+  });
+  const outs = asked.length > 1 && encoder.runMany ? await encoder.runMany(asked.map((a) => a.inputs))
+    : await asked.reduce<Promise<Record<string, Tensor>[]>>(async (done, a) => [...(await done), await encoder.run(a.inputs)], Promise.resolve([]));
+  return outs.map((o, i) => keptRows(encoder, Object.values(o)[0], asked[i].real, drop, s, encoderLength, textLength));
+}
+
+/** The encoder's hidden states -> the rows the transformer keeps (after the dropped template prefix), padded to its length, with their mask. */
+function keptRows(encoder: Executor, out: Tensor, real: number, drop: number, s: QwenPromptSettings, encoderLength: number, textLength: number): EncodedText {
   if (out.shape.length !== 3 || out.shape[1] !== encoderLength) {
     throw new Error(`${encoder.description}: expected hidden states [1, ${encoderLength}, D], found [${out.shape}]`);
   }
   const D = out.shape[2];
-  const kept = Math.max(0, Math.min(real.length - drop, s.maxSequenceLength, textLength));
+  const kept = Math.max(0, Math.min(real - drop, s.maxSequenceLength, textLength));
   let tensor: Tensor;
   if (isBits(out)) {
     const bits = new Uint16Array(textLength * D);

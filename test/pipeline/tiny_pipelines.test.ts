@@ -76,24 +76,25 @@ describe('tiny Qwen-Image pipeline', () => {
     expect(same(a.rgb, (await qwen.generate({ ...base, negativePrompt: ' ', guidanceScale: 1 })).rgb)).toBe(true);
   });
 
-  it('asks for two concurrent transformer runs, and with an executor that offers runMany runs both CFG passes in one call per step: the same image', async () => {
+  it('asks for two concurrent text-encoder and transformer runs, and with executors that offer runMany encodes both prompts in one call and runs both CFG passes in one call per step: the same image', async () => {
     const asked: (number | undefined)[] = [];
-    let many = 0;
+    const many = { textEncoder: 0, transformer: 0 };
     const factory: ExecutorFactory = async (g) => {
       const e = await cpuExecutorFactory(g);
       asked.push(g.concurrentRuns);
-      if (g.role !== 'transformer') return e;
-      return { ...e, run: (x) => e.run(x), release: () => e.release(), runMany: async (list) => { many++; expect(list).toHaveLength(2); const out = []; for (const x of list) out.push(await e.run(x)); return out; } };
+      if (g.role === 'vaeDecoder') return e;
+      const role = g.role;
+      return { ...e, run: (x) => e.run(x), release: () => e.release(), runMany: async (list) => { many[role]++; expect(list).toHaveLength(2); const out = []; for (const x of list) out.push(await e.run(x)); return out; } };
     };
     const paired = await loadPipeline(manifest('qwen_image'), factory);
     try {
-      expect(asked).toEqual([undefined, 2, undefined]); // text encoder, transformer, VAE
+      expect(asked).toEqual([2, 2, undefined]); // text encoder, transformer, VAE
       const req = { ...base, negativePrompt: ' ' };
       expect(same((await paired.generate(req)).rgb, (await qwen.generate(req)).rgb)).toBe(true);
-      expect(many).toBe(req.steps);
-      many = 0;
-      await paired.generate(base); // no CFG: one pass a step through run()
-      expect(many).toBe(0);
+      expect(many).toEqual({ textEncoder: 1, transformer: req.steps });
+      many.textEncoder = many.transformer = 0;
+      await paired.generate(base); // no CFG: one prompt, one pass a step through run()
+      expect(many).toEqual({ textEncoder: 0, transformer: 0 });
     } finally {
       await paired.release();
     }
