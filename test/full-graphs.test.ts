@@ -18,7 +18,9 @@ import { importOnnx } from '../compiler/onnx/import.ts';
 import { lookupOp } from '../compiler/ops/registry.ts';
 import { countFlops } from '../compiler/stats.ts';
 import { countLaunches } from '../compiler/launches.ts';
-import { runPipeline } from '../passes/pipeline.ts';
+import { pipelineFor, runPipeline } from '../passes/pipeline.ts';
+import { defaultPolicy } from '../passes/quantize/policy.ts';
+import { insertQuantize } from '../passes/quantize/insert.ts';
 import { planMemory } from '../passes/plan-memory.ts';
 import { FULL_GRAPHS } from '../bench/full-graphs.ts';
 import { SHARED_FULL } from './helpers/fixtures.ts';
@@ -51,6 +53,19 @@ describe.skipIf(!present)('full-size graphs', () => {
     for (const n of graph.nodes) if (n.body) for (const b of n.body.nodes) expect(lookupOp(b), b.op).toBeDefined();
     expect(externalReads.count).toBe(readsBefore);
   });
+
+  it('the default fp8 policy computes Q·Kᵀ in FP8 in the transformers\' joint attention only, not in the text encoders\' causal attention', () => {
+    const qk = (name: string) => {
+      const { graph } = importOnnx(join(SHARED_FULL, name, 'model.onnx'));
+      const out = runPipeline(inferTypes(specialise(graph, FULL[name])), { passes: pipelineFor(insertQuantize(defaultPolicy('fp8'))) }).graph;
+      const attention = out.nodes.filter((n) => n.op === 'PackedAttention'); // FusedAttention, lowered (lower-attention)
+      return [attention.length, attention.filter((n) => n.attrs.qk === 'fp8').length];
+    };
+    expect(qk('flux2_dev')).toEqual([56, 56]);
+    expect(qk('qwen_image')).toEqual([60, 60]);
+    expect(qk('mistral_small_3_1_text_encoder')).toEqual([30, 0]);
+    expect(qk('flux2_vae_decoder')).toEqual([0, 0]); // its mid-block attention runs as GEMM attention (lower-attention), in bf16
+  }, 120_000);
 
   it('flux2_dev FLOPs match an analytic count of its GEMMs and attention within 1%', () => {
     // Flux.2 [dev]: hidden D = 6144 (48 heads x 128), MLP width 3D with SwiGLU, 8 double-stream and

@@ -12,7 +12,8 @@
  *
  *   y = Linear(x, W, b)  =>  wq, ws = Quantize(W){fp8, axis=K};  y = Linear(x, Dequantize(wq, ws), b)
  *
- * With the policy's attention = "fp8", each FusedAttention computes Q·Kᵀ in FP8 (qk='fp8').
+ * A FusedAttention the policy picks (policy.ts fp8Attention: by default the long bidirectional ones)
+ * computes Q·Kᵀ in FP8 (qk='fp8').
  *
  * Step 2 (fold.ts) turns the Dequantize pair into one QLinear (a lone weight Dequantize: WQLinear); fuse-elementwise then moves the
  * activation Quantize into the kernel that produces x.
@@ -21,7 +22,16 @@ import { onnxCodeOf } from '../../compiler/ir/dtype.ts';
 import type { Node } from '../../compiler/ir/graph.ts';
 import type { Pass } from '../pass.ts';
 import { Rewriter } from '../rewrite.ts';
-import { type GemmDecision, type PrecisionPolicy, decideGemms } from './policy.ts';
+import { type GemmDecision, type PrecisionPolicy, decideGemms, fp8Attention } from './policy.ts';
+import type { Graph } from '../../compiler/ir/graph.ts';
+import { attentionPlan } from '../../compiler/ops/fused.ts';
+
+/** A FusedAttention's query and key lengths, from its inputs' types. */
+function attentionLengths(graph: Graph, node: Node): { queries: number; keys: number } {
+  const shape = (i: number) => { const t = node.inputs[i] ? graph.types.get(node.inputs[i]) : undefined; return t?.kind === 'tensor' ? (t.shape as number[]) : undefined; };
+  const p = attentionPlan(node, shape, `FusedAttention '${node.outputs[0]}'`);
+  return { queries: p.q.s, keys: p.k.s };
+}
 
 /** The pass, plus the policy's decisions from its first run (for the compile report). */
 export interface QuantizePass extends Pass {
@@ -42,8 +52,9 @@ export function insertQuantize(policy: PrecisionPolicy): QuantizePass {
       if (first.length === 0) first.push(...decisions.values());
       const rw = new Rewriter(graph);
       const quantized = new Map<string, string>(); // activation -> its (shared) dequantized value
+      const convolves = graph.nodes.some((n) => n.op === 'Conv' || n.op === 'FusedConv');
       graph.nodes.forEach((node, i) => {
-        if (policy.attention === 'fp8' && node.op === 'FusedAttention' && node.attrs.qk !== 'fp8') {
+        if (node.op === 'FusedAttention' && node.attrs.qk !== 'fp8' && fp8Attention(policy, { causal: node.attrs.causal === 1, ...attentionLengths(graph, node), convolves })) {
           rw.insertBefore(i, [{ ...node, attrs: { ...node.attrs, qk: 'fp8' } }], new Map());
           rw.removeNode(i);
           ctx.count('FusedAttention => fp8 Q·Kᵀ');

@@ -12,7 +12,7 @@ import { runPipeline, pipelineFor } from '../../passes/pipeline.ts';
 import { removeDead } from '../../passes/simplify/remove-dead.ts';
 import { foldQuantize } from '../../passes/quantize/fold.ts';
 import { insertQuantize } from '../../passes/quantize/insert.ts';
-import { type PrecisionPolicy, defaultPolicy, loadPolicy } from '../../passes/quantize/policy.ts';
+import { type PrecisionPolicy, defaultPolicy, fp8Attention, loadPolicy } from '../../passes/quantize/policy.ts';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -213,11 +213,30 @@ describe('precision policy overrides and errors', () => {
     const dir = mkdtempSync(join(tmpdir(), 'policy-'));
     const file = (body: unknown) => { const f = join(dir, `${Math.random().toString(36).slice(2)}.json`); writeFileSync(f, JSON.stringify(body)); return f; };
     expect(loadPolicy(file({}), 'fp8').gemmScales).toBe('readers');
-    expect(loadPolicy(file({ gemmScales: 'gemm' }), 'fp8')).toMatchObject({ gemmScales: 'gemm', attention: 'bf16', structural: true });
+    expect(loadPolicy(file({ gemmScales: 'gemm' }), 'fp8')).toMatchObject({ gemmScales: 'gemm', attention: 'auto', structural: true });
     expect(() => loadPolicy(file({ gemmScales: 'epilogue' }), 'fp8')).toThrow(/"gemmScales" to be "readers" or "gemm", found "epilogue"/);
     expect(() => loadPolicy(file({ gemmscales: 'gemm' }), 'fp8')).toThrow(/only the keys keep, quantize, structural, attention, gemmScales, accumulation, oneRowGemms, oneRowMinBytes, found 'gemmscales'/);
     expect(loadPolicy(file({}), 'fp8')).toMatchObject({ oneRowGemms: 'fp8-weights', oneRowMinBytes: 256 * 2 ** 20 });
     expect(loadPolicy(file({ oneRowGemms: 'high', oneRowMinBytes: 0 }), 'fp8')).toMatchObject({ oneRowGemms: 'high', oneRowMinBytes: 0 });
+  });
+
+  it('attention "auto" (default): FP8 Q·Kᵀ for long bidirectional attention under fp8 only; "fp8" / "bf16" for every one; another value is an error', () => {
+    const auto = defaultPolicy('fp8');
+    expect(auto.attention).toBe('auto');
+    const a = (causal: boolean, queries: number, keys: number, convolves = false) => ({ causal, queries, keys, convolves });
+    expect(fp8Attention(auto, a(false, 4608, 4608))).toBe(true);
+    expect(fp8Attention(auto, a(false, 4352, 4352))).toBe(true);
+    expect(fp8Attention(auto, a(true, 4608, 4608))).toBe(false); // causal: the text encoders
+    expect(fp8Attention(auto, a(false, 512, 512))).toBe(false);
+    expect(fp8Attention(auto, a(false, 4096, 512))).toBe(false);
+    expect(fp8Attention(auto, a(false, 16384, 16384, true))).toBe(false); // a VAE decoder's mid-block attention
+    expect(fp8Attention(defaultPolicy('nvfp4'), a(false, 4608, 4608))).toBe(false);
+    expect(fp8Attention({ ...auto, attention: 'fp8' }, a(true, 16, 16))).toBe(true);
+    expect(fp8Attention({ ...auto, attention: 'bf16' }, a(false, 4608, 4608))).toBe(false);
+    const dir = mkdtempSync(join(tmpdir(), 'policy-'));
+    const f = join(dir, 'p.json');
+    writeFileSync(f, JSON.stringify({ attention: 'fp16' }));
+    expect(() => loadPolicy(f, 'fp8')).toThrow(/"attention" to be "auto", "bf16" or "fp8", found "fp16"/);
   });
 
   it('a policy file: accumulation "fast" (default) or "fp32"; another value is an error naming it', () => {
