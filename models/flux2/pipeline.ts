@@ -80,10 +80,12 @@ export class Flux2Pipeline extends ModulePipeline implements Pipeline {
     const { h, w } = grid(req.size, this.m.vaeScaleFactor);
     const t0 = performance.now();
     throwIfAborted(req.signal);
-    const prompt = await this.encode(req.prompt);
+    const encoding = this.encode(req.prompt);
+    // Drawn while the text encoder runs (an executor that launches and yields, as the GPU one).
+    const noise = req.noise ?? new GaussianNoise(req.seed).fill(PACKED * h * w);
+    const prompt = await encoding;
     const t1 = performance.now();
 
-    const noise = req.noise ?? new GaussianNoise(req.seed).fill(PACKED * h * w);
     if (noise.length !== PACKED * h * w) throw new Error(`Flux.2 noise: expected ${PACKED}x${h}x${w} values, found ${noise.length}`);
     const schedule = flux2Schedule(req.steps, h * w);
     const fixed = {

@@ -85,10 +85,12 @@ export class QwenImagePipeline extends ModulePipeline implements Pipeline {
     const cfg = req.negativePrompt !== undefined && req.guidanceScale > 1;
     const t0 = performance.now();
     throwIfAborted(req.signal);
-    const [cond, uncond] = await encodePrompts(this.encoder, this.tok, cfg ? [req.prompt, req.negativePrompt!] : [req.prompt], this.settings, this.drop, this.encoderLength, this.textLength);
+    const encoding = encodePrompts(this.encoder, this.tok, cfg ? [req.prompt, req.negativePrompt!] : [req.prompt], this.settings, this.drop, this.encoderLength, this.textLength);
+    // Drawn while the text encoder runs (an executor that launches and yields, as the GPU one).
+    const noise = req.noise ?? new GaussianNoise(req.seed).fill(LATENT * 4 * h * w);
+    const [cond, uncond] = await encoding;
     const t1 = performance.now();
 
-    const noise = req.noise ?? new GaussianNoise(req.seed).fill(LATENT * 4 * h * w);
     if (noise.length !== LATENT * 4 * h * w) throw new Error(`Qwen-Image noise: expected ${LATENT}x${2 * h}x${2 * w} values, found ${noise.length}`);
     const schedule = qwenSchedule(req.steps, h * w);
     const text = (e: EncodedText) => ({

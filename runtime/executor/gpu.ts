@@ -39,6 +39,8 @@ export interface CompiledModule {
   run(inputs: Record<string, Tensor>): Record<string, Tensor> | Promise<Record<string, Tensor>>;
   /** Several input sets at once, one per replica (GpuLoadOptions.replicas). */
   runMany?(list: Record<string, Tensor>[]): Record<string, Tensor>[] | Promise<Record<string, Tensor>[]>;
+  /** run/runMany in two halves: launch now, finish() waits and collects (runtime/gpu/model.ts). */
+  start?(list: Record<string, Tensor>[]): () => Record<string, Tensor>[];
   /** The denoising loop on the device (runtime/gpu/denoise.ts). */
   denoise?(loop: DenoiseLoop): Float32Array | Promise<Float32Array>;
   close(): void;
@@ -89,11 +91,15 @@ export function gpuExecutorFactory(runtime: GpuRuntime, options: GpuExecutorOpti
     const mem = module.memory;
     const many = module.runMany?.bind(module);
     const loop = module.denoise?.bind(module);
+    const start = module.start?.bind(module);
+    // Launch, then yield once before waiting: the caller's synchronous work after the call (a
+    // request's noise) runs while the GPU works. Pipelines run one request at a time (the server's queue).
+    const launched = async (list: Record<string, Tensor>[]) => { const finish = start!(list); await null; return finish(); };
     return {
       description: `gpu (compiled) ${dir}${label}`,
       inputs, outputs,
-      run: async (given) => module.run(given),
-      ...(replicas && many ? { runMany: async (list: Record<string, Tensor>[]) => many(list) } : {}),
+      run: start ? async (given) => (await launched([given]))[0] : async (given) => module.run(given),
+      ...(replicas && many ? { runMany: start ? launched : async (list: Record<string, Tensor>[]) => many(list) } : {}),
       ...(loop ? { denoise: async (l: DenoiseLoop) => loop(l) } : {}),
       release: async () => { module.close(); },
       ...(mem ? { deviceBytes: () => mem.deviceUsedBytes ?? mem.arenaBytes + mem.weightBytes + mem.workspaceBytes } : {}),

@@ -75,6 +75,12 @@ export interface Model {
   run(inputs: Record<string, Tensor>): Record<string, Tensor>;
   /** Runs each input set on its own replica, all at once (at most `replicas` sets); outputs in the same order. */
   runMany(list: Record<string, Tensor>[]): Record<string, Tensor>[];
+  /**
+   * runMany in two halves: copies the inputs in and launches (returns at once), then finish() waits
+   * and copies the outputs out. Between the two the host is free (the GPU executor draws a
+   * request's noise while the text encoder runs); nothing else may run this model in between.
+   */
+  start(list: Record<string, Tensor>[]): () => Record<string, Tensor>[];
   /** The denoising loop on the device; absent when the artifact's support unit predates its kernels. */
   denoise?(loop: DenoiseLoop): Float32Array;
   readonly replicas: number;
@@ -419,13 +425,16 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
       return first.host.run(checked(given));
     },
     runMany(list) {
+      return model.start(list)();
+    },
+    start(list) {
       if (list.length > replicas.length) fail('runMany', `at most ${replicas.length} input sets (the model's replicas)`, `${list.length}`);
       list.forEach(checked);
       // Graphs are captured before anything runs (a capture while another stream works is refused),
-      // then every set is copied in and launched on its own stream, and collected in order.
+      // then every set is copied in and launched on its own stream; finish() waits and collects in order.
       if (useGraphs) list.forEach((_, i) => captured(replicas[i]));
       list.forEach((given, i) => { replicas[i].host.stage(given); launchOn(replicas[i]); });
-      return list.map((_, i) => { d.call('cuStreamSynchronize', replicas[i].stream); return replicas[i].host.collect(); });
+      return () => list.map((_, i) => { d.call('cuStreamSynchronize', replicas[i].stream); return replicas[i].host.collect(); });
     },
     ...(loopDevice ? {
       denoise(loop: DenoiseLoop) {
