@@ -104,9 +104,12 @@ describe.skipIf(!present)('descriptors of the full-size decoders (1024x1024)', (
 
   it('Flux.2: the upsampling conv folds the 2x, conv_out tiles 16 channels, the shortcut is 1x1', () => {
     const [flux] = full;
-    expect(convDescriptor(flux, find(flux, 'conv2d_12'))).toMatchObject({ ci: 512, co: 512, hs: 128, ws: 128, up: 2, ho: 256, wo: 256, kh: 3, pt: 1, pl: 1, xType: '__nv_bfloat16', tile: { bm: 128, th: 4, tw: 64 } });
-    expect(convDescriptor(flux, find(flux, 'sample'))).toMatchObject({ co: 3, ho: 1024, tile: { bm: 16, th: 8, tw: 64 } });
-    expect(convDescriptor(flux, find(flux, 'conv2d_22'))).toMatchObject({ ci: 512, co: 256, kh: 1, kw: 1, pt: 0, pl: 0 });
+    // The warpgroup tile: 3 rows of pitch 66 (64 + halo) = 200 positions per warpgroup, 192 kept.
+    expect(convDescriptor(flux, find(flux, 'conv2d_12'))).toMatchObject({ ci: 512, co: 512, hs: 128, ws: 128, up: 2, ho: 256, wo: 256, kh: 3, pt: 1, pl: 1, xType: '__nv_bfloat16', wg: { bm: 128, wgm: 2, nwg: 200, th: 3, tw: 64, pws: 66, pxs: 336 } });
+    const out = convDescriptor(flux, find(flux, 'sample'));
+    expect(out).toMatchObject({ co: 3, ho: 1024, tile: { bm: 16, th: 8, tw: 64 } });
+    expect(out.wg).toBeUndefined(); // 3 output channels: the mma.sync kernel
+    expect(convDescriptor(flux, find(flux, 'conv2d_22'))).toMatchObject({ ci: 512, co: 256, kh: 1, kw: 1, pt: 0, pl: 0, wg: { bm: 128, nwg: 256, th: 4, tw: 64, pws: 64 } });
   });
 
   it('Flux.2: GroupNorm(32) with its affine and SiLU', () => {
@@ -129,6 +132,25 @@ describe.skipIf(!present)('descriptors of the full-size decoders (1024x1024)', (
     expect(convs.every((c) => c.kh === c.kw)).toBe(true);
     expect(convs.filter((c) => c.up === 2)).toHaveLength(3);
     expect(convs.at(-1)).toMatchObject({ ci: 96, co: 3, ho: 1024, tile: { bm: 16 } });
+    // 192 channels: 64-row tiles whose two warpgroups split 464 positions (7 rows); 96: one 128-row tile.
+    expect(convs.find((c) => c.co === 192 && c.ci === 192)?.wg).toMatchObject({ bm: 64, wgm: 1, nwg: 232, th: 7 });
+    expect(convs.find((c) => c.co === 96 && c.ci === 96)?.wg).toMatchObject({ bm: 128, wgm: 2, nwg: 200, th: 3 });
+  });
+
+  it('warpgroup tiles: every kept position and every tap read lies inside the tile, and the operands fit shared memory', () => {
+    for (const g of full) for (const n of g.nodes.filter((x) => x.op === 'FusedConv')) {
+      const d = convDescriptor(g, n);
+      if (!d.wg) { expect(d.co < 64 || d.xType !== '__nv_bfloat16', `${n.outputs[0]}`).toBe(true); continue; }
+      const { bm, wgm, nwg, th, tw, pws, pxs } = d.wg;
+      const ntot = nwg * (2 / wgm);
+      expect(bm).toBe(64 * wgm);
+      expect(nwg % 8 === 0 && nwg <= 256).toBe(true);
+      expect(pws).toBe(tw + d.kw - 1);
+      expect(th * pws).toBeLessThanOrEqual(ntot); // kept positions are computed
+      expect(pxs).toBeGreaterThanOrEqual(ntot + (d.kh - 1) * pws + d.kw - 1); // the last tap's last read
+      expect((th + d.kh - 1) * pws).toBeLessThanOrEqual(pxs); // the stored tile
+      expect(renderConv(d).sharedBytes).toBeLessThanOrEqual(227 * 1024);
+    }
   });
 });
 
@@ -140,7 +162,7 @@ describe('nvcc build of the VAE kernels', () => {
   for (const g of full) for (const n of vaeNodes(g)) {
     if (n.op === 'FusedConv') {
       const d = convDescriptor(g, n);
-      const key = `${d.tile.bm}/${d.kh}/${d.up}`;
+      const key = `${d.wg ? `wg${d.wg.bm}` : d.tile.bm}/${d.kh}/${d.up}`;
       if (configs.has(key)) continue;
       configs.add(key);
       const k = renderConv(d);
@@ -166,5 +188,9 @@ describe('nvcc build of the VAE kernels', () => {
       expect(k.sharedBytes).toBeLessThanOrEqual(227 * 1024);
     }
     if (present) expect(list.filter((k) => k.hot && k.name.startsWith('conv_')).length).toBeGreaterThanOrEqual(5);
+    // sm_90a: the warpgroup kernels issue wgmma, which ptxas keeps asynchronous (it warns when it serialises them).
+    const wgKernels = list.filter((k) => k.source.includes('wgmma.mma_async'));
+    if (present) expect(wgKernels.length).toBeGreaterThanOrEqual(4);
+    expect(report.units.flatMap((u) => u.warnings).filter((w) => /wgmma/i.test(w))).toEqual([]);
   });
 });

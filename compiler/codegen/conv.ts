@@ -1,7 +1,10 @@
 /**
  * Convolution kernels: a dc.FusedConv (passes/lower-conv.ts) becomes a ConvDescriptor — shapes,
  * padding, the folded nearest upsampling, element types, and the tile — rendered by
- * templates/conv.cu.njk (implicit GEMM on mma.sync bf16, see its header).
+ * templates/conv_wgmma.cu.njk where `wg` is set (bf16, 64+ output channels, odd kernel widths:
+ * every wide convolution of the VAE decoders; implicit GEMM on wgmma on sm_90a, mma.sync over the
+ * same tiles on sm_100a, which has no wgmma) and by templates/conv.cu.njk otherwise (implicit GEMM
+ * on mma.sync bf16: the 3-channel conv_out, the fp32 test fixtures; see each header).
  *
  * Layout: activations stay NCHW as exported (every neighbouring kernel — norms, element-wise,
  * attention's edges — reads that layout); the kernel transposes its input tile to channels-
@@ -33,12 +36,19 @@ export interface ConvDescriptor {
   kh: number; kw: number; pt: number; pl: number;
   xType: string; wType: string; bType?: string; yType: string;
   tile: { bm: number; warpsM: number; mt: number; nt: number; th: number; tw: number };
+  /** The warpgroup kernel's tile (templates/conv_wgmma.cu.njk) where it applies; `tile` is then unused. */
+  wg?: WgTile;
 }
+
+/** Warpgroup tile: BM = 64 * wgm output channels, th x tw output pixels computed as `2 / wgm` runs of
+ * `nwg` consecutive positions of row pitch pws = tw + kw - 1; pxs pixel rows per 8-channel block. */
+export interface WgTile { bm: number; wgm: number; nwg: number; th: number; tw: number; pws: number; pxs: number }
 
 const C_TYPE: Partial<Record<DType, string>> = { bfloat16: '__nv_bfloat16', float32: 'float' };
 const env = new nunjucks.Environment(new nunjucks.FileSystemLoader(join(ROOT, 'templates')), { autoescape: false, throwOnUndefined: true });
 const THREADS = 256;
 const TEMPLATE = () => readFileSync(join(ROOT, 'templates', 'conv.cu.njk'), 'utf8');
+const TEMPLATE_WG = () => readFileSync(join(ROOT, 'templates', 'conv_wgmma.cu.njk'), 'utf8');
 
 export function convDescriptor(graph: Graph, node: Node): ConvDescriptor {
   const where = `FusedConv kernel -> ${node.outputs[0]}`;
@@ -61,11 +71,55 @@ export function convDescriptor(graph: Graph, node: Node): ConvDescriptor {
   const pixels = (THREADS / 32 / layout.warpsM) * nt * 8;
   const tw = Math.min(64, Math.ceil(wo / 8) * 8);
   if (pixels % tw) fail(where, 'an output width whose tile divides the pixel tile', `${wo}`);
-  return {
+  const d: ConvDescriptor = {
     kind: 'conv', n, ci, co, hs, ws, up, ho, wo, kh, kw, pt: pads[0], pl: pads[1],
     xType: ctype(node.inputs[0]), wType: ctype(node.inputs[1]), ...(node.inputs[2] ? { bType: ctype(node.inputs[2]) } : {}), yType: ctype(node.outputs[0]),
     tile: { bm, ...layout, nt, th: pixels / tw, tw },
   };
+  const wg = wgTile(d);
+  return wg ? { ...d, wg } : d;
+}
+
+/**
+ * The warpgroup kernel takes bf16 activations and weights on the staged path (rows in 16-byte
+ * vectors, Ci % 8 == 0), odd kernel widths (pairs of positions stay in one row), and 64+ output
+ * channels: BM 128 (two warpgroups split the rows) or 64 (they split the positions), whichever
+ * pads Co less (128 on a tie: Co = 96 runs as one 128-row tile). Positions: up to 256 per
+ * warpgroup, whole rows of pitch tw + kw - 1 (3x3 at tw = 64: 3 rows, 200 positions, 192 kept).
+ */
+export function wgTile(d: ConvDescriptor): WgTile | undefined {
+  const tw = Math.min(64, Math.ceil(d.wo / 8) * 8);
+  const staged = d.xType === '__nv_bfloat16' && (d.up === 1 || d.up === 2) && d.ws % 8 === 0 && (tw / d.up) % 8 === 0;
+  if (!staged || d.wType !== '__nv_bfloat16' || d.ci % 8 !== 0 || d.kw % 2 !== 1 || d.co < 64) return undefined;
+  const waste = (b: number) => Math.ceil(d.co / b) * b - d.co;
+  const bm = waste(64) < waste(128) ? 64 : 128;
+  const wgm = bm / 64, split = 2 / wgm;
+  const pws = tw + d.kw - 1;
+  const th = Math.min(Math.floor((256 * split) / pws), d.ho);
+  if (th < 1) return undefined;
+  const ntot = Math.ceil((th * pws) / (8 * split)) * 8 * split;
+  const pxs = Math.ceil((ntot + (d.kh - 1) * pws + d.kw - 1) / 8) * 8;
+  return { bm, wgm, nwg: ntot / split, th, tw, pws, pxs };
+}
+
+/** wgmma m64nNk16, bf16 operands from shared memory (K-major both), fp32 accumulators: the rendered
+ * function over an accumulator array (its operand list depends on N). */
+function wgmmaFunction(n: number): { name: string; source: string } {
+  const name = `dc_cw_wgmma_n${n}`;
+  const regs = n / 2;
+  const dl = Array.from({ length: regs }, (_, i) => `%${i}`).join(', ');
+  const outs = Array.from({ length: regs }, (_, i) => `"+f"(d[${i}])`).join(', ');
+  const guard = name.toUpperCase();
+  const source = [
+    `#if DC_CONVW_WGMMA && !defined(${guard})`, `#define ${guard}`,
+    `static __device__ __forceinline__ void ${name}(float* d, uint64_t da, uint64_t db) {`,
+    // scale-d is a predicate: always accumulate (the accumulators start at zero).
+    `  asm volatile("{\\n.reg .pred p;\\nsetp.ne.b32 p, %${regs + 2}, 0;\\nwgmma.mma_async.sync.aligned.m64n${n}k16.f32.bf16.bf16 {${dl}}, %${regs}, %${regs + 1}, p, 1, 1, 0, 0;\\n}\\n"`,
+    `               : ${outs}`,
+    `               : "l"(da), "l"(db), "r"(1));`,
+    '}', '#endif',
+  ].join('\n');
+  return { name, source };
 }
 
 /** The template's paths: activations copied as raw 16-byte rows (bf16, rows in whole vectors;
@@ -82,13 +136,35 @@ function paths(d: ConvDescriptor): { staged: boolean; wAsync: boolean; rstride: 
  * the raw tile [32][rstride] on the bf16 path (all bf16); reused by the epilogue for the fp32
  * output tile [BM][TH*TW + 8]. */
 export function convSharedBytes(d: ConvDescriptor): number {
+  if (d.wg) {
+    const { bm, th, tw, pxs } = d.wg;
+    return Math.max(2 * d.kh * d.kw * bm * 64 + 2 * pxs * 64 + 2 * 32 * wgRstride(d), bm * (th * tw + 8) * 4);
+  }
   const { bm, th, tw } = d.tile;
   const { staged, rstride } = paths(d);
   const mainLoop = 2 * 2 * (d.kh * d.kw * bm * 32 + (th + d.kh - 1) * (tw + d.kw - 1) * 32) + (staged ? 2 * 32 * rstride : 0);
   return Math.max(mainLoop, bm * (th * tw + 8) * 4);
 }
 
+/** Raw-tile channel stride of the warpgroup kernel: an odd number of 16-byte units. */
+function wgRstride(d: ConvDescriptor): number {
+  const units = ((d.wg!.th + d.kh - 1) * d.wg!.tw) / d.up / 8;
+  return (units + (units % 2 === 0 ? 1 : 2)) * 8;
+}
+
+function renderWgmma(d: ConvDescriptor): RenderedKernel {
+  const wg = d.wg!;
+  const mma = wgmmaFunction(wg.nwg);
+  const name = `conv_${jsonHash16({ d, t: TEMPLATE_WG(), p: PREAMBLE() })}`;
+  const source = env.render('conv_wgmma.cu.njk', {
+    name, ...d, ...wg, bias: !!d.bType, bT: d.bType ?? '', yT: d.yType, rstride: wgRstride(d), wgmmaName: mma.name, wgmmaSource: mma.source,
+  });
+  const tiles = d.n * Math.ceil(d.co / wg.bm) * Math.ceil(d.ho / wg.th) * Math.ceil(d.wo / wg.tw);
+  return { name, source, hot: true, grid: tiles, block: THREADS, sharedBytes: convSharedBytes(d) };
+}
+
 export function renderConv(d: ConvDescriptor): RenderedKernel {
+  if (d.wg) return renderWgmma(d);
   const name = `conv_${jsonHash16({ d, t: TEMPLATE(), p: PREAMBLE() })}`;
   const { staged, wAsync, rstride } = paths(d);
   const source = env.render('conv.cu.njk', {
