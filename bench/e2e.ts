@@ -200,13 +200,17 @@ function recording(runtime: E2eRuntime, hostLoop: boolean): GpuRuntime & { loade
       const m = runtime.loadModel(dir, o);
       loaded.set(dir, m);
       runs.set(dir, 0);
-      const many = m.runMany?.bind(m);
+      const count = (n: number) => runs.set(dir, runs.get(dir)! + n);
+      const many = m.runMany?.bind(m), start = m.start?.bind(m);
       const loop = hostLoop ? undefined : m.denoise?.bind(m);
+      // Only the members the executor uses, each counting its runs (no spread of the module: a
+      // member added to it later must be counted here before the executor can see it).
       return {
-        ...m, memory: m.memory, close: () => m.close(), run: (inputs) => { runs.set(dir, runs.get(dir)! + 1); return m.run(inputs); },
-        ...(many ? { runMany: (list: Record<string, Tensor>[]) => { runs.set(dir, runs.get(dir)! + list.length); return many(list); } } : {}),
-        // Always set: the spread above copied the module's own denoise, which --host-loop must hide.
-        denoise: loop && ((l: DenoiseLoop) => { runs.set(dir, runs.get(dir)! + l.timesteps.length * l.inputs.length); return loop(l); }),
+        memory: m.memory, close: () => m.close(),
+        run: (inputs) => { count(1); return m.run(inputs); },
+        ...(many ? { runMany: (list: Record<string, Tensor>[]) => { count(list.length); return many(list); } } : {}),
+        ...(start ? { start: (list: Record<string, Tensor>[]) => { count(list.length); return start(list); } } : {}),
+        ...(loop ? { denoise: (l: DenoiseLoop) => { count(l.timesteps.length * l.inputs.length); return loop(l); } } : {}),
       };
     },
   };

@@ -166,6 +166,8 @@ describe('e2eBench over tiny pipeline artifacts (stand-in runtime)', () => {
           run: () => Object.fromEntries(m.io.outputs.map((o) => [o.name, Tensor.zeros('float32', o.shape)])),
           // Replicas (Qwen-Image's transformer, for its two CFG passes at once): runMany.
           ...(options?.replicas ? { runMany: (list: unknown[]) => list.map(() => Object.fromEntries(m.io.outputs.map((o) => [o.name, Tensor.zeros('float32', o.shape)]))) } : {}),
+          // Launch now, finish later (runtime/gpu/model.ts start): what the GPU executor calls when a module has it.
+          start: (list: unknown[]) => () => list.map(() => Object.fromEntries(m.io.outputs.map((o) => [o.name, Tensor.zeros('float32', o.shape)]))),
           time: (n) => { events.push(`time ${role} ${n}`); return { medianMs: 2 }; },
           close: () => events.push(`close ${role}`),
         };
