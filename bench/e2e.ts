@@ -201,7 +201,7 @@ function recording(runtime: E2eRuntime, hostLoop: boolean): GpuRuntime & { loade
       loaded.set(dir, m);
       runs.set(dir, 0);
       const count = (n: number) => runs.set(dir, runs.get(dir)! + n);
-      const many = m.runMany?.bind(m), start = m.start?.bind(m);
+      const many = m.runMany?.bind(m), start = m.start?.bind(m), image = m.rgb8?.bind(m);
       const loop = hostLoop ? undefined : m.denoise?.bind(m);
       // Only the members the executor uses, each counting its runs (no spread of the module: a
       // member added to it later must be counted here before the executor can see it).
@@ -211,6 +211,7 @@ function recording(runtime: E2eRuntime, hostLoop: boolean): GpuRuntime & { loade
         ...(many ? { runMany: (list: Record<string, Tensor>[]) => { count(list.length); return many(list); } } : {}),
         ...(start ? { start: (list: Record<string, Tensor>[]) => { count(list.length); return start(list); } } : {}),
         ...(loop ? { denoise: (l: DenoiseLoop) => { count(l.timesteps.length * l.inputs.length); return loop(l); } } : {}),
+        ...(image ? { rgb8: (x: Record<string, Tensor>) => { count(1); return image(x); } } : {}),
       };
     },
   };

@@ -127,8 +127,8 @@ function sizeBindings(size: string | undefined, graph: Graph): Record<string, nu
 /** The kernel cache (content-hash keyed cubins): $DC_KERNEL_CACHE, else .cache/kernels in the project. */
 export const kernelCacheDir = () => process.env.DC_KERNEL_CACHE ?? join(ROOT, '.cache', 'kernels');
 
-/** The runtime's own kernels (synthetic weight fill, the denoising loop's Euler steps), built into every artifact: runtime/gpu/support.cu. */
-export const SUPPORT_UNIT = { unit: 'runtime_support', fill: 'dc_fill', euler: 'dc_euler_step', cfgEuler: 'dc_cfg_euler_step' } as const;
+/** The runtime's own kernels (synthetic weight fill, the denoising loop's Euler steps, RGB8 of an image), built into every artifact: runtime/gpu/support.cu. */
+export const SUPPORT_UNIT = { unit: 'runtime_support', fill: 'dc_fill', euler: 'dc_euler_step', cfgEuler: 'dc_cfg_euler_step', rgb8: 'dc_rgb8' } as const;
 
 /** Builds the plan's kernels with nvcc: hot kernels in one unit (no spills allowed), the rest apart, and the runtime's support unit. */
 async function buildPlan(plan: KernelPlan, target: Target) {

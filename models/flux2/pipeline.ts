@@ -135,7 +135,10 @@ export class Flux2Pipeline extends ModulePipeline implements Pipeline {
       const th = tile.length / (LATENT * tileW);
       return Object.values(await this.vae.run({ latents: new Tensor('float32', [1, LATENT, th, tileW], tile) }))[0];
     };
-    if (H === tileH && W === tileW) return rgb8(await run(latent), size.height, size.width);
+    if (H === tileH && W === tileW) {
+      const whole = { latents: new Tensor('float32', [1, LATENT, H, W], latent) };
+      return this.vae.rgb8 ? this.vae.rgb8(whole) : rgb8(Object.values(await this.vae.run(whole))[0], size.height, size.width);
+    }
     const image = await decodeTiled(latent, LATENT, H, W, { tileH, tileW, overlap, scale: this.m.vaeScaleFactor }, async (tile) => valuesOf(await run(tile)));
     return toRgb8(image, size.height, size.width);
   }

@@ -43,6 +43,8 @@ export interface CompiledModule {
   start?(list: Record<string, Tensor>[]): () => Record<string, Tensor>[];
   /** The denoising loop on the device (runtime/gpu/denoise.ts). */
   denoise?(loop: DenoiseLoop): Float32Array | Promise<Float32Array>;
+  /** run() of an image graph, turned into interleaved RGB8 on the device (runtime/gpu/model.ts). */
+  rgb8?(inputs: Record<string, Tensor>): Uint8Array | Promise<Uint8Array>;
   close(): void;
   /** Device memory held, when known (dc_gpu_memory_bytes). */
   readonly memory?: { arenaBytes: number; weightBytes: number; workspaceBytes: number; deviceUsedBytes?: number };
@@ -92,6 +94,7 @@ export function gpuExecutorFactory(runtime: GpuRuntime, options: GpuExecutorOpti
     const many = module.runMany?.bind(module);
     const loop = module.denoise?.bind(module);
     const start = module.start?.bind(module);
+    const image = module.rgb8?.bind(module);
     // Launch, then yield once before waiting: the caller's synchronous work after the call (a
     // request's noise) runs while the GPU works. Pipelines run one request at a time (the server's queue).
     const launched = async (list: Record<string, Tensor>[]) => { const finish = start!(list); await null; return finish(); };
@@ -101,6 +104,7 @@ export function gpuExecutorFactory(runtime: GpuRuntime, options: GpuExecutorOpti
       run: start ? async (given) => (await launched([given]))[0] : async (given) => module.run(given),
       ...(replicas && many ? { runMany: start ? launched : async (list: Record<string, Tensor>[]) => many(list) } : {}),
       ...(loop ? { denoise: async (l: DenoiseLoop) => loop(l) } : {}),
+      ...(image ? { rgb8: async (x: Record<string, Tensor>) => image(x) } : {}),
       release: async () => { module.close(); },
       ...(mem ? { deviceBytes: () => mem.deviceUsedBytes ?? mem.arenaBytes + mem.weightBytes + mem.workspaceBytes } : {}),
     };

@@ -43,6 +43,12 @@ export interface Executor {
    * host loop, bit for bit, without a host round trip per step. Absent: the caller runs that loop.
    */
   denoise?(loop: DenoiseLoop): Promise<Float32Array>;
+  /**
+   * run() of a graph whose one output is an image [1, 3, (1,) H, W] in ~[-1, 1], returned as
+   * interleaved RGB8 (H*W*3 bytes, runtime/pipeline/image.ts rgb8's bytes) converted where the image
+   * is (the GPU executor: on the device, a third of the bytes copied back). Absent: run() and rgb8.
+   */
+  rgb8?(inputs: Record<string, Tensor>): Promise<Uint8Array>;
   release(): Promise<void>;
   /** Device memory this graph holds (weights, arena), when the executor knows it (GPU). */
   deviceBytes?(): number;

@@ -55,8 +55,8 @@ export interface Manifest {
   files: Record<string, string>;
   kernels: { name: string; unit: string }[];
   launchPlan: Launch[];
-  /** The runtime support unit (runtime/gpu/support.cu): synthetic fills, and the denoising loop's kernels (absent from artifacts before them). */
-  support: { unit: string; fill: string; euler?: string; cfgEuler?: string } | null;
+  /** The runtime support unit (runtime/gpu/support.cu): synthetic fills, the denoising loop's kernels and RGB8 (absent from artifacts before them). */
+  support: { unit: string; fill: string; euler?: string; cfgEuler?: string; rgb8?: string } | null;
   weights: { file: string; bytes: number; sha256: string; tensors: WeightEntry[] } | { absent: string; tensors: WeightEntry[] };
 }
 

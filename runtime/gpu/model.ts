@@ -83,6 +83,12 @@ export interface Model {
   start(list: Record<string, Tensor>[]): () => Record<string, Tensor>[];
   /** The denoising loop on the device; absent when the artifact's support unit predates its kernels. */
   denoise?(loop: DenoiseLoop): Float32Array;
+  /**
+   * run() for an image-producing graph (one output [1, 3, H, W] or [1, 3, 1, H, W]): the image turned
+   * into interleaved RGB8 on the device (support.cu dc_rgb8, runtime/pipeline/image.ts rgb8Of's
+   * bytes), H*W*3 bytes copied back instead of the image. Absent for other graphs and older artifacts.
+   */
+  rgb8?(given: Record<string, Tensor>): Uint8Array;
   readonly replicas: number;
   /** One launch-by-launch pass with an event between launches: each launch's own time (ms), in plan order. */
   profile(): { node: string; kind: string; label: string; ms: number }[];
@@ -135,6 +141,8 @@ export interface HostIo {
   /** run() in two halves, for runs on several streams at once: copy the inputs in, then (after the plan ran) copy the outputs out. */
   stage(given: Record<string, Tensor>, except?: ReadonlySet<string>): void;
   collect(): Record<string, Tensor>;
+  /** The copies in have completed (the caller waited) and no output is wanted: drop the staged bytes. */
+  settle(): void;
   clear(): void;
 }
 
@@ -180,6 +188,7 @@ export function hostIo(io: Artifact['manifest']['io'], intact: ReadonlySet<strin
       }
       return out;
     },
+    settle() { staged.length = 0; },
     clear() { uploaded.clear(); staged.length = 0; },
   };
   return io_;
@@ -399,6 +408,12 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
 
   const enqueueAll = () => { for (const step of steps) step(stream); };
   const support = m.support;
+  // RGB8 on the device: one image output [1, 3, (1,) H, W] of float32 or bfloat16.
+  const image = m.io.outputs.length === 1 ? m.io.outputs[0] : undefined;
+  const imageShape = image && image.shape.length >= 4 && image.shape[1] === 3 && image.shape.filter((_, i) => i !== 1 && i < image.shape.length - 2).every((d) => d === 1);
+  const rgb8Kind = image && imageShape ? ({ float32: 0, bfloat16: 1 } as Record<string, number>)[image.dtype] : undefined;
+  const rgb8Fn = support?.rgb8 && rgb8Kind !== undefined ? fnFor(support.rgb8, support.unit, 0) : null;
+  let rgb8Buffer: DevicePtr | null = null;
   const loopDevice: LoopDevice | null = support?.euler ? {
     d, manifest: m, replicas, multiprocessors: device.multiprocessors,
     prepare: (k) => { if (useGraphs) replicas.slice(0, k).forEach(captured); },
@@ -436,6 +451,22 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
       list.forEach((given, i) => { replicas[i].host.stage(given); launchOn(replicas[i]); });
       return () => list.map((_, i) => { d.call('cuStreamSynchronize', replicas[i].stream); return replicas[i].host.collect(); });
     },
+    ...(rgb8Fn && image ? {
+      rgb8(given: Record<string, Tensor>) {
+        checked(given);
+        const plane = image.shape.at(-2)! * image.shape.at(-1)!;
+        rgb8Buffer ??= take(3 * plane, 'RGB8 image');
+        first.host.stage(given);
+        launchOn(first);
+        launch(d, rgb8Fn, Math.max(1, Math.min(Math.ceil(plane / 256), device.multiprocessors * 8)), 256, 0, stream,
+          new KernelParams([{ ptr: first.arena + image.offset }, { i32: rgb8Kind! }, { ptr: rgb8Buffer }, { i64: plane }]));
+        d.call('cuStreamSynchronize', stream);
+        first.host.settle();
+        const out = new Uint8Array(3 * plane);
+        d.call('cuMemcpyDtoH', out, rgb8Buffer, out.length);
+        return out;
+      },
+    } : {}),
     ...(loopDevice ? {
       denoise(loop: DenoiseLoop) {
         if (closed) fail('model', 'an open model', 'a closed one');

@@ -11,6 +11,10 @@
 // (explicit _rn intrinsics: no FMA contraction), so the device loop and the host loop give the same
 // latents. `kind` of a velocity or latents-input buffer: 0 float32, 1 bfloat16 (stored nearest even,
 // NaN as 0x7fc0, as compiler/ir/dtype.ts f32ToBf16).
+//
+// dc_rgb8: a VAE decoder's image [3, plane] (kind 0 float32, 1 bfloat16) -> interleaved RGB8
+// [plane, 3], runtime/pipeline/image.ts rgb8Of per value: clamp(f32(f32(x*0.5) + 0.5), 0, 1), then
+// round-half-even(f32(v*255)), NaN -> 0 (the same bytes as the host's table).
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_fp8.h>
@@ -85,5 +89,16 @@ extern "C" __global__ void dc_cfg_euler_step(float* lat, const void* vc, const v
     lat[base + k] = x;
     dc_store(out0, out_kind, base + k, x);
     dc_store(out1, out_kind, base + k, x);
+  }
+}
+
+extern "C" __global__ void dc_rgb8(const void* img, int kind, unsigned char* out, long long plane) {
+  for (long long p = blockIdx.x * (long long)blockDim.x + threadIdx.x; p < plane; p += (long long)gridDim.x * blockDim.x) {
+    for (int c = 0; c < 3; c++) {
+      float v = __fadd_rn(__fmul_rn(dc_load(img, kind, c * plane + p), 0.5f), 0.5f);
+      v = v < 0.0f ? 0.0f : v > 1.0f ? 1.0f : v;  // NaN stays NaN
+      float q = __fmul_rn(v, 255.0f);
+      out[3 * p + c] = q != q ? (unsigned char)0 : (unsigned char)__float2int_rn(q);
+    }
   }
 }

@@ -215,7 +215,7 @@ describe('full-size pipelines: bits outputs vs decoded outputs', () => {
    * latents input float32, so the pipeline passes float32 latents every step and the module's
    * staging converts them (else the Euler step writes their bfloat16 bits).
    */
-  async function request(family: 'flux2' | 'qwen_image', bits: boolean, plain = false) {
+  async function request(family: 'flux2' | 'qwen_image', bits: boolean, plain = false, deviceRgb8 = false) {
     const dir = mkdtempSync(join(tmpdir(), 'seams-'));
     const m = fakeManifest(family, dir);
     if (plain) {
@@ -228,9 +228,14 @@ describe('full-size pipelines: bits outputs vs decoded outputs', () => {
     const roleOf = (d: string) => ROLES.find((r) => m.modules![r] === d)! as Role;
     const runtime = {
       // The bench's stand-in module (runtime/gpu/model.ts hostIo over a host buffer, outputs drawn once); `bits` overrides what the factory asks.
-      loadModel: (d: string, o?: GpuLoadOptions) => fakeModule(roleOf(d), FULL_IO[family][roleOf(d)], new Map(), {
-        ...o, bf16Bits: bits, edgeValues: true, onExecute: (role, slots) => seen.push(`${role} ${slots.map(sha).join(' ')}`),
-      }),
+      loadModel: (d: string, o?: GpuLoadOptions) => {
+        const module = fakeModule(roleOf(d), FULL_IO[family][roleOf(d)], new Map(), {
+          ...o, bf16Bits: bits, edgeValues: true, onExecute: (role, slots) => seen.push(`${role} ${slots.map(sha).join(' ')}`),
+        });
+        if (!deviceRgb8 || roleOf(d) !== 'vaeDecoder') return module;
+        // The GPU module's rgb8 (runtime/gpu/model.ts), here the host conversion of its own output.
+        return { ...module, rgb8: (x: Record<string, Tensor>) => { seen.push('rgb8'); const img = Object.values(module.run(x))[0]; return rgb8(img, img.shape.at(-2)!, img.shape.at(-1)!); } };
+      },
     };
     const p = await loadPipeline(m, gpuExecutorFactory(runtime));
     const img = await p.generate({ prompt: 'a fox', size: m.sizes[0], steps: 3, guidanceScale: 4, seed: 3, ...(family === 'qwen_image' ? { negativePrompt: ' ' } : {}) });
@@ -244,6 +249,11 @@ describe('full-size pipelines: bits outputs vs decoded outputs', () => {
       expect(a.seen.length).toBe(family === 'flux2' ? 1 + 3 + 1 : 2 + 6 + 1);
       expect(a.seen).toEqual(b.seen);
       expect(a.rgb).toBe(b.rgb);
+      // A VAE module with rgb8 (the GPU one) decodes the whole image through it: the same calls, the same RGB8.
+      const c = await request(family, true, false, true);
+      expect(c.seen.filter((s) => s !== 'rgb8')).toEqual(a.seen);
+      expect(c.seen.filter((s) => s === 'rgb8')).toHaveLength(1);
+      expect(c.rgb).toBe(a.rgb);
     }, 60_000);
   }
 });
