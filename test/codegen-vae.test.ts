@@ -3,9 +3,10 @@
  * GPU by test/gpu/cases.ts): the kernel plans of the tiny decoders leave no convolution, norm or
  * upsampling without a kernel, launch arguments follow the kernels' parameters, the default
  * precision policy keeps the decoders in bf16, descriptors of the real full-size nodes carry the
- * shapes and tiles they should, bad nodes get one-line errors, and the kernels build for sm_90a
- * and sm_100a (every tiny one; one full-size conv per tile configuration and every full-size norm)
- * with no spill in a hot kernel.
+ * shapes and tiles they should (warpgroup tiles: every kept position and tap read inside the
+ * tile), bad nodes get one-line errors, and the kernels build for sm_90a and sm_100a (every tiny
+ * one; one full-size conv per tile configuration, the 128-row warpgroup split of a 3x3 conv, and
+ * every full-size norm) with no spill in a hot kernel and, on sm_90a, no wgmma serialised by ptxas.
  */
 import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,7 +14,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { buildKernels } from '../compiler/build/index.ts';
 import { vaeLaunch } from '../compiler/codegen/conv-launch.ts';
-import { convDescriptor, renderConv } from '../compiler/codegen/conv.ts';
+import { convDescriptor, renderConv, wgTile } from '../compiler/codegen/conv.ts';
 import { normDescriptor, renderNorm } from '../compiler/codegen/norm.ts';
 import { kernelPlan } from '../compiler/codegen/plan.ts';
 import { type RenderedKernel, renderUnit } from '../compiler/codegen/render.ts';
@@ -104,12 +105,12 @@ describe.skipIf(!present)('descriptors of the full-size decoders (1024x1024)', (
 
   it('Flux.2: the upsampling conv folds the 2x, conv_out tiles 16 channels, the shortcut is 1x1', () => {
     const [flux] = full;
-    // The warpgroup tile: 3 rows of pitch 66 (64 + halo) = 200 positions per warpgroup, 192 kept.
-    expect(convDescriptor(flux, find(flux, 'conv2d_12'))).toMatchObject({ ci: 512, co: 512, hs: 128, ws: 128, up: 2, ho: 256, wo: 256, kh: 3, pt: 1, pl: 1, xType: '__nv_bfloat16', wg: { bm: 128, wgm: 2, nwg: 200, th: 3, tw: 64, pws: 66, pxs: 336 } });
+    // The warpgroup tile: 64 channels, 7 rows of pitch 66 (64 + halo) = 2 x 232 positions, 448 kept.
+    expect(convDescriptor(flux, find(flux, 'conv2d_12'))).toMatchObject({ ci: 512, co: 512, hs: 128, ws: 128, up: 2, ho: 256, wo: 256, kh: 3, pt: 1, pl: 1, xType: '__nv_bfloat16', wg: { bm: 64, wgm: 1, nwg: 232, th: 7, tw: 64, pws: 66, pxs: 600 } });
     const out = convDescriptor(flux, find(flux, 'sample'));
     expect(out).toMatchObject({ co: 3, ho: 1024, tile: { bm: 16, th: 8, tw: 64 } });
     expect(out.wg).toBeUndefined(); // 3 output channels: the mma.sync kernel
-    expect(convDescriptor(flux, find(flux, 'conv2d_22'))).toMatchObject({ ci: 512, co: 256, kh: 1, kw: 1, pt: 0, pl: 0, wg: { bm: 128, nwg: 256, th: 4, tw: 64, pws: 64 } });
+    expect(convDescriptor(flux, find(flux, 'conv2d_22'))).toMatchObject({ ci: 512, co: 256, kh: 1, kw: 1, pt: 0, pl: 0, wg: { bm: 128, wgm: 2, nwg: 256, th: 4, tw: 64, pws: 64 } });
   });
 
   it('Flux.2: GroupNorm(32) with its affine and SiLU', () => {
@@ -132,9 +133,9 @@ describe.skipIf(!present)('descriptors of the full-size decoders (1024x1024)', (
     expect(convs.every((c) => c.kh === c.kw)).toBe(true);
     expect(convs.filter((c) => c.up === 2)).toHaveLength(3);
     expect(convs.at(-1)).toMatchObject({ ci: 96, co: 3, ho: 1024, tile: { bm: 16 } });
-    // 192 channels: 64-row tiles whose two warpgroups split 464 positions (7 rows); 96: one 128-row tile.
+    // 192 and 96 channels: 64-row tiles whose two warpgroups split 464 positions (7 rows).
     expect(convs.find((c) => c.co === 192 && c.ci === 192)?.wg).toMatchObject({ bm: 64, wgm: 1, nwg: 232, th: 7 });
-    expect(convs.find((c) => c.co === 96 && c.ci === 96)?.wg).toMatchObject({ bm: 128, wgm: 2, nwg: 200, th: 3 });
+    expect(convs.find((c) => c.co === 96 && c.ci === 96)?.wg).toMatchObject({ bm: 64, wgm: 1, nwg: 232, th: 7 });
   });
 
   it('warpgroup tiles: every kept position and every tap read lies inside the tile, and the operands fit shared memory', () => {
@@ -167,6 +168,12 @@ describe('nvcc build of the VAE kernels', () => {
       configs.add(key);
       const k = renderConv(d);
       kernels.set(k.name, k);
+      // The 128-row warpgroup split of a 3x3 conv (bench/gpu/conv-variants.ts) builds too.
+      if (d.wg && d.kh === 3 && !configs.has('wg128/3')) {
+        configs.add('wg128/3');
+        const k128 = renderConv({ ...d, wg: wgTile(d, { bm: 128 })! });
+        kernels.set(k128.name, k128);
+      }
     } else {
       const k = renderNorm(normDescriptor(g, n));
       kernels.set(k.name, k);

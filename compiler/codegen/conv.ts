@@ -83,16 +83,19 @@ export function convDescriptor(graph: Graph, node: Node): ConvDescriptor {
 /**
  * The warpgroup kernel takes bf16 activations and weights on the staged path (rows in 16-byte
  * vectors, Ci % 8 == 0), odd kernel widths (pairs of positions stay in one row), and 64+ output
- * channels: BM 128 (two warpgroups split the rows) or 64 (they split the positions), whichever
- * pads Co less (128 on a tie: Co = 96 runs as one 128-row tile). Positions: up to 256 per
- * warpgroup, whole rows of pitch tw + kw - 1 (3x3 at tw = 64: 3 rows, 200 positions, 192 kept).
+ * channels. 3x3: BM 64, both warpgroups share the weight rows and split the positions (tw = 64:
+ * 7 rows of pitch 66, 2 x 232 positions, 448 kept). Per 32-channel chunk that moves 37 KB of
+ * weights and 37 KB of raw input for 17 MFLOP, where BM 128 (the warpgroups split the rows, 3 rows,
+ * 200 positions) moves 74 + 20 KB for 15 MFLOP: the weights are read once per tap, the input tile
+ * serves all taps. H100: BM 64 1.0-1.5x faster on every 3x3 shape of the decoders (41.3 vs 48.6
+ * ms in all). 1x1: BM 128 (4 rows, 256 positions), 1.2-1.4x faster there (the input dominates).
+ * (`force`: bench/gpu/conv-variants.ts.)
  */
-export function wgTile(d: ConvDescriptor): WgTile | undefined {
+export function wgTile(d: ConvDescriptor, force?: { bm?: 64 | 128 }): WgTile | undefined {
   const tw = Math.min(64, Math.ceil(d.wo / 8) * 8);
   const staged = d.xType === '__nv_bfloat16' && (d.up === 1 || d.up === 2) && d.ws % 8 === 0 && (tw / d.up) % 8 === 0;
   if (!staged || d.wType !== '__nv_bfloat16' || d.ci % 8 !== 0 || d.kw % 2 !== 1 || d.co < 64) return undefined;
-  const waste = (b: number) => Math.ceil(d.co / b) * b - d.co;
-  const bm = waste(64) < waste(128) ? 64 : 128;
+  const bm = force?.bm ?? (d.kh * d.kw === 1 ? 128 : 64);
   const wgm = bm / 64, split = 2 / wgm;
   const pws = tw + d.kw - 1;
   const th = Math.min(Math.floor((256 * split) / pws), d.ho);
@@ -152,12 +155,14 @@ function wgRstride(d: ConvDescriptor): number {
   return (units + (units % 2 === 0 ? 1 : 2)) * 8;
 }
 
-function renderWgmma(d: ConvDescriptor): RenderedKernel {
+/** `variant` (bench/gpu/conv-variants.ts only): wLate issues the next weights after the MMAs complete. */
+export function renderWgmma(d: ConvDescriptor, variant: { wLate?: boolean } = {}): RenderedKernel {
   const wg = d.wg!;
   const mma = wgmmaFunction(wg.nwg);
-  const name = `conv_${jsonHash16({ d, t: TEMPLATE_WG(), p: PREAMBLE() })}`;
+  const wLate = !!variant.wLate;
+  const name = `conv_${jsonHash16({ d, t: TEMPLATE_WG(), p: PREAMBLE(), ...(wLate ? { wLate } : {}) })}`;
   const source = env.render('conv_wgmma.cu.njk', {
-    name, ...d, ...wg, bias: !!d.bType, bT: d.bType ?? '', yT: d.yType, rstride: wgRstride(d), wgmmaName: mma.name, wgmmaSource: mma.source,
+    name, ...d, ...wg, bias: !!d.bType, bT: d.bType ?? '', yT: d.yType, rstride: wgRstride(d), wgmmaName: mma.name, wgmmaSource: mma.source, wLate,
   });
   const tiles = d.n * Math.ceil(d.co / wg.bm) * Math.ceil(d.ho / wg.th) * Math.ceil(d.wo / wg.tw);
   return { name, source, hot: true, grid: tiles, block: THREADS, sharedBytes: convSharedBytes(d) };
