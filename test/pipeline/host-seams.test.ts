@@ -74,6 +74,14 @@ describe('bfloat16 conversions (runtime/executor/bf16.ts)', () => {
     const nan = Uint16Array.of(1, 0xffc1, 0x7f81, 0x7fc0, 5);
     expect(Array.from(canonicalNaNs(nan.subarray(1)))).toEqual([0x7fc0, 0x7fc0, 0x7fc0, 5]);
     expect(Array.from(nan)).toEqual([1, 0xffc1, 0x7f81, 0x7fc0, 5]); // the input is left alone
+    // One NaN at every position of a longer array (the scan takes four words per step, then the rest).
+    for (let at = 0; at < 21; at++) {
+      const one = new Uint16Array(21).fill(0x3f80);
+      one[at] = 0x7f90;
+      const fixed = canonicalNaNs(one);
+      expect(fixed, `NaN at ${at}`).not.toBe(one);
+      expect(Array.from(fixed)).toEqual(Array.from(one, (v, k) => (k === at ? 0x7fc0 : v)));
+    }
     expect(Array.from(valuesOf(t).subarray(0x3f80, 0x3f82))).toEqual([1, bf16ToF32(0x3f81)]);
   });
 });
