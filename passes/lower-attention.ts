@@ -8,6 +8,8 @@
  *   y = FusedAttention(mask, [q k v qNorm kNorm cos sin] x segments){...}
  *     =>  Qp, Kp, Vt[, Qs, Ks] = AttentionPack('', [q k v qNorm kNorm cos sin] x segments)
  *         y = PackedAttention(mask, Qp, Kp, Vt[, Qs, Ks]){scale causal outLayout to seqQ seqKv headDim qk}
+ *   pv='fp8' (with qk='fp8'):  Vt8, Vs = AttentionQuantizeV(Vt)
+ *         y = PackedAttention(mask, Qp, Kp, Vt8, Qs, Ks, Vs){... qk pv}
  *
  * The pack runs once per attention (RMSNorm, RoPE, concatenation, V transposed, FP8 rounding of
  * Q/K when qk='fp8'), instead of once per query tile inside the attention kernel. Q/K/V are held
@@ -51,6 +53,9 @@ const lowerRule: Rule = {
     const qk = (node.attrs.qk as string | undefined) ?? 'bf16';
     const y = node.outputs[0];
     const packed = [`${y}/packed/q`, `${y}/packed/k`, `${y}/packed/vt`, ...(qk === 'fp8' ? [`${y}/packed/qscale`, `${y}/packed/kscale`] : [])];
+    const pv8 = qk === 'fp8' && node.attrs.pv === 'fp8';
+    const vq = [`${y}/packed/vt8`, `${y}/packed/vscale`];
+    const operands = pv8 ? [packed[0], packed[1], vq[0], packed[3], packed[4], vq[1]] : packed;
     const { scale, causal, outLayout } = node.attrs;
     const prologue = Object.fromEntries(['segments', 'layouts', 'normEps', 'ropeStyle'].filter((a) => node.attrs[a] !== undefined).map((a) => [a, node.attrs[a]]));
     return {
@@ -60,11 +65,12 @@ const lowerRule: Rule = {
           op: 'AttentionPack', domain: 'dc', name: `${node.name}/pack`, inputs: ['', ...node.inputs.slice(1)], outputs: packed,
           attrs: { ...prologue, qk },
         },
+        ...(pv8 ? [{ op: 'AttentionQuantizeV', domain: 'dc', name: `${node.name}/vquant`, inputs: [packed[2]], outputs: vq, attrs: {} }] : []),
         {
-          op: 'PackedAttention', domain: 'dc', name: node.name, inputs: [mask, ...packed], outputs: [y],
+          op: 'PackedAttention', domain: 'dc', name: node.name, inputs: [mask, ...operands], outputs: [y],
           attrs: {
             scale: scale ?? 1 / Math.sqrt(p.q.d), causal: causal ?? 0, outLayout: outLayout ?? 'bhsd', to: onnxCodeOf(m.type(y).dtype),
-            seqQ: p.q.s, seqKv: p.k.s, headDim: p.q.d, heads: p.q.h, kvHeads: p.k.h, qk,
+            seqQ: p.q.s, seqKv: p.k.s, headDim: p.q.d, heads: p.q.h, kvHeads: p.k.h, qk, ...(pv8 ? { pv: 'fp8' } : {}),
           },
         },
       ],

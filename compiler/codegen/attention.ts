@@ -91,6 +91,24 @@ export interface AttentionDescriptor {
   schedule: 'serial' | 'pingpong' | 'pingpong-wait';
   /** Shared-memory stages of K and of V (2 or 3; 3 only where it fits the 227 KB). */
   stages: number;
+  /**
+   * P·V precision: 'bf16', or 'fp8' (with qk='fp8'; inputs Vt8 e4m3 and Vs from AttentionQuantizeV
+   * after Qs, Ks): P rounded to e4m3 in registers. `pvAccumulate` (fp8 only): 'split', each tile's
+   * P·V in its own accumulator added to O in fp32, or 'direct', into O.
+   */
+  pv?: 'bf16' | 'fp8';
+  pvAccumulate?: 'split' | 'direct';
+  /** Skip O's rescaling in a warp whose rows all kept their running max (same values). */
+  lazyRescale?: boolean;
+}
+
+/** dc.AttentionQuantizeV: the pack's Vt (bf16) to Vt8 (e4m3) and Vs (a scale per head and channel). */
+export interface VQuantDescriptor {
+  kind: 'attention-vquant';
+  /** batch x kv heads, padded kv length (a multiple of 128), padded head dim. */
+  heads: number; seqKvPad: number; dp: number;
+  input: string;
+  outputs: string[];
 }
 
 export interface AttentionKernel extends RenderedKernel {
@@ -247,7 +265,13 @@ export function attentionDescriptor(graph: Graph, node: Node): AttentionDescript
     outLayout: node.attrs.outLayout === 'bshd' ? 'bshd' : 'bhsd',
     outType: cType(typeOf(graph, node.outputs[0]).dtype, where),
     mask, inputs: node.inputs.slice(1), output: node.outputs[0], schedule: 'pingpong', stages: 0,
+    // 'direct' accumulation and the lazy rescale: H100, 4608 tokens x 48 heads (bench/results/
+    // attention-fp8-pv-2026-11-26.md): split 757, direct 709, direct + lazy 660 µs, the same error
+    // (the FP8 accumulator's shorter mantissa does not show); the lazy rescale alone gains nothing
+    // with bf16 P·V (753 against 751 µs), so only this path takes it.
+    ...(node.attrs.pv === 'fp8' ? { pv: 'fp8' as const, pvAccumulate: 'direct' as const, lazyRescale: true } : {}),
   };
+  if (d.pv === 'fp8' && qk !== 'fp8') fail(where, "pv='fp8' with qk='fp8'", `qk='${qk}'`);
   // A mask over every key (or causality) needs registers that the probabilities of the P·V in
   // flight hold otherwise: the softmax waits for its own P·V. A mask that only reaches the first key
   // tiles (Qwen-Image's text) builds without spills in full ping-pong and runs faster (H100 80GB
@@ -265,7 +289,7 @@ export function attentionDescriptor(graph: Graph, node: Node): AttentionDescript
 const helpers = () => text('attention.cuh');
 
 /** A wgmma instruction as a function over an accumulator array (rendered: its operand list). */
-function wgmmaFunction(kind: 'ss-bf16' | 'ss-e4m3' | 'rs-bf16', n: number): { name: string; source: string } {
+function wgmmaFunction(kind: 'ss-bf16' | 'ss-e4m3' | 'rs-bf16' | 'rs-e4m3', n: number): { name: string; source: string } {
   const name = `dca_wgmma_${kind.replace('-', '_')}_n${n}`;
   const regs = n / 2;
   const d = Array.from({ length: regs }, (_, i) => `%${i}`).join(', ');
@@ -275,6 +299,11 @@ function wgmmaFunction(kind: 'ss-bf16' | 'ss-e4m3' | 'rs-bf16', n: number): { na
     signature = 'float* d, uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3, uint64_t db';
     instr = `wgmma.mma_async.sync.aligned.m64n${n}k16.f32.bf16.bf16 {${d}}, {%${regs}, %${regs + 1}, %${regs + 2}, %${regs + 3}}, %${regs + 4}, p, 1, 1, 0;`;
     ins = `"r"(a0), "r"(a1), "r"(a2), "r"(a3), "l"(db), "n"(1)`;
+  } else if (kind === 'rs-e4m3') {
+    // FP8 takes only K-major operands: no transpose immediates.
+    signature = 'float* d, uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3, uint64_t db, int scaleD';
+    instr = `wgmma.mma_async.sync.aligned.m64n${n}k32.f32.e4m3.e4m3 {${d}}, {%${regs}, %${regs + 1}, %${regs + 2}, %${regs + 3}}, %${regs + 4}, p, 1, 1;`;
+    ins = `"r"(a0), "r"(a1), "r"(a2), "r"(a3), "l"(db), "r"(scaleD)`;
   } else {
     signature = 'float* d, uint64_t da, uint64_t db, int scaleD';
     instr = kind === 'ss-bf16'
@@ -282,7 +311,7 @@ function wgmmaFunction(kind: 'ss-bf16' | 'ss-e4m3' | 'rs-bf16', n: number): { na
       : `wgmma.mma_async.sync.aligned.m64n${n}k32.f32.e4m3.e4m3 {${d}}, %${regs}, %${regs + 1}, p, 1, 1;`;
     ins = `"l"(da), "l"(db), "r"(scaleD)`;
   }
-  const pred = kind === 'rs-bf16' ? regs + 5 : regs + 2;
+  const pred = kind.startsWith('rs-') ? regs + 5 : regs + 2;
   const guard = name.toUpperCase();
   const source = [
     `#if DCA_WGMMA && !defined(${guard})`, `#define ${guard}`,
@@ -372,24 +401,34 @@ export function renderPack(d: PackDescriptor): AttentionKernel {
 const MAX_SHARED = 232448;
 
 /** Dynamic shared memory of the attention kernel: Q, the K and V stages, barriers, alignment slack. */
-export function attentionSharedBytes(d: Pick<AttentionDescriptor, 'dp' | 'qk' | 'stages'>): { q: number; k: number; v: number; total: number } {
+export function attentionSharedBytes(d: Pick<AttentionDescriptor, 'dp' | 'qk' | 'stages' | 'pv'>): { q: number; k: number; v: number; total: number } {
   const rowBytes = d.qk === 'fp8' ? 128 : d.dp * 2;
-  const q = 128 * rowBytes, k = 128 * rowBytes, v = 128 * d.dp * 2;
+  const q = 128 * rowBytes, k = 128 * rowBytes, v = 128 * d.dp * (d.pv === 'fp8' ? 1 : 2);
   return { q, k, v, total: 1024 + q + d.stages * (k + v) + (1 + 4 * d.stages) * 8 };
 }
+
+/** Four floats to e4m3 (round to nearest even, saturated), byte i from the i-th argument. */
+const E4M3_PACK = [
+  '#ifndef DCA_PACK_E4M3X4', '#define DCA_PACK_E4M3X4',
+  '__device__ __forceinline__ uint32_t dca_pack_e4m3x4(float a, float b, float c, float d) {',
+  '  uint32_t r;',
+  '  asm("{\\n.reg .b16 lo, hi;\\ncvt.rn.satfinite.e4m3x2.f32 lo, %2, %1;\\ncvt.rn.satfinite.e4m3x2.f32 hi, %4, %3;\\nmov.b32 %0, {lo, hi};\\n}" : "=r"(r) : "f"(a), "f"(b), "f"(c), "f"(d));',
+  '  return r;', '}', '#endif',
+].join('\n');
 
 export function renderAttention(d: AttentionDescriptor): AttentionKernel {
   const structure = { ...d, inputs: d.inputs.length, output: 0, mask: d.mask && { ...d.mask, value: 0 } };
   const name = kernelName('attn', structure, 'attention.cu.njk');
-  const fp8 = d.qk === 'fp8';
+  const fp8 = d.qk === 'fp8', pv8 = d.pv === 'fp8';
   const sq = padRows(d.seqQ), skv = padRows(d.seqKv);
   const smem = attentionSharedBytes(d);
-  const wgS = wgmmaFunction(fp8 ? 'ss-e4m3' : 'ss-bf16', 128), wgPV = wgmmaFunction('rs-bf16', d.dp);
+  const wgS = wgmmaFunction(fp8 ? 'ss-e4m3' : 'ss-bf16', 128), wgPV = wgmmaFunction(pv8 ? 'rs-e4m3' : 'rs-bf16', d.dp);
   const packed = fp8 ? 'uint8_t' : '__nv_bfloat16';
   const params = [
     ...(d.mask ? [`const ${d.mask.type}* __restrict__ mask`] : []),
-    `const ${packed}* __restrict__ qp`, `const ${packed}* __restrict__ kp`, 'const __nv_bfloat16* __restrict__ vt',
+    `const ${packed}* __restrict__ qp`, `const ${packed}* __restrict__ kp`, `const ${pv8 ? 'uint8_t' : '__nv_bfloat16'}* __restrict__ vt`,
     ...(fp8 ? ['const float* __restrict__ qs', 'const float* __restrict__ ks'] : []),
+    ...(pv8 ? ['const float* __restrict__ vs'] : []),
     `${d.outType}* __restrict__ out`,
   ];
   let maskLoad = '';
@@ -401,13 +440,14 @@ export function renderAttention(d: AttentionDescriptor): AttentionKernel {
   const outRow = d.outLayout === 'bshd'
     ? `((long long)(b * ${d.seqQ} + r) * ${d.heads} + h) * ${d.headDim}LL`
     : `((long long)(b * ${d.heads} + h) * ${d.seqQ} + r) * ${d.headDim}LL`;
-  const source = [helpers(), wgS.source, wgPV.source, env.render('attention.cu.njk', {
+  const source = [helpers(), ...(pv8 ? [E4M3_PACK] : []), wgS.source, wgPV.source, env.render('attention.cu.njk', {
     name, params, dp: d.dp, headDim: d.headDim, qBytes: smem.q, kBytes: smem.k, vBytes: smem.v,
     qTiles: sq / 128, kvTiles: skv / 128, heads: d.heads, kvHeads: d.kvHeads, group: d.heads / d.kvHeads, seqQ: d.seqQ, seqKv: d.seqKv,
     causal: d.causal, fp8, mask: !!d.mask, masked: !!d.mask || d.causal, bound: d.seqKv % 128 !== 0, maskLoad,
     maskTiles: d.causal || !d.mask ? skv / 128 : Math.ceil(d.mask.keys / 128),
-    qHeadBytes: fp8 ? sq * 128 : sq * d.dp * 2, kHeadBytes: fp8 ? skv * 128 : skv * d.dp * 2, vHeadBytes: skv * d.dp * 2,
-    qBlocks: fp8 ? 1 : d.dp / 64, kBlocks: fp8 ? 1 : d.dp / 64, vBlocks: 2, qBlockBytes: sq * 128, kBlockBytes: skv * 128,
+    qHeadBytes: fp8 ? sq * 128 : sq * d.dp * 2, kHeadBytes: fp8 ? skv * 128 : skv * d.dp * 2, vHeadBytes: skv * d.dp * (pv8 ? 1 : 2),
+    qBlocks: fp8 ? 1 : d.dp / 64, kBlocks: fp8 ? 1 : d.dp / 64, vBlocks: pv8 ? 1 : 2, vTokens: pv8 ? 128 : 64,
+    pv8, split: pv8 && d.pvAccumulate !== 'direct', lazyRescale: !!d.lazyRescale, qBlockBytes: sq * 128, kBlockBytes: skv * 128,
     kSteps: fp8 ? 4 : d.dp / 16, wgmmaS: wgS.name, wgmmaPV: wgPV.name, mmaS: fp8 ? 'dca_mma_e4m3' : 'dca_mma_bf16',
     scaleLog2: (d.scale * Math.LOG2E).toPrecision(9), outType: d.outType, outRow, schedule: d.schedule.startsWith('pingpong') ? 'pingpong' : d.schedule, stages: d.stages, pvInFlight: d.schedule === 'pingpong' ? 1 : 0,
     maskUsesRow: !!d.mask && d.mask.strides[2] !== 0,
@@ -416,4 +456,25 @@ export function renderAttention(d: AttentionDescriptor): AttentionKernel {
     name, source, hot: true, grid: (sq / 128) * d.heads * d.batch, block: 384, sharedBytes: smem.total,
     args: [...(d.mask ? [d.mask.value] : []), ...d.inputs, d.output],
   };
+}
+
+export function vquantDescriptor(graph: Graph, node: Node): VQuantDescriptor {
+  const shape = typeOf(graph, node.inputs[0]).shape;
+  if (shape.length !== 5 || shape[4] !== 64) fail(`AttentionQuantizeV kernel -> ${node.outputs[0]}`, 'a packed Vt [B, Hkv, S/64, DP, 64]', `[${shape}]`);
+  return { kind: 'attention-vquant', heads: shape[0] * shape[1], seqKvPad: shape[2] * 64, dp: shape[3], input: node.inputs[0], outputs: node.outputs.slice() };
+}
+
+/**
+ * The V quantization of pv='fp8' (templates/attention_vquant.cu.njk): one CTA per (head, `ch`
+ * channels), Vt read once and held in registers: the most channels (16 down to 2) for which a
+ * thread holds at most 12 runs of 16 tokens (96 registers).
+ */
+export function renderVQuant(d: VQuantDescriptor): AttentionKernel {
+  const blocks64 = d.seqKvPad / 64;
+  const ch = [16, 8, 4, 2].find((c) => d.dp % c === 0 && Math.ceil((blocks64 * c * 4) / 256) <= 12);
+  const structure = { dp: d.dp, heads: d.heads, seqKvPad: d.seqKvPad, ch };
+  const name = kernelName('attnvq', structure, 'attention_vquant.cu.njk');
+  if (d.seqKvPad % 128 || !ch) fail(`AttentionQuantizeV kernel ${name}`, 'a kv length of whole 128-token tiles, at most 24576 tokens', `${d.seqKvPad} tokens, head dim ${d.dp}`);
+  const source = [helpers(), E4M3_PACK, env.render('attention_vquant.cu.njk', { name, dp: d.dp, blocks64, ch })].join('\n');
+  return { name, source, hot: true, grid: d.heads * (d.dp / ch), block: 256, sharedBytes: 0, args: [d.input, ...d.outputs] };
 }

@@ -33,7 +33,7 @@ import { consumers } from '../ir/graph.ts';
 import { isLaunch, loadTimeNodes } from '../launches.ts';
 import type { MemoryPlan } from '../../passes/plan-memory.ts';
 import { actMatMulDims } from '../ops/packed-attention.ts';
-import { attentionDescriptor, packDescriptor, renderAttention, renderPack } from './attention.ts';
+import { attentionDescriptor, packDescriptor, renderAttention, renderPack, renderVQuant, vquantDescriptor } from './attention.ts';
 import { vaeLaunch } from './conv-launch.ts';
 import { EW_OPS, elementwiseDescriptor } from './elementwise.ts';
 import { MOVEMENT_OPS, movementDescriptor, renderMovement } from './movement.ts';
@@ -201,8 +201,9 @@ export function kernelPlan(graph: Graph, memory: MemoryPlan, deferred: ReadonlyM
       launches.push({ kind: 'kernel', node: name, kernel: k.name, grid: k.grid, block: k.block, sharedBytes: k.sharedBytes, args: [...read, ...node.outputs].map(arg) });
       return;
     }
-    if (node.domain === 'dc' && (node.op === 'AttentionPack' || node.op === 'PackedAttention')) {
-      const { args: values, ...k } = node.op === 'AttentionPack' ? renderPack(packDescriptor(graph, node, deferred)) : renderAttention(attentionDescriptor(graph, node));
+    if (node.domain === 'dc' && (node.op === 'AttentionPack' || node.op === 'PackedAttention' || node.op === 'AttentionQuantizeV')) {
+      const { args: values, ...k } = node.op === 'AttentionPack' ? renderPack(packDescriptor(graph, node, deferred))
+        : node.op === 'AttentionQuantizeV' ? renderVQuant(vquantDescriptor(graph, node)) : renderAttention(attentionDescriptor(graph, node));
       kernels.set(k.name, k);
       launches.push({ kind: 'kernel', node: name, kernel: k.name, grid: k.grid, block: k.block, sharedBytes: k.sharedBytes, args: values.map(arg) });
       return;

@@ -18,11 +18,14 @@
  *                                 Inputs are 4-D in `layouts` ('bshd' or 'bhsd' for q, k, v);
  *                                 the output is in `outLayout`, of dtype `to` (default: q's).
  *                                 qk='fp8': Q and K are rounded to FP8 per (head, 128-token block).
+ *                                 pv='fp8' (with qk='fp8'): P·V in FP8 as the kernel computes it:
+ *                                 V (bf16) rounded to e4m3 per (head, channel), P rounded to e4m3
+ *                                 per 128-key tile of the online softmax (fp8PvWeights).
  */
 import { fail } from '../errors.ts';
 import type { Node } from '../ir/graph.ts';
 import type { Tensor } from '../ir/tensor.ts';
-import { type DType, dtypeFromOnnx } from '../ir/dtype.ts';
+import { type DType, dtypeFromOnnx, roundToBf16 } from '../ir/dtype.ts';
 import { E4M3_MAX, roundE4M3 } from '../quant/formats.ts';
 import { roundTo } from './elementwise.ts';
 import {
@@ -237,6 +240,54 @@ function quantizeBlocks(x: Float32Array, d: Dims): void {
   }
 }
 
+/** pv='fp8': V as the kernel reads it, bf16 then e4m3 with one scale per (head, channel) over the
+ * sequence (amax/448, 1 if 0); returns the scales, [B·H, D]. */
+export function quantizeChannels(x: Float32Array, d: Dims): Float32Array {
+  const scales = new Float32Array(d.b * d.h * d.d);
+  for (let bh = 0; bh < d.b * d.h; bh++) {
+    for (let c = 0; c < d.d; c++) {
+      let amax = 0;
+      for (let t = 0; t < d.s; t++) amax = Math.max(amax, Math.abs(roundToBf16(x[(bh * d.s + t) * d.d + c])));
+      const scale = amax > 0 ? Math.fround(amax / E4M3_MAX) : 1;
+      scales[bh * d.d + c] = scale;
+      for (let t = 0; t < d.s; t++) {
+        const i = (bh * d.s + t) * d.d + c;
+        x[i] = roundE4M3(Math.fround(roundToBf16(x[i]) / scale)) * scale;
+      }
+    }
+  }
+  return scales;
+}
+
+/**
+ * pv='fp8': the weights of one row's P·V as the kernel forms them. Scores (natural units, -inf where
+ * masked) are taken in 128-key tiles with a running max m (log2 units): P' = 2^(x - m_tile + 8) is
+ * rounded to e4m3 for the product while the row sum l adds the unrounded P'; tile sums are carried
+ * to the final max by 2^(m_tile - m). Overwrites `scores` with w such that out = Σ_t w_t·V_t.
+ */
+export function fp8PvWeights(scores: Float64Array, n: number): void {
+  const p = new Float64Array(n), scaleTo = new Float64Array(Math.ceil(n / QK_BLOCK));
+  let m = -Infinity, l = 0;
+  for (let j = 0; j * QK_BLOCK < n; j++) {
+    const t0 = j * QK_BLOCK, t1 = Math.min(n, t0 + QK_BLOCK);
+    let mx = -Infinity;
+    for (let t = t0; t < t1; t++) mx = Math.max(mx, scores[t] * Math.LOG2E);
+    const mn = Math.max(m, mx), base = mn === -Infinity ? 0 : mn;
+    const alpha = 2 ** (m - base);
+    for (let k = 0; k < j; k++) scaleTo[k] *= alpha;
+    scaleTo[j] = 1;
+    m = mn;
+    let sum = 0;
+    for (let t = t0; t < t1; t++) {
+      const x = 2 ** (scores[t] * Math.LOG2E - base + 8);
+      sum += x;
+      p[t] = roundE4M3(x);
+    }
+    l = l * alpha + sum;
+  }
+  for (let t = 0; t < n; t++) scores[t] = l > 0 ? (p[t] * scaleTo[Math.floor(t / QK_BLOCK)]) / l : 0;
+}
+
 const fusedAttention: OpDef = {
   infer: (c) => {
     const p = attentionPlan(c.node, (i) => (c.has(i) ? c.input(i).shape : undefined), c.where);
@@ -251,6 +302,8 @@ const fusedAttention: OpDef = {
       quantizeBlocks(Q, p.q);
       quantizeBlocks(K, p.k);
     }
+    const pv8 = attrString(node, 'pv', 'bf16') === 'fp8';
+    if (pv8) quantizeChannels(V, p.v);
     const mask = optionalTensor(ins, 0);
     const maskMap = mask ? broadcastIndex(mask.shape, [p.q.b, p.q.h, p.q.s, p.k.s]) : undefined;
     const scale = attrFloat(node, 'scale', 1 / Math.sqrt(p.q.d));
@@ -276,8 +329,12 @@ const fusedAttention: OpDef = {
           scores[t] = sc;
           if (sc > max) max = sc;
         }
-        let sum = 0;
-        for (let t = 0; t < p.k.s; t++) { scores[t] = max === -Infinity ? 0 : Math.exp(scores[t] - max); sum += scores[t]; }
+        let sum = 1;
+        if (pv8) fp8PvWeights(scores, p.k.s);
+        else {
+          sum = 0;
+          for (let t = 0; t < p.k.s; t++) { scores[t] = max === -Infinity ? 0 : Math.exp(scores[t] - max); sum += scores[t]; }
+        }
         acc.fill(0);
         for (let t = 0; t < p.k.s; t++) {
           if (!scores[t]) continue;

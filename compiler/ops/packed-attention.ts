@@ -9,6 +9,9 @@
  *     (segments concatenated, RMSNorm, RoPE) is FusedAttention's own `assemble`.
  *   PackedAttention(mask, Qp, Kp, Vt[, Qs, Ks]){scale causal outLayout to seqQ seqKv headDim qk}
  *       -> softmax(Q·Kᵀ·scale + mask)·V, as FusedAttention (a fully masked row gives 0).
+ *   AttentionQuantizeV(Vt) -> Vt8, Vs                      pv='fp8' (FP8 P·V, with qk='fp8')
+ *   PackedAttention(mask, Qp, Kp, Vt8, Qs, Ks, Vs){... qk='fp8' pv='fp8'}
+ *       -> the same with P and V in e4m3, as FusedAttention's pv='fp8' computes it.
  *
  * Packed layout. Sequences are padded with zeros to a multiple of 128 tokens (PACK_ROWS) and head
  * dims to DP (64 or 128, bf16) or 128 (e4m3). Every operand is a stack of K-major tiles whose rows
@@ -20,6 +23,9 @@
  *   Vt bf16 [B, Hkv, Skv'/64, DP, 64]      V transposed: row = head-dim index, 64 tokens per block
  *   Qp e4m3 [B, H, Sq', 128], Qs fp32 [B, H, Sq'/128]   (likewise Kp, Ks): value = code · scale,
  *   scale = amax/448 of each (head, 128-token block), FusedAttention's qk='fp8' recipe.
+ *   Vt8 e4m3 [B, Hkv, Skv'/128, DP, 128], Vs fp32 [B, Hkv, DP]  V transposed, 128 keys a row,
+ *   value = code · Vs[channel] (amax/448 over the sequence); byte l of each 16-byte chunk holds key
+ *   vt8Key(l) of the chunk's 16, the order the kernel's e4m3 P registers take (attention.cu.njk).
  * The shapes above are the memory images; `swizzled` gives an element's flat position in a tile.
  *
  * Head dims the flash kernels do not take (above 128: the VAE decoders' mid-block attention, 512
@@ -36,7 +42,7 @@ import type { Node } from '../ir/graph.ts';
 import type { Tensor } from '../ir/tensor.ts';
 import { E4M3_MAX, roundE4M3 } from '../quant/formats.ts';
 import { roundTo } from './elementwise.ts';
-import { QK_BLOCK, assemble, attentionPlan } from './fused.ts';
+import { QK_BLOCK, assemble, attentionPlan, fp8PvWeights, quantizeChannels } from './fused.ts';
 import { type OpDef, type RuntimeValue, attrFloat, attrInt, attrString, broadcastIndex, broadcastShapes, newTensor, optionalTensor, out, tensorArg } from './op.ts';
 
 /** Token padding of every packed operand: the attention kernel's tile height and the fp8 block. */
@@ -108,6 +114,41 @@ function packFp8(x: Float32Array, bh: number, s: number, d: number): [Tensor, Te
   return [q, scales];
 }
 
+/** Key (0..15) of a 16-key chunk held at byte l of a Vt8 chunk, and its inverse. */
+export const vt8Key = (l: number) => 2 * (l >> 2) + (l & 1) + 8 * ((l >> 1) & 1);
+export const vt8Byte = (p: number) => 4 * ((p & 7) >> 1) + (p & 1) + 2 * (p >> 3);
+
+/** Output types of AttentionQuantizeV for a packed Vt of shape [B, Hkv, S'/64, DP, 64]. */
+export function vquantTypes(vt: readonly number[]): { dtype: DType; shape: number[] }[] {
+  const [b, hkv, blocks, dp] = vt;
+  return [{ dtype: 'float8e4m3fn', shape: [b, hkv, blocks / 2, dp, 128] }, { dtype: 'float32', shape: [b, hkv, dp] }];
+}
+
+/** Position of (key t, channel c) of head bh in Vt8. */
+const vt8Index = (bh: number, sp: number, dp: number, t: number, c: number) =>
+  (bh * (sp / 128) + Math.floor(t / 128)) * dp * 128 + swizzled(c, (t % 128) - (t % 16) + vt8Byte(t % 16), 128);
+
+const attentionQuantizeV: OpDef = {
+  infer: (c) => {
+    const s = c.input(0).shape;
+    if (s.length !== 5 || s[4] !== 64 || s[2] % 2 || c.input(0).dtype !== 'bfloat16') fail(c.where, 'a packed bf16 Vt [B, Hkv, S/64, DP, 64] of whole 128-token tiles', `[${s}]`);
+    return vquantTypes(s).map((t) => out(t.dtype, t.shape));
+  },
+  exec: (ins, node) => {
+    const vt = tensorArg(ins, 0, node);
+    const [b, hkv, blocks, dp] = vt.shape, sp = blocks * 64, bh = b * hkv;
+    const x = unpackTransposed(vt, bh, sp, dp, dp);
+    const scales = quantizeChannels(x, { b: bh, h: 1, s: sp, d: dp });
+    const [t8, ts] = vquantTypes(vt.shape);
+    const v8 = newTensor(t8.dtype, t8.shape), vs = newTensor(ts.dtype, ts.shape);
+    for (let i = 0; i < bh; i++) for (let c = 0; c < dp; c++) {
+      vs.set(i * dp + c, scales[i * dp + c]);
+      for (let t = 0; t < sp; t++) v8.set(vt8Index(i, sp, dp, t, c), x[(i * sp + t) * dp + c] / scales[i * dp + c]);
+    }
+    return [v8, vs];
+  },
+};
+
 const attentionPack: OpDef = {
   infer: (c) => packTypes(packShapes(c.node, (i) => (c.has(i) ? c.input(i).shape : undefined), c.where)).map((t) => out(t.dtype, t.shape)),
   exec: (ins, node) => {
@@ -127,7 +168,7 @@ const attentionPack: OpDef = {
 
 // ---- PackedAttention --------------------------------------------------------------------------------
 
-interface AttentionDims { b: number; h: number; hkv: number; sq: number; skv: number; d: number; dp: number; qk: string; outLayout: string; outShape: number[]; to: DType }
+interface AttentionDims { b: number; h: number; hkv: number; sq: number; skv: number; d: number; dp: number; qk: string; pv8: boolean; outLayout: string; outShape: number[]; to: DType }
 
 function attentionDims(node: Node, shapeOf: (i: number) => readonly number[] | undefined, where: string): AttentionDims {
   const qk = attrString(node, 'qk', 'bf16');
@@ -136,14 +177,17 @@ function attentionDims(node: Node, shapeOf: (i: number) => readonly number[] | u
   if (!q || !k || !v || !sq || !skv || !d) fail(where, 'packed Q, K, V and the seqQ/seqKv/headDim attributes', 'missing');
   const dp = packedHeadDim(d, qk);
   const [b, h, hkv] = [q[0], q[1], k[1]];
+  const pv8 = attrString(node, 'pv', 'bf16') === 'fp8';
+  if (pv8 && qk !== 'fp8') fail(where, "pv='fp8' with qk='fp8'", `qk='${qk}'`);
   const expect = packTypes({ b, h, hkv, sq, skv, d, dp, qk });
-  [q, k, v, shapeOf(4), shapeOf(5)].slice(0, qk === 'fp8' ? 5 : 3).forEach((s, i) => {
+  if (pv8) expect.splice(2, 1, vquantTypes(expect[2].shape)[0]), expect.push(vquantTypes(expect[2].shape)[1]);
+  [q, k, v, shapeOf(4), shapeOf(5), shapeOf(6)].slice(0, expect.length).forEach((s, i) => {
     if (!s || s.join() !== expect[i].shape.join()) fail(where, `packed operand ${i + 1} of shape [${expect[i].shape}]`, s ? `[${s}]` : 'none');
   });
   if (h % hkv) fail(where, 'query heads a multiple of kv heads', `${h} and ${hkv}`);
   const outLayout = attrString(node, 'outLayout', 'bhsd');
   const to = dtypeFromOnnx(attrInt(node, 'to', 16)) ?? fail(where, 'an output dtype code', String(node.attrs.to));
-  return { b, h, hkv, sq, skv, d, dp, qk, outLayout, to, outShape: outLayout === 'bshd' ? [b, sq, h, d] : [b, h, sq, d] };
+  return { b, h, hkv, sq, skv, d, dp, qk, pv8, outLayout, to, outShape: outLayout === 'bshd' ? [b, sq, h, d] : [b, h, sq, d] };
 }
 
 /** Decodes a packed operand into [BH, S, D] float32 (fp8 values times their block scale). */
@@ -165,6 +209,15 @@ function unpackTransposed(t: Tensor, bh: number, s: number, d: number, dp: numbe
   return x;
 }
 
+/** Decodes Vt8 and its channel scales into [BH, S, D] float32. */
+function unpackVt8(t: Tensor, scales: Tensor, bh: number, s: number, d: number, dp: number): Float32Array {
+  const sp = padRows(s), x = new Float32Array(bh * s * d);
+  for (let i = 0; i < bh; i++) for (let r = 0; r < s; r++) for (let c = 0; c < d; c++) {
+    x[(i * s + r) * d + c] = Math.fround(t.get(vt8Index(i, sp, dp, r, c)) * scales.get(i * dp + c));
+  }
+  return x;
+}
+
 const packedAttention: OpDef = {
   infer: (c) => {
     const a = attentionDims(c.node, (i) => (c.has(i) ? c.input(i).shape : undefined), c.where);
@@ -176,7 +229,7 @@ const packedAttention: OpDef = {
     const fp8 = a.qk === 'fp8';
     const Q = unpackRows(tensorArg(ins, 1, node), a.b * a.h, a.sq, a.d, a.dp, fp8 ? tensorArg(ins, 4, node) : undefined);
     const K = unpackRows(tensorArg(ins, 2, node), a.b * a.hkv, a.skv, a.d, a.dp, fp8 ? tensorArg(ins, 5, node) : undefined);
-    const V = unpackTransposed(tensorArg(ins, 3, node), a.b * a.hkv, a.skv, a.d, a.dp);
+    const V = a.pv8 ? unpackVt8(tensorArg(ins, 3, node), tensorArg(ins, 6, node), a.b * a.hkv, a.skv, a.d, a.dp) : unpackTransposed(tensorArg(ins, 3, node), a.b * a.hkv, a.skv, a.d, a.dp);
     const mask = optionalTensor(ins, 0);
     const maskMap = mask ? broadcastIndex(mask.shape, [a.b, a.h, a.sq, a.skv]) : undefined;
     const scale = attrFloat(node, 'scale', 1 / Math.sqrt(a.d));
@@ -201,8 +254,12 @@ const packedAttention: OpDef = {
           scores[t] = sc;
           if (sc > max) max = sc;
         }
-        let sum = 0;
-        for (let t = 0; t < a.skv; t++) { scores[t] = max === -Infinity ? 0 : Math.exp(scores[t] - max); sum += scores[t]; }
+        let sum = 1;
+        if (a.pv8) fp8PvWeights(scores, a.skv);
+        else {
+          sum = 0;
+          for (let t = 0; t < a.skv; t++) { scores[t] = max === -Infinity ? 0 : Math.exp(scores[t] - max); sum += scores[t]; }
+        }
         acc.fill(0);
         for (let t = 0; t < a.skv; t++) {
           if (!scores[t]) continue;
@@ -273,4 +330,4 @@ const actMatMul: OpDef = {
   },
 };
 
-export const packedAttentionOps: Record<string, OpDef> = { AttentionPack: attentionPack, PackedAttention: packedAttention, ActMatMul: actMatMul };
+export const packedAttentionOps: Record<string, OpDef> = { AttentionPack: attentionPack, AttentionQuantizeV: attentionQuantizeV, PackedAttention: packedAttention, ActMatMul: actMatMul };

@@ -13,7 +13,7 @@
  *   y = Linear(x, W, b)  =>  wq, ws = Quantize(W){fp8, axis=K};  y = Linear(x, Dequantize(wq, ws), b)
  *
  * A FusedAttention the policy picks (policy.ts fp8Attention: by default the long bidirectional ones)
- * computes Q·Kᵀ in FP8 (qk='fp8').
+ * computes Q·Kᵀ in FP8 (qk='fp8'), and P·V too where fp8PvAttention says so (pv='fp8').
  *
  * Step 2 (fold.ts) turns the Dequantize pair into one QLinear (a lone weight Dequantize: WQLinear); fuse-elementwise then moves the
  * activation Quantize into the kernel that produces x.
@@ -22,7 +22,7 @@ import { onnxCodeOf } from '../../compiler/ir/dtype.ts';
 import type { Node } from '../../compiler/ir/graph.ts';
 import type { Pass } from '../pass.ts';
 import { Rewriter } from '../rewrite.ts';
-import { type GemmDecision, type PrecisionPolicy, decideGemms, fp8Attention } from './policy.ts';
+import { type GemmDecision, type PrecisionPolicy, decideGemms, fp8Attention, fp8PvAttention } from './policy.ts';
 import type { Graph } from '../../compiler/ir/graph.ts';
 import { attentionPlan } from '../../compiler/ops/fused.ts';
 
@@ -55,7 +55,8 @@ export function insertQuantize(policy: PrecisionPolicy): QuantizePass {
       const convolves = graph.nodes.some((n) => n.op === 'Conv' || n.op === 'FusedConv');
       graph.nodes.forEach((node, i) => {
         if (node.op === 'FusedAttention' && node.attrs.qk !== 'fp8' && fp8Attention(policy, { causal: node.attrs.causal === 1, ...attentionLengths(graph, node), convolves })) {
-          rw.insertBefore(i, [{ ...node, attrs: { ...node.attrs, qk: 'fp8' } }], new Map());
+          const pv = fp8PvAttention(policy, { causal: node.attrs.causal === 1, ...attentionLengths(graph, node), convolves, masked: !!node.inputs[0] });
+          rw.insertBefore(i, [{ ...node, attrs: { ...node.attrs, qk: 'fp8', ...(pv ? { pv: 'fp8' } : {}) } }], new Map());
           rw.removeNode(i);
           ctx.count('FusedAttention => fp8 Q·Kᵀ');
           return;

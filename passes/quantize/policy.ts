@@ -17,7 +17,8 @@
  *   everything else                   attention projections, MLPs, fused projections  -> quantize
  *
  * A pattern that matches no GEMM weight is an error (a typo would silently change nothing).
- * `attention`: "auto" (default), "bf16" or "fp8": which attention computes Q·Kᵀ in FP8 (fp8Attention).
+ * `attention`: "auto" (default), "bf16" or "fp8": which attention computes Q·Kᵀ in FP8 (fp8Attention);
+ * "fp8-pv": as "auto", and those without a mask compute P·V in FP8 too (fp8PvAttention).
  * `gemmScales`: "readers" (default) lets the kernels reading an FP8 GEMM's output apply its scales
  * and bias (compiler/codegen/dequant.ts: faster GEMMs, the bf16 rounding moves before the scaling);
  * "gemm" keeps them in cuBLASLt's epilogue, so every GEMM output is QLinear's value (node-by-node
@@ -52,7 +53,7 @@ export interface PrecisionPolicy {
   keep: string[];
   quantize: string[];
   structural: boolean;
-  attention: 'bf16' | 'fp8' | 'auto';
+  attention: 'bf16' | 'fp8' | 'auto' | 'fp8-pv';
   gemmScales: 'readers' | 'gemm';
   accumulation: 'fast' | 'fp32';
   oneRowGemms: 'fp8-weights' | 'high';
@@ -97,7 +98,7 @@ export function loadPolicy(file: string, format: QuantFormat): PrecisionPolicy {
     return v as string[];
   };
   const attention = (p.attention ?? 'auto') as string;
-  if (attention !== 'bf16' && attention !== 'fp8' && attention !== 'auto') fail(`--policy ${file}`, '"attention" to be "auto", "bf16" or "fp8"', JSON.stringify(p.attention));
+  if (attention !== 'bf16' && attention !== 'fp8' && attention !== 'auto' && attention !== 'fp8-pv') fail(`--policy ${file}`, '"attention" to be "auto", "bf16", "fp8" or "fp8-pv"', JSON.stringify(p.attention));
   const gemmScales = (p.gemmScales ?? 'readers') as string;
   if (gemmScales !== 'readers' && gemmScales !== 'gemm') fail(`--policy ${file}`, '"gemmScales" to be "readers" or "gemm"', JSON.stringify(p.gemmScales));
   const accumulation = (p.accumulation ?? 'fast') as string;
@@ -124,8 +125,18 @@ export const FP8_ATTENTION_MIN_TOKENS = 1024;
  * and 0.999225 -> 0.999256.
  */
 export function fp8Attention(policy: PrecisionPolicy, a: { causal: boolean; queries: number; keys: number; convolves: boolean }): boolean {
-  if (policy.attention !== 'auto') return policy.attention === 'fp8';
+  if (policy.attention !== 'auto' && policy.attention !== 'fp8-pv') return policy.attention === 'fp8';
   return policy.format === 'fp8' && !a.causal && !a.convolves && a.queries >= FP8_ATTENTION_MIN_TOKENS && a.keys >= FP8_ATTENTION_MIN_TOKENS;
+}
+
+/**
+ * Whether an attention that computes Q·Kᵀ in FP8 computes P·V in FP8 as well (pv='fp8': P and V in
+ * e4m3, V with a scale per head and channel over the sequence): "fp8-pv" only, where fp8Attention
+ * holds and there is no mask — masked keys' V values would set the channel scales of the others.
+ * Not the default: the same-weights cosine is not measured yet.
+ */
+export function fp8PvAttention(policy: PrecisionPolicy, a: { causal: boolean; queries: number; keys: number; convolves: boolean; masked: boolean }): boolean {
+  return policy.attention === 'fp8-pv' && !a.masked && fp8Attention(policy, a);
 }
 
 const glob = (pattern: string) => new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);

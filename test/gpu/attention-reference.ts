@@ -9,6 +9,8 @@
  */
 import type { AttentionDescriptor, Operand, PackDescriptor } from '../../compiler/codegen/attention.ts';
 import { E4M3_MAX, roundE4M3 } from '../../compiler/quant/formats.ts';
+import { roundToBf16 } from '../../compiler/ir/dtype.ts';
+import { fp8PvWeights } from '../../compiler/ops/fused.ts';
 
 /** Element getter of kernel input `param` of the pack (by root value name for the attention's mask). */
 export type Reader = (value: string, index: number) => number;
@@ -16,6 +18,7 @@ export type Reader = (value: string, index: number) => number;
 export class AttentionReference {
   private rows = new Map<string, Float32Array>();
   private scales = new Map<string, number>();
+  private channelScales = new Map<string, Float32Array>();
 
   constructor(readonly pack: PackDescriptor, readonly attn: AttentionDescriptor, readonly read: Reader) {}
 
@@ -48,7 +51,8 @@ export class AttentionReference {
     return x;
   }
 
-  /** A row as the attention consumes it: the prologue, then e4m3 rounding per 128-token block (qk='fp8'). */
+  /** A row as the attention consumes it: the prologue, then e4m3 rounding per 128-token block (qk='fp8'),
+   * V in e4m3 per (head, channel) (pv='fp8'). */
   row(role: 'q' | 'k' | 'v', b: number, head: number, t: number): Float32Array {
     const key = `${role}/${b}/${head}/${t}`;
     let x = this.rows.get(key);
@@ -65,6 +69,18 @@ export class AttentionReference {
         this.scales.set(skey, scale);
       }
       for (let i = 0; i < x.length; i++) x[i] = Math.fround(roundE4M3(x[i] / scale) * scale);
+    }
+    if (this.attn.pv === 'fp8' && role === 'v') {
+      // bf16 (the pack's Vt), then e4m3 with one scale per (head, channel) over the sequence.
+      const skey = `v/${b}/${head}`;
+      let scales = this.channelScales.get(skey);
+      if (!scales) {
+        scales = new Float32Array(x.length);
+        for (let r = 0; r < this.pack.seqKv; r++) this.prologue('v', b, head, r).forEach((v, i) => (scales![i] = Math.max(scales![i], Math.abs(roundToBf16(v)))));
+        scales = scales.map((a) => (a > 0 ? Math.fround(a / E4M3_MAX) : 1));
+        this.channelScales.set(skey, scales);
+      }
+      for (let i = 0; i < x.length; i++) x[i] = Math.fround(roundE4M3(Math.fround(roundToBf16(x[i]) / scales[i])) * scales[i]);
     }
     this.rows.set(key, x);
     return x;
@@ -90,8 +106,12 @@ export class AttentionReference {
       scores[t] = sc;
       if (sc > max) max = sc;
     }
-    let sum = 0;
-    for (let t = 0; t < a.seqKv; t++) { scores[t] = max === -Infinity ? 0 : Math.exp(scores[t] - max); sum += scores[t]; }
+    let sum = 1;
+    if (a.pv === 'fp8') fp8PvWeights(scores, a.seqKv); // P in e4m3 per 128-key tile, as the kernel
+    else {
+      sum = 0;
+      for (let t = 0; t < a.seqKv; t++) { scores[t] = max === -Infinity ? 0 : Math.exp(scores[t] - max); sum += scores[t]; }
+    }
     const out = new Float64Array(d);
     for (let t = 0; t < a.seqKv; t++) {
       if (!scores[t]) continue;
