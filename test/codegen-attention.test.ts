@@ -13,7 +13,7 @@ import { describe, expect, it } from 'vitest';
 import { buildKernels } from '../compiler/build/index.ts';
 import { attentionDescriptor, packDescriptor, renderAttention, renderPack } from '../compiler/codegen/attention.ts';
 import { reshapeDims } from '../compiler/codegen/views.ts';
-import { kernelPlan } from '../compiler/codegen/plan.ts';
+import { deferDequant, kernelPlan } from '../compiler/codegen/plan.ts';
 import { renderUnit } from '../compiler/codegen/render.ts';
 import type { Graph, Node } from '../compiler/ir/graph.ts';
 import { inferTypes } from '../compiler/ir/infer.ts';
@@ -165,6 +165,43 @@ describe('attention kernel descriptors', () => {
     expect(renderAttention(td).source).not.toMatch(/are only scaled[\s\S]*\) >= \d+\) \{/);
   });
 
+  it('pack launch shapes: role-heads of a CTA, threads, V\'s bf16 rows the only shared tile; layouts the kernel cannot take are refused', () => {
+    const { after } = compileTiny('flux2', undefined, {}, 'fp8');
+    const node = ops(after, 'AttentionPack')[0];
+    const d = packDescriptor(after, node, deferDequant(after));
+    expect(d.qk).toBe('fp8');
+    expect(d.segments.some((s) => s.dequant)).toBe(true);
+    const blocks = Math.ceil(Math.max(d.seqQ, d.seqKv) / 128), roleHeads = d.heads + 2 * d.kvHeads, items = blocks * roleHeads * d.batch;
+    // The tiny fixture's GEMMs write float rows, which are not staged; as the full-size models' bf16
+    // rows (16-byte copies) they are: V's bf16 tile, then one block of rows.
+    expect(d.stage).toBe(false);
+    const sources = new Set(d.segments.map((x) => x.x.param));
+    const asBf16 = { ...d, inputs: d.inputs.map((x, i) => (sources.has(i) ? { ...x, type: '__nv_bfloat16' } : x)) };
+    expect(packDescriptor(after, node, deferDequant(after)).stage).toBe(false);
+    const one = renderPack({ ...asBf16, stage: true }), rows = 128 * d.headDim * 2, tile = 128 * (d.headDim + 2) * 2;
+    expect([one.grid, one.block, one.sharedBytes]).toEqual([items, 256, tile + rows]);
+    expect(one.source).toMatch(/dcp_cp_async16\(stage/);
+    expect(renderPack(d).sharedBytes).toBe(tile);
+    expect(renderPack(d).source).not.toMatch(/dcp_cp_async16/);
+    expect(() => renderPack({ ...d, stage: true })).toThrow(/bf16 rows in runs of 8/);
+    // e4m3 codes straight from registers: no float rows in shared memory, the 8-byte stores of a row's half-chunks.
+    expect(one.source).not.toMatch(/float\* tile|extern __shared__ float/);
+    expect(one.source).toMatch(/__nv_cvt_float2_to_fp8x2/);
+    if (d.heads % 2 === 0 && d.kvHeads % 2 === 0) {
+      const pairs = renderPack({ ...asBf16, stage: true, group: 2, minBlocks: 1 });
+      expect([pairs.grid, pairs.block, pairs.sharedBytes]).toEqual([items / 2, 512, 2 * one.sharedBytes]);
+      expect(pairs.name).not.toBe(one.name);
+    }
+    // Persistent: at most `persist` CTAs, two row buffers a role-head; it needs the staged rows.
+    const persistent = renderPack({ ...asBf16, stage: true, persist: 7 });
+    expect([persistent.grid, persistent.sharedBytes]).toEqual([Math.min(7, items), tile + 2 * rows]);
+    expect(renderPack({ ...asBf16, stage: true, persist: 100000 }).grid).toBe(items);
+    expect(() => renderPack({ ...asBf16, stage: false, persist: 7 })).toThrow(/persistent pack with staged rows/);
+    expect(() => renderPack({ ...d, group: 3 })).toThrow(/group of role-heads/);
+    expect(() => renderPack({ ...d, threads: 384 })).toThrow(/256 or 512 threads/);
+    expect(() => renderPack({ ...d, headDim: 16, threads: 512 })).toThrow(/256 or 512 threads/);
+  });
+
   it('renders purely, one kernel per distinct shape, arguments in parameter order', () => {
     const { after } = compileTiny('flux2');
     const plan = kernelPlan(after, planMemory(after));
@@ -203,8 +240,19 @@ describe('attention kernels build with nvcc', () => {
     const all = new Map<string, ReturnType<typeof renderPack>>();
     for (const g of list) {
       expect(kernelPlan(g, planMemory(g)).pending['dc.FusedAttention']).toBeUndefined();
+      const deferred = deferDequant(g);
       for (const n of g.nodes as Node[]) {
-        if (n.op === 'AttentionPack') { const k = renderPack(packDescriptor(g, n)); all.set(k.name, k); }
+        if (n.op === 'AttentionPack') {
+          // As the plan renders it (deferred GEMM outputs dequantized as loaded) and without deferral.
+          for (const d of [packDescriptor(g, n), packDescriptor(g, n, deferred)]) {
+            const k = renderPack(d);
+            all.set(k.name, k);
+            // The layouts the pack may take: role-head pairs a CTA, 512 threads a head, token-major CTAs, rows not staged, persistent.
+            if (d.qk === 'fp8' && d.heads % 2 === 0 && d.kvHeads % 2 === 0 && d.segments.some((x) => x.dequant)) {
+              for (const v of [{ group: 2, minBlocks: 1 }, { threads: 512, minBlocks: 1 }, { order: 'tokens' as const }, { stage: false }, { persist: 264 }]) { const kv = renderPack({ ...d, ...v }); all.set(kv.name, kv); }
+            }
+          }
+        }
         if (n.op === 'PackedAttention') { const k = renderAttention(attentionDescriptor(g, n)); all.set(k.name, k); }
       }
     }

@@ -60,8 +60,23 @@ export interface PackDescriptor {
   inputs: { value: string; type: string }[];
   segments: PackSegment[];
   outputs: string[];
-  /** Rows parked in shared memory as float (needed for the e4m3 block scales) or bf16; CTAs per SM asked of ptxas; passes unrolled. */
-  tile: 'float' | 'bf16';
+  /**
+   * Threads per role-head (256 or 512) and role-heads per CTA (`group`, dividing heads and kvHeads:
+   * the RoPE rows they share come from L1); CTAs per SM asked of ptxas; row passes unrolled (V, and
+   * bf16 Q/K: the e4m3 rows are all kept in registers, every pass unrolled).
+   */
+  threads: number;
+  group: number;
+  /** Which of token block and role-head group runs fastest over the CTAs. */
+  order: 'tokens' | 'heads';
+  /**
+   * The block's Q/K/V rows copied to shared memory first (cp.async, 16 bytes a lane, every row of
+   * the block in flight at once), read from there: where every segment's rows are bf16 in runs of 8.
+   */
+  stage: boolean;
+  /** CTAs of a persistent launch (each takes every persist-th item, the next item's rows copied in
+   * while one is computed; needs `stage`), or 0: a CTA per item. */
+  persist: number;
   minBlocks: number;
   passUnroll: number;
   /** Deferred GEMM outputs (roots) read in a way the pack cannot dequantize. */
@@ -190,11 +205,18 @@ export function packDescriptor(graph: Graph, node: Node, deferred?: ReadonlyMap<
     eps: (node.attrs.normEps as number | undefined) ?? 1e-6,
     rope: ((node.attrs.ropeStyle as string | undefined) ?? 'interleaved') === 'half' ? 'half' : 'interleaved',
     inputs, segments: list, outputs: node.outputs.slice(),
-    // 64 registers (4 CTAs of 256 threads) hold the bf16 pack; dequantizing a deferred GEMM's output needs more (3 CTAs: 85).
-    tile: qk === 'fp8' ? 'float' : 'bf16', minBlocks: qk === 'fp8' ? 2 : list.some((s) => s.dequant) ? 3 : 4, passUnroll: 2,
+    // 64 registers (4 CTAs of 256 threads) hold the bf16 pack; dequantizing a deferred GEMM's output needs more (3 CTAs: 85);
+    // the e4m3 pack keeps a thread's 64 values of the block in registers (2 CTAs: 128). Measured on an H100
+    // (bench/results/attention-pack-2026-11-26.md): head-major CTAs, and the e4m3 pack's rows staged,
+    // are faster; staged bf16 packs, 2 role-heads or 512 threads a CTA are slower; persistent e4m3
+    // packs about the same.
+    threads: 256, group: 1, order: 'heads', stage: qk === 'fp8' && list.every((s) => stageable(inputs[s.x.param].type, s.x)), persist: 0, minBlocks: qk === 'fp8' ? 2 : list.some((s) => s.dequant) ? 3 : 4, passUnroll: 2,
     ...(undeferrable.length ? { undeferrable } : {}),
   };
 }
+
+/** Whether a segment's x can be copied 16 bytes (8 bf16 values) at a time. */
+const stageable = (type: string, x: Operand) => type === '__nv_bfloat16' && x.strides[3] === 1 && [x.offset, ...x.strides.slice(0, 3)].every((v) => v % 8 === 0);
 
 /** Ops a mask's key axis passes through unchanged (or is broadcast by). */
 const MASK_VIEWS = new Set(['Unsqueeze', 'Reshape', 'Identity', 'Squeeze', 'Cast', 'Expand']);
@@ -337,8 +359,13 @@ function offsetExpr(offset: number, terms: [string, number][]): string {
 export function renderPack(d: PackDescriptor): AttentionKernel {
   const structure = { ...d, inputs: d.inputs.map((i) => i.type), outputs: d.outputs.length, undeferrable: undefined };
   const name = kernelName('attnpack', structure, 'attention_pack.cu.njk');
-  const lpr = d.headDim / 8;
+  const where = `AttentionPack kernel ${name}`;
+  if (![256, 512].includes(d.threads) || d.threads > 16 * d.headDim) fail(where, '256 or 512 threads a role-head, at most 16 a head-dim value', String(d.threads));
+  if (d.heads % d.group || d.kvHeads % d.group || d.threads * d.group > 1024) fail(where, 'a group of role-heads dividing heads and kv heads, at most 1024 threads', `${d.group} of ${d.heads}/${d.kvHeads}`);
+  if (d.stage && !d.segments.every((s) => stageable(d.inputs[s.x.param].type, s.x))) fail(where, 'bf16 rows in runs of 8 to stage', JSON.stringify(d.segments.map((s) => [d.inputs[s.x.param].type, s.x])));
+  if (d.persist && !d.stage) fail(where, 'a persistent pack with staged rows', 'stage off');
   const loads = { q: [] as string[], k: [] as string[], v: [] as string[] };
+  const prefetch = { q: [] as string[], k: [] as string[], v: [] as string[] };
   // A deferred GEMM's feature scales (and bias) for this CTA's head are the same for every row:
   // staged once per CTA in shared memory (per segment of the CTA's role: D scales, then D biases),
   // read per row from there.
@@ -358,12 +385,15 @@ export function renderPack(d: PackDescriptor): AttentionKernel {
           : `for (int e = 0; e < 8; ++e) ${what}[e] = dc_load<float>(in${o.param}, ${at} + (long long)(${col} + e) * ${last}LL);`;
       };
       const [sb, ss, sh, sd] = s.x.strides;
-      lines.push(load8('x', s.x, [['b', sb], ['tl', ss], ['head', sh]], sd));
+      if (d.stage) {
+        lines.push('dc_load8<float>(stage, r * D + 8 * c8, x);');
+        prefetch[role].push(`${i ? 'else ' : ''}if (t < ${s.start + s.length}) { const int tl = t - ${s.start}; src = in${s.x.param} + (${offsetExpr(s.x.offset, [['b', sb], ['tl', ss], ['head', sh]])}) + 8 * c8; }`);
+      } else lines.push(load8('x', s.x, [['b', sb], ['tl', ss], ['head', sh]], sd));
       const q = s.dequant;
       if (q) {
         // A deferred GEMM's raw sums: times the token's scale and each feature's (plus the bias).
         const j = roleFloats, f = offsetExpr(q.f0, [['head', q.sh]]);
-        staged.push(`if (role == ${roleIndex[role]}) for (int i = tid; i < D; i += 256) { dq_s[${j} + i] = dc_load<float>(in${q.ws}, ${f} + i);${q.bias === undefined ? '' : ` dq_s[${j} + D + i] = dc_load<float>(in${q.bias}, ${f} + i);`} }`);
+        staged.push(`if (role == ${roleIndex[role]}) for (int i = tid; i < D; i += T) { dq_s[${j} + i] = dc_load<float>(in${q.ws}, ${f} + i);${q.bias === undefined ? '' : ` dq_s[${j} + D + i] = dc_load<float>(in${q.bias}, ${f} + i);`} }`);
         roleFloats += d.headDim * (q.bias === undefined ? 1 : 2);
         stagedFloats = Math.max(stagedFloats, roleFloats);
         const tok = offsetExpr(q.tok0, [['b', q.tokB], ['tl', q.tokS]]);
@@ -386,13 +416,14 @@ export function renderPack(d: PackDescriptor): AttentionKernel {
   const seqQPad = padRows(d.seqQ), seqKvPad = padRows(d.seqKv);
   const tokenBlocks = Math.max(seqQPad, seqKvPad) / PACK_ROWS;
   const roleHeads = d.heads + 2 * d.kvHeads;
+  const items = tokenBlocks * (roleHeads / d.group) * d.batch, buffers = d.persist ? 2 : 1;
   const source = `${helpers()}\n${env.render('attention_pack.cu.njk', {
     name, params, headDim: d.headDim, dp: d.dp, tokenBlocks, roleHeads, heads: d.heads, kvHeads: d.kvHeads, seqQ: d.seqQ, seqKv: d.seqKv,
-    seqQPad, seqKvPad, loads, staged, stagedFloats, anyNorm: d.segments.some((s) => s.norm), rope: d.segments.some((s) => s.cos) ? d.rope : 'none',
-    eps: d.eps, fp8: d.qk === 'fp8', lpr, tileType: d.tile === 'float' ? 'float' : '__nv_bfloat16', minBlocks: d.minBlocks, passUnroll: d.passUnroll,
+    seqQPad, seqKvPad, loads, prefetch, stage: d.stage, persist: d.persist, items, buffers, staged, stagedFloats, anyNorm: d.segments.some((s) => s.norm), rope: d.segments.some((s) => s.cos) ? d.rope : 'none',
+    eps: d.eps, fp8: d.qk === 'fp8', threads: d.threads, group: d.group, order: d.order, minBlocks: d.minBlocks, passUnroll: d.passUnroll,
   })}`;
   return {
-    name, source, hot: true, grid: tokenBlocks * roleHeads * d.batch, block: 256, sharedBytes: PACK_ROWS * (d.headDim + 1) * (d.tile === 'float' ? 4 : 2),
+    name, source, hot: true, grid: d.persist ? Math.min(d.persist, items) : items, block: d.threads * d.group, sharedBytes: d.group * PACK_ROWS * (d.headDim + 2 + (d.stage ? buffers * d.headDim : 0)) * 2,
     args: [...d.inputs.map((x) => x.value), ...d.outputs],
   };
 }

@@ -55,7 +55,7 @@ interface Spec {
   schedule?: AttentionDescriptor['schedule'];
   stages?: number;
   /** Pack settings other than the descriptor's (a variant timed beside it). */
-  pack?: Partial<Pick<PackDescriptor, 'tile' | 'minBlocks' | 'passUnroll'>>;
+  pack?: Partial<Pick<PackDescriptor, 'threads' | 'group' | 'order' | 'stage' | 'persist' | 'minBlocks' | 'passUnroll'>>;
   sampled: boolean;
 }
 
@@ -73,7 +73,7 @@ const SPECS: Spec[] = [
   { name: 'tiny_flux2_fp8', model: tiny('flux2'), attention: 'fp8', segments: 1, amp: 1, sampled: false },
   { name: 'flux2_joint', model: full('flux2_dev'), shapes: FLUX, segments: 2, amp: 1, sampled: true },
   { name: 'flux2_single', model: full('flux2_dev'), shapes: FLUX, segments: 1, amp: 1, sampled: true },
-  { name: 'flux2_single_pack_f32', model: full('flux2_dev'), shapes: FLUX, segments: 1, amp: 1, sampled: true, pack: { tile: 'float', minBlocks: 2, passUnroll: 1 } },
+  { name: 'flux2_single_pack_pairs', model: full('flux2_dev'), shapes: FLUX, segments: 1, amp: 1, sampled: true, pack: { group: 2, minBlocks: 1 } },
   { name: 'flux2_single_serial', model: full('flux2_dev'), shapes: FLUX, segments: 1, amp: 1, sampled: true, schedule: 'serial' },
   { name: 'flux2_single_pingpong_wait', model: full('flux2_dev'), shapes: FLUX, segments: 1, amp: 1, sampled: true, schedule: 'pingpong-wait' },
   { name: 'flux2_single_fp8_serial', model: full('flux2_dev'), shapes: FLUX, attention: 'fp8', segments: 1, amp: 1, sampled: true, schedule: 'serial' },
@@ -216,7 +216,7 @@ async function prepare(dir: string): Promise<void> {
     } else lines.push(`save ${id(out)}`);
     lines.push('end');
     expected.push({ name: spec.name, outType, elements: spec.sampled ? index.length : elements, rows, values: spec.sampled ? values : reorder(index, values, elements), flops: 4 * ad.batch * ad.heads * ad.seqQ * ad.seqKv * ad.headDim, fp8: ad.qk === 'fp8', timed: spec.sampled,
-      ...(exactReference ? { exact: spec.sampled ? exact : reorder(index, exact, elements) } : {}), pv: ad.pv, kernel: ak.name, schedule: `${ad.schedule}${ad.pv === 'fp8' ? `, pv fp8 ${ad.pvAccumulate}` : ''}${ad.lazyRescale ? ', lazy rescale' : ''}`, stages: ad.stages, pack: `${pd.tile} tile, ${pd.minBlocks} CTAs/SM, unroll ${pd.passUnroll}` });
+      ...(exactReference ? { exact: spec.sampled ? exact : reorder(index, exact, elements) } : {}), pv: ad.pv, kernel: ak.name, schedule: `${ad.schedule}${ad.pv === 'fp8' ? `, pv fp8 ${ad.pvAccumulate}` : ''}${ad.lazyRescale ? ', lazy rescale' : ''}`, stages: ad.stages, pack: `${pd.threads}x${pd.group} threads, ${pd.order} order, ${pd.stage ? 'staged' : 'direct'}${pd.persist ? `, persistent ${pd.persist}` : ''}, ${pd.minBlocks} CTAs/SM, unroll ${pd.passUnroll}` });
     console.log(`${spec.name}: ${pk.name} + ${ak.name}, ${rows.length} rows, ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   }
   const unit = renderUnit([...kernels.values()]);

@@ -10,6 +10,7 @@
 //   unwritten ID KIND COUNT                     print how many elements are still NaN
 //   gather ID WIDTH FILE                        append the elements at the uint64 indices in FILE to OUT/outputs.bin
 //   save ID                                     append the whole buffer to OUT/outputs.bin
+//   same ID ID                                  print "same CASE ID ID <differing bytes>" (test/gpu/attention-pack.ts)
 //   time LABEL ITERS FIRST LAST                 replay this case's launches FIRST..LAST ITERS times, 5 times
 //                                               over; the median per replay is printed
 //   end                                         free the case's buffers
@@ -138,6 +139,14 @@ int main(int argc, char** argv) {
       std::vector<char> host(sizes[id]);
       CHECKRT(cudaMemcpy(host.data(), bufs[id], sizes[id], cudaMemcpyDeviceToHost));
       fwrite(host.data(), 1, sizes[id], outFile);
+    } else if (o == "same") {
+      int a, b; fscanf(f, "%d %d", &a, &b);
+      long long n = std::min(sizes[a], sizes[b]), diff = sizes[a] == sizes[b] ? 0 : -1;
+      std::vector<unsigned char> ha(n), hb(n);
+      CHECKRT(cudaMemcpy(ha.data(), bufs[a], n, cudaMemcpyDeviceToHost));
+      CHECKRT(cudaMemcpy(hb.data(), bufs[b], n, cudaMemcpyDeviceToHost));
+      if (diff == 0) for (long long i = 0; i < n; ++i) diff += ha[i] != hb[i];
+      printf("same %s %d %d %lld\n", caseName, a, b, diff);
     } else if (o == "time") {
       char label[256]; int iters, first, last; fscanf(f, "%255s %d %d %d", label, &iters, &first, &last);
       auto replay = [&]() {
