@@ -19,7 +19,6 @@ import { specialise } from '../compiler/ir/specialise.ts';
 import { Tensor } from '../compiler/ir/tensor.ts';
 import { loadConstant } from '../compiler/onnx/constants.ts';
 import { importOnnx } from '../compiler/onnx/import.ts';
-import { roundTo } from '../compiler/ops/elementwise.ts';
 import { fp8PvWeights } from '../compiler/ops/fused.ts';
 import { vt8Byte, vt8Key } from '../compiler/ops/packed-attention.ts';
 import { lookupOp } from '../compiler/ops/registry.ts';
@@ -30,7 +29,7 @@ import { insertQuantize } from '../passes/quantize/insert.ts';
 import { defaultPolicy, fp8PvAttention, loadPolicy } from '../passes/quantize/policy.ts';
 import { tinyDir } from './helpers/fixtures.ts';
 import { AttentionReference } from './gpu/attention-reference.ts';
-import { uniform } from './gpu/attention-data.ts';
+import { ops, random, relL2 } from './helpers/attention.ts';
 
 /** The fp8 pipeline up to lower-attention, every unmasked attention forced to qk+pv fp8 (the tiny
  * models' attention is too short for the policy), then lowered. */
@@ -41,18 +40,6 @@ function compileTiny(name: string) {
   return { before: before.graph, after: runPipeline(before, { passes: [lowerAttention] }).graph };
 }
 
-const ops = (g: Graph, op: string) => g.nodes.filter((n) => n.domain === 'dc' && n.op === op);
-const relL2 = (a: ArrayLike<number>, b: ArrayLike<number>) => {
-  let num = 0, den = 0;
-  for (let i = 0; i < a.length; i++) { num += (a[i] - b[i]) ** 2; den += b[i] ** 2; }
-  return Math.sqrt(num / den);
-};
-function random(graph: Graph, v: string, seed: number, amp = 1): Tensor {
-  const t = graph.types.get(v) as unknown as { dtype: Tensor['dtype']; shape: number[] };
-  const x = Tensor.zeros(t.dtype, t.shape);
-  for (let i = 0; i < x.size; i++) x.set(i, roundTo(t.dtype, uniform(i, seed) * amp));
-  return x;
-}
 function throughViews(graph: Graph, v: string, roots: Map<string, Tensor>): Tensor {
   const known = roots.get(v);
   if (known) return known;

@@ -22,7 +22,6 @@ import { Tensor } from '../compiler/ir/tensor.ts';
 import { loadConstant } from '../compiler/onnx/constants.ts';
 import { importOnnx } from '../compiler/onnx/import.ts';
 import { lookupOp } from '../compiler/ops/registry.ts';
-import { roundTo } from '../compiler/ops/elementwise.ts';
 import { lowerAttention } from '../passes/lower-attention.ts';
 import { PIPELINE, pipelineFor, runPipeline } from '../passes/pipeline.ts';
 import { planMemory } from '../passes/plan-memory.ts';
@@ -30,7 +29,7 @@ import { insertQuantize } from '../passes/quantize/insert.ts';
 import { defaultPolicy } from '../passes/quantize/policy.ts';
 import { SHARED_FULL, tinyDir } from './helpers/fixtures.ts';
 import { AttentionReference } from './gpu/attention-reference.ts';
-import { uniform } from './gpu/attention-data.ts';
+import { ops, random, relL2 } from './helpers/attention.ts';
 
 const MODELS = ['flux2', 'qwen_image', 'mistral_text_encoder', 'qwen_text_encoder'] as const;
 
@@ -43,20 +42,6 @@ function compileTiny(name: string, file = join(tinyDir(name), 'model.onnx'), sha
   return { before: before.graph, after: after.graph };
 }
 
-const ops = (g: Graph, op: string) => g.nodes.filter((n) => n.domain === 'dc' && n.op === op);
-const relL2 = (a: ArrayLike<number>, b: ArrayLike<number>) => {
-  let num = 0, den = 0;
-  for (let i = 0; i < a.length; i++) { num += (a[i] - b[i]) ** 2; den += b[i] ** 2; }
-  return Math.sqrt(num / den);
-};
-
-/** Seeded values for a tensor type (float inputs in [-amp, amp), rounded to the dtype). */
-function random(graph: Graph, v: string, seed: number, amp = 1): Tensor {
-  const t = graph.types.get(v) as unknown as { dtype: Tensor['dtype']; shape: number[] };
-  const x = Tensor.zeros(t.dtype, t.shape);
-  for (let i = 0; i < x.size; i++) x.set(i, t.dtype === 'bool' ? Number(uniform(i, seed) > -0.6) : roundTo(t.dtype, uniform(i, seed) * amp));
-  return x;
-}
 
 /** Values of `v` computed from the roots through the view chain (reference executor). */
 function throughViews(graph: Graph, v: string, roots: Map<string, Tensor>): Tensor {
