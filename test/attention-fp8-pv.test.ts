@@ -17,7 +17,6 @@ import type { Graph, Node } from '../compiler/ir/graph.ts';
 import { inferTypes } from '../compiler/ir/infer.ts';
 import { specialise } from '../compiler/ir/specialise.ts';
 import { Tensor } from '../compiler/ir/tensor.ts';
-import { loadConstant } from '../compiler/onnx/constants.ts';
 import { importOnnx } from '../compiler/onnx/import.ts';
 import { fp8PvWeights } from '../compiler/ops/fused.ts';
 import { vt8Byte, vt8Key } from '../compiler/ops/packed-attention.ts';
@@ -29,7 +28,7 @@ import { insertQuantize } from '../passes/quantize/insert.ts';
 import { defaultPolicy, fp8PvAttention, loadPolicy } from '../passes/quantize/policy.ts';
 import { tinyDir } from './helpers/fixtures.ts';
 import { AttentionReference } from './gpu/attention-reference.ts';
-import { ops, random, relL2 } from './helpers/attention.ts';
+import { ops, random, relL2, throughViews } from './helpers/attention.ts';
 
 /** The fp8 pipeline up to lower-attention, every unmasked attention forced to qk+pv fp8 (the tiny
  * models' attention is too short for the policy), then lowered. */
@@ -40,14 +39,6 @@ function compileTiny(name: string) {
   return { before: before.graph, after: runPipeline(before, { passes: [lowerAttention] }).graph };
 }
 
-function throughViews(graph: Graph, v: string, roots: Map<string, Tensor>): Tensor {
-  const known = roots.get(v);
-  if (known) return known;
-  if (graph.constants.has(v)) return loadConstant(graph.constants.get(v)!, v);
-  const node = graph.nodes.find((n) => n.outputs.includes(v))!;
-  const outs = lookupOp(node)!.exec(node.inputs.map((x) => (x ? throughViews(graph, x, roots) : undefined)), node) as Tensor[];
-  return outs[node.outputs.indexOf(v)];
-}
 const withAttrs = (n: Node, attrs: Node['attrs']): Node => ({ ...n, attrs: { ...n.attrs, ...attrs } });
 
 describe('fp8 P·V semantics', () => {

@@ -19,7 +19,6 @@ import type { Graph, Node } from '../compiler/ir/graph.ts';
 import { inferTypes } from '../compiler/ir/infer.ts';
 import { specialise } from '../compiler/ir/specialise.ts';
 import { Tensor } from '../compiler/ir/tensor.ts';
-import { loadConstant } from '../compiler/onnx/constants.ts';
 import { importOnnx } from '../compiler/onnx/import.ts';
 import { lookupOp } from '../compiler/ops/registry.ts';
 import { lowerAttention } from '../passes/lower-attention.ts';
@@ -29,7 +28,7 @@ import { insertQuantize } from '../passes/quantize/insert.ts';
 import { defaultPolicy } from '../passes/quantize/policy.ts';
 import { SHARED_FULL, tinyDir } from './helpers/fixtures.ts';
 import { AttentionReference } from './gpu/attention-reference.ts';
-import { ops, random, relL2 } from './helpers/attention.ts';
+import { ops, random, relL2, throughViews } from './helpers/attention.ts';
 
 const MODELS = ['flux2', 'qwen_image', 'mistral_text_encoder', 'qwen_text_encoder'] as const;
 
@@ -43,15 +42,6 @@ function compileTiny(name: string, file = join(tinyDir(name), 'model.onnx'), sha
 }
 
 
-/** Values of `v` computed from the roots through the view chain (reference executor). */
-function throughViews(graph: Graph, v: string, roots: Map<string, Tensor>): Tensor {
-  const known = roots.get(v);
-  if (known) return known;
-  if (graph.constants.has(v)) return loadConstant(graph.constants.get(v)!, v);
-  const node = graph.nodes.find((n) => n.outputs.includes(v))!;
-  const outs = lookupOp(node)!.exec(node.inputs.map((x) => (x ? throughViews(graph, x, roots) : undefined)), node) as Tensor[];
-  return outs[node.outputs.indexOf(v)];
-}
 
 describe('lower-attention', () => {
   it('splits every FusedAttention of the low-precision pipelines into pack + attention; fp32 keeps it', () => {

@@ -1,11 +1,14 @@
 /**
  * Shared by the attention tests (test/codegen-attention.test.ts, test/attention-fp8-pv.test.ts):
- * the dc ops of a graph by name, relative L2 error, and seeded tensors for a value's type (the
- * generator of test/gpu/attention-data.ts, so CPU and GPU cases draw the same inputs).
+ * the dc ops of a graph by name, relative L2 error, seeded tensors for a value's type (the
+ * generator of test/gpu/attention-data.ts, so CPU and GPU cases draw the same inputs), and values
+ * computed from given roots through the nodes in between (reference executor).
  */
 import type { Graph } from '../../compiler/ir/graph.ts';
 import { Tensor } from '../../compiler/ir/tensor.ts';
+import { loadConstant } from '../../compiler/onnx/constants.ts';
 import { roundTo } from '../../compiler/ops/elementwise.ts';
+import { lookupOp } from '../../compiler/ops/registry.ts';
 import { uniform } from '../gpu/attention-data.ts';
 
 export const ops = (g: Graph, op: string) => g.nodes.filter((n) => n.domain === 'dc' && n.op === op);
@@ -22,4 +25,14 @@ export function random(graph: Graph, v: string, seed: number, amp = 1): Tensor {
   const x = Tensor.zeros(t.dtype, t.shape);
   for (let i = 0; i < x.size; i++) x.set(i, t.dtype === 'bool' ? Number(uniform(i, seed) > -0.6) : roundTo(t.dtype, uniform(i, seed) * amp));
   return x;
+}
+
+/** Values of `v` computed from the roots through the view chain (reference executor). */
+export function throughViews(graph: Graph, v: string, roots: Map<string, Tensor>): Tensor {
+  const known = roots.get(v);
+  if (known) return known;
+  if (graph.constants.has(v)) return loadConstant(graph.constants.get(v)!, v);
+  const node = graph.nodes.find((n) => n.outputs.includes(v))!;
+  const outs = lookupOp(node)!.exec(node.inputs.map((x) => (x ? throughViews(graph, x, roots) : undefined)), node) as Tensor[];
+  return outs[node.outputs.indexOf(v)];
 }
