@@ -80,9 +80,10 @@ export class Flux2Pipeline extends ModulePipeline implements Pipeline {
     const { h, w } = grid(req.size, this.m.vaeScaleFactor);
     const t0 = performance.now();
     throwIfAborted(req.signal);
+    const generator = req.noise ? undefined : new GaussianNoise(req.seed); // a bad seed throws before the encoder starts
     const encoding = this.encode(req.prompt);
     // Drawn while the text encoder runs (an executor that launches and yields, as the GPU one).
-    const noise = req.noise ?? new GaussianNoise(req.seed).fill(PACKED * h * w);
+    const noise = req.noise ?? generator!.fill(PACKED * h * w);
     const prompt = await encoding;
     const t1 = performance.now();
 
@@ -97,7 +98,7 @@ export class Flux2Pipeline extends ModulePipeline implements Pipeline {
     // On the device where the executor can (no host round trip per step), else on the host: the same latents (denoise.ts).
     const latents = await denoise(this.transformer, {
       inputs: [fixed], latentsInput: 'hidden_states', timestepInput: 'timestep',
-      latents: toTokens(noise, { channels: PACKED, height: h, width: w }),
+      latents: toTokens(noise, { channels: PACKED, height: h, width: w }), latentsShape: [1, h * w, PACKED],
       sigmas: schedule.sigmas, timesteps: timestepInputs(schedule),
       onStep: (s, l) => { req.onStep?.(s, req.steps, l); throwIfAborted(req.signal); },
     });

@@ -3,11 +3,13 @@
  *   prompt -> embeds [T, D] + mask (prompt.ts); noise [16, 2h, 2w] from the seed -> patchify ->
  *   tokens [h*w, 64]; schedule (scheduler.ts); per step v_c = transformer(latents, cond, t/1000)
  *   and, when true CFG is on (a negative prompt and guidanceScale > 1, as diffusers), v_u with the
- *   negative embeddings, combined with the norm rescale (latents.ts); Euler update; then tokens ->
+ *   negative embeddings, combined with the norm rescale (runtime/pipeline/denoise.ts trueCfg); Euler
+ *   update (the loop on the device where the executor has one); then tokens ->
  *   [16, 2h, 2w] -> mean/std de-normalise -> VAE decoder ([1,16,1,H,W] -> [1,3,1,..], clamps inside)
  *   -> RGB8.
- * The two CFG passes are two transformer runs per step: every exported graph has a static batch
- * of 1 (a batch-2 graph would let them share one run; not done yet).
+ * The two CFG passes are two transformer runs per step, at once on two replicas where the executor
+ * has them: every exported graph has a static batch of 1 (a batch-2 graph would let them share one
+ * run; not done yet). The two prompts are encoded at once likewise.
  *
  * Manifest keys: prompt.template, prompt.dropTokens (number or "prefix"), prompt.maxSequenceLength,
  * vae.latentsMean / vae.latentsStd (16 values or .npy; default: the Qwen-Image VAE config),
@@ -85,9 +87,10 @@ export class QwenImagePipeline extends ModulePipeline implements Pipeline {
     const cfg = req.negativePrompt !== undefined && req.guidanceScale > 1;
     const t0 = performance.now();
     throwIfAborted(req.signal);
+    const generator = req.noise ? undefined : new GaussianNoise(req.seed); // a bad seed throws before the encoder starts
     const encoding = encodePrompts(this.encoder, this.tok, cfg ? [req.prompt, req.negativePrompt!] : [req.prompt], this.settings, this.drop, this.encoderLength, this.textLength);
     // Drawn while the text encoder runs (an executor that launches and yields, as the GPU one).
-    const noise = req.noise ?? new GaussianNoise(req.seed).fill(LATENT * 4 * h * w);
+    const noise = req.noise ?? generator!.fill(LATENT * 4 * h * w);
     const [cond, uncond] = await encoding;
     const t1 = performance.now();
 
@@ -103,7 +106,7 @@ export class QwenImagePipeline extends ModulePipeline implements Pipeline {
     // On the device where the executor can (both CFG passes at once, no host round trip per step), else on the host: the same latents (denoise.ts).
     const latents = await denoise(this.transformer, {
       inputs: uncondText ? [condText, uncondText] : [condText], latentsInput: 'hidden_states', timestepInput: 'timestep',
-      latents: toTokens(patchify(noise, { channels: LATENT, height: 2 * h, width: 2 * w }), { channels: PACKED, height: h, width: w }),
+      latents: toTokens(patchify(noise, { channels: LATENT, height: 2 * h, width: 2 * w }), { channels: PACKED, height: h, width: w }), latentsShape: [1, h * w, PACKED],
       sigmas: schedule.sigmas, timesteps: timestepInputs(schedule),
       ...(uncondText ? { cfg: { scale: req.guidanceScale, channels: PACKED } } : {}),
       onStep: (s, l) => { req.onStep?.(s, req.steps, l); throwIfAborted(req.signal); },

@@ -84,8 +84,13 @@ export async function encodePrompts(
     real.forEach((id, i) => { ids[i] = BigInt(id); mask[i] = 1n; });
     return { real: real.length, inputs: { input_ids: new Tensor('int64', [1, encoderLength], ids), attention_mask: new Tensor('int64', [1, encoderLength], mask) } };
   });
-  const outs = asked.length > 1 && encoder.runMany ? await encoder.runMany(asked.map((a) => a.inputs))
-    : await asked.reduce<Promise<Record<string, Tensor>[]>>(async (done, a) => [...(await done), await encoder.run(a.inputs)], Promise.resolve([]));
+  // run() is called before the first await, so an executor that launches and yields (the GPU one) starts now.
+  let outs: Record<string, Tensor>[];
+  if (asked.length > 1 && encoder.runMany) outs = await encoder.runMany(asked.map((a) => a.inputs));
+  else {
+    outs = [];
+    for (const a of asked) outs.push(await encoder.run(a.inputs));
+  }
   return outs.map((o, i) => keptRows(encoder, Object.values(o)[0], asked[i].real, drop, s, encoderLength, textLength));
 }
 

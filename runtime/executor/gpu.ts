@@ -3,13 +3,18 @@
  * the GPU runtime, runtime/gpu/model.ts. This file is the whole seam between the pipelines and that
  * runtime, which offers
  *
- *   loadModel(dir, { syntheticWeights? }): { run(inputs: Record<string, Tensor>): Record<string, Tensor>;
- *                     close(): void; memory: { arenaBytes, weightBytes, workspaceBytes, ... } }
+ *   loadModel(dir, { syntheticWeights?, replicas?, bf16Bits? }): { run(inputs), runMany(list),
+ *     start(list) -> finish(), denoise(loop)?, rgb8(inputs)?, close(), memory }
  *
  * (it checks the artifact against the device, uploads the weights — or, with `syntheticWeights`,
  * draws every learned weight on the GPU from that seed — and captures a CUDA graph on the first
  * run). The adapter gives it the Executor interface; the graph's inputs and outputs are read from the
- * module's manifest.json (`inputs` / `outputs`: name -> "bfloat16[1,64]").
+ * module's manifest.json (`inputs` / `outputs`: name -> "bfloat16[1,64]"). run / runMany launch
+ * through `start`, yield once, then wait (`finish`): a caller's synchronous work after the call (a
+ * request's noise) overlaps the GPU. Runs of one module must not overlap (the model refuses a
+ * start while another is in flight); pipelines run one request at a time (the server's queue).
+ * `denoise` (the loop on the device) and `rgb8` (an image graph's output as RGB8, converted on the
+ * device) are offered where the module has them.
  *
  * Types at the seam: the pipelines work in float32; the compiled modules take and give bfloat16
  * where their graph does (the full-size exports). The runtime converts float32 inputs of a bfloat16
@@ -17,8 +22,7 @@
  * tensor.ts keeps every float type decoded), so the pipelines see the same values they would on the
  * CPU, at bfloat16 precision. Outputs come back undecoded, as bits tensors (./bf16.ts: the
  * pipelines read values through valuesOf), so a module's output passed on to the next module —
- * Flux.2's text embeddings, 7.9M values — is never converted, and the VAE's image goes to RGB8 by
- * table lookup. An input passed as the same Tensor object as in the module's previous run keeps
+ * Flux.2's text embeddings, 7.9M values — is never converted. An input passed as the same Tensor object as in the module's previous run keeps
  * its staged bytes (executor/types.ts: a pipeline does not change a Tensor's values after passing
  * it), so Flux.2's text embeddings are uploaded once per request, not once per step.
  *

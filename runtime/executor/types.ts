@@ -68,6 +68,8 @@ export interface DenoiseLoop {
   timestepInput: string;
   /** Initial latents, float32, as the graph's latents input is laid out. */
   latents: Float32Array;
+  /** Their shape as the graph's latents input takes it (its symbolic dims bound): [1, h*w, channels]. */
+  latentsShape: readonly number[];
   /** N+1 float32 sigmas (the last 0): step i moves by f32(sigmas[i+1] - sigmas[i]). */
   sigmas: Float32Array;
   /** N values: the timestep input of each step. */

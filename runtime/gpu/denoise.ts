@@ -55,29 +55,29 @@ function timestepBytes(values: Float32Array, kind: number): Uint8Array {
 export function deviceDenoise(dev: LoopDevice, loop: DenoiseLoop): Float32Array {
   const { d, manifest: m } = dev;
   const sets = loop.inputs.length, steps = loop.timesteps.length;
-  if (sets < 1 || sets > Math.min(2, dev.replicas.length)) fail('denoise', `1 input set, or 2 with CFG on a model loaded with 2 replicas (has ${dev.replicas.length})`, `${sets}`);
-  if ((sets === 2) !== !!loop.cfg) fail('denoise', 'CFG exactly when there are two input sets', `${sets} sets, cfg ${loop.cfg ? 'on' : 'off'}`);
-  if (loop.cfg && !dev.cfgEuler) fail('denoise', 'the CFG kernel in the artifact\'s support unit', 'none (recompile)');
-  if (loop.sigmas.length !== steps + 1) fail('denoise', `${steps + 1} sigmas for ${steps} steps`, `${loop.sigmas.length}`);
-  const input = (name: string) => m.io.inputs.find((i) => i.name === name) ?? fail('denoise', `an input '${name}'`, `inputs ${m.io.inputs.map((i) => i.name).join(', ')}`);
+  const where = `denoise (${m.model})`;
+  if (sets < 1 || sets > Math.min(2, dev.replicas.length)) fail(where, `1 input set, or 2 with CFG on a model loaded with 2 replicas (has ${dev.replicas.length})`, `${sets}`);
+  if ((sets === 2) !== !!loop.cfg) fail(where, 'CFG exactly when there are two input sets', `${sets} sets, cfg ${loop.cfg ? 'on' : 'off'}`);
+  if (loop.cfg && !dev.cfgEuler) fail(where, 'the CFG kernel in the artifact\'s support unit', 'none (recompile)');
+  if (loop.sigmas.length !== steps + 1) fail(where, `${steps + 1} sigmas for ${steps} steps`, `${loop.sigmas.length}`);
+  const input = (name: string) => m.io.inputs.find((i) => i.name === name) ?? fail(where, `an input '${name}'`, `inputs ${m.io.inputs.map((i) => i.name).join(', ')}`);
   const lat = input(loop.latentsInput), ts = input(loop.timestepInput), out = m.io.outputs[0];
   const n = loop.latents.length;
-  if (count(lat) !== n || count(out) !== n) fail('denoise', `latents input and first output of ${n} values`, `${count(lat)} and ${count(out)}`);
+  if (count(lat) !== n || count(out) !== n) fail(where, `latents input and first output of ${n} values`, `${count(lat)} and ${count(out)}`);
   if (count(ts) !== 1) fail(`denoise: timestep input '${ts.name}'`, 'one value', `[${ts.shape}]`);
-  if (loop.cfg && n % loop.cfg.channels) fail('denoise', `latents in tokens of ${loop.cfg.channels} channels`, `${n} values`);
+  if (loop.cfg && n % loop.cfg.channels) fail(where, `latents in tokens of ${loop.cfg.channels} channels`, `${n} values`);
   const latKind = kindOf(lat, 'latents input'), outKind = kindOf(out, 'output'), tsKind = kindOf(ts, 'timestep input');
   const slots = { [lat.name]: { dtype: lat.dtype, shape: lat.shape }, [ts.name]: { dtype: ts.dtype, shape: ts.shape } };
   for (const set of loop.inputs) dev.checkInputs({ ...Object.fromEntries(Object.entries(set).map(([k, t]) => [k, { dtype: t.dtype, shape: t.shape }])), ...slots });
 
   const used = dev.replicas.slice(0, sets);
   const skip = new Set([lat.name, ts.name]);
-  const latents = alloc(d, 4 * n, 'denoise latents');
   const tsBytes = timestepBytes(loop.timesteps, tsKind), tsSize = tsBytes.length / steps;
-  const timesteps = alloc(d, tsBytes.length, 'denoise timesteps');
-  const events = [createEvent(d), createEvent(d), createEvent(d), createEvent(d)]; // step done (2, alternating), cross-stream (2)
   const [s0, s1] = [used[0].stream, used[1]?.stream];
   const latSlot = (r: number) => (r < sets ? used[r].arena + lat.offset : 0);
   const f32 = Math.fround;
+  const buffers: DevicePtr[] = [], events: Handle[] = []; // events: step done (2, alternating), cross-stream (2)
+  let latents = 0, timesteps = 0;
   const launchEuler = (v: DevicePtr | 0, dt: number) => launch(d, dev.euler, Math.max(1, Math.min(Math.ceil(n / 256), dev.multiprocessors * 8)), 256, 0, s0,
     new KernelParams([{ ptr: latents }, { ptr: v }, { i32: outKind }, { f32: dt }, { ptr: latSlot(0) }, { ptr: latSlot(1) }, { i32: latKind }, { i64: n }]));
   const enqueue = (i: number) => {
@@ -104,9 +104,14 @@ export function deviceDenoise(dev: LoopDevice, loop: DenoiseLoop): Float32Array 
   };
 
   let failed: unknown = null;
+  const result = new Float32Array(n);
   try {
-    d.call('cuMemcpyHtoD', latents, loop.latents, 4 * n);
-    d.call('cuMemcpyHtoD', timesteps, tsBytes, tsBytes.length);
+    buffers.push((latents = alloc(d, 4 * n, `denoise latents (${m.model})`)));
+    buffers.push((timesteps = alloc(d, tsBytes.length, `denoise timesteps (${m.model})`)));
+    for (let k = 0; k < 4; k++) events.push(createEvent(d));
+    // On replica 0's stream, ahead of everything that reads them (replica 1 waits for the first Euler kernel).
+    d.call('cuMemcpyHtoDAsync', latents, loop.latents, 4 * n, s0);
+    d.call('cuMemcpyHtoDAsync', timesteps, tsBytes, tsBytes.length, s0);
     dev.prepare(sets);
     launchEuler(0, 0); // the first latents input, into every replica's slot
     if (sets === 2) { d.call('cuEventRecord', events[3], s0); d.call('cuStreamWaitEvent', s1, events[3], 0); }
@@ -119,17 +124,18 @@ export function deviceDenoise(dev: LoopDevice, loop: DenoiseLoop): Float32Array 
   } catch (e) {
     failed = e;
   }
-  // Drain whatever is enqueued (an abort leaves at most one step), then read the latents back.
-  for (const r of used) d.call('cuStreamSynchronize', r.stream);
-  const result = new Float32Array(n);
+  // Whatever happened: drain what is enqueued (an abort leaves at most one step), read the latents
+  // back if all went well, then free. The first error is the one thrown.
   try {
+    for (const r of used) d.call('cuStreamSynchronize', r.stream);
     if (!failed) d.call('cuMemcpyDtoH', result, latents, 4 * n);
+  } catch (e) {
+    failed ??= e;
   } finally {
     // The loop wrote the latents and timestep slots: the next run() stages every input afresh.
     for (const r of used) r.host.clear();
     for (const e of events) d.call('cuEventDestroy', e);
-    d.call('cuMemFree', latents);
-    d.call('cuMemFree', timesteps);
+    for (const p of buffers) d.call('cuMemFree', p);
   }
   if (failed) throw failed;
   return result;

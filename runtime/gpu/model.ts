@@ -424,8 +424,14 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
   } : null;
   const events = [createEvent(d), createEvent(d)];
   let closed = false;
+  // A start() whose finish() has not run yet: every other use waits for it (its outputs would be the other run's).
+  let inFlight = false;
+  const idle = (what: string) => {
+    if (closed) fail(`model ${m.model} (${what})`, 'an open model', 'a closed one');
+    if (inFlight) fail(`model ${m.model} (${what})`, 'no run in flight (one started and not finished: runs of one model must not overlap)', 'a run in flight');
+  };
   const checked = (given: Record<string, Tensor>) => {
-    if (closed) fail('model', 'an open model', 'a closed one');
+    idle('run');
     checkInputs(m, Object.fromEntries(Object.entries(given).map(([k, t]) => [k, { dtype: t.dtype, shape: t.shape }])));
     return given;
   };
@@ -448,12 +454,22 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
       // Graphs are captured before anything runs (a capture while another stream works is refused),
       // then every set is copied in and launched on its own stream; finish() waits and collects in order.
       if (useGraphs) list.forEach((_, i) => captured(replicas[i]));
-      list.forEach((given, i) => { replicas[i].host.stage(given); launchOn(replicas[i]); });
-      return () => list.map((_, i) => { d.call('cuStreamSynchronize', replicas[i].stream); return replicas[i].host.collect(); });
+      inFlight = true;
+      try {
+        list.forEach((given, i) => { replicas[i].host.stage(given); launchOn(replicas[i]); });
+      } catch (e) {
+        inFlight = false;
+        throw e;
+      }
+      return () => {
+        if (closed) fail(`model ${m.model} (finish)`, 'an open model', 'closed while its run was in flight');
+        inFlight = false;
+        return list.map((_, i) => { d.call('cuStreamSynchronize', replicas[i].stream); return replicas[i].host.collect(); });
+      };
     },
     ...(rgb8Fn && image ? {
       rgb8(given: Record<string, Tensor>) {
-        checked(given);
+        checked(given); // refuses a closed model and a run in flight
         const plane = image.shape.at(-2)! * image.shape.at(-1)!;
         rgb8Buffer ??= take(3 * plane, 'RGB8 image');
         first.host.stage(given);
@@ -469,11 +485,12 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
     } : {}),
     ...(loopDevice ? {
       denoise(loop: DenoiseLoop) {
-        if (closed) fail('model', 'an open model', 'a closed one');
+        idle('denoise');
         return deviceDenoise(loopDevice, loop);
       },
     } : {}),
     profile() {
+      idle('profile');
       const marks = steps.map(() => createEvent(d)).concat([createEvent(d)]);
       steps.forEach((step, i) => { d.call('cuEventRecord', marks[i], stream); step(stream); });
       d.call('cuEventRecord', marks[steps.length], stream);
@@ -487,6 +504,7 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
       return out;
     },
     time(n, useGraph) {
+      idle('time');
       const graph = first.graph;
       if (useGraph && !graph) fail('time()', 'a captured CUDA graph (call run() first)', 'none');
       const ms: number[] = [];
@@ -505,8 +523,8 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
       if (closed) return;
       closed = true;
       for (const r of replicas) {
+        d.call('cuStreamSynchronize', r.stream); // a run in flight drains before its staged bytes go
         r.host.clear();
-        d.call('cuStreamSynchronize', r.stream);
         if (r.graph) { d.call('cuGraphExecDestroy', r.graph.exec); d.call('cuGraphDestroy', r.graph.graph); }
       }
       for (const g of gemms) g.destroy();

@@ -2,8 +2,8 @@
  * The denoising loop of both families (executor/types.ts DenoiseLoop): `denoise(exec, loop)` runs it
  * on the device when the executor can (the GPU one: runtime/gpu/model.ts denoise, Euler and CFG
  * kernels from runtime/gpu/support.cu, no host round trip per step), else here on the host, one
- * network call per prediction. Both give the same float32 latents bit for bit (test/gpu: the tiny
- * pipelines' images through both): every operation below is a float32 rounding the kernels repeat.
+ * network call per prediction. Both give the same float32 latents bit for bit (test/gpu/denoise-loop.ts:
+ * a transformer's latents through both loops): every operation below is a float32 rounding the kernels repeat.
  *
  *   v      = first output of run(inputs[0] + latents + timesteps[i])
  *   CFG    v = trueCfg(v, v_uncond, scale, channels)        (two input sets, Qwen-Image's true CFG)
@@ -27,6 +27,8 @@ export function denoise(exec: Executor, loop: DenoiseLoop): Promise<Float32Array
 
 function check(loop: DenoiseLoop): void {
   const n = loop.timesteps.length;
+  const count = loop.latentsShape.reduce((a, b) => a * b, 1);
+  if (count !== loop.latents.length) throw new Error(`denoise: ${loop.latents.length} latents for the shape [${loop.latentsShape}] (${count} values)`);
   if (loop.sigmas.length !== n + 1) throw new Error(`denoise: ${loop.sigmas.length} sigmas for ${n} steps (expected ${n + 1})`);
   if (loop.inputs.length !== (loop.cfg ? 2 : 1)) throw new Error(`denoise: ${loop.inputs.length} input sets ${loop.cfg ? 'with' : 'without'} CFG (expected ${loop.cfg ? 2 : 1})`);
   if (loop.cfg && loop.latents.length % loop.cfg.channels) throw new Error(`denoise: ${loop.latents.length} latents are not tokens of ${loop.cfg.channels} channels`);
@@ -35,7 +37,7 @@ function check(loop: DenoiseLoop): void {
 /** The loop with one network call per prediction and the Euler step on the host. */
 export async function hostDenoise(exec: Executor, loop: DenoiseLoop): Promise<Float32Array> {
   const latents = loop.latents.slice();
-  const shape = exec.inputs.find((i) => i.name === loop.latentsInput)?.shape.map((d) => (typeof d === 'number' ? d : latents.length)) ?? [latents.length];
+  const shape = [...loop.latentsShape];
   const stageBits = inputDtype(exec, loop.latentsInput) === 'bfloat16';
   const schedule = { sigmas: loop.sigmas, timesteps: loop.timesteps };
   const scratch = [new Float32Array(latents.length), new Float32Array(latents.length)];

@@ -29,7 +29,7 @@ export interface GenerateRequest {
    * no host copy between steps and passes none.
    */
   onStep?: (step: number, total: number, latents?: Float32Array) => void;
-  /** Checked before each network call; an aborted request stops there. */
+  /** Checked before the text encoder and after each denoising step (the device loop has the next step enqueued by then); an aborted request stops there. */
   signal?: AbortSignal;
 }
 

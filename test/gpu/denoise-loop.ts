@@ -53,7 +53,7 @@ const schedule = flowMatchSchedule(steps, { mu: 1.15 });
 const loop: DenoiseLoop = {
   inputs: cfg ? [inputSet(1), inputSet(2)] : [inputSet(1)],
   latentsInput, timestepInput,
-  latents: new GaussianNoise(7).fill(count(lat.shape)),
+  latents: new GaussianNoise(7).fill(count(lat.shape)), latentsShape: lat.shape.map(Number),
   sigmas: schedule.sigmas, timesteps: timestepInputs(schedule),
   ...(cfg ? { cfg: { scale: 4, channels: Number(lat.shape.at(-1)) } } : {}),
 };

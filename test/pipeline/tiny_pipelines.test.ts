@@ -8,6 +8,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Tensor } from '../../compiler/ir/tensor.ts';
 import { cpuExecutorFactory } from '../../runtime/executor/ort.ts';
 import type { DenoiseLoop, Executor, ExecutorFactory } from '../../runtime/executor/types.ts';
 import { denoise, hostDenoise } from '../../runtime/pipeline/denoise.ts';
@@ -134,9 +135,25 @@ describe('an executor with a denoising loop of its own (the GPU one runs it on t
 
   it('a loop with the wrong number of sigmas or input sets is refused before it runs', async () => {
     const exec = { denoise: async () => new Float32Array(0) } as unknown as Executor;
-    const loop: DenoiseLoop = { inputs: [{}], latentsInput: 'x', timestepInput: 't', latents: new Float32Array(4), sigmas: new Float32Array(2), timesteps: new Float32Array(2) };
+    const loop: DenoiseLoop = { inputs: [{}], latentsInput: 'x', timestepInput: 't', latents: new Float32Array(4), latentsShape: [1, 2, 2], sigmas: new Float32Array(2), timesteps: new Float32Array(2) };
     expect(() => denoise(exec, loop)).toThrow(/2 sigmas for 2 steps \(expected 3\)/);
     expect(() => denoise(exec, { ...loop, sigmas: new Float32Array(3), cfg: { scale: 4, channels: 2 } })).toThrow(/1 input sets with CFG \(expected 2\)/);
+    expect(() => denoise(exec, { ...loop, sigmas: new Float32Array(3), latentsShape: [1, 4, 2] })).toThrow(/4 latents for the shape \[1,4,2\] \(8 values\)/);
+  });
+
+  // Regression, was a bug (hostDenoise): a symbolic latents dim (a dynamic export's img_tokens) became
+  // the whole latents count, so the first run got a [1, 8, 4] tensor over 8 values and threw.
+  it('the host loop gives the graph the latents in the shape the loop names, whatever the graph declares symbolically', async () => {
+    const seen: number[][] = [];
+    const exec: Executor = {
+      description: 'stand-in', outputs: [{ name: 'v', dtype: 'float32', shape: [1, 'img_tokens', 4] }],
+      inputs: [{ name: 'x', dtype: 'float32', shape: [1, 'img_tokens', 4] }, { name: 't', dtype: 'float32', shape: [1] }],
+      run: async (given) => { seen.push([...given.x.shape]); return { v: new Tensor('float32', [...given.x.shape], new Float32Array(8).fill(1)) }; },
+      release: async () => undefined,
+    };
+    const out = await hostDenoise(exec, { inputs: [{}], latentsInput: 'x', timestepInput: 't', latents: new Float32Array(8), latentsShape: [1, 2, 4], sigmas: Float32Array.of(1, 0.5, 0), timesteps: Float32Array.of(1, 0.5) });
+    expect(seen).toEqual([[1, 2, 4], [1, 2, 4]]);
+    expect(Array.from(out)).toEqual(new Array(8).fill(-1)); // 0 + (0.5 - 1) + (0 - 0.5), v = 1
   });
 });
 

@@ -1,0 +1,111 @@
+/**
+ * runtime/gpu/denoise.ts on a recording stand-in driver (no GPU): the order of what the device loop
+ * enqueues (uploads on replica 0's stream, the first latents input, per step the timestep copies
+ * and graphs of both replicas, the cross-stream events around the CFG kernel, one step enqueued
+ * ahead of the one waited for), and its cleanup when onStep throws (the enqueued step drains, no
+ * read back, every event destroyed, both buffers freed, both replicas' staging cleared). The GPU
+ * check of the values is test/gpu/denoise-loop.ts.
+ */
+import { describe, expect, it } from 'vitest';
+import { Tensor } from '../../compiler/ir/tensor.ts';
+import type { DenoiseLoop } from '../../runtime/executor/types.ts';
+import type { Manifest } from '../../runtime/gpu/artifact.ts';
+import type { Driver } from '../../runtime/gpu/cuda.ts';
+import { type LoopDevice, deviceDenoise } from '../../runtime/gpu/denoise.ts';
+import type { HostIo } from '../../runtime/gpu/model.ts';
+
+/** A driver that records each call by name, naming streams, events and kernels instead of pointers. */
+function recorder() {
+  const log: string[] = [];
+  const names = new Map<unknown, string>([[11n, 's0'], [12n, 's1'], [21n, 'euler'], [22n, 'cfg']]);
+  let events = 0, memory = 0x1000;
+  const name = (x: unknown) => names.get(x) ?? String(x);
+  const d = {
+    rc: (fn: string, box: number[], bytes: number) => { box[0] = memory; log.push(`${fn} ${bytes}`); memory += 0x1000; return 0; },
+    call: (fn: string, ...a: unknown[]) => {
+      if (fn === 'cuLaunchKernel') log.push(`launch ${name(a[0])} ${name(a[8])}`);
+      else if (fn === 'cuEventRecord') log.push(`record ${name(a[0])} ${name(a[1])}`);
+      else if (fn === 'cuStreamWaitEvent') log.push(`wait ${name(a[0])} ${name(a[1])}`);
+      else if (fn === 'cuEventSynchronize' || fn === 'cuEventDestroy') log.push(`${fn} ${name(a[0])}`);
+      else if (fn === 'cuStreamSynchronize') log.push(`${fn} ${name(a[0])}`);
+      else if (fn === 'cuMemcpyDtoDAsync' || fn === 'cuMemcpyHtoDAsync') log.push(`${fn} ${name(a[3])}`);
+      else log.push(fn);
+    },
+  };
+  // out(fn): a new event handle (the loop creates nothing else through it), named e0, e1, ...
+  const out = (fn: string) => { const e = BigInt(100 + events); names.set(e, `e${events++}`); log.push(fn); return e; };
+  return { log, d: { ...d, out } as unknown as Driver };
+}
+
+const io = (name: string, dtype: string, shape: number[], offset: number) => ({ name, dtype, shape, offset, bytes: shape.reduce((a, b) => a * b, 1) * (dtype === 'float32' ? 4 : 2) });
+const manifest = {
+  model: 'stand-in',
+  io: { inputs: [io('hidden_states', 'bfloat16', [1, 4, 2], 0), io('timestep', 'float32', [1], 64), io('text', 'float32', [1, 2], 128)], outputs: [io('sample', 'bfloat16', [1, 4, 2], 256)] },
+} as unknown as Manifest;
+
+function device(log: string[], d: Driver): LoopDevice {
+  const host = (r: number): HostIo => ({
+    stage: (given, except) => log.push(`stage r${r} ${Object.keys(given).filter((k) => !except?.has(k)).join(',')}`),
+    clear: () => log.push(`clear r${r}`),
+    run: () => ({}), collect: () => ({}), settle: () => undefined,
+  });
+  return {
+    d, manifest, multiprocessors: 132, euler: 21n, cfgEuler: 22n,
+    replicas: [{ stream: 11n, arena: 0x10000, host: host(0) }, { stream: 12n, arena: 0x20000, host: host(1) }],
+    prepare: (k) => log.push(`prepare ${k}`),
+    launchPlan: (k) => log.push(`graph r${k}`),
+    checkInputs: () => undefined,
+  };
+}
+
+const loop = (over: Partial<DenoiseLoop> = {}): DenoiseLoop => ({
+  inputs: [{ text: Tensor.zeros('float32', [1, 2]) }, { text: Tensor.zeros('float32', [1, 2]) }],
+  latentsInput: 'hidden_states', timestepInput: 'timestep',
+  latents: new Float32Array(8), latentsShape: [1, 4, 2], sigmas: Float32Array.of(1, 0.5, 0), timesteps: Float32Array.of(1, 0.5),
+  cfg: { scale: 4, channels: 2 },
+  ...over,
+});
+
+describe('the denoising loop on the device (stand-in driver)', () => {
+  it('two CFG sets: uploads, then per step each replica\'s timestep copy and graph, the CFG kernel between two events, one step ahead', () => {
+    const { log, d } = recorder();
+    const steps: number[] = [];
+    deviceDenoise(device(log, d), loop({ onStep: (s) => { log.push(`onStep ${s}`); steps.push(s); } }));
+    const step = (e: string) => [
+      'stage r0 text', 'cuMemcpyDtoDAsync s0', 'graph r0', 'stage r1 text', 'cuMemcpyDtoDAsync s1', 'graph r1',
+      'record e2 s1', 'wait s0 e2', 'launch cfg s0', 'record e3 s0', 'wait s1 e3', `record ${e} s0`,
+    ];
+    expect(log).toEqual([
+      'cuMemAlloc 32', 'cuMemAlloc 8', 'cuEventCreate', 'cuEventCreate', 'cuEventCreate', 'cuEventCreate',
+      'cuMemcpyHtoDAsync s0', 'cuMemcpyHtoDAsync s0', 'prepare 2',
+      'launch euler s0', 'record e3 s0', 'wait s1 e3', // the first latents input into both replicas' slots
+      ...step('e0'), ...step('e1'), // step 1 is enqueued before step 0 is waited for
+      'cuEventSynchronize e0', 'onStep 1', 'cuEventSynchronize e1', 'onStep 2',
+      'cuStreamSynchronize s0', 'cuStreamSynchronize s1', 'cuMemcpyDtoH',
+      'clear r0', 'clear r1', 'cuEventDestroy e0', 'cuEventDestroy e1', 'cuEventDestroy e2', 'cuEventDestroy e3', 'cuMemFree', 'cuMemFree',
+    ]);
+    expect(steps).toEqual([1, 2]);
+  });
+
+  it('an exception from onStep drains the enqueued step, reads nothing back, frees everything and is rethrown', () => {
+    const { log, d } = recorder();
+    const abort = new Error('aborted by the client');
+    expect(() => deviceDenoise(device(log, d), loop({ onStep: () => { throw abort; } }))).toThrow(abort);
+    const after = log.slice(log.indexOf('cuEventSynchronize e0') + 1);
+    expect(after).toEqual([
+      'cuStreamSynchronize s0', 'cuStreamSynchronize s1',
+      'clear r0', 'clear r1', 'cuEventDestroy e0', 'cuEventDestroy e1', 'cuEventDestroy e2', 'cuEventDestroy e3', 'cuMemFree', 'cuMemFree',
+    ]);
+  });
+
+  it('one set without CFG: the Euler kernel on replica 0 only; a loop the artifact cannot run is refused before anything is allocated', () => {
+    const { log, d } = recorder();
+    deviceDenoise(device(log, d), loop({ inputs: [{ text: Tensor.zeros('float32', [1, 2]) }], cfg: undefined }));
+    expect(log.filter((l) => l.startsWith('launch'))).toEqual(['launch euler s0', 'launch euler s0', 'launch euler s0']);
+    expect(log.some((l) => l.includes('s1'))).toBe(false);
+    const refused = recorder();
+    expect(() => deviceDenoise(device(refused.log, refused.d), loop({ cfg: undefined }))).toThrow(/denoise \(stand-in\): expected CFG exactly when there are two input sets/);
+    expect(() => deviceDenoise(device(refused.log, refused.d), loop({ timesteps: Float32Array.of(1) }))).toThrow(/expected 2 sigmas for 1 steps/);
+    expect(refused.log).toEqual([]);
+  });
+});
