@@ -87,8 +87,8 @@ export function convDescriptor(graph: Graph, node: Node): ConvDescriptor {
  * 7 rows of pitch 66, 2 x 232 positions, 448 kept). Per 32-channel chunk that moves 37 KB of
  * weights and 37 KB of raw input for 17 MFLOP, where BM 128 (the warpgroups split the rows, 3 rows,
  * 200 positions) moves 74 + 20 KB for 15 MFLOP: the weights are read once per tap, the input tile
- * serves all taps. H100: BM 64 1.0-1.5x faster on every 3x3 shape of the decoders (41.3 vs 48.6
- * ms in all). 1x1: BM 128 (4 rows, 256 positions), 1.2-1.4x faster there (the input dominates).
+ * serves all taps. H100 80GB HBM3 (bench/results/vae-wgmma-2026-11-26.md): BM 64 1.0-1.5x faster
+ * on every 3x3 shape of the decoders (41.3 vs 48.6 ms in all). 1x1: BM 128 (4 rows, 256 positions), 1.2-1.4x faster there (the input dominates).
  * (`force`: bench/gpu/conv-variants.ts.)
  */
 export function wgTile(d: ConvDescriptor, force?: { bm?: 64 | 128 }): WgTile | undefined {

@@ -54,8 +54,10 @@ export function insertQuantize(policy: PrecisionPolicy): QuantizePass {
       const quantized = new Map<string, string>(); // activation -> its (shared) dequantized value
       const convolves = graph.nodes.some((n) => n.op === 'Conv' || n.op === 'FusedConv');
       graph.nodes.forEach((node, i) => {
-        if (node.op === 'FusedAttention' && node.attrs.qk !== 'fp8' && fp8Attention(policy, { causal: node.attrs.causal === 1, ...attentionLengths(graph, node), convolves })) {
-          const pv = fp8PvAttention(policy, { causal: node.attrs.causal === 1, ...attentionLengths(graph, node), convolves, masked: !!node.inputs[0] });
+        const attention = node.op === 'FusedAttention' && node.attrs.qk !== 'fp8'
+          ? { causal: node.attrs.causal === 1, ...attentionLengths(graph, node), convolves, masked: !!node.inputs[0] } : undefined;
+        if (attention && fp8Attention(policy, attention)) {
+          const pv = fp8PvAttention(policy, attention);
           rw.insertBefore(i, [{ ...node, attrs: { ...node.attrs, qk: 'fp8', ...(pv ? { pv: 'fp8' } : {}) } }], new Map());
           rw.removeNode(i);
           ctx.count('FusedAttention => fp8 Q·Kᵀ');

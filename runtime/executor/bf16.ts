@@ -86,7 +86,8 @@ export function canonicalNaNs(bits: Uint16Array): Uint16Array {
   if (bits.byteOffset % 4 === 0) {
     const w32 = new Uint32Array(bits.buffer, bits.byteOffset, n >>> 1);
     // Per half, magnitude + 0x7f carries into bit 15 exactly when the magnitude is above 0x7f80 (a NaN).
-    // Four words per iteration: 1.4x faster on Flux.2's 7.9M embedding values (4.7 -> 3.3 ms here).
+    // Four words per iteration: 1.4x faster on Flux.2's 7.9M embedding values (4.7 -> 3.3 ms on the
+    // CPU machine, AMD EPYC 2 vCPUs, Node 20.20.2, a scratch micro-benchmark of this loop).
     const len = w32.length;
     let i = 0;
     for (; i + 3 < len; i += 4) {

@@ -13,6 +13,7 @@
  * runtime/pipeline/denoise.ts hostDenoise, bit for bit.
  */
 import { fail } from '../../compiler/errors.ts';
+import { f32ToBf16Array } from '../executor/bf16.ts';
 import type { DenoiseLoop } from '../executor/types.ts';
 import type { IoSpec, Manifest } from './artifact.ts';
 import { type DevicePtr, type Driver, type Handle, KernelParams, alloc, createEvent, launch } from './cuda.ts';
@@ -34,22 +35,20 @@ export interface LoopDevice {
   checkInputs(given: Record<string, { dtype: string; shape: readonly number[] }>): void;
 }
 
-const KIND: Record<string, number> = { float32: 0, bfloat16: 1 };
+/** The `kind` argument of support.cu's loop and RGB8 kernels for a buffer of this dtype. */
+export const SUPPORT_KIND: Record<string, number> = { float32: 0, bfloat16: 1 };
 const count = (s: IoSpec) => s.shape.reduce((a, b) => a * b, 1);
 
 function kindOf(spec: IoSpec, what: string): number {
-  const k = KIND[spec.dtype];
+  const k = SUPPORT_KIND[spec.dtype];
   if (k === undefined) fail(`denoise: ${what} '${spec.name}'`, 'float32 or bfloat16', spec.dtype);
   return k;
 }
 
 /** Every timestep input in the slot's type: float32 bytes, or bfloat16 bits (nearest even). */
 function timestepBytes(values: Float32Array, kind: number): Uint8Array {
-  if (kind === 0) return new Uint8Array(values.buffer.slice(values.byteOffset, values.byteOffset + values.byteLength));
-  const bits = new Uint16Array(values.length);
-  const u = new Uint32Array(Float32Array.from(values).buffer);
-  u.forEach((b, i) => { bits[i] = (b & 0x7fffffff) > 0x7f800000 ? 0x7fc0 : (b + 0x7fff + ((b >>> 16) & 1)) >>> 16; });
-  return new Uint8Array(bits.buffer);
+  const typed = kind === 0 ? Float32Array.from(values) : f32ToBf16Array(values);
+  return new Uint8Array(typed.buffer, typed.byteOffset, typed.byteLength);
 }
 
 export function deviceDenoise(dev: LoopDevice, loop: DenoiseLoop): Float32Array {

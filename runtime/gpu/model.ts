@@ -40,7 +40,7 @@ import {
 } from './cuda.ts';
 import { type DeviceLayout, FILL_KIND, deviceLayout, isSynthetic, syntheticFills } from './weights.ts';
 import type { DenoiseLoop } from '../executor/types.ts';
-import { type LoopDevice, deviceDenoise } from './denoise.ts';
+import { type LoopDevice, SUPPORT_KIND, deviceDenoise } from './denoise.ts';
 
 export interface LoadOptions {
   /** Fill every learned weight on the GPU from this seed instead of weights.bin. */
@@ -411,7 +411,7 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
   // RGB8 on the device: one image output [1, 3, (1,) H, W] of float32 or bfloat16.
   const image = m.io.outputs.length === 1 ? m.io.outputs[0] : undefined;
   const imageShape = image && image.shape.length >= 4 && image.shape[1] === 3 && image.shape.filter((_, i) => i !== 1 && i < image.shape.length - 2).every((d) => d === 1);
-  const rgb8Kind = image && imageShape ? ({ float32: 0, bfloat16: 1 } as Record<string, number>)[image.dtype] : undefined;
+  const rgb8Kind = image && imageShape ? SUPPORT_KIND[image.dtype] : undefined;
   const rgb8Fn = support?.rgb8 && rgb8Kind !== undefined ? fnFor(support.rgb8, support.unit, 0) : null;
   let rgb8Buffer: DevicePtr | null = null;
   const loopDevice: LoopDevice | null = support?.euler ? {
