@@ -83,7 +83,7 @@ export class Flux2Pipeline extends ModulePipeline implements Pipeline {
     const generator = req.noise ? undefined : new GaussianNoise(req.seed); // a bad seed throws before the encoder starts
     const encoding = this.encode(req.prompt);
     // Drawn while the text encoder runs (an executor that launches and yields, as the GPU one).
-    const noise = req.noise ?? generator!.fill(PACKED * h * w);
+    const noise = req.noise ?? (await generator!.fillAsync(PACKED * h * w));
     const prompt = await encoding;
     const t1 = performance.now();
 

@@ -90,7 +90,7 @@ export class QwenImagePipeline extends ModulePipeline implements Pipeline {
     const generator = req.noise ? undefined : new GaussianNoise(req.seed); // a bad seed throws before the encoder starts
     const encoding = encodePrompts(this.encoder, this.tok, cfg ? [req.prompt, req.negativePrompt!] : [req.prompt], this.settings, this.drop, this.encoderLength, this.textLength);
     // Drawn while the text encoder runs (an executor that launches and yields, as the GPU one).
-    const noise = req.noise ?? generator!.fill(LATENT * 4 * h * w);
+    const noise = req.noise ?? (await generator!.fillAsync(LATENT * 4 * h * w));
     const [cond, uncond] = await encoding;
     const t1 = performance.now();
 

@@ -7,6 +7,7 @@
  */
 import { type Executor, type ExecutorFactory, deviceBytes, loadAll, requireInputs, staticDim } from '../executor/types.ts';
 import { type PipelineManifest, ROLES, graphRef } from './manifest.ts';
+import { sharedNoisePool } from './noise.ts';
 import { TextTokenizer } from './tokenizer.ts';
 import { type Size, formatSize } from './types.ts';
 
@@ -14,6 +15,7 @@ export interface Modules { tok: TextTokenizer; encoder: Executor; transformer: E
 
 /** The tokenizer and the three executors of `m`, each checked for the inputs the family feeds it. */
 export async function loadModules(m: PipelineManifest, load: ExecutorFactory, transformerInputs: readonly string[]): Promise<Modules> {
+  sharedNoisePool(); // its workers start while the modules load (noise.ts fillAsync)
   const tok = TextTokenizer.load(m.tokenizer);
   const [encoder, transformer, vae] = await loadAll(load, ROLES.map((role) => graphRef(m, role)));
   requireInputs(encoder, ['input_ids', 'attention_mask']);

@@ -5,11 +5,18 @@
  * draws -> one 53-bit uniform in (0, 1], Box–Muller in float64 (both the cosine and the sine
  * output are used, in that order), each value rounded to float32.
  *
+ * A request's noise is drawn by fillAsync: the same values, the pairs' math (log, sqrt, cos, sin:
+ * most of the time) split over a few worker threads that run the same function's source, while
+ * this thread only steps the generator's state to where each part starts.
+ *
  * Guarantee: the same seed gives the same bytes, on any machine, for a given Node/V8 version
  * (V8's Math.log/cos/sin are its own fdlibm ports, not the C library's). It does NOT reproduce
  * torch's generators (Philox on CUDA, MT19937 on CPU): diffusers' images for "seed 42" cannot be
  * regenerated from the seed; to reproduce one bit-for-bit, import its initial noise tensor.
  */
+
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
 
 const MAX_SEED = 0xffffffff;
 
@@ -89,27 +96,160 @@ export class GaussianNoise {
     const out = new Float32Array(n);
     let i = 0;
     if (n > 0 && this.hasSpare) out[i++] = this.nextNormal();
-    // `next` inlined four times per pair, the state in locals (stored back below): 25% faster than calling it.
-    const st = this.s;
-    let s0 = st[0] | 0, s1 = st[1] | 0, s2 = st[2] | 0, s3 = st[3] | 0, r = 0, t = 0;
-    for (; i + 1 < n; i += 2) {
-      r = Math.imul(rotl(Math.imul(s1, 5) >>> 0, 7), 9) >>> 0; t = s1 << 9; s2 ^= s0; s3 ^= s1; s1 ^= s2; s0 ^= s3; s2 ^= t; s3 = (s3 << 11) | (s3 >>> 21);
-      const hi1 = r >>> 5;
-      r = Math.imul(rotl(Math.imul(s1, 5) >>> 0, 7), 9) >>> 0; t = s1 << 9; s2 ^= s0; s3 ^= s1; s1 ^= s2; s0 ^= s3; s2 ^= t; s3 = (s3 << 11) | (s3 >>> 21);
-      const u1 = (hi1 * 67108864 + (r >>> 6) + 1) / 9007199254740992;
-      r = Math.imul(rotl(Math.imul(s1, 5) >>> 0, 7), 9) >>> 0; t = s1 << 9; s2 ^= s0; s3 ^= s1; s1 ^= s2; s0 ^= s3; s2 ^= t; s3 = (s3 << 11) | (s3 >>> 21);
-      const hi2 = r >>> 5;
-      r = Math.imul(rotl(Math.imul(s1, 5) >>> 0, 7), 9) >>> 0; t = s1 << 9; s2 ^= s0; s3 ^= s1; s1 ^= s2; s0 ^= s3; s2 ^= t; s3 = (s3 << 11) | (s3 >>> 21);
-      const u2 = (hi2 * 67108864 + (r >>> 6) + 1) / 9007199254740992;
-      const radius = Math.sqrt(-2 * Math.log(u1));
-      const theta = 2 * Math.PI * u2;
-      out[i] = radius * Math.cos(theta);
-      out[i + 1] = radius * Math.sin(theta);
-    }
-    st[0] = s0; st[1] = s1; st[2] = s2; st[3] = s3;
-    if (i < n) out[i] = this.nextNormal();
+    const end = i + ((n - i) & ~1);
+    fillPairs(this.s, out, i, end);
+    if (end < n) out[end] = this.nextNormal();
     return out;
   }
+
+  /**
+   * fill(n), the same values, with the pairs' math split over the noise workers: this thread only
+   * steps the state past each part (a quarter of the work) and hands each worker its part's start
+   * state; the workers write into one shared buffer. Falls back to fill where no pool is ready yet
+   * (its workers start on the first call), n is small, or a worker fails (never a failed request).
+   */
+  async fillAsync(n: number, pool: NoisePool | undefined = sharedNoisePool()): Promise<Float32Array> {
+    if (!pool?.ready || n < PARALLEL_MIN || this.hasSpare) return this.fill(n);
+    const start = Uint32Array.from(this.s);
+    const out = new Float32Array(new SharedArrayBuffer(4 * n));
+    const pairs = n >> 1, parts = pool.size, jobs: Promise<void>[] = [];
+    for (let k = 0, from = 0; k < parts; k++) {
+      const to = 2 * Math.round(((k + 1) * pairs) / parts);
+      jobs.push(pool.run(Uint32Array.from(this.s), out, from, to));
+      skipPairs(this.s, (to - from) >> 1);
+      from = to;
+    }
+    try {
+      await Promise.all(jobs);
+    } catch {
+      // A worker died (the pool retires it): the same values from this thread, from the same start.
+      this.s.set(start);
+      return this.fill(n);
+    }
+    if (n & 1) out[n - 1] = this.nextNormal();
+    return out;
+  }
+}
+
+/** Below this many values one thread is quicker than a round trip to the workers. */
+const PARALLEL_MIN = 65536;
+
+/**
+ * out[from, to) (an even count) as Box–Muller pairs from the state st (four uint32, advanced in
+ * place): xoshiro128** inlined four times per pair with the state in locals (25% faster than a call
+ * per draw). Self-contained — no names from outside, no nested functions — because the noise
+ * workers run its source text (sharedNoisePool), so both threads compute with the same code.
+ */
+function fillPairs(st: Uint32Array, out: Float32Array, from: number, to: number): void {
+  let s0 = st[0] | 0, s1 = st[1] | 0, s2 = st[2] | 0, s3 = st[3] | 0, r = 0, t = 0, m = 0;
+  for (let i = from; i < to; i += 2) {
+    m = Math.imul(s1, 5); r = Math.imul((m << 7) | (m >>> 25), 9) >>> 0; t = s1 << 9; s2 ^= s0; s3 ^= s1; s1 ^= s2; s0 ^= s3; s2 ^= t; s3 = (s3 << 11) | (s3 >>> 21);
+    const hi1 = r >>> 5;
+    m = Math.imul(s1, 5); r = Math.imul((m << 7) | (m >>> 25), 9) >>> 0; t = s1 << 9; s2 ^= s0; s3 ^= s1; s1 ^= s2; s0 ^= s3; s2 ^= t; s3 = (s3 << 11) | (s3 >>> 21);
+    const u1 = (hi1 * 67108864 + (r >>> 6) + 1) / 9007199254740992;
+    m = Math.imul(s1, 5); r = Math.imul((m << 7) | (m >>> 25), 9) >>> 0; t = s1 << 9; s2 ^= s0; s3 ^= s1; s1 ^= s2; s0 ^= s3; s2 ^= t; s3 = (s3 << 11) | (s3 >>> 21);
+    const hi2 = r >>> 5;
+    m = Math.imul(s1, 5); r = Math.imul((m << 7) | (m >>> 25), 9) >>> 0; t = s1 << 9; s2 ^= s0; s3 ^= s1; s1 ^= s2; s0 ^= s3; s2 ^= t; s3 = (s3 << 11) | (s3 >>> 21);
+    const u2 = (hi2 * 67108864 + (r >>> 6) + 1) / 9007199254740992;
+    const radius = Math.sqrt(-2 * Math.log(u1));
+    const theta = 2 * Math.PI * u2;
+    out[i] = radius * Math.cos(theta);
+    out[i + 1] = radius * Math.sin(theta);
+  }
+  st[0] = s0; st[1] = s1; st[2] = s2; st[3] = s3;
+}
+
+/** Steps st past `pairs` pairs (four draws each) without their math: where the next worker's part starts. */
+function skipPairs(st: Uint32Array, pairs: number): void {
+  let s0 = st[0] | 0, s1 = st[1] | 0, s2 = st[2] | 0, s3 = st[3] | 0, t = 0;
+  for (let i = 0; i < 4 * pairs; i++) {
+    t = s1 << 9; s2 ^= s0; s3 ^= s1; s1 ^= s2; s0 ^= s3; s2 ^= t; s3 = (s3 << 11) | (s3 >>> 21);
+  }
+  st[0] = s0; st[1] = s1; st[2] = s2; st[3] = s3;
+}
+
+/**
+ * Worker threads that run fillPairs on parts of a shared buffer. The workers are unreferenced
+ * while idle (they never keep a process alive) and referenced while a part is in flight. `ready`
+ * turns true once every worker has started; until then fillAsync draws on its own thread.
+ */
+export class NoisePool {
+  ready = false;
+  private readonly workers: Worker[] = [];
+  private readonly pending = new Map<number, { resolve: () => void; reject: (e: Error) => void; worker: Worker }>();
+  private nextId = 0;
+  private turn = 0;
+
+  constructor(readonly size: number) {
+    // The worker's source: fillPairs' own text (a bundler's or tsx's name helper stubbed, should it appear).
+    const source = `const { parentPort } = require('node:worker_threads'); const __name = (f) => f;
+const fillPairs = ${fillPairs.toString()};
+parentPort.postMessage({ ready: true });
+parentPort.on('message', ({ id, state, out, from, to }) => { fillPairs(state, out, from, to); parentPort.postMessage({ id }); });`;
+    let started = 0;
+    for (let i = 0; i < size; i++) {
+      const worker = new Worker(source, { eval: true });
+      worker.unref();
+      worker.on('message', (m: { ready?: boolean; id?: number }) => {
+        if (m.ready) {
+          this.ready = ++started === size;
+          return;
+        }
+        const job = this.pending.get(m.id!);
+        if (!job) return;
+        this.pending.delete(m.id!);
+        job.worker.unref();
+        job.resolve();
+      });
+      worker.on('error', (e: Error) => this.fail(worker, e));
+      worker.on('exit', (code) => this.fail(worker, new Error(`noise worker exited (code ${code})`)));
+      this.workers.push(worker);
+    }
+  }
+
+  /** fillPairs(state, out, from, to) on the next worker; out must be on a SharedArrayBuffer. */
+  run(state: Uint32Array, out: Float32Array, from: number, to: number): Promise<void> {
+    const worker = this.workers[this.turn++ % this.workers.length];
+    if (!worker) return Promise.reject(new Error('noise pool: no worker left'));
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject, worker });
+      worker.ref();
+      worker.postMessage({ id, state, out, from, to });
+    });
+  }
+
+  /** Stops the workers (tests; the shared pool lives as long as the process). */
+  async close(): Promise<void> {
+    this.ready = false;
+    await Promise.all(this.workers.splice(0).map((w) => w.terminate()));
+  }
+
+  /** A worker that died fails its parts and leaves the pool; the pool is no longer used. */
+  private fail(worker: Worker, e: Error): void {
+    this.ready = false;
+    for (const [id, job] of this.pending) {
+      if (job.worker !== worker) continue;
+      this.pending.delete(id);
+      job.reject(e);
+    }
+    const i = this.workers.indexOf(worker);
+    if (i >= 0) this.workers.splice(i, 1);
+  }
+}
+
+let shared: NoisePool | undefined | null;
+
+/**
+ * The process's noise pool: min(4, cores - 1) workers (none on a machine of two cores or fewer,
+ * where a part per core would compete with the thread driving the GPU), started on the first call.
+ */
+export function sharedNoisePool(): NoisePool | undefined {
+  if (shared === undefined) {
+    const size = Math.min(4, availableParallelism() - 1);
+    shared = size >= 2 ? new NoisePool(size) : null;
+  }
+  return shared ?? undefined;
 }
 
 export const SEED_LIMIT = MAX_SEED;

@@ -1,11 +1,12 @@
 /**
  * The seeded Gaussian noise (runtime/pipeline/noise.ts): same seed -> same bytes, seeds differ,
  * fill's single loop = the per-value algorithm (and the full-size draws' hashes from before it),
- * standard-normal statistics, the per-image seed rule, and seed range checks.
+ * standard-normal statistics, the per-image seed rule, and seed range checks; fillAsync (the parts
+ * drawn on worker threads) = fill, the stream continuing across calls, and a dying pool costs no request.
  */
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { GaussianNoise, SEED_LIMIT, imageSeed } from '../../runtime/pipeline/noise.ts';
+import { GaussianNoise, NoisePool, SEED_LIMIT, imageSeed } from '../../runtime/pipeline/noise.ts';
 
 describe('GaussianNoise', () => {
   it('is a pure function of the seed', () => {
@@ -51,6 +52,31 @@ describe('GaussianNoise', () => {
     const sha = (a: Float32Array) => createHash('sha256').update(new Uint8Array(a.buffer)).digest('hex');
     expect(sha(new GaussianNoise(42).fill(128 * 64 * 64))).toBe('8cd21c265040c152b90a391ae770903604b52fa630b885d04baad6d458fa441a');
     expect(sha(new GaussianNoise(SEED_LIMIT).fill(16 * 128 * 128))).toBe('05e57ccff2db572b740856ce5ba2f581fa6a633511f08e1a1be4f87b483b4215');
+  });
+
+  it('fillAsync on worker threads gives fill\'s values and leaves the stream where fill would', async () => {
+    const pool = new NoisePool(3);
+    try {
+      while (!pool.ready) await new Promise((r) => setTimeout(r, 5));
+      for (const [seed, n] of [[42, 128 * 64 * 64], [7, 65536 + 3], [SEED_LIMIT, 200_001], [1, 1000]] as const) {
+        const a = new GaussianNoise(seed), b = new GaussianNoise(seed);
+        const got = [await b.fillAsync(n, pool), b.fill(5), await b.fillAsync(n, pool), b.fill(4)];
+        const want = [a.fill(n), a.fill(5), a.fill(n), a.fill(4)];
+        expect(got[0].buffer instanceof SharedArrayBuffer).toBe(n >= 65536); // drawn by the workers (small draws stay here)
+        for (let i = 0; i < want.length; i++) expect(Buffer.from(got[i].buffer, got[i].byteOffset, got[i].byteLength).equals(Buffer.from(want[i].buffer))).toBe(true);
+      }
+      // The full-size Flux.2 draw hashed above, through the workers.
+      const x = await new GaussianNoise(42).fillAsync(128 * 64 * 64, pool);
+      expect(createHash('sha256').update(new Uint8Array(x.buffer, 0, x.byteLength)).digest('hex')).toBe('8cd21c265040c152b90a391ae770903604b52fa630b885d04baad6d458fa441a');
+      // Workers stopped while their parts are in flight: the same values, drawn on this thread.
+      const c = new GaussianNoise(9), pending = c.fillAsync(300_000, pool);
+      await pool.close();
+      const y = await pending, z = new GaussianNoise(9).fill(300_000);
+      expect(Buffer.from(y.buffer, 0, y.byteLength).equals(Buffer.from(z.buffer))).toBe(true);
+      expect(pool.ready).toBe(false);
+    } finally {
+      await pool.close();
+    }
   });
 
   it('has mean 0, variance 1, symmetric tails', () => {
