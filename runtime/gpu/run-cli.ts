@@ -16,7 +16,7 @@
  * weights and no --inputs, seeded random inputs. --reference compares each output with
  * DIR/output_<name>.npy (relative L2 and cosine; the bars make it exit 3). --time N replays the
  * captured CUDA graph N times and, as the baseline in the same run, the same plan launch by launch;
- * --profile times each launch on its own (events between launches) and sums by kind.
+ * --profile times each launch on its own (events between launches) and sums by kind (--json: every launch too).
  * Synthetic weights are labelled in every line, in the JSON and in the output file names.
  * Exit codes: 0 ok, 1 bad input (one line), 3 outside the bars, 70 a bug.
  */
@@ -173,7 +173,7 @@ export function main(argv: string[]): Promise<number> {
         const byLabel = new Map<string, { n: number; ms: number }>();
         for (const l of launches) { const e = byLabel.get(l.label) ?? { n: 0, ms: 0 }; e.n++; e.ms += l.ms; byLabel.set(l.label, e); }
         const rows = [...byLabel].sort((a, b) => b[1].ms - a[1].ms);
-        result.profile = { totalMs: total, byKind: Object.fromEntries(rows), slowest: [...launches].sort((a, b) => b.ms - a.ms).slice(0, 10) };
+        result.profile = { totalMs: total, byKind: Object.fromEntries(rows), slowest: [...launches].sort((a, b) => b.ms - a.ms).slice(0, 10), launches };
         say(`${tag}profile (launch by launch, ${launches.length} launches, ${total.toFixed(2)} ms): ${rows.map(([k, e]) => `${k} x${e.n} ${e.ms.toFixed(2)} ms (${((100 * e.ms) / total).toFixed(1)}%)`).join('; ')}`);
       }
       if (json) console.log(JSON.stringify(result));
