@@ -25,6 +25,18 @@
  *
  * specFor() is pure (tested on the CPU); Gemm objects own a matmul descriptor with the operand
  * pointers baked in, and an algorithm from the heuristic, cached per shape and types at load.
+ *
+ * Tuning (tune(), at load unless the caller opts out): the heuristic's first answer is often not
+ * the fastest (an exhaustive search over every configuration cuBLASLt accepts, bench/gpu/
+ * gemm_fp8_configs.cu, found 3-20% on 9 of the 18 FP8 shapes of both transformers on the H100), so
+ * each shape's candidates are the heuristic's answers (up to TUNE_HEURISTICS) and the configurations
+ * of its first answer's algorithm: every tile it supports x the cluster shapes auto, 1x1, 2x1, 1x2
+ * and 2x2, at that answer's stages, each accepted by cublasLtMatmulAlgoCheck within the workspace.
+ * Each candidate is timed once on the shape's first GEMM; the heuristic's first answer and the three
+ * fastest again over up to TUNE_INSTANCES GEMMs of the shape (distinct weights, read from DRAM as in
+ * a run), and the fastest of those kept (ties: the heuristic's order);
+ * every GEMM of the shape shares that one algorithm buffer, so the choice is made before the CUDA
+ * graph is captured.
  */
 import { fail } from '../../compiler/errors.ts';
 import type { DType } from '../../compiler/ir/dtype.ts';
@@ -47,6 +59,14 @@ const C = CONSTANTS;
 /** sizeof(cublasLtMatmulHeuristicResult_t): algo (8 x uint64) + size_t workspaceSize + status + float waves + int[4]. */
 const HEURISTIC_BYTES = 96;
 export const WORKSPACE_BYTES = 32 << 20;
+/** How many heuristic answers per GEMM shape tune() times. */
+export const TUNE_HEURISTICS = 16;
+/** The most GEMMs of one shape a candidate is timed over. */
+const TUNE_INSTANCES = 3;
+/** cublasLtClusterShape_t: auto, 1x1x1, 2x1x1, 1x2x1, 2x2x1. */
+const TUNE_CLUSTERS = [0, 2, 3, 5, 6];
+/** cublasLtMatmulAlgoConfigAttributes_t and cublasLtMatmulAlgoCapAttributes_t members tune() uses. */
+const CONFIG_ID = 0, CONFIG_TILE_ID = 1, CONFIG_STAGES_ID = 6, CONFIG_CLUSTER_SHAPE_ID = 8, CAP_TILE_IDS = 6;
 
 const CUDA_TYPE: Partial<Record<DType, number>> = { float32: C.CUDA_R_32F, float16: C.CUDA_R_16F, bfloat16: C.CUDA_R_16BF, float8e4m3fn: C.CUDA_R_8F_E4M3 };
 
@@ -161,6 +181,11 @@ const LT = {
   prefSet: 'int cublasLtMatmulPreferenceSetAttribute(void *pref, int attr, const void *buf, size_t size)',
   heuristic: 'int cublasLtMatmulAlgoGetHeuristic(void *handle, void *desc, void *a, void *b, void *c, void *d, void *pref, int requested, void *results, _Out_ int *returned)',
   matmul: 'int cublasLtMatmul(void *handle, void *desc, const void *alpha, uint64_t a, void *adesc, uint64_t b, void *bdesc, const void *beta, uint64_t c, void *cdesc, uint64_t d, void *ddesc, const void *algo, uint64_t workspace, size_t workspaceSize, void *stream)',
+  algoInit: 'int cublasLtMatmulAlgoInit(void *handle, int computeType, int scaleType, int aType, int bType, int cType, int dType, int algoId, void *algo)',
+  algoCheck: 'int cublasLtMatmulAlgoCheck(void *handle, void *desc, void *a, void *b, void *c, void *d, const void *algo, void *result)',
+  capGet: 'int cublasLtMatmulAlgoCapGetAttribute(const void *algo, int attr, void *buf, size_t size, _Out_ size_t *written)',
+  configGet: 'int cublasLtMatmulAlgoConfigGetAttribute(const void *algo, int attr, void *buf, size_t size, _Out_ size_t *written)',
+  configSet: 'int cublasLtMatmulAlgoConfigSetAttribute(void *algo, int attr, const void *buf, size_t size)',
 } as const;
 
 type Fn = (...args: unknown[]) => unknown;
@@ -176,6 +201,8 @@ export class CublasLt {
   /** Preferences of activation GEMMs, by the alignments of A, B and D. */
   private readonly alignedPrefs = new Map<string, Handle>();
   private readonly algos = new Map<string, Buffer>();
+  /** Per shape key: the heuristic's answers (64-byte algorithms, best first by its estimate), what AlgoCheck needs, and GEMMs to time them on. */
+  private readonly candidates = new Map<string, { algos: Buffer[]; check: { desc: Handle; a: Handle; b: Handle; d: Handle; types: number[] }; gemms: Gemm[]; count: number }>();
   private readonly layouts = new Map<string, Handle>();
   private readonly alpha = Float32Array.of(1);
   private readonly beta = Float32Array.of(0);
@@ -241,23 +268,125 @@ export class CublasLt {
     const key = `${spec.precision}${spec.unscaled ? ' unscaled' : ''}${spec.fastAccum ? ' fast' : ''} ${m} ${n} ${k} ${spec.layout} ${spec.xType} ${spec.wType} ${spec.yType} ${spec.biasType ?? '-'}${spec.act ? ` ld ${lda} ${ldb} align ${aligned}` : ''}`;
     let algo = this.algos.get(key);
     if (!algo) {
-      const results = Buffer.alloc(HEURISTIC_BYTES);
+      const results = Buffer.alloc(HEURISTIC_BYTES * TUNE_HEURISTICS);
       const returned = [0];
-      const rc = this.fn.heuristic(this.handle, desc, a, b, d, d, aligned ? this.alignedPref(aligned) : this.pref, 1, results, returned) as number;
+      const rc = this.fn.heuristic(this.handle, desc, a, b, d, d, aligned ? this.alignedPref(aligned) : this.pref, TUNE_HEURISTICS, results, returned) as number;
       if (rc !== 0 || returned[0] < 1) {
         const why = rc !== 0 ? `${this.fn.statusName(rc)} (${this.fn.statusString(rc)})` : 'no algorithm';
         fail(`GEMM '${spec.node}' (${key})`, 'a cuBLASLt algorithm for this GEMM', why);
       }
-      algo = results.subarray(0, 64);
+      const answers = Array.from({ length: returned[0] }, (_, i) => Buffer.from(results.subarray(i * HEURISTIC_BYTES, i * HEURISTIC_BYTES + 64)));
+      algo = Buffer.from(answers[0]);
       this.algos.set(key, algo);
+      const types = [CUDA_TYPE[spec.wType]!, CUDA_TYPE[spec.xType]!, CUDA_TYPE[spec.yType]!, CUDA_TYPE[spec.yType]!];
+      this.candidates.set(key, { algos: answers, check: { desc, a, b, d, types }, gemms: [], count: 0 });
     }
     const alpha = spec.act ? Float32Array.of(spec.act.alpha) : this.alpha;
     const args = [this.handle, desc, alpha, ptr.w, a, ptr.x, b, this.beta, ptr.y, d, ptr.y, d, algo, workspace, WORKSPACE_BYTES];
-    return {
+    const gemm: Gemm = {
       spec,
       enqueue: (stream: Handle) => this.call('matmul', ...args, stream),
       destroy: () => this.call('descDestroy', desc),
     };
+    const c = this.candidates.get(key)!;
+    if (c.gemms.length < TUNE_INSTANCES) c.gemms.push(gemm);
+    c.count++;
+    return gemm;
+  }
+
+  /** A 64-byte algorithm's config attribute (little-endian, its own size), or undefined where the library has none. */
+  private configOf(algo: Buffer, attr: number): number | undefined {
+    const size = this.configSize(algo, attr);
+    if (!size) return undefined;
+    const buf = Buffer.alloc(8), written = [0];
+    if ((this.fn.configGet(algo, attr, buf, size, written) as number) !== 0) return undefined;
+    return Number(buf.readBigUInt64LE(0));
+  }
+
+  /** The byte size of a config attribute (the library takes exactly that size), 0 where it has none. */
+  private configSize(algo: Buffer, attr: number): number {
+    const written = [0];
+    this.fn.configGet(algo, attr, null, 0, written);
+    return written[0] > 0 && written[0] <= 8 ? written[0] : 0;
+  }
+
+  /** Sets a config attribute at the size the library gives it; false where it refuses. */
+  private setConfig(algo: Buffer, attr: number, value: number): boolean {
+    const size = this.configSize(algo, attr);
+    if (!size) return false;
+    const buf = Buffer.alloc(8);
+    buf.writeBigUInt64LE(BigInt(value));
+    return (this.fn.configSet(algo, attr, buf, size) as number) === 0;
+  }
+
+  /**
+   * The configurations of the heuristic's first algorithm (every tile x TUNE_CLUSTERS at its stages)
+   * that cublasLtMatmulAlgoCheck accepts for this shape within the workspace, minus the answers already listed.
+   */
+  private configurations(c: { algos: Buffer[]; check: { desc: Handle; a: Handle; b: Handle; d: Handle; types: number[] } }): Buffer[] {
+    const first = c.algos[0];
+    const id = this.configOf(first, CONFIG_ID), stages = this.configOf(first, CONFIG_STAGES_ID);
+    if (id === undefined) return [];
+    const base = Buffer.alloc(64);
+    const [aType, bType, cType, dType] = c.check.types;
+    if ((this.fn.algoInit(this.handle, C.CUBLAS_COMPUTE_32F, C.CUDA_R_32F, aType, bType, cType, dType, id, base) as number) !== 0) return [];
+    const size = [0];
+    if ((this.fn.capGet(base, CAP_TILE_IDS, null, 0, size) as number) !== 0 && !size[0]) return [];
+    const tileBuf = Buffer.alloc(size[0]);
+    if (!size[0] || (this.fn.capGet(base, CAP_TILE_IDS, tileBuf, size[0], size) as number) !== 0) return [];
+    const tiles = Array.from({ length: tileBuf.length / 4 }, (_, i) => tileBuf.readUInt32LE(4 * i));
+    const seen = new Set(c.algos.map((x) => x.toString('hex')));
+    const out: Buffer[] = [];
+    const result = Buffer.alloc(HEURISTIC_BYTES);
+    for (const tile of tiles) {
+      for (const cluster of TUNE_CLUSTERS) {
+        const algo = Buffer.from(base);
+        if (!this.setConfig(algo, CONFIG_TILE_ID, tile)) continue;
+        if (stages !== undefined) this.setConfig(algo, CONFIG_STAGES_ID, stages);
+        this.setConfig(algo, CONFIG_CLUSTER_SHAPE_ID, cluster);
+        const { desc, a, b, d } = c.check;
+        if ((this.fn.algoCheck(this.handle, desc, a, b, d, d, algo, result) as number) !== 0) continue;
+        if (Number(result.readBigUInt64LE(64)) > WORKSPACE_BYTES) continue;
+        const hex = algo.toString('hex');
+        if (seen.has(hex)) continue;
+        seen.add(hex);
+        out.push(algo);
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Chooses each shape's algorithm by timing (header): `timeMs(run, reps)` returns the device
+   * milliseconds of one run() (after a warm-up, the mean of `reps`); a run enqueues GEMMs of the shape once each. A candidate the library refuses at
+   * run time counts as never finishing. Returns, per shape, the heuristic's first answer against the
+   * one kept (ms per GEMM).
+   */
+  tune(timeMs: (run: (stream: Handle) => void, reps: number) => number): TuneResult[] {
+    const out: TuneResult[] = [];
+    for (const [key, c] of this.candidates) {
+      if (!c.gemms.length) continue;
+      const algo = this.algos.get(key)!;
+      const candidates = [...c.algos, ...this.configurations(c)];
+      const time = (i: number, gemms: Gemm[], reps: number) => {
+        candidates[i].copy(algo);
+        try {
+          return timeMs((stream) => { for (const g of gemms) g.enqueue(stream); }, reps) / gemms.length;
+        } catch {
+          return Infinity;
+        }
+      };
+      // Screen: each candidate once on the shape's first GEMM. Then the heuristic's first answer and
+      // the three fastest over every timing GEMM (distinct weights), twice; the least timing counts.
+      const screen = candidates.map((_, i) => time(i, c.gemms.slice(0, 1), 1));
+      const finalists = [0, ...screen.map((t, i) => [t, i]).filter(([t, i]) => i !== 0 && Number.isFinite(t)).sort((x, y) => x[0] - y[0]).slice(0, 3).map(([, i]) => i)];
+      const final = candidates.map(() => Infinity);
+      for (let round = 0; round < 2; round++) for (const i of finalists) final[i] = Math.min(final[i], time(i, c.gemms, 2));
+      const best = fastest(final, `GEMM shape ${key}`);
+      candidates[best].copy(algo);
+      out.push({ key, gemms: c.count, candidates: candidates.length, heuristics: c.algos.length, firstMs: final[0], bestMs: final[best], chosen: best });
+    }
+    return out;
   }
 
   /** A preference with the workspace limit and these minimum alignments of A, B and C/D (bytes). */
@@ -288,6 +417,20 @@ export class CublasLt {
     this.call('destroy', this.handle);
   }
 }
+
+/** The index of the fastest candidate (the first of equals: the heuristic's order breaks ties); Infinity marks one that did not run. */
+export function fastest(times: readonly number[], where: string): number {
+  let best = -1;
+  times.forEach((t, i) => { if (Number.isFinite(t) && (best < 0 || t < times[best])) best = i; });
+  if (best < 0) fail(where, 'an algorithm that runs', `none of ${times.length} did`);
+  return best;
+}
+
+/**
+ * One GEMM shape's tuning (`gemms` launches share it): the heuristic's first algorithm against the one
+ * kept, index `chosen` among `candidates` (the first `heuristics` of them the heuristic's answers).
+ */
+export interface TuneResult { key: string; gemms: number; candidates: number; heuristics: number; firstMs: number; bestMs: number; chosen: number }
 
 export interface Gemm {
   spec: GemmSpec;

@@ -12,7 +12,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { compileModel } from '../../compiler/compile.ts';
 import type { WeightEntry } from '../../compiler/weights-file.ts';
 import type { Launch, Manifest } from '../../runtime/gpu/artifact.ts';
-import { CONSTANTS, checkConstants, specFor } from '../../runtime/gpu/cublaslt.ts';
+import { CONSTANTS, checkConstants, fastest, specFor } from '../../runtime/gpu/cublaslt.ts';
 import { type Driver, getFunction, loadDriver } from '../../runtime/gpu/cuda.ts';
 import { FILL_KIND, deviceLayout, syntheticFills } from '../../runtime/gpu/weights.ts';
 import { MLP, writeMlp } from './mlp.ts';
@@ -160,5 +160,17 @@ describe('kernel functions declare their dynamic shared memory', () => {
     expect(declared(20480)).toEqual([20480]);
     expect(declared(196608)).toEqual([196608]);
     expect(declared(0)).toEqual([]);
+  });
+});
+
+describe('GEMM tuning: which timed algorithm is kept (cublaslt.ts fastest)', () => {
+  it('the fastest that ran; the heuristic\'s order breaks ties; refused ones (Infinity) never win', () => {
+    expect(fastest([1.2, 0.9, 1.0], 'g')).toBe(1);
+    expect(fastest([0.9, 0.9, 1.0], 'g')).toBe(0);
+    expect(fastest([Infinity, 1.5, 1.1], 'g')).toBe(2);
+    expect(fastest([1.0], 'g')).toBe(0);
+  });
+  it('none ran: an error naming the shape', () => {
+    expect(() => fastest([Infinity, Infinity], 'GEMM shape fp8 4096 6144 6144')).toThrow(/GEMM shape fp8 4096 6144 6144: expected an algorithm that runs, found none of 2 did/);
   });
 });
