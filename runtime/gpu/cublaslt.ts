@@ -29,10 +29,10 @@
  * Tuning (tune(), at load unless the caller opts out): the heuristic's first answer is often not
  * the fastest (an exhaustive search over every configuration cuBLASLt accepts, bench/gpu/
  * gemm_fp8_configs.cu, found 3-20% on 9 of the 18 FP8 shapes of both transformers on the H100), so
- * each shape's candidates are the heuristic's answers (up to TUNE_HEURISTICS) and the configurations
- * of its first answer's algorithm: every tile it supports x the cluster shapes auto, 1x1, 2x1, 1x2
- * and 2x2, at that answer's stages, each accepted by cublasLtMatmulAlgoCheck within the workspace.
- * Each candidate is timed once on the shape's first GEMM; the heuristic's first answer and the three
+ * each shape's candidates are the heuristic's answers (up to TUNE_HEURISTICS) and, for short GEMMs
+ * (TUNE_CONFIGS_BELOW_MS), the configurations of its first answer's algorithm: every tile it supports
+ * x the cluster shapes auto, 1x1, 2x1, 1x2 and 2x2, at that answer's stages, each accepted by
+ * cublasLtMatmulAlgoCheck within the workspace. Each candidate is timed once on the shape's first GEMM; the heuristic's first answer and the three
  * fastest again over up to TUNE_INSTANCES GEMMs of the shape (distinct weights, read from DRAM as in
  * a run), and the fastest of those kept (ties: the heuristic's order);
  * every GEMM of the shape shares that one algorithm buffer, so the choice is made before the CUDA
@@ -63,6 +63,13 @@ export const WORKSPACE_BYTES = 32 << 20;
 export const TUNE_HEURISTICS = 16;
 /** The most GEMMs of one shape a candidate is timed over. */
 const TUNE_INSTANCES = 3;
+/**
+ * Configurations are timed only for shapes whose heuristic first answer runs under this (ms): on the
+ * H100 they won only there (Qwen-Image's 256-token GEMMs, 3-11%), while the long GEMMs' gains came
+ * from the heuristic's other answers, and timing ~530 configurations of a 2 ms GEMM cost 27 s of
+ * Flux.2's load for 0.04 ms a step (bench/RESULTS.md, "GEMM tuning at load").
+ */
+const TUNE_CONFIGS_BELOW_MS = 0.1;
 /** cublasLtClusterShape_t: auto, 1x1x1, 2x1x1, 1x2x1, 2x2x1. */
 const TUNE_CLUSTERS = [0, 2, 3, 5, 6];
 /** cublasLtMatmulAlgoConfigAttributes_t and cublasLtMatmulAlgoCapAttributes_t members tune() uses. */
@@ -367,7 +374,7 @@ export class CublasLt {
     for (const [key, c] of this.candidates) {
       if (!c.gemms.length) continue;
       const algo = this.algos.get(key)!;
-      const candidates = [...c.algos, ...this.configurations(c)];
+      const candidates = [...c.algos];
       const time = (i: number, gemms: Gemm[], reps: number) => {
         candidates[i].copy(algo);
         try {
@@ -379,6 +386,10 @@ export class CublasLt {
       // Screen: each candidate once on the shape's first GEMM. Then the heuristic's first answer and
       // the three fastest over every timing GEMM (distinct weights), twice; the least timing counts.
       const screen = candidates.map((_, i) => time(i, c.gemms.slice(0, 1), 1));
+      // Short GEMMs also try every configuration (cheap to time there, and where they won).
+      if (screen[0] < TUNE_CONFIGS_BELOW_MS) {
+        for (const algo of this.configurations(c)) screen.push(time(candidates.push(algo) - 1, c.gemms.slice(0, 1), 1));
+      }
       const finalists = [0, ...screen.map((t, i) => [t, i]).filter(([t, i]) => i !== 0 && Number.isFinite(t)).sort((x, y) => x[0] - y[0]).slice(0, 3).map(([, i]) => i)];
       const final = candidates.map(() => Infinity);
       for (let round = 0; round < 2; round++) for (const i of finalists) final[i] = Math.min(final[i], time(i, c.gemms, 2));
