@@ -79,6 +79,12 @@ export interface PackDescriptor {
   persist: number;
   minBlocks: number;
   passUnroll: number;
+  /**
+   * e4m3 packs with staged rows: the block's values parked as floats in shared memory until its
+   * amax is known (half in the lane's own staged row chunks once read, half in V's tile, unused by
+   * Q/K) instead of kept in registers: fewer registers, more CTAs a SM.
+   */
+  park: boolean;
   /** Deferred GEMM outputs (roots) read in a way the pack cannot dequantize. */
   undeferrable?: string[];
 }
@@ -196,6 +202,7 @@ export function packDescriptor(graph: Graph, node: Node, deferred?: ReadonlyMap<
     });
   }
   const qk = ((node.attrs.qk as string | undefined) ?? 'bf16') as 'bf16' | 'fp8';
+  const stage = qk === 'fp8' && list.every((s) => stageable(inputs[s.x.param].type, s.x));
   const seqQ = starts.q, seqKv = starts.k;
   if (qk === 'fp8' ? qShape[2] !== padRows(seqQ) || kShape[2] !== padRows(seqKv) : qShape[3] !== padRows(seqQ)) {
     fail(where, 'packed outputs matching the segments', `[${qShape}] for ${seqQ} tokens`);
@@ -205,12 +212,14 @@ export function packDescriptor(graph: Graph, node: Node, deferred?: ReadonlyMap<
     eps: (node.attrs.normEps as number | undefined) ?? 1e-6,
     rope: ((node.attrs.ropeStyle as string | undefined) ?? 'interleaved') === 'half' ? 'half' : 'interleaved',
     inputs, segments: list, outputs: node.outputs.slice(),
-    // 64 registers (4 CTAs of 256 threads) hold the bf16 pack; dequantizing a deferred GEMM's output needs more (3 CTAs: 85);
-    // the e4m3 pack keeps a thread's 64 values of the block in registers (2 CTAs: 128). Measured on an H100
-    // (bench/results/attention-pack-2026-11-26.md): head-major CTAs, and the e4m3 pack's rows staged,
-    // are faster; staged bf16 packs, 2 role-heads or 512 threads a CTA are slower; persistent e4m3
-    // packs about the same.
-    threads: 256, group: 1, order: 'heads', stage: qk === 'fp8' && list.every((s) => stageable(inputs[s.x.param].type, s.x)), persist: 0, minBlocks: qk === 'fp8' ? 2 : list.some((s) => s.dequant) ? 3 : 4, passUnroll: 2,
+    // 64 registers (4 CTAs of 256 threads) hold the bf16 pack; dequantizing a deferred GEMM's output needs more (3 CTAs: 85).
+    // The e4m3 pack with staged rows parks the block's values in shared memory (64-72 registers; 3 CTAs
+    // of 66 KB a SM); unstaged, it keeps them in registers (2 CTAs: 128). Measured on an H100
+    // (bench/results/attention-pack-2026-11-26.md, -26b.md): head-major CTAs, the e4m3 pack's rows
+    // staged and its values parked are faster; staged bf16 packs, 2 role-heads or 512 threads a CTA
+    // are slower; persistent e4m3 packs about the same, with the RoPE tables staged once a run of
+    // role-heads (1 CTA a SM) slower.
+    threads: 256, group: 1, order: 'heads', stage, persist: 0, park: stage, minBlocks: stage ? 3 : qk === 'fp8' ? 2 : list.some((s) => s.dequant) ? 3 : 4, passUnroll: 2,
     ...(undeferrable.length ? { undeferrable } : {}),
   };
 }
@@ -364,12 +373,14 @@ export function renderPack(d: PackDescriptor): AttentionKernel {
   if (d.heads % d.group || d.kvHeads % d.group || d.threads * d.group > 1024) fail(where, 'a group of role-heads dividing heads and kv heads, at most 1024 threads', `${d.group} of ${d.heads}/${d.kvHeads}`);
   if (d.stage && !d.segments.every((s) => stageable(d.inputs[s.x.param].type, s.x))) fail(where, 'bf16 rows in runs of 8 to stage', JSON.stringify(d.segments.map((s) => [d.inputs[s.x.param].type, s.x])));
   if (d.persist && !d.stage) fail(where, 'a persistent pack with staged rows', 'stage off');
+  if (d.park && !(d.qk === 'fp8' && d.stage)) fail(where, 'parked values: an e4m3 pack with staged rows', JSON.stringify({ qk: d.qk, stage: d.stage }));
   const loads = { q: [] as string[], k: [] as string[], v: [] as string[] };
   const prefetch = { q: [] as string[], k: [] as string[], v: [] as string[] };
-  // A deferred GEMM's feature scales (and bias) for this CTA's head are the same for every row:
-  // staged once per CTA in shared memory (per segment of the CTA's role: D scales, then D biases),
-  // read per row from there.
+  // A deferred GEMM's feature scales (and bias) for this CTA's head, and the norm weights, are the
+  // same for every row: staged once per CTA in shared memory as floats (per segment of the CTA's
+  // role: D scales, D biases, D weights, each in dcp_lds8's order), read per row from there.
   const staged: string[] = [];
+  const pos = '((i & 7) >> 2) * (D / 2) + (i >> 3) * 4 + (i & 3)';
   let stagedFloats = 0;
   const roleIndex = { q: 0, k: 1, v: 2 } as const;
   for (const role of ['q', 'k', 'v'] as const) {
@@ -393,13 +404,19 @@ export function renderPack(d: PackDescriptor): AttentionKernel {
       if (q) {
         // A deferred GEMM's raw sums: times the token's scale and each feature's (plus the bias).
         const j = roleFloats, f = offsetExpr(q.f0, [['head', q.sh]]);
-        staged.push(`if (role == ${roleIndex[role]}) for (int i = tid; i < D; i += T) { dq_s[${j} + i] = dc_load<float>(in${q.ws}, ${f} + i);${q.bias === undefined ? '' : ` dq_s[${j} + D + i] = dc_load<float>(in${q.bias}, ${f} + i);`} }`);
+        staged.push(`if (role == ${roleIndex[role]}) for (int i = tid; i < D; i += T) { dq_s[${j} + ${pos}] = dc_load<float>(in${q.ws}, ${f} + i);${q.bias === undefined ? '' : ` dq_s[${j} + D + ${pos}] = dc_load<float>(in${q.bias}, ${f} + i);`} }`);
         roleFloats += d.headDim * (q.bias === undefined ? 1 : 2);
-        stagedFloats = Math.max(stagedFloats, roleFloats);
         const tok = offsetExpr(q.tok0, [['b', q.tokB], ['tl', q.tokS]]);
-        lines.push(`{ const float r_ = dc_load<float>(in${q.xs}, ${tok});\n#pragma unroll\n      for (int e = 0; e < 8; ++e) x[e] = x[e] * r_ * dq_s[${j} + 8 * c8 + e]${q.bias === undefined ? '' : ` + dq_s[${j} + D + 8 * c8 + e]`}; }`);
+        const bias = q.bias === undefined ? '' : ` dcp_lds8(dq_s + ${j + d.headDim}, c8, D / 2, b_);`;
+        lines.push(`{ const float r_ = dc_load<float>(in${q.xs}, ${tok}); float s_[8]${bias ? ', b_[8]' : ''}; dcp_lds8(dq_s + ${j}, c8, D / 2, s_);${bias}\n#pragma unroll\n      for (int e = 0; e < 8; ++e) x[e] = x[e] * r_ * s_[e]${bias ? ' + b_[e]' : ''}; }`);
       }
-      if (s.norm) lines.push(load8('w', s.norm, [], s.norm.strides[0]), 'norm = true;');
+      if (s.norm) {
+        const j = roleFloats, n = s.norm;
+        staged.push(`if (role == ${roleIndex[role]}) for (int i = tid; i < D; i += T) dq_s[${j} + ${pos}] = dc_load<float>(in${n.param}, ${offsetExpr(n.offset, [['i', n.strides[0]]])});`);
+        roleFloats += d.headDim;
+        lines.push(`dcp_lds8(dq_s + ${j}, c8, D / 2, w);`, 'norm = true;');
+      }
+      stagedFloats = Math.max(stagedFloats, roleFloats);
       if (s.cos && s.sin) {
         lines.push(load8('cs', s.cos, [['tl', s.cos.strides[0]]], s.cos.strides[1]));
         lines.push(load8('sn', s.sin, [['tl', s.sin.strides[0]]], s.sin.strides[1]), 'rope = true;');
@@ -420,7 +437,7 @@ export function renderPack(d: PackDescriptor): AttentionKernel {
   const source = `${helpers()}\n${env.render('attention_pack.cu.njk', {
     name, params, headDim: d.headDim, dp: d.dp, tokenBlocks, roleHeads, heads: d.heads, kvHeads: d.kvHeads, seqQ: d.seqQ, seqKv: d.seqKv,
     seqQPad, seqKvPad, loads, prefetch, stage: d.stage, persist: d.persist, items, buffers, staged, stagedFloats, anyNorm: d.segments.some((s) => s.norm), rope: d.segments.some((s) => s.cos) ? d.rope : 'none',
-    eps: d.eps, fp8: d.qk === 'fp8', threads: d.threads, group: d.group, order: d.order, minBlocks: d.minBlocks, passUnroll: d.passUnroll,
+    eps: d.eps, fp8: d.qk === 'fp8', threads: d.threads, group: d.group, order: d.order, minBlocks: d.minBlocks, passUnroll: d.passUnroll, park: d.park,
   })}`;
   return {
     name, source, hot: true, grid: d.persist ? Math.min(d.persist, items) : items, block: d.threads * d.group, sharedBytes: d.group * PACK_ROWS * (d.headDim + 2 + (d.stage ? buffers * d.headDim : 0)) * 2,

@@ -1,0 +1,87 @@
+/**
+ * The attention pack's launch choices on the CPU machine (nvcc present, no GPU): e4m3 values parked
+ * in shared memory (`park`), the per-feature floats (deferred-GEMM scales, biases, norm weights)
+ * staged in the order the lanes read them, the full-size defaults and their register budget (3 CTAs
+ * of 256 threads a SM on sm_90a, no spills). The pack's bytes are compared with the previous kernel's
+ * on the GPU (test/gpu/attention-pack.ts).
+ */
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { buildKernels } from '../compiler/build/index.ts';
+import { type PackDescriptor, packDescriptor, renderPack } from '../compiler/codegen/attention.ts';
+import { deferDequant } from '../compiler/codegen/plan.ts';
+import { renderUnit } from '../compiler/codegen/render.ts';
+import { inferTypes } from '../compiler/ir/infer.ts';
+import { specialise } from '../compiler/ir/specialise.ts';
+import { importOnnx } from '../compiler/onnx/import.ts';
+import { pipelineFor, runPipeline } from '../passes/pipeline.ts';
+import { insertQuantize } from '../passes/quantize/insert.ts';
+import { defaultPolicy } from '../passes/quantize/policy.ts';
+import { SHARED_FULL, tinyDir } from './helpers/fixtures.ts';
+import { ops } from './helpers/attention.ts';
+
+function packs(file: string, shapes: Record<string, number> = {}): PackDescriptor[] {
+  const passes = pipelineFor(insertQuantize({ ...defaultPolicy('fp8'), attention: 'fp8' }));
+  const g = runPipeline(inferTypes(specialise(importOnnx(file).graph, shapes)), { passes }).graph;
+  const deferred = deferDequant(g);
+  return ops(g, 'AttentionPack').map((n) => packDescriptor(g, n, deferred));
+}
+
+/** The tiny Flux.2 pack with its GEMM outputs typed bf16 (as the full-size models'), so its rows can be staged. */
+function tinyStaged(): PackDescriptor {
+  const d = packs(join(tinyDir('flux2'), 'model.onnx'))[0];
+  const sources = new Set(d.segments.map((s) => s.x.param));
+  return { ...d, inputs: d.inputs.map((x, i) => (sources.has(i) ? { ...x, type: '__nv_bfloat16' } : x)), stage: true, minBlocks: 2 };
+}
+
+describe('attention pack', () => {
+  it('parks e4m3 values in the lane\'s staged chunk and V\'s tile (no more shared memory); refused where rows are not staged or Q/K are bf16', () => {
+    const d = tinyStaged();
+    expect(d.qk).toBe('fp8');
+    const kept = renderPack({ ...d, park: false }), parked = renderPack({ ...d, park: true });
+    expect(parked.sharedBytes).toBe(kept.sharedBytes);
+    expect(parked.name).not.toBe(kept.name);
+    expect(parked.source).toMatch(/\*reinterpret_cast<float4\*>\(stage \+ r \* D \+ 8 \* c8\) = make_float4\(x\[0\], x\[1\], x\[2\], x\[3\]\)/);
+    expect(parked.source).toMatch(/reinterpret_cast<float4\*>\(tile\)\[r \* LPR \+ c8\] = make_float4\(x\[4\], x\[5\], x\[6\], x\[7\]\)/);
+    expect(parked.source).not.toMatch(/v\[pass\]\[e\] = x\[e\]/);
+    expect(kept.source).toMatch(/v\[pass\]\[e\] = x\[e\]/);
+    expect(() => renderPack({ ...d, stage: false, park: true })).toThrow(/parked values: an e4m3 pack with staged rows/);
+    expect(() => renderPack({ ...d, qk: 'bf16', park: true })).toThrow(/parked values/);
+  });
+
+  it('stages every per-feature float once, where dcp_lds8 reads lane c8\'s value e', () => {
+    const d = tinyStaged(), D = d.headDim;
+    const source = renderPack(d).source;
+    const stores = [...source.matchAll(/dq_s\[(\d+) \+ ([^\]]+)\] = dc_load<float>/g)];
+    // The tiny Flux.2 pack: per Q/K segment the GEMM's scales and the norm weights, per V segment the scales.
+    expect(stores.length).toBe(d.segments.filter((s) => s.dequant).length + d.segments.filter((s) => s.norm).length);
+    for (const [, , expr] of stores) {
+      const pos = new Function('i', 'D', `return ${expr};`) as (i: number, D: number) => number;
+      const seen = new Set<number>();
+      for (let i = 0; i < D; i++) {
+        const [c8, e] = [i >> 3, i & 7];
+        // dcp_lds8(at, c8, D / 2, out): out[0..3] from at + 4·c8, out[4..7] from at + D / 2 + 4·c8.
+        expect(pos(i, D)).toBe((e < 4 ? 0 : D / 2) + 4 * c8 + (e & 3));
+        seen.add(pos(i, D));
+      }
+      expect(seen.size).toBe(D);
+    }
+    expect(source).toMatch(/dcp_lds8\(dq_s \+ \d+, c8, D \/ 2, w\);/);
+  });
+
+  const full = join(SHARED_FULL, 'flux2_dev', 'model.onnx');
+  it.skipIf(!existsSync(full))('full-size e4m3 packs park their values: 3 CTAs of 256 threads a SM, no spills (sm_90a)', async () => {
+    const list = [...packs(full, { img_tokens: 4096, txt_tokens: 512 }), ...packs(join(SHARED_FULL, 'qwen_image', 'model.onnx'))];
+    const kernels = new Map(list.map((d) => renderPack(d)).map(({ args: _, ...k }) => [k.name, k]));
+    expect(kernels.size).toBe(3); // Flux.2 joint and single-stream, Qwen-Image joint
+    for (const d of list) expect([d.stage, d.park, d.minBlocks, d.threads]).toEqual([true, true, 3, 256]);
+    const report = await buildKernels([{ name: 'packs', source: renderUnit([...kernels.values()]), hot: true }], { target: 'h100', cacheDir: mkdtempSync(join(tmpdir(), 'kcache-')) });
+    for (const f of report.units[0].functions) {
+      expect(f.spillStoreBytes + f.spillLoadBytes, f.name).toBe(0);
+      expect(f.registers, f.name).toBeLessThanOrEqual(Math.floor(65536 / (3 * 256) / 8) * 8);
+    }
+    for (const k of kernels.values()) expect(3 * (k.sharedBytes + 1024)).toBeLessThanOrEqual(228 * 1024);
+  }, 240_000);
+});
