@@ -44,6 +44,8 @@ interface Spec {
   /** pv='fp8': accumulation other than the descriptor's (a variant timed beside it). */
   pvAccumulate?: AttentionDescriptor['pvAccumulate'];
   lazyRescale?: boolean;
+  /** Key tile, exponentials, row sums other than the descriptor's (a variant timed beside it). */
+  kernel?: Partial<Pick<AttentionDescriptor, 'bn' | 'exp' | 'lsum' | 'stages' | 'polyEvery'>>;
   /** Inputs seeded as this case's (the same inputs for bf16, qk-fp8 and qk+pv-fp8). */
   seedCase?: string;
   /** Which attention: the first whose pack has this many segments. */
@@ -90,6 +92,17 @@ const SPECS: Spec[] = [
   { name: 'flux2_single_fp8pv_eager', model: full('flux2_dev'), shapes: FLUX, attention: 'fp8-pv', lazyRescale: false, segments: 1, amp: 1, sampled: true, seedCase: 'flux2_single' },
   { name: 'flux2_single_fp8pv_split', model: full('flux2_dev'), shapes: FLUX, attention: 'fp8-pv', pvAccumulate: 'split', segments: 1, amp: 1, sampled: true, seedCase: 'flux2_single' },
   { name: 'flux2_joint_fp8pv', model: full('flux2_dev'), shapes: FLUX, attention: 'fp8-pv', segments: 2, amp: 1, sampled: true, seedCase: 'flux2_joint' },
+  // Softmax variants (appended): key tiles of 128 or 192, row sums by fp32 adds ('alu') or by the P·V
+  // MMA ('mma'), every n-th column group's exponentials by polynomial ('polyN'; 'f32': none). The
+  // descriptor's default: flux2_single_fp8 BN 192, 'mma', poly4; qwen_image_mask_fp8 BN 128, 'mma', 'f32'.
+  ...([['bn128', { bn: 128, lsum: 'alu', exp: 'f32' }], ['mma', { bn: 128, lsum: 'mma', exp: 'f32' }], ['bn192', { bn: 192, lsum: 'alu', exp: 'f32' }], ['bn192mma', { bn: 192, lsum: 'mma', exp: 'f32' }],
+    ['bn192poly2mma', { bn: 192, exp: 'poly', polyEvery: 2, lsum: 'mma' }], ['bn192poly3mma', { bn: 192, exp: 'poly', polyEvery: 3, lsum: 'mma' }], ['bn192poly6mma', { bn: 192, exp: 'poly', polyEvery: 6, lsum: 'mma' }]] as const).map(([v, kernel]): Spec =>
+    ({ name: `flux2_single_fp8_${v}`, model: full('flux2_dev'), shapes: FLUX, attention: 'fp8', segments: 1, amp: 1, sampled: true, seedCase: 'flux2_single_fp8', kernel: { ...kernel, stages: kernel.bn === 192 ? 2 : 3 } })),
+  { name: 'qwen_image_mask_fp8', model: full('qwen_image'), attention: 'fp8', segments: 2, mask: { kind: 'keys', masked: [200, 256], value: -Infinity }, amp: 1, sampled: true, seedCase: 'qwen_image_mask' },
+  ...([['alu', { lsum: 'alu', exp: 'f32' }], ['poly4mma', { exp: 'poly', polyEvery: 4, lsum: 'mma' }], ['poly3mma', { exp: 'poly', polyEvery: 3, lsum: 'mma' }]] as const).map(([v, kernel]): Spec =>
+    ({ name: `qwen_image_mask_fp8_${v}`, model: full('qwen_image'), attention: 'fp8', segments: 2, mask: { kind: 'keys', masked: [200, 256], value: -Infinity }, amp: 1, sampled: true, seedCase: 'qwen_image_mask', kernel })),
+  { name: 'tiny_flux2_fp8_poly4', model: tiny('flux2'), attention: 'fp8', segments: 1, amp: 1, sampled: false, seedCase: 'tiny_flux2_fp8', kernel: { exp: 'poly', polyEvery: 4 } },
+  { name: 'tiny_qwen_image_mask_alu', model: tiny('qwen_image'), segments: 2, mask: { kind: 'keys', masked: [16, 24], value: -Infinity }, amp: 1, sampled: false, seedCase: 'tiny_qwen_image_mask', kernel: { lsum: 'alu', exp: 'f32' } },
 ];
 
 interface Expected {
@@ -132,13 +145,16 @@ async function prepare(dir: string): Promise<void> {
   const kernels = new Map<string, RenderedKernel>();
   const lines: string[] = [];
   const expected: Expected[] = [];
+  // ATTN_CASES: a regular expression over case names (a subset prepared; seeds as in the full set).
+  const only = process.env.ATTN_CASES ? new RegExp(process.env.ATTN_CASES) : undefined;
   for (const [ci, spec] of SPECS.entries()) {
+    if (only && !only.test(spec.name)) continue;
     const t0 = performance.now();
     const g = compile(spec);
     const packNode = g.nodes.find((n) => n.op === 'AttentionPack' && n.attrs.segments === spec.segments)!;
     const attnNode = g.nodes.find((n) => n.op === 'PackedAttention' && n.inputs[1] === packNode.outputs[0]) as Node;
     const pd = { ...packDescriptor(g, packNode), ...spec.pack };
-    const ad = { ...attentionDescriptor(g, attnNode), ...(spec.schedule ? { schedule: spec.schedule } : {}), ...(spec.stages ? { stages: spec.stages } : {}), ...(spec.pvAccumulate ? { pvAccumulate: spec.pvAccumulate } : {}), ...(spec.lazyRescale !== undefined ? { lazyRescale: spec.lazyRescale } : {}) };
+    const ad = { ...attentionDescriptor(g, attnNode), ...(spec.schedule ? { schedule: spec.schedule } : {}), ...(spec.stages ? { stages: spec.stages } : {}), ...(spec.pvAccumulate ? { pvAccumulate: spec.pvAccumulate } : {}), ...(spec.lazyRescale !== undefined ? { lazyRescale: spec.lazyRescale } : {}), ...spec.kernel };
     const vqNode = g.nodes.find((n) => n.op === 'AttentionQuantizeV' && n.inputs[0] === packNode.outputs[2]);
     const pk = renderPack(pd), ak = renderAttention(ad);
     const launched = vqNode ? [pk, renderVQuant(vquantDescriptor(g, vqNode)), ak] : [pk, ak];
@@ -216,7 +232,7 @@ async function prepare(dir: string): Promise<void> {
     } else lines.push(`save ${id(out)}`);
     lines.push('end');
     expected.push({ name: spec.name, outType, elements: spec.sampled ? index.length : elements, rows, values: spec.sampled ? values : reorder(index, values, elements), flops: 4 * ad.batch * ad.heads * ad.seqQ * ad.seqKv * ad.headDim, fp8: ad.qk === 'fp8', timed: spec.sampled,
-      ...(exactReference ? { exact: spec.sampled ? exact : reorder(index, exact, elements) } : {}), pv: ad.pv, kernel: ak.name, schedule: `${ad.schedule}${ad.pv === 'fp8' ? `, pv fp8 ${ad.pvAccumulate}` : ''}${ad.lazyRescale ? ', lazy rescale' : ''}`, stages: ad.stages, pack: `${pd.threads}x${pd.group} threads, ${pd.order} order, ${pd.stage ? 'staged' : 'direct'}${pd.persist ? `, persistent ${pd.persist}` : ''}, ${pd.minBlocks} CTAs/SM, unroll ${pd.passUnroll}` });
+      ...(exactReference ? { exact: spec.sampled ? exact : reorder(index, exact, elements) } : {}), pv: ad.pv, kernel: ak.name, schedule: `${ad.schedule}${ad.pv === 'fp8' ? `, pv fp8 ${ad.pvAccumulate}` : ''}${ad.lazyRescale ? ', lazy rescale' : ''}, BN ${ad.bn ?? 128}, exp ${ad.exp ?? 'f32'}${ad.exp === 'poly' ? ` 1/${ad.polyEvery ?? 4}` : ''}, l ${ad.lsum ?? 'alu'}`, stages: ad.stages, pack: `${pd.threads}x${pd.group} threads, ${pd.order} order, ${pd.stage ? 'staged' : 'direct'}${pd.persist ? `, persistent ${pd.persist}` : ''}, ${pd.minBlocks} CTAs/SM, unroll ${pd.passUnroll}` });
     console.log(`${spec.name}: ${pk.name} + ${ak.name}, ${rows.length} rows, ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   }
   const unit = renderUnit([...kernels.values()]);
