@@ -10,6 +10,8 @@
  * (test/gpu/attention_run.sh runs both cubins on the GPU: kernels.cubin, sm_90a with wgmma, and
  * kernels_portable.cubin, the same source for plain sm_90, i.e. the mma.sync path sm_100a takes.)
  *
+ * ATTN_CASES=REGEX prepares only the cases whose names match (inputs seeded as in the full set).
+ *
  * Outputs are poisoned first and every element must be written. Tiny cases compare every output
  * row, full-size ones a sample of (head, query) rows: segment boundaries, tile edges, padded rows.
  * Masked keys (text padding, the text encoders' padding) hold garbage of amplitude 3e4 in K and V:
