@@ -182,6 +182,24 @@ const planesOf = (inp: EwInput, half: number): number[] => (inp.swiglu ? [0, hal
 const halfOf = (d: ElementwiseDescriptor, inp: EwInput) => inp.part?.width ?? d.cols;
 const stageable = (inp: EwInput) => inp.vector && ['bf16', 'half', 'float'].includes(inp.type) && !inp.rowDims.every((dim) => dim.stride === 0 || dim.size === 1);
 
+/**
+ * Rows whose deferred inputs read more per-feature values (a deferred GEMM's scales and biases,
+ * dequant.ts) than this many bytes run without the ring, at most 2 CTAs an SM: the ring's shared
+ * memory leaves the L1 too little room to keep those values from one row to the next, so every row
+ * reads them again from L2 (Qwen-Image's GELU+Quantize [4096, 12288]: 96 KB a row for 24 KB of the
+ * row itself). SwiGLU readers keep the ring: without it they spill at the rule's CTAs per SM.
+ */
+const RING_FEATURE_BYTES = 64 * 1024;
+const TYPE_BYTES: Partial<Record<CudaType, number>> = { float: 4, double: 8, bf16: 2, half: 2 };
+function featureBytes(d: ElementwiseDescriptor): number {
+  return d.inputs.reduce((sum, inp) => {
+    if (!inp.dequant) return sum;
+    const features = inp.swiglu ? 2 * halfOf(d, inp) : (inp.part?.width ?? d.cols);
+    return sum + inp.dequant.types.slice(1).reduce((a, t) => a + (TYPE_BYTES[t] ?? 4) * features, 0);
+  }, 0);
+}
+const unringed = (d: ElementwiseDescriptor) => featureBytes(d) > RING_FEATURE_BYTES && !d.inputs.some((inp) => inp.swiglu);
+
 /** One slot of a ring stage: a staged input (`in<k>`) or a Concat (`t<i>`, its parts' vectors
  * share the slot: each vector of the row lies in one part). `copy` issues this thread's vector j. */
 interface RingSlot { ref: string; offset: number; planes: number; copy: string }
@@ -195,7 +213,7 @@ interface Ring { stages: number; stageBytes: number; planeBytes: number; slots: 
  * (undefined: fewer than 2).
  */
 function rowRing(d: ElementwiseDescriptor, T: number, V: number, PV: number, tuning: RowTuning, ctasPerSm: number): Ring | undefined {
-  if (V !== 8) return undefined;
+  if (V !== 8 || unringed(d)) return undefined;
   const planeBytes = PV * T * 16;
   const slots = new Map<string, RingSlot>();
   let offset = 0;
@@ -284,7 +302,7 @@ function renderRow(d: ElementwiseDescriptor, name: string): { source: string; sh
   const isInvariant = (inp: EwInput) => inp.rowDims.every((dim) => dim.stride === 0 || dim.size === 1);
   // CTAs per SM: as many as the row arrays' registers allow (below), at most 4, fewer where the
   // ring would not fit in shared memory; the tuning may fix the number instead.
-  let ctasPerSm = tuning.ctasPerSm || rowCtasPerSm(d, T, N);
+  let ctasPerSm = tuning.ctasPerSm || (unringed(d) ? Math.min(2, rowCtasPerSm(d, T, N)) : rowCtasPerSm(d, T, N));
   let ring = rowRing(d, T, V, PV, tuning, ctasPerSm);
   if (!ring && !tuning.ctasPerSm && rowRing(d, T, V, PV, tuning, 1)) while (!ring) ring = rowRing(d, T, V, PV, tuning, --ctasPerSm);
   if (ring) {
