@@ -38,10 +38,17 @@ template <typename T> __device__ __forceinline__ void dc_store(int* p, long long
 template <typename T> __device__ __forceinline__ void dc_store(bool* p, long long i, T v) { p[i] = v != T(0); }
 template <typename T> __device__ __forceinline__ void dc_store(uint8_t* p, long long i, T v) { p[i] = (uint8_t)v; }
 
-__device__ __forceinline__ float dc_sigmoid(float x) { return 1.f / (1.f + expf(-x)); }
+// Sigmoid from the fast exponential (ex2.approx, 2 ulp, after the x·log2(e) product's rounding:
+// ~1e-6 relative at |x| = 16) and the fast reciprocal (rcp.approx, 1 ulp; 0 for a sum past 2^126,
+// where the value is below 1e-38): a few ulp from 1 / (1 + e^-x), far below bf16's half-ulp
+// (2e-3), in 4 instructions instead of expf's range reduction and an IEEE division. The row
+// kernels of SwiGLU and tanh-GELU readers were bound by that arithmetic (bench/RESULTS.md, session 6).
+__device__ __forceinline__ float dc_sigmoid(float x) { return __fdividef(1.f, 1.f + __expf(-x)); }
 __device__ __forceinline__ double dc_sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
 __device__ __forceinline__ float dc_gelu_erf(float x) { return 0.5f * x * (1.f + erff(x * 0.70710678118654752f)); }
-__device__ __forceinline__ float dc_gelu_tanh(float x) { return 0.5f * x * (1.f + tanhf(0.79788456080286536f * (x + 0.044715f * x * x * x))); }
+// GELU, tanh form: 0.5·x·(1 + tanh(u)) = x·sigmoid(2u), the same function (and no cancellation in
+// 1 + tanh(u) for u < 0), through the fast sigmoid above.
+__device__ __forceinline__ float dc_gelu_tanh(float x) { return x * dc_sigmoid(1.5957691216057308f * (x + 0.044715f * x * x * x)); }
 __device__ __forceinline__ double dc_gelu_erf(double x) { return 0.5 * x * (1.0 + erf(x * 0.70710678118654752)); }
 __device__ __forceinline__ double dc_gelu_tanh(double x) { return 0.5 * x * (1.0 + tanh(0.79788456080286536 * (x + 0.044715 * x * x * x))); }
 template <typename T> __device__ __forceinline__ T dc_pow(T a, T b) { return b == T(2) ? a * a : b == T(0.5) ? sqrt(a) : pow(a, b); }
