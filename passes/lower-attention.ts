@@ -8,7 +8,7 @@
  *   y = FusedAttention(mask, [q k v qNorm kNorm cos sin] x segments){...}
  *     =>  Qp, Kp, Vt[, Qs, Ks] = AttentionPack('', [q k v qNorm kNorm cos sin] x segments)
  *         y = PackedAttention(mask, Qp, Kp, Vt[, Qs, Ks]){scale causal outLayout to seqQ seqKv headDim qk}
- *   (Qs, Ks: the fp32 scales of 8-bit Q/K codes, qk='fp8' e4m3 or qk='int8' s8)
+ *   (Qs, Ks: the fp32 scales of 8-bit Q/K codes, qk='fp8' e4m3 or qk='int8' s8; kScale passed on)
  *   pv='fp8' (with qk='fp8'):  Vt8, Vs = AttentionQuantizeV(Vt)
  *         y = PackedAttention(mask, Qp, Kp, Vt8, Qs, Ks, Vs){... qk pv}
  *
@@ -66,7 +66,7 @@ const lowerRule: Rule = {
       build: (): Node[] => [
         {
           op: 'AttentionPack', domain: 'dc', name: `${node.name}/pack`, inputs: ['', ...node.inputs.slice(1)], outputs: packed,
-          attrs: { ...prologue, qk },
+          attrs: { ...prologue, qk, ...(node.attrs.kScale ? { kScale: node.attrs.kScale } : {}) },
         },
         ...(pv8 ? [{ op: 'AttentionQuantizeV', domain: 'dc', name: `${node.name}/vquant`, inputs: [packed[2]], outputs: vq, attrs: {} }] : []),
         {
@@ -74,6 +74,7 @@ const lowerRule: Rule = {
           attrs: {
             scale: scale ?? 1 / Math.sqrt(p.q.d), causal: causal ?? 0, outLayout: outLayout ?? 'bhsd', to: onnxCodeOf(m.type(y).dtype),
             seqQ: p.q.s, seqKv: p.k.s, headDim: p.q.d, heads: p.q.h, kvHeads: p.k.h, qk, ...(pv8 ? { pv: 'fp8' } : {}),
+            ...(node.attrs.kScale ? { kScale: node.attrs.kScale } : {}),
           },
         },
       ],

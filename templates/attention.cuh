@@ -72,6 +72,13 @@ __device__ __forceinline__ void dca_mma_s8(uint32_t* c, uint32_t a0, uint32_t a1
                : "+r"(c[0]), "+r"(c[1]), "+r"(c[2]), "+r"(c[3]) : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
 }
 
+// Two floats from a shared-memory address.
+__device__ __forceinline__ float2 dca_lds_f2(uint32_t addr) {
+  float2 v;
+  asm volatile("ld.shared.v2.f32 {%0, %1}, [%2];" : "=f"(v.x), "=f"(v.y) : "r"(addr));
+  return v;
+}
+
 // ---- maths ------------------------------------------------------------------------------------------
 // 2^x, the hardware approximation (relative error ~2^-22), flushing denormal results to zero.
 __device__ __forceinline__ float dca_exp2(float x) { float y; asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x)); return y; }

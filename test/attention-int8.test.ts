@@ -31,10 +31,10 @@ import { ops, random, relL2, throughViews } from './helpers/attention.ts';
 
 /** The fp8 pipeline up to lower-attention, every attention forced to qk='int8' (the tiny models'
  * attention is too short for the policy), then lowered. */
-function compileTiny(name: string, qk = 'int8') {
+function compileTiny(name: string, attrs: Node['attrs'] = { qk: 'int8' }) {
   const passes = pipelineFor(insertQuantize({ ...defaultPolicy('fp8'), attention: 'int8' }));
   const before = runPipeline(inferTypes(specialise(importOnnx(join(tinyDir(name), 'model.onnx')).graph, {})), { passes: passes.filter((p) => p !== lowerAttention) });
-  for (const n of before.graph.nodes) if (n.op === 'FusedAttention') Object.assign(n.attrs, { qk });
+  for (const n of before.graph.nodes) if (n.op === 'FusedAttention') Object.assign(n.attrs, attrs);
   return { before: before.graph, after: runPipeline(before, { passes: [lowerAttention] }).graph };
 }
 
@@ -129,6 +129,41 @@ describe('int8 Q·Kᵀ semantics', () => {
   });
 });
 
+describe('int8 Q·Kᵀ with K scales per token (kScale=token)', () => {
+  it('the pack writes a K scale per token; pack + packed attention, FusedAttention and the GPU reference agree; closer to full precision than block scales', () => {
+    const { before, after } = compileTiny('qwen_image', { qk: 'int8', kScale: 'token' });
+    const fused = ops(before, 'FusedAttention')[0];
+    const packNode = ops(after, 'AttentionPack').find((n) => n.outputs[0].startsWith(`${fused.outputs[0]}/`))!;
+    const attnNode = ops(after, 'PackedAttention').find((n) => n.outputs[0] === fused.outputs[0])!;
+    expect([packNode.attrs.kScale, attnNode.attrs.kScale]).toEqual(['token', 'token']);
+    const pd = packDescriptor(after, packNode), ad = attentionDescriptor(after, attnNode);
+    expect([pd.kScale, ad.kScale]).toEqual(['token', 'token']);
+    const roots = new Map<string, Tensor>();
+    pd.inputs.map((x) => x.value).forEach((r, i) => roots.set(r, random(after, r, 41 + i, 1.5)));
+    if (ad.mask) roots.set(ad.mask.value, random(after, ad.mask.value, 98, 1));
+    const inputs = fused.inputs.map((x) => (x ? throughViews(before, x, roots) : undefined));
+    const packed = lookupOp(packNode)!.exec([undefined, ...inputs.slice(1)], packNode) as Tensor[];
+    const skv = packed[1].shape[2];
+    expect(packed[4].shape).toEqual([packed[1].shape[0], packed[1].shape[1], skv]);
+    const want = run(fused, inputs);
+    expect(relL2(run(attnNode, [inputs[0], ...packed]), want)).toBeLessThan(1e-2);
+    const reference = new AttentionReference(pd, ad, (v, i) => roots.get(v)!.get(i));
+    const got = new Float32Array(want.length);
+    for (let b = 0; b < ad.batch; b++) for (let h = 0; h < ad.heads; h++) for (let s = 0; s < ad.seqQ; s++) {
+      const base = ad.outLayout === 'bshd' ? ((b * ad.seqQ + s) * ad.heads + h) * ad.headDim : ((b * ad.heads + h) * ad.seqQ + s) * ad.headDim;
+      reference.output(b, h, s).forEach((v, i) => (got[base + i] = v));
+    }
+    expect(relL2(got, want)).toBeLessThan(1e-6);
+    for (const t of [3, ad.seqKv - 1]) {
+      const { codes, scale } = reference.codes('k', 0, 1, t);
+      expect(scale).toBe(packed[4].get(skv + t));
+      codes.forEach((c, i) => expect(packed[1].get(skv * 128 + swizzled(t, i, 128))).toBe(c));
+    }
+    const exact = run(withAttrs(fused, { qk: 'bf16', kScale: 'block' }), inputs), block = run(withAttrs(fused, { kScale: 'block' }), inputs);
+    expect(relL2(want, exact)).toBeLessThan(relL2(block, exact));
+  });
+});
+
 describe('int8 Q·Kᵀ policy and kernels', () => {
   it('"int8": s8 Q·Kᵀ where "auto" picks FP8 (long, bidirectional, no convolutions), FP8 nowhere; not the default', () => {
     const p = { ...defaultPolicy('fp8'), attention: 'int8' as const };
@@ -164,11 +199,13 @@ describe('int8 Q·Kᵀ policy and kernels', () => {
   });
 
   it('an unknown qk is refused with the node named', () => {
-    expect(() => compileTiny('flux2', 's4')).toThrow(/FusedAttention.*qk of 'bf16', 'fp8' or 'int8'.*'s4'/);
+    expect(() => compileTiny('flux2', { qk: 's4' })).toThrow(/FusedAttention.*qk of 'bf16', 'fp8' or 'int8'.*'s4'/);
+    expect(() => compileTiny('flux2', { qk: 'fp8', kScale: 'token' })).toThrow(/kScale='token' only with qk='int8'/);
+    expect(() => compileTiny('flux2', { qk: 'int8', kScale: 'row' })).toThrow(/kScale of 'block' or 'token'.*'row'/);
   });
 
   const kernels = () => {
-    const graphs: Graph[] = (['flux2', 'qwen_image'] as const).map((m) => compileTiny(m).after);
+    const graphs: Graph[] = (['flux2', 'qwen_image'] as const).flatMap((m) => [compileTiny(m).after, compileTiny(m, { qk: 'int8', kScale: 'token' }).after]);
     // Full-size transformers with the policy (Flux.2: ping-pong; Qwen-Image: its text mask) when ../shared is there.
     const full: [string, Record<string, number>][] = [['flux2_dev', { img_tokens: 4096, txt_tokens: 512 }], ['qwen_image', {}]];
     for (const [m, shapes] of full) {
@@ -192,12 +229,14 @@ describe('int8 Q·Kᵀ policy and kernels', () => {
     for (const k of attn) {
       expect(k.source).toMatch(/wgmma\.mma_async\.sync\.aligned\.m64n128k32\.s32\.s8\.s8 \{[^}]*\}, %64, %65, p;/);
       expect(k.source).toMatch(/mma\.sync\.aligned\.m16n8k32\.row\.col\.s32\.s8\.s8\.s32/);
-      expect(k.source).toMatch(/__int_as_float\(\(int\)\(S32\[i\] \+ 0x4B400000u\)\)/);
+      expect(k.source).toMatch(/__int_as_float\(\(int\)\(S32\[(i|4 \* jj( \+ \d)?)\] \+ 0x4B400000u\)\)/);
       expect(k.source).toMatch(/qsRow \+ 8/);
       expect(k.source).not.toMatch(/wgmma[^"\n]*e4m3\.e4m3/);
     }
     const packs = list.filter((k) => k.name.startsWith('attnpack_'));
     for (const k of packs) expect(k.source).toMatch(/__float2int_rn\(v\[pass\]\[4 \* h \+ e\] \/ scale\)/);
+    // K scales per token: copied with each K tile, applied per column.
+    expect(attn.filter((k) => /dca_lds_f2\(ksBase \+ 32 \* jj\)/.test(k.source) && /expect_tx\(KFULL\(st\), K_BYTES \+ KS_BYTES\)/.test(k.source))).toHaveLength(2);
     const units = list.map(({ args: _, ...x }) => x);
     for (const target of ['h100', 'b200'] as const) {
       const report = await buildKernels([{ name: `int8_${target}`, source: renderUnit(units), hot: true }], { target, cacheDir: mkdtempSync(join(tmpdir(), 'kcache-')) });

@@ -56,6 +56,8 @@ export interface PackDescriptor {
   kind: 'attention-pack';
   batch: number; heads: number; kvHeads: number; seqQ: number; seqKv: number; headDim: number; dp: number;
   qk: 'bf16' | 'fp8' | 'int8';
+  /** qk='int8': K's scales per token (kScale='token') instead of per 128-token block. */
+  kScale?: 'token';
   eps: number;
   rope: 'interleaved' | 'half';
   /** Kernel inputs in parameter order: a root value and its C element type. */
@@ -95,6 +97,9 @@ export interface AttentionDescriptor {
   kind: 'attention';
   batch: number; heads: number; kvHeads: number; seqQ: number; seqKv: number; headDim: number; dp: number;
   qk: 'bf16' | 'fp8' | 'int8';
+  /** qk='int8' with K's scales per token (input Ks [B, Hkv, Skv']): copied to shared memory with each
+   * K tile, a column factor of the scores. */
+  kScale?: 'token';
   scale: number;
   causal: boolean;
   outLayout: 'bshd' | 'bhsd';
@@ -210,7 +215,7 @@ export function packDescriptor(graph: Graph, node: Node, deferred?: ReadonlyMap<
     fail(where, 'packed outputs matching the segments', `[${qShape}] for ${seqQ} tokens`);
   }
   return {
-    kind: 'attention-pack', batch, heads, kvHeads, seqQ, seqKv, headDim, dp: packedHeadDim(headDim, qk), qk,
+    kind: 'attention-pack', batch, heads, kvHeads, seqQ, seqKv, headDim, dp: packedHeadDim(headDim, qk), qk, ...(node.attrs.kScale === 'token' ? { kScale: 'token' as const } : {}),
     eps: (node.attrs.normEps as number | undefined) ?? 1e-6,
     rope: ((node.attrs.ropeStyle as string | undefined) ?? 'interleaved') === 'half' ? 'half' : 'interleaved',
     inputs, segments: list, outputs: node.outputs.slice(),
@@ -293,7 +298,7 @@ export function attentionDescriptor(graph: Graph, node: Node): AttentionDescript
     mask = { value: view.root, type: cType(typeOf(graph, view.root).dtype, where), bool: dtype === 'bool', offset: view.offset, strides, keys: maskedKeys(graph, node.inputs[0], dtype === 'bool') };
   }
   const d: AttentionDescriptor = {
-    kind: 'attention', batch, heads, kvHeads, seqQ, seqKv, headDim, dp: packedHeadDim(headDim, qk), qk,
+    kind: 'attention', batch, heads, kvHeads, seqQ, seqKv, headDim, dp: packedHeadDim(headDim, qk), qk, ...(node.attrs.kScale === 'token' ? { kScale: 'token' as const } : {}),
     scale: node.attrs.scale as number, causal: node.attrs.causal === 1,
     outLayout: node.attrs.outLayout === 'bshd' ? 'bshd' : 'bhsd',
     outType: cType(typeOf(graph, node.outputs[0]).dtype, where),
@@ -305,6 +310,7 @@ export function attentionDescriptor(graph: Graph, node: Node): AttentionDescript
     ...(node.attrs.pv === 'fp8' ? { pv: 'fp8' as const, pvAccumulate: 'direct' as const, lazyRescale: true } : {}),
   };
   if (d.pv === 'fp8' && qk !== 'fp8') fail(where, "pv='fp8' with qk='fp8'", `qk='${qk}'`);
+  if (d.kScale && qk !== 'int8') fail(where, "kScale='token' with qk='int8'", `qk='${qk}'`);
   // A mask over every key (or causality) needs registers that the probabilities of the P·V in
   // flight hold otherwise: the softmax waits for its own P·V. A mask that only reaches the first key
   // tiles (Qwen-Image's text) builds without spills in full ping-pong and runs faster (H100 80GB
@@ -444,7 +450,7 @@ export function renderPack(d: PackDescriptor): AttentionKernel {
   const source = `${helpers()}\n${env.render('attention_pack.cu.njk', {
     name, params, headDim: d.headDim, dp: d.dp, tokenBlocks, roleHeads, heads: d.heads, kvHeads: d.kvHeads, seqQ: d.seqQ, seqKv: d.seqKv,
     seqQPad, seqKvPad, loads, prefetch, stage: d.stage, persist: d.persist, items, buffers, staged, stagedFloats, anyNorm: d.segments.some((s) => s.norm), rope: d.segments.some((s) => s.cos) ? d.rope : 'none',
-    eps: d.eps, fp8: codedQK(d.qk), int8: d.qk === 'int8', threads: d.threads, group: d.group, order: d.order, minBlocks: d.minBlocks, passUnroll: d.passUnroll, park: d.park,
+    eps: d.eps, fp8: codedQK(d.qk), int8: d.qk === 'int8', kRows: d.kScale === 'token', threads: d.threads, group: d.group, order: d.order, minBlocks: d.minBlocks, passUnroll: d.passUnroll, park: d.park,
   })}`;
   return {
     name, source, hot: true, grid: d.persist ? Math.min(d.persist, items) : items, block: d.threads * d.group, sharedBytes: d.group * PACK_ROWS * (d.headDim + 2 + (d.stage ? buffers * d.headDim : 0)) * 2,
@@ -456,10 +462,10 @@ export function renderPack(d: PackDescriptor): AttentionKernel {
 const MAX_SHARED = 232448;
 
 /** Dynamic shared memory of the attention kernel: Q, the K and V stages, barriers, alignment slack. */
-export function attentionSharedBytes(d: Pick<AttentionDescriptor, 'dp' | 'qk' | 'stages' | 'pv'>): { q: number; k: number; v: number; total: number } {
+export function attentionSharedBytes(d: Pick<AttentionDescriptor, 'dp' | 'qk' | 'stages' | 'pv' | 'kScale'>): { q: number; k: number; v: number; ks: number; total: number } {
   const rowBytes = codedQK(d.qk) ? 128 : d.dp * 2;
-  const q = 128 * rowBytes, k = 128 * rowBytes, v = 128 * d.dp * (d.pv === 'fp8' ? 1 : 2);
-  return { q, k, v, total: 1024 + q + d.stages * (k + v) + (1 + 4 * d.stages) * 8 };
+  const q = 128 * rowBytes, k = 128 * rowBytes, v = 128 * d.dp * (d.pv === 'fp8' ? 1 : 2), ks = d.kScale === 'token' ? 128 * 4 : 0;
+  return { q, k, v, ks, total: 1024 + q + d.stages * (k + v + ks) + (1 + 4 * d.stages) * 8 };
 }
 
 /** Four floats to e4m3 (round to nearest even, saturated), byte i from the i-th argument. */
@@ -496,7 +502,7 @@ export function renderAttention(d: AttentionDescriptor): AttentionKernel {
     ? `((long long)(b * ${d.seqQ} + r) * ${d.heads} + h) * ${d.headDim}LL`
     : `((long long)(b * ${d.heads} + h) * ${d.seqQ} + r) * ${d.headDim}LL`;
   const source = [helpers(), ...(pv8 ? [E4M3_PACK] : []), wgS.source, wgPV.source, env.render('attention.cu.njk', {
-    name, params, dp: d.dp, headDim: d.headDim, qBytes: smem.q, kBytes: smem.k, vBytes: smem.v,
+    name, params, dp: d.dp, headDim: d.headDim, qBytes: smem.q, kBytes: smem.k, vBytes: smem.v, ksBytes: smem.ks, kTokens: d.kScale === 'token',
     qTiles: sq / 128, kvTiles: skv / 128, heads: d.heads, kvHeads: d.kvHeads, group: d.heads / d.kvHeads, seqQ: d.seqQ, seqKv: d.seqKv,
     causal: d.causal, fp8, int8, sAcc: int8 ? 'S32' : 'S', mask: !!d.mask, masked: !!d.mask || d.causal, bound: d.seqKv % 128 !== 0, maskLoad,
     maskTiles: d.causal || !d.mask ? skv / 128 : Math.ceil(d.mask.keys / 128),

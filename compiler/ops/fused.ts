@@ -19,7 +19,8 @@
  *                                 the output is in `outLayout`, of dtype `to` (default: q's).
  *                                 qk='fp8': Q and K are rounded to FP8 per (head, 128-token block).
  *                                 qk='int8': Q and K as s8 codes times an fp32 scale (amax/127), one
- *                                 per Q row (token) and per K (head, 128-token block) (quantizeS8).
+ *                                 per Q row (token) and per K (head, 128-token block) (quantizeS8),
+ *                                 or per K token too with kScale='token'.
  *                                 pv='fp8' (with qk='fp8'): P·V in FP8 as the kernel computes it:
  *                                 V (bf16) rounded to e4m3 per (head, channel), P rounded to e4m3
  *                                 per 128-key tile of the online softmax (fp8PvWeights).
@@ -251,6 +252,12 @@ function quantizeBlocks(x: Float32Array, d: Dims): void {
  * this recipe 2-4x closer to full precision than the e4m3 one.
  */
 export const S8_MAX = 127;
+/** qk='int8': tokens per K scale, from the kScale attribute ('block', the default: 128; 'token': 1). */
+export function kScaleGroup(node: Node): number {
+  const k = attrString(node, 'kScale', 'block');
+  if (k !== 'block' && k !== 'token') fail(`${node.op} node '${node.name}'`, "kScale of 'block' or 'token'", `'${k}'`);
+  return k === 'token' ? 1 : QK_BLOCK;
+}
 export const s8Code = (x: number, scale: number) => Math.max(-S8_MAX, Math.min(S8_MAX, rne(Math.fround(x / scale))));
 export const s8Scale = (amax: number) => (amax > 0 ? Math.fround(amax / S8_MAX) : 1);
 export function quantizeS8(x: Float32Array, d: Dims, group: number): void {
@@ -318,6 +325,7 @@ const fusedAttention: OpDef = {
     const p = attentionPlan(c.node, (i) => (c.has(i) ? c.input(i).shape : undefined), c.where);
     const qk = attrString(c.node, 'qk', 'bf16');
     if (!['bf16', 'fp8', 'int8'].includes(qk)) fail(c.where, "qk of 'bf16', 'fp8' or 'int8'", `'${qk}'`);
+    if (kScaleGroup(c.node) === 1 && qk !== 'int8') fail(c.where, "kScale='token' only with qk='int8'", `qk='${qk}'`);
     if (c.has(0)) broadcastShapes([c.input(0).shape, [p.q.b, p.q.h, p.q.s, p.k.s]], c.where);
     return [out(outDtype(c.node, c.input(attentionInput(0, 'q')).dtype), p.outShape)];
   },
@@ -330,7 +338,7 @@ const fusedAttention: OpDef = {
       quantizeBlocks(K, p.k);
     } else if (attrString(node, 'qk', 'bf16') === 'int8') {
       quantizeS8(Q, p.q, 1);
-      quantizeS8(K, p.k, QK_BLOCK);
+      quantizeS8(K, p.k, kScaleGroup(node));
     }
     const pv8 = attrString(node, 'pv', 'bf16') === 'fp8';
     if (pv8) quantizeChannels(V, p.v);

@@ -26,7 +26,8 @@
  *   scale = amax/448 of each (head, 128-token block), FusedAttention's qk='fp8' recipe.
  *   Qp s8 [B, H, Sq', 128], Qs fp32 [B, H, Sq']  (one scale per token; padded rows 1),
  *   Kp s8 [B, Hkv, Skv', 128], Ks fp32 [B, Hkv, Skv'/128]: value = code · scale, scale = amax/127,
- *   FusedAttention's qk='int8' recipe (quantizeS8); the rows laid out as e4m3's.
+ *   FusedAttention's qk='int8' recipe (quantizeS8); the rows laid out as e4m3's. kScale='token':
+ *   Ks fp32 [B, Hkv, Skv'], one scale per K token as well.
  *   Vt8 e4m3 [B, Hkv, Skv'/128, DP, 128], Vs fp32 [B, Hkv, DP]  V transposed, 128 keys a row,
  *   value = code · Vs[channel] (amax/448 over the sequence); byte l of each 16-byte chunk holds key
  *   vt8Key(l) of the chunk's 16, the order the kernel's e4m3 P registers take (attention.cu.njk).
@@ -46,7 +47,7 @@ import type { Node } from '../ir/graph.ts';
 import type { Tensor } from '../ir/tensor.ts';
 import { E4M3_MAX, roundE4M3 } from '../quant/formats.ts';
 import { roundTo } from './elementwise.ts';
-import { QK_BLOCK, assemble, attentionPlan, fp8PvWeights, quantizeChannels, s8Code, s8Scale } from './fused.ts';
+import { QK_BLOCK, assemble, attentionPlan, fp8PvWeights, kScaleGroup, quantizeChannels, s8Code, s8Scale } from './fused.ts';
 import { type OpDef, type RuntimeValue, attrFloat, attrInt, attrString, broadcastIndex, broadcastShapes, newTensor, optionalTensor, out, tensorArg } from './op.ts';
 
 /** Token padding of every packed operand: the attention kernel's tile height and the fp8 block. */
@@ -63,7 +64,7 @@ export function swizzled(r: number, c: number, width: number): number {
   return r * width + ((Math.floor(c / chunk) ^ (r % 8)) * chunk) + (c % chunk);
 }
 
-export interface PackedShapes { b: number; h: number; hkv: number; sq: number; skv: number; d: number; dp: number; qk: string }
+export interface PackedShapes { b: number; h: number; hkv: number; sq: number; skv: number; d: number; dp: number; qk: string; kGroup?: number }
 
 /** Output types of AttentionPack for the given logical sizes. */
 export function packTypes(p: PackedShapes): { dtype: DType; shape: number[] }[] {
@@ -78,7 +79,7 @@ export function packTypes(p: PackedShapes): { dtype: DType; shape: number[] }[] 
   if (p.qk === 'int8') {
     return [
       { dtype: 'int8', shape: [p.b, p.h, sq, 128] }, { dtype: 'int8', shape: [p.b, p.hkv, skv, 128] }, vt,
-      { dtype: 'float32', shape: [p.b, p.h, sq] }, { dtype: 'float32', shape: [p.b, p.hkv, skv / PACK_ROWS] },
+      { dtype: 'float32', shape: [p.b, p.h, sq] }, { dtype: 'float32', shape: [p.b, p.hkv, skv / (p.kGroup ?? PACK_ROWS)] },
     ];
   }
   return [{ dtype: 'bfloat16', shape: [p.b, p.h, p.dp / 64, sq, 64] }, { dtype: 'bfloat16', shape: [p.b, p.hkv, p.dp / 64, skv, 64] }, vt];
@@ -88,8 +89,9 @@ function packShapes(node: Node, shapeOf: (i: number) => readonly number[] | unde
   const p = attentionPlan(node, shapeOf, where);
   const qk = attrString(node, 'qk', 'bf16');
   if (!['bf16', 'fp8', 'int8'].includes(qk)) fail(where, "qk of 'bf16', 'fp8' or 'int8'", `'${qk}'`);
+  if (kScaleGroup(node) === 1 && qk !== 'int8') fail(where, "kScale='token' only with qk='int8'", `qk='${qk}'`);
   if (![16, 32, 64, 128].includes(p.q.d) || p.v.d !== p.q.d) fail(where, 'head dims of 16, 32, 64 or 128, the same for q, k and v', `q ${p.q.d}, v ${p.v.d}`);
-  return { b: p.q.b, h: p.q.h, hkv: p.k.h, sq: p.q.s, skv: p.k.s, d: p.q.d, dp: packedHeadDim(p.q.d, qk), qk };
+  return { b: p.q.b, h: p.q.h, hkv: p.k.h, sq: p.q.s, skv: p.k.s, d: p.q.d, dp: packedHeadDim(p.q.d, qk), qk, kGroup: kScaleGroup(node) };
 }
 
 /** Writes [B, Hx, S, D] float values into a bf16 K-major tile stack [B, Hx, DP/64, S', 64]. */
@@ -191,7 +193,7 @@ const attentionPack: OpDef = {
       return [qp, kp, vt, qs, ks].map(shaped);
     }
     if (p.qk === 'int8') {
-      const [qp, qs] = packS8(Q, p.b * p.h, p.sq, p.d, 1), [kp, ks] = packS8(K, p.b * p.hkv, p.skv, p.d, PACK_ROWS);
+      const [qp, qs] = packS8(Q, p.b * p.h, p.sq, p.d, 1), [kp, ks] = packS8(K, p.b * p.hkv, p.skv, p.d, kScaleGroup(node));
       return [qp, kp, vt, qs, ks].map(shaped);
     }
     return [packRows(Q, p.b * p.h, p.sq, p.d, p.dp), packRows(K, p.b * p.hkv, p.skv, p.d, p.dp), vt].map(shaped);
@@ -212,7 +214,7 @@ function attentionDims(node: Node, shapeOf: (i: number) => readonly number[] | u
   const [b, h, hkv] = [q[0], q[1], k[1]];
   const pv8 = attrString(node, 'pv', 'bf16') === 'fp8';
   if (pv8 && qk !== 'fp8') fail(where, "pv='fp8' with qk='fp8'", `qk='${qk}'`);
-  const expect = packTypes({ b, h, hkv, sq, skv, d, dp, qk });
+  const expect = packTypes({ b, h, hkv, sq, skv, d, dp, qk, kGroup: kScaleGroup(node) });
   if (pv8) expect.splice(2, 1, vquantTypes(expect[2].shape)[0]), expect.push(vquantTypes(expect[2].shape)[1]);
   [q, k, v, shapeOf(4), shapeOf(5), shapeOf(6)].slice(0, expect.length).forEach((s, i) => {
     if (!s || s.join() !== expect[i].shape.join()) fail(where, `packed operand ${i + 1} of shape [${expect[i].shape}]`, s ? `[${s}]` : 'none');
@@ -261,7 +263,7 @@ const packedAttention: OpDef = {
     const a = attentionDims(node, (i) => (ins[i] as Tensor | undefined)?.shape, `PackedAttention node '${node.name}'`);
     const coded = codedQK(a.qk);
     const Q = unpackRows(tensorArg(ins, 1, node), a.b * a.h, a.sq, a.d, a.dp, coded ? tensorArg(ins, 4, node) : undefined, a.qk === 'int8' ? 1 : PACK_ROWS);
-    const K = unpackRows(tensorArg(ins, 2, node), a.b * a.hkv, a.skv, a.d, a.dp, coded ? tensorArg(ins, 5, node) : undefined);
+    const K = unpackRows(tensorArg(ins, 2, node), a.b * a.hkv, a.skv, a.d, a.dp, coded ? tensorArg(ins, 5, node) : undefined, a.qk === 'int8' ? kScaleGroup(node) : PACK_ROWS);
     const V = a.pv8 ? unpackVt8(tensorArg(ins, 3, node), tensorArg(ins, 6, node), a.b * a.hkv, a.skv, a.d, a.dp) : unpackTransposed(tensorArg(ins, 3, node), a.b * a.hkv, a.skv, a.d, a.dp);
     const mask = optionalTensor(ins, 0);
     const maskMap = mask ? broadcastIndex(mask.shape, [a.b, a.h, a.sq, a.skv]) : undefined;
