@@ -222,14 +222,14 @@ describe('int8 Q·Kᵀ policy and kernels', () => {
     return [...list.values()];
   };
 
-  it('renders s8 scores (wgmma .s32.s8.s8, mma.sync .s32.s8.s8, the float trick, Q scales per row) and builds for sm_90a and sm_100a without spills', async () => {
+  it('renders s8 scores (wgmma .s32.s8.s8, mma.sync .s32.s8.s8, converted to fp32, Q scales per row) and builds for sm_90a and sm_100a without spills', async () => {
     const list = kernels();
     const attn = list.filter((k) => k.name.startsWith('attn_'));
     expect(attn.length).toBeGreaterThanOrEqual(existsSync(join(SHARED_FULL, 'flux2_dev', 'model.onnx')) ? 3 : 1);
     for (const k of attn) {
       expect(k.source).toMatch(/wgmma\.mma_async\.sync\.aligned\.m64n128k32\.s32\.s8\.s8 \{[^}]*\}, %64, %65, p;/);
       expect(k.source).toMatch(/mma\.sync\.aligned\.m16n8k32\.row\.col\.s32\.s8\.s8\.s32/);
-      expect(k.source).toMatch(/__int_as_float\(\(int\)\(S32\[(i|4 \* jj( \+ \d)?)\] \+ 0x4B400000u\)\)/);
+      expect(k.source).toMatch(/__int2float_rn\(\(int\)S32\[(i|4 \* jj( \+ \d)?)\]\)/);
       expect(k.source).toMatch(/qsRow \+ 8/);
       expect(k.source).not.toMatch(/wgmma[^"\n]*e4m3\.e4m3/);
     }
