@@ -234,7 +234,7 @@ describe('int8 Q·Kᵀ policy and kernels', () => {
       expect(k.source).not.toMatch(/wgmma[^"\n]*e4m3\.e4m3/);
     }
     const packs = list.filter((k) => k.name.startsWith('attnpack_'));
-    for (const k of packs) expect(k.source).toMatch(/__float2int_rn\(v\[pass\]\[4 \* h \+ e\] \/ scale\)/);
+    for (const k of packs) expect(k.source).toMatch(/__fadd_rn\(__fdiv_rn\(v\[pass\]\[4 \* h \+ e\], scale\), 12582912\.f\)/);
     // K scales per token: copied with each K tile, applied per column.
     expect(attn.filter((k) => /dca_lds_f2\(ksBase \+ 32 \* jj\)/.test(k.source) && /expect_tx\(KFULL\(st\), K_BYTES \+ KS_BYTES\)/.test(k.source))).toHaveLength(2);
     const units = list.map(({ args: _, ...x }) => x);
