@@ -72,6 +72,13 @@ __device__ __forceinline__ void dca_mma_s8(uint32_t* c, uint32_t a0, uint32_t a1
                : "+r"(c[0]), "+r"(c[1]), "+r"(c[2]), "+r"(c[3]) : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
 }
 
+// An s32 MMA sum to fp32 (cvt.rn.f32.s32, I2FP on sm_90; exact below 2^24). Inline assembly rather
+// than __int2float_rn: with the intrinsic ptxas spilled the masked ping-pong int8 kernel (Qwen-Image).
+__device__ __forceinline__ float dca_s32_f32(uint32_t s) {
+  float f;
+  asm("cvt.rn.f32.s32 %0, %1;" : "=f"(f) : "r"(s));
+  return f;
+}
 // Two floats from a shared-memory address.
 __device__ __forceinline__ float2 dca_lds_f2(uint32_t addr) {
   float2 v;
@@ -90,6 +97,20 @@ __device__ __forceinline__ float dca_mask_log2(float m) {
 __device__ __forceinline__ uint32_t dca_pack_bf16(float lo, float hi) {
   __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
   return *reinterpret_cast<uint32_t*>(&v);
+}
+// An additive key mask value over a column's factor into log2 units (ci = 1 / factor): -inf kept,
+// huge negatives clamped finite (dca_mask_log2), the quotient kept above -3e38.
+__device__ __forceinline__ float dca_mask_scaled(float m, float ci) {
+  return m == -INFINITY ? -INFINITY : fmaxf(dca_mask_log2(m) * ci, -3e38f);
+}
+// 2^x on the FMA and integer pipes (sharing the load of the MUFU's ex2): x = n + f with n = round(x)
+// (the 1.5·2^23 trick), |f| <= 1/2, 2^f by a degree-3 polynomial (relative error 1.1e-4), n added
+// to the exponent bits. x is clamped at -126 (2^-126 at most where the true value is below).
+__device__ __forceinline__ float dca_exp2_poly(float x) {
+  x = fmaxf(x, -126.f);
+  const float t = x + 12582912.f, f = x - (t - 12582912.f);
+  const float p = fmaf(fmaf(fmaf(0.05500845f, f, 0.24220827f), f, 0.69328263f), f, 1.f);
+  return __int_as_float(__float_as_int(p) + (__float_as_int(t) << 23));
 }
 __device__ __forceinline__ void dca_store2(__nv_bfloat16* p, float a, float b) { *reinterpret_cast<__nv_bfloat162*>(p) = __floats2bfloat162_rn(a, b); }
 __device__ __forceinline__ void dca_store2(__half* p, float a, float b) { *reinterpret_cast<__half2*>(p) = __floats2half2_rn(a, b); }

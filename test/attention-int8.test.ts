@@ -227,14 +227,16 @@ describe('int8 Q·Kᵀ policy and kernels', () => {
     const attn = list.filter((k) => k.name.startsWith('attn_'));
     expect(attn.length).toBeGreaterThanOrEqual(existsSync(join(SHARED_FULL, 'flux2_dev', 'model.onnx')) ? 3 : 1);
     for (const k of attn) {
-      expect(k.source).toMatch(/wgmma\.mma_async\.sync\.aligned\.m64n128k32\.s32\.s8\.s8 \{[^}]*\}, %64, %65, p;/);
+      expect(k.source).toMatch(/wgmma\.mma_async\.sync\.aligned\.m64n(128k32\.s32\.s8\.s8 \{[^}]*\}, %64, %65|192k32\.s32\.s8\.s8 \{[^}]*\}, %96, %97), p;/);
       expect(k.source).toMatch(/mma\.sync\.aligned\.m16n8k32\.row\.col\.s32\.s8\.s8\.s32/);
-      expect(k.source).toMatch(/__int2float_rn\(\(int\)S32\[(i|4 \* jj( \+ \d)?)\]\)/);
+      expect(k.source).toMatch(/dca_s32_f32\(S32\[(i|4 \* jj( \+ \d)?)\]\)/);
       expect(k.source).toMatch(/qsRow \+ 8/);
       expect(k.source).not.toMatch(/wgmma[^"\n]*e4m3\.e4m3/);
     }
+    // Flux.2's 4608 keys in 192-key tiles (two K scale blocks a tile, the factors per row and block).
+    if (existsSync(join(SHARED_FULL, 'flux2_dev', 'model.onnx'))) expect(attn.some((k) => /m64n192k32\.s32\.s8\.s8/.test(k.source) && /cA1 = cq1 \* kA/.test(k.source))).toBe(true);
     const packs = list.filter((k) => k.name.startsWith('attnpack_'));
-    for (const k of packs) expect(k.source).toMatch(/__fadd_rn\(__fdiv_rn\(v\[pass\]\[4 \* h \+ e\], scale\), 12582912\.f\)/);
+    for (const k of packs) expect(k.source).toMatch(/__fadd_rn\(dc_qdiv\(v\[pass\]\[4 \* h \+ e\], qd\), 12582912\.f\)/);
     // K scales per token: copied with each K tile, applied per column.
     expect(attn.filter((k) => /dca_lds_f2\(ksBase \+ 32 \* jj\)/.test(k.source) && /expect_tx\(KFULL\(st\), K_BYTES \+ KS_BYTES\)/.test(k.source))).toHaveLength(2);
     const units = list.map(({ args: _, ...x }) => x);

@@ -58,7 +58,7 @@ describe('element-wise codegen', () => {
     const quantizing = kernels.filter((k) => k.source.includes('unsigned it = 0;') && k.source.includes('__nv_fp8_e4m3* __restrict__ out'));
     expect(quantizing.length).toBeGreaterThan(0);
     for (const k of quantizing) {
-      expect(k.source, k.name).toMatch(/const T rs_\d+ = T\(1\) \/ s_\d+;/); // one reciprocal per row
+      expect(k.source, k.name).toMatch(/const auto qd_\d+ = dc_qprep\(s_\d+\);/); // one reciprocal per row
       expect(k.source, k.name).toContain('dc_qdiv(');
       expect(k.source, k.name).not.toMatch(/\/ s_\d+\)/); // no per-element division
       expect(k.source, k.name).toMatch(/dc_amax\(am\d+, /);

@@ -128,6 +128,20 @@ export interface AttentionDescriptor {
   pvAccumulate?: 'split' | 'direct';
   /** Skip O's rescaling in a warp whose rows all kept their running max (same values). */
   lazyRescale?: boolean;
+  /**
+   * Keys per tile (default 128): 192 halves the per-key cost of the max, shuffles and rescaling
+   * (bf16 P·V, no causality, no per-query mask, a padded kv length that 192 divides).
+   */
+  bn?: number;
+  /**
+   * Exponentials: 'f32', one MUFU instruction per key, or 'poly': every `polyEvery`th column group
+   * by an FMA polynomial instead (FA4's split of the load), the rest 'f32'. (ex2.approx.bf16x2 is no
+   * third way: on the H100 it assembles to two MUFU.EX2.BF16, one per element.)
+   */
+  exp?: 'f32' | 'poly';
+  polyEvery?: number;
+  /** Row sums (bf16 P·V): 'alu', fp32 adds and quad shuffles, or 'mma', ones rows in V's tiles (P·V sums P). */
+  lsum?: 'alu' | 'mma';
 }
 
 /** dc.AttentionQuantizeV: the pack's Vt (bf16) to Vt8 (e4m3) and Vs (a scale per head and channel). */
@@ -319,6 +333,17 @@ export function attentionDescriptor(graph: Graph, node: Node): AttentionDescript
   // serial order.
   if ((mask && mask.keys >= seqKv) || d.causal) d.schedule = 'pingpong-wait';
   if ((mask && mask.strides[2] !== 0) || seqKv % 128 !== 0) d.schedule = 'serial';
+  // With bf16 P·V: row sums by the P·V MMA (ones rows in V's tiles); in the full ping-pong, where
+  // 192 divides the padded kv length and two stages fit (Flux.2's 4608 tokens, e4m3 K), 192-key
+  // tiles with a quarter of the exponentials by polynomial. H100 (bench/results/
+  // attention-fast-2026-11-26.md), attention launches inside the transformers: Flux.2 924-935 ->
+  // 860-883 µs (192 keys + MMA sums alone 908, + poly4 860 in the same call), Qwen-Image 419 -> 400
+  // µs (MMA sums; poly4 there: 427 -> 414 in another call, and slower alone).
+  if (d.pv !== 'fp8') {
+    d.lsum = 'mma';
+    const wide = { ...d, bn: 192, stages: 2 };
+    if (d.schedule === 'pingpong' && !d.causal && !d.kScale && (!mask || mask.strides[2] === 0) && padRows(seqKv) % 192 === 0 && attentionSharedBytes(wide).total <= MAX_SHARED) Object.assign(d, { bn: 192, exp: 'poly', polyEvery: 4 });
+  }
   d.stages = attentionSharedBytes({ ...d, stages: 3 }).total <= MAX_SHARED ? 3 : 2;
   return d;
 }
@@ -462,9 +487,11 @@ export function renderPack(d: PackDescriptor): AttentionKernel {
 const MAX_SHARED = 232448;
 
 /** Dynamic shared memory of the attention kernel: Q, the K and V stages, barriers, alignment slack. */
-export function attentionSharedBytes(d: Pick<AttentionDescriptor, 'dp' | 'qk' | 'stages' | 'pv' | 'kScale'>): { q: number; k: number; v: number; ks: number; total: number } {
-  const rowBytes = codedQK(d.qk) ? 128 : d.dp * 2;
-  const q = 128 * rowBytes, k = 128 * rowBytes, v = 128 * d.dp * (d.pv === 'fp8' ? 1 : 2), ks = d.kScale === 'token' ? 128 * 4 : 0;
+export function attentionSharedBytes(d: Pick<AttentionDescriptor, 'dp' | 'qk' | 'stages' | 'pv' | 'bn' | 'lsum' | 'kScale'>): { q: number; k: number; v: number; ks: number; total: number } {
+  const rowBytes = codedQK(d.qk) ? 128 : d.dp * 2, bn = d.bn ?? 128;
+  // V (bf16): a tile of DP rows of 64 keys per 64 keys, with 8 rows of ones after each (lsum 'mma').
+  // kScale 'token': each K tile's scales (fp32) beside it.
+  const q = 128 * rowBytes, k = bn * rowBytes, v = bn * d.dp * (d.pv === 'fp8' ? 1 : 2) + (d.lsum === 'mma' ? (bn / 64) * 8 * 128 : 0), ks = d.kScale === 'token' ? bn * 4 : 0;
   return { q, k, v, ks, total: 1024 + q + d.stages * (k + v + ks) + (1 + 4 * d.stages) * 8 };
 }
 
@@ -477,13 +504,37 @@ const E4M3_PACK = [
   '  return r;', '}', '#endif',
 ].join('\n');
 
+/** A reduction tree over a[from..from+n) into a[from] (statements: short dependent chains). */
+export function treeLines(op: (x: string, y: string) => string, a: string, from: number, n: number): string[] {
+  const lines: string[] = [];
+  for (let m = n; m > 1; m = Math.ceil(m / 2)) {
+    const h = Math.ceil(m / 2);
+    for (let g = 0; g < m - h; g++) lines.push(`${a}[${from + g}] = ${op(`${a}[${from + g}]`, `${a}[${from + g + h}]`)};`);
+  }
+  return lines;
+}
+const fmax = (x: string, y: string) => `fmaxf(${x}, ${y})`;
+
 export function renderAttention(d: AttentionDescriptor): AttentionKernel {
   const structure = { ...d, inputs: d.inputs.length, output: 0, mask: d.mask && { ...d.mask, value: 0 } };
   const name = kernelName('attn', structure, 'attention.cu.njk');
+  const where = `PackedAttention kernel ${name}`;
   const fp8 = codedQK(d.qk), int8 = d.qk === 'int8', pv8 = d.pv === 'fp8';
   const sq = padRows(d.seqQ), skv = padRows(d.seqKv);
+  const bn = d.bn ?? 128, lsumMma = d.lsum === 'mma';
+  const colMask = !!d.mask && d.mask.strides[2] === 0 && !d.causal;
+  if (bn !== 128 && bn !== 192) fail(where, 'key tiles of 128 or 192', String(bn));
+  if (bn !== 128 && (pv8 || d.causal || (d.mask && !colMask) || skv % bn !== 0)) fail(where, 'key tiles of 192 with bf16 P·V, no causality or per-query mask, a kv length 192 divides', `${skv} keys${pv8 ? ', pv fp8' : ''}${d.causal ? ', causal' : ''}`);
+  if (pv8 && lsumMma) fail(where, 'MMA row sums with bf16 P·V', "pv='fp8'");
+  if (d.kScale && bn !== 128) fail(where, "key tiles of 128 with kScale='token'", String(bn));
   const smem = attentionSharedBytes(d);
-  const wgS = wgmmaFunction(int8 ? 'ss-s8' : fp8 ? 'ss-e4m3' : 'ss-bf16', 128), wgPV = wgmmaFunction(pv8 ? 'rs-e4m3' : 'rs-bf16', d.dp);
+  if (smem.total > MAX_SHARED) fail(where, `at most ${MAX_SHARED} bytes of shared memory`, `${smem.total} (${d.stages} stages of ${bn} keys)`);
+  const wgS = wgmmaFunction(int8 ? 'ss-s8' : fp8 ? 'ss-e4m3' : 'ss-bf16', bn), wgPV = wgmmaFunction(pv8 ? 'rs-e4m3' : 'rs-bf16', d.dp + (lsumMma ? 8 : 0));
+  const indent = (lines: string[]) => lines.map((l) => `          ${l}`).join('\n');
+  // Row maxima: per 64-key region (r[8k]), then over the regions; row sums: over every column group.
+  const regionMax = indent(Array.from({ length: bn / 64 }, (_, k) => [...treeLines(fmax, 'r0', 8 * k, 8), ...treeLines(fmax, 'r1', 8 * k, 8)]).flat());
+  const overRegions = (r: string) => Array.from({ length: bn / 64 }, (_, k) => `${r}[${8 * k}]`).reduce((x, y) => fmax(x, y));
+  const sumTree = indent([...treeLines((x, y) => `${x} + ${y}`, 'q0', 0, bn / 8), ...treeLines((x, y) => `${x} + ${y}`, 'q1', 0, bn / 8)]);
   const packed = fp8 ? 'uint8_t' : '__nv_bfloat16';
   const params = [
     ...(d.mask ? [`const ${d.mask.type}* __restrict__ mask`] : []),
@@ -503,11 +554,12 @@ export function renderAttention(d: AttentionDescriptor): AttentionKernel {
     : `((long long)(b * ${d.heads} + h) * ${d.seqQ} + r) * ${d.headDim}LL`;
   const source = [helpers(), ...(pv8 ? [E4M3_PACK] : []), wgS.source, wgPV.source, env.render('attention.cu.njk', {
     name, params, dp: d.dp, headDim: d.headDim, qBytes: smem.q, kBytes: smem.k, vBytes: smem.v, ksBytes: smem.ks, kTokens: d.kScale === 'token',
-    qTiles: sq / 128, kvTiles: skv / 128, heads: d.heads, kvHeads: d.kvHeads, group: d.heads / d.kvHeads, seqQ: d.seqQ, seqKv: d.seqKv,
-    causal: d.causal, fp8, int8, sAcc: int8 ? 'S32' : 'S', mask: !!d.mask, masked: !!d.mask || d.causal, bound: d.seqKv % 128 !== 0, maskLoad,
-    maskTiles: d.causal || !d.mask ? skv / 128 : Math.ceil(d.mask.keys / 128),
+    qTiles: sq / 128, kvTiles: skv / bn, heads: d.heads, kvHeads: d.kvHeads, group: d.heads / d.kvHeads, seqQ: d.seqQ, seqKv: d.seqKv,
+    causal: d.causal, fp8, int8, sAcc: int8 ? 'S32' : 'S', mask: !!d.mask, masked: !!d.mask || d.causal, bound: d.seqKv % bn !== 0, maskLoad,
+    maskTiles: d.causal || !d.mask ? skv / bn : Math.ceil(d.mask.keys / bn),
+    bn, colMask, prescaled: (!!d.mask || d.causal) && !colMask, scaleSplit: fp8 && bn === 192, polyEvery: d.exp === 'poly' ? (d.polyEvery ?? 4) : 0, regionMax, mxRow0: overRegions('r0'), mxRow1: overRegions('r1'), sumTree, lsumMma, kBlocks128: skv / 128,
     qHeadBytes: fp8 ? sq * 128 : sq * d.dp * 2, kHeadBytes: fp8 ? skv * 128 : skv * d.dp * 2, vHeadBytes: skv * d.dp * (pv8 ? 1 : 2),
-    qBlocks: fp8 ? 1 : d.dp / 64, kBlocks: fp8 ? 1 : d.dp / 64, vBlocks: pv8 ? 1 : 2, vTokens: pv8 ? 128 : 64,
+    qBlocks: fp8 ? 1 : d.dp / 64, kBlocks: fp8 ? 1 : d.dp / 64, vBlocks: pv8 ? bn / 128 : bn / 64, vTokens: pv8 ? 128 : 64,
     pv8, split: pv8 && d.pvAccumulate !== 'direct', lazyRescale: !!d.lazyRescale, qBlockBytes: sq * 128, kBlockBytes: skv * 128,
     kSteps: fp8 ? 4 : d.dp / 16, wgmmaS: wgS.name, wgmmaPV: wgPV.name, mmaS: int8 ? 'dca_mma_s8' : fp8 ? 'dca_mma_e4m3' : 'dca_mma_bf16',
     scaleLog2: (d.scale * Math.LOG2E).toPrecision(9), outType: d.outType, outRow, schedule: d.schedule.startsWith('pingpong') ? 'pingpong' : d.schedule, stages: d.stages, pvInFlight: d.schedule === 'pingpong' ? 1 : 0,

@@ -373,9 +373,9 @@ function renderRow(d: ElementwiseDescriptor, name: string): { source: string; sh
         if (ins.attrs.format === 'bf16') lines.push(loop(`${v}[i] = dc_round_bf16(${a(0)});`), `const T s_${i} = T(1);`);
         else {
           lines.push(`T am${i} = T(0);`, loop(`am${i} = dc_amax(am${i}, ${a(0)});`), `const T amax${i} = ${red('dc_block_max')}(am${i}, ${scratch()});`);
-          lines.push(`const T s_${i} = amax${i} > T(0) ? T(float(amax${i}) / 448.f) : T(1);`, `const T rs_${i} = T(1) / s_${i};`);
+          lines.push(`const T s_${i} = amax${i} > T(0) ? T(float(amax${i}) / 448.f) : T(1);`, `const auto qd_${i} = dc_qprep(s_${i});`);
           // Stored to fp8 only: the quotient unrounded (the store rounds it, dc_store8q).
-          lines.push(loop(`${v}[i] = ${rawQuantized(d).has(ins.out) ? `dc_qdiv(${a(0)}, s_${i}, rs_${i})` : `dc_round_e4m3(dc_qdiv(${a(0)}, s_${i}, rs_${i}))`};`));
+          lines.push(loop(`${v}[i] = ${rawQuantized(d).has(ins.out) ? `dc_qdiv(${a(0)}, qd_${i})` : `dc_round_e4m3(dc_qdiv(${a(0)}, qd_${i}))`};`));
         }
         val.set(`${ins.out}_1`, `s_${i}`);
         break;

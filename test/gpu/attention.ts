@@ -7,9 +7,10 @@
  *       rows computed here (test/gpu/attention-reference.ts, fp32) into expected.json
  *   (GPU) nvcc -O2 -o ah test/gpu/attention_harness.cu -lcuda && ./ah .gpu/attn/cases $OUT > $OUT/log.txt
  *   npx tsx test/gpu/attention.ts check .gpu/attn/cases RESULTS_DIR [_portable]
- * (`prepare DIR CASE,...` prepares only the named cases.)
  * (test/gpu/attention_run.sh runs both cubins on the GPU: kernels.cubin, sm_90a with wgmma, and
  * kernels_portable.cubin, the same source for plain sm_90, i.e. the mma.sync path sm_100a takes.)
+ *
+ * ATTN_CASES=REGEX prepares only the cases whose names match (inputs seeded as in the full set).
  *
  * Outputs are poisoned first and every element must be written. Tiny cases compare every output
  * row, full-size ones a sample of (head, query) rows: segment boundaries, tile edges, padded rows.
@@ -53,6 +54,8 @@ interface Spec {
   /** pv='fp8': accumulation other than the descriptor's (a variant timed beside it). */
   pvAccumulate?: AttentionDescriptor['pvAccumulate'];
   lazyRescale?: boolean;
+  /** Key tile, exponentials, row sums other than the descriptor's (a variant timed beside it). */
+  kernel?: Partial<Pick<AttentionDescriptor, 'bn' | 'exp' | 'lsum' | 'stages' | 'polyEvery'>>;
   /** Inputs seeded as this case's (the same inputs for bf16, qk-fp8 and qk+pv-fp8). */
   seedCase?: string;
   /** Which attention: the first whose pack has this many segments. */
@@ -99,6 +102,17 @@ const SPECS: Spec[] = [
   { name: 'flux2_single_fp8pv_eager', model: full('flux2_dev'), shapes: FLUX, attention: 'fp8-pv', lazyRescale: false, segments: 1, amp: 1, sampled: true, seedCase: 'flux2_single' },
   { name: 'flux2_single_fp8pv_split', model: full('flux2_dev'), shapes: FLUX, attention: 'fp8-pv', pvAccumulate: 'split', segments: 1, amp: 1, sampled: true, seedCase: 'flux2_single' },
   { name: 'flux2_joint_fp8pv', model: full('flux2_dev'), shapes: FLUX, attention: 'fp8-pv', segments: 2, amp: 1, sampled: true, seedCase: 'flux2_joint' },
+  // Softmax variants (appended): key tiles of 128 or 192, row sums by fp32 adds ('alu') or by the P·V
+  // MMA ('mma'), every n-th column group's exponentials by polynomial ('polyN'; 'f32': none). The
+  // descriptor's default: flux2_single_fp8 BN 192, 'mma', poly4; qwen_image_mask_fp8 BN 128, 'mma', 'f32'.
+  ...([['bn128', { bn: 128, lsum: 'alu', exp: 'f32' }], ['mma', { bn: 128, lsum: 'mma', exp: 'f32' }], ['bn192', { bn: 192, lsum: 'alu', exp: 'f32' }], ['bn192mma', { bn: 192, lsum: 'mma', exp: 'f32' }],
+    ['bn192poly2mma', { bn: 192, exp: 'poly', polyEvery: 2, lsum: 'mma' }], ['bn192poly3mma', { bn: 192, exp: 'poly', polyEvery: 3, lsum: 'mma' }], ['bn192poly6mma', { bn: 192, exp: 'poly', polyEvery: 6, lsum: 'mma' }]] as const).map(([v, kernel]): Spec =>
+    ({ name: `flux2_single_fp8_${v}`, model: full('flux2_dev'), shapes: FLUX, attention: 'fp8', segments: 1, amp: 1, sampled: true, seedCase: 'flux2_single_fp8', kernel: { ...kernel, stages: kernel.bn === 192 ? 2 : 3 } })),
+  { name: 'qwen_image_mask_fp8', model: full('qwen_image'), attention: 'fp8', segments: 2, mask: { kind: 'keys', masked: [200, 256], value: -Infinity }, amp: 1, sampled: true, seedCase: 'qwen_image_mask' },
+  ...([['alu', { lsum: 'alu', exp: 'f32' }], ['poly4mma', { exp: 'poly', polyEvery: 4, lsum: 'mma' }], ['poly3mma', { exp: 'poly', polyEvery: 3, lsum: 'mma' }]] as const).map(([v, kernel]): Spec =>
+    ({ name: `qwen_image_mask_fp8_${v}`, model: full('qwen_image'), attention: 'fp8', segments: 2, mask: { kind: 'keys', masked: [200, 256], value: -Infinity }, amp: 1, sampled: true, seedCase: 'qwen_image_mask', kernel })),
+  { name: 'tiny_flux2_fp8_poly4', model: tiny('flux2'), attention: 'fp8', segments: 1, amp: 1, sampled: false, seedCase: 'tiny_flux2_fp8', kernel: { exp: 'poly', polyEvery: 4 } },
+  { name: 'tiny_qwen_image_mask_alu', model: tiny('qwen_image'), segments: 2, mask: { kind: 'keys', masked: [16, 24], value: -Infinity }, amp: 1, sampled: false, seedCase: 'tiny_qwen_image_mask', kernel: { lsum: 'alu', exp: 'f32' } },
   // int8 Q·Kᵀ (qk='int8'), beside bf16 and fp8 on the same inputs.
   { name: 'tiny_flux2_int8', model: tiny('flux2'), attention: 'int8', segments: 1, amp: 1, sampled: false, seedCase: 'tiny_flux2_fp8' },
   { name: 'tiny_flux2_int8_joint', model: tiny('flux2'), attention: 'int8', segments: 2, amp: 1, sampled: false },
@@ -106,7 +120,6 @@ const SPECS: Spec[] = [
   { name: 'flux2_single_int8', model: full('flux2_dev'), shapes: FLUX, attention: 'int8', segments: 1, amp: 1, sampled: true, seedCase: 'flux2_single' },
   { name: 'flux2_single_int8_serial', model: full('flux2_dev'), shapes: FLUX, attention: 'int8', segments: 1, amp: 1, sampled: true, seedCase: 'flux2_single', schedule: 'serial' },
   { name: 'flux2_joint_int8', model: full('flux2_dev'), shapes: FLUX, attention: 'int8', segments: 2, amp: 1, sampled: true, seedCase: 'flux2_joint' },
-  { name: 'qwen_image_mask_fp8', model: full('qwen_image'), attention: 'fp8', segments: 2, mask: { kind: 'keys', masked: [200, 256], value: -Infinity }, amp: 1, sampled: true, seedCase: 'qwen_image_mask' },
   { name: 'qwen_image_mask_int8', model: full('qwen_image'), attention: 'int8', segments: 2, mask: { kind: 'keys', masked: [200, 256], value: -Infinity }, amp: 1, sampled: true, seedCase: 'qwen_image_mask' },
   // int8 with K's scales per token: accuracy and cost beside the block scales.
   { name: 'tiny_flux2_int8_ktoken', model: tiny('flux2'), attention: 'int8', kScale: 'token', segments: 1, amp: 1, sampled: false, seedCase: 'tiny_flux2_fp8' },
@@ -158,19 +171,21 @@ function rowsOf(spec: Spec, pack: PackDescriptor, attn: AttentionDescriptor): nu
   return rows;
 }
 
-async function prepare(dir: string, only?: string[]): Promise<void> {
+async function prepare(dir: string): Promise<void> {
   mkdirSync(dir, { recursive: true });
   const kernels = new Map<string, RenderedKernel>();
   const lines: string[] = [];
   const expected: Expected[] = [];
+  // ATTN_CASES: a regular expression over case names (a subset prepared; seeds as in the full set).
+  const only = process.env.ATTN_CASES ? new RegExp(process.env.ATTN_CASES) : undefined;
   for (const [ci, spec] of SPECS.entries()) {
-    if (only && !only.includes(spec.name)) continue;
+    if (only && !only.test(spec.name)) continue;
     const t0 = performance.now();
     const g = compile(spec);
     const packNode = g.nodes.find((n) => n.op === 'AttentionPack' && n.attrs.segments === spec.segments)!;
     const attnNode = g.nodes.find((n) => n.op === 'PackedAttention' && n.inputs[1] === packNode.outputs[0]) as Node;
     const pd = { ...packDescriptor(g, packNode), ...spec.pack };
-    const ad = { ...attentionDescriptor(g, attnNode), ...(spec.schedule ? { schedule: spec.schedule } : {}), ...(spec.stages ? { stages: spec.stages } : {}), ...(spec.pvAccumulate ? { pvAccumulate: spec.pvAccumulate } : {}), ...(spec.lazyRescale !== undefined ? { lazyRescale: spec.lazyRescale } : {}) };
+    const ad = { ...attentionDescriptor(g, attnNode), ...(spec.schedule ? { schedule: spec.schedule } : {}), ...(spec.stages ? { stages: spec.stages } : {}), ...(spec.pvAccumulate ? { pvAccumulate: spec.pvAccumulate } : {}), ...(spec.lazyRescale !== undefined ? { lazyRescale: spec.lazyRescale } : {}), ...spec.kernel };
     const vqNode = g.nodes.find((n) => n.op === 'AttentionQuantizeV' && n.inputs[0] === packNode.outputs[2]);
     const pk = renderPack(pd), ak = renderAttention(ad);
     const launched = vqNode ? [pk, renderVQuant(vquantDescriptor(g, vqNode)), ak] : [pk, ak];
@@ -275,7 +290,7 @@ async function prepare(dir: string, only?: string[]): Promise<void> {
     }
     lines.push('end');
     expected.push({ name: spec.name, outType, elements: spec.sampled ? index.length : elements, rows, values: spec.sampled ? values : reorder(index, values, elements), flops: 4 * ad.batch * ad.heads * ad.seqQ * ad.seqKv * ad.headDim, fp8: ad.qk === 'fp8', qk: ad.qk, timed: spec.sampled, ...(packRows.length ? { packRows } : {}),
-      ...(exactReference ? { exact: spec.sampled ? exact : reorder(index, exact, elements) } : {}), pv: ad.pv, kernel: ak.name, schedule: `${ad.schedule}${ad.qk === 'int8' ? `, int8${ad.kScale ? ' K per token' : ''}` : ''}${ad.pv === 'fp8' ? `, pv fp8 ${ad.pvAccumulate}` : ''}${ad.lazyRescale ? ', lazy rescale' : ''}`, stages: ad.stages, pack: `${pd.threads}x${pd.group} threads, ${pd.order} order, ${pd.stage ? 'staged' : 'direct'}${pd.persist ? `, persistent ${pd.persist}` : ''}, ${pd.minBlocks} CTAs/SM, unroll ${pd.passUnroll}` });
+      ...(exactReference ? { exact: spec.sampled ? exact : reorder(index, exact, elements) } : {}), pv: ad.pv, kernel: ak.name, schedule: `${ad.schedule}${ad.qk === 'int8' ? `, int8${ad.kScale ? ' K per token' : ''}` : ''}${ad.pv === 'fp8' ? `, pv fp8 ${ad.pvAccumulate}` : ''}${ad.lazyRescale ? ', lazy rescale' : ''}, BN ${ad.bn ?? 128}, exp ${ad.exp ?? 'f32'}${ad.exp === 'poly' ? ` 1/${ad.polyEvery ?? 4}` : ''}, l ${ad.lsum ?? 'alu'}`, stages: ad.stages, pack: `${pd.threads}x${pd.group} threads, ${pd.order} order, ${pd.stage ? 'staged' : 'direct'}${pd.persist ? `, persistent ${pd.persist}` : ''}, ${pd.minBlocks} CTAs/SM, unroll ${pd.passUnroll}` });
     console.log(`${spec.name}: ${pk.name} + ${ak.name}, ${rows.length} rows, ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   }
   const unit = renderUnit([...kernels.values()]);
@@ -365,6 +380,6 @@ function check(dir: string, results: string, variant = ''): void {
 }
 
 const [cmd, dir, results, variant] = process.argv.slice(2);
-if (cmd === 'prepare') await prepare(dir, results?.split(','));
+if (cmd === 'prepare') await prepare(dir);
 else if (cmd === 'check') check(dir, results, variant);
 else console.log('usage: attention.ts prepare DIR | check DIR RESULTS [_portable]');

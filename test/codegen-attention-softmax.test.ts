@@ -1,0 +1,141 @@
+/**
+ * The attention kernel's softmax choices (compiler/codegen/attention.ts, templates/attention.cu.njk):
+ * 192-key tiles where 192 divides the padded kv length (two K scale blocks a tile with qk='fp8'),
+ * row sums by the P·V MMA (8 rows of ones after V's channel rows in shared memory, an N = DP + 8
+ * wgmma), a share of the exponentials by polynomial, the reduction trees, the refusals, and the nvcc
+ * build of every variant for sm_90a and sm_100a without spills. Numerics on the GPU:
+ * test/gpu/attention.ts (cases flux2_single_fp8_*, qwen_image_mask_fp8_*, tiny_*).
+ */
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { buildKernels } from '../compiler/build/index.ts';
+import { type AttentionDescriptor, attentionDescriptor, attentionSharedBytes, renderAttention, treeLines } from '../compiler/codegen/attention.ts';
+import { renderUnit } from '../compiler/codegen/render.ts';
+import type { Graph } from '../compiler/ir/graph.ts';
+import { inferTypes } from '../compiler/ir/infer.ts';
+import { specialise } from '../compiler/ir/specialise.ts';
+import { importOnnx } from '../compiler/onnx/import.ts';
+import { pipelineFor, runPipeline } from '../passes/pipeline.ts';
+import { insertQuantize } from '../passes/quantize/insert.ts';
+import { defaultPolicy } from '../passes/quantize/policy.ts';
+import { SHARED_FULL, tinyDir } from './helpers/fixtures.ts';
+import { ops } from './helpers/attention.ts';
+
+function graphOf(file: string, shapes: Record<string, number> = {}, attention: 'auto' | 'bf16' | 'fp8' = 'auto'): Graph {
+  const passes = pipelineFor(insertQuantize({ ...defaultPolicy('fp8'), attention }));
+  return runPipeline(inferTypes(specialise(importOnnx(file).graph, shapes)), { passes }).graph;
+}
+const descriptors = (g: Graph) => ops(g, 'PackedAttention').map((n) => attentionDescriptor(g, n));
+const present = existsSync(join(SHARED_FULL, 'flux2_dev', 'model.onnx'));
+const full = (m: string, shapes: Record<string, number> = {}) => graphOf(join(SHARED_FULL, m, 'model.onnx'), shapes);
+
+describe('reduction trees', () => {
+  it('reduce a[from..from+n) into a[from] for every n up to 24, in ceil(log2 n) dependent steps', () => {
+    for (let n = 1; n <= 24; n++) for (const from of [0, 8]) {
+      const a = Array.from({ length: 40 }, (_, i) => ((i * 7919) % 41) - 20);
+      const depth = a.map(() => 0);
+      for (const line of treeLines((x, y) => `max(${x}, ${y})`, 'r', from, n)) {
+        const m = /^r\[(\d+)\] = max\(r\[(\d+)\], r\[(\d+)\]\);$/.exec(line)!;
+        const [d, x, y] = [1, 2, 3].map((i) => Number(m[i]));
+        expect(d).toBe(x);
+        expect(y).toBeGreaterThan(x);
+        expect(y).toBeLessThan(from + n);
+        a[d] = Math.max(a[x], a[y]);
+        depth[d] = Math.max(depth[x], depth[y]) + 1;
+      }
+      const want = Math.max(...Array.from({ length: n }, (_, i) => ((from + i) * 7919 % 41) - 20));
+      expect(a[from], `n ${n}`).toBe(want);
+      expect(depth[from], `n ${n}`).toBe(Math.ceil(Math.log2(n)));
+    }
+  });
+});
+
+describe('softmax choices of the descriptors', () => {
+  it('tiny models: bf16 P·V sums l by the MMA, 128-key tiles, MUFU exponentials (serial: 128 does not divide the kv lengths); FP8 P·V keeps fp32 sums', () => {
+    for (const m of ['flux2', 'qwen_image', 'mistral_text_encoder']) {
+      for (const d of descriptors(graphOf(join(tinyDir(m), 'model.onnx')))) {
+        expect([d.lsum, d.exp, d.bn], m).toEqual(['mma', undefined, undefined]);
+      }
+    }
+    const g = graphOf(join(tinyDir('flux2'), 'model.onnx'));
+    const pv = ops(g, 'PackedAttention')[0];
+    Object.assign(pv.attrs, { qk: 'fp8', pv: 'fp8' });
+    expect([attentionDescriptor(g, pv).lsum, attentionDescriptor(g, pv).exp]).toEqual([undefined, undefined]);
+  });
+
+  it.runIf(present)('Flux.2: 192-key tiles (4608 = 24 x 192), two stages in 227 KB, poly4; Qwen-Image (4352 keys, masked text): 128-key tiles, MUFU only; both MMA sums', () => {
+    const flux = descriptors(full('flux2_dev', { img_tokens: 4096, txt_tokens: 512 }));
+    expect(flux.length).toBe(56);
+    for (const d of flux) expect([d.qk, d.bn, d.lsum, d.exp, d.polyEvery, d.stages, d.schedule]).toEqual(['fp8', 192, 'mma', 'poly', 4, 2, 'pingpong']);
+    expect(attentionSharedBytes(flux[0]).total).toBeLessThanOrEqual(232448);
+    expect(attentionSharedBytes({ ...flux[0], stages: 3 }).total).toBeGreaterThan(232448);
+    // V: 3 blocks of 64 keys, each 128 channel rows + 8 ones rows of 128 bytes.
+    expect(attentionSharedBytes(flux[0]).v).toBe(3 * 136 * 128);
+    const qwen = descriptors(full('qwen_image'));
+    for (const d of qwen) expect([d.bn, d.lsum, d.exp, d.schedule, d.mask?.keys]).toEqual([undefined, 'mma', undefined, 'pingpong', 256]);
+    // bf16 Q·Kᵀ (rows of 256 bytes): two stages of 192 keys do not fit, 128-key tiles (and, with
+    // the ones rows, two stages of those).
+    const bf16 = descriptors(graphOf(join(SHARED_FULL, 'flux2_dev', 'model.onnx'), { img_tokens: 4096, txt_tokens: 512 }, 'bf16'))[0];
+    expect([bf16.qk, bf16.bn, bf16.stages]).toEqual(['bf16', undefined, 2]);
+    expect(() => renderAttention({ ...bf16, bn: 192, stages: 2 })).toThrow(/at most 232448 bytes of shared memory/);
+  });
+});
+
+describe('softmax rendering', () => {
+  const g = graphOf(join(tinyDir('flux2'), 'model.onnx'), {}, 'fp8');
+  const base = descriptors(g)[0];
+  // A Flux.2-like shape for the 192-key tile (the tiny graph's buffers are not read by rendering).
+  const wide: AttentionDescriptor = { ...base, seqQ: 4608, seqKv: 4608, heads: 48, kvHeads: 48, schedule: 'pingpong', bn: 192, stages: 2 };
+
+  it('MMA row sums: V tiles of DP + 8 rows, a wgmma N = DP + 8, l read from the accumulator; the copies expect only the channel rows', () => {
+    const k = renderAttention(base).source;
+    expect(base.dp).toBe(128);
+    expect(k).toMatch(/wgmma\.mma_async\.sync\.aligned\.m64n136k16\.f32\.bf16\.bf16/);
+    expect(k).toMatch(/constexpr int V_ROWS = DP \+ 8/);
+    expect(k).toMatch(/l0 = O\[DP \/ 2\];/);
+    expect(k).toMatch(/dca_mbar_expect_tx\(VFULL\(st\), 2 \* DP \* 128\)/);
+    expect(k).toMatch(/st\.shared\.v4\.u32 \[%0\], \{ %1, %1, %1, %1 \};" :: "r"\(at\), "r"\(0x3F803F80u\)/);
+    const alu = renderAttention({ ...base, lsum: 'alu' }).source;
+    expect(alu).toMatch(/m64n128k16\.f32\.bf16\.bf16/);
+    expect(alu).toMatch(/constexpr int V_ROWS = DP \+ 0/);
+    expect(attentionSharedBytes({ ...base, lsum: 'alu' }).v).toBe(2 * 128 * 128);
+    expect(attentionSharedBytes(base).v).toBe(2 * 136 * 128);
+  });
+
+  it('192-key tiles: an N = 192 e4m3 score MMA, the K scale split by tile parity, 3 V blocks of 64 keys', () => {
+    const k = renderAttention(wide).source;
+    expect(k).toMatch(/m64n192k32\.f32\.e4m3\.e4m3/);
+    expect(k).toMatch(/constexpr int BM = 128, BN = 192/);
+    expect(k).toMatch(/split_ = \(\(j\) & 1\) \? 8 : 16/);
+    expect(k).toMatch(/dca_mbar_expect_tx\(VFULL\(st\), 3 \* DP \* 128\)/);
+    // K's block scales are still per 128 keys: 36 blocks a head, 24 tiles.
+    expect(k).toMatch(/ksHead = ks \+ \(long long\)\(b \* 48 \+ hk\) \* 36;/);
+    expect(k).toMatch(/const int nTiles = 24;/);
+  });
+
+  it('polynomial exponentials for every 4th column group', () => {
+    const k = renderAttention({ ...base, exp: 'poly', polyEvery: 4 }).source;
+    expect(k).toMatch(/if \(g % 4 == 3\) \{[\s\S]*dca_exp2_poly/);
+    expect(renderAttention(base).source).not.toMatch(/dca_exp2_poly\(ARG/);
+  });
+
+  it('refuses tiles other than 128 and 192, 192 where it does not divide the keys or with causality, MMA sums with FP8 P·V', () => {
+    expect(() => renderAttention({ ...wide, bn: 256 })).toThrow(/key tiles of 128 or 192/);
+    expect(() => renderAttention({ ...wide, seqKv: 4352 })).toThrow(/a kv length 192 divides/);
+    expect(() => renderAttention({ ...wide, causal: true })).toThrow(/no causality/);
+    expect(() => renderAttention({ ...base, pv: 'fp8', lsum: 'mma' })).toThrow(/MMA row sums with bf16 P·V/);
+  });
+
+  it.each(['h100', 'b200'] as const)('every variant builds for %s without spills', async (target) => {
+    const variants: AttentionDescriptor[] = [base, { ...base, lsum: 'alu' }, { ...base, exp: 'poly', polyEvery: 2 }, wide, { ...wide, lsum: 'alu' }, { ...wide, exp: 'poly', polyEvery: 4 }];
+    const list = variants.map((d) => { const { args: _, ...k } = renderAttention(d); return k; });
+    const report = await buildKernels([{ name: `softmax_${target}`, source: renderUnit(list), hot: true }], { target, cacheDir: mkdtempSync(join(tmpdir(), 'kcache-')) });
+    for (const k of list) {
+      const f = report.units[0].functions.find((x) => x.name === k.name);
+      expect(f, k.name).toBeDefined();
+      expect([f!.spillStoreBytes, f!.spillLoadBytes], k.name).toEqual([0, 0]);
+    }
+  }, 240_000);
+});
