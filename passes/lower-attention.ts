@@ -8,12 +8,14 @@
  *   y = FusedAttention(mask, [q k v qNorm kNorm cos sin] x segments){...}
  *     =>  Qp, Kp, Vt[, Qs, Ks] = AttentionPack('', [q k v qNorm kNorm cos sin] x segments)
  *         y = PackedAttention(mask, Qp, Kp, Vt[, Qs, Ks]){scale causal outLayout to seqQ seqKv headDim qk}
+ *   (Qs, Ks: the fp32 scales of 8-bit Q/K codes, qk='fp8' e4m3 or qk='int8' s8; kScale passed on)
  *   pv='fp8' (with qk='fp8'):  Vt8, Vs = AttentionQuantizeV(Vt)
  *         y = PackedAttention(mask, Qp, Kp, Vt8, Qs, Ks, Vs){... qk pv}
  *
  * The pack runs once per attention (RMSNorm, RoPE, concatenation, V transposed, FP8 rounding of
- * Q/K when qk='fp8'), instead of once per query tile inside the attention kernel. Q/K/V are held
- * in bf16 from here on (e4m3 Q/K with qk='fp8'), the attention kernels' compute precision.
+ * Q/K when qk='fp8', s8 codes when qk='int8'), instead of once per query tile inside the attention
+ * kernel. Q/K/V are held in bf16 from here on (8-bit Q/K codes with qk='fp8' / 'int8'), the
+ * attention kernels' compute precision.
  *
  * GEMM (any other head dim: the full-size VAE decoders' mid-block attention, 512 and 384 over
  * 128x128 = 16384 tokens, one head):
@@ -26,7 +28,7 @@
  * Both GEMMs read activations (cuBLASLt, compiler/codegen/plan.ts); P is rounded to q's type (bf16)
  * as the flash kernels' P is. Memory: S and P are Sq x Skv (1 GiB fp32 and 512 MiB bf16 at 16384
  * tokens), both live while the softmax runs. Taken only for one (batch x head): q, k, v of batch 1
- * and one head each, one segment, no prologue (q/k norm, RoPE), no mask, not causal, qk not 'fp8',
+ * and one head each, one segment, no prologue (q/k norm, RoPE), no mask, not causal, qk 'bf16',
  * q, k and v of one float type; anything else stays FusedAttention (the kernel plan names it pending).
  *
  * Ordering: last, after fuse-elementwise (nothing fuses across these ops) and only in the
@@ -37,6 +39,7 @@
 import { isFloat, onnxCodeOf } from '../compiler/ir/dtype.ts';
 import type { Node } from '../compiler/ir/graph.ts';
 import { attentionPlan } from '../compiler/ops/fused.ts';
+import { codedQK } from '../compiler/ops/packed-attention.ts';
 import type { Matcher } from './match.ts';
 import { type Rule, rulePass } from './canonicalize/rule.ts';
 
@@ -52,7 +55,7 @@ const lowerRule: Rule = {
     if (!isFloat(m.type(node.inputs[1]).dtype)) return undefined;
     const qk = (node.attrs.qk as string | undefined) ?? 'bf16';
     const y = node.outputs[0];
-    const packed = [`${y}/packed/q`, `${y}/packed/k`, `${y}/packed/vt`, ...(qk === 'fp8' ? [`${y}/packed/qscale`, `${y}/packed/kscale`] : [])];
+    const packed = [`${y}/packed/q`, `${y}/packed/k`, `${y}/packed/vt`, ...(codedQK(qk) ? [`${y}/packed/qscale`, `${y}/packed/kscale`] : [])];
     const pv8 = qk === 'fp8' && node.attrs.pv === 'fp8';
     const vq = [`${y}/packed/vt8`, `${y}/packed/vscale`];
     const operands = pv8 ? [packed[0], packed[1], vq[0], packed[3], packed[4], vq[1]] : packed;
@@ -63,7 +66,7 @@ const lowerRule: Rule = {
       build: (): Node[] => [
         {
           op: 'AttentionPack', domain: 'dc', name: `${node.name}/pack`, inputs: ['', ...node.inputs.slice(1)], outputs: packed,
-          attrs: { ...prologue, qk },
+          attrs: { ...prologue, qk, ...(node.attrs.kScale ? { kScale: node.attrs.kScale } : {}) },
         },
         ...(pv8 ? [{ op: 'AttentionQuantizeV', domain: 'dc', name: `${node.name}/vquant`, inputs: [packed[2]], outputs: vq, attrs: {} }] : []),
         {
@@ -71,6 +74,7 @@ const lowerRule: Rule = {
           attrs: {
             scale: scale ?? 1 / Math.sqrt(p.q.d), causal: causal ?? 0, outLayout: outLayout ?? 'bhsd', to: onnxCodeOf(m.type(y).dtype),
             seqQ: p.q.s, seqKv: p.k.s, headDim: p.q.d, heads: p.q.h, kvHeads: p.k.h, qk, ...(pv8 ? { pv: 'fp8' } : {}),
+            ...(node.attrs.kScale ? { kScale: node.attrs.kScale } : {}),
           },
         },
       ],
@@ -90,7 +94,7 @@ const gemmRule: Rule = {
     const p = planOf(m, node);
     if (flashable(p) || p.segments !== 1 || node.inputs.slice(4).some(Boolean) || node.inputs[0]) return undefined;
     if (p.q.b * p.q.h !== 1 || p.k.h !== 1) return undefined;
-    if ((node.attrs.causal ?? 0) !== 0 || (node.attrs.qk ?? 'bf16') === 'fp8') return undefined;
+    if ((node.attrs.causal ?? 0) !== 0 || (node.attrs.qk ?? 'bf16') !== 'bf16') return undefined;
     const [q, k, v] = node.inputs.slice(1, 4);
     const t = m.type(q).dtype;
     if (!isFloat(t) || m.type(k).dtype !== t || m.type(v).dtype !== t) return undefined;

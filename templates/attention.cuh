@@ -66,6 +66,26 @@ __device__ __forceinline__ void dca_mma_e4m3(float* c, uint32_t a0, uint32_t a1,
                : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3]) : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
 }
 
+// s8 x s8 -> s32, exact (qk='int8' scores).
+__device__ __forceinline__ void dca_mma_s8(uint32_t* c, uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3, uint32_t b0, uint32_t b1) {
+  asm volatile("mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};"
+               : "+r"(c[0]), "+r"(c[1]), "+r"(c[2]), "+r"(c[3]) : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+
+// An s32 MMA sum to fp32 (cvt.rn.f32.s32, I2FP on sm_90; exact below 2^24). Inline assembly rather
+// than __int2float_rn: with the intrinsic ptxas spilled the masked ping-pong int8 kernel (Qwen-Image).
+__device__ __forceinline__ float dca_s32_f32(uint32_t s) {
+  float f;
+  asm("cvt.rn.f32.s32 %0, %1;" : "=f"(f) : "r"(s));
+  return f;
+}
+// Two floats from a shared-memory address.
+__device__ __forceinline__ float2 dca_lds_f2(uint32_t addr) {
+  float2 v;
+  asm volatile("ld.shared.v2.f32 {%0, %1}, [%2];" : "=f"(v.x), "=f"(v.y) : "r"(addr));
+  return v;
+}
+
 // ---- maths ------------------------------------------------------------------------------------------
 // 2^x, the hardware approximation (relative error ~2^-22), flushing denormal results to zero.
 __device__ __forceinline__ float dca_exp2(float x) { float y; asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x)); return y; }

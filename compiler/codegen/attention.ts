@@ -8,6 +8,8 @@
  *
  * One source serves both targets: the attention kernel takes the wgmma path where the compiler
  * defines the sm_90a features, ldmatrix + mma.sync elsewhere (sm_100a), with the same geometry.
+ * qk='int8' (s8 Q/K codes, scales per Q row and K block) shares qk='fp8''s layouts: the templates'
+ * `fp8` flag means 8-bit Q/K rows, `int8` picks the s8 arithmetic.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -17,7 +19,7 @@ import type { DType } from '../ir/dtype.ts';
 import { type Graph, type Node, producers } from '../ir/graph.ts';
 import { inlineConstantAll } from '../onnx/constants.ts';
 import { attentionInput } from '../ops/fused.ts';
-import { PACK_ROWS, packedHeadDim, padRows } from '../ops/packed-attention.ts';
+import { PACK_ROWS, codedQK, packedHeadDim, padRows } from '../ops/packed-attention.ts';
 import { ROOT } from '../paths.ts';
 import { type StridedView, resolveView } from './views.ts';
 import type { Deferred } from './dequant.ts';
@@ -53,7 +55,9 @@ export interface PackSegment {
 export interface PackDescriptor {
   kind: 'attention-pack';
   batch: number; heads: number; kvHeads: number; seqQ: number; seqKv: number; headDim: number; dp: number;
-  qk: 'bf16' | 'fp8';
+  qk: 'bf16' | 'fp8' | 'int8';
+  /** qk='int8': K's scales per token (kScale='token') instead of per 128-token block. */
+  kScale?: 'token';
   eps: number;
   rope: 'interleaved' | 'half';
   /** Kernel inputs in parameter order: a root value and its C element type. */
@@ -92,7 +96,10 @@ export interface PackDescriptor {
 export interface AttentionDescriptor {
   kind: 'attention';
   batch: number; heads: number; kvHeads: number; seqQ: number; seqKv: number; headDim: number; dp: number;
-  qk: 'bf16' | 'fp8';
+  qk: 'bf16' | 'fp8' | 'int8';
+  /** qk='int8' with K's scales per token (input Ks [B, Hkv, Skv']): copied to shared memory with each
+   * K tile, a column factor of the scores. */
+  kScale?: 'token';
   scale: number;
   causal: boolean;
   outLayout: 'bshd' | 'bhsd';
@@ -215,14 +222,14 @@ export function packDescriptor(graph: Graph, node: Node, deferred?: ReadonlyMap<
       list.push(seg);
     });
   }
-  const qk = ((node.attrs.qk as string | undefined) ?? 'bf16') as 'bf16' | 'fp8';
-  const stage = qk === 'fp8' && list.every((s) => stageable(inputs[s.x.param].type, s.x));
+  const qk = ((node.attrs.qk as string | undefined) ?? 'bf16') as PackDescriptor['qk'];
+  const stage = codedQK(qk) && list.every((s) => stageable(inputs[s.x.param].type, s.x));
   const seqQ = starts.q, seqKv = starts.k;
-  if (qk === 'fp8' ? qShape[2] !== padRows(seqQ) || kShape[2] !== padRows(seqKv) : qShape[3] !== padRows(seqQ)) {
+  if (codedQK(qk) ? qShape[2] !== padRows(seqQ) || kShape[2] !== padRows(seqKv) : qShape[3] !== padRows(seqQ)) {
     fail(where, 'packed outputs matching the segments', `[${qShape}] for ${seqQ} tokens`);
   }
   return {
-    kind: 'attention-pack', batch, heads, kvHeads, seqQ, seqKv, headDim, dp: packedHeadDim(headDim, qk), qk,
+    kind: 'attention-pack', batch, heads, kvHeads, seqQ, seqKv, headDim, dp: packedHeadDim(headDim, qk), qk, ...(node.attrs.kScale === 'token' ? { kScale: 'token' as const } : {}),
     eps: (node.attrs.normEps as number | undefined) ?? 1e-6,
     rope: ((node.attrs.ropeStyle as string | undefined) ?? 'interleaved') === 'half' ? 'half' : 'interleaved',
     inputs, segments: list, outputs: node.outputs.slice(),
@@ -232,8 +239,8 @@ export function packDescriptor(graph: Graph, node: Node, deferred?: ReadonlyMap<
     // (bench/results/attention-pack-2026-11-26.md, -26b.md): head-major CTAs, the e4m3 pack's rows
     // staged and its values parked are faster; staged bf16 packs, 2 role-heads or 512 threads a CTA
     // are slower; persistent e4m3 packs about the same, with the RoPE tables staged once a run of
-    // role-heads (1 CTA a SM) slower.
-    threads: 256, group: 1, order: 'heads', stage, persist: 0, park: stage, minBlocks: stage ? 3 : qk === 'fp8' ? 2 : list.some((s) => s.dequant) ? 3 : 4, passUnroll: 2,
+    // role-heads (1 CTA a SM) slower. The s8 pack (qk='int8') takes the e4m3 pack's settings.
+    threads: 256, group: 1, order: 'heads', stage, persist: 0, park: stage, minBlocks: stage ? 3 : codedQK(qk) ? 2 : list.some((s) => s.dequant) ? 3 : 4, passUnroll: 2,
     ...(undeferrable.length ? { undeferrable } : {}),
   };
 }
@@ -289,7 +296,7 @@ export function maskedKeys(graph: Graph, mask: string, bool: boolean): number {
 export function attentionDescriptor(graph: Graph, node: Node): AttentionDescriptor {
   const where = `PackedAttention kernel -> ${node.outputs[0]}`;
   const q = typeOf(graph, node.inputs[1]).shape, k = typeOf(graph, node.inputs[2]).shape;
-  const qk = ((node.attrs.qk as string | undefined) ?? 'bf16') as 'bf16' | 'fp8';
+  const qk = ((node.attrs.qk as string | undefined) ?? 'bf16') as AttentionDescriptor['qk'];
   const [batch, heads, kvHeads] = [q[0], q[1], k[1]];
   const seqQ = node.attrs.seqQ as number, seqKv = node.attrs.seqKv as number, headDim = node.attrs.headDim as number;
   let mask: AttentionDescriptor['mask'];
@@ -305,7 +312,7 @@ export function attentionDescriptor(graph: Graph, node: Node): AttentionDescript
     mask = { value: view.root, type: cType(typeOf(graph, view.root).dtype, where), bool: dtype === 'bool', offset: view.offset, strides, keys: maskedKeys(graph, node.inputs[0], dtype === 'bool') };
   }
   const d: AttentionDescriptor = {
-    kind: 'attention', batch, heads, kvHeads, seqQ, seqKv, headDim, dp: packedHeadDim(headDim, qk), qk,
+    kind: 'attention', batch, heads, kvHeads, seqQ, seqKv, headDim, dp: packedHeadDim(headDim, qk), qk, ...(node.attrs.kScale === 'token' ? { kScale: 'token' as const } : {}),
     scale: node.attrs.scale as number, causal: node.attrs.causal === 1,
     outLayout: node.attrs.outLayout === 'bshd' ? 'bshd' : 'bhsd',
     outType: cType(typeOf(graph, node.outputs[0]).dtype, where),
@@ -317,6 +324,7 @@ export function attentionDescriptor(graph: Graph, node: Node): AttentionDescript
     ...(node.attrs.pv === 'fp8' ? { pv: 'fp8' as const, pvAccumulate: 'direct' as const, lazyRescale: true } : {}),
   };
   if (d.pv === 'fp8' && qk !== 'fp8') fail(where, "pv='fp8' with qk='fp8'", `qk='${qk}'`);
+  if (d.kScale && qk !== 'int8') fail(where, "kScale='token' with qk='int8'", `qk='${qk}'`);
   // A mask over every key (or causality) needs registers that the probabilities of the P·V in
   // flight hold otherwise: the softmax waits for its own P·V. A mask that only reaches the first key
   // tiles (Qwen-Image's text) builds without spills in full ping-pong and runs faster (H100 80GB
@@ -334,7 +342,7 @@ export function attentionDescriptor(graph: Graph, node: Node): AttentionDescript
   if (d.pv !== 'fp8') {
     d.lsum = 'mma';
     const wide = { ...d, bn: 192, stages: 2 };
-    if (d.schedule === 'pingpong' && !d.causal && (!mask || mask.strides[2] === 0) && padRows(seqKv) % 192 === 0 && attentionSharedBytes(wide).total <= MAX_SHARED) Object.assign(d, { bn: 192, exp: 'poly', polyEvery: 4 });
+    if (d.schedule === 'pingpong' && !d.causal && !d.kScale && (!mask || mask.strides[2] === 0) && padRows(seqKv) % 192 === 0 && attentionSharedBytes(wide).total <= MAX_SHARED) Object.assign(d, { bn: 192, exp: 'poly', polyEvery: 4 });
   }
   d.stages = attentionSharedBytes({ ...d, stages: 3 }).total <= MAX_SHARED ? 3 : 2;
   return d;
@@ -345,11 +353,11 @@ export function attentionDescriptor(graph: Graph, node: Node): AttentionDescript
 const helpers = () => text('attention.cuh');
 
 /** A wgmma instruction as a function over an accumulator array (rendered: its operand list). */
-function wgmmaFunction(kind: 'ss-bf16' | 'ss-e4m3' | 'rs-bf16' | 'rs-e4m3', n: number): { name: string; source: string } {
+function wgmmaFunction(kind: 'ss-bf16' | 'ss-e4m3' | 'ss-s8' | 'rs-bf16' | 'rs-e4m3', n: number): { name: string; source: string } {
   const name = `dca_wgmma_${kind.replace('-', '_')}_n${n}`;
   const regs = n / 2;
   const d = Array.from({ length: regs }, (_, i) => `%${i}`).join(', ');
-  const outs = Array.from({ length: regs }, (_, i) => `"+f"(d[${i}])`).join(', ');
+  const outs = Array.from({ length: regs }, (_, i) => `"+${kind === 'ss-s8' ? 'r' : 'f'}"(d[${i}])`).join(', ');
   let signature: string, instr: string, ins: string;
   if (kind === 'rs-bf16') {
     signature = 'float* d, uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3, uint64_t db';
@@ -360,6 +368,11 @@ function wgmmaFunction(kind: 'ss-bf16' | 'ss-e4m3' | 'rs-bf16' | 'rs-e4m3', n: n
     signature = 'float* d, uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3, uint64_t db, int scaleD';
     instr = `wgmma.mma_async.sync.aligned.m64n${n}k32.f32.e4m3.e4m3 {${d}}, {%${regs}, %${regs + 1}, %${regs + 2}, %${regs + 3}}, %${regs + 4}, p, 1, 1;`;
     ins = `"r"(a0), "r"(a1), "r"(a2), "r"(a3), "l"(db), "r"(scaleD)`;
+  } else if (kind === 'ss-s8') {
+    // s8 x s8 -> exact s32 sums (K-major operands, no scale immediates).
+    signature = 'uint32_t* d, uint64_t da, uint64_t db, int scaleD';
+    instr = `wgmma.mma_async.sync.aligned.m64n${n}k32.s32.s8.s8 {${d}}, %${regs}, %${regs + 1}, p;`;
+    ins = `"l"(da), "l"(db), "r"(scaleD)`;
   } else {
     signature = 'float* d, uint64_t da, uint64_t db, int scaleD';
     instr = kind === 'ss-bf16'
@@ -398,7 +411,7 @@ export function renderPack(d: PackDescriptor): AttentionKernel {
   if (d.heads % d.group || d.kvHeads % d.group || d.threads * d.group > 1024) fail(where, 'a group of role-heads dividing heads and kv heads, at most 1024 threads', `${d.group} of ${d.heads}/${d.kvHeads}`);
   if (d.stage && !d.segments.every((s) => stageable(d.inputs[s.x.param].type, s.x))) fail(where, 'bf16 rows in runs of 8 to stage', JSON.stringify(d.segments.map((s) => [d.inputs[s.x.param].type, s.x])));
   if (d.persist && !d.stage) fail(where, 'a persistent pack with staged rows', 'stage off');
-  if (d.park && !(d.qk === 'fp8' && d.stage)) fail(where, 'parked values: an e4m3 pack with staged rows', JSON.stringify({ qk: d.qk, stage: d.stage }));
+  if (d.park && !(codedQK(d.qk) && d.stage)) fail(where, 'parked values: an e4m3 pack with staged rows (or an s8 one)', JSON.stringify({ qk: d.qk, stage: d.stage }));
   const loads = { q: [] as string[], k: [] as string[], v: [] as string[] };
   const prefetch = { q: [] as string[], k: [] as string[], v: [] as string[] };
   // A deferred GEMM's feature scales (and bias) for this CTA's head, and the norm weights, are the
@@ -451,7 +464,7 @@ export function renderPack(d: PackDescriptor): AttentionKernel {
   }
   const params = [
     ...d.inputs.map((x, i) => `const ${x.type}* __restrict__ in${i}`),
-    ...(d.qk === 'fp8'
+    ...(codedQK(d.qk)
       ? ['uint8_t* __restrict__ qp', 'uint8_t* __restrict__ kp', '__nv_bfloat16* __restrict__ vt', 'float* __restrict__ qs', 'float* __restrict__ ks']
       : ['__nv_bfloat16* __restrict__ qp', '__nv_bfloat16* __restrict__ kp', '__nv_bfloat16* __restrict__ vt']),
   ];
@@ -462,7 +475,7 @@ export function renderPack(d: PackDescriptor): AttentionKernel {
   const source = `${helpers()}\n${env.render('attention_pack.cu.njk', {
     name, params, headDim: d.headDim, dp: d.dp, tokenBlocks, roleHeads, heads: d.heads, kvHeads: d.kvHeads, seqQ: d.seqQ, seqKv: d.seqKv,
     seqQPad, seqKvPad, loads, prefetch, stage: d.stage, persist: d.persist, items, buffers, staged, stagedFloats, anyNorm: d.segments.some((s) => s.norm), rope: d.segments.some((s) => s.cos) ? d.rope : 'none',
-    eps: d.eps, fp8: d.qk === 'fp8', threads: d.threads, group: d.group, order: d.order, minBlocks: d.minBlocks, passUnroll: d.passUnroll, park: d.park,
+    eps: d.eps, fp8: codedQK(d.qk), int8: d.qk === 'int8', kRows: d.kScale === 'token', threads: d.threads, group: d.group, order: d.order, minBlocks: d.minBlocks, passUnroll: d.passUnroll, park: d.park,
   })}`;
   return {
     name, source, hot: true, grid: d.persist ? Math.min(d.persist, items) : items, block: d.threads * d.group, sharedBytes: d.group * PACK_ROWS * (d.headDim + 2 + (d.stage ? buffers * d.headDim : 0)) * 2,
@@ -474,11 +487,12 @@ export function renderPack(d: PackDescriptor): AttentionKernel {
 const MAX_SHARED = 232448;
 
 /** Dynamic shared memory of the attention kernel: Q, the K and V stages, barriers, alignment slack. */
-export function attentionSharedBytes(d: Pick<AttentionDescriptor, 'dp' | 'qk' | 'stages' | 'pv' | 'bn' | 'lsum'>): { q: number; k: number; v: number; total: number } {
-  const rowBytes = d.qk === 'fp8' ? 128 : d.dp * 2, bn = d.bn ?? 128;
+export function attentionSharedBytes(d: Pick<AttentionDescriptor, 'dp' | 'qk' | 'stages' | 'pv' | 'bn' | 'lsum' | 'kScale'>): { q: number; k: number; v: number; ks: number; total: number } {
+  const rowBytes = codedQK(d.qk) ? 128 : d.dp * 2, bn = d.bn ?? 128;
   // V (bf16): a tile of DP rows of 64 keys per 64 keys, with 8 rows of ones after each (lsum 'mma').
-  const q = 128 * rowBytes, k = bn * rowBytes, v = bn * d.dp * (d.pv === 'fp8' ? 1 : 2) + (d.lsum === 'mma' ? (bn / 64) * 8 * 128 : 0);
-  return { q, k, v, total: 1024 + q + d.stages * (k + v) + (1 + 4 * d.stages) * 8 };
+  // kScale 'token': each K tile's scales (fp32) beside it.
+  const q = 128 * rowBytes, k = bn * rowBytes, v = bn * d.dp * (d.pv === 'fp8' ? 1 : 2) + (d.lsum === 'mma' ? (bn / 64) * 8 * 128 : 0), ks = d.kScale === 'token' ? bn * 4 : 0;
+  return { q, k, v, ks, total: 1024 + q + d.stages * (k + v + ks) + (1 + 4 * d.stages) * 8 };
 }
 
 /** Four floats to e4m3 (round to nearest even, saturated), byte i from the i-th argument. */
@@ -505,16 +519,17 @@ export function renderAttention(d: AttentionDescriptor): AttentionKernel {
   const structure = { ...d, inputs: d.inputs.length, output: 0, mask: d.mask && { ...d.mask, value: 0 } };
   const name = kernelName('attn', structure, 'attention.cu.njk');
   const where = `PackedAttention kernel ${name}`;
-  const fp8 = d.qk === 'fp8', pv8 = d.pv === 'fp8';
+  const fp8 = codedQK(d.qk), int8 = d.qk === 'int8', pv8 = d.pv === 'fp8';
   const sq = padRows(d.seqQ), skv = padRows(d.seqKv);
   const bn = d.bn ?? 128, lsumMma = d.lsum === 'mma';
   const colMask = !!d.mask && d.mask.strides[2] === 0 && !d.causal;
   if (bn !== 128 && bn !== 192) fail(where, 'key tiles of 128 or 192', String(bn));
   if (bn !== 128 && (pv8 || d.causal || (d.mask && !colMask) || skv % bn !== 0)) fail(where, 'key tiles of 192 with bf16 P·V, no causality or per-query mask, a kv length 192 divides', `${skv} keys${pv8 ? ', pv fp8' : ''}${d.causal ? ', causal' : ''}`);
   if (pv8 && lsumMma) fail(where, 'MMA row sums with bf16 P·V', "pv='fp8'");
+  if (d.kScale && bn !== 128) fail(where, "key tiles of 128 with kScale='token'", String(bn));
   const smem = attentionSharedBytes(d);
   if (smem.total > MAX_SHARED) fail(where, `at most ${MAX_SHARED} bytes of shared memory`, `${smem.total} (${d.stages} stages of ${bn} keys)`);
-  const wgS = wgmmaFunction(fp8 ? 'ss-e4m3' : 'ss-bf16', bn), wgPV = wgmmaFunction(pv8 ? 'rs-e4m3' : 'rs-bf16', d.dp + (lsumMma ? 8 : 0));
+  const wgS = wgmmaFunction(int8 ? 'ss-s8' : fp8 ? 'ss-e4m3' : 'ss-bf16', bn), wgPV = wgmmaFunction(pv8 ? 'rs-e4m3' : 'rs-bf16', d.dp + (lsumMma ? 8 : 0));
   const indent = (lines: string[]) => lines.map((l) => `          ${l}`).join('\n');
   // Row maxima: per 64-key region (r[8k]), then over the regions; row sums: over every column group.
   const regionMax = indent(Array.from({ length: bn / 64 }, (_, k) => [...treeLines(fmax, 'r0', 8 * k, 8), ...treeLines(fmax, 'r1', 8 * k, 8)]).flat());
@@ -538,15 +553,15 @@ export function renderAttention(d: AttentionDescriptor): AttentionKernel {
     ? `((long long)(b * ${d.seqQ} + r) * ${d.heads} + h) * ${d.headDim}LL`
     : `((long long)(b * ${d.heads} + h) * ${d.seqQ} + r) * ${d.headDim}LL`;
   const source = [helpers(), ...(pv8 ? [E4M3_PACK] : []), wgS.source, wgPV.source, env.render('attention.cu.njk', {
-    name, params, dp: d.dp, headDim: d.headDim, qBytes: smem.q, kBytes: smem.k, vBytes: smem.v,
+    name, params, dp: d.dp, headDim: d.headDim, qBytes: smem.q, kBytes: smem.k, vBytes: smem.v, ksBytes: smem.ks, kTokens: d.kScale === 'token',
     qTiles: sq / 128, kvTiles: skv / bn, heads: d.heads, kvHeads: d.kvHeads, group: d.heads / d.kvHeads, seqQ: d.seqQ, seqKv: d.seqKv,
-    causal: d.causal, fp8, mask: !!d.mask, masked: !!d.mask || d.causal, bound: d.seqKv % bn !== 0, maskLoad,
+    causal: d.causal, fp8, int8, sAcc: int8 ? 'S32' : 'S', mask: !!d.mask, masked: !!d.mask || d.causal, bound: d.seqKv % bn !== 0, maskLoad,
     maskTiles: d.causal || !d.mask ? skv / bn : Math.ceil(d.mask.keys / bn),
     bn, colMask, prescaled: (!!d.mask || d.causal) && !colMask, scaleSplit: fp8 && bn === 192, polyEvery: d.exp === 'poly' ? (d.polyEvery ?? 4) : 0, regionMax, mxRow0: overRegions('r0'), mxRow1: overRegions('r1'), sumTree, lsumMma, kBlocks128: skv / 128,
     qHeadBytes: fp8 ? sq * 128 : sq * d.dp * 2, kHeadBytes: fp8 ? skv * 128 : skv * d.dp * 2, vHeadBytes: skv * d.dp * (pv8 ? 1 : 2),
     qBlocks: fp8 ? 1 : d.dp / 64, kBlocks: fp8 ? 1 : d.dp / 64, vBlocks: pv8 ? bn / 128 : bn / 64, vTokens: pv8 ? 128 : 64,
     pv8, split: pv8 && d.pvAccumulate !== 'direct', lazyRescale: !!d.lazyRescale, qBlockBytes: sq * 128, kBlockBytes: skv * 128,
-    kSteps: fp8 ? 4 : d.dp / 16, wgmmaS: wgS.name, wgmmaPV: wgPV.name, mmaS: fp8 ? 'dca_mma_e4m3' : 'dca_mma_bf16',
+    kSteps: fp8 ? 4 : d.dp / 16, wgmmaS: wgS.name, wgmmaPV: wgPV.name, mmaS: int8 ? 'dca_mma_s8' : fp8 ? 'dca_mma_e4m3' : 'dca_mma_bf16',
     scaleLog2: (d.scale * Math.LOG2E).toPrecision(9), outType: d.outType, outRow, schedule: d.schedule.startsWith('pingpong') ? 'pingpong' : d.schedule, stages: d.stages, pvInFlight: d.schedule === 'pingpong' ? 1 : 0,
     maskUsesRow: !!d.mask && d.mask.strides[2] !== 0,
   })].join('\n');

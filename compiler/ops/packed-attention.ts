@@ -5,6 +5,7 @@
  *   AttentionPack('', [q k v qNorm kNorm cos sin] x segments){segments layouts normEps ropeStyle qk}
  *       -> Qp, Kp, Vt (bf16)                                   qk = 'bf16'
  *       -> Qp, Kp, Vt, Qs, Ks (Q, K e4m3 + fp32 block scales)   qk = 'fp8'
+ *       -> Qp, Kp, Vt, Qs, Ks (Q, K s8 + fp32 row / block scales) qk = 'int8'
  *     Inputs exactly as FusedAttention's (input 0, the mask slot, stays empty); the prologue
  *     (segments concatenated, RMSNorm, RoPE) is FusedAttention's own `assemble`.
  *   PackedAttention(mask, Qp, Kp, Vt[, Qs, Ks]){scale causal outLayout to seqQ seqKv headDim qk}
@@ -23,6 +24,10 @@
  *   Vt bf16 [B, Hkv, Skv'/64, DP, 64]      V transposed: row = head-dim index, 64 tokens per block
  *   Qp e4m3 [B, H, Sq', 128], Qs fp32 [B, H, Sq'/128]   (likewise Kp, Ks): value = code · scale,
  *   scale = amax/448 of each (head, 128-token block), FusedAttention's qk='fp8' recipe.
+ *   Qp s8 [B, H, Sq', 128], Qs fp32 [B, H, Sq']  (one scale per token; padded rows 1),
+ *   Kp s8 [B, Hkv, Skv', 128], Ks fp32 [B, Hkv, Skv'/128]: value = code · scale, scale = amax/127,
+ *   FusedAttention's qk='int8' recipe (quantizeS8); the rows laid out as e4m3's. kScale='token':
+ *   Ks fp32 [B, Hkv, Skv'], one scale per K token as well.
  *   Vt8 e4m3 [B, Hkv, Skv'/128, DP, 128], Vs fp32 [B, Hkv, DP]  V transposed, 128 keys a row,
  *   value = code · Vs[channel] (amax/448 over the sequence); byte l of each 16-byte chunk holds key
  *   vt8Key(l) of the chunk's 16, the order the kernel's e4m3 P registers take (attention.cu.njk).
@@ -42,13 +47,15 @@ import type { Node } from '../ir/graph.ts';
 import type { Tensor } from '../ir/tensor.ts';
 import { E4M3_MAX, roundE4M3 } from '../quant/formats.ts';
 import { roundTo } from './elementwise.ts';
-import { QK_BLOCK, assemble, attentionPlan, fp8PvWeights, quantizeChannels } from './fused.ts';
+import { QK_BLOCK, assemble, attentionPlan, fp8PvWeights, kScaleGroup, quantizeChannels, s8Code, s8Scale } from './fused.ts';
 import { type OpDef, type RuntimeValue, attrFloat, attrInt, attrString, broadcastIndex, broadcastShapes, newTensor, optionalTensor, out, tensorArg } from './op.ts';
 
 /** Token padding of every packed operand: the attention kernel's tile height and the fp8 block. */
 export const PACK_ROWS = QK_BLOCK;
-/** Padded head dim: 64 or 128 in bf16; e4m3 rows are always 128 values (one 128-byte row). */
-export const packedHeadDim = (d: number, qk: string) => (qk === 'fp8' || d > 64 ? 128 : 64);
+/** Whether Q and K are packed as 8-bit codes with fp32 scales (e4m3: qk='fp8', s8: qk='int8'). */
+export const codedQK = (qk: string) => qk === 'fp8' || qk === 'int8';
+/** Padded head dim: 64 or 128 in bf16; 8-bit rows are always 128 values (one 128-byte row). */
+export const packedHeadDim = (d: number, qk: string) => (codedQK(qk) || d > 64 ? 128 : 64);
 export const padRows = (s: number) => Math.ceil(s / PACK_ROWS) * PACK_ROWS;
 
 /** Flat position of element (r, c) in a tile of 128-byte rows of `width` values (64 bf16, 128 e4m3). */
@@ -57,7 +64,7 @@ export function swizzled(r: number, c: number, width: number): number {
   return r * width + ((Math.floor(c / chunk) ^ (r % 8)) * chunk) + (c % chunk);
 }
 
-export interface PackedShapes { b: number; h: number; hkv: number; sq: number; skv: number; d: number; dp: number; qk: string }
+export interface PackedShapes { b: number; h: number; hkv: number; sq: number; skv: number; d: number; dp: number; qk: string; kGroup?: number }
 
 /** Output types of AttentionPack for the given logical sizes. */
 export function packTypes(p: PackedShapes): { dtype: DType; shape: number[] }[] {
@@ -69,14 +76,22 @@ export function packTypes(p: PackedShapes): { dtype: DType; shape: number[] }[] 
       { dtype: 'float32', shape: [p.b, p.h, sq / PACK_ROWS] }, { dtype: 'float32', shape: [p.b, p.hkv, skv / PACK_ROWS] },
     ];
   }
+  if (p.qk === 'int8') {
+    return [
+      { dtype: 'int8', shape: [p.b, p.h, sq, 128] }, { dtype: 'int8', shape: [p.b, p.hkv, skv, 128] }, vt,
+      { dtype: 'float32', shape: [p.b, p.h, sq] }, { dtype: 'float32', shape: [p.b, p.hkv, skv / (p.kGroup ?? PACK_ROWS)] },
+    ];
+  }
   return [{ dtype: 'bfloat16', shape: [p.b, p.h, p.dp / 64, sq, 64] }, { dtype: 'bfloat16', shape: [p.b, p.hkv, p.dp / 64, skv, 64] }, vt];
 }
 
 function packShapes(node: Node, shapeOf: (i: number) => readonly number[] | undefined, where: string): PackedShapes {
   const p = attentionPlan(node, shapeOf, where);
   const qk = attrString(node, 'qk', 'bf16');
+  if (!['bf16', 'fp8', 'int8'].includes(qk)) fail(where, "qk of 'bf16', 'fp8' or 'int8'", `'${qk}'`);
+  if (kScaleGroup(node) === 1 && qk !== 'int8') fail(where, "kScale='token' only with qk='int8'", `qk='${qk}'`);
   if (![16, 32, 64, 128].includes(p.q.d) || p.v.d !== p.q.d) fail(where, 'head dims of 16, 32, 64 or 128, the same for q, k and v', `q ${p.q.d}, v ${p.v.d}`);
-  return { b: p.q.b, h: p.q.h, hkv: p.k.h, sq: p.q.s, skv: p.k.s, d: p.q.d, dp: packedHeadDim(p.q.d, qk), qk };
+  return { b: p.q.b, h: p.q.h, hkv: p.k.h, sq: p.q.s, skv: p.k.s, d: p.q.d, dp: packedHeadDim(p.q.d, qk), qk, kGroup: kScaleGroup(node) };
 }
 
 /** Writes [B, Hx, S, D] float values into a bf16 K-major tile stack [B, Hx, DP/64, S', 64]. */
@@ -110,6 +125,21 @@ function packFp8(x: Float32Array, bh: number, s: number, d: number): [Tensor, Te
     const scale = amax > 0 ? Math.fround(amax / E4M3_MAX) : 1;
     scales.set(i * (sp / PACK_ROWS) + blk, scale);
     for (let r = r0; r < r1; r++) for (let c = 0; c < d; c++) q.set(i * sp * 128 + swizzled(r, c, 128), roundE4M3(x[(i * s + r) * d + c] / scale));
+  }
+  return [q, scales];
+}
+
+/** s8 rows of 128 values, one scale per `group` tokens (1: Q's rows, PACK_ROWS: K's blocks): FusedAttention's qk='int8'. */
+function packS8(x: Float32Array, bh: number, s: number, d: number, group: number): [Tensor, Tensor] {
+  const sp = padRows(s);
+  const q = newTensor('int8', [bh, sp, 128]), scales = newTensor('float32', [bh, sp / group]);
+  for (let i = 0; i < bh; i++) for (let g = 0; g < sp / group; g++) {
+    const r0 = g * group, r1 = Math.min(r0 + group, s);
+    let amax = 0;
+    for (let r = r0; r < r1; r++) for (let c = 0; c < d; c++) amax = Math.max(amax, Math.abs(x[(i * s + r) * d + c]));
+    const scale = s8Scale(amax);
+    scales.set(i * (sp / group) + g, scale);
+    for (let r = r0; r < r1; r++) for (let c = 0; c < d; c++) q.set(i * sp * 128 + swizzled(r, c, 128), s8Code(x[(i * s + r) * d + c], scale));
   }
   return [q, scales];
 }
@@ -162,6 +192,10 @@ const attentionPack: OpDef = {
       const [qp, qs] = packFp8(Q, p.b * p.h, p.sq, p.d), [kp, ks] = packFp8(K, p.b * p.hkv, p.skv, p.d);
       return [qp, kp, vt, qs, ks].map(shaped);
     }
+    if (p.qk === 'int8') {
+      const [qp, qs] = packS8(Q, p.b * p.h, p.sq, p.d, 1), [kp, ks] = packS8(K, p.b * p.hkv, p.skv, p.d, kScaleGroup(node));
+      return [qp, kp, vt, qs, ks].map(shaped);
+    }
     return [packRows(Q, p.b * p.h, p.sq, p.d, p.dp), packRows(K, p.b * p.hkv, p.skv, p.d, p.dp), vt].map(shaped);
   },
 };
@@ -172,6 +206,7 @@ interface AttentionDims { b: number; h: number; hkv: number; sq: number; skv: nu
 
 function attentionDims(node: Node, shapeOf: (i: number) => readonly number[] | undefined, where: string): AttentionDims {
   const qk = attrString(node, 'qk', 'bf16');
+  if (!['bf16', 'fp8', 'int8'].includes(qk)) fail(where, "qk of 'bf16', 'fp8' or 'int8'", `'${qk}'`);
   const sq = attrInt(node, 'seqQ', 0), skv = attrInt(node, 'seqKv', 0), d = attrInt(node, 'headDim', 0);
   const [q, k, v] = [1, 2, 3].map(shapeOf);
   if (!q || !k || !v || !sq || !skv || !d) fail(where, 'packed Q, K, V and the seqQ/seqKv/headDim attributes', 'missing');
@@ -179,7 +214,7 @@ function attentionDims(node: Node, shapeOf: (i: number) => readonly number[] | u
   const [b, h, hkv] = [q[0], q[1], k[1]];
   const pv8 = attrString(node, 'pv', 'bf16') === 'fp8';
   if (pv8 && qk !== 'fp8') fail(where, "pv='fp8' with qk='fp8'", `qk='${qk}'`);
-  const expect = packTypes({ b, h, hkv, sq, skv, d, dp, qk });
+  const expect = packTypes({ b, h, hkv, sq, skv, d, dp, qk, kGroup: kScaleGroup(node) });
   if (pv8) expect.splice(2, 1, vquantTypes(expect[2].shape)[0]), expect.push(vquantTypes(expect[2].shape)[1]);
   [q, k, v, shapeOf(4), shapeOf(5), shapeOf(6)].slice(0, expect.length).forEach((s, i) => {
     if (!s || s.join() !== expect[i].shape.join()) fail(where, `packed operand ${i + 1} of shape [${expect[i].shape}]`, s ? `[${s}]` : 'none');
@@ -190,12 +225,12 @@ function attentionDims(node: Node, shapeOf: (i: number) => readonly number[] | u
   return { b, h, hkv, sq, skv, d, dp, qk, pv8, outLayout, to, outShape: outLayout === 'bshd' ? [b, sq, h, d] : [b, h, sq, d] };
 }
 
-/** Decodes a packed operand into [BH, S, D] float32 (fp8 values times their block scale). */
-function unpackRows(t: Tensor, bh: number, s: number, d: number, dp: number, scales?: Tensor): Float32Array {
+/** Decodes a packed operand into [BH, S, D] float32 (8-bit codes times their scale: one per `group` rows). */
+function unpackRows(t: Tensor, bh: number, s: number, d: number, dp: number, scales?: Tensor, group = PACK_ROWS): Float32Array {
   const sp = padRows(s), x = new Float32Array(bh * s * d);
   for (let i = 0; i < bh; i++) for (let r = 0; r < s; r++) for (let c = 0; c < d; c++) {
     x[(i * s + r) * d + c] = scales
-      ? Math.fround(t.get(i * sp * 128 + swizzled(r, c, 128)) * scales.get(i * (sp / PACK_ROWS) + Math.floor(r / PACK_ROWS)))
+      ? Math.fround(t.get(i * sp * 128 + swizzled(r, c, 128)) * scales.get(i * (sp / group) + Math.floor(r / group)))
       : t.get((i * (dp / 64) + Math.floor(c / 64)) * sp * 64 + swizzled(r, c % 64, 64));
   }
   return x;
@@ -226,9 +261,9 @@ const packedAttention: OpDef = {
   },
   exec: (ins: readonly (RuntimeValue | undefined)[], node) => {
     const a = attentionDims(node, (i) => (ins[i] as Tensor | undefined)?.shape, `PackedAttention node '${node.name}'`);
-    const fp8 = a.qk === 'fp8';
-    const Q = unpackRows(tensorArg(ins, 1, node), a.b * a.h, a.sq, a.d, a.dp, fp8 ? tensorArg(ins, 4, node) : undefined);
-    const K = unpackRows(tensorArg(ins, 2, node), a.b * a.hkv, a.skv, a.d, a.dp, fp8 ? tensorArg(ins, 5, node) : undefined);
+    const coded = codedQK(a.qk);
+    const Q = unpackRows(tensorArg(ins, 1, node), a.b * a.h, a.sq, a.d, a.dp, coded ? tensorArg(ins, 4, node) : undefined, a.qk === 'int8' ? 1 : PACK_ROWS);
+    const K = unpackRows(tensorArg(ins, 2, node), a.b * a.hkv, a.skv, a.d, a.dp, coded ? tensorArg(ins, 5, node) : undefined, a.qk === 'int8' ? kScaleGroup(node) : PACK_ROWS);
     const V = a.pv8 ? unpackVt8(tensorArg(ins, 3, node), tensorArg(ins, 6, node), a.b * a.hkv, a.skv, a.d, a.dp) : unpackTransposed(tensorArg(ins, 3, node), a.b * a.hkv, a.skv, a.d, a.dp);
     const mask = optionalTensor(ins, 0);
     const maskMap = mask ? broadcastIndex(mask.shape, [a.b, a.h, a.sq, a.skv]) : undefined;

@@ -13,7 +13,8 @@
  *   y = Linear(x, W, b)  =>  wq, ws = Quantize(W){fp8, axis=K};  y = Linear(x, Dequantize(wq, ws), b)
  *
  * A FusedAttention the policy picks (policy.ts fp8Attention: by default the long bidirectional ones)
- * computes Q·Kᵀ in FP8 (qk='fp8'), and P·V too where fp8PvAttention says so (pv='fp8').
+ * computes Q·Kᵀ in FP8 (qk='fp8'), and P·V too where fp8PvAttention says so (pv='fp8'); with the
+ * policy's "int8", the same attention computes Q·Kᵀ on s8 codes instead (int8Attention, qk='int8').
  *
  * Step 2 (fold.ts) turns the Dequantize pair into one QLinear (a lone weight Dequantize: WQLinear); fuse-elementwise then moves the
  * activation Quantize into the kernel that produces x.
@@ -22,7 +23,7 @@ import { onnxCodeOf } from '../../compiler/ir/dtype.ts';
 import type { Node } from '../../compiler/ir/graph.ts';
 import type { Pass } from '../pass.ts';
 import { Rewriter } from '../rewrite.ts';
-import { type GemmDecision, type PrecisionPolicy, decideGemms, fp8Attention, fp8PvAttention } from './policy.ts';
+import { type GemmDecision, type PrecisionPolicy, decideGemms, fp8Attention, fp8PvAttention, int8Attention } from './policy.ts';
 import type { Graph } from '../../compiler/ir/graph.ts';
 import { attentionPlan } from '../../compiler/ops/fused.ts';
 
@@ -43,7 +44,7 @@ export function insertQuantize(policy: PrecisionPolicy): QuantizePass {
   const first: GemmDecision[] = [];
   return {
     name: 'quantize',
-    rules: [`Linear => ${policy.format} Q/DQ`, 'Linear => fp8 weight-only Q/DQ', 'FusedAttention => fp8 Q·Kᵀ'],
+    rules: [`Linear => ${policy.format} Q/DQ`, 'Linear => fp8 weight-only Q/DQ', 'FusedAttention => fp8 Q·Kᵀ', 'FusedAttention => int8 Q·Kᵀ'],
     decisions: first,
     policy,
     run(graph, ctx) {
@@ -54,8 +55,14 @@ export function insertQuantize(policy: PrecisionPolicy): QuantizePass {
       const quantized = new Map<string, string>(); // activation -> its (shared) dequantized value
       const convolves = graph.nodes.some((n) => n.op === 'Conv' || n.op === 'FusedConv');
       graph.nodes.forEach((node, i) => {
-        const attention = node.op === 'FusedAttention' && node.attrs.qk !== 'fp8'
+        const attention = node.op === 'FusedAttention' && (node.attrs.qk ?? 'bf16') === 'bf16'
           ? { causal: node.attrs.causal === 1, ...attentionLengths(graph, node), convolves, masked: !!node.inputs[0] } : undefined;
+        if (attention && int8Attention(policy, attention)) {
+          rw.insertBefore(i, [{ ...node, attrs: { ...node.attrs, qk: 'int8' } }], new Map());
+          rw.removeNode(i);
+          ctx.count('FusedAttention => int8 Q·Kᵀ');
+          return;
+        }
         if (attention && fp8Attention(policy, attention)) {
           const pv = fp8PvAttention(policy, attention);
           rw.insertBefore(i, [{ ...node, attrs: { ...node.attrs, qk: 'fp8', ...(pv ? { pv: 'fp8' } : {}) } }], new Map());

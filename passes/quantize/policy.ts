@@ -19,6 +19,7 @@
  * A pattern that matches no GEMM weight is an error (a typo would silently change nothing).
  * `attention`: "auto" (default), "bf16" or "fp8": which attention computes Q·Kᵀ in FP8 (fp8Attention);
  * "fp8-pv": as "auto", and those without a mask compute P·V in FP8 too (fp8PvAttention).
+ * "int8": those "auto" picks compute Q·Kᵀ on s8 codes instead of e4m3 (int8Attention).
  * `gemmScales`: "readers" (default) lets the kernels reading an FP8 GEMM's output apply its scales
  * and bias (compiler/codegen/dequant.ts: faster GEMMs, the bf16 rounding moves before the scaling);
  * "gemm" keeps them in cuBLASLt's epilogue, so every GEMM output is QLinear's value (node-by-node
@@ -53,7 +54,7 @@ export interface PrecisionPolicy {
   keep: string[];
   quantize: string[];
   structural: boolean;
-  attention: 'bf16' | 'fp8' | 'auto' | 'fp8-pv';
+  attention: 'bf16' | 'fp8' | 'auto' | 'fp8-pv' | 'int8';
   gemmScales: 'readers' | 'gemm';
   accumulation: 'fast' | 'fp32';
   oneRowGemms: 'fp8-weights' | 'high';
@@ -98,7 +99,7 @@ export function loadPolicy(file: string, format: QuantFormat): PrecisionPolicy {
     return v as string[];
   };
   const attention = (p.attention ?? 'auto') as string;
-  if (attention !== 'bf16' && attention !== 'fp8' && attention !== 'auto' && attention !== 'fp8-pv') fail(`--policy ${file}`, '"attention" to be "auto", "bf16", "fp8" or "fp8-pv"', JSON.stringify(p.attention));
+  if (!['bf16', 'fp8', 'auto', 'fp8-pv', 'int8'].includes(attention)) fail(`--policy ${file}`, '"attention" to be "auto", "bf16", "fp8", "fp8-pv" or "int8"', JSON.stringify(p.attention));
   const gemmScales = (p.gemmScales ?? 'readers') as string;
   if (gemmScales !== 'readers' && gemmScales !== 'gemm') fail(`--policy ${file}`, '"gemmScales" to be "readers" or "gemm"', JSON.stringify(p.gemmScales));
   const accumulation = (p.accumulation ?? 'fast') as string;
@@ -107,7 +108,7 @@ export function loadPolicy(file: string, format: QuantFormat): PrecisionPolicy {
   if (oneRowGemms !== 'fp8-weights' && oneRowGemms !== 'high') fail(`--policy ${file}`, '"oneRowGemms" to be "fp8-weights" or "high"', JSON.stringify(p.oneRowGemms));
   const oneRowMinBytes = p.oneRowMinBytes ?? ONE_ROW_MIN_BYTES;
   if (typeof oneRowMinBytes !== 'number' || !(oneRowMinBytes >= 0)) fail(`--policy ${file}`, '"oneRowMinBytes" to be a number of bytes >= 0', JSON.stringify(p.oneRowMinBytes));
-  return { format, keep: list('keep'), quantize: list('quantize'), structural: p.structural !== false, attention, gemmScales, accumulation, oneRowGemms, oneRowMinBytes, source: file };
+  return { format, keep: list('keep'), quantize: list('quantize'), structural: p.structural !== false, attention: attention as PrecisionPolicy['attention'], gemmScales, accumulation, oneRowGemms, oneRowMinBytes, source: file };
 }
 
 /** Attention this long (queries and keys) is compute-bound: where FP8 Q·Kᵀ pays. */
@@ -127,6 +128,17 @@ export const FP8_ATTENTION_MIN_TOKENS = 1024;
 export function fp8Attention(policy: PrecisionPolicy, a: { causal: boolean; queries: number; keys: number; convolves: boolean }): boolean {
   if (policy.attention !== 'auto' && policy.attention !== 'fp8-pv') return policy.attention === 'fp8';
   return policy.format === 'fp8' && !a.causal && !a.convolves && a.queries >= FP8_ATTENTION_MIN_TOKENS && a.keys >= FP8_ATTENTION_MIN_TOKENS;
+}
+
+/**
+ * Whether a FusedAttention computes Q·Kᵀ on s8 codes (qk='int8': Q with a scale per token, K per
+ * head and 128-token block, amax/127; softmax and P·V bf16): "int8" only, on the attention "auto"
+ * gives FP8 Q·Kᵀ. The tensor cores take s8 at e4m3's rate; the codes are 2-4x closer to full
+ * precision (bench/results/attention-qk-recipes-2026-11-26.md; on the GPU:
+ * bench/results/attention-int8-2026-11-26.md). Not the default.
+ */
+export function int8Attention(policy: PrecisionPolicy, a: { causal: boolean; queries: number; keys: number; convolves: boolean }): boolean {
+  return policy.attention === 'int8' && fp8Attention({ ...policy, attention: 'auto' }, a);
 }
 
 /**

@@ -1,6 +1,6 @@
 /**
  * FusedAttention computed from the kernels' descriptors, for chosen output rows: the prologue
- * (segments, RMSNorm, RoPE, the fp8 block rounding of Q and K) and softmax(Q·Kᵀ·scale + mask)·V,
+ * (segments, RMSNorm, RoPE, the fp8 block rounding or int8 row/block coding of Q and K) and softmax(Q·Kᵀ·scale + mask)·V,
  * reading every input through the strided windows the descriptors bake into the kernels. Same
  * arithmetic as the reference executor (rows in fp32, dot products and softmax in fp64); the CPU
  * test checks it against lookupOp(FusedAttention).exec on the tiny fixtures, so it both validates
@@ -10,7 +10,7 @@
 import type { AttentionDescriptor, Operand, PackDescriptor } from '../../compiler/codegen/attention.ts';
 import { E4M3_MAX, roundE4M3 } from '../../compiler/quant/formats.ts';
 import { roundToBf16 } from '../../compiler/ir/dtype.ts';
-import { fp8PvWeights } from '../../compiler/ops/fused.ts';
+import { fp8PvWeights, s8Code, s8Scale } from '../../compiler/ops/fused.ts';
 
 /** Element getter of kernel input `param` of the pack (by root value name for the attention's mask). */
 export type Reader = (value: string, index: number) => number;
@@ -51,8 +51,9 @@ export class AttentionReference {
     return x;
   }
 
-  /** A row as the attention consumes it: the prologue, then e4m3 rounding per 128-token block (qk='fp8'),
-   * V in e4m3 per (head, channel) (pv='fp8'). */
+  /** A row as the attention consumes it: the prologue, then e4m3 rounding per 128-token block (qk='fp8')
+   * or s8 codes times a scale per Q row and per K 128-token block (qk='int8'), V in e4m3 per (head,
+   * channel) (pv='fp8'). */
   row(role: 'q' | 'k' | 'v', b: number, head: number, t: number): Float32Array {
     const key = `${role}/${b}/${head}/${t}`;
     let x = this.rows.get(key);
@@ -70,6 +71,10 @@ export class AttentionReference {
       }
       for (let i = 0; i < x.length; i++) x[i] = Math.fround(roundE4M3(x[i] / scale) * scale);
     }
+    if (this.pack.qk === 'int8' && role !== 'v') {
+      const { codes, scale } = this.codes(role, b, head, t);
+      for (let i = 0; i < x.length; i++) x[i] = codes[i] * scale;
+    }
     if (this.attn.pv === 'fp8' && role === 'v') {
       // bf16 (the pack's Vt), then e4m3 with one scale per (head, channel) over the sequence.
       const skey = `v/${b}/${head}`;
@@ -84,6 +89,23 @@ export class AttentionReference {
     }
     this.rows.set(key, x);
     return x;
+  }
+
+  /** qk='int8': the s8 codes of a row and its scale (Q: the row's own, K: its 128-token block's or, kScale='token', its own), as the pack writes them. */
+  codes(role: 'q' | 'k', b: number, head: number, t: number): { codes: Int8Array; scale: number } {
+    let scale: number;
+    if (role === 'q' || this.pack.kScale === 'token') scale = s8Scale(this.prologue(role, b, head, t).reduce((a, v) => Math.max(a, Math.abs(v)), 0));
+    else {
+      const block = Math.floor(t / 128), skey = `s8/${b}/${head}/${block}`;
+      scale = this.scales.get(skey) ?? 0;
+      if (!scale) {
+        let amax = 0;
+        for (let r = block * 128; r < Math.min(this.pack.seqKv, block * 128 + 128); r++) for (const v of this.prologue(role, b, head, r)) amax = Math.max(amax, Math.abs(v));
+        scale = s8Scale(amax);
+        this.scales.set(skey, scale);
+      }
+    }
+    return { codes: Int8Array.from(this.prologue(role, b, head, t), (v) => s8Code(v, scale)), scale };
   }
 
   /** Output row (b, h, query s): D values. */

@@ -236,7 +236,7 @@ describe('precision policy overrides and errors', () => {
     const dir = mkdtempSync(join(tmpdir(), 'policy-'));
     const f = join(dir, 'p.json');
     writeFileSync(f, JSON.stringify({ attention: 'fp16' }));
-    expect(() => loadPolicy(f, 'fp8')).toThrow(/"attention" to be "auto", "bf16", "fp8" or "fp8-pv", found "fp16"/);
+    expect(() => loadPolicy(f, 'fp8')).toThrow(/"attention" to be "auto", "bf16", "fp8", "fp8-pv" or "int8", found "fp16"/);
   });
 
   it('a policy file: accumulation "fast" (default) or "fp32"; another value is an error naming it', () => {
