@@ -10,9 +10,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { buildKernels } from '../compiler/build/index.ts';
 import { attentionDescriptor, attentionSharedBytes, packDescriptor, renderAttention, renderVQuant, vquantDescriptor } from '../compiler/codegen/attention.ts';
-import { renderUnit } from '../compiler/codegen/render.ts';
 import type { Graph, Node } from '../compiler/ir/graph.ts';
 import { inferTypes } from '../compiler/ir/infer.ts';
 import { specialise } from '../compiler/ir/specialise.ts';
@@ -28,7 +26,7 @@ import { insertQuantize } from '../passes/quantize/insert.ts';
 import { defaultPolicy, fp8PvAttention, loadPolicy } from '../passes/quantize/policy.ts';
 import { tinyDir } from './helpers/fixtures.ts';
 import { AttentionReference } from './gpu/attention-reference.ts';
-import { ops, random, relL2, throughViews } from './helpers/attention.ts';
+import { expectBuildsWithoutSpills, ops, random, referenceOutput, relL2, throughViews } from './helpers/attention.ts';
 
 /** The fp8 pipeline up to lower-attention, every unmasked attention forced to qk+pv fp8 (the tiny
  * models' attention is too short for the policy), then lowered. */
@@ -109,11 +107,7 @@ describe('fp8 P·V semantics', () => {
     const inputs = fused.inputs.map((x) => (x ? throughViews(before, x, roots) : undefined));
     const want = (lookupOp(fused)!.exec(inputs, fused)[0] as Tensor).toFloat32();
     const reference = new AttentionReference(pd, ad, (v, i) => roots.get(v)!.get(i));
-    const got = new Float32Array(want.length);
-    for (let b = 0; b < ad.batch; b++) for (let h = 0; h < ad.heads; h++) for (let s = 0; s < ad.seqQ; s++) {
-      const base = ad.outLayout === 'bshd' ? ((b * ad.seqQ + s) * ad.heads + h) * ad.headDim : ((b * ad.heads + h) * ad.seqQ + s) * ad.headDim;
-      reference.output(b, h, s).forEach((v, i) => (got[base + i] = v));
-    }
+    const got = referenceOutput(reference, ad, want.length);
     expect(relL2(got, want)).toBeLessThan(1e-6);
   });
 });
@@ -154,13 +148,6 @@ describe('fp8 P·V policy and kernels', () => {
     const vq = renderVQuant(vquantDescriptor(after, ops(after, 'AttentionQuantizeV')[0]));
     expect(vq.args).toHaveLength(3);
     const list = [k, direct, vq].map(({ args: _, ...x }) => x);
-    for (const target of ['h100', 'b200'] as const) {
-      const report = await buildKernels([{ name: `pv_${target}`, source: renderUnit(list), hot: true }], { target, cacheDir: mkdtempSync(join(tmpdir(), 'kcache-')) });
-      for (const x of list) {
-        const f = report.units[0].functions.find((fn) => fn.name === x.name);
-        expect(f, `${target} ${x.name}`).toBeDefined();
-        expect([f!.spillStoreBytes, f!.spillLoadBytes], `${target} ${x.name}`).toEqual([0, 0]);
-      }
-    }
+    await expectBuildsWithoutSpills(list, 'pv');
   }, 240_000);
 });

@@ -10,9 +10,7 @@ import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { buildKernels } from '../compiler/build/index.ts';
 import { attentionDescriptor, packDescriptor, renderAttention, renderPack } from '../compiler/codegen/attention.ts';
-import { renderUnit } from '../compiler/codegen/render.ts';
 import type { Graph, Node } from '../compiler/ir/graph.ts';
 import { type Inferred, inferTypes } from '../compiler/ir/infer.ts';
 import { specialise } from '../compiler/ir/specialise.ts';
@@ -27,7 +25,7 @@ import { insertQuantize } from '../passes/quantize/insert.ts';
 import { defaultPolicy, fp8Attention, int8Attention, loadPolicy } from '../passes/quantize/policy.ts';
 import { SHARED_FULL, tinyDir } from './helpers/fixtures.ts';
 import { AttentionReference } from './gpu/attention-reference.ts';
-import { ops, random, relL2, throughViews } from './helpers/attention.ts';
+import { expectBuildsWithoutSpills, ops, random, referenceOutput, relL2, throughViews } from './helpers/attention.ts';
 
 /** The fp8 pipeline up to lower-attention, every attention forced to qk='int8' (the tiny models'
  * attention is too short for the policy), then lowered. */
@@ -110,11 +108,7 @@ describe('int8 Q·Kᵀ semantics', () => {
     const inputs = fused.inputs.map((x) => (x ? throughViews(before, x, roots) : undefined));
     const want = run(fused, inputs);
     const reference = new AttentionReference(pd, ad, (v, i) => roots.get(v)!.get(i));
-    const got = new Float32Array(want.length);
-    for (let b = 0; b < ad.batch; b++) for (let h = 0; h < ad.heads; h++) for (let s = 0; s < ad.seqQ; s++) {
-      const base = ad.outLayout === 'bshd' ? ((b * ad.seqQ + s) * ad.heads + h) * ad.headDim : ((b * ad.heads + h) * ad.seqQ + s) * ad.headDim;
-      reference.output(b, h, s).forEach((v, i) => (got[base + i] = v));
-    }
+    const got = referenceOutput(reference, ad, want.length);
     expect(relL2(got, want)).toBeLessThan(1e-6);
     // The reference's codes and scales are the pack's bytes (K: a block scale; Q: a row scale).
     const packed = lookupOp(packNode)!.exec(packNode.inputs.map((x) => (x ? throughViews(after, x, roots) : undefined)), packNode) as Tensor[];
@@ -148,11 +142,7 @@ describe('int8 Q·Kᵀ with K scales per token (kScale=token)', () => {
     const want = run(fused, inputs);
     expect(relL2(run(attnNode, [inputs[0], ...packed]), want)).toBeLessThan(1e-2);
     const reference = new AttentionReference(pd, ad, (v, i) => roots.get(v)!.get(i));
-    const got = new Float32Array(want.length);
-    for (let b = 0; b < ad.batch; b++) for (let h = 0; h < ad.heads; h++) for (let s = 0; s < ad.seqQ; s++) {
-      const base = ad.outLayout === 'bshd' ? ((b * ad.seqQ + s) * ad.heads + h) * ad.headDim : ((b * ad.heads + h) * ad.seqQ + s) * ad.headDim;
-      reference.output(b, h, s).forEach((v, i) => (got[base + i] = v));
-    }
+    const got = referenceOutput(reference, ad, want.length);
     expect(relL2(got, want)).toBeLessThan(1e-6);
     for (const t of [3, ad.seqKv - 1]) {
       const { codes, scale } = reference.codes('k', 0, 1, t);
@@ -240,13 +230,6 @@ describe('int8 Q·Kᵀ policy and kernels', () => {
     // K scales per token: copied with each K tile, applied per column.
     expect(attn.filter((k) => /dca_lds_f2\(ksBase \+ 32 \* jj\)/.test(k.source) && /expect_tx\(KFULL\(st\), K_BYTES \+ KS_BYTES\)/.test(k.source))).toHaveLength(2);
     const units = list.map(({ args: _, ...x }) => x);
-    for (const target of ['h100', 'b200'] as const) {
-      const report = await buildKernels([{ name: `int8_${target}`, source: renderUnit(units), hot: true }], { target, cacheDir: mkdtempSync(join(tmpdir(), 'kcache-')) });
-      for (const x of units) {
-        const f = report.units[0].functions.find((fn) => fn.name === x.name);
-        expect(f, `${target} ${x.name}`).toBeDefined();
-        expect([f!.spillStoreBytes, f!.spillLoadBytes], `${target} ${x.name}`).toEqual([0, 0]);
-      }
-    }
+    await expectBuildsWithoutSpills(units, 'int8');
   }, 240_000);
 });

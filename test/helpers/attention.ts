@@ -1,15 +1,25 @@
 /**
- * Shared by the attention tests (test/codegen-attention.test.ts, test/attention-fp8-pv.test.ts):
- * the dc ops of a graph by name, relative L2 error, seeded tensors for a value's type (the
- * generator of test/gpu/attention-data.ts, so CPU and GPU cases draw the same inputs), and values
- * computed from given roots through the nodes in between (reference executor).
+ * Shared by the attention tests (test/codegen-attention.test.ts, test/attention-fp8-pv.test.ts,
+ * test/attention-int8.test.ts): the dc ops of a graph by name, relative L2 error, seeded tensors for
+ * a value's type (the generator of test/gpu/attention-data.ts, so CPU and GPU cases draw the same
+ * inputs), values computed from given roots through the nodes in between (reference executor), the
+ * GPU reference's whole output in the executor's layout, and a build of rendered kernels for both
+ * targets that must not spill.
  */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expect } from 'vitest';
+import { buildKernels } from '../../compiler/build/index.ts';
+import type { AttentionDescriptor } from '../../compiler/codegen/attention.ts';
+import { type RenderedKernel, renderUnit } from '../../compiler/codegen/render.ts';
 import type { Graph } from '../../compiler/ir/graph.ts';
 import { Tensor } from '../../compiler/ir/tensor.ts';
 import { loadConstant } from '../../compiler/onnx/constants.ts';
 import { roundTo } from '../../compiler/ops/elementwise.ts';
 import { lookupOp } from '../../compiler/ops/registry.ts';
 import { uniform } from '../gpu/attention-data.ts';
+import type { AttentionReference } from '../gpu/attention-reference.ts';
 
 export const ops = (g: Graph, op: string) => g.nodes.filter((n) => n.domain === 'dc' && n.op === op);
 
@@ -35,4 +45,26 @@ export function throughViews(graph: Graph, v: string, roots: Map<string, Tensor>
   const node = graph.nodes.find((n) => n.outputs.includes(v))!;
   const outs = lookupOp(node)!.exec(node.inputs.map((x) => (x ? throughViews(graph, x, roots) : undefined)), node) as Tensor[];
   return outs[node.outputs.indexOf(v)];
+}
+
+/** Every output row of the GPU reference (attention-reference.ts), laid out as the executor's output (bshd or bhsd). */
+export function referenceOutput(reference: AttentionReference, ad: AttentionDescriptor, length: number): Float32Array {
+  const got = new Float32Array(length);
+  for (let b = 0; b < ad.batch; b++) for (let h = 0; h < ad.heads; h++) for (let s = 0; s < ad.seqQ; s++) {
+    const base = ad.outLayout === 'bshd' ? ((b * ad.seqQ + s) * ad.heads + h) * ad.headDim : ((b * ad.heads + h) * ad.seqQ + s) * ad.headDim;
+    reference.output(b, h, s).forEach((v, i) => (got[base + i] = v));
+  }
+  return got;
+}
+
+/** Builds the kernels as one hot unit for h100 and b200 (a fresh cache): each must be there, with no spill. */
+export async function expectBuildsWithoutSpills(kernels: Omit<RenderedKernel, 'args'>[], name: string): Promise<void> {
+  for (const target of ['h100', 'b200'] as const) {
+    const report = await buildKernels([{ name: `${name}_${target}`, source: renderUnit(kernels), hot: true }], { target, cacheDir: mkdtempSync(join(tmpdir(), 'kcache-')) });
+    for (const x of kernels) {
+      const f = report.units[0].functions.find((fn) => fn.name === x.name);
+      expect(f, `${target} ${x.name}`).toBeDefined();
+      expect([f!.spillStoreBytes, f!.spillLoadBytes], `${target} ${x.name}`).toEqual([0, 0]);
+    }
+  }
 }
