@@ -17,7 +17,6 @@
  * stages (bench/e2e.ts); writes bench-e2e.{json,md,svg,png}. --host-loop runs the denoising loop on
  * the host, one round trip per step, instead of on the device (runtime/gpu/denoise.ts): the comparison.
  */
-import '../runtime/threadpool.ts'; // first: sizes libuv's pool before anything uses it
 import { mkdirSync, readFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { parseCommandLine, runCommand } from '../compiler/cli/command.ts';

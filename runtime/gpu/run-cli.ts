@@ -22,7 +22,6 @@
  * Synthetic weights are labelled in every line, in the JSON and in the output file names.
  * Exit codes: 0 ok, 1 bad input (one line), 3 outside the bars, 70 a bug.
  */
-import '../threadpool.ts'; // first: sizes libuv's pool before anything uses it
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseCommandLine, runCommand } from '../../compiler/cli/command.ts';

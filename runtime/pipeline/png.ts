@@ -67,9 +67,9 @@ const CRC_TABLE = (() => {
 
 /**
  * The most row ranges 'auto' deflates at once: libuv's pool threads (UV_THREADPOOL_SIZE, default
- * 4; more parts than threads only queue; serve, bench and the GPU run CLI set it to one a core, 4 to
- * 8: runtime/threadpool.ts). Not capped by the cores: on 2 cores 4 parts beat 2 (the last part
- * starts after all filtering; smaller parts balance the threads; header).
+ * 4; more parts than threads only queue; it must be set before Node starts: the ES module loader
+ * starts the pool before any module's code runs). Not capped by the cores: on 2 cores 4 parts beat 2
+ * (the last part starts after all filtering; smaller parts balance the threads; header).
  */
 export const MAX_PARTS = Math.max(1, Math.min(1024, Math.floor(Number(process.env.UV_THREADPOOL_SIZE)) || 4));
 /** 'auto' gives each part at least this many filtered bytes (a small image is one deflate: a pool round trip costs more than it saves). */

@@ -15,7 +15,6 @@
  * noise, and the log and /metrics (dc_info synthetic_weights) say so.
  * Bad arguments exit 2 with one line naming the flag; a manifest or graph that cannot load exits 1.
  */
-import '../threadpool.ts'; // first: sizes libuv's pool before anything uses it
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { cpuExecutorFactory } from '../executor/ort.ts';
