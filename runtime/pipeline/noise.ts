@@ -170,7 +170,7 @@ function skipPairs(st: Uint32Array, pairs: number): void {
 
 /**
  * Worker threads that run fillPairs on parts of a shared buffer. The workers are unreferenced
- * while idle (they never keep a process alive) and referenced while a part is in flight. `ready`
+ * while idle (they never keep a process alive) and referenced while any part of theirs is in flight. `ready`
  * turns true once every worker has started; until then fillAsync draws on its own thread.
  */
 export class NoisePool {
@@ -179,6 +179,8 @@ export class NoisePool {
   private readonly pending = new Map<number, { resolve: () => void; reject: (e: Error) => void; worker: Worker }>();
   private nextId = 0;
   private turn = 0;
+  /** Parts in flight per worker: referenced from the first to the last (overlapping fills share workers). */
+  private readonly inFlight = new Map<Worker, number>();
 
   constructor(readonly size: number) {
     // The worker's source: fillPairs' own text (a bundler's or tsx's name helper stubbed, should it appear).
@@ -198,7 +200,7 @@ parentPort.on('message', ({ id, state, out, from, to }) => { fillPairs(state, ou
         const job = this.pending.get(m.id!);
         if (!job) return;
         this.pending.delete(m.id!);
-        job.worker.unref();
+        this.release(job.worker);
         job.resolve();
       });
       worker.on('error', (e: Error) => this.fail(worker, e));
@@ -214,7 +216,9 @@ parentPort.on('message', ({ id, state, out, from, to }) => { fillPairs(state, ou
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject, worker });
-      worker.ref();
+      const n = this.inFlight.get(worker) ?? 0;
+      if (n === 0) worker.ref();
+      this.inFlight.set(worker, n + 1);
       worker.postMessage({ id, state, out, from, to });
     });
   }
@@ -225,12 +229,19 @@ parentPort.on('message', ({ id, state, out, from, to }) => { fillPairs(state, ou
     await Promise.all(this.workers.splice(0).map((w) => w.terminate()));
   }
 
+  private release(worker: Worker): void {
+    const n = (this.inFlight.get(worker) ?? 1) - 1;
+    this.inFlight.set(worker, n);
+    if (n === 0) worker.unref();
+  }
+
   /** A worker that died fails its parts and leaves the pool; the pool is no longer used. */
   private fail(worker: Worker, e: Error): void {
     this.ready = false;
     for (const [id, job] of this.pending) {
       if (job.worker !== worker) continue;
       this.pending.delete(id);
+      this.release(worker);
       job.reject(e);
     }
     const i = this.workers.indexOf(worker);

@@ -58,22 +58,33 @@ describe('GaussianNoise', () => {
     const pool = new NoisePool(3);
     try {
       while (!pool.ready) await new Promise((r) => setTimeout(r, 5));
-      for (const [seed, n] of [[42, 128 * 64 * 64], [7, 65536 + 3], [SEED_LIMIT, 200_001], [1, 1000]] as const) {
+      const shared = (x: Float32Array) => x.buffer instanceof SharedArrayBuffer;
+      const same = (x: Float32Array, y: Float32Array) => Buffer.from(x.buffer, x.byteOffset, x.byteLength).equals(Buffer.from(y.buffer, y.byteOffset, y.byteLength));
+      for (const [seed, n] of [[42, 128 * 64 * 64], [7, 65536 + 2], [SEED_LIMIT, 200_002]] as const) {
+        // Even counts leave no spare: both draws go through the workers, the second from where the first and fill(6) left the stream.
         const a = new GaussianNoise(seed), b = new GaussianNoise(seed);
-        const got = [await b.fillAsync(n, pool), b.fill(5), await b.fillAsync(n, pool), b.fill(4)];
-        const want = [a.fill(n), a.fill(5), a.fill(n), a.fill(4)];
-        expect(got[0].buffer instanceof SharedArrayBuffer).toBe(n >= 65536); // drawn by the workers (small draws stay here)
-        for (let i = 0; i < want.length; i++) expect(Buffer.from(got[i].buffer, got[i].byteOffset, got[i].byteLength).equals(Buffer.from(want[i].buffer))).toBe(true);
+        const got = [await b.fillAsync(n, pool), b.fill(6), await b.fillAsync(n, pool), b.fill(3)];
+        const want = [a.fill(n), a.fill(6), a.fill(n), a.fill(3)];
+        expect([shared(got[0]), shared(got[2])]).toEqual([true, true]);
+        want.forEach((w, i) => expect(same(got[i], w)).toBe(true));
       }
+      // An odd count ends with a spare: that draw is the workers', the next (spare first) this thread's; small ones stay here.
+      const a = new GaussianNoise(3), b = new GaussianNoise(3);
+      const got = [await b.fillAsync(70_001, pool), await b.fillAsync(70_000, pool), await b.fillAsync(1000, pool)];
+      expect(got.map(shared)).toEqual([true, false, false]);
+      [a.fill(70_001), a.fill(70_000), a.fill(1000)].forEach((w, i) => expect(same(got[i], w)).toBe(true));
+      // Overlapping fills on one pool (two requests at once) each get their own values.
+      const [x, y] = await Promise.all([new GaussianNoise(5).fillAsync(300_000, pool), new GaussianNoise(6).fillAsync(300_000, pool)]);
+      expect([same(x, new GaussianNoise(5).fill(300_000)), same(y, new GaussianNoise(6).fill(300_000))]).toEqual([true, true]);
       // The full-size Flux.2 draw hashed above, through the workers.
-      const x = await new GaussianNoise(42).fillAsync(128 * 64 * 64, pool);
-      expect(createHash('sha256').update(new Uint8Array(x.buffer, 0, x.byteLength)).digest('hex')).toBe('8cd21c265040c152b90a391ae770903604b52fa630b885d04baad6d458fa441a');
-      // Workers stopped while their parts are in flight: the same values, drawn on this thread.
-      const c = new GaussianNoise(9), pending = c.fillAsync(300_000, pool);
-      await pool.close();
-      const y = await pending, z = new GaussianNoise(9).fill(300_000);
-      expect(Buffer.from(y.buffer, 0, y.byteLength).equals(Buffer.from(z.buffer))).toBe(true);
-      expect(pool.ready).toBe(false);
+      const z = await new GaussianNoise(42).fillAsync(128 * 64 * 64, pool);
+      expect(createHash('sha256').update(new Uint8Array(z.buffer, 0, z.byteLength)).digest('hex')).toBe('8cd21c265040c152b90a391ae770903604b52fa630b885d04baad6d458fa441a');
+      // A part that fails (a dead worker): the same values, drawn again on this thread from the same start.
+      const failing = Object.assign(Object.create(pool), { ready: true, size: 3, run: () => Promise.reject(new Error('noise worker exited (code 1)')) }) as NoisePool;
+      const c = new GaussianNoise(9), fallback = await c.fillAsync(300_000, failing);
+      expect(shared(fallback)).toBe(false);
+      expect(same(fallback, new GaussianNoise(9).fill(300_000))).toBe(true);
+      expect(same(c.fill(4), (() => { const g = new GaussianNoise(9); g.fill(300_000); return g.fill(4); })())).toBe(true);
     } finally {
       await pool.close();
     }
