@@ -137,6 +137,21 @@ describe.skipIf(!present)('full-size graphs', () => {
     expect(s.build!.kernels, `${name} ${target}`).toBeGreaterThan(0);
     const m = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8'));
     expect(m.launchPlan.filter((l: { kind: string }) => l.kind === 'pending')).toEqual([]);
+    if (target !== 'h100') return;
+    // The row-kernel ring rule (render.ts RING_FEATURE_BYTES): Qwen-Image's GELU+Quantize readers of
+    // the MLP's deferred GEMM (96 KB of scales and biases a row) run without the ring at <= 2 CTAs
+    // an SM; Flux.2's SwiGLU readers (147 KB of scales, no bias) keep theirs.
+    type L = { kind: string; node: string; grid: number; sharedBytes: number; args: { value: string }[] };
+    const readers = (m.launchPlan as L[]).filter((l) => l.kind === 'kernel' && l.node.endsWith('/xq') && l.args.length === 5 + (name === 'qwen_image' ? 1 : 0) && l.args.some((a) => a.value.endsWith('/ws')));
+    if (name === 'qwen_image') {
+      const gelu = readers.filter((l) => l.args.some((a) => /mlp\.net\.0\.proj\.bias$/.test(a.value)));
+      expect(gelu.length).toBe(119); // 60 image-stream MLPs, 59 text-stream ones (the last block's text output is unused)
+      for (const l of gelu) expect([l.sharedBytes, l.grid <= 2 * 132], l.node).toEqual([0, true]);
+    } else {
+      const swiglu = readers.filter((l) => l.args.length === 5 && l.grid === 132);
+      expect(swiglu.length).toBeGreaterThanOrEqual(8);
+      for (const l of swiglu) expect(l.sharedBytes, l.node).toBeGreaterThan(0);
+    }
   }, 600_000);
 
   it('a symbolic dim left unbound is named in the error', () => {

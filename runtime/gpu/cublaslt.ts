@@ -282,7 +282,10 @@ export class CublasLt {
         const why = rc !== 0 ? `${this.fn.statusName(rc)} (${this.fn.statusString(rc)})` : 'no algorithm';
         fail(`GEMM '${spec.node}' (${key})`, 'a cuBLASLt algorithm for this GEMM', why);
       }
-      const answers = Array.from({ length: returned[0] }, (_, i) => Buffer.from(results.subarray(i * HEURISTIC_BYTES, i * HEURISTIC_BYTES + 64)));
+      // Answers whose state (int at byte 72 of cublasLtMatmulHeuristicResult_t) is not CUBLAS_STATUS_SUCCESS are left out.
+      const answers = Array.from({ length: returned[0] }, (_, i) => i * HEURISTIC_BYTES)
+        .filter((at, i) => i === 0 || results.readInt32LE(at + 72) === 0)
+        .map((at) => Buffer.from(results.subarray(at, at + 64)));
       algo = Buffer.from(answers[0]);
       this.algos.set(key, algo);
       const types = [CUDA_TYPE[spec.wType]!, CUDA_TYPE[spec.xType]!, CUDA_TYPE[spec.yType]!, CUDA_TYPE[spec.yType]!];
@@ -375,13 +378,18 @@ export class CublasLt {
       if (!c.gemms.length) continue;
       const algo = this.algos.get(key)!;
       const candidates = [...c.algos];
+      // A candidate cuBLASLt refuses at launch (a cuBLAS status) never wins; a driver error (events,
+      // a faulted context) is not the candidate's and propagates.
       const time = (i: number, gemms: Gemm[], reps: number) => {
         candidates[i].copy(algo);
-        try {
-          return timeMs((stream) => { for (const g of gemms) g.enqueue(stream); }, reps) / gemms.length;
-        } catch {
-          return Infinity;
-        }
+        let refused = false;
+        const ms = timeMs((stream) => {
+          for (const g of gemms) {
+            if (refused) return;
+            try { g.enqueue(stream); } catch { refused = true; }
+          }
+        }, reps) / gemms.length;
+        return refused ? Infinity : ms;
       };
       // Screen: each candidate once on the shape's first GEMM. Then the heuristic's first answer and
       // the three fastest over every timing GEMM (distinct weights), twice; the least timing counts.

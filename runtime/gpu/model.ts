@@ -407,8 +407,10 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
   const steps = first.steps, gemms = replicas.flatMap((r) => r.gemms);
   d.call('cuStreamSynchronize', stream);
   const events = [createEvent(d), createEvent(d)];
-  // GEMM tuning runs GEMMs on the arena before any input is there: their outputs are overwritten by
-  // the first run, and no GEMM writes a graph input's slot (the memory plan keeps inputs live).
+  // GEMM tuning runs GEMMs on the arena before any input is uploaded (every run uploads its inputs
+  // first, and every GEMM output is rewritten by the run that reads it), so whatever the timings
+  // leave there is never read. The operands are whatever the arena holds (often zeros): a
+  // power-limited card may run those faster than real activations.
   const gemmTuning = options.gemmTuning === false ? [] : lt.tune((run, reps) => {
     run(stream); // warm-up
     d.call('cuEventRecord', events[0], stream);
@@ -419,7 +421,8 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
   });
   if (gemmTuning.length) {
     const changed = gemmTuning.filter((t) => t.chosen !== 0).length;
-    const saved = gemmTuning.reduce((a, t) => a + (t.firstMs - t.bestMs) * t.gemms, 0);
+    // t.gemms counts every replica's GEMMs; one run is one replica's.
+    const saved = gemmTuning.reduce((a, t) => a + ((t.firstMs - t.bestMs) * t.gemms) / replicaCount, 0);
     log(`GEMM tuning: ${gemmTuning.length} shapes timed, ${changed} kept another algorithm than the heuristic's first, ${saved.toFixed(2)} ms less per run by those timings`);
   }
   const used = before.free - memInfo(d).free;
