@@ -105,7 +105,10 @@ __device__ __forceinline__ float dca_mask_scaled(float m, float ci) {
 }
 // 2^x on the FMA and integer pipes (sharing the load of the MUFU's ex2): x = n + f with n = round(x)
 // (the 1.5·2^23 trick), |f| <= 1/2, 2^f by a degree-3 polynomial (relative error 1.1e-4), n added
-// to the exponent bits. x is clamped at -126 (2^-126 at most where the true value is below).
+// to the exponent bits. x is clamped at -126 (2^-126 at most where the true value is below): a -inf
+// score (a masked key) gives 1.2e-38, not 0, and a NaN gives 2^-126, not NaN. Negligible beside a
+// row's largest term (1), except in a row whose every key is masked, which would average the masked
+// values instead of giving 0; the 192-key tiles that use it are bidirectional (today: Flux.2's, unmasked).
 __device__ __forceinline__ float dca_exp2_poly(float x) {
   x = fmaxf(x, -126.f);
   const float t = x + 12582912.f, f = x - (t - 12582912.f);
