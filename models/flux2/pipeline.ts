@@ -82,9 +82,9 @@ export class Flux2Pipeline extends ModulePipeline implements Pipeline {
     throwIfAborted(req.signal);
     const generator = req.noise ? undefined : new GaussianNoise(req.seed); // a bad seed throws before the encoder starts
     const encoding = this.encode(req.prompt);
-    // Drawn while the text encoder runs (an executor that launches and yields, as the GPU one).
-    const noise = req.noise ?? (await generator!.fillAsync(PACKED * h * w));
-    const prompt = await encoding;
+    // Drawn while the text encoder runs (an executor that launches and yields, as the GPU one); awaited
+    // together, so an encoder that fails while the noise is drawn is a failed request, not an unhandled rejection.
+    const [prompt, noise] = await Promise.all([encoding, req.noise ?? generator!.fillAsync(PACKED * h * w)]);
     const t1 = performance.now();
 
     if (noise.length !== PACKED * h * w) throw new Error(`Flux.2 noise: expected ${PACKED}x${h}x${w} values, found ${noise.length}`);

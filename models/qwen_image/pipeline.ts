@@ -89,9 +89,10 @@ export class QwenImagePipeline extends ModulePipeline implements Pipeline {
     throwIfAborted(req.signal);
     const generator = req.noise ? undefined : new GaussianNoise(req.seed); // a bad seed throws before the encoder starts
     const encoding = encodePrompts(this.encoder, this.tok, cfg ? [req.prompt, req.negativePrompt!] : [req.prompt], this.settings, this.drop, this.encoderLength, this.textLength);
-    // Drawn while the text encoder runs (an executor that launches and yields, as the GPU one).
-    const noise = req.noise ?? (await generator!.fillAsync(LATENT * 4 * h * w));
-    const [cond, uncond] = await encoding;
+    // Drawn while the text encoder runs (an executor that launches and yields, as the GPU one); awaited
+    // together, so an encoder that fails while the noise is drawn is a failed request, not an unhandled rejection.
+    const [encoded, noise] = await Promise.all([encoding, req.noise ?? generator!.fillAsync(LATENT * 4 * h * w)]);
+    const [cond, uncond] = encoded;
     const t1 = performance.now();
 
     if (noise.length !== LATENT * 4 * h * w) throw new Error(`Qwen-Image noise: expected ${LATENT}x${2 * h}x${2 * w} values, found ${noise.length}`);
