@@ -32,11 +32,11 @@
  * each shape's candidates are the heuristic's answers (up to TUNE_HEURISTICS) and, for short GEMMs
  * (TUNE_CONFIGS_BELOW_MS), the configurations of its first answer's algorithm: every tile it supports
  * x the cluster shapes auto, 1x1, 2x1, 1x2 and 2x2, at that answer's stages, each accepted by
- * cublasLtMatmulAlgoCheck within the workspace. Each candidate is timed once on the shape's first GEMM; the heuristic's first answer and the three
- * fastest again over up to TUNE_INSTANCES GEMMs of the shape (distinct weights, read from DRAM as in
- * a run), and the fastest of those kept (ties: the heuristic's order);
- * every GEMM of the shape shares that one algorithm buffer, so the choice is made before the CUDA
- * graph is captured.
+ * cublasLtMatmulAlgoCheck within the workspace. Each candidate is timed once on the shape's first
+ * GEMM; the heuristic's first answer and the three fastest again over up to TUNE_INSTANCES GEMMs of
+ * the shape (distinct weights, read from DRAM as in a run), and the fastest of those kept (ties:
+ * the heuristic's order); every GEMM of the shape shares that one algorithm buffer, so the choice is
+ * made before the CUDA graph is captured.
  */
 import { fail } from '../../compiler/errors.ts';
 import type { DType } from '../../compiler/ir/dtype.ts';
@@ -67,7 +67,7 @@ const TUNE_INSTANCES = 3;
  * Configurations are timed only for shapes whose heuristic first answer runs under this (ms): on the
  * H100 they won only there (Qwen-Image's 256-token GEMMs, 3-11%), while the long GEMMs' gains came
  * from the heuristic's other answers, and timing ~530 configurations of a 2 ms GEMM cost 27 s of
- * Flux.2's load for 0.04 ms a step (bench/RESULTS.md, "GEMM tuning at load").
+ * Flux.2's load for 0.04 ms a step (H100; bench/RESULTS.md, "Session 6").
  */
 const TUNE_CONFIGS_BELOW_MS = 0.1;
 /** cublasLtClusterShape_t: auto, 1x1x1, 2x1x1, 1x2x1, 2x2x1. */
@@ -208,8 +208,8 @@ export class CublasLt {
   /** Preferences of activation GEMMs, by the alignments of A, B and D. */
   private readonly alignedPrefs = new Map<string, Handle>();
   private readonly algos = new Map<string, Buffer>();
-  /** Per shape key: the heuristic's answers (64-byte algorithms, best first by its estimate), what AlgoCheck needs, and GEMMs to time them on. */
-  private readonly candidates = new Map<string, { algos: Buffer[]; check: { desc: Handle; a: Handle; b: Handle; d: Handle; types: number[] }; gemms: Gemm[]; count: number }>();
+  /** Per shape key: what tune() times. */
+  private readonly candidates = new Map<string, ShapeCandidates>();
   private readonly layouts = new Map<string, Handle>();
   private readonly alpha = Float32Array.of(1);
   private readonly beta = Float32Array.of(0);
@@ -333,7 +333,7 @@ export class CublasLt {
    * The configurations of the heuristic's first algorithm (every tile x TUNE_CLUSTERS at its stages)
    * that cublasLtMatmulAlgoCheck accepts for this shape within the workspace, minus the answers already listed.
    */
-  private configurations(c: { algos: Buffer[]; check: { desc: Handle; a: Handle; b: Handle; d: Handle; types: number[] } }): Buffer[] {
+  private configurations(c: ShapeCandidates): Buffer[] {
     const first = c.algos[0];
     const id = this.configOf(first, CONFIG_ID), stages = this.configOf(first, CONFIG_STAGES_ID);
     if (id === undefined) return [];
@@ -341,7 +341,7 @@ export class CublasLt {
     const [aType, bType, cType, dType] = c.check.types;
     if ((this.fn.algoInit(this.handle, C.CUBLAS_COMPUTE_32F, C.CUDA_R_32F, aType, bType, cType, dType, id, base) as number) !== 0) return [];
     const size = [0];
-    if ((this.fn.capGet(base, CAP_TILE_IDS, null, 0, size) as number) !== 0 && !size[0]) return [];
+    this.fn.capGet(base, CAP_TILE_IDS, null, 0, size); // the list's byte size
     const tileBuf = Buffer.alloc(size[0]);
     if (!size[0] || (this.fn.capGet(base, CAP_TILE_IDS, tileBuf, size[0], size) as number) !== 0) return [];
     const tiles = Array.from({ length: tileBuf.length / 4 }, (_, i) => tileBuf.readUInt32LE(4 * i));
@@ -368,9 +368,9 @@ export class CublasLt {
 
   /**
    * Chooses each shape's algorithm by timing (header): `timeMs(run, reps)` returns the device
-   * milliseconds of one run() (after a warm-up, the mean of `reps`); a run enqueues GEMMs of the shape once each. A candidate the library refuses at
-   * run time counts as never finishing. Returns, per shape, the heuristic's first answer against the
-   * one kept (ms per GEMM).
+   * milliseconds of one run() (after a warm-up, the mean of `reps`); a run enqueues GEMMs of the
+   * shape once each. A candidate the library refuses at run time counts as never finishing. Returns,
+   * per shape, the heuristic's first answer against the one kept (ms per GEMM).
    */
   tune(timeMs: (run: (stream: Handle) => void, reps: number) => number): TuneResult[] {
     const out: TuneResult[] = [];
@@ -450,6 +450,13 @@ export function fastest(times: readonly number[], where: string): number {
  * kept, index `chosen` among `candidates` (the first `heuristics` of them the heuristic's answers).
  */
 export interface TuneResult { key: string; gemms: number; candidates: number; heuristics: number; firstMs: number; bestMs: number; chosen: number }
+
+/**
+ * One GEMM shape's tuning material: the heuristic's answers (64-byte algorithms, best first by its
+ * estimate), what cublasLtMatmulAlgoCheck needs (descriptor, layouts, A/B/C/D types), up to
+ * TUNE_INSTANCES of its GEMMs to time, and how many GEMMs share it.
+ */
+interface ShapeCandidates { algos: Buffer[]; check: { desc: Handle; a: Handle; b: Handle; d: Handle; types: number[] }; gemms: Gemm[]; count: number }
 
 export interface Gemm {
   spec: GemmSpec;
