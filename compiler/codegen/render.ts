@@ -187,7 +187,8 @@ const stageable = (inp: EwInput) => inp.vector && ['bf16', 'half', 'float'].incl
  * dequant.ts) than this many bytes run without the ring, at most 2 CTAs an SM: the ring's shared
  * memory leaves the L1 too little room to keep those values from one row to the next, so every row
  * reads them again from L2 (Qwen-Image's GELU+Quantize [4096, 12288]: 96 KB a row for 24 KB of the
- * row itself). SwiGLU readers keep the ring: without it they spill at the rule's CTAs per SM.
+ * row itself; on an H100 100 -> 94 µs without the ring, outputs byte-identical). SwiGLU readers keep
+ * the ring: without it one spills and the Flux.2 step was 4 ms slower (bench/RESULTS.md, Session 6).
  */
 const RING_FEATURE_BYTES = 64 * 1024;
 const TYPE_BYTES: Partial<Record<CudaType, number>> = { float: 4, double: 8, bf16: 2, half: 2 };
