@@ -114,32 +114,26 @@ function packTransposed(x: Float32Array, bh: number, s: number, d: number, dp: n
   return t;
 }
 
-/** e4m3 rows of 128 values and one scale per (head, 128-token block): FusedAttention's qk='fp8'. */
-function packFp8(x: Float32Array, bh: number, s: number, d: number): [Tensor, Tensor] {
+/**
+ * Scaled 8-bit rows of 128 values and one scale per `group` tokens of a head: FusedAttention's
+ * qk='fp8' (e4m3, amax / 448, one scale per 128-token block) and qk='int8' (s8, s8Scale, a scale per
+ * Q row or per K block).
+ */
+const SCALED = {
+  e4m3: { dtype: 'float8e4m3fn', scale: (amax: number) => (amax > 0 ? Math.fround(amax / E4M3_MAX) : 1), code: (v: number, scale: number) => roundE4M3(v / scale) },
+  s8: { dtype: 'int8', scale: s8Scale, code: s8Code },
+} as const;
+function packScaled(x: Float32Array, bh: number, s: number, d: number, format: keyof typeof SCALED, group: number): [Tensor, Tensor] {
+  const f = SCALED[format];
   const sp = padRows(s);
-  const q = newTensor('float8e4m3fn', [bh, sp, 128]), scales = newTensor('float32', [bh, sp / PACK_ROWS]);
-  for (let i = 0; i < bh; i++) for (let blk = 0; blk < sp / PACK_ROWS; blk++) {
-    const r0 = blk * PACK_ROWS, r1 = Math.min(r0 + PACK_ROWS, s);
-    let amax = 0;
-    for (let r = r0; r < r1; r++) for (let c = 0; c < d; c++) amax = Math.max(amax, Math.abs(x[(i * s + r) * d + c]));
-    const scale = amax > 0 ? Math.fround(amax / E4M3_MAX) : 1;
-    scales.set(i * (sp / PACK_ROWS) + blk, scale);
-    for (let r = r0; r < r1; r++) for (let c = 0; c < d; c++) q.set(i * sp * 128 + swizzled(r, c, 128), roundE4M3(x[(i * s + r) * d + c] / scale));
-  }
-  return [q, scales];
-}
-
-/** s8 rows of 128 values, one scale per `group` tokens (1: Q's rows, PACK_ROWS: K's blocks): FusedAttention's qk='int8'. */
-function packS8(x: Float32Array, bh: number, s: number, d: number, group: number): [Tensor, Tensor] {
-  const sp = padRows(s);
-  const q = newTensor('int8', [bh, sp, 128]), scales = newTensor('float32', [bh, sp / group]);
+  const q = newTensor(f.dtype, [bh, sp, 128]), scales = newTensor('float32', [bh, sp / group]);
   for (let i = 0; i < bh; i++) for (let g = 0; g < sp / group; g++) {
     const r0 = g * group, r1 = Math.min(r0 + group, s);
     let amax = 0;
     for (let r = r0; r < r1; r++) for (let c = 0; c < d; c++) amax = Math.max(amax, Math.abs(x[(i * s + r) * d + c]));
-    const scale = s8Scale(amax);
+    const scale = f.scale(amax);
     scales.set(i * (sp / group) + g, scale);
-    for (let r = r0; r < r1; r++) for (let c = 0; c < d; c++) q.set(i * sp * 128 + swizzled(r, c, 128), s8Code(x[(i * s + r) * d + c], scale));
+    for (let r = r0; r < r1; r++) for (let c = 0; c < d; c++) q.set(i * sp * 128 + swizzled(r, c, 128), f.code(x[(i * s + r) * d + c], scale));
   }
   return [q, scales];
 }
@@ -189,11 +183,11 @@ const attentionPack: OpDef = {
     const vt = packTransposed(V, p.b * p.hkv, p.skv, p.d, p.dp);
     const shaped = (t: Tensor, i: number) => t.reshape(packTypes(p)[i].shape);
     if (p.qk === 'fp8') {
-      const [qp, qs] = packFp8(Q, p.b * p.h, p.sq, p.d), [kp, ks] = packFp8(K, p.b * p.hkv, p.skv, p.d);
+      const [qp, qs] = packScaled(Q, p.b * p.h, p.sq, p.d, 'e4m3', PACK_ROWS), [kp, ks] = packScaled(K, p.b * p.hkv, p.skv, p.d, 'e4m3', PACK_ROWS);
       return [qp, kp, vt, qs, ks].map(shaped);
     }
     if (p.qk === 'int8') {
-      const [qp, qs] = packS8(Q, p.b * p.h, p.sq, p.d, 1), [kp, ks] = packS8(K, p.b * p.hkv, p.skv, p.d, kScaleGroup(node));
+      const [qp, qs] = packScaled(Q, p.b * p.h, p.sq, p.d, 's8', 1), [kp, ks] = packScaled(K, p.b * p.hkv, p.skv, p.d, 's8', kScaleGroup(node));
       return [qp, kp, vt, qs, ks].map(shaped);
     }
     return [packRows(Q, p.b * p.h, p.sq, p.d, p.dp), packRows(K, p.b * p.hkv, p.skv, p.d, p.dp), vt].map(shaped);
