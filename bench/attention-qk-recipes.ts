@@ -18,6 +18,7 @@
  *
  *   npx tsx bench/attention-qk-recipes.ts        (prints a markdown table; about 30 s on 2 cores)
  */
+import { s8Code, s8Scale } from '../compiler/ops/fused.ts';
 import { roundE4M3 } from '../compiler/quant/formats.ts';
 import { GaussianNoise } from '../runtime/pipeline/noise.ts';
 
@@ -42,8 +43,9 @@ function quantize(x: Float64Array[], format: 'e4m3' | 's8', perRow: boolean): Fl
     const block = out.slice(b, b + group);
     const amax = Math.max(...block.map((r) => Math.max(...r.map(Math.abs))));
     if (amax === 0) continue;
-    const scale = amax / (format === 'e4m3' ? 448 : 127);
-    for (const r of block) for (let i = 0; i < D; i++) r[i] = (format === 'e4m3' ? roundE4M3(r[i] / scale) : Math.round(r[i] / scale)) * scale;
+    // s8 as the compiler's qk='int8' rounds (fused.ts s8Scale / s8Code: amax / 127, ties to even, clamped).
+    const scale = format === 'e4m3' ? amax / 448 : s8Scale(amax);
+    for (const r of block) for (let i = 0; i < D; i++) r[i] = (format === 'e4m3' ? roundE4M3(r[i] / scale) : s8Code(r[i], scale)) * scale;
   }
   return out;
 }
