@@ -174,7 +174,7 @@ export function main(argv: string[]): Promise<number> {
         const byLabel = new Map<string, { n: number; ms: number }>();
         for (const l of launches) { const e = byLabel.get(l.label) ?? { n: 0, ms: 0 }; e.n++; e.ms += l.ms; byLabel.set(l.label, e); }
         const rows = [...byLabel].sort((a, b) => b[1].ms - a[1].ms);
-        result.profile = { totalMs: total, byKind: Object.fromEntries(rows), slowest: [...launches].sort((a, b) => b.ms - a.ms).slice(0, 10), launches };
+        result.profile = { totalMs: total, byKind: Object.fromEntries(rows), launches };
         say(`${tag}profile (launch by launch, ${launches.length} launches, ${total.toFixed(2)} ms): ${rows.map(([k, e]) => `${k} x${e.n} ${e.ms.toFixed(2)} ms (${((100 * e.ms) / total).toFixed(1)}%)`).join('; ')}`);
       }
       if (json) console.log(JSON.stringify(result));
