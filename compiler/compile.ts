@@ -27,6 +27,7 @@ import { inferTypes } from './ir/infer.ts';
 import { bytesFor, type DType } from './ir/dtype.ts';
 import { printGraph } from './ir/print.ts';
 import { type ShapeBindings, specialise } from './ir/specialise.ts';
+import { rebatch } from './ir/rebatch.ts';
 import { importOnnx } from './onnx/import.ts';
 import { renderReport } from './report.ts';
 import { countFlops, opHistogram, parameterBytes } from './stats.ts';
@@ -48,6 +49,8 @@ export interface CompileOptions {
   target?: string;
   out?: string;
   shape?: ShapeBindings;
+  /** Samples per run for a graph exported with batch 1 (compiler/ir/rebatch.ts); default 1. */
+  batch?: number;
   /** "WxH": sets img_tokens = (W/16)·(H/16) for models with an img_tokens dim. */
   size?: string;
   precision?: string;
@@ -162,7 +165,7 @@ export async function compileModel(options: CompileOptions): Promise<CompileSumm
     const g = specialise(imported, { ...sizeBindings(options.size, imported), ...options.shape });
     const left = symbolicDims(g);
     if (left.length) fail(source, `values for the symbolic dims (${left.map((d) => `--shape ${d}=N`).join(', ')})`, `unbound: ${left.join(', ')}`);
-    return g;
+    return options.batch && options.batch !== 1 ? rebatch(g, options.batch) : g;
   });
   const inferred = stage('infer', () => inferTypes(specialised));
   // Graph dumps go beside the artifact (ARTIFACT.dumps/): the artifact folder itself is replaced

@@ -7,14 +7,18 @@
  *
  * `repeat` captures grouped-query heads: Expand of a kv-head axis followed by a Reshape that merges
  * it (kv heads h, group g) reads source head floor(i / g). A Reshape that is not expressible as a
- * view (e.g. merging dims a transpose made non-contiguous) ends the walk there.
+ * view ends the walk there. Dims that a Reshape merges although a transpose made them
+ * non-contiguous (batch and heads at batch > 1: [B, H, S, D] -> [B·H, S, D] -> ... -> [B, H, ..])
+ * are carried as one compound dim (its `parts`, outer..inner, no stride of its own) that a later
+ * Reshape may split back along the same boundaries; a view that still holds one is not returned.
  */
 import { isFloat } from '../compiler/ir/dtype.ts';
 import type { Node } from '../compiler/ir/graph.ts';
 import { strides } from '../compiler/ops/op.ts';
 import { type Matcher, axesOf } from './match.ts';
 
-export interface ViewDim { size: number; stride: number; repeat: number }
+/** `parts`: a compound dim (see the header); its stride is NaN. */
+export interface ViewDim { size: number; stride: number; repeat: number; parts?: readonly ViewDim[] }
 export interface View { source: string; dims: ViewDim[]; scale: number; nodes: Node[] }
 
 const contiguous = (shape: readonly number[]): ViewDim[] => {
@@ -78,7 +82,11 @@ function reshapeView(dims: ViewDim[], target: readonly number[]): ViewDim[] | un
     if (!merged) return undefined;
     const sizes = newGroup.filter((s) => s !== 1);
     if (sizes.length === 1) out.push(merged, ...newGroup.slice(1).map(() => ({ size: 1, stride: 0, repeat: 1 })));
-    else {
+    else if (merged.parts) {
+      const split = splitCompound(merged, newGroup);
+      if (!split) return undefined;
+      out.push(...split);
+    } else {
       if (merged.repeat !== 1) return undefined;
       let inner = 1;
       const split: ViewDim[] = [];
@@ -93,15 +101,34 @@ function reshapeView(dims: ViewDim[], target: readonly number[]): ViewDim[] | un
 }
 
 /** Merges outer..inner dims into one: a contiguous chain, or (kv heads, broadcast group) -> repeat. */
-function mergeDims(group: ViewDim[]): ViewDim | undefined {
-  if (group.length === 1) return group[0];
+function mergeDims(nested: ViewDim[]): ViewDim | undefined {
+  if (nested.length === 1) return nested[0];
+  const group = nested.flatMap((d) => d.parts ?? [d]);
   if (group.length === 2 && group[1].stride === 0 && group[0].repeat === 1) {
     return { size: group[0].size * group[1].size, stride: group[0].stride, repeat: group[1].size };
   }
+  const size = group.reduce((a, d) => a * d.size, 1);
+  if (group.some((d) => d.repeat !== 1)) return undefined;
   for (let k = 0; k + 1 < group.length; k++) {
-    if (group[k].repeat !== 1 || group[k + 1].repeat !== 1 || group[k].stride !== group[k + 1].stride * group[k + 1].size) return undefined;
+    if (group[k].stride !== group[k + 1].stride * group[k + 1].size) return { size, stride: NaN, repeat: 1, parts: group };
   }
-  return { size: group.reduce((a, d) => a * d.size, 1), stride: group.at(-1)!.stride, repeat: 1 };
+  return { size, stride: group.at(-1)!.stride, repeat: 1 };
+}
+
+/** A compound dim split into dims of these sizes along its parts' boundaries (undefined if they do not align). */
+function splitCompound(merged: ViewDim, sizes: readonly number[]): ViewDim[] | undefined {
+  const parts = merged.parts!;
+  const out: ViewDim[] = [];
+  let p = 0;
+  for (const size of sizes) {
+    if (size === 1) { out.push({ size: 1, stride: 0, repeat: 1 }); continue; }
+    const taken: ViewDim[] = [];
+    let product = 1;
+    while (product < size && p < parts.length) { taken.push(parts[p]); product *= parts[p++].size; }
+    if (product !== size) return undefined;
+    out.push(mergeDims(taken)!);
+  }
+  return p === parts.length ? out : undefined;
 }
 
 /** The scalar factor of a Mul/Div by a constant, and the other operand; undefined otherwise. */
@@ -143,7 +170,7 @@ export function traceViews(m: Matcher, value: string): View[] {
       else dims = step(m, n, dims);
       if (!dims) break;
     }
-    if (dims) views.push({ source, dims, scale, nodes: chain.slice(start) });
+    if (dims && !dims.some((d) => d.parts)) views.push({ source, dims, scale, nodes: chain.slice(start) });
   }
   return views;
 }

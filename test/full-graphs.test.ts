@@ -154,6 +154,24 @@ describe.skipIf(!present)('full-size graphs', () => {
     }
   }, 600_000);
 
+  // Issue 7: Qwen-Image's two true-CFG passes as one batch-2 pass (compiler/ir/rebatch.ts). The
+  // batch-2 graph fuses as batch 1 does: every attention packs its text and image segments (the
+  // B·H fold of the K transpose traced through), the modulation stays one weight-only GEMV, and
+  // the plan has no more launches than one batch-1 pass.
+  it('qwen_image at --batch 2 builds for h100 with the launches of one batch-1 pass', async () => {
+    const outs = [1, 2].map((b) => mkdtempSync(join(tmpdir(), `full-qwen-b${b}-`)));
+    const [one, two] = await Promise.all([1, 2].map((batch, i) =>
+      compileModel({ model: join(SHARED_FULL, 'qwen_image', 'model.onnx'), target: 'h100', shape: FULL.qwen_image, batch, out: outs[i], build: batch === 2 })));
+    expect(two.shapes.hidden_states).toBe('bfloat16[2,4096,64]');
+    expect(two.launches).toBeLessThanOrEqual(one.launches);
+    type L = { kind: string; node: string; kernel?: string; args: { value: string }[] };
+    const plan = JSON.parse(readFileSync(join(outs[1], 'manifest.json'), 'utf8')).launchPlan as L[];
+    expect(plan.filter((l) => l.kind === 'pending')).toEqual([]);
+    const graph = readFileSync(join(outs[1], 'graph.txt'), 'utf8');
+    expect(graph.match(/= dc\.AttentionPack\(.*segments=2/g)?.length).toBe(60);
+    expect(graph.match(/= dc\.WQLinear\(/g)?.length).toBe(1);
+  }, 600_000);
+
   it('a symbolic dim left unbound is named in the error', () => {
     const { graph } = importOnnx(join(SHARED_FULL, 'flux2_dev', 'model.onnx'));
     expect(() => inferTypes(specialise(graph, { img_tokens: 4096 }))).toThrow(/txt_tokens/);

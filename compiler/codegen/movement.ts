@@ -1,8 +1,9 @@
 /**
  * Data-movement kernels: Concat, Transpose, Gather and GatherND (constant or run-time indices) and Slice become a
  * typed descriptor (the output shape, per input its shape and element type, the op's parameters)
- * rendered by templates/movement.cu.njk: each output element copies one input element. Expand is an
- * element-wise kernel (a broadcast load) and needs nothing here.
+ * rendered by templates/movement.cu.njk: each output element copies one input element. An input
+ * that is a strided window of an arena buffer (a Slice or Split part, plan.ts) is read through its
+ * strides. Expand is an element-wise kernel (a broadcast load) and needs nothing here.
  */
 import nunjucks from 'nunjucks';
 import { join } from 'node:path';
@@ -17,7 +18,8 @@ export interface MovementDescriptor {
   kind: 'movement';
   op: 'Concat' | 'Transpose' | 'Gather' | 'GatherND' | 'Slice';
   outShape: number[];
-  inputs: { shape: number[]; type: string }[];
+  /** `strides`: element strides of an input read as a strided window (absent: contiguous). */
+  inputs: { shape: number[]; type: string; strides?: number[] }[];
   outType: string;
   /** Concat/Gather axis; Transpose perm; Slice starts and steps per axis. */
   axis?: number;
@@ -35,14 +37,19 @@ export const MOVEMENT_OPS = new Set(['Concat', 'Transpose', 'Gather', 'GatherND'
 const env = new nunjucks.Environment(new nunjucks.FileSystemLoader(join(ROOT, 'templates')), { autoescape: false, throwOnUndefined: true });
 const strides = (s: readonly number[]) => s.map((_, i) => s.slice(i + 1).reduce((a, b) => a * b, 1));
 
-export function movementDescriptor(graph: Graph, node: Node): MovementDescriptor {
+/** `windowStrides`: an input's element strides when it is a strided window (plan.ts), else undefined. */
+export function movementDescriptor(graph: Graph, node: Node, windowStrides: (value: string) => number[] | undefined = () => undefined): MovementDescriptor {
   const where = `${node.op} kernel -> ${node.outputs[0]}`;
   const t = (v: string) => graph.types.get(v) as unknown as { dtype: DType; shape: number[] };
   const ctype = (d: DType) => C_TYPE[d] ?? fail(where, 'an element type the movement kernels support', d);
   const out = t(node.outputs[0]);
   const rank = out.shape.length;
   const norm = (a: number, r = rank) => (a < 0 ? a + r : a);
-  const inputs = node.inputs.filter(Boolean).map((x) => ({ shape: [...t(x).shape], type: ctype(t(x).dtype) }));
+  const inputs = node.inputs.filter(Boolean).map((x) => {
+    const shape = [...t(x).shape], window = windowStrides(x);
+    const strided = window && window.some((st, i) => shape[i] !== 1 && st !== strides(shape)[i]);
+    return { shape, type: ctype(t(x).dtype), ...(strided ? { strides: window } : {}) };
+  });
   const base = { kind: 'movement' as const, op: node.op as MovementDescriptor['op'], outShape: [...out.shape], outType: ctype(out.dtype) };
   switch (node.op) {
     case 'Concat': return { ...base, inputs, axis: norm((node.attrs.axis as number) ?? 0) };
@@ -81,14 +88,14 @@ function body(d: MovementDescriptor): string[] {
   const rank = d.outShape.length;
   lines.push(`long long r = k;`);
   for (let i = rank - 1; i >= 0; i--) lines.push(`const long long i${i} = r % ${d.outShape[i]}LL; r /= ${d.outShape[i]}LL;`);
-  const flat = (shape: number[], idx: string[]) => idx.map((x, i) => `${x} * ${strides(shape)[i]}LL`).join(' + ') || '0LL';
+  const flat = (shape: number[], idx: string[], st = strides(shape)) => idx.map((x, i) => `${x} * ${st[i]}LL`).join(' + ') || '0LL';
   const idx = Array.from({ length: rank }, (_, i) => `i${i}`);
   switch (d.op) {
     case 'Transpose': {
       // Output coordinate i corresponds to input axis perm[i].
       const inIdx = new Array<string>(rank);
       d.perm!.forEach((p, i) => (inIdx[p] = `i${i}`));
-      lines.push(`out[k] = in0[${flat(d.inputs[0].shape, inIdx)}];`);
+      lines.push(`out[k] = in0[${flat(d.inputs[0].shape, inIdx, d.inputs[0].strides)}];`);
       break;
     }
     case 'Concat': {
@@ -96,7 +103,7 @@ function body(d: MovementDescriptor): string[] {
       d.inputs.forEach((inp, j) => {
         const size = inp.shape[d.axis!];
         const local = idx.map((x, i) => (i === d.axis ? `(${x} - ${offset}LL)` : x));
-        lines.push(`${j ? 'else ' : ''}if (i${d.axis} < ${offset + size}LL) out[k] = in${j}[${flat(inp.shape, local)}];`);
+        lines.push(`${j ? 'else ' : ''}if (i${d.axis} < ${offset + size}LL) out[k] = in${j}[${flat(inp.shape, local, inp.strides)}];`);
         offset += size;
       });
       break;
@@ -105,14 +112,15 @@ function body(d: MovementDescriptor): string[] {
       const a = d.axis!, data = d.inputs[0], ind = d.inputs[1];
       const q = ind.shape.length;
       const indIdx = Array.from({ length: q }, (_, i) => `i${a + i}`);
-      lines.push(`long long g = (long long)in1[${flat(ind.shape, indIdx)}]; if (g < 0) g += ${data.shape[a]}LL;`);
+      lines.push(`long long g = (long long)in1[${flat(ind.shape, indIdx, ind.strides)}]; if (g < 0) g += ${data.shape[a]}LL;`);
       const src = [...idx.slice(0, a), 'g', ...idx.slice(a + q)];
-      lines.push(`out[k] = in0[${flat(data.shape, src)}];`);
+      lines.push(`out[k] = in0[${flat(data.shape, src, data.strides)}];`);
       break;
     }
     case 'GatherND': {
       // Output = indices' leading dims, then the data dims after the q indexed ones.
       const data = d.inputs[0], ind = d.inputs[1];
+      if (data.strides || ind.strides) fail(`GatherND kernel`, 'dense inputs', 'a strided window');
       const q = ind.shape.at(-1)!, lead = ind.shape.length - 1;
       lines.push(`const long long b = (${flat(ind.shape.slice(0, lead), idx.slice(0, lead))}) * ${q}LL;`);
       for (let j = 0; j < q; j++) lines.push(`long long c${j} = (long long)in1[b + ${j}LL]; if (c${j} < 0) c${j} += ${data.shape[j]}LL;`);
@@ -122,7 +130,7 @@ function body(d: MovementDescriptor): string[] {
     }
     case 'Slice': {
       const src = idx.map((x, i) => `(${d.starts![i]}LL + ${x} * ${d.steps![i]}LL)`);
-      lines.push(`out[k] = in0[${flat(d.inputs[0].shape, src)}];`);
+      lines.push(`out[k] = in0[${flat(d.inputs[0].shape, src, d.inputs[0].strides)}];`);
       break;
     }
   }

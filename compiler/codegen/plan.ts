@@ -130,13 +130,15 @@ export function kernelPlan(graph: Graph, memory: MemoryPlan, deferred: ReadonlyM
     return { value: v, where: 'arena', offset: buffer!.offset + bytesFor(dtype, view) };
   };
   const args = (n: Node) => [...n.inputs, ...n.outputs].filter(Boolean).map(arg);
-  // Element-wise and attention kernels read strided views; the others (GEMMs, data movement,
+  // Element-wise, attention and data-movement kernels read strided views; the others (GEMMs,
   // convolutions, NVFP4 quantization) read dense arrays: a view with gaps is an error naming it.
+  // A value that is a window (Split part, Slice) of an arena buffer, else undefined.
+  const windowOf = (v: string) => (!v || memory.location.get(v) === v || memory.location.get(v) === undefined ? undefined : resolveView(graph, v, `launch argument '${v}'`));
   const dense = (n: Node, values: readonly string[]) => {
     for (const v of values) {
       if (!v || memory.location.get(v) === v || memory.location.get(v) === undefined) continue;
       const view = resolveView(graph, v, `${n.op} launch -> ${n.outputs[0]}`);
-      if (!isDense(view.dims)) fail(`${n.op} launch -> ${n.outputs[0]}`, 'dense inputs (only element-wise and attention kernels read strided views)', `'${v}' with strides [${view.dims.map((d) => d.stride)}]`);
+      if (!isDense(view.dims)) fail(`${n.op} launch -> ${n.outputs[0]}`, 'dense inputs (only element-wise, attention and data-movement kernels read strided views)', `'${v}' with strides [${view.dims.map((d) => d.stride)}]`);
     }
   };
   graph.nodes.forEach((node, i) => {
@@ -194,10 +196,9 @@ export function kernelPlan(graph: Graph, memory: MemoryPlan, deferred: ReadonlyM
       // Expand is a broadcast copy: an element-wise Identity over its (broadcast) input.
       const k = node.op === 'Expand'
         ? renderElementwise(elementwiseDescriptor(graph, { ...node, op: 'Identity', inputs: [node.inputs[0]] }))
-        : renderMovement(movementDescriptor(graph, node), 'movement');
+        : renderMovement(movementDescriptor(graph, node, (v) => windowOf(v)?.dims.map((d) => d.stride)), 'movement');
       kernels.set(k.name, k);
       const read = node.op === 'Expand' || node.op === 'Slice' ? [node.inputs[0]] : node.inputs.filter(Boolean);
-      if (node.op !== 'Expand') dense(node, read);
       launches.push({ kind: 'kernel', node: name, kernel: k.name, grid: k.grid, block: k.block, sharedBytes: k.sharedBytes, args: [...read, ...node.outputs].map(arg) });
       return;
     }

@@ -71,6 +71,8 @@ export interface Graph {
   readonly constants: ReadonlyMap<string, Constant>;
   /** Where the graph came from, for messages. */
   readonly file: string;
+  /** Samples one run computes, when rebatched from a batch-1 export (ir/rebatch.ts); 1 when absent. */
+  readonly batch?: number;
 }
 
 export const tensorType = (dtype: DType, shape: readonly Dim[]): TensorType => ({ kind: 'tensor', dtype, shape });

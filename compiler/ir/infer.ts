@@ -97,7 +97,7 @@ export function inferNode(node: Node, types: ReadonlyMap<string, ValueType>, kno
 }
 
 /** Records the node's outputs as known when they can be computed now (see file header). */
-function propagateKnown(node: Node, types: Map<string, ValueType>, known: Map<string, Tensor>, op: OpDef): void {
+export function propagateKnown(node: Node, types: Map<string, ValueType>, known: Map<string, Tensor>, op: OpDef): void {
   if (node.op === 'Shape') {
     const t = types.get(node.inputs[0]);
     if (t?.kind !== 'tensor') return;

@@ -220,7 +220,7 @@ export function decideGemms(graph: Graph, policy: PrecisionPolicy, checkPatterns
     const xShape = (t?.kind === 'tensor' ? t.shape : []) as number[];
     const wt = graph.types.get(node.inputs[1]);
     const shape = (wt?.kind === 'tensor' ? wt.shape : []) as number[];
-    const rows = xShape.slice(0, -1).reduce((a, b) => a * b, 1);
+    const rows = xShape.slice(0, -1).reduce((a, b) => a * b, 1) / (graph.batch ?? 1); // per sample
     const keep = match(policy.keep, weights), force = match(policy.quantize, weights);
     let quantized: boolean, reason: string, weightOnly = false;
     if (keep) { quantized = false; reason = `policy keeps '${keep}'`; used.add(keep); }
