@@ -214,6 +214,7 @@ export async function compileModel(options: CompileOptions): Promise<CompileSumm
     const manifest = {
       format: ARTIFACT_FORMAT, compiler: readPackageVersion(), target, arch: TARGETS[target].arch, precision,
       model: modelName, source: { path: source, sha256: sourceHash },
+      ...(graph.batch && graph.batch > 1 ? { batch: graph.batch } : {}),
       inputs: Object.fromEntries(graph.inputs.map((n) => [n, formatType(graph.types.get(n)!)])),
       outputs: Object.fromEntries(graph.outputs.map((n) => [n, formatType(graph.types.get(n)!)])),
       // For the runtime: where each graph input and output lives in the arena, and the type of every

@@ -9,6 +9,8 @@
  *   text_encoder/ transformer/ vae_decoder/
  *                                 one module artifact each, written by compileModel (compile.ts): kernels,
  *                                 launch plan, weights.bin, report.md — what the GPU executor loads
+ *   transformer_cfg/              with `batchedCfg`: the transformer at batch 2 (true CFG's two passes in
+ *                                 one run); the GPU runtime runs it over transformer/'s device weights
  *   onnx/<module>/model.onnx(.data)
  *                                 the source graphs, for the CPU executor (onnxruntime) on machines
  *                                 without a GPU, so the folder is self-contained
@@ -34,6 +36,8 @@ export const DEFAULT_PIPELINE = BUNDLED_PIPELINE;
 
 /** The artifact's sub-folder for each network. */
 export const MODULES: Record<Role, string> = { textEncoder: 'text_encoder', transformer: 'transformer', vaeDecoder: 'vae_decoder' };
+/** The transformer compiled at batch 2 (a source manifest's `batchedCfg`): true CFG's two passes in one run. */
+export const CFG_MODULE = 'transformer_cfg';
 
 export interface PipelineCompileOptions {
   /** A pipeline manifest (.json) or a folder holding pipeline.json; default: the bundled tiny Flux.2. */
@@ -67,6 +71,8 @@ export interface PipelineSummary {
   verify: null;
   build: { kernels: number; cached: number; spills: number; seconds: number } | null;
   modules: Record<Role, ModuleSummary>;
+  /** The transformer at batch 2 (a manifest's `batchedCfg`), not counted in the sums above. */
+  cfgModule?: { artifact: string; launches: number; arenaBytes: number; seconds: number };
   /**
    * Networks whose graph names external weight data that does not exist (the structure-only full-size
    * exports): their onnx/ copy has no weights (the CPU executor cannot run them), and the GPU runs
@@ -127,12 +133,19 @@ export async function compilePipeline(options: PipelineCompileOptions): Promise<
         memory: s.memory, flops: s.flops, build: s.build, weights: s.weights, seconds: s.seconds,
       };
     }
+    // True CFG batched: the transformer again at batch 2 (compiler/ir/rebatch.ts). Its weights are the
+    // transformer's; the GPU runtime loads it over the transformer's device weights (gpu/model.ts weightsFrom).
+    const cfg = m.batchedCfg ? await compileModel({
+      model: m.graphs.transformer, target, precision, policy: options.policy, emulate: options.emulate, build: options.build,
+      shape: m.shapes.transformer, batch: 2, out: join(staging, CFG_MODULE),
+    }) : undefined;
     const list = Object.values(modules);
     const sum = (f: (s: ModuleSummary) => number) => list.reduce((a, s) => a + f(s), 0);
     const summary: PipelineSummary = {
       artifact, model: m.family, name: m.name, target, precision, sizes: m.sizes.map(formatSize),
       nodes: { input: sum((s) => s.nodes.input), optimized: sum((s) => s.nodes.optimized) },
       launches: sum((s) => s.launches), fusedAttention: sum((s) => s.fusedAttention),
+      ...(cfg ? { cfgModule: { artifact: CFG_MODULE, launches: cfg.launches, arenaBytes: cfg.memory?.arenaBytes ?? 0, seconds: cfg.seconds } } : {}),
       memory: {
         arenaBytes: sum((s) => s.memory?.arenaBytes ?? 0), maxLiveBytes: sum((s) => s.memory?.maxLiveBytes ?? 0),
         naiveBytes: sum((s) => s.memory?.naiveBytes ?? 0),
@@ -144,7 +157,7 @@ export async function compilePipeline(options: PipelineCompileOptions): Promise<
       modules, structureOnly: [], seconds: 0,
     };
     writeArtifact(artifact, (folder) => {
-      for (const dir of Object.values(MODULES)) renameSync(join(staging, dir), join(folder, dir));
+      for (const dir of [...Object.values(MODULES), ...(cfg ? [CFG_MODULE] : [])]) renameSync(join(staging, dir), join(folder, dir));
       const files: Record<string, string> = {};
       const copy = (from: string, to: string) => {
         mkdirSync(dirname(join(folder, to)), { recursive: true });
@@ -171,7 +184,7 @@ export async function compilePipeline(options: PipelineCompileOptions): Promise<
       }
       summary.seconds = (performance.now() - start) / 1000;
       const manifest = {
-        format: 'pipeline/1', family: m.family, name: m.name, tokenizer, graphs, modules: { ...MODULES },
+        format: 'pipeline/1', family: m.family, name: m.name, tokenizer, graphs, modules: { ...MODULES }, ...(cfg ? { cfgModule: CFG_MODULE } : {}),
         sizes: m.sizes.map(formatSize), vaeScaleFactor: m.vaeScaleFactor, defaults: m.defaults, prompt: m.prompt, vae,
         adaptations: m.adaptations,
         ...(Object.keys(m.shapes).length ? { shapes: m.shapes } : {}),

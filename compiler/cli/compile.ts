@@ -41,6 +41,7 @@ function pipelineLines(s: PipelineSummary): string[] {
   return [
     `compiled pipeline ${s.name} (${s.model}) for ${s.target} (${s.precision}), sizes ${s.sizes.join(', ')}, ${s.seconds.toFixed(2)} s`,
     ...Object.entries(s.modules).map(([role, m]) => `  ${role}: ${m.model}, ${m.nodes.input} -> ${m.nodes.optimized} nodes, ${m.launches} launches, ${m.fusedAttention} fused attentions${m.build ? `, ${m.build.kernels} kernels` : ''} -> ${m.artifact}/`),
+    ...(s.cfgModule ? [`  transformer at batch 2 (true CFG in one run): ${s.cfgModule.launches} launches -> ${s.cfgModule.artifact}/`] : []),
     `artifact: ${s.artifact}`,
   ];
 }

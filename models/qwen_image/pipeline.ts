@@ -7,9 +7,10 @@
  *   update (the loop on the device where the executor has one); then tokens ->
  *   [16, 2h, 2w] -> mean/std de-normalise -> VAE decoder ([1,16,1,H,W] -> [1,3,1,..], clamps inside)
  *   -> RGB8.
- * The two CFG passes are two transformer runs per step, at once on two replicas where the executor
- * has them: every exported graph has a static batch of 1 (a batch-2 graph would let them share one
- * run; not done yet). The two prompts are encoded at once likewise.
+ * The two CFG predictions of a step go to the executor together (runMany / the device loop with two
+ * input sets): the GPU executor runs them as one batch-2 run where the artifact has the transformer
+ * compiled at batch 2 (`batchedCfg`, runtime/pipeline/README.md "Batching"), else at once on two
+ * replicas. The two prompts are encoded at once likewise (two replicas of the text encoder).
  *
  * Manifest keys: prompt.template, prompt.dropTokens (number or "prefix"), prompt.maxSequenceLength,
  * vae.latentsMean / vae.latentsStd (16 values or .npy; default: the Qwen-Image VAE config),

@@ -36,6 +36,8 @@ import { join } from 'node:path';
 import type { DType } from '../../compiler/ir/dtype.ts';
 import type { Tensor } from '../../compiler/ir/tensor.ts';
 import type { GraphRef } from '../pipeline/manifest.ts';
+import type { WeightsDonor } from '../gpu/model.ts';
+import { splitSamples, stackSamples } from './batch.ts';
 import type { DenoiseLoop, Executor, ExecutorFactory, ValueInfo } from './types.ts';
 
 /** What the pipelines need of a loaded module (runtime/gpu/model.ts's Model has it). */
@@ -60,13 +62,20 @@ export interface GpuLoadOptions {
   bf16Bits?: boolean;
   /** Replicas of the activation memory for runs at once (runtime/gpu/model.ts); from GraphRef.concurrentRuns. */
   replicas?: number;
+  /** A loaded module of the same network whose device weights this one reads (runtime/gpu/model.ts LoadOptions.weightsFrom). */
+  weightsFrom?: WeightsDonor;
 }
 export interface GpuRuntime { loadModel(dir: string, options?: GpuLoadOptions): CompiledModule | Promise<CompiledModule> }
 
 /** Imports runtime/gpu/model.ts (CUDA bindings through koffi); throws with the reason when that fails. */
 export async function loadGpuRuntime(): Promise<GpuRuntime> {
   const mod = await import('../gpu/model.ts');
-  return { loadModel: (dir, o) => mod.loadModel(dir, { ...(o?.syntheticWeights === undefined ? {} : { syntheticWeights: o.syntheticWeights }), ...(o?.bf16Bits ? { bf16Bits: true } : {}), ...(o?.replicas && o.replicas > 1 ? { replicas: o.replicas } : {}) }) };
+  return {
+    loadModel: (dir, o) => mod.loadModel(dir, {
+      ...(o?.syntheticWeights === undefined ? {} : { syntheticWeights: o.syntheticWeights }), ...(o?.bf16Bits ? { bf16Bits: true } : {}),
+      ...(o?.replicas && o.replicas > 1 ? { replicas: o.replicas } : {}), ...(o?.weightsFrom ? { weightsFrom: o.weightsFrom } : {}),
+    }),
+  };
 }
 
 /** The label every output of a synthetic-weights run carries. */
@@ -92,25 +101,37 @@ export function gpuExecutorFactory(runtime: GpuRuntime, options: GpuExecutorOpti
     const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as { inputs: Record<string, string>; outputs: Record<string, string> };
     const inputs = Object.entries(manifest.inputs).map(([n, t]) => parseValueType(n, t));
     const outputs = Object.entries(manifest.outputs).map(([n, t]) => parseValueType(n, t));
-    const replicas = graph.concurrentRuns && graph.concurrentRuns > 1 ? graph.concurrentRuns : undefined;
-    const module = await runtime.loadModel(dir, { ...(seed === undefined ? {} : { syntheticWeights: seed }), bf16Bits: true, ...(replicas ? { replicas } : {}) });
-    const mem = module.memory;
+    // A batch-2 module beside (GraphRef.batched): pairs of runs (true CFG) go to it, stacked, over the same device weights.
+    const replicas = !graph.batched && graph.concurrentRuns && graph.concurrentRuns > 1 ? graph.concurrentRuns : undefined;
+    const weights = seed === undefined ? {} : { syntheticWeights: seed };
+    const module = await runtime.loadModel(dir, { ...weights, bf16Bits: true, ...(replicas ? { replicas } : {}) });
+    let pair: CompiledModule | undefined;
+    try {
+      // The runtime's modules are donors (gpu/model.ts Model extends WeightsDonor).
+      pair = graph.batched ? await runtime.loadModel(graph.batched, { ...weights, bf16Bits: true, weightsFrom: module as unknown as WeightsDonor }) : undefined;
+    } catch (e) {
+      module.close();
+      throw e;
+    }
     const many = module.runMany?.bind(module);
-    const loop = module.denoise?.bind(module);
-    const start = module.start?.bind(module);
+    const loop = module.denoise?.bind(module), pairLoop = pair?.denoise?.bind(pair);
     const image = module.rgb8?.bind(module);
     // Launch, then yield once before waiting: the caller's synchronous work after the call (a
     // request's noise) runs while the GPU works. Pipelines run one request at a time (the server's queue).
-    const launched = async (list: Record<string, Tensor>[]) => { const finish = start!(list); await null; return finish(); };
+    const launched = (m: CompiledModule) => async (list: Record<string, Tensor>[]) => { const finish = m.start!(list); await null; return finish(); };
+    const one = module.start ? launched(module) : async (list: Record<string, Tensor>[]) => [await module.run(list[0])];
+    const batched = pair && (pair.start ? launched(pair) : async (list: Record<string, Tensor>[]) => [await pair!.run(list[0])]);
+    const memory = (m: CompiledModule | undefined) => (m?.memory ? m.memory.deviceUsedBytes ?? m.memory.arenaBytes + m.memory.weightBytes + m.memory.workspaceBytes : 0);
     return {
-      description: `gpu (compiled) ${dir}${label}`,
+      description: `gpu (compiled) ${dir}${pair ? ` (+ batch 2: ${graph.batched})` : ''}${label}`,
       inputs, outputs,
-      run: start ? async (given) => (await launched([given]))[0] : async (given) => module.run(given),
-      ...(replicas && many ? { runMany: start ? launched : async (list: Record<string, Tensor>[]) => many(list) } : {}),
-      ...(loop ? { denoise: async (l: DenoiseLoop) => loop(l) } : {}),
+      run: async (given) => (await one([given]))[0],
+      ...(batched ? { runMany: async (list: Record<string, Tensor>[]) => (list.length === 2 ? splitSamples((await batched([stackSamples(list)]))[0], 2) : Promise.all(list.map((x) => one([x]).then((r) => r[0])))) }
+        : replicas && many ? { runMany: module.start ? launched(module) : async (list: Record<string, Tensor>[]) => many(list) } : {}),
+      ...(loop ? { denoise: async (l: DenoiseLoop) => (l.inputs.length === 2 && pairLoop ? pairLoop(l) : loop(l)) } : {}),
       ...(image ? { rgb8: async (x: Record<string, Tensor>) => image(x) } : {}),
-      release: async () => { module.close(); },
-      ...(mem ? { deviceBytes: () => mem.deviceUsedBytes ?? mem.arenaBytes + mem.weightBytes + mem.workspaceBytes } : {}),
+      release: async () => { pair?.close(); module.close(); },
+      ...(module.memory ? { deviceBytes: () => memory(module) + memory(pair) } : {}),
     };
   };
 }

@@ -48,6 +48,8 @@ export interface Manifest {
   arch: string;
   precision: string;
   model: string;
+  /** Samples one run computes, for a module compiled with --batch N (absent: 1). */
+  batch?: number;
   io: { inputs: IoSpec[]; outputs: IoSpec[] };
   /** Type of every launch argument, e.g. "bfloat16[1,4096,128]". */
   values: Record<string, string>;

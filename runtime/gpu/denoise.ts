@@ -11,9 +11,15 @@
  * i (an event), so the GPU never waits for the host; onStep runs as each step completes, and an
  * exception from it stops the loop once the enqueued step drains. The same float32 operations as
  * runtime/pipeline/denoise.ts hostDenoise, bit for bit.
+ *
+ * A model compiled at batch 2 (`npx compile --batch 2`; LoopDevice.batch) runs true CFG's two input
+ * sets as one run on replica 0: the sets are stacked along axis 0 (staged once per request), each
+ * step's timestep is copied into both samples' slots, the Euler kernels write the latents into both
+ * halves of the latents input, and the CFG kernel reads the two halves of the output.
  */
 import { fail } from '../../compiler/errors.ts';
 import { f32ToBf16Array } from '../executor/bf16.ts';
+import { stackSamples } from '../executor/batch.ts';
 import type { DenoiseLoop } from '../executor/types.ts';
 import type { IoSpec, Manifest } from './artifact.ts';
 import { type DevicePtr, type Driver, type Handle, KernelParams, alloc, createEvent, launch } from './cuda.ts';
@@ -30,6 +36,8 @@ export interface LoopDevice {
   launchPlan(r: number): void;
   euler: Handle;
   cfgEuler: Handle | null;
+  /** Samples one run computes (the module's compile-time batch, 1 unless compiled with --batch). */
+  batch: number;
   multiprocessors: number;
   /** Checks an input set (with the loop's latents and timestep slots as the artifact declares them). */
   checkInputs(given: Record<string, { dtype: string; shape: readonly number[] }>): void;
@@ -55,25 +63,31 @@ export function deviceDenoise(dev: LoopDevice, loop: DenoiseLoop): Float32Array 
   const { d, manifest: m } = dev;
   const sets = loop.inputs.length, steps = loop.timesteps.length;
   const where = `denoise (${m.model})`;
-  if (sets < 1 || sets > Math.min(2, dev.replicas.length)) fail(where, `1 input set, or 2 with CFG on a model loaded with 2 replicas (has ${dev.replicas.length})`, `${sets}`);
+  const batched = dev.batch > 1;
+  if (batched && (dev.batch !== 2 || sets !== 2)) fail(where, 'a batch-2 model to run the two input sets of true CFG', `batch ${dev.batch}, ${sets} input sets`);
+  if (sets < 1 || sets > (batched ? 2 : Math.min(2, dev.replicas.length))) fail(where, `1 input set, or 2 with CFG on a model loaded with 2 replicas (has ${dev.replicas.length}) or compiled at batch 2`, `${sets}`);
   if ((sets === 2) !== !!loop.cfg) fail(where, 'CFG exactly when there are two input sets', `${sets} sets, cfg ${loop.cfg ? 'on' : 'off'}`);
   if (loop.cfg && !dev.cfgEuler) fail(where, 'the CFG kernel in the artifact\'s support unit', 'none (recompile)');
   if (loop.sigmas.length !== steps + 1) fail(where, `${steps + 1} sigmas for ${steps} steps`, `${loop.sigmas.length}`);
   const input = (name: string) => m.io.inputs.find((i) => i.name === name) ?? fail(where, `an input '${name}'`, `inputs ${m.io.inputs.map((i) => i.name).join(', ')}`);
   const lat = input(loop.latentsInput), ts = input(loop.timestepInput), out = m.io.outputs[0];
-  const n = loop.latents.length;
-  if (count(lat) !== n || count(out) !== n) fail(where, `latents input and first output of ${n} values`, `${count(lat)} and ${count(out)}`);
-  if (count(ts) !== 1) fail(`denoise: timestep input '${ts.name}'`, 'one value', `[${ts.shape}]`);
+  const n = loop.latents.length, samples = batched ? 2 : 1;
+  if (count(lat) !== samples * n || count(out) !== samples * n) fail(where, `latents input and first output of ${samples} x ${n} values`, `${count(lat)} and ${count(out)}`);
+  if (count(ts) !== samples) fail(`denoise: timestep input '${ts.name}'`, `${samples} value(s)`, `[${ts.shape}]`);
   if (loop.cfg && n % loop.cfg.channels) fail(where, `latents in tokens of ${loop.cfg.channels} channels`, `${n} values`);
   const latKind = kindOf(lat, 'latents input'), outKind = kindOf(out, 'output'), tsKind = kindOf(ts, 'timestep input');
   const slots = { [lat.name]: { dtype: lat.dtype, shape: lat.shape }, [ts.name]: { dtype: ts.dtype, shape: ts.shape } };
-  for (const set of loop.inputs) dev.checkInputs({ ...Object.fromEntries(Object.entries(set).map(([k, t]) => [k, { dtype: t.dtype, shape: t.shape }])), ...slots });
+  const inputSets = batched ? [stackSamples(loop.inputs, new Set([lat.name, ts.name]))] : loop.inputs;
+  for (const set of inputSets) dev.checkInputs({ ...Object.fromEntries(Object.entries(set).map(([k, t]) => [k, { dtype: t.dtype, shape: t.shape }])), ...slots });
 
-  const used = dev.replicas.slice(0, sets);
+  const used = dev.replicas.slice(0, inputSets.length);
   const skip = new Set([lat.name, ts.name]);
-  const tsBytes = timestepBytes(loop.timesteps, tsKind), tsSize = tsBytes.length / steps;
+  const tsBytes = timestepBytes(Float32Array.from({ length: steps * samples }, (_, k) => loop.timesteps[Math.floor(k / samples)]), tsKind), tsSize = tsBytes.length / steps;
   const [s0, s1] = [used[0].stream, used[1]?.stream];
-  const latSlot = (r: number) => (r < sets ? used[r].arena + lat.offset : 0);
+  const latBytes = n * (latKind === 0 ? 4 : 2), outBytes = n * (outKind === 0 ? 4 : 2);
+  // Where the Euler kernels write the next latents input (one per sample or replica; 0: none) and the CFG kernel reads the two predictions.
+  const latSlot = (r: number) => (batched ? used[0].arena + lat.offset + r * latBytes : r < sets ? used[r].arena + lat.offset : 0);
+  const outOf = (r: number) => (batched ? used[0].arena + out.offset + r * outBytes : used[r].arena + out.offset);
   const f32 = Math.fround;
   const buffers: DevicePtr[] = [], events: Handle[] = []; // events: step done (2, alternating), cross-stream (2)
   let latents = 0, timesteps = 0;
@@ -81,21 +95,19 @@ export function deviceDenoise(dev: LoopDevice, loop: DenoiseLoop): Float32Array 
     new KernelParams([{ ptr: latents }, { ptr: v }, { i32: outKind }, { f32: dt }, { ptr: latSlot(0) }, { ptr: latSlot(1) }, { i32: latKind }, { i64: n }]));
   const enqueue = (i: number) => {
     used.forEach((r, k) => {
-      r.host.stage(loop.inputs[k], skip); // copies only what a run overwrote (intactInputs) or what is new
+      r.host.stage(inputSets[k], skip); // copies only what a run overwrote (intactInputs) or what is new
       d.call('cuMemcpyDtoDAsync', r.arena + ts.offset, timesteps + i * tsSize, tsSize, r.stream);
       dev.launchPlan(k);
     });
     const dt = f32(loop.sigmas[i + 1] - loop.sigmas[i]);
     if (sets === 2) {
-      d.call('cuEventRecord', events[2], s1);
-      d.call('cuStreamWaitEvent', s0, events[2], 0);
+      if (s1) { d.call('cuEventRecord', events[2], s1); d.call('cuStreamWaitEvent', s0, events[2], 0); }
       const tokens = n / loop.cfg!.channels;
       launch(d, dev.cfgEuler!, Math.ceil(tokens / 128), 128, 0, s0, new KernelParams([
-        { ptr: latents }, { ptr: used[0].arena + out.offset }, { ptr: used[1].arena + out.offset }, { i32: outKind }, { f32: f32(loop.cfg!.scale) }, { f32: dt },
+        { ptr: latents }, { ptr: outOf(0) }, { ptr: outOf(1) }, { i32: outKind }, { f32: f32(loop.cfg!.scale) }, { f32: dt },
         { ptr: latSlot(0) }, { ptr: latSlot(1) }, { i32: latKind }, { i32: tokens }, { i32: loop.cfg!.channels },
       ]));
-      d.call('cuEventRecord', events[3], s0);
-      d.call('cuStreamWaitEvent', s1, events[3], 0);
+      if (s1) { d.call('cuEventRecord', events[3], s0); d.call('cuStreamWaitEvent', s1, events[3], 0); }
     } else {
       launchEuler(used[0].arena + out.offset, dt);
     }
@@ -111,9 +123,9 @@ export function deviceDenoise(dev: LoopDevice, loop: DenoiseLoop): Float32Array 
     // On replica 0's stream, ahead of everything that reads them (replica 1 waits for the first Euler kernel).
     d.call('cuMemcpyHtoDAsync', latents, loop.latents, 4 * n, s0);
     d.call('cuMemcpyHtoDAsync', timesteps, tsBytes, tsBytes.length, s0);
-    dev.prepare(sets);
-    launchEuler(0, 0); // the first latents input, into every replica's slot
-    if (sets === 2) { d.call('cuEventRecord', events[3], s0); d.call('cuStreamWaitEvent', s1, events[3], 0); }
+    dev.prepare(used.length);
+    launchEuler(0, 0); // the first latents input, into every replica's (or sample's) slot
+    if (s1) { d.call('cuEventRecord', events[3], s0); d.call('cuStreamWaitEvent', s1, events[3], 0); }
     enqueue(0);
     for (let i = 0; i < steps; i++) {
       if (i + 1 < steps) enqueue(i + 1);

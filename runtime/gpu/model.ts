@@ -64,9 +64,24 @@ export interface LoadOptions {
   /** Progress and status lines (default: stderr). */
   log?: (line: string) => void;
   device?: number;
+  /**
+   * A loaded model of the same network whose device weights this one reads instead of its own (the
+   * transformer compiled at batch 2 for true CFG beside its batch-1 module: one copy of the weights on
+   * the GPU). Every learned entry must match one of the donor's (name, kind, type, shape, provenance);
+   * only the other entries (small constants: tables, masks) get memory of their own. The donor must
+   * stay open while this model is.
+   */
+  weightsFrom?: WeightsDonor;
 }
 
-export interface Model {
+/** What a model lends another that shares its device weights (LoadOptions.weightsFrom): a Model is one. */
+export interface WeightsDonor {
+  readonly artifact: Artifact;
+  /** Device address of one section of a weight entry, undefined if the entry is not the donor's. */
+  weightSection(entry: string, section: string): DevicePtr | undefined;
+}
+
+export interface Model extends WeightsDonor {
   readonly description: string;
   readonly artifact: Artifact;
   readonly device: Device;
@@ -228,6 +243,24 @@ function uploadFile(d: Driver, path: string, base: DevicePtr, bytes: number, log
   }
 }
 
+/**
+ * The entries a model reads from `donor` (LoadOptions.weightsFrom): every learned one, each required
+ * to match a donor entry in all but its file sections; none without a donor.
+ */
+function sharedEntries(tensors: readonly WeightEntry[], donor: WeightsDonor | undefined, dir: string): Set<string> {
+  const names = new Set<string>();
+  if (!donor) return names;
+  const key = (t: WeightEntry) => JSON.stringify({ ...t, sections: undefined });
+  const theirs = new Map(donor.artifact.manifest.weights.tensors.map((t) => [t.name, key(t)]));
+  for (const t of tensors) {
+    if (!t.learned) continue;
+    const other = theirs.get(t.name);
+    if (other !== key(t)) fail(`${dir}: weight '${t.name}'`, `the same entry in the model it shares weights with (${donor.artifact.dir})`, other ? 'a different entry (kind, type, shape or provenance)' : 'no such entry');
+    names.add(t.name);
+  }
+  return names;
+}
+
 /** A raw entry's bytes on the host (from weights.bin or inline). */
 function hostBytes(t: WeightEntry, file: string | null): Uint8Array {
   if (t.data) return Buffer.from(t.data, 'base64');
@@ -291,16 +324,19 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
   const allocations: DevicePtr[] = [];
   const take = (bytes: number, what: string) => { const p = alloc(d, bytes, what); allocations.push(p); return p; };
   const fileBytes = artifact.weightsFile ? (m.weights as { bytes: number }).bytes : null;
-  const layout: DeviceLayout = deviceLayout(m.weights.tensors, fileBytes);
+  const shared = sharedEntries(m.weights.tensors, options.weightsFrom, dir);
+  const own = shared.size ? m.weights.tensors.filter((t) => !shared.has(t.name)) : m.weights.tensors;
+  // Sharing: only the own entries get device memory, placed apart from the file's layout.
+  const layout: DeviceLayout = deviceLayout(own, shared.size ? null : fileBytes);
   const replicaCount = options.replicas ?? 1;
   if (!(Number.isInteger(replicaCount) && replicaCount >= 1 && replicaCount <= 8)) fail('replicas', 'an integer from 1 to 8', String(options.replicas));
   const weights = take(layout.bytes, 'weights');
   const stream = createStream(d); // replica 0's; the loads below run on it
 
   // Real bytes: the whole file, or (synthetic) only the weights that are not drawn (constants, tables).
-  if (artifact.weightsFile && !synthetic) uploadFile(d, artifact.weightsFile, weights, layout.bytes, log);
+  if (artifact.weightsFile && !synthetic && !shared.size) uploadFile(d, artifact.weightsFile, weights, layout.bytes, log);
   else {
-    for (const t of m.weights.tensors) {
+    for (const t of own) {
       if (isSynthetic(t, fileBytes) || t.kind !== 'raw') continue;
       const bytes = hostBytes(t, artifact.weightsFile);
       d.call('cuMemcpyHtoD', weights + layout.sections.get(t.name)!.data.offset, bytes, bytes.length);
@@ -312,7 +348,7 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
     launch(d, fill!, Math.max(1, Math.min(Math.ceil(count / 256), device.multiprocessors * 16)), 256, 0, stream, p);
   };
   if (synthetic) {
-    const fills = syntheticFills(m.weights.tensors, layout, options.syntheticWeights!, fileBytes, (n) => fanIn.get(n));
+    const fills = syntheticFills(own, layout, options.syntheticWeights!, fileBytes, (n) => fanIn.get(n));
     for (const f of fills) enqueueFill(weights + f.offset, f.count, f.kind, f.seed, f.scale, f.offset0);
     d.call('cuStreamSynchronize', stream);
     log(`weights: ${fills.length} sections drawn on the GPU (synthetic, seed ${options.syntheticWeights}), ${(layout.bytes / 1e9).toFixed(2)} GB`);
@@ -322,8 +358,9 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
   const inputs = new Map(m.io.inputs.map((i) => [i.name, i]));
   const weightPtr = (value: string): DevicePtr => {
     const t = artifact.weightByValue.get(value)!;
-    const s = layout.sections.get(t.name)!;
-    const section = t.kind === 'raw' ? s.data : value === t.scale ? s.scales : s.codes;
+    const name = t.kind === 'raw' ? 'data' : value === t.scale ? 'scales' : 'codes';
+    if (shared.has(t.name)) return options.weightsFrom!.weightSection(t.name, name) ?? fail(`weight '${value}'`, `a '${name}' section in the shared model`, 'none');
+    const section = layout.sections.get(t.name)![name];
     if (!section) fail(`weight '${value}'`, 'a weight with device bytes', `a ${t.kind} entry without that section`);
     return weights + section.offset;
   };
@@ -438,7 +475,7 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
   const rgb8Fn = support?.rgb8 && rgb8Kind !== undefined ? fnFor(support.rgb8, support.unit, 0) : null;
   let rgb8Buffer: DevicePtr | null = null;
   const loopDevice: LoopDevice | null = support?.euler ? {
-    d, manifest: m, replicas, multiprocessors: device.multiprocessors,
+    d, manifest: m, replicas, multiprocessors: device.multiprocessors, batch: m.batch ?? 1,
     prepare: (k) => { if (useGraphs) replicas.slice(0, k).forEach(captured); },
     launchPlan: (k) => launchOn(replicas[k]),
     euler: fnFor(support.euler, support.unit, 0),
@@ -465,6 +502,11 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
     loadSeconds: (performance.now() - t0) / 1000,
     gemmTuning,
     replicas: replicaCount,
+    weightSection(entry, section) {
+      if (shared.has(entry)) return options.weightsFrom!.weightSection(entry, section);
+      const placed = layout.sections.get(entry)?.[section];
+      return placed ? weights + placed.offset : undefined;
+    },
     run(given) {
       return first.host.run(checked(given));
     },

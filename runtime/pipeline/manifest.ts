@@ -30,7 +30,8 @@ export type Role = (typeof ROLES)[number];
 
 /** One network of a pipeline, as an executor loads it: the ONNX graph (CPU) and, in an artifact, the compiled module (GPU). */
 /** A graph to load; `concurrentRuns`: how many runs its pipeline issues at once (Qwen-Image's true CFG: 2), so an executor may prepare that many (Executor.runMany). */
-export interface GraphRef { role: Role; onnx: string; compiled?: string; concurrentRuns?: number }
+/** `batched`: the same network compiled at batch 2 (a pipeline artifact's `cfgModule`), which the GPU executor runs pairs of input sets on. */
+export interface GraphRef { role: Role; onnx: string; compiled?: string; concurrentRuns?: number; batched?: string }
 
 export interface PipelineManifest {
   format: typeof MANIFEST_FORMAT;
@@ -41,6 +42,13 @@ export interface PipelineManifest {
   graphs: Record<Role, string>;
   /** Compiled module folders (absolute), present in a compiled pipeline artifact. */
   modules?: Record<Role, string>;
+  /**
+   * Source manifests: `"batchedCfg": true` compiles the transformer a second time at batch 2
+   * (`npx compile --batch 2`), which runs true CFG's two passes as one (Qwen-Image). Artifacts: that
+   * module's folder (absolute after loading), `cfgModule`; it shares the transformer's device weights.
+   */
+  batchedCfg?: boolean;
+  cfgModule?: string;
   /** What the artifact was compiled for. */
   compiled?: { target: string; arch: string; precision: string };
   sizes: Size[];
@@ -65,7 +73,7 @@ export interface PipelineManifest {
 export class ManifestError extends Error {}
 
 export function graphRef(m: PipelineManifest, role: Role): GraphRef {
-  return { role, onnx: m.graphs[role], ...(m.modules ? { compiled: m.modules[role] } : {}) };
+  return { role, onnx: m.graphs[role], ...(m.modules ? { compiled: m.modules[role] } : {}), ...(role === 'transformer' && m.cfgModule ? { batched: m.cfgModule } : {}) };
 }
 
 /** Reads `path`: a manifest file, or a folder holding one (a pipeline artifact's manifest.json, else pipeline.json). */
@@ -121,6 +129,11 @@ export function loadManifest(path: string): PipelineManifest {
     if (!existsSync(join(d, 'manifest.json'))) bad(`modules.${role}`, 'a compiled module folder holding manifest.json', mods[role]);
     return [role, d];
   })) as Record<Role, string>;
+  const cfgModuleDir = (rel: string) => {
+    const d = resolve(dir, rel);
+    if (!existsSync(join(d, 'manifest.json'))) bad('cfgModule', 'a compiled module folder holding manifest.json', rel);
+    return d;
+  };
   const compiledFacts = (c: Record<string, unknown>) => ({ target: str(c.target, 'compiled.target'), arch: str(c.arch, 'compiled.arch'), precision: str(c.precision, 'compiled.precision') });
   return {
     format: MANIFEST_FORMAT, family, name: str(raw.name, 'name'), path: file,
@@ -132,6 +145,8 @@ export function loadManifest(path: string): PipelineManifest {
     },
     ...(raw.modules === undefined ? {} : { modules: moduleDirs(obj(raw.modules, 'modules')) }),
     ...(raw.compiled === undefined ? {} : { compiled: compiledFacts(obj(raw.compiled, 'compiled')) }),
+    ...(raw.batchedCfg === undefined ? {} : { batchedCfg: typeof raw.batchedCfg === 'boolean' ? raw.batchedCfg : bad('batchedCfg', 'true or false', raw.batchedCfg) }),
+    ...(raw.cfgModule === undefined ? {} : { cfgModule: cfgModuleDir(str(raw.cfgModule, 'cfgModule')) }),
     sizes, vaeScaleFactor,
     defaults: { steps: num(defaults.steps, 'defaults.steps', 1), guidanceScale: num(defaults.guidanceScale, 'defaults.guidanceScale', 0) },
     prompt: raw.prompt === undefined ? {} : obj(raw.prompt, 'prompt'),

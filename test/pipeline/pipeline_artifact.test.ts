@@ -18,7 +18,7 @@ import { LATENTS_MEAN } from '../../models/qwen_image/latents.ts';
 import { cpuExecutorFactory } from '../../runtime/executor/ort.ts';
 import { ROOT } from '../../runtime/paths.ts';
 import { loadPipeline } from '../../runtime/pipeline/load.ts';
-import { loadManifest } from '../../runtime/pipeline/manifest.ts';
+import { graphRef, loadManifest } from '../../runtime/pipeline/manifest.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'pipeline-artifact-'));
 const tiny = JSON.parse(readFileSync(join(ROOT, 'models', 'qwen_image', 'tiny.pipeline.json'), 'utf8'));
@@ -47,6 +47,15 @@ describe('compilePipeline', () => {
     for (const d of ['text_encoder', 'transformer', 'vae_decoder']) expect(existsSync(join(out, d, 'manifest.json'))).toBe(true);
     const loaded = loadManifest(out);
     expect(loaded.modules?.transformer).toBe(join(out, 'transformer'));
+    // batchedCfg (the tiny Qwen-Image description has it): the transformer again at batch 2, beside the
+    // batch-1 one, which the GPU executor gets as the transformer's `batched` module.
+    expect(tiny.batchedCfg).toBe(true);
+    expect(m.cfgModule).toBe('transformer_cfg');
+    expect(s.cfgModule).toMatchObject({ artifact: 'transformer_cfg', launches: s.modules.transformer.launches });
+    const cfg = JSON.parse(readFileSync(join(out, 'transformer_cfg', 'manifest.json'), 'utf8'));
+    expect([cfg.batch, cfg.inputs.hidden_states, cfg.inputs.encoder_hidden_states_mask]).toEqual([2, 'float32[2,256,64]', 'int64[2,24]']);
+    expect(graphRef(loaded, 'transformer').batched).toBe(join(out, 'transformer_cfg'));
+    expect(graphRef(loaded, 'vaeDecoder').batched).toBeUndefined();
     expect(loaded.compiled).toEqual({ target: 'h100', arch: 'sm_90a', precision: 'bf16' });
     expect(readdirSync(dir).filter((f) => f.includes('staging') || f.includes('partial'))).toEqual([]);
   });

@@ -6,24 +6,42 @@
  * read back, every event destroyed, both buffers freed, both replicas' staging cleared). The GPU
  * check of the values is test/gpu/denoise-loop.ts.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { Tensor } from '../../compiler/ir/tensor.ts';
 import type { DenoiseLoop } from '../../runtime/executor/types.ts';
 import type { Manifest } from '../../runtime/gpu/artifact.ts';
 import type { Driver } from '../../runtime/gpu/cuda.ts';
 import { type LoopDevice, deviceDenoise } from '../../runtime/gpu/denoise.ts';
+
+// Each launch's arguments (KernelParams' 8-byte slots, low 32 bits), captured where denoise.ts builds them.
+const launched: number[][] = [];
+vi.mock('../../runtime/gpu/cuda.ts', async (importOriginal) => {
+  const real = await importOriginal<typeof import('../../runtime/gpu/cuda.ts')>();
+  return {
+    ...real,
+    launch: (...a: Parameters<typeof real.launch>) => {
+      const v = a[6].values;
+      launched.push(Array.from({ length: v.length / 8 }, (_, i) => Number(v.readBigUInt64LE(8 * i) & 0xffffffffn)));
+      return real.launch(...a);
+    },
+  };
+});
 import type { HostIo } from '../../runtime/gpu/model.ts';
 
 /** A driver that records each call by name, naming streams, events and kernels instead of pointers. */
 function recorder() {
   const log: string[] = [];
+  const args: number[][] = []; // each launch's arguments (low 32 bits)
   const names = new Map<unknown, string>([[11n, 's0'], [12n, 's1'], [21n, 'euler'], [22n, 'cfg']]);
   let events = 0, memory = 0x1000;
   const name = (x: unknown) => names.get(x) ?? String(x);
   const d = {
     rc: (fn: string, box: number[], bytes: number) => { box[0] = memory; log.push(`${fn} ${bytes}`); memory += 0x1000; return 0; },
     call: (fn: string, ...a: unknown[]) => {
-      if (fn === 'cuLaunchKernel') log.push(`launch ${name(a[0])} ${name(a[8])}`);
+      if (fn === 'cuLaunchKernel') {
+        log.push(`launch ${name(a[0])} ${name(a[8])}`);
+        if (launched.length) args.push(launched.shift()!);
+      }
       else if (fn === 'cuEventRecord') log.push(`record ${name(a[0])} ${name(a[1])}`);
       else if (fn === 'cuStreamWaitEvent') log.push(`wait ${name(a[0])} ${name(a[1])}`);
       else if (fn === 'cuEventSynchronize' || fn === 'cuEventDestroy') log.push(`${fn} ${name(a[0])}`);
@@ -34,7 +52,7 @@ function recorder() {
   };
   // out(fn): a new event handle (the loop creates nothing else through it), named e0, e1, ...
   const out = (fn: string) => { const e = BigInt(100 + events); names.set(e, `e${events++}`); log.push(fn); return e; };
-  return { log, d: { ...d, out } as unknown as Driver };
+  return { log, args, d: { ...d, out } as unknown as Driver };
 }
 
 const io = (name: string, dtype: string, shape: number[], offset: number) => ({ name, dtype, shape, offset, bytes: shape.reduce((a, b) => a * b, 1) * (dtype === 'float32' ? 4 : 2) });
@@ -50,7 +68,7 @@ function device(log: string[], d: Driver): LoopDevice {
     run: () => ({}), collect: () => ({}), settle: () => undefined,
   });
   return {
-    d, manifest, multiprocessors: 132, euler: 21n, cfgEuler: 22n,
+    d, manifest, multiprocessors: 132, euler: 21n, cfgEuler: 22n, batch: 1,
     replicas: [{ stream: 11n, arena: 0x10000, host: host(0) }, { stream: 12n, arena: 0x20000, host: host(1) }],
     prepare: (k) => log.push(`prepare ${k}`),
     launchPlan: (k) => log.push(`graph r${k}`),
@@ -107,5 +125,38 @@ describe('the denoising loop on the device (stand-in driver)', () => {
     expect(() => deviceDenoise(device(refused.log, refused.d), loop({ cfg: undefined }))).toThrow(/denoise \(stand-in\): expected CFG exactly when there are two input sets/);
     expect(() => deviceDenoise(device(refused.log, refused.d), loop({ timesteps: Float32Array.of(1) }))).toThrow(/expected 2 sigmas for 1 steps/);
     expect(refused.log).toEqual([]);
+  });
+});
+
+describe('the denoising loop on a model compiled at batch 2 (true CFG in one run)', () => {
+  const batchIo = {
+    model: 'stand-in b2',
+    io: { inputs: [io('hidden_states', 'bfloat16', [2, 4, 2], 0), io('timestep', 'float32', [2], 64), io('text', 'float32', [2, 2], 128)], outputs: [io('sample', 'bfloat16', [2, 4, 2], 256)] },
+  } as unknown as Manifest;
+
+  it('one replica, one stream: the two sets staged stacked, both samples\' timestep in one copy, the CFG kernel reading the output\'s two halves and writing both latents halves', () => {
+    const { log, args, d } = recorder();
+    const dev = { ...device(log, d), manifest: batchIo, batch: 2, replicas: device(log, d).replicas.slice(0, 1) };
+    const staged: string[] = [];
+    dev.replicas[0].host = { ...dev.replicas[0].host, stage: (given, except) => { staged.push(Object.entries(given).filter(([k]) => !except?.has(k)).map(([k, t]) => `${k} [${t.shape}] ${Array.from(t.data as Float32Array)}`).join()); } };
+    const sets = [{ text: new Tensor('float32', [1, 2], Float32Array.of(1, 2)) }, { text: new Tensor('float32', [1, 2], Float32Array.of(3, 4)) }];
+    deviceDenoise(dev, loop({ inputs: sets }));
+    expect(staged).toEqual(['text [2,2] 1,2,3,4', 'text [2,2] 1,2,3,4']); // the same stacked Tensor each step (staged once by the host's identity check)
+    expect(log.filter((l) => l.includes('s1') || l.startsWith('wait'))).toEqual([]); // no second stream, no cross-stream waits
+    expect(log.filter((l) => l.startsWith('cuMemAlloc'))).toEqual(['cuMemAlloc 32', 'cuMemAlloc 16']); // float32 latents; 2 steps x 2 samples of float32 timesteps
+    expect(log.filter((l) => l.startsWith('launch'))).toEqual(['launch euler s0', 'launch cfg s0', 'launch cfg s0']);
+    const arena = 0x10000, latBytes = 8 * 2, outBytes = 8 * 2; // 8 bfloat16 values a sample
+    const [euler, cfg] = args;
+    expect([euler[4], euler[5]]).toEqual([arena + 0, arena + latBytes]); // the first latents into both samples' halves
+    expect([cfg[1], cfg[2]]).toEqual([arena + 256, arena + 256 + outBytes]); // the conditional and unconditional predictions
+    expect([cfg[6], cfg[7]]).toEqual([arena + 0, arena + latBytes]);
+  });
+
+  it('refuses one input set on a batch-2 model, and sets that are not one sample each', () => {
+    const { log, d } = recorder();
+    const dev = { ...device(log, d), manifest: batchIo, batch: 2 };
+    expect(() => deviceDenoise(dev, loop({ inputs: [{ text: Tensor.zeros('float32', [1, 2]) }], cfg: undefined }))).toThrow(/a batch-2 model to run the two input sets of true CFG/);
+    expect(() => deviceDenoise(dev, loop({ inputs: [{ text: Tensor.zeros('float32', [2, 2]) }, { text: Tensor.zeros('float32', [2, 2]) }] }))).toThrow(/input 'text' of set 0 .*leading 1/);
+    expect(log).toEqual([]);
   });
 });

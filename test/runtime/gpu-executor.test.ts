@@ -48,3 +48,41 @@ describe('GPU executor: launch, then wait after the caller\'s own work', () => {
     expect(events).toEqual(['run', 'caller', 'runMany 2']);
   });
 });
+
+describe('GPU executor with a batch-2 module beside (GraphRef.batched: true CFG in one run)', () => {
+  it('pairs of runs go to the batch-2 module stacked and come back split; single runs and the loop of one set stay on the batch-1 module; both close, the borrower first', async () => {
+    const events: string[] = [];
+    const sample = (v: number) => new Tensor('float32', [1, 2], Float32Array.of(v, v + 0.5));
+    const one: CompiledModule = {
+      run: (g) => { events.push('b1 run'); return { y: g.x }; },
+      denoise: (l) => { events.push(`b1 denoise ${l.inputs.length}`); return new Float32Array(1); },
+      close: () => events.push('b1 close'),
+    };
+    const two: CompiledModule = {
+      // Echoes its stacked input, so the split halves must be each set's own sample.
+      run: (g) => { events.push(`b2 run [${g.x.shape}] ${Array.from(g.x.data as Float32Array)}`); return { y: g.x }; },
+      denoise: (l) => { events.push(`b2 denoise ${l.inputs.length}`); return new Float32Array(1); },
+      close: () => events.push('b2 close'),
+    };
+    const options: unknown[] = [];
+    const exec = await gpuExecutorFactory({ loadModel: (d, o) => { options.push(o); return d === dir ? one : two; } })({ role: 'transformer', onnx: dir, compiled: dir, batched: `${dir}-b2`, concurrentRuns: 2 });
+    expect((options[0] as { replicas?: number }).replicas).toBeUndefined(); // no second arena for the batch-1 module
+    expect((options[1] as { weightsFrom?: unknown }).weightsFrom).toBe(one); // the batch-2 module reads the batch-1 module's weights
+    const outs = await exec.runMany!([{ x: sample(1) }, { x: sample(3) }]);
+    expect(outs.map((o) => [o.y.shape, Array.from(o.y.data as Float32Array)])).toEqual([[[1, 2], [1, 1.5]], [[1, 2], [3, 3.5]]]);
+    await exec.run({ x: sample(5) });
+    const loop = { inputs: [{}, {}], latentsInput: 'x', timestepInput: 't', latents: new Float32Array(1), latentsShape: [1], sigmas: Float32Array.of(1, 0), timesteps: Float32Array.of(1) };
+    await exec.denoise!(loop);
+    await exec.denoise!({ ...loop, inputs: [{}] });
+    await exec.release();
+    expect(events).toEqual(['b2 run [2,2] 1,1.5,3,3.5', 'b1 run', 'b2 denoise 2', 'b1 denoise 1', 'b2 close', 'b1 close']);
+  });
+
+  it('a batch-2 module that fails to load releases the batch-1 module and throws', async () => {
+    const events: string[] = [];
+    const one: CompiledModule = { run: () => ({}), close: () => events.push('b1 close') };
+    const factory = gpuExecutorFactory({ loadModel: (d) => { if (d !== dir) throw new Error('weight \'w\': no such entry'); return one; } });
+    await expect(factory({ role: 'transformer', onnx: dir, compiled: dir, batched: `${dir}-b2` })).rejects.toThrow(/no such entry/);
+    expect(events).toEqual(['b1 close']);
+  });
+});
