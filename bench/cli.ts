@@ -125,4 +125,5 @@ export function main(argv: string[], hooks: BenchHooks = {}): Promise<number> {
 }
 
 const isMain = process.argv[1] && /bench[/\\]cli\.ts$/.test(process.argv[1]);
-if (isMain) process.exitCode = await main(process.argv.slice(2));
+// A failed run exits at once: what a half-loaded pipeline leaves behind must not keep Node alive (seen on the GPU host).
+if (isMain) { const code = await main(process.argv.slice(2)); if (code) process.exit(code); }

@@ -7,7 +7,7 @@ import { E2E_PIPELINES, type E2eResult, STAGES, type Stage } from './e2e.ts';
 import { writeReportFiles } from './report.ts';
 
 const STAGE_NAMES: Record<Stage, string> = { textEncode: 'text encode', denoise: 'denoise', vaeDecode: 'VAE decode', imageEncode: 'image encode (PNG)' };
-const ROLE_NAMES = { textEncoder: 'text encoder', transformer: 'transformer', vaeDecoder: 'VAE decoder' } as const;
+const ROLE_NAMES = { textEncoder: 'text encoder', transformer: 'transformer', transformerCfg: 'transformer, batch 2 (CFG pairs)', vaeDecoder: 'VAE decoder' } as const;
 
 const ms = (x: number | undefined) => (x === undefined ? '' : x.toFixed(1));
 const ratio = (a: number | undefined, b: number | undefined) => (a && b ? `${(b / a).toFixed(2)}x` : '');

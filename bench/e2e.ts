@@ -33,6 +33,7 @@ import { ROOT } from '../compiler/paths.ts';
 import { empiricalMu } from '../models/flux2/scheduler.ts';
 import { calculateShift } from '../models/qwen_image/scheduler.ts';
 import { type CompiledModule, type GpuLoadOptions, type GpuRuntime, gpuExecutorFactory, syntheticLabel } from '../runtime/executor/gpu.ts';
+import type { WeightsDonor } from '../runtime/gpu/model.ts';
 import { loadPipeline } from '../runtime/pipeline/load.ts';
 import { type PipelineManifest, loadManifest, ROLES, type Role } from '../runtime/pipeline/manifest.ts';
 import { TextTokenizer } from '../runtime/pipeline/tokenizer.ts';
@@ -101,7 +102,8 @@ export interface E2eRow {
 }
 
 /** Device time of one module per request: its CUDA-graph replay alone, times its calls. */
-export interface ModuleTime { role: Role; msPerCall: number; calls: number; ms: number; memoryGiB: number }
+/** `transformerCfg`: the transformer compiled at batch 2 (a pipeline's cfgModule), one call per CFG pair. */
+export interface ModuleTime { role: Role | 'transformerCfg'; msPerCall: number; calls: number; ms: number; memoryGiB: number }
 
 export interface E2eResult extends ReportHeader {
   kind: 'e2e';
@@ -194,25 +196,32 @@ export function scheduleMu(family: E2eFamily, imageSeqLen: number, steps: number
 function recording(runtime: E2eRuntime, hostLoop: boolean): GpuRuntime & { loaded: Map<string, TimedModule>; runs: Map<string, number> } {
   const loaded = new Map<string, TimedModule>();
   const runs = new Map<string, number>();
+  const unwrapped = new WeakMap<object, WeightsDonor>();
   return {
     loaded, runs,
     loadModel: (dir, o) => {
-      const m = runtime.loadModel(dir, o);
+      // A module lending its weights (GpuLoadOptions.weightsFrom) reaches the runtime as itself, not as the counting wrapper below.
+      const donor = o?.weightsFrom && unwrapped.get(o.weightsFrom as object);
+      const m = runtime.loadModel(dir, donor ? { ...o, weightsFrom: donor } : o);
       loaded.set(dir, m);
       runs.set(dir, 0);
       const count = (n: number) => runs.set(dir, runs.get(dir)! + n);
       const many = m.runMany?.bind(m), start = m.start?.bind(m), image = m.rgb8?.bind(m);
       const loop = hostLoop ? undefined : m.denoise?.bind(m);
+      // A module compiled at batch N runs N input sets at once: one run each.
+      const batch = (JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as { batch?: number }).batch ?? 1;
       // Only the members the executor uses, each counting its runs (no spread of the module: a
       // member added to it later must be counted here before the executor can see it).
-      return {
+      const wrapper: CompiledModule = {
         memory: m.memory, close: () => m.close(),
         run: (inputs) => { count(1); return m.run(inputs); },
         ...(many ? { runMany: (list: Record<string, Tensor>[]) => { count(list.length); return many(list); } } : {}),
         ...(start ? { start: (list: Record<string, Tensor>[]) => { count(list.length); return start(list); } } : {}),
-        ...(loop ? { denoise: (l: DenoiseLoop) => { count(l.timesteps.length * l.inputs.length); return loop(l); } } : {}),
+        ...(loop ? { denoise: (l: DenoiseLoop) => { count((l.timesteps.length * l.inputs.length) / batch); return loop(l); } } : {}),
         ...(image ? { rgb8: (x: Record<string, Tensor>) => { count(1); return image(x); } } : {}),
       };
+      unwrapped.set(wrapper, m as unknown as WeightsDonor);
+      return wrapper;
     },
   };
 }
@@ -260,10 +269,11 @@ export async function e2eBench(o: E2eOptions, deps: E2eDeps, log: (s: string) =>
     const pipeline = await loadPipeline(manifest, gpuExecutorFactory(rt, { syntheticWeights: o.seed }));
     try {
       const loadS = (now() - t0) / 1000;
-      const mods = ROLES.map((role) => {
-        const m = rt.loaded.get(manifest.modules![role]);
+      const dirs: [ModuleTime['role'], string][] = [...ROLES.map((role) => [role, manifest.modules![role]] as [Role, string]), ...(manifest.cfgModule ? [['transformerCfg', manifest.cfgModule] as ['transformerCfg', string]] : [])];
+      const mods = dirs.map(([role, d]) => {
+        const m = rt.loaded.get(d);
         if (!m) throw new Error(`${dir}: the ${role} module was not loaded through the runtime`);
-        return [role, m] as const;
+        return [role, m, d] as const;
       });
       device = mods[0][1].device?.name ?? device;
       const memoryBytes = mods.reduce((a, [, m]) => a + m.memory.deviceUsedBytes, 0);
@@ -289,15 +299,14 @@ export async function e2eBench(o: E2eOptions, deps: E2eDeps, log: (s: string) =>
       const stages = medianStages(runs);
       notes.push(`${family}: the ${hashes.length} requests (warm-up included) gave ${new Set(hashes).size === 1 ? 'identical' : 'DIFFERENT'} PNG bytes (same seed and prompt; sha256 ${hashes[0].slice(0, 12)}...)`);
       log(`${family}: compiled end to end ${stages.total.toFixed(0)} ms (text ${stages.textEncode.toFixed(0)}, denoise ${stages.denoise.toFixed(0)}, VAE ${stages.vaeDecode.toFixed(0)}, PNG ${stages.imageEncode.toFixed(0)})`);
-      modules[family] = mods.map(([role, m]) => {
-        const dirOf = manifest.modules![role];
+      modules[family] = mods.map(([role, m, dirOf]) => {
         const calls = (rt.runs.get(dirOf)! - before.get(dirOf)!) / (o.iters + 1); // runs per request, counted
         const msPerCall = m.time(Math.max(3, o.iters), true).medianMs;
         return { role, msPerCall, calls, ms: msPerCall * calls, memoryGiB: m.memory.deviceUsedBytes / 2 ** 30 };
       });
       rows.push({
         family, system: `compiled (${manifest.compiled?.precision ?? '?'}, CUDA graphs) ${syntheticLabel(o.seed)}`, stages, memoryGiB: memoryBytes / 2 ** 30,
-        note: `median of ${o.iters} requests after a warm-up; ${size.width}x${size.height}, ${o.steps} steps${p.cfg ? `, true CFG ${req.guidanceScale} (2 transformer runs per step)` : `, guidance ${req.guidanceScale}`}; denoising loop on the ${!o.hostLoop && rt.loaded.get(manifest.modules!.transformer)?.denoise ? 'device' : 'host'}; load ${loadS.toFixed(1)} s`,
+        note: `median of ${o.iters} requests after a warm-up; ${size.width}x${size.height}, ${o.steps} steps${p.cfg ? `, true CFG ${req.guidanceScale} (${manifest.cfgModule ? 'both predictions of a step in one batch-2 run' : '2 transformer runs per step'})` : `, guidance ${req.guidanceScale}`}; denoising loop on the ${!o.hostLoop && rt.loaded.get(manifest.modules!.transformer)?.denoise ? 'device' : 'host'}; load ${loadS.toFixed(1)} s`,
       });
     } finally {
       await pipeline.release();

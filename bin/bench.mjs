@@ -4,4 +4,6 @@ import { register } from 'tsx/esm/api';
 
 register();
 const { main } = await import('../bench/cli.ts');
-process.exitCode = await main(process.argv.slice(2));
+// A failed run exits at once: what a half-loaded pipeline leaves behind must not keep Node alive (seen on the GPU host).
+const code = await main(process.argv.slice(2));
+if (code) process.exit(code);

@@ -155,11 +155,13 @@ describe('e2eBench over tiny pipeline artifacts (stand-in runtime)', () => {
 
   it('loads every module with the seed, runs the requests, times each module alone, releases, then the baseline', async () => {
     const events: string[] = [];
+    const roles = new Map<unknown, string>();
     const runtime: E2eRuntime = {
       loadModel: (d, options) => {
         const m = JSON.parse(readFileSync(join(d, 'manifest.json'), 'utf8')) as { io: { outputs: { name: string; shape: number[] }[] } };
         const role = d.split('/').at(-1)!;
-        events.push(`load ${role} ${JSON.stringify(options)}`);
+        // weightsFrom (the batch-2 transformer over the batch-1 one's weights): the donor as the runtime loaded it, not the bench's counting wrapper.
+        events.push(`load ${role} ${JSON.stringify({ ...options, ...(options?.weightsFrom ? { weightsFrom: roles.get(options.weightsFrom) } : {}) })}`);
         const module: TimedModule = {
           device: { name: 'Stand-in GPU' },
           memory: { arenaBytes: 1, weightBytes: 1, workspaceBytes: 1, deviceUsedBytes: 2 ** 30 },
@@ -171,6 +173,7 @@ describe('e2eBench over tiny pipeline artifacts (stand-in runtime)', () => {
           time: (n) => { events.push(`time ${role} ${n}`); return { medianMs: 2 }; },
           close: () => events.push(`close ${role}`),
         };
+        roles.set(module, role);
         return module;
       },
     };
@@ -182,12 +185,18 @@ describe('e2eBench over tiny pipeline artifacts (stand-in runtime)', () => {
     const r = await e2eBench({ families: ['flux2', 'qwen_image'], seed: 5, steps: 2, iters: 2, artifacts, baseline: true }, { runtime, baseline }, (s) => logs.push(s));
 
     const opts = JSON.stringify({ syntheticWeights: 5, bf16Bits: true });
-    // Qwen-Image encodes its two prompts and runs its two CFG passes at once: two replicas of each.
+    // Qwen-Image encodes its two prompts at once (two replicas of the text encoder) and runs its two
+    // CFG predictions as one run of the transformer compiled at batch 2, over the batch-1 one's weights.
     const two = JSON.stringify({ syntheticWeights: 5, bf16Bits: true, replicas: 2 });
-    const forFamily = (f: string) => [
-      `load text_encoder ${f === 'flux2' ? opts : two}`, `load transformer ${f === 'flux2' ? opts : two}`, `load vae_decoder ${opts}`,
+    const cfg = JSON.stringify({ syntheticWeights: 5, bf16Bits: true, weightsFrom: 'transformer' });
+    const forFamily = (f: string) => f === 'flux2' ? [
+      `load text_encoder ${opts}`, `load transformer ${opts}`, `load vae_decoder ${opts}`,
       'time text_encoder 3', 'time transformer 3', 'time vae_decoder 3',
-      'close text_encoder', 'close transformer', 'close vae_decoder', `baseline ${f} steps 2 prompts ${f === 'flux2' ? 1 : 2}`,
+      'close text_encoder', 'close transformer', 'close vae_decoder', 'baseline flux2 steps 2 prompts 1',
+    ] : [
+      `load text_encoder ${two}`, `load transformer ${opts}`, `load vae_decoder ${opts}`, `load transformer_cfg ${cfg}`,
+      'time text_encoder 3', 'time transformer 3', 'time vae_decoder 3', 'time transformer_cfg 3',
+      'close text_encoder', 'close transformer_cfg', 'close transformer', 'close vae_decoder', 'baseline qwen_image steps 2 prompts 2',
     ];
     expect(events).toEqual([...forFamily('flux2'), ...forFamily('qwen_image')]);
     expect(logs.find((l) => l.startsWith('flux2: loaded'))).toMatch(/text_encoder \[SYNTHETIC weights, seed 5\] \| .*transformer \[SYNTHETIC weights, seed 5\] \| .*vae_decoder \[SYNTHETIC weights, seed 5\] in /);
@@ -205,13 +214,13 @@ describe('e2eBench over tiny pipeline artifacts (stand-in runtime)', () => {
     expect(r.rows[1].stages).toEqual(stages(1, 2, 3, 4));
     // Runs counted per request: Flux.2 one encode and one pass per step; Qwen-Image's true CFG two of each; the tiny VAEs decode in 9 tiles.
     expect(r.modules.flux2!.map((m) => [m.role, m.calls, m.ms])).toEqual([['textEncoder', 1, 2], ['transformer', 2, 4], ['vaeDecoder', 9, 18]]);
-    expect(r.modules.qwen_image!.map((m) => [m.role, m.calls])).toEqual([['textEncoder', 2], ['transformer', 4], ['vaeDecoder', 9]]);
+    expect(r.modules.qwen_image!.map((m) => [m.role, m.calls])).toEqual([['textEncoder', 2], ['transformer', 0], ['vaeDecoder', 9], ['transformerCfg', 2]]); // one batch-2 run a step
     expect(r.targets).toEqual({ flux2: 2300, qwen_image: 1500 });
     expect(r.notes).toContain('flux2 baseline: stages one at a time');
     expect(r.notes.find((n) => n.startsWith('qwen_image: the 3 requests'))).toMatch(/gave identical PNG bytes/); // a deterministic stand-in
   }, 120_000);
 
-  it('a module with a device loop gets the whole loop, its runs counted as steps x input sets; --host-loop hides it', async () => {
+  it('a module with a device loop gets the whole loop, its runs counted as steps x input sets / batch; --host-loop hides it', async () => {
     const loops: number[] = [];
     const runtime: E2eRuntime = {
       loadModel: (d, options) => {
@@ -231,7 +240,8 @@ describe('e2eBench over tiny pipeline artifacts (stand-in runtime)', () => {
       loops.length = 0;
       const r = await e2eBench({ families: ['qwen_image'], seed: 5, steps: 2, iters: 1, artifacts, baseline: false, hostLoop }, { runtime }, () => undefined);
       expect(loops).toEqual(hostLoop ? [] : [2, 2]); // the warm-up and the timed request, two CFG sets each
-      expect(r.modules.qwen_image!.find((x) => x.role === 'transformer')!.calls).toBe(4);
+      // Both CFG predictions of a step are one run of the batch-2 module (the tiny description's batchedCfg), on the device or the host loop alike.
+      expect(r.modules.qwen_image!.filter((x) => x.role.startsWith('transformer')).map((x) => [x.role, x.calls])).toEqual([['transformer', 0], ['transformerCfg', 2]]);
       expect(r.rows[0].note).toContain(`denoising loop on the ${hostLoop ? 'host' : 'device'}`);
     }
   }, 120_000);

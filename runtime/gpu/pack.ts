@@ -53,7 +53,7 @@ export async function pack(): Promise<{ dir: string; bytes: number }> {
   // npx bench, for `run.sh bench ...` (beside run-cli, so koffi's native module resolves the same way).
   // Entered through a stub that imports main by name (a footer calling `main` could bind another module's).
   await build({
-    ...common, stdin: { contents: "import { main } from './bench/cli.ts'; process.exitCode = await main(process.argv.slice(2));", resolveDir: ROOT, loader: 'ts' },
+    ...common, stdin: { contents: "import { main } from './bench/cli.ts'; const code = await main(process.argv.slice(2)); if (code) process.exit(code);", resolveDir: ROOT, loader: 'ts' },
     outfile: join(dir, 'bench.mjs'), external: ['sharp', 'onnxruntime-node'],
   });
   // The compiler finds its root as the bundle's folder's parent (compiler/paths.ts): .gpu/compiler.
