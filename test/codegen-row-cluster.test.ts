@@ -67,6 +67,10 @@ describe('row kernels split over a cluster', () => {
     // A row reduction that is a sum (a norm) would cross the halves: not clustered even when asked.
     const norm: ElementwiseDescriptor = { ...swigluQuant(18432), program: [{ op: 'SwiGLU', out: 't0', args: ['in0'], attrs: {} }, { op: 'RMSNormalization', out: 't1', args: ['t0', ''], attrs: { epsilon: 1e-6 } }] };
     expect(rowCluster(norm, { ...ROW_TUNING, cluster: 2 })).toBe(1);
+    // An output besides the Quantize's codes and scales (the SwiGLU's bf16 values): the row cannot
+    // be quantized one row behind, so not clustered.
+    const also = swigluQuant(18432);
+    expect(rowCluster({ ...also, outputs: [{ name: 'h', type: 'bf16', perRow: false }, ...also.outputs], results: ['t0', ...also.results] }, { ...ROW_TUNING, cluster: 2 })).toBe(1);
     // A tuning switches it off, or is refused out of range.
     expect(rowCluster(swigluQuant(18432), { ...ROW_TUNING, cluster: 1 })).toBe(1);
     expect(() => rowCluster(swigluQuant(18432), { ...ROW_TUNING, cluster: 9 })).toThrow(/row-kernel tuning: expected a cluster of 1 to 8 CTAs.*9/);

@@ -216,11 +216,19 @@ const unringed = (d: ElementwiseDescriptor) => featureBytes(d) > RING_FEATURE_BY
  * readers with more per-feature bytes than RING_FEATURE_BYTES (Flux.2's: 147 KB of fp32 scales a
  * row, which with the ring's shared memory beside them were read again from L2 for every row;
  * bench/results/row-kernels-swiglu-2026-11-26.md) get 2; every other row kernel 1. Only kernels
- * whose row reductions are maxima (per-token fp8 Quantize; no norm, Softmax or RoPE, whose sums or
+ * whose row reductions are maxima (the program ends in its per-token fp8 Quantize, quantized one
+ * row behind so the cluster barrier overlaps the next row; no norm, Softmax or RoPE, whose sums or
  * partner elements would cross the halves), float compute, rows of 256·C-column blocks split
  * into 16-byte vectors, deferred inputs read as 16-byte-aligned vectors. `tuning.cluster` fixes it
  * (benchmarks; 1 = not clustered).
  */
+/** The program ends in its only fp8 Quantize, and the kernel's outputs are its codes (fp8, per
+ * element) and scales (per row): what a clustered kernel quantizes one row behind. */
+function quantizeLast(d: ElementwiseDescriptor): boolean {
+  const q = d.program.at(-1);
+  if (q?.op !== 'Quantize' || q.attrs.format === 'bf16' || d.program.filter((i) => i.op === 'Quantize').length !== 1) return false;
+  return d.results.every((r, k) => (r === q.out && d.outputs[k].type === 'fp8e4m3' && !d.outputs[k].perRow) || (r === `${q.out}_1` && d.outputs[k].perRow));
+}
 export function rowCluster(d: ElementwiseDescriptor, tuning: RowTuning = d.row ?? ROW_TUNING): number {
   if (tuning.cluster !== undefined && !(Number.isInteger(tuning.cluster) && tuning.cluster >= 1 && tuning.cluster <= 8)) {
     fail('row-kernel tuning', 'a cluster of 1 to 8 CTAs', String(tuning.cluster));
@@ -230,7 +238,8 @@ export function rowCluster(d: ElementwiseDescriptor, tuning: RowTuning = d.row ?
   const ok = d.compute === 'float' && d.cols % (256 * want) === 0
     && d.program.every((ins) => !['LayerNormalization', 'RMSNormalization', 'Softmax', 'RoPE'].includes(ins.op))
     && d.inputs.every((inp) => !inp.dequant || (inp.vector && inp.dequant.f0 % 8 === 0))
-    && rowGeometry(d.cols / want, tuning.vectorsPerThread / want).vec === 8;
+    && rowGeometry(d.cols / want, tuning.vectorsPerThread / want).vec === 8
+    && quantizeLast(d);
   return ok ? want : 1;
 }
 
@@ -378,7 +387,7 @@ function renderRow(d: ElementwiseDescriptor, name: string): { source: string; sh
   const rowStride = C > 1 ? `(gridDim.x / ${C})` : 'gridDim.x';
   if (C > 1) {
     fvBase = ring!.stages * ring!.stageBytes;
-    invariant.push(`const unsigned dc_rank = dc_cluster_rank();`, `const long long dc_cb0 = ((long long)(tid >> 5) * ${C} + dc_rank) * 256 + (tid & 31) * 8;`, '__shared__ T dc_amax_x[2];');
+    invariant.push(`const unsigned dc_rank = dc_cluster_rank();`, `const long long dc_cb0 = ((long long)(tid >> 5) * ${C} + dc_rank) * 256 + (tid & 31) * 8;`, '__shared__ T dc_amax_x[4];');
     // Staging: each thread copies its own vectors' values (a commit group before the ring's, so
     // the first row's wait covers it; no barrier: a thread reads only what it copied).
     const stage = (k: number, col: string) => {
@@ -458,6 +467,20 @@ function renderRow(d: ElementwiseDescriptor, name: string): { source: string; sh
   // them ends with a barrier, so the next row's first reduction may overwrite the buffer.
   let reductions = 0;
   const scratch = () => `scratch + ${32 * (reductions++ % 2)}`;
+  // Clustered (rowCluster: the program ends in its only fp8 Quantize, whose codes and scales are
+  // the outputs): the previous row (prow, values pv, this CTA's maximum pam) quantized and stored
+  // once its cluster barrier completes; row it - 1's maximum sits in slot (it - 1) & 3.
+  const epilogue: string[] = [];
+  let clustered = false;
+  const clusterQuantize = (i: number): string[] => {
+    const out = d.program[i].out;
+    const lines = ['dc_cluster_wait();', `const T amax = dc_cluster_peer_max(pam${i}, dc_amax_x + ((it - 1) & 3));`,
+      'const T s_ = amax > T(0) ? T(float(amax) / 448.f) : T(1);', 'const auto qd_ = dc_qprep(s_);',
+      `T q_[${N}];`, loop(`q_[i] = dc_qdiv(pv${i}[i], qd_);`)];
+    d.outputs.forEach((o, k) => lines.push(d.results[k] === out ? vloop(`dc_store8q<T>(out${k}, prow * ${d.cols}LL + cb, &q_[j * 8]);`)
+      : `if (tid == 0 && dc_rank == 0) dc_store<T>(out${k}, prow, s_);`));
+    return lines;
+  };
   d.program.forEach((ins, i) => {
     const v = `v${i}`;
     const lines = [`T ${v}[${N}];`];
@@ -489,9 +512,20 @@ function renderRow(d: ElementwiseDescriptor, name: string): { source: string; sh
         // Per-token FP8: scale = amax / 448 (fp32), q = e4m3(x / scale), saturating; bf16: round.
         if (ins.attrs.format === 'bf16') lines.push(loop(`${v}[i] = dc_round_bf16(${a(0)});`), `const T s_${i} = T(1);`);
         else {
-          // Clustered: this CTA's maximum, then the cluster's (dc_cluster_max2, a cluster barrier).
-          const amax = `${red('dc_block_max')}(am${i}, ${scratch()})`;
-          lines.push(`T am${i} = T(0);`, loop(`am${i} = dc_amax(am${i}, ${a(0)});`), `const T amax${i} = ${C > 1 ? `dc_cluster_max2(${amax}, dc_amax_x, it)` : amax};`);
+          lines.push(`T am${i} = T(0);`, loop(`am${i} = dc_amax(am${i}, ${a(0)});`), `const T amax${i} = ${red('dc_block_max')}(am${i}, ${scratch()});`);
+          if (C > 1) {
+            // Clustered, one row behind: this row's values and CTA maximum are kept (pv, pam) while
+            // the cluster barrier that publishes the maximum completes; the previous row is then
+            // quantized with the cluster's maximum and stored (clusterQuantize), the next row's
+            // values computed in between. Maxima in dc_amax_x[it & 3]: a slot is rewritten 3 rows
+            // later, after a barrier the partner passes only once it has read it.
+            invariant.push(`T pv${i}[${N}]; T pam${i} = T(0); long long prow = 0;`);
+            lines.push(`if (tid == 0) dc_amax_x[it & 3] = amax${i};`, `if (it > 0) {`, ...clusterQuantize(i), '}', 'dc_cluster_arrive();',
+              loop(`pv${i}[i] = ${a(0)};`), `pam${i} = amax${i}; prow = row;`);
+            epilogue.push('if (it > 0) {', ...clusterQuantize(i), '}');
+            clustered = true;
+            break;
+          }
           lines.push(`const T s_${i} = amax${i} > T(0) ? T(float(amax${i}) / 448.f) : T(1);`, `const auto qd_${i} = dc_qprep(s_${i});`);
           // Stored to fp8 only: the quotient unrounded (the store rounds it, dc_store8q).
           lines.push(loop(`${v}[i] = ${rawQuantized(d).has(ins.out) ? `dc_qdiv(${a(0)}, qd_${i})` : `dc_round_e4m3(dc_qdiv(${a(0)}, qd_${i}))`};`));
@@ -561,21 +595,20 @@ function renderRow(d: ElementwiseDescriptor, name: string): { source: string; sh
     steps.push({ comment: `${ins.out} = ${ins.op}(${ins.args.join(', ')})`, lines });
   });
   const stores: string[] = [];
-  d.outputs.forEach((o, k) => {
+  if (!clustered) d.outputs.forEach((o, k) => {
     const ref = d.results[k];
     const arr = val.get(ref);
     if (o.perRow) stores.push(`if (tid == 0${C > 1 ? ' && dc_rank == 0' : ''}) dc_store<T>(out${k}, row, ${at(ref)});`);
     else if (V === 8 && arr && !arr.startsWith('s_')) stores.push(vloop(`dc_store8${rawQuantized(d).has(ref) ? 'q' : ''}<T>(out${k}, row * ${d.cols}LL + cb, &${arr}[j * 8]);`));
     else stores.push(loop(`dc_store<T>(out${k}, row * ${d.cols}LL + c, ${at(ref)});`));
   });
-  steps.push({ comment: 'outputs', lines: stores });
+  if (!clustered) steps.push({ comment: 'outputs', lines: stores });
   const ringBytes = (ring ? ring.stages * ring.stageBytes : 0) + fvBytes;
-  // Clustered: each row's cluster barrier follows its (only) reduction's scratch reads, so no
-  // barrier is needed at the end of a row; one at the end of the kernel keeps each CTA's shared
-  // memory until its partner has read it.
+  // Clustered: the last row is quantized after the loop (epilogue); a barrier at the end of the
+  // kernel keeps each CTA's shared memory until its partner has read it.
   const source = env.render('elementwise_row.cu.njk', {
     name, threads: T, minBlocks: ctasPerSm, params: params(d), compute: d.compute, rows: d.rows, invariant, rowOffsets: [...offsetLines(d.inputs), ...dequantRowLines(d)], steps,
-    rowbufOffset: ringBytes, endBarrier: reductions % 2 === 1 && C === 1, cluster: C, firstRow: C > 1 ? firstRow : 'blockIdx.x', rowStride,
+    rowbufOffset: ringBytes, endBarrier: reductions % 2 === 1, cluster: C, firstRow: C > 1 ? firstRow : 'blockIdx.x', rowStride, epilogue,
   });
   return { source, sharedBytes: ringBytes + sharedBytes, threads: T, perSm: ctasPerSm, cluster: C };
 }

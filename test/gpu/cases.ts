@@ -106,8 +106,7 @@ const ROW_TUNINGS: RowTuning[] = [1, 2, 3, 4].map((ctasPerSm) => ({ ...ROW_TUNIN
  * rowCluster) are timed in these instead: not clustered (the kernel before the rule), other
  * cluster sizes, thread counts and ring depths. */
 const CLUSTER_TUNINGS: RowTuning[] = [
-  { ...ROW_TUNING, cluster: 1 }, { ...ROW_TUNING, cluster: 2, vectorsPerThread: 8 }, { ...ROW_TUNING, cluster: 2, stages: 3 },
-  { ...ROW_TUNING, cluster: 4 }, { ...ROW_TUNING, cluster: 4, ctasPerSm: 2 },
+  { ...ROW_TUNING, cluster: 1 }, { ...ROW_TUNING, cluster: 1, ctasPerSm: 2 }, { ...ROW_TUNING, cluster: 2, vectorsPerThread: 8 }, { ...ROW_TUNING, cluster: 2, stages: 3 },
 ];
 const deferredSwiglu = (d: ElementwiseDescriptor) => d.inputs.some((i) => i.swiglu && i.dequant);
 /** Tunings the checked row kernels of a deferred model also run in (on one or two clusters of
