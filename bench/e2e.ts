@@ -301,7 +301,8 @@ export async function e2eBench(o: E2eOptions, deps: E2eDeps, log: (s: string) =>
       log(`${family}: compiled end to end ${stages.total.toFixed(0)} ms (text ${stages.textEncode.toFixed(0)}, denoise ${stages.denoise.toFixed(0)}, VAE ${stages.vaeDecode.toFixed(0)}, PNG ${stages.imageEncode.toFixed(0)})`);
       modules[family] = mods.map(([role, m, dirOf]) => {
         const calls = (rt.runs.get(dirOf)! - before.get(dirOf)!) / (o.iters + 1); // runs per request, counted
-        const msPerCall = m.time(Math.max(3, o.iters), true).medianMs;
+        // A module the requests never ran (the batch-1 transformer when every request pairs its CFG runs) has no graph to time: listed for its memory.
+        const msPerCall = calls > 0 ? m.time(Math.max(3, o.iters), true).medianMs : 0;
         return { role, msPerCall, calls, ms: msPerCall * calls, memoryGiB: m.memory.deviceUsedBytes / 2 ** 30 };
       });
       rows.push({
