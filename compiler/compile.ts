@@ -51,6 +51,8 @@ export interface CompileOptions {
   shape?: ShapeBindings;
   /** Samples per run for a graph exported with batch 1 (compiler/ir/rebatch.ts); default 1. */
   batch?: number;
+  /** Learned weights are described, not written: another module of the pipeline artifact holds them (weights-file.ts `shared`). */
+  sharesLearnedWeights?: boolean;
   /** "WxH": sets img_tokens = (W/16)·(H/16) for models with an img_tokens dim. */
   size?: string;
   precision?: string;
@@ -240,7 +242,7 @@ export async function compileModel(options: CompileOptions): Promise<CompileSumm
         weights = describeWeights(graph, 'the export carries no weight data (structure only): the runtime generates synthetic weights');
       } else {
         const t0 = performance.now();
-        weights = writeWeights(join(folder, 'weights.bin'), graph);
+        weights = writeWeights(join(folder, 'weights.bin'), graph, !!options.sharesLearnedWeights);
         stages.weights = performance.now() - t0;
       }
       summary.weights = 'absent' in weights ? null : { bytes: weights.bytes, tensors: weights.tensors.length, quantized: weights.tensors.filter((t) => t.kind !== 'raw').length };

@@ -10,7 +10,8 @@
  *                                 one module artifact each, written by compileModel (compile.ts): kernels,
  *                                 launch plan, weights.bin, report.md — what the GPU executor loads
  *   transformer_cfg/              with `batchedCfg`: the transformer at batch 2 (true CFG's two passes in
- *                                 one run); the GPU runtime runs it over transformer/'s device weights
+ *                                 one run); its weights.bin holds only the small constants: the GPU
+ *                                 runtime runs it over transformer/'s device weights
  *   onnx/<module>/model.onnx(.data)
  *                                 the source graphs, for the CPU executor (onnxruntime) on machines
  *                                 without a GPU, so the folder is self-contained
@@ -29,6 +30,7 @@ import { type CompileSummary, TARGETS, compileModel } from './compile.ts';
 import { fail } from './errors.ts';
 import { ROOT } from './paths.ts';
 import { sha256File } from './hash.ts';
+import { type WeightEntry, sameWeight } from './weights-file.ts';
 
 const { onnx } = onnxProto as unknown as { onnx: any };
 
@@ -80,6 +82,18 @@ export interface PipelineSummary {
    */
   structureOnly: Role[];
   seconds: number;
+}
+
+/** Every learned weight the batch-2 module leaves to the transformer is one of the transformer's, the same (weights-file.ts sameWeight). */
+function checkSharedWeights(borrower: string, donor: string): void {
+  type W = { weights: { tensors: WeightEntry[] } };
+  const read = (dir: string) => (JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as W).weights.tensors;
+  const theirs = new Map(read(donor).map((t) => [t.name, t]));
+  for (const t of read(borrower)) {
+    if (!t.learned) continue;
+    const other = theirs.get(t.name);
+    if (!other || !sameWeight(t, other)) fail(`${CFG_MODULE}: weight '${t.name}'`, `the same entry in ${MODULES.transformer}/ (the batch-2 module runs over its weights)`, other ? 'a different entry' : 'none');
+  }
 }
 
 /** Is `path` a pipeline description (a .json file, or a folder with pipeline.json) rather than a graph? */
@@ -137,8 +151,9 @@ export async function compilePipeline(options: PipelineCompileOptions): Promise<
     // transformer's; the GPU runtime loads it over the transformer's device weights (gpu/model.ts weightsFrom).
     const cfg = m.batchedCfg ? await compileModel({
       model: m.graphs.transformer, target, precision, policy: options.policy, emulate: options.emulate, build: options.build,
-      shape: m.shapes.transformer, batch: 2, out: join(staging, CFG_MODULE),
+      shape: m.shapes.transformer, batch: 2, sharesLearnedWeights: true, out: join(staging, CFG_MODULE),
     }) : undefined;
+    if (cfg) checkSharedWeights(join(staging, CFG_MODULE), join(staging, MODULES.transformer));
     const list = Object.values(modules);
     const sum = (f: (s: ModuleSummary) => number) => list.reduce((a, s) => a + f(s), 0);
     const summary: PipelineSummary = {

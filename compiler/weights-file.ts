@@ -69,7 +69,19 @@ export interface WeightEntry {
   sources?: WeightSource[];
   /** Learned entries whose derivation `sources` cannot describe: why, naming the node. */
   unsourced?: string;
+  /**
+   * A learned entry written by another module of the same pipeline artifact (the transformer beside
+   * its batch-2 twin, compileModel `sharesLearnedWeights`): no bytes here; the runtime reads that
+   * module's device copy (runtime/gpu/model.ts weightsFrom).
+   */
+  shared?: true;
 }
+/** Whether two modules' entries describe the same weight (name, kind, type, shape, scales, layout, provenance): one may read the other's bytes. */
+export function sameWeight(a: WeightEntry, b: WeightEntry): boolean {
+  const key = (t: WeightEntry) => JSON.stringify([t.name, t.kind, t.dtype, t.shape, t.scale ?? null, t.layout ?? null, t.sources ?? t.unsourced ?? null]);
+  return key(a) === key(b);
+}
+
 /** One initializer an entry derives from: initializer = reshape(permute(E[box], perm), shape). */
 export interface WeightSource { initializer: string; box: [number, number][]; perm: number[]; shape: number[] }
 /** The sources of a learned entry, or a one-line error naming why they are not known. */
@@ -269,7 +281,8 @@ function quantizerShape(graph: Graph, q: Node) {
 }
 
 /** Writes weights.bin at `path` and returns its index. */
-export function writeWeights(path: string, graph: Graph): WeightsIndex {
+/** `sharedLearned`: learned entries get no bytes, only their description (`shared`, WeightEntry). */
+export function writeWeights(path: string, graph: Graph, sharedLearned = false): WeightsIndex {
   const { quantizers, raw, learned, producer } = runtimeWeights(graph);
   const fd = openSync(path, 'w');
   const tensors: WeightEntry[] = [];
@@ -282,6 +295,10 @@ export function writeWeights(path: string, graph: Graph): WeightsIndex {
       const common = { name: q.outputs[0], kind: format, learned: learned(source), scale: q.outputs[1], layout: 'nk' as const };
       let entry: WeightEntry;
       const from = () => (common.learned ? provenance(graph, producer, source, [rows, cols], axis === 1 ? [0, 1] : [1, 0]) : {});
+      if (sharedLearned && common.learned) {
+        tensors.push({ ...common, dtype: (graph.types.get(source) as unknown as { dtype: string }).dtype, shape: [rows, cols], sections: {}, shared: true, ...from() });
+        continue;
+      }
       if (format !== 'bf16' && c && c.source.kind === 'external' && axis === 1 && c.shape.length === 2) {
         // Streaming: a stored [N, K] weight.
         const stats = quantizeWeightSync(externalWeight(source, c), format, fd, end, { align: ALIGN });
@@ -322,6 +339,11 @@ export function writeWeights(path: string, graph: Graph): WeightsIndex {
       tensors.push(entry);
     }
     for (const name of raw) {
+      if (sharedLearned && learned(name)) {
+        const type = graph.types.get(name) as unknown as { dtype: string; shape: number[] };
+        tensors.push({ name, kind: 'raw', dtype: type.dtype, shape: [...type.shape], learned: true, sections: {}, shared: true, ...provenance(graph, producer, name, [...type.shape], type.shape.map((_, j) => j)) });
+        continue;
+      }
       const offset = roundUp(end);
       const c = graph.constants.get(name);
       let dtype: string, shape: number[], length: number;

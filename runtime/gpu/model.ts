@@ -31,7 +31,7 @@ import { fail } from '../../compiler/errors.ts';
 import { type DType, bytesFor, f32ToBf16 } from '../../compiler/ir/dtype.ts';
 import { bitsOf, bitsTensor, decodeBf16, f32ToBf16Array } from '../executor/bf16.ts';
 import { Tensor, tensorFromBytes } from '../../compiler/ir/tensor.ts';
-import type { WeightEntry } from '../../compiler/weights-file.ts';
+import { type WeightEntry, sameWeight } from '../../compiler/weights-file.ts';
 import { type Artifact, type Launch, checkInputs, openArtifact, parseType, typeBytes } from './artifact.ts';
 import { CublasLt, type Gemm, type GemmSpec, type TuneResult, WORKSPACE_BYTES, specFor } from './cublaslt.ts';
 import {
@@ -245,17 +245,21 @@ function uploadFile(d: Driver, path: string, base: DevicePtr, bytes: number, log
 
 /**
  * The entries a model reads from `donor` (LoadOptions.weightsFrom): every learned one, each required
- * to match a donor entry in all but its file sections; none without a donor.
+ * to match a donor entry (name, kind, type, shape, scales, layout, provenance); none without a donor,
+ * which a module compiled without its learned bytes (weights-file.ts `shared`) cannot load without.
  */
 function sharedEntries(tensors: readonly WeightEntry[], donor: WeightsDonor | undefined, dir: string): Set<string> {
   const names = new Set<string>();
-  if (!donor) return names;
-  const key = (t: WeightEntry) => JSON.stringify({ ...t, sections: undefined });
-  const theirs = new Map(donor.artifact.manifest.weights.tensors.map((t) => [t.name, key(t)]));
+  if (!donor) {
+    const missing = tensors.find((t) => t.shared);
+    if (missing) fail(`${dir}: weight '${missing.name}'`, 'its bytes (this module was compiled to run over another module\'s weights: load it with that module as weightsFrom)', 'no module to share them with');
+    return names;
+  }
+  const theirs = new Map(donor.artifact.manifest.weights.tensors.map((t) => [t.name, t]));
   for (const t of tensors) {
     if (!t.learned) continue;
     const other = theirs.get(t.name);
-    if (other !== key(t)) fail(`${dir}: weight '${t.name}'`, `the same entry in the model it shares weights with (${donor.artifact.dir})`, other ? 'a different entry (kind, type, shape or provenance)' : 'no such entry');
+    if (!other || !sameWeight(other, t)) fail(`${dir}: weight '${t.name}'`, `the same entry in the model it shares weights with (${donor.artifact.dir})`, other ? 'a different entry (kind, type, shape or provenance)' : 'no such entry');
     names.add(t.name);
   }
   return names;

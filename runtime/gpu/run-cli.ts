@@ -3,7 +3,7 @@
  * bundles this file with a Node binary; see runtime/gpu/README.md).
  *
  *   run-cli ARTIFACT [--inputs DIR] [--reference DIR] [--max-rel-l2 X] [--min-cosine Y] [--out DIR]
- *           [--synthetic-weights SEED] [--time N] [--profile] [--no-graphs] [--no-gemm-tuning] [--json]
+ *           [--synthetic-weights SEED] [--time N] [--profile] [--no-graphs] [--no-gemm-tuning] [--weights-from DIR] [--json]
  *   run-cli ARTIFACT --check [--capability 9.0]     checks the artifact only (no GPU needed)
  *   run-cli ARTIFACT --synthetic-fills SEED --out FILE.json
  *           writes the draws --synthetic-weights SEED makes (no GPU needed): per weight entry its
@@ -19,6 +19,8 @@
  * --profile times each launch on its own (events between launches) and sums by kind (--json: every launch too).
  * --no-gemm-tuning keeps the cuBLASLt heuristic's first algorithm for every GEMM (the baseline of the
  * load-time tuning, cublaslt.ts tune()); the JSON lists each shape's tuning (`gemmTuning`).
+ * --weights-from DIR loads the module in DIR first and runs ARTIFACT over its device weights (a
+ * pipeline artifact's transformer_cfg/ over its transformer/: model.ts weightsFrom).
  * Synthetic weights are labelled in every line, in the JSON and in the output file names.
  * Exit codes: 0 ok, 1 bad input (one line), 3 outside the bars, 70 a bug.
  */
@@ -33,7 +35,7 @@ import { checkConstants, specFor } from './cublaslt.ts';
 import { fillPlan } from './weights.ts';
 import { loadModel } from './model.ts';
 
-const USAGE = 'run-cli ARTIFACT [--inputs DIR] [--reference DIR] [--max-rel-l2 X] [--min-cosine Y] [--out DIR] [--synthetic-weights SEED] [--time N] [--profile] [--no-graphs] [--no-gemm-tuning] [--json] | ARTIFACT --check [--capability X.Y] | ARTIFACT --synthetic-fills SEED --out FILE.json | --check-headers DIR';
+const USAGE = 'run-cli ARTIFACT [--inputs DIR] [--reference DIR] [--max-rel-l2 X] [--min-cosine Y] [--out DIR] [--synthetic-weights SEED] [--time N] [--profile] [--no-graphs] [--no-gemm-tuning] [--weights-from DIR] [--json] | ARTIFACT --check [--capability X.Y] | ARTIFACT --synthetic-fills SEED --out FILE.json | --check-headers DIR';
 
 /** The synthetic draws of an artifact with their provenance (no GPU): see the header, --synthetic-fills. */
 export function syntheticFillsFile(dir: string, seed: number) {
@@ -81,7 +83,7 @@ export function main(argv: string[]): Promise<number> {
     const parsed = parseCommandLine({
         args: argv, allowPositionals: true, strict: true,
         options: {
-          inputs: { type: 'string' }, reference: { type: 'string' }, out: { type: 'string' }, 'synthetic-weights': { type: 'string' },
+          inputs: { type: 'string' }, reference: { type: 'string' }, out: { type: 'string' }, 'synthetic-weights': { type: 'string' }, 'weights-from': { type: 'string' },
           time: { type: 'string' }, 'no-graphs': { type: 'boolean' }, 'no-gemm-tuning': { type: 'boolean' }, json: { type: 'boolean' }, check: { type: 'boolean' },
           capability: { type: 'string' }, 'check-headers': { type: 'string' }, 'synthetic-fills': { type: 'string' }, profile: { type: 'boolean' }, 'max-rel-l2': { type: 'string' }, 'min-cosine': { type: 'string' },
         },
@@ -128,7 +130,15 @@ export function main(argv: string[]): Promise<number> {
       return 0;
     }
 
-    const model = loadModel(dir, { syntheticWeights: seed, graphs: !v['no-graphs'], gemmTuning: !v['no-gemm-tuning'], log: (l) => console.error(`${tag}${l}`) });
+    const log = (l: string) => console.error(`${tag}${l}`);
+    const donor = v['weights-from'] ? loadModel(v['weights-from'], { syntheticWeights: seed, gemmTuning: false, log }) : undefined;
+    let model: ReturnType<typeof loadModel>;
+    try {
+      model = loadModel(dir, { syntheticWeights: seed, graphs: !v['no-graphs'], gemmTuning: !v['no-gemm-tuning'], log, ...(donor ? { weightsFrom: donor } : {}) });
+    } catch (e) {
+      donor?.close();
+      throw e;
+    }
     try {
       const m = model.artifact.manifest;
       const inputs = v.inputs ? readInputs(v.inputs) : seed !== undefined ? randomInputs(m.io.inputs, seed + 1) : fail('--inputs', 'a folder of input_<name>.npy (or --synthetic-weights SEED for random inputs)', 'none');
@@ -181,6 +191,7 @@ export function main(argv: string[]): Promise<number> {
       return failed ? 3 : 0;
     } finally {
       model.close();
+      donor?.close();
     }
   });
 }

@@ -19,6 +19,7 @@ import { cpuExecutorFactory } from '../../runtime/executor/ort.ts';
 import { ROOT } from '../../runtime/paths.ts';
 import { loadPipeline } from '../../runtime/pipeline/load.ts';
 import { graphRef, loadManifest } from '../../runtime/pipeline/manifest.ts';
+import { type WeightEntry, sameWeight } from '../../compiler/weights-file.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'pipeline-artifact-'));
 const tiny = JSON.parse(readFileSync(join(ROOT, 'models', 'qwen_image', 'tiny.pipeline.json'), 'utf8'));
@@ -55,6 +56,13 @@ describe('compilePipeline', () => {
     const cfg = JSON.parse(readFileSync(join(out, 'transformer_cfg', 'manifest.json'), 'utf8'));
     expect([cfg.batch, cfg.inputs.hidden_states, cfg.inputs.encoder_hidden_states_mask]).toEqual([2, 'float32[2,256,64]', 'int64[2,24]']);
     expect(graphRef(loaded, 'transformer').batched).toBe(join(out, 'transformer_cfg'));
+    // Its learned weights are the transformer's (described, not written: one copy on disk and on the GPU).
+    const own = JSON.parse(readFileSync(join(out, 'transformer', 'manifest.json'), 'utf8')).weights;
+    const byName = new Map((own.tensors as WeightEntry[]).map((t) => [t.name, t]));
+    const learned = (cfg.weights.tensors as WeightEntry[]).filter((t) => t.learned);
+    expect(learned.length).toBeGreaterThan(10);
+    for (const t of learned) expect([t.name, t.shared, t.sections, sameWeight(t, byName.get(t.name)!)]).toEqual([t.name, true, {}, true]);
+    expect(cfg.weights.bytes).toBeLessThan(own.bytes / 100);
     expect(graphRef(loaded, 'vaeDecoder').batched).toBeUndefined();
     expect(loaded.compiled).toEqual({ target: 'h100', arch: 'sm_90a', precision: 'bf16' });
     expect(readdirSync(dir).filter((f) => f.includes('staging') || f.includes('partial'))).toEqual([]);
