@@ -18,21 +18,9 @@ import { insertQuantize } from '../passes/quantize/insert.ts';
 import { defaultPolicy } from '../passes/quantize/policy.ts';
 import { fixtureInputs, randomInputsLike, tinyDir } from './helpers/fixtures.ts';
 import { main as compileMain } from '../compiler/cli/compile.ts';
+import { stackSamples } from '../runtime/executor/batch.ts';
 
 const load = (name: string) => importOnnx(`${tinyDir(name)}/model.onnx`).graph;
-
-/** Two batch-1 input sets stacked along axis 0. */
-function stack(a: Record<string, Tensor>, b: Record<string, Tensor>): Record<string, Tensor> {
-  const out: Record<string, Tensor> = {};
-  for (const [name, x] of Object.entries(a)) {
-    const y = b[name];
-    const t = Tensor.zeros(x.dtype, [2 * x.shape[0], ...x.shape.slice(1)]);
-    (t.data as Float32Array).set(x.data as Float32Array, 0);
-    (t.data as Float32Array).set(y.data as Float32Array, x.size);
-    out[name] = t;
-  }
-  return out;
-}
 
 /** Largest |difference| between each half of the batched output and that sample's own run, relative to the output's largest value. */
 function halvesAgainst(batched: Tensor, one: Tensor, two: Tensor): number[] {
@@ -56,7 +44,7 @@ describe('rebatch', () => {
     expect(two.batch).toBe(2);
     const one = inferTypes(g).graph, batched = inferTypes(two).graph;
     for (const o of g.outputs) {
-      const [ra, rb, rs] = [runReference(one, a)[o], runReference(one, b)[o], runReference(batched, stack(a, b))[o]];
+      const [ra, rb, rs] = [runReference(one, a)[o], runReference(one, b)[o], runReference(batched, stackSamples([a, b]))[o]];
       expect(halvesAgainst(rs, ra, rb), `${name} ${o}`).toEqual([0, 0]);
     }
   });
@@ -81,7 +69,7 @@ describe('rebatch', () => {
     for (const p of packs) expect(p.attrs.segments, p.outputs[0]).toBe(2);
     if (precision === 'fp8') expect(two.nodes.filter((n) => n.op === 'WQLinear').length).toBe(one.nodes.filter((n) => n.op === 'WQLinear').length);
     const o = g.outputs[0];
-    const worst = halvesAgainst(runReference(two, stack(a, b))[o], runReference(one, a)[o], runReference(one, b)[o]);
+    const worst = halvesAgainst(runReference(two, stackSamples([a, b]))[o], runReference(one, a)[o], runReference(one, b)[o]);
     expect(Math.max(...worst), `${precision}: ${worst}`).toBeLessThan(precision === 'fp32' ? 1e-6 : 1e-3);
   });
 
