@@ -209,31 +209,26 @@ const unringed = (d: ElementwiseDescriptor) => featureBytes(d) > RING_FEATURE_BY
 
 /**
  * CTAs one row is split over: a thread-block cluster (__cluster_dims__), each CTA taking every
- * other 32-vector (256-column) block of the row, so each stages only its half of the deferred
- * inputs' per-feature values (ws, bias) in shared memory, once, beside a ring of its half-rows;
- * the per-token amax is each CTA's block maximum, combined through distributed shared memory
- * (a maximum of non-negative values: the same amax, so the same codes and scales). Rule: SwiGLU
- * readers with more per-feature bytes than RING_FEATURE_BYTES (Flux.2's: 147 KB of fp32 scales a
- * row, which with the ring's shared memory beside them were read again from L2 for every row;
- * bench/results/row-kernels-swiglu-2026-11-26.md) get 2; every other row kernel 1. Only kernels
- * whose row reductions are maxima (the program ends in its per-token fp8 Quantize, quantized one
- * row behind so the cluster barrier overlaps the next row; no norm, Softmax or RoPE, whose sums or
- * partner elements would cross the halves), float compute, rows of 256·C-column blocks split
- * into 16-byte vectors, deferred inputs read as 16-byte-aligned vectors. `tuning.cluster` fixes it
- * (benchmarks; 1 = not clustered).
+ * other 32-vector (256-column) block of the row, so each stages only its share of the deferred
+ * inputs' per-feature values (ws, bias) in shared memory, once, beside a ring of its part-rows;
+ * the per-token amax is each CTA's block maximum, combined through distributed shared memory one
+ * row behind (a maximum of non-negative values: the same amax, so the same codes and scales; bit
+ * for bit on the H100). Only kernels whose row reductions are maxima (the program ends in its
+ * per-token fp8 Quantize; no norm, Softmax or RoPE, whose sums or partner elements would cross the
+ * parts), float compute, rows of 256·C-column blocks split into 16-byte vectors, deferred inputs
+ * read as 16-byte-aligned vectors.
+ * Not the default: a benchmark tuning (`tuning.cluster`; 1 or absent = not clustered). Built for
+ * Flux.2's deferred SwiGLU readers (147 KB of fp32 scales a row, read again from L2 for every
+ * row), it was slower on the H100 than the unclustered kernel: SwiGLU+Concat+Quantize [4608,
+ * 24576] 266.6 vs 216.0 µs, SwiGLU+Quantize [4096, 18432] 202.3 vs 150.6, [512, 18432] 37.3 vs
+ * 28.3 (bench/results/row-kernels-swiglu-2026-11-26.md; the lead suspect: fewer clusters
+ * co-resident than the 66 the persistent grid launches).
  */
-/** The program ends in its only fp8 Quantize, and the kernel's outputs are its codes (fp8, per
- * element) and scales (per row): what a clustered kernel quantizes one row behind. */
-function quantizeLast(d: ElementwiseDescriptor): boolean {
-  const q = d.program.at(-1);
-  if (q?.op !== 'Quantize' || q.attrs.format === 'bf16' || d.program.filter((i) => i.op === 'Quantize').length !== 1) return false;
-  return d.results.every((r, k) => (r === q.out && d.outputs[k].type === 'fp8e4m3' && !d.outputs[k].perRow) || (r === `${q.out}_1` && d.outputs[k].perRow));
-}
 export function rowCluster(d: ElementwiseDescriptor, tuning: RowTuning = d.row ?? ROW_TUNING): number {
   if (tuning.cluster !== undefined && !(Number.isInteger(tuning.cluster) && tuning.cluster >= 1 && tuning.cluster <= 8)) {
     fail('row-kernel tuning', 'a cluster of 1 to 8 CTAs', String(tuning.cluster));
   }
-  const want = tuning.cluster ?? (featureBytes(d) > RING_FEATURE_BYTES && d.inputs.some((inp) => inp.swiglu) ? 2 : 1);
+  const want = tuning.cluster ?? 1;
   if (want === 1) return 1;
   const ok = d.compute === 'float' && d.cols % (256 * want) === 0
     && d.program.every((ins) => !['LayerNormalization', 'RMSNormalization', 'Softmax', 'RoPE'].includes(ins.op))
@@ -241,6 +236,14 @@ export function rowCluster(d: ElementwiseDescriptor, tuning: RowTuning = d.row ?
     && rowGeometry(d.cols / want, tuning.vectorsPerThread / want).vec === 8
     && quantizeLast(d);
   return ok ? want : 1;
+}
+
+/** The program ends in its only fp8 Quantize, and the kernel's outputs are its codes (fp8, per
+ * element) and scales (per row): what a clustered kernel quantizes one row behind. */
+function quantizeLast(d: ElementwiseDescriptor): boolean {
+  const q = d.program.at(-1);
+  if (q?.op !== 'Quantize' || q.attrs.format === 'bf16' || d.program.filter((i) => i.op === 'Quantize').length !== 1) return false;
+  return d.results.every((r, k) => (r === q.out && d.outputs[k].type === 'fp8e4m3' && !d.outputs[k].perRow) || (r === `${q.out}_1` && d.outputs[k].perRow));
 }
 
 /** One slot of a ring stage: a staged input (`in<k>`) or a Concat (`t<i>`, its parts' vectors

@@ -13,7 +13,8 @@
  *   npx tsx test/gpu/cases.ts prepare DIR rows       all but the VAE decoders' (the row-kernel work)
  *   npx tsx test/gpu/cases.ts prepare DIR row-kernels  the row kernels of `rows` only
  *   npx tsx test/gpu/cases.ts prepare DIR swiglu-readers  flux2_dev's SwiGLU row kernels only
- *                                                    (deferred ones in CLUSTER_TUNINGS; a small cubin)
+ *                                                    (deferred ones also in CLUSTER_TUNINGS, checked
+ *                                                    bit for bit; a small cubin)
  *   (GPU) nvcc -O2 -o h test/gpu/harness.cu -lcuda && ./h .gpu/cases $OUT > $OUT/log.txt
  *   npx tsx test/gpu/cases.ts check .gpu/cases RESULTS_DIR
  * (outputs.bin is ~25 MB with flux2_dev's checked row kernels: where files come back at most
@@ -102,11 +103,11 @@ interface Case {
 
 /** Row-kernel tunings timed beside the default (the rule's CTAs per SM): CTAs per SM fixed at 1-4. */
 const ROW_TUNINGS: RowTuning[] = [1, 2, 3, 4].map((ctasPerSm) => ({ ...ROW_TUNING, ctasPerSm }));
-/** Readers of a deferred GEMM with a SwiGLU input (split over a cluster by the rule, render.ts
- * rowCluster) are timed in these instead: not clustered (the kernel before the rule), other
- * cluster sizes, thread counts and ring depths. */
+/** Readers of a deferred GEMM with a SwiGLU input are timed in these instead: split over a
+ * cluster of 2 CTAs (render.ts rowCluster: 2 and 4 vectors a thread), and unclustered at 2 CTAs
+ * an SM without the ring. */
 const CLUSTER_TUNINGS: RowTuning[] = [
-  { ...ROW_TUNING, cluster: 1 }, { ...ROW_TUNING, cluster: 1, ctasPerSm: 2 }, { ...ROW_TUNING, cluster: 2, vectorsPerThread: 8 }, { ...ROW_TUNING, cluster: 2, stages: 3 },
+  { ...ROW_TUNING, cluster: 2 }, { ...ROW_TUNING, cluster: 2, vectorsPerThread: 8 }, { ...ROW_TUNING, ctasPerSm: 2 },
 ];
 const deferredSwiglu = (d: ElementwiseDescriptor) => d.inputs.some((i) => i.swiglu && i.dequant);
 /** Tunings the checked row kernels of a deferred model also run in (on one or two clusters of
