@@ -247,25 +247,3 @@ template <typename T, int W> __device__ __forceinline__ void dc_block_sum2_w(T& 
 #pragma unroll
   for (int w = 0; w < W; ++w) { a += scratch[w]; b += scratch[16 + w]; }
 }
-
-// Row kernels split over a thread-block cluster (render.ts rowCluster): this CTA's rank; the
-// cluster barrier in halves (arrive: release, so shared-memory writes before it are seen by the
-// cluster's reads after the matching wait: acquire), or whole; and the larger of a row maximum
-// and the partner CTA's (rank ^ 1) in the same shared-memory slot, read through distributed
-// shared memory. Maxima of non-negative values: the row's whichever CTA takes it.
-__device__ __forceinline__ unsigned dc_cluster_rank() {
-  unsigned r;
-  asm volatile("mov.u32 %0, %%cluster_ctarank;" : "=r"(r));
-  return r;
-}
-__device__ __forceinline__ void dc_cluster_arrive() { asm volatile("barrier.cluster.arrive.release.aligned;" ::: "memory"); }
-__device__ __forceinline__ void dc_cluster_wait() { asm volatile("barrier.cluster.wait.acquire.aligned;" ::: "memory"); }
-__device__ __forceinline__ void dc_cluster_sync() { dc_cluster_arrive(); dc_cluster_wait(); }
-__device__ __forceinline__ float dc_cluster_peer_max(float v, const float* slot) {
-  const unsigned local = (unsigned)__cvta_generic_to_shared(slot);
-  unsigned remote;
-  float w;
-  asm volatile("mapa.shared::cluster.u32 %0, %1, %2;" : "=r"(remote) : "r"(local), "r"(dc_cluster_rank() ^ 1u));
-  asm volatile("ld.shared::cluster.f32 %0, [%1];" : "=f"(w) : "r"(remote) : "memory");
-  return w > v ? w : v;
-}

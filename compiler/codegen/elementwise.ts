@@ -67,11 +67,7 @@ export interface ElementwiseDescriptor {
  * into registers, 2 against 3 stages, 2/4/6 vectors per thread, 1-4 CTAs per SM; a warp per row
  * (the row re-read from shared memory by each pass, shuffle reductions) lost every flux2_dev row
  * kernel to this layout and was removed (row-kernels-warp-2026-11-25b.md). */
-export interface RowTuning {
-  vectorsPerThread: number; stages: number; ctasPerSm: number;
-  /** CTAs a row is split over (a thread-block cluster, render.ts rowCluster); absent: the rule's. */
-  cluster?: number;
-}
+export interface RowTuning { vectorsPerThread: number; stages: number; ctasPerSm: number }
 export const ROW_TUNING: RowTuning = { vectorsPerThread: 4, stages: 2, ctasPerSm: 0 };
 
 const CUDA_TYPE: Partial<Record<DType, CudaType>> = {

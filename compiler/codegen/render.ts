@@ -11,7 +11,6 @@ import { ROOT } from '../paths.ts';
 import { type CudaType, type ElementwiseDescriptor, type EwInput, type EwInstr, ROW_TUNING, type RowTuning, rowGeometry } from './elementwise.ts';
 import { snippet } from './snippets.ts';
 import { jsonHash16 } from '../hash.ts';
-import { fail } from '../errors.ts';
 
 const TEMPLATES = join(ROOT, 'templates');
 const env = new nunjucks.Environment(new nunjucks.FileSystemLoader(TEMPLATES), { autoescape: false, throwOnUndefined: true });
@@ -71,18 +70,13 @@ function loadExpr(inputs: EwInput[], ref: string, col: string, base = `off${ref.
  * Dequantizes input k's 8 loaded values `arr` (columns col .. col + 7 of the input's own columns)
  * in place: raw · xs[token] (dqr<k>, per row) · ws[f] (+ bias[f]); '' for an input stored scaled.
  */
-function dq8(d: ElementwiseDescriptor, k: number, arr: string, col: string, staged?: StagedValues): string {
+function dq8(d: ElementwiseDescriptor, k: number, arr: string, col: string): string {
   const q = d.inputs[k].dequant;
   if (!q) return '';
   const f = `${q.f0}LL + ${col}`;
   const bias = q.values.length > 2 ? ` + b_[e]` : '';
-  const load = (i: number, dst: string) => (staged ? `dc_lds8<T>(dq${k}_${i}, ${staged.at(i)}, ${staged.planeBytes}, ${dst});` : `dc_load8<T>(dq${k}_${i}, ${f}, ${dst});`);
-  return ` { T w_[8]${bias ? ', b_[8]' : ''}; ${load(1, 'w_')}${bias ? ` ${load(2, 'b_')}` : ''}\n#pragma unroll\n  for (int e = 0; e < 8; ++e) (${arr})[e] = (${arr})[e] * dqr${k} * w_[e]${bias}; }`;
+  return ` { T w_[8]${bias ? ', b_[8]' : ''}; dc_load8<T>(dq${k}_1, ${f}, w_);${bias ? ` dc_load8<T>(dq${k}_2, ${f}, b_);` : ''}\n#pragma unroll\n  for (int e = 0; e < 8; ++e) (${arr})[e] = (${arr})[e] * dqr${k} * w_[e]${bias}; }`;
 }
-
-/** Where a clustered row kernel staged a deferred input's per-feature values (ws, bias) for this
- * thread's vector j: value i's first 16-byte plane (`at`), its planes `planeBytes` apart. */
-interface StagedValues { at: (i: number) => string; planeBytes: number }
 
 /** Per row: each dequantized input's token scale. */
 const dequantRowLines = (d: ElementwiseDescriptor) => d.inputs.flatMap((inp, k) => (inp.dequant ? [`const T dqr${k} = dc_load<T>(dq${k}_0, row + ${inp.dequant.tok0}LL);`] : []));
@@ -207,45 +201,6 @@ function featureBytes(d: ElementwiseDescriptor): number {
 }
 const unringed = (d: ElementwiseDescriptor) => featureBytes(d) > RING_FEATURE_BYTES && !d.inputs.some((inp) => inp.swiglu);
 
-/**
- * CTAs one row is split over: a thread-block cluster (__cluster_dims__), each CTA taking every
- * other 32-vector (256-column) block of the row, so each stages only its share of the deferred
- * inputs' per-feature values (ws, bias) in shared memory, once, beside a ring of its part-rows;
- * the per-token amax is each CTA's block maximum, combined through distributed shared memory one
- * row behind (a maximum of non-negative values: the same amax, so the same codes and scales; bit
- * for bit on the H100). Only kernels whose row reductions are maxima (the program ends in its
- * per-token fp8 Quantize; no norm, Softmax or RoPE, whose sums or partner elements would cross the
- * parts), float compute, rows of 256·C-column blocks split into 16-byte vectors, deferred inputs
- * read as 16-byte-aligned vectors.
- * Not the default: a benchmark tuning (`tuning.cluster`; 1 or absent = not clustered). Built for
- * Flux.2's deferred SwiGLU readers (147 KB of fp32 scales a row, read again from L2 for every
- * row), it was slower on the H100 than the unclustered kernel: SwiGLU+Concat+Quantize [4608,
- * 24576] 266.6 vs 216.0 µs, SwiGLU+Quantize [4096, 18432] 202.3 vs 150.6, [512, 18432] 37.3 vs
- * 28.3 (bench/results/row-kernels-swiglu-2026-11-26.md; the lead suspect: fewer clusters
- * co-resident than the 66 the persistent grid launches).
- */
-export function rowCluster(d: ElementwiseDescriptor, tuning: RowTuning = d.row ?? ROW_TUNING): number {
-  if (tuning.cluster !== undefined && !(Number.isInteger(tuning.cluster) && tuning.cluster >= 1 && tuning.cluster <= 8)) {
-    fail('row-kernel tuning', 'a cluster of 1 to 8 CTAs', String(tuning.cluster));
-  }
-  const want = tuning.cluster ?? 1;
-  if (want === 1) return 1;
-  const ok = d.compute === 'float' && d.cols % (256 * want) === 0
-    && d.program.every((ins) => !['LayerNormalization', 'RMSNormalization', 'Softmax', 'RoPE'].includes(ins.op))
-    && d.inputs.every((inp) => !inp.dequant || (inp.vector && inp.dequant.f0 % 8 === 0))
-    && rowGeometry(d.cols / want, tuning.vectorsPerThread / want).vec === 8
-    && quantizeLast(d);
-  return ok ? want : 1;
-}
-
-/** The program ends in its only fp8 Quantize, and the kernel's outputs are its codes (fp8, per
- * element) and scales (per row): what a clustered kernel quantizes one row behind. */
-function quantizeLast(d: ElementwiseDescriptor): boolean {
-  const q = d.program.at(-1);
-  if (q?.op !== 'Quantize' || q.attrs.format === 'bf16' || d.program.filter((i) => i.op === 'Quantize').length !== 1) return false;
-  return d.results.every((r, k) => (r === q.out && d.outputs[k].type === 'fp8e4m3' && !d.outputs[k].perRow) || (r === `${q.out}_1` && d.outputs[k].perRow));
-}
-
 /** One slot of a ring stage: a staged input (`in<k>`) or a Concat (`t<i>`, its parts' vectors
  * share the slot: each vector of the row lies in one part). `copy` issues this thread's vector j. */
 interface RingSlot { ref: string; offset: number; planes: number; copy: string }
@@ -258,7 +213,7 @@ interface Ring { stages: number; stageBytes: number; planeBytes: number; slots: 
  * vectors, thread-contiguous, so copies and reads are conflict-free), and how many stages fit
  * (undefined: fewer than 2).
  */
-function rowRing(d: ElementwiseDescriptor, T: number, V: number, PV: number, tuning: RowTuning, ctasPerSm: number, reserved = 0): Ring | undefined {
+function rowRing(d: ElementwiseDescriptor, T: number, V: number, PV: number, tuning: RowTuning, ctasPerSm: number): Ring | undefined {
   if (V !== 8 || unringed(d)) return undefined;
   const planeBytes = PV * T * 16;
   const slots = new Map<string, RingSlot>();
@@ -280,7 +235,7 @@ function rowRing(d: ElementwiseDescriptor, T: number, V: number, PV: number, tun
   }
   if (!slots.size) return undefined;
   const rope = d.program.some((i) => i.op === 'RoPE') ? d.cols * (d.compute === 'double' ? 8 : 4) : 0;
-  const stages = Math.min(tuning.stages, Math.floor((rowSmemBudget(ctasPerSm) - rope - reserved) / offset));
+  const stages = Math.min(tuning.stages, Math.floor((rowSmemBudget(ctasPerSm) - rope) / offset));
   return stages >= 2 ? { stages, stageBytes: offset, planeBytes, slots } : undefined;
 }
 
@@ -327,95 +282,30 @@ export function rowCtasPerSm(d: ElementwiseDescriptor, T: number, N: number): nu
  * the neighbouring lane (interleaved pairs, by shuffle) or from a shared-memory copy of the row
  * (halves). Measured choices: bench/results/row-kernels-2026-11-25b.md.
  */
-function renderRow(d: ElementwiseDescriptor, name: string): { source: string; sharedBytes: number; threads: number; perSm: number; cluster: number } {
+function renderRow(d: ElementwiseDescriptor, name: string): { source: string; sharedBytes: number; threads: number; perSm: number } {
   const tuning = d.row ?? ROW_TUNING;
-  // A row split over a cluster of C CTAs (rowCluster): each CTA's vectors are every C-th block of
-  // 32 (a warp's), so both halves of a Concat or SwiGLU row are shared evenly and a warp's 16-byte
-  // accesses stay 512 contiguous bytes.
-  const C = rowCluster(d, tuning);
-  const { threads: T, vec: V, per: PV, exact } = C > 1 ? rowGeometry(d.cols / C, tuning.vectorsPerThread / C) : rowGeometry(d.cols, tuning.vectorsPerThread);
+  const { threads: T, vec: V, per: PV, exact } = rowGeometry(d.cols, tuning.vectorsPerThread);
   const N = PV * V; // elements per thread
   const steps: RowStep[] = [];
   const val = new Map<string, string>(); // ref -> register array (or scalar) name
-  // Column of this thread's vector j (dc_cb0: its vector 0, set per CTA).
-  const colOf = (j: string) => (C > 1 ? `(dc_cb0 + (long long)(${j}) * ${T * C * 8})` : `((long long)(${j}) * ${T} + tid) * 8`);
   // Element loop: element i of this thread is column c.
   const loop = (body: string) => V === 1
     ? `#pragma unroll\n  for (int i = 0; i < ${PV}; ++i) { const long long c = (long long)i * ${T} + tid; ${exact ? '' : `if (c < ${d.cols}LL) `}{ ${body} } }`
-    : `#pragma unroll\n  for (int i = 0; i < ${N}; ++i) { const long long c = ${C > 1 ? `${colOf('i >> 3')} + (i & 7)` : `((long long)(i >> 3) * ${T} + tid) * 8 + (i & 7)`}; { ${body} } }`;
+    : `#pragma unroll\n  for (int i = 0; i < ${N}; ++i) { const long long c = ((long long)(i >> 3) * ${T} + tid) * 8 + (i & 7); { ${body} } }`;
   // Vector loop: vector j of this thread starts at column cb.
-  const vloop = (body: string) => `#pragma unroll\n  for (int j = 0; j < ${PV}; ++j) { const long long cb = ${C > 1 ? colOf('j') : `((long long)j * ${T} + tid) * 8`}; ${body} }`;
+  const vloop = (body: string) => `#pragma unroll\n  for (int j = 0; j < ${PV}; ++j) { const long long cb = ((long long)j * ${T} + tid) * 8; ${body} }`;
   // Load every input once; inputs that are the same for every row (norm weights, modulation
   // vectors) are loaded before the row loop and stay in registers for all rows of the CTA.
   const invariant: string[] = [];
-  // Clustered: the deferred inputs' per-feature values (ws, bias) staged in shared memory after
-  // the ring, once per CTA, in the ring's layout (16-byte planes of PV * T vectors, this thread's
-  // vector j at slot j * T + tid; a float's 8 values are 2 planes; a SwiGLU input's gate values,
-  // then its up values). fvSlots: input -> plane offset of value 1 (values 2.. follow).
-  const planeBytes = PV * T * 16;
-  const fvSlots = new Map<number, { planes: number; perValue: number; halfPlanes: number }>();
-  let fvPlanes = 0;
-  if (C > 1) {
-    d.inputs.forEach((inp, k) => {
-      if (!inp.dequant) return;
-      const halfPlanes = inp.dequant.types.slice(1).map((t) => ((TYPE_BYTES[t] ?? 4) === 4 ? 2 : 1))[0];
-      if (inp.dequant.types.slice(1).some((t) => ((TYPE_BYTES[t] ?? 4) === 4 ? 2 : 1) !== halfPlanes)) fail(`row kernel ${name}`, 'per-feature values of one type', inp.dequant.types.join(', '));
-      const perValue = halfPlanes * (inp.swiglu ? 2 : 1);
-      fvSlots.set(k, { planes: fvPlanes, perValue, halfPlanes });
-      fvPlanes += perValue * (inp.dequant.values.length - 1);
-    });
-  }
-  const fvBytes = fvPlanes * planeBytes;
-  let fvBase = 0; // set once the ring's size is known
-  const stagedValues = (k: number, half: number): StagedValues | undefined => {
-    const sl = fvSlots.get(k);
-    return sl && { at: (i: number) => `dc_row_smem + ${fvBase + (sl.planes + (i - 1) * sl.perValue + half * sl.halfPlanes) * planeBytes} + (j * ${T} + tid) * 16`, planeBytes };
-  };
-  // dq8 of input k's gate (half 0) or up (half 1) values, from shared memory where staged.
-  const dq = (k: number, arr: string, col: string, half = 0) => dq8(d, k, arr, col, stagedValues(k, half));
   const loadInto = (k: number, arr: string, base: string) => (d.inputs[k].vector && V === 8
-    ? vloop(`dc_load8<T>(in${k}, ${base} + cb, &${arr}[j * 8]);${dq(k, `&${arr}[j * 8]`, 'cb')}`)
+    ? vloop(`dc_load8<T>(in${k}, ${base} + cb, &${arr}[j * 8]);${dq8(d, k, `&${arr}[j * 8]`, 'cb')}`)
     : loop(`${arr}[i] = ${loadExpr(d.inputs, `in${k}`, 'c', base)};`));
   const isInvariant = (inp: EwInput) => inp.rowDims.every((dim) => dim.stride === 0 || dim.size === 1);
   // CTAs per SM: as many as the row arrays' registers allow (below), at most 4, fewer where the
-  // ring would not fit in shared memory; the tuning may fix the number instead. Clustered: one
-  // (the staged values and the ring fill an SM's shared memory) unless the tuning says more.
-  let ctasPerSm = C > 1 ? tuning.ctasPerSm || 1 : tuning.ctasPerSm || (unringed(d) ? Math.min(2, rowCtasPerSm(d, T, N)) : rowCtasPerSm(d, T, N));
-  let ring = rowRing(d, T, V, PV, tuning, ctasPerSm, fvBytes);
-  // A cluster without room for a ring of two stages beside its values: not clustered.
-  if (C > 1 && !ring) return renderRow({ ...d, row: { ...tuning, cluster: 1 } }, name);
+  // ring would not fit in shared memory; the tuning may fix the number instead.
+  let ctasPerSm = tuning.ctasPerSm || (unringed(d) ? Math.min(2, rowCtasPerSm(d, T, N)) : rowCtasPerSm(d, T, N));
+  let ring = rowRing(d, T, V, PV, tuning, ctasPerSm);
   if (!ring && !tuning.ctasPerSm && rowRing(d, T, V, PV, tuning, 1)) while (!ring) ring = rowRing(d, T, V, PV, tuning, --ctasPerSm);
-  // Rows: each CTA (cluster) takes every grid-stride-th row from its index.
-  const firstRow = C > 1 ? `(long long)(blockIdx.x / ${C})` : '(long long)blockIdx.x';
-  const rowStride = C > 1 ? `(gridDim.x / ${C})` : 'gridDim.x';
-  if (C > 1) {
-    fvBase = ring!.stages * ring!.stageBytes;
-    invariant.push(`const unsigned dc_rank = dc_cluster_rank();`, `const long long dc_cb0 = ((long long)(tid >> 5) * ${C} + dc_rank) * 256 + (tid & 31) * 8;`, '__shared__ T dc_amax_x[4];');
-    // Staging: each thread copies its own vectors' values (a commit group before the ring's, so
-    // the first row's wait covers it; no barrier: a thread reads only what it copied).
-    const stage = (k: number, col: string) => {
-      const inp = d.inputs[k], q = inp.dequant!, sl = fvSlots.get(k)!;
-      const width = inp.part?.width ?? d.cols;
-      const copies: string[] = [];
-      for (let i = 1; i < q.values.length; i++) {
-        for (let h = 0; h < (inp.swiglu ? 2 : 1); h++) {
-          for (let p = 0; p < sl.halfPlanes; p++) {
-            const at = fvBase + (sl.planes + (i - 1) * sl.perValue + h * sl.halfPlanes + p) * planeBytes;
-            copies.push(`dc_cp_async16(dc_row_smem + ${at} + (j * ${T} + tid) * 16, dq${k}_${i} + ${q.f0}LL + ${col} + ${h * width + p * 4}LL);`);
-          }
-        }
-      }
-      return copies.join(' ');
-    };
-    const inConcat = new Set<number>();
-    for (const ins of d.program.filter((x) => x.op === 'Concat')) {
-      const parts = ins.args.map((a) => Number(a.slice(2)));
-      parts.forEach((k) => inConcat.add(k));
-      if (parts.some((k) => d.inputs[k].dequant)) invariant.push(vloop(partBranches(d, parts, (k, col) => (d.inputs[k].dequant ? stage(k, col) : ''))));
-    }
-    d.inputs.forEach((inp, k) => { if (inp.dequant && !inConcat.has(k)) invariant.push(vloop(stage(k, 'cb'))); });
-    invariant.push('dc_cp_commit();');
-  }
   if (ring) {
     // The ring: stage s holds row blockIdx.x + (it + s) * gridDim.x of every staged input; each
     // thread copies (cp.async) exactly the 16-byte vectors it later reads, so no barrier guards a
@@ -425,9 +315,9 @@ function renderRow(d: ElementwiseDescriptor, name: string): { source: string; sh
       `  unsigned char* st = dc_row_smem + (${stage}) * ${ring.stageBytes};`,
       ...[...ring.slots.values()].map((sl) => vloop(sl.copy)),
       '} }', 'dc_cp_commit();'];
-    invariant.push(`#pragma unroll 1\n  for (int s = 0; s < ${ring.stages - 1}; ++s) {`, ...copies('s', `${firstRow} + (long long)s * ${rowStride}`), '}');
+    invariant.push(`#pragma unroll 1\n  for (int s = 0; s < ${ring.stages - 1}; ++s) {`, ...copies('s', '(long long)blockIdx.x + (long long)s * gridDim.x'), '}');
     steps.push({ comment: `ring: issue row + ${ring.stages - 1} grid strides, wait for this row`, lines: [
-      ...copies(`(it + ${ring.stages - 1}) % ${ring.stages}`, `row + ${ring.stages - 1}LL * ${rowStride}`),
+      ...copies(`(it + ${ring.stages - 1}) % ${ring.stages}`, `row + ${ring.stages - 1}LL * gridDim.x`),
       `dc_cp_wait<${ring.stages - 1}>();`, `const unsigned char* cur = dc_row_smem + (it % ${ring.stages}) * ${ring.stageBytes};`] });
   }
   const staged = ring?.slots ?? new Map<string, RingSlot>();
@@ -451,7 +341,7 @@ function renderRow(d: ElementwiseDescriptor, name: string): { source: string; sh
     }
     const sl = staged.get(`in${k}`);
     if (sl) {
-      steps.push({ comment: `input ${k} (from the ring)`, lines: [`T x${k}[${N}];`, vloop(`dc_lds8<T>(in${k}, cur + ${sl.offset} + (j * ${T} + tid) * 16, ${ring!.planeBytes}, &x${k}[j * 8]);${dq(k, `&x${k}[j * 8]`, 'cb')}`)] });
+      steps.push({ comment: `input ${k} (from the ring)`, lines: [`T x${k}[${N}];`, vloop(`dc_lds8<T>(in${k}, cur + ${sl.offset} + (j * ${T} + tid) * 16, ${ring!.planeBytes}, &x${k}[j * 8]);${dq8(d, k, `&x${k}[j * 8]`, 'cb')}`)] });
       return;
     }
     // Not staged (an fp8 or strided input, rows of single elements, or no room for two stages).
@@ -470,20 +360,6 @@ function renderRow(d: ElementwiseDescriptor, name: string): { source: string; sh
   // them ends with a barrier, so the next row's first reduction may overwrite the buffer.
   let reductions = 0;
   const scratch = () => `scratch + ${32 * (reductions++ % 2)}`;
-  // Clustered (rowCluster: the program ends in its only fp8 Quantize, whose codes and scales are
-  // the outputs): the previous row (prow, values pv, this CTA's maximum pam) quantized and stored
-  // once its cluster barrier completes; row it - 1's maximum sits in slot (it - 1) & 3.
-  const epilogue: string[] = [];
-  let clustered = false;
-  const clusterQuantize = (i: number): string[] => {
-    const out = d.program[i].out;
-    const lines = ['dc_cluster_wait();', `const T amax = dc_cluster_peer_max(pam${i}, dc_amax_x + ((it - 1) & 3));`,
-      'const T s_ = amax > T(0) ? T(float(amax) / 448.f) : T(1);', 'const auto qd_ = dc_qprep(s_);',
-      `T q_[${N}];`, loop(`q_[i] = dc_qdiv(pv${i}[i], qd_);`)];
-    d.outputs.forEach((o, k) => lines.push(d.results[k] === out ? vloop(`dc_store8q<T>(out${k}, prow * ${d.cols}LL + cb, &q_[j * 8]);`)
-      : `if (tid == 0 && dc_rank == 0) dc_store<T>(out${k}, prow, s_);`));
-    return lines;
-  };
   d.program.forEach((ins, i) => {
     const v = `v${i}`;
     const lines = [`T ${v}[${N}];`];
@@ -516,19 +392,6 @@ function renderRow(d: ElementwiseDescriptor, name: string): { source: string; sh
         if (ins.attrs.format === 'bf16') lines.push(loop(`${v}[i] = dc_round_bf16(${a(0)});`), `const T s_${i} = T(1);`);
         else {
           lines.push(`T am${i} = T(0);`, loop(`am${i} = dc_amax(am${i}, ${a(0)});`), `const T amax${i} = ${red('dc_block_max')}(am${i}, ${scratch()});`);
-          if (C > 1) {
-            // Clustered, one row behind: this row's values and CTA maximum are kept (pv, pam) while
-            // the cluster barrier that publishes the maximum completes; the previous row is then
-            // quantized with the cluster's maximum and stored (clusterQuantize), the next row's
-            // values computed in between. Maxima in dc_amax_x[it & 3]: a slot is rewritten 3 rows
-            // later, after a barrier the partner passes only once it has read it.
-            invariant.push(`T pv${i}[${N}]; T pam${i} = T(0); long long prow = 0;`);
-            lines.push(`if (tid == 0) dc_amax_x[it & 3] = amax${i};`, `if (it > 0) {`, ...clusterQuantize(i), '}', 'dc_cluster_arrive();',
-              loop(`pv${i}[i] = ${a(0)};`), `pam${i} = amax${i}; prow = row;`);
-            epilogue.push('if (it > 0) {', ...clusterQuantize(i), '}');
-            clustered = true;
-            break;
-          }
           lines.push(`const T s_${i} = amax${i} > T(0) ? T(float(amax${i}) / 448.f) : T(1);`, `const auto qd_${i} = dc_qprep(s_${i});`);
           // Stored to fp8 only: the quotient unrounded (the store rounds it, dc_store8q).
           lines.push(loop(`${v}[i] = ${rawQuantized(d).has(ins.out) ? `dc_qdiv(${a(0)}, qd_${i})` : `dc_round_e4m3(dc_qdiv(${a(0)}, qd_${i}))`};`));
@@ -540,9 +403,9 @@ function renderRow(d: ElementwiseDescriptor, name: string): { source: string; sh
         const sl = staged.get(`in${k}`);
         if (sl) {
           const up = sl.offset + (sl.planes / 2) * ring!.planeBytes;
-          lines.push(vloop(`T g[8], u[8]; dc_lds8<T>(in${k}, cur + ${sl.offset} + (j * ${T} + tid) * 16, ${ring!.planeBytes}, g); dc_lds8<T>(in${k}, cur + ${up} + (j * ${T} + tid) * 16, ${ring!.planeBytes}, u);${dq(k, 'g', 'cb')}${dq(k, 'u', `cb + ${d.cols}LL`, 1)}\n#pragma unroll\n  for (int e = 0; e < 8; ++e) ${v}[j * 8 + e] = g[e] * dc_sigmoid(g[e]) * u[e];`));
+          lines.push(vloop(`T g[8], u[8]; dc_lds8<T>(in${k}, cur + ${sl.offset} + (j * ${T} + tid) * 16, ${ring!.planeBytes}, g); dc_lds8<T>(in${k}, cur + ${up} + (j * ${T} + tid) * 16, ${ring!.planeBytes}, u);${dq8(d, k, 'g', 'cb')}${dq8(d, k, 'u', `cb + ${d.cols}LL`)}\n#pragma unroll\n  for (int e = 0; e < 8; ++e) ${v}[j * 8 + e] = g[e] * dc_sigmoid(g[e]) * u[e];`));
         } else if (V === 8 && d.inputs[k].vector) {
-          lines.push(vloop(`T g[8], u[8]; dc_load8<T>(in${k}, off${k} + cb, g); dc_load8<T>(in${k}, off${k} + cb + ${d.cols}LL, u);${dq(k, 'g', 'cb')}${dq(k, 'u', `cb + ${d.cols}LL`, 1)}\n#pragma unroll\n  for (int e = 0; e < 8; ++e) ${v}[j * 8 + e] = g[e] * dc_sigmoid(g[e]) * u[e];`));
+          lines.push(vloop(`T g[8], u[8]; dc_load8<T>(in${k}, off${k} + cb, g); dc_load8<T>(in${k}, off${k} + cb + ${d.cols}LL, u);${dq8(d, k, 'g', 'cb')}${dq8(d, k, 'u', `cb + ${d.cols}LL`)}\n#pragma unroll\n  for (int e = 0; e < 8; ++e) ${v}[j * 8 + e] = g[e] * dc_sigmoid(g[e]) * u[e];`));
         } else {
           lines.push(loop(`const T g = ${loadExpr(d.inputs, `in${k}`, 'c')}; ${v}[i] = g * dc_sigmoid(g) * ${loadExpr(d.inputs, `in${k}`, `c + ${d.cols}LL`)};`));
         }
@@ -557,15 +420,15 @@ function renderRow(d: ElementwiseDescriptor, name: string): { source: string; sh
           const at = (p: number) => `cur + ${sl.offset + p * ring!.planeBytes} + (j * ${T} + tid) * 16`;
           lines.push(vloop(partBranches(d, parts, (k, col) => {
             const inp = d.inputs[k];
-            if (!inp.swiglu) return `dc_lds8<T>(in${k}, ${at(0)}, ${ring!.planeBytes}, &${v}[j * 8]);${dq(k, `&${v}[j * 8]`, col)}`;
+            if (!inp.swiglu) return `dc_lds8<T>(in${k}, ${at(0)}, ${ring!.planeBytes}, &${v}[j * 8]);${dq8(d, k, `&${v}[j * 8]`, col)}`;
             const up = planesOf(inp, 0).length / 2;
-            return `T g[8], u[8]; dc_lds8<T>(in${k}, ${at(0)}, ${ring!.planeBytes}, g); dc_lds8<T>(in${k}, ${at(up)}, ${ring!.planeBytes}, u);${dq(k, 'g', col)}${dq(k, 'u', `${col} + ${inp.part!.width}LL`, 1)}${swiglu('g', 'u', `(&${v}[j * 8])`)}`;
+            return `T g[8], u[8]; dc_lds8<T>(in${k}, ${at(0)}, ${ring!.planeBytes}, g); dc_lds8<T>(in${k}, ${at(up)}, ${ring!.planeBytes}, u);${dq8(d, k, 'g', col)}${dq8(d, k, 'u', `${col} + ${inp.part!.width}LL`)}${swiglu('g', 'u', `(&${v}[j * 8])`)}`;
           })));
         } else if (V === 8) {
-          const load8 = (k: number, col: string, dst: string, half = 0) => (d.inputs[k].vector ? `dc_load8<T>(in${k}, off${k} + ${col}, ${dst});${dq(k, dst, col, half)}`
+          const load8 = (k: number, col: string, dst: string) => (d.inputs[k].vector ? `dc_load8<T>(in${k}, off${k} + ${col}, ${dst});${dq8(d, k, dst, col)}`
             : `for (int e = 0; e < 8; ++e) ${dst}[e] = ${loadExpr(d.inputs, `in${k}`, `(${col} + e)`)};`);
           lines.push(vloop(partBranches(d, parts, (k, col) => (!d.inputs[k].swiglu ? load8(k, col, `(&${v}[j * 8])`)
-            : `T g[8], u[8]; ${load8(k, col, 'g')} ${load8(k, `${col} + ${d.inputs[k].part!.width}LL`, 'u', 1)}${swiglu('g', 'u', `(&${v}[j * 8])`)}`))));
+            : `T g[8], u[8]; ${load8(k, col, 'g')} ${load8(k, `${col} + ${d.inputs[k].part!.width}LL`, 'u')}${swiglu('g', 'u', `(&${v}[j * 8])`)}`))));
         } else {
           lines.push(loop(partBranches(d, parts, (k, col) => {
             const x = (c: string) => loadExpr(d.inputs, `in${k}`, c);
@@ -598,22 +461,17 @@ function renderRow(d: ElementwiseDescriptor, name: string): { source: string; sh
     steps.push({ comment: `${ins.out} = ${ins.op}(${ins.args.join(', ')})`, lines });
   });
   const stores: string[] = [];
-  if (!clustered) d.outputs.forEach((o, k) => {
+  d.outputs.forEach((o, k) => {
     const ref = d.results[k];
     const arr = val.get(ref);
-    if (o.perRow) stores.push(`if (tid == 0${C > 1 ? ' && dc_rank == 0' : ''}) dc_store<T>(out${k}, row, ${at(ref)});`);
+    if (o.perRow) stores.push(`if (tid == 0) dc_store<T>(out${k}, row, ${at(ref)});`);
     else if (V === 8 && arr && !arr.startsWith('s_')) stores.push(vloop(`dc_store8${rawQuantized(d).has(ref) ? 'q' : ''}<T>(out${k}, row * ${d.cols}LL + cb, &${arr}[j * 8]);`));
     else stores.push(loop(`dc_store<T>(out${k}, row * ${d.cols}LL + c, ${at(ref)});`));
   });
-  if (!clustered) steps.push({ comment: 'outputs', lines: stores });
-  const ringBytes = (ring ? ring.stages * ring.stageBytes : 0) + fvBytes;
-  // Clustered: the last row is quantized after the loop (epilogue); a barrier at the end of the
-  // kernel keeps each CTA's shared memory until its partner has read it.
-  const source = env.render('elementwise_row.cu.njk', {
-    name, threads: T, minBlocks: ctasPerSm, params: params(d), compute: d.compute, rows: d.rows, invariant, rowOffsets: [...offsetLines(d.inputs), ...dequantRowLines(d)], steps,
-    rowbufOffset: ringBytes, endBarrier: reductions % 2 === 1, cluster: C, firstRow: C > 1 ? firstRow : 'blockIdx.x', rowStride, epilogue,
-  });
-  return { source, sharedBytes: ringBytes + sharedBytes, threads: T, perSm: ctasPerSm, cluster: C };
+  steps.push({ comment: 'outputs', lines: stores });
+  const ringBytes = ring ? ring.stages * ring.stageBytes : 0;
+  const source = env.render('elementwise_row.cu.njk', { name, threads: T, minBlocks: ctasPerSm, params: params(d), compute: d.compute, rows: d.rows, invariant, rowOffsets: [...offsetLines(d.inputs), ...dequantRowLines(d)], steps, rowbufOffset: ringBytes, endBarrier: reductions % 2 === 1 });
+  return { source, sharedBytes: ringBytes + sharedBytes, threads: T, perSm: ctasPerSm };
 }
 
 /** Renders one element-wise kernel (without the preamble; renderUnit adds it once per unit). */
@@ -630,10 +488,10 @@ export function renderElementwise(d: ElementwiseDescriptor): RenderedKernel {
     const work = (d.rows * d.cols) / (flatVectorisable(d) ? 8 : 1);
     return { name, hot, source: renderFlat(d, name), grid: Math.max(1, Math.min(Math.ceil(work / d.threads), 132 * 16)), block: d.threads, sharedBytes: 0 };
   }
-  const { source, sharedBytes, threads, perSm, cluster } = renderRow(d, name);
-  // A persistent grid (132 SMs on an H100), each CTA (cluster) looping over rows, so row-invariant
-  // inputs are read once per CTA and the ring runs over all of a CTA's rows.
-  return { name, hot, source, grid: cluster * Math.max(1, Math.min(d.rows, Math.floor((132 * perSm) / cluster))), block: threads, sharedBytes };
+  const { source, sharedBytes, threads, perSm } = renderRow(d, name);
+  // A persistent grid (132 SMs on an H100), each CTA looping over rows, so row-invariant inputs
+  // are read once per CTA and the ring runs over all of a CTA's rows.
+  return { name, hot, source, grid: Math.max(1, Math.min(d.rows, 132 * perSm)), block: threads, sharedBytes };
 }
 
 /** One translation unit: the preamble once, then the kernels (deduplicated by name). */

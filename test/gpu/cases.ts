@@ -12,9 +12,6 @@
  *   npx tsx test/gpu/cases.ts prepare DIR vae        the VAE decoders' cases only
  *   npx tsx test/gpu/cases.ts prepare DIR rows       all but the VAE decoders' (the row-kernel work)
  *   npx tsx test/gpu/cases.ts prepare DIR row-kernels  the row kernels of `rows` only
- *   npx tsx test/gpu/cases.ts prepare DIR swiglu-readers  flux2_dev's SwiGLU row kernels only
- *                                                    (deferred ones also in CLUSTER_TUNINGS, checked
- *                                                    bit for bit; a small cubin)
  *   (GPU) nvcc -O2 -o h test/gpu/harness.cu -lcuda && ./h .gpu/cases $OUT > $OUT/log.txt
  *   npx tsx test/gpu/cases.ts check .gpu/cases RESULTS_DIR
  * (outputs.bin is ~25 MB with flux2_dev's checked row kernels: where files come back at most
@@ -32,7 +29,7 @@ import { buildKernels } from '../../compiler/build/index.ts';
 import type { CudaType } from '../../compiler/codegen/elementwise.ts';
 import { deferDequant, kernelPlan } from '../../compiler/codegen/plan.ts';
 import { lateReads } from '../../compiler/codegen/dequant.ts';
-import { type ElementwiseDescriptor, ROW_TUNING, type RowTuning, elementwiseDescriptor, withRowTuning } from '../../compiler/codegen/elementwise.ts';
+import { ROW_TUNING, type RowTuning, elementwiseDescriptor, withRowTuning } from '../../compiler/codegen/elementwise.ts';
 import { type RenderedKernel, renderElementwise, renderUnit } from '../../compiler/codegen/render.ts';
 import { loadConstant } from '../../compiler/onnx/constants.ts';
 import { planMemory } from '../../passes/plan-memory.ts';
@@ -103,19 +100,10 @@ interface Case {
 
 /** Row-kernel tunings timed beside the default (the rule's CTAs per SM): CTAs per SM fixed at 1-4. */
 const ROW_TUNINGS: RowTuning[] = [1, 2, 3, 4].map((ctasPerSm) => ({ ...ROW_TUNING, ctasPerSm }));
-/** Readers of a deferred GEMM with a SwiGLU input are timed in these instead: split over a
- * cluster of 2 CTAs (render.ts rowCluster: 2 and 4 vectors a thread), and unclustered at 2 CTAs
- * an SM without the ring. */
-const CLUSTER_TUNINGS: RowTuning[] = [
-  { ...ROW_TUNING, cluster: 2 }, { ...ROW_TUNING, cluster: 2, vectorsPerThread: 8 }, { ...ROW_TUNING, ctasPerSm: 2 },
-];
-const deferredSwiglu = (d: ElementwiseDescriptor) => d.inputs.some((i) => i.swiglu && i.dequant);
-/** Tunings the checked row kernels of a deferred model also run in (on one or two clusters of
- * CTAs), bit for bit against their default tuning's outputs. */
-const CHECKED_TUNINGS: RowTuning[] = CLUSTER_TUNINGS;
-const tuningLabel = (t: RowTuning) => `${t.vectorsPerThread} vec/thread, ring ${t.stages}, ${t.ctasPerSm || 'rule'} CTA/SM${t.cluster ? `, cluster ${t.cluster}` : ''}`;
-/** CTAs in a kernel's cluster (its grid is a multiple of it). */
-const clusterOf = (k: RenderedKernel) => Number(/__cluster_dims__\((\d+)/.exec(k.source)?.[1] ?? 1);
+/** Tunings the checked row kernels also run in (on 2 CTAs): against the reference, or a deferred
+ * GEMM's reader bit for bit against its default tuning's outputs. Empty: none under study. */
+const CHECKED_TUNINGS: RowTuning[] = [];
+const tuningLabel = (t: RowTuning) => `${t.vectorsPerThread} vec/thread, ring ${t.stages}, ${t.ctasPerSm || 'rule'} CTA/SM`;
 
 /**
  * The amax and encode launches of one NVFP4 Quantize as one case: the amax kernel writes partial
@@ -190,25 +178,18 @@ async function prepare(dir: string, only?: string): Promise<void> {
   // `only` = 'vae': just the VAE decoders' cases; 'rows': all but the VAE decoders'; 'row-kernels':
   // the row kernels of 'rows' only (about 6 s on the H100).
   const all = only !== 'vae';
-  const swigluOnly = only === 'swiglu-readers';
-  const rowsOnly = only === 'row-kernels' || swigluOnly;
+  const rowsOnly = only === 'row-kernels';
   // (Attention kernels, packs included, have their own harness: test/gpu/attention.ts.)
   const notAttention = (k: string) => !k.startsWith('attn');
-  const models: { graph: Graph; check: boolean; only?: (launchKernel: string) => boolean; sample?: boolean; label?: string; deferred?: boolean }[] = !all || swigluOnly ? [] : ['flux2', 'qwen_image', 'mistral_text_encoder', 'qwen_text_encoder'].map((m) => ({ graph: optimise(join(ROOT, 'models', 'tiny', m, 'model.onnx')), check: true, only: notAttention }));
+  const models: { graph: Graph; check: boolean; only?: (launchKernel: string) => boolean; sample?: boolean; label?: string; deferred?: boolean }[] = !all ? [] : ['flux2', 'qwen_image', 'mistral_text_encoder', 'qwen_text_encoder'].map((m) => ({ graph: optimise(join(ROOT, 'models', 'tiny', m, 'model.onnx')), check: true, only: notAttention }));
   // NVFP4 activation quantization (the b200 path), built for sm_90a and checked on the H100: the
   // template is portable CUDA, so the same descriptors pass the same reference test here.
-  if (all && !swigluOnly) models.push({ graph: optimise(join(ROOT, 'models', 'tiny', 'flux2', 'model.onnx'), {}, 'nvfp4'), check: true, only: (k) => k.startsWith('q4_') });
+  if (all) models.push({ graph: optimise(join(ROOT, 'models', 'tiny', 'flux2', 'model.onnx'), {}, 'nvfp4'), check: true, only: (k) => k.startsWith('q4_') });
   // The weight-only FP8 GEMV (compiler/codegen/gemv.ts) on every one-row GEMM of the tiny models
   // (oneRowMinBytes 0; by default only large weights take it). Its full-size shapes: bench/gpu/gemv_fp8.py.
-  if (all && !swigluOnly) for (const m of ['flux2', 'qwen_image']) models.push({ graph: optimise(join(ROOT, 'models', 'tiny', m, 'model.onnx'), {}, 'fp8', true, { oneRowMinBytes: 0 }), check: true, only: (k) => k.startsWith('gemv8_') });
+  if (all) for (const m of ['flux2', 'qwen_image']) models.push({ graph: optimise(join(ROOT, 'models', 'tiny', m, 'model.onnx'), {}, 'fp8', true, { oneRowMinBytes: 0 }), check: true, only: (k) => k.startsWith('gemv8_') });
   const full = join(ROOT, '..', 'shared', 'models', 'full', 'flux2_dev', 'model.onnx');
-  if (swigluOnly) {
-    // The deferred readers checked bit for bit across CLUSTER_TUNINGS at 32 + 32 tokens, timed at
-    // 1024x1024; the same kernels without deferred scales timed beside them.
-    models.push({ graph: optimise(full, { img_tokens: 32, txt_tokens: 32 }), check: true, deferred: true, only: (k) => rowKernelNames.has(k), label: ' (deferred)' });
-    models.push({ graph: optimise(full, { img_tokens: 4096, txt_tokens: 512 }), check: false, only: (k) => rowKernelNames.has(k) });
-    models.push({ graph: optimise(full, { img_tokens: 4096, txt_tokens: 512 }), check: false, deferred: true, only: (k) => rowKernelNames.has(k), label: ' (deferred)' });
-  } else if (all && existsSync(full)) {
+  if (all && existsSync(full)) {
     // flux2_dev's row kernels at 64 + 64 tokens (bf16, the full widths) checked; at 1024x1024 timed.
     models.push({ graph: optimise(full, { img_tokens: 64, txt_tokens: 64 }), check: true, only: (k) => rowKernelNames.has(k) });
     // The same with deferred dequantization (the compiled models' kernels): each reader of a
@@ -242,7 +223,6 @@ async function prepare(dir: string, only?: string): Promise<void> {
       }
       const k = byName.get(launch.kernel)!;
       if (rowsOnly && !isRowKernel(k)) continue;
-      if (swigluOnly && !k.source.includes('dc_sigmoid(g')) continue;
       kernels.set(k.name, k);
       const node = graph.nodes.find((n) => n.outputs[0] === launch.node)!;
       const outputs = new Set(node.outputs);
@@ -300,19 +280,19 @@ async function prepare(dir: string, only?: string): Promise<void> {
         cases.push({ ...c, ops: `${c.ops} (2 CTAs)` });
         lines.push(`${k.name} 2 ${k.block} ${k.sharedBytes} 0 1 ${args.length} ${args.join(' ')}`);
       }
-      for (const t of check && rowKernel && !sample && defer && deferredSwiglu(elementwiseDescriptor(graph, node, deferred)) ? CHECKED_TUNINGS : []) {
-        // On 2 CTAs or one cluster (the rows loop through the ring), so outputs.bin stays small.
+      for (const t of check && rowKernel && !sample ? CHECKED_TUNINGS : []) {
+        // On 2 CTAs (the rows loop through the ring), so outputs.bin stays small.
         const v = renderElementwise(withRowTuning(elementwiseDescriptor(graph, node, deferred), t));
         if (v.name === k.name) continue;
         kernels.set(v.name, v);
-        const grid = Math.min(v.grid, Math.max(2, clusterOf(v)));
+        const grid = Math.min(v.grid, 2);
         cases.push({ ...c, ...(c.saveOnly ? { saveOnly: undefined, sameAs: base } : {}), kernel: v.name, ops: `${c.ops} [${tuningLabel(t)}]${grid === 2 ? ' (2 CTAs)' : ''}` });
         lines.push(`${v.name} ${grid} ${v.block} ${v.sharedBytes} 0 1 ${args.length} ${args.join(' ')}`);
       }
       if (!check && rowKernel) {
         // Row-kernel tuning, timed side by side: CTAs per SM fixed at 1-4 beside the number
         // rowCtasPerSm derives from the row arrays' registers (the default).
-        for (const t of defer && deferredSwiglu(elementwiseDescriptor(graph, node, deferred)) ? CLUSTER_TUNINGS : swigluOnly ? [] : ROW_TUNINGS) {
+        for (const t of ROW_TUNINGS) {
           const v = renderElementwise(withRowTuning(elementwiseDescriptor(graph, node, deferred), t));
           if (kernels.has(v.name)) continue;
           kernels.set(v.name, v);
@@ -425,21 +405,6 @@ function check(dir: string, results: string): void {
     });
     if (caseFailed) failed++; else passed++;
   });
-  // Timed kernels of one node in several tunings: the harness's hash of their full-size outputs.
-  const hashes = new Map<string, { kernel: string; ops: string; hash: string }[]>();
-  for (const line of log.split('\n').filter((l) => l.startsWith('hash '))) {
-    const [, name, hash] = line.split(' ');
-    const c = cases.find((x) => x.kernel === name.split(':')[0]);
-    if (!c) continue;
-    const key = `${c.node} ${c.ops.split(' [')[0]}`;
-    hashes.set(key, [...(hashes.get(key) ?? []), { kernel: name, ops: c.ops, hash }]);
-  }
-  for (const [key, list] of hashes) {
-    if (list.length < 2) continue;
-    const same = list.every((h) => h.hash === list[0].hash);
-    console.log(`outputs of ${key} in ${list.length} tunings: ${same ? 'the same bits' : `DIFFER (${list.map((h) => `${h.ops}: ${h.hash}`).join('; ')})`}`);
-    if (same) passed++; else failed++;
-  }
   const copyLine = log.split('\n').find((l) => l.startsWith('copy '));
   const copy = copyLine ? Number(copyLine.split(' ')[2]) / Number(copyLine.split(' ')[1]) / 1e3 : undefined;
   if (copy) console.log(`\nbaseline: device-to-device copy ${copy.toFixed(0)} GB/s (read + write)`);

@@ -9,7 +9,6 @@
 // (all outputs of the cases with save=1, concatenated in order; save=S > 1 keeps every S-th element
 // of each output), then times `iters` launches and prints
 //   time <kernel> <microseconds per launch> <bytes read+written>
-// and, for those timed cases, `hash <kernel> <hex>` of their outputs (tunings compared bit for bit).
 // Build: nvcc -O2 -o harness test/gpu/harness.cu -lcuda
 #include "harness_common.cuh"
 #include <cuda_bf16.h>
@@ -100,15 +99,6 @@ int main(int argc, char** argv) {
       else for (long long i = 0; i < bytes[a] / widths[a]; i += save) fwrite(host.data() + i * widths[a], 1, widths[a], outFile);
     }
     if (iters > 0) {
-      // Timed cases: an FNV-1a hash (64-bit words) of all outputs of the first launch, so cases.ts
-      // check can compare tunings of one kernel bit for bit at full size.
-      uint64_t h = 1469598103934665603ull;
-      for (int a = 0; a < nargs; ++a) if (isOut[a]) {
-        std::vector<uint64_t> host((bytes[a] + 7) / 8, 0);
-        CHECKRT(cudaMemcpy(host.data(), ptrs[a], bytes[a], cudaMemcpyDeviceToHost));
-        for (uint64_t w : host) h = (h ^ w) * 1099511628211ull;
-      }
-      printf("hash %s %016llx\n", name, (unsigned long long)h);
       launchAll();
       CHECKRT(cudaEventRecord(e0));
       for (int it = 0; it < iters; ++it) launchAll();
