@@ -1,13 +1,13 @@
 /**
  * The attention's split last wave (compiler/codegen/attention.ts tailSplit / attentionLaunches,
- * templates/attention.cu.njk tail mode): the rule that picks the items and their key ranges, pinned
+ * templates/attention.cu.njk tail mode; opt-in: the descriptor's sms): the rule that picks the items and their key ranges, pinned
  * on the real shapes and checked to cover every key tile exactly; the launches the descriptors give
  * (whole items, then clusters of CTAs for the tail; causality and sms 0 keep one launch); and the
  * combine's maths as the template does it, on a CPU model: per range the kernel's online softmax
  * (log2 units, running max m, sum l, unnormalised O), merged with w_s = 2^(m_s - max m) (0 for a
  * range of masked keys only) and O = Σ w_s O_s / Σ w_s l_s (0 where the sum is 0), against the
- * whole row's softmax. Numerics on the GPU: test/gpu/attention.ts (every case with a tail; the
- * *_whole cases run the same inputs in one launch). The nvcc build of the tail kernels for both
+ * whole row's softmax. Numerics on the GPU: test/gpu/attention.ts (the *_tail cases and the forced
+ * splits beside the same inputs in one launch). The nvcc build of the tail kernels for both
  * targets without spills: test/codegen-attention.test.ts.
  */
 import { existsSync } from 'node:fs';
@@ -25,11 +25,11 @@ import { defaultPolicy } from '../passes/quantize/policy.ts';
 import { SHARED_FULL, tinyDir } from './helpers/fixtures.ts';
 import { ops } from './helpers/attention.ts';
 
-function descriptors(file: string, shapes: Record<string, number> = {}, batch = 1): AttentionDescriptor[] {
+function descriptors(file: string, shapes: Record<string, number> = {}, batch = 1, sms = 0): AttentionDescriptor[] {
   let g: Graph = specialise(importOnnx(file).graph, shapes);
   if (batch > 1) g = rebatch(g, batch);
   g = runPipeline(inferTypes(g), { passes: pipelineFor(insertQuantize(defaultPolicy('fp8'))) }).graph;
-  return ops(g, 'PackedAttention').map((n) => attentionDescriptor(g, n));
+  return ops(g, 'PackedAttention').map((n) => attentionDescriptor(g, n, sms));
 }
 const present = existsSync(join(SHARED_FULL, 'flux2_dev', 'model.onnx'));
 
@@ -73,8 +73,11 @@ describe('the split rule', () => {
 });
 
 describe('launches of the descriptors', () => {
-  it('tiny models: 12 items, all in the tail (one cluster launch of 3-CTA clusters); causality or sms 0: one launch of whole items', () => {
-    const [flux] = descriptors(join(tinyDir('flux2'), 'model.onnx'));
+  it('off unless asked (sms); tiny models with sms 132: 12 items, all in the tail (one launch of 3-CTA clusters); causality or sms 0: one launch of whole items', () => {
+    const [plain] = descriptors(join(tinyDir('flux2'), 'model.onnx'));
+    expect(plain.sms).toBeUndefined();
+    expect(attentionLaunches(plain).map((k) => k.grid)).toEqual([12]);
+    const [flux] = descriptors(join(tinyDir('flux2'), 'model.onnx'), {}, 1, H100_SMS);
     expect(flux.sms).toBe(132);
     const list = attentionLaunches(flux);
     expect(list.map((k) => [k.name.split('_')[0], k.grid])).toEqual([['attntail', 36]]);
@@ -87,15 +90,15 @@ describe('launches of the descriptors', () => {
     // split like any mask (ranges past a query's keys: m = -inf, ignored by the combine).
     expect(attentionTail({ ...flux, causal: true })).toBeUndefined();
     expect(attentionLaunches({ ...flux, causal: true }).map((k) => k.grid)).toEqual([12]);
-    const [te] = descriptors(join(tinyDir('mistral_text_encoder'), 'model.onnx'));
+    const [te] = descriptors(join(tinyDir('mistral_text_encoder'), 'model.onnx'), {}, 1, H100_SMS);
     expect([te.causal, te.mask!.strides[2] !== 0, te.schedule]).toEqual([false, true, 'serial']);
     expect(attentionTail(te)).toBeUndefined(); // one key tile
     expect(attentionTail({ ...te, seqQ: 512, seqKv: 512 })).toEqual({ first: 0, items: 16, splits: 4, tilesPer: 1 });
   });
 
   it.runIf(present)('Flux.2 and Qwen-Image at batch 2: whole items then the tail, same arguments and shared memory', () => {
-    const flux = descriptors(join(SHARED_FULL, 'flux2_dev', 'model.onnx'), { img_tokens: 4096, txt_tokens: 512 });
-    const qwen = descriptors(join(SHARED_FULL, 'qwen_image', 'model.onnx'), {}, 2);
+    const flux = descriptors(join(SHARED_FULL, 'flux2_dev', 'model.onnx'), { img_tokens: 4096, txt_tokens: 512 }, 1, H100_SMS);
+    const qwen = descriptors(join(SHARED_FULL, 'qwen_image', 'model.onnx'), {}, 2, H100_SMS);
     for (const [d, whole, tail, splits] of [[flux[0], 1716, 96, 8], [qwen[0], 1584, 96, 2]] as const) {
       const [a, b] = attentionLaunches(d);
       expect([a.grid, b.grid]).toEqual([whole, tail]);

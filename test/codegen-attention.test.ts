@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { buildKernels } from '../compiler/build/index.ts';
-import { attentionDescriptor, attentionLaunches, packDescriptor, renderAttention, renderPack } from '../compiler/codegen/attention.ts';
+import { H100_SMS, attentionDescriptor, attentionLaunches, packDescriptor, renderAttention, renderPack } from '../compiler/codegen/attention.ts';
 import { reshapeDims } from '../compiler/codegen/views.ts';
 import { deferDequant, kernelPlan } from '../compiler/codegen/plan.ts';
 import { renderUnit } from '../compiler/codegen/render.ts';
@@ -182,10 +182,9 @@ describe('attention kernel descriptors', () => {
     const { after } = compileTiny('flux2');
     const plan = kernelPlan(after, planMemory(after));
     const again = kernelPlan(after, planMemory(after));
-    // 12 items (4 heads x 3 query tiles), all in the last partial wave: only the split tail's kernel.
-    const attn = plan.kernels.filter((k) => k.name.startsWith('attntail_')), packs = plan.kernels.filter((k) => k.name.startsWith('attnpack_'));
+    const attn = plan.kernels.filter((k) => k.name.startsWith('attn_')), packs = plan.kernels.filter((k) => k.name.startsWith('attnpack_'));
     expect(attn).toHaveLength(1); // 2 double + 4 single blocks, one attention shape
-    expect(plan.kernels.filter((k) => k.name.startsWith('attn_'))).toHaveLength(0);
+    expect(plan.kernels.filter((k) => k.name.startsWith('attntail_'))).toHaveLength(0); // the split tail is opt-in (sms)
     expect(packs).toHaveLength(2); // joint (two segments) and single-stream packs
     expect(again.kernels.map((k) => k.source)).toEqual(plan.kernels.map((k) => k.source));
     const launches = plan.launches.filter((l) => l.kind === 'kernel' && l.kernel.startsWith('attn'));
@@ -195,7 +194,7 @@ describe('attention kernel descriptors', () => {
       const k = plan.kernels.find((x) => x.name === l.kernel)!;
       const params = k.source.slice(k.source.indexOf(`${l.kernel}(`)).split(')')[0].split(',').length;
       expect(l.args, l.kernel).toHaveLength(params);
-      if (!l.kernel.startsWith('attnpack_')) expect(l.sharedBytes).toBeGreaterThan(48 * 1024); // the runtime raises the kernel's dynamic limit
+      if (l.kernel.startsWith('attn_')) expect(l.sharedBytes).toBeGreaterThan(48 * 1024); // the runtime raises the kernel's dynamic limit
     }
     expect(plan.pending).toEqual({});
   });
@@ -231,8 +230,11 @@ describe('attention kernels build with nvcc', () => {
             }
           }
         }
-        // Every launch of the attention: whole items and the split tail (cluster kernel).
-        if (n.op === 'PackedAttention') for (const k of attentionLaunches(attentionDescriptor(g, n))) all.set(k.name, k);
+        // The attention's kernel, and with the split last wave (opt-in: sms) its tail's cluster kernel.
+        if (n.op === 'PackedAttention') {
+          const d = attentionDescriptor(g, n);
+          for (const k of [renderAttention(d), ...attentionLaunches({ ...d, sms: H100_SMS })]) all.set(k.name, k);
+        }
       }
     }
     return [...all.values()];

@@ -144,8 +144,8 @@ export interface AttentionDescriptor {
   lsum?: 'alu' | 'mma';
   /**
    * SMs of the card (a wave: one CTA a SM): the items of the last partial wave run split over key
-   * ranges by clusters of CTAs (tailSplit; a second launch, attentionLaunches). 0 or absent: one
-   * launch of whole items. Never with causality.
+   * ranges by clusters of CTAs (tailSplit; a second launch, attentionLaunches). 0 or absent (the
+   * default, attentionDescriptor): one launch of whole items. Never with causality.
    */
   sms?: number;
 }
@@ -321,7 +321,13 @@ export function maskedKeys(graph: Graph, mask: string, bool: boolean): number {
   return bool ? keepExtent(mask, 0) : additiveExtent(mask, 0);
 }
 
-export function attentionDescriptor(graph: Graph, node: Node, sms = H100_SMS): AttentionDescriptor {
+/**
+ * `sms`: the card's SM count to split the last partial wave by (tailSplit), 0 (the default): off.
+ * Off by default: on the H100 (bench/results/attention-tail-2026-11-26.md) the split saved 0.8 ms of
+ * Flux.2's 48.4 ms of attention a step and nothing on Qwen-Image's batch-2 pass (the launch boundary
+ * before the tail costs about what the split wins), and its GPU correctness run is still to be made.
+ */
+export function attentionDescriptor(graph: Graph, node: Node, sms = 0): AttentionDescriptor {
   const where = `PackedAttention kernel -> ${node.outputs[0]}`;
   const q = typeOf(graph, node.inputs[1]).shape, k = typeOf(graph, node.inputs[2]).shape;
   const qk = ((node.attrs.qk as string | undefined) ?? 'bf16') as AttentionDescriptor['qk'];
@@ -373,8 +379,8 @@ export function attentionDescriptor(graph: Graph, node: Node, sms = H100_SMS): A
     if (d.schedule === 'pingpong' && !d.causal && !d.kScale && (!mask || mask.strides[2] === 0) && padRows(seqKv) % 192 === 0 && attentionSharedBytes(wide).total <= MAX_SHARED) Object.assign(d, { bn: 192, exp: 'poly', polyEvery: 4 });
   }
   d.stages = attentionSharedBytes({ ...d, stages: 3 }).total <= MAX_SHARED ? 3 : 2;
-  // The last partial wave split over key ranges (not with causality: the text encoders' path).
-  if (!d.causal) d.sms = sms;
+  // The last partial wave split over key ranges, where asked (never with the causal flag).
+  if (!d.causal && sms > 0) d.sms = sms;
   return d;
 }
 

@@ -81,7 +81,14 @@ const tiny = (m: string) => join(ROOT, 'models', 'tiny', m, 'model.onnx');
 const full = (m: string) => join(ROOT, '..', 'shared', 'models', 'full', m, 'model.onnx');
 const FLUX = { img_tokens: 4096, txt_tokens: 512 };
 
-const SPECS: Spec[] = [
+/** A case run again with the split last wave (sms SMs), on its inputs: `${base}_tail`. */
+function tailOf(base: string, sms: number): Spec {
+  const spec = SPEC_LIST.find((x) => x.name === base);
+  if (!spec) throw new Error(`no case ${base}`);
+  return { ...spec, name: `${base}_tail`, seedCase: spec.seedCase ?? base, kernel: { ...spec.kernel, sms } };
+}
+
+const SPEC_LIST: Spec[] = [
   { name: 'tiny_flux2_joint', model: tiny('flux2'), segments: 2, amp: 1, sampled: false },
   { name: 'tiny_flux2_single', model: tiny('flux2'), segments: 1, amp: 1, sampled: false },
   { name: 'tiny_qwen_image_mask', model: tiny('qwen_image'), segments: 2, mask: { kind: 'keys', masked: [16, 24], value: -Infinity }, amp: 1, sampled: false },
@@ -131,22 +138,23 @@ const SPECS: Spec[] = [
   { name: 'tiny_qwen_image_mask_int8_ktoken', model: tiny('qwen_image'), attention: 'int8', kScale: 'token', segments: 2, mask: { kind: 'keys', masked: [16, 24], value: -Infinity }, amp: 1, sampled: false, seedCase: 'tiny_qwen_image_mask' },
   { name: 'flux2_single_int8_ktoken', model: full('flux2_dev'), shapes: FLUX, attention: 'int8', kScale: 'token', segments: 1, amp: 1, sampled: true, seedCase: 'flux2_single' },
   { name: 'qwen_image_mask_int8_ktoken', model: full('qwen_image'), attention: 'int8', kScale: 'token', segments: 2, mask: { kind: 'keys', masked: [200, 256], value: -Infinity }, amp: 1, sampled: true, seedCase: 'qwen_image_mask' },
-  // The last partial wave split over key ranges (attention.ts tailSplit; the descriptors' default),
-  // beside the same kernel in one launch of whole items (sms 0, '_whole'): Flux.2 (1728 items: 12 x 8
-  // CTAs), Qwen-Image's batch-2 CFG pass (1632 items: 48 x 2), tiny models (12 items: 12 x 3, all in
-  // the tail); the cases above take it too (qwen_image_mask at batch 1: 24 x 5, ranges of 7 and 6 tiles).
+  // The last partial wave split over key ranges (attention.ts tailSplit; opt-in: sms), '_tail', beside
+  // the same inputs in one launch of whole items: Flux.2 (1728 items: 1716 whole + 12 x 8 CTAs of 3
+  // tiles), Qwen-Image at batch 1 (816: 792 + 24 x 5 of 7 and 6 tiles) and its batch-2 CFG pass (1632:
+  // 1584 + 48 x 2 of 17), tiny models (12 items, all in the tail: 12 x 3 of 1 tile; every Q·Kᵀ / P·V
+  // path). Forced splits (sms below the H100's): whole items and a tail of unequal ranges (tiny: 12
+  // items on 5 SMs, 2 x 2 CTAs of 2 and 1 tiles); the causal text encoder's -inf mask (128 items on 20
+  // SMs: 8 x 2 of 2 tiles), where the second range of every row before key 256 is all masked (m = -inf).
   { name: 'qwen_image_mask_b2', model: full('qwen_image'), batch: 2, segments: 2, mask: { kind: 'keys', masked: [200, 256], value: -Infinity }, amp: 1, sampled: true },
   { name: 'qwen_image_mask_fp8_b2', model: full('qwen_image'), batch: 2, attention: 'fp8', segments: 2, mask: { kind: 'keys', masked: [200, 256], value: -Infinity }, amp: 1, sampled: true, seedCase: 'qwen_image_mask_b2' },
-  { name: 'qwen_image_mask_fp8_b2_whole', model: full('qwen_image'), batch: 2, attention: 'fp8', segments: 2, mask: { kind: 'keys', masked: [200, 256], value: -Infinity }, amp: 1, sampled: true, seedCase: 'qwen_image_mask_b2', kernel: { sms: 0 } },
-  { name: 'flux2_single_fp8_whole', model: full('flux2_dev'), shapes: FLUX, attention: 'fp8', segments: 1, amp: 1, sampled: true, seedCase: 'flux2_single_fp8', kernel: { sms: 0 } },
   { name: 'flux2_joint_fp8', model: full('flux2_dev'), shapes: FLUX, attention: 'fp8', segments: 2, amp: 1, sampled: true, seedCase: 'flux2_joint' },
-  { name: 'flux2_joint_fp8_whole', model: full('flux2_dev'), shapes: FLUX, attention: 'fp8', segments: 2, amp: 1, sampled: true, seedCase: 'flux2_joint', kernel: { sms: 0 } },
-  // Forced splits (sms below the H100's): whole items and a tail of unequal ranges (tiny: 12 items on
-  // 5 SMs, 2 x 2 CTAs of 2 and 1 tiles); the causal text encoder's -inf mask (128 items on 20 SMs:
-  // 8 x 2 of 2 tiles), where the second range of every row before key 256 is all masked (m = -inf).
-  { name: 'tiny_flux2_joint_sms5', model: tiny('flux2'), segments: 2, amp: 1, sampled: false, seedCase: 'tiny_flux2_joint', kernel: { sms: 5 } },
-  { name: 'mistral_causal_gqa_split', model: full('mistral_small_3_1_text_encoder'), segments: 1, mask: { kind: 'causal', valid: 300, value: -Infinity }, amp: 3, sampled: true, seedCase: 'mistral_causal_gqa', kernel: { sms: 20 } },
-  { name: 'tiny_qwen_image_mask_whole', model: tiny('qwen_image'), segments: 2, mask: { kind: 'keys', masked: [16, 24], value: -Infinity }, amp: 1, sampled: false, seedCase: 'tiny_qwen_image_mask', kernel: { sms: 0 } },
+];
+const SPECS: Spec[] = [
+  ...SPEC_LIST,
+  ...(['flux2_single_fp8', 'flux2_joint_fp8', 'flux2_single', 'flux2_single_fp8pv', 'flux2_single_int8', 'qwen_image_mask', 'qwen_image_mask_fp8', 'qwen_image_mask_b2', 'qwen_image_mask_fp8_b2',
+    'tiny_flux2_joint', 'tiny_flux2_fp8', 'tiny_flux2_fp8pv', 'tiny_flux2_int8', 'tiny_flux2_int8_ktoken', 'tiny_qwen_image_mask', 'tiny_qwen_image_mask_alu', 'tiny_qwen_image_mask_int8'] as const).map((base): Spec => tailOf(base, 132)),
+  { ...tailOf('tiny_flux2_joint', 5), name: 'tiny_flux2_joint_sms5' },
+  { ...tailOf('mistral_causal_gqa', 20), name: 'mistral_causal_gqa_split', mask: { kind: 'causal', valid: 300, value: -Infinity } },
 ];
 
 interface Expected {
