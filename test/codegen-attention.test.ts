@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { buildKernels } from '../compiler/build/index.ts';
-import { H100_SMS, attentionDescriptor, attentionLaunches, packDescriptor, renderAttention, renderPack } from '../compiler/codegen/attention.ts';
+import { attentionDescriptor, packDescriptor, renderAttention, renderPack } from '../compiler/codegen/attention.ts';
 import { reshapeDims } from '../compiler/codegen/views.ts';
 import { deferDequant, kernelPlan } from '../compiler/codegen/plan.ts';
 import { renderUnit } from '../compiler/codegen/render.ts';
@@ -133,12 +133,12 @@ describe('attention kernel descriptors', () => {
     expect([...row.subarray(d.mask!.keys)].every((x) => x === 0)).toBe(true);
     expect([...row.subarray(0, d.mask!.keys)].filter((x) => x < -1e30)).toHaveLength(5);
     // The mask is read (and added, over the column's factor) only in the key tiles it reaches.
-    expect(renderAttention(d).source).toMatch(/if \(\(\(jt0 \+ j\)\) < 1\)\s*\{\s*#pragma unroll\s*for \(int i = 0; i < BN \/ 2; i \+= 4\) \{\s*const float ci/);
+    expect(renderAttention(d).source).toMatch(/if \(\(j\) < 1\)\s*\{\s*#pragma unroll\s*for \(int i = 0; i < BN \/ 2; i \+= 4\) \{\s*const float ci/);
     // A mask whose structure says nothing (the text encoder's, from its attention_mask input) keeps every key in play.
     const te = compileTiny('mistral_text_encoder').after;
     const td = attentionDescriptor(te, ops(te, 'PackedAttention')[0]);
     expect(td.mask!.keys).toBe(td.seqKv);
-    expect(renderAttention(td).source).not.toMatch(/if \(\(\(jt0 \+ j\)\) < \d+\)/);
+    expect(renderAttention(td).source).not.toMatch(/if \(\(j\) < \d+\)/);
   });
 
   it('pack launch shapes: role-heads of a CTA, threads, V\'s bf16 rows the only shared tile; layouts the kernel cannot take are refused', () => {
@@ -184,7 +184,6 @@ describe('attention kernel descriptors', () => {
     const again = kernelPlan(after, planMemory(after));
     const attn = plan.kernels.filter((k) => k.name.startsWith('attn_')), packs = plan.kernels.filter((k) => k.name.startsWith('attnpack_'));
     expect(attn).toHaveLength(1); // 2 double + 4 single blocks, one attention shape
-    expect(plan.kernels.filter((k) => k.name.startsWith('attntail_'))).toHaveLength(0); // the split tail is opt-in (sms)
     expect(packs).toHaveLength(2); // joint (two segments) and single-stream packs
     expect(again.kernels.map((k) => k.source)).toEqual(plan.kernels.map((k) => k.source));
     const launches = plan.launches.filter((l) => l.kind === 'kernel' && l.kernel.startsWith('attn'));
@@ -230,11 +229,7 @@ describe('attention kernels build with nvcc', () => {
             }
           }
         }
-        // The attention's kernel, and with the split last wave (opt-in: sms) its tail's cluster kernel.
-        if (n.op === 'PackedAttention') {
-          const d = attentionDescriptor(g, n);
-          for (const k of [renderAttention(d), ...attentionLaunches({ ...d, sms: H100_SMS })]) all.set(k.name, k);
-        }
+        if (n.op === 'PackedAttention') { const k = renderAttention(attentionDescriptor(g, n)); all.set(k.name, k); }
       }
     }
     return [...all.values()];

@@ -142,34 +142,6 @@ export interface AttentionDescriptor {
   polyEvery?: number;
   /** Row sums (bf16 P·V): 'alu', fp32 adds and quad shuffles, or 'mma', ones rows in V's tiles (P·V sums P). */
   lsum?: 'alu' | 'mma';
-  /**
-   * SMs of the card (a wave: one CTA a SM): the items of the last partial wave run split over key
-   * ranges by clusters of CTAs (tailSplit; a second launch, attentionLaunches). 0 or absent (the
-   * default, attentionDescriptor): one launch of whole items. Never with causality.
-   */
-  sms?: number;
-}
-
-/** SMs of the H100 SXM: the CTAs of one wave of attention (one CTA a SM). */
-export const H100_SMS = 132;
-/** The largest portable thread-block cluster. */
-const MAX_CLUSTER = 8;
-
-/**
- * The split of the last partial wave: of `items` (batch, head, query tile) items the last
- * `items mod sms` ones, each over a cluster of `splits` CTAs taking `tilesPer` key tiles each (the
- * last range what remains). splits = ceil(kvTiles / tilesPer), tilesPer = ceil(kvTiles / s) with
- * s = min(8, floor(sms / tail), kvTiles): as many CTAs as fill the SMs left idle, ranges as even as
- * the tiles allow, none empty. Undefined (no split) without a partial wave or where s < 2.
- */
-export interface TailSplit { first: number; items: number; splits: number; tilesPer: number }
-export function tailSplit(items: number, kvTiles: number, sms: number): TailSplit | undefined {
-  const tail = sms > 0 ? items % sms : 0;
-  if (!tail) return undefined;
-  const s = Math.min(MAX_CLUSTER, Math.floor(sms / tail), kvTiles);
-  if (s < 2) return undefined;
-  const tilesPer = Math.ceil(kvTiles / s);
-  return { first: items - tail, items: tail, splits: Math.ceil(kvTiles / tilesPer), tilesPer };
 }
 
 /** dc.AttentionQuantizeV: the pack's Vt (bf16) to Vt8 (e4m3) and Vs (a scale per head and channel). */
@@ -321,13 +293,7 @@ export function maskedKeys(graph: Graph, mask: string, bool: boolean): number {
   return bool ? keepExtent(mask, 0) : additiveExtent(mask, 0);
 }
 
-/**
- * `sms`: the card's SM count to split the last partial wave by (tailSplit), 0 (the default): off.
- * Off by default: on the H100 (bench/results/attention-tail-2026-11-26.md) the split saved 0.8 ms of
- * Flux.2's 48.4 ms of attention a step and nothing on Qwen-Image's batch-2 pass (the launch boundary
- * before the tail costs about what the split wins), and its GPU correctness run is still to be made.
- */
-export function attentionDescriptor(graph: Graph, node: Node, sms = 0): AttentionDescriptor {
+export function attentionDescriptor(graph: Graph, node: Node): AttentionDescriptor {
   const where = `PackedAttention kernel -> ${node.outputs[0]}`;
   const q = typeOf(graph, node.inputs[1]).shape, k = typeOf(graph, node.inputs[2]).shape;
   const qk = ((node.attrs.qk as string | undefined) ?? 'bf16') as AttentionDescriptor['qk'];
@@ -379,8 +345,6 @@ export function attentionDescriptor(graph: Graph, node: Node, sms = 0): Attentio
     if (d.schedule === 'pingpong' && !d.causal && !d.kScale && (!mask || mask.strides[2] === 0) && padRows(seqKv) % 192 === 0 && attentionSharedBytes(wide).total <= MAX_SHARED) Object.assign(d, { bn: 192, exp: 'poly', polyEvery: 4 });
   }
   d.stages = attentionSharedBytes({ ...d, stages: 3 }).total <= MAX_SHARED ? 3 : 2;
-  // The last partial wave split over key ranges, where asked (never with the causal flag).
-  if (!d.causal && sms > 0) d.sms = sms;
   return d;
 }
 
@@ -551,34 +515,9 @@ export function treeLines(op: (x: string, y: string) => string, a: string, from:
 }
 const fmax = (x: string, y: string) => `fmaxf(${x}, ${y})`;
 
-/** The launches of a PackedAttention: the whole items (if any), then the split tail (if any). */
-export function attentionLaunches(d: AttentionDescriptor): AttentionKernel[] {
-  const tail = renderAttentionTail(d);
-  const whole = renderAttention(d);
-  return [...(whole.grid > 0 ? [whole] : []), ...(tail ? [tail] : [])];
-}
-
-/** The items of the split tail (tailSplit), a cluster of CTAs each: undefined where none. */
-export function attentionTail(d: AttentionDescriptor): TailSplit | undefined {
-  if (d.causal || !d.sms) return undefined;
-  return tailSplit((padRows(d.seqQ) / 128) * d.heads * d.batch, padRows(d.seqKv) / (d.bn ?? 128), d.sms);
-}
-
-/** The whole items' kernel: a CTA per (batch, head, query tile) before the split tail (all without one). */
 export function renderAttention(d: AttentionDescriptor): AttentionKernel {
-  return renderAttentionMode(d);
-}
-
-/** The split tail's kernel (templates/attention.cu.njk, tail mode): undefined where there is none. */
-export function renderAttentionTail(d: AttentionDescriptor): AttentionKernel | undefined {
-  const tail = attentionTail(d);
-  return tail && renderAttentionMode(d, tail);
-}
-
-function renderAttentionMode(d: AttentionDescriptor, tail?: TailSplit): AttentionKernel {
-  const split = attentionTail(d);
-  const structure = { ...d, inputs: d.inputs.length, output: 0, mask: d.mask && { ...d.mask, value: 0 }, sms: undefined, tail };
-  const name = kernelName(tail ? 'attntail' : 'attn', structure, 'attention.cu.njk');
+  const structure = { ...d, inputs: d.inputs.length, output: 0, mask: d.mask && { ...d.mask, value: 0 } };
+  const name = kernelName('attn', structure, 'attention.cu.njk');
   const where = `PackedAttention kernel ${name}`;
   const fp8 = codedQK(d.qk), int8 = d.qk === 'int8', pv8 = d.pv === 'fp8';
   const sq = padRows(d.seqQ), skv = padRows(d.seqKv);
@@ -590,10 +529,6 @@ function renderAttentionMode(d: AttentionDescriptor, tail?: TailSplit): Attentio
   if (d.kScale && bn !== 128) fail(where, "key tiles of 128 with kScale='token'", String(bn));
   const smem = attentionSharedBytes(d);
   if (smem.total > MAX_SHARED) fail(where, `at most ${MAX_SHARED} bytes of shared memory`, `${smem.total} (${d.stages} stages of ${bn} keys)`);
-  // Tail mode: the partial (128 rows of DP + 8 floats, then (m, l) per row) over Q and the stages.
-  const partialBytes = 128 * (d.dp + 8) * 4 + 128 * 8;
-  if (tail && partialBytes > smem.q + d.stages * (smem.k + smem.v + smem.ks)) fail(where, 'a partial of the split tail within the Q/K/V tiles', `${partialBytes} bytes`);
-  if (tail && (d.causal || tail.splits < 2 || tail.splits > MAX_CLUSTER)) fail(where, `a split tail without causality, 2..${MAX_CLUSTER} CTAs an item`, JSON.stringify(tail));
   const wgS = wgmmaFunction(int8 ? 'ss-s8' : fp8 ? 'ss-e4m3' : 'ss-bf16', bn), wgPV = wgmmaFunction(pv8 ? 'rs-e4m3' : 'rs-bf16', d.dp + (lsumMma ? 8 : 0));
   const indent = (lines: string[]) => lines.map((l) => `          ${l}`).join('\n');
   // Row maxima: per 64-key region (r[8k]), then over the regions; row sums: over every column group.
@@ -629,11 +564,9 @@ function renderAttentionMode(d: AttentionDescriptor, tail?: TailSplit): Attentio
     kSteps: fp8 ? 4 : d.dp / 16, wgmmaS: wgS.name, wgmmaPV: wgPV.name, mmaS: int8 ? 'dca_mma_s8' : fp8 ? 'dca_mma_e4m3' : 'dca_mma_bf16',
     scaleLog2: (d.scale * Math.LOG2E).toPrecision(9), outType: d.outType, outRow, schedule: d.schedule.startsWith('pingpong') ? 'pingpong' : d.schedule, stages: d.stages, pvInFlight: d.schedule === 'pingpong' ? 1 : 0,
     maskUsesRow: !!d.mask && d.mask.strides[2] !== 0,
-    tail: !!tail, splits: tail?.splits ?? 1, tilesPer: tail?.tilesPer ?? 0, tailFirst: tail?.first ?? 0,
   })].join('\n');
-  const items = (sq / 128) * d.heads * d.batch;
   return {
-    name, source, hot: true, grid: tail ? tail.items * tail.splits : split ? split.first : items, block: 384, sharedBytes: smem.total,
+    name, source, hot: true, grid: (sq / 128) * d.heads * d.batch, block: 384, sharedBytes: smem.total,
     args: [...(d.mask ? [d.mask.value] : []), ...d.inputs, d.output],
   };
 }

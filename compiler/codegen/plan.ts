@@ -16,8 +16,7 @@
  *   kernel   also the data-movement kernels (Concat, Transpose, Gather, Slice; Expand as a
  *            broadcast element-wise copy)
  *   kernel   also the attention kernels: AttentionPack (the prologue writing packed Q/K/V) and
- *            PackedAttention (attention.ts; two launches where the last partial wave is split over
- *            key ranges by clusters of CTAs); grid 1-D, dynamic shared memory above 48 KB (the
+ *            PackedAttention (attention.ts); grid 1-D, dynamic shared memory above 48 KB (the
  *            runtime raises the kernel's limit to sharedBytes)
  *   kernel   also the VAE decoders' convolutions and norms over channels (conv-launch.ts)
  *   kernel   also the weight-only FP8 GEMV (dc.WQLinear, gemv.ts): args (x, wq, ws[, b], y)
@@ -34,7 +33,7 @@ import { consumers } from '../ir/graph.ts';
 import { isLaunch, loadTimeNodes } from '../launches.ts';
 import type { MemoryPlan } from '../../passes/plan-memory.ts';
 import { actMatMulDims } from '../ops/packed-attention.ts';
-import { attentionDescriptor, attentionLaunches, packDescriptor, renderPack, renderVQuant, vquantDescriptor } from './attention.ts';
+import { attentionDescriptor, packDescriptor, renderAttention, renderPack, renderVQuant, vquantDescriptor } from './attention.ts';
 import { vaeLaunch } from './conv-launch.ts';
 import { EW_OPS, elementwiseDescriptor } from './elementwise.ts';
 import { MOVEMENT_OPS, movementDescriptor, renderMovement } from './movement.ts';
@@ -204,13 +203,10 @@ export function kernelPlan(graph: Graph, memory: MemoryPlan, deferred: ReadonlyM
       return;
     }
     if (node.domain === 'dc' && (node.op === 'AttentionPack' || node.op === 'PackedAttention' || node.op === 'AttentionQuantizeV')) {
-      // A PackedAttention may be two launches: its whole items, then the split last wave (attention.ts).
-      const list = node.op === 'AttentionPack' ? [renderPack(packDescriptor(graph, node, deferred))]
-        : node.op === 'AttentionQuantizeV' ? [renderVQuant(vquantDescriptor(graph, node))] : attentionLaunches(attentionDescriptor(graph, node));
-      for (const { args: values, ...k } of list) {
-        kernels.set(k.name, k);
-        launches.push({ kind: 'kernel', node: name, kernel: k.name, grid: k.grid, block: k.block, sharedBytes: k.sharedBytes, args: values.map(arg) });
-      }
+      const { args: values, ...k } = node.op === 'AttentionPack' ? renderPack(packDescriptor(graph, node, deferred))
+        : node.op === 'AttentionQuantizeV' ? renderVQuant(vquantDescriptor(graph, node)) : renderAttention(attentionDescriptor(graph, node));
+      kernels.set(k.name, k);
+      launches.push({ kind: 'kernel', node: name, kernel: k.name, grid: k.grid, block: k.block, sharedBytes: k.sharedBytes, args: values.map(arg) });
       return;
     }
     const op = `${node.domain ? `${node.domain}.` : ''}${node.op}`;

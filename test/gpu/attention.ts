@@ -11,8 +11,6 @@
  * kernels_portable.cubin, the same source for plain sm_90, i.e. the mma.sync path sm_100a takes.)
  *
  * ATTN_CASES=REGEX prepares only the cases whose names match (inputs seeded as in the full set).
- * An attention is one or two launches (attention.ts attentionLaunches: whole items, then the last
- * partial wave split over key ranges by clusters); 'time attention' replays both.
  *
  * Outputs are poisoned first and every element must be written. Tiny cases compare every output
  * row, full-size ones a sample of (head, query) rows: segment boundaries, tile edges, padded rows.
@@ -27,12 +25,11 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { buildKernels } from '../../compiler/build/index.ts';
-import { type AttentionDescriptor, type PackDescriptor, attentionDescriptor, attentionLaunches, attentionTail, packDescriptor, renderPack, renderVQuant, vquantDescriptor } from '../../compiler/codegen/attention.ts';
+import { type AttentionDescriptor, type PackDescriptor, attentionDescriptor, packDescriptor, renderAttention, renderPack, renderVQuant, vquantDescriptor } from '../../compiler/codegen/attention.ts';
 import { renderUnit, type RenderedKernel } from '../../compiler/codegen/render.ts';
 import { bytesFor, type DType } from '../../compiler/ir/dtype.ts';
 import type { Graph, Node } from '../../compiler/ir/graph.ts';
 import { inferTypes } from '../../compiler/ir/infer.ts';
-import { rebatch } from '../../compiler/ir/rebatch.ts';
 import { specialise } from '../../compiler/ir/specialise.ts';
 import { importOnnx } from '../../compiler/onnx/import.ts';
 import { ROOT } from '../../compiler/paths.ts';
@@ -49,8 +46,6 @@ interface Spec {
   name: string;
   model: string;
   shapes?: Record<string, number>;
-  /** Samples per run (compiler/ir/rebatch.ts, as `compile --batch`). */
-  batch?: number;
   /** 'fp8-pv': P·V in FP8 too (pv='fp8', forced on the unmasked attention of tiny models as well);
    * 'int8': s8 Q·Kᵀ (forced on the tiny models' attention as well). */
   attention?: 'bf16' | 'fp8' | 'fp8-pv' | 'int8';
@@ -60,7 +55,7 @@ interface Spec {
   pvAccumulate?: AttentionDescriptor['pvAccumulate'];
   lazyRescale?: boolean;
   /** Key tile, exponentials, row sums other than the descriptor's (a variant timed beside it). */
-  kernel?: Partial<Pick<AttentionDescriptor, 'bn' | 'exp' | 'lsum' | 'stages' | 'polyEvery' | 'sms'>>;
+  kernel?: Partial<Pick<AttentionDescriptor, 'bn' | 'exp' | 'lsum' | 'stages' | 'polyEvery'>>;
   /** Inputs seeded as this case's (the same inputs for bf16, qk-fp8 and qk+pv-fp8). */
   seedCase?: string;
   /** Which attention: the first whose pack has this many segments. */
@@ -81,14 +76,7 @@ const tiny = (m: string) => join(ROOT, 'models', 'tiny', m, 'model.onnx');
 const full = (m: string) => join(ROOT, '..', 'shared', 'models', 'full', m, 'model.onnx');
 const FLUX = { img_tokens: 4096, txt_tokens: 512 };
 
-/** A case run again with the split last wave (sms SMs), on its inputs: `${base}_tail`. */
-function tailOf(base: string, sms: number): Spec {
-  const spec = SPEC_LIST.find((x) => x.name === base);
-  if (!spec) throw new Error(`no case ${base}`);
-  return { ...spec, name: `${base}_tail`, seedCase: spec.seedCase ?? base, kernel: { ...spec.kernel, sms } };
-}
-
-const SPEC_LIST: Spec[] = [
+const SPECS: Spec[] = [
   { name: 'tiny_flux2_joint', model: tiny('flux2'), segments: 2, amp: 1, sampled: false },
   { name: 'tiny_flux2_single', model: tiny('flux2'), segments: 1, amp: 1, sampled: false },
   { name: 'tiny_qwen_image_mask', model: tiny('qwen_image'), segments: 2, mask: { kind: 'keys', masked: [16, 24], value: -Infinity }, amp: 1, sampled: false },
@@ -138,23 +126,6 @@ const SPEC_LIST: Spec[] = [
   { name: 'tiny_qwen_image_mask_int8_ktoken', model: tiny('qwen_image'), attention: 'int8', kScale: 'token', segments: 2, mask: { kind: 'keys', masked: [16, 24], value: -Infinity }, amp: 1, sampled: false, seedCase: 'tiny_qwen_image_mask' },
   { name: 'flux2_single_int8_ktoken', model: full('flux2_dev'), shapes: FLUX, attention: 'int8', kScale: 'token', segments: 1, amp: 1, sampled: true, seedCase: 'flux2_single' },
   { name: 'qwen_image_mask_int8_ktoken', model: full('qwen_image'), attention: 'int8', kScale: 'token', segments: 2, mask: { kind: 'keys', masked: [200, 256], value: -Infinity }, amp: 1, sampled: true, seedCase: 'qwen_image_mask' },
-  // The last partial wave split over key ranges (attention.ts tailSplit; opt-in: sms), '_tail', beside
-  // the same inputs in one launch of whole items: Flux.2 (1728 items: 1716 whole + 12 x 8 CTAs of 3
-  // tiles), Qwen-Image at batch 1 (816: 792 + 24 x 5 of 7 and 6 tiles) and its batch-2 CFG pass (1632:
-  // 1584 + 48 x 2 of 17), tiny models (12 items, all in the tail: 12 x 3 of 1 tile; every Q·Kᵀ / P·V
-  // path). Forced splits (sms below the H100's): whole items and a tail of unequal ranges (tiny: 12
-  // items on 5 SMs, 2 x 2 CTAs of 2 and 1 tiles); the causal text encoder's -inf mask (128 items on 20
-  // SMs: 8 x 2 of 2 tiles), where the second range of every row before key 256 is all masked (m = -inf).
-  { name: 'qwen_image_mask_b2', model: full('qwen_image'), batch: 2, segments: 2, mask: { kind: 'keys', masked: [200, 256], value: -Infinity }, amp: 1, sampled: true },
-  { name: 'qwen_image_mask_fp8_b2', model: full('qwen_image'), batch: 2, attention: 'fp8', segments: 2, mask: { kind: 'keys', masked: [200, 256], value: -Infinity }, amp: 1, sampled: true, seedCase: 'qwen_image_mask_b2' },
-  { name: 'flux2_joint_fp8', model: full('flux2_dev'), shapes: FLUX, attention: 'fp8', segments: 2, amp: 1, sampled: true, seedCase: 'flux2_joint' },
-];
-const SPECS: Spec[] = [
-  ...SPEC_LIST,
-  ...(['flux2_single_fp8', 'flux2_joint_fp8', 'flux2_single', 'flux2_single_fp8pv', 'flux2_single_int8', 'qwen_image_mask', 'qwen_image_mask_fp8', 'qwen_image_mask_b2', 'qwen_image_mask_fp8_b2',
-    'tiny_flux2_joint', 'tiny_flux2_fp8', 'tiny_flux2_fp8pv', 'tiny_flux2_int8', 'tiny_flux2_int8_ktoken', 'tiny_qwen_image_mask', 'tiny_qwen_image_mask_alu', 'tiny_qwen_image_mask_int8'] as const).map((base): Spec => tailOf(base, 132)),
-  { ...tailOf('tiny_flux2_joint', 5), name: 'tiny_flux2_joint_sms5' },
-  { ...tailOf('mistral_causal_gqa', 20), name: 'mistral_causal_gqa_split', mask: { kind: 'causal', valid: 300, value: -Infinity } },
 ];
 
 interface Expected {
@@ -172,8 +143,7 @@ const numel = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
 
 function compile(spec: Spec): Graph {
   const passes = pipelineFor(insertQuantize({ ...defaultPolicy('fp8'), attention: spec.attention ?? 'bf16' }));
-  const specialised = specialise(importOnnx(spec.model).graph, spec.shapes ?? {});
-  const inferred = inferTypes(spec.batch && spec.batch > 1 ? rebatch(specialised, spec.batch) : specialised);
+  const inferred = inferTypes(specialise(importOnnx(spec.model).graph, spec.shapes ?? {}));
   if (spec.attention === 'int8') {
     // Every attention in s8 Q·Kᵀ (the policy picks only long ones): set before lowering.
     const before = runPipeline(inferred, { passes: passes.filter((p) => p !== lowerAttention) });
@@ -217,8 +187,8 @@ async function prepare(dir: string): Promise<void> {
     const pd = { ...packDescriptor(g, packNode), ...spec.pack };
     const ad = { ...attentionDescriptor(g, attnNode), ...(spec.schedule ? { schedule: spec.schedule } : {}), ...(spec.stages ? { stages: spec.stages } : {}), ...(spec.pvAccumulate ? { pvAccumulate: spec.pvAccumulate } : {}), ...(spec.lazyRescale !== undefined ? { lazyRescale: spec.lazyRescale } : {}), ...spec.kernel };
     const vqNode = g.nodes.find((n) => n.op === 'AttentionQuantizeV' && n.inputs[0] === packNode.outputs[2]);
-    const pk = renderPack(pd), ak = attentionLaunches(ad);
-    const launched = vqNode ? [pk, renderVQuant(vquantDescriptor(g, vqNode)), ...ak] : [pk, ...ak];
+    const pk = renderPack(pd), ak = renderAttention(ad);
+    const launched = vqNode ? [pk, renderVQuant(vquantDescriptor(g, vqNode)), ak] : [pk, ak];
     for (const { args: _, ...k } of launched) kernels.set(k.name, k);
     const seedBase = spec.seedCase ? SPECS.findIndex((x) => x.name === spec.seedCase) : ci;
     // Buffers: the roots the kernels read, the packed operands, the output.
@@ -288,8 +258,8 @@ async function prepare(dir: string): Promise<void> {
       index.forEach((x, i) => buf.writeBigUInt64LE(BigInt(x), 8 * i));
       writeFileSync(join(dir, `${spec.name}.rows.bin`), buf);
       lines.push(`gather ${id(out)} ${WIDTH[outType]} ${spec.name}.rows.bin`);
-      const a = launched.length - ak.length, z = launched.length - 1;
-      lines.push(`time attention 20 ${a} ${z}`, `time pack 20 0 0`, ...(vqNode ? ['time vquant 20 1 1'] : []), `time pack+attention 10 0 ${z}`);
+      const a = launched.length - 1;
+      lines.push(`time attention 20 ${a} ${a}`, `time pack 20 0 0`, ...(vqNode ? ['time vquant 20 1 1'] : []), `time pack+attention 10 0 ${a}`);
     } else lines.push(`save ${id(out)}`);
     // int8: the pack's codes (every byte of each row) and scales of the compared Q rows and of as many K rows.
     const packRows: NonNullable<Expected['packRows']> = [];
@@ -320,8 +290,8 @@ async function prepare(dir: string): Promise<void> {
     }
     lines.push('end');
     expected.push({ name: spec.name, outType, elements: spec.sampled ? index.length : elements, rows, values: spec.sampled ? values : reorder(index, values, elements), flops: 4 * ad.batch * ad.heads * ad.seqQ * ad.seqKv * ad.headDim, fp8: ad.qk === 'fp8', qk: ad.qk, timed: spec.sampled, ...(packRows.length ? { packRows } : {}),
-      ...(exactReference ? { exact: spec.sampled ? exact : reorder(index, exact, elements) } : {}), pv: ad.pv, kernel: ak.map((k) => k.name).join(' + '), schedule: `${ad.schedule}${ad.qk === 'int8' ? `, int8${ad.kScale ? ' K per token' : ''}` : ''}${ad.pv === 'fp8' ? `, pv fp8 ${ad.pvAccumulate}` : ''}${ad.lazyRescale ? ', lazy rescale' : ''}${attentionTail(ad) ? `, tail ${attentionTail(ad)!.items}x${attentionTail(ad)!.splits}` : ''}, BN ${ad.bn ?? 128}, exp ${ad.exp ?? 'f32'}${ad.exp === 'poly' ? ` 1/${ad.polyEvery ?? 4}` : ''}, l ${ad.lsum ?? 'alu'}`, stages: ad.stages, pack: `${pd.threads}x${pd.group} threads, ${pd.order} order, ${pd.stage ? 'staged' : 'direct'}${pd.persist ? `, persistent ${pd.persist}` : ''}, ${pd.minBlocks} CTAs/SM, unroll ${pd.passUnroll}` });
-    console.log(`${spec.name}: ${pk.name} + ${ak.map((k) => `${k.name} (${k.grid} CTAs)`).join(' + ')}, ${rows.length} rows, ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+      ...(exactReference ? { exact: spec.sampled ? exact : reorder(index, exact, elements) } : {}), pv: ad.pv, kernel: ak.name, schedule: `${ad.schedule}${ad.qk === 'int8' ? `, int8${ad.kScale ? ' K per token' : ''}` : ''}${ad.pv === 'fp8' ? `, pv fp8 ${ad.pvAccumulate}` : ''}${ad.lazyRescale ? ', lazy rescale' : ''}, BN ${ad.bn ?? 128}, exp ${ad.exp ?? 'f32'}${ad.exp === 'poly' ? ` 1/${ad.polyEvery ?? 4}` : ''}, l ${ad.lsum ?? 'alu'}`, stages: ad.stages, pack: `${pd.threads}x${pd.group} threads, ${pd.order} order, ${pd.stage ? 'staged' : 'direct'}${pd.persist ? `, persistent ${pd.persist}` : ''}, ${pd.minBlocks} CTAs/SM, unroll ${pd.passUnroll}` });
+    console.log(`${spec.name}: ${pk.name} + ${ak.name}, ${rows.length} rows, ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   }
   const unit = renderUnit([...kernels.values()]);
   const report = await buildKernels([{ name: 'attention', source: unit, hot: true }], { target: 'h100', cacheDir: join(ROOT, '.gpu', 'build-cache') });
