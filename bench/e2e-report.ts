@@ -40,7 +40,8 @@ export function e2eMarkdown(r: E2eResult): string {
       for (const m of mods) lines.push(`| ${ROLE_NAMES[m.role]} | ${m.msPerCall.toFixed(2)} | ${m.calls} | ${m.ms.toFixed(1)} | ${m.memoryGiB.toFixed(2)} |`);
       const device = mods.reduce((a, m) => a + m.ms, 0);
       lines.push(`| all | | | ${device.toFixed(1)} | ${mods.reduce((a, m) => a + m.memoryGiB, 0).toFixed(2)} |`);
-      if (compiled) lines.push('', `Wall minus device time: ${(compiled.stages.total - device).toFixed(0)} ms of the ${compiled.stages.total.toFixed(0)} ms request (host work and copies, plus any difference between a module's time inside the request and alone; runs made two at a time on two streams, as Qwen-Image's CFG passes, overlap, so their calls x time alone overstates them).`);
+      const paired = mods.some((m) => m.role === 'transformerCfg');
+      if (compiled) lines.push('', `Wall minus device time: ${(compiled.stages.total - device).toFixed(0)} ms of the ${compiled.stages.total.toFixed(0)} ms request (host work and copies, plus any difference between a module's time inside the request and alone${paired ? '' : '; runs made two at a time on two streams, as Qwen-Image\'s CFG passes without a batch-2 module, overlap, so their calls x time alone overstates them'}).`);
     }
   }
   if (r.notes.length) lines.push('', ...r.notes.map((n) => `- ${n}`));
