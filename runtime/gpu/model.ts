@@ -77,6 +77,8 @@ export interface LoadOptions {
 /** What a model lends another that shares its device weights (LoadOptions.weightsFrom): a Model is one. */
 export interface WeightsDonor {
   readonly artifact: Artifact;
+  /** Loaded with synthetic weights (a borrower must be too: its label would lie otherwise). */
+  readonly synthetic: boolean;
   /** Device address of one section of a weight entry, undefined if the entry is not the donor's. */
   weightSection(entry: string, section: string): DevicePtr | undefined;
 }
@@ -328,13 +330,16 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
   const allocations: DevicePtr[] = [];
   const take = (bytes: number, what: string) => { const p = alloc(d, bytes, what); allocations.push(p); return p; };
   const fileBytes = artifact.weightsFile ? (m.weights as { bytes: number }).bytes : null;
+  if (options.weightsFrom && options.weightsFrom.synthetic !== synthetic) {
+    fail(`${dir}: weightsFrom ${options.weightsFrom.artifact.dir}`, `a model loaded with ${synthetic ? 'synthetic' : 'real'} weights, as this one`, options.weightsFrom.synthetic ? 'synthetic weights' : 'real weights');
+  }
   const shared = sharedEntries(m.weights.tensors, options.weightsFrom, dir);
   const own = shared.size ? m.weights.tensors.filter((t) => !shared.has(t.name)) : m.weights.tensors;
   // Sharing: only the own entries get device memory, placed apart from the file's layout.
   const layout: DeviceLayout = deviceLayout(own, shared.size ? null : fileBytes);
   const replicaCount = options.replicas ?? 1;
   if (!(Number.isInteger(replicaCount) && replicaCount >= 1 && replicaCount <= 8)) fail('replicas', 'an integer from 1 to 8', String(options.replicas));
-  const weights = take(layout.bytes, 'weights');
+  const weights = take(Math.max(layout.bytes, 256), 'weights'); // a borrower may own no entry at all: never a zero-byte allocation
   const stream = createStream(d); // replica 0's; the loads below run on it
 
   // Real bytes: the whole file, or (synthetic) only the weights that are not drawn (constants, tables).
