@@ -6,8 +6,6 @@
  * need), the policy, and the nvcc build of the kernels for both targets without spills. The kernels'
  * numerics are checked on the GPU (test/gpu/attention.ts, the *_fp8pv cases).
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { attentionDescriptor, attentionSharedBytes, packDescriptor, renderAttention, renderVQuant, vquantDescriptor } from '../compiler/codegen/attention.ts';
@@ -27,6 +25,7 @@ import { defaultPolicy, fp8PvAttention, loadPolicy } from '../passes/quantize/po
 import { tinyDir } from './helpers/fixtures.ts';
 import { AttentionReference } from './gpu/attention-reference.ts';
 import { expectBuildsWithoutSpills, ops, random, referenceOutput, relL2, throughViews } from './helpers/attention.ts';
+import { policyFile } from './helpers/policy.ts';
 
 /** The fp8 pipeline up to lower-attention, every unmasked attention forced to qk+pv fp8 (the tiny
  * models' attention is too short for the policy), then lowered. */
@@ -123,12 +122,8 @@ describe('fp8 P·V policy and kernels', () => {
     expect(fp8PvAttention(defaultPolicy('fp8'), { ...long, masked: false })).toBe(false);
     expect(fp8PvAttention({ ...p, attention: 'fp8' }, { ...long, masked: false })).toBe(false);
     expect(defaultPolicy('fp8').attention).toBe('auto');
-    const dir = mkdtempSync(join(tmpdir(), 'policy-'));
-    const file = join(dir, 'p.json');
-    writeFileSync(file, JSON.stringify({ attention: 'fp8-pv' }));
-    expect(loadPolicy(file, 'fp8').attention).toBe('fp8-pv');
-    writeFileSync(file, JSON.stringify({ attention: 'pv' }));
-    expect(() => loadPolicy(file, 'fp8')).toThrow(/fp8-pv/);
+    expect(loadPolicy(policyFile({ attention: 'fp8-pv' }), 'fp8').attention).toBe('fp8-pv');
+    expect(() => loadPolicy(policyFile({ attention: 'pv' }), 'fp8')).toThrow(/fp8-pv/);
   });
 
   it('renders e4m3 P·V (register A, K-major Vt8, 16 KB V stages, channel scales in the epilogue) and the V quantization; builds for sm_90a and sm_100a without spills', async () => {

@@ -6,8 +6,7 @@
  * instructions rendered, built for sm_90a and sm_100a without spills. The kernels' numerics are
  * checked on the GPU (test/gpu/attention.ts, the *_int8 cases).
  */
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { attentionDescriptor, packDescriptor, renderAttention, renderPack } from '../compiler/codegen/attention.ts';
@@ -26,6 +25,7 @@ import { defaultPolicy, fp8Attention, int8Attention, loadPolicy } from '../passe
 import { SHARED_FULL, tinyDir } from './helpers/fixtures.ts';
 import { AttentionReference } from './gpu/attention-reference.ts';
 import { expectBuildsWithoutSpills, ops, random, referenceOutput, relL2, throughViews } from './helpers/attention.ts';
+import { policyFile } from './helpers/policy.ts';
 
 /** The fp8 pipeline up to lower-attention, every attention forced to qk='int8' (the tiny models'
  * attention is too short for the policy), then lowered. */
@@ -166,12 +166,8 @@ describe('int8 Q·Kᵀ policy and kernels', () => {
     expect(int8Attention({ ...p, format: 'nvfp4' }, long)).toBe(false);
     expect(int8Attention(defaultPolicy('fp8'), long)).toBe(false);
     expect(defaultPolicy('fp8').attention).toBe('auto');
-    const dir = mkdtempSync(join(tmpdir(), 'policy-'));
-    const file = join(dir, 'p.json');
-    writeFileSync(file, JSON.stringify({ attention: 'int8' }));
-    expect(loadPolicy(file, 'fp8').attention).toBe('int8');
-    writeFileSync(file, JSON.stringify({ attention: 's8' }));
-    expect(() => loadPolicy(file, 'fp8')).toThrow(/"int8"/);
+    expect(loadPolicy(policyFile({ attention: 'int8' }), 'fp8').attention).toBe('int8');
+    expect(() => loadPolicy(policyFile({ attention: 's8' }), 'fp8')).toThrow(/"int8"/);
   });
 
   it('insert marks a long bidirectional FusedAttention qk=int8 (and only that), once', async () => {

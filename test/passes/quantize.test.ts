@@ -13,10 +13,8 @@ import { removeDead } from '../../passes/simplify/remove-dead.ts';
 import { foldQuantize } from '../../passes/quantize/fold.ts';
 import { insertQuantize } from '../../passes/quantize/insert.ts';
 import { type PrecisionPolicy, defaultPolicy, fp8Attention, loadPolicy } from '../../passes/quantize/policy.ts';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { applyPass, buildGraph, expectSameResults, expectTopologicallySorted, ints, opsOf, randomTensor } from '../helpers/graph.ts';
+import { policyFile } from '../helpers/policy.ts';
 
 const S = 4, K = 16;
 
@@ -210,8 +208,7 @@ describe('precision policy overrides and errors', () => {
   });
 
   it('a policy file: gemmScales "readers" (default) or "gemm"; an unknown value or key is an error naming it', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'policy-'));
-    const file = (body: unknown) => { const f = join(dir, `${Math.random().toString(36).slice(2)}.json`); writeFileSync(f, JSON.stringify(body)); return f; };
+    const file = policyFile;
     expect(loadPolicy(file({}), 'fp8').gemmScales).toBe('readers');
     expect(loadPolicy(file({ gemmScales: 'gemm' }), 'fp8')).toMatchObject({ gemmScales: 'gemm', attention: 'auto', structural: true });
     expect(() => loadPolicy(file({ gemmScales: 'epilogue' }), 'fp8')).toThrow(/"gemmScales" to be "readers" or "gemm", found "epilogue"/);
@@ -233,15 +230,11 @@ describe('precision policy overrides and errors', () => {
     expect(fp8Attention(defaultPolicy('nvfp4'), a(false, 4608, 4608))).toBe(false);
     expect(fp8Attention({ ...auto, attention: 'fp8' }, a(true, 16, 16))).toBe(true);
     expect(fp8Attention({ ...auto, attention: 'bf16' }, a(false, 4608, 4608))).toBe(false);
-    const dir = mkdtempSync(join(tmpdir(), 'policy-'));
-    const f = join(dir, 'p.json');
-    writeFileSync(f, JSON.stringify({ attention: 'fp16' }));
-    expect(() => loadPolicy(f, 'fp8')).toThrow(/"attention" to be "auto", "bf16", "fp8", "fp8-pv" or "int8", found "fp16"/);
+    expect(() => loadPolicy(policyFile({ attention: 'fp16' }), 'fp8')).toThrow(/"attention" to be "auto", "bf16", "fp8", "fp8-pv" or "int8", found "fp16"/);
   });
 
   it('a policy file: accumulation "fast" (default) or "fp32"; another value is an error naming it', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'policy-'));
-    const file = (body: unknown) => { const f = join(dir, `${Math.random().toString(36).slice(2)}.json`); writeFileSync(f, JSON.stringify(body)); return f; };
+    const file = policyFile;
     expect(loadPolicy(file({}), 'fp8').accumulation).toBe('fast');
     expect(loadPolicy(file({ accumulation: 'fp32' }), 'fp8').accumulation).toBe('fp32');
     expect(() => loadPolicy(file({ accumulation: 'bf16' }), 'fp8')).toThrow(/"accumulation" to be "fast" or "fp32", found "bf16"/);
