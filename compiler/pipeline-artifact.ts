@@ -30,7 +30,7 @@ import { type CompileSummary, TARGETS, compileModel } from './compile.ts';
 import { fail } from './errors.ts';
 import { ROOT } from './paths.ts';
 import { sha256File } from './hash.ts';
-import { type WeightEntry, sameWeight } from './weights-file.ts';
+import { type WeightEntry, unsharedWeight } from './weights-file.ts';
 
 const { onnx } = onnxProto as unknown as { onnx: any };
 
@@ -86,14 +86,9 @@ export interface PipelineSummary {
 
 /** Every learned weight the batch-2 module leaves to the transformer is one of the transformer's, the same (weights-file.ts sameWeight). */
 function checkSharedWeights(borrower: string, donor: string): void {
-  type W = { weights: { tensors: WeightEntry[] } };
-  const read = (dir: string) => (JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as W).weights.tensors;
-  const theirs = new Map(read(donor).map((t) => [t.name, t]));
-  for (const t of read(borrower)) {
-    if (!t.learned) continue;
-    const other = theirs.get(t.name);
-    if (!other || !sameWeight(t, other)) fail(`${CFG_MODULE}: weight '${t.name}'`, `the same entry in ${MODULES.transformer}/ (the batch-2 module runs over its weights)`, other ? 'a different entry' : 'none');
-  }
+  const read = (dir: string) => (JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as { weights: { tensors: WeightEntry[] } }).weights.tensors;
+  const bad = unsharedWeight(read(borrower), read(donor));
+  if (bad) fail(`${CFG_MODULE}: weight '${bad.entry.name}'`, `the same entry in ${MODULES.transformer}/ (the batch-2 module runs over its weights)`, bad.other ? 'a different entry' : 'none');
 }
 
 /** Is `path` a pipeline description (a .json file, or a folder with pipeline.json) rather than a graph? */

@@ -82,6 +82,16 @@ export function sameWeight(a: WeightEntry, b: WeightEntry): boolean {
   return key(a) === key(b);
 }
 
+/**
+ * The first learned entry of `borrower` that `donor` lacks or describes otherwise (sameWeight), with
+ * the donor's entry of that name if any; undefined when the donor holds every learned one.
+ */
+export function unsharedWeight(borrower: readonly WeightEntry[], donor: readonly WeightEntry[]): { entry: WeightEntry; other?: WeightEntry } | undefined {
+  const theirs = new Map(donor.map((t) => [t.name, t]));
+  const entry = borrower.find((t) => t.learned && !(theirs.has(t.name) && sameWeight(t, theirs.get(t.name)!)));
+  return entry && { entry, other: theirs.get(entry.name) };
+}
+
 /** One initializer an entry derives from: initializer = reshape(permute(E[box], perm), shape). */
 export interface WeightSource { initializer: string; box: [number, number][]; perm: number[]; shape: number[] }
 /** The sources of a learned entry, or a one-line error naming why they are not known. */

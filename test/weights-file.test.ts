@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { compileModel } from '../compiler/compile.ts';
-import type { WeightEntry } from '../compiler/weights-file.ts';
+import { type WeightEntry, unsharedWeight } from '../compiler/weights-file.ts';
 import { decodeE2M1, decodeE4M3 } from '../compiler/quant/formats.ts';
 import { tinyDir } from './helpers/fixtures.ts';
 
@@ -69,5 +69,17 @@ describe.each(['fp8', 'nvfp4'] as const)('tiny flux2 %s artifact', (precision) =
       const bytes = bin.subarray(t.sections.data.offset, t.sections.data.offset + t.sections.data.length);
       expect(data.indexOf(bytes)).toBeGreaterThanOrEqual(0);
     }
+  });
+});
+
+describe('unsharedWeight: may one module read another\'s learned weights', () => {
+  const entry = (name: string, shape: number[], learned = true, sections = {}): WeightEntry => ({ name, kind: 'fp8', dtype: 'bfloat16', shape, learned, scale: `${name}/ws`, layout: 'nk', sections });
+  const donor = [entry('a', [4, 8], true, { codes: { offset: 0, length: 32 } }), entry('b', [8, 8])];
+  it('every learned entry described the same (file sections aside): none unshared; constants are not asked for', () => {
+    expect(unsharedWeight([entry('a', [4, 8]), entry('t', [3, 3], false)], donor)).toBeUndefined();
+  });
+  it('names the first learned entry the donor lacks or describes otherwise, with the donor\'s entry', () => {
+    expect(unsharedWeight([entry('a', [4, 8]), entry('b', [8, 4])], donor)).toEqual({ entry: entry('b', [8, 4]), other: donor[1] });
+    expect(unsharedWeight([entry('c', [4, 8])], donor)).toEqual({ entry: entry('c', [4, 8]), other: undefined });
   });
 });

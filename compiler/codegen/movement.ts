@@ -46,8 +46,8 @@ export function movementDescriptor(graph: Graph, node: Node, windowStrides: (val
   const rank = out.shape.length;
   const norm = (a: number, r = rank) => (a < 0 ? a + r : a);
   const inputs = node.inputs.filter(Boolean).map((x) => {
-    const shape = [...t(x).shape], window = windowStrides(x);
-    const strided = window && window.some((st, i) => shape[i] !== 1 && st !== strides(shape)[i]);
+    const shape = [...t(x).shape], window = windowStrides(x), dense = strides(shape);
+    const strided = window && window.some((st, i) => shape[i] !== 1 && st !== dense[i]);
     return { shape, type: ctype(t(x).dtype), ...(strided ? { strides: window } : {}) };
   });
   const base = { kind: 'movement' as const, op: node.op as MovementDescriptor['op'], outShape: [...out.shape], outType: ctype(out.dtype) };

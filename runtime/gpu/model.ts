@@ -31,7 +31,7 @@ import { fail } from '../../compiler/errors.ts';
 import { type DType, bytesFor, f32ToBf16 } from '../../compiler/ir/dtype.ts';
 import { bitsOf, bitsTensor, decodeBf16, f32ToBf16Array } from '../executor/bf16.ts';
 import { Tensor, tensorFromBytes } from '../../compiler/ir/tensor.ts';
-import { type WeightEntry, sameWeight } from '../../compiler/weights-file.ts';
+import { type WeightEntry, unsharedWeight } from '../../compiler/weights-file.ts';
 import { type Artifact, type Launch, checkInputs, openArtifact, parseType, typeBytes } from './artifact.ts';
 import { CublasLt, type Gemm, type GemmSpec, type TuneResult, WORKSPACE_BYTES, specFor } from './cublaslt.ts';
 import {
@@ -257,13 +257,9 @@ function sharedEntries(tensors: readonly WeightEntry[], donor: WeightsDonor | un
     if (missing) fail(`${dir}: weight '${missing.name}'`, 'its bytes (this module was compiled to run over another module\'s weights: load it with that module as weightsFrom)', 'no module to share them with');
     return names;
   }
-  const theirs = new Map(donor.artifact.manifest.weights.tensors.map((t) => [t.name, t]));
-  for (const t of tensors) {
-    if (!t.learned) continue;
-    const other = theirs.get(t.name);
-    if (!other || !sameWeight(other, t)) fail(`${dir}: weight '${t.name}'`, `the same entry in the model it shares weights with (${donor.artifact.dir})`, other ? 'a different entry (kind, type, shape or provenance)' : 'no such entry');
-    names.add(t.name);
-  }
+  const bad = unsharedWeight(tensors, donor.artifact.manifest.weights.tensors);
+  if (bad) fail(`${dir}: weight '${bad.entry.name}'`, `the same entry in the model it shares weights with (${donor.artifact.dir})`, bad.other ? 'a different entry (kind, type, shape or provenance)' : 'no such entry');
+  for (const t of tensors) if (t.learned) names.add(t.name);
   return names;
 }
 
