@@ -258,6 +258,14 @@ export function kScaleGroup(node: Node): number {
   if (k !== 'block' && k !== 'token') fail(`${node.op} node '${node.name}'`, "kScale of 'block' or 'token'", `'${k}'`);
   return k === 'token' ? 1 : QK_BLOCK;
 }
+/** An attention node's Q·Kᵀ recipe, checked: qk ('bf16' | 'fp8' | 'int8') and tokens per K scale (kScale='token' only with int8). */
+export function qkRecipe(node: Node, where: string): { qk: 'bf16' | 'fp8' | 'int8'; kGroup: number } {
+  const qk = attrString(node, 'qk', 'bf16');
+  if (qk !== 'bf16' && qk !== 'fp8' && qk !== 'int8') fail(where, "qk of 'bf16', 'fp8' or 'int8'", `'${qk}'`);
+  const kGroup = kScaleGroup(node);
+  if (kGroup === 1 && qk !== 'int8') fail(where, "kScale='token' only with qk='int8'", `qk='${qk}'`);
+  return { qk, kGroup };
+}
 export const s8Code = (x: number, scale: number) => Math.max(-S8_MAX, Math.min(S8_MAX, rne(Math.fround(x / scale))));
 export const s8Scale = (amax: number) => (amax > 0 ? Math.fround(amax / S8_MAX) : 1);
 export function quantizeS8(x: Float32Array, d: Dims, group: number): void {
@@ -323,9 +331,7 @@ export function fp8PvWeights(scores: Float64Array, n: number): void {
 const fusedAttention: OpDef = {
   infer: (c) => {
     const p = attentionPlan(c.node, (i) => (c.has(i) ? c.input(i).shape : undefined), c.where);
-    const qk = attrString(c.node, 'qk', 'bf16');
-    if (!['bf16', 'fp8', 'int8'].includes(qk)) fail(c.where, "qk of 'bf16', 'fp8' or 'int8'", `'${qk}'`);
-    if (kScaleGroup(c.node) === 1 && qk !== 'int8') fail(c.where, "kScale='token' only with qk='int8'", `qk='${qk}'`);
+    qkRecipe(c.node, c.where);
     if (c.has(0)) broadcastShapes([c.input(0).shape, [p.q.b, p.q.h, p.q.s, p.k.s]], c.where);
     return [out(outDtype(c.node, c.input(attentionInput(0, 'q')).dtype), p.outShape)];
   },

@@ -47,7 +47,7 @@ import type { Node } from '../ir/graph.ts';
 import type { Tensor } from '../ir/tensor.ts';
 import { E4M3_MAX, roundE4M3 } from '../quant/formats.ts';
 import { roundTo } from './elementwise.ts';
-import { QK_BLOCK, assemble, attentionPlan, fp8PvWeights, kScaleGroup, quantizeChannels, s8Code, s8Scale } from './fused.ts';
+import { QK_BLOCK, assemble, attentionPlan, fp8PvWeights, kScaleGroup, qkRecipe, quantizeChannels, s8Code, s8Scale } from './fused.ts';
 import { type OpDef, type RuntimeValue, attrFloat, attrInt, attrString, broadcastIndex, broadcastShapes, newTensor, optionalTensor, out, tensorArg } from './op.ts';
 
 /** Token padding of every packed operand: the attention kernel's tile height and the fp8 block. */
@@ -87,11 +87,9 @@ export function packTypes(p: PackedShapes): { dtype: DType; shape: number[] }[] 
 
 function packShapes(node: Node, shapeOf: (i: number) => readonly number[] | undefined, where: string): PackedShapes {
   const p = attentionPlan(node, shapeOf, where);
-  const qk = attrString(node, 'qk', 'bf16');
-  if (!['bf16', 'fp8', 'int8'].includes(qk)) fail(where, "qk of 'bf16', 'fp8' or 'int8'", `'${qk}'`);
-  if (kScaleGroup(node) === 1 && qk !== 'int8') fail(where, "kScale='token' only with qk='int8'", `qk='${qk}'`);
+  const { qk, kGroup } = qkRecipe(node, where);
   if (![16, 32, 64, 128].includes(p.q.d) || p.v.d !== p.q.d) fail(where, 'head dims of 16, 32, 64 or 128, the same for q, k and v', `q ${p.q.d}, v ${p.v.d}`);
-  return { b: p.q.b, h: p.q.h, hkv: p.k.h, sq: p.q.s, skv: p.k.s, d: p.q.d, dp: packedHeadDim(p.q.d, qk), qk, kGroup: kScaleGroup(node) };
+  return { b: p.q.b, h: p.q.h, hkv: p.k.h, sq: p.q.s, skv: p.k.s, d: p.q.d, dp: packedHeadDim(p.q.d, qk), qk, kGroup };
 }
 
 /** Writes [B, Hx, S, D] float values into a bf16 K-major tile stack [B, Hx, DP/64, S', 64]. */
@@ -199,8 +197,7 @@ const attentionPack: OpDef = {
 interface AttentionDims { b: number; h: number; hkv: number; sq: number; skv: number; d: number; dp: number; qk: string; pv8: boolean; outLayout: string; outShape: number[]; to: DType }
 
 function attentionDims(node: Node, shapeOf: (i: number) => readonly number[] | undefined, where: string): AttentionDims {
-  const qk = attrString(node, 'qk', 'bf16');
-  if (!['bf16', 'fp8', 'int8'].includes(qk)) fail(where, "qk of 'bf16', 'fp8' or 'int8'", `'${qk}'`);
+  const { qk, kGroup } = qkRecipe(node, where);
   const sq = attrInt(node, 'seqQ', 0), skv = attrInt(node, 'seqKv', 0), d = attrInt(node, 'headDim', 0);
   const [q, k, v] = [1, 2, 3].map(shapeOf);
   if (!q || !k || !v || !sq || !skv || !d) fail(where, 'packed Q, K, V and the seqQ/seqKv/headDim attributes', 'missing');
@@ -208,7 +205,7 @@ function attentionDims(node: Node, shapeOf: (i: number) => readonly number[] | u
   const [b, h, hkv] = [q[0], q[1], k[1]];
   const pv8 = attrString(node, 'pv', 'bf16') === 'fp8';
   if (pv8 && qk !== 'fp8') fail(where, "pv='fp8' with qk='fp8'", `qk='${qk}'`);
-  const expect = packTypes({ b, h, hkv, sq, skv, d, dp, qk, kGroup: kScaleGroup(node) });
+  const expect = packTypes({ b, h, hkv, sq, skv, d, dp, qk, kGroup });
   if (pv8) expect.splice(2, 1, vquantTypes(expect[2].shape)[0]), expect.push(vquantTypes(expect[2].shape)[1]);
   [q, k, v, shapeOf(4), shapeOf(5), shapeOf(6)].slice(0, expect.length).forEach((s, i) => {
     if (!s || s.join() !== expect[i].shape.join()) fail(where, `packed operand ${i + 1} of shape [${expect[i].shape}]`, s ? `[${s}]` : 'none');
