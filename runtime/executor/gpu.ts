@@ -3,7 +3,7 @@
  * the GPU runtime, runtime/gpu/model.ts. This file is the whole seam between the pipelines and that
  * runtime, which offers
  *
- *   loadModel(dir, { syntheticWeights?, replicas?, bf16Bits? }): { run(inputs), runMany(list),
+ *   loadModel(dir, { syntheticWeights?, replicas?, bf16Bits?, weightsFrom? }): { run(inputs), runMany(list),
  *     start(list) -> finish(), denoise(loop)?, rgb8(inputs)?, close(), memory }
  *
  * (it checks the artifact against the device, uploads the weights — or, with `syntheticWeights`,
@@ -14,7 +14,9 @@
  * request's noise) overlaps the GPU. Runs of one module must not overlap (the model refuses a
  * start while another is in flight); pipelines run one request at a time (the server's queue).
  * `denoise` (the loop on the device) and `rgb8` (an image graph's output as RGB8, converted on the
- * device) are offered where the module has them.
+ * device) are offered where the module has them. A GraphRef with `batched` (the same network compiled
+ * at batch 2) loads that module too, over the first one's device weights: pairs of input sets (true
+ * CFG) run on it as one stacked run, single ones on the first.
  *
  * Types at the seam: the pipelines work in float32; the compiled modules take and give bfloat16
  * where their graph does (the full-size exports). The runtime converts float32 inputs of a bfloat16
