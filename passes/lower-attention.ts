@@ -9,7 +9,7 @@
  *     =>  Qp, Kp, Vt[, Qs, Ks] = AttentionPack('', [q k v qNorm kNorm cos sin] x segments)
  *         y = PackedAttention(mask, Qp, Kp, Vt[, Qs, Ks]){scale causal outLayout to seqQ seqKv headDim qk}
  *   (Qs, Ks: the fp32 scales of 8-bit Q/K codes, qk='fp8' e4m3 or qk='int8' s8; kScale passed on)
- *   pv='fp8' (with qk='fp8'):  Vt8, Vs = AttentionQuantizeV(Vt)
+ *   pv='fp8' (with qk='fp8'):  Vt8, Vs = AttentionQuantizeV(Vt[, mask]){seqKv}  (the key mask's dropped keys: V = 0)
  *         y = PackedAttention(mask, Qp, Kp, Vt8, Qs, Ks, Vs){... qk pv}
  *
  * The pack runs once per attention (RMSNorm, RoPE, concatenation, V transposed, FP8 rounding of
@@ -68,7 +68,7 @@ const lowerRule: Rule = {
           op: 'AttentionPack', domain: 'dc', name: `${node.name}/pack`, inputs: ['', ...node.inputs.slice(1)], outputs: packed,
           attrs: { ...prologue, qk, ...(node.attrs.kScale ? { kScale: node.attrs.kScale } : {}) },
         },
-        ...(pv8 ? [{ op: 'AttentionQuantizeV', domain: 'dc', name: `${node.name}/vquant`, inputs: [packed[2]], outputs: vq, attrs: {} }] : []),
+        ...(pv8 ? [{ op: 'AttentionQuantizeV', domain: 'dc', name: `${node.name}/vquant`, inputs: mask ? [packed[2], mask] : [packed[2]], outputs: vq, attrs: mask ? { seqKv: p.k.s } : {} }] : []),
         {
           op: 'PackedAttention', domain: 'dc', name: node.name, inputs: [mask, ...operands], outputs: [y],
           attrs: {

@@ -129,6 +129,11 @@ __device__ __forceinline__ void dca_fence_reg(uint32_t& r) { asm volatile("" : "
 __device__ __forceinline__ uint64_t dca_desc(uint32_t addr) {
   return (uint64_t)((addr & 0x3FFFF) >> 4) | ((uint64_t)1 << 16) | ((uint64_t)(1024 >> 4) << 32) | ((uint64_t)1 << 62);
 }
+// The same for K-major tiles of 64-byte rows with the 64-byte swizzle (16-byte chunk c of row r at
+// c ^ ((r / 2) % 4)): 8-row groups 512 bytes apart, a 512-byte-aligned base (Vt8 of FP8 P·V).
+__device__ __forceinline__ uint64_t dca_desc64(uint32_t addr) {
+  return (uint64_t)((addr & 0x3FFFF) >> 4) | ((uint64_t)1 << 16) | ((uint64_t)(512 >> 4) << 32) | ((uint64_t)2 << 62);
+}
 __device__ __forceinline__ void dca_wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;" ::: "memory"); }
 __device__ __forceinline__ void dca_wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory"); }
 template <int N> __device__ __forceinline__ void dca_wgmma_wait() { asm volatile("wgmma.wait_group.sync.aligned %0;" :: "n"(N) : "memory"); }

@@ -18,7 +18,7 @@ import { fail } from '../errors.ts';
 import type { DType } from '../ir/dtype.ts';
 import { type Graph, type Node, producers } from '../ir/graph.ts';
 import { inlineConstantAll } from '../onnx/constants.ts';
-import { attentionInput } from '../ops/fused.ts';
+import { attentionInput, fp8PvTile } from '../ops/fused.ts';
 import { PACK_ROWS, codedQK, packedHeadDim, padRows } from '../ops/packed-attention.ts';
 import { ROOT } from '../paths.ts';
 import { type StridedView, resolveView } from './views.ts';
@@ -147,9 +147,11 @@ export interface AttentionDescriptor {
 /** dc.AttentionQuantizeV: the pack's Vt (bf16) to Vt8 (e4m3) and Vs (a scale per head and channel). */
 export interface VQuantDescriptor {
   kind: 'attention-vquant';
-  /** batch x kv heads, padded kv length (a multiple of 128), padded head dim. */
-  heads: number; seqKvPad: number; dp: number;
+  /** batch x kv heads, kv heads, padded kv length (a multiple of 128), padded head dim. */
+  heads: number; kvHeads: number; seqKvPad: number; dp: number;
   input: string;
+  /** A key mask (the attention's; strides over (b, h, q, k) with h and q broadcast): its dropped keys count as 0. */
+  mask?: MaskWindow;
   outputs: string[];
 }
 
@@ -293,24 +295,27 @@ export function maskedKeys(graph: Graph, mask: string, bool: boolean): number {
   return bool ? keepExtent(mask, 0) : additiveExtent(mask, 0);
 }
 
+type MaskWindow = NonNullable<AttentionDescriptor['mask']>;
+
+/** An attention mask's root and window (strides over (b, h, q, k), 0 where broadcast) and the keys it may mask. */
+function maskWindow(graph: Graph, value: string, where: string): MaskWindow {
+  const view = resolveView(graph, value, where);
+  const dtype = typeOf(graph, value).dtype;
+  const pad = 4 - view.dims.length;
+  const strides = [0, 1, 2, 3].map((a) => {
+    const d = view.dims[a - pad];
+    return !d || d.size === 1 ? 0 : d.stride;
+  });
+  return { value: view.root, type: cType(typeOf(graph, view.root).dtype, where), bool: dtype === 'bool', offset: view.offset, strides, keys: maskedKeys(graph, value, dtype === 'bool') };
+}
+
 export function attentionDescriptor(graph: Graph, node: Node): AttentionDescriptor {
   const where = `PackedAttention kernel -> ${node.outputs[0]}`;
   const q = typeOf(graph, node.inputs[1]).shape, k = typeOf(graph, node.inputs[2]).shape;
   const qk = ((node.attrs.qk as string | undefined) ?? 'bf16') as AttentionDescriptor['qk'];
   const [batch, heads, kvHeads] = [q[0], q[1], k[1]];
   const seqQ = node.attrs.seqQ as number, seqKv = node.attrs.seqKv as number, headDim = node.attrs.headDim as number;
-  let mask: AttentionDescriptor['mask'];
-  if (node.inputs[0]) {
-    const view = resolveView(graph, node.inputs[0], where);
-    const dtype = typeOf(graph, node.inputs[0]).dtype;
-    const pad = 4 - view.dims.length;
-    const full = [batch, heads, seqQ, seqKv];
-    const strides = full.map((_, a) => {
-      const d = view.dims[a - pad];
-      return !d || d.size === 1 ? 0 : d.stride;
-    });
-    mask = { value: view.root, type: cType(typeOf(graph, view.root).dtype, where), bool: dtype === 'bool', offset: view.offset, strides, keys: maskedKeys(graph, node.inputs[0], dtype === 'bool') };
-  }
+  const mask = node.inputs[0] ? maskWindow(graph, node.inputs[0], where) : undefined;
   const d: AttentionDescriptor = {
     kind: 'attention', batch, heads, kvHeads, seqQ, seqKv, headDim, dp: packedHeadDim(headDim, qk), qk, ...(node.attrs.kScale === 'token' ? { kScale: 'token' as const } : {}),
     scale: node.attrs.scale as number, causal: node.attrs.causal === 1,
@@ -324,6 +329,7 @@ export function attentionDescriptor(graph: Graph, node: Node): AttentionDescript
     ...(node.attrs.pv === 'fp8' ? { pv: 'fp8' as const, pvAccumulate: 'direct' as const, lazyRescale: true } : {}),
   };
   if (d.pv === 'fp8' && qk !== 'fp8') fail(where, "pv='fp8' with qk='fp8'", `qk='${qk}'`);
+  if (d.pv === 'fp8' && mask && (mask.strides[1] || mask.strides[2])) fail(where, "pv='fp8' with a key mask (broadcast over heads and queries)", `mask strides [${mask.strides}] over (b, h, q, k)`);
   if (d.kScale && qk !== 'int8') fail(where, "kScale='token' with qk='int8'", `qk='${qk}'`);
   // A mask over every key (or causality) needs registers that the probabilities of the P·V in
   // flight hold otherwise: the softmax waits for its own P·V. A mask that only reaches the first key
@@ -343,6 +349,10 @@ export function attentionDescriptor(graph: Graph, node: Node): AttentionDescript
     d.lsum = 'mma';
     const wide = { ...d, bn: 192, stages: 2 };
     if (d.schedule === 'pingpong' && !d.causal && !d.kScale && (!mask || mask.strides[2] === 0) && padRows(seqKv) % 192 === 0 && attentionSharedBytes(wide).total <= MAX_SHARED) Object.assign(d, { bn: 192, exp: 'poly', polyEvery: 4 });
+  } else {
+    // FP8 P·V: the key tile is part of the semantics (P rounded per tile: fp8PvTile, 192 keys where
+    // 192 divides the padded kv length), and a quarter of the exponentials by polynomial.
+    Object.assign(d, { bn: fp8PvTile(seqKv), exp: 'poly', polyEvery: 4 });
   }
   d.stages = attentionSharedBytes({ ...d, stages: 3 }).total <= MAX_SHARED ? 3 : 2;
   return d;
@@ -524,7 +534,7 @@ export function renderAttention(d: AttentionDescriptor): AttentionKernel {
   const bn = d.bn ?? 128, lsumMma = d.lsum === 'mma';
   const colMask = !!d.mask && d.mask.strides[2] === 0 && !d.causal;
   if (bn !== 128 && bn !== 192) fail(where, 'key tiles of 128 or 192', String(bn));
-  if (bn !== 128 && (pv8 || d.causal || (d.mask && !colMask) || skv % bn !== 0)) fail(where, 'key tiles of 192 with bf16 P·V, no causality or per-query mask, a kv length 192 divides', `${skv} keys${pv8 ? ', pv fp8' : ''}${d.causal ? ', causal' : ''}`);
+  if (bn !== 128 && (d.causal || (d.mask && !colMask) || skv % bn !== 0)) fail(where, 'key tiles of 192 with no causality or per-query mask, a kv length 192 divides', `${skv} keys${d.causal ? ', causal' : ''}`);
   if (pv8 && lsumMma) fail(where, 'MMA row sums with bf16 P·V', "pv='fp8'");
   if (d.kScale && bn !== 128) fail(where, "key tiles of 128 with kScale='token'", String(bn));
   const smem = attentionSharedBytes(d);
@@ -559,7 +569,7 @@ export function renderAttention(d: AttentionDescriptor): AttentionKernel {
     maskTiles: d.causal || !d.mask ? skv / bn : Math.ceil(d.mask.keys / bn),
     bn, colMask, prescaled: (!!d.mask || d.causal) && !colMask, scaleSplit: fp8 && bn === 192, polyEvery: d.exp === 'poly' ? (d.polyEvery ?? 4) : 0, regionMax, mxRow0: overRegions('r0'), mxRow1: overRegions('r1'), sumTree, lsumMma, kBlocks128: skv / 128,
     qHeadBytes: fp8 ? sq * 128 : sq * d.dp * 2, kHeadBytes: fp8 ? skv * 128 : skv * d.dp * 2, vHeadBytes: skv * d.dp * (pv8 ? 1 : 2),
-    qBlocks: fp8 ? 1 : d.dp / 64, kBlocks: fp8 ? 1 : d.dp / 64, vBlocks: pv8 ? bn / 128 : bn / 64, vTokens: pv8 ? 128 : 64,
+    qBlocks: fp8 ? 1 : d.dp / 64, kBlocks: fp8 ? 1 : d.dp / 64, vBlocks: bn / 64, vRowBytes: pv8 ? 64 : 128,
     pv8, split: pv8 && d.pvAccumulate !== 'direct', lazyRescale: !!d.lazyRescale, qBlockBytes: sq * 128, kBlockBytes: skv * 128,
     kSteps: fp8 ? 4 : d.dp / 16, wgmmaS: wgS.name, wgmmaPV: wgPV.name, mmaS: int8 ? 'dca_mma_s8' : fp8 ? 'dca_mma_e4m3' : 'dca_mma_bf16',
     scaleLog2: (d.scale * Math.LOG2E).toPrecision(9), outType: d.outType, outRow, schedule: d.schedule.startsWith('pingpong') ? 'pingpong' : d.schedule, stages: d.stages, pvInFlight: d.schedule === 'pingpong' ? 1 : 0,
@@ -572,9 +582,13 @@ export function renderAttention(d: AttentionDescriptor): AttentionKernel {
 }
 
 export function vquantDescriptor(graph: Graph, node: Node): VQuantDescriptor {
+  const where = `AttentionQuantizeV kernel -> ${node.outputs[0]}`;
   const shape = typeOf(graph, node.inputs[0]).shape;
-  if (shape.length !== 5 || shape[4] !== 64) fail(`AttentionQuantizeV kernel -> ${node.outputs[0]}`, 'a packed Vt [B, Hkv, S/64, DP, 64]', `[${shape}]`);
-  return { kind: 'attention-vquant', heads: shape[0] * shape[1], seqKvPad: shape[2] * 64, dp: shape[3], input: node.inputs[0], outputs: node.outputs.slice() };
+  if (shape.length !== 5 || shape[4] !== 64) fail(where, 'a packed Vt [B, Hkv, S/64, DP, 64]', `[${shape}]`);
+  const mask = node.inputs[1] ? maskWindow(graph, node.inputs[1], where) : undefined;
+  if (mask && (mask.strides[1] || mask.strides[2])) fail(where, 'a key mask (broadcast over heads and queries)', `mask strides [${mask.strides}] over (b, h, q, k)`);
+  if (mask) mask.keys = Math.min(mask.keys, (node.attrs.seqKv as number | undefined) ?? fail(where, 'the seqKv attribute with a mask', 'none'));
+  return { kind: 'attention-vquant', heads: shape[0] * shape[1], kvHeads: shape[1], seqKvPad: shape[2] * 64, dp: shape[3], input: node.inputs[0], ...(mask ? { mask } : {}), outputs: node.outputs.slice() };
 }
 
 /**
@@ -585,9 +599,13 @@ export function vquantDescriptor(graph: Graph, node: Node): VQuantDescriptor {
 export function renderVQuant(d: VQuantDescriptor): AttentionKernel {
   const blocks64 = d.seqKvPad / 64;
   const ch = [16, 8, 4, 2].find((c) => d.dp % c === 0 && Math.ceil((blocks64 * c * 4) / 256) <= 12);
-  const structure = { dp: d.dp, heads: d.heads, seqKvPad: d.seqKvPad, ch };
+  const structure = { dp: d.dp, heads: d.heads, kvHeads: d.kvHeads, seqKvPad: d.seqKvPad, ch, mask: d.mask && { ...d.mask, value: 0 } };
   const name = kernelName('attnvq', structure, 'attention_vquant.cu.njk');
   if (d.seqKvPad % 128 || !ch) fail(`AttentionQuantizeV kernel ${name}`, 'a kv length of whole 128-token tiles, at most 24576 tokens', `${d.seqKvPad} tokens, head dim ${d.dp}`);
-  const source = [helpers(), E4M3_PACK, env.render('attention_vquant.cu.njk', { name, dp: d.dp, blocks64, ch })].join('\n');
-  return { name, source, hot: true, grid: d.heads * (d.dp / ch), block: 256, sharedBytes: 0, args: [d.input, ...d.outputs] };
+  const m = d.mask;
+  const source = [helpers(), E4M3_PACK, env.render('attention_vquant.cu.njk', {
+    name, dp: d.dp, blocks64, ch, kvHeads: d.kvHeads, mask: !!m && m.keys > 0, maskType: m?.type, maskBool: m?.bool, maskKeys: m?.keys,
+    maskAt: m && offsetExpr(m.offset, [['b', m.strides[0]], ['t', m.strides[3]]]),
+  })].join('\n');
+  return { name, source, hot: true, grid: d.heads * (d.dp / ch), block: 256, sharedBytes: 0, args: [d.input, ...(m && m.keys > 0 ? [m.value] : []), ...d.outputs] };
 }

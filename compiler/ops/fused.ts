@@ -23,7 +23,9 @@
  *                                 or per K token too with kScale='token'.
  *                                 pv='fp8' (with qk='fp8'): P·V in FP8 as the kernel computes it:
  *                                 V (bf16) rounded to e4m3 per (head, channel), P rounded to e4m3
- *                                 per 128-key tile of the online softmax (fp8PvWeights).
+ *                                 per key tile of the online softmax (fp8PvWeights; fp8PvTile keys).
+ *                                 With a mask it must be a key mask (broadcast over heads and
+ *                                 queries); keys it drops (maskDrops) have V = 0 and set no scale.
  */
 import { fail } from '../errors.ts';
 import type { Node } from '../ir/graph.ts';
@@ -281,10 +283,13 @@ export function quantizeS8(x: Float32Array, d: Dims, group: number): void {
 }
 
 /** pv='fp8': V as the kernel reads it, bf16 then e4m3 with one scale per (head, channel) over the
- * sequence (amax/448, 1 if 0); returns the scales, [B·H, D]. */
-export function quantizeChannels(x: Float32Array, d: Dims): Float32Array {
+ * sequence (amax/448, 1 if 0); returns the scales, [B·H, D]. `keep(b, t)` (a key mask): keys it
+ * rejects count as 0 (no part in the scale, code 0), so masked rows' values cannot coarsen the others'. */
+export function quantizeChannels(x: Float32Array, d: Dims, keep?: (b: number, t: number) => boolean): Float32Array {
   const scales = new Float32Array(d.b * d.h * d.d);
   for (let bh = 0; bh < d.b * d.h; bh++) {
+    const b = Math.floor(bh / d.h);
+    if (keep) for (let t = 0; t < d.s; t++) if (!keep(b, t)) x.fill(0, (bh * d.s + t) * d.d, (bh * d.s + t + 1) * d.d);
     for (let c = 0; c < d.d; c++) {
       let amax = 0;
       for (let t = 0; t < d.s; t++) amax = Math.max(amax, Math.abs(roundToBf16(x[(bh * d.s + t) * d.d + c])));
@@ -300,16 +305,42 @@ export function quantizeChannels(x: Float32Array, d: Dims): Float32Array {
 }
 
 /**
+ * pv='fp8' with a mask: whether a mask value drops its key from V (bool false; additive -inf or below
+ * -1e37, where the kernels clamp huge negatives: templates/attention.cuh dca_mask_log2). Such a key
+ * has P = 0 in every row that keeps any other key.
+ */
+export const maskDrops = (value: number, bool: boolean) => (bool ? value === 0 : value < -1e37);
+
+/**
+ * pv='fp8' with a mask: keep(b, t) over a key mask (one that broadcasts over heads and queries:
+ * `[.., 1, 1, Skv]`), or an error naming `where`.
+ */
+export function keyMaskKeep(mask: Tensor, b: number, kv: number, where: string): (bi: number, t: number) => boolean {
+  const s = mask.shape, r = s.length;
+  if (r > 4 || (r >= 2 && s[r - 2] !== 1) || (r >= 3 && s[r - 3] !== 1) || (r === 4 && s[0] !== 1 && s[0] !== b) || (s[r - 1] !== 1 && s[r - 1] !== kv)) {
+    fail(where, `pv='fp8' with a key mask broadcast over heads and queries ([B, 1, 1, ${kv}])`, `a mask of shape [${s}]`);
+  }
+  const map = broadcastIndex(s, [b, 1, 1, kv]), bool = mask.dtype === 'bool';
+  return (bi, t) => !maskDrops(mask.get(map[bi * kv + t]), bool);
+}
+
+/**
+ * pv='fp8': keys per tile of the online softmax (the kernel's BN, which the rounding of P follows):
+ * 192 where it divides the padded kv length (Flux.2's 4608: fewer max/rescale steps a key), else 128.
+ */
+export const fp8PvTile = (seqKv: number): number => (Math.ceil(seqKv / QK_BLOCK) * QK_BLOCK) % 192 === 0 ? 192 : 128;
+
+/**
  * pv='fp8': the weights of one row's P·V as the kernel forms them. Scores (natural units, -inf where
- * masked) are taken in 128-key tiles with a running max m (log2 units): P' = 2^(x - m_tile + 8) is
- * rounded to e4m3 for the product while the row sum l adds the unrounded P'; tile sums are carried
+ * masked) are taken in tiles of `tile` keys with a running max m (log2 units): P' = 2^(x - m_tile + 8)
+ * is rounded to e4m3 for the product while the row sum l adds the unrounded P'; tile sums are carried
  * to the final max by 2^(m_tile - m). Overwrites `scores` with w such that out = Σ_t w_t·V_t.
  */
-export function fp8PvWeights(scores: Float64Array, n: number): void {
-  const p = new Float64Array(n), scaleTo = new Float64Array(Math.ceil(n / QK_BLOCK));
+export function fp8PvWeights(scores: Float64Array, n: number, tile: number): void {
+  const p = new Float64Array(n), scaleTo = new Float64Array(Math.ceil(n / tile));
   let m = -Infinity, l = 0;
-  for (let j = 0; j * QK_BLOCK < n; j++) {
-    const t0 = j * QK_BLOCK, t1 = Math.min(n, t0 + QK_BLOCK);
+  for (let j = 0; j * tile < n; j++) {
+    const t0 = j * tile, t1 = Math.min(n, t0 + tile);
     let mx = -Infinity;
     for (let t = t0; t < t1; t++) mx = Math.max(mx, scores[t] * Math.LOG2E);
     const mn = Math.max(m, mx), base = mn === -Infinity ? 0 : mn;
@@ -325,7 +356,7 @@ export function fp8PvWeights(scores: Float64Array, n: number): void {
     }
     l = l * alpha + sum;
   }
-  for (let t = 0; t < n; t++) scores[t] = l > 0 ? (p[t] * scaleTo[Math.floor(t / QK_BLOCK)]) / l : 0;
+  for (let t = 0; t < n; t++) scores[t] = l > 0 ? (p[t] * scaleTo[Math.floor(t / tile)]) / l : 0;
 }
 
 const fusedAttention: OpDef = {
@@ -347,8 +378,8 @@ const fusedAttention: OpDef = {
       quantizeS8(K, p.k, kScaleGroup(node));
     }
     const pv8 = attrString(node, 'pv', 'bf16') === 'fp8';
-    if (pv8) quantizeChannels(V, p.v);
     const mask = optionalTensor(ins, 0);
+    if (pv8) quantizeChannels(V, p.v, mask && keyMaskKeep(mask, p.q.b, p.k.s, where));
     const maskMap = mask ? broadcastIndex(mask.shape, [p.q.b, p.q.h, p.q.s, p.k.s]) : undefined;
     const scale = attrFloat(node, 'scale', 1 / Math.sqrt(p.q.d));
     const causal = attrInt(node, 'causal', 0) === 1;
@@ -374,7 +405,7 @@ const fusedAttention: OpDef = {
           if (sc > max) max = sc;
         }
         let sum = 1;
-        if (pv8) fp8PvWeights(scores, p.k.s);
+        if (pv8) fp8PvWeights(scores, p.k.s, fp8PvTile(p.k.s));
         else {
           sum = 0;
           for (let t = 0; t < p.k.s; t++) { scores[t] = max === -Infinity ? 0 : Math.exp(scores[t] - max); sum += scores[t]; }

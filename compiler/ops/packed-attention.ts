@@ -10,7 +10,8 @@
  *     (segments concatenated, RMSNorm, RoPE) is FusedAttention's own `assemble`.
  *   PackedAttention(mask, Qp, Kp, Vt[, Qs, Ks]){scale causal outLayout to seqQ seqKv headDim qk}
  *       -> softmax(Q·Kᵀ·scale + mask)·V, as FusedAttention (a fully masked row gives 0).
- *   AttentionQuantizeV(Vt) -> Vt8, Vs                      pv='fp8' (FP8 P·V, with qk='fp8')
+ *   AttentionQuantizeV(Vt[, mask]){seqKv} -> Vt8, Vs       pv='fp8' (FP8 P·V, with qk='fp8'); a key
+ *       mask (the attention's, broadcast over heads and queries): keys it drops (maskDrops) are 0
  *   PackedAttention(mask, Qp, Kp, Vt8, Qs, Ks, Vs){... qk='fp8' pv='fp8'}
  *       -> the same with P and V in e4m3, as FusedAttention's pv='fp8' computes it.
  *
@@ -28,9 +29,11 @@
  *   Kp s8 [B, Hkv, Skv', 128], Ks fp32 [B, Hkv, Skv'/128]: value = code · scale, scale = amax/127,
  *   FusedAttention's qk='int8' recipe (quantizeS8); the rows laid out as e4m3's. kScale='token':
  *   Ks fp32 [B, Hkv, Skv'], one scale per K token as well.
- *   Vt8 e4m3 [B, Hkv, Skv'/128, DP, 128], Vs fp32 [B, Hkv, DP]  V transposed, 128 keys a row,
- *   value = code · Vs[channel] (amax/448 over the sequence); byte l of each 16-byte chunk holds key
- *   vt8Key(l) of the chunk's 16, the order the kernel's e4m3 P registers take (attention.cu.njk).
+ *   Vt8 e4m3 [B, Hkv, Skv'/64, DP, 64], Vs fp32 [B, Hkv, DP]  V transposed, 64 keys to a 64-byte
+ *   row with the 64-byte swizzle (16-byte chunk c of row r at c ^ ((r / 2) mod 4): swizzled64), so a
+ *   key tile of 128 or 192 is whole blocks; value = code · Vs[channel] (amax/448 over the kept
+ *   sequence); byte l of each 16-byte chunk holds key vt8Key(l) of the chunk's 16, the order the
+ *   kernel's e4m3 P registers take (attention.cu.njk).
  * The shapes above are the memory images; `swizzled` gives an element's flat position in a tile.
  *
  * Head dims the flash kernels do not take (above 128: the VAE decoders' mid-block attention, 512
@@ -47,7 +50,7 @@ import type { Node } from '../ir/graph.ts';
 import type { Tensor } from '../ir/tensor.ts';
 import { E4M3_MAX, roundE4M3 } from '../quant/formats.ts';
 import { roundTo } from './elementwise.ts';
-import { QK_BLOCK, assemble, attentionPlan, fp8PvWeights, kScaleGroup, qkRecipe, quantizeChannels, s8Code, s8Scale } from './fused.ts';
+import { QK_BLOCK, assemble, attentionPlan, fp8PvTile, fp8PvWeights, kScaleGroup, keyMaskKeep, qkRecipe, quantizeChannels, s8Code, s8Scale } from './fused.ts';
 import { type OpDef, type RuntimeValue, attrFloat, attrInt, attrString, broadcastIndex, broadcastShapes, newTensor, optionalTensor, out, tensorArg } from './op.ts';
 
 /** Token padding of every packed operand: the attention kernel's tile height and the fp8 block. */
@@ -136,6 +139,9 @@ function packScaled(x: Float32Array, bh: number, s: number, d: number, format: k
   return [q, scales];
 }
 
+/** Flat position of element (r, c) in a tile of 64-byte rows of e4m3 with the 64-byte swizzle. */
+export const swizzled64 = (r: number, c: number) => r * 64 + (((c >> 4) ^ ((r >> 1) & 3)) << 4) + (c & 15);
+
 /** Key (0..15) of a 16-key chunk held at byte l of a Vt8 chunk, and its inverse. */
 export const vt8Key = (l: number) => 2 * (l >> 2) + (l & 1) + 8 * ((l >> 1) & 1);
 export const vt8Byte = (p: number) => 4 * ((p & 7) >> 1) + (p & 1) + 2 * (p >> 3);
@@ -143,24 +149,31 @@ export const vt8Byte = (p: number) => 4 * ((p & 7) >> 1) + (p & 1) + 2 * (p >> 3
 /** Output types of AttentionQuantizeV for a packed Vt of shape [B, Hkv, S'/64, DP, 64]. */
 export function vquantTypes(vt: readonly number[]): { dtype: DType; shape: number[] }[] {
   const [b, hkv, blocks, dp] = vt;
-  return [{ dtype: 'float8e4m3fn', shape: [b, hkv, blocks / 2, dp, 128] }, { dtype: 'float32', shape: [b, hkv, dp] }];
+  return [{ dtype: 'float8e4m3fn', shape: [b, hkv, blocks, dp, 64] }, { dtype: 'float32', shape: [b, hkv, dp] }];
 }
 
 /** Position of (key t, channel c) of head bh in Vt8. */
 const vt8Index = (bh: number, sp: number, dp: number, t: number, c: number) =>
-  (bh * (sp / 128) + Math.floor(t / 128)) * dp * 128 + swizzled(c, (t % 128) - (t % 16) + vt8Byte(t % 16), 128);
+  (bh * (sp / 64) + Math.floor(t / 64)) * dp * 64 + swizzled64(c, (t % 64) - (t % 16) + vt8Byte(t % 16));
 
 const attentionQuantizeV: OpDef = {
   infer: (c) => {
     const s = c.input(0).shape;
     if (s.length !== 5 || s[4] !== 64 || s[2] % 2 || c.input(0).dtype !== 'bfloat16') fail(c.where, 'a packed bf16 Vt [B, Hkv, S/64, DP, 64] of whole 128-token tiles', `[${s}]`);
+    if (c.has(1)) {
+      const kv = attrInt(c.node, 'seqKv', 0);
+      if (kv <= 0 || kv > s[2] * 64) fail(c.where, `a seqKv attribute of 1..${s[2] * 64} keys with a mask`, String(c.node.attrs.seqKv));
+      broadcastShapes([c.input(1).shape, [s[0], 1, 1, kv]], c.where);
+    }
     return vquantTypes(s).map((t) => out(t.dtype, t.shape));
   },
   exec: (ins, node) => {
-    const vt = tensorArg(ins, 0, node);
+    const vt = tensorArg(ins, 0, node), mask = optionalTensor(ins, 1);
     const [b, hkv, blocks, dp] = vt.shape, sp = blocks * 64, bh = b * hkv;
     const x = unpackTransposed(vt, bh, sp, dp, dp);
-    const scales = quantizeChannels(x, { b: bh, h: 1, s: sp, d: dp });
+    // A key mask: keys past seqKv are padding (0 already), keys it drops count as 0.
+    const kv = attrInt(node, 'seqKv', sp), keep = mask && keyMaskKeep(mask, b, kv, `AttentionQuantizeV node '${node.name}'`);
+    const scales = quantizeChannels(x, { b, h: hkv, s: sp, d: dp }, keep && ((bi, t) => t >= kv || keep(bi, t)));
     const [t8, ts] = vquantTypes(vt.shape);
     const v8 = newTensor(t8.dtype, t8.shape), vs = newTensor(ts.dtype, ts.shape);
     for (let i = 0; i < bh; i++) for (let c = 0; c < dp; c++) {
@@ -281,7 +294,7 @@ const packedAttention: OpDef = {
           if (sc > max) max = sc;
         }
         let sum = 1;
-        if (a.pv8) fp8PvWeights(scores, a.skv);
+        if (a.pv8) fp8PvWeights(scores, a.skv, fp8PvTile(a.skv));
         else {
           sum = 0;
           for (let t = 0; t < a.skv; t++) { scores[t] = max === -Infinity ? 0 : Math.exp(scores[t] - max); sum += scores[t]; }

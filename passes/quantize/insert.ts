@@ -28,10 +28,10 @@ import type { Graph } from '../../compiler/ir/graph.ts';
 import { attentionPlan } from '../../compiler/ops/fused.ts';
 
 /** A FusedAttention's query and key lengths, from its inputs' types. */
-function attentionLengths(graph: Graph, node: Node): { queries: number; keys: number } {
+function attentionLengths(graph: Graph, node: Node): { queries: number; keys: number; maskShape?: number[] } {
   const shape = (i: number) => { const t = node.inputs[i] ? graph.types.get(node.inputs[i]) : undefined; return t?.kind === 'tensor' ? (t.shape as number[]) : undefined; };
   const p = attentionPlan(node, shape, `FusedAttention '${node.outputs[0]}'`);
-  return { queries: p.q.s, keys: p.k.s };
+  return { queries: p.q.s, keys: p.k.s, maskShape: shape(0) };
 }
 
 /** The pass, plus the policy's decisions from its first run (for the compile report). */

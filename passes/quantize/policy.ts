@@ -18,7 +18,7 @@
  *
  * A pattern that matches no GEMM weight is an error (a typo would silently change nothing).
  * `attention`: "auto" (default), "bf16" or "fp8": which attention computes Q·Kᵀ in FP8 (fp8Attention);
- * "fp8-pv": as "auto", and those without a mask compute P·V in FP8 too (fp8PvAttention).
+ * "fp8-pv": as "auto", and those without a mask or with a key mask compute P·V in FP8 too (fp8PvAttention).
  * "int8": those "auto" picks compute Q·Kᵀ on s8 codes instead of e4m3 (int8Attention).
  * `gemmScales`: "readers" (default) lets the kernels reading an FP8 GEMM's output apply its scales
  * and bias (compiler/codegen/dequant.ts: faster GEMMs, the bf16 rounding moves before the scaling);
@@ -141,14 +141,18 @@ export function int8Attention(policy: PrecisionPolicy, a: { causal: boolean; que
   return policy.attention === 'int8' && fp8Attention({ ...policy, attention: 'auto' }, a);
 }
 
+/** A mask shape that broadcasts over heads and queries (`[.., 1, 1, Skv]`): a key mask (text padding). */
+export const keyMaskShape = (s: readonly number[]) => s.length >= 1 && s.length <= 4 && (s.length < 2 || s[s.length - 2] === 1) && (s.length < 3 || s[s.length - 3] === 1);
+
 /**
  * Whether an attention that computes Q·Kᵀ in FP8 computes P·V in FP8 as well (pv='fp8': P and V in
  * e4m3, V with a scale per head and channel over the sequence): "fp8-pv" only, where fp8Attention
- * holds and there is no mask — masked keys' V values would set the channel scales of the others.
+ * holds and there is no mask or a key mask (Qwen-Image's text padding: the keys it drops are left
+ * out of V's scales and count as 0, compiler/ops/fused.ts maskDrops); never causal attention.
  * Not the default: the same-weights cosine is not measured yet.
  */
-export function fp8PvAttention(policy: PrecisionPolicy, a: { causal: boolean; queries: number; keys: number; convolves: boolean; masked: boolean }): boolean {
-  return policy.attention === 'fp8-pv' && !a.masked && fp8Attention(policy, a);
+export function fp8PvAttention(policy: PrecisionPolicy, a: { causal: boolean; queries: number; keys: number; convolves: boolean; masked: boolean; maskShape?: readonly number[] }): boolean {
+  return policy.attention === 'fp8-pv' && !a.causal && (!a.masked || (!!a.maskShape && keyMaskShape(a.maskShape))) && fp8Attention(policy, a);
 }
 
 const glob = (pattern: string) => new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);

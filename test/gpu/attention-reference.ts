@@ -10,7 +10,7 @@
 import type { AttentionDescriptor, Operand, PackDescriptor } from '../../compiler/codegen/attention.ts';
 import { E4M3_MAX, roundE4M3 } from '../../compiler/quant/formats.ts';
 import { roundToBf16 } from '../../compiler/ir/dtype.ts';
-import { fp8PvWeights, s8Code, s8Scale } from '../../compiler/ops/fused.ts';
+import { fp8PvWeights, maskDrops, s8Code, s8Scale } from '../../compiler/ops/fused.ts';
 
 /** Element getter of kernel input `param` of the pack (by root value name for the attention's mask). */
 export type Reader = (value: string, index: number) => number;
@@ -53,7 +53,7 @@ export class AttentionReference {
 
   /** A row as the attention consumes it: the prologue, then e4m3 rounding per 128-token block (qk='fp8')
    * or s8 codes times a scale per Q row and per K 128-token block (qk='int8'), V in e4m3 per (head,
-   * channel) (pv='fp8'). */
+   * channel) (pv='fp8'; with a key mask, the keys it drops are 0). */
   row(role: 'q' | 'k' | 'v', b: number, head: number, t: number): Float32Array {
     const key = `${role}/${b}/${head}/${t}`;
     let x = this.rows.get(key);
@@ -81,14 +81,22 @@ export class AttentionReference {
       let scales = this.channelScales.get(skey);
       if (!scales) {
         scales = new Float32Array(x.length);
-        for (let r = 0; r < this.pack.seqKv; r++) this.prologue('v', b, head, r).forEach((v, i) => (scales![i] = Math.max(scales![i], Math.abs(roundToBf16(v)))));
+        for (let r = 0; r < this.pack.seqKv; r++) if (!this.dropped(b, r)) this.prologue('v', b, head, r).forEach((v, i) => (scales![i] = Math.max(scales![i], Math.abs(roundToBf16(v)))));
         scales = scales.map((a) => (a > 0 ? Math.fround(a / E4M3_MAX) : 1));
         this.channelScales.set(skey, scales);
       }
+      if (this.dropped(b, t)) x.fill(0);
       for (let i = 0; i < x.length; i++) x[i] = Math.fround(roundE4M3(Math.fround(roundToBf16(x[i]) / scales[i])) * scales[i]);
     }
     this.rows.set(key, x);
     return x;
+  }
+
+  /** pv='fp8' with a key mask (broadcast over heads and queries): whether it drops key t of batch b. */
+  private dropped(b: number, t: number): boolean {
+    const m = this.attn.mask;
+    if (!m) return false;
+    return maskDrops(this.read(m.value, m.offset + b * m.strides[0] + t * m.strides[3]), m.bool);
   }
 
   /** qk='int8': the s8 codes of a row and its scale (Q: the row's own, K: its 128-token block's or, kScale='token', its own), as the pack writes them. */
@@ -129,7 +137,7 @@ export class AttentionReference {
       if (sc > max) max = sc;
     }
     let sum = 1;
-    if (a.pv === 'fp8') fp8PvWeights(scores, a.seqKv); // P in e4m3 per 128-key tile, as the kernel
+    if (a.pv === 'fp8') fp8PvWeights(scores, a.seqKv, a.bn ?? 128); // P in e4m3 per key tile, as the kernel
     else {
       sum = 0;
       for (let t = 0; t < a.seqKv; t++) { scores[t] = max === -Infinity ? 0 : Math.exp(scores[t] - max); sum += scores[t]; }

@@ -36,7 +36,7 @@ import { ROOT } from '../../compiler/paths.ts';
 import { pipelineFor, runPipeline } from '../../passes/pipeline.ts';
 import { lowerAttention } from '../../passes/lower-attention.ts';
 import { insertQuantize } from '../../passes/quantize/insert.ts';
-import { defaultPolicy } from '../../passes/quantize/policy.ts';
+import { defaultPolicy, keyMaskShape } from '../../passes/quantize/policy.ts';
 import { type ElemType, KIND, type RootData, WIDTH, decode, encodeValues, valueAt } from './attention-data.ts';
 import { AttentionReference } from './attention-reference.ts';
 import { swizzled } from '../../compiler/ops/packed-attention.ts';
@@ -126,6 +126,15 @@ const SPECS: Spec[] = [
   { name: 'tiny_qwen_image_mask_int8_ktoken', model: tiny('qwen_image'), attention: 'int8', kScale: 'token', segments: 2, mask: { kind: 'keys', masked: [16, 24], value: -Infinity }, amp: 1, sampled: false, seedCase: 'tiny_qwen_image_mask' },
   { name: 'flux2_single_int8_ktoken', model: full('flux2_dev'), shapes: FLUX, attention: 'int8', kScale: 'token', segments: 1, amp: 1, sampled: true, seedCase: 'flux2_single' },
   { name: 'qwen_image_mask_int8_ktoken', model: full('qwen_image'), attention: 'int8', kScale: 'token', segments: 2, mask: { kind: 'keys', masked: [200, 256], value: -Infinity }, amp: 1, sampled: true, seedCase: 'qwen_image_mask' },
+  // FP8 P·V over key masks (Qwen-Image's text padding: garbage of 3e4 in the dropped keys' K and V must
+  // set no V scale), and the tile schedules of FP8 P·V beside the descriptor's (Flux.2: BN 192, poly4;
+  // Qwen-Image: BN 128, poly4), with the default (FP8 Q·Kᵀ, bf16 P·V) of the same inputs.
+  { name: 'tiny_qwen_image_mask_fp8pv', model: tiny('qwen_image'), attention: 'fp8-pv', segments: 2, mask: { kind: 'keys', masked: [16, 24], value: -Infinity }, amp: 1, sampled: false, seedCase: 'tiny_qwen_image_mask' },
+  { name: 'qwen_image_mask_fp8pv', model: full('qwen_image'), attention: 'fp8-pv', segments: 2, mask: { kind: 'keys', masked: [200, 256], value: -Infinity }, amp: 1, sampled: true, seedCase: 'qwen_image_mask' },
+  { name: 'qwen_image_mask_fp8pv_f32', model: full('qwen_image'), attention: 'fp8-pv', segments: 2, mask: { kind: 'keys', masked: [200, 256], value: -Infinity }, amp: 1, sampled: true, seedCase: 'qwen_image_mask', kernel: { exp: 'f32' } },
+  { name: 'flux2_joint_fp8', model: full('flux2_dev'), shapes: FLUX, attention: 'fp8', segments: 2, amp: 1, sampled: true, seedCase: 'flux2_joint' },
+  ...([['bn128', { bn: 128, exp: 'f32' }], ['bn128poly4', { bn: 128, exp: 'poly', polyEvery: 4 }], ['bn192f32', { bn: 192, exp: 'f32' }], ['bn192poly2', { bn: 192, exp: 'poly', polyEvery: 2 }]] as const).map(([v, kernel]): Spec =>
+    ({ name: `flux2_single_fp8pv_${v}`, model: full('flux2_dev'), shapes: FLUX, attention: 'fp8-pv', segments: 1, amp: 1, sampled: true, seedCase: 'flux2_single', kernel })),
 ];
 
 interface Expected {
@@ -151,9 +160,12 @@ function compile(spec: Spec): Graph {
     return runPipeline(before, { passes: [lowerAttention] }).graph;
   }
   if (spec.attention !== 'fp8-pv') return runPipeline(inferred, { passes }).graph;
-  // Every unmasked attention in FP8 P·V (the policy picks only long ones): set before lowering.
+  // Every bidirectional attention without a mask or with a key mask in FP8 P·V (the policy picks only
+  // long ones): set before lowering.
   const before = runPipeline(inferred, { passes: passes.filter((p) => p !== lowerAttention) });
-  for (const n of before.graph.nodes) if (n.op === 'FusedAttention' && !n.inputs[0]) Object.assign(n.attrs, { qk: 'fp8', pv: 'fp8' });
+  for (const n of before.graph.nodes) {
+    if (n.op === 'FusedAttention' && n.attrs.causal !== 1 && (!n.inputs[0] || keyMaskShape(typeOf(before.graph, n.inputs[0]).shape))) Object.assign(n.attrs, { qk: 'fp8', pv: 'fp8' });
+  }
   return runPipeline(before, { passes: [lowerAttention] }).graph;
 }
 
