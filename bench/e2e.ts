@@ -102,8 +102,8 @@ export interface E2eRow {
 }
 
 /** Device time of one module per request: its CUDA-graph replay alone, times its calls. */
-/** `transformerCfg`: the transformer compiled at batch 2 (a pipeline's cfgModule), one call per CFG pair. */
-export interface ModuleTime { role: Role | 'transformerCfg'; msPerCall: number; calls: number; ms: number; memoryGiB: number }
+/** `transformerCfg`: the transformer compiled at batch 2 (a pipeline's cfgModule), one call per CFG pair. `textLength`: a transformer compiled for a shorter text (textModules). */
+export interface ModuleTime { role: Role | 'transformerCfg'; textLength?: number; msPerCall: number; calls: number; ms: number; memoryGiB: number }
 
 export interface E2eResult extends ReportHeader {
   kind: 'e2e';
@@ -269,11 +269,15 @@ export async function e2eBench(o: E2eOptions, deps: E2eDeps, log: (s: string) =>
     const pipeline = await loadPipeline(manifest, gpuExecutorFactory(rt, { syntheticWeights: o.seed }));
     try {
       const loadS = (now() - t0) / 1000;
-      const dirs: [ModuleTime['role'], string][] = [...ROLES.map((role) => [role, manifest.modules![role]] as [Role, string]), ...(manifest.cfgModule ? [['transformerCfg', manifest.cfgModule] as ['transformerCfg', string]] : [])];
-      const mods = dirs.map(([role, d]) => {
+      const dirs: [ModuleTime['role'], string, number?][] = [
+        ...ROLES.map((role) => [role, manifest.modules![role]] as [Role, string]),
+        ...(manifest.cfgModule ? [['transformerCfg', manifest.cfgModule] as ['transformerCfg', string]] : []),
+        ...(manifest.textModules ?? []).flatMap((t) => [['transformer', t.module, t.length] as [Role, string, number], ...(t.cfgModule ? [['transformerCfg', t.cfgModule, t.length] as ['transformerCfg', string, number]] : [])]),
+      ];
+      const mods = dirs.map(([role, d, textLength]) => {
         const m = rt.loaded.get(d);
-        if (!m) throw new Error(`${dir}: the ${role} module was not loaded through the runtime`);
-        return [role, m, d] as const;
+        if (!m) throw new Error(`${dir}: the ${role} module ${d} was not loaded through the runtime`);
+        return [role, m, d, textLength] as const;
       });
       device = mods[0][1].device?.name ?? device;
       const memoryBytes = mods.reduce((a, [, m]) => a + m.memory.deviceUsedBytes, 0);
@@ -299,11 +303,11 @@ export async function e2eBench(o: E2eOptions, deps: E2eDeps, log: (s: string) =>
       const stages = medianStages(runs);
       notes.push(`${family}: the ${hashes.length} requests (warm-up included) gave ${new Set(hashes).size === 1 ? 'identical' : 'DIFFERENT'} PNG bytes (same seed and prompt; sha256 ${hashes[0].slice(0, 12)}...)`);
       log(`${family}: compiled end to end ${stages.total.toFixed(0)} ms (text ${stages.textEncode.toFixed(0)}, denoise ${stages.denoise.toFixed(0)}, VAE ${stages.vaeDecode.toFixed(0)}, PNG ${stages.imageEncode.toFixed(0)})`);
-      modules[family] = mods.map(([role, m, dirOf]) => {
+      modules[family] = mods.map(([role, m, dirOf, textLength]) => {
         const calls = (rt.runs.get(dirOf)! - before.get(dirOf)!) / (o.iters + 1); // runs per request, counted
         // A module the requests never ran (the batch-1 transformer when every request pairs its CFG runs) has no graph to time: listed for its memory.
         const msPerCall = calls > 0 ? m.time(Math.max(3, o.iters), true).medianMs : 0;
-        return { role, msPerCall, calls, ms: msPerCall * calls, memoryGiB: m.memory.deviceUsedBytes / 2 ** 30 };
+        return { role, ...(textLength ? { textLength } : {}), msPerCall, calls, ms: msPerCall * calls, memoryGiB: m.memory.deviceUsedBytes / 2 ** 30 };
       });
       rows.push({
         family, system: `compiled (${manifest.compiled?.precision ?? '?'}, CUDA graphs) ${syntheticLabel(o.seed)}`, stages, memoryGiB: memoryBytes / 2 ** 30,
@@ -314,7 +318,7 @@ export async function e2eBench(o: E2eOptions, deps: E2eDeps, log: (s: string) =>
     }
     if (!baseline) continue;
     const lengths = diffusersLengths(manifest, family, [o.prompt ?? DEFAULT_PROMPT, ...(p.cfg ? [NEGATIVE_PROMPT] : [])]);
-    if (family === 'qwen_image') notes.push(`qwen_image baseline: diffusers runs each prompt unpadded — text encoder ${lengths.encoder.join(' and ')} positions, transformer ${lengths.text.join(' and ')} text tokens (test-tokenizer counts) — where the compiled static graphs take 290 and 256.`);
+    if (family === 'qwen_image') notes.push(`qwen_image baseline: diffusers runs each prompt unpadded — text encoder ${lengths.encoder.join(' and ')} positions, transformer ${lengths.text.join(' and ')} text tokens (test-tokenizer counts) — where the compiled static text encoder takes 290 and the compiled transformer the shortest of its text lengths (${[...(manifest.textModules ?? []).map((t) => t.length), 'the export\'s 256'].join(', ')}) that holds both prompts (module table).`);
     const b = baseline(family, o, lengths);
     if (typeof b === 'string') { notes.push(b); continue; }
     const row = baselineRow(family, b);
@@ -323,7 +327,7 @@ export async function e2eBench(o: E2eOptions, deps: E2eDeps, log: (s: string) =>
     for (const n of b.notes) notes.push(`${family} baseline: ${n}`);
   }
   notes.push(
-    'Token ids: the real tokenizers are not on these machines; the bundled test tokenizer (497 byte-level BPE tokens with the chat templates\' special tokens) tokenizes the prompt, its ids are valid ids of both real vocabularies, and the real sequence lengths are run (Flux.2: 512 left-padded; Qwen-Image: 290 encoder positions, 256 text tokens to the transformer).',
+    'Token ids: the real tokenizers are not on these machines; the bundled test tokenizer (497 byte-level BPE tokens with the chat templates\' special tokens) tokenizes the prompt, its ids are valid ids of both real vocabularies, and the real sequence lengths are run (Flux.2: 512 left-padded; Qwen-Image: 290 encoder positions; the transformer\'s text padded to its compiled length).',
     'Synthetic weights: both sides draw every weight from the seed by the same rule, not the same values; the images are noise, and the comparison is of time only.',
     'Compiled stages are wall time of the whole pipeline (host work, copies, the scheduler, RGB8 conversion inside "VAE decode"); "device" rows below are each module\'s CUDA-graph replay alone times its calls per request.',
   );

@@ -1,7 +1,7 @@
 /**
  * compileModel: the compiler's stages in order, as a library call (the CLI is a thin shell).
  *
- *   import (lazy weights) -> specialise (--shape/--size) -> infer -> pass pipeline
+ *   import (lazy weights) -> specialise (--shape/--size/--text-length, then --batch) -> infer -> pass pipeline
  *   -> verify (optional, CPU reference) -> write artifact (atomically)
  *
  * Every user-facing failure is a CompileError raised before anything is written. Code generation
@@ -20,7 +20,7 @@ import { type KernelPlan, deferDequant, kernelPlan } from './codegen/plan.ts';
 import { lateReads } from './codegen/dequant.ts';
 import { renderUnit } from './codegen/render.ts';
 import { writeArtifact } from './artifact.ts';
-import { describeWeights, type WeightsDescription, type WeightsIndex, weightsPresent, writeWeights } from './weights-file.ts';
+import { type WeightEntry, describeWeights, type WeightsDescription, type WeightsIndex, weightsPresent, writeWeights } from './weights-file.ts';
 import { fail } from './errors.ts';
 import { type Graph, formatType, symbolicDims } from './ir/graph.ts';
 import { inferTypes } from './ir/infer.ts';
@@ -28,6 +28,7 @@ import { bytesFor, type DType } from './ir/dtype.ts';
 import { printGraph } from './ir/print.ts';
 import { type ShapeBindings, specialise } from './ir/specialise.ts';
 import { rebatch } from './ir/rebatch.ts';
+import { resequence } from './ir/resequence.ts';
 import { importOnnx } from './onnx/import.ts';
 import { renderReport } from './report.ts';
 import { countFlops, opHistogram, parameterBytes } from './stats.ts';
@@ -51,8 +52,10 @@ export interface CompileOptions {
   shape?: ShapeBindings;
   /** Samples per run for a graph exported with batch 1 (compiler/ir/rebatch.ts); default 1. */
   batch?: number;
-  /** Learned weights are described, not written: another module of the pipeline artifact holds them (weights-file.ts `shared`). */
-  sharesLearnedWeights?: boolean;
+  /** Text tokens per run: binds a symbolic text dim, or re-specialises a static export's (compiler/ir/resequence.ts). */
+  textLength?: number;
+  /** Another module's folder (of the same pipeline artifact): the learned weights it holds the same are described, not written (weights-file.ts `shared`). */
+  weightsFrom?: string;
   /** "WxH": sets img_tokens = (W/16)·(H/16) for models with an img_tokens dim. */
   size?: string;
   precision?: string;
@@ -129,6 +132,13 @@ function sizeBindings(size: string | undefined, graph: Graph): Record<string, nu
   return { img_tokens: (w / 16) * (h / 16) };
 }
 
+/** The symbolic dim of encoder_hidden_states' text axis (Flux.2's txt_tokens), if the export has one. */
+function textDim(graph: Graph): string | undefined {
+  const t = graph.types.get('encoder_hidden_states');
+  const d = t?.kind === 'tensor' ? t.shape[1] : undefined;
+  return typeof d === 'string' ? d : undefined;
+}
+
 /** The kernel cache (content-hash keyed cubins): $DC_KERNEL_CACHE, else .cache/kernels in the project. */
 export const kernelCacheDir = () => process.env.DC_KERNEL_CACHE ?? join(ROOT, '.cache', 'kernels');
 
@@ -164,10 +174,13 @@ export async function compileModel(options: CompileOptions): Promise<CompileSumm
 
   const imported = stage('import', () => importOnnx(source).graph);
   const specialised = stage('specialise', () => {
-    const g = specialise(imported, { ...sizeBindings(options.size, imported), ...options.shape });
+    const text = textDim(imported);
+    const bindings = { ...sizeBindings(options.size, imported), ...(options.textLength && text ? { [text]: options.textLength } : {}), ...options.shape };
+    const g = specialise(imported, bindings);
     const left = symbolicDims(g);
     if (left.length) fail(source, `values for the symbolic dims (${left.map((d) => `--shape ${d}=N`).join(', ')})`, `unbound: ${left.join(', ')}`);
-    return options.batch && options.batch !== 1 ? rebatch(g, options.batch) : g;
+    const sequenced = options.textLength && !text ? resequence(g, options.textLength) : g;
+    return options.batch && options.batch !== 1 ? rebatch(sequenced, options.batch) : sequenced;
   });
   const inferred = stage('infer', () => inferTypes(specialised));
   // Graph dumps go beside the artifact (ARTIFACT.dumps/): the artifact folder itself is replaced
@@ -238,11 +251,12 @@ export async function compileModel(options: CompileOptions): Promise<CompileSumm
     writeArtifact(artifact, (folder) => {
       // Weights: quantized and raw, in the kernels' layout, when the export carries them.
       let weights: WeightsIndex | WeightsDescription;
+      const donor = options.weightsFrom ? (JSON.parse(readFileSync(join(options.weightsFrom, 'manifest.json'), 'utf8')) as { weights: { tensors: WeightEntry[] } }).weights.tensors : undefined;
       if (!weightsPresent(graph, existsSync)) {
-        weights = describeWeights(graph, 'the export carries no weight data (structure only): the runtime generates synthetic weights');
+        weights = describeWeights(graph, 'the export carries no weight data (structure only): the runtime generates synthetic weights', donor);
       } else {
         const t0 = performance.now();
-        weights = writeWeights(join(folder, 'weights.bin'), graph, !!options.sharesLearnedWeights);
+        weights = writeWeights(join(folder, 'weights.bin'), graph, donor);
         stages.weights = performance.now() - t0;
       }
       summary.weights = 'absent' in weights ? null : { bytes: weights.bytes, tensors: weights.tensors.length, quantized: weights.tensors.filter((t) => t.kind !== 'raw').length };

@@ -12,6 +12,8 @@
  *   transformer_cfg/              with `batchedCfg`: the transformer at batch 2 (true CFG's two passes in
  *                                 one run); its weights.bin holds only the small constants: the GPU
  *                                 runtime runs it over transformer/'s device weights
+ *   transformer_t<N>/ (and _cfg/) with `textLengths`: the transformer (and its batch-2 module) for a text
+ *                                 of N tokens (compiler/ir/resequence.ts), over transformer/'s weights too
  *   onnx/<module>/model.onnx(.data)
  *                                 the source graphs, for the CPU executor (onnxruntime) on machines
  *                                 without a GPU, so the folder is self-contained
@@ -30,7 +32,6 @@ import { type CompileSummary, TARGETS, compileModel } from './compile.ts';
 import { fail } from './errors.ts';
 import { ROOT } from './paths.ts';
 import { sha256File } from './hash.ts';
-import { type WeightEntry, unsharedWeight } from './weights-file.ts';
 
 const { onnx } = onnxProto as unknown as { onnx: any };
 
@@ -74,7 +75,9 @@ export interface PipelineSummary {
   build: { kernels: number; cached: number; spills: number; seconds: number } | null;
   modules: Record<Role, ModuleSummary>;
   /** The transformer at batch 2 (a manifest's `batchedCfg`), not counted in the sums above. */
-  cfgModule?: { artifact: string; launches: number; arenaBytes: number; seconds: number };
+  cfgModule?: SharingModule;
+  /** The transformer for shorter texts (a manifest's `textLengths`), not counted in the sums above. */
+  textModules?: (SharingModule & { length: number; cfg?: SharingModule })[];
   /**
    * Networks whose graph names external weight data that does not exist (the structure-only full-size
    * exports): their onnx/ copy has no weights (the CPU executor cannot run them), and the GPU runs
@@ -84,12 +87,8 @@ export interface PipelineSummary {
   seconds: number;
 }
 
-/** Every learned weight the batch-2 module leaves to the transformer is one of the transformer's, the same (weights-file.ts sameWeight). */
-function checkSharedWeights(borrower: string, donor: string): void {
-  const read = (dir: string) => (JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as { weights: { tensors: WeightEntry[] } }).weights.tensors;
-  const bad = unsharedWeight(read(borrower), read(donor));
-  if (bad) fail(`${CFG_MODULE}: weight '${bad.entry.name}'`, `the same entry in ${MODULES.transformer}/ (the batch-2 module runs over its weights)`, bad.other ? 'a different entry' : 'none');
-}
+/** A module compiled to run over the transformer's weights. */
+interface SharingModule { artifact: string; launches: number; arenaBytes: number; seconds: number }
 
 /** Is `path` a pipeline description (a .json file, or a folder with pipeline.json) rather than a graph? */
 export function isPipelinePath(path: string): boolean {
@@ -142,20 +141,29 @@ export async function compilePipeline(options: PipelineCompileOptions): Promise<
         memory: s.memory, flops: s.flops, build: s.build, weights: s.weights, seconds: s.seconds,
       };
     }
-    // True CFG batched: the transformer again at batch 2 (compiler/ir/rebatch.ts). Its weights are the
-    // transformer's; the GPU runtime loads it over the transformer's device weights (gpu/model.ts weightsFrom).
-    const cfg = m.batchedCfg ? await compileModel({
-      model: m.graphs.transformer, target, precision, policy: options.policy, emulate: options.emulate, build: options.build,
-      shape: m.shapes.transformer, batch: 2, sharesLearnedWeights: true, out: join(staging, CFG_MODULE),
-    }) : undefined;
-    if (cfg) checkSharedWeights(join(staging, CFG_MODULE), join(staging, MODULES.transformer));
+    // The transformer again at batch 2 (true CFG in one run, compiler/ir/rebatch.ts) and for shorter
+    // texts (compiler/ir/resequence.ts). Their weights are the transformer's; the GPU runtime loads them
+    // over the transformer's device weights (gpu/model.ts weightsFrom).
+    const sharing = async (folder: string, batch: number, textLength?: number): Promise<SharingModule> => {
+      const s = await compileModel({
+        model: m.graphs.transformer, target, precision, policy: options.policy, emulate: options.emulate, build: options.build,
+        shape: m.shapes.transformer, batch, textLength, weightsFrom: join(staging, MODULES.transformer), out: join(staging, folder),
+      });
+      return { artifact: folder, launches: s.launches, arenaBytes: s.memory?.arenaBytes ?? 0, seconds: s.seconds };
+    };
+    const cfg = m.batchedCfg ? await sharing(CFG_MODULE, 2) : undefined;
+    const textModules: NonNullable<PipelineSummary['textModules']> = [];
+    for (const length of m.textLengths ?? []) {
+      const folder = `${MODULES.transformer}_t${length}`;
+      textModules.push({ length, ...(await sharing(folder, 1, length)), ...(m.batchedCfg ? { cfg: await sharing(`${folder}_cfg`, 2, length) } : {}) });
+    }
     const list = Object.values(modules);
     const sum = (f: (s: ModuleSummary) => number) => list.reduce((a, s) => a + f(s), 0);
     const summary: PipelineSummary = {
       artifact, model: m.family, name: m.name, target, precision, sizes: m.sizes.map(formatSize),
       nodes: { input: sum((s) => s.nodes.input), optimized: sum((s) => s.nodes.optimized) },
       launches: sum((s) => s.launches), fusedAttention: sum((s) => s.fusedAttention),
-      ...(cfg ? { cfgModule: { artifact: CFG_MODULE, launches: cfg.launches, arenaBytes: cfg.memory?.arenaBytes ?? 0, seconds: cfg.seconds } } : {}),
+      ...(cfg ? { cfgModule: cfg } : {}), ...(textModules.length ? { textModules } : {}),
       memory: {
         arenaBytes: sum((s) => s.memory?.arenaBytes ?? 0), maxLiveBytes: sum((s) => s.memory?.maxLiveBytes ?? 0),
         naiveBytes: sum((s) => s.memory?.naiveBytes ?? 0),
@@ -167,7 +175,8 @@ export async function compilePipeline(options: PipelineCompileOptions): Promise<
       modules, structureOnly: [], seconds: 0,
     };
     writeArtifact(artifact, (folder) => {
-      for (const dir of [...Object.values(MODULES), ...(cfg ? [CFG_MODULE] : [])]) renameSync(join(staging, dir), join(folder, dir));
+      const extra = [cfg, ...textModules.flatMap((t) => [t, t.cfg])].filter((x) => x).map((x) => x!.artifact);
+      for (const dir of [...Object.values(MODULES), ...extra]) renameSync(join(staging, dir), join(folder, dir));
       const files: Record<string, string> = {};
       const copy = (from: string, to: string) => {
         mkdirSync(dirname(join(folder, to)), { recursive: true });
@@ -195,6 +204,7 @@ export async function compilePipeline(options: PipelineCompileOptions): Promise<
       summary.seconds = (performance.now() - start) / 1000;
       const manifest = {
         format: 'pipeline/1', family: m.family, name: m.name, tokenizer, graphs, modules: { ...MODULES }, ...(cfg ? { cfgModule: CFG_MODULE } : {}),
+        ...(textModules.length ? { textModules: textModules.map((t) => ({ length: t.length, module: t.artifact, ...(t.cfg ? { cfgModule: t.cfg.artifact } : {}) })) } : {}),
         sizes: m.sizes.map(formatSize), vaeScaleFactor: m.vaeScaleFactor, defaults: m.defaults, prompt: m.prompt, vae,
         adaptations: m.adaptations,
         ...(Object.keys(m.shapes).length ? { shapes: m.shapes } : {}),

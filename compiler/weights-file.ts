@@ -70,9 +70,10 @@ export interface WeightEntry {
   /** Learned entries whose derivation `sources` cannot describe: why, naming the node. */
   unsourced?: string;
   /**
-   * A learned entry written by another module of the same pipeline artifact (the transformer beside
-   * its batch-2 twin, compileModel `sharesLearnedWeights`): no bytes here; the runtime reads that
-   * module's device copy (runtime/gpu/model.ts weightsFrom).
+   * A learned entry another module of the same pipeline artifact holds the same (sameWeight: the
+   * transformer beside its batch-2 and shorter-text twins, compileModel `weightsFrom`): no bytes here;
+   * the runtime reads that module's device copy (runtime/gpu/model.ts weightsFrom). A learned entry
+   * the donor lacks (a table sliced for a shorter text) is the module's own, as in any module.
    */
   shared?: true;
 }
@@ -83,12 +84,12 @@ export function sameWeight(a: WeightEntry, b: WeightEntry): boolean {
 }
 
 /**
- * The first learned entry of `borrower` that `donor` lacks or describes otherwise (sameWeight), with
- * the donor's entry of that name if any; undefined when the donor holds every learned one.
+ * The first `shared` entry of `borrower` that `donor` lacks or describes otherwise (sameWeight), with
+ * the donor's entry of that name if any; undefined when the donor holds every shared one.
  */
 export function unsharedWeight(borrower: readonly WeightEntry[], donor: readonly WeightEntry[]): { entry: WeightEntry; other?: WeightEntry } | undefined {
   const theirs = new Map(donor.map((t) => [t.name, t]));
-  const entry = borrower.find((t) => t.learned && !(theirs.has(t.name) && sameWeight(t, theirs.get(t.name)!)));
+  const entry = borrower.find((t) => t.shared && !(theirs.has(t.name) && sameWeight(t, theirs.get(t.name)!)));
   return entry && { entry, other: theirs.get(entry.name) };
 }
 
@@ -290,10 +291,16 @@ function quantizerShape(graph: Graph, q: Node) {
   return { format, axis, source: q.inputs[0], rows, cols };
 }
 
-/** Writes weights.bin at `path` and returns its index. */
-/** `sharedLearned`: learned entries get no bytes, only their description (`shared`, WeightEntry). */
-export function writeWeights(path: string, graph: Graph, sharedLearned = false): WeightsIndex {
+/** `donor`: another module's entries; a learned entry it holds the same (sameWeight) is marked `shared`, not written. */
+function sharing(donor: readonly WeightEntry[] | undefined): (described: WeightEntry) => boolean {
+  const theirs = new Map((donor ?? []).map((t) => [t.name, t]));
+  return (t) => t.learned && theirs.has(t.name) && sameWeight(t, theirs.get(t.name)!);
+}
+
+/** Writes weights.bin at `path` and returns its index. `donor`: see sharing(). */
+export function writeWeights(path: string, graph: Graph, donor?: readonly WeightEntry[]): WeightsIndex {
   const { quantizers, raw, learned, producer } = runtimeWeights(graph);
+  const shares = sharing(donor);
   const fd = openSync(path, 'w');
   const tensors: WeightEntry[] = [];
   let end = 0;
@@ -305,8 +312,9 @@ export function writeWeights(path: string, graph: Graph, sharedLearned = false):
       const common = { name: q.outputs[0], kind: format, learned: learned(source), scale: q.outputs[1], layout: 'nk' as const };
       let entry: WeightEntry;
       const from = () => (common.learned ? provenance(graph, producer, source, [rows, cols], axis === 1 ? [0, 1] : [1, 0]) : {});
-      if (sharedLearned && common.learned) {
-        tensors.push({ ...common, dtype: (graph.types.get(source) as unknown as { dtype: string }).dtype, shape: [rows, cols], sections: {}, shared: true, ...from() });
+      const described: WeightEntry = { ...common, dtype: (graph.types.get(source) as unknown as { dtype: string }).dtype, shape: [rows, cols], sections: {}, ...from() };
+      if (shares(described)) {
+        tensors.push({ ...described, shared: true });
         continue;
       }
       if (format !== 'bf16' && c && c.source.kind === 'external' && axis === 1 && c.shape.length === 2) {
@@ -349,10 +357,13 @@ export function writeWeights(path: string, graph: Graph, sharedLearned = false):
       tensors.push(entry);
     }
     for (const name of raw) {
-      if (sharedLearned && learned(name)) {
+      if (donor && learned(name)) {
         const type = graph.types.get(name) as unknown as { dtype: string; shape: number[] };
-        tensors.push({ name, kind: 'raw', dtype: type.dtype, shape: [...type.shape], learned: true, sections: {}, shared: true, ...provenance(graph, producer, name, [...type.shape], type.shape.map((_, j) => j)) });
-        continue;
+        const described: WeightEntry = { name, kind: 'raw', dtype: type.dtype, shape: [...type.shape], learned: true, sections: {}, ...provenance(graph, producer, name, [...type.shape], type.shape.map((_, j) => j)) };
+        if (shares(described)) {
+          tensors.push({ ...described, shared: true });
+          continue;
+        }
       }
       const offset = roundUp(end);
       const c = graph.constants.get(name);
@@ -378,20 +389,22 @@ export function writeWeights(path: string, graph: Graph, sharedLearned = false):
  * quantized weights without bytes (the runtime fills them with --synthetic-weights), every other
  * value (inline constants and what is prepared from them) with its bytes inline.
  */
-export function describeWeights(graph: Graph, absent: string): WeightsDescription {
+export function describeWeights(graph: Graph, absent: string, donor?: readonly WeightEntry[]): WeightsDescription {
   const { quantizers, raw, learned, producer } = runtimeWeights(graph);
+  const shares = sharing(donor);
+  const mark = (t: WeightEntry): WeightEntry => (shares(t) ? { ...t, shared: true } : t);
   const tensors: WeightEntry[] = quantizers.map((q) => {
     const { format, axis, source, rows, cols } = quantizerShape(graph, q);
     const dtype = (graph.types.get(source) as unknown as { dtype: string }).dtype;
     const entry: WeightEntry = { name: q.outputs[0], kind: format, dtype, shape: [rows, cols], learned: learned(source), scale: q.outputs[1], layout: 'nk' as const, sections: {} };
-    return entry.learned ? { ...entry, ...provenance(graph, producer, source, [rows, cols], axis === 1 ? [0, 1] : [1, 0]) } : entry;
+    return entry.learned ? mark({ ...entry, ...provenance(graph, producer, source, [rows, cols], axis === 1 ? [0, 1] : [1, 0]) }) : entry;
   });
   for (const name of raw) {
     const type = graph.types.get(name) as unknown as { dtype: string; shape: number[] };
     const entry: WeightEntry = { name, kind: 'raw', dtype: type.dtype, shape: [...type.shape], learned: learned(name), sections: {} };
     if (!entry.learned) entry.data = Buffer.from(tensorBytes(evaluate(graph, name, producer), name)).toString('base64');
     else Object.assign(entry, provenance(graph, producer, name, entry.shape, entry.shape.map((_, j) => j)));
-    tensors.push(entry);
+    tensors.push(mark(entry));
   }
   return { absent, tensors };
 }

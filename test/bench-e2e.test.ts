@@ -194,9 +194,11 @@ describe('e2eBench over tiny pipeline artifacts (stand-in runtime)', () => {
       'time text_encoder 3', 'time transformer 3', 'time vae_decoder 3',
       'close text_encoder', 'close transformer', 'close vae_decoder', 'baseline flux2 steps 2 prompts 1',
     ] : [
-      `load text_encoder ${two}`, `load transformer ${opts}`, `load vae_decoder ${opts}`, `load transformer_cfg ${cfg}`,
-      'time text_encoder 3', 'time vae_decoder 3', 'time transformer_cfg 3', // the batch-1 transformer never ran: not timed (no captured graph)
-      'close text_encoder', 'close transformer_cfg', 'close transformer', 'close vae_decoder', 'baseline qwen_image steps 2 prompts 2',
+      // and the transformer for 16-token texts (the tiny description's textLengths), both batch sizes, over its weights too
+      `load text_encoder ${two}`, `load transformer ${opts}`, `load vae_decoder ${opts}`, `load transformer_cfg ${cfg}`, `load transformer_t16 ${cfg}`, `load transformer_t16_cfg ${cfg}`,
+      // the batch-1 transformers never ran, nor those for 16 tokens (the bench prompt needs 24): not timed (no captured graph)
+      'time text_encoder 3', 'time vae_decoder 3', 'time transformer_cfg 3',
+      'close text_encoder', 'close transformer_t16_cfg', 'close transformer_t16', 'close transformer_cfg', 'close transformer', 'close vae_decoder', 'baseline qwen_image steps 2 prompts 2',
     ];
     expect(events).toEqual([...forFamily('flux2'), ...forFamily('qwen_image')]);
     expect(logs.find((l) => l.startsWith('flux2: loaded'))).toMatch(/text_encoder \[SYNTHETIC weights, seed 5\] \| .*transformer \[SYNTHETIC weights, seed 5\] \| .*vae_decoder \[SYNTHETIC weights, seed 5\] in /);
@@ -214,7 +216,7 @@ describe('e2eBench over tiny pipeline artifacts (stand-in runtime)', () => {
     expect(r.rows[1].stages).toEqual(stages(1, 2, 3, 4));
     // Runs counted per request: Flux.2 one encode and one pass per step; Qwen-Image's true CFG two of each; the tiny VAEs decode in 9 tiles.
     expect(r.modules.flux2!.map((m) => [m.role, m.calls, m.ms])).toEqual([['textEncoder', 1, 2], ['transformer', 2, 4], ['vaeDecoder', 9, 18]]);
-    expect(r.modules.qwen_image!.map((m) => [m.role, m.calls])).toEqual([['textEncoder', 2], ['transformer', 0], ['vaeDecoder', 9], ['transformerCfg', 2]]); // one batch-2 run a step
+    expect(r.modules.qwen_image!.map((m) => [m.role, m.textLength, m.calls])).toEqual([['textEncoder', undefined, 2], ['transformer', undefined, 0], ['vaeDecoder', undefined, 9], ['transformerCfg', undefined, 2], ['transformer', 16, 0], ['transformerCfg', 16, 0]]); // one batch-2 run a step
     expect(r.targets).toEqual({ flux2: 2300, qwen_image: 1500 });
     expect(r.notes).toContain('flux2 baseline: stages one at a time');
     expect(r.notes.find((n) => n.startsWith('qwen_image: the 3 requests'))).toMatch(/gave identical PNG bytes/); // a deterministic stand-in
@@ -241,7 +243,7 @@ describe('e2eBench over tiny pipeline artifacts (stand-in runtime)', () => {
       const r = await e2eBench({ families: ['qwen_image'], seed: 5, steps: 2, iters: 1, artifacts, baseline: false, hostLoop }, { runtime }, () => undefined);
       expect(loops).toEqual(hostLoop ? [] : [2, 2]); // the warm-up and the timed request, two CFG sets each
       // Both CFG predictions of a step are one run of the batch-2 module (the tiny description's batchedCfg), on the device or the host loop alike.
-      expect(r.modules.qwen_image!.filter((x) => x.role.startsWith('transformer')).map((x) => [x.role, x.calls])).toEqual([['transformer', 0], ['transformerCfg', 2]]);
+      expect(r.modules.qwen_image!.filter((x) => x.role.startsWith('transformer')).map((x) => [x.role, x.textLength, x.calls])).toEqual([['transformer', undefined, 0], ['transformerCfg', undefined, 2], ['transformer', 16, 0], ['transformerCfg', 16, 0]]);
       expect(r.rows[0].note).toContain(`denoising loop on the ${hostLoop ? 'host' : 'device'}`);
     }
   }, 120_000);

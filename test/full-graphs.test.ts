@@ -172,6 +172,24 @@ describe.skipIf(!present)('full-size graphs', () => {
     expect(graph.match(/= dc\.WQLinear\(/g)?.length).toBe(1);
   }, 600_000);
 
+  // Issue 7: Qwen-Image's static 256-token text re-specialised to 64 (compiler/ir/resequence.ts), as a
+  // pipeline's textLengths compiles it: the same fusions (60 two-segment attention packs over 64 + 4096
+  // tokens, one modulation GEMV), the same launches, fewer FLOPs, built for h100 with no pending launch.
+  it('qwen_image at --text-length 64 builds for h100 with the structure of the 256-token export', async () => {
+    const outs = [256, 64].map((t) => mkdtempSync(join(tmpdir(), `full-qwen-t${t}-`)));
+    const [full, short] = await Promise.all([undefined, 64].map((textLength, i) =>
+      compileModel({ model: join(SHARED_FULL, 'qwen_image', 'model.onnx'), target: 'h100', shape: FULL.qwen_image, textLength, out: outs[i], build: i === 1 })));
+    expect([short.shapes.encoder_hidden_states, short.shapes.encoder_hidden_states_mask, short.shapes.hidden_states]).toEqual(['bfloat16[1,64,3584]', 'int64[1,64]', 'bfloat16[1,4096,64]']);
+    expect(short.launches).toBe(full.launches);
+    expect(short.fusedAttention).toBe(60);
+    expect(short.flops).toBeLessThan(0.97 * full.flops);
+    type L = { kind: string; node: string };
+    expect((JSON.parse(readFileSync(join(outs[1], 'manifest.json'), 'utf8')).launchPlan as L[]).filter((l) => l.kind === 'pending')).toEqual([]);
+    const graph = readFileSync(join(outs[1], 'graph.txt'), 'utf8');
+    expect(graph.match(/= dc\.AttentionPack\(.*segments=2/g)?.length).toBe(60);
+    expect(graph.match(/= dc\.WQLinear\(/g)?.length).toBe(1);
+  }, 600_000);
+
   it('a symbolic dim left unbound is named in the error', () => {
     const { graph } = importOnnx(join(SHARED_FULL, 'flux2_dev', 'model.onnx'));
     expect(() => inferTypes(specialise(graph, { img_tokens: 4096 }))).toThrow(/txt_tokens/);

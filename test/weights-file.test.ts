@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { compileModel } from '../compiler/compile.ts';
-import { type WeightEntry, unsharedWeight } from '../compiler/weights-file.ts';
+import { type WeightEntry, sameWeight, unsharedWeight } from '../compiler/weights-file.ts';
 import { decodeE2M1, decodeE4M3 } from '../compiler/quant/formats.ts';
 import { tinyDir } from './helpers/fixtures.ts';
 
@@ -73,13 +73,36 @@ describe.each(['fp8', 'nvfp4'] as const)('tiny flux2 %s artifact', (precision) =
 });
 
 describe('unsharedWeight: may one module read another\'s learned weights', () => {
-  const entry = (name: string, shape: number[], learned = true, sections = {}): WeightEntry => ({ name, kind: 'fp8', dtype: 'bfloat16', shape, learned, scale: `${name}/ws`, layout: 'nk', sections });
-  const donor = [entry('a', [4, 8], true, { codes: { offset: 0, length: 32 } }), entry('b', [8, 8])];
-  it('every learned entry described the same (file sections aside): none unshared; constants are not asked for', () => {
+  const entry = (name: string, shape: number[], shared = true, sections = {}): WeightEntry => ({ name, kind: 'fp8', dtype: 'bfloat16', shape, learned: true, scale: `${name}/ws`, layout: 'nk', sections, ...(shared ? { shared: true as const } : {}) });
+  const donor = [entry('a', [4, 8], false, { codes: { offset: 0, length: 32 } }), entry('b', [8, 8], false)];
+  it('every shared entry described the same (file sections aside): none unshared; the borrower\'s own entries are not asked for', () => {
     expect(unsharedWeight([entry('a', [4, 8]), entry('t', [3, 3], false)], donor)).toBeUndefined();
   });
-  it('names the first learned entry the donor lacks or describes otherwise, with the donor\'s entry', () => {
+  it('names the first shared entry the donor lacks or describes otherwise, with the donor\'s entry', () => {
     expect(unsharedWeight([entry('a', [4, 8]), entry('b', [8, 4])], donor)).toEqual({ entry: entry('b', [8, 4]), other: donor[1] });
     expect(unsharedWeight([entry('c', [4, 8])], donor)).toEqual({ entry: entry('c', [4, 8]), other: undefined });
+  });
+});
+
+describe('a module compiled over another\'s weights (compileModel weightsFrom)', () => {
+  it('the tiny Qwen-Image for a 16-token text: the learned weights the transformer holds the same are shared, not written; the RoPE table sliced shorter is its own', async () => {
+    const donor = join(tmp, 'qwen-donor'), borrower = join(tmp, 'qwen-t16');
+    await compileModel({ model: tinyDir('qwen_image'), precision: 'fp8', out: donor, build: false });
+    await compileModel({ model: tinyDir('qwen_image'), precision: 'fp8', out: borrower, build: false, textLength: 16, weightsFrom: donor });
+    const read = (d: string) => JSON.parse(readFileSync(join(d, 'manifest.json'), 'utf8')).weights as { bytes: number; tensors: WeightEntry[] };
+    const [theirs, mine] = [read(donor), read(borrower)];
+    const byName = new Map(theirs.tensors.map((t) => [t.name, t]));
+    const shared = mine.tensors.filter((t) => t.shared), ownLearned = mine.tensors.filter((t) => t.learned && !t.shared);
+    expect(shared.length).toBeGreaterThan(10);
+    for (const t of shared) expect([t.sections, sameWeight(t, byName.get(t.name)!)]).toEqual([{}, true]);
+    // The text positions' RoPE tables (derived from the learned pos_freqs buffer): 16 rows here, 24 in the transformer.
+    expect(ownLearned.length).toBeGreaterThan(0);
+    for (const t of ownLearned) {
+      expect(t.shape[0]).toBe(16);
+      expect(byName.get(t.name)?.shape[0]).toBe(24);
+      expect(t.sections.data.length).toBeGreaterThan(0);
+    }
+    expect(unsharedWeight(mine.tensors, theirs.tensors)).toBeUndefined();
+    expect(mine.bytes).toBeLessThan(theirs.bytes / 20);
   });
 });

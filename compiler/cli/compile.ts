@@ -1,5 +1,5 @@
 /**
- * `npx compile [MODEL.onnx | DIR | PIPELINE.json] --target h100|b200 [--out DIR] [--shape name=N,...] [--batch N] [--size WxH]
+ * `npx compile [MODEL.onnx | DIR | PIPELINE.json] --target h100|b200 [--out DIR] [--shape name=N,...] [--batch N] [--text-length N] [--size WxH]
  *  [--precision fp32|bf16|fp8|nvfp4] [--policy FILE] [--emulate] [--verify DIR] [--no-build] [--json]
  *  [--dump-after PASS,...]`
  *
@@ -15,13 +15,13 @@ import { CompileError } from '../errors.ts';
 import { parseCommandLine, runCommand } from './command.ts';
 import { parseShapeFlag } from '../ir/specialise.ts';
 
-/** --batch N: a positive integer. */
-function parseBatchFlag(text: string): number {
-  if (!/^\d+$/.test(text.trim()) || Number(text) < 1) throw new CompileError({ where: '--batch', expected: 'a positive integer (samples per run)', found: `'${text}'` });
+/** --batch N / --text-length N: a positive integer. */
+function parseCountFlag(flag: string, what: string, text: string): number {
+  if (!/^\d+$/.test(text.trim()) || Number(text) < 1) throw new CompileError({ where: flag, expected: `a positive integer (${what})`, found: `'${text}'` });
   return Number(text);
 }
 
-const USAGE = 'usage: npx compile [MODEL.onnx | DIR | PIPELINE.json] [--target h100|b200] [--out DIR] [--shape name=N,...] [--batch N] [--size WxH] [--precision fp32|bf16|fp8|nvfp4] [--policy FILE] [--emulate] [--verify DIR] [--no-build] [--json] [--dump-after PASS,...]';
+const USAGE = 'usage: npx compile [MODEL.onnx | DIR | PIPELINE.json] [--target h100|b200] [--out DIR] [--shape name=N,...] [--batch N] [--text-length N] [--size WxH] [--precision fp32|bf16|fp8|nvfp4] [--policy FILE] [--emulate] [--verify DIR] [--no-build] [--json] [--dump-after PASS,...]';
 
 function summaryLines(s: CompileSummary): string[] {
   const lines = [
@@ -42,6 +42,7 @@ function pipelineLines(s: PipelineSummary): string[] {
     `compiled pipeline ${s.name} (${s.model}) for ${s.target} (${s.precision}), sizes ${s.sizes.join(', ')}, ${s.seconds.toFixed(2)} s`,
     ...Object.entries(s.modules).map(([role, m]) => `  ${role}: ${m.model}, ${m.nodes.input} -> ${m.nodes.optimized} nodes, ${m.launches} launches, ${m.fusedAttention} fused attentions${m.build ? `, ${m.build.kernels} kernels` : ''} -> ${m.artifact}/`),
     ...(s.cfgModule ? [`  transformer at batch 2 (true CFG in one run): ${s.cfgModule.launches} launches -> ${s.cfgModule.artifact}/`] : []),
+    ...(s.textModules ?? []).map((t) => `  transformer for ${t.length}-token texts: ${t.launches} launches -> ${t.artifact}/${t.cfg ? ` (batch 2: ${t.cfg.artifact}/)` : ''}`),
     `artifact: ${s.artifact}`,
   ];
 }
@@ -51,7 +52,7 @@ export function main(argv: string[]): Promise<number> {
     const parsed = parseCommandLine({
         args: argv, allowPositionals: true, strict: true,
         options: {
-          target: { type: 'string' }, out: { type: 'string' }, shape: { type: 'string' }, batch: { type: 'string' }, size: { type: 'string' },
+          target: { type: 'string' }, out: { type: 'string' }, shape: { type: 'string' }, batch: { type: 'string' }, 'text-length': { type: 'string' }, size: { type: 'string' },
           precision: { type: 'string' }, verify: { type: 'string' }, 'no-build': { type: 'boolean' },
           policy: { type: 'string' }, emulate: { type: 'boolean' },
           json: { type: 'boolean' }, 'dump-after': { type: 'string' }, help: { type: 'boolean', short: 'h' },
@@ -65,7 +66,7 @@ export function main(argv: string[]): Promise<number> {
     }
     if (positionals.length > 1) throw new CompileError({ where: 'command line', expected: 'at most one MODEL', found: positionals.join(' ') });
     if (positionals[0] === undefined || isPipelinePath(positionals[0])) {
-      for (const flag of ['verify', 'shape', 'batch', 'size', 'dump-after'] as const) {
+      for (const flag of ['verify', 'shape', 'batch', 'text-length', 'size', 'dump-after'] as const) {
         if (values[flag] !== undefined) throw new CompileError({ where: `--${flag}`, expected: 'a flag that applies to a whole pipeline (this one applies to one graph: compile that MODEL.onnx alone)', found: `--${flag} with a pipeline` });
       }
       const s = await compilePipeline({
@@ -79,7 +80,8 @@ export function main(argv: string[]): Promise<number> {
     const summary = await compileModel({
       model: positionals[0], target: values.target, out: values.out, precision: values.precision, verify: values.verify,
       policy: values.policy, emulate: !!values.emulate,
-      shape: values.shape ? parseShapeFlag(values.shape) : undefined, batch: values.batch === undefined ? undefined : parseBatchFlag(values.batch),
+      shape: values.shape ? parseShapeFlag(values.shape) : undefined, batch: values.batch === undefined ? undefined : parseCountFlag('--batch', 'samples per run', values.batch),
+      textLength: values['text-length'] === undefined ? undefined : parseCountFlag('--text-length', 'text tokens per run', values['text-length']),
       size: values.size, build: !values['no-build'],
       dumpAfter: values['dump-after']?.split(',').map((s) => s.trim()),
     });

@@ -47,7 +47,8 @@ export class QwenImagePipeline extends ModulePipeline implements Pipeline {
     private readonly settings: QwenPromptSettings,
     private readonly drop: number,
     private readonly encoderLength: number,
-    private readonly textLength: number,
+    /** The text lengths the transformer takes, ascending: the export's own, and shorter ones where the artifact has them (Executor.variants). */
+    private readonly textLengths: readonly number[],
     private readonly mean: Float32Array,
     private readonly std: Float32Array,
   ) {
@@ -68,19 +69,21 @@ export class QwenImagePipeline extends ModulePipeline implements Pipeline {
     const drop = resolveDropTokens(tok, settings);
     const encoderLength = staticDim(encoder, 'input_ids', 1) ?? drop + settings.maxSequenceLength;
     const textLength = staticDim(transformer, 'encoder_hidden_states', 1) ?? DEFAULT_TEXT_LENGTH;
+    const shorter = (transformer.variants ?? []).map((inputs) => inputs.find((i) => i.name === 'encoder_hidden_states')?.shape[1]);
+    const textLengths = [...new Set([textLength, ...shorter.filter((n): n is number => typeof n === 'number' && n < textLength)])].sort((a, b) => a - b);
     if (encoderLength <= drop) throw new Error(`${m.path}: the text encoder takes ${encoderLength} tokens, no more than the ${drop} dropped template tokens`);
     checkImageTokens(m, transformer, (s) => {
       const [[, h, w]] = imgShapes(s.height / (2 * m.vaeScaleFactor), s.width / (2 * m.vaeScaleFactor));
       return h * w;
     });
-    return new QwenImagePipeline(m, modules, settings, drop, encoderLength, textLength,
+    return new QwenImagePipeline(m, modules, settings, drop, encoderLength, textLengths,
       channelStats(m.vae.latentsMean, LATENT, 'vae.latentsMean', m.path, LATENTS_MEAN),
       channelStats(m.vae.latentsStd, LATENT, 'vae.latentsStd', m.path, LATENTS_STD));
   }
 
   /** Kept text rows padded to the transformer's length, with their mask (prompt.ts). */
   encode(prompt: string): Promise<EncodedText> {
-    return encodePrompt(this.encoder, this.tok, prompt, this.settings, this.drop, this.encoderLength, this.textLength);
+    return encodePrompt(this.encoder, this.tok, prompt, this.settings, this.drop, this.encoderLength, this.textLengths);
   }
 
   async generate(req: GenerateRequest): Promise<GeneratedImage> {
@@ -89,7 +92,7 @@ export class QwenImagePipeline extends ModulePipeline implements Pipeline {
     const t0 = performance.now();
     throwIfAborted(req.signal);
     const generator = req.noise ? undefined : new GaussianNoise(req.seed); // a bad seed throws before the encoder starts
-    const encoding = encodePrompts(this.encoder, this.tok, cfg ? [req.prompt, req.negativePrompt!] : [req.prompt], this.settings, this.drop, this.encoderLength, this.textLength);
+    const encoding = encodePrompts(this.encoder, this.tok, cfg ? [req.prompt, req.negativePrompt!] : [req.prompt], this.settings, this.drop, this.encoderLength, this.textLengths);
     // Drawn while the text encoder runs (an executor that launches and yields, as the GPU one); awaited
     // together, so an encoder that fails while the noise is drawn is a failed request, not an unhandled rejection.
     const [encoded, noise] = await Promise.all([encoding, req.noise ?? generator!.fillAsync(LATENT * 4 * h * w)]);
@@ -100,7 +103,7 @@ export class QwenImagePipeline extends ModulePipeline implements Pipeline {
     const schedule = qwenSchedule(req.steps, h * w);
     const text = (e: EncodedText) => ({
       encoder_hidden_states: e.tensor,
-      encoder_hidden_states_mask: new Tensor('int64', [1, this.textLength], e.mask),
+      encoder_hidden_states_mask: new Tensor('int64', [1, e.mask.length], e.mask),
     });
     // One Tensor per prompt for the whole request, so an executor converts its values once (executor/types.ts).
     const condText = text(cond), uncondText = uncond && text(uncond);

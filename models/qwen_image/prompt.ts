@@ -12,7 +12,10 @@
  * dropped by the mask selection, so this equals the unpadded call. A transformer exported with a
  * fixed text length T (full: 256; tiny: 24) gets the kept rows zero-padded to T with an
  * encoder_hidden_states_mask of 0 there — equivalent to diffusers' unmasked call (PIPELINE.md §4),
- * and the way the two CFG passes, of different lengths, run on one static graph.
+ * and the way the two CFG passes, of different lengths, run on one static graph. Where the
+ * transformer was also compiled for shorter texts (a pipeline's `textLengths`), the prompts of one
+ * request take the shortest length that holds the longest of them (they run as one batch), so a short
+ * prompt runs a short sequence, as diffusers runs the prompt's own length.
  */
 import { Tensor } from '../../compiler/ir/tensor.ts';
 import { bitsTensor, isBits, valuesOf } from '../../runtime/executor/bf16.ts';
@@ -66,15 +69,16 @@ export interface EncodedText {
   width: number;
 }
 
+/** `textLengths`: the text lengths the transformer takes, ascending (the last: the export's own). */
 export async function encodePrompt(
-  encoder: Executor, tok: TextTokenizer, prompt: string, s: QwenPromptSettings, drop: number, encoderLength: number, textLength: number,
+  encoder: Executor, tok: TextTokenizer, prompt: string, s: QwenPromptSettings, drop: number, encoderLength: number, textLengths: readonly number[],
 ): Promise<EncodedText> {
-  return (await encodePrompts(encoder, tok, [prompt], s, drop, encoderLength, textLength))[0];
+  return (await encodePrompts(encoder, tok, [prompt], s, drop, encoderLength, textLengths))[0];
 }
 
-/** encodePrompt of each prompt; several at once where the encoder offers runMany (the prompt and the negative prompt of true CFG). */
+/** encodePrompt of each prompt, all at one text length; several at once where the encoder offers runMany (the prompt and the negative prompt of true CFG). */
 export async function encodePrompts(
-  encoder: Executor, tok: TextTokenizer, prompts: string[], s: QwenPromptSettings, drop: number, encoderLength: number, textLength: number,
+  encoder: Executor, tok: TextTokenizer, prompts: string[], s: QwenPromptSettings, drop: number, encoderLength: number, textLengths: readonly number[],
 ): Promise<EncodedText[]> {
   const pad = BigInt(tok.idOf('<|endoftext|>'));
   const asked = prompts.map((prompt) => {
@@ -91,16 +95,18 @@ export async function encodePrompts(
     outs = [];
     for (const a of asked) outs.push(await encoder.run(a.inputs));
   }
-  return outs.map((o, i) => keptRows(encoder, Object.values(o)[0], asked[i].real, drop, s, encoderLength, textLength));
+  const longest = textLengths[textLengths.length - 1];
+  const kept = asked.map((a) => Math.max(0, Math.min(a.real - drop, s.maxSequenceLength, longest)));
+  const textLength = textLengths.find((n) => n >= Math.max(...kept))!;
+  return outs.map((o, i) => keptRows(encoder, Object.values(o)[0], kept[i], drop, encoderLength, textLength));
 }
 
-/** The encoder's hidden states -> the rows the transformer keeps (after the dropped template prefix), padded to its length, with their mask. */
-function keptRows(encoder: Executor, out: Tensor, real: number, drop: number, s: QwenPromptSettings, encoderLength: number, textLength: number): EncodedText {
+/** The encoder's hidden states -> the `kept` rows the transformer keeps (after the dropped template prefix), padded to `textLength`, with their mask. */
+function keptRows(encoder: Executor, out: Tensor, kept: number, drop: number, encoderLength: number, textLength: number): EncodedText {
   if (out.shape.length !== 3 || out.shape[1] !== encoderLength) {
     throw new Error(`${encoder.description}: expected hidden states [1, ${encoderLength}, D], found [${out.shape}]`);
   }
   const D = out.shape[2];
-  const kept = Math.max(0, Math.min(real - drop, s.maxSequenceLength, textLength));
   let tensor: Tensor;
   if (isBits(out)) {
     const bits = new Uint16Array(textLength * D);

@@ -16,7 +16,9 @@
  * `denoise` (the loop on the device) and `rgb8` (an image graph's output as RGB8, converted on the
  * device) are offered where the module has them. A GraphRef with `batched` (the same network compiled
  * at batch 2) loads that module too, over the first one's device weights: pairs of input sets (true
- * CFG) run on it as one stacked run, single ones on the first.
+ * CFG) run on it as one stacked run, single ones on the first. A GraphRef with `variants` (the same
+ * network compiled for other input shapes: shorter texts) loads each (and its batch-2 module) over the
+ * first one's device weights too; every call goes to the variant whose inputs have the given shapes.
  *
  * Types at the seam: the pipelines work in float32; the compiled modules take and give bfloat16
  * where their graph does (the full-size exports). The runtime converts float32 inputs of a bfloat16
@@ -100,40 +102,83 @@ export function gpuExecutorFactory(runtime: GpuRuntime, options: GpuExecutorOpti
   return async (graph: GraphRef): Promise<Executor> => {
     if (!graph.compiled) throw new Error(`${graph.onnx}: the ${graph.role} has no compiled module (serve a pipeline artifact built by \`npx compile\`)`);
     const dir = graph.compiled;
-    const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as { inputs: Record<string, string>; outputs: Record<string, string> };
-    const inputs = Object.entries(manifest.inputs).map(([n, t]) => parseValueType(n, t));
-    const outputs = Object.entries(manifest.outputs).map(([n, t]) => parseValueType(n, t));
+    const ioOf = (d: string) => {
+      const manifest = JSON.parse(readFileSync(join(d, 'manifest.json'), 'utf8')) as { inputs: Record<string, string>; outputs: Record<string, string> };
+      return { inputs: Object.entries(manifest.inputs).map(([n, t]) => parseValueType(n, t)), outputs: Object.entries(manifest.outputs).map(([n, t]) => parseValueType(n, t)) };
+    };
+    const { inputs, outputs } = ioOf(dir);
     // A batch-2 module beside (GraphRef.batched): pairs of runs (true CFG) go to it, stacked, over the same device weights.
     const replicas = !graph.batched && graph.concurrentRuns && graph.concurrentRuns > 1 ? graph.concurrentRuns : undefined;
     const weights = seed === undefined ? {} : { syntheticWeights: seed };
     const module = await runtime.loadModel(dir, { ...weights, bf16Bits: true, ...(replicas ? { replicas } : {}) });
-    let pair: CompiledModule | undefined;
+    const loaded: CompiledModule[] = [module];
+    const entries: Entry[] = [];
     try {
       // The runtime's modules are donors (gpu/model.ts Model extends WeightsDonor).
-      pair = graph.batched ? await runtime.loadModel(graph.batched, { ...weights, bf16Bits: true, weightsFrom: module as unknown as WeightsDonor }) : undefined;
+      const borrow = async (d: string) => {
+        const m = await runtime.loadModel(d, { ...weights, bf16Bits: true, weightsFrom: module as unknown as WeightsDonor });
+        loaded.unshift(m); // closed before the donor
+        return m;
+      };
+      entries.push(entry(module, graph.batched ? await borrow(graph.batched) : undefined, inputs));
+      for (const v of graph.variants ?? []) entries.push(entry(await borrow(v.compiled), v.batched ? await borrow(v.batched) : undefined, ioOf(v.compiled).inputs));
     } catch (e) {
-      module.close();
+      for (const m of loaded) m.close();
       throw e;
     }
+    const [first] = entries;
+    // Every call goes to the entry whose inputs have the given shapes (the first one when there are no variants: its module checks them).
+    const pick = (given: Record<string, Tensor>) => (entries.length === 1 ? first : entries.find((e) => e.takes(given)) ?? noEntry(dir, given, entries));
     const many = module.runMany?.bind(module);
-    const loop = module.denoise?.bind(module), pairLoop = pair?.denoise?.bind(pair);
     const image = module.rgb8?.bind(module);
-    // Launch, then yield once before waiting: the caller's synchronous work after the call (a
-    // request's noise) runs while the GPU works. Pipelines run one request at a time (the server's queue).
-    const launched = (m: CompiledModule) => async (list: Record<string, Tensor>[]) => { const finish = m.start!(list); await null; return finish(); };
-    const one = module.start ? launched(module) : async (list: Record<string, Tensor>[]) => [await module.run(list[0])];
-    const batched = pair && (pair.start ? launched(pair) : async (list: Record<string, Tensor>[]) => [await pair!.run(list[0])]);
-    const memory = (m: CompiledModule | undefined) => (m?.memory ? m.memory.deviceUsedBytes ?? m.memory.arenaBytes + m.memory.weightBytes + m.memory.workspaceBytes : 0);
+    const memory = (m: CompiledModule) => (m.memory ? m.memory.deviceUsedBytes ?? m.memory.arenaBytes + m.memory.weightBytes + m.memory.workspaceBytes : 0);
     return {
-      description: `gpu (compiled) ${dir}${pair ? ` (+ batch 2: ${graph.batched})` : ''}${label}`,
+      description: `gpu (compiled) ${dir}${graph.batched ? ` (+ batch 2: ${graph.batched})` : ''}${graph.variants?.length ? ` (+ ${graph.variants.length} input-shape variants)` : ''}${label}`,
       inputs, outputs,
-      run: async (given) => (await one([given]))[0],
-      ...(batched ? { runMany: async (list: Record<string, Tensor>[]) => (list.length === 2 ? splitSamples((await batched([stackSamples(list)]))[0], 2) : Promise.all(list.map((x) => one([x]).then((r) => r[0])))) }
-        : replicas && many ? { runMany: module.start ? launched(module) : async (list: Record<string, Tensor>[]) => many(list) } : {}),
-      ...(loop ? { denoise: async (l: DenoiseLoop) => (l.inputs.length === 2 && pairLoop ? pairLoop(l) : loop(l)) } : {}),
+      ...(entries.length > 1 ? { variants: entries.slice(1).map((e) => e.inputs) } : {}),
+      run: async (given) => (await pick(given).one([given]))[0],
+      ...(first.batched ? { runMany: async (list: Record<string, Tensor>[]) => {
+        const e = pick(list[0]);
+        return list.length === 2 && e.batched ? splitSamples((await e.batched([stackSamples(list)]))[0], 2) : Promise.all(list.map((x) => e.one([x]).then((r) => r[0])));
+      } } : replicas && many ? { runMany: module.start ? launched(module) : async (list: Record<string, Tensor>[]) => many(list) } : {}),
+      ...(first.loop ? { denoise: async (l: DenoiseLoop) => {
+        const e = pick(l.inputs[0]);
+        return l.inputs.length === 2 && e.pairLoop ? e.pairLoop(l) : e.loop!(l);
+      } } : {}),
       ...(image ? { rgb8: async (x: Record<string, Tensor>) => image(x) } : {}),
-      release: async () => { pair?.close(); module.close(); },
-      ...(module.memory ? { deviceBytes: () => memory(module) + memory(pair) } : {}),
+      release: async () => { for (const m of loaded) m.close(); },
+      ...(module.memory ? { deviceBytes: () => loaded.reduce((a, m) => a + memory(m), 0) } : {}),
     };
   };
+}
+
+// Launch, then yield once before waiting: the caller's synchronous work after the call (a
+// request's noise) runs while the GPU works. Pipelines run one request at a time (the server's queue).
+const launched = (m: CompiledModule) => async (list: Record<string, Tensor>[]) => { const finish = m.start!(list); await null; return finish(); };
+
+/** One input signature the executor runs: its batch-1 module and, where there is one, its batch-2 module. */
+interface Entry {
+  inputs: ValueInfo[];
+  one: (list: Record<string, Tensor>[]) => Promise<Record<string, Tensor>[]>;
+  batched?: (list: Record<string, Tensor>[]) => Promise<Record<string, Tensor>[]>;
+  loop?: (l: DenoiseLoop) => Promise<Float32Array>;
+  pairLoop?: (l: DenoiseLoop) => Promise<Float32Array>;
+  /** Do the given inputs (those named) have this module's shapes? */
+  takes: (given: Record<string, Tensor>) => boolean;
+}
+
+function entry(module: CompiledModule, pair: CompiledModule | undefined, inputs: ValueInfo[]): Entry {
+  const runOf = (m: CompiledModule) => (m.start ? launched(m) : async (list: Record<string, Tensor>[]) => [await m.run(list[0])]);
+  const loopOf = (m: CompiledModule | undefined) => (m?.denoise ? async (l: DenoiseLoop) => m.denoise!(l) : undefined);
+  const shapes = new Map(inputs.map((i) => [i.name, i.shape.join(',')]));
+  return {
+    inputs, one: runOf(module), ...(pair ? { batched: runOf(pair) } : {}), loop: loopOf(module), pairLoop: loopOf(pair),
+    takes: (given) => Object.entries(given).every(([name, t]) => !shapes.has(name) || shapes.get(name) === t.shape.join(',')),
+  };
+}
+
+function noEntry(dir: string, given: Record<string, Tensor>, entries: Entry[]): never {
+  const named = (list: ValueInfo[]) => list.filter((i) => i.name in given).map((i) => `${i.name} [${i.shape}]`).join(', ');
+  const asked = Object.entries(given).map(([n, t]) => `${n} [${t.shape}]`).join(', ');
+  throw new Error(`${dir}: no compiled variant takes ${asked}; they take: ${entries.map((e) => named(e.inputs)).join(' | ')}`);
 }

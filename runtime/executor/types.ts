@@ -24,6 +24,11 @@ export interface Executor {
   readonly inputs: readonly ValueInfo[];
   readonly outputs: readonly ValueInfo[];
   /**
+   * Further input signatures this executor runs (the same network compiled for other input shapes:
+   * GraphRef.variants, shorter texts); every call goes to the one whose inputs have the given shapes.
+   */
+  readonly variants?: readonly (readonly ValueInfo[])[];
+  /**
    * Runs the graph once. A caller does not change a Tensor's values after passing it (a new step's
    * latents are a new Tensor), so an executor may keep what it derived from an input Tensor object
    * (the GPU one keeps its bfloat16 bytes) while the same object comes again. A bfloat16 output

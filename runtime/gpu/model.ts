@@ -67,9 +67,9 @@ export interface LoadOptions {
   /**
    * A loaded model of the same network whose device weights this one reads instead of its own (the
    * transformer compiled at batch 2 for true CFG beside its batch-1 module: one copy of the weights on
-   * the GPU). Every learned entry must match one of the donor's (name, kind, type, shape, provenance);
-   * only the other entries (small constants: tables, masks) get memory of their own. The donor must
-   * stay open while this model is.
+   * the GPU; the transformer for a shorter text likewise). Every entry compiled as `shared` must match
+   * one of the donor's (name, kind, type, shape, provenance); only the other entries (small constants:
+   * tables, masks) get memory of their own. The donor must stay open while this model is.
    */
   weightsFrom?: WeightsDonor;
 }
@@ -246,9 +246,10 @@ function uploadFile(d: Driver, path: string, base: DevicePtr, bytes: number, log
 }
 
 /**
- * The entries a model reads from `donor` (LoadOptions.weightsFrom): every learned one, each required
- * to match a donor entry (name, kind, type, shape, scales, layout, provenance); none without a donor,
- * which a module compiled without its learned bytes (weights-file.ts `shared`) cannot load without.
+ * The entries a model reads from `donor` (LoadOptions.weightsFrom): those compiled as `shared`
+ * (weights-file.ts), each required to match a donor entry (name, kind, type, shape, scales, layout,
+ * provenance); a module with shared entries cannot load without a donor. Its other entries, learned
+ * ones the donor lacks included (a table sliced for a shorter text), are its own.
  */
 function sharedEntries(tensors: readonly WeightEntry[], donor: WeightsDonor | undefined, dir: string): Set<string> {
   const names = new Set<string>();
@@ -259,7 +260,7 @@ function sharedEntries(tensors: readonly WeightEntry[], donor: WeightsDonor | un
   }
   const bad = unsharedWeight(tensors, donor.artifact.manifest.weights.tensors);
   if (bad) fail(`${dir}: weight '${bad.entry.name}'`, `the same entry in the model it shares weights with (${donor.artifact.dir})`, bad.other ? 'a different entry (kind, type, shape or provenance)' : 'no such entry');
-  for (const t of tensors) if (t.learned) names.add(t.name);
+  for (const t of tensors) if (t.shared) names.add(t.name);
   return names;
 }
 
@@ -342,7 +343,8 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
   if (artifact.weightsFile && !synthetic && !shared.size) uploadFile(d, artifact.weightsFile, weights, layout.bytes, log);
   else {
     for (const t of own) {
-      if (isSynthetic(t, fileBytes) || t.kind !== 'raw') continue;
+      if (synthetic && isSynthetic(t, fileBytes)) continue;
+      if (t.kind !== 'raw') fail(`${dir}: weight '${t.name}'`, 'a raw entry among the own entries of a module that shares weights', `a ${t.kind} entry`);
       const bytes = hostBytes(t, artifact.weightsFile);
       d.call('cuMemcpyHtoD', weights + layout.sections.get(t.name)!.data.offset, bytes, bytes.length);
     }
@@ -353,7 +355,10 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
     launch(d, fill!, Math.max(1, Math.min(Math.ceil(count / 256), device.multiprocessors * 16)), 256, 0, stream, p);
   };
   if (synthetic) {
-    const fills = syntheticFills(own, layout, options.syntheticWeights!, fileBytes, (n) => fanIn.get(n));
+    // A borrower's own learned entries (a RoPE table sliced for a shorter text) take the seeds of the
+    // donor's entries of the same name: element i is the donor's element i, so the rows they share agree.
+    const donorIndex = new Map(options.weightsFrom?.artifact.manifest.weights.tensors.map((t, i) => [t.name, i]) ?? []);
+    const fills = syntheticFills(own, layout, options.syntheticWeights!, fileBytes, (n) => fanIn.get(n), (n, i) => donorIndex.get(n) ?? donorIndex.size + i);
     for (const f of fills) enqueueFill(weights + f.offset, f.count, f.kind, f.seed, f.scale, f.offset0);
     d.call('cuStreamSynchronize', stream);
     log(`weights: ${fills.length} sections drawn on the GPU (synthetic, seed ${options.syntheticWeights}), ${(layout.bytes / 1e9).toFixed(2)} GB`);

@@ -79,12 +79,18 @@ export const isSynthetic = (t: WeightEntry, fileBytes: number | null) => t.learn
 
 /**
  * The fills that draw every synthetic weight. `fanIn(name)` gives a raw matrix's K (from the GEMM
- * that reads it); quantized entries are [N, K] by layout.
+ * that reads it); quantized entries are [N, K] by layout. Each entry's seed mixes its index
+ * (`entryIndex`: by default its place in `tensors`; a module over another's weights passes the
+ * donor's index of the same name, so a table it holds sliced shorter gets the donor's leading values).
  */
-export function syntheticFills(tensors: WeightEntry[], layout: DeviceLayout, seed: number, fileBytes: number | null, fanIn: (name: string) => number | undefined): Fill[] {
+export function syntheticFills(
+  tensors: WeightEntry[], layout: DeviceLayout, seed: number, fileBytes: number | null, fanIn: (name: string) => number | undefined,
+  entryIndex: (name: string, i: number) => number = (_, i) => i,
+): Fill[] {
   const fills: Fill[] = [];
-  tensors.forEach((t, i) => {
+  tensors.forEach((t, at) => {
     if (!isSynthetic(t, fileBytes)) return;
+    const i = entryIndex(t.name, at);
     const sections = layout.sections.get(t.name)!;
     const add = (section: string, count: number, kind: number, scale: number, offset0: number) =>
       fills.push({ entry: t.name, section, offset: sections[section].offset, count, kind, scale, offset0, seed: mix(seed, i, Object.keys(sections).indexOf(section)) });

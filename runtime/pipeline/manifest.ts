@@ -31,7 +31,11 @@ export type Role = (typeof ROLES)[number];
 /** One network of a pipeline, as an executor loads it: the ONNX graph (CPU) and, in an artifact, the compiled module (GPU). */
 /** A graph to load; `concurrentRuns`: how many runs its pipeline issues at once (Qwen-Image's true CFG: 2), so an executor may prepare that many (Executor.runMany). */
 /** `batched`: the same network compiled at batch 2 (a pipeline artifact's `cfgModule`), which the GPU executor runs pairs of input sets on. */
-export interface GraphRef { role: Role; onnx: string; compiled?: string; concurrentRuns?: number; batched?: string }
+/** `variants`: the same network compiled for other input shapes (a pipeline artifact's `textModules`), each with its batch-2 module where there is one. */
+export interface GraphRef { role: Role; onnx: string; compiled?: string; concurrentRuns?: number; batched?: string; variants?: ModuleVariant[] }
+export interface ModuleVariant { compiled: string; batched?: string }
+/** The transformer compiled for a shorter text (`npx compile --text-length`), over the transformer's weights; folders absolute after loading. */
+export interface TextModule { length: number; module: string; cfgModule?: string }
 
 export interface PipelineManifest {
   format: typeof MANIFEST_FORMAT;
@@ -49,6 +53,14 @@ export interface PipelineManifest {
    */
   batchedCfg?: boolean;
   cfgModule?: string;
+  /**
+   * Source manifests: `"textLengths": [32, 64, ...]` compiles the transformer (and its batch-2 module)
+   * again for each of these text lengths, over the same weights, so a prompt runs the shortest one
+   * that holds it, as diffusers runs the prompt's own length (Qwen-Image's export pads to 256).
+   * Artifacts: those modules, `textModules`.
+   */
+  textLengths?: number[];
+  textModules?: TextModule[];
   /** What the artifact was compiled for. */
   compiled?: { target: string; arch: string; precision: string };
   sizes: Size[];
@@ -73,7 +85,11 @@ export interface PipelineManifest {
 export class ManifestError extends Error {}
 
 export function graphRef(m: PipelineManifest, role: Role): GraphRef {
-  return { role, onnx: m.graphs[role], ...(m.modules ? { compiled: m.modules[role] } : {}), ...(role === 'transformer' && m.cfgModule ? { batched: m.cfgModule } : {}) };
+  const transformer = role === 'transformer';
+  return {
+    role, onnx: m.graphs[role], ...(m.modules ? { compiled: m.modules[role] } : {}), ...(transformer && m.cfgModule ? { batched: m.cfgModule } : {}),
+    ...(transformer && m.modules && m.textModules?.length ? { variants: m.textModules.map((t) => ({ compiled: t.module, ...(t.cfgModule ? { batched: t.cfgModule } : {}) })) } : {}),
+  };
 }
 
 /** Reads `path`: a manifest file, or a folder holding one (a pipeline artifact's manifest.json, else pipeline.json). */
@@ -129,11 +145,20 @@ export function loadManifest(path: string): PipelineManifest {
     if (!existsSync(join(d, 'manifest.json'))) bad(`modules.${role}`, 'a compiled module folder holding manifest.json', mods[role]);
     return [role, d];
   })) as Record<Role, string>;
-  const cfgModuleDir = (rel: string) => {
+  const moduleDir = (rel: string, key: string) => {
     const d = resolve(dir, rel);
-    if (!existsSync(join(d, 'manifest.json'))) bad('cfgModule', 'a compiled module folder holding manifest.json', rel);
+    if (!existsSync(join(d, 'manifest.json'))) bad(key, 'a compiled module folder holding manifest.json', rel);
     return d;
   };
+  const lengths = (v: unknown) => (Array.isArray(v) && v.every((x) => Number.isInteger(x) && x >= 1) && new Set(v).size === v.length ? v as number[] : bad('textLengths', 'a list of distinct positive integers (text tokens)', v));
+  const textModules = (v: unknown) => (Array.isArray(v) ? v : bad('textModules', 'a list', v)).map((t, i) => {
+    const o = obj(t, `textModules[${i}]`);
+    return {
+      length: Number.isInteger(o.length) && (o.length as number) >= 1 ? o.length as number : bad(`textModules[${i}].length`, 'a positive integer', o.length),
+      module: moduleDir(str(o.module, `textModules[${i}].module`), `textModules[${i}].module`),
+      ...(o.cfgModule === undefined ? {} : { cfgModule: moduleDir(str(o.cfgModule, `textModules[${i}].cfgModule`), `textModules[${i}].cfgModule`) }),
+    };
+  });
   const compiledFacts = (c: Record<string, unknown>) => ({ target: str(c.target, 'compiled.target'), arch: str(c.arch, 'compiled.arch'), precision: str(c.precision, 'compiled.precision') });
   return {
     format: MANIFEST_FORMAT, family, name: str(raw.name, 'name'), path: file,
@@ -146,7 +171,9 @@ export function loadManifest(path: string): PipelineManifest {
     ...(raw.modules === undefined ? {} : { modules: moduleDirs(obj(raw.modules, 'modules')) }),
     ...(raw.compiled === undefined ? {} : { compiled: compiledFacts(obj(raw.compiled, 'compiled')) }),
     ...(raw.batchedCfg === undefined ? {} : { batchedCfg: typeof raw.batchedCfg === 'boolean' ? raw.batchedCfg : bad('batchedCfg', 'true or false', raw.batchedCfg) }),
-    ...(raw.cfgModule === undefined ? {} : { cfgModule: cfgModuleDir(str(raw.cfgModule, 'cfgModule')) }),
+    ...(raw.cfgModule === undefined ? {} : { cfgModule: moduleDir(str(raw.cfgModule, 'cfgModule'), 'cfgModule') }),
+    ...(raw.textLengths === undefined ? {} : { textLengths: lengths(raw.textLengths) }),
+    ...(raw.textModules === undefined ? {} : { textModules: textModules(raw.textModules) }),
     sizes, vaeScaleFactor,
     defaults: { steps: num(defaults.steps, 'defaults.steps', 1), guidanceScale: num(defaults.guidanceScale, 'defaults.guidanceScale', 0) },
     prompt: raw.prompt === undefined ? {} : obj(raw.prompt, 'prompt'),

@@ -64,6 +64,21 @@ describe('compilePipeline', () => {
     for (const t of learned) expect([t.name, t.shared, t.sections, sameWeight(t, byName.get(t.name)!)]).toEqual([t.name, true, {}, true]);
     expect(cfg.weights.bytes).toBeLessThan(own.bytes / 100);
     expect(graphRef(loaded, 'vaeDecoder').batched).toBeUndefined();
+    // textLengths (the tiny description has [16]): the transformer and its batch-2 module again for a
+    // 16-token text (compiler/ir/resequence.ts), over the transformer's weights too; the GPU executor gets them as variants.
+    expect(tiny.textLengths).toEqual([16]);
+    expect(m.textModules).toEqual([{ length: 16, module: 'transformer_t16', cfgModule: 'transformer_t16_cfg' }]);
+    expect(s.textModules?.map((t) => [t.length, t.artifact, t.cfg?.artifact])).toEqual([[16, 'transformer_t16', 'transformer_t16_cfg']]);
+    for (const [d, batch] of [['transformer_t16', 1], ['transformer_t16_cfg', 2]] as const) {
+      const t = JSON.parse(readFileSync(join(out, d, 'manifest.json'), 'utf8'));
+      expect([t.inputs.encoder_hidden_states, t.inputs.encoder_hidden_states_mask, t.inputs.hidden_states]).toEqual([`float32[${batch},16,192]`, `int64[${batch},16]`, `float32[${batch},256,64]`]);
+      // Shared where the transformer holds the same entry; the text RoPE tables, 16 rows long here, are its own.
+      const learnedHere = (t.weights.tensors as WeightEntry[]).filter((w) => w.learned);
+      expect(learnedHere.filter((w) => !w.shared).map((w) => w.shape[0])).toEqual(learnedHere.filter((w) => !w.shared).map(() => 16));
+      expect(learnedHere.filter((w) => w.shared).every((w) => sameWeight(w, byName.get(w.name)!))).toBe(true);
+      expect(learnedHere.filter((w) => w.shared).length).toBeGreaterThan(10);
+    }
+    expect(graphRef(loaded, 'transformer').variants).toEqual([{ compiled: join(out, 'transformer_t16'), batched: join(out, 'transformer_t16_cfg') }]);
     expect(loaded.compiled).toEqual({ target: 'h100', arch: 'sm_90a', precision: 'bf16' });
     expect(readdirSync(dir).filter((f) => f.includes('staging') || f.includes('partial'))).toEqual([]);
   });

@@ -95,12 +95,22 @@ describe('Qwen-Image prompt', () => {
     const ids = tok.encode(qwen.renderTemplate('a red fox', TINY), true);
     const n = ids.length - 21;
     expect(n).toBe(3 + 12);
-    const e = await qwen.encodePrompt(qwenEnc, tok, 'a red fox', settings, 21, 48, 24);
+    const e = await qwen.encodePrompt(qwenEnc, tok, 'a red fox', settings, 21, 48, [24]);
     expect(e.length).toBe(n);
     expect(Array.from(e.mask, Number)).toEqual([...Array(n).fill(1), ...Array(24 - n).fill(0)]);
     const direct = await runEncoder(qwenEnc, [...ids, ...Array(48 - ids.length).fill(tok.idOf('<|endoftext|>'))], [...Array(ids.length).fill(1), ...Array(48 - ids.length).fill(0)]);
     expect(rows(e.embeds, 0, n, 192)).toEqual(rows(direct, 21, 21 + n, 192));
     expect(rows(e.embeds, n, 24, 192).every((v) => v === 0)).toBe(true);
+  });
+
+  it('with shorter text lengths (a pipeline\'s textLengths): the prompts of one request share the shortest length that holds the longest', async () => {
+    const [fox, cat] = await qwen.encodePrompts(qwenEnc, tok, ['a red fox', ' '], settings, 21, 48, [8, 16, 24]);
+    const full = await qwen.encodePrompt(qwenEnc, tok, 'a red fox', settings, 21, 48, [24]);
+    expect([fox.length, cat.length, fox.mask.length, cat.mask.length, fox.tensor.shape]).toEqual([15, 13, 16, 16, [1, 16, 192]]);
+    expect(Array.from(fox.mask, Number)).toEqual(Array.from(full.mask, Number).slice(0, 16));
+    expect(fox.embeds).toEqual(full.embeds.subarray(0, 16 * 192)); // the same rows, less padding
+    const [alone] = await qwen.encodePrompts(qwenEnc, tok, [' '], settings, 21, 48, [8, 14, 24]);
+    expect(alone.mask.length).toBe(14);
   });
 
   it('right padding leaves the real rows unchanged (what makes the static 48-token encoder exact)', async () => {
@@ -112,7 +122,7 @@ describe('Qwen-Image prompt', () => {
   });
 
   it('truncates to the transformer length (suffix lost for long prompts) and to the encoder length', async () => {
-    const e = await qwen.encodePrompt(qwenEnc, tok, 'a red fox '.repeat(10), settings, 21, 48, 24);
+    const e = await qwen.encodePrompt(qwenEnc, tok, 'a red fox '.repeat(10), settings, 21, 48, [8, 16, 24]);
     expect(e.length).toBe(24);
     expect(Array.from(e.mask, Number).every((m) => m === 1)).toBe(true);
     expect(qwen.tokenizePrompt(tok, 'a red fox '.repeat(10), TINY, 48)).toHaveLength(48);

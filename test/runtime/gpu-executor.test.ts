@@ -2,7 +2,8 @@
  * The GPU executor's seam (runtime/executor/gpu.ts) over a stand-in module: a module that can launch
  * and finish apart (runtime/gpu/model.ts start) is launched at the call and waited for only after the
  * caller's synchronous work (a request's noise drawn while the text encoder runs); a module without
- * start is run in one piece; runMany takes the same route.
+ * start is run in one piece; runMany takes the same route. A batch-2 module beside takes pairs of runs;
+ * input-shape variants (shorter texts) take the calls whose inputs have their shapes.
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -84,5 +85,62 @@ describe('GPU executor with a batch-2 module beside (GraphRef.batched: true CFG 
     const factory = gpuExecutorFactory({ loadModel: (d) => { if (d !== dir) throw new Error('weight \'w\': no such entry'); return one; } });
     await expect(factory({ role: 'transformer', onnx: dir, compiled: dir, batched: `${dir}-b2` })).rejects.toThrow(/no such entry/);
     expect(events).toEqual(['b1 close']);
+  });
+});
+
+describe('GPU executor with input-shape variants (GraphRef.variants: the transformer for shorter texts)', () => {
+  const module = (name: string, text: number, batch = 1) => {
+    const d = mkdtempSync(join(tmpdir(), `gpu-var-${name}-`));
+    writeFileSync(join(d, 'manifest.json'), JSON.stringify({ inputs: { x: `float32[${batch},2]`, text: `float32[${batch},${text}]` }, outputs: { y: `float32[${batch},2]` } }));
+    return d;
+  };
+  const [long, longCfg, short, shortCfg] = [module('long', 4), module('long-cfg', 4, 2), module('short', 2), module('short-cfg', 2, 2)];
+  const names = new Map([[long, 'long'], [longCfg, 'long-cfg'], [short, 'short'], [shortCfg, 'short-cfg']]);
+  const ref = { role: 'transformer' as const, onnx: long, compiled: long, batched: longCfg, variants: [{ compiled: short, batched: shortCfg }], concurrentRuns: 2 };
+  const set = (text: number) => ({ x: new Tensor('float32', [1, 2], Float32Array.of(1, 2)), text: new Tensor('float32', [1, text], new Float32Array(text)) });
+
+  it('loads every variant over the first module\'s weights, sends each call to the module of its shapes, lists the variants, closes borrowers first', async () => {
+    const events: string[] = [];
+    const loaded = new Map<unknown, string>();
+    const exec = await gpuExecutorFactory({
+      loadModel: (d, o) => {
+        const name = names.get(d)!;
+        events.push(`load ${name}${o?.weightsFrom ? ` over ${loaded.get(o.weightsFrom)}` : ''}`);
+        const m: CompiledModule = {
+          run: (g) => { events.push(`${name} run [${g.text.shape}]`); return { y: g.x }; },
+          denoise: (l) => { events.push(`${name} denoise ${l.inputs.length}`); return new Float32Array(1); },
+          close: () => events.push(`close ${name}`),
+        };
+        loaded.set(m, name);
+        return m;
+      },
+    })(ref);
+    expect(exec.variants?.map((v) => v.map((i) => `${i.name}[${i.shape}]`))).toEqual([['x[1,2]', 'text[1,2]']]);
+    await exec.run(set(2));
+    await exec.run(set(4));
+    await exec.runMany!([set(2), set(2)]);
+    await exec.runMany!([set(4), set(4)]);
+    const loop = { latentsInput: 'x', timestepInput: 't', latents: new Float32Array(1), latentsShape: [1], sigmas: Float32Array.of(1, 0), timesteps: Float32Array.of(1) };
+    await exec.denoise!({ ...loop, inputs: [{ text: set(2).text }, { text: set(2).text }] });
+    await exec.denoise!({ ...loop, inputs: [{ text: set(4).text }] });
+    await expect(exec.run(set(3))).rejects.toThrow(/no compiled variant takes x \[1,2\], text \[1,3\]; they take: x \[1,2\], text \[1,4\] \| x \[1,2\], text \[1,2\]/);
+    await exec.release();
+    expect(events).toEqual([
+      'load long', 'load long-cfg over long', 'load short over long', 'load short-cfg over long',
+      'short run [1,2]', 'long run [1,4]', 'short-cfg run [2,2]', 'long-cfg run [2,4]', 'short-cfg denoise 2', 'long denoise 1',
+      'close short-cfg', 'close short', 'close long-cfg', 'close long',
+    ]);
+  });
+
+  it('a variant that fails to load releases everything loaded before it and throws', async () => {
+    const events: string[] = [];
+    const factory = gpuExecutorFactory({
+      loadModel: (d) => {
+        if (d === shortCfg) throw new Error('weight \'w\': no such entry');
+        return { run: () => ({}), close: () => events.push(`close ${names.get(d)}`) };
+      },
+    });
+    await expect(factory(ref)).rejects.toThrow(/no such entry/);
+    expect(events).toEqual(['close short', 'close long-cfg', 'close long']);
   });
 });
