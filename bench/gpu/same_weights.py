@@ -11,7 +11,7 @@ QwenImageTransformer2DModel, full config, on the GPU), runs one step on the inpu
 on and compares with its output (relative L2, cosine, float64).
 
 Steps (GPU host; diffusers' src on PYTHONPATH):
-  python3 bench/gpu/same_weights.py inputs MODEL --out DIR            # DIR/input_<name>.npy (bf16 values)
+  python3 bench/gpu/same_weights.py inputs MODEL --out DIR [--text-valid N]   # DIR/input_<name>.npy (bf16 values; N < 256: Qwen-Image text padding)
   sh .gpu/rt/run.sh ARTIFACT --synthetic-weights 42 --inputs DIR --out DIR   # DIR/output_sample.synthetic.npy
   python3 bench/gpu/same_weights.py compare MODEL --fills FILLS.json --inputs DIR \
       --compiled DIR/output_sample.synthetic.npy --out RESULT.json
@@ -252,8 +252,9 @@ def use_rope_tables(m, rope, torch):
 
 
 # ---- inputs ----------------------------------------------------------------------------------------
-def make_inputs(model_name, seed):
-    """The graph's inputs as numpy (floats rounded to bf16 and stored as float32)."""
+def make_inputs(model_name, seed, text_valid=256):
+    """The graph's inputs as numpy (floats rounded to bf16 and stored as float32). Qwen-Image: the first
+    `text_valid` of the 256 text tokens kept by encoder_hidden_states_mask, the rest padding."""
     import torch
     g = torch.Generator().manual_seed(seed)
     bf = lambda *shape: torch.randn(*shape, generator=g).to(torch.bfloat16).float().numpy()
@@ -266,7 +267,7 @@ def make_inputs(model_name, seed):
                     timestep=np.array([0.75], np.float32), img_ids=img_ids.numpy().astype(np.int64),
                     txt_ids=txt_ids.numpy().astype(np.int64), guidance=np.array([4.0], np.float32))
     return dict(hidden_states=bf(1, 4096, 64), encoder_hidden_states=bf(1, 256, 3584),
-                encoder_hidden_states_mask=np.ones((1, 256), np.int64), timestep=np.array([0.75], np.float32))
+                encoder_hidden_states_mask=(np.arange(256) < text_valid).astype(np.int64)[None], timestep=np.array([0.75], np.float32))
 
 
 def forward(m, model_name, x, torch):
@@ -284,6 +285,7 @@ def main():
     ap = argparse.ArgumentParser()
     sub = ap.add_subparsers(dest="cmd", required=True)
     a = sub.add_parser("inputs"); a.add_argument("model", choices=["flux2_dev", "qwen_image"]); a.add_argument("--out", required=True); a.add_argument("--seed", type=int, default=43)
+    a.add_argument("--text-valid", type=int, default=256, help="qwen_image: text tokens the mask keeps (the rest padding)")
     c = sub.add_parser("compare"); c.add_argument("model", choices=["flux2_dev", "qwen_image"]); c.add_argument("--fills", required=True)
     c.add_argument("--inputs", required=True); c.add_argument("--compiled", required=True); c.add_argument("--out")
     t = sub.add_parser("self-test"); t.add_argument("checks"); t.add_argument("--backend", choices=["numpy", "torch"], default="torch")
@@ -297,7 +299,7 @@ def main():
 
     if args.cmd == "inputs":
         os.makedirs(args.out, exist_ok=True)
-        for k, v in make_inputs(args.model, args.seed).items():
+        for k, v in make_inputs(args.model, args.seed, args.text_valid).items():
             np.save(os.path.join(args.out, f"input_{k}.npy"), v)
         print(f"inputs for {args.model} (seed {args.seed}) -> {args.out}")
         return 0
