@@ -131,7 +131,7 @@ describe('fp8 P·V semantics', () => {
     const fused = ops(before, 'FusedAttention').find((n) => n.attrs.pv === 'fp8')!;
     const pd = packDescriptor(after, ops(after, 'AttentionPack').find((n) => n.outputs[0].startsWith(`${fused.outputs[0]}/`))!);
     const ad = attentionDescriptor(after, ops(after, 'PackedAttention').find((n) => n.outputs[0] === fused.outputs[0])!);
-    expect([ad.qk, ad.pv, ad.pvAccumulate, ad.lazyRescale, ad.bn, ad.exp]).toEqual(['fp8', 'fp8', 'direct', true, 192, 'poly']);
+    expect([ad.qk, ad.pv, ad.pvAccumulate, ad.lazyRescale, ad.bn, ad.exp]).toEqual(['fp8', 'fp8', 'direct', true, 192, undefined]);
     const roots = new Map<string, Tensor>();
     pd.inputs.map((x) => x.value).forEach((r, i) => roots.set(r, random(after, r, 11 + i, 1.5)));
     const inputs = fused.inputs.map((x) => (x ? throughViews(before, x, roots) : undefined));
@@ -180,7 +180,10 @@ describe('fp8 P·V policy and kernels', () => {
     expect(direct.source.match(/dca_bulk_copy\(sV [^;]*DP \* 64, VFULL\(st\)\)/g)).toHaveLength(3);
     const vq = renderVQuant(vquantDescriptor(after, ops(after, 'AttentionQuantizeV')[0]));
     expect(vq.args).toHaveLength(3);
-    const bn128 = renderAttention({ ...ad, bn: 128, exp: 'f32' });
+    // V / scale by the preamble's division-free exact quotient, not one IEEE division a value.
+    expect(vq.source).toMatch(/dca_pack_e4m3x4\(dc_qdiv\(__bfloat162float\(x\[2 \* q\]\), qd\)/);
+    expect(vq.source).not.toMatch(/__fdiv_rn\(__bfloat162float/);
+    const bn128 = renderAttention({ ...ad, bn: 128, exp: 'poly', polyEvery: 4 });
     const list = [k, direct, bn128, vq].map(({ args: _, ...x }) => x);
     await expectBuildsWithoutSpills(list, 'pv');
   }, 240_000);

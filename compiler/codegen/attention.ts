@@ -351,8 +351,10 @@ export function attentionDescriptor(graph: Graph, node: Node): AttentionDescript
     if (d.schedule === 'pingpong' && !d.causal && !d.kScale && (!mask || mask.strides[2] === 0) && padRows(seqKv) % 192 === 0 && attentionSharedBytes(wide).total <= MAX_SHARED) Object.assign(d, { bn: 192, exp: 'poly', polyEvery: 4 });
   } else {
     // FP8 P·V: the key tile is part of the semantics (P rounded per tile: fp8PvTile, 192 keys where
-    // 192 divides the padded kv length), and a quarter of the exponentials by polynomial.
-    Object.assign(d, { bn: fp8PvTile(seqKv), exp: 'poly', polyEvery: 4 });
+    // 192 divides the padded kv length); every exponential on the MUFU. H100 (bench/results/
+    // attention-fp8-pv-masked-2026-11-26.md): Flux.2 BN 192 658 µs, BN 128 672-681, BN 192 with
+    // poly4 668-688, poly2 731-736; Qwen-Image (BN 128, masked) 344 µs against 358-361 with poly4.
+    d.bn = fp8PvTile(seqKv);
   }
   d.stages = attentionSharedBytes({ ...d, stages: 3 }).total <= MAX_SHARED ? 3 : 2;
   return d;

@@ -127,13 +127,13 @@ const SPECS: Spec[] = [
   { name: 'flux2_single_int8_ktoken', model: full('flux2_dev'), shapes: FLUX, attention: 'int8', kScale: 'token', segments: 1, amp: 1, sampled: true, seedCase: 'flux2_single' },
   { name: 'qwen_image_mask_int8_ktoken', model: full('qwen_image'), attention: 'int8', kScale: 'token', segments: 2, mask: { kind: 'keys', masked: [200, 256], value: -Infinity }, amp: 1, sampled: true, seedCase: 'qwen_image_mask' },
   // FP8 P·V over key masks (Qwen-Image's text padding: garbage of 3e4 in the dropped keys' K and V must
-  // set no V scale), and the tile schedules of FP8 P·V beside the descriptor's (Flux.2: BN 192, poly4;
-  // Qwen-Image: BN 128, poly4), with the default (FP8 Q·Kᵀ, bf16 P·V) of the same inputs.
+  // set no V scale), and the tile schedules of FP8 P·V beside the descriptor's (Flux.2: BN 192; Qwen-Image:
+  // BN 128; MUFU exponentials), with the default (FP8 Q·Kᵀ, bf16 P·V) of the same inputs.
   { name: 'tiny_qwen_image_mask_fp8pv', model: tiny('qwen_image'), attention: 'fp8-pv', segments: 2, mask: { kind: 'keys', masked: [16, 24], value: -Infinity }, amp: 1, sampled: false, seedCase: 'tiny_qwen_image_mask' },
   { name: 'qwen_image_mask_fp8pv', model: full('qwen_image'), attention: 'fp8-pv', segments: 2, mask: { kind: 'keys', masked: [200, 256], value: -Infinity }, amp: 1, sampled: true, seedCase: 'qwen_image_mask' },
-  { name: 'qwen_image_mask_fp8pv_f32', model: full('qwen_image'), attention: 'fp8-pv', segments: 2, mask: { kind: 'keys', masked: [200, 256], value: -Infinity }, amp: 1, sampled: true, seedCase: 'qwen_image_mask', kernel: { exp: 'f32' } },
+  { name: 'qwen_image_mask_fp8pv_poly4', model: full('qwen_image'), attention: 'fp8-pv', segments: 2, mask: { kind: 'keys', masked: [200, 256], value: -Infinity }, amp: 1, sampled: true, seedCase: 'qwen_image_mask', kernel: { exp: 'poly', polyEvery: 4 } },
   { name: 'flux2_joint_fp8', model: full('flux2_dev'), shapes: FLUX, attention: 'fp8', segments: 2, amp: 1, sampled: true, seedCase: 'flux2_joint' },
-  ...([['bn128', { bn: 128, exp: 'f32' }], ['bn128poly4', { bn: 128, exp: 'poly', polyEvery: 4 }], ['bn192f32', { bn: 192, exp: 'f32' }], ['bn192poly2', { bn: 192, exp: 'poly', polyEvery: 2 }]] as const).map(([v, kernel]): Spec =>
+  ...([['bn128', { bn: 128, exp: 'f32' }], ['bn128poly4', { bn: 128, exp: 'poly', polyEvery: 4 }], ['bn192poly4', { bn: 192, exp: 'poly', polyEvery: 4 }], ['bn192poly2', { bn: 192, exp: 'poly', polyEvery: 2 }]] as const).map(([v, kernel]): Spec =>
     ({ name: `flux2_single_fp8pv_${v}`, model: full('flux2_dev'), shapes: FLUX, attention: 'fp8-pv', segments: 1, amp: 1, sampled: true, seedCase: 'flux2_single', kernel })),
 ];
 
