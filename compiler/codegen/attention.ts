@@ -596,14 +596,15 @@ export function vquantDescriptor(graph: Graph, node: Node): VQuantDescriptor {
 /**
  * The V quantization of pv='fp8' (templates/attention_vquant.cu.njk): one CTA per (head, `ch`
  * channels), Vt read once and held in registers: the most channels (16 down to 2) for which a
- * thread holds at most 12 runs of 16 tokens (96 registers).
+ * thread holds at most 8 runs of 16 tokens (64 registers; with 9, Flux.2's 4608 keys, ptxas spilled
+ * the dc_qdiv rounding at two CTAs a SM).
  */
 export function renderVQuant(d: VQuantDescriptor): AttentionKernel {
   const blocks64 = d.seqKvPad / 64;
-  const ch = [16, 8, 4, 2].find((c) => d.dp % c === 0 && Math.ceil((blocks64 * c * 4) / 256) <= 12);
+  const ch = [16, 8, 4, 2].find((c) => d.dp % c === 0 && Math.ceil((blocks64 * c * 4) / 256) <= 8);
   const structure = { dp: d.dp, heads: d.heads, kvHeads: d.kvHeads, seqKvPad: d.seqKvPad, ch, mask: d.mask && { ...d.mask, value: 0 } };
   const name = kernelName('attnvq', structure, 'attention_vquant.cu.njk');
-  if (d.seqKvPad % 128 || !ch) fail(`AttentionQuantizeV kernel ${name}`, 'a kv length of whole 128-token tiles, at most 24576 tokens', `${d.seqKvPad} tokens, head dim ${d.dp}`);
+  if (d.seqKvPad % 128 || !ch) fail(`AttentionQuantizeV kernel ${name}`, 'a kv length of whole 128-token tiles, at most 16384 tokens', `${d.seqKvPad} tokens, head dim ${d.dp}`);
   const m = d.mask;
   const source = [helpers(), E4M3_PACK, env.render('attention_vquant.cu.njk', {
     name, dp: d.dp, blocks64, ch, kvHeads: d.kvHeads, mask: !!m && m.keys > 0, maskType: m?.type, maskBool: m?.bool, maskKeys: m?.keys,
