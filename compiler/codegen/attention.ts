@@ -130,7 +130,8 @@ export interface AttentionDescriptor {
   lazyRescale?: boolean;
   /**
    * Keys per tile (default 128): 192 halves the per-key cost of the max, shuffles and rescaling
-   * (bf16 P·V, no causality, no per-query mask, a padded kv length that 192 divides).
+   * (no causality, no per-query mask, a padded kv length that 192 divides). With pv='fp8' the tile
+   * is the semantics' (fp8PvTile: P is rounded per tile).
    */
   bn?: number;
   /**
