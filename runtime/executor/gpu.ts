@@ -38,7 +38,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DType } from '../../compiler/ir/dtype.ts';
-import type { Tensor } from '../../compiler/ir/tensor.ts';
+import { Tensor } from '../../compiler/ir/tensor.ts';
 import type { GraphRef } from '../pipeline/manifest.ts';
 import type { WeightsDonor } from '../gpu/model.ts';
 import { splitSamples, stackSamples } from './batch.ts';
@@ -120,8 +120,9 @@ export function gpuExecutorFactory(runtime: GpuRuntime, options: GpuExecutorOpti
         loaded.unshift(m); // closed before the donor
         return m;
       };
-      entries.push(entry(module, graph.batched ? await borrow(graph.batched) : undefined, inputs));
-      for (const v of graph.variants ?? []) entries.push(entry(await borrow(v.compiled), v.batched ? await borrow(v.batched) : undefined, ioOf(v.compiled).inputs));
+      const pairOf = async (d: string | undefined) => (d ? { module: await borrow(d), inputs: () => ioOf(d).inputs } : undefined);
+      entries.push(entry(module, await pairOf(graph.batched), inputs));
+      for (const v of graph.variants ?? []) entries.push(entry(await borrow(v.compiled), await pairOf(v.batched), ioOf(v.compiled).inputs));
     } catch (e) {
       for (const m of loaded) m.close();
       throw e;
@@ -146,6 +147,12 @@ export function gpuExecutorFactory(runtime: GpuRuntime, options: GpuExecutorOpti
         return l.inputs.length === 2 && e.pairLoop ? e.pairLoop(l) : e.loop!(l);
       } } : {}),
       ...(image ? { rgb8: async (x: Record<string, Tensor>) => image(x) } : {}),
+      ...(entries.length > 1 || first.batched ? { warmUp: async () => {
+        for (const [i, e] of entries.entries()) {
+          if (i > 0) await e.one([placeholders(e.inputs)]);
+          if (e.batched) await e.batched([placeholders(e.pairInputs!())]);
+        }
+      } } : {}),
       release: async () => { for (const m of loaded) m.close(); },
       ...(module.memory ? { deviceBytes: () => loaded.reduce((a, m) => a + memory(m), 0) } : {}),
     };
@@ -159,6 +166,8 @@ const launched = (m: CompiledModule) => async (list: Record<string, Tensor>[]) =
 /** One input signature the executor runs: its batch-1 module and, where there is one, its batch-2 module. */
 interface Entry {
   inputs: ValueInfo[];
+  /** The batch-2 module's inputs (read from its manifest when asked: a warm-up). */
+  pairInputs?: () => ValueInfo[];
   one: (list: Record<string, Tensor>[]) => Promise<Record<string, Tensor>[]>;
   batched?: (list: Record<string, Tensor>[]) => Promise<Record<string, Tensor>[]>;
   loop?: (l: DenoiseLoop) => Promise<Float32Array>;
@@ -167,14 +176,25 @@ interface Entry {
   takes: (given: Record<string, Tensor>) => boolean;
 }
 
-function entry(module: CompiledModule, pair: CompiledModule | undefined, inputs: ValueInfo[]): Entry {
+function entry(module: CompiledModule, pair: { module: CompiledModule; inputs: () => ValueInfo[] } | undefined, inputs: ValueInfo[]): Entry {
   const runOf = (m: CompiledModule) => (m.start ? launched(m) : async (list: Record<string, Tensor>[]) => [await m.run(list[0])]);
   const loopOf = (m: CompiledModule | undefined) => (m?.denoise ? async (l: DenoiseLoop) => m.denoise!(l) : undefined);
   const shapes = new Map(inputs.map((i) => [i.name, i.shape.join(',')]));
   return {
-    inputs, one: runOf(module), ...(pair ? { batched: runOf(pair) } : {}), loop: loopOf(module), pairLoop: loopOf(pair),
+    inputs, ...(pair ? { pairInputs: pair.inputs, batched: runOf(pair.module) } : {}), one: runOf(module), loop: loopOf(module), pairLoop: loopOf(pair?.module),
     takes: (given) => Object.entries(given).every(([name, t]) => !shapes.has(name) || shapes.get(name) === t.shape.join(',')),
   };
+}
+
+/** Inputs of a module's shapes for a warm-up run: zeros, and ones in integer inputs (a mask keeps every token). */
+function placeholders(inputs: ValueInfo[]): Record<string, Tensor> {
+  return Object.fromEntries(inputs.map((i) => {
+    const shape = i.shape.map((d) => (typeof d === 'number' ? d : 1));
+    const t = Tensor.zeros(i.dtype, shape);
+    if (i.dtype === 'int64') (t.data as BigInt64Array).fill(1n);
+    else if (i.dtype.startsWith('int') || i.dtype.startsWith('uint')) (t.data as Int32Array).fill(1);
+    return [i.name, t];
+  }));
 }
 
 function noEntry(dir: string, given: Record<string, Tensor>, entries: Entry[]): never {

@@ -54,6 +54,12 @@ export interface Executor {
    * is (the GPU executor: on the device, a third of the bytes copied back). Absent: run() and rgb8.
    */
   rgb8?(inputs: Record<string, Tensor>): Promise<Uint8Array>;
+  /**
+   * Runs every module the executor holds beyond the one a first request reaches (the batch-2 and
+   * input-shape variants) once, on zero inputs (ones in integer inputs: masks keep every token), so no
+   * later request pays a module's first run (its CUDA graph capture). Absent: nothing to warm.
+   */
+  warmUp?(): Promise<void>;
   release(): Promise<void>;
   /** Device memory this graph holds (weights, arena), when the executor knows it (GPU). */
   deviceBytes?(): number;

@@ -49,6 +49,11 @@ export abstract class ModulePipeline {
 
   deviceBytes(): number | undefined { return deviceBytes([this.encoder, this.transformer, this.vae]); }
 
+  /** Runs each module no request has reached yet once (Executor.warmUp: batch-2 and text-length variants). */
+  async warmUp(): Promise<void> {
+    for (const e of [this.encoder, this.transformer, this.vae]) await e.warmUp?.();
+  }
+
   async release(): Promise<void> {
     await Promise.all([this.encoder.release(), this.transformer.release(), this.vae.release()]);
   }

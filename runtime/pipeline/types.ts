@@ -55,6 +55,8 @@ export interface Pipeline {
   /** Executor descriptions, for the server's log. */
   readonly executors: readonly string[];
   generate(req: GenerateRequest): Promise<GeneratedImage>;
+  /** Runs the modules a first request does not reach once (their first-run costs: CUDA graph capture), where there are any. */
+  warmUp?(): Promise<void>;
   /** Device memory the pipeline's executors hold, when they know it (GPU); undefined on the CPU. */
   deviceBytes?(): number | undefined;
   release(): Promise<void>;

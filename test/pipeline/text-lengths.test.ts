@@ -2,9 +2,10 @@
  * Qwen-Image with the transformer compiled for shorter texts (a pipeline's `textLengths`): through
  * the GPU executor's seam over stand-in modules, a request whose prompts fit 16 tokens runs the
  * 16-token modules (both CFG predictions as one batch-2 run), a longer one the export's 24-token
- * ones, with the text rows and mask cut to that length; a prompt alone (no CFG) likewise.
+ * ones, with the text rows and mask cut to that length; a prompt alone (no CFG) likewise. Malformed
+ * `textLengths` / `textModules` in a manifest are refused, naming the key.
  */
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -61,5 +62,21 @@ describe('Qwen-Image over text-length variants', () => {
       `transformer_cfg text [2,24,192] mask ${mask(long, 24)}${mask(blank, 24)}`,
       `transformer_t16 text [1,16,192] mask ${mask(fox, 16)}`,
     ]);
+  });
+});
+
+describe('textLengths / textModules in a manifest', () => {
+  it('are refused when malformed, naming the key', () => {
+    const manifest = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8'));
+    const bad = (patch: Record<string, unknown>) => {
+      const file = join(out, 'bad.json');
+      writeFileSync(file, JSON.stringify({ ...manifest, files: undefined, ...patch }));
+      return () => loadManifest(file);
+    };
+    expect(bad({ textLengths: [16, 16] })).toThrow(/'textLengths' should be a list of distinct positive integers \(text tokens\), found \[16,16\]/);
+    expect(bad({ textLengths: [0] })).toThrow(/'textLengths' should be a list of distinct positive integers/);
+    expect(bad({ textModules: [{ length: 16, module: 'transformer_t99' }] })).toThrow(/'textModules\[0\]\.module' should be a compiled module folder holding manifest.json, found "transformer_t99"/);
+    expect(bad({ textModules: [{ length: 1.5, module: 'transformer_t16' }] })).toThrow(/'textModules\[0\]\.length' should be a positive integer, found 1.5/);
+    expect(loadManifest(out).textModules).toEqual([{ length: 16, module: join(out, 'transformer_t16'), cfgModule: join(out, 'transformer_t16_cfg') }]);
   });
 });

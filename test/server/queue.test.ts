@@ -114,6 +114,26 @@ describe('readiness and drain', () => {
     await s.app.close();
   });
 
+  it('is ready only after the pipeline has also warmed the modules the warm-up request did not reach', async () => {
+    const p = new GatedPipeline();
+    const order: string[] = [];
+    let warmed!: () => void;
+    const warm = new Promise<void>((r) => { warmed = r; });
+    Object.assign(p, { warmUp: async () => { order.push('warmUp'); await warm; order.push('warmed'); } });
+    const s = createServer({ pipeline: p });
+    await s.app.listen({ host: '127.0.0.1', port: 0 });
+    const url = `http://127.0.0.1:${(s.app.server.address() as { port: number }).port}`;
+    p.open();
+    await waitFor(() => order.length === 1, 'warmUp to start');
+    expect(p.started.length).toBeGreaterThan(0); // the warm-up request ran first
+    expect((await fetch(`${url}/health/ready`)).status).toBe(503);
+    warmed();
+    await s.ready;
+    expect(order).toEqual(['warmUp', 'warmed']);
+    expect((await fetch(`${url}/health/ready`)).status).toBe(200);
+    await s.app.close();
+  });
+
   it('drain: in-flight and queued requests finish with 200, new ones get 503, then it closes', async () => {
     const p = new GatedPipeline();
     server = await start({ pipeline: p, warmup: false });
