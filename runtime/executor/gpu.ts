@@ -115,14 +115,15 @@ export function gpuExecutorFactory(runtime: GpuRuntime, options: GpuExecutorOpti
     const entries: Entry[] = [];
     try {
       // The runtime's modules are donors (gpu/model.ts Model extends WeightsDonor).
-      const borrow = async (d: string) => {
-        const m = await runtime.loadModel(d, { ...weights, bf16Bits: true, weightsFrom: module as unknown as WeightsDonor });
+      const borrow = async (d: string, own: GpuLoadOptions = {}) => {
+        const m = await runtime.loadModel(d, { ...weights, bf16Bits: true, ...own, weightsFrom: module as unknown as WeightsDonor });
         loaded.unshift(m); // closed before the donor
         return m;
       };
       const pairOf = async (d: string | undefined) => (d ? { module: await borrow(d), inputs: () => ioOf(d).inputs } : undefined);
       entries.push(entry(module, await pairOf(graph.batched), inputs));
-      for (const v of graph.variants ?? []) entries.push(entry(await borrow(v.compiled), await pairOf(v.batched), ioOf(v.compiled).inputs));
+      // A variant's batch-1 module takes the replicas the first one has (pairs of runs without a batch-2 module).
+      for (const v of graph.variants ?? []) entries.push(entry(await borrow(v.compiled, replicas ? { replicas } : {}), await pairOf(v.batched), ioOf(v.compiled).inputs));
     } catch (e) {
       for (const m of loaded) m.close();
       throw e;
@@ -130,7 +131,6 @@ export function gpuExecutorFactory(runtime: GpuRuntime, options: GpuExecutorOpti
     const [first] = entries;
     // Every call goes to the entry whose inputs have the given shapes (the first one when there are no variants: its module checks them).
     const pick = (given: Record<string, Tensor>) => (entries.length === 1 ? first : entries.find((e) => e.takes(given)) ?? noEntry(dir, given, entries));
-    const many = module.runMany?.bind(module);
     const image = module.rgb8?.bind(module);
     const memory = (m: CompiledModule) => (m.memory ? m.memory.deviceUsedBytes ?? m.memory.arenaBytes + m.memory.weightBytes + m.memory.workspaceBytes : 0);
     return {
@@ -138,18 +138,24 @@ export function gpuExecutorFactory(runtime: GpuRuntime, options: GpuExecutorOpti
       inputs, outputs,
       ...(entries.length > 1 ? { variants: entries.slice(1).map((e) => e.inputs) } : {}),
       run: async (given) => (await pick(given).one([given]))[0],
-      ...(first.batched ? { runMany: async (list: Record<string, Tensor>[]) => {
+      // Pairs: stacked on the batch-2 module, else at once on the replicas, else one after the other (runs of one module must not overlap).
+      ...(first.batched || (replicas && first.many) ? { runMany: async (list: Record<string, Tensor>[]) => {
         const e = pick(list[0]);
-        return list.length === 2 && e.batched ? splitSamples((await e.batched([stackSamples(list)]))[0], 2) : Promise.all(list.map((x) => e.one([x]).then((r) => r[0])));
-      } } : replicas && many ? { runMany: module.start ? launched(module) : async (list: Record<string, Tensor>[]) => many(list) } : {}),
+        if (list.length === 2 && e.batched) return splitSamples((await e.batched([stackSamples(list)]))[0], 2);
+        if (replicas && e.many) return e.many(list);
+        const outs: Record<string, Tensor>[] = [];
+        for (const x of list) outs.push((await e.one([x]))[0]);
+        return outs;
+      } } : {}),
       ...(first.loop ? { denoise: async (l: DenoiseLoop) => {
         const e = pick(l.inputs[0]);
         return l.inputs.length === 2 && e.pairLoop ? e.pairLoop(l) : e.loop!(l);
       } } : {}),
       ...(image ? { rgb8: async (x: Record<string, Tensor>) => image(x) } : {}),
       ...(entries.length > 1 || first.batched ? { warmUp: async () => {
-        for (const [i, e] of entries.entries()) {
-          if (i > 0) await e.one([placeholders(e.inputs)]);
+        // Every module, the first included: a first request may reach another variant (a short prompt) and never this one.
+        for (const e of entries) {
+          await e.one([placeholders(e.inputs)]);
           if (e.batched) await e.batched([placeholders(e.pairInputs!())]);
         }
       } } : {}),
@@ -169,6 +175,8 @@ interface Entry {
   /** The batch-2 module's inputs (read from its manifest when asked: a warm-up). */
   pairInputs?: () => ValueInfo[];
   one: (list: Record<string, Tensor>[]) => Promise<Record<string, Tensor>[]>;
+  /** Several input sets at once on the module's replicas (GpuLoadOptions.replicas), where it has runMany. */
+  many?: (list: Record<string, Tensor>[]) => Promise<Record<string, Tensor>[]>;
   batched?: (list: Record<string, Tensor>[]) => Promise<Record<string, Tensor>[]>;
   loop?: (l: DenoiseLoop) => Promise<Float32Array>;
   pairLoop?: (l: DenoiseLoop) => Promise<Float32Array>;
@@ -182,17 +190,20 @@ function entry(module: CompiledModule, pair: { module: CompiledModule; inputs: (
   const shapes = new Map(inputs.map((i) => [i.name, i.shape.join(',')]));
   return {
     inputs, ...(pair ? { pairInputs: pair.inputs, batched: runOf(pair.module) } : {}), one: runOf(module), loop: loopOf(module), pairLoop: loopOf(pair?.module),
+    ...(module.runMany ? { many: module.start ? launched(module) : async (list: Record<string, Tensor>[]) => module.runMany!(list) } : {}),
     takes: (given) => Object.entries(given).every(([name, t]) => !shapes.has(name) || shapes.get(name) === t.shape.join(',')),
   };
 }
 
-/** Inputs of a module's shapes for a warm-up run: zeros, and ones in integer inputs (a mask keeps every token). */
-function placeholders(inputs: ValueInfo[]): Record<string, Tensor> {
+/** Inputs of a module's shapes for a warm-up run: zeros in float inputs, ones in integer and bool ones (a mask keeps every token). */
+export function placeholders(inputs: readonly ValueInfo[]): Record<string, Tensor> {
   return Object.fromEntries(inputs.map((i) => {
     const shape = i.shape.map((d) => (typeof d === 'number' ? d : 1));
     const t = Tensor.zeros(i.dtype, shape);
-    if (i.dtype === 'int64') (t.data as BigInt64Array).fill(1n);
-    else if (i.dtype.startsWith('int') || i.dtype.startsWith('uint')) (t.data as Int32Array).fill(1);
+    if (/^(u?int\d+|bool)$/.test(i.dtype)) {
+      const data = t.data as { fill(v: number | bigint): unknown };
+      data.fill(t.data instanceof BigInt64Array || t.data instanceof BigUint64Array ? 1n : 1);
+    }
     return [i.name, t];
   }));
 }

@@ -55,9 +55,9 @@ export interface Executor {
    */
   rgb8?(inputs: Record<string, Tensor>): Promise<Uint8Array>;
   /**
-   * Runs every module the executor holds beyond the one a first request reaches (the batch-2 and
-   * input-shape variants) once, on zero inputs (ones in integer inputs: masks keep every token), so no
-   * later request pays a module's first run (its CUDA graph capture). Absent: nothing to warm.
+   * Runs every module the executor holds (the batch-2 and input-shape variants too: a first request
+   * reaches only some of them) once, on zero inputs (ones in integer and bool inputs: masks keep every
+   * token), so no later request pays a module's first run (its CUDA graph capture). Absent: nothing to warm.
    */
   warmUp?(): Promise<void>;
   release(): Promise<void>;

@@ -49,7 +49,7 @@ export abstract class ModulePipeline {
 
   deviceBytes(): number | undefined { return deviceBytes([this.encoder, this.transformer, this.vae]); }
 
-  /** Runs each module no request has reached yet once (Executor.warmUp: batch-2 and text-length variants). */
+  /** Executor.warmUp of each executor that has one (the GPU transformer: its batch-2 and text-length modules, each run once). */
   async warmUp(): Promise<void> {
     for (const e of [this.encoder, this.transformer, this.vae]) await e.warmUp?.();
   }

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Tensor } from '../../compiler/ir/tensor.ts';
-import { type CompiledModule, gpuExecutorFactory } from '../../runtime/executor/gpu.ts';
+import { type CompiledModule, gpuExecutorFactory, placeholders } from '../../runtime/executor/gpu.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'gpu-exec-'));
 writeFileSync(join(dir, 'manifest.json'), JSON.stringify({ inputs: { x: 'float32[2]' }, outputs: { y: 'float32[2]' } }));
@@ -116,9 +116,9 @@ describe('GPU executor with input-shape variants (GraphRef.variants: the transfo
       },
     })(ref);
     expect(exec.variants?.map((v) => v.map((i) => `${i.name}[${i.shape}]`))).toEqual([['x[1,2]', 'text[1,2]']]);
-    // Warm-up: every module but the first (which a first request reaches) runs once on zeros of its shapes.
+    // Warm-up: every module runs once on zeros of its shapes, the first too (a first request with a short prompt never reaches it).
     await exec.warmUp!();
-    expect(events.splice(4)).toEqual(['long-cfg run [2,4]', 'short run [1,2]', 'short-cfg run [2,2]']);
+    expect(events.splice(4)).toEqual(['long run [1,4]', 'long-cfg run [2,4]', 'short run [1,2]', 'short-cfg run [2,2]']);
     await exec.run(set(2));
     await exec.run(set(4));
     await exec.runMany!([set(2), set(2)]);
@@ -132,6 +132,40 @@ describe('GPU executor with input-shape variants (GraphRef.variants: the transfo
       'load long', 'load long-cfg over long', 'load short over long', 'load short-cfg over long',
       'short run [1,2]', 'long run [1,4]', 'short-cfg run [2,2]', 'long-cfg run [2,4]', 'short-cfg denoise 2', 'long denoise 1',
       'close short-cfg', 'close short', 'close long-cfg', 'close long',
+    ]);
+  });
+
+  it('without batch-2 modules (concurrentRuns 2): every variant gets the replicas, and pairs and loops of two sets go to the variant of their shapes', async () => {
+    const events: string[] = [];
+    const replicas = new Map<string, number | undefined>();
+    const exec = await gpuExecutorFactory({
+      loadModel: (d, o) => {
+        const name = names.get(d)!;
+        replicas.set(name, o?.replicas);
+        return {
+          run: (g) => { events.push(`${name} run [${g.text.shape}]`); return { y: g.x }; },
+          runMany: (list) => { events.push(`${name} runMany ${list.map((g) => `[${g.text.shape}]`).join(' ')}`); return list.map((g) => ({ y: g.x })); },
+          denoise: (l) => { events.push(`${name} denoise ${l.inputs.length}`); return new Float32Array(1); },
+          close: () => undefined,
+        };
+      },
+    })({ role: 'transformer', onnx: long, compiled: long, variants: [{ compiled: short }], concurrentRuns: 2 });
+    expect(Object.fromEntries(replicas)).toEqual({ long: 2, short: 2 });
+    await exec.runMany!([set(2), set(2)]);
+    await exec.runMany!([set(4), set(4)]);
+    const loop = { latentsInput: 'x', timestepInput: 't', latents: new Float32Array(1), latentsShape: [1], sigmas: Float32Array.of(1, 0), timesteps: Float32Array.of(1) };
+    await exec.denoise!({ ...loop, inputs: [{ text: set(2).text }, { text: set(2).text }] });
+    await exec.release();
+    expect(events).toEqual(['short runMany [1,2] [1,2]', 'long runMany [1,4] [1,4]', 'short denoise 2']);
+  });
+
+  it('warm-up placeholders: zeros in float inputs, ones in integer and bool ones (masks keep every token), symbolic dims 1', () => {
+    const p = placeholders([
+      { name: 'h', dtype: 'bfloat16', shape: [1, 2] }, { name: 'm', dtype: 'int64', shape: [1, 'n'] },
+      { name: 'u', dtype: 'uint64', shape: [2] }, { name: 'i', dtype: 'int32', shape: [2] }, { name: 'b', dtype: 'bool', shape: [2] },
+    ]);
+    expect(Object.entries(p).map(([n, t]) => `${n} ${t.dtype}[${t.shape}] ${t.toNumbers().join(',')}`)).toEqual([
+      'h bfloat16[1,2] 0,0', 'm int64[1,1] 1', 'u uint64[2] 1,1', 'i int32[2] 1,1', 'b bool[2] 1,1',
     ]);
   });
 
