@@ -152,10 +152,11 @@ export function gpuExecutorFactory(runtime: GpuRuntime, options: GpuExecutorOpti
         return l.inputs.length === 2 && e.pairLoop ? e.pairLoop(l) : e.loop!(l);
       } } : {}),
       ...(image ? { rgb8: async (x: Record<string, Tensor>) => image(x) } : {}),
-      ...(entries.length > 1 || first.batched ? { warmUp: async () => {
-        // Every module, the first included: a first request may reach another variant (a short prompt) and never this one.
+      ...(entries.length > 1 || first.batched || replicas ? { warmUp: async () => {
+        // Every module, the first included (a first request with a short prompt reaches another variant), on every replica.
         for (const e of entries) {
-          await e.one([placeholders(e.inputs)]);
+          const p = placeholders(e.inputs);
+          await (replicas && e.many ? e.many([p, p]) : e.one([p]));
           if (e.batched) await e.batched([placeholders(e.pairInputs!())]);
         }
       } } : {}),

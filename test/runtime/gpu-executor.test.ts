@@ -151,6 +151,8 @@ describe('GPU executor with input-shape variants (GraphRef.variants: the transfo
       },
     })({ role: 'transformer', onnx: long, compiled: long, variants: [{ compiled: short }], concurrentRuns: 2 });
     expect(Object.fromEntries(replicas)).toEqual({ long: 2, short: 2 });
+    await exec.warmUp!(); // each module on both replicas
+    expect(events.splice(0)).toEqual(['long runMany [1,4] [1,4]', 'short runMany [1,2] [1,2]']);
     await exec.runMany!([set(2), set(2)]);
     await exec.runMany!([set(4), set(4)]);
     const loop = { latentsInput: 'x', timestepInput: 't', latents: new Float32Array(1), latentsShape: [1], sigmas: Float32Array.of(1, 0), timesteps: Float32Array.of(1) };
