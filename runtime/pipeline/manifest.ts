@@ -34,7 +34,7 @@ export type Role = (typeof ROLES)[number];
 /** `variants`: the same network compiled for other input shapes (a pipeline artifact's `textModules`), each with its batch-2 module where there is one. */
 export interface GraphRef { role: Role; onnx: string; compiled?: string; concurrentRuns?: number; batched?: string; variants?: ModuleVariant[] }
 export interface ModuleVariant { compiled: string; batched?: string }
-/** The transformer compiled for a shorter text (`npx compile --text-length`), over the transformer's weights; folders absolute after loading. */
+/** The transformer compiled for a shorter text (`npx compile --text-length`), over the transformer's weights; folders absolute after loading; `cfgModule` exactly where the artifact has one. */
 export interface TextModule { length: number; module: string; cfgModule?: string }
 
 export interface PipelineManifest {
@@ -153,6 +153,10 @@ export function loadManifest(path: string): PipelineManifest {
   const lengths = (v: unknown) => (Array.isArray(v) && v.every((x) => Number.isInteger(x) && x >= 1) && new Set(v).size === v.length ? v as number[] : bad('textLengths', 'a list of distinct positive integers (text tokens)', v));
   const textModules = (v: unknown) => (Array.isArray(v) ? v : bad('textModules', 'a list', v)).map((t, i) => {
     const o = obj(t, `textModules[${i}]`);
+    // A CFG pair runs batched at every text length or at none (runtime/executor/gpu.ts: a variant without one takes no pair).
+    if ((o.cfgModule === undefined) !== (raw.cfgModule === undefined)) {
+      bad(`textModules[${i}].cfgModule`, raw.cfgModule === undefined ? 'absent, as the artifact has no cfgModule' : 'a batch-2 module, as the artifact\'s cfgModule is one', o.cfgModule ?? null);
+    }
     return {
       length: Number.isInteger(o.length) && (o.length as number) >= 1 ? o.length as number : bad(`textModules[${i}].length`, 'a positive integer', o.length),
       module: moduleDir(str(o.module, `textModules[${i}].module`), `textModules[${i}].module`),

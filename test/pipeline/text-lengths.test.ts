@@ -75,8 +75,10 @@ describe('textLengths / textModules in a manifest', () => {
     };
     expect(bad({ textLengths: [16, 16] })).toThrow(/'textLengths' should be a list of distinct positive integers \(text tokens\), found \[16,16\]/);
     expect(bad({ textLengths: [0] })).toThrow(/'textLengths' should be a list of distinct positive integers/);
-    expect(bad({ textModules: [{ length: 16, module: 'transformer_t99' }] })).toThrow(/'textModules\[0\]\.module' should be a compiled module folder holding manifest.json, found "transformer_t99"/);
-    expect(bad({ textModules: [{ length: 1.5, module: 'transformer_t16' }] })).toThrow(/'textModules\[0\]\.length' should be a positive integer, found 1.5/);
+    expect(bad({ textModules: [{ length: 16, module: 'transformer_t99', cfgModule: 'transformer_t16_cfg' }] })).toThrow(/'textModules\[0\]\.module' should be a compiled module folder holding manifest.json, found "transformer_t99"/);
+    expect(bad({ textModules: [{ length: 1.5, module: 'transformer_t16', cfgModule: 'transformer_t16_cfg' }] })).toThrow(/'textModules\[0\]\.length' should be a positive integer, found 1.5/);
+    expect(bad({ textModules: [{ length: 16, module: 'transformer_t16' }] })).toThrow(/'textModules\[0\]\.cfgModule' should be a batch-2 module, as the artifact's cfgModule is one, found null/);
+    expect(bad({ cfgModule: undefined })).toThrow(/'textModules\[0\]\.cfgModule' should be absent, as the artifact has no cfgModule, found "transformer_t16_cfg"/);
     expect(loadManifest(out).textModules).toEqual([{ length: 16, module: join(out, 'transformer_t16'), cfgModule: join(out, 'transformer_t16_cfg') }]);
   });
 });
