@@ -31,14 +31,14 @@ import { fail } from '../../compiler/errors.ts';
 import { type DType, bytesFor, f32ToBf16 } from '../../compiler/ir/dtype.ts';
 import { bitsOf, bitsTensor, decodeBf16, f32ToBf16Array } from '../executor/bf16.ts';
 import { Tensor, tensorFromBytes } from '../../compiler/ir/tensor.ts';
-import { type WeightEntry, unsharedWeight } from '../../compiler/weights-file.ts';
+import { type Section, type WeightEntry, unsharedWeight } from '../../compiler/weights-file.ts';
 import { type Artifact, type Launch, checkInputs, openArtifact, parseType, typeBytes } from './artifact.ts';
 import { CublasLt, type Gemm, type GemmSpec, type TuneResult, WORKSPACE_BYTES, specFor } from './cublaslt.ts';
 import {
   type Device, type DevicePtr, type Driver, type Handle, KernelParams, alloc, captureGraph, createEvent, createStream,
   getFunction, launch, loadModule, memInfo, openDevice,
 } from './cuda.ts';
-import { type DeviceLayout, FILL_KIND, deviceLayout, isSynthetic, syntheticFills } from './weights.ts';
+import { type DeviceLayout, FILL_KIND, deviceLayout, hostCopies, isSynthetic, syntheticFills } from './weights.ts';
 import type { DenoiseLoop } from '../executor/types.ts';
 import { type LoopDevice, SUPPORT_KIND, deviceDenoise } from './denoise.ts';
 
@@ -266,10 +266,13 @@ function sharedEntries(tensors: readonly WeightEntry[], donor: WeightsDonor | un
 
 /** A raw entry's bytes on the host (from weights.bin or inline). */
 function hostBytes(t: WeightEntry, file: string | null): Uint8Array {
-  if (t.data) return Buffer.from(t.data, 'base64');
-  const s = t.sections.data;
+  return t.data ? Buffer.from(t.data, 'base64') : fileRange(file!, t.sections.data);
+}
+
+/** One section's bytes of weights.bin. */
+function fileRange(file: string, s: Section): Uint8Array {
   const buf = Buffer.alloc(s.length);
-  const fd = openSync(file!, 'r');
+  const fd = openSync(file, 'r');
   try {
     readSync(fd, buf, 0, s.length, s.offset);
   } finally {
@@ -342,11 +345,9 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
   // Real bytes: the whole file, or (synthetic) only the weights that are not drawn (constants, tables).
   if (artifact.weightsFile && !synthetic && !shared.size) uploadFile(d, artifact.weightsFile, weights, layout.bytes, log);
   else {
-    for (const t of own) {
-      if (synthetic && isSynthetic(t, fileBytes)) continue;
-      if (t.kind !== 'raw') fail(`${dir}: weight '${t.name}'`, 'a raw entry among the own entries of a module that shares weights', `a ${t.kind} entry`);
-      const bytes = hostBytes(t, artifact.weightsFile);
-      d.call('cuMemcpyHtoD', weights + layout.sections.get(t.name)!.data.offset, bytes, bytes.length);
+    for (const c of hostCopies(own, layout, synthetic, fileBytes)) {
+      const bytes = c.from === 'inline' ? Buffer.from(c.entry.data!, 'base64') : fileRange(artifact.weightsFile!, c.from);
+      d.call('cuMemcpyHtoD', weights + c.to.offset, bytes, bytes.length);
     }
   }
   const fill = synthetic ? fnFor(m.support!.fill, m.support!.unit, 0) : null;

@@ -65,6 +65,28 @@ export function deviceLayout(tensors: WeightEntry[], fileBytes: number | null): 
   return { bytes: roundUp(end), sections };
 }
 
+/** One host-to-device copy of a model's own bytes: a section of an entry, from its inline bytes or a range of weights.bin. */
+export interface HostCopy { entry: WeightEntry; section: string; to: Section; from: Section | 'inline' }
+
+/**
+ * What a model copies entry by entry when it does not upload weights.bin whole (synthetic weights, or
+ * a module over another's weights: `own` is then its own entries): every section of each entry that is
+ * not drawn (with synthetic weights: isSynthetic), from its inline bytes or its range of the file —
+ * quantized entries too (a weight of the graph's own constants, quantized at compile time; a learned
+ * one the donor lacks).
+ */
+export function hostCopies(own: readonly WeightEntry[], layout: DeviceLayout, synthetic: boolean, fileBytes: number | null): HostCopy[] {
+  const copies: HostCopy[] = [];
+  for (const t of own) {
+    if (synthetic && isSynthetic(t, fileBytes)) continue;
+    for (const [section, to] of Object.entries(layout.sections.get(t.name)!)) {
+      const from = t.data !== undefined ? 'inline' : fileBytes !== null ? t.sections[section] : undefined;
+      copies.push({ entry: t, section, to, from: from ?? fail(`weight '${t.name}'`, `the bytes of its '${section}' section (inline, or in weights.bin)`, 'none (a structure-only artifact runs with --synthetic-weights)') });
+    }
+  }
+  return copies;
+}
+
 /** dc_fill's element kinds (runtime/gpu/support.cu). */
 export const FILL_KIND: Partial<Record<DType, number>> = { float32: 0, bfloat16: 1, float16: 2, float8e4m3fn: 3 };
 export const FILL_ZERO = 4;

@@ -1,0 +1,46 @@
+/**
+ * runtime/gpu/weights.ts hostCopies: what a model copies entry by entry when it does not upload
+ * weights.bin whole. With synthetic weights, the entries not drawn get every section from the file —
+ * the MLP's FP8 weights, quantized at compile time from the graph's own constants, included (the
+ * loader once refused them, and before that left them unset); a module over another's weights
+ * copies its own entries' file ranges to its own layout; bytes that exist nowhere are refused.
+ */
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { compileModel } from '../../compiler/compile.ts';
+import type { WeightEntry } from '../../compiler/weights-file.ts';
+import { deviceLayout, hostCopies } from '../../runtime/gpu/weights.ts';
+import { mlpModel } from './mlp.ts';
+
+const raw = (name: string, learned: boolean, extra: Partial<WeightEntry> = {}): WeightEntry =>
+  ({ name, kind: 'raw', dtype: 'float32', shape: [16], learned, sections: { data: { offset: 512, length: 64 } }, ...extra });
+const plan = (copies: ReturnType<typeof hostCopies>) => copies.map((c) => `${c.entry.name}.${c.section} ${c.from === 'inline' ? 'inline' : `${c.from.offset}+${c.from.length}`} -> ${c.to.offset}`);
+
+describe('hostCopies', () => {
+  it('synthetic weights over the MLP (its weights are the graph\'s constants, not learned): every section from the file, FP8 codes and scales too', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'host-copies-'));
+    writeFileSync(join(dir, 'model.onnx'), mlpModel());
+    await compileModel({ model: join(dir, 'model.onnx'), precision: 'fp8', out: join(dir, 'out'), build: false });
+    const m = JSON.parse(readFileSync(join(dir, 'out', 'manifest.json'), 'utf8')) as { weights: { bytes: number; tensors: WeightEntry[] } };
+    const tensors = m.weights.tensors;
+    expect(tensors.filter((t) => t.kind === 'fp8' && !t.learned).length).toBe(2);
+    const copies = hostCopies(tensors, deviceLayout(tensors, m.weights.bytes), true, m.weights.bytes);
+    const want = tensors.flatMap((t) => Object.entries(t.sections).map(([s, at]) => `${t.name}.${s} ${at.offset}+${at.length} -> ${at.offset}`));
+    expect(plan(copies)).toEqual(want);
+    expect(want.filter((w) => /\/wq\.(codes|scales) /.test(w)).length).toBe(4);
+  });
+
+  it('a module over another\'s weights: its own entries\' file ranges go to its own layout; learned ones are drawn with synthetic weights', () => {
+    const own = [raw('table', true), raw('mask', false, { sections: { data: { offset: 1024, length: 64 } } }), raw('consts', false, { sections: {}, data: 'AAAA' })];
+    const layout = deviceLayout(own, null); // placed one after another, 256-byte aligned
+    expect(plan(hostCopies(own, layout, false, 2048))).toEqual(['table.data 512+64 -> 0', 'mask.data 1024+64 -> 256', 'consts.data inline -> 512']);
+    expect(plan(hostCopies(own, layout, true, 2048))).toEqual(['mask.data 1024+64 -> 256', 'consts.data inline -> 512']);
+  });
+
+  it('refuses a section whose bytes exist nowhere (no file, no inline data, real weights), naming the weight', () => {
+    const own = [raw('w', true, { sections: {} })];
+    expect(() => hostCopies(own, deviceLayout(own, null), false, null)).toThrow(/weight 'w'.*'data' section \(inline, or in weights\.bin\)/);
+  });
+});
