@@ -72,6 +72,8 @@ describe('resequence', () => {
     expect(() => resequence(g, 0)).toThrow(/--text-length.*expected a positive integer/);
     expect(() => resequence(load('qwen_image_vae_decoder'), 16)).toThrow(/expected a graph input 'encoder_hidden_states'/);
     expect(resequence(g, S0)).toBe(g);
+    // The text RoPE table (pos_freqs, 4096 rows) is sliced from row 8 (past the image's positions): a text of 5000 is refused at that slice, not at a Mul downstream.
+    expect(() => resequence(g, 5000)).toThrow(/Slice node .*--text-length 5000.*expected a text table of at least 5008 rows \(this slice starts at row 8\), found 4096 rows/);
   });
 
   it('npx compile --text-length: a bad value is a one-line error with exit 1; with a pipeline it is refused', async () => {

@@ -13,7 +13,8 @@
  *     Concat that placed it (through Reshape, Transpose, MatMul and element-wise ops); a bound at or
  *     before the segment stays, one at or after its end moves by the change, one inside it is refused;
  *   - a Slice of a traced table (data that depends on no graph input) that cuts exactly S0 rows, and
- *     whose result later meets text data (the RoPE frequencies of the text positions): it cuts T rows.
+ *     whose result later meets text data (the RoPE frequencies of the text positions): it cuts T rows
+ *     (refused, at that slice, where the table holds fewer past the slice's start).
  * What a trace may have fixed otherwise is refused, not guessed at: a Gather with traced indices along a
  * changed axis, two changed axes under one Reshape, a slice into the text segment; a traced shape
  * that no longer fits fails the re-inference at the node that holds it. Graphs with a symbolic text
@@ -90,7 +91,9 @@ export function resequence(graph: Graph, length: number, flag = '--text-length')
   // shape computed from a value that changed did, and needs no mending).
   const traced = (x: string) => {
     const now = x ? known.get(x) : undefined, before = x ? one.known.get(x) : undefined;
-    return !!now && !!before && now.size === before.size && now.toNumbers().every((v, i) => v === before.toNumbers()[i]);
+    if (!now || !before || now.size !== before.size) return false;
+    const was = before.toNumbers();
+    return now.toNumbers().every((v, i) => v === was[i]);
   };
 
   /** Where the text segment of axis `axis` of `v` lies (export coordinates), traced back to the Concat or input that placed it. */
@@ -161,7 +164,11 @@ export function resequence(graph: Graph, length: number, flag = '--text-length')
     }
     if (node.op === 'Slice' && !node.domain) {
       const table = tables.get(original);
-      if (table) node = { ...node, inputs: node.inputs.map((x, k) => (k === 2 ? constant(x, [table + length]) : x)) };
+      if (table) {
+        const rows = oldShape(node.inputs[0])![table.axis];
+        if (table.start + length > rows) fail(where, `a text table of at least ${table.start + length} rows (this slice starts at row ${table.start})`, `${rows} rows`);
+        node = { ...node, inputs: node.inputs.map((x, k) => (k === 2 ? constant(x, [table.start + length]) : x)) };
+      }
       else if (changedAxes(node.inputs[0]).length) node = remapSlice(node, where);
     }
     if ((node.op === 'Gather' || node.op === 'GatherElements' || node.op === 'GatherND') && traced(node.inputs[1]) && changedAxes(node.inputs[0]).length) {
@@ -205,10 +212,10 @@ export function resequence(graph: Graph, length: number, flag = '--text-length')
 
 /**
  * Slices of traced tables that cut S0 rows which later meet text data (the text positions' RoPE
- * frequencies): node -> the traced start, so the slice becomes [start, start + T).
+ * frequencies): node -> the traced start and the sliced axis, so the slice becomes [start, start + T).
  */
-function tableSlices(graph: Graph, one: Inferred, fromInputs: Set<string>, fromText: Set<string>, S0: number): Map<Node, number> {
-  const found = new Map<Node, number>();
+function tableSlices(graph: Graph, one: Inferred, fromInputs: Set<string>, fromText: Set<string>, S0: number): Map<Node, { start: number; axis: number }> {
+  const found = new Map<Node, { start: number; axis: number }>();
   graph.nodes.forEach((n, index) => {
     if (n.op !== 'Slice' || n.domain || fromInputs.has(n.inputs[0])) return;
     const bounds = n.inputs.slice(1).map((x) => (x ? one.known.get(x)?.toNumbers() : undefined));
@@ -222,7 +229,7 @@ function tableSlices(graph: Graph, one: Inferred, fromInputs: Set<string>, fromT
     const reach = new Set(n.outputs.filter(Boolean));
     for (const m of graph.nodes.slice(index + 1)) {
       if (!m.inputs.some((x) => reach.has(x))) continue;
-      if (m.inputs.some((x) => fromText.has(x) && !reach.has(x))) { found.set(n, st[0]); return; }
+      if (m.inputs.some((x) => fromText.has(x) && !reach.has(x))) { found.set(n, { start: st[0], axis }); return; }
       for (const o of m.outputs) if (o) reach.add(o);
     }
   });
