@@ -52,7 +52,7 @@ export interface CompileOptions {
   shape?: ShapeBindings;
   /** Samples per run for a graph exported with batch 1 (compiler/ir/rebatch.ts); default 1. */
   batch?: number;
-  /** Text tokens per run: binds a symbolic text dim, or re-specialises a static export's (compiler/ir/resequence.ts). */
+  /** Text tokens per run: binds a symbolic text dim (over `shape`'s binding of it), or re-specialises a static export's (compiler/ir/resequence.ts). */
   textLength?: number;
   /** Another module's folder (of the same pipeline artifact): the learned weights it holds the same are described, not written (weights-file.ts `shared`). */
   weightsFrom?: string;
@@ -175,7 +175,8 @@ export async function compileModel(options: CompileOptions): Promise<CompileSumm
   const imported = stage('import', () => importOnnx(source).graph);
   const specialised = stage('specialise', () => {
     const text = textDim(imported);
-    const bindings = { ...sizeBindings(options.size, imported), ...(options.textLength && text ? { [text]: options.textLength } : {}), ...options.shape };
+    // --text-length wins over a --shape binding of the text dim (a pipeline's shapes give the transformer's default text length).
+    const bindings = { ...sizeBindings(options.size, imported), ...options.shape, ...(options.textLength && text ? { [text]: options.textLength } : {}) };
     const g = specialise(imported, bindings);
     const left = symbolicDims(g);
     if (left.length) fail(source, `values for the symbolic dims (${left.map((d) => `--shape ${d}=N`).join(', ')})`, `unbound: ${left.join(', ')}`);

@@ -3,6 +3,7 @@
  * Qwen-Image export (24 text tokens, static) run at a shorter or longer text gives the image tokens
  * the export gives the same prompt padded and masked to 24 — on the graph as exported and after the
  * fp8 pass pipeline (the fused joint attention keeps its two segments) — and bad requests are refused.
+ * On an export with a symbolic text dim, compileModel's textLength binds it, over a shape binding.
  */
 import { describe, expect, it } from 'vitest';
 import type { Graph, TensorType } from '../compiler/ir/graph.ts';
@@ -16,6 +17,11 @@ import { insertQuantize } from '../passes/quantize/insert.ts';
 import { defaultPolicy } from '../passes/quantize/policy.ts';
 import { fixtureInputs, normal, rng, tinyDir } from './helpers/fixtures.ts';
 import { main as compileMain } from '../compiler/cli/compile.ts';
+import { compileModel } from '../compiler/compile.ts';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import onnxProto from 'onnx-proto';
 
 const load = (name: string) => importOnnx(`${tinyDir(name)}/model.onnx`).graph;
 const S0 = 24, WIDTH = 192;
@@ -74,6 +80,23 @@ describe('resequence', () => {
     expect(resequence(g, S0)).toBe(g);
     // The text RoPE table (pos_freqs, 4096 rows) is sliced from row 8 (past the image's positions): a text of 5000 is refused at that slice, not at a Mul downstream.
     expect(() => resequence(g, 5000)).toThrow(/Slice node .*--text-length 5000.*expected a text table of at least 5008 rows \(this slice starts at row 8\), found 4096 rows/);
+  });
+
+  it('compileModel textLength binds a symbolic text dim, over a shape binding of it (a pipeline\'s shapes: Flux.2\'s txt_tokens 512)', async () => {
+    const { onnx } = onnxProto;
+    const dims = (...d: (number | string)[]) => ({ dim: d.map((x) => (typeof x === 'number' ? { dimValue: x } : { dimParam: x })) });
+    const model = onnx.ModelProto.encode({
+      irVersion: 8, opsetImport: [{ domain: '', version: 18 }],
+      graph: {
+        name: 'text', node: [{ opType: 'Relu', input: ['encoder_hidden_states'], output: ['y'], name: 'relu' }],
+        input: [{ name: 'encoder_hidden_states', type: { tensorType: { elemType: 1, shape: dims(1, 'txt_tokens', 4) } } }],
+        output: [{ name: 'y', type: { tensorType: { elemType: 1, shape: dims(1, 'txt_tokens', 4) } } }],
+      },
+    }).finish();
+    const dir = mkdtempSync(join(tmpdir(), 'text-dim-'));
+    writeFileSync(join(dir, 'model.onnx'), model);
+    const s = await compileModel({ model: join(dir, 'model.onnx'), shape: { txt_tokens: 512 }, textLength: 64, out: join(dir, 'out'), build: false });
+    expect(s.shapes.encoder_hidden_states).toBe('float32[1,64,4]');
   });
 
   it('npx compile --text-length: a bad value is a one-line error with exit 1; with a pipeline it is refused', async () => {
