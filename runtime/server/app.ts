@@ -233,7 +233,7 @@ export function createServer(opts: ServerOptions): ImageServer {
         await pipeline.generate({ prompt: 'warm-up', size, steps: 1, guidanceScale: pipeline.defaults.guidanceScale, seed: 0 });
         app.log.info({ size: formatSize(size) }, 'warmed up');
       }
-      // The modules that request did not reach (true CFG's batch-2 module, the transformer for other text lengths).
+      // Every module once, those the request above did not reach included (true CFG's batch-2 module, the transformer for other text lengths).
       if (pipeline.warmUp) {
         await pipeline.warmUp();
         app.log.info('warmed up every module');
