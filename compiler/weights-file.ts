@@ -311,8 +311,8 @@ export function writeWeights(path: string, graph: Graph, donor?: readonly Weight
       const c = graph.constants.get(source);
       const common = { name: q.outputs[0], kind: format, learned: learned(source), scale: q.outputs[1], layout: 'nk' as const };
       let entry: WeightEntry;
-      const from = () => (common.learned ? provenance(graph, producer, source, [rows, cols], axis === 1 ? [0, 1] : [1, 0]) : {});
-      const described: WeightEntry = { ...common, dtype: (graph.types.get(source) as unknown as { dtype: string }).dtype, shape: [rows, cols], sections: {}, ...from() };
+      const from = common.learned ? provenance(graph, producer, source, [rows, cols], axis === 1 ? [0, 1] : [1, 0]) : {};
+      const described: WeightEntry = { ...common, dtype: (graph.types.get(source) as unknown as { dtype: string }).dtype, shape: [rows, cols], sections: {}, ...from };
       if (shares(described)) {
         tensors.push({ ...described, shared: true });
         continue;
@@ -321,7 +321,7 @@ export function writeWeights(path: string, graph: Graph, donor?: readonly Weight
         // Streaming: a stored [N, K] weight.
         const stats = quantizeWeightSync(externalWeight(source, c), format, fd, end, { align: ALIGN });
         const l = stats.layout;
-        entry = { ...common, dtype: c.dtype, shape: [...c.shape], relL2: stats.relL2, sections: { codes: l.codes, scales: l.scales, ...(l.globalScale ? { global: l.globalScale } : {}) }, ...from() };
+        entry = { ...common, dtype: c.dtype, shape: [...c.shape], relL2: stats.relL2, sections: { codes: l.codes, scales: l.scales, ...(l.globalScale ? { global: l.globalScale } : {}) }, ...from };
         end = l.end;
       } else {
         const t = evaluate(graph, source, producer);
@@ -332,7 +332,7 @@ export function writeWeights(path: string, graph: Graph, donor?: readonly Weight
         if (format === 'bf16') {
           const codes = { offset: roundUp(end), length: rows * cols * 2 };
           writeAt(fd, codes.offset, new Uint8Array(Uint16Array.from(x, f32ToBf16).buffer));
-          entry = { ...common, dtype: t.dtype, shape: [rows, cols], sections: { codes }, ...from() };
+          entry = { ...common, dtype: t.dtype, shape: [rows, cols], sections: { codes }, ...from };
           end = codes.offset + codes.length;
           tensors.push(entry);
           continue;
@@ -351,7 +351,7 @@ export function writeWeights(path: string, graph: Graph, donor?: readonly Weight
           writeAt(fd, l.scales.offset, q4.blockScales);
           writeAt(fd, l.globalScale!.offset, new Uint8Array(Float32Array.of(q4.globalScale).buffer));
         }
-        entry = { ...common, dtype: t.dtype, shape: [rows, cols], relL2, sections: { codes: l.codes, scales: l.scales, ...(l.globalScale ? { global: l.globalScale } : {}) }, ...from() };
+        entry = { ...common, dtype: t.dtype, shape: [rows, cols], relL2, sections: { codes: l.codes, scales: l.scales, ...(l.globalScale ? { global: l.globalScale } : {}) }, ...from };
         end = l.end;
       }
       tensors.push(entry);
