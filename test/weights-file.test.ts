@@ -101,6 +101,12 @@ describe('a module compiled over another\'s weights (compileModel weightsFrom)',
       expect(t.shape[0]).toBe(16);
       expect(byName.get(t.name)?.shape[0]).toBe(24);
       expect(t.sections.data.length).toBeGreaterThan(0);
+      // the same rows as the transformer's first 16 (the slice keeps its start): what lets synthetic weights seed them alike (runtime/gpu/model.ts)
+      const bytes = (d: string, e: WeightEntry) => readFileSync(join(d, 'weights.bin')).subarray(e.sections.data.offset, e.sections.data.offset + e.sections.data.length);
+      const theirsRows = bytes(donor, byName.get(t.name)!);
+      const row = theirsRows.length / 24;
+      expect(Buffer.compare(bytes(borrower, t), theirsRows.subarray(0, 16 * row))).toBe(0);
+      expect(Buffer.compare(bytes(borrower, t), theirsRows.subarray(8 * row, 24 * row))).not.toBe(0); // rows that differ: not a vacuous match
     }
     expect(unsharedWeight(mine.tensors, theirs.tensors)).toBeUndefined();
     expect(mine.bytes).toBeLessThan(theirs.bytes / 20);
