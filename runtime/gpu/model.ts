@@ -358,8 +358,7 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
   if (synthetic) {
     // A borrower's own learned entries (a RoPE table sliced for a shorter text) take the seeds of the
     // donor's entries of the same name: element i is the donor's element i, so the rows they share agree.
-    const donorIndex = new Map(options.weightsFrom?.artifact.manifest.weights.tensors.map((t, i) => [t.name, i]) ?? []);
-    const fills = syntheticFills(own, layout, options.syntheticWeights!, fileBytes, (n) => fanIn.get(n), (n, i) => donorIndex.get(n) ?? donorIndex.size + i);
+    const fills = syntheticFills(own, layout, options.syntheticWeights!, fileBytes, (n) => fanIn.get(n), options.weightsFrom?.artifact.manifest.weights.tensors);
     for (const f of fills) enqueueFill(weights + f.offset, f.count, f.kind, f.seed, f.scale, f.offset0);
     d.call('cuStreamSynchronize', stream);
     log(`weights: ${fills.length} sections drawn on the GPU (synthetic, seed ${options.syntheticWeights}), ${(layout.bytes / 1e9).toFixed(2)} GB`);

@@ -101,18 +101,20 @@ export const isSynthetic = (t: WeightEntry, fileBytes: number | null) => t.learn
 
 /**
  * The fills that draw every synthetic weight. `fanIn(name)` gives a raw matrix's K (from the GEMM
- * that reads it); quantized entries are [N, K] by layout. Each entry's seed mixes its index
- * (`entryIndex`: by default its place in `tensors`; a module over another's weights passes the
- * donor's index of the same name, so a table it holds sliced shorter gets the donor's leading values).
+ * that reads it); quantized entries are [N, K] by layout. Each entry's seed mixes its index: its
+ * place in `tensors`, or, for a module over another's weights (`donor`: the donor's entries; `tensors`
+ * the module's own), the donor's index of the same name (a table held sliced shorter gets the
+ * donor's leading values: element i is drawn alike), else one past the donor's.
  */
 export function syntheticFills(
   tensors: WeightEntry[], layout: DeviceLayout, seed: number, fileBytes: number | null, fanIn: (name: string) => number | undefined,
-  entryIndex: (name: string, i: number) => number = (_, i) => i,
+  donor?: readonly WeightEntry[],
 ): Fill[] {
   const fills: Fill[] = [];
+  const donorIndex = new Map(donor?.map((t, i) => [t.name, i]) ?? []);
   tensors.forEach((t, at) => {
     if (!isSynthetic(t, fileBytes)) return;
-    const i = entryIndex(t.name, at);
+    const i = donorIndex.get(t.name) ?? donorIndex.size + at;
     const sections = layout.sections.get(t.name)!;
     const add = (section: string, count: number, kind: number, scale: number, offset0: number) =>
       fills.push({ entry: t.name, section, offset: sections[section].offset, count, kind, scale, offset0, seed: mix(seed, i, Object.keys(sections).indexOf(section)) });

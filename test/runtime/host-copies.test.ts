@@ -4,6 +4,8 @@
  * the MLP's FP8 weights, quantized at compile time from the graph's own constants, included (the
  * loader once refused them, and before that left them unset); a module over another's weights
  * copies its own entries' file ranges to its own layout; bytes that exist nowhere are refused.
+ * syntheticFills over a donor: the tiny Qwen-Image for 16 text tokens draws its own RoPE tables as
+ * the transformer draws its 24-row ones, element for element over the 16 rows they share.
  */
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,7 +13,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { compileModel } from '../../compiler/compile.ts';
 import type { WeightEntry } from '../../compiler/weights-file.ts';
-import { deviceLayout, hostCopies } from '../../runtime/gpu/weights.ts';
+import { deviceLayout, fillStored, hostCopies, syntheticFills } from '../../runtime/gpu/weights.ts';
+import { tinyDir } from '../helpers/fixtures.ts';
 import { mlpModel } from './mlp.ts';
 
 const raw = (name: string, learned: boolean, extra: Partial<WeightEntry> = {}): WeightEntry =>
@@ -43,4 +46,29 @@ describe('hostCopies', () => {
     const own = [raw('w', true, { sections: {} })];
     expect(() => hostCopies(own, deviceLayout(own, null), false, null)).toThrow(/weight 'w'.*'data' section \(inline, or in weights\.bin\)/);
   });
+});
+
+describe('syntheticFills over a donor (a module compiled over another\'s weights)', () => {
+  it('the tiny Qwen-Image for 16 text tokens: its own RoPE tables are drawn as the transformer\'s 24-row ones over the rows they share', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'donor-fills-'));
+    const donorDir = join(dir, 'donor'), borrowerDir = join(dir, 't16');
+    await compileModel({ model: tinyDir('qwen_image'), precision: 'fp8', out: donorDir, build: false });
+    await compileModel({ model: tinyDir('qwen_image'), precision: 'fp8', out: borrowerDir, build: false, textLength: 16, weightsFrom: donorDir });
+    const read = (d: string) => (JSON.parse(readFileSync(join(d, 'manifest.json'), 'utf8')) as { weights: { bytes: number; tensors: WeightEntry[] } }).weights;
+    const [donor, borrower] = [read(donorDir), read(borrowerDir)];
+    const own = borrower.tensors.filter((t) => !t.shared); // as runtime/gpu/model.ts loads a borrower
+    const tables = own.filter((t) => t.learned);
+    expect(tables.length).toBeGreaterThan(0);
+    const theirs = syntheticFills(donor.tensors, deviceLayout(donor.tensors, donor.bytes), 42, donor.bytes, () => undefined);
+    const mine = syntheticFills(own, deviceLayout(own, null), 42, borrower.bytes, () => undefined, donor.tensors);
+    for (const t of tables) {
+      const [a] = mine.filter((f) => f.entry === t.name), [b] = theirs.filter((f) => f.entry === t.name);
+      expect([a.count * 24, a.scale, a.offset0]).toEqual([b.count * 16, b.scale, b.offset0]);
+      const values = (f: typeof a) => Array.from({ length: a.count }, (_, i) => fillStored(f, i));
+      expect(values(a)).toEqual(values(b));
+    }
+    // Without the donor its place in its own list seeds it: other values.
+    const alone = syntheticFills(own, deviceLayout(own, null), 42, borrower.bytes, () => undefined).find((f) => f.entry === tables[0].name)!;
+    expect(alone.seed).not.toBe(theirs.find((f) => f.entry === tables[0].name)!.seed);
+  }, 60_000);
 });
