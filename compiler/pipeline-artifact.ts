@@ -31,6 +31,7 @@ import { writeArtifact } from './artifact.ts';
 import { type CompileSummary, TARGETS, compileModel } from './compile.ts';
 import { fail } from './errors.ts';
 import { ROOT } from './paths.ts';
+import type { WeightEntry } from './weights-file.ts';
 import { sha256File } from './hash.ts';
 
 const { onnx } = onnxProto as unknown as { onnx: any };
@@ -90,6 +91,24 @@ export interface PipelineSummary {
 /** A module compiled to run over the transformer's weights. */
 interface SharingModule { artifact: string; launches: number; arenaBytes: number; seconds: number }
 
+const weightEntries = (dir: string) => (JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as { weights: { tensors: WeightEntry[] } }).weights.tensors;
+
+/**
+ * A module over the transformer's weights holds no learned weight of its own, except (for a shorter
+ * text) a shorter cut of one of the transformer's (the text RoPE tables): anything else would be a
+ * second copy of a weight on the GPU, silently, so it is refused naming the weight.
+ */
+function checkOwnWeights(staging: string, folder: string, shorterText: boolean): void {
+  const donor = new Map(weightEntries(join(staging, MODULES.transformer)).map((t) => [t.name, t]));
+  const count = (t: WeightEntry) => t.shape.reduce((a, b) => a * b, 1);
+  for (const t of weightEntries(join(staging, folder))) {
+    if (!t.learned || t.shared) continue;
+    const theirs = donor.get(t.name);
+    if (shorterText && theirs && count(t) < count(theirs)) continue;
+    fail(`${folder}: weight '${t.name}'`, `the transformer's own entry (this module runs over ${MODULES.transformer}/'s weights)${shorterText ? ', or a shorter cut of one of them' : ''}`, theirs ? `an entry that differs from it ([${t.shape}] against [${theirs.shape}])` : 'a learned weight the transformer does not hold');
+  }
+}
+
 /** Is `path` a pipeline description (a .json file, or a folder with pipeline.json) rather than a graph? */
 export function isPipelinePath(path: string): boolean {
   const p = resolve(path);
@@ -121,6 +140,7 @@ export async function compilePipeline(options: PipelineCompileOptions): Promise<
     if (e instanceof ManifestError) fail(source, 'a pipeline description (format pipeline/1, see runtime/pipeline/README.md)', e.message);
     throw e;
   }
+  if (m.textLengths?.length && m.family !== 'qwen_image') fail(`${source}: textLengths`, 'a qwen_image pipeline (Flux.2 pads every prompt to its 512 tokens, as diffusers does)', m.family);
   const target = options.target ?? 'h100';
   if (!(target in TARGETS)) fail('--target', `one of ${Object.keys(TARGETS).join(', ')}`, `'${target}'`);
   const precision = options.precision ?? TARGETS[target as keyof typeof TARGETS].defaultPrecision;
@@ -149,8 +169,16 @@ export async function compilePipeline(options: PipelineCompileOptions): Promise<
         model: m.graphs.transformer, target, precision, policy: options.policy, emulate: options.emulate, build: options.build,
         shape: m.shapes.transformer, batch, textLength, weightsFrom: join(staging, MODULES.transformer), out: join(staging, folder),
       });
+      checkOwnWeights(staging, folder, textLength !== undefined);
       return { artifact: folder, launches: s.launches, arenaBytes: s.memory?.arenaBytes ?? 0, seconds: s.seconds };
     };
+    if (m.textLengths?.length) {
+      // Shorter texts only: the pipeline pads to the export's length and picks a shorter one where it holds the prompts.
+      const t = (JSON.parse(readFileSync(join(staging, MODULES.transformer, 'manifest.json'), 'utf8')) as { inputs: Record<string, string> }).inputs.encoder_hidden_states;
+      const full = Number(/\[\d+,(\d+)/.exec(t ?? '')?.[1]);
+      const bad = m.textLengths.find((n) => !(n < full));
+      if (bad !== undefined) fail(`${source}: textLengths`, `lengths below the transformer's text length (${full})`, String(bad));
+    }
     const cfg = m.batchedCfg ? await sharing(CFG_MODULE, 2) : undefined;
     const textModules: NonNullable<PipelineSummary['textModules']> = [];
     for (const length of m.textLengths ?? []) {

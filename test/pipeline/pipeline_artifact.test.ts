@@ -103,6 +103,19 @@ describe('compilePipeline', () => {
     expect(readdirSync(dir).filter((f) => f.includes('staging') || f.includes('partial'))).toEqual([]);
   });
 
+  it('textLengths at or above the export\'s text length, or for Flux.2, are refused naming the key; the previous artifact stays', async () => {
+    const base = JSON.parse(readFileSync(description, 'utf8'));
+    const file = join(dir, 'lengths.pipeline.json');
+    const target = join(dir, 'lengths');
+    for (const lengths of [[16, 24], [40]]) {
+      writeFileSync(file, JSON.stringify({ ...base, textLengths: lengths }));
+      await expect(compilePipeline({ pipeline: file, out: target, build: false, precision: 'bf16' })).rejects.toThrow(/textLengths: expected lengths below the transformer's text length \(24\), found (24|40)/);
+    }
+    writeFileSync(file, JSON.stringify({ ...base, family: 'flux2', textLengths: [16] }));
+    await expect(compilePipeline({ pipeline: file, out: target, build: false, precision: 'bf16' })).rejects.toThrow(/textLengths: expected a qwen_image pipeline .*found flux2/);
+    expect(existsSync(target)).toBe(false);
+  });
+
   it('per-network shapes reach the compile of that network and travel in the manifest', async () => {
     const base = JSON.parse(readFileSync(description, 'utf8'));
     const withShapes = join(dir, 'shapes.pipeline.json');
