@@ -135,7 +135,8 @@ export function resequence(graph: Graph, length: number, flag = '--text-length')
         if (!sliced || sliced.includes(axis)) cannot(`${describeNode(n)} slices this axis too`);
         v = n.inputs[0]; continue;
       }
-      if (ALIGNED.has(n.op) || n.op === 'MatMul') {
+      // (a reduction that drops its axes shifts the ones after them: not traced through)
+      if ((ALIGNED.has(n.op) && !(n.op.startsWith('Reduce') && Number(n.attrs.keepdims ?? 1) === 0)) || n.op === 'MatMul') {
         const x = n.inputs.find((i) => i && oldShape(i) && changed(i, axis - (out.length - oldShape(i)!.length)));
         if (!x) cannot(`no input of ${describeNode(n)} carries axis ${axis}`);
         axis -= out.length - oldShape(x!)!.length; v = x!; continue;
