@@ -41,6 +41,9 @@ const USAGE = 'run-cli ARTIFACT [--inputs DIR] [--reference DIR] [--max-rel-l2 X
 export function syntheticFillsFile(dir: string, seed: number) {
   const a = openArtifact(dir, { capability: null, synthetic: true });
   const m = a.manifest;
+  // A module over another's weights draws only its own entries, seeded by the donor's indices: its donor's fills are the ones to read.
+  const shared = m.weights.tensors.find((t) => t.shared);
+  if (shared) fail(`--synthetic-fills ${dir}`, 'a module that holds its weights (run it on the module this one shares them with)', `weight '${shared.name}' is the other module's`);
   const fanIn = new Map<string, number>();
   const converted = new Set<string>();
   for (const l of m.launchPlan) {

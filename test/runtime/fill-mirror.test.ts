@@ -6,7 +6,7 @@
  * lists each entry's draws, provenance and sample bits, and refuses a weight the runtime draws apart.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
@@ -133,5 +133,14 @@ describe('run-cli --synthetic-fills (no GPU)', () => {
     const missing = run(art, '--synthetic-fills', '42');
     expect(missing.status).toBe(1);
     expect(missing.stderr).toMatch(/--synthetic-fills: expected --out FILE\.json/);
+    // A module compiled over another's weights (its draws are the donor's): refused, naming a shared weight.
+    const borrower = join(tmp, 'mlp-borrower');
+    const shared = (manifest.weights.tensors as WeightEntry[]).map((t, i) => (i === 0 ? { ...t, shared: true, sections: {} } : t));
+    mkdirSync(borrower, { recursive: true });
+    cpSync(art, borrower, { recursive: true });
+    writeFileSync(join(borrower, 'manifest.json'), JSON.stringify({ ...manifest, weights: { ...manifest.weights, tensors: shared } }));
+    const refused = run(borrower, '--synthetic-fills', '42', '--out', file);
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toMatch(/--synthetic-fills .*mlp-borrower: expected a module that holds its weights .*found weight '.*' is the other module's/);
   }, 60_000);
 });
