@@ -14,7 +14,9 @@
  *     before the segment stays, one at or after its end moves by the change, one inside it is refused;
  *   - a Slice of a traced table (data that depends on no graph input) that cuts exactly S0 rows, and
  *     whose result later meets text data (the RoPE frequencies of the text positions): it cuts T rows
- *     (refused, at that slice, where the table holds fewer past the slice's start).
+ *     (refused, at that slice, where the table holds fewer past the slice's start). An image table
+ *     cut to S0 rows by coincidence (a grid side equal to the text length) would be taken for it: the
+ *     image axis then fails the re-inference, and the per-graph test is the proof.
  * What a trace may have fixed otherwise is refused, not guessed at: a Gather with traced indices along a
  * changed axis, two changed axes under one Reshape, a slice into the text segment; a traced shape
  * that no longer fits fails the re-inference at the node that holds it. Graphs with a symbolic text
