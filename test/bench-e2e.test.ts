@@ -201,6 +201,8 @@ describe('e2eBench over tiny pipeline artifacts (stand-in runtime)', () => {
       'close text_encoder', 'close transformer_t16_cfg', 'close transformer_t16', 'close transformer_cfg', 'close transformer', 'close vae_decoder', 'baseline qwen_image steps 2 prompts 2',
     ];
     expect(events).toEqual([...forFamily('flux2'), ...forFamily('qwen_image')]);
+    // Every module run once after the load, as the server warms up (the Qwen-Image transformer's batch-2 and text-length modules).
+    expect(logs.filter((l) => / every module warmed in /.test(l)).map((l) => l.split(':')[0])).toEqual(['flux2', 'qwen_image']);
     expect(logs.find((l) => l.startsWith('flux2: loaded'))).toMatch(/text_encoder \[SYNTHETIC weights, seed 5\] \| .*transformer \[SYNTHETIC weights, seed 5\] \| .*vae_decoder \[SYNTHETIC weights, seed 5\] in /);
     expect(r.device).toBe('Stand-in GPU');
     expect(r.rows.map((x) => [x.family, x.system])).toEqual([
