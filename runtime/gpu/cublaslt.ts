@@ -36,7 +36,8 @@
  * GEMM; the heuristic's first answer and the three fastest again over up to TUNE_INSTANCES GEMMs of
  * the shape (distinct weights, read from DRAM as in a run), and the fastest of those kept (ties:
  * the heuristic's order); every GEMM of the shape shares that one algorithm buffer, so the choice is
- * made before the CUDA graph is captured.
+ * made before the CUDA graph is captured. A shape whose algorithm an earlier load on this device and
+ * library chose (`known`, tuning-cache.ts) keeps it untimed if cublasLtMatmulAlgoCheck still accepts it.
  */
 import { fail } from '../../compiler/errors.ts';
 import type { DType } from '../../compiler/ir/dtype.ts';
@@ -329,6 +330,13 @@ export class CublasLt {
     return (this.fn.configSet(algo, attr, buf, size) as number) === 0;
   }
 
+  /** Does cublasLtMatmulAlgoCheck accept `algo` for this shape within the workspace? */
+  private accepts(c: ShapeCandidates, algo: Buffer): boolean {
+    const result = Buffer.alloc(HEURISTIC_BYTES);
+    const { desc, a, b, d } = c.check;
+    return (this.fn.algoCheck(this.handle, desc, a, b, d, d, algo, result) as number) === 0 && Number(result.readBigUInt64LE(64)) <= WORKSPACE_BYTES;
+  }
+
   /**
    * The configurations of the heuristic's first algorithm (every tile x TUNE_CLUSTERS at its stages)
    * that cublasLtMatmulAlgoCheck accepts for this shape within the workspace, minus the answers already listed.
@@ -347,16 +355,13 @@ export class CublasLt {
     const tiles = Array.from({ length: tileBuf.length / 4 }, (_, i) => tileBuf.readUInt32LE(4 * i));
     const seen = new Set(c.algos.map((x) => x.toString('hex')));
     const out: Buffer[] = [];
-    const result = Buffer.alloc(HEURISTIC_BYTES);
     for (const tile of tiles) {
       for (const cluster of TUNE_CLUSTERS) {
         const algo = Buffer.from(base);
         if (!this.setConfig(algo, CONFIG_TILE_ID, tile)) continue;
         if (stages !== undefined) this.setConfig(algo, CONFIG_STAGES_ID, stages);
         this.setConfig(algo, CONFIG_CLUSTER_SHAPE_ID, cluster);
-        const { desc, a, b, d } = c.check;
-        if ((this.fn.algoCheck(this.handle, desc, a, b, d, d, algo, result) as number) !== 0) continue;
-        if (Number(result.readBigUInt64LE(64)) > WORKSPACE_BYTES) continue;
+        if (!this.accepts(c, algo)) continue;
         const hex = algo.toString('hex');
         if (seen.has(hex)) continue;
         seen.add(hex);
@@ -372,11 +377,18 @@ export class CublasLt {
    * shape once each. A candidate the library refuses at run time counts as never finishing. Returns,
    * per shape, the heuristic's first answer against the one kept (ms per GEMM).
    */
-  tune(timeMs: (run: (stream: Handle) => void, reps: number) => number): TuneResult[] {
+  tune(timeMs: (run: (stream: Handle) => void, reps: number) => number, known: ReadonlyMap<string, string> = new Map()): TuneResult[] {
     const out: TuneResult[] = [];
     for (const [key, c] of this.candidates) {
       if (!c.gemms.length) continue;
       const algo = this.algos.get(key)!;
+      // Chosen on this device and library before (tuning-cache.ts), and still accepted for this shape: kept, not timed.
+      const saved = known.get(key);
+      if (saved && this.accepts(c, Buffer.from(saved, 'hex'))) {
+        Buffer.from(saved, 'hex').copy(algo);
+        out.push({ key, gemms: c.count, candidates: 0, heuristics: c.algos.length, firstMs: NaN, bestMs: NaN, chosen: -1, algo: saved, saved: true });
+        continue;
+      }
       const candidates = [...c.algos];
       // A candidate cuBLASLt refuses at launch (a cuBLAS status) never wins; a driver error (events,
       // a faulted context) is not the candidate's and propagates.
@@ -403,7 +415,7 @@ export class CublasLt {
       for (let round = 0; round < 2; round++) for (const i of finalists) final[i] = Math.min(final[i], time(i, c.gemms, 2));
       const best = fastest(final, `GEMM shape ${key}`);
       candidates[best].copy(algo);
-      out.push({ key, gemms: c.count, candidates: candidates.length, heuristics: c.algos.length, firstMs: final[0], bestMs: final[best], chosen: best });
+      out.push({ key, gemms: c.count, candidates: candidates.length, heuristics: c.algos.length, firstMs: final[0], bestMs: final[best], chosen: best, algo: candidates[best].toString('hex') });
     }
     return out;
   }
@@ -447,9 +459,11 @@ export function fastest(times: readonly number[], where: string): number {
 
 /**
  * One GEMM shape's tuning (`gemms` launches share it): the heuristic's first algorithm against the one
- * kept, index `chosen` among `candidates` (the first `heuristics` of them the heuristic's answers).
+ * kept, index `chosen` among `candidates` (the first `heuristics` of them the heuristic's answers), and
+ * the kept algorithm (64 bytes, hex). `saved`: kept from an earlier load (tuning-cache.ts), not timed
+ * (no candidates, times NaN, chosen -1).
  */
-export interface TuneResult { key: string; gemms: number; candidates: number; heuristics: number; firstMs: number; bestMs: number; chosen: number }
+export interface TuneResult { key: string; gemms: number; candidates: number; heuristics: number; firstMs: number; bestMs: number; chosen: number; algo: string; saved?: true }
 
 /**
  * One GEMM shape's tuning material: the heuristic's answers (64-byte algorithms, best first by its

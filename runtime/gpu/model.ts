@@ -40,6 +40,7 @@ import {
 } from './cuda.ts';
 import { type DeviceLayout, FILL_KIND, deviceLayout, hostCopies, isSynthetic, syntheticFills } from './weights.ts';
 import type { DenoiseLoop } from '../executor/types.ts';
+import { readTuning, tuningCachePath, writeTuning } from './tuning-cache.ts';
 import { type LoopDevice, SUPPORT_KIND, deviceDenoise } from './denoise.ts';
 
 export interface LoadOptions {
@@ -458,6 +459,9 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
   // first, and every GEMM output is rewritten by the run that reads it), so whatever the timings
   // leave there is never read. The operands are whatever the arena holds (often zeros): a
   // power-limited card may run those faster than real activations.
+  // Algorithms an earlier load on this device and cuBLASLt chose are kept (tuning-cache.ts): the same bytes across restarts.
+  const cachePath = options.gemmTuning === false ? null : tuningCachePath();
+  const scope = `${device.name} sm_${device.capability.join('')} cublasLt ${lt.version}`;
   const gemmTuning = options.gemmTuning === false ? [] : lt.tune((run, reps) => {
     run(stream); // warm-up
     d.call('cuEventRecord', events[0], stream);
@@ -465,12 +469,15 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
     d.call('cuEventRecord', events[1], stream);
     d.call('cuEventSynchronize', events[1]);
     return d.elapsedMs(events[0], events[1]) / reps;
-  });
+  }, cachePath ? readTuning(cachePath, scope) : new Map());
   if (gemmTuning.length) {
-    const changed = gemmTuning.filter((t) => t.chosen !== 0).length;
+    const timed = gemmTuning.filter((t) => !t.saved);
+    const changed = timed.filter((t) => t.chosen !== 0).length;
     // t.gemms counts every replica's GEMMs; one run is one replica's.
-    const saved = gemmTuning.reduce((a, t) => a + ((t.firstMs - t.bestMs) * t.gemms) / replicaCount, 0);
-    log(`GEMM tuning: ${gemmTuning.length} shapes timed, ${changed} kept another algorithm than the heuristic's first, ${saved.toFixed(2)} ms less per run by those timings`);
+    const saved = timed.reduce((a, t) => a + ((t.firstMs - t.bestMs) * t.gemms) / replicaCount, 0);
+    log(`GEMM tuning: ${timed.length} shapes timed, ${changed} kept another algorithm than the heuristic's first, ${saved.toFixed(2)} ms less per run by those timings; ${gemmTuning.length - timed.length} kept from an earlier load${cachePath ? ` (${cachePath})` : ''}`);
+    const failed = cachePath && writeTuning(cachePath, scope, new Map(timed.map((t) => [t.key, t.algo])));
+    if (failed) log(`GEMM tuning: not saved (${failed}); the next load times again`);
   }
   const used = before.free - memInfo(d).free;
   const weightBytes = layout.bytes;

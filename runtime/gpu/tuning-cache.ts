@@ -1,0 +1,55 @@
+/**
+ * The GEMM algorithms load-time tuning chose (cublaslt.ts tune()), kept on disk per device and
+ * cuBLASLt version so a later load of any module reuses them: the same algorithms give the same
+ * bytes across restarts (timing alone can choose differently from one load to the next), and the
+ * load skips the timing. One JSON file: { format: 1, scopes: { SCOPE: { SHAPE_KEY: ALGO_HEX } } },
+ * SCOPE = device name, compute capability and cuBLASLt version; ALGO_HEX = the 64-byte
+ * cublasLtMatmulAlgo_t. A saved algorithm the library no longer accepts is timed again (tune()).
+ *
+ * Where: $DC_GEMM_TUNING (a file path; "off" keeps nothing), else ~/.cache/dc/gemm-tuning.json. A file
+ * that cannot be read or parsed counts as empty; one that cannot be written is said in the log and
+ * the load goes on: the cache only saves time and keeps bytes stable.
+ */
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { dirname, join } from 'node:path';
+
+const FORMAT = 1;
+type File = { format: number; scopes: Record<string, Record<string, string>> };
+
+/** The cache file, or null when $DC_GEMM_TUNING is "off". */
+export function tuningCachePath(env: NodeJS.ProcessEnv = process.env): string | null {
+  const given = env.DC_GEMM_TUNING;
+  if (given === 'off') return null;
+  return given || join(homedir(), '.cache', 'dc', 'gemm-tuning.json');
+}
+
+function readFile(path: string): File {
+  try {
+    const f = JSON.parse(readFileSync(path, 'utf8')) as File;
+    if (f && f.format === FORMAT && f.scopes && typeof f.scopes === 'object') return f;
+  } catch { /* absent or unreadable: empty */ }
+  return { format: FORMAT, scopes: {} };
+}
+
+/** The algorithms saved for `scope`: shape key -> algorithm (64 bytes, hex). */
+export function readTuning(path: string, scope: string): Map<string, string> {
+  const saved = readFile(path).scopes[scope] ?? {};
+  return new Map(Object.entries(saved).filter(([, hex]) => typeof hex === 'string' && /^[0-9a-f]{128}$/.test(hex)));
+}
+
+/** Adds `chosen` to `scope` (re-read first, so other processes' entries stay) and replaces the file atomically; returns why not, or null. */
+export function writeTuning(path: string, scope: string, chosen: ReadonlyMap<string, string>): string | null {
+  if (!chosen.size) return null;
+  try {
+    const f = readFile(path);
+    f.scopes[scope] = { ...(f.scopes[scope] ?? {}), ...Object.fromEntries(chosen) };
+    mkdirSync(dirname(path), { recursive: true });
+    const partial = `${path}.${process.pid}.partial`;
+    writeFileSync(partial, `${JSON.stringify(f, null, 1)}\n`);
+    renameSync(partial, path);
+    return null;
+  } catch (e) {
+    return (e as Error).message;
+  }
+}
