@@ -1,8 +1,9 @@
 /**
  * The GEMM algorithms load-time tuning chose (cublaslt.ts tune()), kept on disk per device and
- * cuBLASLt version so a later load of any module reuses them: the same algorithms give the same
- * bytes across restarts (timing alone can choose differently from one load to the next), and the
- * load skips the timing. One JSON file: { format: 1, scopes: { SCOPE: { SHAPE_KEY: ALGO_HEX } } },
+ * cuBLASLt version so a later load of any module (and a later module of the same load: the shapes
+ * its variants share) reuses them: the load skips the timing (the Qwen-Image pipeline's ten modules,
+ * bench/RESULTS.md "Session 8"), and a restart runs the algorithms the first load chose rather than
+ * whatever timing picks that time. One JSON file: { format: 1, scopes: { SCOPE: { SHAPE_KEY: ALGO_HEX } } },
  * SCOPE = device name, compute capability and cuBLASLt version; ALGO_HEX = the 64-byte
  * cublasLtMatmulAlgo_t. A saved algorithm the library no longer accepts is timed again (tune()).
  *
