@@ -17,7 +17,7 @@ import { pipelineFor, runPipeline } from '../passes/pipeline.ts';
 import { insertQuantize } from '../passes/quantize/insert.ts';
 import { defaultPolicy } from '../passes/quantize/policy.ts';
 import { fixtureInputs, randomInputsLike, tinyDir } from './helpers/fixtures.ts';
-import { main as compileMain } from '../compiler/cli/compile.ts';
+import { compileCli } from './helpers/cli.ts';
 import { stackSamples } from '../runtime/executor/batch.ts';
 
 const load = (name: string) => importOnnx(`${tinyDir(name)}/model.onnx`).graph;
@@ -83,14 +83,8 @@ describe('rebatch', () => {
   });
 
   it('npx compile --batch: a bad value is a one-line error with exit 1', async () => {
-    const errors: string[] = [];
-    const original = console.error;
-    console.error = (line: string) => errors.push(String(line));
-    try {
-      expect(await compileMain([`${tinyDir('qwen_image')}/model.onnx`, '--batch', 'two', '--no-build'])).toBe(1);
-    } finally {
-      console.error = original;
-    }
+    const { codes, errors } = await compileCli([`${tinyDir('qwen_image')}/model.onnx`, '--batch', 'two', '--no-build']);
+    expect(codes).toEqual([1]);
     expect(errors.join('\n')).toMatch(/--batch.*positive integer.*'two'/);
   });
 });

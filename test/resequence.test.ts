@@ -16,7 +16,7 @@ import { pipelineFor, runPipeline } from '../passes/pipeline.ts';
 import { insertQuantize } from '../passes/quantize/insert.ts';
 import { defaultPolicy } from '../passes/quantize/policy.ts';
 import { fixtureInputs, normal, rng, tinyDir } from './helpers/fixtures.ts';
-import { main as compileMain } from '../compiler/cli/compile.ts';
+import { compileCli } from './helpers/cli.ts';
 import { compileModel } from '../compiler/compile.ts';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -100,15 +100,11 @@ describe('resequence', () => {
   });
 
   it('npx compile --text-length: a bad value is a one-line error with exit 1; with a pipeline it is refused', async () => {
-    const errors: string[] = [];
-    const original = console.error;
-    console.error = (line: string) => errors.push(String(line));
-    try {
-      expect(await compileMain([`${tinyDir('qwen_image')}/model.onnx`, '--text-length', '0', '--no-build'])).toBe(1);
-      expect(await compileMain(['models/qwen_image/tiny.pipeline.json', '--text-length', '16', '--no-build'])).toBe(1);
-    } finally {
-      console.error = original;
-    }
+    const { codes, errors } = await compileCli(
+      [`${tinyDir('qwen_image')}/model.onnx`, '--text-length', '0', '--no-build'],
+      ['models/qwen_image/tiny.pipeline.json', '--text-length', '16', '--no-build'],
+    );
+    expect(codes).toEqual([1, 1]);
     expect(errors.join('\n')).toMatch(/--text-length.*positive integer.*'0'/);
     expect(errors.join('\n')).toMatch(/--text-length.*applies to a whole pipeline/);
   });

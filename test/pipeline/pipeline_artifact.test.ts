@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { writeNpy } from '../../compiler/npy.ts';
 import { Tensor } from '../../compiler/ir/tensor.ts';
-import { main } from '../../compiler/cli/compile.ts';
+import { compileCli } from '../helpers/cli.ts';
 import { CompileError } from '../../compiler/errors.ts';
 import { compilePipeline } from '../../compiler/pipeline-artifact.ts';
 import { LATENTS_MEAN } from '../../models/qwen_image/latents.ts';
@@ -137,14 +137,8 @@ describe('compilePipeline', () => {
   });
 
   it('graph-only flags are refused for a pipeline, in one line', async () => {
-    const errors: string[] = [];
-    const orig = console.error;
-    console.error = (l: string) => errors.push(l);
-    try {
-      expect(await main([description, '--verify', dir, '--out', join(dir, 'x')])).toBe(1);
-    } finally {
-      console.error = orig;
-    }
+    const { codes, errors } = await compileCli([description, '--verify', dir, '--out', join(dir, 'x')]);
+    expect(codes).toEqual([1]);
     expect(errors).toEqual(['error: --verify: expected a flag that applies to a whole pipeline (this one applies to one graph: compile that MODEL.onnx alone), found --verify with a pipeline']);
   });
 });
