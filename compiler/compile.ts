@@ -54,8 +54,8 @@ export interface CompileOptions {
   batch?: number;
   /** Text tokens per run: binds a symbolic text dim (over `shape`'s binding of it), or re-specialises a static export's (compiler/ir/resequence.ts). */
   textLength?: number;
-  /** Another module's folder (of the same pipeline artifact): the learned weights it holds the same are described, not written (weights-file.ts `shared`). */
-  weightsFrom?: string;
+  /** Another module's weight entries (of the same pipeline artifact, its manifest's weights.tensors): the learned weights it holds the same are described, not written (weights-file.ts `shared`). */
+  weightsFrom?: readonly WeightEntry[];
   /** "WxH": sets img_tokens = (W/16)·(H/16) for models with an img_tokens dim. */
   size?: string;
   precision?: string;
@@ -252,7 +252,7 @@ export async function compileModel(options: CompileOptions): Promise<CompileSumm
     writeArtifact(artifact, (folder) => {
       // Weights: quantized and raw, in the kernels' layout, when the export carries them.
       let weights: WeightsIndex | WeightsDescription;
-      const donor = options.weightsFrom ? (JSON.parse(readFileSync(join(options.weightsFrom, 'manifest.json'), 'utf8')) as { weights: { tensors: WeightEntry[] } }).weights.tensors : undefined;
+      const donor = options.weightsFrom;
       if (!weightsPresent(graph, existsSync)) {
         weights = describeWeights(graph, 'the export carries no weight data (structure only): the runtime generates synthetic weights', donor);
       } else {

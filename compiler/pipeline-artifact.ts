@@ -94,14 +94,14 @@ interface SharingModule { artifact: string; launches: number; arenaBytes: number
 const weightEntries = (dir: string) => (JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as { weights: { tensors: WeightEntry[] } }).weights.tensors;
 
 /**
- * A module over the transformer's weights holds no learned weight of its own, except (for a shorter
- * text) a shorter cut of one of the transformer's (the text RoPE tables): anything else would be a
- * second copy of a weight on the GPU, silently, so it is refused naming the weight.
+ * A module over the transformer's weights (`donor`: the transformer's entries by name) holds no learned
+ * weight of its own, except (for a shorter text) a shorter cut of one of the transformer's (the text
+ * RoPE tables): anything else would be a second copy of a weight on the GPU, silently, so it is refused
+ * naming the weight.
  */
-function checkOwnWeights(staging: string, folder: string, shorterText: boolean): void {
-  const donor = new Map(weightEntries(join(staging, MODULES.transformer)).map((t) => [t.name, t]));
+function checkOwnWeights(donor: ReadonlyMap<string, WeightEntry>, dir: string, folder: string, shorterText: boolean): void {
   const count = (t: WeightEntry) => t.shape.reduce((a, b) => a * b, 1);
-  for (const t of weightEntries(join(staging, folder))) {
+  for (const t of weightEntries(dir)) {
     if (!t.learned || t.shared) continue;
     const theirs = donor.get(t.name);
     if (shorterText && theirs && count(t) < count(theirs)) continue;
@@ -151,11 +151,13 @@ export async function compilePipeline(options: PipelineCompileOptions): Promise<
   mkdirSync(staging, { recursive: true });
   try {
     const modules = {} as Record<Role, ModuleSummary>;
+    let textType: string | undefined; // the transformer's encoder_hidden_states, e.g. "bfloat16[1,256,3584]"
     for (const [role, folder] of Object.entries(MODULES) as [Role, string][]) {
       const s = await compileModel({
         model: m.graphs[role], target, precision, policy: options.policy, emulate: options.emulate, build: options.build,
         shape: m.shapes[role], out: join(staging, folder),
       });
+      if (role === 'transformer') textType = s.shapes.encoder_hidden_states;
       modules[role] = {
         artifact: folder, model: s.model, source: s.source, nodes: s.nodes, launches: s.launches, fusedAttention: s.fusedAttention,
         memory: s.memory, flops: s.flops, build: s.build, weights: s.weights, seconds: s.seconds,
@@ -164,18 +166,19 @@ export async function compilePipeline(options: PipelineCompileOptions): Promise<
     // The transformer again at batch 2 (true CFG in one run, compiler/ir/rebatch.ts) and for shorter
     // texts (compiler/ir/resequence.ts). Their weights are the transformer's; the GPU runtime loads them
     // over the transformer's device weights (gpu/model.ts weightsFrom).
+    const donor = m.batchedCfg || m.textLengths?.length ? weightEntries(join(staging, MODULES.transformer)) : [];
+    const donorByName = new Map(donor.map((t) => [t.name, t]));
     const sharing = async (folder: string, batch: number, textLength?: number): Promise<SharingModule> => {
       const s = await compileModel({
         model: m.graphs.transformer, target, precision, policy: options.policy, emulate: options.emulate, build: options.build,
-        shape: m.shapes.transformer, batch, textLength, weightsFrom: join(staging, MODULES.transformer), out: join(staging, folder),
+        shape: m.shapes.transformer, batch, textLength, weightsFrom: donor, out: join(staging, folder),
       });
-      checkOwnWeights(staging, folder, textLength !== undefined);
+      checkOwnWeights(donorByName, join(staging, folder), folder, textLength !== undefined);
       return { artifact: folder, launches: s.launches, arenaBytes: s.memory?.arenaBytes ?? 0, seconds: s.seconds };
     };
     if (m.textLengths?.length) {
       // Shorter texts only: the pipeline pads to the export's length and picks a shorter one where it holds the prompts.
-      const t = (JSON.parse(readFileSync(join(staging, MODULES.transformer, 'manifest.json'), 'utf8')) as { inputs: Record<string, string> }).inputs.encoder_hidden_states;
-      const full = Number(/\[\d+,(\d+)/.exec(t ?? '')?.[1]);
+      const full = Number(/\[\d+,(\d+)/.exec(textType ?? '')?.[1]);
       const bad = m.textLengths.find((n) => !(n < full));
       if (bad !== undefined) fail(`${source}: textLengths`, `lengths below the transformer's text length (${full})`, String(bad));
     }

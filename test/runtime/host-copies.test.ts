@@ -53,8 +53,8 @@ describe('syntheticFills over a donor (a module compiled over another\'s weights
     const dir = mkdtempSync(join(tmpdir(), 'donor-fills-'));
     const donorDir = join(dir, 'donor'), borrowerDir = join(dir, 't16');
     await compileModel({ model: tinyDir('qwen_image'), precision: 'fp8', out: donorDir, build: false });
-    await compileModel({ model: tinyDir('qwen_image'), precision: 'fp8', out: borrowerDir, build: false, textLength: 16, weightsFrom: donorDir });
     const read = (d: string) => (JSON.parse(readFileSync(join(d, 'manifest.json'), 'utf8')) as { weights: { bytes: number; tensors: WeightEntry[] } }).weights;
+    await compileModel({ model: tinyDir('qwen_image'), precision: 'fp8', out: borrowerDir, build: false, textLength: 16, weightsFrom: read(donorDir).tensors });
     const [donor, borrower] = [read(donorDir), read(borrowerDir)];
     const own = borrower.tensors.filter((t) => !t.shared); // as runtime/gpu/model.ts loads a borrower
     const tables = own.filter((t) => t.learned);
