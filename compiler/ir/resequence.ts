@@ -193,10 +193,12 @@ export function resequence(graph: Graph, length: number, flag = '--text-length')
     const st = known.get(starts)!.toNumbers(), en = known.get(ends)!.toNumbers();
     if (steps && known.get(steps)!.toNumbers().some((s) => s !== 1)) fail(where, 'a slice of step 1 across the text-length axis', 'another step');
     const moved = changedAxes(data);
+    const segments = new Map<number, Segment>(); // one backward trace per axis, for both its bounds
     const mend = (b: number, axis: number) => {
       const size = inOld[axis];
       const at = Math.min(Math.max(b < 0 ? b + size : b, 0), size);
-      const seg = segment(data, axis, where);
+      if (!segments.has(axis)) segments.set(axis, segment(data, axis, where));
+      const seg = segments.get(axis)!;
       if (at <= seg.offset) return at;
       if (at >= seg.offset + seg.length) return at + shapeOf(types.get(data))![axis] - size;
       return fail(where, `slice bounds outside the text segment [${seg.offset}, ${seg.offset + seg.length}) of axis ${axis}`, `bound ${b}`);
