@@ -336,10 +336,11 @@ export function attentionDescriptor(graph: Graph, node: Node): AttentionDescript
   // flight hold otherwise: the softmax waits for its own P·V. A mask that only reaches the first key
   // tiles (Qwen-Image's text) builds without spills in full ping-pong and runs faster (H100 80GB
   // HBM3: 27.9/27.3 against 28.7/28.4 ms of attention per pass, bench/RESULTS.md "Qwen-Image's
-  // attention"). A mask with a query axis (per-element loads) or a partial last key tile keeps the
-  // serial order.
+  // attention"). A mask with a query axis (per-element loads) keeps the serial order. A partial last
+  // key tile (Qwen-Image at 32 / 64 text tokens: 4128 / 4160 keys) takes the ping-pong too, its
+  // padded keys set to -inf by the same per-tile bound check (no spills, 168 registers).
   if ((mask && mask.keys >= seqKv) || d.causal) d.schedule = 'pingpong-wait';
-  if ((mask && mask.strides[2] !== 0) || seqKv % 128 !== 0) d.schedule = 'serial';
+  if (mask && mask.strides[2] !== 0) d.schedule = 'serial';
   // With bf16 P·V: row sums by the P·V MMA (ones rows in V's tiles); in the full ping-pong, where
   // 192 divides the padded kv length and two stages fit (Flux.2's 4608 tokens, e4m3 K), 192-key
   // tiles with a quarter of the exponentials by polynomial. H100 (bench/results/

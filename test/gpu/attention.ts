@@ -30,6 +30,7 @@ import { renderUnit, type RenderedKernel } from '../../compiler/codegen/render.t
 import { bytesFor, type DType } from '../../compiler/ir/dtype.ts';
 import type { Graph, Node } from '../../compiler/ir/graph.ts';
 import { inferTypes } from '../../compiler/ir/infer.ts';
+import { resequence } from '../../compiler/ir/resequence.ts';
 import { specialise } from '../../compiler/ir/specialise.ts';
 import { importOnnx } from '../../compiler/onnx/import.ts';
 import { ROOT } from '../../compiler/paths.ts';
@@ -46,6 +47,8 @@ interface Spec {
   name: string;
   model: string;
   shapes?: Record<string, number>;
+  /** Text tokens of a static export re-specialised (compiler/ir/resequence.ts, `npx compile --text-length`). */
+  textLength?: number;
   /** 'fp8-pv': P·V in FP8 too (pv='fp8', forced on the unmasked attention of tiny models as well);
    * 'int8': s8 Q·Kᵀ (forced on the tiny models' attention as well). */
   attention?: 'bf16' | 'fp8' | 'fp8-pv' | 'int8';
@@ -135,6 +138,13 @@ const SPECS: Spec[] = [
   { name: 'flux2_joint_fp8', model: full('flux2_dev'), shapes: FLUX, attention: 'fp8', segments: 2, amp: 1, sampled: true, seedCase: 'flux2_joint' },
   ...([['bn128', { bn: 128, exp: 'f32' }], ['bn128poly4', { bn: 128, exp: 'poly', polyEvery: 4 }], ['bn192poly4', { bn: 192, exp: 'poly', polyEvery: 4 }], ['bn192poly2', { bn: 192, exp: 'poly', polyEvery: 2 }]] as const).map(([v, kernel]): Spec =>
     ({ name: `flux2_single_fp8pv_${v}`, model: full('flux2_dev'), shapes: FLUX, attention: 'fp8-pv', segments: 1, amp: 1, sampled: true, seedCase: 'flux2_single', kernel })),
+  // Qwen-Image at the pipeline's text lengths (32 and 64 of 256 tokens kept: 4128 / 4160 keys, a partial
+  // last 128-key tile), the default recipe, with the serial schedule (the descriptor's before session 9)
+  // timed beside; 13 / 40 text tokens valid, the rest padding with garbage.
+  ...([[32, 13], [64, 40]] as const).flatMap(([n, valid]): Spec[] => [
+    { name: `qwen_image_t${n}_fp8`, model: full('qwen_image'), textLength: n, attention: 'fp8', segments: 2, mask: { kind: 'keys', masked: [valid, n], value: -Infinity }, amp: 1, sampled: true },
+    { name: `qwen_image_t${n}_fp8_serial`, model: full('qwen_image'), textLength: n, attention: 'fp8', segments: 2, mask: { kind: 'keys', masked: [valid, n], value: -Infinity }, amp: 1, sampled: true, seedCase: `qwen_image_t${n}_fp8`, schedule: 'serial', kernel: { bn: 128, exp: 'f32', stages: 3 } },
+  ]),
 ];
 
 interface Expected {
@@ -152,7 +162,8 @@ const numel = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
 
 function compile(spec: Spec): Graph {
   const passes = pipelineFor(insertQuantize({ ...defaultPolicy('fp8'), attention: spec.attention ?? 'bf16' }));
-  const inferred = inferTypes(specialise(importOnnx(spec.model).graph, spec.shapes ?? {}));
+  const specialised = specialise(importOnnx(spec.model).graph, spec.shapes ?? {});
+  const inferred = inferTypes(spec.textLength ? resequence(specialised, spec.textLength) : specialised);
   if (spec.attention === 'int8') {
     // Every attention in s8 Q·Kᵀ (the policy picks only long ones): set before lowering.
     const before = runPipeline(inferred, { passes: passes.filter((p) => p !== lowerAttention) });
