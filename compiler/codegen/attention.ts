@@ -367,7 +367,7 @@ export function attentionDescriptor(graph: Graph, node: Node): AttentionDescript
 const helpers = () => text('attention.cuh');
 
 /** A wgmma instruction as a function over an accumulator array (rendered: its operand list). */
-function wgmmaFunction(kind: 'ss-bf16' | 'ss-e4m3' | 'ss-s8' | 'rs-bf16' | 'rs-e4m3', n: number): { name: string; source: string } {
+export function wgmmaFunction(kind: 'ss-bf16' | 'ss-e4m3' | 'ss-s8' | 'rs-bf16' | 'rs-e4m3', n: number): { name: string; source: string } {
   const name = `dca_wgmma_${kind.replace('-', '_')}_n${n}`;
   const regs = n / 2;
   const d = Array.from({ length: regs }, (_, i) => `%${i}`).join(', ');

@@ -1,0 +1,75 @@
+/**
+ * The compiler's own FP8 GEMM (compiler/codegen/gemm.ts) against cuBLASLt on the FP8 GEMM shapes of
+ * Flux.2 [dev] and Qwen-Image at 1024x1024 (issue 5: >= 90% of cuBLASLt's throughput at the same
+ * shapes, <= 1e-3 from the simulation). Prepared here, run on the GPU host:
+ *
+ *   npx tsx bench/gpu/gemm-own.ts prepare DIR      renders each variant (tile width, stages, promotion)
+ *       for each shape, builds them for sm_90a into DIR/kernels.cubin, writes DIR/cases.txt
+ *   (GPU) nvcc -O2 -std=c++17 -o go bench/gpu/gemm_own.cu -lcuda -lcublasLt && ./go DIR > OUT/log.txt
+ *
+ * cases.txt: one line per kernel: `gemm NAME M N K BN GRID SHARED SCALED OUT_BYTES LABEL`. The harness
+ * draws random e4m3 codes and positive scales, poisons the output, runs the kernel and cuBLASLt
+ * (fast and exact accumulation, unit scales, bf16 out: what the runtime's deferred GEMMs run) on the
+ * same operands, checks every output against an fp64-accumulated reference of sampled rows, and
+ * times the kernel and cuBLASLt interleaved (median of rounds).
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { buildKernels } from '../../compiler/build/index.ts';
+import { type GemmDescriptor, renderGemm } from '../../compiler/codegen/gemm.ts';
+import { renderUnit } from '../../compiler/codegen/render.ts';
+import { ROOT } from '../../compiler/paths.ts';
+
+/** [label, M, N, K]: Flux.2 (4096 image + 512 text tokens; single blocks 4608) and Qwen-Image's batch-2 CFG step. */
+const SHAPES: [string, number, number, number][] = [
+  ['flux single fused in', 4608, 55296, 6144],
+  ['flux single out', 4608, 6144, 24576],
+  ['flux img qkv', 4096, 18432, 6144],
+  ['flux img out', 4096, 6144, 6144],
+  ['flux img mlp in', 4096, 36864, 6144],
+  ['flux img mlp out', 4096, 6144, 18432],
+  ['flux txt qkv', 512, 18432, 6144],
+  ['qwen img qkv (b2)', 8192, 9216, 3072],
+  ['qwen img out (b2)', 8192, 3072, 3072],
+  ['qwen img mlp in (b2)', 8192, 12288, 3072],
+  ['qwen img mlp out (b2)', 8192, 3072, 12288],
+];
+
+const VARIANTS = (process.env.GEMM_VARIANTS ?? 'f256s4,f192s5,p192s5x4').split(',');
+
+/** `f256s4`: fast accumulation, 256 wide, 4 stages; `p192s5x4`: promotion every 4 K blocks; a trailing
+ * `o32`: fp32 output (the accuracy check without bf16's rounding). */
+function variant(v: string, m: number, n: number, k: number): GemmDescriptor | undefined {
+  const r = /^(f|p)(\d+)s(\d+)(?:x(\d+))?(o32)?$/.exec(v);
+  if (!r) throw new Error(`variant ${v}: f|p WIDTH s STAGES [x PROMOTE] [o32]`);
+  const bn = Number(r[2]);
+  if (n % bn) return undefined;
+  return { kind: 'gemm-fp8', m, n, k, bn, stages: Number(r[3]), groupM: 8, promote: r[1] === 'p' ? Number(r[4] ?? 4) : 0, epilogue: 'unscaled', bias: false, ...(r[5] ? { out: 'fp32' as const } : {}) };
+}
+
+async function prepare(dir: string) {
+  mkdirSync(dir, { recursive: true });
+  const lines: string[] = [];
+  const kernels = [];
+  for (const [label, m, n, k] of SHAPES) {
+    for (const v of VARIANTS) {
+      const d = variant(v, m, n, k);
+      if (!d) continue;
+      const r = renderGemm(d);
+      kernels.push(r);
+      lines.push(`gemm ${r.name} ${m} ${n} ${k} ${d.bn} ${r.grid} ${r.sharedBytes} ${d.epilogue === 'scaled' ? 1 : 0} ${d.out === 'fp32' ? 4 : 2} ${v}:${label.replace(/ /g, '_')}`);
+    }
+  }
+  const report = await buildKernels([{ name: 'gemm', source: renderUnit(kernels), hot: true }], { target: 'h100', cacheDir: join(ROOT, '.gpu', 'build-cache') });
+  writeFileSync(join(dir, 'kernels.cubin'), report.cubins.get('gemm')!);
+  writeFileSync(join(dir, 'cases.txt'), `${lines.join('\n')}\n`);
+  for (const fn of report.units[0].functions) console.log(`${fn.name}: ${fn.registers} registers, spills ${fn.spillStoreBytes}/${fn.spillLoadBytes}`);
+  console.log(`${lines.length} cases -> ${dir}`);
+}
+
+const [cmd, dir] = process.argv.slice(2);
+if (cmd === 'prepare' && dir) await prepare(dir);
+else {
+  console.error('usage: npx tsx bench/gpu/gemm-own.ts prepare DIR');
+  process.exit(2);
+}

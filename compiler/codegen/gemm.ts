@@ -1,0 +1,69 @@
+/**
+ * The compiler's own FP8 GEMM for sm_90a (templates/gemm_fp8.cu.njk): a persistent, warp-specialised
+ * wgmma kernel whose operands arrive by the tensor copy engine. Y[M, N] = X[M, K] · W[N, K]ᵀ with X
+ * and W e4m3 codes (K-major rows), fp32 accumulation, bf16 Y; the epilogue is where fusions go
+ * (today: the per-token x per-channel scales and a bias, or none).
+ *
+ * A launch passes three tensor maps by value (X and W: boxes of 128 codes x 128 / BN rows; Y: 64 x
+ * 64 bf16; all with the 128-byte swizzle), then the output pointer and the epilogue's vectors. Shapes are baked into the source: N a multiple of the tile's
+ * width, K of 128; M any (the copy engine zero-fills rows past M, the epilogue skips them).
+ * Accumulation: 'fast' keeps one accumulator over all of K (cuBLASLt's fast accumulation);
+ * `promote: P` adds each P-block sum (P x 128 of K) into a separate fp32 sum, which bounds the
+ * tensor cores' shorter accumulation to P x 128 terms.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import nunjucks from 'nunjucks';
+import { fail } from '../errors.ts';
+import { jsonHash16 } from '../hash.ts';
+import { ROOT } from '../paths.ts';
+import { wgmmaFunction } from './attention.ts';
+import type { RenderedKernel } from './render.ts';
+
+const TEMPLATES = join(ROOT, 'templates');
+const env = new nunjucks.Environment(new nunjucks.FileSystemLoader(TEMPLATES), { autoescape: false, throwOnUndefined: true });
+const text = (file: string) => readFileSync(join(TEMPLATES, file), 'utf8');
+
+/** Shared memory a CTA may take on the H100 (227 KB). */
+const MAX_SHARED = 232448;
+/** SMs of an H100 SXM: the persistent grid. */
+export const H100_SMS = 132;
+
+export interface GemmDescriptor {
+  kind: 'gemm-fp8';
+  m: number; n: number; k: number;
+  /** Output tile width (the tile is 128 rows): 128, 192 or 256 (256 only with fast accumulation). */
+  bn: number;
+  /** Shared-memory stages of (X, W) K blocks. */
+  stages: number;
+  /** Row tiles per group of the tile order (L2 reuse among the CTAs running at once). */
+  groupM: number;
+  /** K blocks (of 128) summed on the tensor cores before they are added into the fp32 sum; 0: never (fast). */
+  promote: number;
+  epilogue: 'unscaled' | 'scaled';
+  bias: boolean;
+  /** Y's element type (fp32: accuracy checks against the simulation without the output's rounding). */
+  out?: 'bf16' | 'fp32';
+}
+
+/** Dynamic shared memory: alignment slack, the stages, a bf16 Y's four 8 KB chunk buffers, the barriers. */
+export const gemmSharedBytes = (d: Pick<GemmDescriptor, 'bn' | 'stages' | 'out'>) => 1024 + d.stages * (128 * 128 + d.bn * 128) + (d.out === 'fp32' ? 0 : 4 * 8192) + 16 * d.stages;
+
+export function renderGemm(d: GemmDescriptor): RenderedKernel {
+  const name = `gemm8_${jsonHash16({ d, t: text('gemm_fp8.cu.njk'), h: text('attention.cuh') })}`;
+  const where = `FP8 GEMM kernel ${name} (${d.m}x${d.n}x${d.k})`;
+  if (![128, 192, 256].includes(d.bn)) fail(where, 'an output tile 128, 192 or 256 wide', String(d.bn));
+  if (d.n % d.bn !== 0) fail(where, `N a multiple of the tile width ${d.bn}`, String(d.n));
+  if (d.k % 128 !== 0) fail(where, 'K a multiple of 128', String(d.k));
+  if (d.promote && d.bn > 192) fail(where, 'two accumulators in registers (tile width <= 192 with promotion)', String(d.bn));
+  if (d.bias && d.epilogue !== 'scaled') fail(where, 'a bias with the scaled epilogue', d.epilogue);
+  const shared = gemmSharedBytes(d);
+  if (shared > MAX_SHARED) fail(where, `at most ${MAX_SHARED} bytes of shared memory`, `${shared} (${d.stages} stages)`);
+  const mma = wgmmaFunction('ss-e4m3', d.bn);
+  const source = [text('attention.cuh'), mma.source, env.render('gemm_fp8.cu.njk', {
+    name, m: d.m, n: d.n, k: d.k, bn: d.bn, stages: d.stages, groupM: d.groupM, promote: d.promote,
+    scaled: d.epilogue === 'scaled', bias: d.bias, wgmma: mma.name, outType: d.out === 'fp32' ? 'float' : '__nv_bfloat16', tmaStore: d.out !== 'fp32',
+  })].join('\n');
+  const tiles = Math.ceil(d.m / 128) * (d.n / d.bn);
+  return { name, source, hot: true, grid: Math.min(H100_SMS, tiles), block: 384, sharedBytes: shared };
+}

@@ -1,0 +1,93 @@
+/**
+ * The compiler's own FP8 GEMM (compiler/codegen/gemm.ts, templates/gemm_fp8.cu.njk): what the
+ * descriptor refuses, the shared memory it asks for, what the rendered source holds for each choice
+ * (tensor-store epilogue for bf16 Y, register stores for fp32 Y, promotion into a separate fp32 sum,
+ * the scaled epilogue), and nvcc builds of the variants for sm_90a without spills (the kernel traps
+ * on any other target). Numerics and speed against cuBLASLt on an H100: bench/gpu/gemm-own.ts and
+ * bench/gpu/gemm_own.cu (bench/RESULTS.md "Session 9: the compiler's own FP8 GEMM").
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { buildKernels } from '../compiler/build/index.ts';
+import { type GemmDescriptor, H100_SMS, gemmSharedBytes, renderGemm } from '../compiler/codegen/gemm.ts';
+import { renderUnit } from '../compiler/codegen/render.ts';
+
+const base: GemmDescriptor = { kind: 'gemm-fp8', m: 4608, n: 18432, k: 6144, bn: 256, stages: 4, groupM: 8, promote: 0, epilogue: 'unscaled', bias: false };
+
+describe('own FP8 GEMM descriptor', () => {
+  it('refuses tiles that do not divide N, K off 128, promotion at 256 wide, a bias without scales, shared memory past 227 KB', () => {
+    expect(() => renderGemm({ ...base, n: 18432 + 128 })).toThrow(/N a multiple of the tile width 256/);
+    expect(() => renderGemm({ ...base, k: 6144 + 64 })).toThrow(/K a multiple of 128/);
+    expect(() => renderGemm({ ...base, bn: 160 })).toThrow(/an output tile 128, 192 or 256 wide/);
+    expect(() => renderGemm({ ...base, promote: 4 })).toThrow(/tile width <= 192 with promotion/);
+    expect(() => renderGemm({ ...base, bias: true })).toThrow(/a bias with the scaled epilogue/);
+    expect(() => renderGemm({ ...base, bn: 192, stages: 5 })).toThrow(/at most 232448 bytes of shared memory/);
+    // Without the bf16 tensor-store buffers five stages of 192 fit.
+    expect(() => renderGemm({ ...base, bn: 192, stages: 5, out: 'fp32' })).not.toThrow();
+  });
+
+  it('shared memory: stages of a 128-row X tile and a BN-row W tile of 128 codes, 32 KB of Y chunks for bf16, 1 KB alignment, barriers', () => {
+    expect(gemmSharedBytes({ bn: 256, stages: 4 })).toBe(1024 + 4 * (16384 + 32768) + 32768 + 64);
+    expect(gemmSharedBytes({ bn: 192, stages: 5, out: 'fp32' })).toBe(1024 + 5 * (16384 + 24576) + 80);
+    expect(renderGemm(base).sharedBytes).toBe(gemmSharedBytes(base));
+  });
+
+  it('a persistent grid: one CTA per SM, fewer where there are fewer tiles', () => {
+    expect(renderGemm(base).grid).toBe(H100_SMS);
+    expect(renderGemm({ ...base, m: 128, n: 1024, bn: 256 }).grid).toBe(4);
+    // M need not be a multiple of 128: the last row tile is partial.
+    expect(renderGemm({ ...base, m: 64, n: 3072, k: 3072, bn: 192 }).grid).toBe(16);
+  });
+});
+
+describe('own FP8 GEMM source', () => {
+  it('bf16 Y: staged through swizzled shared chunks and stored by the tensor copy engine; fp32 Y: stores from registers', () => {
+    const bf16 = renderGemm(base).source;
+    expect(bf16).toMatch(/cp\.async\.bulk\.tensor\.2d\.global\.shared::cta\.bulk_group/);
+    expect(bf16).toMatch(/dcg_tma_store_2d\(&tmY, n0 \+ 64 \* ch, m0 \+ 64 \* cw, buf\)/);
+    expect(bf16).toMatch(/fence\.proxy\.async\.shared::cta/);
+    expect(bf16).toMatch(/__nv_bfloat16\* __restrict__ out/);
+    const f32 = renderGemm({ ...base, out: 'fp32' }).source;
+    expect(f32).not.toMatch(/dcg_tma_store_2d\(&tmY/);
+    expect(f32).toMatch(/float\* __restrict__ out/);
+    expect(f32).toMatch(/if \(r0 < M\) dca_store2\(out/);
+  });
+
+  it('operands by tensor copies into STAGES stages, four m64nBNk32 e4m3 wgmma a K block, one group in flight', () => {
+    const k = renderGemm(base).source;
+    expect(k).toMatch(/cp\.async\.bulk\.tensor\.2d\.shared::cluster\.global\.tile\.mbarrier::complete_tx::bytes/);
+    expect(k).toMatch(/wgmma\.mma_async\.sync\.aligned\.m64n256k32\.f32\.e4m3\.e4m3/);
+    expect(k).toMatch(/constexpr int BM = 128, BN = 256, BK = 128, STAGES = 4, GROUP_M = 8;/);
+    expect(k).toMatch(/constexpr int M = 4608, N = 18432, KB = 6144 \/ BK;/);
+    expect(k).toMatch(/dca_wgmma_wait<1>\(\);\s*if \(kb > 0 && leader\) dca_mbar_arrive\(EMPTY\(\(it - 1\) % STAGES\)\);/);
+    expect(k).not.toMatch(/float sum\[BN \/ 2\]/);
+  });
+
+  it('promotion: each P-block sum added into a separate fp32 sum, the tensor cores restarting at each P', () => {
+    const k = renderGemm({ ...base, bn: 192, promote: 8 }).source;
+    expect(k).toMatch(/float sum\[BN \/ 2\];/);
+    expect(k).toMatch(/kb % 8 != 0 \|\| kk > 0/);
+    expect(k).toMatch(/if \(kb % 8 == 8 - 1 \|\| kb == KB - 1\) \{/);
+    expect(k).toMatch(/sum\[i\] \+= acc\[i\];/);
+    expect(k).toMatch(/#define OUT sum/);
+  });
+
+  it('scaled epilogue: Y = acc · xs[m] · ws[n] + bias[n]', () => {
+    const k = renderGemm({ ...base, epilogue: 'scaled', bias: true }).source;
+    expect(k).toMatch(/const float\* __restrict__ xs, const float\* __restrict__ ws, const float\* __restrict__ bias\)/);
+    expect(k).toMatch(/a = fmaf\(a \* x0, w\.x, bb\.x\);/);
+  });
+});
+
+describe('own FP8 GEMM build', () => {
+  it('builds for sm_90a with nvcc: every variant the bench times, no spills', async () => {
+    const variants: GemmDescriptor[] = [base, { ...base, bn: 192 }, { ...base, bn: 192, promote: 8 }, { ...base, out: 'fp32' }, { ...base, m: 64, n: 3072, k: 3072, bn: 192, epilogue: 'scaled', bias: true }];
+    const kernels = variants.map(renderGemm);
+    const report = await buildKernels([{ name: 'gemm_h100', source: renderUnit(kernels), hot: true }], { target: 'h100', cacheDir: mkdtempSync(join(tmpdir(), 'kcache-')) });
+    const functions = report.units[0].functions;
+    for (const k of kernels) expect(functions.some((f) => f.name === k.name), k.name).toBe(true);
+    expect(functions.every((f) => f.spillStoreBytes === 0 && f.spillLoadBytes === 0)).toBe(true);
+  }, 300_000);
+});
