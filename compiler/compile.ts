@@ -38,7 +38,8 @@ export { ROOT } from './paths.ts';
 import { ROOT } from './paths.ts';
 import { sha256, sha256File } from './hash.ts';
 export const DEFAULT_MODEL = join(ROOT, 'models', 'tiny', 'flux2', 'model.onnx');
-export const ARTIFACT_FORMAT = 3;
+/** 4: kernel launches may pass tensor maps (Launch.maps: the own FP8 GEMM), which a format-3 runtime would pass as pointers. */
+export const ARTIFACT_FORMAT = 4;
 
 export const TARGETS = { h100: { arch: 'sm_90a', defaultPrecision: 'fp8' }, b200: { arch: 'sm_100a', defaultPrecision: 'nvfp4' } } as const;
 export type Target = keyof typeof TARGETS;
@@ -197,7 +198,9 @@ export async function compileModel(options: CompileOptions): Promise<CompileSumm
   // FP8 GEMMs whose readers apply the scales (compiler/codegen/dequant.ts), unless the policy keeps them in the GEMM.
   const deferred = stage('plan', () => (policy?.gemmScales === 'gemm' ? new Map() : deferDequant(graph)));
   const memory = stage('plan', () => planMemory(graph, lateReads(graph, deferred)));
-  const plan = stage('codegen', () => kernelPlan(graph, memory, deferred, { fastAccum: policy?.accumulation === 'fast' }));
+  // The own FP8 GEMM (policy gemm "own") is sm_90a code: h100 only; b200 keeps cuBLASLt.
+  const ownGemm = policy?.gemm === 'own' && target === 'h100' ? { promote: policy.accumulation === 'fp32' ? 8 : 0 } : undefined;
+  const plan = stage('codegen', () => kernelPlan(graph, memory, deferred, { fastAccum: policy?.accumulation === 'fast', ...(ownGemm ? { ownGemm } : {}) }));
   const verify = options.verify ? stage('verify', () => verifyGraph(graph, resolve(options.verify!), VERIFY_TOLERANCE[precision])) : null;
   if (verify && !verify.passed) {
     fail(`--verify ${options.verify}`, `relative L2 error <= ${verify.tolerance} and cosine >= ${verify.minCosine} (${precision})`, `${verify.relL2.toExponential(3)} (cosine ${verify.cosine.toFixed(6)}); no artifact written`);

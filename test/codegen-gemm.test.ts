@@ -2,17 +2,26 @@
  * The compiler's own FP8 GEMM (compiler/codegen/gemm.ts, templates/gemm_fp8.cu.njk): what the
  * descriptor refuses, the shared memory it asks for, what the rendered source holds for each choice
  * (tensor-store epilogue for bf16 Y, register stores for fp32 Y, promotion into a separate fp32 sum,
- * the scaled epilogue), and nvcc builds of the variants for sm_90a without spills (the kernel traps
- * on any other target). Numerics and speed against cuBLASLt on an H100: bench/gpu/gemm-own.ts and
+ * the scaled epilogue), nvcc builds of the variants for sm_90a without spills (the kernel traps
+ * on any other target), the launch plan's route (policy gemm "own": deferred FP8 GEMMs whose shape it
+ * takes, X/W/Y as tensor maps the runtime encodes; the artifact checks of those maps), and the kernel
+ * parameter slots a tensor map needs. Numerics and speed against cuBLASLt on an H100: bench/gpu/gemm-own.ts and
  * bench/gpu/gemm_own.cu (bench/RESULTS.md "Session 9: the compiler's own FP8 GEMM").
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import koffi from 'koffi';
 import { describe, expect, it } from 'vitest';
 import { buildKernels } from '../compiler/build/index.ts';
 import { type GemmDescriptor, H100_SMS, gemmSharedBytes, renderGemm } from '../compiler/codegen/gemm.ts';
+import { type Launch, ownGemm } from '../compiler/codegen/plan.ts';
 import { renderUnit } from '../compiler/codegen/render.ts';
+import { compileModel } from '../compiler/compile.ts';
+import { defaultPolicy, loadPolicy } from '../passes/quantize/policy.ts';
+import { openArtifact } from '../runtime/gpu/artifact.ts';
+import { KernelParams } from '../runtime/gpu/cuda.ts';
+import { tinyDir } from './helpers/fixtures.ts';
 
 const base: GemmDescriptor = { kind: 'gemm-fp8', m: 4608, n: 18432, k: 6144, bn: 256, stages: 4, groupM: 8, promote: 0, epilogue: 'unscaled', bias: false };
 
@@ -90,4 +99,89 @@ describe('own FP8 GEMM build', () => {
     for (const k of kernels) expect(functions.some((f) => f.name === k.name), k.name).toBe(true);
     expect(functions.every((f) => f.spillStoreBytes === 0 && f.spillLoadBytes === 0)).toBe(true);
   }, 300_000);
+});
+
+describe('own FP8 GEMM in the launch plan (policy gemm "own")', () => {
+  const tmp = mkdtempSync(join(tmpdir(), 'own-gemm-'));
+  const policyFile = join(tmp, 'own.json');
+  writeFileSync(policyFile, JSON.stringify({ gemm: 'own' }));
+  const launchesOf = (dir: string) => (JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as { launchPlan: Launch[] }).launchPlan;
+
+  it('the policy key: "own" or "cublaslt" (default), anything else refused', () => {
+    expect(defaultPolicy('fp8').gemm).toBe('cublaslt');
+    expect(loadPolicy(policyFile, 'fp8').gemm).toBe('own');
+    const bad = join(tmp, 'bad.json');
+    writeFileSync(bad, JSON.stringify({ gemm: 'cutlass' }));
+    expect(() => loadPolicy(bad, 'fp8')).toThrow(/"gemm" to be "cublaslt" or "own"/);
+  });
+
+  it('tile width by shape: 256, or 192 for narrow long-K outputs, at most 512 rows, or with promotion; none where N or K does not fit', () => {
+    expect(ownGemm(4608, 55296, 6144, 0)!.kernel.source).toMatch(/BN = 256,/);
+    expect(ownGemm(4608, 6144, 24576, 0)!.kernel.source).toMatch(/BN = 192,/);
+    expect(ownGemm(512, 18432, 6144, 0)!.kernel.source).toMatch(/BN = 192,/);
+    expect(ownGemm(4096, 18432, 6144, 8)!.kernel.source).toMatch(/BN = 192,[\s\S]*kb % 8 != 0/);
+    expect(ownGemm(256, 128, 128, 0)).toBeUndefined();
+    expect(ownGemm(256, 384, 96, 0)).toBeUndefined();
+    expect(ownGemm(4096, 6144, 6144, 0)!.maps).toEqual([
+      { param: 0, dtype: 'uint8', rows: 4096, cols: 6144, rowBytes: 6144, box: [128, 128] },
+      { param: 1, dtype: 'uint8', rows: 6144, cols: 6144, rowBytes: 6144, box: [128, 256] },
+      { param: 2, dtype: 'bfloat16', rows: 4096, cols: 6144, rowBytes: 12288, box: [64, 64] },
+    ]);
+  });
+
+  it('tiny Flux.2 and Qwen-Image: the deferred FP8 GEMMs whose N divides take it (X, W, Y as tensor maps, Y last), the rest stay cuBLASLt; the artifact checks accept the maps and refuse a map past its value', async () => {
+    for (const [m, own] of [['flux2', 12], ['qwen_image', 6]] as const) {
+      const dir = join(tmp, m);
+      await compileModel({ model: join(tinyDir(m), 'model.onnx'), target: 'h100', precision: 'fp8', policy: policyFile, out: dir });
+      const plan = launchesOf(dir);
+      const gemms = plan.filter((l): l is Extract<Launch, { kind: 'kernel' }> => l.kind === 'kernel' && l.kernel.startsWith('gemm8_'));
+      expect(gemms, m).toHaveLength(own);
+      for (const l of gemms) {
+        expect(l.maps!.map((t) => t.param)).toEqual([0, 1, 2]);
+        expect(l.args[2].value).toBe(l.args[3].value);
+        expect(l.args[1].where).toBe('weight');
+        expect(l.block).toBe(384);
+      }
+      // Every other FP8 GEMM still runs through cuBLASLt, and none of them is one the own kernel takes.
+      for (const l of plan) if (l.kind === 'gemm' && l.unscaled) expect(ownGemm(l.m, l.n, l.k, 0), `${m} ${l.node}`).toBeUndefined();
+      expect(() => openArtifact(dir, { capability: [9, 0] })).not.toThrow();
+    }
+    const dir = join(tmp, 'flux2');
+    const path = join(dir, 'manifest.json');
+    const manifest = JSON.parse(readFileSync(path, 'utf8'));
+    const l = manifest.launchPlan.find((x: Launch) => x.kind === 'kernel' && x.kernel.startsWith('gemm8_'));
+    // The tiny models run in float32: Y's map is float32 (the kernel stores from registers).
+    expect(l.maps[2]).toMatchObject({ dtype: 'float32', rowBytes: 4 * l.maps[2].cols });
+    l.maps[2].rows += 1;
+    writeFileSync(path, JSON.stringify(manifest));
+    expect(() => openArtifact(dir, { capability: [9, 0] })).toThrow(/tensor map of parameter 2 of launch '[^']+': \d+ rows of \d+ float32 inside/);
+    l.maps[2].rows -= 1;
+    l.maps[0].dtype = 'bfloat16';
+    writeFileSync(path, JSON.stringify(manifest));
+    expect(() => openArtifact(dir, { capability: [9, 0] })).toThrow(/tensor map of parameter 0 of launch '[^']+': '[^']+' of bfloat16 \(the map reads bfloat16\), found float8e4m3fn/);
+  }, 300_000);
+
+  it('b200: the policy keeps cuBLASLt (the kernel is sm_90a code)', async () => {
+    const dir = join(tmp, 'flux2-b200');
+    await compileModel({ model: join(tinyDir('flux2'), 'model.onnx'), target: 'b200', precision: 'fp8', policy: policyFile, out: dir, build: false });
+    expect(launchesOf(dir).some((l) => l.kind === 'kernel' && l.kernel.startsWith('gemm8_'))).toBe(false);
+  }, 300_000);
+});
+
+describe('kernel parameters', () => {
+  it('pointers in 8-byte slots, a 128-byte tensor map in a 64-byte aligned slot, each slot addressed', () => {
+    const map = Uint8Array.from({ length: 128 }, (_, i) => i);
+    const p = new KernelParams([{ ptr: 0x1234 }, { bytes: map }, { ptr: 0x5678 }, { i32: -3 }]);
+    const base = koffi.address(p.values);
+    const offsets = [...p.pointers].map((a) => Number(a - base));
+    expect(offsets).toEqual([0, 64, 192, 200]);
+    expect(Number(p.pointers[1] % 64n)).toBe(0);
+    expect(p.values.readBigUInt64LE(0)).toBe(0x1234n);
+    expect([...p.values.subarray(64, 192)]).toEqual([...map]);
+    expect(p.values.readBigUInt64LE(192)).toBe(0x5678n);
+    expect(p.values.readInt32LE(200)).toBe(-3);
+    // Without maps the layout is the old one: consecutive 8-byte slots.
+    const q = new KernelParams([{ ptr: 1 }, { u32: 2 }, { f32: 0.5 }]);
+    expect([...q.pointers].map((a) => Number(a - koffi.address(q.values)))).toEqual([0, 8, 16]);
+  });
 });

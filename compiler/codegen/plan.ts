@@ -41,11 +41,20 @@ import { isNvfp4ActivationQuantize, nvfp4QuantizeDescriptor, renderNvfp4Quantize
 import { type RenderedKernel, dequantArgs, renderElementwise } from './render.ts';
 import { type Deferred, type ReaderKind, deferredGemms } from './dequant.ts';
 import { gemvDescriptor, renderGemv } from './gemv.ts';
+import { renderGemm } from './gemm.ts';
 
 export interface LaunchArg { value: string; where: 'arena' | 'weight' | 'input'; offset?: number }
 
+/**
+ * A kernel parameter passed as a tensor map (CUtensorMap, 128 bytes by value) that the runtime
+ * encodes at load over the address of argument `param`: a row-major matrix of `rows` x `cols`
+ * elements (`dtype`), rows `rowBytes` apart, copied in boxes of `box` = [cols, rows] with the
+ * 128-byte swizzle (the own FP8 GEMM's operands and output: compiler/codegen/gemm.ts).
+ */
+export interface TensorMapArg { param: number; dtype: 'uint8' | 'bfloat16' | 'float32'; rows: number; cols: number; rowBytes: number; box: [number, number] }
+
 export type Launch =
-  | { kind: 'kernel'; node: string; kernel: string; grid: number; block: number; sharedBytes: number; args: LaunchArg[] }
+  | { kind: 'kernel'; node: string; kernel: string; grid: number; block: number; sharedBytes: number; args: LaunchArg[]; maps?: TensorMapArg[] }
   | { kind: 'gemm'; node: string; precision: 'fp8' | 'nvfp4' | 'high'; m: number; n: number; k: number; transB: boolean; bias: boolean; args: LaunchArg[]; act?: ActGemm; unscaled?: true; fastAccum?: true }
   | { kind: 'pending'; node: string; op: string; args: LaunchArg[] };
 
@@ -109,8 +118,35 @@ export function deferDequant(graph: Graph): Map<string, Deferred> {
 }
 
 /** `deferred`: deferDequant's answer, the same the memory plan was made with (none: every GEMM applies its own scales). */
-/** Options the precision policy sets: `fastAccum`, FP8 GEMMs without periodic fp32 promotion (passes/quantize/policy.ts `accumulation`). */
-export interface PlanOptions { fastAccum?: boolean }
+/**
+ * Options the precision policy sets: `fastAccum`, FP8 GEMMs without periodic fp32 promotion
+ * (passes/quantize/policy.ts `accumulation`); `ownGemm`, the deferred FP8 GEMMs the own kernel takes
+ * run it (policy `gemm: "own"`, h100 only), promoting every `promote` K blocks (0: fast).
+ */
+export interface PlanOptions { fastAccum?: boolean; ownGemm?: { promote: number } }
+
+/**
+ * The own FP8 GEMM for an unscaled (deferred) M x N x K GEMM writing Y in `yType` (bfloat16: through
+ * the tensor store; float32: from registers, its Y map unused), or undefined where it does not take
+ * the shape. Tile width by measurement (H100, bench/RESULTS.md "Session 9: the compiler's own FP8
+ * GEMM"): 192 where the output is narrow and K long (Flux.2's single/MLP out, Qwen-Image's MLP out)
+ * or M is at most 512 (Flux.2's text stream), else 256; 192 with promotion (two accumulators).
+ */
+export function ownGemm(m: number, n: number, k: number, promote: number, yType: string = 'bfloat16'): { kernel: RenderedKernel; maps: TensorMapArg[] } | undefined {
+  const narrow = (n <= 6144 && k >= 12288) || m <= 512;
+  const bn = promote || narrow ? 192 : 256;
+  if (k % 128 !== 0 || n % bn !== 0 || (yType !== 'bfloat16' && yType !== 'float32')) return undefined;
+  const f32 = yType === 'float32';
+  const kernel = renderGemm({ kind: 'gemm-fp8', m, n, k, bn, stages: 4, groupM: 8, promote, epilogue: 'unscaled', bias: false, ...(f32 ? { out: 'fp32' as const } : {}) });
+  return {
+    kernel,
+    maps: [
+      { param: 0, dtype: 'uint8', rows: m, cols: k, rowBytes: k, box: [128, 128] },
+      { param: 1, dtype: 'uint8', rows: n, cols: k, rowBytes: k, box: [128, bn] },
+      f32 ? { param: 2, dtype: 'float32', rows: m, cols: n, rowBytes: 4 * n, box: [32, 64] } : { param: 2, dtype: 'bfloat16', rows: m, cols: n, rowBytes: 2 * n, box: [64, 64] },
+    ],
+  };
+}
 
 export function kernelPlan(graph: Graph, memory: MemoryPlan, deferred: ReadonlyMap<string, Deferred> = new Map(), options: PlanOptions = {}): KernelPlan {
   const users = consumers(graph);
@@ -176,6 +212,16 @@ export function kernelPlan(graph: Graph, memory: MemoryPlan, deferred: ReadonlyM
       const precision = node.op === 'QLinear' ? (node.attrs.format as 'fp8' | 'nvfp4') : 'high';
       const bias = node.op === 'QLinear' ? !!node.inputs[4] : !!node.inputs[2];
       dense(node, node.inputs);
+      // A deferred GEMM's readers apply its scales and bias; a quantized weight is stored [N, K]
+      // whatever the graph's transB (weights-file.ts).
+      const own = options.ownGemm && precision === 'fp8' && deferred.has(name) ? ownGemm(m, n, k, options.ownGemm.promote, (graph.types.get(name) as unknown as { dtype: string }).dtype) : undefined;
+      if (own) {
+        // X [M, K] codes, W [N, K] codes, Y [M, N] bf16 (dense: dense() above), as tensor maps; Y's pointer last.
+        const [x, , w] = node.inputs;
+        kernels.set(own.kernel.name, own.kernel);
+        launches.push({ kind: 'kernel', node: name, kernel: own.kernel.name, grid: own.kernel.grid, block: own.kernel.block, sharedBytes: own.kernel.sharedBytes, args: [x, w, name, name].map(arg), maps: own.maps });
+        return;
+      }
       launches.push({ kind: 'gemm', node: name, precision, m, n, k, transB: node.attrs.transB === 1, bias, args: args(node), ...(deferred.has(name) ? { unscaled: true as const } : {}), ...(precision === 'fp8' && options.fastAccum ? { fastAccum: true as const } : {}) });
       return;
     }

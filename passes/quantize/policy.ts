@@ -30,6 +30,11 @@
  * on an H100, full-size cosine against bf16 diffusers unchanged (bench/RESULTS.md, "Fast
  * accumulation"); one GEMM alone moves 1.7e-3-4e-3 from its fp32 simulation instead of 1.3e-4.
  * "fp32" keeps the promotion. NVFP4 (block-scaled) GEMMs have no such mode.
+ * `gemm`: "cublaslt" (default) or "own": the FP8 GEMMs whose readers apply the scales run the
+ * compiler's own kernel (compiler/codegen/gemm.ts; h100 only, shapes it takes: N a multiple of 192
+ * or 256, K of 128, dense rows), the rest cuBLASLt. With "accumulation": "fp32" the own kernel adds
+ * the tensor cores' sums into fp32 every 8 K blocks (7.2e-4 from the simulation, bench/RESULTS.md
+ * "Session 9: the compiler's own FP8 GEMM").
  * `oneRowGemms`: "fp8-weights" (default) turns a one-row GEMM whose weight holds at least
  * `oneRowMinBytes` (default 256 MiB in its graph type; K a multiple of 16) into a weight-only FP8
  * GEMV (dc.WQLinear, compiler/codegen/gemv.ts): e4m3 weights with an fp32 scale per output channel,
@@ -57,6 +62,7 @@ export interface PrecisionPolicy {
   attention: 'bf16' | 'fp8' | 'auto' | 'fp8-pv' | 'int8';
   gemmScales: 'readers' | 'gemm';
   accumulation: 'fast' | 'fp32';
+  gemm: 'cublaslt' | 'own';
   oneRowGemms: 'fp8-weights' | 'high';
   /** Weight bytes (graph type) from which a one-row GEMM takes the weight-only FP8 path. */
   oneRowMinBytes: number;
@@ -80,7 +86,7 @@ export interface GemmDecision {
 export const ONE_ROW_MIN_BYTES = 256 * 2 ** 20;
 
 export function defaultPolicy(format: QuantFormat): PrecisionPolicy {
-  return { format, keep: [], quantize: [], structural: true, attention: 'auto', gemmScales: 'readers', accumulation: 'fast', oneRowGemms: 'fp8-weights', oneRowMinBytes: ONE_ROW_MIN_BYTES, source: 'default policy' };
+  return { format, keep: [], quantize: [], structural: true, attention: 'auto', gemmScales: 'readers', accumulation: 'fast', gemm: 'cublaslt', oneRowGemms: 'fp8-weights', oneRowMinBytes: ONE_ROW_MIN_BYTES, source: 'default policy' };
 }
 
 export function loadPolicy(file: string, format: QuantFormat): PrecisionPolicy {
@@ -91,7 +97,7 @@ export function loadPolicy(file: string, format: QuantFormat): PrecisionPolicy {
     fail(`--policy ${file}`, 'a readable JSON policy file', (e as Error).message);
   }
   const p = raw as Record<string, unknown>;
-  const known = ['keep', 'quantize', 'structural', 'attention', 'gemmScales', 'accumulation', 'oneRowGemms', 'oneRowMinBytes'];
+  const known = ['keep', 'quantize', 'structural', 'attention', 'gemmScales', 'accumulation', 'gemm', 'oneRowGemms', 'oneRowMinBytes'];
   for (const k of Object.keys(p)) if (!known.includes(k)) fail(`--policy ${file}`, `only the keys ${known.join(', ')}`, `'${k}'`);
   const list = (k: string) => {
     const v = p[k] ?? [];
@@ -104,11 +110,13 @@ export function loadPolicy(file: string, format: QuantFormat): PrecisionPolicy {
   if (gemmScales !== 'readers' && gemmScales !== 'gemm') fail(`--policy ${file}`, '"gemmScales" to be "readers" or "gemm"', JSON.stringify(p.gemmScales));
   const accumulation = (p.accumulation ?? 'fast') as string;
   if (accumulation !== 'fast' && accumulation !== 'fp32') fail(`--policy ${file}`, '"accumulation" to be "fast" or "fp32"', JSON.stringify(p.accumulation));
+  const gemm = (p.gemm ?? 'cublaslt') as string;
+  if (gemm !== 'cublaslt' && gemm !== 'own') fail(`--policy ${file}`, '"gemm" to be "cublaslt" or "own"', JSON.stringify(p.gemm));
   const oneRowGemms = (p.oneRowGemms ?? 'fp8-weights') as string;
   if (oneRowGemms !== 'fp8-weights' && oneRowGemms !== 'high') fail(`--policy ${file}`, '"oneRowGemms" to be "fp8-weights" or "high"', JSON.stringify(p.oneRowGemms));
   const oneRowMinBytes = p.oneRowMinBytes ?? ONE_ROW_MIN_BYTES;
   if (typeof oneRowMinBytes !== 'number' || !(oneRowMinBytes >= 0)) fail(`--policy ${file}`, '"oneRowMinBytes" to be a number of bytes >= 0', JSON.stringify(p.oneRowMinBytes));
-  return { format, keep: list('keep'), quantize: list('quantize'), structural: p.structural !== false, attention: attention as PrecisionPolicy['attention'], gemmScales, accumulation, oneRowGemms, oneRowMinBytes, source: file };
+  return { format, keep: list('keep'), quantize: list('quantize'), structural: p.structural !== false, attention: attention as PrecisionPolicy['attention'], gemmScales, accumulation, gemm, oneRowGemms, oneRowMinBytes, source: file };
 }
 
 /** Attention this long (queries and keys) is compute-bound: where FP8 Q·Kᵀ pays. */

@@ -18,19 +18,22 @@
 import { sha256, sha256File } from '../../compiler/hash.ts';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import type { TensorMapArg } from '../../compiler/codegen/plan.ts';
 import { fail } from '../../compiler/errors.ts';
 import { type DType, bytesFor } from '../../compiler/ir/dtype.ts';
 import type { WeightEntry } from '../../compiler/weights-file.ts';
 
 /** The artifact format this runtime reads (compiler/compile.ts ARTIFACT_FORMAT). */
-export const RUNTIME_FORMAT = 3;
+export const RUNTIME_FORMAT = 4;
 /** Compute capability each target's cubins run on. */
 export const TARGET_CAPABILITY: Record<string, [number, number]> = { h100: [9, 0], b200: [10, 0] };
 
 export interface LaunchArg { value: string; where: 'arena' | 'weight' | 'input'; offset?: number }
 export type Grid = number | [number, number, number] | number[];
 export type Launch =
-  | { kind: 'kernel'; node: string; kernel: string; grid: Grid; block: Grid; sharedBytes: number; args: LaunchArg[] }
+  | { kind: 'kernel'; node: string; kernel: string; grid: Grid; block: Grid; sharedBytes: number; args: LaunchArg[];
+      /** Parameters passed as tensor maps over an argument's address (compiler/codegen/plan.ts TensorMapArg). */
+      maps?: TensorMapArg[] }
   | { kind: 'gemm'; node: string; precision: 'fp8' | 'nvfp4' | 'bf16' | 'high'; m: number; n: number; k: number; transB: boolean; bias: boolean; args: LaunchArg[];
       /** fp8 run with unit scales and no bias: the kernels reading the output apply them (compiler/codegen/dequant.ts). */
       unscaled?: boolean;
@@ -143,11 +146,31 @@ function checkKernels(dir: string, m: Manifest, where: string): Map<string, Uint
   const units = new Map(m.kernels.map((k) => [k.name, k.unit]));
   for (const l of m.launchPlan) {
     if (l.kind !== 'kernel') continue;
+    for (const t of l.maps ?? []) checkTensorMap(m, l, t, where);
     const unit = units.get(l.kernel);
     if (!unit) fail(where, `a kernel '${l.kernel}' (launch '${l.node}') in the manifest's kernel list`, 'none');
     if (!cubins.has(unit)) fail(where, `kernels/${unit}.cubin for launch '${l.node}'`, cubins.size ? 'no such unit' : 'no kernel files: the artifact was compiled with --no-build');
   }
   return cubins;
+}
+
+/** A tensor-map parameter: over one of the launch's arguments, a matrix inside that value's bytes, boxes the copy engine takes. */
+function checkTensorMap(m: Manifest, l: Extract<Launch, { kind: 'kernel' }>, t: TensorMapArg, where: string): void {
+  const what = `tensor map of parameter ${t.param} of launch '${l.node}'`;
+  const a = l.args[t.param];
+  if (!a) fail(where, `${what} over one of its ${l.args.length} arguments`, `parameter ${t.param}`);
+  // The map's element type against the value's: e4m3 codes are read as bytes.
+  const element = { uint8: ['float8e4m3fn', 1], bfloat16: ['bfloat16', 2], float32: ['float32', 4] } as const;
+  const known = element[t.dtype as keyof typeof element];
+  if (!known) fail(where, `${what} of uint8, bfloat16 or float32`, String(t.dtype));
+  const type = m.values[a.value] ? parseType(m.values[a.value], where) : undefined;
+  if (type?.dtype !== known[0]) fail(where, `${what}: '${a.value}' of ${known[0]} (the map reads ${t.dtype})`, type?.dtype ?? 'no type');
+  const size = known[1], bytes = typeBytes(type);
+  const [bc, br] = t.box ?? [];
+  if (!(t.rows > 0 && t.cols > 0 && t.rowBytes >= t.cols * size && t.rowBytes % 16 === 0 && (t.rows - 1) * t.rowBytes + t.cols * size <= bytes)) {
+    fail(where, `${what}: ${t.rows} rows of ${t.cols} ${t.dtype} inside '${a.value}' (${bytes} bytes), rows 16-byte aligned`, `row stride ${t.rowBytes}`);
+  }
+  if (!(bc > 0 && br > 0 && bc <= 256 && br <= 256 && bc * size <= 128)) fail(where, `${what}: a box of at most 128 bytes x 256 rows`, `[${t.box}]`);
 }
 
 function checkWeights(dir: string, m: Manifest, synthetic: boolean): string | null {

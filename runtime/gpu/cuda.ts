@@ -58,6 +58,7 @@ const PROTOTYPES = {
   cuEventDestroy: 'int cuEventDestroy_v2(void *event)',
   cuEventRecord: 'int cuEventRecord(void *event, void *stream)',
   cuEventSynchronize: 'int cuEventSynchronize(void *event)',
+  cuTensorMapEncodeTiled: 'int cuTensorMapEncodeTiled(void *map, int dtype, uint32_t rank, uint64_t address, const uint64_t *dims, const uint64_t *strides, const uint32_t *box, const uint32_t *elementStrides, int interleave, int swizzle, int l2Promotion, int oobFill)',
   cuStreamWaitEvent: 'int cuStreamWaitEvent(void *stream, void *event, unsigned int flags)',
   cuGetErrorName: 'int cuGetErrorName(int error, _Out_ const char **name)',
   cuGetErrorString: 'int cuGetErrorString(int error, _Out_ const char **text)',
@@ -202,24 +203,54 @@ export function getFunction(d: Driver, module: Handle, name: string, sharedBytes
 }
 
 /**
- * A kernel's parameters as cuLaunchKernel reads them: `values` holds each parameter's bytes at
- * 8-byte slots, `pointers` the address of each slot. Both stay alive as long as the launch.
+ * A kernel's parameters as cuLaunchKernel reads them: `values` holds each parameter's bytes, 8-byte
+ * slots for scalars and pointers, 64-byte aligned 128-byte slots for tensor maps (`bytes`);
+ * `pointers` the address of each slot. Both stay alive as long as the launch.
  */
 export class KernelParams {
   readonly values: Buffer;
   readonly pointers: BigUint64Array;
-  constructor(params: ({ ptr: DevicePtr } | { i64: number } | { i32: number } | { u32: number } | { f32: number })[]) {
-    this.values = Buffer.alloc(8 * Math.max(params.length, 1));
+  constructor(params: ({ ptr: DevicePtr } | { i64: number } | { i32: number } | { u32: number } | { f32: number } | { bytes: Uint8Array })[]) {
+    const offsets: number[] = [];
+    let end = 0;
+    for (const p of params) {
+      const size = 'bytes' in p ? p.bytes.length : 8;
+      end = Math.ceil(end / (size > 8 ? 64 : 8)) * (size > 8 ? 64 : 8);
+      offsets.push(end);
+      end += size;
+    }
+    // 64 bytes of slack so that the slots can start on a 64-byte boundary wherever the buffer lands.
+    const raw = Buffer.alloc(Math.max(end, 8) + 64);
+    const shift = (64 - Number(koffi.address(raw) % 64n)) % 64;
+    this.values = raw.subarray(shift, shift + Math.max(end, 8));
     params.forEach((p, i) => {
-      if ('ptr' in p) this.values.writeBigUInt64LE(BigInt(p.ptr), 8 * i);
-      else if ('i64' in p) this.values.writeBigInt64LE(BigInt(p.i64), 8 * i);
-      else if ('i32' in p) this.values.writeInt32LE(p.i32, 8 * i);
-      else if ('u32' in p) this.values.writeUInt32LE(p.u32, 8 * i);
-      else this.values.writeFloatLE(p.f32, 8 * i);
+      const at = offsets[i];
+      if ('bytes' in p) this.values.set(p.bytes, at);
+      else if ('ptr' in p) this.values.writeBigUInt64LE(BigInt(p.ptr), at);
+      else if ('i64' in p) this.values.writeBigInt64LE(BigInt(p.i64), at);
+      else if ('i32' in p) this.values.writeInt32LE(p.i32, at);
+      else if ('u32' in p) this.values.writeUInt32LE(p.u32, at);
+      else this.values.writeFloatLE(p.f32, at);
     });
     const base = koffi.address(this.values);
-    this.pointers = BigUint64Array.from(params.map((_, i) => base + BigInt(8 * i)));
+    this.pointers = BigUint64Array.from(offsets.map((o) => base + BigInt(o)));
   }
+}
+
+const TENSOR_MAP_DTYPE = { uint8: 0, float32: 7, bfloat16: 9 } as const; // CU_TENSOR_MAP_DATA_TYPE_UINT8, _FLOAT32, _BFLOAT16
+const CU_TENSOR_MAP_SWIZZLE_128B = 3, CU_TENSOR_MAP_L2_PROMOTION_L2_256B = 3;
+
+/**
+ * A tensor map (CUtensorMap's 128 bytes) over a row-major matrix at `address`: `rows` x `cols`
+ * elements, rows `rowBytes` apart, boxes of `box` = [cols, rows], 128-byte swizzle, zeros past the edges.
+ */
+export function encodeTensorMap(d: Driver, address: DevicePtr, m: { dtype: keyof typeof TENSOR_MAP_DTYPE; rows: number; cols: number; rowBytes: number; box: readonly [number, number] }): Uint8Array {
+  const raw = Buffer.alloc(128 + 64);
+  const shift = (64 - Number(koffi.address(raw) % 64n)) % 64; // the driver writes a 64-byte aligned object
+  const map = raw.subarray(shift, shift + 128);
+  d.call('cuTensorMapEncodeTiled', map, TENSOR_MAP_DTYPE[m.dtype], 2, BigInt(address), BigUint64Array.of(BigInt(m.cols), BigInt(m.rows)), BigUint64Array.of(BigInt(m.rowBytes)),
+    Uint32Array.of(m.box[0], m.box[1]), Uint32Array.of(1, 1), 0, CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B, 0);
+  return Uint8Array.from(map);
 }
 
 export const dims = (g: number | readonly number[]): [number, number, number] =>

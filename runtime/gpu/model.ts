@@ -35,7 +35,7 @@ import { type Section, type WeightEntry, unsharedWeight } from '../../compiler/w
 import { type Artifact, type Launch, checkInputs, openArtifact, parseType, typeBytes } from './artifact.ts';
 import { CublasLt, type Gemm, type GemmSpec, type TuneResult, WORKSPACE_BYTES, specFor } from './cublaslt.ts';
 import {
-  type Device, type DevicePtr, type Driver, type Handle, KernelParams, alloc, captureGraph, createEvent, createStream,
+  type Device, type DevicePtr, type Driver, type Handle, KernelParams, alloc, encodeTensorMap, captureGraph, createEvent, createStream,
   getFunction, launch, loadModule, memInfo, openDevice,
 } from './cuda.ts';
 import { type DeviceLayout, FILL_KIND, deviceLayout, hostCopies, isSynthetic, syntheticFills } from './weights.ts';
@@ -422,7 +422,12 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
     const steps: ((s: Handle) => void)[] = m.launchPlan.map((l) => {
       if (l.kind === 'kernel') {
         const fn = fnFor(l.kernel, unitOf.get(l.kernel)!, l.sharedBytes);
-        const params = new KernelParams(l.args.map((_, i) => ({ ptr: ptrOf(l, i) })));
+        // Tensor-map parameters (the own FP8 GEMM's operands) are encoded here, over this replica's addresses.
+        const mapOf = new Map((l.maps ?? []).map((t) => [t.param, t]));
+        const params = new KernelParams(l.args.map((_, i) => {
+          const t = mapOf.get(i);
+          return t ? { bytes: encodeTensorMap(d, ptrOf(l, i), t) } : { ptr: ptrOf(l, i) };
+        }));
         return (s: Handle) => {
           try {
             launch(d, fn, l.grid, l.block, l.sharedBytes, s, params);
