@@ -37,14 +37,15 @@ const SHAPES: [string, number, number, number][] = [
 
 const VARIANTS = (process.env.GEMM_VARIANTS ?? 'f256s4,f192s5,p192s5x4').split(',');
 
-/** `f256s4`: fast accumulation, 256 wide, 4 stages; `p192s5x4`: promotion every 4 K blocks; a trailing
+/** `f256s4`: fast accumulation, 256 wide, 4 stages; `p192s5x4`: promotion every 4 K blocks; `q128s6`:
+ * ping-pong, 128 wide, 6 stages; a trailing
  * `o32`: fp32 output (the accuracy check without bf16's rounding). */
 function variant(v: string, m: number, n: number, k: number): GemmDescriptor | undefined {
-  const r = /^(f|p)(\d+)s(\d+)(?:x(\d+))?(o32)?$/.exec(v);
-  if (!r) throw new Error(`variant ${v}: f|p WIDTH s STAGES [x PROMOTE] [o32]`);
+  const r = /^(f|p|q)(\d+)s(\d+)(?:x(\d+))?(o32)?$/.exec(v);
+  if (!r) throw new Error(`variant ${v}: f|p|q WIDTH s STAGES [x PROMOTE] [o32] (q: ping-pong)`);
   const bn = Number(r[2]);
   if (n % bn) return undefined;
-  return { kind: 'gemm-fp8', m, n, k, bn, stages: Number(r[3]), groupM: 8, promote: r[1] === 'p' ? Number(r[4] ?? 4) : 0, epilogue: 'unscaled', bias: false, ...(r[5] ? { out: 'fp32' as const } : {}) };
+  return { kind: 'gemm-fp8', m, n, k, bn, stages: Number(r[3]), groupM: 8, promote: r[1] === 'p' ? Number(r[4] ?? 4) : 0, epilogue: 'unscaled', bias: false, ...(r[5] ? { out: 'fp32' as const } : {}), ...(r[1] === 'q' ? { schedule: 'pingpong' as const } : {}) };
 }
 
 async function prepare(dir: string) {

@@ -32,8 +32,14 @@ export const H100_SMS = 132;
 export interface GemmDescriptor {
   kind: 'gemm-fp8';
   m: number; n: number; k: number;
-  /** Output tile width (the tile is 128 rows): 128, 192 or 256 (256 only with fast accumulation). */
+  /** Output tile width (the tile is 128 rows): 128, 192 or 256 (256 only with fast accumulation, cooperative). */
   bn: number;
+  /**
+   * 'cooperative' (default): both consumer warpgroups on each tile, 64 rows each; 'pingpong': each
+   * warpgroup a whole tile of its own (two m64 halves, fast accumulation, width <= 192), the two
+   * alternating on the tensor cores so that one's epilogue runs under the other's K loop.
+   */
+  schedule?: 'cooperative' | 'pingpong';
   /** Shared-memory stages of (X, W) K blocks. */
   stages: number;
   /** Row tiles per group of the tile order (L2 reuse among the CTAs running at once). */
@@ -56,13 +62,14 @@ export function renderGemm(d: GemmDescriptor): RenderedKernel {
   if (d.n % d.bn !== 0) fail(where, `N a multiple of the tile width ${d.bn}`, String(d.n));
   if (d.k % 128 !== 0) fail(where, 'K a multiple of 128', String(d.k));
   if (d.promote && d.bn > 192) fail(where, 'two accumulators in registers (tile width <= 192 with promotion)', String(d.bn));
+  if (d.schedule === 'pingpong' && (d.promote || d.bn > 192)) fail(where, 'a ping-pong tile of 128 rows in registers (fast accumulation, width <= 192)', `width ${d.bn}${d.promote ? ', promotion' : ''}`);
   if (d.bias && d.epilogue !== 'scaled') fail(where, 'a bias with the scaled epilogue', d.epilogue);
   const shared = gemmSharedBytes(d);
   if (shared > MAX_SHARED) fail(where, `at most ${MAX_SHARED} bytes of shared memory`, `${shared} (${d.stages} stages)`);
   const mma = wgmmaFunction('ss-e4m3', d.bn);
   const source = [text('attention.cuh'), mma.source, env.render('gemm_fp8.cu.njk', {
     name, m: d.m, n: d.n, k: d.k, bn: d.bn, stages: d.stages, groupM: d.groupM, promote: d.promote,
-    scaled: d.epilogue === 'scaled', bias: d.bias, wgmma: mma.name, outType: d.out === 'fp32' ? 'float' : '__nv_bfloat16', tmaStore: d.out !== 'fp32',
+    scaled: d.epilogue === 'scaled', bias: d.bias, wgmma: mma.name, pingpong: d.schedule === 'pingpong', outType: d.out === 'fp32' ? 'float' : '__nv_bfloat16', tmaStore: d.out !== 'fp32',
   })].join('\n');
   const tiles = Math.ceil(d.m / 128) * (d.n / d.bn);
   return { name, source, hot: true, grid: Math.min(H100_SMS, tiles), block: 384, sharedBytes: shared };

@@ -128,16 +128,17 @@ export interface PlanOptions { fastAccum?: boolean; ownGemm?: { promote: number 
 /**
  * The own FP8 GEMM for an unscaled (deferred) M x N x K GEMM writing Y in `yType` (bfloat16: through
  * the tensor store; float32: from registers, its Y map unused), or undefined where it does not take
- * the shape. Tile width by measurement (H100, bench/RESULTS.md "Session 9: the compiler's own FP8
- * GEMM"): 192 where the output is narrow and K long (Flux.2's single/MLP out, Qwen-Image's MLP out)
- * or M is at most 512 (Flux.2's text stream), else 256; 192 with promotion (two accumulators).
+ * the shape. By measurement (H100, bench/RESULTS.md "Session 9: the compiler's own FP8 GEMM"): the
+ * ping-pong schedule with 128 x 192 tiles and 4 stages, 0.96-1.14x cuBLASLt on the Flux.2 and
+ * Qwen-Image shapes; with promotion the cooperative one (two accumulators a thread). Fewer than 256
+ * rows (Qwen-Image's 64-row text stream, weight-bound) stay with cuBLASLt: one row tile leaves most
+ * SMs idle (0.4-0.8x in the model).
  */
 export function ownGemm(m: number, n: number, k: number, promote: number, yType: string = 'bfloat16'): { kernel: RenderedKernel; maps: TensorMapArg[] } | undefined {
-  const narrow = (n <= 6144 && k >= 12288) || m <= 512;
-  const bn = promote || narrow ? 192 : 256;
-  if (k % 128 !== 0 || n % bn !== 0 || (yType !== 'bfloat16' && yType !== 'float32')) return undefined;
+  const bn = 192;
+  if (m < 256 || k % 128 !== 0 || n % bn !== 0 || (yType !== 'bfloat16' && yType !== 'float32')) return undefined;
   const f32 = yType === 'float32';
-  const kernel = renderGemm({ kind: 'gemm-fp8', m, n, k, bn, stages: 4, groupM: 8, promote, epilogue: 'unscaled', bias: false, ...(f32 ? { out: 'fp32' as const } : {}) });
+  const kernel = renderGemm({ kind: 'gemm-fp8', m, n, k, bn, stages: 4, groupM: 8, promote, epilogue: 'unscaled', bias: false, ...(promote ? {} : { schedule: 'pingpong' as const }), ...(f32 ? { out: 'fp32' as const } : {}) });
   return {
     kernel,
     maps: [
