@@ -96,6 +96,22 @@ describe('own FP8 GEMM source', () => {
     expect(() => renderGemm({ ...base, bn: 128, promote: 4, schedule: 'pingpong' })).toThrow(/fast accumulation/);
   });
 
+  it('Y chunk buffers: a tile of an odd number of chunks (cooperative, 192 wide) waits for every store before its first chunk, since the previous tile\'s last store went out of that buffer; even counts wait for all but the latest', () => {
+    // A warpgroup's chunks alternate between two buffers and each is one bulk group: before a buffer is
+    // written again, the group that last read it must be done. With 3 chunks a tile (buffers 0, 1, 0),
+    // the next tile's chunk 0 (buffer 0) follows the latest group, which read buffer 0: wait_group 0.
+    const odd = renderGemm({ ...base, bn: 192 }).source;
+    expect(odd).toMatch(/if \(q == 0\) dcg_bulk_wait_read<0>\(\); else dcg_bulk_wait_read<1>\(\);/);
+    expect(renderGemm({ ...base, bn: 192, promote: 8 }).source).toMatch(/if \(q == 0\) dcg_bulk_wait_read<0>\(\);/);
+    // 2 or 4 chunks a tile (cooperative 128 / 256), 6 (ping-pong 192: two halves of 3): buffer 0's last
+    // store is never the latest group when a tile starts.
+    for (const d of [{ ...base, bn: 128 }, base, { ...base, bn: 192, schedule: 'pingpong' as const }]) {
+      const k = renderGemm(d).source;
+      expect(k, `${d.bn} ${d.schedule ?? 'cooperative'}`).not.toMatch(/dcg_bulk_wait_read<0>\(\); else/);
+      expect(k).toMatch(/if \(leader\) dcg_bulk_wait_read<1>\(\);/);
+    }
+  });
+
   it('scaled epilogue: Y = acc · xs[m] · ws[n] + bias[n]', () => {
     const k = renderGemm({ ...base, epilogue: 'scaled', bias: true }).source;
     expect(k).toMatch(/const float\* __restrict__ xs, const float\* __restrict__ ws, const float\* __restrict__ bias\)/);

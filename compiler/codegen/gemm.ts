@@ -70,6 +70,9 @@ export function renderGemm(d: GemmDescriptor): RenderedKernel {
   const source = [text('attention.cuh'), mma.source, env.render('gemm_fp8.cu.njk', {
     name, m: d.m, n: d.n, k: d.k, bn: d.bn, stages: d.stages, groupM: d.groupM, promote: d.promote,
     scaled: d.epilogue === 'scaled', bias: d.bias, wgmma: mma.name, pingpong: d.schedule === 'pingpong', outType: d.out === 'fp32' ? 'float' : '__nv_bfloat16', tmaStore: d.out !== 'fp32',
+    // A warpgroup's chunks of a tile alternate between its two buffers; an odd count (cooperative, 192
+    // wide) starts the next tile on the buffer of the previous tile's last (latest) store.
+    oddChunks: d.schedule !== 'pingpong' && (d.bn / 64) % 2 === 1,
   })].join('\n');
   const tiles = Math.ceil(d.m / 128) * (d.n / d.bn);
   return { name, source, hot: true, grid: Math.min(H100_SMS, tiles), block: 384, sharedBytes: shared };
