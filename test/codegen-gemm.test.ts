@@ -26,13 +26,21 @@ import { tinyDir } from './helpers/fixtures.ts';
 const base: GemmDescriptor = { kind: 'gemm-fp8', m: 4608, n: 18432, k: 6144, bn: 256, stages: 4, groupM: 8, promote: 0, epilogue: 'unscaled', bias: false };
 
 describe('own FP8 GEMM descriptor', () => {
-  it('refuses tiles that do not divide N, K off 128, promotion at 256 wide, a bias without scales, shared memory past 227 KB', () => {
+  it('refuses tiles that do not divide N, K off 128, promotion at 256 wide, a bias without scales, shared memory past 227 KB, one stage, empty shapes', () => {
     expect(() => renderGemm({ ...base, n: 18432 + 128 })).toThrow(/N a multiple of the tile width 256/);
     expect(() => renderGemm({ ...base, k: 6144 + 64 })).toThrow(/K a multiple of 128/);
     expect(() => renderGemm({ ...base, bn: 160 })).toThrow(/an output tile 128, 192 or 256 wide/);
     expect(() => renderGemm({ ...base, promote: 4 })).toThrow(/tile width <= 192 with promotion/);
     expect(() => renderGemm({ ...base, bias: true })).toThrow(/a bias with the scaled epilogue/);
     expect(() => renderGemm({ ...base, bn: 192, stages: 5 })).toThrow(/at most 232448 bytes of shared memory/);
+    // One stage would deadlock (block kb's stage is released after block kb + 1's MMAs are issued);
+    // empty shapes and a zero group have no tiles or divide by zero.
+    expect(() => renderGemm({ ...base, stages: 1 })).toThrow(/stages an integer >= 2 \(a stage is released one K block late\)/);
+    expect(() => renderGemm({ ...base, k: 0 })).toThrow(/k an integer >= 1/);
+    expect(() => renderGemm({ ...base, n: 0 })).toThrow(/n an integer >= 1/);
+    expect(() => renderGemm({ ...base, m: 100.5 })).toThrow(/m an integer >= 1/);
+    expect(() => renderGemm({ ...base, groupM: 0 })).toThrow(/groupM an integer >= 1/);
+    expect(() => renderGemm({ ...base, stages: 2 })).not.toThrow();
     // Without the bf16 tensor-store buffers five stages of 192 fit.
     expect(() => renderGemm({ ...base, bn: 192, stages: 5, out: 'fp32' })).not.toThrow();
   });

@@ -58,6 +58,10 @@ export const gemmSharedBytes = (d: Pick<GemmDescriptor, 'bn' | 'stages' | 'out'>
 export function renderGemm(d: GemmDescriptor): RenderedKernel {
   const name = `gemm8_${jsonHash16({ d, t: text('gemm_fp8.cu.njk'), h: text('attention.cuh') })}`;
   const where = `FP8 GEMM kernel ${name} (${d.m}x${d.n}x${d.k})`;
+  for (const [key, min] of [['m', 1], ['n', 1], ['k', 1], ['groupM', 1], ['stages', 2], ['promote', 0]] as const) {
+    // One stage deadlocks: a consumer releases block kb's stage only after issuing block kb + 1's MMAs.
+    if (!Number.isInteger(d[key]) || d[key] < min) fail(where, `${key} an integer >= ${min}${key === 'stages' ? ' (a stage is released one K block late)' : ''}`, String(d[key]));
+  }
   if (![128, 192, 256].includes(d.bn)) fail(where, 'an output tile 128, 192 or 256 wide', String(d.bn));
   if (d.n % d.bn !== 0) fail(where, `N a multiple of the tile width ${d.bn}`, String(d.n));
   if (d.k % 128 !== 0) fail(where, 'K a multiple of 128', String(d.k));
