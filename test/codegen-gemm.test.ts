@@ -171,7 +171,7 @@ describe('own FP8 GEMM in the launch plan (policy gemm "own")', () => {
     ]);
   });
 
-  it('tiny Flux.2 and Qwen-Image: the deferred FP8 GEMMs of at least 256 rows whose N and K fit take it (X, W, Y as tensor maps, Y last), the rest stay cuBLASLt; the artifact checks accept the maps and refuse a map past its value', async () => {
+  it('tiny Flux.2 and Qwen-Image: the deferred FP8 GEMMs of at least 256 rows whose N and K fit take it (X, W, Y as tensor maps, Y last), the rest stay cuBLASLt; the artifact checks accept the maps and refuse a map past its value, of another type, at a non-index parameter or twice, unaligned, or with a box the copy engine refuses', async () => {
     for (const [m, own] of [['flux2', 8], ['qwen_image', 3]] as const) {
       const dir = join(tmp, m);
       await compileModel({ model: join(tinyDir(m), 'model.onnx'), target: 'h100', precision: 'fp8', policy: policyFile, out: dir });
@@ -201,6 +201,24 @@ describe('own FP8 GEMM in the launch plan (policy gemm "own")', () => {
     l.maps[0].dtype = 'bfloat16';
     writeFileSync(path, JSON.stringify(manifest));
     expect(() => openArtifact(dir, { capability: [9, 0] })).toThrow(/tensor map of parameter 0 of launch '[^']+': '[^']+' of bfloat16 \(the map reads bfloat16\), found float8e4m3fn/);
+    l.maps[0].dtype = 'uint8';
+    const refused = (edit: () => void, undo: () => void, message: RegExp) => {
+      edit();
+      writeFileSync(path, JSON.stringify(manifest));
+      expect(() => openArtifact(dir, { capability: [9, 0] })).toThrow(message);
+      undo();
+    };
+    // A parameter index the runtime would not match (model.ts looks maps up by number): the kernel
+    // would get an 8-byte pointer where it reads a 128-byte map.
+    refused(() => { l.maps[0].param = '0'; }, () => { l.maps[0].param = 0; }, /tensor map of parameter 0 of launch '[^']+' over one of its 4 arguments \(an index\), found parameter "0"/);
+    refused(() => { l.maps[1].param = 0; }, () => { l.maps[1].param = 1; }, /tensor map of parameter 0 of launch '[^']+': one map a parameter, found 2/);
+    // X at an offset the copy engine refuses (16-byte alignment); a box of 8 bytes; a fractional extent.
+    const x = l.args[0];
+    refused(() => { x.offset += 8; }, () => { x.offset -= 8; }, /tensor map of parameter 0 of launch '[^']+': '[^']+' at a 16-byte aligned offset, found offset \d+/);
+    refused(() => { l.maps[0].box = [8, 128]; }, () => { l.maps[0].box = [128, 128]; }, /tensor map of parameter 0 of launch '[^']+': a box of 16 to 128 bytes \(a multiple of 16\) x at most 256 rows, found \[8,128\]/);
+    refused(() => { l.maps[1].rows -= 0.5; }, () => { l.maps[1].rows += 0.5; }, /tensor map of parameter 1 of launch '[^']+': [\d.]+ rows of \d+ uint8 inside/);
+    writeFileSync(path, JSON.stringify(manifest));
+    expect(() => openArtifact(dir, { capability: [9, 0] })).not.toThrow();
   }, 300_000);
 
   it('b200: the policy keeps cuBLASLt (the kernel is sm_90a code)', async () => {

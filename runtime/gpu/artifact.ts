@@ -6,7 +6,9 @@
  *   2. the target matches the device's compute capability (h100 -> 9.0, b200 -> 10.0; the cubins
  *      are arch-specific, sm_90a / sm_100a, and run on that exact capability only);
  *   3. no `pending` launches (ops without a kernel), named with their counts;
- *   4. every kernel file exists with the manifest's sha256, and every launch names a known kernel;
+ *   4. every kernel file exists with the manifest's sha256, every launch names a known kernel, and
+ *      its tensor-map parameters (the own FP8 GEMM's) lie inside their values, aligned, in boxes
+ *      the copy engine takes;
  *   5. weights.bin has the indexed size (truncation) and sha256 (read streaming, 8 MiB at a time),
  *      and every section lies inside it; a structure-only artifact needs synthetic weights;
  *   6. every launch argument resolves: arena ranges inside the arena, weights in the index,
@@ -157,8 +159,10 @@ function checkKernels(dir: string, m: Manifest, where: string): Map<string, Uint
 /** A tensor-map parameter: over one of the launch's arguments, a matrix inside that value's bytes, boxes the copy engine takes. */
 function checkTensorMap(m: Manifest, l: Extract<Launch, { kind: 'kernel' }>, t: TensorMapArg, where: string): void {
   const what = `tensor map of parameter ${t.param} of launch '${l.node}'`;
-  const a = l.args[t.param];
-  if (!a) fail(where, `${what} over one of its ${l.args.length} arguments`, `parameter ${t.param}`);
+  // The runtime encodes a map where the parameter's index is a number: any other key would pass a pointer where the kernel reads 128 bytes.
+  const a = Number.isInteger(t.param) ? l.args[t.param] : undefined;
+  if (!a) fail(where, `${what} over one of its ${l.args.length} arguments (an index)`, `parameter ${JSON.stringify(t.param)}`);
+  if (l.maps!.filter((x) => x.param === t.param).length > 1) fail(where, `${what}: one map a parameter`, `${l.maps!.filter((x) => x.param === t.param).length}`);
   // The map's element type against the value's: e4m3 codes are read as bytes.
   const element = { uint8: ['float8e4m3fn', 1], bfloat16: ['bfloat16', 2], float32: ['float32', 4] } as const;
   const known = element[t.dtype as keyof typeof element];
@@ -167,10 +171,13 @@ function checkTensorMap(m: Manifest, l: Extract<Launch, { kind: 'kernel' }>, t: 
   if (type?.dtype !== known[0]) fail(where, `${what}: '${a.value}' of ${known[0]} (the map reads ${t.dtype})`, type?.dtype ?? 'no type');
   const size = known[1], bytes = typeBytes(type);
   const [bc, br] = t.box ?? [];
-  if (!(t.rows > 0 && t.cols > 0 && t.rowBytes >= t.cols * size && t.rowBytes % 16 === 0 && (t.rows - 1) * t.rowBytes + t.cols * size <= bytes)) {
+  if (!([t.rows, t.cols, t.rowBytes].every((x) => Number.isInteger(x)) && t.rows > 0 && t.cols > 0 && t.rowBytes >= t.cols * size && t.rowBytes % 16 === 0 && (t.rows - 1) * t.rowBytes + t.cols * size <= bytes)) {
     fail(where, `${what}: ${t.rows} rows of ${t.cols} ${t.dtype} inside '${a.value}' (${bytes} bytes), rows 16-byte aligned`, `row stride ${t.rowBytes}`);
   }
-  if (!(bc > 0 && br > 0 && bc <= 256 && br <= 256 && bc * size <= 128)) fail(where, `${what}: a box of at most 128 bytes x 256 rows`, `[${t.box}]`);
+  // The copy engine's base address: 16-byte aligned (arena and weights are 256-byte aligned, a view may not be).
+  const start = a.where === 'arena' ? a.offset : a.where === 'input' ? m.io.inputs.find((i) => i.name === a.value)?.offset : 0;
+  if (start === undefined || start % 16 !== 0) fail(where, `${what}: '${a.value}' at a 16-byte aligned offset`, `offset ${start}`);
+  if (!(Number.isInteger(bc) && Number.isInteger(br) && bc > 0 && br > 0 && br <= 256 && bc * size <= 128 && (bc * size) % 16 === 0)) fail(where, `${what}: a box of 16 to 128 bytes (a multiple of 16) x at most 256 rows`, `[${t.box}]`);
 }
 
 function checkWeights(dir: string, m: Manifest, synthetic: boolean): string | null {
