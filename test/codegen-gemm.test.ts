@@ -21,6 +21,7 @@ import { compileModel } from '../compiler/compile.ts';
 import { defaultPolicy, loadPolicy } from '../passes/quantize/policy.ts';
 import { openArtifact } from '../runtime/gpu/artifact.ts';
 import { KernelParams } from '../runtime/gpu/cuda.ts';
+import { DEFAULT_VARIANTS, SHAPES, variant } from '../bench/gpu/gemm-own.ts';
 import { tinyDir } from './helpers/fixtures.ts';
 
 const base: GemmDescriptor = { kind: 'gemm-fp8', m: 4608, n: 18432, k: 6144, bn: 256, stages: 4, groupM: 8, promote: 0, epilogue: 'unscaled', bias: false };
@@ -124,6 +125,21 @@ describe('own FP8 GEMM source', () => {
     const k = renderGemm({ ...base, epilogue: 'scaled', bias: true }).source;
     expect(k).toMatch(/const float\* __restrict__ xs, const float\* __restrict__ ws, const float\* __restrict__ bias\)/);
     expect(k).toMatch(/a = fmaf\(a \* x0, w\.x, bb\.x\);/);
+  });
+});
+
+describe('own FP8 GEMM bench (bench/gpu/gemm-own.ts)', () => {
+  it('its default variants render for every shape it times (or skip a width that does not divide N)', () => {
+    // The variants named before (f192s5 with a bf16 Y) asked for more shared memory than a CTA has.
+    for (const [label, m, n, k] of SHAPES) {
+      for (const v of DEFAULT_VARIANTS.split(',')) {
+        const d = variant(v, m, n, k);
+        if (d) expect(() => renderGemm(d), `${v} ${label}`).not.toThrow();
+      }
+    }
+    expect(variant('q192s4', 4096, 6144, 6144)).toMatchObject({ bn: 192, stages: 4, promote: 0, schedule: 'pingpong' });
+    expect(variant('p192s4x8', 4096, 6144, 6144)).toMatchObject({ bn: 192, stages: 4, promote: 8 });
+    expect(variant('f256s4', 4096, 6144 + 192, 6144)).toBeUndefined();
   });
 });
 

@@ -21,7 +21,7 @@ import { renderUnit } from '../../compiler/codegen/render.ts';
 import { ROOT } from '../../compiler/paths.ts';
 
 /** [label, M, N, K]: Flux.2 (4096 image + 512 text tokens; single blocks 4608) and Qwen-Image's batch-2 CFG step. */
-const SHAPES: [string, number, number, number][] = [
+export const SHAPES: [string, number, number, number][] = [
   ['flux single fused in', 4608, 55296, 6144],
   ['flux single out', 4608, 6144, 24576],
   ['flux img qkv', 4096, 18432, 6144],
@@ -35,12 +35,14 @@ const SHAPES: [string, number, number, number][] = [
   ['qwen img mlp out (b2)', 8192, 3072, 12288],
 ];
 
-const VARIANTS = (process.env.GEMM_VARIANTS ?? 'f256s4,f192s5,p192s5x4').split(',');
+/** The last recorded comparison's variants (bench/RESULTS.md "Session 9"), unless GEMM_VARIANTS names others. */
+export const DEFAULT_VARIANTS = 'q128s6,q192s4,f256s4';
+const VARIANTS = (process.env.GEMM_VARIANTS ?? DEFAULT_VARIANTS).split(',');
 
-/** `f256s4`: fast accumulation, 256 wide, 4 stages; `p192s5x4`: promotion every 4 K blocks; `q128s6`:
+/** `f256s4`: fast accumulation, 256 wide, 4 stages; `p192s4x8`: promotion every 8 K blocks; `q128s6`:
  * ping-pong, 128 wide, 6 stages; a trailing
  * `o32`: fp32 output (the accuracy check without bf16's rounding). */
-function variant(v: string, m: number, n: number, k: number): GemmDescriptor | undefined {
+export function variant(v: string, m: number, n: number, k: number): GemmDescriptor | undefined {
   const r = /^(f|p|q)(\d+)s(\d+)(?:x(\d+))?(o32)?$/.exec(v);
   if (!r) throw new Error(`variant ${v}: f|p|q WIDTH s STAGES [x PROMOTE] [o32] (q: ping-pong)`);
   const bn = Number(r[2]);
@@ -68,9 +70,10 @@ async function prepare(dir: string) {
   console.log(`${lines.length} cases -> ${dir}`);
 }
 
+const isMain = process.argv[1] && /gemm-own\.ts$/.test(process.argv[1]);
 const [cmd, dir] = process.argv.slice(2);
-if (cmd === 'prepare' && dir) await prepare(dir);
-else {
+if (isMain && cmd === 'prepare' && dir) await prepare(dir);
+else if (isMain) {
   console.error('usage: npx tsx bench/gpu/gemm-own.ts prepare DIR');
   process.exit(2);
 }
