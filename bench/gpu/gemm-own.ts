@@ -33,6 +33,10 @@ export const SHAPES: [string, number, number, number][] = [
   ['qwen img out (b2)', 8192, 3072, 3072],
   ['qwen img mlp in (b2)', 8192, 12288, 3072],
   ['qwen img mlp out (b2)', 8192, 3072, 12288],
+  // Row counts off the 128-row tile (Flux.2 at 832x1216: 3952 image + 512 text tokens): the last row
+  // tile partial, its loads zero-filled and its stores clipped by the copy engine.
+  ['flux 832x1216 single fused in', 4464, 55296, 6144],
+  ['odd rows', 300, 9216, 3072],
 ];
 
 /** The last recorded comparison's variants (bench/RESULTS.md "Session 9"), unless GEMM_VARIANTS names others. */
