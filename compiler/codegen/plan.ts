@@ -129,10 +129,11 @@ export interface PlanOptions { fastAccum?: boolean; ownGemm?: { promote: number 
  * The own FP8 GEMM for an unscaled (deferred) M x N x K GEMM writing Y in `yType` (bfloat16: through
  * the tensor store; float32: from registers, its Y map unused), or undefined where it does not take
  * the shape. By measurement (H100, bench/RESULTS.md "Session 9: the compiler's own FP8 GEMM"): the
- * ping-pong schedule with 128 x 192 tiles and 4 stages, 0.96-1.14x cuBLASLt on the Flux.2 and
+ * ping-pong schedule with 128 x 192 tiles and 4 stages, 0.94-1.14x cuBLASLt (three runs) on the Flux.2 and
  * Qwen-Image shapes; with promotion the cooperative one (two accumulators a thread). Fewer than 256
  * rows (Qwen-Image's 64-row text stream, weight-bound) stay with cuBLASLt: one row tile leaves most
- * SMs idle (0.4-0.8x in the model).
+ * SMs idle (0.4-0.8x in the model). Known weak spot: a few row tiles over a narrow N (300 x 9216:
+ * 0.68x, about one tile a CTA, so one warpgroup idles; the cooperative 128 x 256 ran it at 1.01x).
  */
 export function ownGemm(m: number, n: number, k: number, promote: number, yType: string = 'bfloat16'): { kernel: RenderedKernel; maps: TensorMapArg[] } | undefined {
   const bn = 192;
