@@ -5,8 +5,9 @@
  * (today: the per-token x per-channel scales and a bias, or none).
  *
  * A launch passes three tensor maps by value (X and W: boxes of 128 codes x 128 / BN rows; Y: 64 x
- * 64 bf16; all with the 128-byte swizzle), then the output pointer and the epilogue's vectors. Shapes are baked into the source: N a multiple of the tile's
- * width, K of 128; M any (the copy engine zero-fills rows past M, the epilogue skips them).
+ * 64 bf16; all with the 128-byte swizzle), then the output pointer and the epilogue's vectors.
+ * Shapes are baked into the source: N a multiple of the tile's width, K of 128; M any (the copy
+ * engine zero-fills rows past M, the epilogue skips them). ownGemm() is the plan's route to it.
  * Accumulation: 'fast' keeps one accumulator over all of K (cuBLASLt's fast accumulation);
  * `promote: P` adds each P-block sum (P x 128 of K) into a separate fp32 sum, which bounds the
  * tensor cores' shorter accumulation to P x 128 terms.
@@ -18,6 +19,7 @@ import { fail } from '../errors.ts';
 import { jsonHash16 } from '../hash.ts';
 import { ROOT } from '../paths.ts';
 import { wgmmaFunction } from './attention.ts';
+import type { TensorMapArg } from './plan.ts';
 import type { RenderedKernel } from './render.ts';
 
 const TEMPLATES = join(ROOT, 'templates');
@@ -55,7 +57,19 @@ export interface GemmDescriptor {
 /** Dynamic shared memory: alignment slack, the stages, a bf16 Y's four 8 KB chunk buffers, the barriers. */
 export const gemmSharedBytes = (d: Pick<GemmDescriptor, 'bn' | 'stages' | 'out'>) => 1024 + d.stages * (128 * 128 + d.bn * 128) + (d.out === 'fp32' ? 0 : 4 * 8192) + 16 * d.stages;
 
+/** Rendered kernels by descriptor: a model repeats a few GEMM shapes over its blocks. */
+const rendered = new Map<string, RenderedKernel>();
+
 export function renderGemm(d: GemmDescriptor): RenderedKernel {
+  const key = JSON.stringify(d);
+  const hit = rendered.get(key);
+  if (hit) return hit;
+  const kernel = render(d);
+  rendered.set(key, kernel);
+  return kernel;
+}
+
+function render(d: GemmDescriptor): RenderedKernel {
   const name = `gemm8_${jsonHash16({ d, t: text('gemm_fp8.cu.njk'), h: text('attention.cuh') })}`;
   const where = `FP8 GEMM kernel ${name} (${d.m}x${d.n}x${d.k})`;
   for (const [key, min] of [['m', 1], ['n', 1], ['k', 1], ['groupM', 1], ['stages', 2], ['promote', 0]] as const) {
@@ -80,4 +94,29 @@ export function renderGemm(d: GemmDescriptor): RenderedKernel {
   })].join('\n');
   const tiles = Math.ceil(d.m / 128) * (d.n / d.bn);
   return { name, source, hot: true, grid: Math.min(H100_SMS, tiles), block: 384, sharedBytes: shared };
+}
+
+/**
+ * The own FP8 GEMM for an unscaled (deferred) M x N x K GEMM writing Y in `yType` (bfloat16: through
+ * the tensor store; float32: from registers, its Y map unused), or undefined where it does not take
+ * the shape. By measurement (H100, bench/RESULTS.md "Session 9: the compiler's own FP8 GEMM"): the
+ * ping-pong schedule with 128 x 192 tiles and 4 stages, 0.94-1.14x cuBLASLt (three runs) on the Flux.2 and
+ * Qwen-Image shapes; with promotion the cooperative one (two accumulators a thread). Fewer than 256
+ * rows (Qwen-Image's 64-row text stream, weight-bound) stay with cuBLASLt: one row tile leaves most
+ * SMs idle (0.4-0.8x in the model). Known weak spot: a few row tiles over a narrow N (300 x 9216:
+ * 0.68x, about one tile a CTA, so one warpgroup idles; the cooperative 128 x 256 ran it at 1.01x).
+ */
+export function ownGemm(m: number, n: number, k: number, promote: number, yType: string = 'bfloat16'): { kernel: RenderedKernel; maps: TensorMapArg[] } | undefined {
+  const bn = 192;
+  if (m < 256 || k % 128 !== 0 || n % bn !== 0 || (yType !== 'bfloat16' && yType !== 'float32')) return undefined;
+  const f32 = yType === 'float32';
+  const kernel = renderGemm({ kind: 'gemm-fp8', m, n, k, bn, stages: 4, groupM: 8, promote, epilogue: 'unscaled', bias: false, ...(promote ? {} : { schedule: 'pingpong' as const }), ...(f32 ? { out: 'fp32' as const } : {}) });
+  return {
+    kernel,
+    maps: [
+      { param: 0, dtype: 'uint8', rows: m, cols: k, rowBytes: k, box: [128, 128] },
+      { param: 1, dtype: 'uint8', rows: n, cols: k, rowBytes: k, box: [128, bn] },
+      f32 ? { param: 2, dtype: 'float32', rows: m, cols: n, rowBytes: 4 * n, box: [32, 64] } : { param: 2, dtype: 'bfloat16', rows: m, cols: n, rowBytes: 2 * n, box: [64, 64] },
+    ],
+  };
 }

@@ -41,7 +41,7 @@ import { isNvfp4ActivationQuantize, nvfp4QuantizeDescriptor, renderNvfp4Quantize
 import { type RenderedKernel, dequantArgs, renderElementwise } from './render.ts';
 import { type Deferred, type ReaderKind, deferredGemms } from './dequant.ts';
 import { gemvDescriptor, renderGemv } from './gemv.ts';
-import { renderGemm } from './gemm.ts';
+import { ownGemm } from './gemm.ts';
 
 export interface LaunchArg { value: string; where: 'arena' | 'weight' | 'input'; offset?: number }
 
@@ -124,31 +124,6 @@ export function deferDequant(graph: Graph): Map<string, Deferred> {
  * run it (policy `gemm: "own"`, h100 only), promoting every `promote` K blocks (0: fast).
  */
 export interface PlanOptions { fastAccum?: boolean; ownGemm?: { promote: number } }
-
-/**
- * The own FP8 GEMM for an unscaled (deferred) M x N x K GEMM writing Y in `yType` (bfloat16: through
- * the tensor store; float32: from registers, its Y map unused), or undefined where it does not take
- * the shape. By measurement (H100, bench/RESULTS.md "Session 9: the compiler's own FP8 GEMM"): the
- * ping-pong schedule with 128 x 192 tiles and 4 stages, 0.94-1.14x cuBLASLt (three runs) on the Flux.2 and
- * Qwen-Image shapes; with promotion the cooperative one (two accumulators a thread). Fewer than 256
- * rows (Qwen-Image's 64-row text stream, weight-bound) stay with cuBLASLt: one row tile leaves most
- * SMs idle (0.4-0.8x in the model). Known weak spot: a few row tiles over a narrow N (300 x 9216:
- * 0.68x, about one tile a CTA, so one warpgroup idles; the cooperative 128 x 256 ran it at 1.01x).
- */
-export function ownGemm(m: number, n: number, k: number, promote: number, yType: string = 'bfloat16'): { kernel: RenderedKernel; maps: TensorMapArg[] } | undefined {
-  const bn = 192;
-  if (m < 256 || k % 128 !== 0 || n % bn !== 0 || (yType !== 'bfloat16' && yType !== 'float32')) return undefined;
-  const f32 = yType === 'float32';
-  const kernel = renderGemm({ kind: 'gemm-fp8', m, n, k, bn, stages: 4, groupM: 8, promote, epilogue: 'unscaled', bias: false, ...(promote ? {} : { schedule: 'pingpong' as const }), ...(f32 ? { out: 'fp32' as const } : {}) });
-  return {
-    kernel,
-    maps: [
-      { param: 0, dtype: 'uint8', rows: m, cols: k, rowBytes: k, box: [128, 128] },
-      { param: 1, dtype: 'uint8', rows: n, cols: k, rowBytes: k, box: [128, bn] },
-      f32 ? { param: 2, dtype: 'float32', rows: m, cols: n, rowBytes: 4 * n, box: [32, 64] } : { param: 2, dtype: 'bfloat16', rows: m, cols: n, rowBytes: 2 * n, box: [64, 64] },
-    ],
-  };
-}
 
 export function kernelPlan(graph: Graph, memory: MemoryPlan, deferred: ReadonlyMap<string, Deferred> = new Map(), options: PlanOptions = {}): KernelPlan {
   const users = consumers(graph);
