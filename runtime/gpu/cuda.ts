@@ -202,6 +202,13 @@ export function getFunction(d: Driver, module: Handle, name: string, sharedBytes
   return fn;
 }
 
+/** A zeroed host buffer of `bytes` starting on a 64-byte boundary (64 bytes of slack allocated around it). */
+function aligned64(bytes: number): Buffer {
+  const raw = Buffer.alloc(bytes + 64);
+  const shift = (64 - Number(koffi.address(raw) % 64n)) % 64;
+  return raw.subarray(shift, shift + bytes);
+}
+
 /**
  * A kernel's parameters as cuLaunchKernel reads them: `values` holds each parameter's bytes, 8-byte
  * slots for scalars and pointers, 64-byte aligned 128-byte slots for tensor maps (`bytes`);
@@ -219,10 +226,7 @@ export class KernelParams {
       offsets.push(end);
       end += size;
     }
-    // 64 bytes of slack so that the slots can start on a 64-byte boundary wherever the buffer lands.
-    const raw = Buffer.alloc(Math.max(end, 8) + 64);
-    const shift = (64 - Number(koffi.address(raw) % 64n)) % 64;
-    this.values = raw.subarray(shift, shift + Math.max(end, 8));
+    this.values = aligned64(Math.max(end, 8));
     params.forEach((p, i) => {
       const at = offsets[i];
       if ('bytes' in p) this.values.set(p.bytes, at);
@@ -245,9 +249,7 @@ const CU_TENSOR_MAP_SWIZZLE_128B = 3, CU_TENSOR_MAP_L2_PROMOTION_L2_256B = 3;
  * elements, rows `rowBytes` apart, boxes of `box` = [cols, rows], 128-byte swizzle, zeros past the edges.
  */
 export function encodeTensorMap(d: Driver, address: DevicePtr, m: { dtype: keyof typeof TENSOR_MAP_DTYPE; rows: number; cols: number; rowBytes: number; box: readonly [number, number] }): Uint8Array {
-  const raw = Buffer.alloc(128 + 64);
-  const shift = (64 - Number(koffi.address(raw) % 64n)) % 64; // the driver writes a 64-byte aligned object
-  const map = raw.subarray(shift, shift + 128);
+  const map = aligned64(128); // the driver writes a 64-byte aligned object
   d.call('cuTensorMapEncodeTiled', map, TENSOR_MAP_DTYPE[m.dtype], 2, BigInt(address), BigUint64Array.of(BigInt(m.cols), BigInt(m.rows)), BigUint64Array.of(BigInt(m.rowBytes)),
     Uint32Array.of(m.box[0], m.box[1]), Uint32Array.of(1, 1), 0, CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B, 0);
   return Uint8Array.from(map);
