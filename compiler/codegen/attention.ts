@@ -338,7 +338,9 @@ export function attentionDescriptor(graph: Graph, node: Node): AttentionDescript
   // HBM3: 27.9/27.3 against 28.7/28.4 ms of attention per pass, bench/RESULTS.md "Qwen-Image's
   // attention"). A mask with a query axis (per-element loads) keeps the serial order. A partial last
   // key tile (Qwen-Image at 32 / 64 text tokens: 4128 / 4160 keys) takes the ping-pong too, its
-  // padded keys set to -inf by the same per-tile bound check (no spills, 168 registers).
+  // padded keys set to -inf by the same per-tile bound check (no spills, 168 registers): alone 292
+  // against 337-342 µs serial at 32 tokens on an H100 80GB HBM3 (bench/RESULTS.md "Session 9: the
+  // partial last key tile in the ping-pong").
   if ((mask && mask.keys >= seqKv) || d.causal) d.schedule = 'pingpong-wait';
   if (mask && mask.strides[2] !== 0) d.schedule = 'serial';
   // With bf16 P·V: row sums by the P·V MMA (ones rows in V's tiles); in the full ping-pong, where

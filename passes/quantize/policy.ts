@@ -31,10 +31,10 @@
  * accumulation"); one GEMM alone moves 1.7e-3-4e-3 from its fp32 simulation instead of 1.3e-4.
  * "fp32" keeps the promotion. NVFP4 (block-scaled) GEMMs have no such mode.
  * `gemm`: "cublaslt" (default) or "own": the FP8 GEMMs whose readers apply the scales run the
- * compiler's own kernel (compiler/codegen/gemm.ts; h100 only, shapes it takes: N a multiple of 192
- * or 256, K of 128, dense rows), the rest cuBLASLt. With "accumulation": "fp32" the own kernel adds
- * the tensor cores' sums into fp32 every 8 K blocks (7.2e-4 from the simulation, bench/RESULTS.md
- * "Session 9: the compiler's own FP8 GEMM").
+ * compiler's own kernel (compiler/codegen/gemm.ts ownGemm; h100 only, shapes it takes: at least 256
+ * rows, N a multiple of 192, K of 128), the rest cuBLASLt. With "accumulation": "fp32" the own kernel
+ * adds the tensor cores' sums into fp32 every 8 K blocks (7.2e-4 from the simulation on an H100 80GB
+ * HBM3, bench/RESULTS.md "Session 9: the compiler's own FP8 GEMM").
  * `oneRowGemms`: "fp8-weights" (default) turns a one-row GEMM whose weight holds at least
  * `oneRowMinBytes` (default 256 MiB in its graph type; K a multiple of 16) into a weight-only FP8
  * GEMV (dc.WQLinear, compiler/codegen/gemv.ts): e4m3 weights with an fp32 scale per output channel,
