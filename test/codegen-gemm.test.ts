@@ -147,7 +147,9 @@ describe('own FP8 GEMM build', () => {
   it('builds for sm_90a with nvcc: every variant the bench times, no spills', async () => {
     const variants: GemmDescriptor[] = [base, { ...base, bn: 192 }, { ...base, bn: 192, promote: 8 }, { ...base, out: 'fp32' }, { ...base, m: 64, n: 3072, k: 3072, bn: 192, epilogue: 'scaled', bias: true },
       { ...base, bn: 128, stages: 6, schedule: 'pingpong' }, { ...base, bn: 192, schedule: 'pingpong' }];
-    const kernels = variants.map(renderGemm);
+    // And what ownGemm renders for the models' scaled GEMMs (gemmScales "auto"): ping-pong with and without a bias, fp32 Y, promoted.
+    const scaled = [[0, 'bfloat16', true], [0, 'bfloat16', false], [0, 'float32', true], [8, 'bfloat16', true]] as const;
+    const kernels = [...variants.map(renderGemm), ...scaled.map(([promote, y, bias]) => ownGemm(4096, 18432, 6144, promote, y, { scaled: true, bias })!.kernel)];
     const report = await buildKernels([{ name: 'gemm_h100', source: renderUnit(kernels), hot: true }], { target: 'h100', cacheDir: mkdtempSync(join(tmpdir(), 'kcache-')) });
     const functions = report.units[0].functions;
     for (const k of kernels) expect(functions.some((f) => f.name === k.name), k.name).toBe(true);
@@ -187,22 +189,38 @@ describe('own FP8 GEMM in the launch plan (policy gemm "own")', () => {
     ]);
   });
 
-  it('tiny Flux.2 and Qwen-Image: the deferred FP8 GEMMs of at least 256 rows whose N and K fit take it (X, W, Y as tensor maps, Y last), the rest stay cuBLASLt; the artifact checks accept the maps and refuse a map past its value, of another type, at a non-index parameter or twice, unaligned, or with a box the copy engine refuses', async () => {
-    for (const [m, own] of [['flux2', 8], ['qwen_image', 3]] as const) {
+  it('tiny Flux.2 and Qwen-Image: the FP8 GEMMs of at least 256 rows whose N and K fit take it (X, W, Y as tensor maps, then Y, xs, ws and the bias: gemmScales "auto" applies their scales in its epilogue), the rest stay cuBLASLt; with gemmScales "readers" the own kernel runs the deferred ones unscaled; the artifact checks accept the maps and refuse a map past its value, of another type, at a non-index parameter or twice, unaligned, or with a box the copy engine refuses', async () => {
+    const readersFile = join(tmp, 'own-readers.json'), gemmScalesFile = join(tmp, 'gemm-scales.json');
+    writeFileSync(readersFile, JSON.stringify({ gemm: 'own', gemmScales: 'readers' }));
+    writeFileSync(gemmScalesFile, JSON.stringify({ gemmScales: 'gemm' }));
+    for (const [m, own, deferredOwn] of [['flux2', 8, 8], ['qwen_image', 3, 3]] as const) {
       const dir = join(tmp, m);
       await compileModel({ model: join(tinyDir(m), 'model.onnx'), target: 'h100', precision: 'fp8', policy: policyFile, out: dir });
       const plan = launchesOf(dir);
       const gemms = plan.filter((l): l is Extract<Launch, { kind: 'kernel' }> => l.kind === 'kernel' && l.kernel.startsWith('gemm8_'));
       expect(gemms, m).toHaveLength(own);
+      // QLinear's inputs by node, from the cuBLASLt build that keeps every GEMM's scales in the GEMM (its args: the node's inputs, then Y).
+      const scaledDir = join(tmp, `${m}-gemm-scales`);
+      await compileModel({ model: join(tinyDir(m), 'model.onnx'), target: 'h100', precision: 'fp8', policy: gemmScalesFile, out: scaledDir });
+      const qlinears = new Map(launchesOf(scaledDir).filter((l) => l.kind === 'gemm' && l.precision === 'fp8').map((l) => [l.node, l.args.slice(0, -1).map((a) => a.value)]));
       for (const l of gemms) {
         expect(l.maps!.map((t) => t.param)).toEqual([0, 1, 2]);
         expect(l.args[2].value).toBe(l.args[3].value);
         expect(l.args[1].where).toBe('weight');
         expect(l.block).toBe(384);
+        // X, W, Y, Y, then QLinear's xs, ws and bias (inputs 1, 3, 4): the scaled epilogue.
+        const [x, xs, w, ws, b] = qlinears.get(l.node)!;
+        expect(l.args.map((a) => a.value)).toEqual([x, w, l.node, l.node, xs, ws, ...(b ? [b] : [])]);
       }
-      // Every other FP8 GEMM still runs through cuBLASLt, and none of them is one the own kernel takes.
-      for (const l of plan) if (l.kind === 'gemm' && l.unscaled) expect(ownGemm(l.m, l.n, l.k, 0), `${m} ${l.node}`).toBeUndefined();
+      // No reader applies the scales of a GEMM the own kernel runs, and every other FP8 GEMM still runs through cuBLASLt, none of them one the own kernel takes.
+      for (const l of plan) if (l.kind === 'gemm' && l.precision === 'fp8') expect(ownGemm(l.m, l.n, l.k, 0), `${m} ${l.node}`).toBeUndefined();
       expect(() => openArtifact(dir, { capability: [9, 0] })).not.toThrow();
+      // gemmScales "readers": the deferred GEMMs the own kernel takes run it unscaled (X, W, Y, Y).
+      const readers = join(tmp, `${m}-readers`);
+      await compileModel({ model: join(tinyDir(m), 'model.onnx'), target: 'h100', precision: 'fp8', policy: readersFile, out: readers });
+      const unscaled = launchesOf(readers).filter((l): l is Extract<Launch, { kind: 'kernel' }> => l.kind === 'kernel' && l.kernel.startsWith('gemm8_'));
+      expect(unscaled, m).toHaveLength(deferredOwn);
+      for (const l of unscaled) expect(l.args).toHaveLength(4);
     }
     const dir = join(tmp, 'flux2');
     const path = join(dir, 'manifest.json');
@@ -226,7 +244,7 @@ describe('own FP8 GEMM in the launch plan (policy gemm "own")', () => {
     };
     // A parameter index the runtime would not match (model.ts looks maps up by number): the kernel
     // would get an 8-byte pointer where it reads a 128-byte map.
-    refused(() => { l.maps[0].param = '0'; }, () => { l.maps[0].param = 0; }, /tensor map of parameter 0 of launch '[^']+' over one of its 4 arguments \(an index\), found parameter "0"/);
+    refused(() => { l.maps[0].param = '0'; }, () => { l.maps[0].param = 0; }, /tensor map of parameter 0 of launch '[^']+' over one of its \d+ arguments \(an index\), found parameter "0"/);
     refused(() => { l.maps[1].param = 0; }, () => { l.maps[1].param = 1; }, /tensor map of parameter 0 of launch '[^']+': one map a parameter, found 2/);
     // X at an offset the copy engine refuses (16-byte alignment); a box of 8 bytes; a fractional extent.
     const x = l.args[0];

@@ -6,7 +6,8 @@
 // (cuTensorMapEncodeTiled, 128-byte swizzle); cuBLASLt as the runtime runs a deferred FP8 GEMM (D =
 // Wᵀ·X column-major, unit scales, bf16 out), with fast accumulation and without. Checks: every output
 // written; rel. L2 against an fp64 reference (decoded codes, fp64 sums) over 48 sampled rows x all
-// columns, for the kernel and both cuBLASLt modes. Timing: CUDA events around 10 back-to-back launches,
+// columns, for the kernel and both cuBLASLt modes (a scaled kernel: against the fp64 sums times its
+// token and column scales plus its bias, drawn here). Timing: CUDA events around 10 back-to-back launches,
 // kernel and cuBLASLt alternating, 5 rounds, median.
 // Build: nvcc -O2 -std=c++17 -o go bench/gpu/gemm_own.cu -lcuda -lcublasLt ; run: ./go DIR
 #include <cublasLt.h>
@@ -98,7 +99,6 @@ int main(int argc, char** argv) {
   long M, N, K; int BN, grid, shared, scaled, outBytes;
   printf("| case | M x N x K | kernel µs | TFLOP/s | cuBLASLt fast µs | exact µs | kernel / fast | rel L2 kernel | fast | exact | unwritten |\n");
   while (fscanf(f, " gemm %127s %ld %ld %ld %d %d %d %d %d %255s", kname, &M, &N, &K, &BN, &grid, &shared, &scaled, &outBytes, label) == 10) {
-    if (scaled) { fprintf(stderr, "%s: scaled epilogue not driven by this harness\n", label); return 2; }
     CUfunction fn; CU(cuModuleGetFunction(&fn, mod, kname));
     CU(cuFuncSetAttribute(fn, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, shared));
     uint8_t *X, *W; void *Y, *D;
@@ -117,7 +117,21 @@ int main(int argc, char** argv) {
     encode(&tmX, CU_TENSOR_MAP_DATA_TYPE_UINT8, X, K, M, (int)K, 128, 128);
     encode(&tmW, CU_TENSOR_MAP_DATA_TYPE_UINT8, W, K, N, (int)K, 128, BN);
     encode(&tmY, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, Y, N, M, (int)N * 2, 64, 64);  // read by the bf16 kernels only
-    void* params[4] = {&tmX, &tmW, &tmY, &Y};
+    // scaled (1: xs, ws; 2: and a bias): token scales in [0.5, 2), column scales in [0.5, 2), biases in [-4, 4).
+    float *xs = nullptr, *ws = nullptr, *bias = nullptr;
+    std::vector<float> hxs, hws, hbias;
+    if (scaled) {
+      auto draw = [](long n, uint32_t seed, float lo, float hi) {
+        std::vector<float> v(n);
+        for (long i = 0; i < n; ++i) { uint32_t h = (uint32_t)i * 0x9e3779b1u + seed; h ^= h >> 16; h *= 0x85ebca6bu; h ^= h >> 13; v[i] = lo + (hi - lo) * (float)(h >> 8) / 16777216.f; }
+        return v;
+      };
+      hxs = draw(M, 11u, 0.5f, 2.f); hws = draw(N, 13u, 0.5f, 2.f); hbias = draw(N, 17u, -4.f, 4.f);
+      CK(cudaMalloc(&xs, M * 4)); CK(cudaMalloc(&ws, N * 4)); CK(cudaMalloc(&bias, N * 4));
+      CK(cudaMemcpy(xs, hxs.data(), M * 4, cudaMemcpyHostToDevice)); CK(cudaMemcpy(ws, hws.data(), N * 4, cudaMemcpyHostToDevice));
+      CK(cudaMemcpy(bias, hbias.data(), N * 4, cudaMemcpyHostToDevice));
+    }
+    void* params[7] = {&tmX, &tmW, &tmY, &Y, &xs, &ws, &bias};
     auto launchOwn = [&]() { CU(cuLaunchKernel(fn, grid, 1, 1, 384, 1, 1, shared, stream, params, nullptr)); };
 
     // cuBLASLt, as runtime/gpu/cublaslt.ts runs an unscaled FP8 GEMM.
@@ -180,7 +194,10 @@ int main(int argc, char** argv) {
     unsigned long long unwritten = 0;
     CK(cudaMemcpyAsync(&unwritten, dCount, 8, cudaMemcpyDeviceToHost, stream));
     CK(cudaStreamSynchronize(stream));
-    const double errOwn = relL2(ref, sample(Y, outBytes));
+    // The kernel's reference: the sums scaled as its epilogue defines (fp64), cuBLASLt's the plain sums.
+    std::vector<double> refOwn = ref;
+    if (scaled) for (int r = 0; r < R; ++r) for (long n = 0; n < N; ++n) refOwn[(size_t)r * N + n] = ref[(size_t)r * N + n] * hxs[rows[r]] * hws[n] + (scaled == 2 ? hbias[n] : 0.0);
+    const double errOwn = relL2(refOwn, sample(Y, outBytes));
     launchLt(1); CK(cudaStreamSynchronize(stream));
     const double errFast = relL2(ref, sample(D, 2));
     launchLt(0); CK(cudaStreamSynchronize(stream));
@@ -210,6 +227,7 @@ int main(int argc, char** argv) {
     cublasLtMatmulPreferenceDestroy(pref);
     cublasLtMatrixLayoutDestroy(la); cublasLtMatrixLayoutDestroy(lb); cublasLtMatrixLayoutDestroy(ld);
     for (int i = 0; i < 2; ++i) cublasLtMatmulDescDestroy(desc[i]);
+    if (scaled) { CK(cudaFree(xs)); CK(cudaFree(ws)); CK(cudaFree(bias)); }
     CK(cudaFree(X)); CK(cudaFree(W)); CK(cudaFree(Y)); CK(cudaFree(D)); CK(cudaFree(dRows)); CK(cudaFree(dRef));
   }
   printf("all done\n");

@@ -7,7 +7,9 @@
  * A launch passes three tensor maps by value (X and W: boxes of 128 codes x 128 / BN rows; Y: 64 x
  * 64 bf16; all with the 128-byte swizzle), then the output pointer and the epilogue's vectors.
  * Shapes are baked into the source: N a multiple of the tile's width, K of 128; M any (the copy
- * engine zero-fills rows past M, the epilogue skips them). ownGemm() is the plan's route to it.
+ * engine zero-fills rows past M, the epilogue skips them). ownGemm() is the plan's route to it:
+ * a deferred GEMM (unscaled epilogue) or, by default with policy gemm "own", one that applies its
+ * own scales and bias (scaled epilogue, gemmScales "auto").
  * Accumulation: 'fast' keeps one accumulator over all of K (cuBLASLt's fast accumulation);
  * `promote: P` adds each P-block sum (P x 128 of K) into a separate fp32 sum, which bounds the
  * tensor cores' shorter accumulation to P x 128 terms.
@@ -54,8 +56,15 @@ export interface GemmDescriptor {
   out?: 'bf16' | 'fp32';
 }
 
-/** Dynamic shared memory: alignment slack, the stages, a bf16 Y's four 8 KB chunk buffers, the barriers. */
-export const gemmSharedBytes = (d: Pick<GemmDescriptor, 'bn' | 'stages' | 'out'>) => 1024 + d.stages * (128 * 128 + d.bn * 128) + (d.out === 'fp32' ? 0 : 4 * 8192) + 16 * d.stages;
+/** The ping-pong's scaled epilogue reads its tile's scales from shared memory (the template's stagedScales). */
+const stagedScales = (d: Pick<GemmDescriptor, 'epilogue' | 'schedule'>) => d.epilogue === 'scaled' && d.schedule === 'pingpong';
+
+/**
+ * Dynamic shared memory: alignment slack, the stages, a bf16 Y's four 8 KB chunk buffers, the two
+ * consumers' staged scales (ping-pong, scaled: BN column scales, BN biases, 128 token scales each), the barriers.
+ */
+export const gemmSharedBytes = (d: Pick<GemmDescriptor, 'bn' | 'stages' | 'out'> & Partial<Pick<GemmDescriptor, 'epilogue' | 'schedule'>>) =>
+  1024 + d.stages * (128 * 128 + d.bn * 128) + (d.out === 'fp32' ? 0 : 4 * 8192) + (stagedScales({ epilogue: d.epilogue ?? 'unscaled', schedule: d.schedule }) ? 2 * (2 * d.bn + 128) * 4 : 0) + 16 * d.stages;
 
 /** Rendered kernels by descriptor: a model repeats a few GEMM shapes over its blocks. */
 const rendered = new Map<string, RenderedKernel>();
@@ -87,7 +96,7 @@ function render(d: GemmDescriptor): RenderedKernel {
   const mma = wgmmaFunction('ss-e4m3', d.bn);
   const source = [text('attention.cuh'), mma.source, env.render('gemm_fp8.cu.njk', {
     name, m: d.m, n: d.n, k: d.k, bn: d.bn, stages: d.stages, groupM: d.groupM, promote: d.promote,
-    scaled: d.epilogue === 'scaled', bias: d.bias, wgmma: mma.name, pingpong: d.schedule === 'pingpong', outType: d.out === 'fp32' ? 'float' : '__nv_bfloat16', tmaStore: d.out !== 'fp32',
+    scaled: d.epilogue === 'scaled', stagedScales: stagedScales(d), bias: d.bias, wgmma: mma.name, pingpong: d.schedule === 'pingpong', outType: d.out === 'fp32' ? 'float' : '__nv_bfloat16', tmaStore: d.out !== 'fp32',
     // A warpgroup's chunks of a tile alternate between its two buffers; an odd count (cooperative, 192
     // wide) starts the next tile on the buffer of the previous tile's last (latest) store.
     oddChunks: d.schedule !== 'pingpong' && (d.bn / 64) % 2 === 1,
@@ -96,21 +105,34 @@ function render(d: GemmDescriptor): RenderedKernel {
   return { name, source, hot: true, grid: Math.min(H100_SMS, tiles), block: 384, sharedBytes: shared };
 }
 
+/** Whether the own kernel takes an FP8 GEMM of this shape writing Y in `yType` (ownGemm's route). */
+export const ownGemmTakes = (m: number, n: number, k: number, yType: string) =>
+  m >= 256 && k % 128 === 0 && n % 192 === 0 && (yType === 'bfloat16' || yType === 'float32');
+
 /**
- * The own FP8 GEMM for an unscaled (deferred) M x N x K GEMM writing Y in `yType` (bfloat16: through
- * the tensor store; float32: from registers, its Y map unused), or undefined where it does not take
- * the shape. By measurement (H100, bench/RESULTS.md "Session 9: the compiler's own FP8 GEMM"): the
- * ping-pong schedule with 128 x 192 tiles and 4 stages, 0.94-1.14x cuBLASLt (three runs) on the Flux.2 and
+ * The own FP8 GEMM for an M x N x K GEMM writing Y in `yType` (bfloat16: through the tensor store;
+ * float32: from registers, its Y map unused), or undefined where it does not take the shape.
+ * `epilogue`: 'unscaled' (a deferred GEMM: its readers apply the scales) or 'scaled' (Y = acc · xs[m]
+ * · ws[n] (+ bias[n]), QLinear's value; the launch passes xs, ws and the bias after Y's pointer). By
+ * measurement (H100, bench/RESULTS.md "Session 9: the compiler's own FP8 GEMM"): the
+ * ping-pong schedule with 128 x 192 tiles and 4 stages (bf16 Y), 0.94-1.14x cuBLASLt (three runs) on the Flux.2 and
  * Qwen-Image shapes; with promotion the cooperative one (two accumulators a thread). Fewer than 256
  * rows (Qwen-Image's 64-row text stream, weight-bound) stay with cuBLASLt: one row tile leaves most
  * SMs idle (0.4-0.8x in the model). Known weak spot: a few row tiles over a narrow N (300 x 9216:
  * 0.68x, about one tile a CTA, so one warpgroup idles; the cooperative 128 x 256 ran it at 1.01x).
  */
-export function ownGemm(m: number, n: number, k: number, promote: number, yType: string = 'bfloat16'): { kernel: RenderedKernel; maps: TensorMapArg[] } | undefined {
+export function ownGemm(
+  m: number, n: number, k: number, promote: number, yType: string = 'bfloat16', epilogue: { scaled: boolean; bias: boolean } = { scaled: false, bias: false },
+): { kernel: RenderedKernel; maps: TensorMapArg[] } | undefined {
   const bn = 192;
-  if (m < 256 || k % 128 !== 0 || n % bn !== 0 || (yType !== 'bfloat16' && yType !== 'float32')) return undefined;
+  if (!ownGemmTakes(m, n, k, yType)) return undefined;
   const f32 = yType === 'float32';
-  const kernel = renderGemm({ kind: 'gemm-fp8', m, n, k, bn, stages: 4, groupM: 8, promote, epilogue: 'unscaled', bias: false, ...(promote ? {} : { schedule: 'pingpong' as const }), ...(f32 ? { out: 'fp32' as const } : {}) });
+  const kernel = renderGemm({
+    kind: 'gemm-fp8', m, n, k, bn, stages: 4, groupM: 8, promote, epilogue: epilogue.scaled ? 'scaled' : 'unscaled', bias: epilogue.scaled && epilogue.bias,
+    // fp32 Y (float32 graphs: the tiny fixtures; accuracy checks) takes the cooperative schedule: the
+    // ping-pong's fp32 stores from registers with staged scales spill 8 bytes (sm_90a, CUDA 13.0).
+    ...(promote || f32 ? {} : { schedule: 'pingpong' as const }), ...(f32 ? { out: 'fp32' as const } : {}),
+  });
   return {
     kernel,
     maps: [

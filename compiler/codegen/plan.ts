@@ -41,7 +41,7 @@ import { isNvfp4ActivationQuantize, nvfp4QuantizeDescriptor, renderNvfp4Quantize
 import { type RenderedKernel, dequantArgs, renderElementwise } from './render.ts';
 import { type Deferred, type ReaderKind, deferredGemms } from './dequant.ts';
 import { gemvDescriptor, renderGemv } from './gemv.ts';
-import { ownGemm } from './gemm.ts';
+import { ownGemm, ownGemmTakes } from './gemm.ts';
 
 export interface LaunchArg { value: string; where: 'arena' | 'weight' | 'input'; offset?: number }
 
@@ -106,10 +106,11 @@ function elementwiseRoute(node: Node): boolean {
  * The FP8 GEMMs whose readers apply their scales (dequant.ts), decided on the optimised graph
  * before its memory plan (planMemory keeps each deferred GEMM's xs alive for its readers: lateReads).
  */
-export function deferDequant(graph: Graph): Map<string, Deferred> {
+export function deferDequant(graph: Graph, applyOwnScales = false): Map<string, Deferred> {
   const users = consumers(graph);
   const loadTime = loadTimeNodes(graph);
-  const launches = graph.nodes.filter((node, i) => !loadTime.has(i) && isLaunch(graph, node, users));
+  // applyOwnScales (policy gemm "own", gemmScales "auto"): the GEMMs the own kernel takes apply their scales in its epilogue.
+  const launches = graph.nodes.filter((node, i) => !loadTime.has(i) && isLaunch(graph, node, users) && !(applyOwnScales && ownTakes(graph, node)));
   // As kernelPlan routes it (asked only of an FP8 GEMM's readers: vaeLaunch renders convolutions).
   const kindOf = (node: Node): ReaderKind => (isNvfp4ActivationQuantize(graph, node) || vaeLaunch(graph, node) ? 'other'
     : elementwiseRoute(node) ? 'elementwise' : node.domain === 'dc' && node.op === 'AttentionPack' ? 'pack' : 'other');
@@ -117,11 +118,25 @@ export function deferDequant(graph: Graph): Map<string, Deferred> {
     (kind === 'elementwise' ? elementwiseDescriptor(graph, node, candidates).undeferrable : kind === 'pack' ? packDescriptor(graph, node, candidates).undeferrable : undefined) ?? []);
 }
 
+/** A dc.Linear / dc.QLinear's GEMM dimensions: X [.., K] as M rows, Y [.., N]. */
+function gemmDims(graph: Graph, node: Node) {
+  const x = shapeOf(graph, node.inputs[0]), y = shapeOf(graph, node.outputs[0]);
+  return { m: x.slice(0, -1).reduce((a, b) => a * b, 1), k: x.at(-1)!, n: y.at(-1)! };
+}
+
+/** Whether an FP8 QLinear is one the own kernel takes (compiler/codegen/gemm.ts ownGemmTakes). */
+function ownTakes(graph: Graph, node: Node): boolean {
+  if (node.domain !== 'dc' || node.op !== 'QLinear' || node.attrs.format !== 'fp8') return false;
+  const { m, n, k } = gemmDims(graph, node);
+  return ownGemmTakes(m, n, k, (graph.types.get(node.outputs[0]) as unknown as { dtype: string }).dtype);
+}
+
 /** `deferred`: deferDequant's answer, the same the memory plan was made with (none: every GEMM applies its own scales). */
 /**
  * Options the precision policy sets: `fastAccum`, FP8 GEMMs without periodic fp32 promotion
- * (passes/quantize/policy.ts `accumulation`); `ownGemm`, the deferred FP8 GEMMs the own kernel takes
- * run it (policy `gemm: "own"`, h100 only), promoting every `promote` K blocks (0: fast).
+ * (passes/quantize/policy.ts `accumulation`); `ownGemm`, the FP8 GEMMs the own kernel takes run it
+ * (policy `gemm: "own"`, h100 only; deferred ones unscaled, the others with their scales in its
+ * epilogue), promoting every `promote` K blocks (0: fast).
  */
 export interface PlanOptions { fastAccum?: boolean; ownGemm?: { promote: number } }
 
@@ -184,19 +199,21 @@ export function kernelPlan(graph: Graph, memory: MemoryPlan, deferred: ReadonlyM
       return;
     }
     if (node.domain === 'dc' && (node.op === 'Linear' || node.op === 'QLinear')) {
-      const x = shapeOf(graph, node.inputs[0]), y = shapeOf(graph, name);
-      const m = x.slice(0, -1).reduce((a, b) => a * b, 1), k = x.at(-1)!, n = y.at(-1)!;
+      const { m, n, k } = gemmDims(graph, node);
       const precision = node.op === 'QLinear' ? (node.attrs.format as 'fp8' | 'nvfp4') : 'high';
       const bias = node.op === 'QLinear' ? !!node.inputs[4] : !!node.inputs[2];
       dense(node, node.inputs);
       // A deferred GEMM's readers apply its scales and bias; a quantized weight is stored [N, K]
       // whatever the graph's transB (weights-file.ts).
-      const own = options.ownGemm && precision === 'fp8' && deferred.has(name) ? ownGemm(m, n, k, options.ownGemm.promote, (graph.types.get(name) as unknown as { dtype: string }).dtype) : undefined;
+      // The own kernel: a deferred GEMM as it stands (unscaled), any other with its scales and bias in the epilogue.
+      const scaled = !deferred.has(name);
+      const own = options.ownGemm && precision === 'fp8' ? ownGemm(m, n, k, options.ownGemm.promote, (graph.types.get(name) as unknown as { dtype: string }).dtype, { scaled, bias }) : undefined;
       if (own) {
-        // X [M, K] codes, W [N, K] codes, Y [M, N] bf16 (dense: dense() above), as tensor maps; Y's pointer last.
-        const [x, , w] = node.inputs;
+        // X [M, K] codes, W [N, K] codes, Y [M, N] (dense: dense() above) as tensor maps, then Y's pointer, then (scaled) xs, ws and the bias.
+        const [x, xs, w, ws, b] = node.inputs;
         kernels.set(own.kernel.name, own.kernel);
-        launches.push({ kind: 'kernel', node: name, kernel: own.kernel.name, grid: own.kernel.grid, block: own.kernel.block, sharedBytes: own.kernel.sharedBytes, args: [x, w, name, name].map(arg), maps: own.maps });
+        const values = [x, w, name, name, ...(scaled ? [xs, ws, ...(bias ? [b] : [])] : [])];
+        launches.push({ kind: 'kernel', node: name, kernel: own.kernel.name, grid: own.kernel.grid, block: own.kernel.block, sharedBytes: own.kernel.sharedBytes, args: values.map(arg), maps: own.maps });
         return;
       }
       launches.push({ kind: 'gemm', node: name, precision, m, n, k, transB: node.attrs.transB === 1, bias, args: args(node), ...(deferred.has(name) ? { unscaled: true as const } : {}), ...(precision === 'fp8' && options.fastAccum ? { fastAccum: true as const } : {}) });

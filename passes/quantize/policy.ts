@@ -3,7 +3,7 @@
  * in high precision, and why. Readable and overridable: `--policy FILE` takes JSON
  *
  *   { "keep": ["*.ff.linear_out.*"], "quantize": ["*proj_out*"], "structural": true, "attention": "auto",
- *     "gemmScales": "readers", "accumulation": "fast", "oneRowGemms": "fp8-weights" }
+ *     "gemmScales": "auto", "accumulation": "fast", "oneRowGemms": "fp8-weights" }
  *
  * `keep` / `quantize` are globs over weight names (user configuration, as in every FP8 recipe; the
  * rewrite rules themselves never look at names). Without them the structural defaults decide, the
@@ -20,17 +20,20 @@
  * `attention`: "auto" (default), "bf16" or "fp8": which attention computes Q·Kᵀ in FP8 (fp8Attention);
  * "fp8-pv": as "auto", and those without a mask or with a key mask compute P·V in FP8 too (fp8PvAttention).
  * "int8": those "auto" picks compute Q·Kᵀ on s8 codes instead of e4m3 (int8Attention).
- * `gemmScales`: "readers" (default) lets the kernels reading an FP8 GEMM's output apply its scales
- * and bias (compiler/codegen/dequant.ts: faster GEMMs, the bf16 rounding moves before the scaling);
- * "gemm" keeps them in cuBLASLt's epilogue, so every GEMM output is QLinear's value (node-by-node
- * comparisons, and the baseline that measures the difference).
+ * `gemmScales`: where an FP8 GEMM's per-token and per-channel scales and its bias are applied.
+ * "readers" lets the kernels reading its output apply them (compiler/codegen/dequant.ts: cuBLASLt's
+ * FP8 GEMM runs faster without its outer-vector scales; the bf16 rounding moves before the scaling);
+ * "gemm" keeps them in the GEMM, so every GEMM output is QLinear's value (node-by-node comparisons,
+ * and the baseline that measures the difference); "auto" (default): in the GEMM where the own
+ * kernel runs it (its epilogue applies them from registers, and the readers then read plain bf16),
+ * in the readers where cuBLASLt does.
  * `accumulation`: "fast" (default) lets cuBLASLt's FP8 GEMMs accumulate without its periodic
  * promotion of the tensor cores' partial sums to fp32 (CUBLASLT_MATMUL_DESC_FAST_ACCUM, what FP8
  * inference recipes use for forward passes): the FP8 GEMMs of a Flux.2 [dev] step 194-197 -> 181 ms
  * on an H100, full-size cosine against bf16 diffusers unchanged (bench/RESULTS.md, "Fast
  * accumulation"); one GEMM alone moves 1.7e-3-4e-3 from its fp32 simulation instead of 1.3e-4.
  * "fp32" keeps the promotion. NVFP4 (block-scaled) GEMMs have no such mode.
- * `gemm`: "cublaslt" (default) or "own": the FP8 GEMMs whose readers apply the scales run the
+ * `gemm`: "cublaslt" (default) or "own": the FP8 GEMMs run the
  * compiler's own kernel (compiler/codegen/gemm.ts ownGemm; h100 only, shapes it takes: at least 256
  * rows, N a multiple of 192, K of 128), the rest cuBLASLt. With "accumulation": "fp32" the own kernel
  * adds the tensor cores' sums into fp32 every 8 K blocks (7.2e-4 from the simulation on an H100 80GB
@@ -60,7 +63,7 @@ export interface PrecisionPolicy {
   quantize: string[];
   structural: boolean;
   attention: 'bf16' | 'fp8' | 'auto' | 'fp8-pv' | 'int8';
-  gemmScales: 'readers' | 'gemm';
+  gemmScales: 'readers' | 'gemm' | 'auto';
   accumulation: 'fast' | 'fp32';
   gemm: 'cublaslt' | 'own';
   oneRowGemms: 'fp8-weights' | 'high';
@@ -86,7 +89,7 @@ export interface GemmDecision {
 export const ONE_ROW_MIN_BYTES = 256 * 2 ** 20;
 
 export function defaultPolicy(format: QuantFormat): PrecisionPolicy {
-  return { format, keep: [], quantize: [], structural: true, attention: 'auto', gemmScales: 'readers', accumulation: 'fast', gemm: 'cublaslt', oneRowGemms: 'fp8-weights', oneRowMinBytes: ONE_ROW_MIN_BYTES, source: 'default policy' };
+  return { format, keep: [], quantize: [], structural: true, attention: 'auto', gemmScales: 'auto', accumulation: 'fast', gemm: 'cublaslt', oneRowGemms: 'fp8-weights', oneRowMinBytes: ONE_ROW_MIN_BYTES, source: 'default policy' };
 }
 
 export function loadPolicy(file: string, format: QuantFormat): PrecisionPolicy {
@@ -106,8 +109,8 @@ export function loadPolicy(file: string, format: QuantFormat): PrecisionPolicy {
   };
   const attention = (p.attention ?? 'auto') as string;
   if (!['bf16', 'fp8', 'auto', 'fp8-pv', 'int8'].includes(attention)) fail(`--policy ${file}`, '"attention" to be "auto", "bf16", "fp8", "fp8-pv" or "int8"', JSON.stringify(p.attention));
-  const gemmScales = (p.gemmScales ?? 'readers') as string;
-  if (gemmScales !== 'readers' && gemmScales !== 'gemm') fail(`--policy ${file}`, '"gemmScales" to be "readers" or "gemm"', JSON.stringify(p.gemmScales));
+  const gemmScales = (p.gemmScales ?? 'auto') as string;
+  if (!['auto', 'readers', 'gemm'].includes(gemmScales)) fail(`--policy ${file}`, '"gemmScales" to be "auto", "readers" or "gemm"', JSON.stringify(p.gemmScales));
   const accumulation = (p.accumulation ?? 'fast') as string;
   if (accumulation !== 'fast' && accumulation !== 'fp32') fail(`--policy ${file}`, '"accumulation" to be "fast" or "fp32"', JSON.stringify(p.accumulation));
   const gemm = (p.gemm ?? 'cublaslt') as string;
@@ -116,7 +119,7 @@ export function loadPolicy(file: string, format: QuantFormat): PrecisionPolicy {
   if (oneRowGemms !== 'fp8-weights' && oneRowGemms !== 'high') fail(`--policy ${file}`, '"oneRowGemms" to be "fp8-weights" or "high"', JSON.stringify(p.oneRowGemms));
   const oneRowMinBytes = p.oneRowMinBytes ?? ONE_ROW_MIN_BYTES;
   if (typeof oneRowMinBytes !== 'number' || !(oneRowMinBytes >= 0)) fail(`--policy ${file}`, '"oneRowMinBytes" to be a number of bytes >= 0', JSON.stringify(p.oneRowMinBytes));
-  return { format, keep: list('keep'), quantize: list('quantize'), structural: p.structural !== false, attention: attention as PrecisionPolicy['attention'], gemmScales, accumulation, gemm, oneRowGemms, oneRowMinBytes, source: file };
+  return { format, keep: list('keep'), quantize: list('quantize'), structural: p.structural !== false, attention: attention as PrecisionPolicy['attention'], gemmScales: gemmScales as PrecisionPolicy['gemmScales'], accumulation, gemm, oneRowGemms, oneRowMinBytes, source: file };
 }
 
 /** Attention this long (queries and keys) is compute-bound: where FP8 Q·Kᵀ pays. */
