@@ -126,6 +126,24 @@ describe('own FP8 GEMM source', () => {
     expect(k).toMatch(/const float\* __restrict__ xs, const float\* __restrict__ ws, const float\* __restrict__ bias\)/);
     expect(k).toMatch(/a = fmaf\(a \* x0, w\.x, bb\.x\);/);
   });
+
+  it('scaled ping-pong: the tile\'s column scales, biases (pairs interleaved) and token scales staged in shared memory by cp.async; a bf16 bias read as pairs of its own type; the scales float32, the bias float32 or bf16, or the own kernel does not take the GEMM', () => {
+    const f32 = ownGemm(4096, 18432, 6144, 0, 'bfloat16', { xs: 'float32', ws: 'float32', bias: 'float32' })!.kernel.source;
+    expect(f32).toMatch(/const float\* __restrict__ bias\)/);
+    expect(f32).toMatch(/cp\.async\.ca\.shared\.global \[%0\], \[%1\], 8;" :: "r"\(SWS\(cw\) \+ 16 \* ti \+ 8\), "l"\(bias \+ n0 \+ 2 \* ti\)/);
+    expect(f32).toMatch(/"l"\(xs \+ m0 \+ ti\)/);
+    expect(f32).toMatch(/a = fmaf\(a \* x0, wb\.x, wb\.z\);/);
+    const bf16 = ownGemm(4096, 18432, 6144, 0, 'bfloat16', { xs: 'float32', ws: 'float32', bias: 'bfloat16' })!.kernel.source;
+    expect(bf16).toMatch(/const __nv_bfloat16\* __restrict__ bias\)/);
+    expect(bf16).toMatch(/\], 4;" :: "r"\(SWS\(cw\) \+ 16 \* ti \+ 8\), "l"\(bias \+ n0 \+ 2 \* ti\)/);
+    expect(bf16).toMatch(/wb\.z = __uint_as_float\(__float_as_uint\(wb\.z\) << 16\);/);
+    const plain = ownGemm(4096, 18432, 6144, 0, 'bfloat16', { xs: 'float32', ws: 'float32' })!.kernel.source;
+    expect(plain).toMatch(/const float\* __restrict__ ws\) \{/);
+    expect(plain).toMatch(/const float2 w = dca_lds_f2\(SWS\(cw\) \+ 4 \* \(c - n0\)\);/);
+    expect(ownGemm(4096, 18432, 6144, 0, 'bfloat16', { xs: 'float32', ws: 'float32', bias: 'float16' })).toBeUndefined();
+    expect(ownGemm(4096, 18432, 6144, 0, 'bfloat16', { xs: 'bfloat16', ws: 'float32' })).toBeUndefined();
+    expect(gemmSharedBytes({ bn: 192, stages: 4, epilogue: 'scaled', schedule: 'pingpong' })).toBe(gemmSharedBytes({ bn: 192, stages: 4 }) + 2 * (2 * 192 + 128) * 4);
+  });
 });
 
 describe('own FP8 GEMM bench (bench/gpu/gemm-own.ts)', () => {
@@ -148,8 +166,8 @@ describe('own FP8 GEMM build', () => {
     const variants: GemmDescriptor[] = [base, { ...base, bn: 192 }, { ...base, bn: 192, promote: 8 }, { ...base, out: 'fp32' }, { ...base, m: 64, n: 3072, k: 3072, bn: 192, epilogue: 'scaled', bias: true },
       { ...base, bn: 128, stages: 6, schedule: 'pingpong' }, { ...base, bn: 192, schedule: 'pingpong' }];
     // And what ownGemm renders for the models' scaled GEMMs (gemmScales "auto"): ping-pong with and without a bias, fp32 Y, promoted.
-    const scaled = [[0, 'bfloat16', true], [0, 'bfloat16', false], [0, 'float32', true], [8, 'bfloat16', true]] as const;
-    const kernels = [...variants.map(renderGemm), ...scaled.map(([promote, y, bias]) => ownGemm(4096, 18432, 6144, promote, y, { scaled: true, bias })!.kernel)];
+    const scaled = [[0, 'bfloat16', 'float32'], [0, 'bfloat16', 'bfloat16'], [0, 'bfloat16', undefined], [0, 'float32', 'float32'], [8, 'bfloat16', 'bfloat16']] as const;
+    const kernels = [...variants.map(renderGemm), ...scaled.map(([promote, y, bias]) => ownGemm(4096, 18432, 6144, promote, y, { xs: 'float32', ws: 'float32', ...(bias ? { bias } : {}) })!.kernel)];
     const report = await buildKernels([{ name: 'gemm_h100', source: renderUnit(kernels), hot: true }], { target: 'h100', cacheDir: mkdtempSync(join(tmpdir(), 'kcache-')) });
     const functions = report.units[0].functions;
     for (const k of kernels) expect(functions.some((f) => f.name === k.name), k.name).toBe(true);

@@ -117,7 +117,8 @@ int main(int argc, char** argv) {
     encode(&tmX, CU_TENSOR_MAP_DATA_TYPE_UINT8, X, K, M, (int)K, 128, 128);
     encode(&tmW, CU_TENSOR_MAP_DATA_TYPE_UINT8, W, K, N, (int)K, 128, BN);
     encode(&tmY, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, Y, N, M, (int)N * 2, 64, 64);  // read by the bf16 kernels only
-    // scaled (1: xs, ws; 2: and a bias): token scales in [0.5, 2), column scales in [0.5, 2), biases in [-4, 4).
+    // scaled (1: xs, ws; 2: and a float32 bias; 3: a bf16 bias): token scales in [0.5, 2), column scales
+    // in [0.5, 2), biases in [-4, 4) (bf16: rounded, and the reference takes the rounded values).
     float *xs = nullptr, *ws = nullptr, *bias = nullptr;
     std::vector<float> hxs, hws, hbias;
     if (scaled) {
@@ -129,7 +130,13 @@ int main(int argc, char** argv) {
       hxs = draw(M, 11u, 0.5f, 2.f); hws = draw(N, 13u, 0.5f, 2.f); hbias = draw(N, 17u, -4.f, 4.f);
       CK(cudaMalloc(&xs, M * 4)); CK(cudaMalloc(&ws, N * 4)); CK(cudaMalloc(&bias, N * 4));
       CK(cudaMemcpy(xs, hxs.data(), M * 4, cudaMemcpyHostToDevice)); CK(cudaMemcpy(ws, hws.data(), N * 4, cudaMemcpyHostToDevice));
-      CK(cudaMemcpy(bias, hbias.data(), N * 4, cudaMemcpyHostToDevice));
+      if (scaled == 3) {
+        std::vector<uint16_t> b16(N);
+        for (long i = 0; i < N; ++i) { uint32_t u; memcpy(&u, &hbias[i], 4); u += 0x7fffu + ((u >> 16) & 1u); b16[i] = (uint16_t)(u >> 16); u = (uint32_t)b16[i] << 16; memcpy(&hbias[i], &u, 4); }
+        CK(cudaMemcpy(bias, b16.data(), N * 2, cudaMemcpyHostToDevice));
+      } else {
+        CK(cudaMemcpy(bias, hbias.data(), N * 4, cudaMemcpyHostToDevice));
+      }
     }
     void* params[7] = {&tmX, &tmW, &tmY, &Y, &xs, &ws, &bias};
     auto launchOwn = [&]() { CU(cuLaunchKernel(fn, grid, 1, 1, 384, 1, 1, shared, stream, params, nullptr)); };
@@ -196,7 +203,7 @@ int main(int argc, char** argv) {
     CK(cudaStreamSynchronize(stream));
     // The kernel's reference: the sums scaled as its epilogue defines (fp64), cuBLASLt's the plain sums.
     std::vector<double> refOwn = ref;
-    if (scaled) for (int r = 0; r < R; ++r) for (long n = 0; n < N; ++n) refOwn[(size_t)r * N + n] = ref[(size_t)r * N + n] * hxs[rows[r]] * hws[n] + (scaled == 2 ? hbias[n] : 0.0);
+    if (scaled) for (int r = 0; r < R; ++r) for (long n = 0; n < N; ++n) refOwn[(size_t)r * N + n] = ref[(size_t)r * N + n] * hxs[rows[r]] * hws[n] + (scaled >= 2 ? hbias[n] : 0.0);
     const double errOwn = relL2(refOwn, sample(Y, outBytes));
     launchLt(1); CK(cudaStreamSynchronize(stream));
     const double errFast = relL2(ref, sample(D, 2));

@@ -52,6 +52,8 @@ export interface GemmDescriptor {
   promote: number;
   epilogue: 'unscaled' | 'scaled';
   bias: boolean;
+  /** The bias's element type (default float32; a model's own bias is often bf16). */
+  biasType?: 'float32' | 'bfloat16';
   /** Y's element type (fp32: accuracy checks against the simulation without the output's rounding). */
   out?: 'bf16' | 'fp32';
 }
@@ -96,7 +98,7 @@ function render(d: GemmDescriptor): RenderedKernel {
   const mma = wgmmaFunction('ss-e4m3', d.bn);
   const source = [text('attention.cuh'), mma.source, env.render('gemm_fp8.cu.njk', {
     name, m: d.m, n: d.n, k: d.k, bn: d.bn, stages: d.stages, groupM: d.groupM, promote: d.promote,
-    scaled: d.epilogue === 'scaled', stagedScales: stagedScales(d), bias: d.bias, wgmma: mma.name, pingpong: d.schedule === 'pingpong', outType: d.out === 'fp32' ? 'float' : '__nv_bfloat16', tmaStore: d.out !== 'fp32',
+    scaled: d.epilogue === 'scaled', stagedScales: stagedScales(d), bias: d.bias, biasType: d.biasType === 'bfloat16' ? '__nv_bfloat16' : 'float', wgmma: mma.name, pingpong: d.schedule === 'pingpong', outType: d.out === 'fp32' ? 'float' : '__nv_bfloat16', tmaStore: d.out !== 'fp32',
     // A warpgroup's chunks of a tile alternate between its two buffers; an odd count (cooperative, 192
     // wide) starts the next tile on the buffer of the previous tile's last (latest) store.
     oddChunks: d.schedule !== 'pingpong' && (d.bn / 64) % 2 === 1,
@@ -105,15 +107,23 @@ function render(d: GemmDescriptor): RenderedKernel {
   return { name, source, hot: true, grid: Math.min(H100_SMS, tiles), block: 384, sharedBytes: shared };
 }
 
-/** Whether the own kernel takes an FP8 GEMM of this shape writing Y in `yType` (ownGemm's route). */
-export const ownGemmTakes = (m: number, n: number, k: number, yType: string) =>
-  m >= 256 && k % 128 === 0 && n % 192 === 0 && (yType === 'bfloat16' || yType === 'float32');
+/** Element types of a scaled epilogue's vectors: float32 token and column scales, a float32 or bf16 bias. */
+export interface ScaledTypes { xs: string; ws: string; bias?: string }
+const scaledTypesFit = (t: ScaledTypes) => t.xs === 'float32' && t.ws === 'float32' && (t.bias === undefined || t.bias === 'float32' || t.bias === 'bfloat16');
+
+/**
+ * Whether the own kernel takes an FP8 GEMM of this shape writing Y in `yType` (ownGemm's route),
+ * with `scaled` the element types of its scales and bias where its epilogue applies them.
+ */
+export const ownGemmTakes = (m: number, n: number, k: number, yType: string, scaled?: ScaledTypes) =>
+  m >= 256 && k % 128 === 0 && n % 192 === 0 && (yType === 'bfloat16' || yType === 'float32') && (!scaled || scaledTypesFit(scaled));
 
 /**
  * The own FP8 GEMM for an M x N x K GEMM writing Y in `yType` (bfloat16: through the tensor store;
  * float32: from registers, its Y map unused), or undefined where it does not take the shape.
- * `epilogue`: 'unscaled' (a deferred GEMM: its readers apply the scales) or 'scaled' (Y = acc · xs[m]
- * · ws[n] (+ bias[n]), QLinear's value; the launch passes xs, ws and the bias after Y's pointer). By
+ * `scaled`: undefined for a deferred GEMM (its readers apply the scales), else the element types of
+ * xs, ws and the bias, which its epilogue applies (Y = acc · xs[m] · ws[n] (+ bias[n]), QLinear's
+ * value; the launch passes xs, ws and the bias after Y's pointer). By
  * measurement (H100, bench/RESULTS.md "Session 9: the compiler's own FP8 GEMM"): the
  * ping-pong schedule with 128 x 192 tiles and 4 stages (bf16 Y), 0.94-1.14x cuBLASLt (three runs) on the Flux.2 and
  * Qwen-Image shapes; with promotion the cooperative one (two accumulators a thread). Fewer than 256
@@ -122,13 +132,14 @@ export const ownGemmTakes = (m: number, n: number, k: number, yType: string) =>
  * 0.68x, about one tile a CTA, so one warpgroup idles; the cooperative 128 x 256 ran it at 1.01x).
  */
 export function ownGemm(
-  m: number, n: number, k: number, promote: number, yType: string = 'bfloat16', epilogue: { scaled: boolean; bias: boolean } = { scaled: false, bias: false },
+  m: number, n: number, k: number, promote: number, yType: string = 'bfloat16', scaled?: ScaledTypes,
 ): { kernel: RenderedKernel; maps: TensorMapArg[] } | undefined {
   const bn = 192;
-  if (!ownGemmTakes(m, n, k, yType)) return undefined;
+  if (!ownGemmTakes(m, n, k, yType, scaled)) return undefined;
   const f32 = yType === 'float32';
   const kernel = renderGemm({
-    kind: 'gemm-fp8', m, n, k, bn, stages: 4, groupM: 8, promote, epilogue: epilogue.scaled ? 'scaled' : 'unscaled', bias: epilogue.scaled && epilogue.bias,
+    kind: 'gemm-fp8', m, n, k, bn, stages: 4, groupM: 8, promote, epilogue: scaled ? 'scaled' : 'unscaled', bias: !!scaled?.bias,
+    ...(scaled?.bias === 'bfloat16' ? { biasType: 'bfloat16' as const } : {}),
     // fp32 Y (float32 graphs: the tiny fixtures; accuracy checks) takes the cooperative schedule: the
     // ping-pong's fp32 stores from registers with staged scales spill 8 bytes (sm_90a, CUDA 13.0).
     ...(promote || f32 ? {} : { schedule: 'pingpong' as const }), ...(f32 ? { out: 'fp32' as const } : {}),

@@ -41,7 +41,7 @@ import { isNvfp4ActivationQuantize, nvfp4QuantizeDescriptor, renderNvfp4Quantize
 import { type RenderedKernel, dequantArgs, renderElementwise } from './render.ts';
 import { type Deferred, type ReaderKind, deferredGemms } from './dequant.ts';
 import { gemvDescriptor, renderGemv } from './gemv.ts';
-import { ownGemm, ownGemmTakes } from './gemm.ts';
+import { type ScaledTypes, ownGemm, ownGemmTakes } from './gemm.ts';
 
 export interface LaunchArg { value: string; where: 'arena' | 'weight' | 'input'; offset?: number }
 
@@ -124,11 +124,19 @@ function gemmDims(graph: Graph, node: Node) {
   return { m: x.slice(0, -1).reduce((a, b) => a * b, 1), k: x.at(-1)!, n: y.at(-1)! };
 }
 
-/** Whether an FP8 QLinear is one the own kernel takes (compiler/codegen/gemm.ts ownGemmTakes). */
+const dtypeOf = (graph: Graph, v: string) => (graph.types.get(v) as unknown as { dtype: string }).dtype;
+
+/** A QLinear's scale and bias element types, as the own kernel's scaled epilogue reads them. */
+function scaledTypes(graph: Graph, node: Node): ScaledTypes {
+  const [, xs, , ws, bias] = node.inputs;
+  return { xs: dtypeOf(graph, xs), ws: dtypeOf(graph, ws), ...(bias ? { bias: dtypeOf(graph, bias) } : {}) };
+}
+
+/** Whether an FP8 QLinear is one the own kernel takes with its scales in the epilogue (compiler/codegen/gemm.ts ownGemmTakes). */
 function ownTakes(graph: Graph, node: Node): boolean {
   if (node.domain !== 'dc' || node.op !== 'QLinear' || node.attrs.format !== 'fp8') return false;
   const { m, n, k } = gemmDims(graph, node);
-  return ownGemmTakes(m, n, k, (graph.types.get(node.outputs[0]) as unknown as { dtype: string }).dtype);
+  return ownGemmTakes(m, n, k, dtypeOf(graph, node.outputs[0]), scaledTypes(graph, node));
 }
 
 /** `deferred`: deferDequant's answer, the same the memory plan was made with (none: every GEMM applies its own scales). */
@@ -207,7 +215,7 @@ export function kernelPlan(graph: Graph, memory: MemoryPlan, deferred: ReadonlyM
       // whatever the graph's transB (weights-file.ts).
       // The own kernel: a deferred GEMM as it stands (unscaled), any other with its scales and bias in the epilogue.
       const scaled = !deferred.has(name);
-      const own = options.ownGemm && precision === 'fp8' ? ownGemm(m, n, k, options.ownGemm.promote, (graph.types.get(name) as unknown as { dtype: string }).dtype, { scaled, bias }) : undefined;
+      const own = options.ownGemm && precision === 'fp8' ? ownGemm(m, n, k, options.ownGemm.promote, dtypeOf(graph, name), scaled ? scaledTypes(graph, node) : undefined) : undefined;
       if (own) {
         // X [M, K] codes, W [N, K] codes, Y [M, N] (dense: dense() above) as tensor maps, then Y's pointer, then (scaled) xs, ws and the bias.
         const [x, xs, w, ws, b] = node.inputs;
