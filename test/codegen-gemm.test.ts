@@ -181,12 +181,12 @@ describe('own FP8 GEMM in the launch plan (policy gemm "own")', () => {
   writeFileSync(policyFile, JSON.stringify({ gemm: 'own' }));
   const launchesOf = (dir: string) => (JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as { launchPlan: Launch[] }).launchPlan;
 
-  it('the policy key: "own" or "cublaslt" (default), anything else refused', () => {
-    expect(defaultPolicy('fp8').gemm).toBe('cublaslt');
+  it('the policy key: "own" (default) or "cublaslt", anything else refused', () => {
+    expect(defaultPolicy('fp8').gemm).toBe('own');
     expect(loadPolicy(policyFile, 'fp8').gemm).toBe('own');
     const bad = join(tmp, 'bad.json');
     writeFileSync(bad, JSON.stringify({ gemm: 'cutlass' }));
-    expect(() => loadPolicy(bad, 'fp8')).toThrow(/"gemm" to be "cublaslt" or "own"/);
+    expect(() => loadPolicy(bad, 'fp8')).toThrow(/"gemm" to be "own" or "cublaslt"/);
   });
 
   it('ping-pong 128 x 192 tiles, 4 stages; cooperative with promotion; none under 256 rows or where N or K does not fit', () => {
@@ -210,7 +210,7 @@ describe('own FP8 GEMM in the launch plan (policy gemm "own")', () => {
   it('tiny Flux.2 and Qwen-Image: the FP8 GEMMs of at least 256 rows whose N and K fit take it (X, W, Y as tensor maps, then Y, xs, ws and the bias: gemmScales "auto" applies their scales in its epilogue), the rest stay cuBLASLt; with gemmScales "readers" the own kernel runs the deferred ones unscaled; the artifact checks accept the maps and refuse a map past its value, of another type, at a non-index parameter or twice, unaligned, or with a box the copy engine refuses', async () => {
     const readersFile = join(tmp, 'own-readers.json'), gemmScalesFile = join(tmp, 'gemm-scales.json');
     writeFileSync(readersFile, JSON.stringify({ gemm: 'own', gemmScales: 'readers' }));
-    writeFileSync(gemmScalesFile, JSON.stringify({ gemmScales: 'gemm' }));
+    writeFileSync(gemmScalesFile, JSON.stringify({ gemmScales: 'gemm', gemm: 'cublaslt' }));
     for (const [m, own, deferredOwn] of [['flux2', 8, 8], ['qwen_image', 3, 3]] as const) {
       const dir = join(tmp, m);
       await compileModel({ model: join(tinyDir(m), 'model.onnx'), target: 'h100', precision: 'fp8', policy: policyFile, out: dir });

@@ -5,7 +5,7 @@
  * These graphs are not bundled (a user's clone has no ../shared); without them the suite is
  * skipped, and says so.
  */
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { compileModel } from '../compiler/compile.ts';
 import { join } from 'node:path';
@@ -138,11 +138,25 @@ describe.skipIf(!present)('full-size graphs', () => {
     const m = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8'));
     expect(m.launchPlan.filter((l: { kind: string }) => l.kind === 'pending')).toEqual([]);
     if (target !== 'h100') return;
-    // The row-kernel ring rule (render.ts RING_FEATURE_BYTES): Qwen-Image's GELU+Quantize readers of
-    // the MLP's deferred GEMM (96 KB of scales and biases a row) run without the ring at <= 2 CTAs
-    // an SM; Flux.2's SwiGLU readers (147 KB of scales, no bias) keep theirs.
-    type L = { kind: string; node: string; grid: number; sharedBytes: number; args: { value: string }[] };
-    const readers = (m.launchPlan as L[]).filter((l) => l.kind === 'kernel' && l.node.endsWith('/xq') && l.args.length === 5 + (name === 'qwen_image' ? 1 : 0) && l.args.some((a) => a.value.endsWith('/ws')));
+    // The default policy (gemm "own", gemmScales "auto"): the own GEMM runs every FP8 GEMM of at
+    // least 256 rows (all of them here, batch 1) with its scales in its epilogue, so no kernel but
+    // the weight-only GEMV reads a weight scale.
+    type L = { kind: string; node: string; kernel?: string; grid: number; sharedBytes: number; args: { value: string }[] };
+    const plan = m.launchPlan as L[];
+    const own = plan.filter((l) => l.kind === 'kernel' && l.kernel!.startsWith('gemm8_'));
+    expect(own.length, name).toBe(name === 'qwen_image' ? 478 : 160);
+    for (const l of own) expect(l.args.length, l.node).toBe(name === 'qwen_image' ? 7 : 6); // X, W, Y, Y, xs, ws (, bias)
+    const scaleReaders = (p: L[]) => p.filter((l) => l.kind === 'kernel' && !l.kernel!.startsWith('gemm8_') && l.args.some((a) => a.value.endsWith('/ws') && a.value !== `${l.node}/ws`));
+    expect(scaleReaders(plan)).toEqual([]);
+    // With cuBLASLt (deferred scales), the row-kernel ring rule (render.ts RING_FEATURE_BYTES):
+    // Qwen-Image's GELU+Quantize readers of the MLP's deferred GEMM (96 KB of scales and biases a
+    // row) run without the ring at <= 2 CTAs an SM; Flux.2's SwiGLU readers (147 KB of scales, no
+    // bias) keep theirs. (The launch plan only: no build.)
+    const policy = join(out, '..', `${name}-cublaslt.json`);
+    writeFileSync(policy, JSON.stringify({ gemm: 'cublaslt' }));
+    const cub = mkdtempSync(join(tmpdir(), `full-plan-${name}-cublaslt-`));
+    await compileModel({ model: join(SHARED_FULL, name, 'model.onnx'), target, shape: FULL[name], out: cub, policy, build: false });
+    const readers = scaleReaders(JSON.parse(readFileSync(join(cub, 'manifest.json'), 'utf8')).launchPlan as L[]).filter((l) => l.node.endsWith('/xq'));
     if (name === 'qwen_image') {
       const gelu = readers.filter((l) => l.args.some((a) => /mlp\.net\.0\.proj\.bias$/.test(a.value)));
       expect(gelu.length).toBe(119); // 60 image-stream MLPs, 59 text-stream ones (the last block's text output is unused)

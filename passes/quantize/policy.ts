@@ -33,9 +33,12 @@
  * on an H100, full-size cosine against bf16 diffusers unchanged (bench/RESULTS.md, "Fast
  * accumulation"); one GEMM alone moves 1.7e-3-4e-3 from its fp32 simulation instead of 1.3e-4.
  * "fp32" keeps the promotion. NVFP4 (block-scaled) GEMMs have no such mode.
- * `gemm`: "cublaslt" (default) or "own": the FP8 GEMMs run the
- * compiler's own kernel (compiler/codegen/gemm.ts ownGemm; h100 only, shapes it takes: at least 256
- * rows, N a multiple of 192, K of 128), the rest cuBLASLt. With "accumulation": "fp32" the own kernel
+ * `gemm`: "own" (default) or "cublaslt": the FP8 GEMMs run the compiler's own kernel
+ * (compiler/codegen/gemm.ts ownGemm; h100 only, shapes it takes: at least 256 rows, N a multiple of
+ * 192, K of 128), the rest cuBLASLt. By measurement on an H100 80GB HBM3 (bench/RESULTS.md "Session
+ * 10"), with the scales in its epilogue (gemmScales "auto"): Flux.2 [dev] step 252-255 ms against
+ * 259-262 with cuBLASLt (its readers no longer dequantize: element-wise 20 -> 15 ms a step), Qwen-Image
+ * even (156.6-157.7 against 156.6-157.9: its K = 3072 GEMMs lose what the readers gain). With "accumulation": "fp32" the own kernel
  * adds the tensor cores' sums into fp32 every 8 K blocks (7.2e-4 from the simulation on an H100 80GB
  * HBM3, bench/RESULTS.md "Session 9: the compiler's own FP8 GEMM").
  * `oneRowGemms`: "fp8-weights" (default) turns a one-row GEMM whose weight holds at least
@@ -89,7 +92,7 @@ export interface GemmDecision {
 export const ONE_ROW_MIN_BYTES = 256 * 2 ** 20;
 
 export function defaultPolicy(format: QuantFormat): PrecisionPolicy {
-  return { format, keep: [], quantize: [], structural: true, attention: 'auto', gemmScales: 'auto', accumulation: 'fast', gemm: 'cublaslt', oneRowGemms: 'fp8-weights', oneRowMinBytes: ONE_ROW_MIN_BYTES, source: 'default policy' };
+  return { format, keep: [], quantize: [], structural: true, attention: 'auto', gemmScales: 'auto', accumulation: 'fast', gemm: 'own', oneRowGemms: 'fp8-weights', oneRowMinBytes: ONE_ROW_MIN_BYTES, source: 'default policy' };
 }
 
 export function loadPolicy(file: string, format: QuantFormat): PrecisionPolicy {
@@ -113,8 +116,8 @@ export function loadPolicy(file: string, format: QuantFormat): PrecisionPolicy {
   if (!['auto', 'readers', 'gemm'].includes(gemmScales)) fail(`--policy ${file}`, '"gemmScales" to be "auto", "readers" or "gemm"', JSON.stringify(p.gemmScales));
   const accumulation = (p.accumulation ?? 'fast') as string;
   if (accumulation !== 'fast' && accumulation !== 'fp32') fail(`--policy ${file}`, '"accumulation" to be "fast" or "fp32"', JSON.stringify(p.accumulation));
-  const gemm = (p.gemm ?? 'cublaslt') as string;
-  if (gemm !== 'cublaslt' && gemm !== 'own') fail(`--policy ${file}`, '"gemm" to be "cublaslt" or "own"', JSON.stringify(p.gemm));
+  const gemm = (p.gemm ?? 'own') as string;
+  if (gemm !== 'cublaslt' && gemm !== 'own') fail(`--policy ${file}`, '"gemm" to be "own" or "cublaslt"', JSON.stringify(p.gemm));
   const oneRowGemms = (p.oneRowGemms ?? 'fp8-weights') as string;
   if (oneRowGemms !== 'fp8-weights' && oneRowGemms !== 'high') fail(`--policy ${file}`, '"oneRowGemms" to be "fp8-weights" or "high"', JSON.stringify(p.oneRowGemms));
   const oneRowMinBytes = p.oneRowMinBytes ?? ONE_ROW_MIN_BYTES;
