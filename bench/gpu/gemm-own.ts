@@ -37,7 +37,17 @@ export const SHAPES: [string, number, number, number][] = [
   // tile partial, its loads zero-filled and its stores clipped by the copy engine.
   ['flux 832x1216 single fused in', 4464, 55296, 6144],
   ['odd rows', 300, 9216, 3072],
+  // Thin text streams: Flux.2's 512 text tokens over N = 6144, Qwen-Image's 256 (one prompt of the
+  // 256-token module): a few row tiles, fewer tiles than two a CTA.
+  ['flux txt out', 512, 6144, 6144],
+  ['flux txt mlp out', 512, 6144, 18432],
+  ['qwen txt qkv (256)', 256, 9216, 3072],
+  ['qwen txt out (256)', 256, 3072, 3072],
+  ['qwen txt mlp in (256)', 256, 12288, 3072],
+  ['qwen txt mlp out (256)', 256, 3072, 12288],
 ];
+/** GEMM_SHAPES: a regular expression over the labels (default: every shape). */
+const SHAPE_FILTER = new RegExp(process.env.GEMM_SHAPES ?? '');
 
 /** The last recorded comparison's variants (bench/RESULTS.md "Session 9"), unless GEMM_VARIANTS names others. */
 export const DEFAULT_VARIANTS = 'q128s6,q192s4,f256s4';
@@ -60,7 +70,7 @@ async function prepare(dir: string) {
   mkdirSync(dir, { recursive: true });
   const lines: string[] = [];
   const kernels = [];
-  for (const [label, m, n, k] of SHAPES) {
+  for (const [label, m, n, k] of SHAPES.filter(([label]) => SHAPE_FILTER.test(label))) {
     for (const v of VARIANTS) {
       const d = variant(v, m, n, k);
       if (!d) continue;
