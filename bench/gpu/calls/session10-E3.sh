@@ -1,14 +1,14 @@
 #!/bin/sh
-# Session 10 call E3: Flux.2 [dev] and Qwen-Image end to end with the new defaults (the own FP8 GEMM with its scales
+# Session 10 calls E3 (D=.gpu/E3, flux2) and E3b (D=.gpu/E3b, qwen_image; the carry limit): Flux.2 [dev] and Qwen-Image end to end with the new defaults (the own FP8 GEMM with its scales
 # in its epilogue; pipelines compiled at 42f511e), each against diffusers' stages in the same call.
 set -u
 export PYTHONUNBUFFERED=1 DC_GEMM_TUNING=/tmp/gemm-tuning.json
-D=.gpu/E3
+D=${1:-.gpu/E3}
 L=$OUT/log.txt
 date -u | tee $L
 nvidia-smi --query-gpu=name,driver_version,clocks.max.sm,power.limit --format=csv,noheader | tee -a $L
 mkdir -p /tmp/art /tmp/dif && tar -xJf $D/pipes.tar.xz -C /tmp/art && tar -xJf $D/diffusers-slim.tar.xz -C /tmp/dif
-for m in flux2:flux2-dev qwen_image:qwen-image; do
+for m in $( [ "$D" = .gpu/E3b ] && echo qwen_image:qwen-image || echo flux2:flux2-dev ); do
   name=${m%%:*}; dir=${m#*:}
   mkdir -p /tmp/e2e-$name
   DIFFUSERS_SRC=/tmp/dif/src timeout 280 sh $D/rt/run.sh bench --e2e --models $name --artifact $name=/tmp/art/$dir --iters 3 --baseline-script bench/gpu/baseline_e2e.py --out /tmp/e2e-$name >> $L 2>&1
