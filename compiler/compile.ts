@@ -196,10 +196,10 @@ export async function compileModel(options: CompileOptions): Promise<CompileSumm
 
   const launchReport = stage('plan', () => countLaunches(graph));
   // The own FP8 GEMM (policy gemm "own") is sm_90a code: h100 only; b200 keeps cuBLASLt.
-  const ownGemm = policy?.gemm === 'own' && target === 'h100' ? { promote: policy.accumulation === 'fp32' ? 8 : 0 } : undefined;
+  const ownGemm = policy?.gemm === 'own' && target === 'h100' ? { promote: policy.accumulation === 'fp32' ? 8 : 0, minTiles: policy.ownGemmMinTiles } : undefined;
   // FP8 GEMMs whose readers apply the scales (compiler/codegen/dequant.ts), unless the policy keeps
   // them in the GEMM: all of them ("gemm"), or those the own kernel runs ("auto").
-  const deferred = stage('plan', () => (policy?.gemmScales === 'gemm' ? new Map() : deferDequant(graph, !!ownGemm && policy?.gemmScales === 'auto')));
+  const deferred = stage('plan', () => (policy?.gemmScales === 'gemm' ? new Map() : deferDequant(graph, ownGemm && policy?.gemmScales === 'auto' ? ownGemm : undefined)));
   const memory = stage('plan', () => planMemory(graph, lateReads(graph, deferred)));
   const plan = stage('codegen', () => kernelPlan(graph, memory, deferred, { fastAccum: policy?.accumulation === 'fast', ...(ownGemm ? { ownGemm } : {}) }));
   const verify = options.verify ? stage('verify', () => verifyGraph(graph, resolve(options.verify!), VERIFY_TOLERANCE[precision])) : null;

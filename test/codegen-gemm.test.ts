@@ -178,7 +178,8 @@ describe('own FP8 GEMM build', () => {
 describe('own FP8 GEMM in the launch plan (policy gemm "own")', () => {
   const tmp = mkdtempSync(join(tmpdir(), 'own-gemm-'));
   const policyFile = join(tmp, 'own.json');
-  writeFileSync(policyFile, JSON.stringify({ gemm: 'own' }));
+  // The tiny models' GEMMs are a few output tiles: ownGemmMinTiles 1 routes them to the own kernel anyway.
+  writeFileSync(policyFile, JSON.stringify({ gemm: 'own', ownGemmMinTiles: 1 }));
   const launchesOf = (dir: string) => (JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as { launchPlan: Launch[] }).launchPlan;
 
   it('the policy key: "own" (default) or "cublaslt", anything else refused', () => {
@@ -187,9 +188,13 @@ describe('own FP8 GEMM in the launch plan (policy gemm "own")', () => {
     const bad = join(tmp, 'bad.json');
     writeFileSync(bad, JSON.stringify({ gemm: 'cutlass' }));
     expect(() => loadPolicy(bad, 'fp8')).toThrow(/"gemm" to be "own" or "cublaslt"/);
+    expect(defaultPolicy('fp8').ownGemmMinTiles).toBe(264);
+    expect(loadPolicy(policyFile, 'fp8').ownGemmMinTiles).toBe(1);
+    writeFileSync(bad, JSON.stringify({ ownGemmMinTiles: 0.5 }));
+    expect(() => loadPolicy(bad, 'fp8')).toThrow(/"ownGemmMinTiles" to be an integer >= 1, found 0.5/);
   });
 
-  it('ping-pong 128 x 192 tiles, 4 stages; cooperative with promotion; none under 256 rows or where N or K does not fit', () => {
+  it('ping-pong 128 x 192 tiles, 4 stages; cooperative with promotion; none under 264 output tiles or where N or K does not fit', () => {
     for (const [m, n, k] of [[4608, 55296, 6144], [4608, 6144, 24576], [512, 18432, 6144], [8192, 3072, 3072]]) {
       expect(ownGemm(m, n, k, 0)!.kernel.source, `${m}x${n}x${k}`).toMatch(/BN = 192, BK = 128, STAGES = 4[\s\S]*if \(\(pos & 1\) != cw\) continue;/);
     }
@@ -197,6 +202,11 @@ describe('own FP8 GEMM in the launch plan (policy gemm "own")', () => {
     expect(promoted).toMatch(/kb % 8 != 0/);
     expect(promoted).not.toMatch(/pos & 1/);
     expect(ownGemm(64, 12288, 3072, 0)).toBeUndefined();
+    // Fewer than 264 output tiles (two a CTA): thin text streams stay with cuBLASLt unless asked.
+    expect(ownGemm(256, 3072, 12288, 0)).toBeUndefined();
+    expect(ownGemm(300, 9216, 3072, 0)).toBeUndefined();
+    expect(ownGemm(512, 6144, 6144, 0)).toBeUndefined();
+    expect(ownGemm(300, 9216, 3072, 0, 'bfloat16', undefined, 1)).toBeDefined();
     expect(ownGemm(256, 128, 128, 0)).toBeUndefined();
     expect(ownGemm(256, 384, 96, 0)).toBeUndefined();
     expect(ownGemm(256, 384, 128, 0, 'float16')).toBeUndefined();
@@ -207,11 +217,11 @@ describe('own FP8 GEMM in the launch plan (policy gemm "own")', () => {
     ]);
   });
 
-  it('tiny Flux.2 and Qwen-Image: the FP8 GEMMs of at least 256 rows whose N and K fit take it (X, W, Y as tensor maps, then Y, xs, ws and the bias: gemmScales "auto" applies their scales in its epilogue), the rest stay cuBLASLt; with gemmScales "readers" the own kernel runs the deferred ones unscaled; the artifact checks accept the maps and refuse a map past its value, of another type, at a non-index parameter or twice, unaligned, or with a box the copy engine refuses', async () => {
+  it('tiny Flux.2 and Qwen-Image (ownGemmMinTiles 1): the FP8 GEMMs whose N and K fit take it (X, W, Y as tensor maps, then Y, xs, ws and the bias: gemmScales "auto" applies their scales in its epilogue), the rest stay cuBLASLt; with gemmScales "readers" the own kernel runs the deferred ones unscaled; the artifact checks accept the maps and refuse a map past its value, of another type, at a non-index parameter or twice, unaligned, or with a box the copy engine refuses', async () => {
     const readersFile = join(tmp, 'own-readers.json'), gemmScalesFile = join(tmp, 'gemm-scales.json');
-    writeFileSync(readersFile, JSON.stringify({ gemm: 'own', gemmScales: 'readers' }));
+    writeFileSync(readersFile, JSON.stringify({ gemm: 'own', gemmScales: 'readers', ownGemmMinTiles: 1 }));
     writeFileSync(gemmScalesFile, JSON.stringify({ gemmScales: 'gemm', gemm: 'cublaslt' }));
-    for (const [m, own, deferredOwn] of [['flux2', 8, 8], ['qwen_image', 3, 3]] as const) {
+    for (const [m, own, deferredOwn] of [['flux2', 12, 12], ['qwen_image', 6, 6]] as const) {
       const dir = join(tmp, m);
       await compileModel({ model: join(tinyDir(m), 'model.onnx'), target: 'h100', precision: 'fp8', policy: policyFile, out: dir });
       const plan = launchesOf(dir);
@@ -231,7 +241,7 @@ describe('own FP8 GEMM in the launch plan (policy gemm "own")', () => {
         expect(l.args.map((a) => a.value)).toEqual([x, w, l.node, l.node, xs, ws, ...(b ? [b] : [])]);
       }
       // No reader applies the scales of a GEMM the own kernel runs, and every other FP8 GEMM still runs through cuBLASLt, none of them one the own kernel takes.
-      for (const l of plan) if (l.kind === 'gemm' && l.precision === 'fp8') expect(ownGemm(l.m, l.n, l.k, 0), `${m} ${l.node}`).toBeUndefined();
+      for (const l of plan) if (l.kind === 'gemm' && l.precision === 'fp8') expect(ownGemm(l.m, l.n, l.k, 0, 'float32', undefined, 1), `${m} ${l.node}`).toBeUndefined();
       expect(() => openArtifact(dir, { capability: [9, 0] })).not.toThrow();
       // gemmScales "readers": the deferred GEMMs the own kernel takes run it unscaled (X, W, Y, Y).
       const readers = join(tmp, `${m}-readers`);

@@ -112,11 +112,20 @@ export interface ScaledTypes { xs: string; ws: string; bias?: string }
 const scaledTypesFit = (t: ScaledTypes) => t.xs === 'float32' && t.ws === 'float32' && (t.bias === undefined || t.bias === 'float32' || t.bias === 'bfloat16');
 
 /**
- * Whether the own kernel takes an FP8 GEMM of this shape writing Y in `yType` (ownGemm's route),
- * with `scaled` the element types of its scales and bias where its epilogue applies them.
+ * Output tiles (128 x 192) from which the own kernel takes a GEMM by default: two a CTA of the
+ * persistent grid. By measurement (H100 80GB HBM3, bench/RESULTS.md "Session 10: thin GEMMs"): with
+ * fewer, SMs idle (Qwen-Image's 256-token text stream: 32-128 tiles, 0.48-0.87x cuBLASLt, which
+ * splits K; 300 x 9216 x 3072, 144 tiles: 0.70x), and the cooperative schedule does no better.
  */
-export const ownGemmTakes = (m: number, n: number, k: number, yType: string, scaled?: ScaledTypes) =>
-  m >= 256 && k % 128 === 0 && n % 192 === 0 && (yType === 'bfloat16' || yType === 'float32') && (!scaled || scaledTypesFit(scaled));
+export const OWN_GEMM_MIN_TILES = 2 * H100_SMS;
+
+/**
+ * Whether the own kernel takes an FP8 GEMM of this shape writing Y in `yType` (ownGemm's route):
+ * N a multiple of the tile width, K of 128, at least `minTiles` output tiles; with `scaled` the
+ * element types of its scales and bias where its epilogue applies them.
+ */
+export const ownGemmTakes = (m: number, n: number, k: number, yType: string, scaled?: ScaledTypes, minTiles = OWN_GEMM_MIN_TILES) =>
+  m >= 1 && k % 128 === 0 && n % 192 === 0 && Math.ceil(m / 128) * (n / 192) >= minTiles && (yType === 'bfloat16' || yType === 'float32') && (!scaled || scaledTypesFit(scaled));
 
 /**
  * The own FP8 GEMM for an M x N x K GEMM writing Y in `yType` (bfloat16: through the tensor store;
@@ -126,16 +135,14 @@ export const ownGemmTakes = (m: number, n: number, k: number, yType: string, sca
  * value; the launch passes xs, ws and the bias after Y's pointer). By
  * measurement (H100, bench/RESULTS.md "Session 9: the compiler's own FP8 GEMM"): the
  * ping-pong schedule with 128 x 192 tiles and 4 stages (bf16 Y), 0.94-1.14x cuBLASLt (three runs) on the Flux.2 and
- * Qwen-Image shapes; with promotion the cooperative one (two accumulators a thread). Fewer than 256
- * rows (Qwen-Image's 64-row text stream, weight-bound) stay with cuBLASLt: one row tile leaves most
- * SMs idle (0.4-0.8x in the model). Known weak spot: a few row tiles over a narrow N (300 x 9216:
- * 0.68x, about one tile a CTA, so one warpgroup idles; the cooperative 128 x 256 ran it at 1.01x).
+ * Qwen-Image shapes; with promotion the cooperative one (two accumulators a thread). GEMMs of fewer
+ * than `minTiles` output tiles (OWN_GEMM_MIN_TILES) stay with cuBLASLt.
  */
 export function ownGemm(
-  m: number, n: number, k: number, promote: number, yType: string = 'bfloat16', scaled?: ScaledTypes,
+  m: number, n: number, k: number, promote: number, yType: string = 'bfloat16', scaled?: ScaledTypes, minTiles = OWN_GEMM_MIN_TILES,
 ): { kernel: RenderedKernel; maps: TensorMapArg[] } | undefined {
   const bn = 192;
-  if (!ownGemmTakes(m, n, k, yType, scaled)) return undefined;
+  if (!ownGemmTakes(m, n, k, yType, scaled, minTiles)) return undefined;
   const f32 = yType === 'float32';
   const kernel = renderGemm({
     kind: 'gemm-fp8', m, n, k, bn, stages: 4, groupM: 8, promote, epilogue: scaled ? 'scaled' : 'unscaled', bias: !!scaled?.bias,

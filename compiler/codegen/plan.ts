@@ -106,11 +106,11 @@ function elementwiseRoute(node: Node): boolean {
  * The FP8 GEMMs whose readers apply their scales (dequant.ts), decided on the optimised graph
  * before its memory plan (planMemory keeps each deferred GEMM's xs alive for its readers: lateReads).
  */
-export function deferDequant(graph: Graph, applyOwnScales = false): Map<string, Deferred> {
+export function deferDequant(graph: Graph, ownScales?: { minTiles: number }): Map<string, Deferred> {
   const users = consumers(graph);
   const loadTime = loadTimeNodes(graph);
-  // applyOwnScales (policy gemm "own", gemmScales "auto"): the GEMMs the own kernel takes apply their scales in its epilogue.
-  const launches = graph.nodes.filter((node, i) => !loadTime.has(i) && isLaunch(graph, node, users) && !(applyOwnScales && ownTakes(graph, node)));
+  // ownScales (policy gemm "own", gemmScales "auto"): the GEMMs the own kernel takes apply their scales in its epilogue.
+  const launches = graph.nodes.filter((node, i) => !loadTime.has(i) && isLaunch(graph, node, users) && !(ownScales && ownTakes(graph, node, ownScales.minTiles)));
   // As kernelPlan routes it (asked only of an FP8 GEMM's readers: vaeLaunch renders convolutions).
   const kindOf = (node: Node): ReaderKind => (isNvfp4ActivationQuantize(graph, node) || vaeLaunch(graph, node) ? 'other'
     : elementwiseRoute(node) ? 'elementwise' : node.domain === 'dc' && node.op === 'AttentionPack' ? 'pack' : 'other');
@@ -133,10 +133,10 @@ function scaledTypes(graph: Graph, node: Node): ScaledTypes {
 }
 
 /** Whether an FP8 QLinear is one the own kernel takes with its scales in the epilogue (compiler/codegen/gemm.ts ownGemmTakes). */
-function ownTakes(graph: Graph, node: Node): boolean {
+function ownTakes(graph: Graph, node: Node, minTiles: number): boolean {
   if (node.domain !== 'dc' || node.op !== 'QLinear' || node.attrs.format !== 'fp8') return false;
   const { m, n, k } = gemmDims(graph, node);
-  return ownGemmTakes(m, n, k, dtypeOf(graph, node.outputs[0]), scaledTypes(graph, node));
+  return ownGemmTakes(m, n, k, dtypeOf(graph, node.outputs[0]), scaledTypes(graph, node), minTiles);
 }
 
 /** `deferred`: deferDequant's answer, the same the memory plan was made with (none: every GEMM applies its own scales). */
@@ -144,9 +144,9 @@ function ownTakes(graph: Graph, node: Node): boolean {
  * Options the precision policy sets: `fastAccum`, FP8 GEMMs without periodic fp32 promotion
  * (passes/quantize/policy.ts `accumulation`); `ownGemm`, the FP8 GEMMs the own kernel takes run it
  * (policy `gemm: "own"`, h100 only; deferred ones unscaled, the others with their scales in its
- * epilogue), promoting every `promote` K blocks (0: fast).
+ * epilogue), promoting every `promote` K blocks (0: fast), those of at least `minTiles` output tiles.
  */
-export interface PlanOptions { fastAccum?: boolean; ownGemm?: { promote: number } }
+export interface PlanOptions { fastAccum?: boolean; ownGemm?: { promote: number; minTiles: number } }
 
 export function kernelPlan(graph: Graph, memory: MemoryPlan, deferred: ReadonlyMap<string, Deferred> = new Map(), options: PlanOptions = {}): KernelPlan {
   const users = consumers(graph);
@@ -215,7 +215,7 @@ export function kernelPlan(graph: Graph, memory: MemoryPlan, deferred: ReadonlyM
       // whatever the graph's transB (weights-file.ts).
       // The own kernel: a deferred GEMM as it stands (unscaled), any other with its scales and bias in the epilogue.
       const scaled = !deferred.has(name);
-      const own = options.ownGemm && precision === 'fp8' ? ownGemm(m, n, k, options.ownGemm.promote, dtypeOf(graph, name), scaled ? scaledTypes(graph, node) : undefined) : undefined;
+      const own = options.ownGemm && precision === 'fp8' ? ownGemm(m, n, k, options.ownGemm.promote, dtypeOf(graph, name), scaled ? scaledTypes(graph, node) : undefined, options.ownGemm.minTiles) : undefined;
       if (own) {
         // X [M, K] codes, W [N, K] codes, Y [M, N] (dense: dense() above) as tensor maps, then Y's pointer, then (scaled) xs, ws and the bias.
         const [x, xs, w, ws, b] = node.inputs;

@@ -34,11 +34,14 @@
  * accumulation"); one GEMM alone moves 1.7e-3-4e-3 from its fp32 simulation instead of 1.3e-4.
  * "fp32" keeps the promotion. NVFP4 (block-scaled) GEMMs have no such mode.
  * `gemm`: "own" (default) or "cublaslt": the FP8 GEMMs run the compiler's own kernel
- * (compiler/codegen/gemm.ts ownGemm; h100 only, shapes it takes: at least 256 rows, N a multiple of
- * 192, K of 128), the rest cuBLASLt. By measurement on an H100 80GB HBM3 (bench/RESULTS.md "Session
+ * (compiler/codegen/gemm.ts ownGemm; h100 only, shapes it takes: N a multiple of 192, K of 128, at
+ * least `ownGemmMinTiles` output tiles), the rest cuBLASLt. By measurement on an H100 80GB HBM3 (bench/RESULTS.md "Session
  * 10"), with the scales in its epilogue (gemmScales "auto"): Flux.2 [dev] step 252-255 ms against
  * 259-262 with cuBLASLt (its readers no longer dequantize: element-wise 20 -> 15 ms a step), Qwen-Image
- * even (156.6-157.7 against 156.6-157.9: its K = 3072 GEMMs lose what the readers gain). With "accumulation": "fp32" the own kernel
+ * even (156.6-157.7 against 156.6-157.9: its K = 3072 GEMMs lose what the readers gain).
+ * `ownGemmMinTiles` (default 264, two a CTA on an H100): the own kernel takes a GEMM of at least
+ * that many 128 x 192 output tiles; thinner ones (text streams of 256-512 tokens over a narrow N)
+ * stay with cuBLASLt, which splits K (0.48-0.94x there, bench/RESULTS.md "Session 10: thin GEMMs"). With "accumulation": "fp32" the own kernel
  * adds the tensor cores' sums into fp32 every 8 K blocks (7.2e-4 from the simulation on an H100 80GB
  * HBM3, bench/RESULTS.md "Session 9: the compiler's own FP8 GEMM").
  * `oneRowGemms`: "fp8-weights" (default) turns a one-row GEMM whose weight holds at least
@@ -59,6 +62,7 @@ import type { Graph, Node } from '../../compiler/ir/graph.ts';
 import { producers } from '../../compiler/ir/graph.ts';
 import { bytesFor } from '../../compiler/ir/dtype.ts';
 import type { QuantFormat } from '../../compiler/ops/quant.ts';
+import { OWN_GEMM_MIN_TILES } from '../../compiler/codegen/gemm.ts';
 
 export interface PrecisionPolicy {
   format: QuantFormat;
@@ -72,6 +76,8 @@ export interface PrecisionPolicy {
   oneRowGemms: 'fp8-weights' | 'high';
   /** Weight bytes (graph type) from which a one-row GEMM takes the weight-only FP8 path. */
   oneRowMinBytes: number;
+  /** Output tiles (128 x 192) from which the own FP8 GEMM takes a GEMM (`gemm` "own"). */
+  ownGemmMinTiles: number;
   /** Where the policy came from, for messages. */
   source: string;
 }
@@ -92,7 +98,7 @@ export interface GemmDecision {
 export const ONE_ROW_MIN_BYTES = 256 * 2 ** 20;
 
 export function defaultPolicy(format: QuantFormat): PrecisionPolicy {
-  return { format, keep: [], quantize: [], structural: true, attention: 'auto', gemmScales: 'auto', accumulation: 'fast', gemm: 'own', oneRowGemms: 'fp8-weights', oneRowMinBytes: ONE_ROW_MIN_BYTES, source: 'default policy' };
+  return { format, keep: [], quantize: [], structural: true, attention: 'auto', gemmScales: 'auto', accumulation: 'fast', gemm: 'own', oneRowGemms: 'fp8-weights', oneRowMinBytes: ONE_ROW_MIN_BYTES, ownGemmMinTiles: OWN_GEMM_MIN_TILES, source: 'default policy' };
 }
 
 export function loadPolicy(file: string, format: QuantFormat): PrecisionPolicy {
@@ -103,7 +109,7 @@ export function loadPolicy(file: string, format: QuantFormat): PrecisionPolicy {
     fail(`--policy ${file}`, 'a readable JSON policy file', (e as Error).message);
   }
   const p = raw as Record<string, unknown>;
-  const known = ['keep', 'quantize', 'structural', 'attention', 'gemmScales', 'accumulation', 'gemm', 'oneRowGemms', 'oneRowMinBytes'];
+  const known = ['keep', 'quantize', 'structural', 'attention', 'gemmScales', 'accumulation', 'gemm', 'ownGemmMinTiles', 'oneRowGemms', 'oneRowMinBytes'];
   for (const k of Object.keys(p)) if (!known.includes(k)) fail(`--policy ${file}`, `only the keys ${known.join(', ')}`, `'${k}'`);
   const list = (k: string) => {
     const v = p[k] ?? [];
@@ -122,7 +128,9 @@ export function loadPolicy(file: string, format: QuantFormat): PrecisionPolicy {
   if (oneRowGemms !== 'fp8-weights' && oneRowGemms !== 'high') fail(`--policy ${file}`, '"oneRowGemms" to be "fp8-weights" or "high"', JSON.stringify(p.oneRowGemms));
   const oneRowMinBytes = p.oneRowMinBytes ?? ONE_ROW_MIN_BYTES;
   if (typeof oneRowMinBytes !== 'number' || !(oneRowMinBytes >= 0)) fail(`--policy ${file}`, '"oneRowMinBytes" to be a number of bytes >= 0', JSON.stringify(p.oneRowMinBytes));
-  return { format, keep: list('keep'), quantize: list('quantize'), structural: p.structural !== false, attention: attention as PrecisionPolicy['attention'], gemmScales: gemmScales as PrecisionPolicy['gemmScales'], accumulation, gemm, oneRowGemms, oneRowMinBytes, source: file };
+  const ownGemmMinTiles = p.ownGemmMinTiles ?? OWN_GEMM_MIN_TILES;
+  if (typeof ownGemmMinTiles !== 'number' || !Number.isInteger(ownGemmMinTiles) || ownGemmMinTiles < 1) fail(`--policy ${file}`, '"ownGemmMinTiles" to be an integer >= 1', JSON.stringify(p.ownGemmMinTiles));
+  return { format, keep: list('keep'), quantize: list('quantize'), structural: p.structural !== false, attention: attention as PrecisionPolicy['attention'], gemmScales: gemmScales as PrecisionPolicy['gemmScales'], accumulation, gemm, ownGemmMinTiles, oneRowGemms, oneRowMinBytes, source: file };
 }
 
 /** Attention this long (queries and keys) is compute-bound: where FP8 Q·Kᵀ pays. */

@@ -213,7 +213,7 @@ describe('precision policy overrides and errors', () => {
     expect(loadPolicy(file({ gemmScales: 'readers' }), 'fp8').gemmScales).toBe('readers');
     expect(loadPolicy(file({ gemmScales: 'gemm' }), 'fp8')).toMatchObject({ gemmScales: 'gemm', attention: 'auto', structural: true });
     expect(() => loadPolicy(file({ gemmScales: 'epilogue' }), 'fp8')).toThrow(/"gemmScales" to be "auto", "readers" or "gemm", found "epilogue"/);
-    expect(() => loadPolicy(file({ gemmscales: 'gemm' }), 'fp8')).toThrow(/only the keys keep, quantize, structural, attention, gemmScales, accumulation, gemm, oneRowGemms, oneRowMinBytes, found 'gemmscales'/);
+    expect(() => loadPolicy(file({ gemmscales: 'gemm' }), 'fp8')).toThrow(/only the keys keep, quantize, structural, attention, gemmScales, accumulation, gemm, ownGemmMinTiles, oneRowGemms, oneRowMinBytes, found 'gemmscales'/);
     expect(loadPolicy(file({}), 'fp8')).toMatchObject({ oneRowGemms: 'fp8-weights', oneRowMinBytes: 256 * 2 ** 20 });
     expect(loadPolicy(file({ oneRowGemms: 'high', oneRowMinBytes: 0 }), 'fp8')).toMatchObject({ oneRowGemms: 'high', oneRowMinBytes: 0 });
   });
