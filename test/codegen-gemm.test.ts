@@ -144,6 +144,25 @@ describe('own FP8 GEMM source', () => {
     expect(ownGemm(4096, 18432, 6144, 0, 'bfloat16', { xs: 'bfloat16', ws: 'float32' })).toBeUndefined();
     expect(gemmSharedBytes({ bn: 192, stages: 4, epilogue: 'scaled', schedule: 'pingpong' })).toBe(gemmSharedBytes({ bn: 192, stages: 4 }) + 2 * (2 * 192 + 128) * 4);
   });
+
+  it('scaled ping-pong: a warpgroup barrier lies between its last read of a tile\'s staged scales and its copies of the next tile\'s (bf16 and fp32 Y, with and without a bias)', () => {
+    // The warps of a warpgroup run apart: without a barrier, one that finished its epilogue would
+    // issue the next tile's cp.async into SWS / SXS while another still reads the previous tile's.
+    const barrier = 'dca_named_sync(1 + cw, 128)';
+    for (const out of ['bf16', 'fp32'] as const) {
+      for (const bias of [true, false]) {
+        const d: GemmDescriptor = { kind: 'gemm-fp8', m: 1000, n: 3072, k: 3072, bn: 192, stages: 4, groupM: 8, promote: 0, epilogue: 'scaled', bias, schedule: 'pingpong', out };
+        const src = renderGemm(d).source;
+        // The ping-pong tile loop's body, as rendered (the epilogue macros expanded inline).
+        const body = src.slice(src.indexOf('if ((pos & 1) != cw) continue;'), src.indexOf('#undef SX'));
+        const firstCopy = body.indexOf('cp.async.ca.shared.global');
+        const lastRead = Math.max(...['ld.shared.v4.f32', 'ld.shared.f32', 'dca_lds_f2(SWS'].map((s) => body.lastIndexOf(s)));
+        expect(firstCopy, `${out} bias ${bias}`).toBeGreaterThan(0);
+        expect(lastRead, `${out} bias ${bias}`).toBeGreaterThan(firstCopy);
+        expect(body.indexOf(barrier, lastRead) >= 0 || body.slice(0, firstCopy).includes(barrier), `${out} bias ${bias}`).toBe(true);
+      }
+    }
+  });
 });
 
 describe('own FP8 GEMM bench (bench/gpu/gemm-own.ts)', () => {
