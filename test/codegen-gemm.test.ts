@@ -15,7 +15,11 @@ import koffi from 'koffi';
 import { describe, expect, it } from 'vitest';
 import { buildKernels } from '../compiler/build/index.ts';
 import { type GemmDescriptor, H100_SMS, gemmSharedBytes, ownGemm, renderGemm } from '../compiler/codegen/gemm.ts';
-import type { Launch } from '../compiler/codegen/plan.ts';
+import { type Launch, deferDequant } from '../compiler/codegen/plan.ts';
+import { inferTypes } from '../compiler/ir/infer.ts';
+import { importOnnx } from '../compiler/onnx/import.ts';
+import { pipelineFor, runPipeline } from '../passes/pipeline.ts';
+import { insertQuantize } from '../passes/quantize/insert.ts';
 import { renderUnit } from '../compiler/codegen/render.ts';
 import { compileModel } from '../compiler/compile.ts';
 import { defaultPolicy, loadPolicy } from '../passes/quantize/policy.ts';
@@ -301,6 +305,23 @@ describe('own FP8 GEMM in the launch plan (policy gemm "own")', () => {
     writeFileSync(path, JSON.stringify(manifest));
     expect(() => openArtifact(dir, { capability: [9, 0] })).not.toThrow();
   }, 300_000);
+
+  it('deferral with the own kernel\'s scales (gemmScales "auto"): a GEMM the own kernel takes is not deferred, and it still counts as a reader that cannot dequantize what it reads', () => {
+    const g = runPipeline(inferTypes(importOnnx(join(tinyDir('qwen_image'), 'model.onnx')).graph), { passes: pipelineFor(insertQuantize(defaultPolicy('fp8'))) }).graph;
+    // A: 256 x 128 (N off 192: cuBLASLt, deferred); B: a later 256 x 384 the own kernel takes at one tile.
+    const qlinear = (y: string) => g.nodes.find((n) => n.op === 'QLinear' && n.outputs[0] === y)!;
+    const a = qlinear('linear_12'), b = qlinear('linear_20/fused/out');
+    const own = deferDequant(g, { minTiles: 1 });
+    expect(own.has('linear_12')).toBe(true);
+    expect(own.has('linear_20/fused/out')).toBe(false);
+    expect(deferDequant(g).has('linear_20/fused/out')).toBe(true);
+    // B reads A's output as its bias (float32, as the own kernel's epilogue reads it): B's epilogue adds
+    // what A wrote, so A must keep its scales (its other readers are element-wise kernels).
+    const read = { ...g, nodes: g.nodes.map((n) => (n === b ? { ...n, inputs: [...n.inputs.slice(0, 4), a.outputs[0]] } : n)) };
+    expect(deferDequant(read).has('linear_12')).toBe(false);
+    expect(deferDequant(read, { minTiles: 1 }).has('linear_12')).toBe(false);
+    expect(deferDequant(read, { minTiles: 1 }).has('linear_20/fused/out')).toBe(false);
+  });
 
   it('b200: the policy keeps cuBLASLt (the kernel is sm_90a code)', async () => {
     const dir = join(tmp, 'flux2-b200');
