@@ -109,13 +109,17 @@ function elementwiseRoute(node: Node): boolean {
 export function deferDequant(graph: Graph, ownScales?: { minTiles: number }): Map<string, Deferred> {
   const users = consumers(graph);
   const loadTime = loadTimeNodes(graph);
-  // ownScales (policy gemm "own", gemmScales "auto"): the GEMMs the own kernel takes apply their scales in its epilogue.
-  const launches = graph.nodes.filter((node, i) => !loadTime.has(i) && isLaunch(graph, node, users) && !(ownScales && ownTakes(graph, node, ownScales.minTiles)));
+  const launches = graph.nodes.filter((node, i) => !loadTime.has(i) && isLaunch(graph, node, users));
   // As kernelPlan routes it (asked only of an FP8 GEMM's readers: vaeLaunch renders convolutions).
   const kindOf = (node: Node): ReaderKind => (isNvfp4ActivationQuantize(graph, node) || vaeLaunch(graph, node) ? 'other'
     : elementwiseRoute(node) ? 'elementwise' : node.domain === 'dc' && node.op === 'AttentionPack' ? 'pack' : 'other');
-  return deferredGemms(graph, launches, kindOf, (node, kind, candidates) =>
+  const deferred = deferredGemms(graph, launches, kindOf, (node, kind, candidates) =>
     (kind === 'elementwise' ? elementwiseDescriptor(graph, node, candidates).undeferrable : kind === 'pack' ? packDescriptor(graph, node, candidates).undeferrable : undefined) ?? []);
+  // ownScales (policy gemm "own", gemmScales "auto"): the GEMMs the own kernel takes apply their scales
+  // in its epilogue. Taken out after the choice, not from `launches`: they are readers too (of what
+  // they read raw), and a reader's refusals are per input, so the other GEMMs' choice does not change.
+  if (ownScales) for (const node of launches) if (ownTakes(graph, node, ownScales.minTiles)) deferred.delete(node.outputs[0]);
+  return deferred;
 }
 
 /** A dc.Linear / dc.QLinear's GEMM dimensions: X [.., K] as M rows, Y [.., N]. */
