@@ -25,8 +25,9 @@
  * FP8 GEMM runs faster without its outer-vector scales; the bf16 rounding moves before the scaling);
  * "gemm" keeps them in the GEMM, so every GEMM output is QLinear's value (node-by-node comparisons,
  * and the baseline that measures the difference); "auto" (default): in the GEMM where the own
- * kernel runs it (its epilogue applies them from registers, and the readers then read plain bf16),
- * in the readers where cuBLASLt does.
+ * kernel runs it (its epilogue applies them to the accumulators, and the readers then read plain
+ * bf16), in the readers where cuBLASLt does. Where no reader can apply them, any value keeps them in
+ * the GEMM (cuBLASLt's epilogue, or the own kernel's).
  * `accumulation`: "fast" (default) lets cuBLASLt's FP8 GEMMs accumulate without its periodic
  * promotion of the tensor cores' partial sums to fp32 (CUBLASLT_MATMUL_DESC_FAST_ACCUM, what FP8
  * inference recipes use for forward passes): the FP8 GEMMs of a Flux.2 [dev] step 194-197 -> 181 ms
@@ -35,7 +36,8 @@
  * "fp32" keeps the promotion. NVFP4 (block-scaled) GEMMs have no such mode.
  * `gemm`: "own" (default) or "cublaslt": the FP8 GEMMs run the compiler's own kernel
  * (compiler/codegen/gemm.ts ownGemm; h100 only, shapes it takes: N a multiple of 192, K of 128, at
- * least `ownGemmMinTiles` output tiles), the rest cuBLASLt. By measurement on an H100 80GB HBM3 (bench/RESULTS.md "Session
+ * least `ownGemmMinTiles` output tiles, Y bf16 or float32; with its scales in its epilogue, float32
+ * scales and a float32 or bf16 bias), the rest cuBLASLt. By measurement on an H100 80GB HBM3 (bench/RESULTS.md "Session
  * 10"), with the scales in its epilogue (gemmScales "auto"): Flux.2 [dev] step 252-255 ms against
  * 259-262 with cuBLASLt (its readers no longer dequantize: element-wise 20 -> 15 ms a step), Qwen-Image
  * even (156.6-157.7 against 156.6-157.9: its K = 3072 GEMMs lose what the readers gain).
