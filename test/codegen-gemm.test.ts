@@ -149,6 +149,19 @@ describe('own FP8 GEMM source', () => {
     expect(gemmSharedBytes({ bn: 192, stages: 4, epilogue: 'scaled', schedule: 'pingpong' })).toBe(gemmSharedBytes({ bn: 192, stages: 4 }) + 2 * (2 * 192 + 128) * 4);
   });
 
+  it('staged scales: the shared memory the template lays out for them (SCALE_BYTES a consumer, before the barriers) is what gemmSharedBytes adds, and none without them', () => {
+    for (const d of [
+      { ...base, bn: 192, schedule: 'pingpong', epilogue: 'scaled', bias: true }, { ...base, bn: 128, stages: 5, schedule: 'pingpong', epilogue: 'scaled', bias: false },
+      { ...base, bn: 192, schedule: 'pingpong', epilogue: 'scaled', bias: true, out: 'fp32' }, { ...base, epilogue: 'scaled', bias: true }, { ...base, bn: 192, schedule: 'pingpong' },
+    ] as GemmDescriptor[]) {
+      const k = renderGemm(d);
+      const scaleBytes = Number(/SCALE_BYTES = (\d+), SCALES_BYTES = 2 \* SCALE_BYTES;/.exec(k.source)![1]);
+      expect(2 * scaleBytes, JSON.stringify(d)).toBe(k.sharedBytes - gemmSharedBytes({ ...d, epilogue: 'unscaled' }));
+      expect(scaleBytes > 0, JSON.stringify(d)).toBe(d.epilogue === 'scaled' && d.schedule === 'pingpong');
+      expect(k.source).toMatch(/#define FULL\(s\) \(base \+ STAGES \* STAGE_BYTES \+ Y_BYTES \+ SCALES_BYTES \+ 8u \* \(s\)\)/);
+    }
+  });
+
   it('scaled ping-pong: a warpgroup barrier lies between its last read of a tile\'s staged scales and its copies of the next tile\'s (bf16 and fp32 Y, with and without a bias)', () => {
     // The warps of a warpgroup run apart: without a barrier, one that finished its epilogue would
     // issue the next tile's cp.async into SWS / SXS while another still reads the previous tile's.
