@@ -19,6 +19,7 @@ import { buildKernels } from './build/index.ts';
 import { type KernelPlan, deferDequant, kernelPlan } from './codegen/plan.ts';
 import { lateReads } from './codegen/dequant.ts';
 import { renderUnit } from './codegen/render.ts';
+import { OWN_GEMM_MIN_TILES } from './codegen/gemm.ts';
 import { writeArtifact } from './artifact.ts';
 import { type WeightEntry, describeWeights, type WeightsDescription, type WeightsIndex, weightsPresent, writeWeights } from './weights-file.ts';
 import { fail } from './errors.ts';
@@ -196,7 +197,7 @@ export async function compileModel(options: CompileOptions): Promise<CompileSumm
 
   const launchReport = stage('plan', () => countLaunches(graph));
   // The own FP8 GEMM (policy gemm "own") is sm_90a code: h100 only; b200 keeps cuBLASLt.
-  const ownGemm = policy?.gemm === 'own' && target === 'h100' ? { promote: policy.accumulation === 'fp32' ? 8 : 0, minTiles: policy.ownGemmMinTiles } : undefined;
+  const ownGemm = policy?.gemm === 'own' && target === 'h100' ? { promote: policy.accumulation === 'fp32' ? 8 : 0, minTiles: policy.ownGemmMinTiles ?? OWN_GEMM_MIN_TILES } : undefined;
   // FP8 GEMMs whose readers apply the scales (compiler/codegen/dequant.ts), unless the policy keeps
   // them in the GEMM: all of them ("gemm"), or those the own kernel runs ("auto").
   const deferred = stage('plan', () => (policy?.gemmScales === 'gemm' ? new Map() : deferDequant(graph, ownGemm && policy?.gemmScales === 'auto' ? ownGemm : undefined)));

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import koffi from 'koffi';
 import { describe, expect, it } from 'vitest';
 import { buildKernels } from '../compiler/build/index.ts';
-import { type GemmDescriptor, H100_SMS, gemmSharedBytes, ownGemm, renderGemm } from '../compiler/codegen/gemm.ts';
+import { type GemmDescriptor, H100_SMS, OWN_GEMM_MIN_TILES, gemmSharedBytes, ownGemm, renderGemm } from '../compiler/codegen/gemm.ts';
 import { type Launch, deferDequant } from '../compiler/codegen/plan.ts';
 import { inferTypes } from '../compiler/ir/infer.ts';
 import { importOnnx } from '../compiler/onnx/import.ts';
@@ -224,7 +224,8 @@ describe('own FP8 GEMM in the launch plan (policy gemm "own")', () => {
     const bad = join(tmp, 'bad.json');
     writeFileSync(bad, JSON.stringify({ gemm: 'cutlass' }));
     expect(() => loadPolicy(bad, 'fp8')).toThrow(/"gemm" to be "own" or "cublaslt"/);
-    expect(defaultPolicy('fp8').ownGemmMinTiles).toBe(264);
+    expect(defaultPolicy('fp8').ownGemmMinTiles).toBeUndefined(); // the kernel's rule, OWN_GEMM_MIN_TILES
+    expect(OWN_GEMM_MIN_TILES).toBe(2 * H100_SMS);
     expect(loadPolicy(policyFile, 'fp8').ownGemmMinTiles).toBe(1);
     writeFileSync(bad, JSON.stringify({ ownGemmMinTiles: 0.5 }));
     expect(() => loadPolicy(bad, 'fp8')).toThrow(/"ownGemmMinTiles" to be an integer >= 1, found 0.5/);

@@ -64,7 +64,6 @@ import type { Graph, Node } from '../../compiler/ir/graph.ts';
 import { producers } from '../../compiler/ir/graph.ts';
 import { bytesFor } from '../../compiler/ir/dtype.ts';
 import type { QuantFormat } from '../../compiler/ops/quant.ts';
-import { OWN_GEMM_MIN_TILES } from '../../compiler/codegen/gemm.ts';
 
 export interface PrecisionPolicy {
   format: QuantFormat;
@@ -78,8 +77,8 @@ export interface PrecisionPolicy {
   oneRowGemms: 'fp8-weights' | 'high';
   /** Weight bytes (graph type) from which a one-row GEMM takes the weight-only FP8 path. */
   oneRowMinBytes: number;
-  /** Output tiles (128 x 192) from which the own FP8 GEMM takes a GEMM (`gemm` "own"). */
-  ownGemmMinTiles: number;
+  /** Output tiles (128 x 192) from which the own FP8 GEMM takes a GEMM (`gemm` "own"); unset: the kernel's own rule (compiler/codegen/gemm.ts OWN_GEMM_MIN_TILES). */
+  ownGemmMinTiles?: number;
   /** Where the policy came from, for messages. */
   source: string;
 }
@@ -100,7 +99,7 @@ export interface GemmDecision {
 export const ONE_ROW_MIN_BYTES = 256 * 2 ** 20;
 
 export function defaultPolicy(format: QuantFormat): PrecisionPolicy {
-  return { format, keep: [], quantize: [], structural: true, attention: 'auto', gemmScales: 'auto', accumulation: 'fast', gemm: 'own', oneRowGemms: 'fp8-weights', oneRowMinBytes: ONE_ROW_MIN_BYTES, ownGemmMinTiles: OWN_GEMM_MIN_TILES, source: 'default policy' };
+  return { format, keep: [], quantize: [], structural: true, attention: 'auto', gemmScales: 'auto', accumulation: 'fast', gemm: 'own', oneRowGemms: 'fp8-weights', oneRowMinBytes: ONE_ROW_MIN_BYTES, source: 'default policy' };
 }
 
 export function loadPolicy(file: string, format: QuantFormat): PrecisionPolicy {
@@ -130,9 +129,9 @@ export function loadPolicy(file: string, format: QuantFormat): PrecisionPolicy {
   if (oneRowGemms !== 'fp8-weights' && oneRowGemms !== 'high') fail(`--policy ${file}`, '"oneRowGemms" to be "fp8-weights" or "high"', JSON.stringify(p.oneRowGemms));
   const oneRowMinBytes = p.oneRowMinBytes ?? ONE_ROW_MIN_BYTES;
   if (typeof oneRowMinBytes !== 'number' || !(oneRowMinBytes >= 0)) fail(`--policy ${file}`, '"oneRowMinBytes" to be a number of bytes >= 0', JSON.stringify(p.oneRowMinBytes));
-  const ownGemmMinTiles = p.ownGemmMinTiles ?? OWN_GEMM_MIN_TILES;
-  if (typeof ownGemmMinTiles !== 'number' || !Number.isInteger(ownGemmMinTiles) || ownGemmMinTiles < 1) fail(`--policy ${file}`, '"ownGemmMinTiles" to be an integer >= 1', JSON.stringify(p.ownGemmMinTiles));
-  return { format, keep: list('keep'), quantize: list('quantize'), structural: p.structural !== false, attention: attention as PrecisionPolicy['attention'], gemmScales: gemmScales as PrecisionPolicy['gemmScales'], accumulation, gemm, ownGemmMinTiles, oneRowGemms, oneRowMinBytes, source: file };
+  const ownGemmMinTiles = p.ownGemmMinTiles;
+  if (ownGemmMinTiles !== undefined && (typeof ownGemmMinTiles !== 'number' || !Number.isInteger(ownGemmMinTiles) || ownGemmMinTiles < 1)) fail(`--policy ${file}`, '"ownGemmMinTiles" to be an integer >= 1', JSON.stringify(p.ownGemmMinTiles));
+  return { format, keep: list('keep'), quantize: list('quantize'), structural: p.structural !== false, attention: attention as PrecisionPolicy['attention'], gemmScales: gemmScales as PrecisionPolicy['gemmScales'], accumulation, gemm, ...(ownGemmMinTiles === undefined ? {} : { ownGemmMinTiles }), oneRowGemms, oneRowMinBytes, source: file };
 }
 
 /** Attention this long (queries and keys) is compute-bound: where FP8 Q·Kᵀ pays. */
