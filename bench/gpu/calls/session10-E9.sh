@@ -17,7 +17,7 @@ for round in 1 2 3; do for v in cub2 own def; do
   python3 - /tmp/s.json flux-$v <<'PY' | tee -a $L
 import json,sys
 j=json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
-print(sys.argv[2], 'graph median', round(j['timing']['graph']['medianMs'],2), 'min', round(j['timing']['graph']['minMs'],2), 'launch-by-launch median', round(j['timing'].get('launches',{}).get('medianMs',0),2))
+print(sys.argv[2], 'graph median', round(j['timing']['graph']['medianMs'],2), 'min', round(j['timing']['graph']['minMs'],2), 'launch-by-launch median', round(j['timing']['eager']['medianMs'],2))
 PY
 done; done
 kill $SMI
