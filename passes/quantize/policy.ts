@@ -38,9 +38,10 @@
  * (compiler/codegen/gemm.ts ownGemm; h100 only, shapes it takes: N a multiple of 192, K of 128, at
  * least `ownGemmMinTiles` output tiles, Y bf16 or float32; with its scales in its epilogue, float32
  * scales and a float32 or bf16 bias), the rest cuBLASLt. By measurement on an H100 80GB HBM3 (bench/RESULTS.md "Session
- * 10"), with the scales in its epilogue (gemmScales "auto"): Flux.2 [dev] step 252-255 ms against
- * 259-262 with cuBLASLt (its readers no longer dequantize: element-wise 20 -> 15 ms a step), Qwen-Image
- * even (156.6-157.7 against 156.6-157.9: its K = 3072 GEMMs lose what the readers gain).
+ * 10"), with the scales in its epilogue (gemmScales "auto"): Flux.2 [dev] step 0-7 ms faster than with
+ * cuBLASLt (252-255 against 259-262 ms in two calls, even in two more on another card; its readers no
+ * longer dequantize: element-wise 20 -> 15 ms a step, launch by launch), Qwen-Image even (its K = 3072
+ * GEMMs lose what the readers gain); outputs as close to diffusers' bf16 model.
  * `ownGemmMinTiles` (default 264, two a CTA on an H100): the own kernel takes a GEMM of at least
  * that many 128 x 192 output tiles; thinner ones (text streams of 256-512 tokens over a narrow N)
  * stay with cuBLASLt, which splits K (0.48-0.94x there, bench/RESULTS.md "Session 10: thin GEMMs"). With "accumulation": "fp32" the own kernel
