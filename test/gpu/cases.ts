@@ -408,12 +408,18 @@ function check(dir: string, results: string): void {
   const copyLine = log.split('\n').find((l) => l.startsWith('copy '));
   const copy = copyLine ? Number(copyLine.split(' ')[2]) / Number(copyLine.split(' ')[1]) / 1e3 : undefined;
   if (copy) console.log(`\nbaseline: device-to-device copy ${copy.toFixed(0)} GB/s (read + write)`);
-  console.log('\n| kernel | ops | µs | GB/s | % of copy | TFLOP/s |\n| --- | --- | ---: | ---: | ---: | ---: |');
+  // Same-size copies (harness `copysize`: a device-to-device copy moving the bytes the case's buffers hold).
+  const sameSize = new Map(log.split('\n').filter((l) => l.startsWith('copysize ')).map((l) => {
+    const [, name, us, bytes] = l.split(' ');
+    return [name, Number(bytes) / Number(us) / 1e3] as const;
+  }));
+  console.log('\n| kernel | ops | µs | GB/s | % of copy | % of a same-size copy | TFLOP/s |\n| --- | --- | ---: | ---: | ---: | ---: | ---: |');
   for (const line of log.split('\n').filter((l) => l.startsWith('time '))) {
     const [, name, us, bytes] = line.split(' ');
     const c = cases.find((x) => x.kernel === name.split(':')[0]);
     const gbs = (c?.bytes ?? Number(bytes)) / Number(us) / 1e3;
-    console.log(`| ${name} | ${c?.ops} | ${Number(us).toFixed(1)} | ${gbs.toFixed(0)} | ${copy ? `${((100 * gbs) / copy).toFixed(0)}%` : ''} | ${c?.flops ? (c.flops / Number(us) / 1e6).toFixed(0) : ''} |`);
+    const same = sameSize.get(name);
+    console.log(`| ${name} | ${c?.ops} | ${Number(us).toFixed(1)} | ${gbs.toFixed(0)} | ${copy ? `${((100 * gbs) / copy).toFixed(0)}%` : ''} | ${same ? `${((100 * gbs) / same).toFixed(0)}% (copy ${same.toFixed(0)} GB/s)` : ''} | ${c?.flops ? (c.flops / Number(us) / 1e6).toFixed(0) : ''} |`);
   }
   console.log(`\n${passed} passed, ${failed} failed`);
   if (failed) process.exitCode = 1;
