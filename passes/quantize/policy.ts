@@ -39,7 +39,7 @@
  * least `ownGemmMinTiles` output tiles, Y bf16 or float32; with its scales in its epilogue, float32
  * scales and a float32 or bf16 bias), the rest cuBLASLt. By measurement on an H100 80GB HBM3 (bench/RESULTS.md "Session
  * 10"), with the scales in its epilogue (gemmScales "auto"): Flux.2 [dev] step 0-7 ms faster than with
- * cuBLASLt (252-255 against 259-262 ms in two calls, even in two more on another card; its readers no
+ * cuBLASLt (252-255 against 259-262 ms in two calls, even in two more on another machine; its readers no
  * longer dequantize: element-wise 20 -> 15 ms a step, launch by launch), Qwen-Image even (its K = 3072
  * GEMMs lose what the readers gain); outputs as close to diffusers' bf16 model.
  * `ownGemmMinTiles` (default 264, two a CTA on an H100): the own kernel takes a GEMM of at least
