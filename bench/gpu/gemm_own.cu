@@ -9,11 +9,15 @@
 // columns, for the kernel and both cuBLASLt modes (a scaled kernel: against the fp64 sums times its
 // token and column scales plus its bias, drawn here). Timing: CUDA events around 10 back-to-back launches,
 // kernel and cuBLASLt alternating, 5 rounds, median.
-// Build: nvcc -O2 -std=c++17 -o go bench/gpu/gemm_own.cu -lcuda -lcublasLt ; run: ./go DIR
+// GEMM_SUSTAIN_S=S (optional): after that, the kernel and cuBLASLt fast each run back to back for S
+// seconds, twice, alternating (the first second of each left out), with NVML's board power and SM clock
+// sampled between batches of 10: the speed each keeps at the card's power cap, where the models run.
+// Build: nvcc -O2 -std=c++17 -o go bench/gpu/gemm_own.cu -lcuda -lcublasLt -ldl ; run: ./go DIR
 #include <cublasLt.h>
 #include <cuda.h>
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
+#include <dlfcn.h>
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -66,6 +70,22 @@ static __global__ void countNan(const void* p, size_t n, int bytes, unsigned lon
   }
   atomicAdd(count, c);
 }
+
+// NVML through dlopen (no header needed): board power (mW) and SM clock (MHz) of device 0.
+struct Nvml {
+  int (*power)(void*, unsigned*) = nullptr;
+  int (*clock)(void*, int, unsigned*) = nullptr;
+  void* dev = nullptr;
+  bool open() {
+    void* lib = dlopen("libnvidia-ml.so.1", RTLD_NOW);
+    if (!lib) return false;
+    auto init = (int (*)())dlsym(lib, "nvmlInit_v2");
+    auto handle = (int (*)(unsigned, void**))dlsym(lib, "nvmlDeviceGetHandleByIndex_v2");
+    power = (int (*)(void*, unsigned*))dlsym(lib, "nvmlDeviceGetPowerUsage");
+    clock = (int (*)(void*, int, unsigned*))dlsym(lib, "nvmlDeviceGetClockInfo");
+    return init && handle && power && clock && init() == 0 && handle(0, &dev) == 0;
+  }
+};
 
 static double relL2(const std::vector<double>& ref, const std::vector<float>& got) {
   double num = 0, den = 0;
@@ -234,6 +254,33 @@ int main(int argc, char** argv) {
     printf("| %s | %ldx%ldx%ld | %.1f | %.0f | %.1f | %.1f | %.3f | %.2e | %.2e | %.2e | %llu |\n", label, M, N, K, own, flop / own / 1e6, fast, exact, fast / own,
            errOwn, errFast, errExact, unwritten);
     fflush(stdout);
+    if (const char* sustain = getenv("GEMM_SUSTAIN_S")) {
+      static Nvml nvml; static bool nvmlOk = nvml.open();
+      const double seconds = atof(sustain);
+      auto sustained = [&](auto launch, const char* who, int round) {
+        std::vector<float> us; std::vector<unsigned> watts, mhz;
+        double elapsed = 0;
+        while (elapsed < seconds) {
+          CK(cudaEventRecord(e0, stream));
+          for (int i = 0; i < 10; ++i) launch();
+          CK(cudaEventRecord(e1, stream)); CK(cudaEventSynchronize(e1));
+          float ms; CK(cudaEventElapsedTime(&ms, e0, e1));
+          elapsed += ms / 1000.0;
+          if (elapsed < 1.0) continue;
+          unsigned mw = 0, clk = 0;
+          if (nvmlOk) { nvml.power(nvml.dev, &mw); nvml.clock(nvml.dev, 1 /* SM */, &clk); }
+          us.push_back(100.f * ms); watts.push_back(mw / 1000); mhz.push_back(clk);
+        }
+        if (us.empty()) return;  // fewer than the second left out
+        auto med = [](auto v) { std::sort(v.begin(), v.end()); return v[v.size() / 2]; };
+        printf("sustained %s %s round %d: %.1f us, %u W, %u MHz\n", label, who, round, med(us), med(watts), med(mhz));
+        fflush(stdout);
+      };
+      for (int round = 1; round <= 2; ++round) {
+        sustained(launchOwn, "own", round);
+        sustained([&] { launchLt(1); }, "cuBLASLt-fast", round);
+      }
+    }
     cublasLtMatmulPreferenceDestroy(pref);
     cublasLtMatrixLayoutDestroy(la); cublasLtMatrixLayoutDestroy(lb); cublasLtMatrixLayoutDestroy(ld);
     for (int i = 0; i < 2; ++i) cublasLtMatmulDescDestroy(desc[i]);
