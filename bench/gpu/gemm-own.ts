@@ -57,14 +57,13 @@ const VARIANTS = (process.env.GEMM_VARIANTS ?? DEFAULT_VARIANTS).split(',');
  * ping-pong, 128 wide, 6 stages; a trailing
  * `o32`: fp32 output (the accuracy check without bf16's rounding); a trailing `b` / `h`: the scaled
  * epilogue with a float32 / bf16 bias (Y = acc · xs[m] · ws[n] + bias[n], what gemmScales "auto" runs
- * in the models; Qwen-Image's biases are bf16); a trailing `g16`: 16 row tiles a group of the tile order;
- * a trailing `c`: clusters of two CTAs sharing the W tile by multicast (ping-pong). */
+ * in the models; Qwen-Image's biases are bf16); a trailing `g16`: 16 row tiles a group of the tile order. */
 export function variant(v: string, m: number, n: number, k: number): GemmDescriptor | undefined {
-  const r = /^(f|p|q)(\d+)s(\d+)(?:x(\d+))?(o32)?(b|h)?(?:g(\d+))?(c)?$/.exec(v);
-  if (!r) throw new Error(`variant ${v}: f|p|q WIDTH s STAGES [x PROMOTE] [o32] [b|h] [g GROUP_M] (q: ping-pong; b / h: scaled epilogue with a float32 / bf16 bias; g: row tiles per group, default 8; c: clusters of two, ping-pong)`);
+  const r = /^(f|p|q)(\d+)s(\d+)(?:x(\d+))?(o32)?(b|h)?(?:g(\d+))?$/.exec(v);
+  if (!r) throw new Error(`variant ${v}: f|p|q WIDTH s STAGES [x PROMOTE] [o32] [b|h] [g GROUP_M] (q: ping-pong; b / h: scaled epilogue with a float32 / bf16 bias; g: row tiles per group, default 8)`);
   const bn = Number(r[2]);
   if (n % bn) return undefined;
-  return { kind: 'gemm-fp8', m, n, k, bn, stages: Number(r[3]), groupM: Number(r[7] ?? 8), promote: r[1] === 'p' ? Number(r[4] ?? 4) : 0, epilogue: r[6] ? 'scaled' : 'unscaled', bias: !!r[6], ...(r[6] === 'h' ? { biasType: 'bfloat16' as const } : {}), ...(r[5] ? { out: 'fp32' as const } : {}), ...(r[1] === 'q' ? { schedule: 'pingpong' as const } : {}), ...(r[8] ? { cluster: true } : {}) };
+  return { kind: 'gemm-fp8', m, n, k, bn, stages: Number(r[3]), groupM: Number(r[7] ?? 8), promote: r[1] === 'p' ? Number(r[4] ?? 4) : 0, epilogue: r[6] ? 'scaled' : 'unscaled', bias: !!r[6], ...(r[6] === 'h' ? { biasType: 'bfloat16' as const } : {}), ...(r[5] ? { out: 'fp32' as const } : {}), ...(r[1] === 'q' ? { schedule: 'pingpong' as const } : {}) };
 }
 
 async function prepare(dir: string) {
@@ -77,8 +76,7 @@ async function prepare(dir: string) {
       if (!d) continue;
       const r = renderGemm(d);
       kernels.push(r);
-      // The fifth field is W's tensor-map box rows (a cluster's CTA loads half the tile).
-      lines.push(`gemm ${r.name} ${m} ${n} ${k} ${d.cluster ? d.bn / 2 : d.bn} ${r.grid} ${r.sharedBytes} ${d.epilogue === 'scaled' ? (d.bias ? (d.biasType === 'bfloat16' ? 3 : 2) : 1) : 0} ${d.out === 'fp32' ? 4 : 2} ${v}:${label.replace(/ /g, '_')}`);
+      lines.push(`gemm ${r.name} ${m} ${n} ${k} ${d.bn} ${r.grid} ${r.sharedBytes} ${d.epilogue === 'scaled' ? (d.bias ? (d.biasType === 'bfloat16' ? 3 : 2) : 1) : 0} ${d.out === 'fp32' ? 4 : 2} ${v}:${label.replace(/ /g, '_')}`);
     }
   }
   const report = await buildKernels([{ name: 'gemm', source: renderUnit(kernels), hot: true }], { target: 'h100', cacheDir: join(ROOT, '.gpu', 'build-cache') });

@@ -135,7 +135,7 @@ int main(int argc, char** argv) {
                                 CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE));
     };
     encode(&tmX, CU_TENSOR_MAP_DATA_TYPE_UINT8, X, K, M, (int)K, 128, 128);
-    encode(&tmW, CU_TENSOR_MAP_DATA_TYPE_UINT8, W, K, N, (int)K, 128, BN);  // BN: the W box rows cases.txt gives (half the tile for a cluster of two)
+    encode(&tmW, CU_TENSOR_MAP_DATA_TYPE_UINT8, W, K, N, (int)K, 128, BN);
     encode(&tmY, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, Y, N, M, (int)N * 2, 64, 64);  // read by the bf16 kernels only
     // scaled (1: xs, ws; 2: and a float32 bias; 3: a bf16 bias): token scales in [0.5, 2), column scales
     // in [0.5, 2), biases in [-4, 4) x sqrt(K) (bf16: rounded, and the reference takes the rounded

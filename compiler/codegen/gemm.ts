@@ -56,12 +56,6 @@ export interface GemmDescriptor {
   biasType?: 'float32' | 'bfloat16';
   /** Y's element type (fp32: accuracy checks against the simulation without the output's rounding). */
   out?: 'bf16' | 'fp32';
-  /**
-   * Ping-pong only: CTAs in clusters of two (compile-time cluster dims, so a plain launch) taking pairs
-   * of row tiles of the same columns; each loads its X tile and half of the W tile, multicast into
-   * both (W's tensor map box: BN / 2 rows): 30% fewer operand bytes from L2 a FLOP.
-   */
-  cluster?: boolean;
 }
 
 /** The ping-pong's scaled epilogue reads its tile's scales from shared memory (the template's stagedScales). */
@@ -99,21 +93,18 @@ function render(d: GemmDescriptor): RenderedKernel {
   if (d.promote && d.bn > 192) fail(where, 'two accumulators in registers (tile width <= 192 with promotion)', String(d.bn));
   if (d.schedule === 'pingpong' && (d.promote || d.bn > 192)) fail(where, 'a ping-pong tile of 128 rows in registers (fast accumulation, width <= 192)', `width ${d.bn}${d.promote ? ', promotion' : ''}`);
   if (d.bias && d.epilogue !== 'scaled') fail(where, 'a bias with the scaled epilogue', d.epilogue);
-  if (d.cluster && d.schedule !== 'pingpong') fail(where, 'clusters of two with the ping-pong schedule', d.schedule ?? 'cooperative');
   const shared = gemmSharedBytes(d);
   if (shared > MAX_SHARED) fail(where, `at most ${MAX_SHARED} bytes of shared memory`, `${shared} (${d.stages} stages)`);
   const mma = wgmmaFunction('ss-e4m3', d.bn);
   const source = [text('attention.cuh'), mma.source, env.render('gemm_fp8.cu.njk', {
-    name, m: d.m, n: d.n, k: d.k, bn: d.bn, stages: d.stages, cluster: !!d.cluster, groupM: d.groupM, promote: d.promote,
+    name, m: d.m, n: d.n, k: d.k, bn: d.bn, stages: d.stages, groupM: d.groupM, promote: d.promote,
     scaled: d.epilogue === 'scaled', stagedScales: stagedScales(d), bias: d.bias, biasType: d.biasType === 'bfloat16' ? '__nv_bfloat16' : 'float', wgmma: mma.name, pingpong: d.schedule === 'pingpong', outType: d.out === 'fp32' ? 'float' : '__nv_bfloat16', tmaStore: d.out !== 'fp32',
     // A warpgroup's chunks of a tile alternate between its two buffers; an odd count (cooperative, 192
     // wide) starts the next tile on the buffer of the previous tile's last (latest) store.
     oddChunks: d.schedule !== 'pingpong' && (d.bn / 64) % 2 === 1,
   })].join('\n');
   const tiles = Math.ceil(d.m / 128) * (d.n / d.bn);
-  // A cluster's two CTAs take a pair of row tiles: an even grid of at most one CTA a pair's tile.
-  const grid = d.cluster ? 2 * Math.min(H100_SMS / 2, Math.ceil(Math.ceil(d.m / 128) / 2) * (d.n / d.bn)) : Math.min(H100_SMS, tiles);
-  return { name, source, hot: true, grid, block: 384, sharedBytes: shared };
+  return { name, source, hot: true, grid: Math.min(H100_SMS, tiles), block: 384, sharedBytes: shared };
 }
 
 /** Element types of a scaled epilogue's vectors: float32 token and column scales, a float32 or bf16 bias. */

@@ -1,4 +1,5 @@
 #!/bin/sh
+# Ran at 5c22ef7 (the cluster variant, reverted after this call and E14-E15: correct but 1.8-2x slower).
 # Session 10 call E13: the own GEMM in clusters of two CTAs sharing the W tile by TMA multicast (variant suffix c)
 # against the plain ping-pong and cuBLASLt fast, scaled with a bf16 bias: first the check and short timings
 # (timeout 60 s: a hang would show here), then at the power cap (GEMM_SUSTAIN_S=3, NVML power and clock).

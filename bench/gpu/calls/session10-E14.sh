@@ -1,5 +1,5 @@
 #!/bin/sh
-# Session 10 call E14: is the cluster variant's 2x a second wave of clusters? The same kernels as E13 (Flux.2 image out,
+# Session 10 call E14 (at 5c22ef7): is the cluster variant's 2x a second wave of clusters? The same kernels as E13 (Flux.2 image out,
 # Qwen-Image MLP in) launched with persistent grids of 132 down to 64 CTAs (cases.txt edited from E13's).
 set -u
 nvidia-smi --query-gpu=name,serial --format=csv,noheader | tee $OUT/gpu.txt

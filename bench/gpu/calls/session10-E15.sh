@@ -1,5 +1,5 @@
 #!/bin/sh
-# Session 10 call E15: where the cluster variant loses half its speed: Nsight Compute on the plain ping-pong and the
+# Session 10 call E15 (at 5c22ef7): where the cluster variant loses half its speed: Nsight Compute on the plain ping-pong and the
 # cluster-of-two kernel (Qwen-Image MLP in, 8192 x 12288 x 3072, scaled, bf16 bias), one launch each (E13's kernels).
 set -u
 nvidia-smi --query-gpu=name,serial --format=csv,noheader | tee $OUT/gpu.txt
