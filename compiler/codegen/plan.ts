@@ -128,7 +128,7 @@ function gemmDims(graph: Graph, node: Node) {
   return { m: x.slice(0, -1).reduce((a, b) => a * b, 1), k: x.at(-1)!, n: y.at(-1)! };
 }
 
-const dtypeOf = (graph: Graph, v: string) => (graph.types.get(v) as unknown as { dtype: string }).dtype;
+const dtypeOf = (graph: Graph, v: string) => (graph.types.get(v) as unknown as { dtype: DType }).dtype;
 
 /** A QLinear's scale and bias element types, as the own kernel's scaled epilogue reads them. */
 function scaledTypes(graph: Graph, node: Node): ScaledTypes {
@@ -166,8 +166,7 @@ export function kernelPlan(graph: Graph, memory: MemoryPlan, deferred: ReadonlyM
     const buffer = bufferOf.get(base);
     // A view (Split part, Slice) starts where its window does inside the root buffer.
     const view = base === v ? 0 : resolveView(graph, v, `launch argument '${v}'`).offset;
-    const dtype = (graph.types.get(v) as unknown as { dtype: DType }).dtype;
-    return { value: v, where: 'arena', offset: buffer!.offset + bytesFor(dtype, view) };
+    return { value: v, where: 'arena', offset: buffer!.offset + bytesFor(dtypeOf(graph, v), view) };
   };
   const args = (n: Node) => [...n.inputs, ...n.outputs].filter(Boolean).map(arg);
   // Element-wise, attention and data-movement kernels read strided views; the others (GEMMs,
@@ -215,8 +214,6 @@ export function kernelPlan(graph: Graph, memory: MemoryPlan, deferred: ReadonlyM
       const precision = node.op === 'QLinear' ? (node.attrs.format as 'fp8' | 'nvfp4') : 'high';
       const bias = node.op === 'QLinear' ? !!node.inputs[4] : !!node.inputs[2];
       dense(node, node.inputs);
-      // A deferred GEMM's readers apply its scales and bias; a quantized weight is stored [N, K]
-      // whatever the graph's transB (weights-file.ts).
       // The own kernel: a deferred GEMM as it stands (unscaled), any other with its scales and bias in the epilogue.
       const scaled = !deferred.has(name);
       const own = options.ownGemm && precision === 'fp8' ? ownGemm(m, n, k, options.ownGemm.promote, dtypeOf(graph, name), scaled ? scaledTypes(graph, node) : undefined, options.ownGemm.minTiles) : undefined;
@@ -228,6 +225,8 @@ export function kernelPlan(graph: Graph, memory: MemoryPlan, deferred: ReadonlyM
         launches.push({ kind: 'kernel', node: name, kernel: own.kernel.name, grid: own.kernel.grid, block: own.kernel.block, sharedBytes: own.kernel.sharedBytes, args: values.map(arg), maps: own.maps });
         return;
       }
+      // cuBLASLt: a deferred GEMM's readers apply its scales and bias; a quantized weight is stored
+      // [N, K] whatever the graph's transB (weights-file.ts).
       launches.push({ kind: 'gemm', node: name, precision, m, n, k, transB: node.attrs.transB === 1, bias, args: args(node), ...(deferred.has(name) ? { unscaled: true as const } : {}), ...(precision === 'fp8' && options.fastAccum ? { fastAccum: true as const } : {}) });
       return;
     }
