@@ -1,8 +1,8 @@
 // The compiler's own FP8 GEMM kernels (DIR/kernels.cubin, DIR/cases.txt from bench/gpu/gemm-own.ts)
 // against cuBLASLt on the same operands, in one process (issue 5).
 //
-// For each case: X [M, K] and W [N, K] random e4m3 codes (exponents 2^-3..2^2, any sign and mantissa:
-// no NaN, no overflow), the kernel's output poisoned (NaN) first; the kernel through tensor maps
+// For each case: X [M, K] and W [N, K] random e4m3 codes (GEMM_OPERANDS, below; by default exponents
+// 2^-3..2^2, any sign and mantissa: no NaN, no overflow), the kernel's output poisoned (NaN) first; the kernel through tensor maps
 // (cuTensorMapEncodeTiled, 128-byte swizzle); cuBLASLt as the runtime runs a deferred FP8 GEMM (D =
 // Wᵀ·X column-major, unit scales, bf16 out), with fast accumulation and without. Checks: every output
 // written; rel. L2 against an fp64 reference (decoded codes, fp64 sums) over 48 sampled rows x all
@@ -16,6 +16,7 @@
 #include <cublasLt.h>
 #include <cuda.h>
 #include <cuda_bf16.h>
+#include <cuda_fp8.h>
 #include <cuda_runtime.h>
 #include <dlfcn.h>
 #include <algorithm>
@@ -32,11 +33,33 @@
 
 static const size_t WORKSPACE = 32u << 20;
 
-static __global__ void fill_e4m3(uint8_t* p, size_t n, uint32_t seed) {
+// Operand codes (GEMM_OPERANDS): 'harness' (default) exponents 2^-3..2^2, any sign and mantissa;
+// 'synthetic' e4m3(448·u), u uniform in [-1, 1) (what --synthetic-weights draws, runtime/gpu/support.cu
+// dc_fill: mostly the top binades); 'gaussian' e4m3(clamp(448·g / 4.5, ±448)), g ~ N(0, 1) (a checkpoint
+// quantized per channel, amax at ~4.5 sigma). Tensor-core power, so the clock at the cap, depends on them.
+static __device__ uint32_t hash32(uint64_t i, uint32_t seed) {
+  uint32_t h = (uint32_t)i * 0x9E3779B1u + seed ^ (uint32_t)(i >> 32) * 0x27D4EB2Du;
+  h ^= h >> 16; h *= 0x85EBCA6Bu; h ^= h >> 13; h *= 0xC2B2AE35u; h ^= h >> 16;
+  return h;
+}
+static __device__ float uniform(uint64_t i, uint32_t seed) { return (float)(hash32(i, seed) >> 8) * (2.0f / 16777216.0f) - 1.0f; }
+enum Operands { HARNESS = 0, SYNTHETIC = 1, GAUSSIAN = 2 };
+static __global__ void fill_e4m3(uint8_t* p, size_t n, uint32_t seed, int operands) {
   for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
-    uint32_t h = (uint32_t)i * 0x9e3779b1u + seed;
-    h ^= h >> 16; h *= 0x85ebca6bu; h ^= h >> 13;
-    p[i] = (uint8_t)((h & 0x80u) | ((4u + (h >> 8) % 6u) << 3) | ((h >> 16) & 7u));
+    if (operands == HARNESS) {
+      uint32_t h = (uint32_t)i * 0x9e3779b1u + seed;
+      h ^= h >> 16; h *= 0x85ebca6bu; h ^= h >> 13;
+      p[i] = (uint8_t)((h & 0x80u) | ((4u + (h >> 8) % 6u) << 3) | ((h >> 16) & 7u));
+      continue;
+    }
+    float v;
+    if (operands == SYNTHETIC) {
+      v = 448.f * uniform(i, seed);
+    } else {
+      const float u1 = 0.5f * (uniform(i, seed) + 1.f) + 1e-7f, u2 = uniform(i, seed ^ 0x5bd1e995u);
+      v = fminf(fmaxf(448.f / 4.5f * sqrtf(-2.f * logf(u1)) * cospif(u2), -448.f), 448.f);
+    }
+    p[i] = __nv_fp8_e4m3(v).__x;  // saturating: no NaN code
   }
 }
 static double e4m3Host(int c) {
@@ -105,6 +128,10 @@ int main(int argc, char** argv) {
   char name[256]; cuDeviceGetName(name, sizeof name, dev);
   printf("device %s\n", name);
   std::string dir = argv[1];
+  const std::string operandsName = getenv("GEMM_OPERANDS") ? getenv("GEMM_OPERANDS") : "harness";
+  const int operands = operandsName == "harness" ? HARNESS : operandsName == "synthetic" ? SYNTHETIC : operandsName == "gaussian" ? GAUSSIAN : -1;
+  if (operands < 0) { fprintf(stderr, "GEMM_OPERANDS: harness, synthetic or gaussian, found %s\n", operandsName.c_str()); return 2; }
+  printf("operands %s\n", operandsName.c_str());
   CUmodule mod; CU(cuModuleLoad(&mod, (dir + "/kernels.cubin").c_str()));
   cublasLtHandle_t lt; LT(cublasLtCreate(&lt));
   cudaStream_t stream; CK(cudaStreamCreate(&stream));
@@ -124,8 +151,8 @@ int main(int argc, char** argv) {
     uint8_t *X, *W; void *Y, *D;
     CK(cudaMalloc(&X, (size_t)M * K)); CK(cudaMalloc(&W, (size_t)N * K));
     CK(cudaMalloc(&Y, (size_t)M * N * outBytes)); CK(cudaMalloc(&D, (size_t)M * N * 2));
-    fill_e4m3<<<1024, 256, 0, stream>>>(X, (size_t)M * K, 1234u + (uint32_t)M);
-    fill_e4m3<<<1024, 256, 0, stream>>>(W, (size_t)N * K, 5678u + (uint32_t)N);
+    fill_e4m3<<<1024, 256, 0, stream>>>(X, (size_t)M * K, 1234u + (uint32_t)M, operands);
+    fill_e4m3<<<1024, 256, 0, stream>>>(W, (size_t)N * K, 5678u + (uint32_t)N, operands);
     // Tensor maps: [rows, K] bytes, boxes of 128 codes x (128 | BN) rows, 128-byte swizzle.
     CUtensorMap tmX, tmW, tmY;
     auto encode = [&](CUtensorMap* m, CUtensorMapDataType type, void* base, long cols, long rows, int rowBytes, int boxCols, int boxRows) {

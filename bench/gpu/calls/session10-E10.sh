@@ -1,4 +1,5 @@
 #!/bin/sh
+# Ran at d60a967. bench/gpu/power_operands.cu has since been folded into bench/gpu/gemm_own.cu (GEMM_OPERANDS with GEMM_SUSTAIN_S; call E20).
 # Session 10 call E10: does the operands' distribution move a power-capped FP8 GEMM? bench/gpu/power_operands.cu on
 # Flux.2's single-block fused projection (4608 x 55296 x 6144) and Qwen-Image's batch-2 MLP in (8192 x 12288 x 3072):
 # synthetic-weight codes (what --synthetic-weights draws), Gaussian codes (a per-channel quantized checkpoint), the GEMM
