@@ -190,7 +190,7 @@ export async function compileModel(options: CompileOptions): Promise<CompileSumm
   // atomically at the end, which would take them with it.
   const dumpDir = options.dumpAfter?.length ? `${resolve(options.out ?? join('artifacts', `${modelName}-${target}-${precision}`))}.dumps` : undefined;
   if (dumpDir) mkdirSync(dumpDir, { recursive: true });
-  const quantize = policy && insertQuantize(policy);
+  const quantize = policy && insertQuantize(policy, target);
   const optimised = stage('passes', () => runPipeline(inferred, { passes: pipelineFor(quantize), dumpAfter: options.dumpAfter, dumpDir }));
   const gemms = quantize ? stage('quantize report', () => gemmWeightErrors(imported, quantize.decisions, quantize.policy)) : [];
   const graph = optimised.graph;

@@ -18,7 +18,7 @@ import { fuseNorms } from './fuse-norms.ts';
 import { lowerConv } from './lower-conv.ts';
 import { lowerAttention } from './lower-attention.ts';
 import type { Pass } from './pass.ts';
-import { foldQuantize } from './quantize/fold.ts';
+import { makeFoldQuantize } from './quantize/fold.ts';
 import type { QuantizePass } from './quantize/insert.ts';
 import { castLikeToCast } from './simplify/cast-like-to-cast.ts';
 import { eliminateCommon } from './simplify/eliminate-common.ts';
@@ -39,7 +39,7 @@ export const PIPELINE: readonly Pass[] = [...SIMPLIFY, canonicalize, fuseAttenti
  * and before element-wise fusion, which then pulls each activation Quantize into its producer. */
 export function pipelineFor(quantize: QuantizePass | undefined): readonly Pass[] {
   if (!quantize) return PIPELINE;
-  return [...SIMPLIFY, canonicalize, fuseAttention, fuseLinear, canonicalizeSwiglu, quantize, foldQuantize, ...VAE, fuseElementwise, lowerAttention];
+  return [...SIMPLIFY, canonicalize, fuseAttention, fuseLinear, canonicalizeSwiglu, quantize, makeFoldQuantize(quantize.accumulate), ...VAE, fuseElementwise, lowerAttention];
 }
 
 export interface PassReport {

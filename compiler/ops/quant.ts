@@ -10,9 +10,15 @@
  *            q = e2m1(x/(s·g)). scale holds the effective block scale s·g (axis dim K/16).
  *     bf16   q = x rounded to bfloat16, scale = 1 (shape of scale: axis dim 1).
  *   Dequantize(q, scale){axis}   q · scale, the scale broadcast along `axis` (blocks of 16 for nvfp4)
- *   QLinear(xq, xs, wq, ws[, b]){transB, to}   (`to`: output dtype code, as Dequantize's)
- *          Linear(Dequantize(xq, xs), Dequantize(wq, ws), b): what an FP8/FP4 tensor-core GEMM with
- *          scales computes (products of the low-precision values are exact; accumulation in fp32).
+ *   QLinear(xq, xs, wq, ws[, b]){transB, to, accumulate, promote}   (`to`: output dtype code, as
+ *          Dequantize's)
+ *          accumulate "exact" (default): Linear(Dequantize(xq, xs), Dequantize(wq, ws), b), what an
+ *          FP8/FP4 tensor-core GEMM with scales computes with exact products and fp32 sums (here
+ *          float64). "sm90" (fp8 only): what the sm_90a FP8 GEMM with fast accumulation computes,
+ *          bit for bit (compiler/quant/tensor-core.ts): the tensor cores' sums of the codes' products
+ *          in k32 steps (every `promote` codes of K restarted and added into an fp32 total; 0: never),
+ *          then the own kernel's epilogue in fp32, acc·(xs·ws), or fma(acc·xs, ws, b) with a bias,
+ *          rounded once to `to`.
  *   WQLinear(x, wq, ws[, b]){transB, format: fp8, to}   weight-only: Linear(x, Dequantize(wq, ws), b),
  *          x in its own type (not quantized); what the FP8 GEMV (compiler/codegen/gemv.ts) computes:
  *          y = Σ_k x[k] · wq[n, k] · ws[n] (+ b[n]), fp32 accumulation (here float64).
@@ -20,12 +26,13 @@
  * q tensors hold the decoded low-precision values (dtype float8e4m3fn / float4e2m1 / bfloat16).
  */
 import { fail } from '../errors.ts';
-import { type DType, dtypeFromOnnx, roundToBf16 } from '../ir/dtype.ts';
+import { type DType, dtypeFromOnnx, roundToBf16, roundToF16 } from '../ir/dtype.ts';
 import type { Node } from '../ir/graph.ts';
 import { Tensor } from '../ir/tensor.ts';
 import { E2M1_MAX, E4M3_MAX, roundE2M1, roundE4M3 } from '../quant/formats.ts';
+import { e4m3Parts, sm90Dot } from '../quant/tensor-core.ts';
 import { fusedOps } from './fused.ts';
-import { type OpDef, attrInt, attrString, newTensor, normAxis, optionalTensor, out, tensorArg } from './op.ts';
+import { type OpDef, type RuntimeValue, attrInt, attrString, newTensor, normAxis, optionalTensor, out, tensorArg } from './op.ts';
 
 export type QuantFormat = 'fp8' | 'nvfp4' | 'bf16';
 export const NVFP4_BLOCK = 16;
@@ -143,6 +150,9 @@ const qlinear: OpDef = {
   exec: (ins, node) => {
     const transB = attrInt(node, 'transB', 0) === 1;
     const xq = tensorArg(ins, 0, node), wq = tensorArg(ins, 2, node);
+    const accumulate = attrString(node, 'accumulate', 'exact');
+    if (accumulate === 'sm90') return [sm90Linear(ins, node, transB)];
+    if (accumulate !== 'exact') fail(`QLinear '${node.name}'`, 'accumulate "exact" or "sm90"', `'${accumulate}'`);
     const x = dequantize(xq, tensorArg(ins, 1, node), xq.shape.length - 1, 'float32');
     const w = dequantize(wq, tensorArg(ins, 3, node), transB ? 1 : 0, 'float32');
     const bias = optionalTensor(ins, 4);
@@ -151,6 +161,37 @@ const qlinear: OpDef = {
   },
   flops: (node, [xq, , wq]) => fusedOps.Linear.flops!(node, [xq, wq], []),
 };
+
+/** QLinear{accumulate: "sm90"}: the tensor-core model's sums of the codes, then the own kernel's epilogue. */
+function sm90Linear(ins: readonly (RuntimeValue | undefined)[], node: Node, transB: boolean): Tensor {
+  const where = `QLinear '${node.name}'`;
+  if (attrString(node, 'format', 'fp8') !== 'fp8') fail(where, 'format fp8 with accumulate "sm90" (the FP8 tensor cores)', `'${attrString(node, 'format', 'fp8')}'`);
+  const xq = tensorArg(ins, 0, node), xs = tensorArg(ins, 1, node), wq = tensorArg(ins, 2, node), ws = tensorArg(ins, 3, node);
+  const bias = optionalTensor(ins, 4);
+  const promote = attrInt(node, 'promote', 0);
+  const k = xq.shape[xq.shape.length - 1], m = xq.size / k;
+  const n = transB ? wq.shape[0] : wq.shape[1];
+  if ((transB ? wq.shape[1] : wq.shape[0]) !== k || wq.shape.length !== 2) fail(where, `a weight of [${transB ? `N, ${k}` : `${k}, N`}]`, `[${wq.shape}]`);
+  if (xs.size !== m || ws.size !== n) fail(where, `${m} token scales and ${n} channel scales`, `${xs.size} and ${ws.size}`);
+  const X = e4m3Parts(xq.toFloat32());
+  // Rows of W along K (transposed when W is [K, N]).
+  const Wf = wq.toFloat32(), Wk = transB ? Wf : new Float32Array(n * k);
+  if (!transB) for (let kk = 0; kk < k; kk++) for (let j = 0; j < n; j++) Wk[j * k + kk] = Wf[kk * n + j];
+  const W = e4m3Parts(Wk);
+  const to = toDtype(node, 'float32');
+  const round = to === 'bfloat16' ? roundToBf16 : to === 'float16' ? roundToF16 : Math.fround;
+  const y = newTensor(to, [...xq.shape.slice(0, -1), n]);
+  for (let i = 0; i < m; i++) {
+    const sx = xs.get(i);
+    for (let j = 0; j < n; j++) {
+      const acc = sm90Dot(X, i * k, W, j * k, k, promote);
+      // fp32 as the epilogue: fma(acc·xs, ws, b) (one rounding after the exact product) or acc·(xs·ws).
+      const v = bias ? Math.fround(Math.fround(acc * sx) * ws.get(j) + bias.get(j)) : Math.fround(acc * Math.fround(sx * ws.get(j)));
+      y.set(i * n + j, round(v));
+    }
+  }
+  return y;
+}
 
 /** WQLinear: only the weight is quantized (along K, per output channel); x is read as it is. */
 const wqlinear: OpDef = {

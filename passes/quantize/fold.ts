@@ -7,6 +7,10 @@
  *   Linear(x, Dequantize(wq, ws){axis K}, b)   =>   WQLinear(x, wq, ws, b){transB, format: fp8}
  *     (x not dequantized: a weight-only decision, insert.ts; wq from an fp8 Quantize)
  *
+ * `accumulate` (makeFoldQuantize): how the target's FP8 tensor cores sum, recorded on each fp8
+ * QLinear for the reference executor: "sm90" on an h100 with fast accumulation (compiler/quant/
+ * tensor-core.ts: what its own kernel and cuBLASLt compute, bit for bit), "exact" otherwise.
+ *
  * The Dequantize nodes go when nothing else reads them. The activation Quantize is left for
  * fuse-elementwise to merge into the kernel producing x (never a separate pass over memory when
  * that producer is an element-wise kernel).
@@ -15,7 +19,7 @@ import { onnxCodeOf } from '../../compiler/ir/dtype.ts';
 import type { Node } from '../../compiler/ir/graph.ts';
 import { type Rule, rulePass } from '../canonicalize/rule.ts';
 
-const foldRule: Rule = {
+const foldRule = (accumulate: 'exact' | 'sm90'): Rule => ({
   name: 'Linear(DQ, DQ) => QLinear',
   anchors: ['Linear'],
   match(m, node) {
@@ -30,11 +34,11 @@ const foldRule: Rule = {
       build: () => [{
         op: 'QLinear', domain: 'dc', inputs: [dx.inputs[0], dx.inputs[1], dw.inputs[0], dw.inputs[1], ...(node.inputs[2] ? [node.inputs[2]] : [])],
         outputs: [node.outputs[0]], name: node.name,
-        attrs: { transB: node.attrs.transB ?? 0, format: format ?? 'fp8', to: onnxCodeOf(m.type(node.outputs[0]).dtype) },
+        attrs: { transB: node.attrs.transB ?? 0, format: format ?? 'fp8', to: onnxCodeOf(m.type(node.outputs[0]).dtype), ...(accumulate === 'sm90' && (format ?? 'fp8') === 'fp8' ? { accumulate } : {}) },
       }],
     };
   },
-};
+});
 
 const weightOnlyRule: Rule = {
   name: 'Linear(x, DQ) => WQLinear',
@@ -56,4 +60,5 @@ const weightOnlyRule: Rule = {
   },
 };
 
-export const foldQuantize = rulePass('fold-quantize', [foldRule, weightOnlyRule]);
+export const makeFoldQuantize = (accumulate: 'exact' | 'sm90' = 'exact') => rulePass('fold-quantize', [foldRule(accumulate), weightOnlyRule]);
+export const foldQuantize = makeFoldQuantize();

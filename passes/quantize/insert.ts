@@ -38,12 +38,16 @@ function attentionLengths(graph: Graph, node: Node): { queries: number; keys: nu
 export interface QuantizePass extends Pass {
   readonly decisions: GemmDecision[];
   readonly policy: PrecisionPolicy;
+  /** How the FP8 GEMMs' sums are simulated (dc.QLinear `accumulate`): "sm90" where the target is an
+   * h100 and the policy's accumulation "fast" (its tensor cores' own sums, bit for bit), else "exact". */
+  readonly accumulate: 'exact' | 'sm90';
 }
 
-export function insertQuantize(policy: PrecisionPolicy): QuantizePass {
+export function insertQuantize(policy: PrecisionPolicy, target?: 'h100' | 'b200'): QuantizePass {
   const first: GemmDecision[] = [];
   return {
     name: 'quantize',
+    accumulate: target === 'h100' && policy.format === 'fp8' && policy.accumulation === 'fast' ? 'sm90' : 'exact',
     rules: [`Linear => ${policy.format} Q/DQ`, 'Linear => fp8 weight-only Q/DQ', 'FusedAttention => fp8 Q·Kᵀ', 'FusedAttention => int8 Q·Kᵀ'],
     decisions: first,
     policy,

@@ -32,8 +32,10 @@
  * promotion of the tensor cores' partial sums to fp32 (CUBLASLT_MATMUL_DESC_FAST_ACCUM, what FP8
  * inference recipes use for forward passes): the FP8 GEMMs of a Flux.2 [dev] step 194-197 -> 181 ms
  * on an H100, full-size cosine against bf16 diffusers unchanged (bench/RESULTS.md, "Fast
- * accumulation"); one GEMM alone moves 1.7e-3-4e-3 from its fp32 simulation instead of 1.3e-4.
- * "fp32" keeps the promotion. NVFP4 (block-scaled) GEMMs have no such mode.
+ * accumulation"); one GEMM alone moves 2e-3-5e-3 from exact sums instead of 1.3e-4. An h100 compile
+ * then simulates its GEMMs with the tensor cores' own arithmetic (dc.QLinear accumulate "sm90",
+ * compiler/quant/tensor-core.ts), which the own kernel and cuBLASLt match bit for bit (bench/RESULTS.md,
+ * "Session 11"). "fp32" keeps the promotion (simulated with exact sums). NVFP4 (block-scaled) GEMMs have no such mode.
  * `gemm`: "own" (default) or "cublaslt": the FP8 GEMMs run the compiler's own kernel
  * (compiler/codegen/gemm.ts ownGemm; h100 only, shapes it takes: N a multiple of 192, K of 128, at
  * least `ownGemmMinTiles` output tiles, Y bf16 or float32; with its scales in its epilogue, float32

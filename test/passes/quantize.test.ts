@@ -166,6 +166,27 @@ describe('insertQuantize (fp8) with the structural defaults', () => {
   });
 });
 
+describe('the FP8 GEMMs\' simulated accumulation (dc.QLinear accumulate)', () => {
+  it('"sm90" only for an h100 with fast accumulation: its tensor cores\' sums; "exact" otherwise', () => {
+    expect(insertQuantize(policy(), 'h100').accumulate).toBe('sm90');
+    expect(insertQuantize(policy(), 'b200').accumulate).toBe('exact');
+    expect(insertQuantize(policy({ accumulation: 'fp32' }), 'h100').accumulate).toBe('exact');
+    expect(insertQuantize({ ...defaultPolicy('nvfp4'), source: 'test policy' }, 'h100').accumulate).toBe('exact');
+    expect(insertQuantize(policy()).accumulate).toBe('exact');
+  });
+
+  it('the h100 pipeline records it on every fp8 QLinear, and its results stay close to the exact sums', () => {
+    const g = smallGraph();
+    const sm90 = runPipeline(g, { passes: pipelineFor(insertQuantize(policy(), 'h100')) }).graph;
+    const exact = runPipeline(g, { passes: pipelineFor(insertQuantize(policy())) }).graph;
+    const qlinears = (graph: Graph) => graph.nodes.filter((n) => n.op === 'QLinear');
+    expect(qlinears(sm90)).toHaveLength(3);
+    for (const n of qlinears(sm90)) expect(n.attrs.accumulate).toBe('sm90');
+    for (const n of qlinears(exact)) expect(n.attrs.accumulate).toBeUndefined();
+    expectSameResults(exact, sm90, 11, { tolerance: 1e-2 });
+  });
+});
+
 describe('precision policy overrides and errors', () => {
   it('keep globs override the structure (a per-token GEMM stays unquantized)', () => {
     const { decision } = insert(smallGraph(), policy({ keep: ['Wq'] }));

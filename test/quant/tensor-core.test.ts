@@ -1,0 +1,92 @@
+/**
+ * The sm_90a FP8 tensor-core model (compiler/quant/tensor-core.ts) and dc.QLinear{accumulate: "sm90"}:
+ * each expected value below is worked out by hand from the model's rules (align the 33 terms of a k32
+ * step to the largest exponent, truncate each toward zero to 13 fractional bits there, sum exactly,
+ * keep 14 significant bits of the sum), next to the exact sum that differs from it.
+ */
+import { describe, expect, it } from 'vitest';
+import type { Node } from '../../compiler/ir/graph.ts';
+import { Tensor } from '../../compiler/ir/tensor.ts';
+import { lookupOp } from '../../compiler/ops/registry.ts';
+import { e4m3Parts, sm90Dot } from '../../compiler/quant/tensor-core.ts';
+
+/** One output over K codes: a and b padded with zeros to K. */
+function dot(a: number[], b: number[], K = 32, promote = 0): number {
+  const pad = (v: number[]) => [...v, ...new Array(K - v.length).fill(0)];
+  return sm90Dot(e4m3Parts(pad(a)), 0, e4m3Parts(pad(b)), 0, K, promote);
+}
+
+describe('sm_90a FP8 tensor-core model', () => {
+  it('sums exactly what fits in 13 fractional bits of the largest term', () => {
+    expect(dot(new Array(32).fill(1), new Array(32).fill(1))).toBe(32);
+    expect(dot(new Array(64).fill(-1.5), new Array(64).fill(2), 64)).toBe(-192);
+    // 2^-12 against 1: two units of 2^-13, kept.
+    expect(dot([1, 2 ** -6], [1, 2 ** -6])).toBe(1 + 2 ** -12);
+  });
+
+  it('drops a product below 2^-13 of the largest term (exact sum 1 + 2^-14)', () => {
+    // 2^-7 is an e4m3 subnormal (4 · 2^-9): the product is 2^-14, half a unit, truncated to 0.
+    expect(dot([1, 2 ** -7], [1, 2 ** -7])).toBe(1);
+  });
+
+  it('truncates toward zero, not down (exact sum 1 - 2^-14)', () => {
+    // -half a unit truncates to 0; rounding down would give 1 - 2^-13.
+    expect(dot([1, -(2 ** -7)], [1, 2 ** -7])).toBe(1);
+  });
+
+  it('keeps 14 significant bits of the sum (exact sum 4.0625 + 2^-13)', () => {
+    // 1.75 · 1.75 = 3.0625 and 1 at exponent 0, and 2^-6 · 2^-7 = 2^-13 (one unit, kept while aligned):
+    // 33281 units of 2^-13 is 16 bits; the normalised fp32 keeps the top 14: 33280 units.
+    expect(dot([1.75, 1, 2 ** -6], [1.75, 1, 2 ** -7])).toBe(4.0625);
+  });
+
+  it('carries the accumulator into the next k32 step as one more aligned term (exact sum 5 + 2^-12)', () => {
+    // Step 1 leaves 1 + 2^-12; step 2 adds 2 · 2 = 4, so the alignment moves to exponent 2 and the
+    // accumulator's 2^-12 (half a unit of 2^-11) is truncated away.
+    const a = [1, 2 ** -6, ...new Array(30).fill(0), 2], b = [1, 2 ** -6, ...new Array(30).fill(0), 2];
+    expect(dot(a, b, 64)).toBe(5);
+    // Promoted every k32 step, the tensor cores' sums go into an fp32 total: nothing is lost here.
+    expect(dot(a, b, 64, 32)).toBe(5 + 2 ** -12);
+  });
+
+  it('refuses values that are not e4m3 and promotion off the k32 steps', () => {
+    expect(() => e4m3Parts([1.0625])).toThrow(/not an e4m3 value/);
+    expect(() => e4m3Parts([512])).toThrow(/not an e4m3 value/);
+    expect(() => dot([1], [1], 64, 48)).toThrow(/k32 steps/);
+  });
+});
+
+describe('dc.QLinear accumulate "sm90"', () => {
+  const node = (attrs: Record<string, number | string>, bias = true): Node => ({
+    op: 'QLinear', domain: 'dc', name: 'proj', inputs: ['xq', 'xs', 'wq', 'ws', ...(bias ? ['b'] : [])], outputs: ['y'], attrs: { format: 'fp8', ...attrs },
+  });
+  const run = (n: Node, ins: Tensor[]) => (lookupOp(n)!.exec(ins, n) as Tensor[])[0];
+  const t = (shape: number[], v: number[]) => Tensor.fromNumbers('float32', shape, v);
+  // x = [1, 2^-7], w rows [1, 2^-7] and [2, 0]: sums 1 + 2^-14 (exact) / 1 (tensor cores), and 2.
+  const xq = t([1, 2], [1, 2 ** -7]), xs = t([1, 1], [2]);
+  const wqT = t([2, 2], [1, 2 ** -7, 2, 0]), ws = t([2, 1], [0.5, 3]), b = t([2], [0.25, -1]);
+
+  it('applies the own kernel epilogue to the tensor-core sums: fma(acc·xs, ws, b)', () => {
+    const y = run(node({ transB: 1, to: 1, accumulate: 'sm90' }), [xq, xs, wqT, ws, b]);
+    expect(y.shape).toEqual([1, 2]);
+    expect(y.toNumbers()).toEqual([1 * 2 * 0.5 + 0.25, 2 * 2 * 3 - 1]);
+    const exact = run(node({ transB: 1, to: 1 }), [xq, xs, wqT, ws, b]);
+    expect(exact.get(0)).toBe(Math.fround((1 + 2 ** -14) * 2 * 0.5 + 0.25));
+  });
+
+  it('reads W as [K, N] without transB, and rounds once to the output type', () => {
+    const wq = t([2, 2], [1, 2, 2 ** -7, 0]), wsRow = t([1, 2], [0.5, 3]);
+    // x = [1, 2^-6]: the first sum is 1 + 2^-12 (kept), times xs · ws = 2 · 0.5; bf16 rounds it to 1.
+    const x2 = t([1, 2], [1, 2 ** -6]), w2 = t([2, 2], [1, 2, 2 ** -6, 0]);
+    const f32 = run(node({ to: 1, accumulate: 'sm90' }, false), [x2, xs, w2, wsRow]);
+    expect(f32.toNumbers()).toEqual([1 + 2 ** -12, 12]);
+    const bf16 = run(node({ to: 16, accumulate: 'sm90' }, false), [x2, xs, w2, wsRow]);
+    expect(bf16.toNumbers()).toEqual([1, 12]);
+    expect(run(node({ to: 1, accumulate: 'sm90' }, false), [xq, xs, wq, wsRow]).toNumbers()).toEqual([1, 12]);
+  });
+
+  it('names the node for an unknown accumulation or a format the FP8 tensor cores do not take', () => {
+    expect(() => run(node({ transB: 1, accumulate: 'fast' }), [xq, xs, wqT, ws, b])).toThrow(/QLinear 'proj'.*accumulate "exact" or "sm90".*'fast'/);
+    expect(() => run(node({ transB: 1, accumulate: 'sm90', format: 'nvfp4' }), [xq, xs, wqT, ws, b])).toThrow(/QLinear 'proj'.*format fp8/);
+  });
+});
