@@ -5,7 +5,11 @@
  *
  *   npx tsx bench/gpu/gemm-own.ts prepare DIR      renders each variant (tile width, stages, promotion)
  *       for each shape, builds them for sm_90a into DIR/kernels.cubin, writes DIR/cases.txt
- *   (GPU) nvcc -O2 -std=c++17 -o go bench/gpu/gemm_own.cu -lcuda -lcublasLt && ./go DIR > OUT/log.txt
+ *   (GPU) nvcc -O2 -std=c++17 -o go bench/gpu/gemm_own.cu -lcuda -lcublasLt -ldl && ./go DIR OUT > OUT/log.txt
+ *   npx tsx bench/gpu/gemm-own.ts check DIR OUT    holds the sampled outputs the harness wrote to OUT
+ *       against the simulation: dc.QLinear with accumulate "sm90" (the tensor cores' own sums, bit
+ *       for bit: compiler/quant/tensor-core.ts) for the own kernel and cuBLASLt fast, the exact sums
+ *       for cuBLASLt exact; operands regenerated here from the harness's hash (GEMM_OPERANDS harness)
  *
  * cases.txt: one line per kernel: `gemm NAME M N K BN GRID SHARED SCALED OUT_BYTES LABEL`. The harness
  * draws random e4m3 codes and positive scales, poisons the output, runs the kernel and cuBLASLt
@@ -13,12 +17,17 @@
  * same operands, checks every output against an fp64-accumulated reference of sampled rows, and
  * times the kernel and cuBLASLt interleaved (median of rounds).
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildKernels } from '../../compiler/build/index.ts';
 import { type GemmDescriptor, renderGemm } from '../../compiler/codegen/gemm.ts';
 import { renderUnit } from '../../compiler/codegen/render.ts';
 import { ROOT } from '../../compiler/paths.ts';
+import type { Node } from '../../compiler/ir/graph.ts';
+import { roundToBf16 } from '../../compiler/ir/dtype.ts';
+import { Tensor } from '../../compiler/ir/tensor.ts';
+import { lookupOp } from '../../compiler/ops/registry.ts';
+import { decodeE4M3 } from '../../compiler/quant/formats.ts';
 
 /** [label, M, N, K]: Flux.2 (4096 image + 512 text tokens; single blocks 4608) and Qwen-Image's batch-2 CFG step. */
 export const SHAPES: [string, number, number, number][] = [
@@ -57,13 +66,13 @@ const VARIANTS = (process.env.GEMM_VARIANTS ?? DEFAULT_VARIANTS).split(',');
  * ping-pong, 128 wide, 6 stages; a trailing
  * `o32`: fp32 output (the accuracy check without bf16's rounding); a trailing `b` / `h`: the scaled
  * epilogue with a float32 / bf16 bias (Y = acc · xs[m] · ws[n] + bias[n], what gemmScales "auto" runs
- * in the models; Qwen-Image's biases are bf16); a trailing `g16`: 16 row tiles a group of the tile order. */
+ * in the models; Qwen-Image's biases are bf16), `n` the scaled epilogue without a bias (Flux.2's); a trailing `g16`: 16 row tiles a group of the tile order. */
 export function variant(v: string, m: number, n: number, k: number): GemmDescriptor | undefined {
-  const r = /^(f|p|q)(\d+)s(\d+)(?:x(\d+))?(o32)?(b|h)?(?:g(\d+))?$/.exec(v);
-  if (!r) throw new Error(`variant ${v}: f|p|q WIDTH s STAGES [x PROMOTE] [o32] [b|h] [g GROUP_M] (q: ping-pong; b / h: scaled epilogue with a float32 / bf16 bias; g: row tiles per group, default 8)`);
+  const r = /^(f|p|q)(\d+)s(\d+)(?:x(\d+))?(o32)?(b|h|n)?(?:g(\d+))?$/.exec(v);
+  if (!r) throw new Error(`variant ${v}: f|p|q WIDTH s STAGES [x PROMOTE] [o32] [b|h|n] [g GROUP_M] (q: ping-pong; b / h / n: scaled epilogue with a float32 / bf16 / no bias; g: row tiles per group, default 8)`);
   const bn = Number(r[2]);
   if (n % bn) return undefined;
-  return { kind: 'gemm-fp8', m, n, k, bn, stages: Number(r[3]), groupM: Number(r[7] ?? 8), promote: r[1] === 'p' ? Number(r[4] ?? 4) : 0, epilogue: r[6] ? 'scaled' : 'unscaled', bias: !!r[6], ...(r[6] === 'h' ? { biasType: 'bfloat16' as const } : {}), ...(r[5] ? { out: 'fp32' as const } : {}), ...(r[1] === 'q' ? { schedule: 'pingpong' as const } : {}) };
+  return { kind: 'gemm-fp8', m, n, k, bn, stages: Number(r[3]), groupM: Number(r[7] ?? 8), promote: r[1] === 'p' ? Number(r[4] ?? 4) : 0, epilogue: r[6] ? 'scaled' : 'unscaled', bias: !!r[6] && r[6] !== 'n', ...(r[6] === 'h' ? { biasType: 'bfloat16' as const } : {}), ...(r[5] ? { out: 'fp32' as const } : {}), ...(r[1] === 'q' ? { schedule: 'pingpong' as const } : {}) };
 }
 
 async function prepare(dir: string) {
@@ -86,10 +95,92 @@ async function prepare(dir: string) {
   console.log(`${lines.length} cases -> ${dir}`);
 }
 
+/** bench/gpu/gemm_own.cu's hash (fill_e4m3 'harness' operands, and its scales' draw). */
+function harnessHash(i: number, seed: number): number {
+  let h = (Math.imul(i >>> 0, 0x9e3779b1) + seed) >>> 0;
+  h = (h ^ (h >>> 16)) >>> 0;
+  h = Math.imul(h, 0x85ebca6b) >>> 0;
+  return (h ^ (h >>> 13)) >>> 0;
+}
+/** The 'harness' operand code of element i: exponents 2^-3..2^2, any sign and mantissa. */
+export function harnessCode(i: number, seed: number): number {
+  const h = harnessHash(i, seed);
+  return (h & 0x80) | ((4 + ((h >>> 8) % 6)) << 3) | ((h >>> 16) & 7);
+}
+/** The harness's draw of value i in [lo, hi), in its fp32 arithmetic. */
+function harnessDraw(i: number, seed: number, lo: number, hi: number): number {
+  const f = Math.fround;
+  return f(lo + f(f(f(hi - lo) * (harnessHash(i, seed) >>> 8)) / 16777216));
+}
+
+/** Relative L2 of got against ref, the largest relative deviation, and how many agree bit for bit. */
+function compare(got: Float32Array, ref: ArrayLike<number>) {
+  let num = 0, den = 0, worst = 0, same = 0, scale = 0;
+  for (let i = 0; i < got.length; i++) scale = Math.max(scale, Math.abs(ref[i]));
+  for (let i = 0; i < got.length; i++) {
+    const d = got[i] - ref[i];
+    num += d * d; den += ref[i] * ref[i];
+    worst = Math.max(worst, Math.abs(d) / scale);
+    if (Object.is(got[i], ref[i]) || got[i] === ref[i]) same++;
+  }
+  return { relL2: Math.sqrt(num / den), worst, same };
+}
+
+function check(dir: string, samples: string) {
+  const lines = readFileSync(join(dir, 'cases.txt'), 'utf8').trim().split('\n');
+  console.log('| case | M x N x K | outputs | own vs sm90 simulation: rel L2 / worst / bit-identical | own vs exact sums | cuBLASLt fast vs sm90 | cuBLASLt exact vs exact |');
+  console.log('| --- | --- | ---: | --- | ---: | --- | --- |');
+  let failed = 0;
+  lines.forEach((line, index) => {
+    const file = join(samples, `case${index}.bin`);
+    if (!existsSync(file)) { console.log(`| ${line.split(' ').pop()} | | | no samples (${file}) | | | |`); failed++; return; }
+    const [, , mS, nS, kS, , , , scaledS, outBytesS, label] = line.split(' ');
+    const [M, N, K, scaled, outBytes] = [mS, nS, kS, scaledS, outBytesS].map(Number);
+    const buf = readFileSync(file);
+    const ints = new Int32Array(buf.buffer, buf.byteOffset, 6);
+    const [operands, SR, SC] = [ints[0], ints[1], ints[2]];
+    if (operands !== 0) throw new Error(`${file}: operands mode ${operands}; the check regenerates only GEMM_OPERANDS=harness`);
+    if (ints[3] !== M || ints[4] !== N || ints[5] !== K) throw new Error(`${file}: ${ints[3]}x${ints[4]}x${ints[5]}, cases.txt line ${index + 1} says ${M}x${N}x${K}`);
+    const idx = new Int32Array(buf.buffer.slice(buf.byteOffset + 24, buf.byteOffset + 24 + 4 * (SR + SC)));
+    const rows = Array.from(idx.subarray(0, SR)), cols = Array.from(idx.subarray(SR));
+    const outs = new Float32Array(buf.buffer.slice(buf.byteOffset + 24 + 4 * (SR + SC)));
+    const got = (s: number) => outs.subarray(s * SR * SC, (s + 1) * SR * SC);
+    const codes = (which: number[], seed: number) => Tensor.fromNumbers('float32', [which.length, K], which.flatMap((r) => Array.from({ length: K }, (_, k) => decodeE4M3(harnessCode(r * K + k, seed)))));
+    const xq = codes(rows, 1234 + M), wq = codes(cols, 5678 + N);
+    const ones = (n: number) => Tensor.fromNumbers('float32', [n, 1], new Array(n).fill(1));
+    const sqrtK = Math.fround(Math.sqrt(K));
+    const xs = scaled ? Tensor.fromNumbers('float32', [SR, 1], rows.map((r) => harnessDraw(r, 11, 0.5, 2))) : ones(SR);
+    const ws = scaled ? Tensor.fromNumbers('float32', [SC, 1], cols.map((c) => harnessDraw(c, 13, 0.5, 2))) : ones(SC);
+    const bias = scaled >= 2 ? Tensor.fromNumbers('float32', [SC], cols.map((c) => {
+      const v = harnessDraw(c, 17, Math.fround(-4 * sqrtK), Math.fround(4 * sqrtK));
+      return scaled === 3 ? roundToBf16(v) : v;
+    })) : undefined;
+    const d = variant(label.split(':')[0], M, N, K);
+    // The own kernel: its promotion (K blocks of 128 codes); cuBLASLt fast: none.
+    const qlinear = (accumulate: string, to: number, withScales: boolean, promote = 0) => {
+      const node: Node = { op: 'QLinear', domain: 'dc', name: label, inputs: ['xq', 'xs', 'wq', 'ws', ...(withScales && bias ? ['b'] : [])], outputs: ['y'], attrs: { format: 'fp8', transB: 1, to, accumulate, promote } };
+      const ins = withScales ? [xq, xs, wq, ws, ...(bias ? [bias] : [])] : [xq, ones(SR), wq, ones(SC)];
+      const y = (lookupOp(node)!.exec(ins, node) as Tensor[])[0].toNumbers();
+      return to === 16 ? y.map(roundToBf16) : y;
+    };
+    const own = compare(got(0), qlinear('sm90', outBytes === 4 ? 1 : 16, true, (d?.promote ?? 0) * 128));
+    const ownExact = compare(got(0), qlinear('exact', outBytes === 4 ? 1 : 16, true));
+    const fast = compare(got(1), qlinear('sm90', 16, false));
+    const exact = compare(got(2), qlinear('exact', 16, false));
+    const n = SR * SC;
+    const cell = (c: ReturnType<typeof compare>) => `${c.relL2.toExponential(2)} / ${c.worst.toExponential(1)} / ${c.same} of ${n}`;
+    if (own.relL2 > 1e-3) failed++;
+    console.log(`| ${label} | ${M}x${N}x${K} | ${n} | ${cell(own)} | ${ownExact.relL2.toExponential(2)} | ${cell(fast)} | ${cell(exact)} |`);
+  });
+  console.log(failed ? `${failed} case(s) above 1e-3 from the simulation or without samples` : 'every own kernel within 1e-3 of the simulation');
+  if (failed) process.exitCode = 1;
+}
+
 const isMain = process.argv[1] && /gemm-own\.ts$/.test(process.argv[1]);
-const [cmd, dir] = process.argv.slice(2);
+const [cmd, dir, samples] = process.argv.slice(2);
 if (isMain && cmd === 'prepare' && dir) await prepare(dir);
+else if (isMain && cmd === 'check' && dir && samples) check(dir, samples);
 else if (isMain) {
-  console.error('usage: npx tsx bench/gpu/gemm-own.ts prepare DIR');
+  console.error('usage: npx tsx bench/gpu/gemm-own.ts prepare DIR | check DIR SAMPLES');
   process.exit(2);
 }

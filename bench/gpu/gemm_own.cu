@@ -12,7 +12,12 @@
 // GEMM_SUSTAIN_S=S (optional): after that, the kernel and cuBLASLt fast each run back to back for S
 // seconds, twice, alternating (the first second of each left out), with NVML's board power and SM clock
 // sampled between batches of 10: the speed each keeps at the card's power cap, where the models run.
-// Build: nvcc -O2 -std=c++17 -o go bench/gpu/gemm_own.cu -lcuda -lcublasLt -ldl ; run: ./go DIR
+// SAMPLES (optional second argument, a folder): for each case i, SAMPLES/case<i>.bin holds 8 of the
+// checked rows x 256 columns of the kernel's, cuBLASLt fast's and cuBLASLt exact's outputs, for
+// `npx tsx bench/gpu/gemm-own.ts check DIR SAMPLES` to hold against the bit-level simulation
+// (compiler/quant/tensor-core.ts), which regenerates the operands from the same hash: int32 operands
+// mode, SR, SC, M, N, K, rows[SR], cols[SC], then float32 [3][SR][SC].
+// Build: nvcc -O2 -std=c++17 -o go bench/gpu/gemm_own.cu -lcuda -lcublasLt -ldl ; run: ./go DIR [SAMPLES]
 #include <cublasLt.h>
 #include <cuda.h>
 #include <cuda_bf16.h>
@@ -121,7 +126,9 @@ static float toFloat(const void* p, size_t i, int bytes) {
 }
 
 int main(int argc, char** argv) {
-  if (argc < 2) { fprintf(stderr, "usage: %s DIR\n", argv[0]); return 2; }
+  if (argc < 2) { fprintf(stderr, "usage: %s DIR [SAMPLES]\n", argv[0]); return 2; }
+  const std::string samplesDir = argc > 2 ? argv[2] : "";
+  int caseIndex = 0;
   CU(cuInit(0));
   CUdevice dev; CU(cuDeviceGet(&dev, 0));
   CUcontext ctx; CU(cuDevicePrimaryCtxRetain(&ctx, dev)); CU(cuCtxSetCurrent(ctx));
@@ -254,11 +261,34 @@ int main(int argc, char** argv) {
     // The kernel's reference: the sums scaled as its epilogue defines (fp64), cuBLASLt's the plain sums.
     std::vector<double> refOwn = ref;
     if (scaled) for (int r = 0; r < R; ++r) for (long n = 0; n < N; ++n) refOwn[(size_t)r * N + n] = ref[(size_t)r * N + n] * hxs[rows[r]] * hws[n] + (scaled >= 2 ? hbias[n] : 0.0);
-    const double errOwn = relL2(refOwn, sample(Y, outBytes));
+    const std::vector<float> gotOwn = sample(Y, outBytes);
+    const double errOwn = relL2(refOwn, gotOwn);
     launchLt(1); CK(cudaStreamSynchronize(stream));
-    const double errFast = relL2(ref, sample(D, 2));
+    const std::vector<float> gotFast = sample(D, 2);
+    const double errFast = relL2(ref, gotFast);
     launchLt(0); CK(cudaStreamSynchronize(stream));
-    const double errExact = relL2(ref, sample(D, 2));
+    const std::vector<float> gotExact = sample(D, 2);
+    const double errExact = relL2(ref, gotExact);
+    if (!samplesDir.empty()) {
+      // Rows 0, 1 (the first tile), M - 2, M - 1 (the last tile's edge) and four hashed ones; 256 spread columns.
+      const int SR = 8, SC = (int)std::min<long>(N, 256);
+      const int pick[SR] = {0, 1, 6, 7, 8, 9, 10, 11};
+      std::vector<int> head = {operands, SR, SC, (int)M, (int)N, (int)K};
+      std::vector<int> cols(SC);
+      for (int j = 0; j < SC; ++j) cols[j] = j < 4 ? j : j == SC - 1 ? (int)N - 1 : (int)((j * 2654435761ull) % (unsigned long long)N);
+      std::vector<float> out;
+      for (const std::vector<float>* got : {&gotOwn, &gotFast, &gotExact})
+        for (int r = 0; r < SR; ++r) for (int j = 0; j < SC; ++j) out.push_back((*got)[(size_t)pick[r] * N + cols[j]]);
+      const std::string file = samplesDir + "/case" + std::to_string(caseIndex) + ".bin";
+      FILE* sf = fopen(file.c_str(), "wb");
+      if (!sf) { fprintf(stderr, "cannot write %s\n", file.c_str()); return 1; }
+      fwrite(head.data(), 4, head.size(), sf);
+      for (int r = 0; r < SR; ++r) fwrite(&rows[pick[r]], 4, 1, sf);
+      fwrite(cols.data(), 4, SC, sf);
+      fwrite(out.data(), 4, out.size(), sf);
+      fclose(sf);
+    }
+    ++caseIndex;
 
     // Timing: alternating, 5 rounds of 10 launches each, medians.
     std::vector<float> tOwn, tFast, tExact;
