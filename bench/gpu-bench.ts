@@ -2,9 +2,9 @@
  * `npx bench` on a GPU: one denoising step of Flux.2 [dev] and Qwen-Image at 1024x1024, the
  * compiled FP8 transformer against diffusers' own PyTorch model, on the same card in one run.
  *
- *   compiled   the artifact (artifacts/<model>-h100-fp8, compiled now from ../shared/models/full
- *              when absent), synthetic weights from the seed (labelled so), the captured CUDA graph
- *              replayed --iters times: median ms per step, TFLOP/s for the FLOPs the compiler counts,
+ *   compiled   the artifact (artifacts/<model>-h100-fp8, compiled now from the bundled export in
+ *              models/full when absent), synthetic weights from the seed (labelled so), the captured
+ *              CUDA graph replayed --iters times: median ms per step, TFLOP/s for the FLOPs the compiler counts,
  *              the share of the card's FP8 GEMM ceiling, GPU memory; then one launch-by-launch pass
  *              timed per launch, summed by stage (GEMMs, attention, element-wise, data movement)
  *   baselines  bench/gpu/baseline_diffusers.py in a child process once the compiled model is closed
@@ -19,6 +19,7 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { compileModel } from '../compiler/compile.ts';
+import { fullModelsDir } from '../compiler/full-models.ts';
 import { ROOT } from '../compiler/paths.ts';
 import { loadModel } from '../runtime/gpu/model.ts';
 import { randomInputs } from '../runtime/gpu/run-cli.ts';
@@ -37,7 +38,7 @@ export interface GpuBenchOptions {
   baseline: boolean;
   /** The baseline script (default bench/gpu/baseline_diffusers.py under the project root). */
   baselineScript?: string;
-  /** Where the full-size exports are, to compile an artifact that is absent (default ../shared/models/full). */
+  /** Where the full-size exports are, to compile an artifact that is absent (default the bundled ones: compiler/full-models.ts fullModelsDir). */
   exports?: string;
 }
 
@@ -72,7 +73,7 @@ export async function gpuBench(o: GpuBenchOptions, log: (s: string) => void): Pr
   const baseline = o.baseline && diffusersAvailable(env);
   if (o.baseline && !baseline) notes.push('PyTorch baseline not run: diffusers (and torch) do not import here. Install them (pip install diffusers), or set DIFFUSERS_SRC to a diffusers checkout\'s src folder.');
   for (const model of o.models) {
-    const dir = await artifactFor(model, o.artifacts[model], o.exports ?? join(ROOT, '..', 'shared', 'models', 'full'), log);
+    const dir = await artifactFor(model, o.artifacts[model], o.exports ?? fullModelsDir(), log);
     if (!dir) { notes.push(`${model}: no artifact and no export; skipped.`); continue; }
     const m = loadModel(dir, { syntheticWeights: o.seed, log: (l) => log(`${model}: ${l}`) });
     let flops = 0;

@@ -1,5 +1,5 @@
 /**
- * Ingest benchmark: for each full-size graph in ../shared/models/full (structure only), the wall
+ * Ingest benchmark: for each bundled full-size graph (models/full, structure only), the wall
  * time and peak RSS of import + specialise + infer + the pass pipeline, each graph in a fresh
  * child process so peak RSS is that graph's alone. Goal (issue 2): <= 15 s and <= 2 GiB per graph on
  * the 2-core CPU machine. Prints a markdown table and writes bench/results/ingest.json.
@@ -8,25 +8,25 @@
  *   npm run bench:ingest -- NAME    (one graph)
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ROOT } from '../compiler/compile.ts';
+import { FULL_MODELS, fullModelPath } from '../compiler/full-models.ts';
 import { inferTypes } from '../compiler/ir/infer.ts';
 import { specialise } from '../compiler/ir/specialise.ts';
 import { externalReads } from '../compiler/onnx/constants.ts';
 import { importOnnx } from '../compiler/onnx/import.ts';
 import { runPipeline } from '../passes/pipeline.ts';
-import { FULL_DIR, FULL_GRAPHS } from './full-graphs.ts';
 
-const GRAPHS = FULL_GRAPHS;
+const GRAPHS = FULL_MODELS;
 
 interface Row { graph: string; nodesIn: number; nodesOut: number; seconds: number; peakRssMiB: number; weightReads: number }
 
 function measureOne(name: string): Row {
   const t0 = performance.now();
-  const { graph } = importOnnx(join(FULL_DIR, name, 'model.onnx'));
+  const { graph } = importOnnx(fullModelPath(name));
   const result = runPipeline(inferTypes(specialise(graph, GRAPHS[name])));
   const seconds = (performance.now() - t0) / 1000;
   return {
@@ -39,10 +39,6 @@ function main(): void {
   const args = process.argv.slice(2);
   if (args[0] === '--child') {
     console.log(JSON.stringify(measureOne(args[1])));
-    return;
-  }
-  if (!existsSync(FULL_DIR)) {
-    console.log(`bench:ingest: ${FULL_DIR} not found — the full-size graphs live in ../shared/models/full, which a user's clone does not have. Nothing measured.`);
     return;
   }
   const names = args.length ? args : Object.keys(GRAPHS);

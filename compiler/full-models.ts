@@ -46,6 +46,6 @@ export function fullModelsDir(): string {
 
 /** The ONNX file of one bundled export. */
 export function fullModelPath(name: string): string {
-  if (!(name in FULL_MODELS)) throw new Error(`no bundled full-size export '${name}' (bundled: ${Object.keys(FULL_MODELS).join(', ')})`);
+  if (!Object.hasOwn(FULL_MODELS, name)) throw new Error(`no bundled full-size export '${name}' (bundled: ${Object.keys(FULL_MODELS).join(', ')})`);
   return join(fullModelsDir(), name, 'model.onnx');
 }

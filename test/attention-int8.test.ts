@@ -6,10 +6,10 @@
  * instructions rendered, built for sm_90a and sm_100a without spills. The kernels' numerics are
  * checked on the GPU (test/gpu/attention.ts, the *_int8 cases).
  */
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { attentionDescriptor, packDescriptor, renderAttention, renderPack } from '../compiler/codegen/attention.ts';
+import { FULL_MODELS, fullModelPath } from '../compiler/full-models.ts';
 import type { Graph, Node } from '../compiler/ir/graph.ts';
 import { type Inferred, inferTypes } from '../compiler/ir/infer.ts';
 import { specialise } from '../compiler/ir/specialise.ts';
@@ -22,7 +22,7 @@ import { lowerAttention } from '../passes/lower-attention.ts';
 import { pipelineFor, runPipeline } from '../passes/pipeline.ts';
 import { insertQuantize } from '../passes/quantize/insert.ts';
 import { defaultPolicy, fp8Attention, int8Attention, loadPolicy } from '../passes/quantize/policy.ts';
-import { SHARED_FULL, tinyDir } from './helpers/fixtures.ts';
+import { tinyDir } from './helpers/fixtures.ts';
 import { AttentionReference } from './gpu/attention-reference.ts';
 import { expectBuildsWithoutSpills, ops, random, referenceOutput, relL2, throughViews } from './helpers/attention.ts';
 import { policyFile } from './helpers/policy.ts';
@@ -192,13 +192,10 @@ describe('int8 Q·Kᵀ policy and kernels', () => {
 
   const kernels = () => {
     const graphs: Graph[] = (['flux2', 'qwen_image'] as const).flatMap((m) => [compileTiny(m).after, compileTiny(m, { qk: 'int8', kScale: 'token' }).after]);
-    // Full-size transformers with the policy (Flux.2: ping-pong; Qwen-Image: its text mask) when ../shared is there.
-    const full: [string, Record<string, number>][] = [['flux2_dev', { img_tokens: 4096, txt_tokens: 512 }], ['qwen_image', {}]];
-    for (const [m, shapes] of full) {
-      const file = join(SHARED_FULL, m, 'model.onnx');
-      if (!existsSync(file)) continue;
+    // Full-size transformers with the policy (Flux.2: ping-pong; Qwen-Image: its text mask).
+    for (const m of ['flux2_dev', 'qwen_image']) {
       const passes = pipelineFor(insertQuantize({ ...defaultPolicy('fp8'), attention: 'int8' }));
-      graphs.push(runPipeline(inferTypes(specialise(importOnnx(file).graph, shapes)), { passes }).graph);
+      graphs.push(runPipeline(inferTypes(specialise(importOnnx(fullModelPath(m)).graph, FULL_MODELS[m])), { passes }).graph);
     }
     const list = new Map<string, ReturnType<typeof renderPack>>();
     for (const g of graphs) for (const n of g.nodes) {
@@ -211,7 +208,7 @@ describe('int8 Q·Kᵀ policy and kernels', () => {
   it('renders s8 scores (wgmma .s32.s8.s8, mma.sync .s32.s8.s8, converted to fp32, Q scales per row) and builds for sm_90a and sm_100a without spills', async () => {
     const list = kernels();
     const attn = list.filter((k) => k.name.startsWith('attn_'));
-    expect(attn.length).toBeGreaterThanOrEqual(existsSync(join(SHARED_FULL, 'flux2_dev', 'model.onnx')) ? 3 : 1);
+    expect(attn.length).toBeGreaterThanOrEqual(3);
     for (const k of attn) {
       expect(k.source).toMatch(/wgmma\.mma_async\.sync\.aligned\.m64n(128k32\.s32\.s8\.s8 \{[^}]*\}, %64, %65|192k32\.s32\.s8\.s8 \{[^}]*\}, %96, %97), p;/);
       expect(k.source).toMatch(/mma\.sync\.aligned\.m16n8k32\.row\.col\.s32\.s8\.s8\.s32/);
@@ -220,7 +217,7 @@ describe('int8 Q·Kᵀ policy and kernels', () => {
       expect(k.source).not.toMatch(/wgmma[^"\n]*e4m3\.e4m3/);
     }
     // Flux.2's 4608 keys in 192-key tiles (two K scale blocks a tile, the factors per row and block).
-    if (existsSync(join(SHARED_FULL, 'flux2_dev', 'model.onnx'))) expect(attn.some((k) => /m64n192k32\.s32\.s8\.s8/.test(k.source) && /cA1 = cq1 \* kA/.test(k.source))).toBe(true);
+    expect(attn.some((k) => /m64n192k32\.s32\.s8\.s8/.test(k.source) && /cA1 = cq1 \* kA/.test(k.source))).toBe(true);
     const packs = list.filter((k) => k.name.startsWith('attnpack_'));
     for (const k of packs) expect(k.source).toMatch(/__fadd_rn\(dc_qdiv\(v\[pass\]\[4 \* h \+ e\], qd\), 12582912\.f\)/);
     // K scales per token: copied with each K tile, applied per column.

@@ -5,7 +5,7 @@
  * of 256 threads a SM on sm_90a, no spills). The pack's bytes are compared with the previous kernel's
  * on the GPU (test/gpu/attention-pack.ts).
  */
-import { existsSync, mkdtempSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -13,13 +13,14 @@ import { buildKernels } from '../compiler/build/index.ts';
 import { type PackDescriptor, packDescriptor, renderPack } from '../compiler/codegen/attention.ts';
 import { deferDequant } from '../compiler/codegen/plan.ts';
 import { renderUnit } from '../compiler/codegen/render.ts';
+import { FULL_MODELS, fullModelPath } from '../compiler/full-models.ts';
 import { inferTypes } from '../compiler/ir/infer.ts';
 import { specialise } from '../compiler/ir/specialise.ts';
 import { importOnnx } from '../compiler/onnx/import.ts';
 import { pipelineFor, runPipeline } from '../passes/pipeline.ts';
 import { insertQuantize } from '../passes/quantize/insert.ts';
 import { defaultPolicy } from '../passes/quantize/policy.ts';
-import { SHARED_FULL, tinyDir } from './helpers/fixtures.ts';
+import { tinyDir } from './helpers/fixtures.ts';
 import { ops } from './helpers/attention.ts';
 
 function packs(file: string, shapes: Record<string, number> = {}): PackDescriptor[] {
@@ -71,9 +72,8 @@ describe('attention pack', () => {
     expect(source).toMatch(/dcp_lds8\(dq_s \+ \d+, c8, D \/ 2, w\);/);
   });
 
-  const full = join(SHARED_FULL, 'flux2_dev', 'model.onnx');
-  it.skipIf(!existsSync(full))('full-size e4m3 packs park their values: 3 CTAs of 256 threads a SM, no spills (sm_90a)', async () => {
-    const list = [...packs(full, { img_tokens: 4096, txt_tokens: 512 }), ...packs(join(SHARED_FULL, 'qwen_image', 'model.onnx'))];
+  it('full-size e4m3 packs park their values: 3 CTAs of 256 threads a SM, no spills (sm_90a)', async () => {
+    const list = [...packs(fullModelPath('flux2_dev'), FULL_MODELS.flux2_dev), ...packs(fullModelPath('qwen_image'))];
     const kernels = new Map(list.map((d) => renderPack(d)).map(({ args: _, ...k }) => [k.name, k]));
     expect(kernels.size).toBe(3); // Flux.2 joint and single-stream, Qwen-Image joint
     for (const d of list) expect([d.stage, d.park, d.minBlocks, d.threads]).toEqual([true, true, 3, 256]);

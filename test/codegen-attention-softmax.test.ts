@@ -6,13 +6,14 @@
  * build of every variant for sm_90a and sm_100a without spills. Numerics on the GPU:
  * test/gpu/attention.ts (cases flux2_single_fp8_*, qwen_image_mask_fp8_*, tiny_*).
  */
-import { existsSync, mkdtempSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { buildKernels } from '../compiler/build/index.ts';
 import { type AttentionDescriptor, attentionDescriptor, attentionSharedBytes, renderAttention, treeLines } from '../compiler/codegen/attention.ts';
 import { renderUnit } from '../compiler/codegen/render.ts';
+import { FULL_MODELS, fullModelPath } from '../compiler/full-models.ts';
 import type { Graph } from '../compiler/ir/graph.ts';
 import { inferTypes } from '../compiler/ir/infer.ts';
 import { specialise } from '../compiler/ir/specialise.ts';
@@ -20,7 +21,7 @@ import { importOnnx } from '../compiler/onnx/import.ts';
 import { pipelineFor, runPipeline } from '../passes/pipeline.ts';
 import { insertQuantize } from '../passes/quantize/insert.ts';
 import { defaultPolicy } from '../passes/quantize/policy.ts';
-import { SHARED_FULL, tinyDir } from './helpers/fixtures.ts';
+import { tinyDir } from './helpers/fixtures.ts';
 import { ops } from './helpers/attention.ts';
 
 function graphOf(file: string, shapes: Record<string, number> = {}, attention: 'auto' | 'bf16' | 'fp8' = 'auto'): Graph {
@@ -28,8 +29,7 @@ function graphOf(file: string, shapes: Record<string, number> = {}, attention: '
   return runPipeline(inferTypes(specialise(importOnnx(file).graph, shapes)), { passes }).graph;
 }
 const descriptors = (g: Graph) => ops(g, 'PackedAttention').map((n) => attentionDescriptor(g, n));
-const present = existsSync(join(SHARED_FULL, 'flux2_dev', 'model.onnx'));
-const full = (m: string, shapes: Record<string, number> = {}) => graphOf(join(SHARED_FULL, m, 'model.onnx'), shapes);
+const full = (m: string) => graphOf(fullModelPath(m), FULL_MODELS[m]);
 
 describe('reduction trees', () => {
   it('reduce a[from..from+n) into a[from] for every n up to 24, in ceil(log2 n) dependent steps', () => {
@@ -68,8 +68,8 @@ describe('softmax choices of the descriptors', () => {
     expect([attentionDescriptor(g, pv).lsum, attentionDescriptor(g, pv).exp, attentionDescriptor(g, pv).bn]).toEqual([undefined, undefined, 192]);
   });
 
-  it.runIf(present)('Flux.2: 192-key tiles (4608 = 24 x 192), two stages in 227 KB, poly4; Qwen-Image (4352 keys, masked text): 128-key tiles, MUFU only; both MMA sums', () => {
-    const flux = descriptors(full('flux2_dev', { img_tokens: 4096, txt_tokens: 512 }));
+  it('Flux.2: 192-key tiles (4608 = 24 x 192), two stages in 227 KB, poly4; Qwen-Image (4352 keys, masked text): 128-key tiles, MUFU only; both MMA sums', () => {
+    const flux = descriptors(full('flux2_dev'));
     expect(flux.length).toBe(56);
     for (const d of flux) expect([d.qk, d.bn, d.lsum, d.exp, d.polyEvery, d.stages, d.schedule]).toEqual(['fp8', 192, 'mma', 'poly', 4, 2, 'pingpong']);
     expect(attentionSharedBytes(flux[0]).total).toBeLessThanOrEqual(232448);
@@ -80,7 +80,7 @@ describe('softmax choices of the descriptors', () => {
     for (const d of qwen) expect([d.bn, d.lsum, d.exp, d.schedule, d.mask?.keys]).toEqual([undefined, 'mma', undefined, 'pingpong', 256]);
     // bf16 Q·Kᵀ (rows of 256 bytes): two stages of 192 keys do not fit, 128-key tiles (and, with
     // the ones rows, two stages of those).
-    const bf16 = descriptors(graphOf(join(SHARED_FULL, 'flux2_dev', 'model.onnx'), { img_tokens: 4096, txt_tokens: 512 }, 'bf16'))[0];
+    const bf16 = descriptors(graphOf(fullModelPath('flux2_dev'), FULL_MODELS.flux2_dev, 'bf16'))[0];
     expect([bf16.qk, bf16.bn, bf16.stages]).toEqual(['bf16', undefined, 2]);
     expect(() => renderAttention({ ...bf16, bn: 192, stages: 2 })).toThrow(/at most 232448 bytes of shared memory/);
   });

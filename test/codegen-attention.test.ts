@@ -6,7 +6,7 @@
  * the nvcc build of the tiny and full-size attention kernels for sm_90a and sm_100a without spills.
  * The kernels' numerics are checked on the GPU (test/gpu/attention.ts).
  */
-import { existsSync, mkdtempSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -15,6 +15,7 @@ import { attentionDescriptor, packDescriptor, renderAttention, renderPack } from
 import { reshapeDims } from '../compiler/codegen/views.ts';
 import { deferDequant, kernelPlan } from '../compiler/codegen/plan.ts';
 import { renderUnit } from '../compiler/codegen/render.ts';
+import { FULL_MODELS, fullModelPath } from '../compiler/full-models.ts';
 import type { Graph, Node } from '../compiler/ir/graph.ts';
 import { inferTypes } from '../compiler/ir/infer.ts';
 import { specialise } from '../compiler/ir/specialise.ts';
@@ -26,7 +27,7 @@ import { PIPELINE, pipelineFor, runPipeline } from '../passes/pipeline.ts';
 import { planMemory } from '../passes/plan-memory.ts';
 import { insertQuantize } from '../passes/quantize/insert.ts';
 import { defaultPolicy } from '../passes/quantize/policy.ts';
-import { SHARED_FULL, tinyDir } from './helpers/fixtures.ts';
+import { tinyDir } from './helpers/fixtures.ts';
 import { AttentionReference } from './gpu/attention-reference.ts';
 import { ops, random, relL2, throughViews } from './helpers/attention.ts';
 
@@ -199,20 +200,14 @@ describe('attention kernel descriptors', () => {
   });
 });
 
-const FULL: [string, Record<string, number>][] = [
-  ['flux2_dev', { img_tokens: 4096, txt_tokens: 512 }], ['qwen_image', {}],
-  ['mistral_small_3_1_text_encoder', {}], ['qwen2_5_vl_7b_text_encoder', {}],
-];
-const present = existsSync(join(SHARED_FULL, 'flux2_dev', 'model.onnx'));
+const FULL = ['flux2_dev', 'qwen_image', 'mistral_small_3_1_text_encoder', 'qwen2_5_vl_7b_text_encoder'];
 
 describe('attention kernels build with nvcc', () => {
   const kernels = () => {
     const list = MODELS.map((m) => compileTiny(m).after);
-    // Full-size graphs only when ../shared is there (CI has it); fp8 Q·Kᵀ on flux2_dev too.
-    if (present) {
-      for (const [m, shapes] of FULL) list.push(compileTiny(m, join(SHARED_FULL, m, 'model.onnx'), shapes).after);
-      list.push(compileTiny('flux2_dev', join(SHARED_FULL, 'flux2_dev', 'model.onnx'), FULL[0][1], 'fp8').after);
-    }
+    // The full-size transformers and text encoders (models/full); fp8 Q·Kᵀ on flux2_dev too.
+    for (const m of FULL) list.push(compileTiny(m, fullModelPath(m), FULL_MODELS[m]).after);
+    list.push(compileTiny('flux2_dev', fullModelPath('flux2_dev'), FULL_MODELS.flux2_dev, 'fp8').after);
     const all = new Map<string, ReturnType<typeof renderPack>>();
     for (const g of list) {
       expect(kernelPlan(g, planMemory(g)).pending['dc.FusedAttention']).toBeUndefined();
@@ -237,7 +232,7 @@ describe('attention kernels build with nvcc', () => {
   const list = kernels();
 
   it.each(['h100', 'b200'] as const)('builds for %s: every kernel present, no spills', async (target) => {
-    expect(list.length).toBeGreaterThanOrEqual(present ? 16 : 8);
+    expect(list.length).toBeGreaterThanOrEqual(16);
     const report = await buildKernels([{ name: `attention_${target}`, source: renderUnit(list), hot: true }], { target, cacheDir: mkdtempSync(join(tmpdir(), 'kcache-')) });
     const fns = report.units[0].functions;
     for (const k of list) expect(fns.some((f) => f.name === k.name), k.name).toBe(true);

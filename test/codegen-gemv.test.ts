@@ -7,7 +7,7 @@
  * and scales round-trip through weights.bin, and synthetic fills drawing both sections. The kernel's
  * numerics and time on an H100: bench/gpu/gemv_fp8.py (bench/results/fp8-gemv-2026-11-26.md).
  */
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -16,6 +16,7 @@ import { compileModel } from '../compiler/compile.ts';
 import { type GemvDescriptor, gemvDescriptor, gemvGeometry, renderGemv } from '../compiler/codegen/gemv.ts';
 import { kernelPlan } from '../compiler/codegen/plan.ts';
 import { renderUnit } from '../compiler/codegen/render.ts';
+import { fullModelPath } from '../compiler/full-models.ts';
 import type { Graph } from '../compiler/ir/graph.ts';
 import { inferTypes } from '../compiler/ir/infer.ts';
 import { specialise } from '../compiler/ir/specialise.ts';
@@ -31,7 +32,7 @@ import { pipelineFor, runPipeline } from '../passes/pipeline.ts';
 import { insertQuantize } from '../passes/quantize/insert.ts';
 import { type PrecisionPolicy, defaultPolicy } from '../passes/quantize/policy.ts';
 import { deviceLayout, syntheticFills } from '../runtime/gpu/weights.ts';
-import { SHARED_FULL, rng, tinyDir } from './helpers/fixtures.ts';
+import { rng, tinyDir } from './helpers/fixtures.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'gemv-'));
 const optimise = (file: string, policy: PrecisionPolicy, shapes: Record<string, number> = {}) => {
@@ -43,9 +44,8 @@ const wqlinears = (g: Graph) => g.nodes.filter((n) => n.domain === 'dc' && n.op 
 const shapeOf = (g: Graph, v: string) => (g.types.get(v) as unknown as { shape: number[] }).shape;
 
 describe('which GEMMs take the weight-only FP8 path', () => {
-  const full = (name: string) => join(SHARED_FULL, name, 'model.onnx');
-  it.skipIf(!existsSync(full('qwen_image')))('full-size Qwen-Image: the fused modulation (121 Linears, 13.6 GB of bf16 -> 6.8 GB e4m3) and nothing else', () => {
-    const { graph, decisions } = optimise(full('qwen_image'), defaultPolicy('fp8'));
+  it('full-size Qwen-Image: the fused modulation (121 Linears, 13.6 GB of bf16 -> 6.8 GB e4m3) and nothing else', () => {
+    const { graph, decisions } = optimise(fullModelPath('qwen_image'), defaultPolicy('fp8'));
     const only = decisions.filter((d) => d.weightOnly);
     expect(only).toHaveLength(1);
     expect(only[0]).toMatchObject({ quantized: true, shape: [2217984, 3072], transB: true });
@@ -70,8 +70,8 @@ describe('which GEMMs take the weight-only FP8 path', () => {
     expect(plan.launches.filter((l) => l.kind === 'gemm' && l.precision === 'high')).toHaveLength(4);
   }, 120_000);
 
-  it.skipIf(!existsSync(full('flux2_dev')))('full-size Flux.2 [dev]: the fused modulation (104448 x 6144); the 75 MB timestep/guidance embedders stay bf16', () => {
-    const { decisions } = optimise(full('flux2_dev'), defaultPolicy('fp8'), { img_tokens: 4096, txt_tokens: 512 });
+  it('full-size Flux.2 [dev]: the fused modulation (104448 x 6144); the 75 MB timestep/guidance embedders stay bf16', () => {
+    const { decisions } = optimise(fullModelPath('flux2_dev'), defaultPolicy('fp8'), { img_tokens: 4096, txt_tokens: 512 });
     const only = decisions.filter((d) => d.weightOnly);
     expect(only.map((d) => d.shape)).toEqual([[104448, 6144]]);
     expect(decisions.filter((d) => !d.quantized && d.reason.startsWith('one row per sample')).map((d) => d.shape)).toEqual([[6144, 256], [6144, 6144], [6144, 256], [6144, 6144]]);
@@ -224,8 +224,8 @@ describe('the rendered kernel', () => {
 });
 
 describe('synthetic weights', () => {
-  it.skipIf(!existsSync(join(SHARED_FULL, 'qwen_image', 'model.onnx')))('draw the codes and the scales of the full-size GEMV weight', () => {
-    const { graph } = optimise(join(SHARED_FULL, 'qwen_image', 'model.onnx'), defaultPolicy('fp8'));
+  it('draw the codes and the scales of the full-size GEMV weight', () => {
+    const { graph } = optimise(fullModelPath('qwen_image'), defaultPolicy('fp8'));
     const [node] = wqlinears(graph);
     const { tensors } = describeWeights(graph, 'structure only');
     const entry = tensors.find((t) => t.name === node.inputs[1])!;

@@ -8,7 +8,7 @@
  * one; one full-size conv per tile configuration, the 128-row warpgroup split of a 3x3 conv, and
  * every full-size norm) with no spill in a hot kernel and, on sm_90a, no wgmma serialised by ptxas.
  */
-import { existsSync, mkdtempSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -18,6 +18,7 @@ import { convDescriptor, renderConv, wgTile } from '../compiler/codegen/conv.ts'
 import { normDescriptor, renderNorm } from '../compiler/codegen/norm.ts';
 import { kernelPlan } from '../compiler/codegen/plan.ts';
 import { type RenderedKernel, renderUnit } from '../compiler/codegen/render.ts';
+import { fullModelPath } from '../compiler/full-models.ts';
 import type { Graph, Node } from '../compiler/ir/graph.ts';
 import { inferTypes } from '../compiler/ir/infer.ts';
 import { importOnnx } from '../compiler/onnx/import.ts';
@@ -27,7 +28,7 @@ import { pipelineFor, runPipeline } from '../passes/pipeline.ts';
 import { planMemory } from '../passes/plan-memory.ts';
 import { insertQuantize } from '../passes/quantize/insert.ts';
 import { defaultPolicy } from '../passes/quantize/policy.ts';
-import { SHARED_FULL, tinyDir } from './helpers/fixtures.ts';
+import { tinyDir } from './helpers/fixtures.ts';
 import { applyPass, buildGraph, floats, ints, randomTensor } from './helpers/graph.ts';
 
 const optimise = (file: string): Graph => runPipeline(inferTypes(importOnnx(file).graph), { passes: pipelineFor(insertQuantize(defaultPolicy('fp8'))) }).graph;
@@ -95,12 +96,9 @@ describe('descriptor errors', () => {
   });
 });
 
-const present = existsSync(join(SHARED_FULL, 'flux2_vae_decoder', 'model.onnx')) && existsSync(join(SHARED_FULL, 'qwen_image_vae_decoder', 'model.onnx'));
-if (!present) console.warn(`full-size VAE graphs not found at ${SHARED_FULL}: their descriptor and build tests are skipped`);
-const full = present ? ['flux2_vae_decoder', 'qwen_image_vae_decoder'].map((m) => optimise(join(SHARED_FULL, m, 'model.onnx'))) : [];
+const full = ['flux2_vae_decoder', 'qwen_image_vae_decoder'].map((m) => optimise(fullModelPath(m)));
 
-// Skipped only when ../shared/models/full is absent (a user's clone); CI has it.
-describe.skipIf(!present)('descriptors of the full-size decoders (1024x1024)', () => {
+describe('descriptors of the full-size decoders (1024x1024)', () => {
   const find = (g: Graph, out: string) => g.nodes.find((n) => n.outputs[0] === out)!;
 
   it('Flux.2: the upsampling conv folds the 2x, conv_out tiles 16 channels, the shortcut is 1x1', () => {
@@ -194,10 +192,10 @@ describe('nvcc build of the VAE kernels', () => {
       if (k.hot) expect([k.name, f!.spillStoreBytes + f!.spillLoadBytes]).toEqual([k.name, 0]);
       expect(k.sharedBytes).toBeLessThanOrEqual(227 * 1024);
     }
-    if (present) expect(list.filter((k) => k.hot && k.name.startsWith('conv_')).length).toBeGreaterThanOrEqual(5);
+    expect(list.filter((k) => k.hot && k.name.startsWith('conv_')).length).toBeGreaterThanOrEqual(5);
     // sm_90a: the warpgroup kernels issue wgmma, which ptxas keeps asynchronous (it warns when it serialises them).
     const wgKernels = list.filter((k) => k.source.includes('wgmma.mma_async'));
-    if (present) expect(wgKernels.length).toBeGreaterThanOrEqual(4);
+    expect(wgKernels.length).toBeGreaterThanOrEqual(4);
     expect(report.units.flatMap((u) => u.warnings).filter((w) => /wgmma/i.test(w))).toEqual([]);
   });
 });

@@ -1,9 +1,8 @@
 /**
- * The six full-size exports (structure only, in ../shared/models/full): ingest + specialise +
- * simplify leaves every shape static and every op known without reading a weight byte, and
- * flux2_dev's FLOP count agrees with an analytic count of its GEMMs and attention.
- * These graphs are not bundled (a user's clone has no ../shared); without them the suite is
- * skipped, and says so.
+ * The six full-size exports (structure only, bundled in models/full, read through
+ * compiler/full-models.ts): ingest + specialise + simplify leaves every shape static and every op
+ * known without reading a weight byte, and flux2_dev's FLOP count agrees with an analytic count of
+ * its GEMMs and attention.
  */
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,20 +21,13 @@ import { pipelineFor, runPipeline } from '../passes/pipeline.ts';
 import { defaultPolicy } from '../passes/quantize/policy.ts';
 import { insertQuantize } from '../passes/quantize/insert.ts';
 import { planMemory } from '../passes/plan-memory.ts';
-import { FULL_GRAPHS } from '../bench/full-graphs.ts';
-import { SHARED_FULL } from './helpers/fixtures.ts';
+import { FULL_MODELS as FULL, fullModelPath } from '../compiler/full-models.ts';
 
-const FULL = FULL_GRAPHS;
-
-const present = existsSync(join(SHARED_FULL, 'flux2_dev', 'model.onnx'));
-if (!present) console.warn(`full-size graphs not found at ${SHARED_FULL}: skipping test/full-graphs.test.ts`);
-
-// Skipped only when ../shared/models/full is absent (a user's clone); CI has it.
-describe.skipIf(!present)('full-size graphs', () => {
+describe('full-size graphs', () => {
   const compiled = new Map<string, ReturnType<typeof runPipeline>>();
   const compile = (name: string) => {
     if (!compiled.has(name)) {
-      const { graph } = importOnnx(join(SHARED_FULL, name, 'model.onnx'));
+      const { graph } = importOnnx(fullModelPath(name));
       compiled.set(name, runPipeline(inferTypes(specialise(graph, FULL[name]))));
     }
     return compiled.get(name)!;
@@ -56,7 +48,7 @@ describe.skipIf(!present)('full-size graphs', () => {
 
   it('the default fp8 policy computes Q·Kᵀ in FP8 in the transformers\' joint attention only, not in the text encoders\' causal attention', () => {
     const qk = (name: string) => {
-      const { graph } = importOnnx(join(SHARED_FULL, name, 'model.onnx'));
+      const { graph } = importOnnx(fullModelPath(name));
       const out = runPipeline(inferTypes(specialise(graph, FULL[name])), { passes: pipelineFor(insertQuantize(defaultPolicy('fp8'))) }).graph;
       const attention = out.nodes.filter((n) => n.op === 'PackedAttention'); // FusedAttention, lowered (lower-attention)
       return [attention.length, attention.filter((n) => n.attrs.qk === 'fp8').length];
@@ -119,7 +111,7 @@ describe.skipIf(!present)('full-size graphs', () => {
 
   it('a structure-only export compiles to an artifact without weights.bin, saying why', async () => {
     const out = mkdtempSync(join(tmpdir(), 'full-'));
-    const s = await compileModel({ model: join(SHARED_FULL, 'flux2_vae_decoder', 'model.onnx'), out, build: false });
+    const s = await compileModel({ model: fullModelPath('flux2_vae_decoder'), out, build: false });
     expect(s.weights).toBeNull();
     expect(existsSync(join(out, 'weights.bin'))).toBe(false);
     expect(JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8')).weights.absent).toMatch(/structure only/);
@@ -132,7 +124,7 @@ describe.skipIf(!present)('full-size graphs', () => {
     ['flux2_dev', 'h100'], ['flux2_dev', 'b200'], ['qwen_image', 'h100'], ['qwen_image', 'b200'],
   ] as const)('%s builds for %s with no spill in a hot kernel', async (name, target) => {
     const out = mkdtempSync(join(tmpdir(), `full-build-${name}-${target}-`));
-    const s = await compileModel({ model: join(SHARED_FULL, name, 'model.onnx'), target, shape: FULL[name], out });
+    const s = await compileModel({ model: fullModelPath(name), target, shape: FULL[name], out });
     // A hot kernel that spills fails compileModel; cold ones (trigonometry tables) may spill on sm_100a.
     expect(s.build!.kernels, `${name} ${target}`).toBeGreaterThan(0);
     const m = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8'));
@@ -160,7 +152,7 @@ describe.skipIf(!present)('full-size graphs', () => {
     const policy = join(out, '..', `${name}-cublaslt.json`);
     writeFileSync(policy, JSON.stringify({ gemm: 'cublaslt' }));
     const cub = mkdtempSync(join(tmpdir(), `full-plan-${name}-cublaslt-`));
-    await compileModel({ model: join(SHARED_FULL, name, 'model.onnx'), target, shape: FULL[name], out: cub, policy, build: false });
+    await compileModel({ model: fullModelPath(name), target, shape: FULL[name], out: cub, policy, build: false });
     const readers = scaleReaders(JSON.parse(readFileSync(join(cub, 'manifest.json'), 'utf8')).launchPlan as L[]).filter((l) => l.node.endsWith('/xq'));
     if (name === 'qwen_image') {
       const gelu = readers.filter((l) => l.args.some((a) => /mlp\.net\.0\.proj\.bias$/.test(a.value)));
@@ -180,7 +172,7 @@ describe.skipIf(!present)('full-size graphs', () => {
   it('qwen_image at --batch 2 builds for h100 with the launches of one batch-1 pass', async () => {
     const outs = [1, 2].map((b) => mkdtempSync(join(tmpdir(), `full-qwen-b${b}-`)));
     const [one, two] = await Promise.all([1, 2].map((batch, i) =>
-      compileModel({ model: join(SHARED_FULL, 'qwen_image', 'model.onnx'), target: 'h100', shape: FULL.qwen_image, batch, out: outs[i], build: batch === 2 })));
+      compileModel({ model: fullModelPath('qwen_image'), target: 'h100', shape: FULL.qwen_image, batch, out: outs[i], build: batch === 2 })));
     expect(two.shapes.hidden_states).toBe('bfloat16[2,4096,64]');
     expect(two.launches).toBeLessThanOrEqual(one.launches);
     type L = { kind: string; node: string; kernel?: string; args: { value: string }[] };
@@ -197,7 +189,7 @@ describe.skipIf(!present)('full-size graphs', () => {
   it('qwen_image at --text-length 64 builds for h100 with the structure of the 256-token export', async () => {
     const outs = [256, 64].map((t) => mkdtempSync(join(tmpdir(), `full-qwen-t${t}-`)));
     const [full, short] = await Promise.all([undefined, 64].map((textLength, i) =>
-      compileModel({ model: join(SHARED_FULL, 'qwen_image', 'model.onnx'), target: 'h100', shape: FULL.qwen_image, textLength, out: outs[i], build: i === 1 })));
+      compileModel({ model: fullModelPath('qwen_image'), target: 'h100', shape: FULL.qwen_image, textLength, out: outs[i], build: i === 1 })));
     expect([short.shapes.encoder_hidden_states, short.shapes.encoder_hidden_states_mask, short.shapes.hidden_states]).toEqual(['bfloat16[1,64,3584]', 'int64[1,64]', 'bfloat16[1,4096,64]']);
     expect(short.launches).toBe(full.launches);
     expect(short.fusedAttention).toBe(60);
@@ -210,7 +202,7 @@ describe.skipIf(!present)('full-size graphs', () => {
   }, 600_000);
 
   it('a symbolic dim left unbound is named in the error', () => {
-    const { graph } = importOnnx(join(SHARED_FULL, 'flux2_dev', 'model.onnx'));
+    const { graph } = importOnnx(fullModelPath('flux2_dev'));
     expect(() => inferTypes(specialise(graph, { img_tokens: 4096 }))).toThrow(/txt_tokens/);
   });
 });

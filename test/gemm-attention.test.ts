@@ -5,16 +5,16 @@
  * 512, q/k/v as strided Split parts), what is refused stays FusedAttention, the kernel plan turns
  * both GEMMs into cuBLASLt launches whose B is an activation (row strides of the views), the
  * runtime maps them onto cuBLASLt (specFor) and refuses malformed ones by name, and the full-size
- * VAE decoders' plans have no pending launch left (skipped, with the reason, when
- * ../shared/models/full is absent). Numerics on the GPU: test/gpu/gemm-attention.ts cases through
- * run-cli (bench/results/vae-attention-2026-11-25b.md).
+ * VAE decoders' plans (bundled, models/full) have no pending launch left. Numerics on the GPU:
+ * test/gpu/gemm-attention.ts cases through run-cli (bench/results/vae-attention-2026-11-25b.md).
  */
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { type Launch, kernelPlan, matrixLd } from '../compiler/codegen/plan.ts';
 import { runReference } from '../compiler/exec/reference.ts';
+import { fullModelPath } from '../compiler/full-models.ts';
 import type { Graph } from '../compiler/ir/graph.ts';
 import { inferTypes } from '../compiler/ir/infer.ts';
 import { importOnnx } from '../compiler/onnx/import.ts';
@@ -25,7 +25,6 @@ import { planMemory } from '../passes/plan-memory.ts';
 import { insertQuantize } from '../passes/quantize/insert.ts';
 import { defaultPolicy } from '../passes/quantize/policy.ts';
 import { specFor } from '../runtime/gpu/cublaslt.ts';
-import { SHARED_FULL } from './helpers/fixtures.ts';
 import { applyPass, buildGraph, expectSameResults, expectTopologicallySorted, opsOf } from './helpers/graph.ts';
 import { gemmAttentionGraphs, gemmAttentionInput, gemmAttentionModel } from './gpu/gemm-attention.ts';
 
@@ -150,12 +149,8 @@ describe('kernel plan and runtime: GEMMs whose B is an activation', () => {
   });
 });
 
-const present = existsSync(join(SHARED_FULL, 'flux2_vae_decoder', 'model.onnx')) && existsSync(join(SHARED_FULL, 'qwen_image_vae_decoder', 'model.onnx'));
-if (!present) console.warn(`full-size VAE graphs not found at ${SHARED_FULL}: the full-size GEMM attention checks are skipped`);
-
-// Skipped only when ../shared/models/full is absent (a user's clone); CI has it.
-describe.skipIf(!present)('full-size VAE decoders (1024x1024): the mid-block attention has kernels', () => {
-  const optimise = (m: string) => runPipeline(inferTypes(importOnnx(join(SHARED_FULL, m, 'model.onnx')).graph), { passes: pipelineFor(insertQuantize(defaultPolicy('fp8'))) }).graph;
+describe('full-size VAE decoders (1024x1024): the mid-block attention has kernels', () => {
+  const optimise = (m: string) => runPipeline(inferTypes(importOnnx(fullModelPath(m)).graph), { passes: pipelineFor(insertQuantize(defaultPolicy('fp8'))) }).graph;
 
   it.each([['flux2_vae_decoder', 512, 1536], ['qwen_image_vae_decoder', 384, 1152]])('%s: no pending launch; scores GEMM, softmax row kernel, output GEMM over 16384 tokens (head dim %i, q/k/v rows %i apart); S and P reused', (m, d, ld) => {
     const g = optimise(m);

@@ -23,6 +23,7 @@ import { type PackDescriptor, packDescriptor, renderPack } from '../../compiler/
 import { deferDequant } from '../../compiler/codegen/plan.ts';
 import { renderUnit, type RenderedKernel } from '../../compiler/codegen/render.ts';
 import { bytesFor, type DType } from '../../compiler/ir/dtype.ts';
+import { FULL_MODELS, fullModelPath } from '../../compiler/full-models.ts';
 import type { Graph, Node } from '../../compiler/ir/graph.ts';
 import { inferTypes } from '../../compiler/ir/infer.ts';
 import { specialise } from '../../compiler/ir/specialise.ts';
@@ -37,8 +38,8 @@ interface Spec { name: string; model: string; shapes?: Record<string, number>; a
 type Variant = Partial<Pick<PackDescriptor, 'threads' | 'group' | 'order' | 'stage' | 'persist' | 'park' | 'minBlocks' | 'passUnroll'>>;
 
 const tiny = (m: string) => join(ROOT, 'models', 'tiny', m, 'model.onnx');
-const full = (m: string) => join(ROOT, '..', 'shared', 'models', 'full', m, 'model.onnx');
-const FLUX = { img_tokens: 4096, txt_tokens: 512 };
+const full = fullModelPath;
+const FLUX = FULL_MODELS.flux2_dev;
 
 const SPECS: Spec[] = [
   { name: 'flux2_joint_fp8', model: full('flux2_dev'), shapes: FLUX, attention: 'fp8', segments: 2, full: true },

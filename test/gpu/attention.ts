@@ -28,6 +28,7 @@ import { buildKernels } from '../../compiler/build/index.ts';
 import { type AttentionDescriptor, type PackDescriptor, attentionDescriptor, packDescriptor, renderAttention, renderPack, renderVQuant, vquantDescriptor } from '../../compiler/codegen/attention.ts';
 import { renderUnit, type RenderedKernel } from '../../compiler/codegen/render.ts';
 import { bytesFor, type DType } from '../../compiler/ir/dtype.ts';
+import { FULL_MODELS, fullModelPath } from '../../compiler/full-models.ts';
 import type { Graph, Node } from '../../compiler/ir/graph.ts';
 import { inferTypes } from '../../compiler/ir/infer.ts';
 import { resequence } from '../../compiler/ir/resequence.ts';
@@ -76,8 +77,8 @@ interface Spec {
 
 const BF16_MIN = -3.3895313892515355e38, F32_MIN = -3.4028234663852886e38;
 const tiny = (m: string) => join(ROOT, 'models', 'tiny', m, 'model.onnx');
-const full = (m: string) => join(ROOT, '..', 'shared', 'models', 'full', m, 'model.onnx');
-const FLUX = { img_tokens: 4096, txt_tokens: 512 };
+const full = fullModelPath;
+const FLUX = FULL_MODELS.flux2_dev;
 
 const SPECS: Spec[] = [
   { name: 'tiny_flux2_joint', model: tiny('flux2'), segments: 2, amp: 1, sampled: false },

@@ -23,7 +23,7 @@
  * relative L2; fp8 outputs within one e4m3 code of the simulation; convolutions of fp32 graphs
  * (bf16 tensor cores) within 1e-2.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildKernels } from '../../compiler/build/index.ts';
 import type { CudaType } from '../../compiler/codegen/elementwise.ts';
@@ -36,6 +36,7 @@ import { planMemory } from '../../passes/plan-memory.ts';
 import { fuseElementwise, makeFuseElementwise } from '../../passes/fuse-elementwise.ts';
 import { resolveView } from '../../compiler/codegen/views.ts';
 import { ROOT } from '../../compiler/paths.ts';
+import { fullModelPath } from '../../compiler/full-models.ts';
 import { loadTimeNodes } from '../../compiler/launches.ts';
 import { type DType, roundToBf16, roundToF16 } from '../../compiler/ir/dtype.ts';
 import type { Graph, Node } from '../../compiler/ir/graph.ts';
@@ -188,8 +189,8 @@ async function prepare(dir: string, only?: string): Promise<void> {
   // The weight-only FP8 GEMV (compiler/codegen/gemv.ts) on every one-row GEMM of the tiny models
   // (oneRowMinBytes 0; by default only large weights take it). Its full-size shapes: bench/gpu/gemv_fp8.py.
   if (all) for (const m of ['flux2', 'qwen_image']) models.push({ graph: optimise(join(ROOT, 'models', 'tiny', m, 'model.onnx'), {}, 'fp8', true, { oneRowMinBytes: 0 }), check: true, only: (k) => k.startsWith('gemv8_') });
-  const full = join(ROOT, '..', 'shared', 'models', 'full', 'flux2_dev', 'model.onnx');
-  if (all && existsSync(full)) {
+  const full = fullModelPath('flux2_dev');
+  if (all) {
     // flux2_dev's row kernels at 64 + 64 tokens (bf16, the full widths) checked; at 1024x1024 timed.
     models.push({ graph: optimise(full, { img_tokens: 64, txt_tokens: 64 }), check: true, only: (k) => rowKernelNames.has(k) });
     // The same with deferred dequantization (the compiled models' kernels): each reader of a
@@ -201,7 +202,7 @@ async function prepare(dir: string, only?: string): Promise<void> {
     models.push({ graph: optimise(full, { img_tokens: 4096, txt_tokens: 512 }, 'fp8', false), check: false, only: (k) => notAttention(k) && !k.startsWith('dca_'), label: ' (unfused)' });
     // The row kernels as the compiled model runs them: readers of deferred GEMMs (dequant.ts).
     models.push({ graph: optimise(full, { img_tokens: 4096, txt_tokens: 512 }), check: false, deferred: true, only: (k) => rowKernelNames.has(k), label: ' (deferred)' });
-  } else if (all) console.log(`${full} not found: no flux2_dev timing cases`);
+  }
   // VAE decoders: the tiny ones checked whole; the full-size ones (1024x1024) timed, and their
   // convolution and norm kernels checked on sampled outputs (vae-cases.ts).
   if (only !== 'rows' && !rowsOnly) for (const m of VAE_TINY) models.push({ graph: optimise(join(ROOT, 'models', 'tiny', m, 'model.onnx')), check: true, only: notAttention });

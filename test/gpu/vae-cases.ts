@@ -9,19 +9,16 @@
  * reference executor on the whole tensor, for tensors up to NORM_LIMIT elements (larger ones are
  * timed only).
  */
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import type { DType } from '../../compiler/ir/dtype.ts';
 import type { Graph, Node } from '../../compiler/ir/graph.ts';
-import { ROOT } from '../../compiler/paths.ts';
+import { fullModelPath } from '../../compiler/full-models.ts';
 
 export const VAE_TINY = ['flux2_vae_decoder', 'qwen_image_vae_decoder'];
 export const NORM_LIMIT = 1 << 23;
 const SAMPLES = 4096;
 
-/** The full-size VAE decoder exports that exist here (structure only; 1024x1024 latents). */
-export const vaeFull = (): string[] => ['flux2_vae_decoder', 'qwen_image_vae_decoder']
-  .map((m) => join(ROOT, '..', 'shared', 'models', 'full', m, 'model.onnx')).filter(existsSync);
+/** The full-size VAE decoder exports (bundled, structure only; 1024x1024 latents). */
+export const vaeFull = (): string[] => ['flux2_vae_decoder', 'qwen_image_vae_decoder'].map(fullModelPath);
 
 /** An odd stride giving at most SAMPLES samples of n elements. */
 export function sampleStride(n: number): number {

@@ -11,7 +11,6 @@ import { readNpy } from '../../compiler/npy.ts';
 
 export const TINY = ['flux2', 'flux2_opset23', 'qwen_image', 'flux2_vae_decoder', 'qwen_image_vae_decoder', 'mistral_text_encoder', 'qwen_text_encoder'] as const;
 export const tinyDir = (name: string) => join(ROOT, 'models', 'tiny', name);
-export const SHARED_FULL = join(ROOT, '..', 'shared', 'models', 'full');
 
 export function fixtureInputs(name: string): Record<string, Tensor> {
   const dir = tinyDir(name);

@@ -5,11 +5,11 @@
  * prologue, so SwiGLU + Concat + Quantize are one kernel and the concatenation is never written.
  * Checked: the structure (bodies, kernel inputs and outputs), that the fused graph computes what
  * the unfused one does on the reference executor, what must stay a Concat, and the counts on the
- * tiny Flux.2 fixture and on flux2_dev's graph (where its ONNX export is present).
+ * tiny Flux.2 fixture and on flux2_dev's graph (the bundled full-size export, models/full).
  */
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { fullModelPath } from '../../compiler/full-models.ts';
 import type { Graph, Node } from '../../compiler/ir/graph.ts';
 import { inferTypes } from '../../compiler/ir/infer.ts';
 import { specialise } from '../../compiler/ir/specialise.ts';
@@ -18,7 +18,7 @@ import { fuseElementwise, makeFuseElementwise } from '../../passes/fuse-elementw
 import { pipelineFor, runPipeline } from '../../passes/pipeline.ts';
 import { insertQuantize } from '../../passes/quantize/insert.ts';
 import { defaultPolicy } from '../../passes/quantize/policy.ts';
-import { SHARED_FULL, tinyDir } from '../helpers/fixtures.ts';
+import { tinyDir } from '../helpers/fixtures.ts';
 import { applyPass, buildGraph, expectSameResults, expectTopologicallySorted, opsOf, randomInputs, randomTensor } from '../helpers/graph.ts';
 
 const RULE = 'element-wise group => FusedKernel';
@@ -133,11 +133,8 @@ describe('Flux.2 single blocks', () => {
     expectSameResults(unfused, fused, 7, { inputs: randomInputs(unfused, 7) });
   });
 
-  // Skipped where ../shared/models/full is absent (a user's clone): the full-size export is not bundled.
-  const full = join(SHARED_FULL, 'flux2_dev', 'model.onnx');
-  if (!existsSync(full)) console.warn(`full-size flux2_dev not found at ${full}: the 48-single-block fusion count is skipped`);
-  it.skipIf(!existsSync(full))('flux2_dev: all 48 single blocks fuse (48 kernels, 48 Concats, Quantizes and SwiGLU launches fewer)', () => {
-    const shapes = { img_tokens: 64, txt_tokens: 64 };
+  it('flux2_dev: all 48 single blocks fuse (48 kernels, 48 Concats, Quantizes and SwiGLU launches fewer)', () => {
+    const shapes = { img_tokens: 64, txt_tokens: 64 }, full = fullModelPath('flux2_dev');
     const unfused = optimise(full, false, shapes), fused = optimise(full, true, shapes);
     expect(count(fused, fusedTail)).toBe(48);
     expect(count(unfused, lastAxisConcat(unfused)) - count(fused, lastAxisConcat(fused))).toBe(48);

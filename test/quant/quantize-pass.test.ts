@@ -4,17 +4,18 @@
  * policy decides by structure, a policy file visibly changes the decisions, and bad policies or
  * precisions fail clearly. Also the Quantize op's exact per-row / per-block arithmetic.
  */
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { compileModel } from '../../compiler/compile.ts';
 import { CompileError } from '../../compiler/errors.ts';
+import { fullModelPath } from '../../compiler/full-models.ts';
 import { Tensor } from '../../compiler/ir/tensor.ts';
 import { dequantize, quantize } from '../../compiler/ops/quant.ts';
 import { quantizeFp8, quantizeNvfp4 } from '../../compiler/quant/bulk.ts';
 import { decodeE2M1, decodeE4M3 } from '../../compiler/quant/formats.ts';
-import { SHARED_FULL, tinyDir } from '../helpers/fixtures.ts';
+import { tinyDir } from '../helpers/fixtures.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'quant-'));
 // The kernels' nvcc build is exercised by test/codegen.test.ts and the CLI tests; not needed here.
@@ -66,11 +67,11 @@ describe('precision policy', () => {
   });
 
   // The full-size graph carries the real module names (the tiny export folded its weights into
-  // anonymous constants); it lives in ../shared, absent from a user's clone.
-  it.skipIf(!existsSync(join(SHARED_FULL, 'flux2_dev')))('keeping the MLPs of flux2_dev in bf16 by name', async () => {
+  // anonymous constants).
+  it('keeping the MLPs of flux2_dev in bf16 by name', async () => {
     const file = join(tmp, 'keep-mlp.json');
     writeFileSync(file, JSON.stringify({ keep: ['*.ff.*', '*.ff_context.*'] }));
-    const model = join(SHARED_FULL, 'flux2_dev', 'model.onnx');
+    const model = fullModelPath('flux2_dev');
     const opts = { model, precision: 'fp8', size: '1024x1024', shape: { txt_tokens: 512 } };
     const base = await compileModel({ ...opts, build: false, out: join(tmp, 'fd-base') });
     const s = await compileModel({ ...opts, build: false, policy: file, out: join(tmp, 'fd-keep') });

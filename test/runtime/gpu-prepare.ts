@@ -8,8 +8,8 @@
  *   {flux2,qwen_image}-{bf16,fp8}   the tiny transformers against PyTorch's outputs (bf16 rel L2
  *                           <= 1e-2, fp8 cosine >= 0.995), once their plans have no pending launch
  *   flux2_dev-fp8           full size, 1024x1024, 512 text tokens, synthetic weights: step latency
- *                           (CUDA graph vs launch by launch) and GPU memory, when ../shared has it
- *                           and its plan has no pending launch
+ *                           (CUDA graph vs launch by launch) and GPU memory (the bundled export,
+ *                           models/full), when its plan has no pending launch
  *
  *   npx tsx test/runtime/gpu-prepare.ts [--no-full]
  * Then: run({ command: 'sh .gpu/rtwork/run.sh', carry: ['.gpu/rt', '.gpu/compiler', '.gpu/rtwork'] }).
@@ -18,8 +18,9 @@ import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT, compileModel } from '../../compiler/compile.ts';
+import { fullModelPath } from '../../compiler/full-models.ts';
 import { pack } from '../../runtime/gpu/pack.ts';
-import { SHARED_FULL, tinyDir } from '../helpers/fixtures.ts';
+import { tinyDir } from '../helpers/fixtures.ts';
 import { gemmOnlyModel, writeMlp } from './mlp.ts';
 
 const work = join(ROOT, '.gpu', 'rtwork');
@@ -85,10 +86,9 @@ async function main() {
   // Full size, structure only (synthetic weights): Flux.2 [dev] at 1024x1024 with 512 text tokens, Qwen-Image at
   // 1024x1024 with 256 text tokens (its export's static shape, batch 1).
   for (const [name, options] of [['flux2_dev', { size: '1024x1024', shape: { txt_tokens: 512 } }], ['qwen_image', {}]] as const) {
-    const dir = join(SHARED_FULL, name);
-    if (!full || !existsSync(dir)) continue;
+    if (!full) continue;
     const out = join(work, `${name}-full-fp8`);
-    await compileModel({ model: dir, ...options, precision: 'fp8', out });
+    await compileModel({ model: fullModelPath(name), ...options, precision: 'fp8', out });
     if (pending(out)) { console.log(`${name} fp8: ${pending(out)} pending launches, skipped`); rmSync(out, { recursive: true }); continue; }
     // Carried xz-compressed (their manifests are megabytes of JSON; a call carries 64 MiB in all).
     execFileSync('tar', ['-cJf', `${out}.tar.xz`, '-C', work, `${name}-full-fp8`]);

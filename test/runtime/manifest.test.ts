@@ -5,16 +5,17 @@
  * weights (fuse-linear's concatenation) evaluated, learned vs inline values told apart; a
  * structure-only export describes its weights without a file (inline ones with their bytes).
  */
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { compileModel } from '../../compiler/compile.ts';
+import { fullModelPath } from '../../compiler/full-models.ts';
 import { type DType, bf16ToF32, bytesFor, f32ToBf16 } from '../../compiler/ir/dtype.ts';
 import { importOnnx } from '../../compiler/onnx/import.ts';
 import { loadConstant } from '../../compiler/onnx/constants.ts';
 import type { Manifest } from '../../runtime/gpu/artifact.ts';
-import { SHARED_FULL, tinyDir } from '../helpers/fixtures.ts';
+import { tinyDir } from '../helpers/fixtures.ts';
 import { MLP, writeMlp } from './mlp.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'rt-manifest-'));
@@ -79,9 +80,9 @@ describe('bf16 GEMM weights', () => {
   });
 });
 
-describe.skipIf(!existsSync(join(SHARED_FULL, 'flux2_dev')))('structure-only flux2_dev (skipped when ../shared/models/full is absent)', () => {
+describe('structure-only flux2_dev', () => {
   it('describes every weight without a file: learned ones without bytes, inline ones with theirs', async () => {
-    await compileModel({ model: join(SHARED_FULL, 'flux2_dev'), size: '1024x1024', shape: { txt_tokens: 512 }, out: join(tmp, 'f2'), build: false });
+    await compileModel({ model: fullModelPath('flux2_dev'), size: '1024x1024', shape: { txt_tokens: 512 }, out: join(tmp, 'f2'), build: false });
     const m = read(join(tmp, 'f2'));
     const w = m.weights as { absent: string; tensors: Manifest['weights']['tensors'] };
     expect(w.absent).toMatch(/structure only/);
