@@ -176,7 +176,8 @@ describe('fp8 P·V policy and kernels', () => {
     expect(attentionSharedBytes({ ...ad, bn: 128 }).v).toBe(128 * ad.dp);
     expect(attentionSharedBytes({ ...ad, pv: undefined, bn: 128 }).v).toBe(2 * 128 * ad.dp);
     // Vt8's 64-key blocks: two k32 steps a block through the 64-byte-swizzle descriptor; 3 bulk copies of a 192-key tile.
-    expect(direct.source).toMatch(/dca_desc64\(vBase \+ \(kk >> 1\) \* DP \* 64 \+ \(kk & 1\) \* 32\)/);
+    expect(direct.source).toMatch(/descV = dca_desc64\(sV\)/);
+    expect(direct.source).toMatch(/v \+ \(kk >> 1\) \* DP \* 4 \+ \(kk & 1\) \* 2, 1\)/);
     expect(direct.source.match(/dca_bulk_copy\(sV [^;]*DP \* 64, VFULL\(st\)\)/g)).toHaveLength(3);
     const vq = renderVQuant(vquantDescriptor(after, ops(after, 'AttentionQuantizeV')[0]));
     expect(vq.args).toHaveLength(3);
