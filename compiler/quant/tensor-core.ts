@@ -24,11 +24,18 @@
  * Inputs are e4m3 values (decoded: the q tensors of dc.Quantize); outputs are fp32 values.
  */
 
-/** Exponent given to a zero term: below any product's, so it never sets the alignment and aligns to 0. */
+/** Exponent given to a zero term: far below any product's (-12 .. 16), so a product with a zero
+ * factor never sets the alignment and truncates to nothing. */
 const ZERO_EXPONENT = -1000;
+/** Below this, a step's largest exponent is a zero term's: every term is zero. */
+const ALL_ZERO = -500;
 
 /** The e4m3 values of `values` as signed integer significands m (value = m · 2^(e-3)) and exponents e. */
 export interface E4M3Parts { mant: Int32Array; exp: Int32Array }
+
+const F64 = new Float64Array(1), U32 = new Uint32Array(F64.buffer);
+/** 2^(7 - d): a product's units d below a step's largest exponent (d >= 16: nothing is left of |P| <= 225). */
+const SCALE = Float64Array.from({ length: 16 }, (_, d) => 2 ** (7 - d));
 
 export function e4m3Parts(values: ArrayLike<number>): E4M3Parts {
   const n = values.length;
@@ -36,8 +43,10 @@ export function e4m3Parts(values: ArrayLike<number>): E4M3Parts {
   for (let i = 0; i < n; i++) {
     const v = values[i], a = Math.abs(v);
     if (a === 0) { exp[i] = ZERO_EXPONENT; continue; }
-    // e4m3: normals 2^-6 .. 448 (significand 8..15 eighths), subnormals below (exponent -6, 1..7 eighths).
-    const e = a >= 2 ** -6 ? Math.floor(Math.log2(a)) : -6;
+    // e4m3: normals 2^-6 .. 448 (significand 8..15 eighths), subnormals below (exponent -6, 1..7
+    // eighths). The exponent of a normal value from its float64 bits (exact, unlike log2).
+    F64[0] = a;
+    const e = a >= 2 ** -6 ? ((U32[1] >>> 20) & 0x7ff) - 1023 : -6;
     const m = a / 2 ** (e - 3);
     if (!Number.isInteger(m) || m > 15 || (e > -6 && m < 8) || e > 8) throw new Error(`tensor-core model: ${v} is not an e4m3 value`);
     mant[i] = v < 0 ? -m : m;
@@ -46,63 +55,44 @@ export function e4m3Parts(values: ArrayLike<number>): E4M3Parts {
   return { mant, exp };
 }
 
-const POW2 = new Float64Array(2400);
-for (let i = 0; i < POW2.length; i++) POW2[i] = 2 ** (i - 1200);
-const pow2 = (e: number) => (e < -1200 ? 0 : POW2[e + 1200]);
-
-/** One k32 step: c (an fp32 value) plus the products of a[ao + i]·b[bo + i], i < n (n <= 32). */
-function fusedStep(c: number, a: E4M3Parts, ao: number, b: E4M3Parts, bo: number, n: number): number {
-  let ce = ZERO_EXPONENT, cm = 0;
-  if (c !== 0) {
-    // c = cm · 2^(ce - 23), |cm| a 24-bit integer (every accumulator value is a normal fp32 here).
-    ce = Math.floor(Math.log2(Math.abs(c)));
-    if (pow2(ce) > Math.abs(c)) ce--;
-    else if (pow2(ce + 1) <= Math.abs(c)) ce++;
-    cm = c / pow2(ce - 23);
-  }
-  let top = ce;
-  for (let i = 0; i < n; i++) {
-    const e = a.exp[ao + i] + b.exp[bo + i];
-    if (e > top) top = e;
-  }
-  if (top <= ZERO_EXPONENT) return 0;
-  // Units of 2^(top - 13). A product P = ma·mb (|P| <= 225) is (P/64)·2^e: P · 2^(7 + e - top) units;
-  // c is cm · 2^(ce - 23): cm · 2^(ce - top - 10) units. Truncation toward zero on the magnitude.
-  let sum = 0;
-  if (cm !== 0) sum += truncShift(cm, ce - top - 10);
-  for (let i = 0; i < n; i++) {
-    const p = a.mant[ao + i] * b.mant[bo + i];
-    if (p !== 0) sum += truncShift(p, 7 + a.exp[ao + i] + b.exp[bo + i] - top);
-  }
-  if (sum === 0) return 0;
-  // Normalise: keep the top 14 significant bits (13 fractional), truncating toward zero.
-  const mag = Math.abs(sum);
-  const bits = Math.floor(Math.log2(mag)) + 1;
-  const kept = bits > 14 ? Math.floor(mag / pow2(bits - 14)) * pow2(bits - 14) : mag;
-  return (sum < 0 ? -kept : kept) * pow2(top - 13);
-}
-
-/** trunc(v · 2^s) for an integer v (toward zero). */
-function truncShift(v: number, s: number): number {
-  if (s >= 0) return v * pow2(s);
-  const t = Math.floor(Math.abs(v) * pow2(s));
-  return v < 0 ? -t : t;
-}
-
 /**
  * The fp32 accumulator of one output: Σ_k a[ao + k]·b[bo + k] over k < K, in k32 steps as the tensor
  * cores take them; `promote` > 0: restarted every `promote` codes of K (a multiple of 32) and added
  * into an fp32 total.
+ *
+ * Integer arithmetic throughout (every value below is exact in a double): the accumulator is
+ * cm · 2^ce (|cm| < 2^14); a step's terms are integers in units of 2^(top - 13), top the step's
+ * largest exponent: a product P = m_a·m_b (|P| <= 225) of value P · 2^(e_a + e_b - 6) is
+ * trunc(P · 2^(e_a + e_b - top + 7)) units, the accumulator trunc(cm · 2^(ce - top + 13)) (Math.trunc:
+ * toward zero). |sum| < 2^21.
  */
 export function sm90Dot(a: E4M3Parts, ao: number, b: E4M3Parts, bo: number, K: number, promote = 0): number {
   if (promote % 32) throw new Error(`tensor-core model: promotion every ${promote} codes is not a whole number of k32 steps`);
-  let total = 0, acc = 0;
+  const am = a.mant, ae = a.exp, bm = b.mant, be = b.exp;
+  let total = 0, cm = 0, ce = 0;
   for (let k = 0; k < K; k += 32) {
-    acc = fusedStep(acc, a, ao + k, b, bo + k, Math.min(32, K - k));
+    const n = Math.min(32, K - k), pa = ao + k, pb = bo + k;
+    // The largest exponent: the accumulator's (its leading bit), the products' e_a + e_b.
+    let top = cm !== 0 ? ce + 31 - Math.clz32(Math.abs(cm)) : ZERO_EXPONENT;
+    for (let i = 0; i < n; i++) {
+      const e = ae[pa + i] + be[pb + i];
+      if (e > top) top = e;
+    }
+    if (top > ALL_ZERO) {
+      let sum = Math.trunc(cm * 2 ** (ce - top + 13));
+      for (let i = 0; i < n; i++) {
+        const d = top - ae[pa + i] - be[pb + i];
+        if (d < 16) sum += Math.trunc(am[pa + i] * bm[pb + i] * SCALE[d]);
+      }
+      // Normalise: keep the top 14 significant bits (13 fractional), truncating toward zero.
+      const mag = Math.abs(sum), drop = Math.max(0, 18 - Math.clz32(mag));
+      cm = sum < 0 ? -(mag >>> drop) : mag >>> drop;
+      ce = top - 13 + drop;
+    }
     if (promote && ((k + 32) % promote === 0 || k + 32 >= K)) {
-      total = Math.fround(total + acc);
-      acc = 0;
+      total = Math.fround(total + cm * 2 ** ce);
+      cm = 0;
     }
   }
-  return promote ? total : acc;
+  return promote ? total : cm * 2 ** ce;
 }
