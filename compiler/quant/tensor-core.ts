@@ -21,7 +21,8 @@
  *   Promotion (the own kernel's `promote`, policy accumulation "fp32"): the tensor cores' sum
  *   restarts from 0 every `promote` codes of K and is added into an fp32 total (round to nearest).
  *
- * Inputs are e4m3 values (decoded: the q tensors of dc.Quantize); outputs are fp32 values.
+ * Inputs are e4m3 values (decoded: the q tensors of dc.Quantize, where a NaN or infinite activation
+ * becomes NaN); outputs are fp32 values, NaN where any product has a NaN factor (even times 0).
  */
 
 /** Exponent given to a zero term: far below any product's (-12 .. 16), so a product with a zero
@@ -29,6 +30,8 @@
 const ZERO_EXPONENT = -1000;
 /** Below this, a step's largest exponent is a zero term's: every term is zero. */
 const ALL_ZERO = -500;
+/** Exponent given to a NaN code: any product with it (even times zero) is above NAN_TERM, and NaN. */
+const NAN_EXPONENT = 1 << 20, NAN_TERM = 1 << 19;
 
 /** The e4m3 values of `values` as signed integer significands m (value = m · 2^(e-3)) and exponents e. */
 export interface E4M3Parts { mant: Int32Array; exp: Int32Array }
@@ -43,6 +46,7 @@ export function e4m3Parts(values: ArrayLike<number>): E4M3Parts {
   for (let i = 0; i < n; i++) {
     const v = values[i], a = Math.abs(v);
     if (a === 0) { exp[i] = ZERO_EXPONENT; continue; }
+    if (Number.isNaN(v)) { exp[i] = NAN_EXPONENT; continue; }
     // e4m3: normals 2^-6 .. 448 (significand 8..15 eighths), subnormals below (exponent -6, 1..7
     // eighths). The exponent of a normal value from its float64 bits (exact, unlike log2).
     F64[0] = a;
@@ -78,6 +82,7 @@ export function sm90Dot(a: E4M3Parts, ao: number, b: E4M3Parts, bo: number, K: n
       const e = ae[pa + i] + be[pb + i];
       if (e > top) top = e;
     }
+    if (top > NAN_TERM) return NaN;
     if (top > ALL_ZERO) {
       let sum = Math.trunc(cm * 2 ** (ce - top + 13));
       for (let i = 0; i < n; i++) {

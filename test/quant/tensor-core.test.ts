@@ -49,6 +49,15 @@ describe('sm_90a FP8 tensor-core model', () => {
     expect(dot(a, b, 64, 32)).toBe(5 + 2 ** -12);
   });
 
+  it('propagates NaN (what dc.Quantize makes of a NaN or infinite activation), as the tensor cores do, even times 0', () => {
+    expect(dot([1, NaN], [1, 2])).toBeNaN();
+    expect(dot([1, NaN], [1, 0])).toBeNaN();
+    // In a later k32 step, promoted or not.
+    const a = [1, ...new Array(31).fill(0), NaN];
+    expect(dot(a, new Array(33).fill(1), 64)).toBeNaN();
+    expect(dot(a, new Array(33).fill(1), 64, 32)).toBeNaN();
+  });
+
   it('refuses values that are not e4m3 and promotion off the k32 steps', () => {
     expect(() => e4m3Parts([1.0625])).toThrow(/not an e4m3 value/);
     expect(() => e4m3Parts([512])).toThrow(/not an e4m3 value/);
@@ -83,6 +92,14 @@ describe('dc.QLinear accumulate "sm90"', () => {
     const bf16 = run(node({ to: 16, accumulate: 'sm90' }, false), [x2, xs, w2, wsRow]);
     expect(bf16.toNumbers()).toEqual([1, 12]);
     expect(run(node({ to: 1, accumulate: 'sm90' }, false), [xq, xs, wq, wsRow]).toNumbers()).toEqual([1, 12]);
+  });
+
+  it('gives NaN outputs for a NaN code, only in its row (or column), rounded to the output type as NaN', () => {
+    const xNaN = t([2, 2], [1, NaN, 1, 1]), xs2 = t([2, 1], [1, 1]);
+    const y = run(node({ transB: 1, to: 16, accumulate: 'sm90' }), [xNaN, xs2, wqT, ws, b]).toNumbers();
+    expect(y.slice(0, 2).every(Number.isNaN)).toBe(true);
+    // Row 1: x = [1, 1] against [1, 2^-7] (1 + 2^-7, kept) and [2, 0]: fma(s, ws, b) in bf16.
+    expect(y.slice(2)).toEqual([(1 + 2 ** -7) * 0.5 + 0.25, 2 * 3 - 1]);
   });
 
   it('names the node for an unknown accumulation or a format the FP8 tensor cores do not take', () => {
