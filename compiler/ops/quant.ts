@@ -173,18 +173,18 @@ function sm90Linear(ins: readonly (RuntimeValue | undefined)[], node: Node, tran
   const n = transB ? wq.shape[0] : wq.shape[1];
   if ((transB ? wq.shape[1] : wq.shape[0]) !== k || wq.shape.length !== 2) fail(where, `a weight of [${transB ? `N, ${k}` : `${k}, N`}]`, `[${wq.shape}]`);
   if (xs.size !== m || ws.size !== n) fail(where, `${m} token scales and ${n} channel scales`, `${xs.size} and ${ws.size}`);
-  const X = e4m3Parts(xq.toFloat32());
+  const X = e4m3Parts(xq.toFloat32(), `${where} input '${node.inputs[0]}'`);
   // Rows of W along K (transposed when W is [K, N]).
   const Wf = wq.toFloat32(), Wk = transB ? Wf : new Float32Array(n * k);
   if (!transB) for (let kk = 0; kk < k; kk++) for (let j = 0; j < n; j++) Wk[j * k + kk] = Wf[kk * n + j];
-  const W = e4m3Parts(Wk);
+  const W = e4m3Parts(Wk, `${where} input '${node.inputs[2]}'`);
   const to = toDtype(node, 'float32');
   const round = to === 'bfloat16' ? roundToBf16 : to === 'float16' ? roundToF16 : Math.fround;
   const y = newTensor(to, [...xq.shape.slice(0, -1), n]);
   for (let i = 0; i < m; i++) {
     const sx = xs.get(i);
     for (let j = 0; j < n; j++) {
-      const acc = sm90Dot(X, i * k, W, j * k, k, promote);
+      const acc = sm90Dot(X, i * k, W, j * k, k, promote, where);
       // fp32 as the epilogue: fma(acc·xs, ws, b) (one rounding after the exact product) or acc·(xs·ws).
       const v = bias ? Math.fround(Math.fround(acc * sx) * ws.get(j) + bias.get(j)) : Math.fround(acc * Math.fround(sx * ws.get(j)));
       y.set(i * n + j, round(v));

@@ -24,6 +24,7 @@
  * Inputs are e4m3 values (decoded: the q tensors of dc.Quantize, where a NaN or infinite activation
  * becomes NaN); outputs are fp32 values, NaN where any product has a NaN factor (even times 0).
  */
+import { fail } from '../errors.ts';
 
 /** Exponent given to a zero term: far below any product's (-12 .. 16), so a product with a zero
  * factor never sets the alignment and truncates to nothing. */
@@ -40,19 +41,21 @@ const F64 = new Float64Array(1), U32 = new Uint32Array(F64.buffer);
 /** 2^(7 - d): a product's units d below a step's largest exponent (d >= 16: nothing is left of |P| <= 225). */
 const SCALE = Float64Array.from({ length: 16 }, (_, d) => 2 ** (7 - d));
 
-export function e4m3Parts(values: ArrayLike<number>): E4M3Parts {
+/** `where` names the values in the error for one that is not e4m3. */
+export function e4m3Parts(values: ArrayLike<number>, where = 'tensor-core model'): E4M3Parts {
   const n = values.length;
   const mant = new Int32Array(n), exp = new Int32Array(n);
   for (let i = 0; i < n; i++) {
     const v = values[i], a = Math.abs(v);
     if (a === 0) { exp[i] = ZERO_EXPONENT; continue; }
     if (Number.isNaN(v)) { exp[i] = NAN_EXPONENT; continue; }
-    // e4m3: normals 2^-6 .. 448 (significand 8..15 eighths), subnormals below (exponent -6, 1..7
-    // eighths). The exponent of a normal value from its float64 bits (exact, unlike log2).
+    // e4m3fn: normals 2^-6 .. 448 (significand 8..15 eighths, 14 at most at exponent 8: 15 is the
+    // NaN code), subnormals below (exponent -6, 1..7 eighths). The exponent of a normal value from
+    // its float64 bits (exact, unlike log2).
     F64[0] = a;
     const e = a >= 2 ** -6 ? ((U32[1] >>> 20) & 0x7ff) - 1023 : -6;
     const m = a / 2 ** (e - 3);
-    if (!Number.isInteger(m) || m > 15 || (e > -6 && m < 8) || e > 8) throw new Error(`tensor-core model: ${v} is not an e4m3 value`);
+    if (!Number.isInteger(m) || m > 15 || (e > -6 && m < 8) || e > 8 || (e === 8 && m > 14)) fail(where, 'e4m3 values (at most 448, 3 significand bits)', `${v} at ${i}`);
     mant[i] = v < 0 ? -m : m;
     exp[i] = e;
   }
@@ -62,7 +65,7 @@ export function e4m3Parts(values: ArrayLike<number>): E4M3Parts {
 /**
  * The fp32 accumulator of one output: Σ_k a[ao + k]·b[bo + k] over k < K, in k32 steps as the tensor
  * cores take them; `promote` > 0: restarted every `promote` codes of K (a multiple of 32) and added
- * into an fp32 total.
+ * into an fp32 total. `where` names the caller in the error for a promotion off the k32 steps.
  *
  * Integer arithmetic throughout (every value below is exact in a double): the accumulator is
  * cm · 2^ce (|cm| < 2^14); a step's terms are integers in units of 2^(top - 13), top the step's
@@ -70,8 +73,8 @@ export function e4m3Parts(values: ArrayLike<number>): E4M3Parts {
  * trunc(P · 2^(e_a + e_b - top + 7)) units, the accumulator trunc(cm · 2^(ce - top + 13)) (Math.trunc:
  * toward zero). |sum| < 2^21.
  */
-export function sm90Dot(a: E4M3Parts, ao: number, b: E4M3Parts, bo: number, K: number, promote = 0): number {
-  if (promote % 32) throw new Error(`tensor-core model: promotion every ${promote} codes is not a whole number of k32 steps`);
+export function sm90Dot(a: E4M3Parts, ao: number, b: E4M3Parts, bo: number, K: number, promote = 0, where = 'tensor-core model'): number {
+  if (!(promote >= 0 && promote % 32 === 0)) fail(where, 'promotion every whole number of k32 steps (a multiple of 32 codes; 0: never)', `${promote}`);
   const am = a.mant, ae = a.exp, bm = b.mant, be = b.exp;
   let total = 0, cm = 0, ce = 0;
   for (let k = 0; k < K; k += 32) {

@@ -58,10 +58,13 @@ describe('sm_90a FP8 tensor-core model', () => {
     expect(dot(a, new Array(33).fill(1), 64, 32)).toBeNaN();
   });
 
-  it('refuses values that are not e4m3 and promotion off the k32 steps', () => {
-    expect(() => e4m3Parts([1.0625])).toThrow(/not an e4m3 value/);
-    expect(() => e4m3Parts([512])).toThrow(/not an e4m3 value/);
-    expect(() => dot([1], [1], 64, 48)).toThrow(/k32 steps/);
+  it('refuses values that are not e4m3 (480 is e4m3fn\'s NaN code, not a value) and promotion off the k32 steps', () => {
+    expect(() => e4m3Parts([1.0625])).toThrow(/expected e4m3 values.*found 1.0625 at 0/);
+    expect(() => e4m3Parts([1, 512])).toThrow(/expected e4m3 values.*found 512 at 1/);
+    expect(() => e4m3Parts([-480])).toThrow(/expected e4m3 values.*found -480 at 0/);
+    expect(e4m3Parts([-448, 2 ** -9]).mant).toEqual(Int32Array.from([-14, 1]));
+    expect(() => dot([1], [1], 64, 48)).toThrow(/k32 steps.*found 48/);
+    expect(() => dot([1], [1], 64, -32)).toThrow(/k32 steps.*found -32/);
   });
 });
 
@@ -100,6 +103,12 @@ describe('dc.QLinear accumulate "sm90"', () => {
     expect(y.slice(0, 2).every(Number.isNaN)).toBe(true);
     // Row 1: x = [1, 1] against [1, 2^-7] (1 + 2^-7, kept) and [2, 0]: fma(s, ws, b) in bf16.
     expect(y.slice(2)).toEqual([(1 + 2 ** -7) * 0.5 + 0.25, 2 * 3 - 1]);
+  });
+
+  it('names the node and the input for a value that is not e4m3, and the node for a promotion off the k32 steps', () => {
+    expect(() => run(node({ transB: 1, accumulate: 'sm90' }), [t([1, 2], [1, 1.0625]), xs, wqT, ws, b])).toThrow(/^QLinear 'proj' input 'xq': expected e4m3 values.*found 1.0625 at 1$/);
+    expect(() => run(node({ transB: 1, accumulate: 'sm90' }), [xq, xs, t([2, 2], [1, 2, 480, 0]), ws, b])).toThrow(/^QLinear 'proj' input 'wq': expected e4m3 values.*found 480 at 2$/);
+    expect(() => run(node({ transB: 1, accumulate: 'sm90', promote: 48 }), [xq, xs, wqT, ws, b])).toThrow(/^QLinear 'proj': expected promotion .*k32 steps.*found 48$/);
   });
 
   it('names the node for an unknown accumulation or a format the FP8 tensor cores do not take', () => {
