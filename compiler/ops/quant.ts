@@ -17,7 +17,7 @@
  *          float64). "sm90" (fp8 only): what the sm_90a FP8 GEMM with fast accumulation computes,
  *          bit for bit (compiler/quant/tensor-core.ts): the tensor cores' sums of the codes' products
  *          in k32 steps (every `promote` codes of K restarted and added into an fp32 total; 0: never),
- *          then the own kernel's epilogue in fp32, acc·(xs·ws), or fma(acc·xs, ws, b) with a bias,
+ *          then the own kernel's epilogue in fp32, acc·(xs·ws), or fmaf(acc·xs, ws, b) with a bias,
  *          rounded once to `to`.
  *   WQLinear(x, wq, ws[, b]){transB, format: fp8, to}   weight-only: Linear(x, Dequantize(wq, ws), b),
  *          x in its own type (not quantized); what the FP8 GEMV (compiler/codegen/gemv.ts) computes:
@@ -185,12 +185,34 @@ function sm90Linear(ins: readonly (RuntimeValue | undefined)[], node: Node, tran
     const sx = xs.get(i);
     for (let j = 0; j < n; j++) {
       const acc = sm90Dot(X, i * k, W, j * k, k, promote, where);
-      // fp32 as the epilogue: fma(acc·xs, ws, b) (one rounding after the exact product) or acc·(xs·ws).
-      const v = bias ? Math.fround(Math.fround(acc * sx) * ws.get(j) + bias.get(j)) : Math.fround(acc * Math.fround(sx * ws.get(j)));
+      // fp32 as the epilogue: fmaf(acc·xs, ws, b) or acc·(xs·ws) (a product of two fp32 values is exact in a double).
+      const v = bias ? fmaf(Math.fround(acc * sx), ws.get(j), bias.get(j)) : Math.fround(acc * Math.fround(sx * ws.get(j)));
       y.set(i * n + j, round(v));
     }
   }
   return y;
+}
+
+const F64 = new Float64Array(1), U32 = new Uint32Array(F64.buffer);
+
+/**
+ * fmaf: a·b + c for fp32 a, b, c, rounded once to fp32. a·b is exact in a double; the sum p + c is
+ * not always, and rounding it to a double and then to fp32 can differ from one rounding (a double
+ * on an fp32 midpoint). So the sum is rounded to odd instead (its error from TwoSum: toward zero, the
+ * last bit set when inexact), which a double's 29 extra bits make safe to round again.
+ */
+function fmaf(a: number, b: number, c: number): number {
+  const p = a * b, s = p + c;
+  const t = s - p, err = (p - (s - t)) + (c - t);
+  if (err === 0 || !Number.isFinite(s)) return Math.fround(s);
+  F64[0] = s;
+  if ((U32[0] & 1) === 0) {
+    // s even: |p + c| above |s| -> the odd double just above in magnitude; below -> just below.
+    if (err > 0 === s > 0) U32[0] |= 1;
+    else if (U32[0] === 0) { U32[0] = 0xffffffff; U32[1]--; }
+    else U32[0]--;
+  }
+  return Math.fround(F64[0]);
 }
 
 /** WQLinear: only the weight is quantized (along K, per output channel); x is read as it is. */

@@ -86,6 +86,17 @@ describe('dc.QLinear accumulate "sm90"', () => {
     expect(exact.get(0)).toBe(Math.fround((1 + 2 ** -14) * 2 * 0.5 + 0.25));
   });
 
+  it('rounds the bias epilogue once, as fmaf does, where float64 arithmetic would round twice', () => {
+    // acc = 1 + 2^-12 (x = w = [1, 2^-6]), xs = 1, ws = 1 + 2^-12: acc·xs·ws = 1 + 2^-11 + 2^-24, an
+    // fp32 midpoint; with b = 2^-60 the exact value is just above it, so fmaf gives 1 + 2^-11 + 2^-23.
+    // In float64 the sum rounds to the midpoint first, and then to even: 1 + 2^-11.
+    const x = t([1, 2], [1, 2 ** -6]), w = t([1, 2], [1, 2 ** -6]);
+    const y = run(node({ transB: 1, to: 1, accumulate: 'sm90' }), [x, t([1, 1], [1]), w, t([1, 1], [1 + 2 ** -12]), t([1], [2 ** -60])]);
+    expect(y.get(0)).toBe(1 + 2 ** -11 + 2 ** -23);
+    // Just below the midpoint (b = -2^-60): 1 + 2^-11.
+    expect(run(node({ transB: 1, to: 1, accumulate: 'sm90' }), [x, t([1, 1], [1]), w, t([1, 1], [1 + 2 ** -12]), t([1], [-(2 ** -60)])]).get(0)).toBe(1 + 2 ** -11);
+  });
+
   it('reads W as [K, N] without transB, and rounds once to the output type', () => {
     const wq = t([2, 2], [1, 2, 2 ** -7, 0]), wsRow = t([1, 2], [0.5, 3]);
     // x = [1, 2^-6]: the first sum is 1 + 2^-12 (kept), times xs · ws = 2 · 0.5; bf16 rounds it to 1.
