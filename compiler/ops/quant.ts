@@ -18,7 +18,9 @@
  *          bit for bit (compiler/quant/tensor-core.ts): the tensor cores' sums of the codes' products
  *          in k32 steps (every `promote` codes of K restarted and added into an fp32 total; 0: never),
  *          then the own kernel's epilogue in fp32, acc·(xs·ws), or fmaf(acc·xs, ws, b) with a bias,
- *          rounded once to `to`.
+ *          rounded once to `to`: bit for bit where the own kernel applies the scales (a deferred
+ *          GEMM, compiler/codegen/dequant.ts, rounds its raw sums to `to` first; cuBLASLt's scaled
+ *          epilogue is not measured against it).
  *   WQLinear(x, wq, ws[, b]){transB, format: fp8, to}   weight-only: Linear(x, Dequantize(wq, ws), b),
  *          x in its own type (not quantized); what the FP8 GEMV (compiler/codegen/gemv.ts) computes:
  *          y = Σ_k x[k] · wq[n, k] · ws[n] (+ b[n]), fp32 accumulation (here float64).
