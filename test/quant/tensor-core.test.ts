@@ -49,6 +49,27 @@ describe('sm_90a FP8 tensor-core model', () => {
     expect(dot(a, b, 64, 32)).toBe(5 + 2 ** -12);
   });
 
+  it('walks a K that is not a multiple of 32 (a short last step) and promotes the remainder of K too', () => {
+    // Steps at 0 (1 + 2^-12), 32 (+ 4) and 64 (+ 2^-12, 16 codes).
+    const a = [1, 2 ** -6, ...new Array(30).fill(0), 2, ...new Array(31).fill(0), 2 ** -6];
+    // Unpromoted: 2^-12 is half a unit of 2^-11 at step 32 (exponent 2) and at step 64: both dropped.
+    expect(dot(a, a, 80)).toBe(5);
+    // Every 64 codes: steps 0 + 32 give 5, the remainder (step 64) 2^-12, added in fp32.
+    expect(dot(a, a, 80, 64)).toBe(5 + 2 ** -12);
+    // Every 32: nothing dropped.
+    expect(dot(a, a, 80, 32)).toBe(5 + 2 ** -11);
+  });
+
+  it('takes subnormal codes at exponent -6, and a zero factor never sets the alignment', () => {
+    // 7·2^-9 squared: 49 · 2^-18 exactly (product exponent -12, the step's largest).
+    expect(dot([7 * 2 ** -9], [7 * 2 ** -9])).toBe(49 * 2 ** -18);
+    // Next to 1: 49 · 2^-18 is 1.53 units of 2^-13, truncated to one (exact sum 1 + 49 · 2^-18).
+    expect(dot([1, 7 * 2 ** -9], [1, 7 * 2 ** -9])).toBe(1 + 2 ** -13);
+    // 0 · 448 is no term at exponent 8 (nor at 2, were zero read as a subnormal): 2^-12 stays.
+    expect(dot([0, 2 ** -6], [448, 2 ** -6])).toBe(2 ** -12);
+    expect(dot([-0, 0], [1, -448])).toBe(0);
+  });
+
   it('propagates NaN (what dc.Quantize makes of a NaN or infinite activation), as the tensor cores do, even times 0', () => {
     expect(dot([1, NaN], [1, 2])).toBeNaN();
     expect(dot([1, NaN], [1, 0])).toBeNaN();
