@@ -9,7 +9,8 @@
  *   npx tsx bench/gpu/gemm-own.ts check DIR OUT    holds the sampled outputs the harness wrote to OUT
  *       against the simulation: dc.QLinear with accumulate "sm90" (the tensor cores' own sums, bit
  *       for bit: compiler/quant/tensor-core.ts) for the own kernel and cuBLASLt fast, the exact sums
- *       for cuBLASLt exact; operands regenerated here from the harness's hash (GEMM_OPERANDS harness)
+ *       for cuBLASLt exact; operands regenerated here from the harness's hash (GEMM_OPERANDS harness).
+ *       Exits 1 unless every sampled output of the own kernel is the simulation's bit for bit.
  *
  * cases.txt: one line per kernel: `gemm NAME M N K BN GRID SHARED SCALED OUT_BYTES LABEL`. The harness
  * draws random e4m3 codes and positive scales, poisons the output, runs the kernel and cuBLASLt
@@ -126,7 +127,8 @@ function compare(got: Float32Array, ref: ArrayLike<number>) {
   return { relL2: Math.sqrt(num / den), worst, same };
 }
 
-function check(dir: string, samples: string) {
+/** Prints the table; returns how many cases lack samples or have an own-kernel output that is not the simulation's bit for bit. */
+export function check(dir: string, samples: string): number {
   const lines = readFileSync(join(dir, 'cases.txt'), 'utf8').trim().split('\n');
   console.log('| case | M x N x K | outputs | own vs sm90 simulation: rel L2 / worst / bit-identical | own vs exact sums | cuBLASLt fast vs sm90 | cuBLASLt exact vs exact |');
   console.log('| --- | --- | ---: | --- | ---: | --- | --- |');
@@ -137,7 +139,7 @@ function check(dir: string, samples: string) {
     const [, , mS, nS, kS, , , , scaledS, outBytesS, label] = line.split(' ');
     const [M, N, K, scaled, outBytes] = [mS, nS, kS, scaledS, outBytesS].map(Number);
     const buf = readFileSync(file);
-    const ints = new Int32Array(buf.buffer, buf.byteOffset, 6);
+    const ints = Array.from({ length: 6 }, (_, i) => buf.readInt32LE(4 * i));
     const [operands, SR, SC] = [ints[0], ints[1], ints[2]];
     if (operands !== 0) throw new Error(`${file}: operands mode ${operands}; the check regenerates only GEMM_OPERANDS=harness`);
     if (ints[3] !== M || ints[4] !== N || ints[5] !== K) throw new Error(`${file}: ${ints[3]}x${ints[4]}x${ints[5]}, cases.txt line ${index + 1} says ${M}x${N}x${K}`);
@@ -169,17 +171,17 @@ function check(dir: string, samples: string) {
     const exact = compare(got(2), qlinear('exact', 16, false));
     const n = SR * SC;
     const cell = (c: ReturnType<typeof compare>) => `${c.relL2.toExponential(2)} / ${c.worst.toExponential(1)} / ${c.same} of ${n}`;
-    if (own.relL2 > 1e-3) failed++;
+    if (own.same !== n) failed++;
     console.log(`| ${label} | ${M}x${N}x${K} | ${n} | ${cell(own)} | ${ownExact.relL2.toExponential(2)} | ${cell(fast)} | ${cell(exact)} |`);
   });
-  console.log(failed ? `${failed} case(s) above 1e-3 from the simulation or without samples` : 'every own kernel within 1e-3 of the simulation');
-  if (failed) process.exitCode = 1;
+  console.log(failed ? `${failed} case(s) not bit-identical to the simulation or without samples` : 'every own kernel bit-identical to the simulation');
+  return failed;
 }
 
 const isMain = process.argv[1] && /gemm-own\.ts$/.test(process.argv[1]);
 const [cmd, dir, samples] = process.argv.slice(2);
 if (isMain && cmd === 'prepare' && dir) await prepare(dir);
-else if (isMain && cmd === 'check' && dir && samples) check(dir, samples);
+else if (isMain && cmd === 'check' && dir && samples) process.exitCode = check(dir, samples) ? 1 : 0;
 else if (isMain) {
   console.error('usage: npx tsx bench/gpu/gemm-own.ts prepare DIR | check DIR SAMPLES');
   process.exit(2);

@@ -1,0 +1,59 @@
+/**
+ * bench/gpu/gemm-own.ts `check`: the gate on the GPU harness's sampled outputs (bench/gpu/gemm_own.cu
+ * writes them) against the sm_90a tensor-core simulation. A tiny case is written here in the
+ * harness's sample format, its own-kernel outputs computed from the harness's operand hash through
+ * sm90Dot directly (not through the check's QLinear route): the gate passes on those, and fails on
+ * one output one ulp away or on a case without samples.
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import { check, harnessCode } from '../bench/gpu/gemm-own.ts';
+import { roundToBf16 } from '../compiler/ir/dtype.ts';
+import { decodeE4M3 } from '../compiler/quant/formats.ts';
+import { e4m3Parts, sm90Dot } from '../compiler/quant/tensor-core.ts';
+
+const M = 16, N = 192, K = 256, rows = [0, 5], cols = [0, 7, 191];
+const dir = mkdtempSync(join(tmpdir(), 'gemm-own-check-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const row = (i: number, seed: number) => Array.from({ length: K }, (_, k) => decodeE4M3(harnessCode(i * K + k, seed)));
+const sim: number[] = [], exact: number[] = [];
+for (const r of rows) {
+  const x = row(r, 1234 + M);
+  for (const c of cols) {
+    const w = row(c, 5678 + N);
+    sim.push(sm90Dot(e4m3Parts(x), 0, e4m3Parts(w), 0, K));
+    exact.push(x.reduce((s, v, k) => s + v * w[k], 0));
+  }
+}
+
+/** The harness's sample file: int32 operands, SR, SC, M, N, K, rows, cols; float32 [own, fast, exact][SR][SC]. */
+function writeCase(own: number[]) {
+  mkdirSync(join(dir, 'samples'), { recursive: true });
+  writeFileSync(join(dir, 'cases.txt'), `gemm k ${M} ${N} ${K} 192 1 0 0 4 f192s4o32:tiny\n`);
+  const head = Int32Array.from([0, rows.length, cols.length, M, N, K, ...rows, ...cols]);
+  const outs = Float32Array.from([...own, ...sim.map(roundToBf16), ...exact.map(roundToBf16)]);
+  writeFileSync(join(dir, 'samples', 'case0.bin'), Buffer.concat([Buffer.from(head.buffer), Buffer.from(outs.buffer)]));
+}
+
+describe('gemm-own.ts check (the GPU harness\'s samples against the tensor-core simulation)', () => {
+  vi.spyOn(console, 'log').mockImplementation(() => {});
+
+  it('passes when every own-kernel output is the simulation\'s bit for bit', () => {
+    // The fixture differs from the exact sums (else it would not tell the two apart).
+    expect(sim.some((v, i) => Math.fround(v) !== Math.fround(exact[i]))).toBe(true);
+    writeCase(sim);
+    expect(check(dir, join(dir, 'samples'))).toBe(0);
+  });
+
+  it('fails on one output one ulp away (rel L2 ~1e-7), and on a case without samples', () => {
+    const off = [...sim];
+    off[4] = Math.fround(off[4] * (1 + 2 ** -23));
+    expect(off[4]).not.toBe(sim[4]);
+    writeCase(off);
+    expect(check(dir, join(dir, 'samples'))).toBe(1);
+    expect(check(dir, join(dir, 'none'))).toBe(1);
+  });
+});
