@@ -72,21 +72,34 @@ describe('softmax choices of the descriptors', () => {
     const flux = descriptors(full('flux2_dev'));
     expect(flux.length).toBe(56);
     for (const d of flux) expect([d.qk, d.bn, d.lsum, d.exp, d.polyEvery, d.stages, d.schedule]).toEqual(['fp8', 192, 'mma', 'poly', 4, 2, 'pingpong']);
+    // FP8 Q·Kᵀ in 192-key tiles keeps the eager rescale (a stale max measured slower there); the others take it.
+    for (const d of flux) expect([d.lazyRescale, d.rescaleSlack]).toEqual([undefined, undefined]);
     expect(attentionSharedBytes(flux[0]).total).toBeLessThanOrEqual(232448);
     expect(attentionSharedBytes({ ...flux[0], stages: 3 }).total).toBeGreaterThan(232448);
     // V: 3 blocks of 64 keys, each 128 channel rows + 8 ones rows of 128 bytes.
     expect(attentionSharedBytes(flux[0]).v).toBe(3 * 136 * 128);
     const qwen = descriptors(full('qwen_image'));
-    for (const d of qwen) expect([d.bn, d.lsum, d.exp, d.schedule, d.mask?.keys]).toEqual([undefined, 'mma', undefined, 'pingpong', 256]);
+    for (const d of qwen) expect([d.bn, d.lsum, d.exp, d.schedule, d.mask?.keys, d.lazyRescale, d.rescaleSlack]).toEqual([undefined, 'mma', undefined, 'pingpong', 256, true, 8]);
     // bf16 Q·Kᵀ (rows of 256 bytes): two stages of 192 keys do not fit, 128-key tiles (and, with
     // the ones rows, two stages of those).
     const bf16 = descriptors(graphOf(fullModelPath('flux2_dev'), FULL_MODELS.flux2_dev, 'bf16'))[0];
-    expect([bf16.qk, bf16.bn, bf16.stages]).toEqual(['bf16', undefined, 2]);
+    expect([bf16.qk, bf16.bn, bf16.stages, bf16.lazyRescale, bf16.rescaleSlack]).toEqual(['bf16', undefined, 2, true, 8]);
     expect(() => renderAttention({ ...bf16, bn: 192, stages: 2 })).toThrow(/at most 232448 bytes of shared memory/);
   });
 });
 
 describe('softmax rendering', () => {
+  it('a stale running max: kept until a tile exceeds it by the slack, O rescaled in a warp-uniform branch; only with bf16 P·V', () => {
+    const g = graphOf(join(tinyDir('flux2'), 'model.onnx'), {}, 'fp8');
+    const d: AttentionDescriptor = { ...descriptors(g)[0], bn: 128, exp: undefined, polyEvery: undefined, stages: 3 };
+    const slack = renderAttention({ ...d, lazyRescale: true, rescaleSlack: 8 }).source;
+    expect(slack).toMatch(/const float mn0 = mx0 > m0 \+ 8\.f \? mx0 : m0, mn1 = mx1 > m1 \+ 8\.f \? mx1 : m1;/);
+    expect(slack).toMatch(/if \(!__all_sync\(0xffffffffu, alpha0 == 1\.f && alpha1 == 1\.f\)\)/);
+    expect(renderAttention({ ...d, lazyRescale: undefined, rescaleSlack: undefined }).source).toMatch(/const float mn0 = fmaxf\(m0, mx0\)/);
+    expect(() => renderAttention({ ...d, rescaleSlack: 20 })).toThrow(/rescale slack of 0-16.*20/);
+    expect(() => renderAttention({ ...d, qk: 'fp8', pv: 'fp8', lsum: undefined, rescaleSlack: 8 })).toThrow(/rescale slack of 0-16 \(log2 units\) with bf16 P·V.*pv='fp8'/);
+  });
+
   const g = graphOf(join(tinyDir('flux2'), 'model.onnx'), {}, 'fp8');
   // The 128-key MUFU kernel (the tiny graph's own descriptor takes 192-key tiles: pinned here).
   const base: AttentionDescriptor = { ...descriptors(g)[0], bn: 128, exp: undefined, polyEvery: undefined, stages: 3 };

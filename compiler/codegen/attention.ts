@@ -129,6 +129,13 @@ export interface AttentionDescriptor {
   /** Skip O's rescaling in a warp whose rows all kept their running max (same values). */
   lazyRescale?: boolean;
   /**
+   * bf16 P·V only: a row keeps its running max until a tile's exceeds it by more than this (log2
+   * units; P then reaches 2^slack, exact in fp32 and well inside bf16's range), so with lazyRescale
+   * O is rescaled in the few tiles that move a max instead of every tile (FA4's conditional
+   * rescaling). The softmax's value is unchanged: P and l scale together by a power of two.
+   */
+  rescaleSlack?: number;
+  /**
    * Keys per tile (default 128): 192 halves the per-key cost of the max, shuffles and rescaling
    * (no causality, no per-query mask, a padded kv length that 192 divides). With pv='fp8' the tile
    * is the semantics' (fp8PvTile: P is rounded per tile).
@@ -353,6 +360,12 @@ export function attentionDescriptor(graph: Graph, node: Node): AttentionDescript
     d.lsum = 'mma';
     const wide = { ...d, bn: 192, stages: 2 };
     if (d.schedule === 'pingpong' && !d.causal && !d.kScale && (!mask || mask.strides[2] === 0) && padRows(seqKv) % 192 === 0 && attentionSharedBytes(wide).total <= MAX_SHARED) Object.assign(d, { bn: 192, exp: 'poly', polyEvery: 4 });
+    // A stale running max (rescaleSlack 8, O rescaled lazily). H100 80GB HBM3, alternating twice in
+    // one call (bench/RESULTS.md "Session 11: a stale running max"): bf16 Flux.2 nodes 817-851 ->
+    // 786-810 µs, Qwen-Image masked bf16 414-418 -> 407-408 and FP8 Q·Kᵀ 361-364 -> 354-359, the
+    // text encoder's causal node even; but FP8 Q·Kᵀ in 192-key tiles (Flux.2's default) 700-714 ->
+    // 742-748, so that one keeps the eager rescale.
+    if (!(codedQK(qk) && d.bn === 192)) Object.assign(d, { lazyRescale: true, rescaleSlack: 8 });
   } else {
     // FP8 P·V: the key tile is part of the semantics (P rounded per tile: fp8PvTile, 192 keys where
     // 192 divides the padded kv length); every exponential on the MUFU. H100 (bench/results/
@@ -542,6 +555,7 @@ export function renderAttention(d: AttentionDescriptor): AttentionKernel {
   if (bn !== 128 && bn !== 192) fail(where, 'key tiles of 128 or 192', String(bn));
   if (bn !== 128 && (d.causal || (d.mask && !colMask) || skv % bn !== 0)) fail(where, 'key tiles of 192 with no causality or per-query mask, a kv length 192 divides', `${skv} keys${d.causal ? ', causal' : ''}`);
   if (pv8 && lsumMma) fail(where, 'MMA row sums with bf16 P·V', "pv='fp8'");
+  if (d.rescaleSlack !== undefined && (pv8 || !Number.isInteger(d.rescaleSlack) || d.rescaleSlack < 0 || d.rescaleSlack > 16)) fail(where, 'a rescale slack of 0-16 (log2 units) with bf16 P·V', `${d.rescaleSlack}${pv8 ? " with pv='fp8'" : ''}`);
   if (d.kScale && bn !== 128) fail(where, "key tiles of 128 with kScale='token'", String(bn));
   const smem = attentionSharedBytes(d);
   if (smem.total > MAX_SHARED) fail(where, `at most ${MAX_SHARED} bytes of shared memory`, `${smem.total} (${d.stages} stages of ${bn} keys)`);
@@ -576,7 +590,7 @@ export function renderAttention(d: AttentionDescriptor): AttentionKernel {
     bn, colMask, prescaled: (!!d.mask || d.causal) && !colMask, scaleSplit: fp8 && bn === 192, polyEvery: d.exp === 'poly' ? (d.polyEvery ?? 4) : 0, regionMax, mxRow0: overRegions('r0'), mxRow1: overRegions('r1'), sumTree, lsumMma, kBlocks128: skv / 128,
     qHeadBytes: fp8 ? sq * 128 : sq * d.dp * 2, kHeadBytes: fp8 ? skv * 128 : skv * d.dp * 2, vHeadBytes: skv * d.dp * (pv8 ? 1 : 2),
     qBlocks: fp8 ? 1 : d.dp / 64, kBlocks: fp8 ? 1 : d.dp / 64, vBlocks: bn / 64, vRowBytes: pv8 ? 64 : 128,
-    pv8, split: pv8 && d.pvAccumulate !== 'direct', lazyRescale: !!d.lazyRescale, qBlockBytes: sq * 128, kBlockBytes: skv * 128,
+    pv8, split: pv8 && d.pvAccumulate !== 'direct', lazyRescale: !!d.lazyRescale, rescaleSlack: d.rescaleSlack ?? 0, qBlockBytes: sq * 128, kBlockBytes: skv * 128,
     kSteps: fp8 ? 4 : d.dp / 16, wgmmaS: wgS.name, wgmmaPV: wgPV.name, mmaS: int8 ? 'dca_mma_s8' : fp8 ? 'dca_mma_e4m3' : 'dca_mma_bf16',
     scaleLog2: (d.scale * Math.LOG2E).toPrecision(9), outType: d.outType, outRow, schedule: d.schedule.startsWith('pingpong') ? 'pingpong' : d.schedule, stages: d.stages, pvInFlight: d.schedule === 'pingpong' ? 1 : 0,
     maskUsesRow: !!d.mask && d.mask.strides[2] !== 0,
