@@ -5,14 +5,16 @@
  * initializer an external reference to a file that is not there (structure only); where the
  * original export is on this machine (../shared/models/full, absent in CI and in a user's clone)
  * the decompressed file is byte-identical to it. An unknown name is refused, naming it and the
- * bundled ones.
+ * bundled ones. The full pipeline descriptions (models/<family>/full.pipeline.json) name them as bundled:NAME.
  */
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FULL_MODELS, fullModelPath, fullModelsDir } from '../compiler/full-models.ts';
 import { importOnnx } from '../compiler/onnx/import.ts';
 import { ROOT } from '../compiler/paths.ts';
+import { loadManifest } from '../runtime/pipeline/manifest.ts';
 
 const NAMES = Object.keys(FULL_MODELS);
 
@@ -64,5 +66,19 @@ describe('bundled full-size exports', () => {
   it('an unknown name is refused, naming it and the bundled exports', () => {
     expect(() => fullModelPath('flux2_devv')).toThrow("no bundled full-size export 'flux2_devv' (bundled: flux2_dev, qwen_image, flux2_vae_decoder, qwen_image_vae_decoder, mistral_small_3_1_text_encoder, qwen2_5_vl_7b_text_encoder)");
     expect(() => fullModelPath('toString')).toThrow(/no bundled full-size export 'toString'/);
+  });
+
+  it('the full pipeline descriptions name their graphs as bundled:NAME, resolved to the decompressed exports; an unknown name is an error naming the key', () => {
+    for (const [family, names] of [['flux2', ['mistral_small_3_1_text_encoder', 'flux2_dev', 'flux2_vae_decoder']], ['qwen_image', ['qwen2_5_vl_7b_text_encoder', 'qwen_image', 'qwen_image_vae_decoder']]] as const) {
+      const m = loadManifest(join(ROOT, 'models', family, 'full.pipeline.json'));
+      expect([m.graphs.textEncoder, m.graphs.transformer, m.graphs.vaeDecoder]).toEqual(names.map((n) => fullModelPath(n)));
+      for (const g of Object.values(m.graphs)) expect(existsSync(g)).toBe(true);
+    }
+    const dir = mkdtempSync(join(tmpdir(), 'bundled-'));
+    const file = join(dir, 'pipeline.json');
+    const raw = JSON.parse(readFileSync(join(ROOT, 'models', 'flux2', 'full.pipeline.json'), 'utf8'));
+    raw.tokenizer = join(ROOT, 'models', 'tiny', 'tokenizer', 'tokenizer.json');
+    writeFileSync(file, JSON.stringify({ ...raw, graphs: { ...raw.graphs, transformer: 'bundled:flux2' } }));
+    expect(() => loadManifest(file)).toThrow(/'graphs\.transformer' should be bundled:NAME with NAME one of flux2_dev, .*found "bundled:flux2"/);
   });
 });

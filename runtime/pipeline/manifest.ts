@@ -4,7 +4,8 @@
  * ARTIFACT (compiler/pipeline-artifact.ts) holds the same format as its `manifest.json`, with
  * `modules` (the compiled module folders the GPU executor loads), `compiled` (target, precision)
  * and `files` (sha256 of every copied file, checked here on load). Paths are relative to the
- * manifest's folder. The format is documented in runtime/pipeline/README.md.
+ * manifest's folder; a graph may instead be `bundled:NAME`, one of the full-size structure-only exports
+ * bundled in models/full (compiler/full-models.ts). The format is documented in runtime/pipeline/README.md.
  *
  * This module only parses and checks the file (every error names the manifest and the key); the
  * family loaders check it against the graphs' actual inputs.
@@ -14,6 +15,7 @@ import { dirname, join, resolve } from 'node:path';
 import { ROOT } from '../paths.ts';
 import type { Size } from './types.ts';
 import { sha256File } from '../../compiler/hash.ts';
+import { FULL_MODELS, fullModelPath } from '../../compiler/full-models.ts';
 
 export const MANIFEST_FORMAT = 'pipeline/1';
 /** The bundled tiny Flux.2 pipeline description (what `npx compile` builds with no argument). */
@@ -116,6 +118,12 @@ export function loadManifest(path: string): PipelineManifest {
     if (!existsSync(p)) bad(key, 'a path to an existing file (relative to the manifest)', v);
     return p;
   };
+  const graph_ = (v: unknown, key: string) => {
+    const bundled = /^bundled:(.*)$/.exec(str(v, key));
+    if (!bundled) return file_(v, key);
+    if (!Object.hasOwn(FULL_MODELS, bundled[1])) bad(key, `bundled:NAME with NAME one of ${Object.keys(FULL_MODELS).join(', ')}`, v);
+    return fullModelPath(bundled[1]);
+  };
 
   if (typeof raw.format === 'number' && typeof raw.model === 'string') {
     throw new ManifestError(`${file}: expected a pipeline artifact or manifest, found the compiled module '${raw.model}' (one graph); build the whole pipeline with \`npx compile\` (no argument: the bundled tiny Flux.2) or \`npx compile models/<family>/tiny.pipeline.json\``);
@@ -168,9 +176,9 @@ export function loadManifest(path: string): PipelineManifest {
     format: MANIFEST_FORMAT, family, name: str(raw.name, 'name'), path: file,
     tokenizer: file_(raw.tokenizer, 'tokenizer'),
     graphs: {
-      textEncoder: file_(graphs.textEncoder, 'graphs.textEncoder'),
-      transformer: file_(graphs.transformer, 'graphs.transformer'),
-      vaeDecoder: file_(graphs.vaeDecoder, 'graphs.vaeDecoder'),
+      textEncoder: graph_(graphs.textEncoder, 'graphs.textEncoder'),
+      transformer: graph_(graphs.transformer, 'graphs.transformer'),
+      vaeDecoder: graph_(graphs.vaeDecoder, 'graphs.vaeDecoder'),
     },
     ...(raw.modules === undefined ? {} : { modules: moduleDirs(obj(raw.modules, 'modules')) }),
     ...(raw.compiled === undefined ? {} : { compiled: compiledFacts(obj(raw.compiled, 'compiled')) }),
