@@ -9,7 +9,8 @@
  *
  * `accumulate` (makeFoldQuantize): how the target's FP8 tensor cores sum, recorded on each fp8
  * QLinear for the reference executor: "sm90" on an h100 with fast accumulation (compiler/quant/
- * tensor-core.ts: what its own kernel and cuBLASLt compute, bit for bit), "exact" otherwise.
+ * tensor-core.ts: what its own kernel and cuBLASLt fast compute, bit for bit), otherwise nothing
+ * (QLinear's default, "exact").
  *
  * The Dequantize nodes go when nothing else reads them. The activation Quantize is left for
  * fuse-elementwise to merge into the kernel producing x (never a separate pass over memory when
