@@ -9,7 +9,8 @@
  *   npx tsx bench/gpu/gemm-own.ts check DIR OUT    holds the sampled outputs the harness wrote to OUT
  *       against the simulation: dc.QLinear with accumulate "sm90" (the tensor cores' own sums, bit
  *       for bit: compiler/quant/tensor-core.ts) for the own kernel and cuBLASLt fast, the exact sums
- *       for cuBLASLt exact; operands regenerated here from the harness's hash (GEMM_OPERANDS harness).
+ *       for cuBLASLt exact; operands regenerated here from the harness's hash (GEMM_OPERANDS harness or
+ *       edge: zeros, subnormals and every exponent).
  *       Exits 1 unless every sampled output of the own kernel is the simulation's bit for bit.
  *
  * cases.txt: one line per kernel: `gemm NAME M N K BN GRID SHARED SCALED OUT_BYTES LABEL`. The harness
@@ -103,10 +104,13 @@ function harnessHash(i: number, seed: number): number {
   h = Math.imul(h, 0x85ebca6b) >>> 0;
   return (h ^ (h >>> 13)) >>> 0;
 }
-/** The 'harness' operand code of element i: exponents 2^-3..2^2, any sign and mantissa. */
-export function harnessCode(i: number, seed: number): number {
+/** The operand code of element i: 'harness' (mode 0) exponents 2^-3..2^2, any sign and mantissa; 'edge'
+ * (mode 3) an eighth zeros, a quarter subnormals, the rest normals of every exponent (never NaN). */
+export function harnessCode(i: number, seed: number, mode = 0): number {
   const h = harnessHash(i, seed);
-  return (h & 0x80) | ((4 + ((h >>> 8) % 6)) << 3) | ((h >>> 16) & 7);
+  if (mode === 0) return (h & 0x80) | ((4 + ((h >>> 8) % 6)) << 3) | ((h >>> 16) & 7);
+  const kind = (h >>> 24) & 7, e = 1 + ((h >>> 8) % 15), m = (h >>> 16) & 7;
+  return (h & 0x80) | (kind === 0 ? 0 : kind < 3 ? (m === 0 ? 1 : m) : (e << 3) | (e === 15 && m === 7 ? 6 : m));
 }
 /** The harness's draw of value i in [lo, hi), in its fp32 arithmetic. */
 function harnessDraw(i: number, seed: number, lo: number, hi: number): number {
@@ -141,13 +145,13 @@ export function check(dir: string, samples: string): number {
     const buf = readFileSync(file);
     const ints = Array.from({ length: 6 }, (_, i) => buf.readInt32LE(4 * i));
     const [operands, SR, SC] = [ints[0], ints[1], ints[2]];
-    if (operands !== 0) throw new Error(`${file}: operands mode ${operands}; the check regenerates only GEMM_OPERANDS=harness`);
+    if (operands !== 0 && operands !== 3) throw new Error(`${file}: operands mode ${operands}; the check regenerates only GEMM_OPERANDS=harness or edge`);
     if (ints[3] !== M || ints[4] !== N || ints[5] !== K) throw new Error(`${file}: ${ints[3]}x${ints[4]}x${ints[5]}, cases.txt line ${index + 1} says ${M}x${N}x${K}`);
     const idx = new Int32Array(buf.buffer.slice(buf.byteOffset + 24, buf.byteOffset + 24 + 4 * (SR + SC)));
     const rows = Array.from(idx.subarray(0, SR)), cols = Array.from(idx.subarray(SR));
     const outs = new Float32Array(buf.buffer.slice(buf.byteOffset + 24 + 4 * (SR + SC)));
     const got = (s: number) => outs.subarray(s * SR * SC, (s + 1) * SR * SC);
-    const codes = (which: number[], seed: number) => Tensor.fromNumbers('float32', [which.length, K], which.flatMap((r) => Array.from({ length: K }, (_, k) => decodeE4M3(harnessCode(r * K + k, seed)))));
+    const codes = (which: number[], seed: number) => Tensor.fromNumbers('float32', [which.length, K], which.flatMap((r) => Array.from({ length: K }, (_, k) => decodeE4M3(harnessCode(r * K + k, seed, operands)))));
     const xq = codes(rows, 1234 + M), wq = codes(cols, 5678 + N);
     const ones = (n: number) => Tensor.fromNumbers('float32', [n, 1], new Array(n).fill(1));
     const sqrtK = Math.fround(Math.sqrt(K));

@@ -48,13 +48,17 @@ static __device__ uint32_t hash32(uint64_t i, uint32_t seed) {
   return h;
 }
 static __device__ float uniform(uint64_t i, uint32_t seed) { return (float)(hash32(i, seed) >> 8) * (2.0f / 16777216.0f) - 1.0f; }
-enum Operands { HARNESS = 0, SYNTHETIC = 1, GAUSSIAN = 2 };
+// 'edge' (for the simulation's check): an eighth zeros (either sign), a quarter subnormals, the rest
+// normals of every exponent (2^-6 .. 448; never the NaN code): the alignment and truncation cases.
+enum Operands { HARNESS = 0, SYNTHETIC = 1, GAUSSIAN = 2, EDGE = 3 };
 static __global__ void fill_e4m3(uint8_t* p, size_t n, uint32_t seed, int operands) {
   for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
-    if (operands == HARNESS) {
+    if (operands == HARNESS || operands == EDGE) {
       uint32_t h = (uint32_t)i * 0x9e3779b1u + seed;
       h ^= h >> 16; h *= 0x85ebca6bu; h ^= h >> 13;
-      p[i] = (uint8_t)((h & 0x80u) | ((4u + (h >> 8) % 6u) << 3) | ((h >> 16) & 7u));
+      if (operands == HARNESS) { p[i] = (uint8_t)((h & 0x80u) | ((4u + (h >> 8) % 6u) << 3) | ((h >> 16) & 7u)); continue; }
+      const uint32_t kind = (h >> 24) & 7u, e = 1u + (h >> 8) % 15u, m = (h >> 16) & 7u;
+      p[i] = (uint8_t)((h & 0x80u) | (kind == 0 ? 0u : kind < 3 ? (m == 0 ? 1u : m) : (e << 3) | (e == 15u && m == 7u ? 6u : m)));
       continue;
     }
     float v;
@@ -136,8 +140,8 @@ int main(int argc, char** argv) {
   printf("device %s\n", name);
   std::string dir = argv[1];
   const std::string operandsName = getenv("GEMM_OPERANDS") ? getenv("GEMM_OPERANDS") : "harness";
-  const int operands = operandsName == "harness" ? HARNESS : operandsName == "synthetic" ? SYNTHETIC : operandsName == "gaussian" ? GAUSSIAN : -1;
-  if (operands < 0) { fprintf(stderr, "GEMM_OPERANDS: harness, synthetic or gaussian, found %s\n", operandsName.c_str()); return 2; }
+  const int operands = operandsName == "harness" ? HARNESS : operandsName == "synthetic" ? SYNTHETIC : operandsName == "gaussian" ? GAUSSIAN : operandsName == "edge" ? EDGE : -1;
+  if (operands < 0) { fprintf(stderr, "GEMM_OPERANDS: harness, synthetic, gaussian or edge, found %s\n", operandsName.c_str()); return 2; }
   printf("operands %s\n", operandsName.c_str());
   CUmodule mod; CU(cuModuleLoad(&mod, (dir + "/kernels.cubin").c_str()));
   cublasLtHandle_t lt; LT(cublasLtCreate(&lt));
