@@ -44,6 +44,14 @@ describe('npx compile', () => {
     expect(report).toContain('| fold-constants |');
     expect(report).toContain('| MatMul | 47 |');
   });
+
+  it('bundled:NAME compiles one of the full-size exports in models/full (here the Flux.2 VAE decoder, structure only)', () => {
+    const r = run(['bundled:flux2_vae_decoder', '--no-build', '--out', join(tmp, 'bundled'), '--json']);
+    expect(r.status, r.stderr).toBe(0);
+    const s = JSON.parse(r.stdout.trim().split('\n').at(-1)!);
+    expect(s.model).toBe('flux2_vae_decoder');
+    expect(JSON.parse(readFileSync(join(s.artifact, 'manifest.json'), 'utf8')).weights.absent).toMatch(/structure only/);
+  });
 });
 
 describe('bad input', () => {
@@ -115,6 +123,10 @@ describe('bad input', () => {
     const dir = mkdtempSync(join(tmp, 'verify-'));
     for (const f of readdirSync(tinyDir('flux2'))) if (f.endsWith('.npy') && f !== 'input_guidance.npy') copyFileSync(join(tinyDir('flux2'), f), join(dir, f));
     expectCleanFailure([flux2, '--verify', dir], [/input_guidance\.npy/, /guidance/]);
+  });
+
+  it('bundled: with a name that is not bundled', () => {
+    expectCleanFailure(['bundled:flux3'], [/bundled:flux3/, /flux2_dev, qwen_image/, /'flux3'/]);
   });
 
   it('an unknown --target', () => {

@@ -1,5 +1,5 @@
 /**
- * `npx compile [MODEL.onnx | DIR | PIPELINE.json] --target h100|b200 [--out DIR] [--shape name=N,...] [--batch N] [--text-length N] [--size WxH]
+ * `npx compile [MODEL.onnx | DIR | PIPELINE.json | bundled:NAME] --target h100|b200 [--out DIR] [--shape name=N,...] [--batch N] [--text-length N] [--size WxH]
  *  [--precision fp32|bf16|fp8|nvfp4] [--policy FILE] [--emulate] [--verify DIR] [--no-build] [--json]
  *  [--dump-after PASS,...]`
  *
@@ -21,7 +21,7 @@ function parseCountFlag(flag: string, what: string, text: string): number {
   return Number(text);
 }
 
-const USAGE = 'usage: npx compile [MODEL.onnx | DIR | PIPELINE.json] [--target h100|b200] [--out DIR] [--shape name=N,...] [--batch N] [--text-length N] [--size WxH] [--precision fp32|bf16|fp8|nvfp4] [--policy FILE] [--emulate] [--verify DIR] [--no-build] [--json] [--dump-after PASS,...]';
+const USAGE = 'usage: npx compile [MODEL.onnx | DIR | PIPELINE.json | bundled:NAME] [--target h100|b200] [--out DIR] [--shape name=N,...] [--batch N] [--text-length N] [--size WxH] [--precision fp32|bf16|fp8|nvfp4] [--policy FILE] [--emulate] [--verify DIR] [--no-build] [--json] [--dump-after PASS,...]';
 
 function summaryLines(s: CompileSummary): string[] {
   const lines = [
