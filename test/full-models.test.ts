@@ -36,8 +36,8 @@ const DOCUMENTED: Record<string, { inputs: Record<string, (number | string)[]>; 
 const original = (name: string) => join(ROOT, '..', 'shared', 'models', 'full', name, 'model.onnx');
 
 describe('bundled full-size exports', () => {
-  it('models/full holds one brotli file per export FULL_MODELS names, and nothing else', () => {
-    expect(readdirSync(join(ROOT, 'models', 'full')).sort()).toEqual(NAMES.map((n) => `${n}.onnx.br`).sort());
+  it('models/full holds one brotli file per export FULL_MODELS names, and its README, nothing else', () => {
+    expect(readdirSync(join(ROOT, 'models', 'full')).sort()).toEqual([...NAMES.map((n) => `${n}.onnx.br`), 'README.md'].sort());
     expect(Object.keys(DOCUMENTED).sort()).toEqual([...NAMES].sort());
   });
 
