@@ -37,7 +37,7 @@ import { VERIFY_TOLERANCE, type VerifyResult, verifyGraph } from './verify.ts';
 
 export { ROOT } from './paths.ts';
 import { ROOT } from './paths.ts';
-import { FULL_MODELS, fullModelPath } from './full-models.ts';
+import { bundledSpecPath } from './full-models.ts';
 import { sha256, sha256File } from './hash.ts';
 export const DEFAULT_MODEL = join(ROOT, 'models', 'tiny', 'flux2', 'model.onnx');
 /** 4: kernel launches may pass tensor maps (Launch.maps: the own FP8 GEMM), which a format-3 runtime would pass as pointers. */
@@ -101,11 +101,8 @@ export interface CompileSummary {
 export function resolveModelPath(model: string | undefined): string {
   if (!model) return DEFAULT_MODEL;
   // bundled:NAME: one of the full-size structure-only exports in models/full (compiler/full-models.ts).
-  const bundled = /^bundled:(.*)$/.exec(model);
-  if (bundled) {
-    if (!Object.hasOwn(FULL_MODELS, bundled[1])) fail(model, `bundled:NAME with NAME one of ${Object.keys(FULL_MODELS).join(', ')}`, `'${bundled[1]}'`);
-    return fullModelPath(bundled[1]);
-  }
+  const bundled = bundledSpecPath(model, (expected, name) => fail(model, expected, `'${name}'`));
+  if (bundled) return bundled;
   const p = resolve(model);
   if (existsSync(p) && statSync(p).isDirectory()) {
     const inside = join(p, 'model.onnx');

@@ -49,3 +49,15 @@ export function fullModelPath(name: string): string {
   if (!Object.hasOwn(FULL_MODELS, name)) throw new Error(`no bundled full-size export '${name}' (bundled: ${Object.keys(FULL_MODELS).join(', ')})`);
   return join(fullModelsDir(), name, 'model.onnx');
 }
+
+/**
+ * The file a `bundled:NAME` spec names (how a compile's model argument and a pipeline description's
+ * graphs name these exports), or undefined for any other spec; an unknown NAME goes to `bad` with
+ * what was expected, for the caller's own error.
+ */
+export function bundledSpecPath(spec: string, bad: (expected: string, name: string) => never): string | undefined {
+  const m = /^bundled:(.*)$/.exec(spec);
+  if (!m) return undefined;
+  if (!Object.hasOwn(FULL_MODELS, m[1])) bad(`bundled:NAME with NAME one of ${Object.keys(FULL_MODELS).join(', ')}`, m[1]);
+  return fullModelPath(m[1]);
+}

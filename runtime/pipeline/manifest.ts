@@ -15,7 +15,7 @@ import { dirname, join, resolve } from 'node:path';
 import { ROOT } from '../paths.ts';
 import type { Size } from './types.ts';
 import { sha256File } from '../../compiler/hash.ts';
-import { FULL_MODELS, fullModelPath } from '../../compiler/full-models.ts';
+import { bundledSpecPath } from '../../compiler/full-models.ts';
 
 export const MANIFEST_FORMAT = 'pipeline/1';
 /** The bundled tiny Flux.2 pipeline description (what `npx compile` builds with no argument). */
@@ -118,12 +118,7 @@ export function loadManifest(path: string): PipelineManifest {
     if (!existsSync(p)) bad(key, 'a path to an existing file (relative to the manifest)', v);
     return p;
   };
-  const graph_ = (v: unknown, key: string) => {
-    const bundled = /^bundled:(.*)$/.exec(str(v, key));
-    if (!bundled) return file_(v, key);
-    if (!Object.hasOwn(FULL_MODELS, bundled[1])) bad(key, `bundled:NAME with NAME one of ${Object.keys(FULL_MODELS).join(', ')}`, v);
-    return fullModelPath(bundled[1]);
-  };
+  const graph_ = (v: unknown, key: string) => bundledSpecPath(str(v, key), (expected) => bad(key, expected, v)) ?? file_(v, key);
 
   if (typeof raw.format === 'number' && typeof raw.model === 'string') {
     throw new ManifestError(`${file}: expected a pipeline artifact or manifest, found the compiled module '${raw.model}' (one graph); build the whole pipeline with \`npx compile\` (no argument: the bundled tiny Flux.2) or \`npx compile models/<family>/tiny.pipeline.json\``);
