@@ -32,7 +32,8 @@
  * promotion of the tensor cores' partial sums to fp32 (CUBLASLT_MATMUL_DESC_FAST_ACCUM, what FP8
  * inference recipes use for forward passes): the FP8 GEMMs of a Flux.2 [dev] step 194-197 -> 181 ms
  * on an H100, full-size cosine against bf16 diffusers unchanged (bench/RESULTS.md, "Fast
- * accumulation"); one GEMM alone moves 2e-3-5e-3 from exact sums instead of 1.3e-4. An h100 compile
+ * accumulation"); one GEMM alone moves 1.4e-3-4.8e-3 from exact sums instead of 1.3e-4 (H100 80GB HBM3,
+ * bench/RESULTS.md "Session 11: the FP8 GEMMs match", K = 3072-24576). An h100 compile
  * then simulates its GEMMs with the tensor cores' own arithmetic (dc.QLinear accumulate "sm90",
  * compiler/quant/tensor-core.ts), which the own kernel and cuBLASLt match bit for bit (bench/RESULTS.md,
  * "Session 11"). "fp32" keeps the promotion (simulated with exact sums). NVFP4 (block-scaled) GEMMs have no such mode.
