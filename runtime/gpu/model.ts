@@ -357,9 +357,9 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
     launch(d, fill!, Math.max(1, Math.min(Math.ceil(count / 256), device.multiprocessors * 16)), 256, 0, stream, p);
   };
   if (synthetic) {
-    // A borrower's own learned entries (a RoPE table sliced for a shorter text) take the seeds of the
-    // donor's entries of the same name: element i is the donor's element i, so the rows they share agree.
-    const fills = syntheticFills(own, layout, options.syntheticWeights!, fileBytes, (n) => fanIn.get(n), options.weightsFrom?.artifact.manifest.weights.tensors);
+    // Seeded by name: a borrower's own learned entries (a RoPE table sliced for a shorter text) are
+    // drawn as the donor's entries of the same name, element i alike, so the rows they share agree.
+    const fills = syntheticFills(own, layout, options.syntheticWeights!, fileBytes, (n) => fanIn.get(n));
     for (const f of fills) enqueueFill(weights + f.offset, f.count, f.kind, f.seed, f.scale, f.offset0);
     d.call('cuStreamSynchronize', stream);
     log(`weights: ${fills.length} sections drawn on the GPU (synthetic, seed ${options.syntheticWeights}), ${(layout.bytes / 1e9).toFixed(2)} GB`);

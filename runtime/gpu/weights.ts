@@ -93,31 +93,34 @@ export const FILL_ZERO = 4;
 
 export interface Fill { entry: string; section: string; offset: number; count: number; kind: number; scale: number; offset0: number; seed: number }
 
-/** A 32-bit seed per (seed, entry index, section index). */
-const mix = (seed: number, i: number, s: number) => (Math.imul(seed ^ 0x5bd1e995, 0x9E3779B1) + Math.imul(i + 1, 0x85EBCA6B) + Math.imul(s + 1, 0xC2B2AE35)) >>> 0;
+/** FNV-1a of an entry's name. */
+const nameHash = (name: string) => {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193) >>> 0;
+  return h;
+};
+/** A 32-bit seed per (seed, entry name, section index). */
+const mix = (seed: number, name: string, s: number) => (Math.imul(seed ^ 0x5bd1e995, 0x9E3779B1) + Math.imul(nameHash(name) + 1, 0x85EBCA6B) + Math.imul(s + 1, 0xC2B2AE35)) >>> 0;
 
 /** Whether an entry is replaced by synthetic weights: learned, or without bytes. */
 export const isSynthetic = (t: WeightEntry, fileBytes: number | null) => t.learned || (fileBytes === null && !t.data);
 
 /**
  * The fills that draw every synthetic weight. `fanIn(name)` gives a raw matrix's K (from the GEMM
- * that reads it); quantized entries are [N, K] by layout. Each entry's seed mixes its index: its
- * place in `tensors`, or, for a module over another's weights (`donor`: the donor's entries; `tensors`
- * the module's own), the donor's index of the same name (a table held sliced shorter gets the
- * donor's leading values: element i is drawn alike), else one past the donor's.
+ * that reads it); quantized entries are [N, K] by layout. Each entry's seed mixes its name, so an
+ * entry is drawn alike in any artifact of the model: compiled with its launches in another order
+ * (the weights listed in another order), or a module over another's weights (a table held sliced
+ * shorter gets the donor's leading values: element i is drawn alike).
  */
 export function syntheticFills(
   tensors: WeightEntry[], layout: DeviceLayout, seed: number, fileBytes: number | null, fanIn: (name: string) => number | undefined,
-  donor?: readonly WeightEntry[],
 ): Fill[] {
   const fills: Fill[] = [];
-  const donorIndex = new Map(donor?.map((t, i) => [t.name, i]) ?? []);
-  tensors.forEach((t, at) => {
+  tensors.forEach((t) => {
     if (!isSynthetic(t, fileBytes)) return;
-    const i = donorIndex.get(t.name) ?? donorIndex.size + at;
     const sections = layout.sections.get(t.name)!;
     const add = (section: string, count: number, kind: number, scale: number, offset0: number) =>
-      fills.push({ entry: t.name, section, offset: sections[section].offset, count, kind, scale, offset0, seed: mix(seed, i, Object.keys(sections).indexOf(section)) });
+      fills.push({ entry: t.name, section, offset: sections[section].offset, count, kind, scale, offset0, seed: mix(seed, t.name, Object.keys(sections).indexOf(section)) });
     const [n, k] = t.shape;
     if (t.kind === 'fp8') {
       add('codes', n * k, FILL_KIND.float8e4m3fn!, 448, 0);

@@ -4,8 +4,9 @@
  * the MLP's FP8 weights, quantized at compile time from the graph's own constants, included (the
  * loader once refused them, and before that left them unset); a module over another's weights
  * copies its own entries' file ranges to its own layout; bytes that exist nowhere are refused.
- * syntheticFills over a donor: the tiny Qwen-Image for 16 text tokens draws its own RoPE tables as
- * the transformer draws its 24-row ones, element for element over the 16 rows they share.
+ * syntheticFills seeds each entry by its name: the tiny Qwen-Image for 16 text tokens draws its own
+ * RoPE tables as the transformer draws its 24-row ones, element for element over the 16 rows they
+ * share, and an artifact listing its weights in another order draws the same values.
  */
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -48,7 +49,7 @@ describe('hostCopies', () => {
   });
 });
 
-describe('syntheticFills over a donor (a module compiled over another\'s weights)', () => {
+describe('syntheticFills: seeded by name', () => {
   it('the tiny Qwen-Image for 16 text tokens: its own RoPE tables are drawn as the transformer\'s 24-row ones over the rows they share', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'donor-fills-'));
     const donorDir = join(dir, 'donor'), borrowerDir = join(dir, 't16');
@@ -60,15 +61,25 @@ describe('syntheticFills over a donor (a module compiled over another\'s weights
     const tables = own.filter((t) => t.learned);
     expect(tables.length).toBeGreaterThan(0);
     const theirs = syntheticFills(donor.tensors, deviceLayout(donor.tensors, donor.bytes), 42, donor.bytes, () => undefined);
-    const mine = syntheticFills(own, deviceLayout(own, null), 42, borrower.bytes, () => undefined, donor.tensors);
+    const mine = syntheticFills(own, deviceLayout(own, null), 42, borrower.bytes, () => undefined);
     for (const t of tables) {
       const [a] = mine.filter((f) => f.entry === t.name), [b] = theirs.filter((f) => f.entry === t.name);
       expect([a.count * 24, a.scale, a.offset0]).toEqual([b.count * 16, b.scale, b.offset0]);
       const values = (f: typeof a) => Array.from({ length: a.count }, (_, i) => fillStored(f, i));
       expect(values(a)).toEqual(values(b));
     }
-    // Without the donor its place in its own list seeds it: other values.
-    const alone = syntheticFills(own, deviceLayout(own, null), 42, borrower.bytes, () => undefined).find((f) => f.entry === tables[0].name)!;
-    expect(alone.seed).not.toBe(theirs.find((f) => f.entry === tables[0].name)!.seed);
+    // Another seed, or another entry, draws other values.
+    const other = syntheticFills(own, deviceLayout(own, null), 43, borrower.bytes, () => undefined).find((f) => f.entry === tables[0].name)!;
+    expect(other.seed).not.toBe(theirs.find((f) => f.entry === tables[0].name)!.seed);
+    expect(new Set(theirs.map((f) => f.seed)).size).toBe(theirs.length);
+  }, 60_000);
+
+  it('the same entries listed in another order (another build\'s launch order) draw the same fills', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'order-fills-'));
+    await compileModel({ model: tinyDir('flux2'), precision: 'fp8', out: dir, build: false });
+    const { tensors, bytes } = (JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as { weights: { bytes: number; tensors: WeightEntry[] } }).weights;
+    const fills = (list: WeightEntry[]) => syntheticFills(list, deviceLayout(list, null), 42, bytes, () => 16).map(({ offset: _, ...f }) => f)
+      .sort((a, b) => `${a.entry}.${a.section}`.localeCompare(`${b.entry}.${b.section}`));
+    expect(fills([...tensors].reverse())).toEqual(fills(tensors));
   }, 60_000);
 });
