@@ -16,6 +16,7 @@ import { gemmWeightErrors } from './quant/report.ts';
 import { planMemory } from '../passes/plan-memory.ts';
 import { countLaunches, type LaunchReport } from './launches.ts';
 import { buildKernels } from './build/index.ts';
+import { spills } from './build/ptxas.ts';
 import { type KernelPlan, deferDequant, kernelPlan } from './codegen/plan.ts';
 import { lateReads } from './codegen/dequant.ts';
 import { renderUnit } from './codegen/render.ts';
@@ -152,14 +153,30 @@ export const kernelCacheDir = () => process.env.DC_KERNEL_CACHE ?? join(ROOT, '.
 export const SUPPORT_UNIT = { unit: 'runtime_support', fill: 'dc_fill', euler: 'dc_euler_step', cfgEuler: 'dc_cfg_euler_step', rgb8: 'dc_rgb8' } as const;
 
 /** Builds the plan's kernels with nvcc: hot kernels in one unit (no spills allowed), the rest apart, and the runtime's support unit. */
-async function buildPlan(plan: KernelPlan, target: Target) {
+/**
+ * Segmented kernels (compiler/codegen/render.ts renderSegmented) may spill where their segments
+ * alone do not: ptxas allocates the inlined bodies jointly (one of Qwen-Image's, a segment at its
+ * 128-register cap beside its twin). The first build tolerates their spills; those that spilled are
+ * launched as their segments, re-planned and rebuilt (buildWithSegments).
+ */
+const isSegmentedKernel = (functionName: string) => functionName.startsWith('ews_');
+
+export async function buildWithSegments(plan: KernelPlan, target: Target, replan: (separate: ReadonlySet<string>) => KernelPlan): Promise<{ plan: KernelPlan; report: Awaited<ReturnType<typeof buildPlan>> }> {
+  const first = await buildPlan(plan, target, isSegmentedKernel);
+  const spilled = new Set(first.units.flatMap((u) => u.functions).filter((f) => spills(f) && isSegmentedKernel(f.name)).map((f) => f.name));
+  if (!spilled.size) return { plan, report: first };
+  const separate = replan(spilled);
+  return { plan: separate, report: await buildPlan(separate, target) };
+}
+
+async function buildPlan(plan: KernelPlan, target: Target, tolerateSpills?: (functionName: string) => boolean) {
   const hot = plan.kernels.filter((k) => k.hot), cold = plan.kernels.filter((k) => !k.hot);
   const units = [
     ...(hot.length ? [{ name: 'kernels_hot', source: renderUnit(hot), hot: true }] : []),
     ...(cold.length ? [{ name: 'kernels_cold', source: renderUnit(cold), hot: false }] : []),
     { name: SUPPORT_UNIT.unit, source: readFileSync(join(ROOT, 'runtime', 'gpu', 'support.cu'), 'utf8'), hot: false },
   ];
-  return buildKernels(units, { target, cacheDir: kernelCacheDir() });
+  return buildKernels(units, { target, cacheDir: kernelCacheDir(), ...(tolerateSpills ? { tolerateSpills } : {}) });
 }
 
 export async function compileModel(options: CompileOptions): Promise<CompileSummary> {
@@ -206,7 +223,8 @@ export async function compileModel(options: CompileOptions): Promise<CompileSumm
   // them in the GEMM: all of them ("gemm"), or those the own kernel runs ("auto").
   const deferred = stage('plan', () => (policy?.gemmScales === 'gemm' ? new Map() : deferDequant(graph, ownGemm && policy?.gemmScales === 'auto' ? ownGemm : undefined)));
   const memory = stage('plan', () => planMemory(graph, lateReads(graph, deferred)));
-  const plan = stage('codegen', () => kernelPlan(graph, memory, deferred, { fastAccum: policy?.accumulation === 'fast', ...(ownGemm ? { ownGemm } : {}) }));
+  const planOptions = { fastAccum: policy?.accumulation === 'fast', ...(ownGemm ? { ownGemm } : {}) };
+  let plan = stage('codegen', () => kernelPlan(graph, memory, deferred, planOptions));
   const verify = options.verify ? stage('verify', () => verifyGraph(graph, resolve(options.verify!), VERIFY_TOLERANCE[precision])) : null;
   if (verify && !verify.passed) {
     fail(`--verify ${options.verify}`, `relative L2 error <= ${verify.tolerance} and cosine >= ${verify.minCosine} (${precision})`, `${verify.relL2.toExponential(3)} (cosine ${verify.cosine.toFixed(6)}); no artifact written`);
@@ -228,7 +246,9 @@ export async function compileModel(options: CompileOptions): Promise<CompileSumm
   let cubins = new Map<string, Uint8Array>();
   if (options.build !== false) {
     const t0 = performance.now();
-    const report = await buildPlan(plan, target);
+    const built = await buildWithSegments(plan, target, (separate) => stage('codegen', () => kernelPlan(graph, memory, deferred, { ...planOptions, separate })));
+    const report = built.report;
+    plan = built.plan;
     stages.build = performance.now() - t0;
     cubins = report.cubins;
     summary.build = { kernels: plan.kernels.length, cached: report.cached, spills: report.spills, seconds: report.seconds, units: report.kernels, nvcc: report.nvccVersion };

@@ -5,6 +5,9 @@
  * Not launches: views (Reshape, Squeeze, Unsqueeze, Flatten, Identity, Split, unit-step Slice, and
  * an Expand read only by broadcasting consumers), and load-time weight preparation (nodes computed
  * from constants alone, e.g. the weight concatenation of fuse-linear).
+ * Counted per launching node: a few nodes launch more than one kernel (NVFP4 activation
+ * quantization's two passes; a segmented kernel whose segments compiler/codegen/render.ts
+ * renderSegmented declines to merge runs them one by one), as the launch plan shows.
  *
  * Blocks are recognised from the weights a launch reads (`transformer_blocks.7.`, `layers.12.`,
  * ...): a report label, never a rewrite condition. Launches reading no block weight (attention,
@@ -16,7 +19,7 @@ import type { Graph, Node } from './ir/graph.ts';
 import { consumers, producers } from './ir/graph.ts';
 
 const VIEWS = new Set(['Reshape', 'Squeeze', 'Unsqueeze', 'Flatten', 'Identity', 'Split']);
-const BROADCASTING = new Set(['FusedKernel', 'Modulate', 'RoPE', 'FusedAttention', 'Add', 'Mul', 'Sub', 'Div', 'Where']);
+const BROADCASTING = new Set(['FusedKernel', 'SegmentedKernel', 'Modulate', 'RoPE', 'FusedAttention', 'Add', 'Mul', 'Sub', 'Div', 'Where']);
 const BLOCK = /(?:^|[./])((?:single_)?transformer_blocks|layers|blocks|down_blocks|up_blocks|mid_block)\.(\d+)\./;
 
 export interface BlockLaunches {

@@ -13,6 +13,7 @@ import { printGraph } from '../compiler/ir/print.ts';
 import { canonicalize, canonicalizeSwiglu } from './canonicalize/index.ts';
 import { fuseAttention } from './fuse-attention.ts';
 import { fuseElementwise } from './fuse-elementwise.ts';
+import { fuseHorizontal } from './fuse-horizontal.ts';
 import { fuseLinear } from './fuse-linear.ts';
 import { fuseNorms } from './fuse-norms.ts';
 import { lowerConv } from './lower-conv.ts';
@@ -33,13 +34,13 @@ export const SIMPLIFY: readonly Pass[] = [foldConstants, lowerSequences, castLik
 /** The VAE decoders' convolutions and channel norms (before element-wise fusion, which would split their groups). */
 const VAE: readonly Pass[] = [lowerConv, fuseNorms];
 
-export const PIPELINE: readonly Pass[] = [...SIMPLIFY, canonicalize, fuseAttention, fuseLinear, canonicalizeSwiglu, ...VAE, fuseElementwise];
+export const PIPELINE: readonly Pass[] = [...SIMPLIFY, canonicalize, fuseAttention, fuseLinear, canonicalizeSwiglu, ...VAE, fuseElementwise, fuseHorizontal];
 
 /** The pipeline for a precision: quantization (insert, then fold) goes after the GEMMs are fused
  * and before element-wise fusion, which then pulls each activation Quantize into its producer. */
 export function pipelineFor(quantize: QuantizePass | undefined): readonly Pass[] {
   if (!quantize) return PIPELINE;
-  return [...SIMPLIFY, canonicalize, fuseAttention, fuseLinear, canonicalizeSwiglu, quantize, makeFoldQuantize(quantize.accumulate), ...VAE, fuseElementwise, lowerAttention];
+  return [...SIMPLIFY, canonicalize, fuseAttention, fuseLinear, canonicalizeSwiglu, quantize, makeFoldQuantize(quantize.accumulate), ...VAE, fuseElementwise, lowerAttention, fuseHorizontal];
 }
 
 export interface PassReport {

@@ -45,7 +45,7 @@ describe('deferred dequantization', () => {
       for (const n of qlinears(g)) {
         const [, xs, , ws, bias] = n.inputs;
         expect(deferred.get(n.outputs[0])).toEqual({ xs, ws, ...(bias ? { bias } : {}), n: (g.types.get(n.outputs[0]) as unknown as { shape: number[] }).shape.at(-1) });
-        for (const [r] of readersOf(g, n.outputs[0])) expect(['FusedKernel', 'AttentionPack'], r.op).toContain(r.op);
+        for (const [r] of readersOf(g, n.outputs[0])) expect(['FusedKernel', 'SegmentedKernel', 'AttentionPack'], r.op).toContain(r.op);
       }
     }
     // Qwen-Image's projections have biases: the readers add them.

@@ -25,6 +25,9 @@ export interface BuildOptions {
   jobs?: number;
   /** nvcc to run; default $NVCC, else `nvcc` on PATH. */
   nvcc?: string;
+  /** Functions whose spills do not fail the build: the caller acts on them (compile.ts launches a
+   * segmented kernel that spills as its segments) from the report. */
+  tolerateSpills?: (functionName: string) => boolean;
 }
 
 /** One function as ptxas reports it (`-Xptxas -v`). */

@@ -260,6 +260,16 @@ export function elementwiseDescriptor(graph: Graph, node: Node, deferred?: Reado
   return { kind: 'elementwise', mode, rows, cols, compute, inputs, outputs, program, results, threads, ...(mode === 'row' ? { row: ROW_TUNING } : {}), ...(undeferrable.length ? { undeferrable } : {}) };
 }
 
+/** The descriptors of a segmented launch (dc.SegmentedKernel, passes/fuse-horizontal.ts): one per
+ * row kernel of its body, in body order (each addressed like a launch of its own). */
+export function segmentDescriptors(graph: Graph, node: Node, deferred?: ReadonlyMap<string, Deferred>): ElementwiseDescriptor[] {
+  if (!node.body?.nodes.length) fail(`${node.op} kernel -> ${node.outputs[0]}`, 'a body of row kernels', 'none');
+  return node.body.nodes.map((n) => elementwiseDescriptor(graph, n, deferred));
+}
+
+/** Whether a node is a segmented launch (passes/fuse-horizontal.ts). */
+export const isSegmented = (node: Node) => node.domain === 'dc' && node.op === 'SegmentedKernel';
+
 /** The same row kernel with another tuning (benchmarks compare them on the GPU). */
 export function withRowTuning(d: ElementwiseDescriptor, row: RowTuning): ElementwiseDescriptor {
   return { ...d, row, threads: rowGeometry(d.cols, row.vectorsPerThread).threads };

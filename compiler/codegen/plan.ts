@@ -13,6 +13,8 @@
  *            'high' (operand types from the graph), alpha, and each operand's leading dimension in
  *            elements: A and B may be views whose rows are evenly strided (a Split part of the
  *            fused QKV projection), so long as the columns are contiguous
+ *   kernel   also a segmented launch (dc.SegmentedKernel: independent row kernels as one launch,
+ *            passes/fuse-horizontal.ts): each segment's arguments in turn
  *   kernel   also the data-movement kernels (Concat, Transpose, Gather, Slice; Expand as a
  *            broadcast element-wise copy)
  *   kernel   also the attention kernels: AttentionPack (the prologue writing packed Q/K/V) and
@@ -35,10 +37,10 @@ import type { MemoryPlan } from '../../passes/plan-memory.ts';
 import { actMatMulDims } from '../ops/packed-attention.ts';
 import { attentionDescriptor, packDescriptor, renderAttention, renderPack, renderVQuant, vquantDescriptor } from './attention.ts';
 import { vaeLaunch } from './conv-launch.ts';
-import { EW_OPS, elementwiseDescriptor } from './elementwise.ts';
+import { EW_OPS, type ElementwiseDescriptor, elementwiseDescriptor, isSegmented, segmentDescriptors } from './elementwise.ts';
 import { MOVEMENT_OPS, movementDescriptor, renderMovement } from './movement.ts';
 import { isNvfp4ActivationQuantize, nvfp4QuantizeDescriptor, renderNvfp4Quantize } from './nvfp4.ts';
-import { type RenderedKernel, dequantArgs, renderElementwise } from './render.ts';
+import { type RenderedKernel, dequantArgs, renderElementwise, renderSegmented } from './render.ts';
 import { type Deferred, type ReaderKind, deferredGemms } from './dequant.ts';
 import { gemvDescriptor, renderGemv } from './gemv.ts';
 import { type ScaledTypes, ownGemm, ownGemmTakes } from './gemm.ts';
@@ -99,7 +101,7 @@ export function matrixLd(dims: readonly { size: number; stride: number }[], cols
 function elementwiseRoute(node: Node): boolean {
   const weightQuantize = node.op === 'Quantize' && ![-1, undefined].includes(node.attrs.axis as number | undefined);
   const nvfp4 = [node, ...(node.body?.nodes ?? [])].some((n) => n.op === 'Quantize' && n.attrs.format === 'nvfp4');
-  return !nvfp4 && (node.op === 'FusedKernel' || (EW_OPS.has(node.op) && !weightQuantize));
+  return !nvfp4 && (node.op === 'FusedKernel' || isSegmented(node) || (EW_OPS.has(node.op) && !weightQuantize));
 }
 
 /**
@@ -114,7 +116,7 @@ export function deferDequant(graph: Graph, ownScales?: { minTiles: number }): Ma
   const kindOf = (node: Node): ReaderKind => (isNvfp4ActivationQuantize(graph, node) || vaeLaunch(graph, node) ? 'other'
     : elementwiseRoute(node) ? 'elementwise' : node.domain === 'dc' && node.op === 'AttentionPack' ? 'pack' : 'other');
   const deferred = deferredGemms(graph, launches, kindOf, (node, kind, candidates) =>
-    (kind === 'elementwise' ? elementwiseDescriptor(graph, node, candidates).undeferrable : kind === 'pack' ? packDescriptor(graph, node, candidates).undeferrable : undefined) ?? []);
+    (kind === 'elementwise' ? (isSegmented(node) ? segmentDescriptors(graph, node, candidates).flatMap((d) => d.undeferrable ?? []) : elementwiseDescriptor(graph, node, candidates).undeferrable) : kind === 'pack' ? packDescriptor(graph, node, candidates).undeferrable : undefined) ?? []);
   // ownScales (policy gemm "own", gemmScales "auto"): the GEMMs the own kernel takes apply their scales
   // in its epilogue. Taken out after the choice, not from `launches`: they are readers too (of what
   // they read raw), and a reader's refusals are per input, so the other GEMMs' choice does not change.
@@ -150,7 +152,11 @@ function ownTakes(graph: Graph, node: Node, minTiles: number): boolean {
  * (policy `gemm: "own"`, h100 only; deferred ones unscaled, the others with their scales in its
  * epilogue), promoting every `promote` K blocks (0: fast), those of at least `minTiles` output tiles.
  */
-export interface PlanOptions { fastAccum?: boolean; ownGemm?: { promote: number; minTiles: number } }
+export interface PlanOptions {
+  fastAccum?: boolean; ownGemm?: { promote: number; minTiles: number };
+  /** Segmented kernels (by name) launched as their segments instead: ones that spilled when built (compile.ts). */
+  separate?: ReadonlySet<string>;
+}
 
 export function kernelPlan(graph: Graph, memory: MemoryPlan, deferred: ReadonlyMap<string, Deferred> = new Map(), options: PlanOptions = {}): KernelPlan {
   const users = consumers(graph);
@@ -194,6 +200,19 @@ export function kernelPlan(graph: Graph, memory: MemoryPlan, deferred: ReadonlyM
     }
     const vae = vaeLaunch(graph, node); // convolutions and channel norms (conv-launch.ts)
     if (vae) { dense(node, vae.args); kernels.set(vae.kernel.name, vae.kernel); launches.push({ kind: 'kernel', node: name, kernel: vae.kernel.name, grid: vae.kernel.grid, block: vae.kernel.block, sharedBytes: vae.kernel.sharedBytes, args: vae.args.map(arg) }); return; }
+    if (isSegmented(node)) {
+      // Row kernels in one launch, each segment's arguments as its own launch would pass them; or,
+      // where renderSegmented declines or the kernel is to be separate, one launch each.
+      const ds = segmentDescriptors(graph, node, deferred);
+      const values = (d: ElementwiseDescriptor) => [...d.inputs.map((i) => i.name), ...dequantArgs(d), ...d.outputs.map((o) => o.name)];
+      const rendered = renderSegmented(ds, `${node.op} launch -> ${name}`);
+      const merged = rendered && !options.separate?.has(rendered.name) ? rendered : undefined;
+      for (const [k, list] of merged ? [[merged, ds]] as const : ds.map((d) => [renderElementwise(d), [d]] as const)) {
+        kernels.set(k.name, k);
+        launches.push({ kind: 'kernel', node: name, kernel: k.name, grid: k.grid, block: k.block, sharedBytes: k.sharedBytes, args: list.flatMap(values).map(arg) });
+      }
+      return;
+    }
     if (elementwiseRoute(node)) {
       const d = elementwiseDescriptor(graph, node, deferred);
       const k = renderElementwise(d);

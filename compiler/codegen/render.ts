@@ -10,6 +10,7 @@ import nunjucks from 'nunjucks';
 import { ROOT } from '../paths.ts';
 import { type CudaType, type ElementwiseDescriptor, type EwInput, type EwInstr, ROW_TUNING, type RowTuning, rowGeometry } from './elementwise.ts';
 import { snippet } from './snippets.ts';
+import { fail } from '../errors.ts';
 import { jsonHash16 } from '../hash.ts';
 
 const TEMPLATES = join(ROOT, 'templates');
@@ -81,14 +82,16 @@ function dq8(d: ElementwiseDescriptor, k: number, arr: string, col: string): str
 /** Per row: each dequantized input's token scale. */
 const dequantRowLines = (d: ElementwiseDescriptor) => d.inputs.flatMap((inp, k) => (inp.dequant ? [`const T dqr${k} = dc_load<T>(dq${k}_0, row + ${inp.dequant.tok0}LL);`] : []));
 
-/** Parameters: inputs, then each dequantized input's xs, ws (and bias), then outputs (plan.ts passes them so). */
-function params(d: ElementwiseDescriptor): string[] {
+/** Parameters: inputs, then each dequantized input's xs, ws (and bias), then outputs (plan.ts
+ * passes them so); `prefix` names a segmented kernel's segment (s0_in0, ...). */
+function params(d: ElementwiseDescriptor, prefix = ''): { type: string; name: string }[] {
   return [
-    ...d.inputs.map((inp, k) => `const ${C_TYPE[inp.type]}* __restrict__ in${k}`),
-    ...d.inputs.flatMap((inp, k) => (inp.dequant?.types ?? []).map((t, i) => `const ${C_TYPE[t]}* __restrict__ dq${k}_${i}`)),
-    ...d.outputs.map((o, k) => `${C_TYPE[o.type]}* __restrict__ out${k}`),
+    ...d.inputs.map((inp, k) => ({ type: `const ${C_TYPE[inp.type]}* __restrict__`, name: `${prefix}in${k}` })),
+    ...d.inputs.flatMap((inp, k) => (inp.dequant?.types ?? []).map((t, i) => ({ type: `const ${C_TYPE[t]}* __restrict__`, name: `${prefix}dq${k}_${i}` }))),
+    ...d.outputs.map((o, k) => ({ type: `${C_TYPE[o.type]}* __restrict__`, name: `${prefix}out${k}` })),
   ];
 }
+const declared = (list: { type: string; name: string }[]) => list.map((p) => `${p.type} ${p.name}`);
 
 /** The dequantization values of a kernel's inputs, in parameter order (after the inputs). */
 export const dequantArgs = (d: ElementwiseDescriptor): string[] => d.inputs.flatMap((inp) => inp.dequant?.values ?? []);
@@ -122,7 +125,7 @@ function renderFlatVec(d: ElementwiseDescriptor, name: string): string {
   const declares = d.outputs.map((_, k) => `T r${k}[8];`);
   body.push(...d.outputs.map((_, k) => `r${k}[e] = ${value(d.results[k])};`));
   const stores = d.outputs.map((_, k) => `dc_store8<T>(out${k}, idx, r${k});`);
-  return env.render('elementwise_flat_vec.cu.njk', { name, threads: d.threads, params: params(d), compute: d.compute, rows: d.rows, cols: d.cols, rowOffsets: [...offsetLines(d.inputs), ...dequantRowLines(d)], loads, declares, body, stores });
+  return env.render('elementwise_flat_vec.cu.njk', { name, threads: d.threads, params: declared(params(d)), compute: d.compute, rows: d.rows, cols: d.cols, rowOffsets: [...offsetLines(d.inputs), ...dequantRowLines(d)], loads, declares, body, stores });
 }
 
 function renderFlat(d: ElementwiseDescriptor, name: string): string {
@@ -141,7 +144,7 @@ function renderFlat(d: ElementwiseDescriptor, name: string): string {
     }
   }
   const stores = d.outputs.map((_, k) => `dc_store<T>(out${k}, idx, ${value(d.results[k])});`);
-  return env.render('elementwise_flat.cu.njk', { name, threads: d.threads, params: params(d), compute: d.compute, rows: d.rows, cols: d.cols, rowOffsets: [...offsetLines(d.inputs), ...dequantRowLines(d)], body, stores });
+  return env.render('elementwise_flat.cu.njk', { name, threads: d.threads, params: declared(params(d)), compute: d.compute, rows: d.rows, cols: d.cols, rowOffsets: [...offsetLines(d.inputs), ...dequantRowLines(d)], body, stores });
 }
 
 /** RoPE's rotated partner: (x0, x1) -> (-x1, x0) for interleaved pairs, halves otherwise. */
@@ -282,8 +285,11 @@ export function rowCtasPerSm(d: ElementwiseDescriptor, T: number, N: number): nu
  * the neighbouring lane (interleaved pairs, by shuffle) or from a shared-memory copy of the row
  * (halves). Measured choices: bench/results/row-kernels-2026-11-25b.md.
  */
-function renderRow(d: ElementwiseDescriptor, name: string): { source: string; sharedBytes: number; threads: number; perSm: number } {
+function renderRow(d: ElementwiseDescriptor, name: string, segment?: { start: number; ctas: number }): { source: string; sharedBytes: number; threads: number; perSm: number } {
   const tuning = d.row ?? ROW_TUNING;
+  // This CTA's index and the CTA count of its rows: the grid's, or a segment's (renderSegmented:
+  // CTAs start .. start + ctas - 1, known when rendered).
+  const [cta, ctas] = segment ? [`(blockIdx.x - ${segment.start}u)`, `${segment.ctas}u`] : ['blockIdx.x', 'gridDim.x'];
   const { threads: T, vec: V, per: PV, exact } = rowGeometry(d.cols, tuning.vectorsPerThread);
   const N = PV * V; // elements per thread
   const steps: RowStep[] = [];
@@ -307,7 +313,7 @@ function renderRow(d: ElementwiseDescriptor, name: string): { source: string; sh
   let ring = rowRing(d, T, V, PV, tuning, ctasPerSm);
   if (!ring && !tuning.ctasPerSm && rowRing(d, T, V, PV, tuning, 1)) while (!ring) ring = rowRing(d, T, V, PV, tuning, --ctasPerSm);
   if (ring) {
-    // The ring: stage s holds row blockIdx.x + (it + s) * gridDim.x of every staged input; each
+    // The ring: stage s holds row cta + (it + s) * ctas of every staged input; each
     // thread copies (cp.async) exactly the 16-byte vectors it later reads, so no barrier guards a
     // stage. The copies of row it + S - 1 are issued before row it is waited for and computed.
     const copies = (stage: string, rowExpr: string) => [
@@ -315,9 +321,9 @@ function renderRow(d: ElementwiseDescriptor, name: string): { source: string; sh
       `  unsigned char* st = dc_row_smem + (${stage}) * ${ring.stageBytes};`,
       ...[...ring.slots.values()].map((sl) => vloop(sl.copy)),
       '} }', 'dc_cp_commit();'];
-    invariant.push(`#pragma unroll 1\n  for (int s = 0; s < ${ring.stages - 1}; ++s) {`, ...copies('s', '(long long)blockIdx.x + (long long)s * gridDim.x'), '}');
+    invariant.push(`#pragma unroll 1\n  for (int s = 0; s < ${ring.stages - 1}; ++s) {`, ...copies('s', `(long long)${cta} + (long long)s * ${ctas}`), '}');
     steps.push({ comment: `ring: issue row + ${ring.stages - 1} grid strides, wait for this row`, lines: [
-      ...copies(`(it + ${ring.stages - 1}) % ${ring.stages}`, `row + ${ring.stages - 1}LL * gridDim.x`),
+      ...copies(`(it + ${ring.stages - 1}) % ${ring.stages}`, `row + ${ring.stages - 1}LL * ${ctas}`),
       `dc_cp_wait<${ring.stages - 1}>();`, `const unsigned char* cur = dc_row_smem + (it % ${ring.stages}) * ${ring.stageBytes};`] });
   }
   const staged = ring?.slots ?? new Map<string, RingSlot>();
@@ -470,28 +476,93 @@ function renderRow(d: ElementwiseDescriptor, name: string): { source: string; sh
   });
   steps.push({ comment: 'outputs', lines: stores });
   const ringBytes = ring ? ring.stages * ring.stageBytes : 0;
-  const source = env.render('elementwise_row.cu.njk', { name, threads: T, minBlocks: ctasPerSm, params: params(d), compute: d.compute, rows: d.rows, invariant, rowOffsets: [...offsetLines(d.inputs), ...dequantRowLines(d)], steps, rowbufOffset: ringBytes, endBarrier: reductions % 2 === 1 });
+  const source = env.render('elementwise_row.cu.njk', { name, segment: !!segment, cta, ctas, threads: T, minBlocks: ctasPerSm, params: declared(params(d)), compute: d.compute, rows: d.rows, invariant, rowOffsets: [...offsetLines(d.inputs), ...dequantRowLines(d)], steps, rowbufOffset: ringBytes, endBarrier: reductions % 2 === 1 });
   return { source, sharedBytes: ringBytes + sharedBytes, threads: T, perSm: ctasPerSm };
+}
+
+/** What a kernel's name hashes: the descriptor without the graph's value names, so equal kernels share it. */
+const structureOf = (d: ElementwiseDescriptor) => ({
+  ...d, inputs: d.inputs.map(({ name: _, dequant, ...rest }) => ({ ...rest, ...(dequant ? { dequant: { ...dequant, values: dequant.values.length } } : {}) })),
+  outputs: d.outputs.map(({ name: _, ...rest }) => rest), undeferrable: undefined,
+});
+
+/** The hot-kernel rule (RenderedKernel.hot): rows wider than 16K elements hold 32+ elements per
+ * thread per row value: with two live values they exceed the register budget of a 1024-thread CTA
+ * and spill, accepted for now (text-encoder MLPs; see bench/RESULTS.md). Trigonometry: see RenderedKernel.hot. */
+const isHot = (d: ElementwiseDescriptor) => !d.program.some((i) => i.op === 'Sin' || i.op === 'Cos') && !(d.mode === 'row' && d.cols > 16384);
+
+/** SMs the persistent grids fill (an H100's 132). */
+const SMS = 132;
+
+/**
+ * CTAs of a segmented kernel's grid for each segment (rows of equal work): the fewest rows a CTA
+ * that `total` CTAs allow every segment (R, the smallest with sum(ceil(rows / R)) <= total), then
+ * the CTAs left to the segment with the fewest rows. A CTA's rows run one after another, each about
+ * as long at any row count, so the small segment (the text stream) finishing early costs nothing,
+ * and late costs the whole launch: on the H100, splitting by elements instead gave Qwen-Image's
+ * 64-row text segment 4 CTAs of 16 rows, and the pair ran 80 µs against 71 as two launches.
+ */
+export function segmentCtas(rows: readonly number[], total: number): number[] {
+  const need = (r: number) => rows.reduce((a, n) => a + Math.ceil(n / r), 0);
+  let perCta = Math.max(1, Math.ceil(rows.reduce((a, n) => a + n, 0) / total));
+  while (need(perCta) > total) perCta++;
+  const ctas = rows.map((n) => Math.ceil(n / perCta));
+  const smallest = rows.indexOf(Math.min(...rows));
+  ctas[smallest] = Math.min(rows[smallest], ctas[smallest] + total - need(perCta));
+  return ctas;
+}
+
+/** Which inputs a row kernel dequantizes as it loads (a deferred GEMM's output: dequant.ts). */
+const dequantised = (d: ElementwiseDescriptor) => d.inputs.map((i) => (i.dequant ? 1 : 0)).join('');
+
+/**
+ * A segmented kernel (dc.SegmentedKernel, passes/fuse-horizontal.ts): row kernels in one launch.
+ * Each segment renders as a device function looping over its own rows (elementwise_row.cu.njk),
+ * not inlined: inlined, ptxas allocates the two bodies jointly, and a segment that fits 128
+ * registers alone spilled beside its twin (Qwen-Image's Mul+Add+LayerNorm+Modulate+Quantize, the
+ * text stream's reading a deferred GEMM); a call costs once per CTA, the rows loop inside it. The
+ * persistent grid (SMS x the CTAs per SM each segment takes alone) is split between the segments
+ * (segmentCtas). Not merged (undefined: the caller launches them one by one):
+ *   - segments that would take different CTAs per SM alone: one kernel has one register count, so
+ *     the merged grid would run the larger segment with fewer CTAs than its best (Qwen-Image's
+ *     Gelu+Quantize: 3 an SM for the image stream, 2 for the text stream's deferred reader);
+ *   - segments of which one dequantizes an input and the other does not: their rows cost
+ *     differently (the text stream's deferred GEMM's scales and biases, read again each row), and
+ *     the text segment's CTAs became the launch's tail (on the H100 Mul+Add+LayerNorm+Modulate+
+ *     Quantize pairs ran 80-88 µs against 71-78 as two launches, Qwen-Image and Flux.2).
+ * Parameters: each segment's in
+ * its plan order, prefixed s<k>_. `ctasTotal` replaces the grid's size (GPU tests: a small grid
+ * runs many rows a CTA through each segment's ring).
+ */
+export function renderSegmented(ds: readonly ElementwiseDescriptor[], where: string, ctasTotal?: number): RenderedKernel | undefined {
+  if (ds.length < 2 || ds.some((d) => d.mode !== 'row')) fail(where, 'two or more row kernels (a row reduction each)', ds.map((d) => d.mode).join(', '));
+  const alone = ds.map((d) => renderRow(d, 'segment'));
+  if (new Set(alone.map((r) => r.threads)).size > 1) fail(where, 'segments of one block size (rows of one width)', alone.map((r) => r.threads).join(', '));
+  if (new Set(alone.map((r) => r.perSm)).size > 1 || new Set(ds.map(dequantised)).size > 1) return undefined;
+  const perSm = alone[0].perSm;
+  const ctas = segmentCtas(ds.map((d) => d.rows), ctasTotal ?? SMS * perSm);
+  const name = `ews_${jsonHash16({ structure: ds.map(structureOf), ctas, t: templateText('elementwise_row.cu.njk') + templateText('elementwise_segments.cu.njk'), p: PREAMBLE() })}`;
+  const starts = ctas.map((_, k) => ctas.slice(0, k).reduce((a, b) => a + b, 0));
+  const rows = ds.map((d, k) => renderRow(d, `${name}_s${k}`, { start: starts[k], ctas: ctas[k] }));
+  const segments = rows.map((r, k) => ({ name: `${name}_s${k}`, source: r.source, end: starts[k] + ctas[k], args: params(ds[k], `s${k}_`).map((p) => p.name).join(', ') }));
+  const start = starts.at(-1)! + ctas.at(-1)!;
+  const source = env.render('elementwise_segments.cu.njk', { name, threads: rows[0].threads, minBlocks: perSm, params: declared(ds.flatMap((d, k) => params(d, `s${k}_`))), segments });
+  return { name, hot: ds.every(isHot), source, grid: start, block: rows[0].threads, sharedBytes: Math.max(...rows.map((r) => r.sharedBytes)) };
 }
 
 /** Renders one element-wise kernel (without the preamble; renderUnit adds it once per unit). */
 export function renderElementwise(d: ElementwiseDescriptor): RenderedKernel {
-  // Rows wider than 16K elements hold 32+ elements per thread per row value: with two live values
-  // they exceed the register budget of a 1024-thread CTA and spill, accepted for now (text-encoder
-  // MLPs; see bench/RESULTS.md). Trigonometry: see RenderedKernel.hot.
-  const hot = !d.program.some((i) => i.op === 'Sin' || i.op === 'Cos') && !(d.mode === 'row' && d.cols > 16384);
+  const hot = isHot(d);
   const template = d.mode === 'row' ? 'elementwise_row.cu.njk' : flatVectorisable(d) ? 'elementwise_flat_vec.cu.njk' : 'elementwise_flat.cu.njk';
-  // The name hashes the structure only (not the graph's value names), so equal kernels share it.
-  const structure = { ...d, inputs: d.inputs.map(({ name: _, dequant, ...rest }) => ({ ...rest, ...(dequant ? { dequant: { ...dequant, values: dequant.values.length } } : {}) })), outputs: d.outputs.map(({ name: _, ...rest }) => rest), undeferrable: undefined };
-  const name = `ew_${jsonHash16({ structure, t: templateText(template), p: PREAMBLE() })}`;
+  const name = `ew_${jsonHash16({ structure: structureOf(d), t: templateText(template), p: PREAMBLE() })}`;
   if (d.mode === 'flat') {
     const work = (d.rows * d.cols) / (flatVectorisable(d) ? 8 : 1);
-    return { name, hot, source: renderFlat(d, name), grid: Math.max(1, Math.min(Math.ceil(work / d.threads), 132 * 16)), block: d.threads, sharedBytes: 0 };
+    return { name, hot, source: renderFlat(d, name), grid: Math.max(1, Math.min(Math.ceil(work / d.threads), SMS * 16)), block: d.threads, sharedBytes: 0 };
   }
   const { source, sharedBytes, threads, perSm } = renderRow(d, name);
   // A persistent grid (132 SMs on an H100), each CTA looping over rows, so row-invariant inputs
   // are read once per CTA and the ring runs over all of a CTA's rows.
-  return { name, hot, source, grid: Math.max(1, Math.min(d.rows, 132 * perSm)), block: threads, sharedBytes };
+  return { name, hot, source, grid: Math.max(1, Math.min(d.rows, SMS * perSm)), block: threads, sharedBytes };
 }
 
 /** One translation unit: the preamble once, then the kernels (deduplicated by name). */

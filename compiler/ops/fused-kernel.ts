@@ -3,6 +3,8 @@
  * reductions (norms, softmax over the last axis) — what fuse-elementwise groups. Its meaning is its
  * body: inference and the reference implementation run the body with the ordinary ops, so a fused
  * kernel is correct exactly when its body is.
+ * dc.SegmentedKernel: independent row kernels run as one launch (passes/fuse-horizontal.ts); its
+ * body is those kernels, run the same way.
  */
 import { fail } from '../errors.ts';
 import { runReference } from '../exec/reference.ts';
@@ -13,7 +15,7 @@ import { type OpDef, tensorArg } from './op.ts';
 
 function bodyGraph(node: Node, inputTypes: readonly ValueType[], where: string): Graph {
   const body = node.body;
-  if (!body) fail(where, 'a FusedKernel with a body', 'none');
+  if (!body) fail(where, `a ${node.op} with a body`, 'none');
   return {
     name: 'body', opset: 23, file: where, inputs: body.inputs, outputs: body.outputs, nodes: body.nodes,
     types: new Map(body.inputs.map((name, i) => [name, inputTypes[i]])), constants: new Map(),
@@ -28,7 +30,7 @@ const fusedKernel: OpDef = {
   },
   exec: (ins, node) => {
     const args = ins.map((_, i) => tensorArg(ins, i, node));
-    const graph = bodyGraph(node, args.map((t) => ({ kind: 'tensor', dtype: t.dtype, shape: t.shape })), `FusedKernel node '${node.name}'`);
+    const graph = bodyGraph(node, args.map((t) => ({ kind: 'tensor', dtype: t.dtype, shape: t.shape })), `${node.op} node '${node.name}'`);
     const inputs: Record<string, Tensor> = {};
     graph.inputs.forEach((name, i) => (inputs[name] = args[i]));
     const result = runReference(graph, inputs);
@@ -36,4 +38,4 @@ const fusedKernel: OpDef = {
   },
 };
 
-export const fusedKernelOps: Record<string, OpDef> = { FusedKernel: fusedKernel };
+export const fusedKernelOps: Record<string, OpDef> = { FusedKernel: fusedKernel, SegmentedKernel: fusedKernel };

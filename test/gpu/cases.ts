@@ -28,9 +28,10 @@ import { join } from 'node:path';
 import { buildKernels } from '../../compiler/build/index.ts';
 import type { CudaType } from '../../compiler/codegen/elementwise.ts';
 import { deferDequant, kernelPlan } from '../../compiler/codegen/plan.ts';
+import { OWN_GEMM_MIN_TILES } from '../../compiler/codegen/gemm.ts';
 import { lateReads } from '../../compiler/codegen/dequant.ts';
-import { ROW_TUNING, type RowTuning, elementwiseDescriptor, withRowTuning } from '../../compiler/codegen/elementwise.ts';
-import { type RenderedKernel, renderElementwise, renderUnit } from '../../compiler/codegen/render.ts';
+import { ROW_TUNING, type RowTuning, elementwiseDescriptor, isSegmented, segmentDescriptors, withRowTuning } from '../../compiler/codegen/elementwise.ts';
+import { type RenderedKernel, dequantArgs, renderElementwise, renderSegmented, renderUnit } from '../../compiler/codegen/render.ts';
 import { loadConstant } from '../../compiler/onnx/constants.ts';
 import { planMemory } from '../../passes/plan-memory.ts';
 import { fuseElementwise, makeFuseElementwise } from '../../passes/fuse-elementwise.ts';
@@ -200,7 +201,8 @@ async function prepare(dir: string, only?: string): Promise<void> {
     // The launches a fused Concat replaces (SwiGLU, Concat, Quantize of the single blocks), timed
     // beside the fused kernel: the unfused graph's kernels that the fused graph does not have.
     models.push({ graph: optimise(full, { img_tokens: 4096, txt_tokens: 512 }, 'fp8', false), check: false, only: (k) => notAttention(k) && !k.startsWith('dca_'), label: ' (unfused)' });
-    // The row kernels as the compiled model runs them: readers of deferred GEMMs (dequant.ts).
+    // The row kernels as the compiled model runs them: readers of deferred GEMMs (dequant.ts) where
+    // cuBLASLt runs the GEMM (the thin text-stream ones), the own GEMM's scaled outputs elsewhere.
     models.push({ graph: optimise(full, { img_tokens: 4096, txt_tokens: 512 }), check: false, deferred: true, only: (k) => rowKernelNames.has(k), label: ' (deferred)' });
   }
   // VAE decoders: the tiny ones checked whole; the full-size ones (1024x1024) timed, and their
@@ -211,7 +213,8 @@ async function prepare(dir: string, only?: string): Promise<void> {
   const cases: Case[] = [];
   const lines: string[] = [];
   for (const { graph, check: checkModel, only, sample, label = '', deferred: defer } of models) {
-    const deferred = defer ? deferDequant(graph) : new Map();
+    // Deferred as the compiled h100 model defers (the own GEMM applies the scales of those it runs).
+    const deferred = defer ? deferDequant(graph, { minTiles: OWN_GEMM_MIN_TILES }) : new Map();
     const plan = kernelPlan(graph, planMemory(graph, lateReads(graph, deferred)), deferred);
     const byName = new Map(plan.kernels.map((k) => [k.name, k]));
     for (const k of plan.kernels) if (isRowKernel(k)) rowKernelNames.add(k.name);
@@ -240,9 +243,14 @@ async function prepare(dir: string, only?: string): Promise<void> {
         ? typeOf(node.inputs[0]).shape[((node.attrs.axis as number | undefined) ?? 0) < 0 ? ((node.attrs.axis as number) + typeOf(node.inputs[0]).shape.length) : ((node.attrs.axis as number | undefined) ?? 0)] : 4);
       const inArg = (v: string, seed: number) => { const t = typeOf(v); return `in ${WIDTH[CUDA[t.dtype]!]} ${windowOf(graph, v).extent} ${seed} ${KIND[CUDA[t.dtype]!]} ${mod({ value: v })}`; };
       const outArg = (v: string) => { const t = typeOf(v); return `out ${WIDTH[CUDA[t.dtype]!]} ${t.shape.reduce((x, y) => x * y, 1)} 0 ${KIND[CUDA[t.dtype]!]} 1`; };
-      const args = [...inArgs.map((a, j) => inArg(a.value, seedBase + j)), ...outArgs.map((a) => outArg(a.value))];
+      // One seed a value (a segmented kernel's segments may read the same one): the reference reads one tensor.
+      const seedOf = new Map<string, number>();
+      inArgs.forEach((a, j) => seedOf.has(a.value) || seedOf.set(a.value, seedBase + j));
+      // In the launch's order (a segmented kernel's are each segment's inputs then outputs in turn).
+      const args = launch.args.map((a) => (outputs.has(a.value) ? outArg(a.value) : inArg(a.value, seedOf.get(a.value)!)));
+      const segments = isSegmented(node) ? segmentDescriptors(graph, node, deferred) : undefined;
       const c: Case = {
-        kernel: k.name, node: node.outputs[0], ops: ((node.attrs.ops as string[] | undefined) ?? [node.op]).join('+') + label, check,
+        kernel: k.name, node: node.outputs[0], ops: ((node.attrs.ops as string[] | undefined) ?? [node.op]).join('+') + (segments ? ` [segments of ${segments.map((d) => d.rows).join(' + ')} rows]` : '') + label, check,
         outputs: outArgs.map((a) => ({ type: CUDA[typeOf(a.value).dtype]!, size: sampleCount(typeOf(a.value).shape.reduce((x, y) => x * y, 1), stride) })),
       };
       // Bytes a kernel must move: each argument's elements once (a view's, not its window's extent).
@@ -261,7 +269,7 @@ async function prepare(dir: string, only?: string): Promise<void> {
         c.saveOnly = true;
       } else if (check) {
         // Kernel arguments get the generated values; other inputs (shape constants) their own.
-        const generated = new Map(inArgs.map((a, j) => [a.value, windowed(graph, a.value, (n) => generate(typeOf(a.value).dtype, [n], seedBase + j, mod(a)))]));
+        const generated = new Map(inArgs.map((a) => [a.value, windowed(graph, a.value, (n) => generate(typeOf(a.value).dtype, [n], seedOf.get(a.value)!, mod(a)))]));
         // A load-time value the kernel does not read (a norm weight of constant ones, folded) from its producer.
         const value = (x: string): Tensor | undefined => {
           const got = generated.get(x) ?? (graph.constants.has(x) ? loadConstant(graph.constants.get(x)!, x) : undefined);
@@ -276,12 +284,34 @@ async function prepare(dir: string, only?: string): Promise<void> {
       lines.push(`${k.name} ${k.grid} ${k.block} ${k.sharedBytes} ${sample ? 20 : check ? 0 : 50} ${check ? stride : 0} ${args.length} ${args.join(' ')}`);
       const rowKernel = isRowKernel(k);
       const base = cases.length - 1;
-      if (check && rowKernel && k.grid > 2 && !c.saveOnly) {
+      if (check && rowKernel && k.grid > 2 && !c.saveOnly && !segments) {
         // Again on 2 CTAs: each loops over many rows, so the prefetch of the next row is exercised.
         cases.push({ ...c, ops: `${c.ops} (2 CTAs)` });
         lines.push(`${k.name} 2 ${k.block} ${k.sharedBytes} 0 1 ${args.length} ${args.join(' ')}`);
       }
-      for (const t of check && rowKernel && !sample ? CHECKED_TUNINGS : []) {
+      if (check && segments && !c.saveOnly) {
+        // A segmented kernel's grid is split when rendered: the same kernel on 4 CTAs, 2 a segment.
+        const v = renderSegmented(segments, node.outputs[0], 4)!;
+        kernels.set(v.name, v);
+        cases.push({ ...c, kernel: v.name, ops: `${c.ops} (4 CTAs)` });
+        lines.push(`${v.name} ${v.grid} ${v.block} ${v.sharedBytes} 0 1 ${args.length} ${args.join(' ')}`);
+      }
+      if (!check && segments) {
+        // The baseline of a segmented kernel, timed in the same run: each segment as its own launch
+        // (what the model ran before passes/fuse-horizontal.ts), on its share of the same arguments.
+        let at = 0;
+        segments.forEach((d, s) => {
+          const v = renderElementwise(d);
+          const n = d.inputs.length + dequantArgs(d).length + d.outputs.length;
+          const own = launch.args.slice(at, at + n);
+          at += n;
+          const ownArgs = own.map((a) => (outputs.has(a.value) ? outArg(a.value) : inArg(a.value, seedOf.get(a.value)!)));
+          kernels.set(v.name, v);
+          cases.push({ ...c, kernel: v.name, ops: `${c.ops}: segment ${s} alone (${d.rows} rows)`, bytes: own.reduce((acc, a) => acc + WIDTH[CUDA[typeOf(a.value).dtype]!] * typeOf(a.value).shape.reduce((x, y) => x * y, 1), 0) });
+          lines.push(`${v.name} ${v.grid} ${v.block} ${v.sharedBytes} 50 0 ${ownArgs.length} ${ownArgs.join(' ')}`);
+        });
+      }
+      for (const t of check && rowKernel && !sample && !segments ? CHECKED_TUNINGS : []) {
         // On 2 CTAs (the rows loop through the ring), so outputs.bin stays small.
         const v = renderElementwise(withRowTuning(elementwiseDescriptor(graph, node, deferred), t));
         if (v.name === k.name) continue;
@@ -290,7 +320,7 @@ async function prepare(dir: string, only?: string): Promise<void> {
         cases.push({ ...c, ...(c.saveOnly ? { saveOnly: undefined, sameAs: base } : {}), kernel: v.name, ops: `${c.ops} [${tuningLabel(t)}]${grid === 2 ? ' (2 CTAs)' : ''}` });
         lines.push(`${v.name} ${grid} ${v.block} ${v.sharedBytes} 0 1 ${args.length} ${args.join(' ')}`);
       }
-      if (!check && rowKernel) {
+      if (!check && rowKernel && !segments) {
         // Row-kernel tuning, timed side by side: CTAs per SM fixed at 1-4 beside the number
         // rowCtasPerSm derives from the row arrays' registers (the default).
         for (const t of ROW_TUNINGS) {

@@ -1,0 +1,118 @@
+/**
+ * fuse-horizontal: independent twin row kernels become one launch (dc.SegmentedKernel), each
+ * keeping its own rows, inputs and outputs.
+ *
+ *   img: q1, s1 = FusedKernel(x_img, shift_img, scale_img){LayerNorm, Modulate, Quantize}   4096 rows
+ *   txt: q2, s2 = FusedKernel(x_txt, shift_txt, scale_txt){LayerNorm, Modulate, Quantize}    512 rows
+ *     =>  q1, s1, q2, s2 = SegmentedKernel(...){ the two FusedKernels }   one launch, 4608 rows
+ *
+ * Why: a double-stream transformer block (Flux.2, Qwen-Image) runs every norm, gate and quantize
+ * twice, once per stream; the text stream's kernels are small (512 or fewer rows), so each pays a
+ * launch and a ramp about as long as its transfer (bench/RESULTS.md, session 10: 50-100% of the
+ * copy bandwidth against 80-97% for the image-size twins). As one launch they run at the merged
+ * size's rate (compiler/codegen/render.ts renderSegmented: CTAs split between the segments).
+ *
+ * Twins: row kernels (a row reduction: LayerNorm, RMSNorm, Softmax, per-token Quantize; fused or
+ * alone) with the same body ops and the same row width, so the segments take the same threads and
+ * balance by rows. Pairs are found in graph order: each kernel with the nearest later twin within
+ * WINDOW nodes that neither depends on it nor feeds it, counting kernels already merged as one node
+ * (two merges must not make a cycle). The merged node sits where the earlier kernel was; nodes are
+ * re-sorted topologically. Its meaning is its body (compiler/ops/fused-kernel.ts), so the reference
+ * is unchanged.
+ */
+import type { Graph, Node } from '../compiler/ir/graph.ts';
+import { producers } from '../compiler/ir/graph.ts';
+import { loadTimeNodes } from '../compiler/launches.ts';
+import { toposort } from './fuse-elementwise.ts';
+import type { Pass } from './pass.ts';
+
+/** How far apart (nodes in graph order) twins may be: a double block's two streams are within it,
+ * and a merge never stretches a value's lifetime by more. */
+export const WINDOW = 32;
+
+const RULE = 'independent twin row kernels => SegmentedKernel';
+const NORMS = new Set(['LayerNormalization', 'RMSNormalization', 'Softmax']);
+
+const lastAxis = (graph: Graph, n: Node) => {
+  const rank = (graph.types.get(n.outputs[0]) as { shape?: readonly unknown[] } | undefined)?.shape?.length ?? 0;
+  const axis = (n.attrs.axis as number | undefined) ?? -1;
+  return axis === -1 || axis === rank - 1;
+};
+
+/** A reduction over each row's last axis that the row template computes (never NVFP4: two passes). */
+function rowReduction(graph: Graph, n: Node): boolean {
+  if (n.domain === '' && NORMS.has(n.op)) return lastAxis(graph, n);
+  return n.domain === 'dc' && n.op === 'Quantize' && n.attrs.format !== 'nvfp4' && [-1, undefined].includes(n.attrs.axis as number | undefined);
+}
+
+/** The twin key of a row kernel (body ops, row width), or undefined for anything else. */
+function twinKey(graph: Graph, n: Node): string | undefined {
+  const fused = n.domain === 'dc' && n.op === 'FusedKernel' && !n.attrs.kernel && !!n.body;
+  const body = fused ? n.body!.nodes : [n];
+  if (!fused && n.body) return undefined;
+  if (!body.some((b) => rowReduction(graph, b)) || body.some((b) => b.op === 'Quantize' && b.attrs.format === 'nvfp4')) return undefined;
+  const shape = (graph.types.get(n.outputs[0]) as { shape?: readonly unknown[] } | undefined)?.shape;
+  if (!shape?.length || shape.some((d) => typeof d !== 'number')) return undefined;
+  return `${body.map((b) => b.op).join('+')}|${shape.at(-1)}`;
+}
+
+export const fuseHorizontal: Pass = {
+  name: 'fuse-horizontal',
+  rules: [RULE],
+  run(graph, ctx) {
+    const loadTime = loadTimeNodes(graph);
+    const producer = producers(graph);
+    // Launches only, and live ones (a dead kernel merged with a live twin would run): the values
+    // graph outputs are computed from, walking the nodes backwards.
+    const live = new Set(graph.outputs);
+    for (const n of [...graph.nodes].reverse()) if (n.outputs.some((o) => o && live.has(o))) n.inputs.forEach((x) => x && live.add(x));
+    const keys = graph.nodes.map((n, i) => (loadTime.has(i) || !n.outputs.some((o) => o && live.has(o)) ? undefined : twinKey(graph, n)));
+    // Merged kernels so far: node index -> the indices merged with it (itself included).
+    const group = new Map<number, number[]>();
+    const members = (i: number) => group.get(i) ?? [i];
+    /** Whether a value node `from` reads (through any chain of nodes, merged ones as one) is made by `target`'s group. */
+    const reaches = (from: number, target: number): boolean => {
+      const goal = new Set(members(target));
+      const seen = new Set<number>();
+      const stack = members(from).flatMap((m) => graph.nodes[m].inputs.map((x) => producer.get(x)));
+      while (stack.length) {
+        const i = stack.pop();
+        if (i === undefined || seen.has(i)) continue;
+        if (goal.has(i)) return true;
+        for (const m of members(i)) {
+          seen.add(m);
+          for (const x of graph.nodes[m].inputs) if (x) stack.push(producer.get(x));
+        }
+      }
+      return false;
+    };
+    const pairs: [number, number][] = [];
+    keys.forEach((key, i) => {
+      if (!key || group.has(i)) return;
+      for (let j = i + 1; j < Math.min(graph.nodes.length, i + 1 + WINDOW); j++) {
+        if (keys[j] !== key || group.has(j) || reaches(j, i) || reaches(i, j)) continue;
+        group.set(i, [i, j]);
+        group.set(j, [i, j]);
+        pairs.push([i, j]);
+        return;
+      }
+    });
+    if (!pairs.length) return graph;
+    ctx.count(RULE, pairs.length);
+    const merged = new Map<number, Node | null>();
+    for (const [i, j] of pairs) {
+      const [a, b] = [graph.nodes[i], graph.nodes[j]];
+      const inputs = [...new Set([...a.inputs, ...b.inputs].filter(Boolean))];
+      const outputs = [...a.outputs, ...b.outputs];
+      const ops = (n: Node) => (n.attrs.ops as readonly string[] | undefined) ?? [n.op];
+      merged.set(i, {
+        op: 'SegmentedKernel', domain: 'dc', inputs, outputs, name: a.name,
+        attrs: { ops: ops(a), segments: 2 },
+        body: { inputs, outputs, nodes: [a, b] },
+      });
+      merged.set(j, null);
+    }
+    const nodes = graph.nodes.flatMap((n, i) => (merged.has(i) ? (merged.get(i) ? [merged.get(i)!] : []) : [n]));
+    return { ...graph, nodes: toposort(nodes, new Set([...graph.inputs, ...graph.constants.keys()])) };
+  },
+};
