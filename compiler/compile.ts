@@ -19,7 +19,7 @@ import { buildKernels } from './build/index.ts';
 import { spills } from './build/ptxas.ts';
 import { type KernelPlan, deferDequant, kernelPlan } from './codegen/plan.ts';
 import { lateReads } from './codegen/dequant.ts';
-import { renderUnit } from './codegen/render.ts';
+import { isSegmentedKernel, renderUnit } from './codegen/render.ts';
 import { OWN_GEMM_MIN_TILES } from './codegen/gemm.ts';
 import { writeArtifact } from './artifact.ts';
 import { type WeightEntry, describeWeights, type WeightsDescription, type WeightsIndex, weightsPresent, writeWeights } from './weights-file.ts';
@@ -152,15 +152,13 @@ export const kernelCacheDir = () => process.env.DC_KERNEL_CACHE ?? join(ROOT, '.
 /** The runtime's own kernels (synthetic weight fill, the denoising loop's Euler steps, RGB8 of an image), built into every artifact: runtime/gpu/support.cu. */
 export const SUPPORT_UNIT = { unit: 'runtime_support', fill: 'dc_fill', euler: 'dc_euler_step', cfgEuler: 'dc_cfg_euler_step', rgb8: 'dc_rgb8' } as const;
 
-/** Builds the plan's kernels with nvcc: hot kernels in one unit (no spills allowed), the rest apart, and the runtime's support unit. */
 /**
- * Segmented kernels (compiler/codegen/render.ts renderSegmented) may spill where their segments
- * alone do not: ptxas allocates the inlined bodies jointly (one of Qwen-Image's, a segment at its
- * 128-register cap beside its twin). The first build tolerates their spills; those that spilled are
- * launched as their segments, re-planned and rebuilt (buildWithSegments).
+ * Builds the plan's kernels (buildPlan). Segmented kernels (compiler/codegen/render.ts
+ * renderSegmented) may spill where their segments alone do not: ptxas allocates the inlined bodies
+ * jointly (seen with a Qwen-Image pair whose text segment sat at its 128-register cap alone). The
+ * first build tolerates their spills; those that spilled are launched as their segments: `replan`
+ * makes the plan again with them separate, and it is rebuilt (any spill then fails the build).
  */
-const isSegmentedKernel = (functionName: string) => functionName.startsWith('ews_');
-
 export async function buildWithSegments(plan: KernelPlan, target: Target, replan: (separate: ReadonlySet<string>) => KernelPlan): Promise<{ plan: KernelPlan; report: Awaited<ReturnType<typeof buildPlan>> }> {
   const first = await buildPlan(plan, target, isSegmentedKernel);
   const spilled = new Set(first.units.flatMap((u) => u.functions).filter((f) => spills(f) && isSegmentedKernel(f.name)).map((f) => f.name));
@@ -169,6 +167,7 @@ export async function buildWithSegments(plan: KernelPlan, target: Target, replan
   return { plan: separate, report: await buildPlan(separate, target) };
 }
 
+/** Builds the plan's kernels with nvcc: hot kernels in one unit (no spills allowed, but for those tolerated), the rest apart, and the runtime's support unit. */
 async function buildPlan(plan: KernelPlan, target: Target, tolerateSpills?: (functionName: string) => boolean) {
   const hot = plan.kernels.filter((k) => k.hot), cold = plan.kernels.filter((k) => !k.hot);
   const units = [

@@ -512,6 +512,9 @@ export function segmentCtas(rows: readonly number[], total: number): number[] {
   return ctas;
 }
 
+/** Whether a kernel (by name) is a segmented one (renderSegmented). */
+export const isSegmentedKernel = (name: string) => name.startsWith('ews_');
+
 /** Which inputs a row kernel dequantizes as it loads (a deferred GEMM's output: dequant.ts). */
 const dequantised = (d: ElementwiseDescriptor) => d.inputs.map((i) => (i.dequant ? 1 : 0)).join('');
 

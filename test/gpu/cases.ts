@@ -31,7 +31,7 @@ import { deferDequant, kernelPlan } from '../../compiler/codegen/plan.ts';
 import { OWN_GEMM_MIN_TILES } from '../../compiler/codegen/gemm.ts';
 import { lateReads } from '../../compiler/codegen/dequant.ts';
 import { ROW_TUNING, type RowTuning, elementwiseDescriptor, isSegmented, segmentDescriptors, withRowTuning } from '../../compiler/codegen/elementwise.ts';
-import { type RenderedKernel, dequantArgs, renderElementwise, renderSegmented, renderUnit } from '../../compiler/codegen/render.ts';
+import { type RenderedKernel, dequantArgs, isSegmentedKernel, renderElementwise, renderSegmented, renderUnit } from '../../compiler/codegen/render.ts';
 import { loadConstant } from '../../compiler/onnx/constants.ts';
 import { planMemory } from '../../passes/plan-memory.ts';
 import { fuseElementwise, makeFuseElementwise } from '../../passes/fuse-elementwise.ts';
@@ -248,7 +248,8 @@ async function prepare(dir: string, only?: string): Promise<void> {
       inArgs.forEach((a, j) => seedOf.has(a.value) || seedOf.set(a.value, seedBase + j));
       // In the launch's order (a segmented kernel's are each segment's inputs then outputs in turn).
       const args = launch.args.map((a) => (outputs.has(a.value) ? outArg(a.value) : inArg(a.value, seedOf.get(a.value)!)));
-      const segments = isSegmented(node) ? segmentDescriptors(graph, node, deferred) : undefined;
+      // A segmented kernel launched as one (not one launch a segment: renderSegmented declined).
+      const segments = isSegmented(node) && isSegmentedKernel(k.name) ? segmentDescriptors(graph, node, deferred) : undefined;
       const c: Case = {
         kernel: k.name, node: node.outputs[0], ops: ((node.attrs.ops as string[] | undefined) ?? [node.op]).join('+') + (segments ? ` [segments of ${segments.map((d) => d.rows).join(' + ')} rows]` : '') + label, check,
         outputs: outArgs.map((a) => ({ type: CUDA[typeOf(a.value).dtype]!, size: sampleCount(typeOf(a.value).shape.reduce((x, y) => x * y, 1), stride) })),
