@@ -82,8 +82,9 @@ export function movementDescriptor(graph: Graph, node: Node, windowStrides: (val
   }
 }
 
-/** The body lines: decompose k over the output shape, then read the source element. */
-function body(d: MovementDescriptor): string[] {
+/** The body lines: decompose k over the output shape, then read the source element (`copy`: the
+ * statement moving the element(s) at flat output index k from input j's flat index src). */
+function body(d: MovementDescriptor, copy = (j: number, src: string) => `out[k] = in${j}[${src}];`): string[] {
   const lines: string[] = [];
   const rank = d.outShape.length;
   lines.push(`long long r = k;`);
@@ -103,7 +104,7 @@ function body(d: MovementDescriptor): string[] {
       d.inputs.forEach((inp, j) => {
         const size = inp.shape[d.axis!];
         const local = idx.map((x, i) => (i === d.axis ? `(${x} - ${offset}LL)` : x));
-        lines.push(`${j ? 'else ' : ''}if (i${d.axis} < ${offset + size}LL) out[k] = in${j}[${flat(inp.shape, local, inp.strides)}];`);
+        lines.push(`${j ? 'else ' : ''}if (i${d.axis} < ${offset + size}LL) ${copy(j, flat(inp.shape, local, inp.strides))}`);
         offset += size;
       });
       break;
@@ -137,10 +138,32 @@ function body(d: MovementDescriptor): string[] {
   return lines;
 }
 
+const BYTES: Record<string, number> = { float: 4, double: 8, __nv_bfloat16: 2, __half: 2, __nv_fp8_e4m3: 1, 'long long': 8, int: 4, bool: 1, uint8_t: 1 };
+
+/**
+ * Elements a Concat moves as one 16-byte vector (1: none): every input dense and of the output's
+ * type, each one's run along and after the axis a whole number of vectors, so a vector never
+ * straddles two inputs. The kernel takes the vector loop only when every pointer is 16-byte
+ * aligned (a window's start may not be), else the element loop. Flux.2's text ‖ image Concat of
+ * [1, 4608, 6144] bf16 ran at 47% of the 1 GiB copy element by element (80.5 µs on the H100).
+ */
+export function concatVector(d: MovementDescriptor): number {
+  if (d.op !== 'Concat') return 1;
+  const v = 16 / (BYTES[d.outType] ?? 16);
+  const inner = d.outShape.slice(d.axis! + 1).reduce((a, b) => a * b, 1);
+  const fits = d.inputs.every((inp) => !inp.strides && inp.type === d.outType && (inp.shape[d.axis!] * inner) % v === 0);
+  return v > 1 && fits ? v : 1;
+}
+
 export function renderMovement(d: MovementDescriptor, preambleHash: string): RenderedKernel {
   const name = `mv_${jsonHash16({ d, preambleHash })}`;
   const total = d.outShape.reduce((a, b) => a * b, 1);
   const params = [...d.inputs.map((inp, k) => `const ${inp.type}* __restrict__ in${k}`), `${d.outType}* __restrict__ out`];
-  const source = env.render('movement.cu.njk', { name, threads: 256, params, total, body: body(d) });
-  return { name, source, hot: true, grid: Math.max(1, Math.min(Math.ceil(total / 256), 132 * 16)), block: 256, sharedBytes: 0 };
+  const vec = concatVector(d);
+  const vectors = vec > 1 ? {
+    vec, pointers: [...d.inputs.map((_, k) => `in${k}`), 'out'],
+    vecBody: body(d, (j, src) => `*reinterpret_cast<uint4*>(out + k) = *reinterpret_cast<const uint4*>(in${j} + (${src}));`),
+  } : { vec };
+  const source = env.render('movement.cu.njk', { name, threads: 256, params, total, body: body(d), ...vectors });
+  return { name, source, hot: true, grid: Math.max(1, Math.min(Math.ceil(total / vec / 256), 132 * 16)), block: 256, sharedBytes: 0 };
 }

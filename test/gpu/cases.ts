@@ -312,9 +312,11 @@ async function prepare(dir: string, only?: string): Promise<void> {
           lines.push(`${v.name} ${v.grid} ${v.block} ${v.sharedBytes} 50 0 ${ownArgs.length} ${ownArgs.join(' ')}`);
         });
       }
+      // This launch's own descriptor (a declined segmented kernel's launch is one of its segments).
+      const own = () => (isSegmented(node) ? segmentDescriptors(graph, node, deferred).find((d) => launch.args.some((a) => a.value === d.outputs[0].name))! : elementwiseDescriptor(graph, node, deferred));
       for (const t of check && rowKernel && !sample && !segments ? CHECKED_TUNINGS : []) {
         // On 2 CTAs (the rows loop through the ring), so outputs.bin stays small.
-        const v = renderElementwise(withRowTuning(elementwiseDescriptor(graph, node, deferred), t));
+        const v = renderElementwise(withRowTuning(own(), t));
         if (v.name === k.name) continue;
         kernels.set(v.name, v);
         const grid = Math.min(v.grid, 2);
@@ -325,7 +327,7 @@ async function prepare(dir: string, only?: string): Promise<void> {
         // Row-kernel tuning, timed side by side: CTAs per SM fixed at 1-4 beside the number
         // rowCtasPerSm derives from the row arrays' registers (the default).
         for (const t of ROW_TUNINGS) {
-          const v = renderElementwise(withRowTuning(elementwiseDescriptor(graph, node, deferred), t));
+          const v = renderElementwise(withRowTuning(own(), t));
           if (kernels.has(v.name)) continue;
           kernels.set(v.name, v);
           cases.push({ ...c, kernel: v.name, ops: `${c.ops} [${tuningLabel(t)}, ${v.block} threads, ${v.sharedBytes} B smem]` });
