@@ -20,9 +20,14 @@ import { inferTypes } from '../compiler/ir/infer.ts';
 import { importOnnx } from '../compiler/onnx/import.ts';
 import { pipelineFor, runPipeline } from '../passes/pipeline.ts';
 import { planMemory } from '../passes/plan-memory.ts';
+import { fuseElementwise } from '../passes/fuse-elementwise.ts';
+import { fuseHorizontal } from '../passes/fuse-horizontal.ts';
+import { eliminateCommon } from '../passes/simplify/eliminate-common.ts';
+import { removeNoops } from '../passes/simplify/remove-noops.ts';
 import { insertQuantize } from '../passes/quantize/insert.ts';
 import { defaultPolicy } from '../passes/quantize/policy.ts';
 import { tinyDir } from './helpers/fixtures.ts';
+import { applyPass, buildGraph, randomTensor } from './helpers/graph.ts';
 
 const optimised = (name: string) => runPipeline(inferTypes(importOnnx(join(tinyDir(name), 'model.onnx')).graph), { passes: pipelineFor(insertQuantize(defaultPolicy('fp8'), 'h100')) }).graph;
 /** The same graph with every segmented kernel replaced by its row kernels (what fuse-horizontal merged). */
@@ -98,6 +103,28 @@ describe('segmented row kernels', () => {
     const report = await buildKernels([{ name: `segments_${target}`, source: renderUnit(kernels), hot: true }], { target, cacheDir: mkdtempSync(join(tmpdir(), 'kcache-')) });
     expect(report.spills).toBe(0);
   }, 300_000);
+
+  it('launches with the node\'s values where a later pass renamed them, not the body\'s formal names', () => {
+    // The pipeline runs its passes again after fuse-horizontal: remove-noops renames b to the graph
+    // output o, eliminate-common merges the equal norm weights wa and wb; the body keeps b and wb.
+    const w = randomTensor([16], 1);
+    const g = buildGraph({
+      inputs: { x: ['float32', [1, 8, 16]], y: ['float32', [1, 3, 16]] },
+      constants: { wa: w, wb: w },
+      nodes: [
+        ['LayerNormalization', ['x', 'wa'], ['a'], { axis: -1 }],
+        ['LayerNormalization', ['y', 'wb'], ['b'], { axis: -1 }],
+        ['Identity', ['b'], ['o']],
+      ],
+      outputs: ['a', 'o'],
+    });
+    let after = applyPass(fuseHorizontal, applyPass(fuseElementwise, g).after).after;
+    for (const pass of [removeNoops, eliminateCommon]) after = applyPass(pass, after).after;
+    const [node] = after.graph.nodes.filter(isSegmented);
+    expect([node.inputs, node.outputs, node.body!.inputs, node.body!.outputs]).toEqual([['x', 'wa', 'y', 'wa'], ['a', 'o'], ['x', 'wa', 'y', 'wb'], ['a', 'b']]);
+    const launches = plan(after.graph).launches.filter((l): l is KernelLaunch => l.kind === 'kernel');
+    expect(launches.map((l) => l.args.map((a) => a.value))).toEqual([['x', 'wa', 'a', 'y', 'wa', 'o']]);
+  });
 
   it('refuses anything but row kernels of one width, naming the launch', () => {
     const g = optimised('flux2');

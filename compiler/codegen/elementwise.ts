@@ -261,10 +261,15 @@ export function elementwiseDescriptor(graph: Graph, node: Node, deferred?: Reado
 }
 
 /** The descriptors of a segmented launch (dc.SegmentedKernel, passes/fuse-horizontal.ts): one per
- * row kernel of its body, in body order (each addressed like a launch of its own). */
+ * row kernel of its body, in body order (each addressed like a launch of its own). The body's
+ * kernels read and write its formal names; each is described over the node's actual values
+ * (position for position), which a later pass may have renamed (eliminate-common, the Rewriter). */
 export function segmentDescriptors(graph: Graph, node: Node, deferred?: ReadonlyMap<string, Deferred>): ElementwiseDescriptor[] {
-  if (!node.body?.nodes.length) fail(`${node.op} kernel -> ${node.outputs[0]}`, 'a body of row kernels', 'none');
-  return node.body.nodes.map((n) => elementwiseDescriptor(graph, n, deferred));
+  const body = node.body;
+  if (!body?.nodes.length) fail(`${node.op} kernel -> ${node.outputs[0]}`, 'a body of row kernels', 'none');
+  const actual = new Map([...body.inputs.map((f, i) => [f, node.inputs[i]] as const), ...body.outputs.map((f, i) => [f, node.outputs[i]] as const)]);
+  const outer = (x: string) => (x ? actual.get(x) ?? x : x);
+  return body.nodes.map((n) => elementwiseDescriptor(graph, { ...n, inputs: n.inputs.map(outer), outputs: n.outputs.map(outer) }, deferred));
 }
 
 /** Whether a node is a segmented launch (passes/fuse-horizontal.ts). */
