@@ -48,6 +48,8 @@ describe('segmented row kernels', () => {
     expect(segmentCtas([512, 4096], 132)).toEqual([18, 114]); // 36 rows a CTA
     expect(segmentCtas([4096, 2], 264)).toEqual([256, 2]); // never more CTAs than rows
     expect(segmentCtas([3, 5], 4)).toEqual([2, 2]); // 2 rows a CTA
+    // Fewer CTAs than segments (a GPU test's grid, renderSegmented's ctasTotal): refused, not a search without end.
+    expect(() => segmentCtas([4, 4], 1)).toThrow(/segmented kernel grid: expected at least one CTA a segment.*found 1 CTAs for rows \[4, 4\]/);
   });
 
   it.each(['flux2', 'qwen_image'])('%s: each segmented kernel launches once with its segments\' own arguments in turn, or as its segments where one dequantizes an input and the other does not', (name) => {

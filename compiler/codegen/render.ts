@@ -503,6 +503,7 @@ const SMS = 132;
  * 64-row text segment 4 CTAs of 16 rows, and the pair ran 80 µs against 71 as two launches.
  */
 export function segmentCtas(rows: readonly number[], total: number): number[] {
+  if (!(total >= rows.length)) fail('segmented kernel grid', `at least one CTA a segment (${rows.length} segments)`, `${total} CTAs for rows [${rows.join(', ')}]`);
   const need = (r: number) => rows.reduce((a, n) => a + Math.ceil(n / r), 0);
   let perCta = Math.max(1, Math.ceil(rows.reduce((a, n) => a + n, 0) / total));
   while (need(perCta) > total) perCta++;
