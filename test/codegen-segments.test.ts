@@ -2,8 +2,9 @@
  * Segmented row kernels (dc.SegmentedKernel, passes/fuse-horizontal.ts; compiler/codegen/render.ts
  * renderSegmented) on the CPU machine: the tiny Flux.2 and Qwen-Image transformers' twin kernels
  * launch once with each segment's arguments in turn, exactly what the segments' own launches would
- * pass; the grid is split by the segments' elements; the kernels build for both targets with no
- * spill; `separate` launches a kernel as its segments. Their numerics run on the GPU
+ * pass; the grid is split for the fewest rows a CTA (segmentCtas); the kernels build for both targets with no
+ * spill; `separate` launches a kernel as its segments; values a later pass renamed are launched
+ * under their new names. Their numerics run on the GPU
  * (test/gpu/cases.ts: the flux2_dev cases at 64 + 64 tokens are checked against the reference).
  */
 import { mkdtempSync } from 'node:fs';

@@ -522,10 +522,11 @@ const dequantised = (d: ElementwiseDescriptor) => d.inputs.map((i) => (i.dequant
 /**
  * A segmented kernel (dc.SegmentedKernel, passes/fuse-horizontal.ts): row kernels in one launch.
  * Each segment renders as a device function looping over its own rows (elementwise_row.cu.njk),
- * not inlined: inlined, ptxas allocates the two bodies jointly, and a segment that fits 128
- * registers alone spilled beside its twin (Qwen-Image's Mul+Add+LayerNorm+Modulate+Quantize, the
- * text stream's reading a deferred GEMM); a call costs once per CTA, the rows loop inside it. The
- * persistent grid (SMS x the CTAs per SM each segment takes alone) is split between the segments
+ * force-inlined into the kernel, which calls the one its CTA belongs to. ptxas allocates the
+ * inlined bodies jointly, so a pair may spill where each segment alone fits (Qwen-Image's
+ * Mul+Add+LayerNorm+Modulate+Quantize, the text stream's reading a deferred GEMM, at its
+ * 128-register cap alone): compiler/compile.ts buildWithSegments launches such a pair as its
+ * segments. The persistent grid (SMS x the CTAs per SM each segment takes alone) is split between the segments
  * (segmentCtas). Not merged (undefined: the caller launches them one by one):
  *   - segments that would take different CTAs per SM alone: one kernel has one register count, so
  *     the merged grid would run the larger segment with fewer CTAs than its best (Qwen-Image's
@@ -534,8 +535,7 @@ const dequantised = (d: ElementwiseDescriptor) => d.inputs.map((i) => (i.dequant
  *     differently (the text stream's deferred GEMM's scales and biases, read again each row), and
  *     the text segment's CTAs became the launch's tail (on the H100 Mul+Add+LayerNorm+Modulate+
  *     Quantize pairs ran 80-88 µs against 71-78 as two launches, Qwen-Image and Flux.2).
- * Parameters: each segment's in
- * its plan order, prefixed s<k>_. `ctasTotal` replaces the grid's size (GPU tests: a small grid
+ * Parameters: each segment's in its plan order, prefixed s<k>_. `ctasTotal` replaces the grid's size (GPU tests: a small grid
  * runs many rows a CTA through each segment's ring).
  */
 export function renderSegmented(ds: readonly ElementwiseDescriptor[], where: string, ctasTotal?: number): RenderedKernel | undefined {
