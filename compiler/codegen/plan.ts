@@ -37,10 +37,10 @@ import type { MemoryPlan } from '../../passes/plan-memory.ts';
 import { actMatMulDims } from '../ops/packed-attention.ts';
 import { attentionDescriptor, packDescriptor, renderAttention, renderPack, renderVQuant, vquantDescriptor } from './attention.ts';
 import { vaeLaunch } from './conv-launch.ts';
-import { EW_OPS, type ElementwiseDescriptor, elementwiseDescriptor, isSegmented, segmentDescriptors } from './elementwise.ts';
+import { EW_OPS, elementwiseDescriptor, isSegmented, segmentDescriptors } from './elementwise.ts';
 import { MOVEMENT_OPS, movementDescriptor, renderMovement } from './movement.ts';
 import { isNvfp4ActivationQuantize, nvfp4QuantizeDescriptor, renderNvfp4Quantize } from './nvfp4.ts';
-import { type RenderedKernel, dequantArgs, renderElementwise, renderSegmented } from './render.ts';
+import { type RenderedKernel, launchValues, renderElementwise, renderSegmented } from './render.ts';
 import { type Deferred, type ReaderKind, deferredGemms } from './dequant.ts';
 import { gemvDescriptor, renderGemv } from './gemv.ts';
 import { type ScaledTypes, ownGemm, ownGemmTakes } from './gemm.ts';
@@ -204,12 +204,11 @@ export function kernelPlan(graph: Graph, memory: MemoryPlan, deferred: ReadonlyM
       // Row kernels in one launch, each segment's arguments as its own launch would pass them; or,
       // where renderSegmented declines or the kernel is to be separate, one launch each.
       const ds = segmentDescriptors(graph, node, deferred);
-      const values = (d: ElementwiseDescriptor) => [...d.inputs.map((i) => i.name), ...dequantArgs(d), ...d.outputs.map((o) => o.name)];
       const rendered = renderSegmented(ds, `${node.op} launch -> ${name}`);
       const merged = rendered && !options.separate?.has(rendered.name) ? rendered : undefined;
       for (const [k, list] of merged ? [[merged, ds]] as const : ds.map((d) => [renderElementwise(d), [d]] as const)) {
         kernels.set(k.name, k);
-        launches.push({ kind: 'kernel', node: name, kernel: k.name, grid: k.grid, block: k.block, sharedBytes: k.sharedBytes, args: list.flatMap(values).map(arg) });
+        launches.push({ kind: 'kernel', node: name, kernel: k.name, grid: k.grid, block: k.block, sharedBytes: k.sharedBytes, args: list.flatMap(launchValues).map(arg) });
       }
       return;
     }
@@ -218,7 +217,7 @@ export function kernelPlan(graph: Graph, memory: MemoryPlan, deferred: ReadonlyM
       const k = renderElementwise(d);
       kernels.set(k.name, k);
       // Arguments in the kernel's parameter order: its inputs (first use, deduplicated), their dequantization values, then outputs.
-      launches.push({ kind: 'kernel', node: name, kernel: k.name, grid: k.grid, block: k.block, sharedBytes: k.sharedBytes, args: [...d.inputs.map((i) => i.name), ...dequantArgs(d), ...d.outputs.map((o) => o.name)].map(arg) });
+      launches.push({ kind: 'kernel', node: name, kernel: k.name, grid: k.grid, block: k.block, sharedBytes: k.sharedBytes, args: launchValues(d).map(arg) });
       return;
     }
     if (node.domain === 'dc' && node.op === 'WQLinear') {

@@ -82,8 +82,8 @@ function dq8(d: ElementwiseDescriptor, k: number, arr: string, col: string): str
 /** Per row: each dequantized input's token scale. */
 const dequantRowLines = (d: ElementwiseDescriptor) => d.inputs.flatMap((inp, k) => (inp.dequant ? [`const T dqr${k} = dc_load<T>(dq${k}_0, row + ${inp.dequant.tok0}LL);`] : []));
 
-/** Parameters: inputs, then each dequantized input's xs, ws (and bias), then outputs (plan.ts
- * passes them so); `prefix` names a segmented kernel's segment (s0_in0, ...). */
+/** Parameters: inputs, then each dequantized input's xs, ws (and bias), then outputs (their values:
+ * launchValues); `prefix` names a segmented kernel's segment (s0_in0, ...). */
 function params(d: ElementwiseDescriptor, prefix = ''): { type: string; name: string }[] {
   return [
     ...d.inputs.map((inp, k) => ({ type: `const ${C_TYPE[inp.type]}* __restrict__`, name: `${prefix}in${k}` })),
@@ -93,8 +93,9 @@ function params(d: ElementwiseDescriptor, prefix = ''): { type: string; name: st
 }
 const declared = (list: { type: string; name: string }[]) => list.map((p) => `${p.type} ${p.name}`);
 
-/** The dequantization values of a kernel's inputs, in parameter order (after the inputs). */
-export const dequantArgs = (d: ElementwiseDescriptor): string[] => d.inputs.flatMap((inp) => inp.dequant?.values ?? []);
+/** The values a kernel's parameters take, in parameter order (params): its inputs, their
+ * dequantization values, its outputs (a segmented kernel's: each segment's in turn). */
+export const launchValues = (d: ElementwiseDescriptor): string[] => [...d.inputs.map((i) => i.name), ...d.inputs.flatMap((inp) => inp.dequant?.values ?? []), ...d.outputs.map((o) => o.name)];
 
 /** Vectorised flat kernel: rows split into 8-element vectors, no per-element partner access. */
 export const flatVectorisable = (d: ElementwiseDescriptor) => d.mode === 'flat' && d.cols % 8 === 0 && d.program.every((i) => i.op !== 'RoPE')

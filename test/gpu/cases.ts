@@ -31,7 +31,7 @@ import { deferDequant, kernelPlan } from '../../compiler/codegen/plan.ts';
 import { OWN_GEMM_MIN_TILES } from '../../compiler/codegen/gemm.ts';
 import { lateReads } from '../../compiler/codegen/dequant.ts';
 import { ROW_TUNING, type RowTuning, elementwiseDescriptor, isSegmented, segmentDescriptors, withRowTuning } from '../../compiler/codegen/elementwise.ts';
-import { type RenderedKernel, dequantArgs, isSegmentedKernel, renderElementwise, renderSegmented, renderUnit } from '../../compiler/codegen/render.ts';
+import { type RenderedKernel, isSegmentedKernel, launchValues, renderElementwise, renderSegmented, renderUnit } from '../../compiler/codegen/render.ts';
 import { loadConstant } from '../../compiler/onnx/constants.ts';
 import { planMemory } from '../../passes/plan-memory.ts';
 import { fuseElementwise, makeFuseElementwise } from '../../passes/fuse-elementwise.ts';
@@ -307,7 +307,7 @@ async function prepare(dir: string, only?: string): Promise<void> {
         let at = 0;
         segments.forEach((d, s) => {
           const v = renderElementwise(d);
-          const n = d.inputs.length + dequantArgs(d).length + d.outputs.length;
+          const n = launchValues(d).length;
           const own = launch.args.slice(at, at + n);
           at += n;
           const ownArgs = own.map((a) => (outputs.has(a.value) ? outArg(a.value) : inArg(a.value, seedOf.get(a.value)!)));
