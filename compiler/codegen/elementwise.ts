@@ -1,6 +1,7 @@
 /**
  * Element-wise kernel descriptors: a launch that is a dc.FusedKernel (or a lone element-wise op)
- * becomes a typed descriptor the templates render, and nothing else (DESIGN "Style" 6).
+ * becomes a typed descriptor the templates render, and nothing else (DESIGN "Style" 6); a
+ * dc.SegmentedKernel (passes/fuse-horizontal.ts) becomes one descriptor per segment.
  *
  * Iteration space: the group's output shape flattened to [rows, cols] (cols = last dim). Each input
  * is addressed by its broadcast strides: a column stride (0 or 1) and, for the row index, a mixed-

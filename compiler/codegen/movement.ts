@@ -1,9 +1,10 @@
 /**
  * Data-movement kernels: Concat, Transpose, Gather and GatherND (constant or run-time indices) and Slice become a
  * typed descriptor (the output shape, per input its shape and element type, the op's parameters)
- * rendered by templates/movement.cu.njk: each output element copies one input element. An input
- * that is a strided window of an arena buffer (a Slice or Split part, plan.ts) is read through its
- * strides. Expand is an element-wise kernel (a broadcast load) and needs nothing here.
+ * rendered by templates/movement.cu.njk: each output element copies one input element (a Concat
+ * of whole 16-byte vectors moves a vector at a time where its pointers are aligned: concatVector).
+ * An input that is a strided window of an arena buffer (a Slice or Split part, plan.ts) is read
+ * through its strides. Expand is an element-wise kernel (a broadcast load) and needs nothing here.
  */
 import nunjucks from 'nunjucks';
 import { join } from 'node:path';
