@@ -266,11 +266,16 @@ export function elementwiseDescriptor(graph: Graph, node: Node, deferred?: Reado
  * kernels read and write its formal names; each is described over the node's actual values
  * (position for position), which a later pass may have renamed (eliminate-common, the Rewriter). */
 export function segmentDescriptors(graph: Graph, node: Node, deferred?: ReadonlyMap<string, Deferred>): ElementwiseDescriptor[] {
+  return segmentNodes(node).map((n) => elementwiseDescriptor(graph, n, deferred));
+}
+
+/** A segmented launch's row kernels over the node's actual values (segmentDescriptors). */
+export function segmentNodes(node: Node): Node[] {
   const body = node.body;
   if (!body?.nodes.length) fail(`${node.op} kernel -> ${node.outputs[0]}`, 'a body of row kernels', 'none');
   const actual = new Map([...body.inputs.map((f, i) => [f, node.inputs[i]] as const), ...body.outputs.map((f, i) => [f, node.outputs[i]] as const)]);
   const outer = (x: string) => (x ? actual.get(x) ?? x : x);
-  return body.nodes.map((n) => elementwiseDescriptor(graph, { ...n, inputs: n.inputs.map(outer), outputs: n.outputs.map(outer) }, deferred));
+  return body.nodes.map((n) => ({ ...n, inputs: n.inputs.map(outer), outputs: n.outputs.map(outer) }));
 }
 
 /** Whether a node is a segmented launch (passes/fuse-horizontal.ts). */

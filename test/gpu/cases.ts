@@ -30,7 +30,7 @@ import type { CudaType } from '../../compiler/codegen/elementwise.ts';
 import { deferDequant, kernelPlan } from '../../compiler/codegen/plan.ts';
 import { OWN_GEMM_MIN_TILES } from '../../compiler/codegen/gemm.ts';
 import { lateReads } from '../../compiler/codegen/dequant.ts';
-import { ROW_TUNING, type RowTuning, elementwiseDescriptor, isSegmented, segmentDescriptors, withRowTuning } from '../../compiler/codegen/elementwise.ts';
+import { ROW_TUNING, type RowTuning, elementwiseDescriptor, isSegmented, segmentDescriptors, segmentNodes, withRowTuning } from '../../compiler/codegen/elementwise.ts';
 import { type RenderedKernel, isSegmentedKernel, launchValues, renderElementwise, renderSegmented, renderUnit } from '../../compiler/codegen/render.ts';
 import { loadConstant } from '../../compiler/onnx/constants.ts';
 import { planMemory } from '../../passes/plan-memory.ts';
@@ -254,6 +254,8 @@ async function prepare(dir: string, only?: string): Promise<void> {
       const args = launch.args.map((a) => (outputs.has(a.value) ? outArg(a.value) : inArg(a.value, seedOf.get(a.value)!)));
       // A segmented kernel launched as one (not one launch a segment: renderSegmented declined).
       const segments = isSegmented(node) && isSegmentedKernel(k.name) ? segmentDescriptors(graph, node, deferred) : undefined;
+      // What this launch computes: the node, or the one segment a segmented kernel launched a segment at a time runs.
+      const launched = isSegmented(node) && !segments ? segmentNodes(node).find((n) => launch.args.some((a) => a.value === n.outputs[0]))! : node;
       const c: Case = {
         kernel: k.name, node: node.outputs[0], ops: ((node.attrs.ops as string[] | undefined) ?? [node.op]).join('+') + (segments ? ` [segments of ${segments.map((d) => d.rows).join(' + ')} rows]` : '') + label, check,
         outputs: outArgs.map((a) => ({ type: CUDA[typeOf(a.value).dtype]!, size: sampleCount(typeOf(a.value).shape.reduce((x, y) => x * y, 1), stride) })),
@@ -282,8 +284,8 @@ async function prepare(dir: string, only?: string): Promise<void> {
           const p = graph.nodes.find((m) => m.outputs.includes(x));
           return p && (lookupOp(p)!.exec(p.inputs.map((y) => (y ? value(y) : undefined)), p) as Tensor[])[p.outputs.indexOf(x)];
         };
-        const outs = lookupOp(node)!.exec(node.inputs.map((x) => (x ? value(x) : undefined)), node) as Tensor[];
-        c.expected = outArgs.map((a) => outs[node.outputs.indexOf(a.value)].toNumbers().filter((_, i) => i % stride === 0));
+        const outs = lookupOp(launched)!.exec(launched.inputs.map((x) => (x ? value(x) : undefined)), launched) as Tensor[];
+        c.expected = outArgs.map((a) => outs[launched.outputs.indexOf(a.value)].toNumbers().filter((_, i) => i % stride === 0));
       }
       cases.push(c);
       lines.push(`${k.name} ${k.grid} ${k.block} ${k.sharedBytes} ${sample ? 20 : check ? 0 : 50} ${check ? stride : 0} ${args.length} ${args.join(' ')}`);
@@ -316,8 +318,7 @@ async function prepare(dir: string, only?: string): Promise<void> {
           lines.push(`${v.name} ${v.grid} ${v.block} ${v.sharedBytes} 50 0 ${ownArgs.length} ${ownArgs.join(' ')}`);
         });
       }
-      // This launch's own descriptor (a declined segmented kernel's launch is one of its segments).
-      const own = () => (isSegmented(node) ? segmentDescriptors(graph, node, deferred).find((d) => launch.args.some((a) => a.value === d.outputs[0].name))! : elementwiseDescriptor(graph, node, deferred));
+      const own = () => elementwiseDescriptor(graph, launched, deferred);
       for (const t of check && rowKernel && !sample && !segments ? CHECKED_TUNINGS : []) {
         // On 2 CTAs (the rows loop through the ring), so outputs.bin stays small.
         const v = renderElementwise(withRowTuning(own(), t));
