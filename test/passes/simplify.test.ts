@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { castLikeToCast } from '../../passes/simplify/cast-like-to-cast.ts';
 import { eliminateCommon } from '../../passes/simplify/eliminate-common.ts';
+import { Tensor } from '../../compiler/ir/tensor.ts';
 import { foldConstants } from '../../passes/simplify/fold-constants.ts';
 import { lowerSequences } from '../../passes/simplify/lower-sequences.ts';
 import { removeDead } from '../../passes/simplify/remove-dead.ts';
@@ -168,6 +169,27 @@ describe('eliminate-common', () => {
     expect(report.rewrites).toEqual({ 'duplicate constant': 1, 'duplicate node': 1 });
     expect(opsOf(after.graph)).toEqual(['Mul', 'Softmax', 'Softmax', 'Add']);
     expect(after.graph.constants.size).toBe(1);
+    expectSameResults(g.graph, after.graph);
+  });
+
+  it('merges large equal constants too (Qwen-Image\'s per-block [1, 4096] masks of ones), not ones one element apart', () => {
+    const ones = (n: number) => Tensor.fromNumbers('bool', [1, n], new Array(n).fill(1));
+    const almost = Tensor.fromNumbers('bool', [1, 4096], new Array(4096).fill(1).map((v, i) => (i === 4095 ? 0 : v)));
+    const g = buildGraph({
+      inputs: { x: ['float32', [1, 4096]] },
+      constants: { m1: ones(4096), m2: ones(4096), m3: almost, zero: floats([0]) },
+      nodes: [
+        ['Where', ['m1', 'x', 'zero'], ['a']],
+        ['Where', ['m2', 'x', 'zero'], ['b']],
+        ['Where', ['m3', 'x', 'zero'], ['c']],
+        ['Add', ['a', 'b'], ['ab']],
+        ['Add', ['ab', 'c'], ['y']],
+      ],
+      outputs: ['y'],
+    });
+    const { after, report } = applyPass(eliminateCommon, g);
+    expect(report.rewrites).toEqual({ 'duplicate constant': 1, 'duplicate node': 1 });
+    expect([...after.graph.constants.keys()].sort()).toEqual(['m1', 'm3', 'zero']);
     expectSameResults(g.graph, after.graph);
   });
 });
