@@ -207,6 +207,12 @@ __host__ __device__ __forceinline__ float dc_qdiv(float x, const dc_qd_f& p) {
   return copysignf(fmaf(fmaf(-p.s, q, xk), p.r, q), q);
 }
 __host__ __device__ __forceinline__ double dc_qdiv(double x, const dc_qd_d& p) { return x / p.s; }
+// dc_qdiv where p.k is 1 (s >= 2^-68: every row but near-zero ones), one multiply fewer and the same
+// bits (x·1 is x). Row kernels choose it once a row, a warp-uniform branch (render.ts).
+__host__ __device__ __forceinline__ float dc_qdiv1(float x, const dc_qd_f& p) {
+  const float q = x * p.r;
+  return copysignf(fmaf(fmaf(-p.s, q, x), p.r, q), q);
+}
 // 8 values -> e4m3 (saturating, round to nearest even: as __nv_fp8_e4m3(float)), two per
 // conversion instruction, one 8-byte store.
 template <typename T> __device__ __forceinline__ void dc_store8q(__nv_fp8_e4m3* p, long long i, const T* v) {
