@@ -205,9 +205,9 @@ async function prepare(dir: string, only?: string): Promise<void> {
     // The launches a fused Concat replaces (SwiGLU, Concat, Quantize of the single blocks), timed
     // beside the fused kernel: the unfused graph's kernels that the fused graph does not have.
     models.push({ graph: optimise(full, { img_tokens: 4096, txt_tokens: 512 }, 'fp8', false), check: false, only: (k) => notAttention(k) && !k.startsWith('dca_'), label: ' (unfused)' });
-    // The row kernels as the compiled model runs them: readers of deferred GEMMs (dequant.ts) where
+    // The kernels as the compiled model runs them: readers of deferred GEMMs (dequant.ts) where
     // cuBLASLt runs the GEMM (the thin text-stream ones), the own GEMM's scaled outputs elsewhere.
-    models.push({ graph: optimise(full, { img_tokens: 4096, txt_tokens: 512 }), check: false, deferred: true, only: (k) => rowKernelNames.has(k), label: ' (deferred)' });
+    models.push({ graph: optimise(full, { img_tokens: 4096, txt_tokens: 512 }), check: false, deferred: true, only: (k) => notAttention(k) && !k.startsWith('dca_') && (!rowsOnly || rowKernelNames.has(k)), label: ' (deferred)' });
   }
   // VAE decoders: the tiny ones checked whole; the full-size ones (1024x1024) timed, and their
   // convolution and norm kernels checked on sampled outputs (vae-cases.ts).
