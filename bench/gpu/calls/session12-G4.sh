@@ -1,5 +1,6 @@
 #!/bin/sh
-# Session 12 calls G4 and G5 (`D=.gpu/G5 sh THIS`). G4: session12-G3.sh's cases at the commit that vectorizes Concat
+# Session 12 calls G4, G5 (`D=.gpu/G5 sh THIS`) and G11 (`D=.gpu/G11`: `prepare .gpu/rows rows` at da0e4fb, the last
+# kernel changes, with the deferred flat readers). G4: session12-G3.sh's cases at the commit that vectorizes Concat
 # (`npx tsx test/gpu/cases.ts prepare .gpu/rows rows`, carried as .gpu/G4/cases). G5: the row kernels only
 # (`prepare .gpu/rows row-kernels`) with cases.ts's 3-stage ring tunings beside the 2-stage ones. The harness runs
 # three times in a row (the spread of one kernel's median across runs), results of each run in OUT/run<N>/ (checked
