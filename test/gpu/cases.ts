@@ -101,10 +101,11 @@ interface Case {
 }
 
 /** Row-kernel tunings timed beside the default (the rule's CTAs per SM): CTAs per SM fixed at 1-4,
- * and a 3-stage ring (two rows in flight ahead) at 1-3. */
+ * a 3-stage ring (two rows in flight ahead) at 1-3, and 2 or 6 vectors a thread (the rule's CTAs). */
 const ROW_TUNINGS: RowTuning[] = [
   ...[1, 2, 3, 4].map((ctasPerSm) => ({ ...ROW_TUNING, ctasPerSm })),
   ...[1, 2, 3].map((ctasPerSm) => ({ ...ROW_TUNING, stages: 3, ctasPerSm })),
+  ...[2, 6].map((vectorsPerThread) => ({ ...ROW_TUNING, vectorsPerThread })),
 ];
 /** Tunings the checked row kernels also run in (on 2 CTAs): against the reference, or a deferred
  * GEMM's reader bit for bit against its default tuning's outputs. Empty: none under study. */
