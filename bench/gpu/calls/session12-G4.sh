@@ -1,5 +1,6 @@
 #!/bin/sh
-# Session 12 calls G4, G5 (`D=.gpu/G5 sh THIS`) and G11 (`D=.gpu/G11`: `prepare .gpu/rows rows` at da0e4fb, the last
+# Session 12 calls G4, G5 (`D=.gpu/G5 sh THIS`), G13 (`D=.gpu/G13`: `prepare .gpu/rows row-kernels` at 1982430, 2 and 6
+# vectors a thread among the tunings) and G11 (`D=.gpu/G11`: `prepare .gpu/rows rows` at da0e4fb, the last
 # kernel changes, with the deferred flat readers). G4: session12-G3.sh's cases at the commit that vectorizes Concat
 # (`npx tsx test/gpu/cases.ts prepare .gpu/rows rows`, carried as .gpu/G4/cases). G5: the row kernels only
 # (`prepare .gpu/rows row-kernels`) with cases.ts's 3-stage ring tunings beside the 2-stage ones. The harness runs
