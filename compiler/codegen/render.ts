@@ -286,13 +286,26 @@ export function rowCtasPerSm(d: ElementwiseDescriptor, T: number, N: number): nu
  * the neighbouring lane (interleaved pairs, by shuffle) or from a shared-memory copy of the row
  * (halves). Measured choices: bench/results/row-kernels-2026-11-25b.md.
  */
-function renderRow(d: ElementwiseDescriptor, name: string, segment?: { start: number; ctas: number }): { source: string; sharedBytes: number; threads: number; perSm: number } {
+/**
+ * A row kernel's block and occupancy: its geometry (rowGeometry), the CTAs an SM it takes — as many
+ * as the row arrays' registers allow (rowCtasPerSm), at most 4, fewer where the ring would not fit in
+ * shared memory; the tuning may fix the number instead — and its ring (undefined: none).
+ */
+function rowOccupancy(d: ElementwiseDescriptor) {
   const tuning = d.row ?? ROW_TUNING;
+  const { threads: T, vec: V, per: PV, exact } = rowGeometry(d.cols, tuning.vectorsPerThread);
+  const N = PV * V; // elements per thread
+  let ctasPerSm = tuning.ctasPerSm || (unringed(d) ? Math.min(2, rowCtasPerSm(d, T, N)) : rowCtasPerSm(d, T, N));
+  let ring = rowRing(d, T, V, PV, tuning, ctasPerSm);
+  if (!ring && !tuning.ctasPerSm && rowRing(d, T, V, PV, tuning, 1)) while (!ring) ring = rowRing(d, T, V, PV, tuning, --ctasPerSm);
+  return { T, V, PV, N, exact, ctasPerSm, ring };
+}
+
+function renderRow(d: ElementwiseDescriptor, name: string, segment?: { start: number; ctas: number }): { source: string; sharedBytes: number; threads: number; perSm: number } {
   // This CTA's index and the CTA count of its rows: the grid's, or a segment's (renderSegmented:
   // CTAs start .. start + ctas - 1, known when rendered).
   const [cta, ctas] = segment ? [`(blockIdx.x - ${segment.start}u)`, `${segment.ctas}u`] : ['blockIdx.x', 'gridDim.x'];
-  const { threads: T, vec: V, per: PV, exact } = rowGeometry(d.cols, tuning.vectorsPerThread);
-  const N = PV * V; // elements per thread
+  const { T, V, PV, N, exact, ctasPerSm, ring } = rowOccupancy(d);
   const steps: RowStep[] = [];
   const val = new Map<string, string>(); // ref -> register array (or scalar) name
   // Element loop: element i of this thread is column c.
@@ -308,11 +321,6 @@ function renderRow(d: ElementwiseDescriptor, name: string, segment?: { start: nu
     ? vloop(`dc_load8<T>(in${k}, ${base} + cb, &${arr}[j * 8]);${dq8(d, k, `&${arr}[j * 8]`, 'cb')}`)
     : loop(`${arr}[i] = ${loadExpr(d.inputs, `in${k}`, 'c', base)};`));
   const isInvariant = (inp: EwInput) => inp.rowDims.every((dim) => dim.stride === 0 || dim.size === 1);
-  // CTAs per SM: as many as the row arrays' registers allow (below), at most 4, fewer where the
-  // ring would not fit in shared memory; the tuning may fix the number instead.
-  let ctasPerSm = tuning.ctasPerSm || (unringed(d) ? Math.min(2, rowCtasPerSm(d, T, N)) : rowCtasPerSm(d, T, N));
-  let ring = rowRing(d, T, V, PV, tuning, ctasPerSm);
-  if (!ring && !tuning.ctasPerSm && rowRing(d, T, V, PV, tuning, 1)) while (!ring) ring = rowRing(d, T, V, PV, tuning, --ctasPerSm);
   if (ring) {
     // The ring: stage s holds row cta + (it + s) * ctas of every staged input; each
     // thread copies (cp.async) exactly the 16-byte vectors it later reads, so no barrier guards a
@@ -543,10 +551,10 @@ const dequantised = (d: ElementwiseDescriptor) => d.inputs.map((i) => (i.dequant
  */
 export function renderSegmented(ds: readonly ElementwiseDescriptor[], where: string, ctasTotal?: number): RenderedKernel | undefined {
   if (ds.length < 2 || ds.some((d) => d.mode !== 'row')) fail(where, 'two or more row kernels (a row reduction each)', ds.map((d) => d.mode).join(', '));
-  const alone = ds.map((d) => renderRow(d, 'segment'));
-  if (new Set(alone.map((r) => r.threads)).size > 1) fail(where, 'segments of one block size (rows of one width)', alone.map((r) => r.threads).join(', '));
-  if (new Set(alone.map((r) => r.perSm)).size > 1 || new Set(ds.map(dequantised)).size > 1) return undefined;
-  const perSm = alone[0].perSm;
+  const alone = ds.map(rowOccupancy);
+  if (new Set(alone.map((r) => r.T)).size > 1) fail(where, 'segments of one block size (rows of one width)', alone.map((r) => r.T).join(', '));
+  if (new Set(alone.map((r) => r.ctasPerSm)).size > 1 || new Set(ds.map(dequantised)).size > 1) return undefined;
+  const perSm = alone[0].ctasPerSm;
   const ctas = segmentCtas(ds.map((d) => d.rows), ctasTotal ?? SMS * perSm);
   const name = `ews_${jsonHash16({ structure: ds.map(structureOf), ctas, t: templateText('elementwise_row.cu.njk') + templateText('elementwise_segments.cu.njk'), p: PREAMBLE() })}`;
   const starts = ctas.map((_, k) => ctas.slice(0, k).reduce((a, b) => a + b, 0));
