@@ -24,6 +24,7 @@ import type { Graph, Node } from '../compiler/ir/graph.ts';
 import { producers } from '../compiler/ir/graph.ts';
 import { loadTimeNodes } from '../compiler/launches.ts';
 import { toposort } from './fuse-elementwise.ts';
+import { liveNodes } from './simplify/remove-dead.ts';
 import type { Pass } from './pass.ts';
 
 /** How far apart (nodes in graph order) twins may be: a double block's two streams are within it,
@@ -62,11 +63,9 @@ export const fuseHorizontal: Pass = {
   run(graph, ctx) {
     const loadTime = loadTimeNodes(graph);
     const producer = producers(graph);
-    // Launches only, and live ones (a dead kernel merged with a live twin would run): the values
-    // graph outputs are computed from, walking the nodes backwards.
-    const live = new Set(graph.outputs);
-    for (const n of [...graph.nodes].reverse()) if (n.outputs.some((o) => o && live.has(o))) n.inputs.forEach((x) => x && live.add(x));
-    const keys = graph.nodes.map((n, i) => (loadTime.has(i) || !n.outputs.some((o) => o && live.has(o)) ? undefined : twinKey(graph, n)));
+    // Launches only, and live ones (a dead kernel merged with a live twin would run).
+    const live = liveNodes(graph);
+    const keys = graph.nodes.map((n, i) => (loadTime.has(i) || !live.has(i) ? undefined : twinKey(graph, n)));
     // Merged kernels so far: node index -> the indices merged with it (itself included).
     const group = new Map<number, number[]>();
     const members = (i: number) => group.get(i) ?? [i];
