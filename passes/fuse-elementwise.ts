@@ -37,7 +37,7 @@ const ELEMENTWISE = new Set([
 const DC_ELEMENTWISE = new Set(['Silu', 'Modulate', 'RoPE', 'SwiGLU', 'Quantize']);
 
 /** Row reductions: what a group with a Concat needs (its kernel is a row kernel). */
-const ROW_OPS = new Set(['LayerNormalization', 'RMSNormalization', 'Softmax', 'Quantize']);
+export const ROW_OPS = new Set(['LayerNormalization', 'RMSNormalization', 'Softmax', 'Quantize']);
 
 /** A Concat on the last axis of float parts whose widths are multiples of 8 (whole 16-byte vectors). */
 function concatFusible(graph: Graph, n: Node): boolean {

@@ -23,7 +23,7 @@
 import type { Graph, Node } from '../compiler/ir/graph.ts';
 import { producers } from '../compiler/ir/graph.ts';
 import { loadTimeNodes } from '../compiler/launches.ts';
-import { toposort } from './fuse-elementwise.ts';
+import { ROW_OPS, toposort } from './fuse-elementwise.ts';
 import { liveNodes } from './simplify/remove-dead.ts';
 import type { Pass } from './pass.ts';
 
@@ -32,7 +32,6 @@ import type { Pass } from './pass.ts';
 export const WINDOW = 32;
 
 const RULE = 'independent twin row kernels => SegmentedKernel';
-const NORMS = new Set(['LayerNormalization', 'RMSNormalization', 'Softmax']);
 
 const lastAxis = (graph: Graph, n: Node) => {
   const rank = (graph.types.get(n.outputs[0]) as { shape?: readonly unknown[] } | undefined)?.shape?.length ?? 0;
@@ -42,8 +41,9 @@ const lastAxis = (graph: Graph, n: Node) => {
 
 /** A reduction over each row's last axis that the row template computes (never NVFP4: two passes). */
 function rowReduction(graph: Graph, n: Node): boolean {
-  if (n.domain === '' && NORMS.has(n.op)) return lastAxis(graph, n);
-  return n.domain === 'dc' && n.op === 'Quantize' && n.attrs.format !== 'nvfp4' && [-1, undefined].includes(n.attrs.axis as number | undefined);
+  if (!ROW_OPS.has(n.op)) return false;
+  if (n.op !== 'Quantize') return n.domain === '' && lastAxis(graph, n);
+  return n.domain === 'dc' && n.attrs.format !== 'nvfp4' && [-1, undefined].includes(n.attrs.axis as number | undefined);
 }
 
 /** The twin key of a row kernel (body ops, row width), or undefined for anything else. */
