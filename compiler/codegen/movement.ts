@@ -9,7 +9,7 @@
 import nunjucks from 'nunjucks';
 import { join } from 'node:path';
 import { fail } from '../errors.ts';
-import type { DType } from '../ir/dtype.ts';
+import { type DType, bytesFor } from '../ir/dtype.ts';
 import type { Graph, Node } from '../ir/graph.ts';
 import { ROOT } from '../paths.ts';
 import type { RenderedKernel } from './render.ts';
@@ -139,7 +139,11 @@ function body(d: MovementDescriptor, copy = (j: number, src: string) => `out[k] 
   return lines;
 }
 
-const BYTES: Record<string, number> = { float: 4, double: 8, __nv_bfloat16: 2, __half: 2, __nv_fp8_e4m3: 1, 'long long': 8, int: 4, bool: 1, uint8_t: 1 };
+/** Bytes of an element of a descriptor's C type (C_TYPE read backwards). */
+const bytesOfC = (c: string) => {
+  const dtype = (Object.keys(C_TYPE) as DType[]).find((t) => C_TYPE[t] === c);
+  return dtype ? bytesFor(dtype, 1) : Infinity;
+};
 
 /**
  * Elements a Concat moves as one 16-byte vector (1: none): every input dense and of the output's
@@ -150,7 +154,7 @@ const BYTES: Record<string, number> = { float: 4, double: 8, __nv_bfloat16: 2, _
  */
 export function concatVector(d: MovementDescriptor): number {
   if (d.op !== 'Concat') return 1;
-  const v = 16 / (BYTES[d.outType] ?? 16);
+  const v = 16 / bytesOfC(d.outType);
   const inner = d.outShape.slice(d.axis! + 1).reduce((a, b) => a * b, 1);
   const fits = d.inputs.every((inp) => !inp.strides && inp.type === d.outType && (inp.shape[d.axis!] * inner) % v === 0);
   return v > 1 && fits ? v : 1;
