@@ -8,9 +8,10 @@
  *
  * Why: a double-stream transformer block (Flux.2, Qwen-Image) runs every norm, gate and quantize
  * twice, once per stream; the text stream's kernels are small (512 or fewer rows), so each pays a
- * launch and a ramp about as long as its transfer (bench/RESULTS.md, session 10: 50-100% of the
- * copy bandwidth against 80-97% for the image-size twins). As one launch they run at the merged
- * size's rate (compiler/codegen/render.ts renderSegmented: CTAs split between the segments).
+ * launch and a ramp about as long as its transfer (H100 80GB HBM3, bench/RESULTS.md session 10 call
+ * E11: 50-100% of the copy bandwidth against 80-97% for the image-size twins). As one launch they run
+ * at the merged size's rate (compiler/codegen/render.ts renderSegmented: CTAs split between the
+ * segments; session 12 call G2: e.g. LayerNorm+Modulate+Quantize 35.4 µs against 31.6 + 6.3 alone).
  *
  * Twins: row kernels (a row reduction: LayerNorm, RMSNorm, Softmax, per-token Quantize; fused or
  * alone) with the same body ops and the same row width, so the segments take the same threads and

@@ -150,7 +150,8 @@ const bytesOfC = (c: string) => {
  * type, each one's run along and after the axis a whole number of vectors, so a vector never
  * straddles two inputs. The kernel takes the vector loop only when every pointer is 16-byte
  * aligned (a window's start may not be), else the element loop. Flux.2's text ‖ image Concat of
- * [1, 4608, 6144] bf16 ran at 47% of the 1 GiB copy element by element (80.5 µs on the H100).
+ * [1, 4608, 6144] bf16 ran at 47% of the 1 GiB copy element by element (80.5 µs; by vectors 42.3 µs,
+ * 89%: H100 80GB HBM3, bench/RESULTS.md session 12 calls G3 and G4).
  */
 export function concatVector(d: MovementDescriptor): number {
   if (d.op !== 'Concat') return 1;

@@ -510,8 +510,9 @@ const SMS = 132;
  * that `total` CTAs allow every segment (R, the smallest with sum(ceil(rows / R)) <= total), then
  * the CTAs left to the segment with the fewest rows. A CTA's rows run one after another, each about
  * as long at any row count, so the small segment (the text stream) finishing early costs nothing,
- * and late costs the whole launch: on the H100, splitting by elements instead gave Qwen-Image's
- * 64-row text segment 4 CTAs of 16 rows, and the pair ran 80 µs against 71 as two launches.
+ * and late costs the whole launch: splitting by elements instead gave Qwen-Image's 64-row text
+ * segment 4 CTAs of 16 rows, and the pair ran 80 µs against 71 as two launches (H100 80GB HBM3,
+ * bench/RESULTS.md session 12 call G1).
  */
 export function segmentCtas(rows: readonly number[], total: number): number[] {
   if (!(total >= rows.length)) fail('segmented kernel grid', `at least one CTA a segment (${rows.length} segments)`, `${total} CTAs for rows [${rows.join(', ')}]`);
@@ -544,8 +545,9 @@ const dequantised = (d: ElementwiseDescriptor) => d.inputs.map((i) => (i.dequant
  *     Gelu+Quantize: 3 an SM for the image stream, 2 for the text stream's deferred reader);
  *   - segments of which one dequantizes an input and the other does not: their rows cost
  *     differently (the text stream's deferred GEMM's scales and biases, read again each row), and
- *     the text segment's CTAs became the launch's tail (on the H100 Mul+Add+LayerNorm+Modulate+
- *     Quantize pairs ran 80-88 µs against 71-78 as two launches, Qwen-Image and Flux.2).
+ *     the text segment's CTAs became the launch's tail (Mul+Add+LayerNorm+Modulate+Quantize pairs
+ *     ran 80-88 µs against 71-78 as two launches, Qwen-Image and Flux.2; H100 80GB HBM3, session 12
+ *     call G1).
  * Parameters: each segment's in its plan order, prefixed s<k>_. `ctasTotal` replaces the grid's size (GPU tests: a small grid
  * runs many rows a CTA through each segment's ring).
  */

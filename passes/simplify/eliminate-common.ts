@@ -4,7 +4,8 @@
  * redirected. Inline constants with identical contents are merged first, so e.g. the many copies of
  * `Constant [-1]` an exporter emits become one, and so do larger ones (keyed by their bytes' sha256):
  * Qwen-Image's export holds a [1, 4096] bool of ones per block for the attention mask, 60 copies that
- * kept a mask Concat and Where a block alive (about 0.7 ms of a CFG step on an H100). One forward
+ * kept a mask Concat and Where a block alive (118 launches of a CFG step; its data-movement time
+ * 0.4 -> 0.0 ms, H100 80GB HBM3, bench/RESULTS.md session 12 call G7). One forward
  * sweep reaches a fixpoint because inputs are canonicalised before a node's key is built.
  */
 import type { Graph } from '../../compiler/ir/graph.ts';
@@ -27,9 +28,10 @@ function constantKeys(graph: Graph): Map<string, string> {
   for (const [name, c] of graph.constants) {
     if (c.source.kind !== 'inline') continue;
     const t = c.source.tensor;
+    const bytes = (a: Exclude<typeof t.data, string[]>) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
     const contents = t.dtype === 'string' ? JSON.stringify(t.data)
       : t.size <= MAX_KEYED_CONSTANT ? t.toNumbers().join(',')
-      : `#${sha256(new Uint8Array((t.data as Exclude<typeof t.data, string[]>).buffer, (t.data as Exclude<typeof t.data, string[]>).byteOffset, (t.data as Exclude<typeof t.data, string[]>).byteLength))}`;
+      : `#${sha256(bytes(t.data as Exclude<typeof t.data, string[]>))}`;
     keys.set(name, `${t.dtype}[${t.shape}]${contents}`);
   }
   return keys;
