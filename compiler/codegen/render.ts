@@ -382,17 +382,21 @@ function renderRow(d: ElementwiseDescriptor, name: string, segment?: { start: nu
     switch (ins.op) {
       case 'LayerNormalization': case 'RMSNormalization': {
         const eps = Number(ins.attrs.epsilon ?? 1e-5);
+        // Row statistics by multiplies with 1 / cols and dc_rsqrt, not IEEE division and square
+        // root: those sequences, once a warp a row, cost LayerNorm+Modulate+Quantize [4608, 6144]
+        // about 4% (H100, bench/RESULTS.md session 13); the reference is float64 either way.
+        const inv = `T(${1 / d.cols})`;
         if (ins.op === 'LayerNormalization' && T <= 512) {
           // One reduction of (sum, sum of squares): variance = E[x²] - mean², in fp32.
           lines.push(`T p${i} = T(0), q${i} = T(0);`, loop(`const T z = ${a(0)}; p${i} += z; q${i} += z * z;`), `${red('dc_block_sum2')}(p${i}, q${i}, ${scratch()});`);
-          lines.push(`const T mean${i} = p${i} / T(${d.cols});`, `const T var${i} = q${i} / T(${d.cols}) - mean${i} * mean${i};`);
-          lines.push(`const T r${i} = T(1) / sqrt((var${i} > T(0) ? var${i} : T(0)) + T(${eps}));`);
+          lines.push(`const T mean${i} = p${i} * ${inv};`, `const T var${i} = q${i} * ${inv} - mean${i} * mean${i};`);
+          lines.push(`const T r${i} = dc_rsqrt((var${i} > T(0) ? var${i} : T(0)) + T(${eps}));`);
         } else {
           if (ins.op === 'LayerNormalization') {
-            lines.push(`T p${i} = T(0);`, loop(`p${i} += ${a(0)};`), `const T mean${i} = ${red('dc_block_sum')}(p${i}, ${scratch()}) / T(${d.cols});`);
+            lines.push(`T p${i} = T(0);`, loop(`p${i} += ${a(0)};`), `const T mean${i} = ${red('dc_block_sum')}(p${i}, ${scratch()}) * ${inv};`);
           } else lines.push(`const T mean${i} = T(0);`);
           lines.push(`T q${i} = T(0);`, loop(`const T z = ${a(0)} - mean${i}; q${i} += z * z;`));
-          lines.push(`const T r${i} = T(1) / sqrt(${red('dc_block_sum')}(q${i}, ${scratch()}) / T(${d.cols}) + T(${eps}));`);
+          lines.push(`const T r${i} = dc_rsqrt(${red('dc_block_sum')}(q${i}, ${scratch()}) * ${inv} + T(${eps}));`);
         }
         lines.push(loop(`${v}[i] = (${a(0)} - mean${i}) * r${i}${ins.args[1] ? ` * ${a(1)}` : ''}${ins.args[2] ? ` + ${a(2)}` : ''};`));
         break;
@@ -400,7 +404,7 @@ function renderRow(d: ElementwiseDescriptor, name: string, segment?: { start: nu
       case 'Softmax':
         lines.push(`T m${i} = -INFINITY;`, loop(`m${i} = dc_max(m${i}, ${a(0)});`), `const T mx${i} = ${red('dc_block_max')}(m${i}, ${scratch()});`);
         lines.push(`T p${i} = T(0);`, loop(`${v}[i] = exp(${a(0)} - mx${i}); p${i} += ${v}[i];`), `const T sum${i} = ${red('dc_block_sum')}(p${i}, ${scratch()});`);
-        lines.push(loop(`${v}[i] = ${v}[i] / sum${i};`));
+        lines.push(`const T rs${i} = T(1) / sum${i};`, loop(`${v}[i] = ${v}[i] * rs${i};`));
         break;
       case 'Quantize':
         // Per-token FP8: scale = amax / 448 (fp32), q = e4m3(x / scale), saturating; bf16: round.
