@@ -104,24 +104,6 @@ template <typename T> __device__ __forceinline__ void dc_load8(const float* p, l
   float4 a = *reinterpret_cast<const float4*>(p + i), b = *reinterpret_cast<const float4*>(p + i + 4);
   v[0] = T(a.x); v[1] = T(a.y); v[2] = T(a.z); v[3] = T(a.w); v[4] = T(b.x); v[5] = T(b.y); v[6] = T(b.z); v[7] = T(b.w);
 }
-// 16 raw bytes (8 elements of a 2-byte type) already in registers -> 8 compute values; the
-// pointer argument only selects the element type. Row kernels read their ring (dc_lds8) through
-// these. From the four words: a bf16 is the high half of its float, so one shift or mask each
-// (LayerNorm+Modulate+Quantize [4608, 6144] 34.2 µs with bf16-pair conversions, 33.4 this way,
-// bit-identical; H100, calls L3/L4 in bench/RESULTS.md session 13).
-template <typename T> __device__ __forceinline__ void dc_unpack8(const __nv_bfloat16*, const uint4& raw, T* v) {
-  const unsigned w[4] = {raw.x, raw.y, raw.z, raw.w};
-#pragma unroll
-  for (int k = 0; k < 4; ++k) { v[2 * k] = T(__uint_as_float(w[k] << 16)); v[2 * k + 1] = T(__uint_as_float(w[k] & 0xffff0000u)); }
-}
-template <typename T> __device__ __forceinline__ void dc_unpack8(const __half*, const uint4& raw, T* v) {
-  const unsigned w[4] = {raw.x, raw.y, raw.z, raw.w};
-#pragma unroll
-  for (int k = 0; k < 4; ++k) {
-    const float2 f = __half22float2(__halves2half2(__ushort_as_half((unsigned short)(w[k] & 0xffffu)), __ushort_as_half((unsigned short)(w[k] >> 16))));
-    v[2 * k] = T(f.x); v[2 * k + 1] = T(f.y);
-  }
-}
 template <typename T, typename X> __device__ __forceinline__ void dc_load8(const X* p, long long i, T* v) {
 #pragma unroll
   for (int k = 0; k < 8; ++k) v[k] = dc_load<T>(p, i + k);
@@ -168,16 +150,6 @@ __device__ __forceinline__ void dc_cp_async16(void* smem, const void* gmem) {
 }
 __device__ __forceinline__ void dc_cp_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
 template <int N> __device__ __forceinline__ void dc_cp_wait() { asm volatile("cp.async.wait_group %0;\n" :: "n"(N) : "memory"); }
-// 8 elements from the ring: one 16-byte plane for 2-byte types, two (planeBytes apart) for float.
-// The plane is copied into registers before it is unpacked: unpacked through a reference to shared
-// memory, it was read as four 4-byte loads (and with them LayerNorm+Modulate+Quantize [4608, 6144]
-// took 34.9 µs against 34.0; H100, call L1 in bench/RESULTS.md session 13).
-template <typename T> __device__ __forceinline__ void dc_lds8(const __nv_bfloat16* tag, const unsigned char* s, int, T* v) { const uint4 raw = *reinterpret_cast<const uint4*>(s); dc_unpack8<T>(tag, raw, v); }
-template <typename T> __device__ __forceinline__ void dc_lds8(const __half* tag, const unsigned char* s, int, T* v) { const uint4 raw = *reinterpret_cast<const uint4*>(s); dc_unpack8<T>(tag, raw, v); }
-template <typename T> __device__ __forceinline__ void dc_lds8(const float*, const unsigned char* s, int planeBytes, T* v) {
-  const float4 a = *reinterpret_cast<const float4*>(s), b = *reinterpret_cast<const float4*>(s + planeBytes);
-  v[0] = T(a.x); v[1] = T(a.y); v[2] = T(a.z); v[3] = T(a.w); v[4] = T(b.x); v[5] = T(b.y); v[6] = T(b.z); v[7] = T(b.w);
-}
 // Element i (compile-time after unrolling) of 8-element vectors of a 2-byte type held raw in
 // registers (row kernels keep row-invariant inputs packed: half the registers of floats).
 template <typename T> __device__ __forceinline__ T dc_pk(const __nv_bfloat16*, const uint4* a, int i) {
@@ -187,6 +159,26 @@ template <typename T> __device__ __forceinline__ T dc_pk(const __nv_bfloat16*, c
 template <typename T> __device__ __forceinline__ T dc_pk(const __half*, const uint4* a, int i) {
   const unsigned w = reinterpret_cast<const unsigned*>(a)[i >> 1];
   return T(__half2float(__ushort_as_half((unsigned short)((i & 1) ? (w >> 16) : (w & 0xffffu)))));
+}
+// 8 elements from the ring: one 16-byte plane for 2-byte types, two (planeBytes apart) for float.
+// A 2-byte plane is copied into registers, then unpacked from its words by dc_pk (a bf16 is the high
+// half of its float: one shift or mask). Unpacked as bf16 pairs through a reference to shared memory,
+// it was read as four 4-byte loads: LayerNorm+Modulate+Quantize [4608, 6144] 34.9 µs against 34.0 as one
+// 16-byte load (call L1), and 34.2 against 33.4 with pairs rather than words (calls L4, L5); H100 80GB
+// HBM3, bench/RESULTS.md session 13.
+template <typename T> __device__ __forceinline__ void dc_lds8(const __nv_bfloat16* tag, const unsigned char* s, int, T* v) {
+  const uint4 raw = *reinterpret_cast<const uint4*>(s);
+#pragma unroll
+  for (int k = 0; k < 8; ++k) v[k] = dc_pk<T>(tag, &raw, k);
+}
+template <typename T> __device__ __forceinline__ void dc_lds8(const __half* tag, const unsigned char* s, int, T* v) {
+  const uint4 raw = *reinterpret_cast<const uint4*>(s);
+#pragma unroll
+  for (int k = 0; k < 8; ++k) v[k] = dc_pk<T>(tag, &raw, k);
+}
+template <typename T> __device__ __forceinline__ void dc_lds8(const float*, const unsigned char* s, int planeBytes, T* v) {
+  const float4 a = *reinterpret_cast<const float4*>(s), b = *reinterpret_cast<const float4*>(s + planeBytes);
+  v[0] = T(a.x); v[1] = T(a.y); v[2] = T(a.z); v[3] = T(a.w); v[4] = T(b.x); v[5] = T(b.y); v[6] = T(b.z); v[7] = T(b.w);
 }
 
 // A norm's 1 / sqrt(x) a row: in float the IEEE square root, then the MUFU reciprocal (within 2

@@ -384,7 +384,8 @@ function renderRow(d: ElementwiseDescriptor, name: string, segment?: { start: nu
         const eps = Number(ins.attrs.epsilon ?? 1e-5);
         // Row statistics by multiplies with 1 / cols and dc_rsqrt, not IEEE division and square
         // root: those sequences, once a warp a row, cost LayerNorm+Modulate+Quantize [4608, 6144]
-        // about 4% (H100, bench/RESULTS.md session 13); the reference is float64 either way.
+        // about 4% (34.9 -> 33.4 µs, H100 80GB HBM3, call L1 in bench/RESULTS.md session 13); the
+        // reference is float64 either way.
         const inv = `T(${1 / d.cols})`;
         if (ins.op === 'LayerNormalization' && T <= 512) {
           // One reduction of (sum, sum of squares): variance = E[x²] - mean², in fp32.

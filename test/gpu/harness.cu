@@ -99,8 +99,9 @@ int main(int argc, char** argv) {
       else for (long long i = 0; i < bytes[a] / widths[a]; i += save) fwrite(host.data() + i * widths[a], 1, widths[a], outFile);
     }
     if (iters > 0) {
-      // Ten launches before the timed ones: with one, the first case on a set of buffers ran
-      // 6% slower than the same kernel and grid timed after it (H100, bench/RESULTS.md session 13).
+      // Ten launches before the timed ones. With one, a case timed first on its buffers ran 7-8%
+      // slower than the same kernel and grid timed right after it (call L2); with ten 3-4% (L3), the
+      // rest being where its buffers lie (H100 80GB HBM3, bench/RESULTS.md session 13).
       for (int w = 0; w < 10; ++w) launchAll();
       CHECKRT(cudaEventRecord(e0));
       for (int it = 0; it < iters; ++it) launchAll();

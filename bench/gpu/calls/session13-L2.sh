@@ -4,7 +4,7 @@
 # D/A and D/B (cases.txt, kernels.cubin.xz). The harness runs A, B, A, B (OUT/<A|B><n>/log.txt); B1's
 # outputs come back in 15 MB parts (checked here with `cases.ts check D/B OUT/B1` after `cat
 # OUT/B1/outputs.part.* > OUT/B1/outputs.bin`); B2's are compared with B1's on the GPU host.
-# L2 (call L2, /work/.device/4): 16-byte shared-memory loads in dc_unpack8 and the row statistics by multiplies (dc_rsqrt), A at 8c2f04c;
+# L2 (call L2, /work/.device/4): 16-byte shared-memory loads in the ring reads (dc_lds8) and the row statistics by multiplies (dc_rsqrt), A at 8c2f04c;
 # L3 (/work/.device/5): the same with every 16-byte load copied before unpacking (words unpacked by shifts), ten untimed
 # launches before each timing; L4 (`D=.gpu/L4c`): the ring planes copied before the bf16-pair unpack, global loads as at A;
 # L5 (`D=.gpu/L5c`): the final form, ring planes copied and unpacked from their words, global loads as at A.
