@@ -17,18 +17,6 @@
 #define DC_ROW_MIN_BLOCKS(n) (n)
 #endif
 
-// Programmatic dependent launch (sm_90 and later): every generated kernel opens with DC_PDL_ENTRY().
-// It lets the next kernel in the stream launch once every CTA of this one has started
-// (launch_dependents), and waits for the previous kernel to finish and flush its memory before any
-// global read or write (wait). The runtime launches a kernel with the programmatic-serialization
-// attribute only where its source has this entry (plan.ts `pdl`); without the attribute, or on a
-// target without the instructions, the wait returns at once.
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-#define DC_PDL_ENTRY() asm volatile("griddepcontrol.launch_dependents;\n\tgriddepcontrol.wait;" ::: "memory")
-#else
-#define DC_PDL_ENTRY() do {} while (0)
-#endif
-
 template <typename T> __device__ __forceinline__ T dc_load(const float* p, long long i) { return T(p[i]); }
 template <typename T> __device__ __forceinline__ T dc_load(const double* p, long long i) { return T(p[i]); }
 template <typename T> __device__ __forceinline__ T dc_load(const __nv_bfloat16* p, long long i) { return T(__bfloat162float(p[i])); }

@@ -11,7 +11,6 @@ import { describe, expect, it } from 'vitest';
 import { buildKernels } from '../compiler/build/index.ts';
 import { EW_OPS, ROW_TUNING, elementwiseDescriptor } from '../compiler/codegen/elementwise.ts';
 import { renderElementwise, renderUnit, rowCtasPerSm } from '../compiler/codegen/render.ts';
-import { usesPdl } from '../compiler/codegen/plan.ts';
 import { inferTypes } from '../compiler/ir/infer.ts';
 import { loadTimeNodes } from '../compiler/launches.ts';
 import { importOnnx } from '../compiler/onnx/import.ts';
@@ -31,17 +30,6 @@ function kernelsOf(name: string) {
 
 describe('element-wise codegen', () => {
   const kernels = [...kernelsOf('flux2'), ...kernelsOf('qwen_image')];
-
-  it('every kernel opens with the programmatic-dependent-launch entry (it waits for its predecessor before touching memory)', () => {
-    for (const k of kernels) {
-      const body = k.source.slice(k.source.indexOf('__global__'));
-      // The first statement after the signature's brace, and once per kernel.
-      expect(body.slice(body.indexOf(') {') + 3).trimStart().startsWith('DC_PDL_ENTRY();'), k.name).toBe(true);
-      expect(k.source.split('DC_PDL_ENTRY();').length - 1, k.name).toBe(k.source.split('__global__').length - 1);
-      expect(usesPdl(k), k.name).toBe(true);
-    }
-    expect(usesPdl({ source: 'extern "C" __global__ void k(float* y) { y[0] = 1.f; }' })).toBe(false);
-  });
 
   it('renders purely: the same descriptor gives the same source and name', () => {
     const again = [...kernelsOf('flux2'), ...kernelsOf('qwen_image')];

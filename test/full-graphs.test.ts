@@ -136,9 +136,6 @@ describe('full-size graphs', () => {
     // cuBLASLt, their scales deferred to their readers.
     type L = { kind: string; node: string; kernel?: string; grid: number; sharedBytes: number; args: { value: string }[] };
     const plan = m.launchPlan as L[];
-    // Every kernel of ours opens with the entry that waits for its predecessor (templates/preamble.cuh),
-    // so each launches with programmatic stream serialization; cuBLASLt's GEMMs keep plain stream order.
-    expect(plan.filter((l) => l.kind === 'kernel' && (l as { pdl?: boolean }).pdl !== true).map((l) => l.kernel), name).toEqual([]);
     const own = plan.filter((l) => l.kind === 'kernel' && l.kernel!.startsWith('gemm8_'));
     expect(own.length, name).toBe(name === 'qwen_image' ? 240 : 144);
     const cublas = plan.filter((l) => l.kind === 'gemm' && (l as unknown as { precision: string }).precision === 'fp8');

@@ -22,9 +22,6 @@
  *            runtime raises the kernel's limit to sharedBytes)
  *   kernel   also the VAE decoders' convolutions and norms over channels (conv-launch.ts)
  *   kernel   also the weight-only FP8 GEMV (dc.WQLinear, gemv.ts): args (x, wq, ws[, b], y)
- *   pdl      on a kernel launch: the kernel opens with DC_PDL_ENTRY (templates/preamble.cuh), so the
- *            runtime launches it with programmatic stream serialization (it may start while its
- *            predecessor's last CTAs run, and waits for it before touching memory)
  *   pending  an op with no kernel yet: named so
  *            the gap is visible in the report, never silently dropped
  *
@@ -59,7 +56,7 @@ export interface LaunchArg { value: string; where: 'arena' | 'weight' | 'input';
 export interface TensorMapArg { param: number; dtype: 'uint8' | 'bfloat16' | 'float32'; rows: number; cols: number; rowBytes: number; box: [number, number] }
 
 export type Launch =
-  | { kind: 'kernel'; node: string; kernel: string; grid: number; block: number; sharedBytes: number; args: LaunchArg[]; maps?: TensorMapArg[]; pdl?: true }
+  | { kind: 'kernel'; node: string; kernel: string; grid: number; block: number; sharedBytes: number; args: LaunchArg[]; maps?: TensorMapArg[] }
   | { kind: 'gemm'; node: string; precision: 'fp8' | 'nvfp4' | 'high'; m: number; n: number; k: number; transB: boolean; bias: boolean; args: LaunchArg[]; act?: ActGemm; unscaled?: true; fastAccum?: true }
   | { kind: 'pending'; node: string; op: string; args: LaunchArg[] };
 
@@ -285,11 +282,5 @@ export function kernelPlan(graph: Graph, memory: MemoryPlan, deferred: ReadonlyM
     pending[op] = (pending[op] ?? 0) + 1;
     launches.push({ kind: 'pending', node: name, op, args: args(node) });
   });
-  // Programmatic dependent launch where the kernel opens with the entry that waits for its
-  // predecessor (templates/preamble.cuh DC_PDL_ENTRY): launched early, it must not touch memory first.
-  for (const l of launches) if (l.kind === 'kernel' && usesPdl(kernels.get(l.kernel)!)) l.pdl = true;
   return { launches, kernels: [...kernels.values()], pending };
 }
-
-/** Whether a kernel opens with DC_PDL_ENTRY() (every template's kernels do: templates/preamble.cuh). */
-export const usesPdl = (k: Pick<RenderedKernel, 'source'>) => k.source.includes('DC_PDL_ENTRY();');

@@ -35,9 +35,7 @@ export type Grid = number | [number, number, number] | number[];
 export type Launch =
   | { kind: 'kernel'; node: string; kernel: string; grid: Grid; block: Grid; sharedBytes: number; args: LaunchArg[];
       /** Parameters passed as tensor maps over an argument's address (compiler/codegen/plan.ts TensorMapArg). */
-      maps?: TensorMapArg[];
-      /** The kernel waits for its predecessor itself (griddepcontrol.wait): launched with programmatic stream serialization. */
-      pdl?: boolean }
+      maps?: TensorMapArg[] }
   | { kind: 'gemm'; node: string; precision: 'fp8' | 'nvfp4' | 'bf16' | 'high'; m: number; n: number; k: number; transB: boolean; bias: boolean; args: LaunchArg[];
       /** fp8 run with unit scales and no bias: the kernels reading the output apply them (compiler/codegen/dequant.ts). */
       unscaled?: boolean;

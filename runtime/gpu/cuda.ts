@@ -45,7 +45,6 @@ const PROTOTYPES = {
   cuModuleGetFunction: 'int cuModuleGetFunction(_Out_ void **fn, void *module, const char *name)',
   cuFuncSetAttribute: 'int cuFuncSetAttribute(void *fn, int attrib, int value)',
   cuLaunchKernel: 'int cuLaunchKernel(void *fn, unsigned int gx, unsigned int gy, unsigned int gz, unsigned int bx, unsigned int by, unsigned int bz, unsigned int sharedBytes, void *stream, void *params, void *extra)',
-  cuLaunchKernelEx: 'int cuLaunchKernelEx(const void *config, void *fn, void *params, void *extra)',
   cuStreamCreate: 'int cuStreamCreate(_Out_ void **stream, unsigned int flags)',
   cuStreamDestroy: 'int cuStreamDestroy_v2(void *stream)',
   cuStreamSynchronize: 'int cuStreamSynchronize(void *stream)',
@@ -259,38 +258,9 @@ export function encodeTensorMap(d: Driver, address: DevicePtr, m: { dtype: keyof
 export const dims = (g: number | readonly number[]): [number, number, number] =>
   typeof g === 'number' ? [g, 1, 1] : [g[0] ?? 1, g[1] ?? 1, g[2] ?? 1];
 
-const CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION = 6;
-
-/**
- * A CUlaunchConfig (56 bytes: grid, block, dynamic shared memory, stream, attrs pointer, count) with
- * one CUlaunchAttribute (72 bytes: id, padding, a 64-byte value union) asking for programmatic
- * stream serialization. Both buffers must outlive the call only (the driver copies them).
- */
-function pdlConfig(grid: [number, number, number], block: [number, number, number], sharedBytes: number, stream: Handle): { config: Buffer; attr: Buffer } {
-  const attr = Buffer.alloc(72);
-  attr.writeInt32LE(CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION, 0);
-  attr.writeInt32LE(1, 8); // value.programmaticStreamSerializationAllowed
-  const config = Buffer.alloc(56);
-  [...grid, ...block, sharedBytes].forEach((v, i) => config.writeUInt32LE(v, 4 * i));
-  config.writeBigUInt64LE(stream ? koffi.address(stream) : 0n, 32); // the stream handle's value (a koffi pointer)
-  config.writeBigUInt64LE(koffi.address(attr), 40);
-  config.writeUInt32LE(1, 48);
-  return { config, attr };
-}
-
-/**
- * Launches a kernel. `pdl`: with programmatic stream serialization — the kernel may start while the
- * previous one's last CTAs still run, and must wait for it itself (DC_PDL_ENTRY, templates/preamble.cuh).
- */
-export function launch(d: Driver, fn: Handle, grid: number | readonly number[], block: number | readonly number[], sharedBytes: number, stream: Handle, params: KernelParams, pdl = false): void {
+export function launch(d: Driver, fn: Handle, grid: number | readonly number[], block: number | readonly number[], sharedBytes: number, stream: Handle, params: KernelParams): void {
   const [gx, gy, gz] = dims(grid), [bx, by, bz] = dims(block);
-  if (!pdl) {
-    d.call('cuLaunchKernel', fn, gx, gy, gz, bx, by, bz, sharedBytes, stream, params.pointers, null);
-    return;
-  }
-  const { config, attr } = pdlConfig([gx, gy, gz], [bx, by, bz], sharedBytes, stream);
-  d.call('cuLaunchKernelEx', config, fn, params.pointers, null);
-  void attr; // kept alive until the call has returned
+  d.call('cuLaunchKernel', fn, gx, gy, gz, bx, by, bz, sharedBytes, stream, params.pointers, null);
 }
 
 /** Captures what `record` enqueues on `stream` into a CUDA graph and instantiates it. */

@@ -48,8 +48,6 @@ export interface LoadOptions {
   syntheticWeights?: number;
   /** Capture the plan into a CUDA graph (default true). */
   graphs?: boolean;
-  /** Launch the kernels that wait for their predecessor themselves (plan.ts `pdl`) with programmatic stream serialization (default true). */
-  pdl?: boolean;
   /** Time each GEMM shape's candidate cuBLASLt algorithms at load and keep the fastest (default true; cublaslt.ts tune()). */
   gemmTuning?: boolean;
   /**
@@ -430,10 +428,9 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
           const t = mapOf.get(i);
           return t ? { bytes: encodeTensorMap(d, ptrOf(l, i), t) } : { ptr: ptrOf(l, i) };
         }));
-        const pdl = l.pdl === true && options.pdl !== false;
         return (s: Handle) => {
           try {
-            launch(d, fn, l.grid, l.block, l.sharedBytes, s, params, pdl);
+            launch(d, fn, l.grid, l.block, l.sharedBytes, s, params);
           } catch (e) {
             fail(`launch '${l.node}' (kernel ${l.kernel}, grid ${l.grid}, block ${l.block}, ${l.sharedBytes} bytes of dynamic shared memory)`, 'a launch the driver accepts', (e as Error).message);
           }
