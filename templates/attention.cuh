@@ -94,6 +94,20 @@ __device__ __forceinline__ float dca_exp2(float x) { float y; asm("ex2.approx.ft
 __device__ __forceinline__ float dca_mask_log2(float m) {
   return m < -1e37f ? (m == -INFINITY ? -INFINITY : -1.4426950408889634e37f) : m * 1.4426950408889634f;
 }
+// The attention prologue's arithmetic on a row of a head, in one rounding order (explicit fmaf and
+// __fmul_rn: no contraction left to the compiler), shared by the pack kernel (attention_pack.cu.njk)
+// and the own GEMM's pack epilogue (gemm_fp8.cu.njk), whose bytes must agree.
+// Sum of squares, one value at a time.
+__device__ __forceinline__ float dca_sq_acc(float ss, float x) { return fmaf(x, x, ss); }
+// 1 / sqrt(mean square + eps) of a row of d values, and a value normalised and weighted.
+__device__ __forceinline__ float dca_rms_inv(float ss, float d, float eps) { return __fdiv_rn(1.f, __fsqrt_rn(__fadd_rn(__fdiv_rn(ss, d), eps))); }
+__device__ __forceinline__ float dca_rms_norm(float x, float rn, float w) { return __fmul_rn(__fmul_rn(x, rn), w); }
+// RoPE of an interleaved pair (a, z): a' = a·cos0 - z·sin0, z' = z·cos1 + a·sin1.
+__device__ __forceinline__ void dca_rope2(float& a, float& z, float c0, float s0, float c1, float s1) {
+  const float x0 = fmaf(a, c0, -__fmul_rn(z, s0)), x1 = fmaf(z, c1, __fmul_rn(a, s1));
+  a = x0;
+  z = x1;
+}
 __device__ __forceinline__ uint32_t dca_pack_bf16(float lo, float hi) {
   __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
   return *reinterpret_cast<uint32_t*>(&v);
