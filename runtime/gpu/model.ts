@@ -48,6 +48,8 @@ export interface LoadOptions {
   syntheticWeights?: number;
   /** Capture the plan into a CUDA graph (default true). */
   graphs?: boolean;
+  /** Launch by launch, each named to this log before it runs and awaited after it (no CUDA graph): finds the launch that hangs or faults. */
+  trace?: (line: string) => void;
   /** Time each GEMM shape's candidate cuBLASLt algorithms at load and keep the fastest (default true; cublaslt.ts tune()). */
   gemmTuning?: boolean;
   /**
@@ -405,7 +407,14 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
   // Each replica: its arena, cuBLASLt workspace and stream, the launch plan as enqueue closures
   // bound to them, its CUDA graph (captured on its first run) and its host-side staging.
   const lt = new CublasLt();
-  const useGraphs = options.graphs !== false;
+  const useGraphs = options.graphs !== false && !options.trace;
+  // Tracing: each launch named before it is enqueued and awaited after, so a hang or a fault names its launch.
+  const traced = (list: ((s: Handle) => void)[], log: (line: string) => void) => list.map((step, i) => (s: Handle) => {
+    const l = m.launchPlan[i];
+    log(`launch ${i + 1}/${list.length} '${l.node}' ${l.kind === 'kernel' ? `kernel ${l.kernel}` : l.kind}`);
+    step(s);
+    d.call('cuStreamSynchronize', s);
+  });
   const intact = intactInputs(m);
   interface Replica { stream: Handle; arena: DevicePtr; steps: ((s: Handle) => void)[]; gemms: Gemm[]; graph: { exec: Handle; graph: Handle } | null; host: HostIo }
   const captured = (r: Replica) => (r.graph ??= captureGraph(d, r.stream, () => { for (const step of r.steps) step(r.stream); }));
@@ -446,7 +455,7 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
       }
       return fail(`launch '${l.node}'`, 'a kernel or GEMM', l.kind);
     });
-    const r: Replica = { stream: rs, arena, steps, gemms, graph: null, host: undefined as unknown as HostIo };
+    const r: Replica = { stream: rs, arena, steps: options.trace ? traced(steps, options.trace) : steps, gemms, graph: null, host: undefined as unknown as HostIo };
     r.host = hostIo(m.io, intact, {
       toDevice: (offset, bytes) => d.call('cuMemcpyHtoDAsync', arena + offset, bytes, bytes.length, rs),
       execute: () => { launchOn(r); d.call('cuStreamSynchronize', rs); },

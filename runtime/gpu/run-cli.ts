@@ -3,7 +3,7 @@
  * bundles this file with a Node binary; see runtime/gpu/README.md).
  *
  *   run-cli ARTIFACT [--inputs DIR] [--reference DIR] [--max-rel-l2 X] [--min-cosine Y] [--out DIR]
- *           [--synthetic-weights SEED] [--time N] [--profile] [--no-graphs] [--no-gemm-tuning] [--weights-from DIR] [--json]
+ *           [--synthetic-weights SEED] [--time N] [--profile] [--no-graphs] [--trace] [--no-gemm-tuning] [--weights-from DIR] [--json]
  *   run-cli ARTIFACT --check [--capability 9.0]     checks the artifact only (no GPU needed)
  *   run-cli ARTIFACT --synthetic-fills SEED --out FILE.json
  *           writes the draws --synthetic-weights SEED makes (no GPU needed): per weight entry its
@@ -17,6 +17,8 @@
  * DIR/output_<name>.npy (relative L2 and cosine; the bars make it exit 3). --time N replays the
  * captured CUDA graph N times and, as the baseline in the same run, the same plan launch by launch;
  * --profile times each launch on its own (events between launches) and sums by kind (--json: every launch too).
+ * --trace runs launch by launch, naming each launch on stderr before it runs and waiting for it after
+ * (no CUDA graph): the last line names the launch that hangs or faults.
  * --no-gemm-tuning keeps the cuBLASLt heuristic's first algorithm for every GEMM (the baseline of the
  * load-time tuning, cublaslt.ts tune()); the JSON lists each shape's tuning (`gemmTuning`).
  * --weights-from DIR loads the module in DIR first and runs ARTIFACT over its device weights (a
@@ -35,7 +37,7 @@ import { checkConstants, specFor } from './cublaslt.ts';
 import { fillPlan } from './weights.ts';
 import { loadModel } from './model.ts';
 
-const USAGE = 'run-cli ARTIFACT [--inputs DIR] [--reference DIR] [--max-rel-l2 X] [--min-cosine Y] [--out DIR] [--synthetic-weights SEED] [--time N] [--profile] [--no-graphs] [--no-gemm-tuning] [--weights-from DIR] [--json] | ARTIFACT --check [--capability X.Y] | ARTIFACT --synthetic-fills SEED --out FILE.json | --check-headers DIR';
+const USAGE = 'run-cli ARTIFACT [--inputs DIR] [--reference DIR] [--max-rel-l2 X] [--min-cosine Y] [--out DIR] [--synthetic-weights SEED] [--time N] [--profile] [--no-graphs] [--trace] [--no-gemm-tuning] [--weights-from DIR] [--json] | ARTIFACT --check [--capability X.Y] | ARTIFACT --synthetic-fills SEED --out FILE.json | --check-headers DIR';
 
 /** The synthetic draws of an artifact with their provenance (no GPU): see the header, --synthetic-fills. */
 export function syntheticFillsFile(dir: string, seed: number) {
@@ -87,7 +89,7 @@ export function main(argv: string[]): Promise<number> {
         args: argv, allowPositionals: true, strict: true,
         options: {
           inputs: { type: 'string' }, reference: { type: 'string' }, out: { type: 'string' }, 'synthetic-weights': { type: 'string' }, 'weights-from': { type: 'string' },
-          time: { type: 'string' }, 'no-graphs': { type: 'boolean' }, 'no-gemm-tuning': { type: 'boolean' }, json: { type: 'boolean' }, check: { type: 'boolean' },
+          time: { type: 'string' }, 'no-graphs': { type: 'boolean' }, trace: { type: 'boolean' }, 'no-gemm-tuning': { type: 'boolean' }, json: { type: 'boolean' }, check: { type: 'boolean' },
           capability: { type: 'string' }, 'check-headers': { type: 'string' }, 'synthetic-fills': { type: 'string' }, profile: { type: 'boolean' }, 'max-rel-l2': { type: 'string' }, 'min-cosine': { type: 'string' },
         },
     }, USAGE);
@@ -137,7 +139,7 @@ export function main(argv: string[]): Promise<number> {
     const donor = v['weights-from'] ? loadModel(v['weights-from'], { syntheticWeights: seed, gemmTuning: false, log }) : undefined;
     let model: ReturnType<typeof loadModel>;
     try {
-      model = loadModel(dir, { syntheticWeights: seed, graphs: !v['no-graphs'], gemmTuning: !v['no-gemm-tuning'], log, ...(donor ? { weightsFrom: donor } : {}) });
+      model = loadModel(dir, { syntheticWeights: seed, graphs: !v['no-graphs'], ...(v.trace ? { trace: (line: string) => process.stderr.write(`${line}\n`) } : {}), gemmTuning: !v['no-gemm-tuning'], log, ...(donor ? { weightsFrom: donor } : {}) });
     } catch (e) {
       donor?.close();
       throw e;
