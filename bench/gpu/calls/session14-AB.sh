@@ -25,6 +25,9 @@ print('$1 vs $2', {k:o.get(k) for k in ('relL2','cosine','finite','maxAbs')})" |
 }
 outputs $REF
 [ $A != $REF ] && compare $A $REF
+TMO=${TMO:-200}
+(timeout 60 sh $RT /tmp/art/$B --synthetic-weights 42 --trace --no-gemm-tuning > /dev/null 2> /tmp/trace-$B.txt; echo "$B trace rc $?" | tee -a $L); grep "^launch" /tmp/trace-$B.txt | tail -1 | tee -a $L
+grep -q "$B trace rc 0" $L || exit 1
 compare $B $REF
 [ $A != $REF ] && { outputs $A; compare $B $A; }
 for round in $(seq 1 $ROUNDS); do for v in $A $B; do
