@@ -97,8 +97,13 @@ __device__ __forceinline__ float dca_mask_log2(float m) {
 // The attention prologue's arithmetic on a row of a head, in one rounding order (explicit fmaf and
 // __fmul_rn: no contraction left to the compiler), shared by the pack kernel (attention_pack.cu.njk)
 // and the own GEMM's pack epilogue (gemm_fp8.cu.njk), whose bytes must agree.
-// Sum of squares, one value at a time.
-__device__ __forceinline__ float dca_sq_acc(float ss, float x) { return fmaf(x, x, ss); }
+// Sum of squares of a row as a fixed tree, cheap in both layouts: a pair's a² + b² (adjacent columns, one
+// thread in both), four pairs of an 8-column group as (p0 + p1) + (p2 + p3) (the pack: one lane; the GEMM's
+// accumulators: the quad's four lanes, two xor shuffles), then the groups by the butterfly xor 8, 4, 2, 1.
+__device__ __forceinline__ float dca_sq2(float a, float b) { return fmaf(b, b, __fmul_rn(a, a)); }
+__device__ __forceinline__ float dca_sq8(const float* x) {
+  return __fadd_rn(__fadd_rn(dca_sq2(x[0], x[1]), dca_sq2(x[2], x[3])), __fadd_rn(dca_sq2(x[4], x[5]), dca_sq2(x[6], x[7])));
+}
 // 1 / sqrt(mean square + eps) of a row of d values, and a value normalised and weighted.
 __device__ __forceinline__ float dca_rms_inv(float ss, float d, float eps) { return __fdiv_rn(1.f, __fsqrt_rn(__fadd_rn(__fdiv_rn(ss, d), eps))); }
 __device__ __forceinline__ float dca_rms_norm(float x, float rn, float w) { return __fmul_rn(__fmul_rn(x, rn), w); }
