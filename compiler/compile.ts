@@ -19,7 +19,6 @@ import { buildKernels } from './build/index.ts';
 import { spills } from './build/ptxas.ts';
 import { type KernelPlan, deferDequant, kernelPlan } from './codegen/plan.ts';
 import { lateReads } from './codegen/dequant.ts';
-import { packFusion } from './codegen/pack-epilogue.ts';
 import { isSegmentedKernel, renderUnit } from './codegen/render.ts';
 import { OWN_GEMM_MIN_TILES } from './codegen/gemm.ts';
 import { writeArtifact } from './artifact.ts';
@@ -222,10 +221,8 @@ export async function compileModel(options: CompileOptions): Promise<CompileSumm
   // FP8 GEMMs whose readers apply the scales (compiler/codegen/dequant.ts), unless the policy keeps
   // them in the GEMM: all of them ("gemm"), or those the own kernel runs ("auto").
   const deferred = stage('plan', () => (policy?.gemmScales === 'gemm' ? new Map() : deferDequant(graph, ownGemm && policy?.gemmScales === 'auto' ? ownGemm : undefined)));
-  // The attention pack in the QKV GEMMs' epilogue where the own kernel runs them (compiler/codegen/pack-epilogue.ts).
-  const packs = stage('plan', () => packFusion(graph, deferred, policy?.attentionPack === 'kernel' ? undefined : ownGemm));
-  const memory = stage('plan', () => planMemory(graph, lateReads(graph, deferred), packs.earlyWrites));
-  const planOptions = { fastAccum: policy?.accumulation === 'fast', ...(ownGemm ? { ownGemm } : {}), packFusion: packs };
+  const memory = stage('plan', () => planMemory(graph, lateReads(graph, deferred)));
+  const planOptions = { fastAccum: policy?.accumulation === 'fast', ...(ownGemm ? { ownGemm } : {}) };
   let plan = stage('codegen', () => kernelPlan(graph, memory, deferred, planOptions));
   const verify = options.verify ? stage('verify', () => verifyGraph(graph, resolve(options.verify!), VERIFY_TOLERANCE[precision])) : null;
   if (verify && !verify.passed) {

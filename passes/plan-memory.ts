@@ -2,9 +2,7 @@
  * plan-memory: one arena for every activation of a run, with an offset per buffer.
  *
  * Schedule: the graph's node order. `lateReads` (node index -> values): reads a node's kernel makes
- * beyond its graph inputs (the token scales of a deferred FP8 GEMM, compiler/codegen/dequant.ts);
- * `earlyWrites` (value -> node index): values a kernel writes before their producer's step (the
- * attention pack's outputs, written by the QKV GEMM's epilogue: compiler/codegen/pack-epilogue.ts).
+ * beyond its graph inputs (the token scales of a deferred FP8 GEMM, compiler/codegen/dequant.ts).
  * Buffers: the outputs of launches (compiler/launches.ts) and the
  * graph inputs; a view (Reshape, Split, ...) aliases its input's buffer, extending its lifetime;
  * fused-kernel internals never reach memory; weights (and load-time weight preparation) live
@@ -48,7 +46,7 @@ export interface MemoryPlan {
 const IN_PLACE = new Set(['FusedKernel', 'Silu', 'Modulate', 'RoPE', 'Add', 'Mul', 'Sub', 'Div', 'Sigmoid', 'Gelu', 'Neg', 'Tanh', 'Cast']);
 const align = (n: number) => Math.ceil(n / ALIGN) * ALIGN;
 
-export function planMemory(graph: Graph, lateReads: ReadonlyMap<number, readonly string[]> = new Map(), earlyWrites: ReadonlyMap<string, number> = new Map()): MemoryPlan {
+export function planMemory(graph: Graph, lateReads: ReadonlyMap<number, readonly string[]> = new Map()): MemoryPlan {
   const users = consumers(graph);
   const loadTime = loadTimeNodes(graph);
   const bytesOf = (v: string) => {
@@ -79,11 +77,6 @@ export function planMemory(graph: Graph, lateReads: ReadonlyMap<number, readonly
       }
     }
   });
-  // Values a kernel writes before their own node's step (a GEMM's pack epilogue writes the pack's outputs).
-  for (const [v, i] of earlyWrites) {
-    const b = buffers.get(location.get(v) ?? '');
-    if (b) b.first = Math.min(b.first, i);
-  }
   // Lifetimes: extended by every read (through views) and to the end for graph outputs.
   graph.nodes.forEach((node, i) => {
     for (const x of [...node.inputs, ...(lateReads.get(i) ?? [])]) {

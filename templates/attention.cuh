@@ -94,25 +94,6 @@ __device__ __forceinline__ float dca_exp2(float x) { float y; asm("ex2.approx.ft
 __device__ __forceinline__ float dca_mask_log2(float m) {
   return m < -1e37f ? (m == -INFINITY ? -INFINITY : -1.4426950408889634e37f) : m * 1.4426950408889634f;
 }
-// The attention prologue's arithmetic on a row of a head, in one rounding order (explicit fmaf and
-// __fmul_rn: no contraction left to the compiler), shared by the pack kernel (attention_pack.cu.njk)
-// and the own GEMM's pack epilogue (gemm_fp8.cu.njk), whose bytes must agree.
-// Sum of squares of a row as a fixed tree, cheap in both layouts: a pair's a² + b² (adjacent columns, one
-// thread in both), four pairs of an 8-column group as (p0 + p1) + (p2 + p3) (the pack: one lane; the GEMM's
-// accumulators: the quad's four lanes, two xor shuffles), then the groups by the butterfly xor 8, 4, 2, 1.
-__device__ __forceinline__ float dca_sq2(float a, float b) { return fmaf(b, b, __fmul_rn(a, a)); }
-__device__ __forceinline__ float dca_sq8(const float* x) {
-  return __fadd_rn(__fadd_rn(dca_sq2(x[0], x[1]), dca_sq2(x[2], x[3])), __fadd_rn(dca_sq2(x[4], x[5]), dca_sq2(x[6], x[7])));
-}
-// 1 / sqrt(mean square + eps) of a row of d values, and a value normalised and weighted.
-__device__ __forceinline__ float dca_rms_inv(float ss, float d, float eps) { return __fdiv_rn(1.f, __fsqrt_rn(__fadd_rn(__fdiv_rn(ss, d), eps))); }
-__device__ __forceinline__ float dca_rms_norm(float x, float rn, float w) { return __fmul_rn(__fmul_rn(x, rn), w); }
-// RoPE of an interleaved pair (a, z): a' = a·cos0 - z·sin0, z' = z·cos1 + a·sin1.
-__device__ __forceinline__ void dca_rope2(float& a, float& z, float c0, float s0, float c1, float s1) {
-  const float x0 = fmaf(a, c0, -__fmul_rn(z, s0)), x1 = fmaf(z, c1, __fmul_rn(a, s1));
-  a = x0;
-  z = x1;
-}
 __device__ __forceinline__ uint32_t dca_pack_bf16(float lo, float hi) {
   __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
   return *reinterpret_cast<uint32_t*>(&v);

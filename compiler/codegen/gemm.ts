@@ -56,23 +56,6 @@ export interface GemmDescriptor {
   biasType?: 'float32' | 'bfloat16';
   /** Y's element type (fp32: accuracy checks against the simulation without the output's rounding). */
   out?: 'bf16' | 'fp32';
-  /**
-   * The attention pack in the epilogue (pack-epilogue.ts): N = 3·heads·128 columns, Q then K then V
-   * heads, M rows the tokens tokenStart.. of a packed sequence of `seq`; each 128 x 128 tile is written
-   * as the pack writes it (ping-pong, 128 wide, scaled, bf16). Norm weights' and RoPE tables' presence
-   * and types, and the tables' windows (element offset, token stride), are baked in.
-   */
-  pack?: GemmPack;
-  /** Columns col0 .. col0 + n of a GEMM `ldy` wide (default 0 and n): W's rows and Y's columns by coordinate. */
-  col0?: number;
-  ldy?: number;
-}
-
-export interface GemmPack {
-  heads: number; seq: number; tokenStart: number; eps: number;
-  /** C types of Q's and K's norm weights, or false where the pack does not normalise. */
-  qNorm: string | false; kNorm: string | false;
-  rope: { cosOffset: number; cosStride: number; sinOffset: number; sinStride: number } | false;
 }
 
 /** The ping-pong's scaled epilogue reads its tile's scales from shared memory (the template's stagedScales). */
@@ -82,9 +65,8 @@ const stagedScales = (d: Pick<GemmDescriptor, 'epilogue' | 'schedule'>) => d.epi
  * Dynamic shared memory: alignment slack, the stages, a bf16 Y's four 8 KB chunk buffers, the two
  * consumers' staged scales (ping-pong, scaled: BN column scales, BN biases, 128 token scales each), the barriers.
  */
-export const gemmSharedBytes = (d: Pick<GemmDescriptor, 'bn' | 'stages' | 'out'> & Partial<Pick<GemmDescriptor, 'epilogue' | 'schedule' | 'pack'>>) =>
-  1024 + d.stages * (128 * 128 + d.bn * 128) + (d.out === 'fp32' ? 0 : 4 * 8192) + (stagedScales({ epilogue: d.epilogue ?? 'unscaled', schedule: d.schedule }) ? 2 * (2 * d.bn + 128) * 4 : 0) + 16 * d.stages
-  + (d.pack ? 32 : 0); // the pack epilogue's warp maxima, four floats a consumer warpgroup
+export const gemmSharedBytes = (d: Pick<GemmDescriptor, 'bn' | 'stages' | 'out'> & Partial<Pick<GemmDescriptor, 'epilogue' | 'schedule'>>) =>
+  1024 + d.stages * (128 * 128 + d.bn * 128) + (d.out === 'fp32' ? 0 : 4 * 8192) + (stagedScales({ epilogue: d.epilogue ?? 'unscaled', schedule: d.schedule }) ? 2 * (2 * d.bn + 128) * 4 : 0) + 16 * d.stages;
 
 /** Rendered kernels by descriptor: a model repeats a few GEMM shapes over its blocks. */
 const rendered = new Map<string, RenderedKernel>();
@@ -111,10 +93,6 @@ function render(d: GemmDescriptor): RenderedKernel {
   if (d.promote && d.bn > 192) fail(where, 'two accumulators in registers (tile width <= 192 with promotion)', String(d.bn));
   if (d.schedule === 'pingpong' && (d.promote || d.bn > 192)) fail(where, 'a ping-pong tile of 128 rows in registers (fast accumulation, width <= 192)', `width ${d.bn}${d.promote ? ', promotion' : ''}`);
   if (d.bias && d.epilogue !== 'scaled') fail(where, 'a bias with the scaled epilogue', d.epilogue);
-  if ((d.col0 ?? 0) < 0 || (d.col0 ?? 0) + d.n > (d.ldy ?? d.n) || (d.col0 ?? 0) % 16 !== 0) fail(where, 'columns col0 .. col0 + N inside a GEMM ldy wide, col0 a multiple of 16', JSON.stringify({ col0: d.col0, n: d.n, ldy: d.ldy }));
-  if (d.pack && !(d.schedule === 'pingpong' && d.bn === 128 && d.epilogue === 'scaled' && d.out !== 'fp32' && d.n === 3 * d.pack.heads * 128 && d.m % 128 === 0 && d.pack.tokenStart % 128 === 0 && d.pack.seq % 128 === 0)) {
-    fail(where, 'a pack epilogue on the ping-pong schedule, 128-wide scaled tiles, bf16 Y, N = 3 x heads x 128, rows and tokens in whole blocks of 128', JSON.stringify({ schedule: d.schedule, bn: d.bn, epilogue: d.epilogue, out: d.out, n: d.n, m: d.m, pack: d.pack }));
-  }
   const shared = gemmSharedBytes(d);
   if (shared > MAX_SHARED) fail(where, `at most ${MAX_SHARED} bytes of shared memory`, `${shared} (${d.stages} stages)`);
   const mma = wgmmaFunction('ss-e4m3', d.bn);
@@ -124,7 +102,6 @@ function render(d: GemmDescriptor): RenderedKernel {
     // A warpgroup's chunks of a tile alternate between its two buffers; an odd count (cooperative, 192
     // wide) starts the next tile on the buffer of the previous tile's last (latest) store.
     oddChunks: d.schedule !== 'pingpong' && (d.bn / 64) % 2 === 1,
-    pack: d.pack ? { ...d.pack, colsK: d.pack.heads * 128, colsV: 2 * d.pack.heads * 128 } : false, col0: d.col0 ?? 0, ldy: d.ldy ?? d.n,
   })].join('\n');
   const tiles = Math.ceil(d.m / 128) * (d.n / d.bn);
   return { name, source, hot: true, grid: Math.min(H100_SMS, tiles), block: 384, sharedBytes: shared };
@@ -163,7 +140,6 @@ export const ownGemmTakes = (m: number, n: number, k: number, yType: string, sca
  */
 export function ownGemm(
   m: number, n: number, k: number, promote: number, yType: string = 'bfloat16', scaled?: ScaledTypes, minTiles = OWN_GEMM_MIN_TILES,
-  part?: { col0: number; width: number },
 ): { kernel: RenderedKernel; maps: TensorMapArg[] } | undefined {
   const bn = 192;
   if (!ownGemmTakes(m, n, k, yType, scaled, minTiles)) return undefined;
@@ -174,29 +150,13 @@ export function ownGemm(
     // fp32 Y (float32 graphs: the tiny fixtures; accuracy checks) takes the cooperative schedule: the
     // ping-pong's fp32 stores from registers with staged scales spill 8 bytes (sm_90a, CUDA 13.0).
     ...(promote || f32 ? {} : { schedule: 'pingpong' as const }), ...(f32 ? { out: 'fp32' as const } : {}),
-    ...(part ? { col0: part.col0, ldy: part.width } : {}),
   });
-  return { kernel, maps: gemmMaps(m, part?.width ?? n, k, bn, f32) };
-}
-
-/** Tensor maps of X [M, K], W [width, K] and Y [M, width] (a launch may take a column range of them by coordinate). */
-const gemmMaps = (m: number, width: number, k: number, bn: number, f32: boolean): TensorMapArg[] => [
-  { param: 0, dtype: 'uint8', rows: m, cols: k, rowBytes: k, box: [128, 128] },
-  { param: 1, dtype: 'uint8', rows: width, cols: k, rowBytes: k, box: [128, bn] },
-  f32 ? { param: 2, dtype: 'float32', rows: m, cols: width, rowBytes: 4 * width, box: [32, 64] } : { param: 2, dtype: 'bfloat16', rows: m, cols: width, rowBytes: 2 * width, box: [64, 64] },
-];
-
-/**
- * The own FP8 GEMM over the first 3·heads·128 columns of a QKV projection `width` wide, with the
- * attention pack in its epilogue (pack-epilogue.ts): 128 x 128 tiles on the ping-pong schedule, 5
- * stages, its scales (and bias) applied first. The launch passes, after the scaled GEMM's
- * arguments, the norm weights and RoPE tables the pack reads, then Qp, Kp, Vt, Qs, Ks.
- */
-export function ownPackGemm(m: number, k: number, width: number, scaled: ScaledTypes, pack: GemmPack): { kernel: RenderedKernel; maps: TensorMapArg[] } {
-  const n = 3 * pack.heads * 128;
-  const kernel = renderGemm({
-    kind: 'gemm-fp8', m, n, k, bn: 128, stages: 5, groupM: 8, promote: 0, epilogue: 'scaled', bias: !!scaled.bias,
-    ...(scaled.bias === 'bfloat16' ? { biasType: 'bfloat16' as const } : {}), schedule: 'pingpong', pack, ldy: width,
-  });
-  return { kernel, maps: gemmMaps(m, width, k, 128, false) };
+  return {
+    kernel,
+    maps: [
+      { param: 0, dtype: 'uint8', rows: m, cols: k, rowBytes: k, box: [128, 128] },
+      { param: 1, dtype: 'uint8', rows: n, cols: k, rowBytes: k, box: [128, bn] },
+      f32 ? { param: 2, dtype: 'float32', rows: m, cols: n, rowBytes: 4 * n, box: [32, 64] } : { param: 2, dtype: 'bfloat16', rows: m, cols: n, rowBytes: 2 * n, box: [64, 64] },
+    ],
+  };
 }

@@ -22,10 +22,6 @@
  *            runtime raises the kernel's limit to sharedBytes)
  *   kernel   also the VAE decoders' convolutions and norms over channels (conv-launch.ts)
  *   kernel   also the weight-only FP8 GEMV (dc.WQLinear, gemv.ts): args (x, wq, ws[, b], y)
- *   kernel   also an own FP8 GEMM with the attention pack in its epilogue (pack-epilogue.ts): args
- *            (x, w, y, y, xs, ws[, b][, qNorm][, kNorm][, cos, sin], Qp, Kp, Vt, Qs, Ks), then, where
- *            the projection is wider than Q/K/V, a second own GEMM for its other columns (same first
- *            arguments, columns by coordinate); its AttentionPack is not launched
  *   pending  an op with no kernel yet: named so
  *            the gap is visible in the report, never silently dropped
  *
@@ -47,8 +43,7 @@ import { isNvfp4ActivationQuantize, nvfp4QuantizeDescriptor, renderNvfp4Quantize
 import { type RenderedKernel, launchValues, renderElementwise, renderSegmented } from './render.ts';
 import { type Deferred, type ReaderKind, deferredGemms } from './dequant.ts';
 import { gemvDescriptor, renderGemv } from './gemv.ts';
-import { type GemmPack, type ScaledTypes, ownGemm, ownGemmTakes, ownPackGemm } from './gemm.ts';
-import type { PackEpilogue, PackFusion } from './pack-epilogue.ts';
+import { type ScaledTypes, ownGemm, ownGemmTakes } from './gemm.ts';
 
 export interface LaunchArg { value: string; where: 'arena' | 'weight' | 'input'; offset?: number }
 
@@ -161,15 +156,7 @@ export interface PlanOptions {
   fastAccum?: boolean; ownGemm?: { promote: number; minTiles: number };
   /** Segmented kernels (by name) launched as their segments instead: ones that spilled when built (compile.ts). */
   separate?: ReadonlySet<string>;
-  /** QKV GEMMs that write the attention pack's outputs, and the packs not launched (pack-epilogue.ts; planMemory got its earlyWrites). */
-  packFusion?: PackFusion;
 }
-
-/** The template's view of a pack epilogue. */
-const gemmPack = (e: PackEpilogue): GemmPack => ({
-  heads: e.heads, seq: e.seq, tokenStart: e.tokenStart, eps: e.eps, qNorm: e.qNorm?.type ?? false, kNorm: e.kNorm?.type ?? false,
-  rope: e.rope ? { cosOffset: e.rope.cos.offset, cosStride: e.rope.cos.stride, sinOffset: e.rope.sin.offset, sinStride: e.rope.sin.stride } : false,
-});
 
 export function kernelPlan(graph: Graph, memory: MemoryPlan, deferred: ReadonlyMap<string, Deferred> = new Map(), options: PlanOptions = {}): KernelPlan {
   const users = consumers(graph);
@@ -247,24 +234,6 @@ export function kernelPlan(graph: Graph, memory: MemoryPlan, deferred: ReadonlyM
       dense(node, node.inputs);
       // The own kernel: a deferred GEMM as it stands (unscaled), any other with its scales and bias in the epilogue.
       const scaled = !deferred.has(name);
-      const packed = options.packFusion?.gemms.get(name);
-      if (packed && options.ownGemm && precision === 'fp8' && scaled) {
-        // Q/K/V columns with the attention pack in the epilogue; the columns after them (if any) as a second launch.
-        const [x, xs, w, ws, b] = node.inputs;
-        const types = scaledTypes(graph, node);
-        const pk = ownPackGemm(m, k, n, types, gemmPack(packed));
-        const common = [x, w, name, name, xs, ws, ...(bias ? [b] : [])];
-        const reads = [packed.qNorm?.value, packed.kNorm?.value, packed.rope?.cos.value, packed.rope?.sin.value].filter((v): v is string => !!v);
-        kernels.set(pk.kernel.name, pk.kernel);
-        launches.push({ kind: 'kernel', node: name, kernel: pk.kernel.name, grid: pk.kernel.grid, block: pk.kernel.block, sharedBytes: pk.kernel.sharedBytes, args: [...common, ...reads, ...packed.outputs].map(arg), maps: pk.maps });
-        if (n > packed.cols) {
-          const rest = ownGemm(m, n - packed.cols, k, options.ownGemm.promote, dtypeOf(graph, name), types, options.ownGemm.minTiles, { col0: packed.cols, width: n })
-            ?? fail(`QLinear launch -> ${name}`, 'the own GEMM for the columns after Q, K and V (pack-epilogue.ts checked it)', `${m}x${n - packed.cols}x${k}`);
-          kernels.set(rest.kernel.name, rest.kernel);
-          launches.push({ kind: 'kernel', node: name, kernel: rest.kernel.name, grid: rest.kernel.grid, block: rest.kernel.block, sharedBytes: rest.kernel.sharedBytes, args: common.map(arg), maps: rest.maps });
-        }
-        return;
-      }
       const own = options.ownGemm && precision === 'fp8' ? ownGemm(m, n, k, options.ownGemm.promote, dtypeOf(graph, name), scaled ? scaledTypes(graph, node) : undefined, options.ownGemm.minTiles) : undefined;
       if (own) {
         // X [M, K] codes, W [N, K] codes, Y [M, N] (dense: dense() above) as tensor maps, then Y's pointer, then (scaled) xs, ws and the bias.
@@ -302,7 +271,6 @@ export function kernelPlan(graph: Graph, memory: MemoryPlan, deferred: ReadonlyM
       launches.push({ kind: 'kernel', node: name, kernel: k.name, grid: k.grid, block: k.block, sharedBytes: k.sharedBytes, args: [...read, ...node.outputs].map(arg) });
       return;
     }
-    if (node.domain === 'dc' && node.op === 'AttentionPack' && options.packFusion?.packs.has(name)) return; // written by its QKV GEMMs
     if (node.domain === 'dc' && (node.op === 'AttentionPack' || node.op === 'PackedAttention' || node.op === 'AttentionQuantizeV')) {
       const { args: values, ...k } = node.op === 'AttentionPack' ? renderPack(packDescriptor(graph, node, deferred))
         : node.op === 'AttentionQuantizeV' ? renderVQuant(vquantDescriptor(graph, node)) : renderAttention(attentionDescriptor(graph, node));

@@ -50,11 +50,6 @@
  * stay with cuBLASLt, which splits K (0.48-0.94x there, bench/RESULTS.md "Session 10: thin GEMMs"). With "accumulation": "fp32" the own kernel
  * adds the tensor cores' sums into fp32 every 8 K blocks (7.2e-4 from the simulation on an H100 80GB
  * HBM3, bench/RESULTS.md "Session 9: the compiler's own FP8 GEMM").
- * `attentionPack`: "gemm" (default) or "kernel": where the attention prologue (RMSNorm, RoPE, the e4m3
- * block quantization of Q and K, V transposed) runs. "gemm": the own FP8 GEMM that projects Q, K and V
- * writes the packed operands from its epilogue wherever each 128 x 128 output tile is one head of one
- * role over 128 tokens (compiler/codegen/pack-epilogue.ts: Flux.2 [dev]'s attention), so the pack kernel
- * and the bf16 round trip of Q, K and V go; elsewhere, and with "kernel", the pack kernel runs.
  * `oneRowGemms`: "fp8-weights" (default) turns a one-row GEMM whose weight holds at least
  * `oneRowMinBytes` (default 256 MiB in its graph type; K a multiple of 16) into a weight-only FP8
  * GEMV (dc.WQLinear, compiler/codegen/gemv.ts): e4m3 weights with an fp32 scale per output channel,
@@ -83,7 +78,6 @@ export interface PrecisionPolicy {
   gemmScales: 'readers' | 'gemm' | 'auto';
   accumulation: 'fast' | 'fp32';
   gemm: 'cublaslt' | 'own';
-  attentionPack: 'gemm' | 'kernel';
   oneRowGemms: 'fp8-weights' | 'high';
   /** Weight bytes (graph type) from which a one-row GEMM takes the weight-only FP8 path. */
   oneRowMinBytes: number;
@@ -109,7 +103,7 @@ export interface GemmDecision {
 export const ONE_ROW_MIN_BYTES = 256 * 2 ** 20;
 
 export function defaultPolicy(format: QuantFormat): PrecisionPolicy {
-  return { format, keep: [], quantize: [], structural: true, attention: 'auto', gemmScales: 'auto', accumulation: 'fast', gemm: 'own', attentionPack: 'gemm', oneRowGemms: 'fp8-weights', oneRowMinBytes: ONE_ROW_MIN_BYTES, source: 'default policy' };
+  return { format, keep: [], quantize: [], structural: true, attention: 'auto', gemmScales: 'auto', accumulation: 'fast', gemm: 'own', oneRowGemms: 'fp8-weights', oneRowMinBytes: ONE_ROW_MIN_BYTES, source: 'default policy' };
 }
 
 export function loadPolicy(file: string, format: QuantFormat): PrecisionPolicy {
@@ -120,7 +114,7 @@ export function loadPolicy(file: string, format: QuantFormat): PrecisionPolicy {
     fail(`--policy ${file}`, 'a readable JSON policy file', (e as Error).message);
   }
   const p = raw as Record<string, unknown>;
-  const known = ['keep', 'quantize', 'structural', 'attention', 'gemmScales', 'accumulation', 'gemm', 'attentionPack', 'ownGemmMinTiles', 'oneRowGemms', 'oneRowMinBytes'];
+  const known = ['keep', 'quantize', 'structural', 'attention', 'gemmScales', 'accumulation', 'gemm', 'ownGemmMinTiles', 'oneRowGemms', 'oneRowMinBytes'];
   for (const k of Object.keys(p)) if (!known.includes(k)) fail(`--policy ${file}`, `only the keys ${known.join(', ')}`, `'${k}'`);
   const list = (k: string) => {
     const v = p[k] ?? [];
@@ -135,15 +129,13 @@ export function loadPolicy(file: string, format: QuantFormat): PrecisionPolicy {
   if (accumulation !== 'fast' && accumulation !== 'fp32') fail(`--policy ${file}`, '"accumulation" to be "fast" or "fp32"', JSON.stringify(p.accumulation));
   const gemm = (p.gemm ?? 'own') as string;
   if (gemm !== 'cublaslt' && gemm !== 'own') fail(`--policy ${file}`, '"gemm" to be "own" or "cublaslt"', JSON.stringify(p.gemm));
-  const attentionPack = (p.attentionPack ?? 'gemm') as string;
-  if (attentionPack !== 'gemm' && attentionPack !== 'kernel') fail(`--policy ${file}`, '"attentionPack" to be "gemm" or "kernel"', JSON.stringify(p.attentionPack));
   const oneRowGemms = (p.oneRowGemms ?? 'fp8-weights') as string;
   if (oneRowGemms !== 'fp8-weights' && oneRowGemms !== 'high') fail(`--policy ${file}`, '"oneRowGemms" to be "fp8-weights" or "high"', JSON.stringify(p.oneRowGemms));
   const oneRowMinBytes = p.oneRowMinBytes ?? ONE_ROW_MIN_BYTES;
   if (typeof oneRowMinBytes !== 'number' || !(oneRowMinBytes >= 0)) fail(`--policy ${file}`, '"oneRowMinBytes" to be a number of bytes >= 0', JSON.stringify(p.oneRowMinBytes));
   const ownGemmMinTiles = p.ownGemmMinTiles;
   if (ownGemmMinTiles !== undefined && (typeof ownGemmMinTiles !== 'number' || !Number.isInteger(ownGemmMinTiles) || ownGemmMinTiles < 1)) fail(`--policy ${file}`, '"ownGemmMinTiles" to be an integer >= 1', JSON.stringify(p.ownGemmMinTiles));
-  return { format, keep: list('keep'), quantize: list('quantize'), structural: p.structural !== false, attention: attention as PrecisionPolicy['attention'], gemmScales: gemmScales as PrecisionPolicy['gemmScales'], accumulation, gemm, attentionPack: attentionPack as PrecisionPolicy['attentionPack'], ...(ownGemmMinTiles === undefined ? {} : { ownGemmMinTiles }), oneRowGemms, oneRowMinBytes, source: file };
+  return { format, keep: list('keep'), quantize: list('quantize'), structural: p.structural !== false, attention: attention as PrecisionPolicy['attention'], gemmScales: gemmScales as PrecisionPolicy['gemmScales'], accumulation, gemm, ...(ownGemmMinTiles === undefined ? {} : { ownGemmMinTiles }), oneRowGemms, oneRowMinBytes, source: file };
 }
 
 /** Attention this long (queries and keys) is compute-bound: where FP8 Q·Kᵀ pays. */
