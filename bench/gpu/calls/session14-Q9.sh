@@ -1,13 +1,17 @@
 #!/bin/sh
-# Session 14 call Q9 (`D=.gpu/Q9 sh THIS`): where the pack epilogue's time goes. Timing only (outputs of the
-# diagnostic builds are not the model's): flux-kern (pack kernel), flux-new (pack epilogue), flux-w1 (the
-# pack GEMMs' 128-wide tiles and the column split with the plain epilogue: the tiling's own cost) and
-# flux-w8 (the pack epilogue with the RoPE tables' loads replaced by cos 1, sin 0), each with --profile.
+# Session 14 calls Q9 and R2 (`D=.gpu/Q9 sh THIS`; `D=.gpu/R2 V="..." sh THIS`): where the pack epilogue's time
+# goes (the pack-epilogue GEMM of 9370c6e, since reverted). Timing only (outputs of the diagnostic builds are
+# not the model's), each artifact with --profile; the QKV GEMM's launches printed (linear_9: a double block's
+# image stream; linear_199: the last single block, pack part then the rest). Q9: flux-kern (pack kernel),
+# flux-new (pack epilogue), flux-w1 (the 128-wide tiles and the column split with the plain epilogue) and
+# flux-w8 (the RoPE tables' loads replaced by cos 1, sin 0). R2, built from 9370c6e's template with parts
+# removed: flux-full (as is), flux-norope (w8), flux-xc (no RMSNorm/RoPE), flux-xd (no e4m3 codes staged or
+# stored), flux-xe (V tiles do nothing), flux-xf (only the scaled, bf16-rounded values).
 set -u
 export PYTHONUNBUFFERED=1 DC_GEMM_TUNING=/tmp/gemm-tuning.json
 D=${D:-.gpu/Q9}
 tar -xJf $D/art.tar.xz -C /tmp
-for v in flux-kern flux-new flux-w1 flux-w8 flux-kern flux-new; do
+for v in ${V:-flux-kern flux-new flux-w1 flux-w8 flux-kern flux-new}; do
   timeout 100 sh .gpu/rt/run.sh /tmp/art/$v --synthetic-weights 42 --time 20 --profile --json > /tmp/s.json 2>/dev/null; echo "$v rc $?"
   python3 - /tmp/s.json $v <<'PY'
 import json,sys,collections
