@@ -1,5 +1,6 @@
 #!/bin/sh
-# Session 14 call P1 (`D=.gpu/P1 sh THIS`): programmatic dependent launch (PDL) in the models.
+# Session 14 calls P1 and P2 (`D=.gpu/P1 sh THIS`): programmatic dependent launch (PDL) in the models. Runs at
+# 8d67e71 (its runtime has --no-pdl); PDL was reverted after these calls (bench/RESULTS.md, session 14).
 # Artifacts compiled here at this change (every kernel of ours opens with DC_PDL_ENTRY, templates/preamble.cuh):
 # Qwen-Image `--batch 2 --text-length 32`, Flux.2 `--size 1024x1024 --shape txt_tokens=512`, carried as
 # $D/art.tar.xz with the runtime ($D/../rt from `npx tsx runtime/gpu/pack.ts`). The baseline is the same
