@@ -166,12 +166,8 @@ template <typename T> __device__ __forceinline__ T dc_pk(const __half*, const ui
 // it was read as four 4-byte loads: LayerNorm+Modulate+Quantize [4608, 6144] 34.9 µs against 34.0 as one
 // 16-byte load (call L1), and 34.2 against 33.4 with pairs rather than words (calls L4, L5); H100 80GB
 // HBM3, bench/RESULTS.md session 13.
-template <typename T> __device__ __forceinline__ void dc_lds8(const __nv_bfloat16* tag, const unsigned char* s, int, T* v) {
-  const uint4 raw = *reinterpret_cast<const uint4*>(s);
-#pragma unroll
-  for (int k = 0; k < 8; ++k) v[k] = dc_pk<T>(tag, &raw, k);
-}
-template <typename T> __device__ __forceinline__ void dc_lds8(const __half* tag, const unsigned char* s, int, T* v) {
+// X: __nv_bfloat16 or __half (dc_pk's types; the float overload below is the more specialised).
+template <typename T, typename X> __device__ __forceinline__ void dc_lds8(const X* tag, const unsigned char* s, int, T* v) {
   const uint4 raw = *reinterpret_cast<const uint4*>(s);
 #pragma unroll
   for (int k = 0; k < 8; ++k) v[k] = dc_pk<T>(tag, &raw, k);
