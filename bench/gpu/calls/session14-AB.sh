@@ -2,7 +2,8 @@
 # Session 14 model A/B calls (`D=.gpu/Q1 REF=flux-old A=flux-kern B=flux-new sh THIS`): artifacts compiled here
 # (npx compile ... --out $D/art/NAME, tarred as $D/art.tar.xz) and the runtime of `npx tsx runtime/gpu/pack.ts`
 # (.gpu/rt), carried.
-#  1. outputs: REF's on synthetic weights 42 and seeded inputs; A and B against it, and B against A (rel. L2, cosine);
+#  1. outputs: REF's on synthetic weights 42 and seeded inputs; A against it; B run once with --trace (60 s: a hang
+#     names its launch and ends the call); B against REF, and against A (rel. L2, cosine);
 #  2. step time, A and B alternating, ROUNDS rounds (CUDA-graph median of 20, launch by launch beside it); the
 #     last round with --profile (each launch timed alone, summed by kind).
 set -u
@@ -25,7 +26,6 @@ print('$1 vs $2', {k:o.get(k) for k in ('relL2','cosine','finite','maxAbs')})" |
 }
 outputs $REF
 [ $A != $REF ] && compare $A $REF
-TMO=${TMO:-200}
 (timeout 60 sh $RT /tmp/art/$B --synthetic-weights 42 --trace --no-gemm-tuning > /dev/null 2> /tmp/trace-$B.txt; echo "$B trace rc $?" | tee -a $L); grep "^launch" /tmp/trace-$B.txt | tail -1 | tee -a $L
 grep -q "$B trace rc 0" $L || exit 1
 compare $B $REF
