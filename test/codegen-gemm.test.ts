@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import koffi from 'koffi';
 import { describe, expect, it } from 'vitest';
 import { buildKernels } from '../compiler/build/index.ts';
-import { type GemmDescriptor, H100_SMS, OWN_GEMM_MIN_TILES, gemmSharedBytes, ownGemm, renderGemm } from '../compiler/codegen/gemm.ts';
+import { type GemmDescriptor, H100_SMS, OWN_GEMM_MIN_TILES, gemmSharedBytes, groupRows, ownGemm, renderGemm } from '../compiler/codegen/gemm.ts';
 import { type Launch, deferDequant } from '../compiler/codegen/plan.ts';
 import { inferTypes } from '../compiler/ir/infer.ts';
 import { importOnnx } from '../compiler/onnx/import.ts';
@@ -229,6 +229,22 @@ describe('own FP8 GEMM in the launch plan (policy gemm "own")', () => {
     expect(loadPolicy(policyFile, 'fp8').ownGemmMinTiles).toBe(1);
     writeFileSync(bad, JSON.stringify({ ownGemmMinTiles: 0.5 }));
     expect(() => loadPolicy(bad, 'fp8')).toThrow(/"ownGemmMinTiles" to be an integer >= 1, found 0.5/);
+  });
+
+  it('the tile order groups as few row tiles as keep a group\'s X rows within 16 MiB (at least 8, spread evenly), and the kernel takes that group', () => {
+    const budget = 16 << 20;
+    for (const [m, k] of [[4608, 6144], [4096, 6144], [4608, 24576], [4096, 18432], [8256, 3072], [8256, 12288], [512, 6144], [300, 3072], [128, 3072]]) {
+      const rowTiles = Math.ceil(m / 128), g = groupRows(m, k), groups = Math.ceil(rowTiles / g);
+      expect(g * 128 * k <= budget || g <= 8, `${m}x${k}: group ${g} of X past the budget`).toBe(true);
+      // No fewer groups fit (each within the budget, or 8 rows where one row group of 8 does not fit).
+      expect(groups, `${m}x${k}`).toBe(Math.ceil(rowTiles / Math.max(8, Math.floor(budget / (128 * k)))));
+      // Evenly: the last group within one row tile of the others.
+      expect(rowTiles - (groups - 1) * g, `${m}x${k}`).toBeGreaterThan(g - groups);
+      expect(ownGemm(m, 18432, k, 0, 'bfloat16', undefined, 1)!.kernel.source).toContain(`GROUP_M = ${g};`);
+    }
+    // Worked: Flux.2's single blocks (36 row tiles, K 6144: 21 of 768 KB fit) take two groups of 18;
+    // their output projection (K 24576: 5 fit) keeps 8; Qwen-Image's batch-2 K 3072 (65 row tiles) two of 33.
+    expect([groupRows(4608, 6144), groupRows(4608, 24576), groupRows(8256, 3072)]).toEqual([18, 8, 33]);
   });
 
   it('ping-pong 128 x 192 tiles, 4 stages; cooperative with promotion; none under 264 output tiles or where N or K does not fit', () => {

@@ -119,6 +119,21 @@ const scaledTypesFit = (t: ScaledTypes) => t.xs === 'float32' && t.ws === 'float
  */
 export const OWN_GEMM_MIN_TILES = 2 * H100_SMS;
 
+/** L2 bytes the X rows of one group of the tile order may take (an H100's 50 MB of L2 in two halves). */
+const GROUP_X_BYTES = 16 << 20;
+/**
+ * Row tiles per group of the tile order (GemmDescriptor.groupM). The CTAs running at once share each
+ * W tile among the group's rows, so W is read from memory once per group: as few groups as keep a
+ * group's X rows (128 x K codes a row tile) within GROUP_X_BYTES, at least 8 row tiles each, the rows
+ * spread evenly. H100 80GB HBM3, the power-capped models (bench/RESULTS.md "Session 15: the own GEMM's
+ * tile order"): outputs bit-identical; against 8 a group, steps even to 1 ms faster; every row in one
+ * group (X past the L2's half) 4-6 ms slower, the card's clock lower at the same power.
+ */
+export function groupRows(m: number, k: number): number {
+  const rowTiles = Math.ceil(m / 128), most = Math.max(8, Math.floor(GROUP_X_BYTES / (128 * k)));
+  return Math.ceil(rowTiles / Math.ceil(rowTiles / most));
+}
+
 /**
  * Whether the own kernel takes an FP8 GEMM of this shape writing Y in `yType` (ownGemm's route):
  * N a multiple of the tile width, K of 128, at least `minTiles` output tiles; with `scaled` the
@@ -145,7 +160,7 @@ export function ownGemm(
   if (!ownGemmTakes(m, n, k, yType, scaled, minTiles)) return undefined;
   const f32 = yType === 'float32';
   const kernel = renderGemm({
-    kind: 'gemm-fp8', m, n, k, bn, stages: 4, groupM: 8, promote, epilogue: scaled ? 'scaled' : 'unscaled', bias: !!scaled?.bias,
+    kind: 'gemm-fp8', m, n, k, bn, stages: 4, groupM: groupRows(m, k), promote, epilogue: scaled ? 'scaled' : 'unscaled', bias: !!scaled?.bias,
     ...(scaled?.bias === 'bfloat16' ? { biasType: 'bfloat16' as const } : {}),
     // fp32 Y (float32 graphs: the tiny fixtures; accuracy checks) takes the cooperative schedule: the
     // ping-pong's fp32 stores from registers with staged scales spill 8 bytes (sm_90a, CUDA 13.0).
