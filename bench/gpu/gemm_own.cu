@@ -154,9 +154,9 @@ int main(int argc, char** argv) {
   FILE* f = fopen((dir + "/cases.txt").c_str(), "r");
   if (!f) { fprintf(stderr, "no cases.txt in %s\n", dir.c_str()); return 2; }
   char kname[128], label[256];
-  long M, N, K; int wBox, grid, shared, scaled, outBytes;  // wBox: the W map's box rows (the tile width, half of it for CTA pairs)
+  long M, N, K; int BN, grid, shared, scaled, outBytes;
   printf("| case | M x N x K | kernel µs | TFLOP/s | cuBLASLt fast µs | exact µs | kernel / fast | rel L2 kernel | fast | exact | unwritten |\n");
-  while (fscanf(f, " gemm %127s %ld %ld %ld %d %d %d %d %d %255s", kname, &M, &N, &K, &wBox, &grid, &shared, &scaled, &outBytes, label) == 10) {
+  while (fscanf(f, " gemm %127s %ld %ld %ld %d %d %d %d %d %255s", kname, &M, &N, &K, &BN, &grid, &shared, &scaled, &outBytes, label) == 10) {
     CUfunction fn; CU(cuModuleGetFunction(&fn, mod, kname));
     CU(cuFuncSetAttribute(fn, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, shared));
     uint8_t *X, *W; void *Y, *D;
@@ -164,7 +164,7 @@ int main(int argc, char** argv) {
     CK(cudaMalloc(&Y, (size_t)M * N * outBytes)); CK(cudaMalloc(&D, (size_t)M * N * 2));
     fill_e4m3<<<1024, 256, 0, stream>>>(X, (size_t)M * K, 1234u + (uint32_t)M, operands);
     fill_e4m3<<<1024, 256, 0, stream>>>(W, (size_t)N * K, 5678u + (uint32_t)N, operands);
-    // Tensor maps: [rows, K] bytes, boxes of 128 codes x (128 | wBox) rows, 128-byte swizzle.
+    // Tensor maps: [rows, K] bytes, boxes of 128 codes x (128 | BN) rows, 128-byte swizzle.
     CUtensorMap tmX, tmW, tmY;
     auto encode = [&](CUtensorMap* m, CUtensorMapDataType type, void* base, long cols, long rows, int rowBytes, int boxCols, int boxRows) {
       cuuint64_t dims[2] = {(cuuint64_t)cols, (cuuint64_t)rows}, strides[1] = {(cuuint64_t)rowBytes};
@@ -173,7 +173,7 @@ int main(int argc, char** argv) {
                                 CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE));
     };
     encode(&tmX, CU_TENSOR_MAP_DATA_TYPE_UINT8, X, K, M, (int)K, 128, 128);
-    encode(&tmW, CU_TENSOR_MAP_DATA_TYPE_UINT8, W, K, N, (int)K, 128, wBox);
+    encode(&tmW, CU_TENSOR_MAP_DATA_TYPE_UINT8, W, K, N, (int)K, 128, BN);
     encode(&tmY, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, Y, N, M, (int)N * 2, 64, 64);  // read by the bf16 kernels only
     // scaled (1: xs, ws; 2: and a float32 bias; 3: a bf16 bias): token scales in [0.5, 2), column scales
     // in [0.5, 2), biases in [-4, 4) x sqrt(K) (bf16: rounded, and the reference takes the rounded

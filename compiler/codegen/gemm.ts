@@ -56,16 +56,7 @@ export interface GemmDescriptor {
   biasType?: 'float32' | 'bfloat16';
   /** Y's element type (fp32: accuracy checks against the simulation without the output's rounding). */
   out?: 'bf16' | 'fp32';
-  /**
-   * Ping-pong in CTA pairs (a cluster of 2) on two row tiles of one column tile, each CTA loading half
-   * of the W tile for both (multicast): W read from L2 once for two tiles. The W map's box is then
-   * BN / 2 rows (gemmWBoxRows).
-   */
-  cluster?: boolean;
 }
-
-/** Rows of the W tensor map's box: the tile's width, or half of it where a CTA pair shares the W tile. */
-export const gemmWBoxRows = (d: Pick<GemmDescriptor, 'bn' | 'cluster'>) => (d.cluster ? d.bn / 2 : d.bn);
 
 /** The ping-pong's scaled epilogue reads its tile's scales from shared memory (the template's stagedScales). */
 const stagedScales = (d: Pick<GemmDescriptor, 'epilogue' | 'schedule'>) => d.epilogue === 'scaled' && d.schedule === 'pingpong';
@@ -102,7 +93,6 @@ function render(d: GemmDescriptor): RenderedKernel {
   if (d.promote && d.bn > 192) fail(where, 'two accumulators in registers (tile width <= 192 with promotion)', String(d.bn));
   if (d.schedule === 'pingpong' && (d.promote || d.bn > 192)) fail(where, 'a ping-pong tile of 128 rows in registers (fast accumulation, width <= 192)', `width ${d.bn}${d.promote ? ', promotion' : ''}`);
   if (d.bias && d.epilogue !== 'scaled') fail(where, 'a bias with the scaled epilogue', d.epilogue);
-  if (d.cluster && d.schedule !== 'pingpong') fail(where, 'CTA pairs (cluster) with the ping-pong schedule', d.schedule ?? 'cooperative');
   const shared = gemmSharedBytes(d);
   if (shared > MAX_SHARED) fail(where, `at most ${MAX_SHARED} bytes of shared memory`, `${shared} (${d.stages} stages)`);
   const mma = wgmmaFunction('ss-e4m3', d.bn);
@@ -111,11 +101,10 @@ function render(d: GemmDescriptor): RenderedKernel {
     scaled: d.epilogue === 'scaled', stagedScales: stagedScales(d), bias: d.bias, biasType: d.biasType === 'bfloat16' ? '__nv_bfloat16' : 'float', wgmma: mma.name, pingpong: d.schedule === 'pingpong', outType: d.out === 'fp32' ? 'float' : '__nv_bfloat16', tmaStore: d.out !== 'fp32',
     // A warpgroup's chunks of a tile alternate between its two buffers; an odd count (cooperative, 192
     // wide) starts the next tile on the buffer of the previous tile's last (latest) store.
-    oddChunks: d.schedule !== 'pingpong' && (d.bn / 64) % 2 === 1, cluster: !!d.cluster, clusterPlain: process.env.DC_CLUSTER_PLAIN === '1',
+    oddChunks: d.schedule !== 'pingpong' && (d.bn / 64) % 2 === 1,
   })].join('\n');
-  // A cluster's CTAs in pairs over row-tile pairs (the grid even: every SM of an H100's GPCs pairs).
-  const rowTiles = Math.ceil(d.m / 128), grid = d.cluster ? 2 * Math.min(H100_SMS / 2, Math.ceil(rowTiles / 2) * (d.n / d.bn)) : Math.min(H100_SMS, rowTiles * (d.n / d.bn));
-  return { name, source, hot: true, grid, block: 384, sharedBytes: shared };
+  const tiles = Math.ceil(d.m / 128) * (d.n / d.bn);
+  return { name, source, hot: true, grid: Math.min(H100_SMS, tiles), block: 384, sharedBytes: shared };
 }
 
 /** Element types of a scaled epilogue's vectors: float32 token and column scales, a float32 or bf16 bias. */
@@ -170,19 +159,18 @@ export function ownGemm(
   const bn = 192;
   if (!ownGemmTakes(m, n, k, yType, scaled, minTiles)) return undefined;
   const f32 = yType === 'float32';
-  const desc: GemmDescriptor = {
+  const kernel = renderGemm({
     kind: 'gemm-fp8', m, n, k, bn, stages: 4, groupM: groupRows(m, k), promote, epilogue: scaled ? 'scaled' : 'unscaled', bias: !!scaled?.bias,
     ...(scaled?.bias === 'bfloat16' ? { biasType: 'bfloat16' as const } : {}),
     // fp32 Y (float32 graphs: the tiny fixtures; accuracy checks) takes the cooperative schedule: the
     // ping-pong's fp32 stores from registers with staged scales spill 8 bytes (sm_90a, CUDA 13.0).
-    ...(promote || f32 ? {} : { schedule: 'pingpong' as const, ...(process.env.DC_GEMM_CLUSTER === '1' ? { cluster: true } : {}) }), ...(f32 ? { out: 'fp32' as const } : {}),
-  };
-  const kernel = renderGemm(desc);
+    ...(promote || f32 ? {} : { schedule: 'pingpong' as const }), ...(f32 ? { out: 'fp32' as const } : {}),
+  });
   return {
     kernel,
     maps: [
       { param: 0, dtype: 'uint8', rows: m, cols: k, rowBytes: k, box: [128, 128] },
-      { param: 1, dtype: 'uint8', rows: n, cols: k, rowBytes: k, box: [128, gemmWBoxRows(desc)] },
+      { param: 1, dtype: 'uint8', rows: n, cols: k, rowBytes: k, box: [128, bn] },
       f32 ? { param: 2, dtype: 'float32', rows: m, cols: n, rowBytes: 4 * n, box: [32, 64] } : { param: 2, dtype: 'bfloat16', rows: m, cols: n, rowBytes: 2 * n, box: [64, 64] },
     ],
   };
