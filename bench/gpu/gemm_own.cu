@@ -11,7 +11,8 @@
 // kernel and cuBLASLt alternating, 5 rounds, median.
 // GEMM_SUSTAIN_S=S (optional): after that, the kernel and cuBLASLt fast each run back to back for S
 // seconds, twice, alternating (the first second of each left out), with NVML's board power and SM clock
-// sampled between batches of 10: the speed each keeps at the card's power cap, where the models run.
+// sampled between batches of 10, and NVML's energy counter over the window (joules a launch): the speed
+// each keeps at the card's power cap, where the models run, and the energy it spends a launch there.
 // SAMPLES (optional second argument, a folder): for each case i, SAMPLES/case<i>.bin holds 8 of the
 // checked rows x 256 columns of the kernel's, cuBLASLt fast's and cuBLASLt exact's outputs, for
 // `npx tsx bench/gpu/gemm-own.ts check DIR SAMPLES` to hold against the bit-level simulation
@@ -23,7 +24,7 @@
 #include <cuda_bf16.h>
 #include <cuda_fp8.h>
 #include <cuda_runtime.h>
-#include <dlfcn.h>
+#include "../../test/gpu/nvml.cuh"
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -102,22 +103,6 @@ static __global__ void countNan(const void* p, size_t n, int bytes, unsigned lon
   }
   atomicAdd(count, c);
 }
-
-// NVML through dlopen (no header needed): board power (mW) and SM clock (MHz) of device 0.
-struct Nvml {
-  int (*power)(void*, unsigned*) = nullptr;
-  int (*clock)(void*, int, unsigned*) = nullptr;
-  void* dev = nullptr;
-  bool open() {
-    void* lib = dlopen("libnvidia-ml.so.1", RTLD_NOW);
-    if (!lib) return false;
-    auto init = (int (*)())dlsym(lib, "nvmlInit_v2");
-    auto handle = (int (*)(unsigned, void**))dlsym(lib, "nvmlDeviceGetHandleByIndex_v2");
-    power = (int (*)(void*, unsigned*))dlsym(lib, "nvmlDeviceGetPowerUsage");
-    clock = (int (*)(void*, int, unsigned*))dlsym(lib, "nvmlDeviceGetClockInfo");
-    return init && handle && power && clock && init() == 0 && handle(0, &dev) == 0;
-  }
-};
 
 static double relL2(const std::vector<double>& ref, const std::vector<float>& got) {
   double num = 0, den = 0;
@@ -320,21 +305,27 @@ int main(int argc, char** argv) {
       const double seconds = atof(sustain);
       auto sustained = [&](auto launch, const char* who, int round) {
         std::vector<float> us; std::vector<unsigned> watts, mhz;
-        double elapsed = 0;
+        double elapsed = 0, measured = 0;
+        unsigned long long mj0 = 0;
+        int launches = 0;
+        bool started = false;
         while (elapsed < seconds) {
+          if (elapsed >= 1.0 && !started) { started = true; if (nvmlOk) mj0 = nvml.millijoules(); }  // the window starts after a second
           CK(cudaEventRecord(e0, stream));
           for (int i = 0; i < 10; ++i) launch();
           CK(cudaEventRecord(e1, stream)); CK(cudaEventSynchronize(e1));
           float ms; CK(cudaEventElapsedTime(&ms, e0, e1));
           elapsed += ms / 1000.0;
-          if (elapsed < 1.0) continue;
+          if (!started) continue;
+          measured += ms / 1000.0; launches += 10;
           unsigned mw = 0, clk = 0;
           if (nvmlOk) { nvml.power(nvml.dev, &mw); nvml.clock(nvml.dev, 1 /* SM */, &clk); }
           us.push_back(100.f * ms); watts.push_back(mw / 1000); mhz.push_back(clk);
         }
         if (us.empty()) return;  // fewer than the second left out
         auto med = [](auto v) { std::sort(v.begin(), v.end()); return v[v.size() / 2]; };
-        printf("sustained %s %s round %d: %.1f us, %u W, %u MHz\n", label, who, round, med(us), med(watts), med(mhz));
+        const double joules = nvmlOk ? (nvml.millijoules() - mj0) / 1000.0 : 0;  // NVML's counter over the window
+        printf("sustained %s %s round %d: %.1f us, %u W, %u MHz, %.4f J a launch (%.0f W mean)\n", label, who, round, med(us), med(watts), med(mhz), joules / launches, joules / measured);
         fflush(stdout);
       };
       for (int round = 1; round <= 2; ++round) {

@@ -28,6 +28,7 @@ const PROTOTYPES = {
   cuDeviceGet: 'int cuDeviceGet(_Out_ int *device, int ordinal)',
   cuDeviceGetAttribute: 'int cuDeviceGetAttribute(_Out_ int *value, int attrib, int device)',
   cuDeviceGetName: 'int cuDeviceGetName(uint8_t *name, int len, int device)',
+  cuDeviceGetPCIBusId: 'int cuDeviceGetPCIBusId(uint8_t *busId, int len, int device)',
   cuDevicePrimaryCtxRetain: 'int cuDevicePrimaryCtxRetain(_Out_ void **ctx, int device)',
   cuDevicePrimaryCtxRelease: 'int cuDevicePrimaryCtxRelease_v2(int device)',
   cuCtxSetCurrent: 'int cuCtxSetCurrent(void *ctx)',
@@ -137,6 +138,8 @@ export interface Device {
   multiprocessors: number;
   driverVersion: number;
   context: Handle;
+  /** PCI bus id (domain:bus:device.function), which names the same board to NVML (runtime/gpu/nvml.ts). */
+  pciBusId: string;
 }
 
 let cached: Driver | null = null;
@@ -158,6 +161,8 @@ export function openDevice(ordinal = 0): Device {
   const attr = (a: number) => driver.out<number>('cuDeviceGetAttribute', a, dev);
   const nameBuf = Buffer.alloc(256);
   driver.call('cuDeviceGetName', nameBuf, nameBuf.length, dev);
+  const busBuf = Buffer.alloc(64);
+  driver.call('cuDeviceGetPCIBusId', busBuf, busBuf.length, dev);
   const context = driver.out<Handle>('cuDevicePrimaryCtxRetain', dev);
   driver.call('cuCtxSetCurrent', context);
   return {
@@ -166,6 +171,7 @@ export function openDevice(ordinal = 0): Device {
     capability: [attr(CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR), attr(CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR)],
     multiprocessors: attr(CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT),
     driverVersion: driver.out<number>('cuDriverGetVersion'),
+    pciBusId: busBuf.subarray(0, busBuf.indexOf(0)).toString(),
   };
 }
 

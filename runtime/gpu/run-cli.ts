@@ -15,7 +15,8 @@
  * Inputs: DIR/input_<name>.npy for every graph input (the tiny fixtures' layout); with synthetic
  * weights and no --inputs, seeded random inputs. --reference compares each output with
  * DIR/output_<name>.npy (relative L2 and cosine; the bars make it exit 3). --time N replays the
- * captured CUDA graph N times and, as the baseline in the same run, the same plan launch by launch;
+ * captured CUDA graph N times and, as the baseline in the same run, the same plan launch by launch,
+ * with the graph replays' joules a run from NVML's energy counter (nvml.ts; "not measured" without it);
  * --profile times each launch on its own (events between launches) and sums by kind (--json: every launch too).
  * --trace runs launch by launch, naming each launch on stderr before it runs and waiting for it after
  * (no CUDA graph): the last line names the launch that hangs or faults.
@@ -36,6 +37,7 @@ import { openArtifact } from './artifact.ts';
 import { checkConstants, specFor } from './cublaslt.ts';
 import { fillPlan } from './weights.ts';
 import { loadModel } from './model.ts';
+import { energyOver, openNvml } from './nvml.ts';
 
 const USAGE = 'run-cli ARTIFACT [--inputs DIR] [--reference DIR] [--max-rel-l2 X] [--min-cosine Y] [--out DIR] [--synthetic-weights SEED] [--time N] [--profile] [--no-graphs] [--trace] [--no-gemm-tuning] [--weights-from DIR] [--json] | ARTIFACT --check [--capability X.Y] | ARTIFACT --synthetic-fills SEED --out FILE.json | --check-headers DIR';
 
@@ -178,9 +180,12 @@ export function main(argv: string[]): Promise<number> {
       }
       const n = number('time', v.time);
       if (n) {
-        const graph = model.time(n, true), eager = model.time(n, false);
-        result.timing = { iterations: n, graph, eager };
+        const nvml = openNvml(model.device.pciBusId);
+        const { result: graph, energy } = energyOver(nvml, n, () => model.time(n, true));
+        const eager = model.time(n, false);
+        result.timing = { iterations: n, graph: { ...graph, ...(energy ? { energy } : {}) }, eager };
         say(`${tag}time per run over ${n} replays: CUDA graph median ${graph.medianMs.toFixed(3)} ms (min ${graph.minMs.toFixed(3)}), launch by launch median ${eager.medianMs.toFixed(3)} ms (min ${eager.minMs.toFixed(3)})`);
+        say(energy ? `${tag}energy per run (CUDA graph, NVML board counter): ${energy.joulesPerRun.toFixed(2)} J at ${energy.meanWatts.toFixed(0)} W mean, SM clock ${energy.smClockMHz} MHz` : `${tag}energy: not measured (NVML or its energy counter unavailable)`);
       }
       if (v.profile) {
         // Launch by launch with an event between launches (adds the gaps a CUDA graph removes): where the time goes.

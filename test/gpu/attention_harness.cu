@@ -12,12 +12,15 @@
 //   save ID                                     append the whole buffer to OUT/outputs.bin
 //   same ID ID                                  print "same CASE ID ID <differing bytes>" (test/gpu/attention-pack.ts)
 //   time LABEL ITERS FIRST LAST                 replay this case's launches FIRST..LAST ITERS times, 5 times
-//                                               over; the median per replay is printed
+//                                               over; the median per replay is printed; with ENERGY_S
+//                                               set, then ENERGY_S seconds back to back: "energy CASE
+//                                               LABEL <J a replay> J <W> W <MHz> MHz <us> us" (NVML)
 //   end                                         free the case's buffers
 // KIND: 0 float, 2 bf16, 3 half, 7 bool. Prints "time CASE LABEL <us per replay>" and
 // "unwritten CASE ID <n>". Build: nvcc -O2 -o ah test/gpu/attention_harness.cu -lcuda
 // Usage: ah CASES_DIR OUT_DIR [CUBIN (default kernels.cubin)] [OUTPUTS (default outputs.bin)]
 #include "harness_common.cuh"
+#include "nvml.cuh"
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -169,6 +172,23 @@ int main(int argc, char** argv) {
       CHECK(cuCtxSynchronize());
       std::sort(ms, ms + 5);
       printf("time %s %s %.3f\n", caseName, label, ms[2] * 1000.f / iters);
+      if (const char* sustain = getenv("ENERGY_S")) {
+        // Back to back for ENERGY_S seconds after one second of warming: joules a replay from NVML's
+        // energy counter over the window, the mean board power, the SM clock at its end.
+        static Nvml nvml; static bool nvmlOk = nvml.open();
+        const float perReplayMs = ms[2] / iters;
+        const int warm = (int)(1000.f / perReplayMs) + 1, n = (int)(atof(sustain) * 1000.f / perReplayMs) + 1;
+        for (int i = 0; i < warm; ++i) replay();
+        CHECK(cuCtxSynchronize());
+        const unsigned long long mj0 = nvmlOk ? nvml.millijoules() : 0;
+        CHECKRT(cudaEventRecord(e0));
+        for (int i = 0; i < n; ++i) replay();
+        CHECKRT(cudaEventRecord(e1)); CHECKRT(cudaEventSynchronize(e1));
+        const unsigned mhz = nvmlOk ? nvml.smMHz() : 0;
+        const unsigned long long mj1 = nvmlOk ? nvml.millijoules() : 0;
+        float win; CHECKRT(cudaEventElapsedTime(&win, e0, e1));
+        printf("energy %s %s %.4f J %.0f W %u MHz %.3f us (%d replays)\n", caseName, label, (mj1 - mj0) / 1000.0 / n, (mj1 - mj0) / (double)win, mhz, win * 1000.f / n, n);
+      }
     } else if (o == "end") {
       for (auto& kv : bufs) cudaFree(kv.second);
       bufs.clear(); sizes.clear();

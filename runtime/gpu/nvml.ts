@@ -1,0 +1,49 @@
+/**
+ * The board's energy counter, power and SM clock from NVML (libnvidia-ml.so.1 through koffi, no
+ * native build), for the device the runtime runs on (matched by PCI bus id, so the two libraries'
+ * device orders need not agree). Timings report joules a run beside milliseconds: an H100 at its 700 W
+ * cap runs the transformers' steps power-bound (bench/RESULTS.md "Session 7"), so a change must save
+ * energy to save time there. openNvml() gives undefined where the library, the device or the energy
+ * counter is missing (no NVIDIA driver; a board without the counter).
+ */
+import { loadLibrary } from './cuda.ts';
+
+export interface Nvml {
+  /** Energy the board has used since the driver loaded, in millijoules. */
+  energyMj(): number;
+  /** Board power now, in watts. */
+  powerW(): number;
+  /** SM clock now, in MHz. */
+  smClockMHz(): number;
+}
+
+const NVML_CLOCK_SM = 1;
+
+export function openNvml(pciBusId: string, library = 'libnvidia-ml.so.1'): Nvml | undefined {
+  const opened = loadLibrary([library]);
+  if ('error' in opened) return undefined;
+  const { lib } = opened;
+  const init = lib.func('int nvmlInit_v2()');
+  const byBus = lib.func('int nvmlDeviceGetHandleByPciBusId_v2(const char *bus, _Out_ void **device)');
+  const energy = lib.func('int nvmlDeviceGetTotalEnergyConsumption(void *device, _Out_ uint64_t *mj)');
+  const power = lib.func('int nvmlDeviceGetPowerUsage(void *device, _Out_ unsigned int *mw)');
+  const clock = lib.func('int nvmlDeviceGetClockInfo(void *device, int type, _Out_ unsigned int *mhz)');
+  const device: unknown[] = [null];
+  if (init() !== 0 || byBus(pciBusId, device) !== 0) return undefined;
+  const read = (fn: (...a: unknown[]) => unknown, ...args: unknown[]) => {
+    const out: unknown[] = [0];
+    return fn(device[0], ...args, out) === 0 ? Number(out[0]) : Number.NaN;
+  };
+  if (!Number.isFinite(read(energy))) return undefined;
+  return { energyMj: () => read(energy), powerW: () => read(power) / 1000, smClockMHz: () => read(clock, NVML_CLOCK_SM) };
+}
+
+/** Joules a run and mean board watts over a window of `runs` runs, from the counter's readings around it. */
+export function energyOver<T>(nvml: Nvml | undefined, runs: number, body: () => T): { result: T; energy?: { joulesPerRun: number; meanWatts: number; smClockMHz: number } } {
+  if (!nvml) return { result: body() };
+  const e0 = nvml.energyMj(), t0 = performance.now();
+  const result = body();
+  const clock = nvml.smClockMHz(); // at the window's end, while the card is still at its working clock
+  const e1 = nvml.energyMj(), seconds = (performance.now() - t0) / 1000;
+  return { result, energy: { joulesPerRun: (e1 - e0) / 1000 / runs, meanWatts: (e1 - e0) / 1000 / seconds, smClockMHz: clock } };
+}
