@@ -1,10 +1,11 @@
 #!/bin/sh
 # Session 15 model variants in the power-capped step (`D=.gpu/G1 MODELS="flux qwen" VARIANTS="g8 gx gy" ROUNDS=3
-# [PROFILE=1] sh THIS`; calls G1, G2). Artifacts compiled here as $D/art/MODEL-VARIANT (tarred as $D/art.tar.xz), the
+# [PROFILE=1] sh THIS`; calls G1, G2, G6, G8). Artifacts compiled here as $D/art/MODEL-VARIANT (tarred as $D/art.tar.xz), the
 # runtime of `npx tsx runtime/gpu/pack.ts` (.gpu/rt), carried.
 #  1. outputs: each model's first variant on synthetic weights 42 and seeded inputs; the others against it;
 #  2. step time, the variants alternating, ROUNDS rounds (CUDA-graph median of 20), nvidia-smi sampling the
-#     SM clock and power every 100 ms during each run (median of the samples above 400 W);
+#     SM clock and power every 100 ms during each run (median of the samples above 400 W); the joules a run
+#     where the runtime reports them (from session 15's d164600);
 #  3. with PROFILE=1, each model's first variant once more with --profile (each launch timed alone), its JSON
 #     kept as $OUT/profile-MODEL.json.
 set -u
@@ -35,7 +36,8 @@ j=json.loads(open(sys.argv[1]).read().strip().splitlines()[-1]); t=j['timing']
 rows=[tuple(float(x) for x in l.split(',')) for l in open(sys.argv[3]) if l.strip() and 'N/A' not in l]
 hot=[r for r in rows if r[1] > 400]
 clk=st.median(r[0] for r in hot) if hot else 0; pw=st.median(r[1] for r in hot) if hot else 0
-print(sys.argv[2], 'graph median', round(t['graph']['medianMs'],2), 'min', round(t['graph']['minMs'],2), f'| SM MHz {clk:.0f} W {pw:.0f} ({len(hot)} samples > 400 W)')
+e=t['graph'].get('energy'); ej=f" | {e['joulesPerRun']:.2f} J a run (NVML counter, {e['meanWatts']:.0f} W mean)" if e else ''
+print(sys.argv[2], 'graph median', round(t['graph']['medianMs'],2), 'min', round(t['graph']['minMs'],2), f'| SM MHz {clk:.0f} W {pw:.0f} ({len(hot)} samples > 400 W)' + ej)
 PY
   done; done
   if [ "${PROFILE:-0}" = 1 ]; then
