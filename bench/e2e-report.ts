@@ -33,6 +33,7 @@ export function e2eMarkdown(r: E2eResult): string {
     for (const s of STAGES) lines.push(`| ${STAGE_NAMES[s]} | ${rows.map((x) => ms(x.stages[s])).join(' | ')} | ${ratio(compiled?.stages[s], base?.stages[s])} |`);
     lines.push(`| **total** | ${rows.map((x) => `**${ms(x.stages.total)}**`).join(' | ')} | ${ratio(compiled?.stages.total, base?.stages.total)} |`);
     lines.push(`| GPU memory GiB | ${rows.map((x) => (x.memoryGiB === undefined ? '' : x.memoryGiB.toFixed(1))).join(' | ')} | |`);
+    if (rows.some((x) => x.joulesPerImage !== undefined)) lines.push(`| GPU board energy, J an image (NVML) | ${rows.map((x) => (x.joulesPerImage === undefined ? 'not measured' : x.joulesPerImage.toFixed(0))).join(' | ')} | |`);
     for (const x of rows) if (x.note) lines.push('', `- ${x.system}: ${x.note}`);
     const mods = r.modules[f];
     if (mods?.length) {

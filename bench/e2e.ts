@@ -13,7 +13,8 @@
  *              each module's CUDA graph), then `iters` requests: per stage (text encode, denoise,
  *              VAE decode, image encode) the median wall time, host work and copies included. Then
  *              each module's CUDA-graph replay alone (device time) times its calls per request, and
- *              the GPU memory the three modules hold together.
+ *              the GPU memory the three modules hold together; and the board's energy over the timed
+ *              requests (NVML's counter: joules an image, idle gaps included; not measured without NVML).
  *   baseline   bench/gpu/baseline_e2e.py in a child process once the compiled pipeline is released:
  *              transformers' text encoder of the export's config and taps, diffusers' transformer for
  *              the same steps (and CFG passes), diffusers' VAE decode and a PIL PNG, bf16, synthetic
@@ -34,6 +35,7 @@ import { empiricalMu } from '../models/flux2/scheduler.ts';
 import { calculateShift } from '../models/qwen_image/scheduler.ts';
 import { type CompiledModule, type GpuLoadOptions, type GpuRuntime, gpuExecutorFactory, syntheticLabel } from '../runtime/executor/gpu.ts';
 import type { WeightsDonor } from '../runtime/gpu/model.ts';
+import { type Nvml, energyWindow, openNvml } from '../runtime/gpu/nvml.ts';
 import { loadPipeline } from '../runtime/pipeline/load.ts';
 import { type PipelineManifest, loadManifest, ROLES, type Role } from '../runtime/pipeline/manifest.ts';
 import { TextTokenizer } from '../runtime/pipeline/tokenizer.ts';
@@ -65,7 +67,8 @@ export type StageMs = Record<Stage, number> & { total: number };
 export interface TimedModule extends CompiledModule {
   time(n: number, graph: boolean): { medianMs: number };
   readonly memory: { arenaBytes: number; weightBytes: number; workspaceBytes: number; deviceUsedBytes: number };
-  readonly device?: { name: string };
+  /** pciBusId: the board NVML reads the energy of (runtime/gpu/nvml.ts). */
+  readonly device?: { name: string; pciBusId?: string };
 }
 export interface E2eRuntime { loadModel(dir: string, options?: GpuLoadOptions): TimedModule }
 
@@ -76,6 +79,8 @@ export interface E2eDeps {
   now?: () => number;
   /** Compiles a missing artifact (default: compilePipeline of the family's description). */
   compile?: (description: string, out: string) => Promise<void>;
+  /** The board's energy counter by PCI bus id (default: NVML, runtime/gpu/nvml.ts; undefined: not measured). */
+  nvml?: (pciBusId: string) => Nvml | undefined;
 }
 
 export interface E2eOptions {
@@ -98,6 +103,8 @@ export interface E2eRow {
   system: string;
   stages: StageMs;
   memoryGiB?: number;
+  /** The board's energy over the timed requests (NVML's counter), a request: what an image costs the GPU, idle gaps included. */
+  joulesPerImage?: number;
   note?: string;
 }
 
@@ -303,10 +310,13 @@ export async function e2eBench(o: E2eOptions, deps: E2eDeps, log: (s: string) =>
       const warm = await request();
       log(`${family}: warm-up request (captures the CUDA graphs) ${warm.total.toFixed(0)} ms`);
       const runs: StageMs[] = [];
+      const busId = mods[0][1].device?.pciBusId;
+      const closeEnergy = energyWindow(busId ? (deps.nvml ?? openNvml)(busId) : undefined);
       for (let i = 0; i < o.iters; i++) runs.push(await request());
+      const energy = closeEnergy(o.iters);
       const stages = medianStages(runs);
       notes.push(`${family}: the ${hashes.length} requests (warm-up included) gave ${new Set(hashes).size === 1 ? 'identical' : 'DIFFERENT'} PNG bytes (same seed and prompt; sha256 ${hashes[0].slice(0, 12)}...)`);
-      log(`${family}: compiled end to end ${stages.total.toFixed(0)} ms (text ${stages.textEncode.toFixed(0)}, denoise ${stages.denoise.toFixed(0)}, VAE ${stages.vaeDecode.toFixed(0)}, PNG ${stages.imageEncode.toFixed(0)})`);
+      log(`${family}: compiled end to end ${stages.total.toFixed(0)} ms (text ${stages.textEncode.toFixed(0)}, denoise ${stages.denoise.toFixed(0)}, VAE ${stages.vaeDecode.toFixed(0)}, PNG ${stages.imageEncode.toFixed(0)})${energy ? `, ${energy.joulesPerRun.toFixed(0)} J an image (board, ${energy.meanWatts.toFixed(0)} W mean)` : ''}`);
       modules[family] = mods.map(([role, m, dirOf, textLength]) => {
         const calls = (rt.runs.get(dirOf)! - before.get(dirOf)!) / (o.iters + 1); // runs per request, counted
         // A module the requests never ran (the batch-1 transformer when every request pairs its CFG runs) has no graph to time: listed for its memory.
@@ -315,6 +325,7 @@ export async function e2eBench(o: E2eOptions, deps: E2eDeps, log: (s: string) =>
       });
       rows.push({
         family, system: `compiled (${manifest.compiled?.precision ?? '?'}, CUDA graphs) ${syntheticLabel(o.seed)}`, stages, memoryGiB: memoryBytes / 2 ** 30,
+        ...(energy ? { joulesPerImage: energy.joulesPerRun } : {}),
         note: `median of ${o.iters} requests after a warm-up; ${size.width}x${size.height}, ${o.steps} steps${p.cfg ? `, true CFG ${req.guidanceScale} (${manifest.cfgModule ? 'both predictions of a step in one batch-2 run' : '2 transformer runs per step'})` : `, guidance ${req.guidanceScale}`}; denoising loop on the ${!o.hostLoop && rt.loaded.get(manifest.modules!.transformer)?.denoise ? 'device' : 'host'}; load ${loadS.toFixed(1)} s`,
       });
     } finally {

@@ -5,7 +5,8 @@
  *   compiled   the artifact (artifacts/<model>-h100-fp8, compiled now from the bundled export in
  *              models/full when absent), synthetic weights from the seed (labelled so), the captured
  *              CUDA graph replayed --iters times: median ms per step, TFLOP/s for the FLOPs the compiler counts,
- *              the share of the card's FP8 GEMM ceiling, GPU memory; then one launch-by-launch pass
+ *              the share of the card's FP8 GEMM ceiling, GPU memory, the board's joules a step (NVML; an
+ *              H100 runs these steps at its power cap, so energy is what bounds them); then one launch-by-launch pass
  *              timed per launch, summed by stage (GEMMs, attention, element-wise, data movement)
  *   baselines  bench/gpu/baseline_diffusers.py in a child process once the compiled model is closed
  *              (both would not fit one card): diffusers eager, and torch.compile with --compile;
@@ -22,6 +23,7 @@ import { compileModel } from '../compiler/compile.ts';
 import { fullModelsDir } from '../compiler/full-models.ts';
 import { ROOT } from '../compiler/paths.ts';
 import { loadModel } from '../runtime/gpu/model.ts';
+import { energyWindow, openNvml } from '../runtime/gpu/nvml.ts';
 import { randomInputs } from '../runtime/gpu/run-cli.ts';
 import type { BenchRow } from './report.ts';
 
@@ -82,9 +84,11 @@ export async function gpuBench(o: GpuBenchOptions, log: (s: string) => void): Pr
       const manifest = m.artifact.manifest as unknown as { flops: number; io: { inputs: { name: string; dtype: string; shape: number[] }[] } };
       flops = manifest.flops;
       m.run(randomInputs(manifest.io.inputs, o.seed + 1));
-      const t = m.time(o.iters, true);
+      const closeEnergy = energyWindow(openNvml(m.device.pciBusId));
+      const t = m.time(o.iters, true), energy = closeEnergy(o.iters);
       const tflops = flops / (t.medianMs / 1e3) / 1e12;
-      rows.push({ model, system: 'compiled (fp8, CUDA graph)', msPerStep: t.medianMs, tflops, memoryGiB: m.memory.deviceUsedBytes / 2 ** 30, note: `min ${t.minMs.toFixed(1)} ms over ${o.iters}` });
+      const joules = energy ? `; ${energy.joulesPerRun.toFixed(1)} J a step (board, NVML: ${energy.meanWatts.toFixed(0)} W mean, SM ${energy.smClockMHz} MHz)` : '';
+      rows.push({ model, system: 'compiled (fp8, CUDA graph)', msPerStep: t.medianMs, tflops, memoryGiB: m.memory.deviceUsedBytes / 2 ** 30, note: `min ${t.minMs.toFixed(1)} ms over ${o.iters}${joules}` });
       const byStage: Record<string, number> = {};
       for (const l of m.profile()) byStage[l.label] = (byStage[l.label] ?? 0) + l.ms;
       stages[model] = byStage;

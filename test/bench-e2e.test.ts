@@ -85,6 +85,13 @@ describe('the e2e report', () => {
     expect(md).toContain('- a note');
   });
 
+  it('the board energy an image, where measured (the diffusers row: not measured)', () => {
+    expect(e2eMarkdown(result())).not.toContain('GPU board energy');
+    const r = result();
+    r.rows[0] = { ...r.rows[0], joulesPerImage: 1571.6 };
+    expect(e2eMarkdown(r)).toContain('| GPU board energy, J an image (NVML) | 1572 | not measured | |');
+  });
+
   it('the target verdict: met at the target or under it, not met above', () => {
     const r = result();
     r.rows[0] = { ...r.rows[0], stages: stages(50, 2110, 100, 40) };
@@ -248,6 +255,29 @@ describe('e2eBench over tiny pipeline artifacts (stand-in runtime)', () => {
       expect(r.modules.qwen_image!.filter((x) => x.role.startsWith('transformer')).map((x) => [x.role, x.textLength, x.calls])).toEqual([['transformer', undefined, 0], ['transformerCfg', undefined, 2], ['transformer', 16, 0], ['transformerCfg', 16, 0]]);
       expect(r.rows[0].note).toContain(`denoising loop on the ${hostLoop ? 'host' : 'device'}`);
     }
+  }, 120_000);
+
+  it('the board\'s energy over the timed requests, a request, from NVML\'s counter on the modules\' board (none without a bus id)', async () => {
+    const buses: string[] = [];
+    let reads = 0;
+    const runtime: E2eRuntime = {
+      loadModel: (d) => {
+        const m = JSON.parse(readFileSync(join(d, 'manifest.json'), 'utf8')) as { io: { outputs: { name: string; shape: number[] }[] } };
+        const outputs = () => Object.fromEntries(m.io.outputs.map((o) => [o.name, Tensor.zeros('float32', o.shape)]));
+        return { device: { name: 'Stand-in GPU', pciBusId: '00000000:19:00.0' }, memory: { arenaBytes: 1, weightBytes: 1, workspaceBytes: 1, deviceUsedBytes: 1 }, run: outputs, time: () => ({ medianMs: 1 }), close: () => undefined };
+      },
+    };
+    // The counter's readings: opened before the timed requests, closed after them (300 J over 3 requests).
+    const nvml = (bus: string) => { buses.push(bus); return { energyMj: () => 5_000_000 + 300_000 * reads++, powerW: () => 0, smClockMHz: () => 1400 }; };
+    const logs: string[] = [];
+    const r = await e2eBench({ families: ['flux2'], seed: 5, steps: 2, iters: 3, artifacts, baseline: false }, { runtime, nvml }, (line) => logs.push(line));
+    expect(buses).toEqual(['00000000:19:00.0']);
+    expect(reads).toBe(2);
+    expect(r.rows[0].joulesPerImage).toBe(100);
+    expect(logs.find((l) => l.startsWith('flux2: compiled end to end'))).toMatch(/, 100 J an image \(board, \d+ W mean\)$/);
+    // No NVML (or no bus id): not measured, and said so in the report.
+    const none = await e2eBench({ families: ['flux2'], seed: 5, steps: 2, iters: 1, artifacts, baseline: false }, { runtime, nvml: () => undefined }, () => undefined);
+    expect(none.rows[0].joulesPerImage).toBeUndefined();
   }, 120_000);
 
   it('the baseline runs each Qwen-Image prompt at its own unpadded length, as diffusers; Flux.2 at 512 as both', () => {

@@ -38,12 +38,19 @@ export function openNvml(pciBusId: string, library = 'libnvidia-ml.so.1'): Nvml 
   return { energyMj: () => read(energy), powerW: () => read(power) / 1000, smClockMHz: () => read(clock, NVML_CLOCK_SM) };
 }
 
-/** Joules a run and mean board watts over a window of `runs` runs, from the counter's readings around it. */
-export function energyOver<T>(nvml: Nvml | undefined, runs: number, body: () => T): { result: T; energy?: { joulesPerRun: number; meanWatts: number; smClockMHz: number } } {
-  if (!nvml) return { result: body() };
+/** What a window of runs cost the board: joules a run, mean watts, the SM clock at its end. */
+export interface Energy { joulesPerRun: number; meanWatts: number; smClockMHz: number }
+
+/**
+ * Opens a window on the energy counter now; the function it returns closes it after `runs` runs and
+ * gives their joules a run (undefined without NVML).
+ */
+export function energyWindow(nvml: Nvml | undefined): (runs: number) => Energy | undefined {
+  if (!nvml) return () => undefined;
   const e0 = nvml.energyMj(), t0 = performance.now();
-  const result = body();
-  const clock = nvml.smClockMHz(); // at the window's end, while the card is still at its working clock
-  const e1 = nvml.energyMj(), seconds = (performance.now() - t0) / 1000;
-  return { result, energy: { joulesPerRun: (e1 - e0) / 1000 / runs, meanWatts: (e1 - e0) / 1000 / seconds, smClockMHz: clock } };
+  return (runs) => {
+    const clock = nvml.smClockMHz(); // at the window's end, while the card is still at its working clock
+    const joules = (nvml.energyMj() - e0) / 1000, seconds = (performance.now() - t0) / 1000;
+    return { joulesPerRun: joules / runs, meanWatts: joules / seconds, smClockMHz: clock };
+  };
 }

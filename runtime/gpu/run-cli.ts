@@ -37,7 +37,7 @@ import { openArtifact } from './artifact.ts';
 import { checkConstants, specFor } from './cublaslt.ts';
 import { fillPlan } from './weights.ts';
 import { loadModel } from './model.ts';
-import { energyOver, openNvml } from './nvml.ts';
+import { energyWindow, openNvml } from './nvml.ts';
 
 const USAGE = 'run-cli ARTIFACT [--inputs DIR] [--reference DIR] [--max-rel-l2 X] [--min-cosine Y] [--out DIR] [--synthetic-weights SEED] [--time N] [--profile] [--no-graphs] [--trace] [--no-gemm-tuning] [--weights-from DIR] [--json] | ARTIFACT --check [--capability X.Y] | ARTIFACT --synthetic-fills SEED --out FILE.json | --check-headers DIR';
 
@@ -180,8 +180,8 @@ export function main(argv: string[]): Promise<number> {
       }
       const n = number('time', v.time);
       if (n) {
-        const nvml = openNvml(model.device.pciBusId);
-        const { result: graph, energy } = energyOver(nvml, n, () => model.time(n, true));
+        const window = energyWindow(openNvml(model.device.pciBusId));
+        const graph = model.time(n, true), energy = window(n);
         const eager = model.time(n, false);
         result.timing = { iterations: n, graph: { ...graph, ...(energy ? { energy } : {}) }, eager };
         say(`${tag}time per run over ${n} replays: CUDA graph median ${graph.medianMs.toFixed(3)} ms (min ${graph.minMs.toFixed(3)}), launch by launch median ${eager.medianMs.toFixed(3)} ms (min ${eager.minMs.toFixed(3)})`);

@@ -4,28 +4,27 @@
  * from the counter's readings around it.
  */
 import { describe, expect, it } from 'vitest';
-import { type Nvml, energyOver, openNvml } from '../../runtime/gpu/nvml.ts';
+import { type Nvml, energyWindow, openNvml } from '../../runtime/gpu/nvml.ts';
 
 describe('NVML energy', () => {
   it('is absent where the library does not open', () => {
     expect(openNvml('0000:00:00.0', 'libnvidia-ml-not-here.so.1')).toBeUndefined();
-    expect(energyOver(undefined, 3, () => 42)).toEqual({ result: 42 });
+    expect(energyWindow(undefined)(3)).toBeUndefined();
   });
 
   it('divides the counter\'s joules over the window by the runs, and by the seconds for the mean power', () => {
     let mj = 1_000_000;
     const nvml: Nvml = { energyMj: () => mj, powerW: () => 0, smClockMHz: () => 1395 };
-    const started = performance.now();
-    const { result, energy } = energyOver(nvml, 4, () => {
-      while (performance.now() - started < 50); // a 50 ms window
-      mj += 28_000; // 28 J over it
-      return 'ran';
-    });
-    const seconds = (performance.now() - started) / 1000;
-    expect(result).toBe('ran');
+    const before = performance.now();
+    const close = energyWindow(nvml);
+    const opened = performance.now();
+    while (performance.now() - opened < 50); // a window of at least 50 ms
+    mj += 28_000; // 28 J over it
+    const energy = close(4);
+    const seconds = (performance.now() - before) / 1000; // at least the window
     expect(energy!.joulesPerRun).toBe(7);
     expect(energy!.smClockMHz).toBe(1395);
-    // 28 J over a little more than 0.05 s (the window as energyOver timed it, inside this one).
+    // 28 J over the window: at least 50 ms, at most what was timed around it.
     expect(energy!.meanWatts).toBeGreaterThanOrEqual(28 / seconds);
     expect(energy!.meanWatts).toBeLessThanOrEqual(28 / 0.05);
   });
