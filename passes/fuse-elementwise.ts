@@ -28,6 +28,7 @@
 import type { Graph, Node } from '../compiler/ir/graph.ts';
 import { producers } from '../compiler/ir/graph.ts';
 import type { Pass } from './pass.ts';
+import { ROW_OPS } from '../compiler/ops/norm.ts';
 
 const ELEMENTWISE = new Set([
   'Add', 'Sub', 'Mul', 'Div', 'Pow', 'Neg', 'Abs', 'Sqrt', 'Reciprocal', 'Exp', 'Log', 'Sin', 'Cos', 'Tanh', 'Sigmoid',
@@ -36,8 +37,6 @@ const ELEMENTWISE = new Set([
 ]);
 const DC_ELEMENTWISE = new Set(['Silu', 'Modulate', 'RoPE', 'SwiGLU', 'Quantize']);
 
-/** Row reductions: what a group with a Concat needs (its kernel is a row kernel). */
-export const ROW_OPS = new Set(['LayerNormalization', 'RMSNormalization', 'Softmax', 'Quantize']);
 
 /** A Concat on the last axis of float parts whose widths are multiples of 8 (whole 16-byte vectors). */
 function concatFusible(graph: Graph, n: Node): boolean {

@@ -24,7 +24,8 @@
 import type { Graph, Node } from '../compiler/ir/graph.ts';
 import { producers } from '../compiler/ir/graph.ts';
 import { loadTimeNodes } from '../compiler/launches.ts';
-import { ROW_OPS, toposort } from './fuse-elementwise.ts';
+import { ROW_OPS } from '../compiler/ops/norm.ts';
+import { toposort } from './fuse-elementwise.ts';
 import { liveNodes } from './simplify/remove-dead.ts';
 import type { Pass } from './pass.ts';
 

@@ -21,6 +21,7 @@ import { type DType, dtypeFromOnnx } from '../ir/dtype.ts';
 import type { Graph, Node } from '../ir/graph.ts';
 import { type Deferred, rowsAreTokens } from './dequant.ts';
 import { inlineConstantAll } from '../onnx/constants.ts';
+import { ROW_OPS } from '../ops/norm.ts';
 
 export type CudaType = 'float' | 'double' | 'bf16' | 'half' | 'fp8e4m3' | 'int64' | 'int32' | 'bool' | 'uint8';
 
@@ -81,7 +82,6 @@ export const EW_OPS = new Set([
   'Gelu', 'Cast', 'Where', 'Clip', 'Max', 'Min', 'IsNaN', 'Not', 'And', 'Or', 'Equal', 'Greater', 'GreaterOrEqual', 'Less',
   'LessOrEqual', 'Identity', 'Silu', 'Modulate', 'SwiGLU', 'RoPE', 'LayerNormalization', 'RMSNormalization', 'Softmax', 'Quantize',
 ]);
-const ROW_OPS = new Set(['LayerNormalization', 'RMSNormalization', 'Softmax', 'Quantize']);
 
 function cudaType(dtype: DType, where: string): CudaType {
   const t = CUDA_TYPE[dtype];

@@ -11,6 +11,13 @@ import {
   out, tensorArg,
 } from './op.ts';
 
+/**
+ * The row reductions (over the last axis) a fused element-wise kernel may hold, these norms and
+ * dc.Quantize's per-row scale: a kernel with one is a row kernel (passes/fuse-elementwise.ts,
+ * compiler/codegen/elementwise.ts).
+ */
+export const ROW_OPS: ReadonlySet<string> = new Set(['LayerNormalization', 'RMSNormalization', 'Softmax', 'Quantize']);
+
 const softmax: OpDef = {
   infer: (c) => {
     normAxis(attrInt(c.node, 'axis', -1), c.input(0).shape.length, c.where);
