@@ -268,7 +268,7 @@ describe('e2eBench over tiny pipeline artifacts (stand-in runtime)', () => {
       },
     };
     // The counter's readings: opened before the timed requests, closed after them (300 J over 3 requests).
-    const nvml = (bus: string) => { buses.push(bus); return { energyMj: () => 5_000_000 + 300_000 * reads++, powerW: () => 0, smClockMHz: () => 1400 }; };
+    const nvml = (bus: string) => { buses.push(bus); return { energyMj: () => 5_000_000 + 300_000 * reads++, smClockMHz: () => 1400 }; };
     const logs: string[] = [];
     const r = await e2eBench({ families: ['flux2'], seed: 5, steps: 2, iters: 3, artifacts, baseline: false }, { runtime, nvml }, (line) => logs.push(line));
     expect(buses).toEqual(['00000000:19:00.0']);

@@ -1,5 +1,5 @@
 /**
- * The board's energy counter, power and SM clock from NVML (libnvidia-ml.so.1 through koffi, no
+ * The board's energy counter and SM clock from NVML (libnvidia-ml.so.1 through koffi, no
  * native build), for the device the runtime runs on (matched by PCI bus id, so the two libraries'
  * device orders need not agree). Timings report joules a run beside milliseconds: an H100 at its 700 W
  * cap runs the transformers' steps power-bound (bench/RESULTS.md "Session 7"), so a change must save
@@ -11,8 +11,6 @@ import { loadLibrary } from './cuda.ts';
 export interface Nvml {
   /** Energy the board has used since the driver loaded, in millijoules. */
   energyMj(): number;
-  /** Board power now, in watts. */
-  powerW(): number;
   /** SM clock now, in MHz. */
   smClockMHz(): number;
 }
@@ -26,7 +24,6 @@ export function openNvml(pciBusId: string, library = 'libnvidia-ml.so.1'): Nvml 
   const init = lib.func('int nvmlInit_v2()');
   const byBus = lib.func('int nvmlDeviceGetHandleByPciBusId_v2(const char *bus, _Out_ void **device)');
   const energy = lib.func('int nvmlDeviceGetTotalEnergyConsumption(void *device, _Out_ uint64_t *mj)');
-  const power = lib.func('int nvmlDeviceGetPowerUsage(void *device, _Out_ unsigned int *mw)');
   const clock = lib.func('int nvmlDeviceGetClockInfo(void *device, int type, _Out_ unsigned int *mhz)');
   const device: unknown[] = [null];
   if (init() !== 0 || byBus(pciBusId, device) !== 0) return undefined;
@@ -35,7 +32,7 @@ export function openNvml(pciBusId: string, library = 'libnvidia-ml.so.1'): Nvml 
     return fn(device[0], ...args, out) === 0 ? Number(out[0]) : Number.NaN;
   };
   if (!Number.isFinite(read(energy))) return undefined;
-  return { energyMj: () => read(energy), powerW: () => read(power) / 1000, smClockMHz: () => read(clock, NVML_CLOCK_SM) };
+  return { energyMj: () => read(energy), smClockMHz: () => read(clock, NVML_CLOCK_SM) };
 }
 
 /** What a window of runs cost the board: joules a run, mean watts, the SM clock at its end. */
