@@ -58,6 +58,8 @@ export interface CompiledModule {
   close(): void;
   /** Device memory held, when known (dc_gpu_memory_bytes). */
   readonly memory?: { arenaBytes: number; weightBytes: number; workspaceBytes: number; deviceUsedBytes?: number };
+  /** The board it runs on: its PCI bus id names it to NVML (dc_gpu_energy_joules_total, runtime/gpu/nvml.ts). */
+  readonly device?: { pciBusId?: string };
 }
 export interface GpuLoadOptions {
   /** Draw every learned weight on the GPU from this seed instead of reading weights.bin. */
@@ -162,6 +164,7 @@ export function gpuExecutorFactory(runtime: GpuRuntime, options: GpuExecutorOpti
       } } : {}),
       release: async () => { for (const m of loaded) m.close(); },
       ...(module.memory ? { deviceBytes: () => loaded.reduce((a, m) => a + memory(m), 0) } : {}),
+      ...(module.device?.pciBusId ? { deviceBusId: () => module.device!.pciBusId! } : {}),
     };
   };
 }

@@ -63,6 +63,8 @@ export interface Executor {
   release(): Promise<void>;
   /** Device memory this graph holds (weights, arena), when the executor knows it (GPU). */
   deviceBytes?(): number;
+  /** The PCI bus id of the board it runs on, when it runs on one (GPU). */
+  deviceBusId?(): string;
 }
 
 /**

@@ -51,3 +51,9 @@ export function energyWindow(nvml: Nvml | undefined): (runs: number) => Energy |
     return { joulesPerRun: joules / runs, meanWatts: joules / seconds, smClockMHz: clock };
   };
 }
+
+/** A reader of the board's energy counter in joules (the server's dc_gpu_energy_joules_total); undefined without a board or NVML. */
+export function energyReader(pciBusId: string | undefined, open: (bus: string) => Nvml | undefined = openNvml): (() => number) | undefined {
+  const nvml = pciBusId ? open(pciBusId) : undefined;
+  return nvml ? () => nvml.energyMj() / 1000 : undefined;
+}

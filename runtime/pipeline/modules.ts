@@ -48,6 +48,7 @@ export abstract class ModulePipeline {
   get executors(): string[] { return [this.encoder, this.transformer, this.vae].map((e) => e.description); }
 
   deviceBytes(): number | undefined { return deviceBytes([this.encoder, this.transformer, this.vae]); }
+  deviceBusId(): string | undefined { return [this.encoder, this.transformer, this.vae].map((e) => e.deviceBusId?.()).find((b) => b !== undefined); }
 
   /** Executor.warmUp of each executor that has one (the GPU transformer: its batch-2 and text-length modules, each run once). */
   async warmUp(): Promise<void> {

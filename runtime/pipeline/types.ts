@@ -59,6 +59,8 @@ export interface Pipeline {
   warmUp?(): Promise<void>;
   /** Device memory the pipeline's executors hold, when they know it (GPU); undefined on the CPU. */
   deviceBytes?(): number | undefined;
+  /** The PCI bus id of the board its executors run on (GPU); undefined on the CPU. */
+  deviceBusId?(): string | undefined;
   release(): Promise<void>;
 }
 

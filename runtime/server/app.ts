@@ -46,6 +46,8 @@ export interface ServerOptions {
   syntheticWeights?: number;
   /** GPU memory in use, when the executor knows it (dc_gpu_memory_bytes). */
   gpuMemoryBytes?: () => number | undefined;
+  /** The board's energy counter in joules (NVML), for dc_gpu_energy_joules_total; absent: not exported. */
+  gpuEnergyJoules?: () => number | undefined;
 }
 
 export interface ImageServer {
@@ -114,6 +116,7 @@ export function createServer(opts: ServerOptions): ImageServer {
   metrics.gauge({ name: 'dc_requests_in_flight', help: 'Generation requests accepted and not yet answered.', read: () => active });
   metrics.gauge({ name: 'dc_ready', help: '1 when loaded, warmed up and not draining.', read: () => (state === 'ready' ? 1 : 0) });
   metrics.gauge({ name: 'dc_gpu_memory_bytes', help: 'GPU memory in use by the executor.', read: () => opts.gpuMemoryBytes?.() });
+  metrics.gauge({ name: 'dc_gpu_energy_joules_total', help: 'Energy the GPU board has used since its driver loaded (NVML).', read: () => opts.gpuEnergyJoules?.(), type: 'counter' });
   metrics.gauge({ name: 'process_resident_memory_bytes', help: 'Resident memory of the server process.', read: () => process.memoryUsage.rss() });
   metrics.gauge({ name: 'dc_info', help: 'The model served.', read: () => 1, labels: { model: pipeline.name, family: pipeline.family, executor: opts.executor ?? 'unknown', synthetic_weights: opts.syntheticWeights === undefined ? 'no' : String(opts.syntheticWeights) } });
   app.get('/metrics', async (_req, reply) => reply.type('text/plain; version=0.0.4; charset=utf-8').send(metrics.render()));

@@ -22,6 +22,7 @@ import { EXECUTOR_PREFERENCES, type ExecutorPreference, selectExecutor } from '.
 import { loadPipeline } from '../pipeline/load.ts';
 import { BUNDLED_PIPELINE, DEFAULT_ARTIFACT, loadManifest } from '../pipeline/manifest.ts';
 import { createServer } from './app.ts';
+import { energyReader } from '../gpu/nvml.ts';
 
 export interface CliOptions {
   /** Undefined: the default artifact, else the bundled description. */
@@ -112,6 +113,7 @@ export async function main(argv: string[]): Promise<void> {
     pipeline, storageDir: o.storageDir, maxQueued: o.maxQueued, requestTimeoutMs: o.timeoutMs, logger: { level: 'info' }, executor: executor.kind,
     syntheticWeights: o.syntheticWeights,
     gpuMemoryBytes: () => pipeline.deviceBytes?.(),
+    gpuEnergyJoules: energyReader(pipeline.deviceBusId?.()),
   });
   const log = server.app.log;
   if (served.note) log.info({ manifest: served.path }, served.note);

@@ -10,6 +10,8 @@
  *                                             by client disconnect; dc_deadline_exceeded_total
  *   dc_queue_depth, dc_generations_running, dc_requests_in_flight, dc_ready   gauges
  *   dc_gpu_memory_bytes                       only when the executor knows it (GPU)
+ *   dc_gpu_energy_joules_total                the board's energy counter (NVML), only on a GPU that has it:
+ *                                             joules an image = its rate over dc_images_total's
  *   process_resident_memory_bytes, dc_info{model,family,executor}
  *
  * Label values are escaped per the format (backslash, quote, newline).
@@ -59,7 +61,8 @@ export class Histogram {
   }
 }
 
-export interface Gauge { name: string; help: string; read: () => number | undefined; labels?: Record<string, string> }
+/** A value read when scraped: a gauge, or a counter kept elsewhere (a monotonic reading, as the board's energy). */
+export interface Gauge { name: string; help: string; read: () => number | undefined; labels?: Record<string, string>; type?: 'gauge' | 'counter' }
 
 const SECONDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
 
@@ -83,7 +86,7 @@ export class ServerMetrics {
     for (const g of this.gauges) {
       const v = g.read();
       if (v === undefined) continue;
-      lines.push(`# HELP ${g.name} ${g.help}`, `# TYPE ${g.name} gauge`, `${g.name}${labels(g.labels ?? {})} ${v}`);
+      lines.push(`# HELP ${g.name} ${g.help}`, `# TYPE ${g.name} ${g.type ?? 'gauge'}`, `${g.name}${labels(g.labels ?? {})} ${v}`);
     }
     return lines.join('\n') + '\n';
   }

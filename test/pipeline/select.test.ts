@@ -61,7 +61,7 @@ describe('selectExecutor', () => {
     const runtime = {
       loadModel: async (d: string): Promise<CompiledModule> => {
         loaded.push(d);
-        return { run: (inputs) => ({ y: new Tensor('float32', [1, 4], (inputs.x.data as Float32Array).map((v) => v * 2)) }), close: () => undefined, memory: { arenaBytes: 600, weightBytes: 300, workspaceBytes: 100 } };
+        return { run: (inputs) => ({ y: new Tensor('float32', [1, 4], (inputs.x.data as Float32Array).map((v) => v * 2)) }), close: () => undefined, memory: { arenaBytes: 600, weightBytes: 300, workspaceBytes: 100 }, device: { pciBusId: '00000000:19:00.0' } };
       },
     };
     const c = await selectExecutor(m, { gpuProbe: probe, loadRuntime: async () => runtime });
@@ -71,6 +71,7 @@ describe('selectExecutor', () => {
     expect(loaded).toEqual([m.modules!.transformer]);
     expect(exec.inputs).toEqual([{ name: 'x', dtype: 'float32', shape: [1, 4] }, { name: 'ids', dtype: 'int64', shape: [1, 'img_tokens'] }]);
     expect(exec.deviceBytes?.()).toBe(1000);
+    expect(exec.deviceBusId?.()).toBe('00000000:19:00.0'); // the board the server reads the energy of (dc_gpu_energy_joules_total)
     const out = await exec.run({ x: new Tensor('float32', [1, 4], Float32Array.of(1, 2, 3, 4)) });
     expect(Array.from(out.y.data as Float32Array)).toEqual([2, 4, 6, 8]);
     await expect(c.factory({ role: 'vaeDecoder', onnx: m.graphs.vaeDecoder })).rejects.toThrow(/the vaeDecoder has no compiled module/);
@@ -100,6 +101,7 @@ describe('synthetic weights through the executor', () => {
     expect(seen).toEqual(ROLES.map((role) => ({ dir: m.modules![role], options: { syntheticWeights: 42, bf16Bits: true } })));
     for (const e of execs) expect(e.description).toMatch(/^gpu \(compiled\) .* \[SYNTHETIC weights, seed 42\]$/);
     expect(execs[0].deviceBytes?.()).toBe(7); // measured device memory when the runtime knows it
+    expect(execs[0].deviceBusId).toBeUndefined(); // a module that does not say its board
   });
 
   it('without a seed the modules load their own weights and nothing is labelled', async () => {

@@ -4,12 +4,21 @@
  * from the counter's readings around it.
  */
 import { describe, expect, it } from 'vitest';
-import { type Nvml, energyWindow, openNvml } from '../../runtime/gpu/nvml.ts';
+import { type Nvml, energyReader, energyWindow, openNvml } from '../../runtime/gpu/nvml.ts';
 
 describe('NVML energy', () => {
   it('is absent where the library does not open', () => {
     expect(openNvml('0000:00:00.0', 'libnvidia-ml-not-here.so.1')).toBeUndefined();
     expect(energyWindow(undefined)(3)).toBeUndefined();
+    expect(energyReader(undefined)).toBeUndefined(); // no board (the CPU executor)
+    expect(energyReader('0000:00:00.0', () => undefined)).toBeUndefined(); // no NVML
+  });
+
+  it('reads the counter in joules for the server', () => {
+    const buses: string[] = [];
+    const read = energyReader('00000000:19:00.0', (bus) => { buses.push(bus); return { energyMj: () => 2_500_250, smClockMHz: () => 0 }; });
+    expect(buses).toEqual(['00000000:19:00.0']);
+    expect(read!()).toBe(2500.25);
   });
 
   it('divides the counter\'s joules over the window by the runs, and by the seconds for the mean power', () => {

@@ -161,6 +161,15 @@ describe('/metrics', () => {
     const text = await (await fetch(`${server.url}/metrics`)).text();
     expect(text).toContain('# TYPE dc_gpu_memory_bytes gauge\ndc_gpu_memory_bytes 123456\n');
     expect(text).toContain('dc_info{model="stub",family="stub",executor="gpu",synthetic_weights="42"} 1');
+    expect(text).not.toContain('dc_gpu_energy_joules_total'); // no energy reader: not exported
+  });
+
+  it('exports the board\'s energy counter as a counter, read when scraped', async () => {
+    let joules = 1000.5;
+    server = await start({ pipeline: new GatedPipeline(), warmup: false, executor: 'gpu', gpuEnergyJoules: () => joules });
+    expect(await (await fetch(`${server.url}/metrics`)).text()).toContain('# TYPE dc_gpu_energy_joules_total counter\ndc_gpu_energy_joules_total 1000.5\n');
+    joules = 1175;
+    expect(await (await fetch(`${server.url}/metrics`)).text()).toContain('\ndc_gpu_energy_joules_total 1175\n');
   });
 });
 

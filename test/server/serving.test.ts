@@ -98,6 +98,7 @@ describe('/metrics', () => {
     expect(await metric(server.url, 'dc_ready')).toBe(1);
     expect(await metric(server.url, 'dc_info{model="flux2-tiny",family="flux2",executor="cpu",synthetic_weights="no"}')).toBe(1);
     expect(text).not.toContain('dc_gpu_memory_bytes');
+    expect(text).not.toContain('dc_gpu_energy_joules_total'); // the CPU executor: no board
   });
 });
 
