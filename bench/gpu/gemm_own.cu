@@ -324,7 +324,8 @@ int main(int argc, char** argv) {
         }
         if (us.empty()) return;  // fewer than the second left out
         auto med = [](auto v) { std::sort(v.begin(), v.end()); return v[v.size() / 2]; };
-        const double joules = nvmlOk ? (nvml.millijoules() - mj0) / 1000.0 : 0;  // NVML's counter over the window
+        if (!nvmlOk) { printf("sustained %s %s round %d: %.1f us (NVML unavailable: no power, clock or energy)\n", label, who, round, med(us)); fflush(stdout); return; }
+        const double joules = (nvml.millijoules() - mj0) / 1000.0;  // NVML's counter over the window
         printf("sustained %s %s round %d: %.1f us, %u W, %u MHz, %.4f J a launch (%.0f W mean)\n", label, who, round, med(us), med(watts), med(mhz), joules / launches, joules / measured);
         fflush(stdout);
       };

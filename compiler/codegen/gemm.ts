@@ -127,7 +127,7 @@ const GROUP_X_BYTES = 16 << 20;
  * group's X rows (128 x K codes a row tile) within GROUP_X_BYTES, at least 8 row tiles each, the rows
  * spread evenly. H100 80GB HBM3, the power-capped models (bench/RESULTS.md "Session 15: the own GEMM's
  * tile order"): outputs bit-identical; against 8 a group, steps even to 1 ms faster; every row in one
- * group (X past the L2's half) 4-6 ms slower, the card's clock lower at the same power.
+ * group (X then 25-28 MB, past half the L2) 4-6 ms slower, the card's clock lower at the same power.
  */
 export function groupRows(m: number, k: number): number {
   const rowTiles = Math.ceil(m / 128), most = Math.max(8, Math.floor(GROUP_X_BYTES / (128 * k)));

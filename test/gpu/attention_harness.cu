@@ -187,7 +187,8 @@ int main(int argc, char** argv) {
         const unsigned mhz = nvmlOk ? nvml.smMHz() : 0;
         const unsigned long long mj1 = nvmlOk ? nvml.millijoules() : 0;
         float win; CHECKRT(cudaEventElapsedTime(&win, e0, e1));
-        printf("energy %s %s %.4f J %.0f W %u MHz %.3f us (%d replays)\n", caseName, label, (mj1 - mj0) / 1000.0 / n, (mj1 - mj0) / (double)win, mhz, win * 1000.f / n, n);
+        if (nvmlOk) printf("energy %s %s %.4f J %.0f W %u MHz %.3f us (%d replays)\n", caseName, label, (mj1 - mj0) / 1000.0 / n, (mj1 - mj0) / (double)win, mhz, win * 1000.f / n, n);
+        else printf("energy %s %s not measured (NVML unavailable)\n", caseName, label);
       }
     } else if (o == "end") {
       for (auto& kv : bufs) cudaFree(kv.second);
