@@ -211,13 +211,15 @@ export async function compileModel(options: CompileOptions): Promise<CompileSumm
   const dumpDir = options.dumpAfter?.length ? `${resolve(options.out ?? join('artifacts', `${modelName}-${target}-${precision}`))}.dumps` : undefined;
   if (dumpDir) mkdirSync(dumpDir, { recursive: true });
   const quantize = policy && insertQuantize(policy, target);
-  const optimised = stage('passes', () => runPipeline(inferred, { passes: pipelineFor(quantize), dumpAfter: options.dumpAfter, dumpDir }));
+  // The own FP8 GEMM (policy gemm "own") is sm_90a code: h100 only; b200 keeps cuBLASLt.
+  const ownGemm = policy?.gemm === 'own' && target === 'h100' ? { promote: policy.accumulation === 'fp32' ? 8 : 0, minTiles: policy.ownGemmMinTiles ?? OWN_GEMM_MIN_TILES } : undefined;
+  // Twin GEMMs as one launch where the own kernel runs them with fast accumulation and its scales in its epilogue.
+  const horizontal = ownGemm && !ownGemm.promote && policy?.gemmScales !== 'readers' ? { gemms: { minTiles: ownGemm.minTiles } } : {};
+  const optimised = stage('passes', () => runPipeline(inferred, { passes: pipelineFor(quantize, horizontal), dumpAfter: options.dumpAfter, dumpDir }));
   const gemms = quantize ? stage('quantize report', () => gemmWeightErrors(imported, quantize.decisions, quantize.policy)) : [];
   const graph = optimised.graph;
 
   const launchReport = stage('plan', () => countLaunches(graph));
-  // The own FP8 GEMM (policy gemm "own") is sm_90a code: h100 only; b200 keeps cuBLASLt.
-  const ownGemm = policy?.gemm === 'own' && target === 'h100' ? { promote: policy.accumulation === 'fp32' ? 8 : 0, minTiles: policy.ownGemmMinTiles ?? OWN_GEMM_MIN_TILES } : undefined;
   // FP8 GEMMs whose readers apply the scales (compiler/codegen/dequant.ts), unless the policy keeps
   // them in the GEMM: all of them ("gemm"), or those the own kernel runs ("auto").
   const deferred = stage('plan', () => (policy?.gemmScales === 'gemm' ? new Map() : deferDequant(graph, ownGemm && policy?.gemmScales === 'auto' ? ownGemm : undefined)));

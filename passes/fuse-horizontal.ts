@@ -20,10 +20,19 @@
  * (two merges must not make a cycle). The merged node sits where the earlier kernel was; nodes are
  * re-sorted topologically. Its meaning is its body (compiler/ops/fused-kernel.ts), so the reference
  * is unchanged.
+ *
+ * Twin GEMMs, where the own FP8 GEMM runs the model (options.gemms): two independent FP8 QLinears of
+ * the same N, K, types and attributes become a dc.GroupedGemm, found and placed the same way, where
+ * the own kernel takes the pair and would not take the smaller alone (gemmTwinsFit). A double block's
+ * thin text-stream GEMMs (Qwen-Image's CFG batch: 64 rows; Flux.2's 512-row out projections) then run
+ * as extra tiles in their image-stream twin's last wave (compiler/codegen/gemm.ts twinM) instead of a
+ * cuBLASLt launch of their own.
+ * Its meaning is its body too.
  */
 import type { Graph, Node } from '../compiler/ir/graph.ts';
 import { producers } from '../compiler/ir/graph.ts';
 import { loadTimeNodes } from '../compiler/launches.ts';
+import { ownGemmTakes } from '../compiler/codegen/gemm.ts';
 import { ROW_OPS } from '../compiler/ops/norm.ts';
 import { toposort } from './fuse-elementwise.ts';
 import { liveNodes } from './simplify/remove-dead.ts';
@@ -34,6 +43,10 @@ import type { Pass } from './pass.ts';
 export const WINDOW = 32;
 
 const RULE = 'independent twin row kernels => SegmentedKernel';
+const GEMM_RULE = 'independent twin FP8 GEMMs => GroupedGemm';
+
+/** `gemms`: the own FP8 GEMM runs the model's FP8 GEMMs with fast accumulation, taking a launch of at least `minTiles` output tiles. */
+export interface HorizontalOptions { gemms?: { minTiles: number } }
 
 const lastAxis = (graph: Graph, n: Node) => {
   const rank = (graph.types.get(n.outputs[0]) as { shape?: readonly unknown[] } | undefined)?.shape?.length ?? 0;
@@ -48,6 +61,41 @@ function rowReduction(graph: Graph, n: Node): boolean {
   return n.domain === 'dc' && n.attrs.format !== 'nvfp4' && [-1, undefined].includes(n.attrs.axis as number | undefined);
 }
 
+const typeOf = (graph: Graph, v: string) => graph.types.get(v) as { dtype?: string; shape?: readonly unknown[] } | undefined;
+
+/** An FP8 QLinear's GEMM (M rows of X, N, K) where its shapes are static and its Y bf16, as the own kernel's twin needs. */
+function gemmShape(graph: Graph, n: Node): { m: number; n: number; k: number } | undefined {
+  if (n.domain !== 'dc' || n.op !== 'QLinear' || n.attrs.format !== 'fp8' || n.attrs.promote) return undefined;
+  const x = typeOf(graph, n.inputs[0])?.shape, y = typeOf(graph, n.outputs[0]);
+  if (!x?.length || !y?.shape?.length || y.dtype !== 'bfloat16' || [...x, ...y.shape].some((d) => typeof d !== 'number')) return undefined;
+  const dims = x as number[];
+  return { m: dims.slice(0, -1).reduce((a, b) => a * b, 1), n: y.shape.at(-1) as number, k: dims.at(-1)! };
+}
+
+/** The twin key of an FP8 QLinear (N, K, attributes, the scales' and bias's types), or undefined. */
+function gemmKey(graph: Graph, n: Node): string | undefined {
+  const g = gemmShape(graph, n);
+  if (!g) return undefined;
+  const [, xs, , ws, bias] = n.inputs;
+  return `QLinear|${g.n}|${g.k}|${JSON.stringify(n.attrs)}|${typeOf(graph, xs)?.dtype}|${typeOf(graph, ws)?.dtype}|${bias ? typeOf(graph, bias)?.dtype : '-'}`;
+}
+
+/**
+ * Whether twin QLinears a and b (same key) run as one launch: the own kernel takes them together (the
+ * one of more rows first) and would not take the smaller alone (fewer than minTiles tiles: cuBLASLt
+ * would run it). H100 80GB HBM3, bench/RESULTS.md "Session 16: twin GEMMs": such a twin costs its big
+ * twin 0-3% in the GEMM harness (Qwen-Image's 64-row text stream, Flux.2's 512-row text out), where
+ * its own launch took 7-14 µs; a twin the own kernel takes alone (Flux.2's 512-row text QKV, 384
+ * tiles) cost 33 µs more grouped than as its own launch.
+ */
+function gemmTwinsFit(graph: Graph, a: Node, b: Node, minTiles: number): boolean {
+  const [ga, gb] = [gemmShape(graph, a)!, gemmShape(graph, b)!];
+  const [, xs, , ws, bias] = a.inputs;
+  const scaled = { xs: typeOf(graph, xs)!.dtype!, ws: typeOf(graph, ws)!.dtype!, ...(bias ? { bias: typeOf(graph, bias)!.dtype! } : {}) };
+  const [big, small] = [Math.max(ga.m, gb.m), Math.min(ga.m, gb.m)];
+  return ownGemmTakes(big, ga.n, ga.k, 'bfloat16', scaled, minTiles, small) && !ownGemmTakes(small, ga.n, ga.k, 'bfloat16', scaled, minTiles);
+}
+
 /** The twin key of a row kernel (body ops, row width), or undefined for anything else. */
 function twinKey(graph: Graph, n: Node): string | undefined {
   const fused = n.domain === 'dc' && n.op === 'FusedKernel' && !n.attrs.kernel && !!n.body;
@@ -59,15 +107,17 @@ function twinKey(graph: Graph, n: Node): string | undefined {
   return `${body.map((b) => b.op).join('+')}|${shape.at(-1)}`;
 }
 
-export const fuseHorizontal: Pass = {
+export const makeFuseHorizontal = (options: HorizontalOptions = {}): Pass => ({
   name: 'fuse-horizontal',
-  rules: [RULE],
+  rules: [RULE, ...(options.gemms ? [GEMM_RULE] : [])],
   run(graph, ctx) {
     const loadTime = loadTimeNodes(graph);
     const producer = producers(graph);
     // Launches only, and live ones (a dead kernel merged with a live twin would run).
     const live = liveNodes(graph);
-    const keys = graph.nodes.map((n, i) => (loadTime.has(i) || !live.has(i) ? undefined : twinKey(graph, n)));
+    const keys = graph.nodes.map((n, i) => (loadTime.has(i) || !live.has(i) ? undefined : twinKey(graph, n) ?? (options.gemms ? gemmKey(graph, n) : undefined)));
+    const isGemm = (i: number) => keys[i]!.startsWith('QLinear|');
+    const fits = (i: number, j: number) => !isGemm(i) || gemmTwinsFit(graph, graph.nodes[i], graph.nodes[j], options.gemms!.minTiles);
     // Merged kernels so far: node index -> the indices merged with it (itself included).
     const group = new Map<number, number[]>();
     const members = (i: number) => group.get(i) ?? [i];
@@ -91,7 +141,7 @@ export const fuseHorizontal: Pass = {
     keys.forEach((key, i) => {
       if (!key || group.has(i)) return;
       for (let j = i + 1; j < Math.min(graph.nodes.length, i + 1 + WINDOW); j++) {
-        if (keys[j] !== key || group.has(j) || reaches(j, i) || reaches(i, j)) continue;
+        if (keys[j] !== key || group.has(j) || !fits(i, j) || reaches(j, i) || reaches(i, j)) continue;
         group.set(i, [i, j]);
         group.set(j, [i, j]);
         pairs.push([i, j]);
@@ -99,7 +149,9 @@ export const fuseHorizontal: Pass = {
       }
     });
     if (!pairs.length) return graph;
-    ctx.count(RULE, pairs.length);
+    const gemmPairs = pairs.filter(([i]) => isGemm(i)).length;
+    if (pairs.length > gemmPairs) ctx.count(RULE, pairs.length - gemmPairs);
+    if (gemmPairs) ctx.count(GEMM_RULE, gemmPairs);
     const merged = new Map<number, Node | null>();
     for (const [i, j] of pairs) {
       const [a, b] = [graph.nodes[i], graph.nodes[j]];
@@ -107,8 +159,8 @@ export const fuseHorizontal: Pass = {
       const outputs = [...a.outputs, ...b.outputs];
       const ops = (n: Node) => (n.attrs.ops as readonly string[] | undefined) ?? [n.op];
       merged.set(i, {
-        op: 'SegmentedKernel', domain: 'dc', inputs, outputs, name: a.name,
-        attrs: { ops: ops(a), segments: 2 },
+        op: isGemm(i) ? 'GroupedGemm' : 'SegmentedKernel', domain: 'dc', inputs, outputs, name: a.name,
+        attrs: isGemm(i) ? { gemms: 2 } : { ops: ops(a), segments: 2 },
         body: { inputs, outputs, nodes: [a, b] },
       });
       merged.set(j, null);
@@ -116,4 +168,7 @@ export const fuseHorizontal: Pass = {
     const nodes = graph.nodes.flatMap((n, i) => (merged.has(i) ? (merged.get(i) ? [merged.get(i)!] : []) : [n]));
     return { ...graph, nodes: toposort(nodes, new Set([...graph.inputs, ...graph.constants.keys()])) };
   },
-};
+});
+
+/** The row-kernel twins alone (no GEMMs grouped). */
+export const fuseHorizontal = makeFuseHorizontal();

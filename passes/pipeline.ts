@@ -13,7 +13,7 @@ import { printGraph } from '../compiler/ir/print.ts';
 import { canonicalize, canonicalizeSwiglu } from './canonicalize/index.ts';
 import { fuseAttention } from './fuse-attention.ts';
 import { fuseElementwise } from './fuse-elementwise.ts';
-import { fuseHorizontal } from './fuse-horizontal.ts';
+import { fuseHorizontal, type HorizontalOptions, makeFuseHorizontal } from './fuse-horizontal.ts';
 import { fuseLinear } from './fuse-linear.ts';
 import { fuseNorms } from './fuse-norms.ts';
 import { lowerConv } from './lower-conv.ts';
@@ -37,10 +37,11 @@ const VAE: readonly Pass[] = [lowerConv, fuseNorms];
 export const PIPELINE: readonly Pass[] = [...SIMPLIFY, canonicalize, fuseAttention, fuseLinear, canonicalizeSwiglu, ...VAE, fuseElementwise, fuseHorizontal];
 
 /** The pipeline for a precision: quantization (insert, then fold) goes after the GEMMs are fused
- * and before element-wise fusion, which then pulls each activation Quantize into its producer. */
-export function pipelineFor(quantize: QuantizePass | undefined): readonly Pass[] {
+ * and before element-wise fusion, which then pulls each activation Quantize into its producer.
+ * `horizontal`: what fuse-horizontal merges besides row kernels (twin GEMMs where the own GEMM runs them). */
+export function pipelineFor(quantize: QuantizePass | undefined, horizontal: HorizontalOptions = {}): readonly Pass[] {
   if (!quantize) return PIPELINE;
-  return [...SIMPLIFY, canonicalize, fuseAttention, fuseLinear, canonicalizeSwiglu, quantize, makeFoldQuantize(quantize.accumulate), ...VAE, fuseElementwise, lowerAttention, fuseHorizontal];
+  return [...SIMPLIFY, canonicalize, fuseAttention, fuseLinear, canonicalizeSwiglu, quantize, makeFoldQuantize(quantize.accumulate), ...VAE, fuseElementwise, lowerAttention, makeFuseHorizontal(horizontal)];
 }
 
 export interface PassReport {

@@ -68,11 +68,12 @@ describe('own FP8 GEMM source', () => {
   it('bf16 Y: staged through swizzled shared chunks and stored by the tensor copy engine; fp32 Y: stores from registers', () => {
     const bf16 = renderGemm(base).source;
     expect(bf16).toMatch(/cp\.async\.bulk\.tensor\.2d\.global\.shared::cta\.bulk_group/);
-    expect(bf16).toMatch(/dcg_tma_store_2d\(&tmY, n0 \+ 64 \* ch, m0 \+ 64 \* \(cw\), buf\)/);
+    expect(bf16).toMatch(/const DcTensorMap\* mapY = &tmY;/);
+    expect(bf16).toMatch(/dcg_tma_store_2d\(mapY, n0 \+ 64 \* ch, m0 \+ 64 \* \(cw\), buf\)/);
     expect(bf16).toMatch(/fence\.proxy\.async\.shared::cta/);
     expect(bf16).toMatch(/__nv_bfloat16\* __restrict__ out/);
     const f32 = renderGemm({ ...base, out: 'fp32' }).source;
-    expect(f32).not.toMatch(/dcg_tma_store_2d\(&tmY/);
+    expect(f32).not.toMatch(/dcg_tma_store_2d\(mapY/);
     expect(f32).toMatch(/float\* __restrict__ out/);
     expect(f32).toMatch(/if \(r0 < M\) dca_store2\(out/);
     expect(f32).not.toMatch(/st\.shared\.b32/);
@@ -103,7 +104,7 @@ describe('own FP8 GEMM source', () => {
     expect(k).toMatch(/int it = pos \* KB;/);
     expect(k).toMatch(/\(acc1, dca_desc\(SX\(s\) \+ 64 \* 128 \+ kk \* 32\)/);
     expect(k).toMatch(/dca_mbar_init\(EMPTY\(s\), 1\);/);
-    expect(k).toMatch(/dcg_tma_store_2d\(&tmY, n0 \+ 64 \* ch, m0 \+ 64 \* \(1\), buf\)/);
+    expect(k).toMatch(/dcg_tma_store_2d\(mapY, n0 \+ 64 \* ch, m0 \+ 64 \* \(1\), buf\)/);
     expect(renderGemm(base).source).toMatch(/dca_mbar_init\(EMPTY\(s\), 2\);/);
     expect(() => renderGemm({ ...base, schedule: 'pingpong' })).toThrow(/ping-pong tile of 128 rows in registers/);
     expect(() => renderGemm({ ...base, bn: 128, promote: 4, schedule: 'pingpong' })).toThrow(/fast accumulation/);
@@ -134,12 +135,13 @@ describe('own FP8 GEMM source', () => {
   it('scaled ping-pong: the tile\'s column scales, biases (pairs interleaved) and token scales staged in shared memory by cp.async; a bf16 bias read as pairs of its own type; the scales float32, the bias float32 or bf16, or the own kernel does not take the GEMM', () => {
     const f32 = ownGemm(4096, 18432, 6144, 0, 'bfloat16', { xs: 'float32', ws: 'float32', bias: 'float32' })!.kernel.source;
     expect(f32).toMatch(/const float\* __restrict__ bias\)/);
-    expect(f32).toMatch(/cp\.async\.ca\.shared\.global \[%0\], \[%1\], 8;" :: "r"\(SWS\(cw\) \+ 16 \* ti \+ 8\), "l"\(bias \+ n0 \+ 2 \* ti\)/);
-    expect(f32).toMatch(/"l"\(xs \+ m0 \+ ti\)/);
+    expect(f32).toMatch(/cp\.async\.ca\.shared\.global \[%0\], \[%1\], 8;" :: "r"\(SWS\(cw\) \+ 16 \* ti \+ 8\), "l"\(biasT \+ n0 \+ 2 \* ti\)/);
+    expect(f32).toMatch(/const float\* biasT = bias;/);
+    expect(f32).toMatch(/"l"\(xsT \+ m0 \+ ti\)/);
     expect(f32).toMatch(/a = fmaf\(a \* x0, wb\.x, wb\.z\);/);
     const bf16 = ownGemm(4096, 18432, 6144, 0, 'bfloat16', { xs: 'float32', ws: 'float32', bias: 'bfloat16' })!.kernel.source;
     expect(bf16).toMatch(/const __nv_bfloat16\* __restrict__ bias\)/);
-    expect(bf16).toMatch(/\], 4;" :: "r"\(SWS\(cw\) \+ 16 \* ti \+ 8\), "l"\(bias \+ n0 \+ 2 \* ti\)/);
+    expect(bf16).toMatch(/\], 4;" :: "r"\(SWS\(cw\) \+ 16 \* ti \+ 8\), "l"\(biasT \+ n0 \+ 2 \* ti\)/);
     expect(bf16).toMatch(/wb\.z = __uint_as_float\(__float_as_uint\(wb\.z\) << 16\);/);
     const plain = ownGemm(4096, 18432, 6144, 0, 'bfloat16', { xs: 'float32', ws: 'float32' })!.kernel.source;
     expect(plain).toMatch(/const float\* __restrict__ ws\) \{/);

@@ -3,7 +3,8 @@
  * writes them) against the sm_90a tensor-core simulation. A tiny case is written here in the
  * harness's sample format, its own-kernel outputs computed from the harness's operand hash through
  * sm90Dot directly (not through the check's QLinear route): the gate passes on those, and fails on
- * one output one ulp away or on a case without samples.
+ * one output one ulp away or on a case without samples; a twin case's samples (the second GEMM of the
+ * launch, its own operands) are held to the simulation the same way.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,23 +20,36 @@ const dir = mkdtempSync(join(tmpdir(), 'gemm-own-check-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const row = (i: number, seed: number) => Array.from({ length: K }, (_, k) => decodeE4M3(harnessCode(i * K + k, seed)));
-const sim: number[] = [], exact: number[] = [];
-for (const r of rows) {
-  const x = row(r, 1234 + M);
-  for (const c of cols) {
-    const w = row(c, 5678 + N);
-    sim.push(sm90Dot(e4m3Parts(x), 0, e4m3Parts(w), 0, K));
-    exact.push(x.reduce((s, v, k) => s + v * w[k], 0));
+/** The simulation's and the exact sums at the sampled rows and columns, operands from the harness's seeds. */
+function sums(xSeed: number, wSeed: number) {
+  const sim: number[] = [], exact: number[] = [];
+  for (const r of rows) {
+    const x = row(r, xSeed);
+    for (const c of cols) {
+      const w = row(c, wSeed);
+      sim.push(sm90Dot(e4m3Parts(x), 0, e4m3Parts(w), 0, K));
+      exact.push(x.reduce((s, v, k) => s + v * w[k], 0));
+    }
   }
+  return { sim, exact };
 }
+const { sim, exact } = sums(1234 + M, 5678 + N);
+// A twin of M2 rows: its operands from the harness's twin seeds; its Y bf16.
+const M2 = 8;
+const twin = sums(4321 + M2, 8765 + N).sim.map(roundToBf16);
 
-/** The harness's sample file: int32 operands, SR, SC, M, N, K, rows, cols; float32 [own, fast, exact][SR][SC]. */
-function writeCase(own: number[]) {
+/** The harness's sample file: int32 operands, SR, SC, M, N, K, rows, cols; float32 output blocks [SR][SC]. */
+function samplesFile(name: string, m: number, blocks: number[]) {
+  const head = Int32Array.from([0, rows.length, cols.length, m, N, K, ...rows, ...cols]);
+  writeFileSync(join(dir, 'samples', name), Buffer.concat([Buffer.from(head.buffer), Buffer.from(Float32Array.from(blocks).buffer)]));
+}
+/** A case (with a twin of M2 rows: its samples too, `twinOut` unless null). */
+function writeCase(own: number[], twinOut?: number[] | null) {
+  rmSync(join(dir, 'samples'), { recursive: true, force: true });
   mkdirSync(join(dir, 'samples'), { recursive: true });
-  writeFileSync(join(dir, 'cases.txt'), `gemm k ${M} ${N} ${K} 192 1 0 0 4 f192s4o32:tiny\n`);
-  const head = Int32Array.from([0, rows.length, cols.length, M, N, K, ...rows, ...cols]);
-  const outs = Float32Array.from([...own, ...sim.map(roundToBf16), ...exact.map(roundToBf16)]);
-  writeFileSync(join(dir, 'samples', 'case0.bin'), Buffer.concat([Buffer.from(head.buffer), Buffer.from(outs.buffer)]));
+  writeFileSync(join(dir, 'cases.txt'), `gemm k ${M} ${N} ${K} 192 1 0 0 4 ${twinOut === undefined ? 0 : M2} f192s4o32:tiny\n`);
+  samplesFile('case0.bin', M, [...own, ...sim.map(roundToBf16), ...exact.map(roundToBf16)]);
+  if (twinOut) samplesFile('case0-twin.bin', M2, twinOut);
 }
 
 describe('gemm-own.ts check (the GPU harness\'s samples against the tensor-core simulation)', () => {
@@ -55,5 +69,17 @@ describe('gemm-own.ts check (the GPU harness\'s samples against the tensor-core 
     writeCase(off);
     expect(check(dir, join(dir, 'samples'))).toBe(1);
     expect(check(dir, join(dir, 'none'))).toBe(1);
+  });
+
+  it('a twin case: passes when the twin\'s outputs are the simulation\'s too; fails on one twin output off, or without its samples', () => {
+    writeCase(sim, twin);
+    expect(check(dir, join(dir, 'samples'))).toBe(0);
+    const off = [...twin];
+    off[2] = roundToBf16(off[2] * (1 + 2 ** -7));
+    expect(off[2]).not.toBe(twin[2]);
+    writeCase(sim, off);
+    expect(check(dir, join(dir, 'samples'))).toBe(1);
+    writeCase(sim, null);
+    expect(check(dir, join(dir, 'samples'))).toBe(1);
   });
 });

@@ -13,7 +13,8 @@
  *       edge: zeros, subnormals and every exponent).
  *       Exits 1 unless every sampled output of the own kernel is the simulation's bit for bit.
  *
- * cases.txt: one line per kernel: `gemm NAME M N K BN GRID SHARED SCALED OUT_BYTES LABEL`. The harness
+ * cases.txt: one line per kernel: `gemm NAME M N K BN GRID SHARED SCALED OUT_BYTES TWIN_M LABEL` (TWIN_M:
+ * the rows of a twin GEMM in the same launch, 0 for none; its samples checked against the simulation too). The harness
  * draws random e4m3 codes and positive scales, poisons the output, runs the kernel and cuBLASLt
  * (fast and exact accumulation, unit scales, bf16 out: what the runtime's deferred GEMMs run) on the
  * same operands, checks every output against an fp64-accumulated reference of sampled rows, and
@@ -56,6 +57,12 @@ export const SHAPES: [string, number, number, number][] = [
   ['qwen txt out (256)', 256, 3072, 3072],
   ['qwen txt mlp in (256)', 256, 12288, 3072],
   ['qwen txt mlp out (256)', 256, 3072, 12288],
+  // Qwen-Image's text stream at the CFG batch of its 32-token module (2 x 32 rows): alone, and as the
+  // twin of its image-stream GEMM (variant suffix t64).
+  ['qwen txt qkv (b2, 32)', 64, 9216, 3072],
+  ['qwen txt out (b2, 32)', 64, 3072, 3072],
+  ['qwen txt mlp in (b2, 32)', 64, 12288, 3072],
+  ['qwen txt mlp out (b2, 32)', 64, 3072, 12288],
 ];
 /** GEMM_SHAPES: a regular expression over the labels (default: every shape). */
 const SHAPE_FILTER = new RegExp(process.env.GEMM_SHAPES ?? '');
@@ -68,13 +75,14 @@ const VARIANTS = (process.env.GEMM_VARIANTS ?? DEFAULT_VARIANTS).split(',');
  * ping-pong, 128 wide, 6 stages; a trailing
  * `o32`: fp32 output (the accuracy check without bf16's rounding); a trailing `b` / `h`: the scaled
  * epilogue with a float32 / bf16 bias (Y = acc · xs[m] · ws[n] + bias[n], what gemmScales "auto" runs
- * in the models; Qwen-Image's biases are bf16), `n` the scaled epilogue without a bias (Flux.2's); a trailing `g16`: 16 row tiles a group of the tile order. */
+ * in the models; Qwen-Image's biases are bf16), `n` the scaled epilogue without a bias (Flux.2's); a trailing `g16`: 16 row tiles a group of the tile order;
+ * a trailing `t64`: a twin GEMM of 64 rows in the same launch (ping-pong only). */
 export function variant(v: string, m: number, n: number, k: number): GemmDescriptor | undefined {
-  const r = /^(f|p|q)(\d+)s(\d+)(?:x(\d+))?(o32)?(b|h|n)?(?:g(\d+))?$/.exec(v);
-  if (!r) throw new Error(`variant ${v}: f|p|q WIDTH s STAGES [x PROMOTE] [o32] [b|h|n] [g GROUP_M] (q: ping-pong; b / h / n: scaled epilogue with a float32 / bf16 / no bias; g: row tiles per group, default 8)`);
+  const r = /^(f|p|q)(\d+)s(\d+)(?:x(\d+))?(o32)?(b|h|n)?(?:g(\d+))?(?:t(\d+))?$/.exec(v);
+  if (!r) throw new Error(`variant ${v}: f|p|q WIDTH s STAGES [x PROMOTE] [o32] [b|h|n] [g GROUP_M] [t TWIN_M] (q: ping-pong; b / h / n: scaled epilogue with a float32 / bf16 / no bias; g: row tiles per group, default 8; t: a twin GEMM's rows)`);
   const bn = Number(r[2]);
-  if (n % bn) return undefined;
-  return { kind: 'gemm-fp8', m, n, k, bn, stages: Number(r[3]), groupM: Number(r[7] ?? 8), promote: r[1] === 'p' ? Number(r[4] ?? 4) : 0, epilogue: r[6] ? 'scaled' : 'unscaled', bias: !!r[6] && r[6] !== 'n', ...(r[6] === 'h' ? { biasType: 'bfloat16' as const } : {}), ...(r[5] ? { out: 'fp32' as const } : {}), ...(r[1] === 'q' ? { schedule: 'pingpong' as const } : {}) };
+  if (n % bn || (r[8] && r[1] !== 'q')) return undefined;
+  return { kind: 'gemm-fp8', m, n, k, bn, stages: Number(r[3]), groupM: Number(r[7] ?? 8), promote: r[1] === 'p' ? Number(r[4] ?? 4) : 0, epilogue: r[6] ? 'scaled' : 'unscaled', bias: !!r[6] && r[6] !== 'n', ...(r[6] === 'h' ? { biasType: 'bfloat16' as const } : {}), ...(r[5] ? { out: 'fp32' as const } : {}), ...(r[1] === 'q' ? { schedule: 'pingpong' as const } : {}), ...(r[8] ? { twinM: Number(r[8]) } : {}) };
 }
 
 async function prepare(dir: string) {
@@ -87,7 +95,7 @@ async function prepare(dir: string) {
       if (!d) continue;
       const r = renderGemm(d);
       kernels.push(r);
-      lines.push(`gemm ${r.name} ${m} ${n} ${k} ${d.bn} ${r.grid} ${r.sharedBytes} ${d.epilogue === 'scaled' ? (d.bias ? (d.biasType === 'bfloat16' ? 3 : 2) : 1) : 0} ${d.out === 'fp32' ? 4 : 2} ${v}:${label.replace(/ /g, '_')}`);
+      lines.push(`gemm ${r.name} ${m} ${n} ${k} ${d.bn} ${r.grid} ${r.sharedBytes} ${d.epilogue === 'scaled' ? (d.bias ? (d.biasType === 'bfloat16' ? 3 : 2) : 1) : 0} ${d.out === 'fp32' ? 4 : 2} ${d.twinM ?? 0} ${v}:${label.replace(/ /g, '_')}`);
     }
   }
   const report = await buildKernels([{ name: 'gemm', source: renderUnit(kernels), hot: true }], { target: 'h100', cacheDir: join(ROOT, '.gpu', 'build-cache') });
@@ -131,52 +139,69 @@ function compare(got: Float32Array, ref: ArrayLike<number>) {
   return { relL2: Math.sqrt(num / den), worst, same };
 }
 
-/** Prints the table; returns how many cases lack samples or have an own-kernel output that is not the simulation's bit for bit. */
+/** A samples file of the harness: its header (operands mode, rows, columns, M, N, K), sampled rows and columns, and output blocks. */
+function readSamples(file: string, expect: { M: number; N: number; K: number }, where: string) {
+  const buf = readFileSync(file);
+  const ints = Array.from({ length: 6 }, (_, i) => buf.readInt32LE(4 * i));
+  const [operands, SR, SC] = [ints[0], ints[1], ints[2]];
+  if (operands !== 0 && operands !== 3) throw new Error(`${file}: operands mode ${operands}; the check regenerates only GEMM_OPERANDS=harness or edge`);
+  if (ints[3] !== expect.M || ints[4] !== expect.N || ints[5] !== expect.K) throw new Error(`${file}: ${ints[3]}x${ints[4]}x${ints[5]}, ${where} says ${expect.M}x${expect.N}x${expect.K}`);
+  const idx = new Int32Array(buf.buffer.slice(buf.byteOffset + 24, buf.byteOffset + 24 + 4 * (SR + SC)));
+  const outs = new Float32Array(buf.buffer.slice(buf.byteOffset + 24 + 4 * (SR + SC)));
+  return { operands, SR, SC, rows: Array.from(idx.subarray(0, SR)), cols: Array.from(idx.subarray(SR)), got: (s: number) => outs.subarray(s * SR * SC, (s + 1) * SR * SC) };
+}
+
+/**
+ * QLinear over the harness's operands at sampled rows and columns, as `accumulate` sums them, in
+ * `to` (16: bf16): X and W codes from seeds xSeed and wSeed, with the scales and bias (scaled 1-3)
+ * drawn from seeds 11, 13, 17 + vecSeed (the twin's: + 10), or unit scales without a bias.
+ */
+function simulate(s: ReturnType<typeof readSamples>, K: number, seeds: { x: number; w: number; vec: number }, scaled: number, accumulate: string, to: number, withScales: boolean, promote = 0) {
+  const codes = (which: number[], seed: number) => Tensor.fromNumbers('float32', [which.length, K], which.flatMap((r) => Array.from({ length: K }, (_, k) => decodeE4M3(harnessCode(r * K + k, seed, s.operands)))));
+  const ones = (n: number) => Tensor.fromNumbers('float32', [n, 1], new Array(n).fill(1));
+  const sqrtK = Math.fround(Math.sqrt(K));
+  const xs = scaled ? Tensor.fromNumbers('float32', [s.SR, 1], s.rows.map((r) => harnessDraw(r, 11 + seeds.vec, 0.5, 2))) : ones(s.SR);
+  const ws = scaled ? Tensor.fromNumbers('float32', [s.SC, 1], s.cols.map((c) => harnessDraw(c, 13 + seeds.vec, 0.5, 2))) : ones(s.SC);
+  const bias = scaled >= 2 && withScales ? Tensor.fromNumbers('float32', [s.SC], s.cols.map((c) => {
+    const v = harnessDraw(c, 17 + seeds.vec, Math.fround(-4 * sqrtK), Math.fround(4 * sqrtK));
+    return scaled === 3 ? roundToBf16(v) : v;
+  })) : undefined;
+  const node: Node = { op: 'QLinear', domain: 'dc', name: 'harness', inputs: ['xq', 'xs', 'wq', 'ws', ...(bias ? ['b'] : [])], outputs: ['y'], attrs: { format: 'fp8', transB: 1, to, accumulate, promote } };
+  const ins = [codes(s.rows, seeds.x), withScales ? xs : ones(s.SR), codes(s.cols, seeds.w), withScales ? ws : ones(s.SC), ...(bias ? [bias] : [])];
+  const y = (lookupOp(node)!.exec(ins, node) as Tensor[])[0].toNumbers();
+  return to === 16 ? y.map(roundToBf16) : y;
+}
+
+/** Prints the table; returns how many cases lack samples or have an own-kernel output (a twin's too) that is not the simulation's bit for bit. */
 export function check(dir: string, samples: string): number {
   const lines = readFileSync(join(dir, 'cases.txt'), 'utf8').trim().split('\n');
   console.log('| case | M x N x K | outputs | own vs sm90 simulation: rel L2 / worst / bit-identical | own vs exact sums | cuBLASLt fast vs sm90 | cuBLASLt exact vs exact |');
   console.log('| --- | --- | ---: | --- | ---: | --- | --- |');
   let failed = 0;
   lines.forEach((line, index) => {
-    const file = join(samples, `case${index}.bin`);
-    if (!existsSync(file)) { console.log(`| ${line.split(' ').pop()} | | | no samples (${file}) | | | |`); failed++; return; }
-    const [, , mS, nS, kS, , , , scaledS, outBytesS, label] = line.split(' ');
-    const [M, N, K, scaled, outBytes] = [mS, nS, kS, scaledS, outBytesS].map(Number);
-    const buf = readFileSync(file);
-    const ints = Array.from({ length: 6 }, (_, i) => buf.readInt32LE(4 * i));
-    const [operands, SR, SC] = [ints[0], ints[1], ints[2]];
-    if (operands !== 0 && operands !== 3) throw new Error(`${file}: operands mode ${operands}; the check regenerates only GEMM_OPERANDS=harness or edge`);
-    if (ints[3] !== M || ints[4] !== N || ints[5] !== K) throw new Error(`${file}: ${ints[3]}x${ints[4]}x${ints[5]}, cases.txt line ${index + 1} says ${M}x${N}x${K}`);
-    const idx = new Int32Array(buf.buffer.slice(buf.byteOffset + 24, buf.byteOffset + 24 + 4 * (SR + SC)));
-    const rows = Array.from(idx.subarray(0, SR)), cols = Array.from(idx.subarray(SR));
-    const outs = new Float32Array(buf.buffer.slice(buf.byteOffset + 24 + 4 * (SR + SC)));
-    const got = (s: number) => outs.subarray(s * SR * SC, (s + 1) * SR * SC);
-    const codes = (which: number[], seed: number) => Tensor.fromNumbers('float32', [which.length, K], which.flatMap((r) => Array.from({ length: K }, (_, k) => decodeE4M3(harnessCode(r * K + k, seed, operands)))));
-    const xq = codes(rows, 1234 + M), wq = codes(cols, 5678 + N);
-    const ones = (n: number) => Tensor.fromNumbers('float32', [n, 1], new Array(n).fill(1));
-    const sqrtK = Math.fround(Math.sqrt(K));
-    const xs = scaled ? Tensor.fromNumbers('float32', [SR, 1], rows.map((r) => harnessDraw(r, 11, 0.5, 2))) : ones(SR);
-    const ws = scaled ? Tensor.fromNumbers('float32', [SC, 1], cols.map((c) => harnessDraw(c, 13, 0.5, 2))) : ones(SC);
-    const bias = scaled >= 2 ? Tensor.fromNumbers('float32', [SC], cols.map((c) => {
-      const v = harnessDraw(c, 17, Math.fround(-4 * sqrtK), Math.fround(4 * sqrtK));
-      return scaled === 3 ? roundToBf16(v) : v;
-    })) : undefined;
+    const file = join(samples, `case${index}.bin`), twinFile = join(samples, `case${index}-twin.bin`);
+    const [, , mS, nS, kS, , , , scaledS, outBytesS, twinS, label] = line.split(' ');
+    const [M, N, K, scaled, outBytes, M2] = [mS, nS, kS, scaledS, outBytesS, twinS].map(Number);
+    if (!existsSync(file) || (M2 && !existsSync(twinFile))) { console.log(`| ${label} | | | no samples (${M2 ? `${file}, ${twinFile}` : file}) | | | |`); failed++; return; }
+    const s = readSamples(file, { M, N, K }, `cases.txt line ${index + 1}`);
+    const seeds = { x: 1234 + M, w: 5678 + N, vec: 0 };
     const d = variant(label.split(':')[0], M, N, K);
+    const ownTo = outBytes === 4 ? 1 : 16;
     // The own kernel: its promotion (K blocks of 128 codes); cuBLASLt fast: none.
-    const qlinear = (accumulate: string, to: number, withScales: boolean, promote = 0) => {
-      const node: Node = { op: 'QLinear', domain: 'dc', name: label, inputs: ['xq', 'xs', 'wq', 'ws', ...(withScales && bias ? ['b'] : [])], outputs: ['y'], attrs: { format: 'fp8', transB: 1, to, accumulate, promote } };
-      const ins = withScales ? [xq, xs, wq, ws, ...(bias ? [bias] : [])] : [xq, ones(SR), wq, ones(SC)];
-      const y = (lookupOp(node)!.exec(ins, node) as Tensor[])[0].toNumbers();
-      return to === 16 ? y.map(roundToBf16) : y;
-    };
-    const own = compare(got(0), qlinear('sm90', outBytes === 4 ? 1 : 16, true, (d?.promote ?? 0) * 128));
-    const ownExact = compare(got(0), qlinear('exact', outBytes === 4 ? 1 : 16, true));
-    const fast = compare(got(1), qlinear('sm90', 16, false));
-    const exact = compare(got(2), qlinear('exact', 16, false));
-    const n = SR * SC;
-    const cell = (c: ReturnType<typeof compare>) => `${c.relL2.toExponential(2)} / ${c.worst.toExponential(1)} / ${c.same} of ${n}`;
+    const own = compare(s.got(0), simulate(s, K, seeds, scaled, 'sm90', ownTo, true, (d?.promote ?? 0) * 128));
+    const ownExact = compare(s.got(0), simulate(s, K, seeds, scaled, 'exact', ownTo, true));
+    const fast = compare(s.got(1), simulate(s, K, seeds, scaled, 'sm90', 16, false));
+    const exact = compare(s.got(2), simulate(s, K, seeds, scaled, 'exact', 16, false));
+    const n = s.SR * s.SC;
+    const cell = (c: ReturnType<typeof compare>, of = n) => `${c.relL2.toExponential(2)} / ${c.worst.toExponential(1)} / ${c.same} of ${of}`;
     if (own.same !== n) failed++;
     console.log(`| ${label} | ${M}x${N}x${K} | ${n} | ${cell(own)} | ${ownExact.relL2.toExponential(2)} | ${cell(fast)} | ${cell(exact)} |`);
+    if (!M2) return;
+    // The twin: its own operands and vectors (the harness's seeds for it), bf16 Y.
+    const t = readSamples(twinFile, { M: M2, N, K }, `cases.txt line ${index + 1}'s twin`);
+    const twin = compare(t.got(0), simulate(t, K, { x: 4321 + M2, w: 8765 + N, vec: 10 }, scaled, 'sm90', 16, true));
+    if (twin.same !== t.SR * t.SC) failed++;
+    console.log(`| ${label} twin | ${M2}x${N}x${K} | ${t.SR * t.SC} | ${cell(twin, t.SR * t.SC)} | | | |`);
   });
   console.log(failed ? `${failed} case(s) not bit-identical to the simulation or without samples` : 'every own kernel bit-identical to the simulation');
   return failed;

@@ -18,6 +18,10 @@
 // `npx tsx bench/gpu/gemm-own.ts check DIR SAMPLES` to hold against the bit-level simulation
 // (compiler/quant/tensor-core.ts), which regenerates the operands from the same hash: int32 operands
 // mode, SR, SC, M, N, K, rows[SR], cols[SC], then float32 [3][SR][SC].
+// A twin case (TWIN_M > 0, compiler/codegen/gemm.ts twinM): the kernel also computes Y2 = X2 · W2ᵀ
+// (TWIN_M rows, its own operands, scales and bias drawn from other seeds) in the same launch; Y2 is
+// poisoned and checked the same way (rel L2 against fp64, every output written), and its samples go to
+// SAMPLES/case<i>-twin.bin (same layout, one output block). Its timing is the launch's (both GEMMs).
 // Build: nvcc -O2 -std=c++17 -o go bench/gpu/gemm_own.cu -lcuda -lcublasLt -ldl ; run: ./go DIR [SAMPLES]
 #include <cublasLt.h>
 #include <cuda.h>
@@ -139,9 +143,9 @@ int main(int argc, char** argv) {
   FILE* f = fopen((dir + "/cases.txt").c_str(), "r");
   if (!f) { fprintf(stderr, "no cases.txt in %s\n", dir.c_str()); return 2; }
   char kname[128], label[256];
-  long M, N, K; int BN, grid, shared, scaled, outBytes;
+  long M, N, K, M2; int BN, grid, shared, scaled, outBytes;
   printf("| case | M x N x K | kernel µs | TFLOP/s | cuBLASLt fast µs | exact µs | kernel / fast | rel L2 kernel | fast | exact | unwritten |\n");
-  while (fscanf(f, " gemm %127s %ld %ld %ld %d %d %d %d %d %255s", kname, &M, &N, &K, &BN, &grid, &shared, &scaled, &outBytes, label) == 10) {
+  while (fscanf(f, " gemm %127s %ld %ld %ld %d %d %d %d %d %ld %255s", kname, &M, &N, &K, &BN, &grid, &shared, &scaled, &outBytes, &M2, label) == 11) {
     CUfunction fn; CU(cuModuleGetFunction(&fn, mod, kname));
     CU(cuFuncSetAttribute(fn, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, shared));
     uint8_t *X, *W; void *Y, *D;
@@ -150,7 +154,7 @@ int main(int argc, char** argv) {
     fill_e4m3<<<1024, 256, 0, stream>>>(X, (size_t)M * K, 1234u + (uint32_t)M, operands);
     fill_e4m3<<<1024, 256, 0, stream>>>(W, (size_t)N * K, 5678u + (uint32_t)N, operands);
     // Tensor maps: [rows, K] bytes, boxes of 128 codes x (128 | BN) rows, 128-byte swizzle.
-    CUtensorMap tmX, tmW, tmY;
+    CUtensorMap tmX, tmW, tmY, tmX2, tmW2, tmY2;
     auto encode = [&](CUtensorMap* m, CUtensorMapDataType type, void* base, long cols, long rows, int rowBytes, int boxCols, int boxRows) {
       cuuint64_t dims[2] = {(cuuint64_t)cols, (cuuint64_t)rows}, strides[1] = {(cuuint64_t)rowBytes};
       cuuint32_t box[2] = {(cuuint32_t)boxCols, (cuuint32_t)boxRows}, elem[2] = {1, 1};
@@ -165,17 +169,16 @@ int main(int argc, char** argv) {
     // values). The sums' rms is about 7.6 sqrt(K) (codes of magnitude 1/8 .. 3.75, random signs): a
     // bias of a few units would move rel L2 by ~3e-3 whatever the kernel did with it (a dropped or
     // misread bias hid under bf16's rounding); at this size one dropped moves it by ~0.17.
-    float *xs = nullptr, *ws = nullptr, *bias = nullptr;
-    std::vector<float> hxs, hws, hbias;
-    if (scaled) {
+    // One GEMM's epilogue vectors from seeds (the twin's: seed + 10).
+    auto vectors = [&](long rowsN, uint32_t seed, float*& xs, float*& ws, float*& bias, std::vector<float>& hxs, std::vector<float>& hws, std::vector<float>& hbias) {
       auto draw = [](long n, uint32_t seed, float lo, float hi) {
         std::vector<float> v(n);
         for (long i = 0; i < n; ++i) { uint32_t h = (uint32_t)i * 0x9e3779b1u + seed; h ^= h >> 16; h *= 0x85ebca6bu; h ^= h >> 13; v[i] = lo + (hi - lo) * (float)(h >> 8) / 16777216.f; }
         return v;
       };
-      hxs = draw(M, 11u, 0.5f, 2.f); hws = draw(N, 13u, 0.5f, 2.f); hbias = draw(N, 17u, -4.f * std::sqrt((float)K), 4.f * std::sqrt((float)K));
-      CK(cudaMalloc(&xs, M * 4)); CK(cudaMalloc(&ws, N * 4)); CK(cudaMalloc(&bias, N * 4));
-      CK(cudaMemcpy(xs, hxs.data(), M * 4, cudaMemcpyHostToDevice)); CK(cudaMemcpy(ws, hws.data(), N * 4, cudaMemcpyHostToDevice));
+      hxs = draw(rowsN, 11u + seed, 0.5f, 2.f); hws = draw(N, 13u + seed, 0.5f, 2.f); hbias = draw(N, 17u + seed, -4.f * std::sqrt((float)K), 4.f * std::sqrt((float)K));
+      CK(cudaMalloc(&xs, rowsN * 4)); CK(cudaMalloc(&ws, N * 4)); CK(cudaMalloc(&bias, N * 4));
+      CK(cudaMemcpy(xs, hxs.data(), rowsN * 4, cudaMemcpyHostToDevice)); CK(cudaMemcpy(ws, hws.data(), N * 4, cudaMemcpyHostToDevice));
       if (scaled == 3) {
         std::vector<uint16_t> b16(N);
         for (long i = 0; i < N; ++i) { uint32_t u; memcpy(&u, &hbias[i], 4); u += 0x7fffu + ((u >> 16) & 1u); b16[i] = (uint16_t)(u >> 16); u = (uint32_t)b16[i] << 16; memcpy(&hbias[i], &u, 4); }
@@ -183,9 +186,29 @@ int main(int argc, char** argv) {
       } else {
         CK(cudaMemcpy(bias, hbias.data(), N * 4, cudaMemcpyHostToDevice));
       }
+    };
+    float *xs = nullptr, *ws = nullptr, *bias = nullptr, *xs2 = nullptr, *ws2 = nullptr, *bias2 = nullptr;
+    std::vector<float> hxs, hws, hbias, hxs2, hws2, hbias2;
+    if (scaled) vectors(M, 0, xs, ws, bias, hxs, hws, hbias);
+    // The twin: X2 [M2, K], W2 [N, K] from other seeds, Y2 bf16.
+    uint8_t *X2 = nullptr, *W2 = nullptr; void* Y2 = nullptr;
+    if (M2) {
+      CK(cudaMalloc(&X2, (size_t)M2 * K)); CK(cudaMalloc(&W2, (size_t)N * K)); CK(cudaMalloc(&Y2, (size_t)M2 * N * 2));
+      fill_e4m3<<<1024, 256, 0, stream>>>(X2, (size_t)M2 * K, 4321u + (uint32_t)M2, operands);
+      fill_e4m3<<<1024, 256, 0, stream>>>(W2, (size_t)N * K, 8765u + (uint32_t)N, operands);
+      encode(&tmX2, CU_TENSOR_MAP_DATA_TYPE_UINT8, X2, K, M2, (int)K, 128, 128);
+      encode(&tmW2, CU_TENSOR_MAP_DATA_TYPE_UINT8, W2, K, N, (int)K, 128, BN);
+      encode(&tmY2, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, Y2, N, M2, (int)N * 2, 64, 64);
+      if (scaled) vectors(M2, 10, xs2, ws2, bias2, hxs2, hws2, hbias2);
     }
-    void* params[7] = {&tmX, &tmW, &tmY, &Y, &xs, &ws, &bias};
-    auto launchOwn = [&]() { CU(cuLaunchKernel(fn, grid, 1, 1, 384, 1, 1, shared, stream, params, nullptr)); };
+    // The kernel's parameters: X, W, Y maps, Y, then (scaled) xs, ws (and bias); the twin's likewise.
+    std::vector<void*> params = {&tmX, &tmW, &tmY, &Y};
+    if (scaled) { params.push_back(&xs); params.push_back(&ws); if (scaled >= 2) params.push_back(&bias); }
+    if (M2) {
+      for (void* p : {(void*)&tmX2, (void*)&tmW2, (void*)&tmY2, (void*)&Y2}) params.push_back(p);
+      if (scaled) { params.push_back(&xs2); params.push_back(&ws2); if (scaled >= 2) params.push_back(&bias2); }
+    }
+    auto launchOwn = [&]() { CU(cuLaunchKernel(fn, grid, 1, 1, 384, 1, 1, shared, stream, params.data(), nullptr)); };
 
     // cuBLASLt, as runtime/gpu/cublaslt.ts runs an unscaled FP8 GEMM.
     const float one = 1.f, zero = 0.f;
@@ -231,7 +254,7 @@ int main(int argc, char** argv) {
     reference<<<(unsigned)((R * N + 255) / 256), 256, 0, stream>>>(X, W, dRows, R, (int)N, (int)K, dTable, dRef);
     std::vector<double> ref((size_t)R * N);
     CK(cudaMemcpyAsync(ref.data(), dRef, ref.size() * 8, cudaMemcpyDeviceToHost, stream));
-    auto sample = [&](const void* dev, int bytes) {
+    auto sampleRows = [&](const void* dev, int bytes, const std::vector<int>& rows) {
       std::vector<float> got((size_t)R * N);
       std::vector<uint8_t> row((size_t)N * bytes);
       for (int r = 0; r < R; ++r) {
@@ -240,13 +263,31 @@ int main(int argc, char** argv) {
       }
       return got;
     };
+    auto sample = [&](const void* dev, int bytes) { return sampleRows(dev, bytes, rows); };
     poison<<<1024, 256, 0, stream>>>((uint16_t*)Y, (size_t)M * N * outBytes / 2);
+    if (M2) poison<<<1024, 256, 0, stream>>>((uint16_t*)Y2, (size_t)M2 * N);
     launchOwn();
     CK(cudaMemsetAsync(dCount, 0, 8, stream));
     countNan<<<1024, 256, 0, stream>>>(Y, (size_t)M * N, outBytes, dCount);
+    if (M2) countNan<<<1024, 256, 0, stream>>>(Y2, (size_t)M2 * N, 2, dCount);  // both outputs' unwritten elements
     unsigned long long unwritten = 0;
     CK(cudaMemcpyAsync(&unwritten, dCount, 8, cudaMemcpyDeviceToHost, stream));
     CK(cudaStreamSynchronize(stream));
+    // The twin's rows: its first and last 4, then 40 hashed; checked against fp64 like the first GEMM's.
+    double errTwin = 0;
+    std::vector<int> rows2(R);
+    std::vector<float> gotTwin;
+    if (M2) {
+      for (int r = 0; r < R; ++r) rows2[r] = r < 4 ? r % (int)M2 : r < 8 ? std::max(0, (int)M2 - 8 + r) : (int)((r * 2654435761ull) % (unsigned long long)M2);
+      CK(cudaMemcpy(dRows, rows2.data(), R * 4, cudaMemcpyHostToDevice));
+      reference<<<(unsigned)((R * N + 255) / 256), 256, 0, stream>>>(X2, W2, dRows, R, (int)N, (int)K, dTable, dRef);
+      std::vector<double> ref2((size_t)R * N);
+      CK(cudaMemcpyAsync(ref2.data(), dRef, ref2.size() * 8, cudaMemcpyDeviceToHost, stream));
+      CK(cudaStreamSynchronize(stream));
+      if (scaled) for (int r = 0; r < R; ++r) for (long n = 0; n < N; ++n) ref2[(size_t)r * N + n] = ref2[(size_t)r * N + n] * hxs2[rows2[r]] * hws2[n] + (scaled >= 2 ? hbias2[n] : 0.0);
+      gotTwin = sampleRows(Y2, 2, rows2);
+      errTwin = relL2(ref2, gotTwin);
+    }
     // The kernel's reference: the sums scaled as its epilogue defines (fp64), cuBLASLt's the plain sums.
     std::vector<double> refOwn = ref;
     if (scaled) for (int r = 0; r < R; ++r) for (long n = 0; n < N; ++n) refOwn[(size_t)r * N + n] = ref[(size_t)r * N + n] * hxs[rows[r]] * hws[n] + (scaled >= 2 ? hbias[n] : 0.0);
@@ -276,6 +317,19 @@ int main(int argc, char** argv) {
       fwrite(cols.data(), 4, SC, sf);
       fwrite(out.data(), 4, out.size(), sf);
       fclose(sf);
+      if (M2) {
+        const std::string twinFile = samplesDir + "/case" + std::to_string(caseIndex) + "-twin.bin";
+        FILE* tf = fopen(twinFile.c_str(), "wb");
+        if (!tf) { fprintf(stderr, "cannot write %s\n", twinFile.c_str()); return 1; }
+        std::vector<int> head2 = {operands, SR, SC, (int)M2, (int)N, (int)K};
+        std::vector<float> out2;
+        for (int r = 0; r < SR; ++r) for (int j = 0; j < SC; ++j) out2.push_back(gotTwin[(size_t)pick[r] * N + cols[j]]);
+        fwrite(head2.data(), 4, head2.size(), tf);
+        for (int r = 0; r < SR; ++r) fwrite(&rows2[pick[r]], 4, 1, tf);
+        fwrite(cols.data(), 4, SC, tf);
+        fwrite(out2.data(), 4, out2.size(), tf);
+        fclose(tf);
+      }
     }
     ++caseIndex;
 
@@ -296,9 +350,11 @@ int main(int argc, char** argv) {
     }
     auto median = [](std::vector<float> v) { std::sort(v.begin(), v.end()); return v[v.size() / 2]; };
     const float own = median(tOwn), fast = median(tFast), exact = median(tExact);
-    const double flop = 2.0 * M * N * K;
-    printf("| %s | %ldx%ldx%ld | %.1f | %.0f | %.1f | %.1f | %.3f | %.2e | %.2e | %.2e | %llu |\n", label, M, N, K, own, flop / own / 1e6, fast, exact, fast / own,
-           errOwn, errFast, errExact, unwritten);
+    const double flop = 2.0 * (M + M2) * N * K;
+    char errCell[64];
+    if (M2) snprintf(errCell, sizeof errCell, "%.2e (twin %ld rows %.2e)", errOwn, M2, errTwin); else snprintf(errCell, sizeof errCell, "%.2e", errOwn);
+    printf("| %s | %ldx%ldx%ld%s | %.1f | %.0f | %.1f | %.1f | %.3f | %s | %.2e | %.2e | %llu |\n", label, M, N, K, M2 ? " + twin" : "", own, flop / own / 1e6, fast, exact, fast / own,
+           errCell, errFast, errExact, unwritten);
     fflush(stdout);
     if (const char* sustain = getenv("GEMM_SUSTAIN_S")) {
       static Nvml nvml; static bool nvmlOk = nvml.open();
@@ -338,6 +394,7 @@ int main(int argc, char** argv) {
     cublasLtMatrixLayoutDestroy(la); cublasLtMatrixLayoutDestroy(lb); cublasLtMatrixLayoutDestroy(ld);
     for (int i = 0; i < 2; ++i) cublasLtMatmulDescDestroy(desc[i]);
     if (scaled) { CK(cudaFree(xs)); CK(cudaFree(ws)); CK(cudaFree(bias)); }
+    if (M2) { CK(cudaFree(X2)); CK(cudaFree(W2)); CK(cudaFree(Y2)); if (scaled) { CK(cudaFree(xs2)); CK(cudaFree(ws2)); CK(cudaFree(bias2)); } }
     CK(cudaFree(X)); CK(cudaFree(W)); CK(cudaFree(Y)); CK(cudaFree(D)); CK(cudaFree(dRows)); CK(cudaFree(dRef));
   }
   printf("all done\n");

@@ -10,6 +10,8 @@
  * engine zero-fills rows past M, the epilogue skips them). ownGemm() is the plan's route to it:
  * a deferred GEMM (unscaled epilogue) or, by default with policy gemm "own", one that applies its
  * own scales and bias (scaled epilogue, gemmScales "auto").
+ * A twin (twinM rows; dc.GroupedGemm): a second GEMM of the same N and K in the same launch, its
+ * tensor maps and epilogue vectors after the first's, its tiles after the first's in the tile order.
  * Accumulation: 'fast' keeps one accumulator over all of K (cuBLASLt's fast accumulation);
  * `promote: P` adds each P-block sum (P x 128 of K) into a separate fp32 sum, which bounds the
  * tensor cores' shorter accumulation to P x 128 terms.
@@ -56,6 +58,8 @@ export interface GemmDescriptor {
   biasType?: 'float32' | 'bfloat16';
   /** Y's element type (fp32: accuracy checks against the simulation without the output's rounding). */
   out?: 'bf16' | 'fp32';
+  /** Rows of a twin GEMM (same N, K, epilogue; ping-pong, bf16 Y) run in the same launch, its tiles last. */
+  twinM?: number;
 }
 
 /** The ping-pong's scaled epilogue reads its tile's scales from shared memory (the template's stagedScales). */
@@ -93,6 +97,7 @@ function render(d: GemmDescriptor): RenderedKernel {
   if (d.promote && d.bn > 192) fail(where, 'two accumulators in registers (tile width <= 192 with promotion)', String(d.bn));
   if (d.schedule === 'pingpong' && (d.promote || d.bn > 192)) fail(where, 'a ping-pong tile of 128 rows in registers (fast accumulation, width <= 192)', `width ${d.bn}${d.promote ? ', promotion' : ''}`);
   if (d.bias && d.epilogue !== 'scaled') fail(where, 'a bias with the scaled epilogue', d.epilogue);
+  if (d.twinM !== undefined && !(Number.isInteger(d.twinM) && d.twinM >= 1 && d.schedule === 'pingpong' && d.out !== 'fp32')) fail(where, 'a twin of at least one row with the ping-pong schedule and a bf16 Y', `twin rows ${d.twinM}, ${d.schedule ?? 'cooperative'}, ${d.out ?? 'bf16'}`);
   const shared = gemmSharedBytes(d);
   if (shared > MAX_SHARED) fail(where, `at most ${MAX_SHARED} bytes of shared memory`, `${shared} (${d.stages} stages)`);
   const mma = wgmmaFunction('ss-e4m3', d.bn);
@@ -102,10 +107,14 @@ function render(d: GemmDescriptor): RenderedKernel {
     // A warpgroup's chunks of a tile alternate between its two buffers; an odd count (cooperative, 192
     // wide) starts the next tile on the buffer of the previous tile's last (latest) store.
     oddChunks: d.schedule !== 'pingpong' && (d.bn / 64) % 2 === 1,
+    twin: d.twinM !== undefined, twinM: d.twinM ?? 0,
   })].join('\n');
-  const tiles = Math.ceil(d.m / 128) * (d.n / d.bn);
+  const tiles = gemmTiles(d.m, d.n, d.bn, d.twinM);
   return { name, source, hot: true, grid: Math.min(H100_SMS, tiles), block: 384, sharedBytes: shared };
 }
+
+/** Output tiles of a launch: the GEMM's (128-row tiles) and its twin's. */
+const gemmTiles = (m: number, n: number, bn: number, twinM = 0) => (Math.ceil(m / 128) + Math.ceil(twinM / 128)) * (n / bn);
 
 /** Element types of a scaled epilogue's vectors: float32 token and column scales, a float32 or bf16 bias. */
 export interface ScaledTypes { xs: string; ws: string; bias?: string }
@@ -137,10 +146,11 @@ export function groupRows(m: number, k: number): number {
 /**
  * Whether the own kernel takes an FP8 GEMM of this shape writing Y in `yType` (ownGemm's route):
  * N a multiple of the tile width, K of 128, at least `minTiles` output tiles; with `scaled` the
- * element types of its scales and bias where its epilogue applies them.
+ * element types of its scales and bias where its epilogue applies them. With `twinM`, the launch
+ * also runs a twin of that many rows (bf16 Y only), and the tiles counted are both GEMMs'.
  */
-export const ownGemmTakes = (m: number, n: number, k: number, yType: string, scaled?: ScaledTypes, minTiles = OWN_GEMM_MIN_TILES) =>
-  m >= 1 && k % 128 === 0 && n % 192 === 0 && Math.ceil(m / 128) * (n / 192) >= minTiles && (yType === 'bfloat16' || yType === 'float32') && (!scaled || scaledTypesFit(scaled));
+export const ownGemmTakes = (m: number, n: number, k: number, yType: string, scaled?: ScaledTypes, minTiles = OWN_GEMM_MIN_TILES, twinM = 0) =>
+  m >= 1 && k % 128 === 0 && n % 192 === 0 && gemmTiles(m, n, 192, twinM) >= minTiles && (yType === 'bfloat16' || (yType === 'float32' && !twinM)) && (!scaled || scaledTypesFit(scaled));
 
 /**
  * The own FP8 GEMM for an M x N x K GEMM writing Y in `yType` (bfloat16: through the tensor store;
@@ -152,12 +162,15 @@ export const ownGemmTakes = (m: number, n: number, k: number, yType: string, sca
  * ping-pong schedule with 128 x 192 tiles and 4 stages (bf16 Y), 0.94-1.14x cuBLASLt (three runs) on the Flux.2 and
  * Qwen-Image shapes; with promotion the cooperative one (two accumulators a thread). GEMMs of fewer
  * than `minTiles` output tiles (OWN_GEMM_MIN_TILES) stay with cuBLASLt.
+ * `twinM` (dc.GroupedGemm, fast accumulation): a twin GEMM of that many rows, the same N and K and
+ * epilogue, in the same launch; its arguments (X2, W2, Y2, Y2's pointer, then xs2, ws2, bias2 as the
+ * first's) follow the first's, and its maps the first's.
  */
 export function ownGemm(
-  m: number, n: number, k: number, promote: number, yType: string = 'bfloat16', scaled?: ScaledTypes, minTiles = OWN_GEMM_MIN_TILES,
+  m: number, n: number, k: number, promote: number, yType: string = 'bfloat16', scaled?: ScaledTypes, minTiles = OWN_GEMM_MIN_TILES, twinM?: number,
 ): { kernel: RenderedKernel; maps: TensorMapArg[] } | undefined {
   const bn = 192;
-  if (!ownGemmTakes(m, n, k, yType, scaled, minTiles)) return undefined;
+  if (!ownGemmTakes(m, n, k, yType, scaled, minTiles, twinM) || (twinM && promote)) return undefined;
   const f32 = yType === 'float32';
   const kernel = renderGemm({
     kind: 'gemm-fp8', m, n, k, bn, stages: 4, groupM: groupRows(m, k), promote, epilogue: scaled ? 'scaled' : 'unscaled', bias: !!scaled?.bias,
@@ -165,13 +178,14 @@ export function ownGemm(
     // fp32 Y (float32 graphs: the tiny fixtures; accuracy checks) takes the cooperative schedule: the
     // ping-pong's fp32 stores from registers with staged scales spill 8 bytes (sm_90a, CUDA 13.0).
     ...(promote || f32 ? {} : { schedule: 'pingpong' as const }), ...(f32 ? { out: 'fp32' as const } : {}),
+    ...(twinM ? { twinM } : {}),
   });
-  return {
-    kernel,
-    maps: [
-      { param: 0, dtype: 'uint8', rows: m, cols: k, rowBytes: k, box: [128, 128] },
-      { param: 1, dtype: 'uint8', rows: n, cols: k, rowBytes: k, box: [128, bn] },
-      f32 ? { param: 2, dtype: 'float32', rows: m, cols: n, rowBytes: 4 * n, box: [32, 64] } : { param: 2, dtype: 'bfloat16', rows: m, cols: n, rowBytes: 2 * n, box: [64, 64] },
-    ],
-  };
+  const maps = (first: number, rows: number): TensorMapArg[] => [
+    { param: first, dtype: 'uint8', rows, cols: k, rowBytes: k, box: [128, 128] },
+    { param: first + 1, dtype: 'uint8', rows: n, cols: k, rowBytes: k, box: [128, bn] },
+    f32 ? { param: first + 2, dtype: 'float32', rows, cols: n, rowBytes: 4 * n, box: [32, 64] } : { param: first + 2, dtype: 'bfloat16', rows, cols: n, rowBytes: 2 * n, box: [64, 64] },
+  ];
+  // A GEMM's arguments: X, W, Y (maps), Y's pointer, then (scaled) xs, ws and the bias.
+  const perGemm = 4 + (scaled ? 2 + (scaled.bias ? 1 : 0) : 0);
+  return { kernel, maps: [...maps(0, m), ...(twinM ? maps(perGemm, twinM) : [])] };
 }

@@ -22,6 +22,9 @@
  *            runtime raises the kernel's limit to sharedBytes)
  *   kernel   also the VAE decoders' convolutions and norms over channels (conv-launch.ts)
  *   kernel   also the weight-only FP8 GEMV (dc.WQLinear, gemv.ts): args (x, wq, ws[, b], y)
+ *   kernel   also twin FP8 GEMMs as one launch of the own kernel (dc.GroupedGemm, passes/fuse-horizontal.ts;
+ *            gemm.ts twinM): the GEMM of more rows first, then its twin, each X, W, Y, Y, xs, ws[, b];
+ *            where the own kernel does not run (another policy), each GEMM as its own launch
  *   pending  an op with no kernel yet: named so
  *            the gap is visible in the report, never silently dropped
  *
@@ -124,6 +127,13 @@ export function deferDequant(graph: Graph, ownScales?: { minTiles: number }): Ma
   return deferred;
 }
 
+/** A dc.GroupedGemm's GEMMs, reading and writing the node's values (a later pass may rename those, never the body's formal names). */
+function groupedGemms(node: Node): Node[] {
+  const body = node.body!;
+  const actual = new Map([...body.inputs.map((v, i) => [v, node.inputs[i]] as const), ...body.outputs.map((v, i) => [v, node.outputs[i]] as const)]);
+  return body.nodes.map((g) => ({ ...g, inputs: g.inputs.map((v) => (v ? actual.get(v) ?? v : v)), outputs: g.outputs.map((v) => actual.get(v) ?? v) }));
+}
+
 /** A dc.Linear / dc.QLinear's GEMM dimensions: X [.., K] as M rows, Y [.., N]. */
 function gemmDims(graph: Graph, node: Node) {
   const x = shapeOf(graph, node.inputs[0]), y = shapeOf(graph, node.outputs[0]);
@@ -186,8 +196,7 @@ export function kernelPlan(graph: Graph, memory: MemoryPlan, deferred: ReadonlyM
       if (!isDense(view.dims)) fail(`${n.op} launch -> ${n.outputs[0]}`, 'dense inputs (only element-wise, attention and data-movement kernels read strided views)', `'${v}' with strides [${view.dims.map((d) => d.stride)}]`);
     }
   };
-  graph.nodes.forEach((node, i) => {
-    if (loadTime.has(i) || !isLaunch(graph, node, users)) return;
+  const place = (node: Node) => {
     const name = node.outputs[0];
     if (isNvfp4ActivationQuantize(graph, node)) {
       dense(node, [node.inputs[0]]);
@@ -225,6 +234,18 @@ export function kernelPlan(graph: Graph, memory: MemoryPlan, deferred: ReadonlyM
       const k = renderGemv(gemvDescriptor(graph, node));
       kernels.set(k.name, k);
       launches.push({ kind: 'kernel', node: name, kernel: k.name, grid: k.grid, block: k.block, sharedBytes: k.sharedBytes, args: args(node) });
+      return;
+    }
+    if (node.domain === 'dc' && node.op === 'GroupedGemm') {
+      const [a, b] = groupedGemms(node).sort((x, y) => gemmDims(graph, y).m - gemmDims(graph, x).m);
+      const [da, db] = [gemmDims(graph, a), gemmDims(graph, b)];
+      if (da.n !== db.n || da.k !== db.k) fail(`GroupedGemm launch -> ${name}`, 'GEMMs of one N and K', `${da.n}x${da.k} and ${db.n}x${db.k}`);
+      dense(node, node.inputs);
+      const own = options.ownGemm ? ownGemm(da.m, da.n, da.k, options.ownGemm.promote, dtypeOf(graph, a.outputs[0]), scaledTypes(graph, a), options.ownGemm.minTiles, db.m) : undefined;
+      if (!own) { [a, b].forEach(place); return; }
+      kernels.set(own.kernel.name, own.kernel);
+      const values = (g: Node) => { const [x, xs, w, ws, bias] = g.inputs; return [x, w, g.outputs[0], g.outputs[0], xs, ws, ...(bias ? [bias] : [])]; };
+      launches.push({ kind: 'kernel', node: name, kernel: own.kernel.name, grid: own.kernel.grid, block: own.kernel.block, sharedBytes: own.kernel.sharedBytes, args: [...values(a), ...values(b)].map(arg), maps: own.maps });
       return;
     }
     if (node.domain === 'dc' && (node.op === 'Linear' || node.op === 'QLinear')) {
@@ -281,6 +302,9 @@ export function kernelPlan(graph: Graph, memory: MemoryPlan, deferred: ReadonlyM
     const op = `${node.domain ? `${node.domain}.` : ''}${node.op}`;
     pending[op] = (pending[op] ?? 0) + 1;
     launches.push({ kind: 'pending', node: name, op, args: args(node) });
+  };
+  graph.nodes.forEach((node, i) => {
+    if (!loadTime.has(i) && isLaunch(graph, node, users)) place(node);
   });
   return { launches, kernels: [...kernels.values()], pending };
 }

@@ -5,13 +5,16 @@
  * kernel is correct exactly when its body is.
  * dc.SegmentedKernel: independent row kernels run as one launch (passes/fuse-horizontal.ts); its
  * body is those kernels, run the same way.
+ * dc.GroupedGemm: independent FP8 GEMMs (QLinears) run as one launch of the own GEMM
+ * (passes/fuse-horizontal.ts); its body is those GEMMs, run the same way, and its FLOPs theirs.
  */
 import { fail } from '../errors.ts';
 import { runReference } from '../exec/reference.ts';
 import type { Graph, Node, ValueType } from '../ir/graph.ts';
 import { inferTypes } from '../ir/infer.ts';
 import type { Tensor } from '../ir/tensor.ts';
-import { type OpDef, tensorArg } from './op.ts';
+import { type OpDef, type StaticTensorType, tensorArg } from './op.ts';
+import { lookupOp } from './registry.ts';
 
 function bodyGraph(node: Node, inputTypes: readonly ValueType[], where: string): Graph {
   const body = node.body;
@@ -38,4 +41,15 @@ const fusedKernel: OpDef = {
   },
 };
 
-export const fusedKernelOps: Record<string, OpDef> = { FusedKernel: fusedKernel, SegmentedKernel: fusedKernel };
+/** A grouped GEMM's FLOPs: its GEMMs', each from its own inputs and outputs among the node's. */
+const groupedGemm: OpDef = {
+  ...fusedKernel,
+  flops: (node, inputs, outputs) => {
+    // By the body's formal names (a later pass may rename the node's values, never the body's).
+    const body = node.body!;
+    const typeOf = new Map<string, StaticTensorType>([...body.inputs.map((v, i) => [v, inputs[i]] as const), ...body.outputs.map((v, i) => [v, outputs[i]] as const)]);
+    return body.nodes.reduce((sum, b) => sum + (lookupOp(b)?.flops?.(b, b.inputs.filter(Boolean).map((v) => typeOf.get(v)!), b.outputs.map((v) => typeOf.get(v)!)) ?? 0), 0);
+  },
+};
+
+export const fusedKernelOps: Record<string, OpDef> = { FusedKernel: fusedKernel, SegmentedKernel: fusedKernel, GroupedGemm: groupedGemm };
