@@ -49,10 +49,11 @@ const SOURCES: Record<string, { shape?: Record<string, number> }> = {
   qwen_image: {},
 };
 
-async function artifactFor(model: string, given: string | undefined, exports: string, log: (s: string) => void): Promise<string | undefined> {
+/** The model's artifact: `given` or the default folder, else compiled there from the exports (`exports()`, asked only then). */
+async function artifactFor(model: string, given: string | undefined, exports: () => string, log: (s: string) => void): Promise<string | undefined> {
   const dir = given ?? join(ROOT, 'artifacts', `${model}-h100-fp8`);
   if (existsSync(join(dir, 'manifest.json'))) return dir;
-  const source = join(exports, model);
+  const source = join(exports(), model);
   if (!existsSync(source)) {
     log(`${model}: no artifact at ${dir} and no export at ${source}: skipped (pass --artifact ${model}=DIR)`);
     return undefined;
@@ -75,7 +76,7 @@ export async function gpuBench(o: GpuBenchOptions, log: (s: string) => void): Pr
   const baseline = o.baseline && diffusersAvailable(env);
   if (o.baseline && !baseline) notes.push('PyTorch baseline not run: diffusers (and torch) do not import here. Install them (pip install diffusers), or set DIFFUSERS_SRC to a diffusers checkout\'s src folder.');
   for (const model of o.models) {
-    const dir = await artifactFor(model, o.artifacts[model], o.exports ?? fullModelsDir(), log);
+    const dir = await artifactFor(model, o.artifacts[model], () => o.exports ?? fullModelsDir(), log);
     if (!dir) { notes.push(`${model}: no artifact and no export; skipped.`); continue; }
     const m = loadModel(dir, { syntheticWeights: o.seed, log: (l) => log(`${model}: ${l}`) });
     let flops = 0;
