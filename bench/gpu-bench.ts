@@ -74,6 +74,7 @@ export async function gpuBench(o: GpuBenchOptions, log: (s: string) => void): Pr
   let device = 'unknown GPU';
   const env = { ...process.env, PYTHONPATH: [process.env.DIFFUSERS_SRC, process.env.PYTHONPATH].filter(Boolean).join(':'), PYTHONUNBUFFERED: '1' };
   const baseline = o.baseline && diffusersAvailable(env);
+  let qwenBatch: number | undefined;
   if (o.baseline && !baseline) notes.push('PyTorch baseline not run: diffusers (and torch) do not import here. Install them (pip install diffusers), or set DIFFUSERS_SRC to a diffusers checkout\'s src folder.');
   for (const model of o.models) {
     const dir = await artifactFor(model, o.artifacts[model], () => o.exports ?? fullModelsDir(), log);
@@ -82,8 +83,9 @@ export async function gpuBench(o: GpuBenchOptions, log: (s: string) => void): Pr
     let flops = 0;
     try {
       device = m.device.name;
-      const manifest = m.artifact.manifest as unknown as { flops: number; io: { inputs: { name: string; dtype: string; shape: number[] }[] } };
+      const manifest = m.artifact.manifest as unknown as { flops: number; batch?: number; io: { inputs: { name: string; dtype: string; shape: number[] }[] } };
       flops = manifest.flops;
+      if (model === 'qwen_image') qwenBatch = manifest.batch ?? 1;
       m.run(randomInputs(manifest.io.inputs, o.seed + 1));
       const closeEnergy = energyWindow(openNvml(m.device.pciBusId));
       const t = m.time(o.iters, true), energy = closeEnergy(o.iters);
@@ -107,6 +109,8 @@ export async function gpuBench(o: GpuBenchOptions, log: (s: string) => void): Pr
       rows.push({ model, system: mode === 'eager' ? 'diffusers eager (bf16)' : 'diffusers torch.compile (bf16)', msPerStep: e.ms, tflops: e.tflops, memoryGiB: e.peak_gib, note: e.compile_s ? `compile ${e.compile_s.toFixed(0)} s` : undefined });
     }
   }
-  if (o.models.includes('qwen_image')) notes.push('Qwen-Image: the export is batch 1, so a step is one of the two true-CFG passes; a CFG step is two of them.');
+  // The diffusers baseline runs one CFG pass a step; a batch-2 artifact (npx compile --batch 2) runs both at once.
+  if (qwenBatch === 2) notes.push(`Qwen-Image: the compiled row is a whole true-CFG step (both passes in one batch-2 run)${baseline ? '; the diffusers rows are one pass of the two' : ''}.`);
+  else if (qwenBatch !== undefined) notes.push('Qwen-Image: the artifact is batch 1, so a step is one of the two true-CFG passes; a CFG step is two of them.');
   return { rows, stages, device, notes };
 }

@@ -13,13 +13,14 @@ import { beforeEach, describe, expect, it, vi } from 'vitest';
 
 const events: string[] = [];
 let diffusersPresent = true;
+let manifestBatch: number | undefined;
 
 vi.mock('../runtime/gpu/model.ts', () => ({
   loadModel: (dir: string, opts: { syntheticWeights?: number }) => {
     events.push(`load ${dir} seed ${opts.syntheticWeights}`);
     return {
       device: { name: 'Stand-in GPU' },
-      artifact: { manifest: { flops: 2e12, io: { inputs: [{ name: 'x', dtype: 'float32', shape: [2, 2] }] } } },
+      artifact: { manifest: { flops: 2e12, ...(manifestBatch ? { batch: manifestBatch } : {}), io: { inputs: [{ name: 'x', dtype: 'float32', shape: [2, 2] }] } } },
       memory: { deviceUsedBytes: 3 * 2 ** 30 },
       run: () => { events.push('run'); return {}; },
       time: (n: number, graph: boolean) => { events.push(`time ${n} ${graph}`); return { medianMs: 10, minMs: 9, meanMs: 10 }; },
@@ -56,7 +57,7 @@ function artifact(): string {
 }
 
 describe('gpuBench (stand-in runtime and baseline)', () => {
-  beforeEach(() => { events.length = 0; diffusersPresent = true; });
+  beforeEach(() => { events.length = 0; diffusersPresent = true; manifestBatch = undefined; });
 
   it('times the compiled model, closes it, then runs the baseline; rows and stages from what they report', async () => {
     const dir = artifact();
@@ -70,6 +71,12 @@ describe('gpuBench (stand-in runtime and baseline)', () => {
     expect(compile).toMatchObject({ system: 'diffusers torch.compile (bf16)', msPerStep: 20, note: 'compile 42 s' });
     expect(r.stages.qwen_image).toEqual({ 'gemm fp8': 7, attn: 3 });
     expect(r.notes.some((n) => /batch 1/.test(n))).toBe(true);
+  });
+
+  it('a batch-2 Qwen-Image artifact: its row is a whole true-CFG step, the baseline\'s one pass, and the note says so', async () => {
+    manifestBatch = 2;
+    const r = await gpuBench({ models: ['qwen_image'], seed: 7, iters: 5, artifacts: { qwen_image: artifact() }, torchCompile: false, baseline: true }, () => undefined);
+    expect(r.notes.filter((n) => /Qwen-Image/.test(n))).toEqual(['Qwen-Image: the compiled row is a whole true-CFG step (both passes in one batch-2 run); the diffusers rows are one pass of the two.']);
   });
 
   it('says so when diffusers does not import, and still measures the compiled model', async () => {
