@@ -3,6 +3,11 @@
 # (no room for diffusers beside the runtime under the carry limit), the pipeline compiled with the 32-token text
 # module only (.scratch/pipe/qwen32.pipeline.json: models/qwen_image/full.pipeline.json with textLengths [32]);
 # its joules an image from NVML (session 15's e2e energy path, here run on a GPU for the first time).
+# Made here: mkdir -p .scratch/pipe && node -e "const p=require('./models/qwen_image/full.pipeline.json');
+#   p.tokenizer='../../models/tiny/tokenizer/tokenizer.json'; p.textLengths=[32];
+#   require('fs').writeFileSync('.scratch/pipe/qwen32.pipeline.json', JSON.stringify(p))"
+#   npx compile .scratch/pipe/qwen32.pipeline.json --target h100 --out /tmp/qp/qwen-image
+#   mkdir -p .gpu/T5 && tar -cJf .gpu/T5/pipe.tar.xz -C /tmp/qp qwen-image
 set -u
 export PYTHONUNBUFFERED=1 DC_GEMM_TUNING=/tmp/gemm-tuning.json
 D=${D:?}
