@@ -111,6 +111,7 @@ export async function gpuBench(o: GpuBenchOptions, log: (s: string) => void): Pr
   }
   // The diffusers baseline runs one CFG pass a step; a batch-2 artifact (npx compile --batch 2) runs both at once.
   if (qwenBatch === 2) notes.push(`Qwen-Image: the compiled row is a whole true-CFG step (both passes in one batch-2 run)${baseline ? '; the diffusers rows are one pass of the two' : ''}.`);
-  else if (qwenBatch !== undefined) notes.push('Qwen-Image: the artifact is batch 1, so a step is one of the two true-CFG passes; a CFG step is two of them.');
+  else if (qwenBatch === 1) notes.push('Qwen-Image: the artifact is batch 1, so a step is one of the two true-CFG passes; a CFG step is two of them.');
+  else if (qwenBatch !== undefined) notes.push(`Qwen-Image: the artifact is batch ${qwenBatch}: its row is one run of ${qwenBatch} samples.`);
   return { rows, stages, device, notes };
 }

@@ -70,15 +70,17 @@ describe('fuse-horizontal: independent twin FP8 GEMMs => GroupedGemm', () => {
     expect(fuse(twins(512, 64), undefined).fired).toBe(0);
   });
 
-  it('a GEMM that feeds its twin (through its quantized output) stays apart', () => {
-    // y_txt = QLinear(Quantize(y_img)): same N and K (192 -> 192 needs K = 192: W_txt [192, 192]).
-    const g = buildGraph({
-      inputs: { x_img: ['float32', [1, 64, 192]] },
-      constants: { W_img: randomTensor([192, 192], 1, 'float32', 0.1), b_img: randomTensor([192], 2), W_txt: randomTensor([192, 192], 3, 'float32', 0.1), b_txt: randomTensor([192], 4) },
-      nodes: [...stream('img'), ...stream('txt', 'y_img')],
-      outputs: ['y_txt'],
+  it('a GEMM that feeds its twin (through its quantized output) stays apart; the same pair independent is grouped', () => {
+    // N = K = 384 (K a multiple of 128, as the own kernel needs): y_txt = QLinear(Quantize(y_img)), or of x_txt.
+    const pair = (dependent: boolean) => buildGraph({
+      inputs: { x_img: ['float32', [1, 256, 384]], x_txt: ['float32', [1, 64, 384]] },
+      constants: { W_img: randomTensor([384, 384], 1, 'float32', 0.1), b_img: randomTensor([384], 2), W_txt: randomTensor([384, 384], 3, 'float32', 0.1), b_txt: randomTensor([384], 4) },
+      nodes: [...stream('img'), ...stream('txt', dependent ? 'y_img' : 'x_txt')],
+      outputs: dependent ? ['y_txt'] : ['y_img', 'y_txt'],
     });
-    expect(fuse(g, 2).fired).toBe(0);
+    // 4 + 2 tiles together, the 64-row one's 2 alone: under 3.
+    expect(fuse(pair(false), 3).fired).toBe(1);
+    expect(fuse(pair(true), 3).fired).toBe(0);
   });
 });
 
@@ -142,6 +144,14 @@ describe('GroupedGemm in the launch plan', () => {
     expect(l.args.map((a) => a.value)).toEqual([...values('img'), ...values('txt')]);
     expect(l.maps!.map((m) => [m.param, m.rows])).toEqual([[0, 512], [1, 192], [2, 512], [7, 64], [8, 192], [9, 64]]);
     expect(l.grid).toBe(5);
+  });
+
+  it('refuses a group whose GEMMs differ in bias or types (one kernel\'s parameters for both), naming the launch', () => {
+    const after = fuse(twins(512, 64), 3).after.graph;
+    const node = grouped(after)[0];
+    const noBias = { ...node, body: { ...node.body!, nodes: node.body!.nodes.map((n, i) => (i === 1 ? { ...n, inputs: n.inputs.slice(0, 4) } : n)) } };
+    const broken = { ...after, nodes: after.nodes.map((n) => (n === node ? noBias : n)) };
+    expect(() => plan(broken, true)).toThrow(/GroupedGemm launch -> y_img: expected GEMMs of one scale, bias and output type/);
   });
 
   it('without the own kernel: each GEMM its own cuBLASLt launch, scaled', () => {

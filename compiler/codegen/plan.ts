@@ -240,6 +240,9 @@ export function kernelPlan(graph: Graph, memory: MemoryPlan, deferred: ReadonlyM
       const [a, b] = groupedGemms(node).sort((x, y) => gemmDims(graph, y).m - gemmDims(graph, x).m);
       const [da, db] = [gemmDims(graph, a), gemmDims(graph, b)];
       if (da.n !== db.n || da.k !== db.k) fail(`GroupedGemm launch -> ${name}`, 'GEMMs of one N and K', `${da.n}x${da.k} and ${db.n}x${db.k}`);
+      // One kernel's parameters for both: the same scale and bias types (and a bias in both or neither), the same Y type.
+      const types = (g: Node) => JSON.stringify([scaledTypes(graph, g), dtypeOf(graph, g.outputs[0])]);
+      if (types(a) !== types(b)) fail(`GroupedGemm launch -> ${name}`, 'GEMMs of one scale, bias and output type', `${types(a)} and ${types(b)}`);
       dense(node, node.inputs);
       const own = options.ownGemm ? ownGemm(da.m, da.n, da.k, options.ownGemm.promote, dtypeOf(graph, a.outputs[0]), scaledTypes(graph, a), options.ownGemm.minTiles, db.m) : undefined;
       if (!own) { [a, b].forEach(place); return; }
