@@ -269,10 +269,11 @@ export function segmentDescriptors(graph: Graph, node: Node, deferred?: Readonly
   return segmentNodes(node).map((n) => elementwiseDescriptor(graph, n, deferred));
 }
 
-/** A segmented launch's row kernels over the node's actual values (segmentDescriptors). */
+/** The body nodes of a one-launch group (a segmented kernel's row kernels: segmentDescriptors; a
+ * dc.GroupedGemm's GEMMs: plan.ts) over the node's actual values. */
 export function segmentNodes(node: Node): Node[] {
   const body = node.body;
-  if (!body?.nodes.length) fail(`${node.op} kernel -> ${node.outputs[0]}`, 'a body of row kernels', 'none');
+  if (!body?.nodes.length) fail(`${node.op} kernel -> ${node.outputs[0]}`, 'a body of the launch\'s parts', 'none');
   const actual = new Map([...body.inputs.map((f, i) => [f, node.inputs[i]] as const), ...body.outputs.map((f, i) => [f, node.outputs[i]] as const)]);
   const outer = (x: string) => (x ? actual.get(x) ?? x : x);
   return body.nodes.map((n) => ({ ...n, inputs: n.inputs.map(outer), outputs: n.outputs.map(outer) }));

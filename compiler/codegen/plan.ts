@@ -40,7 +40,7 @@ import type { MemoryPlan } from '../../passes/plan-memory.ts';
 import { actMatMulDims } from '../ops/packed-attention.ts';
 import { attentionDescriptor, packDescriptor, renderAttention, renderPack, renderVQuant, vquantDescriptor } from './attention.ts';
 import { vaeLaunch } from './conv-launch.ts';
-import { EW_OPS, elementwiseDescriptor, isSegmented, segmentDescriptors } from './elementwise.ts';
+import { EW_OPS, elementwiseDescriptor, isSegmented, segmentDescriptors, segmentNodes } from './elementwise.ts';
 import { MOVEMENT_OPS, movementDescriptor, renderMovement } from './movement.ts';
 import { isNvfp4ActivationQuantize, nvfp4QuantizeDescriptor, renderNvfp4Quantize } from './nvfp4.ts';
 import { type RenderedKernel, launchValues, renderElementwise, renderSegmented } from './render.ts';
@@ -125,13 +125,6 @@ export function deferDequant(graph: Graph, ownScales?: { minTiles: number }): Ma
   // they read raw), and a reader's refusals are per input, so the other GEMMs' choice does not change.
   if (ownScales) for (const node of launches) if (ownTakes(graph, node, ownScales.minTiles)) deferred.delete(node.outputs[0]);
   return deferred;
-}
-
-/** A dc.GroupedGemm's GEMMs, reading and writing the node's values (a later pass may rename those, never the body's formal names). */
-function groupedGemms(node: Node): Node[] {
-  const body = node.body!;
-  const actual = new Map([...body.inputs.map((v, i) => [v, node.inputs[i]] as const), ...body.outputs.map((v, i) => [v, node.outputs[i]] as const)]);
-  return body.nodes.map((g) => ({ ...g, inputs: g.inputs.map((v) => (v ? actual.get(v) ?? v : v)), outputs: g.outputs.map((v) => actual.get(v) ?? v) }));
 }
 
 /** A dc.Linear / dc.QLinear's GEMM dimensions: X [.., K] as M rows, Y [.., N]. */
@@ -237,7 +230,7 @@ export function kernelPlan(graph: Graph, memory: MemoryPlan, deferred: ReadonlyM
       return;
     }
     if (node.domain === 'dc' && node.op === 'GroupedGemm') {
-      const [a, b] = groupedGemms(node).sort((x, y) => gemmDims(graph, y).m - gemmDims(graph, x).m);
+      const [a, b] = segmentNodes(node).sort((x, y) => gemmDims(graph, y).m - gemmDims(graph, x).m);
       const [da, db] = [gemmDims(graph, a), gemmDims(graph, b)];
       if (da.n !== db.n || da.k !== db.k) fail(`GroupedGemm launch -> ${name}`, 'GEMMs of one N and K', `${da.n}x${da.k} and ${db.n}x${db.k}`);
       // One kernel's parameters for both: the same scale and bias types (and a bias in both or neither), the same Y type.
