@@ -10,6 +10,7 @@
 import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { type PassReport, pipelineFor, runPipeline } from '../passes/pipeline.ts';
+import type { HorizontalOptions } from '../passes/fuse-horizontal.ts';
 import { insertQuantize } from '../passes/quantize/insert.ts';
 import { type GemmDecision, type PrecisionPolicy, defaultPolicy, loadPolicy } from '../passes/quantize/policy.ts';
 import { gemmWeightErrors } from './quant/report.ts';
@@ -178,6 +179,17 @@ async function buildPlan(plan: KernelPlan, target: Target, tolerateSpills?: (fun
   return buildKernels(units, { target, cacheDir: kernelCacheDir(), ...(tolerateSpills ? { tolerateSpills } : {}) });
 }
 
+/** The own FP8 GEMM (policy gemm "own") where it runs: sm_90a code, so h100 only (b200 keeps cuBLASLt). */
+export function ownGemmFor(policy: PrecisionPolicy | undefined, target: Target): { promote: number; minTiles: number } | undefined {
+  return policy?.gemm === 'own' && target === 'h100' ? { promote: policy.accumulation === 'fp32' ? 8 : 0, minTiles: policy.ownGemmMinTiles ?? OWN_GEMM_MIN_TILES } : undefined;
+}
+
+/** Twin GEMMs as one launch (passes/fuse-horizontal.ts): where the own kernel runs them with fast accumulation and its scales in its epilogue. */
+export function horizontalFor(policy: PrecisionPolicy | undefined, target: Target): HorizontalOptions {
+  const own = ownGemmFor(policy, target);
+  return own && !own.promote && policy?.gemmScales !== 'readers' ? { gemms: { minTiles: own.minTiles } } : {};
+}
+
 export async function compileModel(options: CompileOptions): Promise<CompileSummary> {
   const start = performance.now();
   const stages: Record<string, number> = {};
@@ -211,10 +223,8 @@ export async function compileModel(options: CompileOptions): Promise<CompileSumm
   const dumpDir = options.dumpAfter?.length ? `${resolve(options.out ?? join('artifacts', `${modelName}-${target}-${precision}`))}.dumps` : undefined;
   if (dumpDir) mkdirSync(dumpDir, { recursive: true });
   const quantize = policy && insertQuantize(policy, target);
-  // The own FP8 GEMM (policy gemm "own") is sm_90a code: h100 only; b200 keeps cuBLASLt.
-  const ownGemm = policy?.gemm === 'own' && target === 'h100' ? { promote: policy.accumulation === 'fp32' ? 8 : 0, minTiles: policy.ownGemmMinTiles ?? OWN_GEMM_MIN_TILES } : undefined;
-  // Twin GEMMs as one launch where the own kernel runs them with fast accumulation and its scales in its epilogue.
-  const horizontal = ownGemm && !ownGemm.promote && policy?.gemmScales !== 'readers' ? { gemms: { minTiles: ownGemm.minTiles } } : {};
+  const ownGemm = ownGemmFor(policy, target);
+  const horizontal = horizontalFor(policy, target);
   const optimised = stage('passes', () => runPipeline(inferred, { passes: pipelineFor(quantize, horizontal), dumpAfter: options.dumpAfter, dumpDir }));
   const gemms = quantize ? stage('quantize report', () => gemmWeightErrors(imported, quantize.decisions, quantize.policy)) : [];
   const graph = optimised.graph;

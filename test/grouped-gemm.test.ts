@@ -4,7 +4,9 @@
  * The pass: which independent QLinears it groups (the own kernel takes the pair, and would not take
  * the smaller alone) and which it leaves apart (one feeding the other, another N, the smaller big
  * enough alone, no option), with the reference executor's values unchanged and the FLOPs counted
- * once. The descriptor: what it refuses, the tiles it counts, the twin's parameters and tile order.
+ * once. Which compiles group (horizontalFor): the own kernel with fast accumulation and its scales in
+ * its epilogue on h100; not with fp32 accumulation, the scales in the readers, cuBLASLt or b200.
+ * The descriptor: what it refuses, the tiles it counts, the twin's parameters and tile order.
  * The plan: one launch with the GEMM of more rows first and each GEMM's X, W, Y maps, under the
  * node's values where a later pass renamed them; each GEMM its own cuBLASLt launch without the own
  * kernel. Bit-exactness of the twin's outputs on an H100: bench/gpu/gemm-own.ts (variants `t64`,
@@ -17,7 +19,10 @@ import { deferDequant, kernelPlan, type Launch } from '../compiler/codegen/plan.
 import type { Graph, Node } from '../compiler/ir/graph.ts';
 import type { Inferred } from '../compiler/ir/infer.ts';
 import { countFlops } from '../compiler/stats.ts';
-import { makeFuseHorizontal } from '../passes/fuse-horizontal.ts';
+import { horizontalFor, ownGemmFor } from '../compiler/compile.ts';
+import { OWN_GEMM_MIN_TILES } from '../compiler/codegen/gemm.ts';
+import { type HorizontalOptions, makeFuseHorizontal } from '../passes/fuse-horizontal.ts';
+import { defaultPolicy, type PrecisionPolicy } from '../passes/quantize/policy.ts';
 import { planMemory } from '../passes/plan-memory.ts';
 import { removeNoops } from '../passes/simplify/remove-noops.ts';
 import { applyPass, buildGraph, expectSameResults, expectTopologicallySorted, randomTensor } from './helpers/graph.ts';
@@ -42,9 +47,10 @@ function twins(big: number, small: number, n = 192, extra: Spec[] = [], outputs 
     outputs,
   });
 }
-/** fuse-horizontal with twin GEMMs where the own kernel takes a launch of at least minTiles tiles. */
-function fuse(g: Inferred, minTiles: number | undefined) {
-  const { after, report } = applyPass(makeFuseHorizontal(minTiles === undefined ? {} : { gemms: { minTiles } }), g);
+/** fuse-horizontal with twin GEMMs where the own kernel takes a launch of at least minTiles tiles (or with the options given). */
+function fuse(g: Inferred, minTiles: number | undefined | HorizontalOptions) {
+  const options = typeof minTiles === 'object' ? minTiles : minTiles === undefined ? {} : { gemms: { minTiles } };
+  const { after, report } = applyPass(makeFuseHorizontal(options), g);
   expectTopologicallySorted(after.graph);
   expectSameResults(g.graph, after.graph, 5);
   return { after, fired: report.rewrites[GEMM_RULE] ?? 0 };
@@ -81,6 +87,23 @@ describe('fuse-horizontal: independent twin FP8 GEMMs => GroupedGemm', () => {
     // 4 + 2 tiles together, the 64-row one's 2 alone: under 3.
     expect(fuse(pair(false), 3).fired).toBe(1);
     expect(fuse(pair(true), 3).fired).toBe(0);
+  });
+});
+
+describe('which compiles group twin GEMMs (compiler/compile.ts horizontalFor)', () => {
+  // The default h100 policy with the own kernel's launch threshold lowered to the pair's 5 tiles (512 + 64 rows).
+  const policy = (p: Partial<PrecisionPolicy> = {}): PrecisionPolicy => ({ ...defaultPolicy('fp8'), ownGemmMinTiles: 3, ...p });
+  it('h100 with the default policy: the own kernel at its threshold, fast accumulation, scales in its epilogue: grouped', () => {
+    expect(horizontalFor(defaultPolicy('fp8'), 'h100')).toEqual({ gemms: { minTiles: OWN_GEMM_MIN_TILES } });
+    expect(fuse(twins(512, 64), horizontalFor(policy(), 'h100')).fired).toBe(1);
+  });
+  it('apart with fp32 accumulation (the own kernel promotes), with the scales in the readers, with cuBLASLt, or on b200', () => {
+    expect(ownGemmFor(policy({ accumulation: 'fp32' }), 'h100')).toEqual({ promote: 8, minTiles: 3 });
+    for (const [p, target] of [[policy({ accumulation: 'fp32' }), 'h100'], [policy({ gemmScales: 'readers' }), 'h100'], [policy({ gemm: 'cublaslt' }), 'h100'], [policy(), 'b200'], [undefined, 'h100']] as const) {
+      expect(horizontalFor(p, target)).toEqual({});
+      expect(fuse(twins(512, 64), horizontalFor(p, target)).fired).toBe(0);
+    }
+    expect(ownGemmFor(policy(), 'b200')).toBeUndefined();
   });
 });
 
