@@ -3,7 +3,8 @@
 # Cases: `ATTN_CASES='^(flux2_single_fp8|flux2_single_fp8pv|flux2_single)$' npx tsx test/gpu/attention.ts
 # prepare .gpu/s17/cases` (Flux.2's 1 x 48 x 4608 x 128 single-stream node: bf16, FP8 Q·Kᵀ, FP8 Q·Kᵀ + P·V).
 # The harness alone (times), then Nsight Compute's warp-state sampling per SASS instruction of the FP8 Q·Kᵀ
-# kernel (the models' default), printed as CSV.
+# kernel (the models' default), printed as CSV. Call A5: `C=.gpu/s17/cases4 K=attn_67cb6ae3f1b2a4a0 sh bench/gpu/calls/session17-A1.sh`
+# (A4's cases, the variants patch applied: the 128-key kernel with MMA row sums).
 set -u
 C=${C:-.gpu/s17/cases}
 nvidia-smi --query-gpu=name,serial,clocks.max.sm,power.limit --format=csv,noheader | tee $OUT/gpu.txt
