@@ -149,6 +149,10 @@ const SPECS: Spec[] = [
     { name: `qwen_image_t${n}_fp8`, model: full('qwen_image'), textLength: n, attention: 'fp8', segments: 2, mask: { kind: 'keys', masked: [valid, n], value: -Infinity }, amp: 1, sampled: true },
     { name: `qwen_image_t${n}_fp8_serial`, model: full('qwen_image'), textLength: n, attention: 'fp8', segments: 2, mask: { kind: 'keys', masked: [valid, n], value: -Infinity }, amp: 1, sampled: true, seedCase: `qwen_image_t${n}_fp8`, schedule: 'serial', kernel: { bn: 128, exp: 'f32', stages: 3 } },
   ]),
+  // 128-key tiles with MMA row sums (whose exponentials ptxas leaves under the warpgroup's own P·V, unlike
+  // the 192-key kernel's) and every n-th column group's exponentials by polynomial: the MUFU is that kernel's limit.
+  ...([2, 3, 4] as const).map((n): Spec =>
+    ({ name: `flux2_single_fp8_bn128mma_poly${n}`, model: full('flux2_dev'), shapes: FLUX, attention: 'fp8', segments: 1, amp: 1, sampled: true, seedCase: 'flux2_single_fp8', kernel: { bn: 128, lsum: 'mma', exp: 'poly', polyEvery: n, stages: 3 } })),
 ];
 
 interface Expected {
