@@ -8,5 +8,5 @@ set -u
 C=${C:-.gpu/s17/cases2}
 nvidia-smi --query-gpu=name,serial,clocks.max.sm,power.limit --format=csv,noheader | tee $OUT/gpu.txt
 nvcc -O2 -o /tmp/ah test/gpu/attention_harness.cu -lcuda 2>/dev/null || exit 1
-for r in 1 2; do timeout 200 /tmp/ah $C $OUT > $OUT/harness$r.txt 2>&1; echo "harness $r exit $?"; grep -E "^time.* attention " $OUT/harness$r.txt; done
+for r in $(seq ${ROUNDS:-2}); do timeout 200 /tmp/ah $C $OUT > $OUT/harness$r.txt 2>&1; echo "harness $r exit $?"; grep -E "^time.* attention " $OUT/harness$r.txt; done
 cuobjdump -sass $C/kernels.cubin > $OUT/sass.txt 2>&1; ls -la $OUT
