@@ -1,5 +1,5 @@
 /**
- * FP8 P·V (pv='fp8', policy attention "fp8-pv") on the CPU machine: the lowering (pack, V
+ * FP8 P·V (pv='fp8', the default policy's where Q·Kᵀ is FP8 and the mask allows) on the CPU machine: the lowering (pack, V
  * quantization, packed attention), the reference semantics (V in e4m3 per head and channel, P in
  * e4m3 per key tile of the online softmax; with a key mask, the dropped keys' V is 0 and sets no
  * scale) agreeing between FusedAttention, the lowered ops and the GPU test's AttentionReference, the
@@ -32,12 +32,12 @@ import { policyFile } from './helpers/policy.ts';
  * long enough (no mask or a key mask; the tiny models' attention is too short) forced to qk+pv fp8,
  * then lowered. */
 function compileTiny(name: string) {
-  const passes = pipelineFor(insertQuantize({ ...defaultPolicy('fp8'), attention: 'fp8-pv' }));
+  const passes = pipelineFor(insertQuantize(defaultPolicy('fp8')));
   const before = runPipeline(inferTypes(specialise(importOnnx(join(tinyDir(name), 'model.onnx')).graph, {})), { passes: passes.filter((p) => p !== lowerAttention) });
   for (const n of before.graph.nodes) {
     if (n.op !== 'FusedAttention') continue;
     const shape = n.inputs[0] ? (before.graph.types.get(n.inputs[0]) as unknown as { shape: number[] }).shape : undefined;
-    if (fp8PvAttention({ ...defaultPolicy('fp8'), attention: 'fp8-pv' }, { causal: n.attrs.causal === 1, queries: 4096, keys: 4096, convolves: false, masked: !!shape, maskShape: shape })) Object.assign(n.attrs, { qk: 'fp8', pv: 'fp8' });
+    if (fp8PvAttention(defaultPolicy('fp8'), { causal: n.attrs.causal === 1, queries: 4096, keys: 4096, convolves: false, masked: !!shape, maskShape: shape })) Object.assign(n.attrs, { qk: 'fp8', pv: 'fp8' });
   }
   return { before: before.graph, after: runPipeline(before, { passes: [lowerAttention] }).graph };
 }
@@ -143,8 +143,9 @@ describe('fp8 P·V semantics', () => {
 });
 
 describe('fp8 P·V policy and kernels', () => {
-  it('"fp8-pv": FP8 Q·Kᵀ where auto picks it, FP8 P·V without a mask or with a key mask; not the default', () => {
-    const p = { ...defaultPolicy('fp8'), attention: 'fp8-pv' as const };
+  it('"auto" (the default): FP8 P·V where it takes FP8 Q·Kᵀ, without a mask or with a key mask; "fp8-qk", "fp8" and "int8" keep bf16 P·V; "fp8-pv" is an error saying so', () => {
+    const p = defaultPolicy('fp8');
+    expect(p.attention).toBe('auto');
     const long = { causal: false, queries: 4608, keys: 4608, convolves: false };
     expect(fp8PvAttention(p, { ...long, masked: false })).toBe(true);
     // Key masks (text padding, batch 1 or 2) yes; a mask with a query or head axis, or of unknown shape, no.
@@ -153,14 +154,14 @@ describe('fp8 P·V policy and kernels', () => {
     expect(fp8PvAttention(p, { ...long, causal: true, masked: true, maskShape: [1, 1, 1, 4608] })).toBe(false);
     expect(fp8PvAttention(p, { ...long, causal: true, masked: false })).toBe(false);
     expect(fp8PvAttention(p, { ...long, queries: 512, masked: false })).toBe(false);
-    expect(fp8PvAttention(defaultPolicy('fp8'), { ...long, masked: false })).toBe(false);
-    expect(fp8PvAttention({ ...p, attention: 'fp8' }, { ...long, masked: false })).toBe(false);
-    expect(defaultPolicy('fp8').attention).toBe('auto');
-    expect(loadPolicy(policyFile({ attention: 'fp8-pv' }), 'fp8').attention).toBe('fp8-pv');
-    expect(() => loadPolicy(policyFile({ attention: 'pv' }), 'fp8')).toThrow(/fp8-pv/);
+    expect(fp8PvAttention(defaultPolicy('nvfp4'), { ...long, masked: false })).toBe(false);
+    for (const attention of ['fp8-qk', 'fp8', 'int8', 'bf16'] as const) expect(fp8PvAttention({ ...p, attention }, { ...long, masked: false }), attention).toBe(false);
+    expect(loadPolicy(policyFile({ attention: 'fp8-qk' }), 'fp8').attention).toBe('fp8-qk');
+    expect(() => loadPolicy(policyFile({ attention: 'fp8-pv' }), 'fp8')).toThrow(/FP8 P·V is now what "auto" does.*found "fp8-pv"/);
+    expect(() => loadPolicy(policyFile({ attention: 'pv' }), 'fp8')).toThrow(/fp8-qk/);
   });
 
-  it('renders e4m3 P·V (register A, K-major Vt8, 16 KB V stages, channel scales in the epilogue) and the V quantization; builds for sm_90a and sm_100a without spills', async () => {
+  it('renders e4m3 P·V (register A, K-major Vt8, 16 KB V stages, channel scales in the epilogue, two P arrays in the ping-pong) and the V quantization; builds for sm_90a and sm_100a without spills', async () => {
     const { after } = compileTiny('flux2');
     const ad = attentionDescriptor(after, ops(after, 'PackedAttention').find((n) => n.attrs.pv === 'fp8')!);
     const k = renderAttention({ ...ad, pvAccumulate: 'split' }), direct = renderAttention(ad);
@@ -170,7 +171,18 @@ describe('fp8 P·V policy and kernels', () => {
     expect(direct.source).not.toMatch(/float Ot\[/);
     // The rescale of O skipped warp-uniformly where no row's max moved (direct accumulation only).
     expect(direct.source).toMatch(/if \(!__all_sync\(0xffffffffu, alpha0 == 1\.f && alpha1 == 1\.f\)\)/);
-    expect(renderAttention({ ...ad, pv: undefined, pvAccumulate: undefined, lazyRescale: undefined, qk: 'fp8', bn: 128 }).source).not.toMatch(/__all_sync/);
+    expect(renderAttention({ ...ad, pv: undefined, pvAccumulate: undefined, lazyRescale: undefined, pBuffers: undefined, qk: 'fp8', bn: 128 }).source).not.toMatch(/__all_sync/);
+    // Two P arrays (the descriptor's choice in the full ping-pong): tiles alternate P0 / P1 in a loop
+    // unrolled by two, the last tile's P·V from the array its parity names; one array otherwise.
+    expect(ad.pBuffers).toBe(2);
+    expect(direct.source).toMatch(/uint32_t P0\[P_REGS\], P1\[P_REGS\];/);
+    expect(direct.source).toMatch(/for \(int j = 1; j \+ 1 < nTiles; j \+= 2\)/);
+    const oneP = renderAttention({ ...ad, pBuffers: 1 });
+    expect(oneP.source).toMatch(/uint32_t P\[P_REGS\];/);
+    expect(oneP.source).not.toMatch(/P0\[/);
+    expect(oneP.name).not.toBe(direct.name);
+    expect(() => renderAttention({ ...ad, pv: undefined, pvAccumulate: undefined, qk: 'fp8' })).toThrow(/two P arrays with pv='fp8' in the full ping-pong, not causal, found pv='bf16'/);
+    expect(() => renderAttention({ ...ad, schedule: 'serial' })).toThrow(/two P arrays.*schedule 'serial'/);
     expect(direct.name).not.toBe(k.name);
     expect(attentionSharedBytes(ad).v).toBe(192 * ad.dp);
     expect(attentionSharedBytes({ ...ad, bn: 128 }).v).toBe(128 * ad.dp);
@@ -185,7 +197,7 @@ describe('fp8 P·V policy and kernels', () => {
     expect(vq.source).toMatch(/dca_pack_e4m3x4\(dc_qdiv\(__bfloat162float\(x\[2 \* q\]\), qd\)/);
     expect(vq.source).not.toMatch(/__fdiv_rn\(__bfloat162float/);
     const bn128 = renderAttention({ ...ad, bn: 128, exp: 'poly', polyEvery: 4 });
-    const list = [k, direct, bn128, vq].map(({ args: _, ...x }) => x);
+    const list = [k, direct, oneP, bn128, vq].map(({ args: _, ...x }) => x);
     await expectBuildsWithoutSpills(list, 'pv');
   }, 240_000);
 });

@@ -24,12 +24,12 @@ import { defaultPolicy } from '../passes/quantize/policy.ts';
 import { tinyDir } from './helpers/fixtures.ts';
 import { ops } from './helpers/attention.ts';
 
-function graphOf(file: string, shapes: Record<string, number> = {}, attention: 'auto' | 'bf16' | 'fp8' = 'auto'): Graph {
+function graphOf(file: string, shapes: Record<string, number> = {}, attention: 'auto' | 'bf16' | 'fp8' | 'fp8-qk' = 'auto'): Graph {
   const passes = pipelineFor(insertQuantize({ ...defaultPolicy('fp8'), attention }));
   return runPipeline(inferTypes(specialise(importOnnx(file).graph, shapes)), { passes }).graph;
 }
 const descriptors = (g: Graph) => ops(g, 'PackedAttention').map((n) => attentionDescriptor(g, n));
-const full = (m: string) => graphOf(fullModelPath(m), FULL_MODELS[m]);
+const full = (m: string, attention: 'auto' | 'fp8-qk' = 'auto') => graphOf(fullModelPath(m), FULL_MODELS[m], attention);
 
 describe('reduction trees', () => {
   it('reduce a[from..from+n) into a[from] for every n up to 24, in ceil(log2 n) dependent steps', () => {
@@ -68,8 +68,16 @@ describe('softmax choices of the descriptors', () => {
     expect([attentionDescriptor(g, pv).lsum, attentionDescriptor(g, pv).exp, attentionDescriptor(g, pv).bn]).toEqual([undefined, undefined, 192]);
   });
 
-  it('Flux.2: 192-key tiles (4608 = 24 x 192), two stages in 227 KB, poly4; Qwen-Image (4352 keys, masked text): 128-key tiles, MUFU only; both MMA sums', () => {
-    const flux = descriptors(full('flux2_dev'));
+  it('the default policy: FP8 Q·Kᵀ and P·V in every transformer block, two P arrays in the full ping-pong, every exponential on the MUFU, fp32 sums', () => {
+    for (const [m, blocks, bn] of [['flux2_dev', 56, 192], ['qwen_image', 60, 128]] as const) {
+      const ds = descriptors(full(m));
+      expect(ds.length, m).toBe(blocks);
+      for (const d of ds) expect([d.qk, d.pv, d.pvAccumulate, d.bn, d.pBuffers, d.schedule, d.lsum, d.exp, d.lazyRescale], m).toEqual(['fp8', 'fp8', 'direct', bn, 2, 'pingpong', undefined, undefined, true]);
+    }
+  });
+
+  it('FP8 Q·Kᵀ with bf16 P·V (policy "fp8-qk"): Flux.2 192-key tiles (4608 = 24 x 192), two stages in 227 KB, poly4; Qwen-Image (4352 keys, masked text): 128-key tiles, MUFU only; both MMA sums', () => {
+    const flux = descriptors(full('flux2_dev', 'fp8-qk'));
     expect(flux.length).toBe(56);
     for (const d of flux) expect([d.qk, d.bn, d.lsum, d.exp, d.polyEvery, d.stages, d.schedule]).toEqual(['fp8', 192, 'mma', 'poly', 4, 2, 'pingpong']);
     // FP8 Q·Kᵀ in 192-key tiles keeps the eager rescale (a stale max measured slower there); the others take it.
@@ -78,7 +86,7 @@ describe('softmax choices of the descriptors', () => {
     expect(attentionSharedBytes({ ...flux[0], stages: 3 }).total).toBeGreaterThan(232448);
     // V: 3 blocks of 64 keys, each 128 channel rows + 8 ones rows of 128 bytes.
     expect(attentionSharedBytes(flux[0]).v).toBe(3 * 136 * 128);
-    const qwen = descriptors(full('qwen_image'));
+    const qwen = descriptors(full('qwen_image', 'fp8-qk'));
     for (const d of qwen) expect([d.bn, d.lsum, d.exp, d.schedule, d.mask?.keys, d.lazyRescale, d.rescaleSlack]).toEqual([undefined, 'mma', undefined, 'pingpong', 256, true, 8]);
     // bf16 Q·Kᵀ (rows of 256 bytes): two stages of 192 keys do not fit, 128-key tiles (and, with
     // the ones rows, two stages of those).

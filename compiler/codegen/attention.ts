@@ -150,6 +150,12 @@ export interface AttentionDescriptor {
   polyEvery?: number;
   /** Row sums (bf16 P·V): 'alu', fp32 adds and quad shuffles, or 'mma', ones rows in V's tiles (P·V sums P). */
   lsum?: 'alu' | 'mma';
+  /**
+   * Register arrays for P (FP8 P·V in the full ping-pong, no causality): 1, the next tile's P packed
+   * over the one the P·V in flight reads (ptxas then waits for that MMA before the softmax), or 2,
+   * alternating by tile parity (the loop unrolled by two).
+   */
+  pBuffers?: 1 | 2;
 }
 
 /** dc.AttentionQuantizeV: the pack's Vt (bf16) to Vt8 (e4m3) and Vs (a scale per head and channel). */
@@ -372,6 +378,9 @@ export function attentionDescriptor(graph: Graph, node: Node): AttentionDescript
     // attention-fp8-pv-masked-2026-11-26.md): Flux.2 BN 192 658 µs, BN 128 672-681, BN 192 with
     // poly4 668-688, poly2 731-736; Qwen-Image (BN 128, masked) 344 µs against 358-361 with poly4.
     d.bn = fp8PvTile(seqKv);
+    // Two P arrays in the full ping-pong: H100 80GB HBM3 (bench/RESULTS.md "Session 18: two P arrays"):
+    // Flux.2 647-662 -> 628-633 µs, Qwen-Image's 32-token node 282-292 -> 256-258, the same outputs.
+    if (d.schedule === 'pingpong' && !d.causal) d.pBuffers = 2;
   }
   d.stages = attentionSharedBytes({ ...d, stages: 3 }).total <= MAX_SHARED ? 3 : 2;
   return d;
@@ -557,6 +566,7 @@ export function renderAttention(d: AttentionDescriptor): AttentionKernel {
   if (pv8 && lsumMma) fail(where, 'MMA row sums with bf16 P·V', "pv='fp8'");
   if (d.rescaleSlack !== undefined && (pv8 || !Number.isInteger(d.rescaleSlack) || d.rescaleSlack < 0 || d.rescaleSlack > 16)) fail(where, 'a rescale slack of 0-16 (log2 units) with bf16 P·V', `${d.rescaleSlack}${pv8 ? " with pv='fp8'" : ''}`);
   if (d.kScale && bn !== 128) fail(where, "key tiles of 128 with kScale='token'", String(bn));
+  if (d.pBuffers === 2 && !(pv8 && d.schedule === 'pingpong' && !d.causal)) fail(where, "two P arrays with pv='fp8' in the full ping-pong, not causal", `pv='${d.pv ?? 'bf16'}', schedule '${d.schedule}'${d.causal ? ', causal' : ''}`);
   const smem = attentionSharedBytes(d);
   if (smem.total > MAX_SHARED) fail(where, `at most ${MAX_SHARED} bytes of shared memory`, `${smem.total} (${d.stages} stages of ${bn} keys)`);
   const wgS = wgmmaFunction(int8 ? 'ss-s8' : fp8 ? 'ss-e4m3' : 'ss-bf16', bn), wgPV = wgmmaFunction(pv8 ? 'rs-e4m3' : 'rs-bf16', d.dp + (lsumMma ? 8 : 0));
@@ -593,7 +603,7 @@ export function renderAttention(d: AttentionDescriptor): AttentionKernel {
     pv8, split: pv8 && d.pvAccumulate !== 'direct', lazyRescale: !!d.lazyRescale, rescaleSlack: d.rescaleSlack ?? 0, qBlockBytes: sq * 128, kBlockBytes: skv * 128,
     kSteps: fp8 ? 4 : d.dp / 16, wgmmaS: wgS.name, wgmmaPV: wgPV.name, mmaS: int8 ? 'dca_mma_s8' : fp8 ? 'dca_mma_e4m3' : 'dca_mma_bf16',
     scaleLog2: (d.scale * Math.LOG2E).toPrecision(9), outType: d.outType, outRow, schedule: d.schedule.startsWith('pingpong') ? 'pingpong' : d.schedule, stages: d.stages, pvInFlight: d.schedule === 'pingpong' ? 1 : 0,
-    maskUsesRow: !!d.mask && d.mask.strides[2] !== 0,
+    maskUsesRow: !!d.mask && d.mask.strides[2] !== 0, pBuffers: d.pBuffers ?? 1,
   })].join('\n');
   return {
     name, source, hot: true, grid: (sq / 128) * d.heads * d.batch, block: 384, sharedBytes: smem.total,

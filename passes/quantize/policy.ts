@@ -18,7 +18,8 @@
  *
  * A pattern that matches no GEMM weight is an error (a typo would silently change nothing).
  * `attention`: "auto" (default), "bf16" or "fp8": which attention computes Q·Kᵀ in FP8 (fp8Attention);
- * "fp8-pv": as "auto", and those without a mask or with a key mask compute P·V in FP8 too (fp8PvAttention).
+ * with "auto", those without a mask or with a key mask compute P·V in FP8 too (fp8PvAttention);
+ * "fp8-qk": as "auto" with P·V in bf16 (the default until session 18).
  * "int8": those "auto" picks compute Q·Kᵀ on s8 codes instead of e4m3 (int8Attention).
  * `gemmScales`: where an FP8 GEMM's per-token and per-channel scales and its bias are applied.
  * "readers" lets the kernels reading its output apply them (compiler/codegen/dequant.ts: cuBLASLt's
@@ -74,7 +75,7 @@ export interface PrecisionPolicy {
   keep: string[];
   quantize: string[];
   structural: boolean;
-  attention: 'bf16' | 'fp8' | 'auto' | 'fp8-pv' | 'int8';
+  attention: 'bf16' | 'fp8' | 'auto' | 'fp8-qk' | 'int8';
   gemmScales: 'readers' | 'gemm' | 'auto';
   accumulation: 'fast' | 'fp32';
   gemm: 'cublaslt' | 'own';
@@ -122,7 +123,8 @@ export function loadPolicy(file: string, format: QuantFormat): PrecisionPolicy {
     return v as string[];
   };
   const attention = (p.attention ?? 'auto') as string;
-  if (!['bf16', 'fp8', 'auto', 'fp8-pv', 'int8'].includes(attention)) fail(`--policy ${file}`, '"attention" to be "auto", "bf16", "fp8", "fp8-pv" or "int8"', JSON.stringify(p.attention));
+  if (attention === 'fp8-pv') fail(`--policy ${file}`, '"attention" to be "auto" (FP8 P·V is now what "auto" does), "bf16", "fp8", "fp8-qk" or "int8"', '"fp8-pv"');
+  if (!['bf16', 'fp8', 'auto', 'fp8-qk', 'int8'].includes(attention)) fail(`--policy ${file}`, '"attention" to be "auto", "bf16", "fp8", "fp8-qk" or "int8"', JSON.stringify(p.attention));
   const gemmScales = (p.gemmScales ?? 'auto') as string;
   if (!['auto', 'readers', 'gemm'].includes(gemmScales)) fail(`--policy ${file}`, '"gemmScales" to be "auto", "readers" or "gemm"', JSON.stringify(p.gemmScales));
   const accumulation = (p.accumulation ?? 'fast') as string;
@@ -153,7 +155,7 @@ export const FP8_ATTENTION_MIN_TOKENS = 1024;
  * and 0.999225 -> 0.999256.
  */
 export function fp8Attention(policy: PrecisionPolicy, a: { causal: boolean; queries: number; keys: number; convolves: boolean }): boolean {
-  if (policy.attention !== 'auto' && policy.attention !== 'fp8-pv') return policy.attention === 'fp8';
+  if (policy.attention !== 'auto' && policy.attention !== 'fp8-qk') return policy.attention === 'fp8';
   return policy.format === 'fp8' && !a.causal && !a.convolves && a.queries >= FP8_ATTENTION_MIN_TOKENS && a.keys >= FP8_ATTENTION_MIN_TOKENS;
 }
 
@@ -173,16 +175,17 @@ export const keyMaskShape = (s: readonly number[]) => s.length >= 1 && s.length 
 
 /**
  * Whether an attention that computes Q·Kᵀ in FP8 computes P·V in FP8 as well (pv='fp8': P and V in
- * e4m3, V with a scale per head and channel over the sequence): "fp8-pv" only, where fp8Attention
- * holds and there is no mask or a key mask (Qwen-Image's text padding: the keys it drops are left
- * out of V's scales and count as 0, compiler/ops/fused.ts maskDrops); never causal attention.
- * Not the default. Measured on an H100 (bench/results/attention-fp8-pv-masked-2026-11-26.md): the
- * attention kernel 8 % / 5.5 % faster (Flux.2 / Qwen-Image), but with the V quantization's launch the
- * steps did not move (Flux.2 259.7 vs 259.2 ms, Qwen-Image 86.2 vs 86.1), and the same-weights cosine
- * against bf16 diffusers fell 0.998005 -> 0.997638 and 0.999241 -> 0.998551 (rel. L2 +9 % / +38 %).
+ * e4m3, V with a scale per head and channel over the sequence): "auto" (the default), where
+ * fp8Attention holds and there is no mask or a key mask (Qwen-Image's text padding: the keys it drops
+ * are left out of V's scales and count as 0, compiler/ops/fused.ts maskDrops); never causal attention.
+ * The default since session 18, when the kernel took two P arrays (compiler/codegen/attention.ts
+ * pBuffers): H100 80GB HBM3 at the 700 W cap, three rounds alternating (bench/RESULTS.md "Session 18:
+ * FP8 P·V by default"): Flux.2 step 251.9-253.4 -> 245.3-247.0 ms, Qwen-Image CFG step 151.4-151.7 ->
+ * 144.6-147.8 ms. The price: the same-weights cosine against bf16 diffusers 0.998005 -> 0.997638
+ * (Flux.2) and 0.999241 -> 0.998551 (Qwen-Image), session 8; "fp8-qk" keeps P·V in bf16.
  */
 export function fp8PvAttention(policy: PrecisionPolicy, a: { causal: boolean; queries: number; keys: number; convolves: boolean; masked: boolean; maskShape?: readonly number[] }): boolean {
-  return policy.attention === 'fp8-pv' && !a.causal && (!a.masked || (!!a.maskShape && keyMaskShape(a.maskShape))) && fp8Attention(policy, a);
+  return policy.attention === 'auto' && !a.causal && (!a.masked || (!!a.maskShape && keyMaskShape(a.maskShape))) && fp8Attention(policy, a);
 }
 
 const glob = (pattern: string) => new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);

@@ -59,7 +59,7 @@ interface Spec {
   pvAccumulate?: AttentionDescriptor['pvAccumulate'];
   lazyRescale?: boolean;
   /** Key tile, exponentials, row sums other than the descriptor's (a variant timed beside it). */
-  kernel?: Partial<Pick<AttentionDescriptor, 'bn' | 'exp' | 'lsum' | 'stages' | 'polyEvery' | 'lazyRescale' | 'rescaleSlack'>>;
+  kernel?: Partial<Pick<AttentionDescriptor, 'bn' | 'exp' | 'lsum' | 'stages' | 'polyEvery' | 'lazyRescale' | 'rescaleSlack' | 'pBuffers'>>;
   /** Inputs seeded as this case's (the same inputs for bf16, qk-fp8 and qk+pv-fp8). */
   seedCase?: string;
   /** Which attention: the first whose pack has this many segments. */
@@ -153,6 +153,11 @@ const SPECS: Spec[] = [
   // the 192-key kernel's) and every n-th column group's exponentials by polynomial: the MUFU is that kernel's limit.
   ...([2, 3, 4] as const).map((n): Spec =>
     ({ name: `flux2_single_fp8_bn128mma_poly${n}`, model: full('flux2_dev'), shapes: FLUX, attention: 'fp8', segments: 1, amp: 1, sampled: true, seedCase: 'flux2_single_fp8', kernel: { bn: 128, lsum: 'mma', exp: 'poly', polyEvery: n, stages: 3 } })),
+  // FP8 P·V with two P arrays (the loop unrolled by two), beside one.
+  { name: 'tiny_flux2_fp8pv_p2', model: tiny('flux2'), attention: 'fp8-pv', segments: 1, amp: 1, sampled: false, seedCase: 'tiny_flux2_fp8pv', kernel: { pBuffers: 2 } },
+  { name: 'flux2_single_fp8pv_p2', model: full('flux2_dev'), shapes: FLUX, attention: 'fp8-pv', segments: 1, amp: 1, sampled: true, seedCase: 'flux2_single', kernel: { pBuffers: 2 } },
+  { name: 'qwen_image_t32_fp8pv', model: full('qwen_image'), textLength: 32, attention: 'fp8-pv', segments: 2, mask: { kind: 'keys', masked: [13, 32], value: -Infinity }, amp: 1, sampled: true, seedCase: 'qwen_image_t32_fp8' },
+  { name: 'qwen_image_t32_fp8pv_p2', model: full('qwen_image'), textLength: 32, attention: 'fp8-pv', segments: 2, mask: { kind: 'keys', masked: [13, 32], value: -Infinity }, amp: 1, sampled: true, seedCase: 'qwen_image_t32_fp8', kernel: { pBuffers: 2 } },
 ];
 
 interface Expected {
@@ -169,7 +174,8 @@ const typeOf = (g: Graph, v: string) => g.types.get(v) as unknown as { dtype: DT
 const numel = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
 
 function compile(spec: Spec): Graph {
-  const passes = pipelineFor(insertQuantize({ ...defaultPolicy('fp8'), attention: spec.attention ?? 'bf16' }));
+  // 'fp8-pv' forces its attrs below; the policy's own FP8 P·V ('auto') is kept out of the other recipes.
+  const passes = pipelineFor(insertQuantize({ ...defaultPolicy('fp8'), attention: spec.attention === 'fp8-pv' ? 'auto' : spec.attention === 'fp8' ? 'fp8' : spec.attention ?? 'bf16' }));
   const specialised = specialise(importOnnx(spec.model).graph, spec.shapes ?? {});
   const inferred = inferTypes(spec.textLength ? resequence(specialised, spec.textLength) : specialised);
   if (spec.attention === 'int8') {
