@@ -157,6 +157,12 @@ const SPECS: Spec[] = [
   { name: 'tiny_flux2_fp8pv_p2', model: tiny('flux2'), attention: 'fp8-pv', segments: 1, amp: 1, sampled: false, seedCase: 'tiny_flux2_fp8pv', kernel: { pBuffers: 2 } },
   { name: 'flux2_single_fp8pv_p2', model: full('flux2_dev'), shapes: FLUX, attention: 'fp8-pv', segments: 1, amp: 1, sampled: true, seedCase: 'flux2_single', kernel: { pBuffers: 2 } },
   { name: 'qwen_image_t32_fp8pv', model: full('qwen_image'), textLength: 32, attention: 'fp8-pv', segments: 2, mask: { kind: 'keys', masked: [13, 32], value: -Infinity }, amp: 1, sampled: true, seedCase: 'qwen_image_t32_fp8' },
+  // Two P arrays (the descriptor's default now) with 128-key tiles (with a quarter of the exponentials by polynomial or the
+  // eager rescale, the 192-key kernel spills: not built).
+  ...([['bn128', { bn: 128, stages: 3 }]] as const).flatMap(([v, kernel]): Spec[] => [
+    { name: `flux2_single_fp8pv_p2_${v}`, model: full('flux2_dev'), shapes: FLUX, attention: 'fp8-pv', segments: 1, amp: 1, sampled: true, seedCase: 'flux2_single', kernel },
+    { name: `qwen_image_t32_fp8pv_p2_${v}`, model: full('qwen_image'), textLength: 32, attention: 'fp8-pv', segments: 2, mask: { kind: 'keys', masked: [13, 32], value: -Infinity }, amp: 1, sampled: true, seedCase: 'qwen_image_t32_fp8', kernel },
+  ]),
   { name: 'qwen_image_t32_fp8pv_p2', model: full('qwen_image'), textLength: 32, attention: 'fp8-pv', segments: 2, mask: { kind: 'keys', masked: [13, 32], value: -Infinity }, amp: 1, sampled: true, seedCase: 'qwen_image_t32_fp8', kernel: { pBuffers: 2 } },
 ];
 
