@@ -108,7 +108,7 @@ const SPECS: Spec[] = [
   { name: 'flux2_joint_fp8pv', model: full('flux2_dev'), shapes: FLUX, attention: 'fp8-pv', segments: 2, amp: 1, sampled: true, seedCase: 'flux2_joint' },
   // Softmax variants (appended): key tiles of 128 or 192, row sums by fp32 adds ('alu') or by the P·V
   // MMA ('mma'), every n-th column group's exponentials by polynomial ('polyN'; 'f32': none). The
-  // descriptor's default: flux2_single_fp8 BN 192, 'mma', poly4; qwen_image_mask_fp8 BN 128, 'mma', 'f32'.
+  // descriptor's choice with bf16 P·V: flux2_single_fp8 BN 192, 'mma', poly4; qwen_image_mask_fp8 BN 128, 'mma', 'f32'.
   ...([['bn128', { bn: 128, lsum: 'alu', exp: 'f32' }], ['mma', { bn: 128, lsum: 'mma', exp: 'f32' }], ['bn192', { bn: 192, lsum: 'alu', exp: 'f32' }], ['bn192mma', { bn: 192, lsum: 'mma', exp: 'f32' }],
     ['bn192poly2mma', { bn: 192, exp: 'poly', polyEvery: 2, lsum: 'mma' }], ['bn192poly3mma', { bn: 192, exp: 'poly', polyEvery: 3, lsum: 'mma' }], ['bn192poly6mma', { bn: 192, exp: 'poly', polyEvery: 6, lsum: 'mma' }]] as const).map(([v, kernel]): Spec =>
     ({ name: `flux2_single_fp8_${v}`, model: full('flux2_dev'), shapes: FLUX, attention: 'fp8', segments: 1, amp: 1, sampled: true, seedCase: 'flux2_single_fp8', kernel: { ...kernel, stages: kernel.bn === 192 ? 2 : 3 } })),
@@ -135,7 +135,7 @@ const SPECS: Spec[] = [
   { name: 'qwen_image_mask_int8_ktoken', model: full('qwen_image'), attention: 'int8', kScale: 'token', segments: 2, mask: { kind: 'keys', masked: [200, 256], value: -Infinity }, amp: 1, sampled: true, seedCase: 'qwen_image_mask' },
   // FP8 P·V over key masks (Qwen-Image's text padding: garbage of 3e4 in the dropped keys' K and V must
   // set no V scale), and the tile schedules of FP8 P·V beside the descriptor's (Flux.2: BN 192; Qwen-Image:
-  // BN 128; MUFU exponentials), with the default (FP8 Q·Kᵀ, bf16 P·V) of the same inputs.
+  // BN 128; MUFU exponentials), with FP8 Q·Kᵀ and bf16 P·V (the models' default until session 18) on the same inputs.
   { name: 'tiny_qwen_image_mask_fp8pv', model: tiny('qwen_image'), attention: 'fp8-pv', segments: 2, mask: { kind: 'keys', masked: [16, 24], value: -Infinity }, amp: 1, sampled: false, seedCase: 'tiny_qwen_image_mask' },
   { name: 'qwen_image_mask_fp8pv', model: full('qwen_image'), attention: 'fp8-pv', segments: 2, mask: { kind: 'keys', masked: [200, 256], value: -Infinity }, amp: 1, sampled: true, seedCase: 'qwen_image_mask' },
   { name: 'qwen_image_mask_fp8pv_poly4', model: full('qwen_image'), attention: 'fp8-pv', segments: 2, mask: { kind: 'keys', masked: [200, 256], value: -Infinity }, amp: 1, sampled: true, seedCase: 'qwen_image_mask', kernel: { exp: 'poly', polyEvery: 4 } },
@@ -143,7 +143,7 @@ const SPECS: Spec[] = [
   ...([['bn128', { bn: 128, exp: 'f32' }], ['bn128poly4', { bn: 128, exp: 'poly', polyEvery: 4 }], ['bn192poly4', { bn: 192, exp: 'poly', polyEvery: 4 }], ['bn192poly2', { bn: 192, exp: 'poly', polyEvery: 2 }]] as const).map(([v, kernel]): Spec =>
     ({ name: `flux2_single_fp8pv_${v}`, model: full('flux2_dev'), shapes: FLUX, attention: 'fp8-pv', segments: 1, amp: 1, sampled: true, seedCase: 'flux2_single', kernel })),
   // Qwen-Image at the pipeline's text lengths (32 and 64 of 256 tokens kept: 4128 / 4160 keys, a partial
-  // last 128-key tile), the default recipe, with the serial schedule (the descriptor's before session 9)
+  // last 128-key tile), FP8 Q·Kᵀ with bf16 P·V, with the serial schedule (the descriptor's before session 9)
   // timed beside; 13 / 40 text tokens valid, the rest padding with garbage.
   ...([[32, 13], [64, 40]] as const).flatMap(([n, valid]): Spec[] => [
     { name: `qwen_image_t${n}_fp8`, model: full('qwen_image'), textLength: n, attention: 'fp8', segments: 2, mask: { kind: 'keys', masked: [valid, n], value: -Infinity }, amp: 1, sampled: true },
