@@ -200,7 +200,12 @@ describe('int8 Q·Kᵀ policy and kernels', () => {
     const list = new Map<string, ReturnType<typeof renderPack>>();
     for (const g of graphs) for (const n of g.nodes) {
       if (n.op === 'AttentionPack' && n.attrs.qk === 'int8') { const k = renderPack(packDescriptor(g, n)); list.set(k.name, k); }
-      if (n.op === 'PackedAttention' && n.attrs.qk === 'int8') { const k = renderAttention(attentionDescriptor(g, n)); list.set(k.name, k); }
+      if (n.op === 'PackedAttention' && n.attrs.qk === 'int8') {
+        const d = attentionDescriptor(g, n), k = renderAttention(d);
+        list.set(k.name, k);
+        // The 192-key kernel the descriptor took before session 18 (two K scale blocks a tile), still rendered where asked.
+        if (d.pBuffers === 2 && d.seqKv % 192 === 0) { const w = renderAttention({ ...d, bn: 192, pBuffers: undefined, exp: 'poly', polyEvery: 4, stages: 2 }); list.set(w.name, w); }
+      }
     }
     return [...list.values()];
   };
@@ -216,7 +221,9 @@ describe('int8 Q·Kᵀ policy and kernels', () => {
       expect(k.source).toMatch(/qsRow \+ 8/);
       expect(k.source).not.toMatch(/wgmma[^"\n]*e4m3\.e4m3/);
     }
-    // Flux.2's 4608 keys in 192-key tiles (two K scale blocks a tile, the factors per row and block).
+    // The descriptor's kernels: 128-key tiles with two P arrays; Flux.2's 4608 keys in 192-key tiles (two K scale
+    // blocks a tile, the factors per row and block) when asked.
+    expect(attn.filter((k) => /uint32_t P0\[P_REGS\], P1\[P_REGS\];/.test(k.source) && /m64n128k32\.s32\.s8\.s8/.test(k.source)).length).toBeGreaterThanOrEqual(2);
     expect(attn.some((k) => /m64n192k32\.s32\.s8\.s8/.test(k.source) && /cA1 = cq1 \* kA/.test(k.source))).toBe(true);
     const packs = list.filter((k) => k.name.startsWith('attnpack_'));
     for (const k of packs) expect(k.source).toMatch(/__fadd_rn\(dc_qdiv\(v\[pass\]\[4 \* h \+ e\], qd\), 12582912\.f\)/);

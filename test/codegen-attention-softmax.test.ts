@@ -24,7 +24,7 @@ import { defaultPolicy } from '../passes/quantize/policy.ts';
 import { tinyDir } from './helpers/fixtures.ts';
 import { ops } from './helpers/attention.ts';
 
-function graphOf(file: string, shapes: Record<string, number> = {}, attention: 'auto' | 'bf16' | 'fp8' | 'fp8-qk' = 'auto'): Graph {
+function graphOf(file: string, shapes: Record<string, number> = {}, attention: 'auto' | 'bf16' | 'fp8' | 'fp8-qk' | 'int8' = 'auto'): Graph {
   const passes = pipelineFor(insertQuantize({ ...defaultPolicy('fp8'), attention }));
   return runPipeline(inferTypes(specialise(importOnnx(file).graph, shapes)), { passes }).graph;
 }
@@ -73,6 +73,14 @@ describe('softmax choices of the descriptors', () => {
       const ds = descriptors(full(m));
       expect(ds.length, m).toBe(blocks);
       for (const d of ds) expect([d.qk, d.pv, d.pvAccumulate, d.bn, d.pBuffers, d.schedule, d.lsum, d.exp, d.lazyRescale], m).toEqual(['fp8', 'fp8', 'direct', bn, 2, 'pingpong', undefined, undefined, true]);
+    }
+  });
+
+  it('s8 Q·Kᵀ (policy "int8"): 128-key tiles with two P arrays, MMA sums, every exponential on the MUFU, in both transformers', () => {
+    for (const [m, blocks] of [['flux2_dev', 56], ['qwen_image', 60]] as const) {
+      const ds = descriptors(graphOf(fullModelPath(m), FULL_MODELS[m], 'int8'));
+      expect(ds.length, m).toBe(blocks);
+      for (const d of ds) expect([d.qk, d.pv, d.bn, d.pBuffers, d.lsum, d.exp, d.stages, d.schedule, d.lazyRescale], m).toEqual(['int8', undefined, 128, 2, 'mma', undefined, 3, 'pingpong', undefined]);
     }
   });
 

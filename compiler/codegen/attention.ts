@@ -362,7 +362,14 @@ export function attentionDescriptor(graph: Graph, node: Node): AttentionDescript
   // attention-fast-2026-11-26.md), attention launches inside the transformers: Flux.2 924-935 ->
   // 860-883 µs (192 keys + MMA sums alone 908, + poly4 860 in the same call), Qwen-Image 419 -> 400
   // µs (MMA sums; poly4 there: 427 -> 414 in another call, and slower alone).
-  if (d.pv !== 'fp8') {
+  if (d.pv !== 'fp8' && qk === 'int8' && d.schedule === 'pingpong' && !d.causal && !d.kScale) {
+    // s8 Q·Kᵀ with bf16 P·V: 128-key tiles (room for two P arrays: S 64 + O 68 + 2 x 32 registers),
+    // MMA row sums, every exponential on the MUFU. H100 80GB HBM3, three rounds (bench/RESULTS.md
+    // "Session 18: s8 Q·Kᵀ in 128-key tiles with two P arrays"): against the 192-key poly4 kernel
+    // Flux.2 single 786-800 -> 768-789 µs, joint 782-818 -> 780-788, Qwen-Image's 32-token node
+    // 317-322 -> 298-300, the same errors.
+    Object.assign(d, { lsum: 'mma', bn: 128, pBuffers: 2 });
+  } else if (d.pv !== 'fp8') {
     d.lsum = 'mma';
     const wide = { ...d, bn: 192, stages: 2 };
     if (d.schedule === 'pingpong' && !d.causal && !d.kScale && (!mask || mask.strides[2] === 0) && padRows(seqKv) % 192 === 0 && attentionSharedBytes(wide).total <= MAX_SHARED) Object.assign(d, { bn: 192, exp: 'poly', polyEvery: 4 });
@@ -566,7 +573,7 @@ export function renderAttention(d: AttentionDescriptor): AttentionKernel {
   if (pv8 && lsumMma) fail(where, 'MMA row sums with bf16 P·V', "pv='fp8'");
   if (d.rescaleSlack !== undefined && (pv8 || !Number.isInteger(d.rescaleSlack) || d.rescaleSlack < 0 || d.rescaleSlack > 16)) fail(where, 'a rescale slack of 0-16 (log2 units) with bf16 P·V', `${d.rescaleSlack}${pv8 ? " with pv='fp8'" : ''}`);
   if (d.kScale && bn !== 128) fail(where, "key tiles of 128 with kScale='token'", String(bn));
-  if (d.pBuffers === 2 && !(pv8 && d.schedule === 'pingpong' && !d.causal)) fail(where, "two P arrays with pv='fp8' in the full ping-pong, not causal", `pv='${d.pv ?? 'bf16'}', schedule '${d.schedule}'${d.causal ? ', causal' : ''}`);
+  if (d.pBuffers === 2 && !((pv8 || bn === 128) && d.schedule === 'pingpong' && !d.causal)) fail(where, "two P arrays with pv='fp8' or 128-key tiles, in the full ping-pong, not causal", `pv='${d.pv ?? 'bf16'}', BN ${bn}, schedule '${d.schedule}'${d.causal ? ', causal' : ''}`);
   const smem = attentionSharedBytes(d);
   if (smem.total > MAX_SHARED) fail(where, `at most ${MAX_SHARED} bytes of shared memory`, `${smem.total} (${d.stages} stages of ${bn} keys)`);
   const wgS = wgmmaFunction(int8 ? 'ss-s8' : fp8 ? 'ss-e4m3' : 'ss-bf16', bn), wgPV = wgmmaFunction(pv8 ? 'rs-e4m3' : 'rs-bf16', d.dp + (lsumMma ? 8 : 0));

@@ -157,6 +157,15 @@ const SPECS: Spec[] = [
   { name: 'tiny_flux2_fp8pv_p2', model: tiny('flux2'), attention: 'fp8-pv', segments: 1, amp: 1, sampled: false, seedCase: 'tiny_flux2_fp8pv', kernel: { pBuffers: 2 } },
   { name: 'flux2_single_fp8pv_p2', model: full('flux2_dev'), shapes: FLUX, attention: 'fp8-pv', segments: 1, amp: 1, sampled: true, seedCase: 'flux2_single', kernel: { pBuffers: 2 } },
   { name: 'qwen_image_t32_fp8pv', model: full('qwen_image'), textLength: 32, attention: 'fp8-pv', segments: 2, mask: { kind: 'keys', masked: [13, 32], value: -Infinity }, amp: 1, sampled: true, seedCase: 'qwen_image_t32_fp8' },
+  // bf16 P·V with two P arrays in 128-key tiles (S 64 + O 68 + 2 x 32 P registers): s8 and e4m3 Q·Kᵀ, beside their 192-key default.
+  { name: 'qwen_image_t32_int8', model: full('qwen_image'), textLength: 32, attention: 'int8', segments: 2, mask: { kind: 'keys', masked: [13, 32], value: -Infinity }, amp: 1, sampled: true, seedCase: 'qwen_image_t32_fp8' },
+  { name: 'qwen_image_t32_int8_b128p2', model: full('qwen_image'), textLength: 32, attention: 'int8', segments: 2, mask: { kind: 'keys', masked: [13, 32], value: -Infinity }, amp: 1, sampled: true, seedCase: 'qwen_image_t32_fp8', kernel: { bn: 128, lsum: 'mma', exp: 'f32', stages: 3, pBuffers: 2 } },
+  { name: 'flux2_joint_int8_b128p2', model: full('flux2_dev'), shapes: FLUX, attention: 'int8', segments: 2, amp: 1, sampled: true, seedCase: 'flux2_joint', kernel: { bn: 128, lsum: 'mma', exp: 'f32', stages: 3, pBuffers: 2 } },
+  ...([['int8', 'int8', 'flux2_single_int8'], ['fp8', 'fp8', 'flux2_single_fp8']] as const).flatMap(([v, attention, seed]): Spec[] => [
+    { name: `flux2_single_${v}_b128p2`, model: full('flux2_dev'), shapes: FLUX, attention, segments: 1, amp: 1, sampled: true, seedCase: seed, kernel: { bn: 128, lsum: 'mma', exp: 'f32', stages: 3, pBuffers: 2 } },
+    { name: `flux2_single_${v}_b128p2poly4`, model: full('flux2_dev'), shapes: FLUX, attention, segments: 1, amp: 1, sampled: true, seedCase: seed, kernel: { bn: 128, lsum: 'mma', exp: 'poly', polyEvery: 4, stages: 3, pBuffers: 2 } },
+    { name: `flux2_single_${v}_b128`, model: full('flux2_dev'), shapes: FLUX, attention, segments: 1, amp: 1, sampled: true, seedCase: seed, kernel: { bn: 128, lsum: 'mma', exp: 'f32', stages: 3 } },
+  ]),
   // Two P arrays (the descriptor's default now) with 128-key tiles (with a quarter of the exponentials by polynomial or the
   // eager rescale, the 192-key kernel spills: not built).
   ...([['bn128', { bn: 128, stages: 3 }]] as const).flatMap(([v, kernel]): Spec[] => [
