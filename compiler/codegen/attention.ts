@@ -362,30 +362,31 @@ export function attentionDescriptor(graph: Graph, node: Node): AttentionDescript
   // attention-fast-2026-11-26.md), attention launches inside the transformers: Flux.2 924-935 ->
   // 860-883 µs (192 keys + MMA sums alone 908, + poly4 860 in the same call), Qwen-Image 419 -> 400
   // µs (MMA sums; poly4 there: 427 -> 414 in another call, and slower alone).
-  if (d.pv !== 'fp8' && qk === 'int8' && d.schedule === 'pingpong' && !d.causal && !d.kScale) {
-    // s8 Q·Kᵀ with bf16 P·V: 128-key tiles (room for two P arrays: S 64 + O 68 + 2 x 32 registers),
-    // MMA row sums, every exponential on the MUFU. H100 80GB HBM3, three rounds (bench/RESULTS.md
-    // "Session 18: s8 Q·Kᵀ in 128-key tiles with two P arrays"): against the 192-key poly4 kernel
-    // Flux.2 single 786-800 -> 768-789 µs, joint 782-818 -> 780-788, Qwen-Image's 32-token node
-    // 317-322 -> 298-300, the same errors.
-    Object.assign(d, { lsum: 'mma', bn: 128, pBuffers: 2 });
-  } else if (d.pv !== 'fp8') {
+  if (d.pv !== 'fp8') {
     d.lsum = 'mma';
-    const wide = { ...d, bn: 192, stages: 2 };
-    if (d.schedule === 'pingpong' && !d.causal && !d.kScale && (!mask || mask.strides[2] === 0) && padRows(seqKv) % 192 === 0 && attentionSharedBytes(wide).total <= MAX_SHARED) Object.assign(d, { bn: 192, exp: 'poly', polyEvery: 4 });
-    // A stale running max (rescaleSlack 8, O rescaled lazily). H100 80GB HBM3, alternating twice in
-    // one call (bench/RESULTS.md "Session 11: a stale running max"): bf16 Flux.2 nodes 817-851 ->
-    // 786-810 µs, Qwen-Image masked bf16 414-418 -> 407-408 and FP8 Q·Kᵀ 361-364 -> 354-359, the
-    // text encoder's causal node even; but FP8 Q·Kᵀ in 192-key tiles (Flux.2's default) 700-714 ->
-    // 742-748, so that one keeps the eager rescale.
-    if (!(codedQK(qk) && d.bn === 192)) Object.assign(d, { lazyRescale: true, rescaleSlack: 8 });
+    // s8 Q·Kᵀ with bf16 P·V: 128-key tiles (room for two P arrays: S 64 + O 68 + 2 x 32 registers),
+    // every exponential on the MUFU. H100 80GB HBM3, three rounds (bench/RESULTS.md "Session 18: s8
+    // Q·Kᵀ in 128-key tiles with two P arrays"): against the 192-key poly4 kernel Flux.2 single
+    // 786-800 -> 768-789 µs, joint 782-818 -> 780-788, Qwen-Image's 32-token node 317-322 -> 298-300,
+    // the same errors.
+    if (qk === 'int8' && d.schedule === 'pingpong' && !d.causal && !d.kScale) Object.assign(d, { bn: 128, pBuffers: 2 });
+    else {
+      const wide = { ...d, bn: 192, stages: 2 };
+      if (d.schedule === 'pingpong' && !d.causal && !d.kScale && (!mask || mask.strides[2] === 0) && padRows(seqKv) % 192 === 0 && attentionSharedBytes(wide).total <= MAX_SHARED) Object.assign(d, { bn: 192, exp: 'poly', polyEvery: 4 });
+      // A stale running max (rescaleSlack 8, O rescaled lazily). H100 80GB HBM3, alternating twice in
+      // one call (bench/RESULTS.md "Session 11: a stale running max"): bf16 Flux.2 nodes 817-851 ->
+      // 786-810 µs, Qwen-Image masked bf16 414-418 -> 407-408 and FP8 Q·Kᵀ 361-364 -> 354-359, the
+      // text encoder's causal node even; but FP8 Q·Kᵀ in 192-key tiles (Flux.2's default) 700-714 ->
+      // 742-748, so that one keeps the eager rescale.
+      if (!(codedQK(qk) && d.bn === 192)) Object.assign(d, { lazyRescale: true, rescaleSlack: 8 });
+    }
   } else {
     // FP8 P·V: the key tile is part of the semantics (P rounded per tile: fp8PvTile, 192 keys where
     // 192 divides the padded kv length); every exponential on the MUFU. H100 (bench/results/
     // attention-fp8-pv-masked-2026-11-26.md): Flux.2 BN 192 658 µs, BN 128 672-681, BN 192 with
     // poly4 668-688, poly2 731-736; Qwen-Image (BN 128, masked) 344 µs against 358-361 with poly4.
     d.bn = fp8PvTile(seqKv);
-    // Two P arrays in the full ping-pong: H100 80GB HBM3 (bench/RESULTS.md "Session 18: two P arrays"):
+    // Two P arrays in the full ping-pong: H100 80GB HBM3 (bench/RESULTS.md "Session 18: FP8 P·V by default", call B6):
     // Flux.2 647-662 -> 628-633 µs, Qwen-Image's 32-token node 282-292 -> 256-258, the same outputs.
     if (d.schedule === 'pingpong' && !d.causal) d.pBuffers = 2;
   }

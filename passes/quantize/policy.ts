@@ -180,8 +180,9 @@ export const keyMaskShape = (s: readonly number[]) => s.length >= 1 && s.length 
  * are left out of V's scales and count as 0, compiler/ops/fused.ts maskDrops); never causal attention.
  * The default since session 18, when the kernel took two P arrays (compiler/codegen/attention.ts
  * pBuffers): H100 80GB HBM3 at the 700 W cap, three rounds alternating (bench/RESULTS.md "Session 18:
- * FP8 P·V by default"): Flux.2 step 251.9-253.4 -> 245.3-247.0 ms (251.8-252.9 -> 247.9-250.4 on another
- * machine), Qwen-Image CFG step 151.4-151.7 -> 144.6-147.8 ms (150.6-151.5 -> 144.7-147.2). The price: the same-weights cosine against bf16 diffusers 0.998005 -> 0.997638
+ * FP8 P·V by default", calls B7 and B16): Flux.2 step 251.9-253.4 -> 245.3-247.0 ms (251.8-252.9 ->
+ * 247.9-250.4 on another machine), Qwen-Image CFG step 151.4-151.7 -> 144.6-147.8 ms (150.6-151.5 ->
+ * 144.7-147.2). The price: the same-weights cosine against bf16 diffusers 0.998005 -> 0.997638
  * (Flux.2) and 0.999241 -> 0.998551 (Qwen-Image), session 8; "fp8-qk" keeps P·V in bf16.
  */
 export function fp8PvAttention(policy: PrecisionPolicy, a: { causal: boolean; queries: number; keys: number; convolves: boolean; masked: boolean; maskShape?: readonly number[] }): boolean {

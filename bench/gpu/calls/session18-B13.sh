@@ -5,17 +5,5 @@
 # Cases: `ATTN_CASES='^(flux2_single|flux2_single_int8|flux2_single_fp8|flux2_single_(int8|fp8)_b128.*)$' npx tsx
 #  test/gpu/attention.ts prepare .gpu/s18i`. Session 17's A2: the harness three times, the SASS's MUFU between the waits.
 C=${C:-.gpu/s18i} ROUNDS=${ROUNDS:-3} sh bench/gpu/calls/session17-A2.sh
-python3 - $OUT/sass.txt > $OUT/mufu.txt <<'PY'
-import re,sys
-txt=open(sys.argv[1]).read()
-for f in re.split(r'\n\s+Function : ',txt)[1:]:
-    name=f.split('\n')[0].strip()
-    if not name.startswith('attn_'): continue
-    out=[];cnt=0
-    for l in f.split('\n'):
-        if 'MUFU.EX2' in l: cnt+=1
-        m=re.search(r'WARPGROUP\.DEPBAR\.LE gsb0, (0x[01])',l)
-        if m: out.append(f'{cnt}|w{m.group(1)[-1]}'); cnt=0
-    out.append(str(cnt)); print(name,' '.join(out))
-PY
+python3 bench/gpu/sass_mufu_waits.py $OUT/sass.txt > $OUT/mufu.txt
 cat $OUT/mufu.txt; rm -f $OUT/sass.txt; cp $OUT/harness3.txt $OUT/log.txt
