@@ -77,19 +77,25 @@ export class AttentionReference {
     }
     if (this.attn.pv === 'fp8' && role === 'v') {
       // bf16 (the pack's Vt), then e4m3 with one scale per (head, channel) over the sequence.
-      const skey = `v/${b}/${head}`;
-      let scales = this.channelScales.get(skey);
-      if (!scales) {
-        scales = new Float32Array(x.length);
-        for (let r = 0; r < this.pack.seqKv; r++) if (!this.dropped(b, r)) this.prologue('v', b, head, r).forEach((v, i) => (scales![i] = Math.max(scales![i], Math.abs(roundToBf16(v)))));
-        scales = scales.map((a) => (a > 0 ? Math.fround(a / E4M3_MAX) : 1));
-        this.channelScales.set(skey, scales);
-      }
+      const scales = this.vScales(b, head);
       if (this.dropped(b, t)) x.fill(0);
       for (let i = 0; i < x.length; i++) x[i] = Math.fround(roundE4M3(Math.fround(roundToBf16(x[i]) / scales[i])) * scales[i]);
     }
     this.rows.set(key, x);
     return x;
+  }
+
+  /** pv='fp8': V's scales of kv head `head` of batch b, one per channel (Vs): bf16 amax over the kept keys / 448, 1 where 0. */
+  vScales(b: number, head: number): Float32Array {
+    const skey = `v/${b}/${head}`;
+    let scales = this.channelScales.get(skey);
+    if (!scales) {
+      const amax = new Float32Array(this.pack.headDim);
+      for (let r = 0; r < this.pack.seqKv; r++) if (!this.dropped(b, r)) this.prologue('v', b, head, r).forEach((v, i) => (amax[i] = Math.max(amax[i], Math.abs(roundToBf16(v)))));
+      scales = amax.map((a) => (a > 0 ? Math.fround(a / E4M3_MAX) : 1));
+      this.channelScales.set(skey, scales);
+    }
+    return scales;
   }
 
   /** pv='fp8' with a key mask (broadcast over heads and queries): whether it drops key t of batch b. */

@@ -180,6 +180,8 @@ interface Expected {
   name: string; outType: ElemType; elements: number; rows: number[][]; values: number[]; flops: number; fp8: boolean; timed: boolean; pv?: string; qk?: string;
   /** int8: the pack's codes and scales expected for the gathered rows (role, b, head, token), in gather order. */
   packRows?: { role: 'q' | 'k'; row: number[]; codes: number[]; scale: number }[];
+  /** pv='fp8': the expected Vs of the compared rows' kv heads (every padded channel). */
+  vScales?: number[];
   /** fp8 cases: the same rows without the e4m3 rounding of Q and K (full-precision attention). */
   exact?: number[];
   kernel: string; schedule: string; stages: number;
@@ -340,8 +342,21 @@ async function prepare(dir: string): Promise<void> {
         lines.push(`gather ${id(v)} ${width} ${spec.name}.${tag}.bin`);
       }
     }
+    // FP8 P·V: V's channel scales (Vs) of the compared rows' kv heads, which must equal the reference's.
+    const vScales: number[] = [];
+    if (ad.pv === 'fp8') {
+      const group = ad.heads / ad.kvHeads, ix: number[] = [];
+      for (const bk of new Set(rows.map(([b, h]) => `${b}/${Math.floor(h / group)}`))) {
+        const [b, hk] = bk.split('/').map(Number), scales = reference.vScales(b, hk);
+        for (let c = 0; c < ad.dp; c++) { ix.push((b * ad.kvHeads + hk) * ad.dp + c); vScales.push(c < ad.headDim ? scales[c] : 1); }
+      }
+      const buf = Buffer.alloc(8 * ix.length);
+      ix.forEach((x, i) => buf.writeBigUInt64LE(BigInt(x), 8 * i));
+      writeFileSync(join(dir, `${spec.name}.vscales.bin`), buf);
+      lines.push(`gather ${id(vqNode!.outputs[1])} 4 ${spec.name}.vscales.bin`);
+    }
     lines.push('end');
-    expected.push({ name: spec.name, outType, elements: spec.sampled ? index.length : elements, rows, values: spec.sampled ? values : reorder(index, values, elements), flops: 4 * ad.batch * ad.heads * ad.seqQ * ad.seqKv * ad.headDim, fp8: ad.qk === 'fp8', qk: ad.qk, timed: spec.sampled, ...(packRows.length ? { packRows } : {}),
+    expected.push({ ...(vScales.length ? { vScales } : {}), name: spec.name, outType, elements: spec.sampled ? index.length : elements, rows, values: spec.sampled ? values : reorder(index, values, elements), flops: 4 * ad.batch * ad.heads * ad.seqQ * ad.seqKv * ad.headDim, fp8: ad.qk === 'fp8', qk: ad.qk, timed: spec.sampled, ...(packRows.length ? { packRows } : {}),
       ...(exactReference ? { exact: spec.sampled ? exact : reorder(index, exact, elements) } : {}), pv: ad.pv, kernel: ak.name, schedule: `${ad.schedule}${ad.qk === 'int8' ? `, int8${ad.kScale ? ' K per token' : ''}` : ''}${ad.pv === 'fp8' ? `, pv fp8 ${ad.pvAccumulate}` : ''}${ad.lazyRescale ? ', lazy rescale' : ''}, BN ${ad.bn ?? 128}, exp ${ad.exp ?? 'f32'}${ad.exp === 'poly' ? ` 1/${ad.polyEvery ?? 4}` : ''}, l ${ad.lsum ?? 'alu'}`, stages: ad.stages, pack: `${pd.threads}x${pd.group} threads, ${pd.order} order, ${pd.stage ? 'staged' : 'direct'}${pd.persist ? `, persistent ${pd.persist}` : ''}, ${pd.minBlocks} CTAs/SM, unroll ${pd.passUnroll}` });
     console.log(`${spec.name}: ${pk.name} + ${ak.name}, ${rows.length} rows, ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   }
@@ -416,6 +431,14 @@ function check(dir: string, results: string, variant = ''): void {
       offset += off;
       packOk = maxStep <= 1 && off1 <= 1e-3 * codes && scaleErr <= 1e-6;
       packNote = `; pack: ${off1}/${codes} codes off (max ${maxStep}), scales ${scaleErr.toExponential(1)}`;
+    }
+    if (c.vScales) {
+      // V's channel scales, in gather order after the output (and the int8 pack rows, which FP8 P·V never has).
+      let off = 0;
+      c.vScales.forEach((want, i) => { if (buf.readFloatLE(offset + 4 * i) !== Math.fround(want)) off++; });
+      offset += 4 * c.vScales.length;
+      packOk &&= off === 0;
+      packNote += `; Vs: ${off}/${c.vScales.length} off`;
     }
     const ok = bad === 0 && unwritten === 0 && err <= bar && exactErr <= exactBar && packOk;
     if (!ok) failed++;
