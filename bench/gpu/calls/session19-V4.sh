@@ -1,5 +1,5 @@
 #!/bin/sh
-# Session 19 call V4: the attention pack with V's items after every Q and K item (descriptor vLast, where
+# Session 19 calls V4, V5 (V5: FP8 P·V with its row sums by the P·V MMA, session 18's B17 patch, in the models). V4: the attention pack with V's items after every Q and K item (descriptor vLast, where
 # AttentionQuantizeV reads the pack's Vt next), against HEAD's order (issue 7). The models, old (55ef030) and new
 # artifacts in .gpu/V1/art.tar.xz: session 15's G1 script (outputs of new against old, steps alternating), then
 # each variant once with --profile (every launch timed alone) into $OUT/profile-MODEL-VARIANT.json.
