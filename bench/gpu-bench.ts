@@ -92,6 +92,14 @@ export async function gpuBench(o: GpuBenchOptions, log: (s: string) => void): Pr
       const tflops = flops / (t.medianMs / 1e3) / 1e12;
       const joules = energy ? `; ${energy.joulesPerRun.toFixed(1)} J a step (board, NVML: ${energy.meanWatts.toFixed(0)} W mean, SM ${energy.smClockMHz} MHz)` : '';
       rows.push({ model, system: 'compiled (fp8, CUDA graph)', msPerStep: t.medianMs, tflops, memoryGiB: m.memory.deviceUsedBytes / 2 ** 30, note: `min ${t.minMs.toFixed(1)} ms over ${o.iters}${joules}` });
+      // A step whose timestep-only launches are restored from an earlier step with the same timestep
+      // and guidance (runtime/gpu/memo.ts: every step of a request after the first of its size and step count).
+      const memo = m.timeMemo(o.iters);
+      if (memo) {
+        if (!memo.identical) notes.push(`${model}: the step memo's outputs DIFFER from the full step's: a runtime bug, report it.`);
+        rows.push({ model, system: 'compiled, step memo (a repeated timestep)', msPerStep: memo.medianMs, tflops: flops / (memo.medianMs / 1e3) / 1e12, memoryGiB: m.memory.deviceUsedBytes / 2 ** 30,
+          note: `${memo.launchesSkipped} launches restored, not computed; the full step alternating with it ${memo.full.medianMs.toFixed(1)} ms; outputs ${memo.identical ? 'identical' : 'DIFFERENT'}` });
+      }
       const byStage: Record<string, number> = {};
       for (const l of m.profile()) byStage[l.label] = (byStage[l.label] ?? 0) + l.ms;
       stages[model] = byStage;

@@ -16,6 +16,7 @@ import { type GemmDecision, type PrecisionPolicy, defaultPolicy, loadPolicy } fr
 import { gemmWeightErrors } from './quant/report.ts';
 import { planMemory } from '../passes/plan-memory.ts';
 import { countLaunches, type LaunchReport } from './launches.ts';
+import { memoPlan } from './memo.ts';
 import { buildKernels } from './build/index.ts';
 import { spills } from './build/ptxas.ts';
 import { type KernelPlan, deferDequant, kernelPlan } from './codegen/plan.ts';
@@ -267,6 +268,7 @@ export async function compileModel(options: CompileOptions): Promise<CompileSumm
   stage('write', () => {
     const sourceHash = sha256File(source);
     const graphText = printGraph(graph);
+    const memo = memoPlan(graph, memory, plan.launches);
     const manifest = {
       format: ARTIFACT_FORMAT, compiler: readPackageVersion(), target, arch: TARGETS[target].arch, precision,
       model: modelName, source: { path: source, sha256: sourceHash },
@@ -288,6 +290,8 @@ export async function compileModel(options: CompileOptions): Promise<CompileSumm
       kernels: plan.kernels.map((k) => ({ name: k.name, unit: k.hot ? 'kernels_hot' : 'kernels_cold', grid: k.grid, block: k.block, sharedBytes: k.sharedBytes })),
       launchPlan: plan.launches,
       pendingKernels: plan.pending,
+      // The launches a step can restore instead of computing (compiler/memo.ts), where there are any.
+      ...(memo ? { memo } : {}),
     };
     writeArtifact(artifact, (folder) => {
       // Weights: quantized and raw, in the kernels' layout, when the export carries them.

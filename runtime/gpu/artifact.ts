@@ -24,6 +24,7 @@ import type { TensorMapArg } from '../../compiler/codegen/plan.ts';
 import { fail } from '../../compiler/errors.ts';
 import { type DType, bytesFor } from '../../compiler/ir/dtype.ts';
 import type { WeightEntry } from '../../compiler/weights-file.ts';
+import type { MemoPlan } from '../../compiler/memo.ts';
 
 /** The artifact format this runtime reads (compiler/compile.ts ARTIFACT_FORMAT). */
 export const RUNTIME_FORMAT = 4;
@@ -62,6 +63,8 @@ export interface Manifest {
   files: Record<string, string>;
   kernels: { name: string; unit: string }[];
   launchPlan: Launch[];
+  /** Launches a step can restore instead of computing, keyed by the small inputs they depend on (compiler/memo.ts; absent: none). */
+  memo?: MemoPlan;
   /** The runtime support unit (runtime/gpu/support.cu): synthetic fills, the denoising loop's kernels and RGB8 (absent from artifacts before them). */
   support: { unit: string; fill: string; euler?: string; cfgEuler?: string; rgb8?: string } | null;
   weights: { file: string; bytes: number; sha256: string; tensors: WeightEntry[] } | { absent: string; tensors: WeightEntry[] };
@@ -154,6 +157,20 @@ function checkKernels(dir: string, m: Manifest, where: string): Map<string, Uint
     if (!cubins.has(unit)) fail(where, `kernels/${unit}.cubin for launch '${l.node}'`, cubins.size ? 'no such unit' : 'no kernel files: the artifact was compiled with --no-build');
   }
   return cubins;
+}
+
+/** The memo plan: launch indices in the plan, saved buffers inside the arena and between their writers, key inputs among the inputs. */
+export function checkMemo(m: Manifest, where: string): void {
+  const memo = m.memo;
+  if (!memo) return;
+  const n = m.launchPlan.length, launches = new Set(memo.launches);
+  const bad = (what: string, got: string) => fail(where, `a memo plan with ${what}`, got);
+  for (const i of memo.launches) if (!Number.isInteger(i) || i < 0 || i >= n) bad(`launch indices below ${n}`, String(i));
+  for (const name of memo.inputs) if (!m.io.inputs.some((x) => x.name === name)) bad('key inputs among the graph inputs', `'${name}'`);
+  for (const v of memo.values) {
+    if (!(v.offset >= 0 && v.bytes > 0 && v.offset + v.bytes <= m.memory.arenaBytes)) bad(`saved buffers inside the ${m.memory.arenaBytes}-byte arena`, `'${v.value}' at ${v.offset} (${v.bytes} bytes)`);
+    if (!launches.has(v.first) || !launches.has(v.last) || v.first > v.last) bad('saved buffers between memoized writers', `'${v.value}' from launch ${v.first} to ${v.last}`);
+  }
 }
 
 /** A tensor-map parameter: over one of the launch's arguments, a matrix inside that value's bytes, boxes the copy engine takes. */
@@ -251,6 +268,7 @@ export function openArtifact(dir: string, options: OpenOptions): Artifact {
   const where = join(dir, 'manifest.json');
   checkTarget(m, options.capability, where);
   const cubins = checkKernels(dir, m, where);
+  checkMemo(m, where);
   const weightsFile = checkWeights(dir, m, !!options.synthetic);
   const weightByValue = new Map<string, WeightEntry>();
   for (const t of m.weights.tensors) {

@@ -16,6 +16,11 @@
  * sets as one run on replica 0: the sets are stacked along axis 0 (staged once per request), each
  * step's timestep is copied into both samples' slots, the Euler kernels write the latents into both
  * halves of the latents input, and the CFG kernel reads the two halves of the output.
+ *
+ * With a step memo (LoopDevice.memo, runtime/gpu/memo.ts) each step runs under its key (the
+ * timestep's bytes and the guidance's): the launches that depend on nothing else are computed the
+ * first time a key is seen and restored after that (a request of the same size and step count as
+ * an earlier one restores them at every step), with the same outputs bit for bit.
  */
 import { fail } from '../../compiler/errors.ts';
 import { f32ToBf16Array } from '../executor/bf16.ts';
@@ -41,6 +46,12 @@ export interface LoopDevice {
   multiprocessors: number;
   /** Checks an input set (with the loop's latents and timestep slots as the artifact declares them). */
   checkInputs(given: Record<string, { dtype: string; shape: readonly number[] }>): void;
+  /**
+   * The step memo (runtime/gpu/memo.ts), or null: the inputs its keys are made of; reserve() every
+   * key of a request before its first step, then launch(k, key) runs replica k's step instead of
+   * launchPlan(k), restoring the memoized values where that key was computed before.
+   */
+  memo: { inputs: readonly string[]; reserve(keys: { replica: number; key: string }[]): void; launch(k: number, key: string): void } | null;
 }
 
 /** The `kind` argument of support.cu's loop and RGB8 kernels for a buffer of this dtype. */
@@ -83,6 +94,11 @@ export function deviceDenoise(dev: LoopDevice, loop: DenoiseLoop): Float32Array 
   const used = dev.replicas.slice(0, inputSets.length);
   const skip = new Set([lat.name, ts.name]);
   const tsBytes = timestepBytes(Float32Array.from({ length: steps * samples }, (_, k) => loop.timesteps[Math.floor(k / samples)]), tsKind), tsSize = tsBytes.length / steps;
+  // The step memo's key of set k at step i: the timestep's bytes and the other key inputs' (guidance);
+  // unused where a key input is the latents or not in the sets.
+  const memo = dev.memo && dev.memo.inputs.every((name) => name === ts.name || (name !== lat.name && inputSets.every((set) => set[name]))) ? dev.memo : null;
+  const hex = (b: ArrayBufferView) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
+  const memoKey = (k: number, i: number) => memo!.inputs.map((name) => (name === ts.name ? hex(tsBytes.subarray(i * tsSize, (i + 1) * tsSize)) : `${name}=${hex(inputSets[k][name].data as ArrayBufferView)}`)).join('|');
   const [s0, s1] = [used[0].stream, used[1]?.stream];
   const latBytes = n * (latKind === 0 ? 4 : 2), outBytes = n * (outKind === 0 ? 4 : 2);
   // Where the Euler kernels write the next latents input (one per sample or replica; 0: none) and the CFG kernel reads the two predictions.
@@ -97,7 +113,8 @@ export function deviceDenoise(dev: LoopDevice, loop: DenoiseLoop): Float32Array 
     used.forEach((r, k) => {
       r.host.stage(inputSets[k], skip); // copies only what a run overwrote (intactInputs) or what is new
       d.call('cuMemcpyDtoDAsync', r.arena + ts.offset, timesteps + i * tsSize, tsSize, r.stream);
-      dev.launchPlan(k);
+      if (memo) memo.launch(k, memoKey(k, i));
+      else dev.launchPlan(k);
     });
     const dt = f32(loop.sigmas[i + 1] - loop.sigmas[i]);
     if (sets === 2) {
@@ -124,6 +141,7 @@ export function deviceDenoise(dev: LoopDevice, loop: DenoiseLoop): Float32Array 
     d.call('cuMemcpyHtoDAsync', latents, loop.latents, 4 * n, s0);
     d.call('cuMemcpyHtoDAsync', timesteps, tsBytes, tsBytes.length, s0);
     dev.prepare(used.length);
+    memo?.reserve(used.flatMap((_, k) => Array.from({ length: steps }, (__, i) => ({ replica: k, key: memoKey(k, i) }))));
     launchEuler(0, 0); // the first latents input, into every replica's (or sample's) slot
     if (s1) { d.call('cuEventRecord', events[3], s0); d.call('cuStreamWaitEvent', s1, events[3], 0); }
     enqueue(0);

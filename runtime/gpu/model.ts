@@ -42,6 +42,10 @@ import { type DeviceLayout, FILL_KIND, deviceLayout, hostCopies, isSynthetic, sy
 import type { DenoiseLoop } from '../executor/types.ts';
 import { readTuning, tuningCachePath, writeTuning } from './tuning-cache.ts';
 import { type LoopDevice, SUPPORT_KIND, deviceDenoise } from './denoise.ts';
+import { MemoCache, type Step, memoSteps, stageLayout } from './memo.ts';
+
+/** The step memo's default device memory (LoadOptions.memoBytes). */
+const MEMO_BYTES = 512 * 2 ** 20;
 
 export interface LoadOptions {
   /** Fill every learned weight on the GPU from this seed instead of weights.bin. */
@@ -67,6 +71,12 @@ export interface LoadOptions {
   /** Progress and status lines (default: stderr). */
   log?: (line: string) => void;
   device?: number;
+  /**
+   * Device memory for the step memo (runtime/gpu/memo.ts: the values of the launches that depend only
+   * on a step's timestep and guidance, kept per key for later steps and requests with those inputs);
+   * default $DC_STEP_MEMO_MB MiB, else 512 MiB; 0 turns it off.
+   */
+  memoBytes?: number;
   /**
    * A loaded model of the same network whose device weights this one reads instead of its own (the
    * transformer compiled at batch 2 for true CFG beside its batch-1 module: one copy of the weights on
@@ -118,6 +128,13 @@ export interface Model extends WeightsDonor {
   profile(): { node: string; kind: string; label: string; ms: number }[];
   /** Runs the plan n times between events: the captured graph (needs one run() first) or launch by launch. */
   time(n: number, graph: boolean): { medianMs: number; minMs: number; meanMs: number };
+  /**
+   * With a step memo (runtime/gpu/memo.ts; needs one run() first): fills a memo entry from the last
+   * run's inputs, then times n restoring steps (the entry copied in, then the graph without the
+   * memoized launches) alternating with n full steps (`full`), and whether every restoring step's
+   * outputs equal the full step's bytes. Null without a memo.
+   */
+  timeMemo(n: number): { medianMs: number; minMs: number; meanMs: number; full: { medianMs: number; minMs: number; meanMs: number }; launchesSkipped: number; identical: boolean } | null;
   close(): void;
 }
 
@@ -416,7 +433,34 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
     d.call('cuStreamSynchronize', s);
   });
   const intact = intactInputs(m);
-  interface Replica { stream: Handle; arena: DevicePtr; steps: ((s: Handle) => void)[]; gemms: Gemm[]; graph: { exec: Handle; graph: Handle } | null; host: HostIo }
+  interface Replica {
+    stream: Handle; arena: DevicePtr; steps: ((s: Handle) => void)[]; gemms: Gemm[]; graph: { exec: Handle; graph: Handle } | null; host: HostIo;
+    /** The step memo's filling and restoring lists, their graphs (captured on first use) and the stage they save into and restore from. */
+    memo: { stage: DevicePtr; fill: Step[]; hit: Step[]; graphs: { fill?: { exec: Handle; graph: Handle }; hit?: { exec: Handle; graph: Handle } } } | null;
+  }
+  const memoBytes = options.memoBytes ?? (process.env.DC_STEP_MEMO_MB !== undefined ? Number(process.env.DC_STEP_MEMO_MB) * 2 ** 20 : MEMO_BYTES);
+  if (!(memoBytes >= 0)) fail('DC_STEP_MEMO_MB', 'a number of MiB (0: no step memo)', String(process.env.DC_STEP_MEMO_MB));
+  const memoPlan = m.memo && memoBytes > 0 && !options.trace ? m.memo : undefined;
+  const memoCache = memoPlan ? new MemoCache(d, stageLayout(memoPlan).bytes, memoBytes) : null;
+  // A memo list on a stream: its captured graph, or launch by launch.
+  const launchMemo = (r: Replica, which: 'fill' | 'hit') => {
+    const mm = r.memo!;
+    if (!useGraphs) { for (const step of mm[which]) step(r.stream); return; }
+    mm.graphs[which] ??= captureGraph(d, r.stream, () => { for (const step of mm[which]) step(r.stream); });
+    d.call('cuGraphLaunch', mm.graphs[which]!.exec, r.stream);
+  };
+  // One step of replica r under a memo key: the entry restored, or computed and saved.
+  const memoStep = (r: Replica, key: string) => {
+    const e = memoCache!.entry(key), bytes = memoCache!.entryBytes;
+    if (e.filled) {
+      d.call('cuMemcpyDtoDAsync', r.memo!.stage, e.ptr, bytes, r.stream);
+      launchMemo(r, 'hit');
+    } else {
+      launchMemo(r, 'fill');
+      d.call('cuMemcpyDtoDAsync', e.ptr, r.memo!.stage, bytes, r.stream);
+      e.filled = true;
+    }
+  };
   const captured = (r: Replica) => (r.graph ??= captureGraph(d, r.stream, () => { for (const step of r.steps) step(r.stream); }));
   const launchOn = (r: Replica) => {
     if (useGraphs) d.call('cuGraphLaunch', captured(r).exec, r.stream);
@@ -455,7 +499,11 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
       }
       return fail(`launch '${l.node}'`, 'a kernel or GEMM', l.kind);
     });
-    const r: Replica = { stream: rs, arena, steps: options.trace ? traced(steps, options.trace) : steps, gemms, graph: null, host: undefined as unknown as HostIo };
+    const stage = memoPlan ? take(stageLayout(memoPlan).bytes, `step memo stage${suffix}`) : 0;
+    const r: Replica = {
+      stream: rs, arena, steps: options.trace ? traced(steps, options.trace) : steps, gemms, graph: null, host: undefined as unknown as HostIo,
+      memo: memoPlan ? { stage, ...memoSteps(d, memoPlan, steps, arena, stage), graphs: {} } : null,
+    };
     r.host = hostIo(m.io, intact, {
       toDevice: (offset, bytes) => d.call('cuMemcpyHtoDAsync', arena + offset, bytes, bytes.length, rs),
       execute: () => { launchOn(r); d.call('cuStreamSynchronize', rs); },
@@ -509,6 +557,12 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
     d, manifest: m, replicas, multiprocessors: device.multiprocessors, batch: m.batch ?? 1,
     prepare: (k) => { if (useGraphs) replicas.slice(0, k).forEach(captured); },
     launchPlan: (k) => launchOn(replicas[k]),
+    memo: memoPlan ? {
+      inputs: memoPlan.inputs,
+      // Keys are per replica: a replica's entries are filled and read in its stream's order.
+      reserve: (keys) => memoCache!.reserve(keys.map((k) => `${k.replica}|${k.key}`)),
+      launch: (k, key) => memoStep(replicas[k], `${k}|${key}`),
+    } : null,
     euler: fnFor(support.euler, support.unit, 0),
     cfgEuler: support.cfgEuler ? fnFor(support.cfgEuler, support.unit, 0) : null,
     checkInputs: (given) => checkInputs(m, given),
@@ -615,6 +669,38 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
       const sorted = [...ms].sort((a, b) => a - b);
       return { medianMs: sorted[Math.floor(n / 2)], minMs: sorted[0], meanMs: ms.reduce((a, b) => a + b, 0) / n };
     },
+    timeMemo(n) {
+      idle('timeMemo');
+      if (!first.memo || !memoCache) return null;
+      if (!first.graph && useGraphs) fail('timeMemo()', 'a run() first (its inputs are the step\'s)', 'none');
+      const out = m.io.outputs[0], full = new Uint8Array(out.bytes), got = new Uint8Array(out.bytes);
+      const key = '0|timeMemo';
+      memoCache.reserve([key]);
+      memoCache.entry(key).filled = false;
+      memoStep(first, key); // fill
+      d.call('cuStreamSynchronize', stream);
+      d.call('cuMemcpyDtoH', full, first.arena + out.offset, out.bytes);
+      // Alternating with the full step, so both see the same clocks and temperature.
+      const timed = (enqueue: () => void) => {
+        d.call('cuEventRecord', events[0], stream);
+        enqueue();
+        d.call('cuEventRecord', events[1], stream);
+        d.call('cuEventSynchronize', events[1]);
+        return d.elapsedMs(events[0], events[1]);
+      };
+      const ms: number[] = [], fullMs: number[] = [];
+      let identical = true;
+      for (let i = 0; i < n; i++) {
+        fullMs.push(timed(() => launchOn(first)));
+        d.call('cuMemsetD8', first.arena + out.offset, 0xff, out.bytes); // the restoring step must rewrite it
+        ms.push(timed(() => memoStep(first, key)));
+        d.call('cuMemcpyDtoH', got, first.arena + out.offset, out.bytes);
+        identical &&= Buffer.compare(full, got) === 0;
+      }
+      first.host.clear(); // the restoring steps rewrote the arena: the next run stages every input afresh
+      const stats = (x: number[]) => { const s = [...x].sort((a, b) => a - b); return { medianMs: s[Math.floor(n / 2)], minMs: s[0], meanMs: x.reduce((a, b) => a + b, 0) / n }; };
+      return { ...stats(ms), full: stats(fullMs), launchesSkipped: memoPlan!.launches.length, identical };
+    },
     close() {
       if (closed) return;
       closed = true;
@@ -622,7 +708,9 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
         d.call('cuStreamSynchronize', r.stream); // a run in flight drains before its staged bytes go
         r.host.clear();
         if (r.graph) { d.call('cuGraphExecDestroy', r.graph.exec); d.call('cuGraphDestroy', r.graph.graph); }
+        for (const g of Object.values(r.memo?.graphs ?? {})) { d.call('cuGraphExecDestroy', g.exec); d.call('cuGraphDestroy', g.graph); }
       }
+      memoCache?.close();
       for (const g of gemms) g.destroy();
       lt.close();
       for (const e of events) d.call('cuEventDestroy', e);

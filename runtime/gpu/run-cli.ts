@@ -183,9 +183,18 @@ export function main(argv: string[]): Promise<number> {
         const window = energyWindow(openNvml(model.device.pciBusId));
         const graph = model.time(n, true), energy = window(n);
         const eager = model.time(n, false);
-        result.timing = { iterations: n, graph: { ...graph, ...(energy ? { energy } : {}) }, eager };
+        const timing: Record<string, unknown> = { iterations: n, graph: { ...graph, ...(energy ? { energy } : {}) }, eager };
+        result.timing = timing;
         say(`${tag}time per run over ${n} replays: CUDA graph median ${graph.medianMs.toFixed(3)} ms (min ${graph.minMs.toFixed(3)}), launch by launch median ${eager.medianMs.toFixed(3)} ms (min ${eager.minMs.toFixed(3)})`);
         say(energy ? `${tag}energy per run (CUDA graph, NVML board counter): ${energy.joulesPerRun.toFixed(2)} J at ${energy.meanWatts.toFixed(0)} W mean, SM clock ${energy.smClockMHz} MHz` : `${tag}energy: not measured (NVML or its energy counter unavailable)`);
+        // The step memo (runtime/gpu/memo.ts): a step whose timestep-only launches are restored from an
+        // earlier step with these inputs, timed alternating with the full step.
+        const memo = model.timeMemo(n);
+        if (memo) {
+          timing.memo = memo;
+          failed ||= !memo.identical;
+          say(`${tag}time per run with the step memo (${memo.launchesSkipped} launches restored, not computed), alternating with the full step: median ${memo.medianMs.toFixed(3)} ms (min ${memo.minMs.toFixed(3)}) against ${memo.full.medianMs.toFixed(3)} ms (min ${memo.full.minMs.toFixed(3)}), outputs ${memo.identical ? 'identical to the full step\'s' : 'DIFFERENT from the full step\'s'}`);
+        }
       }
       if (v.profile) {
         // Launch by launch with an event between launches (adds the gaps a CUDA graph removes): where the time goes.

@@ -3,8 +3,8 @@
  * enqueues (uploads on replica 0's stream, the first latents input, per step the timestep copies
  * and graphs of both replicas, the cross-stream events around the CFG kernel, one step enqueued
  * ahead of the one waited for), and its cleanup when onStep throws (the enqueued step drains, no
- * read back, every event destroyed, both buffers freed, both replicas' staging cleared). The GPU
- * check of the values is test/gpu/denoise-loop.ts.
+ * read back, every event destroyed, both buffers freed, both replicas' staging cleared), the step
+ * memo's keys and launches. The GPU check of the values is test/gpu/denoise-loop.ts.
  */
 import { describe, expect, it, vi } from 'vitest';
 import { Tensor } from '../../compiler/ir/tensor.ts';
@@ -73,6 +73,7 @@ function device(log: string[], d: Driver): LoopDevice {
     prepare: (k) => log.push(`prepare ${k}`),
     launchPlan: (k) => log.push(`graph r${k}`),
     checkInputs: () => undefined,
+    memo: null,
   };
 }
 
@@ -158,5 +159,37 @@ describe('the denoising loop on a model compiled at batch 2 (true CFG in one run
     expect(() => deviceDenoise(dev, loop({ inputs: [{ text: Tensor.zeros('float32', [1, 2]) }], cfg: undefined }))).toThrow(/a batch-2 model to run the two input sets of true CFG/);
     expect(() => deviceDenoise(dev, loop({ inputs: [{ text: Tensor.zeros('float32', [2, 2]) }, { text: Tensor.zeros('float32', [2, 2]) }] }))).toThrow(/input 'text' of set 0 .*leading 1/);
     expect(log).toEqual([]);
+  });
+});
+
+describe('the denoising loop with a step memo', () => {
+  const withMemo = (log: string[], d: Driver, inputs: string[]): LoopDevice => ({
+    ...device(log, d),
+    memo: {
+      inputs,
+      reserve: (keys) => log.push(`reserve ${keys.map((k) => `r${k.replica} ${k.key}`).join(', ')}`),
+      launch: (k, key) => log.push(`memo r${k} ${key}`),
+    },
+  });
+  const f32hex = (x: number) => Buffer.from(Float32Array.of(x).buffer).toString('hex');
+
+  it('reserves every step\'s key before the first step, then runs each step under its key (the timestep\'s bytes, a small input\'s)', () => {
+    const { log, d } = recorder();
+    const text = Tensor.zeros('float32', [1, 2]);
+    deviceDenoise(withMemo(log, d, ['timestep', 'text']), loop({ inputs: [{ text }, { text }] }));
+    const key = (t: number) => `${f32hex(t)}|text=${'00'.repeat(8)}`;
+    expect(log.filter((l) => l.startsWith('reserve') || l.startsWith('memo') || l.startsWith('graph') || l.startsWith('prepare'))).toEqual([
+      'prepare 2', `reserve r0 ${key(1)}, r0 ${key(0.5)}, r1 ${key(1)}, r1 ${key(0.5)}`,
+      `memo r0 ${key(1)}`, `memo r1 ${key(1)}`, `memo r0 ${key(0.5)}`, `memo r1 ${key(0.5)}`,
+    ]);
+  });
+
+  it('is not used where a key input is the latents or missing from the input sets', () => {
+    for (const inputs of [['timestep', 'hidden_states'], ['timestep', 'guidance']]) {
+      const { log, d } = recorder();
+      deviceDenoise(withMemo(log, d, inputs), loop());
+      expect(log.filter((l) => l.startsWith('memo') || l.startsWith('reserve'))).toEqual([]);
+      expect(log.filter((l) => l.startsWith('graph'))).toEqual(['graph r0', 'graph r1', 'graph r0', 'graph r1']);
+    }
   });
 });

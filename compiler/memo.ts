@@ -1,0 +1,70 @@
+/**
+ * Step memoization: which launches of a denoising step compute nothing but a function of the step's
+ * small inputs (the timestep, a guidance scale: graph inputs of at most MEMO_INPUT_BYTES) and the
+ * weights, and which of their values the rest of the step reads. Qwen-Image's modulation (every
+ * block's shift / scale / gate from the timestep embedding: one GEMV over 6.8 GB of weights, 2.5-2.8
+ * ms a step on an H100) is such a computation; the same timesteps recur in every request of one size
+ * and step count, so the runtime (runtime/gpu/model.ts) keeps those values per input key and replays
+ * a second graph of the step that restores them instead of computing them.
+ *
+ * The plan (manifest `memo`), over the launch plan's indices:
+ *   inputs    the small graph inputs the memoized launches depend on (the key: their bytes);
+ *   launches  the memoized launches, skipped by the restoring graph;
+ *   values    the arena buffers (offset, bytes) they write that another launch or a graph output
+ *             reads: saved after `last` (the last memoized launch writing the buffer) by the filling
+ *             graph, restored at `first` (the first one) by the restoring graph, so every buffer holds
+ *             what it holds in the full step from that point on.
+ * A memoized launch writing a buffer another launch also writes (an in-place output, a shared
+ * concatenation) runs in the restoring graph too, its inputs then restored as well.
+ */
+import { bytesFor } from './ir/dtype.ts';
+import type { Graph, Node } from './ir/graph.ts';
+import type { MemoryPlan } from '../passes/plan-memory.ts';
+
+/** Graph inputs of at most this many bytes are a step's key inputs (timestep, guidance); larger ones never are. */
+export const MEMO_INPUT_BYTES = 256;
+
+export interface MemoValue { value: string; offset: number; bytes: number; first: number; last: number }
+export interface MemoPlan { inputs: string[]; launches: number[]; values: MemoValue[] }
+
+export function memoPlan(graph: Graph, memory: MemoryPlan, launches: readonly { node: string; kind: string }[]): MemoPlan | undefined {
+  const typeBytes = (v: string) => {
+    const t = graph.types.get(v);
+    return t && t.kind === 'tensor' && t.shape.every((d) => typeof d === 'number') ? bytesFor(t.dtype, (t.shape as number[]).reduce((a, b) => a * b, 1)) : Infinity;
+  };
+  const small = new Set(graph.inputs.filter((v) => typeBytes(v) <= MEMO_INPUT_BYTES));
+  // The graph inputs each value depends on (weights and constants: none).
+  const deps = new Map<string, Set<string>>(graph.inputs.map((v) => [v, new Set([v])]));
+  const memoNode = new Map<Node, boolean>();
+  for (const node of graph.nodes) {
+    const d = new Set<string>();
+    for (const v of node.inputs) for (const x of deps.get(v) ?? []) d.add(x);
+    for (const v of node.outputs) if (v) deps.set(v, d);
+    memoNode.set(node, [...d].every((x) => small.has(x)));
+  }
+  const byName = new Map(graph.nodes.map((n) => [n.outputs[0], n]));
+  const nodeOf = (i: number) => byName.get(launches[i].node);
+  const root = (v: string) => (v ? memory.location.get(v) : undefined);
+  const indices = launches.map((_, i) => i).filter((i) => launches[i].kind !== 'pending' && nodeOf(i));
+  const memo = new Set(indices.filter((i) => memoNode.get(nodeOf(i)!)));
+  // Buffers another launch writes too keep their memoized writers in the restoring graph.
+  const writtenElsewhere = new Set(indices.filter((i) => !memo.has(i)).flatMap((i) => nodeOf(i)!.outputs.map(root)));
+  for (const i of [...memo]) if (nodeOf(i)!.outputs.some((v) => writtenElsewhere.has(root(v)))) memo.delete(i);
+  if (!memo.size) return undefined;
+  const read = new Set([...indices.filter((i) => !memo.has(i)).flatMap((i) => nodeOf(i)!.inputs.map(root)), ...graph.outputs.map(root)]);
+  const buffers = new Map(memory.buffers.map((b) => [b.value, b]));
+  const values = new Map<string, MemoValue>();
+  for (const i of [...memo].sort((a, b) => a - b)) {
+    for (const v of nodeOf(i)!.outputs) {
+      const r = root(v);
+      if (!r || !read.has(r)) continue;
+      const b = buffers.get(r)!;
+      const entry = values.get(r) ?? { value: r, offset: b.offset, bytes: b.bytes, first: i, last: i };
+      entry.last = i;
+      values.set(r, entry);
+    }
+  }
+  if (!values.size) return undefined;
+  const used = new Set([...memo].flatMap((i) => [...(deps.get(nodeOf(i)!.outputs[0]) ?? [])]));
+  return { inputs: graph.inputs.filter((v) => used.has(v)), launches: [...memo].sort((a, b) => a - b), values: [...values.values()] };
+}

@@ -1,0 +1,135 @@
+/**
+ * The step memo without a GPU: compiler/memo.ts's plan on a hand-made graph (which launches depend
+ * only on the small inputs, which of their buffers the rest reads, the writers of a shared buffer
+ * kept) and on the tiny Qwen-Image fixture (its modulation GEMV memoized, nothing that reads the
+ * latents); runtime/gpu/memo.ts's filling and restoring launch lists and its cache's eviction, on a
+ * recording stand-in driver. The GPU check (a restoring step's outputs equal the full step's bytes)
+ * is `run-cli --time`'s `memo` line (bench/RESULTS.md, session 19).
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { compileModel } from '../../compiler/compile.ts';
+import { type MemoPlan, memoPlan } from '../../compiler/memo.ts';
+import type { Graph, Node } from '../../compiler/ir/graph.ts';
+import { ROOT } from '../../compiler/paths.ts';
+import type { MemoryPlan } from '../../passes/plan-memory.ts';
+import type { Driver } from '../../runtime/gpu/cuda.ts';
+import { MemoCache, memoSteps, stageLayout } from '../../runtime/gpu/memo.ts';
+import { type Manifest, checkMemo } from '../../runtime/gpu/artifact.ts';
+
+const tensor = (shape: number[]) => ({ kind: 'tensor' as const, dtype: 'float32' as const, shape });
+const node = (op: string, inputs: string[], output: string): Node => ({ op, domain: '', name: output, inputs, outputs: [output], attrs: {} }) as unknown as Node;
+
+/** timestep [1] -> t1 -> t2 -> t3; latents [1, 128] (512 bytes: not a key input) + t1 -> y1; y1 * t3 -> y2 (graph output). */
+function graph(extra: Node[] = []): { g: Graph; memory: MemoryPlan; launches: { node: string; kind: string }[] } {
+  const nodes = [
+    node('Mul', ['timestep', 'w'], 't1'), node('Sin', ['t1'], 't2'), node('Mul', ['t2', 'w'], 't3'),
+    node('Add', ['latents', 't1'], 'y1'), ...extra, node('Mul', ['y1', 't3'], 'y2'),
+  ];
+  const values = ['t1', 't2', 't3', 'y1', 'y2', ...extra.map((n) => n.outputs[0])];
+  const g = {
+    name: 'g', opset: 23, inputs: ['latents', 'timestep'], outputs: ['y2'], nodes, file: 'g',
+    types: new Map<string, ReturnType<typeof tensor>>([['latents', tensor([1, 128])], ['timestep', tensor([1])], ['w', tensor([1])], ...values.map((v) => [v, tensor([1, 64])] as [string, ReturnType<typeof tensor>])]),
+    constants: new Map(),
+  } as unknown as Graph;
+  const buffers = values.map((v, i) => ({ value: v, offset: 1024 * i, bytes: 256 }));
+  const location = new Map(values.map((v) => [v, v]));
+  for (const n of extra) if (n.op === 'Neg') location.set(n.outputs[0], 't3'); // written in place over t3
+  const memory = { arenaBytes: 1 << 20, maxLiveBytes: 0, naiveBytes: 0, buffers, location, inPlace: [] } as unknown as MemoryPlan;
+  return { g, memory, launches: nodes.map((n) => ({ node: n.outputs[0], kind: 'kernel' })) };
+}
+
+describe('the memo plan (compiler/memo.ts)', () => {
+  it('memoizes the launches of the timestep alone and saves the buffers the rest reads', () => {
+    const { g, memory, launches } = graph();
+    const plan = memoPlan(g, memory, launches)!;
+    expect(plan.inputs).toEqual(['timestep']);
+    expect(plan.launches).toEqual([0, 1, 2]); // t1, t2, t3; not y1 / y2 (they read the latents)
+    expect(plan.values).toEqual([
+      { value: 't1', offset: 0, bytes: 256, first: 0, last: 0 },
+      { value: 't3', offset: 2048, bytes: 256, first: 2, last: 2 }, // t2 is read by memoized launches only
+    ]);
+  });
+
+  it('keeps a memoized writer in the restoring graph where another launch writes its buffer, and saves that writer\'s inputs instead', () => {
+    const { g, memory, launches } = graph([node('Neg', ['y1'], 'n1')]);
+    const plan = memoPlan(g, memory, launches)!;
+    expect(plan.launches).toEqual([0, 1]); // t3's writer runs in both graphs
+    expect(plan.values.map((v) => v.value)).toEqual(['t1', 't2']);
+  });
+
+  it('has nothing to memoize where every launch reads a large input', () => {
+    const { g, memory, launches } = graph();
+    const big = { ...g, types: new Map(g.types).set('timestep', tensor([1, 128])) } as unknown as Graph;
+    expect(memoPlan(big, memory, launches)).toBeUndefined();
+  });
+
+  it('on the tiny Qwen-Image: the fused modulation GEMV memoized, keyed by the timestep and the text mask; no memoized launch reads the latents', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'memo-'));
+    await compileModel({ model: join(ROOT, 'models', 'tiny', 'qwen_image', 'model.onnx'), target: 'h100', out, build: false });
+    const m = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8')) as { memo: MemoPlan; launchPlan: { node: string; args: { value: string; where: string }[] }[] };
+    rmSync(out, { recursive: true });
+    expect(m.memo.inputs).toEqual(['encoder_hidden_states_mask', 'timestep']);
+    const memoized = m.memo.launches.map((i) => m.launchPlan[i]);
+    expect(memoized.map((l) => l.node)).toContain('linear_4/fused/out');
+    for (const l of memoized) for (const a of l.args) if (a.where === 'input') expect(m.memo.inputs).toContain(a.value);
+    expect(m.memo.values.map((v) => v.value)).toContain('linear_4/fused/out');
+  });
+});
+
+/** A driver recording copies as "dst<-src bytes" and allocations / frees. */
+function recorder() {
+  const log: string[] = [];
+  let next = 0x100000;
+  const d = {
+    call: (fn: string, ...a: unknown[]) => { log.push(fn === 'cuMemcpyDtoDAsync' ? `copy ${(a[0] as number).toString(16)}<-${(a[1] as number).toString(16)} ${a[2]}` : `${fn} ${(a[0] as number).toString(16)}`); },
+    rc: (fn: string, box: number[]) => { box[0] = next; log.push(`alloc ${next.toString(16)}`); next += 0x100000; return 0; },
+    describe: () => '',
+  } as unknown as Driver;
+  return { log, d };
+}
+
+describe('the step memo on the device (runtime/gpu/memo.ts)', () => {
+  const plan: MemoPlan = { inputs: ['timestep'], launches: [1, 2, 4], values: [{ value: 'a', offset: 0x100, bytes: 300, first: 1, last: 2 }, { value: 'b', offset: 0x800, bytes: 64, first: 4, last: 4 }] };
+
+  it('fills the stage after each saved buffer\'s last writer and restores it where its first writer ran, skipping the memoized launches', () => {
+    const { log, d } = recorder();
+    const steps = [0, 1, 2, 3, 4, 5].map((i) => () => { log.push(`s${i}`); });
+    expect(stageLayout(plan)).toEqual({ bytes: 512 + 256, at: [0, 512] });
+    const { fill, hit } = memoSteps(d, plan, steps, 0x10000, 0x90000);
+    for (const s of fill) s(0n);
+    expect(log.splice(0)).toEqual(['s0', 's1', 's2', 'copy 90000<-10100 300', 's3', 's4', 'copy 90200<-10800 64', 's5']);
+    for (const s of hit) s(0n);
+    expect(log).toEqual(['s0', 'copy 10100<-90000 300', 's3', 'copy 10800<-90200 64', 's5']);
+  });
+
+  it('keeps the most recently used entries within its budget, never evicting a key the request needs', () => {
+    const { log, d } = recorder();
+    const cache = new MemoCache(d, 1000, 3000);
+    cache.reserve(['a', 'b']);
+    const a = cache.entry('a').ptr;
+    cache.reserve(['c', 'd']);
+    expect(log).toEqual(['alloc 100000', 'alloc 200000', `cuMemFree ${a.toString(16)}`, 'alloc 300000', 'alloc 400000']);
+    expect(() => cache.entry('a')).toThrow(/a reserved key/);
+    cache.reserve(['b', 'e']); // b becomes the most recent: c goes
+    expect(log.slice(5)).toEqual(['cuMemFree 300000', 'alloc 500000']);
+    expect(cache.size).toBe(3);
+    expect(() => cache.reserve(['w', 'x', 'y', 'z'])).toThrow(/at most 3 keys a request/);
+    cache.close();
+    expect(log.slice(7).sort()).toEqual(['cuMemFree 200000', 'cuMemFree 400000', 'cuMemFree 500000']);
+  });
+});
+
+describe('a tampered memo plan is refused at load (runtime/gpu/artifact.ts checkMemo)', () => {
+  const manifest = (memo: MemoPlan) => ({ launchPlan: [{}, {}, {}], io: { inputs: [{ name: 'timestep' }] }, memory: { arenaBytes: 4096 }, memo }) as unknown as Manifest;
+  const good: MemoPlan = { inputs: ['timestep'], launches: [0, 1], values: [{ value: 'v', offset: 1024, bytes: 512, first: 0, last: 1 }] };
+  it('accepts a consistent plan and names what is wrong in each broken one', () => {
+    expect(() => checkMemo(manifest(good), 'art')).not.toThrow();
+    expect(() => checkMemo(manifest({ ...good, launches: [0, 3] }), 'art')).toThrow(/art: expected a memo plan with launch indices below 3, found 3/);
+    expect(() => checkMemo(manifest({ ...good, inputs: ['sigma'] }), 'art')).toThrow(/key inputs among the graph inputs, found 'sigma'/);
+    expect(() => checkMemo(manifest({ ...good, values: [{ ...good.values[0], bytes: 4000 }] }), 'art')).toThrow(/saved buffers inside the 4096-byte arena, found 'v' at 1024 \(4000 bytes\)/);
+    expect(() => checkMemo(manifest({ ...good, values: [{ ...good.values[0], first: 1, last: 0 }] }), 'art')).toThrow(/saved buffers between memoized writers, found 'v' from launch 1 to 0/);
+  });
+});
