@@ -10,12 +10,14 @@
  * The plan (manifest `memo`), over the launch plan's indices:
  *   inputs    the small graph inputs the memoized launches depend on (the key: their bytes);
  *   launches  the memoized launches, skipped by the restoring graph;
- *   values    the arena buffers (offset, bytes) they write that another launch or a graph output
- *             reads: saved after `last` (the last memoized launch writing the buffer) by the filling
- *             graph, restored at `first` (the first one) by the restoring graph, so every buffer holds
- *             what it holds in the full step from that point on.
+ *   values    the arena buffers (offset, bytes) they write that another launch (any argument of it)
+ *             or a graph output reads, each written by one memoized launch: saved after it (`last`) by
+ *             the filling graph, restored where it ran (`first`, the same) by the restoring graph, so
+ *             every buffer holds what it holds in the full step from that point on.
  * A memoized launch writing a buffer another launch also writes (an in-place output, a shared
- * concatenation) runs in the restoring graph too, its inputs then restored as well.
+ * concatenation), or one of several memoized writers of a saved buffer (an in-place chain), runs in
+ * the restoring graph too, its inputs then restored as well. A launch plan with a launch that is no
+ * node's gets no memo.
  */
 import { bytesFor } from './ir/dtype.ts';
 import type { Graph, Node } from './ir/graph.ts';
@@ -27,7 +29,7 @@ export const MEMO_INPUT_BYTES = 256;
 export interface MemoValue { value: string; offset: number; bytes: number; first: number; last: number }
 export interface MemoPlan { inputs: string[]; launches: number[]; values: MemoValue[] }
 
-export function memoPlan(graph: Graph, memory: MemoryPlan, launches: readonly { node: string; kind: string }[]): MemoPlan | undefined {
+export function memoPlan(graph: Graph, memory: MemoryPlan, launches: readonly { node: string; kind: string; args: readonly { value: string }[] }[]): MemoPlan | undefined {
   const typeBytes = (v: string) => {
     const t = graph.types.get(v);
     return t && t.kind === 'tensor' && t.shape.every((d) => typeof d === 'number') ? bytesFor(t.dtype, (t.shape as number[]).reduce((a, b) => a * b, 1)) : Infinity;
@@ -43,28 +45,32 @@ export function memoPlan(graph: Graph, memory: MemoryPlan, launches: readonly { 
     memoNode.set(node, [...d].every((x) => small.has(x)));
   }
   const byName = new Map(graph.nodes.map((n) => [n.outputs[0], n]));
-  const nodeOf = (i: number) => byName.get(launches[i].node);
+  const indices = launches.map((_, i) => i).filter((i) => launches[i].kind !== 'pending');
+  // Fail closed: a launch that is no node's (a GroupedGemm's halves launched apart) has reads and writes this cannot see.
+  if (indices.some((i) => !byName.has(launches[i].node))) return undefined;
+  const nodeOf = (i: number) => byName.get(launches[i].node)!;
   const root = (v: string) => (v ? memory.location.get(v) : undefined);
-  const indices = launches.map((_, i) => i).filter((i) => launches[i].kind !== 'pending' && nodeOf(i));
-  const memo = new Set(indices.filter((i) => memoNode.get(nodeOf(i)!)));
+  const writes = (i: number) => new Set(nodeOf(i).outputs.map(root).filter((r): r is string => !!r));
+  // What a launch reads: every argument's buffer but its own outputs' (arguments, not node inputs: a
+  // deferred GEMM's readers also take its scales).
+  const reads = (i: number) => { const w = writes(i); return launches[i].args.map((a) => root(a.value)).filter((r): r is string => !!r && !w.has(r)); };
+  const memo = new Set(indices.filter((i) => memoNode.get(nodeOf(i))));
   // Buffers another launch writes too keep their memoized writers in the restoring graph.
-  const writtenElsewhere = new Set(indices.filter((i) => !memo.has(i)).flatMap((i) => nodeOf(i)!.outputs.map(root)));
-  for (const i of [...memo]) if (nodeOf(i)!.outputs.some((v) => writtenElsewhere.has(root(v)))) memo.delete(i);
-  if (!memo.size) return undefined;
-  const read = new Set([...indices.filter((i) => !memo.has(i)).flatMap((i) => nodeOf(i)!.inputs.map(root)), ...graph.outputs.map(root)]);
+  const writtenElsewhere = new Set(indices.filter((i) => !memo.has(i)).flatMap((i) => [...writes(i)]));
+  for (const i of [...memo]) if ([...writes(i)].some((r) => writtenElsewhere.has(r))) memo.delete(i);
   const buffers = new Map(memory.buffers.map((b) => [b.value, b]));
-  const values = new Map<string, MemoValue>();
-  for (const i of [...memo].sort((a, b) => a - b)) {
-    for (const v of nodeOf(i)!.outputs) {
-      const r = root(v);
-      if (!r || !read.has(r)) continue;
-      const b = buffers.get(r)!;
-      const entry = values.get(r) ?? { value: r, offset: b.offset, bytes: b.bytes, first: i, last: i };
-      entry.last = i;
-      values.set(r, entry);
-    }
+  // A saved buffer is restored whole where its first writer ran: with more than one memoized writer (an
+  // in-place chain) a reader between them would see the last one's bytes, so its writers run instead.
+  // Demoting writers turns their inputs into buffers the restoring graph reads: repeat until stable.
+  for (;;) {
+    const read = new Set([...indices.filter((i) => !memo.has(i)).flatMap(reads), ...graph.outputs.map(root)]);
+    const writers = new Map<string, number[]>();
+    for (const i of [...memo].sort((a, b) => a - b)) for (const r of writes(i)) if (read.has(r)) writers.set(r, [...(writers.get(r) ?? []), i]);
+    const chained = [...writers.values()].filter((w) => w.length > 1).flat();
+    if (chained.length) { for (const i of chained) memo.delete(i); continue; }
+    if (!memo.size || !writers.size) return undefined;
+    const values = [...writers].map(([r, [i]]) => ({ value: r, offset: buffers.get(r)!.offset, bytes: buffers.get(r)!.bytes, first: i, last: i }));
+    const used = new Set([...memo].flatMap((i) => [...(deps.get(nodeOf(i).outputs[0]) ?? [])]));
+    return { inputs: graph.inputs.filter((v) => used.has(v)), launches: [...memo].sort((a, b) => a - b), values };
   }
-  if (!values.size) return undefined;
-  const used = new Set([...memo].flatMap((i) => [...(deps.get(nodeOf(i)!.outputs[0]) ?? [])]));
-  return { inputs: graph.inputs.filter((v) => used.has(v)), launches: [...memo].sort((a, b) => a - b), values: [...values.values()] };
 }

@@ -14,6 +14,7 @@ import { beforeEach, describe, expect, it, vi } from 'vitest';
 const events: string[] = [];
 let diffusersPresent = true;
 let manifestBatch: number | undefined;
+let memo: { medianMs: number; minMs: number; meanMs: number; full: { medianMs: number }; launchesSkipped: number; identical: boolean } | null = null;
 
 vi.mock('../runtime/gpu/model.ts', () => ({
   loadModel: (dir: string, opts: { syntheticWeights?: number }) => {
@@ -24,6 +25,7 @@ vi.mock('../runtime/gpu/model.ts', () => ({
       memory: { deviceUsedBytes: 3 * 2 ** 30 },
       run: () => { events.push('run'); return {}; },
       time: (n: number, graph: boolean) => { events.push(`time ${n} ${graph}`); return { medianMs: 10, minMs: 9, meanMs: 10 }; },
+      timeMemo: (n: number) => { events.push(`timeMemo ${n}`); return memo; },
       profile: () => [{ label: 'gemm fp8', ms: 6 }, { label: 'attn', ms: 3 }, { label: 'gemm fp8', ms: 1 }].map((l) => ({ node: 'n', kind: 'kernel', ...l })),
       close: () => events.push('close'),
     };
@@ -57,16 +59,19 @@ function artifact(): string {
 }
 
 describe('gpuBench (stand-in runtime and baseline)', () => {
-  beforeEach(() => { events.length = 0; diffusersPresent = true; manifestBatch = undefined; });
+  beforeEach(() => { events.length = 0; diffusersPresent = true; manifestBatch = undefined; memo = null; });
 
-  it('times the compiled model, closes it, then runs the baseline; rows and stages from what they report', async () => {
+  it('times the compiled model (and its step memo), closes it, then runs the baseline; rows and stages from what they report', async () => {
     const dir = artifact();
+    memo = { medianMs: 8, minMs: 7.5, meanMs: 8, full: { medianMs: 10.5 }, launchesSkipped: 11, identical: true };
     const r = await gpuBench({ models: ['qwen_image'], seed: 7, iters: 5, artifacts: { qwen_image: dir }, torchCompile: true, baseline: true }, () => undefined);
-    expect(events).toEqual([`load ${dir} seed 7`, 'run', 'time 5 true', 'close', 'baseline qwen_image modes eager,compile flops 2000000000000']);
+    expect(events).toEqual([`load ${dir} seed 7`, 'run', 'time 5 true', 'timeMemo 5', 'close', 'baseline qwen_image modes eager,compile flops 2000000000000']);
     expect(r.device).toBe('Stand-in GPU');
-    const [compiled, eager, compile] = r.rows;
+    const [compiled, memoized, eager, compile] = r.rows;
     expect(compiled).toMatchObject({ model: 'qwen_image', msPerStep: 10, memoryGiB: 3 });
     expect(compiled.tflops).toBeCloseTo(200); // 2e12 FLOP in 10 ms
+    expect(memoized).toMatchObject({ system: 'compiled, step memo (a repeated timestep)', msPerStep: 8, note: '11 launches restored, not computed; the full step alternating with it 10.5 ms; outputs identical' });
+    expect(r.notes.some((n) => /DIFFER/.test(n))).toBe(false);
     expect(eager).toMatchObject({ system: 'diffusers eager (bf16)', msPerStep: 25, tflops: 80 });
     expect(compile).toMatchObject({ system: 'diffusers torch.compile (bf16)', msPerStep: 20, note: 'compile 42 s' });
     expect(r.stages.qwen_image).toEqual({ 'gemm fp8': 7, attn: 3 });

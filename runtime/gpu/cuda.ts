@@ -41,6 +41,7 @@ const PROTOTYPES = {
   cuMemcpyHtoDAsync: 'int cuMemcpyHtoDAsync_v2(uint64_t dst, const void *src, size_t bytes, void *stream)',
   cuMemcpyDtoDAsync: 'int cuMemcpyDtoDAsync_v2(uint64_t dst, uint64_t src, size_t bytes, void *stream)',
   cuMemsetD8: 'int cuMemsetD8_v2(uint64_t dst, uint8_t value, size_t count)',
+  cuMemsetD8Async: 'int cuMemsetD8Async(uint64_t dst, uint8_t value, size_t count, void *stream)',
   cuModuleLoadData: 'int cuModuleLoadData(_Out_ void **module, const void *image)',
   cuModuleUnload: 'int cuModuleUnload(void *module)',
   cuModuleGetFunction: 'int cuModuleGetFunction(_Out_ void **fn, void *module, const char *name)',

@@ -48,10 +48,11 @@ export interface LoopDevice {
   checkInputs(given: Record<string, { dtype: string; shape: readonly number[] }>): void;
   /**
    * The step memo (runtime/gpu/memo.ts), or null: the inputs its keys are made of; reserve() every
-   * key of a request before its first step, then launch(k, key) runs replica k's step instead of
-   * launchPlan(k), restoring the memoized values where that key was computed before.
+   * key of a request before its first step (false: they do not fit, the request runs without it),
+   * then launch(k, key) runs replica k's step instead of launchPlan(k), restoring the memoized
+   * values where that key was computed before.
    */
-  memo: { inputs: readonly string[]; reserve(keys: { replica: number; key: string }[]): void; launch(k: number, key: string): void } | null;
+  memo: { inputs: readonly string[]; reserve(keys: { replica: number; key: string }[]): boolean; launch(k: number, key: string): void } | null;
 }
 
 /** The `kind` argument of support.cu's loop and RGB8 kernels for a buffer of this dtype. */
@@ -96,7 +97,7 @@ export function deviceDenoise(dev: LoopDevice, loop: DenoiseLoop): Float32Array 
   const tsBytes = timestepBytes(Float32Array.from({ length: steps * samples }, (_, k) => loop.timesteps[Math.floor(k / samples)]), tsKind), tsSize = tsBytes.length / steps;
   // The step memo's key of set k at step i: the timestep's bytes and the other key inputs' (guidance);
   // unused where a key input is the latents or not in the sets.
-  const memo = dev.memo && dev.memo.inputs.every((name) => name === ts.name || (name !== lat.name && inputSets.every((set) => set[name]))) ? dev.memo : null;
+  let memo = dev.memo && dev.memo.inputs.every((name) => name === ts.name || (name !== lat.name && inputSets.every((set) => set[name]))) ? dev.memo : null;
   const hex = (b: ArrayBufferView) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
   const memoKey = (k: number, i: number) => memo!.inputs.map((name) => (name === ts.name ? hex(tsBytes.subarray(i * tsSize, (i + 1) * tsSize)) : `${name}=${hex(inputSets[k][name].data as ArrayBufferView)}`)).join('|');
   const [s0, s1] = [used[0].stream, used[1]?.stream];
@@ -141,7 +142,7 @@ export function deviceDenoise(dev: LoopDevice, loop: DenoiseLoop): Float32Array 
     d.call('cuMemcpyHtoDAsync', latents, loop.latents, 4 * n, s0);
     d.call('cuMemcpyHtoDAsync', timesteps, tsBytes, tsBytes.length, s0);
     dev.prepare(used.length);
-    memo?.reserve(used.flatMap((_, k) => Array.from({ length: steps }, (__, i) => ({ replica: k, key: memoKey(k, i) }))));
+    if (memo && !memo.reserve(used.flatMap((_, k) => Array.from({ length: steps }, (__, i) => ({ replica: k, key: memoKey(k, i) }))))) memo = null;
     launchEuler(0, 0); // the first latents input, into every replica's (or sample's) slot
     if (s1) { d.call('cuEventRecord', events[3], s0); d.call('cuStreamWaitEvent', s1, events[3], 0); }
     enqueue(0);

@@ -12,7 +12,7 @@
  * MemoCache holds the stages by key (the key inputs' bytes and the replica: a replica's entries are
  * filled and read in its stream's order), least recently used first out, within a byte budget.
  * reserve() runs before a request's steps are enqueued (nothing in flight then), so an evicted
- * entry is never one a copy still reads.
+ * entry is never one a copy still reads; a request whose keys do not fit runs without the memo.
  */
 import type { MemoPlan } from '../../compiler/memo.ts';
 import { fail } from '../../compiler/errors.ts';
@@ -50,11 +50,15 @@ export class MemoCache {
 
   get size(): number { return this.entries.size; }
 
-  /** Makes room for every key (allocating the new ones, unfilled), evicting the least recently used others. */
-  reserve(keys: readonly string[]): void {
+  /**
+   * Makes room for every key (allocating the new ones, unfilled), evicting the least recently used
+   * others; false, with nothing evicted or kept from this call, where the keys do not fit the budget
+   * or the device memory (the request then runs its full steps).
+   */
+  reserve(keys: readonly string[]): boolean {
     const wanted = new Set(keys);
     const capacity = Math.floor(this.budgetBytes / this.entryBytes);
-    if (wanted.size > capacity) fail('step memo', `at most ${capacity} keys a request (${(this.budgetBytes / 2 ** 20).toFixed(0)} MiB of ${(this.entryBytes / 2 ** 20).toFixed(1)} MiB entries)`, `${wanted.size}`);
+    if (wanted.size > capacity) return false;
     for (const key of wanted) {
       const e = this.entries.get(key);
       if (e) { this.entries.delete(key); this.entries.set(key, e); } // most recently used last
@@ -67,7 +71,14 @@ export class MemoCache {
       this.entries.delete(key);
       excess--;
     }
-    for (const key of wanted) if (!this.entries.has(key)) this.entries.set(key, { ptr: alloc(this.d, this.entryBytes, 'step memo entry'), filled: false });
+    const added: string[] = [];
+    try {
+      for (const key of wanted) if (!this.entries.has(key)) { this.entries.set(key, { ptr: alloc(this.d, this.entryBytes, 'step memo entry'), filled: false }); added.push(key); }
+    } catch {
+      for (const key of added) { this.d.call('cuMemFree', this.entries.get(key)!.ptr); this.entries.delete(key); }
+      return false;
+    }
+    return true;
   }
 
   /** A reserved key's entry; `filled` turns true once a fill's copy into it is enqueued. */

@@ -132,7 +132,8 @@ export interface Model extends WeightsDonor {
    * With a step memo (runtime/gpu/memo.ts; needs one run() first): fills a memo entry from the last
    * run's inputs, then times n restoring steps (the entry copied in, then the graph without the
    * memoized launches) alternating with n full steps (`full`), and whether every restoring step's
-   * outputs equal the full step's bytes. Null without a memo.
+   * outputs equal the full step's bytes (a first one with the arena poisoned but for the inputs).
+   * Null without a memo or where one entry does not fit its budget.
    */
   timeMemo(n: number): { medianMs: number; minMs: number; meanMs: number; full: { medianMs: number; minMs: number; meanMs: number }; launchesSkipped: number; identical: boolean } | null;
   close(): void;
@@ -555,12 +556,23 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
   let rgb8Buffer: DevicePtr | null = null;
   const loopDevice: LoopDevice | null = support?.euler ? {
     d, manifest: m, replicas, multiprocessors: device.multiprocessors, batch: m.batch ?? 1,
-    prepare: (k) => { if (useGraphs) replicas.slice(0, k).forEach(captured); },
+    // The step memo's graphs too, before anything runs (its first request fills, the next ones restore).
+    prepare: (k) => {
+      if (!useGraphs) return;
+      for (const r of replicas.slice(0, k)) {
+        captured(r);
+        if (r.memo) for (const which of ['fill', 'hit'] as const) r.memo.graphs[which] ??= captureGraph(d, r.stream, () => { for (const step of r.memo![which]) step(r.stream); });
+      }
+    },
     launchPlan: (k) => launchOn(replicas[k]),
     memo: memoPlan ? {
       inputs: memoPlan.inputs,
       // Keys are per replica: a replica's entries are filled and read in its stream's order.
-      reserve: (keys) => memoCache!.reserve(keys.map((k) => `${k.replica}|${k.key}`)),
+      reserve: (keys) => {
+        const ok = memoCache!.reserve(keys.map((k) => `${k.replica}|${k.key}`));
+        if (!ok) log(`step memo: ${keys.length} keys do not fit its ${(memoCache!.budgetBytes / 2 ** 20).toFixed(0)} MiB ($DC_STEP_MEMO_MB) or the device memory: this request runs its full steps`);
+        return ok;
+      },
       launch: (k, key) => memoStep(replicas[k], `${k}|${key}`),
     } : null,
     euler: fnFor(support.euler, support.unit, 0),
@@ -675,7 +687,7 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
       if (!first.graph && useGraphs) fail('timeMemo()', 'a run() first (its inputs are the step\'s)', 'none');
       const out = m.io.outputs[0], full = new Uint8Array(out.bytes), got = new Uint8Array(out.bytes);
       const key = '0|timeMemo';
-      memoCache.reserve([key]);
+      if (!memoCache.reserve([key])) return null;
       memoCache.entry(key).filled = false;
       memoStep(first, key); // fill
       d.call('cuStreamSynchronize', stream);
@@ -688,11 +700,21 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
         d.call('cuEventSynchronize', events[1]);
         return d.elapsedMs(events[0], events[1]);
       };
+      // Checked once with every arena byte but the inputs' poisoned first (on the replica's non-blocking
+      // stream: a plain cuMemsetD8 would race the step): whatever the restoring step reads that it
+      // neither restores nor computes shows as different outputs. Then timed without the poison (a
+      // memory-bound fill before each would change what the power cap allows the step).
+      const inputs = [...m.io.inputs].sort((a, b) => a.offset - b.offset);
+      let at = 0;
+      for (const x of inputs) { if (x.offset > at) d.call('cuMemsetD8Async', first.arena + at, 0xff, x.offset - at, stream); at = Math.max(at, x.offset + x.bytes); }
+      if (m.memory.arenaBytes > at) d.call('cuMemsetD8Async', first.arena + at, 0xff, m.memory.arenaBytes - at, stream);
+      memoStep(first, key);
+      d.call('cuStreamSynchronize', stream);
+      d.call('cuMemcpyDtoH', got, first.arena + out.offset, out.bytes);
+      let identical = Buffer.compare(full, got) === 0;
       const ms: number[] = [], fullMs: number[] = [];
-      let identical = true;
       for (let i = 0; i < n; i++) {
         fullMs.push(timed(() => launchOn(first)));
-        d.call('cuMemsetD8', first.arena + out.offset, 0xff, out.bytes); // the restoring step must rewrite it
         ms.push(timed(() => memoStep(first, key)));
         d.call('cuMemcpyDtoH', got, first.arena + out.offset, out.bytes);
         identical &&= Buffer.compare(full, got) === 0;

@@ -163,11 +163,11 @@ describe('the denoising loop on a model compiled at batch 2 (true CFG in one run
 });
 
 describe('the denoising loop with a step memo', () => {
-  const withMemo = (log: string[], d: Driver, inputs: string[]): LoopDevice => ({
+  const withMemo = (log: string[], d: Driver, inputs: string[], fits = true): LoopDevice => ({
     ...device(log, d),
     memo: {
       inputs,
-      reserve: (keys) => log.push(`reserve ${keys.map((k) => `r${k.replica} ${k.key}`).join(', ')}`),
+      reserve: (keys) => { log.push(`reserve ${keys.map((k) => `r${k.replica} ${k.key}`).join(', ')}`); return fits; },
       launch: (k, key) => log.push(`memo r${k} ${key}`),
     },
   });
@@ -182,6 +182,13 @@ describe('the denoising loop with a step memo', () => {
       'prepare 2', `reserve r0 ${key(1)}, r0 ${key(0.5)}, r1 ${key(1)}, r1 ${key(0.5)}`,
       `memo r0 ${key(1)}`, `memo r1 ${key(1)}`, `memo r0 ${key(0.5)}`, `memo r1 ${key(0.5)}`,
     ]);
+  });
+
+  it('runs the full steps where the request\'s keys do not fit the memo', () => {
+    const { log, d } = recorder();
+    deviceDenoise(withMemo(log, d, ['timestep'], false), loop());
+    expect(log.filter((l) => l.startsWith('memo'))).toEqual([]);
+    expect(log.filter((l) => l.startsWith('graph'))).toEqual(['graph r0', 'graph r1', 'graph r0', 'graph r1']);
   });
 
   it('is not used where a key input is the latents or missing from the input sets', () => {

@@ -23,7 +23,7 @@ const tensor = (shape: number[]) => ({ kind: 'tensor' as const, dtype: 'float32'
 const node = (op: string, inputs: string[], output: string): Node => ({ op, domain: '', name: output, inputs, outputs: [output], attrs: {} }) as unknown as Node;
 
 /** timestep [1] -> t1 -> t2 -> t3; latents [1, 128] (512 bytes: not a key input) + t1 -> y1; y1 * t3 -> y2 (graph output). */
-function graph(extra: Node[] = []): { g: Graph; memory: MemoryPlan; launches: { node: string; kind: string }[] } {
+function graph(extra: Node[] = [], inPlace: Record<string, string> = {}): { g: Graph; memory: MemoryPlan; launches: { node: string; kind: string; args: { value: string }[] }[] } {
   const nodes = [
     node('Mul', ['timestep', 'w'], 't1'), node('Sin', ['t1'], 't2'), node('Mul', ['t2', 'w'], 't3'),
     node('Add', ['latents', 't1'], 'y1'), ...extra, node('Mul', ['y1', 't3'], 'y2'),
@@ -36,9 +36,9 @@ function graph(extra: Node[] = []): { g: Graph; memory: MemoryPlan; launches: { 
   } as unknown as Graph;
   const buffers = values.map((v, i) => ({ value: v, offset: 1024 * i, bytes: 256 }));
   const location = new Map(values.map((v) => [v, v]));
-  for (const n of extra) if (n.op === 'Neg') location.set(n.outputs[0], 't3'); // written in place over t3
+  for (const [v, into] of Object.entries(inPlace)) location.set(v, into); // written in place over another value's buffer
   const memory = { arenaBytes: 1 << 20, maxLiveBytes: 0, naiveBytes: 0, buffers, location, inPlace: [] } as unknown as MemoryPlan;
-  return { g, memory, launches: nodes.map((n) => ({ node: n.outputs[0], kind: 'kernel' })) };
+  return { g, memory, launches: nodes.map((n) => ({ node: n.outputs[0], kind: 'kernel', args: [...n.inputs, ...n.outputs].map((value) => ({ value })) })) };
 }
 
 describe('the memo plan (compiler/memo.ts)', () => {
@@ -54,10 +54,29 @@ describe('the memo plan (compiler/memo.ts)', () => {
   });
 
   it('keeps a memoized writer in the restoring graph where another launch writes its buffer, and saves that writer\'s inputs instead', () => {
-    const { g, memory, launches } = graph([node('Neg', ['y1'], 'n1')]);
+    const { g, memory, launches } = graph([node('Neg', ['y1'], 'n1')], { n1: 't3' });
     const plan = memoPlan(g, memory, launches)!;
     expect(plan.launches).toEqual([0, 1]); // t3's writer runs in both graphs
     expect(plan.values.map((v) => v.value)).toEqual(['t1', 't2']);
+  });
+
+  it('runs every memoized writer of an in-place chain whose buffer is read between them (the restored bytes would be the last writer\'s)', () => {
+    // t2 = Sigmoid(t1) written over t1's buffer after y1 = latents + t1 read it.
+    const { g, memory, launches } = graph([node('Sigmoid', ['t1'], 'c1')], { c1: 't1' });
+    const plan = memoPlan(g, memory, launches)!;
+    expect(plan.launches).toEqual([1, 2]); // t1's two writers (0 and 4) run; t2, t3 are still restored
+    expect(plan.values.map((v) => v.value)).toEqual(['t3']);
+  });
+
+  it('reads every argument of a launch, not only its node\'s inputs (a deferred GEMM\'s readers take its scales)', () => {
+    const { g, memory, launches } = graph();
+    launches[3].args.push({ value: 't2' }); // y1's kernel also reads t2's buffer
+    expect(memoPlan(g, memory, launches)!.values.map((v) => v.value)).toEqual(['t1', 't2', 't3']);
+  });
+
+  it('gets no memo where a launch is no node\'s (its reads and writes unknown)', () => {
+    const { g, memory, launches } = graph();
+    expect(memoPlan(g, memory, [...launches, { node: 'grouped/b', kind: 'gemm', args: [] }])).toBeUndefined();
   });
 
   it('has nothing to memoize where every launch reads a large input', () => {
@@ -108,17 +127,28 @@ describe('the step memo on the device (runtime/gpu/memo.ts)', () => {
   it('keeps the most recently used entries within its budget, never evicting a key the request needs', () => {
     const { log, d } = recorder();
     const cache = new MemoCache(d, 1000, 3000);
-    cache.reserve(['a', 'b']);
+    expect(cache.reserve(['a', 'b'])).toBe(true);
     const a = cache.entry('a').ptr;
-    cache.reserve(['c', 'd']);
+    expect(cache.reserve(['c', 'd'])).toBe(true);
     expect(log).toEqual(['alloc 100000', 'alloc 200000', `cuMemFree ${a.toString(16)}`, 'alloc 300000', 'alloc 400000']);
     expect(() => cache.entry('a')).toThrow(/a reserved key/);
     cache.reserve(['b', 'e']); // b becomes the most recent: c goes
     expect(log.slice(5)).toEqual(['cuMemFree 300000', 'alloc 500000']);
     expect(cache.size).toBe(3);
-    expect(() => cache.reserve(['w', 'x', 'y', 'z'])).toThrow(/at most 3 keys a request/);
+    expect(cache.reserve(['w', 'x', 'y', 'z'])).toBe(false); // more keys than the budget: nothing evicted
+    expect(log.length).toBe(7);
     cache.close();
     expect(log.slice(7).sort()).toEqual(['cuMemFree 200000', 'cuMemFree 400000', 'cuMemFree 500000']);
+  });
+
+  it('gives back what one reserve() allocated when the device runs out, and says so', () => {
+    const { log, d } = recorder();
+    let left = 1;
+    (d as unknown as { rc: (fn: string, box: number[]) => number }).rc = (fn, box) => { if (!left--) return 2; box[0] = 0x700000; log.push('alloc'); return 0; };
+    const cache = new MemoCache(d, 1000, 3000);
+    expect(cache.reserve(['a', 'b'])).toBe(false);
+    expect(log).toEqual(['alloc', 'cuMemFree 700000']);
+    expect(cache.size).toBe(0);
   });
 });
 

@@ -1,7 +1,9 @@
 #!/bin/sh
-# Session 19 calls M1, M2: the step memo (compiler/memo.ts, runtime/gpu/memo.ts), issue 7. M2: run-cli's memo timing
+# Session 19 calls M1, M2, M3: the step memo (compiler/memo.ts, runtime/gpu/memo.ts), issue 7. M2: run-cli's memo timing
 # alternating with the full step (M1 timed it after the graph and eager timings), and the end-to-end run with the memo
-# off (DC_STEP_MEMO_MB=0) and on, alternating, ROUNDS rounds.
+# off (DC_STEP_MEMO_MB=0) and on, alternating, ROUNDS rounds. M3 (after the review's fixes: the arena poisoned before each
+# restoring step, in-place chains' writers kept, reads from every launch argument): STEP_ROUNDS=2 ROUNDS=1 BENCH=1, and
+# `npx bench --models qwen_image,flux2_dev --no-baseline` (its step-memo row).
 #  1. Flux.2 and Qwen-Image (CFG batch 2, 32 tokens) compiled at this tree into .gpu/M1/art (art.tar.xz), synthetic
 #     weights 42: `run.sh ART --time 20 --json` three rounds each: the CUDA-graph step and, in the same process, the
 #     step with the memoized launches restored (run-cli's `memo`: outputs compared with the full step's bytes);
@@ -13,7 +15,7 @@ L=$OUT/log.txt
 date -u | tee $L
 nvidia-smi --query-gpu=name,serial,driver_version,clocks.max.sm,power.limit --format=csv,noheader | tee -a $L
 tar -xJf .gpu/M1/art.tar.xz -C /tmp
-for round in 1 2 3; do for m in ${MODELS:-flux qwen}; do
+for round in $(seq ${STEP_ROUNDS:-3}); do for m in ${MODELS:-flux qwen}; do
   timeout 200 sh .gpu/rt/run.sh /tmp/art/$m --synthetic-weights 42 --time 20 --json > /tmp/s.json 2>> $L; echo "step $m round $round rc $?" >> $L
   python3 - /tmp/s.json $m <<'PY' | tee -a $L
 import json,sys
@@ -34,4 +36,10 @@ if [ "${E2E:-1}" = 1 ]; then
     cp /tmp/e2e/bench-e2e.md $OUT/bench-e2e-memo$mb-r$round.md
   done; done
 fi
-grep -E "graph median|rc [1-9]|rror|memo [0-9]|e2e" $L | cut -c1-300 | tail -40
+if [ "${BENCH:-0}" = 1 ]; then
+  rm -rf /tmp/bench && mkdir -p /tmp/bench
+  timeout 300 sh .gpu/rt/run.sh bench --models qwen_image,flux2_dev --artifact qwen_image=/tmp/art/qwen --artifact flux2_dev=/tmp/art/flux --no-baseline --iters 10 --out /tmp/bench >> $L 2>&1
+  echo "bench rc $? at $(date -u +%T)" | tee -a $L
+  cp /tmp/bench/*.md $OUT/ 2>/dev/null; grep -E "^\|" /tmp/bench/*.md | head -20 | tee -a $L
+fi
+grep -E "graph median|rc [1-9]|rror|memo [0-9]|e2e|bench" $L | cut -c1-300 | tail -40
