@@ -173,6 +173,8 @@ describe('e2eBench over tiny pipeline artifacts (stand-in runtime)', () => {
           device: { name: 'Stand-in GPU' },
           memory: { arenaBytes: 1, weightBytes: 1, workspaceBytes: 1, deviceUsedBytes: 2 ** 30 },
           run: () => Object.fromEntries(m.io.outputs.map((o) => [o.name, Tensor.zeros('float32', o.shape)])),
+          // The manifest (its step memo plan: the report says the timed requests restored it).
+          ...({ artifact: { manifest: m } } as object),
           // Replicas (Qwen-Image's transformer, for its two CFG passes at once): runMany.
           ...(options?.replicas ? { runMany: (list: unknown[]) => list.map(() => Object.fromEntries(m.io.outputs.map((o) => [o.name, Tensor.zeros('float32', o.shape)]))) } : {}),
           // Launch now, finish later (runtime/gpu/model.ts start): what the GPU executor calls when a module has it.
@@ -229,6 +231,8 @@ describe('e2eBench over tiny pipeline artifacts (stand-in runtime)', () => {
     expect(r.targets).toEqual({ flux2: 2300, qwen_image: 1500 });
     expect(r.notes).toContain('flux2 baseline: stages one at a time');
     expect(r.notes.find((n) => n.startsWith('qwen_image: the 3 requests'))).toMatch(/gave identical PNG bytes/); // a deterministic stand-in
+    // The tiny transformers' manifests carry a step memo plan (compiler/memo.ts): the report says the timed requests restored it.
+    expect(r.notes.find((n) => n.startsWith('qwen_image: step memo on'))).toMatch(/the timed requests restored them/);
   }, 120_000);
 
   it('a module with a device loop gets the whole loop, its runs counted as steps x input sets / batch; --host-loop hides it', async () => {
