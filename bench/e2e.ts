@@ -317,7 +317,7 @@ export async function e2eBench(o: E2eOptions, deps: E2eDeps, log: (s: string) =>
       const stages = medianStages(runs);
       notes.push(`${family}: the ${hashes.length} requests (warm-up included) gave ${new Set(hashes).size === 1 ? 'identical' : 'DIFFERENT'} PNG bytes (same seed and prompt; sha256 ${hashes[0].slice(0, 12)}...)`);
       // The step memo (runtime/gpu/memo.ts): the warm-up request computed every step's timestep-only launches, the timed ones restored them.
-      if (process.env.DC_STEP_MEMO_MB !== '0' && mods.some(([, m]) => (m as { artifact?: { manifest?: { memo?: unknown } } }).artifact?.manifest?.memo)) {
+      if (mods.some(([, m]) => (m as { stepMemo?: boolean }).stepMemo)) {
         notes.push(`${family}: step memo on — the warm-up request (${warm.total.toFixed(0)} ms, also capturing the CUDA graphs) computed each step's timestep-only launches, the timed requests restored them (a first request of a size and step count runs them all; DC_STEP_MEMO_MB=0 measures without)`);
       }
       log(`${family}: compiled end to end ${stages.total.toFixed(0)} ms (text ${stages.textEncode.toFixed(0)}, denoise ${stages.denoise.toFixed(0)}, VAE ${stages.vaeDecode.toFixed(0)}, PNG ${stages.imageEncode.toFixed(0)})${energy ? `, ${energy.joulesPerRun.toFixed(0)} J an image (board, ${energy.meanWatts.toFixed(0)} W mean)` : ''}`);

@@ -3,7 +3,8 @@
  * small inputs (the timestep, a guidance scale: graph inputs of at most MEMO_INPUT_BYTES) and the
  * weights, and which of their values the rest of the step reads. Qwen-Image's modulation (every
  * block's shift / scale / gate from the timestep embedding: one GEMV over 6.8 GB of weights, 2.5-2.8
- * ms a step on an H100) is such a computation; the same timesteps recur in every request of one size
+ * ms a step on an H100 80GB HBM3 in the profiles of session 18's call B12 and session 19's V2-V5,
+ * bench/RESULTS.md) is such a computation; the same timesteps recur in every request of one size
  * and step count, so the runtime (runtime/gpu/model.ts) keeps those values per input key and replays
  * a second graph of the step that restores them instead of computing them.
  *

@@ -173,8 +173,8 @@ describe('e2eBench over tiny pipeline artifacts (stand-in runtime)', () => {
           device: { name: 'Stand-in GPU' },
           memory: { arenaBytes: 1, weightBytes: 1, workspaceBytes: 1, deviceUsedBytes: 2 ** 30 },
           run: () => Object.fromEntries(m.io.outputs.map((o) => [o.name, Tensor.zeros('float32', o.shape)])),
-          // The manifest (its step memo plan: the report says the timed requests restored it).
-          ...({ artifact: { manifest: m } } as object),
+          // A step memo where the manifest has a plan (the runtime's rule with the default budget): the report says the timed requests restored it.
+          ...({ stepMemo: !!(m as { memo?: unknown }).memo } as object),
           // Replicas (Qwen-Image's transformer, for its two CFG passes at once): runMany.
           ...(options?.replicas ? { runMany: (list: unknown[]) => list.map(() => Object.fromEntries(m.io.outputs.map((o) => [o.name, Tensor.zeros('float32', o.shape)]))) } : {}),
           // Launch now, finish later (runtime/gpu/model.ts start): what the GPU executor calls when a module has it.

@@ -99,7 +99,8 @@ export function deviceDenoise(dev: LoopDevice, loop: DenoiseLoop): Float32Array 
   // unused where a key input is the latents or not in the sets.
   let memo = dev.memo && dev.memo.inputs.every((name) => name === ts.name || (name !== lat.name && inputSets.every((set) => set[name]))) ? dev.memo : null;
   const hex = (b: ArrayBufferView) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
-  const memoKey = (k: number, i: number) => memo!.inputs.map((name) => (name === ts.name ? hex(tsBytes.subarray(i * tsSize, (i + 1) * tsSize)) : `${name}=${hex(inputSets[k][name].data as ArrayBufferView)}`)).join('|');
+  // keys[k][i], made once a request.
+  const keys = memo ? inputSets.map((set) => Array.from({ length: steps }, (_, i) => memo!.inputs.map((name) => (name === ts.name ? hex(tsBytes.subarray(i * tsSize, (i + 1) * tsSize)) : `${name}=${hex(set[name].data as ArrayBufferView)}`)).join('|'))) : [];
   const [s0, s1] = [used[0].stream, used[1]?.stream];
   const latBytes = n * (latKind === 0 ? 4 : 2), outBytes = n * (outKind === 0 ? 4 : 2);
   // Where the Euler kernels write the next latents input (one per sample or replica; 0: none) and the CFG kernel reads the two predictions.
@@ -114,7 +115,7 @@ export function deviceDenoise(dev: LoopDevice, loop: DenoiseLoop): Float32Array 
     used.forEach((r, k) => {
       r.host.stage(inputSets[k], skip); // copies only what a run overwrote (intactInputs) or what is new
       d.call('cuMemcpyDtoDAsync', r.arena + ts.offset, timesteps + i * tsSize, tsSize, r.stream);
-      if (memo) memo.launch(k, memoKey(k, i));
+      if (memo) memo.launch(k, keys[k][i]);
       else dev.launchPlan(k);
     });
     const dt = f32(loop.sigmas[i + 1] - loop.sigmas[i]);
@@ -142,7 +143,7 @@ export function deviceDenoise(dev: LoopDevice, loop: DenoiseLoop): Float32Array 
     d.call('cuMemcpyHtoDAsync', latents, loop.latents, 4 * n, s0);
     d.call('cuMemcpyHtoDAsync', timesteps, tsBytes, tsBytes.length, s0);
     dev.prepare(used.length);
-    if (memo && !memo.reserve(used.flatMap((_, k) => Array.from({ length: steps }, (__, i) => ({ replica: k, key: memoKey(k, i) }))))) memo = null;
+    if (memo && !memo.reserve(used.flatMap((_, k) => keys[k].map((key) => ({ replica: k, key }))))) memo = null;
     launchEuler(0, 0); // the first latents input, into every replica's (or sample's) slot
     if (s1) { d.call('cuEventRecord', events[3], s0); d.call('cuStreamWaitEvent', s1, events[3], 0); }
     enqueue(0);

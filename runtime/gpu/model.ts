@@ -124,6 +124,8 @@ export interface Model extends WeightsDonor {
    */
   rgb8?(given: Record<string, Tensor>): Uint8Array;
   readonly replicas: number;
+  /** Whether its steps run with a step memo (runtime/gpu/memo.ts: the artifact has a memo plan and the budget is not 0). */
+  readonly stepMemo: boolean;
   /** One launch-by-launch pass with an event between launches: each launch's own time (ms), in plan order. */
   profile(): { node: string; kind: string; label: string; ms: number }[];
   /** Runs the plan n times between events: the captured graph (needs one run() first) or launch by launch. */
@@ -140,6 +142,12 @@ export interface Model extends WeightsDonor {
 }
 
 const CHUNK = 64 << 20;
+
+/** Median, minimum and mean of timings (ms). */
+function timingStats(ms: readonly number[]): { medianMs: number; minMs: number; meanMs: number } {
+  const sorted = [...ms].sort((a, b) => a - b);
+  return { medianMs: sorted[Math.floor(ms.length / 2)], minMs: sorted[0], meanMs: ms.reduce((a, b) => a + b, 0) / ms.length };
+}
 
 export { f32ToBf16Array };
 
@@ -442,13 +450,14 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
   const memoBytes = options.memoBytes ?? (process.env.DC_STEP_MEMO_MB !== undefined ? Number(process.env.DC_STEP_MEMO_MB) * 2 ** 20 : MEMO_BYTES);
   if (!(memoBytes >= 0)) fail('DC_STEP_MEMO_MB', 'a number of MiB (0: no step memo)', String(process.env.DC_STEP_MEMO_MB));
   const memoPlan = m.memo && memoBytes > 0 && !options.trace ? m.memo : undefined;
-  const memoCache = memoPlan ? new MemoCache(d, stageLayout(memoPlan).bytes, memoBytes) : null;
-  // A memo list on a stream: its captured graph, or launch by launch.
+  const stageBytes = memoPlan ? stageLayout(memoPlan).bytes : 0;
+  const memoCache = memoPlan ? new MemoCache(d, stageBytes, memoBytes) : null;
+  // A memo list's CUDA graph, captured on first use.
+  const memoGraph = (r: Replica, which: 'fill' | 'hit') => (r.memo!.graphs[which] ??= captureGraph(d, r.stream, () => { for (const step of r.memo![which]) step(r.stream); }));
+  // A memo list on a stream: its graph, or launch by launch.
   const launchMemo = (r: Replica, which: 'fill' | 'hit') => {
-    const mm = r.memo!;
-    if (!useGraphs) { for (const step of mm[which]) step(r.stream); return; }
-    mm.graphs[which] ??= captureGraph(d, r.stream, () => { for (const step of mm[which]) step(r.stream); });
-    d.call('cuGraphLaunch', mm.graphs[which]!.exec, r.stream);
+    if (useGraphs) d.call('cuGraphLaunch', memoGraph(r, which).exec, r.stream);
+    else for (const step of r.memo![which]) step(r.stream);
   };
   // One step of replica r under a memo key: the entry restored, or computed and saved.
   const memoStep = (r: Replica, key: string) => {
@@ -500,7 +509,7 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
       }
       return fail(`launch '${l.node}'`, 'a kernel or GEMM', l.kind);
     });
-    const stage = memoPlan ? take(stageLayout(memoPlan).bytes, `step memo stage${suffix}`) : 0;
+    const stage = memoPlan ? take(stageBytes, `step memo stage${suffix}`) : 0;
     const r: Replica = {
       stream: rs, arena, steps: options.trace ? traced(steps, options.trace) : steps, gemms, graph: null, host: undefined as unknown as HostIo,
       memo: memoPlan ? { stage, ...memoSteps(d, memoPlan, steps, arena, stage), graphs: {} } : null,
@@ -547,6 +556,14 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
   log(`loaded: ${m.launchPlan.length} launches (${first.gemms.length} GEMMs, ${lt.planned} GEMM shapes planned), ${modules.size} kernel units, arena ${(m.memory.arenaBytes / 1e6).toFixed(1)} MB${replicaCount > 1 ? ` x ${replicaCount} replicas` : ''}, weights ${(weightBytes / 1e9).toFixed(2)} GB, device memory used ${(used / 2 ** 30).toFixed(2)} GiB`);
 
   const enqueueAll = () => { for (const step of steps) step(stream); };
+  // What `enqueue` puts on replica 0's stream, timed between two events (ms).
+  const timed = (enqueue: () => void) => {
+    d.call('cuEventRecord', events[0], stream);
+    enqueue();
+    d.call('cuEventRecord', events[1], stream);
+    d.call('cuEventSynchronize', events[1]);
+    return d.elapsedMs(events[0], events[1]);
+  };
   const support = m.support;
   // RGB8 on the device: one image output [1, 3, (1,) H, W] of float32 or bfloat16.
   const image = m.io.outputs.length === 1 ? m.io.outputs[0] : undefined;
@@ -561,7 +578,7 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
       if (!useGraphs) return;
       for (const r of replicas.slice(0, k)) {
         captured(r);
-        if (r.memo) for (const which of ['fill', 'hit'] as const) r.memo.graphs[which] ??= captureGraph(d, r.stream, () => { for (const step of r.memo![which]) step(r.stream); });
+        if (r.memo) { memoGraph(r, 'fill'); memoGraph(r, 'hit'); }
       }
     },
     launchPlan: (k) => launchOn(replicas[k]),
@@ -599,6 +616,7 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
     loadSeconds: (performance.now() - t0) / 1000,
     gemmTuning,
     replicas: replicaCount,
+    stepMemo: !!memoPlan,
     weightSection(entry, section) {
       if (shared.has(entry)) return options.weightsFrom!.weightSection(entry, section);
       const placed = layout.sections.get(entry)?.[section];
@@ -669,17 +687,7 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
       idle('time');
       const graph = first.graph;
       if (useGraph && !graph) fail('time()', 'a captured CUDA graph (call run() first)', 'none');
-      const ms: number[] = [];
-      for (let i = 0; i < n; i++) {
-        d.call('cuEventRecord', events[0], stream);
-        if (useGraph) d.call('cuGraphLaunch', graph!.exec, stream);
-        else enqueueAll();
-        d.call('cuEventRecord', events[1], stream);
-        d.call('cuEventSynchronize', events[1]);
-        ms.push(d.elapsedMs(events[0], events[1]));
-      }
-      const sorted = [...ms].sort((a, b) => a - b);
-      return { medianMs: sorted[Math.floor(n / 2)], minMs: sorted[0], meanMs: ms.reduce((a, b) => a + b, 0) / n };
+      return timingStats(Array.from({ length: n }, () => timed(() => (useGraph ? d.call('cuGraphLaunch', graph!.exec, stream) : enqueueAll()))));
     },
     timeMemo(n) {
       idle('timeMemo');
@@ -692,14 +700,6 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
       memoStep(first, key); // fill
       d.call('cuStreamSynchronize', stream);
       d.call('cuMemcpyDtoH', full, first.arena + out.offset, out.bytes);
-      // Alternating with the full step, so both see the same clocks and temperature.
-      const timed = (enqueue: () => void) => {
-        d.call('cuEventRecord', events[0], stream);
-        enqueue();
-        d.call('cuEventRecord', events[1], stream);
-        d.call('cuEventSynchronize', events[1]);
-        return d.elapsedMs(events[0], events[1]);
-      };
       // Checked once with every arena byte but the inputs' poisoned first (on the replica's non-blocking
       // stream: a plain cuMemsetD8 would race the step): whatever the restoring step reads that it
       // neither restores nor computes shows as different outputs. Then timed without the poison (a
@@ -712,6 +712,7 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
       d.call('cuStreamSynchronize', stream);
       d.call('cuMemcpyDtoH', got, first.arena + out.offset, out.bytes);
       let identical = Buffer.compare(full, got) === 0;
+      // Alternating with the full step, so both see the same clocks and temperature.
       const ms: number[] = [], fullMs: number[] = [];
       for (let i = 0; i < n; i++) {
         fullMs.push(timed(() => launchOn(first)));
@@ -720,8 +721,7 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
         identical &&= Buffer.compare(full, got) === 0;
       }
       first.host.clear(); // the restoring steps rewrote the arena: the next run stages every input afresh
-      const stats = (x: number[]) => { const s = [...x].sort((a, b) => a - b); return { medianMs: s[Math.floor(n / 2)], minMs: s[0], meanMs: x.reduce((a, b) => a + b, 0) / n }; };
-      return { ...stats(ms), full: stats(fullMs), launchesSkipped: memoPlan!.launches.length, identical };
+      return { ...timingStats(ms), full: timingStats(fullMs), launchesSkipped: memoPlan!.launches.length, identical };
     },
     close() {
       if (closed) return;
