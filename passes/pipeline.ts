@@ -13,6 +13,7 @@ import { printGraph } from '../compiler/ir/print.ts';
 import { canonicalize, canonicalizeSwiglu } from './canonicalize/index.ts';
 import { fuseAttention } from './fuse-attention.ts';
 import { fuseElementwise } from './fuse-elementwise.ts';
+import { makeFuseGemmResidual, makeUnfuseGemmResidual } from './fuse-gemm-residual.ts';
 import { fuseHorizontal, type HorizontalOptions, makeFuseHorizontal } from './fuse-horizontal.ts';
 import { fuseLinear } from './fuse-linear.ts';
 import { fuseNorms } from './fuse-norms.ts';
@@ -38,10 +39,12 @@ export const PIPELINE: readonly Pass[] = [...SIMPLIFY, canonicalize, fuseAttenti
 
 /** The pipeline for a precision: quantization (insert, then fold) goes after the GEMMs are fused
  * and before element-wise fusion, which then pulls each activation Quantize into its producer.
- * `horizontal`: what fuse-horizontal merges besides row kernels (twin GEMMs where the own GEMM runs them). */
+ * `horizontal`: what fuse-horizontal merges besides row kernels (twin GEMMs where the own GEMM runs them);
+ * where the own GEMM runs them, gated residual adds go into its epilogue too (fuse-gemm-residual). */
 export function pipelineFor(quantize: QuantizePass | undefined, horizontal: HorizontalOptions = {}): readonly Pass[] {
   if (!quantize) return PIPELINE;
-  return [...SIMPLIFY, canonicalize, fuseAttention, fuseLinear, canonicalizeSwiglu, quantize, makeFoldQuantize(quantize.accumulate), ...VAE, fuseElementwise, lowerAttention, makeFuseHorizontal(horizontal)];
+  const residual = horizontal.gemms ? [makeFuseGemmResidual(horizontal.gemms)] : [], undo = horizontal.gemms ? [makeUnfuseGemmResidual(horizontal.gemms)] : [];
+  return [...SIMPLIFY, canonicalize, fuseAttention, fuseLinear, canonicalizeSwiglu, quantize, makeFoldQuantize(quantize.accumulate), ...residual, ...VAE, fuseElementwise, lowerAttention, makeFuseHorizontal(horizontal), ...undo];
 }
 
 export interface PassReport {

@@ -200,14 +200,23 @@ describe('own FP8 GEMM bench (bench/gpu/gemm-own.ts)', () => {
 });
 
 describe('own FP8 GEMM build', () => {
-  it('builds for sm_90a with nvcc: every variant the bench times, twins too, no spills', async () => {
+  it('builds for sm_90a with nvcc: every variant the bench times, twins too, the residual epilogue too, no spills', async () => {
     const variants: GemmDescriptor[] = [base, { ...base, bn: 192 }, { ...base, bn: 192, promote: 8 }, { ...base, out: 'fp32' }, { ...base, m: 64, n: 3072, k: 3072, bn: 192, epilogue: 'scaled', bias: true },
       { ...base, bn: 128, stages: 6, schedule: 'pingpong' }, { ...base, bn: 192, schedule: 'pingpong' }];
     // And what ownGemm renders for the models' scaled GEMMs (gemmScales "auto"): ping-pong with and without a bias, fp32 Y, promoted.
     const scaled = [[0, 'bfloat16', 'float32'], [0, 'bfloat16', 'bfloat16'], [0, 'bfloat16', undefined], [0, 'float32', 'float32'], [8, 'bfloat16', 'bfloat16']] as const;
     // With a twin (dc.GroupedGemm): Qwen-Image's 64-row text stream (bf16 bias), Flux.2's 512-row text out (no bias), unscaled.
     const twins = [ownGemm(8192, 9216, 3072, 0, 'bfloat16', { xs: 'float32', ws: 'float32', bias: 'bfloat16' }, 264, 64)!.kernel, ownGemm(4096, 6144, 6144, 0, 'bfloat16', { xs: 'float32', ws: 'float32' }, 264, 512)!.kernel, renderGemm({ ...base, bn: 192, schedule: 'pingpong', twinM: 300 })];
-    const kernels = [...variants.map(renderGemm), ...scaled.map(([promote, y, bias]) => ownGemm(4096, 18432, 6144, promote, y, { xs: 'float32', ws: 'float32', ...(bias ? { bias } : {}) })!.kernel), ...twins];
+    // The residual epilogue (passes/fuse-gemm-residual.ts) as the models take it: Qwen-Image's attention and MLP out with
+    // their 64-row text twins (two batches, the gate a window of the modulation's output), Flux.2's single-block out (one
+    // gate row) and its double blocks' image out with the 512-row text twin.
+    const sc = { xs: 'float32', ws: 'float32' }, qwenGates = [{ batches: 2, rowsPerBatch: 4096, batchStride: 2217984 }, { batches: 2, rowsPerBatch: 32, batchStride: 2217984 }];
+    const residual = [
+      ownGemm(8192, 3072, 3072, 0, 'bfloat16', { ...sc, bias: 'bfloat16' }, 264, 64, qwenGates), ownGemm(8192, 3072, 12288, 0, 'bfloat16', { ...sc, bias: 'bfloat16' }, 264, 64, qwenGates),
+      ownGemm(4608, 6144, 24576, 0, 'bfloat16', sc, 264, undefined, [{ batches: 1, rowsPerBatch: 4608, batchStride: 0 }]),
+      ownGemm(4096, 6144, 6144, 0, 'bfloat16', sc, 264, 512, [{ batches: 1, rowsPerBatch: 4096, batchStride: 0 }, { batches: 1, rowsPerBatch: 512, batchStride: 0 }]),
+    ].map((o) => o!.kernel);
+    const kernels = [...variants.map(renderGemm), ...scaled.map(([promote, y, bias]) => ownGemm(4096, 18432, 6144, promote, y, { xs: 'float32', ws: 'float32', ...(bias ? { bias } : {}) })!.kernel), ...twins, ...residual];
     const report = await buildKernels([{ name: 'gemm_h100', source: renderUnit(kernels), hot: true }], { target: 'h100', cacheDir: mkdtempSync(join(tmpdir(), 'kcache-')) });
     const functions = report.units[0].functions;
     for (const k of kernels) expect(functions.some((f) => f.name === k.name), k.name).toBe(true);

@@ -135,23 +135,29 @@ describe('full-size graphs', () => {
     // epilogue, so no kernel reads an own GEMM's weight scales; the thin text GEMMs run as twins in
     // their image-stream GEMM's launch (dc.GroupedGemm), scaled there too; cuBLASLt keeps only
     // Qwen-Image's text input projection (K = 3584, not a multiple of 128).
-    type L = { kind: string; node: string; kernel?: string; grid: number; sharedBytes: number; args: { value: string }[] };
+    type L = { kind: string; node: string; kernel?: string; grid: number; sharedBytes: number; args: { value: string }[]; maps?: { param: number }[] };
     const plan = m.launchPlan as L[];
     const own = plan.filter((l) => l.kind === 'kernel' && l.kernel!.startsWith('gemm8_'));
     expect(own.length, name).toBe(name === 'qwen_image' ? 240 : 144);
-    const perGemm = name === 'qwen_image' ? 7 : 6; // X, W, Y, Y, xs, ws (, bias)
-    const grouped = own.filter((l) => l.args.length === 2 * perGemm);
+    // X, W, Y, Y, xs, ws (, bias); with the residual epilogue (passes/fuse-gemm-residual.ts) then the gate and R.
+    const plainGemm = name === 'qwen_image' ? 7 : 6, residualGemm = plainGemm + 2;
+    // A residual launch carries R's tensor map beside X, W and Y: 4 maps a GEMM.
+    const perGemmOf = (l: L) => (l.maps!.length % 4 === 0 ? residualGemm : plainGemm);
+    const grouped = own.filter((l) => l.args.length === 2 * perGemmOf(l));
     // Qwen-Image: every block's four image GEMMs but the last block's out and MLP (its text stream's are unused); Flux.2: the double blocks' out and MLP out.
     expect(grouped.length, name).toBe(name === 'qwen_image' ? 237 : 16);
-    for (const l of own) expect([perGemm, 2 * perGemm], l.node).toContain(l.args.length);
+    // The gated residual adds in the epilogue: every block's attention out and MLP out (Qwen-Image's 60 blocks;
+    // Flux.2's 8 double blocks, their text twins beside, and the 48 single blocks' one out projection).
+    expect(own.filter((l) => perGemmOf(l) === residualGemm).length, name).toBe(name === 'qwen_image' ? 120 : 8 * 2 + 48);
+    for (const l of own) expect([perGemmOf(l), 2 * perGemmOf(l)], l.node).toContain(l.args.length);
     const cublas = plan.filter((l) => l.kind === 'gemm' && (l as unknown as { precision: string }).precision === 'fp8');
     expect(cublas.length, name).toBe(name === 'qwen_image' ? 1 : 0);
     const scaleReaders = (p: L[]) => p.filter((l) => l.kind === 'kernel' && !l.kernel!.startsWith('gemm8_') && l.args.some((a) => a.value.endsWith('/ws') && a.value !== `${l.node}/ws`));
-    const ownWeightScales = new Set(own.flatMap((l) => (l.args.length === 2 * perGemm ? [l.args[5], l.args[perGemm + 5]] : [l.args[5]]).map((a) => a.value)));
+    const ownWeightScales = new Set(own.flatMap((l) => (l.args.length === 2 * perGemmOf(l) ? [l.args[5], l.args[perGemmOf(l) + 5]] : [l.args[5]]).map((a) => a.value)));
     for (const l of scaleReaders(plan)) expect(l.args.filter((a) => ownWeightScales.has(a.value)), l.node).toEqual([]);
-    // Qwen-Image's readers of its deferred text input projection (cuBLASLt); Flux.2 defers none now.
-    if (name === 'qwen_image') expect(scaleReaders(plan).length, name).toBeGreaterThan(0);
-    else expect(scaleReaders(plan), name).toEqual([]);
+    // Neither defers a GEMM now: Qwen-Image's text input projection (cuBLASLt) is the first block's text residual,
+    // which the residual epilogue (a GEMM) reads as plain values (compiler/codegen/dequant.ts: a reader of kind 'other').
+    expect(scaleReaders(plan), name).toEqual([]);
     // With cuBLASLt (deferred scales), the row-kernel ring rule (render.ts RING_FEATURE_BYTES):
     // Qwen-Image's GELU+Quantize readers of the MLP's deferred GEMM (96 KB of scales and biases a
     // row) run without the ring at <= 2 CTAs an SM; Flux.2's SwiGLU readers (147 KB of scales, no

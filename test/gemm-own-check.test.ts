@@ -4,18 +4,19 @@
  * harness's sample format, its own-kernel outputs computed from the harness's operand hash through
  * sm90Dot directly (not through the check's QLinear route): the gate passes on those, and fails on
  * one output one ulp away or on a case without samples; a twin case's samples (the second GEMM of the
- * launch, its own operands) are held to the simulation the same way.
+ * launch, its own operands) are held to the simulation the same way; a residual case's (Y = R + gate · y,
+ * passes/fuse-gemm-residual.ts) to R + gate · y over the harness's R and two-batch gate, each step in bf16.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import { check, harnessCode } from '../bench/gpu/gemm-own.ts';
+import { check, harnessCode, harnessDraw } from '../bench/gpu/gemm-own.ts';
 import { roundToBf16 } from '../compiler/ir/dtype.ts';
 import { decodeE4M3 } from '../compiler/quant/formats.ts';
 import { e4m3Parts, sm90Dot } from '../compiler/quant/tensor-core.ts';
 
-const M = 16, N = 192, K = 256, rows = [0, 5], cols = [0, 7, 191];
+const M = 16, N = 192, K = 256, rows = [0, 9], cols = [0, 7, 191];
 const dir = mkdtempSync(join(tmpdir(), 'gemm-own-check-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -44,10 +45,10 @@ function samplesFile(name: string, m: number, blocks: number[]) {
   writeFileSync(join(dir, 'samples', name), Buffer.concat([Buffer.from(head.buffer), Buffer.from(Float32Array.from(blocks).buffer)]));
 }
 /** A case (with a twin of M2 rows: its samples too, `twinOut` unless null). */
-function writeCase(own: number[], twinOut?: number[] | null) {
+function writeCase(own: number[], twinOut?: number[] | null, residual = false) {
   rmSync(join(dir, 'samples'), { recursive: true, force: true });
   mkdirSync(join(dir, 'samples'), { recursive: true });
-  writeFileSync(join(dir, 'cases.txt'), `gemm k ${M} ${N} ${K} 192 1 0 0 4 ${twinOut === undefined ? 0 : M2} f192s4o32:tiny\n`);
+  writeFileSync(join(dir, 'cases.txt'), `gemm k ${M} ${N} ${K} 192 1 0 0 ${residual ? 2 : 4} ${twinOut === undefined ? 0 : M2} ${residual ? 1 : 0} ${residual ? 'q192s4r' : 'f192s4o32'}:tiny\n`);
   samplesFile('case0.bin', M, [...own, ...sim.map(roundToBf16), ...exact.map(roundToBf16)]);
   if (twinOut) samplesFile('case0-twin.bin', M2, twinOut);
 }
@@ -80,6 +81,26 @@ describe('gemm-own.ts check (the GPU harness\'s samples against the tensor-core 
     writeCase(sim, off);
     expect(check(dir, join(dir, 'samples'))).toBe(1);
     writeCase(sim, null);
+    expect(check(dir, join(dir, 'samples'))).toBe(1);
+  });
+
+  it('a residual case: passes on bf16(R + bf16(gate · y)) over the harness\'s R and gate (rows 0 and 9: one in each of the two 8-row batches); fails on a plain y, or one output off', () => {
+    // R from seed 23 in [-512, 512), the gate [2, N] from seed 29 in [-2, 2), bf16 (bench/gpu/gemm_own.cu residualInputs).
+    const bf = (v: number) => roundToBf16(Math.fround(v));
+    const y = sim.map(roundToBf16);
+    const own = y.map((v, i) => {
+      const r = rows[Math.floor(i / cols.length)], c = cols[i % cols.length];
+      const R = bf(harnessDraw(r * N + c, 23, -512, 512)), g = bf(harnessDraw(Math.floor(r / (M / 2)) * N + c, 29, -2, 2));
+      return bf(R + bf(g * v));
+    });
+    expect(own.some((v, i) => v !== y[i])).toBe(true);
+    writeCase(own, undefined, true);
+    expect(check(dir, join(dir, 'samples'))).toBe(0);
+    writeCase(y, undefined, true);
+    expect(check(dir, join(dir, 'samples'))).toBe(1);
+    const off = [...own];
+    off[3] = roundToBf16(off[3] * (1 + 2 ** -7));
+    writeCase(off, undefined, true);
     expect(check(dir, join(dir, 'samples'))).toBe(1);
   });
 });

@@ -13,8 +13,9 @@
  *       edge: zeros, subnormals and every exponent).
  *       Exits 1 unless every sampled output of the own kernel is the simulation's bit for bit.
  *
- * cases.txt: one line per kernel: `gemm NAME M N K BN GRID SHARED SCALED OUT_BYTES TWIN_M LABEL` (TWIN_M:
- * the rows of a twin GEMM in the same launch, 0 for none; its samples checked against the simulation too). The harness
+ * cases.txt: one line per kernel: `gemm NAME M N K BN GRID SHARED SCALED OUT_BYTES TWIN_M RESIDUAL LABEL` (TWIN_M:
+ * the rows of a twin GEMM in the same launch, 0 for none; its samples checked against the simulation too;
+ * RESIDUAL 1: the residual epilogue, Y = R + gate · y with the harness's R and two-batch gate, each GEMM's). The harness
  * draws random e4m3 codes and positive scales, poisons the output, runs the kernel and cuBLASLt
  * (fast and exact accumulation, unit scales, bf16 out: what the runtime's deferred GEMMs run) on the
  * same operands, checks every output against an fp64-accumulated reference of sampled rows, and
@@ -76,13 +77,16 @@ const VARIANTS = (process.env.GEMM_VARIANTS ?? DEFAULT_VARIANTS).split(',');
  * `o32`: fp32 output (the accuracy check without bf16's rounding); a trailing `b` / `h`: the scaled
  * epilogue with a float32 / bf16 bias (Y = acc · xs[m] · ws[n] + bias[n], what gemmScales "auto" runs
  * in the models; Qwen-Image's biases are bf16), `n` the scaled epilogue without a bias (Flux.2's); a trailing `g16`: 16 row tiles a group of the tile order;
- * a trailing `t64`: a twin GEMM of 64 rows in the same launch (ping-pong only). */
+ * a trailing `t64`: a twin GEMM of 64 rows in the same launch (ping-pong only); a trailing `r`: the residual
+ * epilogue (passes/fuse-gemm-residual.ts; scaled ping-pong), a gate of two batches of half the rows each. */
 export function variant(v: string, m: number, n: number, k: number): GemmDescriptor | undefined {
-  const r = /^(f|p|q)(\d+)s(\d+)(?:x(\d+))?(o32)?(b|h|n)?(?:g(\d+))?(?:t(\d+))?$/.exec(v);
+  const r = /^(f|p|q)(\d+)s(\d+)(?:x(\d+))?(o32)?(b|h|n)?(?:g(\d+))?(?:t(\d+))?(r)?$/.exec(v);
   if (!r) throw new Error(`variant ${v}: f|p|q WIDTH s STAGES [x PROMOTE] [o32] [b|h|n] [g GROUP_M] [t TWIN_M] (q: ping-pong; b / h / n: scaled epilogue with a float32 / bf16 / no bias; g: row tiles per group, default 8; t: a twin GEMM's rows)`);
   const bn = Number(r[2]);
   if (n % bn || (r[8] && r[1] !== 'q')) return undefined;
-  return { kind: 'gemm-fp8', m, n, k, bn, stages: Number(r[3]), groupM: Number(r[7] ?? 8), promote: r[1] === 'p' ? Number(r[4] ?? 4) : 0, epilogue: r[6] ? 'scaled' : 'unscaled', bias: !!r[6] && r[6] !== 'n', ...(r[6] === 'h' ? { biasType: 'bfloat16' as const } : {}), ...(r[5] ? { out: 'fp32' as const } : {}), ...(r[1] === 'q' ? { schedule: 'pingpong' as const } : {}), ...(r[8] ? { twinM: Number(r[8]) } : {}) };
+  const gate = (rows: number) => ({ batches: 2, rowsPerBatch: rows / 2, batchStride: n });
+  const residual = r[9] ? { residual: { gemms: [gate(m), ...(r[8] ? [gate(Number(r[8]))] : [])] } } : {};
+  return { kind: 'gemm-fp8', m, n, k, bn, stages: Number(r[3]), groupM: Number(r[7] ?? 8), promote: r[1] === 'p' ? Number(r[4] ?? 4) : 0, epilogue: r[6] ? 'scaled' : 'unscaled', bias: !!r[6] && r[6] !== 'n', ...(r[6] === 'h' ? { biasType: 'bfloat16' as const } : {}), ...(r[5] ? { out: 'fp32' as const } : {}), ...(r[1] === 'q' ? { schedule: 'pingpong' as const } : {}), ...(r[8] ? { twinM: Number(r[8]) } : {}), ...residual };
 }
 
 async function prepare(dir: string) {
@@ -95,7 +99,7 @@ async function prepare(dir: string) {
       if (!d) continue;
       const r = renderGemm(d);
       kernels.push(r);
-      lines.push(`gemm ${r.name} ${m} ${n} ${k} ${d.bn} ${r.grid} ${r.sharedBytes} ${d.epilogue === 'scaled' ? (d.bias ? (d.biasType === 'bfloat16' ? 3 : 2) : 1) : 0} ${d.out === 'fp32' ? 4 : 2} ${d.twinM ?? 0} ${v}:${label.replace(/ /g, '_')}`);
+      lines.push(`gemm ${r.name} ${m} ${n} ${k} ${d.bn} ${r.grid} ${r.sharedBytes} ${d.epilogue === 'scaled' ? (d.bias ? (d.biasType === 'bfloat16' ? 3 : 2) : 1) : 0} ${d.out === 'fp32' ? 4 : 2} ${d.twinM ?? 0} ${d.residual ? 1 : 0} ${v}:${label.replace(/ /g, '_')}`);
     }
   }
   const report = await buildKernels([{ name: 'gemm', source: renderUnit(kernels), hot: true }], { target: 'h100', cacheDir: join(ROOT, '.gpu', 'build-cache') });
@@ -121,7 +125,7 @@ export function harnessCode(i: number, seed: number, mode = 0): number {
   return (h & 0x80) | (kind === 0 ? 0 : kind < 3 ? (m === 0 ? 1 : m) : (e << 3) | (e === 15 && m === 7 ? 6 : m));
 }
 /** The harness's draw of value i in [lo, hi), in its fp32 arithmetic. */
-function harnessDraw(i: number, seed: number, lo: number, hi: number): number {
+export function harnessDraw(i: number, seed: number, lo: number, hi: number): number {
   const f = Math.fround;
   return f(lo + f(f(f(hi - lo) * (harnessHash(i, seed) >>> 8)) / 16777216));
 }
@@ -172,6 +176,19 @@ function simulate(s: ReturnType<typeof readSamples>, K: number, seeds: { x: numb
   return to === 16 ? y.map(roundToBf16) : y;
 }
 
+/**
+ * The residual epilogue over sampled outputs y (rows x cols, bf16 values) of a GEMM of `m` rows: R + gate · y,
+ * each step rounded to bf16 as the graph's Mul and Add (R and the gate as the harness draws them, seeds
+ * 23 and 29 + vec).
+ */
+function withResidual(y: number[], s: ReturnType<typeof readSamples>, m: number, n: number, vec: number): number[] {
+  return y.map((v, i) => {
+    const row = s.rows[Math.floor(i / s.SC)], col = s.cols[i % s.SC];
+    const r = roundToBf16(harnessDraw(row * n + col, 23 + vec, -512, 512)), g = roundToBf16(harnessDraw(Math.floor(row / (m / 2)) * n + col, 29 + vec, -2, 2));
+    return roundToBf16(Math.fround(r + roundToBf16(Math.fround(g * v))));
+  });
+}
+
 /** Prints the table; returns how many cases lack samples or have an own-kernel output (a twin's too) that is not the simulation's bit for bit. */
 export function check(dir: string, samples: string): number {
   const lines = readFileSync(join(dir, 'cases.txt'), 'utf8').trim().split('\n');
@@ -180,16 +197,17 @@ export function check(dir: string, samples: string): number {
   let failed = 0;
   lines.forEach((line, index) => {
     const file = join(samples, `case${index}.bin`), twinFile = join(samples, `case${index}-twin.bin`);
-    const [, , mS, nS, kS, , , , scaledS, outBytesS, twinS, label] = line.split(' ');
-    const [M, N, K, scaled, outBytes, M2] = [mS, nS, kS, scaledS, outBytesS, twinS].map(Number);
+    const [, , mS, nS, kS, , , , scaledS, outBytesS, twinS, residualS, label] = line.split(' ');
+    const [M, N, K, scaled, outBytes, M2, residual] = [mS, nS, kS, scaledS, outBytesS, twinS, residualS].map(Number);
+    const epilogue = (y: number[], t: ReturnType<typeof readSamples>, m: number, vec: number) => (residual ? withResidual(y, t, m, N, vec) : y);
     if (!existsSync(file) || (M2 && !existsSync(twinFile))) { console.log(`| ${label} | | | no samples (${M2 ? `${file}, ${twinFile}` : file}) | | | |`); failed++; return; }
     const s = readSamples(file, { M, N, K }, `cases.txt line ${index + 1}`);
     const seeds = { x: 1234 + M, w: 5678 + N, vec: 0 };
     const d = variant(label.split(':')[0], M, N, K);
     const ownTo = outBytes === 4 ? 1 : 16;
     // The own kernel: its promotion (K blocks of 128 codes); cuBLASLt fast: none.
-    const own = compare(s.got(0), simulate(s, K, seeds, scaled, 'sm90', ownTo, true, (d?.promote ?? 0) * 128));
-    const ownExact = compare(s.got(0), simulate(s, K, seeds, scaled, 'exact', ownTo, true));
+    const own = compare(s.got(0), epilogue(simulate(s, K, seeds, scaled, 'sm90', ownTo, true, (d?.promote ?? 0) * 128), s, M, 0));
+    const ownExact = compare(s.got(0), epilogue(simulate(s, K, seeds, scaled, 'exact', ownTo, true), s, M, 0));
     const fast = compare(s.got(1), simulate(s, K, seeds, scaled, 'sm90', 16, false));
     const exact = compare(s.got(2), simulate(s, K, seeds, scaled, 'exact', 16, false));
     const n = s.SR * s.SC;
@@ -199,7 +217,7 @@ export function check(dir: string, samples: string): number {
     if (!M2) return;
     // The twin: its own operands and vectors (the harness's seeds for it), bf16 Y.
     const t = readSamples(twinFile, { M: M2, N, K }, `cases.txt line ${index + 1}'s twin`);
-    const twin = compare(t.got(0), simulate(t, K, { x: 4321 + M2, w: 8765 + N, vec: 10 }, scaled, 'sm90', 16, true));
+    const twin = compare(t.got(0), epilogue(simulate(t, K, { x: 4321 + M2, w: 8765 + N, vec: 10 }, scaled, 'sm90', 16, true), t, M2, 10));
     if (twin.same !== t.SR * t.SC) failed++;
     console.log(`| ${label} twin | ${M2}x${N}x${K} | ${t.SR * t.SC} | ${cell(twin, t.SR * t.SC)} | | | |`);
   });

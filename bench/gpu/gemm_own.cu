@@ -18,6 +18,8 @@
 // `npx tsx bench/gpu/gemm-own.ts check DIR SAMPLES` to hold against the bit-level simulation
 // (compiler/quant/tensor-core.ts), which regenerates the operands from the same hash: int32 operands
 // mode, SR, SC, M, N, K, rows[SR], cols[SC], then float32 [3][SR][SC].
+// A residual case (RESIDUAL 1): the kernel's Y is R + gate · y (see residualInputs); its samples are checked
+// against that of the simulation bit for bit (gemm-own.ts check).
 // A twin case (TWIN_M > 0, compiler/codegen/gemm.ts twinM): the kernel also computes Y2 = X2 · W2ᵀ
 // (TWIN_M rows, its own operands, scales and bias drawn from other seeds) in the same launch; Y2 is
 // poisoned and checked the same way (rel L2 against fp64, every output written), and its samples go to
@@ -143,9 +145,9 @@ int main(int argc, char** argv) {
   FILE* f = fopen((dir + "/cases.txt").c_str(), "r");
   if (!f) { fprintf(stderr, "no cases.txt in %s\n", dir.c_str()); return 2; }
   char kname[128], label[256];
-  long M, N, K, M2; int BN, grid, shared, scaled, outBytes;
+  long M, N, K, M2; int BN, grid, shared, scaled, outBytes, residual;
   printf("| case | M x N x K | kernel µs | TFLOP/s | cuBLASLt fast µs | exact µs | kernel / fast | rel L2 kernel | fast | exact | unwritten |\n");
-  while (fscanf(f, " gemm %127s %ld %ld %ld %d %d %d %d %d %ld %255s", kname, &M, &N, &K, &BN, &grid, &shared, &scaled, &outBytes, &M2, label) == 11) {
+  while (fscanf(f, " gemm %127s %ld %ld %ld %d %d %d %d %d %ld %d %255s", kname, &M, &N, &K, &BN, &grid, &shared, &scaled, &outBytes, &M2, &residual, label) == 12) {
     CUfunction fn; CU(cuModuleGetFunction(&fn, mod, kname));
     CU(cuFuncSetAttribute(fn, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, shared));
     uint8_t *X, *W; void *Y, *D;
@@ -201,13 +203,46 @@ int main(int argc, char** argv) {
       encode(&tmY2, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, Y2, N, M2, (int)N * 2, 64, 64);
       if (scaled) vectors(M2, 10, xs2, ws2, bias2, hxs2, hws2, hbias2);
     }
-    // The kernel's parameters: X, W, Y maps, Y, then (scaled) xs, ws (and bias); the twin's likewise.
+    // residual (QLinear epilogue 'residual', compiler/codegen/gemm.ts): Y = R + gate · y, R bf16 [rows, N] in
+    // [-512, 512), the gate bf16 [2, N] in [-2, 2) (two batches of rows / 2 rows), both rounded to bf16 from
+    // draws of seeds 23 and 29 (+ 10 for the twin's), so that both terms move every output.
+    auto bf16Round = [](float v) { uint32_t u; memcpy(&u, &v, 4); u += 0x7fffu + ((u >> 16) & 1u); return (uint16_t)(u >> 16); };
+    auto residualInputs = [&](long rowsN, uint32_t seed, void*& res, void*& gate, CUtensorMap* tm, std::vector<float>& hR, std::vector<float>& hG) {
+      auto drawBf16 = [&](long n, uint32_t s, float lo, float hi, std::vector<float>& host) {
+        std::vector<uint16_t> b(n); host.resize(n);
+        for (long i = 0; i < n; ++i) {
+          uint32_t h = (uint32_t)i * 0x9e3779b1u + s; h ^= h >> 16; h *= 0x85ebca6bu; h ^= h >> 13;
+          b[i] = bf16Round(lo + (hi - lo) * (float)(h >> 8) / 16777216.f);
+          uint32_t u = (uint32_t)b[i] << 16; memcpy(&host[i], &u, 4);
+        }
+        return b;
+      };
+      const std::vector<uint16_t> r = drawBf16(rowsN * N, 23u + seed, -512.f, 512.f, hR), g = drawBf16(2 * N, 29u + seed, -2.f, 2.f, hG);
+      CK(cudaMalloc(&res, r.size() * 2)); CK(cudaMalloc(&gate, g.size() * 2));
+      CK(cudaMemcpy(res, r.data(), r.size() * 2, cudaMemcpyHostToDevice)); CK(cudaMemcpy(gate, g.data(), g.size() * 2, cudaMemcpyHostToDevice));
+      encode(tm, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, res, N, rowsN, (int)N * 2, 64, 64);
+    };
+    void *Rres = nullptr, *gate = nullptr, *Rres2 = nullptr, *gate2 = nullptr;
+    CUtensorMap tmR, tmR2;
+    std::vector<float> hR, hG, hR2, hG2;
+    if (residual) { residualInputs(M, 0, Rres, gate, &tmR, hR, hG); if (M2) residualInputs(M2, 10, Rres2, gate2, &tmR2, hR2, hG2); }
+    // The kernel's parameters: X, W, Y maps, Y, then (scaled) xs, ws (and bias), then (residual) the gate and R's map; the twin's likewise.
     std::vector<void*> params = {&tmX, &tmW, &tmY, &Y};
     if (scaled) { params.push_back(&xs); params.push_back(&ws); if (scaled >= 2) params.push_back(&bias); }
+    if (residual) { params.push_back(&gate); params.push_back(&tmR); }
     if (M2) {
       for (void* p : {(void*)&tmX2, (void*)&tmW2, (void*)&tmY2, (void*)&Y2}) params.push_back(p);
       if (scaled) { params.push_back(&xs2); params.push_back(&ws2); if (scaled >= 2) params.push_back(&bias2); }
+      if (residual) { params.push_back(&gate2); params.push_back(&tmR2); }
     }
+    // The residual epilogue in fp64 over sampled rows: R + gate[row's batch] · y.
+    auto addResidual = [&](std::vector<double>& ref, const std::vector<int>& rowsOf, long rowsN, const std::vector<float>& hRes, const std::vector<float>& hGate) {
+      if (!residual) return;
+      for (size_t r = 0; r < rowsOf.size(); ++r) for (long n = 0; n < N; ++n) {
+        double& v = ref[r * N + n];
+        v = hRes[(size_t)rowsOf[r] * N + n] + (double)hGate[(size_t)(rowsOf[r] / (rowsN / 2)) * N + n] * v;
+      }
+    };
     auto launchOwn = [&]() { CU(cuLaunchKernel(fn, grid, 1, 1, 384, 1, 1, shared, stream, params.data(), nullptr)); };
 
     // cuBLASLt, as runtime/gpu/cublaslt.ts runs an unscaled FP8 GEMM.
@@ -285,12 +320,14 @@ int main(int argc, char** argv) {
       CK(cudaMemcpyAsync(ref2.data(), dRef, ref2.size() * 8, cudaMemcpyDeviceToHost, stream));
       CK(cudaStreamSynchronize(stream));
       if (scaled) for (int r = 0; r < R; ++r) for (long n = 0; n < N; ++n) ref2[(size_t)r * N + n] = ref2[(size_t)r * N + n] * hxs2[rows2[r]] * hws2[n] + (scaled >= 2 ? hbias2[n] : 0.0);
+      addResidual(ref2, rows2, M2, hR2, hG2);
       gotTwin = sampleRows(Y2, 2, rows2);
       errTwin = relL2(ref2, gotTwin);
     }
     // The kernel's reference: the sums scaled as its epilogue defines (fp64), cuBLASLt's the plain sums.
     std::vector<double> refOwn = ref;
     if (scaled) for (int r = 0; r < R; ++r) for (long n = 0; n < N; ++n) refOwn[(size_t)r * N + n] = ref[(size_t)r * N + n] * hxs[rows[r]] * hws[n] + (scaled >= 2 ? hbias[n] : 0.0);
+    addResidual(refOwn, rows, M, hR, hG);
     const std::vector<float> gotOwn = sample(Y, outBytes);
     const double errOwn = relL2(refOwn, gotOwn);
     launchLt(1); CK(cudaStreamSynchronize(stream));
@@ -394,6 +431,7 @@ int main(int argc, char** argv) {
     cublasLtMatrixLayoutDestroy(la); cublasLtMatrixLayoutDestroy(lb); cublasLtMatrixLayoutDestroy(ld);
     for (int i = 0; i < 2; ++i) cublasLtMatmulDescDestroy(desc[i]);
     if (scaled) { CK(cudaFree(xs)); CK(cudaFree(ws)); CK(cudaFree(bias)); }
+    if (residual) { CK(cudaFree(Rres)); CK(cudaFree(gate)); if (M2) { CK(cudaFree(Rres2)); CK(cudaFree(gate2)); } }
     if (M2) { CK(cudaFree(X2)); CK(cudaFree(W2)); CK(cudaFree(Y2)); if (scaled) { CK(cudaFree(xs2)); CK(cudaFree(ws2)); CK(cudaFree(bias2)); } }
     CK(cudaFree(X)); CK(cudaFree(W)); CK(cudaFree(Y)); CK(cudaFree(D)); CK(cudaFree(dRows)); CK(cudaFree(dRef));
   }

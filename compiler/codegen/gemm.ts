@@ -60,7 +60,18 @@ export interface GemmDescriptor {
   out?: 'bf16' | 'fp32';
   /** Rows of a twin GEMM (same N, K, epilogue; ping-pong, bf16 Y) run in the same launch, its tiles last. */
   twinM?: number;
+  /**
+   * The residual epilogue (ping-pong, scaled, bf16 Y): Y = R + gate ⊙ y (QLinear epilogue 'residual'),
+   * the gate [B, N] by each row's batch (row / rowsPerBatch; B = 1: every row), per GEMM of the launch.
+   */
+  residual?: { gemms: ResidualGate[] };
 }
+
+/** A residual GEMM's gate: `batches` rows of N (1: broadcast over every row), `rowsPerBatch` rows of Y each, `batchStride` elements apart. */
+export interface ResidualGate { batches: number; rowsPerBatch: number; batchStride: number }
+
+/** Staged gate rows a residual tile of 128 rows may reach: all of B, or those 128 rows span. */
+const gateRows = (g: ResidualGate) => (g.batches === 1 || g.rowsPerBatch % 128 === 0 ? 1 : Math.min(g.batches, Math.ceil(128 / g.rowsPerBatch) + 1));
 
 /** The ping-pong's scaled epilogue reads its tile's scales from shared memory (the template's stagedScales). */
 const stagedScales = (d: Pick<GemmDescriptor, 'epilogue' | 'schedule'>) => d.epilogue === 'scaled' && d.schedule === 'pingpong';
@@ -69,8 +80,10 @@ const stagedScales = (d: Pick<GemmDescriptor, 'epilogue' | 'schedule'>) => d.epi
  * Dynamic shared memory: alignment slack, the stages, a bf16 Y's four 8 KB chunk buffers, the two
  * consumers' staged scales (ping-pong, scaled: BN column scales, BN biases, 128 token scales each), the barriers.
  */
-export const gemmSharedBytes = (d: Pick<GemmDescriptor, 'bn' | 'stages' | 'out'> & Partial<Pick<GemmDescriptor, 'epilogue' | 'schedule'>>) =>
-  1024 + d.stages * (128 * 128 + d.bn * 128) + (d.out === 'fp32' ? 0 : 4 * 8192) + (stagedScales({ epilogue: d.epilogue ?? 'unscaled', schedule: d.schedule }) ? 2 * (2 * d.bn + 128) * 4 : 0) + 16 * d.stages;
+export const gemmSharedBytes = (d: Pick<GemmDescriptor, 'bn' | 'stages' | 'out'> & Partial<Pick<GemmDescriptor, 'epilogue' | 'schedule' | 'residual'>>) =>
+  1024 + d.stages * (128 * 128 + d.bn * 128) + (d.out === 'fp32' ? 0 : 2 * (d.residual ? d.bn / 64 : 2) * 8192)
+  + (d.residual ? 2 * (Math.max(...d.residual.gemms.map(gateRows)) * (d.bn / 2) * 16 + 128 * 4) + 32
+    : stagedScales({ epilogue: d.epilogue ?? 'unscaled', schedule: d.schedule }) ? 2 * (2 * d.bn + 128) * 4 : 0) + 16 * d.stages;
 
 /** Rendered kernels by descriptor: a model repeats a few GEMM shapes over its blocks. */
 const rendered = new Map<string, RenderedKernel>();
@@ -98,6 +111,12 @@ function render(d: GemmDescriptor): RenderedKernel {
   if (d.schedule === 'pingpong' && (d.promote || d.bn > 192)) fail(where, 'a ping-pong tile of 128 rows in registers (fast accumulation, width <= 192)', `width ${d.bn}${d.promote ? ', promotion' : ''}`);
   if (d.bias && d.epilogue !== 'scaled') fail(where, 'a bias with the scaled epilogue', d.epilogue);
   if (d.twinM !== undefined && !(Number.isInteger(d.twinM) && d.twinM >= 1 && d.schedule === 'pingpong' && d.out !== 'fp32')) fail(where, 'a twin of at least one row with the ping-pong schedule and a bf16 Y', `twin rows ${d.twinM}, ${d.schedule ?? 'cooperative'}, ${d.out ?? 'bf16'}`);
+  if (d.residual) {
+    if (d.schedule !== 'pingpong' || d.epilogue !== 'scaled' || d.out === 'fp32') fail(where, 'the residual epilogue in the ping-pong schedule with scales and a bf16 Y', `${d.schedule ?? 'cooperative'}, ${d.epilogue}, ${d.out ?? 'bf16'}`);
+    // A thread's two rows (8 apart in a 16-row group) take one batch's gate: rows a batch a multiple of 16.
+    if (d.residual.gemms.length !== (d.twinM ? 2 : 1) || d.residual.gemms.some((g) => !(Number.isInteger(g.batches) && g.batches >= 1 && Number.isInteger(g.rowsPerBatch) && g.rowsPerBatch >= 1 && (g.batches === 1 || g.rowsPerBatch % 16 === 0)))) fail(where, 'a gate for each GEMM of the launch (batches and rows a batch whole numbers >= 1, rows a batch a multiple of 16 with several batches)', JSON.stringify(d.residual.gemms));
+    if (d.bias && d.biasType !== 'bfloat16') fail(where, 'no bias or a bf16 one with the residual epilogue (a 16-byte record a column pair)', d.biasType ?? 'float32');
+  }
   const shared = gemmSharedBytes(d);
   if (shared > MAX_SHARED) fail(where, `at most ${MAX_SHARED} bytes of shared memory`, `${shared} (${d.stages} stages)`);
   const mma = wgmmaFunction('ss-e4m3', d.bn);
@@ -108,10 +127,23 @@ function render(d: GemmDescriptor): RenderedKernel {
     // wide) starts the next tile on the buffer of the previous tile's last (latest) store.
     oddChunks: d.schedule !== 'pingpong' && (d.bn / 64) % 2 === 1,
     twin: d.twinM !== undefined, twinM: d.twinM ?? 0,
+    residual: !!d.residual, ...(d.residual ? residualParams(d.residual.gemms) : {}),
   })].join('\n');
   const tiles = gemmTiles(d.m, d.n, d.bn, d.twinM);
   return { name, source, hot: true, grid: Math.min(H100_SMS, tiles), block: 384, sharedBytes: shared };
 }
+
+/** The template's residual values: the launch's largest staged gate rows, each GEMM's batches and rows a batch. */
+const residualParams = (gemms: ResidualGate[]) => {
+  const [a, b] = gemms;
+  // Rows a batch all powers of two: the template shifts by their log2 instead of dividing (registers: a division spills).
+  const shift = gemms.every((g) => (g.rowsPerBatch & (g.rowsPerBatch - 1)) === 0);
+  const rows = (g: ResidualGate | undefined) => (g ? (shift ? Math.log2(g.rowsPerBatch) : g.rowsPerBatch) : 1);
+  return {
+    gateRows: Math.max(...gemms.map(gateRows)), gateShift: shift, gateBatches: a.batches, rowsPerBatch: rows(a), gateStride: a.batchStride,
+    gateBatches2: b?.batches ?? 1, rowsPerBatch2: rows(b), gateStride2: b?.batchStride ?? 0,
+  };
+};
 
 /** Output tiles of a launch: the GEMM's (128-row tiles) and its twin's. */
 const gemmTiles = (m: number, n: number, bn: number, twinM = 0) => (Math.ceil(m / 128) + Math.ceil(twinM / 128)) * (n / bn);
@@ -165,12 +197,15 @@ export const ownGemmTakes = (m: number, n: number, k: number, yType: string, sca
  * `twinM` (dc.GroupedGemm, fast accumulation): a twin GEMM of that many rows, the same N and K and
  * epilogue, in the same launch; its arguments (X2, W2, Y2, Y2's pointer, then xs2, ws2, bias2 as the
  * first's) follow the first's, and its maps the first's.
+ * `residual` (QLinear epilogue 'residual', scaled, bf16 Y, fast accumulation): each GEMM's gate, whose
+ * pointer and R's map follow its other arguments.
  */
 export function ownGemm(
   m: number, n: number, k: number, promote: number, yType: string = 'bfloat16', scaled?: ScaledTypes, minTiles = OWN_GEMM_MIN_TILES, twinM?: number,
+  residual?: ResidualGate[],
 ): { kernel: RenderedKernel; maps: TensorMapArg[] } | undefined {
   const bn = 192;
-  if (!ownGemmTakes(m, n, k, yType, scaled, minTiles, twinM) || (twinM && promote)) return undefined;
+  if (!ownGemmTakes(m, n, k, yType, scaled, minTiles, twinM) || (twinM && promote) || (residual && (promote || !scaled || yType !== 'bfloat16'))) return undefined;
   const f32 = yType === 'float32';
   const kernel = renderGemm({
     kind: 'gemm-fp8', m, n, k, bn, stages: 4, groupM: groupRows(m, k), promote, epilogue: scaled ? 'scaled' : 'unscaled', bias: !!scaled?.bias,
@@ -178,14 +213,15 @@ export function ownGemm(
     // fp32 Y (float32 graphs: the tiny fixtures; accuracy checks) takes the cooperative schedule: the
     // ping-pong's fp32 stores from registers with staged scales spill 8 bytes (sm_90a, CUDA 13.0).
     ...(promote || f32 ? {} : { schedule: 'pingpong' as const }), ...(f32 ? { out: 'fp32' as const } : {}),
-    ...(twinM ? { twinM } : {}),
+    ...(twinM ? { twinM } : {}), ...(residual ? { residual: { gemms: residual } } : {}),
   });
   const maps = (first: number, rows: number): TensorMapArg[] => [
     { param: first, dtype: 'uint8', rows, cols: k, rowBytes: k, box: [128, 128] },
     { param: first + 1, dtype: 'uint8', rows: n, cols: k, rowBytes: k, box: [128, bn] },
     f32 ? { param: first + 2, dtype: 'float32', rows, cols: n, rowBytes: 4 * n, box: [32, 64] } : { param: first + 2, dtype: 'bfloat16', rows, cols: n, rowBytes: 2 * n, box: [64, 64] },
   ];
-  // A GEMM's arguments: X, W, Y (maps), Y's pointer, then (scaled) xs, ws and the bias.
-  const perGemm = 4 + (scaled ? 2 + (scaled.bias ? 1 : 0) : 0);
-  return { kernel, maps: [...maps(0, m), ...(twinM ? maps(perGemm, twinM) : [])] };
+  // A GEMM's arguments: X, W, Y (maps), Y's pointer, then (scaled) xs, ws and the bias, then (residual) the gate and R (a map).
+  const perGemm = 4 + (scaled ? 2 + (scaled.bias ? 1 : 0) : 0) + (residual ? 2 : 0);
+  const rMap = (first: number, rows: number): TensorMapArg[] => (residual ? [{ param: first + perGemm - 1, dtype: 'bfloat16', rows, cols: n, rowBytes: 2 * n, box: [64, 64] }] : []);
+  return { kernel, maps: [...maps(0, m), ...rMap(0, m), ...(twinM ? [...maps(perGemm, twinM), ...rMap(perGemm, twinM)] : [])] };
 }

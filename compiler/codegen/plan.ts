@@ -46,7 +46,9 @@ import { isNvfp4ActivationQuantize, nvfp4QuantizeDescriptor, renderNvfp4Quantize
 import { type RenderedKernel, launchValues, renderElementwise, renderSegmented } from './render.ts';
 import { type Deferred, type ReaderKind, deferredGemms } from './dequant.ts';
 import { gemvDescriptor, renderGemv } from './gemv.ts';
-import { type ScaledTypes, ownGemm, ownGemmTakes } from './gemm.ts';
+import { type ResidualGate, type ScaledTypes, ownGemm, ownGemmTakes } from './gemm.ts';
+import { isResidualQLinear } from '../ops/quant.ts';
+import { residualGate } from '../../passes/fuse-gemm-residual.ts';
 
 export interface LaunchArg { value: string; where: 'arena' | 'weight' | 'input'; offset?: number }
 
@@ -189,6 +191,13 @@ export function kernelPlan(graph: Graph, memory: MemoryPlan, deferred: ReadonlyM
       if (!isDense(view.dims)) fail(`${n.op} launch -> ${n.outputs[0]}`, 'dense inputs (only element-wise, attention and data-movement kernels read strided views)', `'${v}' with strides [${view.dims.map((d) => d.stride)}]`);
     }
   };
+  // A residual QLinear's gate (fuse-gemm-residual): its batches and rows a batch, and where its batch rows sit
+  // (a window of the modulation's output, or a dense array): N contiguous values a row.
+  const gateOf = (q: Node): ResidualGate => {
+    const g = residualGate(graph, q), n = shapeOf(graph, q.outputs[0]).at(-1)!, dims = windowOf(q.inputs[5])?.dims;
+    if (dims && dims.at(-1)!.stride !== 1) fail(`QLinear launch -> ${q.outputs[0]}`, 'a gate of contiguous rows', `'${q.inputs[5]}' with strides [${dims.map((d) => d.stride)}]`);
+    return { ...g, batchStride: g.batches === 1 ? 0 : dims ? dims[0].stride : n };
+  };
   const place = (node: Node) => {
     const name = node.outputs[0];
     if (isNvfp4ActivationQuantize(graph, node)) {
@@ -236,11 +245,15 @@ export function kernelPlan(graph: Graph, memory: MemoryPlan, deferred: ReadonlyM
       // One kernel's parameters for both: the same scale and bias types (and a bias in both or neither), the same Y type.
       const types = (g: Node) => JSON.stringify([scaledTypes(graph, g), dtypeOf(graph, g.outputs[0])]);
       if (types(a) !== types(b)) fail(`GroupedGemm launch -> ${name}`, 'GEMMs of one scale, bias and output type', `${types(a)} and ${types(b)}`);
-      dense(node, node.inputs);
-      const own = options.ownGemm ? ownGemm(da.m, da.n, da.k, options.ownGemm.promote, dtypeOf(graph, a.outputs[0]), scaledTypes(graph, a), options.ownGemm.minTiles, db.m) : undefined;
+      // Dense operands; a residual epilogue's gate is read by rows (gateOf).
+      dense(node, node.inputs.filter((v) => ![a, b].some((g) => isResidualQLinear(g) && g.inputs[5] === v)));
+      if (isResidualQLinear(a) !== isResidualQLinear(b)) fail(`GroupedGemm launch -> ${name}`, 'GEMMs of one epilogue', 'a residual QLinear beside a plain one');
+      const residual = isResidualQLinear(a) ? [gateOf(a), gateOf(b)] : undefined;
+      const own = options.ownGemm ? ownGemm(da.m, da.n, da.k, options.ownGemm.promote, dtypeOf(graph, a.outputs[0]), scaledTypes(graph, a), options.ownGemm.minTiles, db.m, residual) : undefined;
       if (!own) { [a, b].forEach(place); return; }
       kernels.set(own.kernel.name, own.kernel);
-      const values = (g: Node) => { const [x, xs, w, ws, bias] = g.inputs; return [x, w, g.outputs[0], g.outputs[0], xs, ws, ...(bias ? [bias] : [])]; };
+      // Per GEMM: X, W, Y (maps), Y's pointer, xs, ws[, bias][, gate, R (a map)].
+      const values = (g: Node) => { const [x, xs, w, ws, bias, gate, r] = g.inputs; return [x, w, g.outputs[0], g.outputs[0], xs, ws, ...(bias ? [bias] : []), ...(residual ? [gate, r] : [])]; };
       launches.push({ kind: 'kernel', node: name, kernel: own.kernel.name, grid: own.kernel.grid, block: own.kernel.block, sharedBytes: own.kernel.sharedBytes, args: [...values(a), ...values(b)].map(arg), maps: own.maps });
       return;
     }
@@ -248,15 +261,18 @@ export function kernelPlan(graph: Graph, memory: MemoryPlan, deferred: ReadonlyM
       const { m, n, k } = gemmDims(graph, node);
       const precision = node.op === 'QLinear' ? (node.attrs.format as 'fp8' | 'nvfp4') : 'high';
       const bias = node.op === 'QLinear' ? !!node.inputs[4] : !!node.inputs[2];
-      dense(node, node.inputs);
+      // Dense operands; a residual epilogue's gate is read by rows (gateOf).
+      dense(node, isResidualQLinear(node) ? node.inputs.filter((_, i) => i !== 5) : node.inputs);
       // The own kernel: a deferred GEMM as it stands (unscaled), any other with its scales and bias in the epilogue.
-      const scaled = !deferred.has(name);
-      const own = options.ownGemm && precision === 'fp8' ? ownGemm(m, n, k, options.ownGemm.promote, dtypeOf(graph, name), scaled ? scaledTypes(graph, node) : undefined, options.ownGemm.minTiles) : undefined;
+      const scaled = !deferred.has(name), residual = isResidualQLinear(node) ? [gateOf(node)] : undefined;
+      const own = options.ownGemm && precision === 'fp8' ? ownGemm(m, n, k, options.ownGemm.promote, dtypeOf(graph, name), scaled ? scaledTypes(graph, node) : undefined, options.ownGemm.minTiles, undefined, residual) : undefined;
+      // fuse-gemm-residual fuses only where the own kernel runs the GEMM (and unfuses the rest).
+      if (residual && !own) fail(`QLinear launch -> ${name}`, 'the own FP8 GEMM for a residual epilogue (fuse-gemm-residual)', `a GEMM it does not take (${m}x${n}x${k})`);
       if (own) {
-        // X [M, K] codes, W [N, K] codes, Y [M, N] (dense: dense() above) as tensor maps, then Y's pointer, then (scaled) xs, ws and the bias.
-        const [x, xs, w, ws, b] = node.inputs;
+        // X [M, K] codes, W [N, K] codes, Y [M, N] (dense: dense() above) as tensor maps, then Y's pointer, then (scaled) xs, ws and the bias, then (residual) the gate and R (a map).
+        const [x, xs, w, ws, b, gate, r] = node.inputs;
         kernels.set(own.kernel.name, own.kernel);
-        const values = [x, w, name, name, ...(scaled ? [xs, ws, ...(bias ? [b] : [])] : [])];
+        const values = [x, w, name, name, ...(scaled ? [xs, ws, ...(bias ? [b] : [])] : []), ...(residual ? [gate, r] : [])];
         launches.push({ kind: 'kernel', node: name, kernel: own.kernel.name, grid: own.kernel.grid, block: own.kernel.block, sharedBytes: own.kernel.sharedBytes, args: values.map(arg), maps: own.maps });
         return;
       }

@@ -21,6 +21,9 @@
  *          rounded once to `to`: bit for bit where the own kernel applies the scales (a deferred
  *          GEMM, compiler/codegen/dequant.ts, rounds its raw sums to `to` first; cuBLASLt's scaled
  *          epilogue is not measured against it).
+ *          epilogue "residual" (inputs xq, xs, wq, ws, b or '', gate, r; passes/fuse-gemm-residual.ts):
+ *          the graph's Add(r, Mul(gate, y)) of that y, each rounded to y's type as those ops round
+ *          (what the own kernel's residual epilogue computes); r has y's shape, gate broadcasts to it.
  *   WQLinear(x, wq, ws[, b]){transB, format: fp8, to}   weight-only: Linear(x, Dequantize(wq, ws), b),
  *          x in its own type (not quantized); what the FP8 GEMV (compiler/codegen/gemv.ts) computes:
  *          y = Σ_k x[k] · wq[n, k] · ws[n] (+ b[n]), fp32 accumulation (here float64).
@@ -33,8 +36,9 @@ import type { Node } from '../ir/graph.ts';
 import { Tensor } from '../ir/tensor.ts';
 import { E2M1_MAX, E4M3_MAX, roundE2M1, roundE4M3 } from '../quant/formats.ts';
 import { e4m3Parts, sm90Dot } from '../quant/tensor-core.ts';
+import { elementwiseOps } from './elementwise.ts';
 import { fusedOps } from './fused.ts';
-import { type OpDef, type RuntimeValue, attrInt, attrString, newTensor, normAxis, optionalTensor, out, tensorArg } from './op.ts';
+import { type OpDef, type RuntimeValue, attrInt, attrString, broadcastShapes, newTensor, normAxis, optionalTensor, out, tensorArg } from './op.ts';
 
 export type QuantFormat = 'fp8' | 'nvfp4' | 'bf16';
 export const NVFP4_BLOCK = 16;
@@ -143,13 +147,29 @@ const dequantizeOp: OpDef = {
   },
 };
 
+/** Whether a QLinear carries the residual epilogue (inputs 5 and 6: the gate and r). */
+export const isResidualQLinear = (node: Node) => node.domain === 'dc' && node.op === 'QLinear' && node.attrs.epilogue === 'residual';
+
 /** QLinear: activations quantized along their last axis, weights along K (axis 1 if transB). */
 const qlinear: OpDef = {
   infer: (c) => {
     const y = fusedOps.Linear.infer({ ...c, input: (i: number) => c.input(i === 0 ? 0 : i === 1 ? 2 : 4), has: (i: number) => c.has(i === 0 ? 0 : i === 1 ? 2 : 4) });
-    return [out(toDtype(c.node, 'float32'), (y[0] as { shape: readonly number[] }).shape)];
+    const type = out(toDtype(c.node, 'float32'), (y[0] as { shape: readonly number[] }).shape);
+    const epilogue = attrString(c.node, 'epilogue', 'none');
+    if (epilogue === 'none') return [type];
+    if (epilogue !== 'residual' || !c.has(5) || !c.has(6)) fail(c.where, 'epilogue "residual" with a gate and a residual input (6 and 7)', `'${epilogue}' with ${c.node.inputs.length} inputs`);
+    const shape = (y[0] as { shape: readonly number[] }).shape, dtype = toDtype(c.node, 'float32'), gate = c.input(5), r = c.input(6);
+    if (gate.dtype !== dtype || broadcastShapes([shape, gate.shape], c.where).join() !== shape.join()) fail(c.where, `a gate of ${dtype} broadcasting to [${shape}]`, `${gate.dtype}[${gate.shape}]`);
+    if (r.dtype !== dtype || r.shape.join() !== shape.join()) fail(c.where, `a residual of the output's type ${dtype}[${shape}]`, `${r.dtype}[${r.shape}]`);
+    return [type];
   },
   exec: (ins, node) => {
+    if (isResidualQLinear(node)) {
+      // y, then the graph's Mul(y, gate) and Add(r, ·), each rounded to y's type.
+      const [y] = qlinear.exec([...ins.slice(0, 5)], { ...node, inputs: node.inputs.slice(0, 5), attrs: { ...node.attrs, epilogue: 'none' } }) as Tensor[];
+      const [m] = elementwiseOps.Mul.exec([y, tensorArg(ins, 5, node)], { ...node, op: 'Mul' }) as Tensor[];
+      return elementwiseOps.Add.exec([tensorArg(ins, 6, node), m], { ...node, op: 'Add' });
+    }
     const transB = attrInt(node, 'transB', 0) === 1;
     const xq = tensorArg(ins, 0, node), wq = tensorArg(ins, 2, node);
     const accumulate = attrString(node, 'accumulate', 'exact');
