@@ -77,7 +77,9 @@ function gemmKey(graph: Graph, n: Node): string | undefined {
   const g = gemmShape(graph, n);
   if (!g) return undefined;
   const [, xs, , ws, bias] = n.inputs;
-  return `QLinear|${g.n}|${g.k}|${JSON.stringify(n.attrs)}|${typeOf(graph, xs)?.dtype}|${typeOf(graph, ws)?.dtype}|${bias ? typeOf(graph, bias)?.dtype : '-'}`;
+  // Epilogue "none" (a residual add given back: passes/fuse-gemm-residual.ts) is a plain QLinear's.
+  const { epilogue, ...attrs } = n.attrs;
+  return `QLinear|${g.n}|${g.k}|${JSON.stringify(epilogue === 'none' ? attrs : n.attrs)}|${typeOf(graph, xs)?.dtype}|${typeOf(graph, ws)?.dtype}|${bias ? typeOf(graph, bias)?.dtype : '-'}`;
 }
 
 /**

@@ -141,7 +141,7 @@ describe('full-size graphs', () => {
     expect(own.length, name).toBe(name === 'qwen_image' ? 240 : 144);
     // X, W, Y, Y, xs, ws (, bias); with the residual epilogue (passes/fuse-gemm-residual.ts) then the gate and R.
     const plainGemm = name === 'qwen_image' ? 7 : 6, residualGemm = plainGemm + 2;
-    // A residual launch carries R's tensor map beside X, W and Y: 4 maps a GEMM.
+    // Tensor maps a GEMM: X, W and Y (3, or 6 with a twin), and with the residual epilogue R's too (4, or 8).
     const perGemmOf = (l: L) => (l.maps!.length % 4 === 0 ? residualGemm : plainGemm);
     const grouped = own.filter((l) => l.args.length === 2 * perGemmOf(l));
     // Qwen-Image: every block's four image GEMMs but the last block's out and MLP (its text stream's are unused); Flux.2: the double blocks' out and MLP out.

@@ -16,7 +16,7 @@ import { roundToBf16 } from '../compiler/ir/dtype.ts';
 import { decodeE4M3 } from '../compiler/quant/formats.ts';
 import { e4m3Parts, sm90Dot } from '../compiler/quant/tensor-core.ts';
 
-const M = 16, N = 192, K = 256, rows = [0, 9], cols = [0, 7, 191];
+const M = 32, N = 192, K = 256, rows = [0, 17], cols = [0, 7, 191];
 const dir = mkdtempSync(join(tmpdir(), 'gemm-own-check-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -84,7 +84,7 @@ describe('gemm-own.ts check (the GPU harness\'s samples against the tensor-core 
     expect(check(dir, join(dir, 'samples'))).toBe(1);
   });
 
-  it('a residual case: passes on bf16(R + bf16(gate · y)) over the harness\'s R and gate (rows 0 and 9: one in each of the two 8-row batches); fails on a plain y, or one output off', () => {
+  it('a residual case: passes on bf16(R + bf16(gate · y)) over the harness\'s R and gate (rows 0 and 17: one in each of the two 16-row batches); fails on a plain y, or one output off', () => {
     // R from seed 23 in [-512, 512), the gate [2, N] from seed 29 in [-2, 2), bf16 (bench/gpu/gemm_own.cu residualInputs).
     const bf = (v: number) => roundToBf16(Math.fround(v));
     const y = sim.map(roundToBf16);

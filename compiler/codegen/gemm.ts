@@ -71,7 +71,16 @@ export interface GemmDescriptor {
 export interface ResidualGate { batches: number; rowsPerBatch: number; batchStride: number }
 
 /** Staged gate rows a residual tile of 128 rows may reach: all of B, or those 128 rows span. */
-const gateRows = (g: ResidualGate) => (g.batches === 1 || g.rowsPerBatch % 128 === 0 ? 1 : Math.min(g.batches, Math.ceil(128 / g.rowsPerBatch) + 1));
+const gateRows = (g: Pick<ResidualGate, 'batches' | 'rowsPerBatch'>) => (g.batches === 1 || g.rowsPerBatch % 128 === 0 ? 1 : Math.min(g.batches, Math.ceil(128 / g.rowsPerBatch) + 1));
+
+/**
+ * Whether the residual epilogue takes a gate of these batches: a thread's two rows (8 apart in a 16-row
+ * group) share one batch (rows a batch a multiple of 16), and a tile's staged gate rows stay at two (the
+ * shared memory the records take beside four stages: a third row, or rows a batch under 128 with more
+ * than two batches, passes the 227 KB a CTA has with the second warpgroup's).
+ */
+export const residualGateFits = (g: Pick<ResidualGate, 'batches' | 'rowsPerBatch'>) =>
+  Number.isInteger(g.rowsPerBatch) && (g.batches === 1 || g.rowsPerBatch % 16 === 0) && gateRows(g) <= 2;
 
 /** The ping-pong's scaled epilogue reads its tile's scales from shared memory (the template's stagedScales). */
 const stagedScales = (d: Pick<GemmDescriptor, 'epilogue' | 'schedule'>) => d.epilogue === 'scaled' && d.schedule === 'pingpong';
@@ -114,7 +123,7 @@ function render(d: GemmDescriptor): RenderedKernel {
   if (d.residual) {
     if (d.schedule !== 'pingpong' || d.epilogue !== 'scaled' || d.out === 'fp32') fail(where, 'the residual epilogue in the ping-pong schedule with scales and a bf16 Y', `${d.schedule ?? 'cooperative'}, ${d.epilogue}, ${d.out ?? 'bf16'}`);
     // A thread's two rows (8 apart in a 16-row group) take one batch's gate: rows a batch a multiple of 16.
-    if (d.residual.gemms.length !== (d.twinM ? 2 : 1) || d.residual.gemms.some((g) => !(Number.isInteger(g.batches) && g.batches >= 1 && Number.isInteger(g.rowsPerBatch) && g.rowsPerBatch >= 1 && (g.batches === 1 || g.rowsPerBatch % 16 === 0)))) fail(where, 'a gate for each GEMM of the launch (batches and rows a batch whole numbers >= 1, rows a batch a multiple of 16 with several batches)', JSON.stringify(d.residual.gemms));
+    if (d.residual.gemms.length !== (d.twinM ? 2 : 1) || d.residual.gemms.some((g) => !(Number.isInteger(g.batches) && g.batches >= 1 && g.rowsPerBatch >= 1 && residualGateFits(g)))) fail(where, 'a gate for each GEMM of the launch (batches and rows a batch whole numbers >= 1, rows a batch a multiple of 16 with several batches, at most two gate rows a tile)', JSON.stringify(d.residual.gemms));
     if (d.bias && d.biasType !== 'bfloat16') fail(where, 'no bias or a bf16 one with the residual epilogue (a 16-byte record a column pair)', d.biasType ?? 'float32');
   }
   const shared = gemmSharedBytes(d);

@@ -33,7 +33,7 @@
 import { fail } from '../errors.ts';
 import type { Graph, Node } from '../ir/graph.ts';
 import { bytesFor, type DType } from '../ir/dtype.ts';
-import { resolveView } from './views.ts';
+import { isDense, resolveView } from './views.ts';
 import { consumers } from '../ir/graph.ts';
 import { isLaunch, loadTimeNodes } from '../launches.ts';
 import type { MemoryPlan } from '../../passes/plan-memory.ts';
@@ -47,8 +47,7 @@ import { type RenderedKernel, launchValues, renderElementwise, renderSegmented }
 import { type Deferred, type ReaderKind, deferredGemms } from './dequant.ts';
 import { gemvDescriptor, renderGemv } from './gemv.ts';
 import { type ResidualGate, type ScaledTypes, ownGemm, ownGemmTakes } from './gemm.ts';
-import { isResidualQLinear } from '../ops/quant.ts';
-import { residualGate } from '../../passes/fuse-gemm-residual.ts';
+import { isResidualQLinear, residualGateLayout } from '../ops/quant.ts';
 
 export interface LaunchArg { value: string; where: 'arena' | 'weight' | 'input'; offset?: number }
 
@@ -77,16 +76,6 @@ export interface KernelPlan {
 
 const shapeOf = (graph: Graph, v: string) => (graph.types.get(v) as unknown as { shape: number[] }).shape;
 
-/** Whether a window's elements are one dense run: each dim's stride is the size of the dims after it. */
-function isDense(dims: readonly { size: number; stride: number }[]): boolean {
-  let expected = 1;
-  for (let i = dims.length - 1; i >= 0; i--) {
-    if (dims[i].size === 1) continue;
-    if (dims[i].stride !== expected) return false;
-    expected *= dims[i].size;
-  }
-  return true;
-}
 
 /**
  * The row stride (elements) of a value read as a row-major matrix of `cols` columns: its window's
@@ -194,7 +183,8 @@ export function kernelPlan(graph: Graph, memory: MemoryPlan, deferred: ReadonlyM
   // A residual QLinear's gate (fuse-gemm-residual): its batches and rows a batch, and where its batch rows sit
   // (a window of the modulation's output, or a dense array): N contiguous values a row.
   const gateOf = (q: Node): ResidualGate => {
-    const g = residualGate(graph, q), n = shapeOf(graph, q.outputs[0]).at(-1)!, dims = windowOf(q.inputs[5])?.dims;
+    const y = shapeOf(graph, q.outputs[0]), n = y.at(-1)!, dims = windowOf(q.inputs[5])?.dims;
+    const g = residualGateLayout(shapeOf(graph, q.inputs[5]), y) ?? fail(`QLinear launch -> ${q.outputs[0]}`, `a residual gate of [B or 1, 1.., ${n}] against [${y}]`, `[${shapeOf(graph, q.inputs[5])}]`);
     if (dims && dims.at(-1)!.stride !== 1) fail(`QLinear launch -> ${q.outputs[0]}`, 'a gate of contiguous rows', `'${q.inputs[5]}' with strides [${dims.map((d) => d.stride)}]`);
     return { ...g, batchStride: g.batches === 1 ? 0 : dims ? dims[0].stride : n };
   };

@@ -24,6 +24,17 @@ const RESHAPES = new Set(['Reshape', 'Flatten', 'Squeeze', 'Unsqueeze', 'Identit
 
 const shapeOf = (graph: Graph, v: string) => (graph.types.get(v) as unknown as { shape: number[] }).shape;
 
+/** Whether a window's elements are one dense run: each dim's stride is the size of the dims after it. */
+export function isDense(dims: readonly Dim[]): boolean {
+  let expected = 1;
+  for (let i = dims.length - 1; i >= 0; i--) {
+    if (dims[i].size === 1) continue;
+    if (dims[i].stride !== expected) return false;
+    expected *= dims[i].size;
+  }
+  return true;
+}
+
 function contiguous(shape: readonly number[]): Dim[] {
   let acc = 1;
   const dims: Dim[] = new Array(shape.length);

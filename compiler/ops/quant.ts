@@ -22,8 +22,10 @@
  *          GEMM, compiler/codegen/dequant.ts, rounds its raw sums to `to` first; cuBLASLt's scaled
  *          epilogue is not measured against it).
  *          epilogue "residual" (inputs xq, xs, wq, ws, b or '', gate, r; passes/fuse-gemm-residual.ts):
- *          the graph's Add(r, Mul(gate, y)) of that y, each rounded to y's type as those ops round
+ *          the graph's Add(r, Mul(y, gate)) of that y, each rounded to y's type as those ops round
  *          (what the own kernel's residual epilogue computes); r has y's shape, gate broadcasts to it.
+ *          "none" (or no epilogue attribute): y; "none" marks a QLinear whose residual add was given
+ *          back (passes/fuse-gemm-residual.ts unfuse), so that it is not fused again.
  *   WQLinear(x, wq, ws[, b]){transB, format: fp8, to}   weight-only: Linear(x, Dequantize(wq, ws), b),
  *          x in its own type (not quantized); what the FP8 GEMV (compiler/codegen/gemv.ts) computes:
  *          y = Σ_k x[k] · wq[n, k] · ws[n] (+ b[n]), fp32 accumulation (here float64).
@@ -150,6 +152,19 @@ const dequantizeOp: OpDef = {
 /** Whether a QLinear carries the residual epilogue (inputs 5 and 6: the gate and r). */
 export const isResidualQLinear = (node: Node) => node.domain === 'dc' && node.op === 'QLinear' && node.attrs.epilogue === 'residual';
 
+/**
+ * The rows of a residual epilogue's gate against y [.., N]: a gate of [B, 1.., N] (y's rank, B its first
+ * dim) gives each batch's rows (M / B of them) its row; [1.., N] (rank at most y's) one row for all.
+ * Undefined for any other shape (a gate by token, say): the own kernel reads it by batch rows only.
+ */
+export function residualGateLayout(gate: readonly number[], y: readonly number[]): { batches: number; rowsPerBatch: number } | undefined {
+  const n = y.at(-1)!, m = y.slice(0, -1).reduce((a, b) => a * b, 1);
+  if (gate.at(-1) !== n || gate.length > y.length) return undefined;
+  const batches = gate.length === y.length && gate.length > 1 ? gate[0] : 1;
+  if ((batches !== 1 && batches !== y[0]) || !gate.slice(batches > 1 ? 1 : 0, -1).every((d) => d === 1)) return undefined;
+  return { batches, rowsPerBatch: m / batches };
+}
+
 /** QLinear: activations quantized along their last axis, weights along K (axis 1 if transB). */
 const qlinear: OpDef = {
   infer: (c) => {
@@ -157,7 +172,7 @@ const qlinear: OpDef = {
     const type = out(toDtype(c.node, 'float32'), (y[0] as { shape: readonly number[] }).shape);
     const epilogue = attrString(c.node, 'epilogue', 'none');
     if (epilogue === 'none') return [type];
-    if (epilogue !== 'residual' || !c.has(5) || !c.has(6)) fail(c.where, 'epilogue "residual" with a gate and a residual input (6 and 7)', `'${epilogue}' with ${c.node.inputs.length} inputs`);
+    if (epilogue !== 'residual' || !c.has(5) || !c.has(6)) fail(c.where, 'epilogue "residual" with a gate and a residual input (inputs 5 and 6, from 0)', `'${epilogue}' with ${c.node.inputs.length} inputs`);
     const shape = (y[0] as { shape: readonly number[] }).shape, dtype = toDtype(c.node, 'float32'), gate = c.input(5), r = c.input(6);
     if (gate.dtype !== dtype || broadcastShapes([shape, gate.shape], c.where).join() !== shape.join()) fail(c.where, `a gate of ${dtype} broadcasting to [${shape}]`, `${gate.dtype}[${gate.shape}]`);
     if (r.dtype !== dtype || r.shape.join() !== shape.join()) fail(c.where, `a residual of the output's type ${dtype}[${shape}]`, `${r.dtype}[${r.shape}]`);

@@ -91,6 +91,57 @@ describe('fuse-gemm-residual: QLinear -> Mul(gate) -> Add(r) => QLinear{epilogue
     expect(fuse(graph({ img: { rows: 256, bias: 'float32' } }), 1).fired).toBe(0);
     expect(fuse(graph({ img: { rows: 40 } }), 1).fired).toBe(0); // 40 rows a batch, 2 batches
     expect(fuse(graph({ img: { rows: 256 } }), 5).fired).toBe(0); // 4 tiles, under 5
+    // A gate of more dims than y; four batches of 16 rows (a tile would stage 4 gate rows: past the shared memory).
+    expect(fuse(graph({ img: { rows: 256, gate: [1, 1, 1, N] } }), 1).fired).toBe(0);
+    const four = buildGraph({
+      inputs: { x: ['float32', [4, 16, K]], g: ['bfloat16', [4, 1, N]], r: ['bfloat16', [4, 16, N]] },
+      constants: { W: randomTensor([N, K], 1, 'float32', 0.1) },
+      nodes: [
+        ['dc.Quantize', ['W'], ['wq', 'ws'], { format: 'fp8', axis: 1 }], ['dc.Quantize', ['x'], ['q', 'qs'], { format: 'fp8', axis: -1 }],
+        ['dc.QLinear', ['q', 'qs', 'wq', 'ws'], ['y'], { transB: 1, format: 'fp8', to: 16, accumulate: 'sm90' }],
+        ['Mul', ['y', 'g'], ['m']], ['Add', ['r', 'm'], ['out']],
+      ],
+      outputs: ['out'],
+    });
+    expect(fuse(four, 1).fired).toBe(0);
+    // r a strided window (rows 0..255 of each batch's 512): the kernel copies it by a dense tensor map.
+    const wide = graph({ img: { rows: 256 } }, [], undefined);
+    const specs = wide.graph.nodes.map((n): Spec => [`${n.domain ? 'dc.' : ''}${n.op}`, [...n.inputs], [...n.outputs], n.attrs as Record<string, number | string>]);
+    const typeOf = (v: string) => wide.graph.types.get(v) as unknown as { dtype: DType; shape: number[] };
+    const inputs = Object.fromEntries(wide.graph.inputs.filter((v) => v !== 'r_img').map((v) => [v, [typeOf(v).dtype, typeOf(v).shape] as [DType, number[]]]));
+    const constants = { ...Object.fromEntries([...wide.graph.constants].map(([k, c]) => [k, (c.source as { tensor: ReturnType<typeof randomTensor> }).tensor])), starts: ints([0]), ends: ints([256]), axes: ints([1]) };
+    const strided = buildGraph({
+      inputs: { ...inputs, big: ['bfloat16', [2, 512, N]] }, constants,
+      nodes: [['Neg', ['big'], ['nb']], ['Slice', ['nb', 'starts', 'ends', 'axes'], ['r_img']], ...specs], outputs: ['out_img'],
+    });
+    expect(fuse(strided, 1).fired).toBe(0);
+  });
+
+  it('a pair neither of which the own kernel takes alone, but together: both fuse, and fuse-horizontal groups them', () => {
+    // img: 2 x 256 rows, 4 tiles; txt: 2 x 32 rows, 1 tile; at 5 tiles a launch only the pair is taken.
+    const { after, fired } = fuse(graph({ img: { rows: 256 }, txt: { rows: 32 } }), 5);
+    expect(fired).toBe(2);
+    const grouped = applyPass(makeFuseHorizontal({ gemms: { minTiles: 5 } }), after).after;
+    expect(grouped.graph.nodes.filter((n) => n.op === 'GroupedGemm')).toHaveLength(1);
+  });
+
+  it('the plan reads a gate that is a window of a wider value (a modulation output split by block) by its batch stride', () => {
+    // mod [2, 1, 2N] split in two gates of N: each batch's gate row 2N elements after the last.
+    const base = graph({ img: { rows: 256 } });
+    const specs = base.graph.nodes.map((n): Spec => [`${n.domain ? 'dc.' : ''}${n.op}`, [...n.inputs], [...n.outputs], n.attrs as Record<string, number | string>]);
+    const typeOf = (v: string) => base.graph.types.get(v) as unknown as { dtype: DType; shape: number[] };
+    const inputs = Object.fromEntries(base.graph.inputs.filter((v) => v !== 'g_img').map((v) => [v, [typeOf(v).dtype, typeOf(v).shape] as [DType, number[]]]));
+    const constants = { ...Object.fromEntries([...base.graph.constants].map(([k, c]) => [k, (c.source as { tensor: ReturnType<typeof randomTensor> }).tensor])), halves: ints([N, N]) };
+    const g = buildGraph({
+      inputs: { ...inputs, mod: ['bfloat16', [2, 1, 2 * N]] }, constants,
+      nodes: [['Neg', ['mod'], ['nmod']], ['Split', ['nmod', 'halves'], ['g_img', 'g_other'], { axis: -1 }], ...specs], outputs: ['out_img', 'g_other'],
+    });
+    const after = fuse(g, 1).after.graph;
+    const deferred = deferDequant(after);
+    const plan = kernelPlan(after, planMemory(after, lateReads(after, deferred)), deferred, { fastAccum: true, ownGemm: { promote: 0, minTiles: 1 } });
+    const [l] = plan.launches.filter((x): x is Extract<Launch, { kind: 'kernel' }> => x.kind === 'kernel' && x.kernel.startsWith('gemm8_'));
+    expect(l.args[7].value).toBe('g_img');
+    expect(plan.kernels.find((k) => k.name === l.kernel)!.source).toMatch(new RegExp(`gateStride = ${2 * N};`));
   });
 
   it('twins: a stream the own kernel would not take alone fuses beside a bigger one of the same N and K, fuse-horizontal groups them, and the launch carries each GEMM\'s gate and R', () => {
@@ -116,10 +167,10 @@ describe('fuse-gemm-residual: QLinear -> Mul(gate) -> Add(r) => QLinear{epilogue
   });
 
   it('a fused GEMM that found no twin (its partner reads its output) gets its Mul and Add back, the values unchanged', () => {
-    // txt's residual is a slice of img's output: fuse-horizontal cannot group them, and txt alone (1 tile) is under 3.
+    // txt's residual is made from img's output: fuse-horizontal cannot group them, and txt alone (1 tile) is under 3.
     const base = graph({ img: { rows: 256 }, txt: { rows: 32 } }, [], ['out_txt']);
     const specs = base.graph.nodes.map((n): Spec => [`${n.domain ? 'dc.' : ''}${n.op}`, [...n.inputs], [...n.outputs], n.attrs as Record<string, number | string>]);
-    const nodes = [...specs.slice(0, 5), ['Slice', ['out_img', 'starts', 'ends', 'axes'], ['r_txt']] as Spec, ...specs.slice(5)];
+    const nodes = [...specs.slice(0, 5), ['Slice', ['out_img', 'starts', 'ends', 'axes'], ['s_img']] as Spec, ['Neg', ['s_img'], ['r_txt']] as Spec, ...specs.slice(5)];
     const typeOf = (v: string) => base.graph.types.get(v) as unknown as { dtype: DType; shape: number[] };
     const inputs = Object.fromEntries(base.graph.inputs.filter((v) => v !== 'r_txt').map((v) => [v, [typeOf(v).dtype, typeOf(v).shape] as [DType, number[]]]));
     const constants = { ...Object.fromEntries([...base.graph.constants].map(([k, c]) => [k, (c.source as { tensor: ReturnType<typeof randomTensor> }).tensor])), starts: ints([0]), ends: ints([32]), axes: ints([1]) };
