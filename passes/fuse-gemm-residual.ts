@@ -23,12 +23,11 @@
  * (makeUnfuseGemmResidual, after fuse-horizontal) gets its Mul and Add back, marked epilogue "none"
  * so that the next round of passes does not fuse it again (and fuses its Mul and Add into a row kernel).
  */
-import { ownGemmTakes, residualGateFits, type ScaledTypes } from '../compiler/codegen/gemm.ts';
+import { ownGemmTakes, ownGemmTakesAsTwins, residualGateFits, type ScaledTypes } from '../compiler/codegen/gemm.ts';
 import { isDense, resolveView } from '../compiler/codegen/views.ts';
 import type { Graph, Node } from '../compiler/ir/graph.ts';
 import { consumers } from '../compiler/ir/graph.ts';
 import { isResidualQLinear, residualGateLayout } from '../compiler/ops/quant.ts';
-import { toposort } from './fuse-elementwise.ts';
 import type { Pass } from './pass.ts';
 
 const RULE = 'QLinear -> Mul(gate) -> Add(residual) => QLinear residual epilogue';
@@ -80,30 +79,25 @@ export const makeFuseGemmResidual = (options: { minTiles: number }): Pass => ({
   run(graph, ctx) {
     const users = consumers(graph), outputs = new Set(graph.outputs);
     const found = graph.nodes.map((q) => candidate(graph, q, users, outputs));
-    // Taken alone, or in a pair fuse-horizontal groups (passes/fuse-horizontal.ts gemmTwinsFit): the own kernel
-    // takes the two together, and not the smaller alone.
-    const alone = (c: NonNullable<(typeof found)[number]>) => ownGemmTakes(c.m, c.n, c.k, 'bfloat16', c.scaled, options.minTiles);
+    // Taken alone, or in a pair fuse-horizontal groups (ownGemmTakesAsTwins, its rule).
     const takes = (i: number) => {
       const c = found[i]!;
-      return alone(c) || found.some((o, j) => {
-        if (!o || j === i || o.n !== c.n || o.k !== c.k) return false;
-        const [big, small] = o.m >= c.m ? [o, c] : [c, o];
-        return ownGemmTakes(big.m, c.n, c.k, 'bfloat16', c.scaled, options.minTiles, small.m) && !alone(small);
-      });
+      return ownGemmTakes(c.m, c.n, c.k, 'bfloat16', c.scaled, options.minTiles)
+        || found.some((o, j) => !!o && j !== i && o.n === c.n && o.k === c.k && ownGemmTakesAsTwins(Math.max(o.m, c.m), Math.min(o.m, c.m), c.n, c.k, c.scaled, options.minTiles));
     };
     const fused = new Map<number, Node>(), removed = new Set<number>();
     found.forEach((c, i) => {
       if (!c || !takes(i)) return;
       const q = graph.nodes[i];
       const inputs = [...q.inputs.slice(0, 4), q.inputs[4] ?? '', c.gate, c.r];
-      // At the Add's place: every input of the three is made by then.
+      // At the Add's place: every input of the three is made by then (the order stays topological).
       fused.set(c.addAt, { ...q, inputs, outputs: [c.out], attrs: { ...q.attrs, epilogue: 'residual' } });
       removed.add(i).add(c.mulAt);
     });
     if (!fused.size) return graph;
     ctx.count(RULE, fused.size);
     const nodes = graph.nodes.flatMap((n, i) => (fused.has(i) ? [fused.get(i)!] : removed.has(i) ? [] : [n]));
-    return { ...graph, nodes: toposort(nodes, new Set([...graph.inputs, ...graph.constants.keys()])) };
+    return { ...graph, nodes };
   },
 });
 

@@ -32,7 +32,7 @@
 import type { Graph, Node } from '../compiler/ir/graph.ts';
 import { producers } from '../compiler/ir/graph.ts';
 import { loadTimeNodes } from '../compiler/launches.ts';
-import { ownGemmTakes } from '../compiler/codegen/gemm.ts';
+import { ownGemmTakesAsTwins } from '../compiler/codegen/gemm.ts';
 import { ROW_OPS } from '../compiler/ops/norm.ts';
 import { toposort } from './fuse-elementwise.ts';
 import { liveNodes } from './simplify/remove-dead.ts';
@@ -82,20 +82,12 @@ function gemmKey(graph: Graph, n: Node): string | undefined {
   return `QLinear|${g.n}|${g.k}|${JSON.stringify(epilogue === 'none' ? attrs : n.attrs)}|${typeOf(graph, xs)?.dtype}|${typeOf(graph, ws)?.dtype}|${bias ? typeOf(graph, bias)?.dtype : '-'}`;
 }
 
-/**
- * Whether twin QLinears a and b (same key) run as one launch: the own kernel takes them together (the
- * one of more rows first) and would not take the smaller alone (fewer than minTiles tiles: cuBLASLt
- * would run it). H100 80GB HBM3, bench/RESULTS.md "Session 16: twin GEMMs": such a twin costs its big
- * twin 0-3% in the GEMM harness (Qwen-Image's 64-row text stream, Flux.2's 512-row text out), where
- * its own launch took 7-14 µs; a twin the own kernel takes alone (Flux.2's 512-row text QKV, 384
- * tiles) cost 33 µs more grouped than as its own launch.
- */
+/** Whether twin QLinears a and b (same key) run as one launch (compiler/codegen/gemm.ts ownGemmTakesAsTwins). */
 function gemmTwinsFit(graph: Graph, a: Node, b: Node, minTiles: number): boolean {
   const [ga, gb] = [gemmShape(graph, a)!, gemmShape(graph, b)!];
   const [, xs, , ws, bias] = a.inputs;
   const scaled = { xs: typeOf(graph, xs)!.dtype!, ws: typeOf(graph, ws)!.dtype!, ...(bias ? { bias: typeOf(graph, bias)!.dtype! } : {}) };
-  const [big, small] = [Math.max(ga.m, gb.m), Math.min(ga.m, gb.m)];
-  return ownGemmTakes(big, ga.n, ga.k, 'bfloat16', scaled, minTiles, small) && !ownGemmTakes(small, ga.n, ga.k, 'bfloat16', scaled, minTiles);
+  return ownGemmTakesAsTwins(Math.max(ga.m, gb.m), Math.min(ga.m, gb.m), ga.n, ga.k, scaled, minTiles);
 }
 
 /** The twin key of a row kernel (body ops, row width), or undefined for anything else. */

@@ -171,19 +171,25 @@ int main(int argc, char** argv) {
     // values). The sums' rms is about 7.6 sqrt(K) (codes of magnitude 1/8 .. 3.75, random signs): a
     // bias of a few units would move rel L2 by ~3e-3 whatever the kernel did with it (a dropped or
     // misread bias hid under bf16's rounding); at this size one dropped moves it by ~0.17.
+    // n values in [lo, hi) from a seed's hash (bench/gpu/gemm-own.ts harnessDraw), and the same rounded to
+    // bf16 in place (nearest even), their codes returned.
+    auto draw = [](long n, uint32_t seed, float lo, float hi) {
+      std::vector<float> v(n);
+      for (long i = 0; i < n; ++i) { uint32_t h = (uint32_t)i * 0x9e3779b1u + seed; h ^= h >> 16; h *= 0x85ebca6bu; h ^= h >> 13; v[i] = lo + (hi - lo) * (float)(h >> 8) / 16777216.f; }
+      return v;
+    };
+    auto toBf16 = [](std::vector<float>& v) {
+      std::vector<uint16_t> b(v.size());
+      for (size_t i = 0; i < v.size(); ++i) { uint32_t u; memcpy(&u, &v[i], 4); u += 0x7fffu + ((u >> 16) & 1u); b[i] = (uint16_t)(u >> 16); u = (uint32_t)b[i] << 16; memcpy(&v[i], &u, 4); }
+      return b;
+    };
     // One GEMM's epilogue vectors from seeds (the twin's: seed + 10).
     auto vectors = [&](long rowsN, uint32_t seed, float*& xs, float*& ws, float*& bias, std::vector<float>& hxs, std::vector<float>& hws, std::vector<float>& hbias) {
-      auto draw = [](long n, uint32_t seed, float lo, float hi) {
-        std::vector<float> v(n);
-        for (long i = 0; i < n; ++i) { uint32_t h = (uint32_t)i * 0x9e3779b1u + seed; h ^= h >> 16; h *= 0x85ebca6bu; h ^= h >> 13; v[i] = lo + (hi - lo) * (float)(h >> 8) / 16777216.f; }
-        return v;
-      };
       hxs = draw(rowsN, 11u + seed, 0.5f, 2.f); hws = draw(N, 13u + seed, 0.5f, 2.f); hbias = draw(N, 17u + seed, -4.f * std::sqrt((float)K), 4.f * std::sqrt((float)K));
       CK(cudaMalloc(&xs, rowsN * 4)); CK(cudaMalloc(&ws, N * 4)); CK(cudaMalloc(&bias, N * 4));
       CK(cudaMemcpy(xs, hxs.data(), rowsN * 4, cudaMemcpyHostToDevice)); CK(cudaMemcpy(ws, hws.data(), N * 4, cudaMemcpyHostToDevice));
       if (scaled == 3) {
-        std::vector<uint16_t> b16(N);
-        for (long i = 0; i < N; ++i) { uint32_t u; memcpy(&u, &hbias[i], 4); u += 0x7fffu + ((u >> 16) & 1u); b16[i] = (uint16_t)(u >> 16); u = (uint32_t)b16[i] << 16; memcpy(&hbias[i], &u, 4); }
+        const std::vector<uint16_t> b16 = toBf16(hbias);
         CK(cudaMemcpy(bias, b16.data(), N * 2, cudaMemcpyHostToDevice));
       } else {
         CK(cudaMemcpy(bias, hbias.data(), N * 4, cudaMemcpyHostToDevice));
@@ -206,18 +212,9 @@ int main(int argc, char** argv) {
     // residual (QLinear epilogue 'residual', compiler/codegen/gemm.ts): Y = R + gate · y, R bf16 [rows, N] in
     // [-512, 512), the gate bf16 [2, N] in [-2, 2) (two batches of rows / 2 rows), both rounded to bf16 from
     // draws of seeds 23 and 29 (+ 10 for the twin's), so that both terms move every output.
-    auto bf16Round = [](float v) { uint32_t u; memcpy(&u, &v, 4); u += 0x7fffu + ((u >> 16) & 1u); return (uint16_t)(u >> 16); };
     auto residualInputs = [&](long rowsN, uint32_t seed, void*& res, void*& gate, CUtensorMap* tm, std::vector<float>& hR, std::vector<float>& hG) {
-      auto drawBf16 = [&](long n, uint32_t s, float lo, float hi, std::vector<float>& host) {
-        std::vector<uint16_t> b(n); host.resize(n);
-        for (long i = 0; i < n; ++i) {
-          uint32_t h = (uint32_t)i * 0x9e3779b1u + s; h ^= h >> 16; h *= 0x85ebca6bu; h ^= h >> 13;
-          b[i] = bf16Round(lo + (hi - lo) * (float)(h >> 8) / 16777216.f);
-          uint32_t u = (uint32_t)b[i] << 16; memcpy(&host[i], &u, 4);
-        }
-        return b;
-      };
-      const std::vector<uint16_t> r = drawBf16(rowsN * N, 23u + seed, -512.f, 512.f, hR), g = drawBf16(2 * N, 29u + seed, -2.f, 2.f, hG);
+      hR = draw(rowsN * N, 23u + seed, -512.f, 512.f); hG = draw(2 * N, 29u + seed, -2.f, 2.f);
+      const std::vector<uint16_t> r = toBf16(hR), g = toBf16(hG);
       CK(cudaMalloc(&res, r.size() * 2)); CK(cudaMalloc(&gate, g.size() * 2));
       CK(cudaMemcpy(res, r.data(), r.size() * 2, cudaMemcpyHostToDevice)); CK(cudaMemcpy(gate, g.data(), g.size() * 2, cudaMemcpyHostToDevice));
       encode(tm, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, res, N, rowsN, (int)N * 2, 64, 64);

@@ -86,8 +86,10 @@ export const residualGateFits = (g: Pick<ResidualGate, 'batches' | 'rowsPerBatch
 const stagedScales = (d: Pick<GemmDescriptor, 'epilogue' | 'schedule'>) => d.epilogue === 'scaled' && d.schedule === 'pingpong';
 
 /**
- * Dynamic shared memory: alignment slack, the stages, a bf16 Y's four 8 KB chunk buffers, the two
- * consumers' staged scales (ping-pong, scaled: BN column scales, BN biases, 128 token scales each), the barriers.
+ * Dynamic shared memory: alignment slack, the stages, a bf16 Y's 8 KB chunk buffers (two a consumer; the
+ * residual epilogue's one a chunk of a half tile), the two consumers' staged scales (ping-pong, scaled: BN
+ * column scales, BN biases, 128 token scales each; residual: its 16-byte records a gate row instead of the
+ * column scales and biases), the barriers (two more a consumer for the residual epilogue's R).
  */
 export const gemmSharedBytes = (d: Pick<GemmDescriptor, 'bn' | 'stages' | 'out'> & Partial<Pick<GemmDescriptor, 'epilogue' | 'schedule' | 'residual'>>) =>
   1024 + d.stages * (128 * 128 + d.bn * 128) + (d.out === 'fp32' ? 0 : 2 * (d.residual ? d.bn / 64 : 2) * 8192)
@@ -183,6 +185,16 @@ export function groupRows(m: number, k: number): number {
   const rowTiles = Math.ceil(m / 128), most = Math.max(8, Math.floor(GROUP_X_BYTES / (128 * k)));
   return Math.ceil(rowTiles / Math.ceil(rowTiles / most));
 }
+
+/**
+ * Whether the own kernel runs two GEMMs of one N and K (`bigM` and `smallM` rows) as one launch, the
+ * smaller as the twin (dc.GroupedGemm), where it would not take the smaller alone: it takes the pair,
+ * and the smaller's own launch would go to cuBLASLt. H100 80GB HBM3, bench/RESULTS.md "Session 16: twin
+ * GEMMs": such a twin costs its big twin 0-3% in the GEMM harness, where its own launch took 7-14 µs; a
+ * twin the own kernel takes alone (Flux.2's 512-row text QKV, 384 tiles) cost 33 µs more grouped.
+ */
+export const ownGemmTakesAsTwins = (bigM: number, smallM: number, n: number, k: number, scaled: ScaledTypes | undefined, minTiles: number) =>
+  ownGemmTakes(bigM, n, k, 'bfloat16', scaled, minTiles, smallM) && !ownGemmTakes(smallM, n, k, 'bfloat16', scaled, minTiles);
 
 /**
  * Whether the own kernel takes an FP8 GEMM of this shape writing Y in `yType` (ownGemm's route):

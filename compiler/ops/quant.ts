@@ -169,11 +169,11 @@ export function residualGateLayout(gate: readonly number[], y: readonly number[]
 const qlinear: OpDef = {
   infer: (c) => {
     const y = fusedOps.Linear.infer({ ...c, input: (i: number) => c.input(i === 0 ? 0 : i === 1 ? 2 : 4), has: (i: number) => c.has(i === 0 ? 0 : i === 1 ? 2 : 4) });
-    const type = out(toDtype(c.node, 'float32'), (y[0] as { shape: readonly number[] }).shape);
+    const shape = (y[0] as { shape: readonly number[] }).shape, dtype = toDtype(c.node, 'float32'), type = out(dtype, shape);
     const epilogue = attrString(c.node, 'epilogue', 'none');
     if (epilogue === 'none') return [type];
     if (epilogue !== 'residual' || !c.has(5) || !c.has(6)) fail(c.where, 'epilogue "residual" with a gate and a residual input (inputs 5 and 6, from 0)', `'${epilogue}' with ${c.node.inputs.length} inputs`);
-    const shape = (y[0] as { shape: readonly number[] }).shape, dtype = toDtype(c.node, 'float32'), gate = c.input(5), r = c.input(6);
+    const gate = c.input(5), r = c.input(6);
     if (gate.dtype !== dtype || broadcastShapes([shape, gate.shape], c.where).join() !== shape.join()) fail(c.where, `a gate of ${dtype} broadcasting to [${shape}]`, `${gate.dtype}[${gate.shape}]`);
     if (r.dtype !== dtype || r.shape.join() !== shape.join()) fail(c.where, `a residual of the output's type ${dtype}[${shape}]`, `${r.dtype}[${r.shape}]`);
     return [type];

@@ -15,6 +15,7 @@ import { lateReads } from '../../compiler/codegen/dequant.ts';
 import { deferDequant, kernelPlan, type Launch } from '../../compiler/codegen/plan.ts';
 import type { DType } from '../../compiler/ir/dtype.ts';
 import type { Graph, Node } from '../../compiler/ir/graph.ts';
+import type { Tensor } from '../../compiler/ir/tensor.ts';
 import type { Inferred } from '../../compiler/ir/infer.ts';
 import { makeFuseGemmResidual, makeUnfuseGemmResidual } from '../../passes/fuse-gemm-residual.ts';
 import { makeFuseHorizontal } from '../../passes/fuse-horizontal.ts';
@@ -35,18 +36,41 @@ const stream = (s: string, x = `x_${s}`, mul: [string, string] = [`y_${s}`, `g_$
   ['Mul', mul, [`m_${s}`]],
   ['Add', [`r_${s}`, `m_${s}`], [`out_${s}`]],
 ];
-interface StreamShape { rows: number; gate?: number[]; r?: number[]; bias?: 'bfloat16' | 'float32' }
+interface StreamShape { rows: number; batches?: number; gate?: number[]; r?: number[]; bias?: 'bfloat16' | 'float32' }
 function graph(streams: Record<string, StreamShape>, extra: Spec[] = [], outputs?: string[], x: Record<string, string> = {}): Inferred {
   const inputs: Record<string, [DType, number[]]> = {}, constants: Record<string, ReturnType<typeof randomTensor>> = {};
   let seed = 1;
   for (const [s, o] of Object.entries(streams)) {
-    if (!x[s]) inputs[`x_${s}`] = ['float32', [2, o.rows, K]];
-    inputs[`g_${s}`] = ['bfloat16', o.gate ?? [2, 1, N]];
-    inputs[`r_${s}`] = ['bfloat16', o.r ?? [2, o.rows, N]];
+    const b = o.batches ?? 2;
+    if (!x[s]) inputs[`x_${s}`] = ['float32', [b, o.rows, K]];
+    inputs[`g_${s}`] = ['bfloat16', o.gate ?? [b, 1, N]];
+    inputs[`r_${s}`] = ['bfloat16', o.r ?? [b, o.rows, N]];
     constants[`W_${s}`] = randomTensor([N, K], seed++, 'float32', 0.1);
     constants[`b_${s}`] = randomTensor([N], seed++, o.bias ?? 'bfloat16', 0.1);
   }
   return buildGraph({ inputs, constants, nodes: [...Object.keys(streams).flatMap((s) => stream(s, x[s])), ...extra], outputs: outputs ?? Object.keys(streams).map((s) => `out_${s}`) });
+}
+/**
+ * `base` with its input `input` made instead by `nodes` (after the first `at` of base's nodes), from
+ * `inputs` and `constants` added to base's.
+ */
+function withInputMade(base: Inferred, input: string, made: { nodes: Spec[]; at?: number; inputs?: Record<string, [DType, number[]]>; constants?: Record<string, Tensor> }, outputs = base.graph.outputs): Inferred {
+  const typeOf = (v: string) => base.graph.types.get(v) as unknown as { dtype: DType; shape: number[] };
+  const specs = base.graph.nodes.map((n): Spec => [`${n.domain ? 'dc.' : ''}${n.op}`, [...n.inputs], [...n.outputs], n.attrs as Record<string, number | string>]);
+  const at = made.at ?? 0;
+  return buildGraph({
+    inputs: { ...Object.fromEntries(base.graph.inputs.filter((v) => v !== input).map((v) => [v, [typeOf(v).dtype, typeOf(v).shape] as [DType, number[]]])), ...made.inputs },
+    constants: { ...Object.fromEntries([...base.graph.constants].map(([k, c]) => [k, (c.source as { tensor: Tensor }).tensor])), ...made.constants },
+    nodes: [...specs.slice(0, at), ...made.nodes, ...specs.slice(at)],
+    outputs: [...outputs],
+  });
+}
+/** The own GEMM's launch in the plan of `g` (fast accumulation, the own kernel from `minTiles` tiles), and its kernel's source. */
+function gemmLaunch(g: Graph, minTiles: number) {
+  const deferred = deferDequant(g);
+  const plan = kernelPlan(g, planMemory(g, lateReads(g, deferred)), deferred, { fastAccum: true, ownGemm: { promote: 0, minTiles } });
+  const [launch] = plan.launches.filter((x): x is Extract<Launch, { kind: 'kernel' }> => x.kind === 'kernel' && x.kernel.startsWith('gemm8_'));
+  return { launch, source: plan.kernels.find((k) => k.name === launch.kernel)!.source, deferred };
 }
 function fuse(g: Inferred, minTiles: number) {
   const { after, report } = applyPass(makeFuseGemmResidual({ minTiles }), g);
@@ -93,26 +117,11 @@ describe('fuse-gemm-residual: QLinear -> Mul(gate) -> Add(r) => QLinear{epilogue
     expect(fuse(graph({ img: { rows: 256 } }), 5).fired).toBe(0); // 4 tiles, under 5
     // A gate of more dims than y; four batches of 16 rows (a tile would stage 4 gate rows: past the shared memory).
     expect(fuse(graph({ img: { rows: 256, gate: [1, 1, 1, N] } }), 1).fired).toBe(0);
-    const four = buildGraph({
-      inputs: { x: ['float32', [4, 16, K]], g: ['bfloat16', [4, 1, N]], r: ['bfloat16', [4, 16, N]] },
-      constants: { W: randomTensor([N, K], 1, 'float32', 0.1) },
-      nodes: [
-        ['dc.Quantize', ['W'], ['wq', 'ws'], { format: 'fp8', axis: 1 }], ['dc.Quantize', ['x'], ['q', 'qs'], { format: 'fp8', axis: -1 }],
-        ['dc.QLinear', ['q', 'qs', 'wq', 'ws'], ['y'], { transB: 1, format: 'fp8', to: 16, accumulate: 'sm90' }],
-        ['Mul', ['y', 'g'], ['m']], ['Add', ['r', 'm'], ['out']],
-      ],
-      outputs: ['out'],
-    });
-    expect(fuse(four, 1).fired).toBe(0);
+    expect(fuse(graph({ img: { rows: 16, batches: 4 } }), 1).fired).toBe(0);
     // r a strided window (rows 0..255 of each batch's 512): the kernel copies it by a dense tensor map.
-    const wide = graph({ img: { rows: 256 } }, [], undefined);
-    const specs = wide.graph.nodes.map((n): Spec => [`${n.domain ? 'dc.' : ''}${n.op}`, [...n.inputs], [...n.outputs], n.attrs as Record<string, number | string>]);
-    const typeOf = (v: string) => wide.graph.types.get(v) as unknown as { dtype: DType; shape: number[] };
-    const inputs = Object.fromEntries(wide.graph.inputs.filter((v) => v !== 'r_img').map((v) => [v, [typeOf(v).dtype, typeOf(v).shape] as [DType, number[]]]));
-    const constants = { ...Object.fromEntries([...wide.graph.constants].map(([k, c]) => [k, (c.source as { tensor: ReturnType<typeof randomTensor> }).tensor])), starts: ints([0]), ends: ints([256]), axes: ints([1]) };
-    const strided = buildGraph({
-      inputs: { ...inputs, big: ['bfloat16', [2, 512, N]] }, constants,
-      nodes: [['Neg', ['big'], ['nb']], ['Slice', ['nb', 'starts', 'ends', 'axes'], ['r_img']], ...specs], outputs: ['out_img'],
+    const strided = withInputMade(graph({ img: { rows: 256 } }), 'r_img', {
+      inputs: { big: ['bfloat16', [2, 512, N]] }, constants: { starts: ints([0]), ends: ints([256]), axes: ints([1]) },
+      nodes: [['Neg', ['big'], ['nb']], ['Slice', ['nb', 'starts', 'ends', 'axes'], ['r_img']]],
     });
     expect(fuse(strided, 1).fired).toBe(0);
   });
@@ -127,21 +136,13 @@ describe('fuse-gemm-residual: QLinear -> Mul(gate) -> Add(r) => QLinear{epilogue
 
   it('the plan reads a gate that is a window of a wider value (a modulation output split by block) by its batch stride', () => {
     // mod [2, 1, 2N] split in two gates of N: each batch's gate row 2N elements after the last.
-    const base = graph({ img: { rows: 256 } });
-    const specs = base.graph.nodes.map((n): Spec => [`${n.domain ? 'dc.' : ''}${n.op}`, [...n.inputs], [...n.outputs], n.attrs as Record<string, number | string>]);
-    const typeOf = (v: string) => base.graph.types.get(v) as unknown as { dtype: DType; shape: number[] };
-    const inputs = Object.fromEntries(base.graph.inputs.filter((v) => v !== 'g_img').map((v) => [v, [typeOf(v).dtype, typeOf(v).shape] as [DType, number[]]]));
-    const constants = { ...Object.fromEntries([...base.graph.constants].map(([k, c]) => [k, (c.source as { tensor: ReturnType<typeof randomTensor> }).tensor])), halves: ints([N, N]) };
-    const g = buildGraph({
-      inputs: { ...inputs, mod: ['bfloat16', [2, 1, 2 * N]] }, constants,
-      nodes: [['Neg', ['mod'], ['nmod']], ['Split', ['nmod', 'halves'], ['g_img', 'g_other'], { axis: -1 }], ...specs], outputs: ['out_img', 'g_other'],
-    });
-    const after = fuse(g, 1).after.graph;
-    const deferred = deferDequant(after);
-    const plan = kernelPlan(after, planMemory(after, lateReads(after, deferred)), deferred, { fastAccum: true, ownGemm: { promote: 0, minTiles: 1 } });
-    const [l] = plan.launches.filter((x): x is Extract<Launch, { kind: 'kernel' }> => x.kind === 'kernel' && x.kernel.startsWith('gemm8_'));
-    expect(l.args[7].value).toBe('g_img');
-    expect(plan.kernels.find((k) => k.name === l.kernel)!.source).toMatch(new RegExp(`gateStride = ${2 * N};`));
+    const g = withInputMade(graph({ img: { rows: 256 } }), 'g_img', {
+      inputs: { mod: ['bfloat16', [2, 1, 2 * N]] }, constants: { halves: ints([N, N]) },
+      nodes: [['Neg', ['mod'], ['nmod']], ['Split', ['nmod', 'halves'], ['g_img', 'g_other'], { axis: -1 }]],
+    }, ['out_img', 'g_other']);
+    const { launch, source } = gemmLaunch(fuse(g, 1).after.graph, 1);
+    expect(launch.args[7].value).toBe('g_img');
+    expect(source).toMatch(new RegExp(`gateStride = ${2 * N};`));
   });
 
   it('twins: a stream the own kernel would not take alone fuses beside a bigger one of the same N and K, fuse-horizontal groups them, and the launch carries each GEMM\'s gate and R', () => {
@@ -153,28 +154,22 @@ describe('fuse-gemm-residual: QLinear -> Mul(gate) -> Add(r) => QLinear{epilogue
     const [node] = grouped.graph.nodes.filter((n) => n.op === 'GroupedGemm');
     expect(node.body!.nodes.map((n) => n.attrs.epilogue)).toEqual(['residual', 'residual']);
     expect(applyPass(makeUnfuseGemmResidual({ minTiles: 3 }), grouped).report.rewrites[UNDO]).toBe(0);
-    const deferred = deferDequant(grouped.graph);
+    const { launch: l, source: src, deferred } = gemmLaunch(grouped.graph, 3);
     expect(deferred.size).toBe(0);
-    const plan = kernelPlan(grouped.graph, planMemory(grouped.graph, lateReads(grouped.graph, deferred)), deferred, { fastAccum: true, ownGemm: { promote: 0, minTiles: 3 } });
-    const [l] = plan.launches.filter((x): x is Extract<Launch, { kind: 'kernel' }> => x.kind === 'kernel' && x.kernel.startsWith('gemm8_'));
     const values = (s: string) => [`q_${s}`, `wq_${s}`, `out_${s}`, `out_${s}`, `qs_${s}`, `ws_${s}`, `b_${s}`, `g_${s}`, `r_${s}`];
     expect(l.args.map((a) => a.value)).toEqual([...values('img'), ...values('txt')]);
     // X, W, Y, then R (the last argument of each GEMM's nine), for both.
     expect(l.maps!.map((m) => [m.param, m.rows, m.cols])).toEqual([[0, 512, K], [1, N, K], [2, 512, N], [8, 512, N], [9, 64, K], [10, N, K], [11, 64, N], [17, 64, N]]);
     // Each GEMM's gate: 2 batches of 256 and of 32 rows, rows N apart (dense inputs).
-    const src = plan.kernels.find((k) => k.name === l.kernel)!.source;
     expect(src).toMatch(/gateS = twin \? 5 : 8, gateB = twin \? 2 : 2, gateStride = twin \? 192 : 192;/);
   });
 
   it('a fused GEMM that found no twin (its partner reads its output) gets its Mul and Add back, the values unchanged', () => {
     // txt's residual is made from img's output: fuse-horizontal cannot group them, and txt alone (1 tile) is under 3.
-    const base = graph({ img: { rows: 256 }, txt: { rows: 32 } }, [], ['out_txt']);
-    const specs = base.graph.nodes.map((n): Spec => [`${n.domain ? 'dc.' : ''}${n.op}`, [...n.inputs], [...n.outputs], n.attrs as Record<string, number | string>]);
-    const nodes = [...specs.slice(0, 5), ['Slice', ['out_img', 'starts', 'ends', 'axes'], ['s_img']] as Spec, ['Neg', ['s_img'], ['r_txt']] as Spec, ...specs.slice(5)];
-    const typeOf = (v: string) => base.graph.types.get(v) as unknown as { dtype: DType; shape: number[] };
-    const inputs = Object.fromEntries(base.graph.inputs.filter((v) => v !== 'r_txt').map((v) => [v, [typeOf(v).dtype, typeOf(v).shape] as [DType, number[]]]));
-    const constants = { ...Object.fromEntries([...base.graph.constants].map(([k, c]) => [k, (c.source as { tensor: ReturnType<typeof randomTensor> }).tensor])), starts: ints([0]), ends: ints([32]), axes: ints([1]) };
-    const g = buildGraph({ inputs, constants, nodes, outputs: ['out_txt'] });
+    const g = withInputMade(graph({ img: { rows: 256 }, txt: { rows: 32 } }, [], ['out_txt']), 'r_txt', {
+      at: 5, constants: { starts: ints([0]), ends: ints([32]), axes: ints([1]) },
+      nodes: [['Slice', ['out_img', 'starts', 'ends', 'axes'], ['s_img']], ['Neg', ['s_img'], ['r_txt']]],
+    });
     const { after, fired } = fuse(g, 3);
     expect(fired).toBe(2);
     const grouped = applyPass(makeFuseHorizontal({ gemms: { minTiles: 3 } }), after).after;
