@@ -39,7 +39,7 @@ const staticShape = (t: TypeInfo | undefined) => (t?.shape?.every((d) => typeof 
 const rows = (shape: readonly number[]) => shape.slice(0, -1).reduce((a, b) => a * b, 1);
 
 /** A QLinear's GEMM as the own kernel sees it: M rows of X, N, K, and its scales' and bias's types. */
-function gemmOf(graph: Graph, q: Node) {
+export function gemmOf(graph: Graph, q: Node) {
   const x = staticShape(typeOf(graph, q.inputs[0])), y = staticShape(typeOf(graph, q.outputs[0]));
   if (!x || !y) return undefined;
   const scaled: ScaledTypes = { xs: typeOf(graph, q.inputs[1])?.dtype ?? '', ws: typeOf(graph, q.inputs[3])?.dtype ?? '', ...(q.inputs[4] ? { bias: typeOf(graph, q.inputs[4])?.dtype ?? '' } : {}) };

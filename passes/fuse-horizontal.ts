@@ -77,9 +77,11 @@ function gemmKey(graph: Graph, n: Node): string | undefined {
   const g = gemmShape(graph, n);
   if (!g) return undefined;
   const [, xs, , ws, bias] = n.inputs;
-  // Epilogue "none" (a residual add given back: passes/fuse-gemm-residual.ts) is a plain QLinear's.
-  const { epilogue, ...attrs } = n.attrs;
-  return `QLinear|${g.n}|${g.k}|${JSON.stringify(epilogue === 'none' ? attrs : n.attrs)}|${typeOf(graph, xs)?.dtype}|${typeOf(graph, ws)?.dtype}|${bias ? typeOf(graph, bias)?.dtype : '-'}`;
+  // Epilogue "none" (a residual add given back: passes/fuse-gemm-residual.ts) is a plain QLinear's; an
+  // amax window and its key mask (passes/fuse-vquant.ts) are each GEMM's own in the launch.
+  const { epilogue, amax: _amax, maskKeys: _keys, seqKv: _kv, maskOffset: _offset, ...plain } = n.attrs;
+  const attrs = epilogue === undefined || epilogue === 'none' ? plain : { ...plain, epilogue };
+  return `QLinear|${g.n}|${g.k}|${JSON.stringify(attrs)}|${typeOf(graph, xs)?.dtype}|${typeOf(graph, ws)?.dtype}|${bias ? typeOf(graph, bias)?.dtype : '-'}`;
 }
 
 /** Whether twin QLinears a and b (same key) run as one launch (compiler/codegen/gemm.ts ownGemmTakesAsTwins). */

@@ -16,6 +16,7 @@ import { fuseElementwise } from './fuse-elementwise.ts';
 import { makeFuseGemmResidual, makeUnfuseGemmResidual } from './fuse-gemm-residual.ts';
 import { fuseHorizontal, type HorizontalOptions, makeFuseHorizontal } from './fuse-horizontal.ts';
 import { fuseLinear } from './fuse-linear.ts';
+import { makeFuseVQuant } from './fuse-vquant.ts';
 import { fuseNorms } from './fuse-norms.ts';
 import { lowerConv } from './lower-conv.ts';
 import { lowerAttention } from './lower-attention.ts';
@@ -43,8 +44,9 @@ export const PIPELINE: readonly Pass[] = [...SIMPLIFY, canonicalize, fuseAttenti
  * where the own GEMM runs them, gated residual adds go into its epilogue too (fuse-gemm-residual). */
 export function pipelineFor(quantize: QuantizePass | undefined, horizontal: HorizontalOptions = {}): readonly Pass[] {
   if (!quantize) return PIPELINE;
-  const residual = horizontal.gemms ? [makeFuseGemmResidual(horizontal.gemms)] : [], undo = horizontal.gemms ? [makeUnfuseGemmResidual(horizontal.gemms)] : [];
-  return [...SIMPLIFY, canonicalize, fuseAttention, fuseLinear, canonicalizeSwiglu, quantize, makeFoldQuantize(quantize.accumulate), ...residual, ...VAE, fuseElementwise, lowerAttention, makeFuseHorizontal(horizontal), ...undo];
+  const own = horizontal.gemms;
+  const residual = own ? [makeFuseGemmResidual(own)] : [], undo = own ? [makeUnfuseGemmResidual(own)] : [], vquant = own ? [makeFuseVQuant(own)] : [];
+  return [...SIMPLIFY, canonicalize, fuseAttention, fuseLinear, canonicalizeSwiglu, quantize, makeFoldQuantize(quantize.accumulate), ...residual, ...VAE, fuseElementwise, lowerAttention, ...vquant, makeFuseHorizontal(horizontal), ...undo];
 }
 
 export interface PassReport {

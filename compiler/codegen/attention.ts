@@ -91,6 +91,12 @@ export interface PackDescriptor {
   park: boolean;
   /** Deferred GEMM outputs (roots) read in a way the pack cannot dequantize. */
   undeferrable?: string[];
+  /**
+   * AttentionPack vquant=1 (passes/fuse-vquant.ts): V written as Vt8 with Vs, the channel amax from
+   * the parameters `amax` (one a segment, fp32 [B, Hkv·D]); `mask`, the attention's key mask (a window
+   * over (b, h, q, k), h and q broadcast) whose dropped keys V holds as 0.
+   */
+  vquant?: { amax: number[]; mask?: { param: number; window: MaskWindow } };
 }
 
 export interface AttentionDescriptor {
@@ -239,6 +245,14 @@ export function packDescriptor(graph: Graph, node: Node, deferred?: ReadonlyMap<
     });
   }
   const qk = ((node.attrs.qk as string | undefined) ?? 'bf16') as PackDescriptor['qk'];
+  let vquant: PackDescriptor['vquant'];
+  if (node.attrs.vquant) {
+    const amax = Array.from({ length: segments }, (_, s) => paramOf(node.inputs[1 + 7 * segments + s]));
+    const window = node.inputs[0] ? maskWindow(graph, node.inputs[0], where) : undefined;
+    if (window && (window.strides[1] || window.strides[2])) fail(where, 'a key mask (broadcast over heads and queries)', `mask strides [${window.strides}] over (b, h, q, k)`);
+    if (window) window.keys = Math.min(window.keys, starts.k);
+    vquant = { amax, ...(window && window.keys > 0 ? { mask: { param: paramOf(window.value), window } } : {}) };
+  }
   const stage = codedQK(qk) && list.every((s) => stageable(inputs[s.x.param].type, s.x));
   const seqQ = starts.q, seqKv = starts.k;
   if (codedQK(qk) ? qShape[2] !== padRows(seqQ) || kShape[2] !== padRows(seqKv) : qShape[3] !== padRows(seqQ)) {
@@ -257,7 +271,7 @@ export function packDescriptor(graph: Graph, node: Node, deferred?: ReadonlyMap<
     // are slower; persistent e4m3 packs about the same, with the RoPE tables staged once a run of
     // role-heads (1 CTA a SM) slower. The s8 pack (qk='int8') takes the e4m3 pack's settings.
     threads: 256, group: 1, order: 'heads', stage, persist: 0, park: stage, minBlocks: stage ? 3 : codedQK(qk) ? 2 : list.some((s) => s.dequant) ? 3 : 4, passUnroll: 2,
-    ...(undeferrable.length ? { undeferrable } : {}),
+    ...(undeferrable.length ? { undeferrable } : {}), ...(vquant ? { vquant } : {}),
   };
 }
 
@@ -312,7 +326,7 @@ export function maskedKeys(graph: Graph, mask: string, bool: boolean): number {
 type MaskWindow = NonNullable<AttentionDescriptor['mask']>;
 
 /** An attention mask's root and window (strides over (b, h, q, k), 0 where broadcast) and the keys it may mask. */
-function maskWindow(graph: Graph, value: string, where: string): MaskWindow {
+export function maskWindow(graph: Graph, value: string, where: string): MaskWindow {
   const view = resolveView(graph, value, where);
   const dtype = typeOf(graph, value).dtype;
   const pad = 4 - view.dims.length;
@@ -508,20 +522,25 @@ export function renderPack(d: PackDescriptor): AttentionKernel {
       loads[role].push(`${i ? 'else ' : ''}if (t < ${s.start + s.length}) { const int tl = t - ${s.start}; ${lines.join(' ')} }`);
     });
   }
+  const vq = d.vquant;
+  if (vq && (d.qk !== 'fp8' || d.persist || vq.amax.length !== d.segments.length / 3 || vq.amax.some((a) => d.inputs[a]?.type !== 'float'))) fail(where, "vquant with qk='fp8', a CTA per item, a float amax a segment", JSON.stringify({ qk: d.qk, persist: d.persist, amax: vq.amax.map((a) => d.inputs[a]?.type) }));
   const params = [
     ...d.inputs.map((x, i) => `const ${x.type}* __restrict__ in${i}`),
     ...(codedQK(d.qk)
-      ? ['uint8_t* __restrict__ qp', 'uint8_t* __restrict__ kp', '__nv_bfloat16* __restrict__ vt', 'float* __restrict__ qs', 'float* __restrict__ ks']
+      ? ['uint8_t* __restrict__ qp', 'uint8_t* __restrict__ kp', vq ? 'uint8_t* __restrict__ vt8' : '__nv_bfloat16* __restrict__ vt', 'float* __restrict__ qs', 'float* __restrict__ ks', ...(vq ? ['float* __restrict__ vs'] : [])]
       : ['__nv_bfloat16* __restrict__ qp', '__nv_bfloat16* __restrict__ kp', '__nv_bfloat16* __restrict__ vt']),
   ];
+  const vm = vq?.mask;
   const seqQPad = padRows(d.seqQ), seqKvPad = padRows(d.seqKv);
   const tokenBlocks = Math.max(seqQPad, seqKvPad) / PACK_ROWS;
   const roleHeads = d.heads + 2 * d.kvHeads;
   const items = tokenBlocks * (roleHeads / d.group) * d.batch, buffers = d.persist ? 2 : 1;
-  const source = `${helpers()}\n${env.render('attention_pack.cu.njk', {
+  const source = `${helpers()}\n${vq ? `${E4M3_PACK}\n` : ''}${env.render('attention_pack.cu.njk', {
     name, params, headDim: d.headDim, dp: d.dp, tokenBlocks, roleHeads, heads: d.heads, kvHeads: d.kvHeads, seqQ: d.seqQ, seqKv: d.seqKv,
     seqQPad, seqKvPad, loads, prefetch, stage: d.stage, persist: d.persist, items, buffers, staged, stagedFloats, anyNorm: d.segments.some((s) => s.norm), rope: d.segments.some((s) => s.cos) ? d.rope : 'none',
     eps: d.eps, fp8: codedQK(d.qk), int8: d.qk === 'int8', kRows: d.kScale === 'token', threads: d.threads, group: d.group, order: d.order, minBlocks: d.minBlocks, passUnroll: d.passUnroll, park: d.park,
+    vquant: !!vq, vamax: vq?.amax ?? [],
+    vmask: vm && { param: vm.param, bool: vm.window.bool, keys: vm.window.keys, at: offsetExpr(vm.window.offset, [['b', vm.window.strides[0]], ['t', vm.window.strides[3]]]) },
   })}`;
   return {
     name, source, hot: true, grid: d.persist ? Math.min(d.persist, items) : items, block: d.threads * d.group, sharedBytes: d.group * PACK_ROWS * (d.headDim + 2 + (d.stage ? buffers * d.headDim : 0)) * 2,

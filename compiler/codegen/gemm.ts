@@ -65,7 +65,19 @@ export interface GemmDescriptor {
    * the gate [B, N] by each row's batch (row / rowsPerBatch; B = 1: every row), per GEMM of the launch.
    */
   residual?: { gemms: ResidualGate[] };
+  /**
+   * The amax epilogue (ping-pong, scaled, bf16 Y; QLinear attribute amax): per GEMM of the launch, the
+   * amax of |Y| over each batch's rows of columns lo .. hi - 1 (hi = lo: none), and where the key mask
+   * (one for the launch: its element type, window over (b, k)) drops keys `keys` first ones of which
+   * row 0 of a batch is key `offset`.
+   */
+  amax?: { gemms: AmaxWindow[]; mask?: AmaxMask };
 }
+
+/** A GEMM's amax window: columns lo .. hi - 1 (multiples of 64: whole chunks of the staged tile), `rows` a batch (a multiple of 16); with the launch's mask, `keys` maskable keys (0: none) and row 0's key `offset`. */
+export interface AmaxWindow { lo: number; hi: number; rows: number; keys: number; offset: number }
+/** The key mask an amax launch reads: its C type, bool or additive, element offset and strides over (batch, key). */
+export interface AmaxMask { type: string; bool: boolean; offset: number; b: number; t: number }
 
 /** A residual GEMM's gate: `batches` rows of N (1: broadcast over every row), `rowsPerBatch` rows of Y each, `batchStride` elements apart. */
 export interface ResidualGate { batches: number; rowsPerBatch: number; batchStride: number }
@@ -128,6 +140,10 @@ function render(d: GemmDescriptor): RenderedKernel {
     if (d.residual.gemms.length !== (d.twinM ? 2 : 1) || d.residual.gemms.some((g) => !(Number.isInteger(g.batches) && g.batches >= 1 && g.rowsPerBatch >= 1 && residualGateFits(g)))) fail(where, 'a gate for each GEMM of the launch (batches and rows a batch whole numbers >= 1, rows a batch a multiple of 16 with several batches, at most two gate rows a tile)', JSON.stringify(d.residual.gemms));
     if (d.bias && d.biasType !== 'bfloat16') fail(where, 'no bias or a bf16 one with the residual epilogue (a 16-byte record a column pair)', d.biasType ?? 'float32');
   }
+  if (d.amax) {
+    if (d.schedule !== 'pingpong' || d.epilogue !== 'scaled' || d.out === 'fp32' || d.residual) fail(where, 'the amax epilogue in the ping-pong schedule with scales, a bf16 Y and no residual', `${d.schedule ?? 'cooperative'}, ${d.epilogue}, ${d.out ?? 'bf16'}${d.residual ? ', residual' : ''}`);
+    if (d.amax.gemms.length !== (d.twinM ? 2 : 1) || d.amax.gemms.some((a) => a.lo % 64 || a.hi % 64 || a.lo > a.hi || a.hi > d.n || a.rows % 16 || a.rows < 16 || (a.keys && !d.amax!.mask))) fail(where, 'an amax window for each GEMM of the launch (columns multiples of 64 within N, rows a batch a multiple of 16, a mask where keys are masked)', JSON.stringify(d.amax));
+  }
   const shared = gemmSharedBytes(d);
   if (shared > MAX_SHARED) fail(where, `at most ${MAX_SHARED} bytes of shared memory`, `${shared} (${d.stages} stages)`);
   const mma = wgmmaFunction('ss-e4m3', d.bn);
@@ -139,6 +155,7 @@ function render(d: GemmDescriptor): RenderedKernel {
     oddChunks: d.schedule !== 'pingpong' && (d.bn / 64) % 2 === 1,
     twin: d.twinM !== undefined, twinM: d.twinM ?? 0,
     residual: !!d.residual, ...(d.residual ? residualParams(d.residual.gemms) : {}),
+    amax: !!d.amax, ...(d.amax ? amaxParams(d.amax) : {}),
   })].join('\n');
   const tiles = gemmTiles(d.m, d.n, d.bn, d.twinM);
   return { name, source, hot: true, grid: Math.min(H100_SMS, tiles), block: 384, sharedBytes: shared };
@@ -155,6 +172,13 @@ const residualParams = (gemms: ResidualGate[]) => {
     gateBatches2: b?.batches ?? 1, rowsPerBatch2: rows(b), gateStride2: b?.batchStride ?? 0,
   };
 };
+
+/** The template's amax values: each GEMM's window, the mask's type, load and test. */
+const MASK_CONVERT: Record<string, [string, string]> = { bool: ['(float)', ''], float: ['', ''], __nv_bfloat16: ['__bfloat162float(', ')'], __half: ['__half2float(', ')'] };
+const amaxParams = (a: NonNullable<GemmDescriptor['amax']>) => ({
+  amax1: a.gemms[0], amax2: a.gemms[1] ?? a.gemms[0], amaxMask: !!a.mask,
+  ...(a.mask ? { maskType: a.mask.type, maskBool: a.mask.bool, maskAt: a.mask, maskConvert: MASK_CONVERT[a.mask.type] ?? fail('FP8 GEMM amax', 'a key mask of bool, float, bf16 or fp16', a.mask.type) } : {}),
+});
 
 /** Output tiles of a launch: the GEMM's (128-row tiles) and its twin's. */
 const gemmTiles = (m: number, n: number, bn: number, twinM = 0) => (Math.ceil(m / 128) + Math.ceil(twinM / 128)) * (n / bn);
@@ -220,13 +244,16 @@ export const ownGemmTakes = (m: number, n: number, k: number, yType: string, sca
  * first's) follow the first's, and its maps the first's.
  * `residual` (QLinear epilogue 'residual', scaled, bf16 Y, fast accumulation): each GEMM's gate, whose
  * pointer and R's map follow its other arguments.
+ * `amax` (QLinear attribute amax, scaled, bf16 Y): each GEMM's window; its amax output (and, with a
+ * mask, the mask) follow its other arguments. The launch must come after the outputs are zeroed
+ * (renderAmaxZero).
  */
 export function ownGemm(
   m: number, n: number, k: number, promote: number, yType: string = 'bfloat16', scaled?: ScaledTypes, minTiles = OWN_GEMM_MIN_TILES, twinM?: number,
-  residual?: ResidualGate[],
+  residual?: ResidualGate[], amax?: NonNullable<GemmDescriptor['amax']>,
 ): { kernel: RenderedKernel; maps: TensorMapArg[] } | undefined {
   const bn = 192;
-  if (!ownGemmTakes(m, n, k, yType, scaled, minTiles, twinM) || (twinM && promote) || (residual && (promote || !scaled || yType !== 'bfloat16'))) return undefined;
+  if (!ownGemmTakes(m, n, k, yType, scaled, minTiles, twinM) || (twinM && promote) || ((residual || amax) && (promote || !scaled || yType !== 'bfloat16'))) return undefined;
   const f32 = yType === 'float32';
   const kernel = renderGemm({
     kind: 'gemm-fp8', m, n, k, bn, stages: 4, groupM: groupRows(m, k), promote, epilogue: scaled ? 'scaled' : 'unscaled', bias: !!scaled?.bias,
@@ -234,7 +261,7 @@ export function ownGemm(
     // fp32 Y (float32 graphs: the tiny fixtures; accuracy checks) takes the cooperative schedule: the
     // ping-pong's fp32 stores from registers with staged scales spill 8 bytes (sm_90a, CUDA 13.0).
     ...(promote || f32 ? {} : { schedule: 'pingpong' as const }), ...(f32 ? { out: 'fp32' as const } : {}),
-    ...(twinM ? { twinM } : {}), ...(residual ? { residual: { gemms: residual } } : {}),
+    ...(twinM ? { twinM } : {}), ...(residual ? { residual: { gemms: residual } } : {}), ...(amax ? { amax } : {}),
   });
   const maps = (first: number, rows: number): TensorMapArg[] => [
     { param: first, dtype: 'uint8', rows, cols: k, rowBytes: k, box: [128, 128] },
@@ -242,7 +269,21 @@ export function ownGemm(
     f32 ? { param: first + 2, dtype: 'float32', rows, cols: n, rowBytes: 4 * n, box: [32, 64] } : { param: first + 2, dtype: 'bfloat16', rows, cols: n, rowBytes: 2 * n, box: [64, 64] },
   ];
   // A GEMM's arguments: X, W, Y (maps), Y's pointer, then (scaled) xs, ws and the bias, then (residual) the gate and R (a map).
-  const perGemm = 4 + (scaled ? 2 + (scaled.bias ? 1 : 0) : 0) + (residual ? 2 : 0);
+  // (amax) the amax output and the key mask.
+  const perGemm = 4 + (scaled ? 2 + (scaled.bias ? 1 : 0) : 0) + (residual ? 2 : 0) + (amax ? (amax.mask ? 2 : 1) : 0);
   const rMap = (first: number, rows: number): TensorMapArg[] => (residual ? [{ param: first + perGemm - 1, dtype: 'bfloat16', rows, cols: n, rowBytes: 2 * n, box: [64, 64] }] : []);
   return { kernel, maps: [...maps(0, m), ...rMap(0, m), ...(twinM ? [...maps(perGemm, twinM), ...rMap(perGemm, twinM)] : [])] };
+}
+
+/**
+ * The amax epilogue's outputs zeroed before its GEMM (the epilogue takes maxima into them): one small
+ * launch over each GEMM's [B, count] floats.
+ */
+export function renderAmaxZero(counts: number[]): RenderedKernel {
+  const total = Math.max(...counts);
+  const name = `zero_${jsonHash16({ counts })}`;
+  const params = counts.map((_, i) => `float* __restrict__ a${i}`).join(', ');
+  const body = counts.map((c, i) => `  if (i < ${c}) a${i}[i] = 0.f;`).join('\n');
+  const source = `extern "C" __global__ void __launch_bounds__(256) ${name}(${params}) {\n  const int i = blockIdx.x * 256 + threadIdx.x;\n${body}\n}`;
+  return { name, source, hot: false, grid: Math.ceil(total / 256), block: 256, sharedBytes: 0 };
 }

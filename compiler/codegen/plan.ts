@@ -38,7 +38,7 @@ import { consumers } from '../ir/graph.ts';
 import { isLaunch, loadTimeNodes } from '../launches.ts';
 import type { MemoryPlan } from '../../passes/plan-memory.ts';
 import { actMatMulDims } from '../ops/packed-attention.ts';
-import { attentionDescriptor, packDescriptor, renderAttention, renderPack, renderVQuant, vquantDescriptor } from './attention.ts';
+import { attentionDescriptor, maskWindow, packDescriptor, renderAttention, renderPack, renderVQuant, vquantDescriptor } from './attention.ts';
 import { vaeLaunch } from './conv-launch.ts';
 import { EW_OPS, elementwiseDescriptor, isSegmented, segmentDescriptors, segmentNodes } from './elementwise.ts';
 import { MOVEMENT_OPS, movementDescriptor, renderMovement } from './movement.ts';
@@ -46,8 +46,8 @@ import { isNvfp4ActivationQuantize, nvfp4QuantizeDescriptor, renderNvfp4Quantize
 import { type RenderedKernel, launchValues, renderElementwise, renderSegmented } from './render.ts';
 import { type Deferred, type ReaderKind, deferredGemms } from './dequant.ts';
 import { gemvDescriptor, renderGemv } from './gemv.ts';
-import { type ResidualGate, type ScaledTypes, ownGemm, ownGemmTakes } from './gemm.ts';
-import { isResidualQLinear, residualGateLayout } from '../ops/quant.ts';
+import { type AmaxMask, type AmaxWindow, type ResidualGate, type ScaledTypes, ownGemm, ownGemmTakes, renderAmaxZero } from './gemm.ts';
+import { amaxColumns, isResidualQLinear, residualGateLayout } from '../ops/quant.ts';
 
 export interface LaunchArg { value: string; where: 'arena' | 'weight' | 'input'; offset?: number }
 
@@ -188,6 +188,27 @@ export function kernelPlan(graph: Graph, memory: MemoryPlan, deferred: ReadonlyM
     if (dims && dims.at(-1)!.stride !== 1) fail(`QLinear launch -> ${q.outputs[0]}`, 'a gate of contiguous rows', `'${q.inputs[5]}' with strides [${dims.map((d) => d.stride)}]`);
     return { ...g, batchStride: g.batches === 1 ? 0 : dims ? dims[0].stride : n };
   };
+  // A QLinear's amax window (fuse-vquant) as the own GEMM's epilogue takes it, or one that takes none.
+  const amaxOf = (q: Node): AmaxWindow => {
+    const a = amaxColumns(q), rows = shapeOf(graph, q.outputs[0])[1];
+    return a ? { lo: a.start, hi: a.start + a.count, rows, keys: (q.attrs.maskKeys as number | undefined) ?? 0, offset: (q.attrs.maskOffset as number | undefined) ?? 0 } : { lo: 0, hi: 0, rows: 16, keys: 0, offset: 0 };
+  };
+  // The launch's key mask (the GEMMs' with masked keys share the attention's): its root and window over (b, k).
+  const amaxMaskOf = (gemms: Node[]): { value: string; mask: AmaxMask } | undefined => {
+    const q = gemms.find((g) => ((g.attrs.maskKeys as number | undefined) ?? 0) > 0);
+    if (!q) return undefined;
+    const w = maskWindow(graph, q.inputs[7], `QLinear launch -> ${q.outputs[0]}`);
+    if (gemms.some((g) => ((g.attrs.maskKeys as number | undefined) ?? 0) > 0 && g.inputs[7] !== q.inputs[7])) fail(`GroupedGemm launch -> ${q.outputs[0]}`, 'one key mask for the launch', gemms.map((g) => g.inputs[7]).join(', '));
+    return { value: w.value, mask: { type: w.type, bool: w.bool, offset: w.offset, b: w.strides[0], t: w.strides[3] } };
+  };
+  // Zeroes the amax outputs of these GEMMs before their launch (their epilogue takes maxima into them).
+  const zeroAmax = (name: string, gemms: Node[]) => {
+    const outs = gemms.filter((g) => amaxColumns(g)).map((g) => g.outputs[1]);
+    if (!outs.length) return;
+    const k = renderAmaxZero(outs.map((v) => shapeOf(graph, v).reduce((a, b) => a * b, 1)));
+    kernels.set(k.name, k);
+    launches.push({ kind: 'kernel', node: name, kernel: k.name, grid: k.grid, block: k.block, sharedBytes: k.sharedBytes, args: outs.map(arg) });
+  };
   const place = (node: Node) => {
     const name = node.outputs[0];
     if (isNvfp4ActivationQuantize(graph, node)) {
@@ -239,11 +260,15 @@ export function kernelPlan(graph: Graph, memory: MemoryPlan, deferred: ReadonlyM
       dense(node, node.inputs.filter((v) => ![a, b].some((g) => isResidualQLinear(g) && g.inputs[5] === v)));
       if (isResidualQLinear(a) !== isResidualQLinear(b)) fail(`GroupedGemm launch -> ${name}`, 'GEMMs of one epilogue', 'a residual QLinear beside a plain one');
       const residual = isResidualQLinear(a) ? [gateOf(a), gateOf(b)] : undefined;
-      const own = options.ownGemm ? ownGemm(da.m, da.n, da.k, options.ownGemm.promote, dtypeOf(graph, a.outputs[0]), scaledTypes(graph, a), options.ownGemm.minTiles, db.m, residual) : undefined;
+      const withAmax = [a, b].some((g) => amaxColumns(g)), mask = amaxMaskOf([a, b]);
+      const amax = withAmax ? { gemms: [amaxOf(a), amaxOf(b)], ...(mask ? { mask: mask.mask } : {}) } : undefined;
+      const own = options.ownGemm ? ownGemm(da.m, da.n, da.k, options.ownGemm.promote, dtypeOf(graph, a.outputs[0]), scaledTypes(graph, a), options.ownGemm.minTiles, db.m, residual, amax) : undefined;
       if (!own) { [a, b].forEach(place); return; }
       kernels.set(own.kernel.name, own.kernel);
-      // Per GEMM: X, W, Y (maps), Y's pointer, xs, ws[, bias][, gate, R (a map)].
-      const values = (g: Node) => { const [x, xs, w, ws, bias, gate, r] = g.inputs; return [x, w, g.outputs[0], g.outputs[0], xs, ws, ...(bias ? [bias] : []), ...(residual ? [gate, r] : [])]; };
+      zeroAmax(name, [a, b]);
+      // Per GEMM: X, W, Y (maps), Y's pointer, xs, ws[, bias][, gate, R (a map)][, amax[, mask]] (a GEMM without amax passes the other's, unused).
+      const amaxOut = (g: Node) => (amaxColumns(g) ? g : [a, b].find((o) => amaxColumns(o))!).outputs[1];
+      const values = (g: Node) => { const [x, xs, w, ws, bias, gate, r] = g.inputs; return [x, w, g.outputs[0], g.outputs[0], xs, ws, ...(bias ? [bias] : []), ...(residual ? [gate, r] : []), ...(amax ? [amaxOut(g), ...(mask ? [mask.value] : [])] : [])]; };
       launches.push({ kind: 'kernel', node: name, kernel: own.kernel.name, grid: own.kernel.grid, block: own.kernel.block, sharedBytes: own.kernel.sharedBytes, args: [...values(a), ...values(b)].map(arg), maps: own.maps });
       return;
     }
@@ -255,14 +280,16 @@ export function kernelPlan(graph: Graph, memory: MemoryPlan, deferred: ReadonlyM
       dense(node, isResidualQLinear(node) ? node.inputs.filter((_, i) => i !== 5) : node.inputs);
       // The own kernel: a deferred GEMM as it stands (unscaled), any other with its scales and bias in the epilogue.
       const scaled = !deferred.has(name), residual = isResidualQLinear(node) ? [gateOf(node)] : undefined;
-      const own = options.ownGemm && precision === 'fp8' ? ownGemm(m, n, k, options.ownGemm.promote, dtypeOf(graph, name), scaled ? scaledTypes(graph, node) : undefined, options.ownGemm.minTiles, undefined, residual) : undefined;
-      // fuse-gemm-residual fuses only where the own kernel runs the GEMM (and unfuses the rest).
-      if (residual && !own) fail(`QLinear launch -> ${name}`, 'the own FP8 GEMM for a residual epilogue (fuse-gemm-residual)', `a GEMM it does not take (${m}x${n}x${k})`);
+      const mask = amaxMaskOf([node]), amax = amaxColumns(node) ? { gemms: [amaxOf(node)], ...(mask ? { mask: mask.mask } : {}) } : undefined;
+      const own = options.ownGemm && precision === 'fp8' ? ownGemm(m, n, k, options.ownGemm.promote, dtypeOf(graph, name), scaled ? scaledTypes(graph, node) : undefined, options.ownGemm.minTiles, undefined, residual, amax) : undefined;
+      // fuse-gemm-residual and fuse-vquant fuse only where the own kernel runs the GEMM (the first unfuses the rest).
+      if ((residual || amax) && !own) fail(`QLinear launch -> ${name}`, `the own FP8 GEMM for ${residual ? 'a residual epilogue (fuse-gemm-residual)' : 'an amax epilogue (fuse-vquant)'}`, `a GEMM it does not take (${m}x${n}x${k}${scaled ? '' : ', deferred'})`);
       if (own) {
-        // X [M, K] codes, W [N, K] codes, Y [M, N] (dense: dense() above) as tensor maps, then Y's pointer, then (scaled) xs, ws and the bias, then (residual) the gate and R (a map).
+        // X [M, K] codes, W [N, K] codes, Y [M, N] (dense: dense() above) as tensor maps, then Y's pointer, then (scaled) xs, ws and the bias, then (residual) the gate and R (a map), then (amax) its output and the key mask.
         const [x, xs, w, ws, b, gate, r] = node.inputs;
         kernels.set(own.kernel.name, own.kernel);
-        const values = [x, w, name, name, ...(scaled ? [xs, ws, ...(bias ? [b] : [])] : []), ...(residual ? [gate, r] : [])];
+        zeroAmax(name, [node]);
+        const values = [x, w, name, name, ...(scaled ? [xs, ws, ...(bias ? [b] : [])] : []), ...(residual ? [gate, r] : []), ...(amax ? [node.outputs[1], ...(mask ? [mask.value] : [])] : [])];
         launches.push({ kind: 'kernel', node: name, kernel: own.kernel.name, grid: own.kernel.grid, block: own.kernel.block, sharedBytes: own.kernel.sharedBytes, args: values.map(arg), maps: own.maps });
         return;
       }

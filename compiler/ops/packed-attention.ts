@@ -12,6 +12,10 @@
  *       -> softmax(Q·Kᵀ·scale + mask)·V, as FusedAttention (a fully masked row gives 0).
  *   AttentionQuantizeV(Vt[, mask]){seqKv} -> Vt8, Vs       pv='fp8' (FP8 P·V, with qk='fp8'); a key
  *       mask (the attention's, broadcast over heads and queries): keys it drops (maskDrops) are 0
+ *   AttentionPack(mask or '', [q k v qNorm kNorm cos sin] x segments, vAmax x segments){... qk='fp8' vquant=1}
+ *       -> Qp, Kp, Vt8, Qs, Ks, Vs: the pack and AttentionQuantizeV in one (passes/fuse-vquant.ts), V's
+ *     channel amax given: vAmax_i fp32 [B, Hkv·D] of segment i's V (its GEMM's amax output, QLinear
+ *     attribute amax), Vs = max over the segments / 448 (1 where 0); the keys the mask drops are 0.
  *   PackedAttention(mask, Qp, Kp, Vt8, Qs, Ks, Vs){... qk='fp8' pv='fp8'}
  *       -> the same with P and V in e4m3, as FusedAttention's pv='fp8' computes it.
  *
@@ -86,6 +90,20 @@ export function packTypes(p: PackedShapes): { dtype: DType; shape: number[] }[] 
     ];
   }
   return [{ dtype: 'bfloat16', shape: [p.b, p.h, p.dp / 64, sq, 64] }, { dtype: 'bfloat16', shape: [p.b, p.hkv, p.dp / 64, skv, 64] }, vt];
+}
+
+/** AttentionPack vquant=1: its outputs (Vt8 and Vs in place of Vt), after checking its mask and amax inputs. */
+function vquantPackTypes(node: Node, p: PackedShapes, shapeOf: (i: number) => readonly number[] | undefined, where: string): { dtype: DType; shape: number[] }[] {
+  const types = packTypes(p), segments = attrInt(node, 'segments', 1), [vt8, vs] = vquantTypes(types[2].shape);
+  if (p.qk !== 'fp8') fail(where, "vquant=1 with qk='fp8'", `qk='${p.qk}'`);
+  for (let s = 0; s < segments; s++) {
+    const a = shapeOf(1 + 7 * segments + s);
+    if (a?.join() !== [p.b, p.hkv * p.d].join()) fail(where, `segment ${s}'s V amax of [${p.b}, ${p.hkv * p.d}]`, a ? `[${a}]` : 'none');
+  }
+  const mask = shapeOf(0);
+  if (mask) broadcastShapes([mask, [p.b, 1, 1, p.skv]], where);
+  types.splice(2, 1, vt8);
+  return [...types, vs];
 }
 
 function packShapes(node: Node, shapeOf: (i: number) => readonly number[] | undefined, where: string): PackedShapes {
@@ -184,8 +202,30 @@ const attentionQuantizeV: OpDef = {
   },
 };
 
+/** Vt8 and Vs of V [BH, S, D] with the channel amax given (vAmax inputs, one per segment, max over them) and the dropped keys 0. */
+function quantizeVGiven(V: Float32Array, ins: readonly (RuntimeValue | undefined)[], node: Node, p: PackedShapes, where: string): [Tensor, Tensor] {
+  const segments = attrInt(node, 'segments', 1), mask = optionalTensor(ins, 0), sp = padRows(p.skv), hd = p.hkv * p.d;
+  const keep = mask && keyMaskKeep(mask, p.b, p.skv, where);
+  const [t8, ts] = vquantTypes(packTypes(p)[2].shape);
+  const v8 = newTensor(t8.dtype, t8.shape), vs = newTensor(ts.dtype, ts.shape);
+  for (let b = 0; b < p.b; b++) for (let h = 0; h < p.hkv; h++) for (let c = 0; c < p.d; c++) {
+    let amax = 0;
+    for (let s = 0; s < segments; s++) amax = Math.max(amax, tensorArg(ins, 1 + 7 * segments + s, node).get(b * hd + h * p.d + c));
+    const scale = amax > 0 ? Math.fround(amax / E4M3_MAX) : 1, bh = b * p.hkv + h;
+    vs.set(bh * p.dp + c, scale);
+    for (let t = 0; t < p.skv; t++) {
+      const x = keep && !keep(b, t) ? 0 : roundToBf16(V[(bh * p.skv + t) * p.d + c]);
+      v8.set(vt8Index(bh, sp, p.dp, t, c), roundE4M3(Math.fround(x / scale)));
+    }
+  }
+  return [v8, vs];
+}
+
 const attentionPack: OpDef = {
-  infer: (c) => packTypes(packShapes(c.node, (i) => (c.has(i) ? c.input(i).shape : undefined), c.where)).map((t) => out(t.dtype, t.shape)),
+  infer: (c) => {
+    const shapeOf = (i: number) => (c.has(i) ? c.input(i).shape : undefined), p = packShapes(c.node, shapeOf, c.where);
+    return (attrInt(c.node, 'vquant', 0) ? vquantPackTypes(c.node, p, shapeOf, c.where) : packTypes(p)).map((t) => out(t.dtype, t.shape));
+  },
   exec: (ins, node) => {
     const where = `AttentionPack node '${node.name}'`;
     const plan = attentionPlan(node, (i) => (ins[i] as Tensor | undefined)?.shape, where);
@@ -195,6 +235,10 @@ const attentionPack: OpDef = {
     const shaped = (t: Tensor, i: number) => t.reshape(packTypes(p)[i].shape);
     if (p.qk === 'fp8') {
       const [qp, qs] = packScaled(Q, p.b * p.h, p.sq, p.d, 'e4m3', PACK_ROWS), [kp, ks] = packScaled(K, p.b * p.hkv, p.skv, p.d, 'e4m3', PACK_ROWS);
+      if (attrInt(node, 'vquant', 0)) {
+        const [v8, vs] = quantizeVGiven(V, ins, node, p, where);
+        return [shaped(qp, 0), shaped(kp, 1), v8, shaped(qs, 3), shaped(ks, 4), vs];
+      }
       return [qp, kp, vt, qs, ks].map(shaped);
     }
     if (p.qk === 'int8') {

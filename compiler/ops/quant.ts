@@ -26,6 +26,12 @@
  *          (what the own kernel's residual epilogue computes); r has y's shape, gate broadcasts to it.
  *          "none" (or no epilogue attribute): y; "none" marks a QLinear whose residual add was given
  *          back (passes/fuse-gemm-residual.ts unfuse), so that it is not fused again.
+ *          amax [start, count] (passes/fuse-vquant.ts; x [B, S, K], no residual epilogue): a second
+ *          output, fp32 [B, count], the amax of |y| (y as rounded to its type) over each batch's rows of
+ *          columns start .. start + count - 1: what the attention's FP8 V takes its channel scales from.
+ *          With `maskKeys` > 0, input 7 is the attention's key mask (broadcast over heads and queries,
+ *          `seqKv` keys) and row s of a batch is key `maskOffset` + s: the rows the mask drops (maskDrops)
+ *          count as 0, as in AttentionQuantizeV.
  *   WQLinear(x, wq, ws[, b]){transB, format: fp8, to}   weight-only: Linear(x, Dequantize(wq, ws), b),
  *          x in its own type (not quantized); what the FP8 GEMV (compiler/codegen/gemv.ts) computes:
  *          y = Σ_k x[k] · wq[n, k] · ws[n] (+ b[n]), fp32 accumulation (here float64).
@@ -39,7 +45,7 @@ import { Tensor } from '../ir/tensor.ts';
 import { E2M1_MAX, E4M3_MAX, roundE2M1, roundE4M3 } from '../quant/formats.ts';
 import { e4m3Parts, sm90Dot } from '../quant/tensor-core.ts';
 import { elementwiseOps } from './elementwise.ts';
-import { fusedOps } from './fused.ts';
+import { fusedOps, keyMaskKeep } from './fused.ts';
 import { type OpDef, type RuntimeValue, attrInt, attrString, broadcastShapes, newTensor, normAxis, optionalTensor, out, tensorArg } from './op.ts';
 
 export type QuantFormat = 'fp8' | 'nvfp4' | 'bf16';
@@ -171,6 +177,17 @@ const qlinear: OpDef = {
     const y = fusedOps.Linear.infer({ ...c, input: (i: number) => c.input(i === 0 ? 0 : i === 1 ? 2 : 4), has: (i: number) => c.has(i === 0 ? 0 : i === 1 ? 2 : 4) });
     const shape = (y[0] as { shape: readonly number[] }).shape, dtype = toDtype(c.node, 'float32'), type = out(dtype, shape);
     const epilogue = attrString(c.node, 'epilogue', 'none');
+    const amax = amaxColumns(c.node);
+    if (amax) {
+      if (epilogue !== 'none' || shape.length !== 3 || amax.start < 0 || amax.count < 1 || amax.start + amax.count > shape[2]) fail(c.where, `an amax window of columns within [${shape}] (y [B, S, N], no residual epilogue)`, `[${amax.start}, ${amax.count}] with epilogue '${epilogue}'`);
+      const keys = attrInt(c.node, 'maskKeys', 0);
+      if (keys > 0) {
+        const kv = attrInt(c.node, 'seqKv', 0), offset = attrInt(c.node, 'maskOffset', -1);
+        if (!c.has(7) || kv < keys || offset < 0 || offset + shape[1] > kv) fail(c.where, `a key mask (input 7) of seqKv >= maskKeys keys holding rows maskOffset .. + ${shape[1]}`, `seqKv ${kv}, maskKeys ${keys}, maskOffset ${offset}${c.has(7) ? '' : ', no mask'}`);
+        broadcastShapes([c.input(7).shape, [shape[0], 1, 1, kv]], c.where);
+      }
+      return [type, out('float32', [shape[0], amax.count])];
+    }
     if (epilogue === 'none') return [type];
     if (epilogue !== 'residual' || !c.has(5) || !c.has(6)) fail(c.where, 'epilogue "residual" with a gate and a residual input (inputs 5 and 6, from 0)', `'${epilogue}' with ${c.node.inputs.length} inputs`);
     const gate = c.input(5), r = c.input(6);
@@ -185,6 +202,12 @@ const qlinear: OpDef = {
       const [m] = elementwiseOps.Mul.exec([y, tensorArg(ins, 5, node)], { ...node, op: 'Mul' }) as Tensor[];
       return elementwiseOps.Add.exec([tensorArg(ins, 6, node), m], { ...node, op: 'Add' });
     }
+    const amax = amaxColumns(node);
+    if (amax) {
+      const { amax: _, ...attrs } = node.attrs;
+      const [y] = qlinear.exec(ins.slice(0, 5), { ...node, inputs: node.inputs.slice(0, 5), attrs }) as Tensor[];
+      return [y, columnAmax(y, amax, node, optionalTensor(ins, 7))];
+    }
     const transB = attrInt(node, 'transB', 0) === 1;
     const xq = tensorArg(ins, 0, node), wq = tensorArg(ins, 2, node);
     const accumulate = attrString(node, 'accumulate', 'exact');
@@ -198,6 +221,28 @@ const qlinear: OpDef = {
   },
   flops: (node, [xq, , wq]) => fusedOps.Linear.flops!(node, [xq, wq], []),
 };
+
+/** A QLinear's amax window (attribute amax: [start, count]), or undefined. */
+export function amaxColumns(node: Node): { start: number; count: number } | undefined {
+  const a = node.attrs.amax as readonly number[] | undefined;
+  return a ? { start: a[0], count: a[1] } : undefined;
+}
+
+/** QLinear's amax output: per batch, the amax of |y| over the rows the key mask keeps, in columns start .. start + count - 1. */
+function columnAmax(y: Tensor, { start, count }: { start: number; count: number }, node: Node, mask: Tensor | undefined): Tensor {
+  const [b, s, n] = y.shape, keys = attrInt(node, 'maskKeys', 0), offset = attrInt(node, 'maskOffset', 0);
+  const keep = keys > 0 && mask ? keyMaskKeep(mask, b, attrInt(node, 'seqKv', 0), `QLinear '${node.name}' key mask`) : undefined;
+  const a = newTensor('float32', [b, count]);
+  for (let bi = 0; bi < b; bi++) for (let c = 0; c < count; c++) {
+    let m = 0;
+    for (let r = 0; r < s; r++) {
+      if (keep && offset + r < keys && !keep(bi, offset + r)) continue;
+      m = Math.max(m, Math.abs(y.get((bi * s + r) * n + start + c)));
+    }
+    a.set(bi * count + c, m);
+  }
+  return a;
+}
 
 /** QLinear{accumulate: "sm90"}: the tensor-core model's sums of the codes, then the own kernel's epilogue. */
 function sm90Linear(ins: readonly (RuntimeValue | undefined)[], node: Node, transB: boolean): Tensor {

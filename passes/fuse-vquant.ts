@@ -1,0 +1,126 @@
+/**
+ * fuse-vquant: the FP8 attention's V quantization moves into the V projection's GEMM and the pack.
+ *
+ *   y_i = QLinear(x_i, ..)                                   the GEMMs whose columns hold V's segments
+ *   Qp, Kp, Vt, Qs, Ks = AttentionPack('', segments..)
+ *   Vt8, Vs = AttentionQuantizeV(Vt[, mask]){seqKv}
+ *     =>  y_i, a_i = QLinear(x_i, .., [mask]){amax: [start, H·D][, maskKeys, seqKv, maskOffset]}
+ *         Qp, Kp, Vt8, Qs, Ks, Vs = AttentionPack(mask or '', segments.., a_0, a_1, ..){vquant: 1}
+ *
+ * Why: V's e4m3 scales are per (batch, kv head, channel) over every key, so the pack could not code
+ * V as it wrote it: it wrote V in bf16 and a second launch read it back, reduced the channels' amax
+ * and wrote the codes (Flux.2: 48 µs a node, 56 nodes; bench/RESULTS.md "Session 18"/"Session 19").
+ * The GEMM that makes V holds every value of it in its epilogue: it reduces each column's amax there
+ * (per batch, the rows the key mask drops left out) and the pack, running after it, takes the scales
+ * from those amaxes and writes the codes directly. The meaning is unchanged: the amax is of the same
+ * bf16 values over the same keys, so Vt8 and Vs are AttentionQuantizeV's, byte for byte.
+ *
+ * Where: `options` (compile.ts horizontalFor: the own FP8 GEMM with its scales in its epilogue). Each
+ * segment's V must be a window of one FP8 QLinear's y [B, S, N] (through views: Split, Reshape) whose
+ * columns are V's heads and channels in order (whole 64-column chunks; rows a batch a multiple of 16),
+ * each GEMM V's for one attention, and the own kernel must run it (alone, or as the twin fuse-horizontal makes of it: ownGemmTakesAsTwins). The
+ * mask goes only to the GEMMs whose keys it may drop (codegen/attention.ts maskedKeys: Qwen-Image's
+ * text stream, not its 4096 image keys).
+ */
+import { maskedKeys } from '../compiler/codegen/attention.ts';
+import { ownGemmTakes, ownGemmTakesAsTwins } from '../compiler/codegen/gemm.ts';
+import { resolveView } from '../compiler/codegen/views.ts';
+import type { Graph, Node } from '../compiler/ir/graph.ts';
+import { consumers, producers } from '../compiler/ir/graph.ts';
+import { attentionInput } from '../compiler/ops/fused.ts';
+import { gemmOf } from './fuse-gemm-residual.ts';
+import { toposort } from './fuse-elementwise.ts';
+import type { Pass } from './pass.ts';
+
+const RULE = 'V projection amax + AttentionPack + AttentionQuantizeV => QLinear amax, AttentionPack vquant';
+
+const typeOf = (graph: Graph, v: string) => graph.types.get(v) as { dtype?: string; shape?: readonly number[] } | undefined;
+
+/** A plain FP8 QLinear (fast accumulation, no epilogue, no amax yet, bf16 y [B, S, N]) the own kernel may run. */
+const plainQLinear = (graph: Graph, q: Node | undefined): q is Node =>
+  !!q && q.domain === 'dc' && q.op === 'QLinear' && q.attrs.format === 'fp8' && q.attrs.accumulate === 'sm90' && !q.attrs.promote
+  && !q.attrs.epilogue && !q.attrs.amax && typeOf(graph, q.outputs[0])?.dtype === 'bfloat16' && typeOf(graph, q.outputs[0])?.shape?.length === 3;
+
+interface Segment { gemm: number; start: number; count: number; keys: number }
+
+/** Segment s's V as columns of one QLinear's y: the GEMM's index, the first column, H·D, and its first key. */
+function vSegment(graph: Graph, pack: Node, s: number, key0: number, made: Map<string, number>): Segment | undefined {
+  const v = pack.inputs[attentionInput(s, 'v')], shape = typeOf(graph, v)?.shape;
+  if (!v || !shape || shape.length !== 4) return undefined;
+  let view;
+  try {
+    view = resolveView(graph, v, `V '${v}'`);
+  } catch {
+    return undefined;
+  }
+  const gemm = made.get(view.root);
+  if (gemm === undefined || !plainQLinear(graph, graph.nodes[gemm]) || graph.nodes[gemm].outputs[0] !== view.root) return undefined;
+  const [b, s_, n] = typeOf(graph, view.root)!.shape!;
+  const bshd = (pack.attrs.layouts as string[])[2] === 'bshd';
+  const [vb, vs, vh, vd] = bshd ? shape : [shape[0], shape[2], shape[1], shape[3]];
+  // V's (b, s, h, d) over y's dims: the views' strides in V's own axis order.
+  const order = bshd ? [0, 1, 2, 3] : [0, 2, 1, 3];
+  const strides = order.map((a) => (view.dims[a]?.size === 1 ? undefined : view.dims[a]?.stride));
+  const want = [s_ * n, n, vd, 1];
+  // The epilogue reduces whole 64-column chunks of a batch's rows (16-row groups).
+  if (view.dims.length !== 4 || vb !== b || vs !== s_ || s_ % 16 || view.offset % 64 || (vh * vd) % 64 || view.offset + vh * vd > n || strides.some((st, i) => st !== undefined && st !== want[i])) return undefined;
+  return { gemm, start: view.offset, count: vh * vd, keys: key0 };
+}
+
+export const makeFuseVQuant = (options: { minTiles: number }): Pass => ({
+  name: 'fuse-vquant',
+  rules: [RULE],
+  run(graph, ctx) {
+    const made = producers(graph), users = consumers(graph);
+    // The own kernel takes a GEMM alone, or as the smaller of a pair of one N and K (fuse-horizontal's rule).
+    const plain = graph.nodes.map((q) => (plainQLinear(graph, q) ? gemmOf(graph, q) : undefined));
+    const ownRuns = (i: number) => {
+      const g = plain[i];
+      return !!g && (ownGemmTakes(g.m, g.n, g.k, 'bfloat16', g.scaled, options.minTiles)
+        || plain.some((o, j) => !!o && j !== i && o.n === g.n && o.k === g.k && ownGemmTakesAsTwins(Math.max(o.m, g.m), Math.min(o.m, g.m), g.n, g.k, g.scaled, options.minTiles)));
+    };
+    const replaced = new Map<number, Node | null>(), taken = new Set<number>();
+    graph.nodes.forEach((vq, i) => {
+      if (vq.domain !== 'dc' || vq.op !== 'AttentionQuantizeV') return;
+      const packAt = made.get(vq.inputs[0]);
+      const pack = packAt === undefined ? undefined : graph.nodes[packAt];
+      if (!pack || pack.op !== 'AttentionPack' || pack.attrs.qk !== 'fp8' || pack.attrs.vquant || pack.outputs[2] !== vq.inputs[0] || users.get(vq.inputs[0])?.length !== 1 || replaced.has(packAt!)) return;
+      const segments = pack.attrs.segments as number;
+      const list: Segment[] = [];
+      let key0 = 0;
+      for (let s = 0; s < segments; s++) {
+        const seg = vSegment(graph, pack, s, key0, made);
+        if (!seg || taken.has(seg.gemm) || list.some((x) => x.gemm === seg.gemm) || !ownRuns(seg.gemm)) return;
+        list.push(seg);
+        key0 += typeOf(graph, graph.nodes[seg.gemm].outputs[0])!.shape![1];
+      }
+      const mask = vq.inputs[1] ?? '';
+      const seqKv = key0, keys = mask ? Math.min(seqKv, maskedKeys(graph, mask, typeOf(graph, mask)?.dtype === 'bool')) : 0;
+      const amax = list.map((seg) => {
+        const q = graph.nodes[seg.gemm], y = q.outputs[0], a = `${y}/vamax`;
+        const masked = keys > seg.keys;  // the mask may drop some of this GEMM's rows' keys
+        replaced.set(seg.gemm, {
+          ...q,
+          inputs: masked ? [...q.inputs.slice(0, 4), q.inputs[4] ?? '', '', '', mask] : q.inputs,
+          outputs: [y, a],
+          attrs: { ...q.attrs, amax: [seg.start, seg.count], ...(masked ? { maskKeys: keys, seqKv, maskOffset: seg.keys } : {}) },
+        });
+        taken.add(seg.gemm);
+        return a;
+      });
+      replaced.set(packAt!, {
+        ...pack,
+        inputs: [mask, ...pack.inputs.slice(1), ...amax],
+        outputs: [pack.outputs[0], pack.outputs[1], vq.outputs[0], pack.outputs[3], pack.outputs[4], vq.outputs[1]],
+        attrs: { ...pack.attrs, vquant: 1 },
+      });
+      replaced.set(i, null);
+    });
+    const fused = [...replaced.values()].filter((n) => n === null).length;
+    if (!fused) return graph;
+    ctx.count(RULE, fused);
+    const nodes = graph.nodes.flatMap((n, i) => (replaced.has(i) ? (replaced.get(i) ? [replaced.get(i)!] : []) : [n]));
+    // The mask now feeds the GEMM, which may come before the mask's last node in graph order.
+    return { ...graph, nodes: toposort(nodes, new Set([...graph.inputs, ...graph.constants.keys()])) };
+  },
+});
