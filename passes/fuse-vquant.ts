@@ -71,7 +71,7 @@ export const makeFuseVQuant = (options: { minTiles: number }): Pass => ({
   name: 'fuse-vquant',
   rules: [RULE],
   run(graph, ctx) {
-    const made = producers(graph), users = consumers(graph);
+    const made = producers(graph), users = consumers(graph), outputs = new Set(graph.outputs);
     // The own kernel takes a GEMM alone, or as the smaller of a pair of one N and K (fuse-horizontal's rule).
     const plain = graph.nodes.map((q) => (plainQLinear(graph, q) ? gemmOf(graph, q) : undefined));
     const ownRuns = (i: number) => {
@@ -84,7 +84,7 @@ export const makeFuseVQuant = (options: { minTiles: number }): Pass => ({
       if (vq.domain !== 'dc' || vq.op !== 'AttentionQuantizeV') return;
       const packAt = made.get(vq.inputs[0]);
       const pack = packAt === undefined ? undefined : graph.nodes[packAt];
-      if (!pack || pack.op !== 'AttentionPack' || pack.attrs.qk !== 'fp8' || pack.attrs.vquant || pack.outputs[2] !== vq.inputs[0] || users.get(vq.inputs[0])?.length !== 1 || replaced.has(packAt!)) return;
+      if (!pack || pack.op !== 'AttentionPack' || pack.attrs.qk !== 'fp8' || pack.attrs.vquant || pack.outputs[2] !== vq.inputs[0] || users.get(vq.inputs[0])?.length !== 1 || outputs.has(vq.inputs[0]) || replaced.has(packAt!)) return;
       const segments = pack.attrs.segments as number;
       const list: Segment[] = [];
       let key0 = 0;

@@ -15,7 +15,8 @@
  *
  * cases.txt: one line per kernel: `gemm NAME M N K BN GRID SHARED SCALED OUT_BYTES TWIN_M RESIDUAL LABEL` (TWIN_M:
  * the rows of a twin GEMM in the same launch, 0 for none; its samples checked against the simulation too;
- * RESIDUAL 1: the residual epilogue, Y = R + gate · y with the harness's R and two-batch gate, each GEMM's). The harness
+ * RESIDUAL 1: the residual epilogue, Y = R + gate · y with the harness's R and two-batch gate, each GEMM's; 2: the
+ * amax epilogue over the last third of the columns, timed, its Y checked as any). The harness
  * draws random e4m3 codes and positive scales, poisons the output, runs the kernel and cuBLASLt
  * (fast and exact accumulation, unit scales, bf16 out: what the runtime's deferred GEMMs run) on the
  * same operands, checks every output against an fp64-accumulated reference of sampled rows, and
@@ -78,15 +79,19 @@ const VARIANTS = (process.env.GEMM_VARIANTS ?? DEFAULT_VARIANTS).split(',');
  * epilogue with a float32 / bf16 bias (Y = acc · xs[m] · ws[n] + bias[n], what gemmScales "auto" runs
  * in the models; Qwen-Image's biases are bf16), `n` the scaled epilogue without a bias (Flux.2's); a trailing `g16`: 16 row tiles a group of the tile order;
  * a trailing `t64`: a twin GEMM of 64 rows in the same launch (ping-pong only); a trailing `r`: the residual
- * epilogue (passes/fuse-gemm-residual.ts; scaled ping-pong), a gate of two batches of half the rows each. */
+ * epilogue (passes/fuse-gemm-residual.ts; scaled ping-pong), a gate of two batches of half the rows each; a trailing
+ * `a`: the amax epilogue (passes/fuse-vquant.ts) over the last third of the columns, two batches of half the rows. */
 export function variant(v: string, m: number, n: number, k: number): GemmDescriptor | undefined {
-  const r = /^(f|p|q)(\d+)s(\d+)(?:x(\d+))?(o32)?(b|h|n)?(?:g(\d+))?(?:t(\d+))?(r)?$/.exec(v);
+  const r = /^(f|p|q)(\d+)s(\d+)(?:x(\d+))?(o32)?(b|h|n)?(?:g(\d+))?(?:t(\d+))?(r|a)?$/.exec(v);
   if (!r) throw new Error(`variant ${v}: f|p|q WIDTH s STAGES [x PROMOTE] [o32] [b|h|n] [g GROUP_M] [t TWIN_M] (q: ping-pong; b / h / n: scaled epilogue with a float32 / bf16 / no bias; g: row tiles per group, default 8; t: a twin GEMM's rows)`);
   const bn = Number(r[2]);
   if (n % bn || (r[8] && r[1] !== 'q')) return undefined;
   const gate = (rows: number) => ({ batches: 2, rowsPerBatch: rows / 2, batchStride: n });
-  const residual = r[9] ? { residual: { gemms: [gate(m), ...(r[8] ? [gate(Number(r[8]))] : [])] } } : {};
-  return { kind: 'gemm-fp8', m, n, k, bn, stages: Number(r[3]), groupM: Number(r[7] ?? 8), promote: r[1] === 'p' ? Number(r[4] ?? 4) : 0, epilogue: r[6] ? 'scaled' : 'unscaled', bias: !!r[6] && r[6] !== 'n', ...(r[6] === 'h' ? { biasType: 'bfloat16' as const } : {}), ...(r[5] ? { out: 'fp32' as const } : {}), ...(r[1] === 'q' ? { schedule: 'pingpong' as const } : {}), ...(r[8] ? { twinM: Number(r[8]) } : {}), ...residual };
+  const residual = r[9] === 'r' ? { residual: { gemms: [gate(m), ...(r[8] ? [gate(Number(r[8]))] : [])] } } : {};
+  // `a`: the amax epilogue over the last third of the columns (V's, in a QKV projection), two batches of half the rows.
+  const window = (rows: number) => ({ lo: n - n / 3, hi: n, rows: rows / 2, keys: 0, offset: 0 });
+  const amax = r[9] === 'a' ? { amax: { gemms: [window(m), ...(r[8] ? [window(Number(r[8]))] : [])] } } : {};
+  return { kind: 'gemm-fp8', m, n, k, bn, stages: Number(r[3]), groupM: Number(r[7] ?? 8), promote: r[1] === 'p' ? Number(r[4] ?? 4) : 0, epilogue: r[6] ? 'scaled' : 'unscaled', bias: !!r[6] && r[6] !== 'n', ...(r[6] === 'h' ? { biasType: 'bfloat16' as const } : {}), ...(r[5] ? { out: 'fp32' as const } : {}), ...(r[1] === 'q' ? { schedule: 'pingpong' as const } : {}), ...(r[8] ? { twinM: Number(r[8]) } : {}), ...residual, ...amax };
 }
 
 async function prepare(dir: string) {
@@ -99,7 +104,7 @@ async function prepare(dir: string) {
       if (!d) continue;
       const r = renderGemm(d);
       kernels.push(r);
-      lines.push(`gemm ${r.name} ${m} ${n} ${k} ${d.bn} ${r.grid} ${r.sharedBytes} ${d.epilogue === 'scaled' ? (d.bias ? (d.biasType === 'bfloat16' ? 3 : 2) : 1) : 0} ${d.out === 'fp32' ? 4 : 2} ${d.twinM ?? 0} ${d.residual ? 1 : 0} ${v}:${label.replace(/ /g, '_')}`);
+      lines.push(`gemm ${r.name} ${m} ${n} ${k} ${d.bn} ${r.grid} ${r.sharedBytes} ${d.epilogue === 'scaled' ? (d.bias ? (d.biasType === 'bfloat16' ? 3 : 2) : 1) : 0} ${d.out === 'fp32' ? 4 : 2} ${d.twinM ?? 0} ${d.residual ? 1 : d.amax ? 2 : 0} ${v}:${label.replace(/ /g, '_')}`);
     }
   }
   const report = await buildKernels([{ name: 'gemm', source: renderUnit(kernels), hot: true }], { target: 'h100', cacheDir: join(ROOT, '.gpu', 'build-cache') });
@@ -199,7 +204,7 @@ export function check(dir: string, samples: string): number {
     const file = join(samples, `case${index}.bin`), twinFile = join(samples, `case${index}-twin.bin`);
     const [, , mS, nS, kS, , , , scaledS, outBytesS, twinS, residualS, label] = line.split(' ');
     const [M, N, K, scaled, outBytes, M2, residual] = [mS, nS, kS, scaledS, outBytesS, twinS, residualS].map(Number);
-    const epilogue = (y: number[], t: ReturnType<typeof readSamples>, m: number, vec: number) => (residual ? withResidual(y, t, m, N, vec) : y);
+    const epilogue = (y: number[], t: ReturnType<typeof readSamples>, m: number, vec: number) => (residual === 1 ? withResidual(y, t, m, N, vec) : y);
     if (!existsSync(file) || (M2 && !existsSync(twinFile))) { console.log(`| ${label} | | | no samples (${M2 ? `${file}, ${twinFile}` : file}) | | | |`); failed++; return; }
     const s = readSamples(file, { M, N, K }, `cases.txt line ${index + 1}`);
     const seeds = { x: 1234 + M, w: 5678 + N, vec: 0 };

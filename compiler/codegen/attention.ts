@@ -523,7 +523,7 @@ export function renderPack(d: PackDescriptor): AttentionKernel {
     });
   }
   const vq = d.vquant;
-  if (vq && (d.qk !== 'fp8' || d.persist || vq.amax.length !== d.segments.length / 3 || vq.amax.some((a) => d.inputs[a]?.type !== 'float'))) fail(where, "vquant with qk='fp8', a CTA per item, a float amax a segment", JSON.stringify({ qk: d.qk, persist: d.persist, amax: vq.amax.map((a) => d.inputs[a]?.type) }));
+  if (vq && (d.qk !== 'fp8' || d.persist || d.threads < d.dp || vq.amax.length !== d.segments.length / 3 || vq.amax.some((a) => d.inputs[a]?.type !== 'float'))) fail(where, "vquant with qk='fp8', a CTA per item, a thread a channel, a float amax a segment", JSON.stringify({ qk: d.qk, persist: d.persist, amax: vq.amax.map((a) => d.inputs[a]?.type) }));
   const params = [
     ...d.inputs.map((x, i) => `const ${x.type}* __restrict__ in${i}`),
     ...(codedQK(d.qk)

@@ -196,7 +196,8 @@ const attentionQuantizeV: OpDef = {
     const v8 = newTensor(t8.dtype, t8.shape), vs = newTensor(ts.dtype, ts.shape);
     for (let i = 0; i < bh; i++) for (let c = 0; c < dp; c++) {
       vs.set(i * dp + c, scales[i * dp + c]);
-      for (let t = 0; t < sp; t++) v8.set(vt8Index(i, sp, dp, t, c), x[(i * sp + t) * dp + c] / scales[i * dp + c]);
+      // x holds code · scale (fp32): the code again, exactly (x / scale is within an ulp or so of it).
+      for (let t = 0; t < sp; t++) v8.set(vt8Index(i, sp, dp, t, c), roundE4M3(x[(i * sp + t) * dp + c] / scales[i * dp + c]));
     }
     return [v8, vs];
   },
@@ -208,12 +209,13 @@ function quantizeVGiven(V: Float32Array, ins: readonly (RuntimeValue | undefined
   const keep = mask && keyMaskKeep(mask, p.b, p.skv, where);
   const [t8, ts] = vquantTypes(packTypes(p)[2].shape);
   const v8 = newTensor(t8.dtype, t8.shape), vs = newTensor(ts.dtype, ts.shape);
-  for (let b = 0; b < p.b; b++) for (let h = 0; h < p.hkv; h++) for (let c = 0; c < p.d; c++) {
+  // Channels past the head dim (padding to DP) have no values: amax 0, scale 1.
+  for (let b = 0; b < p.b; b++) for (let h = 0; h < p.hkv; h++) for (let c = 0; c < p.dp; c++) {
     let amax = 0;
-    for (let s = 0; s < segments; s++) amax = Math.max(amax, tensorArg(ins, 1 + 7 * segments + s, node).get(b * hd + h * p.d + c));
+    if (c < p.d) for (let s = 0; s < segments; s++) amax = Math.max(amax, tensorArg(ins, 1 + 7 * segments + s, node).get(b * hd + h * p.d + c));
     const scale = amax > 0 ? Math.fround(amax / E4M3_MAX) : 1, bh = b * p.hkv + h;
     vs.set(bh * p.dp + c, scale);
-    for (let t = 0; t < p.skv; t++) {
+    if (c < p.d) for (let t = 0; t < p.skv; t++) {
       const x = keep && !keep(b, t) ? 0 : roundToBf16(V[(bh * p.skv + t) * p.d + c]);
       v8.set(vt8Index(bh, sp, p.dp, t, c), roundE4M3(Math.fround(x / scale)));
     }
