@@ -139,17 +139,27 @@ describe('full-size graphs', () => {
     const plan = m.launchPlan as L[];
     const own = plan.filter((l) => l.kind === 'kernel' && l.kernel!.startsWith('gemm8_'));
     expect(own.length, name).toBe(name === 'qwen_image' ? 240 : 144);
-    // X, W, Y, Y, xs, ws (, bias); with the residual epilogue (passes/fuse-gemm-residual.ts) then the gate and R.
+    // X, W, Y, Y, xs, ws (, bias); with the residual epilogue (passes/fuse-gemm-residual.ts) then the gate and R; with
+    // V's amax (passes/fuse-vquant.ts) then the amax output and, where the attention masks keys, the mask.
     const plainGemm = name === 'qwen_image' ? 7 : 6, residualGemm = plainGemm + 2;
     // Tensor maps a GEMM: X, W and Y (3, or 6 with a twin), and with the residual epilogue R's too (4, or 8).
-    const perGemmOf = (l: L) => (l.maps!.length % 4 === 0 ? residualGemm : plainGemm);
-    const grouped = own.filter((l) => l.args.length === 2 * perGemmOf(l));
+    const residual = (l: L) => l.maps!.length % 4 === 0, twin = (l: L) => l.maps!.length === (residual(l) ? 8 : 6);
+    const amax = (l: L) => l.args.some((a) => a.value.endsWith('/vamax'));
+    const perGemmOf = (l: L) => (residual(l) ? residualGemm : amax(l) ? l.args.length / (twin(l) ? 2 : 1) : plainGemm);
+    const grouped = own.filter(twin);
+    // V's amax: every attention's V projections (Flux.2: 8 double blocks' text and image GEMMs apart, 48 single
+    // blocks'; Qwen-Image: 60 image GEMMs with their text twins, the amax output and the text padding mask each).
+    expect(own.filter(amax).length, name).toBe(name === 'qwen_image' ? 60 : 8 * 2 + 48);
+    expect(own.filter(amax).map(perGemmOf), name).toEqual(own.filter(amax).map(() => (name === 'qwen_image' ? plainGemm + 2 : plainGemm + 1)));
+    // Each zeroed by a launch just before it.
+    const zeroes = plan.filter((l) => l.kernel?.startsWith('zero_'));
+    expect(zeroes.map((z) => plan[plan.indexOf(z) + 1].node), name).toEqual(own.filter(amax).map((l) => l.node));
     // Qwen-Image: every block's four image GEMMs but the last block's out and MLP (its text stream's are unused); Flux.2: the double blocks' out and MLP out.
     expect(grouped.length, name).toBe(name === 'qwen_image' ? 237 : 16);
     // The gated residual adds in the epilogue: every block's attention out and MLP out (Qwen-Image's 60 blocks;
     // Flux.2's 8 double blocks, their text twins beside, and the 48 single blocks' one out projection).
-    expect(own.filter((l) => perGemmOf(l) === residualGemm).length, name).toBe(name === 'qwen_image' ? 120 : 8 * 2 + 48);
-    for (const l of own) expect([perGemmOf(l), 2 * perGemmOf(l)], l.node).toContain(l.args.length);
+    expect(own.filter(residual).length, name).toBe(name === 'qwen_image' ? 120 : 8 * 2 + 48);
+    for (const l of own) expect(l.args.length, l.node).toBe((twin(l) ? 2 : 1) * perGemmOf(l));
     const cublas = plan.filter((l) => l.kind === 'gemm' && (l as unknown as { precision: string }).precision === 'fp8');
     expect(cublas.length, name).toBe(name === 'qwen_image' ? 1 : 0);
     const scaleReaders = (p: L[]) => p.filter((l) => l.kind === 'kernel' && !l.kernel!.startsWith('gemm8_') && l.args.some((a) => a.value.endsWith('/ws') && a.value !== `${l.node}/ws`));
