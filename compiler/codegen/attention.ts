@@ -473,6 +473,9 @@ export function renderPack(d: PackDescriptor): AttentionKernel {
   if (d.persist && !d.stage) fail(where, 'a persistent pack with staged rows', 'stage off');
   if (d.park && !(codedQK(d.qk) && d.stage)) fail(where, 'parked values: an e4m3 pack with staged rows (or an s8 one)', JSON.stringify({ qk: d.qk, stage: d.stage }));
   const loads = { q: [] as string[], k: [] as string[], v: [] as string[] };
+  // RoPE table rows prefetched into L1 a pass ahead (their loads' latency was a fifth of the pack: bench/RESULTS.md
+  // "Session 18: what the RoPE tables cost the attention pack").
+  const tables = { q: [] as string[], k: [] as string[], v: [] as string[] };
   const prefetch = { q: [] as string[], k: [] as string[], v: [] as string[] };
   // A deferred GEMM's feature scales (and bias) for this CTA's head, and the norm weights, are the
   // same for every row: staged once per CTA in shared memory as floats (per segment of the CTA's
@@ -518,6 +521,9 @@ export function renderPack(d: PackDescriptor): AttentionKernel {
       if (s.cos && s.sin) {
         lines.push(load8('cs', s.cos, [['tl', s.cos.strides[0]]], s.cos.strides[1]));
         lines.push(load8('sn', s.sin, [['tl', s.sin.strides[0]]], s.sin.strides[1]), 'rope = true;');
+        // Token tp's table rows (this lane's 8 values of each) into L1 ahead of their loads.
+        const ahead = (o: Operand) => `dcp_prefetch_l1(in${o.param} + (${offsetExpr(o.offset, [['tl', o.strides[0]]])}) + 8LL * c8 * ${o.strides[1]}LL);`;
+        tables[role].push(`${tables[role].length ? 'else ' : ''}if (tp >= ${s.start} && tp < ${s.start + s.length}) { const int tl = tp - ${s.start}; ${ahead(s.cos)} ${ahead(s.sin)} }`);
       }
       loads[role].push(`${i ? 'else ' : ''}if (t < ${s.start + s.length}) { const int tl = t - ${s.start}; ${lines.join(' ')} }`);
     });
@@ -537,7 +543,7 @@ export function renderPack(d: PackDescriptor): AttentionKernel {
   const items = tokenBlocks * (roleHeads / d.group) * d.batch, buffers = d.persist ? 2 : 1;
   const source = `${helpers()}\n${vq ? `${E4M3_PACK}\n` : ''}${env.render('attention_pack.cu.njk', {
     name, params, headDim: d.headDim, dp: d.dp, tokenBlocks, roleHeads, heads: d.heads, kvHeads: d.kvHeads, seqQ: d.seqQ, seqKv: d.seqKv,
-    seqQPad, seqKvPad, loads, prefetch, stage: d.stage, persist: d.persist, items, buffers, staged, stagedFloats, anyNorm: d.segments.some((s) => s.norm), rope: d.segments.some((s) => s.cos) ? d.rope : 'none',
+    seqQPad, seqKvPad, loads, prefetch, tables, stage: d.stage, persist: d.persist, items, buffers, staged, stagedFloats, anyNorm: d.segments.some((s) => s.norm), rope: d.segments.some((s) => s.cos) ? d.rope : 'none',
     eps: d.eps, fp8: codedQK(d.qk), int8: d.qk === 'int8', kRows: d.kScale === 'token', threads: d.threads, group: d.group, order: d.order, minBlocks: d.minBlocks, passUnroll: d.passUnroll, park: d.park,
     vquant: !!vq, vamax: vq?.amax ?? [],
     vmask: vm && { param: vm.param, bool: vm.window.bool, keys: vm.window.keys, at: offsetExpr(vm.window.offset, [['b', vm.window.strides[0]], ['t', vm.window.strides[3]]]) },
