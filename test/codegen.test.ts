@@ -115,6 +115,32 @@ describe('element-wise codegen', () => {
   });
 
   // Regression, was a bug (render.ts rowCtasPerSm): the Qwen2.5-VL text encoder's RMSNorm+Quantize
+  // Qwen-Image's LayerNorm+Modulate+Quantize at its CFG batch: the shift and scale are one row a batch. Staged in the
+  // ring with every row, they were two thirds of its copies (compiler/codegen/render.ts runRows).
+  it('row inputs that change once a run of >= 1024 rows are held in registers and read again per run, not staged row by row', async () => {
+    const rendered = (rows: number) => {
+      const g = buildGraph({
+        inputs: { x: ['bfloat16', [2, rows, 512]], scale: ['bfloat16', [2, 1, 512]], shift: ['bfloat16', [2, 1, 512]] },
+        nodes: [['LayerNormalization', ['x'], ['n'], { axis: -1, epsilon: 1e-6 }], ['dc.Modulate', ['n', 'scale', 'shift'], ['m']], ['dc.Quantize', ['m'], ['q', 's'], { format: 'fp8', axis: -1 }]],
+        outputs: ['q', 's'],
+      });
+      const graph = runPipeline(g, { passes: pipelineFor(insertQuantize(defaultPolicy('fp8'))) }).graph;
+      const node = graph.nodes.find((n) => n.op === 'FusedKernel')!;
+      expect(node.attrs.ops).toEqual(['LayerNormalization', 'Modulate', 'Quantize']);
+      return renderElementwise(elementwiseDescriptor(graph, node));
+    };
+    const long = rendered(2048), short = rendered(256);
+    // Runs of 2048 rows: x alone in the ring (one 1 KB row a stage), shift and scale once a run.
+    expect(long.source.match(/once a run of 2048 rows/g)).toHaveLength(2);
+    expect(long.source).toMatch(/run_ = row \/ 2048LL/);
+    // Runs of 256 (under a persistent grid's CTAs): all three staged, three 1 KB rows a stage.
+    expect(short.source).not.toMatch(/once a run/);
+    expect(long.sharedBytes * 3).toBe(short.sharedBytes);
+    const report = await buildKernels([{ name: 'runs', source: renderUnit([long]), hot: true }], { target: 'h100', cacheDir: mkdtempSync(join(tmpdir(), 'kcache-')) });
+    const f = report.units[0].functions.find((fn) => fn.name === long.name)!;
+    expect([f.spillStoreBytes, f.spillLoadBytes]).toEqual([0, 0]);
+  });
+
   // over 3584 columns (448 vectors: no 16-byte geometry, 1024 threads x 4 columns) was given 2 CTAs
   // per SM, so ptxas had 32 registers and spilled, and the full-size pipeline failed to build.
   it('a 3584-wide RMSNorm+Quantize row kernel gets one 1024-thread CTA per SM and builds without spills', async () => {

@@ -184,7 +184,24 @@ const rowSmemBudget = (ctas: number) => Math.min(227 * 1024, Math.floor((228 * 1
  * column (a float vector is two planes; a SwiGLU input reads a gate and an up vector, `half` apart). */
 const planesOf = (inp: EwInput, half: number): number[] => (inp.swiglu ? [0, half] : [0]).flatMap((h) => (inp.type === 'float' ? [h, h + 4] : [h]));
 const halfOf = (d: ElementwiseDescriptor, inp: EwInput) => inp.part?.width ?? d.cols;
-const stageable = (inp: EwInput) => inp.vector && ['bf16', 'half', 'float'].includes(inp.type) && !inp.rowDims.every((dim) => dim.stride === 0 || dim.size === 1);
+const stageable = (inp: EwInput) => inp.vector && ['bf16', 'half', 'float'].includes(inp.type) && !inp.rowDims.every((dim) => dim.stride === 0 || dim.size === 1) && !runRows(inp);
+
+/**
+ * Rows over which an input that is not row-invariant stays the same (its innermost row dims broadcast:
+ * Qwen-Image's modulation shift and scale, [B, 1, N] against B x 4096 rows), where at least RUN_ROWS;
+ * else 0. Such an input is not staged in the ring row by row (two thirds of the LayerNorm+Modulate+
+ * Quantize ring's copies were these rows again): it is held in registers, read again when its run
+ * changes (rowKernel). RUN_ROWS is above any persistent grid (132 SMs x at most 4 CTAs), so that a CTA,
+ * taking every grid-th row, reads such an input again at most once per run it reaches; shorter runs
+ * stay in the ring, whose copies are in flight ahead of their rows. H100 80GB HBM3 (bench/RESULTS.md
+ * "Session 21", call R1): Qwen-Image's LayerNorm+Modulate+Quantize 38.1 -> 37.5 µs, outputs identical.
+ */
+const RUN_ROWS = 1024;
+export function runRows(inp: Pick<EwInput, 'rowDims'>): number {
+  let run = 1, d = inp.rowDims.length - 1;
+  for (; d >= 0 && (inp.rowDims[d].stride === 0 || inp.rowDims[d].size === 1); d--) run *= inp.rowDims[d].size;
+  return d >= 0 && run >= RUN_ROWS ? run : 0;
+}
 
 /**
  * Rows whose deferred inputs read more per-feature values (a deferred GEMM's scales and biases,
@@ -352,6 +369,20 @@ function renderRow(d: ElementwiseDescriptor, name: string, segment?: { start: nu
         return;
       }
       invariant.push(`T x${k}[${N}];`, loadInto(k, `x${k}`, '0LL'));
+      return;
+    }
+    const run = runRows(inp);
+    if (run) {
+      // The same for `run` rows at a time: held across rows, read again when the row's run changes.
+      const change = `{ const long long run_ = row / ${run}LL; if (run_ != run${k}) { run${k} = run_;`;
+      if (packable(k)) {
+        packed.add(`in${k}`);
+        invariant.push(`uint4 xr${k}[${PV}];`, `long long run${k} = -1;`);
+        steps.push({ comment: `input ${k} (once a run of ${run} rows)`, lines: [change, vloop(`xr${k}[j] = *reinterpret_cast<const uint4*>(in${k} + off${k} + cb);`), '} }'] });
+        return;
+      }
+      invariant.push(`T x${k}[${N}];`, `long long run${k} = -1;`);
+      steps.push({ comment: `input ${k} (once a run of ${run} rows)`, lines: [change, loadInto(k, `x${k}`, `off${k}`), '} }'] });
       return;
     }
     const sl = staged.get(`in${k}`);
