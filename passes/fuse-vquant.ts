@@ -15,15 +15,17 @@
  * from those amaxes and writes the codes directly. The meaning is unchanged: the amax is of the same
  * bf16 values over the same keys, so Vt8 and Vs are AttentionQuantizeV's, byte for byte.
  *
- * Where: `options` (compile.ts horizontalFor: the own FP8 GEMM with its scales in its epilogue). Each
- * segment's V must be a window of one FP8 QLinear's y [B, S, N] (through views: Split, Reshape) whose
- * columns are V's heads and channels in order (whole 64-column chunks; rows a batch a multiple of 16),
- * each GEMM V's for one attention, and the own kernel must run it (alone, or as the twin fuse-horizontal makes of it: ownGemmTakesAsTwins). The
- * mask goes only to the GEMMs whose keys it may drop (codegen/attention.ts maskedKeys: Qwen-Image's
- * text stream, not its 4096 image keys).
+ * Where: `options` (compile.ts horizontalFor: the own FP8 GEMM with its scales in its epilogue), after
+ * fuse-horizontal, so that the GEMMs it fuses are exactly those the own kernel runs: an FP8 QLinear it takes
+ * alone, or one of a dc.GroupedGemm's pair. Each segment's V must be a window of such a QLinear's y
+ * [B, S, N] (through views: Split, Reshape) whose columns are V's heads and channels in order (whole
+ * 64-column chunks; rows a batch a multiple of 16), each GEMM V's for one attention. The mask goes only to
+ * the GEMMs whose keys it may drop (codegen/attention.ts maskedKeys: Qwen-Image's text stream, not its 4096
+ * image keys).
  */
 import { maskedKeys } from '../compiler/codegen/attention.ts';
-import { ownGemmTakes, ownGemmTakesAsTwins } from '../compiler/codegen/gemm.ts';
+import { segmentNodes } from '../compiler/codegen/elementwise.ts';
+import { ownGemmTakes } from '../compiler/codegen/gemm.ts';
 import { resolveView } from '../compiler/codegen/views.ts';
 import type { Graph, Node } from '../compiler/ir/graph.ts';
 import { consumers, producers } from '../compiler/ir/graph.ts';
@@ -36,15 +38,32 @@ const RULE = 'V projection amax + AttentionPack + AttentionQuantizeV => QLinear 
 
 const typeOf = (graph: Graph, v: string) => graph.types.get(v) as { dtype?: string; shape?: readonly number[] } | undefined;
 
-/** A plain FP8 QLinear (fast accumulation, no epilogue, no amax yet, bf16 y [B, S, N]) the own kernel may run. */
+/** A plain FP8 QLinear (fast accumulation, no epilogue, no amax yet, bf16 y [B, S, N]). */
 const plainQLinear = (graph: Graph, q: Node | undefined): q is Node =>
   !!q && q.domain === 'dc' && q.op === 'QLinear' && q.attrs.format === 'fp8' && q.attrs.accumulate === 'sm90' && !q.attrs.promote
   && !q.attrs.epilogue && !q.attrs.amax && typeOf(graph, q.outputs[0])?.dtype === 'bfloat16' && typeOf(graph, q.outputs[0])?.shape?.length === 3;
 
-interface Segment { gemm: number; start: number; count: number; keys: number }
+/** A GEMM the own kernel runs: a launch node (a QLinear, or a GroupedGemm) and, for a group, which of its GEMMs. */
+interface Gemm { at: number; member?: number; q: Node }
 
-/** Segment s's V as columns of one QLinear's y: the GEMM's index, the first column, H·D, and its first key. */
-function vSegment(graph: Graph, pack: Node, s: number, key0: number, made: Map<string, number>): Segment | undefined {
+/** The own-kernel GEMM whose output 0 is `y` (outer names), or undefined. */
+function gemmMaking(graph: Graph, y: string, made: Map<string, number>, minTiles: number): Gemm | undefined {
+  const at = made.get(y);
+  if (at === undefined) return undefined;
+  const node = graph.nodes[at];
+  if (node.domain === 'dc' && node.op === 'GroupedGemm') {
+    const member = segmentNodes(node).findIndex((q) => q.outputs[0] === y);
+    const q = member < 0 ? undefined : segmentNodes(node)[member];
+    return plainQLinear(graph, q) ? { at, member, q } : undefined;
+  }
+  const g = plainQLinear(graph, node) && node.outputs[0] === y ? gemmOf(graph, node) : undefined;
+  return g && ownGemmTakes(g.m, g.n, g.k, 'bfloat16', g.scaled, minTiles) ? { at, q: node } : undefined;
+}
+
+interface Segment extends Gemm { start: number; count: number; keys: number }
+
+/** Segment s's V as columns of one own-kernel GEMM's y: the GEMM, the first column, H·D, and its first key. */
+function vSegment(graph: Graph, pack: Node, s: number, key0: number, made: Map<string, number>, minTiles: number): Segment | undefined {
   const v = pack.inputs[attentionInput(s, 'v')], shape = typeOf(graph, v)?.shape;
   if (!v || !shape || shape.length !== 4) return undefined;
   let view;
@@ -53,8 +72,8 @@ function vSegment(graph: Graph, pack: Node, s: number, key0: number, made: Map<s
   } catch {
     return undefined;
   }
-  const gemm = made.get(view.root);
-  if (gemm === undefined || !plainQLinear(graph, graph.nodes[gemm]) || graph.nodes[gemm].outputs[0] !== view.root) return undefined;
+  const gemm = gemmMaking(graph, view.root, made, minTiles);
+  if (!gemm) return undefined;
   const [b, s_, n] = typeOf(graph, view.root)!.shape!;
   const bshd = (pack.attrs.layouts as string[])[2] === 'bshd';
   const [vb, vs, vh, vd] = bshd ? shape : [shape[0], shape[2], shape[1], shape[3]];
@@ -64,7 +83,22 @@ function vSegment(graph: Graph, pack: Node, s: number, key0: number, made: Map<s
   const want = [s_ * n, n, vd, 1];
   // The epilogue reduces whole 64-column chunks of a batch's rows (16-row groups).
   if (view.dims.length !== 4 || vb !== b || vs !== s_ || s_ % 16 || view.offset % 64 || (vh * vd) % 64 || view.offset + vh * vd > n || strides.some((st, i) => st !== undefined && st !== want[i])) return undefined;
-  return { gemm, start: view.offset, count: vh * vd, keys: key0 };
+  return { ...gemm, start: view.offset, count: vh * vd, keys: key0 };
+}
+
+/** A launch node with the QLinear `q` (outer names) given its amax output and mask: itself, or its GroupedGemm with the member replaced. */
+function withAmax(node: Node, seg: Segment, q: Node): Node {
+  if (seg.member === undefined) return q;
+  const body = node.body!;
+  // Outer names for the new values, the same as formal ones in the body.
+  const added = q.inputs.filter((x, i) => i >= 5 && x && !node.inputs.includes(x));
+  const formal = new Map([...body.inputs.map((f, i) => [node.inputs[i], f] as const), ...body.outputs.map((f, i) => [node.outputs[i], f] as const)]);
+  const inner: Node = { ...q, inputs: q.inputs.map((x) => (x ? formal.get(x) ?? x : x)), outputs: q.outputs.map((x) => formal.get(x) ?? x) };
+  const nodes = body.nodes.map((b, i) => (i === seg.member ? inner : b));
+  return {
+    ...node, inputs: [...node.inputs, ...added], outputs: [...node.outputs, q.outputs[1]],
+    body: { inputs: [...body.inputs, ...added], outputs: [...body.outputs, q.outputs[1]], nodes },
+  };
 }
 
 export const makeFuseVQuant = (options: { minTiles: number }): Pass => ({
@@ -72,14 +106,7 @@ export const makeFuseVQuant = (options: { minTiles: number }): Pass => ({
   rules: [RULE],
   run(graph, ctx) {
     const made = producers(graph), users = consumers(graph), outputs = new Set(graph.outputs);
-    // The own kernel takes a GEMM alone, or as the smaller of a pair of one N and K (fuse-horizontal's rule).
-    const plain = graph.nodes.map((q) => (plainQLinear(graph, q) ? gemmOf(graph, q) : undefined));
-    const ownRuns = (i: number) => {
-      const g = plain[i];
-      return !!g && (ownGemmTakes(g.m, g.n, g.k, 'bfloat16', g.scaled, options.minTiles)
-        || plain.some((o, j) => !!o && j !== i && o.n === g.n && o.k === g.k && ownGemmTakesAsTwins(Math.max(o.m, g.m), Math.min(o.m, g.m), g.n, g.k, g.scaled, options.minTiles)));
-    };
-    const replaced = new Map<number, Node | null>(), taken = new Set<number>();
+    const replaced = new Map<number, Node | null>(), taken = new Set<string>();
     graph.nodes.forEach((vq, i) => {
       if (vq.domain !== 'dc' || vq.op !== 'AttentionQuantizeV') return;
       const packAt = made.get(vq.inputs[0]);
@@ -89,23 +116,25 @@ export const makeFuseVQuant = (options: { minTiles: number }): Pass => ({
       const list: Segment[] = [];
       let key0 = 0;
       for (let s = 0; s < segments; s++) {
-        const seg = vSegment(graph, pack, s, key0, made);
-        if (!seg || taken.has(seg.gemm) || list.some((x) => x.gemm === seg.gemm) || !ownRuns(seg.gemm)) return;
+        const seg = vSegment(graph, pack, s, key0, made, options.minTiles);
+        if (!seg || taken.has(seg.q.outputs[0]) || list.some((x) => x.q.outputs[0] === seg.q.outputs[0])) return;
         list.push(seg);
-        key0 += typeOf(graph, graph.nodes[seg.gemm].outputs[0])!.shape![1];
+        key0 += typeOf(graph, seg.q.outputs[0])!.shape![1];
       }
       const mask = vq.inputs[1] ?? '';
       const seqKv = key0, keys = mask ? Math.min(seqKv, maskedKeys(graph, mask, typeOf(graph, mask)?.dtype === 'bool')) : 0;
       const amax = list.map((seg) => {
-        const q = graph.nodes[seg.gemm], y = q.outputs[0], a = `${y}/vamax`;
+        const q = seg.q, y = q.outputs[0], a = `${y}/vamax`;
         const masked = keys > seg.keys;  // the mask may drop some of this GEMM's rows' keys
-        replaced.set(seg.gemm, {
+        const fused: Node = {
           ...q,
           inputs: masked ? [...q.inputs.slice(0, 4), q.inputs[4] ?? '', '', '', mask] : q.inputs,
           outputs: [y, a],
           attrs: { ...q.attrs, amax: [seg.start, seg.count], ...(masked ? { maskKeys: keys, seqKv, maskOffset: seg.keys } : {}) },
-        });
-        taken.add(seg.gemm);
+        };
+        // A group's second member builds on the first's rewrite.
+        replaced.set(seg.at, withAmax((replaced.get(seg.at) as Node | undefined) ?? graph.nodes[seg.at], seg, fused));
+        taken.add(y);
         return a;
       });
       replaced.set(packAt!, {

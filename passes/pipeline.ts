@@ -41,12 +41,14 @@ export const PIPELINE: readonly Pass[] = [...SIMPLIFY, canonicalize, fuseAttenti
 /** The pipeline for a precision: quantization (insert, then fold) goes after the GEMMs are fused
  * and before element-wise fusion, which then pulls each activation Quantize into its producer.
  * `horizontal`: what fuse-horizontal merges besides row kernels (twin GEMMs where the own GEMM runs them);
- * where the own GEMM runs them, gated residual adds go into its epilogue too (fuse-gemm-residual). */
+ * where the own GEMM runs them, gated residual adds go into its epilogue too (fuse-gemm-residual), and the FP8
+ * attention's V quantization into the V projection's epilogue and the pack (fuse-vquant, after fuse-horizontal:
+ * it takes the GEMMs the own kernel runs as they are then launched). */
 export function pipelineFor(quantize: QuantizePass | undefined, horizontal: HorizontalOptions = {}): readonly Pass[] {
   if (!quantize) return PIPELINE;
   const own = horizontal.gemms;
   const residual = own ? [makeFuseGemmResidual(own)] : [], undo = own ? [makeUnfuseGemmResidual(own)] : [], vquant = own ? [makeFuseVQuant(own)] : [];
-  return [...SIMPLIFY, canonicalize, fuseAttention, fuseLinear, canonicalizeSwiglu, quantize, makeFoldQuantize(quantize.accumulate), ...residual, ...VAE, fuseElementwise, lowerAttention, ...vquant, makeFuseHorizontal(horizontal), ...undo];
+  return [...SIMPLIFY, canonicalize, fuseAttention, fuseLinear, canonicalizeSwiglu, quantize, makeFoldQuantize(quantize.accumulate), ...residual, ...VAE, fuseElementwise, lowerAttention, makeFuseHorizontal(horizontal), ...vquant, ...undo];
 }
 
 export interface PassReport {

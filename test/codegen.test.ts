@@ -114,7 +114,6 @@ describe('element-wise codegen', () => {
     expect(renderElementwise(d).source.includes(' * x1[i]') || renderElementwise(d).source.includes('dc_pk<T>(in1')).toBe(!folded);
   });
 
-  // Regression, was a bug (render.ts rowCtasPerSm): the Qwen2.5-VL text encoder's RMSNorm+Quantize
   // Qwen-Image's LayerNorm+Modulate+Quantize at its CFG batch: the shift and scale are one row a batch. Staged in the
   // ring with every row, they were two thirds of its copies (compiler/codegen/render.ts runRows).
   it('row inputs that change once a run of >= 1024 rows are held in registers and read again per run, not staged row by row', async () => {
@@ -141,6 +140,7 @@ describe('element-wise codegen', () => {
     expect([f.spillStoreBytes, f.spillLoadBytes]).toEqual([0, 0]);
   });
 
+  // Regression, was a bug (render.ts rowCtasPerSm): the Qwen2.5-VL text encoder's RMSNorm+Quantize
   // over 3584 columns (448 vectors: no 16-byte geometry, 1024 threads x 4 columns) was given 2 CTAs
   // per SM, so ptxas had 32 registers and spilled, and the full-size pipeline failed to build.
   it('a 3584-wide RMSNorm+Quantize row kernel gets one 1024-thread CTA per SM and builds without spills', async () => {

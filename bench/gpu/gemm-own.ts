@@ -83,9 +83,10 @@ const VARIANTS = (process.env.GEMM_VARIANTS ?? DEFAULT_VARIANTS).split(',');
  * `a`: the amax epilogue (passes/fuse-vquant.ts) over the last third of the columns, two batches of half the rows. */
 export function variant(v: string, m: number, n: number, k: number): GemmDescriptor | undefined {
   const r = /^(f|p|q)(\d+)s(\d+)(?:x(\d+))?(o32)?(b|h|n)?(?:g(\d+))?(?:t(\d+))?(r|a)?$/.exec(v);
-  if (!r) throw new Error(`variant ${v}: f|p|q WIDTH s STAGES [x PROMOTE] [o32] [b|h|n] [g GROUP_M] [t TWIN_M] (q: ping-pong; b / h / n: scaled epilogue with a float32 / bf16 / no bias; g: row tiles per group, default 8; t: a twin GEMM's rows)`);
+  if (!r) throw new Error(`variant ${v}: f|p|q WIDTH s STAGES [x PROMOTE] [o32] [b|h|n] [g GROUP_M] [t TWIN_M] [r|a] (q: ping-pong; b / h / n: scaled epilogue with a float32 / bf16 / no bias; g: row tiles per group, default 8; t: a twin GEMM's rows; r: the residual epilogue; a: the amax epilogue)`);
   const bn = Number(r[2]);
-  if (n % bn || (r[8] && r[1] !== 'q')) return undefined;
+  // The epilogues (r, a) need the scaled ping-pong; a: a last third of whole 64-column chunks.
+  if (n % bn || (r[8] && r[1] !== 'q') || (r[9] && (r[1] !== 'q' || !r[6])) || (r[9] === 'a' && n % 192)) return undefined;
   const gate = (rows: number) => ({ batches: 2, rowsPerBatch: rows / 2, batchStride: n });
   const residual = r[9] === 'r' ? { residual: { gemms: [gate(m), ...(r[8] ? [gate(Number(r[8]))] : [])] } } : {};
   // `a`: the amax epilogue over the last third of the columns (V's, in a QKV projection), two batches of half the rows.

@@ -126,8 +126,8 @@ export interface AttentionDescriptor {
   /** Shared-memory stages of K and of V (2 or 3; 3 only where it fits the 227 KB). */
   stages: number;
   /**
-   * P·V precision: 'bf16', or 'fp8' (with qk='fp8'; inputs Vt8 e4m3 and Vs from AttentionQuantizeV
-   * after Qs, Ks): P rounded to e4m3 in registers. `pvAccumulate` (fp8 only): 'split', each tile's
+   * P·V precision: 'bf16', or 'fp8' (with qk='fp8'; inputs Vt8 e4m3 and Vs from AttentionQuantizeV or
+   * the pack's vquant mode, after Qs, Ks): P rounded to e4m3 in registers. `pvAccumulate` (fp8 only): 'split', each tile's
    * P·V in its own accumulator added to O in fp32, or 'direct', into O.
    */
   pv?: 'bf16' | 'fp8';
@@ -248,9 +248,7 @@ export function packDescriptor(graph: Graph, node: Node, deferred?: ReadonlyMap<
   let vquant: PackDescriptor['vquant'];
   if (node.attrs.vquant) {
     const amax = Array.from({ length: segments }, (_, s) => paramOf(node.inputs[1 + 7 * segments + s]));
-    const window = node.inputs[0] ? maskWindow(graph, node.inputs[0], where) : undefined;
-    if (window && (window.strides[1] || window.strides[2])) fail(where, 'a key mask (broadcast over heads and queries)', `mask strides [${window.strides}] over (b, h, q, k)`);
-    if (window) window.keys = Math.min(window.keys, starts.k);
+    const window = node.inputs[0] ? keyMaskWindow(graph, node.inputs[0], starts.k, where) : undefined;
     vquant = { amax, ...(window && window.keys > 0 ? { mask: { param: paramOf(window.value), window } } : {}) };
   }
   const stage = codedQK(qk) && list.every((s) => stageable(inputs[s.x.param].type, s.x));
@@ -326,7 +324,7 @@ export function maskedKeys(graph: Graph, mask: string, bool: boolean): number {
 type MaskWindow = NonNullable<AttentionDescriptor['mask']>;
 
 /** An attention mask's root and window (strides over (b, h, q, k), 0 where broadcast) and the keys it may mask. */
-export function maskWindow(graph: Graph, value: string, where: string): MaskWindow {
+function maskWindow(graph: Graph, value: string, where: string): MaskWindow {
   const view = resolveView(graph, value, where);
   const dtype = typeOf(graph, value).dtype;
   const pad = 4 - view.dims.length;
@@ -335,6 +333,17 @@ export function maskWindow(graph: Graph, value: string, where: string): MaskWind
     return !d || d.size === 1 ? 0 : d.stride;
   });
   return { value: view.root, type: cType(typeOf(graph, view.root).dtype, where), bool: dtype === 'bool', offset: view.offset, strides, keys: maskedKeys(graph, value, dtype === 'bool') };
+}
+
+/**
+ * A key mask (broadcast over heads and queries) as the V quantization reads it, by the pack's vquant mode,
+ * AttentionQuantizeV or the V projection's amax epilogue: its window, the keys it may drop at most
+ * `seqKv`; or an error naming `where`.
+ */
+export function keyMaskWindow(graph: Graph, value: string, seqKv: number, where: string): MaskWindow {
+  const w = maskWindow(graph, value, where);
+  if (w.strides[1] || w.strides[2]) fail(where, 'a key mask (broadcast over heads and queries)', `mask strides [${w.strides}] over (b, h, q, k)`);
+  return { ...w, keys: Math.min(w.keys, seqKv) };
 }
 
 export function attentionDescriptor(graph: Graph, node: Node): AttentionDescriptor {
@@ -475,7 +484,7 @@ export function renderPack(d: PackDescriptor): AttentionKernel {
   const loads = { q: [] as string[], k: [] as string[], v: [] as string[] };
   // RoPE table rows prefetched into L1 a pass ahead (their loads' latency was a fifth of the pack: bench/RESULTS.md
   // "Session 18: what the RoPE tables cost the attention pack").
-  const tables = { q: [] as string[], k: [] as string[], v: [] as string[] };
+  const tables = { q: [] as string[], k: [] as string[] };
   const prefetch = { q: [] as string[], k: [] as string[], v: [] as string[] };
   // A deferred GEMM's feature scales (and bias) for this CTA's head, and the norm weights, are the
   // same for every row: staged once per CTA in shared memory as floats (per segment of the CTA's
@@ -518,7 +527,7 @@ export function renderPack(d: PackDescriptor): AttentionKernel {
         lines.push(`dcp_lds8(dq_s + ${j}, c8, D / 2, w);`, 'norm = true;');
       }
       stagedFloats = Math.max(stagedFloats, roleFloats);
-      if (s.cos && s.sin) {
+      if (s.cos && s.sin && role !== 'v') {
         lines.push(load8('cs', s.cos, [['tl', s.cos.strides[0]]], s.cos.strides[1]));
         lines.push(load8('sn', s.sin, [['tl', s.sin.strides[0]]], s.sin.strides[1]), 'rope = true;');
         // Token tp's table rows (this lane's 8 values of each) into L1 ahead of their loads.
@@ -529,7 +538,7 @@ export function renderPack(d: PackDescriptor): AttentionKernel {
     });
   }
   const vq = d.vquant;
-  if (vq && (d.qk !== 'fp8' || d.persist || d.threads < d.dp || vq.amax.length !== d.segments.length / 3 || vq.amax.some((a) => d.inputs[a]?.type !== 'float'))) fail(where, "vquant with qk='fp8', a CTA per item, a thread a channel, a float amax a segment", JSON.stringify({ qk: d.qk, persist: d.persist, amax: vq.amax.map((a) => d.inputs[a]?.type) }));
+  if (vq && (d.qk !== 'fp8' || d.persist || d.group !== 1 || d.threads < d.dp || vq.amax.length !== d.segments.length / 3 || vq.amax.some((a) => d.inputs[a]?.type !== 'float'))) fail(where, "vquant with qk='fp8', a CTA per item of one role-head, a thread a channel, a float amax a segment", JSON.stringify({ qk: d.qk, persist: d.persist, group: d.group, amax: vq.amax.map((a) => d.inputs[a]?.type) }));
   const params = [
     ...d.inputs.map((x, i) => `const ${x.type}* __restrict__ in${i}`),
     ...(codedQK(d.qk)
@@ -648,9 +657,7 @@ export function vquantDescriptor(graph: Graph, node: Node): VQuantDescriptor {
   const where = `AttentionQuantizeV kernel -> ${node.outputs[0]}`;
   const shape = typeOf(graph, node.inputs[0]).shape;
   if (shape.length !== 5 || shape[4] !== 64) fail(where, 'a packed Vt [B, Hkv, S/64, DP, 64]', `[${shape}]`);
-  const mask = node.inputs[1] ? maskWindow(graph, node.inputs[1], where) : undefined;
-  if (mask && (mask.strides[1] || mask.strides[2])) fail(where, 'a key mask (broadcast over heads and queries)', `mask strides [${mask.strides}] over (b, h, q, k)`);
-  if (mask) mask.keys = Math.min(mask.keys, (node.attrs.seqKv as number | undefined) ?? fail(where, 'the seqKv attribute with a mask', 'none'));
+  const mask = node.inputs[1] ? keyMaskWindow(graph, node.inputs[1], (node.attrs.seqKv as number | undefined) ?? fail(where, 'the seqKv attribute with a mask', 'none'), where) : undefined;
   return { kind: 'attention-vquant', heads: shape[0] * shape[1], kvHeads: shape[1], seqKvPad: shape[2] * 64, dp: shape[3], input: node.inputs[0], ...(mask ? { mask } : {}), outputs: node.outputs.slice() };
 }
 

@@ -54,8 +54,9 @@ export function deferredGemms(graph: Graph, launches: readonly Node[], kindOf: (
   const roots = new Map<string, string | undefined>();
   const root = (v: string) => (roots.has(v) ? roots.get(v) : roots.set(v, rootOf(graph, v)).get(v));
   for (const node of launches) {
-    // A residual QLinear's value is not its GEMM's (fuse-gemm-residual): never deferred.
-    if (node.domain !== 'dc' || node.op !== 'QLinear' || node.attrs.format !== 'fp8' || isResidualQLinear(node)) continue;
+    // A residual QLinear's value is not its GEMM's (fuse-gemm-residual), an amax one reduces its scaled values
+    // (fuse-vquant): never deferred.
+    if (node.domain !== 'dc' || node.op !== 'QLinear' || node.attrs.format !== 'fp8' || isResidualQLinear(node) || node.attrs.amax) continue;
     const y = node.outputs[0];
     const [xq, xs, , ws, b] = node.inputs;
     const shape = (graph.types.get(y) as unknown as { shape: number[]; dtype: string }) ?? undefined;

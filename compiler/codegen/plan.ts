@@ -38,7 +38,7 @@ import { consumers } from '../ir/graph.ts';
 import { isLaunch, loadTimeNodes } from '../launches.ts';
 import type { MemoryPlan } from '../../passes/plan-memory.ts';
 import { actMatMulDims } from '../ops/packed-attention.ts';
-import { attentionDescriptor, maskWindow, packDescriptor, renderAttention, renderPack, renderVQuant, vquantDescriptor } from './attention.ts';
+import { attentionDescriptor, keyMaskWindow, packDescriptor, renderAttention, renderPack, renderVQuant, vquantDescriptor } from './attention.ts';
 import { vaeLaunch } from './conv-launch.ts';
 import { EW_OPS, elementwiseDescriptor, isSegmented, segmentDescriptors, segmentNodes } from './elementwise.ts';
 import { MOVEMENT_OPS, movementDescriptor, renderMovement } from './movement.ts';
@@ -197,7 +197,7 @@ export function kernelPlan(graph: Graph, memory: MemoryPlan, deferred: ReadonlyM
   const amaxMaskOf = (gemms: Node[]): { value: string; mask: AmaxMask } | undefined => {
     const q = gemms.find((g) => ((g.attrs.maskKeys as number | undefined) ?? 0) > 0);
     if (!q) return undefined;
-    const w = maskWindow(graph, q.inputs[7], `QLinear launch -> ${q.outputs[0]}`);
+    const w = keyMaskWindow(graph, q.inputs[7], q.attrs.seqKv as number, `QLinear launch -> ${q.outputs[0]}`);
     if (gemms.some((g) => ((g.attrs.maskKeys as number | undefined) ?? 0) > 0 && g.inputs[7] !== q.inputs[7])) fail(`GroupedGemm launch -> ${q.outputs[0]}`, 'one key mask for the launch', gemms.map((g) => g.inputs[7]).join(', '));
     return { value: w.value, mask: { type: w.type, bool: w.bool, offset: w.offset, b: w.strides[0], t: w.strides[3] } };
   };
@@ -256,8 +256,8 @@ export function kernelPlan(graph: Graph, memory: MemoryPlan, deferred: ReadonlyM
       // One kernel's parameters for both: the same scale and bias types (and a bias in both or neither), the same Y type.
       const types = (g: Node) => JSON.stringify([scaledTypes(graph, g), dtypeOf(graph, g.outputs[0])]);
       if (types(a) !== types(b)) fail(`GroupedGemm launch -> ${name}`, 'GEMMs of one scale, bias and output type', `${types(a)} and ${types(b)}`);
-      // Dense operands; a residual epilogue's gate is read by rows (gateOf).
-      dense(node, node.inputs.filter((v) => ![a, b].some((g) => isResidualQLinear(g) && g.inputs[5] === v)));
+      // Dense operands; a residual epilogue's gate is read by rows (gateOf), an amax epilogue's key mask through its window.
+      dense(node, node.inputs.filter((v) => ![a, b].some((g) => (isResidualQLinear(g) && g.inputs[5] === v) || g.inputs[7] === v)));
       if (isResidualQLinear(a) !== isResidualQLinear(b)) fail(`GroupedGemm launch -> ${name}`, 'GEMMs of one epilogue', 'a residual QLinear beside a plain one');
       const residual = isResidualQLinear(a) ? [gateOf(a), gateOf(b)] : undefined;
       const withAmax = [a, b].some((g) => amaxColumns(g)), mask = amaxMaskOf([a, b]);
@@ -276,8 +276,8 @@ export function kernelPlan(graph: Graph, memory: MemoryPlan, deferred: ReadonlyM
       const { m, n, k } = gemmDims(graph, node);
       const precision = node.op === 'QLinear' ? (node.attrs.format as 'fp8' | 'nvfp4') : 'high';
       const bias = node.op === 'QLinear' ? !!node.inputs[4] : !!node.inputs[2];
-      // Dense operands; a residual epilogue's gate is read by rows (gateOf).
-      dense(node, isResidualQLinear(node) ? node.inputs.filter((_, i) => i !== 5) : node.inputs);
+      // Dense operands; a residual epilogue's gate is read by rows (gateOf), an amax epilogue's key mask through its window.
+      dense(node, node.inputs.filter((_, i) => !(i === 5 && isResidualQLinear(node)) && i !== 7));
       // The own kernel: a deferred GEMM as it stands (unscaled), any other with its scales and bias in the epilogue.
       const scaled = !deferred.has(name), residual = isResidualQLinear(node) ? [gateOf(node)] : undefined;
       const mask = amaxMaskOf([node]), amax = amaxColumns(node) ? { gemms: [amaxOf(node)], ...(mask ? { mask: mask.mask } : {}) } : undefined;

@@ -311,15 +311,21 @@ export function quantizeChannels(x: Float32Array, d: Dims, keep?: (b: number, t:
  */
 export const maskDrops = (value: number, bool: boolean) => (bool ? value === 0 : value < -1e37);
 
+/** A key mask's shape: one that broadcasts over heads and queries (`[.., 1, 1, Skv]`), or an error naming `where`. */
+export function checkKeyMaskShape(s: readonly number[], b: number, kv: number, where: string): void {
+  const r = s.length;
+  if (r > 4 || (r >= 2 && s[r - 2] !== 1) || (r >= 3 && s[r - 3] !== 1) || (r === 4 && s[0] !== 1 && s[0] !== b) || (s[r - 1] !== 1 && s[r - 1] !== kv)) {
+    fail(where, `pv='fp8' with a key mask broadcast over heads and queries ([B, 1, 1, ${kv}])`, `a mask of shape [${s}]`);
+  }
+}
+
 /**
  * pv='fp8' with a mask: keep(b, t) over a key mask (one that broadcasts over heads and queries:
  * `[.., 1, 1, Skv]`), or an error naming `where`.
  */
 export function keyMaskKeep(mask: Tensor, b: number, kv: number, where: string): (bi: number, t: number) => boolean {
-  const s = mask.shape, r = s.length;
-  if (r > 4 || (r >= 2 && s[r - 2] !== 1) || (r >= 3 && s[r - 3] !== 1) || (r === 4 && s[0] !== 1 && s[0] !== b) || (s[r - 1] !== 1 && s[r - 1] !== kv)) {
-    fail(where, `pv='fp8' with a key mask broadcast over heads and queries ([B, 1, 1, ${kv}])`, `a mask of shape [${s}]`);
-  }
+  const s = mask.shape;
+  checkKeyMaskShape(s, b, kv, where);
   const map = broadcastIndex(s, [b, 1, 1, kv]), bool = mask.dtype === 'bool';
   return (bi, t) => !maskDrops(mask.get(map[bi * kv + t]), bool);
 }

@@ -54,7 +54,7 @@ import type { Node } from '../ir/graph.ts';
 import type { Tensor } from '../ir/tensor.ts';
 import { E4M3_MAX, roundE4M3 } from '../quant/formats.ts';
 import { roundTo } from './elementwise.ts';
-import { QK_BLOCK, assemble, attentionPlan, fp8PvTile, fp8PvWeights, kScaleGroup, keyMaskKeep, qkRecipe, quantizeChannels, s8Code, s8Scale } from './fused.ts';
+import { QK_BLOCK, assemble, attentionPlan, checkKeyMaskShape, fp8PvTile, fp8PvWeights, kScaleGroup, keyMaskKeep, qkRecipe, quantizeChannels, s8Code, s8Scale } from './fused.ts';
 import { type OpDef, type RuntimeValue, attrFloat, attrInt, attrString, broadcastIndex, broadcastShapes, newTensor, optionalTensor, out, tensorArg } from './op.ts';
 
 /** Token padding of every packed operand: the attention kernel's tile height and the fp8 block. */
@@ -101,7 +101,7 @@ function vquantPackTypes(node: Node, p: PackedShapes, shapeOf: (i: number) => re
     if (a?.join() !== [p.b, p.hkv * p.d].join()) fail(where, `segment ${s}'s V amax of [${p.b}, ${p.hkv * p.d}]`, a ? `[${a}]` : 'none');
   }
   const mask = shapeOf(0);
-  if (mask) broadcastShapes([mask, [p.b, 1, 1, p.skv]], where);
+  if (mask) checkKeyMaskShape(mask, p.b, p.skv, where);
   types.splice(2, 1, vt8);
   return [...types, vs];
 }
@@ -226,7 +226,10 @@ function quantizeVGiven(V: Float32Array, ins: readonly (RuntimeValue | undefined
 const attentionPack: OpDef = {
   infer: (c) => {
     const shapeOf = (i: number) => (c.has(i) ? c.input(i).shape : undefined), p = packShapes(c.node, shapeOf, c.where);
-    return (attrInt(c.node, 'vquant', 0) ? vquantPackTypes(c.node, p, shapeOf, c.where) : packTypes(p)).map((t) => out(t.dtype, t.shape));
+    if (!attrInt(c.node, 'vquant', 0)) return packTypes(p).map((t) => out(t.dtype, t.shape));
+    const segments = attrInt(c.node, 'segments', 1);
+    for (let s = 0; s < segments; s++) if (c.input(1 + 7 * segments + s).dtype !== 'float32') fail(c.where, `segment ${s}'s V amax in float32`, c.input(1 + 7 * segments + s).dtype);
+    return vquantPackTypes(c.node, p, shapeOf, c.where).map((t) => out(t.dtype, t.shape));
   },
   exec: (ins, node) => {
     const where = `AttentionPack node '${node.name}'`;

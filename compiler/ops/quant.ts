@@ -45,7 +45,7 @@ import { Tensor } from '../ir/tensor.ts';
 import { E2M1_MAX, E4M3_MAX, roundE2M1, roundE4M3 } from '../quant/formats.ts';
 import { e4m3Parts, sm90Dot } from '../quant/tensor-core.ts';
 import { elementwiseOps } from './elementwise.ts';
-import { fusedOps, keyMaskKeep } from './fused.ts';
+import { checkKeyMaskShape, fusedOps, keyMaskKeep } from './fused.ts';
 import { type OpDef, type RuntimeValue, attrInt, attrString, broadcastShapes, newTensor, normAxis, optionalTensor, out, tensorArg } from './op.ts';
 
 export type QuantFormat = 'fp8' | 'nvfp4' | 'bf16';
@@ -184,7 +184,7 @@ const qlinear: OpDef = {
       if (keys > 0) {
         const kv = attrInt(c.node, 'seqKv', 0), offset = attrInt(c.node, 'maskOffset', -1);
         if (!c.has(7) || kv < keys || offset < 0 || offset + shape[1] > kv) fail(c.where, `a key mask (input 7) of seqKv >= maskKeys keys holding rows maskOffset .. + ${shape[1]}`, `seqKv ${kv}, maskKeys ${keys}, maskOffset ${offset}${c.has(7) ? '' : ', no mask'}`);
-        broadcastShapes([c.input(7).shape, [shape[0], 1, 1, kv]], c.where);
+        checkKeyMaskShape(c.input(7).shape, shape[0], kv, c.where);
       }
       return [type, out('float32', [shape[0], amax.count])];
     }

@@ -23,7 +23,9 @@ import type { DType } from '../../compiler/ir/dtype.ts';
 import type { Graph } from '../../compiler/ir/graph.ts';
 import type { Inferred } from '../../compiler/ir/infer.ts';
 import { Tensor } from '../../compiler/ir/tensor.ts';
+import { makeFuseHorizontal } from '../../passes/fuse-horizontal.ts';
 import { makeFuseVQuant } from '../../passes/fuse-vquant.ts';
+import { runPipeline } from '../../passes/pipeline.ts';
 import { planMemory } from '../../passes/plan-memory.ts';
 import { applyPass, buildGraph, expectSameResults, expectTopologicallySorted, ints, randomTensor } from '../helpers/graph.ts';
 
@@ -97,6 +99,25 @@ describe('fuse-vquant', () => {
     expect([pack.attrs.vquant, pack.inputs[0], pack.inputs.slice(-2), pack.outputs]).toEqual([1, 'mask', ['y_t/vamax', 'y_i/vamax'], ['Qp', 'Kp', 'Vt8', 'Qs', 'Ks', 'Vs']]);
   });
 
+  it('fuses both GEMMs of a dc.GroupedGemm (fuse-horizontal\'s pair, neither taken alone), bit for bit; one zero launch, the twin\'s amax and mask after its scales', () => {
+    const g = graph(true, ['Vt8', 'Vs']);
+    // Four tiles the least the own kernel takes: each GEMM alone has two, the pair four.
+    const r = runPipeline(g, { passes: [makeFuseHorizontal({ gemms: { minTiles: 4 } }), makeFuseVQuant({ minTiles: 4 })], maxRounds: 1 });
+    expect(r.reports.map((x) => x.rewrites[RULE] ?? x.rewrites['independent twin FP8 GEMMs => GroupedGemm'])).toEqual([1, 1]);
+    expectTopologicallySorted(r.graph);
+    expectSameResults(g.graph, r.graph, 0, { tolerance: 0, inputs: inputs() });
+    const group = r.graph.nodes.find((n) => n.op === 'GroupedGemm')!;
+    expect(group.body!.nodes.map((q) => [q.attrs.amax, q.attrs.maskOffset])).toEqual([[[2 * H * D, H * D], 0], [[2 * H * D, H * D], TEXT]]);
+    expect(group.outputs.slice(-2)).toEqual(['y_t/vamax', 'y_i/vamax']);
+    const deferred = deferDequant(r.graph, { minTiles: 4 });
+    const launches = kernelLaunches(kernelPlan(r.graph, planMemory(r.graph, lateReads(r.graph, deferred)), deferred, { fastAccum: true, ownGemm: { promote: 0, minTiles: 4 } }).launches);
+    const at = launches.findIndex((l) => l.kernel.startsWith('gemm8_'));
+    expect(launches[at - 1].kernel).toMatch(/^zero_/);
+    expect(launches[at - 1].args.map((a) => a.value).sort()).toEqual(['y_i/vamax', 'y_t/vamax']);
+    // The larger GEMM (the image stream) first, then its twin: X, W, Y, Y, xs, ws, bias, amax, mask each.
+    expect(launches[at].args.map((a) => a.value)).toEqual(['i', 't'].flatMap((s) => [`xq_${s}`, `wq_${s}`, `y_${s}`, `y_${s}`, `xs_${s}`, `ws_${s}`, `b_${s}`, `y_${s}/vamax`, 'mask']));
+  });
+
   it('the amax counts every row without a mask, and the dropped rows do count in the unfused V then too', () => {
     const g = graph(false, ['Vt8', 'Vs']);
     const { after, fired } = fuse(g);
@@ -113,8 +134,6 @@ describe('fuse-vquant', () => {
   });
 
   it('the QLinear amax output: checked windows and masks', () => {
-    const g = fuse(graph()).after.graph;
-    const q = g.nodes.find((n) => n.outputs[0] === 'y_t')!;
     const bad = (attrs: Record<string, number | number[]>) => buildGraph({
       inputs: { x: ['float32', [B, TEXT, K]], mask: ['float32', [B, 1, 1, KEYS]] }, constants: { W: randomTensor([N, K], 1, 'float32', 0.1) },
       nodes: [['dc.Quantize', ['W'], ['wq', 'ws'], { format: 'fp8', axis: 1 }], ['dc.Quantize', ['x'], ['q', 'qs'], { format: 'fp8', axis: -1 }],
@@ -124,7 +143,6 @@ describe('fuse-vquant', () => {
     expect(() => bad({ amax: [N - 64, 128] })).toThrow(/amax window/);
     expect(() => bad({ amax: [0, 64], maskKeys: 4, seqKv: KEYS, maskOffset: KEYS - 8 })).toThrow(/key mask/);
     expect(bad({ amax: [0, 64], maskKeys: 4, seqKv: KEYS, maskOffset: 0 }).graph.types.get('a')).toMatchObject({ dtype: 'float32', shape: [B, 64] });
-    expect(q.attrs.amax).toEqual([2 * H * D, H * D]);
   });
 
   it('plans a zero launch before each amax GEMM, the amax and mask after the GEMM\'s scales, the pack reading both', () => {
