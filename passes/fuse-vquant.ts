@@ -9,7 +9,7 @@
  *
  * Why: V's e4m3 scales are per (batch, kv head, channel) over every key, so the pack could not code
  * V as it wrote it: it wrote V in bf16 and a second launch read it back, reduced the channels' amax
- * and wrote the codes (Flux.2: 48 µs a node, 56 nodes; bench/RESULTS.md "Session 18"/"Session 19").
+ * and wrote the codes (Flux.2: 48 µs a node, 56 nodes, on an H100 80GB HBM3; bench/RESULTS.md "Session 18"/"Session 19").
  * The GEMM that makes V holds every value of it in its epilogue: it reduces each column's amax there
  * (per batch, the rows the key mask drops left out) and the pack, running after it, takes the scales
  * from those amaxes and writes the codes directly. The meaning is unchanged: the amax is of the same
@@ -52,9 +52,8 @@ function gemmMaking(graph: Graph, y: string, made: Map<string, number>, minTiles
   if (at === undefined) return undefined;
   const node = graph.nodes[at];
   if (node.domain === 'dc' && node.op === 'GroupedGemm') {
-    const member = segmentNodes(node).findIndex((q) => q.outputs[0] === y);
-    const q = member < 0 ? undefined : segmentNodes(node)[member];
-    return plainQLinear(graph, q) ? { at, member, q } : undefined;
+    const members = segmentNodes(node), member = members.findIndex((q) => q.outputs[0] === y);
+    return plainQLinear(graph, members[member]) ? { at, member, q: members[member] } : undefined;
   }
   const g = plainQLinear(graph, node) && node.outputs[0] === y ? gemmOf(graph, node) : undefined;
   return g && ownGemmTakes(g.m, g.n, g.k, 'bfloat16', g.scaled, minTiles) ? { at, q: node } : undefined;

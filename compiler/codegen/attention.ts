@@ -550,7 +550,7 @@ export function renderPack(d: PackDescriptor): AttentionKernel {
   const tokenBlocks = Math.max(seqQPad, seqKvPad) / PACK_ROWS;
   const roleHeads = d.heads + 2 * d.kvHeads;
   const items = tokenBlocks * (roleHeads / d.group) * d.batch, buffers = d.persist ? 2 : 1;
-  const source = `${helpers()}\n${vq ? `${E4M3_PACK}\n` : ''}${env.render('attention_pack.cu.njk', {
+  const source = `${helpers()}\n${vq ? `${E4M3_PACK}\n${VT8_CHUNK}\n` : ''}${env.render('attention_pack.cu.njk', {
     name, params, headDim: d.headDim, dp: d.dp, tokenBlocks, roleHeads, heads: d.heads, kvHeads: d.kvHeads, seqQ: d.seqQ, seqKv: d.seqKv,
     seqQPad, seqKvPad, loads, prefetch, tables, stage: d.stage, persist: d.persist, items, buffers, staged, stagedFloats, anyNorm: d.segments.some((s) => s.norm), rope: d.segments.some((s) => s.cos) ? d.rope : 'none',
     eps: d.eps, fp8: codedQK(d.qk), int8: d.qk === 'int8', kRows: d.kScale === 'token', threads: d.threads, group: d.group, order: d.order, minBlocks: d.minBlocks, passUnroll: d.passUnroll, park: d.park,
@@ -582,6 +582,21 @@ const E4M3_PACK = [
   '  uint32_t r;',
   '  asm("{\\n.reg .b16 lo, hi;\\ncvt.rn.satfinite.e4m3x2.f32 lo, %2, %1;\\ncvt.rn.satfinite.e4m3x2.f32 hi, %4, %3;\\nmov.b32 %0, {lo, hi};\\n}" : "=r"(r) : "f"(a), "f"(b), "f"(c), "f"(d));',
   '  return r;', '}', '#endif',
+].join('\n');
+
+/** Vt8's chunk coding and placement (the V quantization kernel's and the vquant pack's: one definition of the layout). */
+const VT8_CHUNK = [
+  '#ifndef DCA_VT8_CHUNK', '#define DCA_VT8_CHUNK',
+  '// One Vt8 chunk: 16 keys of one channel (bf16 x in key order) as RN(x / scale) in e4m3, saturated; byte l holds',
+  '// key 2·(l/4) + (l%2) + 8·((l/2)%2), the attention\'s P register order (compiler/ops/packed-attention.ts vt8Key).',
+  '__device__ __forceinline__ uint4 dca_vt8_chunk(const __nv_bfloat16* x, const dc_qd_f& qd) {',
+  '  uint32_t w[4];',
+  '#pragma unroll',
+  '  for (int q = 0; q < 4; ++q) w[q] = dca_pack_e4m3x4(dc_qdiv(__bfloat162float(x[2 * q]), qd), dc_qdiv(__bfloat162float(x[2 * q + 1]), qd), dc_qdiv(__bfloat162float(x[2 * q + 8]), qd), dc_qdiv(__bfloat162float(x[2 * q + 9]), qd));',
+  '  return make_uint4(w[0], w[1], w[2], w[3]);', '}',
+  '// Byte offset of run r (keys 16·r.., r < 4) of channel d in a 64-key Vt8 block: 64-byte rows, the 64-byte swizzle.',
+  '__device__ __forceinline__ int dca_vt8_at(int d, int r) { return d * 64 + ((r ^ ((d >> 1) & 3)) << 4); }',
+  '#endif',
 ].join('\n');
 
 /** A reduction tree over a[from..from+n) into a[from] (statements: short dependent chains). */
@@ -674,7 +689,7 @@ export function renderVQuant(d: VQuantDescriptor): AttentionKernel {
   const name = kernelName('attnvq', structure, 'attention_vquant.cu.njk');
   if (d.seqKvPad % 128 || !ch) fail(`AttentionQuantizeV kernel ${name}`, 'a kv length of whole 128-token tiles, at most 16384 tokens', `${d.seqKvPad} tokens, head dim ${d.dp}`);
   const m = d.mask;
-  const source = [helpers(), E4M3_PACK, env.render('attention_vquant.cu.njk', {
+  const source = [helpers(), E4M3_PACK, VT8_CHUNK, env.render('attention_vquant.cu.njk', {
     name, dp: d.dp, blocks64, ch, kvHeads: d.kvHeads, mask: !!m && m.keys > 0, maskType: m?.type, maskBool: m?.bool, maskKeys: m?.keys,
     maskAt: m && offsetExpr(m.offset, [['b', m.strides[0]], ['t', m.strides[3]]]),
   })].join('\n');

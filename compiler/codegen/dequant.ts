@@ -23,7 +23,7 @@
  * readers, after the GEMM (lateReads), so it must live until the last of them. The values differ from the scaled GEMM's only in where bf16 rounding
  * happens (of r instead of y); the reference executor keeps QLinear's definition.
  */
-import { isResidualQLinear } from '../ops/quant.ts';
+import { amaxWindow, isResidualQLinear } from '../ops/quant.ts';
 import type { Graph, Node } from '../ir/graph.ts';
 import { resolveView } from './views.ts';
 
@@ -56,7 +56,7 @@ export function deferredGemms(graph: Graph, launches: readonly Node[], kindOf: (
   for (const node of launches) {
     // A residual QLinear's value is not its GEMM's (fuse-gemm-residual), an amax one reduces its scaled values
     // (fuse-vquant): never deferred.
-    if (node.domain !== 'dc' || node.op !== 'QLinear' || node.attrs.format !== 'fp8' || isResidualQLinear(node) || node.attrs.amax) continue;
+    if (node.domain !== 'dc' || node.op !== 'QLinear' || node.attrs.format !== 'fp8' || isResidualQLinear(node) || amaxWindow(node)) continue;
     const y = node.outputs[0];
     const [xq, xs, , ws, b] = node.inputs;
     const shape = (graph.types.get(y) as unknown as { shape: number[]; dtype: string }) ?? undefined;

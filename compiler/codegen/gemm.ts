@@ -173,11 +173,10 @@ const residualParams = (gemms: ResidualGate[]) => {
   };
 };
 
-/** The template's amax values: each GEMM's window, the mask's type, load and test. */
-const MASK_CONVERT: Record<string, [string, string]> = { bool: ['(float)', ''], float: ['', ''], __nv_bfloat16: ['__bfloat162float(', ')'], __half: ['__half2float(', ')'] };
+/** The template's amax values: each GEMM's window, the mask's type (read by the preamble's dc_load), window and test. */
 const amaxParams = (a: NonNullable<GemmDescriptor['amax']>) => ({
   amax1: a.gemms[0], amax2: a.gemms[1] ?? a.gemms[0], amaxMask: !!a.mask,
-  ...(a.mask ? { maskType: a.mask.type, maskBool: a.mask.bool, maskAt: a.mask, maskConvert: MASK_CONVERT[a.mask.type] ?? fail('FP8 GEMM amax', 'a key mask of bool, float, bf16 or fp16', a.mask.type) } : {}),
+  ...(a.mask ? { maskType: a.mask.type, maskBool: a.mask.bool, maskAt: a.mask } : {}),
 });
 
 /** Output tiles of a launch: the GEMM's (128-row tiles) and its twin's. */

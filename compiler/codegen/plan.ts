@@ -47,7 +47,7 @@ import { type RenderedKernel, launchValues, renderElementwise, renderSegmented }
 import { type Deferred, type ReaderKind, deferredGemms } from './dequant.ts';
 import { gemvDescriptor, renderGemv } from './gemv.ts';
 import { type AmaxMask, type AmaxWindow, type ResidualGate, type ScaledTypes, ownGemm, ownGemmTakes, renderAmaxZero } from './gemm.ts';
-import { amaxColumns, isResidualQLinear, residualGateLayout } from '../ops/quant.ts';
+import { amaxWindow, isResidualQLinear, residualGateLayout } from '../ops/quant.ts';
 
 export interface LaunchArg { value: string; where: 'arena' | 'weight' | 'input'; offset?: number }
 
@@ -190,20 +190,21 @@ export function kernelPlan(graph: Graph, memory: MemoryPlan, deferred: ReadonlyM
   };
   // A QLinear's amax window (fuse-vquant) as the own GEMM's epilogue takes it, or one that takes none.
   const amaxOf = (q: Node): AmaxWindow => {
-    const a = amaxColumns(q), rows = shapeOf(graph, q.outputs[0])[1];
-    return a ? { lo: a.start, hi: a.start + a.count, rows, keys: (q.attrs.maskKeys as number | undefined) ?? 0, offset: (q.attrs.maskOffset as number | undefined) ?? 0 } : { lo: 0, hi: 0, rows: 16, keys: 0, offset: 0 };
+    const a = amaxWindow(q), rows = shapeOf(graph, q.outputs[0])[1];
+    return a ? { lo: a.start, hi: a.start + a.count, rows, keys: a.maskKeys, offset: a.maskOffset } : { lo: 0, hi: 0, rows: 16, keys: 0, offset: 0 };
   };
   // The launch's key mask (the GEMMs' with masked keys share the attention's): its root and window over (b, k).
+  const masked = (g: Node) => (amaxWindow(g)?.maskKeys ?? 0) > 0;
   const amaxMaskOf = (gemms: Node[]): { value: string; mask: AmaxMask } | undefined => {
-    const q = gemms.find((g) => ((g.attrs.maskKeys as number | undefined) ?? 0) > 0);
+    const q = gemms.find(masked);
     if (!q) return undefined;
-    const w = keyMaskWindow(graph, q.inputs[7], q.attrs.seqKv as number, `QLinear launch -> ${q.outputs[0]}`);
-    if (gemms.some((g) => ((g.attrs.maskKeys as number | undefined) ?? 0) > 0 && g.inputs[7] !== q.inputs[7])) fail(`GroupedGemm launch -> ${q.outputs[0]}`, 'one key mask for the launch', gemms.map((g) => g.inputs[7]).join(', '));
+    const w = keyMaskWindow(graph, q.inputs[7], amaxWindow(q)!.seqKv, `QLinear launch -> ${q.outputs[0]}`);
+    if (gemms.some((g) => masked(g) && g.inputs[7] !== q.inputs[7])) fail(`GroupedGemm launch -> ${q.outputs[0]}`, 'one key mask for the launch', gemms.map((g) => g.inputs[7]).join(', '));
     return { value: w.value, mask: { type: w.type, bool: w.bool, offset: w.offset, b: w.strides[0], t: w.strides[3] } };
   };
   // Zeroes the amax outputs of these GEMMs before their launch (their epilogue takes maxima into them).
   const zeroAmax = (name: string, gemms: Node[]) => {
-    const outs = gemms.filter((g) => amaxColumns(g)).map((g) => g.outputs[1]);
+    const outs = gemms.filter((g) => amaxWindow(g)).map((g) => g.outputs[1]);
     if (!outs.length) return;
     const k = renderAmaxZero(outs.map((v) => shapeOf(graph, v).reduce((a, b) => a * b, 1)));
     kernels.set(k.name, k);
@@ -260,14 +261,14 @@ export function kernelPlan(graph: Graph, memory: MemoryPlan, deferred: ReadonlyM
       dense(node, node.inputs.filter((v) => ![a, b].some((g) => (isResidualQLinear(g) && g.inputs[5] === v) || g.inputs[7] === v)));
       if (isResidualQLinear(a) !== isResidualQLinear(b)) fail(`GroupedGemm launch -> ${name}`, 'GEMMs of one epilogue', 'a residual QLinear beside a plain one');
       const residual = isResidualQLinear(a) ? [gateOf(a), gateOf(b)] : undefined;
-      const withAmax = [a, b].some((g) => amaxColumns(g)), mask = amaxMaskOf([a, b]);
+      const withAmax = [a, b].some((g) => amaxWindow(g)), mask = amaxMaskOf([a, b]);
       const amax = withAmax ? { gemms: [amaxOf(a), amaxOf(b)], ...(mask ? { mask: mask.mask } : {}) } : undefined;
       const own = options.ownGemm ? ownGemm(da.m, da.n, da.k, options.ownGemm.promote, dtypeOf(graph, a.outputs[0]), scaledTypes(graph, a), options.ownGemm.minTiles, db.m, residual, amax) : undefined;
       if (!own) { [a, b].forEach(place); return; }
       kernels.set(own.kernel.name, own.kernel);
       zeroAmax(name, [a, b]);
       // Per GEMM: X, W, Y (maps), Y's pointer, xs, ws[, bias][, gate, R (a map)][, amax[, mask]] (a GEMM without amax passes the other's, unused).
-      const amaxOut = (g: Node) => (amaxColumns(g) ? g : [a, b].find((o) => amaxColumns(o))!).outputs[1];
+      const amaxOut = (g: Node) => (amaxWindow(g) ? g : [a, b].find((o) => amaxWindow(o))!).outputs[1];
       const values = (g: Node) => { const [x, xs, w, ws, bias, gate, r] = g.inputs; return [x, w, g.outputs[0], g.outputs[0], xs, ws, ...(bias ? [bias] : []), ...(residual ? [gate, r] : []), ...(amax ? [amaxOut(g), ...(mask ? [mask.value] : [])] : [])]; };
       launches.push({ kind: 'kernel', node: name, kernel: own.kernel.name, grid: own.kernel.grid, block: own.kernel.block, sharedBytes: own.kernel.sharedBytes, args: [...values(a), ...values(b)].map(arg), maps: own.maps });
       return;
@@ -280,7 +281,7 @@ export function kernelPlan(graph: Graph, memory: MemoryPlan, deferred: ReadonlyM
       dense(node, node.inputs.filter((_, i) => !(i === 5 && isResidualQLinear(node)) && i !== 7));
       // The own kernel: a deferred GEMM as it stands (unscaled), any other with its scales and bias in the epilogue.
       const scaled = !deferred.has(name), residual = isResidualQLinear(node) ? [gateOf(node)] : undefined;
-      const mask = amaxMaskOf([node]), amax = amaxColumns(node) ? { gemms: [amaxOf(node)], ...(mask ? { mask: mask.mask } : {}) } : undefined;
+      const mask = amaxMaskOf([node]), amax = amaxWindow(node) ? { gemms: [amaxOf(node)], ...(mask ? { mask: mask.mask } : {}) } : undefined;
       const own = options.ownGemm && precision === 'fp8' ? ownGemm(m, n, k, options.ownGemm.promote, dtypeOf(graph, name), scaled ? scaledTypes(graph, node) : undefined, options.ownGemm.minTiles, undefined, residual, amax) : undefined;
       // fuse-gemm-residual and fuse-vquant fuse only where the own kernel runs the GEMM (the first unfuses the rest).
       if ((residual || amax) && !own) fail(`QLinear launch -> ${name}`, `the own FP8 GEMM for ${residual ? 'a residual epilogue (fuse-gemm-residual)' : 'an amax epilogue (fuse-vquant)'}`, `a GEMM it does not take (${m}x${n}x${k}${scaled ? '' : ', deferred'})`);

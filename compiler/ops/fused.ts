@@ -284,15 +284,17 @@ export function quantizeS8(x: Float32Array, d: Dims, group: number): void {
 
 /** pv='fp8': V as the kernel reads it, bf16 then e4m3 with one scale per (head, channel) over the
  * sequence (amax/448, 1 if 0); returns the scales, [B·H, D]. `keep(b, t)` (a key mask): keys it
- * rejects count as 0 (no part in the scale, code 0), so masked rows' values cannot coarsen the others'. */
-export function quantizeChannels(x: Float32Array, d: Dims, keep?: (b: number, t: number) => boolean): Float32Array {
+ * rejects count as 0 (no part in the scale, code 0), so masked rows' values cannot coarsen the others'.
+ * `amax(bh, c)`: the channels' amax given (AttentionPack vquant=1: its GEMMs' amax outputs) instead of
+ * reduced here. */
+export function quantizeChannels(x: Float32Array, d: Dims, keep?: (b: number, t: number) => boolean, given?: (bh: number, c: number) => number): Float32Array {
   const scales = new Float32Array(d.b * d.h * d.d);
   for (let bh = 0; bh < d.b * d.h; bh++) {
     const b = Math.floor(bh / d.h);
     if (keep) for (let t = 0; t < d.s; t++) if (!keep(b, t)) x.fill(0, (bh * d.s + t) * d.d, (bh * d.s + t + 1) * d.d);
     for (let c = 0; c < d.d; c++) {
-      let amax = 0;
-      for (let t = 0; t < d.s; t++) amax = Math.max(amax, Math.abs(roundToBf16(x[(bh * d.s + t) * d.d + c])));
+      let amax = given ? given(bh, c) : 0;
+      if (!given) for (let t = 0; t < d.s; t++) amax = Math.max(amax, Math.abs(roundToBf16(x[(bh * d.s + t) * d.d + c])));
       const scale = amax > 0 ? Math.fround(amax / E4M3_MAX) : 1;
       scales[bh * d.d + c] = scale;
       for (let t = 0; t < d.s; t++) {

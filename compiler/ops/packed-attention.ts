@@ -93,14 +93,14 @@ export function packTypes(p: PackedShapes): { dtype: DType; shape: number[] }[] 
 }
 
 /** AttentionPack vquant=1: its outputs (Vt8 and Vs in place of Vt), after checking its mask and amax inputs. */
-function vquantPackTypes(node: Node, p: PackedShapes, shapeOf: (i: number) => readonly number[] | undefined, where: string): { dtype: DType; shape: number[] }[] {
+function vquantPackTypes(node: Node, p: PackedShapes, typeOf: (i: number) => { dtype: DType; shape: readonly number[] } | undefined, where: string): { dtype: DType; shape: number[] }[] {
   const types = packTypes(p), segments = attrInt(node, 'segments', 1), [vt8, vs] = vquantTypes(types[2].shape);
   if (p.qk !== 'fp8') fail(where, "vquant=1 with qk='fp8'", `qk='${p.qk}'`);
   for (let s = 0; s < segments; s++) {
-    const a = shapeOf(1 + 7 * segments + s);
-    if (a?.join() !== [p.b, p.hkv * p.d].join()) fail(where, `segment ${s}'s V amax of [${p.b}, ${p.hkv * p.d}]`, a ? `[${a}]` : 'none');
+    const a = typeOf(1 + 7 * segments + s);
+    if (a?.dtype !== 'float32' || a.shape.join() !== [p.b, p.hkv * p.d].join()) fail(where, `segment ${s}'s V amax, float32 [${p.b}, ${p.hkv * p.d}]`, a ? `${a.dtype}[${a.shape}]` : 'none');
   }
-  const mask = shapeOf(0);
+  const mask = typeOf(0)?.shape;
   if (mask) checkKeyMaskShape(mask, p.b, p.skv, where);
   types.splice(2, 1, vt8);
   return [...types, vs];
@@ -192,44 +192,44 @@ const attentionQuantizeV: OpDef = {
     // A key mask: keys past seqKv are padding (0 already), keys it drops count as 0.
     const kv = attrInt(node, 'seqKv', sp), keep = mask && keyMaskKeep(mask, b, kv, `AttentionQuantizeV node '${node.name}'`);
     const scales = quantizeChannels(x, { b, h: hkv, s: sp, d: dp }, keep && ((bi, t) => t >= kv || keep(bi, t)));
-    const [t8, ts] = vquantTypes(vt.shape);
-    const v8 = newTensor(t8.dtype, t8.shape), vs = newTensor(ts.dtype, ts.shape);
-    for (let i = 0; i < bh; i++) for (let c = 0; c < dp; c++) {
-      vs.set(i * dp + c, scales[i * dp + c]);
-      // x holds code · scale (fp32): the code again, exactly (x / scale is within an ulp or so of it).
-      for (let t = 0; t < sp; t++) v8.set(vt8Index(i, sp, dp, t, c), roundE4M3(x[(i * sp + t) * dp + c] / scales[i * dp + c]));
-    }
-    return [v8, vs];
+    return vt8Tensors(x, scales, vt.shape);
   },
 };
 
-/** Vt8 and Vs of V [BH, S, D] with the channel amax given (vAmax inputs, one per segment, max over them) and the dropped keys 0. */
-function quantizeVGiven(V: Float32Array, ins: readonly (RuntimeValue | undefined)[], node: Node, p: PackedShapes, where: string): [Tensor, Tensor] {
-  const segments = attrInt(node, 'segments', 1), mask = optionalTensor(ins, 0), sp = padRows(p.skv), hd = p.hkv * p.d;
-  const keep = mask && keyMaskKeep(mask, p.b, p.skv, where);
-  const [t8, ts] = vquantTypes(packTypes(p)[2].shape);
+/** Vt8 and Vs of a packed Vt's shape from V [BH, S', DP] as quantizeChannels leaves it (code · scale) and its scales. */
+function vt8Tensors(x: Float32Array, scales: Float32Array, vtShape: readonly number[]): [Tensor, Tensor] {
+  const [b, hkv, blocks, dp] = vtShape, sp = blocks * 64;
+  const [t8, ts] = vquantTypes(vtShape);
   const v8 = newTensor(t8.dtype, t8.shape), vs = newTensor(ts.dtype, ts.shape);
-  // Channels past the head dim (padding to DP) have no values: amax 0, scale 1.
-  for (let b = 0; b < p.b; b++) for (let h = 0; h < p.hkv; h++) for (let c = 0; c < p.dp; c++) {
-    let amax = 0;
-    if (c < p.d) for (let s = 0; s < segments; s++) amax = Math.max(amax, tensorArg(ins, 1 + 7 * segments + s, node).get(b * hd + h * p.d + c));
-    const scale = amax > 0 ? Math.fround(amax / E4M3_MAX) : 1, bh = b * p.hkv + h;
-    vs.set(bh * p.dp + c, scale);
-    if (c < p.d) for (let t = 0; t < p.skv; t++) {
-      const x = keep && !keep(b, t) ? 0 : roundToBf16(V[(bh * p.skv + t) * p.d + c]);
-      v8.set(vt8Index(bh, sp, p.dp, t, c), roundE4M3(Math.fround(x / scale)));
-    }
+  for (let i = 0; i < b * hkv; i++) for (let c = 0; c < dp; c++) {
+    vs.set(i * dp + c, scales[i * dp + c]);
+    // x holds code · scale (fp32): the code again, exactly (x / scale is within an ulp or so of it).
+    for (let t = 0; t < sp; t++) v8.set(vt8Index(i, sp, dp, t, c), roundE4M3(x[(i * sp + t) * dp + c] / scales[i * dp + c]));
   }
   return [v8, vs];
 }
 
+/** Vt8 and Vs of V [BH, S, D] with the channel amax given (vAmax inputs, one per segment, max over them) and the dropped keys 0. */
+function quantizeVGiven(V: Float32Array, ins: readonly (RuntimeValue | undefined)[], node: Node, p: PackedShapes, where: string): [Tensor, Tensor] {
+  const segments = attrInt(node, 'segments', 1), mask = optionalTensor(ins, 0), sp = padRows(p.skv), hd = p.hkv * p.d, bh = p.b * p.hkv;
+  // V [BH, S', DP]: the padded keys and channels 0 (channels past the head dim: amax 0, scale 1).
+  const x = new Float32Array(bh * sp * p.dp);
+  for (let i = 0; i < bh; i++) for (let t = 0; t < p.skv; t++) for (let c = 0; c < p.d; c++) x[(i * sp + t) * p.dp + c] = V[(i * p.skv + t) * p.d + c];
+  const keep = mask && keyMaskKeep(mask, p.b, p.skv, where);
+  const amax = (i: number, c: number) => {
+    let m = 0;
+    if (c < p.d) for (let s = 0; s < segments; s++) m = Math.max(m, tensorArg(ins, 1 + 7 * segments + s, node).get(Math.floor(i / p.hkv) * hd + (i % p.hkv) * p.d + c));
+    return m;
+  };
+  const scales = quantizeChannels(x, { b: p.b, h: p.hkv, s: sp, d: p.dp }, keep && ((bi, t) => t >= p.skv || keep(bi, t)), amax);
+  return vt8Tensors(x, scales, packTypes(p)[2].shape);
+}
+
 const attentionPack: OpDef = {
   infer: (c) => {
-    const shapeOf = (i: number) => (c.has(i) ? c.input(i).shape : undefined), p = packShapes(c.node, shapeOf, c.where);
-    if (!attrInt(c.node, 'vquant', 0)) return packTypes(p).map((t) => out(t.dtype, t.shape));
-    const segments = attrInt(c.node, 'segments', 1);
-    for (let s = 0; s < segments; s++) if (c.input(1 + 7 * segments + s).dtype !== 'float32') fail(c.where, `segment ${s}'s V amax in float32`, c.input(1 + 7 * segments + s).dtype);
-    return vquantPackTypes(c.node, p, shapeOf, c.where).map((t) => out(t.dtype, t.shape));
+    const p = packShapes(c.node, (i) => (c.has(i) ? c.input(i).shape : undefined), c.where);
+    const types = attrInt(c.node, 'vquant', 0) ? vquantPackTypes(c.node, p, (i) => (c.has(i) ? c.input(i) : undefined), c.where) : packTypes(p);
+    return types.map((t) => out(t.dtype, t.shape));
   },
   exec: (ins, node) => {
     const where = `AttentionPack node '${node.name}'`;

@@ -177,12 +177,11 @@ const qlinear: OpDef = {
     const y = fusedOps.Linear.infer({ ...c, input: (i: number) => c.input(i === 0 ? 0 : i === 1 ? 2 : 4), has: (i: number) => c.has(i === 0 ? 0 : i === 1 ? 2 : 4) });
     const shape = (y[0] as { shape: readonly number[] }).shape, dtype = toDtype(c.node, 'float32'), type = out(dtype, shape);
     const epilogue = attrString(c.node, 'epilogue', 'none');
-    const amax = amaxColumns(c.node);
+    const amax = amaxWindow(c.node);
     if (amax) {
       if (epilogue !== 'none' || shape.length !== 3 || amax.start < 0 || amax.count < 1 || amax.start + amax.count > shape[2]) fail(c.where, `an amax window of columns within [${shape}] (y [B, S, N], no residual epilogue)`, `[${amax.start}, ${amax.count}] with epilogue '${epilogue}'`);
-      const keys = attrInt(c.node, 'maskKeys', 0);
+      const { maskKeys: keys, seqKv: kv, maskOffset: offset } = amax;
       if (keys > 0) {
-        const kv = attrInt(c.node, 'seqKv', 0), offset = attrInt(c.node, 'maskOffset', -1);
         if (!c.has(7) || kv < keys || offset < 0 || offset + shape[1] > kv) fail(c.where, `a key mask (input 7) of seqKv >= maskKeys keys holding rows maskOffset .. + ${shape[1]}`, `seqKv ${kv}, maskKeys ${keys}, maskOffset ${offset}${c.has(7) ? '' : ', no mask'}`);
         checkKeyMaskShape(c.input(7).shape, shape[0], kv, c.where);
       }
@@ -202,7 +201,7 @@ const qlinear: OpDef = {
       const [m] = elementwiseOps.Mul.exec([y, tensorArg(ins, 5, node)], { ...node, op: 'Mul' }) as Tensor[];
       return elementwiseOps.Add.exec([tensorArg(ins, 6, node), m], { ...node, op: 'Add' });
     }
-    const amax = amaxColumns(node);
+    const amax = amaxWindow(node);
     if (amax) {
       const { amax: _, ...attrs } = node.attrs;
       const [y] = qlinear.exec(ins.slice(0, 5), { ...node, inputs: node.inputs.slice(0, 5), attrs }) as Tensor[];
@@ -222,16 +221,17 @@ const qlinear: OpDef = {
   flops: (node, [xq, , wq]) => fusedOps.Linear.flops!(node, [xq, wq], []),
 };
 
-/** A QLinear's amax window (attribute amax: [start, count]), or undefined. */
-export function amaxColumns(node: Node): { start: number; count: number } | undefined {
+/** A QLinear's amax window: its attributes amax [start, count] and (0 without a mask) maskKeys, maskOffset, seqKv; or undefined. */
+export interface AmaxAttrs { start: number; count: number; maskKeys: number; maskOffset: number; seqKv: number }
+export function amaxWindow(node: Node): AmaxAttrs | undefined {
   const a = node.attrs.amax as readonly number[] | undefined;
-  return a ? { start: a[0], count: a[1] } : undefined;
+  return a ? { start: a[0], count: a[1], maskKeys: attrInt(node, 'maskKeys', 0), maskOffset: attrInt(node, 'maskOffset', 0), seqKv: attrInt(node, 'seqKv', 0) } : undefined;
 }
 
 /** QLinear's amax output: per batch, the amax of |y| over the rows the key mask keeps, in columns start .. start + count - 1. */
-function columnAmax(y: Tensor, { start, count }: { start: number; count: number }, node: Node, mask: Tensor | undefined): Tensor {
-  const [b, s, n] = y.shape, keys = attrInt(node, 'maskKeys', 0), offset = attrInt(node, 'maskOffset', 0);
-  const keep = keys > 0 && mask ? keyMaskKeep(mask, b, attrInt(node, 'seqKv', 0), `QLinear '${node.name}' key mask`) : undefined;
+function columnAmax(y: Tensor, { start, count, maskKeys: keys, maskOffset: offset, seqKv }: AmaxAttrs, node: Node, mask: Tensor | undefined): Tensor {
+  const [b, s, n] = y.shape;
+  const keep = keys > 0 && mask ? keyMaskKeep(mask, b, seqKv, `QLinear '${node.name}' key mask`) : undefined;
   const a = newTensor('float32', [b, count]);
   for (let bi = 0; bi < b; bi++) for (let c = 0; c < count; c++) {
     let m = 0;

@@ -4,9 +4,4 @@
 # 1 (384 and 768 threads), compiled with DC_ROW_VPT=1 (a temporary override of ROW_TUNING.vectorsPerThread), the rest
 # identical; .gpu/T1s21/art.tar.xz art/qwen-{v4,v1}. G1 (outputs compared, steps alternating), then both profiled.
 set -u
-D=.gpu/T1s21 MODELS=qwen VARIANTS="v4 v1" ROUNDS=${ROUNDS:-2} sh bench/gpu/calls/session15-G1.sh
-export DC_GEMM_TUNING=/tmp/gemm-tuning.json
-for v in v4 v1; do
-  timeout 200 sh .gpu/rt/run.sh /tmp/art/qwen-$v --synthetic-weights 42 --time 5 --profile --json > /tmp/p.json 2>/dev/null; echo "profile qwen-$v rc $?"
-  tail -1 /tmp/p.json > $OUT/profile-qwen-$v.json
-done
+D=.gpu/T1s21 VARIANTS="v4 v1" ROUNDS=${ROUNDS:-2} sh bench/gpu/calls/session21-R1.sh
