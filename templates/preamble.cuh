@@ -38,18 +38,24 @@ template <typename T> __device__ __forceinline__ void dc_store(int* p, long long
 template <typename T> __device__ __forceinline__ void dc_store(bool* p, long long i, T v) { p[i] = v != T(0); }
 template <typename T> __device__ __forceinline__ void dc_store(uint8_t* p, long long i, T v) { p[i] = (uint8_t)v; }
 
-// Sigmoid from the fast exponential (ex2.approx) and the fast reciprocal (rcp.approx; 0 for a sum
-// past 2^126, where the value is below 1e-38), in 4 instructions instead of expf's range reduction
-// and an IEEE division. On an H100, bench/gpu/activation_accuracy.cu: at most 1.8e-6 relative from
-// float64 over [-30, 30] (the IEEE formula: 2.1e-7), far below bf16's half-ulp (2e-3); with the
-// GELU below, the element-wise time of a Flux.2 step 22.4 -> 19.8-20.1 ms (bench/RESULTS.md, Session 6).
-__device__ __forceinline__ float dc_sigmoid(float x) { return __fdividef(1.f, 1.f + __expf(-x)); }
+// 2^x and 1/x as single MUFU instructions (ex2.approx.ftz, rcp.approx.ftz): __expf and __fdividef
+// under -ftz=false wrap the same MUFU operations in subnormal range scaling. Results below 2^-126
+// flush to 0, which the sigmoid and GELU below never return for a normal input but as their limit.
+__device__ __forceinline__ float dc_ex2_ftz(float x) { float y; asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x)); return y; }
+__device__ __forceinline__ float dc_rcp_ftz(float x) { float y; asm("rcp.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x)); return y; }
+// Sigmoid: 1 / (1 + 2^(-x·log2 e)), 4 instructions instead of expf's range reduction and an IEEE
+// division (0 for a sum past 2^126, where the value is below 1e-38). On an H100,
+// bench/gpu/activation_accuracy.cu: at most 1.8e-6 relative from float64 over [-30, 30] (the IEEE
+// formula: 2.1e-7), far below bf16's half-ulp (2e-3).
+__device__ __forceinline__ float dc_sigmoid(float x) { return dc_rcp_ftz(1.f + dc_ex2_ftz(x * -1.4426950408889634f)); }
 __device__ __forceinline__ double dc_sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
 __device__ __forceinline__ float dc_gelu_erf(float x) { return 0.5f * x * (1.f + erff(x * 0.70710678118654752f)); }
-// GELU, tanh form: 0.5·x·(1 + tanh(u)) = x·sigmoid(2u), the same function (and no cancellation in
-// 1 + tanh(u) for u < 0), through the fast sigmoid above: at most 8.3e-6 relative for |x| < 8 on
-// the H100 (the IEEE tanhf formula: up to 1, cancelling to 0 for negative x).
-__device__ __forceinline__ float dc_gelu_tanh(float x) { return x * dc_sigmoid(1.5957691216057308f * (x + 0.044715f * x * x * x)); }
+// GELU, tanh form: 0.5·x·(1 + tanh(u)) = x·sigmoid(2u) with u = √(2/π)·(x + 0.044715·x³), the same
+// function (and no cancellation in 1 + tanh(u) for u < 0): x / (1 + 2^(x·(K0 + K1·x²))), K0 =
+// -2√(2/π)·log2 e, K1 = 0.044715·K0, 7 instructions (the Qwen-Image MLP's GELU+Quantize is
+// instruction-bound: bench/RESULTS.md, Session 21 N1; 133 -> 121 µs, Session 22 G1). At most 6.8e-6
+// relative from float64 for |x| < 8 on the H100 (the IEEE tanhf formula: up to 1, cancelling to 0 for x < 0).
+__device__ __forceinline__ float dc_gelu_tanh(float x) { return x * dc_rcp_ftz(1.f + dc_ex2_ftz(x * fmaf(x * x, -0.10294324159622192f, -2.302208185195923f))); }
 __device__ __forceinline__ double dc_gelu_erf(double x) { return 0.5 * x * (1.0 + erf(x * 0.70710678118654752)); }
 __device__ __forceinline__ double dc_gelu_tanh(double x) { return 0.5 * x * (1.0 + tanh(0.79788456080286536 * (x + 0.044715 * x * x * x))); }
 template <typename T> __device__ __forceinline__ T dc_pow(T a, T b) { return b == T(2) ? a * a : b == T(0.5) ? sqrt(a) : pow(a, b); }
