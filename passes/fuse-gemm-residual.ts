@@ -27,7 +27,7 @@ import { ownGemmTakes, ownGemmTakesAsTwins, residualGateFits, type ScaledTypes }
 import { isDense, resolveView } from '../compiler/codegen/views.ts';
 import type { Graph, Node } from '../compiler/ir/graph.ts';
 import { consumers } from '../compiler/ir/graph.ts';
-import { isResidualQLinear, residualGateLayout } from '../compiler/ops/quant.ts';
+import { gluWindow, isResidualQLinear, residualGateLayout } from '../compiler/ops/quant.ts';
 import type { Pass } from './pass.ts';
 
 const RULE = 'QLinear -> Mul(gate) -> Add(residual) => QLinear residual epilogue';
@@ -38,12 +38,12 @@ const typeOf = (graph: Graph, v: string) => graph.types.get(v) as TypeInfo | und
 const staticShape = (t: TypeInfo | undefined) => (t?.shape?.every((d) => typeof d === 'number') ? (t.shape as number[]) : undefined);
 const rows = (shape: readonly number[]) => shape.slice(0, -1).reduce((a, b) => a * b, 1);
 
-/** A QLinear's GEMM as the own kernel sees it: M rows of X, N, K, and its scales' and bias's types. */
+/** A QLinear's GEMM as the own kernel sees it: M rows of X, N (W's rows: a GLU QLinear's Y is narrower), K, and its scales' and bias's types. */
 export function gemmOf(graph: Graph, q: Node) {
   const x = staticShape(typeOf(graph, q.inputs[0])), y = staticShape(typeOf(graph, q.outputs[0]));
   if (!x || !y) return undefined;
   const scaled: ScaledTypes = { xs: typeOf(graph, q.inputs[1])?.dtype ?? '', ws: typeOf(graph, q.inputs[3])?.dtype ?? '', ...(q.inputs[4] ? { bias: typeOf(graph, q.inputs[4])?.dtype ?? '' } : {}) };
-  return { m: rows(x), n: y.at(-1)!, k: x.at(-1)!, scaled };
+  return { m: rows(x), n: y.at(-1)! + (gluWindow(q)?.width ?? 0), k: x.at(-1)!, scaled };
 }
 
 /** Whether r is one dense array (the kernel copies it by a tensor map), not a strided window of another value. */

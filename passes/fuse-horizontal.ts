@@ -63,9 +63,9 @@ function rowReduction(graph: Graph, n: Node): boolean {
 
 const typeOf = (graph: Graph, v: string) => graph.types.get(v) as { dtype?: string; shape?: readonly unknown[] } | undefined;
 
-/** An FP8 QLinear's GEMM (M rows of X, N, K) where its shapes are static and its Y bf16, as the own kernel's twin needs. */
+/** An FP8 QLinear's GEMM (M rows of X, N, K) where its shapes are static and its Y bf16, as the own kernel's twin needs (no GLU epilogue: the kernel takes it alone). */
 function gemmShape(graph: Graph, n: Node): { m: number; n: number; k: number } | undefined {
-  if (n.domain !== 'dc' || n.op !== 'QLinear' || n.attrs.format !== 'fp8' || n.attrs.promote) return undefined;
+  if (n.domain !== 'dc' || n.op !== 'QLinear' || n.attrs.format !== 'fp8' || n.attrs.promote || n.attrs.glu) return undefined;
   const x = typeOf(graph, n.inputs[0])?.shape, y = typeOf(graph, n.outputs[0]);
   if (!x?.length || !y?.shape?.length || y.dtype !== 'bfloat16' || [...x, ...y.shape].some((d) => typeof d !== 'number')) return undefined;
   const dims = x as number[];

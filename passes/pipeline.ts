@@ -13,6 +13,7 @@ import { printGraph } from '../compiler/ir/print.ts';
 import { canonicalize, canonicalizeSwiglu } from './canonicalize/index.ts';
 import { fuseAttention } from './fuse-attention.ts';
 import { fuseElementwise } from './fuse-elementwise.ts';
+import { makeFuseGemmGlu } from './fuse-gemm-glu.ts';
 import { makeFuseGemmResidual, makeUnfuseGemmResidual } from './fuse-gemm-residual.ts';
 import { fuseHorizontal, type HorizontalOptions, makeFuseHorizontal } from './fuse-horizontal.ts';
 import { fuseLinear } from './fuse-linear.ts';
@@ -41,13 +42,14 @@ export const PIPELINE: readonly Pass[] = [...SIMPLIFY, canonicalize, fuseAttenti
 /** The pipeline for a precision: quantization (insert, then fold) goes after the GEMMs are fused
  * and before element-wise fusion, which then pulls each activation Quantize into its producer.
  * `horizontal`: what fuse-horizontal merges besides row kernels (twin GEMMs where the own GEMM runs them);
- * where the own GEMM runs them, gated residual adds go into its epilogue too (fuse-gemm-residual), and the FP8
+ * where the own GEMM runs them, gated residual adds and SwiGLUs go into its epilogue too (fuse-gemm-residual,
+ * fuse-gemm-glu), and the FP8
  * attention's V quantization into the V projection's epilogue and the pack (fuse-vquant, after fuse-horizontal:
  * it takes the GEMMs the own kernel runs as they are then launched). */
 export function pipelineFor(quantize: QuantizePass | undefined, horizontal: HorizontalOptions = {}): readonly Pass[] {
   if (!quantize) return PIPELINE;
   const own = horizontal.gemms;
-  const residual = own ? [makeFuseGemmResidual(own)] : [], undo = own ? [makeUnfuseGemmResidual(own)] : [], vquant = own ? [makeFuseVQuant(own)] : [];
+  const residual = own ? [makeFuseGemmResidual(own), makeFuseGemmGlu(own)] : [], undo = own ? [makeUnfuseGemmResidual(own)] : [], vquant = own ? [makeFuseVQuant(own)] : [];
   return [...SIMPLIFY, canonicalize, fuseAttention, fuseLinear, canonicalizeSwiglu, quantize, makeFoldQuantize(quantize.accumulate), ...residual, ...VAE, fuseElementwise, lowerAttention, makeFuseHorizontal(horizontal), ...vquant, ...undo];
 }
 

@@ -69,7 +69,7 @@ describe('own FP8 GEMM source', () => {
     const bf16 = renderGemm(base).source;
     expect(bf16).toMatch(/cp\.async\.bulk\.tensor\.2d\.global\.shared::cta\.bulk_group/);
     expect(bf16).toMatch(/const DcTensorMap\* mapY = &tmY;/);
-    expect(bf16).toMatch(/dcg_tma_store_2d\(mapY, n0 \+ 64 \* ch, m0 \+ 64 \* \(cw\), buf\)/);
+    expect(bf16).toMatch(/dcg_tma_store_2d\(mapY, yc0 \+ 64 \* ch, m0 \+ 64 \* \(cw\), buf\)/);
     expect(bf16).toMatch(/fence\.proxy\.async\.shared::cta/);
     expect(bf16).toMatch(/__nv_bfloat16\* __restrict__ out/);
     const f32 = renderGemm({ ...base, out: 'fp32' }).source;
@@ -104,7 +104,7 @@ describe('own FP8 GEMM source', () => {
     expect(k).toMatch(/int it = pos \* KB;/);
     expect(k).toMatch(/\(acc1, dca_desc\(SX\(s\) \+ 64 \* 128 \+ kk \* 32\)/);
     expect(k).toMatch(/dca_mbar_init\(EMPTY\(s\), 1\);/);
-    expect(k).toMatch(/dcg_tma_store_2d\(mapY, n0 \+ 64 \* ch, m0 \+ 64 \* \(1\), buf\)/);
+    expect(k).toMatch(/dcg_tma_store_2d\(mapY, yc0 \+ 64 \* ch, m0 \+ 64 \* \(1\), buf\)/);
     expect(renderGemm(base).source).toMatch(/dca_mbar_init\(EMPTY\(s\), 2\);/);
     expect(() => renderGemm({ ...base, schedule: 'pingpong' })).toThrow(/ping-pong tile of 128 rows in registers/);
     expect(() => renderGemm({ ...base, bn: 128, promote: 4, schedule: 'pingpong' })).toThrow(/fast accumulation/);
@@ -343,7 +343,7 @@ describe('own FP8 GEMM in the launch plan (policy gemm "own")', () => {
     // X at an offset the copy engine refuses (16-byte alignment); a box of 8 bytes; a fractional extent.
     const x = l.args[0];
     refused(() => { x.offset += 8; }, () => { x.offset -= 8; }, /tensor map of parameter 0 of launch '[^']+': '[^']+' at a 16-byte aligned offset, found offset \d+/);
-    refused(() => { l.maps[0].box = [8, 128]; }, () => { l.maps[0].box = [128, 128]; }, /tensor map of parameter 0 of launch '[^']+': a box of 16 to 128 bytes \(a multiple of 16\) x at most 256 rows, found \[8,128\]/);
+    refused(() => { l.maps[0].box = [8, 128]; }, () => { l.maps[0].box = [128, 128]; }, /tensor map of parameter 0 of launch '[^']+': a box of 32, 64 or 128 bytes x at most 256 rows, found \[8,128\]/);
     refused(() => { l.maps[1].rows -= 0.5; }, () => { l.maps[1].rows += 0.5; }, /tensor map of parameter 1 of launch '[^']+': [\d.]+ rows of \d+ uint8 inside/);
     writeFileSync(path, JSON.stringify(manifest));
     expect(() => openArtifact(dir, { capability: [9, 0] })).not.toThrow();

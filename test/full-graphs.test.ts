@@ -135,22 +135,26 @@ describe('full-size graphs', () => {
     // epilogue, so no kernel reads an own GEMM's weight scales; the thin text GEMMs run as twins in
     // their image-stream GEMM's launch (dc.GroupedGemm), scaled there too; cuBLASLt keeps only
     // Qwen-Image's text input projection (K = 3584, not a multiple of 128).
-    type L = { kind: string; node: string; kernel?: string; grid: number; sharedBytes: number; args: { value: string }[]; maps?: { param: number }[] };
+    type L = { kind: string; node: string; kernel?: string; grid: number; sharedBytes: number; args: { value: string }[]; maps?: { param: number; box: number[] }[] };
     const plan = m.launchPlan as L[];
     const own = plan.filter((l) => l.kind === 'kernel' && l.kernel!.startsWith('gemm8_'));
     expect(own.length, name).toBe(name === 'qwen_image' ? 240 : 144);
     // X, W, Y, Y, xs, ws (, bias); with the residual epilogue (passes/fuse-gemm-residual.ts) then the gate and R; with
-    // V's amax (passes/fuse-vquant.ts) then the amax output and, where the attention masks keys, the mask.
+    // V's amax (passes/fuse-vquant.ts) then the amax output and, where the attention masks keys, the mask; with the
+    // GLU epilogue (passes/fuse-gemm-glu.ts) then Y again (its 32-column map: a box 32 wide).
     const plainGemm = name === 'qwen_image' ? 7 : 6, residualGemm = plainGemm + 2;
-    // Tensor maps a GEMM: X, W and Y (3, or 6 with a twin), and with the residual epilogue R's too (4, or 8).
-    const residual = (l: L) => l.maps!.length % 4 === 0, twin = (l: L) => l.maps!.length === (residual(l) ? 8 : 6);
+    const glu = (l: L) => l.maps!.some((t) => t.box[0] === 32);
+    // Tensor maps a GEMM: X, W and Y (3, or 6 with a twin), and with the residual epilogue R's too (4, or 8); with the GLU one Y's second (4).
+    const residual = (l: L) => l.maps!.length % 4 === 0 && !glu(l), twin = (l: L) => l.maps!.length === (residual(l) ? 8 : 6);
     const amax = (l: L) => l.args.some((a) => a.value.endsWith('/vamax'));
-    const perGemmOf = (l: L) => (residual(l) ? residualGemm : amax(l) ? l.args.length / (twin(l) ? 2 : 1) : plainGemm);
+    const perGemmOf = (l: L) => (residual(l) ? residualGemm : amax(l) ? l.args.length / (twin(l) ? 2 : 1) : plainGemm + (glu(l) ? 1 : 0));
+    // The SwiGLUs in the epilogue: Flux.2's 48 single blocks' fused projections and its 8 double blocks' image and text MLP in.
+    expect(own.filter(glu).length, name).toBe(name === 'qwen_image' ? 0 : 48 + 8 * 2);
     const grouped = own.filter(twin);
     // V's amax: every attention's V projections (Flux.2: 8 double blocks' text and image GEMMs apart, 48 single
     // blocks'; Qwen-Image: 60 image GEMMs with their text twins, the amax output and the text padding mask each).
     expect(own.filter(amax).length, name).toBe(name === 'qwen_image' ? 60 : 8 * 2 + 48);
-    expect(own.filter(amax).map(perGemmOf), name).toEqual(own.filter(amax).map(() => (name === 'qwen_image' ? plainGemm + 2 : plainGemm + 1)));
+    expect(own.filter(amax).map(perGemmOf), name).toEqual(own.filter(amax).map((l) => (name === 'qwen_image' ? plainGemm + 2 : plainGemm + 1 + (glu(l) ? 1 : 0))));
     // Each zeroed by a launch just before it.
     const zeroes = plan.filter((l) => l.kernel?.startsWith('zero_'));
     expect(zeroes.map((z) => plan[plan.indexOf(z) + 1].node), name).toEqual(own.filter(amax).map((l) => l.node));

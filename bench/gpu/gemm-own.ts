@@ -16,7 +16,9 @@
  * cases.txt: one line per kernel: `gemm NAME M N K BN GRID SHARED SCALED OUT_BYTES TWIN_M RESIDUAL LABEL` (TWIN_M:
  * the rows of a twin GEMM in the same launch, 0 for none; its samples checked against the simulation too;
  * RESIDUAL 1: the residual epilogue, Y = R + gate · y with the harness's R and two-batch gate, each GEMM's; 2: the
- * amax epilogue over the last third of the columns, timed, its Y checked as any). The harness
+ * amax epilogue over the last third of the columns, timed, its Y checked as any; 3 / 4: the GLU epilogue over W's last
+ * two thirds / all of its rows, Y [M, N - width], the window's samples within one bf16 ulp of the simulation and the rest
+ * bit for bit). The harness
  * draws random e4m3 codes and positive scales, poisons the output, runs the kernel and cuBLASLt
  * (fast and exact accumulation, unit scales, bf16 out: what the runtime's deferred GEMMs run) on the
  * same operands, checks every output against an fp64-accumulated reference of sampled rows, and
@@ -80,10 +82,12 @@ const VARIANTS = (process.env.GEMM_VARIANTS ?? DEFAULT_VARIANTS).split(',');
  * in the models; Qwen-Image's biases are bf16), `n` the scaled epilogue without a bias (Flux.2's); a trailing `g16`: 16 row tiles a group of the tile order;
  * a trailing `t64`: a twin GEMM of 64 rows in the same launch (ping-pong only); a trailing `r`: the residual
  * epilogue (passes/fuse-gemm-residual.ts; scaled ping-pong), a gate of two batches of half the rows each; a trailing
- * `a`: the amax epilogue (passes/fuse-vquant.ts) over the last third of the columns, two batches of half the rows. */
+ * `a`: the amax epilogue (passes/fuse-vquant.ts) over the last third of the columns, two batches of half the rows;
+ * `u` / `v`: the GLU epilogue (passes/fuse-gemm-glu.ts) over W's last two thirds of rows (Flux.2's single-block fused
+ * projection) / all of them (its MLP in-projection). */
 export function variant(v: string, m: number, n: number, k: number): GemmDescriptor | undefined {
-  const r = /^(f|p|q)(\d+)s(\d+)(?:x(\d+))?(o32)?(b|h|n)?(?:g(\d+))?(?:t(\d+))?(r|a)?$/.exec(v);
-  if (!r) throw new Error(`variant ${v}: f|p|q WIDTH s STAGES [x PROMOTE] [o32] [b|h|n] [g GROUP_M] [t TWIN_M] [r|a] (q: ping-pong; b / h / n: scaled epilogue with a float32 / bf16 / no bias; g: row tiles per group, default 8; t: a twin GEMM's rows; r: the residual epilogue; a: the amax epilogue)`);
+  const r = /^(f|p|q)(\d+)s(\d+)(?:x(\d+))?(o32)?(b|h|n)?(?:g(\d+))?(?:t(\d+))?(r|a|u|v)?$/.exec(v);
+  if (!r) throw new Error(`variant ${v}: f|p|q WIDTH s STAGES [x PROMOTE] [o32] [b|h|n] [g GROUP_M] [t TWIN_M] [r|a|u|v] (q: ping-pong; b / h / n: scaled epilogue with a float32 / bf16 / no bias; g: row tiles per group, default 8; t: a twin GEMM's rows; r: the residual epilogue; a: the amax epilogue; u / v: the GLU epilogue over the last two thirds / all of W's rows)`);
   const bn = Number(r[2]);
   // The epilogues (r, a) need the scaled ping-pong; a: a last third of whole 64-column chunks.
   if (n % bn || (r[8] && r[1] !== 'q') || (r[9] && (r[1] !== 'q' || !r[6])) || (r[9] === 'a' && n % 192)) return undefined;
@@ -92,8 +96,13 @@ export function variant(v: string, m: number, n: number, k: number): GemmDescrip
   // `a`: the amax epilogue over the last third of the columns (V's, in a QKV projection), two batches of half the rows.
   const window = (rows: number) => ({ lo: n - n / 3, hi: n, rows: rows / 2, keys: 0, offset: 0 });
   const amax = r[9] === 'a' ? { amax: { gemms: [window(m), ...(r[8] ? [window(Number(r[8]))] : [])] } } : {};
-  return { kind: 'gemm-fp8', m, n, k, bn, stages: Number(r[3]), groupM: Number(r[7] ?? 8), promote: r[1] === 'p' ? Number(r[4] ?? 4) : 0, epilogue: r[6] ? 'scaled' : 'unscaled', bias: !!r[6] && r[6] !== 'n', ...(r[6] === 'h' ? { biasType: 'bfloat16' as const } : {}), ...(r[5] ? { out: 'fp32' as const } : {}), ...(r[1] === 'q' ? { schedule: 'pingpong' as const } : {}), ...(r[8] ? { twinM: Number(r[8]) } : {}), ...residual, ...amax };
+  const glu = gluOf(r[9], n);
+  if (glu && (n % 576 || r[6] !== 'n' || r[8])) return undefined;
+  return { kind: 'gemm-fp8', m, n, k, bn, stages: Number(r[3]), groupM: Number(r[7] ?? 8), promote: r[1] === 'p' ? Number(r[4] ?? 4) : 0, epilogue: r[6] ? 'scaled' : 'unscaled', bias: !!r[6] && r[6] !== 'n', ...(r[6] === 'h' ? { biasType: 'bfloat16' as const } : {}), ...(r[5] ? { out: 'fp32' as const } : {}), ...(r[1] === 'q' ? { schedule: 'pingpong' as const } : {}), ...(r[8] ? { twinM: Number(r[8]) } : {}), ...residual, ...amax, ...(glu ? { glu } : {}) };
 }
+
+/** The GLU window of variant suffix u (W's last two thirds of rows) or v (all of them). */
+const gluOf = (suffix: string | undefined, n: number) => (suffix === 'u' ? { lo: n / 3, width: n / 3 } : suffix === 'v' ? { lo: 0, width: n / 2 } : undefined);
 
 async function prepare(dir: string) {
   mkdirSync(dir, { recursive: true });
@@ -105,7 +114,7 @@ async function prepare(dir: string) {
       if (!d) continue;
       const r = renderGemm(d);
       kernels.push(r);
-      lines.push(`gemm ${r.name} ${m} ${n} ${k} ${d.bn} ${r.grid} ${r.sharedBytes} ${d.epilogue === 'scaled' ? (d.bias ? (d.biasType === 'bfloat16' ? 3 : 2) : 1) : 0} ${d.out === 'fp32' ? 4 : 2} ${d.twinM ?? 0} ${d.residual ? 1 : d.amax ? 2 : 0} ${v}:${label.replace(/ /g, '_')}`);
+      lines.push(`gemm ${r.name} ${m} ${n} ${k} ${d.bn} ${r.grid} ${r.sharedBytes} ${d.epilogue === 'scaled' ? (d.bias ? (d.biasType === 'bfloat16' ? 3 : 2) : 1) : 0} ${d.out === 'fp32' ? 4 : 2} ${d.twinM ?? 0} ${d.residual ? 1 : d.amax ? 2 : d.glu ? (d.glu.lo ? 3 : 4) : 0} ${v}:${label.replace(/ /g, '_')}`);
     }
   }
   const report = await buildKernels([{ name: 'gemm', source: renderUnit(kernels), hot: true }], { target: 'h100', cacheDir: join(ROOT, '.gpu', 'build-cache') });
@@ -195,6 +204,35 @@ function withResidual(y: number[], s: ReturnType<typeof readSamples>, m: number,
   });
 }
 
+/**
+ * A GLU case's own samples (Y's columns) against the simulation: each column's W rows (the window's gate and
+ * up rows) as the sm90 QLinear sums them in bf16, then SwiGLU's value (QLinear's glu). Outside the window bit
+ * for bit; in it, where the kernel's fast sigmoid (ex2/rcp .approx) may land a bf16 ulp from the exact one,
+ * within an ulp, or 0 where the gate is below -87.3 (the fast sigmoid is 0 once e^-g passes 2^126, as the
+ * SwiGLU reader's was; the harness's gates reach -10^6): `same` counts the samples that pass.
+ */
+function gluCompare(s: ReturnType<typeof readSamples>, K: number, seeds: { x: number; w: number; vec: number }, scaled: number, glu: { lo: number; width: number }) {
+  const { lo, width } = glu;
+  const wRows = s.cols.flatMap((c) => (c < lo ? [c] : c < lo + width ? [c, c + width] : [c + width]));
+  const y = simulate({ ...s, cols: wRows, SC: wRows.length }, K, seeds, scaled, 'sm90', 16, true);
+  const want: number[] = [], window: boolean[] = [], flushed: boolean[] = [];
+  for (let r = 0; r < s.SR; r++) {
+    let at = r * wRows.length;
+    for (const c of s.cols) {
+      const inWindow = c >= lo && c < lo + width;
+      const g = y[at], u = y[at + 1];
+      want.push(inWindow ? roundToBf16(g / (1 + Math.exp(-g)) * u) : g);
+      window.push(inWindow);
+      flushed.push(inWindow && -g * Math.LOG2E > 126);
+      at += inWindow ? 2 : 1;
+    }
+  }
+  const got = s.got(0), c = compare(got, want);
+  const ulp = (v: number) => 2 ** (Math.floor(Math.log2(Math.abs(v) || 1)) - 7);
+  const same = want.filter((w, i) => (window[i] ? Math.abs(got[i] - w) <= ulp(w) || (flushed[i] && got[i] === 0) : Object.is(got[i], w) || got[i] === w)).length;
+  return { ...c, same };
+}
+
 /** Prints the table; returns how many cases lack samples or have an own-kernel output (a twin's too) that is not the simulation's bit for bit. */
 export function check(dir: string, samples: string): number {
   const lines = readFileSync(join(dir, 'cases.txt'), 'utf8').trim().split('\n');
@@ -211,9 +249,9 @@ export function check(dir: string, samples: string): number {
     const seeds = { x: 1234 + M, w: 5678 + N, vec: 0 };
     const d = variant(label.split(':')[0], M, N, K);
     const ownTo = outBytes === 4 ? 1 : 16;
-    // The own kernel: its promotion (K blocks of 128 codes); cuBLASLt fast: none.
-    const own = compare(s.got(0), epilogue(simulate(s, K, seeds, scaled, 'sm90', ownTo, true, (d?.promote ?? 0) * 128), s, M, 0));
-    const ownExact = compare(s.got(0), epilogue(simulate(s, K, seeds, scaled, 'exact', ownTo, true), s, M, 0));
+    // The own kernel: its promotion (K blocks of 128 codes); cuBLASLt fast: none. GLU: the samples are Y's columns.
+    const own = d?.glu ? gluCompare(s, K, seeds, scaled, d.glu) : compare(s.got(0), epilogue(simulate(s, K, seeds, scaled, 'sm90', ownTo, true, (d?.promote ?? 0) * 128), s, M, 0));
+    const ownExact = d?.glu ? own : compare(s.got(0), epilogue(simulate(s, K, seeds, scaled, 'exact', ownTo, true), s, M, 0));
     const fast = compare(s.got(1), simulate(s, K, seeds, scaled, 'sm90', 16, false));
     const exact = compare(s.got(2), simulate(s, K, seeds, scaled, 'exact', 16, false));
     const n = s.SR * s.SC;

@@ -24,6 +24,10 @@
 // (TWIN_M rows, its own operands, scales and bias drawn from other seeds) in the same launch; Y2 is
 // poisoned and checked the same way (rel L2 against fp64, every output written), and its samples go to
 // SAMPLES/case<i>-twin.bin (same layout, one output block). Its timing is the launch's (both GEMMs).
+// A GLU case (RESIDUAL 3: the window over W's last two thirds of rows, the Flux.2 single blocks' fused projection;
+// 4: over all of them, its MLP in-projection; compiler/codegen/gemm.ts glu): Y is [M, N - width], the window's
+// outputs silu(g)·u of the bf16-rounded gate and up sums (fp64 here); its samples hold Y's columns (gemm-own.ts
+// check maps them to W's rows).
 // Build: nvcc -O2 -std=c++17 -o go bench/gpu/gemm_own.cu -lcuda -lcublasLt -ldl ; run: ./go DIR [SAMPLES]
 #include <cublasLt.h>
 #include <cuda.h>
@@ -157,15 +161,23 @@ int main(int argc, char** argv) {
     fill_e4m3<<<1024, 256, 0, stream>>>(W, (size_t)N * K, 5678u + (uint32_t)N, operands);
     // Tensor maps: [rows, K] bytes, boxes of 128 codes x (128 | BN) rows, 128-byte swizzle.
     CUtensorMap tmX, tmW, tmY, tmX2, tmW2, tmY2;
+    // The swizzle is the box's row bytes (64 or 128), as the runtime encodes maps (runtime/gpu/cuda.ts).
     auto encode = [&](CUtensorMap* m, CUtensorMapDataType type, void* base, long cols, long rows, int rowBytes, int boxCols, int boxRows) {
       cuuint64_t dims[2] = {(cuuint64_t)cols, (cuuint64_t)rows}, strides[1] = {(cuuint64_t)rowBytes};
       cuuint32_t box[2] = {(cuuint32_t)boxCols, (cuuint32_t)boxRows}, elem[2] = {1, 1};
+      const int boxBytes = boxCols * (type == CU_TENSOR_MAP_DATA_TYPE_UINT8 ? 1 : type == CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 ? 2 : 4);
       CU(cuTensorMapEncodeTiled(m, type, 2, base, dims, strides, box, elem, CU_TENSOR_MAP_INTERLEAVE_NONE,
-                                CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE));
+                                boxBytes == 64 ? CU_TENSOR_MAP_SWIZZLE_64B : CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE));
     };
+    // RESIDUAL 3 / 4: the GLU epilogue over W's last two thirds / all of its rows; Y is NY = N - width wide.
+    const int glu = residual >= 3 ? residual : 0;
+    if (glu) residual = 0;
+    const long gluLo = glu == 3 ? N / 3 : 0, gluW = glu == 3 ? N / 3 : N / 2, NY = glu ? N - gluW : N;
+    CUtensorMap tmYg;
     encode(&tmX, CU_TENSOR_MAP_DATA_TYPE_UINT8, X, K, M, (int)K, 128, 128);
-    encode(&tmW, CU_TENSOR_MAP_DATA_TYPE_UINT8, W, K, N, (int)K, 128, BN);
-    encode(&tmY, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, Y, N, M, (int)N * 2, 64, 64);  // read by the bf16 kernels only
+    encode(&tmW, CU_TENSOR_MAP_DATA_TYPE_UINT8, W, K, N, (int)K, 128, glu ? 96 : BN);
+    encode(&tmY, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, Y, NY, M, (int)NY * 2, 64, 64);  // read by the bf16 kernels only
+    if (glu) encode(&tmYg, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, Y, NY, M, (int)NY * 2, 32, 64);
     // scaled (1: xs, ws; 2: and a float32 bias; 3: a bf16 bias): token scales in [0.5, 2), column scales
     // in [0.5, 2), biases in [-4, 4) x sqrt(K) (bf16: rounded, and the reference takes the rounded
     // values). The sums' rms is about 7.6 sqrt(K) (codes of magnitude 1/8 .. 3.75, random signs): a
@@ -234,6 +246,7 @@ int main(int argc, char** argv) {
     if (scaled) { params.push_back(&xs); params.push_back(&ws); if (scaled >= 2) params.push_back(&bias); }
     if (residual) { params.push_back(&gate); params.push_back(&tmR); }
     if (amax) params.push_back(&dAmax);
+    if (glu) params.push_back(&tmYg);
     if (M2) {
       for (void* p : {(void*)&tmX2, (void*)&tmW2, (void*)&tmY2, (void*)&Y2}) params.push_back(p);
       if (scaled) { params.push_back(&xs2); params.push_back(&ws2); if (scaled >= 2) params.push_back(&bias2); }
@@ -294,12 +307,14 @@ int main(int argc, char** argv) {
     reference<<<(unsigned)((R * N + 255) / 256), 256, 0, stream>>>(X, W, dRows, R, (int)N, (int)K, dTable, dRef);
     std::vector<double> ref((size_t)R * N);
     CK(cudaMemcpyAsync(ref.data(), dRef, ref.size() * 8, cudaMemcpyDeviceToHost, stream));
-    auto sampleRows = [&](const void* dev, int bytes, const std::vector<int>& rows) {
-      std::vector<float> got((size_t)R * N);
-      std::vector<uint8_t> row((size_t)N * bytes);
+    // Rows of an output `width` columns wide (N unless the kernel's GLU Y).
+    auto sampleRows = [&](const void* dev, int bytes, const std::vector<int>& rows, long width = 0) {
+      if (!width) width = N;
+      std::vector<float> got((size_t)R * width);
+      std::vector<uint8_t> row((size_t)width * bytes);
       for (int r = 0; r < R; ++r) {
-        CK(cudaMemcpy(row.data(), (const uint8_t*)dev + (size_t)rows[r] * N * bytes, row.size(), cudaMemcpyDeviceToHost));
-        for (long n = 0; n < N; ++n) got[(size_t)r * N + n] = toFloat(row.data(), n, bytes);
+        CK(cudaMemcpy(row.data(), (const uint8_t*)dev + (size_t)rows[r] * width * bytes, row.size(), cudaMemcpyDeviceToHost));
+        for (long n = 0; n < width; ++n) got[(size_t)r * width + n] = toFloat(row.data(), n, bytes);
       }
       return got;
     };
@@ -308,7 +323,7 @@ int main(int argc, char** argv) {
     if (M2) poison<<<1024, 256, 0, stream>>>((uint16_t*)Y2, (size_t)M2 * N);
     launchOwn();
     CK(cudaMemsetAsync(dCount, 0, 8, stream));
-    countNan<<<1024, 256, 0, stream>>>(Y, (size_t)M * N, outBytes, dCount);
+    countNan<<<1024, 256, 0, stream>>>(Y, (size_t)M * NY, outBytes, dCount);
     if (M2) countNan<<<1024, 256, 0, stream>>>(Y2, (size_t)M2 * N, 2, dCount);  // both outputs' unwritten elements
     unsigned long long unwritten = 0;
     CK(cudaMemcpyAsync(&unwritten, dCount, 8, cudaMemcpyDeviceToHost, stream));
@@ -333,7 +348,19 @@ int main(int argc, char** argv) {
     std::vector<double> refOwn = ref;
     if (scaled) for (int r = 0; r < R; ++r) for (long n = 0; n < N; ++n) refOwn[(size_t)r * N + n] = ref[(size_t)r * N + n] * hxs[rows[r]] * hws[n] + (scaled >= 2 ? hbias[n] : 0.0);
     addResidual(refOwn, rows, M, hR, hG);
-    const std::vector<float> gotOwn = sample(Y, outBytes);
+    if (glu) {
+      // GLU: the window's gate and up values rounded to bf16 (the GEMM's Y), silu(g)·u; the columns past it moved down.
+      auto bf = [](double v) { float f = (float)v; uint32_t u; memcpy(&u, &f, 4); u += 0x7fffu + ((u >> 16) & 1u); u &= 0xffff0000u; memcpy(&f, &u, 4); return (double)f; };
+      std::vector<double> y((size_t)R * NY);
+      for (int r = 0; r < R; ++r) for (long c = 0; c < NY; ++c) {
+        const double* src = &refOwn[(size_t)r * N];
+        if (c < gluLo) y[(size_t)r * NY + c] = src[c];
+        else if (c < gluLo + gluW) { const double g = bf(src[c]), u = bf(src[c + gluW]); y[(size_t)r * NY + c] = g / (1.0 + std::exp(-g)) * u; }
+        else y[(size_t)r * NY + c] = src[c + gluW];
+      }
+      refOwn = y;
+    }
+    const std::vector<float> gotOwn = sampleRows(Y, outBytes, rows, NY);
     const double errOwn = relL2(refOwn, gotOwn);
     launchLt(1); CK(cudaStreamSynchronize(stream));
     const std::vector<float> gotFast = sample(D, 2);
@@ -347,10 +374,11 @@ int main(int argc, char** argv) {
       const int pick[SR] = {0, 1, 6, 7, 8, 9, 10, 11};
       std::vector<int> head = {operands, SR, SC, (int)M, (int)N, (int)K};
       std::vector<int> cols(SC);
-      for (int j = 0; j < SC; ++j) cols[j] = j < 4 ? j : j == SC - 1 ? (int)N - 1 : (int)((j * 2654435761ull) % (unsigned long long)N);
+      // Columns of Y (NY wide: the GLU's; cuBLASLt's outputs sampled at the same indices).
+      for (int j = 0; j < SC; ++j) cols[j] = j < 4 ? j : j == SC - 1 ? (int)NY - 1 : (int)((j * 2654435761ull) % (unsigned long long)NY);
       std::vector<float> out;
       for (const std::vector<float>* got : {&gotOwn, &gotFast, &gotExact})
-        for (int r = 0; r < SR; ++r) for (int j = 0; j < SC; ++j) out.push_back((*got)[(size_t)pick[r] * N + cols[j]]);
+        for (int r = 0; r < SR; ++r) for (int j = 0; j < SC; ++j) out.push_back((*got)[(size_t)pick[r] * (got == &gotOwn ? NY : N) + cols[j]]);
       const std::string file = samplesDir + "/case" + std::to_string(caseIndex) + ".bin";
       FILE* sf = fopen(file.c_str(), "wb");
       if (!sf) { fprintf(stderr, "cannot write %s\n", file.c_str()); return 1; }

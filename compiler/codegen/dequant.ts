@@ -23,7 +23,7 @@
  * readers, after the GEMM (lateReads), so it must live until the last of them. The values differ from the scaled GEMM's only in where bf16 rounding
  * happens (of r instead of y); the reference executor keeps QLinear's definition.
  */
-import { amaxWindow, isResidualQLinear } from '../ops/quant.ts';
+import { amaxWindow, gluWindow, isResidualQLinear } from '../ops/quant.ts';
 import type { Graph, Node } from '../ir/graph.ts';
 import { resolveView } from './views.ts';
 
@@ -54,9 +54,9 @@ export function deferredGemms(graph: Graph, launches: readonly Node[], kindOf: (
   const roots = new Map<string, string | undefined>();
   const root = (v: string) => (roots.has(v) ? roots.get(v) : roots.set(v, rootOf(graph, v)).get(v));
   for (const node of launches) {
-    // A residual QLinear's value is not its GEMM's (fuse-gemm-residual), an amax one reduces its scaled values
-    // (fuse-vquant): never deferred.
-    if (node.domain !== 'dc' || node.op !== 'QLinear' || node.attrs.format !== 'fp8' || isResidualQLinear(node) || amaxWindow(node)) continue;
+    // A residual or GLU QLinear's value is not its GEMM's (fuse-gemm-residual, fuse-gemm-glu), an amax one reduces
+    // its scaled values (fuse-vquant): never deferred.
+    if (node.domain !== 'dc' || node.op !== 'QLinear' || node.attrs.format !== 'fp8' || isResidualQLinear(node) || amaxWindow(node) || gluWindow(node)) continue;
     const y = node.outputs[0];
     const [xq, xs, , ws, b] = node.inputs;
     const shape = (graph.types.get(y) as unknown as { shape: number[]; dtype: string }) ?? undefined;

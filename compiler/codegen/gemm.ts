@@ -2,10 +2,11 @@
  * The compiler's own FP8 GEMM for sm_90a (templates/gemm_fp8.cu.njk): a persistent, warp-specialised
  * wgmma kernel whose operands arrive by the tensor copy engine. Y[M, N] = X[M, K] · W[N, K]ᵀ with X
  * and W e4m3 codes (K-major rows), fp32 accumulation, bf16 Y; the epilogue is where fusions go
- * (today: the per-token x per-channel scales and a bias, or none).
+ * (the per-token x per-channel scales and a bias, or none; a gated residual add, V's amax, a SwiGLU).
  *
- * A launch passes three tensor maps by value (X and W: boxes of 128 codes x 128 / BN rows; Y: 64 x
- * 64 bf16; all with the 128-byte swizzle), then the output pointer and the epilogue's vectors.
+ * A launch passes three tensor maps by value (X and W: boxes of 128 codes x 128 / BN rows, W 96 with
+ * the GLU epilogue; Y: 64 x 64 bf16; all with the 128-byte swizzle), then the output pointer and the
+ * epilogue's vectors (the GLU epilogue: a fourth map, Y's 32-column chunks with the 64-byte swizzle, last).
  * Shapes are baked into the source: N a multiple of the tile's width, K of 128; M any (the copy
  * engine zero-fills rows past M, the epilogue skips them). ownGemm() is the plan's route to it:
  * a deferred GEMM (unscaled epilogue) or, by default with policy gemm "own", one that applies its
@@ -72,7 +73,17 @@ export interface GemmDescriptor {
    * row 0 of a batch is key `offset`.
    */
   amax?: { gemms: AmaxWindow[]; mask?: AmaxMask };
+  /**
+   * The GLU epilogue (ping-pong, scaled without a bias, bf16 Y, 192 wide, no twin or residual; QLinear attribute
+   * glu): W's rows lo .. lo + width - 1 (gate) and the next width (up) make `width` outputs silu(g)·u at Y's
+   * columns lo ..; Y is N - width wide (columns past the window moved down). lo a multiple of the tile width,
+   * width of 96 (half a tile: a window tile takes 96 gate and 96 up rows).
+   */
+  glu?: GluWindow;
 }
+
+/** A GLU window of W's rows: gate rows lo .. lo + width - 1, up rows lo + width .. lo + 2·width - 1. */
+export interface GluWindow { lo: number; width: number }
 
 /** A GEMM's amax window: columns lo .. hi - 1 (multiples of 64: whole chunks of the staged tile), `rows` a batch (a multiple of 16); with the launch's mask, `keys` maskable keys (0: none) and row 0's key `offset`. */
 export interface AmaxWindow { lo: number; hi: number; rows: number; keys: number; offset: number }
@@ -144,6 +155,12 @@ function render(d: GemmDescriptor): RenderedKernel {
     if (d.schedule !== 'pingpong' || d.epilogue !== 'scaled' || d.out === 'fp32' || d.residual) fail(where, 'the amax epilogue in the ping-pong schedule with scales, a bf16 Y and no residual', `${d.schedule ?? 'cooperative'}, ${d.epilogue}, ${d.out ?? 'bf16'}${d.residual ? ', residual' : ''}`);
     if (d.amax.gemms.length !== (d.twinM ? 2 : 1) || d.amax.gemms.some((a) => a.lo % 64 || a.hi % 64 || a.lo > a.hi || a.hi > d.n || a.rows % 16 || a.rows < 16 || (a.keys && !d.amax!.mask))) fail(where, 'an amax window for each GEMM of the launch (columns multiples of 64 within N, rows a batch a multiple of 16, a mask where keys are masked)', JSON.stringify(d.amax));
   }
+  if (d.glu) {
+    const { lo, width } = d.glu;
+    if (d.schedule !== 'pingpong' || d.epilogue !== 'scaled' || d.bias || d.out === 'fp32' || d.bn !== 192 || d.twinM !== undefined || d.residual) fail(where, 'the GLU epilogue in the ping-pong schedule, 192 wide, with scales and no bias, a bf16 Y, no twin and no residual', `${d.schedule ?? 'cooperative'}, ${d.bn} wide, ${d.epilogue}${d.bias ? ', bias' : ''}, ${d.out ?? 'bf16'}${d.twinM !== undefined ? ', twin' : ''}${d.residual ? ', residual' : ''}`);
+    if (!(Number.isInteger(lo) && Number.isInteger(width) && lo >= 0 && width >= 96 && lo % 192 === 0 && width % 96 === 0 && lo + 2 * width <= d.n)) fail(where, 'a GLU window of W rows at a multiple of 192, 2 x width rows (width a multiple of 96) within N', `[${lo}, ${width}] of ${d.n}`);
+    if (d.amax?.gemms.some((a) => a.lo < a.hi && (a.hi > d.n - width || (a.lo < lo + width && a.hi > lo)))) fail(where, `amax windows outside the GLU outputs (Y's columns ${lo} .. ${lo + width - 1}) and within Y's ${d.n - width}`, JSON.stringify(d.amax.gemms));
+  }
   const shared = gemmSharedBytes(d);
   if (shared > MAX_SHARED) fail(where, `at most ${MAX_SHARED} bytes of shared memory`, `${shared} (${d.stages} stages)`);
   const mma = wgmmaFunction('ss-e4m3', d.bn);
@@ -156,6 +173,7 @@ function render(d: GemmDescriptor): RenderedKernel {
     twin: d.twinM !== undefined, twinM: d.twinM ?? 0,
     residual: !!d.residual, ...(d.residual ? residualParams(d.residual.gemms) : {}),
     amax: !!d.amax, ...(d.amax ? amaxParams(d.amax) : {}),
+    glu: d.glu ?? false,
   })].join('\n');
   const tiles = gemmTiles(d.m, d.n, d.bn, d.twinM);
   return { name, source, hot: true, grid: Math.min(H100_SMS, tiles), block: 384, sharedBytes: shared };
@@ -249,10 +267,10 @@ export const ownGemmTakes = (m: number, n: number, k: number, yType: string, sca
  */
 export function ownGemm(
   m: number, n: number, k: number, promote: number, yType: string = 'bfloat16', scaled?: ScaledTypes, minTiles = OWN_GEMM_MIN_TILES, twinM?: number,
-  residual?: ResidualGate[], amax?: NonNullable<GemmDescriptor['amax']>,
+  residual?: ResidualGate[], amax?: NonNullable<GemmDescriptor['amax']>, glu?: GluWindow,
 ): { kernel: RenderedKernel; maps: TensorMapArg[] } | undefined {
   const bn = 192;
-  if (!ownGemmTakes(m, n, k, yType, scaled, minTiles, twinM) || (twinM && promote) || ((residual || amax) && (promote || !scaled || yType !== 'bfloat16'))) return undefined;
+  if (!ownGemmTakes(m, n, k, yType, scaled, minTiles, twinM) || (twinM && promote) || ((residual || amax || glu) && (promote || !scaled || yType !== 'bfloat16'))) return undefined;
   const f32 = yType === 'float32';
   const kernel = renderGemm({
     kind: 'gemm-fp8', m, n, k, bn, stages: 4, groupM: groupRows(m, k), promote, epilogue: scaled ? 'scaled' : 'unscaled', bias: !!scaled?.bias,
@@ -260,18 +278,21 @@ export function ownGemm(
     // fp32 Y (float32 graphs: the tiny fixtures; accuracy checks) takes the cooperative schedule: the
     // ping-pong's fp32 stores from registers with staged scales spill 8 bytes (sm_90a, CUDA 13.0).
     ...(promote || f32 ? {} : { schedule: 'pingpong' as const }), ...(f32 ? { out: 'fp32' as const } : {}),
-    ...(twinM ? { twinM } : {}), ...(residual ? { residual: { gemms: residual } } : {}), ...(amax ? { amax } : {}),
+    ...(twinM ? { twinM } : {}), ...(residual ? { residual: { gemms: residual } } : {}), ...(amax ? { amax } : {}), ...(glu ? { glu } : {}),
   });
+  // Y's width: N, or N less the GLU window's width.
+  const ny = n - (glu?.width ?? 0);
   const maps = (first: number, rows: number): TensorMapArg[] => [
     { param: first, dtype: 'uint8', rows, cols: k, rowBytes: k, box: [128, 128] },
-    { param: first + 1, dtype: 'uint8', rows: n, cols: k, rowBytes: k, box: [128, bn] },
-    f32 ? { param: first + 2, dtype: 'float32', rows, cols: n, rowBytes: 4 * n, box: [32, 64] } : { param: first + 2, dtype: 'bfloat16', rows, cols: n, rowBytes: 2 * n, box: [64, 64] },
+    { param: first + 1, dtype: 'uint8', rows: n, cols: k, rowBytes: k, box: [128, glu ? 96 : bn] },
+    f32 ? { param: first + 2, dtype: 'float32', rows, cols: n, rowBytes: 4 * n, box: [32, 64] } : { param: first + 2, dtype: 'bfloat16', rows, cols: ny, rowBytes: 2 * ny, box: [64, 64] },
   ];
   // A GEMM's arguments: X, W, Y (maps), Y's pointer, then (scaled) xs, ws and the bias, then (residual) the gate and R (a map).
-  // (amax) the amax output and the key mask.
-  const perGemm = 4 + (scaled ? 2 + (scaled.bias ? 1 : 0) : 0) + (residual ? 2 : 0) + (amax ? (amax.mask ? 2 : 1) : 0);
+  // (amax) the amax output and the key mask; (glu) Y again, for its 32-column map (64-byte rows: the 64-byte swizzle).
+  const perGemm = 4 + (scaled ? 2 + (scaled.bias ? 1 : 0) : 0) + (residual ? 2 : 0) + (amax ? (amax.mask ? 2 : 1) : 0) + (glu ? 1 : 0);
+  const gluMap: TensorMapArg[] = glu ? [{ param: perGemm - 1, dtype: 'bfloat16', rows: m, cols: ny, rowBytes: 2 * ny, box: [32, 64] }] : [];
   const rMap = (first: number, rows: number): TensorMapArg[] => (residual ? [{ param: first + perGemm - 1, dtype: 'bfloat16', rows, cols: n, rowBytes: 2 * n, box: [64, 64] }] : []);
-  return { kernel, maps: [...maps(0, m), ...rMap(0, m), ...(twinM ? [...maps(perGemm, twinM), ...rMap(perGemm, twinM)] : [])] };
+  return { kernel, maps: [...maps(0, m), ...rMap(0, m), ...gluMap, ...(twinM ? [...maps(perGemm, twinM), ...rMap(perGemm, twinM)] : [])] };
 }
 
 /**

@@ -47,15 +47,16 @@ import { type RenderedKernel, launchValues, renderElementwise, renderSegmented }
 import { type Deferred, type ReaderKind, deferredGemms } from './dequant.ts';
 import { gemvDescriptor, renderGemv } from './gemv.ts';
 import { type AmaxMask, type AmaxWindow, type ResidualGate, type ScaledTypes, ownGemm, ownGemmTakes, renderAmaxZero } from './gemm.ts';
-import { amaxWindow, isResidualQLinear, residualGateLayout } from '../ops/quant.ts';
+import { amaxWindow, gluWindow, isResidualQLinear, residualGateLayout } from '../ops/quant.ts';
 
 export interface LaunchArg { value: string; where: 'arena' | 'weight' | 'input'; offset?: number }
 
 /**
  * A kernel parameter passed as a tensor map (CUtensorMap, 128 bytes by value) that the runtime
  * encodes at load over the address of argument `param`: a row-major matrix of `rows` x `cols`
- * elements (`dtype`), rows `rowBytes` apart, copied in boxes of `box` = [cols, rows] with the
- * 128-byte swizzle (the own FP8 GEMM's operands and output: compiler/codegen/gemm.ts).
+ * elements (`dtype`), rows `rowBytes` apart, copied in boxes of `box` = [cols, rows] whose rows (32, 64
+ * or 128 bytes) are the swizzle's span (the own FP8 GEMM's operands and output, 128-byte; its GLU
+ * outputs' 32-column chunks, 64-byte: compiler/codegen/gemm.ts).
  */
 export interface TensorMapArg { param: number; dtype: 'uint8' | 'bfloat16' | 'float32'; rows: number; cols: number; rowBytes: number; box: [number, number] }
 
@@ -118,10 +119,10 @@ export function deferDequant(graph: Graph, ownScales?: { minTiles: number }): Ma
   return deferred;
 }
 
-/** A dc.Linear / dc.QLinear's GEMM dimensions: X [.., K] as M rows, Y [.., N]. */
+/** A dc.Linear / dc.QLinear's GEMM dimensions: X [.., K] as M rows, Y [.., N] (a GLU QLinear's Y: N less its window's width). */
 function gemmDims(graph: Graph, node: Node) {
   const x = shapeOf(graph, node.inputs[0]), y = shapeOf(graph, node.outputs[0]);
-  return { m: x.slice(0, -1).reduce((a, b) => a * b, 1), k: x.at(-1)!, n: y.at(-1)! };
+  return { m: x.slice(0, -1).reduce((a, b) => a * b, 1), k: x.at(-1)!, n: y.at(-1)! + (gluWindow(node)?.width ?? 0) };
 }
 
 const dtypeOf = (graph: Graph, v: string) => (graph.types.get(v) as unknown as { dtype: DType }).dtype;
@@ -282,15 +283,16 @@ export function kernelPlan(graph: Graph, memory: MemoryPlan, deferred: ReadonlyM
       // The own kernel: a deferred GEMM as it stands (unscaled), any other with its scales and bias in the epilogue.
       const scaled = !deferred.has(name), residual = isResidualQLinear(node) ? [gateOf(node)] : undefined;
       const mask = amaxMaskOf([node]), amax = amaxWindow(node) ? { gemms: [amaxOf(node)], ...(mask ? { mask: mask.mask } : {}) } : undefined;
-      const own = options.ownGemm && precision === 'fp8' ? ownGemm(m, n, k, options.ownGemm.promote, dtypeOf(graph, name), scaled ? scaledTypes(graph, node) : undefined, options.ownGemm.minTiles, undefined, residual, amax) : undefined;
-      // fuse-gemm-residual and fuse-vquant fuse only where the own kernel runs the GEMM (the first unfuses the rest).
-      if ((residual || amax) && !own) fail(`QLinear launch -> ${name}`, `the own FP8 GEMM for ${residual ? 'a residual epilogue (fuse-gemm-residual)' : 'an amax epilogue (fuse-vquant)'}`, `a GEMM it does not take (${m}x${n}x${k}${scaled ? '' : ', deferred'})`);
+      const g = gluWindow(node), glu = g ? { lo: g.start, width: g.width } : undefined;
+      const own = options.ownGemm && precision === 'fp8' ? ownGemm(m, n, k, options.ownGemm.promote, dtypeOf(graph, name), scaled ? scaledTypes(graph, node) : undefined, options.ownGemm.minTiles, undefined, residual, amax, glu) : undefined;
+      // fuse-gemm-residual, fuse-gemm-glu and fuse-vquant fuse only where the own kernel runs the GEMM (the first unfuses the rest).
+      if ((residual || amax || glu) && !own) fail(`QLinear launch -> ${name}`, `the own FP8 GEMM for ${residual ? 'a residual epilogue (fuse-gemm-residual)' : glu ? 'a GLU epilogue (fuse-gemm-glu)' : 'an amax epilogue (fuse-vquant)'}`, `a GEMM it does not take (${m}x${n}x${k}${scaled ? '' : ', deferred'})`);
       if (own) {
-        // X [M, K] codes, W [N, K] codes, Y [M, N] (dense: dense() above) as tensor maps, then Y's pointer, then (scaled) xs, ws and the bias, then (residual) the gate and R (a map), then (amax) its output and the key mask.
+        // X [M, K] codes, W [N, K] codes, Y [M, N] (dense: dense() above) as tensor maps, then Y's pointer, then (scaled) xs, ws and the bias, then (residual) the gate and R (a map), then (amax) its output and the key mask, then (glu) Y for its 32-column map.
         const [x, xs, w, ws, b, gate, r] = node.inputs;
         kernels.set(own.kernel.name, own.kernel);
         zeroAmax(name, [node]);
-        const values = [x, w, name, name, ...(scaled ? [xs, ws, ...(bias ? [b] : [])] : []), ...(residual ? [gate, r] : []), ...(amax ? [node.outputs[1], ...(mask ? [mask.value] : [])] : [])];
+        const values = [x, w, name, name, ...(scaled ? [xs, ws, ...(bias ? [b] : [])] : []), ...(residual ? [gate, r] : []), ...(amax ? [node.outputs[1], ...(mask ? [mask.value] : [])] : []), ...(glu ? [name] : [])];
         launches.push({ kind: 'kernel', node: name, kernel: own.kernel.name, grid: own.kernel.grid, block: own.kernel.block, sharedBytes: own.kernel.sharedBytes, args: values.map(arg), maps: own.maps });
         return;
       }

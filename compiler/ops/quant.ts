@@ -32,6 +32,10 @@
  *          With `maskKeys` > 0, input 7 is the attention's key mask (broadcast over heads and queries,
  *          `seqKv` keys) and row s of a batch is key `maskOffset` + s: the rows the mask drops (maskDrops)
  *          count as 0, as in AttentionQuantizeV.
+ *          glu [start, width] (passes/fuse-gemm-glu.ts; no residual epilogue): columns start ..
+ *          start + 2·width - 1 of y (gate, then up) become `width` columns SwiGLU(gate, up) = silu(gate)·up
+ *          of y as rounded to its type, rounded again (dc.SwiGLU's value): y [.., N - width], columns past
+ *          the window moved down by width. An amax window counts columns of that y.
  *   WQLinear(x, wq, ws[, b]){transB, format: fp8, to}   weight-only: Linear(x, Dequantize(wq, ws), b),
  *          x in its own type (not quantized); what the FP8 GEMV (compiler/codegen/gemv.ts) computes:
  *          y = Σ_k x[k] · wq[n, k] · ws[n] (+ b[n]), fp32 accumulation (here float64).
@@ -175,8 +179,11 @@ export function residualGateLayout(gate: readonly number[], y: readonly number[]
 const qlinear: OpDef = {
   infer: (c) => {
     const y = fusedOps.Linear.infer({ ...c, input: (i: number) => c.input(i === 0 ? 0 : i === 1 ? 2 : 4), has: (i: number) => c.has(i === 0 ? 0 : i === 1 ? 2 : 4) });
-    const shape = (y[0] as { shape: readonly number[] }).shape, dtype = toDtype(c.node, 'float32'), type = out(dtype, shape);
+    const full = (y[0] as { shape: readonly number[] }).shape, dtype = toDtype(c.node, 'float32');
     const epilogue = attrString(c.node, 'epilogue', 'none');
+    const glu = gluWindow(c.node);
+    if (glu && (epilogue !== 'none' || !(Number.isInteger(glu.start) && Number.isInteger(glu.width) && glu.start >= 0 && glu.width >= 1 && glu.start + 2 * glu.width <= full.at(-1)!))) fail(c.where, `a glu window of 2 x width columns within [${full}] (no residual epilogue)`, `[${glu.start}, ${glu.width}] with epilogue '${epilogue}'`);
+    const shape = glu ? [...full.slice(0, -1), full.at(-1)! - glu.width] : full, type = out(dtype, shape);
     const amax = amaxWindow(c.node);
     if (amax) {
       if (epilogue !== 'none' || shape.length !== 3 || amax.start < 0 || amax.count < 1 || amax.start + amax.count > shape[2]) fail(c.where, `an amax window of columns within [${shape}] (y [B, S, N], no residual epilogue)`, `[${amax.start}, ${amax.count}] with epilogue '${epilogue}'`);
@@ -200,6 +207,13 @@ const qlinear: OpDef = {
       const [y] = qlinear.exec([...ins.slice(0, 5)], { ...node, inputs: node.inputs.slice(0, 5), attrs: { ...node.attrs, epilogue: 'none' } }) as Tensor[];
       const [m] = elementwiseOps.Mul.exec([y, tensorArg(ins, 5, node)], { ...node, op: 'Mul' }) as Tensor[];
       return elementwiseOps.Add.exec([tensorArg(ins, 6, node), m], { ...node, op: 'Add' });
+    }
+    const glu = gluWindow(node);
+    if (glu) {
+      const { glu: _, amax, ...attrs } = node.attrs;
+      const [y] = qlinear.exec(ins.slice(0, 5), { ...node, inputs: node.inputs.slice(0, 5), attrs }) as Tensor[];
+      const g = applyGlu(y, glu, node);
+      return amax ? [g, columnAmax(g, amaxWindow(node)!, node, optionalTensor(ins, 7))] : [g];
     }
     const amax = amaxWindow(node);
     if (amax) {
@@ -226,6 +240,25 @@ export interface AmaxAttrs { start: number; count: number; maskKeys: number; mas
 export function amaxWindow(node: Node): AmaxAttrs | undefined {
   const a = node.attrs.amax as readonly number[] | undefined;
   return a ? { start: a[0], count: a[1], maskKeys: attrInt(node, 'maskKeys', 0), maskOffset: attrInt(node, 'maskOffset', 0), seqKv: attrInt(node, 'seqKv', 0) } : undefined;
+}
+
+/** A QLinear's glu window: its attribute glu [start, width] (gate columns start .., up columns start + width ..), or undefined. */
+export function gluWindow(node: Node): { start: number; width: number } | undefined {
+  const g = node.attrs.glu as readonly number[] | undefined;
+  return g ? { start: g[0], width: g[1] } : undefined;
+}
+
+/** y with its glu window's 2 x width columns replaced by SwiGLU's width columns (dc.SwiGLU's value and rounding). */
+function applyGlu(y: Tensor, { start, width }: { start: number; width: number }, node: Node): Tensor {
+  const n = y.shape.at(-1)!, rows = y.size / n, n2 = n - width;
+  const pair = newTensor(y.dtype, [rows, 2 * width]);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < 2 * width; c++) pair.set(r * 2 * width + c, y.get(r * n + start + c));
+  const [h] = fusedOps.SwiGLU.exec([pair], { ...node, op: 'SwiGLU', inputs: ['x'] }) as Tensor[];
+  const out = newTensor(y.dtype, [...y.shape.slice(0, -1), n2]);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < n2; c++) {
+    out.set(r * n2 + c, c < start ? y.get(r * n + c) : c < start + width ? h.get(r * width + c - start) : y.get(r * n + c + width));
+  }
+  return out;
 }
 
 /** QLinear's amax output: per batch, the amax of |y| over the rows the key mask keeps, in columns start .. start + count - 1. */

@@ -194,7 +194,8 @@ function checkTensorMap(m: Manifest, l: Extract<Launch, { kind: 'kernel' }>, t: 
   // The copy engine's base address: 16-byte aligned (arena and weights are 256-byte aligned, a view may not be).
   const start = a.where === 'arena' ? a.offset : a.where === 'input' ? m.io.inputs.find((i) => i.name === a.value)?.offset : 0;
   if (start === undefined || start % 16 !== 0) fail(where, `${what}: '${a.value}' at a 16-byte aligned offset`, `offset ${start}`);
-  if (!(Number.isInteger(bc) && Number.isInteger(br) && bc > 0 && br > 0 && br <= 256 && bc * size <= 128 && (bc * size) % 16 === 0)) fail(where, `${what}: a box of 16 to 128 bytes (a multiple of 16) x at most 256 rows`, `[${t.box}]`);
+  // Box rows of 32, 64 or 128 bytes: the swizzle span the runtime encodes (runtime/gpu/cuda.ts encodeTensorMap).
+  if (!(Number.isInteger(bc) && Number.isInteger(br) && br > 0 && br <= 256 && [32, 64, 128].includes(bc * size))) fail(where, `${what}: a box of 32, 64 or 128 bytes x at most 256 rows`, `[${t.box}]`);
 }
 
 function checkWeights(dir: string, m: Manifest, synthetic: boolean): string | null {

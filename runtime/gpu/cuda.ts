@@ -249,16 +249,20 @@ export class KernelParams {
 }
 
 const TENSOR_MAP_DTYPE = { uint8: 0, float32: 7, bfloat16: 9 } as const; // CU_TENSOR_MAP_DATA_TYPE_UINT8, _FLOAT32, _BFLOAT16
-const CU_TENSOR_MAP_SWIZZLE_128B = 3, CU_TENSOR_MAP_L2_PROMOTION_L2_256B = 3;
+const TENSOR_MAP_BYTES = { uint8: 1, float32: 4, bfloat16: 2 } as const;
+/** CU_TENSOR_MAP_SWIZZLE_32B / _64B / _128B by the span they swizzle. */
+const SWIZZLE: Record<number, number> = { 32: 1, 64: 2, 128: 3 };
+const CU_TENSOR_MAP_L2_PROMOTION_L2_256B = 3;
 
 /**
  * A tensor map (CUtensorMap's 128 bytes) over a row-major matrix at `address`: `rows` x `cols`
- * elements, rows `rowBytes` apart, boxes of `box` = [cols, rows], 128-byte swizzle, zeros past the edges.
+ * elements, rows `rowBytes` apart, boxes of `box` = [cols, rows] whose rows (32, 64 or 128 bytes) are
+ * the swizzle's span (the layout the kernels address shared memory in), zeros past the edges.
  */
 export function encodeTensorMap(d: Driver, address: DevicePtr, m: { dtype: keyof typeof TENSOR_MAP_DTYPE; rows: number; cols: number; rowBytes: number; box: readonly [number, number] }): Uint8Array {
   const map = aligned64(128); // the driver writes a 64-byte aligned object
   d.call('cuTensorMapEncodeTiled', map, TENSOR_MAP_DTYPE[m.dtype], 2, BigInt(address), BigUint64Array.of(BigInt(m.cols), BigInt(m.rows)), BigUint64Array.of(BigInt(m.rowBytes)),
-    Uint32Array.of(m.box[0], m.box[1]), Uint32Array.of(1, 1), 0, CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B, 0);
+    Uint32Array.of(m.box[0], m.box[1]), Uint32Array.of(1, 1), 0, SWIZZLE[m.box[0] * TENSOR_MAP_BYTES[m.dtype]], CU_TENSOR_MAP_L2_PROMOTION_L2_256B, 0);
   return Uint8Array.from(map);
 }
 

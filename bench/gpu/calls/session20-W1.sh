@@ -6,7 +6,7 @@
 # (`run-cli ART --synthetic-fills 42`, xz), diffusers' src at 58eb52c (the mirror's HEAD, `git archive`).
 set -u
 export PYTHONUNBUFFERED=1 DC_GEMM_TUNING=/tmp/gemm-tuning.json
-D=.gpu/W1 L=$OUT/log.txt RT=.gpu/rt/run.sh
+D=${D:-.gpu/W1} L=$OUT/log.txt RT=.gpu/rt/run.sh
 date -u | tee $L
 nvidia-smi --query-gpu=name,serial,driver_version,power.limit --format=csv,noheader | tee -a $L
 mkdir -p /tmp/w /tmp/dif && tar -xJf $D/art.tar.xz -C /tmp/w && tar -xJf $D/diffusers-src.tar.xz -C /tmp/dif
