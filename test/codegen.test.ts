@@ -160,4 +160,25 @@ describe('element-wise codegen', () => {
     const f = report.units[0].functions.find((fn) => fn.name === k.name)!;
     expect([f.spillStoreBytes, f.spillLoadBytes]).toEqual([0, 0]);
   });
+
+  // Regression (render.ts rowCtasPerSm): a Concat's parts were not counted as the row they make, so Flux.2's single
+  // blocks' Concat+Quantize [4608, 6144 + 18432] (768 threads, 32 values each) got 2 CTAs an SM, 40 registers, and
+  // spilled 36 bytes; at one it is 128-129 µs against 134-139 (H100 80GB HBM3, bench/RESULTS.md "Session 22" G3).
+  it('a Concat+Quantize row kernel counts its parts as a row array: Flux.2\'s 24576-wide one at one CTA an SM, no spills', async () => {
+    const g = buildGraph({
+      inputs: { a: ['bfloat16', [64, 6144]], h: ['bfloat16', [64, 18432]] },
+      nodes: [['Concat', ['a', 'h'], ['c'], { axis: -1 }], ['dc.Quantize', ['c'], ['q', 's'], { format: 'fp8', axis: -1 }]],
+      outputs: ['q', 's'],
+    });
+    const graph = runPipeline(g, { passes: pipelineFor(insertQuantize(defaultPolicy('fp8'))) }).graph;
+    const node = graph.nodes.find((n) => n.op === 'FusedKernel')!;
+    expect(node.attrs.ops).toEqual(['Concat', 'Quantize']);
+    const d = elementwiseDescriptor(graph, node);
+    const k = renderElementwise(d);
+    expect([k.block, k.grid]).toEqual([768, 64]);
+    expect(rowCtasPerSm(d, 768, 32)).toBe(1);
+    const report = await buildKernels([{ name: 'concat_q', source: renderUnit([k]), hot: true }], { target: 'h100', cacheDir: mkdtempSync(join(tmpdir(), 'kcache-')) });
+    const f = report.units[0].functions.find((fn) => fn.name === k.name)!;
+    expect([f.spillStoreBytes, f.spillLoadBytes]).toEqual([0, 0]);
+  });
 });

@@ -286,8 +286,10 @@ function partBranches(d: ElementwiseDescriptor, parts: number[], body: (k: numbe
 const MIN_ROW_REGISTERS = 40;
 export function rowCtasPerSm(d: ElementwiseDescriptor, T: number, N: number): number {
   const held = d.inputs.filter((inp) => !inp.swiglu && !inp.part);
-  // Row-invariant 2-byte vectors are held packed: half an array each.
-  const arrays = held.reduce((acc, inp) => acc + (inp.vector && ['bf16', 'half'].includes(inp.type) && inp.rowDims.every((dim) => dim.stride === 0 || dim.size === 1) ? 0.5 : 1), 0);
+  // Row-invariant 2-byte vectors are held packed: half an array each. A Concat's parts (SwiGLU-made or read)
+  // make one row array together.
+  const arrays = held.reduce((acc, inp) => acc + (inp.vector && ['bf16', 'half'].includes(inp.type) && inp.rowDims.every((dim) => dim.stride === 0 || dim.size === 1) ? 0.5 : 1), 0)
+    + (d.inputs.some((inp) => inp.swiglu || inp.part) ? 1 : 0);
   return Math.max(1, Math.min(4, Math.floor(2048 / T), Math.floor(65536 / (T * MIN_ROW_REGISTERS)), Math.floor(65536 / (T * (arrays * N + 24)))));
 }
 
@@ -374,13 +376,8 @@ function renderRow(d: ElementwiseDescriptor, name: string, segment?: { start: nu
     const run = runRows(inp);
     if (run) {
       // The same for `run` rows at a time: held across rows, read again when the row's run changes.
+      // As floats, unpacked once a run (packed, every row unpacked them again: an instruction a value each).
       const change = `{ const long long run_ = row / ${run}LL; if (run_ != run${k}) { run${k} = run_;`;
-      if (packable(k)) {
-        packed.add(`in${k}`);
-        invariant.push(`uint4 xr${k}[${PV}];`, `long long run${k} = -1;`);
-        steps.push({ comment: `input ${k} (once a run of ${run} rows)`, lines: [change, vloop(`xr${k}[j] = *reinterpret_cast<const uint4*>(in${k} + off${k} + cb);`), '} }'] });
-        return;
-      }
       invariant.push(`T x${k}[${N}];`, `long long run${k} = -1;`);
       steps.push({ comment: `input ${k} (once a run of ${run} rows)`, lines: [change, loadInto(k, `x${k}`, `off${k}`), '} }'] });
       return;

@@ -29,6 +29,7 @@ import { buildKernels } from '../../compiler/build/index.ts';
 import type { CudaType } from '../../compiler/codegen/elementwise.ts';
 import { deferDequant, kernelPlan } from '../../compiler/codegen/plan.ts';
 import { OWN_GEMM_MIN_TILES } from '../../compiler/codegen/gemm.ts';
+import { horizontalFor } from '../../compiler/compile.ts';
 import { lateReads } from '../../compiler/codegen/dequant.ts';
 import { ROW_TUNING, type RowTuning, elementwiseDescriptor, isSegmented, segmentDescriptors, segmentNodes, withRowTuning } from '../../compiler/codegen/elementwise.ts';
 import { type RenderedKernel, isSegmentedKernel, launchValues, renderElementwise, renderSegmented, renderUnit } from '../../compiler/codegen/render.ts';
@@ -78,10 +79,13 @@ function generate(dtype: DType, shape: readonly number[], seed: number, mod = 4)
   return t;
 }
 
-/** `concat: false`: Concats left to the data-movement kernels (the launches a fused Concat replaces). */
-function optimise(file: string, shapes: Record<string, number> = {}, format: 'fp8' | 'nvfp4' = 'fp8', concat = true, policy: Partial<PrecisionPolicy> = {}): Graph {
+/** `concat: false`: Concats left to the data-movement kernels (the launches a fused Concat replaces). `h100`: the
+ * compiled h100 model's pipeline (compile.ts horizontalFor: the own GEMM's twins and epilogue fusions, whose row
+ * kernels read what those leave). */
+function optimise(file: string, shapes: Record<string, number> = {}, format: 'fp8' | 'nvfp4' = 'fp8', concat = true, policy: Partial<PrecisionPolicy> = {}, h100 = false): Graph {
   const { graph } = importOnnx(file);
-  const passes = pipelineFor(insertQuantize({ ...defaultPolicy(format), ...policy })).map((p) => (p === fuseElementwise && !concat ? makeFuseElementwise({ concat: false }) : p));
+  const full = { ...defaultPolicy(format), ...policy };
+  const passes = pipelineFor(h100 ? insertQuantize(full, 'h100') : insertQuantize(full), h100 ? horizontalFor(full, 'h100') : {}).map((p) => (p === fuseElementwise && !concat ? makeFuseElementwise({ concat: false }) : p));
   return runPipeline(inferTypes(specialise(graph, shapes)), { passes }).graph;
 }
 
@@ -206,9 +210,9 @@ async function prepare(dir: string, only?: string): Promise<void> {
     // The launches a fused Concat replaces (SwiGLU, Concat, Quantize of the single blocks), timed
     // beside the fused kernel: the unfused graph's kernels that the fused graph does not have.
     models.push({ graph: optimise(full, { img_tokens: 4096, txt_tokens: 512 }, 'fp8', false), check: false, only: (k) => notAttention(k) && !k.startsWith('dca_'), label: ' (unfused)' });
-    // The kernels as the compiled model runs them: readers of deferred GEMMs (dequant.ts) where
-    // cuBLASLt runs the GEMM (the thin text-stream ones), the own GEMM's scaled outputs elsewhere.
-    models.push({ graph: optimise(full, { img_tokens: 4096, txt_tokens: 512 }), check: false, deferred: true, only: (k) => notAttention(k) && !k.startsWith('dca_') && (!rowsOnly || rowKernelNames.has(k)), label: ' (deferred)' });
+    // The kernels as the compiled model runs them: its pipeline (the own GEMM's epilogue fusions: the residual add, the
+    // SwiGLU), readers of deferred GEMMs (dequant.ts) where cuBLASLt runs the GEMM, the own GEMM's scaled outputs elsewhere.
+    models.push({ graph: optimise(full, { img_tokens: 4096, txt_tokens: 512 }, 'fp8', true, {}, true), check: false, deferred: true, only: (k) => notAttention(k) && !k.startsWith('dca_') && (!rowsOnly || rowKernelNames.has(k)), label: ' (deferred)' });
   }
   // VAE decoders: the tiny ones checked whole; the full-size ones (1024x1024) timed, and their
   // convolution and norm kernels checked on sampled outputs (vae-cases.ts).
@@ -220,7 +224,7 @@ async function prepare(dir: string, only?: string): Promise<void> {
   for (const { graph, check: checkModel, only, sample, label = '', deferred: defer } of models) {
     // Deferred as the compiled h100 model defers (the own GEMM applies the scales of those it runs).
     const deferred = defer ? deferDequant(graph, { minTiles: OWN_GEMM_MIN_TILES }) : new Map();
-    const plan = kernelPlan(graph, planMemory(graph, lateReads(graph, deferred)), deferred);
+    const plan = kernelPlan(graph, planMemory(graph, lateReads(graph, deferred)), deferred, defer ? { fastAccum: true, ownGemm: { promote: 0, minTiles: OWN_GEMM_MIN_TILES } } : {});
     const byName = new Map(plan.kernels.map((k) => [k.name, k]));
     for (const k of plan.kernels) if (isRowKernel(k)) rowKernelNames.add(k.name);
     for (const launch of plan.launches) {
