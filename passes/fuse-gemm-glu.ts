@@ -32,7 +32,8 @@ const RULE = 'QLinear -> SwiGLU => QLinear GLU epilogue';
 
 const typeOf = (graph: Graph, v: string) => graph.types.get(v) as { dtype?: string; shape?: readonly unknown[] } | undefined;
 
-/** The SwiGLU a QLinear's y feeds (directly, or through one part of its one Split): its window, the SwiGLU's index, the Split's. */
+/** The SwiGLU a QLinear's y feeds (directly, or through a part of its one Split: the first whose window the kernel takes), its
+ * window, the SwiGLU's index, the Split's. */
 function gluOf(graph: Graph, q: Node, users: Map<string, number[]>, known: ReadonlyMap<string, Tensor>) {
   const y = q.outputs[0], readers = users.get(y) ?? [];
   if (readers.length !== 1) return undefined;
@@ -40,16 +41,19 @@ function gluOf(graph: Graph, q: Node, users: Map<string, number[]>, known: Reado
   if (typeof n !== 'number') return undefined;
   const isSwiglu = (i: number | undefined) => i !== undefined && graph.nodes[i].domain === 'dc' && graph.nodes[i].op === 'SwiGLU';
   const first = graph.nodes[readers[0]];
-  if (isSwiglu(readers[0])) return { lo: 0, width: n / 2, swiglu: readers[0] };
+  if (isSwiglu(readers[0])) return kernelTakes(0, n / 2) ? { lo: 0, width: n / 2, swiglu: readers[0] } : undefined;
   if (first.domain !== '' || first.op !== 'Split' || first.inputs[0] !== y) return undefined;
   const rank = typeOf(graph, y)!.shape!.length, axis = Number(first.attrs.axis ?? 0);
   const sizes = first.inputs[1] ? known.get(first.inputs[1])?.toNumbers() : undefined;
   if ((axis !== -1 && axis !== rank - 1) || !sizes || sizes.length !== first.outputs.length) return undefined;
-  const part = first.outputs.findIndex((p) => (users.get(p) ?? []).length === 1 && isSwiglu(users.get(p)![0]));
+  const part = first.outputs.findIndex((p, k) => (users.get(p) ?? []).length === 1 && isSwiglu(users.get(p)![0]) && kernelTakes(sizes.slice(0, k).reduce((a, b) => a + b, 0), sizes[k] / 2));
   if (part < 0) return undefined;
   const lo = sizes.slice(0, part).reduce((a, b) => a + b, 0);
   return { lo, width: sizes[part] / 2, swiglu: users.get(first.outputs[part])![0], split: readers[0], part, sizes };
 }
+
+/** A window the kernel's epilogue takes: its first column a multiple of the 192-wide tile, its width of 96 (half a tile). */
+const kernelTakes = (lo: number, width: number) => lo % 192 === 0 && width % 96 === 0 && width > 0;
 
 export const makeFuseGemmGlu = (options: { minTiles: number }): Pass => ({
   name: 'fuse-gemm-glu',
@@ -63,7 +67,7 @@ export const makeFuseGemmGlu = (options: { minTiles: number }): Pass => ({
       const y = q.outputs[0], gemm = gemmOf(graph, q);
       if (!gemm || typeOf(graph, y)?.dtype !== 'bfloat16' || outputs.has(y)) return;
       const g = gluOf(graph, q, users, ctx.known);
-      if (!g || g.lo % 192 || g.width % 96 || !g.width || !ownGemmTakes(gemm.m, gemm.n, gemm.k, 'bfloat16', gemm.scaled, options.minTiles)) return;
+      if (!g || !ownGemmTakes(gemm.m, gemm.n, gemm.k, 'bfloat16', gemm.scaled, options.minTiles)) return;
       const h = graph.nodes[g.swiglu].outputs[0];
       if (outputs.has(graph.nodes[g.swiglu].inputs[0])) return;
       const attrs = { ...q.attrs, glu: [g.lo, g.width] };

@@ -27,7 +27,7 @@ import { ownGemmTakes, ownGemmTakesAsTwins, residualGateFits, type ScaledTypes }
 import { isDense, resolveView } from '../compiler/codegen/views.ts';
 import type { Graph, Node } from '../compiler/ir/graph.ts';
 import { consumers } from '../compiler/ir/graph.ts';
-import { gluWindow, isResidualQLinear, residualGateLayout } from '../compiler/ops/quant.ts';
+import { isResidualQLinear, qlinearGemmN, residualGateLayout } from '../compiler/ops/quant.ts';
 import type { Pass } from './pass.ts';
 
 const RULE = 'QLinear -> Mul(gate) -> Add(residual) => QLinear residual epilogue';
@@ -43,7 +43,7 @@ export function gemmOf(graph: Graph, q: Node) {
   const x = staticShape(typeOf(graph, q.inputs[0])), y = staticShape(typeOf(graph, q.outputs[0]));
   if (!x || !y) return undefined;
   const scaled: ScaledTypes = { xs: typeOf(graph, q.inputs[1])?.dtype ?? '', ws: typeOf(graph, q.inputs[3])?.dtype ?? '', ...(q.inputs[4] ? { bias: typeOf(graph, q.inputs[4])?.dtype ?? '' } : {}) };
-  return { m: rows(x), n: y.at(-1)! + (gluWindow(q)?.width ?? 0), k: x.at(-1)!, scaled };
+  return { m: rows(x), n: qlinearGemmN(q, y.at(-1)!), k: x.at(-1)!, scaled };
 }
 
 /** Whether r is one dense array (the kernel copies it by a tensor map), not a strided window of another value. */
@@ -58,7 +58,7 @@ function denseValue(graph: Graph, r: string): boolean {
 /** A candidate's GEMM and the names the rewrite needs, or undefined. */
 function candidate(graph: Graph, q: Node, users: Map<string, number[]>, outputs: ReadonlySet<string>) {
   // Any epilogue attribute, "none" (given back) included, is not a candidate.
-  if (q.domain !== 'dc' || q.op !== 'QLinear' || q.attrs.format !== 'fp8' || q.attrs.accumulate !== 'sm90' || q.attrs.promote || q.attrs.epilogue) return undefined;
+  if (q.domain !== 'dc' || q.op !== 'QLinear' || q.attrs.format !== 'fp8' || q.attrs.accumulate !== 'sm90' || q.attrs.promote || q.attrs.epilogue || q.attrs.glu) return undefined;
   const y = q.outputs[0], ys = staticShape(typeOf(graph, y)), gemm = gemmOf(graph, q);
   if (!ys || !gemm || typeOf(graph, y)?.dtype !== 'bfloat16' || outputs.has(y) || (gemm.scaled.bias && gemm.scaled.bias !== 'bfloat16')) return undefined;
   const [mulAt] = users.get(y) ?? [];

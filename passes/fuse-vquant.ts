@@ -30,6 +30,7 @@ import { resolveView } from '../compiler/codegen/views.ts';
 import type { Graph, Node } from '../compiler/ir/graph.ts';
 import { consumers, producers } from '../compiler/ir/graph.ts';
 import { attentionInput } from '../compiler/ops/fused.ts';
+import { gluWindow } from '../compiler/ops/quant.ts';
 import { gemmOf } from './fuse-gemm-residual.ts';
 import { toposort } from './fuse-elementwise.ts';
 import type { Pass } from './pass.ts';
@@ -38,7 +39,8 @@ const RULE = 'V projection amax + AttentionPack + AttentionQuantizeV => QLinear 
 
 const typeOf = (graph: Graph, v: string) => graph.types.get(v) as { dtype?: string; shape?: readonly number[] } | undefined;
 
-/** A plain FP8 QLinear (fast accumulation, no epilogue, no amax yet, bf16 y [B, S, N]). */
+/** A plain FP8 QLinear (fast accumulation, no epilogue, no amax yet, bf16 y [B, S, N]); a GLU one too (Flux.2's single
+ * blocks: V before the window, which vSegment requires). */
 const plainQLinear = (graph: Graph, q: Node | undefined): q is Node =>
   !!q && q.domain === 'dc' && q.op === 'QLinear' && q.attrs.format === 'fp8' && q.attrs.accumulate === 'sm90' && !q.attrs.promote
   && !q.attrs.epilogue && !q.attrs.amax && typeOf(graph, q.outputs[0])?.dtype === 'bfloat16' && typeOf(graph, q.outputs[0])?.shape?.length === 3;
@@ -82,6 +84,9 @@ function vSegment(graph: Graph, pack: Node, s: number, key0: number, made: Map<s
   const want = [s_ * n, n, vd, 1];
   // The epilogue reduces whole 64-column chunks of a batch's rows (16-row groups).
   if (view.dims.length !== 4 || vb !== b || vs !== s_ || s_ % 16 || view.offset % 64 || (vh * vd) % 64 || view.offset + vh * vd > n || strides.some((st, i) => st !== undefined && st !== want[i])) return undefined;
+  // A GLU GEMM's amax columns come before its window (compiler/codegen/gemm.ts).
+  const glu = gluWindow(gemm.q);
+  if (glu && view.offset + vh * vd > glu.lo) return undefined;
   return { ...gemm, start: view.offset, count: vh * vd, keys: key0 };
 }
 

@@ -40,7 +40,8 @@ template <typename T> __device__ __forceinline__ void dc_store(uint8_t* p, long 
 
 // 2^x and 1/x as single MUFU instructions (ex2.approx.ftz, rcp.approx.ftz): __expf and __fdividef
 // under -ftz=false wrap the same MUFU operations in subnormal range scaling. Results below 2^-126
-// flush to 0, which the sigmoid and GELU below never return for a normal input but as their limit.
+// flush to 0: the sigmoid below is 0 once e^-x passes 2^126 (x < -87.3), and so GELU and SiLU give
+// -0 where the exact value is still a normal float (GELU below x = -9.9, about -1e-37).
 __device__ __forceinline__ float dc_ex2_ftz(float x) { float y; asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x)); return y; }
 __device__ __forceinline__ float dc_rcp_ftz(float x) { float y; asm("rcp.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x)); return y; }
 // Sigmoid: 1 / (1 + 2^(-x·log2 e)), 4 instructions instead of expf's range reduction and an IEEE

@@ -135,7 +135,7 @@ describe('full-size graphs', () => {
     // epilogue, so no kernel reads an own GEMM's weight scales; the thin text GEMMs run as twins in
     // their image-stream GEMM's launch (dc.GroupedGemm), scaled there too; cuBLASLt keeps only
     // Qwen-Image's text input projection (K = 3584, not a multiple of 128).
-    type L = { kind: string; node: string; kernel?: string; grid: number; sharedBytes: number; args: { value: string }[]; maps?: { param: number; box: number[] }[] };
+    type L = { kind: string; node: string; kernel?: string; grid: number; sharedBytes: number; args: { value: string }[]; maps?: { param: number; dtype: string; box: number[] }[] };
     const plan = m.launchPlan as L[];
     const own = plan.filter((l) => l.kind === 'kernel' && l.kernel!.startsWith('gemm8_'));
     expect(own.length, name).toBe(name === 'qwen_image' ? 240 : 144);
@@ -143,7 +143,7 @@ describe('full-size graphs', () => {
     // V's amax (passes/fuse-vquant.ts) then the amax output and, where the attention masks keys, the mask; with the
     // GLU epilogue (passes/fuse-gemm-glu.ts) then Y again (its 32-column map: a box 32 wide).
     const plainGemm = name === 'qwen_image' ? 7 : 6, residualGemm = plainGemm + 2;
-    const glu = (l: L) => l.maps!.some((t) => t.box[0] === 32);
+    const glu = (l: L) => l.maps!.some((t) => t.dtype === 'bfloat16' && t.box[0] === 32);
     // Tensor maps a GEMM: X, W and Y (3, or 6 with a twin), and with the residual epilogue R's too (4, or 8); with the GLU one Y's second (4).
     const residual = (l: L) => l.maps!.length % 4 === 0 && !glu(l), twin = (l: L) => l.maps!.length === (residual(l) ? 8 : 6);
     const amax = (l: L) => l.args.some((a) => a.value.endsWith('/vamax'));

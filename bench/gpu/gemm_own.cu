@@ -161,13 +161,13 @@ int main(int argc, char** argv) {
     fill_e4m3<<<1024, 256, 0, stream>>>(W, (size_t)N * K, 5678u + (uint32_t)N, operands);
     // Tensor maps: [rows, K] bytes, boxes of 128 codes x (128 | BN) rows, 128-byte swizzle.
     CUtensorMap tmX, tmW, tmY, tmX2, tmW2, tmY2;
-    // The swizzle is the box's row bytes (64 or 128), as the runtime encodes maps (runtime/gpu/cuda.ts).
+    // The swizzle is the box's row bytes (32, 64 or 128), as the runtime encodes maps (runtime/gpu/cuda.ts).
     auto encode = [&](CUtensorMap* m, CUtensorMapDataType type, void* base, long cols, long rows, int rowBytes, int boxCols, int boxRows) {
       cuuint64_t dims[2] = {(cuuint64_t)cols, (cuuint64_t)rows}, strides[1] = {(cuuint64_t)rowBytes};
       cuuint32_t box[2] = {(cuuint32_t)boxCols, (cuuint32_t)boxRows}, elem[2] = {1, 1};
       const int boxBytes = boxCols * (type == CU_TENSOR_MAP_DATA_TYPE_UINT8 ? 1 : type == CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 ? 2 : 4);
       CU(cuTensorMapEncodeTiled(m, type, 2, base, dims, strides, box, elem, CU_TENSOR_MAP_INTERLEAVE_NONE,
-                                boxBytes == 64 ? CU_TENSOR_MAP_SWIZZLE_64B : CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE));
+                                boxBytes == 32 ? CU_TENSOR_MAP_SWIZZLE_32B : boxBytes == 64 ? CU_TENSOR_MAP_SWIZZLE_64B : CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE));
     };
     // RESIDUAL 3 / 4: the GLU epilogue over W's last two thirds / all of its rows; Y is NY = N - width wide.
     const int glu = residual >= 3 ? residual : 0;

@@ -6,7 +6,8 @@
  *
  * A launch passes three tensor maps by value (X and W: boxes of 128 codes x 128 / BN rows, W 96 with
  * the GLU epilogue; Y: 64 x 64 bf16; all with the 128-byte swizzle), then the output pointer and the
- * epilogue's vectors (the GLU epilogue: a fourth map, Y's 32-column chunks with the 64-byte swizzle, last).
+ * epilogue's vectors, then the epilogues' own maps (the residual's R, 64 x 64 bf16; the GLU's Y in
+ * 32-column chunks with the 64-byte swizzle).
  * Shapes are baked into the source: N a multiple of the tile's width, K of 128; M any (the copy
  * engine zero-fills rows past M, the epilogue skips them). ownGemm() is the plan's route to it:
  * a deferred GEMM (unscaled epilogue) or, by default with policy gemm "own", one that applies its
@@ -159,7 +160,8 @@ function render(d: GemmDescriptor): RenderedKernel {
     const { lo, width } = d.glu;
     if (d.schedule !== 'pingpong' || d.epilogue !== 'scaled' || d.bias || d.out === 'fp32' || d.bn !== 192 || d.twinM !== undefined || d.residual) fail(where, 'the GLU epilogue in the ping-pong schedule, 192 wide, with scales and no bias, a bf16 Y, no twin and no residual', `${d.schedule ?? 'cooperative'}, ${d.bn} wide, ${d.epilogue}${d.bias ? ', bias' : ''}, ${d.out ?? 'bf16'}${d.twinM !== undefined ? ', twin' : ''}${d.residual ? ', residual' : ''}`);
     if (!(Number.isInteger(lo) && Number.isInteger(width) && lo >= 0 && width >= 96 && lo % 192 === 0 && width % 96 === 0 && lo + 2 * width <= d.n)) fail(where, 'a GLU window of W rows at a multiple of 192, 2 x width rows (width a multiple of 96) within N', `[${lo}, ${width}] of ${d.n}`);
-    if (d.amax?.gemms.some((a) => a.lo < a.hi && (a.hi > d.n - width || (a.lo < lo + width && a.hi > lo)))) fail(where, `amax windows outside the GLU outputs (Y's columns ${lo} .. ${lo + width - 1}) and within Y's ${d.n - width}`, JSON.stringify(d.amax.gemms));
+    // Before the window: a tile past it starts at Y's column n0 - width, off the amax epilogue's 64-column chunks where width is an odd multiple of 96.
+    if (d.amax?.gemms.some((a) => a.lo < a.hi && a.hi > lo)) fail(where, `amax windows before the GLU outputs (Y's columns from ${lo})`, JSON.stringify(d.amax.gemms));
   }
   const shared = gemmSharedBytes(d);
   if (shared > MAX_SHARED) fail(where, `at most ${MAX_SHARED} bytes of shared memory`, `${shared} (${d.stages} stages)`);

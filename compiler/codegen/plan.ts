@@ -47,7 +47,7 @@ import { type RenderedKernel, launchValues, renderElementwise, renderSegmented }
 import { type Deferred, type ReaderKind, deferredGemms } from './dequant.ts';
 import { gemvDescriptor, renderGemv } from './gemv.ts';
 import { type AmaxMask, type AmaxWindow, type ResidualGate, type ScaledTypes, ownGemm, ownGemmTakes, renderAmaxZero } from './gemm.ts';
-import { amaxWindow, gluWindow, isResidualQLinear, residualGateLayout } from '../ops/quant.ts';
+import { amaxWindow, gluWindow, isResidualQLinear, qlinearGemmN, residualGateLayout } from '../ops/quant.ts';
 
 export interface LaunchArg { value: string; where: 'arena' | 'weight' | 'input'; offset?: number }
 
@@ -122,7 +122,7 @@ export function deferDequant(graph: Graph, ownScales?: { minTiles: number }): Ma
 /** A dc.Linear / dc.QLinear's GEMM dimensions: X [.., K] as M rows, Y [.., N] (a GLU QLinear's Y: N less its window's width). */
 function gemmDims(graph: Graph, node: Node) {
   const x = shapeOf(graph, node.inputs[0]), y = shapeOf(graph, node.outputs[0]);
-  return { m: x.slice(0, -1).reduce((a, b) => a * b, 1), k: x.at(-1)!, n: y.at(-1)! + (gluWindow(node)?.width ?? 0) };
+  return { m: x.slice(0, -1).reduce((a, b) => a * b, 1), k: x.at(-1)!, n: qlinearGemmN(node, y.at(-1)!) };
 }
 
 const dtypeOf = (graph: Graph, v: string) => (graph.types.get(v) as unknown as { dtype: DType }).dtype;
@@ -283,7 +283,7 @@ export function kernelPlan(graph: Graph, memory: MemoryPlan, deferred: ReadonlyM
       // The own kernel: a deferred GEMM as it stands (unscaled), any other with its scales and bias in the epilogue.
       const scaled = !deferred.has(name), residual = isResidualQLinear(node) ? [gateOf(node)] : undefined;
       const mask = amaxMaskOf([node]), amax = amaxWindow(node) ? { gemms: [amaxOf(node)], ...(mask ? { mask: mask.mask } : {}) } : undefined;
-      const g = gluWindow(node), glu = g ? { lo: g.start, width: g.width } : undefined;
+      const glu = gluWindow(node);
       const own = options.ownGemm && precision === 'fp8' ? ownGemm(m, n, k, options.ownGemm.promote, dtypeOf(graph, name), scaled ? scaledTypes(graph, node) : undefined, options.ownGemm.minTiles, undefined, residual, amax, glu) : undefined;
       // fuse-gemm-residual, fuse-gemm-glu and fuse-vquant fuse only where the own kernel runs the GEMM (the first unfuses the rest).
       if ((residual || amax || glu) && !own) fail(`QLinear launch -> ${name}`, `the own FP8 GEMM for ${residual ? 'a residual epilogue (fuse-gemm-residual)' : glu ? 'a GLU epilogue (fuse-gemm-glu)' : 'an amax epilogue (fuse-vquant)'}`, `a GEMM it does not take (${m}x${n}x${k}${scaled ? '' : ', deferred'})`);

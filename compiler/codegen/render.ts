@@ -289,7 +289,7 @@ export function rowCtasPerSm(d: ElementwiseDescriptor, T: number, N: number): nu
   // Row-invariant 2-byte vectors are held packed: half an array each. A Concat's parts (SwiGLU-made or read)
   // make one row array together.
   const arrays = held.reduce((acc, inp) => acc + (inp.vector && ['bf16', 'half'].includes(inp.type) && inp.rowDims.every((dim) => dim.stride === 0 || dim.size === 1) ? 0.5 : 1), 0)
-    + (d.inputs.some((inp) => inp.swiglu || inp.part) ? 1 : 0);
+    + (d.inputs.some((inp) => inp.part) ? 1 : 0);
   return Math.max(1, Math.min(4, Math.floor(2048 / T), Math.floor(65536 / (T * MIN_ROW_REGISTERS)), Math.floor(65536 / (T * (arrays * N + 24)))));
 }
 

@@ -182,7 +182,7 @@ const qlinear: OpDef = {
     const full = (y[0] as { shape: readonly number[] }).shape, dtype = toDtype(c.node, 'float32');
     const epilogue = attrString(c.node, 'epilogue', 'none');
     const glu = gluWindow(c.node);
-    if (glu && (epilogue !== 'none' || !(Number.isInteger(glu.start) && Number.isInteger(glu.width) && glu.start >= 0 && glu.width >= 1 && glu.start + 2 * glu.width <= full.at(-1)!))) fail(c.where, `a glu window of 2 x width columns within [${full}] (no residual epilogue)`, `[${glu.start}, ${glu.width}] with epilogue '${epilogue}'`);
+    if (glu && (epilogue !== 'none' || !(Number.isInteger(glu.lo) && Number.isInteger(glu.width) && glu.lo >= 0 && glu.width >= 1 && glu.lo + 2 * glu.width <= full.at(-1)!))) fail(c.where, `a glu window of 2 x width columns within [${full}] (no residual epilogue)`, `[${glu.lo}, ${glu.width}] with epilogue '${epilogue}'`);
     const shape = glu ? [...full.slice(0, -1), full.at(-1)! - glu.width] : full, type = out(dtype, shape);
     const amax = amaxWindow(c.node);
     if (amax) {
@@ -242,14 +242,17 @@ export function amaxWindow(node: Node): AmaxAttrs | undefined {
   return a ? { start: a[0], count: a[1], maskKeys: attrInt(node, 'maskKeys', 0), maskOffset: attrInt(node, 'maskOffset', 0), seqKv: attrInt(node, 'seqKv', 0) } : undefined;
 }
 
-/** A QLinear's glu window: its attribute glu [start, width] (gate columns start .., up columns start + width ..), or undefined. */
-export function gluWindow(node: Node): { start: number; width: number } | undefined {
+/** A QLinear's glu window: its attribute glu [lo, width] (gate columns lo .., up columns lo + width ..), or undefined. */
+export function gluWindow(node: Node): { lo: number; width: number } | undefined {
   const g = node.attrs.glu as readonly number[] | undefined;
-  return g ? { start: g[0], width: g[1] } : undefined;
+  return g ? { lo: g[0], width: g[1] } : undefined;
 }
 
+/** A QLinear's GEMM N (W's rows) from its y's last dim: a glu window makes y narrower by its width. */
+export const qlinearGemmN = (node: Node, yWidth: number) => yWidth + (gluWindow(node)?.width ?? 0);
+
 /** y with its glu window's 2 x width columns replaced by SwiGLU's width columns (dc.SwiGLU's value and rounding). */
-function applyGlu(y: Tensor, { start, width }: { start: number; width: number }, node: Node): Tensor {
+function applyGlu(y: Tensor, { lo: start, width }: { lo: number; width: number }, node: Node): Tensor {
   const n = y.shape.at(-1)!, rows = y.size / n, n2 = n - width;
   const pair = newTensor(y.dtype, [rows, 2 * width]);
   for (let r = 0; r < rows; r++) for (let c = 0; c < 2 * width; c++) pair.set(r * 2 * width + c, y.get(r * n + start + c));

@@ -260,9 +260,11 @@ const CU_TENSOR_MAP_L2_PROMOTION_L2_256B = 3;
  * the swizzle's span (the layout the kernels address shared memory in), zeros past the edges.
  */
 export function encodeTensorMap(d: Driver, address: DevicePtr, m: { dtype: keyof typeof TENSOR_MAP_DTYPE; rows: number; cols: number; rowBytes: number; box: readonly [number, number] }): Uint8Array {
+  const swizzle = SWIZZLE[m.box[0] * TENSOR_MAP_BYTES[m.dtype]];
+  if (swizzle === undefined) throw new Error(`tensor map: a box of ${m.box[0]} ${m.dtype} (${m.box[0] * TENSOR_MAP_BYTES[m.dtype]} bytes a row); the kernels take rows of 32, 64 or 128 bytes (their swizzle span)`);
   const map = aligned64(128); // the driver writes a 64-byte aligned object
   d.call('cuTensorMapEncodeTiled', map, TENSOR_MAP_DTYPE[m.dtype], 2, BigInt(address), BigUint64Array.of(BigInt(m.cols), BigInt(m.rows)), BigUint64Array.of(BigInt(m.rowBytes)),
-    Uint32Array.of(m.box[0], m.box[1]), Uint32Array.of(1, 1), 0, SWIZZLE[m.box[0] * TENSOR_MAP_BYTES[m.dtype]], CU_TENSOR_MAP_L2_PROMOTION_L2_256B, 0);
+    Uint32Array.of(m.box[0], m.box[1]), Uint32Array.of(1, 1), 0, swizzle, CU_TENSOR_MAP_L2_PROMOTION_L2_256B, 0);
   return Uint8Array.from(map);
 }
 

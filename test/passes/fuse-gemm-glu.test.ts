@@ -22,6 +22,7 @@ import type { Inferred } from '../../compiler/ir/infer.ts';
 import { makeFuseGemmGlu } from '../../passes/fuse-gemm-glu.ts';
 import { makeFuseHorizontal } from '../../passes/fuse-horizontal.ts';
 import { planMemory } from '../../passes/plan-memory.ts';
+import { runReference } from '../../compiler/exec/reference.ts';
 import { applyPass, buildGraph, expectSameResults, expectTopologicallySorted, ints, randomTensor } from '../helpers/graph.ts';
 
 const RULE = 'QLinear -> SwiGLU => QLinear GLU epilogue';
@@ -120,6 +121,20 @@ describe('fuse-gemm-glu', () => {
     expect(() => bad([0, F], { epilogue: 'residual' })).toThrow(/glu window/);
   });
 
+  it('QLinear glu beside an amax window (Flux.2\'s single blocks: V before the window): the amax of y\'s columns as the plain GEMM makes them', () => {
+    const q = (attrs: Record<string, number[]>) => buildGraph({
+      inputs: { x: ['float32', [B, S, K]] }, constants: { W: randomTensor([QKV + 2 * F, K], 1, 'float32', 0.1) },
+      nodes: [...quantized('x', 'W'), ['dc.QLinear', ['xq', 'xs', 'Wq', 'Ws'], ['y', ...(attrs.amax ? ['a'] : [])], { transB: 1, format: 'fp8', to: 16, accumulate: 'sm90', ...attrs }]],
+      outputs: attrs.amax ? ['y', 'a'] : ['y'],
+    });
+    const inputs = { x: x().x };
+    const { y, a } = runReference(q({ glu: [QKV, F], amax: [128, 64] }).graph, inputs);
+    const { y: plain } = runReference(q({}).graph, inputs);
+    expect(y.shape).toEqual([B, S, QKV + F]);
+    const want = Array.from({ length: 64 }, (_, c) => Math.max(...Array.from({ length: S }, (_, r) => Math.abs(plain.get(r * (QKV + 2 * F) + 128 + c)))));
+    expect(a.toNumbers()).toEqual(want);
+  });
+
   it('fuse-horizontal never pairs a GLU QLinear', () => {
     // Two MLP in-projections of one shape, both fused (the own kernel from one tile). As fuse-horizontal counts their
     // GEMMs (by Y: one 192-wide tile each), at two tiles the smaller alone would go to cuBLASLt and the pair to the
@@ -156,7 +171,8 @@ describe('fuse-gemm-glu', () => {
     expect(() => renderGemm({ ...base, glu: { lo: 18432, width: 18432 + 48 } })).toThrow(/GLU window/);
     expect(() => renderGemm({ ...base, bias: true, glu: { lo: 18432, width: 18432 } })).toThrow(/GLU epilogue in the ping-pong schedule/);
     expect(() => renderGemm({ ...base, twinM: 64, glu: { lo: 18432, width: 18432 } })).toThrow(/GLU epilogue in the ping-pong schedule/);
-    expect(() => renderGemm({ ...base, glu: { lo: 18432, width: 18432 }, amax: { gemms: [{ lo: 18432, hi: 18432 + 64, rows: 4608, keys: 0, offset: 0 }] } })).toThrow(/amax windows outside the GLU outputs/);
+    expect(() => renderGemm({ ...base, glu: { lo: 18432, width: 18432 }, amax: { gemms: [{ lo: 18432, hi: 18432 + 64, rows: 4608, keys: 0, offset: 0 }] } })).toThrow(/amax windows before the GLU outputs/);
+    expect(() => renderGemm({ ...base, glu: { lo: 0, width: 96 }, amax: { gemms: [{ lo: 128, hi: 256, rows: 4608, keys: 0, offset: 0 }] } })).toThrow(/amax windows before the GLU outputs/);
     const kernels = [
       // Flux.2's single block (V's amax beside the GLU) and its MLP in-projections.
       ownGemm(4608, 55296, 6144, 0, 'bfloat16', sc, 264, undefined, undefined, { gemms: [{ lo: 12288, hi: 18432, rows: 4608, keys: 0, offset: 0 }] }, { lo: 18432, width: 18432 })!.kernel,
