@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { buildKernels } from '../compiler/build/index.ts';
 import { EW_OPS, ROW_TUNING, elementwiseDescriptor } from '../compiler/codegen/elementwise.ts';
-import { renderElementwise, renderUnit, rowCtasPerSm } from '../compiler/codegen/render.ts';
+import { type RenderedKernel, renderElementwise, renderUnit, rowCtasPerSm } from '../compiler/codegen/render.ts';
 import { inferTypes } from '../compiler/ir/infer.ts';
 import { loadTimeNodes } from '../compiler/launches.ts';
 import { importOnnx } from '../compiler/onnx/import.ts';
@@ -26,6 +26,21 @@ function kernelsOf(name: string) {
   const loadTime = loadTimeNodes(graph);
   return graph.nodes.filter((n, i) => !loadTime.has(i) && (n.op === 'FusedKernel' || (EW_OPS.has(n.op) && n.op !== 'Cast')))
     .map((n) => renderElementwise(elementwiseDescriptor(graph, n)));
+}
+
+/** The one fused row kernel the fp8 pipeline makes of `spec`: its node's ops, descriptor and rendering. */
+function fusedRowKernel(spec: Parameters<typeof buildGraph>[0]) {
+  const graph = runPipeline(buildGraph(spec), { passes: pipelineFor(insertQuantize(defaultPolicy('fp8'))) }).graph;
+  const node = graph.nodes.find((n) => n.op === 'FusedKernel')!;
+  const d = elementwiseDescriptor(graph, node);
+  return { ops: node.attrs.ops, d, k: renderElementwise(d) };
+}
+
+/** Spilled bytes (stored, loaded) of kernel `k` built alone for sm_90a with a fresh cache. */
+async function spillsOf(k: RenderedKernel): Promise<[number, number]> {
+  const report = await buildKernels([{ name: 'unit', source: renderUnit([k]), hot: true }], { target: 'h100', cacheDir: mkdtempSync(join(tmpdir(), 'kcache-')) });
+  const f = report.units[0].functions.find((fn) => fn.name === k.name)!;
+  return [f.spillStoreBytes, f.spillLoadBytes];
 }
 
 describe('element-wise codegen', () => {
@@ -135,50 +150,36 @@ describe('element-wise codegen', () => {
     // Runs of 256 (under a persistent grid's CTAs): all three staged, three 1 KB rows a stage.
     expect(short.source).not.toMatch(/once a run/);
     expect(long.sharedBytes * 3).toBe(short.sharedBytes);
-    const report = await buildKernels([{ name: 'runs', source: renderUnit([long]), hot: true }], { target: 'h100', cacheDir: mkdtempSync(join(tmpdir(), 'kcache-')) });
-    const f = report.units[0].functions.find((fn) => fn.name === long.name)!;
-    expect([f.spillStoreBytes, f.spillLoadBytes]).toEqual([0, 0]);
+    expect(await spillsOf(long)).toEqual([0, 0]);
   });
 
   // Regression, was a bug (render.ts rowCtasPerSm): the Qwen2.5-VL text encoder's RMSNorm+Quantize
   // over 3584 columns (448 vectors: no 16-byte geometry, 1024 threads x 4 columns) was given 2 CTAs
   // per SM, so ptxas had 32 registers and spilled, and the full-size pipeline failed to build.
   it('a 3584-wide RMSNorm+Quantize row kernel gets one 1024-thread CTA per SM and builds without spills', async () => {
-    const g = buildGraph({
+    const { ops, d, k } = fusedRowKernel({
       inputs: { x: ['bfloat16', [290, 3584]], w: ['bfloat16', [3584]] },
       nodes: [['RMSNormalization', ['x', 'w'], ['y'], { axis: -1, epsilon: 1e-6 }], ['dc.Quantize', ['y'], ['q', 's'], { format: 'fp8', axis: -1 }]],
       outputs: ['q', 's'],
     });
-    const graph = runPipeline(g, { passes: pipelineFor(insertQuantize(defaultPolicy('fp8'))) }).graph;
-    const node = graph.nodes.find((n) => n.op === 'FusedKernel')!;
-    expect(node.attrs.ops).toEqual(['RMSNormalization', 'Quantize']);
-    const d = elementwiseDescriptor(graph, node);
-    const k = renderElementwise(d);
+    expect(ops).toEqual(['RMSNormalization', 'Quantize']);
     expect(k.block).toBe(1024);
     expect(rowCtasPerSm(d, 1024, 4)).toBe(1);
-    const report = await buildKernels([{ name: 'wide_rms', source: renderUnit([k]), hot: true }], { target: 'h100', cacheDir: mkdtempSync(join(tmpdir(), 'kcache-')) });
-    const f = report.units[0].functions.find((fn) => fn.name === k.name)!;
-    expect([f.spillStoreBytes, f.spillLoadBytes]).toEqual([0, 0]);
+    expect(await spillsOf(k)).toEqual([0, 0]);
   });
 
   // Regression (render.ts rowCtasPerSm): a Concat's parts were not counted as the row they make, so Flux.2's single
   // blocks' Concat+Quantize [4608, 6144 + 18432] (768 threads, 32 values each) got 2 CTAs an SM, 40 registers, and
   // spilled 36 bytes; at one it is 128-129 µs against 134-139 (H100 80GB HBM3, bench/RESULTS.md "Session 22" G3).
   it('a Concat+Quantize row kernel counts its parts as a row array: Flux.2\'s 24576-wide one at one CTA an SM, no spills', async () => {
-    const g = buildGraph({
+    const { ops, d, k } = fusedRowKernel({
       inputs: { a: ['bfloat16', [64, 6144]], h: ['bfloat16', [64, 18432]] },
       nodes: [['Concat', ['a', 'h'], ['c'], { axis: -1 }], ['dc.Quantize', ['c'], ['q', 's'], { format: 'fp8', axis: -1 }]],
       outputs: ['q', 's'],
     });
-    const graph = runPipeline(g, { passes: pipelineFor(insertQuantize(defaultPolicy('fp8'))) }).graph;
-    const node = graph.nodes.find((n) => n.op === 'FusedKernel')!;
-    expect(node.attrs.ops).toEqual(['Concat', 'Quantize']);
-    const d = elementwiseDescriptor(graph, node);
-    const k = renderElementwise(d);
+    expect(ops).toEqual(['Concat', 'Quantize']);
     expect([k.block, k.grid]).toEqual([768, 64]);
     expect(rowCtasPerSm(d, 768, 32)).toBe(1);
-    const report = await buildKernels([{ name: 'concat_q', source: renderUnit([k]), hot: true }], { target: 'h100', cacheDir: mkdtempSync(join(tmpdir(), 'kcache-')) });
-    const f = report.units[0].functions.find((fn) => fn.name === k.name)!;
-    expect([f.spillStoreBytes, f.spillLoadBytes]).toEqual([0, 0]);
+    expect(await spillsOf(k)).toEqual([0, 0]);
   });
 });

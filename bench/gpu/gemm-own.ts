@@ -35,6 +35,7 @@ import { roundToBf16 } from '../../compiler/ir/dtype.ts';
 import { Tensor } from '../../compiler/ir/tensor.ts';
 import { lookupOp } from '../../compiler/ops/registry.ts';
 import { decodeE4M3 } from '../../compiler/quant/formats.ts';
+import type { GluWindow } from '../../compiler/ops/quant.ts';
 
 /** [label, M, N, K]: Flux.2 (4096 image + 512 text tokens; single blocks 4608) and Qwen-Image's batch-2 CFG step. */
 export const SHAPES: [string, number, number, number][] = [
@@ -211,7 +212,7 @@ function withResidual(y: number[], s: ReturnType<typeof readSamples>, m: number,
  * within an ulp, or 0 where the gate is below -87.3 (the fast sigmoid is 0 once e^-g passes 2^126, as the
  * SwiGLU reader's was; the harness's gates reach -10^6): `same` counts the samples that pass.
  */
-function gluCompare(s: ReturnType<typeof readSamples>, K: number, seeds: { x: number; w: number; vec: number }, scaled: number, glu: { lo: number; width: number }) {
+function gluCompare(s: ReturnType<typeof readSamples>, K: number, seeds: { x: number; w: number; vec: number }, scaled: number, glu: GluWindow) {
   const { lo, width } = glu;
   const wRows = s.cols.flatMap((c) => (c < lo ? [c] : c < lo + width ? [c, c + width] : [c + width]));
   const y = simulate({ ...s, cols: wRows, SC: wRows.length }, K, seeds, scaled, 'sm90', 16, true);

@@ -25,6 +25,7 @@ import { fail } from '../errors.ts';
 import { jsonHash16 } from '../hash.ts';
 import { ROOT } from '../paths.ts';
 import { wgmmaFunction } from './attention.ts';
+import type { GluWindow } from '../ops/quant.ts';
 import type { TensorMapArg } from './plan.ts';
 import type { RenderedKernel } from './render.ts';
 
@@ -82,9 +83,6 @@ export interface GemmDescriptor {
    */
   glu?: GluWindow;
 }
-
-/** A GLU window of W's rows: gate rows lo .. lo + width - 1, up rows lo + width .. lo + 2·width - 1. */
-export interface GluWindow { lo: number; width: number }
 
 /** A GEMM's amax window: columns lo .. hi - 1 (multiples of 64: whole chunks of the staged tile), `rows` a batch (a multiple of 16); with the launch's mask, `keys` maskable keys (0: none) and row 0's key `offset`. */
 export interface AmaxWindow { lo: number; hi: number; rows: number; keys: number; offset: number }

@@ -32,8 +32,8 @@
  *          With `maskKeys` > 0, input 7 is the attention's key mask (broadcast over heads and queries,
  *          `seqKv` keys) and row s of a batch is key `maskOffset` + s: the rows the mask drops (maskDrops)
  *          count as 0, as in AttentionQuantizeV.
- *          glu [start, width] (passes/fuse-gemm-glu.ts; no residual epilogue): columns start ..
- *          start + 2·width - 1 of y (gate, then up) become `width` columns SwiGLU(gate, up) = silu(gate)·up
+ *          glu [lo, width] (passes/fuse-gemm-glu.ts; no residual epilogue): columns lo ..
+ *          lo + 2·width - 1 of y (gate, then up) become `width` columns SwiGLU(gate, up) = silu(gate)·up
  *          of y as rounded to its type, rounded again (dc.SwiGLU's value): y [.., N - width], columns past
  *          the window moved down by width. An amax window counts columns of that y.
  *   WQLinear(x, wq, ws[, b]){transB, format: fp8, to}   weight-only: Linear(x, Dequantize(wq, ws), b),
@@ -242,8 +242,11 @@ export function amaxWindow(node: Node): AmaxAttrs | undefined {
   return a ? { start: a[0], count: a[1], maskKeys: attrInt(node, 'maskKeys', 0), maskOffset: attrInt(node, 'maskOffset', 0), seqKv: attrInt(node, 'seqKv', 0) } : undefined;
 }
 
-/** A QLinear's glu window: its attribute glu [lo, width] (gate columns lo .., up columns lo + width ..), or undefined. */
-export function gluWindow(node: Node): { lo: number; width: number } | undefined {
+/** A glu window: gate columns lo .. lo + width - 1, up columns lo + width .. lo + 2·width - 1 (of y; of W's rows in the GEMM). */
+export interface GluWindow { lo: number; width: number }
+
+/** A QLinear's glu window (its attribute glu [lo, width]), or undefined. */
+export function gluWindow(node: Node): GluWindow | undefined {
   const g = node.attrs.glu as readonly number[] | undefined;
   return g ? { lo: g[0], width: g[1] } : undefined;
 }
@@ -252,7 +255,7 @@ export function gluWindow(node: Node): { lo: number; width: number } | undefined
 export const qlinearGemmN = (node: Node, yWidth: number) => yWidth + (gluWindow(node)?.width ?? 0);
 
 /** y with its glu window's 2 x width columns replaced by SwiGLU's width columns (dc.SwiGLU's value and rounding). */
-function applyGlu(y: Tensor, { lo: start, width }: { lo: number; width: number }, node: Node): Tensor {
+function applyGlu(y: Tensor, { lo: start, width }: GluWindow, node: Node): Tensor {
   const n = y.shape.at(-1)!, rows = y.size / n, n2 = n - width;
   const pair = newTensor(y.dtype, [rows, 2 * width]);
   for (let r = 0; r < rows; r++) for (let c = 0; c < 2 * width; c++) pair.set(r * 2 * width + c, y.get(r * n + start + c));

@@ -1,11 +1,6 @@
 #!/bin/sh
 # Session 22 call F1: the session's final tree (the fast sigmoid/GELU, fuse-gemm-glu, the row-kernel rules, the review's
-# mends) against its start (1a40a74), both models: session 15's G1 (outputs of new against old, steps alternating, two
-# rounds), then `npx bench --no-baseline` on the new artifacts (its step, and the step memo's row). .gpu/F1s22/art.tar.xz.
+# mends) against its start (1a40a74), both models: session 21's F1 (session 15's G1, two rounds, then `npx bench
+# --no-baseline` on the new artifacts) on .gpu/F1s22/art.tar.xz.
 set -u
-D=.gpu/F1s22 MODELS="flux qwen" VARIANTS="old new" ROUNDS=${ROUNDS:-2} sh bench/gpu/calls/session15-G1.sh
-export DC_GEMM_TUNING=/tmp/gemm-tuning.json
-rm -rf /tmp/bench && mkdir -p /tmp/bench
-timeout 240 sh .gpu/rt/run.sh bench --models qwen_image,flux2_dev --artifact qwen_image=/tmp/art/qwen-new --artifact flux2_dev=/tmp/art/flux-new --no-baseline --iters 10 --out /tmp/bench > $OUT/bench.log 2>&1
-echo "bench rc $?"
-cp /tmp/bench/*.md $OUT/ 2>/dev/null; grep -E "^\|" /tmp/bench/*.md | head -24
+D=.gpu/F1s22 sh bench/gpu/calls/session21-F1.sh
