@@ -38,16 +38,21 @@ function tinyStaged(): PackDescriptor {
 }
 
 describe('attention pack', () => {
-  it('parks e4m3 values in the lane\'s staged chunk and V\'s tile (no more shared memory); refused where rows are not staged or Q/K are bf16', () => {
+  it('parks e4m3 values as bf16 in the lane\'s staged chunk and V\'s rows there too (half the shared memory); refused where rows are not staged or Q/K are bf16', () => {
     const d = tinyStaged();
     expect(d.qk).toBe('fp8');
     const kept = renderPack({ ...d, park: false }), parked = renderPack({ ...d, park: true });
-    expect(parked.sharedBytes).toBe(kept.sharedBytes);
+    // Kept: V's tile of 128 rows of D + 2 bf16 beside the staged rows; parked: the staged rows alone.
+    expect(kept.sharedBytes).toBe(128 * (2 * d.headDim + 2) * 2);
+    expect(parked.sharedBytes).toBe(128 * d.headDim * 2);
     expect(parked.name).not.toBe(kept.name);
-    expect(parked.source).toMatch(/\*reinterpret_cast<float4\*>\(stage \+ r \* D \+ 8 \* c8\) = make_float4\(x\[0\], x\[1\], x\[2\], x\[3\]\)/);
-    expect(parked.source).toMatch(/reinterpret_cast<float4\*>\(tile\)\[r \* LPR \+ c8\] = make_float4\(x\[4\], x\[5\], x\[6\], x\[7\]\)/);
+    expect(parked.source).toMatch(/dcp_park_bf16\(stage \+ DCP_SLOT\(r, c8\), x\)/);
+    expect(parked.source).toMatch(/dc_load8<float>\(stage, DCP_SLOT\(r, c8\), v\[pass\]\)/);
+    expect(parked.source).not.toMatch(/\btile\b\s*[+\[]/);
     expect(parked.source).not.toMatch(/v\[pass\]\[e\] = x\[e\]/);
     expect(kept.source).toMatch(/v\[pass\]\[e\] = x\[e\]/);
+    // Both round Q's and K's values to bf16 before their amax (the reference's assemble).
+    for (const k of [kept, parked]) expect(k.source).toMatch(/dcp_round_bf16\(x\);\s*(float m = 0\.f;\s*)?#pragma unroll\s*for \(int e = 0; e < 8; \+\+e\) \{/);
     expect(() => renderPack({ ...d, stage: false, park: true })).toThrow(/parked values: an e4m3 pack with staged rows/);
     expect(() => renderPack({ ...d, qk: 'bf16', park: true })).toThrow(/parked values/);
   });

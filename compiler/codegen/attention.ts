@@ -84,9 +84,9 @@ export interface PackDescriptor {
   minBlocks: number;
   passUnroll: number;
   /**
-   * e4m3 packs with staged rows: the block's values parked as floats in shared memory until its
-   * amax is known (half in the lane's own staged row chunks once read, half in V's tile, unused by
-   * Q/K) instead of kept in registers: fewer registers, more CTAs a SM.
+   * e4m3 (and s8) packs with staged rows: the block's values parked as bf16 in shared memory until its
+   * amax is known, each in place of the staged chunk its lane read, and V's rows there too (no tile of
+   * their own): fewer registers and half the shared memory, more CTAs a SM.
    */
   park: boolean;
   /** Deferred GEMM outputs (roots) read in a way the pack cannot dequantize. */
@@ -262,12 +262,14 @@ export function packDescriptor(graph: Graph, node: Node, deferred?: ReadonlyMap<
     rope: ((node.attrs.ropeStyle as string | undefined) ?? 'interleaved') === 'half' ? 'half' : 'interleaved',
     inputs, segments: list, outputs: node.outputs.slice(),
     // 64 registers (4 CTAs of 256 threads) hold the bf16 pack; dequantizing a deferred GEMM's output needs more (3 CTAs: 85).
-    // The e4m3 pack with staged rows parks the block's values in shared memory (64-72 registers; 3 CTAs
-    // of 66 KB a SM); unstaged, it keeps them in registers (2 CTAs: 128). Measured on an H100
-    // (bench/results/attention-pack-2026-11-26.md, -26b.md): head-major CTAs, the e4m3 pack's rows
-    // staged and its values parked are faster; staged bf16 packs, 2 role-heads or 512 threads a CTA
-    // are slower; persistent e4m3 packs about the same, with the RoPE tables staged once a run of
-    // role-heads (1 CTA a SM) slower. The s8 pack (qk='int8') takes the e4m3 pack's settings.
+    // The e4m3 pack with staged rows parks the block's values in shared memory as bf16, in place of its
+    // staged rows (32 KB; 64-72 registers: 3-4 CTAs a SM; bounds of 4 spill in some of Qwen-Image's packs);
+    // unstaged, it keeps them in registers (2 CTAs: 128). Measured on an H100 (bench/results/attention-pack-
+    // 2026-11-26.md, -26b.md; bench/RESULTS.md "Session 23"): head-major CTAs, the e4m3 pack's rows staged
+    // and its values parked are faster (as bf16 at 64 registers 6-7% faster alone than as floats); staged bf16 packs, 2
+    // role-heads or 512 threads a CTA are slower; persistent e4m3 packs about the same, with the RoPE
+    // tables staged once a run of role-heads (1 CTA a SM) slower. The s8 pack (qk='int8') takes the
+    // e4m3 pack's settings.
     threads: 256, group: 1, order: 'heads', stage, persist: 0, park: stage, minBlocks: stage ? 3 : codedQK(qk) ? 2 : list.some((s) => s.dequant) ? 3 : 4, passUnroll: 2,
     ...(undeferrable.length ? { undeferrable } : {}), ...(vquant ? { vquant } : {}),
   };
@@ -507,7 +509,7 @@ export function renderPack(d: PackDescriptor): AttentionKernel {
       };
       const [sb, ss, sh, sd] = s.x.strides;
       if (d.stage) {
-        lines.push('dc_load8<float>(stage, r * D + 8 * c8, x);');
+        lines.push('dc_load8<float>(stage, DCP_SLOT(r, c8), x);');
         prefetch[role].push(`${i ? 'else ' : ''}if (t < ${s.start + s.length}) { const int tl = t - ${s.start}; src = in${s.x.param} + (${offsetExpr(s.x.offset, [['b', sb], ['tl', ss], ['head', sh]])}) + 8 * c8; }`);
       } else lines.push(load8('x', s.x, [['b', sb], ['tl', ss], ['head', sh]], sd));
       const q = s.dequant;
@@ -558,7 +560,7 @@ export function renderPack(d: PackDescriptor): AttentionKernel {
     vmask: vm && { param: vm.param, bool: vm.window.bool, keys: vm.window.keys, at: offsetExpr(vm.window.offset, [['b', vm.window.strides[0]], ['t', vm.window.strides[3]]]) },
   })}`;
   return {
-    name, source, hot: true, grid: d.persist ? Math.min(d.persist, items) : items, block: d.threads * d.group, sharedBytes: d.group * PACK_ROWS * (d.headDim + 2 + (d.stage ? buffers * d.headDim : 0)) * 2,
+    name, source, hot: true, grid: d.persist ? Math.min(d.persist, items) : items, block: d.threads * d.group, sharedBytes: d.group * PACK_ROWS * ((d.park ? 0 : d.headDim + 2) + (d.stage ? buffers * d.headDim : 0)) * 2,
     args: [...d.inputs.map((x) => x.value), ...d.outputs],
   };
 }

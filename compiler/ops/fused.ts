@@ -192,9 +192,14 @@ export function attentionPlan(node: Node, shapeOf: (i: number) => readonly numbe
   return { segments, layouts, q, k, v, outShape, outLayout };
 }
 
-/** Gathers one role's segments into [B, H, S, D] float32, applying the norm/RoPE prologue. */
+/**
+ * Gathers one role's segments into [B, H, S, D] float32, applying the norm/RoPE prologue. With 8-bit
+ * Q·Kᵀ (qk 'fp8' or 'int8') Q's and K's values are rounded to bf16 after it, as the bf16 model holds
+ * q and k, before they are quantized (and the pack parks them in shared memory as bf16).
+ */
 export function assemble(ins: readonly (RuntimeValue | undefined)[], node: Node, role: 'q' | 'k' | 'v', layout: string, total: Dims): Float32Array {
   const segments = attrInt(node, 'segments', 1);
+  const toBf16 = role !== 'v' && ['fp8', 'int8'].includes(attrString(node, 'qk', 'bf16'));
   const eps = attrFloat(node, 'normEps', 1e-6);
   const style = attrString(node, 'ropeStyle', 'interleaved');
   const outBuf = new Float32Array(total.b * total.h * total.s * total.d);
@@ -219,7 +224,8 @@ export function assemble(ins: readonly (RuntimeValue | undefined)[], node: Node,
       }
       const dst = ((b * total.h + h) * total.s + offset + t) * total.d;
       for (let i = 0; i < d.d; i++) {
-        outBuf[dst + i] = cos && sin ? row[i] * cos.get(t * d.d + i) + rotate(style, row, 0, d.d, i) * sin.get(t * d.d + i) : row[i];
+        const y = cos && sin ? row[i] * cos.get(t * d.d + i) + rotate(style, row, 0, d.d, i) * sin.get(t * d.d + i) : row[i];
+        outBuf[dst + i] = toBf16 ? roundToBf16(y) : y;
       }
     }
     offset += d.s;

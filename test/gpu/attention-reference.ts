@@ -26,7 +26,7 @@ export class AttentionReference {
     return this.read(this.pack.inputs[o.param].value, o.offset + index);
   }
 
-  /** Row t of (role, batch, head) after the prologue, fp32. */
+  /** Row t of (role, batch, head) after the prologue, fp32; Q's and K's rounded to bf16 when they are coded (qk 'fp8' or 'int8', as assemble has them). */
   private prologue(role: 'q' | 'k' | 'v', b: number, head: number, t: number): Float32Array {
     const d = this.pack.headDim;
     const seg = this.pack.segments.find((s) => s.role === role && t >= s.start && t < s.start + s.length)!;
@@ -48,6 +48,7 @@ export class AttentionReference {
         x[i] = src[i] * c + rot * s;
       }
     }
+    if (role !== 'v' && this.pack.qk !== 'bf16') for (let i = 0; i < d; i++) x[i] = roundToBf16(x[i]);
     return x;
   }
 
