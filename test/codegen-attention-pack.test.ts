@@ -55,6 +55,7 @@ describe('attention pack', () => {
     for (const k of [kept, parked]) expect(k.source).toMatch(/dcp_round_bf16\(x\);\s*(float m = 0\.f;\s*)?#pragma unroll\s*for \(int e = 0; e < 8; \+\+e\) \{/);
     expect(() => renderPack({ ...d, stage: false, park: true })).toThrow(/parked values: an e4m3 pack with staged rows/);
     expect(() => renderPack({ ...d, qk: 'bf16', park: true })).toThrow(/parked values/);
+    expect(() => renderPack({ ...d, persist: 8, park: true })).toThrow(/a persistent pack without parked values/);
   });
 
   it('stages every per-feature float once, where dcp_lds8 reads lane c8\'s value e', () => {
