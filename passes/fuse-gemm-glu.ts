@@ -20,7 +20,7 @@
  * multiple of the 192-wide tile and its width of 96, and the own kernel takes the GEMM alone
  * (fuse-horizontal never pairs a GLU QLinear).
  */
-import { ownGemmTakes } from '../compiler/codegen/gemm.ts';
+import { gluWindowFits, ownGemmTakes } from '../compiler/codegen/gemm.ts';
 import type { Graph, Node } from '../compiler/ir/graph.ts';
 import { consumers } from '../compiler/ir/graph.ts';
 import { Tensor } from '../compiler/ir/tensor.ts';
@@ -41,19 +41,16 @@ function gluOf(graph: Graph, q: Node, users: Map<string, number[]>, known: Reado
   if (typeof n !== 'number') return undefined;
   const isSwiglu = (i: number | undefined) => i !== undefined && graph.nodes[i].domain === 'dc' && graph.nodes[i].op === 'SwiGLU';
   const first = graph.nodes[readers[0]];
-  if (isSwiglu(readers[0])) return kernelTakes(0, n / 2) ? { lo: 0, width: n / 2, swiglu: readers[0] } : undefined;
+  if (isSwiglu(readers[0])) return gluWindowFits(0, n / 2) ? { lo: 0, width: n / 2, swiglu: readers[0] } : undefined;
   if (first.domain !== '' || first.op !== 'Split' || first.inputs[0] !== y) return undefined;
   const rank = typeOf(graph, y)!.shape!.length, axis = Number(first.attrs.axis ?? 0);
   const sizes = first.inputs[1] ? known.get(first.inputs[1])?.toNumbers() : undefined;
   if ((axis !== -1 && axis !== rank - 1) || !sizes || sizes.length !== first.outputs.length) return undefined;
-  const part = first.outputs.findIndex((p, k) => (users.get(p) ?? []).length === 1 && isSwiglu(users.get(p)![0]) && kernelTakes(sizes.slice(0, k).reduce((a, b) => a + b, 0), sizes[k] / 2));
+  const part = first.outputs.findIndex((p, k) => (users.get(p) ?? []).length === 1 && isSwiglu(users.get(p)![0]) && gluWindowFits(sizes.slice(0, k).reduce((a, b) => a + b, 0), sizes[k] / 2));
   if (part < 0) return undefined;
   const lo = sizes.slice(0, part).reduce((a, b) => a + b, 0);
   return { lo, width: sizes[part] / 2, swiglu: users.get(first.outputs[part])![0], split: readers[0], part, sizes };
 }
-
-/** A window the kernel's epilogue takes: its first column a multiple of the 192-wide tile, its width of 96 (half a tile). */
-const kernelTakes = (lo: number, width: number) => lo % 192 === 0 && width % 96 === 0 && width > 0;
 
 export const makeFuseGemmGlu = (options: { minTiles: number }): Pass => ({
   name: 'fuse-gemm-glu',

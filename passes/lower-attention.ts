@@ -39,7 +39,7 @@
 import { isFloat, onnxCodeOf } from '../compiler/ir/dtype.ts';
 import type { Node } from '../compiler/ir/graph.ts';
 import { attentionPlan } from '../compiler/ops/fused.ts';
-import { codedQK } from '../compiler/ops/packed-attention.ts';
+import { codedQK } from '../compiler/ops/fused.ts';
 import type { Matcher } from './match.ts';
 import { type Rule, rulePass } from './canonicalize/rule.ts';
 

@@ -220,7 +220,7 @@ describe('attention kernels build with nvcc', () => {
             all.set(k.name, k);
             // The layouts the pack may take: role-head pairs a CTA, 512 threads a head, token-major CTAs, rows not staged, persistent.
             if (d.qk === 'fp8' && d.heads % 2 === 0 && d.kvHeads % 2 === 0 && d.segments.some((x) => x.dequant)) {
-              for (const v of [{ group: 2, minBlocks: 1 }, { threads: 512, minBlocks: 1 }, { order: 'tokens' as const }, { stage: false, park: false, minBlocks: 2 }, { persist: 264, park: false, minBlocks: 2 }]) { const kv = renderPack({ ...d, ...v }); all.set(kv.name, kv); }
+              for (const v of [{ group: 2, minBlocks: 1 }, { threads: 512, minBlocks: 1 }, { order: 'tokens' as const }, { stage: false, park: false, minBlocks: 2 }, { persist: 264 }]) { const kv = renderPack({ ...d, ...v }); all.set(kv.name, kv); }
             }
           }
         }

@@ -82,6 +82,15 @@ static __global__ void fill_e4m3(uint8_t* p, size_t n, uint32_t seed, int operan
     p[i] = __nv_fp8_e4m3(v).__x;  // saturating: no NaN code
   }
 }
+// A float rounded to bf16 (to nearest even; no NaN here), as a float.
+static float roundBf16(float f) {
+  uint32_t u;
+  memcpy(&u, &f, 4);
+  u += 0x7fffu + ((u >> 16) & 1u);
+  u &= 0xffff0000u;
+  memcpy(&f, &u, 4);
+  return f;
+}
 static double e4m3Host(int c) {
   const int s = c >> 7, e = (c >> 3) & 15, m = c & 7;
   const double v = e ? std::ldexp(1.0 + m / 8.0, e - 7) : std::ldexp(m / 8.0, -6);
@@ -192,7 +201,7 @@ int main(int argc, char** argv) {
     };
     auto toBf16 = [](std::vector<float>& v) {
       std::vector<uint16_t> b(v.size());
-      for (size_t i = 0; i < v.size(); ++i) { uint32_t u; memcpy(&u, &v[i], 4); u += 0x7fffu + ((u >> 16) & 1u); b[i] = (uint16_t)(u >> 16); u = (uint32_t)b[i] << 16; memcpy(&v[i], &u, 4); }
+      for (size_t i = 0; i < v.size(); ++i) { v[i] = roundBf16(v[i]); uint32_t u; memcpy(&u, &v[i], 4); b[i] = (uint16_t)(u >> 16); }
       return b;
     };
     // One GEMM's epilogue vectors from seeds (the twin's: seed + 10).
@@ -350,7 +359,7 @@ int main(int argc, char** argv) {
     addResidual(refOwn, rows, M, hR, hG);
     if (glu) {
       // GLU: the window's gate and up values rounded to bf16 (the GEMM's Y), silu(g)·u; the columns past it moved down.
-      auto bf = [](double v) { float f = (float)v; uint32_t u; memcpy(&u, &f, 4); u += 0x7fffu + ((u >> 16) & 1u); u &= 0xffff0000u; memcpy(&f, &u, 4); return (double)f; };
+      auto bf = [](double v) { return (double)roundBf16((float)v); };
       std::vector<double> y((size_t)R * NY);
       for (int r = 0; r < R; ++r) for (long c = 0; c < NY; ++c) {
         const double* src = &refOwn[(size_t)r * N];

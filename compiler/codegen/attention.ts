@@ -19,7 +19,8 @@ import type { DType } from '../ir/dtype.ts';
 import { type Graph, type Node, producers } from '../ir/graph.ts';
 import { inlineConstantAll } from '../onnx/constants.ts';
 import { attentionInput, fp8PvTile } from '../ops/fused.ts';
-import { PACK_ROWS, codedQK, packedHeadDim, padRows } from '../ops/packed-attention.ts';
+import { codedQK } from '../ops/fused.ts';
+import { PACK_ROWS, packedHeadDim, padRows } from '../ops/packed-attention.ts';
 import { ROOT } from '../paths.ts';
 import { type StridedView, resolveView } from './views.ts';
 import type { Deferred } from './dequant.ts';
@@ -482,8 +483,6 @@ export function renderPack(d: PackDescriptor): AttentionKernel {
   if (d.heads % d.group || d.kvHeads % d.group || d.threads * d.group > 1024) fail(where, 'a group of role-heads dividing heads and kv heads, at most 1024 threads', `${d.group} of ${d.heads}/${d.kvHeads}`);
   if (d.stage && !d.segments.every((s) => stageable(d.inputs[s.x.param].type, s.x))) fail(where, 'bf16 rows in runs of 8 to stage', JSON.stringify(d.segments.map((s) => [d.inputs[s.x.param].type, s.x])));
   if (d.persist && !d.stage) fail(where, 'a persistent pack with staged rows', 'stage off');
-  // Parked, V's transposed reads cross lanes in the staged rows, which the next item's copies overwrite.
-  if (d.persist && d.park) fail(where, 'a persistent pack without parked values', 'park on');
   if (d.park && !(codedQK(d.qk) && d.stage)) fail(where, 'parked values: an e4m3 pack with staged rows (or an s8 one)', JSON.stringify({ qk: d.qk, stage: d.stage }));
   const loads = { q: [] as string[], k: [] as string[], v: [] as string[] };
   // RoPE table rows prefetched into L1 a pass ahead (their loads' latency was a fifth of the pack: bench/RESULTS.md

@@ -113,6 +113,8 @@ const stagedScales = (d: Pick<GemmDescriptor, 'epilogue' | 'schedule'>) => d.epi
  * column scales, BN biases, 128 token scales each; residual: its 16-byte records a gate row instead of the
  * column scales and biases), the barriers (two more a consumer for the residual epilogue's R).
  */
+/** A GLU window the epilogue takes: its first W row at a multiple of the 192-wide tile, its width of 96 rows (half a tile) or a multiple. */
+export const gluWindowFits = (lo: number, width: number) => Number.isInteger(lo) && Number.isInteger(width) && lo >= 0 && width >= 96 && lo % 192 === 0 && width % 96 === 0;
 export const gemmSharedBytes = (d: Pick<GemmDescriptor, 'bn' | 'stages' | 'out'> & Partial<Pick<GemmDescriptor, 'epilogue' | 'schedule' | 'residual'>>) =>
   1024 + d.stages * (128 * 128 + d.bn * 128) + (d.out === 'fp32' ? 0 : 2 * (d.residual ? d.bn / 64 : 2) * 8192)
   + (d.residual ? 2 * (Math.max(...d.residual.gemms.map(gateRows)) * (d.bn / 2) * 16 + 128 * 4) + 32
@@ -157,7 +159,7 @@ function render(d: GemmDescriptor): RenderedKernel {
   if (d.glu) {
     const { lo, width } = d.glu;
     if (d.schedule !== 'pingpong' || d.epilogue !== 'scaled' || d.bias || d.out === 'fp32' || d.bn !== 192 || d.twinM !== undefined || d.residual) fail(where, 'the GLU epilogue in the ping-pong schedule, 192 wide, with scales and no bias, a bf16 Y, no twin and no residual', `${d.schedule ?? 'cooperative'}, ${d.bn} wide, ${d.epilogue}${d.bias ? ', bias' : ''}, ${d.out ?? 'bf16'}${d.twinM !== undefined ? ', twin' : ''}${d.residual ? ', residual' : ''}`);
-    if (!(Number.isInteger(lo) && Number.isInteger(width) && lo >= 0 && width >= 96 && lo % 192 === 0 && width % 96 === 0 && lo + 2 * width <= d.n)) fail(where, 'a GLU window of W rows at a multiple of 192, 2 x width rows (width a multiple of 96) within N', `[${lo}, ${width}] of ${d.n}`);
+    if (!(gluWindowFits(lo, width) && lo + 2 * width <= d.n)) fail(where, 'a GLU window of W rows at a multiple of 192, 2 x width rows (width a multiple of 96) within N', `[${lo}, ${width}] of ${d.n}`);
     // Before the window: a tile past it starts at Y's column n0 - width, off the amax epilogue's 64-column chunks where width is an odd multiple of 96.
     if (d.amax?.gemms.some((a) => a.lo < a.hi && a.hi > lo)) fail(where, `amax windows before the GLU outputs (Y's columns from ${lo})`, JSON.stringify(d.amax.gemms));
   }

@@ -197,7 +197,7 @@ const stageable = (inp: EwInput) => inp.vector && ['bf16', 'half', 'float'].incl
  * "Session 21", call R1): Qwen-Image's LayerNorm+Modulate+Quantize 38.1 -> 37.5 µs, outputs identical.
  */
 const RUN_ROWS = 1024;
-export function runRows(inp: Pick<EwInput, 'rowDims'>): number {
+function runRows(inp: Pick<EwInput, 'rowDims'>): number {
   let run = 1, d = inp.rowDims.length - 1;
   for (; d >= 0 && (inp.rowDims[d].stride === 0 || inp.rowDims[d].size === 1); d--) run *= inp.rowDims[d].size;
   return d >= 0 && run >= RUN_ROWS ? run : 0;

@@ -199,7 +199,7 @@ export function attentionPlan(node: Node, shapeOf: (i: number) => readonly numbe
  */
 export function assemble(ins: readonly (RuntimeValue | undefined)[], node: Node, role: 'q' | 'k' | 'v', layout: string, total: Dims): Float32Array {
   const segments = attrInt(node, 'segments', 1);
-  const toBf16 = role !== 'v' && ['fp8', 'int8'].includes(attrString(node, 'qk', 'bf16'));
+  const toBf16 = role !== 'v' && codedQK(attrString(node, 'qk', 'bf16'));
   const eps = attrFloat(node, 'normEps', 1e-6);
   const style = attrString(node, 'ropeStyle', 'interleaved');
   const outBuf = new Float32Array(total.b * total.h * total.s * total.d);
@@ -266,6 +266,8 @@ export function kScaleGroup(node: Node): number {
   if (k !== 'block' && k !== 'token') fail(`${node.op} node '${node.name}'`, "kScale of 'block' or 'token'", `'${k}'`);
   return k === 'token' ? 1 : QK_BLOCK;
 }
+/** Whether Q and K are 8-bit codes with fp32 scales (e4m3: qk='fp8', s8: qk='int8'; packed so by AttentionPack). */
+export const codedQK = (qk: string) => qk === 'fp8' || qk === 'int8';
 /** An attention node's Q·Kᵀ recipe, checked: qk ('bf16' | 'fp8' | 'int8') and tokens per K scale (kScale='token' only with int8). */
 export function qkRecipe(node: Node, where: string): { qk: 'bf16' | 'fp8' | 'int8'; kGroup: number } {
   const qk = attrString(node, 'qk', 'bf16');

@@ -54,13 +54,11 @@ import type { Node } from '../ir/graph.ts';
 import type { Tensor } from '../ir/tensor.ts';
 import { E4M3_MAX, roundE4M3 } from '../quant/formats.ts';
 import { roundTo } from './elementwise.ts';
-import { QK_BLOCK, assemble, attentionPlan, checkKeyMaskShape, fp8PvTile, fp8PvWeights, kScaleGroup, keyMaskKeep, qkRecipe, quantizeChannels, s8Code, s8Scale } from './fused.ts';
+import { QK_BLOCK, assemble, attentionPlan, checkKeyMaskShape, codedQK, fp8PvTile, fp8PvWeights, kScaleGroup, keyMaskKeep, qkRecipe, quantizeChannels, s8Code, s8Scale } from './fused.ts';
 import { type OpDef, type RuntimeValue, attrFloat, attrInt, attrString, broadcastIndex, broadcastShapes, newTensor, optionalTensor, out, tensorArg } from './op.ts';
 
 /** Token padding of every packed operand: the attention kernel's tile height and the fp8 block. */
 export const PACK_ROWS = QK_BLOCK;
-/** Whether Q and K are packed as 8-bit codes with fp32 scales (e4m3: qk='fp8', s8: qk='int8'). */
-export const codedQK = (qk: string) => qk === 'fp8' || qk === 'int8';
 /** Padded head dim: 64 or 128 in bf16; 8-bit rows are always 128 values (one 128-byte row). */
 export const packedHeadDim = (d: number, qk: string) => (codedQK(qk) || d > 64 ? 128 : 64);
 export const padRows = (s: number) => Math.ceil(s / PACK_ROWS) * PACK_ROWS;

@@ -208,18 +208,13 @@ const qlinear: OpDef = {
       const [m] = elementwiseOps.Mul.exec([y, tensorArg(ins, 5, node)], { ...node, op: 'Mul' }) as Tensor[];
       return elementwiseOps.Add.exec([tensorArg(ins, 6, node), m], { ...node, op: 'Add' });
     }
-    const glu = gluWindow(node);
-    if (glu) {
-      const { glu: _, amax, ...attrs } = node.attrs;
-      const [y] = qlinear.exec(ins.slice(0, 5), { ...node, inputs: node.inputs.slice(0, 5), attrs }) as Tensor[];
-      const g = applyGlu(y, glu, node);
-      return amax ? [g, columnAmax(g, amaxWindow(node)!, node, optionalTensor(ins, 7))] : [g];
-    }
-    const amax = amaxWindow(node);
-    if (amax) {
-      const { amax: _, ...attrs } = node.attrs;
-      const [y] = qlinear.exec(ins.slice(0, 5), { ...node, inputs: node.inputs.slice(0, 5), attrs }) as Tensor[];
-      return [y, columnAmax(y, amax, node, optionalTensor(ins, 7))];
+    const glu = gluWindow(node), amax = amaxWindow(node);
+    if (glu || amax) {
+      // The plain GEMM's y, then the GLU window over it, then the amax of what the node outputs.
+      const { glu: _g, amax: _a, ...attrs } = node.attrs;
+      const [raw] = qlinear.exec(ins.slice(0, 5), { ...node, inputs: node.inputs.slice(0, 5), attrs }) as Tensor[];
+      const y = glu ? applyGlu(raw, glu, node) : raw;
+      return amax ? [y, columnAmax(y, amax, node, optionalTensor(ins, 7))] : [y];
     }
     const transB = attrInt(node, 'transB', 0) === 1;
     const xq = tensorArg(ins, 0, node), wq = tensorArg(ins, 2, node);

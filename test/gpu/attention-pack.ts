@@ -63,6 +63,8 @@ const VARIANTS: Record<string, Variant> = {
   persist: { persist: 264, park: false, minBlocks: 2 },
   // Bounds of 4 CTAs a SM (64 registers): Flux.2's joint pack then builds at 64 (72 by default); some of Qwen-Image's spill.
   b4: { minBlocks: 4 },
+  // Persistent with the values parked (the loop's barrier ahead of the next item's copies).
+  parkPersist: { persist: 264 },
 };
 
 const typeOf = (g: Graph, v: string) => g.types.get(v) as unknown as { dtype: DType; shape: number[] };

@@ -10,7 +10,7 @@
 import type { AttentionDescriptor, Operand, PackDescriptor } from '../../compiler/codegen/attention.ts';
 import { E4M3_MAX, roundE4M3 } from '../../compiler/quant/formats.ts';
 import { roundToBf16 } from '../../compiler/ir/dtype.ts';
-import { fp8PvWeights, maskDrops, s8Code, s8Scale } from '../../compiler/ops/fused.ts';
+import { codedQK, fp8PvWeights, maskDrops, s8Code, s8Scale } from '../../compiler/ops/fused.ts';
 
 /** Element getter of kernel input `param` of the pack (by root value name for the attention's mask). */
 export type Reader = (value: string, index: number) => number;
@@ -48,7 +48,7 @@ export class AttentionReference {
         x[i] = src[i] * c + rot * s;
       }
     }
-    if (role !== 'v' && this.pack.qk !== 'bf16') for (let i = 0; i < d; i++) x[i] = roundToBf16(x[i]);
+    if (role !== 'v' && codedQK(this.pack.qk)) for (let i = 0; i < d; i++) x[i] = roundToBf16(x[i]);
     return x;
   }
 
