@@ -14,7 +14,10 @@ import { type PackDescriptor, packDescriptor, renderPack } from '../compiler/cod
 import { deferDequant } from '../compiler/codegen/plan.ts';
 import { renderUnit } from '../compiler/codegen/render.ts';
 import { FULL_MODELS, fullModelPath } from '../compiler/full-models.ts';
+import { horizontalFor, ownGemmFor } from '../compiler/compile.ts';
 import { inferTypes } from '../compiler/ir/infer.ts';
+import { rebatch } from '../compiler/ir/rebatch.ts';
+import { resequence } from '../compiler/ir/resequence.ts';
 import { specialise } from '../compiler/ir/specialise.ts';
 import { importOnnx } from '../compiler/onnx/import.ts';
 import { pipelineFor, runPipeline } from '../passes/pipeline.ts';
@@ -27,6 +30,15 @@ function packs(file: string, shapes: Record<string, number> = {}): PackDescripto
   const passes = pipelineFor(insertQuantize({ ...defaultPolicy('fp8'), attention: 'fp8' }));
   const g = runPipeline(inferTypes(specialise(importOnnx(file).graph, shapes)), { passes }).graph;
   const deferred = deferDequant(g);
+  return ops(g, 'AttentionPack').map((n) => packDescriptor(g, n, deferred));
+}
+
+/** The packs as `npx compile --target h100` emits them (default policy, horizontal passes, the own GEMM; `cfg`: Qwen-Image's pipeline module, 32 text tokens and batch 2). */
+function production(file: string, shapes: Record<string, number>, cfg = false): PackDescriptor[] {
+  const policy = defaultPolicy('fp8');
+  const g0 = specialise(importOnnx(file).graph, shapes);
+  const g = runPipeline(inferTypes(cfg ? rebatch(resequence(g0, 32), 2) : g0), { passes: pipelineFor(insertQuantize(policy, 'h100'), horizontalFor(policy, 'h100')) }).graph;
+  const deferred = deferDequant(g, ownGemmFor(policy, 'h100'));
   return ops(g, 'AttentionPack').map((n) => packDescriptor(g, n, deferred));
 }
 
@@ -46,13 +58,16 @@ describe('attention pack', () => {
     expect(kept.sharedBytes).toBe(128 * (2 * d.headDim + 2) * 2);
     expect(parked.sharedBytes).toBe(128 * d.headDim * 2);
     expect(parked.name).not.toBe(kept.name);
-    expect(parked.source).toMatch(/dc_store8<float>\(stage, DCP_SLOT\(r, c8\), x\);(  \/\/ parked as e4m3's)?\n/);
+    // Parked: each row's values rounded to bf16 pairs once, their magnitudes' max taken on the pairs, the pairs stored.
+    expect(parked.source).toMatch(/const __nv_bfloat162 p2 = __floats2bfloat162_rn\(x\[2 \* k\], x\[2 \* k \+ 1\]\);\s*h\[k\] = [^\n]*\n\s*amax2 = dcp_max_bf16x2\(amax2, h\[k\] & 0x7fff7fffu\);\s*\}\s*\*reinterpret_cast<uint4\*>\(stage \+ DCP_SLOT\(r, c8\)\) = make_uint4\(h\[0\], h\[1\], h\[2\], h\[3\]\);/);
     expect(parked.source).toMatch(/dc_load8<float>\(stage, DCP_SLOT\(r, c8\), v\[pass\]\)/);
     expect(parked.source).not.toMatch(/\btile\b\s*[+\[]/);
     expect(parked.source).not.toMatch(/v\[pass\]\[e\] = x\[e\]/);
     expect(kept.source).toMatch(/v\[pass\]\[e\] = x\[e\]/);
-    // Both round Q's and K's values to bf16 before their amax (the reference's assemble).
-    for (const k of [kept, parked]) expect(k.source).toMatch(/dcp_round_bf16\(x\);\s*(float m = 0\.f;\s*)?#pragma unroll\s*for \(int e = 0; e < 8; \+\+e\) \{/);
+    // Kept: rounded to bf16 (the reference's assemble) before the amax and the registers.
+    expect(kept.source).toMatch(/dcp_round_bf16\(x\);\s*#pragma unroll\s*for \(int e = 0; e < 8; \+\+e\) \{\s*v\[pass\]\[e\] = x\[e\];\s*amax = fmaxf\(amax, fabsf\(x\[e\]\)\);/);
+    // The codes by dc_qdiv1 where the block's scale has k = 1, by dc_qdiv otherwise: one branch a CTA.
+    for (const k of [kept, parked]) expect(k.source).toMatch(/if \(qd\.k == 1\.f\) writeRows\(dcp_flag<true>\(\)\); else writeRows\(dcp_flag<false>\(\)\);/);
     expect(() => renderPack({ ...d, stage: false, park: true })).toThrow(/parked values: an e4m3 pack with staged rows/);
     expect(() => renderPack({ ...d, qk: 'bf16', park: true })).toThrow(/parked values/);
     // Persistent and parked: the loop's barrier comes before the next item's rows are copied into the buffer V's
@@ -80,8 +95,28 @@ describe('attention pack', () => {
     expect(source).toMatch(/dcp_lds8\(dq_s \+ \d+, c8, D \/ 2, w\);/);
   });
 
-  it('full-size e4m3 packs park their values: 3 CTAs of 256 threads a SM, no spills (sm_90a)', async () => {
-    const list = [...packs(fullModelPath('flux2_dev'), FULL_MODELS.flux2_dev), ...packs(fullModelPath('qwen_image'))];
+  it('reads a block that lies in one segment with its pointers set once an item (ROWS_UNIFORM); a straddling block row by row', () => {
+    // Flux.2's joint pack: 512 text tokens, then 4096 image tokens; Qwen-Image's: 32 text tokens first (as its pipeline runs it).
+    const [joint] = production(fullModelPath('flux2_dev'), FULL_MODELS.flux2_dev);
+    const source = renderPack(joint).source;
+    expect(joint.segments.filter((s) => s.role === 'q').map((s) => [s.start, s.length])).toEqual([[0, 512], [512, 4096]]);
+    for (const [lo, hi] of [[0, 512], [512, 4608]]) expect(source).toContain(`if (t0 >= ${lo} && t0 + 128 <= ${hi}) {`);
+    expect(source).toMatch(/if \(uni\) \{\s*\/\/[^\n]*\n\s*dc_load8<float>\(stage, DCP_SLOT\(r, c8\), x\);/);
+    // The row-by-row loads remain for the others (their segment chosen by t).
+    expect(source).toMatch(/\} else \{\s*#pragma unroll\s*for \(int e = 0; e < 8; \+\+e\) \{ x\[e\] = 0\.f;/);
+    const [qwen] = production(fullModelPath('qwen_image'), {}, true);
+    expect(qwen.segments.filter((s) => s.role === 'q').map((s) => [s.start, s.length])).toEqual([[0, 32], [32, 4096]]);
+    // The first block straddles text and image tokens (row by row); from t0 = 128 on, the image segment's tables.
+    const q = renderPack(qwen).source;
+    expect(q).toContain('if (t0 >= 0 && t0 + 128 <= 32) {');
+    expect(q).toMatch(/if \(t0 >= 32 && t0 \+ 128 <= 4128\) \{ const int tl = t0 - 32; uni = true;[^\n]* ucsP = in\d+; usnP = in\d+;/);
+    // Segments whose token strides differ keep the row-by-row loads alone.
+    const odd = { ...joint, segments: joint.segments.map((s, i) => (i === 0 && s.cos ? { ...s, cos: { ...s.cos, strides: [s.cos.strides[0] * 2, 1] } } : s)) };
+    expect(renderPack(odd).source).not.toContain('if (uni) {');
+  });
+
+  it('full-size e4m3 packs as the models run them park their values: 3 CTAs of 256 threads a SM, no spills (sm_90a)', async () => {
+    const list = [...production(fullModelPath('flux2_dev'), FULL_MODELS.flux2_dev), ...production(fullModelPath('qwen_image'), {}, true)];
     const kernels = new Map(list.map((d) => renderPack(d)).map(({ args: _, ...k }) => [k.name, k]));
     expect(kernels.size).toBe(3); // Flux.2 joint and single-stream, Qwen-Image joint
     for (const d of list) expect([d.stage, d.park, d.minBlocks, d.threads]).toEqual([true, true, 3, 256]);

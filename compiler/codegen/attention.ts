@@ -493,6 +493,21 @@ export function renderPack(d: PackDescriptor): AttentionKernel {
   // same for every row: staged once per CTA in shared memory as floats (per segment of the CTA's
   // role: D scales, D biases, D weights, each in dcp_lds8's order), read per row from there.
   const staged: string[] = [];
+  // ROWS_UNIFORM: where an item's 128 rows lie in one segment of its role (every block but one straddling
+  // two segments, or running past the role's length), the row pass takes that segment's pointers and dq_s
+  // offsets once an item instead of choosing a segment every row (the choice, the zeroed defaults and 64-bit
+  // addresses were a sixth of the pack's instructions: bench/RESULTS.md "Session 24"). Staged packs whose
+  // segments' token strides agree (the strides are the kernel's constants) and whose tables and token
+  // scales are float vectors.
+  const uniformX = { q: [] as string[], k: [] as string[], v: [] as string[] };
+  const uniformRow = { q: [] as string[], k: [] as string[], v: [] as string[] };
+  // Token strides (kernel constants); each segment's token-scale and table parameters with int offsets (a
+  // parameter every segment shares folds to a constant).
+  const strides = { x: new Set<number>(), tok: new Set<number>(), cos: new Set<number>(), sin: new Set<number>() };
+  let tablesShareOffsets = true;
+  const fitsInt = (v: number) => v < 2 ** 31;
+  let uniformOk = d.stage;
+  const vectorRows = (o: Operand) => d.inputs[o.param].type === 'float' && o.strides[1] === 1 && o.offset % 8 === 0 && o.strides[0] % 8 === 0;
   const pos = '((i & 7) >> 2) * (D / 2) + (i >> 3) * 4 + (i & 3)';
   let stagedFloats = 0;
   const roleIndex = { q: 0, k: 1, v: 2 } as const;
@@ -509,6 +524,10 @@ export function renderPack(d: PackDescriptor): AttentionKernel {
           : `for (int e = 0; e < 8; ++e) ${what}[e] = dc_load<float>(in${o.param}, ${at} + (long long)(${col} + e) * ${last}LL);`;
       };
       const [sb, ss, sh, sd] = s.x.strides;
+      const inBlock = (body: string) => `${i ? 'else ' : ''}if (t0 >= ${s.start} && t0 + 128 <= ${s.start + s.length}) {${/\btl\b/.test(body) ? ` const int tl = t0 - ${s.start};` : ''} ${body} }`;
+      const assigns: string[] = ['uni = true;'];
+      strides.x.add(ss);
+      uniformX[role].push(inBlock(`ux = in${s.x.param} + (${offsetExpr(s.x.offset, [['b', sb], ['tl', ss], ['head', sh]])}) + 8 * c8;`));
       if (d.stage) {
         lines.push('dc_load8<float>(stage, DCP_SLOT(r, c8), x);');
         prefetch[role].push(`${i ? 'else ' : ''}if (t < ${s.start + s.length}) { const int tl = t - ${s.start}; src = in${s.x.param} + (${offsetExpr(s.x.offset, [['b', sb], ['tl', ss], ['head', sh]])}) + 8 * c8; }`);
@@ -522,13 +541,18 @@ export function renderPack(d: PackDescriptor): AttentionKernel {
         const tok = offsetExpr(q.tok0, [['b', q.tokB], ['tl', q.tokS]]);
         const bias = q.bias === undefined ? '' : ` dcp_lds8(dq_s + ${j + d.headDim}, c8, D / 2, b_);`;
         lines.push(`{ const float r_ = dc_load<float>(in${q.xs}, ${tok}); float s_[8]${bias ? ', b_[8]' : ''}; dcp_lds8(dq_s + ${j}, c8, D / 2, s_);${bias}\n#pragma unroll\n      for (int e = 0; e < 8; ++e) x[e] = x[e] * r_ * s_[e]${bias ? ' + b_[e]' : ''}; }`);
-      }
+        if (d.inputs[q.xs].type !== 'float') uniformOk = false;
+        strides.tok.add(q.tokS);
+        if (!fitsInt(q.tok0 + (d.batch - 1) * q.tokB + s.length * q.tokS)) uniformOk = false;
+        assigns.push(`udq = true; utokP = in${q.xs}; utokAt = (int)(${tok}); usOff = ${j}; ubOff = ${q.bias === undefined ? -1 : j + d.headDim};`);
+      } else assigns.push('udq = false;');
       if (s.norm) {
         const j = roleFloats, n = s.norm;
         staged.push(`if (role == ${roleIndex[role]}) for (int i = tid; i < D; i += T) dq_s[${j} + ${pos}] = dc_load<float>(in${n.param}, ${offsetExpr(n.offset, [['i', n.strides[0]]])});`);
         roleFloats += d.headDim;
         lines.push(`dcp_lds8(dq_s + ${j}, c8, D / 2, w);`, 'norm = true;');
-      }
+        assigns.push(`unorm = true; uwOff = ${j};`);
+      } else assigns.push('unorm = false;');
       stagedFloats = Math.max(stagedFloats, roleFloats);
       if (s.cos && s.sin && role !== 'v') {
         lines.push(load8('cs', s.cos, [['tl', s.cos.strides[0]]], s.cos.strides[1]));
@@ -536,10 +560,28 @@ export function renderPack(d: PackDescriptor): AttentionKernel {
         // Token tp's table rows (this lane's 8 values of each) into L1 ahead of their loads.
         const ahead = (o: Operand) => `dcp_prefetch_l1(in${o.param} + (${offsetExpr(o.offset, [['tl', o.strides[0]]])}) + 8LL * c8 * ${o.strides[1]}LL);`;
         tables[role].push(`${tables[role].length ? 'else ' : ''}if (tp >= ${s.start} && tp < ${s.start + s.length}) { const int tl = tp - ${s.start}; ${ahead(s.cos)} ${ahead(s.sin)} }`);
-      }
+        if (!vectorRows(s.cos) || !vectorRows(s.sin)) uniformOk = false;
+        strides.cos.add(s.cos.strides[0]);
+        strides.sin.add(s.sin.strides[0]);
+        if (s.cos.offset !== s.sin.offset || s.cos.strides[0] !== s.sin.strides[0]) tablesShareOffsets = false;
+        if (![s.cos, s.sin].every((o) => fitsInt(o.offset + s.length * o.strides[0] + d.headDim))) uniformOk = false;
+        const at = (o: Operand) => `(int)(${offsetExpr(o.offset, [['tl', o.strides[0]]])}) + 8 * c8`;
+        assigns.push(`urope = true; ucsP = in${s.cos.param}; usnP = in${s.sin.param}; ucsAt = ${at(s.cos)}; usnAt = ${at(s.sin)};`);
+      } else assigns.push('urope = false;');
+      uniformRow[role].push(inBlock(assigns.join(' ')));
       loads[role].push(`${i ? 'else ' : ''}if (t < ${s.start + s.length}) { const int tl = t - ${s.start}; ${lines.join(' ')} }`);
     });
   }
+  if (Object.values(strides).some((set) => set.size > 1)) uniformOk = false;
+  const one = (set: Set<number>) => [...set][0] ?? 0;
+  const uniform = uniformOk
+    ? {
+      x: uniformX, row: uniformRow, dequant: d.segments.some((s) => s.dequant),
+      strides: { x: one(strides.x), tok: one(strides.tok), cos: one(strides.cos), sin: one(strides.sin) },
+      // Where every segment's sin rows sit where its cos rows do (the same offsets), one offset serves both.
+      sinAt: tablesShareOffsets ? 'ucsAt' : 'usnAt',
+    }
+    : undefined;
   const vq = d.vquant;
   if (vq && (d.qk !== 'fp8' || d.persist || d.group !== 1 || d.threads < d.dp || vq.amax.length !== d.segments.length / 3 || vq.amax.some((a) => d.inputs[a]?.type !== 'float'))) fail(where, "vquant with qk='fp8', a CTA per item of one role-head, a thread a channel, a float amax a segment", JSON.stringify({ qk: d.qk, persist: d.persist, group: d.group, amax: vq.amax.map((a) => d.inputs[a]?.type) }));
   const params = [
@@ -555,7 +597,9 @@ export function renderPack(d: PackDescriptor): AttentionKernel {
   const items = tokenBlocks * (roleHeads / d.group) * d.batch, buffers = d.persist ? 2 : 1;
   const source = `${helpers()}\n${vq ? `${E4M3_PACK}\n${VT8_CHUNK}\n` : ''}${env.render('attention_pack.cu.njk', {
     name, params, headDim: d.headDim, dp: d.dp, tokenBlocks, roleHeads, heads: d.heads, kvHeads: d.kvHeads, seqQ: d.seqQ, seqKv: d.seqKv,
-    seqQPad, seqKvPad, loads, prefetch, tables, stage: d.stage, persist: d.persist, items, buffers, staged, stagedFloats, anyNorm: d.segments.some((s) => s.norm), rope: d.segments.some((s) => s.cos) ? d.rope : 'none',
+    seqQPad, seqKvPad, loads, prefetch, tables, stage: d.stage, persist: d.persist, items, buffers, staged, stagedFloats, anyNorm: d.segments.some((s) => s.norm),
+    uniform,
+    rope: d.segments.some((s) => s.cos) ? d.rope : 'none',
     eps: d.eps, fp8: codedQK(d.qk), int8: d.qk === 'int8', kRows: d.kScale === 'token', threads: d.threads, group: d.group, order: d.order, minBlocks: d.minBlocks, passUnroll: d.passUnroll, park: d.park,
     vquant: !!vq, vamax: vq?.amax ?? [],
     vmask: vm && { param: vm.param, bool: vm.window.bool, keys: vm.window.keys, at: offsetExpr(vm.window.offset, [['b', vm.window.strides[0]], ['t', vm.window.strides[3]]]) },

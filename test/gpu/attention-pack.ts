@@ -3,9 +3,11 @@
  * timings of both, driven from the CPU machine.
  *
  *   npx tsx test/gpu/attention-pack.ts prepare DIR [BASE_ROOT]
- *       the real pack nodes of flux2_dev (joint and single-stream) and qwen_image at full size and
- *       of the tiny fixtures, as the compiler emits them (deferred FP8 GEMM outputs dequantized
- *       as the pack loads: plan.ts deferDequant), qk = fp8 (the transformers' default) and bf16.
+ *       the real pack nodes of flux2_dev (joint and single-stream) and qwen_image at full size
+ *       (Qwen-Image as its pipeline runs it: 32 text tokens, both CFG passes as batch 2) and of the
+ *       tiny fixtures, as `npx compile --target h100` emits them (the horizontal passes, V's amax from
+ *       its GEMMs; deferred GEMM outputs dequantized as the pack loads where the own GEMM does not
+ *       scale them: plan.ts deferDequant), qk = fp8 (the transformers' default) and bf16.
  *       Each case: the baseline kernel (the pack of BASE_ROOT, a checkout of another commit, e.g.
  *       a `git worktree` of HEAD; default: this checkout) and this checkout's pack with its
  *       variants (VARIANTS), all built for sm_90a into DIR/kernels.cubin, launched on the same
@@ -26,6 +28,9 @@ import { bytesFor, type DType } from '../../compiler/ir/dtype.ts';
 import { FULL_MODELS, fullModelPath } from '../../compiler/full-models.ts';
 import type { Graph, Node } from '../../compiler/ir/graph.ts';
 import { inferTypes } from '../../compiler/ir/infer.ts';
+import { rebatch } from '../../compiler/ir/rebatch.ts';
+import { resequence } from '../../compiler/ir/resequence.ts';
+import { horizontalFor, ownGemmFor } from '../../compiler/compile.ts';
 import { specialise } from '../../compiler/ir/specialise.ts';
 import { importOnnx } from '../../compiler/onnx/import.ts';
 import { ROOT } from '../../compiler/paths.ts';
@@ -34,7 +39,12 @@ import { insertQuantize } from '../../passes/quantize/insert.ts';
 import { defaultPolicy } from '../../passes/quantize/policy.ts';
 import { KIND, WIDTH, type ElemType } from './attention-data.ts';
 
-interface Spec { name: string; model: string; shapes?: Record<string, number>; attention: 'bf16' | 'fp8'; segments: number; full: boolean }
+/**
+ * `attention`: the policy's (`auto`, the default: FP8 Q·Kᵀ and P·V, V coded by the pack from its GEMMs' amax;
+ * `fp8`: FP8 Q·Kᵀ, bf16 P·V), `qk` the pack's; `cfg`: Qwen-Image as its pipeline compiles it (32 text tokens,
+ * both CFG passes as batch 2).
+ */
+interface Spec { name: string; model: string; shapes?: Record<string, number>; cfg?: boolean; attention: 'bf16' | 'fp8' | 'auto'; qk?: 'fp8'; segments: number; full: boolean }
 type Variant = Partial<Pick<PackDescriptor, 'threads' | 'group' | 'order' | 'stage' | 'persist' | 'park' | 'minBlocks' | 'passUnroll'>>;
 
 const tiny = (m: string) => join(ROOT, 'models', 'tiny', m, 'model.onnx');
@@ -42,11 +52,12 @@ const full = fullModelPath;
 const FLUX = FULL_MODELS.flux2_dev;
 
 const SPECS: Spec[] = [
-  { name: 'flux2_joint_fp8', model: full('flux2_dev'), shapes: FLUX, attention: 'fp8', segments: 2, full: true },
+  { name: 'flux2_joint_auto', model: full('flux2_dev'), shapes: FLUX, attention: 'auto', qk: 'fp8', segments: 2, full: true },
+  { name: 'flux2_single_auto', model: full('flux2_dev'), shapes: FLUX, attention: 'auto', qk: 'fp8', segments: 1, full: true },
+  { name: 'qwen_image_auto', model: full('qwen_image'), cfg: true, attention: 'auto', qk: 'fp8', segments: 2, full: true },
   { name: 'flux2_single_fp8', model: full('flux2_dev'), shapes: FLUX, attention: 'fp8', segments: 1, full: true },
-  { name: 'qwen_image_fp8', model: full('qwen_image'), attention: 'fp8', segments: 2, full: true },
   { name: 'flux2_single_bf16', model: full('flux2_dev'), shapes: FLUX, attention: 'bf16', segments: 1, full: true },
-  { name: 'qwen_image_bf16', model: full('qwen_image'), attention: 'bf16', segments: 2, full: true },
+  { name: 'qwen_image_bf16', model: full('qwen_image'), cfg: true, attention: 'bf16', segments: 2, full: true },
   { name: 'tiny_flux2_joint_fp8', model: tiny('flux2'), attention: 'fp8', segments: 2, full: false },
   { name: 'tiny_flux2_single_bf16', model: tiny('flux2'), attention: 'bf16', segments: 1, full: false },
   { name: 'tiny_qwen_image_fp8', model: tiny('qwen_image'), attention: 'fp8', segments: 2, full: false },
@@ -70,9 +81,12 @@ const VARIANTS: Record<string, Variant> = {
 const typeOf = (g: Graph, v: string) => g.types.get(v) as unknown as { dtype: DType; shape: number[] };
 const numel = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
 
+/** The graph as `npx compile --target h100` makes it (the horizontal passes too: V's amax from its GEMMs). */
 function compile(spec: Spec): Graph {
-  const passes = pipelineFor(insertQuantize({ ...defaultPolicy('fp8'), attention: spec.attention }));
-  return runPipeline(inferTypes(specialise(importOnnx(spec.model).graph, spec.shapes ?? {})), { passes }).graph;
+  const policy = { ...defaultPolicy('fp8'), attention: spec.attention };
+  const passes = pipelineFor(insertQuantize(policy, 'h100'), horizontalFor(policy, 'h100'));
+  const g = specialise(importOnnx(spec.model).graph, spec.shapes ?? {});
+  return runPipeline(inferTypes(spec.cfg ? rebatch(resequence(g, 32), 2) : g), { passes }).graph;
 }
 
 interface Case { name: string; kernels: { label: string; name: string }[]; outputs: number }
@@ -86,8 +100,9 @@ async function prepare(dir: string, baseRoot: string): Promise<void> {
   const candidates: { spec: Spec; lines: (ok: Set<string>) => string[]; variants: { label: string; name: string }[] }[] = [];
   for (const [ci, spec] of SPECS.entries()) {
     const g = compile(spec);
-    if (!g.nodes.some((n) => n.op === 'AttentionPack' && n.attrs.qk === spec.attention)) { console.log(`${spec.name}: no ${spec.attention} pack, skipped`); continue; }
-    const deferred = deferDequant(g);
+    const qk = spec.qk ?? spec.attention;
+    if (!g.nodes.some((n) => n.op === 'AttentionPack' && n.attrs.qk === qk)) { console.log(`${spec.name}: no ${qk} pack, skipped`); continue; }
+    const deferred = deferDequant(g, ownGemmFor(defaultPolicy('fp8'), 'h100'));
     const node = g.nodes.find((n) => n.op === 'AttentionPack' && n.attrs.segments === spec.segments) as Node;
     const d = packDescriptor(g, node, deferred);
     const old = base.renderPack(base.packDescriptor(g, node, deferred));
