@@ -66,8 +66,11 @@ describe('attention pack', () => {
     expect(kept.source).toMatch(/v\[pass\]\[e\] = x\[e\]/);
     // Kept: rounded to bf16 (the reference's assemble) before the amax and the registers.
     expect(kept.source).toMatch(/dcp_round_bf16\(x\);\s*#pragma unroll\s*for \(int e = 0; e < 8; \+\+e\) \{\s*v\[pass\]\[e\] = x\[e\];\s*amax = fmaxf\(amax, fabsf\(x\[e\]\)\);/);
-    // The codes by dc_qdiv1 where the block's scale has k = 1, by dc_qdiv otherwise: one branch a CTA.
-    for (const k of [kept, parked]) expect(k.source).toMatch(/if \(qd\.k == 1\.f\) writeRows\(dcp_flag<true>\(\)\); else writeRows\(dcp_flag<false>\(\)\);/);
+    // The block's scale a power of two (qkBlockScale), each code x times its exact reciprocal.
+    for (const k of [kept, parked]) {
+      expect(k.source).toContain('const float scale = amax > 0.f ? __uint_as_float((__float_as_uint(amax / 448.f) + 0x7fffffu) & 0x7f800000u) : 1.f;');
+      expect(k.source).toMatch(/__nv_cvt_float2_to_fp8x2\(make_float2\(v\[pass\]\[4 \* h\] \* inv, v\[pass\]\[4 \* h \+ 1\] \* inv\)/);
+    }
     expect(() => renderPack({ ...d, stage: false, park: true })).toThrow(/parked values: an e4m3 pack with staged rows/);
     expect(() => renderPack({ ...d, qk: 'bf16', park: true })).toThrow(/parked values/);
     // Persistent and parked: the loop's barrier comes before the next item's rows are copied into the buffer V's

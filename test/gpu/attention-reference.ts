@@ -10,7 +10,7 @@
 import type { AttentionDescriptor, Operand, PackDescriptor } from '../../compiler/codegen/attention.ts';
 import { E4M3_MAX, roundE4M3 } from '../../compiler/quant/formats.ts';
 import { roundToBf16 } from '../../compiler/ir/dtype.ts';
-import { codedQK, fp8PvWeights, maskDrops, s8Code, s8Scale } from '../../compiler/ops/fused.ts';
+import { codedQK, fp8PvWeights, maskDrops, qkBlockScale, s8Code, s8Scale } from '../../compiler/ops/fused.ts';
 
 /** Element getter of kernel input `param` of the pack (by root value name for the attention's mask). */
 export type Reader = (value: string, index: number) => number;
@@ -67,7 +67,7 @@ export class AttentionReference {
         let amax = 0;
         const len = role === 'q' ? this.pack.seqQ : this.pack.seqKv;
         for (let r = block * 128; r < Math.min(len, block * 128 + 128); r++) for (const v of this.prologue(role, b, head, r)) amax = Math.max(amax, Math.abs(v));
-        scale = amax > 0 ? Math.fround(amax / E4M3_MAX) : 1;
+        scale = qkBlockScale(amax);
         this.scales.set(skey, scale);
       }
       for (let i = 0; i < x.length; i++) x[i] = Math.fround(roundE4M3(x[i] / scale) * scale);
