@@ -66,9 +66,10 @@ describe('attention pack', () => {
     expect(kept.source).toMatch(/v\[pass\]\[e\] = x\[e\]/);
     // Kept: rounded to bf16 (the reference's assemble) before the amax and the registers.
     expect(kept.source).toMatch(/dcp_round_bf16\(x\);\s*#pragma unroll\s*for \(int e = 0; e < 8; \+\+e\) \{\s*v\[pass\]\[e\] = x\[e\];\s*amax = fmaxf\(amax, fabsf\(x\[e\]\)\);/);
-    // The block's scale a power of two (qkBlockScale), each code x times its exact reciprocal.
+    // The block's scale a power of two (fp8AttentionScale), each code x times its exact reciprocal.
     for (const k of [kept, parked]) {
-      expect(k.source).toContain('const float scale = amax > 0.f ? __uint_as_float((__float_as_uint(amax / 448.f) + 0x7fffffu) & 0x7f800000u) : 1.f;');
+      expect(k.source).toContain('const float scale = dca_fp8_scale(amax);');
+      expect(k.source).toContain('return amax > 0.f ? __uint_as_float((__float_as_uint(__fdiv_rn(amax, 448.f)) + 0x7fffffu) & 0x7f800000u) : 1.f;');
       expect(k.source).toMatch(/__nv_cvt_float2_to_fp8x2\(make_float2\(v\[pass\]\[4 \* h\] \* inv, v\[pass\]\[4 \* h \+ 1\] \* inv\)/);
     }
     expect(() => renderPack({ ...d, stage: false, park: true })).toThrow(/parked values: an e4m3 pack with staged rows/);
@@ -113,10 +114,10 @@ describe('attention pack', () => {
     const q = renderPack(qwen).source;
     expect(q).toContain('if (t0 >= 0 && t0 + 128 <= 32) {');
     expect(q).toMatch(/if \(t0 >= 32 && t0 \+ 128 <= 4128\) \{ const int tl = t0 - 32; uni = true;[^\n]* ucsP = in\d+; usnP = in\d+;/);
-    // V's row pass is skipped where its staged rows are its values (a block in one segment, no dequantization or
-    // norm); Qwen-Image's keys the mask may drop (its 32 text tokens, the first block) are zeroed there.
-    expect(source).toMatch(/if \(uni && !udq && !unorm\) \{[^}]*\} else\s*#pragma unroll 2\s*for \(int r = tid \/ LPR/);
-    expect(q).toMatch(/if \(uni && !udq && !unorm\) \{\s*\/\/[^\n]*\n\s*\/\/[^\n]*\n\s*if \(t0 < 32\) \{/);
+    // V's row pass is skipped where its staged rows are its values (a block in one segment, no norm); Qwen-Image's
+    // keys the mask may drop (its 32 text tokens, the first block) are zeroed there.
+    expect(source).toMatch(/if \(uni && !unorm\) \{[^}]*\} else\s*#pragma unroll 2\s*for \(int r = tid \/ LPR/);
+    expect(q).toMatch(/if \(uni && !unorm\) \{\s*\/\/[^\n]*\n\s*\/\/[^\n]*\n\s*if \(t0 < 32\) \{/);
     // Segments whose token strides differ keep the row-by-row loads alone.
     const odd = { ...joint, segments: joint.segments.map((s, i) => (i === 0 && s.cos ? { ...s, cos: { ...s.cos, strides: [s.cos.strides[0] * 2, 1] } } : s)) };
     expect(renderPack(odd).source).not.toContain('if (uni) {');

@@ -497,16 +497,17 @@ export function renderPack(d: PackDescriptor): AttentionKernel {
   // two segments, or running past the role's length), the row pass takes that segment's pointers and dq_s
   // offsets once an item instead of choosing a segment every row (the choice, the zeroed defaults and 64-bit
   // addresses were a sixth of the pack's instructions: bench/RESULTS.md "Session 24"). Staged packs whose
-  // segments' token strides agree (the strides are the kernel's constants) and whose tables and token
-  // scales are float vectors.
+  // segments' token strides agree (the strides are the kernel's constants) and whose tables are float
+  // vectors; not persistent ones (not the default) nor those dequantizing a deferred GEMM's output (the own
+  // GEMM scales the models' QKV on the H100): with that state beside them they spilled at 80 registers.
   const uniformX = { q: [] as string[], k: [] as string[], v: [] as string[] };
   const uniformRow = { q: [] as string[], k: [] as string[], v: [] as string[] };
-  // Token strides (kernel constants); each segment's token-scale and table parameters with int offsets (a
-  // parameter every segment shares folds to a constant).
-  const strides = { x: new Set<number>(), tok: new Set<number>(), cos: new Set<number>(), sin: new Set<number>() };
+  // Token strides (kernel constants); each segment's table parameters with int offsets (a parameter every
+  // segment shares folds to a constant).
+  const strides = { x: new Set<number>(), cos: new Set<number>(), sin: new Set<number>() };
   let tablesShareOffsets = true;
   const fitsInt = (v: number) => v < 2 ** 31;
-  let uniformOk = d.stage;
+  let uniformOk = d.stage && !d.persist;
   const vectorRows = (o: Operand) => d.inputs[o.param].type === 'float' && o.strides[1] === 1 && o.offset % 8 === 0 && o.strides[0] % 8 === 0;
   const pos = '((i & 7) >> 2) * (D / 2) + (i >> 3) * 4 + (i & 3)';
   let stagedFloats = 0;
@@ -541,11 +542,8 @@ export function renderPack(d: PackDescriptor): AttentionKernel {
         const tok = offsetExpr(q.tok0, [['b', q.tokB], ['tl', q.tokS]]);
         const bias = q.bias === undefined ? '' : ` dcp_lds8(dq_s + ${j + d.headDim}, c8, D / 2, b_);`;
         lines.push(`{ const float r_ = dc_load<float>(in${q.xs}, ${tok}); float s_[8]${bias ? ', b_[8]' : ''}; dcp_lds8(dq_s + ${j}, c8, D / 2, s_);${bias}\n#pragma unroll\n      for (int e = 0; e < 8; ++e) x[e] = x[e] * r_ * s_[e]${bias ? ' + b_[e]' : ''}; }`);
-        if (d.inputs[q.xs].type !== 'float') uniformOk = false;
-        strides.tok.add(q.tokS);
-        if (!fitsInt(q.tok0 + (d.batch - 1) * q.tokB + s.length * q.tokS)) uniformOk = false;
-        assigns.push(`udq = true; utokP = in${q.xs}; utokAt = (int)(${tok}); usOff = ${j}; ubOff = ${q.bias === undefined ? -1 : j + d.headDim};`);
-      } else assigns.push('udq = false;');
+        uniformOk = false;
+      }
       if (s.norm) {
         const j = roleFloats, n = s.norm;
         staged.push(`if (role == ${roleIndex[role]}) for (int i = tid; i < D; i += T) dq_s[${j} + ${pos}] = dc_load<float>(in${n.param}, ${offsetExpr(n.offset, [['i', n.strides[0]]])});`);
@@ -576,8 +574,8 @@ export function renderPack(d: PackDescriptor): AttentionKernel {
   const one = (set: Set<number>) => [...set][0] ?? 0;
   const uniform = uniformOk
     ? {
-      x: uniformX, row: uniformRow, dequant: d.segments.some((s) => s.dequant),
-      strides: { x: one(strides.x), tok: one(strides.tok), cos: one(strides.cos), sin: one(strides.sin) },
+      x: uniformX, row: uniformRow,
+      strides: { x: one(strides.x), cos: one(strides.cos), sin: one(strides.sin) },
       // Where every segment's sin rows sit where its cos rows do (the same offsets), one offset serves both.
       sinAt: tablesShareOffsets ? 'ucsAt' : 'usnAt',
     }
@@ -595,7 +593,7 @@ export function renderPack(d: PackDescriptor): AttentionKernel {
   const tokenBlocks = Math.max(seqQPad, seqKvPad) / PACK_ROWS;
   const roleHeads = d.heads + 2 * d.kvHeads;
   const items = tokenBlocks * (roleHeads / d.group) * d.batch, buffers = d.persist ? 2 : 1;
-  const source = `${helpers()}\n${vq ? `${E4M3_PACK}\n${VT8_CHUNK}\n` : ''}${env.render('attention_pack.cu.njk', {
+  const source = `${helpers()}\n${vq ? `${E4M3_PACK}\n${VT8_CHUNK}\n` : d.qk === 'fp8' ? `${FP8_SCALE}\n` : ''}${env.render('attention_pack.cu.njk', {
     name, params, headDim: d.headDim, dp: d.dp, tokenBlocks, roleHeads, heads: d.heads, kvHeads: d.kvHeads, seqQ: d.seqQ, seqKv: d.seqKv,
     seqQPad, seqKvPad, loads, prefetch, tables, stage: d.stage, persist: d.persist, items, buffers, staged, stagedFloats, anyNorm: d.segments.some((s) => s.norm),
     uniform,
@@ -631,18 +629,32 @@ const E4M3_PACK = [
   '  return r;', '}', '#endif',
 ].join('\n');
 
+/** FP8 attention's e4m3 scale of an amax (compiler/ops/fused.ts fp8AttentionScale: the least power of two >= amax / 448, 1 where 0). */
+const FP8_SCALE = [
+  '#ifndef DCA_FP8_SCALE', '#define DCA_FP8_SCALE',
+  '// FP8 attention\'s e4m3 scale (fused.ts fp8AttentionScale): the least power of two >= amax / 448 (1 where amax is 0, or',
+  '// not a number), so that x / scale is exact: codes are x times the exact 1 / scale.',
+  '__device__ __forceinline__ float dca_fp8_scale(float amax) {',
+  '  return amax > 0.f ? __uint_as_float((__float_as_uint(__fdiv_rn(amax, 448.f)) + 0x7fffffu) & 0x7f800000u) : 1.f;',
+  '}',
+  '#endif',
+].join('\n');
+
 /** Vt8's chunk coding and placement (the V quantization kernel's and the vquant pack's: one definition of the layout). */
 const VT8_CHUNK = [
+  FP8_SCALE,
   '#ifndef DCA_VT8_CHUNK', '#define DCA_VT8_CHUNK',
-  '// One Vt8 chunk: 16 keys of one channel (bf16 x in key order) as RN(x / scale) in e4m3, saturated; byte l holds',
-  '// key 2·(l/4) + (l%2) + 8·((l/2)%2), the attention\'s P register order (compiler/ops/packed-attention.ts vt8Key).',
-  '__device__ __forceinline__ uint4 dca_vt8_chunk(const __nv_bfloat16* x, const dc_qd_f& qd) {',
-  '  uint32_t w[4];',
-  '#pragma unroll',
-  '  for (int q = 0; q < 4; ++q) w[q] = dca_pack_e4m3x4(dc_qdiv(__bfloat162float(x[2 * q]), qd), dc_qdiv(__bfloat162float(x[2 * q + 1]), qd), dc_qdiv(__bfloat162float(x[2 * q + 8]), qd), dc_qdiv(__bfloat162float(x[2 * q + 9]), qd));',
-  '  return make_uint4(w[0], w[1], w[2], w[3]);', '}',
   '// Byte offset of run r (keys 16·r.., r < 4) of channel d in a 64-key Vt8 block: 64-byte rows, the 64-byte swizzle.',
   '__device__ __forceinline__ int dca_vt8_at(int d, int r) { return d * 64 + ((r ^ ((d >> 1) & 3)) << 4); }',
+  '#endif',
+  '#ifndef DCA_VT8_CODE', '#define DCA_VT8_CODE',
+  '// One Vt8 chunk: 16 keys of one channel (bf16 x in key order) as e4m3(x · inv) (inv = 1 / scale, exact: the scale a power',
+  '// of two), saturated; byte l holds key 2·(l/4) + (l%2) + 8·((l/2)%2), the attention\'s P register order (vt8Key).',
+  '__device__ __forceinline__ uint4 dca_vt8_code(const __nv_bfloat16* x, float inv) {',
+  '  uint32_t w[4];',
+  '#pragma unroll',
+  '  for (int q = 0; q < 4; ++q) w[q] = dca_pack_e4m3x4(__bfloat162float(x[2 * q]) * inv, __bfloat162float(x[2 * q + 1]) * inv, __bfloat162float(x[2 * q + 8]) * inv, __bfloat162float(x[2 * q + 9]) * inv);',
+  '  return make_uint4(w[0], w[1], w[2], w[3]);', '}',
   '#endif',
 ].join('\n');
 
