@@ -66,9 +66,9 @@ describe('attention pack', () => {
     expect(kept.source).toMatch(/v\[pass\]\[e\] = x\[e\]/);
     // Kept: rounded to bf16 (the reference's assemble) before the amax and the registers.
     expect(kept.source).toMatch(/dcp_round_bf16\(x\);\s*#pragma unroll\s*for \(int e = 0; e < 8; \+\+e\) \{\s*v\[pass\]\[e\] = x\[e\];\s*amax = fmaxf\(amax, fabsf\(x\[e\]\)\);/);
-    // The block's scale a power of two (fp8AttentionScale), each code x times its exact reciprocal.
+    // The block's scale a power of two (qkBlockScale), each code x times its exact reciprocal.
     for (const k of [kept, parked]) {
-      expect(k.source).toContain('const float scale = dca_fp8_scale(amax);');
+      expect(k.source).toContain('const float scale = dca_qk_scale(amax);');
       expect(k.source).toContain('return amax > 0.f ? __uint_as_float((__float_as_uint(__fdiv_rn(amax, 448.f)) + 0x7fffffu) & 0x7f800000u) : 1.f;');
       expect(k.source).toMatch(/__nv_cvt_float2_to_fp8x2\(make_float2\(v\[pass\]\[4 \* h\] \* inv, v\[pass\]\[4 \* h \+ 1\] \* inv\)/);
     }

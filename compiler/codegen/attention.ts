@@ -593,7 +593,7 @@ export function renderPack(d: PackDescriptor): AttentionKernel {
   const tokenBlocks = Math.max(seqQPad, seqKvPad) / PACK_ROWS;
   const roleHeads = d.heads + 2 * d.kvHeads;
   const items = tokenBlocks * (roleHeads / d.group) * d.batch, buffers = d.persist ? 2 : 1;
-  const source = `${helpers()}\n${vq ? `${E4M3_PACK}\n${VT8_CHUNK}\n` : d.qk === 'fp8' ? `${FP8_SCALE}\n` : ''}${env.render('attention_pack.cu.njk', {
+  const source = `${helpers()}\n${d.qk === 'fp8' ? `${QK_SCALE}\n` : ''}${vq ? `${E4M3_PACK}\n${VT8_CHUNK}\n` : ''}${env.render('attention_pack.cu.njk', {
     name, params, headDim: d.headDim, dp: d.dp, tokenBlocks, roleHeads, heads: d.heads, kvHeads: d.kvHeads, seqQ: d.seqQ, seqKv: d.seqKv,
     seqQPad, seqKvPad, loads, prefetch, tables, stage: d.stage, persist: d.persist, items, buffers, staged, stagedFloats, anyNorm: d.segments.some((s) => s.norm),
     uniform,
@@ -629,12 +629,12 @@ const E4M3_PACK = [
   '  return r;', '}', '#endif',
 ].join('\n');
 
-/** FP8 attention's e4m3 scale of an amax (compiler/ops/fused.ts fp8AttentionScale: the least power of two >= amax / 448, 1 where 0). */
-const FP8_SCALE = [
-  '#ifndef DCA_FP8_SCALE', '#define DCA_FP8_SCALE',
-  '// FP8 attention\'s e4m3 scale (fused.ts fp8AttentionScale): the least power of two >= amax / 448 (1 where amax is 0, or',
-  '// not a number), so that x / scale is exact: codes are x times the exact 1 / scale.',
-  '__device__ __forceinline__ float dca_fp8_scale(float amax) {',
+/** FP8 attention's Q/K block scale of an amax (compiler/ops/fused.ts qkBlockScale: the least power of two >= amax / 448, 1 where 0). */
+const QK_SCALE = [
+  '#ifndef DCA_QK_SCALE', '#define DCA_QK_SCALE',
+  '// The e4m3 scale of a Q or K block (fused.ts qkBlockScale): the least power of two >= amax / 448 (1 where amax is 0,',
+  '// or not a number), so that x / scale is exact: codes are x times the exact 1 / scale.',
+  '__device__ __forceinline__ float dca_qk_scale(float amax) {',
   '  return amax > 0.f ? __uint_as_float((__float_as_uint(__fdiv_rn(amax, 448.f)) + 0x7fffffu) & 0x7f800000u) : 1.f;',
   '}',
   '#endif',
@@ -642,19 +642,16 @@ const FP8_SCALE = [
 
 /** Vt8's chunk coding and placement (the V quantization kernel's and the vquant pack's: one definition of the layout). */
 const VT8_CHUNK = [
-  FP8_SCALE,
   '#ifndef DCA_VT8_CHUNK', '#define DCA_VT8_CHUNK',
-  '// Byte offset of run r (keys 16·r.., r < 4) of channel d in a 64-key Vt8 block: 64-byte rows, the 64-byte swizzle.',
-  '__device__ __forceinline__ int dca_vt8_at(int d, int r) { return d * 64 + ((r ^ ((d >> 1) & 3)) << 4); }',
-  '#endif',
-  '#ifndef DCA_VT8_CODE', '#define DCA_VT8_CODE',
-  '// One Vt8 chunk: 16 keys of one channel (bf16 x in key order) as e4m3(x · inv) (inv = 1 / scale, exact: the scale a power',
-  '// of two), saturated; byte l holds key 2·(l/4) + (l%2) + 8·((l/2)%2), the attention\'s P register order (vt8Key).',
-  '__device__ __forceinline__ uint4 dca_vt8_code(const __nv_bfloat16* x, float inv) {',
+  '// One Vt8 chunk: 16 keys of one channel (bf16 x in key order) as RN(x / scale) in e4m3, saturated; byte l holds',
+  '// key 2·(l/4) + (l%2) + 8·((l/2)%2), the attention\'s P register order (compiler/ops/packed-attention.ts vt8Key).',
+  '__device__ __forceinline__ uint4 dca_vt8_chunk(const __nv_bfloat16* x, const dc_qd_f& qd) {',
   '  uint32_t w[4];',
   '#pragma unroll',
-  '  for (int q = 0; q < 4; ++q) w[q] = dca_pack_e4m3x4(__bfloat162float(x[2 * q]) * inv, __bfloat162float(x[2 * q + 1]) * inv, __bfloat162float(x[2 * q + 8]) * inv, __bfloat162float(x[2 * q + 9]) * inv);',
+  '  for (int q = 0; q < 4; ++q) w[q] = dca_pack_e4m3x4(dc_qdiv(__bfloat162float(x[2 * q]), qd), dc_qdiv(__bfloat162float(x[2 * q + 1]), qd), dc_qdiv(__bfloat162float(x[2 * q + 8]), qd), dc_qdiv(__bfloat162float(x[2 * q + 9]), qd));',
   '  return make_uint4(w[0], w[1], w[2], w[3]);', '}',
+  '// Byte offset of run r (keys 16·r.., r < 4) of channel d in a 64-key Vt8 block: 64-byte rows, the 64-byte swizzle.',
+  '__device__ __forceinline__ int dca_vt8_at(int d, int r) { return d * 64 + ((r ^ ((d >> 1) & 3)) << 4); }',
   '#endif',
 ].join('\n');
 

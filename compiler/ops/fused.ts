@@ -237,7 +237,7 @@ export function assemble(ins: readonly (RuntimeValue | undefined)[], node: Node,
 const outDtype = (node: Node, q: DType): DType => (node.attrs.to !== undefined ? dtypeFromOnnx(node.attrs.to as number)! : q);
 
 /** FP8 attention (qk='fp8'): Q and K rounded to e4m3 with one scale per head and 128-token block
- * (fp8AttentionScale), the SageAttention / FA3 recipe; softmax and P·V stay in high precision. */
+ * (qkBlockScale), the SageAttention / FA3 recipe; softmax and P·V stay in high precision. */
 export const QK_BLOCK = 128;
 function quantizeBlocks(x: Float32Array, d: Dims): void {
   for (let bh = 0; bh < d.b * d.h; bh++) {
@@ -245,7 +245,7 @@ function quantizeBlocks(x: Float32Array, d: Dims): void {
       const start = (bh * d.s + t0) * d.d, end = (bh * d.s + Math.min(t0 + QK_BLOCK, d.s)) * d.d;
       let amax = 0;
       for (let i = start; i < end; i++) amax = Math.max(amax, Math.abs(x[i]));
-      const scale = fp8AttentionScale(amax);
+      const scale = qkBlockScale(amax);
       for (let i = start; i < end; i++) x[i] = roundE4M3(x[i] / scale) * scale;
     }
   }
@@ -253,13 +253,13 @@ function quantizeBlocks(x: Float32Array, d: Dims): void {
 
 const f32 = new Float32Array(1), u32 = new Uint32Array(f32.buffer);
 /**
- * FP8 attention's e4m3 scales, of a Q or K block (qk='fp8') and of a V channel (pv='fp8'): the least power
- * of two >= fp32(amax / 448) (1 where amax is 0). A power of two makes x / scale exact, so the pack codes a
- * value with one multiply by the exact 1 / scale (dc_qdiv's five instructions were a sixth of the pack's:
- * bench/RESULTS.md "Session 24"); e4m3's three significand bits are the same in every binade, so only values
- * below the subnormal threshold (at most twice as high) see the difference.
+ * The e4m3 scale of a Q or K block (qk='fp8'): the least power of two >= fp32(amax / 448) (1 where amax
+ * is 0). A power of two makes x / scale exact, so the pack codes a value with one multiply by the exact
+ * 1 / scale (dc_qdiv's five instructions were a sixth of the pack's: bench/RESULTS.md "Session 24"); e4m3's
+ * three significand bits are the same in every binade, so only values below the subnormal threshold (at
+ * most twice as high) see the difference.
  */
-export function fp8AttentionScale(amax: number): number {
+export function qkBlockScale(amax: number): number {
   if (!(amax > 0)) return 1;
   f32[0] = amax / E4M3_MAX;
   u32[0] = (u32[0] + 0x7fffff) & 0x7f800000; // the exponent, one up unless the significand is a power of two's
@@ -306,7 +306,7 @@ export function quantizeS8(x: Float32Array, d: Dims, group: number): void {
 }
 
 /** pv='fp8': V as the kernel reads it, bf16 then e4m3 with one scale per (head, channel) over the
- * sequence (fp8AttentionScale); returns the scales, [B·H, D]. `keep(b, t)` (a key mask): keys it
+ * sequence (amax/448, 1 if 0); returns the scales, [B·H, D]. `keep(b, t)` (a key mask): keys it
  * rejects count as 0 (no part in the scale, code 0), so masked rows' values cannot coarsen the others'.
  * `amax(bh, c)`: the channels' amax given (AttentionPack vquant=1: its GEMMs' amax outputs) instead of
  * reduced here. */
@@ -318,7 +318,7 @@ export function quantizeChannels(x: Float32Array, d: Dims, keep?: (b: number, t:
     for (let c = 0; c < d.d; c++) {
       let amax = given ? given(bh, c) : 0;
       if (!given) for (let t = 0; t < d.s; t++) amax = Math.max(amax, Math.abs(roundToBf16(x[(bh * d.s + t) * d.d + c])));
-      const scale = fp8AttentionScale(amax);
+      const scale = amax > 0 ? Math.fround(amax / E4M3_MAX) : 1;
       scales[bh * d.d + c] = scale;
       for (let t = 0; t < d.s; t++) {
         const i = (bh * d.s + t) * d.d + c;

@@ -15,7 +15,7 @@
  *   AttentionPack(mask or '', [q k v qNorm kNorm cos sin] x segments, vAmax x segments){... qk='fp8' vquant=1}
  *       -> Qp, Kp, Vt8, Qs, Ks, Vs: the pack and AttentionQuantizeV in one (passes/fuse-vquant.ts), V's
  *     channel amax given: vAmax_i fp32 [B, Hkv·D] of segment i's V (its GEMM's amax output, QLinear
- *     attribute amax), Vs = fp8AttentionScale(max over the segments); the keys the mask drops are 0.
+ *     attribute amax), Vs = max over the segments / 448 (1 where 0); the keys the mask drops are 0.
  *   PackedAttention(mask, Qp, Kp, Vt8, Qs, Ks, Vs){... qk='fp8' pv='fp8'}
  *       -> the same with P and V in e4m3, as FusedAttention's pv='fp8' computes it.
  *
@@ -28,7 +28,7 @@
  *   Kp bf16 [B, Hkv, DP/64, Skv', 64]
  *   Vt bf16 [B, Hkv, Skv'/64, DP, 64]      V transposed: row = head-dim index, 64 tokens per block
  *   Qp e4m3 [B, H, Sq', 128], Qs fp32 [B, H, Sq'/128]   (likewise Kp, Ks): value = code · scale,
- *   scale = fp8AttentionScale(amax) of each (head, 128-token block), FusedAttention's qk='fp8' recipe.
+ *   scale = qkBlockScale(amax) of each (head, 128-token block), FusedAttention's qk='fp8' recipe.
  *   Qp s8 [B, H, Sq', 128], Qs fp32 [B, H, Sq']  (one scale per token; padded rows 1),
  *   Kp s8 [B, Hkv, Skv', 128], Ks fp32 [B, Hkv, Skv'/128]: value = code · scale, scale = amax/127,
  *   FusedAttention's qk='int8' recipe (quantizeS8); the rows laid out as e4m3's. kScale='token':
@@ -54,7 +54,7 @@ import type { Node } from '../ir/graph.ts';
 import type { Tensor } from '../ir/tensor.ts';
 import { roundE4M3 } from '../quant/formats.ts';
 import { roundTo } from './elementwise.ts';
-import { QK_BLOCK, assemble, attentionPlan, checkKeyMaskShape, codedQK, fp8PvTile, fp8PvWeights, kScaleGroup, keyMaskKeep, fp8AttentionScale, qkRecipe, quantizeChannels, s8Code, s8Scale } from './fused.ts';
+import { QK_BLOCK, assemble, attentionPlan, checkKeyMaskShape, codedQK, fp8PvTile, fp8PvWeights, kScaleGroup, keyMaskKeep, qkBlockScale, qkRecipe, quantizeChannels, s8Code, s8Scale } from './fused.ts';
 import { type OpDef, type RuntimeValue, attrFloat, attrInt, attrString, broadcastIndex, broadcastShapes, newTensor, optionalTensor, out, tensorArg } from './op.ts';
 
 /** Token padding of every packed operand: the attention kernel's tile height and the fp8 block. */
@@ -133,11 +133,11 @@ function packTransposed(x: Float32Array, bh: number, s: number, d: number, dp: n
 
 /**
  * Scaled 8-bit rows of 128 values and one scale per `group` tokens of a head: FusedAttention's
- * qk='fp8' (e4m3, fp8AttentionScale: a power of two, one scale per 128-token block) and qk='int8' (s8, s8Scale, a scale per
+ * qk='fp8' (e4m3, qkBlockScale: a power of two, one scale per 128-token block) and qk='int8' (s8, s8Scale, a scale per
  * Q row or per K block).
  */
 const SCALED = {
-  e4m3: { dtype: 'float8e4m3fn', scale: fp8AttentionScale, code: (v: number, scale: number) => roundE4M3(v / scale) },
+  e4m3: { dtype: 'float8e4m3fn', scale: qkBlockScale, code: (v: number, scale: number) => roundE4M3(v / scale) },
   s8: { dtype: 'int8', scale: s8Scale, code: s8Code },
 } as const;
 function packScaled(x: Float32Array, bh: number, s: number, d: number, format: keyof typeof SCALED, group: number): [Tensor, Tensor] {

@@ -8,9 +8,9 @@
  * O(S²) pass over every row is too slow.
  */
 import type { AttentionDescriptor, Operand, PackDescriptor } from '../../compiler/codegen/attention.ts';
-import { roundE4M3 } from '../../compiler/quant/formats.ts';
+import { E4M3_MAX, roundE4M3 } from '../../compiler/quant/formats.ts';
 import { roundToBf16 } from '../../compiler/ir/dtype.ts';
-import { codedQK, fp8PvWeights, maskDrops, fp8AttentionScale, s8Code, s8Scale } from '../../compiler/ops/fused.ts';
+import { codedQK, fp8PvWeights, maskDrops, qkBlockScale, s8Code, s8Scale } from '../../compiler/ops/fused.ts';
 
 /** Element getter of kernel input `param` of the pack (by root value name for the attention's mask). */
 export type Reader = (value: string, index: number) => number;
@@ -67,7 +67,7 @@ export class AttentionReference {
         let amax = 0;
         const len = role === 'q' ? this.pack.seqQ : this.pack.seqKv;
         for (let r = block * 128; r < Math.min(len, block * 128 + 128); r++) for (const v of this.prologue(role, b, head, r)) amax = Math.max(amax, Math.abs(v));
-        scale = fp8AttentionScale(amax);
+        scale = qkBlockScale(amax);
         this.scales.set(skey, scale);
       }
       for (let i = 0; i < x.length; i++) x[i] = Math.fround(roundE4M3(x[i] / scale) * scale);
@@ -86,14 +86,14 @@ export class AttentionReference {
     return x;
   }
 
-  /** pv='fp8': V's scales of kv head `head` of batch b, one per channel (Vs): fp8AttentionScale of the bf16 amax over the kept keys. */
+  /** pv='fp8': V's scales of kv head `head` of batch b, one per channel (Vs): bf16 amax over the kept keys / 448, 1 where 0. */
   vScales(b: number, head: number): Float32Array {
     const skey = `v/${b}/${head}`;
     let scales = this.channelScales.get(skey);
     if (!scales) {
       const amax = new Float32Array(this.pack.headDim);
       for (let r = 0; r < this.pack.seqKv; r++) if (!this.dropped(b, r)) this.prologue('v', b, head, r).forEach((v, i) => (amax[i] = Math.max(amax[i], Math.abs(roundToBf16(v)))));
-      scales = amax.map(fp8AttentionScale);
+      scales = amax.map((a) => (a > 0 ? Math.fround(a / E4M3_MAX) : 1));
       this.channelScales.set(skey, scales);
     }
     return scales;

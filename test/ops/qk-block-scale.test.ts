@@ -1,28 +1,28 @@
 /**
- * FP8 attention's e4m3 scales, of a Q/K block and of a V channel (compiler/ops/fused.ts fp8AttentionScale):
- * the least power of two at or above fp32(amax / 448), so that the kernels' codes x · (1 / scale), one
- * multiply a value on the GPU, are the reference's e4m3(x / scale) exactly.
+ * FP8 attention's Q/K block scale (compiler/ops/fused.ts qkBlockScale): the least power of two at or
+ * above fp32(amax / 448), so that the pack's codes x · (1 / scale), one multiply a value on the GPU,
+ * are the reference's e4m3(x / scale) exactly.
  */
 import { describe, expect, it } from 'vitest';
-import { fp8AttentionScale } from '../../compiler/ops/fused.ts';
+import { qkBlockScale } from '../../compiler/ops/fused.ts';
 import { E4M3_MAX, roundE4M3 } from '../../compiler/quant/formats.ts';
 import { Rng } from '../helpers/onnx-model.ts';
 
 const isPowerOfTwo = (v: number) => v > 0 && 2 ** Math.round(Math.log2(v)) === v;
 
-describe('fp8AttentionScale', () => {
+describe('qkBlockScale', () => {
   it('is the least power of two at or above fp32(amax / 448); 1 where amax is 0 or not a number', () => {
-    expect([0, -1, NaN].map(fp8AttentionScale)).toEqual([1, 1, 1]);
-    expect(fp8AttentionScale(448)).toBe(1);
-    expect(fp8AttentionScale(449)).toBe(2);
-    expect(fp8AttentionScale(224)).toBe(0.5);
-    expect(fp8AttentionScale(Math.fround(224.0001))).toBe(1);
+    expect([0, -1, NaN].map(qkBlockScale)).toEqual([1, 1, 1]);
+    expect(qkBlockScale(448)).toBe(1);
+    expect(qkBlockScale(449)).toBe(2);
+    expect(qkBlockScale(224)).toBe(0.5);
+    expect(qkBlockScale(Math.fround(224.0001))).toBe(1);
     // Below the smallest normal fp32 quotient: the smallest normal power of two.
-    expect(fp8AttentionScale(448 * 2 ** -140)).toBe(2 ** -126);
+    expect(qkBlockScale(448 * 2 ** -140)).toBe(2 ** -126);
     const rng = new Rng(7);
     for (let i = 0; i < 20000; i++) {
       const amax = Math.fround(2 ** (rng.uniform() * 80 - 40) * (1 + rng.uniform()));
-      const s = fp8AttentionScale(amax), q = Math.fround(amax / E4M3_MAX);
+      const s = qkBlockScale(amax), q = Math.fround(amax / E4M3_MAX);
       expect(isPowerOfTwo(s)).toBe(true);
       expect(s).toBeGreaterThanOrEqual(q);
       expect(s / 2).toBeLessThan(q);
@@ -33,7 +33,7 @@ describe('fp8AttentionScale', () => {
     const rng = new Rng(11);
     for (let i = 0; i < 200000; i++) {
       const amax = Math.fround(2 ** (rng.uniform() * 60 - 30));
-      const s = fp8AttentionScale(amax), inv = Math.fround(1 / s);
+      const s = qkBlockScale(amax), inv = Math.fround(1 / s);
       expect(inv * s).toBe(1);
       const x = Math.fround((rng.uniform() * 2 - 1) * amax);
       const viaMultiply = roundE4M3(Math.fround(x * inv)), viaDivision = roundE4M3(x / s);
