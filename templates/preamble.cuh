@@ -193,7 +193,7 @@ __device__ __forceinline__ double dc_rsqrt(double x) { return 1.0 / sqrt(x); }
 // compiler/ops/quant.ts), one instruction.
 __device__ __forceinline__ float dc_amax(float a, float x) { return fmaxf(a, fabsf(x)); }
 __device__ __forceinline__ double dc_amax(double a, double x) { return fmax(a, fabs(x)); }
-// x / s as quantization divides (s = amax / 448 of a row or block), from dc_qprep(s) made once:
+// x / s as quantization divides (s = amax / 448 of a row or of V's channel), from dc_qprep(s) made once:
 // q = RN(x·r) with r = RN(1 / s) is within an ulp of x / s, the residual x - s·q is exact in one
 // fma, and q + residual·r rounds to RN(x / s) (Markstein); q's sign is kept, so a zero keeps its
 // sign as x / s does (the fma sum of two zeros is +0: e4m3 code 0x00 where x / s gives -0's 0x80).

@@ -69,7 +69,7 @@ describe('attention pack', () => {
     // The block's scale a power of two (qkBlockScale), each code x times its exact reciprocal.
     for (const k of [kept, parked]) {
       expect(k.source).toContain('const float scale = dca_qk_scale(amax);');
-      expect(k.source).toContain('return amax > 0.f ? __uint_as_float((__float_as_uint(__fdiv_rn(amax, 448.f)) + 0x7fffffu) & 0x7f800000u) : 1.f;');
+      expect(k.source).toContain('return amax > 0.f ? __uint_as_float(max((__float_as_uint(__fdiv_rn(amax, 448.f)) + 0x7fffffu) & 0x7f800000u, 0x00800000u)) : 1.f;');
       expect(k.source).toMatch(/__nv_cvt_float2_to_fp8x2\(make_float2\(v\[pass\]\[4 \* h\] \* inv, v\[pass\]\[4 \* h \+ 1\] \* inv\)/);
     }
     expect(() => renderPack({ ...d, stage: false, park: true })).toThrow(/parked values: an e4m3 pack with staged rows/);
@@ -110,14 +110,29 @@ describe('attention pack', () => {
     expect(source).toMatch(/\} else \{\s*#pragma unroll\s*for \(int e = 0; e < 8; \+\+e\) \{ x\[e\] = 0\.f;/);
     const [qwen] = production(fullModelPath('qwen_image'), {}, true);
     expect(qwen.segments.filter((s) => s.role === 'q').map((s) => [s.start, s.length])).toEqual([[0, 32], [32, 4096]]);
-    // The first block straddles text and image tokens (row by row); from t0 = 128 on, the image segment's tables.
+    // The first block straddles text and image tokens (row by row; 32 text tokens hold no block of their own);
+    // from t0 = 128 on, the image segment's tables.
     const q = renderPack(qwen).source;
-    expect(q).toContain('if (t0 >= 0 && t0 + 128 <= 32) {');
+    expect(q).not.toContain('t0 + 128 <= 32)');
     expect(q).toMatch(/if \(t0 >= 32 && t0 \+ 128 <= 4128\) \{ const int tl = t0 - 32; uni = true;[^\n]* ucsP = in\d+; usnP = in\d+;/);
-    // V's row pass is skipped where its staged rows are its values (a block in one segment, no norm); Qwen-Image's
-    // keys the mask may drop (its 32 text tokens, the first block) are zeroed there.
+    // Q and K items take their own segment's state, V items none of theirs (V's is set in its branch).
+    expect(q).toMatch(/uni = false;\s*if \(role == 0\) \{\n[^\n]*\n\s*\}\s*else if \(role == 1\) \{/);
+    // V's row pass is skipped where its staged rows are its values (a block in one segment, no norm); the keys the
+    // mask may drop are zeroed there only where a uniform V block can hold them: Qwen-Image at 256 text tokens
+    // (blocks 0 and 1), not at 32 (its only such block straddles, row by row).
     expect(source).toMatch(/if \(uni && !unorm\) \{[^}]*\} else\s*#pragma unroll 2\s*for \(int r = tid \/ LPR/);
-    expect(q).toMatch(/if \(uni && !unorm\) \{\s*\/\/[^\n]*\n\s*\/\/[^\n]*\n\s*if \(t0 < 32\) \{/);
+    expect(q).toMatch(/if \(uni && !unorm\) \{\s*\/\/[^\n]*\n\s*\} else/);
+    const [qwen256] = production(fullModelPath('qwen_image'), {});
+    expect(qwen256.segments.filter((s) => s.role === 'v').map((s) => [s.start, s.length])).toEqual([[0, 256], [256, 4096]]);
+    expect(renderPack(qwen256).source).toMatch(/if \(uni && !unorm\) \{\s*\/\/[^\n]*\n\s*\/\/[^\n]*\n\s*if \(t0 < 256\) \{/);
+    // Persistent packs and packs dequantizing a deferred GEMM's output keep the row-by-row loads (their state spilled).
+    const plain = { ...joint, vquant: undefined }; // (a persistent pack takes V as bf16)
+    expect(renderPack(plain).source).toContain('bool uni');
+    expect(renderPack({ ...plain, persist: 132 }).source).not.toContain('bool uni');
+    const deferredPack = tinyStaged();
+    expect(deferredPack.segments.some((s) => s.dequant)).toBe(true);
+    expect(renderPack(deferredPack).source).not.toContain('bool uni');
+    expect(renderPack({ ...deferredPack, segments: deferredPack.segments.map(({ dequant: _, ...s }) => s) }).source).toContain('bool uni');
     // Segments whose token strides differ keep the row-by-row loads alone.
     const odd = { ...joint, segments: joint.segments.map((s, i) => (i === 0 && s.cos ? { ...s, cos: { ...s.cos, strides: [s.cos.strides[0] * 2, 1] } } : s)) };
     expect(renderPack(odd).source).not.toContain('if (uni) {');

@@ -493,22 +493,22 @@ export function renderPack(d: PackDescriptor): AttentionKernel {
   // same for every row: staged once per CTA in shared memory as floats (per segment of the CTA's
   // role: D scales, D biases, D weights, each in dcp_lds8's order), read per row from there.
   const staged: string[] = [];
-  // ROWS_UNIFORM: where an item's 128 rows lie in one segment of its role (every block but one straddling
-  // two segments, or running past the role's length), the row pass takes that segment's pointers and dq_s
-  // offsets once an item instead of choosing a segment every row (the choice, the zeroed defaults and 64-bit
-  // addresses were a sixth of the pack's instructions: bench/RESULTS.md "Session 24"). Staged packs whose
-  // segments' token strides agree (the strides are the kernel's constants) and whose tables are float
-  // vectors; not persistent ones (not the default) nor those dequantizing a deferred GEMM's output (the own
-  // GEMM scales the models' QKV on the H100): with that state beside them they spilled at 80 registers.
+  // ROWS_UNIFORM: where an item's 128 rows lie in one segment of its role (all blocks but those straddling
+  // a segment boundary or the role's end), the row pass takes that segment's table pointers and offsets once
+  // an item instead of choosing a segment every row (the choice, the zeroed defaults and 64-bit addresses were
+  // a sixth of the pack's instructions: bench/RESULTS.md "Session 24"). Staged packs whose segments' token
+  // strides agree (the strides are the kernel's constants) and whose tables are float vectors; not persistent
+  // ones (not the default) nor those dequantizing a deferred GEMM's output (the own GEMM scales the models'
+  // QKV on the H100): with that state beside them they spilled at 80 registers.
   const uniformX = { q: [] as string[], k: [] as string[], v: [] as string[] };
   const uniformRow = { q: [] as string[], k: [] as string[], v: [] as string[] };
-  // Token strides (kernel constants); each segment's table parameters with int offsets (a parameter every
-  // segment shares folds to a constant).
   const strides = { x: new Set<number>(), cos: new Set<number>(), sin: new Set<number>() };
-  let tablesShareOffsets = true;
-  const fitsInt = (v: number) => v < 2 ** 31;
   let uniformOk = d.stage && !d.persist;
-  const vectorRows = (o: Operand) => d.inputs[o.param].type === 'float' && o.strides[1] === 1 && o.offset % 8 === 0 && o.strides[0] % 8 === 0;
+  // Whether a uniform V block can hold keys the mask may drop (its zeroing is rendered only then).
+  let vmaskUniform = false;
+  const vmaskKeys = d.vquant?.mask?.window.keys ?? 0;
+  /** 8 values a lane as one vector load: unit stride, offsets and strides in whole vectors. */
+  const isVector = (offset: number, strides: number[], last: number) => last === 1 && [offset, ...strides].every((v) => v % 8 === 0);
   const pos = '((i & 7) >> 2) * (D / 2) + (i >> 3) * 4 + (i & 3)';
   let stagedFloats = 0;
   const roleIndex = { q: 0, k: 1, v: 2 } as const;
@@ -518,20 +518,24 @@ export function renderPack(d: PackDescriptor): AttentionKernel {
       const lines: string[] = [];
       const load8 = (what: string, o: Operand, terms: [string, number][], last: number) => {
         const at = offsetExpr(o.offset, terms);
-        const vector = last === 1 && [o.offset, ...terms.map(([, st]) => st)].every((v) => v % 8 === 0);
         const col = '8 * c8';
-        return vector
+        return isVector(o.offset, terms.map(([, st]) => st), last)
           ? `dc_load8<float>(in${o.param}, ${at} + ${col}, ${what});`
           : `for (int e = 0; e < 8; ++e) ${what}[e] = dc_load<float>(in${o.param}, ${at} + (long long)(${col} + e) * ${last}LL);`;
       };
       const [sb, ss, sh, sd] = s.x.strides;
-      const inBlock = (body: string) => `${i ? 'else ' : ''}if (t0 >= ${s.start} && t0 + 128 <= ${s.start + s.length}) {${/\btl\b/.test(body) ? ` const int tl = t0 - ${s.start};` : ''} ${body} }`;
+      // A uniform block of this segment: the first 128-aligned token at or after its start, if 128 rows fit.
+      const firstBlock = Math.ceil(s.start / PACK_ROWS) * PACK_ROWS;
+      const holdsBlock = firstBlock + PACK_ROWS <= s.start + s.length;
+      if (role === 'v' && holdsBlock && firstBlock < vmaskKeys) vmaskUniform = true;
+      const inBlock = (list: string[], body: string) => `${list.length ? 'else ' : ''}if (t0 >= ${s.start} && t0 + 128 <= ${s.start + s.length}) {${/\btl\b/.test(body) ? ` const int tl = t0 - ${s.start};` : ''} ${body} }`;
       const assigns: string[] = ['uni = true;'];
       strides.x.add(ss);
-      uniformX[role].push(inBlock(`ux = in${s.x.param} + (${offsetExpr(s.x.offset, [['b', sb], ['tl', ss], ['head', sh]])}) + 8 * c8;`));
+      const xAt = `in${s.x.param} + (${offsetExpr(s.x.offset, [['b', sb], ['tl', ss], ['head', sh]])}) + 8 * c8`;
+      if (holdsBlock) uniformX[role].push(inBlock(uniformX[role], `ux = ${xAt};`));
       if (d.stage) {
         lines.push('dc_load8<float>(stage, DCP_SLOT(r, c8), x);');
-        prefetch[role].push(`${i ? 'else ' : ''}if (t < ${s.start + s.length}) { const int tl = t - ${s.start}; src = in${s.x.param} + (${offsetExpr(s.x.offset, [['b', sb], ['tl', ss], ['head', sh]])}) + 8 * c8; }`);
+        prefetch[role].push(`${i ? 'else ' : ''}if (t < ${s.start + s.length}) { const int tl = t - ${s.start}; src = ${xAt}; }`);
       } else lines.push(load8('x', s.x, [['b', sb], ['tl', ss], ['head', sh]], sd));
       const q = s.dequant;
       if (q) {
@@ -558,15 +562,14 @@ export function renderPack(d: PackDescriptor): AttentionKernel {
         // Token tp's table rows (this lane's 8 values of each) into L1 ahead of their loads.
         const ahead = (o: Operand) => `dcp_prefetch_l1(in${o.param} + (${offsetExpr(o.offset, [['tl', o.strides[0]]])}) + 8LL * c8 * ${o.strides[1]}LL);`;
         tables[role].push(`${tables[role].length ? 'else ' : ''}if (tp >= ${s.start} && tp < ${s.start + s.length}) { const int tl = tp - ${s.start}; ${ahead(s.cos)} ${ahead(s.sin)} }`);
-        if (!vectorRows(s.cos) || !vectorRows(s.sin)) uniformOk = false;
+        // Float vectors of 8 whose offsets fit an int.
+        if (![s.cos, s.sin].every((o) => d.inputs[o.param].type === 'float' && isVector(o.offset, [o.strides[0]], o.strides[1]) && o.offset + s.length * o.strides[0] + d.headDim < 2 ** 31)) uniformOk = false;
         strides.cos.add(s.cos.strides[0]);
         strides.sin.add(s.sin.strides[0]);
-        if (s.cos.offset !== s.sin.offset || s.cos.strides[0] !== s.sin.strides[0]) tablesShareOffsets = false;
-        if (![s.cos, s.sin].every((o) => fitsInt(o.offset + s.length * o.strides[0] + d.headDim))) uniformOk = false;
         const at = (o: Operand) => `(int)(${offsetExpr(o.offset, [['tl', o.strides[0]]])}) + 8 * c8`;
         assigns.push(`urope = true; ucsP = in${s.cos.param}; usnP = in${s.sin.param}; ucsAt = ${at(s.cos)}; usnAt = ${at(s.sin)};`);
       } else assigns.push('urope = false;');
-      uniformRow[role].push(inBlock(assigns.join(' ')));
+      if (holdsBlock) uniformRow[role].push(inBlock(uniformRow[role], assigns.join(' ')));
       loads[role].push(`${i ? 'else ' : ''}if (t < ${s.start + s.length}) { const int tl = t - ${s.start}; ${lines.join(' ')} }`);
     });
   }
@@ -574,10 +577,8 @@ export function renderPack(d: PackDescriptor): AttentionKernel {
   const one = (set: Set<number>) => [...set][0] ?? 0;
   const uniform = uniformOk
     ? {
-      x: uniformX, row: uniformRow,
+      x: uniformX, row: uniformRow, vmaskRows: vmaskUniform,
       strides: { x: one(strides.x), cos: one(strides.cos), sin: one(strides.sin) },
-      // Where every segment's sin rows sit where its cos rows do (the same offsets), one offset serves both.
-      sinAt: tablesShareOffsets ? 'ucsAt' : 'usnAt',
     }
     : undefined;
   const vq = d.vquant;
@@ -596,7 +597,7 @@ export function renderPack(d: PackDescriptor): AttentionKernel {
   const source = `${helpers()}\n${d.qk === 'fp8' ? `${QK_SCALE}\n` : ''}${vq ? `${E4M3_PACK}\n${VT8_CHUNK}\n` : ''}${env.render('attention_pack.cu.njk', {
     name, params, headDim: d.headDim, dp: d.dp, tokenBlocks, roleHeads, heads: d.heads, kvHeads: d.kvHeads, seqQ: d.seqQ, seqKv: d.seqKv,
     seqQPad, seqKvPad, loads, prefetch, tables, stage: d.stage, persist: d.persist, items, buffers, staged, stagedFloats, anyNorm: d.segments.some((s) => s.norm),
-    uniform,
+    uniform, roleIndex,
     rope: d.segments.some((s) => s.cos) ? d.rope : 'none',
     eps: d.eps, fp8: codedQK(d.qk), int8: d.qk === 'int8', kRows: d.kScale === 'token', threads: d.threads, group: d.group, order: d.order, minBlocks: d.minBlocks, passUnroll: d.passUnroll, park: d.park,
     vquant: !!vq, vamax: vq?.amax ?? [],
@@ -632,10 +633,10 @@ const E4M3_PACK = [
 /** FP8 attention's Q/K block scale of an amax (compiler/ops/fused.ts qkBlockScale: the least power of two >= amax / 448, 1 where 0). */
 const QK_SCALE = [
   '#ifndef DCA_QK_SCALE', '#define DCA_QK_SCALE',
-  '// The e4m3 scale of a Q or K block (fused.ts qkBlockScale): the least power of two >= amax / 448 (1 where amax is 0,',
-  '// or not a number), so that x / scale is exact: codes are x times the exact 1 / scale.',
+  '// The e4m3 scale of a Q or K block (fused.ts qkBlockScale): the least power of two >= amax / 448, at least 2^-126 (1',
+  '// where amax is 0 or not a number), so that x / scale is exact: codes are x times the exact 1 / scale.',
   '__device__ __forceinline__ float dca_qk_scale(float amax) {',
-  '  return amax > 0.f ? __uint_as_float((__float_as_uint(__fdiv_rn(amax, 448.f)) + 0x7fffffu) & 0x7f800000u) : 1.f;',
+  '  return amax > 0.f ? __uint_as_float(max((__float_as_uint(__fdiv_rn(amax, 448.f)) + 0x7fffffu) & 0x7f800000u, 0x00800000u)) : 1.f;',
   '}',
   '#endif',
 ].join('\n');

@@ -253,16 +253,18 @@ function quantizeBlocks(x: Float32Array, d: Dims): void {
 
 const f32 = new Float32Array(1), u32 = new Uint32Array(f32.buffer);
 /**
- * The e4m3 scale of a Q or K block (qk='fp8'): the least power of two >= fp32(amax / 448) (1 where amax
- * is 0). A power of two makes x / scale exact, so the pack codes a value with one multiply by the exact
- * 1 / scale (dc_qdiv's five instructions were a sixth of the pack's: bench/RESULTS.md "Session 24"); e4m3's
- * three significand bits are the same in every binade, so only values below the subnormal threshold (at
- * most twice as high) see the difference.
+ * The e4m3 scale of a Q or K block (qk='fp8'): the least power of two >= fp32(amax / 448), at least 2^-126
+ * (1 where amax is 0, negative or not a number). A power of two makes x / scale exact, so the pack codes a
+ * value with one multiply by the exact 1 / scale (dc_qdiv's five instructions were a sixth of the pack's:
+ * bench/RESULTS.md "Session 24"). e4m3's three significand bits are the same in every binade; against
+ * amax / 448 the codes are up to twice as small, so only values near e4m3's subnormals lose precision.
+ * The GPU's form: compiler/codegen/attention.ts QK_SCALE (dca_qk_scale).
  */
 export function qkBlockScale(amax: number): number {
   if (!(amax > 0)) return 1;
   f32[0] = amax / E4M3_MAX;
-  u32[0] = (u32[0] + 0x7fffff) & 0x7f800000; // the exponent, one up unless the significand is a power of two's
+  // The exponent field, one up unless the significand bits are zero; a quotient that underflowed to 0 gives 2^-126.
+  u32[0] = Math.max((u32[0] + 0x7fffff) & 0x7f800000, 0x00800000);
   return f32[0];
 }
 

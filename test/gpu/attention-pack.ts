@@ -55,6 +55,8 @@ const SPECS: Spec[] = [
   { name: 'flux2_joint_auto', model: full('flux2_dev'), shapes: FLUX, attention: 'auto', qk: 'fp8', segments: 2, full: true },
   { name: 'flux2_single_auto', model: full('flux2_dev'), shapes: FLUX, attention: 'auto', qk: 'fp8', segments: 1, full: true },
   { name: 'qwen_image_auto', model: full('qwen_image'), cfg: true, attention: 'auto', qk: 'fp8', segments: 2, full: true },
+  // 256 text tokens (batch 1): uniform V blocks among the keys the mask may drop.
+  { name: 'qwen_image_auto_256', model: full('qwen_image'), attention: 'auto', qk: 'fp8', segments: 2, full: true },
   { name: 'flux2_single_fp8', model: full('flux2_dev'), shapes: FLUX, attention: 'fp8', segments: 1, full: true },
   { name: 'flux2_single_bf16', model: full('flux2_dev'), shapes: FLUX, attention: 'bf16', segments: 1, full: true },
   { name: 'qwen_image_bf16', model: full('qwen_image'), cfg: true, attention: 'bf16', segments: 2, full: true },

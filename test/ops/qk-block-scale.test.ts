@@ -11,14 +11,16 @@ import { Rng } from '../helpers/onnx-model.ts';
 const isPowerOfTwo = (v: number) => v > 0 && 2 ** Math.round(Math.log2(v)) === v;
 
 describe('qkBlockScale', () => {
-  it('is the least power of two at or above fp32(amax / 448); 1 where amax is 0 or not a number', () => {
+  it('is the least power of two at or above fp32(amax / 448), at least 2^-126; 1 where amax is 0, negative or not a number', () => {
     expect([0, -1, NaN].map(qkBlockScale)).toEqual([1, 1, 1]);
     expect(qkBlockScale(448)).toBe(1);
     expect(qkBlockScale(449)).toBe(2);
     expect(qkBlockScale(224)).toBe(0.5);
     expect(qkBlockScale(Math.fround(224.0001))).toBe(1);
-    // Below the smallest normal fp32 quotient: the smallest normal power of two.
+    // Below the smallest normal fp32 quotient, and where the quotient underflows to 0: the smallest normal power of two.
     expect(qkBlockScale(448 * 2 ** -140)).toBe(2 ** -126);
+    expect(qkBlockScale(2 ** -149)).toBe(2 ** -126);
+    expect(qkBlockScale(Infinity)).toBe(Infinity);
     const rng = new Rng(7);
     for (let i = 0; i < 20000; i++) {
       const amax = Math.fround(2 ** (rng.uniform() * 80 - 40) * (1 + rng.uniform()));
