@@ -14,10 +14,7 @@ import { type PackDescriptor, packDescriptor, renderPack } from '../compiler/cod
 import { deferDequant } from '../compiler/codegen/plan.ts';
 import { renderUnit } from '../compiler/codegen/render.ts';
 import { FULL_MODELS, fullModelPath } from '../compiler/full-models.ts';
-import { horizontalFor, ownGemmFor } from '../compiler/compile.ts';
 import { inferTypes } from '../compiler/ir/infer.ts';
-import { rebatch } from '../compiler/ir/rebatch.ts';
-import { resequence } from '../compiler/ir/resequence.ts';
 import { specialise } from '../compiler/ir/specialise.ts';
 import { importOnnx } from '../compiler/onnx/import.ts';
 import { pipelineFor, runPipeline } from '../passes/pipeline.ts';
@@ -25,6 +22,7 @@ import { insertQuantize } from '../passes/quantize/insert.ts';
 import { defaultPolicy } from '../passes/quantize/policy.ts';
 import { tinyDir } from './helpers/fixtures.ts';
 import { ops } from './helpers/attention.ts';
+import { h100Graph } from './helpers/h100-graph.ts';
 
 function packs(file: string, shapes: Record<string, number> = {}): PackDescriptor[] {
   const passes = pipelineFor(insertQuantize({ ...defaultPolicy('fp8'), attention: 'fp8' }));
@@ -33,13 +31,10 @@ function packs(file: string, shapes: Record<string, number> = {}): PackDescripto
   return ops(g, 'AttentionPack').map((n) => packDescriptor(g, n, deferred));
 }
 
-/** The packs as `npx compile --target h100` emits them (default policy, horizontal passes, the own GEMM; `cfg`: Qwen-Image's pipeline module, 32 text tokens and batch 2). */
+/** The packs as `npx compile --target h100` emits them (`cfg`: Qwen-Image's pipeline module, 32 text tokens and batch 2). */
 function production(file: string, shapes: Record<string, number>, cfg = false): PackDescriptor[] {
-  const policy = defaultPolicy('fp8');
-  const g0 = specialise(importOnnx(file).graph, shapes);
-  const g = runPipeline(inferTypes(cfg ? rebatch(resequence(g0, 32), 2) : g0), { passes: pipelineFor(insertQuantize(policy, 'h100'), horizontalFor(policy, 'h100')) }).graph;
-  const deferred = deferDequant(g, ownGemmFor(policy, 'h100'));
-  return ops(g, 'AttentionPack').map((n) => packDescriptor(g, n, deferred));
+  const { graph, deferred } = h100Graph(file, shapes, { cfg });
+  return ops(graph, 'AttentionPack').map((n) => packDescriptor(graph, n, deferred));
 }
 
 /** The tiny Flux.2 pack with its GEMM outputs typed bf16 (as the full-size models'), so its rows can be staged. */

@@ -18,8 +18,7 @@ import { fail } from '../errors.ts';
 import type { DType } from '../ir/dtype.ts';
 import { type Graph, type Node, producers } from '../ir/graph.ts';
 import { inlineConstantAll } from '../onnx/constants.ts';
-import { attentionInput, fp8PvTile } from '../ops/fused.ts';
-import { codedQK } from '../ops/fused.ts';
+import { attentionInput, codedQK, fp8PvTile } from '../ops/fused.ts';
 import { PACK_ROWS, packedHeadDim, padRows } from '../ops/packed-attention.ts';
 import { ROOT } from '../paths.ts';
 import { type StridedView, resolveView } from './views.ts';
@@ -264,13 +263,13 @@ export function packDescriptor(graph: Graph, node: Node, deferred?: ReadonlyMap<
     inputs, segments: list, outputs: node.outputs.slice(),
     // 64 registers (4 CTAs of 256 threads) hold the bf16 pack; dequantizing a deferred GEMM's output needs more (3 CTAs: 85).
     // The e4m3 pack with staged rows parks the block's values in shared memory as bf16, in place of its
-    // staged rows (32 KB; 64-72 registers: 3-4 CTAs a SM; bounds of 4 spill in some of Qwen-Image's packs);
-    // unstaged, it keeps them in registers (2 CTAs: 128). Measured on an H100 (bench/results/attention-pack-
-    // 2026-11-26.md, -26b.md; bench/RESULTS.md "Session 23"): head-major CTAs, the e4m3 pack's rows staged
-    // and its values parked are faster (as bf16 at 64 registers 6-7% faster alone than as floats); staged bf16 packs, 2
-    // role-heads or 512 threads a CTA are slower; persistent e4m3 packs about the same, with the RoPE
-    // tables staged once a run of role-heads (1 CTA a SM) slower. The s8 pack (qk='int8') takes the
-    // e4m3 pack's settings.
+    // staged rows (32 KB; the models' packs, with V coded in the pack, 80 registers: 3 CTAs a SM; bounds
+    // of 4 spill); unstaged, it keeps them in registers (2 CTAs: 128). Measured on an H100 (bench/results/
+    // attention-pack-2026-11-26.md, -26b.md; bench/RESULTS.md "Session 23", on the bf16-P·V recipe's packs,
+    // and "Session 24"): head-major CTAs, the e4m3 pack's rows staged and its values parked are faster (as
+    // bf16 6-7% faster alone than as floats); staged bf16 packs, 2 role-heads or 512 threads a CTA are
+    // slower; persistent e4m3 packs about the same, with the RoPE tables staged once a run of role-heads
+    // (1 CTA a SM) slower. The s8 pack (qk='int8') takes the e4m3 pack's settings.
     threads: 256, group: 1, order: 'heads', stage, persist: 0, park: stage, minBlocks: stage ? 3 : codedQK(qk) ? 2 : list.some((s) => s.dequant) ? 3 : 4, passUnroll: 2,
     ...(undeferrable.length ? { undeferrable } : {}), ...(vquant ? { vquant } : {}),
   };

@@ -22,21 +22,12 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildKernels } from '../../compiler/build/index.ts';
 import { type PackDescriptor, packDescriptor, renderPack } from '../../compiler/codegen/attention.ts';
-import { deferDequant } from '../../compiler/codegen/plan.ts';
 import { renderUnit, type RenderedKernel } from '../../compiler/codegen/render.ts';
 import { bytesFor, type DType } from '../../compiler/ir/dtype.ts';
 import { FULL_MODELS, fullModelPath } from '../../compiler/full-models.ts';
 import type { Graph, Node } from '../../compiler/ir/graph.ts';
-import { inferTypes } from '../../compiler/ir/infer.ts';
-import { rebatch } from '../../compiler/ir/rebatch.ts';
-import { resequence } from '../../compiler/ir/resequence.ts';
-import { horizontalFor, ownGemmFor } from '../../compiler/compile.ts';
-import { specialise } from '../../compiler/ir/specialise.ts';
-import { importOnnx } from '../../compiler/onnx/import.ts';
 import { ROOT } from '../../compiler/paths.ts';
-import { pipelineFor, runPipeline } from '../../passes/pipeline.ts';
-import { insertQuantize } from '../../passes/quantize/insert.ts';
-import { defaultPolicy } from '../../passes/quantize/policy.ts';
+import { h100Graph } from '../helpers/h100-graph.ts';
 import { KIND, WIDTH, type ElemType } from './attention-data.ts';
 
 /**
@@ -83,14 +74,6 @@ const VARIANTS: Record<string, Variant> = {
 const typeOf = (g: Graph, v: string) => g.types.get(v) as unknown as { dtype: DType; shape: number[] };
 const numel = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
 
-/** The graph as `npx compile --target h100` makes it (the horizontal passes too: V's amax from its GEMMs). */
-function compile(spec: Spec): Graph {
-  const policy = { ...defaultPolicy('fp8'), attention: spec.attention };
-  const passes = pipelineFor(insertQuantize(policy, 'h100'), horizontalFor(policy, 'h100'));
-  const g = specialise(importOnnx(spec.model).graph, spec.shapes ?? {});
-  return runPipeline(inferTypes(spec.cfg ? rebatch(resequence(g, 32), 2) : g), { passes }).graph;
-}
-
 interface Case { name: string; kernels: { label: string; name: string }[]; outputs: number }
 
 async function prepare(dir: string, baseRoot: string): Promise<void> {
@@ -101,10 +84,10 @@ async function prepare(dir: string, baseRoot: string): Promise<void> {
   const cases: Case[] = [];
   const candidates: { spec: Spec; lines: (ok: Set<string>) => string[]; variants: { label: string; name: string }[] }[] = [];
   for (const [ci, spec] of SPECS.entries()) {
-    const g = compile(spec);
+    // The graph as `npx compile --target h100` makes it (the horizontal passes too: V's amax from its GEMMs).
+    const { graph: g, deferred } = h100Graph(spec.model, spec.shapes ?? {}, { cfg: spec.cfg, attention: spec.attention });
     const qk = spec.qk ?? spec.attention;
     if (!g.nodes.some((n) => n.op === 'AttentionPack' && n.attrs.qk === qk)) { console.log(`${spec.name}: no ${qk} pack, skipped`); continue; }
-    const deferred = deferDequant(g, ownGemmFor(defaultPolicy('fp8'), 'h100'));
     const node = g.nodes.find((n) => n.op === 'AttentionPack' && n.attrs.segments === spec.segments) as Node;
     const d = packDescriptor(g, node, deferred);
     const old = base.renderPack(base.packDescriptor(g, node, deferred));
