@@ -123,6 +123,16 @@ static __global__ void countNan(const void* p, size_t n, int bytes, unsigned lon
   atomicAdd(count, c);
 }
 
+// An order-free hash of a buffer's 32-bit words (each mixed with its index, summed): equal outputs, equal hashes.
+static __global__ void hashWords(const uint32_t* p, size_t n, unsigned long long* out) {
+  unsigned long long h = 0;
+  for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+    unsigned long long x = ((unsigned long long)i << 32 | p[i]) * 0x9E3779B97F4A7C15ull;
+    h += x ^ (x >> 29);
+  }
+  atomicAdd(out, h);
+}
+
 static double relL2(const std::vector<double>& ref, const std::vector<float>& got) {
   double num = 0, den = 0;
   for (size_t i = 0; i < ref.size(); ++i) { const double d = got[i] - ref[i]; num += d * d; den += ref[i] * ref[i]; }
@@ -155,6 +165,11 @@ int main(int argc, char** argv) {
   unsigned long long* dCount; CK(cudaMalloc(&dCount, 8));
   double* dTable; CK(cudaMalloc(&dTable, 256 * 8));
   { std::vector<double> t(256); for (int c = 0; c < 256; ++c) t[c] = e4m3Host(c); CK(cudaMemcpy(dTable, t.data(), 256 * 8, cudaMemcpyHostToDevice)); }
+  // Stream-K's scratch (compiler/codegen/gemm.ts streamKScratch, at the widest tile): flags zeroed once (each
+  // finisher resets its own), then the partial sums; passed to every kernel as its last two parameters.
+  unsigned* skFlag; float* skPart;
+  CK(cudaMalloc(&skFlag, 1024)); CK(cudaMemset(skFlag, 0, 1024));
+  CK(cudaMalloc(&skPart, (size_t)132 * 128 * 256 * 4));
   FILE* f = fopen((dir + "/cases.txt").c_str(), "r");
   if (!f) { fprintf(stderr, "no cases.txt in %s\n", dir.c_str()); return 2; }
   char kname[128], label[256];
@@ -262,6 +277,7 @@ int main(int argc, char** argv) {
       if (residual) { params.push_back(&gate2); params.push_back(&tmR2); }
       if (amax) params.push_back(&dAmax2);
     }
+    params.push_back(&skPart); params.push_back(&skFlag);  // stream-K's (ignored by a kernel without)
     // The residual epilogue in fp64 over sampled rows: R + gate[row's batch] · y.
     auto addResidual = [&](std::vector<double>& ref, const std::vector<int>& rowsOf, long rowsN, const std::vector<float>& hRes, const std::vector<float>& hGate) {
       if (!residual) return;
@@ -337,6 +353,17 @@ int main(int argc, char** argv) {
     unsigned long long unwritten = 0;
     CK(cudaMemcpyAsync(&unwritten, dCount, 8, cudaMemcpyDeviceToHost, stream));
     CK(cudaStreamSynchronize(stream));
+    // Y's hash (Y2's added): the first launch's, and again after the timed launches (stream-K's flags reset by each).
+    auto yHash = [&]() {
+      unsigned long long h = 0;
+      CK(cudaMemsetAsync(dCount, 0, 8, stream));
+      hashWords<<<1024, 256, 0, stream>>>((const uint32_t*)Y, (size_t)M * NY * outBytes / 4, dCount);
+      if (M2) hashWords<<<1024, 256, 0, stream>>>((const uint32_t*)Y2, (size_t)M2 * N / 2, dCount);
+      CK(cudaMemcpyAsync(&h, dCount, 8, cudaMemcpyDeviceToHost, stream));
+      CK(cudaStreamSynchronize(stream));
+      return h;
+    };
+    const unsigned long long hashFirst = yHash();
     // The twin's rows: its first and last 4, then 40 hashed; checked against fp64 like the first GEMM's.
     double errTwin = 0;
     std::vector<int> rows2(R);
@@ -434,6 +461,8 @@ int main(int argc, char** argv) {
     if (M2) snprintf(errCell, sizeof errCell, "%.2e (twin %ld rows %.2e)", errOwn, M2, errTwin); else snprintf(errCell, sizeof errCell, "%.2e", errOwn);
     printf("| %s | %ldx%ldx%ld%s | %.1f | %.0f | %.1f | %.1f | %.3f | %s | %.2e | %.2e | %llu |\n", label, M, N, K, M2 ? " + twin" : "", own, flop / own / 1e6, fast, exact, fast / own,
            errCell, errFast, errExact, unwritten);
+    // The timed launches left the last one's Y (the kernel's launches come last in each round).
+    printf("Y hash %s: %016llx first launch, %016llx after timing\n", label, hashFirst, yHash());
     fflush(stdout);
     if (const char* sustain = getenv("GEMM_SUSTAIN_S")) {
       static Nvml nvml; static bool nvmlOk = nvml.open();

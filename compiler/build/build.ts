@@ -12,7 +12,7 @@
  * (in input order) is thrown with nvcc's first error lines. Spill policy is checked last, on hits
  * and misses alike: a cubin that spills is a valid compile and stays cached (so accepting the
  * spill later is a hit), but a spill in a hot unit without acceptSpills fails the build (except in
- * the functions the caller tolerates, to act on them itself).
+ * the functions the caller tolerates, to act on them itself), and so do wgmma that ptxas serialized.
  */
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
@@ -144,7 +144,12 @@ function unitReport(name: string, key: string, cubin: Uint8Array, cached: boolea
 function checkSpills(units: KernelSource[], built: Built[], sm: string, tolerate?: (functionName: string) => boolean): void {
   const bad: { unit: string; text: string }[] = [];
   units.forEach((u, i) => {
-    if (!u.hot || u.acceptSpills) return;
+    if (!u.hot) return;
+    // Serialized wgmma (ptxas C7515) cost an MMA kernel most of its speed (bench/RESULTS.md "Session 25"): never accepted.
+    for (const f of built[i]!.report.functions.filter((fn) => fn.wgmmaSerialized)) {
+      bad.push({ unit: u.name, text: `'${u.name}' function '${f.name}': wgmma serialized by ptxas (C7515: accumulators defined by other instructions inside an MMA pipeline)` });
+    }
+    if (u.acceptSpills) return;
     for (const f of built[i]!.report.functions.filter((fn) => spills(fn) && !tolerate?.(fn.name))) {
       bad.push({ unit: u.name, text: `'${u.name}' function '${f.name}': ${f.spillStoreBytes} bytes spill stores, ${f.spillLoadBytes} bytes spill loads (${f.registers} registers)` });
     }
@@ -153,7 +158,7 @@ function checkSpills(units: KernelSource[], built: Built[], sm: string, tolerate
   const texts = bad.map((b) => b.text);
   throw new CompileError({
     where: `hot kernel unit '${bad[0]!.unit}' (${sm})`,
-    expected: 'no register spills in a hot kernel (or acceptSpills in its descriptor)',
+    expected: 'no register spills (or acceptSpills in its descriptor) and no serialized wgmma in a hot kernel',
     found: texts.length > 3 ? `${texts.slice(0, 3).join('; ')}; and ${texts.length - 3} more` : texts.join('; '),
   });
 }

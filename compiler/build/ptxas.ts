@@ -10,7 +10,9 @@
  * "Function properties" also appears for non-inlined device functions, which have no "Used" line;
  * they are kept (entry: false) so a spill in a callee is not missed. "Used" belongs to the entry
  * being compiled. Items in the "Used" line are matched one by one, so older forms
- * ("Used 10 registers, 352 bytes cmem[0]") and new items parse alike.
+ * ("Used 10 registers, 352 bytes cmem[0]") and new items parse alike. Also read: ptxas's note that it
+ * serialized a function's wgmma (C7515, "... wgmma.mma_async instructions are serialized due to ... in the
+ * function 'NAME'"), a silent loss of most of an MMA kernel's speed.
  */
 import type { FunctionResources } from './types.ts';
 
@@ -18,6 +20,7 @@ const COMPILING = /Compiling entry function '([^']+)'/;
 const PROPERTIES = /Function properties for '?([^'\s]+)'?/;
 const FRAME = /(\d+) bytes stack frame, (\d+) bytes spill stores, (\d+) bytes spill loads/;
 const USED = /ptxas info\s*: Used (\d+) registers(.*)$/;
+const SERIALIZED = /wgmma\.mma_async instructions are serialized.* in the function '([^']+)'/;
 
 export function parsePtxasReport(text: string): FunctionResources[] {
   const byName = new Map<string, FunctionResources>();
@@ -33,7 +36,9 @@ export function parsePtxasReport(text: string): FunctionResources[] {
   let properties: FunctionResources | undefined;
   for (const line of text.split(/\r?\n/)) {
     let m: RegExpMatchArray | null;
-    if ((m = line.match(COMPILING))) {
+    if ((m = line.match(SERIALIZED))) {
+      get(m[1]!).wgmmaSerialized = true;
+    } else if ((m = line.match(COMPILING))) {
       entry = get(m[1]!);
       entry.entry = true;
       properties = undefined;

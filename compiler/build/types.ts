@@ -43,6 +43,8 @@ export interface FunctionResources {
   spillLoadBytes: number;
   stackBytes: number;
   barriers: number;
+  /** ptxas serialized its wgmma (C7515: accumulators defined by other instructions inside an MMA pipeline). */
+  wgmmaSerialized?: boolean;
 }
 
 export interface UnitReport {

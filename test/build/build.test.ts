@@ -28,6 +28,26 @@ const SPILL = `extern "C" __global__ void __launch_bounds__(1024, 2) spilly(floa
   out[threadIdx.x] = acc;
 }
 `;
+// Accumulators loaded on one path only, then MMAs (scale-d decided at run time) with a group kept in flight
+// around the loop: ptxas serializes the wgmma (C7515), as it did session 25's stream-K GEMM.
+const SERIAL = `#include <cstdint>
+__device__ __forceinline__ void mma(float* d, uint64_t da, uint64_t db, int scaleD) {
+  asm volatile("{\\n.reg .pred p;\\nsetp.ne.b32 p, %6, 0;\\nwgmma.mma_async.sync.aligned.m64n8k32.f32.e4m3.e4m3 {%0, %1, %2, %3}, %4, %5, p, 1, 1;\\n}\\n"
+               : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]) : "l"(da), "l"(db), "r"(scaleD));
+}
+extern "C" __global__ void __launch_bounds__(128) serialized(const float* in, float* out, uint64_t da, uint64_t db, int n) {
+  float acc[4];
+  if (n > 8) for (int i = 0; i < 4; ++i) acc[i] = in[4 * threadIdx.x + i];
+  for (int k = 0; k < n; ++k) {
+    asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
+    mma(acc, da + 2 * k, db + 2 * k, k > 0 || n > 8);
+    asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
+    asm volatile("wgmma.wait_group.sync.aligned 1;" ::: "memory");
+  }
+  asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory");
+  for (int i = 0; i < 4; ++i) out[4 * threadIdx.x + i] = acc[i];
+}
+`;
 const BAD = `extern "C" __global__ void broken(float* o) {
   o[0] = not_declared + 1.0f;
 }
@@ -115,6 +135,15 @@ describe('buildKernels', () => {
     const e = await compileError(buildKernels([unit('add', ADD)], { target: 'h100', cacheDir: join(root, 'cache-none'), nvcc: '/nonexistent/nvcc' }));
     expect(e.message).toBe("nvcc: expected the CUDA toolkit's nvcc (12.8+ or 13) on PATH or in $NVCC, found no executable at /nonexistent/nvcc");
     await expect(nvccVersion('/nonexistent/nvcc')).rejects.toBeInstanceOf(CompileError);
+  });
+
+  it('fails a hot kernel whose wgmma ptxas serialized, acceptSpills or not; a cold one reports it', async () => {
+    const dir = join(root, 'cache-serial');
+    const e = await compileError(buildKernels([unit('serial_unit', SERIAL, true, true)], { target: 'h100', cacheDir: dir, nvcc }));
+    expect(e.message).toContain("hot kernel unit 'serial_unit'");
+    expect(e.message).toContain("function 'serialized': wgmma serialized by ptxas (C7515");
+    const cold = await buildKernels([unit('serial_unit', SERIAL, false)], { target: 'h100', cacheDir: dir, nvcc });
+    expect(cold.units[0]!.functions.find((f) => f.name === 'serialized')).toMatchObject({ entry: true, wgmmaSerialized: true });
   });
 
   it('fails a hot kernel that spills unless acceptSpills is set', async () => {

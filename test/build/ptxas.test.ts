@@ -27,6 +27,18 @@ describe('parsePtxasReport', () => {
     ]);
   });
 
+  it("marks a function whose wgmma ptxas serialized (C7515), the note coming before its entry line", () => {
+    const fs = parsePtxasReport(`ptxas info    : (C7515) Potential Performance Loss: wgmma.mma_async instructions are serialized due to non wgmma instructions defining accumulator registers of a wgmma between start and end of the pipeline stage in the function 'gemm8_x'
+ptxas info    : Compiling entry function 'gemm8_x' for 'sm_90a'
+ptxas info    : Function properties for gemm8_x
+    0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
+ptxas info    : Used 168 registers, used 16 barriers
+ptxas info    : Compiling entry function 'gemm8_y' for 'sm_90a'
+ptxas info    : Used 168 registers, used 16 barriers
+`);
+    expect(fs.map((f) => [f.name, f.entry, f.registers, !!f.wgmmaSerialized])).toEqual([['gemm8_x', true, 168, true], ['gemm8_y', true, 168, false]]);
+  });
+
   it('returns nothing for text without a report', () => {
     expect(parsePtxasReport('')).toEqual([]);
     expect(parsePtxasReport('nvcc warning : something')).toEqual([]);
