@@ -85,11 +85,10 @@ const VARIANTS = (process.env.GEMM_VARIANTS ?? DEFAULT_VARIANTS).split(',');
  * epilogue (passes/fuse-gemm-residual.ts; scaled ping-pong), a gate of two batches of half the rows each; a trailing
  * `a`: the amax epilogue (passes/fuse-vquant.ts) over the last third of the columns, two batches of half the rows;
  * `u` / `v`: the GLU epilogue (passes/fuse-gemm-glu.ts) over W's last two thirds of rows (Flux.2's single-block fused
- * projection) / all of them (its MLP in-projection); a trailing `k`: stream-K (gemm.ts streamK; the harness passes
- * every kernel its scratch's flags and partials last, which a kernel without them ignores). */
+ * projection) / all of them (its MLP in-projection). */
 export function variant(v: string, m: number, n: number, k: number): GemmDescriptor | undefined {
-  const r = /^(f|p|q)(\d+)s(\d+)(?:x(\d+))?(o32)?(b|h|n)?(?:g(\d+))?(?:t(\d+))?(r|a|u|v)?(k)?$/.exec(v);
-  if (!r) throw new Error(`variant ${v}: f|p|q WIDTH s STAGES [x PROMOTE] [o32] [b|h|n] [g GROUP_M] [t TWIN_M] [r|a|u|v] [k] (q: ping-pong; b / h / n: scaled epilogue with a float32 / bf16 / no bias; g: row tiles per group, default 8; t: a twin GEMM's rows; r: the residual epilogue; a: the amax epilogue; u / v: the GLU epilogue over the last two thirds / all of W's rows; k: stream-K)`);
+  const r = /^(f|p|q)(\d+)s(\d+)(?:x(\d+))?(o32)?(b|h|n)?(?:g(\d+))?(?:t(\d+))?(r|a|u|v)?$/.exec(v);
+  if (!r) throw new Error(`variant ${v}: f|p|q WIDTH s STAGES [x PROMOTE] [o32] [b|h|n] [g GROUP_M] [t TWIN_M] [r|a|u|v] (q: ping-pong; b / h / n: scaled epilogue with a float32 / bf16 / no bias; g: row tiles per group, default 8; t: a twin GEMM's rows; r: the residual epilogue; a: the amax epilogue; u / v: the GLU epilogue over the last two thirds / all of W's rows)`);
   const bn = Number(r[2]);
   // The epilogues (r, a) need the scaled ping-pong; a: a last third of whole 64-column chunks.
   if (n % bn || (r[8] && r[1] !== 'q') || (r[9] && (r[1] !== 'q' || !r[6])) || (r[9] === 'a' && n % 192)) return undefined;
@@ -100,10 +99,7 @@ export function variant(v: string, m: number, n: number, k: number): GemmDescrip
   const amax = r[9] === 'a' ? { amax: { gemms: [window(m), ...(r[8] ? [window(Number(r[8]))] : [])] } } : {};
   const glu = gluOf(r[9], n);
   if (glu && (n % 576 || r[6] !== 'n' || r[8])) return undefined;
-  // k: stream-K, where the ping-pong's tiles leave the last wave part-empty (else no case).
-  const tiles = (Math.ceil(m / 128) + Math.ceil(Number(r[8] ?? 0) / 128)) * (n / bn);
-  if (r[10] && (r[1] !== 'q' || r[5] || tiles <= 132 || tiles % 132 === 0)) return undefined;
-  return { kind: 'gemm-fp8', ...(r[10] ? { streamK: true } : {}), m, n, k, bn, stages: Number(r[3]), groupM: Number(r[7] ?? 8), promote: r[1] === 'p' ? Number(r[4] ?? 4) : 0, epilogue: r[6] ? 'scaled' : 'unscaled', bias: !!r[6] && r[6] !== 'n', ...(r[6] === 'h' ? { biasType: 'bfloat16' as const } : {}), ...(r[5] ? { out: 'fp32' as const } : {}), ...(r[1] === 'q' ? { schedule: 'pingpong' as const } : {}), ...(r[8] ? { twinM: Number(r[8]) } : {}), ...residual, ...amax, ...(glu ? { glu } : {}) };
+  return { kind: 'gemm-fp8', m, n, k, bn, stages: Number(r[3]), groupM: Number(r[7] ?? 8), promote: r[1] === 'p' ? Number(r[4] ?? 4) : 0, epilogue: r[6] ? 'scaled' : 'unscaled', bias: !!r[6] && r[6] !== 'n', ...(r[6] === 'h' ? { biasType: 'bfloat16' as const } : {}), ...(r[5] ? { out: 'fp32' as const } : {}), ...(r[1] === 'q' ? { schedule: 'pingpong' as const } : {}), ...(r[8] ? { twinM: Number(r[8]) } : {}), ...residual, ...amax, ...(glu ? { glu } : {}) };
 }
 
 /** The GLU window of variant suffix u (W's last two thirds of rows) or v (all of them). */

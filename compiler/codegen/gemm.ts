@@ -82,13 +82,6 @@ export interface GemmDescriptor {
    * width of 96 (half a tile: a window tile takes 96 gate and 96 up rows).
    */
   glu?: GluWindow;
-  /**
-   * Stream-K (ping-pong, bf16 Y): where the tiles leave the last wave part-empty, the last grid + tiles % grid
-   * tiles' K blocks are split evenly among the CTAs; a tile split between two CTAs is summed in one chain of
-   * MMAs (the first CTA's accumulators handed to the second through the launch's scratch: streamKScratch),
-   * so Y is the unsplit kernel's bit for bit.
-   */
-  streamK?: boolean;
 }
 
 /** A GEMM's amax window: columns lo .. hi - 1 (multiples of 64: whole chunks of the staged tile), `rows` a batch (a multiple of 16); with the launch's mask, `keys` maskable keys (0: none) and row 0's key `offset`. */
@@ -170,8 +163,6 @@ function render(d: GemmDescriptor): RenderedKernel {
     // Before the window: a tile past it starts at Y's column n0 - width, off the amax epilogue's 64-column chunks where width is an odd multiple of 96.
     if (d.amax?.gemms.some((a) => a.lo < a.hi && a.hi > lo)) fail(where, `amax windows before the GLU outputs (Y's columns from ${lo})`, JSON.stringify(d.amax.gemms));
   }
-  const tiles = gemmTiles(d.m, d.n, d.bn, d.twinM), grid = Math.min(H100_SMS, tiles);
-  if (d.streamK && !(d.schedule === 'pingpong' && d.out !== 'fp32' && tiles > grid && tiles % grid !== 0)) fail(where, 'stream-K in the ping-pong schedule with a bf16 Y, over tiles that leave the last wave part-empty', `${d.schedule ?? 'cooperative'}, ${d.out ?? 'bf16'}, ${tiles} tiles on ${grid} CTAs`);
   const shared = gemmSharedBytes(d);
   if (shared > MAX_SHARED) fail(where, `at most ${MAX_SHARED} bytes of shared memory`, `${shared} (${d.stages} stages)`);
   const mma = wgmmaFunction('ss-e4m3', d.bn);
@@ -185,18 +176,10 @@ function render(d: GemmDescriptor): RenderedKernel {
     residual: !!d.residual, ...(d.residual ? residualParams(d.residual.gemms) : {}),
     amax: !!d.amax, ...(d.amax ? amaxParams(d.amax) : {}),
     glu: d.glu ?? false,
-    streamK: !!d.streamK, grid, skTiles: tiles % grid + grid,
   })].join('\n');
-  return { name, source, hot: true, grid, block: 384, sharedBytes: shared };
+  const tiles = gemmTiles(d.m, d.n, d.bn, d.twinM);
+  return { name, source, hot: true, grid: Math.min(H100_SMS, tiles), block: 384, sharedBytes: shared };
 }
-
-/**
- * A stream-K launch's scratch (its last two arguments point into it): the CTAs' flags (4 bytes each, zero
- * before the first launch; each finisher resets the one it waited for), then from `partialsOffset` a slot of
- * 128 x BN fp32 accumulators a CTA. One scratch serves every launch of a stream (they run one at a time).
- */
-export const streamKScratch = (d: Pick<GemmDescriptor, 'bn'>, grid = H100_SMS) => ({ partialsOffset: 1024, bytes: 1024 + grid * 128 * d.bn * 4 });
-
 
 /** The template's residual values: the launch's largest staged gate rows, each GEMM's batches and rows a batch. */
 const residualParams = (gemms: ResidualGate[]) => {

@@ -4,7 +4,7 @@
 # leave the last wave part-empty: .gpu/K1/new-{r,n} (this tree: variants with and without the k suffix) and
 # .gpu/K1/base-{r,n} (4031fb9's kernels, the same variants without k), prepared with `npx tsx
 # bench/gpu/gemm-own.ts prepare` (GEMM_SHAPES / GEMM_VARIANTS in the session's notes); alternating base / new,
-# samples for `gemm-own.ts check`, sustained 2 s at the cap.
+# samples for `gemm-own.ts check`, sustained 2 s at the cap. Stream-K was reverted after these calls: they ran at fa88c8f.
 set -u
 nvcc -O2 -std=c++17 -o /tmp/go bench/gpu/gemm_own.cu -lcuda -lcublasLt -ldl 2>&1 | grep -i error
 for d in base-r new-r base-n new-n; do
