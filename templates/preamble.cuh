@@ -193,34 +193,25 @@ __device__ __forceinline__ double dc_rsqrt(double x) { return 1.0 / sqrt(x); }
 // compiler/ops/quant.ts), one instruction.
 __device__ __forceinline__ float dc_amax(float a, float x) { return fmaxf(a, fabsf(x)); }
 __device__ __forceinline__ double dc_amax(double a, double x) { return fmax(a, fabs(x)); }
-// x / s as quantization divides (s = amax / 448 of a row or of V's channel), from dc_qprep(s) made once:
-// q = RN(x·r) with r = RN(1 / s) is within an ulp of x / s, the residual x - s·q is exact in one
-// fma, and q + residual·r rounds to RN(x / s) (Markstein); q's sign is kept, so a zero keeps its
-// sign as x / s does (the fma sum of two zeros is +0: e4m3 code 0x00 where x / s gives -0's 0x80).
-// The residual stays exact while s >= 2^-68; a smaller s (amax below ~2^-59) works on x and s
-// both times k = 2^100, exact for powers of two, so the quotient and its rounding are x / s's. No
-// division and no branch per value: five instructions. Checked against x / s on the e4m3 codes of
-// 4M random (x, amax) pairs over the whole float range on every CI run (test/build/qdiv.test.ts
-// compiles these for the host). Not exact only where amax / 448
-// underflows to 0 (amax < 448·2^-149), where x / s is infinite and this gives NaN.
-struct dc_qd_f { float k, s, r; };
+// The 8-bit quantization's scaled value x · r, r = 1 / s rounded to fp32 (compiler/quant/formats.ts
+// fp8Reciprocal: the reference's definition), from dc_qprep(s) made once a row or channel: one multiply
+// a value (the exact quotient x / s took five instructions; bench/RESULTS.md "Session 25"). A scale below
+// 2^-68 (amax below ~2^-59), whose 1 / s could pass fp32's range, works on x and s both times k = 2^100:
+// powers of two, so the product is x · r's, exactly. The sign of zero is kept (e4m3 code 0x80 for -0).
+// Checked against the reference's product on 4M random (x, amax) pairs over the whole float range on
+// every CI run (test/build/qdiv.test.ts compiles these for the host).
+struct dc_qd_f { float k, r; };
 struct dc_qd_d { double s; };
 __host__ __device__ __forceinline__ dc_qd_f dc_qprep(float s) {
   const float k = s < 0x1p-68f ? 0x1p100f : 1.f;
-  return dc_qd_f{k, s * k, 1.f / (s * k)};
+  return dc_qd_f{k, 1.f / (s * k)};
 }
 __host__ __device__ __forceinline__ dc_qd_d dc_qprep(double s) { return dc_qd_d{s}; }
-__host__ __device__ __forceinline__ float dc_qdiv(float x, const dc_qd_f& p) {
-  const float xk = x * p.k, q = xk * p.r;
-  return copysignf(fmaf(fmaf(-p.s, q, xk), p.r, q), q);
-}
+__host__ __device__ __forceinline__ float dc_qdiv(float x, const dc_qd_f& p) { return (x * p.k) * p.r; }
 __host__ __device__ __forceinline__ double dc_qdiv(double x, const dc_qd_d& p) { return x / p.s; }
 // dc_qdiv where p.k is 1 (s >= 2^-68: every row but near-zero ones), one multiply fewer and the same
 // bits (x·1 is x). Row kernels choose it once a row, a warp-uniform branch (render.ts).
-__host__ __device__ __forceinline__ float dc_qdiv1(float x, const dc_qd_f& p) {
-  const float q = x * p.r;
-  return copysignf(fmaf(fmaf(-p.s, q, x), p.r, q), q);
-}
+__host__ __device__ __forceinline__ float dc_qdiv1(float x, const dc_qd_f& p) { return x * p.r; }
 // 8 values -> e4m3 (saturating, round to nearest even: as __nv_fp8_e4m3(float)), two per
 // conversion instruction, one 8-byte store.
 template <typename T> __device__ __forceinline__ void dc_store8q(__nv_fp8_e4m3* p, long long i, const T* v) {

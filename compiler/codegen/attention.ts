@@ -643,7 +643,7 @@ const QK_SCALE = [
 /** Vt8's chunk coding and placement (the V quantization kernel's and the vquant pack's: one definition of the layout). */
 const VT8_CHUNK = [
   '#ifndef DCA_VT8_CHUNK', '#define DCA_VT8_CHUNK',
-  '// One Vt8 chunk: 16 keys of one channel (bf16 x in key order) as RN(x / scale) in e4m3, saturated; byte l holds',
+  '// One Vt8 chunk: 16 keys of one channel (bf16 x in key order) as x · r (dc_qdiv) in e4m3, saturated; byte l holds',
   '// key 2·(l/4) + (l%2) + 8·((l/2)%2), the attention\'s P register order (compiler/ops/packed-attention.ts vt8Key).',
   '__device__ __forceinline__ uint4 dca_vt8_chunk(const __nv_bfloat16* x, const dc_qd_f& qd) {',
   '  uint32_t w[4];',

@@ -31,7 +31,7 @@ import { fail } from '../errors.ts';
 import type { Node } from '../ir/graph.ts';
 import type { Tensor } from '../ir/tensor.ts';
 import { type DType, dtypeFromOnnx, roundToBf16 } from '../ir/dtype.ts';
-import { E4M3_MAX, rne, roundE4M3 } from '../quant/formats.ts';
+import { E4M3_MAX, fp8Reciprocal, rne, roundE4M3 } from '../quant/formats.ts';
 import { roundTo } from './elementwise.ts';
 import {
   type OpDef, type RuntimeValue, attrFloat, attrInt, attrString, broadcastIndex, broadcastShapes,
@@ -269,7 +269,7 @@ export function qkBlockScale(amax: number): number {
 }
 
 /**
- * Int8 attention (qk='int8'): x = code · scale with code = round(x / scale) (fp32 quotient, ties to
+ * Int8 attention (qk='int8'): x = code · scale with code = round(x · fp8Reciprocal(scale)) (fp32 product, ties to
  * even, clamped to ±127) and scale = amax/127 in fp32 (1 where amax is 0), over groups of `group`
  * consecutive tokens of a head: 1 for Q (a scale per row, a per-row factor of the softmax: free) and
  * QK_BLOCK for K (a per-tile factor, as e4m3's). The kernel computes Σ code_q·code_k exactly in
@@ -293,7 +293,7 @@ export function qkRecipe(node: Node, where: string): { qk: 'bf16' | 'fp8' | 'int
   if (kGroup === 1 && qk !== 'int8') fail(where, "kScale='token' only with qk='int8'", `qk='${qk}'`);
   return { qk, kGroup };
 }
-export const s8Code = (x: number, scale: number) => Math.max(-S8_MAX, Math.min(S8_MAX, rne(Math.fround(x / scale))));
+export const s8Code = (x: number, scale: number) => Math.max(-S8_MAX, Math.min(S8_MAX, rne(Math.fround(x * fp8Reciprocal(scale)))));
 export const s8Scale = (amax: number) => (amax > 0 ? Math.fround(amax / S8_MAX) : 1);
 export function quantizeS8(x: Float32Array, d: Dims, group: number): void {
   for (let bh = 0; bh < d.b * d.h; bh++) {
@@ -322,9 +322,10 @@ export function quantizeChannels(x: Float32Array, d: Dims, keep?: (b: number, t:
       if (!given) for (let t = 0; t < d.s; t++) amax = Math.max(amax, Math.abs(roundToBf16(x[(bh * d.s + t) * d.d + c])));
       const scale = amax > 0 ? Math.fround(amax / E4M3_MAX) : 1;
       scales[bh * d.d + c] = scale;
+      const r = fp8Reciprocal(scale);
       for (let t = 0; t < d.s; t++) {
         const i = (bh * d.s + t) * d.d + c;
-        x[i] = roundE4M3(Math.fround(roundToBf16(x[i]) / scale)) * scale;
+        x[i] = roundE4M3(Math.fround(roundToBf16(x[i]) * r)) * scale;
       }
     }
   }

@@ -3,7 +3,8 @@
  *
  *   Quantize(x){format, axis}  -> (q, scale)
  *     fp8    per row along `axis` (per token for activations, per output channel for weights):
- *            scale = amax/448 (amax 0 -> 1), q = e4m3(x/scale), rounded to nearest even, saturated.
+ *            scale = amax/448 (amax 0 -> 1), q = e4m3(x · r) with r = fp8Reciprocal(scale) (1/scale
+ *            to 24 bits), rounded to nearest even, saturated.
  *            All arithmetic in fp32, as the kernels and compiler/quant/bulk.ts do.
  *            scale has x's shape with the axis dim 1.
  *     nvfp4  blocks of 16 along `axis`; per tensor g = amax/(448·6); per block s = e4m3(amax_b/(6·g));
@@ -46,7 +47,7 @@ import { fail } from '../errors.ts';
 import { type DType, dtypeFromOnnx, roundToBf16, roundToF16 } from '../ir/dtype.ts';
 import type { Node } from '../ir/graph.ts';
 import { Tensor } from '../ir/tensor.ts';
-import { E2M1_MAX, E4M3_MAX, roundE2M1, roundE4M3 } from '../quant/formats.ts';
+import { E2M1_MAX, E4M3_MAX, fp8Reciprocal, roundE2M1, roundE4M3 } from '../quant/formats.ts';
 import { e4m3Parts, sm90Dot } from '../quant/tensor-core.ts';
 import { elementwiseOps } from './elementwise.ts';
 import { checkKeyMaskShape, fusedOps, keyMaskKeep } from './fused.ts';
@@ -86,8 +87,8 @@ export function quantize(x: Tensor, format: QuantFormat, axis: number): [Tensor,
     S.fill(1);
     return [q, scale];
   }
-  // fp32 arithmetic throughout, as the kernels do: scales and the quotient x/scale are rounded to
-  // fp32 before encoding; NaN does not take part in the amax.
+  // fp32 arithmetic throughout, as the kernels do: scales and the product x · fp8Reciprocal(scale) (fp8;
+  // nvfp4: the quotient x / scale) are rounded to fp32 before encoding; NaN does not take part in the amax.
   let global = 1;
   if (format === 'nvfp4') {
     let amax = 0;
@@ -104,9 +105,11 @@ export function quantize(x: Tensor, format: QuantFormat, axis: number): [Tensor,
       const s = format === 'fp8' ? (amax > 0 ? Math.fround(amax / E4M3_MAX) : 1) : Math.fround(roundE4M3(Math.fround(amax / sixG)) * global);
       const sIndex = format === 'fp8' ? row : nvfp4ScaleIndex(x.shape, axis, row, b, blocks);
       S[sIndex] = s;
+      // fp8: the product with fp8Reciprocal(s); nvfp4: the quotient x / s.
+      const r = format === 'fp8' ? fp8Reciprocal(s) : 0;
       for (let j = b * blockLen; j < (b + 1) * blockLen; j++) {
-        const v = Math.fround(X[base + j * stride] / s);
-        Q[base + j * stride] = s === 0 ? 0 : format === 'fp8' ? roundE4M3(v) : roundE2M1(v);
+        const x = X[base + j * stride];
+        Q[base + j * stride] = s === 0 ? 0 : format === 'fp8' ? roundE4M3(Math.fround(x * r)) : roundE2M1(Math.fround(x / s));
       }
     }
   });

@@ -1,9 +1,10 @@
-// dc_qdiv (templates/preamble.cuh), the division-free quantization of the row kernels and the
-// attention pack, compiled for the host with nvcc and checked against x / s (and dc_qdiv1, the row
-// kernels' form for scales that need no prescaling, against dc_qdiv bit for bit): the e4m3 code
-// (__nv_fp8_e4m3, round to nearest even, saturating) of every quotient must be the division's, on
-// random (x, amax) pairs over the whole float range (amax any positive float from 448·2^-149, |x| <= amax,
-// signed zeros included; s = amax / 448 as the kernels compute it). CPU only; nothing runs on a GPU.
+// dc_qdiv (templates/preamble.cuh), the quantization multiply of the row kernels and the attention pack,
+// compiled for the host with nvcc and checked against the reference's definition (compiler/quant/formats.ts
+// fp8Reciprocal: fp32(x · r), r = 1 / s to 24 bits, its exponent unbounded), mirrored here in double, bit for
+// bit; a sample of the host's products is then held against fp8Reciprocal itself. dc_qdiv1 (the row kernels'
+// form for scales that need no prescaling) must equal dc_qdiv bit for bit. Random (x, amax) pairs over the
+// whole float range (amax any positive float from 448·2^-149, |x| <= amax, signed zeros included; s = amax /
+// 448 as the kernels compute it). CPU only; nothing runs on a GPU.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,6 +12,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { nvccEnv, resolveNvcc } from '../../compiler/build/nvcc.ts';
 import { ROOT } from '../../compiler/paths.ts';
+import { fp8Reciprocal } from '../../compiler/quant/formats.ts';
 
 const PROGRAM = `#include <cstdio>
 #include <cstdint>
@@ -20,10 +22,13 @@ const PROGRAM = `#include <cstdio>
 static uint64_t st = 0x9E3779B97F4A7C15ull;
 static uint64_t next() { st ^= st << 13; st ^= st >> 7; st ^= st << 17; return st; }
 static float fromBits(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
-static unsigned code(float v) { return __nv_fp8_e4m3(v).__x; }
+static uint32_t bits(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
+// fp8Reciprocal (compiler/quant/formats.ts), in double.
+static double reciprocal(float s) { const double r = 1.0 / (double)s; return r < 0x1p126 ? (double)(float)r : (double)(float)(r * 0x1p-100) * 0x1p100; }
 int main(int argc, char** argv) {
-  const long n = atol(argv[1]);
-  long differ = 0, divided = 0, nan = 0, differ1 = 0;
+  const long n = atol(argv[1]), samples = atol(argv[2]);
+  long differ = 0, prescaled = 0, nan = 0, differ1 = 0, printed = 0;
+  char* out = (char*)malloc(samples * 32 + 1); size_t at = 0;
   for (long i = 0; i < n; ++i) {
     const float amax = fromBits((uint32_t)(next() % 0x7f7fe000u) + 0x00000200u); // any positive float from 448·2^-149 up (s never underflows to 0)
     const float s = amax / 448.f;
@@ -32,13 +37,14 @@ int main(int argc, char** argv) {
     float x = (r % 16 == 0) ? ((r & 32) ? -0.f : 0.f) : amax * fromBits((uint32_t)(next() % 0x3f800000u) + 1u);
     if (r & 64) x = -x;
     const dc_qd_f p = dc_qprep(s);
-    if (p.k != 1.f) ++divided;
-    const float q = dc_qdiv(x, p);
+    if (p.k != 1.f) ++prescaled;
+    const float q = dc_qdiv(x, p), want = (float)((double)x * reciprocal(s));
     if (q != q) ++nan;
-    if (code(q) != code(x / s)) { if (differ < 3) fprintf(stderr, "x=%a s=%a: %a vs %a\\n", x, s, q, x / s); ++differ; }
-    if (p.k == 1.f) { const float q1 = dc_qdiv1(x, p); if (memcmp(&q1, &q, 4) != 0) ++differ1; }
+    if (bits(q) != bits(want)) { if (differ < 3) fprintf(stderr, "x=%a s=%a: %a vs %a\\n", x, s, q, want); ++differ; }
+    if (p.k == 1.f) { const float q1 = dc_qdiv1(x, p); if (bits(q1) != bits(q)) ++differ1; }
+    if (printed < samples && (i % 7 == 0 || p.k != 1.f)) { at += sprintf(out + at, " %08x %08x %08x", bits(x), bits(s), bits(q)); ++printed; }
   }
-  printf("%ld %ld %ld %ld\\n", differ, divided, nan, differ1);
+  printf("%ld %ld %ld %ld%s\\n", differ, prescaled, nan, differ1, out);
   return 0;
 }
 `;
@@ -46,15 +52,26 @@ int main(int argc, char** argv) {
 const dir = mkdtempSync(join(tmpdir(), 'qdiv-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-describe('dc_qdiv: x / s without a division (templates/preamble.cuh)', () => {
-  it('gives the e4m3 code of x / s on 4 million random pairs, small scales scaled by 2^100', () => {
+describe('dc_qdiv: the quantization multiply x · fp8Reciprocal(s) (templates/preamble.cuh)', () => {
+  it('gives fp32(x · r) bit for bit on 4 million random pairs, small scales scaled by 2^100; fp8Reciprocal agrees on a sample', () => {
     writeFileSync(join(dir, 'qdiv.cu'), PROGRAM);
     const exe = join(dir, 'qdiv');
     execFileSync(resolveNvcc(), ['-O2', '-std=c++17', '-Xcompiler', '-ffp-contract=off', `-I${join(ROOT, 'templates')}`, '-o', exe, join(dir, 'qdiv.cu')], { env: nvccEnv(), stdio: 'pipe' });
-    const [differ, divided, nan, differ1] = execFileSync(exe, ['4000000'], { encoding: 'utf8' }).trim().split(' ').map(Number);
-    expect(nan).toBe(0);
-    expect(differ1).toBe(0); // dc_qdiv1, where the scale needs no prescaling: the same bits as dc_qdiv
-    expect(divided).toBeGreaterThan(100_000); // amax below ~2^-59 (a quarter of the exponents): x and s times 2^100
-    expect(differ).toBe(0);
+    const [differ, prescaled, nan, differ1, ...sample] = execFileSync(exe, ['4000000', '20000'], { encoding: 'utf8' }).trim().split(' ');
+    expect(Number(nan)).toBe(0);
+    expect(Number(differ1)).toBe(0); // dc_qdiv1, where the scale needs no prescaling: the same bits as dc_qdiv
+    expect(Number(prescaled)).toBeGreaterThan(100_000); // amax below ~2^-59 (a quarter of the exponents): x and s times 2^100
+    expect(Number(differ)).toBe(0);
+    // The host's products against the reference's function: fp32(x · fp8Reciprocal(s)).
+    const f = new Float32Array(1), u = new Uint32Array(f.buffer);
+    const float = (hex: string) => { u[0] = parseInt(hex, 16); return f[0]; };
+    let checked = 0, wrong = 0;
+    for (let i = 0; i + 2 < sample.length; i += 3) {
+      f[0] = float(sample[i]) * fp8Reciprocal(float(sample[i + 1]));
+      if (u[0] !== parseInt(sample[i + 2], 16)) wrong++;
+      checked++;
+    }
+    expect(checked).toBe(20_000);
+    expect(wrong).toBe(0);
   }, 120_000);
 });

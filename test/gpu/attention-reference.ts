@@ -8,7 +8,7 @@
  * O(S²) pass over every row is too slow.
  */
 import type { AttentionDescriptor, Operand, PackDescriptor } from '../../compiler/codegen/attention.ts';
-import { E4M3_MAX, roundE4M3 } from '../../compiler/quant/formats.ts';
+import { E4M3_MAX, fp8Reciprocal, roundE4M3 } from '../../compiler/quant/formats.ts';
 import { roundToBf16 } from '../../compiler/ir/dtype.ts';
 import { codedQK, fp8PvWeights, maskDrops, qkBlockScale, s8Code, s8Scale } from '../../compiler/ops/fused.ts';
 
@@ -80,7 +80,7 @@ export class AttentionReference {
       // bf16 (the pack's Vt), then e4m3 with one scale per (head, channel) over the sequence.
       const scales = this.vScales(b, head);
       if (this.dropped(b, t)) x.fill(0);
-      for (let i = 0; i < x.length; i++) x[i] = Math.fround(roundE4M3(Math.fround(roundToBf16(x[i]) / scales[i])) * scales[i]);
+      for (let i = 0; i < x.length; i++) x[i] = Math.fround(roundE4M3(Math.fround(roundToBf16(x[i]) * fp8Reciprocal(scales[i]))) * scales[i]);
     }
     this.rows.set(key, x);
     return x;

@@ -12,7 +12,7 @@ import {
   amaxOf, amaxSource, decodeSource, decodeSourceAmax, dequantizeFp8, dequantizeNvfp4, encodeE2M1Fast, encodeE4M3Array, encodeE4M3Fast,
   newErrorSums, nvfp4GlobalScale, quantizeFp8, quantizeNvfp4, relativeL2Error, relativeL2FromSums,
 } from '../../compiler/quant/bulk.ts';
-import { decodeE2M1, decodeE4M3, encodeE2M1, encodeE4M3 } from '../../compiler/quant/formats.ts';
+import { decodeE2M1, decodeE4M3, encodeE2M1, encodeE4M3, fp8Reciprocal } from '../../compiler/quant/formats.ts';
 import { f32ToBf16 } from '../../compiler/ir/dtype.ts';
 
 const f32 = new Float32Array(1), u32 = new Uint32Array(f32.buffer);
@@ -133,7 +133,8 @@ function scalarFp8(x: Float32Array, rows: number, cols: number): { codes: number
     let scale = Math.fround(amax / 448);
     if (scale === 0) scale = 1;
     scales.push(scale);
-    for (let j = 0; j < cols; j++) codes.push(encodeE4M3(Math.fround(x[r * cols + j] / scale)));
+    const recip = fp8Reciprocal(scale);
+    for (let j = 0; j < cols; j++) codes.push(encodeE4M3(Math.fround(x[r * cols + j] * recip)));
   }
   return { codes, scales };
 }
