@@ -1,7 +1,7 @@
 /**
  * Step memoization: which launches of a denoising step compute nothing but a function of the step's
- * small inputs (the timestep, a guidance scale: graph inputs of at most MEMO_INPUT_BYTES; position ids:
- * isPositionIds) and the weights, and which of their values the rest of the step reads. Qwen-Image's modulation (every
+ * small inputs (the timestep, a guidance scale: graph inputs of at most MEMO_INPUT_BYTES) and the
+ * weights, and which of their values the rest of the step reads. Qwen-Image's modulation (every
  * block's shift / scale / gate from the timestep embedding: one GEMV over 6.8 GB of weights, 2.5-2.8
  * ms a step on an H100 80GB HBM3 in the profiles of session 18's call B12 and session 19's V2-V5,
  * bench/RESULTS.md) is such a computation; the same timesteps recur in every request of one size
@@ -27,19 +27,6 @@ import type { MemoryPlan } from '../passes/plan-memory.ts';
 /** Graph inputs of at most this many bytes are a step's key inputs (timestep, guidance); larger ones never are. */
 export const MEMO_INPUT_BYTES = 256;
 
-/**
- * Position ids (integer graph inputs named `*_ids`, at most MEMO_IDS_BYTES: Flux.2's img_ids and txt_ids) are key
- * inputs too: every step of a request passes the same ones, as does every request of one size and layout, so the
- * launches that turn them into RoPE tables (about 65 small launches, 0.4 ms of a Flux.2 step) are memoized with the
- * timestep's. A mask or an embedding (other names) is not: it changes with the prompt, and one key for all would
- * lose the modulation's hits across prompts.
- */
-export const MEMO_IDS_BYTES = 1 << 20;
-function isPositionIds(graph: Graph, v: string, bytes: number): boolean {
-  const t = graph.types.get(v);
-  return v.endsWith('_ids') && bytes <= MEMO_IDS_BYTES && !!t && t.kind === 'tensor' && ['int64', 'int32'].includes(t.dtype);
-}
-
 export interface MemoValue { value: string; offset: number; bytes: number; first: number; last: number }
 export interface MemoPlan { inputs: string[]; launches: number[]; values: MemoValue[] }
 
@@ -48,7 +35,7 @@ export function memoPlan(graph: Graph, memory: MemoryPlan, launches: readonly { 
     const t = graph.types.get(v);
     return t && t.kind === 'tensor' && t.shape.every((d) => typeof d === 'number') ? bytesFor(t.dtype, (t.shape as number[]).reduce((a, b) => a * b, 1)) : Infinity;
   };
-  const small = new Set(graph.inputs.filter((v) => typeBytes(v) <= MEMO_INPUT_BYTES || isPositionIds(graph, v, typeBytes(v))));
+  const small = new Set(graph.inputs.filter((v) => typeBytes(v) <= MEMO_INPUT_BYTES));
   // The graph inputs each value depends on (weights and constants: none).
   const deps = new Map<string, Set<string>>(graph.inputs.map((v) => [v, new Set([v])]));
   const memoNode = new Map<Node, boolean>();

@@ -22,7 +22,6 @@
  * first time a key is seen and restored after that (a request of the same size and step count as
  * an earlier one restores them at every step), with the same outputs bit for bit.
  */
-import { createHash } from 'node:crypto';
 import { fail } from '../../compiler/errors.ts';
 import { f32ToBf16Array } from '../executor/bf16.ts';
 import { stackSamples } from '../executor/batch.ts';
@@ -96,14 +95,10 @@ export function deviceDenoise(dev: LoopDevice, loop: DenoiseLoop): Float32Array 
   const used = dev.replicas.slice(0, inputSets.length);
   const skip = new Set([lat.name, ts.name]);
   const tsBytes = timestepBytes(Float32Array.from({ length: steps * samples }, (_, k) => loop.timesteps[Math.floor(k / samples)]), tsKind), tsSize = tsBytes.length / steps;
-  // The step memo's key of set k at step i: the timestep's bytes and the other key inputs' (guidance, position ids);
+  // The step memo's key of set k at step i: the timestep's bytes and the other key inputs' (guidance);
   // unused where a key input is the latents or not in the sets.
   let memo = dev.memo && dev.memo.inputs.every((name) => name === ts.name || (name !== lat.name && inputSets.every((set) => set[name]))) ? dev.memo : null;
-  // An input's bytes in the key: as hex, or where long (position ids: hundreds of KB) their SHA-256.
-  const hex = (b: ArrayBufferView) => {
-    const bytes = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
-    return bytes.length <= 64 ? bytes.toString('hex') : createHash('sha256').update(bytes).digest('hex');
-  };
+  const hex = (b: ArrayBufferView) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
   // keys[k][i], made once a request.
   const keys = memo ? inputSets.map((set) => Array.from({ length: steps }, (_, i) => memo!.inputs.map((name) => (name === ts.name ? hex(tsBytes.subarray(i * tsSize, (i + 1) * tsSize)) : `${name}=${hex(set[name].data as ArrayBufferView)}`)).join('|'))) : [];
   const [s0, s1] = [used[0].stream, used[1]?.stream];

@@ -85,23 +85,6 @@ describe('the memo plan (compiler/memo.ts)', () => {
     expect(memoPlan(big, memory, launches)).toBeUndefined();
   });
 
-  it('keys on integer position ids (inputs named *_ids, Flux.2\'s img_ids and txt_ids) past the small-input size; never on another large input', () => {
-    // ids [1, 64, 4] (2 KB) -> r1 = Cos(ids); y1 = latents + r1 (the graph output): r1's launch memoized only where ids is a key input.
-    const plan = (name: string, dtype: string) => {
-      const nodes = [node('Cos', [name], 'r1'), node('Add', ['latents', 'r1'], 'y1')];
-      const g = {
-        name: 'g', opset: 23, inputs: ['latents', name], outputs: ['y1'], nodes, file: 'g', constants: new Map(),
-        types: new Map<string, unknown>([['latents', tensor([1, 256])], [name, { kind: 'tensor', dtype, shape: [1, 64, 4] }], ['r1', tensor([1, 256])], ['y1', tensor([1, 256])]]),
-      } as unknown as Graph;
-      const memory = { arenaBytes: 1 << 20, maxLiveBytes: 0, naiveBytes: 0, buffers: [{ value: 'r1', offset: 0, bytes: 1024 }, { value: 'y1', offset: 1024, bytes: 1024 }], location: new Map([['r1', 'r1'], ['y1', 'y1']]), inPlace: [] } as unknown as MemoryPlan;
-      return memoPlan(g, memory, nodes.map((n) => ({ node: n.outputs[0], kind: 'kernel', args: [...n.inputs, ...n.outputs].map((value) => ({ value })) })));
-    };
-    expect(plan('img_ids', 'int64')).toMatchObject({ inputs: ['img_ids'], launches: [0], values: [{ value: 'r1', first: 0, last: 0 }] });
-    expect(plan('txt_ids', 'int32')?.inputs).toEqual(['txt_ids']);
-    expect(plan('encoder_hidden_states_mask', 'int64')).toBeUndefined(); // a mask changes with the prompt
-    expect(plan('img_ids', 'float32')).toBeUndefined();
-  });
-
   it('on the tiny Qwen-Image: the fused modulation GEMV memoized, keyed by the timestep and the text mask; no memoized launch reads the latents', async () => {
     const out = mkdtempSync(join(tmpdir(), 'memo-'));
     await compileModel({ model: join(ROOT, 'models', 'tiny', 'qwen_image', 'model.onnx'), target: 'h100', out, build: false });

@@ -3,7 +3,7 @@
 # launches memoized with the timestep's). .gpu/M25/art.tar.xz: art/flux-new (b359feb: 21 memoized launches) and
 # art/flux-ids (this tree: 87), synthetic weights 42; `run-cli --time 20` alternating, two rounds each: the CUDA-graph
 # step, the memo's restoring step alternating with the full one, and whether the restoring step's outputs equal the
-# full step's bytes.
+# full step's bytes. The change was reverted after this call (code at 9f23bca).
 set -u
 export DC_GEMM_TUNING=/tmp/gemm-tuning.json
 tar -xJf .gpu/M25/art.tar.xz -C /tmp
