@@ -196,22 +196,27 @@ __device__ __forceinline__ double dc_amax(double a, double x) { return fmax(a, f
 // The 8-bit quantization's scaled value x · r, r = 1 / s rounded to fp32 (compiler/quant/formats.ts
 // fp8Reciprocal: the reference's definition), from dc_qprep(s) made once a row or channel: one multiply
 // a value (the exact quotient x / s took five instructions; bench/RESULTS.md "Session 25"). A scale below
-// 2^-68 (amax below ~2^-59), whose 1 / s could pass fp32's range, works on x and s both times k = 2^100:
+// 2^-126 (amax below ~2^-117), whose 1 / s could pass fp32's range, works on x and s both times k = 2^100:
 // powers of two, so the product is x · r's, exactly. The sign of zero is kept (e4m3 code 0x80 for -0).
 // Checked against the reference's product on 4M random (x, amax) pairs over the whole float range on
-// every CI run (test/build/qdiv.test.ts compiles these for the host).
+// every CI run (test/build/qdiv.test.ts compiles these for the host). Not the reference's only where
+// amax / 448 underflows to 0 (amax below 448·2^-150, never from bf16 values): r is then infinite.
+// The double overload (kernels computing in double) multiplies by the same r, held as a double.
 struct dc_qd_f { float k, r; };
-struct dc_qd_d { double s; };
+struct dc_qd_d { double r; };
 __host__ __device__ __forceinline__ dc_qd_f dc_qprep(float s) {
-  const float k = s < 0x1p-68f ? 0x1p100f : 1.f;
+  const float k = s < 0x1p-126f ? 0x1p100f : 1.f;
   return dc_qd_f{k, 1.f / (s * k)};
 }
-__host__ __device__ __forceinline__ dc_qd_d dc_qprep(double s) { return dc_qd_d{s}; }
-__host__ __device__ __forceinline__ float dc_qdiv(float x, const dc_qd_f& p) { return (x * p.k) * p.r; }
-__host__ __device__ __forceinline__ double dc_qdiv(double x, const dc_qd_d& p) { return x / p.s; }
-// dc_qdiv where p.k is 1 (s >= 2^-68: every row but near-zero ones), one multiply fewer and the same
+__host__ __device__ __forceinline__ dc_qd_d dc_qprep(double s) {
+  const double r = 1.0 / s;
+  return dc_qd_d{r < 0x1p126 ? (double)(float)r : (double)(float)(r * 0x1p-100) * 0x1p100};
+}
+__host__ __device__ __forceinline__ float dc_qmul(float x, const dc_qd_f& p) { return (x * p.k) * p.r; }
+__host__ __device__ __forceinline__ double dc_qmul(double x, const dc_qd_d& p) { return x * p.r; }
+// dc_qmul where p.k is 1 (s >= 2^-126: every row but near-zero ones), one multiply fewer and the same
 // bits (x·1 is x). Row kernels choose it once a row, a warp-uniform branch (render.ts).
-__host__ __device__ __forceinline__ float dc_qdiv1(float x, const dc_qd_f& p) { return x * p.r; }
+__host__ __device__ __forceinline__ float dc_qmul1(float x, const dc_qd_f& p) { return x * p.r; }
 // 8 values -> e4m3 (saturating, round to nearest even: as __nv_fp8_e4m3(float)), two per
 // conversion instruction, one 8-byte store.
 template <typename T> __device__ __forceinline__ void dc_store8q(__nv_fp8_e4m3* p, long long i, const T* v) {

@@ -193,8 +193,8 @@ describe('fp8 P·V policy and kernels', () => {
     expect(direct.source.match(/dca_bulk_copy\(sV [^;]*DP \* 64, VFULL\(st\)\)/g)).toHaveLength(3);
     const vq = renderVQuant(vquantDescriptor(after, ops(after, 'AttentionQuantizeV')[0]));
     expect(vq.args).toHaveLength(3);
-    // V / scale by the preamble's division-free exact quotient, not one IEEE division a value.
-    expect(vq.source).toMatch(/dca_pack_e4m3x4\(dc_qdiv\(__bfloat162float\(x\[2 \* q\]\), qd\)/);
+    // V times fp8Reciprocal(scale) by the preamble's dc_qmul, not one IEEE division a value.
+    expect(vq.source).toMatch(/dca_pack_e4m3x4\(dc_qmul\(__bfloat162float\(x\[2 \* q\]\), qd\)/);
     expect(vq.source).not.toMatch(/__fdiv_rn\(__bfloat162float/);
     const bn128 = renderAttention({ ...ad, bn: 128, exp: 'poly', polyEvery: 4 });
     const list = [k, direct, oneP, bn128, vq].map(({ args: _, ...x }) => x);

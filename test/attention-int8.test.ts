@@ -40,7 +40,7 @@ const withAttrs = (n: Node, attrs: Node['attrs']): Node => ({ ...n, attrs: { ...
 const run = (n: Node, inputs: (Tensor | undefined)[]) => (lookupOp(n)!.exec(inputs, n)[0] as Tensor).toFloat32();
 
 describe('int8 Q·Kᵀ semantics', () => {
-  it('s8 codes: round(x / scale) ties to even, clamped to ±127; scale amax/127 per group (Q: a row, K: 128 tokens), 1 where all zero', () => {
+  it('s8 codes: round(x · fp8Reciprocal(scale)) ties to even, clamped to ±127; scale amax/127 per group (Q: a row, K: 128 tokens), 1 where all zero', () => {
     expect([2.5, 3.5, -2.5, -0.5, 126.6, 127.5, 300, -300].map((x) => s8Code(x, 1))).toEqual([2, 4, -2, 0, 127, 127, 127, -127]);
     expect(s8Scale(254)).toBe(2);
     expect(s8Scale(0)).toBe(1);
@@ -226,7 +226,7 @@ describe('int8 Q·Kᵀ policy and kernels', () => {
     expect(attn.filter((k) => /uint32_t P0\[P_REGS\], P1\[P_REGS\];/.test(k.source) && /m64n128k32\.s32\.s8\.s8/.test(k.source)).length).toBeGreaterThanOrEqual(2);
     expect(attn.some((k) => /m64n192k32\.s32\.s8\.s8/.test(k.source) && /cA1 = cq1 \* kA/.test(k.source))).toBe(true);
     const packs = list.filter((k) => k.name.startsWith('attnpack_'));
-    for (const k of packs) expect(k.source).toMatch(/__fadd_rn\(dc_qdiv\(v\[pass\]\[4 \* h \+ e\], qd\), 12582912\.f\)/);
+    for (const k of packs) expect(k.source).toMatch(/__fadd_rn\(dc_qmul\(v\[pass\]\[4 \* h \+ e\], qd\), 12582912\.f\)/);
     // K scales per token: copied with each K tile, applied per column.
     expect(attn.filter((k) => /dca_lds_f2\(ksBase \+ 32 \* jj\)/.test(k.source) && /expect_tx\(KFULL\(st\), K_BYTES \+ KS_BYTES\)/.test(k.source))).toHaveLength(2);
     const units = list.map(({ args: _, ...x }) => x);

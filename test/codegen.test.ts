@@ -74,13 +74,13 @@ describe('element-wise codegen', () => {
     expect(quantizing.length).toBeGreaterThan(0);
     for (const k of quantizing) {
       expect(k.source, k.name).toMatch(/const auto qd_\d+ = dc_qprep\(s_\d+\);/); // one reciprocal per row
-      expect(k.source, k.name).toContain('dc_qdiv(');
+      expect(k.source, k.name).toContain('dc_qmul(');
       expect(k.source, k.name).not.toMatch(/\/ s_\d+\)/); // no per-element division
       expect(k.source, k.name).toMatch(/dc_amax\(am\d+, /);
-      // The quotient is stored unrounded (the e4m3 store rounds it: paired for 16-byte vectors),
+      // The product x · r is stored unrounded (the e4m3 store rounds it: paired for 16-byte vectors),
       // not rounded and converted again.
       expect(k.source, k.name).toMatch(k.source.includes('dc_load8') ? /dc_store8q<T>\(out0/ : /dc_store<T>\(out0, row \* \d+LL \+ c, v\d+\[i\]\)/);
-      expect(k.source, k.name).not.toContain('dc_round_e4m3(dc_qdiv(');
+      expect(k.source, k.name).not.toContain('dc_round_e4m3(dc_qmul(');
     }
     // A row of 16-byte vectors (Flux.2's widths; the tiny fixtures' rows are narrower).
     const wide = renderElementwise({

@@ -145,9 +145,9 @@ function checkSpills(units: KernelSource[], built: Built[], sm: string, tolerate
   const bad: { unit: string; text: string }[] = [];
   units.forEach((u, i) => {
     if (!u.hot) return;
-    // Serialized wgmma (ptxas C7515) cost an MMA kernel most of its speed (bench/RESULTS.md "Session 25"): never accepted.
+    // Serialized wgmma (ptxas C7515 and its kin) cost an MMA kernel most of its speed (bench/RESULTS.md "Session 25"): never accepted.
     for (const f of built[i]!.report.functions.filter((fn) => fn.wgmmaSerialized)) {
-      bad.push({ unit: u.name, text: `'${u.name}' function '${f.name}': wgmma serialized by ptxas (C7515: accumulators defined by other instructions inside an MMA pipeline)` });
+      bad.push({ unit: u.name, text: `'${u.name}' function '${f.name}': wgmma serialized by ptxas (${f.wgmmaSerialized})` });
     }
     if (u.acceptSpills) return;
     for (const f of built[i]!.report.functions.filter((fn) => spills(fn) && !tolerate?.(fn.name))) {

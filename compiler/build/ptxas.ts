@@ -20,7 +20,7 @@ const COMPILING = /Compiling entry function '([^']+)'/;
 const PROPERTIES = /Function properties for '?([^'\s]+)'?/;
 const FRAME = /(\d+) bytes stack frame, (\d+) bytes spill stores, (\d+) bytes spill loads/;
 const USED = /ptxas info\s*: Used (\d+) registers(.*)$/;
-const SERIALIZED = /wgmma\.mma_async instructions are serialized.* in the function '([^']+)'/;
+const SERIALIZED = /\((C\d+)\)[^:]*: wgmma\.mma_async instructions are serialized due to (.*) in the function '([^']+)'/;
 
 export function parsePtxasReport(text: string): FunctionResources[] {
   const byName = new Map<string, FunctionResources>();
@@ -37,7 +37,7 @@ export function parsePtxasReport(text: string): FunctionResources[] {
   for (const line of text.split(/\r?\n/)) {
     let m: RegExpMatchArray | null;
     if ((m = line.match(SERIALIZED))) {
-      get(m[1]!).wgmmaSerialized = true;
+      get(m[3]!).wgmmaSerialized = `${m[1]}: ${m[2]}`;
     } else if ((m = line.match(COMPILING))) {
       entry = get(m[1]!);
       entry.entry = true;

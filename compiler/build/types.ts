@@ -43,8 +43,8 @@ export interface FunctionResources {
   spillLoadBytes: number;
   stackBytes: number;
   barriers: number;
-  /** ptxas serialized its wgmma (C7515: accumulators defined by other instructions inside an MMA pipeline). */
-  wgmmaSerialized?: boolean;
+  /** Why ptxas serialized its wgmma, where it did: the note's code and reason ("C7515: non wgmma instructions defining accumulator registers ..."). */
+  wgmmaSerialized?: string;
 }
 
 export interface UnitReport {

@@ -643,12 +643,12 @@ const QK_SCALE = [
 /** Vt8's chunk coding and placement (the V quantization kernel's and the vquant pack's: one definition of the layout). */
 const VT8_CHUNK = [
   '#ifndef DCA_VT8_CHUNK', '#define DCA_VT8_CHUNK',
-  '// One Vt8 chunk: 16 keys of one channel (bf16 x in key order) as x · r (dc_qdiv) in e4m3, saturated; byte l holds',
+  '// One Vt8 chunk: 16 keys of one channel (bf16 x in key order) as x · r (dc_qmul) in e4m3, saturated; byte l holds',
   '// key 2·(l/4) + (l%2) + 8·((l/2)%2), the attention\'s P register order (compiler/ops/packed-attention.ts vt8Key).',
   '__device__ __forceinline__ uint4 dca_vt8_chunk(const __nv_bfloat16* x, const dc_qd_f& qd) {',
   '  uint32_t w[4];',
   '#pragma unroll',
-  '  for (int q = 0; q < 4; ++q) w[q] = dca_pack_e4m3x4(dc_qdiv(__bfloat162float(x[2 * q]), qd), dc_qdiv(__bfloat162float(x[2 * q + 1]), qd), dc_qdiv(__bfloat162float(x[2 * q + 8]), qd), dc_qdiv(__bfloat162float(x[2 * q + 9]), qd));',
+  '  for (int q = 0; q < 4; ++q) w[q] = dca_pack_e4m3x4(dc_qmul(__bfloat162float(x[2 * q]), qd), dc_qmul(__bfloat162float(x[2 * q + 1]), qd), dc_qmul(__bfloat162float(x[2 * q + 8]), qd), dc_qmul(__bfloat162float(x[2 * q + 9]), qd));',
   '  return make_uint4(w[0], w[1], w[2], w[3]);', '}',
   '// Byte offset of run r (keys 16·r.., r < 4) of channel d in a 64-key Vt8 block: 64-byte rows, the 64-byte swizzle.',
   '__device__ __forceinline__ int dca_vt8_at(int d, int r) { return d * 64 + ((r ^ ((d >> 1) & 3)) << 4); }',
@@ -736,7 +736,7 @@ export function vquantDescriptor(graph: Graph, node: Node): VQuantDescriptor {
  * The V quantization of pv='fp8' (templates/attention_vquant.cu.njk): one CTA per (head, `ch`
  * channels), Vt read once and held in registers: the most channels (16 down to 2) for which a
  * thread holds at most 8 runs of 16 tokens (64 registers; with 9, Flux.2's 4608 keys, ptxas spilled
- * the dc_qdiv rounding at two CTAs a SM).
+ * the dc_qmul rounding at two CTAs a SM).
  */
 export function renderVQuant(d: VQuantDescriptor): AttentionKernel {
   const blocks64 = d.seqKvPad / 64;

@@ -162,7 +162,7 @@ function ropeLine(d: ElementwiseDescriptor, ins: EwInstr, value: (ref: string, c
 interface RowStep { comment: string; lines: string[] }
 
 /**
- * fp8 Quantize results read only by fp8 outputs: held as the unrounded product x · r (dc_qdiv) and
+ * fp8 Quantize results read only by fp8 outputs: held as the unrounded product x · r (dc_qmul) and
  * rounded once by the store (rounding to e4m3 is idempotent, so the codes are the same).
  */
 function rawQuantized(d: ElementwiseDescriptor): Set<string> {
@@ -441,10 +441,10 @@ function renderRow(d: ElementwiseDescriptor, name: string, segment?: { start: nu
         else {
           lines.push(`T am${i} = T(0);`, loop(`am${i} = dc_amax(am${i}, ${a(0)});`), `const T amax${i} = ${red('dc_block_max')}(am${i}, ${scratch()});`);
           lines.push(`const T s_${i} = amax${i} > T(0) ? T(float(amax${i}) / 448.f) : T(1);`, `const auto qd_${i} = dc_qprep(s_${i});`);
-          // Stored to fp8 only: the quotient unrounded (the store rounds it, dc_store8q). In float,
-          // a row whose scale needs no prescaling (k = 1: all but near-zero rows) takes dc_qdiv1.
-          const quotient = (fn: string) => loop(`${v}[i] = ${rawQuantized(d).has(ins.out) ? `${fn}(${a(0)}, qd_${i})` : `dc_round_e4m3(${fn}(${a(0)}, qd_${i}))`};`);
-          lines.push(d.compute === 'float' ? `if (qd_${i}.k == 1.f) {\n  ${quotient('dc_qdiv1')}\n  } else {\n  ${quotient('dc_qdiv')}\n  }` : quotient('dc_qdiv'));
+          // Stored to fp8 only: the product x · r unrounded (the store rounds it, dc_store8q). In float,
+          // a row whose scale needs no prescaling (k = 1: all but near-zero rows) takes dc_qmul1.
+          const scaled = (fn: string) => loop(`${v}[i] = ${rawQuantized(d).has(ins.out) ? `${fn}(${a(0)}, qd_${i})` : `dc_round_e4m3(${fn}(${a(0)}, qd_${i}))`};`);
+          lines.push(d.compute === 'float' ? `if (qd_${i}.k == 1.f) {\n  ${scaled('dc_qmul1')}\n  } else {\n  ${scaled('dc_qmul')}\n  }` : scaled('dc_qmul'));
         }
         val.set(`${ins.out}_1`, `s_${i}`);
         break;

@@ -31,7 +31,7 @@ import { fail } from '../errors.ts';
 import type { Node } from '../ir/graph.ts';
 import type { Tensor } from '../ir/tensor.ts';
 import { type DType, dtypeFromOnnx, roundToBf16 } from '../ir/dtype.ts';
-import { E4M3_MAX, fp8Reciprocal, rne, roundE4M3 } from '../quant/formats.ts';
+import { E4M3_MAX, fp8Reciprocal, rne, roundE4M3, roundE4M3Scaled } from '../quant/formats.ts';
 import { roundTo } from './elementwise.ts';
 import {
   type OpDef, type RuntimeValue, attrFloat, attrInt, attrString, broadcastIndex, broadcastShapes,
@@ -255,7 +255,7 @@ const f32 = new Float32Array(1), u32 = new Uint32Array(f32.buffer);
 /**
  * The e4m3 scale of a Q or K block (qk='fp8'): the least power of two >= fp32(amax / 448), at least 2^-126
  * (1 where amax is 0, negative or not a number). A power of two makes x / scale exact, so the pack codes a
- * value with one multiply by the exact 1 / scale (dc_qdiv's five instructions were a sixth of the pack's:
+ * value with one multiply by the exact 1 / scale (dc_qmul's five instructions were a sixth of the pack's:
  * bench/RESULTS.md "Session 24"). e4m3's three significand bits are the same in every binade; against
  * amax / 448 the codes are up to twice as small, so only values near e4m3's subnormals lose precision.
  * The GPU's form: compiler/codegen/attention.ts QK_SCALE (dca_qk_scale).
@@ -325,7 +325,7 @@ export function quantizeChannels(x: Float32Array, d: Dims, keep?: (b: number, t:
       const r = fp8Reciprocal(scale);
       for (let t = 0; t < d.s; t++) {
         const i = (bh * d.s + t) * d.d + c;
-        x[i] = roundE4M3(Math.fround(roundToBf16(x[i]) * r)) * scale;
+        x[i] = roundE4M3Scaled(roundToBf16(x[i]), r) * scale;
       }
     }
   }

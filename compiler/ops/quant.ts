@@ -47,7 +47,7 @@ import { fail } from '../errors.ts';
 import { type DType, dtypeFromOnnx, roundToBf16, roundToF16 } from '../ir/dtype.ts';
 import type { Node } from '../ir/graph.ts';
 import { Tensor } from '../ir/tensor.ts';
-import { E2M1_MAX, E4M3_MAX, fp8Reciprocal, roundE2M1, roundE4M3 } from '../quant/formats.ts';
+import { E2M1_MAX, E4M3_MAX, fp8Reciprocal, roundE2M1, roundE4M3, roundE4M3Scaled } from '../quant/formats.ts';
 import { e4m3Parts, sm90Dot } from '../quant/tensor-core.ts';
 import { elementwiseOps } from './elementwise.ts';
 import { checkKeyMaskShape, fusedOps, keyMaskKeep } from './fused.ts';
@@ -109,7 +109,7 @@ export function quantize(x: Tensor, format: QuantFormat, axis: number): [Tensor,
       const r = format === 'fp8' ? fp8Reciprocal(s) : 0;
       for (let j = b * blockLen; j < (b + 1) * blockLen; j++) {
         const x = X[base + j * stride];
-        Q[base + j * stride] = s === 0 ? 0 : format === 'fp8' ? roundE4M3(Math.fround(x * r)) : roundE2M1(Math.fround(x / s));
+        Q[base + j * stride] = s === 0 ? 0 : format === 'fp8' ? roundE4M3Scaled(x, r) : roundE2M1(Math.fround(x / s));
       }
     }
   });

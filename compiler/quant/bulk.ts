@@ -25,7 +25,7 @@
  * The error sums (`ErrorSums`) are accumulated in the scaled domain, Σ(q − decode(code))²·scale²,
  * equal to ‖x − deq‖² up to the fp32 rounding of the terms (they feed the accuracy report).
  *
- * The fast encoders are lookup tables indexed by the bits of the fp32 quotient that decide a
+ * The fast encoders are lookup tables indexed by the bits of the fp32 product (fp8) or quotient (nvfp4) that decide a
  * correctly rounded result: sign, exponent, the kept mantissa bits, the round bit and a sticky bit
  * (OR of the rest). e4m3 keeps at most 3 mantissa bits, so the index is sign|exponent|top 4 mantissa
  * bits|sticky (14 bits); e2m1 keeps 1, index sign|exponent|top 2 mantissa bits|sticky (12 bits).
@@ -42,7 +42,7 @@ const NVFP4_DIVISOR = E4M3_MAX * E2M1_MAX; // 2688
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
 const fromBits = (bits: number): number => { u32[0] = bits; return f32[0]; };
-/** Two fp32 cells: storing a quotient rounds it to fp32; the Uint32 view reads its bits. */
+/** Two fp32 cells: storing a product or quotient rounds it to fp32; the Uint32 view reads its bits. */
 const pairF = new Float32Array(2);
 const pairU = new Uint32Array(pairF.buffer);
 

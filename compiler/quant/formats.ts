@@ -16,8 +16,9 @@ export const E2M1_MAX = 6;
 /**
  * The reciprocal every 8-bit quantization multiplies by (e4m3 and int8 codes of x with scale s are those
  * of fp32(x · r)): r = 1 / s rounded to fp32's 24-bit significand, its exponent unbounded (a double; past
- * fp32's range only for s below 2^-126). The kernels (templates/preamble.cuh dc_qprep) form it as the fp32
- * 1 / s, or for s below 2^-68 as 1 / (s · 2^100) with x · 2^100: the same product, exactly. One multiply a
+ * fp32's range only for s below about 2^-128; rounded through a scaled form from r = 2^126 on, where fround
+ * could round up to infinity). The kernels (templates/preamble.cuh dc_qprep) form it as the fp32 1 / s, or
+ * for s below 2^-126 as 1 / (s · 2^100) with x · 2^100: the same product, exactly. One multiply a
  * value instead of an exact division's five instructions (bench/RESULTS.md "Session 25"); against the
  * quotient fp32(x / s) the product differs by an ulp or so, so a code moves only where x / s lies that
  * close to an e4m3 rounding boundary. (The double 1 / s is rounded twice, 53 then 24 bits: for a quotient
@@ -27,6 +28,9 @@ export function fp8Reciprocal(s: number): number {
   const r = 1 / s;
   return r < 2 ** 126 ? Math.fround(r) : Math.fround(r * 2 ** -100) * 2 ** 100;
 }
+
+/** The e4m3 value x quantizes to with the reciprocal r of its scale (fp8Reciprocal): e4m3(fp32(x · r)). */
+export const roundE4M3Scaled = (x: number, r: number): number => roundE4M3(Math.fround(x * r));
 
 /** Round half to even. */
 export function rne(v: number): number {

@@ -1,8 +1,8 @@
-// dc_qdiv (templates/preamble.cuh), the quantization multiply of the row kernels and the attention pack,
+// dc_qmul (templates/preamble.cuh), the quantization multiply of the row kernels and the attention pack,
 // compiled for the host with nvcc and checked against the reference's definition (compiler/quant/formats.ts
 // fp8Reciprocal: fp32(x · r), r = 1 / s to 24 bits, its exponent unbounded), mirrored here in double, bit for
-// bit; a sample of the host's products is then held against fp8Reciprocal itself. dc_qdiv1 (the row kernels'
-// form for scales that need no prescaling) must equal dc_qdiv bit for bit. Random (x, amax) pairs over the
+// bit; a sample of the host's products is then held against fp8Reciprocal itself. dc_qmul1 (the row kernels'
+// form for scales that need no prescaling) must equal dc_qmul bit for bit. Random (x, amax) pairs over the
 // whole float range (amax any positive float from 448·2^-149, |x| <= amax, signed zeros included; s = amax /
 // 448 as the kernels compute it). CPU only; nothing runs on a GPU.
 import { execFileSync } from 'node:child_process';
@@ -27,7 +27,7 @@ static uint32_t bits(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
 static double reciprocal(float s) { const double r = 1.0 / (double)s; return r < 0x1p126 ? (double)(float)r : (double)(float)(r * 0x1p-100) * 0x1p100; }
 int main(int argc, char** argv) {
   const long n = atol(argv[1]), samples = atol(argv[2]);
-  long differ = 0, prescaled = 0, nan = 0, differ1 = 0, printed = 0;
+  long differ = 0, prescaled = 0, nan = 0, differ1 = 0, differD = 0, printed = 0;
   char* out = (char*)malloc(samples * 32 + 1); size_t at = 0;
   for (long i = 0; i < n; ++i) {
     const float amax = fromBits((uint32_t)(next() % 0x7f7fe000u) + 0x00000200u); // any positive float from 448·2^-149 up (s never underflows to 0)
@@ -38,13 +38,14 @@ int main(int argc, char** argv) {
     if (r & 64) x = -x;
     const dc_qd_f p = dc_qprep(s);
     if (p.k != 1.f) ++prescaled;
-    const float q = dc_qdiv(x, p), want = (float)((double)x * reciprocal(s));
+    const float q = dc_qmul(x, p), want = (float)((double)x * reciprocal(s));
     if (q != q) ++nan;
     if (bits(q) != bits(want)) { if (differ < 3) fprintf(stderr, "x=%a s=%a: %a vs %a\\n", x, s, q, want); ++differ; }
-    if (p.k == 1.f) { const float q1 = dc_qdiv1(x, p); if (bits(q1) != bits(q)) ++differ1; }
+    if (p.k == 1.f) { const float q1 = dc_qmul1(x, p); if (bits(q1) != bits(q)) ++differ1; }
+    if (bits((float)dc_qmul((double)x, dc_qprep((double)s))) != bits(want)) ++differD;  // the double overload, rounded to float
     if (printed < samples && (i % 7 == 0 || p.k != 1.f)) { at += sprintf(out + at, " %08x %08x %08x", bits(x), bits(s), bits(q)); ++printed; }
   }
-  printf("%ld %ld %ld %ld%s\\n", differ, prescaled, nan, differ1, out);
+  printf("%ld %ld %ld %ld %ld%s\\n", differ, prescaled, nan, differ1, differD, out);
   return 0;
 }
 `;
@@ -52,16 +53,17 @@ int main(int argc, char** argv) {
 const dir = mkdtempSync(join(tmpdir(), 'qdiv-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-describe('dc_qdiv: the quantization multiply x · fp8Reciprocal(s) (templates/preamble.cuh)', () => {
+describe('dc_qmul: the quantization multiply x · fp8Reciprocal(s) (templates/preamble.cuh)', () => {
   it('gives fp32(x · r) bit for bit on 4 million random pairs, small scales scaled by 2^100; fp8Reciprocal agrees on a sample', () => {
     writeFileSync(join(dir, 'qdiv.cu'), PROGRAM);
     const exe = join(dir, 'qdiv');
     execFileSync(resolveNvcc(), ['-O2', '-std=c++17', '-Xcompiler', '-ffp-contract=off', `-I${join(ROOT, 'templates')}`, '-o', exe, join(dir, 'qdiv.cu')], { env: nvccEnv(), stdio: 'pipe' });
-    const [differ, prescaled, nan, differ1, ...sample] = execFileSync(exe, ['4000000', '20000'], { encoding: 'utf8' }).trim().split(' ');
+    const [differ, prescaled, nan, differ1, differD, ...sample] = execFileSync(exe, ['4000000', '20000'], { encoding: 'utf8' }).trim().split(' ');
     expect(Number(nan)).toBe(0);
-    expect(Number(differ1)).toBe(0); // dc_qdiv1, where the scale needs no prescaling: the same bits as dc_qdiv
-    expect(Number(prescaled)).toBeGreaterThan(100_000); // amax below ~2^-59 (a quarter of the exponents): x and s times 2^100
+    expect(Number(differ1)).toBe(0); // dc_qmul1, where the scale needs no prescaling: the same bits as dc_qmul
+    expect(Number(prescaled)).toBeGreaterThan(100_000); // amax below ~2^-117 (4% of the exponents): x and s times 2^100
     expect(Number(differ)).toBe(0);
+    expect(Number(differD)).toBe(0); // the double overload (kernels computing in double): the same product
     // The host's products against the reference's function: fp32(x · fp8Reciprocal(s)).
     const f = new Float32Array(1), u = new Uint32Array(f.buffer);
     const float = (hex: string) => { u[0] = parseInt(hex, 16); return f[0]; };

@@ -8,7 +8,7 @@
  * O(S²) pass over every row is too slow.
  */
 import type { AttentionDescriptor, Operand, PackDescriptor } from '../../compiler/codegen/attention.ts';
-import { E4M3_MAX, fp8Reciprocal, roundE4M3 } from '../../compiler/quant/formats.ts';
+import { E4M3_MAX, fp8Reciprocal, roundE4M3, roundE4M3Scaled } from '../../compiler/quant/formats.ts';
 import { roundToBf16 } from '../../compiler/ir/dtype.ts';
 import { codedQK, fp8PvWeights, maskDrops, qkBlockScale, s8Code, s8Scale } from '../../compiler/ops/fused.ts';
 
@@ -19,6 +19,7 @@ export class AttentionReference {
   private rows = new Map<string, Float32Array>();
   private scales = new Map<string, number>();
   private channelScales = new Map<string, Float32Array>();
+  private channelReciprocals = new Map<string, Float64Array>();
 
   constructor(readonly pack: PackDescriptor, readonly attn: AttentionDescriptor, readonly read: Reader) {}
 
@@ -80,7 +81,8 @@ export class AttentionReference {
       // bf16 (the pack's Vt), then e4m3 with one scale per (head, channel) over the sequence.
       const scales = this.vScales(b, head);
       if (this.dropped(b, t)) x.fill(0);
-      for (let i = 0; i < x.length; i++) x[i] = Math.fround(roundE4M3(Math.fround(roundToBf16(x[i]) * fp8Reciprocal(scales[i]))) * scales[i]);
+      const recips = this.vReciprocals(b, head);
+      for (let i = 0; i < x.length; i++) x[i] = Math.fround(roundE4M3Scaled(roundToBf16(x[i]), recips[i]) * scales[i]);
     }
     this.rows.set(key, x);
     return x;
@@ -97,6 +99,14 @@ export class AttentionReference {
       this.channelScales.set(skey, scales);
     }
     return scales;
+  }
+
+  /** vScales' reciprocals (fp8Reciprocal), made once a head. */
+  private vReciprocals(b: number, head: number): Float64Array {
+    const skey = `v/${b}/${head}`;
+    let r = this.channelReciprocals.get(skey);
+    if (!r) this.channelReciprocals.set(skey, (r = Float64Array.from(this.vScales(b, head), fp8Reciprocal)));
+    return r;
   }
 
   /** pv='fp8' with a key mask (broadcast over heads and queries): whether it drops key t of batch b. */

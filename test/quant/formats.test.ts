@@ -14,7 +14,7 @@
 import { describe, expect, it } from 'vitest';
 import { f4e2m1ToF32, f8ToF32 } from '../../compiler/ir/dtype.ts';
 import {
-  E2M1_MAX, E4M3_MAX, decodeE2M1, decodeE4M3, encodeE2M1, encodeE4M3, rne, roundE2M1, roundE4M3,
+  E2M1_MAX, E4M3_MAX, decodeE2M1, decodeE4M3, encodeE2M1, encodeE4M3, fp8Reciprocal, rne, roundE2M1, roundE4M3, roundE4M3Scaled,
 } from '../../compiler/quant/formats.ts';
 
 // ---- oracle ---------------------------------------------------------------------------------
@@ -225,6 +225,36 @@ describe('e4m3fn', () => {
 });
 
 // ---- e2m1 -------------------------------------------------------------------------------------
+
+describe('fp8Reciprocal: 1 / s to 24 bits, the exponent unbounded', () => {
+  const f = new Float32Array(1), u = new Uint32Array(f.buffer);
+  const float = (bits: number) => { u[0] = bits; return f[0]; };
+  it('is fp32 1 / s wherever that is finite: 100 000 random normal and subnormal scales from 2^-126', () => {
+    let state = 12345;
+    for (let i = 0; i < 100_000; i++) {
+      state = (Math.imul(state, 1103515245) + 12345) >>> 0;
+      const s = float(0x00800000 + (state % (0x7f000000 - 0x00800000))); // 2^-126 .. below 2^127
+      expect(fp8Reciprocal(s)).toBe(Math.fround(1 / s));
+    }
+  });
+  it('keeps 24 bits past fp32\'s range (subnormal scales): powers of two exactly, others rounded to nearest', () => {
+    expect(fp8Reciprocal(2 ** -149)).toBe(2 ** 149);
+    expect(fp8Reciprocal(2 ** -127)).toBe(2 ** 127);
+    expect(fp8Reciprocal(3 * 2 ** -149)).toBe(Math.fround(4 / 3) * 2 ** 147); // 2^149 / 3 = (4/3)·2^147
+    expect(fp8Reciprocal(5 * 2 ** -149)).toBe(Math.fround(8 / 5) * 2 ** 146);
+    expect(Number.isFinite(fp8Reciprocal(float(1)))).toBe(true);
+  });
+  it('quantizes by the product, which can differ from the quotient by a code at an e4m3 rounding boundary', () => {
+    // s = fp32(11/7), x = fp32(1.1875 · s): the quotient is the midpoint 1.1875 of 1.125 and 1.25 (ties to even: 1.25);
+    // the product with fp32(1 / s) lands an ulp below it: 1.125.
+    const s = Math.fround(11 / 7), x = Math.fround(1.1875 * s), r = fp8Reciprocal(s);
+    expect(Math.fround(x / s)).toBe(1.1875);
+    expect(roundE4M3(Math.fround(x / s))).toBe(1.25);
+    expect(Math.fround(x * r)).toBe(Math.fround(1.1875 - 2 ** -23));
+    expect(roundE4M3Scaled(x, r)).toBe(1.125);
+    expect(Object.is(roundE4M3Scaled(-0, r), -0)).toBe(true);
+  });
+});
 
 describe('e2m1', () => {
   const VALUES = [0, 0.5, 1, 1.5, 2, 3, 4, 6];
