@@ -76,10 +76,10 @@ __global__ void __launch_bounds__(256, MINB) lnmq(const __nv_bfloat16* __restric
       const auto qd = dc_qprep(s);
       if (qd.k == 1.f) {
 #pragma unroll
-        for (int i = 0; i < N; ++i) v2[i] = dc_qdiv1(v1[i], qd);
+        for (int i = 0; i < N; ++i) v2[i] = dc_qmul1(v1[i], qd);
       } else {
 #pragma unroll
-        for (int i = 0; i < N; ++i) v2[i] = dc_qdiv(v1[i], qd);
+        for (int i = 0; i < N; ++i) v2[i] = dc_qmul(v1[i], qd);
       }
     }
 #pragma unroll
