@@ -15,10 +15,10 @@ import { inferTypes } from '../compiler/ir/infer.ts';
 import { specialise } from '../compiler/ir/specialise.ts';
 import { Tensor } from '../compiler/ir/tensor.ts';
 import { importOnnx } from '../compiler/onnx/import.ts';
-import { fp8PvTile, fp8PvWeights } from '../compiler/ops/fused.ts';
+import { fp8PvTile, fp8PvWeights, quantizeChannels } from '../compiler/ops/fused.ts';
 import { swizzled64, vt8Byte, vt8Key } from '../compiler/ops/packed-attention.ts';
 import { lookupOp } from '../compiler/ops/registry.ts';
-import { roundE4M3 } from '../compiler/quant/formats.ts';
+import { fp8Reciprocal, roundE4M3, roundE4M3Scaled } from '../compiler/quant/formats.ts';
 import { lowerAttention } from '../passes/lower-attention.ts';
 import { pipelineFor, runPipeline } from '../passes/pipeline.ts';
 import { insertQuantize } from '../passes/quantize/insert.ts';
@@ -288,4 +288,21 @@ describe('fp8 P·V over a key mask (Qwen-Image\'s text padding)', () => {
     expect(ak.source).toMatch(/dca_desc64/);
     await expectBuildsWithoutSpills([ak, vq].map(({ args: _, ...x }) => x), 'pvmask');
   }, 240_000);
+});
+
+describe("V's e4m3 values (compiler/ops/fused.ts quantizeChannels)", () => {
+  it('hands out the codes themselves beside code · scale, a subnormal scale included (Vt8 takes them, not code · scale / scale)', () => {
+    // One head, one channel of 4 keys: amax 3·2^-133 (bf16 subnormals), so the scale fp32(amax / 448) is subnormal.
+    const keys = [3 * 2 ** -133, 2 ** -133, -2 * 2 ** -133, 0];
+    const x = Float32Array.from(keys), values = new Float32Array(keys.length);
+    const [scale] = quantizeChannels(x, { b: 1, h: 1, s: keys.length, d: 1 }, undefined, undefined, values);
+    expect(scale).toBe(Math.fround(3 * 2 ** -133 / 448));
+    expect(scale).toBeLessThan(2 ** -126);
+    const r = fp8Reciprocal(scale);
+    keys.forEach((v, i) => {
+      expect(values[i]).toBe(roundE4M3Scaled(v, r));
+      expect(x[i]).toBe(Math.fround(values[i] * scale));
+    });
+    expect([...values]).toEqual([448, 144, -288, 0]);
+  });
 });

@@ -311,8 +311,8 @@ export function quantizeS8(x: Float32Array, d: Dims, group: number): void {
  * sequence (amax/448, 1 if 0); returns the scales, [B·H, D]. `keep(b, t)` (a key mask): keys it
  * rejects count as 0 (no part in the scale, code 0), so masked rows' values cannot coarsen the others'.
  * `amax(bh, c)`: the channels' amax given (AttentionPack vquant=1: its GEMMs' amax outputs) instead of
- * reduced here. */
-export function quantizeChannels(x: Float32Array, d: Dims, keep?: (b: number, t: number) => boolean, given?: (bh: number, c: number) => number): Float32Array {
+ * reduced here. `values` (x's layout): receives the e4m3 values themselves, before the scale (Vt8's codes). */
+export function quantizeChannels(x: Float32Array, d: Dims, keep?: (b: number, t: number) => boolean, given?: (bh: number, c: number) => number, values?: Float32Array): Float32Array {
   const scales = new Float32Array(d.b * d.h * d.d);
   for (let bh = 0; bh < d.b * d.h; bh++) {
     const b = Math.floor(bh / d.h);
@@ -325,7 +325,9 @@ export function quantizeChannels(x: Float32Array, d: Dims, keep?: (b: number, t:
       const r = fp8Reciprocal(scale);
       for (let t = 0; t < d.s; t++) {
         const i = (bh * d.s + t) * d.d + c;
-        x[i] = roundE4M3Scaled(roundToBf16(x[i]), r) * scale;
+        const q = roundE4M3Scaled(roundToBf16(x[i]), r);
+        if (values) values[i] = q;
+        x[i] = q * scale;
       }
     }
   }

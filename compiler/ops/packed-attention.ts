@@ -189,20 +189,20 @@ const attentionQuantizeV: OpDef = {
     const x = unpackTransposed(vt, bh, sp, dp, dp);
     // A key mask: keys past seqKv are padding (0 already), keys it drops count as 0.
     const kv = attrInt(node, 'seqKv', sp), keep = mask && keyMaskKeep(mask, b, kv, `AttentionQuantizeV node '${node.name}'`);
-    const scales = quantizeChannels(x, { b, h: hkv, s: sp, d: dp }, keep && ((bi, t) => t >= kv || keep(bi, t)));
-    return vt8Tensors(x, scales, vt.shape);
+    const values = new Float32Array(x.length);
+    const scales = quantizeChannels(x, { b, h: hkv, s: sp, d: dp }, keep && ((bi, t) => t >= kv || keep(bi, t)), undefined, values);
+    return vt8Tensors(values, scales, vt.shape);
   },
 };
 
-/** Vt8 and Vs of a packed Vt's shape from V [BH, S', DP] as quantizeChannels leaves it (code · scale) and its scales. */
-function vt8Tensors(x: Float32Array, scales: Float32Array, vtShape: readonly number[]): [Tensor, Tensor] {
+/** Vt8 and Vs of a packed Vt's shape from V's e4m3 values [BH, S', DP] (quantizeChannels' `values`) and its scales. */
+function vt8Tensors(values: Float32Array, scales: Float32Array, vtShape: readonly number[]): [Tensor, Tensor] {
   const [b, hkv, blocks, dp] = vtShape, sp = blocks * 64;
   const [t8, ts] = vquantTypes(vtShape);
   const v8 = newTensor(t8.dtype, t8.shape), vs = newTensor(ts.dtype, ts.shape);
   for (let i = 0; i < b * hkv; i++) for (let c = 0; c < dp; c++) {
     vs.set(i * dp + c, scales[i * dp + c]);
-    // x holds code · scale (fp32): the code again, exactly (x / scale is within an ulp or so of it).
-    for (let t = 0; t < sp; t++) v8.set(vt8Index(i, sp, dp, t, c), roundE4M3(x[(i * sp + t) * dp + c] / scales[i * dp + c]));
+    for (let t = 0; t < sp; t++) v8.set(vt8Index(i, sp, dp, t, c), values[(i * sp + t) * dp + c]);
   }
   return [v8, vs];
 }
@@ -219,8 +219,9 @@ function quantizeVGiven(V: Float32Array, ins: readonly (RuntimeValue | undefined
     if (c < p.d) for (let s = 0; s < segments; s++) m = Math.max(m, tensorArg(ins, 1 + 7 * segments + s, node).get(Math.floor(i / p.hkv) * hd + (i % p.hkv) * p.d + c));
     return m;
   };
-  const scales = quantizeChannels(x, { b: p.b, h: p.hkv, s: sp, d: p.dp }, keep && ((bi, t) => t >= p.skv || keep(bi, t)), amax);
-  return vt8Tensors(x, scales, packTypes(p)[2].shape);
+  const values = new Float32Array(x.length);
+  const scales = quantizeChannels(x, { b: p.b, h: p.hkv, s: sp, d: p.dp }, keep && ((bi, t) => t >= p.skv || keep(bi, t)), amax, values);
+  return vt8Tensors(values, scales, packTypes(p)[2].shape);
 }
 
 const attentionPack: OpDef = {
