@@ -736,7 +736,7 @@ export function vquantDescriptor(graph: Graph, node: Node): VQuantDescriptor {
  * The V quantization of pv='fp8' (templates/attention_vquant.cu.njk): one CTA per (head, `ch`
  * channels), Vt read once and held in registers: the most channels (16 down to 2) for which a
  * thread holds at most 8 runs of 16 tokens (64 registers; with 9, Flux.2's 4608 keys, ptxas spilled
- * the dc_qmul rounding at two CTAs a SM).
+ * the quantization, then the exact division dc_qdiv, at two CTAs a SM).
  */
 export function renderVQuant(d: VQuantDescriptor): AttentionKernel {
   const blocks64 = d.seqKvPad / 64;

@@ -255,7 +255,7 @@ const f32 = new Float32Array(1), u32 = new Uint32Array(f32.buffer);
 /**
  * The e4m3 scale of a Q or K block (qk='fp8'): the least power of two >= fp32(amax / 448), at least 2^-126
  * (1 where amax is 0, negative or not a number). A power of two makes x / scale exact, so the pack codes a
- * value with one multiply by the exact 1 / scale (dc_qmul's five instructions were a sixth of the pack's:
+ * value with one multiply by the exact 1 / scale (the exact division's five instructions, dc_qdiv then, were a sixth of the pack's:
  * bench/RESULTS.md "Session 24"). e4m3's three significand bits are the same in every binade; against
  * amax / 448 the codes are up to twice as small, so only values near e4m3's subnormals lose precision.
  * The GPU's form: compiler/codegen/attention.ts QK_SCALE (dca_qk_scale).
@@ -293,7 +293,8 @@ export function qkRecipe(node: Node, where: string): { qk: 'bf16' | 'fp8' | 'int
   if (kGroup === 1 && qk !== 'int8') fail(where, "kScale='token' only with qk='int8'", `qk='${qk}'`);
   return { qk, kGroup };
 }
-export const s8Code = (x: number, scale: number) => Math.max(-S8_MAX, Math.min(S8_MAX, rne(Math.fround(x * fp8Reciprocal(scale)))));
+/** The s8 code of x with the reciprocal r of its scale (fp8Reciprocal): round(fp32(x · r)), ties to even, clamped to ±127. */
+export const s8Code = (x: number, r: number) => Math.max(-S8_MAX, Math.min(S8_MAX, rne(Math.fround(x * r))));
 export const s8Scale = (amax: number) => (amax > 0 ? Math.fround(amax / S8_MAX) : 1);
 export function quantizeS8(x: Float32Array, d: Dims, group: number): void {
   for (let bh = 0; bh < d.b * d.h; bh++) {
@@ -302,7 +303,8 @@ export function quantizeS8(x: Float32Array, d: Dims, group: number): void {
       let amax = 0;
       for (let i = start; i < end; i++) amax = Math.max(amax, Math.abs(x[i]));
       const scale = s8Scale(amax);
-      for (let i = start; i < end; i++) x[i] = s8Code(x[i], scale) * scale;
+      const r = fp8Reciprocal(scale);
+      for (let i = start; i < end; i++) x[i] = s8Code(x[i], r) * scale;
     }
   }
 }

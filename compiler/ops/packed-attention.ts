@@ -52,7 +52,7 @@ import { fail } from '../errors.ts';
 import { type DType, dtypeFromOnnx, roundToBf16 } from '../ir/dtype.ts';
 import type { Node } from '../ir/graph.ts';
 import type { Tensor } from '../ir/tensor.ts';
-import { roundE4M3 } from '../quant/formats.ts';
+import { fp8Reciprocal, roundE4M3Scaled } from '../quant/formats.ts';
 import { roundTo } from './elementwise.ts';
 import { QK_BLOCK, assemble, attentionPlan, checkKeyMaskShape, codedQK, fp8PvTile, fp8PvWeights, kScaleGroup, keyMaskKeep, qkBlockScale, qkRecipe, quantizeChannels, s8Code, s8Scale } from './fused.ts';
 import { type OpDef, type RuntimeValue, attrFloat, attrInt, attrString, broadcastIndex, broadcastShapes, newTensor, optionalTensor, out, tensorArg } from './op.ts';
@@ -134,10 +134,10 @@ function packTransposed(x: Float32Array, bh: number, s: number, d: number, dp: n
 /**
  * Scaled 8-bit rows of 128 values and one scale per `group` tokens of a head: FusedAttention's
  * qk='fp8' (e4m3, qkBlockScale: a power of two, one scale per 128-token block) and qk='int8' (s8, s8Scale, a scale per
- * Q row or per K block).
+ * Q row or per K block); codes from the value and fp8Reciprocal(scale) (exact for e4m3's powers of two).
  */
 const SCALED = {
-  e4m3: { dtype: 'float8e4m3fn', scale: qkBlockScale, code: (v: number, scale: number) => roundE4M3(v / scale) },
+  e4m3: { dtype: 'float8e4m3fn', scale: qkBlockScale, code: roundE4M3Scaled },
   s8: { dtype: 'int8', scale: s8Scale, code: s8Code },
 } as const;
 function packScaled(x: Float32Array, bh: number, s: number, d: number, format: keyof typeof SCALED, group: number): [Tensor, Tensor] {
@@ -148,9 +148,9 @@ function packScaled(x: Float32Array, bh: number, s: number, d: number, format: k
     const r0 = g * group, r1 = Math.min(r0 + group, s);
     let amax = 0;
     for (let r = r0; r < r1; r++) for (let c = 0; c < d; c++) amax = Math.max(amax, Math.abs(x[(i * s + r) * d + c]));
-    const scale = f.scale(amax);
+    const scale = f.scale(amax), recip = fp8Reciprocal(scale);
     scales.set(i * (sp / group) + g, scale);
-    for (let r = r0; r < r1; r++) for (let c = 0; c < d; c++) q.set(i * sp * 128 + swizzled(r, c, 128), f.code(x[(i * s + r) * d + c], scale));
+    for (let r = r0; r < r1; r++) for (let c = 0; c < d; c++) q.set(i * sp * 128 + swizzled(r, c, 128), f.code(x[(i * s + r) * d + c], recip));
   }
   return [q, scales];
 }

@@ -130,7 +130,8 @@ export class AttentionReference {
         this.scales.set(skey, scale);
       }
     }
-    return { codes: Int8Array.from(this.prologue(role, b, head, t), (v) => s8Code(v, scale)), scale };
+    const recip = fp8Reciprocal(scale);
+    return { codes: Int8Array.from(this.prologue(role, b, head, t), (v) => s8Code(v, recip)), scale };
   }
 
   /** Output row (b, h, query s): D values. */
