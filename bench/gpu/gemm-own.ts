@@ -90,7 +90,7 @@ const VARIANTS = (process.env.GEMM_VARIANTS ?? DEFAULT_VARIANTS).split(',');
  * projection) / all of them (its MLP in-projection); a last `c`: X quantized on load (GemmDescriptor.xq; 'q' with a
  * scaled epilogue). */
 export function variant(v: string, m: number, n: number, k: number): GemmDescriptor | undefined {
-  const r = /^(f|p|q)(\d+)s(\d+)(?:x(\d+))?(o32)?(b|h|n)?(?:g(\d+))?(?:t(\d+))?(r|a|u|v)?(c(?:2|4)?)?$/.exec(v);
+  const r = /^(f|p|q)(\d+)s(\d+)(?:x(\d+))?(o32)?(b|h|n)?(?:g(\d+))?(?:t(\d+))?(r|a|u|v)?(c)?$/.exec(v);
   if (!r) throw new Error(`variant ${v}: f|p|q WIDTH s STAGES [x PROMOTE] [o32] [b|h|n] [g GROUP_M] [t TWIN_M] [r|a|u|v] (q: ping-pong; b / h / n: scaled epilogue with a float32 / bf16 / no bias; g: row tiles per group, default 8; t: a twin GEMM's rows; r: the residual epilogue; a: the amax epilogue; u / v: the GLU epilogue over the last two thirds / all of W's rows)`);
   const bn = Number(r[2]);
   // The epilogues (r, a) need the scaled ping-pong; a: a last third of whole 64-column chunks.
@@ -104,7 +104,7 @@ export function variant(v: string, m: number, n: number, k: number): GemmDescrip
   if (glu && (n % 576 || r[6] !== 'n' || r[8])) return undefined;
   // `c`: X quantized on load (bf16 X; ping-pong, scaled, no twin, GLU or amax).
   if (r[10] && (r[1] !== 'q' || !r[6] || r[8] || glu || r[9] === 'a')) return undefined;
-  return { kind: 'gemm-fp8', m, n, k, bn, stages: Number(r[3]), groupM: Number(r[7] ?? 8), promote: r[1] === 'p' ? Number(r[4] ?? 4) : 0, epilogue: r[6] ? 'scaled' : 'unscaled', bias: !!r[6] && r[6] !== 'n', ...(r[6] === 'h' ? { biasType: 'bfloat16' as const } : {}), ...(r[5] ? { out: 'fp32' as const } : {}), ...(r[1] === 'q' ? { schedule: 'pingpong' as const } : {}), ...(r[8] ? { twinM: Number(r[8]) } : {}), ...residual, ...amax, ...(glu ? { glu } : {}), ...(r[10] ? { xq: true, xqSlots: r[10] === 'c4' ? 4 as const : 2 as const } : {}) };
+  return { kind: 'gemm-fp8', m, n, k, bn, stages: Number(r[3]), groupM: Number(r[7] ?? 8), promote: r[1] === 'p' ? Number(r[4] ?? 4) : 0, epilogue: r[6] ? 'scaled' : 'unscaled', bias: !!r[6] && r[6] !== 'n', ...(r[6] === 'h' ? { biasType: 'bfloat16' as const } : {}), ...(r[5] ? { out: 'fp32' as const } : {}), ...(r[1] === 'q' ? { schedule: 'pingpong' as const } : {}), ...(r[8] ? { twinM: Number(r[8]) } : {}), ...residual, ...amax, ...(glu ? { glu } : {}), ...(r[10] ? { xq: true } : {}) };
 }
 
 /** The GLU window of variant suffix u (W's last two thirds of rows) or v (all of them). */

@@ -84,13 +84,11 @@ export interface GemmDescriptor {
   glu?: GluWindow;
   /**
    * X quantized on load (ping-pong, scaled; no twin, GLU or amax): X is bf16 [M, K], its tensor map boxes of
-   * 64 values x 128 rows, and each consumer codes its rows to e4m3 in registers as x · r with r = 1 / xs[m]
-   * (the Quantize op's codes for the token scales xs), feeding wgmma's A from registers; K blocks of 64
-   * (W's boxes 64 codes x BN rows, the 64-byte swizzle), each wgmma its own group.
+   * 64 values x 128 rows, and the consumer codes each K block of 64 to e4m3 in a shared tile (x · r, r = 1 / xs[m]:
+   * the Quantize op's codes for the token scales xs) that its wgmma read; W's boxes 64 codes x BN rows (the
+   * 64-byte swizzle).
    */
   xq?: boolean;
-  /** xq: A fragment register sets (2 or 4), the wgmma groups that may be in flight while the next is coded. */
-  xqSlots?: 2 | 4;
 }
 
 /** A GEMM's amax window: columns lo .. hi - 1 (multiples of 64: whole chunks of the staged tile), `rows` a batch (a multiple of 16); with the launch's mask, `keys` maskable keys (0: none) and row 0's key `offset`. */
@@ -125,7 +123,7 @@ const stagedScales = (d: Pick<GemmDescriptor, 'epilogue' | 'schedule'>) => d.epi
 /** A GLU window the epilogue takes: its first W row at a multiple of the 192-wide tile, its width of 96 rows (half a tile) or a multiple. */
 export const gluWindowFits = (lo: number, width: number) => Number.isInteger(lo) && Number.isInteger(width) && lo >= 0 && width >= 96 && lo % 192 === 0 && width % 96 === 0;
 export const gemmSharedBytes = (d: Pick<GemmDescriptor, 'bn' | 'stages' | 'out'> & Partial<Pick<GemmDescriptor, 'epilogue' | 'schedule' | 'residual' | 'xq'>>) =>
-  1024 + d.stages * (d.xq ? 128 * 64 * 2 + d.bn * 64 : 128 * 128 + d.bn * 128) + (d.out === 'fp32' ? 0 : 2 * (d.residual ? d.bn / 64 : 2) * 8192)
+  1024 + d.stages * (d.xq ? 128 * 64 * 2 + d.bn * 64 : 128 * 128 + d.bn * 128) + (d.xq ? 2 * 8192 : 0) + (d.out === 'fp32' ? 0 : 2 * (d.residual ? d.bn / 64 : 2) * 8192)
   + (d.residual ? 2 * (Math.max(...d.residual.gemms.map(gateRows)) * (d.bn / 2) * 16 + 128 * 4) + 32
     : stagedScales({ epilogue: d.epilogue ?? 'unscaled', schedule: d.schedule }) ? 2 * (2 * d.bn + 128) * 4 : 0) + 16 * d.stages;
 
@@ -175,8 +173,8 @@ function render(d: GemmDescriptor): RenderedKernel {
   if (d.xq && (d.schedule !== 'pingpong' || d.epilogue !== 'scaled' || d.out === 'fp32' || d.twinM !== undefined || d.glu || d.amax)) fail(where, 'X quantized on load in the ping-pong schedule with scales (its token scales code X), a bf16 Y, no twin, GLU or amax', `${d.schedule ?? 'cooperative'}, ${d.epilogue}, ${d.out ?? 'bf16'}${d.twinM !== undefined ? ', twin' : ''}${d.glu ? ', GLU' : ''}${d.amax ? ', amax' : ''}`);
   const shared = gemmSharedBytes(d);
   if (shared > MAX_SHARED) fail(where, `at most ${MAX_SHARED} bytes of shared memory`, `${shared} (${d.stages} stages)`);
-  const mma = wgmmaFunction('ss-e4m3', d.bn), mmaRs = wgmmaFunction('rs-e4m3', d.bn);
-  const source = [text('attention.cuh'), mma.source, ...(d.xq ? [mmaRs.source] : []), env.render('gemm_fp8.cu.njk', {
+  const mma = wgmmaFunction('ss-e4m3', d.bn);
+  const source = [text('attention.cuh'), mma.source, env.render('gemm_fp8.cu.njk', {
     name, m: d.m, n: d.n, k: d.k, bn: d.bn, stages: d.stages, groupM: d.groupM, promote: d.promote,
     scaled: d.epilogue === 'scaled', stagedScales: stagedScales(d), bias: d.bias, biasType: d.biasType === 'bfloat16' ? '__nv_bfloat16' : 'float', wgmma: mma.name, pingpong: d.schedule === 'pingpong', outType: d.out === 'fp32' ? 'float' : '__nv_bfloat16', tmaStore: d.out !== 'fp32',
     // A warpgroup's chunks of a tile alternate between its two buffers; an odd count (cooperative, 192
@@ -186,7 +184,7 @@ function render(d: GemmDescriptor): RenderedKernel {
     residual: !!d.residual, ...(d.residual ? residualParams(d.residual.gemms) : {}),
     amax: !!d.amax, ...(d.amax ? amaxParams(d.amax) : {}),
     glu: d.glu ?? false,
-    xq: !!d.xq, xqSlots: d.xqSlots ?? 2, wgmmaRs: mmaRs.name, xqProbe: process.env.XQ_PROBE ?? '',
+    xq: !!d.xq, xqProbe: process.env.XQ_PROBE ?? '',
   })].join('\n');
   const tiles = gemmTiles(d.m, d.n, d.bn, d.twinM);
   return { name, source, hot: true, grid: Math.min(H100_SMS, tiles), block: 384, sharedBytes: shared };
