@@ -13,9 +13,7 @@
  *       edge: zeros, subnormals and every exponent).
  *       Exits 1 unless every sampled output of the own kernel is the simulation's bit for bit.
  *
- * cases.txt: one line per kernel: `gemm NAME M N K BN GRID SHARED SCALED OUT_BYTES TWIN_M RESIDUAL XQ LABEL` (XQ 1: X
- * quantized on load, the harness passing X as bf16 values, the codes' times token scales that are powers of two (pow2Floor
- * of the usual draw), so that the kernel's codes are the drawn ones; TWIN_M:
+ * cases.txt: one line per kernel: `gemm NAME M N K BN GRID SHARED SCALED OUT_BYTES TWIN_M RESIDUAL LABEL` (TWIN_M:
  * the rows of a twin GEMM in the same launch, 0 for none; its samples checked against the simulation too;
  * RESIDUAL 1: the residual epilogue, Y = R + gate · y with the harness's R and two-batch gate, each GEMM's; 2: the
  * amax epilogue over the last third of the columns, timed, its Y checked as any; 3 / 4: the GLU epilogue over W's last
@@ -87,10 +85,9 @@ const VARIANTS = (process.env.GEMM_VARIANTS ?? DEFAULT_VARIANTS).split(',');
  * epilogue (passes/fuse-gemm-residual.ts; scaled ping-pong), a gate of two batches of half the rows each; a trailing
  * `a`: the amax epilogue (passes/fuse-vquant.ts) over the last third of the columns, two batches of half the rows;
  * `u` / `v`: the GLU epilogue (passes/fuse-gemm-glu.ts) over W's last two thirds of rows (Flux.2's single-block fused
- * projection) / all of them (its MLP in-projection); a last `c`: X quantized on load (GemmDescriptor.xq; 'q' with a
- * scaled epilogue). */
+ * projection) / all of them (its MLP in-projection). */
 export function variant(v: string, m: number, n: number, k: number): GemmDescriptor | undefined {
-  const r = /^(f|p|q)(\d+)s(\d+)(?:x(\d+))?(o32)?(b|h|n)?(?:g(\d+))?(?:t(\d+))?(r|a|u|v)?(c)?$/.exec(v);
+  const r = /^(f|p|q)(\d+)s(\d+)(?:x(\d+))?(o32)?(b|h|n)?(?:g(\d+))?(?:t(\d+))?(r|a|u|v)?$/.exec(v);
   if (!r) throw new Error(`variant ${v}: f|p|q WIDTH s STAGES [x PROMOTE] [o32] [b|h|n] [g GROUP_M] [t TWIN_M] [r|a|u|v] (q: ping-pong; b / h / n: scaled epilogue with a float32 / bf16 / no bias; g: row tiles per group, default 8; t: a twin GEMM's rows; r: the residual epilogue; a: the amax epilogue; u / v: the GLU epilogue over the last two thirds / all of W's rows)`);
   const bn = Number(r[2]);
   // The epilogues (r, a) need the scaled ping-pong; a: a last third of whole 64-column chunks.
@@ -102,9 +99,7 @@ export function variant(v: string, m: number, n: number, k: number): GemmDescrip
   const amax = r[9] === 'a' ? { amax: { gemms: [window(m), ...(r[8] ? [window(Number(r[8]))] : [])] } } : {};
   const glu = gluOf(r[9], n);
   if (glu && (n % 576 || r[6] !== 'n' || r[8])) return undefined;
-  // `c`: X quantized on load (bf16 X; ping-pong, scaled, no twin, GLU or amax).
-  if (r[10] && (r[1] !== 'q' || !r[6] || r[8] || glu || r[9] === 'a')) return undefined;
-  return { kind: 'gemm-fp8', m, n, k, bn, stages: Number(r[3]), groupM: Number(r[7] ?? 8), promote: r[1] === 'p' ? Number(r[4] ?? 4) : 0, epilogue: r[6] ? 'scaled' : 'unscaled', bias: !!r[6] && r[6] !== 'n', ...(r[6] === 'h' ? { biasType: 'bfloat16' as const } : {}), ...(r[5] ? { out: 'fp32' as const } : {}), ...(r[1] === 'q' ? { schedule: 'pingpong' as const } : {}), ...(r[8] ? { twinM: Number(r[8]) } : {}), ...residual, ...amax, ...(glu ? { glu } : {}), ...(r[10] ? { xq: true } : {}) };
+  return { kind: 'gemm-fp8', m, n, k, bn, stages: Number(r[3]), groupM: Number(r[7] ?? 8), promote: r[1] === 'p' ? Number(r[4] ?? 4) : 0, epilogue: r[6] ? 'scaled' : 'unscaled', bias: !!r[6] && r[6] !== 'n', ...(r[6] === 'h' ? { biasType: 'bfloat16' as const } : {}), ...(r[5] ? { out: 'fp32' as const } : {}), ...(r[1] === 'q' ? { schedule: 'pingpong' as const } : {}), ...(r[8] ? { twinM: Number(r[8]) } : {}), ...residual, ...amax, ...(glu ? { glu } : {}) };
 }
 
 /** The GLU window of variant suffix u (W's last two thirds of rows) or v (all of them). */
@@ -120,7 +115,7 @@ async function prepare(dir: string) {
       if (!d) continue;
       const r = renderGemm(d);
       kernels.push(r);
-      lines.push(`gemm ${r.name} ${m} ${n} ${k} ${d.bn} ${r.grid} ${r.sharedBytes} ${d.epilogue === 'scaled' ? (d.bias ? (d.biasType === 'bfloat16' ? 3 : 2) : 1) : 0} ${d.out === 'fp32' ? 4 : 2} ${d.twinM ?? 0} ${d.residual ? 1 : d.amax ? 2 : d.glu ? (d.glu.lo ? 3 : 4) : 0} ${d.xq ? 1 : 0} ${v}:${label.replace(/ /g, '_')}`);
+      lines.push(`gemm ${r.name} ${m} ${n} ${k} ${d.bn} ${r.grid} ${r.sharedBytes} ${d.epilogue === 'scaled' ? (d.bias ? (d.biasType === 'bfloat16' ? 3 : 2) : 1) : 0} ${d.out === 'fp32' ? 4 : 2} ${d.twinM ?? 0} ${d.residual ? 1 : d.amax ? 2 : d.glu ? (d.glu.lo ? 3 : 4) : 0} ${v}:${label.replace(/ /g, '_')}`);
     }
   }
   const report = await buildKernels([{ name: 'gemm', source: renderUnit(kernels), hot: true }], { target: 'h100', cacheDir: join(ROOT, '.gpu', 'build-cache') });
@@ -149,14 +144,6 @@ export function harnessCode(i: number, seed: number, mode = 0): number {
 export function harnessDraw(i: number, seed: number, lo: number, hi: number): number {
   const f = Math.fround;
   return f(lo + f(f(f(hi - lo) * (harnessHash(i, seed) >>> 8)) / 16777216));
-}
-
-/** The power of two at or below a positive float (its sign and exponent bits): an X-quantized-on-load case's token scales,
- * so that its bf16 X (the codes' values times them) is exact and codes back to the same codes. */
-export function pow2Floor(v: number): number {
-  const u = new Uint32Array(Float32Array.of(v).buffer);
-  u[0] &= 0xff800000;
-  return new Float32Array(u.buffer)[0];
 }
 
 /** Relative L2 of got against ref, the largest relative deviation, and how many agree bit for bit. */
@@ -189,11 +176,11 @@ function readSamples(file: string, expect: { M: number; N: number; K: number }, 
  * `to` (16: bf16): X and W codes from seeds xSeed and wSeed, with the scales and bias (scaled 1-3)
  * drawn from seeds 11, 13, 17 + vecSeed (the twin's: + 10), or unit scales without a bias.
  */
-function simulate(s: ReturnType<typeof readSamples>, K: number, seeds: { x: number; w: number; vec: number }, scaled: number, accumulate: string, to: number, withScales: boolean, promote = 0, xq = false) {
+function simulate(s: ReturnType<typeof readSamples>, K: number, seeds: { x: number; w: number; vec: number }, scaled: number, accumulate: string, to: number, withScales: boolean, promote = 0) {
   const codes = (which: number[], seed: number) => Tensor.fromNumbers('float32', [which.length, K], which.flatMap((r) => Array.from({ length: K }, (_, k) => decodeE4M3(harnessCode(r * K + k, seed, s.operands)))));
   const ones = (n: number) => Tensor.fromNumbers('float32', [n, 1], new Array(n).fill(1));
   const sqrtK = Math.fround(Math.sqrt(K));
-  const xs = scaled ? Tensor.fromNumbers('float32', [s.SR, 1], s.rows.map((r) => (xq ? pow2Floor : (v: number) => v)(harnessDraw(r, 11 + seeds.vec, 0.5, 2)))) : ones(s.SR);
+  const xs = scaled ? Tensor.fromNumbers('float32', [s.SR, 1], s.rows.map((r) => harnessDraw(r, 11 + seeds.vec, 0.5, 2))) : ones(s.SR);
   const ws = scaled ? Tensor.fromNumbers('float32', [s.SC, 1], s.cols.map((c) => harnessDraw(c, 13 + seeds.vec, 0.5, 2))) : ones(s.SC);
   const bias = scaled >= 2 && withScales ? Tensor.fromNumbers('float32', [s.SC], s.cols.map((c) => {
     const v = harnessDraw(c, 17 + seeds.vec, Math.fround(-4 * sqrtK), Math.fround(4 * sqrtK));
@@ -255,7 +242,7 @@ export function check(dir: string, samples: string): number {
   let failed = 0;
   lines.forEach((line, index) => {
     const file = join(samples, `case${index}.bin`), twinFile = join(samples, `case${index}-twin.bin`);
-    const [, , mS, nS, kS, , , , scaledS, outBytesS, twinS, residualS, , label] = line.split(' ');
+    const [, , mS, nS, kS, , , , scaledS, outBytesS, twinS, residualS, label] = line.split(' ');
     const [M, N, K, scaled, outBytes, M2, residual] = [mS, nS, kS, scaledS, outBytesS, twinS, residualS].map(Number);
     const epilogue = (y: number[], t: ReturnType<typeof readSamples>, m: number, vec: number) => (residual === 1 ? withResidual(y, t, m, N, vec) : y);
     if (!existsSync(file) || (M2 && !existsSync(twinFile))) { console.log(`| ${label} | | | no samples (${M2 ? `${file}, ${twinFile}` : file}) | | | |`); failed++; return; }
@@ -264,9 +251,8 @@ export function check(dir: string, samples: string): number {
     const d = variant(label.split(':')[0], M, N, K);
     const ownTo = outBytes === 4 ? 1 : 16;
     // The own kernel: its promotion (K blocks of 128 codes); cuBLASLt fast: none. GLU: the samples are Y's columns.
-    const xq = !!d?.xq;
-    const own = d?.glu ? gluCompare(s, K, seeds, scaled, d.glu) : compare(s.got(0), epilogue(simulate(s, K, seeds, scaled, 'sm90', ownTo, true, (d?.promote ?? 0) * 128, xq), s, M, 0));
-    const ownExact = d?.glu ? own : compare(s.got(0), epilogue(simulate(s, K, seeds, scaled, 'exact', ownTo, true, 0, xq), s, M, 0));
+    const own = d?.glu ? gluCompare(s, K, seeds, scaled, d.glu) : compare(s.got(0), epilogue(simulate(s, K, seeds, scaled, 'sm90', ownTo, true, (d?.promote ?? 0) * 128), s, M, 0));
+    const ownExact = d?.glu ? own : compare(s.got(0), epilogue(simulate(s, K, seeds, scaled, 'exact', ownTo, true), s, M, 0));
     const fast = compare(s.got(1), simulate(s, K, seeds, scaled, 'sm90', 16, false));
     const exact = compare(s.got(2), simulate(s, K, seeds, scaled, 'exact', 16, false));
     const n = s.SR * s.SC;

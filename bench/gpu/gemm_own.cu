@@ -28,10 +28,6 @@
 // 4: over all of them, its MLP in-projection; compiler/codegen/gemm.ts glu): Y is [M, N - width], the window's
 // outputs silu(g)·u of the bf16-rounded gate and up sums (fp64 here); its samples hold Y's columns (gemm-own.ts
 // check maps them to W's rows).
-// An X-quantized-on-load case (XQ 1, compiler/codegen/gemm.ts xq): the kernel reads X as bf16, the codes' values
-// times its token scales, which are then powers of two (the usual draw's sign and exponent bits: gemm-own.ts
-// pow2Floor), so that its own coding (x / scale) gives back the drawn codes; its tensor map boxes 64 bf16 x 128 rows,
-// W's 64 codes x BN rows (the 64-byte swizzle).
 // Build: nvcc -O2 -std=c++17 -o go bench/gpu/gemm_own.cu -lcuda -lcublasLt -ldl ; run: ./go DIR [SAMPLES]
 #include <cublasLt.h>
 #include <cuda.h>
@@ -114,11 +110,6 @@ static __global__ void reference(const uint8_t* X, const uint8_t* W, const int* 
   for (int k = 0; k < K; ++k) s += t[x[k]] * t[w[k]];
   ref[i] = s;
 }
-// XQ: X's bf16 values, code value times its row's token scale (a power of two: exact).
-static __global__ void codesToBf16(const uint8_t* X, __nv_bfloat16* X16, const float* xs, size_t n, long K, const double* table) {
-  for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
-    X16[i] = __float2bfloat16_rn((float)table[X[i]] * xs[i / K]);
-}
 static __global__ void poison(uint16_t* p, size_t n) {
   for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) p[i] = 0x7FC0;
 }
@@ -177,9 +168,9 @@ int main(int argc, char** argv) {
   FILE* f = fopen((dir + "/cases.txt").c_str(), "r");
   if (!f) { fprintf(stderr, "no cases.txt in %s\n", dir.c_str()); return 2; }
   char kname[128], label[256];
-  long M, N, K, M2; int BN, grid, shared, scaled, outBytes, residual, xq;
+  long M, N, K, M2; int BN, grid, shared, scaled, outBytes, residual;
   printf("| case | M x N x K | kernel µs | TFLOP/s | cuBLASLt fast µs | exact µs | kernel / fast | rel L2 kernel | fast | exact | unwritten |\n");
-  while (fscanf(f, " gemm %127s %ld %ld %ld %d %d %d %d %d %ld %d %d %255s", kname, &M, &N, &K, &BN, &grid, &shared, &scaled, &outBytes, &M2, &residual, &xq, label) == 13) {
+  while (fscanf(f, " gemm %127s %ld %ld %ld %d %d %d %d %d %ld %d %255s", kname, &M, &N, &K, &BN, &grid, &shared, &scaled, &outBytes, &M2, &residual, label) == 12) {
     CUfunction fn; CU(cuModuleGetFunction(&fn, mod, kname));
     CU(cuFuncSetAttribute(fn, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, shared));
     uint8_t *X, *W; void *Y, *D;
@@ -202,15 +193,8 @@ int main(int argc, char** argv) {
     if (glu) residual = 0;
     const long gluLo = glu == 3 ? N / 3 : 0, gluW = glu == 3 ? N / 3 : N / 2, NY = glu ? N - gluW : N;
     CUtensorMap tmYg;
-    __nv_bfloat16* X16 = nullptr;  // XQ: X's values (filled once the token scales are drawn, below)
-    if (xq) {
-      CK(cudaMalloc(&X16, (size_t)M * K * 2));
-      encode(&tmX, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, X16, K, M, (int)K * 2, 64, 128);
-      encode(&tmW, CU_TENSOR_MAP_DATA_TYPE_UINT8, W, K, N, (int)K, 64, BN);
-    } else {
-      encode(&tmX, CU_TENSOR_MAP_DATA_TYPE_UINT8, X, K, M, (int)K, 128, 128);
-      encode(&tmW, CU_TENSOR_MAP_DATA_TYPE_UINT8, W, K, N, (int)K, 128, glu ? 96 : BN);
-    }
+    encode(&tmX, CU_TENSOR_MAP_DATA_TYPE_UINT8, X, K, M, (int)K, 128, 128);
+    encode(&tmW, CU_TENSOR_MAP_DATA_TYPE_UINT8, W, K, N, (int)K, 128, glu ? 96 : BN);
     encode(&tmY, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, Y, NY, M, (int)NY * 2, 64, 64);  // read by the bf16 kernels only
     if (glu) encode(&tmYg, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, Y, NY, M, (int)NY * 2, 32, 64);
     // scaled (1: xs, ws; 2: and a float32 bias; 3: a bf16 bias): token scales in [0.5, 2), column scales
@@ -232,8 +216,7 @@ int main(int argc, char** argv) {
     };
     // One GEMM's epilogue vectors from seeds (the twin's: seed + 10).
     auto vectors = [&](long rowsN, uint32_t seed, float*& xs, float*& ws, float*& bias, std::vector<float>& hxs, std::vector<float>& hws, std::vector<float>& hbias) {
-      hxs = draw(rowsN, 11u + seed, 0.5f, 2.f); hws = draw(N, 13u + seed, 0.5f, 2.f);
-      if (xq) for (float& v : hxs) { uint32_t u; memcpy(&u, &v, 4); u &= 0xff800000u; memcpy(&v, &u, 4); } hbias = draw(N, 17u + seed, -4.f * std::sqrt((float)K), 4.f * std::sqrt((float)K));
+      hxs = draw(rowsN, 11u + seed, 0.5f, 2.f); hws = draw(N, 13u + seed, 0.5f, 2.f); hbias = draw(N, 17u + seed, -4.f * std::sqrt((float)K), 4.f * std::sqrt((float)K));
       CK(cudaMalloc(&xs, rowsN * 4)); CK(cudaMalloc(&ws, N * 4)); CK(cudaMalloc(&bias, N * 4));
       CK(cudaMemcpy(xs, hxs.data(), rowsN * 4, cudaMemcpyHostToDevice)); CK(cudaMemcpy(ws, hws.data(), N * 4, cudaMemcpyHostToDevice));
       if (scaled == 3) {
@@ -246,7 +229,6 @@ int main(int argc, char** argv) {
     float *xs = nullptr, *ws = nullptr, *bias = nullptr, *xs2 = nullptr, *ws2 = nullptr, *bias2 = nullptr;
     std::vector<float> hxs, hws, hbias, hxs2, hws2, hbias2;
     if (scaled) vectors(M, 0, xs, ws, bias, hxs, hws, hbias);
-    if (xq) codesToBf16<<<1024, 256, 0, stream>>>(X, X16, xs, (size_t)M * K, K, dTable);
     // The twin: X2 [M2, K], W2 [N, K] from other seeds, Y2 bf16.
     uint8_t *X2 = nullptr, *W2 = nullptr; void* Y2 = nullptr;
     if (M2) {
@@ -515,7 +497,6 @@ int main(int argc, char** argv) {
     cublasLtMatrixLayoutDestroy(la); cublasLtMatrixLayoutDestroy(lb); cublasLtMatrixLayoutDestroy(ld);
     for (int i = 0; i < 2; ++i) cublasLtMatmulDescDestroy(desc[i]);
     if (scaled) { CK(cudaFree(xs)); CK(cudaFree(ws)); CK(cudaFree(bias)); }
-    if (X16) CK(cudaFree(X16));
     if (residual) { CK(cudaFree(Rres)); CK(cudaFree(gate)); if (M2) { CK(cudaFree(Rres2)); CK(cudaFree(gate2)); } }
     if (amax) { CK(cudaFree(dAmax)); CK(cudaFree(dAmax2)); }
     if (M2) { CK(cudaFree(X2)); CK(cudaFree(W2)); CK(cudaFree(Y2)); if (scaled) { CK(cudaFree(xs2)); CK(cudaFree(ws2)); CK(cudaFree(bias2)); } }

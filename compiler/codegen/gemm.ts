@@ -82,13 +82,6 @@ export interface GemmDescriptor {
    * width of 96 (half a tile: a window tile takes 96 gate and 96 up rows).
    */
   glu?: GluWindow;
-  /**
-   * X quantized on load (ping-pong, scaled; no twin, GLU or amax): X is bf16 [M, K], its tensor map boxes of
-   * 64 values x 128 rows, and the consumer codes each K block of 64 to e4m3 in a shared tile (x · r, r = 1 / xs[m]:
-   * the Quantize op's codes for the token scales xs) that its wgmma read; W's boxes 64 codes x BN rows (the
-   * 64-byte swizzle).
-   */
-  xq?: boolean;
 }
 
 /** A GEMM's amax window: columns lo .. hi - 1 (multiples of 64: whole chunks of the staged tile), `rows` a batch (a multiple of 16); with the launch's mask, `keys` maskable keys (0: none) and row 0's key `offset`. */
@@ -122,8 +115,8 @@ const stagedScales = (d: Pick<GemmDescriptor, 'epilogue' | 'schedule'>) => d.epi
  */
 /** A GLU window the epilogue takes: its first W row at a multiple of the 192-wide tile, its width of 96 rows (half a tile) or a multiple. */
 export const gluWindowFits = (lo: number, width: number) => Number.isInteger(lo) && Number.isInteger(width) && lo >= 0 && width >= 96 && lo % 192 === 0 && width % 96 === 0;
-export const gemmSharedBytes = (d: Pick<GemmDescriptor, 'bn' | 'stages' | 'out'> & Partial<Pick<GemmDescriptor, 'epilogue' | 'schedule' | 'residual' | 'xq'>>) =>
-  1024 + d.stages * (d.xq ? 128 * 64 * 2 + d.bn * 64 : 128 * 128 + d.bn * 128) + (d.xq ? 2 * 8192 : 0) + (d.out === 'fp32' ? 0 : 2 * (d.residual ? d.bn / 64 : 2) * 8192)
+export const gemmSharedBytes = (d: Pick<GemmDescriptor, 'bn' | 'stages' | 'out'> & Partial<Pick<GemmDescriptor, 'epilogue' | 'schedule' | 'residual'>>) =>
+  1024 + d.stages * (128 * 128 + d.bn * 128) + (d.out === 'fp32' ? 0 : 2 * (d.residual ? d.bn / 64 : 2) * 8192)
   + (d.residual ? 2 * (Math.max(...d.residual.gemms.map(gateRows)) * (d.bn / 2) * 16 + 128 * 4) + 32
     : stagedScales({ epilogue: d.epilogue ?? 'unscaled', schedule: d.schedule }) ? 2 * (2 * d.bn + 128) * 4 : 0) + 16 * d.stages;
 
@@ -170,7 +163,6 @@ function render(d: GemmDescriptor): RenderedKernel {
     // Before the window: a tile past it starts at Y's column n0 - width, off the amax epilogue's 64-column chunks where width is an odd multiple of 96.
     if (d.amax?.gemms.some((a) => a.lo < a.hi && a.hi > lo)) fail(where, `amax windows before the GLU outputs (Y's columns from ${lo})`, JSON.stringify(d.amax.gemms));
   }
-  if (d.xq && (d.schedule !== 'pingpong' || d.epilogue !== 'scaled' || d.out === 'fp32' || d.twinM !== undefined || d.glu || d.amax)) fail(where, 'X quantized on load in the ping-pong schedule with scales (its token scales code X), a bf16 Y, no twin, GLU or amax', `${d.schedule ?? 'cooperative'}, ${d.epilogue}, ${d.out ?? 'bf16'}${d.twinM !== undefined ? ', twin' : ''}${d.glu ? ', GLU' : ''}${d.amax ? ', amax' : ''}`);
   const shared = gemmSharedBytes(d);
   if (shared > MAX_SHARED) fail(where, `at most ${MAX_SHARED} bytes of shared memory`, `${shared} (${d.stages} stages)`);
   const mma = wgmmaFunction('ss-e4m3', d.bn);
@@ -184,7 +176,6 @@ function render(d: GemmDescriptor): RenderedKernel {
     residual: !!d.residual, ...(d.residual ? residualParams(d.residual.gemms) : {}),
     amax: !!d.amax, ...(d.amax ? amaxParams(d.amax) : {}),
     glu: d.glu ?? false,
-    xq: !!d.xq, xqProbe: process.env.XQ_PROBE ?? '',
   })].join('\n');
   const tiles = gemmTiles(d.m, d.n, d.bn, d.twinM);
   return { name, source, hot: true, grid: Math.min(H100_SMS, tiles), block: 384, sharedBytes: shared };

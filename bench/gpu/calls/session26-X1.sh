@@ -1,5 +1,5 @@
 #!/bin/sh
-# Session 26 call X1: the own GEMM quantizing its bf16 X on load (gemm.ts xq: each consumer codes its rows to e4m3 in
+# Session 26 call X1 (code: 3926a90 without its pieces loaded a wgmma ahead; reverted after): the own GEMM quantizing its bf16 X on load (gemm.ts xq: each consumer codes its rows to e4m3 in
 # registers, A from registers, K blocks of 64) against the plain FP8 GEMM on the shapes whose X a row kernel quantizes
 # today: Flux.2's single-block out projection (after Concat+Quantize) and Qwen-Image's MLP out (after GELU+Quantize).
 # .gpu/X1/{flux,qwen} from `npx tsx bench/gpu/gemm-own.ts prepare` (GEMM_SHAPES / GEMM_VARIANTS in RESULTS.md);

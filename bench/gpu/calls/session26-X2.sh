@@ -1,5 +1,5 @@
 #!/bin/sh
-# Session 26 call X2: the xq GEMM with the next wgmma's X pieces loaded a wgmma ahead (.gpu/X2/real), and two probes
+# Session 26 call X2 (code at 3926a90; reverted after): the xq GEMM with the next wgmma's X pieces loaded a wgmma ahead (.gpu/X2/real), and two probes
 # that locate its time (XQ_PROBE at prepare, not kept: noconv, the pieces' bits handed to the wgmma without coding;
 # ss, the same loop with X read by descriptor as if coded, no register A). Flux.2's single out, short timings only.
 set -u

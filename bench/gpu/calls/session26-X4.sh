@@ -1,5 +1,5 @@
 #!/bin/sh
-# Session 26 call X4: the shared-memory xq GEMM (call X3) with its eight chunk loads ahead of the coding (.gpu/X4/real), and
+# Session 26 call X4 (code at 850d611; reverted after): the shared-memory xq GEMM (call X3) with its eight chunk loads ahead of the coding (.gpu/X4/real), and
 # two probes (XQ_PROBE at prepare, not kept): noconv, the chunks stored uncoded; nofence, no proxy fence before the MMAs.
 # Flux.2 single out, short timings only.
 set -u
