@@ -101,8 +101,6 @@ export interface PackDescriptor {
 
 export interface AttentionDescriptor {
   kind: 'attention';
-  /** Experiment (session 26): the producer warpgroup's idle warps code a bf16 [rows, cols] matrix to e4m3 with per-row reciprocals, a slice a CTA (params sqX, sqY, sqR after the others). */
-  sideQuant?: { rows: number; cols: number };
   batch: number; heads: number; kvHeads: number; seqQ: number; seqKv: number; headDim: number; dp: number;
   qk: 'bf16' | 'fp8' | 'int8';
   /** qk='int8' with K's scales per token (input Ks [B, Hkv, Skv']): copied to shared memory with each
@@ -697,7 +695,6 @@ export function renderAttention(d: AttentionDescriptor): AttentionKernel {
     ...(fp8 ? ['const float* __restrict__ qs', 'const float* __restrict__ ks'] : []),
     ...(pv8 ? ['const float* __restrict__ vs'] : []),
     `${d.outType}* __restrict__ out`,
-    ...(d.sideQuant ? ['const __nv_bfloat16* __restrict__ sqX', 'uint8_t* __restrict__ sqY', 'const float* __restrict__ sqR'] : []),
   ];
   let maskLoad = '';
   if (d.mask) {
@@ -708,7 +705,7 @@ export function renderAttention(d: AttentionDescriptor): AttentionKernel {
   const outRow = d.outLayout === 'bshd'
     ? `((long long)(b * ${d.seqQ} + r) * ${d.heads} + h) * ${d.headDim}LL`
     : `((long long)(b * ${d.heads} + h) * ${d.seqQ} + r) * ${d.headDim}LL`;
-  const source = [helpers(), ...(pv8 || d.sideQuant ? [E4M3_PACK] : []), wgS.source, wgPV.source, env.render('attention.cu.njk', {
+  const source = [helpers(), ...(pv8 ? [E4M3_PACK] : []), wgS.source, wgPV.source, env.render('attention.cu.njk', {
     name, params, dp: d.dp, headDim: d.headDim, qBytes: smem.q, kBytes: smem.k, vBytes: smem.v, ksBytes: smem.ks, kTokens: d.kScale === 'token',
     qTiles: sq / 128, kvTiles: skv / bn, heads: d.heads, kvHeads: d.kvHeads, group: d.heads / d.kvHeads, seqQ: d.seqQ, seqKv: d.seqKv,
     causal: d.causal, fp8, int8, sAcc: int8 ? 'S32' : 'S', mask: !!d.mask, masked: !!d.mask || d.causal, bound: d.seqKv % bn !== 0, maskLoad,
@@ -720,7 +717,6 @@ export function renderAttention(d: AttentionDescriptor): AttentionKernel {
     kSteps: fp8 ? 4 : d.dp / 16, wgmmaS: wgS.name, wgmmaPV: wgPV.name, mmaS: int8 ? 'dca_mma_s8' : fp8 ? 'dca_mma_e4m3' : 'dca_mma_bf16',
     scaleLog2: (d.scale * Math.LOG2E).toPrecision(9), outType: d.outType, outRow, schedule: d.schedule.startsWith('pingpong') ? 'pingpong' : d.schedule, stages: d.stages, pvInFlight: d.schedule === 'pingpong' ? 1 : 0,
     maskUsesRow: !!d.mask && d.mask.strides[2] !== 0, pBuffers: d.pBuffers ?? 1,
-    sideQuant: !!d.sideQuant, sqChunks: d.sideQuant ? (d.sideQuant.rows * d.sideQuant.cols) / 8 : 0, sqRowChunks: d.sideQuant ? d.sideQuant.cols / 8 : 1,
   })].join('\n');
   return {
     name, source, hot: true, grid: (sq / 128) * d.heads * d.batch, block: 384, sharedBytes: smem.total,

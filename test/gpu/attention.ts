@@ -59,7 +59,7 @@ interface Spec {
   pvAccumulate?: AttentionDescriptor['pvAccumulate'];
   lazyRescale?: boolean;
   /** Key tile, exponentials, row sums other than the descriptor's (a variant timed beside it). */
-  kernel?: Partial<Pick<AttentionDescriptor, 'bn' | 'exp' | 'lsum' | 'stages' | 'polyEvery' | 'lazyRescale' | 'rescaleSlack' | 'pBuffers' | 'sideQuant'>>;
+  kernel?: Partial<Pick<AttentionDescriptor, 'bn' | 'exp' | 'lsum' | 'stages' | 'polyEvery' | 'lazyRescale' | 'rescaleSlack' | 'pBuffers'>>;
   /** Inputs seeded as this case's (the same inputs for bf16, qk-fp8 and qk+pv-fp8). */
   seedCase?: string;
   /** Which attention: the first whose pack has this many segments. */
@@ -103,7 +103,6 @@ const SPECS: Spec[] = [
   { name: 'tiny_flux2_fp8pv_joint', model: tiny('flux2'), attention: 'fp8-pv', segments: 2, amp: 1, sampled: false },
   { name: 'flux2_single_fp8_same_inputs', model: full('flux2_dev'), shapes: FLUX, attention: 'fp8', segments: 1, amp: 1, sampled: true, seedCase: 'flux2_single' },
   { name: 'flux2_single_fp8pv', model: full('flux2_dev'), shapes: FLUX, attention: 'fp8-pv', segments: 1, amp: 1, sampled: true, seedCase: 'flux2_single' },
-  { name: 'flux2_single_fp8pv_side', model: full('flux2_dev'), shapes: FLUX, attention: 'fp8-pv', segments: 1, amp: 1, sampled: true, seedCase: 'flux2_single', kernel: { sideQuant: { rows: 4608, cols: 18432 } } },
   { name: 'flux2_single_fp8pv_eager', model: full('flux2_dev'), shapes: FLUX, attention: 'fp8-pv', lazyRescale: false, segments: 1, amp: 1, sampled: true, seedCase: 'flux2_single' },
   { name: 'flux2_single_fp8pv_split', model: full('flux2_dev'), shapes: FLUX, attention: 'fp8-pv', pvAccumulate: 'split', segments: 1, amp: 1, sampled: true, seedCase: 'flux2_single' },
   { name: 'flux2_joint_fp8pv', model: full('flux2_dev'), shapes: FLUX, attention: 'fp8-pv', segments: 2, amp: 1, sampled: true, seedCase: 'flux2_joint' },

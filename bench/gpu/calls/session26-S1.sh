@@ -1,5 +1,5 @@
 #!/bin/sh
-# Session 26 call S1 (experiment; hung: producer 32 + consumers 240 registers passed the 168 a thread the CTA has at launch, so the consumers' setmaxnreg never returned; timed out before the side case): does a side job in the FP8 attention's idle producer warps slow it? Flux.2's single-stream
+# Session 26 call S1 (experiment, code at a3d94af, reverted after; hung: producer 32 + consumers 240 registers passed the 168 a thread the CTA has at launch, so the consumers' setmaxnreg never returned; timed out before the side case): does a side job in the FP8 attention's idle producer warps slow it? Flux.2's single-stream
 # node (1 x 48 x 4608 x 128, FP8 Q·Kᵀ and P·V) as the models run it, against the same kernel whose producer warps 1-3 also code
 # a bf16 [4608, 18432] matrix (Flux.2's single-block MLP activation) to e4m3 with per-row reciprocals, a slice a CTA
 # (AttentionDescriptor.sideQuant, case flux2_single_fp8pv_side; its three buffers added to .gpu/S1/cases.txt by hand after
