@@ -199,9 +199,15 @@ __device__ __forceinline__ double dc_amax(double a, double x) { return fmax(a, f
 // 2^-126 (amax below ~2^-117), whose 1 / s could pass fp32's range, works on x and s both times k = 2^100:
 // powers of two, so the product is x · r's, exactly. The sign of zero is kept (e4m3 code 0x80 for -0).
 // Checked against the reference's product on 4M random (x, amax) pairs over the whole float range on
-// every CI run (test/build/qdiv.test.ts compiles these for the host). Not the reference's only where
-// amax / 448 underflows to 0 (amax below 448·2^-150, never from bf16 values): r is then infinite.
+// every CI run (test/build/qdiv.test.ts compiles these for the host). The scale itself is dc_fp8_scale's.
 // The double overload (kernels computing in double) multiplies by the same r, held as a double.
+// The FP8 scale of an amax (compiler/quant/formats.ts fp8Scale): fp32(amax / 448) (IEEE division: -prec-div=true), 1
+// where that is not positive (amax 0, or so small that the quotient underflows: the codes are then 0, not the NaN
+// an infinite reciprocal would give). Checked against fp8Scale on the host by test/build/qdiv.test.ts.
+__host__ __device__ __forceinline__ float dc_fp8_scale(float amax) {
+  const float s = amax / 448.f;
+  return s > 0.f ? s : 1.f;
+}
 struct dc_qd_f { float k, r; };
 struct dc_qd_d { double r; };
 __host__ __device__ __forceinline__ dc_qd_f dc_qprep(float s) {

@@ -440,7 +440,7 @@ function renderRow(d: ElementwiseDescriptor, name: string, segment?: { start: nu
         if (ins.attrs.format === 'bf16') lines.push(loop(`${v}[i] = dc_round_bf16(${a(0)});`), `const T s_${i} = T(1);`);
         else {
           lines.push(`T am${i} = T(0);`, loop(`am${i} = dc_amax(am${i}, ${a(0)});`), `const T amax${i} = ${red('dc_block_max')}(am${i}, ${scratch()});`);
-          lines.push(`const T s_${i} = amax${i} > T(0) ? T(float(amax${i}) / 448.f) : T(1);`, `const auto qd_${i} = dc_qprep(s_${i});`);
+          lines.push(`const T s_${i} = T(dc_fp8_scale(float(amax${i})));`, `const auto qd_${i} = dc_qprep(s_${i});`);
           // Stored to fp8 only: the product x · r unrounded (the store rounds it, dc_store8q). In float,
           // a row whose scale needs no prescaling (k = 1: all but near-zero rows) takes dc_qmul1.
           const scaled = (fn: string) => loop(`${v}[i] = ${rawQuantized(d).has(ins.out) ? `${fn}(${a(0)}, qd_${i})` : `dc_round_e4m3(${fn}(${a(0)}, qd_${i}))`};`);

@@ -31,7 +31,7 @@ import { fail } from '../errors.ts';
 import type { Node } from '../ir/graph.ts';
 import type { Tensor } from '../ir/tensor.ts';
 import { type DType, dtypeFromOnnx, roundToBf16 } from '../ir/dtype.ts';
-import { E4M3_MAX, fp8Reciprocal, rne, roundE4M3, roundE4M3Scaled } from '../quant/formats.ts';
+import { E4M3_MAX, fp8Reciprocal, fp8Scale, rne, roundE4M3, roundE4M3Scaled } from '../quant/formats.ts';
 import { roundTo } from './elementwise.ts';
 import {
   type OpDef, type RuntimeValue, attrFloat, attrInt, attrString, broadcastIndex, broadcastShapes,
@@ -322,7 +322,7 @@ export function quantizeChannels(x: Float32Array, d: Dims, keep?: (b: number, t:
     for (let c = 0; c < d.d; c++) {
       let amax = given ? given(bh, c) : 0;
       if (!given) for (let t = 0; t < d.s; t++) amax = Math.max(amax, Math.abs(roundToBf16(x[(bh * d.s + t) * d.d + c])));
-      const scale = amax > 0 ? Math.fround(amax / E4M3_MAX) : 1;
+      const scale = fp8Scale(amax);
       scales[bh * d.d + c] = scale;
       const r = fp8Reciprocal(scale);
       for (let t = 0; t < d.s; t++) {

@@ -47,7 +47,7 @@ import { fail } from '../errors.ts';
 import { type DType, dtypeFromOnnx, roundToBf16, roundToF16 } from '../ir/dtype.ts';
 import type { Node } from '../ir/graph.ts';
 import { Tensor } from '../ir/tensor.ts';
-import { E2M1_MAX, E4M3_MAX, fp8Reciprocal, roundE2M1, roundE4M3, roundE4M3Scaled } from '../quant/formats.ts';
+import { E2M1_MAX, E4M3_MAX, fp8Reciprocal, fp8Scale, roundE2M1, roundE4M3, roundE4M3Scaled } from '../quant/formats.ts';
 import { e4m3Parts, sm90Dot } from '../quant/tensor-core.ts';
 import { elementwiseOps } from './elementwise.ts';
 import { checkKeyMaskShape, fusedOps, keyMaskKeep } from './fused.ts';
@@ -102,7 +102,7 @@ export function quantize(x: Tensor, format: QuantFormat, axis: number): [Tensor,
       let amax = 0;
       for (let j = b * blockLen; j < (b + 1) * blockLen; j++) { const a = Math.abs(X[base + j * stride]); if (a > amax) amax = a; }
       // Effective scale: fp8 amax/448; nvfp4 e4m3(amax/(6g))·g.
-      const s = format === 'fp8' ? (amax > 0 ? Math.fround(amax / E4M3_MAX) : 1) : Math.fround(roundE4M3(Math.fround(amax / sixG)) * global);
+      const s = format === 'fp8' ? fp8Scale(amax) : Math.fround(roundE4M3(Math.fround(amax / sixG)) * global);
       const sIndex = format === 'fp8' ? row : nvfp4ScaleIndex(x.shape, axis, row, b, blocks);
       S[sIndex] = s;
       // fp8: the product with fp8Reciprocal(s); nvfp4: the quotient x / s.

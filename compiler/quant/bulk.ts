@@ -32,7 +32,7 @@
  * Each entry is the scalar codec applied to a representative float with those bits, so the tables
  * are the scalar codecs by construction (test/quant/bulk.test.ts checks millions of inputs).
  */
-import { decodeE2M1, decodeE4M3, E2M1_MAX, E4M3_MAX, encodeE2M1, encodeE4M3, fp8Reciprocal } from './formats.ts';
+import { decodeE2M1, decodeE4M3, E2M1_MAX, E4M3_MAX, encodeE2M1, encodeE4M3, fp8Reciprocal, fp8Scale } from './formats.ts';
 
 export const NVFP4_BLOCK = 16;
 const NVFP4_DIVISOR = E4M3_MAX * E2M1_MAX; // 2688
@@ -98,12 +98,6 @@ export function amaxSpan(x: Float32Array, off: number, n: number): number {
     if (a > m) m = a;
   }
   return m;
-}
-
-/** The FP8 per-row scale for a row amax. */
-export function fp8Scale(amax: number): number {
-  const s = Math.fround(amax / E4M3_MAX);
-  return s === 0 ? 1 : s;
 }
 
 /**

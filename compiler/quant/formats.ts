@@ -24,6 +24,17 @@ export const E2M1_MAX = 6;
  * close to an e4m3 rounding boundary. (The double 1 / s is rounded twice, 53 then 24 bits: for a quotient
  * of 24-bit numbers that is the correctly rounded result, 53 >= 2 · 24.)
  */
+/**
+ * The FP8 scale of an amax: fp32(amax / 448), or 1 where that is not positive (amax 0, or below 448·2^-150 where the
+ * quotient underflows to 0: the codes are then those of x · 1, all 0 for such values, never the NaN or saturated
+ * codes an infinite reciprocal would give). Every FP8 per-row, per-channel and per-token scale is this (the Quantize
+ * op, the bulk quantizer, V's channel scales, the kernels' dc_fp8_scale in templates/preamble.cuh).
+ */
+export function fp8Scale(amax: number): number {
+  const s = Math.fround(amax / E4M3_MAX);
+  return s > 0 ? s : 1;
+}
+
 export function fp8Reciprocal(s: number): number {
   const r = 1 / s;
   return r < 2 ** 126 ? Math.fround(r) : Math.fround(r * 2 ** -100) * 2 ** 100;

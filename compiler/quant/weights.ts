@@ -36,9 +36,10 @@ import { CompileError, type ErrorSite, fail } from '../errors.ts';
 import type { Constant } from '../ir/graph.ts';
 import { externalReads } from '../onnx/constants.ts';
 import {
-  amaxSource, decodeSource, decodeSourceAmax, type ErrorSums, fp8EncodeSpan, fp8Scale, newErrorSums,
+  amaxSource, decodeSource, decodeSourceAmax, type ErrorSums, fp8EncodeSpan, newErrorSums,
   NVFP4_BLOCK, nvfp4EncodeSpan, nvfp4GlobalScale, relativeL2FromSums, SOURCE_BYTES, type SourceDType,
 } from './bulk.ts';
+import { fp8Scale } from './formats.ts';
 
 export type WeightFormat = 'fp8' | 'nvfp4';
 

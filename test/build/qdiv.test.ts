@@ -4,7 +4,8 @@
 // bit; a sample of the host's products is then held against fp8Reciprocal itself. dc_qmul1 (the row kernels'
 // form for scales that need no prescaling) must equal dc_qmul bit for bit. Random (x, amax) pairs over the
 // whole float range (amax any positive float from 448·2^-149, |x| <= amax, signed zeros included; s = amax /
-// 448 as the kernels compute it). CPU only; nothing runs on a GPU.
+// 448 as the kernels compute it, dc_fp8_scale). dc_fp8_scale, the kernels' FP8 scale of an amax, is held against
+// fp8Scale on edge and random amaxes. CPU only; nothing runs on a GPU.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,7 +13,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { nvccEnv, resolveNvcc } from '../../compiler/build/nvcc.ts';
 import { ROOT } from '../../compiler/paths.ts';
-import { fp8Reciprocal } from '../../compiler/quant/formats.ts';
+import { fp8Reciprocal, fp8Scale } from '../../compiler/quant/formats.ts';
 
 const PROGRAM = `#include <cstdio>
 #include <cstdint>
@@ -31,8 +32,7 @@ int main(int argc, char** argv) {
   char* out = (char*)malloc(samples * 32 + 1); size_t at = 0;
   for (long i = 0; i < n; ++i) {
     const float amax = fromBits((uint32_t)(next() % 0x7f7fe000u) + 0x00000200u); // any positive float from 448·2^-149 up (s never underflows to 0)
-    const float s = amax / 448.f;
-    if (!(s > 0.f)) continue;
+    const float s = dc_fp8_scale(amax);
     const uint64_t r = next();
     float x = (r % 16 == 0) ? ((r & 32) ? -0.f : 0.f) : amax * fromBits((uint32_t)(next() % 0x3f800000u) + 1u);
     if (r & 64) x = -x;
@@ -76,4 +76,42 @@ describe('dc_qmul: the quantization multiply x · fp8Reciprocal(s) (templates/pr
     expect(checked).toBe(20_000);
     expect(wrong).toBe(0);
   }, 120_000);
+});
+
+const SCALE_PROGRAM = `#include <cstdio>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include "preamble.cuh"
+int main(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const uint32_t u = (uint32_t)strtoul(argv[i], nullptr, 16);
+    float a; memcpy(&a, &u, 4);
+    const float s = dc_fp8_scale(a);
+    uint32_t v; memcpy(&v, &s, 4);
+    printf("%08x ", v);
+  }
+  return 0;
+}
+`;
+
+describe('dc_fp8_scale: the FP8 scale of an amax (templates/preamble.cuh)', () => {
+  it('is fp8Scale (compiler/quant/formats.ts) bit for bit: 1 for 0 and where amax / 448 underflows, the quotient elsewhere', () => {
+    writeFileSync(join(dir, 'scale.cu'), SCALE_PROGRAM);
+    const exe = join(dir, 'scale');
+    execFileSync(resolveNvcc(), ['-O2', '-std=c++17', `-I${join(ROOT, 'templates')}`, '-o', exe, join(dir, 'scale.cu')], { env: nvccEnv(), stdio: 'pipe' });
+    // Zero, the smallest subnormals (amax / 448 underflows to 0 below 448·2^-150), the first amaxes whose quotient is
+    // the smallest subnormal, normals, 448, the largest float, and a spread of random bit patterns of positive floats.
+    const f = new Float32Array(1), u = new Uint32Array(f.buffer);
+    const bits = [0x0, 0x1, 0x2, 0xe0, 0xe1, 0x1c0, 0x1c1, 0x200, 0x00800000, 0x3f800000, 0x43e00000, 0x7f7fffff];
+    for (let i = 0; i < 200; i++) bits.push((Math.imul(i + 1, 0x9e3779b1) >>> 0) % 0x7f800000);
+    const got = execFileSync(exe, bits.map((b) => b.toString(16)), { encoding: 'utf8' }).trim().split(' ').map((h) => parseInt(h, 16));
+    const want = bits.map((b) => { u[0] = b; f[0] = fp8Scale(f[0]); return u[0]; });
+    expect(got).toEqual(want);
+    // The edge this decides: a positive amax whose quotient underflows scales by 1 (codes 0), not by 0 (an infinite reciprocal).
+    u[0] = 0xe0; expect(fp8Scale(f[0])).toBe(1);
+    expect(fp8Scale(0)).toBe(1);
+    expect(fp8Scale(448)).toBe(1);
+    expect(fp8Scale(1)).toBe(Math.fround(1 / 448));
+  }, 60_000);
 });

@@ -8,7 +8,7 @@
  * O(S²) pass over every row is too slow.
  */
 import type { AttentionDescriptor, Operand, PackDescriptor } from '../../compiler/codegen/attention.ts';
-import { E4M3_MAX, fp8Reciprocal, roundE4M3, roundE4M3Scaled } from '../../compiler/quant/formats.ts';
+import { fp8Reciprocal, fp8Scale, roundE4M3, roundE4M3Scaled } from '../../compiler/quant/formats.ts';
 import { roundToBf16 } from '../../compiler/ir/dtype.ts';
 import { codedQK, fp8PvWeights, maskDrops, qkBlockScale, s8Code, s8Scale } from '../../compiler/ops/fused.ts';
 
@@ -95,7 +95,7 @@ export class AttentionReference {
     if (!scales) {
       const amax = new Float32Array(this.pack.headDim);
       for (let r = 0; r < this.pack.seqKv; r++) if (!this.dropped(b, r)) this.prologue('v', b, head, r).forEach((v, i) => (amax[i] = Math.max(amax[i], Math.abs(roundToBf16(v)))));
-      scales = amax.map((a) => (a > 0 ? Math.fround(a / E4M3_MAX) : 1));
+      scales = amax.map(fp8Scale);
       this.channelScales.set(skey, scales);
     }
     return scales;
