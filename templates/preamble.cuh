@@ -205,7 +205,7 @@ __device__ __forceinline__ double dc_amax(double a, double x) { return fmax(a, f
 // where that is not positive (amax 0, or so small that the quotient underflows: the codes are then 0, not the NaN
 // an infinite reciprocal would give). Checked against fp8Scale on the host by test/build/qdiv.test.ts.
 __host__ __device__ __forceinline__ float dc_fp8_scale(float amax) {
-  const float s = amax / 448.f;
+  const float s = amax > 0.f ? amax / 448.f : 0.f;  // the division only where it is needed (registers: session 26)
   return s > 0.f ? s : 1.f;
 }
 struct dc_qd_f { float k, r; };
