@@ -193,6 +193,13 @@ __device__ __forceinline__ double dc_rsqrt(double x) { return 1.0 / sqrt(x); }
 // compiler/ops/quant.ts), one instruction.
 __device__ __forceinline__ float dc_amax(float a, float x) { return fmaxf(a, fabsf(x)); }
 __device__ __forceinline__ double dc_amax(double a, double x) { return fmax(a, fabs(x)); }
+// The FP8 scale of an amax (compiler/quant/formats.ts fp8Scale): fp32(amax / 448) (IEEE division: -prec-div=true), 1
+// where that is not positive (amax 0, or so small that the quotient underflows: the codes are then 0, not the NaN
+// an infinite reciprocal would give). Checked against fp8Scale on the host by test/build/qdiv.test.ts.
+__host__ __device__ __forceinline__ float dc_fp8_scale(float amax) {
+  const float s = amax > 0.f ? amax / 448.f : 0.f;  // divided only where amax > 0: unconditionally, row-kernel variants spilled more (session 26)
+  return s > 0.f ? s : 1.f;
+}
 // The 8-bit quantization's scaled value x · r, r = 1 / s rounded to fp32 (compiler/quant/formats.ts
 // fp8Reciprocal: the reference's definition), from dc_qprep(s) made once a row or channel: one multiply
 // a value (the exact quotient x / s took five instructions; bench/RESULTS.md "Session 25"). A scale below
@@ -201,13 +208,6 @@ __device__ __forceinline__ double dc_amax(double a, double x) { return fmax(a, f
 // Checked against the reference's product on 4M random (x, amax) pairs over the whole float range on
 // every CI run (test/build/qdiv.test.ts compiles these for the host). The scale itself is dc_fp8_scale's.
 // The double overload (kernels computing in double) multiplies by the same r, held as a double.
-// The FP8 scale of an amax (compiler/quant/formats.ts fp8Scale): fp32(amax / 448) (IEEE division: -prec-div=true), 1
-// where that is not positive (amax 0, or so small that the quotient underflows: the codes are then 0, not the NaN
-// an infinite reciprocal would give). Checked against fp8Scale on the host by test/build/qdiv.test.ts.
-__host__ __device__ __forceinline__ float dc_fp8_scale(float amax) {
-  const float s = amax > 0.f ? amax / 448.f : 0.f;  // the division only where it is needed (registers: session 26)
-  return s > 0.f ? s : 1.f;
-}
 struct dc_qd_f { float k, r; };
 struct dc_qd_d { double r; };
 __host__ __device__ __forceinline__ dc_qd_f dc_qprep(float s) {

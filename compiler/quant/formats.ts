@@ -14,17 +14,6 @@ export const E4M3_MAX = 448;
 export const E2M1_MAX = 6;
 
 /**
- * The reciprocal every 8-bit quantization multiplies by (e4m3 and int8 codes of x with scale s are those
- * of fp32(x · r)): r = 1 / s rounded to fp32's 24-bit significand, its exponent unbounded (a double; past
- * fp32's range only for s below about 2^-128; rounded through a scaled form from r = 2^126 on, where fround
- * could round up to infinity). The kernels (templates/preamble.cuh dc_qprep) form it as the fp32 1 / s, or
- * for s below 2^-126 as 1 / (s · 2^100) with x · 2^100: the same product, exactly. One multiply a
- * value instead of an exact division's five instructions (bench/RESULTS.md "Session 25"); against the
- * quotient fp32(x / s) the product differs by an ulp or so, so a code moves only where x / s lies that
- * close to an e4m3 rounding boundary. (The double 1 / s is rounded twice, 53 then 24 bits: for a quotient
- * of 24-bit numbers that is the correctly rounded result, 53 >= 2 · 24.)
- */
-/**
  * The FP8 scale of an amax: fp32(amax / 448), or 1 where that is not positive (amax 0, or below 448·2^-150 where the
  * quotient underflows to 0: the codes are then those of x · 1, all 0 for such values, never the NaN or saturated
  * codes an infinite reciprocal would give). Every FP8 per-row, per-channel and per-token scale is this (the Quantize
@@ -35,6 +24,17 @@ export function fp8Scale(amax: number): number {
   return s > 0 ? s : 1;
 }
 
+/**
+ * The reciprocal every 8-bit quantization multiplies by (e4m3 and int8 codes of x with scale s are those
+ * of fp32(x · r)): r = 1 / s rounded to fp32's 24-bit significand, its exponent unbounded (a double; past
+ * fp32's range only for s below about 2^-128; rounded through a scaled form from r = 2^126 on, where fround
+ * could round up to infinity). The kernels (templates/preamble.cuh dc_qprep) form it as the fp32 1 / s, or
+ * for s below 2^-126 as 1 / (s · 2^100) with x · 2^100: the same product, exactly. One multiply a
+ * value instead of an exact division's five instructions (bench/RESULTS.md "Session 25"); against the
+ * quotient fp32(x / s) the product differs by an ulp or so, so a code moves only where x / s lies that
+ * close to an e4m3 rounding boundary. (The double 1 / s is rounded twice, 53 then 24 bits: for a quotient
+ * of 24-bit numbers that is the correctly rounded result, 53 >= 2 · 24.)
+ */
 export function fp8Reciprocal(s: number): number {
   const r = 1 / s;
   return r < 2 ** 126 ? Math.fround(r) : Math.fround(r * 2 ** -100) * 2 ** 100;
