@@ -8,7 +8,7 @@
  * O(S²) pass over every row is too slow.
  */
 import type { AttentionDescriptor, Operand, PackDescriptor } from '../../compiler/codegen/attention.ts';
-import { fp8Reciprocal, fp8Scale, roundE4M3, roundE4M3Scaled } from '../../compiler/quant/formats.ts';
+import { fp8Reciprocal, fp8Scale, roundE4M3Scaled } from '../../compiler/quant/formats.ts';
 import { roundToBf16 } from '../../compiler/ir/dtype.ts';
 import { codedQK, fp8PvWeights, maskDrops, qkBlockScale, s8Code, s8Scale } from '../../compiler/ops/fused.ts';
 
@@ -71,7 +71,8 @@ export class AttentionReference {
         scale = qkBlockScale(amax);
         this.scales.set(skey, scale);
       }
-      for (let i = 0; i < x.length; i++) x[i] = Math.fround(roundE4M3(x[i] / scale) * scale);
+      const r = 1 / scale;  // exact: a power of two
+      for (let i = 0; i < x.length; i++) x[i] = Math.fround(roundE4M3Scaled(x[i], r) * scale);
     }
     if (this.pack.qk === 'int8' && role !== 'v') {
       const { codes, scale } = this.codes(role, b, head, t);
