@@ -193,11 +193,16 @@ __device__ __forceinline__ double dc_rsqrt(double x) { return 1.0 / sqrt(x); }
 // compiler/ops/quant.ts), one instruction.
 __device__ __forceinline__ float dc_amax(float a, float x) { return fmaxf(a, fabsf(x)); }
 __device__ __forceinline__ double dc_amax(double a, double x) { return fmax(a, fabs(x)); }
-// The FP8 scale of an amax (compiler/quant/formats.ts fp8Scale): fp32(amax / 448) (IEEE division: -prec-div=true), 1
+// The FP8 scale of an amax (compiler/quant/formats.ts fp8Scale): fp32(amax / 448) (correctly rounded), 1
 // where that is not positive (amax 0, or so small that the quotient underflows: the codes are then 0, not the NaN
 // an infinite reciprocal would give). Checked against fp8Scale on the host by test/build/qdiv.test.ts.
 __host__ __device__ __forceinline__ float dc_fp8_scale(float amax) {
-  const float s = amax > 0.f ? amax / 448.f : 0.f;  // divided only where amax > 0: unconditionally, row-kernel variants spilled more (session 26)
+#ifdef __CUDA_ARCH__
+  const float s = amax > 0.f ? __fdiv_rn(amax, 448.f) : 0.f;  // correctly rounded whatever the build's -prec-div
+#else
+  const float s = amax > 0.f ? amax / 448.f : 0.f;
+#endif
+  // (Divided only where amax > 0: unconditionally, some row-kernel variants spilled more, session 26.)
   return s > 0.f ? s : 1.f;
 }
 // The 8-bit quantization's scaled value x · r, r = 1 / s rounded to fp32 (compiler/quant/formats.ts

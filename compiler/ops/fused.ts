@@ -245,8 +245,8 @@ function quantizeBlocks(x: Float32Array, d: Dims): void {
       const start = (bh * d.s + t0) * d.d, end = (bh * d.s + Math.min(t0 + QK_BLOCK, d.s)) * d.d;
       let amax = 0;
       for (let i = start; i < end; i++) amax = Math.max(amax, Math.abs(x[i]));
-      // The pack's codes: x times the exact reciprocal of the power-of-two scale (roundE4M3Scaled, as every 8-bit code).
-      const scale = qkBlockScale(amax), r = 1 / scale;
+      // The pack's codes: x times the scale's reciprocal (exact: a power of two), as every 8-bit code.
+      const scale = qkBlockScale(amax), r = fp8Reciprocal(scale);
       for (let i = start; i < end; i++) x[i] = roundE4M3Scaled(x[i], r) * scale;
     }
   }

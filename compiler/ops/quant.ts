@@ -3,7 +3,7 @@
  *
  *   Quantize(x){format, axis}  -> (q, scale)
  *     fp8    per row along `axis` (per token for activations, per output channel for weights):
- *            scale = amax/448 (amax 0 -> 1), q = e4m3(x · r) with r = fp8Reciprocal(scale) (1/scale
+ *            scale = fp8Scale(amax) (formats.ts: fp32(amax/448), 1 where not positive), q = e4m3(x · r) with r = fp8Reciprocal(scale) (1/scale
  *            to 24 bits), rounded to nearest even, saturated.
  *            All arithmetic in fp32, as the kernels and compiler/quant/bulk.ts do.
  *            scale has x's shape with the axis dim 1.

@@ -6,7 +6,7 @@
  *
  *   FP8 per row (per output channel of a weight [N, K]; per token of activations [rows, K]):
  *     amax  = max |x| over the row (NaN ignored, ±Infinity counts)
- *     scale = fp32(amax / 448), 1 when that is 0 (amax 0)
+ *     scale = fp8Scale(amax): fp32(amax / 448), 1 where that is not positive (formats.ts)
  *     code  = encodeE4M3(fp32(x · r)), r = fp8Reciprocal(scale)  the kernels' one multiply (formats.ts)
  *     deq   = fp32(decodeE4M3(code) · scale)
  *

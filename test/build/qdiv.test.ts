@@ -83,7 +83,20 @@ const SCALE_PROGRAM = `#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include "preamble.cuh"
+// fp8Scale (compiler/quant/formats.ts) in C: the double quotient rounded to fp32, 1 where that is not positive.
+static float mirror(float a) { const float q = (float)((double)a / 448.0); return q > 0.f ? q : 1.f; }
 int main(int argc, char** argv) {
+  if (argc == 2 && !strcmp(argv[1], "all")) {
+    // Every float's bits: how many scales differ from the mirror's.
+    unsigned long long differ = 0;
+    for (uint64_t u = 0; u <= 0xffffffffull; ++u) {
+      float a; const uint32_t w = (uint32_t)u; memcpy(&a, &w, 4);
+      const float s = dc_fp8_scale(a), m = mirror(a);
+      if (memcmp(&s, &m, 4)) ++differ;
+    }
+    printf("%llu", differ);
+    return 0;
+  }
   for (int i = 1; i < argc; ++i) {
     const uint32_t u = (uint32_t)strtoul(argv[i], nullptr, 16);
     float a; memcpy(&a, &u, 4);
@@ -96,14 +109,17 @@ int main(int argc, char** argv) {
 `;
 
 describe('dc_fp8_scale: the FP8 scale of an amax (templates/preamble.cuh)', () => {
-  it('is fp8Scale (compiler/quant/formats.ts) bit for bit: 1 for 0 and where amax / 448 underflows, the quotient elsewhere', () => {
+  it('is fp8Scale (compiler/quant/formats.ts) bit for bit on every float: 1 for 0, NaN, negatives and where amax / 448 underflows, the quotient elsewhere', () => {
     writeFileSync(join(dir, 'scale.cu'), SCALE_PROGRAM);
     const exe = join(dir, 'scale');
-    execFileSync(resolveNvcc(), ['-O2', '-std=c++17', `-I${join(ROOT, 'templates')}`, '-o', exe, join(dir, 'scale.cu')], { env: nvccEnv(), stdio: 'pipe' });
-    // Zero, the smallest subnormals (amax / 448 underflows to 0 below 448·2^-150), the first amaxes whose quotient is
-    // the smallest subnormal, normals, 448, the largest float, and a spread of random bit patterns of positive floats.
+    execFileSync(resolveNvcc(), ['-O2', '-std=c++17', '-Xcompiler', '-ffp-contract=off', `-I${join(ROOT, 'templates')}`, '-o', exe, join(dir, 'scale.cu')], { env: nvccEnv(), stdio: 'pipe' });
+    // Every float: dc_fp8_scale against fp8Scale's definition written in C (the double quotient rounded to fp32).
+    expect(execFileSync(exe, ['all'], { encoding: 'utf8' }).trim()).toBe('0');
+    // And against fp8Scale itself: zero and -0, the smallest subnormals (amax / 448 underflows to 0 below 448·2^-150),
+    // the first amaxes whose quotient is the smallest subnormal, normals, 448, the largest float, the infinities, a NaN,
+    // a negative, and a spread of random bit patterns of positive floats.
     const f = new Float32Array(1), u = new Uint32Array(f.buffer);
-    const bits = [0x0, 0x1, 0x2, 0xe0, 0xe1, 0x1c0, 0x1c1, 0x200, 0x00800000, 0x3f800000, 0x43e00000, 0x7f7fffff];
+    const bits = [0x0, 0x80000000, 0x1, 0x2, 0xe0, 0xe1, 0x1c0, 0x1c1, 0x200, 0x00800000, 0x3f800000, 0x43e00000, 0x7f7fffff, 0x7f800000, 0xff800000, 0x7fc00000, 0xbf800000];
     for (let i = 0; i < 200; i++) bits.push((Math.imul(i + 1, 0x9e3779b1) >>> 0) % 0x7f800000);
     const got = execFileSync(exe, bits.map((b) => b.toString(16)), { encoding: 'utf8' }).trim().split(' ').map((h) => parseInt(h, 16));
     const want = bits.map((b) => { u[0] = b; f[0] = fp8Scale(f[0]); return u[0]; });
@@ -111,7 +127,8 @@ describe('dc_fp8_scale: the FP8 scale of an amax (templates/preamble.cuh)', () =
     // The edge this decides: a positive amax whose quotient underflows scales by 1 (codes 0), not by 0 (an infinite reciprocal).
     u[0] = 0xe0; expect(fp8Scale(f[0])).toBe(1);
     expect(fp8Scale(0)).toBe(1);
-    expect(fp8Scale(448)).toBe(1);
+    expect(fp8Scale(Number.NaN)).toBe(1);
+    expect(fp8Scale(-1)).toBe(1);
     expect(fp8Scale(1)).toBe(Math.fround(1 / 448));
   }, 60_000);
 });

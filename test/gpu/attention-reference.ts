@@ -71,7 +71,7 @@ export class AttentionReference {
         scale = qkBlockScale(amax);
         this.scales.set(skey, scale);
       }
-      const r = 1 / scale;  // exact: a power of two
+      const r = fp8Reciprocal(scale);  // exact: a power of two
       for (let i = 0; i < x.length; i++) x[i] = Math.fround(roundE4M3Scaled(x[i], r) * scale);
     }
     if (this.pack.qk === 'int8' && role !== 'v') {
