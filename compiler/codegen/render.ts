@@ -436,7 +436,7 @@ function renderRow(d: ElementwiseDescriptor, name: string, segment?: { start: nu
         lines.push(`const T rs${i} = T(1) / sum${i};`, loop(`${v}[i] = ${v}[i] * rs${i};`));
         break;
       case 'Quantize':
-        // Per-token FP8: scale = amax / 448 (fp32), q = e4m3(x · r), r = 1 / scale to fp32 (fp8Reciprocal), saturating; bf16: round.
+        // Per-token FP8: scale = dc_fp8_scale(amax) (fp32 amax / 448, 1 where not positive), q = e4m3(x · r), r = 1 / scale to fp32 (fp8Reciprocal), saturating; bf16: round.
         if (ins.attrs.format === 'bf16') lines.push(loop(`${v}[i] = dc_round_bf16(${a(0)});`), `const T s_${i} = T(1);`);
         else {
           lines.push(`T am${i} = T(0);`, loop(`am${i} = dc_amax(am${i}, ${a(0)});`), `const T amax${i} = ${red('dc_block_max')}(am${i}, ${scratch()});`);

@@ -311,7 +311,7 @@ export function quantizeS8(x: Float32Array, d: Dims, group: number): void {
 }
 
 /** pv='fp8': V as the kernel reads it, bf16 then e4m3 with one scale per (head, channel) over the
- * sequence (amax/448, 1 if 0); returns the scales, [B·H, D]. `keep(b, t)` (a key mask): keys it
+ * sequence (fp8Scale of its amax); returns the scales, [B·H, D]. `keep(b, t)` (a key mask): keys it
  * rejects count as 0 (no part in the scale, code 0), so masked rows' values cannot coarsen the others'.
  * `amax(bh, c)`: the channels' amax given (AttentionPack vquant=1: its GEMMs' amax outputs) instead of
  * reduced here. `values` (x's layout): receives the e4m3 values themselves, before the scale (Vt8's codes). */

@@ -3,8 +3,8 @@
  *
  *   Quantize(x){format, axis}  -> (q, scale)
  *     fp8    per row along `axis` (per token for activations, per output channel for weights):
- *            scale = fp8Scale(amax) (formats.ts: fp32(amax/448), 1 where not positive), q = e4m3(x · r) with r = fp8Reciprocal(scale) (1/scale
- *            to 24 bits), rounded to nearest even, saturated.
+ *            scale = fp8Scale(amax) (formats.ts: fp32(amax/448), 1 where not positive), q = e4m3(x · r)
+ *            with r = fp8Reciprocal(scale) (1/scale to 24 bits), rounded to nearest even, saturated.
  *            All arithmetic in fp32, as the kernels and compiler/quant/bulk.ts do.
  *            scale has x's shape with the axis dim 1.
  *     nvfp4  blocks of 16 along `axis`; per tensor g = amax/(448·6); per block s = e4m3(amax_b/(6·g));
@@ -101,7 +101,7 @@ export function quantize(x: Tensor, format: QuantFormat, axis: number): [Tensor,
     for (let b = 0; b < blocks; b++) {
       let amax = 0;
       for (let j = b * blockLen; j < (b + 1) * blockLen; j++) { const a = Math.abs(X[base + j * stride]); if (a > amax) amax = a; }
-      // Effective scale: fp8 amax/448; nvfp4 e4m3(amax/(6g))·g.
+      // Effective scale: fp8 fp8Scale(amax); nvfp4 e4m3(amax/(6g))·g.
       const s = format === 'fp8' ? fp8Scale(amax) : Math.fround(roundE4M3(Math.fround(amax / sixG)) * global);
       const sIndex = format === 'fp8' ? row : nvfp4ScaleIndex(x.shape, axis, row, b, blocks);
       S[sIndex] = s;
@@ -109,7 +109,7 @@ export function quantize(x: Tensor, format: QuantFormat, axis: number): [Tensor,
       const r = format === 'fp8' ? fp8Reciprocal(s) : 0;
       for (let j = b * blockLen; j < (b + 1) * blockLen; j++) {
         const x = X[base + j * stride];
-        Q[base + j * stride] = s === 0 ? 0 : format === 'fp8' ? roundE4M3Scaled(x, r) : roundE2M1(Math.fround(x / s));
+        Q[base + j * stride] = format === 'fp8' ? roundE4M3Scaled(x, r) : s === 0 ? 0 : roundE2M1(Math.fround(x / s));
       }
     }
   });

@@ -5,9 +5,10 @@
 # (AttentionDescriptor.sideQuant, case flux2_single_fp8pv_side; its three buffers added to .gpu/S1/cases.txt by hand after
 # `ATTN_CASES='^flux2_single_fp8pv(_side)?$' npx tsx test/gpu/attention.ts prepare .gpu/S1`). Two rounds, 2 s of energy each.
 set -u
+D=${D:-.gpu/S1} E=${E:-2} T=${T:-200}  # call S2: D=.gpu/S2 E=1 T=100
 nvcc -O2 -o /tmp/ah test/gpu/attention_harness.cu -lcuda -ldl 2>&1 | grep -i error
 for r in 1 2; do
-  ENERGY_S=2 timeout 200 /tmp/ah .gpu/S1 $OUT > $OUT/log-$r.txt 2>&1; echo "round $r rc $?"
+  ENERGY_S=$E timeout $T /tmp/ah $D $OUT > $OUT/log-$r.txt 2>&1; echo "round $r rc $?"
   grep -E "^(time|energy|unwritten)" $OUT/log-$r.txt
 done
 rm -f $OUT/outputs.bin

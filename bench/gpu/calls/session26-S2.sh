@@ -5,9 +5,4 @@
 # (AttentionDescriptor.sideQuant, case flux2_single_fp8pv_side; its three buffers added to .gpu/S2/cases.txt by hand after
 # `ATTN_CASES='^flux2_single_fp8pv(_side)?$' npx tsx test/gpu/attention.ts prepare .gpu/S2`). Two rounds, 1 s of energy each; producer 40 and consumers 232 registers in the side variant.
 set -u
-nvcc -O2 -o /tmp/ah test/gpu/attention_harness.cu -lcuda -ldl 2>&1 | grep -i error
-for r in 1 2; do
-  ENERGY_S=1 timeout 100 /tmp/ah .gpu/S2 $OUT > $OUT/log-$r.txt 2>&1; echo "round $r rc $?"
-  grep -E "^(time|energy|unwritten)" $OUT/log-$r.txt
-done
-rm -f $OUT/outputs.bin
+D=.gpu/S2 E=1 T=100 sh bench/gpu/calls/session26-S1.sh

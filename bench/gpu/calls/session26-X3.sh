@@ -5,10 +5,4 @@
 # `npx tsx bench/gpu/gemm-own.ts prepare` (GEMM_SHAPES / GEMM_VARIANTS in RESULTS.md); samples for `gemm-own.ts check`,
 # sustained 2 s at the cap.
 set -u
-nvcc -O2 -std=c++17 -o /tmp/go bench/gpu/gemm_own.cu -lcuda -lcublasLt -ldl 2>&1 | grep -i error
-for d in flux qwen; do
-  mkdir -p $OUT/samples-$d
-  GEMM_SUSTAIN_S=2 timeout 250 /tmp/go .gpu/X3/$d $OUT/samples-$d > $OUT/gemm-$d.txt 2>&1; echo "$d rc $?"
-  grep -E "^\| |sustained|^Y hash" $OUT/gemm-$d.txt | cut -c1-220
-done
-cd $OUT && tar cf samples.tar samples-* && rm -rf samples-*
+D=.gpu/X3 sh bench/gpu/calls/session26-X1.sh
