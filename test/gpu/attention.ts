@@ -361,11 +361,11 @@ async function prepare(dir: string): Promise<void> {
     console.log(`${spec.name}: ${pk.name} + ${ak.name}, ${rows.length} rows, ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   }
   const unit = renderUnit([...kernels.values()]);
+  writeFileSync(join(dir, 'unit.cu'), unit);  // first: a build that fails leaves its source to read
   const report = await buildKernels([{ name: 'attention', source: unit, hot: true }], { target: 'h100', cacheDir: join(ROOT, '.gpu', 'build-cache') });
   writeFileSync(join(dir, 'kernels.cubin'), report.cubins.get('attention')!);
   // The same source for plain sm_90: no wgmma, so the ldmatrix + mma.sync path (what sm_100a runs)
   // is checked on the H100 too.
-  writeFileSync(join(dir, 'unit.cu'), unit);
   await execa(process.env.NVCC ?? 'nvcc', ['-cubin', '-O3', '-std=c++17', '-gencode', 'arch=compute_90,code=sm_90', '-o', join(dir, 'kernels_portable.cubin'), join(dir, 'unit.cu')]);
   writeFileSync(join(dir, 'cases.txt'), lines.join('\n') + '\n');
   writeFileSync(join(dir, 'expected.json'), JSON.stringify(expected));

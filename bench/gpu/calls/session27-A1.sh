@@ -1,0 +1,34 @@
+#!/bin/sh
+# Session 27 call A1: f16 scores in the FP8 attention (issues 6, 7). Q·Kᵀ summed in f16 by the wgmma from codes 2^5 smaller
+# (pack qkScaleShift 5) and the softmax on f16x2 pairs (AttentionDescriptor.scores 'f16'), beside the f32 kernel on the same
+# inputs: Flux.2's single-stream and joint nodes. Cases: `ATTN_ACCEPT_SPILLS=1 ATTN_CASES='^flux2_(single|joint)_fp8pv(_f16|_f16lazy|_eager)?$'
+# npx tsx test/gpu/attention.ts prepare .gpu/f16a` (f16lazy spills 16 bytes, the f32 eager kernel 148). Two rounds with 1 s of
+# sustained energy each; outputs of round 1 kept for `attention.ts check`; the SASS of the attention kernels, summarised.
+# The code: bench/gpu/calls/session27-f16scores.patch (`git apply` before preparing; not kept: slower, see bench/RESULTS.md).
+set -u
+D=${D:-.gpu/f16a} E=${E:-1} T=${T:-200}
+nvidia-smi --query-gpu=name,serial,clocks.max.sm,power.limit --format=csv,noheader | tee $OUT/gpu.txt
+nvcc -O2 -o /tmp/ah test/gpu/attention_harness.cu -lcuda -ldl 2>&1 | grep -i error
+for r in 1 2; do
+  ENERGY_S=$E timeout $T /tmp/ah $D $OUT > $OUT/log-$r.txt 2>&1; echo "round $r rc $?"
+  grep -E "^(time|energy|unwritten)" $OUT/log-$r.txt | grep -v " pack"
+  [ $r = 1 ] && mv $OUT/outputs.bin $OUT/outputs-1.bin
+done
+rm -f $OUT/outputs.bin; mv $OUT/outputs-1.bin $OUT/outputs.bin
+cuobjdump -sass $D/kernels.cubin > /tmp/sass.txt 2>&1
+python3 - /tmp/sass.txt > $OUT/sass-summary.txt <<'PY'
+import collections, re, sys
+fn, seq = None, collections.defaultdict(list)
+for line in open(sys.argv[1]):
+    m = re.search(r'Function : (\S+)', line)
+    if m: fn = m.group(1); continue
+    m = re.search(r'\*/\s+(?:@!?U?P\w+\s+)?([A-Z][A-Z0-9_]*)(\.[A-Z0-9_.]*)?', line)
+    if fn and fn.startswith('attn_') and m: seq[fn].append(m.group(1) + (m.group(2) or ''))
+for f, ops in seq.items():
+    c = collections.Counter(o.split('.')[0] for o in ops)
+    print(f, len(ops), 'instructions;', ' '.join(f'{k}={c[k]}' for k in ('QGMMA', 'HGMMA', 'MUFU', 'HMNMX2', 'HFMA2', 'HADD2', 'FMNMX', 'FFMA', 'FADD', 'FMUL', 'F2FP', 'PRMT', 'LDL', 'STL', 'WARPSYNC', 'BAR')))
+    # the order of MUFU and the wgmma waits (WARPGROUP.DEPBAR / ARRIVES) in the main loop: a compact trace
+    trace = ''.join('M' if o.startswith('MUFU') else 'W' if o.startswith('WARPGROUP.DEPBAR') else 'G' if o.startswith(('QGMMA', 'HGMMA')) else '' for o in ops)
+    print('  trace', re.sub(r'M{2,}', lambda m: f'M{len(m.group(0))}', re.sub(r'G{2,}', lambda m: f'G{len(m.group(0))}', trace)))
+PY
+cat $OUT/sass-summary.txt
