@@ -44,6 +44,11 @@ describe('int8 Q·Kᵀ semantics', () => {
     expect([2.5, 3.5, -2.5, -0.5, 126.6, 127.5, 300, -300].map((x) => s8Code(x, 1))).toEqual([2, 4, -2, 0, 127, 127, 127, -127]);
     expect(s8Scale(254)).toBe(2);
     expect(s8Scale(0)).toBe(1);
+    // The edge fp8Scale decides alike: a quotient that underflows (its reciprocal infinite) takes 1, as do NaN and negatives;
+    // the least amax that does not underflow keeps its (subnormal) quotient.
+    expect([2 ** -149, 63 * 2 ** -149, NaN, -1].map(s8Scale)).toEqual([1, 1, 1, 1]);
+    expect(s8Scale(64 * 2 ** -149)).toBe(2 ** -149);
+    expect(s8Scale(127 * 2 ** -140)).toBe(2 ** -140);
     // Three tokens of D = 2 with group 1 (rows) and group 2 (a block of two tokens, then one).
     const x = Float32Array.from([1, -0.5, 10, 3, 0, 0]);
     const rows = Float32Array.from(x), blocks = Float32Array.from(x);

@@ -127,6 +127,7 @@ async function prepare(dir: string, baseRoot: string): Promise<void> {
     console.log(`${spec.name}: base ${old.name} (${old.grid}x${old.block}), ${variants.map((v) => `${v.label} ${v.k.name} (${v.k.grid}x${v.k.block}, ${v.k.sharedBytes} B)`).join(', ')}`);
   }
   const unit = renderUnit([...kernels.values()]);
+  writeFileSync(join(dir, 'unit.cu'), unit);  // the source of the cubin (Nsight Compute's source view: /kernels/pack.cu)
   const report = await buildKernels([{ name: 'pack', source: unit, hot: true, acceptSpills: true }], { target: 'h100', cacheDir: join(ROOT, '.gpu', 'build-cache') });
   const fns = report.units[0].functions;
   const ok = new Set(fns.filter((f) => f.spillStoreBytes === 0 && f.spillLoadBytes === 0).map((f) => f.name));

@@ -125,7 +125,7 @@ const SPECS: Spec[] = [
   { name: 'tiny_flux2_int8_joint', model: tiny('flux2'), attention: 'int8', segments: 2, amp: 1, sampled: false },
   { name: 'tiny_qwen_image_mask_int8', model: tiny('qwen_image'), attention: 'int8', segments: 2, mask: { kind: 'keys', masked: [16, 24], value: -Infinity }, amp: 1, sampled: false, seedCase: 'tiny_qwen_image_mask' },
   { name: 'flux2_single_int8', model: full('flux2_dev'), shapes: FLUX, attention: 'int8', segments: 1, amp: 1, sampled: true, seedCase: 'flux2_single' },
-  { name: 'flux2_single_int8_serial', model: full('flux2_dev'), shapes: FLUX, attention: 'int8', segments: 1, amp: 1, sampled: true, seedCase: 'flux2_single', schedule: 'serial' },
+  { name: 'flux2_single_int8_serial', model: full('flux2_dev'), shapes: FLUX, attention: 'int8', segments: 1, amp: 1, sampled: true, seedCase: 'flux2_single', schedule: 'serial', kernel: { pBuffers: 1 } },
   { name: 'flux2_joint_int8', model: full('flux2_dev'), shapes: FLUX, attention: 'int8', segments: 2, amp: 1, sampled: true, seedCase: 'flux2_joint' },
   { name: 'qwen_image_mask_int8', model: full('qwen_image'), attention: 'int8', segments: 2, mask: { kind: 'keys', masked: [200, 256], value: -Infinity }, amp: 1, sampled: true, seedCase: 'qwen_image_mask' },
   // int8 with K's scales per token: accuracy and cost beside the block scales.
