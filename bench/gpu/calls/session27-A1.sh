@@ -5,6 +5,8 @@
 # npx tsx test/gpu/attention.ts prepare .gpu/f16a` (f16lazy spills 16 bytes, the f32 eager kernel 148). Two rounds with 1 s of
 # sustained energy each; outputs of round 1 kept for `attention.ts check`; the SASS of the attention kernels, summarised.
 # The code: bench/gpu/calls/session27-f16scores.patch (`git apply` before preparing; not kept: slower, see bench/RESULTS.md).
+# Calls E1 (D=.gpu/E27: session27-pack-early.patch, cases *_early) and T1 (D=.gpu/W3: session27-three-warpgroups.patch, cases
+# *_w3, *_w3s6) ran this script on their own folders.
 set -u
 D=${D:-.gpu/f16a} E=${E:-1} T=${T:-200}
 nvidia-smi --query-gpu=name,serial,clocks.max.sm,power.limit --format=csv,noheader | tee $OUT/gpu.txt

@@ -9,7 +9,7 @@ nvidia-smi --query-gpu=name,serial,clocks.max.sm,power.limit --format=csv,nohead
 nvcc -O2 -o /tmp/ah test/gpu/attention_harness.cu -lcuda -ldl && mkdir -p /tmp/ph /tmp/o2
 for r in 1 2; do /tmp/ah $C /tmp/ph > $OUT/pack-log$r.txt 2>&1; echo "round $r rc $?"; grep -E "^time" $OUT/pack-log$r.txt; done
 grep -E "^same" $OUT/pack-log1.txt | awk '$5 != 0' | head; echo "differing outputs: $(grep -E '^same' $OUT/pack-log1.txt | awk '$5 != 0' | wc -l)"
-[ "$K" = none ] && exit 0  # call P2: C=.gpu/P27b K=none (the variants t128, t128g2 timed, no profile)
+[ "$K" = none ] && exit 0  # calls P2 (C=.gpu/P27b: t128, t128g2) and P3 (C=.gpu/P27c: passUnroll 4, 8) with K=none: variants timed, no profile
 mkdir -p /kernels && cp $C/unit.cu /kernels/pack.cu
 NCU=/usr/local/cuda/bin/ncu
 timeout 240 $NCU --kernel-name $K --launch-count 1 --section SourceCounters --section WarpStateStats --section SpeedOfLight --section InstructionStats \
