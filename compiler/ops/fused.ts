@@ -297,7 +297,7 @@ export function qkRecipe(node: Node, where: string): { qk: 'bf16' | 'fp8' | 'int
 /** The s8 code of x with the reciprocal r of its scale (fp8Reciprocal): round(fp32(x · r)), ties to even, clamped to ±127. */
 export const s8Code = (x: number, r: number) => Math.max(-S8_MAX, Math.min(S8_MAX, rne(Math.fround(x * r))));
 /** The s8 scale of a group's amax: fp32(amax / 127), or 1 where that is not positive (amax 0, negative, NaN, or so small that the
- * quotient underflows: its reciprocal would be infinite; codes are then 0), as fp8Scale decides its edge. The pack's dcp_s8_scale. */
+ * quotient underflows: its reciprocal would be infinite; codes are then 0), as fp8Scale decides its edge. The pack's s8Scale lambda (templates/attention_pack.cu.njk) is the same. */
 export function s8Scale(amax: number): number {
   const s = Math.fround(amax / S8_MAX);
   return s > 0 ? s : 1;
