@@ -3,7 +3,8 @@
 # (pack qkScaleShift 5) and the softmax on f16x2 pairs (AttentionDescriptor.scores 'f16'), beside the f32 kernel on the same
 # inputs: Flux.2's single-stream and joint nodes. Cases: `ATTN_ACCEPT_SPILLS=1 ATTN_CASES='^flux2_(single|joint)_fp8pv(_f16|_f16lazy|_eager)?$'
 # npx tsx test/gpu/attention.ts prepare .gpu/f16a` (f16lazy spills 16 bytes, the f32 eager kernel 148). Two rounds with 1 s of
-# sustained energy each; outputs of round 1 kept for `attention.ts check`; the SASS of the attention kernels, summarised.
+# sustained energy each; outputs of round 1 kept for `attention.ts check`; the SASS of the attention kernels, summarised
+# (bench/gpu/sass_mufu_waits.py; calls A1, E1 and T1 printed the same counts and trace from an inline copy, one line a kernel).
 # The code: bench/gpu/calls/session27-f16scores.patch (`git apply` before preparing; not kept: slower, see bench/RESULTS.md).
 # Calls E1 (D=.gpu/E27: session27-pack-early.patch, cases *_early) and T1 (D=.gpu/W3: session27-three-warpgroups.patch, cases
 # *_w3, *_w3s6) ran this script on their own folders.
@@ -18,19 +19,5 @@ for r in 1 2; do
 done
 rm -f $OUT/outputs.bin; mv $OUT/outputs-1.bin $OUT/outputs.bin
 cuobjdump -sass $D/kernels.cubin > /tmp/sass.txt 2>&1
-python3 - /tmp/sass.txt > $OUT/sass-summary.txt <<'PY'
-import collections, re, sys
-fn, seq = None, collections.defaultdict(list)
-for line in open(sys.argv[1]):
-    m = re.search(r'Function : (\S+)', line)
-    if m: fn = m.group(1); continue
-    m = re.search(r'\*/\s+(?:@!?U?P\w+\s+)?([A-Z][A-Z0-9_]*)(\.[A-Z0-9_.]*)?', line)
-    if fn and fn.startswith('attn_') and m: seq[fn].append(m.group(1) + (m.group(2) or ''))
-for f, ops in seq.items():
-    c = collections.Counter(o.split('.')[0] for o in ops)
-    print(f, len(ops), 'instructions;', ' '.join(f'{k}={c[k]}' for k in ('QGMMA', 'HGMMA', 'MUFU', 'HMNMX2', 'HFMA2', 'HADD2', 'FMNMX', 'FFMA', 'FADD', 'FMUL', 'F2FP', 'PRMT', 'LDL', 'STL', 'WARPSYNC', 'BAR')))
-    # the order of MUFU and the wgmma waits (WARPGROUP.DEPBAR / ARRIVES) in the main loop: a compact trace
-    trace = ''.join('M' if o.startswith('MUFU') else 'W' if o.startswith('WARPGROUP.DEPBAR') else 'G' if o.startswith(('QGMMA', 'HGMMA')) else '' for o in ops)
-    print('  trace', re.sub(r'M{2,}', lambda m: f'M{len(m.group(0))}', re.sub(r'G{2,}', lambda m: f'G{len(m.group(0))}', trace)))
-PY
+python3 bench/gpu/sass_mufu_waits.py /tmp/sass.txt --mix --trace > $OUT/sass-summary.txt
 cat $OUT/sass-summary.txt

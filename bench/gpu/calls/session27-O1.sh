@@ -3,7 +3,8 @@
 # cases of call E1 (.gpu/O27 = .gpu/E27: the models' FP8 attention kernels and the packEarly variants) built three ways from
 # the same unit.cu: the build's flags (kernels.cubin, ptxas -O3) and with -Xptxas -O1 / -O2 (kernels_O{1,2}.cubin, built here
 # by `nvcc -cubin -O3 -std=c++17 -ftz=false -prec-div=true -prec-sqrt=true -gencode arch=compute_90a,code=sm_90a -Xptxas -O$o`).
-# The harness on each, two rounds, then the SASS traces (MUFU runs between the wgmma waits) of each build's attention kernels.
+# The harness on each, two rounds, then the SASS traces (MUFU runs between the wgmma waits) of each build's attention kernels
+# (bench/gpu/sass_mufu_waits.py; call O1 printed the same trace from an inline copy, one line a kernel after the build's name).
 set -u
 D=${D:-.gpu/O27}
 nvidia-smi --query-gpu=name,serial,clocks.max.sm,power.limit --format=csv,noheader | tee $OUT/gpu.txt
@@ -14,16 +15,5 @@ for r in 1 2; do for c in kernels kernels_O1 kernels_O2; do
 done; done
 for c in kernels kernels_O1 kernels_O2; do
   cuobjdump -sass $D/$c.cubin > /tmp/sass.txt 2>&1
-  python3 - /tmp/sass.txt $c <<'PY' | tee -a $OUT/sass-summary.txt
-import collections, re, sys
-fn, seq = None, collections.defaultdict(list)
-for line in open(sys.argv[1]):
-    m = re.search(r'Function : (\S+)', line)
-    if m: fn = m.group(1); continue
-    m = re.search(r'\*/\s+(?:@!?U?P\w+\s+)?([A-Z][A-Z0-9_]*)(\.[A-Z0-9_.]*)?', line)
-    if fn and fn.startswith('attn_') and m: seq[fn].append(m.group(1) + (m.group(2) or ''))
-for f, ops in seq.items():
-    trace = ''.join('M' if o.startswith('MUFU') else 'W' if o.startswith('WARPGROUP.DEPBAR') else 'G' if o.startswith(('QGMMA', 'HGMMA')) else '' for o in ops)
-    print(sys.argv[2], f, len(ops), re.sub(r'M{2,}', lambda m: f'M{len(m.group(0))}', re.sub(r'G{2,}', lambda m: f'G{len(m.group(0))}', trace)))
-PY
+  echo "# $c" >> $OUT/sass-summary.txt; python3 bench/gpu/sass_mufu_waits.py /tmp/sass.txt --trace | tee -a $OUT/sass-summary.txt
 done
