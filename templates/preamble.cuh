@@ -193,18 +193,21 @@ __device__ __forceinline__ double dc_rsqrt(double x) { return 1.0 / sqrt(x); }
 // compiler/ops/quant.ts), one instruction.
 __device__ __forceinline__ float dc_amax(float a, float x) { return fmaxf(a, fabsf(x)); }
 __device__ __forceinline__ double dc_amax(double a, double x) { return fmax(a, fabs(x)); }
-// The FP8 scale of an amax (compiler/quant/formats.ts fp8Scale): fp32(amax / 448) (correctly rounded), 1
-// where that is not positive (amax 0, or so small that the quotient underflows: the codes are then 0, not the NaN
-// an infinite reciprocal would give). Checked against fp8Scale on the host by test/build/qdiv.test.ts.
-__host__ __device__ __forceinline__ float dc_fp8_scale(float amax) {
+// The 8-bit scale of an amax for codes up to codeMax (compiler/quant/formats.ts amaxScale): fp32(amax / codeMax)
+// (correctly rounded), 1 where that is not positive (amax 0, or so small that the quotient underflows: the codes are
+// then 0, not the NaN an infinite reciprocal would give). dc_fp8_scale (e4m3, 448: fp8Scale) and dc_s8_scale (s8,
+// 127: s8Scale, the attention pack's int8 codes); both checked on the host on every float by test/build/qdiv.test.ts.
+__host__ __device__ __forceinline__ float dc_amax_scale(float amax, float codeMax) {
 #ifdef __CUDA_ARCH__
-  const float s = amax > 0.f ? __fdiv_rn(amax, 448.f) : 0.f;  // correctly rounded whatever the build's -prec-div
+  const float s = amax > 0.f ? __fdiv_rn(amax, codeMax) : 0.f;  // correctly rounded whatever the build's -prec-div
 #else
-  const float s = amax > 0.f ? amax / 448.f : 0.f;
+  const float s = amax > 0.f ? amax / codeMax : 0.f;
 #endif
   // (Divided only where amax > 0: unconditionally, some row-kernel variants spilled more, session 26.)
   return s > 0.f ? s : 1.f;
 }
+__host__ __device__ __forceinline__ float dc_fp8_scale(float amax) { return dc_amax_scale(amax, 448.f); }
+__host__ __device__ __forceinline__ float dc_s8_scale(float amax) { return dc_amax_scale(amax, 127.f); }
 // The 8-bit quantization's scaled value x · r, r = 1 / s rounded to fp32 (compiler/quant/formats.ts
 // fp8Reciprocal: the reference's definition), from dc_qprep(s) made once a row or channel: one multiply
 // a value (the exact quotient x / s took five instructions; bench/RESULTS.md "Session 25"). A scale below

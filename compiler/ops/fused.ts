@@ -31,7 +31,7 @@ import { fail } from '../errors.ts';
 import type { Node } from '../ir/graph.ts';
 import type { Tensor } from '../ir/tensor.ts';
 import { type DType, dtypeFromOnnx, roundToBf16 } from '../ir/dtype.ts';
-import { E4M3_MAX, fp8Reciprocal, fp8Scale, rne, roundE4M3, roundE4M3Scaled } from '../quant/formats.ts';
+import { E4M3_MAX, amaxScale, fp8Reciprocal, fp8Scale, rne, roundE4M3, roundE4M3Scaled } from '../quant/formats.ts';
 import { roundTo } from './elementwise.ts';
 import {
   type OpDef, type RuntimeValue, attrFloat, attrInt, attrString, broadcastIndex, broadcastShapes,
@@ -296,12 +296,8 @@ export function qkRecipe(node: Node, where: string): { qk: 'bf16' | 'fp8' | 'int
 }
 /** The s8 code of x with the reciprocal r of its scale (fp8Reciprocal): round(fp32(x · r)), ties to even, clamped to ±127. */
 export const s8Code = (x: number, r: number) => Math.max(-S8_MAX, Math.min(S8_MAX, rne(Math.fround(x * r))));
-/** The s8 scale of a group's amax: fp32(amax / 127), or 1 where that is not positive (amax 0, negative, NaN, or so small that the
- * quotient underflows: its reciprocal would be infinite; codes are then 0), as fp8Scale decides its edge. The pack's s8Scale lambda (templates/attention_pack.cu.njk) is the same. */
-export function s8Scale(amax: number): number {
-  const s = Math.fround(amax / S8_MAX);
-  return s > 0 ? s : 1;
-}
+/** The s8 scale of a group's amax, amaxScale(amax, 127) (1 where the quotient is not positive, as fp8Scale); the pack's dc_s8_scale. */
+export const s8Scale = (amax: number) => amaxScale(amax, S8_MAX);
 export function quantizeS8(x: Float32Array, d: Dims, group: number): void {
   for (let bh = 0; bh < d.b * d.h; bh++) {
     for (let t0 = 0; t0 < d.s; t0 += group) {

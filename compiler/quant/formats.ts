@@ -14,15 +14,19 @@ export const E4M3_MAX = 448;
 export const E2M1_MAX = 6;
 
 /**
- * The FP8 scale of an amax: fp32(amax / 448), or 1 where that is not positive (amax 0, or below 448·2^-150 where the
- * quotient underflows to 0: the codes are then those of x · 1, all 0 for such values, never the NaN or saturated
- * codes an infinite reciprocal would give). Every FP8 per-row, per-channel and per-token scale is this (the Quantize
- * op, the bulk quantizer, V's channel scales, the kernels' dc_fp8_scale in templates/preamble.cuh).
+ * The 8-bit scale of an amax for codes up to codeMax: fp32(amax / codeMax), or 1 where that is not positive (amax 0,
+ * negative or NaN, or so small that the quotient underflows to 0: the codes are then those of x · 1, all 0 for such
+ * values, never the NaN or saturated codes an infinite reciprocal would give). The kernels' dc_amax_scale
+ * (templates/preamble.cuh).
  */
-export function fp8Scale(amax: number): number {
-  const s = Math.fround(amax / E4M3_MAX);
+export function amaxScale(amax: number, codeMax: number): number {
+  const s = Math.fround(amax / codeMax);
   return s > 0 ? s : 1;
 }
+
+/** The FP8 scale of an amax, amaxScale(amax, 448): every FP8 per-row, per-channel and per-token scale (the Quantize op,
+ * the bulk quantizer, V's channel scales, the kernels' dc_fp8_scale). */
+export const fp8Scale = (amax: number) => amaxScale(amax, E4M3_MAX);
 
 /**
  * The reciprocal every 8-bit quantization multiplies by (e4m3 and int8 codes of x with scale s are those

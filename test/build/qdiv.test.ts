@@ -5,7 +5,7 @@
 // form for scales that need no prescaling) must equal dc_qmul bit for bit. Random (x, amax) pairs over the
 // whole float range (amax any positive float from 448·2^-149, |x| <= amax, signed zeros included; s = amax /
 // 448 as the kernels compute it, dc_fp8_scale). dc_fp8_scale, the kernels' FP8 scale of an amax, is held against
-// fp8Scale on edge and random amaxes. CPU only; nothing runs on a GPU.
+// fp8Scale on edge and random amaxes, dc_s8_scale against s8Scale's definition on every float. CPU only; nothing runs on a GPU.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { nvccEnv, resolveNvcc } from '../../compiler/build/nvcc.ts';
 import { ROOT } from '../../compiler/paths.ts';
+import { s8Scale } from '../../compiler/ops/fused.ts';
 import { fp8Reciprocal, fp8Scale } from '../../compiler/quant/formats.ts';
 
 const PROGRAM = `#include <cstdio>
@@ -85,7 +86,20 @@ const SCALE_PROGRAM = `#include <cstdio>
 #include "preamble.cuh"
 // fp8Scale (compiler/quant/formats.ts) in C: the double quotient rounded to fp32, 1 where that is not positive.
 static float mirror(float a) { const float q = (float)((double)a / 448.0); return q > 0.f ? q : 1.f; }
+// s8Scale (compiler/ops/fused.ts) alike, over 127.
+static float mirror8(float a) { const float q = (float)((double)a / 127.0); return q > 0.f ? q : 1.f; }
 int main(int argc, char** argv) {
+  if (argc == 2 && !strcmp(argv[1], "all8")) {
+    // Every float's bits: how many s8 scales (dc_s8_scale) differ from the mirror's.
+    unsigned long long differ = 0;
+    for (uint64_t u = 0; u <= 0xffffffffull; ++u) {
+      float a; const uint32_t w = (uint32_t)u; memcpy(&a, &w, 4);
+      const float s = dc_s8_scale(a), m = mirror8(a);
+      if (memcmp(&s, &m, 4)) ++differ;
+    }
+    printf("%llu", differ);
+    return 0;
+  }
   if (argc == 2 && !strcmp(argv[1], "all")) {
     // Every float's bits: how many scales differ from the mirror's.
     unsigned long long differ = 0;
@@ -130,5 +144,13 @@ describe('dc_fp8_scale: the FP8 scale of an amax (templates/preamble.cuh)', () =
     expect(fp8Scale(Number.NaN)).toBe(1);
     expect(fp8Scale(-1)).toBe(1);
     expect(fp8Scale(1)).toBe(Math.fround(1 / 448));
+  }, 60_000);
+
+  it('dc_s8_scale (the pack\'s int8 codes) is s8Scale\'s definition (compiler/ops/fused.ts) bit for bit on every float', () => {
+    // The program built by the test above (same describe, run in order).
+    expect(execFileSync(join(dir, 'scale'), ['all8'], { encoding: 'utf8' }).trim()).toBe('0');
+    const f = new Float32Array(1), u = new Uint32Array(f.buffer);
+    u[0] = 0x3f; expect(s8Scale(f[0])).toBe(1);  // 63·2^-149: the quotient underflows
+    u[0] = 0x40; expect(s8Scale(f[0])).toBe(2 ** -149);
   }, 60_000);
 });
