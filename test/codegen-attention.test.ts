@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { buildKernels } from '../compiler/build/index.ts';
-import { attentionDescriptor, packDescriptor, renderAttention, renderPack } from '../compiler/codegen/attention.ts';
+import { attentionDescriptor, lastWavePieces, packDescriptor, renderAttention, renderPack } from '../compiler/codegen/attention.ts';
 import { reshapeDims } from '../compiler/codegen/views.ts';
 import { deferDequant, kernelPlan } from '../compiler/codegen/plan.ts';
 import { renderUnit } from '../compiler/codegen/render.ts';
@@ -117,6 +117,33 @@ describe('attention kernel descriptors', () => {
       }
       expect(relL2(got, want), `${name} ${fused.outputs[0]}`).toBeLessThan(1e-6);
     }
+  });
+
+  it('a partial last wave runs as pieces over key ranges: Flux.2\'s 1728 units as 1716 CTAs and 12 x 6 pieces; whole waves, causal attention and splits the loop cannot take are not', () => {
+    const flux = { batch: 1, heads: 48, seqQ: 4608, seqKv: 4608, causal: false };
+    expect(lastWavePieces({ ...flux, bn: 192 })).toBe(6); // 24 key tiles: runs of 4 (12 x 6 <= 132 SMs; 8 pieces would not divide 24)
+    expect(lastWavePieces({ ...flux, bn: 128 })).toBe(9); // 36 tiles: runs of 4 (12 pieces would leave runs of 3, odd)
+    expect(lastWavePieces({ batch: 2, heads: 24, seqQ: 4128, seqKv: 4128, bn: 192, causal: false })).toBe(0); // 1584 = 12 x 132
+    expect(lastWavePieces({ ...flux, bn: 192, causal: true })).toBe(0);
+    expect(lastWavePieces({ batch: 1, heads: 2, seqQ: 640, seqKv: 640, causal: false })).toBe(0); // 5 tiles: no even split into runs of 2+
+    expect(lastWavePieces({ batch: 1, heads: 2, seqQ: 640, seqKv: 512, causal: false })).toBe(2); // 10 units, 4 tiles: 2 runs of 2
+
+    const { after } = compileTiny('flux2_dev', fullModelPath('flux2_dev'), FULL_MODELS.flux2_dev, 'fp8');
+    const d = attentionDescriptor(after, ops(after, 'PackedAttention')[0]);
+    expect([d.bn, d.tailPieces]).toEqual([192, 6]);
+    const pieces = renderAttention(d), whole = renderAttention({ ...d, tailPieces: 0 });
+    expect([pieces.grid, whole.grid]).toEqual([1716 + 12 * 6, 1728]);
+    // The pieces' slots are module-scope (12 units x 6 pieces x 256 consumer threads x the float4s of a thread's O, then its
+    // m and l: bf16 P·V's 68 registers with the MMA row sums' 4, 18; FP8 P·V's 64, 17), and a count a unit; whole units have none.
+    expect(d.lsum).toBe('mma');
+    expect(pieces.source).toContain(`__device__ float4 ${pieces.name}_part[${12 * 6 * 18 * 256}]`);
+    const fp8pv = renderAttention({ ...d, pv: 'fp8', lsum: undefined });
+    expect(fp8pv.source).toContain(`__device__ float4 ${fp8pv.name}_part[${12 * 6 * 17 * 256}]`);
+    expect(pieces.source).toContain(`__device__ unsigned int ${pieces.name}_done[12]`);
+    expect(whole.source).not.toContain('_part[');
+    expect(() => renderAttention({ ...d, tailPieces: 5 })).toThrow(/last-wave pieces .*found 5 pieces of 24 key tiles, 1728 units/s);
+    expect(() => renderAttention({ ...d, tailPieces: 12 })).not.toThrow(); // runs of 2
+    expect(() => renderAttention({ ...d, tailPieces: 24 })).toThrow(/24 pieces of 24 key tiles/);
   });
 
   it('a mask\'s extent: Qwen-Image masks only its text keys (Concat of the padding mask and constant ones), checked on the mask\'s values; the kernel reads it only in the tiles it reaches', () => {

@@ -24,6 +24,7 @@ import { ROOT } from '../paths.ts';
 import { type StridedView, resolveView } from './views.ts';
 import type { Deferred } from './dequant.ts';
 import type { RenderedKernel } from './render.ts';
+import { H100_SMS } from './gemm.ts';
 import { jsonHash16 } from '../hash.ts';
 
 const TEMPLATES = join(ROOT, 'templates');
@@ -162,6 +163,13 @@ export interface AttentionDescriptor {
    * alternating by tile parity (the loop unrolled by two).
    */
   pBuffers?: 1 | 2;
+  /**
+   * The last wave's units split over key ranges (not causal): where the grid's (batch, head, query
+   * tile) units leave a partial last wave on the H100's SMs (Flux.2: 1728 = 13 x 132 + 12), each of
+   * those units runs as `tailPieces` CTAs of kvTiles / tailPieces key tiles, and the unit's last piece
+   * to finish merges their partial O, m and l (lastWavePieces). 0 or absent: one CTA a unit.
+   */
+  tailPieces?: number;
 }
 
 /** dc.AttentionQuantizeV: the pack's Vt (bf16) to Vt8 (e4m3) and Vs (a scale per head and channel). */
@@ -416,7 +424,28 @@ export function attentionDescriptor(graph: Graph, node: Node): AttentionDescript
     if (d.schedule === 'pingpong' && !d.causal) d.pBuffers = 2;
   }
   d.stages = attentionSharedBytes({ ...d, stages: 3 }).total <= MAX_SHARED ? 3 : 2;
+  const pieces = lastWavePieces(d);
+  if (pieces) d.tailPieces = pieces;
   return d;
+}
+
+/**
+ * How many pieces each unit of a partial last wave runs as (0: none). The units are (batch, head,
+ * 128-query tile), one CTA an SM; 1728 of them (Flux.2) run as 13 full waves of 132 and a 14th of 12,
+ * which keeps the card about 1/14 of the kernel on 12 SMs. Split over key ranges, those 12 units become
+ * 12 x P CTAs of 1/P the work that start as SMs free up. P: the most pieces the idle SMs take (units x
+ * P <= 132) that divide the key tiles into runs of at least 2 of the same parity as the whole
+ * (the two-P-array loop's peeled turns are static); not for causal attention (its tile counts vary).
+ */
+export function lastWavePieces(d: Pick<AttentionDescriptor, 'batch' | 'heads' | 'seqQ' | 'seqKv' | 'bn' | 'causal'>, sms = H100_SMS): number {
+  if (d.causal) return 0;
+  const units = (padRows(d.seqQ) / 128) * d.heads * d.batch, rest = units % sms, kvTiles = padRows(d.seqKv) / (d.bn ?? 128);
+  if (rest === 0) return 0;
+  let best = 0;
+  for (let p = 2; p * rest <= sms && p <= kvTiles / 2; p++) {
+    if (kvTiles % p === 0 && (kvTiles / p) % 2 === kvTiles % 2) best = p;
+  }
+  return best;
 }
 
 // ---- rendering ------------------------------------------------------------------------------------
@@ -680,6 +709,11 @@ export function renderAttention(d: AttentionDescriptor): AttentionKernel {
   if (d.rescaleSlack !== undefined && (pv8 || !Number.isInteger(d.rescaleSlack) || d.rescaleSlack < 0 || d.rescaleSlack > 16)) fail(where, 'a rescale slack of 0-16 (log2 units) with bf16 P·V', `${d.rescaleSlack}${pv8 ? " with pv='fp8'" : ''}`);
   if (d.kScale && bn !== 128) fail(where, "key tiles of 128 with kScale='token'", String(bn));
   if (d.pBuffers === 2 && !((pv8 || bn === 128) && d.schedule === 'pingpong' && !d.causal)) fail(where, "two P arrays with pv='fp8' or 128-key tiles, in the full ping-pong, not causal", `pv='${d.pv ?? 'bf16'}', BN ${bn}, schedule '${d.schedule}'${d.causal ? ', causal' : ''}`);
+  const units = (sq / 128) * d.heads * d.batch, kvTiles = skv / bn, pieces = d.tailPieces ?? 0;
+  const tailUnits = pieces ? units % H100_SMS : 0, fullUnits = units - tailUnits;
+  if (pieces && (d.causal || pieces < 2 || kvTiles % pieces !== 0 || kvTiles / pieces < 2 || (kvTiles / pieces) % 2 !== kvTiles % 2 || tailUnits === 0)) {
+    fail(where, 'last-wave pieces that split the key tiles into runs of 2 or more of the whole\'s parity, not causal, with a partial last wave', `${pieces} pieces of ${kvTiles} key tiles, ${units} units${d.causal ? ', causal' : ''}`);
+  }
   const smem = attentionSharedBytes(d);
   if (smem.total > MAX_SHARED) fail(where, `at most ${MAX_SHARED} bytes of shared memory`, `${smem.total} (${d.stages} stages of ${bn} keys)`);
   const wgS = wgmmaFunction(int8 ? 'ss-s8' : fp8 ? 'ss-e4m3' : 'ss-bf16', bn), wgPV = wgmmaFunction(pv8 ? 'rs-e4m3' : 'rs-bf16', d.dp + (lsumMma ? 8 : 0));
@@ -707,7 +741,7 @@ export function renderAttention(d: AttentionDescriptor): AttentionKernel {
     : `((long long)(b * ${d.heads} + h) * ${d.seqQ} + r) * ${d.headDim}LL`;
   const source = [helpers(), ...(pv8 ? [E4M3_PACK] : []), wgS.source, wgPV.source, env.render('attention.cu.njk', {
     name, params, dp: d.dp, headDim: d.headDim, qBytes: smem.q, kBytes: smem.k, vBytes: smem.v, ksBytes: smem.ks, kTokens: d.kScale === 'token',
-    qTiles: sq / 128, kvTiles: skv / bn, heads: d.heads, kvHeads: d.kvHeads, group: d.heads / d.kvHeads, seqQ: d.seqQ, seqKv: d.seqKv,
+    qTiles: sq / 128, kvTiles, tailPieces: tailUnits ? pieces : 0, tailUnits, fullUnits, pieceTiles: pieces ? kvTiles / pieces : 0, partF4: (d.dp + (lsumMma ? 8 : 0)) / 8 + 1, heads: d.heads, kvHeads: d.kvHeads, group: d.heads / d.kvHeads, seqQ: d.seqQ, seqKv: d.seqKv,
     causal: d.causal, fp8, int8, sAcc: int8 ? 'S32' : 'S', mask: !!d.mask, masked: !!d.mask || d.causal, bound: d.seqKv % bn !== 0, maskLoad,
     maskTiles: d.causal || !d.mask ? skv / bn : Math.ceil(d.mask.keys / bn),
     bn, colMask, prescaled: (!!d.mask || d.causal) && !colMask, scaleSplit: fp8 && bn === 192, polyEvery: d.exp === 'poly' ? (d.polyEvery ?? 4) : 0, regionMax, mxRow0: overRegions('r0'), mxRow1: overRegions('r1'), sumTree, lsumMma, kBlocks128: skv / 128,
@@ -719,7 +753,7 @@ export function renderAttention(d: AttentionDescriptor): AttentionKernel {
     maskUsesRow: !!d.mask && d.mask.strides[2] !== 0, pBuffers: d.pBuffers ?? 1,
   })].join('\n');
   return {
-    name, source, hot: true, grid: (sq / 128) * d.heads * d.batch, block: 384, sharedBytes: smem.total,
+    name, source, hot: true, grid: fullUnits + tailUnits * pieces, block: 384, sharedBytes: smem.total,
     args: [...(d.mask ? [d.mask.value] : []), ...d.inputs, d.output],
   };
 }
