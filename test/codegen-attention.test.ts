@@ -11,13 +11,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { buildKernels } from '../compiler/build/index.ts';
-import { attentionDescriptor, lastWavePieces, packDescriptor, renderAttention, renderPack } from '../compiler/codegen/attention.ts';
+import { attentionDescriptor, lastTileKeys, lastWavePieces, packDescriptor, renderAttention, renderPack } from '../compiler/codegen/attention.ts';
 import { reshapeDims } from '../compiler/codegen/views.ts';
 import { deferDequant, kernelPlan } from '../compiler/codegen/plan.ts';
 import { renderUnit } from '../compiler/codegen/render.ts';
 import { FULL_MODELS, fullModelPath } from '../compiler/full-models.ts';
 import type { Graph, Node } from '../compiler/ir/graph.ts';
 import { inferTypes } from '../compiler/ir/infer.ts';
+import { rebatch } from '../compiler/ir/rebatch.ts';
+import { resequence } from '../compiler/ir/resequence.ts';
 import { specialise } from '../compiler/ir/specialise.ts';
 import { Tensor } from '../compiler/ir/tensor.ts';
 import { importOnnx } from '../compiler/onnx/import.ts';
@@ -34,9 +36,9 @@ import { ops, random, relL2, throughViews } from './helpers/attention.ts';
 const MODELS = ['flux2', 'qwen_image', 'mistral_text_encoder', 'qwen_text_encoder'] as const;
 
 /** The fp8 pipeline up to lower-attention (`before`) and after it (`after`). */
-function compileTiny(name: string, file = join(tinyDir(name), 'model.onnx'), shapes: Record<string, number> = {}, attention: 'bf16' | 'fp8' = 'bf16') {
+function compileTiny(name: string, file = join(tinyDir(name), 'model.onnx'), shapes: Record<string, number> = {}, attention: 'bf16' | 'fp8' | 'auto' = 'bf16', reshape = (g: Graph) => g) {
   const passes = pipelineFor(insertQuantize({ ...defaultPolicy('fp8'), attention }));
-  const inferred = inferTypes(specialise(importOnnx(file).graph, shapes));
+  const inferred = inferTypes(reshape(specialise(importOnnx(file).graph, shapes)));
   const before = runPipeline(inferred, { passes: passes.filter((p) => p !== lowerAttention) });
   const after = runPipeline(before, { passes: [lowerAttention] });
   return { before: before.graph, after: after.graph };
@@ -146,6 +148,32 @@ describe('attention kernel descriptors', () => {
     expect(() => renderAttention({ ...d, tailPieces: 24 })).toThrow(/24 pieces of 24 key tiles/);
   });
 
+  it('the last key tile narrowed to the keys it holds: Qwen-Image\'s 4128 keys compute 96 of the 22nd 192-key tile with FP8 P·V; where the kernel cannot, the whole tile', () => {
+    const qwen = { seqKv: 4128, bn: 192, pv: 'fp8' as const, schedule: 'pingpong' as const, pBuffers: 2 as const, causal: false };
+    expect(lastTileKeys(qwen)).toBe(96);
+    expect(lastTileKeys({ ...qwen, seqKv: 4160 })).toBe(128); // 128 of the 22nd tile hold keys
+    expect(lastTileKeys({ ...qwen, seqKv: 4100 })).toBe(96); // 68 keys, rounded up to the P·V's 32-key steps
+    expect(lastTileKeys({ ...qwen, bn: 128 })).toBe(128); // 33 tiles: the last runs inside the paired loop
+    expect(lastTileKeys({ ...qwen, pv: undefined })).toBe(192);
+    expect(lastTileKeys({ ...qwen, pBuffers: 1 })).toBe(192);
+    expect(lastTileKeys({ ...qwen, tailPieces: 6 })).toBe(192);
+    expect(lastTileKeys({ ...qwen, seqKv: 4608 })).toBe(192);
+
+    const { after } = compileTiny('flux2_dev', fullModelPath('flux2_dev'), FULL_MODELS.flux2_dev, 'fp8');
+    const flux = attentionDescriptor(after, ops(after, 'PackedAttention')[0]);
+    expect(flux.narrowLastTile).toBeUndefined(); // 4608 = 24 x 192
+    // Qwen-Image's node (FP8 P·V, 4128 tokens) from Flux.2's descriptor: 33 x 48 units fill 12 waves, so no pieces.
+    const d = { ...flux, pv: 'fp8' as const, lsum: undefined, seqQ: 4128, seqKv: 4128, pBuffers: 2 as const, tailPieces: undefined };
+    expect(lastWavePieces(d)).toBe(0);
+    const narrow = renderAttention({ ...d, narrowLastTile: true }), whole = renderAttention(d);
+    expect(narrow.grid).toBe(whole.grid);
+    expect(narrow.source).toContain('dca_wgmma_ss_e4m3_n96(SL, ');
+    expect(narrow.source).toMatch(/for \(int kk = 0; kk < 96 \/ 32; \+\+kk\)/);
+    expect(whole.source).not.toContain('_n96');
+    expect(() => renderAttention({ ...d, pBuffers: 1, narrowLastTile: true })).toThrow(/a narrow last key tile .*found 22 tiles of 192 keys over 4128 keys, pv='fp8', schedule 'pingpong', 1 P arrays/s);
+    expect(() => renderAttention({ ...flux, narrowLastTile: true })).toThrow(/a narrow last key tile/);
+  });
+
   it('a mask\'s extent: Qwen-Image masks only its text keys (Concat of the padding mask and constant ones), checked on the mask\'s values; the kernel reads it only in the tiles it reaches', () => {
     const { after } = compileTiny('qwen_image');
     const attn = ops(after, 'PackedAttention')[0];
@@ -161,7 +189,7 @@ describe('attention kernel descriptors', () => {
     expect([...row.subarray(d.mask!.keys)].every((x) => x === 0)).toBe(true);
     expect([...row.subarray(0, d.mask!.keys)].filter((x) => x < -1e30)).toHaveLength(5);
     // The mask is read (and added, over the column's factor) only in the key tiles it reaches.
-    expect(renderAttention(d).source).toMatch(/if \(\(j\) < 1\)\s*\{\s*#pragma unroll\s*for \(int i = 0; i < BN \/ 2; i \+= 4\) \{\s*const float ci/);
+    expect(renderAttention(d).source).toMatch(/if \(\(j0 \+ j\) < 1\)\s*\{\s*#pragma unroll\s*for \(int i = 0; i < BN \/ 2; i \+= 4\) \{\s*const float ci/);
     // A mask whose structure says nothing (the text encoder's, from its attention_mask input) keeps every key in play.
     const te = compileTiny('mistral_text_encoder').after;
     const td = attentionDescriptor(te, ops(te, 'PackedAttention')[0]);
@@ -230,11 +258,7 @@ describe('attention kernel descriptors', () => {
 const FULL = ['flux2_dev', 'qwen_image', 'mistral_small_3_1_text_encoder', 'qwen2_5_vl_7b_text_encoder'];
 
 describe('attention kernels build with nvcc', () => {
-  const kernels = () => {
-    const list = MODELS.map((m) => compileTiny(m).after);
-    // The full-size transformers and text encoders (models/full); fp8 Q·Kᵀ on flux2_dev too.
-    for (const m of FULL) list.push(compileTiny(m, fullModelPath(m), FULL_MODELS[m]).after);
-    list.push(compileTiny('flux2_dev', fullModelPath('flux2_dev'), FULL_MODELS.flux2_dev, 'fp8').after);
+  const kernels = (list: Graph[]) => {
     const all = new Map<string, ReturnType<typeof renderPack>>();
     for (const g of list) {
       expect(kernelPlan(g, planMemory(g)).pending['dc.FusedAttention']).toBeUndefined();
@@ -256,10 +280,18 @@ describe('attention kernels build with nvcc', () => {
     }
     return [...all.values()];
   };
-  const list = kernels();
+  // The tiny models, the full-size transformers and text encoders (models/full); fp8 Q·Kᵀ on flux2_dev too.
+  const both = kernels([...MODELS.map((m) => compileTiny(m).after), ...FULL.map((m) => compileTiny(m, fullModelPath(m), FULL_MODELS[m]).after),
+    compileTiny('flux2_dev', fullModelPath('flux2_dev'), FULL_MODELS.flux2_dev, 'fp8').after]);
+  // The transformers as `npx compile --target h100` builds them (FP8 P·V; b200 runs bf16 attention): Flux.2 (last-wave
+  // pieces), Qwen-Image at 32 text tokens and batch 2 (a narrow last key tile).
+  const h100 = kernels([compileTiny('flux2_dev', fullModelPath('flux2_dev'), FULL_MODELS.flux2_dev, 'auto').after,
+    compileTiny('qwen_image', fullModelPath('qwen_image'), FULL_MODELS.qwen_image, 'auto', (g) => rebatch(resequence(g, 32), 2)).after]);
 
   it.each(['h100', 'b200'] as const)('builds for %s: every kernel present, no spills', async (target) => {
+    const list = target === 'h100' ? [...new Map([...both, ...h100].map((k) => [k.name, k])).values()] : both;
     expect(list.length).toBeGreaterThanOrEqual(16);
+    if (target === 'h100') expect([h100.some((k) => k.source.includes('__device__ float4 attn_')), h100.some((k) => k.source.includes('_n96(SL, '))]).toEqual([true, true]);
     const report = await buildKernels([{ name: `attention_${target}`, source: renderUnit(list), hot: true }], { target, cacheDir: mkdtempSync(join(tmpdir(), 'kcache-')) });
     const fns = report.units[0].functions;
     for (const k of list) expect(fns.some((f) => f.name === k.name), k.name).toBe(true);

@@ -170,6 +170,13 @@ export interface AttentionDescriptor {
    * to finish merges their partial O, m and l (lastWavePieces). 0 or absent: one CTA a unit.
    */
   tailPieces?: number;
+  /**
+   * FP8 P·V in the full ping-pong with two P arrays: the last key tile computed over only the keys it
+   * holds (rounded up to 32: Qwen-Image's 4128 keys leave 96 of the 22nd 192-key tile, whose other 96
+   * are padding) with narrower MMAs, softmax and P; the same values as the whole tile, whose padded
+   * keys add exact zeros (lastTileKeys).
+   */
+  narrowLastTile?: boolean;
 }
 
 /** dc.AttentionQuantizeV: the pack's Vt (bf16) to Vt8 (e4m3) and Vs (a scale per head and channel). */
@@ -426,7 +433,20 @@ export function attentionDescriptor(graph: Graph, node: Node): AttentionDescript
   d.stages = attentionSharedBytes({ ...d, stages: 3 }).total <= MAX_SHARED ? 3 : 2;
   const pieces = lastWavePieces(d);
   if (pieces) d.tailPieces = pieces;
+  else if (lastTileKeys(d) < (d.bn ?? 128)) d.narrowLastTile = true;
   return d;
+}
+
+/**
+ * The keys the last key tile computes with narrowLastTile: those it holds, rounded up to the FP8 P·V's
+ * 32-key steps; the whole tile (bn) where the kernel cannot narrow it: FP8 P·V in the full ping-pong
+ * with two P arrays and an even tile count (the last tile then runs in the peeled turn after the
+ * paired loop), no last-wave pieces, not causal.
+ */
+export function lastTileKeys(d: Pick<AttentionDescriptor, 'seqKv' | 'bn' | 'pv' | 'schedule' | 'pBuffers' | 'causal' | 'tailPieces'>): number {
+  const bn = d.bn ?? 128, kvTiles = padRows(d.seqKv) / bn;
+  if (d.pv !== 'fp8' || d.schedule !== 'pingpong' || d.pBuffers !== 2 || d.causal || d.tailPieces || kvTiles % 2 !== 0) return bn;
+  return Math.ceil((d.seqKv - (kvTiles - 1) * bn) / 32) * 32;
 }
 
 /**
@@ -714,14 +734,22 @@ export function renderAttention(d: AttentionDescriptor): AttentionKernel {
   if (pieces && (d.causal || pieces < 2 || kvTiles % pieces !== 0 || kvTiles / pieces < 2 || (kvTiles / pieces) % 2 !== kvTiles % 2 || tailUnits === 0)) {
     fail(where, 'last-wave pieces that split the key tiles into runs of 2 or more of the whole\'s parity, not causal, with a partial last wave', `${pieces} pieces of ${kvTiles} key tiles, ${units} units${d.causal ? ', causal' : ''}`);
   }
+  const lastKeys = d.narrowLastTile ? lastTileKeys(d) : bn;
+  if (d.narrowLastTile && lastKeys >= bn) fail(where, 'a narrow last key tile with FP8 P·V in the full ping-pong, two P arrays, an even tile count, no last-wave pieces, and keys past the last tile\'s', `${kvTiles} tiles of ${bn} keys over ${d.seqKv} keys, pv='${d.pv ?? 'bf16'}', schedule '${d.schedule}', ${d.pBuffers ?? 1} P arrays${pieces ? `, ${pieces} pieces` : ''}`);
   const smem = attentionSharedBytes(d);
   if (smem.total > MAX_SHARED) fail(where, `at most ${MAX_SHARED} bytes of shared memory`, `${smem.total} (${d.stages} stages of ${bn} keys)`);
-  const wgS = wgmmaFunction(int8 ? 'ss-s8' : fp8 ? 'ss-e4m3' : 'ss-bf16', bn), wgPV = wgmmaFunction(pv8 ? 'rs-e4m3' : 'rs-bf16', d.dp + (lsumMma ? 8 : 0));
+  const wgS = wgmmaFunction(int8 ? 'ss-s8' : fp8 ? 'ss-e4m3' : 'ss-bf16', bn), wgLast = wgmmaFunction('ss-e4m3', lastKeys), wgPV = wgmmaFunction(pv8 ? 'rs-e4m3' : 'rs-bf16', d.dp + (lsumMma ? 8 : 0));
   const indent = (lines: string[]) => lines.map((l) => `          ${l}`).join('\n');
   // Row maxima: per 64-key region (r[8k]), then over the regions; row sums: over every column group.
   const regionMax = indent(Array.from({ length: bn / 64 }, (_, k) => [...treeLines(fmax, 'r0', 8 * k, 8), ...treeLines(fmax, 'r1', 8 * k, 8)]).flat());
   const overRegions = (r: string) => Array.from({ length: bn / 64 }, (_, k) => `${r}[${8 * k}]`).reduce((x, y) => fmax(x, y));
   const sumTree = indent([...treeLines((x, y) => `${x} + ${y}`, 'q0', 0, bn / 8), ...treeLines((x, y) => `${x} + ${y}`, 'q1', 0, bn / 8)]);
+  // The narrow last tile's: regions of 64 keys, the last one partial; with 192-key tiles each region's maximum times its
+  // K block's factor (the tile's parity is static there: regions lie wholly in one block).
+  const lastGroups = lastKeys / 8, lastRegions = Array.from({ length: Math.ceil(lastGroups / 8) }, (_, k) => k);
+  const lastRegionMax = indent(lastRegions.flatMap((k) => [...treeLines(fmax, 'r0', 8 * k, Math.min(8, lastGroups - 8 * k)), ...treeLines(fmax, 'r1', 8 * k, Math.min(8, lastGroups - 8 * k))]));
+  const lastMxRow = (r: string, row: number) => lastRegions.map((k) => (fp8 && bn === 192 ? `${r}[${8 * k}] * CR(${8 * k}, ${row})` : `${r}[${8 * k}]`)).reduce((x, y) => fmax(x, y));
+  const lastSumTree = indent([...treeLines((x, y) => `${x} + ${y}`, 'q0', 0, lastGroups), ...treeLines((x, y) => `${x} + ${y}`, 'q1', 0, lastGroups)]);
   const packed = fp8 ? 'uint8_t' : '__nv_bfloat16';
   const params = [
     ...(d.mask ? [`const ${d.mask.type}* __restrict__ mask`] : []),
@@ -739,7 +767,7 @@ export function renderAttention(d: AttentionDescriptor): AttentionKernel {
   const outRow = d.outLayout === 'bshd'
     ? `((long long)(b * ${d.seqQ} + r) * ${d.heads} + h) * ${d.headDim}LL`
     : `((long long)(b * ${d.heads} + h) * ${d.seqQ} + r) * ${d.headDim}LL`;
-  const source = [helpers(), ...(pv8 ? [E4M3_PACK] : []), wgS.source, wgPV.source, env.render('attention.cu.njk', {
+  const source = [helpers(), ...(pv8 ? [E4M3_PACK] : []), wgS.source, ...(lastKeys < bn ? [wgLast.source] : []), wgPV.source, env.render('attention.cu.njk', {
     name, params, dp: d.dp, headDim: d.headDim, qBytes: smem.q, kBytes: smem.k, vBytes: smem.v, ksBytes: smem.ks, kTokens: d.kScale === 'token',
     qTiles: sq / 128, kvTiles, tailPieces: tailUnits ? pieces : 0, tailUnits, fullUnits, pieceTiles: pieces ? kvTiles / pieces : 0, partF4: (d.dp + (lsumMma ? 8 : 0)) / 8 + 1, heads: d.heads, kvHeads: d.kvHeads, group: d.heads / d.kvHeads, seqQ: d.seqQ, seqKv: d.seqKv,
     causal: d.causal, fp8, int8, sAcc: int8 ? 'S32' : 'S', mask: !!d.mask, masked: !!d.mask || d.causal, bound: d.seqKv % bn !== 0, maskLoad,
@@ -748,6 +776,7 @@ export function renderAttention(d: AttentionDescriptor): AttentionKernel {
     qHeadBytes: fp8 ? sq * 128 : sq * d.dp * 2, kHeadBytes: fp8 ? skv * 128 : skv * d.dp * 2, vHeadBytes: skv * d.dp * (pv8 ? 1 : 2),
     qBlocks: fp8 ? 1 : d.dp / 64, kBlocks: fp8 ? 1 : d.dp / 64, vBlocks: bn / 64, vRowBytes: pv8 ? 64 : 128,
     pv8, split: pv8 && d.pvAccumulate !== 'direct', lazyRescale: !!d.lazyRescale, rescaleSlack: d.rescaleSlack ?? 0, qBlockBytes: sq * 128, kBlockBytes: skv * 128,
+    narrowLast: lastKeys < bn, lastKeys, lastWgmmaS: wgLast.name, lastRegionMax, lastMxRow0: lastMxRow('r0', 0), lastMxRow1: lastMxRow('r1', 1), lastSumTree,
     kSteps: fp8 ? 4 : d.dp / 16, wgmmaS: wgS.name, wgmmaPV: wgPV.name, mmaS: int8 ? 'dca_mma_s8' : fp8 ? 'dca_mma_e4m3' : 'dca_mma_bf16',
     scaleLog2: (d.scale * Math.LOG2E).toPrecision(9), outType: d.outType, outRow, schedule: d.schedule.startsWith('pingpong') ? 'pingpong' : d.schedule, stages: d.stages, pvInFlight: d.schedule === 'pingpong' ? 1 : 0,
     maskUsesRow: !!d.mask && d.mask.strides[2] !== 0, pBuffers: d.pBuffers ?? 1,

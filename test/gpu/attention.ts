@@ -59,7 +59,7 @@ interface Spec {
   pvAccumulate?: AttentionDescriptor['pvAccumulate'];
   lazyRescale?: boolean;
   /** Key tile, exponentials, row sums other than the descriptor's (a variant timed beside it). */
-  kernel?: Partial<Pick<AttentionDescriptor, 'bn' | 'exp' | 'lsum' | 'stages' | 'polyEvery' | 'lazyRescale' | 'rescaleSlack' | 'pBuffers' | 'tailPieces'>>;
+  kernel?: Partial<Pick<AttentionDescriptor, 'bn' | 'exp' | 'lsum' | 'stages' | 'polyEvery' | 'lazyRescale' | 'rescaleSlack' | 'pBuffers' | 'tailPieces' | 'narrowLastTile'>>;
   /** Inputs seeded as this case's (the same inputs for bf16, qk-fp8 and qk+pv-fp8). */
   seedCase?: string;
   /** Which attention: the first whose pack has this many segments. */
@@ -176,6 +176,8 @@ const SPECS: Spec[] = [
   // One CTA a unit (no last-wave pieces), beside the default's 1716 whole units and 12 x 6 pieces on Flux.2's 1728.
   ...(['single', 'joint'] as const).map((v): Spec =>
     ({ name: `flux2_${v}_fp8pv_whole`, model: full('flux2_dev'), shapes: FLUX, attention: 'fp8-pv', segments: v === 'joint' ? 2 : 1, amp: 1, sampled: true, seedCase: `flux2_${v}`, kernel: { tailPieces: 0 } })),
+  // The last key tile whole (its 96 padded keys computed), beside the default's narrow one (the 96 keys it holds).
+  { name: 'qwen_image_t32_fp8pv_wholelast', model: full('qwen_image'), textLength: 32, attention: 'fp8-pv', segments: 2, mask: { kind: 'keys', masked: [13, 32], value: -Infinity }, amp: 1, sampled: true, seedCase: 'qwen_image_t32_fp8', kernel: { narrowLastTile: false } },
 ];
 
 interface Expected {
