@@ -24,7 +24,7 @@ import { ROOT } from '../paths.ts';
 import { type StridedView, resolveView } from './views.ts';
 import type { Deferred } from './dequant.ts';
 import type { RenderedKernel } from './render.ts';
-import { H100_SMS } from './gemm.ts';
+import { H100_SMS } from './device.ts';
 import { jsonHash16 } from '../hash.ts';
 
 const TEMPLATES = join(ROOT, 'templates');

@@ -25,6 +25,7 @@ import { fail } from '../errors.ts';
 import { jsonHash16 } from '../hash.ts';
 import { ROOT } from '../paths.ts';
 import { wgmmaFunction } from './attention.ts';
+import { H100_SMS } from './device.ts';
 import type { GluWindow } from '../ops/quant.ts';
 import type { TensorMapArg } from './plan.ts';
 import type { RenderedKernel } from './render.ts';
@@ -35,8 +36,6 @@ const text = (file: string) => readFileSync(join(TEMPLATES, file), 'utf8');
 
 /** Shared memory a CTA may take on the H100 (227 KB). */
 const MAX_SHARED = 232448;
-/** SMs of an H100 SXM: the persistent grid. */
-export const H100_SMS = 132;
 
 export interface GemmDescriptor {
   kind: 'gemm-fp8';

@@ -23,6 +23,7 @@ import type { DType } from '../ir/dtype.ts';
 import type { Graph, Node } from '../ir/graph.ts';
 import { ROOT } from '../paths.ts';
 import { jsonHash16 } from '../hash.ts';
+import { H100_SMS } from './device.ts';
 import { PREAMBLE, type RenderedKernel } from './render.ts';
 
 const env = new nunjucks.Environment(new nunjucks.FileSystemLoader(join(ROOT, 'templates')), { autoescape: false, throwOnUndefined: true });
@@ -32,7 +33,6 @@ const THREADS = 256;
 const IN_FLIGHT = 12;
 /** Largest M the kernel takes (its accumulators are M x rows registers). */
 export const GEMV_MAX_M = 4;
-const SMS = 132;
 
 export interface GemvDescriptor {
   kind: 'gemv-fp8';
@@ -75,7 +75,7 @@ export function gemvGeometry(d: GemvDescriptor, tuning: GemvTuning = GEMV_TUNING
   const groups = Math.ceil(d.n / rows);
   const warps = THREADS / 32;
   const xRow = Math.ceil(chunks / 32) * 512; // floats per row of x in shared memory
-  const grid = Math.max(1, Math.min(Math.ceil(groups / warps), SMS * 4));
+  const grid = Math.max(1, Math.min(Math.ceil(groups / warps), H100_SMS * 4));
   return { chunks, slice, slices, rows, groups, xRow, grid, threads: THREADS, sharedBytes: d.m * xRow * 4 };
 }
 

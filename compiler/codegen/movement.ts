@@ -12,6 +12,7 @@ import { fail } from '../errors.ts';
 import { type DType, bytesFor } from '../ir/dtype.ts';
 import type { Graph, Node } from '../ir/graph.ts';
 import { ROOT } from '../paths.ts';
+import { H100_SMS } from './device.ts';
 import type { RenderedKernel } from './render.ts';
 import { jsonHash16 } from '../hash.ts';
 
@@ -171,5 +172,5 @@ export function renderMovement(d: MovementDescriptor, preambleHash: string): Ren
     vecBody: body(d, (j, src) => `*reinterpret_cast<uint4*>(out + k) = *reinterpret_cast<const uint4*>(in${j} + (${src}));`),
   } : { vec };
   const source = env.render('movement.cu.njk', { name, threads: 256, params, total, body: body(d), ...vectors });
-  return { name, source, hot: true, grid: Math.max(1, Math.min(Math.ceil(total / vec / 256), 132 * 16)), block: 256, sharedBytes: 0 };
+  return { name, source, hot: true, grid: Math.max(1, Math.min(Math.ceil(total / vec / 256), H100_SMS * 16)), block: 256, sharedBytes: 0 };
 }

@@ -22,6 +22,7 @@ import type { DType } from '../ir/dtype.ts';
 import type { Graph, Node } from '../ir/graph.ts';
 import { ROOT } from '../paths.ts';
 import { NVFP4_BLOCK } from '../ops/quant.ts';
+import { H100_SMS } from './device.ts';
 import { PREAMBLE, type RenderedKernel } from './render.ts';
 import { jsonHash16 } from '../hash.ts';
 
@@ -69,5 +70,5 @@ export function renderNvfp4Quantize(d: Nvfp4QuantizeDescriptor): [RenderedKernel
     const name = `${base}_${part}`;
     return { name, hot: true, source: env.render('nvfp4_quantize.cu.njk', { ...vars, part, name }), grid, block: THREADS, sharedBytes: 0 };
   };
-  return [kernel('amax', partials), kernel('encode', Math.max(1, Math.min(Math.ceil(blocks / THREADS), 132 * 8)))];
+  return [kernel('amax', partials), kernel('encode', Math.max(1, Math.min(Math.ceil(blocks / THREADS), H100_SMS * 8)))];
 }

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import nunjucks from 'nunjucks';
 import { ROOT } from '../paths.ts';
 import { type CudaType, type ElementwiseDescriptor, type EwInput, type EwInstr, ROW_TUNING, type RowTuning, rowGeometry } from './elementwise.ts';
+import { H100_SMS } from './device.ts';
 import { snippet } from './snippets.ts';
 import { fail } from '../errors.ts';
 import { jsonHash16 } from '../hash.ts';
@@ -535,8 +536,6 @@ const structureOf = (d: ElementwiseDescriptor) => ({
  * and spill, accepted for now (text-encoder MLPs; see bench/RESULTS.md). Trigonometry: see RenderedKernel.hot. */
 const isHot = (d: ElementwiseDescriptor) => !d.program.some((i) => i.op === 'Sin' || i.op === 'Cos') && !(d.mode === 'row' && d.cols > 16384);
 
-/** SMs the persistent grids fill (an H100's 132). */
-const SMS = 132;
 
 /**
  * CTAs of a segmented kernel's grid for each segment (rows of equal work): the fewest rows a CTA
@@ -571,7 +570,7 @@ const dequantised = (d: ElementwiseDescriptor) => d.inputs.map((i) => (i.dequant
  * inlined bodies jointly, so a pair may spill where each segment alone fits (Qwen-Image's
  * Mul+Add+LayerNorm+Modulate+Quantize, the text stream's reading a deferred GEMM, at its
  * 128-register cap alone): compiler/compile.ts buildWithSegments launches such a pair as its
- * segments. The persistent grid (SMS x the CTAs per SM each segment takes alone) is split between the segments
+ * segments. The persistent grid (H100_SMS x the CTAs per SM each segment takes alone) is split between the segments
  * (segmentCtas). Not merged (undefined: the caller launches them one by one):
  *   - segments that would take different CTAs per SM alone: one kernel has one register count, so
  *     the merged grid would run the larger segment with fewer CTAs than its best (Qwen-Image's
@@ -590,7 +589,7 @@ export function renderSegmented(ds: readonly ElementwiseDescriptor[], where: str
   if (new Set(alone.map((r) => r.T)).size > 1) fail(where, 'segments of one block size (rows of one width)', alone.map((r) => r.T).join(', '));
   if (new Set(alone.map((r) => r.ctasPerSm)).size > 1 || new Set(ds.map(dequantised)).size > 1) return undefined;
   const perSm = alone[0].ctasPerSm;
-  const ctas = segmentCtas(ds.map((d) => d.rows), ctasTotal ?? SMS * perSm);
+  const ctas = segmentCtas(ds.map((d) => d.rows), ctasTotal ?? H100_SMS * perSm);
   const name = `ews_${jsonHash16({ structure: ds.map(structureOf), ctas, t: templateText('elementwise_row.cu.njk') + templateText('elementwise_segments.cu.njk'), p: PREAMBLE() })}`;
   const starts = ctas.map((_, k) => ctas.slice(0, k).reduce((a, b) => a + b, 0));
   const rows = ds.map((d, k) => renderRow(d, `${name}_s${k}`, { start: starts[k], ctas: ctas[k] }));
@@ -607,12 +606,12 @@ export function renderElementwise(d: ElementwiseDescriptor): RenderedKernel {
   const name = `ew_${jsonHash16({ structure: structureOf(d), t: templateText(template), p: PREAMBLE() })}`;
   if (d.mode === 'flat') {
     const work = (d.rows * d.cols) / (flatVectorisable(d) ? 8 : 1);
-    return { name, hot, source: renderFlat(d, name), grid: Math.max(1, Math.min(Math.ceil(work / d.threads), SMS * 16)), block: d.threads, sharedBytes: 0 };
+    return { name, hot, source: renderFlat(d, name), grid: Math.max(1, Math.min(Math.ceil(work / d.threads), H100_SMS * 16)), block: d.threads, sharedBytes: 0 };
   }
   const { source, sharedBytes, threads, perSm } = renderRow(d, name);
   // A persistent grid (132 SMs on an H100), each CTA looping over rows, so row-invariant inputs
   // are read once per CTA and the ring runs over all of a CTA's rows.
-  return { name, hot, source, grid: Math.max(1, Math.min(d.rows, SMS * perSm)), block: threads, sharedBytes };
+  return { name, hot, source, grid: Math.max(1, Math.min(d.rows, H100_SMS * perSm)), block: threads, sharedBytes };
 }
 
 /** One translation unit: the preamble once, then the kernels (deduplicated by name). */

@@ -173,9 +173,10 @@ const SPECS: Spec[] = [
     { name: `qwen_image_t32_fp8pv_p2_${v}`, model: full('qwen_image'), textLength: 32, attention: 'fp8-pv', segments: 2, mask: { kind: 'keys', masked: [13, 32], value: -Infinity }, amp: 1, sampled: true, seedCase: 'qwen_image_t32_fp8', kernel },
   ]),
   { name: 'qwen_image_t32_fp8pv_p2', model: full('qwen_image'), textLength: 32, attention: 'fp8-pv', segments: 2, mask: { kind: 'keys', masked: [13, 32], value: -Infinity }, amp: 1, sampled: true, seedCase: 'qwen_image_t32_fp8', kernel: { pBuffers: 2 } },
-  // One CTA a unit (no last-wave pieces), beside the default's 1716 whole units and 12 x 6 pieces on Flux.2's 1728.
-  ...(['single', 'joint'] as const).map((v): Spec =>
-    ({ name: `flux2_${v}_fp8pv_whole`, model: full('flux2_dev'), shapes: FLUX, attention: 'fp8-pv', segments: v === 'joint' ? 2 : 1, amp: 1, sampled: true, seedCase: `flux2_${v}`, kernel: { tailPieces: 0 } })),
+  // One CTA a unit (no last-wave pieces), and 3, 4 or 12 pieces a tail unit, beside the default's 1716 whole units and 12 x 6
+  // pieces on Flux.2's 1728.
+  ...(['single', 'joint'] as const).flatMap((v) => [0, 3, 4, 12].map((pieces): Spec =>
+    ({ name: `flux2_${v}_fp8pv_${pieces ? `pieces${pieces}` : 'whole'}`, model: full('flux2_dev'), shapes: FLUX, attention: 'fp8-pv', segments: v === 'joint' ? 2 : 1, amp: 1, sampled: true, seedCase: `flux2_${v}`, kernel: { tailPieces: pieces } }))),
   // The last key tile whole (its 96 padded keys computed), beside the default's narrow one (the 96 keys it holds).
   { name: 'qwen_image_t32_fp8pv_wholelast', model: full('qwen_image'), textLength: 32, attention: 'fp8-pv', segments: 2, mask: { kind: 'keys', masked: [13, 32], value: -Infinity }, amp: 1, sampled: true, seedCase: 'qwen_image_t32_fp8', kernel: { narrowLastTile: false } },
 ];
