@@ -141,7 +141,7 @@ describe('softmax rendering', () => {
     const k = renderAttention(wide).source;
     expect(k).toMatch(/m64n192k32\.f32\.e4m3\.e4m3/);
     expect(k).toMatch(/constexpr int BM = 128, BN = 192/);
-    expect(k).toMatch(/split_ = \(\(j\) & 1\) \? 8 : 16/);
+    expect(k).toMatch(/split_ = \(\(j0 \+ j\) & 1\) \? 8 : 16/); // the tile's index in the unit's keys (j0: a last-wave piece's first tile)
     expect(k).toMatch(/dca_mbar_expect_tx\(VFULL\(st\), 3 \* DP \* 128\)/);
     // K's block scales are still per 128 keys: 36 blocks a head, 24 tiles.
     expect(k).toMatch(/ksHead = ks \+ \(long long\)\(b \* 48 \+ hk\) \* 36;/);

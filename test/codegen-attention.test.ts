@@ -122,18 +122,20 @@ describe('attention kernel descriptors', () => {
   });
 
   it('a partial last wave runs as pieces over key ranges: Flux.2\'s 1728 units as 1716 CTAs and 12 x 6 pieces; whole waves, causal attention and splits the loop cannot take are not', () => {
-    const flux = { batch: 1, heads: 48, seqQ: 4608, seqKv: 4608, causal: false };
+    const flux = { batch: 1, heads: 48, seqQ: 4608, seqKv: 4608, causal: false, pv: 'fp8' as const };
     expect(lastWavePieces({ ...flux, bn: 192 })).toBe(6); // 24 key tiles: runs of 4 (12 x 6 <= 132 SMs; 8 pieces would not divide 24)
     expect(lastWavePieces({ ...flux, bn: 128 })).toBe(9); // 36 tiles: runs of 4 (12 pieces would leave runs of 3, odd)
-    expect(lastWavePieces({ batch: 2, heads: 24, seqQ: 4128, seqKv: 4128, bn: 192, causal: false })).toBe(0); // 1584 = 12 x 132
+    expect(lastWavePieces({ ...flux, seqQ: 4128, seqKv: 4128, batch: 2, heads: 24, bn: 192 })).toBe(0); // 1584 = 12 x 132
     expect(lastWavePieces({ ...flux, bn: 192, causal: true })).toBe(0);
-    expect(lastWavePieces({ batch: 1, heads: 2, seqQ: 640, seqKv: 640, causal: false })).toBe(0); // 5 tiles: no even split into runs of 2+
-    expect(lastWavePieces({ batch: 1, heads: 2, seqQ: 640, seqKv: 512, causal: false })).toBe(2); // 10 units, 4 tiles: 2 runs of 2
+    expect(lastWavePieces({ ...flux, bn: 192, pv: undefined })).toBe(0); // bf16 P·V: not measured (b200 runs it)
+    expect(lastWavePieces({ ...flux, seqQ: 1024, seqKv: 1024, heads: 12 })).toBe(0); // 96 units: no whole wave
+    expect(lastWavePieces({ ...flux, seqKv: 640 })).toBe(0); // 5 tiles: no even split into runs of 2+
+    expect(lastWavePieces({ ...flux, seqKv: 512 })).toBe(2); // 4 tiles: 2 runs of 2
 
     const { after } = compileTiny('flux2_dev', fullModelPath('flux2_dev'), FULL_MODELS.flux2_dev, 'fp8');
-    const d = attentionDescriptor(after, ops(after, 'PackedAttention')[0]);
-    expect([d.bn, d.tailPieces]).toEqual([192, 6]);
-    const pieces = renderAttention(d), whole = renderAttention({ ...d, tailPieces: 0 });
+    const d = attentionDescriptor(after, ops(after, 'PackedAttention')[0]); // e4m3 Q·Kᵀ, bf16 P·V: pieces only on request
+    expect([d.bn, d.tailPieces, lastWavePieces(d)]).toEqual([192, undefined, 0]);
+    const pieces = renderAttention({ ...d, tailPieces: 6 }), whole = renderAttention(d);
     expect([pieces.grid, whole.grid]).toEqual([1716 + 12 * 6, 1728]);
     // The pieces' slots are module-scope (12 units x 6 pieces x 256 consumer threads x the float4s of a thread's O, then its
     // m and l: bf16 P·V's 68 registers with the MMA row sums' 4, 18; FP8 P·V's 64, 17), and a count a unit; whole units have none.
@@ -144,12 +146,13 @@ describe('attention kernel descriptors', () => {
     expect(pieces.source).toContain(`__device__ unsigned int ${pieces.name}_done[12]`);
     expect(whole.source).not.toContain('_part[');
     expect(() => renderAttention({ ...d, tailPieces: 5 })).toThrow(/last-wave pieces .*found 5 pieces of 24 key tiles, 1728 units/s);
-    expect(() => renderAttention({ ...d, tailPieces: 12 })).not.toThrow(); // runs of 2
+    expect(() => renderAttention({ ...d, tailPieces: 12 })).not.toThrow(); // runs of 2 (144 CTAs for 132 SMs: lastWavePieces' choice, not a condition)
+    expect(() => renderAttention({ ...d, tailPieces: 2.4 })).toThrow(/2\.4 pieces/);
     expect(() => renderAttention({ ...d, tailPieces: 24 })).toThrow(/24 pieces of 24 key tiles/);
   });
 
   it('the last key tile narrowed to the keys it holds: Qwen-Image\'s 4128 keys compute 96 of the 22nd 192-key tile with FP8 P·V; where the kernel cannot, the whole tile', () => {
-    const qwen = { seqKv: 4128, bn: 192, pv: 'fp8' as const, schedule: 'pingpong' as const, pBuffers: 2 as const, causal: false };
+    const qwen = { seqKv: 4128, bn: 192, pv: 'fp8' as const, qk: 'fp8' as const, schedule: 'pingpong' as const, pBuffers: 2 as const, causal: false };
     expect(lastTileKeys(qwen)).toBe(96);
     expect(lastTileKeys({ ...qwen, seqKv: 4160 })).toBe(128); // 128 of the 22nd tile hold keys
     expect(lastTileKeys({ ...qwen, seqKv: 4100 })).toBe(96); // 68 keys, rounded up to the P·V's 32-key steps
@@ -157,21 +160,28 @@ describe('attention kernel descriptors', () => {
     expect(lastTileKeys({ ...qwen, pv: undefined })).toBe(192);
     expect(lastTileKeys({ ...qwen, pBuffers: 1 })).toBe(192);
     expect(lastTileKeys({ ...qwen, tailPieces: 6 })).toBe(192);
+    expect(lastTileKeys({ ...qwen, pvAccumulate: 'split' })).toBe(192);
     expect(lastTileKeys({ ...qwen, seqKv: 4608 })).toBe(192);
 
     const { after } = compileTiny('flux2_dev', fullModelPath('flux2_dev'), FULL_MODELS.flux2_dev, 'fp8');
     const flux = attentionDescriptor(after, ops(after, 'PackedAttention')[0]);
-    expect(flux.narrowLastTile).toBeUndefined(); // 4608 = 24 x 192
+    expect(lastTileKeys({ ...flux, pv: 'fp8', pBuffers: 2 })).toBe(192); // 4608 = 24 x 192: nothing to narrow
     // Qwen-Image's node (FP8 P·V, 4128 tokens) from Flux.2's descriptor: 33 x 48 units fill 12 waves, so no pieces.
     const d = { ...flux, pv: 'fp8' as const, lsum: undefined, seqQ: 4128, seqKv: 4128, pBuffers: 2 as const, tailPieces: undefined };
     expect(lastWavePieces(d)).toBe(0);
-    const narrow = renderAttention({ ...d, narrowLastTile: true }), whole = renderAttention(d);
+    const narrow = renderAttention(d), whole = renderAttention({ ...d, narrowLastTile: false });
+    const asked = renderAttention({ ...d, narrowLastTile: true }); // absent: wherever the kernel can
+    expect(asked.source.replaceAll(asked.name, 'K')).toBe(narrow.source.replaceAll(narrow.name, 'K'));
     expect(narrow.grid).toBe(whole.grid);
     expect(narrow.source).toContain('dca_wgmma_ss_e4m3_n96(SL, ');
     expect(narrow.source).toMatch(/for \(int kk = 0; kk < 96 \/ 32; \+\+kk\)/);
     expect(whole.source).not.toContain('_n96');
     expect(() => renderAttention({ ...d, pBuffers: 1, narrowLastTile: true })).toThrow(/a narrow last key tile .*found 22 tiles of 192 keys over 4128 keys, pv='fp8', schedule 'pingpong', 1 P arrays/s);
     expect(() => renderAttention({ ...flux, narrowLastTile: true })).toThrow(/a narrow last key tile/);
+    expect(() => renderAttention({ ...d, qk: 'int8', narrowLastTile: true })).toThrow(/pv='fp8' with qk='fp8'.*found qk='int8'/s);
+    // Qwen-Image's 64-token module: 4160 keys leave 128 in the 22nd tile, two 64-key regions on either side of the K block boundary.
+    expect(lastTileKeys({ ...d, seqKv: 4160 })).toBe(128);
+    expect(renderAttention({ ...d, seqQ: 4160, seqKv: 4160, narrowLastTile: true }).source).toMatch(/mx0 = fmaxf\(r0\[0\] \* CR\(0, 0\), r0\[8\] \* CR\(8, 0\)\);/);
   });
 
   it('a mask\'s extent: Qwen-Image masks only its text keys (Concat of the padding mask and constant ones), checked on the mask\'s values; the kernel reads it only in the tiles it reaches', () => {

@@ -167,14 +167,16 @@ export interface AttentionDescriptor {
    * The last wave's units split over key ranges (not causal): where the grid's (batch, head, query
    * tile) units leave a partial last wave on the H100's SMs (Flux.2: 1728 = 13 x 132 + 12), each of
    * those units runs as `tailPieces` CTAs of kvTiles / tailPieces key tiles, and the unit's last piece
-   * to finish merges their partial O, m and l (lastWavePieces). 0 or absent: one CTA a unit.
+   * to finish merges their partial O, m and l. Absent: lastWavePieces' choice (the render's, from the
+   * final shape and tiles); 0: one CTA a unit; N: N pieces, any count that splits the tiles as the loop
+   * needs (that they fit the idle SMs is lastWavePieces' rule, not a condition).
    */
   tailPieces?: number;
   /**
    * FP8 P·V in the full ping-pong with two P arrays: the last key tile computed over only the keys it
    * holds (rounded up to 32: Qwen-Image's 4128 keys leave 96 of the 22nd 192-key tile, whose other 96
    * are padding) with narrower MMAs, softmax and P; the same values as the whole tile, whose padded
-   * keys add exact zeros (lastTileKeys).
+   * keys add exact zeros (lastTileKeys). Absent: wherever the kernel can; false: never; true: required.
    */
   narrowLastTile?: boolean;
 }
@@ -431,21 +433,19 @@ export function attentionDescriptor(graph: Graph, node: Node): AttentionDescript
     if (d.schedule === 'pingpong' && !d.causal) d.pBuffers = 2;
   }
   d.stages = attentionSharedBytes({ ...d, stages: 3 }).total <= MAX_SHARED ? 3 : 2;
-  const pieces = lastWavePieces(d);
-  if (pieces) d.tailPieces = pieces;
-  else if (lastTileKeys(d) < (d.bn ?? 128)) d.narrowLastTile = true;
   return d;
 }
 
 /**
  * The keys the last key tile computes with narrowLastTile: those it holds, rounded up to the FP8 P·V's
- * 32-key steps; the whole tile (bn) where the kernel cannot narrow it: FP8 P·V in the full ping-pong
- * with two P arrays and an even tile count (the last tile then runs in the peeled turn after the
- * paired loop), no last-wave pieces, not causal.
+ * 32-key steps; the whole tile (bn) where the kernel cannot narrow it: FP8 P·V accumulated directly
+ * (the models'; with 'split' accumulation the narrow turn spills) in the full ping-pong with two P
+ * arrays and an even tile count (the last tile then runs in the peeled turn after the paired loop),
+ * no last-wave pieces, not causal.
  */
-export function lastTileKeys(d: Pick<AttentionDescriptor, 'seqKv' | 'bn' | 'pv' | 'schedule' | 'pBuffers' | 'causal' | 'tailPieces'>): number {
+export function lastTileKeys(d: Pick<AttentionDescriptor, 'seqKv' | 'bn' | 'pv' | 'qk' | 'pvAccumulate' | 'schedule' | 'pBuffers' | 'causal' | 'tailPieces'>): number {
   const bn = d.bn ?? 128, kvTiles = padRows(d.seqKv) / bn;
-  if (d.pv !== 'fp8' || d.schedule !== 'pingpong' || d.pBuffers !== 2 || d.causal || d.tailPieces || kvTiles % 2 !== 0) return bn;
+  if (d.pv !== 'fp8' || d.qk !== 'fp8' || d.pvAccumulate === 'split' || d.schedule !== 'pingpong' || d.pBuffers !== 2 || d.causal || d.tailPieces || kvTiles % 2 !== 0) return bn;
   return Math.ceil((d.seqKv - (kvTiles - 1) * bn) / 32) * 32;
 }
 
@@ -455,12 +455,13 @@ export function lastTileKeys(d: Pick<AttentionDescriptor, 'seqKv' | 'bn' | 'pv' 
  * which keeps the card about 1/14 of the kernel on 12 SMs. Split over key ranges, those 12 units become
  * 12 x P CTAs of 1/P the work that start as SMs free up. P: the most pieces the idle SMs take (units x
  * P <= 132) that divide the key tiles into runs of at least 2 of the same parity as the whole
- * (the two-P-array loop's peeled turns are static); not for causal attention (its tile counts vary).
+ * (the two-P-array loop's peeled turns are static). Only where it was measured to pay (bench/RESULTS.md
+ * "Session 28"): FP8 P·V (the H100's kernel; b200 runs bf16 attention), after at least one whole wave,
+ * not causal (its tile counts vary).
  */
-export function lastWavePieces(d: Pick<AttentionDescriptor, 'batch' | 'heads' | 'seqQ' | 'seqKv' | 'bn' | 'causal'>, sms = H100_SMS): number {
-  if (d.causal) return 0;
+export function lastWavePieces(d: Pick<AttentionDescriptor, 'batch' | 'heads' | 'seqQ' | 'seqKv' | 'bn' | 'causal' | 'pv'>, sms = H100_SMS): number {
   const units = (padRows(d.seqQ) / 128) * d.heads * d.batch, rest = units % sms, kvTiles = padRows(d.seqKv) / (d.bn ?? 128);
-  if (rest === 0) return 0;
+  if (d.causal || d.pv !== 'fp8' || units < sms || rest === 0) return 0;
   let best = 0;
   for (let p = 2; p * rest <= sms && p <= kvTiles / 2; p++) {
     if (kvTiles % p === 0 && (kvTiles / p) % 2 === kvTiles % 2) best = p;
@@ -729,13 +730,14 @@ export function renderAttention(d: AttentionDescriptor): AttentionKernel {
   if (d.rescaleSlack !== undefined && (pv8 || !Number.isInteger(d.rescaleSlack) || d.rescaleSlack < 0 || d.rescaleSlack > 16)) fail(where, 'a rescale slack of 0-16 (log2 units) with bf16 P·V', `${d.rescaleSlack}${pv8 ? " with pv='fp8'" : ''}`);
   if (d.kScale && bn !== 128) fail(where, "key tiles of 128 with kScale='token'", String(bn));
   if (d.pBuffers === 2 && !((pv8 || bn === 128) && d.schedule === 'pingpong' && !d.causal)) fail(where, "two P arrays with pv='fp8' or 128-key tiles, in the full ping-pong, not causal", `pv='${d.pv ?? 'bf16'}', BN ${bn}, schedule '${d.schedule}'${d.causal ? ', causal' : ''}`);
-  const units = (sq / 128) * d.heads * d.batch, kvTiles = skv / bn, pieces = d.tailPieces ?? 0;
+  const units = (sq / 128) * d.heads * d.batch, kvTiles = skv / bn, pieces = d.tailPieces ?? lastWavePieces(d);
   const tailUnits = pieces ? units % H100_SMS : 0, fullUnits = units - tailUnits;
-  if (pieces && (d.causal || pieces < 2 || kvTiles % pieces !== 0 || kvTiles / pieces < 2 || (kvTiles / pieces) % 2 !== kvTiles % 2 || tailUnits === 0)) {
+  if (pv8 && d.qk !== 'fp8') fail(where, "pv='fp8' with qk='fp8'", `qk='${d.qk}'`);
+  if (pieces && (d.causal || !Number.isInteger(pieces) || pieces < 2 || kvTiles % pieces !== 0 || kvTiles / pieces < 2 || (kvTiles / pieces) % 2 !== kvTiles % 2 || tailUnits === 0)) {
     fail(where, 'last-wave pieces that split the key tiles into runs of 2 or more of the whole\'s parity, not causal, with a partial last wave', `${pieces} pieces of ${kvTiles} key tiles, ${units} units${d.causal ? ', causal' : ''}`);
   }
-  const lastKeys = d.narrowLastTile ? lastTileKeys(d) : bn;
-  if (d.narrowLastTile && lastKeys >= bn) fail(where, 'a narrow last key tile with FP8 P·V in the full ping-pong, two P arrays, an even tile count, no last-wave pieces, and keys past the last tile\'s', `${kvTiles} tiles of ${bn} keys over ${d.seqKv} keys, pv='${d.pv ?? 'bf16'}', schedule '${d.schedule}', ${d.pBuffers ?? 1} P arrays${pieces ? `, ${pieces} pieces` : ''}`);
+  const lastKeys = d.narrowLastTile === false ? bn : lastTileKeys({ ...d, tailPieces: pieces });
+  if (d.narrowLastTile && lastKeys >= bn) fail(where, 'a narrow last key tile with FP8 P·V accumulated directly in the full ping-pong, two P arrays, an even tile count, no last-wave pieces, and keys past the last tile\'s', `${kvTiles} tiles of ${bn} keys over ${d.seqKv} keys, pv='${d.pv ?? 'bf16'}', schedule '${d.schedule}', ${d.pBuffers ?? 1} P arrays${pieces ? `, ${pieces} pieces` : ''}`);
   const smem = attentionSharedBytes(d);
   if (smem.total > MAX_SHARED) fail(where, `at most ${MAX_SHARED} bytes of shared memory`, `${smem.total} (${d.stages} stages of ${bn} keys)`);
   const wgS = wgmmaFunction(int8 ? 'ss-s8' : fp8 ? 'ss-e4m3' : 'ss-bf16', bn), wgLast = wgmmaFunction('ss-e4m3', lastKeys), wgPV = wgmmaFunction(pv8 ? 'rs-e4m3' : 'rs-bf16', d.dp + (lsumMma ? 8 : 0));

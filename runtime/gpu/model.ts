@@ -336,17 +336,24 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
   const label = synthetic ? ` [SYNTHETIC weights, seed ${options.syntheticWeights}]` : '';
   log(`device: ${device.name} (compute ${device.capability.join('.')}, ${device.multiprocessors} SMs, driver ${device.driverVersion}); artifact ${m.model} ${m.target} ${m.precision}${label}`);
 
-  // Kernels.
-  const modules = new Map<string, Handle>();
-  for (const [unit, image] of artifact.cubins) modules.set(unit, loadModule(d, image, unit));
+  // Kernels: each replica loads the units for itself, so that a kernel's module-scope state (the
+  // attention's last-wave slots and counts, compiler/codegen/attention.ts tailPieces) is its own while
+  // replicas run at once; replica 0's modules also hold the support kernels.
+  const loaded: Map<string, Handle>[] = [];
   const unitOf = new Map(m.kernels.map((k) => [k.name, k.unit]));
-  const functions = new Map<string, Handle>();
-  const fnFor = (name: string, unit: string, shared: number) => {
-    const key = `${unit}/${name}/${shared}`;
-    let f = functions.get(key);
-    if (!f) functions.set(key, (f = getFunction(d, modules.get(unit)!, name, shared)));
-    return f;
+  const functionsOfModules = () => {
+    const modules = new Map<string, Handle>();
+    for (const [unit, image] of artifact.cubins) modules.set(unit, loadModule(d, image, unit));
+    loaded.push(modules);
+    const functions = new Map<string, Handle>();
+    return (name: string, unit: string, shared: number) => {
+      const key = `${unit}/${name}/${shared}`;
+      let f = functions.get(key);
+      if (!f) functions.set(key, (f = getFunction(d, modules.get(unit)!, name, shared)));
+      return f;
+    };
   };
+  const fnFor = functionsOfModules();
 
   // GEMM specs first (pure checks), so a bad plan fails before any allocation.
   const gemmSpecs = new Map<Launch, GemmSpec>();
@@ -481,10 +488,11 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
     const arena = take(m.memory.arenaBytes, `activation arena${suffix}`);
     const workspace = take(WORKSPACE_BYTES, `cuBLASLt workspace${suffix}`);
     const ptrOf = ptrIn(arena);
+    const fnOf = index ? functionsOfModules() : fnFor;
     const gemms: Gemm[] = [];
     const steps: ((s: Handle) => void)[] = m.launchPlan.map((l) => {
       if (l.kind === 'kernel') {
-        const fn = fnFor(l.kernel, unitOf.get(l.kernel)!, l.sharedBytes);
+        const fn = fnOf(l.kernel, unitOf.get(l.kernel)!, l.sharedBytes);
         // Tensor-map parameters (the own FP8 GEMM's operands) are encoded here, over this replica's addresses.
         const mapOf = new Map((l.maps ?? []).map((t) => [t.param, t]));
         const params = new KernelParams(l.args.map((_, i) => {
@@ -553,7 +561,7 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
   }
   const used = before.free - memInfo(d).free;
   const weightBytes = layout.bytes;
-  log(`loaded: ${m.launchPlan.length} launches (${first.gemms.length} GEMMs, ${lt.planned} GEMM shapes planned), ${modules.size} kernel units, arena ${(m.memory.arenaBytes / 1e6).toFixed(1)} MB${replicaCount > 1 ? ` x ${replicaCount} replicas` : ''}, weights ${(weightBytes / 1e9).toFixed(2)} GB, device memory used ${(used / 2 ** 30).toFixed(2)} GiB`);
+  log(`loaded: ${m.launchPlan.length} launches (${first.gemms.length} GEMMs, ${lt.planned} GEMM shapes planned), ${artifact.cubins.size} kernel units${replicaCount > 1 ? ' (loaded by each replica)' : ''}, arena ${(m.memory.arenaBytes / 1e6).toFixed(1)} MB${replicaCount > 1 ? ` x ${replicaCount} replicas` : ''}, weights ${(weightBytes / 1e9).toFixed(2)} GB, device memory used ${(used / 2 ** 30).toFixed(2)} GiB`);
 
   const enqueueAll = () => { for (const step of steps) step(stream); };
   // What `enqueue` puts on replica 0's stream, timed between two events (ms).
@@ -738,7 +746,7 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
       for (const e of events) d.call('cuEventDestroy', e);
       for (const r of replicas) d.call('cuStreamDestroy', r.stream);
       for (const p of allocations) d.call('cuMemFree', p);
-      for (const mod of modules.values()) d.call('cuModuleUnload', mod);
+      for (const mod of loaded.flatMap((x) => [...x.values()])) d.call('cuModuleUnload', mod);
       d.call('cuDevicePrimaryCtxRelease', device.ordinal);
     },
   };
