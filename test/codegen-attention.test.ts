@@ -152,7 +152,7 @@ describe('attention kernel descriptors', () => {
   });
 
   it('the last key tile narrowed to the keys it holds: Qwen-Image\'s 4128 keys compute 96 of the 22nd 192-key tile with FP8 P·V; where the kernel cannot, the whole tile', () => {
-    const qwen = { seqKv: 4128, bn: 192, pv: 'fp8' as const, qk: 'fp8' as const, schedule: 'pingpong' as const, pBuffers: 2 as const, causal: false };
+    const qwen = { seqKv: 4128, bn: 192, pv: 'fp8' as const, qk: 'fp8' as const, pvAccumulate: 'direct' as const, schedule: 'pingpong' as const, pBuffers: 2 as const, causal: false };
     expect(lastTileKeys(qwen)).toBe(96);
     expect(lastTileKeys({ ...qwen, seqKv: 4160 })).toBe(128); // 128 of the 22nd tile hold keys
     expect(lastTileKeys({ ...qwen, seqKv: 4100 })).toBe(96); // 68 keys, rounded up to the P·V's 32-key steps
@@ -161,13 +161,14 @@ describe('attention kernel descriptors', () => {
     expect(lastTileKeys({ ...qwen, pBuffers: 1 })).toBe(192);
     expect(lastTileKeys({ ...qwen, tailPieces: 6 })).toBe(192);
     expect(lastTileKeys({ ...qwen, pvAccumulate: 'split' })).toBe(192);
+    expect(lastTileKeys({ ...qwen, pvAccumulate: undefined })).toBe(192); // the renderer's default: split
     expect(lastTileKeys({ ...qwen, seqKv: 4608 })).toBe(192);
 
     const { after } = compileTiny('flux2_dev', fullModelPath('flux2_dev'), FULL_MODELS.flux2_dev, 'fp8');
     const flux = attentionDescriptor(after, ops(after, 'PackedAttention')[0]);
-    expect(lastTileKeys({ ...flux, pv: 'fp8', pBuffers: 2 })).toBe(192); // 4608 = 24 x 192: nothing to narrow
+    expect(lastTileKeys({ ...flux, pv: 'fp8', pvAccumulate: 'direct', pBuffers: 2 })).toBe(192); // 4608 = 24 x 192: nothing to narrow
     // Qwen-Image's node (FP8 P·V, 4128 tokens) from Flux.2's descriptor: 33 x 48 units fill 12 waves, so no pieces.
-    const d = { ...flux, pv: 'fp8' as const, lsum: undefined, seqQ: 4128, seqKv: 4128, pBuffers: 2 as const, tailPieces: undefined };
+    const d = { ...flux, pv: 'fp8' as const, pvAccumulate: 'direct' as const, lsum: undefined, seqQ: 4128, seqKv: 4128, pBuffers: 2 as const, tailPieces: undefined };
     expect(lastWavePieces(d)).toBe(0);
     const narrow = renderAttention(d), whole = renderAttention({ ...d, narrowLastTile: false });
     const asked = renderAttention({ ...d, narrowLastTile: true }); // absent: wherever the kernel can

@@ -439,13 +439,13 @@ export function attentionDescriptor(graph: Graph, node: Node): AttentionDescript
 /**
  * The keys the last key tile computes with narrowLastTile: those it holds, rounded up to the FP8 P·V's
  * 32-key steps; the whole tile (bn) where the kernel cannot narrow it: FP8 P·V accumulated directly
- * (the models'; with 'split' accumulation the narrow turn spills) in the full ping-pong with two P
+ * (the models'; with 'split' accumulation, the renderer's default, the narrow turn spills) in the full ping-pong with two P
  * arrays and an even tile count (the last tile then runs in the peeled turn after the paired loop),
  * no last-wave pieces, not causal.
  */
 export function lastTileKeys(d: Pick<AttentionDescriptor, 'seqKv' | 'bn' | 'pv' | 'qk' | 'pvAccumulate' | 'schedule' | 'pBuffers' | 'causal' | 'tailPieces'>): number {
   const bn = d.bn ?? 128, kvTiles = padRows(d.seqKv) / bn;
-  if (d.pv !== 'fp8' || d.qk !== 'fp8' || d.pvAccumulate === 'split' || d.schedule !== 'pingpong' || d.pBuffers !== 2 || d.causal || d.tailPieces || kvTiles % 2 !== 0) return bn;
+  if (d.pv !== 'fp8' || d.qk !== 'fp8' || d.pvAccumulate !== 'direct' || d.schedule !== 'pingpong' || d.pBuffers !== 2 || d.causal || d.tailPieces || kvTiles % 2 !== 0) return bn;
   return Math.ceil((d.seqKv - (kvTiles - 1) * bn) / 32) * 32;
 }
 
