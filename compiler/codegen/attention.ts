@@ -449,6 +449,9 @@ export function lastTileKeys(d: Pick<AttentionDescriptor, 'seqKv' | 'bn' | 'pv' 
   return Math.ceil((d.seqKv - (kvTiles - 1) * bn) / 32) * 32;
 }
 
+/** The attention's units, one CTA each: (batch, head, 128-query tile). */
+const attentionUnits = (d: Pick<AttentionDescriptor, 'batch' | 'heads' | 'seqQ'>) => (padRows(d.seqQ) / 128) * d.heads * d.batch;
+
 /**
  * How many pieces each unit of a partial last wave runs as (0: none). The units are (batch, head,
  * 128-query tile), one CTA an SM; 1728 of them (Flux.2) run as 13 full waves of 132 and a 14th of 12,
@@ -460,7 +463,7 @@ export function lastTileKeys(d: Pick<AttentionDescriptor, 'seqKv' | 'bn' | 'pv' 
  * not causal (its tile counts vary).
  */
 export function lastWavePieces(d: Pick<AttentionDescriptor, 'batch' | 'heads' | 'seqQ' | 'seqKv' | 'bn' | 'causal' | 'pv'>, sms = H100_SMS): number {
-  const units = (padRows(d.seqQ) / 128) * d.heads * d.batch, rest = units % sms, kvTiles = padRows(d.seqKv) / (d.bn ?? 128);
+  const units = attentionUnits(d), rest = units % sms, kvTiles = padRows(d.seqKv) / (d.bn ?? 128);
   if (d.causal || d.pv !== 'fp8' || units < sms || rest === 0) return 0;
   let best = 0;
   for (let p = 2; p * rest <= sms && p <= kvTiles / 2; p++) {
@@ -730,7 +733,7 @@ export function renderAttention(d: AttentionDescriptor): AttentionKernel {
   if (d.rescaleSlack !== undefined && (pv8 || !Number.isInteger(d.rescaleSlack) || d.rescaleSlack < 0 || d.rescaleSlack > 16)) fail(where, 'a rescale slack of 0-16 (log2 units) with bf16 P·V', `${d.rescaleSlack}${pv8 ? " with pv='fp8'" : ''}`);
   if (d.kScale && bn !== 128) fail(where, "key tiles of 128 with kScale='token'", String(bn));
   if (d.pBuffers === 2 && !((pv8 || bn === 128) && d.schedule === 'pingpong' && !d.causal)) fail(where, "two P arrays with pv='fp8' or 128-key tiles, in the full ping-pong, not causal", `pv='${d.pv ?? 'bf16'}', BN ${bn}, schedule '${d.schedule}'${d.causal ? ', causal' : ''}`);
-  const units = (sq / 128) * d.heads * d.batch, kvTiles = skv / bn, pieces = d.tailPieces ?? lastWavePieces(d);
+  const units = attentionUnits(d), kvTiles = skv / bn, pieces = d.tailPieces ?? lastWavePieces(d);
   const tailUnits = pieces ? units % H100_SMS : 0, fullUnits = units - tailUnits;
   if (pv8 && d.qk !== 'fp8') fail(where, "pv='fp8' with qk='fp8'", `qk='${d.qk}'`);
   if (pieces && (d.causal || !Number.isInteger(pieces) || pieces < 2 || kvTiles % pieces !== 0 || kvTiles / pieces < 2 || (kvTiles / pieces) % 2 !== kvTiles % 2 || tailUnits === 0)) {

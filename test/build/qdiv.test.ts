@@ -84,33 +84,22 @@ const SCALE_PROGRAM = `#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include "preamble.cuh"
-// fp8Scale (compiler/quant/formats.ts) in C: the double quotient rounded to fp32, 1 where that is not positive.
-static float mirror(float a) { const float q = (float)((double)a / 448.0); return q > 0.f ? q : 1.f; }
-// s8Scale (compiler/ops/fused.ts) alike, over 127.
-static float mirror8(float a) { const float q = (float)((double)a / 127.0); return q > 0.f ? q : 1.f; }
+// amaxScale (compiler/quant/formats.ts) in C: the double quotient rounded to fp32, 1 where that is not positive
+// (fp8Scale over 448, s8Scale over 127).
+static float mirror(float a, double codeMax) { const float q = (float)((double)a / codeMax); return q > 0.f ? q : 1.f; }
+// Every float's bits: how many of scale's results differ from the mirror's over codeMax.
+template <class Scale> static unsigned long long differing(Scale scale, double codeMax) {
+  unsigned long long differ = 0;
+  for (uint64_t u = 0; u <= 0xffffffffull; ++u) {
+    float a; const uint32_t w = (uint32_t)u; memcpy(&a, &w, 4);
+    const float s = scale(a), m = mirror(a, codeMax);
+    if (memcmp(&s, &m, 4)) ++differ;
+  }
+  return differ;
+}
 int main(int argc, char** argv) {
-  if (argc == 2 && !strcmp(argv[1], "all8")) {
-    // Every float's bits: how many s8 scales (dc_s8_scale) differ from the mirror's.
-    unsigned long long differ = 0;
-    for (uint64_t u = 0; u <= 0xffffffffull; ++u) {
-      float a; const uint32_t w = (uint32_t)u; memcpy(&a, &w, 4);
-      const float s = dc_s8_scale(a), m = mirror8(a);
-      if (memcmp(&s, &m, 4)) ++differ;
-    }
-    printf("%llu", differ);
-    return 0;
-  }
-  if (argc == 2 && !strcmp(argv[1], "all")) {
-    // Every float's bits: how many scales differ from the mirror's.
-    unsigned long long differ = 0;
-    for (uint64_t u = 0; u <= 0xffffffffull; ++u) {
-      float a; const uint32_t w = (uint32_t)u; memcpy(&a, &w, 4);
-      const float s = dc_fp8_scale(a), m = mirror(a);
-      if (memcmp(&s, &m, 4)) ++differ;
-    }
-    printf("%llu", differ);
-    return 0;
-  }
+  if (argc == 2 && !strcmp(argv[1], "all8")) { printf("%llu", differing([](float a) { return dc_s8_scale(a); }, 127.0)); return 0; }
+  if (argc == 2 && !strcmp(argv[1], "all")) { printf("%llu", differing([](float a) { return dc_fp8_scale(a); }, 448.0)); return 0; }
   for (int i = 1; i < argc; ++i) {
     const uint32_t u = (uint32_t)strtoul(argv[i], nullptr, 16);
     float a; memcpy(&a, &u, 4);
