@@ -9,7 +9,8 @@
  *     =>  Qp, Kp, Vt[, Qs, Ks] = AttentionPack('', [q k v qNorm kNorm cos sin] x segments)
  *         y = PackedAttention(mask, Qp, Kp, Vt[, Qs, Ks]){scale causal outLayout to seqQ seqKv headDim qk}
  *   (Qs, Ks: the fp32 scales of 8-bit Q/K codes, qk='fp8' e4m3 or qk='int8' s8; kScale passed on)
- *   pv='fp8' (with qk='fp8'):  Vt8, Vs = AttentionQuantizeV(Vt[, mask]){seqKv}  (the key mask's dropped keys: V = 0)
+ *   pv='fp8' (with qk='fp8') or 'int8' (with qk='int8'):  Vt8, Vs = AttentionQuantizeV(Vt[, mask]){seqKv pv}
+ *         (e4m3 or s8 codes; the key mask's dropped keys: V = 0)
  *         y = PackedAttention(mask, Qp, Kp, Vt8, Qs, Ks, Vs){... qk pv}
  *
  * The pack runs once per attention (RMSNorm, RoPE, concatenation, V transposed, FP8 rounding of
@@ -38,8 +39,7 @@
  */
 import { isFloat, onnxCodeOf } from '../compiler/ir/dtype.ts';
 import type { Node } from '../compiler/ir/graph.ts';
-import { attentionPlan } from '../compiler/ops/fused.ts';
-import { codedQK } from '../compiler/ops/fused.ts';
+import { attentionPlan, codedPV, codedQK } from '../compiler/ops/fused.ts';
 import type { Matcher } from './match.ts';
 import { type Rule, rulePass } from './canonicalize/rule.ts';
 
@@ -56,7 +56,7 @@ const lowerRule: Rule = {
     const qk = (node.attrs.qk as string | undefined) ?? 'bf16';
     const y = node.outputs[0];
     const packed = [`${y}/packed/q`, `${y}/packed/k`, `${y}/packed/vt`, ...(codedQK(qk) ? [`${y}/packed/qscale`, `${y}/packed/kscale`] : [])];
-    const pv8 = qk === 'fp8' && node.attrs.pv === 'fp8';
+    const pv = node.attrs.pv as string | undefined, pv8 = codedPV(pv) && qk === pv;
     const vq = [`${y}/packed/vt8`, `${y}/packed/vscale`];
     const operands = pv8 ? [packed[0], packed[1], vq[0], packed[3], packed[4], vq[1]] : packed;
     const { scale, causal, outLayout } = node.attrs;
@@ -68,12 +68,12 @@ const lowerRule: Rule = {
           op: 'AttentionPack', domain: 'dc', name: `${node.name}/pack`, inputs: ['', ...node.inputs.slice(1)], outputs: packed,
           attrs: { ...prologue, qk, ...(node.attrs.kScale ? { kScale: node.attrs.kScale } : {}) },
         },
-        ...(pv8 ? [{ op: 'AttentionQuantizeV', domain: 'dc', name: `${node.name}/vquant`, inputs: mask ? [packed[2], mask] : [packed[2]], outputs: vq, attrs: mask ? { seqKv: p.k.s } : {} }] : []),
+        ...(pv8 ? [{ op: 'AttentionQuantizeV', domain: 'dc', name: `${node.name}/vquant`, inputs: mask ? [packed[2], mask] : [packed[2]], outputs: vq, attrs: { ...(mask ? { seqKv: p.k.s } : {}), ...(pv === 'int8' ? { pv } : {}) } }] : []),
         {
           op: 'PackedAttention', domain: 'dc', name: node.name, inputs: [mask, ...operands], outputs: [y],
           attrs: {
             scale: scale ?? 1 / Math.sqrt(p.q.d), causal: causal ?? 0, outLayout: outLayout ?? 'bhsd', to: onnxCodeOf(m.type(y).dtype),
-            seqQ: p.q.s, seqKv: p.k.s, headDim: p.q.d, heads: p.q.h, kvHeads: p.k.h, qk, ...(pv8 ? { pv: 'fp8' } : {}),
+            seqQ: p.q.s, seqKv: p.k.s, headDim: p.q.d, heads: p.q.h, kvHeads: p.k.h, qk, ...(pv8 ? { pv } : {}),
             ...(node.attrs.kScale ? { kScale: node.attrs.kScale } : {}),
           },
         },

@@ -72,12 +72,31 @@ __device__ __forceinline__ void dca_mma_s8(uint32_t* c, uint32_t a0, uint32_t a1
                : "+r"(c[0]), "+r"(c[1]), "+r"(c[2]), "+r"(c[3]) : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
 }
 
+// u8 x s8 -> s32, exact (pv='int8': P's u8 codes times V's s8 codes, summed into O's s32 accumulators).
+__device__ __forceinline__ void dca_mma_u8s8(uint32_t* c, uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3, uint32_t b0, uint32_t b1) {
+  asm volatile("mma.sync.aligned.m16n8k32.row.col.s32.u8.s8.s32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};"
+               : "+r"(c[0]), "+r"(c[1]), "+r"(c[2]), "+r"(c[3]) : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+
+// Four floats in [-128.5, 255.5) to their nearest integers (ties to even) as bytes, byte i from the i-th argument:
+// 12582912 + x rounds to the float 12582912 + round(x), whose low byte is the integer's (two's complement for s8
+// codes, plain for u8): an add a value and three byte permutes, no conversion instruction.
+__device__ __forceinline__ uint32_t dca_pack_b8x4(float a, float b, float c, float d) {
+  const uint32_t ua = __float_as_uint(__fadd_rn(a, 12582912.f)), ub = __float_as_uint(__fadd_rn(b, 12582912.f));
+  const uint32_t uc = __float_as_uint(__fadd_rn(c, 12582912.f)), ud = __float_as_uint(__fadd_rn(d, 12582912.f));
+  return __byte_perm(__byte_perm(ua, ub, 0x0040), __byte_perm(uc, ud, 0x0040), 0x5410);
+}
+
 // An s32 MMA sum to fp32 (cvt.rn.f32.s32, I2FP on sm_90; exact below 2^24). Inline assembly rather
 // than __int2float_rn: with the intrinsic ptxas spilled the masked ping-pong int8 kernel (Qwen-Image).
 __device__ __forceinline__ float dca_s32_f32(uint32_t s) {
   float f;
   asm("cvt.rn.f32.s32 %0, %1;" : "=f"(f) : "r"(s));
   return f;
+}
+// Two floats to a shared-memory address.
+__device__ __forceinline__ void dca_sts_f2(uint32_t addr, float x, float y) {
+  asm volatile("st.shared.v2.f32 [%0], {%1, %2};" :: "r"(addr), "f"(x), "f"(y) : "memory");
 }
 // Two floats from a shared-memory address.
 __device__ __forceinline__ float2 dca_lds_f2(uint32_t addr) {

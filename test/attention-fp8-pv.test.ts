@@ -15,7 +15,7 @@ import { inferTypes } from '../compiler/ir/infer.ts';
 import { specialise } from '../compiler/ir/specialise.ts';
 import { Tensor } from '../compiler/ir/tensor.ts';
 import { importOnnx } from '../compiler/onnx/import.ts';
-import { fp8PvTile, fp8PvWeights, quantizeChannels } from '../compiler/ops/fused.ts';
+import { pvTile, pvWeights, quantizeChannels } from '../compiler/ops/fused.ts';
 import { swizzled64, vt8Byte, vt8Key } from '../compiler/ops/packed-attention.ts';
 import { lookupOp } from '../compiler/ops/registry.ts';
 import { fp8Reciprocal, roundE4M3, roundE4M3Scaled } from '../compiler/quant/formats.ts';
@@ -50,7 +50,7 @@ describe('fp8 P·V semantics', () => {
     const n = 200, scores = new Float64Array(n);
     for (let t = 0; t < n; t++) scores[t] = (t < 128 ? 0.01 * t : 0.01 * t + 2) / Math.LOG2E;
     const w = Float64Array.from(scores);
-    fp8PvWeights(w, n, 128);
+    pvWeights(w, n, 128, 'fp8');
     const m1 = 1.27, m2 = Math.max(m1, 0.01 * 199 + 2);
     let l = 0;
     const p: number[] = [];
@@ -66,11 +66,11 @@ describe('fp8 P·V semantics', () => {
     expect(relL2(w, e.map((x) => x / sum))).toBeGreaterThan(1e-3);
     // A fully masked row gives 0.
     const masked = new Float64Array(130).fill(-Infinity);
-    fp8PvWeights(masked, 130, 128);
+    pvWeights(masked, 130, 128, 'fp8');
     expect([...masked].every((x) => x === 0)).toBe(true);
     // In one 192-key tile the second part's max is the tile's from the start: no carry, other roundings.
     const w192 = Float64Array.from(scores);
-    fp8PvWeights(w192, n, 192);
+    pvWeights(w192, n, 192, 'fp8');
     let l192 = 0;
     const p192: number[] = [];
     for (let t = 0; t < n; t++) {
@@ -83,7 +83,7 @@ describe('fp8 P·V semantics', () => {
   });
 
   it('the key tile: 192 where it divides the padded kv length (Flux.2), else 128 (Qwen-Image)', () => {
-    expect([4608, 4352, 4600, 384, 280, 256].map(fp8PvTile)).toEqual([192, 128, 192, 192, 192, 128]);
+    expect([4608, 4352, 4600, 384, 280, 256].map(pvTile)).toEqual([192, 128, 192, 192, 192, 128]);
   });
 
   it('Vt8 rows: 64 bytes with the 64-byte swizzle (chunk c of row r at c ^ (r/2 mod 4)), a bijection on each 512-byte group', () => {
@@ -194,7 +194,8 @@ describe('fp8 P·V policy and kernels', () => {
     const vq = renderVQuant(vquantDescriptor(after, ops(after, 'AttentionQuantizeV')[0]));
     expect(vq.args).toHaveLength(3);
     // V times fp8Reciprocal(scale) by the preamble's dc_qmul, not one IEEE division a value.
-    expect(vq.source).toMatch(/dca_pack_e4m3x4\(dc_qmul\(__bfloat162float\(x\[2 \* q\]\), qd\)/);
+    expect(vq.source).toMatch(/const float a = dc_qmul\(__bfloat162float\(x\[2 \* q\]\), qd\)/);
+    expect(vq.source).toMatch(/dca_vt8_chunk<false>\(x, qd\)/);
     expect(vq.source).not.toMatch(/__fdiv_rn\(__bfloat162float/);
     const bn128 = renderAttention({ ...ad, bn: 128, exp: 'poly', polyEvery: 4 });
     const list = [k, direct, oneP, bn128, vq].map(({ args: _, ...x }) => x);

@@ -64,7 +64,7 @@ describe('softmax choices of the descriptors', () => {
     const g = graphOf(join(tinyDir('flux2'), 'model.onnx'));
     const pv = ops(g, 'PackedAttention')[0];
     Object.assign(pv.attrs, { qk: 'fp8', pv: 'fp8' });
-    // FP8 P·V: fp32 sums, MUFU exponentials; its key tile is fp8PvTile's (288 keys pad to 384 = 2 x 192).
+    // FP8 P·V: fp32 sums, MUFU exponentials; its key tile is pvTile's (288 keys pad to 384 = 2 x 192).
     expect([attentionDescriptor(g, pv).lsum, attentionDescriptor(g, pv).exp, attentionDescriptor(g, pv).bn]).toEqual([undefined, undefined, 192]);
   });
 

@@ -18,7 +18,7 @@ import { fail } from '../errors.ts';
 import type { DType } from '../ir/dtype.ts';
 import { type Graph, type Node, producers } from '../ir/graph.ts';
 import { inlineConstantAll } from '../onnx/constants.ts';
-import { attentionInput, codedQK, fp8PvTile } from '../ops/fused.ts';
+import { U8_P_LOG2, attentionInput, codedPV, codedQK, pvTile } from '../ops/fused.ts';
 import { PACK_ROWS, packedHeadDim, padRows } from '../ops/packed-attention.ts';
 import { ROOT } from '../paths.ts';
 import { type StridedView, resolveView } from './views.ts';
@@ -127,11 +127,12 @@ export interface AttentionDescriptor {
   /** Shared-memory stages of K and of V (2 or 3; 3 only where it fits the 227 KB). */
   stages: number;
   /**
-   * P·V precision: 'bf16', or 'fp8' (with qk='fp8'; inputs Vt8 e4m3 and Vs from AttentionQuantizeV or
-   * the pack's vquant mode, after Qs, Ks): P rounded to e4m3 in registers. `pvAccumulate` (fp8 only): 'split', each tile's
-   * P·V in its own accumulator added to O in fp32, or 'direct', into O.
+   * P·V precision: 'bf16', 'fp8' (with qk='fp8'; inputs Vt8 e4m3 and Vs from AttentionQuantizeV or
+   * the pack's vquant mode, after Qs, Ks): P rounded to e4m3 in registers, or 'int8' (with qk='int8';
+   * Vt8 s8 from AttentionQuantizeV): P as u8 codes, O summed exactly in s32 (direct accumulation only).
+   * `pvAccumulate` (fp8 only): 'split', each tile's P·V in its own accumulator added to O in fp32, or 'direct', into O.
    */
-  pv?: 'bf16' | 'fp8';
+  pv?: 'bf16' | 'fp8' | 'int8';
   pvAccumulate?: 'split' | 'direct';
   /** Skip O's rescaling in a warp whose rows all kept their running max (same values). */
   lazyRescale?: boolean;
@@ -145,7 +146,7 @@ export interface AttentionDescriptor {
   /**
    * Keys per tile (default 128): 192 halves the per-key cost of the max, shuffles and rescaling
    * (no causality, no per-query mask, a padded kv length that 192 divides). With pv='fp8' the tile
-   * is the semantics' (fp8PvTile: P is rounded per tile).
+   * is the semantics' (pvTile: P is rounded per tile).
    */
   bn?: number;
   /**
@@ -186,6 +187,8 @@ export interface VQuantDescriptor {
   kind: 'attention-vquant';
   /** batch x kv heads, kv heads, padded kv length (a multiple of 128), padded head dim. */
   heads: number; kvHeads: number; seqKvPad: number; dp: number;
+  /** V's codes: e4m3 (pv='fp8') or s8 (pv='int8'). */
+  pv: 'fp8' | 'int8';
   input: string;
   /** A key mask (the attention's; strides over (b, h, q, k) with h and q broadcast): its dropped keys count as 0. */
   mask?: MaskWindow;
@@ -382,10 +385,11 @@ export function attentionDescriptor(graph: Graph, node: Node): AttentionDescript
     // attention-fp8-pv-2026-11-26.md): split 757, direct 709, direct + lazy 660 µs, the same error
     // (the FP8 accumulator's shorter mantissa does not show); the lazy rescale alone gains nothing
     // with bf16 P·V (753 against 751 µs), so only this path takes it.
-    ...(node.attrs.pv === 'fp8' ? { pv: 'fp8' as const, pvAccumulate: 'direct' as const, lazyRescale: true } : {}),
+    // The integer P·V ('int8') takes the same (its s32 sums rescale by shifts, only in tiles that move a max).
+    ...(codedPV(node.attrs.pv as string | undefined) ? { pv: node.attrs.pv as 'fp8' | 'int8', pvAccumulate: 'direct' as const, lazyRescale: true } : {}),
   };
-  if (d.pv === 'fp8' && qk !== 'fp8') fail(where, "pv='fp8' with qk='fp8'", `qk='${qk}'`);
-  if (d.pv === 'fp8' && mask && (mask.strides[1] || mask.strides[2])) fail(where, "pv='fp8' with a key mask (broadcast over heads and queries)", `mask strides [${mask.strides}] over (b, h, q, k)`);
+  if (codedPV(d.pv) && qk !== d.pv) fail(where, `pv='${d.pv}' with qk='${d.pv}'`, `qk='${qk}'`);
+  if (codedPV(d.pv) && mask && (mask.strides[1] || mask.strides[2])) fail(where, `pv='${d.pv}' with a key mask (broadcast over heads and queries)`, `mask strides [${mask.strides}] over (b, h, q, k)`);
   if (d.kScale && qk !== 'int8') fail(where, "kScale='token' with qk='int8'", `qk='${qk}'`);
   // A mask over every key (or causality) needs registers that the probabilities of the P·V in
   // flight hold otherwise: the softmax waits for its own P·V. A mask that only reaches the first key
@@ -404,7 +408,7 @@ export function attentionDescriptor(graph: Graph, node: Node): AttentionDescript
   // attention-fast-2026-11-26.md), attention launches inside the transformers: Flux.2 924-935 ->
   // 860-883 µs (192 keys + MMA sums alone 908, + poly4 860 in the same call), Qwen-Image 419 -> 400
   // µs (MMA sums; poly4 there: 427 -> 414 in another call, and slower alone).
-  if (d.pv !== 'fp8') {
+  if (!codedPV(d.pv)) {
     d.lsum = 'mma';
     // s8 Q·Kᵀ with bf16 P·V: 128-key tiles (room for two P arrays: S 64 + O 68 + 2 x 32 registers),
     // every exponential on the MUFU. H100 80GB HBM3, three rounds (bench/RESULTS.md "Session 18: s8
@@ -423,11 +427,11 @@ export function attentionDescriptor(graph: Graph, node: Node): AttentionDescript
       if (!(codedQK(qk) && d.bn === 192)) Object.assign(d, { lazyRescale: true, rescaleSlack: 8 });
     }
   } else {
-    // FP8 P·V: the key tile is part of the semantics (P rounded per tile: fp8PvTile, 192 keys where
+    // FP8 P·V: the key tile is part of the semantics (P rounded per tile: pvTile, 192 keys where
     // 192 divides the padded kv length); every exponential on the MUFU. H100 (bench/results/
     // attention-fp8-pv-masked-2026-11-26.md): Flux.2 BN 192 658 µs, BN 128 672-681, BN 192 with
     // poly4 668-688, poly2 731-736; Qwen-Image (BN 128, masked) 344 µs against 358-361 with poly4.
-    d.bn = fp8PvTile(seqKv);
+    d.bn = pvTile(seqKv);
     // Two P arrays in the full ping-pong: H100 80GB HBM3 (bench/RESULTS.md "Session 18: FP8 P·V by default", call B6):
     // Flux.2 647-662 -> 628-633 µs, Qwen-Image's 32-token node 282-292 -> 256-258, the same outputs.
     if (d.schedule === 'pingpong' && !d.causal) d.pBuffers = 2;
@@ -459,12 +463,12 @@ const attentionUnits = (d: Pick<AttentionDescriptor, 'batch' | 'heads' | 'seqQ'>
  * 12 x P CTAs of 1/P the work that start as SMs free up. P: the most pieces the idle SMs take (units x
  * P <= 132) that divide the key tiles into runs of at least 2 of the same parity as the whole
  * (the two-P-array loop's peeled turns are static). Only where it was measured to pay (bench/RESULTS.md
- * "Session 28"): FP8 P·V (the H100's kernel; b200 runs bf16 attention), after at least one whole wave,
+ * "Session 28"): 8-bit P·V (the H100's kernels; b200 runs bf16 attention), after at least one whole wave,
  * not causal (its tile counts vary).
  */
 export function lastWavePieces(d: Pick<AttentionDescriptor, 'batch' | 'heads' | 'seqQ' | 'seqKv' | 'bn' | 'causal' | 'pv'>, sms = H100_SMS): number {
   const units = attentionUnits(d), rest = units % sms, kvTiles = padRows(d.seqKv) / (d.bn ?? 128);
-  if (d.causal || d.pv !== 'fp8' || units < sms || rest === 0) return 0;
+  if (d.causal || !codedPV(d.pv) || units < sms || rest === 0) return 0;
   let best = 0;
   for (let p = 2; p * rest <= sms && p <= kvTiles / 2; p++) {
     if (kvTiles % p === 0 && (kvTiles / p) % 2 === kvTiles % 2) best = p;
@@ -477,11 +481,11 @@ export function lastWavePieces(d: Pick<AttentionDescriptor, 'batch' | 'heads' | 
 const helpers = () => text('attention.cuh');
 
 /** A wgmma instruction as a function over an accumulator array (rendered: its operand list). */
-export function wgmmaFunction(kind: 'ss-bf16' | 'ss-e4m3' | 'ss-s8' | 'rs-bf16' | 'rs-e4m3', n: number): { name: string; source: string } {
+export function wgmmaFunction(kind: 'ss-bf16' | 'ss-e4m3' | 'ss-s8' | 'rs-bf16' | 'rs-e4m3' | 'rs-u8s8', n: number): { name: string; source: string } {
   const name = `dca_wgmma_${kind.replace('-', '_')}_n${n}`;
   const regs = n / 2;
   const d = Array.from({ length: regs }, (_, i) => `%${i}`).join(', ');
-  const outs = Array.from({ length: regs }, (_, i) => `"+${kind === 'ss-s8' ? 'r' : 'f'}"(d[${i}])`).join(', ');
+  const outs = Array.from({ length: regs }, (_, i) => `"+${kind === 'ss-s8' || kind === 'rs-u8s8' ? 'r' : 'f'}"(d[${i}])`).join(', ');
   let signature: string, instr: string, ins: string;
   if (kind === 'rs-bf16') {
     signature = 'float* d, uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3, uint64_t db';
@@ -491,6 +495,11 @@ export function wgmmaFunction(kind: 'ss-bf16' | 'ss-e4m3' | 'ss-s8' | 'rs-bf16' 
     // FP8 takes only K-major operands: no transpose immediates.
     signature = 'float* d, uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3, uint64_t db, int scaleD';
     instr = `wgmma.mma_async.sync.aligned.m64n${n}k32.f32.e4m3.e4m3 {${d}}, {%${regs}, %${regs + 1}, %${regs + 2}, %${regs + 3}}, %${regs + 4}, p, 1, 1;`;
+    ins = `"r"(a0), "r"(a1), "r"(a2), "r"(a3), "l"(db), "r"(scaleD)`;
+  } else if (kind === 'rs-u8s8') {
+    // u8 P (registers) x s8 Vᵀ -> exact s32 sums (K-major operands, no scale immediates).
+    signature = 'uint32_t* d, uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3, uint64_t db, int scaleD';
+    instr = `wgmma.mma_async.sync.aligned.m64n${n}k32.s32.u8.s8 {${d}}, {%${regs}, %${regs + 1}, %${regs + 2}, %${regs + 3}}, %${regs + 4}, p;`;
     ins = `"r"(a0), "r"(a1), "r"(a2), "r"(a3), "l"(db), "r"(scaleD)`;
   } else if (kind === 'ss-s8') {
     // s8 x s8 -> exact s32 sums (K-major operands, no scale immediates).
@@ -669,8 +678,10 @@ export function attentionSharedBytes(d: Pick<AttentionDescriptor, 'dp' | 'qk' | 
   const rowBytes = codedQK(d.qk) ? 128 : d.dp * 2, bn = d.bn ?? 128;
   // V (bf16): a tile of DP rows of 64 keys per 64 keys, with 8 rows of ones after each (lsum 'mma').
   // kScale 'token': each K tile's scales (fp32) beside it.
-  const q = 128 * rowBytes, k = bn * rowBytes, v = bn * d.dp * (d.pv === 'fp8' ? 1 : 2) + (d.lsum === 'mma' ? (bn / 64) * 8 * 128 : 0), ks = d.kScale === 'token' ? bn * 4 : 0;
-  return { q, k, v, ks, total: 1024 + q + d.stages * (k + v + ks) + (1 + 4 * d.stages) * 8 };
+  const q = 128 * rowBytes, k = bn * rowBytes, v = bn * d.dp * (codedPV(d.pv) ? 1 : 2) + (d.lsum === 'mma' ? (bn / 64) * 8 * 128 : 0), ks = d.kScale === 'token' ? bn * 4 : 0;
+  // qk='int8' with K's scales per block: Q's row factors parked after the barriers (64 pairs, 16-byte aligned).
+  const qf = d.qk === 'int8' && d.kScale !== 'token' ? 512 + 8 : 0;
+  return { q, k, v, ks, total: 1024 + q + d.stages * (k + v + ks) + (1 + 4 * d.stages) * 8 + qf };
 }
 
 /** Four floats to e4m3 (round to nearest even, saturated), byte i from the i-th argument. */
@@ -696,12 +707,17 @@ const QK_SCALE = [
 /** Vt8's chunk coding and placement (the V quantization kernel's and the vquant pack's: one definition of the layout). */
 const VT8_CHUNK = [
   '#ifndef DCA_VT8_CHUNK', '#define DCA_VT8_CHUNK',
-  '// One Vt8 chunk: 16 keys of one channel (bf16 x in key order) as x · r (dc_qmul) in e4m3, saturated; byte l holds',
-  '// key 2·(l/4) + (l%2) + 8·((l/2)%2), the attention\'s P register order (compiler/ops/packed-attention.ts vt8Key).',
-  '__device__ __forceinline__ uint4 dca_vt8_chunk(const __nv_bfloat16* x, const dc_qd_f& qd) {',
+  '// One Vt8 chunk: 16 keys of one channel (bf16 x in key order) as x · r (dc_qmul) in e4m3, saturated, or (S8: pv=\'int8\',',
+  '// r from dc_s8_scale, so |x · r| <= 127.00002) as s8 codes, to nearest even; byte l holds key 2·(l/4) + (l%2) +',
+  '// 8·((l/2)%2), the attention\'s P register order (compiler/ops/packed-attention.ts vt8Key).',
+  'template <bool S8> __device__ __forceinline__ uint4 dca_vt8_chunk(const __nv_bfloat16* x, const dc_qd_f& qd) {',
   '  uint32_t w[4];',
   '#pragma unroll',
-  '  for (int q = 0; q < 4; ++q) w[q] = dca_pack_e4m3x4(dc_qmul(__bfloat162float(x[2 * q]), qd), dc_qmul(__bfloat162float(x[2 * q + 1]), qd), dc_qmul(__bfloat162float(x[2 * q + 8]), qd), dc_qmul(__bfloat162float(x[2 * q + 9]), qd));',
+  '  for (int q = 0; q < 4; ++q) {',
+  '    const float a = dc_qmul(__bfloat162float(x[2 * q]), qd), b = dc_qmul(__bfloat162float(x[2 * q + 1]), qd);',
+  '    const float c = dc_qmul(__bfloat162float(x[2 * q + 8]), qd), d = dc_qmul(__bfloat162float(x[2 * q + 9]), qd);',
+  '    w[q] = S8 ? dca_pack_b8x4(a, b, c, d) : dca_pack_e4m3x4(a, b, c, d);',
+  '  }',
   '  return make_uint4(w[0], w[1], w[2], w[3]);', '}',
   '// Byte offset of run r (keys 16·r.., r < 4) of channel d in a 64-key Vt8 block: 64-byte rows, the 64-byte swizzle.',
   '__device__ __forceinline__ int dca_vt8_at(int d, int r) { return d * 64 + ((r ^ ((d >> 1) & 3)) << 4); }',
@@ -723,19 +739,20 @@ export function renderAttention(d: AttentionDescriptor): AttentionKernel {
   const structure = { ...d, inputs: d.inputs.length, output: 0, mask: d.mask && { ...d.mask, value: 0 } };
   const name = kernelName('attn', structure, 'attention.cu.njk');
   const where = `PackedAttention kernel ${name}`;
-  const fp8 = codedQK(d.qk), int8 = d.qk === 'int8', pv8 = d.pv === 'fp8';
+  const fp8 = codedQK(d.qk), int8 = d.qk === 'int8', pv8 = codedPV(d.pv), pvInt = d.pv === 'int8';
   const sq = padRows(d.seqQ), skv = padRows(d.seqKv);
   const bn = d.bn ?? 128, lsumMma = d.lsum === 'mma';
   const colMask = !!d.mask && d.mask.strides[2] === 0 && !d.causal;
   if (bn !== 128 && bn !== 192) fail(where, 'key tiles of 128 or 192', String(bn));
   if (bn !== 128 && (d.causal || (d.mask && !colMask) || skv % bn !== 0)) fail(where, 'key tiles of 192 with no causality or per-query mask, a kv length 192 divides', `${skv} keys${d.causal ? ', causal' : ''}`);
-  if (pv8 && lsumMma) fail(where, 'MMA row sums with bf16 P·V', "pv='fp8'");
+  if (pv8 && lsumMma) fail(where, 'MMA row sums with bf16 P·V', `pv='${d.pv}'`);
+  if (pvInt && d.pvAccumulate !== 'direct') fail(where, "pv='int8' accumulated directly (its s32 sums)", `pvAccumulate '${d.pvAccumulate ?? 'split'}'`);
   if (d.rescaleSlack !== undefined && (pv8 || !Number.isInteger(d.rescaleSlack) || d.rescaleSlack < 0 || d.rescaleSlack > 16)) fail(where, 'a rescale slack of 0-16 (log2 units) with bf16 P·V', `${d.rescaleSlack}${pv8 ? " with pv='fp8'" : ''}`);
   if (d.kScale && bn !== 128) fail(where, "key tiles of 128 with kScale='token'", String(bn));
   if (d.pBuffers === 2 && !((pv8 || bn === 128) && d.schedule === 'pingpong' && !d.causal)) fail(where, "two P arrays with pv='fp8' or 128-key tiles, in the full ping-pong, not causal", `pv='${d.pv ?? 'bf16'}', BN ${bn}, schedule '${d.schedule}'${d.causal ? ', causal' : ''}`);
   const units = attentionUnits(d), kvTiles = skv / bn, pieces = d.tailPieces ?? lastWavePieces(d);
   const tailUnits = pieces ? units % H100_SMS : 0, fullUnits = units - tailUnits;
-  if (pv8 && d.qk !== 'fp8') fail(where, "pv='fp8' with qk='fp8'", `qk='${d.qk}'`);
+  if (pv8 && d.qk !== d.pv) fail(where, `pv='${d.pv}' with qk='${d.pv}'`, `qk='${d.qk}'`);
   if (pieces && (d.causal || !Number.isInteger(pieces) || pieces < 2 || kvTiles % pieces !== 0 || kvTiles / pieces < 2 || (kvTiles / pieces) % 2 !== kvTiles % 2 || tailUnits === 0)) {
     fail(where, 'last-wave pieces that split the key tiles into runs of 2 or more of the whole\'s parity, not causal, with a partial last wave', `${pieces} pieces of ${kvTiles} key tiles, ${units} units${d.causal ? ', causal' : ''}`);
   }
@@ -743,7 +760,7 @@ export function renderAttention(d: AttentionDescriptor): AttentionKernel {
   if (d.narrowLastTile && lastKeys >= bn) fail(where, 'a narrow last key tile with FP8 P·V accumulated directly in the full ping-pong, two P arrays, an even tile count, no last-wave pieces, and keys past the last tile\'s', `${kvTiles} tiles of ${bn} keys over ${d.seqKv} keys, pv='${d.pv ?? 'bf16'}', schedule '${d.schedule}', ${d.pBuffers ?? 1} P arrays${pieces ? `, ${pieces} pieces` : ''}`);
   const smem = attentionSharedBytes(d);
   if (smem.total > MAX_SHARED) fail(where, `at most ${MAX_SHARED} bytes of shared memory`, `${smem.total} (${d.stages} stages of ${bn} keys)`);
-  const wgS = wgmmaFunction(int8 ? 'ss-s8' : fp8 ? 'ss-e4m3' : 'ss-bf16', bn), wgLast = wgmmaFunction('ss-e4m3', lastKeys), wgPV = wgmmaFunction(pv8 ? 'rs-e4m3' : 'rs-bf16', d.dp + (lsumMma ? 8 : 0));
+  const wgS = wgmmaFunction(int8 ? 'ss-s8' : fp8 ? 'ss-e4m3' : 'ss-bf16', bn), wgLast = wgmmaFunction('ss-e4m3', lastKeys), wgPV = wgmmaFunction(pvInt ? 'rs-u8s8' : pv8 ? 'rs-e4m3' : 'rs-bf16', d.dp + (lsumMma ? 8 : 0));
   const indent = (lines: string[]) => lines.map((l) => `          ${l}`).join('\n');
   // Row maxima: per 64-key region (r[8k]), then over the regions; row sums: over every column group.
   const regionMax = indent(Array.from({ length: bn / 64 }, (_, k) => [...treeLines(fmax, 'r0', 8 * k, 8), ...treeLines(fmax, 'r1', 8 * k, 8)]).flat());
@@ -772,7 +789,7 @@ export function renderAttention(d: AttentionDescriptor): AttentionKernel {
   const outRow = d.outLayout === 'bshd'
     ? `((long long)(b * ${d.seqQ} + r) * ${d.heads} + h) * ${d.headDim}LL`
     : `((long long)(b * ${d.heads} + h) * ${d.seqQ} + r) * ${d.headDim}LL`;
-  const source = [helpers(), ...(pv8 ? [E4M3_PACK] : []), wgS.source, ...(lastKeys < bn ? [wgLast.source] : []), wgPV.source, env.render('attention.cu.njk', {
+  const source = [helpers(), ...(pv8 && !pvInt ? [E4M3_PACK] : []), wgS.source, ...(lastKeys < bn ? [wgLast.source] : []), wgPV.source, env.render('attention.cu.njk', {
     name, params, dp: d.dp, headDim: d.headDim, qBytes: smem.q, kBytes: smem.k, vBytes: smem.v, ksBytes: smem.ks, kTokens: d.kScale === 'token',
     qTiles: sq / 128, kvTiles, tailPieces: tailUnits ? pieces : 0, tailUnits, fullUnits, pieceTiles: pieces ? kvTiles / pieces : 0, partF4: (d.dp + (lsumMma ? 8 : 0)) / 8 + 1, heads: d.heads, kvHeads: d.kvHeads, group: d.heads / d.kvHeads, seqQ: d.seqQ, seqKv: d.seqKv,
     causal: d.causal, fp8, int8, sAcc: int8 ? 'S32' : 'S', mask: !!d.mask, masked: !!d.mask || d.causal, bound: d.seqKv % bn !== 0, maskLoad,
@@ -780,7 +797,7 @@ export function renderAttention(d: AttentionDescriptor): AttentionKernel {
     bn, colMask, prescaled: (!!d.mask || d.causal) && !colMask, scaleSplit: fp8 && bn === 192, polyEvery: d.exp === 'poly' ? (d.polyEvery ?? 4) : 0, regionMax, mxRow0: overRegions('r0'), mxRow1: overRegions('r1'), sumTree, lsumMma, kBlocks128: skv / 128,
     qHeadBytes: fp8 ? sq * 128 : sq * d.dp * 2, kHeadBytes: fp8 ? skv * 128 : skv * d.dp * 2, vHeadBytes: skv * d.dp * (pv8 ? 1 : 2),
     qBlocks: fp8 ? 1 : d.dp / 64, kBlocks: fp8 ? 1 : d.dp / 64, vBlocks: bn / 64, vRowBytes: pv8 ? 64 : 128,
-    pv8, split: pv8 && d.pvAccumulate !== 'direct', lazyRescale: !!d.lazyRescale, rescaleSlack: d.rescaleSlack ?? 0, qBlockBytes: sq * 128, kBlockBytes: skv * 128,
+    pv8, pvInt, pLog2: U8_P_LOG2.toPrecision(9), pack8: pvInt ? 'dca_pack_b8x4' : 'dca_pack_e4m3x4', oAcc: pv8 && d.pvAccumulate !== 'direct' ? 'Ot' : pvInt ? 'Oi' : 'O', split: pv8 && d.pvAccumulate !== 'direct', lazyRescale: !!d.lazyRescale, rescaleSlack: d.rescaleSlack ?? 0, qBlockBytes: sq * 128, kBlockBytes: skv * 128,
     narrowLast: lastKeys < bn, lastKeys, lastWgmmaS: wgLast.name, lastRegionMax, lastMxRow0: lastMxRow('r0', 0), lastMxRow1: lastMxRow('r1', 1), lastSumTree,
     kSteps: fp8 ? 4 : d.dp / 16, wgmmaS: wgS.name, wgmmaPV: wgPV.name, mmaS: int8 ? 'dca_mma_s8' : fp8 ? 'dca_mma_e4m3' : 'dca_mma_bf16',
     scaleLog2: (d.scale * Math.LOG2E).toPrecision(9), outType: d.outType, outRow, schedule: d.schedule.startsWith('pingpong') ? 'pingpong' : d.schedule, stages: d.stages, pvInFlight: d.schedule === 'pingpong' ? 1 : 0,
@@ -797,7 +814,7 @@ export function vquantDescriptor(graph: Graph, node: Node): VQuantDescriptor {
   const shape = typeOf(graph, node.inputs[0]).shape;
   if (shape.length !== 5 || shape[4] !== 64) fail(where, 'a packed Vt [B, Hkv, S/64, DP, 64]', `[${shape}]`);
   const mask = node.inputs[1] ? keyMaskWindow(graph, node.inputs[1], (node.attrs.seqKv as number | undefined) ?? fail(where, 'the seqKv attribute with a mask', 'none'), where) : undefined;
-  return { kind: 'attention-vquant', heads: shape[0] * shape[1], kvHeads: shape[1], seqKvPad: shape[2] * 64, dp: shape[3], input: node.inputs[0], ...(mask ? { mask } : {}), outputs: node.outputs.slice() };
+  return { kind: 'attention-vquant', heads: shape[0] * shape[1], kvHeads: shape[1], seqKvPad: shape[2] * 64, dp: shape[3], pv: node.attrs.pv === 'int8' ? 'int8' : 'fp8', input: node.inputs[0], ...(mask ? { mask } : {}), outputs: node.outputs.slice() };
 }
 
 /**
@@ -809,12 +826,12 @@ export function vquantDescriptor(graph: Graph, node: Node): VQuantDescriptor {
 export function renderVQuant(d: VQuantDescriptor): AttentionKernel {
   const blocks64 = d.seqKvPad / 64;
   const ch = [16, 8, 4, 2].find((c) => d.dp % c === 0 && Math.ceil((blocks64 * c * 4) / 256) <= 8);
-  const structure = { dp: d.dp, heads: d.heads, kvHeads: d.kvHeads, seqKvPad: d.seqKvPad, ch, mask: d.mask && { ...d.mask, value: 0 } };
+  const structure = { dp: d.dp, heads: d.heads, kvHeads: d.kvHeads, seqKvPad: d.seqKvPad, pv: d.pv, ch, mask: d.mask && { ...d.mask, value: 0 } };
   const name = kernelName('attnvq', structure, 'attention_vquant.cu.njk');
   if (d.seqKvPad % 128 || !ch) fail(`AttentionQuantizeV kernel ${name}`, 'a kv length of whole 128-token tiles, at most 16384 tokens', `${d.seqKvPad} tokens, head dim ${d.dp}`);
   const m = d.mask;
   const source = [helpers(), E4M3_PACK, VT8_CHUNK, env.render('attention_vquant.cu.njk', {
-    name, dp: d.dp, blocks64, ch, kvHeads: d.kvHeads, mask: !!m && m.keys > 0, maskType: m?.type, maskBool: m?.bool, maskKeys: m?.keys,
+    name, dp: d.dp, blocks64, ch, kvHeads: d.kvHeads, s8: d.pv === 'int8', mask: !!m && m.keys > 0, maskType: m?.type, maskBool: m?.bool, maskKeys: m?.keys,
     maskAt: m && offsetExpr(m.offset, [['b', m.strides[0]], ['t', m.strides[3]]]),
   })].join('\n');
   return { name, source, hot: true, grid: d.heads * (d.dp / ch), block: 256, sharedBytes: 0, args: [d.input, ...(m && m.keys > 0 ? [m.value] : []), ...d.outputs] };

@@ -23,7 +23,11 @@
  *                                 or per K token too with kScale='token'.
  *                                 pv='fp8' (with qk='fp8'): P·V in FP8 as the kernel computes it:
  *                                 V (bf16) rounded to e4m3 per (head, channel), P rounded to e4m3
- *                                 per key tile of the online softmax (fp8PvWeights; fp8PvTile keys).
+ *                                 per key tile of the online softmax (pvWeights; pvTile keys).
+ *                                 pv='int8' (with qk='int8'): P·V on 8-bit integers as the kernel
+ *                                 computes it: V (bf16) as s8 codes per (head, channel), P as u8
+ *                                 codes against a running max held at whole powers of two
+ *                                 (pvWeights).
  *                                 With a mask it must be a key mask (broadcast over heads and
  *                                 queries); keys it drops (maskDrops) have V = 0 and set no scale.
  */
@@ -311,12 +315,25 @@ export function quantizeS8(x: Float32Array, d: Dims, group: number): void {
   }
 }
 
-/** pv='fp8': V as the kernel reads it, bf16 then e4m3 with one scale per (head, channel) over the
- * sequence (fp8Scale of its amax); returns the scales, [B·H, D]. `keep(b, t)` (a key mask): keys it
+/** An attention node's P·V recipe, checked: 'bf16'; 'fp8' (with qk='fp8': P and V in e4m3); 'int8' (with qk='int8':
+ * P in u8, V in s8). */
+export type PvRecipe = 'bf16' | 'fp8' | 'int8';
+export function pvRecipe(node: Node, where: string): PvRecipe {
+  const pv = attrString(node, 'pv', 'bf16');
+  if (pv !== 'bf16' && pv !== 'fp8' && pv !== 'int8') fail(where, "pv of 'bf16', 'fp8' or 'int8'", `'${pv}'`);
+  const qk = attrString(node, 'qk', 'bf16');
+  if (pv !== 'bf16' && qk !== pv) fail(where, `pv='${pv}' with qk='${pv}'`, `qk='${qk}'`);
+  return pv;
+}
+/** Whether P·V runs on 8-bit codes (pv 'fp8' or 'int8'): V packed as Vt8 with channel scales. */
+export const codedPV = (pv: string | undefined) => pv === 'fp8' || pv === 'int8';
+
+/** pv='fp8' / 'int8': V as the kernel reads it, bf16 then e4m3 (fp8Scale of its amax) or s8 (s8Scale, s8Code) with one
+ * scale per (head, channel) over the sequence; returns the scales, [B·H, D]. `keep(b, t)` (a key mask): keys it
  * rejects count as 0 (no part in the scale, code 0), so masked rows' values cannot coarsen the others'.
  * `amax(bh, c)`: the channels' amax given (AttentionPack vquant=1: its GEMMs' amax outputs) instead of
- * reduced here. `values` (x's layout): receives the e4m3 values themselves, before the scale (Vt8's codes). */
-export function quantizeChannels(x: Float32Array, d: Dims, keep?: (b: number, t: number) => boolean, given?: (bh: number, c: number) => number, values?: Float32Array): Float32Array {
+ * reduced here. `values` (x's layout): receives the codes' values themselves, before the scale (Vt8's codes). */
+export function quantizeChannels(x: Float32Array, d: Dims, keep?: (b: number, t: number) => boolean, given?: (bh: number, c: number) => number, values?: Float32Array, pv: 'fp8' | 'int8' = 'fp8'): Float32Array {
   const scales = new Float32Array(d.b * d.h * d.d);
   for (let bh = 0; bh < d.b * d.h; bh++) {
     const b = Math.floor(bh / d.h);
@@ -324,12 +341,12 @@ export function quantizeChannels(x: Float32Array, d: Dims, keep?: (b: number, t:
     for (let c = 0; c < d.d; c++) {
       let amax = given ? given(bh, c) : 0;
       if (!given) for (let t = 0; t < d.s; t++) amax = Math.max(amax, Math.abs(roundToBf16(x[(bh * d.s + t) * d.d + c])));
-      const scale = fp8Scale(amax);
+      const scale = pv === 'int8' ? s8Scale(amax) : fp8Scale(amax);
       scales[bh * d.d + c] = scale;
       const r = fp8Reciprocal(scale);
       for (let t = 0; t < d.s; t++) {
         const i = (bh * d.s + t) * d.d + c;
-        const q = roundE4M3Scaled(roundToBf16(x[i]), r);
+        const q = pv === 'int8' ? s8Code(roundToBf16(x[i]), r) : roundE4M3Scaled(roundToBf16(x[i]), r);
         if (values) values[i] = q;
         x[i] = q * scale;
       }
@@ -339,7 +356,7 @@ export function quantizeChannels(x: Float32Array, d: Dims, keep?: (b: number, t:
 }
 
 /**
- * pv='fp8' with a mask: whether a mask value drops its key from V (bool false; additive -inf or below
+ * 8-bit P·V (pv 'fp8' / 'int8') with a mask: whether a mask value drops its key from V (bool false; additive -inf or below
  * -1e37, where the kernels clamp huge negatives: templates/attention.cuh dca_mask_log2). Such a key
  * has P = 0 in every row that keeps any other key.
  */
@@ -349,12 +366,12 @@ export const maskDrops = (value: number, bool: boolean) => (bool ? value === 0 :
 export function checkKeyMaskShape(s: readonly number[], b: number, kv: number, where: string): void {
   const r = s.length;
   if (r > 4 || (r >= 2 && s[r - 2] !== 1) || (r >= 3 && s[r - 3] !== 1) || (r === 4 && s[0] !== 1 && s[0] !== b) || (s[r - 1] !== 1 && s[r - 1] !== kv)) {
-    fail(where, `pv='fp8' with a key mask broadcast over heads and queries ([B, 1, 1, ${kv}])`, `a mask of shape [${s}]`);
+    fail(where, `8-bit P·V with a key mask broadcast over heads and queries ([B, 1, 1, ${kv}])`, `a mask of shape [${s}]`);
   }
 }
 
 /**
- * pv='fp8' with a mask: keep(b, t) over a key mask (one that broadcasts over heads and queries:
+ * 8-bit P·V with a mask: keep(b, t) over a key mask (one that broadcasts over heads and queries:
  * `[.., 1, 1, Skv]`), or an error naming `where`.
  */
 export function keyMaskKeep(mask: Tensor, b: number, kv: number, where: string): (bi: number, t: number) => boolean {
@@ -365,34 +382,41 @@ export function keyMaskKeep(mask: Tensor, b: number, kv: number, where: string):
 }
 
 /**
- * pv='fp8': keys per tile of the online softmax (the kernel's BN, which the rounding of P follows):
+ * pv='fp8' / 'int8': keys per tile of the online softmax (the kernel's BN, which the rounding of P follows):
  * 192 where it divides the padded kv length (Flux.2's 4608: fewer max/rescale steps a key), else 128.
  */
-export const fp8PvTile = (seqKv: number): number => (Math.ceil(seqKv / QK_BLOCK) * QK_BLOCK) % 192 === 0 ? 192 : 128;
+export const pvTile = (seqKv: number): number => (Math.ceil(seqKv / QK_BLOCK) * QK_BLOCK) % 192 === 0 ? 192 : 128;
+
+/** log2(255): the u8 P's exponent offset (P' = 255 at the running max). */
+export const U8_P_LOG2 = Math.log2(255);
 
 /**
- * pv='fp8': the weights of one row's P·V as the kernel forms them. Scores (natural units, -inf where
- * masked) are taken in tiles of `tile` keys with a running max m (log2 units): P' = 2^(x - m_tile + 8)
- * is rounded to e4m3 for the product while the row sum l adds the unrounded P'; tile sums are carried
- * to the final max by 2^(m_tile - m). Overwrites `scores` with w such that out = Σ_t w_t·V_t.
+ * The weights of one row's 8-bit P·V as the kernel forms them. Scores (natural units, -inf where masked) are taken in
+ * tiles of `tile` keys with a running max m (log2 units); the row sum l adds the unrounded P', the product its code:
+ * - pv='fp8': m the running max; P' = 2^(x - m + 8), rounded to e4m3.
+ * - pv='int8': m the running max rounded up to an integer (so that the kernel rescales its s32 sums by shifts);
+ *   P' = 255 · 2^(x - m) in [0, 255], rounded to the nearest integer (ties to even), a u8 code.
+ * Tile sums are carried to the final max by 2^(m_tile - m) (the kernel's shift floors its integer sums there, at most
+ * one unit of P'·V's codes a rescale, which this leaves out). Overwrites `scores` with w such that out = Σ_t w_t·V_t.
  */
-export function fp8PvWeights(scores: Float64Array, n: number, tile: number): void {
+export function pvWeights(scores: Float64Array, n: number, tile: number, pv: 'fp8' | 'int8'): void {
   const p = new Float64Array(n), scaleTo = new Float64Array(Math.ceil(n / tile));
+  const u8 = pv === 'int8';
   let m = -Infinity, l = 0;
   for (let j = 0; j * tile < n; j++) {
     const t0 = j * tile, t1 = Math.min(n, t0 + tile);
     let mx = -Infinity;
     for (let t = t0; t < t1; t++) mx = Math.max(mx, scores[t] * Math.LOG2E);
-    const mn = Math.max(m, mx), base = mn === -Infinity ? 0 : mn;
+    const mn = Math.max(m, u8 ? Math.ceil(mx) : mx), base = mn === -Infinity ? 0 : mn;
     const alpha = 2 ** (m - base);
     for (let k = 0; k < j; k++) scaleTo[k] *= alpha;
     scaleTo[j] = 1;
     m = mn;
     let sum = 0;
     for (let t = t0; t < t1; t++) {
-      const x = 2 ** (scores[t] * Math.LOG2E - base + 8);
+      const x = u8 ? 255 * 2 ** (scores[t] * Math.LOG2E - base) : 2 ** (scores[t] * Math.LOG2E - base + 8);
       sum += x;
-      p[t] = roundE4M3(x);
+      p[t] = u8 ? rne(x) : roundE4M3(x);
     }
     l = l * alpha + sum;
   }
@@ -403,6 +427,7 @@ const fusedAttention: OpDef = {
   infer: (c) => {
     const p = attentionPlan(c.node, (i) => (c.has(i) ? c.input(i).shape : undefined), c.where);
     qkRecipe(c.node, c.where);
+    pvRecipe(c.node, c.where);
     if (c.has(0)) broadcastShapes([c.input(0).shape, [p.q.b, p.q.h, p.q.s, p.k.s]], c.where);
     return [out(outDtype(c.node, c.input(attentionInput(0, 'q')).dtype), p.outShape)];
   },
@@ -417,9 +442,9 @@ const fusedAttention: OpDef = {
       quantizeS8(Q, p.q, 1);
       quantizeS8(K, p.k, kScaleGroup(node));
     }
-    const pv8 = attrString(node, 'pv', 'bf16') === 'fp8';
+    const pv = pvRecipe(node, where);
     const mask = optionalTensor(ins, 0);
-    if (pv8) quantizeChannels(V, p.v, mask && keyMaskKeep(mask, p.q.b, p.k.s, where));
+    if (pv !== 'bf16') quantizeChannels(V, p.v, mask && keyMaskKeep(mask, p.q.b, p.k.s, where), undefined, undefined, pv);
     const maskMap = mask ? broadcastIndex(mask.shape, [p.q.b, p.q.h, p.q.s, p.k.s]) : undefined;
     const scale = attrFloat(node, 'scale', 1 / Math.sqrt(p.q.d));
     const causal = attrInt(node, 'causal', 0) === 1;
@@ -445,7 +470,7 @@ const fusedAttention: OpDef = {
           if (sc > max) max = sc;
         }
         let sum = 1;
-        if (pv8) fp8PvWeights(scores, p.k.s, fp8PvTile(p.k.s));
+        if (pv !== 'bf16') pvWeights(scores, p.k.s, pvTile(p.k.s), pv);
         else {
           sum = 0;
           for (let t = 0; t < p.k.s; t++) { scores[t] = max === -Infinity ? 0 : Math.exp(scores[t] - max); sum += scores[t]; }

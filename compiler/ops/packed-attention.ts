@@ -10,14 +10,15 @@
  *     (segments concatenated, RMSNorm, RoPE) is FusedAttention's own `assemble`.
  *   PackedAttention(mask, Qp, Kp, Vt[, Qs, Ks]){scale causal outLayout to seqQ seqKv headDim qk}
  *       -> softmax(Q·Kᵀ·scale + mask)·V, as FusedAttention (a fully masked row gives 0).
- *   AttentionQuantizeV(Vt[, mask]){seqKv} -> Vt8, Vs       pv='fp8' (FP8 P·V, with qk='fp8'); a key
- *       mask (the attention's, broadcast over heads and queries): keys it drops (maskDrops) are 0
+ *   AttentionQuantizeV(Vt[, mask]){seqKv pv} -> Vt8, Vs    pv='fp8' (FP8 P·V, with qk='fp8'; the default) or
+ *       pv='int8' (s8 V, with qk='int8'); a key mask (the attention's, broadcast over heads and queries):
+ *       keys it drops (maskDrops) are 0
  *   AttentionPack(mask or '', [q k v qNorm kNorm cos sin] x segments, vAmax x segments){... qk='fp8' vquant=1}
  *       -> Qp, Kp, Vt8, Qs, Ks, Vs: the pack and AttentionQuantizeV in one (passes/fuse-vquant.ts), V's
  *     channel amax given: vAmax_i fp32 [B, Hkv·D] of segment i's V (its GEMM's amax output, QLinear
  *     attribute amax), Vs = max over the segments / 448 (1 where 0); the keys the mask drops are 0.
- *   PackedAttention(mask, Qp, Kp, Vt8, Qs, Ks, Vs){... qk='fp8' pv='fp8'}
- *       -> the same with P and V in e4m3, as FusedAttention's pv='fp8' computes it.
+ *   PackedAttention(mask, Qp, Kp, Vt8, Qs, Ks, Vs){... qk='fp8' pv='fp8' | qk='int8' pv='int8'}
+ *       -> the same with P and V in e4m3 (u8 P, s8 V), as FusedAttention's pv='fp8' ('int8') computes it.
  *
  * Packed layout. Sequences are padded with zeros to a multiple of 128 tokens (PACK_ROWS) and head
  * dims to DP (64 or 128, bf16) or 128 (e4m3). Every operand is a stack of K-major tiles whose rows
@@ -37,7 +38,8 @@
  *   row with the 64-byte swizzle (16-byte chunk c of row r at c ^ ((r / 2) mod 4): swizzled64), so a
  *   key tile of 128 or 192 is whole blocks; value = code · Vs[channel] (amax/448 over the kept
  *   sequence); byte l of each 16-byte chunk holds key vt8Key(l) of the chunk's 16, the order the
- *   kernel's e4m3 P registers take (attention.cu.njk).
+ *   kernel's e4m3 P registers take (attention.cu.njk). pv='int8': Vt8 s8, the same layout, value = code ·
+ *   Vs[channel] (amax/127, s8Scale; s8Code).
  * The shapes above are the memory images; `swizzled` gives an element's flat position in a tile.
  *
  * Head dims the flash kernels do not take (above 128: the VAE decoders' mid-block attention, 512
@@ -54,7 +56,7 @@ import type { Node } from '../ir/graph.ts';
 import type { Tensor } from '../ir/tensor.ts';
 import { fp8Reciprocal, roundE4M3Scaled } from '../quant/formats.ts';
 import { roundTo } from './elementwise.ts';
-import { QK_BLOCK, assemble, attentionPlan, checkKeyMaskShape, codedQK, fp8PvTile, fp8PvWeights, kScaleGroup, keyMaskKeep, qkBlockScale, qkRecipe, quantizeChannels, s8Code, s8Scale } from './fused.ts';
+import { QK_BLOCK, assemble, attentionPlan, checkKeyMaskShape, codedPV, codedQK, pvRecipe, pvTile, pvWeights, kScaleGroup, keyMaskKeep, qkBlockScale, qkRecipe, quantizeChannels, s8Code, s8Scale } from './fused.ts';
 import { type OpDef, type RuntimeValue, attrFloat, attrInt, attrString, broadcastIndex, broadcastShapes, newTensor, optionalTensor, out, tensorArg } from './op.ts';
 
 /** Token padding of every packed operand: the attention kernel's tile height and the fp8 block. */
@@ -162,10 +164,10 @@ export const swizzled64 = (r: number, c: number) => r * 64 + (((c >> 4) ^ ((r >>
 export const vt8Key = (l: number) => 2 * (l >> 2) + (l & 1) + 8 * ((l >> 1) & 1);
 export const vt8Byte = (p: number) => 4 * ((p & 7) >> 1) + (p & 1) + 2 * (p >> 3);
 
-/** Output types of AttentionQuantizeV for a packed Vt of shape [B, Hkv, S'/64, DP, 64]. */
-export function vquantTypes(vt: readonly number[]): { dtype: DType; shape: number[] }[] {
+/** Output types of AttentionQuantizeV for a packed Vt of shape [B, Hkv, S'/64, DP, 64]: Vt8 in e4m3 (pv='fp8') or s8 (pv='int8'), Vs. */
+export function vquantTypes(vt: readonly number[], pv: 'fp8' | 'int8' = 'fp8'): { dtype: DType; shape: number[] }[] {
   const [b, hkv, blocks, dp] = vt;
-  return [{ dtype: 'float8e4m3fn', shape: [b, hkv, blocks, dp, 64] }, { dtype: 'float32', shape: [b, hkv, dp] }];
+  return [{ dtype: pv === 'int8' ? 'int8' : 'float8e4m3fn', shape: [b, hkv, blocks, dp, 64] }, { dtype: 'float32', shape: [b, hkv, dp] }];
 }
 
 /** Position of (key t, channel c) of head bh in Vt8. */
@@ -181,24 +183,32 @@ const attentionQuantizeV: OpDef = {
       if (kv <= 0 || kv > s[2] * 64) fail(c.where, `a seqKv attribute of 1..${s[2] * 64} keys with a mask`, String(c.node.attrs.seqKv));
       broadcastShapes([c.input(1).shape, [s[0], 1, 1, kv]], c.where);
     }
-    return vquantTypes(s).map((t) => out(t.dtype, t.shape));
+    return vquantTypes(s, vquantPv(c.node, c.where)).map((t) => out(t.dtype, t.shape));
   },
   exec: (ins, node) => {
-    const vt = tensorArg(ins, 0, node), mask = optionalTensor(ins, 1);
+    const where = `AttentionQuantizeV node '${node.name}'`;
+    const vt = tensorArg(ins, 0, node), mask = optionalTensor(ins, 1), pv = vquantPv(node, where);
     const [b, hkv, blocks, dp] = vt.shape, sp = blocks * 64, bh = b * hkv;
     const x = unpackTransposed(vt, bh, sp, dp, dp);
     // A key mask: keys past seqKv are padding (0 already), keys it drops count as 0.
-    const kv = attrInt(node, 'seqKv', sp), keep = mask && keyMaskKeep(mask, b, kv, `AttentionQuantizeV node '${node.name}'`);
+    const kv = attrInt(node, 'seqKv', sp), keep = mask && keyMaskKeep(mask, b, kv, where);
     const values = new Float32Array(x.length);
-    const scales = quantizeChannels(x, { b, h: hkv, s: sp, d: dp }, keep && ((bi, t) => t >= kv || keep(bi, t)), undefined, values);
-    return vt8Tensors(values, scales, vt.shape);
+    const scales = quantizeChannels(x, { b, h: hkv, s: sp, d: dp }, keep && ((bi, t) => t >= kv || keep(bi, t)), undefined, values, pv);
+    return vt8Tensors(values, scales, vt.shape, pv);
   },
 };
 
-/** Vt8 and Vs of a packed Vt's shape from V's e4m3 values [BH, S', DP] (quantizeChannels' `values`) and its scales. */
-function vt8Tensors(values: Float32Array, scales: Float32Array, vtShape: readonly number[]): [Tensor, Tensor] {
+/** AttentionQuantizeV's code: pv 'fp8' (e4m3, the default) or 'int8' (s8). */
+function vquantPv(node: Node, where: string): 'fp8' | 'int8' {
+  const pv = attrString(node, 'pv', 'fp8');
+  if (pv !== 'fp8' && pv !== 'int8') fail(where, "pv of 'fp8' or 'int8'", `'${pv}'`);
+  return pv;
+}
+
+/** Vt8 and Vs of a packed Vt's shape from V's code values [BH, S', DP] (quantizeChannels' `values`) and its scales. */
+function vt8Tensors(values: Float32Array, scales: Float32Array, vtShape: readonly number[], pv: 'fp8' | 'int8' = 'fp8'): [Tensor, Tensor] {
   const [b, hkv, blocks, dp] = vtShape, sp = blocks * 64;
-  const [t8, ts] = vquantTypes(vtShape);
+  const [t8, ts] = vquantTypes(vtShape, pv);
   const v8 = newTensor(t8.dtype, t8.shape), vs = newTensor(ts.dtype, ts.shape);
   for (let i = 0; i < b * hkv; i++) for (let c = 0; c < dp; c++) {
     vs.set(i * dp + c, scales[i * dp + c]);
@@ -255,7 +265,7 @@ const attentionPack: OpDef = {
 
 // ---- PackedAttention --------------------------------------------------------------------------------
 
-interface AttentionDims { b: number; h: number; hkv: number; sq: number; skv: number; d: number; dp: number; qk: string; pv8: boolean; outLayout: string; outShape: number[]; to: DType }
+interface AttentionDims { b: number; h: number; hkv: number; sq: number; skv: number; d: number; dp: number; qk: string; pv: 'bf16' | 'fp8' | 'int8'; outLayout: string; outShape: number[]; to: DType }
 
 function attentionDims(node: Node, shapeOf: (i: number) => readonly number[] | undefined, where: string): AttentionDims {
   const { qk, kGroup } = qkRecipe(node, where);
@@ -264,17 +274,19 @@ function attentionDims(node: Node, shapeOf: (i: number) => readonly number[] | u
   if (!q || !k || !v || !sq || !skv || !d) fail(where, 'packed Q, K, V and the seqQ/seqKv/headDim attributes', 'missing');
   const dp = packedHeadDim(d, qk);
   const [b, h, hkv] = [q[0], q[1], k[1]];
-  const pv8 = attrString(node, 'pv', 'bf16') === 'fp8';
-  if (pv8 && qk !== 'fp8') fail(where, "pv='fp8' with qk='fp8'", `qk='${qk}'`);
+  const pv = pvRecipe(node, where);
   const expect = packTypes({ b, h, hkv, sq, skv, d, dp, qk, kGroup });
-  if (pv8) expect.splice(2, 1, vquantTypes(expect[2].shape)[0]), expect.push(vquantTypes(expect[2].shape)[1]);
+  if (pv !== 'bf16') {
+    const [vt8, vs] = vquantTypes(expect[2].shape, pv);
+    expect.splice(2, 1, vt8), expect.push(vs);
+  }
   [q, k, v, shapeOf(4), shapeOf(5), shapeOf(6)].slice(0, expect.length).forEach((s, i) => {
     if (!s || s.join() !== expect[i].shape.join()) fail(where, `packed operand ${i + 1} of shape [${expect[i].shape}]`, s ? `[${s}]` : 'none');
   });
   if (h % hkv) fail(where, 'query heads a multiple of kv heads', `${h} and ${hkv}`);
   const outLayout = attrString(node, 'outLayout', 'bhsd');
   const to = dtypeFromOnnx(attrInt(node, 'to', 16)) ?? fail(where, 'an output dtype code', String(node.attrs.to));
-  return { b, h, hkv, sq, skv, d, dp, qk, pv8, outLayout, to, outShape: outLayout === 'bshd' ? [b, sq, h, d] : [b, h, sq, d] };
+  return { b, h, hkv, sq, skv, d, dp, qk, pv, outLayout, to, outShape: outLayout === 'bshd' ? [b, sq, h, d] : [b, h, sq, d] };
 }
 
 /** Decodes a packed operand into [BH, S, D] float32 (8-bit codes times their scale: one per `group` rows). */
@@ -316,7 +328,7 @@ const packedAttention: OpDef = {
     const coded = codedQK(a.qk);
     const Q = unpackRows(tensorArg(ins, 1, node), a.b * a.h, a.sq, a.d, a.dp, coded ? tensorArg(ins, 4, node) : undefined, a.qk === 'int8' ? 1 : PACK_ROWS);
     const K = unpackRows(tensorArg(ins, 2, node), a.b * a.hkv, a.skv, a.d, a.dp, coded ? tensorArg(ins, 5, node) : undefined, a.qk === 'int8' ? kScaleGroup(node) : PACK_ROWS);
-    const V = a.pv8 ? unpackVt8(tensorArg(ins, 3, node), tensorArg(ins, 6, node), a.b * a.hkv, a.skv, a.d, a.dp) : unpackTransposed(tensorArg(ins, 3, node), a.b * a.hkv, a.skv, a.d, a.dp);
+    const V = codedPV(a.pv) ? unpackVt8(tensorArg(ins, 3, node), tensorArg(ins, 6, node), a.b * a.hkv, a.skv, a.d, a.dp) : unpackTransposed(tensorArg(ins, 3, node), a.b * a.hkv, a.skv, a.d, a.dp);
     const mask = optionalTensor(ins, 0);
     const maskMap = mask ? broadcastIndex(mask.shape, [a.b, a.h, a.sq, a.skv]) : undefined;
     const scale = attrFloat(node, 'scale', 1 / Math.sqrt(a.d));
@@ -342,7 +354,7 @@ const packedAttention: OpDef = {
           if (sc > max) max = sc;
         }
         let sum = 1;
-        if (a.pv8) fp8PvWeights(scores, a.skv, fp8PvTile(a.skv));
+        if (a.pv !== 'bf16') pvWeights(scores, a.skv, pvTile(a.skv), a.pv);
         else {
           sum = 0;
           for (let t = 0; t < a.skv; t++) { scores[t] = max === -Infinity ? 0 : Math.exp(scores[t] - max); sum += scores[t]; }

@@ -14,7 +14,8 @@
  *
  * A FusedAttention the policy picks (policy.ts fp8Attention: by default the long bidirectional ones)
  * computes Q·Kᵀ in FP8 (qk='fp8'), and P·V too where fp8PvAttention says so (pv='fp8'); with the
- * policy's "int8", the same attention computes Q·Kᵀ on s8 codes instead (int8Attention, qk='int8').
+ * policy's "int8", the same attention computes Q·Kᵀ on s8 codes instead (int8Attention, qk='int8'); with "int8-pv", P·V
+ * on 8-bit integers as well where int8PvAttention says so (pv='int8').
  *
  * Step 2 (fold.ts) turns the Dequantize pair into one QLinear (a lone weight Dequantize: WQLinear); fuse-elementwise then moves the
  * activation Quantize into the kernel that produces x.
@@ -23,7 +24,7 @@ import { onnxCodeOf } from '../../compiler/ir/dtype.ts';
 import type { Node } from '../../compiler/ir/graph.ts';
 import type { Pass } from '../pass.ts';
 import { Rewriter } from '../rewrite.ts';
-import { type GemmDecision, type PrecisionPolicy, decideGemms, fp8Attention, fp8PvAttention, int8Attention } from './policy.ts';
+import { type GemmDecision, type PrecisionPolicy, decideGemms, fp8Attention, fp8PvAttention, int8Attention, int8PvAttention } from './policy.ts';
 import type { Graph } from '../../compiler/ir/graph.ts';
 import { attentionPlan } from '../../compiler/ops/fused.ts';
 
@@ -62,7 +63,7 @@ export function insertQuantize(policy: PrecisionPolicy, target?: 'h100' | 'b200'
         const attention = node.op === 'FusedAttention' && (node.attrs.qk ?? 'bf16') === 'bf16'
           ? { causal: node.attrs.causal === 1, ...attentionLengths(graph, node), convolves, masked: !!node.inputs[0] } : undefined;
         if (attention && int8Attention(policy, attention)) {
-          rw.insertBefore(i, [{ ...node, attrs: { ...node.attrs, qk: 'int8' } }], new Map());
+          rw.insertBefore(i, [{ ...node, attrs: { ...node.attrs, qk: 'int8', ...(int8PvAttention(policy, attention) ? { pv: 'int8' } : {}) } }], new Map());
           rw.removeNode(i);
           ctx.count('FusedAttention => int8 Q·Kᵀ');
           return;

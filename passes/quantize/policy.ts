@@ -75,7 +75,7 @@ export interface PrecisionPolicy {
   keep: string[];
   quantize: string[];
   structural: boolean;
-  attention: 'bf16' | 'fp8' | 'auto' | 'fp8-qk' | 'int8';
+  attention: 'bf16' | 'fp8' | 'auto' | 'fp8-qk' | 'int8' | 'int8-pv';
   gemmScales: 'readers' | 'gemm' | 'auto';
   accumulation: 'fast' | 'fp32';
   gemm: 'cublaslt' | 'own';
@@ -123,8 +123,8 @@ export function loadPolicy(file: string, format: QuantFormat): PrecisionPolicy {
     return v as string[];
   };
   const attention = (p.attention ?? 'auto') as string;
-  if (attention === 'fp8-pv') fail(`--policy ${file}`, '"attention" to be "auto" (FP8 P·V is now what "auto" does), "bf16", "fp8", "fp8-qk" or "int8"', '"fp8-pv"');
-  if (!['bf16', 'fp8', 'auto', 'fp8-qk', 'int8'].includes(attention)) fail(`--policy ${file}`, '"attention" to be "auto", "bf16", "fp8", "fp8-qk" or "int8"', JSON.stringify(p.attention));
+  if (attention === 'fp8-pv') fail(`--policy ${file}`, '"attention" to be "auto" (FP8 P·V is now what "auto" does), "bf16", "fp8", "fp8-qk", "int8" or "int8-pv"', '"fp8-pv"');
+  if (!['bf16', 'fp8', 'auto', 'fp8-qk', 'int8', 'int8-pv'].includes(attention)) fail(`--policy ${file}`, '"attention" to be "auto", "bf16", "fp8", "fp8-qk", "int8" or "int8-pv"', JSON.stringify(p.attention));
   const gemmScales = (p.gemmScales ?? 'auto') as string;
   if (!['auto', 'readers', 'gemm'].includes(gemmScales)) fail(`--policy ${file}`, '"gemmScales" to be "auto", "readers" or "gemm"', JSON.stringify(p.gemmScales));
   const accumulation = (p.accumulation ?? 'fast') as string;
@@ -164,10 +164,22 @@ export function fp8Attention(policy: PrecisionPolicy, a: { causal: boolean; quer
  * head and 128-token block, amax/127; softmax and P·V bf16): "int8" only, on the attention "auto"
  * gives FP8 Q·Kᵀ. The tensor cores take s8 at e4m3's rate; the codes are 2-4x closer to full
  * precision (bench/results/attention-qk-recipes-2026-11-26.md; on the GPU:
- * bench/results/attention-int8-2026-11-26.md). Not the default.
+ * bench/results/attention-int8-2026-11-26.md). Not the default. "int8-pv" takes the same attention (and int8PvAttention its P·V).
  */
 export function int8Attention(policy: PrecisionPolicy, a: { causal: boolean; queries: number; keys: number; convolves: boolean }): boolean {
-  return policy.attention === 'int8' && fp8Attention({ ...policy, attention: 'auto' }, a);
+  return (policy.attention === 'int8' || policy.attention === 'int8-pv') && fp8Attention({ ...policy, attention: 'auto' }, a);
+}
+
+/**
+ * Whether an attention that computes Q·Kᵀ on s8 codes computes P·V on 8-bit integers too (pv='int8': P as u8 codes
+ * against a running max held at integers, V as s8 codes per head and channel, exact s32 sums): "int8-pv", where
+ * int8Attention holds and the mask allows FP8 P·V's (none, or a key mask); never causal attention. Within issue 6's
+ * 3e-2 of fp32 where FP8 P·V is not (H100 80GB HBM3, bench/RESULTS.md "Session 29": Flux.2's node 2.2e-2 against
+ * 5.1e-2), at 86-88% of FP8 P·V's speed (688-696 against 605-610 µs) and 11-13% faster than "int8" (bf16 P·V). Not the
+ * default: the steps' attention would cost about a tenth more.
+ */
+export function int8PvAttention(policy: PrecisionPolicy, a: { causal: boolean; queries: number; keys: number; convolves: boolean; masked: boolean; maskShape?: readonly number[] }): boolean {
+  return policy.attention === 'int8-pv' && !a.causal && (!a.masked || (!!a.maskShape && keyMaskShape(a.maskShape))) && int8Attention(policy, a);
 }
 
 /** A mask shape that broadcasts over heads and queries (`[.., 1, 1, Skv]`): a key mask (text padding). */

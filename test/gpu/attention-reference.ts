@@ -10,7 +10,7 @@
 import type { AttentionDescriptor, Operand, PackDescriptor } from '../../compiler/codegen/attention.ts';
 import { fp8Reciprocal, fp8Scale, roundE4M3Scaled } from '../../compiler/quant/formats.ts';
 import { roundToBf16 } from '../../compiler/ir/dtype.ts';
-import { codedQK, fp8PvWeights, maskDrops, qkBlockScale, s8Code, s8Scale } from '../../compiler/ops/fused.ts';
+import { codedPV, codedQK, maskDrops, pvWeights, qkBlockScale, s8Code, s8Scale } from '../../compiler/ops/fused.ts';
 
 /** Element getter of kernel input `param` of the pack (by root value name for the attention's mask). */
 export type Reader = (value: string, index: number) => number;
@@ -54,8 +54,8 @@ export class AttentionReference {
   }
 
   /** A row as the attention consumes it: the prologue, then e4m3 rounding per 128-token block (qk='fp8')
-   * or s8 codes times a scale per Q row and per K 128-token block (qk='int8'), V in e4m3 per (head,
-   * channel) (pv='fp8'; with a key mask, the keys it drops are 0). */
+   * or s8 codes times a scale per Q row and per K 128-token block (qk='int8'), V in e4m3 (pv='fp8') or s8
+   * (pv='int8') per (head, channel) (with a key mask, the keys it drops are 0). */
   row(role: 'q' | 'k' | 'v', b: number, head: number, t: number): Float32Array {
     const key = `${role}/${b}/${head}/${t}`;
     let x = this.rows.get(key);
@@ -78,25 +78,25 @@ export class AttentionReference {
       const { codes, scale } = this.codes(role, b, head, t);
       for (let i = 0; i < x.length; i++) x[i] = codes[i] * scale;
     }
-    if (this.attn.pv === 'fp8' && role === 'v') {
-      // bf16 (the pack's Vt), then e4m3 with one scale per (head, channel) over the sequence.
+    if (codedPV(this.attn.pv) && role === 'v') {
+      // bf16 (the pack's Vt), then e4m3 or s8 with one scale per (head, channel) over the sequence.
       const scales = this.vScales(b, head);
       if (this.dropped(b, t)) x.fill(0);
-      const recips = this.vReciprocals(b, head);
-      for (let i = 0; i < x.length; i++) x[i] = Math.fround(roundE4M3Scaled(roundToBf16(x[i]), recips[i]) * scales[i]);
+      const recips = this.vReciprocals(b, head), s8 = this.attn.pv === 'int8';
+      for (let i = 0; i < x.length; i++) x[i] = Math.fround((s8 ? s8Code(roundToBf16(x[i]), recips[i]) : roundE4M3Scaled(roundToBf16(x[i]), recips[i])) * scales[i]);
     }
     this.rows.set(key, x);
     return x;
   }
 
-  /** pv='fp8': V's scales of kv head `head` of batch b, one per channel (Vs): bf16 amax over the kept keys / 448, 1 where 0. */
+  /** 8-bit P·V: V's scales of kv head `head` of batch b, one per channel (Vs): bf16 amax over the kept keys / 448 (pv='fp8') or 127 (pv='int8'), 1 where 0. */
   vScales(b: number, head: number): Float32Array {
     const skey = `v/${b}/${head}`;
     let scales = this.channelScales.get(skey);
     if (!scales) {
       const amax = new Float32Array(this.pack.headDim);
       for (let r = 0; r < this.pack.seqKv; r++) if (!this.dropped(b, r)) this.prologue('v', b, head, r).forEach((v, i) => (amax[i] = Math.max(amax[i], Math.abs(roundToBf16(v)))));
-      scales = amax.map(fp8Scale);
+      scales = amax.map(this.attn.pv === 'int8' ? s8Scale : fp8Scale);
       this.channelScales.set(skey, scales);
     }
     return scales;
@@ -110,7 +110,7 @@ export class AttentionReference {
     return r;
   }
 
-  /** pv='fp8' with a key mask (broadcast over heads and queries): whether it drops key t of batch b. */
+  /** 8-bit P·V with a key mask (broadcast over heads and queries): whether it drops key t of batch b. */
   private dropped(b: number, t: number): boolean {
     const m = this.attn.mask;
     if (!m) return false;
@@ -156,7 +156,7 @@ export class AttentionReference {
       if (sc > max) max = sc;
     }
     let sum = 1;
-    if (a.pv === 'fp8') fp8PvWeights(scores, a.seqKv, a.bn ?? 128); // P in e4m3 per key tile, as the kernel
+    if (a.pv === 'fp8' || a.pv === 'int8') pvWeights(scores, a.seqKv, a.bn ?? 128, a.pv); // P in e4m3 (u8) per key tile, as the kernel
     else {
       sum = 0;
       for (let t = 0; t < a.seqKv; t++) { scores[t] = max === -Infinity ? 0 : Math.exp(scores[t] - max); sum += scores[t]; }

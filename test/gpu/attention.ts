@@ -51,8 +51,9 @@ interface Spec {
   /** Text tokens of a static export re-specialised (compiler/ir/resequence.ts, `npx compile --text-length`). */
   textLength?: number;
   /** 'fp8-pv': P·V in FP8 too (pv='fp8', forced on the unmasked attention of tiny models as well);
-   * 'int8': s8 Q·Kᵀ (forced on the tiny models' attention as well). */
-  attention?: 'bf16' | 'fp8' | 'fp8-pv' | 'int8';
+   * 'int8': s8 Q·Kᵀ (forced on the tiny models' attention as well); 'int8-pv': s8 Q·Kᵀ and u8 P · s8 V
+   * (qk='int8' pv='int8', on the attention FP8 P·V takes). */
+  attention?: 'bf16' | 'fp8' | 'fp8-pv' | 'int8' | 'int8-pv';
   /** int8: K's scales per token (kScale='token') instead of per 128-token block. */
   kScale?: 'token';
   /** pv='fp8': accumulation other than the descriptor's (a variant timed beside it). */
@@ -182,6 +183,13 @@ const SPECS: Spec[] = [
   { name: 'qwen_image_t32_fp8pv_wholelast', model: full('qwen_image'), textLength: 32, attention: 'fp8-pv', segments: 2, mask: { kind: 'keys', masked: [13, 32], value: -Infinity }, amp: 1, sampled: true, seedCase: 'qwen_image_t32_fp8', kernel: { narrowLastTile: false } },
   { name: 'qwen_image_t64_fp8pv', model: full('qwen_image'), textLength: 64, attention: 'fp8-pv', segments: 2, mask: { kind: 'keys', masked: [40, 64], value: -Infinity }, amp: 1, sampled: true, seedCase: 'qwen_image_t64_fp8' },
   { name: 'qwen_image_t64_fp8pv_wholelast', model: full('qwen_image'), textLength: 64, attention: 'fp8-pv', segments: 2, mask: { kind: 'keys', masked: [40, 64], value: -Infinity }, amp: 1, sampled: true, seedCase: 'qwen_image_t64_fp8', kernel: { narrowLastTile: false } },
+  // The integer P·V (s8 Q·Kᵀ, u8 P · s8 V, exact s32 sums) on the inputs of the FP8 P·V and int8 cases above.
+  { name: 'tiny_flux2_int8pv', model: tiny('flux2'), attention: 'int8-pv', segments: 1, amp: 1, sampled: false, seedCase: 'tiny_flux2_fp8' },
+  { name: 'tiny_qwen_image_mask_int8pv', model: tiny('qwen_image'), attention: 'int8-pv', segments: 2, mask: { kind: 'keys', masked: [16, 24], value: -Infinity }, amp: 1, sampled: false, seedCase: 'tiny_qwen_image_mask' },
+  { name: 'flux2_single_int8pv', model: full('flux2_dev'), shapes: FLUX, attention: 'int8-pv', segments: 1, amp: 1, sampled: true, seedCase: 'flux2_single' },
+  { name: 'flux2_joint_int8pv', model: full('flux2_dev'), shapes: FLUX, attention: 'int8-pv', segments: 2, amp: 1, sampled: true, seedCase: 'flux2_joint' },
+  { name: 'qwen_image_mask_int8pv', model: full('qwen_image'), attention: 'int8-pv', segments: 2, mask: { kind: 'keys', masked: [200, 256], value: -Infinity }, amp: 1, sampled: true, seedCase: 'qwen_image_mask' },
+  { name: 'qwen_image_t32_int8pv', model: full('qwen_image'), textLength: 32, attention: 'int8-pv', segments: 2, mask: { kind: 'keys', masked: [13, 32], value: -Infinity }, amp: 1, sampled: true, seedCase: 'qwen_image_t32_fp8' },
 ];
 
 interface Expected {
@@ -201,7 +209,7 @@ const numel = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
 
 function compile(spec: Spec): Graph {
   // 'fp8-pv' forces its attrs below; the policy's own FP8 P·V ('auto') is kept out of the other recipes.
-  const passes = pipelineFor(insertQuantize({ ...defaultPolicy('fp8'), attention: spec.attention === 'fp8-pv' ? 'auto' : spec.attention === 'fp8' ? 'fp8' : spec.attention ?? 'bf16' }));
+  const passes = pipelineFor(insertQuantize({ ...defaultPolicy('fp8'), attention: spec.attention === 'fp8-pv' ? 'auto' : spec.attention === 'fp8' ? 'fp8' : spec.attention === 'int8-pv' ? 'int8' : spec.attention ?? 'bf16' }));
   const specialised = specialise(importOnnx(spec.model).graph, spec.shapes ?? {});
   const inferred = inferTypes(spec.textLength ? resequence(specialised, spec.textLength) : specialised);
   if (spec.attention === 'int8') {
@@ -210,12 +218,13 @@ function compile(spec: Spec): Graph {
     for (const n of before.graph.nodes) if (n.op === 'FusedAttention') Object.assign(n.attrs, { qk: 'int8', ...(spec.kScale ? { kScale: spec.kScale } : {}) });
     return runPipeline(before, { passes: [lowerAttention] }).graph;
   }
-  if (spec.attention !== 'fp8-pv') return runPipeline(inferred, { passes }).graph;
-  // Every bidirectional attention without a mask or with a key mask in FP8 P·V (the policy picks only
+  if (spec.attention !== 'fp8-pv' && spec.attention !== 'int8-pv') return runPipeline(inferred, { passes }).graph;
+  // Every bidirectional attention without a mask or with a key mask in 8-bit P·V (the policy picks only
   // long ones): set before lowering.
   const before = runPipeline(inferred, { passes: passes.filter((p) => p !== lowerAttention) });
+  const recipe = spec.attention === 'int8-pv' ? 'int8' : 'fp8';
   for (const n of before.graph.nodes) {
-    if (n.op === 'FusedAttention' && n.attrs.causal !== 1 && (!n.inputs[0] || keyMaskShape(typeOf(before.graph, n.inputs[0]).shape))) Object.assign(n.attrs, { qk: 'fp8', pv: 'fp8' });
+    if (n.op === 'FusedAttention' && n.attrs.causal !== 1 && (!n.inputs[0] || keyMaskShape(typeOf(before.graph, n.inputs[0]).shape))) Object.assign(n.attrs, { qk: recipe, pv: recipe });
   }
   return runPipeline(before, { passes: [lowerAttention] }).graph;
 }
@@ -351,9 +360,9 @@ async function prepare(dir: string): Promise<void> {
         lines.push(`gather ${id(v)} ${width} ${spec.name}.${tag}.bin`);
       }
     }
-    // FP8 P·V: V's channel scales (Vs) of the compared rows' kv heads, which must equal the reference's.
+    // 8-bit P·V: V's channel scales (Vs) of the compared rows' kv heads, which must equal the reference's.
     const vScales: number[] = [];
-    if (ad.pv === 'fp8') {
+    if (ad.pv === 'fp8' || ad.pv === 'int8') {
       const group = ad.heads / ad.kvHeads, ix: number[] = [];
       for (const bk of new Set(rows.map(([b, h]) => `${b}/${Math.floor(h / group)}`))) {
         const [b, hk] = bk.split('/').map(Number), scales = reference.vScales(b, hk);
@@ -366,7 +375,7 @@ async function prepare(dir: string): Promise<void> {
     }
     lines.push('end');
     expected.push({ ...(vScales.length ? { vScales } : {}), name: spec.name, outType, elements: spec.sampled ? index.length : elements, rows, values: spec.sampled ? values : reorder(index, values, elements), flops: 4 * ad.batch * ad.heads * ad.seqQ * ad.seqKv * ad.headDim, fp8: ad.qk === 'fp8', qk: ad.qk, timed: spec.sampled, ...(packRows.length ? { packRows } : {}),
-      ...(exactReference ? { exact: spec.sampled ? exact : reorder(index, exact, elements) } : {}), pv: ad.pv, kernel: ak.name, schedule: `${ad.schedule}${ad.qk === 'int8' ? `, int8${ad.kScale ? ' K per token' : ''}` : ''}${ad.pv === 'fp8' ? `, pv fp8 ${ad.pvAccumulate}` : ''}${ad.lazyRescale ? ', lazy rescale' : ''}, BN ${ad.bn ?? 128}, exp ${ad.exp ?? 'f32'}${ad.exp === 'poly' ? ` 1/${ad.polyEvery ?? 4}` : ''}, l ${ad.lsum ?? 'alu'}`, stages: ad.stages, pack: `${pd.threads}x${pd.group} threads, ${pd.order} order, ${pd.stage ? 'staged' : 'direct'}${pd.persist ? `, persistent ${pd.persist}` : ''}, ${pd.minBlocks} CTAs/SM, unroll ${pd.passUnroll}` });
+      ...(exactReference ? { exact: spec.sampled ? exact : reorder(index, exact, elements) } : {}), pv: ad.pv, kernel: ak.name, schedule: `${ad.schedule}${ad.qk === 'int8' ? `, int8${ad.kScale ? ' K per token' : ''}` : ''}${ad.pv === 'fp8' || ad.pv === 'int8' ? `, pv ${ad.pv} ${ad.pvAccumulate}` : ''}${ad.lazyRescale ? ', lazy rescale' : ''}, BN ${ad.bn ?? 128}, exp ${ad.exp ?? 'f32'}${ad.exp === 'poly' ? ` 1/${ad.polyEvery ?? 4}` : ''}, l ${ad.lsum ?? 'alu'}`, stages: ad.stages, pack: `${pd.threads}x${pd.group} threads, ${pd.order} order, ${pd.stage ? 'staged' : 'direct'}${pd.persist ? `, persistent ${pd.persist}` : ''}, ${pd.minBlocks} CTAs/SM, unroll ${pd.passUnroll}` });
     console.log(`${spec.name}: ${pk.name} + ${ak.name}, ${rows.length} rows, ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   }
   const unit = renderUnit([...kernels.values()]);
@@ -409,7 +418,7 @@ function check(dir: string, results: string, variant = ''): void {
     // FP8 Q·Kᵀ alone gives 3.2e-2): its cases are held to 3e-2 against their own semantics (the
     // e4m3 rounding of P and V simulated) and to 6e-2 against fp32.
     const int8 = c.qk === 'int8';
-    const err = Math.sqrt(num / den), bar = c.fp8 ? 3e-2 : 1e-2, exactBar = c.pv === 'fp8' ? 6e-2 : int8 ? 3e-2 : bar;
+    const err = Math.sqrt(num / den), bar = c.fp8 ? 3e-2 : 1e-2, exactBar = c.pv === 'fp8' ? 6e-2 : int8 ? 3e-2 : bar;  // integer P·V (pv='int8'): the int8 bars
     let exactErr = err;
     if (c.exact) {
       let n2 = 0, d2 = 0;
