@@ -94,6 +94,13 @@ __device__ __forceinline__ float dca_s32_f32(uint32_t s) {
   asm("cvt.rn.f32.s32 %0, %1;" : "=f"(f) : "r"(s));
   return f;
 }
+// A float to / from a shared-memory address.
+__device__ __forceinline__ void dca_sts_f(uint32_t addr, float x) { asm volatile("st.shared.f32 [%0], %1;" :: "r"(addr), "f"(x) : "memory"); }
+__device__ __forceinline__ float dca_lds_f(uint32_t addr) {
+  float v;
+  asm volatile("ld.shared.f32 %0, [%1];" : "=f"(v) : "r"(addr));
+  return v;
+}
 // Two floats to a shared-memory address.
 __device__ __forceinline__ void dca_sts_f2(uint32_t addr, float x, float y) {
   asm volatile("st.shared.v2.f32 [%0], {%1, %2};" :: "r"(addr), "f"(x), "f"(y) : "memory");

@@ -674,14 +674,15 @@ export function renderPack(d: PackDescriptor): AttentionKernel {
 const MAX_SHARED = 232448;
 
 /** Dynamic shared memory of the attention kernel: Q, the K and V stages, barriers, alignment slack. */
-export function attentionSharedBytes(d: Pick<AttentionDescriptor, 'dp' | 'qk' | 'stages' | 'pv' | 'bn' | 'lsum' | 'kScale'>): { q: number; k: number; v: number; ks: number; total: number } {
+export function attentionSharedBytes(d: Pick<AttentionDescriptor, 'dp' | 'qk' | 'stages' | 'pv' | 'bn' | 'lsum' | 'kScale' | 'seqKv'>): { q: number; k: number; v: number; ks: number; total: number } {
   const rowBytes = codedQK(d.qk) ? 128 : d.dp * 2, bn = d.bn ?? 128;
   // V (bf16): a tile of DP rows of 64 keys per 64 keys, with 8 rows of ones after each (lsum 'mma').
   // kScale 'token': each K tile's scales (fp32) beside it.
   const q = 128 * rowBytes, k = bn * rowBytes, v = bn * d.dp * (codedPV(d.pv) ? 1 : 2) + (d.lsum === 'mma' ? (bn / 64) * 8 * 128 : 0), ks = d.kScale === 'token' ? bn * 4 : 0;
-  // qk='int8' with K's scales per block: Q's row factors parked after the barriers (64 pairs, 16-byte aligned).
-  const qf = d.qk === 'int8' && d.kScale !== 'token' ? 512 + 8 : 0;
-  return { q, k, v, ks, total: 1024 + q + d.stages * (k + v + ks) + (1 + 4 * d.stages) * 8 + qf };
+  // 8-bit Q/K with K's scales per block: after the barriers (16-byte aligned), Q's row factors (qk='int8': 64 pairs), then
+  // the head's K block scales.
+  const parked = codedQK(d.qk) && d.kScale !== 'token' ? 8 + (d.qk === 'int8' ? 512 : 0) + (padRows(d.seqKv) / 128) * 4 : 0;
+  return { q, k, v, ks, total: 1024 + q + d.stages * (k + v + ks) + (1 + 4 * d.stages) * 8 + parked };
 }
 
 /** Four floats to e4m3 (round to nearest even, saturated), byte i from the i-th argument. */
