@@ -176,7 +176,7 @@ export function int8Attention(policy: PrecisionPolicy, a: { causal: boolean; que
  * int8Attention holds and the mask allows FP8 P·V's (none, or a key mask); never causal attention. Within issue 6's
  * 3e-2 of fp32 where FP8 P·V is not (H100 80GB HBM3, bench/RESULTS.md "Session 29": Flux.2's node 2.2e-2 against
  * 5.1e-2), at 86-88% of FP8 P·V's speed (688-696 against 605-610 µs) and 11-13% faster than "int8" (bf16 P·V). Not the
- * default: the steps' attention would cost about a tenth more.
+ * default: the steps cost 3-7 ms (Flux.2) and 5 ms (Qwen-Image's CFG step) more (call S1).
  */
 export function int8PvAttention(policy: PrecisionPolicy, a: { causal: boolean; queries: number; keys: number; convolves: boolean; masked: boolean; maskShape?: readonly number[] }): boolean {
   return policy.attention === 'int8-pv' && !a.causal && (!a.masked || (!!a.maskShape && keyMaskShape(a.maskShape))) && int8Attention(policy, a);
