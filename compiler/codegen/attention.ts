@@ -145,8 +145,8 @@ export interface AttentionDescriptor {
   rescaleSlack?: number;
   /**
    * Keys per tile (default 128): 192 halves the per-key cost of the max, shuffles and rescaling
-   * (no causality, no per-query mask, a padded kv length that 192 divides). With pv='fp8' the tile
-   * is the semantics' (pvTile: P is rounded per tile).
+   * (no causality, no per-query mask, a padded kv length that 192 divides). With 8-bit P·V (pv 'fp8' or 'int8') the
+   * tile is the semantics' (pvTile: P is rounded per tile).
    */
   bn?: number;
   /**
@@ -182,7 +182,7 @@ export interface AttentionDescriptor {
   narrowLastTile?: boolean;
 }
 
-/** dc.AttentionQuantizeV: the pack's Vt (bf16) to Vt8 (e4m3) and Vs (a scale per head and channel). */
+/** dc.AttentionQuantizeV: the pack's Vt (bf16) to Vt8 (e4m3, or s8 with pv='int8') and Vs (a scale per head and channel). */
 export interface VQuantDescriptor {
   kind: 'attention-vquant';
   /** batch x kv heads, kv heads, padded kv length (a multiple of 128), padded head dim. */
@@ -389,6 +389,7 @@ export function attentionDescriptor(graph: Graph, node: Node): AttentionDescript
     ...(codedPV(node.attrs.pv as string | undefined) ? { pv: node.attrs.pv as 'fp8' | 'int8', pvAccumulate: 'direct' as const, lazyRescale: true } : {}),
   };
   if (codedPV(d.pv) && qk !== d.pv) fail(where, `pv='${d.pv}' with qk='${d.pv}'`, `qk='${qk}'`);
+  if (codedPV(d.pv) && d.kScale) fail(where, `pv='${d.pv}' with K's scales per block (its key tile is the semantics': pvTile)`, "kScale='token'");
   if (codedPV(d.pv) && mask && (mask.strides[1] || mask.strides[2])) fail(where, `pv='${d.pv}' with a key mask (broadcast over heads and queries)`, `mask strides [${mask.strides}] over (b, h, q, k)`);
   if (d.kScale && qk !== 'int8') fail(where, "kScale='token' with qk='int8'", `qk='${qk}'`);
   // A mask over every key (or causality) needs registers that the probabilities of the P·V in
@@ -673,7 +674,7 @@ export function renderPack(d: PackDescriptor): AttentionKernel {
 /** The most dynamic shared memory a CTA may have on the H100 (227 KB). */
 const MAX_SHARED = 232448;
 
-/** Dynamic shared memory of the attention kernel: Q, the K and V stages, barriers, alignment slack. */
+/** Dynamic shared memory of the attention kernel: Q, the K and V stages, barriers, the parked scales (8-bit Q·Kᵀ), alignment slack. */
 export function attentionSharedBytes(d: Pick<AttentionDescriptor, 'dp' | 'qk' | 'stages' | 'pv' | 'bn' | 'lsum' | 'kScale' | 'seqKv'>): { q: number; k: number; v: number; ks: number; total: number } {
   const rowBytes = codedQK(d.qk) ? 128 : d.dp * 2, bn = d.bn ?? 128;
   // V (bf16): a tile of DP rows of 64 keys per 64 keys, with 8 rows of ones after each (lsum 'mma').
@@ -748,9 +749,11 @@ export function renderAttention(d: AttentionDescriptor): AttentionKernel {
   if (bn !== 128 && (d.causal || (d.mask && !colMask) || skv % bn !== 0)) fail(where, 'key tiles of 192 with no causality or per-query mask, a kv length 192 divides', `${skv} keys${d.causal ? ', causal' : ''}`);
   if (pv8 && lsumMma) fail(where, 'MMA row sums with bf16 P·V', `pv='${d.pv}'`);
   if (pvInt && d.pvAccumulate !== 'direct') fail(where, "pv='int8' accumulated directly (its s32 sums)", `pvAccumulate '${d.pvAccumulate ?? 'split'}'`);
-  if (d.rescaleSlack !== undefined && (pv8 || !Number.isInteger(d.rescaleSlack) || d.rescaleSlack < 0 || d.rescaleSlack > 16)) fail(where, 'a rescale slack of 0-16 (log2 units) with bf16 P·V', `${d.rescaleSlack}${pv8 ? " with pv='fp8'" : ''}`);
+  // s32 sums of u8 P' · s8 V codes: at most 255 · 127 a key.
+  if (pvInt && skv > Math.floor(2 ** 31 / (255 * 127))) fail(where, `pv='int8' over at most ${Math.floor(2 ** 31 / (255 * 127))} keys (its s32 sums)`, `${skv} keys`);
+  if (d.rescaleSlack !== undefined && (pv8 || !Number.isInteger(d.rescaleSlack) || d.rescaleSlack < 0 || d.rescaleSlack > 16)) fail(where, 'a rescale slack of 0-16 (log2 units) with bf16 P·V', `${d.rescaleSlack}${pv8 ? ` with pv='${d.pv}'` : ''}`);
   if (d.kScale && bn !== 128) fail(where, "key tiles of 128 with kScale='token'", String(bn));
-  if (d.pBuffers === 2 && !((pv8 || bn === 128) && d.schedule === 'pingpong' && !d.causal)) fail(where, "two P arrays with pv='fp8' or 128-key tiles, in the full ping-pong, not causal", `pv='${d.pv ?? 'bf16'}', BN ${bn}, schedule '${d.schedule}'${d.causal ? ', causal' : ''}`);
+  if (d.pBuffers === 2 && !((pv8 || bn === 128) && d.schedule === 'pingpong' && !d.causal)) fail(where, 'two P arrays with 8-bit P·V or 128-key tiles, in the full ping-pong, not causal', `pv='${d.pv ?? 'bf16'}', BN ${bn}, schedule '${d.schedule}'${d.causal ? ', causal' : ''}`);
   const units = attentionUnits(d), kvTiles = skv / bn, pieces = d.tailPieces ?? lastWavePieces(d);
   const tailUnits = pieces ? units % H100_SMS : 0, fullUnits = units - tailUnits;
   if (pv8 && d.qk !== d.pv) fail(where, `pv='${d.pv}' with qk='${d.pv}'`, `qk='${d.qk}'`);

@@ -323,6 +323,7 @@ export function pvRecipe(node: Node, where: string): PvRecipe {
   if (pv !== 'bf16' && pv !== 'fp8' && pv !== 'int8') fail(where, "pv of 'bf16', 'fp8' or 'int8'", `'${pv}'`);
   const qk = attrString(node, 'qk', 'bf16');
   if (pv !== 'bf16' && qk !== pv) fail(where, `pv='${pv}' with qk='${pv}'`, `qk='${qk}'`);
+  if (pv !== 'bf16' && attrString(node, 'kScale', 'block') === 'token') fail(where, `pv='${pv}' with K's scales per block (the kernels take 8-bit P·V's key tiles, pvTile, only so)`, "kScale='token'");
   return pv;
 }
 /** Whether P·V runs on 8-bit codes (pv 'fp8' or 'int8'): V packed as Vt8 with channel scales. */
@@ -397,7 +398,8 @@ export const U8_P_LOG2 = Math.log2(255);
  * - pv='int8': m the running max rounded up to an integer (so that the kernel rescales its s32 sums by shifts);
  *   P' = 255 · 2^(x - m) in [0, 255], rounded to the nearest integer (ties to even), a u8 code.
  * Tile sums are carried to the final max by 2^(m_tile - m) (the kernel's shift floors its integer sums there, at most
- * one unit of P'·V's codes a rescale, which this leaves out). Overwrites `scores` with w such that out = Σ_t w_t·V_t.
+ * one unit of P'·V's codes a rescale, which this leaves out; a last-wave piece, compiler/codegen/attention.ts tailPieces,
+ * rounds against its own running max, which this leaves out too). Overwrites `scores` with w such that out = Σ_t w_t·V_t.
  */
 export function pvWeights(scores: Float64Array, n: number, tile: number, pv: 'fp8' | 'int8'): void {
   const p = new Float64Array(n), scaleTo = new Float64Array(Math.ceil(n / tile));

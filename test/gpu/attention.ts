@@ -197,7 +197,7 @@ interface Expected {
   name: string; outType: ElemType; elements: number; rows: number[][]; values: number[]; flops: number; fp8: boolean; timed: boolean; pv?: string; qk?: string;
   /** int8: the pack's codes and scales expected for the gathered rows (role, b, head, token), in gather order. */
   packRows?: { role: 'q' | 'k'; row: number[]; codes: number[]; scale: number }[];
-  /** pv='fp8': the expected Vs of the compared rows' kv heads (every padded channel). */
+  /** 8-bit P·V (pv 'fp8' or 'int8'): the expected Vs of the compared rows' kv heads (every padded channel). */
   vScales?: number[];
   /** fp8 cases: the same rows without the e4m3 rounding of Q and K (full-precision attention). */
   exact?: number[];

@@ -258,7 +258,7 @@ describe('precision policy overrides and errors', () => {
     expect(fp8Attention(defaultPolicy('nvfp4'), a(false, 4608, 4608))).toBe(false);
     expect(fp8Attention({ ...auto, attention: 'fp8' }, a(true, 16, 16))).toBe(true);
     expect(fp8Attention({ ...auto, attention: 'bf16' }, a(false, 4608, 4608))).toBe(false);
-    expect(() => loadPolicy(policyFile({ attention: 'fp16' }), 'fp8')).toThrow(/"attention" to be "auto", "bf16", "fp8", "fp8-qk" or "int8", found "fp16"/);
+    expect(() => loadPolicy(policyFile({ attention: 'fp16' }), 'fp8')).toThrow(/"attention" to be "auto", "bf16", "fp8", "fp8-qk", "int8" or "int8-pv", found "fp16"/);
   });
 
   it('a policy file: accumulation "fast" (default) or "fp32"; another value is an error naming it', () => {
