@@ -181,7 +181,7 @@ describe('fp8 P·V policy and kernels', () => {
     expect(oneP.source).toMatch(/uint32_t P\[P_REGS\];/);
     expect(oneP.source).not.toMatch(/P0\[/);
     expect(oneP.name).not.toBe(direct.name);
-    expect(() => renderAttention({ ...ad, pv: undefined, pvAccumulate: undefined, qk: 'fp8' })).toThrow(/two P arrays with pv='fp8' or 128-key tiles, in the full ping-pong, not causal, found pv='bf16', BN 192/);
+    expect(() => renderAttention({ ...ad, pv: undefined, pvAccumulate: undefined, qk: 'fp8' })).toThrow(/two P arrays with 8-bit P·V or 128-key tiles, in the full ping-pong, not causal, found pv='bf16', BN 192/);
     expect(() => renderAttention({ ...ad, schedule: 'serial' })).toThrow(/two P arrays.*schedule 'serial'/);
     expect(direct.name).not.toBe(k.name);
     expect(attentionSharedBytes(ad).v).toBe(192 * ad.dp);
