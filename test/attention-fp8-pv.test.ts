@@ -25,7 +25,7 @@ import { insertQuantize } from '../passes/quantize/insert.ts';
 import { defaultPolicy, fp8PvAttention, loadPolicy } from '../passes/quantize/policy.ts';
 import { tinyDir } from './helpers/fixtures.ts';
 import { AttentionReference } from './gpu/attention-reference.ts';
-import { expectBuildsWithoutSpills, ops, random, referenceOutput, relL2, throughViews } from './helpers/attention.ts';
+import { expectBuildsWithoutSpills, loweredOf, ops, random, referenceOutput, relL2, throughViews } from './helpers/attention.ts';
 import { policyFile } from './helpers/policy.ts';
 
 /** The fp8 pipeline up to lower-attention, every attention the policy would give FP8 P·V if it were
@@ -106,9 +106,7 @@ describe('fp8 P·V semantics', () => {
   it('lowers to pack + AttentionQuantizeV + packed attention, which compute FusedAttention pv=fp8 (not the qk-only result)', () => {
     const { before, after } = compileTiny('flux2');
     const fused = ops(before, 'FusedAttention').find((n) => n.attrs.pv === 'fp8')!;
-    const pack = ops(after, 'AttentionPack').find((n) => n.outputs[0].startsWith(`${fused.outputs[0]}/`))!;
-    const vq = ops(after, 'AttentionQuantizeV').find((n) => n.inputs[0] === pack.outputs[2])!;
-    const attn = ops(after, 'PackedAttention').find((n) => n.outputs[0] === fused.outputs[0])!;
+    const { pack, vq: vqNode, attn } = loweredOf(after, fused), vq = vqNode!;
     expect(attn.attrs.pv).toBe('fp8');
     expect(attn.inputs.slice(1)).toEqual([pack.outputs[0], pack.outputs[1], vq.outputs[0], pack.outputs[3], pack.outputs[4], vq.outputs[1]]);
     const inputs = fused.inputs.map((x, i) => (x ? random(before, x, 300 + i, 2) : undefined));
@@ -129,8 +127,8 @@ describe('fp8 P·V semantics', () => {
   it('the GPU test\'s reference (descriptors + AttentionReference) equals FusedAttention pv=fp8 on the same buffers', () => {
     const { before, after } = compileTiny('flux2');
     const fused = ops(before, 'FusedAttention').find((n) => n.attrs.pv === 'fp8')!;
-    const pd = packDescriptor(after, ops(after, 'AttentionPack').find((n) => n.outputs[0].startsWith(`${fused.outputs[0]}/`))!);
-    const ad = attentionDescriptor(after, ops(after, 'PackedAttention').find((n) => n.outputs[0] === fused.outputs[0])!);
+    const { pack, attn } = loweredOf(after, fused);
+    const pd = packDescriptor(after, pack), ad = attentionDescriptor(after, attn);
     expect([ad.qk, ad.pv, ad.pvAccumulate, ad.lazyRescale, ad.bn, ad.exp]).toEqual(['fp8', 'fp8', 'direct', true, 192, undefined]);
     const roots = new Map<string, Tensor>();
     pd.inputs.map((x) => x.value).forEach((r, i) => roots.set(r, random(after, r, 11 + i, 1.5)));

@@ -25,7 +25,7 @@ import { insertQuantize } from '../passes/quantize/insert.ts';
 import { defaultPolicy, int8Attention, int8PvAttention, loadPolicy } from '../passes/quantize/policy.ts';
 import { tinyDir } from './helpers/fixtures.ts';
 import { AttentionReference } from './gpu/attention-reference.ts';
-import { expectBuildsWithoutSpills, ops, random, referenceOutput, relL2, throughViews } from './helpers/attention.ts';
+import { expectBuildsWithoutSpills, loweredOf, ops, random, referenceOutput, relL2, throughViews } from './helpers/attention.ts';
 import { policyFile } from './helpers/policy.ts';
 
 /** The fp8 pipeline up to lower-attention, the tiny model's unmasked attention forced to `attrs` (too short for the
@@ -79,9 +79,7 @@ describe('int8 P·V semantics', () => {
   it('lowers to pack + s8 AttentionQuantizeV + packed attention, which compute FusedAttention pv=int8; closer to full precision than pv=fp8', () => {
     const { before, after } = compileTiny('flux2');
     const fused = ops(before, 'FusedAttention').find((n) => n.attrs.pv === 'int8')!;
-    const pack = ops(after, 'AttentionPack').find((n) => n.outputs[0].startsWith(`${fused.outputs[0]}/`))!;
-    const vq = ops(after, 'AttentionQuantizeV').find((n) => n.inputs[0] === pack.outputs[2])!;
-    const attn = ops(after, 'PackedAttention').find((n) => n.outputs[0] === fused.outputs[0])!;
+    const { pack, vq: vqNode, attn } = loweredOf(after, fused), vq = vqNode!;
     expect([vq.attrs.pv, attn.attrs.pv, attn.attrs.qk]).toEqual(['int8', 'int8', 'int8']);
     expect(attn.inputs.slice(1)).toEqual([pack.outputs[0], pack.outputs[1], vq.outputs[0], pack.outputs[3], pack.outputs[4], vq.outputs[1]]);
     const inputs = fused.inputs.map((x, i) => (x ? random(before, x, 300 + i, 2) : undefined));
@@ -103,8 +101,8 @@ describe('int8 P·V semantics', () => {
   it("the GPU test's reference (descriptors + AttentionReference) equals FusedAttention pv=int8 on the same buffers", () => {
     const { before, after } = compileTiny('flux2');
     const fused = ops(before, 'FusedAttention').find((n) => n.attrs.pv === 'int8')!;
-    const pd = packDescriptor(after, ops(after, 'AttentionPack').find((n) => n.outputs[0].startsWith(`${fused.outputs[0]}/`))!);
-    const ad = attentionDescriptor(after, ops(after, 'PackedAttention').find((n) => n.outputs[0] === fused.outputs[0])!);
+    const { pack, attn } = loweredOf(after, fused);
+    const pd = packDescriptor(after, pack), ad = attentionDescriptor(after, attn);
     expect([ad.qk, ad.pv, ad.pvAccumulate, ad.lazyRescale, ad.pBuffers]).toEqual(['int8', 'int8', 'direct', true, 2]);
     const roots = new Map<string, Tensor>();
     pd.inputs.map((x) => x.value).forEach((r, i) => roots.set(r, random(after, r, 11 + i, 1.5)));

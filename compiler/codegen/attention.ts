@@ -18,8 +18,8 @@ import { fail } from '../errors.ts';
 import type { DType } from '../ir/dtype.ts';
 import { type Graph, type Node, producers } from '../ir/graph.ts';
 import { inlineConstantAll } from '../onnx/constants.ts';
-import { U8_P_LOG2, attentionInput, codedPV, codedQK, pvTile } from '../ops/fused.ts';
-import { PACK_ROWS, packedHeadDim, padRows } from '../ops/packed-attention.ts';
+import { U8_P_LOG2, attentionInput, codedPV, codedQK, pvRecipe, pvTile } from '../ops/fused.ts';
+import { PACK_ROWS, packedHeadDim, padRows, vquantPv } from '../ops/packed-attention.ts';
 import { ROOT } from '../paths.ts';
 import { type StridedView, resolveView } from './views.ts';
 import type { Deferred } from './dequant.ts';
@@ -375,6 +375,7 @@ export function attentionDescriptor(graph: Graph, node: Node): AttentionDescript
   const [batch, heads, kvHeads] = [q[0], q[1], k[1]];
   const seqQ = node.attrs.seqQ as number, seqKv = node.attrs.seqKv as number, headDim = node.attrs.headDim as number;
   const mask = node.inputs[0] ? maskWindow(graph, node.inputs[0], where) : undefined;
+  const pv = pvRecipe(node, where);  // checked: 8-bit P·V with its Q·Kᵀ, K's scales per block
   const d: AttentionDescriptor = {
     kind: 'attention', batch, heads, kvHeads, seqQ, seqKv, headDim, dp: packedHeadDim(headDim, qk), qk, ...(node.attrs.kScale === 'token' ? { kScale: 'token' as const } : {}),
     scale: node.attrs.scale as number, causal: node.attrs.causal === 1,
@@ -386,10 +387,8 @@ export function attentionDescriptor(graph: Graph, node: Node): AttentionDescript
     // (the FP8 accumulator's shorter mantissa does not show); the lazy rescale alone gains nothing
     // with bf16 P·V (753 against 751 µs), so only this path takes it.
     // The integer P·V ('int8') takes the same (its s32 sums rescale by shifts, only in tiles that move a max).
-    ...(codedPV(node.attrs.pv as string | undefined) ? { pv: node.attrs.pv as 'fp8' | 'int8', pvAccumulate: 'direct' as const, lazyRescale: true } : {}),
+    ...(codedPV(pv) ? { pv, pvAccumulate: 'direct' as const, lazyRescale: true } : {}),
   };
-  if (codedPV(d.pv) && qk !== d.pv) fail(where, `pv='${d.pv}' with qk='${d.pv}'`, `qk='${qk}'`);
-  if (codedPV(d.pv) && d.kScale) fail(where, `pv='${d.pv}' with K's scales per block (its key tile is the semantics': pvTile)`, "kScale='token'");
   if (codedPV(d.pv) && mask && (mask.strides[1] || mask.strides[2])) fail(where, `pv='${d.pv}' with a key mask (broadcast over heads and queries)`, `mask strides [${mask.strides}] over (b, h, q, k)`);
   if (d.kScale && qk !== 'int8') fail(where, "kScale='token' with qk='int8'", `qk='${qk}'`);
   // A mask over every key (or causality) needs registers that the probabilities of the P·V in
@@ -737,11 +736,14 @@ export function treeLines(op: (x: string, y: string) => string, a: string, from:
 }
 const fmax = (x: string, y: string) => `fmaxf(${x}, ${y})`;
 
+/** The integer P·V's key count bound: s32 sums of u8 P' · s8 V codes add at most 255 · 127 a key. */
+const INT8_PV_MAX_KEYS = Math.floor(2 ** 31 / (255 * 127));
+
 export function renderAttention(d: AttentionDescriptor): AttentionKernel {
   const structure = { ...d, inputs: d.inputs.length, output: 0, mask: d.mask && { ...d.mask, value: 0 } };
   const name = kernelName('attn', structure, 'attention.cu.njk');
   const where = `PackedAttention kernel ${name}`;
-  const fp8 = codedQK(d.qk), int8 = d.qk === 'int8', pv8 = codedPV(d.pv), pvInt = d.pv === 'int8';
+  const fp8 = codedQK(d.qk), int8 = d.qk === 'int8', pv8 = codedPV(d.pv), pvInt = d.pv === 'int8', split = pv8 && d.pvAccumulate !== 'direct';
   const sq = padRows(d.seqQ), skv = padRows(d.seqKv);
   const bn = d.bn ?? 128, lsumMma = d.lsum === 'mma';
   const colMask = !!d.mask && d.mask.strides[2] === 0 && !d.causal;
@@ -749,8 +751,7 @@ export function renderAttention(d: AttentionDescriptor): AttentionKernel {
   if (bn !== 128 && (d.causal || (d.mask && !colMask) || skv % bn !== 0)) fail(where, 'key tiles of 192 with no causality or per-query mask, a kv length 192 divides', `${skv} keys${d.causal ? ', causal' : ''}`);
   if (pv8 && lsumMma) fail(where, 'MMA row sums with bf16 P·V', `pv='${d.pv}'`);
   if (pvInt && d.pvAccumulate !== 'direct') fail(where, "pv='int8' accumulated directly (its s32 sums)", `pvAccumulate '${d.pvAccumulate ?? 'split'}'`);
-  // s32 sums of u8 P' · s8 V codes: at most 255 · 127 a key.
-  if (pvInt && skv > Math.floor(2 ** 31 / (255 * 127))) fail(where, `pv='int8' over at most ${Math.floor(2 ** 31 / (255 * 127))} keys (its s32 sums)`, `${skv} keys`);
+  if (pvInt && skv > INT8_PV_MAX_KEYS) fail(where, `pv='int8' over at most ${INT8_PV_MAX_KEYS} keys (its s32 sums)`, `${skv} keys`);
   if (d.rescaleSlack !== undefined && (pv8 || !Number.isInteger(d.rescaleSlack) || d.rescaleSlack < 0 || d.rescaleSlack > 16)) fail(where, 'a rescale slack of 0-16 (log2 units) with bf16 P·V', `${d.rescaleSlack}${pv8 ? ` with pv='${d.pv}'` : ''}`);
   if (d.kScale && bn !== 128) fail(where, "key tiles of 128 with kScale='token'", String(bn));
   if (d.pBuffers === 2 && !((pv8 || bn === 128) && d.schedule === 'pingpong' && !d.causal)) fail(where, 'two P arrays with 8-bit P·V or 128-key tiles, in the full ping-pong, not causal', `pv='${d.pv ?? 'bf16'}', BN ${bn}, schedule '${d.schedule}'${d.causal ? ', causal' : ''}`);
@@ -801,7 +802,7 @@ export function renderAttention(d: AttentionDescriptor): AttentionKernel {
     bn, colMask, prescaled: (!!d.mask || d.causal) && !colMask, scaleSplit: fp8 && bn === 192, polyEvery: d.exp === 'poly' ? (d.polyEvery ?? 4) : 0, regionMax, mxRow0: overRegions('r0'), mxRow1: overRegions('r1'), sumTree, lsumMma, kBlocks128: skv / 128,
     qHeadBytes: fp8 ? sq * 128 : sq * d.dp * 2, kHeadBytes: fp8 ? skv * 128 : skv * d.dp * 2, vHeadBytes: skv * d.dp * (pv8 ? 1 : 2),
     qBlocks: fp8 ? 1 : d.dp / 64, kBlocks: fp8 ? 1 : d.dp / 64, vBlocks: bn / 64, vRowBytes: pv8 ? 64 : 128,
-    pv8, pvInt, pLog2: U8_P_LOG2.toPrecision(9), pack8: pvInt ? 'dca_pack_b8x4' : 'dca_pack_e4m3x4', oAcc: pv8 && d.pvAccumulate !== 'direct' ? 'Ot' : pvInt ? 'Oi' : 'O', split: pv8 && d.pvAccumulate !== 'direct', lazyRescale: !!d.lazyRescale, rescaleSlack: d.rescaleSlack ?? 0, qBlockBytes: sq * 128, kBlockBytes: skv * 128,
+    pv8, pvInt, pLog2: U8_P_LOG2.toPrecision(9), pack8: pvInt ? 'dca_pack_b8x4' : 'dca_pack_e4m3x4', oAcc: split ? 'Ot' : pvInt ? 'Oi' : 'O', split, lazyRescale: !!d.lazyRescale, rescaleSlack: d.rescaleSlack ?? 0, qBlockBytes: sq * 128, kBlockBytes: skv * 128,
     narrowLast: lastKeys < bn, lastKeys, lastWgmmaS: wgLast.name, lastRegionMax, lastMxRow0: lastMxRow('r0', 0), lastMxRow1: lastMxRow('r1', 1), lastSumTree,
     kSteps: fp8 ? 4 : d.dp / 16, wgmmaS: wgS.name, wgmmaPV: wgPV.name, mmaS: int8 ? 'dca_mma_s8' : fp8 ? 'dca_mma_e4m3' : 'dca_mma_bf16',
     scaleLog2: (d.scale * Math.LOG2E).toPrecision(9), outType: d.outType, outRow, schedule: d.schedule.startsWith('pingpong') ? 'pingpong' : d.schedule, stages: d.stages, pvInFlight: d.schedule === 'pingpong' ? 1 : 0,
@@ -818,7 +819,7 @@ export function vquantDescriptor(graph: Graph, node: Node): VQuantDescriptor {
   const shape = typeOf(graph, node.inputs[0]).shape;
   if (shape.length !== 5 || shape[4] !== 64) fail(where, 'a packed Vt [B, Hkv, S/64, DP, 64]', `[${shape}]`);
   const mask = node.inputs[1] ? keyMaskWindow(graph, node.inputs[1], (node.attrs.seqKv as number | undefined) ?? fail(where, 'the seqKv attribute with a mask', 'none'), where) : undefined;
-  return { kind: 'attention-vquant', heads: shape[0] * shape[1], kvHeads: shape[1], seqKvPad: shape[2] * 64, dp: shape[3], pv: node.attrs.pv === 'int8' ? 'int8' : 'fp8', input: node.inputs[0], ...(mask ? { mask } : {}), outputs: node.outputs.slice() };
+  return { kind: 'attention-vquant', heads: shape[0] * shape[1], kvHeads: shape[1], seqKvPad: shape[2] * 64, dp: shape[3], pv: vquantPv(node, where), input: node.inputs[0], ...(mask ? { mask } : {}), outputs: node.outputs.slice() };
 }
 
 /**

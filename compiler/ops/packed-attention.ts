@@ -199,7 +199,7 @@ const attentionQuantizeV: OpDef = {
 };
 
 /** AttentionQuantizeV's code: pv 'fp8' (e4m3, the default) or 'int8' (s8). */
-function vquantPv(node: Node, where: string): 'fp8' | 'int8' {
+export function vquantPv(node: Node, where: string): 'fp8' | 'int8' {
   const pv = attrString(node, 'pv', 'fp8');
   if (pv !== 'fp8' && pv !== 'int8') fail(where, "pv of 'fp8' or 'int8'", `'${pv}'`);
   return pv;

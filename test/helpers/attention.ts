@@ -1,6 +1,7 @@
 /**
  * Shared by the attention tests (test/codegen-attention.test.ts, test/attention-fp8-pv.test.ts,
- * test/attention-int8.test.ts): the dc ops of a graph by name, relative L2 error, seeded tensors for
+ * test/attention-int8.test.ts, test/attention-int8-pv.test.ts): the dc ops of a graph by name, an attention's lowered
+ * nodes, relative L2 error, seeded tensors for
  * a value's type (the generator of test/gpu/attention-data.ts, so CPU and GPU cases draw the same
  * inputs), values computed from given roots through the nodes in between (reference executor), the
  * GPU reference's whole output in the executor's layout, and a build of rendered kernels for both
@@ -13,7 +14,7 @@ import { expect } from 'vitest';
 import { buildKernels } from '../../compiler/build/index.ts';
 import type { AttentionDescriptor } from '../../compiler/codegen/attention.ts';
 import { type RenderedKernel, renderUnit } from '../../compiler/codegen/render.ts';
-import type { Graph } from '../../compiler/ir/graph.ts';
+import type { Graph, Node } from '../../compiler/ir/graph.ts';
 import { Tensor } from '../../compiler/ir/tensor.ts';
 import { loadConstant } from '../../compiler/onnx/constants.ts';
 import { roundTo } from '../../compiler/ops/elementwise.ts';
@@ -22,6 +23,14 @@ import { uniform } from '../gpu/attention-data.ts';
 import type { AttentionReference } from '../gpu/attention-reference.ts';
 
 export const ops = (g: Graph, op: string) => g.nodes.filter((n) => n.domain === 'dc' && n.op === op);
+
+/** What lower-attention made of FusedAttention `fused` in `after`: its pack, its V quantization (8-bit P·V; else undefined), its packed attention. */
+export function loweredOf(after: Graph, fused: Node): { pack: Node; vq: Node | undefined; attn: Node } {
+  const pack = ops(after, 'AttentionPack').find((n) => n.outputs[0].startsWith(`${fused.outputs[0]}/`))!;
+  const vq = ops(after, 'AttentionQuantizeV').find((n) => n.inputs[0] === pack.outputs[2]);
+  const attn = ops(after, 'PackedAttention').find((n) => n.outputs[0] === fused.outputs[0])!;
+  return { pack, vq, attn };
+}
 
 export const relL2 = (a: ArrayLike<number>, b: ArrayLike<number>) => {
   let num = 0, den = 0;
