@@ -87,6 +87,26 @@ __device__ __forceinline__ uint32_t dca_pack_b8x4(float a, float b, float c, flo
   return __byte_perm(__byte_perm(ua, ub, 0x0040), __byte_perm(uc, ud, 0x0040), 0x5410);
 }
 
+// pv='int8': P' (in [0, 255.5)) as f16 pairs. dca_f16x2: two floats to a pair, lo in the low half (cvt.rn.f16x2.f32);
+// dca_hadd2: pairs added (add.rn.f16x2: the row sums' tree); dca_f16x2_sum: a pair's halves summed in fp32;
+// dca_pack_u8x4_f16: four u8 codes from two pairs, byte i from the i-th value (lo of ab, hi of ab, lo of cd, hi of cd):
+// 1024 + x in f16 rounds to 1024 + round(x) (ties to even), the integer in each half's low byte, then one byte permute.
+__device__ __forceinline__ uint32_t dca_f16x2(float lo, float hi) {
+  const __half2 v = __floats2half2_rn(lo, hi);
+  return *reinterpret_cast<const uint32_t*>(&v);
+}
+__device__ __forceinline__ uint32_t dca_hadd2(uint32_t a, uint32_t b) {
+  const __half2 d = __hadd2(*reinterpret_cast<const __half2*>(&a), *reinterpret_cast<const __half2*>(&b));
+  return *reinterpret_cast<const uint32_t*>(&d);
+}
+__device__ __forceinline__ float dca_f16x2_sum(uint32_t h) {
+  const __half2 v = *reinterpret_cast<const __half2*>(&h);
+  return __low2float(v) + __high2float(v);
+}
+__device__ __forceinline__ uint32_t dca_pack_u8x4_f16(uint32_t ab, uint32_t cd) {
+  return __byte_perm(dca_hadd2(ab, 0x64006400u), dca_hadd2(cd, 0x64006400u), 0x6420);
+}
+
 // An s32 MMA sum to fp32 (cvt.rn.f32.s32, I2FP on sm_90; exact below 2^24). Inline assembly rather
 // than __int2float_rn: with the intrinsic ptxas spilled the masked ping-pong int8 kernel (Qwen-Image).
 __device__ __forceinline__ float dca_s32_f32(uint32_t s) {

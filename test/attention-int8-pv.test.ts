@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { attentionDescriptor, packDescriptor, renderAttention, renderVQuant, vquantDescriptor } from '../compiler/codegen/attention.ts';
 import { FULL_MODELS, fullModelPath } from '../compiler/full-models.ts';
-import { roundToBf16 } from '../compiler/ir/dtype.ts';
+import { roundToBf16, roundToF16 } from '../compiler/ir/dtype.ts';
 import type { Graph, Node } from '../compiler/ir/graph.ts';
 import { inferTypes } from '../compiler/ir/infer.ts';
 import { specialise } from '../compiler/ir/specialise.ts';
@@ -41,12 +41,13 @@ const withAttrs = (n: Node, attrs: Node['attrs']): Node => ({ ...n, attrs: { ...
 const run = (n: Node, inputs: (Tensor | undefined)[]) => (lookupOp(n)!.exec(inputs, n)[0] as Tensor).toFloat32();
 
 describe('int8 P·V semantics', () => {
-  it('P weights: u8 codes of 255·2^(x - m) with m the running max rounded up to an integer, carried to the final m by powers of two, over the unrounded sum', () => {
+  it('P weights: u8 codes of 255·2^(x - m) with m the running max rounded up to an integer, carried to the final m by powers of two, coded and summed from their f16 values', () => {
     // Two tiles of 4 keys (log2 units x = score·log2e). Tile 0's max 1.3 sets m = 2; tile 1's 3.5 moves it to 4.
     const x = [1.3, 0.2, -1, 0.9, 3.5, 2, -3, 0];
     const scores = Float64Array.from(x, (v) => v / Math.LOG2E);
     pvWeights(scores, 8, 4, 'int8');
-    const p = x.map((v, t) => 255 * 2 ** (v - (t < 4 ? 2 : 4)));
+    // P' rounded to f16 first (the kernel's pairs): l adds those, and the codes round them.
+    const p = x.map((v, t) => roundToF16(255 * 2 ** (v - (t < 4 ? 2 : 4))));
     const l = p.slice(0, 4).reduce((a, b) => a + b) / 4 + p.slice(4).reduce((a, b) => a + b);
     const want = p.map((v, t) => (rne(v) * (t < 4 ? 1 / 4 : 1)) / l);
     want.forEach((w, t) => expect(scores[t], `key ${t}`).toBeCloseTo(w, 12));
@@ -165,7 +166,9 @@ describe('int8 P·V policy and kernels', () => {
       expect(k.source).toMatch(/mma\.sync\.aligned\.m16n8k32\.row\.col\.s32\.u8\.s8\.s32/);
       expect(k.source).toMatch(/Oi\[i\] = \(uint32_t\)\(\(int\)Oi\[i\] >> sh0\)/);
       expect(k.source).toMatch(/fmaxf\(m0, ceilf\(mx0\)\)/);
-      expect(k.source).toMatch(/P0\[4 \* kk\] = dca_pack_b8x4\(/);
+      expect(k.source).toMatch(/c\[4 \* kk\] = dca_pack_u8x4_f16\(h0\[0\], h0\[1\]\)/);
+      expect(k.source).toMatch(/P0\[i\] = __float_as_uint\(S\[i\]\)/);
+      expect(k.source).toMatch(/q0\[0\] = dca_hadd2\(q0\[0\], q0\[\d+\]\)/);
       expect(k.source).toMatch(/O\[i\] = dca_s32_f32\(Oi\[i\]\)/);
       expect(k.source).not.toMatch(/wgmma[^"\n]*e4m3|dca_pack_e4m3x4\(/);
     }

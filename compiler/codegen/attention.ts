@@ -770,13 +770,16 @@ export function renderAttention(d: AttentionDescriptor): AttentionKernel {
   // Row maxima: per 64-key region (r[8k]), then over the regions; row sums: over every column group.
   const regionMax = indent(Array.from({ length: bn / 64 }, (_, k) => [...treeLines(fmax, 'r0', 8 * k, 8), ...treeLines(fmax, 'r1', 8 * k, 8)]).flat());
   const overRegions = (r: string) => Array.from({ length: bn / 64 }, (_, k) => `${r}[${8 * k}]`).reduce((x, y) => fmax(x, y));
-  const sumTree = indent([...treeLines((x, y) => `${x} + ${y}`, 'q0', 0, bn / 8), ...treeLines((x, y) => `${x} + ${y}`, 'q1', 0, bn / 8)]);
+  const add = (x: string, y: string) => `${x} + ${y}`, hadd = (x: string, y: string) => `dca_hadd2(${x}, ${y})`;
+  const sumTree = indent([...treeLines(add, 'q0', 0, bn / 8), ...treeLines(add, 'q1', 0, bn / 8)]);
+  // pv='int8': its four running f16 pair sums a row.
+  const pvSumTree = indent([...treeLines(hadd, 'q0', 0, 4), ...treeLines(hadd, 'q1', 0, 4)]);
   // The narrow last tile's: regions of 64 keys, the last one partial; with 192-key tiles each region's maximum times its
   // K block's factor (the tile's parity is static there: regions lie wholly in one block).
   const lastGroups = lastKeys / 8, lastRegions = Array.from({ length: Math.ceil(lastGroups / 8) }, (_, k) => k);
   const lastRegionMax = indent(lastRegions.flatMap((k) => [...treeLines(fmax, 'r0', 8 * k, Math.min(8, lastGroups - 8 * k)), ...treeLines(fmax, 'r1', 8 * k, Math.min(8, lastGroups - 8 * k))]));
   const lastMxRow = (r: string, row: number) => lastRegions.map((k) => (fp8 && bn === 192 ? `${r}[${8 * k}] * CR(${8 * k}, ${row})` : `${r}[${8 * k}]`)).reduce((x, y) => fmax(x, y));
-  const lastSumTree = indent([...treeLines((x, y) => `${x} + ${y}`, 'q0', 0, lastGroups), ...treeLines((x, y) => `${x} + ${y}`, 'q1', 0, lastGroups)]);
+  const lastSumTree = indent([...treeLines(add, 'q0', 0, lastGroups), ...treeLines(add, 'q1', 0, lastGroups)]);
   const packed = fp8 ? 'uint8_t' : '__nv_bfloat16';
   const params = [
     ...(d.mask ? [`const ${d.mask.type}* __restrict__ mask`] : []),
@@ -802,14 +805,17 @@ export function renderAttention(d: AttentionDescriptor): AttentionKernel {
     bn, colMask, prescaled: (!!d.mask || d.causal) && !colMask, scaleSplit: fp8 && bn === 192, polyEvery: d.exp === 'poly' ? (d.polyEvery ?? 4) : 0, regionMax, mxRow0: overRegions('r0'), mxRow1: overRegions('r1'), sumTree, lsumMma, kBlocks128: skv / 128,
     qHeadBytes: fp8 ? sq * 128 : sq * d.dp * 2, kHeadBytes: fp8 ? skv * 128 : skv * d.dp * 2, vHeadBytes: skv * d.dp * (pv8 ? 1 : 2),
     qBlocks: fp8 ? 1 : d.dp / 64, kBlocks: fp8 ? 1 : d.dp / 64, vBlocks: bn / 64, vRowBytes: pv8 ? 64 : 128,
-    pv8, pvInt, pLog2: U8_P_LOG2.toPrecision(9), pack8: pvInt ? 'dca_pack_b8x4' : 'dca_pack_e4m3x4', oAcc: split ? 'Ot' : pvInt ? 'Oi' : 'O', split, lazyRescale: !!d.lazyRescale, rescaleSlack: d.rescaleSlack ?? 0, qBlockBytes: sq * 128, kBlockBytes: skv * 128,
-    narrowLast: lastKeys < bn, lastKeys, lastWgmmaS: wgLast.name, lastRegionMax, lastMxRow0: lastMxRow('r0', 0), lastMxRow1: lastMxRow('r1', 1), lastSumTree,
+    pv8, pvInt, pLog2: U8_P_LOG2.toPrecision(9), oAcc: split ? 'Ot' : pvInt ? 'Oi' : 'O', split, lazyRescale: !!d.lazyRescale, rescaleSlack: d.rescaleSlack ?? 0, qBlockBytes: sq * 128, kBlockBytes: skv * 128,
+    narrowLast: lastKeys < bn, lastKeys, lastWgmmaS: wgLast.name, lastRegionMax, lastMxRow0: lastMxRow('r0', 0), lastMxRow1: lastMxRow('r1', 1), lastSumTree, pvSumTree,
     kSteps: fp8 ? 4 : d.dp / 16, wgmmaS: wgS.name, wgmmaPV: wgPV.name, mmaS: int8 ? 'dca_mma_s8' : fp8 ? 'dca_mma_e4m3' : 'dca_mma_bf16',
     scaleLog2: (d.scale * Math.LOG2E).toPrecision(9), outType: d.outType, outRow, schedule: d.schedule.startsWith('pingpong') ? 'pingpong' : d.schedule, stages: d.stages, pvInFlight: d.schedule === 'pingpong' ? 1 : 0,
     maskUsesRow: !!d.mask && d.mask.strides[2] !== 0, pBuffers: d.pBuffers ?? 1,
   })].join('\n');
   return {
-    name, source, hot: true, grid: fullUnits + tailUnits * pieces, block: 384, sharedBytes: smem.total,
+    // Not hot with at most two key tiles: no loop (its turns peeled), ptxas allocates one straight line, and the shapes
+    // that reach it are tiny (the masked integer P·V over two 192-key tiles spills 8 bytes there: bench/RESULTS.md
+    // "Session 30"); a kernel with a loop must not spill.
+    name, source, hot: kvTiles > 2, grid: fullUnits + tailUnits * pieces, block: 384, sharedBytes: smem.total,
     args: [...(d.mask ? [d.mask.value] : []), ...d.inputs, d.output],
   };
 }

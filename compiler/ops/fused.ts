@@ -34,7 +34,7 @@
 import { fail } from '../errors.ts';
 import type { Node } from '../ir/graph.ts';
 import type { Tensor } from '../ir/tensor.ts';
-import { type DType, dtypeFromOnnx, roundToBf16 } from '../ir/dtype.ts';
+import { type DType, dtypeFromOnnx, roundToBf16, roundToF16 } from '../ir/dtype.ts';
 import { E4M3_MAX, amaxScale, fp8Reciprocal, fp8Scale, rne, roundE4M3, roundE4M3Scaled } from '../quant/formats.ts';
 import { roundTo } from './elementwise.ts';
 import {
@@ -393,10 +393,11 @@ export const U8_P_LOG2 = Math.log2(255);
 
 /**
  * The weights of one row's 8-bit P·V as the kernel forms them. Scores (natural units, -inf where masked) are taken in
- * tiles of `tile` keys with a running max m (log2 units); the row sum l adds the unrounded P', the product its code:
+ * tiles of `tile` keys with a running max m (log2 units); the row sum l adds P' before its coding, the product its code:
  * - pv='fp8': m the running max; P' = 2^(x - m + 8), rounded to e4m3.
  * - pv='int8': m the running max rounded up to an integer (so that the kernel rescales its s32 sums by shifts);
- *   P' = 255 · 2^(x - m) in [0, 255], rounded to the nearest integer (ties to even), a u8 code.
+ *   P' = 255 · 2^(x - m) in [0, 255], rounded to f16 (the kernel's pairs, which l adds; its f16 tree's rounding is left
+ *   out), then to the nearest integer (ties to even), a u8 code.
  * Tile sums are carried to the final max by 2^(m_tile - m) (the kernel's shift floors its integer sums there, at most
  * one unit of P'·V's codes a rescale, which this leaves out; a last-wave piece, compiler/codegen/attention.ts tailPieces,
  * rounds against its own running max, which this leaves out too). Overwrites `scores` with w such that out = Σ_t w_t·V_t.
@@ -416,7 +417,7 @@ export function pvWeights(scores: Float64Array, n: number, tile: number, pv: 'fp
     m = mn;
     let sum = 0;
     for (let t = t0; t < t1; t++) {
-      const x = u8 ? 255 * 2 ** (scores[t] * Math.LOG2E - base) : 2 ** (scores[t] * Math.LOG2E - base + 8);
+      const x = u8 ? roundToF16(255 * 2 ** (scores[t] * Math.LOG2E - base)) : 2 ** (scores[t] * Math.LOG2E - base + 8);
       sum += x;
       p[t] = u8 ? rne(x) : roundE4M3(x);
     }
