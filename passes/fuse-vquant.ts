@@ -1,13 +1,13 @@
 /**
- * fuse-vquant: the FP8 attention's V quantization moves into the V projection's GEMM and the pack.
+ * fuse-vquant: the 8-bit attention's V quantization moves into the V projection's GEMM and the pack.
  *
  *   y_i = QLinear(x_i, ..)                                   the GEMMs whose columns hold V's segments
- *   Qp, Kp, Vt, Qs, Ks = AttentionPack('', segments..)
- *   Vt8, Vs = AttentionQuantizeV(Vt[, mask]){seqKv}
+ *   Qp, Kp, Vt, Qs, Ks = AttentionPack('', segments..){qk}
+ *   Vt8, Vs = AttentionQuantizeV(Vt[, mask]){seqKv, pv}      pv = qk: 'fp8' (e4m3 V) or 'int8' (s8 V, the integer P·V)
  *     =>  y_i, a_i = QLinear(x_i, .., [mask]){amax: [start, H·D][, maskKeys, seqKv, maskOffset]}
- *         Qp, Kp, Vt8, Qs, Ks, Vs = AttentionPack(mask or '', segments.., a_0, a_1, ..){vquant: 1}
+ *         Qp, Kp, Vt8, Qs, Ks, Vs = AttentionPack(mask or '', segments.., a_0, a_1, ..){vquant: 1[, pv: 'int8']}
  *
- * Why: V's e4m3 scales are per (batch, kv head, channel) over every key, so the pack could not code
+ * Why: V's e4m3 (s8) scales are per (batch, kv head, channel) over every key, so the pack could not code
  * V as it wrote it: it wrote V in bf16 and a second launch read it back, reduced the channels' amax
  * and wrote the codes (Flux.2: 48 µs a node, 56 nodes, on an H100 80GB HBM3; bench/RESULTS.md "Session 18"/"Session 19").
  * The GEMM that makes V holds every value of it in its epilogue: it reduces each column's amax there
@@ -30,6 +30,7 @@ import { resolveView } from '../compiler/codegen/views.ts';
 import type { Graph, Node } from '../compiler/ir/graph.ts';
 import { consumers, producers } from '../compiler/ir/graph.ts';
 import { attentionInput } from '../compiler/ops/fused.ts';
+import { vquantPv } from '../compiler/ops/packed-attention.ts';
 import { gluWindow } from '../compiler/ops/quant.ts';
 import { gemmOf } from './fuse-gemm-residual.ts';
 import { toposort } from './fuse-elementwise.ts';
@@ -115,7 +116,8 @@ export const makeFuseVQuant = (options: { minTiles: number }): Pass => ({
       if (vq.domain !== 'dc' || vq.op !== 'AttentionQuantizeV') return;
       const packAt = made.get(vq.inputs[0]);
       const pack = packAt === undefined ? undefined : graph.nodes[packAt];
-      if (!pack || pack.op !== 'AttentionPack' || pack.attrs.qk !== 'fp8' || pack.attrs.vquant || pack.outputs[2] !== vq.inputs[0] || users.get(vq.inputs[0])?.length !== 1 || outputs.has(vq.inputs[0]) || replaced.has(packAt!)) return;
+      const pv = vquantPv(vq, `AttentionQuantizeV -> ${vq.outputs[0]}`);
+      if (!pack || pack.op !== 'AttentionPack' || pack.attrs.qk !== pv || pack.attrs.vquant || pack.outputs[2] !== vq.inputs[0] || users.get(vq.inputs[0])?.length !== 1 || outputs.has(vq.inputs[0]) || replaced.has(packAt!)) return;
       const segments = pack.attrs.segments as number;
       const list: Segment[] = [];
       let key0 = 0;
@@ -145,7 +147,7 @@ export const makeFuseVQuant = (options: { minTiles: number }): Pass => ({
         ...pack,
         inputs: [mask, ...pack.inputs.slice(1), ...amax],
         outputs: [pack.outputs[0], pack.outputs[1], vq.outputs[0], pack.outputs[3], pack.outputs[4], vq.outputs[1]],
-        attrs: { ...pack.attrs, vquant: 1 },
+        attrs: { ...pack.attrs, vquant: 1, ...(pv === 'int8' ? { pv } : {}) },
       });
       replaced.set(i, null);
     });

@@ -97,7 +97,7 @@ export interface PackDescriptor {
    * the parameters `amax` (one a segment, fp32 [B, Hkv·D]); `mask`, the attention's key mask (a window
    * over (b, h, q, k), h and q broadcast) whose dropped keys V holds as 0.
    */
-  vquant?: { amax: number[]; mask?: { param: number; window: MaskWindow } };
+  vquant?: { amax: number[]; pv: 'fp8' | 'int8'; mask?: { param: number; window: MaskWindow } };
 }
 
 export interface AttentionDescriptor {
@@ -269,7 +269,7 @@ export function packDescriptor(graph: Graph, node: Node, deferred?: ReadonlyMap<
   if (node.attrs.vquant) {
     const amax = Array.from({ length: segments }, (_, s) => paramOf(node.inputs[1 + 7 * segments + s]));
     const window = node.inputs[0] ? keyMaskWindow(graph, node.inputs[0], starts.k, where) : undefined;
-    vquant = { amax, ...(window && window.keys > 0 ? { mask: { param: paramOf(window.value), window } } : {}) };
+    vquant = { amax, pv: vquantPv(node, where), ...(window && window.keys > 0 ? { mask: { param: paramOf(window.value), window } } : {}) };
   }
   const stage = codedQK(qk) && list.every((s) => stageable(inputs[s.x.param].type, s.x));
   const seqQ = starts.q, seqKv = starts.k;
@@ -643,7 +643,7 @@ export function renderPack(d: PackDescriptor): AttentionKernel {
     }
     : undefined;
   const vq = d.vquant;
-  if (vq && (d.qk !== 'fp8' || d.persist || d.group !== 1 || d.threads < d.dp || vq.amax.length !== d.segments.length / 3 || vq.amax.some((a) => d.inputs[a]?.type !== 'float'))) fail(where, "vquant with qk='fp8', a CTA per item of one role-head, a thread a channel, a float amax a segment", JSON.stringify({ qk: d.qk, persist: d.persist, group: d.group, amax: vq.amax.map((a) => d.inputs[a]?.type) }));
+  if (vq && (d.qk !== vq.pv || d.persist || d.group !== 1 || d.threads < d.dp || vq.amax.length !== d.segments.length / 3 || vq.amax.some((a) => d.inputs[a]?.type !== 'float'))) fail(where, "vquant with qk='fp8' (pv='fp8') or qk='int8' (pv='int8'), a CTA per item of one role-head, a thread a channel, a float amax a segment", JSON.stringify({ qk: d.qk, pv: vq.pv, persist: d.persist, group: d.group, amax: vq.amax.map((a) => d.inputs[a]?.type) }));
   const params = [
     ...d.inputs.map((x, i) => `const ${x.type}* __restrict__ in${i}`),
     ...(codedQK(d.qk)
@@ -661,7 +661,7 @@ export function renderPack(d: PackDescriptor): AttentionKernel {
     uniform, roleIndex,
     rope: d.segments.some((s) => s.cos) ? d.rope : 'none',
     eps: d.eps, fp8: codedQK(d.qk), int8: d.qk === 'int8', kRows: d.kScale === 'token', threads: d.threads, group: d.group, order: d.order, minBlocks: d.minBlocks, passUnroll: d.passUnroll, park: d.park,
-    vquant: !!vq, vamax: vq?.amax ?? [],
+    vquant: !!vq, vquantS8: vq?.pv === 'int8', vamax: vq?.amax ?? [],
     vmask: vm && { param: vm.param, bool: vm.window.bool, keys: vm.window.keys, at: offsetExpr(vm.window.offset, [['b', vm.window.strides[0]], ['t', vm.window.strides[3]]]) },
   })}`;
   return {

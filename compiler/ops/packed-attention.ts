@@ -13,10 +13,10 @@
  *   AttentionQuantizeV(Vt[, mask]){seqKv pv} -> Vt8, Vs    pv='fp8' (FP8 P·V, with qk='fp8'; the default) or
  *       pv='int8' (s8 V, with qk='int8'); a key mask (the attention's, broadcast over heads and queries):
  *       keys it drops (maskDrops) are 0
- *   AttentionPack(mask or '', [q k v qNorm kNorm cos sin] x segments, vAmax x segments){... qk='fp8' vquant=1}
+ *   AttentionPack(mask or '', [q k v qNorm kNorm cos sin] x segments, vAmax x segments){... qk='fp8' vquant=1 | qk='int8' vquant=1 pv='int8'}
  *       -> Qp, Kp, Vt8, Qs, Ks, Vs: the pack and AttentionQuantizeV in one (passes/fuse-vquant.ts), V's
  *     channel amax given: vAmax_i fp32 [B, Hkv·D] of segment i's V (its GEMM's amax output, QLinear
- *     attribute amax), Vs = max over the segments / 448 (1 where 0); the keys the mask drops are 0.
+ *     attribute amax), Vs = max over the segments / 448 (/ 127 with pv='int8'; 1 where 0); the keys the mask drops are 0.
  *   PackedAttention(mask, Qp, Kp, Vt8, Qs, Ks, Vs){... qk='fp8' pv='fp8' | qk='int8' pv='int8'}
  *       -> the same with P and V in e4m3 (u8 P, s8 V), as FusedAttention's pv='fp8' ('int8') computes it.
  *
@@ -94,8 +94,9 @@ export function packTypes(p: PackedShapes): { dtype: DType; shape: number[] }[] 
 
 /** AttentionPack vquant=1: its outputs (Vt8 and Vs in place of Vt), after checking its mask and amax inputs. */
 function vquantPackTypes(node: Node, p: PackedShapes, typeOf: (i: number) => { dtype: DType; shape: readonly number[] } | undefined, where: string): { dtype: DType; shape: number[] }[] {
-  const types = packTypes(p), segments = attrInt(node, 'segments', 1), [vt8, vs] = vquantTypes(types[2].shape);
-  if (p.qk !== 'fp8') fail(where, "vquant=1 with qk='fp8'", `qk='${p.qk}'`);
+  const pv = vquantPv(node, where);
+  const types = packTypes(p), segments = attrInt(node, 'segments', 1), [vt8, vs] = vquantTypes(types[2].shape, pv);
+  if (p.qk !== pv) fail(where, "vquant=1 with qk='fp8' (pv='fp8') or qk='int8' (pv='int8')", `qk='${p.qk}', pv='${pv}'`);
   for (let s = 0; s < segments; s++) {
     const a = typeOf(1 + 7 * segments + s);
     if (a?.dtype !== 'float32' || a.shape.join() !== [p.b, p.hkv * p.d].join()) fail(where, `segment ${s}'s V amax, float32 [${p.b}, ${p.hkv * p.d}]`, a ? `${a.dtype}[${a.shape}]` : 'none');
@@ -230,8 +231,9 @@ function quantizeVGiven(V: Float32Array, ins: readonly (RuntimeValue | undefined
     return m;
   };
   const values = new Float32Array(x.length);
-  const scales = quantizeChannels(x, { b: p.b, h: p.hkv, s: sp, d: p.dp }, keep && ((bi, t) => t >= p.skv || keep(bi, t)), amax, values);
-  return vt8Tensors(values, scales, packTypes(p)[2].shape);
+  const pv = vquantPv(node, where);
+  const scales = quantizeChannels(x, { b: p.b, h: p.hkv, s: sp, d: p.dp }, keep && ((bi, t) => t >= p.skv || keep(bi, t)), amax, values, pv);
+  return vt8Tensors(values, scales, packTypes(p)[2].shape, pv);
 }
 
 const attentionPack: OpDef = {
@@ -257,6 +259,10 @@ const attentionPack: OpDef = {
     }
     if (p.qk === 'int8') {
       const [qp, qs] = packScaled(Q, p.b * p.h, p.sq, p.d, 's8', 1), [kp, ks] = packScaled(K, p.b * p.hkv, p.skv, p.d, 's8', kScaleGroup(node));
+      if (attrInt(node, 'vquant', 0)) {
+        const [v8, vs] = quantizeVGiven(V, ins, node, p, where);
+        return [shaped(qp, 0), shaped(kp, 1), v8, shaped(qs, 3), shaped(ks, 4), vs];
+      }
       return [qp, kp, vt, qs, ks].map(shaped);
     }
     return [packRows(Q, p.b * p.h, p.sq, p.d, p.dp), packRows(K, p.b * p.hkv, p.skv, p.d, p.dp), vt].map(shaped);

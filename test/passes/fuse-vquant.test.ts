@@ -1,6 +1,6 @@
 /**
- * V's FP8 quantization in the V projection's GEMM and the attention pack (passes/fuse-vquant.ts; QLinear's
- * amax output in compiler/ops/quant.ts, AttentionPack vquant=1 in compiler/ops/packed-attention.ts; the
+ * V's 8-bit quantization (FP8 P·V's e4m3, the integer P·V's s8) in the V projection's GEMM and the attention pack
+ * (passes/fuse-vquant.ts; QLinear's amax output in compiler/ops/quant.ts, AttentionPack vquant=1 in compiler/ops/packed-attention.ts; the
  * kernels in templates/gemm_fp8.cu.njk and templates/attention_pack.cu.njk; the plan in
  * compiler/codegen/plan.ts). The pass: a two-stream attention (text and image QKV GEMMs, a key mask that
  * drops some text keys, whose V rows are made 50 times larger) gives the same Vt8, Vs and attention
@@ -43,8 +43,8 @@ const stream = (s: string): Spec[] => [
   ['Split', [`y_${s}`, 'sizes'], [`yq_${s}`, `yk_${s}`, `yv_${s}`], { axis: -1 }],
   ...(['q', 'k', 'v'] as const).map((r): Spec => ['Reshape', [`y${r}_${s}`, `shape_${s}`], [`${r}_${s}`]]),
 ];
-/** The lowered FP8 attention (pack, V quantization, P·V in e4m3) over the text then the image stream, `mask` its key mask or none. */
-function graph(mask = true, extraOutputs: string[] = []): Inferred {
+/** The lowered 8-bit attention (pack, V quantization, P·V in e4m3, or on integers with recipe 'int8') over the text then the image stream, `mask` its key mask or none. */
+function graph(mask = true, extraOutputs: string[] = [], recipe: 'fp8' | 'int8' = 'fp8'): Inferred {
   const inputs: Record<string, [DType, number[]]> = { x_t: ['float32', [B, TEXT, K]], x_i: ['float32', [B, IMAGE, K]], ...(mask ? { mask: ['float32', [B, 1, 1, KEYS]] as [DType, number[]] } : {}) };
   const constants = {
     W_t: randomTensor([N, K], 1, 'float32', 0.1), W_i: randomTensor([N, K], 2, 'float32', 0.1), b_t: randomTensor([N], 3, 'bfloat16', 0.1), b_i: randomTensor([N], 4, 'bfloat16', 0.1),
@@ -53,9 +53,9 @@ function graph(mask = true, extraOutputs: string[] = []): Inferred {
   const none = ['', '', '', ''];
   const nodes: Spec[] = [
     ...stream('t'), ...stream('i'),
-    ['dc.AttentionPack', ['', 'q_t', 'k_t', 'v_t', ...none, 'q_i', 'k_i', 'v_i', ...none], ['Qp', 'Kp', 'Vt', 'Qs', 'Ks'], { segments: 2, layouts: ['bshd', 'bshd', 'bshd'], normEps: 1e-6, ropeStyle: 'interleaved', qk: 'fp8' }],
-    ['dc.AttentionQuantizeV', ['Vt', ...(mask ? ['mask'] : [])], ['Vt8', 'Vs'], { seqKv: KEYS }],
-    ['dc.PackedAttention', [mask ? 'mask' : '', 'Qp', 'Kp', 'Vt8', 'Qs', 'Ks', 'Vs'], ['out'], { seqQ: KEYS, seqKv: KEYS, headDim: D, qk: 'fp8', pv: 'fp8', outLayout: 'bshd', to: 16 }],
+    ['dc.AttentionPack', ['', 'q_t', 'k_t', 'v_t', ...none, 'q_i', 'k_i', 'v_i', ...none], ['Qp', 'Kp', 'Vt', 'Qs', 'Ks'], { segments: 2, layouts: ['bshd', 'bshd', 'bshd'], normEps: 1e-6, ropeStyle: 'interleaved', qk: recipe }],
+    ['dc.AttentionQuantizeV', ['Vt', ...(mask ? ['mask'] : [])], ['Vt8', 'Vs'], { seqKv: KEYS, pv: recipe }],
+    ['dc.PackedAttention', [mask ? 'mask' : '', 'Qp', 'Kp', 'Vt8', 'Qs', 'Ks', 'Vs'], ['out'], { seqQ: KEYS, seqKv: KEYS, headDim: D, qk: recipe, pv: recipe, outLayout: 'bshd', to: 16 }],
   ];
   return buildGraph({ inputs, constants, nodes, outputs: ['out', ...extraOutputs] });
 }
@@ -97,6 +97,22 @@ describe('fuse-vquant', () => {
     expect([i.attrs.amax, i.attrs.maskOffset]).toEqual([[2 * H * D, H * D], TEXT]);
     const pack = after.graph.nodes.find((n) => n.op === 'AttentionPack')!;
     expect([pack.attrs.vquant, pack.inputs[0], pack.inputs.slice(-2), pack.outputs]).toEqual([1, 'mask', ['y_t/vamax', 'y_i/vamax'], ['Qp', 'Kp', 'Vt8', 'Qs', 'Ks', 'Vs']]);
+  });
+
+  it("the integer P·V's s8 V the same way (qk='int8', pv='int8'): the pack takes pv='int8', Vt8, Vs and the attention bit for bit; a pack whose recipe is not its V's is refused", () => {
+    const g = graph(true, ['Vt8', 'Vs'], 'int8');
+    const { after, fired } = fuse(g);
+    expect(fired).toBe(1);
+    expect(after.graph.nodes.some((n) => n.op === 'AttentionQuantizeV')).toBe(false);
+    expectSameResults(g.graph, after.graph, 0, { tolerance: 0, inputs: inputs() });
+    const pack = after.graph.nodes.find((n) => n.op === 'AttentionPack')!;
+    expect([pack.attrs.qk, pack.attrs.vquant, pack.attrs.pv, after.graph.types.get('Vt8')?.dtype]).toEqual(['int8', 1, 'int8', 'int8']);
+    // A fused pack whose recipe is not its V's code is refused.
+    expect(() => buildGraph({
+      inputs: { x: ['float32', [B, KEYS, H, D]], a: ['float32', [B, H * D]] }, constants: {},
+      nodes: [['dc.AttentionPack', ['', 'x', 'x', 'x', '', '', '', '', 'a'], ['Qp', 'Kp', 'Vt8', 'Qs', 'Ks', 'Vs'], { segments: 1, layouts: ['bshd', 'bshd', 'bshd'], qk: 'fp8', vquant: 1, pv: 'int8' }]],
+      outputs: ['Vt8'],
+    })).toThrow(/AttentionPack node #0: expected vquant=1 with qk='fp8' \(pv='fp8'\) or qk='int8' \(pv='int8'\), found qk='fp8', pv='int8'/);
   });
 
   it('fuses both GEMMs of a dc.GroupedGemm (fuse-horizontal\'s pair, neither taken alone), bit for bit; one zero launch, the twin\'s amax and mask after its scales', () => {
@@ -167,18 +183,23 @@ describe('fuse-vquant', () => {
     expect(() => renderGemm({ kind: 'gemm-fp8', m: 4096, n: 18432, k: 6144, bn: 192, stages: 4, groupM: 8, promote: 0, epilogue: 'unscaled', bias: false, schedule: 'pingpong', amax: window(12288, 18432, 4096) })).toThrow(/amax epilogue in the ping-pong schedule with scales/);
   });
 
-  it('builds for sm_90a without spills: the models\' amax GEMMs (Qwen-Image\'s with its masked 64-row twin) and a masked vquant pack', async () => {
+  it('builds for sm_90a without spills: the models\' amax GEMMs (Qwen-Image\'s with its masked 64-row twin) and a masked vquant pack, e4m3 and s8', async () => {
     const sc = { xs: 'float32', ws: 'float32' };
     const mask = { type: 'float', bool: false, offset: 0, b: 4128, t: 1 };
     const kernels = [
       ownGemm(4608, 55296, 6144, 0, 'bfloat16', sc, 264, undefined, undefined, { gemms: [{ lo: 12288, hi: 18432, rows: 4608, keys: 0, offset: 0 }] })!.kernel,
       ownGemm(8192, 9216, 3072, 0, 'bfloat16', { ...sc, bias: 'bfloat16' }, 264, 64, undefined, { gemms: [{ lo: 6144, hi: 9216, rows: 4096, keys: 0, offset: 32 }, { lo: 6144, hi: 9216, rows: 32, keys: 32, offset: 0 }], mask })!.kernel,
     ];
-    const g = fuse(graph()).after.graph;
-    const { args: _args, ...pack } = renderPack(packDescriptor(g, g.nodes.find((n) => n.op === 'AttentionPack')!));
-    const report = await buildKernels([{ name: 'vquant', source: renderUnit([...kernels, pack]), hot: true }], { target: 'h100', cacheDir: mkdtempSync(join(tmpdir(), 'kcache-')) });
+    const packs = (['fp8', 'int8'] as const).map((recipe) => {
+      const g = fuse(graph(true, [], recipe)).after.graph;
+      const { args: _args, ...pack } = renderPack(packDescriptor(g, g.nodes.find((n) => n.op === 'AttentionPack')!));
+      return pack;
+    });
+    expect(packs[1].source).toMatch(/dc_s8_scale\(__uint_as_float\(vAmaxBits\)\)[\s\S]*dca_vt8_chunk<true>\(x0/);
+    expect(packs[0].source).toMatch(/dc_fp8_scale\(__uint_as_float\(vAmaxBits\)\)[\s\S]*dca_vt8_chunk<false>\(x0/);
+    const report = await buildKernels([{ name: 'vquant', source: renderUnit([...kernels, ...packs]), hot: true }], { target: 'h100', cacheDir: mkdtempSync(join(tmpdir(), 'kcache-')) });
     const functions = report.units[0].functions;
-    for (const k of [...kernels, pack]) expect(functions.some((f) => f.name === k.name), k.name).toBe(true);
+    for (const k of [...kernels, ...packs]) expect(functions.some((f) => f.name === k.name), k.name).toBe(true);
     expect(functions.every((f) => f.spillStoreBytes === 0 && f.spillLoadBytes === 0)).toBe(true);
   }, 300_000);
 });
