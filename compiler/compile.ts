@@ -170,14 +170,16 @@ export async function buildWithSegments(plan: KernelPlan, target: Target, replan
 }
 
 /** Builds the plan's kernels with nvcc: hot kernels in one unit (no spills allowed, but for those tolerated), the rest apart, and the runtime's support unit. */
-async function buildPlan(plan: KernelPlan, target: Target, tolerateSpills?: (functionName: string) => boolean) {
+async function buildPlan(plan: KernelPlan, target: Target, tolerate?: (functionName: string) => boolean) {
   const hot = plan.kernels.filter((k) => k.hot), cold = plan.kernels.filter((k) => !k.hot);
+  const tolerated = new Set(hot.filter((k) => k.spillsTolerated).map((k) => k.name));
+  const tolerateSpills = (fn: string) => tolerated.has(fn) || !!tolerate?.(fn);
   const units = [
     ...(hot.length ? [{ name: 'kernels_hot', source: renderUnit(hot), hot: true }] : []),
     ...(cold.length ? [{ name: 'kernels_cold', source: renderUnit(cold), hot: false }] : []),
     { name: SUPPORT_UNIT.unit, source: readFileSync(join(ROOT, 'runtime', 'gpu', 'support.cu'), 'utf8'), hot: false },
   ];
-  return buildKernels(units, { target, cacheDir: kernelCacheDir(), ...(tolerateSpills ? { tolerateSpills } : {}) });
+  return buildKernels(units, { target, cacheDir: kernelCacheDir(), tolerateSpills });
 }
 
 /** The own FP8 GEMM (policy gemm "own") where it runs: sm_90a code, so h100 only (b200 keeps cuBLASLt). */

@@ -43,8 +43,8 @@ export const PIPELINE: readonly Pass[] = [...SIMPLIFY, canonicalize, fuseAttenti
  * and before element-wise fusion, which then pulls each activation Quantize into its producer.
  * `horizontal`: what fuse-horizontal merges besides row kernels (twin GEMMs where the own GEMM runs them);
  * where the own GEMM runs them, gated residual adds and SwiGLUs go into its epilogue too (fuse-gemm-residual,
- * fuse-gemm-glu), and the FP8
- * attention's V quantization into the V projection's epilogue and the pack (fuse-vquant, after fuse-horizontal:
+ * fuse-gemm-glu), and the 8-bit
+ * attention's V quantization (e4m3, or s8 for the integer P·V) into the V projection's epilogue and the pack (fuse-vquant, after fuse-horizontal:
  * it takes the GEMMs the own kernel runs as they are then launched). */
 export function pipelineFor(quantize: QuantizePass | undefined, horizontal: HorizontalOptions = {}): readonly Pass[] {
   if (!quantize) return PIPELINE;

@@ -78,9 +78,9 @@ __device__ __forceinline__ void dca_mma_u8s8(uint32_t* c, uint32_t a0, uint32_t 
                : "+r"(c[0]), "+r"(c[1]), "+r"(c[2]), "+r"(c[3]) : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
 }
 
-// Four floats in [-128.5, 255.5) to their nearest integers (ties to even) as bytes, byte i from the i-th argument:
-// 12582912 + x rounds to the float 12582912 + round(x), whose low byte is the integer's (two's complement for s8
-// codes, plain for u8): an add a value and three byte permutes, no conversion instruction.
+// Four floats in [-128.5, 128) to their nearest integers (ties to even) as s8 bytes, byte i from the i-th argument
+// (V's s8 codes, pv='int8': dca_vt8_chunk): 12582912 + x rounds to the float 12582912 + round(x), whose low byte is the
+// integer's two's complement: an add a value and three byte permutes, no conversion instruction.
 __device__ __forceinline__ uint32_t dca_pack_b8x4(float a, float b, float c, float d) {
   const uint32_t ua = __float_as_uint(__fadd_rn(a, 12582912.f)), ub = __float_as_uint(__fadd_rn(b, 12582912.f));
   const uint32_t uc = __float_as_uint(__fadd_rn(c, 12582912.f)), ud = __float_as_uint(__fadd_rn(d, 12582912.f));

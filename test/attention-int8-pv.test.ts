@@ -54,6 +54,10 @@ describe('int8 P·V semantics', () => {
     // Every code is an integer of 0..255; the largest is 255 only where the max is an integer.
     expect(p.map(rne).every((c) => Number.isInteger(c) && c >= 0 && c <= 255)).toBe(true);
     expect(rne(p[4])).toBe(180); // 255·2^-0.5 = 180.3
+    // The f16 rounding comes first: P' = 3.4995 is 3.5 in f16 (steps of 2^-9 there), coded 4 (ties to even), not 3.
+    const tie = Float64Array.from([0, Math.log2(3.4995 / 255)], (v) => v / Math.LOG2E);
+    pvWeights(tie, 2, 2, 'int8');
+    expect(tie[1] / tie[0]).toBeCloseTo(4 / 255, 12);
     // Masked keys (-inf) weigh 0; a row with every key masked gives 0, not NaN.
     const masked = Float64Array.from([-Infinity, 0.5, -Infinity, 0]);
     pvWeights(masked, 4, 2, 'int8');

@@ -94,8 +94,9 @@ export interface PackDescriptor {
   undeferrable?: string[];
   /**
    * AttentionPack vquant=1 (passes/fuse-vquant.ts): V written as Vt8 with Vs, the channel amax from
-   * the parameters `amax` (one a segment, fp32 [B, Hkv·D]); `mask`, the attention's key mask (a window
-   * over (b, h, q, k), h and q broadcast) whose dropped keys V holds as 0.
+   * the parameters `amax` (one a segment, fp32 [B, Hkv·D]), coded as `pv` (e4m3, or s8 with qk='int8');
+   * `mask`, the attention's key mask (a window over (b, h, q, k), h and q broadcast) whose dropped keys V
+   * holds as 0.
    */
   vquant?: { amax: number[]; pv: 'fp8' | 'int8'; mask?: { param: number; window: MaskWindow } };
 }
@@ -812,10 +813,11 @@ export function renderAttention(d: AttentionDescriptor): AttentionKernel {
     maskUsesRow: !!d.mask && d.mask.strides[2] !== 0, pBuffers: d.pBuffers ?? 1,
   })].join('\n');
   return {
-    // Not hot with at most two key tiles: no loop (its turns peeled), ptxas allocates one straight line, and the shapes
-    // that reach it are tiny (the masked integer P·V over two 192-key tiles spills 8 bytes there: bench/RESULTS.md
-    // "Session 30"); a kernel with a loop must not spill.
-    name, source, hot: kvTiles > 2, grid: fullUnits + tailUnits * pieces, block: 384, sharedBytes: smem.total,
+    name, source, hot: true, grid: fullUnits + tailUnits * pieces, block: 384, sharedBytes: smem.total,
+    // At most two key tiles: the ping-pong peels every turn (one straight line for ptxas), and the shapes that reach it
+    // are tiny (the masked integer P·V over two 192-key tiles spills 8 bytes there: bench/RESULTS.md "Session 30"), so a
+    // spill is tolerated; serialized wgmma never is, and a kernel of more tiles must not spill.
+    ...(kvTiles <= 2 ? { spillsTolerated: true } : {}),
     args: [...(d.mask ? [d.mask.value] : []), ...d.inputs, d.output],
   };
 }

@@ -31,10 +31,11 @@ export interface RenderedKernel {
   /**
    * A hot kernel must not spill. Exempt: trigonometry (sin/cos of large arguments take a slow path
    * through local memory, reported as spills on sm_100a; these are the tiny timestep/RoPE-table
-   * kernels), row kernels over rows wider than 16K elements (register budget) and attention kernels of at most two key
-   * tiles (no loop: compiler/codegen/attention.ts renderAttention).
+   * kernels) and row kernels over rows wider than 16K elements (register budget).
    */
   hot: boolean;
+  /** A hot kernel whose spills the build tolerates (its other checks stand): attention kernels of at most two key tiles (compiler/codegen/attention.ts renderAttention). */
+  spillsTolerated?: boolean;
   /** Launch geometry and the dynamic shared memory the kernel needs. */
   grid: number;
   block: number;

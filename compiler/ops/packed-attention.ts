@@ -239,6 +239,7 @@ function quantizeVGiven(V: Float32Array, ins: readonly (RuntimeValue | undefined
 const attentionPack: OpDef = {
   infer: (c) => {
     const p = packShapes(c.node, (i) => (c.has(i) ? c.input(i).shape : undefined), c.where);
+    if (!attrInt(c.node, 'vquant', 0) && c.node.attrs.pv !== undefined) fail(c.where, 'pv only with vquant=1 (the V it codes)', `pv='${c.node.attrs.pv}', vquant=0`);
     const types = attrInt(c.node, 'vquant', 0) ? vquantPackTypes(c.node, p, (i) => (c.has(i) ? c.input(i) : undefined), c.where) : packTypes(p);
     return types.map((t) => out(t.dtype, t.shape));
   },

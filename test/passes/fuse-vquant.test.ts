@@ -100,11 +100,14 @@ describe('fuse-vquant', () => {
   });
 
   it("the integer P·V's s8 V the same way (qk='int8', pv='int8'): the pack takes pv='int8', Vt8, Vs and the attention bit for bit; a pack whose recipe is not its V's is refused", () => {
+    for (const mask of [false, true]) {
+      const u = graph(mask, ['Vt8', 'Vs'], 'int8'), f = fuse(u);
+      expect(f.fired).toBe(1);
+      expectSameResults(u.graph, f.after.graph, 0, { tolerance: 0, inputs: inputs(mask) });
+    }
     const g = graph(true, ['Vt8', 'Vs'], 'int8');
-    const { after, fired } = fuse(g);
-    expect(fired).toBe(1);
+    const { after } = fuse(g);
     expect(after.graph.nodes.some((n) => n.op === 'AttentionQuantizeV')).toBe(false);
-    expectSameResults(g.graph, after.graph, 0, { tolerance: 0, inputs: inputs() });
     const pack = after.graph.nodes.find((n) => n.op === 'AttentionPack')!;
     expect([pack.attrs.qk, pack.attrs.vquant, pack.attrs.pv, after.graph.types.get('Vt8')?.dtype]).toEqual(['int8', 1, 'int8', 'int8']);
     // A fused pack whose recipe is not its V's code is refused.
@@ -113,6 +116,12 @@ describe('fuse-vquant', () => {
       nodes: [['dc.AttentionPack', ['', 'x', 'x', 'x', '', '', '', '', 'a'], ['Qp', 'Kp', 'Vt8', 'Qs', 'Ks', 'Vs'], { segments: 1, layouts: ['bshd', 'bshd', 'bshd'], qk: 'fp8', vquant: 1, pv: 'int8' }]],
       outputs: ['Vt8'],
     })).toThrow(/AttentionPack node #0: expected vquant=1 with qk='fp8' \(pv='fp8'\) or qk='int8' \(pv='int8'\), found qk='fp8', pv='int8'/);
+    // pv names the code of the V the pack writes: without vquant it writes none.
+    expect(() => buildGraph({
+      inputs: { x: ['float32', [B, KEYS, H, D]] }, constants: {},
+      nodes: [['dc.AttentionPack', ['', 'x', 'x', 'x', '', '', '', ''], ['Qp', 'Kp', 'Vt', 'Qs', 'Ks'], { segments: 1, layouts: ['bshd', 'bshd', 'bshd'], qk: 'int8', pv: 'int8' }]],
+      outputs: ['Vt'],
+    })).toThrow(/AttentionPack node #0: expected pv only with vquant=1 \(the V it codes\), found pv='int8', vquant=0/);
   });
 
   it('fuses both GEMMs of a dc.GroupedGemm (fuse-horizontal\'s pair, neither taken alone), bit for bit; one zero launch, the twin\'s amax and mask after its scales', () => {
