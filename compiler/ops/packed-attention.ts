@@ -250,16 +250,10 @@ const attentionPack: OpDef = {
     const [Q, K, V] = (['q', 'k', 'v'] as const).map((role, r) => assemble(ins, node, role, plan.layouts[r], [plan.q, plan.k, plan.v][r]));
     const vt = packTransposed(V, p.b * p.hkv, p.skv, p.d, p.dp);
     const shaped = (t: Tensor, i: number) => t.reshape(packTypes(p)[i].shape);
-    if (p.qk === 'fp8') {
-      const [qp, qs] = packScaled(Q, p.b * p.h, p.sq, p.d, 'e4m3', PACK_ROWS), [kp, ks] = packScaled(K, p.b * p.hkv, p.skv, p.d, 'e4m3', PACK_ROWS);
-      if (attrInt(node, 'vquant', 0)) {
-        const [v8, vs] = quantizeVGiven(V, ins, node, p, where);
-        return [shaped(qp, 0), shaped(kp, 1), v8, shaped(qs, 3), shaped(ks, 4), vs];
-      }
-      return [qp, kp, vt, qs, ks].map(shaped);
-    }
-    if (p.qk === 'int8') {
-      const [qp, qs] = packScaled(Q, p.b * p.h, p.sq, p.d, 's8', 1), [kp, ks] = packScaled(K, p.b * p.hkv, p.skv, p.d, 's8', kScaleGroup(node));
+    if (codedQK(p.qk)) {
+      const int8 = p.qk === 'int8';
+      const [qp, qs] = packScaled(Q, p.b * p.h, p.sq, p.d, int8 ? 's8' : 'e4m3', int8 ? 1 : PACK_ROWS);
+      const [kp, ks] = packScaled(K, p.b * p.hkv, p.skv, p.d, int8 ? 's8' : 'e4m3', int8 ? kScaleGroup(node) : PACK_ROWS);
       if (attrInt(node, 'vquant', 0)) {
         const [v8, vs] = quantizeVGiven(V, ins, node, p, where);
         return [shaped(qp, 0), shaped(kp, 1), v8, shaped(qs, 3), shaped(ks, 4), vs];

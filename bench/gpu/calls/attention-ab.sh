@@ -44,17 +44,7 @@ if [ "${SASS:-0}" = 1 ]; then
   for pair in $DIRS; do
     name=${pair%%:*}; dir=${pair#*:}
     cuobjdump -sass "$dir/kernels.cubin" > /tmp/sass.txt 2>&1
-    python3 - /tmp/sass.txt "$name" >> "$OUT/sass.txt" <<'PY'
-import collections, re, sys
-count, fn = collections.defaultdict(collections.Counter), None
-for line in open(sys.argv[1]):
-    m = re.search(r'Function : (\S+)', line)
-    if m: fn = m.group(1); continue
-    m = re.search(r'\*/\s+(?:@!?U?P\w+\s+)?([A-Z][A-Z0-9_]*)(\.[A-Z0-9_.]*)?', line)
-    if fn and fn.startswith('attn_') and m: count[fn][m.group(1)] += 1
-for f, c in count.items():
-    print(sys.argv[2], f, sum(c.values()), ' '.join(f'{k}:{v}' for k, v in c.most_common(24)))
-PY
+    python3 bench/gpu/sass_ops.py /tmp/sass.txt "$name" >> "$OUT/sass.txt"
   done
   cat "$OUT/sass.txt"
 fi

@@ -16,15 +16,5 @@ for r in 1 2 3; do
 done
 rm -f $OUT/outputs.bin; mv $OUT/outputs-1.bin $OUT/outputs.bin
 cuobjdump -sass $D/kernels.cubin > /tmp/sass.txt 2>&1
-python3 - /tmp/sass.txt > $OUT/sass-ops.txt <<'PY'
-import collections, re, sys
-count, fn = collections.defaultdict(collections.Counter), None
-for line in open(sys.argv[1]):
-    m = re.search(r'Function : (\S+)', line)
-    if m: fn = m.group(1); continue
-    m = re.search(r'\*/\s+(?:@!?U?P\w+\s+)?([A-Z][A-Z0-9_]*)(\.[A-Z0-9_.]*)?', line)
-    if fn and fn.startswith('attn_') and m: count[fn][m.group(1)] += 1
-for f, c in count.items():
-    print(f, sum(c.values()), ' '.join(f'{k}:{v}' for k, v in c.most_common(24)))
-PY
+python3 bench/gpu/sass_ops.py /tmp/sass.txt > $OUT/sass-ops.txt
 cat $OUT/sass-ops.txt
