@@ -8,7 +8,7 @@
  *   y = FusedAttention(mask, [q k v qNorm kNorm cos sin] x segments){...}
  *     =>  Qp, Kp, Vt[, Qs, Ks] = AttentionPack('', [q k v qNorm kNorm cos sin] x segments)
  *         y = PackedAttention(mask, Qp, Kp, Vt[, Qs, Ks]){scale causal outLayout to seqQ seqKv headDim qk}
- *   (Qs, Ks: the fp32 scales of 8-bit Q/K codes, qk='fp8' e4m3 or qk='int8' s8; kScale passed on)
+ *   (Qs, Ks: the fp32 scales of 8-bit Q/K codes, qk='fp8' e4m3 or qk='int8' s8)
  *   pv='fp8' (with qk='fp8') or 'int8' (with qk='int8'):  Vt8, Vs = AttentionQuantizeV(Vt[, mask]){seqKv pv}
  *         (e4m3 or s8 codes; the key mask's dropped keys: V = 0)
  *         y = PackedAttention(mask, Qp, Kp, Vt8, Qs, Ks, Vs){... qk pv}
@@ -39,7 +39,7 @@
  */
 import { isFloat, onnxCodeOf } from '../compiler/ir/dtype.ts';
 import type { Node } from '../compiler/ir/graph.ts';
-import { attentionPlan, codedPV, codedQK } from '../compiler/ops/fused.ts';
+import { attentionPlan, codedPV, codedQK, qkRecipe } from '../compiler/ops/fused.ts';
 import type { Matcher } from './match.ts';
 import { type Rule, rulePass } from './canonicalize/rule.ts';
 
@@ -53,7 +53,7 @@ const lowerRule: Rule = {
     const mask = node.inputs[0];
     if (mask && !(m.type(mask).dtype === 'bool' || isFloat(m.type(mask).dtype))) return undefined;
     if (!isFloat(m.type(node.inputs[1]).dtype)) return undefined;
-    const qk = (node.attrs.qk as string | undefined) ?? 'bf16';
+    const qk = qkRecipe(node, `FusedAttention node '${node.name}'`);  // a known qk; kScale (no longer supported) refused, not dropped
     const y = node.outputs[0];
     const packed = [`${y}/packed/q`, `${y}/packed/k`, `${y}/packed/vt`, ...(codedQK(qk) ? [`${y}/packed/qscale`, `${y}/packed/kscale`] : [])];
     const pv = node.attrs.pv as string | undefined, pv8 = codedPV(pv) && qk === pv;
@@ -66,7 +66,7 @@ const lowerRule: Rule = {
       build: (): Node[] => [
         {
           op: 'AttentionPack', domain: 'dc', name: `${node.name}/pack`, inputs: ['', ...node.inputs.slice(1)], outputs: packed,
-          attrs: { ...prologue, qk, ...(node.attrs.kScale ? { kScale: node.attrs.kScale } : {}) },
+          attrs: { ...prologue, qk },
         },
         ...(pv8 ? [{ op: 'AttentionQuantizeV', domain: 'dc', name: `${node.name}/vquant`, inputs: mask ? [packed[2], mask] : [packed[2]], outputs: vq, attrs: { ...(mask ? { seqKv: p.k.s } : {}), ...(pv === 'int8' ? { pv } : {}) } }] : []),
         {
@@ -74,7 +74,6 @@ const lowerRule: Rule = {
           attrs: {
             scale: scale ?? 1 / Math.sqrt(p.q.d), causal: causal ?? 0, outLayout: outLayout ?? 'bhsd', to: onnxCodeOf(m.type(y).dtype),
             seqQ: p.q.s, seqKv: p.k.s, headDim: p.q.d, heads: p.q.h, kvHeads: p.k.h, qk, ...(pv8 ? { pv } : {}),
-            ...(node.attrs.kScale ? { kScale: node.attrs.kScale } : {}),
           },
         },
       ],

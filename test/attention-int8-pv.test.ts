@@ -126,9 +126,6 @@ describe('int8 P·V semantics', () => {
     const ad = attentionDescriptor(after, ops(after, 'PackedAttention').find((n) => n.attrs.pv === 'int8')!);
     expect(() => renderAttention({ ...ad, qk: 'fp8' })).toThrow(/pv='int8' with qk='int8'/);
     expect(() => renderAttention({ ...ad, pvAccumulate: 'split' })).toThrow(/pv='int8' accumulated directly.*pvAccumulate 'split'/s);
-    // K's scales per token: the 8-bit P·V's key tile (pvTile, 192 where it divides) is the semantics', which those kernels cannot take.
-    expect(() => run(withAttrs(fused, { kScale: 'token' }), inputs)).toThrow(/pv='int8' with K's scales per block.*kScale='token'/s);
-    expect(() => attentionDescriptor(after, withAttrs(ops(after, 'PackedAttention').find((n) => n.attrs.pv === 'int8')!, { kScale: 'token' }))).toThrow(/pv='int8' with K's scales per block/);
     // Its s32 sums hold 2^31 / (255 · 127) = 66311 keys.
     expect(() => renderAttention({ ...ad, seqKv: 66816 })).toThrow(/pv='int8' over at most 66311 keys.*66816 keys/s);
   });

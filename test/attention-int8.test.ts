@@ -128,37 +128,6 @@ describe('int8 Q·Kᵀ semantics', () => {
   });
 });
 
-describe('int8 Q·Kᵀ with K scales per token (kScale=token)', () => {
-  it('the pack writes a K scale per token; pack + packed attention, FusedAttention and the GPU reference agree; closer to full precision than block scales', () => {
-    const { before, after } = compileTiny('qwen_image', { qk: 'int8', kScale: 'token' });
-    const fused = ops(before, 'FusedAttention')[0];
-    const packNode = ops(after, 'AttentionPack').find((n) => n.outputs[0].startsWith(`${fused.outputs[0]}/`))!;
-    const attnNode = ops(after, 'PackedAttention').find((n) => n.outputs[0] === fused.outputs[0])!;
-    expect([packNode.attrs.kScale, attnNode.attrs.kScale]).toEqual(['token', 'token']);
-    const pd = packDescriptor(after, packNode), ad = attentionDescriptor(after, attnNode);
-    expect([pd.kScale, ad.kScale]).toEqual(['token', 'token']);
-    const roots = new Map<string, Tensor>();
-    pd.inputs.map((x) => x.value).forEach((r, i) => roots.set(r, random(after, r, 41 + i, 1.5)));
-    if (ad.mask) roots.set(ad.mask.value, random(after, ad.mask.value, 98, 1));
-    const inputs = fused.inputs.map((x) => (x ? throughViews(before, x, roots) : undefined));
-    const packed = lookupOp(packNode)!.exec([undefined, ...inputs.slice(1)], packNode) as Tensor[];
-    const skv = packed[1].shape[2];
-    expect(packed[4].shape).toEqual([packed[1].shape[0], packed[1].shape[1], skv]);
-    const want = run(fused, inputs);
-    expect(relL2(run(attnNode, [inputs[0], ...packed]), want)).toBeLessThan(1e-2);
-    const reference = new AttentionReference(pd, ad, (v, i) => roots.get(v)!.get(i));
-    const got = referenceOutput(reference, ad, want.length);
-    expect(relL2(got, want)).toBeLessThan(1e-6);
-    for (const t of [3, ad.seqKv - 1]) {
-      const { codes, scale } = reference.codes('k', 0, 1, t);
-      expect(scale).toBe(packed[4].get(skv + t));
-      codes.forEach((c, i) => expect(packed[1].get(skv * 128 + swizzled(t, i, 128))).toBe(c));
-    }
-    const exact = run(withAttrs(fused, { qk: 'bf16', kScale: 'block' }), inputs), block = run(withAttrs(fused, { kScale: 'block' }), inputs);
-    expect(relL2(want, exact)).toBeLessThan(relL2(block, exact));
-  });
-});
-
 describe('int8 Q·Kᵀ policy and kernels', () => {
   it('"int8": s8 Q·Kᵀ where "auto" picks FP8 (long, bidirectional, no convolutions), FP8 nowhere; not the default', () => {
     const p = { ...defaultPolicy('fp8'), attention: 'int8' as const };
@@ -191,12 +160,17 @@ describe('int8 Q·Kᵀ policy and kernels', () => {
 
   it('an unknown qk is refused with the node named', () => {
     expect(() => compileTiny('flux2', { qk: 's4' })).toThrow(/FusedAttention.*qk of 'bf16', 'fp8' or 'int8'.*'s4'/);
-    expect(() => compileTiny('flux2', { qk: 'fp8', kScale: 'token' })).toThrow(/kScale='token' only with qk='int8'/);
-    expect(() => compileTiny('flux2', { qk: 'int8', kScale: 'row' })).toThrow(/kScale of 'block' or 'token'.*'row'/);
+  });
+
+  it('kScale (K\'s s8 scales per token, measured slower and removed) is refused with the node named, by the op and the descriptor', () => {
+    expect(() => compileTiny('flux2', { qk: 'int8', kScale: 'token' })).toThrow(/FusedAttention node '[^']+'.*expected no kScale attribute \(kScale is no longer supported[^)]*\), found kScale='token'/s);
+    const { after } = compileTiny('flux2');
+    const attn = ops(after, 'PackedAttention')[0];
+    expect(() => attentionDescriptor(after, withAttrs(attn, { kScale: 'token' }))).toThrow(/PackedAttention kernel -> .*kScale is no longer supported.*found kScale='token'/s);
   });
 
   const kernels = () => {
-    const graphs: Graph[] = (['flux2', 'qwen_image'] as const).flatMap((m) => [compileTiny(m).after, compileTiny(m, { qk: 'int8', kScale: 'token' }).after]);
+    const graphs: Graph[] = (['flux2', 'qwen_image'] as const).map((m) => compileTiny(m).after);
     // Full-size transformers with the policy (Flux.2: ping-pong; Qwen-Image: its text mask).
     for (const m of ['flux2_dev', 'qwen_image']) {
       const passes = pipelineFor(insertQuantize({ ...defaultPolicy('fp8'), attention: 'int8' }));
@@ -232,8 +206,6 @@ describe('int8 Q·Kᵀ policy and kernels', () => {
     expect(attn.some((k) => /m64n192k32\.s32\.s8\.s8/.test(k.source) && /cA1 = cq1 \* kA/.test(k.source))).toBe(true);
     const packs = list.filter((k) => k.name.startsWith('attnpack_'));
     for (const k of packs) expect(k.source).toMatch(/__fadd_rn\(dc_qmul\(v\[pass\]\[4 \* h \+ e\], qd\), 12582912\.f\)/);
-    // K scales per token: copied with each K tile, applied per column.
-    expect(attn.filter((k) => /dca_lds_f2\(ksBase \+ 32 \* jj\)/.test(k.source) && /expect_tx\(KFULL\(st\), K_BYTES \+ KS_BYTES\)/.test(k.source))).toHaveLength(2);
     const units = list.map(({ args: _, ...x }) => x);
     await expectBuildsWithoutSpills(units, 'int8');
   }, 240_000);

@@ -18,7 +18,7 @@ import { fail } from '../errors.ts';
 import type { DType } from '../ir/dtype.ts';
 import { type Graph, type Node, producers } from '../ir/graph.ts';
 import { inlineConstantAll } from '../onnx/constants.ts';
-import { U8_P_LOG2, attentionInput, codedPV, codedQK, pvRecipe, pvTile } from '../ops/fused.ts';
+import { U8_P_LOG2, attentionInput, codedPV, codedQK, pvRecipe, pvTile, qkRecipe } from '../ops/fused.ts';
 import { PACK_ROWS, packedHeadDim, padRows, vquantPv } from '../ops/packed-attention.ts';
 import { ROOT } from '../paths.ts';
 import { type StridedView, resolveView } from './views.ts';
@@ -57,8 +57,6 @@ export interface PackDescriptor {
   kind: 'attention-pack';
   batch: number; heads: number; kvHeads: number; seqQ: number; seqKv: number; headDim: number; dp: number;
   qk: 'bf16' | 'fp8' | 'int8';
-  /** qk='int8': K's scales per token (kScale='token') instead of per 128-token block. */
-  kScale?: 'token';
   eps: number;
   rope: 'interleaved' | 'half';
   /** Kernel inputs in parameter order: a root value and its C element type. */
@@ -105,9 +103,6 @@ export interface AttentionDescriptor {
   kind: 'attention';
   batch: number; heads: number; kvHeads: number; seqQ: number; seqKv: number; headDim: number; dp: number;
   qk: 'bf16' | 'fp8' | 'int8';
-  /** qk='int8' with K's scales per token (input Ks [B, Hkv, Skv']): copied to shared memory with each
-   * K tile, a column factor of the scores. */
-  kScale?: 'token';
   scale: number;
   causal: boolean;
   outLayout: 'bshd' | 'bhsd';
@@ -265,7 +260,7 @@ export function packDescriptor(graph: Graph, node: Node, deferred?: ReadonlyMap<
       list.push(seg);
     });
   }
-  const qk = ((node.attrs.qk as string | undefined) ?? 'bf16') as PackDescriptor['qk'];
+  const qk = qkRecipe(node, where);  // checked: a known qk, no kScale (K's scales are per 128-token block)
   let vquant: PackDescriptor['vquant'];
   if (node.attrs.vquant) {
     const amax = Array.from({ length: segments }, (_, s) => paramOf(node.inputs[1 + 7 * segments + s]));
@@ -278,7 +273,7 @@ export function packDescriptor(graph: Graph, node: Node, deferred?: ReadonlyMap<
     fail(where, 'packed outputs matching the segments', `[${qShape}] for ${seqQ} tokens`);
   }
   return {
-    kind: 'attention-pack', batch, heads, kvHeads, seqQ, seqKv, headDim, dp: packedHeadDim(headDim, qk), qk, ...(node.attrs.kScale === 'token' ? { kScale: 'token' as const } : {}),
+    kind: 'attention-pack', batch, heads, kvHeads, seqQ, seqKv, headDim, dp: packedHeadDim(headDim, qk), qk,
     eps: (node.attrs.normEps as number | undefined) ?? 1e-6,
     rope: ((node.attrs.ropeStyle as string | undefined) ?? 'interleaved') === 'half' ? 'half' : 'interleaved',
     inputs, segments: list, outputs: node.outputs.slice(),
@@ -372,13 +367,13 @@ export function keyMaskWindow(graph: Graph, value: string, seqKv: number, where:
 export function attentionDescriptor(graph: Graph, node: Node): AttentionDescriptor {
   const where = `PackedAttention kernel -> ${node.outputs[0]}`;
   const q = typeOf(graph, node.inputs[1]).shape, k = typeOf(graph, node.inputs[2]).shape;
-  const qk = ((node.attrs.qk as string | undefined) ?? 'bf16') as AttentionDescriptor['qk'];
+  const qk = qkRecipe(node, where);  // checked: a known qk, no kScale (K's scales are per 128-token block)
   const [batch, heads, kvHeads] = [q[0], q[1], k[1]];
   const seqQ = node.attrs.seqQ as number, seqKv = node.attrs.seqKv as number, headDim = node.attrs.headDim as number;
   const mask = node.inputs[0] ? maskWindow(graph, node.inputs[0], where) : undefined;
-  const pv = pvRecipe(node, where);  // checked: 8-bit P·V with its Q·Kᵀ, K's scales per block
+  const pv = pvRecipe(node, where);  // checked: 8-bit P·V with its Q·Kᵀ
   const d: AttentionDescriptor = {
-    kind: 'attention', batch, heads, kvHeads, seqQ, seqKv, headDim, dp: packedHeadDim(headDim, qk), qk, ...(node.attrs.kScale === 'token' ? { kScale: 'token' as const } : {}),
+    kind: 'attention', batch, heads, kvHeads, seqQ, seqKv, headDim, dp: packedHeadDim(headDim, qk), qk,
     scale: node.attrs.scale as number, causal: node.attrs.causal === 1,
     outLayout: node.attrs.outLayout === 'bshd' ? 'bshd' : 'bhsd',
     outType: cType(typeOf(graph, node.outputs[0]).dtype, where),
@@ -391,7 +386,6 @@ export function attentionDescriptor(graph: Graph, node: Node): AttentionDescript
     ...(codedPV(pv) ? { pv, pvAccumulate: 'direct' as const, lazyRescale: true } : {}),
   };
   if (codedPV(d.pv) && mask && (mask.strides[1] || mask.strides[2])) fail(where, `pv='${d.pv}' with a key mask (broadcast over heads and queries)`, `mask strides [${mask.strides}] over (b, h, q, k)`);
-  if (d.kScale && qk !== 'int8') fail(where, "kScale='token' with qk='int8'", `qk='${qk}'`);
   // A mask over every key (or causality) needs registers that the probabilities of the P·V in
   // flight hold otherwise: the softmax waits for its own P·V. A mask that only reaches the first key
   // tiles (Qwen-Image's text) builds without spills in full ping-pong and runs faster (H100 80GB
@@ -416,10 +410,10 @@ export function attentionDescriptor(graph: Graph, node: Node): AttentionDescript
     // Q·Kᵀ in 128-key tiles with two P arrays"): against the 192-key poly4 kernel Flux.2 single
     // 786-800 -> 768-789 µs, joint 782-818 -> 780-788, Qwen-Image's 32-token node 317-322 -> 298-300,
     // the same errors.
-    if (qk === 'int8' && d.schedule === 'pingpong' && !d.causal && !d.kScale) Object.assign(d, { bn: 128, pBuffers: 2 });
+    if (qk === 'int8' && d.schedule === 'pingpong' && !d.causal) Object.assign(d, { bn: 128, pBuffers: 2 });
     else {
       const wide = { ...d, bn: 192, stages: 2 };
-      if (d.schedule === 'pingpong' && !d.causal && !d.kScale && (!mask || mask.strides[2] === 0) && padRows(seqKv) % 192 === 0 && attentionSharedBytes(wide).total <= MAX_SHARED) Object.assign(d, { bn: 192, exp: 'poly', polyEvery: 4 });
+      if (d.schedule === 'pingpong' && !d.causal && (!mask || mask.strides[2] === 0) && padRows(seqKv) % 192 === 0 && attentionSharedBytes(wide).total <= MAX_SHARED) Object.assign(d, { bn: 192, exp: 'poly', polyEvery: 4 });
       // A stale running max (rescaleSlack 8, O rescaled lazily). H100 80GB HBM3, alternating twice in
       // one call (bench/RESULTS.md "Session 11: a stale running max"): bf16 Flux.2 nodes 817-851 ->
       // 786-810 µs, Qwen-Image masked bf16 414-418 -> 407-408 and FP8 Q·Kᵀ 361-364 -> 354-359, the
@@ -661,7 +655,7 @@ export function renderPack(d: PackDescriptor): AttentionKernel {
     seqQPad, seqKvPad, loads, prefetch, tables, stage: d.stage, persist: d.persist, items, buffers, staged, stagedFloats, anyNorm: d.segments.some((s) => s.norm),
     uniform, roleIndex,
     rope: d.segments.some((s) => s.cos) ? d.rope : 'none',
-    eps: d.eps, fp8: codedQK(d.qk), int8: d.qk === 'int8', kRows: d.kScale === 'token', threads: d.threads, group: d.group, order: d.order, minBlocks: d.minBlocks, passUnroll: d.passUnroll, park: d.park,
+    eps: d.eps, fp8: codedQK(d.qk), int8: d.qk === 'int8', threads: d.threads, group: d.group, order: d.order, minBlocks: d.minBlocks, passUnroll: d.passUnroll, park: d.park,
     vquant: !!vq, vquantS8: vq?.pv === 'int8', vamax: vq?.amax ?? [],
     vmask: vm && { param: vm.param, bool: vm.window.bool, keys: vm.window.keys, at: offsetExpr(vm.window.offset, [['b', vm.window.strides[0]], ['t', vm.window.strides[3]]]) },
   })}`;
@@ -675,15 +669,13 @@ export function renderPack(d: PackDescriptor): AttentionKernel {
 const MAX_SHARED = 232448;
 
 /** Dynamic shared memory of the attention kernel: Q, the K and V stages, barriers, the parked scales (8-bit Q·Kᵀ), alignment slack. */
-export function attentionSharedBytes(d: Pick<AttentionDescriptor, 'dp' | 'qk' | 'stages' | 'pv' | 'bn' | 'lsum' | 'kScale' | 'seqKv'>): { q: number; k: number; v: number; ks: number; total: number } {
+export function attentionSharedBytes(d: Pick<AttentionDescriptor, 'dp' | 'qk' | 'stages' | 'pv' | 'bn' | 'lsum' | 'seqKv'>): { q: number; k: number; v: number; total: number } {
   const rowBytes = codedQK(d.qk) ? 128 : d.dp * 2, bn = d.bn ?? 128;
   // V (bf16): a tile of DP rows of 64 keys per 64 keys, with 8 rows of ones after each (lsum 'mma').
-  // kScale 'token': each K tile's scales (fp32) beside it.
-  const q = 128 * rowBytes, k = bn * rowBytes, v = bn * d.dp * (codedPV(d.pv) ? 1 : 2) + (d.lsum === 'mma' ? (bn / 64) * 8 * 128 : 0), ks = d.kScale === 'token' ? bn * 4 : 0;
-  // 8-bit Q/K with K's scales per block: after the barriers (16-byte aligned), Q's row factors (qk='int8': 64 pairs), then
-  // the head's K block scales.
-  const parked = codedQK(d.qk) && d.kScale !== 'token' ? 8 + (d.qk === 'int8' ? 512 : 0) + (padRows(d.seqKv) / 128) * 4 : 0;
-  return { q, k, v, ks, total: 1024 + q + d.stages * (k + v + ks) + (1 + 4 * d.stages) * 8 + parked };
+  const q = 128 * rowBytes, k = bn * rowBytes, v = bn * d.dp * (codedPV(d.pv) ? 1 : 2) + (d.lsum === 'mma' ? (bn / 64) * 8 * 128 : 0);
+  // 8-bit Q/K: after the barriers (16-byte aligned), Q's row factors (qk='int8': 64 pairs), then the head's K block scales.
+  const parked = codedQK(d.qk) ? 8 + (d.qk === 'int8' ? 512 : 0) + (padRows(d.seqKv) / 128) * 4 : 0;
+  return { q, k, v, total: 1024 + q + d.stages * (k + v) + (1 + 4 * d.stages) * 8 + parked };
 }
 
 /** Four floats to e4m3 (round to nearest even, saturated), byte i from the i-th argument. */
@@ -754,7 +746,6 @@ export function renderAttention(d: AttentionDescriptor): AttentionKernel {
   if (pvInt && d.pvAccumulate !== 'direct') fail(where, "pv='int8' accumulated directly (its s32 sums)", `pvAccumulate '${d.pvAccumulate ?? 'split'}'`);
   if (pvInt && skv > INT8_PV_MAX_KEYS) fail(where, `pv='int8' over at most ${INT8_PV_MAX_KEYS} keys (its s32 sums)`, `${skv} keys`);
   if (d.rescaleSlack !== undefined && (pv8 || !Number.isInteger(d.rescaleSlack) || d.rescaleSlack < 0 || d.rescaleSlack > 16)) fail(where, 'a rescale slack of 0-16 (log2 units) with bf16 P·V', `${d.rescaleSlack}${pv8 ? ` with pv='${d.pv}'` : ''}`);
-  if (d.kScale && bn !== 128) fail(where, "key tiles of 128 with kScale='token'", String(bn));
   if (d.pBuffers === 2 && !((pv8 || bn === 128) && d.schedule === 'pingpong' && !d.causal)) fail(where, 'two P arrays with 8-bit P·V or 128-key tiles, in the full ping-pong, not causal', `pv='${d.pv ?? 'bf16'}', BN ${bn}, schedule '${d.schedule}'${d.causal ? ', causal' : ''}`);
   const units = attentionUnits(d), kvTiles = skv / bn, pieces = d.tailPieces ?? lastWavePieces(d);
   const tailUnits = pieces ? units % H100_SMS : 0, fullUnits = units - tailUnits;
@@ -799,7 +790,7 @@ export function renderAttention(d: AttentionDescriptor): AttentionKernel {
     ? `((long long)(b * ${d.seqQ} + r) * ${d.heads} + h) * ${d.headDim}LL`
     : `((long long)(b * ${d.heads} + h) * ${d.seqQ} + r) * ${d.headDim}LL`;
   const source = [helpers(), ...(pv8 && !pvInt ? [E4M3_PACK] : []), wgS.source, ...(lastKeys < bn ? [wgLast.source] : []), wgPV.source, env.render('attention.cu.njk', {
-    name, params, dp: d.dp, headDim: d.headDim, qBytes: smem.q, kBytes: smem.k, vBytes: smem.v, ksBytes: smem.ks, kTokens: d.kScale === 'token',
+    name, params, dp: d.dp, headDim: d.headDim, qBytes: smem.q, kBytes: smem.k, vBytes: smem.v,
     qTiles: sq / 128, kvTiles, tailPieces: tailUnits ? pieces : 0, tailUnits, fullUnits, pieceTiles: pieces ? kvTiles / pieces : 0, partF4: (d.dp + (lsumMma ? 8 : 0)) / 8 + 1, heads: d.heads, kvHeads: d.kvHeads, group: d.heads / d.kvHeads, seqQ: d.seqQ, seqKv: d.seqKv,
     causal: d.causal, fp8, int8, sAcc: int8 ? 'S32' : 'S', mask: !!d.mask, masked: !!d.mask || d.causal, bound: d.seqKv % bn !== 0, maskLoad,
     maskTiles: d.causal || !d.mask ? skv / bn : Math.ceil(d.mask.keys / bn),

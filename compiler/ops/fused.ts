@@ -19,8 +19,7 @@
  *                                 the output is in `outLayout`, of dtype `to` (default: q's).
  *                                 qk='fp8': Q and K are rounded to FP8 per (head, 128-token block).
  *                                 qk='int8': Q and K as s8 codes times an fp32 scale (amax/127), one
- *                                 per Q row (token) and per K (head, 128-token block) (quantizeS8),
- *                                 or per K token too with kScale='token'.
+ *                                 per Q row (token) and per K (head, 128-token block) (quantizeS8).
  *                                 pv='fp8' (with qk='fp8'): P·V in FP8 as the kernel computes it:
  *                                 V (bf16) rounded to e4m3 per (head, channel), P rounded to e4m3
  *                                 per key tile of the online softmax (pvWeights; pvTile keys).
@@ -282,21 +281,18 @@ export function qkBlockScale(amax: number): number {
  * this recipe 2-4x closer to full precision than the e4m3 one.
  */
 export const S8_MAX = 127;
-/** qk='int8': tokens per K scale, from the kScale attribute ('block', the default: 128; 'token': 1). */
-export function kScaleGroup(node: Node): number {
-  const k = attrString(node, 'kScale', 'block');
-  if (k !== 'block' && k !== 'token') fail(`${node.op} node '${node.name}'`, "kScale of 'block' or 'token'", `'${k}'`);
-  return k === 'token' ? 1 : QK_BLOCK;
-}
 /** Whether Q and K are 8-bit codes with fp32 scales (e4m3: qk='fp8', s8: qk='int8'; packed so by AttentionPack). */
 export const codedQK = (qk: string) => qk === 'fp8' || qk === 'int8';
-/** An attention node's Q·Kᵀ recipe, checked: qk ('bf16' | 'fp8' | 'int8') and tokens per K scale (kScale='token' only with int8). */
-export function qkRecipe(node: Node, where: string): { qk: 'bf16' | 'fp8' | 'int8'; kGroup: number } {
+/**
+ * An attention node's Q·Kᵀ recipe, checked: qk ('bf16' | 'fp8' | 'int8'). K's scales are one per (head, 128-token block)
+ * (QK_BLOCK) with either 8-bit code; the kScale attribute (kScale='token': K's s8 scales per token, measured slower,
+ * bench/RESULTS.md "Session 11") is no longer supported and is refused.
+ */
+export function qkRecipe(node: Node, where: string): 'bf16' | 'fp8' | 'int8' {
   const qk = attrString(node, 'qk', 'bf16');
   if (qk !== 'bf16' && qk !== 'fp8' && qk !== 'int8') fail(where, "qk of 'bf16', 'fp8' or 'int8'", `'${qk}'`);
-  const kGroup = kScaleGroup(node);
-  if (kGroup === 1 && qk !== 'int8') fail(where, "kScale='token' only with qk='int8'", `qk='${qk}'`);
-  return { qk, kGroup };
+  if (node.attrs.kScale !== undefined) fail(where, "no kScale attribute (kScale is no longer supported: K's scales are one per 128-token block)", `kScale='${node.attrs.kScale}'`);
+  return qk;
 }
 /** The s8 code of x with the reciprocal r of its scale (fp8Reciprocal): round(fp32(x · r)), ties to even, clamped to ±127. */
 export const s8Code = (x: number, r: number) => Math.max(-S8_MAX, Math.min(S8_MAX, rne(Math.fround(x * r))));
@@ -323,7 +319,6 @@ export function pvRecipe(node: Node, where: string): PvRecipe {
   if (pv !== 'bf16' && pv !== 'fp8' && pv !== 'int8') fail(where, "pv of 'bf16', 'fp8' or 'int8'", `'${pv}'`);
   const qk = attrString(node, 'qk', 'bf16');
   if (pv !== 'bf16' && qk !== pv) fail(where, `pv='${pv}' with qk='${pv}'`, `qk='${qk}'`);
-  if (pv !== 'bf16' && attrString(node, 'kScale', 'block') === 'token') fail(where, `pv='${pv}' with K's scales per block (the kernels take 8-bit P·V's key tiles, pvTile, only so)`, "kScale='token'");
   return pv;
 }
 /** Whether P·V runs on 8-bit codes (pv 'fp8' or 'int8'): V packed as Vt8 with channel scales. */
@@ -438,12 +433,13 @@ const fusedAttention: OpDef = {
     const where = `FusedAttention node '${node.name}'`;
     const p = attentionPlan(node, (i) => (ins[i] as Tensor | undefined)?.shape, where);
     const [Q, K, V] = (['q', 'k', 'v'] as const).map((role, r) => assemble(ins, node, role, p.layouts[r], [p.q, p.k, p.v][r]));
-    if (attrString(node, 'qk', 'bf16') === 'fp8') {
+    const qk = qkRecipe(node, where);
+    if (qk === 'fp8') {
       quantizeBlocks(Q, p.q);
       quantizeBlocks(K, p.k);
-    } else if (attrString(node, 'qk', 'bf16') === 'int8') {
+    } else if (qk === 'int8') {
       quantizeS8(Q, p.q, 1);
-      quantizeS8(K, p.k, kScaleGroup(node));
+      quantizeS8(K, p.k, QK_BLOCK);
     }
     const pv = pvRecipe(node, where);
     const mask = optionalTensor(ins, 0);

@@ -32,8 +32,7 @@
  *   scale = qkBlockScale(amax) of each (head, 128-token block), FusedAttention's qk='fp8' recipe.
  *   Qp s8 [B, H, Sq', 128], Qs fp32 [B, H, Sq']  (one scale per token; padded rows 1),
  *   Kp s8 [B, Hkv, Skv', 128], Ks fp32 [B, Hkv, Skv'/128]: value = code · scale, scale = amax/127,
- *   FusedAttention's qk='int8' recipe (quantizeS8); the rows laid out as e4m3's. kScale='token':
- *   Ks fp32 [B, Hkv, Skv'], one scale per K token as well.
+ *   FusedAttention's qk='int8' recipe (quantizeS8); the rows laid out as e4m3's.
  *   Vt8 e4m3 [B, Hkv, Skv'/64, DP, 64], Vs fp32 [B, Hkv, DP]  V transposed, 64 keys to a 64-byte
  *   row with the 64-byte swizzle (16-byte chunk c of row r at c ^ ((r / 2) mod 4): swizzled64), so a
  *   key tile of 128 or 192 is whole blocks; value = code · Vs[channel] (amax/448 over the kept
@@ -56,7 +55,7 @@ import type { Node } from '../ir/graph.ts';
 import type { Tensor } from '../ir/tensor.ts';
 import { fp8Reciprocal, roundE4M3Scaled } from '../quant/formats.ts';
 import { roundTo } from './elementwise.ts';
-import { QK_BLOCK, assemble, attentionPlan, checkKeyMaskShape, codedPV, codedQK, pvRecipe, pvTile, pvWeights, kScaleGroup, keyMaskKeep, qkBlockScale, qkRecipe, quantizeChannels, s8Code, s8Scale } from './fused.ts';
+import { QK_BLOCK, assemble, attentionPlan, checkKeyMaskShape, codedPV, codedQK, pvRecipe, pvTile, pvWeights, keyMaskKeep, qkBlockScale, qkRecipe, quantizeChannels, s8Code, s8Scale } from './fused.ts';
 import { type OpDef, type RuntimeValue, attrFloat, attrInt, attrString, broadcastIndex, broadcastShapes, newTensor, optionalTensor, out, tensorArg } from './op.ts';
 
 /** Token padding of every packed operand: the attention kernel's tile height and the fp8 block. */
@@ -71,7 +70,7 @@ export function swizzled(r: number, c: number, width: number): number {
   return r * width + ((Math.floor(c / chunk) ^ (r % 8)) * chunk) + (c % chunk);
 }
 
-export interface PackedShapes { b: number; h: number; hkv: number; sq: number; skv: number; d: number; dp: number; qk: string; kGroup?: number }
+export interface PackedShapes { b: number; h: number; hkv: number; sq: number; skv: number; d: number; dp: number; qk: string }
 
 /** Output types of AttentionPack for the given logical sizes. */
 export function packTypes(p: PackedShapes): { dtype: DType; shape: number[] }[] {
@@ -86,7 +85,7 @@ export function packTypes(p: PackedShapes): { dtype: DType; shape: number[] }[] 
   if (p.qk === 'int8') {
     return [
       { dtype: 'int8', shape: [p.b, p.h, sq, 128] }, { dtype: 'int8', shape: [p.b, p.hkv, skv, 128] }, vt,
-      { dtype: 'float32', shape: [p.b, p.h, sq] }, { dtype: 'float32', shape: [p.b, p.hkv, skv / (p.kGroup ?? PACK_ROWS)] },
+      { dtype: 'float32', shape: [p.b, p.h, sq] }, { dtype: 'float32', shape: [p.b, p.hkv, skv / PACK_ROWS] },
     ];
   }
   return [{ dtype: 'bfloat16', shape: [p.b, p.h, p.dp / 64, sq, 64] }, { dtype: 'bfloat16', shape: [p.b, p.hkv, p.dp / 64, skv, 64] }, vt];
@@ -109,9 +108,9 @@ function vquantPackTypes(node: Node, p: PackedShapes, typeOf: (i: number) => { d
 
 function packShapes(node: Node, shapeOf: (i: number) => readonly number[] | undefined, where: string): PackedShapes {
   const p = attentionPlan(node, shapeOf, where);
-  const { qk, kGroup } = qkRecipe(node, where);
+  const qk = qkRecipe(node, where);
   if (![16, 32, 64, 128].includes(p.q.d) || p.v.d !== p.q.d) fail(where, 'head dims of 16, 32, 64 or 128, the same for q, k and v', `q ${p.q.d}, v ${p.v.d}`);
-  return { b: p.q.b, h: p.q.h, hkv: p.k.h, sq: p.q.s, skv: p.k.s, d: p.q.d, dp: packedHeadDim(p.q.d, qk), qk, kGroup };
+  return { b: p.q.b, h: p.q.h, hkv: p.k.h, sq: p.q.s, skv: p.k.s, d: p.q.d, dp: packedHeadDim(p.q.d, qk), qk };
 }
 
 /** Writes [B, Hx, S, D] float values into a bf16 K-major tile stack [B, Hx, DP/64, S', 64]. */
@@ -253,7 +252,7 @@ const attentionPack: OpDef = {
     if (codedQK(p.qk)) {
       const int8 = p.qk === 'int8';
       const [qp, qs] = packScaled(Q, p.b * p.h, p.sq, p.d, int8 ? 's8' : 'e4m3', int8 ? 1 : PACK_ROWS);
-      const [kp, ks] = packScaled(K, p.b * p.hkv, p.skv, p.d, int8 ? 's8' : 'e4m3', int8 ? kScaleGroup(node) : PACK_ROWS);
+      const [kp, ks] = packScaled(K, p.b * p.hkv, p.skv, p.d, int8 ? 's8' : 'e4m3', PACK_ROWS);
       if (attrInt(node, 'vquant', 0)) {
         const [v8, vs] = quantizeVGiven(V, ins, node, p, where);
         return [shaped(qp, 0), shaped(kp, 1), v8, shaped(qs, 3), shaped(ks, 4), vs];
@@ -269,14 +268,14 @@ const attentionPack: OpDef = {
 interface AttentionDims { b: number; h: number; hkv: number; sq: number; skv: number; d: number; dp: number; qk: string; pv: 'bf16' | 'fp8' | 'int8'; outLayout: string; outShape: number[]; to: DType }
 
 function attentionDims(node: Node, shapeOf: (i: number) => readonly number[] | undefined, where: string): AttentionDims {
-  const { qk, kGroup } = qkRecipe(node, where);
+  const qk = qkRecipe(node, where);
   const sq = attrInt(node, 'seqQ', 0), skv = attrInt(node, 'seqKv', 0), d = attrInt(node, 'headDim', 0);
   const [q, k, v] = [1, 2, 3].map(shapeOf);
   if (!q || !k || !v || !sq || !skv || !d) fail(where, 'packed Q, K, V and the seqQ/seqKv/headDim attributes', 'missing');
   const dp = packedHeadDim(d, qk);
   const [b, h, hkv] = [q[0], q[1], k[1]];
   const pv = pvRecipe(node, where);
-  const expect = packTypes({ b, h, hkv, sq, skv, d, dp, qk, kGroup });
+  const expect = packTypes({ b, h, hkv, sq, skv, d, dp, qk });
   if (pv !== 'bf16') {
     const [vt8, vs] = vquantTypes(expect[2].shape, pv);
     expect.splice(2, 1, vt8), expect.push(vs);
@@ -328,7 +327,7 @@ const packedAttention: OpDef = {
     const a = attentionDims(node, (i) => (ins[i] as Tensor | undefined)?.shape, `PackedAttention node '${node.name}'`);
     const coded = codedQK(a.qk);
     const Q = unpackRows(tensorArg(ins, 1, node), a.b * a.h, a.sq, a.d, a.dp, coded ? tensorArg(ins, 4, node) : undefined, a.qk === 'int8' ? 1 : PACK_ROWS);
-    const K = unpackRows(tensorArg(ins, 2, node), a.b * a.hkv, a.skv, a.d, a.dp, coded ? tensorArg(ins, 5, node) : undefined, a.qk === 'int8' ? kScaleGroup(node) : PACK_ROWS);
+    const K = unpackRows(tensorArg(ins, 2, node), a.b * a.hkv, a.skv, a.d, a.dp, coded ? tensorArg(ins, 5, node) : undefined);
     const V = codedPV(a.pv) ? unpackVt8(tensorArg(ins, 3, node), tensorArg(ins, 6, node), a.b * a.hkv, a.skv, a.d, a.dp) : unpackTransposed(tensorArg(ins, 3, node), a.b * a.hkv, a.skv, a.d, a.dp);
     const mask = optionalTensor(ins, 0);
     const maskMap = mask ? broadcastIndex(mask.shape, [a.b, a.h, a.sq, a.skv]) : undefined;

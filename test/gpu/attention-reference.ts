@@ -117,10 +117,10 @@ export class AttentionReference {
     return maskDrops(this.read(m.value, m.offset + b * m.strides[0] + t * m.strides[3]), m.bool);
   }
 
-  /** qk='int8': the s8 codes of a row and its scale (Q: the row's own, K: its 128-token block's or, kScale='token', its own), as the pack writes them. */
+  /** qk='int8': the s8 codes of a row and its scale (Q: the row's own, K: its 128-token block's), as the pack writes them. */
   codes(role: 'q' | 'k', b: number, head: number, t: number): { codes: Int8Array; scale: number } {
     let scale: number;
-    if (role === 'q' || this.pack.kScale === 'token') scale = s8Scale(this.prologue(role, b, head, t).reduce((a, v) => Math.max(a, Math.abs(v)), 0));
+    if (role === 'q') scale = s8Scale(this.prologue(role, b, head, t).reduce((a, v) => Math.max(a, Math.abs(v)), 0));
     else {
       const block = Math.floor(t / 128), skey = `s8/${b}/${head}/${block}`;
       scale = this.scales.get(skey) ?? 0;

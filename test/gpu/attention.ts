@@ -54,8 +54,6 @@ interface Spec {
    * 'int8': s8 Q·Kᵀ (forced on the tiny models' attention as well); 'int8-pv': s8 Q·Kᵀ and u8 P · s8 V
    * (qk='int8' pv='int8', on the attention FP8 P·V takes). */
   attention?: 'bf16' | 'fp8' | 'fp8-pv' | 'int8' | 'int8-pv';
-  /** int8: K's scales per token (kScale='token') instead of per 128-token block. */
-  kScale?: 'token';
   /** pv='fp8': accumulation other than the descriptor's (a variant timed beside it). */
   pvAccumulate?: AttentionDescriptor['pvAccumulate'];
   lazyRescale?: boolean;
@@ -129,11 +127,6 @@ const SPECS: Spec[] = [
   { name: 'flux2_single_int8_serial', model: full('flux2_dev'), shapes: FLUX, attention: 'int8', segments: 1, amp: 1, sampled: true, seedCase: 'flux2_single', schedule: 'serial', kernel: { pBuffers: 1 } },
   { name: 'flux2_joint_int8', model: full('flux2_dev'), shapes: FLUX, attention: 'int8', segments: 2, amp: 1, sampled: true, seedCase: 'flux2_joint' },
   { name: 'qwen_image_mask_int8', model: full('qwen_image'), attention: 'int8', segments: 2, mask: { kind: 'keys', masked: [200, 256], value: -Infinity }, amp: 1, sampled: true, seedCase: 'qwen_image_mask' },
-  // int8 with K's scales per token: accuracy and cost beside the block scales.
-  { name: 'tiny_flux2_int8_ktoken', model: tiny('flux2'), attention: 'int8', kScale: 'token', segments: 1, amp: 1, sampled: false, seedCase: 'tiny_flux2_fp8' },
-  { name: 'tiny_qwen_image_mask_int8_ktoken', model: tiny('qwen_image'), attention: 'int8', kScale: 'token', segments: 2, mask: { kind: 'keys', masked: [16, 24], value: -Infinity }, amp: 1, sampled: false, seedCase: 'tiny_qwen_image_mask' },
-  { name: 'flux2_single_int8_ktoken', model: full('flux2_dev'), shapes: FLUX, attention: 'int8', kScale: 'token', segments: 1, amp: 1, sampled: true, seedCase: 'flux2_single' },
-  { name: 'qwen_image_mask_int8_ktoken', model: full('qwen_image'), attention: 'int8', kScale: 'token', segments: 2, mask: { kind: 'keys', masked: [200, 256], value: -Infinity }, amp: 1, sampled: true, seedCase: 'qwen_image_mask' },
   // FP8 P·V over key masks (Qwen-Image's text padding: garbage of 3e4 in the dropped keys' K and V must
   // set no V scale), and the tile schedules of FP8 P·V beside the descriptor's (Flux.2: BN 192; Qwen-Image:
   // BN 128; MUFU exponentials), with FP8 Q·Kᵀ and bf16 P·V (the models' default until session 18) on the same inputs.
@@ -215,7 +208,7 @@ function compile(spec: Spec): Graph {
   if (spec.attention === 'int8') {
     // Every attention in s8 Q·Kᵀ (the policy picks only long ones): set before lowering.
     const before = runPipeline(inferred, { passes: passes.filter((p) => p !== lowerAttention) });
-    for (const n of before.graph.nodes) if (n.op === 'FusedAttention') Object.assign(n.attrs, { qk: 'int8', ...(spec.kScale ? { kScale: spec.kScale } : {}) });
+    for (const n of before.graph.nodes) if (n.op === 'FusedAttention') Object.assign(n.attrs, { qk: 'int8' });
     return runPipeline(before, { passes: [lowerAttention] }).graph;
   }
   if (spec.attention !== 'fp8-pv' && spec.attention !== 'int8-pv') return runPipeline(inferred, { passes }).graph;
@@ -350,7 +343,7 @@ async function prepare(dir: string): Promise<void> {
         packRows.push({ role: 'k', row: [b, hk, t], codes: [...k.codes], scale: k.scale });
         const bh = b * ad.kvHeads + hk;
         for (let c = 0; c < 128; c++) kcodeIx.push(bh * skv * 128 + t * 128 + c);
-        ksIx.push(ad.kScale === 'token' ? bh * skv + t : bh * (skv / 128) + Math.floor(t / 128));
+        ksIx.push(bh * (skv / 128) + Math.floor(t / 128));
       }
       const [qp, kp, , qsv, ksv] = packNode.outputs;
       for (const [v, width, ix, tag] of [[qp, 1, codeIx, 'qcodes'], [qsv, 4, qsIx, 'qscales'], [kp, 1, kcodeIx, 'kcodes'], [ksv, 4, ksIx, 'kscales']] as const) {
@@ -375,7 +368,7 @@ async function prepare(dir: string): Promise<void> {
     }
     lines.push('end');
     expected.push({ ...(vScales.length ? { vScales } : {}), name: spec.name, outType, elements: spec.sampled ? index.length : elements, rows, values: spec.sampled ? values : reorder(index, values, elements), flops: 4 * ad.batch * ad.heads * ad.seqQ * ad.seqKv * ad.headDim, fp8: ad.qk === 'fp8', qk: ad.qk, timed: spec.sampled, ...(packRows.length ? { packRows } : {}),
-      ...(exactReference ? { exact: spec.sampled ? exact : reorder(index, exact, elements) } : {}), pv: ad.pv, kernel: ak.name, schedule: `${ad.schedule}${ad.qk === 'int8' ? `, int8${ad.kScale ? ' K per token' : ''}` : ''}${ad.pv === 'fp8' || ad.pv === 'int8' ? `, pv ${ad.pv} ${ad.pvAccumulate}` : ''}${ad.lazyRescale ? ', lazy rescale' : ''}, BN ${ad.bn ?? 128}, exp ${ad.exp ?? 'f32'}${ad.exp === 'poly' ? ` 1/${ad.polyEvery ?? 4}` : ''}, l ${ad.lsum ?? 'alu'}`, stages: ad.stages, pack: `${pd.threads}x${pd.group} threads, ${pd.order} order, ${pd.stage ? 'staged' : 'direct'}${pd.persist ? `, persistent ${pd.persist}` : ''}, ${pd.minBlocks} CTAs/SM, unroll ${pd.passUnroll}` });
+      ...(exactReference ? { exact: spec.sampled ? exact : reorder(index, exact, elements) } : {}), pv: ad.pv, kernel: ak.name, schedule: `${ad.schedule}${ad.qk === 'int8' ? ', int8' : ''}${ad.pv === 'fp8' || ad.pv === 'int8' ? `, pv ${ad.pv} ${ad.pvAccumulate}` : ''}${ad.lazyRescale ? ', lazy rescale' : ''}, BN ${ad.bn ?? 128}, exp ${ad.exp ?? 'f32'}${ad.exp === 'poly' ? ` 1/${ad.polyEvery ?? 4}` : ''}, l ${ad.lsum ?? 'alu'}`, stages: ad.stages, pack: `${pd.threads}x${pd.group} threads, ${pd.order} order, ${pd.stage ? 'staged' : 'direct'}${pd.persist ? `, persistent ${pd.persist}` : ''}, ${pd.minBlocks} CTAs/SM, unroll ${pd.passUnroll}` });
     console.log(`${spec.name}: ${pk.name} + ${ak.name}, ${rows.length} rows, ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   }
   const unit = renderUnit([...kernels.values()]);
