@@ -38,7 +38,9 @@ export function e2eMarkdown(r: E2eResult): string {
     const mods = r.modules[f];
     if (mods?.length) {
       lines.push('', 'Device time of each compiled module (CUDA-graph replay alone, median), per request:', '', '| module | ms per call | calls | ms per request | GPU memory GiB |', '| --- | ---: | ---: | ---: | ---: |');
-      for (const m of mods) lines.push(`| ${ROLE_NAMES[m.role]}${m.textLength ? `, ${m.textLength}-token text` : ''} | ${m.msPerCall.toFixed(2)} | ${m.calls} | ${m.ms.toFixed(1)} | ${m.memoryGiB.toFixed(2)} |`);
+      // A module this request did not run (another text length, or the batch-1 transformer beside its CFG pair) is
+      // not timed: its row keeps the memory it holds.
+      for (const m of mods) lines.push(`| ${ROLE_NAMES[m.role]}${m.textLength ? `, ${m.textLength}-token text` : ''} | ${m.calls ? m.msPerCall.toFixed(2) : 'not run'} | ${m.calls} | ${m.calls ? m.ms.toFixed(1) : '—'} | ${m.memoryGiB.toFixed(2)} |`);
       const device = mods.reduce((a, m) => a + m.ms, 0);
       lines.push(`| all | | | ${device.toFixed(1)} | ${mods.reduce((a, m) => a + m.memoryGiB, 0).toFixed(2)} |`);
       const paired = mods.some((m) => m.role === 'transformerCfg');

@@ -85,6 +85,14 @@ describe('the e2e report', () => {
     expect(md).toContain('- a note');
   });
 
+  it('a module the request did not run: not timed, its memory still counted', () => {
+    const r = result();
+    r.modules.flux2 = [...r.modules.flux2!, { role: 'transformer', textLength: 64, msPerCall: 0, calls: 0, ms: 0, memoryGiB: 0.25 }];
+    const md = e2eMarkdown(r);
+    expect(md).toContain('| transformer, 64-token text | not run | 0 | — | 0.25 |');
+    expect(md).toContain('| all | | | 2660.0 | 52.25 |');
+  });
+
   it('the board energy an image, where measured (the diffusers row: not measured)', () => {
     expect(e2eMarkdown(result())).not.toContain('GPU board energy');
     const r = result();
