@@ -9,8 +9,14 @@
  *   node.xz                       this machine's Node binary, symbols stripped, xz -9e (about 22 MB;
  *                                 rebuilt only when the Node version changes: node.version)
  *   bench.mjs                     bench/cli.ts (npx bench) bundled the same way
+ *   serve.mjs                     runtime/server/cli.ts (npx serve) bundled the same way; onnxruntime-node
+ *                                 is not carried (the GPU executor runs the compiled modules), so a CPU
+ *                                 executor there fails with one line saying so
+ *   sharp.tar.xz                  sharp and libvips for linux x64 (WebP / JPEG responses, bench's PNG
+ *                                 chart), xz -9 (about 7 MB), unpacked into node_modules on first use
  *   run.sh                        unpacks Node once per machine (/tmp/dc-node-VERSION) and runs the
- *                                 CLI; `run.sh compile ...` runs the compiler, `run.sh bench ...` the bench
+ *                                 CLI; `run.sh compile ...` runs the compiler, `run.sh bench ...` the bench,
+ *                                 `run.sh serve ...` the server
  * and beside it, .gpu/compiler: the compiler CLI (compiler/cli/compile.ts) bundled the same way
  * (bin/compile.mjs) with a snapshot of what it reads from its root (templates/, support.cu,
  * package.json), taken in the same instant, so the compiler and its templates always agree. On the
@@ -24,7 +30,7 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { build } from 'esbuild';
+import { type Plugin, build } from 'esbuild';
 import { ROOT } from '../paths.ts';
 
 const RUN_SH = `#!/bin/sh
@@ -33,12 +39,38 @@ set -e
 HERE=$(cd "$(dirname "$0")" && pwd)
 NODE=/tmp/dc-node-$(cat "$HERE/node.version")
 if [ ! -x "$NODE" ]; then xz -dc "$HERE/node.xz" > "$NODE.partial" && chmod +x "$NODE.partial" && mv "$NODE.partial" "$NODE"; fi
+if [ -f "$HERE/sharp.tar.xz" ] && [ ! -d "$HERE/node_modules/sharp" ]; then tar -xJf "$HERE/sharp.tar.xz" -C "$HERE/node_modules"; fi
 if [ "\${1:-}" = compile ]; then shift; exec "$NODE" "$HERE/../compiler/bin/compile.mjs" "$@"; fi
 if [ "\${1:-}" = bench ]; then shift; exec "$NODE" "$HERE/bench.mjs" "$@"; fi
+if [ "\${1:-}" = serve ]; then shift; exec "$NODE" "$HERE/serve.mjs" "$@"; fi
 exec "$NODE" "$HERE/run-cli.mjs" "$@"
 `;
 
 const BANNER = "import { createRequire as __dcCreateRequire } from 'node:module'; const require = __dcCreateRequire(import.meta.url);";
+
+/** onnxruntime-node in the GPU host's serve bundle: a module whose every use throws one line (its 46 MB library does not travel). */
+const ORT_ABSENT: Plugin = {
+  name: 'onnxruntime-absent',
+  setup(b) {
+    b.onResolve({ filter: /^onnxruntime-node$/ }, () => ({ path: 'onnxruntime-node', namespace: 'ort-absent' }));
+    b.onLoad({ filter: /.*/, namespace: 'ort-absent' }, () => ({
+      contents: "const absent = () => { throw new Error('onnxruntime-node is not in this bundle (runtime/gpu/pack.ts): the CPU executor is unavailable here; serve a compiled pipeline with the GPU executor'); };\n" +
+        'export const InferenceSession = { create: absent }; export class Tensor { constructor() { absent(); } }',
+      loader: 'js',
+    }));
+  },
+};
+
+/** sharp and its linux x64 libvips as one xz tarball (rebuilt when sharp's version changes: sharp.version beside it). */
+function packSharp(out: string): void {
+  const modules = join(ROOT, 'node_modules');
+  const version = (JSON.parse(readFileSync(join(modules, 'sharp', 'package.json'), 'utf8')) as { version: string }).version;
+  const versionFile = out.replace(/\.tar\.xz$/, '.version');
+  if (existsSync(out) && existsSync(versionFile) && readFileSync(versionFile, 'utf8').trim() === version) return;
+  const parts = ['sharp', 'detect-libc', 'semver', join('@img', 'colour'), join('@img', 'sharp-linux-x64'), join('@img', 'sharp-libvips-linux-x64')];
+  writeFileSync(out, execFileSync('tar', ['-cJf', '-', '-C', modules, ...parts], { maxBuffer: 1 << 30 }));
+  writeFileSync(versionFile, `${version}\n`);
+}
 
 function folderBytes(dir: string): number {
   return readdirSync(dir, { withFileTypes: true }).reduce((n, e) => n + (e.isDirectory() ? folderBytes(join(dir, e.name)) : statSync(join(dir, e.name)).size), 0);
@@ -56,6 +88,12 @@ export async function pack(): Promise<{ dir: string; bytes: number }> {
     ...common, stdin: { contents: "import { main } from './bench/cli.ts'; const code = await main(process.argv.slice(2)); if (code) process.exit(code);", resolveDir: ROOT, loader: 'ts' },
     outfile: join(dir, 'bench.mjs'), external: ['sharp', 'onnxruntime-node'],
   });
+  // npx serve, for `run.sh serve ...`: the GPU executor only (onnxruntime-node stands in as a module that says it is absent).
+  await build({
+    ...common, stdin: { contents: "import { main } from './runtime/server/cli.ts'; await main(process.argv.slice(2));", resolveDir: ROOT, loader: 'ts' },
+    outfile: join(dir, 'serve.mjs'), external: ['sharp'], plugins: [ORT_ABSENT],
+  });
+  packSharp(join(dir, 'sharp.tar.xz'));
   // The compiler finds its root as the bundle's folder's parent (compiler/paths.ts): .gpu/compiler.
   const snap = join(ROOT, '.gpu', 'compiler');
   rmSync(snap, { recursive: true, force: true });

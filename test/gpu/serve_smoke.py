@@ -1,0 +1,111 @@
+"""`npx serve` on the GPU host, from the outside: the server a user runs, asked what a user asks.
+
+Run beside a server started with `sh .gpu/rt/run.sh serve ARTIFACT --synthetic-weights SEED --port PORT` (the GPU host
+has no Node; runtime/gpu/pack.ts bundles the server). Waits for /health/ready, then over HTTP:
+
+  1. a PNG at SIZE (b64_json, seed 42, 8 steps), timed; 2. the same request again: the same bytes;
+  3. WebP and 4. JPEG of the same image (sharp on the host), each checked by its magic bytes and size;
+  5. Qwen-Image only: a negative prompt with true CFG (guidance 4);
+  6. bad requests, each a 400 naming its field: a size the pipeline was not compiled for, n = 0,
+     an unknown field, a negative prompt on Flux.2; a GET on the POST route: 405;
+  7. /metrics (kept) and /v1/models.
+Then SIGTERM to the server's pid, and its exit status (0 after draining).
+
+Usage: python3 test/gpu/serve_smoke.py PORT PID FAMILY OUT_JSON   (FAMILY flux2 | qwen_image; SIZE=WxH, default 1024x1024,
+for a pipeline compiled at another size, such as the tiny ones' 64x64 on the CPU executor)
+Prints one line a check and exits 1 if any failed. Pixels are not compared with anything: synthetic weights give noise.
+"""
+import base64, json, os, signal, struct, sys, time, urllib.error, urllib.request
+
+port, pid, family, out = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+base = f"http://127.0.0.1:{port}"
+results, failed = [], 0
+
+
+def check(name, ok, detail=""):
+    global failed
+    failed += 0 if ok else 1
+    results.append({"check": name, "ok": bool(ok), "detail": detail})
+    print(f"{'ok  ' if ok else 'FAIL'} {name}: {detail}", flush=True)
+
+
+def call(method, path, body=None, timeout=600):
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(base + path, data=data, method=method, headers={"content-type": "application/json"} if data else {})
+    t0 = time.perf_counter()
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, r.read(), (time.perf_counter() - t0) * 1e3
+    except urllib.error.HTTPError as e:
+        return e.code, e.read(), (time.perf_counter() - t0) * 1e3
+
+
+def png_size(b):
+    return struct.unpack(">II", b[16:24]) if b[:8] == b"\x89PNG\r\n\x1a\n" else None
+
+
+t0 = time.time()
+while True:
+    try:
+        status, _, _ = call("GET", "/health/ready", timeout=5)
+        if status == 200:
+            break
+    except OSError:
+        pass
+    if time.time() - t0 > 400:
+        check("ready", False, "no 200 from /health/ready within 400 s")
+        sys.exit(1)
+    time.sleep(1)
+check("ready", True, f"{time.time() - t0:.1f} s after the client started")
+
+size = os.environ.get("SIZE", "1024x1024")
+w, h = (int(x) for x in size.split("x"))
+req = {"prompt": "a red fox in fresh snow, morning light", "size": size, "response_format": "b64_json",
+       "output_format": "png", "num_inference_steps": 8, "seed": 42}
+images = []
+for i in range(2):
+    status, body, ms = call("POST", "/v1/images/generations", req)
+    data = json.loads(body) if status == 200 else {}
+    img = base64.b64decode(data["data"][0]["b64_json"]) if status == 200 else b""
+    images.append(img)
+    check(f"png request {i + 1}", status == 200 and png_size(img) == (w, h), f"HTTP {status}, {ms:.0f} ms, {len(img)} bytes, size {png_size(img)}")
+check("png repeat: same bytes", len(images[0]) > 0 and images[0] == images[1], "")
+
+for fmt, magic in (("webp", lambda b: b[:4] == b"RIFF" and b[8:12] == b"WEBP"), ("jpeg", lambda b: b[:2] == b"\xff\xd8")):
+    status, body, ms = call("POST", "/v1/images/generations", {**req, "output_format": fmt, "output_compression": 90})
+    img = base64.b64decode(json.loads(body)["data"][0]["b64_json"]) if status == 200 else b""
+    check(f"{fmt} request", status == 200 and magic(img), f"HTTP {status}, {ms:.0f} ms, {len(img)} bytes" + ("" if status == 200 else f": {body[:300]!r}"))
+
+if family == "qwen_image":
+    status, body, ms = call("POST", "/v1/images/generations", {**req, "negative_prompt": "blurry, low quality", "guidance_scale": 4.0})
+    check("negative prompt with true CFG", status == 200, f"HTTP {status}, {ms:.0f} ms")
+
+bad = [("size not compiled", {**req, "size": "1000x1000"}, "size"), ("n = 0", {**req, "n": 0}, "n"),
+       ("unknown field", {**req, "style": "vivid"}, "style")]
+if family == "flux2":
+    bad.append(("negative prompt on Flux.2", {**req, "negative_prompt": "blurry"}, "negative_prompt"))
+for name, body_, param in bad:
+    status, body, ms = call("POST", "/v1/images/generations", body_)
+    err = json.loads(body).get("error", {}) if body[:1] == b"{" else {}
+    check(f"bad request: {name}", status == 400 and err.get("param") == param, f"HTTP {status}, param {err.get('param')!r}, message {err.get('message')!r}")
+status, body, _ = call("GET", "/v1/images/generations")
+check("GET on the POST route", status == 405, f"HTTP {status}")
+
+status, body, _ = call("GET", "/v1/models")
+check("/v1/models", status == 200, body[:200].decode(errors="replace"))
+status, metrics, _ = call("GET", "/metrics")
+check("/metrics", status == 200 and b"dc_info" in metrics, f"{len(metrics)} bytes")
+
+os.kill(pid, signal.SIGTERM)
+t1 = time.time()
+while time.time() - t1 < 60:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        break
+    time.sleep(0.5)
+else:
+    check("drained on SIGTERM", False, "still running after 60 s")
+
+json.dump({"family": family, "results": results, "metrics": metrics.decode(errors="replace")}, open(out, "w"), indent=1)
+sys.exit(1 if failed else 0)
