@@ -58,15 +58,17 @@ export function markdown(r: BenchResult): string {
   return `${lines.join('\n')}\n`;
 }
 
-/** Horizontal bars of ms per step, one group per model. */
+/** Horizontal bars of ms per step, one group per model; the label column as wide as the longest label (7.5 px a character at 13 px). */
 export function chartSvg(r: BenchResult): string {
-  const rowH = 26, left = 340, width = 980, top = 40;
+  const rowH = 26, top = 40, barArea = 560;
+  const labels = r.rows.map((x) => `${x.model} · ${x.system}`);
+  const left = Math.max(160, Math.ceil(Math.max(0, ...labels.map((l) => l.length)) * 7.5) + 20), width = left + barArea + 80;
   const max = Math.max(...r.rows.map((x) => x.msPerStep), 1);
   const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
   const bars = r.rows.map((x, i) => {
-    const y = top + i * rowH, w = ((width - left - 80) * x.msPerStep) / max;
+    const y = top + i * rowH, w = (barArea * x.msPerStep) / max;
     const fill = x.system.startsWith('compiled') ? '#2a7ae2' : '#9aa5b1';
-    return `<text x="${left - 8}" y="${y + 17}" text-anchor="end" font-size="13">${esc(`${x.model} · ${x.system}`)}</text>`
+    return `<text x="${left - 8}" y="${y + 17}" text-anchor="end" font-size="13">${esc(labels[i])}</text>`
       + `<rect x="${left}" y="${y + 4}" width="${w.toFixed(1)}" height="${rowH - 8}" fill="${fill}"/>`
       + `<text x="${(left + w + 6).toFixed(1)}" y="${y + 17}" font-size="13">${x.msPerStep.toFixed(1)} ms</text>`;
   });

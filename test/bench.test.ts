@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { main } from '../bench/cli.ts';
-import type { BenchResult } from '../bench/report.ts';
+import { type BenchResult, chartSvg } from '../bench/report.ts';
 
 describe('npx bench (CPU)', () => {
   afterEach(() => vi.restoreAllMocks());
@@ -32,6 +32,18 @@ describe('npx bench (CPU)', () => {
     expect(readFileSync(join(out, 'bench-cpu.svg'), 'utf8')).toMatch(/^<svg/);
     expect(existsSync(join(out, 'bench-cpu.png'))).toBe(true);
   }, 120_000);
+
+  it('the chart: the label column as wide as the longest label, bars in proportion', () => {
+    const row = (system: string, msPerStep: number) => ({ model: 'flux2_dev', system, msPerStep });
+    const r = { kind: 'gpu', date: 'D', device: 'GPU', command: 'c', weights: 'w', seed: 42, steps: 8, notes: [],
+      rows: [row('compiled, step memo (a repeated timestep)', 241.2), row('diffusers eager (bf16)', 540.7)] } as unknown as BenchResult;
+    const svg = chartSvg(r);
+    const labelX = [...svg.matchAll(/<text x="(\d+)" y="\d+" text-anchor="end"/g)].map((m) => Number(m[1]));
+    const longest = 'flux2_dev · compiled, step memo (a repeated timestep)'.length;
+    for (const x of labelX) expect(x).toBeGreaterThanOrEqual(longest * 7.5); // the label ends at x: it starts inside the image
+    const widths = [...svg.matchAll(/<rect x="\d+" y="\d+" width="([\d.]+)"/g)].map((m) => Number(m[1]));
+    expect(widths[0] / widths[1]).toBeCloseTo(241.2 / 540.7, 3);
+  });
 
   it('rejects bad flags with one line and exit 1', async () => {
     const errors: string[] = [];
