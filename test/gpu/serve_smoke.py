@@ -4,7 +4,7 @@ Run beside a server started with `sh .gpu/rt/run.sh serve ARTIFACT --synthetic-w
 has no Node; runtime/gpu/pack.ts bundles the server). Waits for /health/ready, then over HTTP:
 
   1. a PNG at SIZE (b64_json, seed 42, 8 steps), timed; 2. the same request again: the same bytes;
-  3. WebP and 4. JPEG of the same image (sharp on the host), each checked by its magic bytes and size;
+  3. WebP and 4. JPEG of the same image (sharp on the host), each checked by its magic bytes;
   5. Qwen-Image only: a negative prompt with true CFG (guidance 4);
   6. bad requests, each a 400 naming its field: a size the pipeline was not compiled for, n = 0,
      an unknown field, a negative prompt on Flux.2; a GET on the POST route: 405;
