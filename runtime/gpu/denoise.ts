@@ -9,7 +9,8 @@
  * updates the latents and writes the next latents input into every replica's slot; replica 1's
  * stream waits for that before its next step. The host enqueues step i+1 before it waits for step
  * i (an event), so the GPU never waits for the host; onStep runs as each step completes, and an
- * exception from it stops the loop once the enqueued step drains. The same float32 operations as
+ * exception from it stops the loop once the enqueued step drains. The host waits for each step
+ * without blocking Node's event loop (cuda.ts eventDone): a server answers while the loop runs. The same float32 operations as
  * runtime/pipeline/denoise.ts hostDenoise, bit for bit.
  *
  * A model compiled at batch 2 (`npx compile --batch 2`; LoopDevice.batch) runs true CFG's two input
@@ -27,7 +28,7 @@ import { f32ToBf16Array } from '../executor/bf16.ts';
 import { stackSamples } from '../executor/batch.ts';
 import type { DenoiseLoop } from '../executor/types.ts';
 import type { IoSpec, Manifest } from './artifact.ts';
-import { type DevicePtr, type Driver, type Handle, KernelParams, alloc, createEvent, launch } from './cuda.ts';
+import { type DevicePtr, type Driver, type Handle, KernelParams, alloc, createEvent, eventDone, launch } from './cuda.ts';
 import type { HostIo } from './model.ts';
 
 export interface LoopReplica { stream: Handle; arena: DevicePtr; host: HostIo }
@@ -71,7 +72,7 @@ function timestepBytes(values: Float32Array, kind: number): Uint8Array {
   return new Uint8Array(typed.buffer, typed.byteOffset, typed.byteLength);
 }
 
-export function deviceDenoise(dev: LoopDevice, loop: DenoiseLoop): Float32Array {
+export async function deviceDenoise(dev: LoopDevice, loop: DenoiseLoop): Promise<Float32Array> {
   const { d, manifest: m } = dev;
   const sets = loop.inputs.length, steps = loop.timesteps.length;
   const where = `denoise (${m.model})`;
@@ -149,7 +150,7 @@ export function deviceDenoise(dev: LoopDevice, loop: DenoiseLoop): Float32Array 
     enqueue(0);
     for (let i = 0; i < steps; i++) {
       if (i + 1 < steps) enqueue(i + 1);
-      d.call('cuEventSynchronize', events[i % 2]);
+      await eventDone(d, events[i % 2]); // the event loop runs while the step does
       loop.onStep?.(i + 1);
     }
   } catch (e) {

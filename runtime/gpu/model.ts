@@ -115,8 +115,8 @@ export interface Model extends WeightsDonor {
    * request's noise while the text encoder runs); nothing else may run this model in between.
    */
   start(list: Record<string, Tensor>[]): () => Record<string, Tensor>[];
-  /** The denoising loop on the device; absent when the artifact's support unit predates its kernels. */
-  denoise?(loop: DenoiseLoop): Float32Array;
+  /** The denoising loop on the device; absent when the artifact's support unit predates its kernels. Nothing else may run this model until it settles. */
+  denoise?(loop: DenoiseLoop): Promise<Float32Array>;
   /**
    * run() for an image-producing graph (one output [1, 3, H, W] or [1, 3, 1, H, W]): the image turned
    * into interleaved RGB8 on the device (support.cu dc_rgb8, runtime/pipeline/image.ts rgb8Of's
@@ -672,9 +672,14 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
       },
     } : {}),
     ...(loopDevice ? {
-      denoise(loop: DenoiseLoop) {
+      async denoise(loop: DenoiseLoop) {
         idle('denoise');
-        return deviceDenoise(loopDevice, loop);
+        inFlight = true; // the loop yields to the event loop between steps: no other use of the model until it settles
+        try {
+          return await deviceDenoise(loopDevice, loop);
+        } finally {
+          inFlight = false;
+        }
       },
     } : {}),
     profile() {

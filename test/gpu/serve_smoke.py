@@ -1,11 +1,15 @@
 """`npx serve` on the GPU host, from the outside: the server a user runs, asked what a user asks.
 
-Run beside a server started with `sh .gpu/rt/run.sh serve ARTIFACT --synthetic-weights SEED --port PORT` (the GPU host
+Run beside a server started with `sh .gpu/rt/run.sh serve ARTIFACT --synthetic-weights SEED --port PORT --storage DIR
+--max-queued 1` (the GPU host
 has no Node; runtime/gpu/pack.ts bundles the server). Waits for /health/ready, then over HTTP:
 
   1. a PNG at SIZE (b64_json, seed 42, 8 steps), timed; 2. the same request again: the same bytes;
   3. WebP and 4. JPEG of the same image (sharp on the host), each checked by its magic bytes;
   5. Qwen-Image only: a negative prompt with true CFG (guidance 4);
+  5b. n = 2 (two PNGs, different seeds, different bytes); response_format "url" (the server started with --storage),
+     the file fetched back; three requests at once against --max-queued 1: two served, one 429; /health/live
+     answered within 250 ms half a second into a generation;
   6. bad requests, each a 400 naming its field: a size the pipeline was not compiled for, n = 0,
      an unknown field, a negative prompt on Flux.2; a GET on the POST route: 405;
   7. /metrics (kept) and /v1/models.
@@ -79,6 +83,35 @@ for fmt, magic in (("webp", lambda b: b[:4] == b"RIFF" and b[8:12] == b"WEBP"), 
 if family == "qwen_image":
     status, body, ms = call("POST", "/v1/images/generations", {**req, "negative_prompt": "blurry, low quality", "guidance_scale": 4.0})
     check("negative prompt with true CFG", status == 200, f"HTTP {status}, {ms:.0f} ms")
+
+status, body, ms = call("POST", "/v1/images/generations", {**req, "n": 2})
+pair = [base64.b64decode(d["b64_json"]) for d in json.loads(body)["data"]] if status == 200 else []
+check("n = 2", len(pair) == 2 and all(png_size(x) == (w, h) for x in pair) and pair[0] != pair[1],
+      f"HTTP {status}, {ms:.0f} ms, {len(pair)} images, seeds {json.loads(body).get('seeds') if status == 200 else None}")
+status, body, ms = call("POST", "/v1/images/generations", {**req, "response_format": "url"})
+url = json.loads(body)["data"][0]["url"] if status == 200 else ""
+fstatus, fbody, _ = call("GET", url[url.index("/v1/"):]) if url else (0, b"", 0)
+check("response_format url", status == 200 and fstatus == 200 and fbody == images[0], f"HTTP {status}, {ms:.0f} ms, {url}, fetched HTTP {fstatus}, {len(fbody)} bytes, the b64 PNG's bytes: {fbody == images[0]}")
+
+import threading
+burst = []
+def one():
+    burst.append(call("POST", "/v1/images/generations", req)[0])
+threads = [threading.Thread(target=one) for _ in range(3)]
+for t in threads:
+    t.start()
+    time.sleep(0.05)
+for t in threads:
+    t.join()
+check("three at once, a queue of 1", sorted(burst) == [200, 200, 429], f"statuses {sorted(burst)}")
+
+# The server answers while it generates (the GPU loop must not hold Node's event loop).
+running = threading.Thread(target=one)
+running.start()
+time.sleep(0.5)
+status, _, live_ms = call("GET", "/health/live", timeout=30)
+running.join()
+check("answers while generating", status == 200 and live_ms < 250, f"/health/live HTTP {status} in {live_ms:.0f} ms, half a second into a generation")
 
 bad = [("size not compiled", {**req, "size": "1000x1000"}, "size"), ("n = 0", {**req, "n": 0}, "n"),
        ("unknown field", {**req, "style": "vivid"}, "style")]

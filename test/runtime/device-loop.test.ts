@@ -2,7 +2,7 @@
  * runtime/gpu/denoise.ts on a recording stand-in driver (no GPU): the order of what the device loop
  * enqueues (uploads on replica 0's stream, the first latents input, per step the timestep copies
  * and graphs of both replicas, the cross-stream events around the CFG kernel, one step enqueued
- * ahead of the one waited for), and its cleanup when onStep throws (the enqueued step drains, no
+ * ahead of the one waited for, each step waited for by queries that let Node's event loop run), and its cleanup when onStep throws (the enqueued step drains, no
  * read back, every event destroyed, both buffers freed, both replicas' staging cleared), the step
  * memo's keys and launches. The GPU check of the values is test/gpu/denoise-loop.ts.
  */
@@ -34,9 +34,14 @@ function recorder() {
   const args: number[][] = []; // each launch's arguments (low 32 bits)
   const names = new Map<unknown, string>([[11n, 's0'], [12n, 's1'], [21n, 'euler'], [22n, 'cfg']]);
   let events = 0, memory = 0x1000;
+  const asked = new Set<unknown>();
   const name = (x: unknown) => names.get(x) ?? String(x);
   const d = {
-    rc: (fn: string, box: number[], bytes: number) => { box[0] = memory; log.push(`${fn} ${bytes}`); memory += 0x1000; return 0; },
+    // cuEventQuery: not ready the first time an event is asked (the loop yields to Node's event loop), done the second.
+    rc: (fn: string, box: unknown, bytes: number) => {
+      if (fn === 'cuEventQuery') { log.push(`cuEventQuery ${name(box)}`); return asked.has(box) ? 0 : (asked.add(box), 600); }
+      (box as number[])[0] = memory; log.push(`${fn} ${bytes}`); memory += 0x1000; return 0;
+    },
     call: (fn: string, ...a: unknown[]) => {
       if (fn === 'cuLaunchKernel') {
         log.push(`launch ${name(a[0])} ${name(a[8])}`);
@@ -86,10 +91,11 @@ const loop = (over: Partial<DenoiseLoop> = {}): DenoiseLoop => ({
 });
 
 describe('the denoising loop on the device (stand-in driver)', () => {
-  it('two CFG sets: uploads, then per step each replica\'s timestep copy and graph, the CFG kernel between two events, one step ahead', () => {
+  it('two CFG sets: uploads, then per step each replica\'s timestep copy and graph, the CFG kernel between two events, one step ahead', async () => {
     const { log, d } = recorder();
     const steps: number[] = [];
-    deviceDenoise(device(log, d), loop({ onStep: (s) => { log.push(`onStep ${s}`); steps.push(s); } }));
+    setImmediate(() => log.push('event loop ran')); // queued before the loop starts: runs while step 0 is not ready
+    await deviceDenoise(device(log, d), loop({ onStep: (s) => { log.push(`onStep ${s}`); steps.push(s); } }));
     const step = (e: string) => [
       'stage r0 text', 'cuMemcpyDtoDAsync s0', 'graph r0', 'stage r1 text', 'cuMemcpyDtoDAsync s1', 'graph r1',
       'record e2 s1', 'wait s0 e2', 'launch cfg s0', 'record e3 s0', 'wait s1 e3', `record ${e} s0`,
@@ -99,32 +105,32 @@ describe('the denoising loop on the device (stand-in driver)', () => {
       'cuMemcpyHtoDAsync s0', 'cuMemcpyHtoDAsync s0', 'prepare 2',
       'launch euler s0', 'record e3 s0', 'wait s1 e3', // the first latents input into both replicas' slots
       ...step('e0'), ...step('e1'), // step 1 is enqueued before step 0 is waited for
-      'cuEventSynchronize e0', 'onStep 1', 'cuEventSynchronize e1', 'onStep 2',
+      'cuEventQuery e0', 'event loop ran', 'cuEventQuery e0', 'onStep 1', 'cuEventQuery e1', 'cuEventQuery e1', 'onStep 2',
       'cuStreamSynchronize s0', 'cuStreamSynchronize s1', 'cuMemcpyDtoH',
       'clear r0', 'clear r1', 'cuEventDestroy e0', 'cuEventDestroy e1', 'cuEventDestroy e2', 'cuEventDestroy e3', 'cuMemFree', 'cuMemFree',
     ]);
     expect(steps).toEqual([1, 2]);
   });
 
-  it('an exception from onStep drains the enqueued step, reads nothing back, frees everything and is rethrown', () => {
+  it('an exception from onStep drains the enqueued step, reads nothing back, frees everything and is rethrown', async () => {
     const { log, d } = recorder();
     const abort = new Error('aborted by the client');
-    expect(() => deviceDenoise(device(log, d), loop({ onStep: () => { throw abort; } }))).toThrow(abort);
-    const after = log.slice(log.indexOf('cuEventSynchronize e0') + 1);
+    await expect(deviceDenoise(device(log, d), loop({ onStep: () => { throw abort; } }))).rejects.toThrow(abort);
+    const after = log.slice(log.lastIndexOf('cuEventQuery e0') + 1);
     expect(after).toEqual([
       'cuStreamSynchronize s0', 'cuStreamSynchronize s1',
       'clear r0', 'clear r1', 'cuEventDestroy e0', 'cuEventDestroy e1', 'cuEventDestroy e2', 'cuEventDestroy e3', 'cuMemFree', 'cuMemFree',
     ]);
   });
 
-  it('one set without CFG: the Euler kernel on replica 0 only; a loop the artifact cannot run is refused before anything is allocated', () => {
+  it('one set without CFG: the Euler kernel on replica 0 only; a loop the artifact cannot run is refused before anything is allocated', async () => {
     const { log, d } = recorder();
-    deviceDenoise(device(log, d), loop({ inputs: [{ text: Tensor.zeros('float32', [1, 2]) }], cfg: undefined }));
+    await deviceDenoise(device(log, d), loop({ inputs: [{ text: Tensor.zeros('float32', [1, 2]) }], cfg: undefined }));
     expect(log.filter((l) => l.startsWith('launch'))).toEqual(['launch euler s0', 'launch euler s0', 'launch euler s0']);
     expect(log.some((l) => l.includes('s1'))).toBe(false);
     const refused = recorder();
-    expect(() => deviceDenoise(device(refused.log, refused.d), loop({ cfg: undefined }))).toThrow(/denoise \(stand-in\): expected CFG exactly when there are two input sets/);
-    expect(() => deviceDenoise(device(refused.log, refused.d), loop({ timesteps: Float32Array.of(1) }))).toThrow(/expected 2 sigmas for 1 steps/);
+    await expect(deviceDenoise(device(refused.log, refused.d), loop({ cfg: undefined }))).rejects.toThrow(/denoise \(stand-in\): expected CFG exactly when there are two input sets/);
+    await expect(deviceDenoise(device(refused.log, refused.d), loop({ timesteps: Float32Array.of(1) }))).rejects.toThrow(/expected 2 sigmas for 1 steps/);
     expect(refused.log).toEqual([]);
   });
 });
@@ -135,13 +141,13 @@ describe('the denoising loop on a model compiled at batch 2 (true CFG in one run
     io: { inputs: [io('hidden_states', 'bfloat16', [2, 4, 2], 0), io('timestep', 'float32', [2], 64), io('text', 'float32', [2, 2], 128)], outputs: [io('sample', 'bfloat16', [2, 4, 2], 256)] },
   } as unknown as Manifest;
 
-  it('one replica, one stream: the two sets staged stacked, both samples\' timestep in one copy, the CFG kernel reading the output\'s two halves and writing both latents halves', () => {
+  it('one replica, one stream: the two sets staged stacked, both samples\' timestep in one copy, the CFG kernel reading the output\'s two halves and writing both latents halves', async () => {
     const { log, args, d } = recorder();
     const dev = { ...device(log, d), manifest: batchIo, batch: 2, replicas: device(log, d).replicas.slice(0, 1) };
     const staged: string[] = [];
     dev.replicas[0].host = { ...dev.replicas[0].host, stage: (given, except) => { staged.push(Object.entries(given).filter(([k]) => !except?.has(k)).map(([k, t]) => `${k} [${t.shape}] ${Array.from(t.data as Float32Array)}`).join()); } };
     const sets = [{ text: new Tensor('float32', [1, 2], Float32Array.of(1, 2)) }, { text: new Tensor('float32', [1, 2], Float32Array.of(3, 4)) }];
-    deviceDenoise(dev, loop({ inputs: sets }));
+    await deviceDenoise(dev, loop({ inputs: sets }));
     expect(staged).toEqual(['text [2,2] 1,2,3,4', 'text [2,2] 1,2,3,4']); // the same stacked Tensor each step (staged once by the host's identity check)
     expect(log.filter((l) => l.includes('s1') || l.startsWith('wait'))).toEqual([]); // no second stream, no cross-stream waits
     expect(log.filter((l) => l.startsWith('cuMemAlloc'))).toEqual(['cuMemAlloc 32', 'cuMemAlloc 16']); // float32 latents; 2 steps x 2 samples of float32 timesteps
@@ -153,11 +159,11 @@ describe('the denoising loop on a model compiled at batch 2 (true CFG in one run
     expect([cfg[6], cfg[7]]).toEqual([arena + 0, arena + latBytes]);
   });
 
-  it('refuses one input set on a batch-2 model, and sets that are not one sample each', () => {
+  it('refuses one input set on a batch-2 model, and sets that are not one sample each', async () => {
     const { log, d } = recorder();
     const dev = { ...device(log, d), manifest: batchIo, batch: 2 };
-    expect(() => deviceDenoise(dev, loop({ inputs: [{ text: Tensor.zeros('float32', [1, 2]) }], cfg: undefined }))).toThrow(/a batch-2 model to run the two input sets of true CFG/);
-    expect(() => deviceDenoise(dev, loop({ inputs: [{ text: Tensor.zeros('float32', [2, 2]) }, { text: Tensor.zeros('float32', [2, 2]) }] }))).toThrow(/input 'text' of set 0 .*leading 1/);
+    await expect(deviceDenoise(dev, loop({ inputs: [{ text: Tensor.zeros('float32', [1, 2]) }], cfg: undefined }))).rejects.toThrow(/a batch-2 model to run the two input sets of true CFG/);
+    await expect(deviceDenoise(dev, loop({ inputs: [{ text: Tensor.zeros('float32', [2, 2]) }, { text: Tensor.zeros('float32', [2, 2]) }] }))).rejects.toThrow(/input 'text' of set 0 .*leading 1/);
     expect(log).toEqual([]);
   });
 });
@@ -173,10 +179,10 @@ describe('the denoising loop with a step memo', () => {
   });
   const f32hex = (x: number) => Buffer.from(Float32Array.of(x).buffer).toString('hex');
 
-  it('reserves every step\'s key before the first step, then runs each step under its key (the timestep\'s bytes, a small input\'s)', () => {
+  it('reserves every step\'s key before the first step, then runs each step under its key (the timestep\'s bytes, a small input\'s)', async () => {
     const { log, d } = recorder();
     const text = Tensor.zeros('float32', [1, 2]);
-    deviceDenoise(withMemo(log, d, ['timestep', 'text']), loop({ inputs: [{ text }, { text }] }));
+    await deviceDenoise(withMemo(log, d, ['timestep', 'text']), loop({ inputs: [{ text }, { text }] }));
     const key = (t: number) => `${f32hex(t)}|text=${'00'.repeat(8)}`;
     expect(log.filter((l) => l.startsWith('reserve') || l.startsWith('memo') || l.startsWith('graph') || l.startsWith('prepare'))).toEqual([
       'prepare 2', `reserve r0 ${key(1)}, r0 ${key(0.5)}, r1 ${key(1)}, r1 ${key(0.5)}`,
@@ -184,17 +190,17 @@ describe('the denoising loop with a step memo', () => {
     ]);
   });
 
-  it('runs the full steps where the request\'s keys do not fit the memo', () => {
+  it('runs the full steps where the request\'s keys do not fit the memo', async () => {
     const { log, d } = recorder();
-    deviceDenoise(withMemo(log, d, ['timestep'], false), loop());
+    await deviceDenoise(withMemo(log, d, ['timestep'], false), loop());
     expect(log.filter((l) => l.startsWith('memo'))).toEqual([]);
     expect(log.filter((l) => l.startsWith('graph'))).toEqual(['graph r0', 'graph r1', 'graph r0', 'graph r1']);
   });
 
-  it('is not used where a key input is the latents or missing from the input sets', () => {
+  it('is not used where a key input is the latents or missing from the input sets', async () => {
     for (const inputs of [['timestep', 'hidden_states'], ['timestep', 'guidance']]) {
       const { log, d } = recorder();
-      deviceDenoise(withMemo(log, d, inputs), loop());
+      await deviceDenoise(withMemo(log, d, inputs), loop());
       expect(log.filter((l) => l.startsWith('memo') || l.startsWith('reserve'))).toEqual([]);
       expect(log.filter((l) => l.startsWith('graph'))).toEqual(['graph r0', 'graph r1', 'graph r0', 'graph r1']);
     }
