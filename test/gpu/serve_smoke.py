@@ -9,7 +9,8 @@ has no Node; runtime/gpu/pack.ts bundles the server). Waits for /health/ready, t
   5. Qwen-Image only: a negative prompt with true CFG (guidance 4);
   5b. n = 2 (two PNGs, different seeds, different bytes); response_format "url" (the server started with --storage),
      the file fetched back; three requests at once against --max-queued 1: two served, one 429; /health/live
-     answered within 250 ms half a second into a generation;
+     answered within 250 ms half a second into a generation; a client that disconnects a quarter second into its generation
+     stops it (dc_cancelled_total{stage="running"}), and the next request gets the same PNG as request 1;
   6. bad requests, each a 400 naming its field: a size the pipeline was not compiled for, n = 0,
      an unknown field, a negative prompt on Flux.2; a GET on the POST route: 405;
   7. /metrics (kept) and /v1/models.
@@ -112,6 +113,22 @@ time.sleep(0.5)
 status, _, live_ms = call("GET", "/health/live", timeout=30)
 running.join()
 check("answers while generating", status == 200 and live_ms < 250, f"/health/live HTTP {status} in {live_ms:.0f} ms, half a second into a generation")
+
+# A client that goes away a quarter second into its generation (n = 4, so that even the tiny CPU pipelines are still
+# generating): the generation stops at its next step (the server sees
+# the disconnect while the GPU works), and the next request is served as usual.
+import http.client
+conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+conn.request("POST", "/v1/images/generations", json.dumps({**req, "n": 4}), {"content-type": "application/json"})
+time.sleep(0.25)
+conn.sock.close()
+time.sleep(0.5)
+status, body, ms = call("POST", "/v1/images/generations", req)
+img = base64.b64decode(json.loads(body)["data"][0]["b64_json"]) if status == 200 else b""
+_, m, _ = call("GET", "/metrics")
+stopped = [l for l in m.decode().splitlines() if l.startswith('dc_cancelled_total{stage="running"}')]
+check("a client gone mid-generation", stopped == ['dc_cancelled_total{stage="running"} 1'] and status == 200 and img == images[0],
+      f"{stopped}; the next request HTTP {status} in {ms:.0f} ms, the same PNG as before: {img == images[0]}")
 
 bad = [("size not compiled", {**req, "size": "1000x1000"}, "size"), ("n = 0", {**req, "n": 0}, "n"),
        ("unknown field", {**req, "style": "vivid"}, "style")]

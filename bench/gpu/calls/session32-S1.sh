@@ -6,7 +6,8 @@
 # /v1/models, /metrics, then SIGTERM and the exit status. Call S2: the same with SERVE_FLAGS='--max-queued 1 --storage
 # /tmp/store' and the smoke client's n = 2, response_format url and three-at-once checks (S1 ran without them): three at
 # once were all served, and each response waited for the next generation, since the device loop's cuEventSynchronize
-# held Node's event loop. Call S3: the same as S2 after the loop's waits became event queries that yield to it.
+# held Node's event loop. Call S3: the same as S2 after the loop's waits became event queries that yield to it. Call S4:
+# the same as S3 with the smoke client's disconnect check (a client gone a quarter second into an n = 4 generation).
 set -u
 D=${D:-.gpu/E32}
 nvidia-smi --query-gpu=name,serial,driver_version,clocks.max.sm,power.limit --format=csv,noheader | tee $OUT/gpu.txt
