@@ -605,6 +605,9 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
     checkInputs: (given) => checkInputs(m, given),
   } : null;
   let closed = false;
+  // A denoising loop in flight: it yields to the event loop between steps, so a close() could come meanwhile (the
+  // pipeline releases its models only after the server drains): refused, rather than freeing what the loop uses.
+  let loopRunning = false;
   // A start() whose finish() has not run yet: every other use waits for it (its outputs would be the other run's).
   let inFlight = false;
   const idle = (what: string) => {
@@ -674,11 +677,11 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
     ...(loopDevice ? {
       async denoise(loop: DenoiseLoop) {
         idle('denoise');
-        inFlight = true; // the loop yields to the event loop between steps: no other use of the model until it settles
+        inFlight = loopRunning = true; // the loop yields to the event loop between steps: no other use of the model until it settles
         try {
           return await deviceDenoise(loopDevice, loop);
         } finally {
-          inFlight = false;
+          inFlight = loopRunning = false;
         }
       },
     } : {}),
@@ -738,6 +741,7 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
     },
     close() {
       if (closed) return;
+      if (loopRunning) fail(`model ${m.model} (close)`, 'no denoising loop in flight (await it first)', 'a loop running');
       closed = true;
       for (const r of replicas) {
         d.call('cuStreamSynchronize', r.stream); // a run in flight drains before its staged bytes go
