@@ -49,8 +49,8 @@ export interface CompiledModule {
   run(inputs: Record<string, Tensor>): Record<string, Tensor> | Promise<Record<string, Tensor>>;
   /** Several input sets at once, one per replica (GpuLoadOptions.replicas). */
   runMany?(list: Record<string, Tensor>[]): Record<string, Tensor>[] | Promise<Record<string, Tensor>[]>;
-  /** run/runMany in two halves: launch now, finish() waits and collects (runtime/gpu/model.ts). */
-  start?(list: Record<string, Tensor>[]): () => Record<string, Tensor>[];
+  /** run/runMany in two halves: launch now, finish() waits and collects; finish.settled() first waits without holding Node's event loop (runtime/gpu/model.ts). */
+  start?(list: Record<string, Tensor>[]): (() => Record<string, Tensor>[]) & { settled?(): Promise<void> };
   /** The denoising loop on the device (runtime/gpu/denoise.ts). */
   denoise?(loop: DenoiseLoop): Float32Array | Promise<Float32Array>;
   /** run() of an image graph, turned into interleaved RGB8 on the device (runtime/gpu/model.ts). */
@@ -169,9 +169,14 @@ export function gpuExecutorFactory(runtime: GpuRuntime, options: GpuExecutorOpti
   };
 }
 
-// Launch, then yield once before waiting: the caller's synchronous work after the call (a
-// request's noise) runs while the GPU works. Pipelines run one request at a time (the server's queue).
-const launched = (m: CompiledModule) => async (list: Record<string, Tensor>[]) => { const finish = m.start!(list); await null; return finish(); };
+// Launch, then wait without holding Node's event loop (settled(), where the module has it; else one yield): the
+// caller's synchronous work after the call (a request's noise) runs while the GPU works, and so do the server's other
+// requests. Pipelines run one request at a time (the server's queue).
+const launched = (m: CompiledModule) => async (list: Record<string, Tensor>[]) => {
+  const finish = m.start!(list);
+  await (finish.settled ? finish.settled() : null);
+  return finish();
+};
 
 /** One input signature the executor runs: its batch-1 module and, where there is one, its batch-2 module. */
 interface Entry {

@@ -34,8 +34,8 @@
  * x the cluster shapes auto, 1x1, 2x1, 1x2 and 2x2, at that answer's stages, each accepted by
  * cublasLtMatmulAlgoCheck within the workspace. Each candidate is timed once on the shape's first
  * GEMM; the heuristic's first answer and the three fastest again over up to TUNE_INSTANCES GEMMs of
- * the shape (distinct weights, read from DRAM as in a run), and the fastest of those kept (ties:
- * the heuristic's order); every GEMM of the shape shares that one algorithm buffer, so the choice is
+ * the shape (distinct weights, read from DRAM as in a run), and the fastest of those kept (times
+ * within TUNE_TOLERANCE of it count as ties, which the heuristic's order breaks); every GEMM of the shape shares that one algorithm buffer, so the choice is
  * made before the CUDA graph is captured. A shape whose algorithm an earlier load on this device and
  * library chose (`known`, tuning-cache.ts) keeps it untimed if cublasLtMatmulAlgoCheck still accepts it.
  */
@@ -449,12 +449,23 @@ export class CublasLt {
   }
 }
 
-/** The index of the fastest candidate (the first of equals: the heuristic's order breaks ties); Infinity marks one that did not run. */
-export function fastest(times: readonly number[], where: string): number {
-  let best = -1;
-  times.forEach((t, i) => { if (Number.isFinite(t) && (best < 0 || t < times[best])) best = i; });
-  if (best < 0) fail(where, 'an algorithm that runs', `none of ${times.length} did`);
-  return best;
+/**
+ * Timings within this fraction of the fastest count as equal. Algorithms round differently (their tiles
+ * and K splits sum in other orders), so a choice made by timing noise would make a seed's image depend
+ * on the machine and the load: within it, the heuristic's order decides. Seen on H200s (bench/RESULTS.md
+ * "Session 32: GEMM tuning"): Qwen-Image's transformer kept 2, 3 or 4 other algorithms by load for
+ * 0.00-0.01 ms a run, and its PNG bytes differed between loads of the same artifact.
+ */
+export const TUNE_TOLERANCE = 0.03;
+
+/**
+ * The index of the candidate kept: the first, in the heuristic's order, whose time is within `tolerance`
+ * of the fastest; Infinity marks one that did not run.
+ */
+export function fastest(times: readonly number[], where: string, tolerance = TUNE_TOLERANCE): number {
+  const min = Math.min(...times.filter(Number.isFinite));
+  if (!Number.isFinite(min)) fail(where, 'an algorithm that runs', `none of ${times.length} did`);
+  return times.findIndex((t) => Number.isFinite(t) && t <= min * (1 + tolerance));
 }
 
 /**

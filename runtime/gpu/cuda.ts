@@ -50,6 +50,7 @@ const PROTOTYPES = {
   cuStreamCreate: 'int cuStreamCreate(_Out_ void **stream, unsigned int flags)',
   cuStreamDestroy: 'int cuStreamDestroy_v2(void *stream)',
   cuStreamSynchronize: 'int cuStreamSynchronize(void *stream)',
+  cuStreamQuery: 'int cuStreamQuery(void *stream)',
   cuStreamBeginCapture: 'int cuStreamBeginCapture_v2(void *stream, int mode)',
   cuStreamEndCapture: 'int cuStreamEndCapture(void *stream, _Out_ void **graph)',
   cuGraphInstantiate: 'int cuGraphInstantiateWithFlags(_Out_ void **exec, void *graph, unsigned long long flags)',
@@ -272,24 +273,27 @@ export function encodeTensorMap(d: Driver, address: DevicePtr, m: { dtype: keyof
 export const dims = (g: number | readonly number[]): [number, number, number] =>
   typeof g === 'number' ? [g, 1, 1] : [g[0] ?? 1, g[1] ?? 1, g[2] ?? 1];
 
-/** cuEventQuery's answer for work not yet done. */
+/** cuEventQuery's and cuStreamQuery's answer for work not yet done. */
 const CUDA_ERROR_NOT_READY = 600;
 
 /**
- * Resolves when the work recorded before `event` is done, without blocking Node's event loop: the
- * event is queried, and between queries the loop runs what is waiting (setImmediate), so a server
- * keeps answering health checks, reading requests and writing responses while the GPU works (a
- * cuEventSynchronize here held the loop for a whole 2 s denoising loop). As busy as the driver's
- * own spin-wait, with no added latency.
+ * Resolves when the work recorded before `handle` (an event, or all of a stream's) is done, without
+ * blocking Node's event loop: it is queried, and between queries the loop runs what is waiting
+ * (setImmediate), so a server keeps answering health checks, reading requests and writing responses
+ * while the GPU works (a cuEventSynchronize here held the loop for a whole 2 s denoising loop). As
+ * busy as the driver's own spin-wait, with no added latency.
  */
-export async function eventDone(d: Driver, event: Handle): Promise<void> {
+async function done(d: Driver, query: 'cuEventQuery' | 'cuStreamQuery', handle: Handle): Promise<void> {
   for (;;) {
-    const rc = d.rc('cuEventQuery', event);
+    const rc = d.rc(query, handle);
     if (rc === 0) return;
-    if (rc !== CUDA_ERROR_NOT_READY) fail('cuEventQuery', 'CUDA_SUCCESS or CUDA_ERROR_NOT_READY', d.describe(rc));
+    if (rc !== CUDA_ERROR_NOT_READY) fail(query, 'CUDA_SUCCESS or CUDA_ERROR_NOT_READY', d.describe(rc));
     await new Promise<void>((resolve) => setImmediate(resolve));
   }
 }
+
+export const eventDone = (d: Driver, event: Handle): Promise<void> => done(d, 'cuEventQuery', event);
+export const streamDone = (d: Driver, stream: Handle): Promise<void> => done(d, 'cuStreamQuery', stream);
 
 export function launch(d: Driver, fn: Handle, grid: number | readonly number[], block: number | readonly number[], sharedBytes: number, stream: Handle, params: KernelParams): void {
   const [gx, gy, gz] = dims(grid), [bx, by, bz] = dims(block);

@@ -36,7 +36,7 @@ import { type Artifact, type Launch, checkInputs, openArtifact, parseType, typeB
 import { CublasLt, type Gemm, type GemmSpec, type TuneResult, WORKSPACE_BYTES, specFor } from './cublaslt.ts';
 import {
   type Device, type DevicePtr, type Driver, type Handle, KernelParams, alloc, encodeTensorMap, captureGraph, createEvent, createStream,
-  getFunction, launch, loadModule, memInfo, openDevice,
+  getFunction, launch, loadModule, memInfo, openDevice, streamDone,
 } from './cuda.ts';
 import { type DeviceLayout, FILL_KIND, deviceLayout, hostCopies, isSynthetic, syntheticFills } from './weights.ts';
 import type { DenoiseLoop } from '../executor/types.ts';
@@ -96,6 +96,9 @@ export interface WeightsDonor {
   weightSection(entry: string, section: string): DevicePtr | undefined;
 }
 
+/** start()'s second half: waits for the runs and collects their outputs; settled() first lets Node's event loop run while they do. */
+export type Finish = (() => Record<string, Tensor>[]) & { settled(): Promise<void> };
+
 export interface Model extends WeightsDonor {
   readonly description: string;
   readonly artifact: Artifact;
@@ -114,7 +117,7 @@ export interface Model extends WeightsDonor {
    * and copies the outputs out. Between the two the host is free (the GPU executor draws a
    * request's noise while the text encoder runs); nothing else may run this model in between.
    */
-  start(list: Record<string, Tensor>[]): () => Record<string, Tensor>[];
+  start(list: Record<string, Tensor>[]): Finish;
   /** The denoising loop on the device; absent when the artifact's support unit predates its kernels. Nothing else may run this model until it settles. */
   denoise?(loop: DenoiseLoop): Promise<Float32Array>;
   /**
@@ -122,7 +125,7 @@ export interface Model extends WeightsDonor {
    * into interleaved RGB8 on the device (support.cu dc_rgb8, runtime/pipeline/image.ts rgb8Of's
    * bytes), H*W*3 bytes copied back instead of the image. Absent for other graphs and older artifacts.
    */
-  rgb8?(given: Record<string, Tensor>): Uint8Array;
+  rgb8?(given: Record<string, Tensor>): Promise<Uint8Array>;
   readonly replicas: number;
   /** Whether its steps run with a step memo (runtime/gpu/memo.ts: the artifact has a memo plan and the budget is not 0). */
   readonly stepMemo: boolean;
@@ -652,14 +655,15 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
         inFlight = false;
         throw e;
       }
-      return () => {
+      const finish = () => {
         if (closed) fail(`model ${m.model} (finish)`, 'an open model', 'closed while its run was in flight');
         inFlight = false;
         return list.map((_, i) => { d.call('cuStreamSynchronize', replicas[i].stream); return replicas[i].host.collect(); });
       };
+      return Object.assign(finish, { settled: async () => { for (const r of replicas.slice(0, list.length)) await streamDone(d, r.stream); } });
     },
     ...(rgb8Fn && image ? {
-      rgb8(given: Record<string, Tensor>) {
+      async rgb8(given: Record<string, Tensor>) {
         checked(given); // refuses a closed model and a run in flight
         const plane = image.shape.at(-2)! * image.shape.at(-1)!;
         rgb8Buffer ??= take(3 * plane, 'RGB8 image');
@@ -667,7 +671,13 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
         launchOn(first);
         launch(d, rgb8Fn, Math.max(1, Math.min(Math.ceil(plane / 256), device.multiprocessors * 8)), 256, 0, stream,
           new KernelParams([{ ptr: first.arena + image.offset }, { i32: rgb8Kind! }, { ptr: rgb8Buffer }, { i64: plane }]));
-        d.call('cuStreamSynchronize', stream);
+        inFlight = true; // Node's event loop runs while the decoder does: nothing else uses the model meanwhile
+        try {
+          await streamDone(d, stream);
+        } finally {
+          inFlight = false;
+        }
+        d.call('cuStreamSynchronize', stream); // done already: the driver's own word on errors
         first.host.settle();
         const out = new Uint8Array(3 * plane);
         d.call('cuMemcpyDtoH', out, rgb8Buffer, out.length);

@@ -170,6 +170,13 @@ describe('GEMM tuning: which timed algorithm is kept (cublaslt.ts fastest)', () 
     expect(fastest([Infinity, 1.5, 1.1], 'g')).toBe(2);
     expect(fastest([1.0], 'g')).toBe(0);
   });
+  it('times within 3% of the fastest are ties: the heuristic\'s order keeps the earliest, so timing noise does not choose how a GEMM rounds', () => {
+    expect(fastest([1.0, 0.98], 'g')).toBe(0);
+    expect(fastest([1.0, 0.96], 'g')).toBe(1);
+    expect(fastest([1.0, 0.95, 0.951, 0.94], 'g')).toBe(1);
+    expect(fastest([Infinity, 1.0, 0.99], 'g')).toBe(1);
+    expect(fastest([1.0, 0.98], 'g', 0)).toBe(1);
+  });
   it('none ran: an error naming the shape', () => {
     expect(() => fastest([Infinity, Infinity], 'GEMM shape fp8 4096 6144 6144')).toThrow(/GEMM shape fp8 4096 6144 6144: expected an algorithm that runs, found none of 2 did/);
   });

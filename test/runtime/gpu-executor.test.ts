@@ -1,7 +1,7 @@
 /**
  * The GPU executor's seam (runtime/executor/gpu.ts) over a stand-in module: a module that can launch
  * and finish apart (runtime/gpu/model.ts start) is launched at the call and waited for only after the
- * caller's synchronous work (a request's noise drawn while the text encoder runs); a module without
+ * caller's synchronous work (a request's noise drawn while the text encoder runs), through its settled() where it has one; a module without
  * start is run in one piece; runMany takes the same route. A batch-2 module beside takes pairs of runs;
  * input-shape variants (shorter texts) take the calls whose inputs have their shapes.
  */
@@ -37,6 +37,26 @@ describe('GPU executor: launch, then wait after the caller\'s own work', () => {
     events.push('caller');
     expect((await two).map((o) => o.y.data[0])).toEqual([0, 1]);
     expect(events).toEqual(['launch 1', 'caller', 'finish', 'launch 2', 'caller', 'finish']);
+  });
+
+  it('a finish with settled() (the GPU module\'s) is awaited before finish(): Node\'s event loop runs while the GPU works', async () => {
+    const events: string[] = [];
+    const module: CompiledModule = {
+      run: () => y(1),
+      start: (list) => {
+        events.push(`launch ${list.length}`);
+        const finish = () => { events.push('finish'); return list.map((_, i) => y(i)); };
+        // Done two turns of the event loop later (the caller's setImmediate runs in between): a finish() before that would be a wait that held the loop.
+        return Object.assign(finish, { settled: () => new Promise<void>((resolve) => setImmediate(() => setImmediate(() => { events.push('settled'); resolve(); }))) });
+      },
+      close: () => undefined,
+    };
+    const exec = await gpuExecutorFactory({ loadModel: () => module })({ role: 'transformer', onnx: dir, compiled: dir });
+    const one = exec.run({ x });
+    events.push('caller');
+    setImmediate(() => events.push('event loop'));
+    await one;
+    expect(events).toEqual(['launch 1', 'caller', 'event loop', 'settled', 'finish']);
   });
 
   it('a module without start runs in one piece', async () => {

@@ -8,6 +8,7 @@
 # once were all served, and each response waited for the next generation, since the device loop's cuEventSynchronize
 # held Node's event loop. Call S3: the same as S2 after the loop's waits became event queries that yield to it. Call S4:
 # the same as S3 with the smoke client's disconnect check (a client gone a quarter second into an n = 4 generation).
+# Call S5: the same as S4 after the text encoder's and the VAE's waits (start/finish, rgb8) became stream queries too.
 set -u
 D=${D:-.gpu/E32}
 nvidia-smi --query-gpu=name,serial,driver_version,clocks.max.sm,power.limit --format=csv,noheader | tee $OUT/gpu.txt
