@@ -677,7 +677,6 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
         } finally {
           inFlight = false;
         }
-        d.call('cuStreamSynchronize', stream); // done already: the driver's own word on errors
         first.host.settle();
         const out = new Uint8Array(3 * plane);
         d.call('cuMemcpyDtoH', out, rgb8Buffer, out.length);

@@ -20,7 +20,7 @@ Usage: python3 test/gpu/serve_smoke.py PORT PID FAMILY OUT_JSON   (FAMILY flux2 
 for a pipeline compiled at another size, such as the tiny ones' 64x64 on the CPU executor)
 Prints one line a check and exits 1 if any failed. Pixels are not compared with anything: synthetic weights give noise.
 """
-import base64, json, os, signal, struct, sys, time, urllib.error, urllib.request
+import base64, http.client, json, os, signal, struct, sys, threading, time, urllib.error, urllib.request
 
 port, pid, family, out = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
 base = f"http://127.0.0.1:{port}"
@@ -94,7 +94,6 @@ url = json.loads(body)["data"][0]["url"] if status == 200 else ""
 fstatus, fbody, _ = call("GET", url[url.index("/v1/"):]) if url else (0, b"", 0)
 check("response_format url", status == 200 and fstatus == 200 and fbody == images[0], f"HTTP {status}, {ms:.0f} ms, {url}, fetched HTTP {fstatus}, {len(fbody)} bytes, the b64 PNG's bytes: {fbody == images[0]}")
 
-import threading
 burst = []
 def one():
     burst.append(call("POST", "/v1/images/generations", req)[0])
@@ -117,7 +116,6 @@ check("answers while generating", status == 200 and live_ms < 250, f"/health/liv
 # A client that goes away a quarter second into its generation (n = 4, so that even the tiny CPU pipelines are still
 # generating): the generation stops at its next step (the server sees
 # the disconnect while the GPU works), and the next request is served as usual.
-import http.client
 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
 conn.request("POST", "/v1/images/generations", json.dumps({**req, "n": 4}), {"content-type": "application/json"})
 time.sleep(0.25)
