@@ -46,7 +46,7 @@ import { loadTimeNodes } from './launches.ts';
 import { loadConstant } from './onnx/constants.ts';
 import { lookupOp } from './ops/registry.ts';
 import { quantizeFp8, quantizeNvfp4, relativeL2Error, dequantizeFp8, dequantizeNvfp4 } from './quant/bulk.ts';
-import { externalWeight, quantizeWeightSync, quantizedLayout } from './quant/weights.ts';
+import { type ExternalWeight, quantizeWeightSync, quantizedLayout, type StackedWeight } from './quant/weights.ts';
 
 export interface Section { offset: number; length: number }
 export interface WeightEntry {
@@ -128,7 +128,7 @@ export interface WeightsIndex { file: string; bytes: number; sha256: string; ten
 export interface WeightsDescription { absent: string; tensors: WeightEntry[] }
 
 const ALIGN = 256;
-const IN_MEMORY_LIMIT = 64e6; // elements of a fused weight assembled in memory
+const IN_MEMORY_LIMIT = 64e6; // elements of a quantized weight assembled in memory (one not streamed as row blocks)
 const roundUp = (v: number) => Math.ceil(v / ALIGN) * ALIGN;
 
 /** True when every external weight file of the graph exists (a structure-only export has none). */
@@ -297,6 +297,29 @@ function sharing(donor: readonly WeightEntry[] | undefined): (described: WeightE
   return (t) => t.learned && theirs.has(t.name) && sameWeight(t, theirs.get(t.name)!);
 }
 
+/**
+ * A quantizer's source as row blocks of external initializers, when it is exactly that: each source
+ * a block of whole rows taken in order (identity perm), stored in the value's own dtype (so no
+ * rounding Cast is skipped), the blocks tiling the rows. A plain stored [N, K] weight is one block.
+ * Anything else (a [K, N] source, a transposed or column block, an inline part): undefined, and the
+ * value is evaluated in memory.
+ */
+function rowBlocks(graph: Graph, name: string, dtype: string, sources: WeightSource[] | undefined, rows: number, cols: number): StackedWeight | undefined {
+  if (!sources?.length || !STREAMED_TYPES.includes(dtype)) return undefined;
+  const parts: ExternalWeight[] = [];
+  let row = 0;
+  for (const s of [...sources].sort((a, b) => a.box[0][0] - b.box[0][0])) {
+    const c = graph.constants.get(s.initializer);
+    if (!c || c.source.kind !== 'external' || c.dtype !== dtype || s.box.length !== 2 || s.perm[0] !== 0 || s.perm[1] !== 1) return undefined;
+    const [[r0, r1], [c0, c1]] = s.box;
+    if (r0 !== row || c0 !== 0 || c1 !== cols) return undefined;
+    parts.push({ name: s.initializer, dtype: c.dtype as ExternalWeight['dtype'], shape: [r1 - r0, cols], path: c.source.path, offset: c.source.offset, length: c.source.length });
+    row = r1;
+  }
+  return row === rows ? { name, parts } : undefined;
+}
+const STREAMED_TYPES: readonly string[] = ['bfloat16', 'float16', 'float32'];
+
 /** Writes weights.bin at `path` and returns its index. `donor`: see sharing(). */
 export function writeWeights(path: string, graph: Graph, donor?: readonly WeightEntry[]): WeightsIndex {
   const { quantizers, raw, learned, producer } = runtimeWeights(graph);
@@ -317,15 +340,19 @@ export function writeWeights(path: string, graph: Graph, donor?: readonly Weight
         tensors.push({ ...described, shared: true });
         continue;
       }
-      if (format !== 'bf16' && c && c.source.kind === 'external' && axis === 1 && c.shape.length === 2) {
-        // Streaming: a stored [N, K] weight.
-        const stats = quantizeWeightSync(externalWeight(source, c), format, fd, end, { align: ALIGN });
+      const stacked = rowBlocks(graph, source, described.dtype, from.sources, rows, cols);
+      if (stacked && format !== 'bf16') {
+        // Streaming: a stored [N, K] weight, or row blocks of stored weights (fuse-linear's concatenations).
+        const stats = quantizeWeightSync(stacked, format, fd, end, { align: ALIGN });
         const l = stats.layout;
-        entry = { ...common, dtype: c.dtype, shape: [...c.shape], relL2: stats.relL2, sections: { codes: l.codes, scales: l.scales, ...(l.globalScale ? { global: l.globalScale } : {}) }, ...from };
+        entry = { ...common, dtype: described.dtype, shape: [rows, cols], relL2: stats.relL2, sections: { codes: l.codes, scales: l.scales, ...(l.globalScale ? { global: l.globalScale } : {}) }, ...from };
         end = l.end;
       } else {
+        // Checked before it is assembled: a weight this size in memory would exhaust the machine first.
+        if (rows * cols > IN_MEMORY_LIMIT) {
+          fail(`weight '${source}'`, `row blocks of stored weights, streamed (a weight assembled in memory holds at most ${IN_MEMORY_LIMIT} elements)`, `[${rows}, ${cols}] derived otherwise (${from.unsourced ?? 'transposed or computed'})`);
+        }
         const t = evaluate(graph, source, producer);
-        if (t.size > IN_MEMORY_LIMIT) fail(`weight '${source}'`, `a fused weight of at most ${IN_MEMORY_LIMIT} elements (larger fused weights are not streamed yet)`, `${t.size}`);
         // Orient to [N, K] (K along axis `axis`).
         const src = t.toFloat32();
         const x = axis === 1 ? src : Float32Array.from({ length: rows * cols }, (_, i) => src[(i % cols) * rows + Math.floor(i / cols)]);

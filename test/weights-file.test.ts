@@ -11,6 +11,9 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { compileModel } from '../compiler/compile.ts';
 import { type WeightEntry, sameWeight, unsharedWeight } from '../compiler/weights-file.ts';
+import { importOnnx } from '../compiler/onnx/import.ts';
+import { loadConstant } from '../compiler/onnx/constants.ts';
+import { quantizeFp8, quantizeNvfp4 } from '../compiler/quant/bulk.ts';
 import { decodeE2M1, decodeE4M3 } from '../compiler/quant/formats.ts';
 import { tinyDir } from './helpers/fixtures.ts';
 
@@ -58,6 +61,36 @@ describe.each(['fp8', 'nvfp4'] as const)('tiny flux2 %s artifact', (precision) =
       expect(t.relL2!).toBeLessThan(precision === 'fp8' ? 0.04 : 0.15);
       expect(t.relL2!).toBeGreaterThan(0);
     }
+  });
+
+  it('every quantized entry holds the in-memory quantizer\'s bytes of its sources, fused (concatenated) ones streamed included', () => {
+    const graph = importOnnx(join(tinyDir('flux2'), 'model.onnx')).graph;
+    let fused = 0;
+    for (const t of (manifest.weights.tensors as WeightEntry[]).filter((x) => x.kind !== 'raw')) {
+      const [n, k] = t.shape;
+      const x = new Float32Array(n * k);
+      // initializer = permute(E[box], perm), read back into E.
+      for (const s of t.sources!) {
+        const v = loadConstant(graph.constants.get(s.initializer)!, s.initializer).toFloat32();
+        const [[r0, r1], [c0, c1]] = s.box, w = c1 - c0;
+        for (let r = r0; r < r1; r++) for (let c = c0; c < c1; c++) {
+          x[r * k + c] = s.perm[0] === 0 ? v[(r - r0) * w + (c - c0)] : v[(c - c0) * (r1 - r0) + (r - r0)];
+        }
+      }
+      if (t.sources!.length > 1) fused++;
+      const at = (name: string) => bin.subarray(t.sections[name].offset, t.sections[name].offset + t.sections[name].length);
+      if (precision === 'fp8') {
+        const q = quantizeFp8(x, n, k);
+        expect(Buffer.compare(at('codes'), q.codes), t.name).toBe(0);
+        expect(Buffer.compare(at('scales'), new Uint8Array(q.scales.buffer)), t.name).toBe(0);
+      } else {
+        const q = quantizeNvfp4(x, n, k);
+        expect(Buffer.compare(at('codes'), q.packed), t.name).toBe(0);
+        expect(Buffer.compare(at('scales'), q.blockScales), t.name).toBe(0);
+        expect(bin.readFloatLE(t.sections.global.offset), t.name).toBe(q.globalScale);
+      }
+    }
+    expect(fused).toBeGreaterThanOrEqual(4); // the fused QKV projections (4 per double block) at least
   });
 
   it('raw weights hold their stored bytes', () => {

@@ -22,6 +22,10 @@
  * never by the weight. fp8 needs only a row's own amax, so each chunk is read once. nvfp4 needs the tensor amax first: a first streaming pass reads every chunk
  * and takes the amax from the bit patterns (no decoding), the second pass quantizes. A row longer
  * than a chunk is processed in segments (fp8 reads such a row twice: amax, then codes).
+ * A stacked weight (fuse-linear's concatenation of several [n_i, K] weights along N: a fused QKV,
+ * gate and up, the modulation GEMVs of every block) streams the same way, part by part, each part's
+ * rows written where they sit in the stacked layout: per-row scales make every row's codes its own,
+ * and nvfp4 takes its global scale over all parts first. So no fused weight is ever held in memory.
  * With workers (worker_threads), the rows are split into one contiguous range per worker; each
  * worker opens the source itself, runs the same loop on its range and writes its part of each
  * section with positioned writes to the shared descriptor; the main thread sums the partial
@@ -53,6 +57,13 @@ export interface ExternalWeight {
   readonly path: string;
   readonly offset: number;
   readonly length: number;
+}
+
+/** A weight stored as row blocks in external data: part i holds the next parts[i].shape[0] rows (every part has the same K). */
+export interface StackedWeight {
+  /** The stacked weight's name, for messages. */
+  readonly name: string;
+  readonly parts: readonly ExternalWeight[];
 }
 
 export interface Section { readonly offset: number; readonly length: number }
@@ -420,11 +431,11 @@ function writeGlobalScale(fd: number, layout: QuantizedLayout, g: number): numbe
   return 4;
 }
 
-function finish(w: ExternalWeight, format: WeightFormat, layout: QuantizedLayout, g: number, t: RangeResult, workers: number, t0: number): WeightQuantStats {
+function finish(w: ExternalWeight | StackedWeight, format: WeightFormat, layout: QuantizedLayout, g: number, t: RangeResult, workers: number, t0: number): WeightQuantStats {
   externalReads.count += t.reads;
   externalReads.bytes += t.bytesRead;
   return {
-    name: w.name, format, rows: w.shape[0], cols: w.shape[1], amax: t.amax,
+    name: w.name, format, rows: layout.rows, cols: layout.cols, amax: t.amax,
     ...(format === 'nvfp4' ? { globalScale: g } : {}),
     relL2: relativeL2FromSums(t as ErrorSums), layout,
     bytesRead: t.bytesRead, reads: t.reads, maxReadBytes: t.maxReadBytes, bytesWritten: t.bytesWritten,
@@ -432,53 +443,75 @@ function finish(w: ExternalWeight, format: WeightFormat, layout: QuantizedLayout
   };
 }
 
-function prepare(w: ExternalWeight, format: WeightFormat, offset: number, opts: QuantizeWeightOptions): { layout: QuantizedLayout; chunkBytes: number } {
-  validate(w, format);
+const partsOf = (w: ExternalWeight | StackedWeight): readonly ExternalWeight[] => ('parts' in w ? w.parts : [w]);
+
+function prepare(w: ExternalWeight | StackedWeight, format: WeightFormat, offset: number, opts: QuantizeWeightOptions): { layout: QuantizedLayout; chunkBytes: number } {
+  const parts = partsOf(w);
+  if (!parts.length) fail(`weight '${w.name}'`, 'at least one row block', 'none');
+  for (const part of parts) {
+    validate(part, format);
+    if (part.shape[1] !== parts[0].shape[1]) fail(`weight '${w.name}'`, `row blocks with the same K (${parts[0].shape[1]}, from '${parts[0].name}')`, `'${part.name}' [${part.shape}]`);
+  }
   const chunkBytes = opts.chunkBytes ?? DEFAULT_CHUNK_BYTES;
   if (!(chunkBytes >= 1)) throw new Error(`chunkBytes must be positive, got ${chunkBytes}`);
-  closeSync(openSource(w)); // missing or short file: a clear error before anything is written
-  return { layout: quantizedLayout(format, w.shape[0], w.shape[1], offset, opts.align ?? DEFAULT_ALIGN), chunkBytes };
+  for (const part of parts) closeSync(openSource(part)); // missing or short file: a clear error before anything is written
+  const rows = parts.reduce((a, p) => a + p.shape[0], 0);
+  return { layout: quantizedLayout(format, rows, parts[0].shape[1], offset, opts.align ?? DEFAULT_ALIGN), chunkBytes };
 }
 
-/** Quantizes one weight on this thread, writing its sections to `fd` from `offset` on. */
-export function quantizeWeightSync(w: ExternalWeight, format: WeightFormat, fd: number, offset: number, opts: QuantizeWeightOptions = {}): WeightQuantStats {
+/** Each part with the stacked layout moved to its first row, so that a job on the part writes its rows where they sit. */
+function placed(w: ExternalWeight | StackedWeight, layout: QuantizedLayout): Array<{ weight: ExternalWeight; layout: QuantizedLayout }> {
+  const k = layout.cols;
+  const [codesPerRow, scalesPerRow] = layout.format === 'fp8' ? [k, 4] : [k / 2, k / NVFP4_BLOCK];
+  let row = 0;
+  return partsOf(w).map((weight) => {
+    const [r, n] = [row, weight.shape[0]];
+    row += n;
+    const codes = { offset: layout.codes.offset + r * codesPerRow, length: n * codesPerRow };
+    const scales = { offset: layout.scales.offset + r * scalesPerRow, length: n * scalesPerRow };
+    return { weight, layout: { ...layout, rows: n, codes, scales, end: scales.offset + scales.length } };
+  });
+}
+
+/** Quantizes one weight (or a stack of row blocks) on this thread, writing its sections to `fd` from `offset` on. */
+export function quantizeWeightSync(w: ExternalWeight | StackedWeight, format: WeightFormat, fd: number, offset: number, opts: QuantizeWeightOptions = {}): WeightQuantStats {
   const t0 = performance.now();
   const { layout, chunkBytes } = prepare(w, format, offset, opts);
-  const base = { weight: w, format, r0: 0, r1: w.shape[0], chunkBytes, outFd: fd, layout, globalScale: 1 };
+  const jobs = placed(w, layout).map((p) => ({ ...p, format, r0: 0, r1: p.weight.shape[0], chunkBytes, outFd: fd, globalScale: 1 }));
   const parts: RangeResult[] = [];
   let g = 1;
   if (format === 'nvfp4') {
-    const a = runRangeJob({ ...base, kind: 'amax' });
+    const a = combine(jobs.map((j) => runRangeJob({ ...j, kind: 'amax' })));
     parts.push({ ...a, amax: 0 });
     g = nvfp4GlobalScale(a.amax);
   }
-  parts.push(runRangeJob({ ...base, kind: 'quantize', globalScale: g }));
+  parts.push(...jobs.map((j) => runRangeJob({ ...j, kind: 'quantize', globalScale: g })));
   const t = combine(parts);
   if (format === 'nvfp4') t.bytesWritten += writeGlobalScale(fd, layout, g);
   return finish(w, format, layout, g, t, 0, t0);
 }
 
 /**
- * Quantizes one weight, on worker threads when that pays (opts.workers; by default the machine's
- * cores for weights of 4 M parameters or more), else on this thread.
+ * Quantizes one weight (or a stack of row blocks), on worker threads when that pays (opts.workers;
+ * by default the machine's cores for weights of 4 M parameters or more), else on this thread.
  */
-export async function quantizeWeight(w: ExternalWeight, format: WeightFormat, fd: number, offset: number, opts: QuantizeWeightOptions = {}): Promise<WeightQuantStats> {
-  const params = w.shape[0] * w.shape[1];
-  const workers = Math.min(opts.workers ?? (params >= WORKER_MIN_PARAMS ? Math.min(availableParallelism(), 8) : 0), w.shape[0]);
+export async function quantizeWeight(w: ExternalWeight | StackedWeight, format: WeightFormat, fd: number, offset: number, opts: QuantizeWeightOptions = {}): Promise<WeightQuantStats> {
+  const rows = partsOf(w).reduce((a, p) => a + p.shape[0], 0);
+  const params = rows * (partsOf(w)[0]?.shape[1] ?? 0);
+  const workers = Math.min(opts.workers ?? (params >= WORKER_MIN_PARAMS ? Math.min(availableParallelism(), 8) : 0), rows);
   if (workers <= 0) return quantizeWeightSync(w, format, fd, offset, opts);
   const t0 = performance.now();
   const { layout, chunkBytes } = prepare(w, format, offset, opts);
   const p = getPool(workers);
-  const ranges = splitRows(w.shape[0], workers);
-  const base = { weight: w, format, chunkBytes, outFd: fd, layout, globalScale: 1 };
+  const jobs = placed(w, layout).flatMap((b) => splitRows(b.weight.shape[0], workers).map(([r0, r1]) => ({ ...b, format, r0, r1, chunkBytes, outFd: fd, globalScale: 1 })));
   const parts: RangeResult[] = [];
   let g = 1;
   if (format === 'nvfp4') {
-    const a = combine(await Promise.all(ranges.map(([r0, r1]) => p.run({ ...base, kind: 'amax', r0, r1 }))));
+    const a = combine(await Promise.all(jobs.map((j) => p.run({ ...j, kind: 'amax' }))));
     parts.push({ ...a, amax: 0 });
     g = nvfp4GlobalScale(a.amax);
   }
-  parts.push(...(await Promise.all(ranges.map(([r0, r1]) => p.run({ ...base, kind: 'quantize', r0, r1, globalScale: g })))));
+  parts.push(...(await Promise.all(jobs.map((j) => p.run({ ...j, kind: 'quantize', globalScale: g })))));
   const t = combine(parts);
   if (format === 'nvfp4') t.bytesWritten += writeGlobalScale(fd, layout, g);
   return finish(w, format, layout, g, t, workers, t0);

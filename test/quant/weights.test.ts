@@ -17,7 +17,7 @@ import { externalReads } from '../../compiler/onnx/constants.ts';
 import { dequantizeFp8, dequantizeNvfp4, quantizeFp8, quantizeNvfp4, relativeL2Error, type SourceDType } from '../../compiler/quant/bulk.ts';
 import {
   closeQuantWorkers, type ExternalWeight, externalWeight, quantizedLayout, quantizeWeight, quantizeWeightSync,
-  type WeightFormat, type WeightQuantStats,
+  type StackedWeight, type WeightFormat, type WeightQuantStats,
 } from '../../compiler/quant/weights.ts';
 
 let dir: string;
@@ -73,7 +73,7 @@ function weightFile(name: string, dtype: SourceDType, n = N, k = K, seed = 1): {
 
 const OUT_OFFSET = 10;
 
-async function streamTo(w: ExternalWeight, format: WeightFormat, opts: { workers?: number; chunkBytes?: number; sync?: boolean }): Promise<{ st: WeightQuantStats; out: Uint8Array }> {
+async function streamTo(w: ExternalWeight | StackedWeight, format: WeightFormat, opts: { workers?: number; chunkBytes?: number; sync?: boolean }): Promise<{ st: WeightQuantStats; out: Uint8Array }> {
   const path = join(dir, `out-${w.name}-${format}-${opts.workers ?? 's'}-${opts.chunkBytes ?? 'd'}`);
   const fd = openSync(path, 'w');
   try {
@@ -144,6 +144,39 @@ describe('streaming weight quantization equals the in-memory quantizer byte for 
       expect(st.reads).toBe(5 * perRow * 2); // fp8: amax pass + codes pass per row; nvfp4: tensor amax pass + codes pass
     });
   }
+});
+
+describe('a stack of row blocks (a fused weight) streams part by part, equal to quantizing the concatenation', () => {
+  // Three parts in three files and dtypes, uneven row counts, one of them longer than a read's rows.
+  const stack = (): { w: StackedWeight; x: Float32Array; n: number } => {
+    const parts = [weightFile('p_q', 'bfloat16', 24, 128, 11), weightFile('p_k', 'float32', 9, 128, 12), weightFile('p_v', 'float16', 31, 128, 13)];
+    const n = parts.reduce((a, p) => a + p.w.shape[0], 0);
+    const x = new Float32Array(n * 128);
+    let at = 0;
+    for (const p of parts) {
+      x.set(p.x, at);
+      at += p.x.length;
+    }
+    return { w: { name: 'fused_qkv', parts: parts.map((p) => p.w) }, x, n };
+  };
+  for (const format of ['fp8', 'nvfp4'] as const) {
+    it(`${format}: this thread and 3 workers, the same bytes as the in-memory quantizer of the stacked rows`, async () => {
+      const { w, x, n } = stack();
+      const one = await streamTo(w, format, { sync: true, chunkBytes: 7 * 128 * 2 });
+      expectEqualsBulk(format, x, n, 128, one.st, one.out);
+      expect(one.st.name).toBe('fused_qkv');
+      const many = await streamTo(w, format, { workers: 3, chunkBytes: 7 * 128 * 2 });
+      expect(many.st.workers).toBe(3);
+      expect(Buffer.compare(many.out, one.out)).toBe(0);
+    });
+  }
+
+  it('parts of different K, or a part with a bad length, are refused naming the part', () => {
+    const a = weightFile('k_a', 'bfloat16', 4, 64, 1).w, b = weightFile('k_b', 'bfloat16', 4, 96, 2).w;
+    expect(() => quantizeWeightSync({ name: 'fused', parts: [a, b] }, 'fp8', 0, 0)).toThrow(/weight 'fused'.*same K \(64, from 'k_a'\).*'k_b' \[4,96\]/s);
+    expect(() => quantizeWeightSync({ name: 'fused', parts: [a, { ...b, shape: [4, 64] }] }, 'fp8', 0, 0)).toThrow(/weight 'k_b'.*512 bytes.*768/s);
+    expect(() => quantizeWeightSync({ name: 'fused', parts: [] }, 'fp8', 0, 0)).toThrow(/weight 'fused'.*at least one row block/);
+  });
 });
 
 describe('bounded reads', () => {
