@@ -33,6 +33,7 @@ import { printGraph } from './ir/print.ts';
 import { type ShapeBindings, specialise } from './ir/specialise.ts';
 import { rebatch } from './ir/rebatch.ts';
 import { resequence } from './ir/resequence.ts';
+import { bindCheckpoint, type CheckpointFacts } from './onnx/checkpoint.ts';
 import { importOnnx } from './onnx/import.ts';
 import { renderReport } from './report.ts';
 import { countFlops, opHistogram, parameterBytes } from './stats.ts';
@@ -62,6 +63,8 @@ export interface CompileOptions {
   textLength?: number;
   /** Another module's weight entries (of the same pipeline artifact, its manifest's weights.tensors): the learned weights it holds the same are described, not written (weights-file.ts `shared`). */
   weightsFrom?: readonly WeightEntry[];
+  /** A safetensors checkpoint (file or folder) holding the weights, in place of the export's external data (compiler/onnx/checkpoint.ts). */
+  weights?: string;
   /** "WxH": sets img_tokens = (W/16)·(H/16) for models with an img_tokens dim. */
   size?: string;
   precision?: string;
@@ -96,6 +99,8 @@ export interface CompileSummary {
   build: { kernels: number; cached: number; spills: number; seconds: number; units: number; nvcc: string } | null;
   /** weights.bin written into the artifact (null when the export carries no weights). */
   weights: { bytes: number; tensors: number; quantized: number } | null;
+  /** With --weights: the checkpoint the weights came from, and how its keys matched the initializers. */
+  checkpoint?: CheckpointFacts;
   stages: Record<string, number>;
   passes: PassReport[];
   seconds: number;
@@ -209,7 +214,14 @@ export async function compileModel(options: CompileOptions): Promise<CompileSumm
   const source = resolveModelPath(options.model);
   const modelName = source === DEFAULT_MODEL || basename(source) === 'model.onnx' ? basename(dirname(source)) : basename(source, '.onnx');
 
-  const imported = stage('import', () => importOnnx(source).graph);
+  let checkpoint: CheckpointFacts | undefined;
+  const imported = stage('import', () => {
+    const graph = importOnnx(source).graph;
+    if (!options.weights) return graph;
+    const { graph: bound, ...facts } = bindCheckpoint(graph, options.weights);
+    checkpoint = facts;
+    return bound;
+  });
   const specialised = stage('specialise', () => {
     const text = textDim(imported);
     // --text-length wins over a --shape binding of the text dim (a pipeline's shapes give the transformer's default text length).
@@ -254,7 +266,7 @@ export async function compileModel(options: CompileOptions): Promise<CompileSumm
     flops: countFlops(graph),
     parameters: parameterBytes(graph),
     shapes: Object.fromEntries([...graph.inputs, ...graph.outputs].map((n) => [n, formatType(graph.types.get(n)!)])),
-    verify, gemms, build: null, weights: null, stages, passes: optimised.reports, seconds: 0,
+    verify, gemms, build: null, weights: null, ...(checkpoint ? { checkpoint } : {}), stages, passes: optimised.reports, seconds: 0,
   };
   // nvcc: every generated kernel for the target (a failure names the kernel; nothing is written).
   let cubins = new Map<string, Uint8Array>();
@@ -273,7 +285,7 @@ export async function compileModel(options: CompileOptions): Promise<CompileSumm
     const memo = memoPlan(graph, memory, plan.launches);
     const manifest = {
       format: ARTIFACT_FORMAT, compiler: readPackageVersion(), target, arch: TARGETS[target].arch, precision,
-      model: modelName, source: { path: source, sha256: sourceHash },
+      model: modelName, source: { path: source, sha256: sourceHash, ...(checkpoint ? { weights: checkpoint } : {}) },
       ...(graph.batch && graph.batch > 1 ? { batch: graph.batch } : {}),
       inputs: Object.fromEntries(graph.inputs.map((n) => [n, formatType(graph.types.get(n)!)])),
       outputs: Object.fromEntries(graph.outputs.map((n) => [n, formatType(graph.types.get(n)!)])),

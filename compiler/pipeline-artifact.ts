@@ -33,6 +33,7 @@ import { fail } from './errors.ts';
 import { ROOT } from './paths.ts';
 import type { WeightEntry } from './weights-file.ts';
 import { sha256File } from './hash.ts';
+import { readCheckpoint, readStoredTensor } from './onnx/safetensors.ts';
 
 const { onnx } = onnxProto as unknown as { onnx: any };
 
@@ -52,6 +53,8 @@ export interface PipelineCompileOptions {
   emulate?: boolean;
   out?: string;
   build?: boolean;
+  /** A diffusers model folder (transformer/, text_encoder/, vae/, tokenizer/): the real weights, tokenizer and VAE statistics (header "Weights"). */
+  weights?: string;
 }
 
 type ModuleSummary = Pick<CompileSummary, 'model' | 'source' | 'nodes' | 'launches' | 'fusedAttention' | 'memory' | 'flops' | 'build' | 'weights' | 'seconds'> & { artifact: string };
@@ -109,6 +112,41 @@ function checkOwnWeights(donor: ReadonlyMap<string, WeightEntry>, dir: string, f
   }
 }
 
+/** A diffusers model folder's subfolder for each network. */
+const CHECKPOINT_FOLDERS: Record<Role, string> = { textEncoder: 'text_encoder', transformer: 'transformer', vaeDecoder: 'vae' };
+/** Adaptations of a structure-only description that a checkpoint makes untrue (its weights, tokenizer and VAE statistics are the real ones). */
+const CHECKPOINT_REPLACES = ['structure-only graphs', 'tokenizer:', 'vae.bnMean', 'prompt.dropTokens'];
+
+/**
+ * What `--weights DIR` (a diffusers model folder, as Hugging Face ships it) gives each part of the
+ * pipeline: each network's safetensors folder, the model's own tokenizer.json, and (Flux.2) the VAE's
+ * batch-norm statistics for latent normalisation (vae/ bn.running_mean, bn.running_var, and its
+ * config's batch_norm_eps), as Flux2Pipeline reads them off the VAE.
+ */
+function checkpointParts(weights: string, m: PipelineManifest) {
+  const root = resolve(weights);
+  const sub = (rel: string, what: string) => {
+    const p = join(root, rel);
+    if (!existsSync(p)) fail(`--weights ${weights}`, `a diffusers model folder holding ${rel} (${what})`, 'none');
+    return p;
+  };
+  const graphs = Object.fromEntries((Object.entries(CHECKPOINT_FOLDERS) as [Role, string][]).map(([role, dir]) => [role, sub(dir, `the ${role}'s safetensors`)])) as Record<Role, string>;
+  const tokenizer = sub('tokenizer/tokenizer.json', "the model's fast tokenizer; transformers' tokenizer.save_pretrained() writes it");
+  const vae: Record<string, unknown> = {};
+  if (m.family === 'flux2') {
+    const tensors = readCheckpoint(graphs.vaeDecoder);
+    for (const [field, key] of [['bnMean', 'bn.running_mean'], ['bnVar', 'bn.running_var']] as const) {
+      const t = tensors.get(key);
+      if (!t) fail(`--weights ${weights}: ${CHECKPOINT_FOLDERS.vaeDecoder}/`, `the VAE's '${key}' (latent normalisation statistics)`, 'none');
+      vae[field] = Array.from(readStoredTensor(t).toFloat32());
+    }
+    const config = join(graphs.vaeDecoder, 'config.json');
+    const eps = existsSync(config) ? (JSON.parse(readFileSync(config, 'utf8')) as { batch_norm_eps?: unknown }).batch_norm_eps : undefined;
+    if (typeof eps === 'number') vae.bnEps = eps;
+  }
+  return { root, graphs, tokenizer, vae };
+}
+
 /** Is `path` a pipeline description (a .json file, or a folder with pipeline.json) rather than a graph? */
 export function isPipelinePath(path: string): boolean {
   const p = resolve(path);
@@ -152,10 +190,11 @@ export async function compilePipeline(options: PipelineCompileOptions): Promise<
   try {
     const modules = {} as Record<Role, ModuleSummary>;
     let textType: string | undefined; // the transformer's encoder_hidden_states, e.g. "bfloat16[1,256,3584]"
+    const checkpoint = options.weights ? checkpointParts(options.weights, m) : undefined;
     for (const [role, folder] of Object.entries(MODULES) as [Role, string][]) {
       const s = await compileModel({
         model: m.graphs[role], target, precision, policy: options.policy, emulate: options.emulate, build: options.build,
-        shape: m.shapes[role], out: join(staging, folder),
+        shape: m.shapes[role], out: join(staging, folder), weights: checkpoint?.graphs[role],
       });
       if (role === 'transformer') textType = s.shapes.encoder_hidden_states;
       modules[role] = {
@@ -171,7 +210,7 @@ export async function compilePipeline(options: PipelineCompileOptions): Promise<
     const sharing = async (folder: string, batch: number, textLength?: number): Promise<SharingModule> => {
       const s = await compileModel({
         model: m.graphs.transformer, target, precision, policy: options.policy, emulate: options.emulate, build: options.build,
-        shape: m.shapes.transformer, batch, textLength, weightsFrom: donor, out: join(staging, folder),
+        shape: m.shapes.transformer, batch, textLength, weightsFrom: donor, out: join(staging, folder), weights: checkpoint?.graphs.transformer,
       });
       checkOwnWeights(donorByName, join(staging, folder), folder, textLength !== undefined);
       return { artifact: folder, launches: s.launches, arenaBytes: s.memory?.arenaBytes ?? 0, seconds: s.seconds };
@@ -215,14 +254,16 @@ export async function compilePipeline(options: PipelineCompileOptions): Promise<
         files[to] = sha256File(from);
         return to;
       };
-      const tokenizer = copy(m.tokenizer, 'tokenizer/tokenizer.json');
-      const config = join(dirname(m.tokenizer), 'tokenizer_config.json');
+      const tokenizerFile = checkpoint?.tokenizer ?? m.tokenizer;
+      const tokenizer = copy(tokenizerFile, 'tokenizer/tokenizer.json');
+      const config = join(dirname(tokenizerFile), 'tokenizer_config.json');
       if (existsSync(config)) copy(config, 'tokenizer/tokenizer_config.json');
       const graphs = {} as Record<Role, string>;
       for (const [role, dir] of Object.entries(MODULES) as [Role, string][]) {
         const src = m.graphs[role];
         for (const f of externalDataFiles(src)) {
-          if (existsSync(join(dirname(src), f))) copy(join(dirname(src), f), `onnx/${dir}/${f}`);
+          // With a checkpoint, the export's own data (if any) is not what the modules hold: not copied.
+          if (!checkpoint && existsSync(join(dirname(src), f))) copy(join(dirname(src), f), `onnx/${dir}/${f}`);
           else if (!summary.structureOnly.includes(role)) summary.structureOnly.push(role);
         }
         graphs[role] = copy(src, `onnx/${dir}/model.onnx`);
@@ -232,12 +273,14 @@ export async function compilePipeline(options: PipelineCompileOptions): Promise<
       for (const [k, v] of Object.entries(vae)) {
         if (typeof v === 'string') vae[k] = copy(resolve(dirname(m.path), v), `stats/${k}-${basename(v)}`);
       }
+      if (checkpoint) Object.assign(vae, checkpoint.vae);
       summary.seconds = (performance.now() - start) / 1000;
       const manifest = {
         format: 'pipeline/1', family: m.family, name: m.name, tokenizer, graphs, modules: { ...MODULES }, ...(cfg ? { cfgModule: CFG_MODULE } : {}),
         ...(textModules.length ? { textModules: textModules.map((t) => ({ length: t.length, module: t.artifact, ...(t.cfg ? { cfgModule: t.cfg.artifact } : {}) })) } : {}),
         sizes: m.sizes.map(formatSize), vaeScaleFactor: m.vaeScaleFactor, defaults: m.defaults, prompt: m.prompt, vae,
-        adaptations: m.adaptations,
+        adaptations: checkpoint ? m.adaptations.filter((a) => !CHECKPOINT_REPLACES.some((p) => a.startsWith(p))) : m.adaptations,
+        ...(checkpoint ? { weights: { checkpoint: checkpoint.root } } : {}),
         ...(Object.keys(m.shapes).length ? { shapes: m.shapes } : {}),
         ...(summary.structureOnly.length ? { structureOnly: summary.structureOnly } : {}),
         compiled: { target, arch: TARGETS[target as keyof typeof TARGETS].arch, precision, source: relative(ROOT, source).startsWith('..') ? source : relative(ROOT, source) },

@@ -1,7 +1,7 @@
 /**
  * `npx compile [MODEL.onnx | DIR | PIPELINE.json | bundled:NAME] --target h100|b200 [--out DIR] [--shape name=N,...] [--batch N] [--text-length N] [--size WxH]
  *  [--precision fp32|bf16|fp8|nvfp4] [--policy FILE] [--emulate] [--verify DIR] [--no-build] [--json]
- *  [--dump-after PASS,...]`
+ *  [--dump-after PASS,...] [--weights CHECKPOINT]`
  *
  * One graph (MODEL.onnx, or a folder holding model.onnx) runs compileModel. No argument, a pipeline
  * description (.json) or a family folder holding pipeline.json runs compilePipeline: every network of
@@ -21,7 +21,7 @@ function parseCountFlag(flag: string, what: string, text: string): number {
   return Number(text);
 }
 
-const USAGE = 'usage: npx compile [MODEL.onnx | DIR | PIPELINE.json | bundled:NAME] [--target h100|b200] [--out DIR] [--shape name=N,...] [--batch N] [--text-length N] [--size WxH] [--precision fp32|bf16|fp8|nvfp4] [--policy FILE] [--emulate] [--verify DIR] [--no-build] [--json] [--dump-after PASS,...]';
+const USAGE = 'usage: npx compile [MODEL.onnx | DIR | PIPELINE.json | bundled:NAME] [--target h100|b200] [--out DIR] [--shape name=N,...] [--batch N] [--text-length N] [--size WxH] [--precision fp32|bf16|fp8|nvfp4] [--policy FILE] [--emulate] [--verify DIR] [--no-build] [--json] [--dump-after PASS,...] [--weights CHECKPOINT]';
 
 function summaryLines(s: CompileSummary): string[] {
   const lines = [
@@ -29,6 +29,10 @@ function summaryLines(s: CompileSummary): string[] {
   ];
   if (s.memory) lines.push(`memory: activation arena ${(s.memory.arenaBytes / 1e6).toFixed(1)} MB (max-live ${(s.memory.maxLiveBytes / 1e6).toFixed(1)} MB)`);
   for (const k of s.launchReport.kinds) lines.push(`launches per ${k.kind.replace(/s$/, '')}: ${k.min === k.max ? k.min : `${k.min}-${k.max}`} (${k.blocks} blocks)`);
+  if (s.checkpoint) {
+    const c = s.checkpoint;
+    lines.push(`weights: ${c.bound} tensors from ${c.checkpoint} (initializer prefix '${c.namePrefix}' -> key '${c.keyPrefix}')${c.derived.length ? `, ${c.derived.length} computed from its config (${c.derived.join(', ')})` : ''}${c.unused ? `, ${c.unused} of its tensors not used by this graph` : ''}`);
+  }
   if (s.verify) lines.push(`verify: relative L2 ${s.verify.relL2.toExponential(3)}, cosine ${s.verify.cosine.toFixed(7)} (bar: L2 <= ${s.verify.tolerance}, cosine >= ${s.verify.minCosine}) ${s.verify.passed ? 'passed' : 'FAILED'}`);
   const quantized = s.gemms.filter((g) => g.quantized).length;
   const weightOnly = s.gemms.filter((g) => g.weightOnly).length;
@@ -55,7 +59,7 @@ export function main(argv: string[]): Promise<number> {
           target: { type: 'string' }, out: { type: 'string' }, shape: { type: 'string' }, batch: { type: 'string' }, 'text-length': { type: 'string' }, size: { type: 'string' },
           precision: { type: 'string' }, verify: { type: 'string' }, 'no-build': { type: 'boolean' },
           policy: { type: 'string' }, emulate: { type: 'boolean' },
-          json: { type: 'boolean' }, 'dump-after': { type: 'string' }, help: { type: 'boolean', short: 'h' },
+          json: { type: 'boolean' }, 'dump-after': { type: 'string' }, weights: { type: 'string' }, help: { type: 'boolean', short: 'h' },
         },
     }, USAGE.replace('usage: ', ''));
     const { values, positionals } = parsed;
@@ -71,7 +75,7 @@ export function main(argv: string[]): Promise<number> {
       }
       const s = await compilePipeline({
         pipeline: positionals[0], target: values.target, out: values.out, precision: values.precision, policy: values.policy,
-        emulate: !!values.emulate, build: !values['no-build'],
+        emulate: !!values.emulate, build: !values['no-build'], weights: values.weights,
       });
       for (const l of pipelineLines(s)) (json ? console.error : console.log)(l);
       if (json) console.log(JSON.stringify(s));
@@ -82,7 +86,7 @@ export function main(argv: string[]): Promise<number> {
       policy: values.policy, emulate: !!values.emulate,
       shape: values.shape ? parseShapeFlag(values.shape) : undefined, batch: values.batch === undefined ? undefined : parseCountFlag('--batch', 'samples per run', values.batch),
       textLength: values['text-length'] === undefined ? undefined : parseCountFlag('--text-length', 'text tokens per run', values['text-length']),
-      size: values.size, build: !values['no-build'],
+      size: values.size, build: !values['no-build'], weights: values.weights,
       dumpAfter: values['dump-after']?.split(',').map((s) => s.trim()),
     });
     const lines = summaryLines(summary);
