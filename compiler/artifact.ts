@@ -12,14 +12,14 @@ export type ArtifactFiles = Record<string, string | Uint8Array>;
  * `files` is either the files' contents, or a function that receives the (temporary) folder, may
  * stream large files into it itself, and returns the remaining small files.
  */
-export function writeArtifact(dir: string, files: ArtifactFiles | ((folder: string) => ArtifactFiles)): void {
+export async function writeArtifact(dir: string, files: ArtifactFiles | ((folder: string) => ArtifactFiles | Promise<ArtifactFiles>)): Promise<void> {
   mkdirSync(dirname(dir), { recursive: true });
   const partial = join(dirname(dir), `.${basename(dir)}.partial-${process.pid}`);
   const previous = join(dirname(dir), `.${basename(dir)}.previous-${process.pid}`);
   rmSync(partial, { recursive: true, force: true });
   try {
     mkdirSync(partial);
-    const contents = typeof files === 'function' ? files(partial) : files;
+    const contents = typeof files === 'function' ? await files(partial) : files;
     for (const [name, content] of Object.entries(contents)) {
       mkdirSync(dirname(join(partial, name)), { recursive: true });
       writeFileSync(join(partial, name), content);

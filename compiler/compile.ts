@@ -12,8 +12,8 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { type PassReport, pipelineFor, runPipeline } from '../passes/pipeline.ts';
 import type { HorizontalOptions } from '../passes/fuse-horizontal.ts';
 import { insertQuantize } from '../passes/quantize/insert.ts';
-import { type GemmDecision, type PrecisionPolicy, defaultPolicy, loadPolicy } from '../passes/quantize/policy.ts';
-import { gemmWeightErrors } from './quant/report.ts';
+import { type PrecisionPolicy, defaultPolicy, loadPolicy } from '../passes/quantize/policy.ts';
+import { type GemmReport, withWeightErrors } from './quant/report.ts';
 import { planMemory } from '../passes/plan-memory.ts';
 import { countLaunches, type LaunchReport } from './launches.ts';
 import { memoPlan } from './memo.ts';
@@ -95,7 +95,7 @@ export interface CompileSummary {
   shapes: Record<string, string>;
   verify: VerifyResult | null;
   /** Per GEMM: precision, the reason, and (when the weights are present) the weight error. */
-  gemms: (GemmDecision & { weightRelL2?: number })[];
+  gemms: GemmReport[];
   build: { kernels: number; cached: number; spills: number; seconds: number; units: number; nvcc: string } | null;
   /** weights.bin written into the artifact (null when the export carries no weights). */
   weights: { bytes: number; tensors: number; quantized: number } | null;
@@ -207,6 +207,12 @@ export async function compileModel(options: CompileOptions): Promise<CompileSumm
     stages[name] = (stages[name] ?? 0) + performance.now() - t0;
     return r;
   };
+  const stageAsync = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
+    const t0 = performance.now();
+    const r = await fn();
+    stages[name] = (stages[name] ?? 0) + performance.now() - t0;
+    return r;
+  };
   const target = checkTarget(options.target);
   const precision = checkPrecision(options.precision, target, !!options.emulate);
   const policy: PrecisionPolicy | undefined = precision === 'fp32' ? undefined
@@ -241,7 +247,7 @@ export async function compileModel(options: CompileOptions): Promise<CompileSumm
   const ownGemm = ownGemmFor(policy, target);
   const horizontal = horizontalFor(policy, target);
   const optimised = stage('passes', () => runPipeline(inferred, { passes: pipelineFor(quantize, horizontal), dumpAfter: options.dumpAfter, dumpDir }));
-  const gemms = quantize ? stage('quantize report', () => gemmWeightErrors(imported, quantize.decisions, quantize.policy)) : [];
+  const gemms: GemmReport[] = quantize ? [...quantize.decisions] : []; // their weights' errors once weights.bin is written
   const graph = optimised.graph;
 
   const launchReport = stage('plan', () => countLaunches(graph));
@@ -279,7 +285,7 @@ export async function compileModel(options: CompileOptions): Promise<CompileSumm
     cubins = report.cubins;
     summary.build = { kernels: plan.kernels.length, cached: report.cached, spills: report.spills, seconds: report.seconds, units: report.kernels, nvcc: report.nvccVersion };
   }
-  stage('write', () => {
+  await stageAsync('write', async () => {
     const sourceHash = sha256File(source);
     const graphText = printGraph(graph);
     const memo = memoPlan(graph, memory, plan.launches);
@@ -307,7 +313,7 @@ export async function compileModel(options: CompileOptions): Promise<CompileSumm
       // The launches a step can restore instead of computing (compiler/memo.ts), where there are any.
       ...(memo ? { memo } : {}),
     };
-    writeArtifact(artifact, (folder) => {
+    await writeArtifact(artifact, async (folder) => {
       // Weights: quantized and raw, in the kernels' layout, when the export carries them.
       let weights: WeightsIndex | WeightsDescription;
       const donor = options.weightsFrom;
@@ -315,10 +321,11 @@ export async function compileModel(options: CompileOptions): Promise<CompileSumm
         weights = describeWeights(graph, 'the export carries no weight data (structure only): the runtime generates synthetic weights', donor);
       } else {
         const t0 = performance.now();
-        weights = writeWeights(join(folder, 'weights.bin'), graph, donor);
+        weights = await writeWeights(join(folder, 'weights.bin'), graph, donor);
         stages.weights = performance.now() - t0;
       }
       summary.weights = 'absent' in weights ? null : { bytes: weights.bytes, tensors: weights.tensors.length, quantized: weights.tensors.filter((t) => t.kind !== 'raw').length };
+      summary.gemms = withWeightErrors(summary.gemms, weights.tensors);
       summary.seconds = (performance.now() - start) / 1000;
       return {
         'manifest.json': JSON.stringify({ ...manifest, weights }, null, 2) + '\n',

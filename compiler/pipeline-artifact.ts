@@ -244,7 +244,7 @@ export async function compilePipeline(options: PipelineCompileOptions): Promise<
       } : null,
       modules, structureOnly: [], seconds: 0,
     };
-    writeArtifact(artifact, (folder) => {
+    await writeArtifact(artifact, (folder) => {
       const extra = [cfg, ...textModules.flatMap((t) => [t, t.cfg])].filter((x) => x).map((x) => x!.artifact);
       for (const dir of [...Object.values(MODULES), ...extra]) renameSync(join(staging, dir), join(folder, dir));
       const files: Record<string, string> = {};

@@ -6,8 +6,10 @@
  *   quantized GEMM weights  the output of each load-time Quantize: fp8 codes [N, K] + fp32 scale per
  *                           output channel; nvfp4 packed codes [N, K/2] + e4m3 block scales
  *                           [N, K/16] + the fp32 tensor scale (compiler/quant/weights.ts layout).
- *                           A single external [N, K] weight streams with bounded memory; a fused
- *                           (concatenated) or [K, N] weight is assembled in memory first.
+ *                           A stored [N, K] weight, or fuse-linear's concatenation of stored [n_i, K]
+ *                           weights (row blocks), streams with bounded memory on worker threads
+ *                           (compiler/quant/weights.ts); a [K, N] or computed weight is assembled
+ *                           in memory first (up to IN_MEMORY_LIMIT elements).
  *   bf16 GEMM weights        the output of a load-time bf16 Quantize: bf16 [N, K] (its scale is 1).
  *   everything else          raw bytes as stored (bf16/f32 ...), copied in 1 MiB chunks; a value
  *                            prepared at load time (e.g. fuse-linear's concatenated weight) is
@@ -38,7 +40,7 @@
 import { sha256File } from './hash.ts';
 import { closeSync, openSync, readSync, writeSync } from 'node:fs';
 import { fail } from './errors.ts';
-import { bitsOf, f32ToBf16 } from './ir/dtype.ts';
+import { bf16ToF32, bitsOf, f32ToBf16 } from './ir/dtype.ts';
 import type { Graph, Node } from './ir/graph.ts';
 import { producers } from './ir/graph.ts';
 import { Tensor } from './ir/tensor.ts';
@@ -46,7 +48,7 @@ import { loadTimeNodes } from './launches.ts';
 import { loadConstant } from './onnx/constants.ts';
 import { lookupOp } from './ops/registry.ts';
 import { quantizeFp8, quantizeNvfp4, relativeL2Error, dequantizeFp8, dequantizeNvfp4 } from './quant/bulk.ts';
-import { type ExternalWeight, quantizeWeightSync, quantizedLayout, type StackedWeight } from './quant/weights.ts';
+import { type ExternalWeight, quantizeWeight, quantizedLayout, type StackedWeight } from './quant/weights.ts';
 
 export interface Section { offset: number; length: number }
 export interface WeightEntry {
@@ -321,7 +323,7 @@ function rowBlocks(graph: Graph, name: string, dtype: string, sources: WeightSou
 const STREAMED_TYPES: readonly string[] = ['bfloat16', 'float16', 'float32'];
 
 /** Writes weights.bin at `path` and returns its index. `donor`: see sharing(). */
-export function writeWeights(path: string, graph: Graph, donor?: readonly WeightEntry[]): WeightsIndex {
+export async function writeWeights(path: string, graph: Graph, donor?: readonly WeightEntry[]): Promise<WeightsIndex> {
   const { quantizers, raw, learned, producer } = runtimeWeights(graph);
   const shares = sharing(donor);
   const fd = openSync(path, 'w');
@@ -343,7 +345,7 @@ export function writeWeights(path: string, graph: Graph, donor?: readonly Weight
       const stacked = rowBlocks(graph, source, described.dtype, from.sources, rows, cols);
       if (stacked && format !== 'bf16') {
         // Streaming: a stored [N, K] weight, or row blocks of stored weights (fuse-linear's concatenations).
-        const stats = quantizeWeightSync(stacked, format, fd, end, { align: ALIGN });
+        const stats = await quantizeWeight(stacked, format, fd, end, { align: ALIGN });
         const l = stats.layout;
         entry = { ...common, dtype: described.dtype, shape: [rows, cols], relL2: stats.relL2, sections: { codes: l.codes, scales: l.scales, ...(l.globalScale ? { global: l.globalScale } : {}) }, ...from };
         end = l.end;
@@ -358,8 +360,10 @@ export function writeWeights(path: string, graph: Graph, donor?: readonly Weight
         const x = axis === 1 ? src : Float32Array.from({ length: rows * cols }, (_, i) => src[(i % cols) * rows + Math.floor(i / cols)]);
         if (format === 'bf16') {
           const codes = { offset: roundUp(end), length: rows * cols * 2 };
-          writeAt(fd, codes.offset, new Uint8Array(Uint16Array.from(x, f32ToBf16).buffer));
-          entry = { ...common, dtype: t.dtype, shape: [rows, cols], sections: { codes }, ...from };
+          const halves = Uint16Array.from(x, f32ToBf16);
+          writeAt(fd, codes.offset, new Uint8Array(halves.buffer));
+          const relL2 = relativeL2Error(x, Float32Array.from(halves, bf16ToF32));
+          entry = { ...common, dtype: t.dtype, shape: [rows, cols], relL2, sections: { codes }, ...from };
           end = codes.offset + codes.length;
           tensors.push(entry);
           continue;

@@ -1,46 +1,23 @@
 /**
  * The accuracy side of the quantization report: for each GEMM the policy quantized, the relative
- * L2 error of its weight after quantize -> dequantize (the simulation the kernels must reproduce).
- * Computed when the weights are present and small enough to simulate here; the streaming weight
- * quantizer reports the same figure for full-size weights when it writes them.
+ * L2 error of its weight after quantize -> dequantize (the simulation the kernels must reproduce),
+ * as weights-file.ts measured it while writing that weight (the streaming quantizer for stored and
+ * fused weights, the in-memory one otherwise). A GEMM's entry is the one rebuilt from the same
+ * initializers (its provenance); without weights (a structure-only export) there is no figure.
  */
-import { existsSync } from 'node:fs';
-import type { Graph } from '../ir/graph.ts';
-import { Tensor } from '../ir/tensor.ts';
-import { loadConstant } from '../onnx/constants.ts';
-import { dequantize, quantize } from '../ops/quant.ts';
-import type { GemmDecision, PrecisionPolicy } from '../../passes/quantize/policy.ts';
+import type { GemmDecision } from '../../passes/quantize/policy.ts';
+import type { WeightEntry } from '../weights-file.ts';
 
-/** Above this many weight elements the CPU simulation is skipped (it is O(n) but in plain JS). */
-const SIMULATE_LIMIT = 20e6;
+export type GemmReport = GemmDecision & { weightRelL2?: number };
 
-export function gemmWeightErrors(source: Graph, decisions: readonly GemmDecision[], policy: PrecisionPolicy): (GemmDecision & { weightRelL2?: number })[] {
+export function withWeightErrors(decisions: readonly GemmDecision[], entries: readonly WeightEntry[]): GemmReport[] {
+  const byInitializers = new Map<string, number>();
+  for (const t of entries) {
+    if (t.kind === 'raw' || t.relL2 === undefined || !t.sources?.length) continue;
+    byInitializers.set(t.sources.map((s) => s.initializer).sort().join('\n'), t.relL2);
+  }
   return decisions.map((d) => {
-    if (!d.quantized) return d;
-    const consts = d.weights.map((w) => source.constants.get(w));
-    if (consts.some((c) => !c || (c.source.kind === 'external' && !existsSync(c.source.path)))) return d;
-    const total = consts.reduce((a, c) => a + c!.shape.reduce((x, y) => x * y, 1), 0);
-    if (total > SIMULATE_LIMIT) return d;
-    // The fused weight is the concatenation of its parts along N; K is axis 1 of [N, K], 0 of [K, N].
-    const parts = d.weights.map((w, i) => loadConstant(consts[i]!, w));
-    const kAxis = d.transB ? 1 : 0;
-    const k = parts[0].shape[kAxis];
-    const n = parts.reduce((a, p) => a + p.shape[1 - kAxis], 0);
-    const data = new Float32Array(n * k);
-    let col = 0;
-    for (const p of parts) {
-      const pn = p.shape[1 - kAxis], values = p.toFloat32();
-      for (let j = 0; j < pn; j++) for (let kk = 0; kk < k; kk++) {
-        const v = d.transB ? values[j * k + kk] : values[kk * pn + j];
-        data[(col + j) * k + kk] = v; // stored as [N, K]
-      }
-      col += pn;
-    }
-    const w = new Tensor('float32', [n, k], data);
-    const [q, s] = quantize(w, policy.format, 1);
-    const back = dequantize(q, s, 1, 'float32').data as Float32Array;
-    let err = 0, ref = 0;
-    for (let i = 0; i < data.length; i++) { err += (back[i] - data[i]) ** 2; ref += data[i] ** 2; }
-    return { ...d, weightRelL2: Math.sqrt(err / Math.max(ref, 1e-30)) };
+    const relL2 = d.quantized ? byInitializers.get([...d.weights].sort().join('\n')) : undefined;
+    return relL2 === undefined ? d : { ...d, weightRelL2: relL2 };
   });
 }

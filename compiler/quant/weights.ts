@@ -31,10 +31,10 @@
  * section with positioned writes to the shared descriptor; the main thread sums the partial
  * statistics. Workers start once per process (a lazy pool, unreferenced while idle).
  */
-import { closeSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { CompileError, type ErrorSite, fail } from '../errors.ts';
 import type { Constant } from '../ir/graph.ts';
@@ -332,7 +332,7 @@ class Pool {
   constructor(readonly size: number) {
     const require = createRequire(import.meta.url);
     const tsxApi = pathToFileURL(require.resolve('tsx/esm/api').replace(/\.cjs$/, '.mjs')).href;
-    const entry = new URL('./weights-worker.ts', import.meta.url).href;
+    const entry = WORKER_ENTRY.href;
     // Workers do not inherit the TypeScript loader: register tsx, then load the worker module.
     const boot = `import { register } from ${JSON.stringify(tsxApi)}; register(); await import(${JSON.stringify(entry)});`;
     for (let i = 0; i < size; i++) {
@@ -384,6 +384,10 @@ class Pool {
 }
 
 let pool: Pool | undefined;
+
+/** The worker's module: a file beside this one, except in a bundled compiler (runtime/gpu/pack.ts), which then quantizes on this thread. */
+const WORKER_ENTRY = new URL('./weights-worker.ts', import.meta.url);
+const workersAvailable = (): boolean => WORKER_ENTRY.protocol === 'file:' && existsSync(fileURLToPath(WORKER_ENTRY));
 
 function getPool(size: number): Pool {
   if (!pool || pool.size < size) {
@@ -493,12 +497,12 @@ export function quantizeWeightSync(w: ExternalWeight | StackedWeight, format: We
 
 /**
  * Quantizes one weight (or a stack of row blocks), on worker threads when that pays (opts.workers;
- * by default the machine's cores for weights of 4 M parameters or more), else on this thread.
+ * by default up to 8 of the machine's cores for weights of 4 M parameters or more, where the worker module is a file), else on this thread.
  */
 export async function quantizeWeight(w: ExternalWeight | StackedWeight, format: WeightFormat, fd: number, offset: number, opts: QuantizeWeightOptions = {}): Promise<WeightQuantStats> {
   const rows = partsOf(w).reduce((a, p) => a + p.shape[0], 0);
   const params = rows * (partsOf(w)[0]?.shape[1] ?? 0);
-  const workers = Math.min(opts.workers ?? (params >= WORKER_MIN_PARAMS ? Math.min(availableParallelism(), 8) : 0), rows);
+  const workers = Math.min(opts.workers ?? (params >= WORKER_MIN_PARAMS && workersAvailable() ? Math.min(availableParallelism(), 8) : 0), rows);
   if (workers <= 0) return quantizeWeightSync(w, format, fd, offset, opts);
   const t0 = performance.now();
   const { layout, chunkBytes } = prepare(w, format, offset, opts);
