@@ -330,13 +330,12 @@ class Pool {
   private readonly all: Worker[] = [];
 
   constructor(readonly size: number) {
-    const require = createRequire(import.meta.url);
-    const tsxApi = pathToFileURL(require.resolve('tsx/esm/api').replace(/\.cjs$/, '.mjs')).href;
-    const entry = WORKER_ENTRY.href;
-    // Workers do not inherit the TypeScript loader: register tsx, then load the worker module.
-    const boot = `import { register } from ${JSON.stringify(tsxApi)}; register(); await import(${JSON.stringify(entry)});`;
+    const entry = workerEntry()!;
+    // Workers do not inherit the TypeScript loader: from the sources, register tsx, then load the worker module.
+    const tsxApi = () => pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm/api').replace(/\.cjs$/, '.mjs')).href;
+    const boot = entry.pathname.endsWith('.ts') ? `import { register } from ${JSON.stringify(tsxApi())}; register(); await import(${JSON.stringify(entry.href)});` : undefined;
     for (let i = 0; i < size; i++) {
-      const worker = new Worker(new URL(`data:text/javascript,${encodeURIComponent(boot)}`));
+      const worker = boot ? new Worker(new URL(`data:text/javascript,${encodeURIComponent(boot)}`)) : new Worker(entry);
       worker.unref();
       this.all.push(worker);
       this.idle.push(worker);
@@ -385,9 +384,15 @@ class Pool {
 
 let pool: Pool | undefined;
 
-/** The worker's module: a file beside this one, except in a bundled compiler (runtime/gpu/pack.ts), which then quantizes on this thread. */
-const WORKER_ENTRY = new URL('./weights-worker.ts', import.meta.url);
-const workersAvailable = (): boolean => WORKER_ENTRY.protocol === 'file:' && existsSync(fileURLToPath(WORKER_ENTRY));
+/**
+ * The worker's module: weights-worker.ts beside this file, or in the bundled compiler
+ * (runtime/gpu/pack.ts) weights-worker.mjs beside the bundle; with neither, weights are quantized on
+ * this thread.
+ */
+function workerEntry(): URL | undefined {
+  return ['./weights-worker.ts', './weights-worker.mjs'].map((f) => new URL(f, import.meta.url)).find((u) => u.protocol === 'file:' && existsSync(fileURLToPath(u)));
+}
+const workersAvailable = (): boolean => workerEntry() !== undefined;
 
 function getPool(size: number): Pool {
   if (!pool || pool.size < size) {
@@ -497,7 +502,7 @@ export function quantizeWeightSync(w: ExternalWeight | StackedWeight, format: We
 
 /**
  * Quantizes one weight (or a stack of row blocks), on worker threads when that pays (opts.workers;
- * by default up to 8 of the machine's cores for weights of 4 M parameters or more, where the worker module is a file), else on this thread.
+ * by default up to 8 of the machine's cores for weights of 4 M parameters or more, where the worker module is there: workerEntry()), else on this thread.
  */
 export async function quantizeWeight(w: ExternalWeight | StackedWeight, format: WeightFormat, fd: number, offset: number, opts: QuantizeWeightOptions = {}): Promise<WeightQuantStats> {
   const rows = partsOf(w).reduce((a, p) => a + p.shape[0], 0);

@@ -18,7 +18,7 @@
  *                                 CLI; `run.sh compile ...` runs the compiler, `run.sh bench ...` the bench,
  *                                 `run.sh serve ...` the server
  * and beside it, .gpu/compiler: the compiler CLI (compiler/cli/compile.ts) bundled the same way
- * (bin/compile.mjs) with a snapshot of what it reads from its root (templates/, support.cu,
+ * (bin/compile.mjs, and bin/weights-worker.mjs, the weight quantizer's worker thread) with a snapshot of what it reads from its root (templates/, support.cu,
  * package.json), taken in the same instant, so the compiler and its templates always agree. On the
  * GPU host (nvcc is there) it compiles the repository's own models, so their weights need not
  * travel as artifacts.
@@ -104,6 +104,8 @@ export async function pack(): Promise<{ dir: string; bytes: number }> {
     ...common, entryPoints: [join(ROOT, 'compiler', 'cli', 'compile.ts')], outfile: join(snap, 'bin', 'compile.mjs'),
     external: ['fsevents', 'chokidar'], footer: { js: 'process.exitCode = await main(process.argv.slice(2));' },
   });
+  // The weight quantizer's worker thread, beside the bundle (compiler/quant/weights.ts workerEntry()).
+  await build({ ...common, entryPoints: [join(ROOT, 'compiler', 'quant', 'weights-worker.ts')], outfile: join(snap, 'bin', 'weights-worker.mjs') });
   const native = join(ROOT, 'node_modules', '@koromix', 'koffi-linux-x64');
   const target = join(dir, 'node_modules', '@koromix', 'koffi-linux-x64');
   mkdirSync(join(target, 'linux_x64'), { recursive: true });
