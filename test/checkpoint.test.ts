@@ -205,9 +205,13 @@ describe('a tiny model compiled from a checkpoint of its own weights', () => {
 
 describe('a pipeline from a diffusers model folder (npx compile PIPELINE --weights DIR)', () => {
   const model = (name: string) => join(tinyDir(name), 'model.onnx');
-  const layout = (name: string, opts: { tokenizer?: boolean; bn?: boolean } = {}) => {
+  const GRAPHS = {
+    flux2: [['transformer', 'flux2'], ['text_encoder', 'mistral_text_encoder'], ['vae', 'flux2_vae_decoder']],
+    qwen_image: [['transformer', 'qwen_image'], ['text_encoder', 'qwen_text_encoder'], ['vae', 'qwen_image_vae_decoder']],
+  } as const;
+  const layout = (name: string, opts: { tokenizer?: boolean; bn?: boolean; family?: keyof typeof GRAPHS } = {}) => {
     const root = folder(name);
-    for (const [sub, graph] of [['transformer', 'flux2'], ['text_encoder', 'mistral_text_encoder'], ['vae', 'flux2_vae_decoder']] as const) {
+    for (const [sub, graph] of GRAPHS[opts.family ?? 'flux2']) {
       const entries = graphEntries(importOnnx(model(graph)).graph, (n) => n, true);
       const stats = sub === 'vae' && opts.bn !== false ? ['bn.running_mean', 'bn.running_var'].map((key, i) => ({
         key, dtype: 'float32' as const, shape: [128], bytes: new Uint8Array(Float32Array.from({ length: 128 }, (_, c) => (i ? 1 + c / 64 : c / 128 - 0.5)).buffer),
@@ -236,6 +240,22 @@ describe('a pipeline from a diffusers model folder (npx compile PIPELINE --weigh
       const module = JSON.parse(readFileSync(join(out, dir, 'manifest.json'), 'utf8'));
       expect(module.source.weights.checkpoint, dir).toBe(join(root, sub));
       expect(existsSync(join(out, dir, 'weights.bin')), dir).toBe(true);
+    }
+  });
+
+  it('Qwen-Image: the batch-2 and shorter-text transformers over the same checkpoint share its weights, none written twice', async () => {
+    const root = layout('qwen-image-like', { family: 'qwen_image', bn: false });
+    const out = join(tmp, 'pipe-qwen-ckpt');
+    const s = await compilePipeline({ pipeline: join(tinyDir('qwen_image'), '..', '..', 'qwen_image', 'tiny.pipeline.json'), out, build: false, weights: root });
+    expect(s.cfgModule).toBeDefined();
+    expect(s.textModules?.map((t) => t.length)).toEqual([16]);
+    const entries = (dir: string) => JSON.parse(readFileSync(join(out, dir, 'manifest.json'), 'utf8')).weights.tensors as { learned: boolean; shared?: true }[];
+    const own = entries('transformer').filter((t) => t.learned);
+    expect(own.length).toBeGreaterThan(20);
+    for (const dir of ['transformer_cfg', 'transformer_t16', 'transformer_t16_cfg']) {
+      const learned = entries(dir).filter((t) => t.learned);
+      expect(learned.filter((t) => t.shared).length, dir).toBeGreaterThanOrEqual(own.length - 2);
+      expect(JSON.parse(readFileSync(join(out, dir, 'manifest.json'), 'utf8')).source.weights.checkpoint, dir).toBe(join(root, 'transformer'));
     }
   });
 
