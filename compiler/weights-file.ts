@@ -42,7 +42,7 @@ import { closeSync, openSync, readSync, writeSync } from 'node:fs';
 import { fail } from './errors.ts';
 import { bf16ToF32, bitsOf, f32ToBf16 } from './ir/dtype.ts';
 import type { Graph, Node } from './ir/graph.ts';
-import { producers } from './ir/graph.ts';
+import { numel, producers } from './ir/graph.ts';
 import { Tensor } from './ir/tensor.ts';
 import { loadTimeNodes } from './launches.ts';
 import { loadConstant } from './onnx/constants.ts';
@@ -167,7 +167,11 @@ function tensorBytes(t: Tensor, name: string): Uint8Array {
 function copyRaw(fd: number, offset: number, graph: Graph, name: string): number {
   const c = graph.constants.get(name)!;
   if (c.source.kind === 'inline') return writeAt(fd, offset, tensorBytes(c.source.tensor, name));
-  const { path, offset: src, length } = c.source;
+  return copyBytes(fd, offset, c.source, name);
+}
+
+/** Copies `length` bytes of external data at `src` into weights.bin at `offset`, 1 MiB at a time. */
+function copyBytes(fd: number, offset: number, { path, offset: src, length }: { path: string; offset: number; length: number }, name: string): number {
   const input = openSync(path, 'r');
   try {
     const chunk = Buffer.alloc(Math.min(length, 1 << 20));
@@ -343,7 +347,14 @@ export async function writeWeights(path: string, graph: Graph, donor?: readonly 
         continue;
       }
       const stacked = rowBlocks(graph, source, described.dtype, from.sources, rows, cols);
-      if (stacked && format !== 'bf16') {
+      if (stacked && format === 'bf16' && stacked.parts.every((p) => p.dtype === 'bfloat16')) {
+        // bf16 "quantization" of bf16 rows: their bytes as stored.
+        const codes = { offset: roundUp(end), length: rows * cols * 2 };
+        let at = codes.offset;
+        for (const part of stacked.parts) at += copyBytes(fd, at, part, part.name);
+        entry = { ...common, dtype: described.dtype, shape: [rows, cols], relL2: 0, sections: { codes }, ...from };
+        end = codes.offset + codes.length;
+      } else if (stacked && format !== 'bf16') {
         // Streaming: a stored [N, K] weight, or row blocks of stored weights (fuse-linear's concatenations).
         const stats = await quantizeWeight(stacked, format, fd, end, { align: ALIGN });
         const l = stats.layout;
@@ -402,8 +413,19 @@ export async function writeWeights(path: string, graph: Graph, donor?: readonly 
       if (c) {
         [dtype, shape, length] = [c.dtype, [...c.shape], copyRaw(fd, offset, graph, name)];
       } else {
-        const t = evaluate(graph, name, producer);
-        [dtype, shape, length] = [t.dtype, [...t.shape], writeAt(fd, offset, tensorBytes(t, name))];
+        // A concatenation of stored rows (fuse-linear's weight when it stays unquantized) is copied part by part.
+        const type = graph.types.get(name) as unknown as { dtype: string; shape: number[] };
+        const from = type.shape.length === 2 && learned(name) ? provenance(graph, producer, name, [...type.shape], [0, 1]) : {};
+        const stacked = rowBlocks(graph, name, type.dtype, from.sources, type.shape[0], type.shape[1]);
+        if (stacked) {
+          let at = offset;
+          for (const part of stacked.parts) at += copyBytes(fd, at, part, part.name);
+          [dtype, shape, length] = [type.dtype, [...type.shape], at - offset];
+        } else {
+          if (numel(type.shape) > IN_MEMORY_LIMIT) fail(`weight '${name}'`, `a value computed in memory of at most ${IN_MEMORY_LIMIT} elements, or row blocks of stored weights`, `${type.dtype}[${type.shape}] (${from.unsourced ?? 'not row blocks'})`);
+          const t = evaluate(graph, name, producer);
+          [dtype, shape, length] = [t.dtype, [...t.shape], writeAt(fd, offset, tensorBytes(t, name))];
+        }
       }
       const isLearned = learned(name);
       tensors.push({ name, kind: 'raw', dtype, shape, learned: isLearned, sections: { data: { offset, length } }, ...(isLearned ? provenance(graph, producer, name, shape, shape.map((_, j) => j)) : {}) });

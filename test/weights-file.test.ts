@@ -5,14 +5,17 @@
  * the file. (A structure-only export gets no weights.bin: test/full-graphs.test.ts.)
  */
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { compileModel } from '../compiler/compile.ts';
-import { type WeightEntry, sameWeight, unsharedWeight } from '../compiler/weights-file.ts';
+import { type WeightEntry, sameWeight, unsharedWeight, writeWeights } from '../compiler/weights-file.ts';
+import { f32ToBf16 } from '../compiler/ir/dtype.ts';
+import { Tensor } from '../compiler/ir/tensor.ts';
+import { buildGraph } from './helpers/graph.ts';
 import { importOnnx } from '../compiler/onnx/import.ts';
-import { loadConstant } from '../compiler/onnx/constants.ts';
+import { externalReads, loadConstant } from '../compiler/onnx/constants.ts';
 import { quantizeFp8, quantizeNvfp4 } from '../compiler/quant/bulk.ts';
 import { decodeE2M1, decodeE4M3 } from '../compiler/quant/formats.ts';
 import { tinyDir } from './helpers/fixtures.ts';
@@ -143,5 +146,36 @@ describe('a module compiled over another\'s weights (compileModel weightsFrom)',
     }
     expect(unsharedWeight(mine.tensors, theirs.tensors)).toBeUndefined();
     expect(mine.bytes).toBeLessThan(theirs.bytes / 20);
+  });
+});
+
+describe('an unquantized fused weight (fuse-linear\'s Concat of stored rows) is copied part by part', () => {
+  it('its bytes are the stored parts\' bytes in order, with provenance, not a value evaluated in memory', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rows-'));
+    const parts = { q: [3, 8], k: [2, 8], v: [4, 8] } as const;
+    const bytes = Object.fromEntries(Object.entries(parts).map(([n, shape], i) => [n, new Uint8Array(Uint16Array.from({ length: shape[0] * shape[1] }, (_, j) => f32ToBf16((j - 20) / (7 + i))).buffer)]));
+    const file = join(dir, 'data.bin');
+    writeFileSync(file, Buffer.concat([Buffer.alloc(16), ...Object.values(bytes).map((b) => Buffer.from(b))]));
+    const { graph: built } = buildGraph({
+      inputs: { x: ['bfloat16', [1, 8]] },
+      constants: Object.fromEntries(Object.entries(parts).map(([n, shape]) => [n, Tensor.zeros('bfloat16', shape)])),
+      nodes: [['Concat', ['q', 'k', 'v'], ['w'], { axis: 0 }], ['Gemm', ['x', 'w'], ['y'], { transB: 1 }]],
+      outputs: ['y'],
+    });
+    let at = 16;
+    const constants = new Map([...built.constants].map(([n, c]) => {
+      const length = bytes[n].length;
+      const bound = { ...c, source: { kind: 'external' as const, path: file, offset: at, length } };
+      at += length;
+      return [n, bound];
+    }));
+    const reads = externalReads.count;
+    const index = await writeWeights(join(dir, 'weights.bin'), { ...built, constants });
+    expect(externalReads.count).toBe(reads); // no constant was loaded to evaluate the Concat
+    const w = index.tensors.find((t) => t.name === 'w')!;
+    expect(w).toMatchObject({ kind: 'raw', dtype: 'bfloat16', shape: [9, 8], learned: true });
+    expect(w.sources!.map((s) => [s.initializer, s.box[0]])).toEqual([['q', [0, 3]], ['k', [3, 5]], ['v', [5, 9]]]);
+    const bin = readFileSync(join(dir, 'weights.bin'));
+    expect(Buffer.compare(bin.subarray(w.sections.data.offset, w.sections.data.offset + w.sections.data.length), Buffer.concat(Object.values(bytes).map((b) => Buffer.from(b))))).toBe(0);
   });
 });

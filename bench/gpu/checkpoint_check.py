@@ -56,6 +56,12 @@ def compare(args):
     if got.size != ref.size:
         raise SystemExit(f"{args.compiled}: {got.size} values, diffusers' output has {ref.size}")
     d = got - ref
+    if args.valid is not None:
+        # Rows (tokens) apart: the first `valid` of `length` against the rest (padding).
+        width = ref.size // args.length
+        part = lambda a, b: dict(rel_l2=float(np.linalg.norm(d[a * width:b * width]) / np.linalg.norm(ref[a * width:b * width])),
+                                 cosine=float(got[a * width:b * width] @ ref[a * width:b * width] / (np.linalg.norm(got[a * width:b * width]) * np.linalg.norm(ref[a * width:b * width]))))
+        print(json.dumps(dict(valid_rows=part(0, args.valid), padding_rows=part(args.valid, args.length) if args.valid < args.length else None)), flush=True)
     print(json.dumps(dict(rel_l2=float(np.linalg.norm(d) / np.linalg.norm(ref)), cosine=float(got @ ref / (np.linalg.norm(got) * np.linalg.norm(ref))),
                           max_abs=float(np.abs(d).max()), rms_diffusers=float(np.sqrt((ref ** 2).mean())), rms_compiled=float(np.sqrt((got ** 2).mean())),
                           finite_compiled=float(np.isfinite(got).mean()))), flush=True)
@@ -68,6 +74,7 @@ def main():
     a.add_argument("--inputs", required=True); a.add_argument("--reference", required=True); a.add_argument("--seed", type=int, default=0)
     a.add_argument("--text-valid", type=int, default=256)
     c = sub.add_parser("compare"); c.add_argument("--reference", required=True); c.add_argument("--compiled", required=True)
+    c.add_argument("--valid", type=int, help="also compare the first VALID rows of --length and the rest apart"); c.add_argument("--length", type=int)
     args = ap.parse_args()
     (make if args.cmd == "make" else compare)(args)
 

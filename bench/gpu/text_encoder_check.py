@@ -9,6 +9,7 @@ save_pretrained, and computes the export's output with the same weights: the exp
 at the export's config) loaded with the language model's tensors, on random ids with padding.
 
   python3 bench/gpu/text_encoder_check.py make mistral|qwen --ckpt DIR --inputs DIR --reference REF.npy
+      (also DIR-full / REF-full.npy: the same ids with every token valid)
   sh .gpu/rt/run.sh compile TEXT_ENCODER.onnx --target h100 --weights DIR --out ART
   sh .gpu/rt/run.sh ART --inputs DIR --out OUTDIR
   python3 bench/gpu/checkpoint_check.py compare --reference REF.npy --compiled OUTDIR/output_prompt_embeds.npy
@@ -73,14 +74,28 @@ def make(args):
         L, n = LENGTH[args.family], VALID[args.family]
         g = torch.Generator().manual_seed(43)
         ids = torch.randint(10, TEXT[args.family]["vocab_size"], (1, L), generator=g)
-        mask = (torch.arange(L) < n).long()[None]
-        out, unexpected = export_output(args.family, language_model, ids.cuda(), mask.cuda())
+        # Two input sets: the first n tokens valid (the rest padding, as the pipelines pad), and every token valid (-full).
+        for suffix, mask in (("", (torch.arange(L) < n).long()[None]), ("-full", torch.ones(1, L, dtype=torch.long))):
+            out, unexpected = export_output(args.family, language_model, ids.cuda(), mask.cuda())
+            os.makedirs(args.inputs + suffix, exist_ok=True)
+            np.save(os.path.join(args.inputs + suffix, "input_input_ids.npy"), ids.numpy().astype(np.int64))
+            np.save(os.path.join(args.inputs + suffix, "input_attention_mask.npy"), mask.numpy().astype(np.int64))
+            np.save(args.reference.replace(".npy", f"{suffix}.npy"), out.float().cpu().numpy())
+        if args.weight_fp8:
+            # How much FP8 weights alone move this network: the same module with every Linear weight rounded to
+            # e4m3 with one scale per output channel (as the compiled GEMMs hold them), the activations left exact.
+            with torch.no_grad():
+                for mod in language_model.modules():
+                    if isinstance(mod, torch.nn.Linear):
+                        w = mod.weight.float()
+                        scale = w.abs().amax(dim=1, keepdim=True).clamp(min=1e-12) / 448
+                        mod.weight.copy_(((w / scale).to(torch.float8_e4m3fn).float() * scale).to(mod.weight.dtype))
+            ref = torch.from_numpy(np.load(args.reference.replace(".npy", "-full.npy"))).double().reshape(-1)
+            w8, _ = export_output(args.family, language_model, ids.cuda(), torch.ones(1, L, dtype=torch.long).cuda())
+            w8 = w8.double().cpu().reshape(-1)
+            print(json.dumps(dict(fp8_weights_only=dict(cosine=float(w8 @ ref / (w8.norm() * ref.norm())), rel_l2=float((w8 - ref).norm() / ref.norm())))), flush=True)
     finally:
         torch.set_default_dtype(torch.float32)
-    os.makedirs(args.inputs, exist_ok=True)
-    np.save(os.path.join(args.inputs, "input_input_ids.npy"), ids.numpy().astype(np.int64))
-    np.save(os.path.join(args.inputs, "input_attention_mask.npy"), mask.numpy().astype(np.int64))
-    np.save(args.reference, out.float().cpu().numpy())
     files = sorted(os.listdir(args.ckpt))
     print(json.dumps(dict(family=args.family, cls=type(m).__name__, language_model=name, params=sum(p.numel() for p in m.parameters()),
                           init_s=round(t1 - t0, 1), save_s=round(t2 - t1, 1), files=files, unused_by_export=len(unexpected),
@@ -93,6 +108,7 @@ def main():
     sub = ap.add_subparsers(dest="cmd", required=True)
     a = sub.add_parser("make"); a.add_argument("family", choices=["mistral", "qwen"]); a.add_argument("--ckpt", required=True)
     a.add_argument("--inputs", required=True); a.add_argument("--reference", required=True); a.add_argument("--seed", type=int, default=0)
+    a.add_argument("--weight-fp8", action="store_true", help="also: the export's module with FP8 (e4m3, per-channel) weights against the all-valid reference")
     args = ap.parse_args()
     make(args)
 
