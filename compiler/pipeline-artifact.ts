@@ -18,6 +18,12 @@
  *                                 the source graphs, for the CPU executor (onnxruntime) on machines
  *                                 without a GPU, so the folder is self-contained
  *
+ * Weights: with `--weights DIR` (a diffusers model folder as Hugging Face ships it), each network's
+ * weights come from DIR's transformer/, text_encoder/ and vae/ safetensors (compileModel's `weights`,
+ * compiler/onnx/checkpoint.ts), the tokenizer from DIR/tokenizer/tokenizer.json, and Flux.2's latent
+ * statistics from the VAE's bn.running_mean / running_var (checkpointParts). The onnx/ copies then go
+ * without the export's own data, so the CPU executor cannot run such an artifact.
+ *
  * Modules compile one after another (each one's nvcc build is already parallel) into a staging folder
  * beside the destination; the artifact then replaces the destination atomically (artifact.ts), so a
  * failure in any module leaves the previous artifact untouched.
@@ -53,7 +59,7 @@ export interface PipelineCompileOptions {
   emulate?: boolean;
   out?: string;
   build?: boolean;
-  /** A diffusers model folder (transformer/, text_encoder/, vae/, tokenizer/): the real weights, tokenizer and VAE statistics (header "Weights"). */
+  /** A diffusers model folder (transformer/, text_encoder/, vae/, tokenizer/): the real weights, tokenizer and VAE statistics (header, "Weights"). */
   weights?: string;
 }
 
@@ -83,9 +89,9 @@ export interface PipelineSummary {
   /** The transformer for shorter texts (a manifest's `textLengths`), not counted in the sums above. */
   textModules?: (SharingModule & { length: number; cfg?: SharingModule })[];
   /**
-   * Networks whose graph names external weight data that does not exist (the structure-only full-size
-   * exports): their onnx/ copy has no weights (the CPU executor cannot run them), and the GPU runs
-   * them only with synthetic weights (`--synthetic-weights SEED`).
+   * Networks whose onnx/ copy has no weights, so the CPU executor cannot run them: the structure-only
+   * full-size exports (the GPU runs them with synthetic weights, `--synthetic-weights SEED`), and every
+   * network of a pipeline compiled with `--weights` (its modules hold the checkpoint's weights).
    */
   structureOnly: Role[];
   seconds: number;

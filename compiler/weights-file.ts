@@ -12,8 +12,10 @@
  *                           in memory first (up to IN_MEMORY_LIMIT elements).
  *   bf16 GEMM weights        the output of a load-time bf16 Quantize: bf16 [N, K] (its scale is 1).
  *   everything else          raw bytes as stored (bf16/f32 ...), copied in 1 MiB chunks; a value
- *                            prepared at load time (e.g. fuse-linear's concatenated weight) is
- *                            evaluated on the CPU and written as its dtype.
+ *                            prepared at load time is copied from its stored parts when it is row
+ *                            blocks of them (fuse-linear's concatenated weight left unquantized),
+ *                            else evaluated on the CPU (up to IN_MEMORY_LIMIT elements) and written
+ *                            as its dtype.
  *
  * Which values: exactly the weights the run-time launches read (constants and load-time values,
  * never the sources a load-time node consumed). Quantized entries name their scale value
@@ -130,7 +132,7 @@ export interface WeightsIndex { file: string; bytes: number; sha256: string; ten
 export interface WeightsDescription { absent: string; tensors: WeightEntry[] }
 
 const ALIGN = 256;
-const IN_MEMORY_LIMIT = 64e6; // elements of a quantized weight assembled in memory (one not streamed as row blocks)
+const IN_MEMORY_LIMIT = 64e6; // elements of a weight assembled in memory (one that is not row blocks of stored weights)
 const roundUp = (v: number) => Math.ceil(v / ALIGN) * ALIGN;
 
 /** True when every external weight file of the graph exists (a structure-only export has none). */
@@ -303,8 +305,11 @@ function sharing(donor: readonly WeightEntry[] | undefined): (described: WeightE
   return (t) => t.learned && theirs.has(t.name) && sameWeight(t, theirs.get(t.name)!);
 }
 
+const STREAMED_TYPES: readonly string[] = ['bfloat16', 'float16', 'float32'];
+
 /**
- * A quantizer's source as row blocks of external initializers, when it is exactly that: each source
+ * A weight value (a quantizer's source, or a raw load-time value) as row blocks of external
+ * initializers, when it is exactly that: each source
  * a block of whole rows taken in order (identity perm), stored in the value's own dtype (so no
  * rounding Cast is skipped), the blocks tiling the rows. A plain stored [N, K] weight is one block.
  * Anything else (a [K, N] source, a transposed or column block, an inline part): undefined, and the
@@ -324,7 +329,6 @@ function rowBlocks(graph: Graph, name: string, dtype: string, sources: WeightSou
   }
   return row === rows ? { name, parts } : undefined;
 }
-const STREAMED_TYPES: readonly string[] = ['bfloat16', 'float16', 'float32'];
 
 /** Writes weights.bin at `path` and returns its index. `donor`: see sharing(). */
 export async function writeWeights(path: string, graph: Graph, donor?: readonly WeightEntry[]): Promise<WeightsIndex> {

@@ -37,7 +37,6 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { CompileError, type ErrorSite, fail } from '../errors.ts';
-import type { Constant } from '../ir/graph.ts';
 import { externalReads } from '../onnx/constants.ts';
 import {
   amaxSource, decodeSource, decodeSourceAmax, type ErrorSums, fp8EncodeSpan, newErrorSums,
@@ -131,15 +130,6 @@ export function quantizedLayout(format: WeightFormat, rows: number, cols: number
 }
 
 const SOURCE_TYPES: readonly string[] = ['bfloat16', 'float16', 'float32'];
-
-/** The ExternalWeight of a graph Constant (a rank-2 external bf16/f16/f32 initializer). */
-export function externalWeight(name: string, c: Constant): ExternalWeight {
-  const where = `weight '${name}'`;
-  if (c.source.kind !== 'external') fail(where, 'a weight stored in an external data file', 'an inline initializer');
-  if (!SOURCE_TYPES.includes(c.dtype)) fail(where, 'a bfloat16, float16 or float32 weight to quantize', c.dtype);
-  if (c.shape.length !== 2) fail(where, 'a rank-2 [N, K] weight to quantize', `shape [${c.shape}]`);
-  return { name, dtype: c.dtype as SourceDType, shape: [c.shape[0], c.shape[1]], path: c.source.path, offset: c.source.offset, length: c.source.length };
-}
 
 function validate(w: ExternalWeight, format: WeightFormat): void {
   const where = `weight '${w.name}'`;

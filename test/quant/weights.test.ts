@@ -1,7 +1,8 @@
 /**
  * compiler/quant/weights.ts: streaming quantization of an external-data weight equals the in-memory
  * bulk quantizer byte for byte (bf16, f16 and f32 sources; this thread and worker threads; whole
- * rows per read and rows longer than a read), reads stay bounded by the chunk size (counted), the
+ * rows per read and rows longer than a read; a stack of row blocks, a fused weight, equal to the
+ * concatenation), reads stay bounded by the chunk size (counted), the
  * layout is the one quantizedLayout() announces, and bad input gives a CompileError naming the
  * weight.
  */
@@ -11,12 +12,11 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CompileError } from '../../compiler/errors.ts';
 import { f32ToBf16 } from '../../compiler/ir/dtype.ts';
-import type { Constant } from '../../compiler/ir/graph.ts';
-import { Tensor, tensorFromBytes } from '../../compiler/ir/tensor.ts';
+import { tensorFromBytes } from '../../compiler/ir/tensor.ts';
 import { externalReads } from '../../compiler/onnx/constants.ts';
 import { dequantizeFp8, dequantizeNvfp4, quantizeFp8, quantizeNvfp4, relativeL2Error, type SourceDType } from '../../compiler/quant/bulk.ts';
 import {
-  closeQuantWorkers, type ExternalWeight, externalWeight, quantizedLayout, quantizeWeight, quantizeWeightSync,
+  closeQuantWorkers, type ExternalWeight, quantizedLayout, quantizeWeight, quantizeWeightSync,
   type StackedWeight, type WeightFormat, type WeightQuantStats,
 } from '../../compiler/quant/weights.ts';
 
@@ -238,16 +238,12 @@ describe('errors name the weight', () => {
     } finally { closeSync(fd); }
   });
 
-  it('wrong length, dtype or rank; inline constants', () => {
+  it('wrong length or dtype', () => {
     const { w } = weightFile('w_len', 'bfloat16', 4, 16);
     const fd = sink();
     try {
       expect(() => quantizeWeightSync({ ...w, length: 100 }, 'fp8', fd, 0)).toThrow(/weight 'w_len': expected 128 bytes for bfloat16\[4, 16\]/);
       expect(() => quantizeWeightSync({ ...w, dtype: 'int8' as SourceDType }, 'fp8', fd, 0)).toThrow(/bfloat16, float16 or float32.*int8/);
     } finally { closeSync(fd); }
-    const ext: Constant = { dtype: 'bfloat16', shape: [4, 16], source: { kind: 'external', path: w.path, offset: w.offset, length: w.length } };
-    expect(externalWeight('a', ext)).toEqual({ ...w, name: 'a' });
-    expect(() => externalWeight('b', { ...ext, shape: [2, 2, 16] })).toThrow(/weight 'b'.*rank-2/);
-    expect(() => externalWeight('c', { dtype: 'float32', shape: [1, 16], source: { kind: 'inline', tensor: Tensor.zeros('float32', [1, 16]) } })).toThrow(/weight 'c'.*external data file/);
   });
 });
