@@ -6,10 +6,10 @@
  *   quantized GEMM weights  the output of each load-time Quantize: fp8 codes [N, K] + fp32 scale per
  *                           output channel; nvfp4 packed codes [N, K/2] + e4m3 block scales
  *                           [N, K/16] + the fp32 tensor scale (compiler/quant/weights.ts layout).
- *                           A stored [N, K] weight, or fuse-linear's concatenation of stored [n_i, K]
- *                           weights (row blocks), streams with bounded memory on worker threads
- *                           (compiler/quant/weights.ts); a [K, N] or computed weight is assembled
- *                           in memory first (up to IN_MEMORY_LIMIT elements).
+ *                           A stored [N, K] or [K, N] weight, or fuse-linear's concatenation of
+ *                           such weights (row blocks), streams with bounded memory on worker threads
+ *                           (compiler/quant/weights.ts); a computed weight is assembled in memory
+ *                           first (up to IN_MEMORY_LIMIT elements).
  *   bf16 GEMM weights        the output of a load-time bf16 Quantize: bf16 [N, K] (its scale is 1).
  *   everything else          raw bytes as stored (bf16/f32 ...), copied in 1 MiB chunks; a value
  *                            prepared at load time is copied from its stored parts when it is row
@@ -312,19 +312,28 @@ const STREAMED_TYPES: readonly string[] = ['bfloat16', 'float16', 'float32'];
  * initializers, when it is exactly that: each source
  * a block of whole rows taken in order (identity perm), stored in the value's own dtype (so no
  * rounding Cast is skipped), the blocks tiling the rows. A plain stored [N, K] weight is one block.
- * Anything else (a [K, N] source, a transposed or column block, an inline part): undefined, and the
- * value is evaluated in memory.
+ * With `allowTransposed` (the quantizers, which stream a stored [K, N] weight's columns as rows), a
+ * part may be an initializer holding its rows transposed (perm [1, 0]: a folded transpose). Anything
+ * else (a column block, a reshaped part, an inline part): undefined, and the value is evaluated in
+ * memory.
  */
-function rowBlocks(graph: Graph, name: string, dtype: string, sources: WeightSource[] | undefined, rows: number, cols: number): StackedWeight | undefined {
+function rowBlocks(graph: Graph, name: string, dtype: string, sources: WeightSource[] | undefined, rows: number, cols: number, allowTransposed = false): StackedWeight | undefined {
   if (!sources?.length || !STREAMED_TYPES.includes(dtype)) return undefined;
   const parts: ExternalWeight[] = [];
   let row = 0;
   for (const s of [...sources].sort((a, b) => a.box[0][0] - b.box[0][0])) {
     const c = graph.constants.get(s.initializer);
-    if (!c || c.source.kind !== 'external' || c.dtype !== dtype || s.box.length !== 2 || s.perm[0] !== 0 || s.perm[1] !== 1) return undefined;
+    if (!c || c.source.kind !== 'external' || c.dtype !== dtype || s.box.length !== 2) return undefined;
     const [[r0, r1], [c0, c1]] = s.box;
     if (r0 !== row || c0 !== 0 || c1 !== cols) return undefined;
-    parts.push({ name: s.initializer, dtype: c.dtype as ExternalWeight['dtype'], shape: [r1 - r0, cols], path: c.source.path, offset: c.source.offset, length: c.source.length });
+    // Identity: the initializer holds the rows as they are; [1, 0]: it holds them transposed, stored [K, n_i].
+    const transposed = s.perm[0] === 1 && s.perm[1] === 0;
+    if (!transposed && !(s.perm[0] === 0 && s.perm[1] === 1)) return undefined;
+    if (transposed && (c.shape.length !== 2 || c.shape[0] !== cols || c.shape[1] !== r1 - r0 || !allowTransposed)) return undefined;
+    parts.push({
+      name: s.initializer, dtype: c.dtype as ExternalWeight['dtype'], shape: [r1 - r0, cols], path: c.source.path, offset: c.source.offset, length: c.source.length,
+      ...(transposed ? { transposed: true } : {}),
+    });
     row = r1;
   }
   return row === rows ? { name, parts } : undefined;
@@ -350,7 +359,7 @@ export async function writeWeights(path: string, graph: Graph, donor?: readonly 
         tensors.push({ ...described, shared: true });
         continue;
       }
-      const stacked = rowBlocks(graph, source, described.dtype, from.sources, rows, cols);
+      const stacked = rowBlocks(graph, source, described.dtype, from.sources, rows, cols, format !== 'bf16');
       if (stacked && format === 'bf16' && stacked.parts.every((p) => p.dtype === 'bfloat16')) {
         // bf16 "quantization" of bf16 rows: their bytes as stored.
         const codes = { offset: roundUp(end), length: rows * cols * 2 };

@@ -1,6 +1,6 @@
 /**
  * Streaming weight quantization: one external-data weight (bfloat16, float16 or float32, shape
- * [N, K], PyTorch Linear layout: a row per output channel) into the layout the kernels read,
+ * [N, K], PyTorch Linear layout: a row per output channel, or stored transposed) into the layout the kernels read,
  * written to a file descriptor at a given offset.
  *
  *   fp8    codes   [N, K]     e4m3, row-major
@@ -26,6 +26,9 @@
  * gate and up, the modulation GEMVs of every block) streams the same way, part by part, each part's
  * rows written where they sit in the stacked layout: per-row scales make every row's codes its own,
  * and nvfp4 takes its global scale over all parts first. So no fused weight is ever held in memory.
+ * A weight stored [K, N] (an exporter's folded transpose: `transposed`) streams in blocks of output
+ * rows, each read as K segments of the stored rows (at most 64 MiB of source a block), then
+ * quantized row by row as above (transposedRange).
  * With workers (worker_threads), the rows are split into one contiguous range per worker; each
  * worker opens the source itself, runs the same loop on its range and writes its part of each
  * section with positioned writes to the shared descriptor; the main thread sums the partial
@@ -56,6 +59,8 @@ export interface ExternalWeight {
   readonly path: string;
   readonly offset: number;
   readonly length: number;
+  /** Stored as [K, N] (a folded transpose: output channel n is stored column n), not as [N, K]. */
+  readonly transposed?: boolean;
 }
 
 /** A weight stored as row blocks in external data: part i holds the next parts[i].shape[0] rows (every part has the same K). */
@@ -211,6 +216,10 @@ export function runRangeJob(job: RangeJob): RangeResult {
     };
     const srcAt = (row: number, col: number): number => w.offset + row * rowBytes + col * eb;
 
+    if (w.transposed) {
+      transposedRange(job, res, read, write);
+      return res;
+    }
     if (rowBytes <= job.chunkBytes) {
       const rowsPer = Math.max(1, Math.min(r1 - r0, Math.floor(job.chunkBytes / rowBytes)));
       const buf = new Uint8Array(rowsPer * rowBytes);
@@ -305,6 +314,62 @@ export function runRangeJob(job: RangeJob): RangeResult {
   } finally {
     closeSync(fd);
   }
+}
+
+/** Output rows (stored columns) a transposed weight's block holds: as many as fit TRANSPOSED_BLOCK_BYTES of its source. */
+const TRANSPOSED_BLOCK_BYTES = 64 << 20;
+
+/**
+ * A weight stored [K, N] (its output channels are the stored columns): blocks of output rows, each
+ * read as K segments of the stored rows (one positioned read each), decoded, then quantized one
+ * output row at a time (gathered down the block's column), exactly as the rows of a stored [N, K] weight.
+ */
+function transposedRange(
+  job: RangeJob, res: RangeResult,
+  read: (buf: Uint8Array, len: number, pos: number) => void, write: (data: Uint8Array, len: number, pos: number) => void,
+): void {
+  const { weight: w, r0, r1, format, layout } = job;
+  const [n, k] = w.shape, eb = SOURCE_BYTES[w.dtype];
+  const per = Math.max(1, Math.min(r1 - r0, Math.floor(TRANSPOSED_BLOCK_BYTES / (k * eb))));
+  const buf = new Uint8Array(per * k * eb), block = new Float32Array(per * k), x = new Float32Array(k);
+  const sums = newErrorSums();
+  const codes = new Uint8Array(format === 'fp8' ? per * k : (per * k) / 2), scales = new Float32Array(per);
+  const blockScales = new Uint8Array((per * k) / NVFP4_BLOCK);
+  for (let b0 = r0; b0 < r1; b0 += per) {
+    const m = Math.min(per, r1 - b0), segment = m * eb;
+    // Stored row kk holds output rows' element kk: columns b0 .. b0 + m of it, packed as block row kk.
+    for (let kk = 0; kk < k; kk++) read(buf.subarray(kk * segment), segment, w.offset + (kk * n + b0) * eb);
+    if (job.kind === 'amax') {
+      const a = amaxSource(w.dtype, buf, 0, m * k);
+      if (a > res.amax) res.amax = a;
+      continue;
+    }
+    decodeSource(w.dtype, buf, 0, m * k, block);
+    for (let i = 0; i < m; i++) {
+      let amax = 0;
+      for (let kk = 0; kk < k; kk++) {
+        const v = block[kk * m + i];
+        x[kk] = v;
+        if (Math.abs(v) > amax) amax = Math.abs(v);
+      }
+      if (amax > res.amax) res.amax = amax;
+      if (format === 'fp8') {
+        scales[i] = fp8Scale(amax);
+        fp8EncodeSpan(x, 0, k, scales[i], codes, i * k, sums);
+      } else {
+        nvfp4EncodeSpan(x, 0, k, job.globalScale, codes, (i * k) / 2, blockScales, (i * k) / NVFP4_BLOCK, sums);
+      }
+    }
+    if (format === 'fp8') {
+      write(codes, m * k, layout.codes.offset + b0 * k);
+      write(new Uint8Array(scales.buffer), m * 4, layout.scales.offset + b0 * 4);
+    } else {
+      write(codes, (m * k) / 2, layout.codes.offset + (b0 * k) / 2);
+      write(blockScales, (m * k) / NVFP4_BLOCK, layout.scales.offset + (b0 * k) / NVFP4_BLOCK);
+    }
+  }
+  res.errSq += sums.errSq;
+  res.refSq += sums.refSq;
 }
 
 // ---- worker pool ------------------------------------------------------------------------------

@@ -179,6 +179,36 @@ describe('a stack of row blocks (a fused weight) streams part by part, equal to 
   });
 });
 
+describe('a weight stored [K, N] (a folded transpose) streams its columns as rows', () => {
+  // The same values as weightFile's [N, K], stored transposed: element (n, k) at k * N + n.
+  const transposedFile = (name: string, dtype: SourceDType, n: number, k: number, seed: number): { w: ExternalWeight; x: Float32Array } => {
+    const { w, x } = weightFile(`${name}_rows`, dtype, n, k, seed);
+    const stored = tensorFromBytes(dtype, [n, k], new Uint8Array(readFileSync(w.path).subarray(HEADER, HEADER + w.length)));
+    const t = new Float32Array(n * k);
+    for (let r = 0; r < n; r++) for (let c = 0; c < k; c++) t[c * n + r] = stored.get(r * k + c);
+    const bytes = encodeSource(t, dtype);
+    const path = join(dir, `${name}.bin`);
+    writeFileSync(path, Buffer.concat([Buffer.alloc(HEADER, 0xab), Buffer.from(bytes)]));
+    return { w: { name, dtype, shape: [n, k], path, offset: HEADER, length: bytes.length, transposed: true }, x };
+  };
+  for (const format of ['fp8', 'nvfp4'] as const) {
+    it(`${format}: this thread and 2 workers, a stack with a row-major part, the same bytes as the in-memory quantizer`, async () => {
+      const { w, x } = transposedFile(`t_${format}`, 'bfloat16', 40, 96, 21);
+      const one = await streamTo(w, format, { sync: true });
+      expectEqualsBulk(format, x, 40, 96, one.st, one.out);
+      expect(one.st.reads).toBe((format === 'nvfp4' ? 2 : 1) * 96); // one read per stored row per pass: one block holds all 40 columns
+      const two = await streamTo(w, format, { workers: 2 });
+      expect(Buffer.compare(two.out, one.out)).toBe(0);
+      const plain = weightFile(`t_plain_${format}`, 'float32', 8, 96, 22);
+      const mixed = await streamTo({ name: 'mixed', parts: [w, plain.w] }, format, { sync: true });
+      const both = new Float32Array(48 * 96);
+      both.set(x);
+      both.set(plain.x, 40 * 96);
+      expectEqualsBulk(format, both, 48, 96, mixed.st, mixed.out);
+    });
+  }
+});
+
 describe('bounded reads', () => {
   it('reads whole rows in chunks of at most chunkBytes: ceil(N / rows per chunk) reads per pass', async () => {
     const { w } = weightFile('w_bounded', 'bfloat16');
