@@ -3,7 +3,10 @@
  * multi-GB bf16 weights file. Goal: >= 200 M parameters/s and <= 2 GiB peak RSS on the 2-core CPU
  * machine.
  *
- *   npx tsx bench/quantize-weights.ts [GB] [--workers 0,1,2] [--formats fp8,nvfp4] [--chunk-mib 1]
+ *   npx tsx bench/quantize-weights.ts [GB] [--workers 0,1,2] [--formats fp8,nvfp4] [--chunk-mib 1] [--transposed]
+ *
+ * --transposed reads each stored [18432, 6144] weight as an exporter's folded transpose: a weight of
+ * 6144 output channels and 18432 inputs stored [K, N] (ExternalWeight.transposed).
  *
  * 1. Writes a bf16 file of about GB gigabytes (default 2) in a temp dir, in 8 MiB chunks (never
  *    held in memory): weights of shape [18432, 6144] (Flux.2's MLP shape) back to back, the last one
@@ -31,12 +34,13 @@ const N = 18432, K = 6144;
 
 interface Plan { path: string; weights: ExternalWeight[]; params: number }
 
-function planFor(path: string, gb: number): Plan {
+function planFor(path: string, gb: number, transposed = false): Plan {
   const totalRows = Math.max(1, Math.round((gb * 1e9) / (2 * K)));
   const weights: ExternalWeight[] = [];
   for (let r = 0, i = 0; r < totalRows; r += N, i++) {
     const rows = Math.min(N, totalRows - r);
-    weights.push({ name: `blocks.${i}.mlp.w`, dtype: 'bfloat16', shape: [rows, K], path, offset: r * K * 2, length: rows * K * 2 });
+    const stored = { name: `blocks.${i}.mlp.w`, dtype: 'bfloat16' as const, path, offset: r * K * 2, length: rows * K * 2 };
+    weights.push(transposed ? { ...stored, shape: [K, rows], transposed: true } : { ...stored, shape: [rows, K] });
   }
   return { path, weights, params: totalRows * K };
 }
@@ -84,8 +88,8 @@ interface Row {
   mParamsPerS: number; cpuSeconds: number; peakRssMiB: number; loadBefore: number; loadAfter: number; relL2Mean: number; relL2Max: number; gbRead: number; gbWritten: number;
 }
 
-async function child(format: WeightFormat, workers: number, gb: number, dir: string, chunkMiB: number): Promise<Row> {
-  const plan = planFor(join(dir, 'weights.bf16'), gb);
+async function child(format: WeightFormat, workers: number, gb: number, dir: string, chunkMiB: number, transposed: boolean): Promise<Row> {
+  const plan = planFor(join(dir, 'weights.bf16'), gb, transposed);
   const outPath = join(dir, `out.${format}`);
   const fd = openSync(outPath, 'w');
   const errors: number[] = [];
@@ -123,8 +127,8 @@ function flag(args: string[], name: string): string | undefined {
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
   if (args[0] === '--child') {
-    const [, format, workers, gb, dir, chunkMiB] = args;
-    console.log(JSON.stringify(await child(format as WeightFormat, Number(workers), Number(gb), dir, Number(chunkMiB))));
+    const [, format, workers, gb, dir, chunkMiB, layout] = args;
+    console.log(JSON.stringify(await child(format as WeightFormat, Number(workers), Number(gb), dir, Number(chunkMiB), layout === 'transposed')));
     return;
   }
   const gb = args[0] && !args[0].startsWith('--') ? Number(args[0]) : 2;
@@ -139,7 +143,7 @@ async function main(): Promise<void> {
     console.error(`generated ${(plan.params * 2 / 1e9).toFixed(2)} GB (${plan.weights.length} weights [${N}, ${K}]) in ${genS.toFixed(1)} s`);
     for (const format of formats) {
       for (const workers of workersList) {
-        const c = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), '--child', format, String(workers), String(gb), dir, String(chunkMiB)], { encoding: 'utf8', cwd: ROOT });
+        const c = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), '--child', format, String(workers), String(gb), dir, String(chunkMiB), args.includes('--transposed') ? 'transposed' : 'rows'], { encoding: 'utf8', cwd: ROOT });
         if (c.status !== 0) throw new Error(`${format} workers=${workers}: ${c.stderr}`);
         const row = JSON.parse(c.stdout.trim().split('\n').at(-1)!) as Row;
         console.error(`${format} workers=${workers}: ${row.mParamsPerS.toFixed(0)} M params/s, ${row.cpuSeconds.toFixed(1)} CPU s, ${row.peakRssMiB.toFixed(0)} MiB, load ${row.loadBefore.toFixed(2)} -> ${row.loadAfter.toFixed(2)}`);

@@ -27,7 +27,7 @@
  * rows written where they sit in the stacked layout: per-row scales make every row's codes its own,
  * and nvfp4 takes its global scale over all parts first. So no fused weight is ever held in memory.
  * A weight stored [K, N] (an exporter's folded transpose: `transposed`) streams in blocks of output
- * rows, each read as K segments of the stored rows (at most 64 MiB of source a block), then
+ * rows, each read as K segments of the stored rows (at most 32 MiB of source a block), then
  * quantized row by row as above (transposedRange).
  * With workers (worker_threads), the rows are split into one contiguous range per worker; each
  * worker opens the source itself, runs the same loop on its range and writes its part of each
@@ -317,7 +317,7 @@ export function runRangeJob(job: RangeJob): RangeResult {
 }
 
 /** Output rows (stored columns) a transposed weight's block holds: as many as fit TRANSPOSED_BLOCK_BYTES of its source. */
-const TRANSPOSED_BLOCK_BYTES = 64 << 20;
+const TRANSPOSED_BLOCK_BYTES = 32 << 20;
 
 /**
  * A weight stored [K, N] (its output channels are the stored columns): blocks of output rows, each
@@ -331,7 +331,7 @@ function transposedRange(
   const { weight: w, r0, r1, format, layout } = job;
   const [n, k] = w.shape, eb = SOURCE_BYTES[w.dtype];
   const per = Math.max(1, Math.min(r1 - r0, Math.floor(TRANSPOSED_BLOCK_BYTES / (k * eb))));
-  const buf = new Uint8Array(per * k * eb), block = new Float32Array(per * k), x = new Float32Array(k);
+  const buf = new Uint8Array(per * k * eb), block = new Float32Array(per * k), rows = new Float32Array(per * k);
   const sums = newErrorSums();
   const codes = new Uint8Array(format === 'fp8' ? per * k : (per * k) / 2), scales = new Float32Array(per);
   const blockScales = new Uint8Array((per * k) / NVFP4_BLOCK);
@@ -345,13 +345,17 @@ function transposedRange(
       continue;
     }
     decodeSource(w.dtype, buf, 0, m * k, block);
-    for (let i = 0; i < m; i++) {
-      let amax = 0;
-      for (let kk = 0; kk < k; kk++) {
-        const v = block[kk * m + i];
-        x[kk] = v;
-        if (Math.abs(v) > amax) amax = Math.abs(v);
+    // block is [k, m]; rows [m, k], transposed in 32 x 32 tiles (cache-sized).
+    for (let k0 = 0; k0 < k; k0 += 32) {
+      for (let i0 = 0; i0 < m; i0 += 32) {
+        const k1 = Math.min(k, k0 + 32), i1 = Math.min(m, i0 + 32);
+        for (let kk = k0; kk < k1; kk++) for (let i = i0; i < i1; i++) rows[i * k + kk] = block[kk * m + i];
       }
+    }
+    for (let i = 0; i < m; i++) {
+      const x = rows.subarray(i * k, (i + 1) * k);
+      let amax = 0;
+      for (let kk = 0; kk < k; kk++) if (Math.abs(x[kk]) > amax) amax = Math.abs(x[kk]);
       if (amax > res.amax) res.amax = amax;
       if (format === 'fp8') {
         scales[i] = fp8Scale(amax);
