@@ -39,6 +39,7 @@ import { fail } from './errors.ts';
 import { ROOT } from './paths.ts';
 import type { WeightEntry } from './weights-file.ts';
 import { sha256File } from './hash.ts';
+import { readConfig } from './onnx/checkpoint.ts';
 import { readCheckpoint, readStoredTensor } from './onnx/safetensors.ts';
 
 const { onnx } = onnxProto as unknown as { onnx: any };
@@ -146,8 +147,7 @@ function checkpointParts(weights: string, m: PipelineManifest) {
       if (!t) fail(`--weights ${weights}: ${CHECKPOINT_FOLDERS.vaeDecoder}/`, `the VAE's '${key}' (latent normalisation statistics)`, 'none');
       vae[field] = Array.from(readStoredTensor(t).toFloat32());
     }
-    const config = join(graphs.vaeDecoder, 'config.json');
-    const eps = existsSync(config) ? (JSON.parse(readFileSync(config, 'utf8')) as { batch_norm_eps?: unknown }).batch_norm_eps : undefined;
+    const eps = readConfig(graphs.vaeDecoder)?.batch_norm_eps;
     if (typeof eps === 'number') vae.bnEps = eps;
   }
   return { root, graphs, tokenizer, vae };

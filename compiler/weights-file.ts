@@ -140,6 +140,18 @@ export function weightsPresent(graph: Graph, exists: (p: string) => boolean): bo
   return [...graph.constants.values()].every((c) => c.source.kind !== 'external' || exists(c.source.path));
 }
 
+/**
+ * evaluate() for a weight that is not row blocks of stored weights, refused before it is assembled
+ * when over IN_MEMORY_LIMIT elements (a weight that size in memory would exhaust the machine first).
+ */
+function evaluateBounded(graph: Graph, value: string, producer: Map<string, number>, unsourced: string | undefined): Tensor {
+  const type = graph.types.get(value) as unknown as { dtype: string; shape: number[] };
+  if (numel(type.shape) > IN_MEMORY_LIMIT) {
+    fail(`weight '${value}'`, `row blocks of stored weights (streamed), or a value computed in memory of at most ${IN_MEMORY_LIMIT} elements`, `${type.dtype}[${type.shape}] (${unsourced ?? 'not row blocks'})`);
+  }
+  return evaluate(graph, value, producer);
+}
+
 /** Evaluates a load-time value (constants and the nodes computed from them) on the CPU. */
 function evaluate(graph: Graph, value: string, producer: Map<string, number>): Tensor {
   const c = graph.constants.get(value);
@@ -374,11 +386,7 @@ export async function writeWeights(path: string, graph: Graph, donor?: readonly 
         entry = { ...common, dtype: described.dtype, shape: [rows, cols], relL2: stats.relL2, sections: { codes: l.codes, scales: l.scales, ...(l.globalScale ? { global: l.globalScale } : {}) }, ...from };
         end = l.end;
       } else {
-        // Checked before it is assembled: a weight this size in memory would exhaust the machine first.
-        if (rows * cols > IN_MEMORY_LIMIT) {
-          fail(`weight '${source}'`, `row blocks of stored weights, streamed (a weight assembled in memory holds at most ${IN_MEMORY_LIMIT} elements)`, `[${rows}, ${cols}] derived otherwise (${from.unsourced ?? 'transposed or computed'})`);
-        }
-        const t = evaluate(graph, source, producer);
+        const t = evaluateBounded(graph, source, producer, from.unsourced);
         // Orient to [N, K] (K along axis `axis`).
         const src = t.toFloat32();
         const x = axis === 1 ? src : Float32Array.from({ length: rows * cols }, (_, i) => src[(i % cols) * rows + Math.floor(i / cols)]);
@@ -435,8 +443,7 @@ export async function writeWeights(path: string, graph: Graph, donor?: readonly 
           for (const part of stacked.parts) at += copyBytes(fd, at, part, part.name);
           [dtype, shape, length] = [type.dtype, [...type.shape], at - offset];
         } else {
-          if (numel(type.shape) > IN_MEMORY_LIMIT) fail(`weight '${name}'`, `a value computed in memory of at most ${IN_MEMORY_LIMIT} elements, or row blocks of stored weights`, `${type.dtype}[${type.shape}] (${from.unsourced ?? 'not row blocks'})`);
-          const t = evaluate(graph, name, producer);
+          const t = evaluateBounded(graph, name, producer, from.unsourced);
           [dtype, shape, length] = [t.dtype, [...t.shape], writeAt(fd, offset, tensorBytes(t, name))];
         }
       }

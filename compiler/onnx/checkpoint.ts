@@ -73,8 +73,8 @@ function inferPrefixes(names: readonly string[], keys: ReadonlyMap<string, Store
   return best;
 }
 
-/** The model's config.json: beside the safetensors file, or in the checkpoint folder. */
-function readConfig(checkpoint: string): Record<string, unknown> | undefined {
+/** The model's config.json: beside the safetensors file, or in the checkpoint folder; undefined when there is none. */
+export function readConfig(checkpoint: string): Record<string, unknown> | undefined {
   const at = resolve(checkpoint);
   const file = join(statSync(at).isDirectory() ? at : dirname(at), 'config.json');
   if (!existsSync(file)) return undefined;

@@ -14,7 +14,8 @@ import { closeSync, fstatSync, openSync, readdirSync, readSync, statSync } from 
 import { join, resolve } from 'node:path';
 import { fail } from '../errors.ts';
 import { bytesFor, type DType } from '../ir/dtype.ts';
-import { type Tensor, tensorFromBytes } from '../ir/tensor.ts';
+import type { Tensor } from '../ir/tensor.ts';
+import { loadConstant } from './constants.ts';
 
 /** One tensor of a checkpoint: its file and the byte range of its data. */
 export interface StoredTensor {
@@ -97,14 +98,7 @@ export function readCheckpoint(path: string): Map<string, StoredTensor> {
   return all;
 }
 
-/** The values of one stored tensor (small ones: statistics, not weights). */
+/** The values of one stored tensor (small ones: statistics, not weights), read as any external initializer is. */
 export function readStoredTensor(t: StoredTensor): Tensor {
-  const fd = openSync(t.file, 'r');
-  try {
-    const bytes = Buffer.alloc(t.length);
-    if (readSync(fd, bytes, 0, t.length, t.offset) !== t.length) fail(`${t.file}: tensor '${t.key}'`, `${t.length} bytes`, 'fewer: the file is truncated');
-    return tensorFromBytes(t.dtype, t.shape, bytes);
-  } finally {
-    closeSync(fd);
-  }
+  return loadConstant({ dtype: t.dtype, shape: t.shape, source: { kind: 'external', path: t.file, offset: t.offset, length: t.length } }, `${t.key} (${t.file})`);
 }
