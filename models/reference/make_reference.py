@@ -311,11 +311,11 @@ def recorder(store):
     return cb
 
 
-def run_flux2(device, noise):
+def run_flux2(device, noise, height=64, width=64):
     p = flux2_pipeline(device)
     steps = []
     with torch.no_grad():
-        final = p(prompt=PROMPT, height=64, width=64, num_inference_steps=STEPS, guidance_scale=GUIDANCE, latents=noise.to(device),
+        final = p(prompt=PROMPT, height=height, width=width, num_inference_steps=STEPS, guidance_scale=GUIDANCE, latents=noise.to(device),
                   max_sequence_length=32, text_encoder_out_layers=(1, 2, 3), output_type='latent', return_dict=False,
                   callback_on_step_end=recorder(steps), callback_on_step_end_tensor_inputs=['latents'])[0].float().cpu()
         embeds, _ = p.encode_prompt(prompt=PROMPT, device=device, max_sequence_length=32, text_encoder_out_layers=(1, 2, 3))
@@ -325,7 +325,7 @@ def run_flux2(device, noise):
                                              {'role': 'user', 'content': [{'type': 'text', 'text': PROMPT}]}]], tokenize=True, return_dict=True,
                                            return_tensors='pt', padding='max_length', truncation=True, max_length=32)['input_ids']
         # The decode path up to vae.decode, as Flux2Pipeline.__call__ writes it.
-        _, latent_ids = p.prepare_latents(1, 32, 64, 64, torch.float32, device, None, noise.to(device))
+        _, latent_ids = p.prepare_latents(1, 32, height, width, torch.float32, device, None, noise.to(device))
         z = p._unpack_latents_with_ids(final.to(device), latent_ids)
         bn_mean = p.vae.bn.running_mean.view(1, -1, 1, 1)
         bn_std = torch.sqrt(p.vae.bn.running_var.view(1, -1, 1, 1) + p.vae.config.batch_norm_eps)
@@ -334,11 +334,11 @@ def run_flux2(device, noise):
             'vae_input': vae_in, 'steps_recorded': len(steps), 'rendered_template': rendered if isinstance(rendered, str) else rendered[0]}
 
 
-def run_qwen(device, packed, negative):
+def run_qwen(device, packed, negative, height=64, width=64):
     p = qwen_pipeline(device)
     steps = []
     with torch.no_grad():
-        final = p(prompt=PROMPT, negative_prompt=negative, true_cfg_scale=GUIDANCE, height=64, width=64, num_inference_steps=STEPS,
+        final = p(prompt=PROMPT, negative_prompt=negative, true_cfg_scale=GUIDANCE, height=height, width=width, num_inference_steps=STEPS,
                   latents=packed.to(device), output_type='latent', return_dict=False,
                   callback_on_step_end=recorder(steps), callback_on_step_end_tensor_inputs=['latents'])[0].float().cpu()
         embeds, mask = p.encode_prompt(prompt=PROMPT, device=device)
@@ -347,7 +347,7 @@ def run_qwen(device, packed, negative):
         if negative is not None:
             neg, _ = p.encode_prompt(prompt=negative, device=device)
             out['negative_prompt_embeds'] = neg.float().cpu()
-        z = p._unpack_latents(final.to(device), 64, 64, p.vae_scale_factor)
+        z = p._unpack_latents(final.to(device), height, width, p.vae_scale_factor)
         mean = torch.tensor(p.vae.config.latents_mean).view(1, 16, 1, 1, 1).to(z)
         std = 1.0 / torch.tensor(p.vae.config.latents_std).view(1, 16, 1, 1, 1).to(z)
         out['vae_input'] = (z / std + mean).float().cpu()
@@ -365,10 +365,22 @@ g = torch.Generator('cpu').manual_seed(SEED)
 qwen_noise = torch.randn(1, 1, 16, 32, 32, generator=g, dtype=torch.float32)
 qwen_packed = QwenImagePipeline._pack_latents(qwen_noise, 1, 16, 32, 32)
 
+# A second, non-square size (W x H = 80 x 48: latents 40 x 24, a 20 x 12 token grid, 240 image tokens against the
+# exports' 256): both grid sides differ from the exports' 16 x 16, so a graph re-specialised to it (npx compile --size)
+# is checked on each axis, and Qwen-Image's text RoPE offset max(h, w) / 2 moves (8 -> 10).
+W2, H2 = 80, 48
+g = torch.Generator('cpu').manual_seed(SEED)
+flux_noise2 = torch.randn(1, 128, H2 // 4, W2 // 4, generator=g, dtype=torch.float32)
+g = torch.Generator('cpu').manual_seed(SEED)
+qwen_noise2 = torch.randn(1, 1, 16, H2 // 2, W2 // 2, generator=g, dtype=torch.float32)
+qwen_packed2 = QwenImagePipeline._pack_latents(qwen_noise2, 1, 16, H2 // 2, W2 // 2)
+
 cases = {
     'flux2': (lambda dev: run_flux2(dev, flux_noise), flux_noise),
     'qwen_image': (lambda dev: run_qwen(dev, qwen_packed, None), qwen_noise),
     'qwen_image_cfg': (lambda dev: run_qwen(dev, qwen_packed, ' '), qwen_noise),
+    f'flux2_{W2}x{H2}': (lambda dev: run_flux2(dev, flux_noise2, H2, W2), flux_noise2),
+    f'qwen_image_cfg_{W2}x{H2}': (lambda dev: run_qwen(dev, qwen_packed2, ' ', H2, W2), qwen_noise2),
 }
 meta = {'seed': SEED, 'prompt': PROMPT, 'steps': STEPS, 'guidance': GUIDANCE, 'size': '64x64', 'device': 'cpu', 'dtype': 'float32',
         'versions': {'torch': torch.__version__, 'diffusers': diffusers.__version__, 'transformers': transformers.__version__},
@@ -398,6 +410,42 @@ for name, (run, noise) in cases.items():
             info['cuda_error'] = repr(e)[:300]
     meta['cases'][name] = info
     say(name, json.dumps(info))
+
+
+# Each network alone at W2 x H2, on seeded inputs (the fixtures' own text, timestep and guidance inputs; image
+# inputs drawn at the new size; Flux.2's img_ids as Flux2Pipeline lays them out): modules_WxH/<module>/input_*.npy
+# and output_sample.npy, float32, CPU.
+def module_cases():
+    gen = torch.Generator('cpu').manual_seed(7)
+    fx = lambda m, n: torch.from_numpy(np.load(os.path.join(TINY, m, f'input_{n}.npy')))
+    h, w = H2 // 4, W2 // 4  # the token grid (2 x 2 latent patches)
+    img_ids = torch.cartesian_prod(torch.arange(1), torch.arange(h), torch.arange(w), torch.arange(1)).unsqueeze(0)
+    out = {'flux2': {'hidden_states': torch.randn(1, h * w, 128, generator=gen), 'encoder_hidden_states': fx('flux2', 'encoder_hidden_states'),
+                     'timestep': fx('flux2', 'timestep'), 'img_ids': img_ids, 'txt_ids': fx('flux2', 'txt_ids'), 'guidance': fx('flux2', 'guidance')},
+           'qwen_image': {'hidden_states': torch.randn(1, h * w, 64, generator=gen), 'encoder_hidden_states': fx('qwen_image', 'encoder_hidden_states'),
+                          'encoder_hidden_states_mask': fx('qwen_image', 'encoder_hidden_states_mask'), 'timestep': fx('qwen_image', 'timestep')},
+           'flux2_vae_decoder': {'latents': torch.randn(1, 32, H2 // 2, W2 // 2, generator=gen)},
+           'qwen_image_vae_decoder': {'latents': torch.randn(1, 16, 1, H2 // 2, W2 // 2, generator=gen)}}
+    run = {'flux2': lambda m, x: CHECKS['flux2'](m, x.__getitem__),
+           'qwen_image': lambda m, x: m(hidden_states=x['hidden_states'], encoder_hidden_states=x['encoder_hidden_states'],
+                                        encoder_hidden_states_mask=x['encoder_hidden_states_mask'], timestep=x['timestep'],
+                                        img_shapes=[(1, h, w)], return_dict=False)[0],
+           'flux2_vae_decoder': lambda m, x: m.decode(x['latents'], return_dict=False)[0],
+           'qwen_image_vae_decoder': lambda m, x: m.decode(x['latents'], return_dict=False)[0]}
+    meta['module_size'] = f'{W2}x{H2}'
+    for name, inputs in out.items():
+        if meta_modules[name].get('method') is None:
+            say('module case', name, 'SKIPPED: module not rebuilt'); continue
+        d = os.path.join(WORK, f'modules_{W2}x{H2}', name); os.makedirs(d, exist_ok=True)
+        with torch.no_grad():
+            y = run[name](modules[name].to("cpu"), inputs).float()
+        for k, v in inputs.items():
+            np.save(os.path.join(d, f'input_{k}.npy'), np.ascontiguousarray(v.numpy()))
+        np.save(os.path.join(d, 'output_sample.npy'), np.ascontiguousarray(y.numpy()))
+        say('module case', name, tuple(y.shape))
+
+
+module_cases()
 with open(os.path.join(WORK, 'meta.json'), 'w') as f:
     json.dump(meta, f, indent=2)
 with tarfile.open(os.path.join(OUT, 'reference.tar'), 'w') as tar:
