@@ -118,3 +118,23 @@ export function propagateKnown(node: Node, types: Map<string, ValueType>, known:
     if (name && v && !Array.isArray(v)) known.set(name, v);
   });
 }
+
+/** Values computed from constants alone (load-time preparation), evaluated on the CPU; undefined
+ * when the value depends on a run-time input or is larger than `limit` elements on the way. */
+export function loadTimeValue(graph: Graph, v: string, producer: Map<string, number>, limit = 1 << 22): Tensor | undefined {
+  const c = graph.constants.get(v);
+  if (c) return c.shape.reduce((a, b) => a * b, 1) <= limit ? loadConstant(c, v) : undefined;
+  const p = producer.get(v);
+  if (p === undefined) return undefined;
+  const n = graph.nodes[p];
+  const args: (Tensor | undefined)[] = [];
+  for (const x of n.inputs) {
+    if (!x) { args.push(undefined); continue; }
+    const t = loadTimeValue(graph, x, producer, limit);
+    if (!t) return undefined;
+    args.push(t);
+  }
+  const outs = lookupOp(n)?.exec(args, n) as Tensor[] | undefined;
+  const t = outs?.[n.outputs.indexOf(v)];
+  return t && t.size <= limit ? t : undefined;
+}

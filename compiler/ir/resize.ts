@@ -101,7 +101,7 @@ function qwenRopeTables(graph: Graph, grid: Grid, flag: string): ((node: Node, i
     if (t.kind !== 'tensor' || one.graph.types.get(out)?.dtype !== t.dtype) fail(ctx.where, `an image table of the frequency tables' dtype`, `${one.graph.types.get(out)?.dtype}`);
     const made: Node[] = [];
     let k = 0;
-    const add = (op: string, inputs: string[], attrs: Node['attrs'], output = `${out}/size_${k++}`) => { made.push({ op, domain: '', inputs, outputs: [output], attrs, name: `${node.name}/size` }); return output; };
+    const add = (op: string, inputs: string[], attrs: Node['attrs'], output = `${out}/size_${k++}`) => { made.push({ op, domain: "", inputs, outputs: [output], attrs, name: `${node.name}/${output}` }); return output; };
     const ints = (values: number[], shape = [values.length]) => ctx.constant(`${out}/size`, Tensor.fromNumbers('int64', shape, values));
     const both = add('Concat', [neg, pos], { axis: 0 }); // row r: position r - R
     const index = (pick: (y: number, x: number) => number) => ints(Array.from({ length: rows * cols }, (_, t) => pick(Math.floor(t / cols), t % cols)));

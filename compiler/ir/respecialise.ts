@@ -23,10 +23,9 @@
  * shape that no longer fits fails the re-inference at the node that holds it.
  */
 import { fail } from '../errors.ts';
-import { loadConstant } from '../onnx/constants.ts';
 import { lookupOp } from '../ops/registry.ts';
 import { type Constant, type Graph, type Node, type TensorType, type ValueType, describeNode, formatType, isStatic } from './graph.ts';
-import { type Inferred, inferNode, inferTypes, knownConstantValues, propagateKnown } from './infer.ts';
+import { type Inferred, inferNode, inferTypes, knownConstantValues, loadTimeValue, propagateKnown } from './infer.ts';
 import { Tensor } from './tensor.ts';
 
 /** How a length factors, row-major: image tokens = rows x columns (old dims -> new dims, one per factor). */
@@ -85,8 +84,8 @@ export function respecialise(graph: Graph, spec: Respecialisation): Graph {
   const flag = spec.flag;
   const one: Inferred = inferTypes(graph);
   const oldShape = (v: string) => shapeOf(one.graph.types.get(v));
-  const producer = new Map<string, Node>();
-  for (const n of graph.nodes) for (const o of n.outputs) if (o) producer.set(o, n);
+  const producer = new Map<string, Node>(), producerIndex = new Map<string, number>();
+  graph.nodes.forEach((n, i) => { for (const o of n.outputs) if (o) { producer.set(o, n); producerIndex.set(o, i); } });
   const fromInputs = new Set<string>(graph.inputs);
   for (const n of graph.nodes) if (n.inputs.some((x) => fromInputs.has(x))) for (const o of n.outputs) if (o) fromInputs.add(o);
   /** Values the new lengths reach (for the uniform-fill rule); grows as nodes are re-inferred. */
@@ -241,9 +240,8 @@ export function respecialise(graph: Graph, spec: Respecialisation): Graph {
   function regridGather(node: Node, where: string): Node {
     const refuse = (found: string): never => fail(where, 'traced GatherND indices that are an integer nearest upsampling of the gathered axes (batch_dims 0)', found);
     const [data, indices] = node.inputs;
-    const c = graph.constants.get(indices);
-    const value = known.get(indices) ?? (c ? loadConstant(c, indices) : undefined);
-    if (!value) return refuse(`indices '${indices}' computed in the graph`);
+    const value = known.get(indices) ?? loadTimeValue(graph, indices, producerIndex);
+    if (!value) return refuse(`indices '${indices}' that are not computed from constants alone`);
     const dIn = oldShape(data)!, dNow = shapeOf(types.get(data))!, iShape = value.shape;
     const m = iShape[iShape.length - 1];
     if (Number(node.attrs.batch_dims ?? 0) !== 0 || iShape.length !== m + 1) return refuse(`indices [${iShape}]`);
