@@ -33,6 +33,7 @@ import { printGraph } from './ir/print.ts';
 import { type ShapeBindings, specialise } from './ir/specialise.ts';
 import { rebatch } from './ir/rebatch.ts';
 import { resequence } from './ir/resequence.ts';
+import { type LatentSize, resize } from './ir/resize.ts';
 import { bindCheckpoint, type CheckpointFacts } from './onnx/checkpoint.ts';
 import { importOnnx } from './onnx/import.ts';
 import { renderReport } from './report.ts';
@@ -65,8 +66,14 @@ export interface CompileOptions {
   weightsFrom?: readonly WeightEntry[];
   /** A safetensors checkpoint (file or folder) holding the weights, in place of the export's external data (compiler/onnx/checkpoint.ts). */
   weights?: string;
-  /** "WxH": sets img_tokens = (W/16)·(H/16) for models with an img_tokens dim. */
+  /**
+   * "WxH", the image size: a transformer takes (W / 2s) x (H / 2s) image tokens — binding an img_tokens
+   * dim, else re-specialising the static export (compiler/ir/resize.ts) — and a VAE decoder W / s x H / s
+   * latents, s = `vaeScaleFactor`.
+   */
   size?: string;
+  /** Image pixels per latent pixel for `size`: 8 (both families' VAEs, the default), 2 for the tiny ones. */
+  vaeScaleFactor?: number;
   precision?: string;
   verify?: string;
   /** JSON precision policy (see passes/quantize/policy.ts). */
@@ -136,14 +143,18 @@ function checkPrecision(precision: string | undefined, target: Target, emulate: 
   return p as Precision;
 }
 
-function sizeBindings(size: string | undefined, graph: Graph): Record<string, number> {
-  if (!size) return {};
+/** `--size WxH` in latent pixels, checked: whole 2 x 2 patches of latent pixels (16 image pixels at scale 8). */
+export function parseSize(size: string, vaeScaleFactor = 8, flag = '--size'): LatentSize & { text: string } {
   const m = /^(\d+)x(\d+)$/.exec(size);
-  if (!m) fail('--size', 'WIDTHxHEIGHT, e.g. 1024x1024', `'${size}'`);
-  const [w, h] = [Number(m[1]), Number(m[2])];
-  if (w % 16 || h % 16 || !w || !h) fail('--size', 'width and height that are positive multiples of 16', `${w}x${h}`);
-  if (!symbolicDims(graph).includes('img_tokens')) fail('--size', "a model with an 'img_tokens' dim (use --shape otherwise)", `dims: ${symbolicDims(graph).join(', ') || 'none (all static)'}`);
-  return { img_tokens: (w / 16) * (h / 16) };
+  if (!m) fail(flag, 'WIDTHxHEIGHT, e.g. 1024x1024 (one size for one network; a pipeline takes a list)', `'${size}'`);
+  const [w, h] = [Number(m[1]), Number(m[2])], unit = 2 * vaeScaleFactor;
+  if (w % unit || h % unit || !w || !h) fail(flag, `width and height that are positive multiples of ${unit} (2 x the VAE's scale factor ${vaeScaleFactor})`, `${w}x${h}`);
+  return { width: w / vaeScaleFactor, height: h / vaeScaleFactor, text: `${w}x${h}` };
+}
+
+/** A transformer with an img_tokens dim binds it to the size's tokens; anything else is re-specialised after (resize). */
+function sizeBindings(size: (LatentSize & { text: string }) | undefined, graph: Graph): Record<string, number> {
+  return size && symbolicDims(graph).includes('img_tokens') ? { img_tokens: (size.width / 2) * (size.height / 2) } : {};
 }
 
 /** The symbolic dim of encoder_hidden_states' text axis (Flux.2's txt_tokens), if the export has one. */
@@ -230,12 +241,14 @@ export async function compileModel(options: CompileOptions): Promise<CompileSumm
   });
   const specialised = stage('specialise', () => {
     const text = textDim(imported);
-    // --text-length wins over a --shape binding of the text dim (a pipeline's shapes give the transformer's default text length).
-    const bindings = { ...sizeBindings(options.size, imported), ...options.shape, ...(options.textLength && text ? { [text]: options.textLength } : {}) };
+    // --size and --text-length win over a --shape binding of their dims (a pipeline's shapes give the transformer's default size and text length).
+    const size = options.size === undefined ? undefined : parseSize(options.size, options.vaeScaleFactor);
+    const bindings = { ...options.shape, ...sizeBindings(size, imported), ...(options.textLength && text ? { [text]: options.textLength } : {}) };
     const g = specialise(imported, bindings);
     const left = symbolicDims(g);
     if (left.length) fail(source, `values for the symbolic dims (${left.map((d) => `--shape ${d}=N`).join(', ')})`, `unbound: ${left.join(', ')}`);
-    const sequenced = options.textLength && !text ? resequence(g, options.textLength) : g;
+    const sized = size && !sizeBindings(size, imported).img_tokens ? resize(g, size, `--size ${size.text}`) : g;
+    const sequenced = options.textLength && !text ? resequence(sized, options.textLength) : sized;
     return options.batch && options.batch !== 1 ? rebatch(sequenced, options.batch) : sequenced;
   });
   const inferred = stage('infer', () => inferTypes(specialised));

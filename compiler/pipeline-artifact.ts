@@ -34,7 +34,11 @@ import onnxProto from 'onnx-proto';
 import { BUNDLED_PIPELINE, type Family, ManifestError, type PipelineManifest, type Role, defaultArtifact, loadManifest } from '../runtime/pipeline/manifest.ts';
 import { formatSize } from '../runtime/pipeline/types.ts';
 import { writeArtifact } from './artifact.ts';
-import { type CompileSummary, TARGETS, compileModel } from './compile.ts';
+import { type CompileSummary, TARGETS, compileModel, parseSize } from './compile.ts';
+import { symbolicDims } from './ir/graph.ts';
+import { type LatentSize, resize } from './ir/resize.ts';
+import { writeRespecialisedOnnx } from './onnx/export.ts';
+import { importOnnx } from './onnx/import.ts';
 import { fail } from './errors.ts';
 import { ROOT } from './paths.ts';
 import type { WeightEntry } from './weights-file.ts';
@@ -62,6 +66,8 @@ export interface PipelineCompileOptions {
   build?: boolean;
   /** A diffusers model folder (transformer/, text_encoder/, vae/, tokenizer/): the real weights, tokenizer and VAE statistics (header, "Weights"). */
   weights?: string;
+  /** Image sizes ("WxH") to serve, in place of the description's `sizes` (header, "Sizes"). */
+  sizes?: string[];
 }
 
 type ModuleSummary = Pick<CompileSummary, 'model' | 'source' | 'nodes' | 'launches' | 'fusedAttention' | 'memory' | 'flops' | 'build' | 'weights' | 'seconds'> & { artifact: string };
@@ -88,7 +94,9 @@ export interface PipelineSummary {
   /** The transformer at batch 2 (a manifest's `batchedCfg`), not counted in the sums above. */
   cfgModule?: SharingModule;
   /** The transformer for shorter texts (a manifest's `textLengths`), not counted in the sums above. */
-  textModules?: (SharingModule & { length: number; cfg?: SharingModule })[];
+  textModules?: TextModules;
+  /** The transformer (with its batch-2 and text modules) and the VAE decoder for each size after the first, not counted in the sums above. */
+  sizeModules?: { size: string; transformer: SharingModule; cfg?: SharingModule; textModules?: TextModules; vaeDecoder: SharingModule }[];
   /**
    * Networks whose onnx/ copy has no weights, so the CPU executor cannot run them: the structure-only
    * full-size exports (the GPU runs them with synthetic weights, `--synthetic-weights SEED`), and every
@@ -98,24 +106,30 @@ export interface PipelineSummary {
   seconds: number;
 }
 
-/** A module compiled to run over the transformer's weights. */
+/** A module compiled to run over another's weights (the transformer's, the VAE decoder's). */
 interface SharingModule { artifact: string; launches: number; arenaBytes: number; seconds: number }
+type TextModules = (SharingModule & { length: number; cfg?: SharingModule })[];
+
+const textEntries = (list: TextModules) => list.map((t) => ({ length: t.length, module: t.artifact, ...(t.cfg ? { cfgModule: t.cfg.artifact } : {}) }));
 
 const weightEntries = (dir: string) => (JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as { weights: { tensors: WeightEntry[] } }).weights.tensors;
 
 /**
- * A module over the transformer's weights (`donor`: the transformer's entries by name) holds no learned
- * weight of its own, except (for a shorter text) a shorter cut of one of the transformer's (the text
- * RoPE tables): anything else would be a second copy of a weight on the GPU, silently, so it is refused
- * naming the weight.
+ * A module over another's weights (`donor`: that module's entries by name: the transformer's, the VAE
+ * decoder's) holds no learned weight of its own, except the tables its shapes change: for a shorter
+ * text, a shorter cut of one of the donor's (the text RoPE tables); at another size, the donor's table
+ * at another shape (the image RoPE tables). Anything else would be a second copy of a weight on the
+ * GPU, silently, so it is refused naming the weight.
  */
-function checkOwnWeights(donor: ReadonlyMap<string, WeightEntry>, dir: string, folder: string, shorterText: boolean): void {
+function checkOwnWeights(donor: ReadonlyMap<string, WeightEntry>, role: Role, dir: string, folder: string, tables: 'shorter' | 'reshaped' | undefined): void {
   const count = (t: WeightEntry) => t.shape.reduce((a, b) => a * b, 1);
   for (const t of weightEntries(dir)) {
     if (!t.learned || t.shared) continue;
     const theirs = donor.get(t.name);
-    if (shorterText && theirs && count(t) < count(theirs)) continue;
-    fail(`${folder}: weight '${t.name}'`, `the transformer's own entry (this module runs over ${MODULES.transformer}/'s weights)${shorterText ? ', or a shorter cut of one of them' : ''}`, theirs ? `an entry that differs from it ([${t.shape}] against [${theirs.shape}])` : 'a learned weight the transformer does not hold');
+    if (theirs && tables === 'shorter' && count(t) < count(theirs)) continue;
+    if (theirs && tables === 'reshaped' && t.shape.join() !== theirs.shape.join()) continue;
+    const allowed = tables === 'shorter' ? ', or a shorter cut of one of them' : tables === 'reshaped' ? ', or one of them at another shape' : '';
+    fail(`${folder}: weight '${t.name}'`, `the ${role}'s own entry (this module runs over ${MODULES[role]}/'s weights)${allowed}`, theirs ? `an entry that differs from it ([${t.shape}] against [${theirs.shape}])` : `a learned weight the ${role} does not hold`);
   }
 }
 
@@ -197,10 +211,16 @@ export async function compilePipeline(options: PipelineCompileOptions): Promise<
     const modules = {} as Record<Role, ModuleSummary>;
     let textType: string | undefined; // the transformer's encoder_hidden_states, e.g. "bfloat16[1,256,3584]"
     const checkpoint = options.weights ? checkpointParts(options.weights, m) : undefined;
+    const sizes = (options.sizes ?? m.sizes.map(formatSize)).map((t) => parseSize(t, m.vaeScaleFactor, options.sizes ? '--size' : `${source}: sizes`));
+    const twice = sizes.find((x, i) => sizes.findIndex((y) => y.text === x.text) !== i);
+    if (twice) fail(options.sizes ? '--size' : `${source}: sizes`, 'each size once', twice.text);
+    const [primary, ...others] = sizes;
+    const sized = (role: Role) => role !== 'textEncoder';
     for (const [role, folder] of Object.entries(MODULES) as [Role, string][]) {
       const s = await compileModel({
         model: m.graphs[role], target, precision, policy: options.policy, emulate: options.emulate, build: options.build,
         shape: m.shapes[role], out: join(staging, folder), weights: checkpoint?.graphs[role],
+        ...(sized(role) ? { size: primary.text, vaeScaleFactor: m.vaeScaleFactor } : {}),
       });
       if (role === 'transformer') textType = s.shapes.encoder_hidden_states;
       modules[role] = {
@@ -208,17 +228,24 @@ export async function compilePipeline(options: PipelineCompileOptions): Promise<
         memory: s.memory, flops: s.flops, build: s.build, weights: s.weights, seconds: s.seconds,
       };
     }
-    // The transformer again at batch 2 (true CFG in one run, compiler/ir/rebatch.ts) and for shorter
-    // texts (compiler/ir/resequence.ts). Their weights are the transformer's; the GPU runtime loads them
-    // over the transformer's device weights (gpu/model.ts weightsFrom).
-    const donor = m.batchedCfg || m.textLengths?.length ? weightEntries(join(staging, MODULES.transformer)) : [];
-    const donorByName = new Map(donor.map((t) => [t.name, t]));
-    const sharing = async (folder: string, batch: number, textLength?: number): Promise<SharingModule> => {
+    // The transformer again at batch 2 (true CFG in one run, compiler/ir/rebatch.ts), for shorter texts
+    // (compiler/ir/resequence.ts) and, with the VAE decoder, for each further size (compiler/ir/resize.ts).
+    // Their weights are the first modules'; the GPU runtime loads them over those modules' device
+    // weights (gpu/model.ts weightsFrom).
+    const donors = new Map<Role, WeightEntry[]>();
+    const donorOf = (role: Role) => {
+      if (!donors.has(role)) donors.set(role, weightEntries(join(staging, MODULES[role])));
+      return donors.get(role)!;
+    };
+    const sharing = async (role: Role, folder: string, how: { batch?: number; textLength?: number; size?: string }): Promise<SharingModule> => {
+      const donor = donorOf(role);
       const s = await compileModel({
-        model: m.graphs.transformer, target, precision, policy: options.policy, emulate: options.emulate, build: options.build,
-        shape: m.shapes.transformer, batch, textLength, weightsFrom: donor, out: join(staging, folder), weights: checkpoint?.graphs.transformer,
+        model: m.graphs[role], target, precision, policy: options.policy, emulate: options.emulate, build: options.build,
+        shape: m.shapes[role], batch: how.batch, textLength: how.textLength, size: how.size ?? primary.text, vaeScaleFactor: m.vaeScaleFactor,
+        weightsFrom: donor, out: join(staging, folder), weights: checkpoint?.graphs[role],
       });
-      checkOwnWeights(donorByName, join(staging, folder), folder, textLength !== undefined);
+      const tables = how.size && how.size !== primary.text ? 'reshaped' : how.textLength !== undefined ? 'shorter' : undefined;
+      checkOwnWeights(new Map(donor.map((t) => [t.name, t])), role, join(staging, folder), folder, tables);
       return { artifact: folder, launches: s.launches, arenaBytes: s.memory?.arenaBytes ?? 0, seconds: s.seconds };
     };
     if (m.textLengths?.length) {
@@ -227,19 +254,32 @@ export async function compilePipeline(options: PipelineCompileOptions): Promise<
       const bad = m.textLengths.find((n) => !(n < full));
       if (bad !== undefined) fail(`${source}: textLengths`, `lengths below the transformer's text length (${full})`, String(bad));
     }
-    const cfg = m.batchedCfg ? await sharing(CFG_MODULE, 2) : undefined;
-    const textModules: NonNullable<PipelineSummary['textModules']> = [];
-    for (const length of m.textLengths ?? []) {
-      const folder = `${MODULES.transformer}_t${length}`;
-      textModules.push({ length, ...(await sharing(folder, 1, length)), ...(m.batchedCfg ? { cfg: await sharing(`${folder}_cfg`, 2, length) } : {}) });
+    // One size's transformer modules beside the first: batch 2, and each text length (with its batch 2).
+    const transformerModules = async (prefix: string, size?: string) => {
+      const cfg = m.batchedCfg ? await sharing('transformer', `${prefix}_cfg`, { batch: 2, size }) : undefined;
+      const text: TextModules = [];
+      for (const length of m.textLengths ?? []) {
+        const folder = `${prefix}_t${length}`;
+        text.push({ length, ...(await sharing('transformer', folder, { textLength: length, size })), ...(m.batchedCfg ? { cfg: await sharing('transformer', `${folder}_cfg`, { batch: 2, textLength: length, size }) } : {}) });
+      }
+      return { cfg, text };
+    };
+    const { cfg, text: textModules } = await transformerModules(MODULES.transformer);
+    const sizeModules: NonNullable<PipelineSummary['sizeModules']> = [];
+    for (const size of others) {
+      const prefix = `${MODULES.transformer}_${size.text}`;
+      const transformer = await sharing('transformer', prefix, { size: size.text });
+      const more = await transformerModules(prefix, size.text);
+      const vaeDecoder = await sharing('vaeDecoder', `${MODULES.vaeDecoder}_${size.text}`, { size: size.text });
+      sizeModules.push({ size: size.text, transformer, ...(more.cfg ? { cfg: more.cfg } : {}), ...(more.text.length ? { textModules: more.text } : {}), vaeDecoder });
     }
     const list = Object.values(modules);
     const sum = (f: (s: ModuleSummary) => number) => list.reduce((a, s) => a + f(s), 0);
     const summary: PipelineSummary = {
-      artifact, model: m.family, name: m.name, target, precision, sizes: m.sizes.map(formatSize),
+      artifact, model: m.family, name: m.name, target, precision, sizes: sizes.map((x) => x.text),
       nodes: { input: sum((s) => s.nodes.input), optimized: sum((s) => s.nodes.optimized) },
       launches: sum((s) => s.launches), fusedAttention: sum((s) => s.fusedAttention),
-      ...(cfg ? { cfgModule: cfg } : {}), ...(textModules.length ? { textModules } : {}),
+      ...(cfg ? { cfgModule: cfg } : {}), ...(textModules.length ? { textModules } : {}), ...(sizeModules.length ? { sizeModules } : {}),
       memory: {
         arenaBytes: sum((s) => s.memory?.arenaBytes ?? 0), maxLiveBytes: sum((s) => s.memory?.maxLiveBytes ?? 0),
         naiveBytes: sum((s) => s.memory?.naiveBytes ?? 0),
@@ -251,7 +291,9 @@ export async function compilePipeline(options: PipelineCompileOptions): Promise<
       modules, structureOnly: [], seconds: 0,
     };
     await writeArtifact(artifact, (folder) => {
-      const extra = [cfg, ...textModules.flatMap((t) => [t, t.cfg])].filter((x) => x).map((x) => x!.artifact);
+      const textFolders = (list: TextModules | undefined) => (list ?? []).flatMap((t) => [t, t.cfg]);
+      const extra = [cfg, ...textFolders(textModules), ...sizeModules.flatMap((x) => [x.transformer, x.cfg, ...textFolders(x.textModules), x.vaeDecoder])]
+        .filter((x) => x).map((x) => x!.artifact);
       for (const dir of [...Object.values(MODULES), ...extra]) renameSync(join(staging, dir), join(folder, dir));
       const files: Record<string, string> = {};
       const copy = (from: string, to: string) => {
@@ -274,6 +316,21 @@ export async function compilePipeline(options: PipelineCompileOptions): Promise<
         }
         graphs[role] = copy(src, `onnx/${dir}/model.onnx`);
       }
+      // The transformer and VAE decoder at each size, for the CPU executor: the export re-specialised
+      // (compiler/ir/resize.ts) and written beside its copy (its external data), or the copy itself
+      // where the export already takes the size (a symbolic img_tokens, or the export's own size).
+      const onnxAt = (role: Role, size: LatentSize & { text: string }) => {
+        const src = m.graphs[role], dir = MODULES[role];
+        const graph = importOnnx(src).graph;
+        const resized = symbolicDims(graph).includes('img_tokens') ? graph : resize(graph, size, `--size ${size.text}`);
+        if (resized === graph) return graphs[role];
+        const to = `onnx/${dir}/model.${size.text}.onnx`;
+        writeRespecialisedOnnx(src, resized, join(folder, to));
+        files[to] = sha256File(join(folder, to));
+        return to;
+      };
+      for (const role of ['transformer', 'vaeDecoder'] as const) graphs[role] = onnxAt(role, primary);
+      const sizeGraphs = others.map((size) => ({ transformer: onnxAt('transformer', size), vaeDecoder: onnxAt('vaeDecoder', size) }));
       // Per-channel statistics given as .npy files travel too (numbers stay inline).
       const vae: Record<string, unknown> = { ...m.vae };
       for (const [k, v] of Object.entries(vae)) {
@@ -283,8 +340,12 @@ export async function compilePipeline(options: PipelineCompileOptions): Promise<
       summary.seconds = (performance.now() - start) / 1000;
       const manifest = {
         format: 'pipeline/1', family: m.family, name: m.name, tokenizer, graphs, modules: { ...MODULES }, ...(cfg ? { cfgModule: CFG_MODULE } : {}),
-        ...(textModules.length ? { textModules: textModules.map((t) => ({ length: t.length, module: t.artifact, ...(t.cfg ? { cfgModule: t.cfg.artifact } : {}) })) } : {}),
-        sizes: m.sizes.map(formatSize), vaeScaleFactor: m.vaeScaleFactor, defaults: m.defaults, prompt: m.prompt, vae,
+        ...(textModules.length ? { textModules: textEntries(textModules) } : {}),
+        ...(sizeModules.length ? { sizeModules: sizeModules.map((x, i) => ({
+          size: x.size, transformer: x.transformer.artifact, ...(x.cfg ? { cfgModule: x.cfg.artifact } : {}),
+          ...(x.textModules ? { textModules: textEntries(x.textModules) } : {}), vaeDecoder: x.vaeDecoder.artifact, graphs: sizeGraphs[i],
+        })) } : {}),
+        sizes: sizes.map((x) => x.text), vaeScaleFactor: m.vaeScaleFactor, defaults: m.defaults, prompt: m.prompt, vae,
         adaptations: checkpoint ? m.adaptations.filter((a) => !CHECKPOINT_REPLACES.some((p) => a.startsWith(p))) : m.adaptations,
         ...(checkpoint ? { weights: { checkpoint: checkpoint.root } } : {}),
         ...(Object.keys(m.shapes).length ? { shapes: m.shapes } : {}),

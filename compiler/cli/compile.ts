@@ -1,5 +1,5 @@
 /**
- * `npx compile [MODEL.onnx | DIR | PIPELINE.json | bundled:NAME] --target h100|b200 [--out DIR] [--shape name=N,...] [--batch N] [--text-length N] [--size WxH]
+ * `npx compile [MODEL.onnx | DIR | PIPELINE.json | bundled:NAME] --target h100|b200 [--out DIR] [--shape name=N,...] [--batch N] [--text-length N] [--size WxH[,WxH...]]
  *  [--precision fp32|bf16|fp8|nvfp4] [--policy FILE] [--emulate] [--verify DIR] [--no-build] [--json]
  *  [--dump-after PASS,...] [--weights CHECKPOINT]`
  *
@@ -21,7 +21,7 @@ function parseCountFlag(flag: string, what: string, text: string): number {
   return Number(text);
 }
 
-const USAGE = 'usage: npx compile [MODEL.onnx | DIR | PIPELINE.json | bundled:NAME] [--target h100|b200] [--out DIR] [--shape name=N,...] [--batch N] [--text-length N] [--size WxH] [--precision fp32|bf16|fp8|nvfp4] [--policy FILE] [--emulate] [--verify DIR] [--no-build] [--json] [--dump-after PASS,...] [--weights CHECKPOINT]';
+const USAGE = 'usage: npx compile [MODEL.onnx | DIR | PIPELINE.json | bundled:NAME] [--target h100|b200] [--out DIR] [--shape name=N,...] [--batch N] [--text-length N] [--size WxH[,WxH...]] [--precision fp32|bf16|fp8|nvfp4] [--policy FILE] [--emulate] [--verify DIR] [--no-build] [--json] [--dump-after PASS,...] [--weights CHECKPOINT]';
 
 function summaryLines(s: CompileSummary): string[] {
   const lines = [
@@ -70,12 +70,13 @@ export function main(argv: string[]): Promise<number> {
     }
     if (positionals.length > 1) throw new CompileError({ where: 'command line', expected: 'at most one MODEL', found: positionals.join(' ') });
     if (positionals[0] === undefined || isPipelinePath(positionals[0])) {
-      for (const flag of ['verify', 'shape', 'batch', 'text-length', 'size', 'dump-after'] as const) {
+      for (const flag of ['verify', 'shape', 'batch', 'text-length', 'dump-after'] as const) {
         if (values[flag] !== undefined) throw new CompileError({ where: `--${flag}`, expected: 'a flag that applies to a whole pipeline (this one applies to one graph: compile that MODEL.onnx alone)', found: `--${flag} with a pipeline` });
       }
       const s = await compilePipeline({
         pipeline: positionals[0], target: values.target, out: values.out, precision: values.precision, policy: values.policy,
         emulate: !!values.emulate, build: !values['no-build'], weights: values.weights,
+        sizes: values.size?.split(',').map((x) => x.trim()),
       });
       for (const l of pipelineLines(s)) (json ? console.error : console.log)(l);
       if (json) console.log(JSON.stringify(s));

@@ -50,6 +50,9 @@ const THREADS = 256;
 const TEMPLATE = () => readFileSync(join(ROOT, 'templates', 'conv.cu.njk'), 'utf8');
 const TEMPLATE_WG = () => readFileSync(join(ROOT, 'templates', 'conv_wgmma.cu.njk'), 'utf8');
 
+/** Output pixels a tile spans across a row: 64, or the power of two >= 8 that holds a narrower row (the pixel tiles, 256 and 512, are whole rows of it; the last tile of a row may be partial). */
+const tileWidth = (wo: number) => Math.min(64, 2 ** Math.ceil(Math.log2(Math.max(8, wo))));
+
 export function convDescriptor(graph: Graph, node: Node): ConvDescriptor {
   const where = `FusedConv kernel -> ${node.outputs[0]}`;
   const t = (v: string) => graph.types.get(v) as unknown as { dtype: DType; shape: number[] };
@@ -69,7 +72,7 @@ export function convDescriptor(graph: Graph, node: Node): ConvDescriptor {
   const layout = { 128: { warpsM: 2, mt: 4 }, 64: { warpsM: 2, mt: 2 }, 32: { warpsM: 2, mt: 1 }, 16: { warpsM: 1, mt: 1 } }[bm]!;
   const nt = 8;
   const pixels = (THREADS / 32 / layout.warpsM) * nt * 8;
-  const tw = Math.min(64, Math.ceil(wo / 8) * 8);
+  const tw = tileWidth(wo);
   if (pixels % tw) fail(where, 'an output width whose tile divides the pixel tile', `${wo}`);
   const d: ConvDescriptor = {
     kind: 'conv', n, ci, co, hs, ws, up, ho, wo, kh, kw, pt: pads[0], pl: pads[1],
@@ -92,7 +95,7 @@ export function convDescriptor(graph: Graph, node: Node): ConvDescriptor {
  * (`force`: bench/gpu/conv-variants.ts.)
  */
 export function wgTile(d: ConvDescriptor, force?: { bm?: 64 | 128 }): WgTile | undefined {
-  const tw = Math.min(64, Math.ceil(d.wo / 8) * 8);
+  const tw = tileWidth(d.wo);
   const staged = d.xType === '__nv_bfloat16' && (d.up === 1 || d.up === 2) && d.ws % 8 === 0 && (tw / d.up) % 8 === 0;
   if (!staged || d.wType !== '__nv_bfloat16' || d.ci % 8 !== 0 || d.kw % 2 !== 1 || d.co < 64) return undefined;
   const bm = force?.bm ?? (d.kh * d.kw === 1 ? 128 : 64);

@@ -14,7 +14,7 @@
  */
 import { Tensor } from '../../compiler/ir/tensor.ts';
 import { valuesOf } from '../../runtime/executor/bf16.ts';
-import { type ExecutorFactory, staticDim } from '../../runtime/executor/types.ts';
+import { type ExecutorFactory, staticDim, takesTrailing } from '../../runtime/executor/types.ts';
 import { denoise } from '../../runtime/pipeline/denoise.ts';
 import { timestepInputs } from '../../runtime/pipeline/flow_match.ts';
 import { toTokens } from '../../runtime/pipeline/latents.ts';
@@ -130,7 +130,9 @@ export class Flux2Pipeline extends ModulePipeline implements Pipeline {
 
   /** VAE decode to RGB8: one call when the graph takes the whole latent (bits straight to RGB8), else tiles blended in float32. */
   private async decode(latent: Float32Array, H: number, W: number, size: Size): Promise<Uint8Array> {
-    const tileH = staticDim(this.vae, 'latents', 2) ?? H, tileW = staticDim(this.vae, 'latents', 3) ?? W;
+    // The whole latent in one call where the decoder (or a variant: another size) takes it; else tiles of the first one's size.
+    const oneCall = takesTrailing(this.vae, 'latents', [H, W]);
+    const tileH = oneCall ? H : staticDim(this.vae, 'latents', 2) ?? H, tileW = oneCall ? W : staticDim(this.vae, 'latents', 3) ?? W;
     const overlap = typeof this.m.vae.tileOverlap === 'number' ? this.m.vae.tileOverlap : 0;
     const run = async (tile: Float32Array) => {
       const th = tile.length / (LATENT * tileW);

@@ -18,7 +18,7 @@
  */
 import { Tensor } from '../../compiler/ir/tensor.ts';
 import { valuesOf } from '../../runtime/executor/bf16.ts';
-import { type ExecutorFactory, staticDim } from '../../runtime/executor/types.ts';
+import { type ExecutorFactory, staticDim, takesTrailing } from '../../runtime/executor/types.ts';
 import { denoise } from '../../runtime/pipeline/denoise.ts';
 import { timestepInputs } from '../../runtime/pipeline/flow_match.ts';
 import { patchify, toTokens } from '../../runtime/pipeline/latents.ts';
@@ -134,7 +134,9 @@ export class QwenImagePipeline extends ModulePipeline implements Pipeline {
 
   /** VAE decode to RGB8: one call when the graph takes the whole latent (bits straight to RGB8), else tiles blended in float32. */
   private async decode(latent: Float32Array, H: number, W: number, size: Size): Promise<Uint8Array> {
-    const tileH = staticDim(this.vae, 'latents', 3) ?? H, tileW = staticDim(this.vae, 'latents', 4) ?? W;
+    // The whole latent in one call where the decoder (or a variant: another size) takes it; else tiles of the first one's size.
+    const oneCall = takesTrailing(this.vae, 'latents', [H, W]);
+    const tileH = oneCall ? H : staticDim(this.vae, 'latents', 3) ?? H, tileW = oneCall ? W : staticDim(this.vae, 'latents', 4) ?? W;
     const overlap = typeof this.m.vae.tileOverlap === 'number' ? this.m.vae.tileOverlap : 0;
     const run = async (tile: Float32Array) => {
       const th = tile.length / (LATENT * tileW);

@@ -133,7 +133,7 @@ export function gpuExecutorFactory(runtime: GpuRuntime, options: GpuExecutorOpti
     const [first] = entries;
     // Every call goes to the entry whose inputs have the given shapes (the first one when there are no variants: its module checks them).
     const pick = (given: Record<string, Tensor>) => (entries.length === 1 ? first : entries.find((e) => e.takes(given)) ?? noEntry(dir, given, entries));
-    const image = module.rgb8?.bind(module);
+
     const memory = (m: CompiledModule) => (m.memory ? m.memory.deviceUsedBytes ?? m.memory.arenaBytes + m.memory.weightBytes + m.memory.workspaceBytes : 0);
     return {
       description: `gpu (compiled) ${dir}${graph.batched ? ` (+ batch 2: ${graph.batched})` : ''}${graph.variants?.length ? ` (+ ${graph.variants.length} input-shape variants)` : ''}${label}`,
@@ -153,7 +153,7 @@ export function gpuExecutorFactory(runtime: GpuRuntime, options: GpuExecutorOpti
         const e = pick(l.inputs[0]);
         return l.inputs.length === 2 && e.pairLoop ? e.pairLoop(l) : e.loop!(l);
       } } : {}),
-      ...(image ? { rgb8: async (x: Record<string, Tensor>) => image(x) } : {}),
+      ...(first.rgb8 ? { rgb8: async (x: Record<string, Tensor>) => pick(x).rgb8!(x) } : {}),
       ...(entries.length > 1 || first.batched || replicas ? { warmUp: async () => {
         // Every module, the first included (a first request with a short prompt reaches another variant), on every replica.
         for (const e of entries) {
@@ -189,6 +189,8 @@ interface Entry {
   batched?: (list: Record<string, Tensor>[]) => Promise<Record<string, Tensor>[]>;
   loop?: (l: DenoiseLoop) => Promise<Float32Array>;
   pairLoop?: (l: DenoiseLoop) => Promise<Float32Array>;
+  /** The module's run() as RGB8 (an image graph: each VAE decoder size has its own). */
+  rgb8?: (inputs: Record<string, Tensor>) => Promise<Uint8Array>;
   /** Do the given inputs (those named) have this module's shapes? */
   takes: (given: Record<string, Tensor>) => boolean;
 }
@@ -199,6 +201,7 @@ function entry(module: CompiledModule, pair: { module: CompiledModule; inputs: (
   const shapes = new Map(inputs.map((i) => [i.name, i.shape.join(',')]));
   return {
     inputs, ...(pair ? { pairInputs: pair.inputs, batched: runOf(pair.module) } : {}), one: runOf(module), loop: loopOf(module), pairLoop: loopOf(pair?.module),
+    ...(module.rgb8 ? { rgb8: async (x: Record<string, Tensor>) => module.rgb8!(x) } : {}),
     ...(module.runMany ? { many: module.start ? launched(module) : async (list: Record<string, Tensor>[]) => module.runMany!(list) } : {}),
     takes: (given) => Object.entries(given).every(([name, t]) => !shapes.has(name) || shapes.get(name) === t.shape.join(',')),
   };

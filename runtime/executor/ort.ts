@@ -13,7 +13,7 @@ import { Tensor } from '../../compiler/ir/tensor.ts';
 import { isBits, valuesOf } from './bf16.ts';
 import { patchSafeSoftmax } from './safe_softmax.ts';
 import type { GraphRef } from '../pipeline/manifest.ts';
-import type { Executor, ValueInfo } from './types.ts';
+import { type Executor, type ValueInfo, byInputShapes, loadAll } from './types.ts';
 
 const ORT_TYPES: Partial<Record<DType, ort.Tensor.Type>> = {
   float32: 'float32', int64: 'int64', int32: 'int32', bool: 'bool', uint8: 'uint8', float64: 'float64',
@@ -69,4 +69,8 @@ export class OrtExecutor implements Executor {
   }
 }
 
-export const cpuExecutorFactory = (graph: GraphRef): Promise<Executor> => OrtExecutor.load(graph.onnx);
+/** The graph, and where an artifact has it at further sizes (GraphRef.onnxVariants) those too, each run going to the one of its shapes. */
+export const cpuExecutorFactory = async (graph: GraphRef): Promise<Executor> => {
+  if (!graph.onnxVariants?.length) return OrtExecutor.load(graph.onnx);
+  return byInputShapes(await loadAll((g) => OrtExecutor.load(g.onnx), [graph.onnx, ...graph.onnxVariants].map((onnx) => ({ role: graph.role, onnx }))));
+};

@@ -121,6 +121,37 @@ export function staticDim(exec: Executor, name: string, axis: number): number | 
   return typeof d === 'number' && d > 0 ? d : undefined;
 }
 
+/**
+ * Does the executor (its first input signature or a variant: another size) take input `name` with
+ * these sizes on the last axes? A symbolic dim takes any size.
+ */
+export function takesTrailing(exec: Executor, name: string, dims: readonly number[]): boolean {
+  return [exec.inputs, ...(exec.variants ?? [])].some((inputs) => {
+    const shape = inputs.find((i) => i.name === name)?.shape;
+    return !!shape && dims.every((d, k) => { const s = shape[shape.length - dims.length + k]; return typeof s !== 'number' || s === d; });
+  });
+}
+
+/**
+ * An executor over several of the same network at other input shapes (the CPU executor's graphs at a
+ * pipeline artifact's further sizes): each run goes to the first whose static input dims match.
+ */
+export function byInputShapes(list: readonly Executor[]): Executor {
+  const [first, ...rest] = list;
+  const takes = (e: Executor, given: Record<string, Tensor>) => Object.entries(given).every(([name, t]) => {
+    const shape = e.inputs.find((i) => i.name === name)?.shape;
+    return !shape || (shape.length === t.shape.length && shape.every((d, k) => typeof d !== 'number' || d === t.shape[k]));
+  });
+  const pick = (given: Record<string, Tensor>) => list.find((e) => takes(e, given))
+    ?? (() => { throw new Error(`${first.description}: no graph takes ${Object.entries(given).map(([n, t]) => `${n} [${t.shape}]`).join(', ')}`); })();
+  return {
+    description: `${first.description} (+ ${rest.length} at other input shapes)`,
+    inputs: first.inputs, outputs: first.outputs, variants: rest.map((e) => e.inputs),
+    run: (given) => pick(given).run(given),
+    release: async () => { await Promise.all(list.map((e) => e.release())); },
+  };
+}
+
 /** The dtype of input `name` (undefined when the graph has no such input). */
 export function inputDtype(exec: Executor, name: string): DType | undefined {
   return exec.inputs.find((i) => i.name === name)?.dtype;

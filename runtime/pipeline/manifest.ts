@@ -13,7 +13,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { ROOT } from '../paths.ts';
-import type { Size } from './types.ts';
+import { type Size, formatSize } from './types.ts';
 import { sha256File } from '../../compiler/hash.ts';
 import { bundledSpecPath } from '../../compiler/full-models.ts';
 
@@ -34,8 +34,15 @@ export type Role = (typeof ROLES)[number];
 /** A graph to load; `concurrentRuns`: how many runs its pipeline issues at once (Qwen-Image's true CFG: 2), so an executor may prepare that many (Executor.runMany). */
 /** `batched`: the same network compiled at batch 2 (a pipeline artifact's `cfgModule`), which the GPU executor runs pairs of input sets on. */
 /** `variants`: the same network compiled for other input shapes (a pipeline artifact's `textModules`), each with its batch-2 module where there is one. */
-export interface GraphRef { role: Role; onnx: string; compiled?: string; concurrentRuns?: number; batched?: string; variants?: ModuleVariant[] }
+/** `onnxVariants`: the same graph re-specialised to other input shapes (a pipeline artifact's further sizes), which the CPU executor runs. */
+export interface GraphRef { role: Role; onnx: string; compiled?: string; concurrentRuns?: number; batched?: string; variants?: ModuleVariant[]; onnxVariants?: string[] }
 export interface ModuleVariant { compiled: string; batched?: string }
+/**
+ * A pipeline artifact's modules for one further size (after `sizes[0]`, which `modules` serve): the transformer
+ * with its batch-2 and text modules, and the VAE decoder, over the first modules' weights; `graphs`: the ONNX
+ * graphs at that size for the CPU executor. Folders and files absolute after loading.
+ */
+export interface SizeModules { size: Size; transformer: string; cfgModule?: string; textModules?: TextModule[]; vaeDecoder: string; graphs: { transformer: string; vaeDecoder: string } }
 /** The transformer compiled for a shorter text (`npx compile --text-length`), over the transformer's weights; folders absolute after loading; `cfgModule` exactly where the artifact has one. */
 export interface TextModule { length: number; module: string; cfgModule?: string }
 
@@ -63,6 +70,8 @@ export interface PipelineManifest {
    */
   textLengths?: number[];
   textModules?: TextModule[];
+  /** Artifacts compiled for several sizes: the modules of each size after the first (SizeModules). */
+  sizeModules?: SizeModules[];
   /** What the artifact was compiled for. */
   compiled?: { target: string; arch: string; precision: string };
   sizes: Size[];
@@ -88,9 +97,15 @@ export class ManifestError extends Error {}
 
 export function graphRef(m: PipelineManifest, role: Role): GraphRef {
   const transformer = role === 'transformer';
+  const texts = (list: TextModule[] | undefined): ModuleVariant[] => (list ?? []).map((t) => ({ compiled: t.module, ...(t.cfgModule ? { batched: t.cfgModule } : {}) }));
+  const sized = role !== 'textEncoder' ? m.sizeModules ?? [] : [];
+  const variants: ModuleVariant[] = !m.modules ? [] : transformer
+    ? [...texts(m.textModules), ...sized.flatMap((x) => [{ compiled: x.transformer, ...(x.cfgModule ? { batched: x.cfgModule } : {}) }, ...texts(x.textModules)])]
+    : sized.map((x) => ({ compiled: x.vaeDecoder }));
+  const onnxVariants = [...new Set(sized.map((x) => x.graphs[role as 'transformer' | 'vaeDecoder']))].filter((g) => g !== m.graphs[role]);
   return {
     role, onnx: m.graphs[role], ...(m.modules ? { compiled: m.modules[role] } : {}), ...(transformer && m.cfgModule ? { batched: m.cfgModule } : {}),
-    ...(transformer && m.modules && m.textModules?.length ? { variants: m.textModules.map((t) => ({ compiled: t.module, ...(t.cfgModule ? { batched: t.cfgModule } : {}) })) } : {}),
+    ...(variants.length ? { variants } : {}), ...(onnxVariants.length ? { onnxVariants } : {}),
   };
 }
 
@@ -166,6 +181,19 @@ export function loadManifest(path: string): PipelineManifest {
       ...(o.cfgModule === undefined ? {} : { cfgModule: moduleDir(str(o.cfgModule, `textModules[${i}].cfgModule`), `textModules[${i}].cfgModule`) }),
     };
   });
+  const sizeModules = (v: unknown) => (Array.isArray(v) ? v : bad('sizeModules', 'a list', v)).map((x, i) => {
+    const o = obj(x, `sizeModules[${i}]`), key = (k: string) => `sizeModules[${i}].${k}`;
+    const size = parseSize(o.size) ?? bad(key('size'), 'a "WxH" string', o.size);
+    if (formatSize(size) !== formatSize(sizes[i + 1] ?? { width: 0, height: 0 })) bad(key('size'), `sizes[${i + 1}] (the sizes after the first, in order)`, o.size);
+    const g = obj(o.graphs, key('graphs'));
+    return {
+      size, transformer: moduleDir(str(o.transformer, key('transformer')), key('transformer')),
+      ...(o.cfgModule === undefined ? {} : { cfgModule: moduleDir(str(o.cfgModule, key('cfgModule')), key('cfgModule')) }),
+      ...(o.textModules === undefined ? {} : { textModules: textModules(o.textModules) }),
+      vaeDecoder: moduleDir(str(o.vaeDecoder, key('vaeDecoder')), key('vaeDecoder')),
+      graphs: { transformer: file_(g.transformer, key('graphs.transformer')), vaeDecoder: file_(g.vaeDecoder, key('graphs.vaeDecoder')) },
+    };
+  });
   const compiledFacts = (c: Record<string, unknown>) => ({ target: str(c.target, 'compiled.target'), arch: str(c.arch, 'compiled.arch'), precision: str(c.precision, 'compiled.precision') });
   return {
     format: MANIFEST_FORMAT, family, name: str(raw.name, 'name'), path: file,
@@ -181,6 +209,7 @@ export function loadManifest(path: string): PipelineManifest {
     ...(raw.cfgModule === undefined ? {} : { cfgModule: moduleDir(str(raw.cfgModule, 'cfgModule'), 'cfgModule') }),
     ...(raw.textLengths === undefined ? {} : { textLengths: lengths(raw.textLengths) }),
     ...(raw.textModules === undefined ? {} : { textModules: textModules(raw.textModules) }),
+    ...(raw.sizeModules === undefined ? {} : { sizeModules: sizeModules(raw.sizeModules) }),
     sizes, vaeScaleFactor,
     defaults: { steps: num(defaults.steps, 'defaults.steps', 1), guidanceScale: num(defaults.guidanceScale, 'defaults.guidanceScale', 0) },
     prompt: raw.prompt === undefined ? {} : obj(raw.prompt, 'prompt'),

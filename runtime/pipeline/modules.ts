@@ -5,7 +5,7 @@
  * `ModulePipeline` answers the Pipeline members that do not depend on the family. The families
  * (models/<family>/pipeline.ts) add their prompt, schedule and latent handling.
  */
-import { type Executor, type ExecutorFactory, deviceBytes, loadAll, requireInputs, staticDim } from '../executor/types.ts';
+import { type Executor, type ExecutorFactory, deviceBytes, loadAll, requireInputs } from '../executor/types.ts';
 import { type PipelineManifest, ROLES, graphRef } from './manifest.ts';
 import { sharedNoisePool } from './noise.ts';
 import { TextTokenizer } from './tokenizer.ts';
@@ -24,13 +24,13 @@ export async function loadModules(m: PipelineManifest, load: ExecutorFactory, tr
   return { tok, encoder, transformer, vae };
 }
 
-/** Every size the manifest serves must be the image-token count a static transformer takes. */
+/** Every size the manifest serves must be an image-token count the transformer takes (its own, or a variant's: another size). */
 export function checkImageTokens(m: PipelineManifest, transformer: Executor, tokensOf: (s: Size) => number): void {
-  const tokens = staticDim(transformer, 'hidden_states', 1);
-  if (tokens === undefined) return;
+  const counts = [transformer.inputs, ...(transformer.variants ?? [])].map((inputs) => inputs.find((i) => i.name === 'hidden_states')?.shape[1]);
+  if (counts.some((d) => typeof d !== 'number')) return; // a symbolic token dim takes any size
   for (const s of m.sizes) {
     const n = tokensOf(s);
-    if (n !== tokens) throw new Error(`${m.path}: size ${formatSize(s)} is ${n} image tokens, the transformer takes ${tokens}`);
+    if (!counts.includes(n)) throw new Error(`${m.path}: size ${formatSize(s)} is ${n} image tokens, the transformer takes ${[...new Set(counts)].join(' or ')}`);
   }
 }
 
