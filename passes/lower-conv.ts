@@ -22,8 +22,8 @@
 import type { DType } from '../compiler/ir/dtype.ts';
 import type { Graph, Node } from '../compiler/ir/graph.ts';
 import { consumers, producers } from '../compiler/ir/graph.ts';
+import { loadTimeValue } from '../compiler/ir/infer.ts';
 import { Tensor } from '../compiler/ir/tensor.ts';
-import { loadConstant } from '../compiler/onnx/constants.ts';
 import { lookupOp } from '../compiler/ops/registry.ts';
 import type { Pass } from './pass.ts';
 import { Rewriter } from './rewrite.ts';
@@ -32,26 +32,6 @@ const RULES = ['gathered nearest upsampling => Resize', 'Pad + Conv => Conv', '3
 
 const ints = (v: unknown) => (v as number[] | undefined)?.map(Number);
 const node = (op: string, inputs: string[], outputs: string[], attrs: Node['attrs'] = {}, domain = ''): Node => ({ op, domain, inputs, outputs, attrs, name: '' });
-
-/** Values computed from constants alone (load-time preparation), evaluated on the CPU; undefined
- * when the value depends on a run-time input or is larger than `limit` elements on the way. */
-function loadTimeValue(graph: Graph, v: string, producer: Map<string, number>, limit = 1 << 22): Tensor | undefined {
-  const c = graph.constants.get(v);
-  if (c) return c.shape.reduce((a, b) => a * b, 1) <= limit ? loadConstant(c, v) : undefined;
-  const p = producer.get(v);
-  if (p === undefined) return undefined;
-  const n = graph.nodes[p];
-  const args: (Tensor | undefined)[] = [];
-  for (const x of n.inputs) {
-    if (!x) { args.push(undefined); continue; }
-    const t = loadTimeValue(graph, x, producer, limit);
-    if (!t) return undefined;
-    args.push(t);
-  }
-  const outs = lookupOp(n)?.exec(args, n) as Tensor[] | undefined;
-  const t = outs?.[n.outputs.indexOf(v)];
-  return t && t.size <= limit ? t : undefined;
-}
 
 const shapeOf = (graph: Graph, v: string) => (graph.types.get(v) as unknown as { shape: number[] }).shape;
 const dtypeOf = (graph: Graph, v: string) => (graph.types.get(v) as unknown as { dtype: DType }).dtype;

@@ -2,7 +2,7 @@
 
 For Flux.2 [dev] (Flux2Transformer2DModel, the dev config: 8 double + 48 single blocks) at 4096 image
 + 512 text tokens and Qwen-Image (QwenImageTransformer2DModel, 60 blocks) at 4096 image + 256 text
-tokens (both CFG passes as one batch of 2, and one pass alone), in bf16 with synthetic weights
+tokens (1024 x 1024; --size WxH: (W / 16) x (H / 16) image tokens) (both CFG passes as one batch of 2, and one pass alone), in bf16 with synthetic weights
 filled on the GPU from a seeded generator, measures on one card in one process:
   eager      the model as diffusers runs it (SDPA attention)
   compile    torch.compile (default mode), compile time reported separately
@@ -56,10 +56,10 @@ def build(model_name: str):
         torch.set_default_dtype(torch.float32)
 
 
-def inputs(model_name: str, batch: int, g: torch.Generator):
+def inputs(model_name: str, batch: int, g: torch.Generator, grid=(64, 64)):
     bf = dict(device="cuda", dtype=torch.bfloat16)
+    h, w = grid
     if model_name == "flux2_dev":
-        h = w = 64
         L = 512
         img_ids = torch.cartesian_prod(torch.arange(1), torch.arange(h), torch.arange(w), torch.arange(1))[None].cuda()
         txt_ids = torch.cartesian_prod(torch.arange(1), torch.arange(1), torch.arange(1), torch.arange(L))[None].cuda()
@@ -69,10 +69,10 @@ def inputs(model_name: str, batch: int, g: torch.Generator):
                     txt_ids=txt_ids.expand(batch, -1, -1), guidance=torch.full((batch,), 4.0, **bf), return_dict=False)
     L = 256
     mask = torch.ones(batch, L, dtype=torch.long, device="cuda")
-    return dict(hidden_states=torch.randn(batch, 4096, 64, generator=g, **bf),
+    return dict(hidden_states=torch.randn(batch, h * w, 64, generator=g, **bf),
                 encoder_hidden_states=torch.randn(batch, L, 3584, generator=g, **bf),
                 encoder_hidden_states_mask=mask, timestep=torch.full((batch,), 0.75, **bf),
-                img_shapes=[(1, 64, 64)] * batch, return_dict=False)
+                img_shapes=[(1, h, w)] * batch, return_dict=False)
 
 
 def main() -> None:
@@ -84,13 +84,15 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=1)
     ap.add_argument("--flops", type=float, default=0, help="FLOPs per step per batch item (the compiler's count)")
     ap.add_argument("--modes", default="eager,compile")
+    ap.add_argument("--size", default="1024x1024", help="the image size WxH (16 pixels a token side)")
     a = ap.parse_args()
+    grid = tuple(int(v) // 16 for v in reversed(a.size.split("x")))
     torch.manual_seed(a.seed)
     m = build(a.model).eval()
     fill_synthetic(m, a.seed)
     g = torch.Generator(device="cuda").manual_seed(a.seed + 1)
-    x = inputs(a.model, a.batch, g)
-    res = dict(model=a.model, batch=a.batch, weights=f"synthetic (seed {a.seed})", device=torch.cuda.get_device_name(),
+    x = inputs(a.model, a.batch, g, grid)
+    res = dict(model=a.model, batch=a.batch, size=a.size, weights=f"synthetic (seed {a.seed})", device=torch.cuda.get_device_name(),
                torch=torch.__version__, modes={})
     for mode in a.modes.split(","):
         fn_model = m

@@ -9,7 +9,7 @@ checks that the synthetic-weights comparison (same_weights.py) cannot: the check
 and sharding, the buffers computed from its config, the streamed fused weights, a real weights.bin
 loaded by the runtime.
 
-  python3 bench/gpu/checkpoint_check.py make qwen_image --ckpt DIR --inputs DIR --reference REF.npy [--seed 0] [--text-valid N]
+  python3 bench/gpu/checkpoint_check.py make qwen_image --ckpt DIR --inputs DIR --reference REF.npy [--seed 0] [--text-valid N] [--size WxH]
   sh .gpu/rt/run.sh compile MODEL.onnx --target h100 --weights DIR --out ART
   sh .gpu/rt/run.sh ART --inputs DIR --out OUTDIR
   python3 bench/gpu/checkpoint_check.py compare --reference REF.npy --compiled OUTDIR/output_sample.npy
@@ -36,13 +36,15 @@ def make(args):
     finally:
         torch.set_default_dtype(torch.float32)
     t1 = time.time()
-    m.save_pretrained(args.ckpt, safe_serialization=True, max_shard_size="10GB")
+    if not os.path.exists(args.ckpt):  # the same seeded model a second time (another size's reference): saved once
+        m.save_pretrained(args.ckpt, safe_serialization=True, max_shard_size="10GB")
     t2 = time.time()
-    x = make_inputs(args.model, 43, args.text_valid)
+    grid = tuple(int(v) // 16 for v in reversed(args.size.split("x")))  # W x H -> token rows, columns
+    x = make_inputs(args.model, 43, args.text_valid, grid)
     os.makedirs(args.inputs, exist_ok=True)
     for k, v in x.items():
         np.save(os.path.join(args.inputs, f"input_{k}.npy"), v)
-    out = forward(m, args.model, x, torch).float().cpu().numpy()
+    out = forward(m, args.model, x, torch, grid).float().cpu().numpy()
     np.save(args.reference, out)
     files = sorted(os.listdir(args.ckpt))
     size = sum(os.path.getsize(os.path.join(args.ckpt, f)) for f in files)
@@ -73,6 +75,7 @@ def main():
     a = sub.add_parser("make"); a.add_argument("model", choices=["flux2_dev", "qwen_image"]); a.add_argument("--ckpt", required=True)
     a.add_argument("--inputs", required=True); a.add_argument("--reference", required=True); a.add_argument("--seed", type=int, default=0)
     a.add_argument("--text-valid", type=int, default=256)
+    a.add_argument("--size", default="1024x1024", help="the image size WxH (16 pixels a token side)")
     c = sub.add_parser("compare"); c.add_argument("--reference", required=True); c.add_argument("--compiled", required=True)
     c.add_argument("--valid", type=int, help="also compare the first VALID rows of --length and the rest apart"); c.add_argument("--length", type=int)
     args = ap.parse_args()

@@ -252,25 +252,26 @@ def use_rope_tables(m, rope, torch):
 
 
 # ---- inputs ----------------------------------------------------------------------------------------
-def make_inputs(model_name, seed, text_valid=256):
+def make_inputs(model_name, seed, text_valid=256, grid=(64, 64)):
     """The graph's inputs as numpy (floats rounded to bf16 and stored as float32). Qwen-Image: the first
-    `text_valid` of the 256 text tokens kept by encoder_hidden_states_mask, the rest padding."""
+    `text_valid` of the 256 text tokens kept by encoder_hidden_states_mask, the rest padding. `grid`: the
+    image's token rows x columns (1024 x 1024: 64 x 64; an image of W x H: H / 16 x W / 16)."""
     import torch
     g = torch.Generator().manual_seed(seed)
     bf = lambda *shape: torch.randn(*shape, generator=g).to(torch.bfloat16).float().numpy()
+    h, w = grid
     if model_name == "flux2_dev":
-        h = w = 64
         L = 512
         img_ids = torch.cartesian_prod(torch.arange(1), torch.arange(h), torch.arange(w), torch.arange(1))[None]
         txt_ids = torch.cartesian_prod(torch.arange(1), torch.arange(1), torch.arange(1), torch.arange(L))[None]
         return dict(hidden_states=bf(1, h * w, 128), encoder_hidden_states=bf(1, L, 15360),
                     timestep=np.array([0.75], np.float32), img_ids=img_ids.numpy().astype(np.int64),
                     txt_ids=txt_ids.numpy().astype(np.int64), guidance=np.array([4.0], np.float32))
-    return dict(hidden_states=bf(1, 4096, 64), encoder_hidden_states=bf(1, 256, 3584),
+    return dict(hidden_states=bf(1, h * w, 64), encoder_hidden_states=bf(1, 256, 3584),
                 encoder_hidden_states_mask=(np.arange(256) < text_valid).astype(np.int64)[None], timestep=np.array([0.75], np.float32))
 
 
-def forward(m, model_name, x, torch):
+def forward(m, model_name, x, torch, grid=(64, 64)):
     t = {k: torch.from_numpy(v).cuda() for k, v in x.items()}
     for k in t:
         if t[k].dtype == torch.float32:
@@ -278,7 +279,7 @@ def forward(m, model_name, x, torch):
     with torch.no_grad():
         if model_name == "flux2_dev":
             return m(**t, return_dict=False)[0]
-        return m(**t, img_shapes=[(1, 64, 64)], return_dict=False)[0]
+        return m(**t, img_shapes=[(1, *grid)], return_dict=False)[0]
 
 
 def main():

@@ -47,6 +47,7 @@ function pipelineLines(s: PipelineSummary): string[] {
     ...Object.entries(s.modules).map(([role, m]) => `  ${role}: ${m.model}, ${m.nodes.input} -> ${m.nodes.optimized} nodes, ${m.launches} launches, ${m.fusedAttention} fused attentions${m.build ? `, ${m.build.kernels} kernels` : ''} -> ${m.artifact}/`),
     ...(s.cfgModule ? [`  transformer at batch 2 (true CFG in one run): ${s.cfgModule.launches} launches -> ${s.cfgModule.artifact}/`] : []),
     ...(s.textModules ?? []).map((t) => `  transformer for ${t.length}-token texts: ${t.launches} launches -> ${t.artifact}/${t.cfg ? ` (batch 2: ${t.cfg.artifact}/)` : ''}`),
+    ...(s.sizeModules ?? []).map((x) => `  at ${x.size}: transformer ${x.transformer.launches} launches -> ${x.transformer.artifact}/${x.cfg || x.textModules ? ` (and ${[x.cfg, ...(x.textModules ?? []).flatMap((t) => [t, t.cfg])].filter(Boolean).length} more)` : ''}, VAE decoder ${x.vaeDecoder.launches} launches -> ${x.vaeDecoder.artifact}/`),
     `artifact: ${s.artifact}`,
   ];
 }

@@ -21,6 +21,11 @@ const { onnx } = onnxProto;
 type NodeProto = onnxProto.onnx.INodeProto;
 
 export function writeRespecialisedOnnx(source: string, respecialised: Graph, out: string): void {
+  writeFileSync(out, respecialisedOnnx(source, respecialised));
+}
+
+/** The bytes writeRespecialisedOnnx writes. */
+export function respecialisedOnnx(source: string, respecialised: Graph): Uint8Array {
   const graph = inferTypes(respecialised).graph;
   const model = onnx.ModelProto.decode(readFileSync(source));
   const g = model.graph!;
@@ -54,5 +59,5 @@ export function writeRespecialisedOnnx(source: string, respecialised: Graph, out
   model.graph = onnx.GraphProto.create({
     ...g, node: nodes, initializer, input: (g.input ?? []).map(shaped), output: (g.output ?? []).map(shaped), valueInfo: [],
   });
-  writeFileSync(out, onnx.ModelProto.encode(model).finish());
+  return onnx.ModelProto.encode(model).finish();
 }

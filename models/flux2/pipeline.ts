@@ -8,23 +8,20 @@
  * negative prompt (requests with one are rejected by the server, never silently ignored).
  *
  * Shapes come from the graphs: L = the transformer's text length (or prompt.maxSequenceLength,
- * default 512, when dynamic), the encoder length, the VAE tile. Manifest keys: prompt.systemMessage,
+ * default 512, when dynamic), the encoder length. Manifest keys: prompt.systemMessage,
  * prompt.maxSequenceLength, vae.bnMean / vae.bnVar (number, list of 128 or .npy; the tiny VAE's are
- * PyTorch's initial 0 / 1), vae.bnEps (1e-4), vae.tileOverlap (tiny only, see vae_tiling.ts).
+ * PyTorch's initial 0 / 1), vae.bnEps (1e-4).
  */
 import { Tensor } from '../../compiler/ir/tensor.ts';
-import { valuesOf } from '../../runtime/executor/bf16.ts';
-import { type ExecutorFactory, staticDim, takesTrailing } from '../../runtime/executor/types.ts';
+import { type ExecutorFactory, staticDim } from '../../runtime/executor/types.ts';
 import { denoise } from '../../runtime/pipeline/denoise.ts';
 import { timestepInputs } from '../../runtime/pipeline/flow_match.ts';
 import { toTokens } from '../../runtime/pipeline/latents.ts';
-import { rgb8, toRgb8 } from '../../runtime/pipeline/image.ts';
 import type { PipelineManifest } from '../../runtime/pipeline/manifest.ts';
 import { type Modules, ModulePipeline, checkImageTokens, loadModules } from '../../runtime/pipeline/modules.ts';
 import { GaussianNoise } from '../../runtime/pipeline/noise.ts';
 import { channelStats } from '../../runtime/pipeline/stats.ts';
 import { type GenerateRequest, type GeneratedImage, type Pipeline, type Size, throwIfAborted } from '../../runtime/pipeline/types.ts';
-import { decodeTiled } from '../../runtime/pipeline/vae_tiling.ts';
 import { type BatchNormStats, imgIds, txtIds, unpackForVae } from './latents.ts';
 import { MAX_SEQUENCE_LENGTH, type PromptEmbeds, SYSTEM_MESSAGE, cleanPrompt, encodePrompt } from './prompt.ts';
 import { flux2Schedule } from './scheduler.ts';
@@ -77,6 +74,7 @@ export class Flux2Pipeline extends ModulePipeline implements Pipeline {
 
   async generate(req: GenerateRequest): Promise<GeneratedImage> {
     if (req.negativePrompt !== undefined) throw new Error('Flux.2 is guidance-distilled: it takes no negative prompt');
+    this.checkSize(req.size);
     const { h, w } = grid(req.size, this.m.vaeScaleFactor);
     const t0 = performance.now();
     throwIfAborted(req.signal);
@@ -128,22 +126,9 @@ export class Flux2Pipeline extends ModulePipeline implements Pipeline {
     return unpackForVae(latents, h, w, this.bn);
   }
 
-  /** VAE decode to RGB8: one call when the graph takes the whole latent (bits straight to RGB8), else tiles blended in float32. */
-  private async decode(latent: Float32Array, H: number, W: number, size: Size): Promise<Uint8Array> {
-    // The whole latent in one call where the decoder (or a variant: another size) takes it; else tiles of the first one's size.
-    const oneCall = takesTrailing(this.vae, 'latents', [H, W]);
-    const tileH = oneCall ? H : staticDim(this.vae, 'latents', 2) ?? H, tileW = oneCall ? W : staticDim(this.vae, 'latents', 3) ?? W;
-    const overlap = typeof this.m.vae.tileOverlap === 'number' ? this.m.vae.tileOverlap : 0;
-    const run = async (tile: Float32Array) => {
-      const th = tile.length / (LATENT * tileW);
-      return Object.values(await this.vae.run({ latents: new Tensor('float32', [1, LATENT, th, tileW], tile) }))[0];
-    };
-    if (H === tileH && W === tileW) {
-      const whole = { latents: new Tensor('float32', [1, LATENT, H, W], latent) };
-      return this.vae.rgb8 ? this.vae.rgb8(whole) : rgb8(Object.values(await this.vae.run(whole))[0], size.height, size.width);
-    }
-    const image = await decodeTiled(latent, LATENT, H, W, { tileH, tileW, overlap, scale: this.m.vaeScaleFactor }, async (tile) => valuesOf(await run(tile)));
-    return toRgb8(image, size.height, size.width);
+  /** VAE decode of the whole latent to RGB8. */
+  private decode(latent: Float32Array, H: number, W: number, size: Size): Promise<Uint8Array> {
+    return this.decodeRgb8(new Tensor('float32', [1, LATENT, H, W], latent), size);
   }
 }
 

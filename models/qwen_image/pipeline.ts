@@ -13,22 +13,18 @@
  * replicas. The two prompts are encoded at once likewise (two replicas of the text encoder).
  *
  * Manifest keys: prompt.template, prompt.dropTokens (number or "prefix"), prompt.maxSequenceLength,
- * vae.latentsMean / vae.latentsStd (16 values or .npy; default: the Qwen-Image VAE config),
- * vae.tileOverlap (tiny only, see vae_tiling.ts).
+ * vae.latentsMean / vae.latentsStd (16 values or .npy; default: the Qwen-Image VAE config).
  */
 import { Tensor } from '../../compiler/ir/tensor.ts';
-import { valuesOf } from '../../runtime/executor/bf16.ts';
-import { type ExecutorFactory, staticDim, takesTrailing } from '../../runtime/executor/types.ts';
+import { type ExecutorFactory, staticDim } from '../../runtime/executor/types.ts';
 import { denoise } from '../../runtime/pipeline/denoise.ts';
 import { timestepInputs } from '../../runtime/pipeline/flow_match.ts';
 import { patchify, toTokens } from '../../runtime/pipeline/latents.ts';
-import { rgb8, toRgb8 } from '../../runtime/pipeline/image.ts';
 import type { PipelineManifest } from '../../runtime/pipeline/manifest.ts';
 import { type Modules, ModulePipeline, checkImageTokens, loadModules } from '../../runtime/pipeline/modules.ts';
 import { GaussianNoise } from '../../runtime/pipeline/noise.ts';
 import { channelStats } from '../../runtime/pipeline/stats.ts';
 import { type GenerateRequest, type GeneratedImage, type Pipeline, type Size, throwIfAborted } from '../../runtime/pipeline/types.ts';
-import { decodeTiled } from '../../runtime/pipeline/vae_tiling.ts';
 import { LATENTS_MEAN, LATENTS_STD, imgShapes, unpackForVae } from './latents.ts';
 import { DEFAULT_SETTINGS, type EncodedText, type QwenPromptSettings, encodePrompt, encodePrompts, resolveDropTokens } from './prompt.ts';
 import { qwenSchedule } from './scheduler.ts';
@@ -87,6 +83,7 @@ export class QwenImagePipeline extends ModulePipeline implements Pipeline {
   }
 
   async generate(req: GenerateRequest): Promise<GeneratedImage> {
+    this.checkSize(req.size);
     const [[, h, w]] = imgShapes(req.size.height / (2 * this.m.vaeScaleFactor), req.size.width / (2 * this.m.vaeScaleFactor));
     const cfg = req.negativePrompt !== undefined && req.guidanceScale > 1;
     const t0 = performance.now();
@@ -132,21 +129,8 @@ export class QwenImagePipeline extends ModulePipeline implements Pipeline {
     return unpackForVae(latents, h, w, this.mean, this.std);
   }
 
-  /** VAE decode to RGB8: one call when the graph takes the whole latent (bits straight to RGB8), else tiles blended in float32. */
-  private async decode(latent: Float32Array, H: number, W: number, size: Size): Promise<Uint8Array> {
-    // The whole latent in one call where the decoder (or a variant: another size) takes it; else tiles of the first one's size.
-    const oneCall = takesTrailing(this.vae, 'latents', [H, W]);
-    const tileH = oneCall ? H : staticDim(this.vae, 'latents', 3) ?? H, tileW = oneCall ? W : staticDim(this.vae, 'latents', 4) ?? W;
-    const overlap = typeof this.m.vae.tileOverlap === 'number' ? this.m.vae.tileOverlap : 0;
-    const run = async (tile: Float32Array) => {
-      const th = tile.length / (LATENT * tileW);
-      return Object.values(await this.vae.run({ latents: new Tensor('float32', [1, LATENT, 1, th, tileW], tile) }))[0];
-    };
-    if (H === tileH && W === tileW) {
-      const whole = { latents: new Tensor('float32', [1, LATENT, 1, H, W], latent) };
-      return this.vae.rgb8 ? this.vae.rgb8(whole) : rgb8(Object.values(await this.vae.run(whole))[0], size.height, size.width);
-    }
-    const image = await decodeTiled(latent, LATENT, H, W, { tileH, tileW, overlap, scale: this.m.vaeScaleFactor }, async (tile) => valuesOf(await run(tile)));
-    return toRgb8(image, size.height, size.width);
+  /** VAE decode of the whole latent to RGB8. */
+  private decode(latent: Float32Array, H: number, W: number, size: Size): Promise<Uint8Array> {
+    return this.decodeRgb8(new Tensor('float32', [1, LATENT, 1, H, W], latent), size);
   }
 }

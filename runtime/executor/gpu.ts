@@ -17,8 +17,8 @@
  * device) are offered where the module has them. A GraphRef with `batched` (the same network compiled
  * at batch 2) loads that module too, over the first one's device weights: pairs of input sets (true
  * CFG) run on it as one stacked run, single ones on the first. A GraphRef with `variants` (the same
- * network compiled for other input shapes: shorter texts) loads each (and its batch-2 module) over the
- * first one's device weights too; every call goes to the variant whose inputs have the given shapes.
+ * network compiled for other input shapes: shorter texts, other image sizes) loads each (and its batch-2 module) over the
+ * first one's device weights too; every call goes to the variant whose inputs have the given shapes (rgb8 too).
  *
  * Types at the seam: the pipelines work in float32; the compiled modules take and give bfloat16
  * where their graph does (the full-size exports). The runtime converts float32 inputs of a bfloat16

@@ -85,19 +85,31 @@ export function patchSafeSoftmax(modelPath: string, cacheRoot = join(tmpdir(), '
   const model = onnx.ModelProto.decode(bytes);
   const rewritten = rewriteSafeSoftmax(model);
   if (!rewritten) return { path: modelPath, rewritten: 0 };
+  return { path: cachedGraph(modelPath, 'safe-softmax', () => onnx.ModelProto.encode(model).finish(), cacheRoot), rewritten };
+}
+
+/**
+ * A rewritten copy of the graph at `modelPath` (`encode()`'s bytes) as model.onnx in a cache folder keyed by the
+ * original's bytes, `salt` (what the rewrite is) and its external-data files' identity (inode, size, mtime), the
+ * data hard-linked beside it (copied across file systems): onnxruntime refuses external data outside the model's
+ * folder, even through a symlink. An existing entry is reused; the path to load is returned.
+ */
+export function cachedGraph(modelPath: string, salt: string, encode: () => Uint8Array, cacheRoot = join(tmpdir(), 'dc-ort-graphs')): string {
+  const bytes = readFileSync(modelPath);
+  const model = onnx.ModelProto.decode(bytes);
   const locations = new Set<string>();
   for (const init of model.graph.initializer) {
     const loc = (init.externalData ?? []).find((e: { key: string }) => e.key === 'location');
     if (loc) locations.add(loc.value);
   }
-  const key = createHash('sha256').update(bytes);
+  const key = createHash('sha256').update(bytes).update(`\0${salt}`);
   for (const loc of [...locations].sort()) {
     const st = statSync(resolve(dirname(modelPath), loc));
     key.update(`\0${loc}\0${st.ino}\0${st.size}\0${st.mtimeMs}`);
   }
   const dir = join(cacheRoot, key.digest('hex').slice(0, 20));
   const out = join(dir, 'model.onnx');
-  if (existsSync(out)) return { path: out, rewritten };
+  if (existsSync(out)) return out;
   const partial = `${dir}.partial-${process.pid}`;
   rmSync(partial, { recursive: true, force: true });
   mkdirSync(partial, { recursive: true });
@@ -110,12 +122,12 @@ export function patchSafeSoftmax(modelPath: string, cacheRoot = join(tmpdir(), '
       copyFileSync(resolve(dirname(modelPath), loc), dest);
     }
   }
-  writeFileSync(join(partial, 'model.onnx'), onnx.ModelProto.encode(model).finish());
+  writeFileSync(join(partial, 'model.onnx'), encode());
   try {
     renameSync(partial, dir);
   } catch (e) {
     rmSync(partial, { recursive: true, force: true });
     if (!existsSync(out)) throw e; // another process won the race with the same content
   }
-  return { path: out, rewritten };
+  return out;
 }

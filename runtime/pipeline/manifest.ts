@@ -194,6 +194,9 @@ export function loadManifest(path: string): PipelineManifest {
       graphs: { transformer: file_(g.transformer, key('graphs.transformer')), vaeDecoder: file_(g.vaeDecoder, key('graphs.vaeDecoder')) },
     };
   });
+  if (raw.modules !== undefined && (Array.isArray(raw.sizeModules) ? raw.sizeModules.length : 0) !== sizes.length - 1) {
+    bad('sizeModules', `the compiled modules of each size after the first (${sizes.length - 1})`, raw.sizeModules ?? null);
+  }
   const compiledFacts = (c: Record<string, unknown>) => ({ target: str(c.target, 'compiled.target'), arch: str(c.arch, 'compiled.arch'), precision: str(c.precision, 'compiled.precision') });
   return {
     format: MANIFEST_FORMAT, family, name: str(raw.name, 'name'), path: file,

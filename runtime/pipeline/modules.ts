@@ -5,9 +5,12 @@
  * `ModulePipeline` answers the Pipeline members that do not depend on the family. The families
  * (models/<family>/pipeline.ts) add their prompt, schedule and latent handling.
  */
-import { type Executor, type ExecutorFactory, deviceBytes, loadAll, requireInputs } from '../executor/types.ts';
+import { type Executor, type ExecutorFactory, deviceBytes, loadAll, requireInputs, takesTrailing } from '../executor/types.ts';
+import type { Tensor } from '../../compiler/ir/tensor.ts';
+import { rgb8 } from './image.ts';
 import { type PipelineManifest, ROLES, graphRef } from './manifest.ts';
 import { sharedNoisePool } from './noise.ts';
+import { descriptionGraphs } from './sized-graphs.ts';
 import { TextTokenizer } from './tokenizer.ts';
 import { type Size, formatSize } from './types.ts';
 
@@ -17,11 +20,20 @@ export interface Modules { tok: TextTokenizer; encoder: Executor; transformer: E
 export async function loadModules(m: PipelineManifest, load: ExecutorFactory, transformerInputs: readonly string[]): Promise<Modules> {
   sharedNoisePool(); // its workers start while the modules load (noise.ts fillAsync)
   const tok = TextTokenizer.load(m.tokenizer);
-  const [encoder, transformer, vae] = await loadAll(load, ROLES.map((role) => graphRef(m, role)));
+  const [encoder, transformer, vae] = await loadAll(load, ROLES.map((role) => descriptionGraphs(m, graphRef(m, role))));
   requireInputs(encoder, ['input_ids', 'attention_mask']);
   requireInputs(transformer, [...transformerInputs]);
   requireInputs(vae, ['latents']);
+  checkLatents(m, vae);
   return { tok, encoder, transformer, vae };
+}
+
+/** Every size the manifest serves must be a latent the VAE decoder takes whole (its own, or a variant's: another size). */
+export function checkLatents(m: PipelineManifest, vae: Executor): void {
+  for (const s of m.sizes) {
+    const latent = [s.height / m.vaeScaleFactor, s.width / m.vaeScaleFactor];
+    if (!takesTrailing(vae, 'latents', latent)) throw new Error(`${m.path}: size ${formatSize(s)} is a ${latent.join(' x ')} latent, which the VAE decoder does not take (${vae.description})`);
+  }
 }
 
 /** Every size the manifest serves must be an image-token count the transformer takes (its own, or a variant's: another size). */
@@ -44,6 +56,18 @@ export abstract class ModulePipeline {
 
   get name(): string { return this.m.name; }
   get sizes(): readonly Size[] { return this.m.sizes; }
+
+  /** The VAE decoder's image of a whole latent as RGB8 (converted on the device where the executor can: bits straight to RGB8). */
+  protected async decodeRgb8(latents: Tensor, size: Size): Promise<Uint8Array> {
+    return this.vae.rgb8 ? this.vae.rgb8({ latents }) : rgb8(Object.values(await this.vae.run({ latents }))[0], size.height, size.width);
+  }
+
+  /** A size the manifest does not list is refused: a module of another grid with as many tokens would run it wrong (Qwen-Image's RoPE is the grid's). */
+  protected checkSize(size: Size): void {
+    if (!this.m.sizes.some((s) => s.width === size.width && s.height === size.height)) {
+      throw new Error(`${this.m.name}: size ${formatSize(size)} is not one this pipeline was built for (${this.m.sizes.map(formatSize).join(', ')})`);
+    }
+  }
   get defaults() { return this.m.defaults; }
   get executors(): string[] { return [this.encoder, this.transformer, this.vae].map((e) => e.description); }
 

@@ -43,7 +43,8 @@ describe('compilePipeline', () => {
     expect(m.vae.latentsMean).toBe('stats/latentsMean-mean.npy');
     expect(Object.keys(m.files).sort()).toEqual([
       'onnx/text_encoder/model.onnx', 'onnx/text_encoder/model.onnx.data', 'onnx/transformer/model.onnx', 'onnx/transformer/model.onnx.data',
-      'onnx/vae_decoder/model.onnx', 'onnx/vae_decoder/model.onnx.data', 'stats/latentsMean-mean.npy', 'tokenizer/tokenizer.json',
+      // The VAE decoder exported for 16 x 16 latents, re-specialised to the 64 x 64 image's 32 x 32 (compiler/ir/resize.ts).
+      'onnx/vae_decoder/model.64x64.onnx', 'onnx/vae_decoder/model.onnx', 'onnx/vae_decoder/model.onnx.data', 'stats/latentsMean-mean.npy', 'tokenizer/tokenizer.json',
     ]);
     for (const d of ['text_encoder', 'transformer', 'vae_decoder']) expect(existsSync(join(out, d, 'manifest.json'))).toBe(true);
     const loaded = loadManifest(out);

@@ -167,8 +167,16 @@ describe('manifest checks at load', () => {
     writeFileSync(file, JSON.stringify(m));
     return file;
   };
-  it('a size whose token count is not the graph\'s is an error naming it', async () => {
-    await expect(loadPipeline(variant({ sizes: ['128x128'] }), cpuExecutorFactory)).rejects.toThrow(/size 128x128 is 1024 image tokens, the transformer takes 256/);
+  it('a size the exports were not traced at re-specialises the graphs at load (runtime/pipeline/sized-graphs.ts), and only listed sizes run', async () => {
+    const p = await loadPipeline(variant({ sizes: ['128x128'] }), cpuExecutorFactory);
+    try {
+      expect(p.executors[1]).toMatch(/dc-ort-graphs/); // the transformer's graph at 32 x 32 tokens, from the cache
+      const img = await p.generate({ prompt: 'a red fox', size: { width: 128, height: 128 }, steps: 1, guidanceScale: 4, seed: 3 });
+      expect(img.rgb).toHaveLength(128 * 128 * 3);
+      await expect(p.generate({ prompt: 'a red fox', size: { width: 64, height: 64 }, steps: 1, guidanceScale: 4, seed: 3 })).rejects.toThrow(/size 64x64 is not one this pipeline was built for \(128x128\)/);
+    } finally {
+      await p.release();
+    }
   });
   it('a text length other than the transformer\'s is an error', async () => {
     await expect(loadPipeline(variant({ prompt: { maxSequenceLength: 16 } }), cpuExecutorFactory)).rejects.toThrow(/maxSequenceLength 16 but the transformer takes 32/);
