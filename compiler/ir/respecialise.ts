@@ -115,7 +115,8 @@ export function respecialise(graph: Graph, spec: Respecialisation): Graph {
   const nodes: Node[] = [];
   let fresh = 0;
   const constant = (base: string, tensor: Tensor) => {
-    const name = `${base}/${flag.replace(/^-+/, '').replace(/\s+/g, '_')}_${fresh++}`;
+    let name = `${base}/respecialised_${fresh++}`;
+    while (constants.has(name) || types.has(name)) name = `${base}/respecialised_${fresh++}`; // a second re-specialisation of the same graph
     constants.set(name, { dtype: tensor.dtype, shape: tensor.shape, source: { kind: 'inline', tensor } });
     types.set(name, { kind: 'tensor', dtype: tensor.dtype, shape: tensor.shape });
     known.set(name, tensor);
