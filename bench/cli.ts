@@ -1,7 +1,7 @@
 /**
  * npx bench: the compiled model against its baselines, on the same machine, in the same run.
  *
- *   npx bench [--models flux2_dev,qwen_image] [--steps 8] [--seed 42] [--iters 20]
+ *   npx bench [--models flux2_dev,qwen_image] [--size WxH] [--steps 8] [--seed 42] [--iters 20]
  *             [--artifact MODEL=DIR]... [--compile] [--no-baseline] [--baseline-script FILE]
  *             [--cpu] [--out bench/results] [--json]
  *   npx bench --e2e [--models flux2,qwen_image] [--steps 8] [--seed 42] [--iters 3] [--host-loop]
@@ -20,6 +20,7 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { parseCommandLine, runCommand } from '../compiler/cli/command.ts';
+import { parseSize } from '../compiler/compile.ts';
 import { fail } from '../compiler/errors.ts';
 import { ROOT } from '../compiler/paths.ts';
 import { E2E_FAMILIES, type E2eFamily, type E2eOptions, type E2eResult } from './e2e.ts';
@@ -35,7 +36,7 @@ async function gpuPresent(): Promise<boolean> {
   }
 }
 
-const USAGE = 'npx bench [--e2e [--host-loop]] [--models M,...] [--steps N] [--seed N] [--iters N] [--artifact MODEL=DIR]... [--compile] [--no-baseline] [--baseline-script FILE] [--cpu] [--out DIR] [--json] | --report FILE.json';
+const USAGE = 'npx bench [--e2e [--host-loop]] [--models M,...] [--size WxH] [--steps N] [--seed N] [--iters N] [--artifact MODEL=DIR]... [--compile] [--no-baseline] [--baseline-script FILE] [--cpu] [--out DIR] [--json] | --report FILE.json';
 
 /** The test seam of --e2e: whether a GPU is here, and what runs the requests (default: bench/e2e.ts on runtime/gpu). */
 export interface BenchHooks {
@@ -50,7 +51,7 @@ export function main(argv: string[], hooks: BenchHooks = {}): Promise<number> {
       options: {
         models: { type: 'string' }, steps: { type: 'string', default: '8' }, seed: { type: 'string', default: '42' }, iters: { type: 'string' }, e2e: { type: 'boolean' }, 'host-loop': { type: 'boolean' },
         artifact: { type: 'string', multiple: true }, compile: { type: 'boolean' }, 'no-baseline': { type: 'boolean' }, 'baseline-script': { type: 'string' },
-        cpu: { type: 'boolean' }, out: { type: 'string' }, json: { type: 'boolean' }, report: { type: 'string' },
+        cpu: { type: 'boolean' }, out: { type: 'string' }, json: { type: 'boolean' }, report: { type: 'string' }, size: { type: 'string' },
       },
     }, USAGE);
     out.json = !!v.json;
@@ -75,6 +76,10 @@ export function main(argv: string[], hooks: BenchHooks = {}): Promise<number> {
       return [model, dir];
     }));
     const log = (s: string) => console.error(s);
+    if (v.size !== undefined) {
+      if (v.e2e || v.cpu) fail('--size', 'the per-step GPU bench (--e2e runs the sizes its pipeline artifacts were compiled for; --cpu the tiny transformers at theirs)', v.e2e ? '--e2e' : '--cpu');
+      parseSize(v.size);
+    }
     if (v.e2e) {
       if (v.cpu) fail('--e2e', 'a GPU run (whole requests through the compiled pipeline; there is no CPU e2e bench)', '--cpu');
       if (v.compile) fail('--e2e', 'diffusers eager as the baseline (--compile is for the per-step bench)', '--compile');
@@ -104,9 +109,10 @@ export function main(argv: string[], hooks: BenchHooks = {}): Promise<number> {
       const { FP8_CEILING_TFLOPS, gpuBench } = await import('./gpu-bench.ts'); // loads koffi only here
       const models = (v.models ?? 'flux2_dev,qwen_image').split(',');
       for (const m of models) if (!['flux2_dev', 'qwen_image'].includes(m)) fail('--models', 'flux2_dev and/or qwen_image', `'${m}'`);
-      const r = await gpuBench({ models, seed, iters, artifacts, torchCompile: !!v.compile, baseline: !v['no-baseline'], baselineScript: v['baseline-script'] }, log);
+      const r = await gpuBench({ models, seed, iters, artifacts, torchCompile: !!v.compile, baseline: !v['no-baseline'], baselineScript: v['baseline-script'], size: v.size }, log);
       result = { kind: 'gpu', date, device: r.device, command, steps, seed, weights: `synthetic (seed ${seed})`, rows: r.rows, stages: r.stages, notes: r.notes, ceilingTflops: FP8_CEILING_TFLOPS };
     } else {
+      if (v.size !== undefined) fail('--size', 'a GPU (the full-size transformers at that size; the CPU bench runs the tiny ones at theirs)', 'no CUDA driver here');
       const models = (v.models ?? 'flux2,qwen_image').split(',');
       for (const m of models) if (!['flux2', 'qwen_image'].includes(m)) fail('--models', 'flux2 and/or qwen_image (the bundled tiny transformers; no GPU here)', `'${m}'`);
       log('no GPU here (no CUDA driver): the tiny transformers, compiled (reference path) against onnxruntime-node');

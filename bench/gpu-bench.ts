@@ -1,9 +1,10 @@
 /**
- * `npx bench` on a GPU: one denoising step of Flux.2 [dev] and Qwen-Image at 1024x1024, the
- * compiled FP8 transformer against diffusers' own PyTorch model, on the same card in one run.
+ * `npx bench` on a GPU: one denoising step of Flux.2 [dev] and Qwen-Image at 1024x1024 (`--size WxH`:
+ * another image size), the compiled FP8 transformer against diffusers' own PyTorch model, on the same
+ * card in one run.
  *
- *   compiled   the artifact (artifacts/<model>-h100-fp8, compiled now from the bundled export in
- *              models/full when absent), synthetic weights from the seed (labelled so), the captured
+ *   compiled   the artifact (artifacts/<model>-h100-fp8, -<W>x<H> at another size, compiled now from the
+ *              bundled export in models/full when absent), synthetic weights from the seed (labelled so), the captured
  *              CUDA graph replayed --iters times: median ms per step, TFLOP/s for the FLOPs the compiler counts,
  *              the share of the card's FP8 GEMM ceiling, GPU memory, the board's joules a step (NVML; an
  *              H100 runs these steps at its power cap, so energy is what bounds them); then one launch-by-launch pass
@@ -42,7 +43,11 @@ export interface GpuBenchOptions {
   baselineScript?: string;
   /** Where the full-size exports are, to compile an artifact that is absent (default the bundled ones: compiler/full-models.ts fullModelsDir). */
   exports?: string;
+  /** The image size, "WxH" (default 1024x1024): the artifact compiled for it, the baseline run at it. */
+  size?: string;
 }
+
+const DEFAULT_SIZE = '1024x1024';
 
 const SOURCES: Record<string, { shape?: Record<string, number> }> = {
   flux2_dev: { shape: { txt_tokens: 512 } },
@@ -50,16 +55,16 @@ const SOURCES: Record<string, { shape?: Record<string, number> }> = {
 };
 
 /** The model's artifact: `given` or the default folder, else compiled there from the exports (`exports()`, asked only then). */
-async function artifactFor(model: string, given: string | undefined, exports: () => string, log: (s: string) => void): Promise<string | undefined> {
-  const dir = given ?? join(ROOT, 'artifacts', `${model}-h100-fp8`);
+async function artifactFor(model: string, given: string | undefined, size: string, exports: () => string, log: (s: string) => void): Promise<string | undefined> {
+  const dir = given ?? join(ROOT, 'artifacts', `${model}-h100-fp8${size === DEFAULT_SIZE ? '' : `-${size}`}`);
   if (existsSync(join(dir, 'manifest.json'))) return dir;
   const source = join(exports(), model);
   if (!existsSync(source)) {
     log(`${model}: no artifact at ${dir} and no export at ${source}: skipped (pass --artifact ${model}=DIR)`);
     return undefined;
   }
-  log(`${model}: compiling ${source} (1024x1024, fp8) -> ${dir}`);
-  await compileModel({ model: source, target: 'h100', precision: 'fp8', size: '1024x1024', shape: SOURCES[model]?.shape, out: dir });
+  log(`${model}: compiling ${source} (${size}, fp8) -> ${dir}`);
+  await compileModel({ model: source, target: 'h100', precision: 'fp8', size, shape: SOURCES[model]?.shape, out: dir });
   return dir;
 }
 
@@ -75,9 +80,11 @@ export async function gpuBench(o: GpuBenchOptions, log: (s: string) => void): Pr
   const env = { ...process.env, PYTHONPATH: [process.env.DIFFUSERS_SRC, process.env.PYTHONPATH].filter(Boolean).join(':'), PYTHONUNBUFFERED: '1' };
   const baseline = o.baseline && diffusersAvailable(env);
   let qwenBatch: number | undefined;
+  const size = o.size ?? DEFAULT_SIZE;
+  if (size !== DEFAULT_SIZE) notes.push(`At ${size}: the compiled transformers and the baselines at that image size.`);
   if (o.baseline && !baseline) notes.push('PyTorch baseline not run: diffusers (and torch) do not import here. Install them (pip install diffusers), or set DIFFUSERS_SRC to a diffusers checkout\'s src folder.');
   for (const model of o.models) {
-    const dir = await artifactFor(model, o.artifacts[model], () => o.exports ?? fullModelsDir(), log);
+    const dir = await artifactFor(model, o.artifacts[model], size, () => o.exports ?? fullModelsDir(), log);
     if (!dir) { notes.push(`${model}: no artifact and no export; skipped.`); continue; }
     const m = loadModel(dir, { syntheticWeights: o.seed, log: (l) => log(`${model}: ${l}`) });
     let flops = 0;
@@ -110,7 +117,7 @@ export async function gpuBench(o: GpuBenchOptions, log: (s: string) => void): Pr
     if (!baseline) continue;
     const out = join(mkdtempSync(join(tmpdir(), 'bench-')), 'baseline.json');
     const modes = o.torchCompile ? 'eager,compile' : 'eager';
-    const r = spawnSync('python3', [o.baselineScript ?? join(ROOT, 'bench', 'gpu', 'baseline_diffusers.py'), model, '--out', out, '--seed', String(o.seed), '--iters', '5', '--flops', String(flops), '--modes', modes], { env, stdio: ['ignore', 'inherit', 'inherit'] });
+    const r = spawnSync('python3', [o.baselineScript ?? join(ROOT, 'bench', 'gpu', 'baseline_diffusers.py'), model, '--out', out, '--seed', String(o.seed), '--iters', '5', '--flops', String(flops), '--modes', modes, '--size', size], { env, stdio: ['ignore', 'inherit', 'inherit'] });
     if (r.status !== 0 || !existsSync(out)) { notes.push(`${model}: the PyTorch baseline failed (exit ${r.status}); see its output above.`); continue; }
     const b = JSON.parse(readFileSync(out, 'utf8')) as { modes: Record<string, { ms: number; tflops?: number; peak_gib: number; compile_s?: number }> };
     for (const [mode, e] of Object.entries(b.modes)) {

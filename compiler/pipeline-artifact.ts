@@ -14,9 +14,20 @@
  *                                 runtime runs it over transformer/'s device weights
  *   transformer_t<N>/ (and _cfg/) with `textLengths`: the transformer (and its batch-2 module) for a text
  *                                 of N tokens (compiler/ir/resequence.ts), over transformer/'s weights too
+ *   transformer_<W>x<H>/ (_cfg/, _t<N>/, _t<N>_cfg/) and vae_decoder_<W>x<H>/
+ *                                 for each size after the first: the transformer's modules and the VAE
+ *                                 decoder at that size, over transformer/'s and vae_decoder/'s weights
  *   onnx/<module>/model.onnx(.data)
  *                                 the source graphs, for the CPU executor (onnxruntime) on machines
- *                                 without a GPU, so the folder is self-contained
+ *                                 without a GPU, so the folder is self-contained; model.<W>x<H>.onnx
+ *                                 beside them where an export was traced at another size
+ *
+ * Sizes: the description's `sizes`, or `--size WxH,...` in their place. The first size's transformer
+ * and VAE decoder are the modules above; every further size adds its own (`sizeModules` in the
+ * manifest), compiled from the same exports: a symbolic img_tokens bound, a static export
+ * re-specialised (compiler/ir/resize.ts), and the ONNX graph at that size written for the CPU executor
+ * (compiler/onnx/export.ts). A module at another size may hold its own RoPE tables (Qwen-Image's), and
+ * nothing else of its own (checkOwnWeights).
  *
  * Weights: with `--weights DIR` (a diffusers model folder as Hugging Face ships it), each network's
  * weights come from DIR's transformer/, text_encoder/ and vae/ safetensors (compileModel's `weights`,

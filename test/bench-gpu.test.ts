@@ -36,7 +36,7 @@ vi.mock('node:child_process', async (original) => ({
   ...(await original<typeof import('node:child_process')>()),
   spawnSync: (cmd: string, args: string[]) => {
     if (args[0] === '-c') return { status: diffusersPresent ? 0 : 1 };
-    events.push(`baseline ${args[1]} modes ${args[args.indexOf('--modes') + 1]} flops ${args[args.indexOf('--flops') + 1]}`);
+    events.push(`baseline ${args[1]} modes ${args[args.indexOf('--modes') + 1]} flops ${args[args.indexOf('--flops') + 1]} size ${args[args.indexOf('--size') + 1]}`);
     writeFileSync(args[args.indexOf('--out') + 1], JSON.stringify({ modes: { eager: { ms: 25, tflops: 80, peak_gib: 5 }, compile: { ms: 20, peak_gib: 5, compile_s: 42 } } }));
     return { status: 0 };
   },
@@ -65,7 +65,7 @@ describe('gpuBench (stand-in runtime and baseline)', () => {
     const dir = artifact();
     memo = { medianMs: 8, minMs: 7.5, meanMs: 8, full: { medianMs: 10.5 }, launchesSkipped: 11, identical: true };
     const r = await gpuBench({ models: ['qwen_image'], seed: 7, iters: 5, artifacts: { qwen_image: dir }, torchCompile: true, baseline: true }, () => undefined);
-    expect(events).toEqual([`load ${dir} seed 7`, 'run', 'time 5 true', 'timeMemo 5', 'close', 'baseline qwen_image modes eager,compile flops 2000000000000']);
+    expect(events).toEqual([`load ${dir} seed 7`, 'run', 'time 5 true', 'timeMemo 5', 'close', 'baseline qwen_image modes eager,compile flops 2000000000000 size 1024x1024']);
     expect(r.device).toBe('Stand-in GPU');
     const [compiled, memoized, eager, compile] = r.rows;
     expect(compiled).toMatchObject({ model: 'qwen_image', msPerStep: 10, memoryGiB: 3 });
@@ -90,6 +90,12 @@ describe('gpuBench (stand-in runtime and baseline)', () => {
     expect(events.some((e) => e.startsWith('baseline'))).toBe(false);
     expect(r.rows.map((x) => x.system)).toEqual(['compiled (fp8, CUDA graph)']);
     expect(r.notes.join('\n')).toMatch(/diffusers .* do not import here.*DIFFUSERS_SRC/);
+  });
+
+  it('--size: the baseline runs at that size too, and the report says so', async () => {
+    const r = await gpuBench({ models: ['flux2_dev'], seed: 42, iters: 3, artifacts: { flux2_dev: artifact() }, torchCompile: false, baseline: true, size: '1024x768' }, () => undefined);
+    expect(events.filter((e) => e.startsWith('baseline'))).toEqual(['baseline flux2_dev modes eager flops 2000000000000 size 1024x768']);
+    expect(r.notes).toContain('At 1024x768: the compiled transformers and the baselines at that image size.');
   });
 
   it('skips a model with no artifact and no export, naming it', async () => {

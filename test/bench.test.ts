@@ -55,5 +55,9 @@ describe('npx bench (CPU)', () => {
     expect(await main(['--artifact', 'flux2_dev'])).toBe(1);
     expect(errors.at(-1)).toMatch(/--artifact: expected MODEL=DIR/);
     expect(await main(['--bogus'])).toBe(1);
+    expect(await main(['--cpu', '--size', '1024x768'])).toBe(1);
+    expect(errors.at(-1)).toMatch(/--size: expected the per-step GPU bench .* found --cpu/);
+    expect(await main(['--size', '1000x768'])).toBe(1);
+    expect(errors.at(-1)).toMatch(/--size: expected width and height that are positive multiples of 16/);
   });
 });
