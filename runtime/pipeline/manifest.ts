@@ -169,16 +169,17 @@ export function loadManifest(path: string): PipelineManifest {
     return d;
   };
   const lengths = (v: unknown) => (Array.isArray(v) && v.every((x) => Number.isInteger(x) && x >= 1) && new Set(v).size === v.length ? v as number[] : bad('textLengths', 'a list of distinct positive integers (text tokens)', v));
-  const textModules = (v: unknown) => (Array.isArray(v) ? v : bad('textModules', 'a list', v)).map((t, i) => {
-    const o = obj(t, `textModules[${i}]`);
+  const textModules = (v: unknown, at = 'textModules') => (Array.isArray(v) ? v : bad(at, 'a list', v)).map((t, i) => {
+    const key = `${at}[${i}]`;
+    const o = obj(t, key);
     // A CFG pair runs batched at every text length or at none (runtime/executor/gpu.ts: a variant without one takes no pair).
     if ((o.cfgModule === undefined) !== (raw.cfgModule === undefined)) {
-      bad(`textModules[${i}].cfgModule`, raw.cfgModule === undefined ? 'absent, as the artifact has no cfgModule' : 'a batch-2 module, as the artifact\'s cfgModule is one', o.cfgModule ?? null);
+      bad(`${key}.cfgModule`, raw.cfgModule === undefined ? 'absent, as the artifact has no cfgModule' : 'a batch-2 module, as the artifact\'s cfgModule is one', o.cfgModule ?? null);
     }
     return {
-      length: Number.isInteger(o.length) && (o.length as number) >= 1 ? o.length as number : bad(`textModules[${i}].length`, 'a positive integer', o.length),
-      module: moduleDir(str(o.module, `textModules[${i}].module`), `textModules[${i}].module`),
-      ...(o.cfgModule === undefined ? {} : { cfgModule: moduleDir(str(o.cfgModule, `textModules[${i}].cfgModule`), `textModules[${i}].cfgModule`) }),
+      length: Number.isInteger(o.length) && (o.length as number) >= 1 ? o.length as number : bad(`${key}.length`, 'a positive integer', o.length),
+      module: moduleDir(str(o.module, `${key}.module`), `${key}.module`),
+      ...(o.cfgModule === undefined ? {} : { cfgModule: moduleDir(str(o.cfgModule, `${key}.cfgModule`), `${key}.cfgModule`) }),
     };
   });
   const sizeModules = (v: unknown) => (Array.isArray(v) ? v : bad('sizeModules', 'a list', v)).map((x, i) => {
@@ -189,7 +190,7 @@ export function loadManifest(path: string): PipelineManifest {
     return {
       size, transformer: moduleDir(str(o.transformer, key('transformer')), key('transformer')),
       ...(o.cfgModule === undefined ? {} : { cfgModule: moduleDir(str(o.cfgModule, key('cfgModule')), key('cfgModule')) }),
-      ...(o.textModules === undefined ? {} : { textModules: textModules(o.textModules) }),
+      ...(o.textModules === undefined ? {} : { textModules: textModules(o.textModules, key('textModules')) }),
       vaeDecoder: moduleDir(str(o.vaeDecoder, key('vaeDecoder')), key('vaeDecoder')),
       graphs: { transformer: file_(g.transformer, key('graphs.transformer')), vaeDecoder: file_(g.vaeDecoder, key('graphs.vaeDecoder')) },
     };
