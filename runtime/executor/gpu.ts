@@ -150,7 +150,8 @@ export function gpuExecutorFactory(runtime: GpuRuntime, options: GpuExecutorOpti
         return outs;
       } } : {}),
       ...(first.loop ? { denoise: async (l: DenoiseLoop) => {
-        const e = pick(l.inputs[0]);
+        // The loop's input sets hold no latents: their shape picks the variant too (image sizes whose other inputs agree: Qwen-Image's).
+        const e = pick({ ...l.inputs[0], [l.latentsInput]: new Tensor('float32', [...l.latentsShape], l.latents) });
         return l.inputs.length === 2 && e.pairLoop ? e.pairLoop(l) : e.loop!(l);
       } } : {}),
       ...(first.rgb8 ? { rgb8: async (x: Record<string, Tensor>) => pick(x).rgb8!(x) } : {}),

@@ -92,7 +92,7 @@ describe('GPU executor with a batch-2 module beside (GraphRef.batched: true CFG 
     const outs = await exec.runMany!([{ x: sample(1) }, { x: sample(3) }]);
     expect(outs.map((o) => [o.y.shape, Array.from(o.y.data as Float32Array)])).toEqual([[[1, 2], [1, 1.5]], [[1, 2], [3, 3.5]]]);
     await exec.run({ x: sample(5) });
-    const loop = { inputs: [{}, {}], latentsInput: 'x', timestepInput: 't', latents: new Float32Array(1), latentsShape: [1], sigmas: Float32Array.of(1, 0), timesteps: Float32Array.of(1) };
+    const loop = { inputs: [{}, {}], latentsInput: 'x', timestepInput: 't', latents: new Float32Array(2), latentsShape: [1, 2], sigmas: Float32Array.of(1, 0), timesteps: Float32Array.of(1) };
     await exec.denoise!(loop);
     await exec.denoise!({ ...loop, inputs: [{}] });
     await exec.release();
@@ -143,7 +143,7 @@ describe('GPU executor with input-shape variants (GraphRef.variants: the transfo
     await exec.run(set(4));
     await exec.runMany!([set(2), set(2)]);
     await exec.runMany!([set(4), set(4)]);
-    const loop = { latentsInput: 'x', timestepInput: 't', latents: new Float32Array(1), latentsShape: [1], sigmas: Float32Array.of(1, 0), timesteps: Float32Array.of(1) };
+    const loop = { latentsInput: 'x', timestepInput: 't', latents: new Float32Array(2), latentsShape: [1, 2], sigmas: Float32Array.of(1, 0), timesteps: Float32Array.of(1) };
     await exec.denoise!({ ...loop, inputs: [{ text: set(2).text }, { text: set(2).text }] });
     await exec.denoise!({ ...loop, inputs: [{ text: set(4).text }] });
     await expect(exec.run(set(3))).rejects.toThrow(/no compiled variant takes x \[1,2\], text \[1,3\]; they take: x \[1,2\], text \[1,4\] \| x \[1,2\], text \[1,2\]/);
@@ -175,10 +175,33 @@ describe('GPU executor with input-shape variants (GraphRef.variants: the transfo
     expect(events.splice(0)).toEqual(['long runMany [1,4] [1,4]', 'short runMany [1,2] [1,2]']);
     await exec.runMany!([set(2), set(2)]);
     await exec.runMany!([set(4), set(4)]);
-    const loop = { latentsInput: 'x', timestepInput: 't', latents: new Float32Array(1), latentsShape: [1], sigmas: Float32Array.of(1, 0), timesteps: Float32Array.of(1) };
+    const loop = { latentsInput: 'x', timestepInput: 't', latents: new Float32Array(2), latentsShape: [1, 2], sigmas: Float32Array.of(1, 0), timesteps: Float32Array.of(1) };
     await exec.denoise!({ ...loop, inputs: [{ text: set(2).text }, { text: set(2).text }] });
     await exec.release();
     expect(events).toEqual(['short runMany [1,2] [1,2]', 'long runMany [1,4] [1,4]', 'short denoise 2']);
+  });
+
+  it('image sizes whose text inputs agree: the denoising loop goes to the variant of its latents\' shape', async () => {
+    const sized = (name: string, tokens: number) => {
+      const d = mkdtempSync(join(tmpdir(), `gpu-size-${name}-`));
+      writeFileSync(join(d, 'manifest.json'), JSON.stringify({ inputs: { x: `float32[1,${tokens},2]`, text: 'float32[1,4]' }, outputs: { y: `float32[1,${tokens},2]` } }));
+      return d;
+    };
+    const [square, wide] = [sized('square', 16), sized('wide', 12)];
+    const events: string[] = [];
+    const exec = await gpuExecutorFactory({
+      loadModel: (d) => ({
+        run: () => ({}),
+        denoise: (l) => { events.push(`${d === square ? 'square' : 'wide'} denoise [${l.latentsShape}]`); return new Float32Array(l.latents.length); },
+        close: () => undefined,
+      }),
+    })({ role: 'transformer', onnx: square, compiled: square, variants: [{ compiled: wide }] });
+    const loop = (tokens: number) => ({ inputs: [{ text: new Tensor('float32', [1, 4], new Float32Array(4)) }], latentsInput: 'x', timestepInput: 't',
+      latents: new Float32Array(tokens * 2), latentsShape: [1, tokens, 2], sigmas: Float32Array.of(1, 0), timesteps: Float32Array.of(1) });
+    await exec.denoise!(loop(12));
+    await exec.denoise!(loop(16));
+    expect(events).toEqual(['wide denoise [1,12,2]', 'square denoise [1,16,2]']);
+    await exec.release();
   });
 
   it('warm-up placeholders: zeros in float inputs, ones in integer and bool ones (masks keep every token), symbolic dims 1', () => {
