@@ -4,7 +4,11 @@
 # its batch-2 module and three text lengths with theirs, and the VAE decoder), served with synthetic weights 42, --storage and
 # --max-queued 1 (the smoke's url and 429 checks); a request at 1024x1024 (its PNG's size checked, timed), then
 # test/gpu/serve_smoke.py at SIZE=1024x768 (true CFG with a negative prompt, PNG / WebP / JPEG, same bytes, n = 2, url, a queue
-# of 1, bad requests, SIGTERM).
+# of 1, bad requests, SIGTERM). Prepared here (about 4 minutes on 2 cores with the kernel cache warm):
+#   npx compile models/qwen_image/full.pipeline.json --size 1024x1024,1024x768 --out .gpu/Z6/qwen-image
+#   tar -cf - -C .gpu/Z6 qwen-image | xz -T2 -c > .gpu/Z6/qwen-image.tar.xz
+# carry: .gpu/rt (npx tsx runtime/gpu/pack.ts), .gpu/compiler, .gpu/Z6/qwen-image.tar.xz (the tiny .onnx.data files out of
+# the tree for the call: 64 MiB in all).
 set -u
 W=/tmp/z6; mkdir -p $W /tmp/store; RT=.gpu/rt/run.sh
 ln -sfn ../../models .gpu/compiler/models
