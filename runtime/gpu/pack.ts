@@ -19,7 +19,7 @@
  *                                 `run.sh serve ...` the server
  * and beside it, .gpu/compiler: the compiler CLI (compiler/cli/compile.ts) bundled the same way
  * (bin/compile.mjs, and bin/weights-worker.mjs, the weight quantizer's worker thread) with a snapshot of what it reads from its root (templates/, support.cu,
- * package.json), taken in the same instant, so the compiler and its templates always agree. On the
+ * package.json, the bundled full-size exports models/full/*.onnx.br), taken in the same instant, so the compiler and its templates always agree. On the
  * GPU host (nvcc is there) it compiles the repository's own models, so their weights need not
  * travel as artifacts.
  *
@@ -100,6 +100,8 @@ export async function pack(): Promise<{ dir: string; bytes: number }> {
   cpSync(join(ROOT, 'templates'), join(snap, 'templates'), { recursive: true });
   cpSync(join(ROOT, 'runtime', 'gpu', 'support.cu'), join(snap, 'runtime', 'gpu', 'support.cu'));
   cpSync(join(ROOT, 'package.json'), join(snap, 'package.json'));
+  // The bundled full-size exports (416 KB of brotli), so `run.sh compile bundled:NAME` (and a description naming them) works there.
+  for (const f of readdirSync(join(ROOT, 'models', 'full')).filter((n) => n.endsWith('.onnx.br'))) cpSync(join(ROOT, 'models', 'full', f), join(snap, 'models', 'full', f));
   await build({
     ...common, entryPoints: [join(ROOT, 'compiler', 'cli', 'compile.ts')], outfile: join(snap, 'bin', 'compile.mjs'),
     external: ['fsevents', 'chokidar'], footer: { js: 'process.exitCode = await main(process.argv.slice(2));' },
