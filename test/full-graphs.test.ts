@@ -231,6 +231,27 @@ describe('full-size graphs', () => {
     expect(graph.match(/= dc\.WQLinear\(/g)?.length).toBe(1);
   }, 600_000);
 
+  // Qwen-Image's static 64 x 64 token grid re-specialised (compiler/ir/resize.ts) to 1184x880: a 55 x 74 grid, 4070 image
+  // tokens, a multiple of no tile (partial GEMM row tiles, a partial last query and key tile), as a pipeline's sizes compile it:
+  // the same fusions and launches, FLOPs in proportion, built for h100 with no pending launch; its VAE decoder too.
+  it('qwen_image and its VAE decoder at --size 1184x880 build for h100 with the structure of the 1024x1024 export', async () => {
+    const outs = ['1024x1024', '1184x880'].map((s) => mkdtempSync(join(tmpdir(), `full-qwen-${s}-`)));
+    const [square, odd] = await Promise.all([undefined, '1184x880'].map((size, i) =>
+      compileModel({ model: fullModelPath('qwen_image'), target: 'h100', shape: FULL.qwen_image, size, out: outs[i], build: i === 1 })));
+    expect([odd.shapes.hidden_states, odd.shapes.encoder_hidden_states]).toEqual(['bfloat16[1,4070,64]', 'bfloat16[1,256,3584]']);
+    expect(odd.launches).toBe(square.launches);
+    expect(odd.fusedAttention).toBe(60);
+    expect(odd.flops / square.flops).toBeGreaterThan(0.98 * (4070 + 256) / (4096 + 256));
+    expect(odd.flops).toBeLessThan(square.flops);
+    type L = { kind: string; node: string };
+    expect((JSON.parse(readFileSync(join(outs[1], 'manifest.json'), 'utf8')).launchPlan as L[]).filter((l) => l.kind === 'pending')).toEqual([]);
+    expect(readFileSync(join(outs[1], 'graph.txt'), 'utf8').match(/= dc\.AttentionPack\(.*segments=2/g)?.length).toBe(60);
+    const vae = mkdtempSync(join(tmpdir(), 'full-qwen-vae-1184x880-'));
+    const v = await compileModel({ model: fullModelPath('qwen_image_vae_decoder'), target: 'h100', size: '1184x880', out: vae });
+    expect(v.shapes.latents).toBe('bfloat16[1,16,1,110,148]');
+    expect((JSON.parse(readFileSync(join(vae, 'manifest.json'), 'utf8')).launchPlan as L[]).filter((l) => l.kind === 'pending')).toEqual([]);
+  }, 600_000);
+
   it('a symbolic dim left unbound is named in the error', () => {
     const { graph } = importOnnx(fullModelPath('flux2_dev'));
     expect(() => inferTypes(specialise(graph, { img_tokens: 4096 }))).toThrow(/txt_tokens/);

@@ -535,8 +535,15 @@ const structureOf = (d: ElementwiseDescriptor) => ({
 
 /** The hot-kernel rule (RenderedKernel.hot): rows wider than 16K elements hold 32+ elements per
  * thread per row value: with two live values they exceed the register budget of a 1024-thread CTA
- * and spill, accepted for now (text-encoder MLPs; see bench/RESULTS.md). Trigonometry: see RenderedKernel.hot. */
-const isHot = (d: ElementwiseDescriptor) => !d.program.some((i) => i.op === 'Sin' || i.op === 'Cos') && !(d.mode === 'row' && d.cols > 16384);
+ * and spill, accepted for now (text-encoder MLPs; see bench/RESULTS.md). So do rows of 16+ elements a
+ * thread that no block divides (a column guard per element): a VAE decoder's attention softmax over
+ * an image of H x W latents such as 110 x 148 (1184x880), once an image. Trigonometry: see RenderedKernel.hot. */
+const isHot = (d: ElementwiseDescriptor) => {
+  if (d.program.some((i) => i.op === 'Sin' || i.op === 'Cos')) return false;
+  if (d.mode !== 'row') return true;
+  const g = rowGeometry(d.cols, (d.row ?? ROW_TUNING).vectorsPerThread);
+  return d.cols <= 16384 && (g.exact || g.per * g.vec < 16);
+};
 
 
 /**
