@@ -25,7 +25,8 @@ import { insertQuantize } from '../passes/quantize/insert.ts';
 import { defaultPolicy, fp8PvAttention, loadPolicy } from '../passes/quantize/policy.ts';
 import { tinyDir } from './helpers/fixtures.ts';
 import { AttentionReference } from './gpu/attention-reference.ts';
-import { expectBuildsWithoutSpills, loweredOf, ops, random, referenceOutput, relL2, throughViews } from './helpers/attention.ts';
+import { expectBuildsWithoutSpills, loweredOf, ops, random, referenceOutput, throughViews } from './helpers/attention.ts';
+import { relL2 } from './helpers/numerics.ts';
 import { policyFile } from './helpers/policy.ts';
 
 /** The fp8 pipeline up to lower-attention, every attention the policy would give FP8 P·V if it were

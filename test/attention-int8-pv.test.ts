@@ -25,7 +25,8 @@ import { insertQuantize } from '../passes/quantize/insert.ts';
 import { defaultPolicy, int8Attention, int8PvAttention, loadPolicy } from '../passes/quantize/policy.ts';
 import { tinyDir } from './helpers/fixtures.ts';
 import { AttentionReference } from './gpu/attention-reference.ts';
-import { expectBuildsWithoutSpills, loweredOf, ops, random, referenceOutput, relL2, throughViews } from './helpers/attention.ts';
+import { expectBuildsWithoutSpills, loweredOf, ops, random, referenceOutput, throughViews } from './helpers/attention.ts';
+import { relL2 } from './helpers/numerics.ts';
 import { policyFile } from './helpers/policy.ts';
 
 /** The fp8 pipeline up to lower-attention, the tiny model's unmasked attention forced to `attrs` (too short for the

@@ -24,7 +24,8 @@ import { insertQuantize } from '../passes/quantize/insert.ts';
 import { defaultPolicy, fp8Attention, int8Attention, loadPolicy } from '../passes/quantize/policy.ts';
 import { tinyDir } from './helpers/fixtures.ts';
 import { AttentionReference } from './gpu/attention-reference.ts';
-import { expectBuildsWithoutSpills, ops, random, referenceOutput, relL2, throughViews } from './helpers/attention.ts';
+import { expectBuildsWithoutSpills, ops, random, referenceOutput, throughViews } from './helpers/attention.ts';
+import { relL2 } from './helpers/numerics.ts';
 import { policyFile } from './helpers/policy.ts';
 
 /** The fp8 pipeline up to lower-attention, every attention forced to qk='int8' (the tiny models'

@@ -31,7 +31,8 @@ import { insertQuantize } from '../passes/quantize/insert.ts';
 import { defaultPolicy } from '../passes/quantize/policy.ts';
 import { tinyDir } from './helpers/fixtures.ts';
 import { AttentionReference } from './gpu/attention-reference.ts';
-import { ops, random, relL2, throughViews } from './helpers/attention.ts';
+import { ops, random, throughViews } from './helpers/attention.ts';
+import { relL2 } from './helpers/numerics.ts';
 
 const MODELS = ['flux2', 'qwen_image', 'mistral_text_encoder', 'qwen_text_encoder'] as const;
 

@@ -24,18 +24,16 @@ import { ROOT } from '../runtime/paths.ts';
 import { runOrt, tinyDir } from './helpers/fixtures.ts';
 import { fullModelPath } from '../compiler/full-models.ts';
 import onnxProto from 'onnx-proto';
+import { relL2 } from './helpers/numerics.ts';
 
 const REF = join(ROOT, 'test', 'fixtures', 'pipeline_reference', 'modules_80x48');
 const LATENT = { height: 24, width: 40 };
 const load = (name: string) => importOnnx(join(tinyDir(name), 'model.onnx')).graph;
 const inputsOf = (name: string) => Object.fromEntries(readdirSync(join(REF, name)).filter((f) => f.startsWith('input_')).map((f) => [f.slice(6, -4), readNpy(join(REF, name, f))]));
 
-function relL2(got: Tensor, want: Tensor): number {
+function tensorRelL2(got: Tensor, want: Tensor): number {
   expect(got.shape).toEqual(want.shape);
-  const a = got.toFloat32(), b = want.toFloat32();
-  let num = 0, den = 0;
-  for (let i = 0; i < b.length; i++) { num += (a[i] - b[i]) ** 2; den += b[i] ** 2; }
-  return Math.sqrt(num / den);
+  return relL2(got.toFloat32(), want.toFloat32());
 }
 
 const NETWORKS = ['flux2', 'qwen_image', 'flux2_vae_decoder', 'qwen_image_vae_decoder'] as const;
@@ -46,12 +44,12 @@ describe('resize: the tiny networks at 80x48 against PyTorch', () => {
     const sized = resize(g, LATENT, '--size 80x48');
     const want = readNpy(join(REF, name, 'output_sample.npy'));
     const got = Object.values(runReference(inferTypes(sized).graph, inputsOf(name)))[0];
-    expect(relL2(got, want)).toBeLessThan(1e-5);
+    expect(tensorRelL2(got, want)).toBeLessThan(1e-5);
     const out = join(tinyDir(name), `model.test-${process.pid}.onnx`); // beside its external data
     try {
       writeRespecialisedOnnx(join(tinyDir(name), 'model.onnx'), sized, out);
       const ort = Object.values(await runOrt(out, inputsOf(name)))[0];
-      expect(relL2(ort, want)).toBeLessThan(1e-5);
+      expect(tensorRelL2(ort, want)).toBeLessThan(1e-5);
     } finally {
       rmSync(out, { force: true });
     }

@@ -32,12 +32,6 @@ export function loweredOf(after: Graph, fused: Node): { pack: Node; vq: Node | u
   return { pack, vq, attn };
 }
 
-export const relL2 = (a: ArrayLike<number>, b: ArrayLike<number>) => {
-  let num = 0, den = 0;
-  for (let i = 0; i < a.length; i++) { num += (a[i] - b[i]) ** 2; den += b[i] ** 2; }
-  return Math.sqrt(num / den);
-};
-
 /** Seeded values for a tensor type (float inputs in [-amp, amp), rounded to the dtype; bool: mostly true). */
 export function random(graph: Graph, v: string, seed: number, amp = 1): Tensor {
   const t = graph.types.get(v) as unknown as { dtype: Tensor['dtype']; shape: number[] };

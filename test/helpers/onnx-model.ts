@@ -17,6 +17,7 @@ import { inferTypes } from '../../compiler/ir/infer.ts';
 import { Tensor } from '../../compiler/ir/tensor.ts';
 import { importOnnx } from '../../compiler/onnx/import.ts';
 import { rng } from './fixtures.ts';
+import { relL2 } from './numerics.ts';
 
 const { onnx } = onnxProto;
 
@@ -137,12 +138,6 @@ export async function runBoth(m: ModelSpec, feeds: Record<string, TensorSpec>): 
 export function ortNumbers(t: ort.Tensor): number[] {
   if (t.type === 'float16') return Array.from(t.data as Uint16Array, f16ToF32);
   return Array.from(t.data as ArrayLike<number | bigint>, Number);
-}
-
-export function relL2(a: readonly number[], b: readonly number[]): number {
-  let num = 0, den = 0;
-  for (let i = 0; i < a.length; i++) { num += (a[i] - b[i]) ** 2; den += b[i] ** 2; }
-  return den === 0 ? Math.sqrt(num) : Math.sqrt(num / den);
 }
 
 /** Asserts dtype/shape inference and values agree with ORT for every output. */

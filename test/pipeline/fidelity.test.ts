@@ -23,6 +23,7 @@ import { ROOT } from '../../runtime/paths.ts';
 import { patchify, toTokens } from '../../runtime/pipeline/latents.ts';
 import { loadManifest } from '../../runtime/pipeline/manifest.ts';
 import { TextTokenizer } from '../../runtime/pipeline/tokenizer.ts';
+import { relL2 } from '../helpers/numerics.ts';
 
 const REF = join(ROOT, 'test', 'fixtures', 'pipeline_reference');
 const meta = JSON.parse(readFileSync(join(REF, 'meta.json'), 'utf8')) as { prompt: string; steps: number; guidance: number; seed: number };
@@ -31,12 +32,6 @@ const f32 = (c: string, name: string) => ref(c, name).toFloat32();
 const SIZE = { width: 64, height: 64 };
 const TOL = 1e-4;
 
-function relL2(got: Float32Array, want: Float32Array): number {
-  expect(got.length).toBe(want.length);
-  let num = 0, den = 0;
-  for (let i = 0; i < want.length; i++) { num += (got[i] - want[i]) ** 2; den += want[i] ** 2; }
-  return Math.sqrt(num / den);
-}
 const minus = (a: Float32Array, b: Float32Array) => a.map((v, i) => v - b[i]);
 
 /** Runs the pipeline on the reference noise, keeping the latents after step 1 and after the last step. */

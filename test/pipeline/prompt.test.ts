@@ -13,6 +13,7 @@ import * as qwen from '../../models/qwen_image/prompt.ts';
 import { OrtExecutor } from '../../runtime/executor/ort.ts';
 import { ROOT } from '../../runtime/paths.ts';
 import { TextTokenizer } from '../../runtime/pipeline/tokenizer.ts';
+import { relL2 } from '../helpers/numerics.ts';
 
 const tiny = (name: string) => join(ROOT, 'models', 'tiny', name, 'model.onnx');
 const tok = TextTokenizer.load(join(ROOT, 'models', 'tiny', 'tokenizer', 'tokenizer.json'));
@@ -21,11 +22,6 @@ beforeAll(async () => { [mistral, qwenEnc] = await Promise.all([OrtExecutor.load
 afterAll(async () => { await Promise.all([mistral.release(), qwenEnc.release()]); });
 
 const rows = (t: Float32Array, from: number, to: number, D: number) => t.subarray(from * D, to * D);
-function relL2(a: Float32Array, b: Float32Array): number {
-  let num = 0, den = 0;
-  for (let i = 0; i < a.length; i++) { num += (a[i] - b[i]) ** 2; den += b[i] ** 2; }
-  return Math.sqrt(num / den);
-}
 async function runEncoder(e: OrtExecutor, ids: number[], mask: number[]): Promise<Float32Array> {
   const L = ids.length;
   const out = await e.run({ input_ids: new Tensor('int64', [1, L], BigInt64Array.from(ids, BigInt)), attention_mask: new Tensor('int64', [1, L], BigInt64Array.from(mask, BigInt)) });

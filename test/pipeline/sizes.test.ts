@@ -19,18 +19,13 @@ import { ROOT } from '../../runtime/paths.ts';
 import { loadPipeline } from '../../runtime/pipeline/load.ts';
 import { loadManifest } from '../../runtime/pipeline/manifest.ts';
 import type { Pipeline } from '../../runtime/pipeline/types.ts';
+import { relL2 } from '../helpers/numerics.ts';
 
 const REF = join(ROOT, 'test', 'fixtures', 'pipeline_reference');
 const meta = JSON.parse(readFileSync(join(REF, 'meta.json'), 'utf8')) as { prompt: string; steps: number; guidance: number };
 const f32 = (c: string, name: string) => readNpy(join(REF, c, `${name}.npy`)).toFloat32();
 const TOL = 1e-4;
 
-function relL2(got: Float32Array, want: Float32Array): number {
-  expect(got.length).toBe(want.length);
-  let num = 0, den = 0;
-  for (let i = 0; i < want.length; i++) { num += (got[i] - want[i]) ** 2; den += want[i] ** 2; }
-  return Math.sqrt(num / den);
-}
 
 const dir = mkdtempSync(join(tmpdir(), 'sizes-'));
 const artifacts: Record<string, string> = {};

@@ -18,13 +18,9 @@ import { Tensor } from '../../compiler/ir/tensor.ts';
 import { type WeightEntry, describeWeights, rebuildSource, weightSources } from '../../compiler/weights-file.ts';
 import { buildGraph } from '../helpers/graph.ts';
 import { tinyDir } from '../helpers/fixtures.ts';
+import { relL2 } from '../helpers/numerics.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'provenance-'));
-const relL2 = (a: ArrayLike<number>, b: ArrayLike<number>) => {
-  let d = 0, r = 0;
-  for (let i = 0; i < b.length; i++) { d += (a[i] - b[i]) ** 2; r += b[i] ** 2; }
-  return Math.sqrt(d / r);
-};
 
 /** An entry's values as the kernels see them: fp8 codes x per-channel scale, raw values as stored. */
 function entryValues(t: WeightEntry, bin: Buffer): Float32Array {
