@@ -3,7 +3,7 @@
  * the GPU runtime, runtime/gpu/model.ts. This file is the whole seam between the pipelines and that
  * runtime, which offers
  *
- *   loadModel(dir, { syntheticWeights?, replicas?, bf16Bits?, weightsFrom? }): { run(inputs), runMany(list),
+ *   loadModel(dir, { syntheticWeights?, replicas?, bf16Bits?, weightsFrom?, arenaBytes?, arenaFrom? }): { run(inputs), runMany(list),
  *     start(list) -> finish(), denoise(loop)?, rgb8(inputs)?, close(), memory }
  *
  * (it checks the artifact against the device, uploads the weights — or, with `syntheticWeights`,
@@ -19,6 +19,9 @@
  * CFG) run on it as one stacked run, single ones on the first. A GraphRef with `variants` (the same
  * network compiled for other input shapes: shorter texts, other image sizes) loads each (and its batch-2 module) over the
  * first one's device weights too; every call goes to the variant whose inputs have the given shapes (rgb8 too).
+ * All of a GraphRef's modules run in the first one's activation memory, allocated as large as the
+ * largest of theirs (their manifests' memory.arenaBytes): they run one at a time, so another size or
+ * text length a pipeline serves adds no activation memory.
  *
  * Types at the seam: the pipelines work in float32; the compiled modules take and give bfloat16
  * where their graph does (the full-size exports). The runtime converts float32 inputs of a bfloat16
@@ -40,7 +43,7 @@ import { join } from 'node:path';
 import type { DType } from '../../compiler/ir/dtype.ts';
 import { Tensor } from '../../compiler/ir/tensor.ts';
 import type { GraphRef } from '../pipeline/manifest.ts';
-import type { WeightsDonor } from '../gpu/model.ts';
+import type { ArenaLender, WeightsDonor } from '../gpu/model.ts';
 import { splitSamples, stackSamples } from './batch.ts';
 import type { DenoiseLoop, Executor, ExecutorFactory, ValueInfo } from './types.ts';
 
@@ -70,6 +73,10 @@ export interface GpuLoadOptions {
   replicas?: number;
   /** A loaded module of the same network whose device weights this one reads (runtime/gpu/model.ts LoadOptions.weightsFrom). */
   weightsFrom?: WeightsDonor;
+  /** Activation memory to allocate at least, to lend (runtime/gpu/model.ts LoadOptions.arenaBytes). */
+  arenaBytes?: number;
+  /** A loaded module of the same network whose activation memory this one runs in (runtime/gpu/model.ts LoadOptions.arenaFrom). */
+  arenaFrom?: ArenaLender;
 }
 export interface GpuRuntime { loadModel(dir: string, options?: GpuLoadOptions): CompiledModule | Promise<CompiledModule> }
 
@@ -80,6 +87,7 @@ export async function loadGpuRuntime(): Promise<GpuRuntime> {
     loadModel: (dir, o) => mod.loadModel(dir, {
       ...(o?.syntheticWeights === undefined ? {} : { syntheticWeights: o.syntheticWeights }), ...(o?.bf16Bits ? { bf16Bits: true } : {}),
       ...(o?.replicas && o.replicas > 1 ? { replicas: o.replicas } : {}), ...(o?.weightsFrom ? { weightsFrom: o.weightsFrom } : {}),
+      ...(o?.arenaBytes ? { arenaBytes: o.arenaBytes } : {}), ...(o?.arenaFrom ? { arenaFrom: o.arenaFrom } : {}),
     }),
   };
 }
@@ -104,21 +112,25 @@ export function gpuExecutorFactory(runtime: GpuRuntime, options: GpuExecutorOpti
   return async (graph: GraphRef): Promise<Executor> => {
     if (!graph.compiled) throw new Error(`${graph.onnx}: the ${graph.role} has no compiled module (serve a pipeline artifact built by \`npx compile\`)`);
     const dir = graph.compiled;
+    const manifestOf = (d: string) => JSON.parse(readFileSync(join(d, 'manifest.json'), 'utf8')) as { inputs: Record<string, string>; outputs: Record<string, string>; memory?: { arenaBytes?: number } };
     const ioOf = (d: string) => {
-      const manifest = JSON.parse(readFileSync(join(d, 'manifest.json'), 'utf8')) as { inputs: Record<string, string>; outputs: Record<string, string> };
+      const manifest = manifestOf(d);
       return { inputs: Object.entries(manifest.inputs).map(([n, t]) => parseValueType(n, t)), outputs: Object.entries(manifest.outputs).map(([n, t]) => parseValueType(n, t)) };
     };
     const { inputs, outputs } = ioOf(dir);
+    // One activation memory for all of them (they run one at a time): the largest arena any needs.
+    const dirs = [dir, graph.batched, ...(graph.variants ?? []).flatMap((v) => [v.compiled, v.batched])].filter((d): d is string => !!d);
+    const arenaBytes = dirs.length > 1 ? Math.max(...dirs.map((d) => manifestOf(d).memory?.arenaBytes ?? 0)) : undefined;
     // A batch-2 module beside (GraphRef.batched): pairs of runs (true CFG) go to it, stacked, over the same device weights.
     const replicas = !graph.batched && graph.concurrentRuns && graph.concurrentRuns > 1 ? graph.concurrentRuns : undefined;
     const weights = seed === undefined ? {} : { syntheticWeights: seed };
-    const module = await runtime.loadModel(dir, { ...weights, bf16Bits: true, ...(replicas ? { replicas } : {}) });
+    const module = await runtime.loadModel(dir, { ...weights, bf16Bits: true, ...(replicas ? { replicas } : {}), ...(arenaBytes ? { arenaBytes } : {}) });
     const loaded: CompiledModule[] = [module];
     const entries: Entry[] = [];
     try {
-      // The runtime's modules are donors (gpu/model.ts Model extends WeightsDonor).
+      // The runtime's modules are donors and lenders (gpu/model.ts Model extends WeightsDonor, ArenaLender).
       const borrow = async (d: string, own: GpuLoadOptions = {}) => {
-        const m = await runtime.loadModel(d, { ...weights, bf16Bits: true, ...own, weightsFrom: module as unknown as WeightsDonor });
+        const m = await runtime.loadModel(d, { ...weights, bf16Bits: true, ...own, weightsFrom: module as unknown as WeightsDonor, arenaFrom: module as unknown as ArenaLender });
         loaded.unshift(m); // closed before the donor
         return m;
       };

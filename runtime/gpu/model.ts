@@ -25,6 +25,12 @@
  * copy of the weights): each input set on its own replica, all launched before any is awaited, so
  * one run's memory-bound kernels and tails overlap the other's GEMMs. Qwen-Image's two CFG passes:
  * bit-identical images, end to end 1667-1683 against 1716-1741 ms on an H100 (bench/RESULTS.md).
+ *
+ * Modules of one network (a transformer's batch-2, text-length and image-size modules) run one at a
+ * time, so they share their activation memory: the first allocates arenas as large as the largest
+ * of them needs (`arenaBytes`), the others run in those (`arenaFrom`; ArenaShare). A run of any of
+ * them refuses to start while another's is in flight, and an input staged by one is staged again
+ * after another ran (ArenaShare.holders).
  */
 import { closeSync, openSync, readSync } from 'node:fs';
 import { fail } from '../../compiler/errors.ts';
@@ -85,7 +91,31 @@ export interface LoadOptions {
    * tables, masks) get memory of their own. The donor must stay open while this model is.
    */
   weightsFrom?: WeightsDonor;
+  /** Bytes of activation memory a replica at least (default the manifest's): the largest arena of the models that will run in this one's (arenaFrom). */
+  arenaBytes?: number;
+  /**
+   * A loaded model whose activation arenas this one runs in instead of allocating its own (modules
+   * of one network, which never run at once): they must hold this model's arena, one a replica. The
+   * lender must stay open while this model is.
+   */
+  arenaFrom?: ArenaLender;
 }
+
+/**
+ * Activation memory one model lends others (LoadOptions.arenaFrom): an arena a replica. Runs of the
+ * models in it never overlap (`busy`), and each replica's arena remembers whose staged inputs it
+ * holds (`holders`: a HostIo, or null after anything else wrote there), so that a model's host side
+ * stages its inputs again after another model ran there.
+ */
+export interface ArenaShare {
+  readonly bytes: number;
+  readonly arenas: readonly DevicePtr[];
+  readonly holders: (HostIo | null)[];
+  /** The model whose run is in flight (started and not finished, a denoising loop, an RGB8 decode), or null. */
+  busy: string | null;
+}
+/** What a model lends others that run in its activation memory (LoadOptions.arenaFrom): a Model is one. */
+export interface ArenaLender { readonly arenaShare: ArenaShare }
 
 /** What a model lends another that shares its device weights (LoadOptions.weightsFrom): a Model is one. */
 export interface WeightsDonor {
@@ -99,7 +129,7 @@ export interface WeightsDonor {
 /** start()'s second half: waits for the runs and collects their outputs; settled() first lets Node's event loop run while they do. */
 export type Finish = (() => Record<string, Tensor>[]) & { settled(): Promise<void> };
 
-export interface Model extends WeightsDonor {
+export interface Model extends WeightsDonor, ArenaLender {
   readonly description: string;
   readonly artifact: Artifact;
   readonly device: Device;
@@ -208,7 +238,10 @@ export interface HostIo {
  * Outputs: bfloat16 ones decoded into float32 storage, or with `bf16Bits` returned undecoded as
  * bits tensors (runtime/executor/bf16.ts) for callers that read them through valuesOf / bitsOf.
  */
-export function hostIo(io: Artifact['manifest']['io'], intact: ReadonlySet<string>, dev: DeviceCopies, options: { bf16Bits?: boolean } = {}): HostIo {
+export function hostIo(
+  io: Artifact['manifest']['io'], intact: ReadonlySet<string>, dev: DeviceCopies,
+  options: { bf16Bits?: boolean; arena?: { holders: (HostIo | null)[]; replica: number } } = {},
+): HostIo {
   const stagedBytes = new WeakMap<Tensor, Uint8Array>();
   const uploaded = new Map<string, Tensor>();
   const staged: Uint8Array[] = []; // alive until the copies in have completed (collect)
@@ -219,6 +252,12 @@ export function hostIo(io: Artifact['manifest']['io'], intact: ReadonlySet<strin
       return io_.collect();
     },
     stage(given, except) {
+      // An arena shared with other models (ArenaShare): whatever another wrote there since this one staged is not ours.
+      const arena = options.arena;
+      if (arena && arena.holders[arena.replica] !== io_) {
+        uploaded.clear();
+        arena.holders[arena.replica] = io_;
+      }
       for (const spec of io.inputs) {
         if (except?.has(spec.name)) continue;
         const t = given[spec.name];
@@ -379,6 +418,16 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
   const replicaCount = options.replicas ?? 1;
   if (!(Number.isInteger(replicaCount) && replicaCount >= 1 && replicaCount <= 8)) fail('replicas', 'an integer from 1 to 8', String(options.replicas));
   const weights = take(Math.max(layout.bytes, 256), 'weights'); // a borrower may own no entry at all: never a zero-byte allocation
+  // Activation memory: borrowed (arenaFrom) or allocated here, one arena a replica, at least as large as asked (arenaBytes).
+  const lent = options.arenaFrom?.arenaShare;
+  if (lent && lent.bytes < m.memory.arenaBytes) fail(`${dir}: arenaFrom`, `arenas of at least ${m.memory.arenaBytes} bytes (this model's)`, `${lent.bytes}`);
+  if (lent && lent.arenas.length < replicaCount) fail(`${dir}: arenaFrom`, `at least ${replicaCount} arenas (one a replica)`, `${lent.arenas.length}`);
+  if (options.arenaBytes !== undefined && !(Number.isSafeInteger(options.arenaBytes) && options.arenaBytes >= 0)) fail('arenaBytes', 'a byte count', String(options.arenaBytes));
+  const arenaBytes = Math.max(m.memory.arenaBytes, options.arenaBytes ?? 0);
+  const arenaShare: ArenaShare = lent ?? {
+    bytes: arenaBytes, holders: Array.from({ length: replicaCount }, () => null), busy: null,
+    arenas: Array.from({ length: replicaCount }, (_, i) => take(arenaBytes, `activation arena${i ? ` (replica ${i})` : ''}`)),
+  };
   const stream = createStream(d); // replica 0's; the loads below run on it
 
   // Real bytes: the whole file, or (synthetic) only the weights that are not drawn (constants, tables).
@@ -488,7 +537,7 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
   };
   const makeReplica = (index: number, rs: Handle): Replica => {
     const suffix = index ? ` (replica ${index})` : '';
-    const arena = take(m.memory.arenaBytes, `activation arena${suffix}`);
+    const arena = arenaShare.arenas[index];
     const workspace = take(WORKSPACE_BYTES, `cuBLASLt workspace${suffix}`);
     const ptrOf = ptrIn(arena);
     const fnOf = index ? functionsOfModules() : fnFor;
@@ -529,7 +578,7 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
       toDevice: (offset, bytes) => d.call('cuMemcpyHtoDAsync', arena + offset, bytes, bytes.length, rs),
       execute: () => { launchOn(r); d.call('cuStreamSynchronize', rs); },
       fromDevice: (offset, into) => d.call('cuMemcpyDtoH', into, arena + offset, into.length),
-    }, { bf16Bits: options.bf16Bits });
+    }, { bf16Bits: options.bf16Bits, arena: { holders: arenaShare.holders, replica: index } });
     return r;
   };
   const replicas: Replica[] = [];
@@ -553,6 +602,7 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
     d.call('cuEventSynchronize', events[1]);
     return d.elapsedMs(events[0], events[1]) / reps;
   }, cachePath ? readTuning(cachePath, scope) : new Map());
+  arenaShare.holders.fill(null); // the tuning's GEMMs wrote there
   if (gemmTuning.length) {
     const timed = gemmTuning.filter((t) => !t.saved);
     const changed = timed.filter((t) => t.chosen !== 0).length;
@@ -564,7 +614,7 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
   }
   const used = before.free - memInfo(d).free;
   const weightBytes = layout.bytes;
-  log(`loaded: ${m.launchPlan.length} launches (${first.gemms.length} GEMMs, ${lt.planned} GEMM shapes planned), ${artifact.cubins.size} kernel units${replicaCount > 1 ? ' (loaded by each replica)' : ''}, arena ${(m.memory.arenaBytes / 1e6).toFixed(1)} MB${replicaCount > 1 ? ` x ${replicaCount} replicas` : ''}, weights ${(weightBytes / 1e9).toFixed(2)} GB, device memory used ${(used / 2 ** 30).toFixed(2)} GiB`);
+  log(`loaded: ${m.launchPlan.length} launches (${first.gemms.length} GEMMs, ${lt.planned} GEMM shapes planned), ${artifact.cubins.size} kernel units${replicaCount > 1 ? ' (loaded by each replica)' : ''}, arena ${(m.memory.arenaBytes / 1e6).toFixed(1)} MB${lent ? ` (in another model's, ${(lent.bytes / 1e6).toFixed(1)} MB)` : arenaBytes > m.memory.arenaBytes ? ` (${(arenaBytes / 1e6).toFixed(1)} MB allocated, to lend)` : ''}${replicaCount > 1 ? ` x ${replicaCount} replicas` : ''}, weights ${(weightBytes / 1e9).toFixed(2)} GB, device memory used ${(used / 2 ** 30).toFixed(2)} GiB`);
 
   const enqueueAll = () => { for (const step of steps) step(stream); };
   // What `enqueue` puts on replica 0's stream, timed between two events (ms).
@@ -611,11 +661,10 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
   // A denoising loop in flight: it yields to the event loop between steps, so a close() could come meanwhile (the
   // pipeline releases its models only after the server drains): refused, rather than freeing what the loop uses.
   let loopRunning = false;
-  // A start() whose finish() has not run yet: every other use waits for it (its outputs would be the other run's).
-  let inFlight = false;
+  // A start() whose finish() has not run yet (here or in a model sharing the arena): every other use waits for it (its outputs would be the other run's).
   const idle = (what: string) => {
     if (closed) fail(`model ${m.model} (${what})`, 'an open model', 'a closed one');
-    if (inFlight) fail(`model ${m.model} (${what})`, 'no run in flight (one started and not finished: runs of one model must not overlap)', 'a run in flight');
+    if (arenaShare.busy !== null) fail(`model ${m.model} (${what})`, 'no run in flight (one started and not finished: runs of one model, or of models sharing its arena, must not overlap)', `a run of ${arenaShare.busy} in flight`);
   };
   const checked = (given: Record<string, Tensor>) => {
     idle('run');
@@ -626,7 +675,8 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
   const model: Model = {
     description: `gpu ${device.name} ${dir}${label}`,
     artifact, device, synthetic,
-    memory: { arenaBytes: m.memory.arenaBytes * replicaCount, weightBytes, workspaceBytes: WORKSPACE_BYTES * replicaCount, deviceUsedBytes: used },
+    arenaShare,
+    memory: { arenaBytes: lent ? 0 : arenaBytes * replicaCount, weightBytes, workspaceBytes: WORKSPACE_BYTES * replicaCount, deviceUsedBytes: used },
     loadSeconds: (performance.now() - t0) / 1000,
     gemmTuning,
     replicas: replicaCount,
@@ -648,16 +698,16 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
       // Graphs are captured before anything runs (a capture while another stream works is refused),
       // then every set is copied in and launched on its own stream; finish() waits and collects in order.
       if (useGraphs) list.forEach((_, i) => captured(replicas[i]));
-      inFlight = true;
+      arenaShare.busy = dir;
       try {
         list.forEach((given, i) => { replicas[i].host.stage(given); launchOn(replicas[i]); });
       } catch (e) {
-        inFlight = false;
+        arenaShare.busy = null;
         throw e;
       }
       const finish = () => {
         if (closed) fail(`model ${m.model} (finish)`, 'an open model', 'closed while its run was in flight');
-        inFlight = false;
+        arenaShare.busy = null;
         return list.map((_, i) => { d.call('cuStreamSynchronize', replicas[i].stream); return replicas[i].host.collect(); });
       };
       return Object.assign(finish, { settled: async () => { for (const r of replicas.slice(0, list.length)) await streamDone(d, r.stream); } });
@@ -671,11 +721,11 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
         launchOn(first);
         launch(d, rgb8Fn, Math.max(1, Math.min(Math.ceil(plane / 256), device.multiprocessors * 8)), 256, 0, stream,
           new KernelParams([{ ptr: first.arena + image.offset }, { i32: rgb8Kind! }, { ptr: rgb8Buffer }, { i64: plane }]));
-        inFlight = true; // Node's event loop runs while the decoder does: nothing else uses the model meanwhile
+        arenaShare.busy = dir; // Node's event loop runs while the decoder does: nothing else uses the model meanwhile
         try {
           await streamDone(d, stream);
         } finally {
-          inFlight = false;
+          arenaShare.busy = null;
         }
         first.host.settle();
         const out = new Uint8Array(3 * plane);
@@ -686,11 +736,11 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
     ...(loopDevice ? {
       async denoise(loop: DenoiseLoop) {
         idle('denoise');
-        inFlight = loopRunning = true; // the loop yields to the event loop between steps: no other use of the model until it settles
+        arenaShare.busy = dir; loopRunning = true; // the loop yields to the event loop between steps: no other use of the model until it settles
         try {
           return await deviceDenoise(loopDevice, loop);
         } finally {
-          inFlight = loopRunning = false;
+          arenaShare.busy = null; loopRunning = false;
         }
       },
     } : {}),
@@ -700,6 +750,7 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
       steps.forEach((step, i) => { d.call('cuEventRecord', marks[i], stream); step(stream); });
       d.call('cuEventRecord', marks[steps.length], stream);
       d.call('cuEventSynchronize', marks[steps.length]);
+      arenaShare.holders[0] = null; // another model's inputs there (a shared arena) are overwritten
       const out = m.launchPlan.map((l, i) => ({
         node: l.node, kind: l.kind,
         label: l.kind === 'gemm' ? `gemm ${l.precision}` : l.kind === 'kernel' ? l.kernel.replace(/_[0-9a-f]{8,}$/, '') : l.kind,
@@ -712,7 +763,9 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
       idle('time');
       const graph = first.graph;
       if (useGraph && !graph) fail('time()', 'a captured CUDA graph (call run() first)', 'none');
-      return timingStats(Array.from({ length: n }, () => timed(() => (useGraph ? d.call('cuGraphLaunch', graph!.exec, stream) : enqueueAll()))));
+      const stats = timingStats(Array.from({ length: n }, () => timed(() => (useGraph ? d.call('cuGraphLaunch', graph!.exec, stream) : enqueueAll()))));
+      arenaShare.holders[0] = null; // another model's inputs there (a shared arena) are overwritten
+      return stats;
     },
     timeMemo(n) {
       idle('timeMemo');
@@ -745,7 +798,7 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
         d.call('cuMemcpyDtoH', got, first.arena + out.offset, out.bytes);
         identical &&= Buffer.compare(full, got) === 0;
       }
-      first.host.clear(); // the restoring steps rewrote the arena: the next run stages every input afresh
+      arenaShare.holders[0] = null; // the poison and the restoring steps rewrote the arena: the next run stages every input afresh
       return { ...timingStats(ms), full: timingStats(fullMs), launchesSkipped: memoPlan!.launches.length, identical };
     },
     close() {

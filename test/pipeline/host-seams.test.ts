@@ -18,7 +18,7 @@ import { bf16ToF32, f32ToBf16 } from '../../compiler/ir/dtype.ts';
 import { Tensor } from '../../compiler/ir/tensor.ts';
 import { bitsOf, bitsTensor, canonicalNaNs, decodeBf16, f32ToBf16Array, isBits, valuesOf } from '../../runtime/executor/bf16.ts';
 import { gpuExecutorFactory, type GpuLoadOptions } from '../../runtime/executor/gpu.ts';
-import { deviceBytes, hostIo } from '../../runtime/gpu/model.ts';
+import { type HostIo, deviceBytes, hostIo } from '../../runtime/gpu/model.ts';
 import { rgb8, rgb8Of, rgb8Table, toRgb8, toRgb8Bits } from '../../runtime/pipeline/image.ts';
 import { fromTokens, unpatchify } from '../../runtime/pipeline/latents.ts';
 import { loadPipeline } from '../../runtime/pipeline/load.ts';
@@ -128,6 +128,32 @@ describe('hostIo (runtime/gpu/model.ts run without the device)', () => {
     host.run({ x, ids });
     host.run({ x: new Tensor('float32', [2, 3], new Float32Array(6)), ids });
     expect(uploads).toEqual(['0:12', '16:16', '0:12']);
+  });
+
+  it('two models in one arena (ArenaShare): after the other ran there, an intact input is staged again, and the outputs are each model\'s own', () => {
+    // Model B's plan writes its output over A's input x (bytes 0-11): its own input ids2 sits at 40.
+    const ioB = {
+      inputs: [{ name: 'ids2', dtype: 'int64' as const, shape: [1], offset: 40, bytes: 8 }],
+      outputs: [{ name: 'z', dtype: 'int64' as const, shape: [1], offset: 0, bytes: 8 }],
+    };
+    const arena = new Uint8Array(48), uploads: string[] = [];
+    const holders: (HostIo | null)[] = [null];
+    const a = hostIo(io, new Set(['x', 'ids']), device(arena, uploads), { bf16Bits: true, arena: { holders, replica: 0 } });
+    const b = hostIo(ioB, new Set(['ids2']), {
+      toDevice: (o, bytes) => { uploads.push(`B ${o}:${bytes.length}`); arena.set(bytes, o); },
+      execute: () => arena.set(arena.subarray(40, 48), 0), // z = ids2, over A's x
+      fromDevice: (o, into) => into.set(arena.subarray(o, o + into.length)),
+    }, { arena: { holders, replica: 0 } });
+    const x = new Tensor('float32', [2, 3], Float32Array.of(1, 2, 3, 4, 5, 6));
+    const ids = new Tensor('int64', [2], new BigInt64Array(2));
+    const first = Array.from(valuesOf(a.run({ x, ids }).y));
+    expect(first).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(Array.from(b.run({ ids2: new Tensor('int64', [1], BigInt64Array.of(-1n)) }).z.data as BigInt64Array)).toEqual([-1n]);
+    expect(holders[0]).toBe(b);
+    // A again with the same Tensors: without the share it would skip x and read B's bytes.
+    expect(Array.from(valuesOf(a.run({ x, ids }).y))).toEqual(first);
+    a.run({ x, ids }); // A's own run since: nothing staged
+    expect(uploads).toEqual(['0:12', '16:16', 'B 40:8', '0:12', '16:16']);
   });
 });
 

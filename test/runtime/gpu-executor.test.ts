@@ -5,7 +5,7 @@
  * start is run in one piece; runMany takes the same route. A batch-2 module beside takes pairs of runs;
  * input-shape variants (shorter texts) take the calls whose inputs have their shapes.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -14,6 +14,8 @@ import { type CompiledModule, gpuExecutorFactory, placeholders } from '../../run
 
 const dir = mkdtempSync(join(tmpdir(), 'gpu-exec-'));
 writeFileSync(join(dir, 'manifest.json'), JSON.stringify({ inputs: { x: 'float32[2]' }, outputs: { y: 'float32[2]' } }));
+mkdirSync(`${dir}-b2`);
+writeFileSync(join(`${dir}-b2`, 'manifest.json'), JSON.stringify({ inputs: { x: 'float32[2,2]' }, outputs: { y: 'float32[2,2]' } }));
 const x = new Tensor('float32', [2], Float32Array.of(1, 2));
 const y = (v: number) => ({ y: new Tensor('float32', [2], Float32Array.of(v, v)) });
 
@@ -109,9 +111,12 @@ describe('GPU executor with a batch-2 module beside (GraphRef.batched: true CFG 
 });
 
 describe('GPU executor with input-shape variants (GraphRef.variants: the transformer for shorter texts)', () => {
+  // Arenas as the compiler sizes them: the batch-2 module of the long text's is the largest.
   const module = (name: string, text: number, batch = 1) => {
     const d = mkdtempSync(join(tmpdir(), `gpu-var-${name}-`));
-    writeFileSync(join(d, 'manifest.json'), JSON.stringify({ inputs: { x: `float32[${batch},2]`, text: `float32[${batch},${text}]` }, outputs: { y: `float32[${batch},2]` } }));
+    writeFileSync(join(d, 'manifest.json'), JSON.stringify({
+      inputs: { x: `float32[${batch},2]`, text: `float32[${batch},${text}]` }, outputs: { y: `float32[${batch},2]` }, memory: { arenaBytes: 100 * batch * text },
+    }));
     return d;
   };
   const [long, longCfg, short, shortCfg] = [module('long', 4), module('long-cfg', 4, 2), module('short', 2), module('short-cfg', 2, 2)];
@@ -119,13 +124,13 @@ describe('GPU executor with input-shape variants (GraphRef.variants: the transfo
   const ref = { role: 'transformer' as const, onnx: long, compiled: long, batched: longCfg, variants: [{ compiled: short, batched: shortCfg }], concurrentRuns: 2 };
   const set = (text: number) => ({ x: new Tensor('float32', [1, 2], Float32Array.of(1, 2)), text: new Tensor('float32', [1, text], new Float32Array(text)) });
 
-  it('loads every variant over the first module\'s weights, sends each call to the module of its shapes, lists the variants, closes borrowers first', async () => {
+  it('loads every variant over the first module\'s weights and in its arena (allocated for the largest), sends each call to the module of its shapes, lists the variants, closes borrowers first', async () => {
     const events: string[] = [];
     const loaded = new Map<unknown, string>();
     const exec = await gpuExecutorFactory({
       loadModel: (d, o) => {
         const name = names.get(d)!;
-        events.push(`load ${name}${o?.weightsFrom ? ` over ${loaded.get(o.weightsFrom)}` : ''}`);
+        events.push(`load ${name}${o?.weightsFrom ? ` over ${loaded.get(o.weightsFrom)}` : ''}${o?.arenaFrom ? ` in ${loaded.get(o.arenaFrom)}'s arena` : ''}${o?.arenaBytes ? `, arena ${o.arenaBytes} bytes` : ''}`);
         const m: CompiledModule = {
           run: (g) => { events.push(`${name} run [${g.text.shape}]`); return { y: g.x }; },
           denoise: (l) => { events.push(`${name} denoise ${l.inputs.length}`); return new Float32Array(1); },
@@ -149,7 +154,7 @@ describe('GPU executor with input-shape variants (GraphRef.variants: the transfo
     await expect(exec.run(set(3))).rejects.toThrow(/no compiled variant takes x \[1,2\], text \[1,3\]; they take: x \[1,2\], text \[1,4\] \| x \[1,2\], text \[1,2\]/);
     await exec.release();
     expect(events).toEqual([
-      'load long', 'load long-cfg over long', 'load short over long', 'load short-cfg over long',
+      'load long, arena 800 bytes', 'load long-cfg over long in long\'s arena', 'load short over long in long\'s arena', 'load short-cfg over long in long\'s arena',
       'short run [1,2]', 'long run [1,4]', 'short-cfg run [2,2]', 'long-cfg run [2,4]', 'short-cfg denoise 2', 'long denoise 1',
       'close short-cfg', 'close short', 'close long-cfg', 'close long',
     ]);
