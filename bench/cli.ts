@@ -4,7 +4,7 @@
  *   npx bench [--models flux2_dev,qwen_image] [--size WxH] [--steps 8] [--seed 42] [--iters 20]
  *             [--artifact MODEL=DIR]... [--compile] [--no-baseline] [--baseline-script FILE]
  *             [--cpu] [--out bench/results] [--json]
- *   npx bench --e2e [--models flux2,qwen_image] [--steps 8] [--seed 42] [--iters 3] [--host-loop]
+ *   npx bench --e2e [--models flux2,qwen_image] [--size WxH] [--steps 8] [--seed 42] [--iters 3] [--host-loop]
  *             [--artifact FAMILY=DIR]... [--no-baseline] [--baseline-script FILE] [--out DIR] [--json]
  *   npx bench --report FILE.json      rewrites FILE's markdown and chart (PNG needs sharp)
  *
@@ -16,6 +16,8 @@
  * --e2e (GPU only): whole requests through the pipeline artifacts, per stage, against diffusers'
  * stages (bench/e2e.ts); writes bench-e2e.{json,md,svg,png}. --host-loop runs the denoising loop on
  * the host, one round trip per step, instead of on the device (runtime/gpu/denoise.ts): the comparison.
+ * --size WxH: the per-step bench's transformers re-specialised to that size; --e2e's requests at that
+ * size (an artifact that lists it: the default one, else one compiled for it beside it) and diffusers' too.
  */
 import { mkdirSync, readFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
@@ -77,7 +79,7 @@ export function main(argv: string[], hooks: BenchHooks = {}): Promise<number> {
     }));
     const log = (s: string) => console.error(s);
     if (v.size !== undefined) {
-      if (v.e2e || v.cpu) fail('--size', 'the per-step GPU bench (--e2e runs the sizes its pipeline artifacts were compiled for; --cpu the tiny transformers at theirs)', v.e2e ? '--e2e' : '--cpu');
+      if (v.cpu) fail('--size', 'a GPU bench (--cpu runs the tiny transformers at their own size)', '--cpu');
       parseSize(v.size);
     }
     if (v.e2e) {
@@ -87,7 +89,7 @@ export function main(argv: string[], hooks: BenchHooks = {}): Promise<number> {
       for (const f of families) if (!(E2E_FAMILIES as readonly string[]).includes(f)) fail('--models', `pipeline families for --e2e: ${E2E_FAMILIES.join(', ')}`, `'${f}'`);
       for (const k of Object.keys(artifacts)) if (!(E2E_FAMILIES as readonly string[]).includes(k)) fail('--artifact', `FAMILY=DIR with FAMILY one of ${E2E_FAMILIES.join(', ')}`, `'${k}'`);
       if (!(await (hooks.gpuPresent ?? gpuPresent)())) fail('--e2e', 'a GPU (the CUDA driver, libcuda.so.1, loads)', 'no CUDA driver here');
-      const o: E2eOptions = { families: families as E2eFamily[], seed, steps, iters, artifacts, baseline: !v['no-baseline'], baselineScript: v['baseline-script'], hostLoop: !!v['host-loop'] };
+      const o: E2eOptions = { families: families as E2eFamily[], seed, steps, iters, artifacts, baseline: !v['no-baseline'], baselineScript: v['baseline-script'], hostLoop: !!v['host-loop'], ...(v.size ? { size: v.size } : {}) };
       const run = hooks.e2e ?? (async (opts: E2eOptions, l: (s: string) => void) => {
         const [{ e2eBench }, { loadModel }] = await Promise.all([import('./e2e.ts'), import('../runtime/gpu/model.ts')]);
         return e2eBench(opts, { runtime: { loadModel: (dir, lo) => loadModel(dir, { ...lo, log: (line) => l(`  ${line}`) }) } }, l);

@@ -3,7 +3,9 @@
  * stages on the same card in the same run.
  *
  *   compiled   the pipeline artifact (artifacts/flux2-dev-h100-fp8, artifacts/qwen-image-h100-fp8;
- *              compiled now from models/<family>/full.pipeline.json when absent) loaded whole — text
+ *              compiled now from models/<family>/full.pipeline.json when absent; with `size` one that
+ *              lists it: the default one, else the default's name with -WxH, compiled for that size
+ *              alone when absent) loaded whole — text
  *              encoder, transformer, VAE decoder together, every learned weight synthetic from the
  *              seed (gpuExecutorFactory's syntheticWeights: labelled in every description and row) —
  *              and run through the family's own pipeline (models/<family>/pipeline.ts: tokenizer,
@@ -34,10 +36,11 @@ import { ROOT } from '../compiler/paths.ts';
 import { empiricalMu } from '../models/flux2/scheduler.ts';
 import { calculateShift } from '../models/qwen_image/scheduler.ts';
 import { type CompiledModule, type GpuLoadOptions, type GpuRuntime, gpuExecutorFactory, syntheticLabel } from '../runtime/executor/gpu.ts';
-import type { WeightsDonor } from '../runtime/gpu/model.ts';
+import type { ArenaLender, WeightsDonor } from '../runtime/gpu/model.ts';
 import { type Nvml, energyWindow, openNvml } from '../runtime/gpu/nvml.ts';
 import { loadPipeline } from '../runtime/pipeline/load.ts';
 import { type PipelineManifest, loadManifest, ROLES, type Role } from '../runtime/pipeline/manifest.ts';
+import { formatSize } from '../runtime/pipeline/types.ts';
 import { TextTokenizer } from '../runtime/pipeline/tokenizer.ts';
 import { DEFAULT_SETTINGS as QWEN_PROMPT, TOKENIZER_MAX_LENGTH, resolveDropTokens, tokenizePrompt } from '../models/qwen_image/prompt.ts';
 import { PNG_DEFAULTS, encodePngAsync } from '../runtime/pipeline/png.ts';
@@ -78,7 +81,7 @@ export interface E2eDeps {
   baseline?: (family: E2eFamily, o: E2eOptions, lengths: { encoder: number[]; text: number[] }) => BaselineJson | string;
   now?: () => number;
   /** Compiles a missing artifact (default: compilePipeline of the family's description). */
-  compile?: (description: string, out: string) => Promise<void>;
+  compile?: (description: string, out: string, sizes?: string[]) => Promise<void>;
   /** The board's energy counter by PCI bus id (default: NVML, runtime/gpu/nvml.ts; undefined: not measured). */
   nvml?: (pciBusId: string) => Nvml | undefined;
 }
@@ -94,6 +97,8 @@ export interface E2eOptions {
   baselineScript?: string;
   /** The denoising loop on the host (one round trip per step) even where the device loop exists: what the device loop gains. */
   hostLoop?: boolean;
+  /** The requests' image size ("WxH"; default the artifact's first): the artifact must list it, the baseline runs it too. */
+  size?: string;
   prompt?: string;
   guidanceScale?: number;
 }
@@ -169,7 +174,9 @@ function defaultBaseline(script: string | undefined) {
       return 'PyTorch baseline not run: diffusers, transformers or torch do not import here (pip install diffusers transformers, or DIFFUSERS_SRC=<checkout>/src)';
     }
     const out = join(mkdtempSync(join(tmpdir(), 'bench-e2e-')), 'baseline.json');
-    const args = [script ?? join(ROOT, 'bench', 'gpu', 'baseline_e2e.py'), family, '--out', out, '--seed', String(o.seed), '--steps', String(o.steps), '--iters', String(Math.max(2, Math.min(o.iters, 3))), '--guidance', String(o.guidanceScale ?? 4), '--mu', String(scheduleMu(family, 4096, o.steps)),
+    const size = o.size ?? '1024x1024';
+    const args = [script ?? join(ROOT, 'bench', 'gpu', 'baseline_e2e.py'), family, '--out', out, '--seed', String(o.seed), '--steps', String(o.steps), '--iters', String(Math.max(2, Math.min(o.iters, 3))), '--guidance', String(o.guidanceScale ?? 4),
+      '--size', size, '--mu', String(scheduleMu(family, imageTokens(size), o.steps)),
       '--encoder-tokens', lengths.encoder.join(','), '--text-tokens', lengths.text.join(',')];
     const r = spawnSync('python3', args, { env, stdio: ['ignore', 'inherit', 'inherit'] });
     if (!existsSync(out)) return `${family}: the diffusers baseline failed (exit ${r.status}) before writing its JSON; see its output above`;
@@ -195,6 +202,9 @@ export function diffusersLengths(m: PipelineManifest, family: E2eFamily, prompts
 }
 
 /** The shift parameter of the family's own schedule (models/<family>/scheduler.ts) at 1024x1024 (4096 image tokens). */
+/** The transformer's image tokens at a size "WxH": 16 pixels a token side (both families). */
+export const imageTokens = (size: string): number => { const [w, h] = size.split('x').map(Number); return (w / 16) * (h / 16); };
+
 export function scheduleMu(family: E2eFamily, imageSeqLen: number, steps: number): number {
   return family === 'flux2' ? empiricalMu(imageSeqLen, steps) : calculateShift(imageSeqLen);
 }
@@ -203,13 +213,15 @@ export function scheduleMu(family: E2eFamily, imageSeqLen: number, steps: number
 function recording(runtime: E2eRuntime, hostLoop: boolean): GpuRuntime & { loaded: Map<string, TimedModule>; runs: Map<string, number> } {
   const loaded = new Map<string, TimedModule>();
   const runs = new Map<string, number>();
-  const unwrapped = new WeakMap<object, WeightsDonor>();
+  const unwrapped = new WeakMap<object, WeightsDonor & ArenaLender>();
   return {
     loaded, runs,
     loadModel: (dir, o) => {
-      // A module lending its weights (GpuLoadOptions.weightsFrom) reaches the runtime as itself, not as the counting wrapper below.
-      const donor = o?.weightsFrom && unwrapped.get(o.weightsFrom as object);
-      const m = runtime.loadModel(dir, donor ? { ...o, weightsFrom: donor } : o);
+      // A module lending its weights or its activation memory (GpuLoadOptions.weightsFrom, arenaFrom) reaches the runtime as itself, not as the counting wrapper below.
+      const lender = (x: object | undefined) => (x ? unwrapped.get(x) ?? x : undefined);
+      const m = runtime.loadModel(dir, o && {
+        ...o, ...(o.weightsFrom ? { weightsFrom: lender(o.weightsFrom) as WeightsDonor } : {}), ...(o.arenaFrom ? { arenaFrom: lender(o.arenaFrom) as ArenaLender } : {}),
+      });
       loaded.set(dir, m);
       runs.set(dir, 0);
       const count = (n: number) => runs.set(dir, runs.get(dir)! + n);
@@ -227,7 +239,7 @@ function recording(runtime: E2eRuntime, hostLoop: boolean): GpuRuntime & { loade
         ...(loop ? { denoise: (l: DenoiseLoop) => { count((l.timesteps.length * l.inputs.length) / batch); return loop(l); } } : {}),
         ...(image ? { rgb8: (x: Record<string, Tensor>) => { count(1); return image(x); } } : {}),
       };
-      unwrapped.set(wrapper, m as unknown as WeightsDonor);
+      unwrapped.set(wrapper, m as unknown as WeightsDonor & ArenaLender);
       return wrapper;
     },
   };
@@ -257,20 +269,27 @@ export async function e2eBench(o: E2eOptions, deps: E2eDeps, log: (s: string) =>
   const baseline = o.baseline ? deps.baseline ?? defaultBaseline(o.baselineScript) : undefined;
   for (const family of o.families) {
     const p = E2E_PIPELINES[family];
-    const dir = o.artifacts[family] ?? join(ROOT, p.artifact);
+    // The default artifact, or (a size it does not list) one of that size beside it.
+    const listsSize = (d: string) => !o.size || (existsSync(join(d, 'manifest.json')) && loadManifest(d).sizes.some((x) => formatSize(x) === o.size));
+    const defaultDir = join(ROOT, p.artifact);
+    const dir = o.artifacts[family] ?? (listsSize(defaultDir) ? defaultDir : `${defaultDir}-${o.size}`);
     if (!existsSync(join(dir, 'manifest.json'))) {
-      log(`${family}: no pipeline artifact at ${dir}: compiling ${p.description}`);
-      if (deps.compile) await deps.compile(join(ROOT, p.description), dir);
+      const sizes = o.size && dir !== defaultDir ? [o.size] : undefined;
+      log(`${family}: no pipeline artifact at ${dir}: compiling ${p.description}${sizes ? ` for ${o.size}` : ''}`);
+      if (deps.compile) await deps.compile(join(ROOT, p.description), dir, sizes);
       else {
         const { compilePipeline } = await import('../compiler/pipeline-artifact.ts');
-        await compilePipeline({ pipeline: join(ROOT, p.description), out: dir });
+        await compilePipeline({ pipeline: join(ROOT, p.description), out: dir, ...(sizes ? { sizes } : {}) });
       }
     }
     const manifest = loadManifest(dir);
     if (manifest.family !== family) throw new Error(`${dir}: a ${manifest.family} pipeline artifact, not ${family}`);
     const stale = pendingModules(manifest);
     if (stale.length) throw new Error(`${dir}: modules with launches that have no kernel (${stale.join('; ')}): compiled before their ops got kernels; delete the artifact to compile it again`);
-    const size = manifest.sizes[0];
+    const size = o.size ? manifest.sizes.find((x) => formatSize(x) === o.size) : manifest.sizes[0];
+    if (!size) throw new Error(`${dir}: compiled for ${manifest.sizes.map(formatSize).join(', ')}, not ${o.size} (compile one with \`npx compile ${p.description} --size ${o.size}\`, or leave out --artifact)`);
+    // The modules a request of this size runs: the first size's, or that size's (sizeModules) with the text encoder.
+    const sized = size === manifest.sizes[0] ? undefined : manifest.sizeModules!.find((x) => formatSize(x.size) === formatSize(size))!;
     const rt = recording(deps.runtime, !!o.hostLoop);
     const t0 = now();
     const pipeline = await loadPipeline(manifest, gpuExecutorFactory(rt, { syntheticWeights: o.seed }));
@@ -280,10 +299,12 @@ export async function e2eBench(o: E2eOptions, deps: E2eDeps, log: (s: string) =>
       const w0 = now();
       await pipeline.warmUp?.();
       log(`${family}: every module warmed in ${((now() - w0) / 1000).toFixed(1)} s`);
+      const at = sized ? { ...manifest.modules!, transformer: sized.transformer, vaeDecoder: sized.vaeDecoder } : manifest.modules!;
+      const cfgModule = sized ? sized.cfgModule : manifest.cfgModule;
       const dirs: [ModuleTime['role'], string, number?][] = [
-        ...ROLES.map((role) => [role, manifest.modules![role]] as [Role, string]),
-        ...(manifest.cfgModule ? [['transformerCfg', manifest.cfgModule] as ['transformerCfg', string]] : []),
-        ...(manifest.textModules ?? []).flatMap((t) => [['transformer', t.module, t.length] as [Role, string, number], ...(t.cfgModule ? [['transformerCfg', t.cfgModule, t.length] as ['transformerCfg', string, number]] : [])]),
+        ...ROLES.map((role) => [role, at[role]] as [Role, string]),
+        ...(cfgModule ? [['transformerCfg', cfgModule] as ['transformerCfg', string]] : []),
+        ...((sized ? sized.textModules : manifest.textModules) ?? []).flatMap((t) => [['transformer', t.module, t.length] as [Role, string, number], ...(t.cfgModule ? [['transformerCfg', t.cfgModule, t.length] as ['transformerCfg', string, number]] : [])]),
       ];
       const mods = dirs.map(([role, d, textLength]) => {
         const m = rt.loaded.get(d);
@@ -330,7 +351,7 @@ export async function e2eBench(o: E2eOptions, deps: E2eDeps, log: (s: string) =>
       rows.push({
         family, system: `compiled (${manifest.compiled?.precision ?? '?'}, CUDA graphs) ${syntheticLabel(o.seed)}`, stages, memoryGiB: memoryBytes / 2 ** 30,
         ...(energy ? { joulesPerImage: energy.joulesPerRun } : {}),
-        note: `median of ${o.iters} requests after a warm-up; ${size.width}x${size.height}, ${o.steps} steps${p.cfg ? `, true CFG ${req.guidanceScale} (${manifest.cfgModule ? 'both predictions of a step in one batch-2 run' : '2 transformer runs per step'})` : `, guidance ${req.guidanceScale}`}; denoising loop on the ${!o.hostLoop && rt.loaded.get(manifest.modules!.transformer)?.denoise ? 'device' : 'host'}; load ${loadS.toFixed(1)} s`,
+        note: `median of ${o.iters} requests after a warm-up; ${size.width}x${size.height}, ${o.steps} steps${p.cfg ? `, true CFG ${req.guidanceScale} (${cfgModule ? 'both predictions of a step in one batch-2 run' : '2 transformer runs per step'})` : `, guidance ${req.guidanceScale}`}; denoising loop on the ${!o.hostLoop && rt.loaded.get(at.transformer)?.denoise ? 'device' : 'host'}; load ${loadS.toFixed(1)} s`,
       });
     } finally {
       await pipeline.release();
@@ -338,7 +359,7 @@ export async function e2eBench(o: E2eOptions, deps: E2eDeps, log: (s: string) =>
     if (!baseline) continue;
     const lengths = diffusersLengths(manifest, family, [o.prompt ?? DEFAULT_PROMPT, ...(p.cfg ? [NEGATIVE_PROMPT] : [])]);
     if (family === 'qwen_image') notes.push(`qwen_image baseline: diffusers runs each prompt unpadded — text encoder ${lengths.encoder.join(' and ')} positions, transformer ${lengths.text.join(' and ')} text tokens (test-tokenizer counts) — where the compiled static text encoder takes 290 and the compiled transformer the shortest of its text lengths (${[...(manifest.textModules ?? []).map((t) => t.length), 'the export\'s 256'].join(', ')}) that holds both prompts (module table).`);
-    const b = baseline(family, o, lengths);
+    const b = baseline(family, { ...o, size: formatSize(size) }, lengths); // the size the compiled requests ran
     if (typeof b === 'string') { notes.push(b); continue; }
     const row = baselineRow(family, b);
     if (typeof row === 'string') notes.push(row);

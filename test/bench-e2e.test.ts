@@ -135,6 +135,8 @@ describe('npx bench --e2e (flags)', () => {
     expect(errors.at(-1)).toMatch(/--models: expected pipeline families for --e2e: flux2, qwen_image, found 'flux2_dev'/);
     expect(await run(['--e2e', '--artifact', 'flux2_dev=x'], gpu)).toBe(1);
     expect(await run(['--e2e', '--seed', '-1'], gpu)).toBe(1);
+    expect(await run(['--e2e', '--size', '1000x1004'], gpu)).toBe(1);
+    expect(errors.at(-1)).toMatch(/--size: expected width and height that are positive multiples of 16 .* found 1000x1004/);
     expect(await run(['--e2e', '--skip-pending'], gpu)).toBe(1); // removed: every launch has a kernel; a stale artifact is refused (bench-e2e-pending.test.ts)
     expect(errors.at(-1)).toMatch(/^error: command line: .*Unknown option '--skip-pending'/);
     expect(await run(['--e2e'], { gpuPresent: async () => false })).toBe(1);
@@ -149,6 +151,8 @@ describe('npx bench --e2e (flags)', () => {
     expect(seen).toEqual({ families: ['flux2'], seed: 7, steps: 4, iters: 3, artifacts: { flux2: '/a' }, baseline: false, baselineScript: undefined, hostLoop: false });
     expect(await run(['--e2e', '--models', 'flux2', '--host-loop', '--no-baseline', '--out', mkdtempSync(join(tmpdir(), 'bench-e2e-'))], { gpuPresent: async () => true, e2e })).toBe(0);
     expect(seen?.hostLoop).toBe(true);
+    expect(await run(['--e2e', '--size', '1216x832', '--no-baseline', '--out', mkdtempSync(join(tmpdir(), 'bench-e2e-'))], { gpuPresent: async () => true, e2e })).toBe(0);
+    expect(seen?.size).toBe('1216x832');
     const r = JSON.parse(readFileSync(join(out, 'bench-e2e.json'), 'utf8')) as E2eResult;
     expect(r.kind).toBe('e2e');
     expect(r.command).toBe(`npx bench --e2e --models flux2 --steps 4 --seed 7 --artifact flux2=/a --no-baseline --out ${out}`);
@@ -175,8 +179,8 @@ describe('e2eBench over tiny pipeline artifacts (stand-in runtime)', () => {
       loadModel: (d, options) => {
         const m = JSON.parse(readFileSync(join(d, 'manifest.json'), 'utf8')) as { io: { outputs: { name: string; shape: number[] }[] } };
         const role = d.split('/').at(-1)!;
-        // weightsFrom (the batch-2 transformer over the batch-1 one's weights): the donor as the runtime loaded it, not the bench's counting wrapper.
-        events.push(`load ${role} ${JSON.stringify({ ...options, ...(options?.weightsFrom ? { weightsFrom: roles.get(options.weightsFrom) } : {}) })}`);
+        // weightsFrom / arenaFrom (the batch-2 transformer over the batch-1 one's weights, in its activation memory): the lender as the runtime loaded it, not the bench's counting wrapper.
+        events.push(`load ${role} ${JSON.stringify({ ...options, ...(options?.weightsFrom ? { weightsFrom: roles.get(options.weightsFrom) } : {}), ...(options?.arenaFrom ? { arenaFrom: roles.get(options.arenaFrom) } : {}) })}`);
         const module: TimedModule = {
           device: { name: 'Stand-in GPU' },
           memory: { arenaBytes: 1, weightBytes: 1, workspaceBytes: 1, deviceUsedBytes: 2 ** 30 },
@@ -205,14 +209,17 @@ describe('e2eBench over tiny pipeline artifacts (stand-in runtime)', () => {
     // Qwen-Image encodes its two prompts at once (two replicas of the text encoder) and runs its two
     // CFG predictions as one run of the transformer compiled at batch 2, over the batch-1 one's weights.
     const two = JSON.stringify({ syntheticWeights: 5, bf16Bits: true, replicas: 2 });
-    const cfg = JSON.stringify({ syntheticWeights: 5, bf16Bits: true, weightsFrom: 'transformer' });
+    const cfg = JSON.stringify({ syntheticWeights: 5, bf16Bits: true, weightsFrom: 'transformer', arenaFrom: 'transformer' });
+    // The batch-1 transformer allocates the activation memory all four transformer modules run in: the largest arena of theirs.
+    const arenaOf = (m: string) => (JSON.parse(readFileSync(join(artifacts.qwen_image, m, 'manifest.json'), 'utf8')) as { memory: { arenaBytes: number } }).memory.arenaBytes;
+    const lender = JSON.stringify({ syntheticWeights: 5, bf16Bits: true, arenaBytes: Math.max(...['transformer', 'transformer_cfg', 'transformer_t16', 'transformer_t16_cfg'].map(arenaOf)) });
     const forFamily = (f: string) => f === 'flux2' ? [
       `load text_encoder ${opts}`, `load transformer ${opts}`, `load vae_decoder ${opts}`,
       'time text_encoder 3', 'time transformer 3', 'time vae_decoder 3',
       'close text_encoder', 'close transformer', 'close vae_decoder', 'baseline flux2 steps 2 prompts 1',
     ] : [
       // and the transformer for 16-token texts (the tiny description's textLengths), both batch sizes, over its weights too
-      `load text_encoder ${two}`, `load transformer ${opts}`, `load vae_decoder ${opts}`, `load transformer_cfg ${cfg}`, `load transformer_t16 ${cfg}`, `load transformer_t16_cfg ${cfg}`,
+      `load text_encoder ${two}`, `load transformer ${lender}`, `load vae_decoder ${opts}`, `load transformer_cfg ${cfg}`, `load transformer_t16 ${cfg}`, `load transformer_t16_cfg ${cfg}`,
       // the batch-1 transformers never ran, nor those for 16 tokens (the bench prompt needs 24): not timed (no captured graph)
       'time text_encoder 3', 'time vae_decoder 3', 'time transformer_cfg 3',
       'close text_encoder', 'close transformer_t16_cfg', 'close transformer_t16', 'close transformer_cfg', 'close transformer', 'close vae_decoder', 'baseline qwen_image steps 2 prompts 2',
@@ -314,4 +321,32 @@ describe('e2eBench over tiny pipeline artifacts (stand-in runtime)', () => {
     expect(r.rows.map((x) => x.system)).toEqual(['compiled (fp8, CUDA graphs) [SYNTHETIC weights, seed 1]']);
     expect(r.notes).toContain('PyTorch baseline not run: diffusers does not import here');
   }, 60_000);
+
+  it('--size: the requests, the modules timed and the baseline at that size of a multi-size artifact; a size it does not list is refused, naming its sizes', async () => {
+    const multi = join(dir, 'qwen-sizes');
+    await compilePipeline({ pipeline: join(ROOT, 'models', 'qwen_image', 'tiny.pipeline.json'), out: multi, sizes: ['64x64', '80x48'], build: false });
+    const timed: string[] = [], latents: number[][] = [];
+    const runtime: E2eRuntime = {
+      loadModel: (d) => {
+        const m = JSON.parse(readFileSync(join(d, 'manifest.json'), 'utf8')) as { io: { outputs: { name: string; shape: number[] }[] } };
+        const outputs = () => Object.fromEntries(m.io.outputs.map((o) => [o.name, Tensor.zeros('float32', o.shape)]));
+        return {
+          memory: { arenaBytes: 1, weightBytes: 1, workspaceBytes: 1, deviceUsedBytes: 1 }, run: outputs,
+          denoise: (l: DenoiseLoop) => { latents.push(l.latentsShape); return new Float32Array(l.latents.length); },
+          time: () => { timed.push(d.split('/').at(-1)!); return { medianMs: 1 }; }, close: () => undefined,
+        };
+      },
+    };
+    let asked: E2eOptions | undefined;
+    const baseline = (_f: string, o: E2eOptions): BaselineJson => { asked = o; return { device: 'X', torch: 't', weights: 'w', notes: [], stages: { text_encoder: { ms: 1, calls: 1 }, denoise: { ms: 1, calls: 1 }, vae_decode: { ms: 1, calls: 1 }, image_encode: { ms: 1, calls: 1 } } }; };
+    const r = await e2eBench({ families: ['qwen_image'], seed: 5, steps: 2, iters: 1, artifacts: { qwen_image: multi }, baseline: true, size: '80x48' }, { runtime, baseline }, () => undefined);
+    // The tiny VAE's factor 2: 80x48 is 40 x 24 latents, 20 x 12 tokens of 64 channels (the warm-up and the timed request).
+    expect(latents).toEqual([[1, 240, 64], [1, 240, 64]]);
+    expect(timed).toEqual(['text_encoder', 'vae_decoder_80x48', 'transformer_80x48_cfg']);
+    expect(r.modules.qwen_image!.map((x) => [x.role, x.textLength])).toEqual([['textEncoder', undefined], ['transformer', undefined], ['vaeDecoder', undefined], ['transformerCfg', undefined], ['transformer', 16], ['transformerCfg', 16]]);
+    expect(r.rows[0].note).toContain('80x48, 2 steps');
+    expect(asked?.size).toBe('80x48');
+    await expect(e2eBench({ families: ['qwen_image'], seed: 5, steps: 2, iters: 1, artifacts: { qwen_image: multi }, baseline: false, size: '96x96' }, { runtime }, () => undefined))
+      .rejects.toThrow(/qwen-sizes: compiled for 64x64, 80x48, not 96x96 \(compile one with `npx compile models\/qwen_image\/full.pipeline.json --size 96x96`, or leave out --artifact\)/);
+  }, 120_000);
 });

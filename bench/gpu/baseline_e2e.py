@@ -1,4 +1,4 @@
-"""The PyTorch baseline for `npx bench --e2e`: diffusers' / transformers' stages of one 1024x1024 request.
+"""The PyTorch baseline for `npx bench --e2e`: diffusers' / transformers' stages of one request (--size WxH, default 1024x1024).
 
 For Flux.2 [dev] and Qwen-Image, in bf16 with synthetic weights (baseline_diffusers.fill_synthetic:
 the same rule as the compiled run, not the same values), each stage built, timed and freed in turn
@@ -17,7 +17,7 @@ so the stages are timed one at a time and the report says so):
                 norm rescale; Flux.2 at 512 text positions, as Flux2Pipeline pads) and the
                 scheduler's Euler step (FlowMatchEulerDiscreteScheduler with each pipeline's shift/mu)
   vae_decode    AutoencoderKLFlux2 / AutoencoderKLQwenImage (default configs, as the exports) on the
-                1x32x128x128 / 1x16x1x128x128 latent
+                1x32xH/8xW/8 / 1x16x1xH/8xW/8 latent (1024x1024: 128 x 128)
   image_encode  VaeImageProcessor's postprocess (to uint8 on the GPU, copy to the host) and a PIL PNG
 
 Times: CUDA events, median of `--iters` after one warm-up (image_encode: perf_counter). Writes JSON:
@@ -98,13 +98,13 @@ def schedule(family, steps, mu):
     return s
 
 
-def denoise(family, seed, iters, steps, guidance, mu, text_tokens):
+def denoise(family, seed, iters, steps, guidance, mu, text_tokens, grid):
     from baseline_diffusers import inputs
     name = "flux2_dev" if family == "flux2" else "qwen_image"
     m = build_transformer(name).eval()
     fill_synthetic(m, seed)
     g = torch.Generator(device="cuda").manual_seed(seed + 1)
-    x = inputs(name, 1, g)
+    x = inputs(name, 1, g, grid)
     latents0 = x.pop("hidden_states")
     if family == "qwen_image":  # each prompt at its own (unpadded) text length, as QwenImagePipeline
         def text(L):
@@ -136,14 +136,15 @@ def denoise(family, seed, iters, steps, guidance, mu, text_tokens):
     return res
 
 
-def vae(family, seed, iters):
+def vae(family, seed, iters, grid):
     import diffusers
+    h, w = 2 * grid[0], 2 * grid[1]  # latents: 8 pixels a side, a token 2 x 2 latents
     if family == "flux2":
         m = diffusers.AutoencoderKLFlux2().to("cuda", torch.bfloat16).eval()
-        z = torch.randn(1, 32, 128, 128, device="cuda", dtype=torch.bfloat16)
+        z = torch.randn(1, 32, h, w, device="cuda", dtype=torch.bfloat16)
     else:
         m = diffusers.AutoencoderKLQwenImage().to("cuda", torch.bfloat16).eval()
-        z = torch.randn(1, 16, 1, 128, 128, device="cuda", dtype=torch.bfloat16)
+        z = torch.randn(1, 16, 1, h, w, device="cuda", dtype=torch.bfloat16)
     fill_synthetic(m, seed)
     out = {}
 
@@ -185,7 +186,9 @@ def main():
     ap.add_argument("--mu", type=float, required=True, help="the schedule's shift parameter (the compiled pipeline's own)")
     ap.add_argument("--encoder-tokens", required=True, help="text encoder positions per prompt, comma-separated (CFG: prompt,negative)")
     ap.add_argument("--text-tokens", required=True, help="transformer text tokens per prompt, comma-separated")
+    ap.add_argument("--size", default="1024x1024", help="the image size WxH (16 pixels a token side)")
     a = ap.parse_args()
+    grid = tuple(int(v) // 16 for v in reversed(a.size.split("x")))  # token rows x columns
     encoder_tokens = [int(v) for v in a.encoder_tokens.split(",")]
     text_tokens = [int(v) for v in a.text_tokens.split(",")]
     cfg = len(text_tokens) > 1 and not a.no_cfg
@@ -193,13 +196,13 @@ def main():
         encoder_tokens, text_tokens = encoder_tokens[:1], text_tokens[:1]
     torch.manual_seed(a.seed)
     res = dict(family=a.family, device=torch.cuda.get_device_name(), torch=torch.__version__, weights=f"synthetic (seed {a.seed})",
-               steps=a.steps, cfg=cfg, stages={}, notes=["stages timed one at a time, each model built, timed and freed before the next"])
+               steps=a.steps, size=a.size, cfg=cfg, stages={}, notes=["stages timed one at a time, each model built, timed and freed before the next"])
 
     def save():
         json.dump(res, open(a.out, "w"), indent=1)
 
     for name, fn in [("text_encoder", lambda: text_encoder(a.family, a.seed, a.iters, encoder_tokens)),
-                     ("denoise", lambda: denoise(a.family, a.seed, a.iters, a.steps, a.guidance, a.mu, text_tokens))]:
+                     ("denoise", lambda: denoise(a.family, a.seed, a.iters, a.steps, a.guidance, a.mu, text_tokens, grid))]:
         free()
         t0 = time.time()
         try:
@@ -210,7 +213,7 @@ def main():
         save()
     free()
     try:
-        res["stages"]["vae_decode"], x = vae(a.family, a.seed, a.iters)
+        res["stages"]["vae_decode"], x = vae(a.family, a.seed, a.iters, grid)
         res["stages"]["image_encode"] = image_encode(x, a.iters)
     except Exception as e:  # noqa: BLE001
         res["notes"].append(f"vae_decode failed: {type(e).__name__}: {str(e)[:300]}")
