@@ -56,7 +56,7 @@ describe('npx bench (CPU)', () => {
     expect(errors.at(-1)).toMatch(/--artifact: expected MODEL=DIR/);
     expect(await main(['--bogus'])).toBe(1);
     expect(await main(['--cpu', '--size', '1024x768'])).toBe(1);
-    expect(errors.at(-1)).toMatch(/--size: expected the per-step GPU bench .* found --cpu/);
+    expect(errors.at(-1)).toMatch(/--size: expected a GPU bench .* found --cpu/);
     expect(await main(['--size', '1000x768'])).toBe(1);
     expect(errors.at(-1)).toMatch(/--size: expected width and height that are positive multiples of 16/);
   });
