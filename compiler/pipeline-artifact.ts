@@ -46,7 +46,7 @@ import { BUNDLED_PIPELINE, type Family, ManifestError, type PipelineManifest, ty
 import { formatSize } from '../runtime/pipeline/types.ts';
 import { writeArtifact } from './artifact.ts';
 import { type CompileSummary, TARGETS, compileModel, parseSize } from './compile.ts';
-import { symbolicDims } from './ir/graph.ts';
+import { type Graph, symbolicDims } from './ir/graph.ts';
 import { type LatentSize, resize } from './ir/resize.ts';
 import { writeRespecialisedOnnx } from './onnx/export.ts';
 import { importOnnx } from './onnx/import.ts';
@@ -330,9 +330,11 @@ export async function compilePipeline(options: PipelineCompileOptions): Promise<
       // The transformer and VAE decoder at each size, for the CPU executor: the export re-specialised
       // (compiler/ir/resize.ts) and written beside its copy (its external data), or the copy itself
       // where the export already takes the size (a symbolic img_tokens, or the export's own size).
+      const imported = new Map<Role, Graph>(); // each export read once, whatever the sizes
       const onnxAt = (role: Role, size: LatentSize & { text: string }) => {
         const src = m.graphs[role], dir = MODULES[role];
-        const graph = importOnnx(src).graph;
+        let graph = imported.get(role);
+        if (!graph) imported.set(role, (graph = importOnnx(src).graph));
         const resized = symbolicDims(graph).includes('img_tokens') ? graph : resize(graph, size, `--size ${size.text}`);
         if (resized === graph) return graphs[role];
         const to = `onnx/${dir}/model.${size.text}.onnx`;

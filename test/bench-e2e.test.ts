@@ -332,7 +332,7 @@ describe('e2eBench over tiny pipeline artifacts (stand-in runtime)', () => {
         const outputs = () => Object.fromEntries(m.io.outputs.map((o) => [o.name, Tensor.zeros('float32', o.shape)]));
         return {
           memory: { arenaBytes: 1, weightBytes: 1, workspaceBytes: 1, deviceUsedBytes: 1 }, run: outputs,
-          denoise: (l: DenoiseLoop) => { latents.push(l.latentsShape); return new Float32Array(l.latents.length); },
+          denoise: (l: DenoiseLoop) => { latents.push([...l.latentsShape]); return new Float32Array(l.latents.length); },
           time: () => { timed.push(d.split('/').at(-1)!); return { medianMs: 1 }; }, close: () => undefined,
         };
       },
