@@ -10,7 +10,8 @@
  * gives it, so a hit step's outputs are the full step's, bit for bit.
  *
  * MemoCache holds the stages by key (the key inputs' bytes and the replica: a replica's entries are
- * filled and read in its stream's order), least recently used first out, within a byte budget.
+ * filled and read in its stream's order; the model, where models share one), least recently used
+ * first out, within a byte budget.
  * reserve() runs before a request's steps are enqueued (nothing in flight then), so an evicted
  * entry is never one a copy still reads; a request whose keys do not fit runs without the memo.
  */
@@ -44,36 +45,40 @@ export function memoSteps(d: Driver, plan: MemoPlan, steps: readonly Step[], are
 }
 
 export class MemoCache {
-  private readonly entries = new Map<string, { ptr: DevicePtr; filled: boolean }>();
+  private readonly entries = new Map<string, { ptr: DevicePtr; bytes: number; filled: boolean }>();
 
-  constructor(private readonly d: Driver, readonly entryBytes: number, readonly budgetBytes: number) {}
+  /** `budgetBytes` for every model whose stages it holds (the modules of one network share one: model.ts ArenaShare). */
+  constructor(private readonly d: Driver, readonly budgetBytes: number) {}
 
   get size(): number { return this.entries.size; }
 
+  /** Device bytes its entries hold. */
+  get heldBytes(): number { let n = 0; for (const e of this.entries.values()) n += e.bytes; return n; }
+
   /**
-   * Makes room for every key (allocating the new ones, unfilled), evicting the least recently used
-   * others; false, with nothing evicted or kept from this call, where the keys do not fit the budget
-   * or the device memory (the request then runs its full steps).
+   * Makes room for every key, each an entry of `entryBytes` (allocating the new ones, unfilled),
+   * evicting the least recently used others; false, with nothing evicted or kept from this call,
+   * where the keys do not fit the budget or the device memory (the request then runs its full steps).
    */
-  reserve(keys: readonly string[]): boolean {
+  reserve(keys: readonly string[], entryBytes: number): boolean {
     const wanted = new Set(keys);
-    const capacity = Math.floor(this.budgetBytes / this.entryBytes);
-    if (wanted.size > capacity) return false;
+    if (wanted.size * entryBytes > this.budgetBytes) return false;
     for (const key of wanted) {
       const e = this.entries.get(key);
+      if (e && e.bytes !== entryBytes) fail('step memo', `key '${key}' with entries of ${e.bytes} bytes`, `${entryBytes}`);
       if (e) { this.entries.delete(key); this.entries.set(key, e); } // most recently used last
     }
-    let excess = this.entries.size + [...wanted].filter((k) => !this.entries.has(k)).length - capacity;
+    let excess = this.heldBytes + [...wanted].filter((k) => !this.entries.has(k)).length * entryBytes - this.budgetBytes;
     for (const [key, e] of this.entries) {
       if (excess <= 0) break;
       if (wanted.has(key)) continue;
       this.d.call('cuMemFree', e.ptr);
       this.entries.delete(key);
-      excess--;
+      excess -= e.bytes;
     }
     const added: string[] = [];
     try {
-      for (const key of wanted) if (!this.entries.has(key)) { this.entries.set(key, { ptr: alloc(this.d, this.entryBytes, 'step memo entry'), filled: false }); added.push(key); }
+      for (const key of wanted) if (!this.entries.has(key)) { this.entries.set(key, { ptr: alloc(this.d, entryBytes, 'step memo entry'), bytes: entryBytes, filled: false }); added.push(key); }
     } catch {
       for (const key of added) { this.d.call('cuMemFree', this.entries.get(key)!.ptr); this.entries.delete(key); }
       return false;

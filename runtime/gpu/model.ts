@@ -113,6 +113,8 @@ export interface ArenaShare {
   readonly holders: (HostIo | null)[];
   /** The model whose run is in flight (started and not finished, a denoising loop, an RGB8 decode), or null. */
   busy: string | null;
+  /** The step memo's entries of every model in this memory, within one budget (made by the first model with a memo plan; the lender frees it). */
+  memo: MemoCache | null;
 }
 /** What a model lends others that run in its activation memory (LoadOptions.arenaFrom): a Model is one. */
 export interface ArenaLender { readonly arenaShare: ArenaShare }
@@ -425,7 +427,7 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
   if (options.arenaBytes !== undefined && !(Number.isSafeInteger(options.arenaBytes) && options.arenaBytes >= 0)) fail('arenaBytes', 'a byte count', String(options.arenaBytes));
   const arenaBytes = Math.max(m.memory.arenaBytes, options.arenaBytes ?? 0);
   const arenaShare: ArenaShare = lent ?? {
-    bytes: arenaBytes, holders: Array.from({ length: replicaCount }, () => null), busy: null,
+    bytes: arenaBytes, holders: Array.from({ length: replicaCount }, () => null), busy: null, memo: null,
     arenas: Array.from({ length: replicaCount }, (_, i) => take(arenaBytes, `activation arena${i ? ` (replica ${i})` : ''}`)),
   };
   const stream = createStream(d); // replica 0's; the loads below run on it
@@ -510,7 +512,9 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
   if (!(memoBytes >= 0)) fail('DC_STEP_MEMO_MB', 'a number of MiB (0: no step memo)', String(process.env.DC_STEP_MEMO_MB));
   const memoPlan = m.memo && memoBytes > 0 && !options.trace ? m.memo : undefined;
   const stageBytes = memoPlan ? stageLayout(memoPlan).bytes : 0;
-  const memoCache = memoPlan ? new MemoCache(d, stageBytes, memoBytes) : null;
+  const memoCache = memoPlan ? (arenaShare.memo ??= new MemoCache(d, memoBytes)) : null;
+  // A key of this model's (the models sharing the memo hold their own entries): replica, then the key inputs' bytes.
+  const memoKey = (replica: number, key: string) => `${dir}\0${replica}|${key}`;
   // A memo list's CUDA graph, captured on first use.
   const memoGraph = (r: Replica, which: 'fill' | 'hit') => (r.memo!.graphs[which] ??= captureGraph(d, r.stream, () => { for (const step of r.memo![which]) step(r.stream); }));
   // A memo list on a stream: its graph, or launch by launch.
@@ -520,7 +524,7 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
   };
   // One step of replica r under a memo key: the entry restored, or computed and saved.
   const memoStep = (r: Replica, key: string) => {
-    const e = memoCache!.entry(key), bytes = memoCache!.entryBytes;
+    const e = memoCache!.entry(key), bytes = stageBytes;
     if (e.filled) {
       d.call('cuMemcpyDtoDAsync', r.memo!.stage, e.ptr, bytes, r.stream);
       launchMemo(r, 'hit');
@@ -647,11 +651,11 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
       inputs: memoPlan.inputs,
       // Keys are per replica: a replica's entries are filled and read in its stream's order.
       reserve: (keys) => {
-        const ok = memoCache!.reserve(keys.map((k) => `${k.replica}|${k.key}`));
-        if (!ok) log(`step memo: ${keys.length} keys do not fit its ${(memoCache!.budgetBytes / 2 ** 20).toFixed(0)} MiB ($DC_STEP_MEMO_MB) or the device memory: this request runs its full steps`);
+        const ok = memoCache!.reserve(keys.map((k) => memoKey(k.replica, k.key)), stageBytes);
+        if (!ok) log(`step memo: ${keys.length} keys do not fit its ${(memoCache!.budgetBytes / 2 ** 20).toFixed(0)} MiB ($DC_STEP_MEMO_MB${lent ? ', shared with the models in this activation memory' : ''}) or the device memory: this request runs its full steps`);
         return ok;
       },
-      launch: (k, key) => memoStep(replicas[k], `${k}|${key}`),
+      launch: (k, key) => memoStep(replicas[k], memoKey(k, key)),
     } : null,
     euler: fnFor(support.euler, support.unit, 0),
     cfgEuler: support.cfgEuler ? fnFor(support.cfgEuler, support.unit, 0) : null,
@@ -772,8 +776,8 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
       if (!first.memo || !memoCache) return null;
       if (!first.graph && useGraphs) fail('timeMemo()', 'a run() first (its inputs are the step\'s)', 'none');
       const out = m.io.outputs[0], full = new Uint8Array(out.bytes), got = new Uint8Array(out.bytes);
-      const key = '0|timeMemo';
-      if (!memoCache.reserve([key])) return null;
+      const key = memoKey(0, 'timeMemo');
+      if (!memoCache.reserve([key], stageBytes)) return null;
       memoCache.entry(key).filled = false;
       memoStep(first, key); // fill
       d.call('cuStreamSynchronize', stream);
@@ -811,7 +815,7 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
         if (r.graph) { d.call('cuGraphExecDestroy', r.graph.exec); d.call('cuGraphDestroy', r.graph.graph); }
         for (const g of Object.values(r.memo?.graphs ?? {})) { d.call('cuGraphExecDestroy', g.exec); d.call('cuGraphDestroy', g.graph); }
       }
-      memoCache?.close();
+      if (!lent) arenaShare.memo?.close(); // the lender's: every model in its memory has closed before it
       for (const g of gemms) g.destroy();
       lt.close();
       for (const e of events) d.call('cuEventDestroy', e);

@@ -126,27 +126,43 @@ describe('the step memo on the device (runtime/gpu/memo.ts)', () => {
 
   it('keeps the most recently used entries within its budget, never evicting a key the request needs', () => {
     const { log, d } = recorder();
-    const cache = new MemoCache(d, 1000, 3000);
-    expect(cache.reserve(['a', 'b'])).toBe(true);
+    const cache = new MemoCache(d, 3000);
+    expect(cache.reserve(['a', 'b'], 1000)).toBe(true);
     const a = cache.entry('a').ptr;
-    expect(cache.reserve(['c', 'd'])).toBe(true);
+    expect(cache.reserve(['c', 'd'], 1000)).toBe(true);
     expect(log).toEqual(['alloc 100000', 'alloc 200000', `cuMemFree ${a.toString(16)}`, 'alloc 300000', 'alloc 400000']);
     expect(() => cache.entry('a')).toThrow(/a reserved key/);
-    cache.reserve(['b', 'e']); // b becomes the most recent: c goes
+    cache.reserve(['b', 'e'], 1000); // b becomes the most recent: c goes
     expect(log.slice(5)).toEqual(['cuMemFree 300000', 'alloc 500000']);
     expect(cache.size).toBe(3);
-    expect(cache.reserve(['w', 'x', 'y', 'z'])).toBe(false); // more keys than the budget: nothing evicted
+    expect(cache.reserve(['w', 'x', 'y', 'z'], 1000)).toBe(false); // more keys than the budget: nothing evicted
     expect(log.length).toBe(7);
     cache.close();
     expect(log.slice(7).sort()).toEqual(['cuMemFree 200000', 'cuMemFree 400000', 'cuMemFree 500000']);
+  });
+
+  it('one budget for models of several stage sizes (a network\'s modules in one memory): the least recently used go by bytes, a key keeps its size', () => {
+    const { log, d } = recorder();
+    const cache = new MemoCache(d, 3000);
+    expect(cache.reserve(['big|1', 'big|2'], 1200)).toBe(true); // a batch-2 module's stages
+    expect(cache.reserve(['small|1'], 500)).toBe(true);
+    expect(cache.heldBytes).toBe(2900);
+    // 2 x 500 more: 3900 > 3000, so the oldest entry goes (1200 bytes), and that is enough.
+    expect(cache.reserve(['small|2', 'small|3'], 500)).toBe(true);
+    expect(log).toEqual(['alloc 100000', 'alloc 200000', 'alloc 300000', 'cuMemFree 100000', 'alloc 400000', 'alloc 500000']);
+    expect(cache.heldBytes).toBe(2700);
+    expect(() => cache.entry('big|1')).toThrow(/a reserved key/);
+    expect(() => cache.reserve(['small|1'], 1200)).toThrow(/key 'small\|1' with entries of 500 bytes, found 1200/);
+    expect(cache.reserve(['huge'], 3001)).toBe(false);
+    expect(log.length).toBe(6);
   });
 
   it('gives back what one reserve() allocated when the device runs out, and says so', () => {
     const { log, d } = recorder();
     let left = 1;
     (d as unknown as { rc: (fn: string, box: number[]) => number }).rc = (fn, box) => { if (!left--) return 2; box[0] = 0x700000; log.push('alloc'); return 0; };
-    const cache = new MemoCache(d, 1000, 3000);
-    expect(cache.reserve(['a', 'b'])).toBe(false);
+    const cache = new MemoCache(d, 3000);
+    expect(cache.reserve(['a', 'b'], 1000)).toBe(false);
     expect(log).toEqual(['alloc', 'cuMemFree 700000']);
     expect(cache.size).toBe(0);
   });
