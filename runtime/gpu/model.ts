@@ -424,6 +424,7 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
   const lent = options.arenaFrom?.arenaShare;
   if (lent && lent.bytes < m.memory.arenaBytes) fail(`${dir}: arenaFrom`, `arenas of at least ${m.memory.arenaBytes} bytes (this model's)`, `${lent.bytes}`);
   if (lent && lent.arenas.length < replicaCount) fail(`${dir}: arenaFrom`, `at least ${replicaCount} arenas (one a replica)`, `${lent.arenas.length}`);
+  if (lent?.busy) fail(`${dir}: arenaFrom`, 'an arena with no run in flight (loading times GEMMs there)', `a run of ${lent.busy} in flight`);
   if (options.arenaBytes !== undefined && !(Number.isSafeInteger(options.arenaBytes) && options.arenaBytes >= 0)) fail('arenaBytes', 'a byte count', String(options.arenaBytes));
   const arenaBytes = Math.max(m.memory.arenaBytes, options.arenaBytes ?? 0);
   const arenaShare: ArenaShare = lent ?? {
