@@ -3,9 +3,9 @@
  * stages on the same card in the same run.
  *
  *   compiled   the pipeline artifact (artifacts/flux2-dev-h100-fp8, artifacts/qwen-image-h100-fp8;
- *              compiled now from models/<family>/full.pipeline.json when absent; with `size` one that
- *              lists it: the default one, else the default's name with -WxH, compiled for that size
- *              alone when absent) loaded whole — text
+ *              compiled now from models/<family>/full.pipeline.json when absent; with `size`, the
+ *              default one where it (or, not yet compiled, its description) lists that size, else the
+ *              default's name with -WxH, compiled for that size alone when absent) loaded whole — text
  *              encoder, transformer, VAE decoder together, every learned weight synthetic from the
  *              seed (gpuExecutorFactory's syntheticWeights: labelled in every description and row) —
  *              and run through the family's own pipeline (models/<family>/pipeline.ts: tokenizer,
@@ -82,6 +82,8 @@ export interface E2eDeps {
   now?: () => number;
   /** Compiles a missing artifact (default: compilePipeline of the family's description). */
   compile?: (description: string, out: string, sizes?: string[]) => Promise<void>;
+  /** Where the default artifacts (E2E_PIPELINES[family].artifact) live (default: the repository root). */
+  artifactRoot?: string;
   /** The board's energy counter by PCI bus id (default: NVML, runtime/gpu/nvml.ts; undefined: not measured). */
   nvml?: (pciBusId: string) => Nvml | undefined;
 }
@@ -269,10 +271,10 @@ export async function e2eBench(o: E2eOptions, deps: E2eDeps, log: (s: string) =>
   const baseline = o.baseline ? deps.baseline ?? defaultBaseline(o.baselineScript) : undefined;
   for (const family of o.families) {
     const p = E2E_PIPELINES[family];
-    // The default artifact, or (a size it does not list) one of that size beside it.
-    const listsSize = (d: string) => !o.size || (existsSync(join(d, 'manifest.json')) && loadManifest(d).sizes.some((x) => formatSize(x) === o.size));
-    const defaultDir = join(ROOT, p.artifact);
-    const dir = o.artifacts[family] ?? (listsSize(defaultDir) ? defaultDir : `${defaultDir}-${o.size}`);
+    // The default artifact where it lists the size (or, not compiled yet, its description does), else one of that size beside it.
+    const defaultDir = join(deps.artifactRoot ?? ROOT, p.artifact);
+    const defaultSizes = () => (existsSync(join(defaultDir, 'manifest.json')) ? loadManifest(defaultDir) : loadManifest(join(ROOT, p.description))).sizes;
+    const dir = o.artifacts[family] ?? (!o.size || defaultSizes().some((x) => formatSize(x) === o.size) ? defaultDir : `${defaultDir}-${o.size}`);
     if (!existsSync(join(dir, 'manifest.json'))) {
       const sizes = o.size && dir !== defaultDir ? [o.size] : undefined;
       log(`${family}: no pipeline artifact at ${dir}: compiling ${p.description}${sizes ? ` for ${o.size}` : ''}`);

@@ -346,6 +346,20 @@ describe('e2eBench over tiny pipeline artifacts (stand-in runtime)', () => {
     expect(r.modules.qwen_image!.map((x) => [x.role, x.textLength])).toEqual([['textEncoder', undefined], ['transformer', undefined], ['vaeDecoder', undefined], ['transformerCfg', undefined], ['transformer', 16], ['transformerCfg', 16]]);
     expect(r.rows[0].note).toContain('80x48, 2 steps');
     expect(asked?.size).toBe('80x48');
+    // No --artifact: the default artifact where it (or, not compiled yet, the description: full size, 1024x1024) lists the size, else one of that size beside it, compiled for it alone.
+    const root = mkdtempSync(join(tmpdir(), 'e2e-root-')), compiled: string[] = [], logs: string[] = [];
+    const compile = async (description: string, out: string, sizes?: string[]) => {
+      expect(description).toBe(join(ROOT, 'models', 'qwen_image', 'full.pipeline.json'));
+      compiled.push(`${out.slice(root.length)} ${sizes}`);
+      await compilePipeline({ pipeline: join(ROOT, 'models', 'qwen_image', 'tiny.pipeline.json'), out, sizes: sizes ?? ['64x64', '80x48'], build: false });
+    };
+    const bench = (size: string) => e2eBench({ families: ['qwen_image'], seed: 5, steps: 1, iters: 1, artifacts: {}, baseline: false, size }, { runtime, compile, artifactRoot: root }, (l) => logs.push(l));
+    await bench('80x48');
+    await compile(join(ROOT, 'models', 'qwen_image', 'full.pipeline.json'), join(root, 'artifacts', 'qwen-image-h100-fp8')); // the default one, as the description would give it
+    await bench('80x48');
+    await bench('96x64');
+    expect(compiled).toEqual(['/artifacts/qwen-image-h100-fp8-80x48 80x48', '/artifacts/qwen-image-h100-fp8 undefined', '/artifacts/qwen-image-h100-fp8-96x64 96x64']);
+    expect(logs.filter((l) => l.startsWith('qwen_image: loaded')).map((l) => /\/artifacts\/([^/]+)\/text_encoder/.exec(l)?.[1])).toEqual(['qwen-image-h100-fp8-80x48', 'qwen-image-h100-fp8', 'qwen-image-h100-fp8-96x64']);
     await expect(e2eBench({ families: ['qwen_image'], seed: 5, steps: 2, iters: 1, artifacts: { qwen_image: multi }, baseline: false, size: '96x96' }, { runtime }, () => undefined))
       .rejects.toThrow(/qwen-sizes: compiled for 64x64, 80x48, not 96x96 \(compile one with `npx compile models\/qwen_image\/full.pipeline.json --size 96x96`, or leave out --artifact\)/);
   }, 120_000);
