@@ -28,7 +28,8 @@
  *
  * Modules of one network (a transformer's batch-2, text-length and image-size modules) run one at a
  * time, so they share their activation memory: the first allocates arenas as large as the largest
- * of them needs (`arenaBytes`), the others run in those (`arenaFrom`; ArenaShare). A run of any of
+ * of them needs (`arenaBytes`) and the cuBLASLt workspaces, the others run in those (`arenaFrom`;
+ * ArenaShare), and their step memo has one budget. A run of any of
  * them refuses to start while another's is in flight, and an input staged by one is staged again
  * after another ran (ArenaShare.holders).
  */
@@ -102,7 +103,7 @@ export interface LoadOptions {
 }
 
 /**
- * Activation memory one model lends others (LoadOptions.arenaFrom): an arena a replica. Runs of the
+ * Activation memory one model lends others (LoadOptions.arenaFrom): an arena and a cuBLASLt workspace a replica. Runs of the
  * models in it never overlap (`busy`), and each replica's arena remembers whose staged inputs it
  * holds (`holders`: a HostIo, or null after anything else wrote there), so that a model's host side
  * stages its inputs again after another model ran there.
@@ -110,6 +111,8 @@ export interface LoadOptions {
 export interface ArenaShare {
   readonly bytes: number;
   readonly arenas: readonly DevicePtr[];
+  /** A cuBLASLt workspace a replica (WORKSPACE_BYTES), shared as the arenas are. */
+  readonly workspaces: readonly DevicePtr[];
   readonly holders: (HostIo | null)[];
   /** The model whose run is in flight (started and not finished, a denoising loop, an RGB8 decode), or null. */
   busy: string | null;
@@ -430,6 +433,7 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
   const arenaShare: ArenaShare = lent ?? {
     bytes: arenaBytes, holders: Array.from({ length: replicaCount }, () => null), busy: null, memo: null,
     arenas: Array.from({ length: replicaCount }, (_, i) => take(arenaBytes, `activation arena${i ? ` (replica ${i})` : ''}`)),
+    workspaces: Array.from({ length: replicaCount }, (_, i) => take(WORKSPACE_BYTES, `cuBLASLt workspace${i ? ` (replica ${i})` : ''}`)),
   };
   const stream = createStream(d); // replica 0's; the loads below run on it
 
@@ -542,8 +546,7 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
   };
   const makeReplica = (index: number, rs: Handle): Replica => {
     const suffix = index ? ` (replica ${index})` : '';
-    const arena = arenaShare.arenas[index];
-    const workspace = take(WORKSPACE_BYTES, `cuBLASLt workspace${suffix}`);
+    const arena = arenaShare.arenas[index], workspace = arenaShare.workspaces[index];
     const ptrOf = ptrIn(arena);
     const fnOf = index ? functionsOfModules() : fnFor;
     const gemms: Gemm[] = [];
@@ -681,7 +684,7 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
     description: `gpu ${device.name} ${dir}${label}`,
     artifact, device, synthetic,
     arenaShare,
-    memory: { arenaBytes: lent ? 0 : arenaBytes * replicaCount, weightBytes, workspaceBytes: WORKSPACE_BYTES * replicaCount, deviceUsedBytes: used },
+    memory: { arenaBytes: lent ? 0 : arenaBytes * replicaCount, weightBytes, workspaceBytes: lent ? 0 : WORKSPACE_BYTES * replicaCount, deviceUsedBytes: used },
     loadSeconds: (performance.now() - t0) / 1000,
     gemmTuning,
     replicas: replicaCount,
