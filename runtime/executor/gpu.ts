@@ -92,6 +92,19 @@ export async function loadGpuRuntime(): Promise<GpuRuntime> {
   };
 }
 
+type ModuleManifest = { inputs: Record<string, string>; outputs: Record<string, string>; memory?: { arenaBytes?: number } };
+const manifestOf = (d: string) => JSON.parse(readFileSync(join(d, 'manifest.json'), 'utf8')) as ModuleManifest;
+
+/** Every compiled module folder of a GraphRef: the first, its batch-2 module, each variant and its batch-2 module. */
+export function moduleDirs(graph: GraphRef): string[] {
+  return [graph.compiled, graph.batched, ...(graph.variants ?? []).flatMap((v) => [v.compiled, v.batched])].filter((d): d is string => !!d);
+}
+
+/** The largest activation arena of these modules (their manifests' memory.arenaBytes): what one memory for all of them needs. */
+export function largestArena(dirs: readonly string[]): number {
+  return Math.max(0, ...dirs.map((d) => manifestOf(d).memory?.arenaBytes ?? 0));
+}
+
 /** The label every output of a synthetic-weights run carries. */
 export const syntheticLabel = (seed: number) => `[SYNTHETIC weights, seed ${seed}]`;
 
@@ -112,15 +125,14 @@ export function gpuExecutorFactory(runtime: GpuRuntime, options: GpuExecutorOpti
   return async (graph: GraphRef): Promise<Executor> => {
     if (!graph.compiled) throw new Error(`${graph.onnx}: the ${graph.role} has no compiled module (serve a pipeline artifact built by \`npx compile\`)`);
     const dir = graph.compiled;
-    const manifestOf = (d: string) => JSON.parse(readFileSync(join(d, 'manifest.json'), 'utf8')) as { inputs: Record<string, string>; outputs: Record<string, string>; memory?: { arenaBytes?: number } };
     const ioOf = (d: string) => {
       const manifest = manifestOf(d);
       return { inputs: Object.entries(manifest.inputs).map(([n, t]) => parseValueType(n, t)), outputs: Object.entries(manifest.outputs).map(([n, t]) => parseValueType(n, t)) };
     };
     const { inputs, outputs } = ioOf(dir);
     // One activation memory for all of them (they run one at a time): the largest arena any needs.
-    const dirs = [dir, graph.batched, ...(graph.variants ?? []).flatMap((v) => [v.compiled, v.batched])].filter((d): d is string => !!d);
-    const arenaBytes = dirs.length > 1 ? Math.max(...dirs.map((d) => manifestOf(d).memory?.arenaBytes ?? 0)) : undefined;
+    const dirs = moduleDirs(graph);
+    const arenaBytes = dirs.length > 1 ? largestArena(dirs) : undefined;
     // A batch-2 module beside (GraphRef.batched): pairs of runs (true CFG) go to it, stacked, over the same device weights.
     const replicas = !graph.batched && graph.concurrentRuns && graph.concurrentRuns > 1 ? graph.concurrentRuns : undefined;
     const weights = seed === undefined ? {} : { syntheticWeights: seed };

@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Tensor } from '../../compiler/ir/tensor.ts';
 import { bitsOf } from '../../runtime/executor/bf16.ts';
-import { parseValueType } from '../../runtime/executor/gpu.ts';
+import { largestArena, moduleDirs, parseValueType } from '../../runtime/executor/gpu.ts';
 import { type Model, loadModel } from '../../runtime/gpu/model.ts';
 import { graphRef, loadManifest } from '../../runtime/pipeline/manifest.ts';
 import { GaussianNoise } from '../../runtime/pipeline/noise.ts';
@@ -46,12 +46,11 @@ const bytesOf = (t: Tensor) => (t.dtype === 'bfloat16' ? Buffer.from(bitsOf(t).b
 let failed = false;
 for (const role of ['transformer', 'vaeDecoder'] as const) {
   const ref = graphRef(manifest, role);
-  const dirs = [ref.compiled!, ref.batched, ...(ref.variants ?? []).flatMap((x) => [x.compiled, x.batched])].filter((d): d is string => !!d);
+  const dirs = moduleDirs(ref);
   if (dirs.length < 2) continue;
   const sets = dirs.map((d, k) => inputsOf(d, 100 + k));
-  const arenaOf = (d: string) => (JSON.parse(readFileSync(join(d, 'manifest.json'), 'utf8')) as { memory: { arenaBytes: number } }).memory.arenaBytes;
   const load = (shared: boolean): Model[] => {
-    const first = loadModel(dirs[0], { syntheticWeights: seed, bf16Bits: true, log: quiet, ...(shared ? { arenaBytes: Math.max(...dirs.map(arenaOf)) } : {}) });
+    const first = loadModel(dirs[0], { syntheticWeights: seed, bf16Bits: true, log: quiet, ...(shared ? { arenaBytes: largestArena(dirs) } : {}) });
     return [first, ...dirs.slice(1).map((d) => loadModel(d, { syntheticWeights: seed, bf16Bits: true, log: quiet, weightsFrom: first, ...(shared ? { arenaFrom: first } : {}) }))];
   };
   // Each module alone (its own arena): the reference outputs.
