@@ -1,8 +1,9 @@
 /**
  * Image-size re-specialisation (compiler/ir/resize.ts over respecialise.ts, `npx compile --size`):
  * each tiny network, exported at a 16 x 16 token grid (VAE decoders: 16 x 16 latents), re-specialised
- * to 80 x 48 (a 20 x 12 token grid, 40 x 24 latents), computes what PyTorch's module computes at that
- * size (test/fixtures/pipeline_reference/modules_80x48, models/reference/make_reference.py) — on the
+ * to 80 x 48 (a 20 x 12 token grid, 40 x 24 latents) and to its portrait transpose 48 x 80, computes
+ * what PyTorch's module computes at that size (test/fixtures/pipeline_reference/modules_WxH,
+ * models/reference/make_reference.py) — on the
  * reference executor, and as written back to ONNX (compiler/onnx/export.ts) under onnxruntime. Also:
  * at the export's own size the graph is returned as it is, the full-size exports re-specialise to
  * 1024 x 768, and what cannot be re-specialised is refused, naming it.
@@ -26,10 +27,11 @@ import { fullModelPath } from '../compiler/full-models.ts';
 import onnxProto from 'onnx-proto';
 import { relL2 } from './helpers/numerics.ts';
 
-const REF = join(ROOT, 'test', 'fixtures', 'pipeline_reference', 'modules_80x48');
+const refOf = (size: string) => join(ROOT, 'test', 'fixtures', 'pipeline_reference', `modules_${size}`);
+const REF = refOf('80x48');
 const LATENT = { height: 24, width: 40 };
 const load = (name: string) => importOnnx(join(tinyDir(name), 'model.onnx')).graph;
-const inputsOf = (name: string) => Object.fromEntries(readdirSync(join(REF, name)).filter((f) => f.startsWith('input_')).map((f) => [f.slice(6, -4), readNpy(join(REF, name, f))]));
+const inputsOf = (name: string, ref = REF) => Object.fromEntries(readdirSync(join(ref, name)).filter((f) => f.startsWith('input_')).map((f) => [f.slice(6, -4), readNpy(join(ref, name, f))]));
 
 function tensorRelL2(got: Tensor, want: Tensor): number {
   expect(got.shape).toEqual(want.shape);
@@ -38,23 +40,25 @@ function tensorRelL2(got: Tensor, want: Tensor): number {
 
 const NETWORKS = ['flux2', 'qwen_image', 'flux2_vae_decoder', 'qwen_image_vae_decoder'] as const;
 
-describe('resize: the tiny networks at 80x48 against PyTorch', () => {
-  it.each(NETWORKS)('%s: reference executor and onnxruntime both match', async (name) => {
+describe('resize: the tiny networks at 80x48 (landscape) and 48x80 (portrait) against PyTorch', () => {
+  const cases = ['80x48', '48x80'].flatMap((size) => NETWORKS.map((name) => [name, size] as const));
+  it.each(cases)('%s at %s: reference executor and onnxruntime both match', async (name, size) => {
+    const [w, h] = size.split('x').map(Number), ref = refOf(size);
     const g = load(name);
-    const sized = resize(g, LATENT, '--size 80x48');
-    const want = readNpy(join(REF, name, 'output_sample.npy'));
-    const got = Object.values(runReference(inferTypes(sized).graph, inputsOf(name)))[0];
+    const sized = resize(g, { width: w / 2, height: h / 2 }, `--size ${size}`); // the tiny VAEs' factor 2
+    const want = readNpy(join(ref, name, 'output_sample.npy'));
+    const got = Object.values(runReference(inferTypes(sized).graph, inputsOf(name, ref)))[0];
     expect(tensorRelL2(got, want)).toBeLessThan(1e-5);
-    const out = join(tinyDir(name), `model.test-${process.pid}.onnx`); // beside its external data
+    const out = join(tinyDir(name), `model.test-${process.pid}-${size}.onnx`); // beside its external data
     try {
       writeRespecialisedOnnx(join(tinyDir(name), 'model.onnx'), sized, out);
-      const ort = Object.values(await runOrt(out, inputsOf(name)))[0];
+      const ort = Object.values(await runOrt(out, inputsOf(name, ref)))[0];
       expect(tensorRelL2(ort, want)).toBeLessThan(1e-5);
     } finally {
       rmSync(out, { force: true });
     }
     // and the size matters: the export's own graph cannot take these inputs
-    expect(() => runReference(inferTypes(g).graph, inputsOf(name))).toThrow();
+    expect(() => runReference(inferTypes(g).graph, inputsOf(name, ref))).toThrow();
   });
 
   it("at the export's own size a graph is returned as it is", () => {

@@ -365,23 +365,24 @@ g = torch.Generator('cpu').manual_seed(SEED)
 qwen_noise = torch.randn(1, 1, 16, 32, 32, generator=g, dtype=torch.float32)
 qwen_packed = QwenImagePipeline._pack_latents(qwen_noise, 1, 16, 32, 32)
 
-# A second, non-square size (W x H = 80 x 48: latents 40 x 24, a 20 x 12 token grid, 240 image tokens against the
-# exports' 256): both grid sides differ from the exports' 16 x 16, so a graph re-specialised to it (npx compile --size)
-# is checked on each axis, and Qwen-Image's text RoPE offset max(h, w) / 2 moves (8 -> 10).
-W2, H2 = 80, 48
-g = torch.Generator('cpu').manual_seed(SEED)
-flux_noise2 = torch.randn(1, 128, H2 // 4, W2 // 4, generator=g, dtype=torch.float32)
-g = torch.Generator('cpu').manual_seed(SEED)
-qwen_noise2 = torch.randn(1, 1, 16, H2 // 2, W2 // 2, generator=g, dtype=torch.float32)
-qwen_packed2 = QwenImagePipeline._pack_latents(qwen_noise2, 1, 16, H2 // 2, W2 // 2)
-
+# Non-square sizes, landscape and portrait (W x H = 80 x 48: latents 40 x 24, a 20 x 12 token grid, 240 image tokens
+# against the exports' 256; and 48 x 80, its transpose: 12 x 20): both grid sides differ from the exports' 16 x 16, so a
+# graph re-specialised to them (npx compile --size) is checked on each axis, with rows and columns each the longer side
+# (Qwen-Image's RoPE lays out rows and columns apart), and Qwen-Image's text RoPE offset max(h, w) / 2 moves (8 -> 10).
+SIZES = [(80, 48), (48, 80)]
 cases = {
     'flux2': (lambda dev: run_flux2(dev, flux_noise), flux_noise),
     'qwen_image': (lambda dev: run_qwen(dev, qwen_packed, None), qwen_noise),
     'qwen_image_cfg': (lambda dev: run_qwen(dev, qwen_packed, ' '), qwen_noise),
-    f'flux2_{W2}x{H2}': (lambda dev: run_flux2(dev, flux_noise2, H2, W2), flux_noise2),
-    f'qwen_image_cfg_{W2}x{H2}': (lambda dev: run_qwen(dev, qwen_packed2, ' ', H2, W2), qwen_noise2),
 }
+for W2, H2 in SIZES:
+    g = torch.Generator('cpu').manual_seed(SEED)
+    flux_noise2 = torch.randn(1, 128, H2 // 4, W2 // 4, generator=g, dtype=torch.float32)
+    g = torch.Generator('cpu').manual_seed(SEED)
+    qwen_noise2 = torch.randn(1, 1, 16, H2 // 2, W2 // 2, generator=g, dtype=torch.float32)
+    qwen_packed2 = QwenImagePipeline._pack_latents(qwen_noise2, 1, 16, H2 // 2, W2 // 2)
+    cases[f'flux2_{W2}x{H2}'] = ((lambda n, h, w: lambda dev: run_flux2(dev, n, h, w))(flux_noise2, H2, W2), flux_noise2)
+    cases[f'qwen_image_cfg_{W2}x{H2}'] = ((lambda n, h, w: lambda dev: run_qwen(dev, n, ' ', h, w))(qwen_packed2, H2, W2), qwen_noise2)
 meta = {'seed': SEED, 'prompt': PROMPT, 'steps': STEPS, 'guidance': GUIDANCE, 'size': '64x64', 'device': 'cpu', 'dtype': 'float32',
         'versions': {'torch': torch.__version__, 'diffusers': diffusers.__version__, 'transformers': transformers.__version__},
         'diffusers_commit': os.environ.get('DIFFUSERS_COMMIT', 'unknown'), 'modules': meta_modules, 'qwen_drop_tokens': QWEN_DROP,
@@ -415,7 +416,7 @@ for name, (run, noise) in cases.items():
 # Each network alone at W2 x H2, on seeded inputs (the fixtures' own text, timestep and guidance inputs; image
 # inputs drawn at the new size; Flux.2's img_ids as Flux2Pipeline lays them out): modules_WxH/<module>/input_*.npy
 # and output_sample.npy, float32, CPU.
-def module_cases():
+def module_cases(W2, H2):
     gen = torch.Generator('cpu').manual_seed(7)
     fx = lambda m, n: torch.from_numpy(np.load(os.path.join(TINY, m, f'input_{n}.npy')))
     h, w = H2 // 4, W2 // 4  # the token grid (2 x 2 latent patches)
@@ -432,7 +433,7 @@ def module_cases():
                                         img_shapes=[(1, h, w)], return_dict=False)[0],
            'flux2_vae_decoder': lambda m, x: m.decode(x['latents'], return_dict=False)[0],
            'qwen_image_vae_decoder': lambda m, x: m.decode(x['latents'], return_dict=False)[0]}
-    meta['module_size'] = f'{W2}x{H2}'
+    meta.setdefault('module_sizes', []).append(f'{W2}x{H2}')
     for name, inputs in out.items():
         if meta_modules[name].get('method') is None:
             say('module case', name, 'SKIPPED: module not rebuilt'); continue
@@ -445,7 +446,8 @@ def module_cases():
         say('module case', name, tuple(y.shape))
 
 
-module_cases()
+for W2, H2 in SIZES:
+    module_cases(W2, H2)
 with open(os.path.join(WORK, 'meta.json'), 'w') as f:
     json.dump(meta, f, indent=2)
 with tarfile.open(os.path.join(OUT, 'reference.tar'), 'w') as tar:

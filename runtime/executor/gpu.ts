@@ -19,6 +19,8 @@
  * CFG) run on it as one stacked run, single ones on the first. A GraphRef with `variants` (the same
  * network compiled for other input shapes: shorter texts, other image sizes) loads each (and its batch-2 module) over the
  * first one's device weights too; every call goes to the variant whose inputs have the given shapes (rgb8 too).
+ * With image sizes (GraphRef.size, ModuleVariant.size), forSize(size) keeps that size's modules: a
+ * landscape size and its portrait take the same input shapes but not the same RoPE.
  * All of a GraphRef's modules run in the first one's activation memory, allocated as large as the
  * largest of theirs (their manifests' memory.arenaBytes): they run one at a time, so another size or
  * text length a pipeline serves adds no activation memory.
@@ -147,38 +149,19 @@ export function gpuExecutorFactory(runtime: GpuRuntime, options: GpuExecutorOpti
         return m;
       };
       const pairOf = async (d: string | undefined) => (d ? { module: await borrow(d), inputs: () => ioOf(d).inputs } : undefined);
-      entries.push(entry(module, await pairOf(graph.batched), inputs));
+      entries.push(entry(module, await pairOf(graph.batched), inputs, graph.size));
       // A variant's batch-1 module takes the replicas the first one has (pairs of runs without a batch-2 module).
-      for (const v of graph.variants ?? []) entries.push(entry(await borrow(v.compiled, replicas ? { replicas } : {}), await pairOf(v.batched), ioOf(v.compiled).inputs));
+      for (const v of graph.variants ?? []) entries.push(entry(await borrow(v.compiled, replicas ? { replicas } : {}), await pairOf(v.batched), ioOf(v.compiled).inputs, v.size));
     } catch (e) {
       for (const m of loaded) m.close();
       throw e;
     }
     const [first] = entries;
-    // Every call goes to the entry whose inputs have the given shapes (the first one when there are no variants: its module checks them).
-    const pick = (given: Record<string, Tensor>) => (entries.length === 1 ? first : entries.find((e) => e.takes(given)) ?? noEntry(dir, given, entries));
-
+    const description = `gpu (compiled) ${dir}${graph.batched ? ` (+ batch 2: ${graph.batched})` : ''}${graph.variants?.length ? ` (+ ${graph.variants.length} input-shape variants)` : ''}${label}`;
     const memory = (m: CompiledModule) => (m.memory ? m.memory.deviceUsedBytes ?? m.memory.arenaBytes + m.memory.weightBytes + m.memory.workspaceBytes : 0);
+    const sizes = [...new Set(entries.map((e) => e.size).filter((x): x is string => !!x))];
     return {
-      description: `gpu (compiled) ${dir}${graph.batched ? ` (+ batch 2: ${graph.batched})` : ''}${graph.variants?.length ? ` (+ ${graph.variants.length} input-shape variants)` : ''}${label}`,
-      inputs, outputs,
-      ...(entries.length > 1 ? { variants: entries.slice(1).map((e) => e.inputs) } : {}),
-      run: async (given) => (await pick(given).one([given]))[0],
-      // Pairs: stacked on the batch-2 module, else at once on the replicas, else one after the other (runs of one module must not overlap).
-      ...(first.batched || (replicas && first.many) ? { runMany: async (list: Record<string, Tensor>[]) => {
-        const e = pick(list[0]);
-        if (list.length === 2 && e.batched) return splitSamples((await e.batched([stackSamples(list)]))[0], 2);
-        if (replicas && e.many) return e.many(list);
-        const outs: Record<string, Tensor>[] = [];
-        for (const x of list) outs.push((await e.one([x]))[0]);
-        return outs;
-      } } : {}),
-      ...(first.loop ? { denoise: async (l: DenoiseLoop) => {
-        // The loop's input sets hold no latents: their shape picks the variant too (image sizes whose other inputs agree: Qwen-Image's).
-        const e = pick({ ...l.inputs[0], [l.latentsInput]: new Tensor('float32', [...l.latentsShape], l.latents) });
-        return l.inputs.length === 2 && e.pairLoop ? e.pairLoop(l) : e.loop!(l);
-      } } : {}),
-      ...(first.rgb8 ? { rgb8: async (x: Record<string, Tensor>) => pick(x).rgb8!(x) } : {}),
+      ...calls(entries, description),
       ...(entries.length > 1 || first.batched || replicas ? { warmUp: async () => {
         // Every module, the first included (a first request with a short prompt reaches another variant), on every replica.
         for (const e of entries) {
@@ -187,10 +170,41 @@ export function gpuExecutorFactory(runtime: GpuRuntime, options: GpuExecutorOpti
           if (e.batched) await e.batched([placeholders(e.pairInputs!())]);
         }
       } } : {}),
+      ...(sizes.length ? { forSize: (size: string) => {
+        const some = entries.filter((e) => e.size === size);
+        if (!some.length) throw new Error(`${dir}: no module compiled for size ${size} (has ${sizes.join(', ')})`);
+        return { ...calls(some, `${description} at ${size}`), release: async () => undefined }; // releasing is the whole executor's
+      } } : {}),
       release: async () => { for (const m of loaded) m.close(); },
       ...(module.memory ? { deviceBytes: () => loaded.reduce((a, m) => a + memory(m), 0) } : {}),
       ...(module.device?.pciBusId ? { deviceBusId: () => module.device!.pciBusId! } : {}),
     };
+
+    /** The calls over some of the entries (all of them, or one size's): each goes to the entry whose inputs have the given shapes. */
+    function calls(some: Entry[], description: string): Omit<Executor, 'release'> {
+      const [head] = some;
+      const pick = (given: Record<string, Tensor>) => (some.length === 1 ? head : some.find((e) => e.takes(given)) ?? noEntry(dir, given, some));
+      return {
+        description, inputs: head.inputs, outputs,
+        ...(some.length > 1 ? { variants: some.slice(1).map((e) => e.inputs) } : {}),
+        run: async (given) => (await pick(given).one([given]))[0],
+        // Pairs: stacked on the batch-2 module, else at once on the replicas, else one after the other (runs of one module must not overlap).
+        ...(first.batched || (replicas && first.many) ? { runMany: async (list: Record<string, Tensor>[]) => {
+          const e = pick(list[0]);
+          if (list.length === 2 && e.batched) return splitSamples((await e.batched([stackSamples(list)]))[0], 2);
+          if (replicas && e.many) return e.many(list);
+          const outs: Record<string, Tensor>[] = [];
+          for (const x of list) outs.push((await e.one([x]))[0]);
+          return outs;
+        } } : {}),
+        ...(first.loop ? { denoise: async (l: DenoiseLoop) => {
+          // The loop's input sets hold no latents: their shape picks the variant too (image sizes whose other inputs agree: Qwen-Image's).
+          const e = pick({ ...l.inputs[0], [l.latentsInput]: new Tensor('float32', [...l.latentsShape], l.latents) });
+          return l.inputs.length === 2 && e.pairLoop ? e.pairLoop(l) : e.loop!(l);
+        } } : {}),
+        ...(first.rgb8 ? { rgb8: async (x: Record<string, Tensor>) => pick(x).rgb8!(x) } : {}),
+      };
+    }
   };
 }
 
@@ -218,9 +232,11 @@ interface Entry {
   rgb8?: (inputs: Record<string, Tensor>) => Promise<Uint8Array>;
   /** Do the given inputs (those named) have this module's shapes? */
   takes: (given: Record<string, Tensor>) => boolean;
+  /** The image size it was compiled for (GraphRef.size), where the network has modules of several. */
+  size?: string;
 }
 
-function entry(module: CompiledModule, pair: { module: CompiledModule; inputs: () => ValueInfo[] } | undefined, inputs: ValueInfo[]): Entry {
+function entry(module: CompiledModule, pair: { module: CompiledModule; inputs: () => ValueInfo[] } | undefined, inputs: ValueInfo[], size?: string): Entry {
   const runOf = (m: CompiledModule) => (m.start ? launched(m) : async (list: Record<string, Tensor>[]) => [await m.run(list[0])]);
   const loopOf = (m: CompiledModule | undefined) => (m?.denoise ? async (l: DenoiseLoop) => m.denoise!(l) : undefined);
   const shapes = new Map(inputs.map((i) => [i.name, i.shape.join(',')]));
@@ -229,6 +245,7 @@ function entry(module: CompiledModule, pair: { module: CompiledModule; inputs: (
     ...(module.rgb8 ? { rgb8: async (x: Record<string, Tensor>) => module.rgb8!(x) } : {}),
     ...(module.runMany ? { many: module.start ? launched(module) : async (list: Record<string, Tensor>[]) => module.runMany!(list) } : {}),
     takes: (given) => Object.entries(given).every(([name, t]) => !shapes.has(name) || shapes.get(name) === t.shape.join(',')),
+    ...(size ? { size } : {}),
   };
 }
 

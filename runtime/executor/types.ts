@@ -29,6 +29,13 @@ export interface Executor {
    */
   readonly variants?: readonly (readonly ValueInfo[])[];
   /**
+   * This executor restricted to the modules (graphs) of one image size "WxH" (GraphRef.size): grids of
+   * as many tokens, a landscape size and its portrait, take the same input shapes but not the same
+   * RoPE, so a pipeline takes the transformer and VAE decoder of the request's size first. Throws for
+   * a size it holds none of; absent where no module is tied to a size. Releasing is the whole executor's.
+   */
+  forSize?(size: string): Executor;
+  /**
    * Runs the graph once. A caller does not change a Tensor's values after passing it (a new step's
    * latents are a new Tensor), so an executor may keep what it derived from an input Tensor object
    * (the GPU one keeps its bfloat16 bytes) while the same object comes again. A bfloat16 output
@@ -134,22 +141,34 @@ export function takesTrailing(exec: Executor, name: string, dims: readonly numbe
 
 /**
  * An executor over several of the same network at other input shapes (the CPU executor's graphs at a
- * pipeline artifact's further sizes): each run goes to the first whose static input dims match.
+ * pipeline artifact's further sizes): each run goes to the first whose static input dims match;
+ * with `sizes` (each graph's "WxH"), forSize keeps only that size's.
  */
-export function byInputShapes(list: readonly Executor[]): Executor {
+export function byInputShapes(list: readonly Executor[], sizes?: readonly (string | undefined)[]): Executor {
   const [first, ...rest] = list;
   const takes = (e: Executor, given: Record<string, Tensor>) => Object.entries(given).every(([name, t]) => {
     const shape = e.inputs.find((i) => i.name === name)?.shape;
     return !shape || (shape.length === t.shape.length && shape.every((d, k) => typeof d !== 'number' || d === t.shape[k]));
   });
-  const pick = (given: Record<string, Tensor>) => list.find((e) => takes(e, given))
-    ?? (() => { throw new Error(`${first.description}: no graph takes ${Object.entries(given).map(([n, t]) => `${n} [${t.shape}]`).join(', ')}`); })();
+  const over = (some: readonly Executor[], description: string): Executor => ({
+    description, inputs: some[0].inputs, outputs: some[0].outputs, ...(some.length > 1 ? { variants: some.slice(1).map((e) => e.inputs) } : {}),
+    run: (given) => (some.find((e) => takes(e, given)) ?? noGraph(first, given)).run(given),
+    release: async () => undefined, // the whole executor's
+  });
+  const whole = over(list, `${first.description} (+ ${rest.length} at other input shapes)`);
   return {
-    description: `${first.description} (+ ${rest.length} at other input shapes)`,
-    inputs: first.inputs, outputs: first.outputs, variants: rest.map((e) => e.inputs),
-    run: (given) => pick(given).run(given),
+    ...whole, variants: rest.map((e) => e.inputs),
+    ...(sizes?.some((x) => x) ? { forSize: (size: string) => {
+      const some = list.filter((_, i) => sizes[i] === size);
+      if (!some.length) throw new Error(`${first.description}: no graph for size ${size} (has ${sizes.filter((x) => x).join(', ')})`);
+      return over(some, `${whole.description} at ${size}`);
+    } } : {}),
     release: async () => { await Promise.all(list.map((e) => e.release())); },
   };
+}
+
+function noGraph(first: Executor, given: Record<string, Tensor>): never {
+  throw new Error(`${first.description}: no graph takes ${Object.entries(given).map(([n, t]) => `${n} [${t.shape}]`).join(', ')}`);
 }
 
 /** The dtype of input `name` (undefined when the graph has no such input). */

@@ -35,8 +35,15 @@ export type Role = (typeof ROLES)[number];
 /** `batched`: the same network compiled at batch 2 (a pipeline artifact's `cfgModule`), which the GPU executor runs pairs of input sets on. */
 /** `variants`: the same network compiled for other input shapes (a pipeline artifact's `textModules`), each with its batch-2 module where there is one. */
 /** `onnxVariants`: the same graph re-specialised to other input shapes (a pipeline artifact's further sizes), which the CPU executor runs. */
-export interface GraphRef { role: Role; onnx: string; compiled?: string; concurrentRuns?: number; batched?: string; variants?: ModuleVariant[]; onnxVariants?: string[] }
-export interface ModuleVariant { compiled: string; batched?: string }
+/**
+ * `size` (and a variant's): the image size "WxH" a module or graph was compiled for, where the network has one per size: a
+ * landscape size and its portrait take the same input shapes, so executors pick by size first (Executor.forSize).
+ */
+export interface GraphRef {
+  role: Role; onnx: string; compiled?: string; concurrentRuns?: number; batched?: string; variants?: ModuleVariant[]; onnxVariants?: OnnxVariant[]; size?: string;
+}
+export interface ModuleVariant { compiled: string; batched?: string; size?: string }
+export interface OnnxVariant { onnx: string; size?: string }
 /**
  * A pipeline artifact's modules for one further size (after `sizes[0]`, which `modules` serve): the transformer
  * with its batch-2 and text modules, and the VAE decoder, over the first modules' weights; `graphs`: the ONNX
@@ -97,15 +104,18 @@ export class ManifestError extends Error {}
 
 export function graphRef(m: PipelineManifest, role: Role): GraphRef {
   const transformer = role === 'transformer';
-  const texts = (list: TextModule[] | undefined): ModuleVariant[] => (list ?? []).map((t) => ({ compiled: t.module, ...(t.cfgModule ? { batched: t.cfgModule } : {}) }));
+  // Sizes tag the modules only where a network has modules of more than one size (the text encoder has none).
   const sized = role !== 'textEncoder' ? m.sizeModules ?? [] : [];
+  const tag = (size: Size) => (sized.length ? { size: formatSize(size) } : {});
+  const texts = (list: TextModule[] | undefined, size: Size): ModuleVariant[] => (list ?? []).map((t) => ({ compiled: t.module, ...(t.cfgModule ? { batched: t.cfgModule } : {}), ...tag(size) }));
   const variants: ModuleVariant[] = !m.modules ? [] : transformer
-    ? [...texts(m.textModules), ...sized.flatMap((x) => [{ compiled: x.transformer, ...(x.cfgModule ? { batched: x.cfgModule } : {}) }, ...texts(x.textModules)])]
-    : sized.map((x) => ({ compiled: x.vaeDecoder }));
-  const onnxVariants = [...new Set(sized.map((x) => x.graphs[role as 'transformer' | 'vaeDecoder']))].filter((g) => g !== m.graphs[role]);
+    ? [...texts(m.textModules, m.sizes[0]), ...sized.flatMap((x) => [{ compiled: x.transformer, ...(x.cfgModule ? { batched: x.cfgModule } : {}), ...tag(x.size) }, ...texts(x.textModules, x.size)])]
+    : sized.map((x) => ({ compiled: x.vaeDecoder, ...tag(x.size) }));
+  // The CPU executor's graphs at the further sizes, where they are other files (not a symbolic-size graph's own).
+  const onnxVariants = sized.map((x) => ({ onnx: x.graphs[role as 'transformer' | 'vaeDecoder'], size: formatSize(x.size) })).filter((g) => g.onnx !== m.graphs[role]);
   return {
     role, onnx: m.graphs[role], ...(m.modules ? { compiled: m.modules[role] } : {}), ...(transformer && m.cfgModule ? { batched: m.cfgModule } : {}),
-    ...(variants.length ? { variants } : {}), ...(onnxVariants.length ? { onnxVariants } : {}),
+    ...(variants.length ? { variants } : {}), ...(onnxVariants.length ? { onnxVariants } : {}), ...tag(m.sizes[0]),
   };
 }
 

@@ -46,6 +46,9 @@ export function checkImageTokens(m: PipelineManifest, transformer: Executor, tok
   }
 }
 
+/** An executor's modules of one image size, where it has modules tied to sizes (Executor.forSize); else the executor. */
+const ofSize = (e: Executor, size: Size): Executor => e.forSize?.(formatSize(size)) ?? e;
+
 export abstract class ModulePipeline {
   protected constructor(protected readonly m: PipelineManifest, protected readonly modules: Modules) {}
 
@@ -59,7 +62,13 @@ export abstract class ModulePipeline {
 
   /** The VAE decoder's image of a whole latent as RGB8 (converted on the device where the executor can: bits straight to RGB8). */
   protected async decodeRgb8(latents: Tensor, size: Size): Promise<Uint8Array> {
-    return this.vae.rgb8 ? this.vae.rgb8({ latents }) : rgb8(Object.values(await this.vae.run({ latents }))[0], size.height, size.width);
+    const vae = ofSize(this.vae, size);
+    return vae.rgb8 ? vae.rgb8({ latents }) : rgb8(Object.values(await vae.run({ latents }))[0], size.height, size.width);
+  }
+
+  /** The transformer's modules of a request's size (Executor.forSize): a landscape size and its portrait take the same input shapes, not the same RoPE. */
+  protected transformerFor(size: Size): Executor {
+    return ofSize(this.transformer, size);
   }
 
   /** A size the manifest does not list is refused: a module of another grid with as many tokens would run it wrong (Qwen-Image's RoPE is the grid's). */

@@ -18,10 +18,10 @@ export function descriptionGraphs(m: PipelineManifest, ref: GraphRef): GraphRef 
   if (m.modules || ref.role === 'textEncoder') return ref;
   const graph = importOnnx(ref.onnx).graph;
   if (symbolicDims(graph).length) return ref; // symbolic dims take any size
-  const paths = m.sizes.map((size) => {
+  const graphs = m.sizes.map((size) => {
     const resized = resize(graph, { width: size.width / m.vaeScaleFactor, height: size.height / m.vaeScaleFactor }, `${m.path}: size ${formatSize(size)}`);
-    return resized === graph ? ref.onnx : cachedGraph(ref.onnx, `size ${formatSize(size)}`, () => respecialisedOnnx(ref.onnx, resized));
+    return { onnx: resized === graph ? ref.onnx : cachedGraph(ref.onnx, `size ${formatSize(size)}`, () => respecialisedOnnx(ref.onnx, resized)), size: formatSize(size) };
   });
-  const [onnx, ...rest] = [...new Set(paths)];
-  return { ...ref, onnx, ...(rest.length ? { onnxVariants: rest } : {}) };
+  const [first, ...rest] = graphs;
+  return { ...ref, onnx: first.onnx, ...(rest.length ? { onnxVariants: rest, size: first.size } : {}) };
 }

@@ -1,9 +1,9 @@
 /**
  * Pipelines at several sizes (compiler/pipeline-artifact.ts `sizes`, `npx compile PIPELINE --size
- * 64x64,80x48`): the artifact holds the transformer and VAE decoder for each size (modules over the
- * first ones' weights, and the ONNX graphs re-specialised for the CPU executor), and a request at the
- * second size, 80 x 48 (a 20 x 12 token grid, both sides unlike the exports' 16 x 16), gives the
- * latents diffusers' Flux2Pipeline / QwenImagePipeline (true CFG) give at that size
+ * 64x64,80x48,48x80`): the artifact holds the transformer and VAE decoder for each size (modules over
+ * the first ones' weights, and the ONNX graphs re-specialised for the CPU executor), and a request at
+ * 80 x 48 (a 20 x 12 token grid, both sides unlike the exports' 16 x 16) or at its portrait transpose
+ * 48 x 80 gives the latents diffusers' Flux2Pipeline / QwenImagePipeline (true CFG) give at that size
  * (test/fixtures/pipeline_reference, models/reference/make_reference.py) — each step's and the VAE's
  * input, to 1e-4 — from the same artifact that serves 64 x 64 as before. Bad size lists and a
  * manifest whose size modules disagree with its sizes are refused, naming them.
@@ -17,7 +17,7 @@ import { compilePipeline } from '../../compiler/pipeline-artifact.ts';
 import { cpuExecutorFactory } from '../../runtime/executor/ort.ts';
 import { ROOT } from '../../runtime/paths.ts';
 import { loadPipeline } from '../../runtime/pipeline/load.ts';
-import { loadManifest } from '../../runtime/pipeline/manifest.ts';
+import { graphRef, loadManifest } from '../../runtime/pipeline/manifest.ts';
 import type { Pipeline } from '../../runtime/pipeline/types.ts';
 import { relL2 } from '../helpers/numerics.ts';
 
@@ -33,7 +33,7 @@ const pipes: Record<string, Pipeline> = {};
 beforeAll(async () => {
   for (const family of ['flux2', 'qwen_image']) {
     artifacts[family] = join(dir, family);
-    await compilePipeline({ pipeline: join(ROOT, 'models', family, 'tiny.pipeline.json'), sizes: ['64x64', '80x48'], build: false, out: artifacts[family] });
+    await compilePipeline({ pipeline: join(ROOT, 'models', family, 'tiny.pipeline.json'), sizes: ['64x64', '80x48', '48x80'], build: false, out: artifacts[family] });
     pipes[family] = await loadPipeline(artifacts[family], cpuExecutorFactory);
   }
 }, 300_000);
@@ -49,30 +49,38 @@ async function generate(p: Pipeline, c: string, size: { width: number; height: n
   return { step1: seen[0], final: seen[1], rgb: img.rgb };
 }
 
-describe('a pipeline artifact compiled for 64x64 and 80x48', () => {
+describe('a pipeline artifact compiled for 64x64, 80x48 and 48x80', () => {
   it('holds the modules and graphs of each size', () => {
     const m = loadManifest(artifacts.qwen_image);
-    expect(m.sizes.map((s) => `${s.width}x${s.height}`)).toEqual(['64x64', '80x48']);
-    expect(m.sizeModules).toHaveLength(1);
+    expect(m.sizes.map((s) => `${s.width}x${s.height}`)).toEqual(['64x64', '80x48', '48x80']);
+    expect(m.sizeModules).toHaveLength(2);
     const s = m.sizeModules![0];
     expect(s.transformer).toMatch(/transformer_80x48$/);
     expect(s.cfgModule).toMatch(/transformer_80x48_cfg$/);
     expect(s.textModules?.map((t) => t.length)).toEqual(m.textModules?.map((t) => t.length));
     expect(s.vaeDecoder).toMatch(/vae_decoder_80x48$/);
     expect(s.graphs.transformer).toMatch(/onnx\/transformer\/model\.80x48\.onnx$/);
+    // Each module and graph is tagged with its size: 80x48 and 48x80 take the same input shapes (Executor.forSize picks by size).
+    const t = graphRef(m, 'transformer'), v = graphRef(m, 'vaeDecoder');
+    expect([t.size, ...t.variants!.map((x) => `${x.size} ${x.compiled.split('/').at(-1)}`)]).toEqual(['64x64', '64x64 transformer_t16', '80x48 transformer_80x48', '80x48 transformer_80x48_t16', '48x80 transformer_48x80', '48x80 transformer_48x80_t16']);
+    expect(t.onnxVariants?.map((x) => `${x.size} ${x.onnx.split('/').at(-1)}`)).toEqual(['80x48 model.80x48.onnx', '48x80 model.48x80.onnx']);
+    expect([v.size, ...v.variants!.map((x) => x.size)]).toEqual(['64x64', '80x48', '48x80']);
+    expect(graphRef(m, 'textEncoder').size).toBeUndefined();
     // The VAE decoder (exported for 16 x 16 latents) is compiled for each size's whole latent: 32 x 32 at 64 x 64.
     expect(m.graphs.vaeDecoder).toMatch(/onnx\/vae_decoder\/model\.64x64\.onnx$/);
   });
 
-  for (const [family, c, negative] of [['flux2', 'flux2_80x48', undefined], ['qwen_image', 'qwen_image_cfg_80x48', ' ']] as const) {
-    it(`${family} at 80x48${negative ? ' (true CFG)' : ''}: one step, the whole loop and the VAE input match diffusers`, async () => {
+  const cases = [['flux2', 'flux2', undefined], ['qwen_image', 'qwen_image_cfg', ' ']] as const;
+  for (const [family, prefix, negative] of cases) for (const [width, height] of [[80, 48], [48, 80]]) {
+    const c = `${prefix}_${width}x${height}`;
+    it(`${family} at ${width}x${height}${negative ? ' (true CFG)' : ''}: one step, the whole loop and the VAE input match diffusers`, async () => {
       const p = pipes[family];
-      const got = await generate(p, c, { width: 80, height: 48 }, negative);
+      const got = await generate(p, c, { width, height }, negative);
       expect(relL2(got.step1, f32(c, 'latents_step1'))).toBeLessThanOrEqual(TOL);
       expect(relL2(got.final, f32(c, 'latents_final'))).toBeLessThanOrEqual(TOL);
-      const vaeInput = (p as unknown as { vaeInput(l: Float32Array, s: { width: number; height: number }): Float32Array }).vaeInput(f32(c, 'latents_final'), { width: 80, height: 48 });
+      const vaeInput = (p as unknown as { vaeInput(l: Float32Array, s: { width: number; height: number }): Float32Array }).vaeInput(f32(c, 'latents_final'), { width, height });
       expect(relL2(vaeInput, f32(c, 'vae_input'))).toBeLessThanOrEqual(1e-6);
-      expect(got.rgb).toHaveLength(80 * 48 * 3);
+      expect(got.rgb).toHaveLength(width * height * 3);
       // the 64 x 64 reference still holds from the same artifact
       const square = family === 'flux2' ? 'flux2' : 'qwen_image_cfg';
       expect(relL2((await generate(p, square, { width: 64, height: 64 }, negative)).final, f32(square, 'latents_final'))).toBeLessThanOrEqual(TOL);
@@ -80,7 +88,7 @@ describe('a pipeline artifact compiled for 64x64 and 80x48', () => {
   }
 
   it('a size the artifact was not compiled for is refused before anything runs', async () => {
-    await expect(pipes.flux2.generate({ prompt: 'x', size: { width: 48, height: 80 }, steps: 1, guidanceScale: 4, seed: 1 })).rejects.toThrow(/48x80/);
+    await expect(pipes.flux2.generate({ prompt: 'x', size: { width: 96, height: 48 }, steps: 1, guidanceScale: 4, seed: 1 })).rejects.toThrow(/96x48/);
   });
 });
 

@@ -209,6 +209,37 @@ describe('GPU executor with input-shape variants (GraphRef.variants: the transfo
     await exec.release();
   });
 
+  it('a landscape size and its portrait (the same input shapes): forSize keeps each size\'s modules, for runs, pairs and the loop; a size without modules is refused', async () => {
+    const sized = (name: string) => {
+      const d = mkdtempSync(join(tmpdir(), `gpu-orient-${name}-`));
+      writeFileSync(join(d, 'manifest.json'), JSON.stringify({ inputs: { x: 'float32[1,12,2]', text: 'float32[1,4]' }, outputs: { y: 'float32[1,12,2]' } }));
+      return d;
+    };
+    const [wide, wideCfg, tall, tallCfg] = [sized('wide'), sized('wide-cfg'), sized('tall'), sized('tall-cfg')];
+    const name = new Map([[wide, 'wide'], [wideCfg, 'wide-cfg'], [tall, 'tall'], [tallCfg, 'tall-cfg']]);
+    const events: string[] = [];
+    const exec = await gpuExecutorFactory({
+      loadModel: (d) => ({
+        run: (g) => { events.push(`${name.get(d)} run`); return { y: g.x }; },
+        denoise: (l) => { events.push(`${name.get(d)} denoise ${l.inputs.length}`); return new Float32Array(l.latents.length); },
+        close: () => undefined,
+      }),
+    })({ role: 'transformer', onnx: wide, compiled: wide, batched: wideCfg, size: '48x32', variants: [{ compiled: tall, batched: tallCfg, size: '32x48' }] });
+    const set = () => ({ x: new Tensor('float32', [1, 12, 2], new Float32Array(24)), text: new Tensor('float32', [1, 4], new Float32Array(4)) });
+    const loop = { inputs: [{ text: set().text }], latentsInput: 'x', timestepInput: 't', latents: new Float32Array(24), latentsShape: [1, 12, 2], sigmas: Float32Array.of(1, 0), timesteps: Float32Array.of(1) };
+    // Without a size the shapes cannot tell them apart: the first module takes it.
+    await exec.run(set());
+    const portrait = exec.forSize!('32x48'), landscape = exec.forSize!('48x32');
+    await portrait.run(set());
+    await portrait.denoise!(loop);
+    await portrait.runMany!([set(), set()]);
+    await landscape.denoise!({ ...loop, inputs: [loop.inputs[0], loop.inputs[0]] });
+    expect(events).toEqual(['wide run', 'tall run', 'tall denoise 1', 'tall-cfg run', 'wide-cfg denoise 2']);
+    expect(portrait.description).toMatch(/ at 32x48$/);
+    expect(() => exec.forSize!('64x64')).toThrow(/no module compiled for size 64x64 \(has 48x32, 32x48\)/);
+    await exec.release();
+  });
+
   it('warm-up placeholders: zeros in float inputs, ones in integer and bool ones (masks keep every token), symbolic dims 1', () => {
     const p = placeholders([
       { name: 'h', dtype: 'bfloat16', shape: [1, 2] }, { name: 'm', dtype: 'int64', shape: [1, 'n'] },
