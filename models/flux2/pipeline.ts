@@ -94,7 +94,7 @@ export class Flux2Pipeline extends ModulePipeline implements Pipeline {
     };
     throwIfAborted(req.signal);
     // On the device where the executor can (no host round trip per step), else on the host: the same latents (denoise.ts).
-    const latents = await denoise(this.transformer, {
+    const latents = await denoise(this.transformerFor(req.size), {
       inputs: [fixed], latentsInput: 'hidden_states', timestepInput: 'timestep',
       latents: toTokens(noise, { channels: PACKED, height: h, width: w }), latentsShape: [1, h * w, PACKED],
       sigmas: schedule.sigmas, timesteps: timestepInputs(schedule),

@@ -106,7 +106,7 @@ export class QwenImagePipeline extends ModulePipeline implements Pipeline {
     const condText = text(cond), uncondText = uncond && text(uncond);
     throwIfAborted(req.signal);
     // On the device where the executor can (both CFG passes at once, no host round trip per step), else on the host: the same latents (denoise.ts).
-    const latents = await denoise(this.transformer, {
+    const latents = await denoise(this.transformerFor(req.size), {
       inputs: uncondText ? [condText, uncondText] : [condText], latentsInput: 'hidden_states', timestepInput: 'timestep',
       latents: toTokens(patchify(noise, { channels: LATENT, height: 2 * h, width: 2 * w }), { channels: PACKED, height: h, width: w }), latentsShape: [1, h * w, PACKED],
       sigmas: schedule.sigmas, timesteps: timestepInputs(schedule),
