@@ -331,12 +331,13 @@ export async function compilePipeline(options: PipelineCompileOptions): Promise<
       // (compiler/ir/resize.ts) and written beside its copy (its external data), or the copy itself
       // where the export already takes the size (a symbolic img_tokens, or the export's own size).
       const imported = new Map<Role, Graph>(); // each export read once, whatever the sizes
+      const copies = { ...graphs }; // the exports as copied (graphs[role] becomes the first size's below)
       const onnxAt = (role: Role, size: LatentSize & { text: string }) => {
         const src = m.graphs[role], dir = MODULES[role];
         let graph = imported.get(role);
         if (!graph) imported.set(role, (graph = importOnnx(src).graph));
         const resized = symbolicDims(graph).includes('img_tokens') ? graph : resize(graph, size, `--size ${size.text}`);
-        if (resized === graph) return graphs[role];
+        if (resized === graph) return copies[role];
         const to = `onnx/${dir}/model.${size.text}.onnx`;
         writeRespecialisedOnnx(src, resized, join(folder, to));
         files[to] = sha256File(join(folder, to));

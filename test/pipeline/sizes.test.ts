@@ -92,6 +92,23 @@ describe('a pipeline artifact compiled for 64x64, 80x48 and 48x80', () => {
   });
 });
 
+describe('the export\'s own size after another', () => {
+  it('64x64 listed second: its CPU graphs are the exports as copied, not the first size\'s, and a request at it matches diffusers', async () => {
+    const out = join(dir, 'qwen-second');
+    await compilePipeline({ pipeline: join(ROOT, 'models', 'qwen_image', 'tiny.pipeline.json'), sizes: ['80x48', '64x64'], build: false, out });
+    const m = loadManifest(out);
+    const t = graphRef(m, 'transformer');
+    expect(t.onnx).toMatch(/onnx\/transformer\/model\.80x48\.onnx$/);
+    expect(t.onnxVariants?.map((x) => `${x.size} ${x.onnx.split('/').slice(-2).join('/')}`)).toEqual(['64x64 transformer/model.onnx']);
+    const p = await loadPipeline(out, cpuExecutorFactory);
+    try {
+      expect(relL2((await generate(p, 'qwen_image_cfg', { width: 64, height: 64 }, ' ')).final, f32('qwen_image_cfg', 'latents_final'))).toBeLessThanOrEqual(TOL);
+    } finally {
+      await p.release();
+    }
+  }, 120_000);
+});
+
 describe('bad size lists and manifests', () => {
   it('refuses sizes that are not whole patches, and a size given twice', async () => {
     const pipeline = join(ROOT, 'models', 'flux2', 'tiny.pipeline.json');
