@@ -40,7 +40,8 @@
  * report built from it cannot pass for real weights. `loadGpuRuntime()` imports runtime/gpu lazily:
  * a machine without a GPU never loads the CUDA bindings.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { fail } from '../../compiler/errors.ts';
 import { join } from 'node:path';
 import type { DType } from '../../compiler/ir/dtype.ts';
 import { Tensor } from '../../compiler/ir/tensor.ts';
@@ -95,7 +96,16 @@ export async function loadGpuRuntime(): Promise<GpuRuntime> {
 }
 
 type ModuleManifest = { inputs: Record<string, string>; outputs: Record<string, string>; memory?: { arenaBytes?: number } };
-const manifestOf = (d: string) => JSON.parse(readFileSync(join(d, 'manifest.json'), 'utf8')) as ModuleManifest;
+/** A compiled module's manifest.json; a missing or unreadable one is named (the runtime checks the rest when it loads the module). */
+function manifestOf(d: string): ModuleManifest {
+  const path = join(d, 'manifest.json');
+  if (!existsSync(path)) fail(path, 'a compiled module\'s manifest (npx compile writes it)', 'no such file');
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as ModuleManifest;
+  } catch (e) {
+    return fail(path, 'a compiled module\'s manifest (JSON)', `unparsable JSON (${(e as Error).message}); truncated or edited?`);
+  }
+}
 
 /** Every compiled module folder of a GraphRef: the first, its batch-2 module, each variant and its batch-2 module. */
 export function moduleDirs(graph: GraphRef): string[] {

@@ -250,6 +250,14 @@ describe('GPU executor with input-shape variants (GraphRef.variants: the transfo
     ]);
   });
 
+  it('a variant without a manifest is named before anything loads', async () => {
+    const loads: string[] = [];
+    const missing = join(mkdtempSync(join(tmpdir(), 'gpu-var-missing-')), 'transformer_t16');
+    const factory = gpuExecutorFactory({ loadModel: (d) => { loads.push(d); return { run: () => ({}), close: () => undefined }; } });
+    await expect(factory({ ...ref, variants: [{ compiled: missing }] })).rejects.toThrow(new RegExp(`${missing}/manifest.json: expected a compiled module's manifest \\(npx compile writes it\\), found no such file`));
+    expect(loads).toEqual([]);
+  });
+
   it('a variant that fails to load releases everything loaded before it and throws', async () => {
     const events: string[] = [];
     const factory = gpuExecutorFactory({
