@@ -72,7 +72,7 @@ export interface CompileOptions {
    * latents, s = `vaeScaleFactor`.
    */
   size?: string;
-  /** Image pixels per latent pixel for `size`: 8 (both families' VAEs, the default), 2 for the tiny ones. */
+  /** Image pixels per latent pixel for `size` (a pipeline's vaeScaleFactor); default: a VAE decoder's own (its image over its latents), else 8 (both families' VAEs). */
   vaeScaleFactor?: number;
   precision?: string;
   verify?: string;
@@ -150,6 +150,15 @@ export function parseSize(size: string, vaeScaleFactor = 8, flag = '--size'): La
   const [w, h] = [Number(m[1]), Number(m[2])], unit = 2 * vaeScaleFactor;
   if (w % unit || h % unit || !w || !h) fail(flag, `width and height that are positive multiples of ${unit} (2 x the VAE's scale factor ${vaeScaleFactor})`, `${w}x${h}`);
   return { width: w / vaeScaleFactor, height: h / vaeScaleFactor, text: `${w}x${h}` };
+}
+
+/** A VAE decoder's own scale factor: its image's width over its latents' (the tiny ones' 2, the real ones' 8); undefined for other graphs. */
+function decoderScale(graph: Graph): number | undefined {
+  if (!graph.inputs.includes('latents') || graph.outputs.length !== 1) return undefined;
+  const latents = (graph.types.get('latents') as { shape?: unknown[] } | undefined)?.shape;
+  const image = (inferTypes(graph).graph.types.get(graph.outputs[0]) as { shape?: unknown[] } | undefined)?.shape;
+  const [w, W] = [latents?.at(-1), image?.at(-1)];
+  return typeof w === 'number' && typeof W === 'number' && w > 0 && W % w === 0 ? W / w : undefined;
 }
 
 /** A transformer with an img_tokens dim binds it to the size's tokens; anything else is re-specialised after (resize). */
@@ -242,7 +251,7 @@ export async function compileModel(options: CompileOptions): Promise<CompileSumm
   const specialised = stage('specialise', () => {
     const text = textDim(imported);
     // --size and --text-length win over a --shape binding of their dims (a pipeline's shapes give the transformer's default size and text length).
-    const size = options.size === undefined ? undefined : parseSize(options.size, options.vaeScaleFactor);
+    const size = options.size === undefined ? undefined : parseSize(options.size, options.vaeScaleFactor ?? decoderScale(imported));
     const bindings = { ...options.shape, ...sizeBindings(size, imported), ...(options.textLength && text ? { [text]: options.textLength } : {}) };
     const g = specialise(imported, bindings);
     const left = symbolicDims(g);

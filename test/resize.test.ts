@@ -24,6 +24,7 @@ import { importOnnx } from '../compiler/onnx/import.ts';
 import { ROOT } from '../runtime/paths.ts';
 import { runOrt, tinyDir } from './helpers/fixtures.ts';
 import { fullModelPath } from '../compiler/full-models.ts';
+import { compileModel } from '../compiler/compile.ts';
 import onnxProto from 'onnx-proto';
 import { relL2 } from './helpers/numerics.ts';
 
@@ -100,6 +101,16 @@ describe('resize: the full-size exports (bundled, structure only) at 1024 x 768'
 });
 
 // A hand-built graph: a GatherND whose traced indices are not an upsampling grid is refused.
+describe('npx compile --size on a VAE decoder alone', () => {
+  it('reads the decoder\'s own scale factor (the tiny ones\' 2: 80x48 is 40 x 24 latents; the real ones\' 8), a pipeline\'s given one winning', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'vae-size-'));
+    const tiny = join(tinyDir('qwen_image_vae_decoder'), 'model.onnx');
+    expect((await compileModel({ model: tiny, size: '80x48', build: false, out: join(out, 'a') })).shapes.latents).toBe('float32[1,16,1,24,40]');
+    expect((await compileModel({ model: tiny, size: '160x96', vaeScaleFactor: 4, build: false, out: join(out, 'b') })).shapes.latents).toBe('float32[1,16,1,24,40]');
+    await expect(compileModel({ model: tiny, size: '82x48', build: false, out: join(out, 'c') })).rejects.toThrow(/positive multiples of 4 \(2 x the VAE's scale factor 2\)/);
+  }, 60_000);
+});
+
 describe('resize: traced gathers', () => {
   it('refuses a GatherND over the latents with indices other than a nearest-upsampling grid', () => {
     const dir = mkdtempSync(join(tmpdir(), 'resize-gather-'));
