@@ -153,7 +153,7 @@ export function parseSize(size: string, vaeScaleFactor = 8, flag = '--size'): La
 }
 
 /** A VAE decoder's own scale factor: its image's width over its latents' (the tiny ones' 2, the real ones' 8); undefined for other graphs. */
-function decoderScale(graph: Graph): number | undefined {
+export function decoderScale(graph: Graph): number | undefined {
   if (!graph.inputs.includes('latents') || graph.outputs.length !== 1) return undefined;
   const latents = (graph.types.get('latents') as { shape?: unknown[] } | undefined)?.shape;
   const image = (inferTypes(graph).graph.types.get(graph.outputs[0]) as { shape?: unknown[] } | undefined)?.shape;

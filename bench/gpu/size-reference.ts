@@ -1,10 +1,11 @@
 /**
  * Reference data for a network re-specialised to an image size, for the GPU host's run-cli --reference:
- * the export re-specialised as `npx compile --size` does (compiler/ir/resize.ts; latents WxH / 8), seeded
+ * the export re-specialised as `npx compile --size` does (compiler/ir/resize.ts; latents WxH over a VAE
+ * decoder's own scale factor, the tiny ones' 2, else 8), seeded
  * inputs (float32, standard normal), and onnxruntime-node's outputs (CPU) on
  * the re-specialised graph written back as ONNX — the path the CPU executor runs, checked against PyTorch
  * at 80x48 (test/resize.test.ts). Sizes whose latent or token grids leave partial tiles everywhere
- * (1216x832: a 152 x 104 latent) check the compiled kernels' edges against it.
+ * (a 152 x 104 latent: 1216x832 for the real VAEs, 304x208 for the tiny ones) check the compiled kernels' edges against it.
  *
  *   npx tsx bench/gpu/size-reference.ts MODEL.onnx WxH OUTDIR [--seed 1]
  *
@@ -13,6 +14,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { decoderScale } from '../../compiler/compile.ts';
 import { inferTypes } from '../../compiler/ir/infer.ts';
 import { resize } from '../../compiler/ir/resize.ts';
 import { Tensor } from '../../compiler/ir/tensor.ts';
@@ -29,7 +31,8 @@ if (!model || !sizeArg || !out) throw new Error('usage: size-reference.ts MODEL.
 const size = parseSize(sizeArg);
 if (!size) throw new Error(`size: expected WxH, found '${sizeArg}'`);
 const graph = importOnnx(model).graph;
-const resized = resize(graph, { width: size.width / 8, height: size.height / 8 }, `size ${sizeArg}`);
+const scale = decoderScale(graph) ?? 8;
+const resized = resize(graph, { width: size.width / scale, height: size.height / scale }, `size ${sizeArg}`);
 inferTypes(resized);
 const onnx = resized === graph ? model : cachedGraph(model, `size ${sizeArg}`, () => respecialisedOnnx(model, resized));
 

@@ -5,8 +5,10 @@
 #     export compiled with --weights and --size 1216x832, on 1216x832 inputs with 27 of 256 text tokens (call Z3's method).
 # (2) GPU 1: the same for Flux2Transformer2DModel, the bundled export compiled with --weights --size 1216x832 (its symbolic
 #     img_tokens bound to 3952) and 512 text tokens.
-# (3) GPU 2: the tiny VAE decoders compiled here for 1216x832 (`npx compile models/tiny/NAME/model.onnx --size 1216x832`)
-#     against onnxruntime's outputs on the re-specialised graphs (bench/gpu/size-reference.ts, seed 1): rel. L2 <= 1e-2.
+# (3) GPU 2: the tiny VAE decoders compiled here for 152 x 104 latents (`npx compile models/tiny/NAME/model.onnx --size 1216x832`
+#     then, when --size took 8 image pixels a latent pixel for every VAE; now `--size 304x208`: a decoder alone uses its own
+#     factor, the tiny ones' 2) against onnxruntime's outputs on the re-specialised graphs (bench/gpu/size-reference.ts,
+#     seed 1, the same rule: then 1216x832, now 304x208): rel. L2 <= 1e-2.
 # carry: .gpu/rt, .gpu/compiler (npx tsx runtime/gpu/pack.ts), .gpu/E32/diffusers-src.tar.xz, .gpu/Y2/vae.tar.xz
 # (art-*/ and ref-*/ of (3)); `nvidia-h200-x4` for its disk (two checkpoints of 41 and 64 GB and their artifacts).
 set -u
