@@ -20,6 +20,7 @@ import type { DenoiseLoop, Executor } from '../../runtime/executor/types.ts';
 import { hostDenoise } from '../../runtime/pipeline/denoise.ts';
 import { flowMatchSchedule, timestepInputs } from '../../runtime/pipeline/flow_match.ts';
 import { GaussianNoise } from '../../runtime/pipeline/noise.ts';
+import { seededInputs } from './seeded-inputs.ts';
 
 const { values: v, positionals } = parseArgs({
   allowPositionals: true,
@@ -36,18 +37,7 @@ if (!exec.denoise) throw new Error(`${dir}: the module has no device loop (its s
 
 const latentsInput = 'hidden_states', timestepInput = 'timestep';
 const count = (shape: readonly (number | string)[]) => shape.reduce<number>((a, d) => a * (typeof d === 'number' ? d : 1), 1);
-const inputSet = (seed: number): Record<string, Tensor> => {
-  const noise = new GaussianNoise(seed);
-  const set: Record<string, Tensor> = {};
-  for (const i of exec.inputs) {
-    if (i.name === latentsInput || i.name === timestepInput) continue;
-    const shape = i.shape.map((d) => (typeof d === 'number' ? d : 1));
-    set[i.name] = i.dtype === 'int64' ? new Tensor('int64', shape, new BigInt64Array(count(shape)).fill(1n))
-      : i.dtype === 'int32' ? new Tensor('int32', shape, new Int32Array(count(shape)).fill(1))
-      : new Tensor('float32', shape, noise.fill(count(shape)));
-  }
-  return set;
-};
+const inputSet = (seed: number) => seededInputs(exec.inputs, seed, new Set([latentsInput, timestepInput]));
 const lat = exec.inputs.find((i) => i.name === latentsInput)!;
 const schedule = flowMatchSchedule(steps, { mu: 1.15 });
 const loop: DenoiseLoop = {

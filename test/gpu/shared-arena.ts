@@ -19,7 +19,7 @@ import { bitsOf } from '../../runtime/executor/bf16.ts';
 import { largestArena, moduleDirs, parseValueType } from '../../runtime/executor/gpu.ts';
 import { type Model, loadModel } from '../../runtime/gpu/model.ts';
 import { graphRef, loadManifest } from '../../runtime/pipeline/manifest.ts';
-import { GaussianNoise } from '../../runtime/pipeline/noise.ts';
+import { seededInputs } from './seeded-inputs.ts';
 
 const { values: v, positionals } = parseArgs({ allowPositionals: true, options: { 'synthetic-weights': { type: 'string', default: '42' } } });
 if (!positionals[0]) throw new Error('usage: shared-arena.ts PIPELINE_ARTIFACT [--synthetic-weights SEED]');
@@ -27,19 +27,10 @@ const manifest = loadManifest(join(positionals[0], 'manifest.json'));
 const seed = Number(v['synthetic-weights']);
 const quiet = () => undefined;
 
-const count = (shape: readonly number[]) => shape.reduce((a, d) => a * d, 1);
-/** Seeded inputs of a module's shapes: normal floats, ones in integer and bool inputs (masks keep every token). */
+/** Seeded inputs of a module's shapes (its manifest's inputs). */
 function inputsOf(dir: string, s: number): Record<string, Tensor> {
   const m = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as { inputs: Record<string, string> };
-  const noise = new GaussianNoise(s);
-  return Object.fromEntries(Object.entries(m.inputs).map(([name, type]) => {
-    const i = parseValueType(name, type), shape = i.shape.map((d) => (typeof d === 'number' ? d : 1));
-    const t = i.dtype === 'int64' ? new Tensor('int64', shape, new BigInt64Array(count(shape)).fill(1n))
-      : i.dtype === 'int32' ? new Tensor('int32', shape, new Int32Array(count(shape)).fill(1))
-      : i.dtype === 'bool' ? new Tensor('bool', shape, new Uint8Array(count(shape)).fill(1))
-      : new Tensor('float32', shape, noise.fill(count(shape)));
-    return [name, t];
-  }));
+  return seededInputs(Object.entries(m.inputs).map(([name, type]) => parseValueType(name, type)), s);
 }
 const bytesOf = (t: Tensor) => (t.dtype === 'bfloat16' ? Buffer.from(bitsOf(t).buffer, bitsOf(t).byteOffset, bitsOf(t).byteLength) : Buffer.from((t.data as Uint8Array).buffer, (t.data as Uint8Array).byteOffset, (t.data as Uint8Array).byteLength));
 
