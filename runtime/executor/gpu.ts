@@ -113,8 +113,8 @@ export function moduleDirs(graph: GraphRef): string[] {
 }
 
 /** The largest activation arena of these modules (their manifests' memory.arenaBytes): what one memory for all of them needs. */
-export function largestArena(dirs: readonly string[]): number {
-  return Math.max(0, ...dirs.map((d) => manifestOf(d).memory?.arenaBytes ?? 0));
+export function largestArena(dirs: readonly string[], read: (d: string) => ModuleManifest = manifestOf): number {
+  return Math.max(0, ...dirs.map((d) => read(d).memory?.arenaBytes ?? 0));
 }
 
 /** The label every output of a synthetic-weights run carries. */
@@ -137,14 +137,17 @@ export function gpuExecutorFactory(runtime: GpuRuntime, options: GpuExecutorOpti
   return async (graph: GraphRef): Promise<Executor> => {
     if (!graph.compiled) throw new Error(`${graph.onnx}: the ${graph.role} has no compiled module (serve a pipeline artifact built by \`npx compile\`)`);
     const dir = graph.compiled;
+    // Each module's manifest read once (its arena size first, its inputs when it loads).
+    const manifests = new Map<string, ModuleManifest>();
+    const read = (d: string) => manifests.get(d) ?? manifests.set(d, manifestOf(d)).get(d)!;
     const ioOf = (d: string) => {
-      const manifest = manifestOf(d);
+      const manifest = read(d);
       return { inputs: Object.entries(manifest.inputs).map(([n, t]) => parseValueType(n, t)), outputs: Object.entries(manifest.outputs).map(([n, t]) => parseValueType(n, t)) };
     };
     const { inputs, outputs } = ioOf(dir);
     // One activation memory for all of them (they run one at a time): the largest arena any needs.
     const dirs = moduleDirs(graph);
-    const arenaBytes = dirs.length > 1 ? largestArena(dirs) : undefined;
+    const arenaBytes = dirs.length > 1 ? largestArena(dirs, read) : undefined;
     // A batch-2 module beside (GraphRef.batched): pairs of runs (true CFG) go to it, stacked, over the same device weights.
     const replicas = !graph.batched && graph.concurrentRuns && graph.concurrentRuns > 1 ? graph.concurrentRuns : undefined;
     const weights = seed === undefined ? {} : { syntheticWeights: seed };
