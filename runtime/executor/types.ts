@@ -157,7 +157,7 @@ export function byInputShapes(list: readonly Executor[], sizes?: readonly (strin
   });
   const whole = over(list, `${first.description} (+ ${rest.length} at other input shapes)`);
   return {
-    ...whole, variants: rest.map((e) => e.inputs),
+    ...whole,
     ...(sizes?.some((x) => x) ? { forSize: (size: string) => {
       const some = list.filter((_, i) => sizes[i] === size);
       if (!some.length) throw new Error(`${first.description}: no graph for size ${size} (has ${sizes.filter((x) => x).join(', ')})`);
