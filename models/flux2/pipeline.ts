@@ -106,7 +106,7 @@ export class Flux2Pipeline extends ModulePipeline implements Pipeline {
     const rgb = await this.decode(this.vaeInput(latents, req.size), 2 * h, 2 * w, req.size);
     const cleaned = cleanPrompt(req.prompt);
     return {
-      rgb, width: req.size.width, height: req.size.height, seed: req.seed,
+      rgb, latents, width: req.size.width, height: req.size.height, seed: req.seed,
       ...(cleaned !== req.prompt ? { revisedPrompt: cleaned } : {}),
       timings: { encodeMs: t1 - t0, denoiseMs: t2 - t1, decodeMs: performance.now() - t2 },
     };

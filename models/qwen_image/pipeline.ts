@@ -118,7 +118,7 @@ export class QwenImagePipeline extends ModulePipeline implements Pipeline {
     throwIfAborted(req.signal);
     const rgb = await this.decode(this.vaeInput(latents, req.size), 2 * h, 2 * w, req.size);
     return {
-      rgb, width: req.size.width, height: req.size.height, seed: req.seed,
+      rgb, latents, width: req.size.width, height: req.size.height, seed: req.seed,
       timings: { encodeMs: t1 - t0, denoiseMs: t2 - t1, decodeMs: performance.now() - t2 },
     };
   }

@@ -26,7 +26,8 @@
 # Written (float32 .npy, batch axis kept): <case>/noise.npy, prompt_embeds.npy (+ negative_prompt_embeds),
 # input_ids.npy (the tokenizer's ids as the pipeline built them), latents_step1.npy (after the first
 # Euler step), latents_final.npy, vae_input.npy (the final latents unpacked and de-normalised exactly as
-# the pipeline does before vae.decode), and meta.json. Everything is tarred into OUT_DIR/reference.tar.
+# the pipeline does before vae.decode), image_rgb8.npy (uint8 [H, W, 3]: the same call with output_type='np', made 8-bit
+# as diffusers' numpy_to_pil does, (image * 255).round()), and meta.json. Everything is tarred into OUT_DIR/reference.tar.
 import json, os, sys, tarfile, time, traceback
 import numpy as np
 import torch
@@ -311,6 +312,11 @@ def recorder(store):
     return cb
 
 
+def rgb8(images):
+    """The pipeline's output_type='np' image [1, H, W, 3] in [0, 1] as 8-bit, as diffusers' numpy_to_pil makes it."""
+    return torch.from_numpy(np.ascontiguousarray((images[0] * 255).round().astype('uint8')))
+
+
 def run_flux2(device, noise, height=64, width=64):
     p = flux2_pipeline(device)
     steps = []
@@ -330,8 +336,11 @@ def run_flux2(device, noise, height=64, width=64):
         bn_mean = p.vae.bn.running_mean.view(1, -1, 1, 1)
         bn_std = torch.sqrt(p.vae.bn.running_var.view(1, -1, 1, 1) + p.vae.config.batch_norm_eps)
         vae_in = p._unpatchify_latents(z * bn_std + bn_mean).float().cpu()
+        image = p(prompt=PROMPT, height=height, width=width, num_inference_steps=STEPS, guidance_scale=GUIDANCE, latents=noise.to(device),
+                  max_sequence_length=32, text_encoder_out_layers=(1, 2, 3), output_type='np', return_dict=False)[0]
     return {'prompt_embeds': embeds.float().cpu(), 'input_ids': ids, 'latents_step1': steps[0], 'latents_final': final,
-            'vae_input': vae_in, 'steps_recorded': len(steps), 'rendered_template': rendered if isinstance(rendered, str) else rendered[0]}
+            'vae_input': vae_in, 'image_rgb8': rgb8(image), 'steps_recorded': len(steps),
+            'rendered_template': rendered if isinstance(rendered, str) else rendered[0]}
 
 
 def run_qwen(device, packed, negative, height=64, width=64):
@@ -351,6 +360,8 @@ def run_qwen(device, packed, negative, height=64, width=64):
         mean = torch.tensor(p.vae.config.latents_mean).view(1, 16, 1, 1, 1).to(z)
         std = 1.0 / torch.tensor(p.vae.config.latents_std).view(1, 16, 1, 1, 1).to(z)
         out['vae_input'] = (z / std + mean).float().cpu()
+        out['image_rgb8'] = rgb8(p(prompt=PROMPT, negative_prompt=negative, true_cfg_scale=GUIDANCE, height=height, width=width,
+                                   num_inference_steps=STEPS, latents=packed.to(device), output_type='np', return_dict=False)[0])
     return out
 
 

@@ -41,6 +41,8 @@ export interface GeneratedImage {
   seed: number;
   /** The prompt as the model saw it, when the pipeline changed it (Flux.2 drops "[IMG]"). */
   revisedPrompt?: string;
+  /** The denoised latents as the loop left them, packed [h*w, K] (diffusers' output_type='latent'), before the VAE. */
+  latents: Float32Array;
   timings: { encodeMs: number; denoiseMs: number; decodeMs: number };
 }
 

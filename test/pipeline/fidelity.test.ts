@@ -7,7 +7,8 @@
  * pipelines run the same prompt and noise on the CPU executor (onnxruntime-node) and must match:
  * the tokenizer's ids exactly; prompt embeddings, the latents after the first denoising step (and
  * that step's update alone), the latents after the whole loop, and the VAE decoder's input, each to
- * a relative L2 error <= 1e-4. Cases: Flux.2 (guidance 4), Qwen-Image without CFG, and Qwen-Image
+ * a relative L2 error <= 1e-4; and the RGB8 image, diffusers' own (output_type='np' made 8-bit), to
+ * at most one level per value (latents 1e-4 apart can move a value across a rounding boundary, not by two). Cases: Flux.2 (guidance 4), Qwen-Image without CFG, and Qwen-Image
  * with true CFG (negative prompt " ", scale 4).
  */
 import { readFileSync } from 'node:fs';
@@ -23,6 +24,7 @@ import { ROOT } from '../../runtime/paths.ts';
 import { patchify, toTokens } from '../../runtime/pipeline/latents.ts';
 import { loadManifest } from '../../runtime/pipeline/manifest.ts';
 import { TextTokenizer } from '../../runtime/pipeline/tokenizer.ts';
+import { rgbAgreement } from '../helpers/images.ts';
 import { relL2 } from '../helpers/numerics.ts';
 
 const REF = join(ROOT, 'test', 'fixtures', 'pipeline_reference');
@@ -43,7 +45,14 @@ async function run(p: Flux2Pipeline | QwenImagePipeline, noise: Float32Array, ne
     onStep: (step, _total, latents) => { if (step === 1 || step === meta.steps) seen.push(latents!.slice()); },
   });
   expect(img.rgb).toHaveLength(64 * 64 * 3);
-  return { step1: seen[0], final: seen[1] };
+  return { step1: seen[0], final: seen[1], rgb: img.rgb };
+}
+
+/** The image against diffusers' own 8-bit image of the case (image_rgb8 [64, 64, 3]). */
+function expectImage(rgb: Uint8Array, c: string) {
+  const want = ref(c, 'image_rgb8');
+  expect(want.shape).toEqual([64, 64, 3]);
+  expect(rgbAgreement(rgb, want.data as Uint8Array).maxDiff).toBeLessThanOrEqual(1);
 }
 
 const tok = TextTokenizer.load(join(ROOT, 'models', 'tiny', 'tokenizer', 'tokenizer.json'));
@@ -81,6 +90,7 @@ describe('Flux.2 tiny pipeline = diffusers Flux2Pipeline', () => {
     // The decode path up to the VAE graph (unpack, batch-norm de-normalisation, unpatchify), on diffusers' own latents.
     expect(ref('flux2', 'vae_input').shape).toEqual([1, 32, 32, 32]);
     expect(relL2(flux.vaeInput(final, SIZE), f32('flux2', 'vae_input'))).toBeLessThanOrEqual(1e-6);
+    expectImage(got.rgb, 'flux2');
   });
 });
 
@@ -116,6 +126,7 @@ describe('Qwen-Image tiny pipeline = diffusers QwenImagePipeline', () => {
       expect(relL2(got.final, final)).toBeLessThanOrEqual(TOL);
       expect(ref(c, 'vae_input').shape).toEqual([1, 16, 1, 32, 32]);
       expect(relL2(qwen.vaeInput(final, SIZE), f32(c, 'vae_input'))).toBeLessThanOrEqual(1e-6);
+      expectImage(got.rgb, c);
     });
   }
 

@@ -5,7 +5,7 @@
  * 80 x 48 (a 20 x 12 token grid, both sides unlike the exports' 16 x 16) or at its portrait transpose
  * 48 x 80 gives the latents diffusers' Flux2Pipeline / QwenImagePipeline (true CFG) give at that size
  * (test/fixtures/pipeline_reference, models/reference/make_reference.py) — each step's and the VAE's
- * input, to 1e-4 — from the same artifact that serves 64 x 64 as before. Bad size lists and a
+ * input, to 1e-4, and the image to a level — from the same artifact that serves 64 x 64 as before. Bad size lists and a
  * manifest whose size modules disagree with its sizes are refused, naming them.
  */
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -19,11 +19,13 @@ import { ROOT } from '../../runtime/paths.ts';
 import { loadPipeline } from '../../runtime/pipeline/load.ts';
 import { graphRef, loadManifest } from '../../runtime/pipeline/manifest.ts';
 import type { Pipeline } from '../../runtime/pipeline/types.ts';
+import { rgbAgreement } from '../helpers/images.ts';
 import { relL2 } from '../helpers/numerics.ts';
 
 const REF = join(ROOT, 'test', 'fixtures', 'pipeline_reference');
 const meta = JSON.parse(readFileSync(join(REF, 'meta.json'), 'utf8')) as { prompt: string; steps: number; guidance: number };
 const f32 = (c: string, name: string) => readNpy(join(REF, c, `${name}.npy`)).toFloat32();
+const rgb8 = (c: string) => readNpy(join(REF, c, 'image_rgb8.npy'));
 const TOL = 1e-4;
 
 
@@ -80,7 +82,9 @@ describe('a pipeline artifact compiled for 64x64, 80x48 and 48x80', () => {
       expect(relL2(got.final, f32(c, 'latents_final'))).toBeLessThanOrEqual(TOL);
       const vaeInput = (p as unknown as { vaeInput(l: Float32Array, s: { width: number; height: number }): Float32Array }).vaeInput(f32(c, 'latents_final'), { width, height });
       expect(relL2(vaeInput, f32(c, 'vae_input'))).toBeLessThanOrEqual(1e-6);
-      expect(got.rgb).toHaveLength(width * height * 3);
+      // diffusers' own image, to a level (test/pipeline/fidelity.test.ts says why)
+      expect(rgb8(c).shape).toEqual([height, width, 3]);
+      expect(rgbAgreement(got.rgb, rgb8(c).data as Uint8Array).maxDiff).toBeLessThanOrEqual(1);
       // the 64 x 64 reference still holds from the same artifact
       const square = family === 'flux2' ? 'flux2' : 'qwen_image_cfg';
       expect(relL2((await generate(p, square, { width: 64, height: 64 }, negative)).final, f32(square, 'latents_final'))).toBeLessThanOrEqual(TOL);

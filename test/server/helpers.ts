@@ -145,7 +145,7 @@ export class GatedPipeline implements Pipeline {
       req.onStep?.(s, req.steps, new Float32Array(0));
     }
     this.finished.push(req.seed);
-    return { rgb: new Uint8Array(8 * 8 * 3).fill(req.seed % 256), width: 8, height: 8, seed: req.seed, timings: { encodeMs: 0, denoiseMs: 0, decodeMs: 0 } };
+    return { rgb: new Uint8Array(8 * 8 * 3).fill(req.seed % 256), latents: new Float32Array(0), width: 8, height: 8, seed: req.seed, timings: { encodeMs: 0, denoiseMs: 0, decodeMs: 0 } };
   }
   async release(): Promise<void> {}
 }
