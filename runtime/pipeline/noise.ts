@@ -196,7 +196,6 @@ parentPort.on('message', ({ id, state, out, from, to }) => { fillPairs(state, ou
     let started = 0;
     for (let i = 0; i < size; i++) {
       const worker = new Worker(source, { eval: true });
-      worker.unref();
       worker.on('message', (m: { ready?: boolean; id?: number }) => {
         if (m.ready) {
           this.ready = ++started === size;
@@ -210,6 +209,7 @@ parentPort.on('message', ({ id, state, out, from, to }) => { fillPairs(state, ou
       });
       worker.on('error', (e: Error) => this.fail(worker, e));
       worker.on('exit', (code) => this.fail(worker, new Error(`noise worker exited (code ${code})`)));
+      worker.unref(); // after the listeners: attaching a 'message' listener references the worker's port again
       this.workers.push(worker);
     }
   }

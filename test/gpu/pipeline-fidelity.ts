@@ -47,6 +47,8 @@ try {
     console.log(JSON.stringify({ case: c, size: `${width}x${height}`, ok, latents, image: { ...image, values: img.rgb.length }, ms: img.timings }));
   }
 } finally {
+  const t = performance.now();
   await pipeline.release();
+  console.log(`released in ${(performance.now() - t).toFixed(1)} ms`);
 }
-process.exitCode = failed ? 1 : 0;
+process.exit(failed ? 1 : 0);

@@ -2,11 +2,17 @@
  * The seeded Gaussian noise (runtime/pipeline/noise.ts): same seed -> same bytes, seeds differ,
  * fill's single loop = the per-value algorithm (and the full-size draws' hashes from before it),
  * standard-normal statistics, the per-image seed rule, and seed range checks; fillAsync (the parts
- * drawn on worker threads) = fill, the stream continuing across calls, and a dying pool costs no request.
+ * drawn on worker threads) = fill, the stream continuing across calls, a dying pool costs no request, and
+ * an idle pool lets its process exit.
  */
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { GaussianNoise, NoisePool, SEED_LIMIT, imageSeed } from '../../runtime/pipeline/noise.ts';
+import { ROOT } from '../../runtime/paths.ts';
 
 describe('GaussianNoise', () => {
   it('is a pure function of the seed', () => {
@@ -88,6 +94,19 @@ describe('GaussianNoise', () => {
     } finally {
       await pool.close();
     }
+  });
+
+  it('an idle pool never keeps a process alive: one whose workers started and drew nothing exits on its own', () => {
+    // (A pipeline given its noise never draws.) The workers' message listeners are attached before they are
+    // unreferenced: attaching one references the worker's port again, and the process then waited forever.
+    const script = join(mkdtempSync(join(tmpdir(), 'noise-pool-')), 'idle.mts');
+    writeFileSync(script, `import { NoisePool } from ${JSON.stringify(join(ROOT, 'runtime', 'pipeline', 'noise.ts'))};
+const pool = new NoisePool(2);
+while (!pool.ready) await new Promise((r) => setTimeout(r, 5));
+console.log('started');`);
+    const r = spawnSync(process.execPath, ['--import', 'tsx', script], { cwd: ROOT, encoding: 'utf8', timeout: 30_000 });
+    expect(r.signal, 'killed at the timeout: the process stayed alive').toBeNull();
+    expect([r.status, r.stdout.trim()]).toEqual([0, 'started']);
   });
 
   it('has mean 0, variance 1, symmetric tails', () => {
