@@ -184,10 +184,18 @@ export function memInfo(d: Driver): { free: number; total: number } {
   return { free: Number(free[0]), total: Number(total[0]) };
 }
 
+const CUDA_ERROR_OUT_OF_MEMORY = 2;
+const gib = (bytes: number) => `${(bytes / 2 ** 30).toFixed(2)} GiB`;
+
+/** Device memory; out of memory, the error says how much the GPU has free (other processes' share included). */
 export function alloc(d: Driver, bytes: number, what: string): DevicePtr {
   const box = [0];
   const rc = d.rc('cuMemAlloc', box, Math.max(bytes, 1));
-  if (rc !== 0) fail(`cuMemAlloc_v2 (${what}, ${(bytes / 2 ** 30).toFixed(2)} GiB)`, 'CUDA_SUCCESS', d.describe(rc));
+  if (rc === CUDA_ERROR_OUT_OF_MEMORY) {
+    const m = memInfo(d);
+    fail(`cuMemAlloc_v2 (${what}, ${gib(bytes)})`, 'CUDA_SUCCESS', `${d.describe(rc)}: ${gib(m.free)} of the GPU's ${gib(m.total)} free (nvidia-smi lists the processes holding the rest)`);
+  }
+  if (rc !== 0) fail(`cuMemAlloc_v2 (${what}, ${gib(bytes)})`, 'CUDA_SUCCESS', d.describe(rc));
   return Number(box[0]);
 }
 
