@@ -54,10 +54,13 @@ export function unpackForVae(tokens: Float32Array, h: number, w: number, bn: Bat
   const base = new Int32Array(K);
   for (let k = 0; k < K; k++) base[k] = (k >> 2) * plane + ((k >> 1) & 1) * W + (k & 1);
   const out = new Float32Array(C * plane);
-  for (let y = 0, t = 0; y < h; y++) {
-    for (let x = 0; x < w; x++, t += K) {
-      const o = 2 * y * W + 2 * x;
-      for (let k = 0; k < K; k++) out[base[k] + o] = f(tokens[t + k] * std[k]) + mean[k];
+  // A token row at a time, channel by channel: each channel's values land in one output row, two apart
+  // (token by token, the 128 channels' writes went to 128 places at once).
+  for (let y = 0; y < h; y++) {
+    const row = y * w * K, o = 2 * y * W;
+    for (let k = 0; k < K; k++) {
+      const s = std[k], m = mean[k], b = base[k] + o;
+      for (let x = 0, t = row + k; x < w; x++, t += K) out[b + 2 * x] = f(tokens[t] * s) + m;
     }
   }
   return out;

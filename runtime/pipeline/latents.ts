@@ -16,17 +16,29 @@ export interface Grid { channels: number; height: number; width: number }
 export function toTokens(x: Float32Array, g: Grid): Float32Array {
   const { channels: C, height: h, width: w } = g;
   check(x, C * h * w, 'toTokens');
-  const out = new Float32Array(x.length);
-  for (let c = 0; c < C; c++) for (let p = 0; p < h * w; p++) out[p * C + c] = x[c * h * w + p];
-  return out;
+  return transpose(x, C, h * w);
 }
 
 /** [h*w, C] -> [C, h, w] */
 export function fromTokens(x: Float32Array, g: Grid): Float32Array {
   const { channels: C, height: h, width: w } = g;
   check(x, C * h * w, 'fromTokens');
-  const out = new Float32Array(x.length);
-  for (let p = 0; p < h * w; p++) for (let c = 0; c < C; c++) out[c * h * w + p] = x[p * C + c];
+  return transpose(x, h * w, C);
+}
+
+/**
+ * [rows, cols] -> [cols, rows], in square tiles: one element at a time, 128 channels apart, the
+ * writes missed the cache (Flux.2's 128 x 4096 latents: 6.9 ms; tiled, under 1 ms on the same machine).
+ */
+function transpose(x: Float32Array, rows: number, cols: number): Float32Array {
+  const T = 16, out = new Float32Array(x.length);
+  for (let r0 = 0; r0 < rows; r0 += T) {
+    const r1 = Math.min(rows, r0 + T);
+    for (let c0 = 0; c0 < cols; c0 += T) {
+      const c1 = Math.min(cols, c0 + T);
+      for (let r = r0; r < r1; r++) for (let c = c0, i = r * cols + c0; c < c1; c++, i++) out[c * rows + r] = x[i];
+    }
+  }
   return out;
 }
 
