@@ -26,7 +26,7 @@
  * specFor() is pure (tested on the CPU); Gemm objects own a matmul descriptor with the operand
  * pointers baked in, and an algorithm from the heuristic, cached per shape and types at load.
  *
- * Tuning (tune(), at load unless the caller opts out): the heuristic's first answer is often not
+ * Tuning (tune(), at load where $DC_GEMM_TUNING asks: tuning-cache.ts says why it is off by default): the heuristic's first answer is often not
  * the fastest (an exhaustive search over every configuration cuBLASLt accepts, bench/gpu/
  * gemm_fp8_configs.cu, found 3-20% on 9 of the 18 FP8 shapes of both transformers on the H100), so
  * each shape's candidates are the heuristic's answers (up to TUNE_HEURISTICS) and, for short GEMMs

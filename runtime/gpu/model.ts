@@ -61,7 +61,7 @@ export interface LoadOptions {
   graphs?: boolean;
   /** Launch by launch, each named to this log before it runs and awaited after it (no CUDA graph): finds the launch that hangs or faults. */
   trace?: (line: string) => void;
-  /** Time each GEMM shape's candidate cuBLASLt algorithms at load and keep the fastest (default true; cublaslt.ts tune()). */
+  /** false: never time the cuBLASLt algorithms at load; else they are timed where $DC_GEMM_TUNING asks (tuning-cache.ts, cublaslt.ts tune()). */
   gemmTuning?: boolean;
   /**
    * Independent copies of the activation memory, each with its own stream, cuBLASLt workspace and
@@ -599,10 +599,11 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
   // first, and every GEMM output is rewritten by the run that reads it), so whatever the timings
   // leave there is never read. The operands are whatever the arena holds (often zeros): a
   // power-limited card may run those faster than real activations.
-  // Algorithms an earlier load on this device and cuBLASLt chose are kept (tuning-cache.ts): the same bytes across restarts.
+  // Only where $DC_GEMM_TUNING asks (tuning-cache.ts: else the heuristic's first algorithm, the same on every card of a kind).
+  // Algorithms an earlier load on this device and cuBLASLt chose are kept: the same bytes across restarts.
   const cachePath = options.gemmTuning === false ? null : tuningCachePath();
   const scope = `${device.name} sm_${device.capability.join('')} cublasLt ${lt.version}`;
-  const gemmTuning = options.gemmTuning === false ? [] : lt.tune((run, reps) => {
+  const gemmTuning = cachePath === null ? [] : lt.tune((run, reps) => {
     run(stream); // warm-up
     d.call('cuEventRecord', events[0], stream);
     for (let i = 0; i < reps; i++) run(stream);
@@ -619,6 +620,8 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
     log(`GEMM tuning: ${timed.length} shapes timed, ${changed} kept another algorithm than the heuristic's first, ${saved.toFixed(2)} ms less per run by those timings; ${gemmTuning.length - timed.length} kept from an earlier load${cachePath ? ` (${cachePath})` : ''}`);
     const failed = cachePath && writeTuning(cachePath, scope, new Map(timed.map((t) => [t.key, t.algo])));
     if (failed) log(`GEMM tuning: not saved (${failed}); the next load times again`);
+  } else if (lt.planned) {
+    log(`GEMM algorithms: the heuristic's first for each of ${lt.planned} cuBLASLt shapes, as on every card of this kind (DC_GEMM_TUNING=on times them at load)`);
   }
   const used = before.free - memInfo(d).free;
   const weightBytes = layout.bytes;

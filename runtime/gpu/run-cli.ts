@@ -20,8 +20,9 @@
  * --profile times each launch on its own (events between launches) and sums by kind (--json: every launch too).
  * --trace runs launch by launch, naming each launch on stderr before it runs and waiting for it after
  * (no CUDA graph): the last line names the launch that hangs or faults.
- * --no-gemm-tuning keeps the cuBLASLt heuristic's first algorithm for every GEMM (the baseline of the
- * load-time tuning, cublaslt.ts tune()); the JSON lists each shape's tuning (`gemmTuning`).
+ * --no-gemm-tuning keeps the cuBLASLt heuristic's first algorithm for every GEMM even where
+ * $DC_GEMM_TUNING asks for load-time tuning (tuning-cache.ts, cublaslt.ts tune()); the JSON lists each
+ * shape's tuning (`gemmTuning`).
  * --weights-from DIR loads the module in DIR first and runs ARTIFACT over its device weights (a
  * pipeline artifact's transformer_cfg/ over its transformer/: model.ts weightsFrom).
  * Synthetic weights are labelled in every line, in the JSON and in the output file names.

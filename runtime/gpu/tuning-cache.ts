@@ -7,9 +7,13 @@
  * SCOPE = device name, compute capability and cuBLASLt version; ALGO_HEX = the 64-byte
  * cublasLtMatmulAlgo_t. A saved algorithm the library no longer accepts is timed again (tune()).
  *
- * Where: $DC_GEMM_TUNING (a file path; "off" keeps nothing), else ~/.cache/dc/gemm-tuning.json. A file
- * that cannot be read or parsed counts as empty; one that cannot be written is said in the log and
- * the load goes on: the cache only saves time and keeps bytes stable.
+ * Tuning is asked for: $DC_GEMM_TUNING "on" (this file at ~/.cache/dc/gemm-tuning.json) or a file
+ * path. Unset or "off", nothing is timed: every shape runs the heuristic's first algorithm, a pure
+ * function of the device model and cuBLASLt version, so a seed gives the same image on every card of
+ * a kind. Timing noise decided otherwise (Qwen-Image's PNG bytes differed between fresh H200s,
+ * bench/RESULTS.md "Session 36"), for 0.0-0.4 ms a request once the compiler's own GEMM runs the
+ * transformers' FP8 GEMMs. A file that cannot be read or parsed counts as empty; one that cannot be
+ * written is said in the log and the load goes on: the cache only saves time and keeps bytes stable.
  */
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
@@ -18,11 +22,11 @@ import { dirname, join } from 'node:path';
 const FORMAT = 1;
 type File = { format: number; scopes: Record<string, Record<string, string>> };
 
-/** The cache file, or null when $DC_GEMM_TUNING is "off". */
+/** The cache file when $DC_GEMM_TUNING asks for load-time tuning ("on" or a path); null when it is unset or "off" (no tuning). */
 export function tuningCachePath(env: NodeJS.ProcessEnv = process.env): string | null {
   const given = env.DC_GEMM_TUNING;
-  if (given === 'off') return null;
-  return given || join(homedir(), '.cache', 'dc', 'gemm-tuning.json');
+  if (!given || given === 'off') return null;
+  return given === 'on' ? join(homedir(), '.cache', 'dc', 'gemm-tuning.json') : given;
 }
 
 function readFile(path: string): File {

@@ -1,7 +1,7 @@
 /**
  * runtime/gpu/tuning-cache.ts: the GEMM algorithms load-time tuning chose, per device/library scope —
  * written atomically, merged with what is there, read back per scope; a malformed file or entry
- * counts as empty, a file that cannot be written is a message (the load goes on), "off" keeps nothing.
+ * counts as empty, a file that cannot be written is a message (the load goes on); tuning is off unless asked.
  */
 import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -43,9 +43,11 @@ describe('GEMM tuning cache', () => {
     expect(existsSync(join(dir, 'x.json'))).toBe(false);
   });
 
-  it('lives in $DC_GEMM_TUNING, else under ~/.cache/dc; "off" keeps nothing', () => {
+  it('tuning only where $DC_GEMM_TUNING asks: a path, or "on" for ~/.cache/dc; unset or "off" times nothing', () => {
     expect(tuningCachePath({ DC_GEMM_TUNING: '/tmp/t.json' })).toBe('/tmp/t.json');
+    expect(tuningCachePath({ DC_GEMM_TUNING: 'on' })).toMatch(/\.cache\/dc\/gemm-tuning\.json$/);
     expect(tuningCachePath({ DC_GEMM_TUNING: 'off' })).toBeNull();
-    expect(tuningCachePath({})).toMatch(/\.cache\/dc\/gemm-tuning\.json$/);
+    expect(tuningCachePath({ DC_GEMM_TUNING: '' })).toBeNull();
+    expect(tuningCachePath({})).toBeNull();
   });
 });
