@@ -27,8 +27,9 @@ export function fromTokens(x: Float32Array, g: Grid): Float32Array {
 }
 
 /**
- * [rows, cols] -> [cols, rows], in square tiles: one element at a time, 128 channels apart, the
- * writes missed the cache (Flux.2's 128 x 4096 latents: 6.9 ms; tiled, under 1 ms on the same machine).
+ * [rows, cols] -> [cols, rows], in square tiles, so that neither side is walked a channel count apart
+ * for long (Flux.2's 128 x 4096 latents on 2 AMD EPYC cores, median of 15: toTokens 1.65 -> 1.41 ms,
+ * fromTokens 4.1 -> 2.2 ms against the plain loops).
  */
 function transpose(x: Float32Array, rows: number, cols: number): Float32Array {
   const T = 16, out = new Float32Array(x.length);

@@ -7,7 +7,7 @@
  *   - its RGB8 against diffusers' own image (image_rgb8): largest level difference, values that
  *     differ, PSNR.
  * Bars: latents cosine >= 0.995 (issue 7's bar for the FP8 path on the tiny fixtures) and image PSNR
- * >= 40 dB (the latents' FP8 error, about 1e-2, moves a pixel by well under a level on average; a
+ * >= 40 dB (an FP8 error of the latents up to about 1e-2 moves a pixel by a few levels at most; a
  * wrong grid, layout, schedule or CFG moves it by tens). The CPU executor's twin is
  * test/pipeline/fidelity.test.ts (to 1e-4, and at most one level).
  *
