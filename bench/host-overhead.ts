@@ -1,5 +1,5 @@
 /**
- * `npx tsx bench/host-overhead.ts [--iters N] [--png-sweep [--png-parts] [--photo FILE]] [--png-only] [--json]`: the host (CPU) work of one
+ * `npx tsx bench/host-overhead.ts [--iters N] [--per-request] [--png-sweep [--png-parts] [--photo FILE]] [--png-only] [--json]`: the host (CPU) work of one
  * full-size text-to-image request, per stage, with no GPU.
  *
  * Each family's pipeline (models/<family>/pipeline.ts) runs as `npx bench --e2e` runs it — through
@@ -16,7 +16,8 @@
  * own stage timings (text encode, denoise, VAE decode incl. RGB8) and the PNG encode the bench
  * does (runtime/pipeline/png.ts, default settings), each split into the time inside the modules'
  * run() (staging + copies + decoding) and the rest (pipeline code). Median of --iters requests
- * after one warm-up. `--png-sweep` adds the PNG encoder's time and size per zlib level / strategy /
+ * after one warm-up; `--per-request` also prints each request's stages, the warm-up's included (the
+ * first requests after a load can differ: bench/RESULTS.md "Session 36"). `--png-sweep` adds the PNG encoder's time and size per zlib level / strategy /
  * filter and per number of parts deflated in parallel, on a noise image, a natural-like one and,
  * with `--photo FILE`, a photograph resized to 1024x1024 by sharp (png.ts's header records the
  * choice), every encoder once per round (interleaved); `--png-parts` times only the defaults per
@@ -146,7 +147,7 @@ interface Row { stage: string; ms: number; inModules: number }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-async function familyRows(family: Family, iters: number, dir: string): Promise<{ rows: Row[]; pngBytes: number }> {
+async function familyRows(family: Family, iters: number, dir: string, perRequest = false): Promise<{ rows: Row[]; pngBytes: number }> {
   const m = fakeManifest(family, dir);
   const time = new Map<Role, number>();
   const roleOf = (d: string) => ROLES.find((r) => m.modules![r] === d)!;
@@ -168,6 +169,10 @@ async function familyRows(family: Family, iters: number, dir: string): Promise<{
     const png = await encodePngAsync(img.rgb, img.width, img.height);
     const t2 = performance.now();
     pngBytes = png.length;
+    if (perRequest) {
+      const inModule = (r: Role) => (time.get(r) ?? 0).toFixed(1);
+      console.log(`${family} request ${i}${i ? '' : ' (warm-up)'}: text encode ${img.timings.encodeMs.toFixed(1)} ms (${inModule('textEncoder')} in its module), denoise ${img.timings.denoiseMs.toFixed(1)} (${inModule('transformer')}), VAE decode + RGB8 ${img.timings.decodeMs.toFixed(1)} (${inModule('vaeDecoder')}), PNG ${(t2 - t1).toFixed(1)}`);
+    }
     if (i === 0) continue; // warm-up
     add('text encode', img.timings.encodeMs); add('text encode/in modules', time.get('textEncoder') ?? 0);
     add('denoise', img.timings.denoiseMs); add('denoise/in modules', time.get('transformer') ?? 0);
@@ -292,7 +297,7 @@ function main(): Promise<void> | void {
     const out: Record<string, unknown> = { cpu, cores: cpus().length, node: process.version, iters };
     console.log(`host work per request, no GPU (device = memcpy), ${cpu}, ${cpus().length} cores, Node ${process.version}, median of ${iters} after a warm-up`);
     for (const family of args.includes('--png-only') ? [] : ['flux2', 'qwen_image'] as const) {
-      const { rows, pngBytes } = await familyRows(family, iters, dir);
+      const { rows, pngBytes } = await familyRows(family, iters, dir, args.includes('--per-request'));
       out[family] = { rows, pngBytes };
       console.log(`\n${family}  (PNG ${(pngBytes / 1e6).toFixed(2)} MB)`);
       console.log('stage                 ms   in modules   pipeline');
