@@ -6,13 +6,6 @@
 #   npx compile models/flux2/full.pipeline.json --out .gpu/F3/flux2-dev (and qwen_image -> .gpu/F3/qwen-image)
 #   tar -cf - -C .gpu/F3 DIR | xz -T2 -c > .gpu/F3/pipe-MODEL.tar.xz
 # carry: .gpu/rt (npx tsx runtime/gpu/pack.ts, sharp.tar.xz left behind), .gpu/F3; the tiny models' .onnx.data stayed behind.
+# The body is bench/gpu/e2e_pipelines.sh (calls F3 and F4 repeated it, with GEMM tuning on here); as run, its timeout was 400 s.
 set -u
-export DC_GEMM_TUNING=/tmp/gemm-tuning.json
-nvidia-smi --query-gpu=name,serial,driver_version,clocks.max.sm,power.limit --format=csv,noheader | tee $OUT/gpu.txt
-mkdir -p /tmp/art /tmp/e2e
-for m in flux2 qwen_image; do tar -xJf .gpu/F3/pipe-$m.tar.xz -C /tmp/art; done
-timeout 400 sh .gpu/rt/run.sh bench --e2e --no-baseline --artifact flux2=/tmp/art/flux2-dev --artifact qwen_image=/tmp/art/qwen-image \
-  --iters 3 --out /tmp/e2e > $OUT/e2e.log 2>&1
-echo "e2e rc $? at $(date -u +%T)"
-cp /tmp/e2e/bench-e2e.md /tmp/e2e/bench-e2e.json $OUT/ 2>/dev/null
-grep -E "sha256|^\| \*\*total|^\| GPU memory|^End to end|^\| (text encode|denoise|VAE decode|image encode)" /tmp/e2e/bench-e2e.md | cut -c1-250
+DC_GEMM_TUNING=/tmp/gemm-tuning.json NO_BASELINE=1 TIMEOUT_S=400 sh bench/gpu/e2e_pipelines.sh .gpu/F3
