@@ -11,8 +11,8 @@
  * path. Unset or "off", nothing is timed: every shape runs the heuristic's first algorithm, a pure
  * function of the device model and cuBLASLt version, so a seed gives the same image on every card of
  * a kind. Timing noise decided otherwise (Qwen-Image's PNG bytes differed between fresh H200s,
- * bench/RESULTS.md "Session 36"), for 0.0-0.4 ms a request once the compiler's own GEMM runs the
- * transformers' FP8 GEMMs. A file that cannot be read or parsed counts as empty; one that cannot be
+ * bench/RESULTS.md "Session 36", calls F3-F5 against session 35's Y10), for 0.00-0.39 ms a run on
+ * an H200 (call F3) once the compiler's own GEMM runs the transformers' FP8 GEMMs. A file that cannot be read or parsed counts as empty; one that cannot be
  * written is said in the log and the load goes on: the cache only saves time and keeps bytes stable.
  */
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
