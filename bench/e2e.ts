@@ -147,6 +147,14 @@ export function stagesOf(timings: GeneratedImage['timings'], imageEncodeMs: numb
   return { ...s, total: s.textEncode + s.denoise + s.vaeDecode + s.imageEncode };
 }
 
+/** The timed requests' denoising steps on the device (StageTimings.stepsMs): their device time's median and range, each request's sum against its denoise stage. */
+export function stepSummary(requests: readonly number[][]): string {
+  const all = requests.flat();
+  const fmt = (x: number) => x.toFixed(1);
+  const sums = requests.map((r) => r.reduce((a, b) => a + b, 0));
+  return `denoising steps inside the timed requests, device time (CUDA events on the loop's stream): median ${fmt(median(all))} ms a step (${fmt(Math.min(...all))}-${fmt(Math.max(...all))}; first steps ${requests.map((r) => fmt(r[0])).join(' / ')}), ${sums.map(fmt).join(' / ')} ms a request`;
+}
+
 /** Per stage the median over requests; total = the median of the requests' totals (not the sum of medians). */
 export function medianStages(runs: StageMs[]): StageMs {
   if (!runs.length) throw new Error('medianStages: no requests timed');
@@ -321,8 +329,10 @@ export async function e2eBench(o: E2eOptions, deps: E2eDeps, log: (s: string) =>
         ...(p.cfg ? { negativePrompt: NEGATIVE_PROMPT } : {}),
       };
       const hashes: string[] = [];
+      const stepsMs: number[][] = []; // each request's steps, device time (where the loop runs on the device)
       const request = async (): Promise<StageMs> => {
         const img = await pipeline.generate(req);
+        if (img.timings.stepsMs) stepsMs.push(img.timings.stepsMs);
         const t = now();
         const png = await encodePngAsync(img.rgb, img.width, img.height, PNG_DEFAULTS); // the server's call (runtime/pipeline/image.ts encodeImage)
         const ms = now() - t;
@@ -333,6 +343,7 @@ export async function e2eBench(o: E2eOptions, deps: E2eDeps, log: (s: string) =>
       const warm = await request();
       log(`${family}: warm-up request (captures the CUDA graphs) ${warm.total.toFixed(0)} ms`);
       const runs: StageMs[] = [];
+      stepsMs.length = 0; // the timed requests' only
       const busId = mods[0][1].device?.pciBusId;
       const closeEnergy = energyWindow(busId ? (deps.nvml ?? openNvml)(busId) : undefined);
       for (let i = 0; i < o.iters; i++) runs.push(await request());
@@ -350,6 +361,7 @@ export async function e2eBench(o: E2eOptions, deps: E2eDeps, log: (s: string) =>
         const msPerCall = calls > 0 ? m.time(Math.max(3, o.iters), true).medianMs : 0;
         return { role, ...(textLength ? { textLength } : {}), msPerCall, calls, ms: msPerCall * calls, memoryGiB: m.memory.deviceUsedBytes / 2 ** 30 };
       });
+      if (stepsMs.length) notes.push(`${family}: ${stepSummary(stepsMs)}`);
       rows.push({
         family, system: `compiled (${manifest.compiled?.precision ?? '?'}, CUDA graphs) ${syntheticLabel(o.seed)}`, stages, memoryGiB: memoryBytes / 2 ** 30,
         ...(energy ? { joulesPerImage: energy.joulesPerRun } : {}),

@@ -15,7 +15,7 @@ import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { main } from '../bench/cli.ts';
 import {
   type BaselineJson, type E2eOptions, type E2eResult, type E2eRuntime, type StageMs, type TimedModule,
-  DEFAULT_PROMPT, NEGATIVE_PROMPT, baselineRow, diffusersLengths, e2eBench, medianStages, scheduleMu, stagesOf,
+  DEFAULT_PROMPT, NEGATIVE_PROMPT, baselineRow, diffusersLengths, e2eBench, medianStages, scheduleMu, stagesOf, stepSummary,
 } from '../bench/e2e.ts';
 import { DEFAULT_SETTINGS, resolveDropTokens, tokenizePrompt } from '../models/qwen_image/prompt.ts';
 import { loadManifest } from '../runtime/pipeline/manifest.ts';
@@ -41,6 +41,12 @@ describe('stage accounting', () => {
     const m = medianStages([stages(1, 100, 10, 1), stages(9, 50, 50, 1), stages(5, 60, 20, 1)]);
     expect([m.textEncode, m.denoise, m.vaeDecode, m.imageEncode]).toEqual([5, 60, 20, 1]);
     expect(m.total).toBe(110); // totals 112, 110, 86; the sum of the medians would be 86
+  });
+
+  it('the steps\' device times: the median and range over every timed step, each request\'s first step and sum', () => {
+    expect(stepSummary([[240, 236, 235], [238, 237]])).toBe(
+      'denoising steps inside the timed requests, device time (CUDA events on the loop\'s stream): median 237.0 ms a step (235.0-240.0; first steps 240.0 / 238.0), 711.0 / 475.0 ms a request',
+    );
   });
 
   it('the diffusers row: its four stages summed; a missing stage is said, not a row', () => {

@@ -14,7 +14,7 @@
  */
 import { Tensor } from '../../compiler/ir/tensor.ts';
 import { type ExecutorFactory, staticDim } from '../../runtime/executor/types.ts';
-import { denoise } from '../../runtime/pipeline/denoise.ts';
+import { denoise, requestSteps } from '../../runtime/pipeline/denoise.ts';
 import { timestepInputs } from '../../runtime/pipeline/flow_match.ts';
 import { toTokens } from '../../runtime/pipeline/latents.ts';
 import type { PipelineManifest } from '../../runtime/pipeline/manifest.ts';
@@ -93,12 +93,13 @@ export class Flux2Pipeline extends ModulePipeline implements Pipeline {
       guidance: new Tensor('float32', [1], Float32Array.of(req.guidanceScale)),
     };
     throwIfAborted(req.signal);
+    const steps = requestSteps(req);
     // On the device where the executor can (no host round trip per step), else on the host: the same latents (denoise.ts).
     const latents = await denoise(this.transformerFor(req.size), {
       inputs: [fixed], latentsInput: 'hidden_states', timestepInput: 'timestep',
       latents: toTokens(noise, { channels: PACKED, height: h, width: w }), latentsShape: [1, h * w, PACKED],
       sigmas: schedule.sigmas, timesteps: timestepInputs(schedule),
-      onStep: (s, l) => { req.onStep?.(s, req.steps, l); throwIfAborted(req.signal); },
+      onStep: steps.onStep,
     });
     const t2 = performance.now();
 
@@ -108,7 +109,7 @@ export class Flux2Pipeline extends ModulePipeline implements Pipeline {
     return {
       rgb, latents, width: req.size.width, height: req.size.height, seed: req.seed,
       ...(cleaned !== req.prompt ? { revisedPrompt: cleaned } : {}),
-      timings: { encodeMs: t1 - t0, denoiseMs: t2 - t1, decodeMs: performance.now() - t2 },
+      timings: { encodeMs: t1 - t0, denoiseMs: t2 - t1, decodeMs: performance.now() - t2, ...steps.timings() },
     };
   }
 

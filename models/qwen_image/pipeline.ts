@@ -17,7 +17,7 @@
  */
 import { Tensor } from '../../compiler/ir/tensor.ts';
 import { type ExecutorFactory, staticDim } from '../../runtime/executor/types.ts';
-import { denoise } from '../../runtime/pipeline/denoise.ts';
+import { denoise, requestSteps } from '../../runtime/pipeline/denoise.ts';
 import { timestepInputs } from '../../runtime/pipeline/flow_match.ts';
 import { patchify, toTokens } from '../../runtime/pipeline/latents.ts';
 import type { PipelineManifest } from '../../runtime/pipeline/manifest.ts';
@@ -105,13 +105,14 @@ export class QwenImagePipeline extends ModulePipeline implements Pipeline {
     // One Tensor per prompt for the whole request, so an executor converts its values once (executor/types.ts).
     const condText = text(cond), uncondText = uncond && text(uncond);
     throwIfAborted(req.signal);
+    const steps = requestSteps(req);
     // On the device where the executor can (both CFG passes at once, no host round trip per step), else on the host: the same latents (denoise.ts).
     const latents = await denoise(this.transformerFor(req.size), {
       inputs: uncondText ? [condText, uncondText] : [condText], latentsInput: 'hidden_states', timestepInput: 'timestep',
       latents: toTokens(patchify(noise, { channels: LATENT, height: 2 * h, width: 2 * w }), { channels: PACKED, height: h, width: w }), latentsShape: [1, h * w, PACKED],
       sigmas: schedule.sigmas, timesteps: timestepInputs(schedule),
       ...(uncondText ? { cfg: { scale: req.guidanceScale, channels: PACKED } } : {}),
-      onStep: (s, l) => { req.onStep?.(s, req.steps, l); throwIfAborted(req.signal); },
+      onStep: steps.onStep,
     });
     const t2 = performance.now();
 
@@ -119,7 +120,7 @@ export class QwenImagePipeline extends ModulePipeline implements Pipeline {
     const rgb = await this.decode(this.vaeInput(latents, req.size), 2 * h, 2 * w, req.size);
     return {
       rgb, latents, width: req.size.width, height: req.size.height, seed: req.seed,
-      timings: { encodeMs: t1 - t0, denoiseMs: t2 - t1, decodeMs: performance.now() - t2 },
+      timings: { encodeMs: t1 - t0, denoiseMs: t2 - t1, decodeMs: performance.now() - t2, ...steps.timings() },
     };
   }
 

@@ -96,8 +96,12 @@ export interface DenoiseLoop {
   timesteps: Float32Array;
   /** With two input sets: v = trueCfg(v_cond, v_uncond, scale, channels) (per-token norm rescale). */
   cfg?: { scale: number; channels: number };
-  /** Called after each step (1-based) completes, with the live latents where the loop runs on the host; an exception from it (an abort) stops the loop and is rethrown. */
-  onStep?: (step: number, latents?: Float32Array) => void;
+  /**
+   * Called after each step (1-based) completes: with the live latents where the loop runs on the
+   * host, with the step's device time (ms, CUDA events) where it runs on the device. An exception
+   * from it (an abort) stops the loop and is rethrown.
+   */
+  onStep?: (step: number, latents?: Float32Array, deviceMs?: number) => void;
 }
 
 /** Loads every graph; when one fails, releases those that loaded (device memory) and rethrows its error. */

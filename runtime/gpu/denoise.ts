@@ -8,7 +8,9 @@
  * 1's work (an event), dc_euler_step or dc_cfg_euler_step (true CFG of both replicas' outputs)
  * updates the latents and writes the next latents input into every replica's slot; replica 1's
  * stream waits for that before its next step. The host enqueues step i+1 before it waits for step
- * i (an event), so the GPU never waits for the host; onStep runs as each step completes, and an
+ * i (an event), so the GPU never waits for the host; onStep runs as each step completes, with the
+ * step's device time (between the events on replica 0's stream that end the step before and this
+ * one: the step's graphs, the CFG or Euler kernel, and any time the GPU waited for the host), and an
  * exception from it stops the loop once the enqueued step drains. The host waits for each step
  * without blocking Node's event loop (cuda.ts eventDone): a server answers while the loop runs. The same float32 operations as
  * runtime/pipeline/denoise.ts hostDenoise, bit for bit.
@@ -108,7 +110,8 @@ export async function deviceDenoise(dev: LoopDevice, loop: DenoiseLoop): Promise
   const latSlot = (r: number) => (batched ? used[0].arena + lat.offset + r * latBytes : r < sets ? used[r].arena + lat.offset : 0);
   const outOf = (r: number) => (batched ? used[0].arena + out.offset + r * outBytes : used[r].arena + out.offset);
   const f32 = Math.fround;
-  const buffers: DevicePtr[] = [], events: Handle[] = []; // events: step done (2, alternating), cross-stream (2)
+  // ends[i]: recorded on replica 0's stream after step i-1 (ends[0]: before step 0); cross: the two cross-stream events.
+  const buffers: DevicePtr[] = [], ends: Handle[] = [], cross: Handle[] = [];
   let latents = 0, timesteps = 0;
   const launchEuler = (v: DevicePtr | 0, dt: number) => launch(d, dev.euler, Math.max(1, Math.min(Math.ceil(n / 256), dev.multiprocessors * 8)), 256, 0, s0,
     new KernelParams([{ ptr: latents }, { ptr: v }, { i32: outKind }, { f32: dt }, { ptr: latSlot(0) }, { ptr: latSlot(1) }, { i32: latKind }, { i64: n }]));
@@ -121,17 +124,17 @@ export async function deviceDenoise(dev: LoopDevice, loop: DenoiseLoop): Promise
     });
     const dt = f32(loop.sigmas[i + 1] - loop.sigmas[i]);
     if (sets === 2) {
-      if (s1) { d.call('cuEventRecord', events[2], s1); d.call('cuStreamWaitEvent', s0, events[2], 0); }
+      if (s1) { d.call('cuEventRecord', cross[0], s1); d.call('cuStreamWaitEvent', s0, cross[0], 0); }
       const tokens = n / loop.cfg!.channels;
       launch(d, dev.cfgEuler!, Math.ceil(tokens / 128), 128, 0, s0, new KernelParams([
         { ptr: latents }, { ptr: outOf(0) }, { ptr: outOf(1) }, { i32: outKind }, { f32: f32(loop.cfg!.scale) }, { f32: dt },
         { ptr: latSlot(0) }, { ptr: latSlot(1) }, { i32: latKind }, { i32: tokens }, { i32: loop.cfg!.channels },
       ]));
-      if (s1) { d.call('cuEventRecord', events[3], s0); d.call('cuStreamWaitEvent', s1, events[3], 0); }
+      if (s1) { d.call('cuEventRecord', cross[1], s0); d.call('cuStreamWaitEvent', s1, cross[1], 0); }
     } else {
       launchEuler(used[0].arena + out.offset, dt);
     }
-    d.call('cuEventRecord', events[i % 2], s0);
+    d.call('cuEventRecord', ends[i + 1], s0);
   };
 
   let failed: unknown = null;
@@ -139,19 +142,21 @@ export async function deviceDenoise(dev: LoopDevice, loop: DenoiseLoop): Promise
   try {
     buffers.push((latents = alloc(d, 4 * n, `denoise latents (${m.model})`)));
     buffers.push((timesteps = alloc(d, tsBytes.length, `denoise timesteps (${m.model})`)));
-    for (let k = 0; k < 4; k++) events.push(createEvent(d));
+    for (let k = 0; k < 2; k++) cross.push(createEvent(d));
+    for (let k = 0; k <= steps; k++) ends.push(createEvent(d));
     // On replica 0's stream, ahead of everything that reads them (replica 1 waits for the first Euler kernel).
     d.call('cuMemcpyHtoDAsync', latents, loop.latents, 4 * n, s0);
     d.call('cuMemcpyHtoDAsync', timesteps, tsBytes, tsBytes.length, s0);
     dev.prepare(used.length);
     if (memo && !memo.reserve(used.flatMap((_, k) => keys[k].map((key) => ({ replica: k, key }))))) memo = null;
     launchEuler(0, 0); // the first latents input, into every replica's (or sample's) slot
-    if (s1) { d.call('cuEventRecord', events[3], s0); d.call('cuStreamWaitEvent', s1, events[3], 0); }
+    if (s1) { d.call('cuEventRecord', cross[1], s0); d.call('cuStreamWaitEvent', s1, cross[1], 0); }
+    d.call('cuEventRecord', ends[0], s0);
     enqueue(0);
     for (let i = 0; i < steps; i++) {
       if (i + 1 < steps) enqueue(i + 1);
-      await eventDone(d, events[i % 2]); // the event loop runs while the step does
-      loop.onStep?.(i + 1);
+      await eventDone(d, ends[i + 1]); // the event loop runs while the step does
+      loop.onStep?.(i + 1, undefined, d.elapsedMs(ends[i], ends[i + 1]));
     }
   } catch (e) {
     failed = e;
@@ -166,7 +171,7 @@ export async function deviceDenoise(dev: LoopDevice, loop: DenoiseLoop): Promise
   } finally {
     // The loop wrote the latents and timestep slots: the next run() stages every input afresh.
     for (const r of used) r.host.clear();
-    for (const e of events) d.call('cuEventDestroy', e);
+    for (const e of [...cross, ...ends]) d.call('cuEventDestroy', e);
     for (const p of buffers) d.call('cuMemFree', p);
   }
   if (failed) throw failed;

@@ -16,6 +16,7 @@ import { Tensor } from '../../compiler/ir/tensor.ts';
 import { bitsTensor, valuesOf } from '../executor/bf16.ts';
 import { type DenoiseLoop, type Executor, inputDtype } from '../executor/types.ts';
 import { eulerStep } from './flow_match.ts';
+import { type GenerateRequest, type StageTimings, throwIfAborted } from './types.ts';
 
 const f = Math.fround;
 
@@ -23,6 +24,22 @@ const f = Math.fround;
 export function denoise(exec: Executor, loop: DenoiseLoop): Promise<Float32Array> {
   check(loop);
   return exec.denoise ? exec.denoise(loop) : hostDenoise(exec, loop);
+}
+
+/**
+ * A request's onStep for its loop: reports the step to the request, stops an aborted request there,
+ * and keeps each step's device time where the loop gives it (`timings()`: StageTimings.stepsMs).
+ */
+export function requestSteps(req: GenerateRequest): { onStep: NonNullable<DenoiseLoop['onStep']>; timings(): Pick<StageTimings, 'stepsMs'> } {
+  const stepsMs: number[] = [];
+  return {
+    onStep: (step, latents, deviceMs) => {
+      if (deviceMs !== undefined) stepsMs.push(deviceMs);
+      req.onStep?.(step, req.steps, latents);
+      throwIfAborted(req.signal);
+    },
+    timings: () => (stepsMs.length ? { stepsMs } : {}),
+  };
 }
 
 function check(loop: DenoiseLoop): void {

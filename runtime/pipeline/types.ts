@@ -43,7 +43,16 @@ export interface GeneratedImage {
   revisedPrompt?: string;
   /** The denoised latents as the loop left them, packed [h*w, K] (diffusers' output_type='latent'), before the VAE. */
   latents: Float32Array;
-  timings: { encodeMs: number; denoiseMs: number; decodeMs: number };
+  timings: StageTimings;
+}
+
+/** A request's stages (wall time, ms) and, where the denoising loop ran on the device, each step's device time. */
+export interface StageTimings {
+  encodeMs: number;
+  denoiseMs: number;
+  decodeMs: number;
+  /** Each denoising step's device time in ms (DenoiseLoop.onStep's deviceMs), in order; absent where the loop ran on the host. */
+  stepsMs?: number[];
 }
 
 export interface PipelineDefaults { steps: number; guidanceScale: number }

@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import { MIME, encodeImage } from '../pipeline/image.ts';
 import { imageSeed, randomSeed } from '../pipeline/noise.ts';
-import { AbortedError, type Pipeline, formatSize } from '../pipeline/types.ts';
+import { AbortedError, type Pipeline, type StageTimings, formatSize } from '../pipeline/types.ts';
 import { ApiError, fromFastifyError } from './errors.ts';
 import { ServerMetrics } from './metrics.ts';
 import { JobQueue, QueueFullError } from './queue.ts';
@@ -194,6 +194,7 @@ export function createServer(opts: ServerOptions): ImageServer {
     const inferenceMs = performance.now() - startedAt!;
     metrics.inference.observe(inferenceMs / 1000);
     metrics.images.inc({}, images.length);
+    for (const img of images) for (const ms of img.timings.stepsMs ?? []) metrics.stepDevice.observe(ms / 1000);
     const data = [];
     for (const img of images) {
       const bytes = await encodeImage(img.rgb, img.width, img.height, { format: r.outputFormat, compression: r.outputCompression });
@@ -258,5 +259,7 @@ export function createServer(opts: ServerOptions): ImageServer {
 }
 
 const round = (ms: number) => Math.round(ms * 10) / 10;
-const mapTimings = (t: { encodeMs: number; denoiseMs: number; decodeMs: number }) =>
-  ({ encode_ms: round(t.encodeMs), denoise_ms: round(t.denoiseMs), decode_ms: round(t.decodeMs) });
+const mapTimings = (t: StageTimings) => ({
+  encode_ms: round(t.encodeMs), denoise_ms: round(t.denoiseMs), decode_ms: round(t.decodeMs),
+  ...(t.stepsMs ? { step_device_ms: t.stepsMs.map(round) } : {}),
+});

@@ -133,6 +133,25 @@ describe('an executor with a denoising loop of its own (the GPU one runs it on t
     }
   });
 
+  it('the step device times a loop reports become the image\'s timings.stepsMs; a host loop reports none', async () => {
+    const factory: ExecutorFactory = async (g) => {
+      const e = await cpuExecutorFactory(g);
+      if (g.role !== 'transformer') return e;
+      // The host loop, its steps reported as a device loop reports them (step k: 10k ms).
+      return { ...e, run: (x) => e.run(x), release: () => e.release(), denoise: (loop) => hostDenoise(e, { ...loop, onStep: (k) => loop.onStep?.(k, undefined, 10 * k) }) };
+    };
+    const [f, q] = await Promise.all([loadPipeline(manifest('flux2'), factory), loadPipeline(manifest('qwen_image'), factory)]);
+    try {
+      const steps: number[] = [];
+      expect((await f.generate({ ...base, onStep: (k, total) => steps.push(k, total) })).timings.stepsMs).toEqual([10, 20]);
+      expect(steps).toEqual([1, 2, 2, 2]); // the request still sees each step
+      expect((await q.generate({ ...base, negativePrompt: ' ' })).timings.stepsMs).toEqual([10, 20]);
+      expect((await flux.generate(base)).timings).not.toHaveProperty('stepsMs');
+    } finally {
+      await Promise.all([f.release(), q.release()]);
+    }
+  });
+
   it('a loop with the wrong number of sigmas or input sets is refused before it runs', async () => {
     const exec = { denoise: async () => new Float32Array(0) } as unknown as Executor;
     const loop: DenoiseLoop = { inputs: [{}], latentsInput: 'x', timestepInput: 't', latents: new Float32Array(4), latentsShape: [1, 2, 2], sigmas: new Float32Array(2), timesteps: new Float32Array(2) };

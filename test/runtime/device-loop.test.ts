@@ -2,7 +2,8 @@
  * runtime/gpu/denoise.ts on a recording stand-in driver (no GPU): the order of what the device loop
  * enqueues (uploads on replica 0's stream, the first latents input, per step the timestep copies
  * and graphs of both replicas, the cross-stream events around the CFG kernel, one step enqueued
- * ahead of the one waited for, each step waited for by queries that let Node's event loop run), and its cleanup when onStep throws (the enqueued step drains, no
+ * ahead of the one waited for, each step waited for by queries that let Node's event loop run, its device
+ * time from the events that end it and the step before), and its cleanup when onStep throws (the enqueued step drains, no
  * read back, every event destroyed, both buffers freed, both replicas' staging cleared), the step
  * memo's keys and launches. The GPU check of the values is test/gpu/denoise-loop.ts.
  */
@@ -57,7 +58,9 @@ function recorder() {
   };
   // out(fn): a new event handle (the loop creates nothing else through it), named e0, e1, ...
   const out = (fn: string) => { const e = BigInt(100 + events); names.set(e, `e${events++}`); log.push(fn); return e; };
-  return { log, args, d: { ...d, out } as unknown as Driver };
+  // elapsedMs: the time between two events as 10 x the end event's number (e3 -> 30 ms).
+  const elapsedMs = (start: unknown, end: unknown) => { log.push(`elapsed ${name(start)} ${name(end)}`); return 10 * Number(name(end).slice(1)); };
+  return { log, args, d: { ...d, out, elapsedMs } as unknown as Driver };
 }
 
 const io = (name: string, dtype: string, shape: number[], offset: number) => ({ name, dtype, shape, offset, bytes: shape.reduce((a, b) => a * b, 1) * (dtype === 'float32' ? 4 : 2) });
@@ -93,33 +96,35 @@ const loop = (over: Partial<DenoiseLoop> = {}): DenoiseLoop => ({
 describe('the denoising loop on the device (stand-in driver)', () => {
   it('two CFG sets: uploads, then per step each replica\'s timestep copy and graph, the CFG kernel between two events, one step ahead', async () => {
     const { log, d } = recorder();
-    const steps: number[] = [];
+    const steps: [number, number | undefined][] = [];
     setImmediate(() => log.push('event loop ran')); // queued before the loop starts: runs while step 0 is not ready
-    await deviceDenoise(device(log, d), loop({ onStep: (s) => { log.push(`onStep ${s}`); steps.push(s); } }));
-    const step = (e: string) => [
+    await deviceDenoise(device(log, d), loop({ onStep: (s, _l, ms) => { log.push(`onStep ${s}`); steps.push([s, ms]); } }));
+    // e0, e1: the cross-stream events; e2, e3, e4: replica 0's stream before step 0, after step 0, after step 1.
+    const step = (end: string) => [
       'stage r0 text', 'cuMemcpyDtoDAsync s0', 'graph r0', 'stage r1 text', 'cuMemcpyDtoDAsync s1', 'graph r1',
-      'record e2 s1', 'wait s0 e2', 'launch cfg s0', 'record e3 s0', 'wait s1 e3', `record ${e} s0`,
+      'record e0 s1', 'wait s0 e0', 'launch cfg s0', 'record e1 s0', 'wait s1 e1', `record ${end} s0`,
     ];
     expect(log).toEqual([
-      'cuMemAlloc 32', 'cuMemAlloc 8', 'cuEventCreate', 'cuEventCreate', 'cuEventCreate', 'cuEventCreate',
+      'cuMemAlloc 32', 'cuMemAlloc 8', ...new Array(5).fill('cuEventCreate'),
       'cuMemcpyHtoDAsync s0', 'cuMemcpyHtoDAsync s0', 'prepare 2',
-      'launch euler s0', 'record e3 s0', 'wait s1 e3', // the first latents input into both replicas' slots
-      ...step('e0'), ...step('e1'), // step 1 is enqueued before step 0 is waited for
-      'cuEventQuery e0', 'event loop ran', 'cuEventQuery e0', 'onStep 1', 'cuEventQuery e1', 'cuEventQuery e1', 'onStep 2',
+      'launch euler s0', 'record e1 s0', 'wait s1 e1', // the first latents input into both replicas' slots
+      'record e2 s0', ...step('e3'), ...step('e4'), // step 1 is enqueued before step 0 is waited for
+      'cuEventQuery e3', 'event loop ran', 'cuEventQuery e3', 'elapsed e2 e3', 'onStep 1',
+      'cuEventQuery e4', 'cuEventQuery e4', 'elapsed e3 e4', 'onStep 2',
       'cuStreamSynchronize s0', 'cuStreamSynchronize s1', 'cuMemcpyDtoH',
-      'clear r0', 'clear r1', 'cuEventDestroy e0', 'cuEventDestroy e1', 'cuEventDestroy e2', 'cuEventDestroy e3', 'cuMemFree', 'cuMemFree',
+      'clear r0', 'clear r1', ...['e0', 'e1', 'e2', 'e3', 'e4'].map((e) => `cuEventDestroy ${e}`), 'cuMemFree', 'cuMemFree',
     ]);
-    expect(steps).toEqual([1, 2]);
+    expect(steps).toEqual([[1, 30], [2, 40]]); // each step's device time: between the events that end the step before and it
   });
 
   it('an exception from onStep drains the enqueued step, reads nothing back, frees everything and is rethrown', async () => {
     const { log, d } = recorder();
     const abort = new Error('aborted by the client');
     await expect(deviceDenoise(device(log, d), loop({ onStep: () => { throw abort; } }))).rejects.toThrow(abort);
-    const after = log.slice(log.lastIndexOf('cuEventQuery e0') + 1);
+    const after = log.slice(log.lastIndexOf('elapsed e2 e3') + 1);
     expect(after).toEqual([
       'cuStreamSynchronize s0', 'cuStreamSynchronize s1',
-      'clear r0', 'clear r1', 'cuEventDestroy e0', 'cuEventDestroy e1', 'cuEventDestroy e2', 'cuEventDestroy e3', 'cuMemFree', 'cuMemFree',
+      'clear r0', 'clear r1', ...['e0', 'e1', 'e2', 'e3', 'e4'].map((e) => `cuEventDestroy ${e}`), 'cuMemFree', 'cuMemFree',
     ]);
   });
 

@@ -131,6 +131,8 @@ export class GatedPipeline implements Pipeline {
   /** Seeds whose request signal has aborted (client gone or deadline). */
   aborted: number[] = [];
   finished: number[] = [];
+  /** Each step's device time to report (StageTimings.stepsMs, as a pipeline whose loop runs on a GPU does); none by default. */
+  stepsMs?: number[];
   private gate!: Promise<void>;
   private unblock!: () => void;
   constructor() { this.shut(); }
@@ -145,7 +147,7 @@ export class GatedPipeline implements Pipeline {
       req.onStep?.(s, req.steps, new Float32Array(0));
     }
     this.finished.push(req.seed);
-    return { rgb: new Uint8Array(8 * 8 * 3).fill(req.seed % 256), latents: new Float32Array(0), width: 8, height: 8, seed: req.seed, timings: { encodeMs: 0, denoiseMs: 0, decodeMs: 0 } };
+    return { rgb: new Uint8Array(8 * 8 * 3).fill(req.seed % 256), latents: new Float32Array(0), width: 8, height: 8, seed: req.seed, timings: { encodeMs: 0, denoiseMs: 0, decodeMs: 0, ...(this.stepsMs ? { stepsMs: this.stepsMs } : {}) } };
   }
   async release(): Promise<void> {}
 }

@@ -7,7 +7,7 @@
  */
 import { request } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
-import { GatedPipeline, type Running, post, start, waitFor } from './helpers.ts';
+import { GatedPipeline, type Running, metric, post, start, waitFor } from './helpers.ts';
 import { JobQueue } from '../../runtime/server/queue.ts';
 import { createServer } from '../../runtime/server/app.ts';
 
@@ -162,6 +162,24 @@ describe('/metrics', () => {
     expect(text).toContain('# TYPE dc_gpu_memory_bytes gauge\ndc_gpu_memory_bytes 123456\n');
     expect(text).toContain('dc_info{model="stub",family="stub",executor="gpu",synthetic_weights="42"} 1');
     expect(text).not.toContain('dc_gpu_energy_joules_total'); // no energy reader: not exported
+  });
+
+  it('each step\'s device time, where the pipeline gives it: in the response\'s timings and the dc_step_device_seconds histogram', async () => {
+    const p = new GatedPipeline();
+    p.open();
+    server = await start({ pipeline: p, warmup: false, executor: 'gpu' });
+    expect(await metric(server.url, 'dc_step_device_seconds_count')).toBe(0);
+    p.stepsMs = [236.04, 120.26];
+    const r = await post(server.url, { prompt: 'a', seed: 1, n: 2 });
+    expect(r.status).toBe(200);
+    expect(r.json.timings.images.map((i: { step_device_ms: number[] }) => i.step_device_ms)).toEqual([[236, 120.3], [236, 120.3]]);
+    expect(await metric(server.url, 'dc_step_device_seconds_count')).toBe(4);
+    expect(await metric(server.url, 'dc_step_device_seconds_sum')).toBeCloseTo(2 * 0.3563, 6);
+    expect(await metric(server.url, 'dc_step_device_seconds_bucket{le="0.125"}')).toBe(2);
+    expect(await metric(server.url, 'dc_step_device_seconds_bucket{le="0.225"}')).toBe(2);
+    expect(await metric(server.url, 'dc_step_device_seconds_bucket{le="0.25"}')).toBe(4);
+    p.stepsMs = undefined; // a loop on the host: no device times, no field
+    expect((await post(server.url, { prompt: 'b', seed: 2 })).json.timings.images[0]).not.toHaveProperty('step_device_ms');
   });
 
   it('exports the board\'s energy counter as a counter, read when scraped', async () => {
