@@ -4,7 +4,8 @@
  * seed 42), printing for each its index, seconds since the load, whether the noise pool was ready
  * (runtime/pipeline/noise.ts: else the noise is drawn on this thread), the stage's milliseconds
  * (GeneratedImage.timings.encodeMs), the garbage collection inside that window (perf_hooks 'gc'
- * entries), and how long cuCtxSynchronize takes right after the request returns (GPU work the request
+ * entries), the denoise stage beside its steps' device times (GeneratedImage.timings.stepsMs) and the VAE
+ * decode stage, and how long cuCtxSynchronize takes right after the request returns (GPU work the request
  * left in flight). --warm-pool K first waits for the pool and draws K full-size noises through it.
  *
  *   node bench/gpu/encode-stage.mjs ARTIFACT [--requests 8] [--warm-pool K]   (bundled by esbuild; no Node on the host)
@@ -41,6 +42,8 @@ for (let i = 0; i < Number(v.requests); i++) {
   d.call('cuCtxSynchronize');
   const sync = performance.now() - s;
   const gc = gcs.filter((g) => g.start >= start && g.start < start + img.timings.encodeMs).reduce((a, g) => a + g.ms, 0);
-  console.log(`request ${i}: at ${at.toFixed(1)} s, pool ready ${ready}, text encode ${img.timings.encodeMs.toFixed(1)} ms (gc ${gc.toFixed(1)}), then cuCtxSynchronize ${sync.toFixed(2)} ms`);
+  const steps = img.timings.stepsMs ?? [];
+  const inSteps = steps.reduce((a, b) => a + b, 0);
+  console.log(`request ${i}: at ${at.toFixed(1)} s, pool ready ${ready}, text encode ${img.timings.encodeMs.toFixed(1)} ms (gc ${gc.toFixed(1)}), denoise ${img.timings.denoiseMs.toFixed(1)} ms (steps on the device ${inSteps.toFixed(1)}: ${steps.map((x) => x.toFixed(1)).join(' ')}), VAE decode ${img.timings.decodeMs.toFixed(1)} ms, then cuCtxSynchronize ${sync.toFixed(2)} ms`);
 }
 await p.release();
