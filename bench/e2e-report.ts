@@ -45,6 +45,9 @@ export function e2eMarkdown(r: E2eResult): string {
       lines.push(`| all | | | ${device.toFixed(1)} | ${mods.reduce((a, m) => a + m.memoryGiB, 0).toFixed(2)} |`);
       const paired = mods.some((m) => m.role === 'transformerCfg');
       if (compiled) lines.push('', `Wall minus device time: ${(compiled.stages.total - device).toFixed(0)} ms of the ${compiled.stages.total.toFixed(0)} ms request (host work and copies, plus any difference between a module's time inside the request and alone${paired ? '' : '; runs made two at a time on two streams, as Qwen-Image\'s CFG passes without a batch-2 module, overlap, so their calls x time alone overstates them'}).`);
+      const steps = compiled?.stepsDeviceMs;
+      const alone = mods.filter((m) => m.role === 'transformer' || m.role === 'transformerCfg').reduce((a, m) => a + m.ms, 0);
+      if (compiled && steps !== undefined) lines.push('', `Inside the requests the denoising steps ran ${steps.toFixed(1)} ms on the device (CUDA events; the transformer alone x its calls: ${alone.toFixed(1)}): the denoise stage's ${compiled.stages.denoise.toFixed(1)} ms hold ${(compiled.stages.denoise - steps).toFixed(1)} ms of host work and copies outside the steps.`);
     }
   }
   if (r.notes.length) lines.push('', ...r.notes.map((n) => `- ${n}`));

@@ -48,7 +48,7 @@ import type { ReportHeader } from './report.ts';
 import type { GenerateRequest, GeneratedImage } from '../runtime/pipeline/types.ts';
 import { sha256 } from '../compiler/hash.ts';
 import type { Tensor } from '../compiler/ir/tensor.ts';
-import type { DenoiseLoop } from '../runtime/executor/types.ts';
+import type { DenoiseLoop, RunOptions } from '../runtime/executor/types.ts';
 
 export const E2E_FAMILIES = ['flux2', 'qwen_image'] as const;
 export type E2eFamily = (typeof E2E_FAMILIES)[number];
@@ -112,6 +112,8 @@ export interface E2eRow {
   memoryGiB?: number;
   /** The board's energy over the timed requests (NVML's counter), a request: what an image costs the GPU, idle gaps included. */
   joulesPerImage?: number;
+  /** The median request's denoising steps on the device, summed (StageTimings.stepsMs; a loop on the device only). */
+  stepsDeviceMs?: number;
   note?: string;
 }
 
@@ -245,7 +247,7 @@ function recording(runtime: E2eRuntime, hostLoop: boolean): GpuRuntime & { loade
         memory: m.memory, close: () => m.close(),
         run: (inputs) => { count(1); return m.run(inputs); },
         ...(many ? { runMany: (list: Record<string, Tensor>[]) => { count(list.length); return many(list); } } : {}),
-        ...(start ? { start: (list: Record<string, Tensor>[]) => { count(list.length); return start(list); } } : {}),
+        ...(start ? { start: (list: Record<string, Tensor>[], options?: RunOptions) => { count(list.length); return start(list, options); } } : {}),
         ...(loop ? { denoise: (l: DenoiseLoop) => { count((l.timesteps.length * l.inputs.length) / batch); return loop(l); } } : {}),
         ...(image ? { rgb8: (x: Record<string, Tensor>) => { count(1); return image(x); } } : {}),
       };
@@ -365,6 +367,7 @@ export async function e2eBench(o: E2eOptions, deps: E2eDeps, log: (s: string) =>
       rows.push({
         family, system: `compiled (${manifest.compiled?.precision ?? '?'}, CUDA graphs) ${syntheticLabel(o.seed)}`, stages, memoryGiB: memoryBytes / 2 ** 30,
         ...(energy ? { joulesPerImage: energy.joulesPerRun } : {}),
+        ...(stepsMs.length ? { stepsDeviceMs: median(stepsMs.map((r) => r.reduce((a, b) => a + b, 0))) } : {}),
         note: `median of ${o.iters} requests after a warm-up; ${size.width}x${size.height}, ${o.steps} steps${p.cfg ? `, true CFG ${req.guidanceScale} (${cfgModule ? 'both predictions of a step in one batch-2 run' : '2 transformer runs per step'})` : `, guidance ${req.guidanceScale}`}; denoising loop on the ${!o.hostLoop && rt.loaded.get(at.transformer)?.denoise ? 'device' : 'host'}; load ${loadS.toFixed(1)} s`,
       });
     } finally {

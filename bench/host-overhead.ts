@@ -30,6 +30,8 @@ import { readFileSync } from 'node:fs';
 import { ROOT } from '../compiler/paths.ts';
 import { checkInputs, type IoSpec, type Manifest } from '../runtime/gpu/artifact.ts';
 import { hostIo, intactInputs } from '../runtime/gpu/model.ts';
+import { type OutputLedger, claimReplica, replicaSource } from '../runtime/gpu/device-output.ts';
+import type { Tensor } from '../compiler/ir/tensor.ts';
 import { type CompiledModule, type GpuLoadOptions, gpuExecutorFactory, parseValueType } from '../runtime/executor/gpu.ts';
 import type { Executor, ExecutorFactory } from '../runtime/executor/types.ts';
 import { loadPipeline } from '../runtime/pipeline/load.ts';
@@ -69,11 +71,21 @@ function lcg(seed: number): () => number {
 export interface FakeOptions extends GpuLoadOptions {
   /** Called at each execute with the bytes of every input slot (tests compare them). */
   onExecute?: (role: Role, slots: Uint8Array[]) => void;
+  /** Called at each copy of an output to the host (tests count them). */
+  onRead?: (role: Role, offset: number) => void;
   /** Put NaNs with payloads, infinities and -0 among each output's values (tests). */
   edgeValues?: boolean;
 }
 
-/** A module whose device is a host buffer: the runtime's own host I/O (runtime/gpu/model.ts hostIo) around an instant plan. */
+/** The stand-in device memory: each fake module's arena at its own address (a copy on the device finds its source by address). */
+const fakeMemory = new Map<number, Uint8Array>();
+let fakeArenas = 0;
+const noDriver = { call: () => undefined };
+
+/**
+ * A module whose device is a host buffer: the runtime's own host I/O (runtime/gpu/model.ts hostIo) around an instant plan;
+ * its outputs can be left on the device (RunOptions.outputsOnDevice) and copied from there into another fake module's arena.
+ */
 export function fakeModule(role: Role, io: { inputs: Record<string, string>; outputs: Record<string, string> }, time: Map<Role, number>, options: FakeOptions = {}): CompiledModule {
   let offset = 0;
   const spec = (name: string, type: string): IoSpec => {
@@ -102,20 +114,37 @@ export function fakeModule(role: Role, io: { inputs: Record<string, string>; out
   if (options.edgeValues) {
     for (const o of m.io.outputs) new Uint16Array(arena.buffer, arena.byteOffset + o.offset, 12).set([0xffc1, 1, 0x7f81, 2, 0x7f80, 3, 0x8000, 4, 0xff80, 5, 0x7fc0, 6]);
   }
+  const base = 2 ** 40 * ++fakeArenas, ledger: OutputLedger = { generation: [0], reads: [[]] };
+  fakeMemory.set(base, arena);
+  let open = true;
+  const execute = () => options.onExecute?.(role, m.io.inputs.map((i) => arena.subarray(i.offset, i.offset + i.bytes)));
   const host = hostIo(m.io, intactInputs(m), {
     toDevice: (off, bytes) => arena.set(bytes, off),
-    execute: () => options.onExecute?.(role, m.io.inputs.map((i) => arena.subarray(i.offset, i.offset + i.bytes))),
-    fromDevice: (off, into) => into.set(arena.subarray(off, off + into.length)),
-  }, { bf16Bits: options.bf16Bits });
-  return {
-    run(given) {
-      const t = performance.now();
-      checkInputs(m, Object.fromEntries(Object.entries(given).map(([k, v]) => [k, { dtype: v.dtype, shape: v.shape }])));
-      const out = host.run(given);
-      time.set(role, (time.get(role) ?? 0) + performance.now() - t);
-      return out;
+    execute,
+    fromDevice: (off, into) => { options.onRead?.(role, off); into.set(arena.subarray(off, off + into.length)); },
+    claim: () => claimReplica(noDriver, ledger, 0, 0n),
+    copyFrom: (off, src) => {
+      const from = fakeMemory.get(2 ** 40 * Math.floor(src.ptr / 2 ** 40))!, at = src.ptr % 2 ** 40;
+      arena.set(from.subarray(at, at + src.bytes), off);
+      return true;
     },
-    close() { host.clear(); },
+    source: (off, bytes) => replicaSource(ledger, 0, 0, base + off, bytes, () => open),
+  }, { bf16Bits: options.bf16Bits });
+  const timed = <T>(f: () => T): T => {
+    const t = performance.now();
+    const out = f();
+    time.set(role, (time.get(role) ?? 0) + performance.now() - t);
+    return out;
+  };
+  const check = (given: Record<string, Tensor>) => checkInputs(m, Object.fromEntries(Object.entries(given).map(([k, v]) => [k, { dtype: v.dtype, shape: v.shape }])));
+  return {
+    run: (given) => timed(() => { check(given); return host.run(given); }),
+    // One input set (one replica): staged and run now, collected (left on the device where asked) by finish().
+    start: (list, o) => {
+      timed(() => { check(list[0]); host.stage(list[0]); execute(); });
+      return () => timed(() => [host.collect({ onDevice: o?.outputsOnDevice })]);
+    },
+    close() { open = false; host.clear(); fakeMemory.delete(base); },
   };
 }
 

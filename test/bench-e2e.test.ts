@@ -99,6 +99,13 @@ describe('the e2e report', () => {
     expect(md).toContain('| all | | | 2660.0 | 52.25 |');
   });
 
+  it('the steps\' device time inside the requests, where the loop ran on the device: against the transformer alone, and the denoise stage\'s rest', () => {
+    expect(e2eMarkdown(result())).not.toContain('Inside the requests');
+    const r = result();
+    r.rows[0] = { ...r.rows[0], stepsDeviceMs: 2590.5 };
+    expect(e2eMarkdown(r)).toContain('Inside the requests the denoising steps ran 2590.5 ms on the device (CUDA events; the transformer alone x its calls: 2560.0): the denoise stage\'s 2600.0 ms hold 9.5 ms of host work and copies outside the steps.');
+  });
+
   it('the board energy an image, where measured (the diffusers row: not measured)', () => {
     expect(e2eMarkdown(result())).not.toContain('GPU board energy');
     const r = result();

@@ -3,8 +3,8 @@
  * message, tokenised with no extra special tokens (BOS is in the text), truncated on the right to
  * L = max_sequence_length, LEFT-padded to L with <pad>, run through the text encoder; its output
  * (the stacked hidden states of the selected layers, done inside the graph) is prompt_embeds
- * [L, D], handed to the transformer as the encoder gave it (bfloat16 bits on the GPU: no
- * conversion either way). No mask is kept (the transformer attends to every position, pads included).
+ * [L, D], handed to the transformer as the encoder gave it (on the GPU bfloat16 bits left in the
+ * encoder's memory and copied there into the transformer's: no host copy, no conversion). No mask is kept (the transformer attends to every position, pads included).
  *
  * Encoder wider than L (only the tiny models: encoder 64, transformer 32): the ids are left-padded
  * further to the encoder's length and the last L rows are kept. With left padding the real tokens
@@ -45,7 +45,8 @@ export interface PromptEmbeds {
   /**
    * prompt_embeds [1, length, D] as the transformer takes it: the encoder output's last `length`
    * rows, not a copy — a bits tensor from the GPU executor (runtime/executor/bf16.ts: staged into
-   * the transformer as it is), float32 from the CPU one.
+   * the transformer as it is; at full size left on the device, RunOptions.outputsOnDevice, and valid
+   * until the encoder runs again), float32 from the CPU one.
    */
   tensor: Tensor;
   width: number;
@@ -66,17 +67,18 @@ export async function encodePrompt(
     ids[extra + i] = BigInt(wide.ids[i]);
     mask[extra + i] = BigInt(wide.mask[i]);
   }
+  // Left on the device where the executor can: the transformer takes them from there (RunOptions.outputsOnDevice).
   const out = await encoder.run({
     input_ids: new Tensor('int64', [1, encoderLength], ids),
     attention_mask: new Tensor('int64', [1, encoderLength], mask),
-  });
+  }, { outputsOnDevice: true });
   const embeds = Object.values(out)[0];
   if (embeds.shape.length !== 3 || embeds.shape[1] !== encoderLength) {
     throw new Error(`${encoder.description}: expected prompt_embeds [1, ${encoderLength}, D], found [${embeds.shape}]`);
   }
   const width = embeds.shape[2];
-  // A view, not a copy: the executor's output is this call's own buffer (31 MB as float32 at full size).
-  const tensor = isBits(embeds)
+  // The output itself where no rows are dropped (its values not read here: they may be on the device); else a view, not a copy.
+  const tensor = extra === 0 ? embeds : isBits(embeds)
     ? bitsTensor([1, length, width], embeds.data.subarray(extra * width))
     : new Tensor('float32', [1, length, width], embeds.toFloat32().subarray(extra * width));
   return { tensor, width, get embeds() { return valuesOf(tensor); } };

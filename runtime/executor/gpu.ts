@@ -31,9 +31,12 @@
  * tensor.ts keeps every float type decoded), so the pipelines see the same values they would on the
  * CPU, at bfloat16 precision. Outputs come back undecoded, as bits tensors (./bf16.ts: the
  * pipelines read values through valuesOf), so a module's output passed on to the next module —
- * Flux.2's text embeddings, 7.9M values — is never converted. An input passed as the same Tensor object as in the module's previous run keeps
+ * Flux.2's text embeddings, 7.9M values — is never converted. With `run(inputs, { outputsOnDevice:
+ * true })` (RunOptions) the outputs stay in the module's memory until read (runtime/gpu/device-output.ts):
+ * Flux.2's text embeddings go from the encoder's output slot to the transformer's input slot on the
+ * device, never through the host. An input passed as the same Tensor object as in the module's previous run keeps
  * its staged bytes (executor/types.ts: a pipeline does not change a Tensor's values after passing
- * it), so Flux.2's text embeddings are uploaded once per request, not once per step.
+ * it), so Flux.2's text embeddings are staged once per request, not once per step.
  *
  * Synthetic weights: `gpuExecutorFactory(runtime, { syntheticWeights: SEED })` loads every module
  * with that seed, and every description says "[SYNTHETIC weights, seed SEED]", so a log line or
@@ -48,15 +51,15 @@ import { Tensor } from '../../compiler/ir/tensor.ts';
 import type { GraphRef } from '../pipeline/manifest.ts';
 import type { ArenaLender, WeightsDonor } from '../gpu/model.ts';
 import { splitSamples, stackSamples } from './batch.ts';
-import type { DenoiseLoop, Executor, ExecutorFactory, ValueInfo } from './types.ts';
+import type { DenoiseLoop, Executor, ExecutorFactory, RunOptions, ValueInfo } from './types.ts';
 
 /** What the pipelines need of a loaded module (runtime/gpu/model.ts's Model has it). */
 export interface CompiledModule {
   run(inputs: Record<string, Tensor>): Record<string, Tensor> | Promise<Record<string, Tensor>>;
   /** Several input sets at once, one per replica (GpuLoadOptions.replicas). */
   runMany?(list: Record<string, Tensor>[]): Record<string, Tensor>[] | Promise<Record<string, Tensor>[]>;
-  /** run/runMany in two halves: launch now, finish() waits and collects; finish.settled() first waits without holding Node's event loop (runtime/gpu/model.ts). */
-  start?(list: Record<string, Tensor>[]): (() => Record<string, Tensor>[]) & { settled?(): Promise<void> };
+  /** run/runMany in two halves: launch now, finish() waits and collects (outputs left on the device with `outputsOnDevice`); finish.settled() first waits without holding Node's event loop (runtime/gpu/model.ts). */
+  start?(list: Record<string, Tensor>[], options?: RunOptions): (() => Record<string, Tensor>[]) & { settled?(): Promise<void> };
   /** The denoising loop on the device (runtime/gpu/denoise.ts). */
   denoise?(loop: DenoiseLoop): Float32Array | Promise<Float32Array>;
   /** run() of an image graph, turned into interleaved RGB8 on the device (runtime/gpu/model.ts). */
@@ -200,7 +203,7 @@ export function gpuExecutorFactory(runtime: GpuRuntime, options: GpuExecutorOpti
       return {
         description, inputs: head.inputs, outputs,
         ...(some.length > 1 ? { variants: some.slice(1).map((e) => e.inputs) } : {}),
-        run: async (given) => (await pick(given).one([given]))[0],
+        run: async (given, options) => (await pick(given).one([given], options))[0],
         // Pairs: stacked on the batch-2 module, else at once on the replicas, else one after the other (runs of one module must not overlap).
         ...(first.batched || (replicas && first.many) ? { runMany: async (list: Record<string, Tensor>[]) => {
           const e = pick(list[0]);
@@ -224,8 +227,8 @@ export function gpuExecutorFactory(runtime: GpuRuntime, options: GpuExecutorOpti
 // Launch, then wait without holding Node's event loop (settled(), where the module has it; else one yield): the
 // caller's synchronous work after the call (a request's noise) runs while the GPU works, and so do the server's other
 // requests. Pipelines run one request at a time (the server's queue).
-const launched = (m: CompiledModule) => async (list: Record<string, Tensor>[]) => {
-  const finish = m.start!(list);
+const launched = (m: CompiledModule) => async (list: Record<string, Tensor>[], options?: RunOptions) => {
+  const finish = m.start!(list, options);
   await (finish.settled ? finish.settled() : null);
   return finish();
 };
@@ -235,7 +238,8 @@ interface Entry {
   inputs: ValueInfo[];
   /** The batch-2 module's inputs (read from its manifest when asked: a warm-up). */
   pairInputs?: () => ValueInfo[];
-  one: (list: Record<string, Tensor>[]) => Promise<Record<string, Tensor>[]>;
+  /** `options.outputsOnDevice` where the module can (start): else host outputs. */
+  one: (list: Record<string, Tensor>[], options?: RunOptions) => Promise<Record<string, Tensor>[]>;
   /** Several input sets at once on the module's replicas (GpuLoadOptions.replicas), where it has runMany. */
   many?: (list: Record<string, Tensor>[]) => Promise<Record<string, Tensor>[]>;
   batched?: (list: Record<string, Tensor>[]) => Promise<Record<string, Tensor>[]>;

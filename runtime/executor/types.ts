@@ -18,6 +18,18 @@ export interface ValueInfo {
   shape: readonly (number | string)[];
 }
 
+/** How a run hands its outputs back. */
+export interface RunOptions {
+  /**
+   * Where the executor can (the GPU one), leave the outputs on the device: staged into another module
+   * on that device they are copied there (Flux.2's prompt embeddings into the transformer), and read on
+   * the host only when their values are read. Such an output's values last until this module, or one
+   * sharing its memory, runs again; reading them after that throws (runtime/gpu/device-output.ts).
+   * Default: outputs on the host.
+   */
+  outputsOnDevice?: boolean;
+}
+
 export interface Executor {
   /** Human-readable, e.g. "cpu (onnxruntime-node) models/tiny/flux2/model.onnx". */
   readonly description: string;
@@ -42,7 +54,7 @@ export interface Executor {
    * may come back undecoded, as a bits tensor (the GPU executor's do, ./bf16.ts): read output
    * values with valuesOf, and pass an output on to another module as it is.
    */
-  run(inputs: Record<string, Tensor>): Promise<Record<string, Tensor>>;
+  run(inputs: Record<string, Tensor>, options?: RunOptions): Promise<Record<string, Tensor>>;
   /**
    * Runs the graph once per input set, at once where the executor can (the GPU one: a replica of
    * the activation memory and a stream per set, GraphRef.concurrentRuns of them); the same outputs

@@ -46,7 +46,8 @@ import {
   getFunction, launch, loadModule, memInfo, openDevice, streamDone,
 } from './cuda.ts';
 import { type DeviceLayout, FILL_KIND, deviceLayout, hostCopies, isSynthetic, syntheticFills } from './weights.ts';
-import type { DenoiseLoop } from '../executor/types.ts';
+import type { DenoiseLoop, RunOptions } from '../executor/types.ts';
+import { type DeviceSource, type OutputLedger, claimReplica, deviceOutput, deviceSourceOf, replicaSource } from './device-output.ts';
 import { readTuning, tuningCachePath, writeTuning } from './tuning-cache.ts';
 import { type LoopDevice, SUPPORT_KIND, deviceDenoise } from './denoise.ts';
 import { MemoCache, type Step, memoSteps, stageLayout } from './memo.ts';
@@ -108,7 +109,7 @@ export interface LoadOptions {
  * holds (`holders`: a HostIo, or null after anything else wrote there), so that a model's host side
  * stages its inputs again after another model ran there.
  */
-export interface ArenaShare {
+export interface ArenaShare extends OutputLedger {
   readonly bytes: number;
   readonly arenas: readonly DevicePtr[];
   /** A cuBLASLt workspace a replica (WORKSPACE_BYTES), shared as the arenas are. */
@@ -152,7 +153,7 @@ export interface Model extends WeightsDonor, ArenaLender {
    * and copies the outputs out. Between the two the host is free (the GPU executor draws a
    * request's noise while the text encoder runs); nothing else may run this model in between.
    */
-  start(list: Record<string, Tensor>[]): Finish;
+  start(list: Record<string, Tensor>[], options?: RunOptions): Finish;
   /** The denoising loop on the device; absent when the artifact's support unit predates its kernels. Nothing else may run this model until it settles. */
   denoise?(loop: DenoiseLoop): Promise<Float32Array>;
   /**
@@ -222,13 +223,20 @@ export interface DeviceCopies {
   /** Runs the plan and waits for it (and for the copies in). */
   execute(): void;
   fromDevice(offset: number, into: Uint8Array): void;
+  /** Before the first write of a run into the activation memory (its staging): what was left there by earlier runs is no longer valid. */
+  claim?(): void;
+  /** Copies an output left on the device into an input slot, on the device; false where it cannot (another device). */
+  copyFrom?(offset: number, source: DeviceSource): boolean;
+  /** The source of an output slot's values as they are now (collect with onDevice). */
+  source?(offset: number, bytes: number): DeviceSource;
 }
 
 export interface HostIo {
   run(given: Record<string, Tensor>): Record<string, Tensor>;
   /** run() in two halves, for runs on several streams at once: copy the inputs in, then (after the plan ran) copy the outputs out. */
   stage(given: Record<string, Tensor>, except?: ReadonlySet<string>): void;
-  collect(): Record<string, Tensor>;
+  /** The outputs, copied to the host; or with `onDevice` (where the device offers sources) left in their slots until read (./device-output.ts). */
+  collect(options?: { onDevice?: boolean }): Record<string, Tensor>;
   /** The copies in have completed (the caller waited) and no output is wanted: drop the staged bytes. */
   settle(): void;
   clear(): void;
@@ -241,7 +249,9 @@ export interface HostIo {
  * bytes is not copied again — only where no launch writes into that slot (`intact`, intactInputs;
  * the memory plan keeps graph inputs live to the end, so for current artifacts that is every input).
  * Outputs: bfloat16 ones decoded into float32 storage, or with `bf16Bits` returned undecoded as
- * bits tensors (runtime/executor/bf16.ts) for callers that read them through valuesOf / bitsOf.
+ * bits tensors (runtime/executor/bf16.ts) for callers that read them through valuesOf / bitsOf;
+ * collect's `onDevice` leaves bits and float32 outputs in their slots (./device-output.ts), and an
+ * input that is such an output, still valid and of the slot's dtype, is copied on the device.
  */
 export function hostIo(
   io: Artifact['manifest']['io'], intact: ReadonlySet<string>, dev: DeviceCopies,
@@ -263,10 +273,22 @@ export function hostIo(
         uploaded.clear();
         arena.holders[arena.replica] = io_;
       }
+      // Outputs left on the device, decided before the claim (an output of a model sharing this memory is still there until the plan runs).
+      const onDevice = new Map<string, DeviceSource>();
+      for (const spec of io.inputs) {
+        const src = dev.copyFrom && deviceSourceOf(given[spec.name]);
+        if (src && src.valid() && given[spec.name].dtype === spec.dtype && src.bytes === spec.bytes) onDevice.set(spec.name, src);
+      }
+      dev.claim?.();
       for (const spec of io.inputs) {
         if (except?.has(spec.name)) continue;
         const t = given[spec.name];
         if (intact.has(spec.name) && uploaded.get(spec.name) === t) continue;
+        const src = onDevice.get(spec.name);
+        if (src && dev.copyFrom!(spec.offset, src)) {
+          uploaded.set(spec.name, t);
+          continue;
+        }
         let bytes = stagedBytes.get(t);
         if (!bytes) stagedBytes.set(t, (bytes = deviceBytes(t, spec.dtype)));
         staged.push(bytes);
@@ -274,10 +296,19 @@ export function hostIo(
         uploaded.set(spec.name, t);
       }
     },
-    collect() {
+    collect(how) {
       staged.length = 0;
       const out: Record<string, Tensor> = {};
       for (const o of io.outputs) {
+        // Left on the device: bits tensors and float32, whose storage is the slot's bytes (not written until read).
+        const kept = how?.onDevice && dev.source && (o.dtype === 'float32' || (o.dtype === 'bfloat16' && options.bf16Bits));
+        if (kept) {
+          const bits = o.dtype === 'bfloat16';
+          const count = o.shape.reduce((a, b) => a * b, 1);
+          const storage = bits ? new Uint16Array(count) : new Float32Array(count);
+          out[o.name] = deviceOutput(o.dtype, o.shape, storage, dev.source!(o.offset, o.bytes), (into) => dev.fromDevice(o.offset, into), `output '${o.name}'`);
+          continue;
+        }
         const buf = Buffer.allocUnsafeSlow(o.bytes); // its own ArrayBuffer, every byte written by the copy
         dev.fromDevice(o.offset, buf);
         out[o.name] = o.dtype !== 'bfloat16' ? tensorFromBytes(o.dtype, o.shape, buf)
@@ -432,10 +463,13 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
   const arenaBytes = Math.max(m.memory.arenaBytes, options.arenaBytes ?? 0);
   const arenaShare: ArenaShare = lent ?? {
     bytes: arenaBytes, holders: Array.from({ length: replicaCount }, () => null), busy: null, memo: null,
+    generation: Array.from({ length: replicaCount }, () => 0), reads: Array.from({ length: replicaCount }, () => []),
     arenas: Array.from({ length: replicaCount }, (_, i) => take(arenaBytes, `activation arena${i ? ` (replica ${i})` : ''}`)),
     workspaces: Array.from({ length: replicaCount }, (_, i) => take(WORKSPACE_BYTES, `cuBLASLt workspace${i ? ` (replica ${i})` : ''}`)),
   };
   const stream = createStream(d); // replica 0's; the loads below run on it
+  // Before anything writes replica r's activation memory (every run, loop, timing): outputs left there are no longer valid (device-output.ts).
+  const claim = (r: number, s: Handle) => claimReplica(d, arenaShare, r, s);
 
   // Real bytes: the whole file, or (synthetic) only the weights that are not drawn (constants, tables).
   if (artifact.weightsFile && !synthetic && !shared.size) uploadFile(d, artifact.weightsFile, weights, layout.bytes, log);
@@ -586,6 +620,16 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
       toDevice: (offset, bytes) => d.call('cuMemcpyHtoDAsync', arena + offset, bytes, bytes.length, rs),
       execute: () => { launchOn(r); d.call('cuStreamSynchronize', rs); },
       fromDevice: (offset, into) => d.call('cuMemcpyDtoH', into, arena + offset, into.length),
+      claim: () => claim(index, rs),
+      copyFrom: (offset, src) => {
+        if (src.device !== device.ordinal) return false;
+        d.call('cuMemcpyDtoDAsync', arena + offset, src.ptr, src.bytes, rs);
+        const read = createEvent(d);
+        d.call('cuEventRecord', read, rs);
+        src.readBy(read);
+        return true;
+      },
+      source: (offset, bytes) => replicaSource(arenaShare, index, device.ordinal, arena + offset, bytes, () => !closed),
     }, { bf16Bits: options.bf16Bits, arena: { holders: arenaShare.holders, replica: index } });
     return r;
   };
@@ -603,6 +647,7 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
   // Algorithms an earlier load on this device and cuBLASLt chose are kept: the same bytes across restarts.
   const cachePath = options.gemmTuning === false ? null : tuningCachePath();
   const scope = `${device.name} sm_${device.capability.join('')} cublasLt ${lt.version}`;
+  if (cachePath !== null) arenaShare.generation.forEach((_, r) => claim(r, stream)); // the timings write the activation memory
   const gemmTuning = cachePath === null ? [] : lt.tune((run, reps) => {
     run(stream); // warm-up
     d.call('cuEventRecord', events[0], stream);
@@ -703,7 +748,7 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
     runMany(list) {
       return model.start(list)();
     },
-    start(list) {
+    start(list, options) {
       if (list.length > replicas.length) fail('runMany', `at most ${replicas.length} input sets (the model's replicas)`, `${list.length}`);
       list.forEach(checked);
       // Graphs are captured before anything runs (a capture while another stream works is refused),
@@ -719,7 +764,7 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
       const finish = () => {
         if (closed) fail(`model ${m.model} (finish)`, 'an open model', 'closed while its run was in flight');
         arenaShare.busy = null;
-        return list.map((_, i) => { d.call('cuStreamSynchronize', replicas[i].stream); return replicas[i].host.collect(); });
+        return list.map((_, i) => { d.call('cuStreamSynchronize', replicas[i].stream); return replicas[i].host.collect({ onDevice: options?.outputsOnDevice }); });
       };
       return Object.assign(finish, { settled: async () => { for (const r of replicas.slice(0, list.length)) await streamDone(d, r.stream); } });
     },
@@ -747,6 +792,7 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
     ...(loopDevice ? {
       async denoise(loop: DenoiseLoop) {
         idle('denoise');
+        replicas.forEach((r, i) => claim(i, r.stream)); // its kernels write the latents input before anything is staged
         arenaShare.busy = dir; loopRunning = true; // the loop yields to the event loop between steps: no other use of the model until it settles
         try {
           return await deviceDenoise(loopDevice, loop);
@@ -757,6 +803,7 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
     } : {}),
     profile() {
       idle('profile');
+      claim(0, stream);
       const marks = steps.map(() => createEvent(d)).concat([createEvent(d)]);
       steps.forEach((step, i) => { d.call('cuEventRecord', marks[i], stream); step(stream); });
       d.call('cuEventRecord', marks[steps.length], stream);
@@ -772,6 +819,7 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
     },
     time(n, useGraph) {
       idle('time');
+      claim(0, stream);
       const graph = first.graph;
       if (useGraph && !graph) fail('time()', 'a captured CUDA graph (call run() first)', 'none');
       const stats = timingStats(Array.from({ length: n }, () => timed(() => (useGraph ? d.call('cuGraphLaunch', graph!.exec, stream) : enqueueAll()))));
@@ -781,6 +829,7 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
     timeMemo(n) {
       idle('timeMemo');
       if (!first.memo || !memoCache) return null;
+      claim(0, stream);
       if (!first.graph && useGraphs) fail('timeMemo()', 'a run() first (its inputs are the step\'s)', 'none');
       const out = m.io.outputs[0], full = new Uint8Array(out.bytes), got = new Uint8Array(out.bytes);
       const key = memoKey(0, 'timeMemo');
@@ -823,6 +872,7 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
         for (const g of Object.values(r.memo?.graphs ?? {})) { d.call('cuGraphExecDestroy', g.exec); d.call('cuGraphDestroy', g.graph); }
       }
       if (!lent) arenaShare.memo?.close(); // the lender's: every model in its memory has closed before it
+      if (!lent) for (const e of arenaShare.reads.flatMap((list) => list.splice(0))) d.call('cuEventDestroy', e);
       for (const g of gemms) g.destroy();
       lt.close();
       for (const e of events) d.call('cuEventDestroy', e);

@@ -4,21 +4,25 @@
  *     lengths, unaligned views), a bits tensor stages to the bytes the decoded values would
  *     (NaN payloads canonical), valuesOf decodes it;
  *   - runtime/gpu/model.ts hostIo: with bf16Bits the outputs are the decoded outputs' bits, and a
- *     bits output passed on as an input (or a row view of one) stages the same device bytes;
+ *     bits output passed on as an input (or a row view of one) stages the same device bytes; an
+ *     output left on the device (device-output.ts) is copied there into the next module and read on
+ *     the host only when read, and throws once its memory is written again;
  *   - image.ts: toRgb8Bits (table) = toRgb8 (float path) on every bfloat16 value, rgb8Of = the
  *     reference formula with Math.round + tie fix-up on every float32 step around the ties;
  *   - the families' unpackForVae = fromTokens -> (BN | unpatchify) -> (unpatchify | denormalize);
  *   - eulerStep's `staged` bits = f32ToBf16Array of the latents it leaves;
  *   - both full-size pipelines through gpuExecutorFactory: modules returning bits with the latents
- *     staged by the Euler step, and modules returning decoded floats fed float32 latents, give the
- *     same bytes at every module input and the same RGB8.
+ *     staged by the Euler step (and Flux.2's prompt embeddings left on the device), and modules
+ *     returning decoded floats fed float32 latents, give the same bytes at every module input and
+ *     the same RGB8.
  */
 import { describe, expect, it } from 'vitest';
 import { bf16ToF32, f32ToBf16 } from '../../compiler/ir/dtype.ts';
 import { Tensor } from '../../compiler/ir/tensor.ts';
 import { bitsOf, bitsTensor, canonicalNaNs, decodeBf16, f32ToBf16Array, isBits, valuesOf } from '../../runtime/executor/bf16.ts';
-import { gpuExecutorFactory, type GpuLoadOptions } from '../../runtime/executor/gpu.ts';
-import { type HostIo, deviceBytes, hostIo } from '../../runtime/gpu/model.ts';
+import { gpuExecutorFactory, type GpuLoadOptions, parseValueType, placeholders } from '../../runtime/executor/gpu.ts';
+import { type DeviceCopies, type HostIo, deviceBytes, hostIo } from '../../runtime/gpu/model.ts';
+import { type OutputLedger, claimReplica, deviceSourceOf, replicaSource } from '../../runtime/gpu/device-output.ts';
 import { rgb8, rgb8Of, rgb8Table, toRgb8, toRgb8Bits } from '../../runtime/pipeline/image.ts';
 import { fromTokens, unpatchify } from '../../runtime/pipeline/latents.ts';
 import { loadPipeline } from '../../runtime/pipeline/load.ts';
@@ -157,6 +161,82 @@ describe('hostIo (runtime/gpu/model.ts run without the device)', () => {
   });
 });
 
+describe('outputs left on the device (runtime/gpu/device-output.ts, hostIo collect onDevice)', () => {
+  // Two modules in one stand-in device memory: the producer's arena at 0x1000, the consumer's at 0x2000.
+  const io = { inputs: [{ name: 'ids', dtype: 'int64' as const, shape: [2], offset: 0, bytes: 16 }], outputs: [{ name: 'e', dtype: 'bfloat16' as const, shape: [2, 3], offset: 16, bytes: 12 }] };
+  const ioC = { inputs: [{ name: 'x', dtype: 'bfloat16' as const, shape: [2, 3], offset: 0, bytes: 12 }], outputs: [{ name: 'y', dtype: 'bfloat16' as const, shape: [2, 3], offset: 16, bytes: 12 }] };
+  function setup() {
+    const memory = new Map([[0x1000, new Uint8Array(32)], [0x2000, new Uint8Array(32)]]);
+    const log: string[] = [];
+    const driver = { call: (fn: string, ...a: unknown[]) => { log.push(`${fn} ${a.filter((x) => typeof x === 'bigint').join(' ')}`); } };
+    let events = 0n;
+    const device = (base: number, name: string, execute: (arena: Uint8Array) => void) => {
+      const arena = memory.get(base)!, ledger: OutputLedger = { generation: [0], reads: [[]] };
+      const copies: DeviceCopies = {
+        toDevice: (o, b) => { log.push(`${name} upload ${o}:${b.length}`); arena.set(b, o); },
+        execute: () => execute(arena),
+        fromDevice: (o, into) => { log.push(`${name} read ${o}:${into.length}`); into.set(arena.subarray(o, o + into.length)); },
+        claim: () => claimReplica(driver, ledger, 0, BigInt(base)),
+        copyFrom: (o, src) => {
+          const [from, bytes] = [...memory].find(([b, m]) => src.ptr >= b && src.ptr < b + m.length)!;
+          log.push(`${name} copy on the device ${src.ptr.toString(16)} -> ${o}:${src.bytes}`);
+          arena.set(bytes.subarray(src.ptr - from, src.ptr - from + src.bytes), o);
+          src.readBy(++events);
+          return true;
+        },
+        source: (o, bytes) => replicaSource(ledger, 0, 0, base + o, bytes, () => true),
+      };
+      return copies;
+    };
+    // The producer writes e = ids[0], ids[1], 0x3f80, 0x4000, ... as bf16 bits; the consumer copies x to y.
+    const producerDevice = device(0x1000, 'P', (a) => {
+      const ids = new BigInt64Array(a.buffer.slice(0, 16));
+      new Uint16Array(a.buffer, 16, 6).set([Number(ids[0]), Number(ids[1]), 0x3f80, 0x4000, 0x4040, 0x4080]);
+    });
+    const producer = hostIo(io, new Set(['ids']), producerDevice, { bf16Bits: true });
+    const consumer = hostIo(ioC, new Set(['x']), device(0x2000, 'C', (a) => a.copyWithin(16, 0, 12)), { bf16Bits: true });
+    // A producer run whose output e is left on the device (or not): stage, the plan, collect.
+    const produce = (a: bigint, b: bigint, onDevice = true) => {
+      producer.stage({ ids: new Tensor('int64', [2], BigInt64Array.of(a, b)) });
+      producerDevice.execute();
+      return producer.collect({ onDevice }).e;
+    };
+    return { log, consumer, produce };
+  }
+
+  it('staged into another module: copied on the device, never read on the host; read later, the same values', () => {
+    const { log, consumer, produce } = setup();
+    const e = produce(0x3f00n, 0xbf00n);
+    expect(e.shape).toEqual([2, 3]);
+    expect(deviceSourceOf(e)).toMatchObject({ ptr: 0x1000 + 16, bytes: 12 });
+    const y = consumer.run({ x: e }).y;
+    expect(log.filter((l) => / (upload|read|copy)/.test(l))).toEqual(['P upload 0:16', 'C copy on the device 1010 -> 0:12', 'C read 16:12']);
+    expect(Array.from(valuesOf(y))).toEqual([0.5, -0.5, 1, 2, 3, 4]);
+    // The consumer's copy is waited for before the producer writes its memory again.
+    expect(Array.from(valuesOf(e))).toEqual([0.5, -0.5, 1, 2, 3, 4]); // read now: one copy to the host
+    expect(deviceSourceOf(e)).toBeUndefined();
+    produce(1n, 2n);
+    expect(log.slice(-4)).toEqual(['P read 16:12', 'cuStreamWaitEvent 4096 1', 'cuEventDestroy 1', 'P upload 0:16']);
+    // Already on the host: staged from there, not from the rewritten slot.
+    consumer.run({ x: bitsTensor([2, 3], new Uint16Array(6)) });
+    expect(Array.from(valuesOf(consumer.run({ x: e }).y))).toEqual([0.5, -0.5, 1, 2, 3, 4]);
+    expect(log.at(-2)).toBe('C upload 0:12');
+  });
+
+  it('an output left on the device and not read before its module runs again: reading or staging it throws, naming it', () => {
+    const { consumer, produce } = setup();
+    const e = produce(1n, 2n);
+    produce(3n, 4n); // the next run claims the memory
+    expect(() => valuesOf(e)).toThrow(/output 'e': expected its values still on the device .*found that memory written by a later run/);
+    expect(() => consumer.run({ x: e })).toThrow(/output 'e'/);
+    // Without onDevice (the default) the outputs are on the host at once.
+    const host = produce(5n, 6n, false);
+    expect(deviceSourceOf(host)).toBeUndefined();
+    produce(7n, 8n);
+    expect(Array.from(bitsOf(host)).slice(0, 2)).toEqual([5, 6]);
+  });
+});
+
 describe('Euler step with the next input staged (runtime/pipeline/flow_match.ts)', () => {
   it('the same latents as the plain step, and their f32ToBf16 bits; decoding into a reused buffer', () => {
     const schedule = flowMatchSchedule(4, { mu: 1.1 });
@@ -242,6 +322,7 @@ describe('one-pass VAE inputs = the step-by-step layouts', () => {
 
 describe('full-size pipelines: bits outputs vs decoded outputs', () => {
   const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+  const parseIo = (types: Record<string, string>) => Object.entries(types).map(([n, t]) => parseValueType(n, t));
 
   /**
    * Runs one request; every module input's bytes at each execute, hashed, and the RGB8. `bits`:
@@ -258,13 +339,13 @@ describe('full-size pipelines: bits outputs vs decoded outputs', () => {
       io.inputs.hidden_states = io.inputs.hidden_states.replace('bfloat16', 'float32');
       writeFileSync(file, JSON.stringify(io));
     }
-    const seen: string[] = [];
+    const seen: string[] = [], reads: Role[] = [];
     const roleOf = (d: string) => ROLES.find((r) => m.modules![r] === d)! as Role;
     const runtime = {
       // The bench's stand-in module (runtime/gpu/model.ts hostIo over a host buffer, outputs drawn once); `bits` overrides what the factory asks.
       loadModel: (d: string, o?: GpuLoadOptions) => {
         const module = fakeModule(roleOf(d), FULL_IO[family][roleOf(d)], new Map(), {
-          ...o, bf16Bits: bits, edgeValues: true, onExecute: (role, slots) => seen.push(`${role} ${slots.map(sha).join(' ')}`),
+          ...o, bf16Bits: bits, edgeValues: true, onExecute: (role, slots) => seen.push(`${role} ${slots.map(sha).join(' ')}`), onRead: (role) => reads.push(role),
         });
         if (!deviceRgb8 || roleOf(d) !== 'vaeDecoder') return module;
         // The GPU module's rgb8 (runtime/gpu/model.ts), here the host conversion of its own output.
@@ -274,15 +355,30 @@ describe('full-size pipelines: bits outputs vs decoded outputs', () => {
     const p = await loadPipeline(m, gpuExecutorFactory(runtime));
     const img = await p.generate({ prompt: 'a fox', size: m.sizes[0], steps: 3, guidanceScale: 4, seed: 3, ...(family === 'qwen_image' ? { negativePrompt: ' ' } : {}) });
     await p.release();
-    return { seen, rgb: sha(img.rgb) };
+    return { seen, rgb: sha(img.rgb), reads };
   }
 
   for (const family of ['flux2', 'qwen_image'] as const) {
     it(`${family}: the same bytes into every module at every call, and the same RGB8`, async () => {
       const a = await request(family, true), b = await request(family, false, true);
       expect(a.seen.length).toBe(family === 'flux2' ? 1 + 3 + 1 : 2 + 6 + 1);
-      expect(a.seen).toEqual(b.seen);
+      if (family === 'flux2') {
+        // The embeddings copied on the device keep the encoder's NaN payloads (edgeValues); staged from the host, every NaN is
+        // 0x7fc0 (bitsOf). Otherwise the same bytes.
+        const te = fakeModule('textEncoder', FULL_IO.flux2.textEncoder, new Map(), { bf16Bits: true, edgeValues: true });
+        const raw = (await te.run(placeholders(parseIo(FULL_IO.flux2.textEncoder.inputs)))).prompt_embeds.data as Uint16Array;
+        const slot = (seen: string[], hash: string) => seen.map((l) => (l.startsWith('transformer') ? l.split(' ').map((h, i) => (i === 2 ? hash : h)).join(' ') : l));
+        expect(a.seen).toEqual(slot(a.seen, sha(new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength))));
+        const canonical = canonicalNaNs(raw);
+        expect(b.seen).toEqual(slot(b.seen, sha(new Uint8Array(canonical.buffer, canonical.byteOffset, canonical.byteLength))));
+        expect(slot(a.seen, '')).toEqual(slot(b.seen, ''));
+      } else {
+        expect(a.seen).toEqual(b.seen);
+      }
       expect(a.rgb).toBe(b.rgb);
+      // Flux.2's prompt embeddings (bits) go from the encoder's slot to the transformer's on the device, never read on the host.
+      expect(a.reads.filter((r) => r === 'textEncoder')).toHaveLength(family === 'flux2' ? 0 : 2);
+      expect(b.reads.filter((r) => r === 'textEncoder')).toHaveLength(family === 'flux2' ? 1 : 2);
       // A VAE module with rgb8 (the GPU one) decodes the whole image through it: the same calls, the same RGB8.
       const c = await request(family, true, false, true);
       expect(c.seen.filter((s) => s !== 'rgb8')).toEqual(a.seen);
