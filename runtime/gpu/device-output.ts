@@ -5,7 +5,8 @@
  * never through the host: Flux.2's prompt embeddings (15.7 MB at full size) go from the text
  * encoder's output slot into the transformer's input slot, with no host buffer and no copy either way.
  *
- * The first read of `data` copies the values to the host (after that the Tensor is a plain one). The
+ * The first read of `data` allocates the host storage and copies the values there (after that the
+ * Tensor is a plain one). The
  * values are there until anything writes that activation memory again: the module's next run, or a
  * run of any module sharing the memory (ArenaShare). Read after that, `data` throws, naming the
  * output: a caller that keeps an output across runs asks for host outputs (the default).
@@ -35,16 +36,19 @@ export function deviceSourceOf(t: Tensor): DeviceSource | undefined {
 }
 
 /**
- * A Tensor over `storage` (allocated, not yet written) whose `data` first copies the values into it
- * with `read` — where the source is still valid, else it throws naming `what`.
+ * A Tensor whose `data` is made on first read: storage from `allocate` (nothing is allocated before:
+ * a zeroed buffer of this size would be cleared page by page wherever the allocator reuses memory),
+ * filled by `read` where the source is still valid, else it throws naming `what`.
  */
-export function deviceOutput(dtype: DType, shape: readonly number[], storage: Exclude<TensorData, string[]>, source: DeviceSource, read: (into: Uint8Array) => void, what: string): Tensor {
-  const t = new Tensor(dtype, shape, storage);
+export function deviceOutput(dtype: DType, shape: readonly number[], allocate: () => Exclude<TensorData, string[]>, source: DeviceSource, read: (into: Uint8Array) => void, what: string): Tensor {
+  // The constructor checks the element count only; `data` is replaced by the accessor below before anything can read it.
+  const t = new Tensor(dtype, shape, { length: shape.reduce((a, b) => a * b, 1) } as unknown as TensorData);
   sources.set(t, source);
   Object.defineProperty(t, 'data', {
     configurable: true, enumerable: true,
     get() {
       if (!source.valid()) fail(what, 'its values still on the device (an output left there is read before its module, or one sharing its memory, runs again)', 'that memory written by a later run');
+      const storage = allocate();
       read(new Uint8Array(storage.buffer, storage.byteOffset, storage.byteLength));
       sources.delete(t);
       Object.defineProperty(t, 'data', { value: storage, enumerable: true });

@@ -300,13 +300,12 @@ export function hostIo(
       staged.length = 0;
       const out: Record<string, Tensor> = {};
       for (const o of io.outputs) {
-        // Left on the device: bits tensors and float32, whose storage is the slot's bytes (not written until read).
+        // Left on the device: bits tensors and float32, whose storage is the slot's bytes (allocated and filled when read).
         const kept = how?.onDevice && dev.source && (o.dtype === 'float32' || (o.dtype === 'bfloat16' && options.bf16Bits));
         if (kept) {
-          const bits = o.dtype === 'bfloat16';
           const count = o.shape.reduce((a, b) => a * b, 1);
-          const storage = bits ? new Uint16Array(count) : new Float32Array(count);
-          out[o.name] = deviceOutput(o.dtype, o.shape, storage, dev.source!(o.offset, o.bytes), (into) => dev.fromDevice(o.offset, into), `output '${o.name}'`);
+          const allocate = () => { const b = Buffer.allocUnsafeSlow(o.bytes).buffer; return o.dtype === 'bfloat16' ? new Uint16Array(b, 0, count) : new Float32Array(b, 0, count); };
+          out[o.name] = deviceOutput(o.dtype, o.shape, allocate, dev.source!(o.offset, o.bytes), (into) => dev.fromDevice(o.offset, into), `output '${o.name}'`);
           continue;
         }
         const buf = Buffer.allocUnsafeSlow(o.bytes); // its own ArrayBuffer, every byte written by the copy
