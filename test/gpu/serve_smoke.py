@@ -4,7 +4,7 @@ Run beside a server started with `sh .gpu/rt/run.sh serve ARTIFACT --synthetic-w
 --max-queued 1` (the GPU host
 has no Node; runtime/gpu/pack.ts bundles the server). Waits for /health/ready, then over HTTP:
 
-  1. a PNG at SIZE (b64_json, seed 42, 8 steps), timed; 2. the same request again: the same bytes;
+  1. a PNG at SIZE (b64_json, seed 42, 8 steps), timed, with 8 step device times; 2. the same request again: the same bytes;
   3. WebP and 4. JPEG of the same image (sharp on the host), each checked by its magic bytes;
   5. Qwen-Image only: a negative prompt with true CFG (guidance 4);
   5b. n = 2 (two PNGs, different seeds, different bytes); response_format "url" (the server started with --storage),
@@ -13,7 +13,7 @@ has no Node; runtime/gpu/pack.ts bundles the server). Waits for /health/ready, t
      stops it (dc_cancelled_total{stage="running"}), and the next request gets the same PNG as request 1;
   6. bad requests, each a 400 naming its field: a size the pipeline was not compiled for, n = 0,
      an unknown field, a negative prompt on Flux.2; a GET on the POST route: 405;
-  7. /metrics (kept) and /v1/models.
+  7. /metrics (kept; dc_step_device_seconds counts the completed requests' steps) and /v1/models.
 Then SIGTERM to the server's pid, and its exit status (0 after draining).
 
 Usage: python3 test/gpu/serve_smoke.py PORT PID FAMILY OUT_JSON   (FAMILY flux2 | qwen_image; SIZE=WxH, default 1024x1024,
@@ -74,6 +74,8 @@ for i in range(2):
     img = base64.b64decode(data["data"][0]["b64_json"]) if status == 200 else b""
     images.append(img)
     check(f"png request {i + 1}", status == 200 and png_size(img) == (w, h), f"HTTP {status}, {ms:.0f} ms, {len(img)} bytes, size {png_size(img)}")
+    steps = data.get("timings", {}).get("images", [{}])[0].get("step_device_ms", [])
+    check(f"png request {i + 1}: each step's device time", len(steps) == 8 and all(x > 0 for x in steps), f"step_device_ms {steps}")
 check("png repeat: same bytes", len(images[0]) > 0 and images[0] == images[1], "")
 
 for fmt, magic in (("webp", lambda b: b[:4] == b"RIFF" and b[8:12] == b"WEBP"), ("jpeg", lambda b: b[:2] == b"\xff\xd8")):
@@ -143,6 +145,11 @@ status, body, _ = call("GET", "/v1/models")
 check("/v1/models", status == 200, body[:200].decode(errors="replace"))
 status, metrics, _ = call("GET", "/metrics")
 check("/metrics", status == 200 and b"dc_info" in metrics, f"{len(metrics)} bytes")
+lines = metrics.decode(errors="replace").splitlines()
+sample = lambda name: next((float(l.split()[-1]) for l in lines if l.startswith(name + " ")), None)
+steps_run, step_count = sample("dc_denoising_steps_total"), sample("dc_step_device_seconds_count")
+check("/metrics: a device time for every step that completed", step_count is not None and step_count > 0 and steps_run is not None and step_count <= steps_run,
+      f"dc_step_device_seconds_count {step_count}, dc_denoising_steps_total {steps_run} (a stopped generation's steps are counted, not timed)")
 
 os.kill(pid, signal.SIGTERM)
 t1 = time.time()
