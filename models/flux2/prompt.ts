@@ -4,7 +4,8 @@
  * L = max_sequence_length, LEFT-padded to L with <pad>, run through the text encoder; its output
  * (the stacked hidden states of the selected layers, done inside the graph) is prompt_embeds
  * [L, D], handed to the transformer as the encoder gave it (on the GPU bfloat16 bits left in the
- * encoder's memory and copied there into the transformer's: no host copy, no conversion). No mask is kept (the transformer attends to every position, pads included).
+ * encoder's memory and copied there into the transformer's: no host copy, no conversion). No mask
+ * is kept (the transformer attends to every position, pads included).
  *
  * Encoder wider than L (only the tiny models: encoder 64, transformer 32): the ids are left-padded
  * further to the encoder's length and the last L rows are kept. With left padding the real tokens

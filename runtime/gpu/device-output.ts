@@ -6,10 +6,10 @@
  * encoder's output slot into the transformer's input slot, with no host buffer and no copy either way.
  *
  * The first read of `data` allocates the host storage and copies the values there (after that the
- * Tensor is a plain one). The
- * values are there until anything writes that activation memory again: the module's next run, or a
- * run of any module sharing the memory (ArenaShare). Read after that, `data` throws, naming the
- * output: a caller that keeps an output across runs asks for host outputs (the default).
+ * Tensor is a plain one). The values are there until anything writes that activation memory again:
+ * the module's next run, or a run of any module sharing the memory (ArenaShare). Read after that,
+ * `data` throws, naming the output: a caller that keeps an output across runs asks for host outputs
+ * (the default).
  */
 import { fail } from '../../compiler/errors.ts';
 import { type DType } from '../../compiler/ir/dtype.ts';

@@ -276,6 +276,7 @@ export function hostIo(
       // Outputs left on the device, decided before the claim (an output of a model sharing this memory is still there until the plan runs).
       const onDevice = new Map<string, DeviceSource>();
       for (const spec of io.inputs) {
+        if (except?.has(spec.name)) continue;
         const src = dev.copyFrom && deviceSourceOf(given[spec.name]);
         if (src && src.valid() && given[spec.name].dtype === spec.dtype && src.bytes === spec.bytes) onDevice.set(spec.name, src);
       }
@@ -747,7 +748,7 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
     runMany(list) {
       return model.start(list)();
     },
-    start(list, options) {
+    start(list, how) {
       if (list.length > replicas.length) fail('runMany', `at most ${replicas.length} input sets (the model's replicas)`, `${list.length}`);
       list.forEach(checked);
       // Graphs are captured before anything runs (a capture while another stream works is refused),
@@ -763,7 +764,7 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
       const finish = () => {
         if (closed) fail(`model ${m.model} (finish)`, 'an open model', 'closed while its run was in flight');
         arenaShare.busy = null;
-        return list.map((_, i) => { d.call('cuStreamSynchronize', replicas[i].stream); return replicas[i].host.collect({ onDevice: options?.outputsOnDevice }); });
+        return list.map((_, i) => { d.call('cuStreamSynchronize', replicas[i].stream); return replicas[i].host.collect({ onDevice: how?.outputsOnDevice }); });
       };
       return Object.assign(finish, { settled: async () => { for (const r of replicas.slice(0, list.length)) await streamDone(d, r.stream); } });
     },
