@@ -26,7 +26,7 @@
  * a file, learned ones without bytes, the others' bytes inline (base64).
  *
  * Each section starts 256-byte aligned. The index (names, kinds, shapes, sections) goes into the
- * manifest with the file's sha256, which the runtime checks before loading.
+ * manifest with the file's sha256 and the sha256 of each 256 MiB part, which the runtime checks.
  *
  * Provenance (`sources`, on every learned entry): how to rebuild each ONNX initializer the entry was
  * derived from, read off the load-time producer graph (Quantize, fuse-linear's Concat, Transpose,
@@ -39,7 +39,7 @@
  * inline constant mixed in) gets `unsourced` instead: the reason, naming the node; whoever needs
  * the sources fails with it (weightSources()).
  */
-import { sha256File } from './hash.ts';
+import { sha256FileParts } from './hash.ts';
 import { closeSync, openSync, readSync, writeSync } from 'node:fs';
 import { fail } from './errors.ts';
 import { bf16ToF32, bitsOf, f32ToBf16 } from './ir/dtype.ts';
@@ -127,7 +127,14 @@ export function rebuildSource(entry: ArrayLike<number>, entryShape: number[], s:
   return out;
 }
 
-export interface WeightsIndex { file: string; bytes: number; sha256: string; tensors: WeightEntry[] }
+/**
+ * The file, its size and sha256, and the sha256 of each WEIGHT_PART_BYTES range in order (`parts`: the
+ * runtime checks those on several threads while it uploads the file, runtime/gpu/weights-check.ts).
+ */
+export interface WeightsIndex { file: string; bytes: number; sha256: string; parts?: { bytes: number; sha256: string[] }; tensors: WeightEntry[] }
+
+/** The size of weights.bin's hashed parts (the last may be shorter). */
+export const WEIGHT_PART_BYTES = 256 << 20;
 /** A structure-only export: no file; learned entries carry no bytes (the runtime synthesises them). */
 export interface WeightsDescription { absent: string; tensors: WeightEntry[] }
 
@@ -454,7 +461,8 @@ export async function writeWeights(path: string, graph: Graph, donor?: readonly 
   } finally {
     closeSync(fd);
   }
-  return { file: 'weights.bin', bytes: end, sha256: sha256File(path), tensors };
+  const { sha256, parts } = sha256FileParts(path, WEIGHT_PART_BYTES);
+  return { file: 'weights.bin', bytes: end, sha256, parts: { bytes: WEIGHT_PART_BYTES, sha256: parts }, tensors };
 }
 
 /**

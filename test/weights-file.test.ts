@@ -24,7 +24,7 @@ const tmp = mkdtempSync(join(tmpdir(), 'weights-'));
 
 describe.each(['fp8', 'nvfp4'] as const)('tiny flux2 %s artifact', (precision) => {
   const out = join(tmp, precision);
-  let manifest: { weights: { sha256: string; tensors: WeightEntry[] } };
+  let manifest: { weights: { sha256: string; parts: { bytes: number; sha256: string[] }; tensors: WeightEntry[] } };
   let bin: Buffer;
   beforeAll(async () => {
     await compileModel({ model: tinyDir('flux2'), precision, emulate: true, out, build: false });
@@ -34,6 +34,8 @@ describe.each(['fp8', 'nvfp4'] as const)('tiny flux2 %s artifact', (precision) =
 
   it('is hashed in the manifest and holds every quantized GEMM weight', () => {
     expect(createHash('sha256').update(bin).digest('hex')).toBe(manifest.weights.sha256);
+    // Under 256 MiB: one part, hashed as the file (runtime/gpu/weights-check.ts checks the parts; test/runtime/weights-check.test.ts has several).
+    expect(manifest.weights.parts).toEqual({ bytes: 256 << 20, sha256: [manifest.weights.sha256] });
     const quantized = manifest.weights.tensors.filter((t: WeightEntry) => t.kind === precision);
     expect(quantized).toHaveLength(24);
     for (const t of manifest.weights.tensors as WeightEntry[]) {

@@ -9,8 +9,10 @@
  *   4. every kernel file exists with the manifest's sha256, every launch names a known kernel, and
  *      its tensor-map parameters (the own FP8 GEMM's) lie inside their values, aligned, in boxes
  *      the copy engine takes;
- *   5. weights.bin has the indexed size (truncation) and sha256 (read streaming, 8 MiB at a time),
- *      and every section lies inside it; a structure-only artifact needs synthetic weights;
+ *   5. weights.bin has the indexed size (truncation) and sha256 (read streaming, 8 MiB at a time;
+ *      with `partsLater` and part hashes in the manifest, left to the caller, which checks the parts
+ *      on worker threads while it uploads: weights-check.ts), and every section lies inside it; a
+ *      structure-only artifact needs synthetic weights;
  *   6. every launch argument resolves: arena ranges inside the arena, weights in the index,
  *      inputs among the graph inputs;
  *   7. the caller's inputs (when given) match the graph inputs by name, dtype and shape.
@@ -25,6 +27,7 @@ import { fail } from '../../compiler/errors.ts';
 import { type DType, bytesFor } from '../../compiler/ir/dtype.ts';
 import type { WeightEntry } from '../../compiler/weights-file.ts';
 import type { MemoPlan } from '../../compiler/memo.ts';
+import type { WeightParts } from './weights-check.ts';
 
 /** The artifact format this runtime reads (compiler/compile.ts ARTIFACT_FORMAT). */
 export const RUNTIME_FORMAT = 4;
@@ -67,7 +70,7 @@ export interface Manifest {
   memo?: MemoPlan;
   /** The runtime support unit (runtime/gpu/support.cu): synthetic fills, the denoising loop's kernels and RGB8 (absent from artifacts before them). */
   support: { unit: string; fill: string; euler?: string; cfgEuler?: string; rgb8?: string } | null;
-  weights: { file: string; bytes: number; sha256: string; tensors: WeightEntry[] } | { absent: string; tensors: WeightEntry[] };
+  weights: { file: string; bytes: number; sha256: string; parts?: WeightParts; tensors: WeightEntry[] } | { absent: string; tensors: WeightEntry[] };
 }
 
 export interface Artifact {
@@ -77,6 +80,8 @@ export interface Artifact {
   cubins: Map<string, Uint8Array>;
   /** weights.bin's path, or null for a structure-only artifact (synthetic weights only). */
   weightsFile: string | null;
+  /** With OpenOptions.partsLater: weights.bin's part hashes, not checked yet (the caller checks them while it loads: weights-check.ts). */
+  uncheckedParts?: WeightParts;
   /** Weight entries by value name; a quantized entry also under its scale's name. */
   weightByValue: Map<string, WeightEntry>;
 }
@@ -88,6 +93,12 @@ export interface OpenOptions {
   inputs?: Record<string, { dtype: string; shape: readonly number[] }>;
   /** Synthetic weights will replace the learned ones (a structure-only artifact needs this). */
   synthetic?: boolean;
+  /**
+   * Leave weights.bin's sha256 to the caller where the manifest has part hashes (`uncheckedParts`:
+   * loadModel checks them on worker threads while it uploads the file, runtime/gpu/weights-check.ts);
+   * its size and sections are checked here all the same.
+   */
+  partsLater?: boolean;
 }
 
 /** Parses "dtype[d0,d1,...]" (compiler/ir/graph.ts formatType). */
@@ -198,7 +209,7 @@ function checkTensorMap(m: Manifest, l: Extract<Launch, { kind: 'kernel' }>, t: 
   if (!(Number.isInteger(bc) && Number.isInteger(br) && br > 0 && br <= 256 && [32, 64, 128].includes(bc * size))) fail(where, `${what}: a box of 32, 64 or 128 bytes x at most 256 rows`, `[${t.box}]`);
 }
 
-function checkWeights(dir: string, m: Manifest, synthetic: boolean): string | null {
+function checkWeights(dir: string, m: Manifest, synthetic: boolean, partsLater: boolean): { path: string; parts?: WeightParts } | null {
   const w = m.weights;
   if ('absent' in w) {
     if (!synthetic) {
@@ -219,9 +230,14 @@ function checkWeights(dir: string, m: Manifest, synthetic: boolean): string | nu
       fail(path, `${bytesFor(t.dtype as DType, numel(t.shape))} bytes for weight '${t.name}' (${t.dtype}[${t.shape}])`, `${t.sections.data.length}`);
     }
   }
+  if (w.parts) {
+    const count = Math.ceil(w.bytes / w.parts.bytes);
+    if (!(Number.isSafeInteger(w.parts.bytes) && w.parts.bytes > 0) || w.parts.sha256.length !== count) fail(join(dir, 'manifest.json'), `weights.parts: ${count} hashes of parts of a positive size`, `${w.parts.sha256.length} of ${w.parts.bytes} bytes`);
+    if (partsLater) return { path, parts: w.parts };
+  }
   const got = sha256File(path);
   if (got !== w.sha256) fail(path, `sha256 ${w.sha256.slice(0, 16)}... (the manifest's)`, `${got.slice(0, 16)}...: the file was modified`);
-  return path;
+  return { path };
 }
 
 function checkArgs(m: Manifest, weightByValue: Map<string, WeightEntry>, where: string): void {
@@ -270,7 +286,7 @@ export function openArtifact(dir: string, options: OpenOptions): Artifact {
   checkTarget(m, options.capability, where);
   const cubins = checkKernels(dir, m, where);
   checkMemo(m, where);
-  const weightsFile = checkWeights(dir, m, !!options.synthetic);
+  const weights = checkWeights(dir, m, !!options.synthetic, !!options.partsLater);
   const weightByValue = new Map<string, WeightEntry>();
   for (const t of m.weights.tensors) {
     weightByValue.set(t.name, t);
@@ -278,5 +294,5 @@ export function openArtifact(dir: string, options: OpenOptions): Artifact {
   }
   checkArgs(m, weightByValue, where);
   if (options.inputs) checkInputs(m, options.inputs);
-  return { dir, manifest: m, cubins, weightsFile, weightByValue };
+  return { dir, manifest: m, cubins, weightsFile: weights?.path ?? null, ...(weights?.parts ? { uncheckedParts: weights.parts } : {}), weightByValue };
 }

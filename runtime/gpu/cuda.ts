@@ -39,6 +39,8 @@ const PROTOTYPES = {
   cuMemcpyHtoD: 'int cuMemcpyHtoD_v2(uint64_t dst, const void *src, size_t bytes)',
   cuMemcpyDtoH: 'int cuMemcpyDtoH_v2(void *dst, uint64_t src, size_t bytes)',
   cuMemcpyHtoDAsync: 'int cuMemcpyHtoDAsync_v2(uint64_t dst, const void *src, size_t bytes, void *stream)',
+  cuMemHostRegister: 'int cuMemHostRegister_v2(void *p, size_t bytes, unsigned int flags)',
+  cuMemHostUnregister: 'int cuMemHostUnregister(void *p)',
   cuMemcpyDtoDAsync: 'int cuMemcpyDtoDAsync_v2(uint64_t dst, uint64_t src, size_t bytes, void *stream)',
   cuMemsetD8: 'int cuMemsetD8_v2(uint64_t dst, uint8_t value, size_t count)',
   cuMemsetD8Async: 'int cuMemsetD8Async(uint64_t dst, uint8_t value, size_t count, void *stream)',
@@ -220,9 +222,10 @@ export function getFunction(d: Driver, module: Handle, name: string, sharedBytes
 }
 
 /** A zeroed host buffer of `bytes` starting on a 64-byte boundary (64 bytes of slack allocated around it). */
-function aligned64(bytes: number): Buffer {
-  const raw = Buffer.alloc(bytes + 64);
-  const shift = (64 - Number(koffi.address(raw) % 64n)) % 64;
+/** A zeroed Buffer of `bytes` whose address is a multiple of `align` (a power of two). */
+export function alignedBuffer(bytes: number, align = 64): Buffer {
+  const raw = Buffer.alloc(bytes + align);
+  const shift = (align - Number(koffi.address(raw) % BigInt(align))) % align;
   return raw.subarray(shift, shift + bytes);
 }
 
@@ -243,7 +246,7 @@ export class KernelParams {
       offsets.push(end);
       end += size;
     }
-    this.values = aligned64(Math.max(end, 8));
+    this.values = alignedBuffer(Math.max(end, 8));
     params.forEach((p, i) => {
       const at = offsets[i];
       if ('bytes' in p) this.values.set(p.bytes, at);
@@ -272,7 +275,7 @@ const CU_TENSOR_MAP_L2_PROMOTION_L2_256B = 3;
 export function encodeTensorMap(d: Driver, address: DevicePtr, m: { dtype: keyof typeof TENSOR_MAP_DTYPE; rows: number; cols: number; rowBytes: number; box: readonly [number, number] }): Uint8Array {
   const swizzle = SWIZZLE[m.box[0] * TENSOR_MAP_BYTES[m.dtype]];
   if (swizzle === undefined) throw new Error(`tensor map: a box of ${m.box[0]} ${m.dtype} (${m.box[0] * TENSOR_MAP_BYTES[m.dtype]} bytes a row); the kernels take rows of 32, 64 or 128 bytes (their swizzle span)`);
-  const map = aligned64(128); // the driver writes a 64-byte aligned object
+  const map = alignedBuffer(128); // the driver writes a 64-byte aligned object
   d.call('cuTensorMapEncodeTiled', map, TENSOR_MAP_DTYPE[m.dtype], 2, BigInt(address), BigUint64Array.of(BigInt(m.cols), BigInt(m.rows)), BigUint64Array.of(BigInt(m.rowBytes)),
     Uint32Array.of(m.box[0], m.box[1]), Uint32Array.of(1, 1), 0, swizzle, CU_TENSOR_MAP_L2_PROMOTION_L2_256B, 0);
   return Uint8Array.from(map);

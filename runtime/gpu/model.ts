@@ -2,7 +2,8 @@
  * loadModel: an artifact on the GPU, ready to run.
  *
  * Load, in order: open the device and check the artifact against it (runtime/gpu/artifact.ts,
- * nothing touches the GPU before that passes); load every cubin (cuModuleLoadData) and resolve the
+ * nothing touches the GPU before that passes; weights.bin's part hashes, where the manifest has them,
+ * are checked on worker threads meanwhile and joined before the model is returned: weights-check.ts); load every cubin (cuModuleLoadData) and resolve the
  * launches' kernels; allocate the arena, the weights, the cuBLASLt workspace and any converted
  * biases with plain cuMemAlloc; upload weights.bin streaming (64 MiB chunks, a progress line) or
  * draw synthetic weights on the GPU; plan every GEMM (cuBLASLt descriptor with its pointers, the
@@ -42,13 +43,14 @@ import { type Section, type WeightEntry, unsharedWeight } from '../../compiler/w
 import { type Artifact, type Launch, checkInputs, openArtifact, parseType, typeBytes } from './artifact.ts';
 import { CublasLt, type Gemm, type GemmSpec, type TuneResult, WORKSPACE_BYTES, specFor } from './cublaslt.ts';
 import {
-  type Device, type DevicePtr, type Driver, type Handle, KernelParams, alloc, encodeTensorMap, captureGraph, createEvent, createStream,
+  type Device, type DevicePtr, type Driver, type Handle, KernelParams, alignedBuffer, alloc, encodeTensorMap, captureGraph, createEvent, createStream,
   getFunction, launch, loadModule, memInfo, openDevice, streamDone,
 } from './cuda.ts';
 import { type DeviceLayout, FILL_KIND, deviceLayout, hostCopies, isSynthetic, syntheticFills } from './weights.ts';
 import type { DenoiseLoop, RunOptions } from '../executor/types.ts';
 import { type DeviceSource, type OutputLedger, claimReplica, deviceOutput, deviceSourceOf, replicaSource } from './device-output.ts';
 import { readTuning, tuningCachePath, writeTuning } from './tuning-cache.ts';
+import { checkThreads, checkWeightParts } from './weights-check.ts';
 import { type LoopDevice, SUPPORT_KIND, deviceDenoise } from './denoise.ts';
 import { MemoCache, type Step, memoSteps, stageLayout } from './memo.ts';
 
@@ -334,21 +336,37 @@ function progress(log: (l: string) => void, what: string, total: number) {
   };
 }
 
-/** Streams weights.bin to the device, 64 MiB at a time. */
-function uploadFile(d: Driver, path: string, base: DevicePtr, bytes: number, log: (l: string) => void): void {
+/**
+ * Streams weights.bin to the device, 64 MiB at a time, through two host buffers page-locked with
+ * cuMemHostRegister: each chunk's copy is a DMA on `stream` that runs while the next chunk is read,
+ * and a buffer is read into again once its last copy is done (its event). Where the driver refuses
+ * to page-lock them (logged) the copies are staged by the driver, as pageable memory is.
+ */
+export function uploadFile(d: Driver, path: string, base: DevicePtr, bytes: number, stream: Handle, log: (l: string) => void): void {
   const report = progress(log, 'weights', bytes);
+  const size = Math.ceil(Math.min(CHUNK, Math.max(bytes, 1)) / 4096) * 4096; // whole pages, as page-locking takes them
+  const buffers = [alignedBuffer(size, 4096), alignedBuffer(size, 4096)];
+  const locked = buffers.map((b) => d.rc('cuMemHostRegister', b, b.length, 0));
+  if (locked.some((rc) => rc !== 0)) log(`weights: host buffers not page-locked (cuMemHostRegister: ${d.describe(locked.find((rc) => rc !== 0)!)}); the driver stages the copies`);
+  const copied = buffers.map(() => createEvent(d));
+  const issued = [false, false];
   const fd = openSync(path, 'r');
   try {
-    const chunk = Buffer.allocUnsafe(Math.min(CHUNK, Math.max(bytes, 1)));
-    for (let pos = 0; pos < bytes;) {
-      const n = readSync(fd, chunk, 0, Math.min(chunk.length, bytes - pos), pos);
+    for (let pos = 0, k = 0; pos < bytes; k ^= 1) {
+      if (issued[k]) d.call('cuEventSynchronize', copied[k]);
+      const n = readSync(fd, buffers[k], 0, Math.min(size, bytes - pos), pos);
       if (n === 0) fail(path, `${bytes} bytes`, `the file ends after ${pos} (changed while loading?)`);
-      d.call('cuMemcpyHtoD', base + pos, chunk.subarray(0, n), n);
+      d.call('cuMemcpyHtoDAsync', base + pos, buffers[k], n, stream);
+      d.call('cuEventRecord', copied[k], stream);
+      issued[k] = true;
       pos += n;
       report(pos);
     }
   } finally {
     closeSync(fd);
+    d.rc('cuStreamSynchronize', stream); // the copies in flight end before their buffers go
+    buffers.forEach((b, i) => { if (locked[i] === 0) d.rc('cuMemHostUnregister', b); });
+    for (const e of copied) d.rc('cuEventDestroy', e);
   }
 }
 
@@ -407,7 +425,9 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
   const synthetic = options.syntheticWeights !== undefined;
   const device = openDevice(options.device ?? 0);
   const d = device.driver;
-  const artifact = openArtifact(dir, { capability: device.capability, synthetic });
+  const artifact = openArtifact(dir, { capability: device.capability, synthetic, partsLater: true });
+  // weights.bin's part hashes, checked on worker threads while the load goes on; joined before the model is returned.
+  const partsCheck = artifact.uncheckedParts ? { started: performance.now(), ...checkWeightParts(artifact.weightsFile!, artifact.uncheckedParts, (artifact.manifest.weights as { bytes: number }).bytes) } : null;
   const m = artifact.manifest;
   if (synthetic && !m.support) fail(`${dir}/manifest.json`, 'the runtime support kernels (recompile: npx compile builds them)', 'none');
   const before = memInfo(d);
@@ -472,7 +492,7 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
   const claim = (r: number, s: Handle) => claimReplica(d, arenaShare, r, s);
 
   // Real bytes: the whole file, or (synthetic) only the weights that are not drawn (constants, tables).
-  if (artifact.weightsFile && !synthetic && !shared.size) uploadFile(d, artifact.weightsFile, weights, layout.bytes, log);
+  if (artifact.weightsFile && !synthetic && !shared.size) uploadFile(d, artifact.weightsFile, weights, layout.bytes, stream, log);
   else {
     for (const c of hostCopies(own, layout, synthetic, fileBytes)) {
       const bytes = c.from === 'inline' ? Buffer.from(c.entry.data!, 'base64') : fileRange(artifact.weightsFile!, c.from);
@@ -882,5 +902,14 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
       d.call('cuDevicePrimaryCtxRelease', device.ordinal);
     },
   };
+  if (partsCheck) {
+    try {
+      partsCheck.join();
+    } catch (e) {
+      model.close(); // nothing ran on the unchecked bytes
+      throw e;
+    }
+    log(`weights.bin: ${artifact.uncheckedParts!.sha256.length} parts' sha256 as the manifest's (checked on ${checkThreads(artifact.uncheckedParts!.sha256.length)} threads while loading, ${((performance.now() - partsCheck.started) / 1000).toFixed(1)} s)`);
+  }
   return model;
 }

@@ -1,7 +1,8 @@
 /**
  * The runtime's artifact checks (runtime/gpu/artifact.ts), on the CPU: a good artifact is accepted,
  * and each kind of bad artifact gets its own one-line error before anything would touch a GPU —
- * a flipped byte in a kernel or in weights.bin, truncated files, a b200 artifact on an H100
+ * a flipped byte in a kernel or in weights.bin (or in one of its parts, checked by weights-check.ts
+ * where the caller asks: partsLater), truncated files, a b200 artifact on an H100
  * (capability injected), launches without a kernel, an artifact built with --no-build, and inputs
  * of another model. The CLI turns each into exit code 1 with one line.
  */
@@ -13,6 +14,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { ARTIFACT_FORMAT, ROOT, compileModel } from '../../compiler/compile.ts';
 import { CompileError } from '../../compiler/errors.ts';
 import { openArtifact } from '../../runtime/gpu/artifact.ts';
+import { checkWeightParts } from '../../runtime/gpu/weights-check.ts';
 import { fixtureInputs } from '../helpers/fixtures.ts';
 import { MLP, writeMlp } from './mlp.ts';
 
@@ -81,6 +83,22 @@ describe('artifact checks', () => {
   it('rejects a flipped byte in weights.bin', () => {
     const dir = variant('flip-weights', (d) => flipByte(join(d, 'weights.bin'), 5000));
     expect(errorOf(() => openArtifact(dir, { capability: H100 }))).toMatch(/weights\.bin: expected sha256 .*found .*the file was modified/);
+  });
+
+  it('with partsLater, leaves weights.bin\'s hash to the caller\'s part check (weights-check.ts), which finds the flipped byte', () => {
+    const a = openArtifact(good, { capability: H100, partsLater: true });
+    const w = a.manifest.weights as { bytes: number; sha256: string; parts?: { bytes: number; sha256: string[] } };
+    expect(w.parts).toEqual({ bytes: 256 << 20, sha256: [w.sha256] }); // a file under 256 MiB: one part, the file's own hash
+    expect(a.uncheckedParts).toBe(w.parts);
+    const dir = variant('flip-weights-later', (d) => flipByte(join(d, 'weights.bin'), 5000));
+    const later = openArtifact(dir, { capability: H100, partsLater: true });
+    expect(errorOf(() => checkWeightParts(later.weightsFile!, later.uncheckedParts!, w.bytes).join()))
+      .toMatch(new RegExp(`weights\\.bin: expected sha256 ${w.sha256.slice(0, 16)}\\.\\.\\. for bytes \\[0, ${w.bytes}\\) \\(the manifest's weights\\.parts\\[0\\]\\), found [0-9a-f]{16}\\.\\.\\.: the file was modified`));
+    // Without part hashes (an artifact from before them) the whole file is hashed here, as before.
+    const old = variant('flip-weights-no-parts', (d) => { flipByte(join(d, 'weights.bin'), 5000); editManifest(d, (m) => { delete (m.weights as Record<string, unknown>).parts; }); });
+    expect(errorOf(() => openArtifact(old, { capability: H100, partsLater: true }))).toMatch(/weights\.bin: expected sha256 .*found .*the file was modified/);
+    const miscounted = variant('parts-miscounted', (d) => editManifest(d, (m) => { (m.weights as { parts: { sha256: string[] } }).parts.sha256.push('00'); }));
+    expect(errorOf(() => openArtifact(miscounted, { capability: H100, partsLater: true }))).toMatch(/manifest\.json: expected weights\.parts: 1 hashes of parts of a positive size, found 2 of 268435456 bytes/);
   });
 
   it('rejects truncated files: weights.bin, a kernel, the manifest', () => {
