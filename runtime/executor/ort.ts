@@ -71,6 +71,7 @@ export class OrtExecutor implements Executor {
 
 /** The graph, and where an artifact has it at further sizes (GraphRef.onnxVariants) those too, each run going to the one of its shapes (of its size: forSize). */
 export const cpuExecutorFactory = async (graph: GraphRef): Promise<Executor> => {
+  graph.verify?.(); // an artifact's graph files against their hashes, before onnxruntime reads them
   if (!graph.onnxVariants?.length) return OrtExecutor.load(graph.onnx);
   const graphs = [{ onnx: graph.onnx, size: graph.size }, ...graph.onnxVariants];
   return byInputShapes(await loadAll((g) => OrtExecutor.load(g.onnx), graphs.map((g) => ({ role: graph.role, onnx: g.onnx }))), graphs.map((g) => g.size));

@@ -3,7 +3,9 @@
  * image pipeline. `models/<family>/tiny.pipeline.json` describes the bundled tiny models; a pipeline
  * ARTIFACT (compiler/pipeline-artifact.ts) holds the same format as its `manifest.json`, with
  * `modules` (the compiled module folders the GPU executor loads), `compiled` (target, precision)
- * and `files` (sha256 of every copied file, checked here on load). Paths are relative to the
+ * and `files` (sha256 of every copied file: the tokenizer's checked here on load, the ONNX graphs and
+ * their data by whoever reads them, GraphRef.verify — the CPU executor; the GPU executor never opens
+ * them, and at full size with weights they are the bulk of the artifact). Paths are relative to the
  * manifest's folder; a graph may instead be `bundled:NAME`, one of the full-size structure-only exports
  * bundled in models/full (compiler/full-models.ts). The format is documented in runtime/pipeline/README.md.
  *
@@ -11,7 +13,7 @@
  * family loaders check it against the graphs' actual inputs.
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { ROOT } from '../paths.ts';
 import { type Size, formatSize } from './types.ts';
 import { sha256File } from '../../compiler/hash.ts';
@@ -41,6 +43,8 @@ export type Role = (typeof ROLES)[number];
  */
 export interface GraphRef {
   role: Role; onnx: string; compiled?: string; concurrentRuns?: number; batched?: string; variants?: ModuleVariant[]; onnxVariants?: OnnxVariant[]; size?: string;
+  /** Checks the artifact's hashes of this graph's ONNX files (its folder: the graphs at every size and their data); an executor that reads `onnx` calls it first. */
+  verify?: () => void;
 }
 export interface ModuleVariant { compiled: string; batched?: string; size?: string }
 export interface OnnxVariant { onnx: string; size?: string }
@@ -98,6 +102,8 @@ export interface PipelineManifest {
   shapes: Partial<Record<Role, Record<string, number>>>;
   /** Where the manifest was read from. */
   path: string;
+  /** An artifact's ONNX files (absolute path -> sha256 from `files`), checked when read (GraphRef.verify), once. */
+  onnxHashes?: Map<string, string>;
 }
 
 export class ManifestError extends Error {}
@@ -116,7 +122,17 @@ export function graphRef(m: PipelineManifest, role: Role): GraphRef {
   return {
     role, onnx: m.graphs[role], ...(m.modules ? { compiled: m.modules[role] } : {}), ...(transformer && m.cfgModule ? { batched: m.cfgModule } : {}),
     ...(variants.length ? { variants } : {}), ...(onnxVariants.length ? { onnxVariants } : {}), ...tag(m.sizes[0]),
+    ...(m.onnxHashes ? { verify: () => verifyOnnx(m, dirname(m.graphs[role])) } : {}),
   };
+}
+
+/** The artifact's ONNX files in `folder` against their sha256 in `files` (each file once: a checked one leaves onnxHashes). */
+function verifyOnnx(m: PipelineManifest, folder: string): void {
+  for (const [p, hash] of m.onnxHashes!) {
+    if (dirname(p) !== folder) continue;
+    if (sha256File(p) !== hash) throw new ManifestError(`${m.path}: '${relative(dirname(m.path), p)}' does not match its sha256 in the manifest (the artifact is damaged; compile it again)`);
+    m.onnxHashes!.delete(p);
+  }
 }
 
 /** Reads `path`: a manifest file, or a folder holding one (a pipeline artifact's manifest.json, else pipeline.json). */
@@ -149,11 +165,15 @@ export function loadManifest(path: string): PipelineManifest {
     throw new ManifestError(`${file}: expected a pipeline artifact or manifest, found the compiled module '${raw.model}' (one graph); build the whole pipeline with \`npx compile\` (no argument: the bundled tiny Flux.2) or \`npx compile models/<family>/tiny.pipeline.json\``);
   }
   if (raw.format !== MANIFEST_FORMAT) bad('format', `"${MANIFEST_FORMAT}"`, raw.format);
+  // Every copied file must be there; the tokenizer's hashes are checked now, the ONNX files' when they are read (GraphRef.verify).
+  const onnxHashes = new Map<string, string>();
   if (raw.files !== undefined) {
     for (const [rel, hash] of Object.entries(obj(raw.files, 'files'))) {
       const p = resolve(dirname(file), rel);
       if (!existsSync(p)) bad(`files.${rel}`, 'an existing file (the artifact is incomplete)', rel);
-      if (sha256File(p) !== hash) {
+      if (typeof hash !== 'string') bad(`files.${rel}`, 'a sha256 (hex)', hash);
+      if (rel.startsWith('onnx/')) onnxHashes.set(p, hash as string);
+      else if (sha256File(p) !== hash) {
         throw new ManifestError(`${file}: '${rel}' does not match its sha256 in the manifest (the artifact is damaged; compile it again)`);
       }
     }
@@ -230,6 +250,7 @@ export function loadManifest(path: string): PipelineManifest {
     vae: raw.vae === undefined ? {} : obj(raw.vae, 'vae'),
     adaptations: Array.isArray(raw.adaptations) ? raw.adaptations.map(String) : [],
     shapes: raw.shapes === undefined ? {} : shapeBindings(obj(raw.shapes, 'shapes'), bad),
+    ...(onnxHashes.size ? { onnxHashes } : {}),
   };
 }
 

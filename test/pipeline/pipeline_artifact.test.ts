@@ -1,11 +1,12 @@
 /**
  * compiler/pipeline-artifact.ts (without nvcc: --no-build): a Qwen-Image description whose VAE
  * statistics are .npy files compiles into an artifact holding the three module artifacts, the
- * graphs, the tokenizer and the statistics, each hashed in manifest.json; the artifact generates the
+ * graphs, the tokenizer and the statistics, each hashed in manifest.json (the tokenizer's checked on load,
+ * a graph folder's when an executor reads it); the artifact generates the
  * same image bytes as the description it came from; a failing module leaves the previous artifact
  * untouched and no staging folder behind; graph-only flags are refused for a pipeline.
  */
-import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -91,6 +92,22 @@ describe('compilePipeline', () => {
     expect(Buffer.from(x.rgb).equals(Buffer.from(y.rgb))).toBe(true);
     expect(Buffer.from(x.rgb).equals(Buffer.from(z.rgb))).toBe(false); // the shifted mean from mean.npy was used
     await Promise.all([a.release(), b.release(), plain.release()]);
+  });
+
+  it('the copied files\' hashes: the tokenizer\'s checked on load, each graph folder\'s when an executor reads it (GraphRef.verify), once', async () => {
+    const bad = join(dir, 'damaged');
+    cpSync(out, bad, { recursive: true });
+    const flip = (rel: string) => { const p = join(bad, rel); const b = readFileSync(p); b[100] ^= 1; writeFileSync(p, b); };
+    flip('onnx/transformer/model.onnx.data');
+    const m = loadManifest(bad); // the GPU executor's path: no ONNX file read or hashed
+    expect(m.onnxHashes?.size).toBe(7);
+    const damaged = new RegExp(`${join(bad, 'manifest.json')}: 'onnx/transformer/model\\.onnx\\.data' does not match its sha256 in the manifest \\(the artifact is damaged; compile it again\\)$`);
+    expect(() => graphRef(m, 'transformer').verify!()).toThrow(damaged);
+    graphRef(m, 'textEncoder').verify!();
+    expect(m.onnxHashes?.size).toBe(5); // the text encoder's two files checked, and not again
+    await expect(loadPipeline(loadManifest(bad), cpuExecutorFactory)).rejects.toThrow(damaged); // the CPU executor checks before it reads
+    flip('tokenizer/tokenizer.json');
+    expect(() => loadManifest(bad)).toThrow(/'tokenizer\/tokenizer\.json' does not match its sha256/);
   });
 
   it('a module that fails to compile leaves the previous artifact as it was, and no staging folder', async () => {
