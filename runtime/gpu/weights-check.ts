@@ -1,9 +1,9 @@
 /**
  * weights.bin checked against its part hashes (the manifest's `weights.parts`: the sha256 of each
  * 256 MiB range, compiler/weights-file.ts) on worker threads (compiler/hash.ts sha256Parts), while
- * the caller uploads the file. One sha256 stream ran at 1.04 GB/s on the H200 hosts' cores (session
- * 37's call H6), so a 32 GB transformer took about 31 s to hash before its upload began; on 8 threads
- * an 8 GiB file's parts took 1.2-1.6 s, and with the upload at once 1.8-1.9 s (bench/RESULTS.md).
+ * the caller uploads the file. One sha256 stream ran at 1.04 GB/s on an H200 host's core (session 37's
+ * call H6: 8 GiB in 8.2 s, before its upload began); on 8 threads that file's parts took 1.2-1.6 s,
+ * and with the upload at once 1.8-1.9 s (bench/RESULTS.md).
  *
  * checkWeightParts(path, parts, bytes) starts the workers and returns at once; join() waits for them
  * (synchronously: loadModel is) and throws, naming the file and the byte range, at the first part
