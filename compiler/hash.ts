@@ -62,7 +62,8 @@ export function sha256Parts(path: string, partBytes: number, bytes: number, thre
   // One channel a worker (a port is transferred to one thread); the results are read from the other ends synchronously.
   const ports = Array.from({ length: step }, (_, first) => {
     const { port1, port2 } = new MessageChannel();
-    new Worker(PART_WORKER, { eval: true, workerData: { path, bytes, partBytes, count, first, step, done, port: port2 }, transferList: [port2] });
+    // Unreferenced: a caller that fails before join() exits without waiting for the hashes.
+    new Worker(PART_WORKER, { eval: true, workerData: { path, bytes, partBytes, count, first, step, done, port: port2 }, transferList: [port2] }).unref();
     return port1;
   });
   return {
@@ -86,9 +87,14 @@ export function sha256Parts(path: string, partBytes: number, bytes: number, thre
   };
 }
 
-/** A file's sha256 (this thread) and its parts' (sha256Parts, on worker threads meanwhile): one read's time, not two. */
+/** A file's sha256 (this thread) and its parts' (sha256Parts, on worker threads meanwhile): one read's time, not two. A file of one part is its own part. */
 export function sha256FileParts(path: string, partBytes: number): { sha256: string; parts: string[] } {
-  const parts = sha256Parts(path, partBytes, statSync(path).size);
+  const size = statSync(path).size;
+  if (size <= partBytes) {
+    const sha256 = sha256File(path);
+    return { sha256, parts: size ? [sha256] : [] };
+  }
+  const parts = sha256Parts(path, partBytes, size);
   const sha256 = sha256File(path);
   return { sha256, parts: parts.join() };
 }

@@ -15,11 +15,11 @@ import { closeSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { sha256File, sha256FileParts } from '../../compiler/hash.ts';
+import { partThreads, sha256File, sha256FileParts } from '../../compiler/hash.ts';
 import { WEIGHT_PART_BYTES } from '../../compiler/weights-file.ts';
 import { alloc, createStream, openDevice } from '../../runtime/gpu/cuda.ts';
 import { uploadFile } from '../../runtime/gpu/model.ts';
-import { checkThreads, checkWeightParts } from '../../runtime/gpu/weights-check.ts';
+import { checkWeightParts } from '../../runtime/gpu/weights-check.ts';
 
 const { values: v } = parseArgs({ options: { gib: { type: 'string', default: '8' }, rounds: { type: 'string', default: '2' }, dir: { type: 'string', default: '/tmp' } } });
 const bytes = Number(v.gib) * 2 ** 30, CHUNK = 64 << 20;
@@ -33,7 +33,7 @@ const written = seconds(() => {
   for (let pos = 0; pos < bytes; pos += CHUNK) writeSync(fd, randomFillSync(block), 0, CHUNK, pos);
   closeSync(fd);
 });
-console.log(`file: ${(bytes / 2 ** 30).toFixed(0)} GiB written in ${written.toFixed(1)} s; ${availableParallelism()} cores, ${checkThreads(bytes / WEIGHT_PART_BYTES)} check threads`);
+console.log(`file: ${(bytes / 2 ** 30).toFixed(0)} GiB written in ${written.toFixed(1)} s; ${availableParallelism()} cores, ${partThreads(bytes / WEIGHT_PART_BYTES)} check threads`);
 let parts: string[] = [];
 console.log(`compile side, sha256 and part hashes in one read (one thread): ${rate(seconds(() => { parts = sha256FileParts(path, WEIGHT_PART_BYTES).parts; }))}`);
 

@@ -2,11 +2,12 @@
  * loadModel: an artifact on the GPU, ready to run.
  *
  * Load, in order: open the device and check the artifact against it (runtime/gpu/artifact.ts,
- * nothing touches the GPU before that passes; weights.bin's part hashes, where the manifest has them,
- * are checked on worker threads meanwhile and joined before the model is returned: weights-check.ts); load every cubin (cuModuleLoadData) and resolve the
- * launches' kernels; allocate the arena, the weights, the cuBLASLt workspace and any converted
- * biases with plain cuMemAlloc; upload weights.bin streaming (64 MiB chunks, a progress line) or
- * draw synthetic weights on the GPU; plan every GEMM (cuBLASLt descriptor with its pointers, the
+ * nothing touches the GPU before that passes; weights.bin's part hashes, where the manifest has
+ * them, are checked on worker threads meanwhile and joined before the model is returned:
+ * weights-check.ts); load every cubin (cuModuleLoadData) and resolve the launches' kernels;
+ * allocate the arena, the weights, the cuBLASLt workspace and any converted biases with plain
+ * cuMemAlloc; upload weights.bin streaming (64 MiB chunks through two page-locked buffers, a
+ * progress line) or draw synthetic weights on the GPU; plan every GEMM (cuBLASLt descriptor with its pointers, the
  * heuristic's algorithm cached per shape and types).
  *
  * run(inputs): copy the inputs into their arena slots, replay the launch plan, copy the outputs
@@ -50,7 +51,8 @@ import { type DeviceLayout, FILL_KIND, deviceLayout, hostCopies, isSynthetic, sy
 import type { DenoiseLoop, RunOptions } from '../executor/types.ts';
 import { type DeviceSource, type OutputLedger, claimReplica, deviceOutput, deviceSourceOf, replicaSource } from './device-output.ts';
 import { readTuning, tuningCachePath, writeTuning } from './tuning-cache.ts';
-import { checkThreads, checkWeightParts } from './weights-check.ts';
+import { checkWeightParts } from './weights-check.ts';
+import { partThreads } from '../../compiler/hash.ts';
 import { type LoopDevice, SUPPORT_KIND, deviceDenoise } from './denoise.ts';
 import { MemoCache, type Step, memoSteps, stageLayout } from './memo.ts';
 
@@ -909,7 +911,8 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
       model.close(); // nothing ran on the unchecked bytes
       throw e;
     }
-    log(`weights.bin: ${artifact.uncheckedParts!.sha256.length} parts' sha256 as the manifest's (checked on ${checkThreads(artifact.uncheckedParts!.sha256.length)} threads while loading, ${((performance.now() - partsCheck.started) / 1000).toFixed(1)} s)`);
+    const parts = artifact.uncheckedParts!.sha256.length, threads = partThreads(parts);
+    log(`weights.bin: ${parts} part${parts === 1 ? '' : 's'}' sha256 as the manifest's (checked on ${threads} thread${threads === 1 ? '' : 's'} while loading, ${((performance.now() - partsCheck.started) / 1000).toFixed(1)} s)`);
   }
   return model;
 }

@@ -15,10 +15,7 @@ import { partThreads, sha256Parts } from '../../compiler/hash.ts';
 
 export interface WeightParts { bytes: number; sha256: string[] }
 
-/** How many threads check the parts (compiler/hash.ts partThreads: the cores but one, at most 8). */
-export const checkThreads = partThreads;
-
-export function checkWeightParts(path: string, parts: WeightParts, bytes: number, threads = checkThreads(parts.sha256.length)): { join(): void } {
+export function checkWeightParts(path: string, parts: WeightParts, bytes: number, threads = partThreads(parts.sha256.length)): { join(): void } {
   const count = Math.ceil(bytes / parts.bytes);
   if (parts.sha256.length !== count) fail(path, `${count} part hashes for ${bytes} bytes in parts of ${parts.bytes} (the manifest's weights.parts)`, `${parts.sha256.length}`);
   const hashing = sha256Parts(path, parts.bytes, bytes, threads);
