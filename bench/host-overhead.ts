@@ -268,7 +268,7 @@ export interface PngCase { level: number; strategy: 'default' | 'rle' | 'filtere
 /**
  * PNG encode time (median of `reps`) and size per setting, on a noise and a natural-like 1024x1024
  * image (and `extra`): every setting through encodePngAsync (the server's call), one deflate
- * (parts 1) per level / strategy / filter, then the defaults (filter up, Z_RLE) in 1-8 parts and
+ * (parts 1) per level / strategy / filter, then the defaults (filter up, Z_RLE) in 1-16 parts and
  * 'auto'; and 'up' filtering alone, the serial share of the parallel encoder.
  */
 export async function pngSweep(reps: number, extra: Record<string, Uint8Array> = {}, partsOnly = false): Promise<{ image: string; encoder: string; ms: number; bytes: number }[]> {
@@ -281,7 +281,7 @@ export async function pngSweep(reps: number, extra: Record<string, Uint8Array> =
   for (const filter of ['none', 'sub', 'up'] as const) cases.push({ level: 6, strategy: 'rle', filter, parts: 1 });
   cases.push({ level: 1, strategy: 'rle', filter: 'up', parts: 1 });
   cases.push({ level: 6, strategy: 'filtered', filter: 'sub', parts: 1 });
-  for (const parts of [2, 3, 4, 8, 'auto'] as const) cases.push({ level: 6, strategy: 'rle', filter: 'up', parts });
+  for (const parts of [2, 3, 4, 8, 12, 16, 'auto'] as const) cases.push({ level: 6, strategy: 'rle', filter: 'up', parts });
   for (const parts of [2, 4] as const) cases.push({ level: 1, strategy: 'default', filter: 'up', parts });
   type Enc = { encoder: string; f: () => Buffer | Promise<Buffer> };
   const out: { image: string; encoder: string; ms: number; bytes: number }[] = [];
