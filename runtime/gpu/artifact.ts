@@ -232,7 +232,9 @@ function checkWeights(dir: string, m: Manifest, synthetic: boolean, partsLater: 
   }
   if (w.parts) {
     const count = Math.ceil(w.bytes / w.parts.bytes);
-    if (!(Number.isSafeInteger(w.parts.bytes) && w.parts.bytes > 0) || w.parts.sha256.length !== count) fail(join(dir, 'manifest.json'), `weights.parts: ${count} hashes of parts of a positive size`, `${w.parts.sha256.length} of ${w.parts.bytes} bytes`);
+    if (!(Number.isSafeInteger(w.parts.bytes) && w.parts.bytes > 0 && w.parts.bytes % (8 << 20) === 0) || w.parts.sha256.length !== count) {
+      fail(join(dir, 'manifest.json'), `weights.parts: ${count} hashes of parts of a multiple of 8 MiB`, `${w.parts.sha256.length} of ${w.parts.bytes} bytes`);
+    }
     if (partsLater) return { path, parts: w.parts };
   }
   const got = sha256File(path);

@@ -98,7 +98,9 @@ describe('artifact checks', () => {
     const old = variant('flip-weights-no-parts', (d) => { flipByte(join(d, 'weights.bin'), 5000); editManifest(d, (m) => { delete (m.weights as Record<string, unknown>).parts; }); });
     expect(errorOf(() => openArtifact(old, { capability: H100, partsLater: true }))).toMatch(/weights\.bin: expected sha256 .*found .*the file was modified/);
     const miscounted = variant('parts-miscounted', (d) => editManifest(d, (m) => { (m.weights as { parts: { sha256: string[] } }).parts.sha256.push('00'); }));
-    expect(errorOf(() => openArtifact(miscounted, { capability: H100, partsLater: true }))).toMatch(/manifest\.json: expected weights\.parts: 1 hashes of parts of a positive size, found 2 of 268435456 bytes/);
+    expect(errorOf(() => openArtifact(miscounted, { capability: H100, partsLater: true }))).toMatch(/manifest\.json: expected weights\.parts: 1 hashes of parts of a multiple of 8 MiB, found 2 of 268435456 bytes/);
+    const odd = variant('parts-odd-size', (d) => editManifest(d, (m) => { (m.weights as { parts: { bytes: number } }).parts.bytes = 1000; }));
+    expect(errorOf(() => openArtifact(odd, { capability: H100, partsLater: true }))).toMatch(/expected weights\.parts: \d+ hashes of parts of a multiple of 8 MiB, found 1 of 1000 bytes/);
   });
 
   it('rejects truncated files: weights.bin, a kernel, the manifest', () => {
