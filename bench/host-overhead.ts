@@ -36,7 +36,7 @@ import { type CompiledModule, type GpuLoadOptions, gpuExecutorFactory, parseValu
 import type { Executor, ExecutorFactory } from '../runtime/executor/types.ts';
 import { loadPipeline } from '../runtime/pipeline/load.ts';
 import { type Family, type PipelineManifest, ROLES, type Role, parseSize } from '../runtime/pipeline/manifest.ts';
-import { MAX_PARTS, type PngFilter, encodePngAsync, filterRows, sharedPngPool } from '../runtime/pipeline/png.ts';
+import { MAX_PARTS, type PngFilter, encodePngAsync, filterRows } from '../runtime/pipeline/png.ts';
 import { constants as Z } from 'node:zlib';
 import type { GenerateRequest } from '../runtime/pipeline/types.ts';
 import { bytesFor } from '../compiler/ir/dtype.ts';
@@ -285,17 +285,14 @@ export async function pngSweep(reps: number, extra: Record<string, Uint8Array> =
   for (const parts of [2, 4] as const) cases.push({ level: 1, strategy: 'default', filter: 'up', parts });
   type Enc = { encoder: string; f: () => Buffer | Promise<Buffer> };
   const out: { image: string; encoder: string; ms: number; bytes: number }[] = [];
-  const workers = sharedPngPool(); // the parts on worker threads too, where there are more than two cores
-  while (workers && !workers.ready) await new Promise((r) => setTimeout(r, 5));
   let sharp: typeof import('sharp') | undefined;
   if (!partsOnly) try { sharp = (await import('sharp')).default as unknown as typeof import('sharp'); } catch { /* the GPU host's bundle has no sharp */ }
   for (const [image, rgb] of Object.entries(images)) {
     const encs: Enc[] = (partsOnly ? cases.filter((c) => c.strategy === 'rle' && c.filter === 'up' && c.level === 6) : cases).map((c) => ({
       encoder: `png.ts level ${c.level} ${c.strategy} filter ${c.filter} parts ${c.parts}`,
-      f: () => encodePngAsync(rgb, W, H, { level: c.level, strategy: strategies[c.strategy], filter: c.filter, parts: c.parts, pool: null }),
+      f: () => encodePngAsync(rgb, W, H, { level: c.level, strategy: strategies[c.strategy], filter: c.filter, parts: c.parts }),
     }));
-    encs.push({ encoder: `png.ts encodePngAsync defaults (auto = ${MAX_PARTS} here), libuv's pool`, f: () => encodePngAsync(rgb, W, H, { pool: null }) });
-    if (workers) encs.push({ encoder: `png.ts encodePngAsync defaults, ${workers.size} worker threads`, f: () => encodePngAsync(rgb, W, H, { pool: workers }) });
+    encs.push({ encoder: `png.ts encodePngAsync defaults (auto = ${MAX_PARTS} here)`, f: () => encodePngAsync(rgb, W, H) });
     encs.push({ encoder: "filterRows 'up' alone (no deflate)", f: () => filterRows(rgb, W, H, 'up') });
     if (sharp) {
       const s = sharp as unknown as (b: Buffer, o: object) => { png(o: object): { toBuffer(): Promise<Buffer> } };

@@ -10,7 +10,6 @@ import type { Tensor } from '../../compiler/ir/tensor.ts';
 import { rgb8 } from './image.ts';
 import { type PipelineManifest, ROLES, graphRef } from './manifest.ts';
 import { sharedNoisePool } from './noise.ts';
-import { sharedPngPool } from './png.ts';
 import { descriptionGraphs } from './sized-graphs.ts';
 import { TextTokenizer } from './tokenizer.ts';
 import { type Size, formatSize } from './types.ts';
@@ -20,7 +19,6 @@ export interface Modules { tok: TextTokenizer; encoder: Executor; transformer: E
 /** The tokenizer and the three executors of `m`, each checked for the inputs the family feeds it. */
 export async function loadModules(m: PipelineManifest, load: ExecutorFactory, transformerInputs: readonly string[]): Promise<Modules> {
   sharedNoisePool(); // its workers start while the modules load (noise.ts fillAsync)
-  sharedPngPool(); // and the PNG encoder's (png.ts: the server's and the bench's images)
   const tok = TextTokenizer.load(m.tokenizer);
   const [encoder, transformer, vae] = await loadAll(load, ROLES.map((role) => descriptionGraphs(m, graphRef(m, role))));
   requireInputs(encoder, ['input_ids', 'attention_mask']);

@@ -16,7 +16,7 @@
  */
 
 import { availableParallelism } from 'node:os';
-import { WorkerPool } from './worker-pool.ts';
+import { Worker } from 'node:worker_threads';
 
 const MAX_SEED = 0xffffffff;
 
@@ -173,16 +173,84 @@ function skipPairs(st: Uint32Array, pairs: number): void {
   st[0] = s0; st[1] = s1; st[2] = s2; st[3] = s3;
 }
 
-/** Worker threads that run fillPairs on parts of a shared buffer (worker-pool.ts: unreferenced while idle; `ready` once every worker has started, until then fillAsync draws on its own thread). */
-export class NoisePool extends WorkerPool {
-  constructor(size: number) {
-    super(size, `const fillPairs = ${fillPairs.toString()};
-function handle({ state, out, from, to }) { fillPairs(state, out, from, to); }`, 'noise');
+/**
+ * Worker threads that run fillPairs on parts of a shared buffer. The workers are unreferenced
+ * while idle (they never keep a process alive) and referenced while any part of theirs is in flight. `ready`
+ * turns true once every worker has started; until then fillAsync draws on its own thread.
+ */
+export class NoisePool {
+  ready = false;
+  private readonly workers: Worker[] = [];
+  private readonly pending = new Map<number, { resolve: () => void; reject: (e: Error) => void; worker: Worker }>();
+  private nextId = 0;
+  private turn = 0;
+  /** Parts in flight per worker: referenced from the first to the last (overlapping fills share workers). */
+  private readonly inFlight = new Map<Worker, number>();
+
+  constructor(readonly size: number) {
+    // The worker's source: fillPairs' own text (a bundler's or tsx's name helper stubbed, should it appear).
+    const source = `const { parentPort } = require('node:worker_threads'); const __name = (f) => f;
+const fillPairs = ${fillPairs.toString()};
+parentPort.postMessage({ ready: true });
+parentPort.on('message', ({ id, state, out, from, to }) => { fillPairs(state, out, from, to); parentPort.postMessage({ id }); });`;
+    let started = 0;
+    for (let i = 0; i < size; i++) {
+      const worker = new Worker(source, { eval: true });
+      worker.on('message', (m: { ready?: boolean; id?: number }) => {
+        if (m.ready) {
+          this.ready = ++started === size;
+          return;
+        }
+        const job = this.pending.get(m.id!);
+        if (!job) return;
+        this.pending.delete(m.id!);
+        this.release(job.worker);
+        job.resolve();
+      });
+      worker.on('error', (e: Error) => this.fail(worker, e));
+      worker.on('exit', (code) => this.fail(worker, new Error(`noise worker exited (code ${code})`)));
+      worker.unref(); // after the listeners: attaching a 'message' listener references the worker's port again
+      this.workers.push(worker);
+    }
   }
 
   /** fillPairs(state, out, from, to) on the next worker; out must be on a SharedArrayBuffer. */
   run(state: Uint32Array, out: Float32Array, from: number, to: number): Promise<void> {
-    return this.call({ state, out, from, to });
+    const worker = this.workers[this.turn++ % this.workers.length];
+    if (!worker) return Promise.reject(new Error('noise pool: no worker left'));
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject, worker });
+      const n = this.inFlight.get(worker) ?? 0;
+      if (n === 0) worker.ref();
+      this.inFlight.set(worker, n + 1);
+      worker.postMessage({ id, state, out, from, to });
+    });
+  }
+
+  /** Stops the workers (tests; the shared pool lives as long as the process). */
+  async close(): Promise<void> {
+    this.ready = false;
+    await Promise.all(this.workers.splice(0).map((w) => w.terminate()));
+  }
+
+  private release(worker: Worker): void {
+    const n = (this.inFlight.get(worker) ?? 1) - 1;
+    this.inFlight.set(worker, n);
+    if (n === 0) worker.unref();
+  }
+
+  /** A worker that died fails its parts and leaves the pool; the pool is no longer used. */
+  private fail(worker: Worker, e: Error): void {
+    this.ready = false;
+    for (const [id, job] of this.pending) {
+      if (job.worker !== worker) continue;
+      this.pending.delete(id);
+      this.release(worker);
+      job.reject(e);
+    }
+    const i = this.workers.indexOf(worker);
+    if (i >= 0) this.workers.splice(i, 1);
   }
 }
 

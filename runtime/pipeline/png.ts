@@ -26,10 +26,7 @@
  * setting remains a parameter (PngOptions).
  *
  * Parts (PngOptions.parts, default 'auto' = MAX_PARTS, libuv's 4 pool threads): the filtered rows
- * cut into row ranges, each deflated on its own pool thread, pigz-style (encodePngAsync). Where
- * there are more than two cores, each part is filtered, summed (Adler-32) and deflated on a worker
- * thread of sharedPngPool instead, the sums combined (adler32Combine): the same bytes, and the
- * filtering and the sum no longer serial on this thread. The
+ * cut into row ranges, each deflated on its own pool thread, pigz-style (encodePngAsync). The
  * stream differs from one deflate by a block boundary and an empty stored block per part (at 4
  * parts: noise +30 bytes, natural-like +38, photo -148) and decodes to the same pixels.
  * `--png-sweep --png-parts`, the same machine and images, Z_RLE + up, async, 2026-11-26
@@ -56,9 +53,7 @@
  * one deflate takes 21-28 ms here. Measured there since (NVIDIA H100 host, `npx bench --e2e`,
  * bench/RESULTS.md "Session 5"): PNG stage 31 -> 12-14 ms (Flux.2), 48 -> 16-26 ms (Qwen-Image).
  */
-import { availableParallelism } from 'node:os';
 import * as zlib from 'node:zlib';
-import { WorkerPool } from './worker-pool.ts';
 
 const CRC_TABLE = (() => {
   const t = new Uint32Array(256);
@@ -103,7 +98,6 @@ export function crc32Table(bytes: Uint8Array): number {
  * EPYC (byte by byte 3.0, four at a time 2.4).
  */
 export function adler32(bytes: Uint8Array, adler = 1): number {
-  // Self-contained (the PNG workers run its source text).
   let a = adler & 0xffff, b = adler >>> 16;
   const n = bytes.length;
   let i = 0;
@@ -122,20 +116,6 @@ export function adler32(bytes: Uint8Array, adler = 1): number {
   return ((b << 16) | a) >>> 0;
 }
 
-/** The Adler-32 of A + B from A's, B's and B's length (zlib's adler32_combine): the parts' sums into the whole's. */
-export function adler32Combine(adlerA: number, adlerB: number, lengthB: number): number {
-  const BASE = 65521, rem = lengthB % BASE;
-  let sum1 = adlerA & 0xffff;
-  let sum2 = (rem * sum1) % BASE;
-  sum1 += (adlerB & 0xffff) + BASE - 1;
-  sum2 += (adlerA >>> 16) + (adlerB >>> 16) + BASE - rem;
-  if (sum1 >= BASE) sum1 -= BASE;
-  if (sum1 >= BASE) sum1 -= BASE;
-  if (sum2 >= 2 * BASE) sum2 -= 2 * BASE;
-  if (sum2 >= BASE) sum2 -= BASE;
-  return ((sum2 << 16) | sum1) >>> 0;
-}
-
 export type PngFilter = 'none' | 'sub' | 'up';
 
 export interface PngOptions {
@@ -151,23 +131,19 @@ export interface PngOptions {
    * deflate of the whole, the bytes of the encoder before parts.
    */
   parts?: number | 'auto';
-  /**
-   * Worker threads for the parts (default sharedPngPool(): each part filtered, summed and deflated
-   * on one, the same bytes); null, or a pool not ready yet, deflates them on libuv's pool instead.
-   */
-  pool?: WorkerPool | null;
 }
 
+const FILTER_TYPE: Record<PngFilter, number> = { none: 0, sub: 1, up: 2 };
+const H = 0x80808080;
+
 /**
- * Rows [y0, y1) of the IDAT payload before deflate into `raw` (row y at (y - rowBase) * (stride + 1):
- * the whole image's payload with rowBase 0, or one range's alone): each row prefixed by its filter
- * type byte, then filtered (bytes mod 256). 'up' on row y0 > 0 reads row y0 - 1 of `rgb`, so ranges
- * filter independently. Self-contained (no names from outside): the PNG workers run its source text.
+ * Rows [y0, y1) of the IDAT payload before deflate into `raw` (the whole image's, row y at
+ * y * (stride + 1)): each row prefixed by its filter type byte, then filtered (bytes mod 256).
+ * 'up' on row y0 > 0 reads row y0 - 1 of `rgb`, so ranges filter independently.
  */
-export function filterRowsInto(raw: Uint8Array, rgb: Uint8Array, width: number, filter: PngFilter, y0: number, y1: number, rowBase = 0): void {
+export function filterRowsInto(raw: Uint8Array, rgb: Uint8Array, width: number, filter: PngFilter, y0: number, y1: number): void {
   const stride = width * 3;
-  const type = filter === 'none' ? 0 : filter === 'sub' ? 1 : 2;
-  const H = 0x80808080;
+  const type = FILTER_TYPE[filter];
   // 'up', four bytes at a time: SWAR byte-wise subtraction into an aligned row, then one copy.
   const words = stride >>> 2;
   const swar = type === 2 && rgb.byteOffset % 4 === 0 && stride % 4 === 0; // every row, and the one above, 4-byte aligned
@@ -175,7 +151,7 @@ export function filterRowsInto(raw: Uint8Array, rgb: Uint8Array, width: number, 
   const row32 = new Uint32Array(swar ? words : 0);
   const row8 = new Uint8Array(row32.buffer);
   for (let y = y0; y < y1; y++) {
-    const o = (y - rowBase) * (stride + 1), i = y * stride;
+    const o = y * (stride + 1), i = y * stride;
     raw[o] = type;
     if (type === 0 || (type === 2 && y === 0)) raw.set(rgb.subarray(i, i + stride), o + 1);
     else if (type === 1) {
@@ -240,34 +216,6 @@ function pngFile(width: number, height: number, head: number[], parts: Uint8Arra
   return out;
 }
 
-/** What a PNG worker does with a part: filter its rows of the shared RGB, sum them (Adler-32), deflate them raw. */
-const PART_PROGRAM = `const zlib = require('node:zlib');
-const filterRowsInto = ${filterRowsInto.toString()};
-const adler32 = ${adler32.toString()};
-function handle({ rgb, width, y0, y1, filter, level, strategy, finish, chunkSize }) {
-  const raw = Buffer.allocUnsafe((y1 - y0) * (width * 3 + 1));
-  filterRowsInto(raw, rgb, width, filter, y0, y1, y0);
-  const z = zlib.deflateRawSync(raw, { level, strategy, finishFlush: finish ? zlib.constants.Z_FINISH : zlib.constants.Z_SYNC_FLUSH, chunkSize });
-  return { z, adler: adler32(raw), length: raw.length };
-}`;
-
-let sharedPool: WorkerPool | null | undefined;
-
-/**
- * The process's PNG workers: one a part MAX_PARTS allows, at most the cores but one (none on two
- * cores or fewer, where libuv's pool already has the cores), started on the first call.
- */
-export function sharedPngPool(): WorkerPool | null {
-  if (sharedPool === undefined) {
-    const size = Math.min(MAX_PARTS, availableParallelism() - 1);
-    sharedPool = size >= 2 ? new WorkerPool(size, PART_PROGRAM, 'png') : null;
-  }
-  return sharedPool;
-}
-
-/** A pool for the PNG parts of its own (tests; the server uses sharedPngPool). */
-export const pngPool = (size: number): WorkerPool => new WorkerPool(size, PART_PROGRAM, 'png');
-
 type Deflate = (buf: Uint8Array, options: zlib.ZlibOptions, callback: (error: Error | null, result: Buffer) => void) => void;
 const run = (f: Deflate, buf: Uint8Array, options: zlib.ZlibOptions) => new Promise<Buffer>((ok, fail) => f(buf, options, (e, b) => (e ? fail(e) : ok(b))));
 
@@ -288,29 +236,9 @@ export async function encodePngAsync(rgb: Uint8Array, width: number, height: num
   if (!(want === 'auto' || (Number.isInteger(want) && want > 0))) throw new Error(`encodePngAsync: expected parts to be a positive integer or 'auto', found ${want}`);
   const stride = width * 3 + 1, size = stride * height;
   const rows = partRows(height, want === 'auto' ? Math.min(MAX_PARTS, Math.ceil(size / MIN_PART_BYTES)) : want);
-  // One output chunk per deflate (zlib's 16 KiB default makes ~200 of them for 1024x1024; on the thread pool each is a round trip: 28 ms where one chunk takes 15).
-  const chunkSize = (bytes: number) => Math.max(64, bytes + (bytes >>> 7) + 1024);
-  const zopts = (bytes: number, finishFlush: number) => ({ level, strategy, finishFlush, chunkSize: chunkSize(bytes) });
-  const pool = o.pool === undefined ? sharedPngPool() : o.pool;
-  if (rows.length > 2 && pool?.ready) {
-    // Each part on a worker, from the RGB in shared memory; the parts' Adler-32 sums combined here.
-    const shared = rgb.buffer instanceof SharedArrayBuffer ? rgb : new Uint8Array(new SharedArrayBuffer(rgb.length));
-    if (shared !== rgb) shared.set(rgb);
-    const jobs = rows.slice(0, -1).map((y0, k) => pool.call<{ z: Uint8Array; adler: number; length: number }>({
-      rgb: shared, width, y0, y1: rows[k + 1], filter, level, strategy, finish: k + 2 === rows.length, chunkSize: chunkSize((rows[k + 1] - y0) * stride),
-    }));
-    let parts: { z: Uint8Array; adler: number; length: number }[] | null = null;
-    try {
-      parts = await Promise.all(jobs);
-    } catch {
-      // A worker died (the pool retires it): the same bytes from libuv's pool below.
-    }
-    if (parts) {
-      const adler = parts.reduce((a, p) => adler32Combine(a, p.adler, p.length), 1);
-      return pngFile(width, height, zlibHeader(level, strategy), parts.map((p) => p.z), [adler >>> 24, (adler >>> 16) & 0xff, (adler >>> 8) & 0xff, adler & 0xff]);
-    }
-  }
   const raw = Buffer.allocUnsafe(size);
+  // One output chunk per deflate (zlib's 16 KiB default makes ~200 of them for 1024x1024; on the thread pool each is a round trip: 28 ms where one chunk takes 15).
+  const zopts = (bytes: number, finishFlush: number) => ({ level, strategy, finishFlush, chunkSize: Math.max(64, bytes + (bytes >>> 7) + 1024) });
   if (rows.length === 2) {
     filterRowsInto(raw, rgb, width, filter, 0, height);
     const z = await run(zlib.deflate, raw, zopts(size, zlib.constants.Z_FINISH));

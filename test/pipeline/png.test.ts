@@ -5,9 +5,8 @@
  * same pixels. The IDAT is one valid zlib stream: inflateSync checks its Adler-32 (a corrupted one
  * is refused), its header is zlib's, and in parts it is exactly the header, each row range's raw
  * deflate (sync flush, the last finished) and zlib's Adler-32 of the whole; one part is zlib's own
- * deflate of the filtered rows. On worker threads (each part filtered, summed and deflated on one,
- * the sums combined) the same bytes as on libuv's pool. Adler-32 (and its combination) and CRC-32
- * against zlib; sizes and part counts refused by name. And the
+ * deflate of the filtered rows. Adler-32 and CRC-32 against zlib; sizes and part counts refused by
+ * name. And the
  * GPU runtime's bfloat16 staging (runtime/gpu/model.ts): the typed-array conversion gives the bits
  * dtype.ts's f32ToBf16 gives (ties to even, NaN, infinities, subnormals), decoding is exact, and an
  * input is re-used without a copy only where no launch argument overlaps its arena bytes.
@@ -18,7 +17,7 @@ import { bf16ToF32, f32ToBf16 } from '../../compiler/ir/dtype.ts';
 import { bf16Tensor, deviceBytes, f32ToBf16Array, intactInputs } from '../../runtime/gpu/model.ts';
 import { Tensor } from '../../compiler/ir/tensor.ts';
 import { deflateRawSync, deflateSync, inflateSync, constants as Z } from 'node:zlib';
-import { MAX_PARTS, MIN_PART_BYTES, PNG_DEFAULTS, type PngFilter, adler32, adler32Combine, crc32, crc32Table, encodePngAsync, filterRows, partRows, pngPool } from '../../runtime/pipeline/png.ts';
+import { MAX_PARTS, MIN_PART_BYTES, PNG_DEFAULTS, type PngFilter, adler32, crc32, crc32Table, encodePngAsync, filterRows, partRows } from '../../runtime/pipeline/png.ts';
 
 /** The chunks of a PNG (each CRC checked), the IHDR size and the IDAT data. */
 function chunks(png: Buffer): { width: number; height: number; idat: Buffer } {
@@ -151,38 +150,6 @@ describe('encodePngAsync', () => {
       }
     }
     expect(adler32(new TextEncoder().encode('Wikipedia'))).toBe(0x11e60398);
-  });
-
-  it('Adler-32 of two pieces combined from theirs (zlib\'s adler32_combine), the pieces any size', () => {
-    for (const n of [1, 2, 5553, 70_001, 200_003]) {
-      const bytes = randomBytes(n, n);
-      for (const cut of [0, 1, n >>> 1, n - 1, n]) {
-        expect(adler32Combine(adler32(bytes.subarray(0, cut)), adler32(bytes.subarray(cut)), n - cut)).toBe(adler32(bytes));
-      }
-    }
-    const ones = new Uint8Array(100_000).fill(255);
-    expect(adler32Combine(adler32(ones), adler32(ones), ones.length)).toBe(adler32(new Uint8Array(200_000).fill(255)));
-  });
-
-  it('on worker threads (pngPool) the parts give the bytes libuv\'s pool gives: every filter, part counts, odd sizes; a dead worker falls back', async () => {
-    const pool = pngPool(3);
-    try {
-      while (!pool.ready) await new Promise((r) => setTimeout(r, 5));
-      const cases: [number, number, Uint8Array][] = [[1024, 1024, smoothImage(1024, 1024, 1)], [333, 257, randomBytes(333 * 257 * 3, 2)], [64, 3, smoothImage(64, 3, 3)]];
-      for (const [w, h, rgb] of cases) {
-        for (const filter of ['none', 'sub', 'up'] as const) {
-          for (const parts of [2, 3, 4, 'auto'] as const) {
-            const [a, b] = [await encodePngAsync(rgb, w, h, { filter, parts, pool }), await encodePngAsync(rgb, w, h, { filter, parts, pool: null })];
-            expect(a.equals(b), `${w}x${h} ${filter} ${parts}`).toBe(true);
-          }
-        }
-      }
-      const dead = Object.assign(Object.create(pool), { ready: true, call: () => Promise.reject(new Error('png worker exited (code 1)')) }) as typeof pool;
-      const [w, h, rgb] = cases[0];
-      expect((await encodePngAsync(rgb, w, h, { pool: dead })).equals(await encodePngAsync(rgb, w, h, { pool: null }))).toBe(true);
-    } finally {
-      await pool.close();
-    }
   });
 
   it("defaults: filter up, Z_RLE, 'auto' parts; Z_RLE bytes do not depend on the level; the same input gives the same bytes", async () => {
