@@ -1,5 +1,5 @@
 #!/bin/sh
-# Session 37 call H10: the PNG parts on worker threads (each part filtered, summed and deflated on one; the same bytes) on the
+# Session 37 call H10, run at b94372b (reverted in 2a4de06: after it host-overhead.ts has no worker-thread row): the PNG parts on worker threads (each part filtered, summed and deflated on one; the same bytes) on the
 # GPU host's 16 cores: bench/host-overhead.ts --png-only --png-sweep --png-parts (bundled, 7 rounds) with its defaults both on
 # libuv's pool and on the workers; then `npx bench --e2e --no-baseline` at this tree (both families, F3's artifacts), whose
 # PNG stage was 24 / 21 ms in H9.
