@@ -50,8 +50,9 @@ export const partThreads = (parts: number): number => Math.max(1, Math.min(8, av
  * The sha256 of each `partBytes` range of the first `bytes` of a file (the last may be shorter),
  * hashed on worker threads that each read their own parts (every `threads`-th one): starts them and
  * returns at once; join() waits (synchronously) and gives the hashes in order, or throws naming the
- * file and the earliest part that could not be read. One sha256 stream runs at 1.0-1.7 GB/s on a
- * core; parts hash on as many cores as there are (weights.bin's, compiler/weights-file.ts and
+ * file and the earliest part that could not be read. One sha256 stream ran at 1.04 GB/s on an H200
+ * host's core and at 1.9 GB/s on this CPU machine's (bench/RESULTS.md "Session 37", call H6 and the
+ * lines after it); parts hash on as many cores as there are (weights.bin's, compiler/weights-file.ts and
  * runtime/gpu/weights-check.ts).
  */
 export function sha256Parts(path: string, partBytes: number, bytes: number, threads = partThreads(Math.ceil(bytes / partBytes))): { join(): string[] } {

@@ -29,7 +29,8 @@ export function fromTokens(x: Float32Array, g: Grid): Float32Array {
 /**
  * [rows, cols] -> [cols, rows], in square tiles, so that neither side is walked a channel count apart
  * for long (Flux.2's 128 x 4096 latents on 2 AMD EPYC cores, median of 15: toTokens 1.65 -> 1.41 ms,
- * fromTokens 4.1 -> 2.2 ms against the plain loops).
+ * and Flux.2's whole VAE input, fromTokens with the unpatchify, 2.16 -> 1.37 ms against the plain
+ * loops; bench/RESULTS.md "Session 36").
  */
 function transpose(x: Float32Array, rows: number, cols: number): Float32Array {
   const T = 16, out = new Float32Array(x.length);

@@ -67,7 +67,7 @@ export class Histogram {
 export interface Gauge { name: string; help: string; read: () => number | undefined; labels?: Record<string, string>; type?: 'gauge' | 'counter' }
 
 const SECONDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
-/** Finer around the steps' times at the sizes served (an H200's 1024x1024 steps: Flux.2 0.236 s, Qwen-Image with true CFG 0.135 s). */
+/** Finer around the steps' times at the sizes served (H200s' 1024x1024 steps, medians in session 37's calls H1 and H9: Flux.2 0.235-0.239 s, Qwen-Image with true CFG 0.134-0.135 s). */
 const STEP_SECONDS = [0.025, 0.05, 0.075, 0.1, 0.125, 0.15, 0.175, 0.2, 0.225, 0.25, 0.3, 0.4, 0.5, 1, 2.5];
 
 export class ServerMetrics {
