@@ -7,17 +7,8 @@
 # (the 15.7 MB upload leaves the stream); the same PNG bytes (0591d4dd5d29..., 721c5f497b1f...).
 # carry: .gpu/rt (npx tsx runtime/gpu/pack.ts at dfc7a7c + both encode-stage bundles, sharp.tar.xz left behind), .gpu/F3;
 # tiny .onnx.data left behind.
+# The encode-stage rounds are bench/gpu/encode_stage_rounds.sh (as run they were these lines inline, the same commands).
 set -u
-nvidia-smi --query-gpu=name,serial,driver_version,clocks.max.sm,power.limit --format=csv,noheader | tee $OUT/gpu.txt
-mkdir -p /tmp/art && tar -xJf .gpu/F3/pipe-flux2.tar.xz -C /tmp/art
-xz -dc .gpu/rt/node.xz > /tmp/node && chmod +x /tmp/node
-export DC_GEMM_TUNING=off
-for round in 1 2; do
-  for v in base new; do
-    s=.gpu/rt/encode-stage.mjs; [ $v = base ] && s=.gpu/rt/encode-stage-base.mjs
-    echo "--- $v (round $round)"
-    timeout 100 /tmp/node $s /tmp/art/flux2-dev --requests 8 2>&1 | grep "^request" | tee -a $OUT/encode-stage-$v.txt | cut -c1-300
-  done
-done
+sh bench/gpu/encode_stage_rounds.sh 2 base=.gpu/rt/encode-stage-base.mjs new=.gpu/rt/encode-stage.mjs
 DC_GEMM_TUNING=off NO_BASELINE=1 TIMEOUT_S=300 sh bench/gpu/e2e_pipelines.sh .gpu/F3
 grep -E "denoising steps inside|Inside the requests" $OUT/bench-e2e.md | cut -c1-400

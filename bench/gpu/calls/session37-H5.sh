@@ -6,13 +6,8 @@
 # Predicted: the text encode stage 14-19 ms in every request after the first (H4's 22-28 ms requests gone); every smoke check passes.
 # carry: .gpu/rt (npx tsx runtime/gpu/pack.ts at b012808 + encode-stage.mjs, sharp.tar.xz included for WebP / JPEG), .gpu/F3;
 # tiny .onnx.data left behind.
+# The encode-stage rounds are bench/gpu/encode_stage_rounds.sh (as run they were inline: the same commands, the output file
+# encode-stage.txt rather than encode-stage-run.txt, lines cut at 200 characters).
 set -u
-nvidia-smi --query-gpu=name,serial,driver_version,clocks.max.sm,power.limit --format=csv,noheader | tee $OUT/gpu.txt
-mkdir -p /tmp/art && tar -xJf .gpu/F3/pipe-flux2.tar.xz -C /tmp/art
-xz -dc .gpu/rt/node.xz > /tmp/node && chmod +x /tmp/node
-export DC_GEMM_TUNING=off
-for round in 1 2; do
-  echo "--- round $round"
-  timeout 100 /tmp/node .gpu/rt/encode-stage.mjs /tmp/art/flux2-dev --requests 8 2>&1 | grep "^request" | tee -a $OUT/encode-stage.txt | cut -c1-200
-done
+sh bench/gpu/encode_stage_rounds.sh 2 run=.gpu/rt/encode-stage.mjs
 D=.gpu/F3 SERVE_FLAGS='--max-queued 1 --storage /tmp/store' sh bench/gpu/calls/session32-S1.sh 2>&1 | cut -c1-260
