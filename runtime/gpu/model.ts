@@ -750,12 +750,14 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
     return given;
   };
 
+  let loadSeconds = 0;
   const model: Model = {
     description: `gpu ${device.name} ${dir}${label}`,
     artifact, device, synthetic,
     arenaShare,
     memory: { arenaBytes: lent ? 0 : arenaBytes * replicaCount, weightBytes, workspaceBytes: lent ? 0 : WORKSPACE_BYTES * replicaCount, deviceUsedBytes: used },
-    loadSeconds: (performance.now() - t0) / 1000,
+    // Set once the load is whole: after weights.bin's part hashes are joined (below), which a cold page cache can make the longest leg.
+    get loadSeconds() { return loadSeconds; },
     gemmTuning,
     replicas: replicaCount,
     stepMemo: !!memoPlan,
@@ -914,5 +916,7 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
     const parts = artifact.uncheckedParts!.sha256.length, threads = partThreads(parts);
     log(`weights.bin: ${parts} part${parts === 1 ? '' : 's'}' sha256 as the manifest's (checked on ${threads} thread${threads === 1 ? '' : 's'} while loading, ${((performance.now() - partsCheck.started) / 1000).toFixed(1)} s)`);
   }
+  loadSeconds = (performance.now() - t0) / 1000;
+  log(`load: ${loadSeconds.toFixed(1)} s in all${fileBytes ? ` (weights.bin ${(fileBytes / 1e9).toFixed(2)} GB)` : ''}`);
   return model;
 }
