@@ -221,12 +221,17 @@ export function getFunction(d: Driver, module: Handle, name: string, sharedBytes
   return fn;
 }
 
-/** A zeroed host buffer of `bytes` starting on a 64-byte boundary (64 bytes of slack allocated around it). */
 /** A zeroed Buffer of `bytes` whose address is a multiple of `align` (a power of two). */
 export function alignedBuffer(bytes: number, align = 64): Buffer {
   const raw = Buffer.alloc(bytes + align);
   const shift = (align - Number(koffi.address(raw) % BigInt(align))) % align;
   return raw.subarray(shift, shift + bytes);
+}
+
+/** Zeroed memory that worker threads share, `bytes` of it from `offset`, whose address is a multiple of `align`. */
+export function alignedShared(bytes: number, align = 4096): { data: SharedArrayBuffer; offset: number } {
+  const data = new SharedArrayBuffer(bytes + align);
+  return { data, offset: (align - Number(koffi.address(Buffer.from(data)) % BigInt(align))) % align };
 }
 
 /**

@@ -51,8 +51,8 @@ import { type DeviceLayout, FILL_KIND, deviceLayout, hostCopies, isSynthetic, sy
 import type { DenoiseLoop, RunOptions } from '../executor/types.ts';
 import { type DeviceSource, type OutputLedger, claimReplica, deviceOutput, deviceSourceOf, replicaSource } from './device-output.ts';
 import { readTuning, tuningCachePath, writeTuning } from './tuning-cache.ts';
-import { checkWeightParts } from './weights-check.ts';
-import { partThreads } from '../../compiler/hash.ts';
+import { HAND_OFF, checkWeightParts } from './weights-check.ts';
+import { type HandedChunks, partThreads } from '../../compiler/hash.ts';
 import { type LoopDevice, SUPPORT_KIND, deviceDenoise } from './denoise.ts';
 import { MemoCache, type Step, memoSteps, stageLayout } from './memo.ts';
 
@@ -339,17 +339,59 @@ function progress(log: (l: string) => void, what: string, total: number) {
 }
 
 /**
- * Streams weights.bin to the device, 64 MiB at a time, through two host buffers page-locked with
- * cuMemHostRegister: each chunk's copy is a DMA on `stream` that runs while the next chunk is read,
- * and a buffer is read into again once its last copy is done (its event). Where the driver refuses
- * to page-lock them (logged) the copies are staged by the driver, as pageable memory is.
+ * Streams weights.bin to the device. Read here (no `chunks`): 64 MiB at a time through two host
+ * buffers page-locked with cuMemHostRegister; each chunk's copy is a DMA on `stream` that runs while
+ * the next chunk is read, and a buffer is read into again once its last copy is done (its event).
+ * From `chunks` (weights-check.ts HAND_OFF): the part-hashing threads read the file into their
+ * slots of shared memory, page-locked here as one range; each slot is copied as it fills and given
+ * back to its thread once its copy is done, so the file is read once, on every hashing thread.
+ * Where the driver refuses to page-lock (logged) the copies are staged by the driver, as pageable
+ * memory is.
  */
-export function uploadFile(d: Driver, path: string, base: DevicePtr, bytes: number, stream: Handle, log: (l: string) => void): void {
+export function uploadFile(d: Driver, path: string, base: DevicePtr, bytes: number, stream: Handle, log: (l: string) => void, chunks?: HandedChunks): void {
   const report = progress(log, 'weights', bytes);
+  const notLocked = (rc: number) => log(`weights: host buffers not page-locked (cuMemHostRegister: ${d.describe(rc)}); the driver stages the copies`);
+  if (chunks) {
+    const locked = d.rc('cuMemHostRegister', chunks.memory, chunks.memory.length, 0);
+    if (locked !== 0) notLocked(locked);
+    const copied = chunks.slots.map(() => createEvent(d));
+    const inFlight: number[] = []; // slots whose copies are queued, in stream order
+    let done = 0;
+    try {
+      while (done < bytes) {
+        const ready = chunks.take();
+        for (const c of ready) {
+          if (c.pos + c.n > bytes) fail(path, `${bytes} bytes`, `a chunk at ${c.pos} of ${c.n} bytes`);
+          d.call('cuMemcpyHtoDAsync', base + c.pos, chunks.slots[c.slot], c.n, stream);
+          d.call('cuEventRecord', copied[c.slot], stream);
+          inFlight.push(c.slot);
+          done += c.n;
+        }
+        if (ready.length) report(done);
+        // Copies end in stream order: give back the slots whose copies are done; wait for the oldest where nothing else moved.
+        while (inFlight.length && d.rc('cuEventQuery', copied[inFlight[0]]) === 0) chunks.release(inFlight.shift()!);
+        if (ready.length) continue;
+        if (inFlight.length) {
+          d.call('cuEventSynchronize', copied[inFlight[0]]);
+          chunks.release(inFlight.shift()!);
+        } else if (chunks.ended()) {
+          fail(path, `${bytes} bytes from the reading threads`, `${done} (a thread stopped: the load's part check says why)`);
+        } else chunks.wait(50);
+      }
+    } catch (e) {
+      chunks.abort();
+      throw e;
+    } finally {
+      d.rc('cuStreamSynchronize', stream); // the copies in flight end before their memory is unlocked
+      if (locked === 0) d.rc('cuMemHostUnregister', chunks.memory);
+      for (const e of copied) d.rc('cuEventDestroy', e);
+    }
+    return;
+  }
   const size = Math.ceil(Math.min(CHUNK, Math.max(bytes, 1)) / 4096) * 4096; // whole pages, as page-locking takes them
   const buffers = [alignedBuffer(size, 4096), alignedBuffer(size, 4096)];
   const locked = buffers.map((b) => d.rc('cuMemHostRegister', b, b.length, 0));
-  if (locked.some((rc) => rc !== 0)) log(`weights: host buffers not page-locked (cuMemHostRegister: ${d.describe(locked.find((rc) => rc !== 0)!)}); the driver stages the copies`);
+  if (locked.some((rc) => rc !== 0)) notLocked(locked.find((rc) => rc !== 0)!);
   const copied = buffers.map(() => createEvent(d));
   const issued = [false, false];
   const fd = openSync(path, 'r');
@@ -428,8 +470,6 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
   const device = openDevice(options.device ?? 0);
   const d = device.driver;
   const artifact = openArtifact(dir, { capability: device.capability, synthetic, partsLater: true });
-  // weights.bin's part hashes, checked on worker threads while the load goes on; joined before the model is returned.
-  const partsCheck = artifact.uncheckedParts ? { started: performance.now(), ...checkWeightParts(artifact.weightsFile!, artifact.uncheckedParts, (artifact.manifest.weights as { bytes: number }).bytes) } : null;
   const m = artifact.manifest;
   if (synthetic && !m.support) fail(`${dir}/manifest.json`, 'the runtime support kernels (recompile: npx compile builds them)', 'none');
   const before = memInfo(d);
@@ -494,7 +534,13 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
   const claim = (r: number, s: Handle) => claimReplica(d, arenaShare, r, s);
 
   // Real bytes: the whole file, or (synthetic) only the weights that are not drawn (constants, tables).
-  if (artifact.weightsFile && !synthetic && !shared.size) uploadFile(d, artifact.weightsFile, weights, layout.bytes, stream, log);
+  // weights.bin's part hashes, checked on worker threads, joined before the model is returned; where the
+  // whole file goes up, those threads' reads are the upload's (HAND_OFF: the file read once).
+  const wholeFile = !!artifact.weightsFile && !synthetic && !shared.size;
+  const partsCheck = artifact.uncheckedParts
+    ? { started: performance.now(), ...checkWeightParts(artifact.weightsFile!, artifact.uncheckedParts, fileBytes!, undefined, wholeFile ? HAND_OFF : undefined) }
+    : null;
+  if (wholeFile) uploadFile(d, artifact.weightsFile!, weights, layout.bytes, stream, log, partsCheck?.chunks);
   else {
     for (const c of hostCopies(own, layout, synthetic, fileBytes)) {
       const bytes = c.from === 'inline' ? Buffer.from(c.entry.data!, 'base64') : fileRange(artifact.weightsFile!, c.from);
@@ -914,7 +960,8 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
       throw e;
     }
     const parts = artifact.uncheckedParts!.sha256.length, threads = partThreads(parts);
-    log(`weights.bin: ${parts} part${parts === 1 ? '' : 's'}' sha256 as the manifest's (checked on ${threads} thread${threads === 1 ? '' : 's'} while loading, ${((performance.now() - partsCheck.started) / 1000).toFixed(1)} s)`);
+    const how = partsCheck.chunks ? 'read once for the upload and the check' : 'checked while loading';
+    log(`weights.bin: ${parts} part${parts === 1 ? '' : 's'}' sha256 as the manifest's (${how}, on ${threads} thread${threads === 1 ? '' : 's'}, ${((performance.now() - partsCheck.started) / 1000).toFixed(1)} s)`);
   }
   loadSeconds = (performance.now() - t0) / 1000;
   log(`load: ${loadSeconds.toFixed(1)} s in all${fileBytes ? ` (weights.bin ${(fileBytes / 1e9).toFixed(2)} GB)` : ''}`);

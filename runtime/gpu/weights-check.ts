@@ -1,24 +1,36 @@
 /**
  * weights.bin checked against its part hashes (the manifest's `weights.parts`: the sha256 of each
- * 256 MiB range, compiler/weights-file.ts) on worker threads (compiler/hash.ts sha256Parts), while
- * the caller uploads the file. One sha256 stream ran at 1.04 GB/s on an H200 host's core (session 37's
- * call H6: 8 GiB in 8.2 s, before its upload began); on 8 threads that file's parts took 1.2-1.6 s,
- * and with the upload at once 1.8-1.9 s (bench/RESULTS.md).
+ * 256 MiB range, compiler/weights-file.ts) on worker threads (compiler/hash.ts sha256Parts). One
+ * sha256 stream ran at 1.04 GB/s on an H200 host's core (session 37's call H6: 8 GiB in 8.2 s).
  *
  * checkWeightParts(path, parts, bytes) starts the workers and returns at once; join() waits for them
  * (synchronously: loadModel is) and throws, naming the file and the byte range, at the first part
- * whose sha256 is not the manifest's. Where there are no part hashes (an artifact from before them)
- * the runtime hashes the whole file before loading, as it did (runtime/gpu/artifact.ts).
+ * whose sha256 is not the manifest's. With HAND_OFF the threads' chunks are also the upload's
+ * (runtime/gpu/model.ts uploadFile): the file is read once, on as many threads as hash it, and the
+ * device gets the bytes that were hashed. Without it (a module over another's weights, which reads
+ * only its own entries) they read for the hashes alone. Where there are no part hashes (an artifact
+ * from before them) the runtime hashes the whole file before loading, as it did (runtime/gpu/artifact.ts).
  */
 import { fail } from '../../compiler/errors.ts';
-import { partThreads, sha256Parts } from '../../compiler/hash.ts';
+import { type HandedChunks, partThreads, sha256Parts } from '../../compiler/hash.ts';
+import { alignedShared } from './cuda.ts';
 
 export interface WeightParts { bytes: number; sha256: string[] }
 
-export function checkWeightParts(path: string, parts: WeightParts, bytes: number, threads = partThreads(parts.sha256.length)): { join(): void } {
+/** How weights.bin's reading threads hand their chunks to the upload (HandOff's sizes): 16 MiB chunks, two slots a thread. */
+export const HAND_OFF = { chunkBytes: 16 << 20, perWorker: 2 };
+
+/**
+ * With `handOff` the reading threads' chunks are the caller's too (`chunks`, in page-alignable shared memory): the
+ * caller must take and release every one (uploadFile), or abort(); the threads wait for their slots meanwhile.
+ */
+export function checkWeightParts(
+  path: string, parts: WeightParts, bytes: number, threads = partThreads(parts.sha256.length), handOff?: typeof HAND_OFF,
+): { join(): void; chunks?: HandedChunks } {
   const count = Math.ceil(bytes / parts.bytes);
   if (parts.sha256.length !== count) fail(path, `${count} part hashes for ${bytes} bytes in parts of ${parts.bytes} (the manifest's weights.parts)`, `${parts.sha256.length}`);
-  const hashing = sha256Parts(path, parts.bytes, bytes, threads);
+  const slots = handOff ? Math.min(threads, count) * handOff.perWorker : 0;
+  const hashing = sha256Parts(path, parts.bytes, bytes, threads, handOff ? { ...alignedShared(slots * handOff.chunkBytes), ...handOff } : undefined);
   return {
     join() {
       const got = hashing.join(); // throws, naming the earliest part it could not read
@@ -29,5 +41,6 @@ export function checkWeightParts(path: string, parts: WeightParts, bytes: number
         }
       }
     },
+    ...(hashing.chunks ? { chunks: hashing.chunks } : {}),
   };
 }

@@ -1,39 +1,49 @@
 /**
  * runtime/gpu/model.ts uploadFile on a stand-in driver whose copies run late, as a DMA does: each
  * cuMemcpyHtoDAsync is queued and only carried out when an event after it, or the stream, is waited
- * for. weights.bin then arrives whole and unchanged only if no host buffer is read into again before
- * its last copy is done; both buffers are page-locked and unlocked, and a driver that refuses to
- * page-lock them is said in one line and still gets every byte.
+ * for (cuEventQuery answers "not ready" every other time it is asked, and otherwise carries out the
+ * copies up to its event). weights.bin then arrives whole and unchanged only if no host memory is
+ * read into again before its last copy is done. Read by uploadFile itself: both buffers are
+ * page-locked and unlocked, and a driver that refuses to page-lock them is said in one line and still
+ * gets every byte. Handed over by the part-hashing threads (weights-check.ts HAND_OFF, slots of 1 MiB
+ * here): every byte arrives, the manifest's hashes pass, a flipped byte still arrives as read and
+ * fails the part check naming its range, and a file that ends early stops the upload in one line.
  */
 import { randomFillSync } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { sha256FileParts } from '../../compiler/hash.ts';
 import type { Driver } from '../../runtime/gpu/cuda.ts';
 import { uploadFile } from '../../runtime/gpu/model.ts';
+import { checkWeightParts } from '../../runtime/gpu/weights-check.ts';
 
 const MiB = 1 << 20;
 const BASE = 0x7000_0000;
 
 function standIn(lockRc = 0) {
   const device = Buffer.alloc(150 * MiB);
-  const queue: { dst: number; src: Buffer; n: number; event?: bigint }[] = [];
+  const queue: { dst: number; src: Uint8Array; n: number; event?: bigint }[] = [];
   const log: string[] = [];
-  let events = 0n;
-  const drain = (upTo: number) => { for (const c of queue.splice(0, upTo)) c.src.copy(device, c.dst - BASE, 0, c.n); };
+  let events = 0n, queries = 0;
+  const drain = (upTo: number) => { for (const c of queue.splice(0, upTo)) device.set(c.src.subarray(0, c.n), c.dst - BASE); };
   const d = {
     rc: (fn: string, ...a: unknown[]) => {
       log.push(fn);
       if (fn === 'cuMemHostRegister') return lockRc;
       if (fn === 'cuStreamSynchronize') drain(queue.length);
+      if (fn === 'cuEventQuery') {
+        if (++queries % 2) return 600; // CUDA_ERROR_NOT_READY
+        drain(queue.findIndex((c) => c.event === a[0]) + 1);
+      }
       return 0;
     },
     describe: (rc: number) => `CUDA error ${rc} (stand-in)`,
     out: (fn: string) => { log.push(fn); return ++events; },
     call: (fn: string, ...a: unknown[]) => {
       log.push(fn);
-      if (fn === 'cuMemcpyHtoDAsync') queue.push({ dst: a[0] as number, src: a[1] as Buffer, n: a[2] as number });
+      if (fn === 'cuMemcpyHtoDAsync') queue.push({ dst: a[0] as number, src: a[1] as Uint8Array, n: a[2] as number });
       else if (fn === 'cuEventRecord') queue.at(-1)!.event = a[0] as bigint;
       else if (fn === 'cuEventSynchronize') drain(queue.findIndex((c) => c.event === a[0]) + 1);
     },
@@ -68,5 +78,49 @@ describe('uploadFile: weights.bin through two page-locked buffers, copies overla
     expect(device.subarray(0, bytes.length).equals(bytes)).toBe(true);
     expect(lines[0]).toBe('weights: host buffers not page-locked (cuMemHostRegister: CUDA error 1 (stand-in)); the driver stages the copies');
     expect(log.filter((l) => l === 'cuMemHostUnregister')).toHaveLength(0);
+  });
+});
+
+describe('uploadFile: weights.bin from the part-hashing threads\' slots (read once)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'upload-handoff-'));
+  const bytes = randomFillSync(Buffer.alloc(40 * MiB - 777)); // 5 parts of 8 MiB, the last short
+  const path = join(dir, 'weights.bin');
+  writeFileSync(path, bytes);
+  const parts = { bytes: 8 * MiB, sha256: sha256FileParts(path, 8 * MiB).parts };
+  const handOff = { chunkBytes: 1 * MiB, perWorker: 2 };
+
+  it('every byte arrives on 1, 2 and 3 threads though copies run late; the slots are page-locked once and the hashes pass', () => {
+    for (const threads of [1, 2, 3]) {
+      const { d, device, log } = standIn();
+      const check = checkWeightParts(path, parts, bytes.length, threads, handOff);
+      uploadFile(d, path, BASE, bytes.length, 99n, () => undefined, check.chunks);
+      expect(device.subarray(0, bytes.length).equals(bytes)).toBe(true);
+      expect(() => check.join()).not.toThrow();
+      expect(log.filter((l) => l === 'cuMemHostRegister')).toHaveLength(1);
+      expect(log.filter((l) => l === 'cuMemHostUnregister')).toHaveLength(1);
+      expect(log.filter((l) => l === 'cuMemcpyHtoDAsync')).toHaveLength(40);
+    }
+  });
+
+  it('a flipped byte arrives as read and the part check names its part\'s range', () => {
+    const flipped = Buffer.from(bytes);
+    flipped[20 * MiB + 3] ^= 1;
+    const bad = join(dir, 'flipped.bin');
+    writeFileSync(bad, flipped);
+    const { d, device } = standIn();
+    const check = checkWeightParts(bad, parts, bytes.length, 2, handOff);
+    uploadFile(d, bad, BASE, bytes.length, 99n, () => undefined, check.chunks);
+    expect(device.subarray(0, bytes.length).equals(flipped)).toBe(true);
+    expect(() => check.join()).toThrow(/flipped\.bin: expected sha256 [0-9a-f]{16}\.\.\. for bytes \[16777216, 25165824\) \(the manifest's weights\.parts\[2\]\), found [0-9a-f]{16}\.\.\.: the file was modified$/);
+  });
+
+  it('a file that ends early stops the upload in one line, and the part check names the part it could not read', () => {
+    const short = join(dir, 'short.bin');
+    writeFileSync(short, bytes.subarray(0, 30 * MiB));
+    const { d } = standIn();
+    const check = checkWeightParts(short, parts, bytes.length, 2, handOff);
+    expect(() => uploadFile(d, short, BASE, bytes.length, 99n, () => undefined, check.chunks))
+      .toThrow(/short\.bin: expected 41942263 bytes from the reading threads, found \d+ \(a thread stopped: the load's part check says why\)$/);
+    expect(() => check.join()).toThrow(/short\.bin: expected a readable file, found the file ends at 31457280 bytes \(reading part 3\)$/);
   });
 });
