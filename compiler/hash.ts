@@ -1,7 +1,8 @@
 /**
  * sha256, the one way the project hashes: of bytes or text (artifact hashes, the kernel cache key),
  * of a file read in 8 MiB chunks (weights.bin, copied graphs: never whole in memory), of a file's
- * fixed-size parts on worker threads (weights.bin's part hashes), and the
+ * fixed-size parts on worker threads (weights.bin's part hashes; those threads' reads can be handed to the
+ * caller, so that the runtime reads weights.bin once to check and upload it), and the
  * 16-hex-digit name of a JSON value (kernel names: identical descriptors render once).
  */
 import { createHash } from 'node:crypto';
@@ -78,19 +79,6 @@ try {
  */
 export const partThreads = (parts: number): number => Math.max(1, Math.min(12, availableParallelism() - 1, parts));
 
-/**
- * The sha256 of each `partBytes` range of the first `bytes` of a file (the last may be shorter),
- * hashed on worker threads that each read their own parts (every `threads`-th one): starts them and
- * returns at once; join() waits (synchronously) and gives the hashes in order, or throws naming the
- * file and the earliest part that could not be read. One sha256 stream ran at 1.04 GB/s on an H200
- * host's core and at 1.9 GB/s on this CPU machine's (bench/RESULTS.md "Session 37", call H6 and the
- * lines after it); parts hash on as many cores as there are (weights.bin's, compiler/weights-file.ts and
- * runtime/gpu/weights-check.ts).
- *
- * With `handOff` the bytes the workers read are the caller's too (`chunks`): each worker reads into
- * `perWorker` slots of `chunkBytes` in `handOff.data` (from `offset`), so a file is read once to be
- * both hashed and used (runtime/gpu/model.ts uploadFile: weights.bin to the device).
- */
 export interface HandOff { data: SharedArrayBuffer; offset: number; chunkBytes: number; perWorker: number }
 
 /** Chunks read by sha256Parts' workers, handed to the caller (one thread: the caller's). */
@@ -110,6 +98,19 @@ export interface HandedChunks {
   abort(): void;
 }
 
+/**
+ * The sha256 of each `partBytes` range of the first `bytes` of a file (the last may be shorter),
+ * hashed on worker threads that each read their own parts (every `threads`-th one): starts them and
+ * returns at once; join() waits (synchronously) and gives the hashes in order, or throws naming the
+ * file and the earliest part that could not be read. One sha256 stream ran at 1.04 GB/s on an H200
+ * host's core and at 1.9 GB/s on this CPU machine's (bench/RESULTS.md "Session 37", call H6 and the
+ * lines after it); parts hash on as many cores as there are (weights.bin's, compiler/weights-file.ts and
+ * runtime/gpu/weights-check.ts).
+ *
+ * With `handOff` the bytes the workers read are the caller's too (`chunks`): each worker reads into
+ * `perWorker` slots of `chunkBytes` in `handOff.data` (from `offset`), so a file is read once to be
+ * both hashed and used (runtime/gpu/model.ts uploadFile: weights.bin to the device).
+ */
 export function sha256Parts(
   path: string, partBytes: number, bytes: number, threads = partThreads(Math.ceil(bytes / partBytes)), handOff?: HandOff,
 ): { join(): string[]; chunks?: HandedChunks } {

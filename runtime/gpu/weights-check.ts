@@ -29,7 +29,7 @@ export function checkWeightParts(
 ): { join(): void; chunks?: HandedChunks } {
   const count = Math.ceil(bytes / parts.bytes);
   if (parts.sha256.length !== count) fail(path, `${count} part hashes for ${bytes} bytes in parts of ${parts.bytes} (the manifest's weights.parts)`, `${parts.sha256.length}`);
-  const slots = handOff ? Math.min(threads, count) * handOff.perWorker : 0;
+  const slots = handOff ? Math.min(threads, Math.max(count, 1)) * handOff.perWorker : 0; // sha256Parts' threads, perWorker slots each
   const hashing = sha256Parts(path, parts.bytes, bytes, threads, handOff ? { ...alignedShared(slots * handOff.chunkBytes), ...handOff } : undefined);
   return {
     join() {
