@@ -359,6 +359,7 @@ export function uploadFile(d: Driver, path: string, base: DevicePtr, bytes: numb
     let done = 0;
     try {
       while (done < bytes) {
+        const ended = chunks.ended(); // before take(): a thread publishes its last chunk before it ends
         const ready = chunks.take();
         for (const c of ready) {
           if (c.pos + c.n > bytes) fail(path, `${bytes} bytes`, `a chunk at ${c.pos} of ${c.n} bytes`);
@@ -374,7 +375,7 @@ export function uploadFile(d: Driver, path: string, base: DevicePtr, bytes: numb
         if (inFlight.length) {
           d.call('cuEventSynchronize', copied[inFlight[0]]);
           chunks.release(inFlight.shift()!);
-        } else if (chunks.ended()) {
+        } else if (ended) {
           fail(path, `${bytes} bytes from the reading threads`, `${done} (a thread stopped: the load's part check says why)`);
         } else chunks.wait(50);
       }
