@@ -90,6 +90,8 @@ export async function main(argv: string[]): Promise<void> {
     process.exitCode = u.exitCode;
     return;
   }
+  const started = performance.now();
+  const since = (t: number) => Math.round(performance.now() - t) / 1000;
   const served = resolveServed(o.manifest);
   let pipeline, executor;
   try {
@@ -109,6 +111,7 @@ export async function main(argv: string[]): Promise<void> {
     process.exitCode = 1;
     return;
   }
+  const loadSeconds = since(started), warming = performance.now(); // warm-up starts with the server
   const server = createServer({
     pipeline, storageDir: o.storageDir, maxQueued: o.maxQueued, requestTimeoutMs: o.timeoutMs, logger: { level: 'info' }, executor: executor.kind,
     syntheticWeights: o.syntheticWeights,
@@ -118,7 +121,7 @@ export async function main(argv: string[]): Promise<void> {
   const log = server.app.log;
   if (served.note) log.info({ manifest: served.path }, served.note);
   log.info({ executor: executor.kind, graphs: pipeline.executors }, executor.reason);
-  log.info({ model: pipeline.name, family: pipeline.family, manifest: served.path, sizes: pipeline.sizes.map((s) => `${s.width}x${s.height}`) }, 'pipeline loaded');
+  log.info({ model: pipeline.name, family: pipeline.family, manifest: served.path, sizes: pipeline.sizes.map((s) => `${s.width}x${s.height}`), loadSeconds }, 'pipeline loaded');
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
@@ -146,5 +149,5 @@ export async function main(argv: string[]): Promise<void> {
     process.exitCode = 1;
     return;
   }
-  log.info('ready');
+  log.info({ warmUpSeconds: since(warming), startSeconds: since(started) }, 'ready');
 }

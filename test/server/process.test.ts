@@ -52,6 +52,11 @@ describe('npx compile && npx serve (no arguments)', () => {
     expect(choice?.executor).toBe('cpu');
     expect(choice?.msg).toMatch(hasGpu ? /GPU.*: using the CPU executor \(onnxruntime-node\)/ : /^no GPU found .*: using the CPU executor \(onnxruntime-node\)$/);
     expect(choice?.graphs.every((g: string) => g.startsWith(`cpu (onnxruntime-node) ${join(artifact, 'onnx')}`))).toBe(true);
+    // The start's time in the log: the load, then the warm-up, within the whole.
+    const loaded = server.lines.find((l) => l.msg === 'pipeline loaded')!, ready = server.lines.find((l) => l.msg === 'ready')!;
+    expect(loaded.loadSeconds).toBeGreaterThan(0);
+    expect(ready.warmUpSeconds).toBeGreaterThan(0);
+    expect(ready.startSeconds).toBeGreaterThanOrEqual(loaded.loadSeconds + ready.warmUpSeconds - 0.002);
   });
 
   it('the openai client generates an image from it', async () => {
