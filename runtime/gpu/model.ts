@@ -346,9 +346,10 @@ function progress(log: (l: string) => void, what: string, total: number) {
  * slots of shared memory, page-locked here as one range; each slot is copied as it fills and given
  * back to its thread once its copy is done, so the file is read once, on every hashing thread.
  * Where the driver refuses to page-lock (logged) the copies are staged by the driver, as pageable
- * memory is.
+ * memory is. Returns the bytes copied: fewer than `bytes` only where a reading thread stopped
+ * (the part check's join() says why).
  */
-export function uploadFile(d: Driver, path: string, base: DevicePtr, bytes: number, stream: Handle, log: (l: string) => void, chunks?: HandedChunks): void {
+export function uploadFile(d: Driver, path: string, base: DevicePtr, bytes: number, stream: Handle, log: (l: string) => void, chunks?: HandedChunks): number {
   const report = progress(log, 'weights', bytes);
   const notLocked = (rc: number) => log(`weights: host buffers not page-locked (cuMemHostRegister: ${d.describe(rc)}); the driver stages the copies`);
   if (chunks) {
@@ -375,9 +376,8 @@ export function uploadFile(d: Driver, path: string, base: DevicePtr, bytes: numb
         if (inFlight.length) {
           d.call('cuEventSynchronize', copied[inFlight[0]]);
           chunks.release(inFlight.shift()!);
-        } else if (ended) {
-          fail(path, `${bytes} bytes from the reading threads`, `${done} (a thread stopped: the load's part check says why)`);
-        } else chunks.wait(50);
+        } else if (ended) break; // a thread stopped short: its reason is the part check's
+        else chunks.wait(50);
       }
     } catch (e) {
       chunks.abort();
@@ -387,7 +387,7 @@ export function uploadFile(d: Driver, path: string, base: DevicePtr, bytes: numb
       if (locked === 0) d.rc('cuMemHostUnregister', chunks.memory);
       for (const e of copied) d.rc('cuEventDestroy', e);
     }
-    return;
+    return done;
   }
   const size = Math.ceil(Math.min(CHUNK, Math.max(bytes, 1)) / 4096) * 4096; // whole pages, as page-locking takes them
   const buffers = [alignedBuffer(size, 4096), alignedBuffer(size, 4096)];
@@ -413,6 +413,7 @@ export function uploadFile(d: Driver, path: string, base: DevicePtr, bytes: numb
     buffers.forEach((b, i) => { if (locked[i] === 0) d.rc('cuMemHostUnregister', b); });
     for (const e of copied) d.rc('cuEventDestroy', e);
   }
+  return bytes;
 }
 
 /**
@@ -541,8 +542,13 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
   const partsCheck = artifact.uncheckedParts
     ? { started: performance.now(), ...checkWeightParts(artifact.weightsFile!, artifact.uncheckedParts, fileBytes!, undefined, wholeFile ? HAND_OFF : undefined) }
     : null;
-  if (wholeFile) uploadFile(d, artifact.weightsFile!, weights, layout.bytes, stream, log, partsCheck?.chunks);
-  else {
+  if (wholeFile) {
+    const copied = uploadFile(d, artifact.weightsFile!, weights, layout.bytes, stream, log, partsCheck?.chunks);
+    if (copied < layout.bytes) {
+      partsCheck!.join(); // throws the reading thread's reason (the file ends, cannot be read), naming its part
+      fail(artifact.weightsFile!, `${layout.bytes} bytes`, `${copied} read`);
+    }
+  } else {
     for (const c of hostCopies(own, layout, synthetic, fileBytes)) {
       const bytes = c.from === 'inline' ? Buffer.from(c.entry.data!, 'base64') : fileRange(artifact.weightsFile!, c.from);
       d.call('cuMemcpyHtoD', weights + c.to.offset, bytes, bytes.length);
