@@ -1,5 +1,5 @@
 #!/bin/sh
-# Session 38 call X5, the session's final tree (the runtime as packed at this commit): (1) call X4's tiny Qwen-Image pipeline
+# Session 38 call X5, at 19c2d5a (the runtime as packed there): (1) call X4's tiny Qwen-Image pipeline
 # against diffusers (its real weights.bin files read once, with the fix a8266d9 after X4); (2) session 37's H9, `npx bench
 # --e2e --no-baseline` at 1024x1024 over session 36's F3 artifacts (synthetic weights 42, DC_GEMM_TUNING=off); (3) `npx serve`
 # started on each F3 pipeline until ready, its new start timings read from the log, then SIGTERM.
