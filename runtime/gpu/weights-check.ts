@@ -30,7 +30,9 @@ export function checkWeightParts(
   const count = Math.ceil(bytes / parts.bytes);
   if (parts.sha256.length !== count) fail(path, `${count} part hashes for ${bytes} bytes in parts of ${parts.bytes} (the manifest's weights.parts)`, `${parts.sha256.length}`);
   const slots = handOff ? Math.min(threads, Math.max(count, 1)) * handOff.perWorker : 0; // sha256Parts' threads, perWorker slots each
-  const hashing = sha256Parts(path, parts.bytes, bytes, threads, handOff ? { ...alignedShared(slots * handOff.chunkBytes), ...handOff } : undefined);
+  // A file smaller than a chunk gets slots of its own size in whole pages (a module's small weights.bin: no 16 MiB slots to page-lock).
+  const sized = handOff && { ...handOff, chunkBytes: Math.min(handOff.chunkBytes, Math.max(4096, Math.ceil(bytes / 4096) * 4096)) };
+  const hashing = sha256Parts(path, parts.bytes, bytes, threads, sized ? { ...alignedShared(slots * sized.chunkBytes), ...sized } : undefined);
   return {
     join() {
       const got = hashing.join(); // throws, naming the earliest part it could not read

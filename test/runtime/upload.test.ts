@@ -103,6 +103,17 @@ describe('uploadFile: weights.bin from the part-hashing threads\' slots (read on
     }
   });
 
+  it('a file smaller than a chunk: slots of its own size in whole pages, every byte', () => {
+    const small = join(dir, 'small.bin');
+    writeFileSync(small, bytes.subarray(0, 10_000));
+    const { d, device } = standIn();
+    const check = checkWeightParts(small, { bytes: 8 * MiB, sha256: [sha256FileParts(small, 8 * MiB).parts[0]] }, 10_000, 4, handOff);
+    expect(check.chunks!.memory.length).toBe(2 * 12_288); // one thread (one part), two slots of 3 pages
+    expect(uploadFile(d, small, BASE, 10_000, 99n, () => undefined, check.chunks)).toBe(10_000);
+    expect(device.subarray(0, 10_000).equals(bytes.subarray(0, 10_000))).toBe(true);
+    expect(() => check.join()).not.toThrow();
+  });
+
   it('a flipped byte arrives as read and the part check names its part\'s range', () => {
     const flipped = Buffer.from(bytes);
     flipped[20 * MiB + 3] ^= 1;
