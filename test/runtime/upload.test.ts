@@ -126,6 +126,19 @@ describe('uploadFile: weights.bin from the part-hashing threads\' slots (read on
     expect(() => check.join()).toThrow(/flipped\.bin: expected sha256 [0-9a-f]{16}\.\.\. for bytes \[16777216, 25165824\) \(the manifest's weights\.parts\[2\]\), found [0-9a-f]{16}\.\.\.: the file was modified$/);
   });
 
+  it('a copy that fails stops the reading threads: the error is the copy\'s, and the threads end instead of waiting for their slots', () => {
+    const { d } = standIn();
+    let copies = 0;
+    const call = d.call.bind(d);
+    d.call = ((fn: string, ...a: unknown[]) => {
+      if (fn === 'cuMemcpyHtoDAsync' && ++copies === 5) throw new Error('CUDA error 700 (stand-in): an illegal memory access');
+      return call(fn as never, ...(a as never[]));
+    }) as typeof d.call;
+    const check = checkWeightParts(path, parts, bytes.length, 3, handOff);
+    expect(() => uploadFile(d, path, BASE, bytes.length, 99n, () => undefined, check.chunks)).toThrow(/^CUDA error 700 \(stand-in\)/);
+    expect(() => check.join()).toThrow(/weights\.bin: expected a readable file, found stopped by the caller \(reading part \d\)$/);
+  });
+
   it('a file that ends early: the upload stops short with the bytes it copied, and the part check names the part it could not read', () => {
     const short = join(dir, 'short.bin');
     writeFileSync(short, bytes.subarray(0, 30 * MiB));
