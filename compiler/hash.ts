@@ -79,7 +79,11 @@ try {
  */
 export const partThreads = (parts: number): number => Math.max(1, Math.min(12, availableParallelism() - 1, parts));
 
-export interface HandOff { data: SharedArrayBuffer; offset: number; chunkBytes: number; perWorker: number }
+/**
+ * sha256Parts' hand-off: `perWorker` slots a thread of `chunkBytes` (or, for a smaller file, the file's size in whole
+ * pages), in shared memory from `memory(bytes)` (the caller's: page-alignable, to page-lock).
+ */
+export interface HandOff { chunkBytes: number; perWorker: number; memory(bytes: number): { data: SharedArrayBuffer; offset: number } }
 
 /** Chunks read by sha256Parts' workers, handed to the caller (one thread: the caller's). */
 export interface HandedChunks {
@@ -108,8 +112,8 @@ export interface HandedChunks {
  * runtime/gpu/weights-check.ts).
  *
  * With `handOff` the bytes the workers read are the caller's too (`chunks`): each worker reads into
- * `perWorker` slots of `chunkBytes` in `handOff.data` (from `offset`), so a file is read once to be
- * both hashed and used (runtime/gpu/model.ts uploadFile: weights.bin to the device).
+ * its own slots of the hand-off's memory, so a file is read once to be both hashed and used
+ * (runtime/gpu/model.ts uploadFile: weights.bin to the device).
  */
 export function sha256Parts(
   path: string, partBytes: number, bytes: number, threads = partThreads(Math.ceil(bytes / partBytes)), handOff?: HandOff,
@@ -119,10 +123,10 @@ export function sha256Parts(
   const done = new SharedArrayBuffer(4);
   const step = Math.min(threads, Math.max(count, 1));
   const slotCount = handOff ? step * handOff.perWorker : 0;
-  if (handOff && handOff.offset + slotCount * handOff.chunkBytes > handOff.data.byteLength) {
-    throw new Error(`sha256Parts: ${slotCount} slots of ${handOff.chunkBytes} bytes from ${handOff.offset} in ${handOff.data.byteLength} bytes`);
-  }
-  const shared = handOff ? { ...handOff, ctl: new SharedArrayBuffer(4 * (slotCount + 2)), meta: new SharedArrayBuffer(16 * slotCount) } : undefined;
+  const chunkBytes = handOff ? Math.min(handOff.chunkBytes, Math.max(4096, Math.ceil(bytes / 4096) * 4096)) : 0;
+  const shared = handOff
+    ? { ...handOff.memory(slotCount * chunkBytes), chunkBytes, perWorker: handOff.perWorker, ctl: new SharedArrayBuffer(4 * (slotCount + 2)), meta: new SharedArrayBuffer(16 * slotCount) }
+    : undefined;
   // One channel a worker (a port is transferred to one thread); the results are read from the other ends synchronously.
   const ports = Array.from({ length: step }, (_, first) => {
     const { port1, port2 } = new MessageChannel();
@@ -153,7 +157,7 @@ export function sha256Parts(
 }
 
 /** The caller's side of a hand-off: slot states 0 free, 1 filled (the worker's to publish), 2 taken (the caller's). */
-function handedChunks(h: HandOff & { ctl: SharedArrayBuffer; meta: SharedArrayBuffer }, slotCount: number, ended: Int32Array, workers: number): HandedChunks {
+function handedChunks(h: { data: SharedArrayBuffer; offset: number; chunkBytes: number; ctl: SharedArrayBuffer; meta: SharedArrayBuffer }, slotCount: number, ended: Int32Array, workers: number): HandedChunks {
   const state = new Int32Array(h.ctl), meta = new Float64Array(h.meta);
   const ABORT = slotCount, PUBLISHED = slotCount + 1;
   let seen = 0;

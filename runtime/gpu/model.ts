@@ -52,7 +52,7 @@ import type { DenoiseLoop, RunOptions } from '../executor/types.ts';
 import { type DeviceSource, type OutputLedger, claimReplica, deviceOutput, deviceSourceOf, replicaSource } from './device-output.ts';
 import { readTuning, tuningCachePath, writeTuning } from './tuning-cache.ts';
 import { HAND_OFF, checkWeightParts } from './weights-check.ts';
-import { type HandedChunks, partThreads } from '../../compiler/hash.ts';
+import type { HandedChunks } from '../../compiler/hash.ts';
 import { type LoopDevice, SUPPORT_KIND, deviceDenoise } from './denoise.ts';
 import { MemoCache, type Step, memoSteps, stageLayout } from './memo.ts';
 
@@ -966,7 +966,7 @@ export function loadModel(dir: string, options: LoadOptions = {}): Model {
       model.close(); // nothing ran on the unchecked bytes
       throw e;
     }
-    const parts = artifact.uncheckedParts!.sha256.length, threads = partThreads(parts);
+    const parts = artifact.uncheckedParts!.sha256.length, threads = partsCheck.threads;
     const how = partsCheck.chunks ? 'read once for the upload and the check' : 'checked while loading';
     log(`weights.bin: ${parts} part${parts === 1 ? '' : 's'}' sha256 as the manifest's (${how}, on ${threads} thread${threads === 1 ? '' : 's'}, ${((performance.now() - partsCheck.started) / 1000).toFixed(1)} s)`);
   }

@@ -12,28 +12,26 @@
  * from before them) the runtime hashes the whole file before loading, as it did (runtime/gpu/artifact.ts).
  */
 import { fail } from '../../compiler/errors.ts';
-import { type HandedChunks, partThreads, sha256Parts } from '../../compiler/hash.ts';
+import { type HandOff, type HandedChunks, partThreads, sha256Parts } from '../../compiler/hash.ts';
 import { alignedShared } from './cuda.ts';
 
 export interface WeightParts { bytes: number; sha256: string[] }
 
-/** How weights.bin's reading threads hand their chunks to the upload (HandOff's sizes): 16 MiB chunks, two slots a thread. */
-export const HAND_OFF = { chunkBytes: 16 << 20, perWorker: 2 };
+/** How weights.bin's reading threads hand their chunks to the upload: 16 MiB chunks, two slots a thread, in page-aligned shared memory. */
+export const HAND_OFF: HandOff = { chunkBytes: 16 << 20, perWorker: 2, memory: (bytes) => alignedShared(bytes) };
 
 /**
- * With `handOff` the reading threads' chunks are the caller's too (`chunks`, in page-alignable shared memory): the
- * caller must take and release every one (uploadFile), or abort(); the threads wait for their slots meanwhile.
+ * With `handOff` the reading threads' chunks are the caller's too (`chunks`): the caller must take and release every
+ * one (uploadFile), or abort(); the threads wait for their slots meanwhile. `threads`: how many read.
  */
 export function checkWeightParts(
-  path: string, parts: WeightParts, bytes: number, threads = partThreads(parts.sha256.length), handOff?: typeof HAND_OFF,
-): { join(): void; chunks?: HandedChunks } {
+  path: string, parts: WeightParts, bytes: number, threads = partThreads(parts.sha256.length), handOff?: HandOff,
+): { join(): void; chunks?: HandedChunks; threads: number } {
   const count = Math.ceil(bytes / parts.bytes);
   if (parts.sha256.length !== count) fail(path, `${count} part hashes for ${bytes} bytes in parts of ${parts.bytes} (the manifest's weights.parts)`, `${parts.sha256.length}`);
-  const slots = handOff ? Math.min(threads, Math.max(count, 1)) * handOff.perWorker : 0; // sha256Parts' threads, perWorker slots each
-  // A file smaller than a chunk gets slots of its own size in whole pages (a module's small weights.bin: no 16 MiB slots to page-lock).
-  const sized = handOff && { ...handOff, chunkBytes: Math.min(handOff.chunkBytes, Math.max(4096, Math.ceil(bytes / 4096) * 4096)) };
-  const hashing = sha256Parts(path, parts.bytes, bytes, threads, sized ? { ...alignedShared(slots * sized.chunkBytes), ...sized } : undefined);
+  const hashing = sha256Parts(path, parts.bytes, bytes, threads, handOff);
   return {
+    threads: Math.min(threads, Math.max(count, 1)),
     join() {
       const got = hashing.join(); // throws, naming the earliest part it could not read
       for (let i = 0; i < count; i++) {

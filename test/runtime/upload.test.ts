@@ -18,7 +18,7 @@ import { describe, expect, it } from 'vitest';
 import { sha256FileParts } from '../../compiler/hash.ts';
 import type { Driver } from '../../runtime/gpu/cuda.ts';
 import { uploadFile } from '../../runtime/gpu/model.ts';
-import { checkWeightParts } from '../../runtime/gpu/weights-check.ts';
+import { HAND_OFF, checkWeightParts } from '../../runtime/gpu/weights-check.ts';
 
 const MiB = 1 << 20;
 const BASE = 0x7000_0000;
@@ -88,7 +88,7 @@ describe('uploadFile: weights.bin from the part-hashing threads\' slots (read on
   const path = join(dir, 'weights.bin');
   writeFileSync(path, bytes);
   const parts = { bytes: 8 * MiB, sha256: sha256FileParts(path, 8 * MiB).parts };
-  const handOff = { chunkBytes: 1 * MiB, perWorker: 2 };
+  const handOff = { ...HAND_OFF, chunkBytes: 1 * MiB };
 
   it('every byte arrives on 1, 2 and 3 threads though copies run late; the slots are page-locked once and the hashes pass', () => {
     for (const threads of [1, 2, 3]) {
