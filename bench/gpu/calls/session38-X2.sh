@@ -8,25 +8,16 @@
 #      disk's own read rate by dd after an eviction, and one byte of weights.bin flipped (the load refused naming its part).
 # carry: .gpu/rt (npx tsx runtime/gpu/pack.ts at this tree + weights-load.mjs bundled by esbuild, sharp.tar.xz left behind),
 # .gpu/compiler, .gpu/X (as X1); tiny .onnx.data left behind.
+# The commands as run were inline in this script; they are now bench/gpu/qwen_fullsize_load.sh's functions; the inline
+# version differed only in what it printed and kept (X2's compile printed no wall time, make's line was cut at 200 characters).
 set -u
 W=/tmp/x2; mkdir -p $W
 nvidia-smi --query-gpu=name,serial,driver_version,clocks.max.sm,power.limit --format=csv,noheader | head -1 | tee $OUT/gpu.txt
 nproc; df -h /tmp | tail -1
 xz -dc .gpu/rt/node.xz > /tmp/node && chmod +x /tmp/node
 timeout 200 /tmp/node .gpu/rt/weights-load.mjs --gib 8 --rounds 2 --threads 8,12,15 2>&1 | tee $OUT/weights-load.txt
-free=$(df -k --output=avail /tmp | tail -1); [ "$free" -ge $((60 * 1024 * 1024)) ] || { echo "only $free KiB free on /tmp: stopping"; exit 2; }
-mkdir -p $W/dsrc && tar -xJf .gpu/X/diffusers-src.tar.xz -C $W/dsrc && export PYTHONPATH=$W/dsrc:${PYTHONPATH:-}
-python3 bench/gpu/checkpoint_check.py make qwen_image --ckpt $W/ckpt --inputs $W/in --reference $W/ref.npy --text-valid 27 2>&1 | tail -1 | cut -c1-200; echo "make rc $?"
-sh .gpu/rt/run.sh compile .gpu/X/qwen_image/model.onnx --target h100 --weights $W/ckpt --out $W/art --json > /dev/null 2> $W/compile.log; echo "compile rc $?"
-rm -rf $W/ckpt
-evict() { python3 -c "
-import os, sys
-fd = os.open(sys.argv[1], os.O_RDONLY); os.fsync(fd); os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED); os.close(fd)" "$1"; }
-load() {  # NAME
-  timeout 240 sh .gpu/rt/run.sh $W/art --inputs $W/in --json > $W/load-$1.json 2> $W/load-$1.log; echo "load $1 rc $?"
-  grep -E "^weights.bin|^load:|expected" $W/load-$1.log | cut -c1-300
-  python3 -c "import json,sys; j=json.load(open(sys.argv[1])); print('$1 loadSeconds', round(j['loadSeconds'], 2), 'firstRunMs', round(j.get('firstRunMs') or 0, 1))" $W/load-$1.json 2>/dev/null
-}
+. bench/gpu/qwen_fullsize_load.sh
+qwen_fullsize_artifact
 load A1; load A2
 evict $W/art/weights.bin; load B1
 evict $W/art/weights.bin; load B2

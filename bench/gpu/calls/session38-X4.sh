@@ -10,6 +10,8 @@
 # serve.mjs, weights-load.mjs and sharp.tar.xz left behind: the carry limit), .gpu/compiler, .gpu/X (as X1),
 # .gpu/X4/qwen_image.tar.xz (`npx compile models/qwen_image/tiny.pipeline.json --size 64x64,80x48,48x80`, without
 # graph.txt / report.md); tiny .onnx.data left behind.
+# The commands as run were inline in this script; they are now bench/gpu/qwen_fullsize_load.sh's functions; the inline
+# version differed only in what it printed and kept (X4 had no disk check, its loads printed no loadSeconds, make's line was cut at 120 characters).
 set -u
 W=/tmp/x4; mkdir -p $W
 nvidia-smi --query-gpu=name,serial,driver_version --format=csv,noheader | head -1 | tee $OUT/gpu.txt
@@ -17,17 +19,8 @@ xz -dc .gpu/rt/node.xz > /tmp/node && chmod +x /tmp/node
 tar -xJf .gpu/X4/qwen_image.tar.xz -C $W
 timeout 120 /tmp/node .gpu/rt/pipeline-fidelity.mjs $W/qwen_image test/fixtures/pipeline_reference qwen_image qwen_image_cfg qwen_image_cfg_80x48 qwen_image_cfg_48x80 > $OUT/tiny-qwen.txt 2>&1; echo "tiny qwen_image rc $?"
 grep -E "^\{|weights.bin|rror" $OUT/tiny-qwen.txt | cut -c1-300 | head -30
-mkdir -p $W/dsrc && tar -xJf .gpu/X/diffusers-src.tar.xz -C $W/dsrc && export PYTHONPATH=$W/dsrc:${PYTHONPATH:-}
-python3 bench/gpu/checkpoint_check.py make qwen_image --ckpt $W/ckpt --inputs $W/in --reference $W/ref.npy --text-valid 27 2>&1 | tail -1 | cut -c1-120; echo "make rc $?"
-sh .gpu/rt/run.sh compile .gpu/X/qwen_image/model.onnx --target h100 --weights $W/ckpt --out $W/art --json > /dev/null 2> $W/compile.log; echo "compile rc $?"
-rm -rf $W/ckpt
-evict() { python3 -c "
-import os, sys
-fd = os.open(sys.argv[1], os.O_RDONLY); os.fsync(fd); os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED); os.close(fd)" "$1"; }
-load() {  # NAME
-  timeout 240 sh .gpu/rt/run.sh $W/art --inputs $W/in --json > $W/load-$1.json 2> $W/load-$1.log; echo "load $1 rc $?"
-  grep -E "^weights.bin|^load:" $W/load-$1.log | cut -c1-300
-}
+. bench/gpu/qwen_fullsize_load.sh
+qwen_fullsize_artifact
 load A1; load A2
 evict $W/art/weights.bin; load B1
 cp $W/load-A1.log $OUT/load-A1.log
