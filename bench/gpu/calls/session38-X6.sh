@@ -1,5 +1,5 @@
 #!/bin/sh
-# Session 38 call X6, at bf32483 (the runtime as packed there; the hand-off's slots sized to a small file, and a stopped
+# Session 38 call X6, at bf32483 (run again as X7 at f00c972, after the hand-off refactor e187bc0) (the runtime as packed there; the hand-off's slots sized to a small file, and a stopped
 # reading thread's reason as the load's error, both after X5): (1) X4's tiny Qwen-Image pipeline against diffusers (its small
 # weights.bin files read once into slots of their own size); (2) bench/gpu/weights-load.ts, an 8 GiB file, one round,
 # handed on 12 threads. Predicted: (1) X4's figures exactly; (2) X2's 1.12-1.14 s.
