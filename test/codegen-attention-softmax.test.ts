@@ -24,7 +24,7 @@ import { defaultPolicy } from '../passes/quantize/policy.ts';
 import { tinyDir } from './helpers/fixtures.ts';
 import { ops } from './helpers/attention.ts';
 
-function graphOf(file: string, shapes: Record<string, number> = {}, attention: 'auto' | 'bf16' | 'fp8' | 'fp8-qk' | 'int8' = 'auto'): Graph {
+function graphOf(file: string, shapes: Record<string, number> = {}, attention: 'auto' | 'bf16' | 'fp8' | 'fp8-qk' | 'int8' | 'int8-pv' = 'auto'): Graph {
   const passes = pipelineFor(insertQuantize({ ...defaultPolicy('fp8'), attention }));
   return runPipeline(inferTypes(specialise(importOnnx(file).graph, shapes)), { passes }).graph;
 }
@@ -81,6 +81,28 @@ describe('softmax choices of the descriptors', () => {
       const ds = descriptors(graphOf(fullModelPath(m), FULL_MODELS[m], 'int8'));
       expect(ds.length, m).toBe(blocks);
       for (const d of ds) expect([d.qk, d.pv, d.bn, d.pBuffers, d.lsum, d.exp, d.stages, d.schedule, d.lazyRescale], m).toEqual(['int8', undefined, 128, 2, 'mma', undefined, 3, 'pingpong', undefined]);
+    }
+  });
+
+  it('the integer P·V (policy "int8-pv") in the full ping-pong hands the tensor cores over once its tile\'s maxima are known: one named arrive a turn, after the maxima\'s shuffles and before the exponentials; the default\'s right after its issue', () => {
+    const arrivesAfter = (k: string, marker: RegExp) => {
+      const turn = k.slice(k.indexOf('dca_named_sync(1 + wg, 256);', k.indexOf('for (int j = 1; j + 1 < nTiles; j += 2)')));
+      const body = turn.slice(0, turn.indexOf('dca_named_sync(1 + wg, 256);', 40));
+      expect(body.match(/dca_named_arrive\(2 - wg, 256\)/g)?.length).toBe(1);
+      const at = body.indexOf('dca_named_arrive(2 - wg, 256)');
+      expect(at).toBeGreaterThan(body.search(marker));
+      return body.slice(at);
+    };
+    for (const [m, blocks] of [['flux2_dev', 56], ['qwen_image', 60]] as const) {
+      const ds = descriptors(graphOf(fullModelPath(m), FULL_MODELS[m], 'int8-pv'));
+      expect(ds.length, m).toBe(blocks);
+      for (const d of ds) expect([d.qk, d.pv, d.schedule, d.handOver], m).toEqual(['int8', 'int8', 'pingpong', 'max']);
+      const after = arrivesAfter(renderAttention(ds[0]).source, /mx1 = fmaxf\(mx1, __shfl_xor_sync\(0xffffffffu, mx1, 2\)\);/);
+      expect(after.indexOf('dca_exp2(ARG(')).toBeGreaterThan(0);
+      const fp8 = descriptors(full(m))[0];
+      expect(fp8.handOver, m).toBeUndefined();
+      const afterIssue = arrivesAfter(renderAttention(fp8).source, /dca_wgmma_commit\(\);\s+\{\s+\/\/ O \+= P·V/);
+      expect(afterIssue.indexOf('dca_wgmma_wait<1>()')).toBeGreaterThan(0);
     }
   });
 

@@ -176,6 +176,13 @@ export interface AttentionDescriptor {
    * keys add exact zeros (lastTileKeys). Absent: wherever the kernel can; false: never; true: required.
    */
   narrowLastTile?: boolean;
+  /**
+   * Full ping-pong: where a consumer warpgroup hands the tensor cores to the other one in its turn: 'issue' (the
+   * default), right after issuing its Q·Kᵀ and P·V; 'scores', once the tile's scores are in; 'max', once its row
+   * maxima are known; 'mid', halfway through its exponentials; 'exp', after them. A later hand-over staggers the two
+   * warpgroups' softmaxes (the other one's scores arrive later); the values are the same.
+   */
+  handOver?: 'issue' | 'scores' | 'max' | 'mid' | 'exp';
 }
 
 /** dc.AttentionQuantizeV: the pack's Vt (bf16) to Vt8 (e4m3, or s8 with pv='int8') and Vs (a scale per head and channel). */
@@ -430,6 +437,11 @@ export function attentionDescriptor(graph: Graph, node: Node): AttentionDescript
     // Two P arrays in the full ping-pong: H100 80GB HBM3 (bench/RESULTS.md "Session 18: FP8 P·V by default", call B6):
     // Flux.2 647-662 -> 628-633 µs, Qwen-Image's 32-token node 282-292 -> 256-258, the same outputs.
     if (d.schedule === 'pingpong' && !d.causal) d.pBuffers = 2;
+    // The integer P·V hands the tensor cores over once its tile's maxima are known (handOver 'max'): its two warpgroups
+    // otherwise ran their softmaxes nearly in phase (session 31's turn trace: the second a quarter turn behind). H200,
+    // three rounds (bench/RESULTS.md "Session 39"): Flux.2 676-683 -> 634-641 µs, Qwen-Image's 32-token node 290-297 ->
+    // 272-276, the same outputs; FP8 P·V's kernel is even either way (580-586 µs), so it keeps the default.
+    if (d.pv === 'int8' && d.schedule === 'pingpong' && !d.causal) d.handOver = 'max';
   }
   d.stages = attentionSharedBytes({ ...d, stages: 3 }).total <= MAX_SHARED ? 3 : 2;
   return d;
@@ -801,7 +813,7 @@ export function renderAttention(d: AttentionDescriptor): AttentionKernel {
     narrowLast: lastKeys < bn, lastKeys, lastWgmmaS: wgLast.name, lastRegionMax, lastMxRow0: lastMxRow('r0', 0), lastMxRow1: lastMxRow('r1', 1), lastSumTree, pvSumTree,
     kSteps: fp8 ? 4 : d.dp / 16, wgmmaS: wgS.name, wgmmaPV: wgPV.name, mmaS: int8 ? 'dca_mma_s8' : fp8 ? 'dca_mma_e4m3' : 'dca_mma_bf16',
     scaleLog2: (d.scale * Math.LOG2E).toPrecision(9), outType: d.outType, outRow, schedule: d.schedule.startsWith('pingpong') ? 'pingpong' : d.schedule, stages: d.stages, pvInFlight: d.schedule === 'pingpong' ? 1 : 0,
-    maskUsesRow: !!d.mask && d.mask.strides[2] !== 0, pBuffers: d.pBuffers ?? 1,
+    maskUsesRow: !!d.mask && d.mask.strides[2] !== 0, pBuffers: d.pBuffers ?? 1, handOver: d.handOver ?? 'issue',
   })].join('\n');
   return {
     name, source, hot: true, grid: fullUnits + tailUnits * pieces, block: 384, sharedBytes: smem.total,

@@ -58,7 +58,7 @@ interface Spec {
   pvAccumulate?: AttentionDescriptor['pvAccumulate'];
   lazyRescale?: boolean;
   /** Key tile, exponentials, row sums other than the descriptor's (a variant timed beside it). */
-  kernel?: Partial<Pick<AttentionDescriptor, 'bn' | 'exp' | 'lsum' | 'stages' | 'polyEvery' | 'lazyRescale' | 'rescaleSlack' | 'pBuffers' | 'tailPieces' | 'narrowLastTile'>>;
+  kernel?: Partial<Pick<AttentionDescriptor, 'bn' | 'exp' | 'lsum' | 'stages' | 'polyEvery' | 'lazyRescale' | 'rescaleSlack' | 'pBuffers' | 'tailPieces' | 'narrowLastTile' | 'handOver'>>;
   /** Inputs seeded as this case's (the same inputs for bf16, qk-fp8 and qk+pv-fp8). */
   seedCase?: string;
   /** Which attention: the first whose pack has this many segments. */
@@ -183,7 +183,22 @@ const SPECS: Spec[] = [
   { name: 'flux2_joint_int8pv', model: full('flux2_dev'), shapes: FLUX, attention: 'int8-pv', segments: 2, amp: 1, sampled: true, seedCase: 'flux2_joint' },
   { name: 'qwen_image_mask_int8pv', model: full('qwen_image'), attention: 'int8-pv', segments: 2, mask: { kind: 'keys', masked: [200, 256], value: -Infinity }, amp: 1, sampled: true, seedCase: 'qwen_image_mask' },
   { name: 'qwen_image_t32_int8pv', model: full('qwen_image'), textLength: 32, attention: 'int8-pv', segments: 2, mask: { kind: 'keys', masked: [13, 32], value: -Infinity }, amp: 1, sampled: true, seedCase: 'qwen_image_t32_fp8' },
+  // Session 39: handing over at the maxima with a share of the exponentials by polynomial, or with 128-key tiles.
+  ...([['poly4', { exp: 'poly', polyEvery: 4 }], ['poly8', { exp: 'poly', polyEvery: 8 }], ['bn128', { bn: 128, pBuffers: 2 }]] as const).flatMap(([v, kernel]): Spec[] => [
+    { name: `flux2_single_int8pv_hmax_${v}`, model: full('flux2_dev'), shapes: FLUX, attention: 'int8-pv', segments: 1, amp: 1, sampled: true, seedCase: 'flux2_single', kernel: { handOver: 'max', ...kernel } },
+    { name: `qwen_image_t32_int8pv_hmax_${v}`, model: full('qwen_image'), textLength: 32, attention: 'int8-pv', segments: 2, mask: { kind: 'keys', masked: [13, 32], value: -Infinity }, amp: 1, sampled: true, seedCase: 'qwen_image_t32_fp8', kernel: { handOver: 'max', ...kernel } },
+  ]),
 ];
+// Session 39: the ping-pong's hand-over points (descriptor handOver) as variants of cases above, on the same inputs:
+// NAME_hPOINT. Every point on the integer and FP8 P·V kernels of session 39's calls A1-A2, 'max' on the others.
+const HAND_OVER_VARIANTS: [string, NonNullable<AttentionDescriptor['handOver']>[]][] = [
+  ...['flux2_single_int8pv', 'qwen_image_t32_int8pv', 'tiny_qwen_image_mask_int8pv', 'flux2_single_fp8pv'].map((n): [string, NonNullable<AttentionDescriptor['handOver']>[]] => [n, ['issue', 'scores', 'max', 'mid', 'exp']]),
+  ...['flux2_single', 'flux2_single_int8', 'flux2_joint_int8pv', 'qwen_image_mask_int8pv', 'qwen_image_t32_fp8pv', 'flux2_joint_fp8pv', 'tiny_flux2_int8pv'].map((n): [string, NonNullable<AttentionDescriptor['handOver']>[]] => [n, ['issue', 'max']]),
+];
+for (const [base, points] of HAND_OVER_VARIANTS) {
+  const spec = SPECS.find((x) => x.name === base)!;
+  for (const handOver of points) SPECS.push({ ...spec, name: `${base}_h${handOver}`, seedCase: spec.seedCase ?? base, kernel: { ...spec.kernel, handOver } });
+}
 
 interface Expected {
   pack: string;

@@ -91,6 +91,7 @@ int main(int argc, char** argv) {
   std::map<int, long long> sizes;
   std::vector<Launch> launches;
   char caseName[256] = "";
+  std::string lastAttn;
   char op[64];
   while (fscanf(f, "%63s", op) == 1) {
     std::string o(op);
@@ -116,6 +117,7 @@ int main(int argc, char** argv) {
       fscanf(f, "%255s %d %d %d %d", name, &l.grid, &l.block, &l.smem, &nargs);
       for (int a = 0; a < nargs; ++a) { int id; fscanf(f, "%d", &id); l.args.push_back(id); }
       CHECK(cuModuleGetFunction(&l.fn, mod, name));
+      if (!strncmp(name, "attn_", 5)) lastAttn = name;
       if (l.smem > 0) CHECK(cuFuncSetAttribute(l.fn, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, l.smem));
       CHECKRT(cudaDeviceSynchronize());
       std::vector<void*> ptrs, params;
@@ -172,6 +174,18 @@ int main(int argc, char** argv) {
       CHECK(cuCtxSynchronize());
       std::sort(ms, ms + 5);
       printf("time %s %s %.3f\n", caseName, label, ms[2] * 1000.f / iters);
+      {
+        // Session 31's turn trace (bench/gpu/calls/session31-trace.patch): the last replay's clock() marks, when the kernel has them.
+        CUdeviceptr tp; size_t tsz; std::string tn = lastAttn + "_trace";
+        if (cuModuleGetGlobal(&tp, &tsz, mod, tn.c_str()) == CUDA_SUCCESS) {
+          std::vector<unsigned> tr(tsz / 4); cuMemcpyDtoH(tr.data(), tp, tsz);
+          for (int w = 0; w < 2; ++w) for (int j = 0; j < 32; ++j) {
+            printf("trace %s wg%d j%d", caseName, w, j);
+            for (int k = 0; k < 7; ++k) printf(" %u", tr[w * 256 + j * 8 + k]);
+            printf("\n");
+          }
+        }
+      }
       if (const char* sustain = getenv("ENERGY_S")) {
         // Back to back for ENERGY_S seconds after one second of warming: joules a replay from NVML's
         // energy counter over the window, the mean board power, the SM clock at its end.
