@@ -84,7 +84,7 @@ describe('softmax choices of the descriptors', () => {
     }
   });
 
-  it('the integer P·V (policy "int8-pv") in the full ping-pong hands the tensor cores over once its tile\'s maxima are known: one named arrive a turn, after the maxima\'s shuffles and before the exponentials; the default\'s right after its issue', () => {
+  it('the integer P·V (policy "int8-pv") in 192-key tiles hands the tensor cores over once its tile\'s maxima are known: one named arrive a turn, after the maxima\'s shuffles and before the exponentials; in 128-key tiles, and the default, right after the issue', () => {
     const arrivesAfter = (k: string, marker: RegExp) => {
       const turn = k.slice(k.indexOf('dca_named_sync(1 + wg, 256);', k.indexOf('for (int j = 1; j + 1 < nTiles; j += 2)')));
       const body = turn.slice(0, turn.indexOf('dca_named_sync(1 + wg, 256);', 40));
@@ -93,12 +93,14 @@ describe('softmax choices of the descriptors', () => {
       expect(at).toBeGreaterThan(body.search(marker));
       return body.slice(at);
     };
-    for (const [m, blocks] of [['flux2_dev', 56], ['qwen_image', 60]] as const) {
+    // Flux.2: 4608 keys, 192-key tiles; Qwen-Image's export: 4096 + 256 keys, 128-key tiles.
+    for (const [m, blocks, bn, handOver] of [['flux2_dev', 56, 192, 'max'], ['qwen_image', 60, 128, undefined]] as const) {
       const ds = descriptors(graphOf(fullModelPath(m), FULL_MODELS[m], 'int8-pv'));
       expect(ds.length, m).toBe(blocks);
-      for (const d of ds) expect([d.qk, d.pv, d.schedule, d.handOver], m).toEqual(['int8', 'int8', 'pingpong', 'max']);
-      const after = arrivesAfter(renderAttention(ds[0]).source, /mx1 = fmaxf\(mx1, __shfl_xor_sync\(0xffffffffu, mx1, 2\)\);/);
-      expect(after.indexOf('dca_exp2(ARG(')).toBeGreaterThan(0);
+      for (const d of ds) expect([d.qk, d.pv, d.schedule, d.bn, d.handOver], m).toEqual(['int8', 'int8', 'pingpong', bn, handOver]);
+      const k = renderAttention(ds[0]).source;
+      if (handOver) expect(arrivesAfter(k, /mx1 = fmaxf\(mx1, __shfl_xor_sync\(0xffffffffu, mx1, 2\)\);/).indexOf('dca_exp2(ARG(')).toBeGreaterThan(0);
+      else expect(arrivesAfter(k, /dca_wgmma_commit\(\);\s+\{\s+\/\/ O \+= P·V/).indexOf('dca_wgmma_wait<1>()')).toBeGreaterThan(0);
       const fp8 = descriptors(full(m))[0];
       expect(fp8.handOver, m).toBeUndefined();
       const afterIssue = arrivesAfter(renderAttention(fp8).source, /dca_wgmma_commit\(\);\s+\{\s+\/\/ O \+= P·V/);

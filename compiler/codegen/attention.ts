@@ -437,11 +437,12 @@ export function attentionDescriptor(graph: Graph, node: Node): AttentionDescript
     // Two P arrays in the full ping-pong: H100 80GB HBM3 (bench/RESULTS.md "Session 18: FP8 P·V by default", call B6):
     // Flux.2 647-662 -> 628-633 µs, Qwen-Image's 32-token node 282-292 -> 256-258, the same outputs.
     if (d.schedule === 'pingpong' && !d.causal) d.pBuffers = 2;
-    // The integer P·V hands the tensor cores over once its tile's maxima are known (handOver 'max'): its two warpgroups
-    // otherwise ran their softmaxes nearly in phase (session 31's turn trace: the second a quarter turn behind). H200,
-    // three rounds (bench/RESULTS.md "Session 39"): Flux.2 676-683 -> 634-641 µs, Qwen-Image's 32-token node 290-297 ->
-    // 272-276, the same outputs; FP8 P·V's kernel is even either way (580-586 µs), so it keeps the default.
-    if (d.pv === 'int8' && d.schedule === 'pingpong' && !d.causal) d.handOver = 'max';
+    // The integer P·V in 192-key tiles hands the tensor cores over once its tile's maxima are known (handOver 'max'): its
+    // two warpgroups otherwise ran their softmaxes nearly in phase (session 31's turn trace: the second a sixth of a turn
+    // behind). H200, bench/RESULTS.md "Session 39" (calls A1-A4, E1): Flux.2's nodes 676-683 -> 634-643 µs, Qwen-Image's
+    // 32-token node 290-297 -> 272-276, the same outputs. In 128-key tiles (Qwen-Image's 256-token node) it was slower,
+    // 340 -> 366 µs; FP8 P·V's Flux.2 kernel is even either way (580-586 µs). Those keep the default.
+    if (d.pv === 'int8' && d.bn === 192 && d.schedule === 'pingpong' && !d.causal) d.handOver = 'max';
   }
   d.stages = attentionSharedBytes({ ...d, stages: 3 }).total <= MAX_SHARED ? 3 : 2;
   return d;
