@@ -84,7 +84,7 @@ describe('softmax choices of the descriptors', () => {
     }
   });
 
-  it('the integer P·V (policy "int8-pv") in 192-key tiles hands the tensor cores over once its tile\'s maxima are known: one named arrive a turn, after the maxima\'s shuffles and before the exponentials; in 128-key tiles, and the default, right after the issue', () => {
+  it('the integer P·V (policy "int8-pv") in 192-key tiles and FP8 P·V under a key mask hand the tensor cores over once the tile\'s maxima are known: one named arrive a turn, after the maxima\'s shuffles and before the exponentials; the integer P·V in 128-key tiles and unmasked FP8 P·V right after the issue', () => {
     const arrivesAfter = (k: string, marker: RegExp) => {
       const turn = k.slice(k.indexOf('dca_named_sync(1 + wg, 256);', k.indexOf('for (int j = 1; j + 1 < nTiles; j += 2)')));
       const body = turn.slice(0, turn.indexOf('dca_named_sync(1 + wg, 256);', 40));
@@ -101,10 +101,12 @@ describe('softmax choices of the descriptors', () => {
       const k = renderAttention(ds[0]).source;
       if (handOver) expect(arrivesAfter(k, /mx1 = fmaxf\(mx1, __shfl_xor_sync\(0xffffffffu, mx1, 2\)\);/).indexOf('dca_exp2(ARG(')).toBeGreaterThan(0);
       else expect(arrivesAfter(k, /dca_wgmma_commit\(\);\s+\{\s+\/\/ O \+= P·V/).indexOf('dca_wgmma_wait<1>()')).toBeGreaterThan(0);
+      // The default (FP8 P·V): Flux.2 unmasked, Qwen-Image under its text's key mask.
       const fp8 = descriptors(full(m))[0];
-      expect(fp8.handOver, m).toBeUndefined();
-      const afterIssue = arrivesAfter(renderAttention(fp8).source, /dca_wgmma_commit\(\);\s+\{\s+\/\/ O \+= P·V/);
-      expect(afterIssue.indexOf('dca_wgmma_wait<1>()')).toBeGreaterThan(0);
+      expect([fp8.pv, !!fp8.mask, fp8.handOver], m).toEqual(['fp8', m === 'qwen_image', m === 'qwen_image' ? 'max' : undefined]);
+      const f = renderAttention(fp8).source;
+      if (fp8.handOver) expect(arrivesAfter(f, /mx1 = fmaxf\(mx1, __shfl_xor_sync\(0xffffffffu, mx1, 2\)\);/).indexOf('dca_exp2(ARG(')).toBeGreaterThan(0);
+      else expect(arrivesAfter(f, /dca_wgmma_commit\(\);\s+\{\s+\/\/ O \+= P·V/).indexOf('dca_wgmma_wait<1>()')).toBeGreaterThan(0);
     }
   });
 
