@@ -182,9 +182,7 @@ export interface AttentionDescriptor {
    * maxima are known; 'mid', halfway through its exponentials; 'exp', after them. A later hand-over staggers the two
    * warpgroups' softmaxes (the other one's scores arrive later); the values are the same.
    */
-  handOver?: 'issue' | 'scores' | 'max' | 'mid' | 'exp' | 'none';
-  /** 8-bit Q·Kᵀ in the full ping-pong: the scores' MMAs in two halves of the tile's keys, the first half converted while the second runs. */
-  qkHalves?: boolean;
+  handOver?: 'issue' | 'scores' | 'max' | 'mid' | 'exp';
 }
 
 /** dc.AttentionQuantizeV: the pack's Vt (bf16) to Vt8 (e4m3, or s8 with pv='int8') and Vs (a scale per head and channel). */
@@ -774,8 +772,6 @@ export function renderAttention(d: AttentionDescriptor): AttentionKernel {
   if (d.narrowLastTile && lastKeys >= bn) fail(where, 'a narrow last key tile with FP8 P·V accumulated directly in the full ping-pong, two P arrays, an even tile count, no last-wave pieces, and keys past the last tile\'s', `${kvTiles} tiles of ${bn} keys over ${d.seqKv} keys, pv='${d.pv ?? 'bf16'}', schedule '${d.schedule}', ${d.pBuffers ?? 1} P arrays${pieces ? `, ${pieces} pieces` : ''}`);
   const smem = attentionSharedBytes(d);
   if (smem.total > MAX_SHARED) fail(where, `at most ${MAX_SHARED} bytes of shared memory`, `${smem.total} (${d.stages} stages of ${bn} keys)`);
-  if (d.qkHalves && !(fp8 && d.schedule === 'pingpong' && !d.causal)) fail(where, 'Q·Kᵀ in halves with 8-bit Q·Kᵀ in the full ping-pong', `qk='${d.qk}', schedule '${d.schedule}'`);
-  const wgSHalf = d.qkHalves ? wgmmaFunction(int8 ? 'ss-s8' : 'ss-e4m3', bn / 2) : undefined;
   const wgS = wgmmaFunction(int8 ? 'ss-s8' : fp8 ? 'ss-e4m3' : 'ss-bf16', bn), wgLast = wgmmaFunction('ss-e4m3', lastKeys), wgPV = wgmmaFunction(pvInt ? 'rs-u8s8' : pv8 ? 'rs-e4m3' : 'rs-bf16', d.dp + (lsumMma ? 8 : 0));
   const indent = (lines: string[]) => lines.map((l) => `          ${l}`).join('\n');
   // Row maxima: per 64-key region (r[8k]), then over the regions; row sums: over every column group.
@@ -808,7 +804,7 @@ export function renderAttention(d: AttentionDescriptor): AttentionKernel {
   const outRow = d.outLayout === 'bshd'
     ? `((long long)(b * ${d.seqQ} + r) * ${d.heads} + h) * ${d.headDim}LL`
     : `((long long)(b * ${d.heads} + h) * ${d.seqQ} + r) * ${d.headDim}LL`;
-  const source = [helpers(), ...(pv8 && !pvInt ? [E4M3_PACK] : []), wgS.source, ...(wgSHalf ? [wgSHalf.source] : []), ...(lastKeys < bn ? [wgLast.source] : []), wgPV.source, env.render('attention.cu.njk', {
+  const source = [helpers(), ...(pv8 && !pvInt ? [E4M3_PACK] : []), wgS.source, ...(lastKeys < bn ? [wgLast.source] : []), wgPV.source, env.render('attention.cu.njk', {
     name, params, dp: d.dp, headDim: d.headDim, qBytes: smem.q, kBytes: smem.k, vBytes: smem.v,
     qTiles: sq / 128, kvTiles, tailPieces: tailUnits ? pieces : 0, tailUnits, fullUnits, pieceTiles: pieces ? kvTiles / pieces : 0, partF4: (d.dp + (lsumMma ? 8 : 0)) / 8 + 1, heads: d.heads, kvHeads: d.kvHeads, group: d.heads / d.kvHeads, seqQ: d.seqQ, seqKv: d.seqKv,
     causal: d.causal, fp8, int8, sAcc: int8 ? 'S32' : 'S', mask: !!d.mask, masked: !!d.mask || d.causal, bound: d.seqKv % bn !== 0, maskLoad,
@@ -820,7 +816,7 @@ export function renderAttention(d: AttentionDescriptor): AttentionKernel {
     narrowLast: lastKeys < bn, lastKeys, lastWgmmaS: wgLast.name, lastRegionMax, lastMxRow0: lastMxRow('r0', 0), lastMxRow1: lastMxRow('r1', 1), lastSumTree, pvSumTree,
     kSteps: fp8 ? 4 : d.dp / 16, wgmmaS: wgS.name, wgmmaPV: wgPV.name, mmaS: int8 ? 'dca_mma_s8' : fp8 ? 'dca_mma_e4m3' : 'dca_mma_bf16',
     scaleLog2: (d.scale * Math.LOG2E).toPrecision(9), outType: d.outType, outRow, schedule: d.schedule.startsWith('pingpong') ? 'pingpong' : d.schedule, stages: d.stages, pvInFlight: d.schedule === 'pingpong' ? 1 : 0,
-    maskUsesRow: !!d.mask && d.mask.strides[2] !== 0, pBuffers: d.pBuffers ?? 1, handOver: d.handOver ?? 'issue', qkHalves: !!d.qkHalves, wgmmaSHalf: wgSHalf?.name,
+    maskUsesRow: !!d.mask && d.mask.strides[2] !== 0, pBuffers: d.pBuffers ?? 1, handOver: d.handOver ?? 'issue',
   })].join('\n');
   return {
     name, source, hot: true, grid: fullUnits + tailUnits * pieces, block: 384, sharedBytes: smem.total,
