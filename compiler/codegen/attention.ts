@@ -177,8 +177,8 @@ export interface AttentionDescriptor {
    */
   narrowLastTile?: boolean;
   /**
-   * Full ping-pong: where a consumer warpgroup hands the tensor cores to the other one in its turn: 'issue' (the
-   * default), right after issuing its Q·Kᵀ and P·V; 'scores', once the tile's scores are in; 'max', once its row
+   * Full ping-pong: where a consumer warpgroup hands the tensor cores to the other one in its turn: 'issue' (where
+   * absent), right after issuing its Q·Kᵀ and P·V; 'scores', once the tile's scores are in; 'max', once its row
    * maxima are known; 'mid', halfway through its exponentials; 'exp', after them. A later hand-over staggers the two
    * warpgroups' softmaxes (the other one's scores arrive later); the values are the same.
    */

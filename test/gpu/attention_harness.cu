@@ -175,7 +175,7 @@ int main(int argc, char** argv) {
       std::sort(ms, ms + 5);
       printf("time %s %s %.3f\n", caseName, label, ms[2] * 1000.f / iters);
       {
-        // Session 31's turn trace (bench/gpu/calls/session31-trace.patch): the last replay's clock() marks, when the kernel has them.
+        // The ping-pong turn's clock() marks of the last replay, when the kernel carries them (bench/gpu/calls/session39-trace.py).
         CUdeviceptr tp; size_t tsz; std::string tn = lastAttn + "_trace";
         if (cuModuleGetGlobal(&tp, &tsz, mod, tn.c_str()) == CUDA_SUCCESS) {
           std::vector<unsigned> tr(tsz / 4); cuMemcpyDtoH(tr.data(), tp, tsz);
