@@ -117,7 +117,7 @@ export interface HandedChunks {
  */
 export function sha256Parts(
   path: string, partBytes: number, bytes: number, threads = partThreads(Math.ceil(bytes / partBytes)), handOff?: HandOff,
-): { join(): string[]; chunks?: HandedChunks } {
+): { join(): string[]; chunks?: HandedChunks; threads: number } {
   if (!(Number.isSafeInteger(partBytes) && partBytes > 0 && partBytes % (8 << 20) === 0)) throw new Error(`sha256Parts: parts of a multiple of 8 MiB, found ${partBytes}`);
   const count = Math.ceil(bytes / partBytes);
   const done = new SharedArrayBuffer(4);
@@ -136,6 +136,7 @@ export function sha256Parts(
   });
   const ended = new Int32Array(done);
   return {
+    threads: step,
     join() {
       while (Atomics.load(ended, 0) < step) Atomics.wait(ended, 0, Atomics.load(ended, 0), 1000);
       const got: string[] = new Array<string>(count);

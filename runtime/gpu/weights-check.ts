@@ -31,7 +31,7 @@ export function checkWeightParts(
   if (parts.sha256.length !== count) fail(path, `${count} part hashes for ${bytes} bytes in parts of ${parts.bytes} (the manifest's weights.parts)`, `${parts.sha256.length}`);
   const hashing = sha256Parts(path, parts.bytes, bytes, threads, handOff);
   return {
-    threads: Math.min(threads, Math.max(count, 1)),
+    threads: hashing.threads,
     join() {
       const got = hashing.join(); // throws, naming the earliest part it could not read
       for (let i = 0; i < count; i++) {

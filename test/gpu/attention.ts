@@ -191,14 +191,16 @@ const SPECS: Spec[] = [
 ];
 // Session 39: the ping-pong's hand-over points (descriptor handOver) as variants of cases above, on the same inputs:
 // NAME_hPOINT. Every point on the integer and FP8 P·V kernels of session 39's calls A1-A2, 'issue' and 'max' on the others.
-const HAND_OVER_VARIANTS: [string, NonNullable<AttentionDescriptor['handOver']>[]][] = [
-  ...['flux2_single_int8pv', 'qwen_image_t32_int8pv', 'tiny_qwen_image_mask_int8pv', 'flux2_single_fp8pv'].map((n): [string, NonNullable<AttentionDescriptor['handOver']>[]] => [n, ['issue', 'scores', 'max', 'mid', 'exp']]),
-  ...['flux2_single', 'flux2_single_int8', 'flux2_joint_int8pv', 'qwen_image_mask_int8pv', 'qwen_image_t32_fp8pv', 'flux2_joint_fp8pv', 'tiny_flux2_int8pv',
-    'qwen_image_mask_fp8pv', 'qwen_image_t64_fp8pv', 'flux2_joint_int8', 'qwen_image_mask_int8', 'qwen_image_t32_int8', 'flux2_joint', 'qwen_image_mask'].map((n): [string, NonNullable<AttentionDescriptor['handOver']>[]] => [n, ['issue', 'max']]),
+const HAND_OVER_VARIANTS: [string[], NonNullable<AttentionDescriptor['handOver']>[]][] = [
+  [['flux2_single_int8pv', 'qwen_image_t32_int8pv', 'tiny_qwen_image_mask_int8pv', 'flux2_single_fp8pv'], ['issue', 'scores', 'max', 'mid', 'exp']],
+  [['flux2_single', 'flux2_single_int8', 'flux2_joint_int8pv', 'qwen_image_mask_int8pv', 'qwen_image_t32_fp8pv', 'flux2_joint_fp8pv', 'tiny_flux2_int8pv',
+    'qwen_image_mask_fp8pv', 'qwen_image_t64_fp8pv', 'flux2_joint_int8', 'qwen_image_mask_int8', 'qwen_image_t32_int8', 'flux2_joint', 'qwen_image_mask'], ['issue', 'max']],
 ];
-for (const [base, points] of HAND_OVER_VARIANTS) {
-  const spec = SPECS.find((x) => x.name === base)!;
-  for (const handOver of points) SPECS.push({ ...spec, name: `${base}_h${handOver}`, seedCase: spec.seedCase ?? base, kernel: { ...spec.kernel, handOver } });
+for (const [bases, points] of HAND_OVER_VARIANTS) {
+  for (const base of bases) {
+    const spec = SPECS.find((x) => x.name === base)!;
+    for (const handOver of points) SPECS.push({ ...spec, name: `${base}_h${handOver}`, seedCase: spec.seedCase ?? base, kernel: { ...spec.kernel, handOver } });
+  }
 }
 
 interface Expected {
