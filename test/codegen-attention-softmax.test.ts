@@ -84,6 +84,19 @@ describe('softmax choices of the descriptors', () => {
     }
   });
 
+  it('s8 Q·Kᵀ over every key (Flux.2: no mask, whole tiles) takes its row maxima over the s32 scores and converts each score where its exponential reads it; under a key mask (Qwen-Image) the scores are converted first', () => {
+    const converted = 'S[i] = dca_s32_f32(S32[i]);', intMaxima = 'r0[g] = max((int)S32[4 * g], (int)S32[4 * g + 1]);';
+    for (const attention of ['int8-pv', 'int8'] as const) {
+      const [flux] = descriptors(graphOf(fullModelPath('flux2_dev'), FULL_MODELS.flux2_dev, attention));
+      const k = renderAttention(flux).source;
+      expect([k.includes(intMaxima), k.includes(converted)], attention).toEqual([true, false]);
+      expect(k.match(/dca_exp2\(ARG\(dca_s32_f32\(S32\[4 \* g(?: \+ [123])?\]\), g, [01], e[01]\)\)/g)?.length, attention).toBeGreaterThanOrEqual(4);
+      const [qwen] = descriptors(graphOf(fullModelPath('qwen_image'), FULL_MODELS.qwen_image, attention));
+      const q = renderAttention(qwen).source;
+      expect([!!qwen.mask, q.includes(intMaxima), q.includes(converted), q.includes('dca_s32_f32(S32[4 * g')], attention).toEqual([true, false, true, false]);
+    }
+  });
+
   it('the integer P·V (policy "int8-pv") in 192-key tiles and FP8 P·V under a key mask hand the tensor cores over once the tile\'s maxima are known: one named arrive a turn, after the maxima\'s shuffles and before the exponentials; the integer P·V in 128-key tiles and unmasked FP8 P·V right after the issue', () => {
     const arrivesAfter = (k: string, marker: RegExp) => {
       const turn = k.slice(k.indexOf('dca_named_sync(1 + wg, 256);', k.indexOf('for (int j = 1; j + 1 < nTiles; j += 2)')));

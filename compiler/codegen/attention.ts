@@ -775,7 +775,11 @@ export function renderAttention(d: AttentionDescriptor): AttentionKernel {
   const wgS = wgmmaFunction(int8 ? 'ss-s8' : fp8 ? 'ss-e4m3' : 'ss-bf16', bn), wgLast = wgmmaFunction('ss-e4m3', lastKeys), wgPV = wgmmaFunction(pvInt ? 'rs-u8s8' : pv8 ? 'rs-e4m3' : 'rs-bf16', d.dp + (lsumMma ? 8 : 0));
   const indent = (lines: string[]) => lines.map((l) => `          ${l}`).join('\n');
   // Row maxima: per 64-key region (r[8k]), then over the regions; row sums: over every column group.
-  const regionMax = indent(Array.from({ length: bn / 64 }, (_, k) => [...treeLines(fmax, 'r0', 8 * k, 8), ...treeLines(fmax, 'r1', 8 * k, 8)]).flat());
+  // intMax (s8 Q·Kᵀ, every key kept: no mask, causality or partial tile): the maxima over the s32 scores, each score converted
+  // to fp32 only where its exponential reads it, so the conversions leave the chain before the maxima.
+  const intMax = int8 && !d.mask && !d.causal && d.seqKv % bn === 0;
+  const regionMaxOp = intMax ? (x: string, y: string) => `max(${x}, ${y})` : fmax;
+  const regionMax = indent(Array.from({ length: bn / 64 }, (_, k) => [...treeLines(regionMaxOp, 'r0', 8 * k, 8), ...treeLines(regionMaxOp, 'r1', 8 * k, 8)]).flat());
   const overRegions = (r: string) => Array.from({ length: bn / 64 }, (_, k) => `${r}[${8 * k}]`).reduce((x, y) => fmax(x, y));
   const add = (x: string, y: string) => `${x} + ${y}`, hadd = (x: string, y: string) => `dca_hadd2(${x}, ${y})`;
   const sumTree = indent([...treeLines(add, 'q0', 0, bn / 8), ...treeLines(add, 'q1', 0, bn / 8)]);
@@ -807,7 +811,7 @@ export function renderAttention(d: AttentionDescriptor): AttentionKernel {
   const source = [helpers(), ...(pv8 && !pvInt ? [E4M3_PACK] : []), wgS.source, ...(lastKeys < bn ? [wgLast.source] : []), wgPV.source, env.render('attention.cu.njk', {
     name, params, dp: d.dp, headDim: d.headDim, qBytes: smem.q, kBytes: smem.k, vBytes: smem.v,
     qTiles: sq / 128, kvTiles, tailPieces: tailUnits ? pieces : 0, tailUnits, fullUnits, pieceTiles: pieces ? kvTiles / pieces : 0, partF4: (d.dp + (lsumMma ? 8 : 0)) / 8 + 1, heads: d.heads, kvHeads: d.kvHeads, group: d.heads / d.kvHeads, seqQ: d.seqQ, seqKv: d.seqKv,
-    causal: d.causal, fp8, int8, sAcc: int8 ? 'S32' : 'S', mask: !!d.mask, masked: !!d.mask || d.causal, bound: d.seqKv % bn !== 0, maskLoad,
+    causal: d.causal, fp8, int8, intMax, sAcc: int8 ? 'S32' : 'S', mask: !!d.mask, masked: !!d.mask || d.causal, bound: d.seqKv % bn !== 0, maskLoad,
     maskTiles: d.causal || !d.mask ? skv / bn : Math.ceil(d.mask.keys / bn),
     bn, colMask, prescaled: (!!d.mask || d.causal) && !colMask, scaleSplit: fp8 && bn === 192, polyEvery: d.exp === 'poly' ? (d.polyEvery ?? 4) : 0, regionMax, mxRow0: overRegions('r0'), mxRow1: overRegions('r1'), sumTree, lsumMma, kBlocks128: skv / 128,
     qHeadBytes: fp8 ? sq * 128 : sq * d.dp * 2, kHeadBytes: fp8 ? skv * 128 : skv * d.dp * 2, vHeadBytes: skv * d.dp * (pv8 ? 1 : 2),
