@@ -32,22 +32,26 @@ const descriptors = (g: Graph) => ops(g, 'PackedAttention').map((n) => attention
 const full = (m: string, attention: 'auto' | 'fp8-qk' = 'auto') => graphOf(fullModelPath(m), FULL_MODELS[m], attention);
 
 describe('reduction trees', () => {
-  it('reduce a[from..from+n) into a[from] for every n up to 24, in ceil(log2 n) dependent steps', () => {
-    for (let n = 1; n <= 24; n++) for (const from of [0, 8]) {
+  it('reduce a[from..from+n) into a[from] for every n up to 24, two or three operands a statement, in as many dependent steps as levels of that arity', () => {
+    for (const arity of [2, 3]) for (let n = 1; n <= 24; n++) for (const from of [0, 8]) {
       const a = Array.from({ length: 40 }, (_, i) => ((i * 7919) % 41) - 20);
       const depth = a.map(() => 0);
-      for (const line of treeLines((x, y) => `max(${x}, ${y})`, 'r', from, n)) {
-        const m = /^r\[(\d+)\] = max\(r\[(\d+)\], r\[(\d+)\]\);$/.exec(line)!;
-        const [d, x, y] = [1, 2, 3].map((i) => Number(m[i]));
-        expect(d).toBe(x);
-        expect(y).toBeGreaterThan(x);
-        expect(y).toBeLessThan(from + n);
-        a[d] = Math.max(a[x], a[y]);
-        depth[d] = Math.max(depth[x], depth[y]) + 1;
+      for (const line of treeLines((...xs) => `max(${xs.join(', ')})`, 'r', from, n, arity)) {
+        const m = /^r\[(\d+)\] = max\((r\[\d+\](?:, r\[\d+\])*)\);$/.exec(line)!;
+        const d = Number(m[1]), xs = [...m[2].matchAll(/\d+/g)].map((x) => Number(x[0]));
+        expect(xs.length).toBeGreaterThan(1);
+        expect(xs.length).toBeLessThanOrEqual(arity);
+        expect(d).toBe(xs[0]);
+        for (const x of xs.slice(1)) expect(x).toBeGreaterThan(d);
+        for (const x of xs) expect(x).toBeLessThan(from + n);
+        a[d] = Math.max(...xs.map((x) => a[x]));
+        depth[d] = Math.max(...xs.map((x) => depth[x])) + 1;
       }
       const want = Math.max(...Array.from({ length: n }, (_, i) => ((from + i) * 7919 % 41) - 20));
       expect(a[from], `n ${n}`).toBe(want);
-      expect(depth[from], `n ${n}`).toBe(Math.ceil(Math.log2(n)));
+      let levels = 0;
+      for (let m = n; m > 1; m = Math.ceil(m / arity)) levels++;
+      expect(depth[from], `arity ${arity}, n ${n}`).toBe(levels);
     }
   });
 });
@@ -85,7 +89,8 @@ describe('softmax choices of the descriptors', () => {
   });
 
   it('s8 Q·Kᵀ over every key (Flux.2: no mask, whole tiles) takes its row maxima over the s32 scores and converts each score where its exponential reads it; under a key mask (Qwen-Image) the scores are converted first', () => {
-    const converted = 'S[i] = dca_s32_f32(S32[i]);', intMaxima = 'r0[g] = max((int)S32[4 * g], (int)S32[4 * g + 1]);';
+    // Row 0's first 64-key region: its 16 s32 scores, reduced in three-input steps.
+    const converted = 'S[i] = dca_s32_f32(S32[i]);', intMaxima = 'int v0_0[16] = { (int)S32[0], (int)S32[1], (int)S32[4], (int)S32[5],';
     for (const attention of ['int8-pv', 'int8'] as const) {
       const [flux] = descriptors(graphOf(fullModelPath('flux2_dev'), FULL_MODELS.flux2_dev, attention));
       const k = renderAttention(flux).source;

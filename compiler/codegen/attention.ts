@@ -733,16 +733,24 @@ const VT8_CHUNK = [
   '#endif',
 ].join('\n');
 
-/** A reduction tree over a[from..from+n) into a[from] (statements: short dependent chains). */
-export function treeLines(op: (x: string, y: string) => string, a: string, from: number, n: number): string[] {
+/**
+ * A reduction tree over a[from..from+n) into a[from] (statements: short dependent chains), `arity` operands a statement
+ * (the last of a level may take fewer): op folds them.
+ */
+export function treeLines(op: (...xs: string[]) => string, a: string, from: number, n: number, arity = 2): string[] {
   const lines: string[] = [];
-  for (let m = n; m > 1; m = Math.ceil(m / 2)) {
-    const h = Math.ceil(m / 2);
-    for (let g = 0; g < m - h; g++) lines.push(`${a}[${from + g}] = ${op(`${a}[${from + g}]`, `${a}[${from + g + h}]`)};`);
+  for (let m = n; m > 1; m = Math.ceil(m / arity)) {
+    const h = Math.ceil(m / arity);
+    for (let g = 0; g < h; g++) {
+      const xs = Array.from({ length: arity }, (_, k) => g + k * h).filter((i) => i < m).map((i) => `${a}[${from + i}]`);
+      if (xs.length > 1) lines.push(`${a}[${from + g}] = ${op(...xs)};`);
+    }
   }
   return lines;
 }
-const fmax = (x: string, y: string) => `fmaxf(${x}, ${y})`;
+const fmax = (...xs: string[]) => xs.reduce((x, y) => `fmaxf(${x}, ${y})`);
+/** Integer maxima folded left: ptxas makes each max(max(a, b), c) one three-input VIMNMX3 on sm_90. */
+const imax = (...xs: string[]) => xs.reduce((x, y) => `max(${x}, ${y})`);
 
 /** The integer P·V's key count bound: s32 sums of u8 P' · s8 V codes add at most 255 · 127 a key. */
 const INT8_PV_MAX_KEYS = Math.floor(2 ** 31 / (255 * 127));
@@ -778,8 +786,14 @@ export function renderAttention(d: AttentionDescriptor): AttentionKernel {
   // intMax (s8 Q·Kᵀ, every key kept: no mask, causality or partial tile): the maxima over the s32 scores, each score converted
   // to fp32 only where its exponential reads it, so the conversions leave the chain before the maxima.
   const intMax = int8 && !d.mask && !d.causal && d.seqKv % bn === 0;
-  const regionMaxOp = intMax ? (x: string, y: string) => `max(${x}, ${y})` : fmax;
-  const regionMax = indent(Array.from({ length: bn / 64 }, (_, k) => [...treeLines(regionMaxOp, 'r0', 8 * k, 8), ...treeLines(regionMaxOp, 'r1', 8 * k, 8)]).flat());
+  // Each row's maximum of a 64-key region into r[8k]. fp32: per column group's pair, then over the 8 groups. intMax: the
+  // region's 16 s32 scores of the row in three-input steps (8 VIMNMX3 instead of 15 two-input maxima).
+  const regionTree = (r: string, row: number, k: number) => {
+    if (!intMax) return treeLines(fmax, r, 8 * k, 8);
+    const v = `v${row}_${k}`, cols = Array.from({ length: 16 }, (_, i) => `(int)S32[${4 * (8 * k + (i >> 1)) + 2 * row + (i & 1)}]`);
+    return [`int ${v}[16] = { ${cols.join(', ')} };`, ...treeLines(imax, v, 0, 16, 3), `${r}[${8 * k}] = ${v}[0];`];
+  };
+  const regionMax = indent(Array.from({ length: bn / 64 }, (_, k) => [...regionTree('r0', 0, k), ...regionTree('r1', 1, k)]).flat());
   const overRegions = (r: string) => Array.from({ length: bn / 64 }, (_, k) => `${r}[${8 * k}]`).reduce((x, y) => fmax(x, y));
   const add = (x: string, y: string) => `${x} + ${y}`, hadd = (x: string, y: string) => `dca_hadd2(${x}, ${y})`;
   const sumTree = indent([...treeLines(add, 'q0', 0, bn / 8), ...treeLines(add, 'q1', 0, bn / 8)]);
