@@ -7,6 +7,7 @@
 #             log-NAME.txt; PORTABLE=1 also runs its portable cubin (the mma.sync path sm_100a takes) once
 #             (outputs-NAME-portable.bin, log-NAME-portable.txt)
 #   SASS=1    each attention kernel's SASS opcode counts, every folder (sass.txt)
+#   TIMEOUT_S seconds a folder's run may take (default 300)
 # Every round's time/energy/unwritten lines go to times.txt. Check here afterwards with
 # `npx tsx test/gpu/attention.ts check DIR OUT -NAME` (and `-NAME-portable`), DIR holding its expected.json again.
 set -u
@@ -22,7 +23,7 @@ r=1
 while [ $r -le $ROUNDS ]; do
   for pair in $DIRS; do
     name=${pair%%:*}; dir=${pair#*:}
-    timeout 300 /tmp/ah "$dir" "$OUT" > /tmp/ab-log.txt 2>&1; rc=$?
+    timeout "${TIMEOUT_S:-300}" /tmp/ah "$dir" "$OUT" > /tmp/ab-log.txt 2>&1; rc=$?
     echo "round $r $name rc $rc" | tee -a "$OUT/times.txt"
     grep -E "^(time|energy)" /tmp/ab-log.txt | grep -v " pack" | tee -a "$OUT/times.txt"
     grep -E "^unwritten" /tmp/ab-log.txt | grep -v " 0$" | tee -a "$OUT/times.txt"
