@@ -787,7 +787,7 @@ export function renderAttention(d: AttentionDescriptor): AttentionKernel {
   // to fp32 only where its exponential reads it, so the conversions leave the chain before the maxima.
   const intMax = int8 && !d.mask && !d.causal && d.seqKv % bn === 0;
   // Each row's maximum of a 64-key region into r[8k]. fp32: per column group's pair, then over the 8 groups. intMax: the
-  // region's 16 s32 scores of the row in three-input steps (8 VIMNMX3 instead of 15 two-input maxima).
+  // region's 16 s32 scores of the row in three-input steps (9 maxima, 6 of them VIMNMX3, instead of 15 two-input ones).
   const regionTree = (r: string, row: number, k: number) => {
     if (!intMax) return treeLines(fmax, r, 8 * k, 8);
     const v = `v${row}_${k}`, cols = Array.from({ length: 16 }, (_, i) => `(int)S32[${4 * (8 * k + (i >> 1)) + 2 * row + (i & 1)}]`);
