@@ -197,7 +197,8 @@ describe('int8 Q·Kᵀ policy and kernels', () => {
     for (const k of attn) {
       expect(k.source).toMatch(/wgmma\.mma_async\.sync\.aligned\.m64n(128k32\.s32\.s8\.s8 \{[^}]*\}, %64, %65|192k32\.s32\.s8\.s8 \{[^}]*\}, %96, %97), p;/);
       expect(k.source).toMatch(/mma\.sync\.aligned\.m16n8k32\.row\.col\.s32\.s8\.s8\.s32/);
-      expect(k.source).toMatch(/dca_s32_f32\(S32\[(i|4 \* jj( \+ \d)?)\]\)/);
+      // Converted before the maxima (S[i]), or where the exponentials read them (intMax: 4 * g ...).
+      expect(k.source).toMatch(/dca_s32_f32\(S32\[(i|4 \* g( \+ \d)?)\]\)/);
       expect(k.source).toMatch(/qsRow \+ 8/);
       expect(k.source).not.toMatch(/wgmma[^"\n]*e4m3\.e4m3/);
     }
