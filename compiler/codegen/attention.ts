@@ -819,6 +819,10 @@ export function renderAttention(d: AttentionDescriptor): AttentionKernel {
     const at = offsetExpr(d.mask.offset, [['b', mb], ['h', mh], [`min(row, ${d.seqQ - 1})`, mq], [`min(col, ${d.seqKv - 1})`, mk]]);
     maskLoad = d.mask.bool ? `(dc_load<float>(mask, ${at}) != 0.f ? 0.f : -INFINITY)` : `dc_load<float>(mask, ${at})`;
   }
+  // The epilogue stages O's 16-bit rows in shared memory (over Q and the K stages) for one bulk copy a row, where a row is
+  // the head's whole width and 128 of them fit there.
+  const stagedRow = d.dp * 2 + 16;
+  const stagedOut = d.dp === d.headDim && (d.outType === '__nv_bfloat16' || d.outType === '__half') && 16 + 128 * stagedRow <= smem.q + d.stages * smem.k;
   const outRow = d.outLayout === 'bshd'
     ? `((long long)(b * ${d.seqQ} + r) * ${d.heads} + h) * ${d.headDim}LL`
     : `((long long)(b * ${d.heads} + h) * ${d.seqQ} + r) * ${d.headDim}LL`;
@@ -835,6 +839,7 @@ export function renderAttention(d: AttentionDescriptor): AttentionKernel {
     kSteps: fp8 ? 4 : d.dp / 16, wgmmaS: wgS.name, wgmmaPV: wgPV.name, mmaS: int8 ? 'dca_mma_s8' : fp8 ? 'dca_mma_e4m3' : 'dca_mma_bf16',
     scaleLog2: (d.scale * Math.LOG2E).toPrecision(9), outType: d.outType, outRow, schedule: d.schedule.startsWith('pingpong') ? 'pingpong' : d.schedule, stages: d.stages, pvInFlight: d.schedule === 'pingpong' ? 1 : 0,
     maskUsesRow: !!d.mask && d.mask.strides[2] !== 0, pBuffers: d.pBuffers ?? 1, handOver: d.handOver ?? 'issue',
+    stagedOut, stagedRow,
   })].join('\n');
   return {
     name, source, hot: true, grid: fullUnits + tailUnits * pieces, block: 384, sharedBytes: smem.total,

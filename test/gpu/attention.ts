@@ -187,9 +187,9 @@ const SPECS: Spec[] = [
   // 3456 units), so that a unit's fixed cost (start, first tile, epilogue) separates from its per-tile cost.
   ...([[1792, 2304], [8704, 9216]] as const).map(([img, n]): Spec => (
     { name: `flux2_single_int8pv_n${n}`, model: full('flux2_dev'), shapes: { img_tokens: img, txt_tokens: 512 }, attention: 'int8-pv', segments: 1, amp: 1, sampled: true })),
-  // Sessions 39-40: handing over at the maxima with a share of the exponentials by polynomial, with 128-key tiles, or with
-  // two shared-memory stages instead of three.
-  ...([['poly4', { exp: 'poly', polyEvery: 4 }], ['poly8', { exp: 'poly', polyEvery: 8 }], ['bn128', { bn: 128, pBuffers: 2 }], ['st2', { stages: 2 }]] as const).flatMap(([v, kernel]): Spec[] => [
+  // Sessions 39-41: handing over at the maxima with a share of the exponentials by polynomial, with 128-key tiles, or with
+  // two or four shared-memory stages instead of three.
+  ...([['poly4', { exp: 'poly', polyEvery: 4 }], ['poly8', { exp: 'poly', polyEvery: 8 }], ['bn128', { bn: 128, pBuffers: 2 }], ['st2', { stages: 2 }], ['st4', { stages: 4 }]] as const).flatMap(([v, kernel]): Spec[] => [
     { name: `flux2_single_int8pv_hmax_${v}`, model: full('flux2_dev'), shapes: FLUX, attention: 'int8-pv', segments: 1, amp: 1, sampled: true, seedCase: 'flux2_single', kernel: { handOver: 'max', ...kernel } },
     { name: `qwen_image_t32_int8pv_hmax_${v}`, model: full('qwen_image'), textLength: 32, attention: 'int8-pv', segments: 2, mask: { kind: 'keys', masked: [13, 32], value: -Infinity }, amp: 1, sampled: true, seedCase: 'qwen_image_t32_fp8', kernel: { handOver: 'max', ...kernel } },
   ]),

@@ -186,6 +186,16 @@ int main(int argc, char** argv) {
           }
         }
       }
+      {
+        // A unit-level timeline of the last replay, when the kernel carries one (bench/gpu/calls/session41-utrace.py):
+        // written raw to OUT/utrace-CASE.bin.
+        CUdeviceptr tp; size_t tsz; std::string tn = lastAttn + "_utrace";
+        if (cuModuleGetGlobal(&tp, &tsz, mod, tn.c_str()) == CUDA_SUCCESS) {
+          std::vector<char> tr(tsz); cuMemcpyDtoH(tr.data(), tp, tsz);
+          char tpath[1024]; snprintf(tpath, sizeof tpath, "%s/utrace-%s.bin", argv[2], caseName);
+          if (FILE* tf = fopen(tpath, "wb")) { fwrite(tr.data(), 1, tr.size(), tf); fclose(tf); }
+        }
+      }
       if (const char* sustain = getenv("ENERGY_S")) {
         // Back to back for ENERGY_S seconds after one second of warming: joules a replay from NVML's
         // energy counter over the window, the mean board power, the SM clock at its end.
