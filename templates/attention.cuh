@@ -180,8 +180,7 @@ __device__ __forceinline__ uint64_t dca_desc(uint32_t addr) {
 __device__ __forceinline__ uint64_t dca_desc64(uint32_t addr) {
   return (uint64_t)((addr & 0x3FFFF) >> 4) | ((uint64_t)1 << 16) | ((uint64_t)(512 >> 4) << 32) | ((uint64_t)2 << 62);
 }
-// A 16-bit pair to shared memory (the staged epilogue's O), and a bulk copy of shared bytes to global memory: issued,
-// committed and awaited until its source has been read (the CTA may then reuse or give up that shared memory).
+// A 16-bit pair to shared memory, and 16 bytes from it (the staged epilogue's O).
 __device__ __forceinline__ void dca_sts_pair(uint32_t addr, __nv_bfloat16, float a, float b) {
   const __nv_bfloat162 v = __floats2bfloat162_rn(a, b);
   asm volatile("st.shared.b32 [%0], %1;" :: "r"(addr), "r"(*reinterpret_cast<const uint32_t*>(&v)) : "memory");
@@ -190,9 +189,10 @@ __device__ __forceinline__ void dca_sts_pair(uint32_t addr, __half, float a, flo
   const __half2 v = __floats2half2_rn(a, b);
   asm volatile("st.shared.b32 [%0], %1;" :: "r"(addr), "r"(*reinterpret_cast<const uint32_t*>(&v)) : "memory");
 }
-__device__ __forceinline__ void dca_bulk_store(void* dst, uint32_t src, uint32_t bytes) {
-  asm volatile("cp.async.bulk.global.shared::cta.bulk_group [%0], [%1], %2;\n\tcp.async.bulk.commit_group;\n\tcp.async.bulk.wait_group.read 0;"
-               :: "l"(dst), "r"(src), "r"(bytes) : "memory");
+__device__ __forceinline__ uint4 dca_lds_u4(uint32_t addr) {
+  uint4 v;
+  asm volatile("ld.shared.v4.b32 {%0, %1, %2, %3}, [%4];" : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "r"(addr) : "memory");
+  return v;
 }
 __device__ __forceinline__ void dca_wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;" ::: "memory"); }
 __device__ __forceinline__ void dca_wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory"); }

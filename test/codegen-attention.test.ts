@@ -152,18 +152,18 @@ describe('attention kernel descriptors', () => {
     expect(() => renderAttention({ ...d, tailPieces: 24 })).toThrow(/24 pieces of 24 key tiles/);
   });
 
-  it('the epilogue stages O in shared memory and copies a row at a time where a row is the head\'s whole 16-bit width and 128 rows fit over Q and the K stages; otherwise pairs go straight to global memory', () => {
+  it('the epilogue stages O in shared memory and stores it back in row order (16 bytes a lane) where a row is the head\'s whole 16-bit width and 128 rows fit over Q and the K stages; otherwise pairs go straight to global memory', () => {
     const { after } = compileTiny('flux2_dev', fullModelPath('flux2_dev'), FULL_MODELS.flux2_dev, 'fp8');
     const d = attentionDescriptor(after, ops(after, 'PackedAttention')[0]);
     expect([d.dp, d.headDim, d.outType]).toEqual([128, 128, '__nv_bfloat16']);
-    const bulk = /dca_named_sync\(5, 256\);[\s\S]*sO \+ rl0 \* 272u[\s\S]*fence\.proxy\.async\.shared::cta[\s\S]*dca_bulk_store\(out \+ rowOffset\(eqt \* BM \+ \(int\)row\), sO \+ row \* 272u, DP \* 2\)/;
+    const staged = /dca_named_sync\(5, 256\);[\s\S]*sO \+ rl0 \* 272u[\s\S]*__syncwarp\(\);[\s\S]*dca_lds_u4\(sO \+ row \* 272u \+ 16u \* part\)[\s\S]*reinterpret_cast<uint4\*>\(out \+ rowOffset\(eqt \* BM \+ \(int\)row\)\)\[part\] = v;/;
     for (const v of [d, { ...d, pv: 'fp8' as const, lsum: undefined }, { ...d, bn: 128, stages: 2 }]) {
       const k = renderAttention(v);
-      expect(k.source, JSON.stringify(v)).toMatch(bulk);
+      expect(k.source, JSON.stringify(v)).toMatch(staged);
       // The per-pair stores stay for the portable (mma.sync) build.
       expect(k.source).toMatch(/#else[\s\S]*dca_store2\(o \+ col/);
     }
-    for (const v of [{ ...d, outType: 'float' }, { ...d, headDim: 120 }]) expect(renderAttention(v).source, JSON.stringify(v)).not.toContain('dca_bulk_store(out');
+    for (const v of [{ ...d, outType: 'float' }, { ...d, headDim: 120 }]) expect(renderAttention(v).source, JSON.stringify(v)).not.toContain('dca_lds_u4(sO');
   });
 
   it('the last key tile narrowed to the keys it holds: Qwen-Image\'s 4128 keys compute 96 of the 22nd 192-key tile with FP8 P·V; where the kernel cannot, the whole tile', () => {

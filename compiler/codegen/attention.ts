@@ -819,10 +819,10 @@ export function renderAttention(d: AttentionDescriptor): AttentionKernel {
     const at = offsetExpr(d.mask.offset, [['b', mb], ['h', mh], [`min(row, ${d.seqQ - 1})`, mq], [`min(col, ${d.seqKv - 1})`, mk]]);
     maskLoad = d.mask.bool ? `(dc_load<float>(mask, ${at}) != 0.f ? 0.f : -INFINITY)` : `dc_load<float>(mask, ${at})`;
   }
-  // The epilogue stages O's 16-bit rows in shared memory (over Q and the K stages) for one bulk copy a row, where a row is
-  // the head's whole width and 128 of them fit there.
+  // The epilogue stages O's 16-bit rows in shared memory (over Q and the K stages) and stores them back 16 bytes a lane in
+  // row order (DP / 8 lanes a row: DP 32-256), where a row is the head's whole width and 128 of them fit there.
   const stagedRow = d.dp * 2 + 16;
-  const stagedOut = d.dp === d.headDim && (d.outType === '__nv_bfloat16' || d.outType === '__half') && 16 + 128 * stagedRow <= smem.q + d.stages * smem.k;
+  const stagedOut = d.dp === d.headDim && d.dp >= 32 && 256 % d.dp === 0 && (d.outType === '__nv_bfloat16' || d.outType === '__half') && 16 + 128 * stagedRow <= smem.q + d.stages * smem.k;
   const outRow = d.outLayout === 'bshd'
     ? `((long long)(b * ${d.seqQ} + r) * ${d.heads} + h) * ${d.headDim}LL`
     : `((long long)(b * ${d.heads} + h) * ${d.seqQ} + r) * ${d.headDim}LL`;

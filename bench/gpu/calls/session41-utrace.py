@@ -31,7 +31,7 @@ rep("{{- packP('S', 'P0' if pBuffers == 2 else 'P') }}\n{%- if pBuffers == 2 %}\
     "{{- packP('S', 'P0' if pBuffers == 2 else 'P') }}\n  UT(3);\n{%- if pBuffers == 2 %}\n")
 rep("  {\n    const int sp = (nTiles - 1) % STAGES;\n    dca_mbar_wait(VFULL(sp)",
     "  UT(4);\n  {\n    const int sp = (nTiles - 1) % STAGES;\n    dca_mbar_wait(VFULL(sp)")
-rep("  }\n  }\n}\n#undef BAR", "  }\n  }\n  UT(9);\n}\n#undef BAR")
+rep("\n}\n#undef BAR", "\n  UT(9);\n}\n#undef BAR")
 rep("    dca_mbar_wait(VFULL(sp), ((nTiles - 1) / STAGES) & 1);\n    dca_named_sync(1 + wg, 256);\n",
     "    dca_mbar_wait(VFULL(sp), ((nTiles - 1) / STAGES) & 1);\n    dca_named_sync(1 + wg, 256);\n    UT(5);\n")
 rep("  }\n  if (wg == 0) dca_named_sync(1, 256);  // the other warpgroup's last hand-over\n",
