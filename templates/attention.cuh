@@ -42,6 +42,10 @@ __device__ __forceinline__ void dca_mbar_wait(uint32_t bar, uint32_t parity) {
       "DC_DONE:\n"
       "}\n" :: "r"(bar), "r"(parity) : "memory");
 }
+// Bytes of global memory into L2 (a multiple of 16, 16-byte aligned), nothing waited for.
+__device__ __forceinline__ void dca_prefetch_l2(const void* p, uint32_t bytes) {
+  asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" :: "l"(p), "r"(bytes) : "memory");
+}
 // `bytes` contiguous bytes (a multiple of 16, both addresses 16-byte aligned) by the copy engine.
 __device__ __forceinline__ void dca_bulk_copy(uint32_t dst, const void* src, uint32_t bytes, uint32_t bar) {
   asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];"

@@ -166,6 +166,18 @@ describe('attention kernel descriptors', () => {
     for (const v of [{ ...d, outType: 'float' }, { ...d, headDim: 120 }]) expect(renderAttention(v).source, JSON.stringify(v)).not.toContain('dca_lds_u4(sO');
   });
 
+  it('the producer prefetches into L2 the Q rows of the unit a wave later (blockIdx + 132), where the grid has one', () => {
+    const { after } = compileTiny('flux2_dev', fullModelPath('flux2_dev'), FULL_MODELS.flux2_dev, 'fp8');
+    const d = attentionDescriptor(after, ops(after, 'PackedAttention')[0]);
+    const k = renderAttention(d);
+    expect(k.grid).toBe(1728); // bf16 P·V: no last-wave pieces
+    // 36 query tiles a head; e4m3 Q: one 16 KB block of 128 rows of 128 bytes.
+    expect(k.source).toMatch(/if \(blockIdx\.x \+ 132 < 1728\) \{\s*int nb = blockIdx\.x \+ 132;\s*const int nqt = nb % 36;[\s\S]*?dca_prefetch_l2\(nQ \+ 0LL \* 589824, BM \* 128\);\s*\}/);
+    const few = renderAttention({ ...d, heads: 2 }); // 72 units: a single wave
+    expect(few.grid).toBe(72);
+    expect(few.source).not.toContain('dca_prefetch_l2(nQ');
+  });
+
   it('the last key tile narrowed to the keys it holds: Qwen-Image\'s 4128 keys compute 96 of the 22nd 192-key tile with FP8 P·V; where the kernel cannot, the whole tile', () => {
     const qwen = { seqKv: 4128, bn: 192, pv: 'fp8' as const, qk: 'fp8' as const, pvAccumulate: 'direct' as const, schedule: 'pingpong' as const, pBuffers: 2 as const, causal: false };
     expect(lastTileKeys(qwen)).toBe(96);

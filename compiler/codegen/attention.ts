@@ -839,7 +839,7 @@ export function renderAttention(d: AttentionDescriptor): AttentionKernel {
     kSteps: fp8 ? 4 : d.dp / 16, wgmmaS: wgS.name, wgmmaPV: wgPV.name, mmaS: int8 ? 'dca_mma_s8' : fp8 ? 'dca_mma_e4m3' : 'dca_mma_bf16',
     scaleLog2: (d.scale * Math.LOG2E).toPrecision(9), outType: d.outType, outRow, schedule: d.schedule.startsWith('pingpong') ? 'pingpong' : d.schedule, stages: d.stages, pvInFlight: d.schedule === 'pingpong' ? 1 : 0,
     maskUsesRow: !!d.mask && d.mask.strides[2] !== 0, pBuffers: d.pBuffers ?? 1, handOver: d.handOver ?? 'issue',
-    stagedOut, stagedRow,
+    stagedOut, stagedRow, prefetchNext: fullUnits > H100_SMS, sms: H100_SMS,
   })].join('\n');
   return {
     name, source, hot: true, grid: fullUnits + tailUnits * pieces, block: 384, sharedBytes: smem.total,
