@@ -4,20 +4,12 @@ ping-pong turn of templates/attention.cu.njk, in place: CTA 7, lane 0 of each co
 wait, after the pack. Prepare the traced cases, then `git checkout templates/attention.cu.njk`. The harness prints a
 kernel's marks after its timing (`trace` lines); bench/gpu/calls/session31-trace-summary.py summarises them.
 Usage: python3 bench/gpu/calls/session39-trace.py"""
-p = 'templates/attention.cu.njk'
-s = open(p).read()
+from template_edit import TemplateEdit
 
-
-def rep(old, new):
-    global s
-    assert s.count(old) == 1, old
-    s = s.replace(old, new)
-
-
-rep('extern "C" __global__ void __launch_bounds__(384, 1) {{ name }}(',
-    '__device__ unsigned int {{ name }}_trace[2 * 32 * 8];  // TRACE experiment\n'
-    '#define TR(k) do { if (blockIdx.x == 7 && (threadIdx.x & 127) == 0 && j < 32) { {{ name }}_trace[((threadIdx.x >> 7) - 1) * 256 + j * 8 + (k)] = (unsigned)clock(); } } while (0)\n'
-    'extern "C" __global__ void __launch_bounds__(384, 1) {{ name }}(')
+t = TemplateEdit()
+rep = t.rep
+t.before_kernel('__device__ unsigned int {{ name }}_trace[2 * 32 * 8];  // TRACE experiment\n'
+                '#define TR(k) do { if (blockIdx.x == 7 && (threadIdx.x & 127) == 0 && j < 32) { {{ name }}_trace[((threadIdx.x >> 7) - 1) * 256 + j * 8 + (k)] = (unsigned)clock(); } } while (0)\n')
 rep('    const int st = j % STAGES, sp = (j - 1) % STAGES;\n', '    const int st = j % STAGES, sp = (j - 1) % STAGES;\n    TR(0);\n')
 rep('    dca_named_sync(1 + wg, 256);\n{{- issueScores(Sx', '    dca_named_sync(1 + wg, 256);\n    TR(1);\n{{- issueScores(Sx')
 rep("    dca_wgmma_wait<{{ pvInFlight }}>();\n{{- fenceAll(Sx, lastKeys ~ ' / 2' if narrow else 'BN / 2') }}\n",
@@ -26,4 +18,4 @@ rep("{{- softmax('SL' if narrow else 'S', 'j0 + j', lastKeys if narrow else 'BN'
     "{{- softmax('SL' if narrow else 'S', 'j0 + j', lastKeys if narrow else 'BN', narrow, true) }}\n    TR(4);\n")
 rep("    if (lane == 0) dca_mbar_arrive(VEMPTY(sp));  // V stage of tile j - 1 free\n{{- rescaleO(split) }}\n{{- packP('SL' if narrow else 'S', Pout, lastKeys if narrow else 'BN') }}\n",
     "    if (lane == 0) dca_mbar_arrive(VEMPTY(sp));  // V stage of tile j - 1 free\n    TR(5);\n{{- rescaleO(split) }}\n{{- packP('SL' if narrow else 'S', Pout, lastKeys if narrow else 'BN') }}\n    TR(6);\n")
-open(p, 'w').write(s)
+t.write()

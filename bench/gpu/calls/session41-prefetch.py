@@ -1,7 +1,9 @@
-# Session 41, calls A5-A6 (not kept): puts the next wave's Q rows (blockIdx + 132) into L2 by a bulk prefetch from each
-# CTA's producer, in place in templates/attention.cu.njk. Usage: python3 bench/gpu/calls/session41-prefetch.py
-p='templates/attention.cu.njk'
-s=open(p).read()
+# Session 41, calls A5, A6 and A10: puts the next wave's Q rows (blockIdx + 132) into L2 by a bulk prefetch from each
+# CTA's producer, in place in templates/attention.cu.njk as it was before ee1dae1 (which kept it as `prefetchNext`).
+# Usage: python3 bench/gpu/calls/session41-prefetch.py
+from template_edit import TemplateEdit
+
+t = TemplateEdit()
 old="""{%- for kb in range(qBlocks) %}
       dca_bulk_copy(sQ + {{ kb }} * BM * 128, gQ + {{ kb }}LL * {{ qBlockBytes }}, BM * 128, BAR(0));
 {%- endfor %}
@@ -20,5 +22,5 @@ new=old+"""      // EXPERIMENT: the Q rows of the unit a wave later (blockIdx + 
 {%- endif %}
       }
 """
-assert s.count(old)==1
-open(p,'w').write(s.replace(old,new))
+t.rep(old, new)
+t.write()

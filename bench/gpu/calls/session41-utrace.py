@@ -2,23 +2,15 @@
 templates/attention.cu.njk, in place, for every CTA (u64 [grid][32]): slot 0 the producer's entry, 1 its %globaltimer,
 2 its SM; for consumer warpgroup w (lane 0 of its first warp) slots 4 + 14w + k, k = 0..9: its start, Q in, the first
 turn's start, the peeled first turn's end, the loop's end, the last turn's barrier passed, its P·V awaited, (warpgroup 0)
-the other's last hand-over, O / l ready, the epilogue's end. The harness writes the array to OUT/utrace-CASE.bin. Prepare the traced cases, then `git checkout templates/attention.cu.njk`;
-bench/gpu/calls/session41-utrace-summary.py reads the files.
+the other's last hand-over, O / l ready, the epilogue's end. The harness writes the array to OUT/utrace-CASE.bin. Prepare
+the traced cases, then `git checkout templates/attention.cu.njk`; bench/gpu/calls/session41-utrace-summary.py reads the files.
 Usage: python3 bench/gpu/calls/session41-utrace.py"""
-p = 'templates/attention.cu.njk'
-s = open(p).read()
+from template_edit import TemplateEdit
 
-
-def rep(old, new):
-    global s
-    assert s.count(old) == 1, old
-    s = s.replace(old, new)
-
-
-rep('extern "C" __global__ void __launch_bounds__(384, 1) {{ name }}(',
-    '__device__ unsigned long long {{ name }}_utrace[{{ fullUnits + tailUnits * tailPieces }} * 32];  // UTRACE experiment\n'
-    '#define UT(k) do { if ((threadIdx.x & 127) == 0 && threadIdx.x >= 128) { {{ name }}_utrace[blockIdx.x * 32 + 4 + ((threadIdx.x >> 7) - 1) * 14 + (k)] = clock64(); } } while (0)\n'
-    'extern "C" __global__ void __launch_bounds__(384, 1) {{ name }}(')
+t = TemplateEdit()
+rep = t.rep
+t.before_kernel('__device__ unsigned long long {{ name }}_utrace[{{ fullUnits + tailUnits * tailPieces }} * 32];  // UTRACE experiment\n'
+                '#define UT(k) do { if ((threadIdx.x & 127) == 0 && threadIdx.x >= 128) { {{ name }}_utrace[blockIdx.x * 32 + 4 + ((threadIdx.x >> 7) - 1) * 14 + (k)] = clock64(); } } while (0)\n')
 rep('  if (threadIdx.x == 0) {\n    dca_mbar_init(BAR(0), 1);',
     '  if (threadIdx.x == 0) {\n    unsigned long long gt; asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(gt)); unsigned smid; asm volatile("mov.u32 %0, %%smid;" : "=r"(smid));\n'
     '    {{ name }}_utrace[blockIdx.x * 32] = clock64(); {{ name }}_utrace[blockIdx.x * 32 + 1] = gt; {{ name }}_utrace[blockIdx.x * 32 + 2] = smid;\n'
@@ -38,4 +30,4 @@ rep("  }\n  if (wg == 0) dca_named_sync(1, 256);  // the other warpgroup's last 
     "    UT(6);\n  }\n  if (wg == 0) dca_named_sync(1, 256);  // the other warpgroup's last hand-over\n  UT(7);\n")
 rep("  const float inv0 = l0 > 0.f ? 1.f / l0 : 0.f, inv1 = l1 > 0.f ? 1.f / l1 : 0.f;\n",
     "  const float inv0 = l0 > 0.f ? 1.f / l0 : 0.f, inv1 = l1 > 0.f ? 1.f / l1 : 0.f;\n  UT(8);\n")
-open(p, 'w').write(s)
+t.write()
