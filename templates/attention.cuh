@@ -135,6 +135,12 @@ __device__ __forceinline__ float2 dca_lds_f2(uint32_t addr) {
   asm volatile("ld.shared.v2.f32 {%0, %1}, [%2];" : "=f"(v.x), "=f"(v.y) : "r"(addr));
   return v;
 }
+// 16 bytes from a shared-memory address.
+__device__ __forceinline__ uint4 dca_lds_u4(uint32_t addr) {
+  uint4 v;
+  asm volatile("ld.shared.v4.b32 {%0, %1, %2, %3}, [%4];" : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "r"(addr) : "memory");
+  return v;
+}
 
 // ---- maths ------------------------------------------------------------------------------------------
 // 2^x, the hardware approximation (relative error ~2^-22), flushing denormal results to zero.
@@ -168,6 +174,14 @@ __device__ __forceinline__ float dca_exp2_poly(float x) {
 __device__ __forceinline__ void dca_store2(__nv_bfloat16* p, float a, float b) { *reinterpret_cast<__nv_bfloat162*>(p) = __floats2bfloat162_rn(a, b); }
 __device__ __forceinline__ void dca_store2(__half* p, float a, float b) { *reinterpret_cast<__half2*>(p) = __floats2half2_rn(a, b); }
 __device__ __forceinline__ void dca_store2(float* p, float a, float b) { *reinterpret_cast<float2*>(p) = make_float2(a, b); }
+// dca_store2's 16-bit pairs to a shared-memory address instead (the staged epilogue's O; the tag picks the type).
+__device__ __forceinline__ void dca_sts_pair(uint32_t addr, __nv_bfloat16, float a, float b) {
+  asm volatile("st.shared.b32 [%0], %1;" :: "r"(addr), "r"(dca_pack_bf16(a, b)) : "memory");
+}
+__device__ __forceinline__ void dca_sts_pair(uint32_t addr, __half, float a, float b) {
+  const __half2 v = __floats2half2_rn(a, b);
+  asm volatile("st.shared.b32 [%0], %1;" :: "r"(addr), "r"(*reinterpret_cast<const uint32_t*>(&v)) : "memory");
+}
 // Keeps the compiler from moving reads of wgmma accumulators across the wait that completes them.
 __device__ __forceinline__ void dca_fence_reg(float& r) { asm volatile("" : "+f"(r) :: "memory"); }
 __device__ __forceinline__ void dca_fence_reg(uint32_t& r) { asm volatile("" : "+r"(r) :: "memory"); }
@@ -183,20 +197,6 @@ __device__ __forceinline__ uint64_t dca_desc(uint32_t addr) {
 // c ^ ((r / 2) % 4)): 8-row groups 512 bytes apart, a 512-byte-aligned base (Vt8 of FP8 P·V).
 __device__ __forceinline__ uint64_t dca_desc64(uint32_t addr) {
   return (uint64_t)((addr & 0x3FFFF) >> 4) | ((uint64_t)1 << 16) | ((uint64_t)(512 >> 4) << 32) | ((uint64_t)2 << 62);
-}
-// A 16-bit pair to shared memory, and 16 bytes from it (the staged epilogue's O).
-__device__ __forceinline__ void dca_sts_pair(uint32_t addr, __nv_bfloat16, float a, float b) {
-  const __nv_bfloat162 v = __floats2bfloat162_rn(a, b);
-  asm volatile("st.shared.b32 [%0], %1;" :: "r"(addr), "r"(*reinterpret_cast<const uint32_t*>(&v)) : "memory");
-}
-__device__ __forceinline__ void dca_sts_pair(uint32_t addr, __half, float a, float b) {
-  const __half2 v = __floats2half2_rn(a, b);
-  asm volatile("st.shared.b32 [%0], %1;" :: "r"(addr), "r"(*reinterpret_cast<const uint32_t*>(&v)) : "memory");
-}
-__device__ __forceinline__ uint4 dca_lds_u4(uint32_t addr) {
-  uint4 v;
-  asm volatile("ld.shared.v4.b32 {%0, %1, %2, %3}, [%4];" : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "r"(addr) : "memory");
-  return v;
 }
 __device__ __forceinline__ void dca_wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;" ::: "memory"); }
 __device__ __forceinline__ void dca_wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory"); }
