@@ -166,6 +166,24 @@ describe('attention kernel descriptors', () => {
     for (const v of [{ ...d, outType: 'float' }, { ...d, headDim: 120 }]) expect(renderAttention(v).source, JSON.stringify(v)).not.toContain('dca_lds_u4(sO');
   });
 
+  it('the epilogue\'s inputs come under the last P·V: l summed over the quad and V\'s channel scales loaded between its issue and its wait, once', () => {
+    const { after } = compileTiny('flux2_dev', fullModelPath('flux2_dev'), FULL_MODELS.flux2_dev, 'fp8');
+    const d = attentionDescriptor(after, ops(after, 'PackedAttention')[0]);
+    const quadSum = '__shfl_xor_sync(0xffffffffu, l0, 1)';
+    const underLastPV = /dca_named_arrive\(2 - wg, 256\);\s*\/\/ Under the last P·V[^\n]*\n#if !LSUM_MMA\n[^#]*__shfl_xor_sync\(0xffffffffu, l1, 2\);\n#endif\n#if DCA_WGMMA\n\s*\{[^}]*sv\[jd\] = __ldg\([^}]*\}\n#endif\n\s*dca_wgmma_wait<0>\(\);/;
+    for (const v of [{ ...d, pv: 'fp8' as const, qk: 'fp8' as const, lsum: undefined, schedule: 'pingpong' as const }, { ...d, pv: 'int8' as const, qk: 'int8' as const, lsum: undefined, pvAccumulate: 'direct' as const, schedule: 'pingpong' as const }]) {
+      const src = renderAttention(v).source;
+      expect(src, JSON.stringify(v)).toMatch(underLastPV);
+      // Once on each path: the wgmma ping-pong's (under the last P·V) and the portable build's serial loop (after it).
+      expect(src.split(quadSum).length - 1).toBe(2);
+      // The staged epilogue loads nothing from V's channel scales after the barrier.
+      expect(src.slice(src.indexOf('dca_named_sync(5, 256);'))).not.toMatch(/__ldg\(reinterpret_cast<const float2\*>\(vsHead \+ 8 \* jd/);
+    }
+    // bf16 P·V with the MMA's row sums: l is read from O, so no quad sum on the wgmma path.
+    const bf16 = renderAttention({ ...d, pv: undefined, lsum: 'mma' as const, schedule: 'pingpong' as const }).source;
+    expect(bf16).not.toMatch(/sv\[jd\] = __ldg/);
+  });
+
   it('the producer prefetches into L2 the Q rows of the unit a wave later (blockIdx + 132), where the grid has one', () => {
     const { after } = compileTiny('flux2_dev', fullModelPath('flux2_dev'), FULL_MODELS.flux2_dev, 'fp8');
     const d = attentionDescriptor(after, ops(after, 'PackedAttention')[0]);
