@@ -184,6 +184,29 @@ describe('attention kernel descriptors', () => {
     expect(bf16).not.toMatch(/sv\[jd\] = __ldg/);
   });
 
+  it('s8 Q·Kᵀ: one producer warp writes Q\'s row scales and K\'s block scales to shared memory while Q\'s copy is in flight, its 32 arrivals on Q\'s barrier; e4m3 Q·Kᵀ: the consumers write K\'s', () => {
+    const { after } = compileTiny('flux2_dev', fullModelPath('flux2_dev'), FULL_MODELS.flux2_dev, 'fp8');
+    const d = attentionDescriptor(after, ops(after, 'PackedAttention')[0]);
+    const int8 = renderAttention({ ...d, pv: 'int8', qk: 'int8', lsum: undefined, pvAccumulate: 'direct' }).source;
+    expect(int8).toContain('dca_mbar_init(BAR(0), 33);');
+    // Warp 1 of the producer: each lane 4 rows' scales (a float4), then the head's 36 K block scales, then its arrival.
+    expect(int8).toMatch(/if \(warp == 1\) \{[^]*?__ldg\(reinterpret_cast<const float4\*>\(qs \+ [^;]*\) \+ lane\);[^]*?for \(int i = lane; i < 36; i \+= 32\) dca_sts_f\(sKsc \+ 4 \* i, __ldg\(ksHead \+ i\)\);\s*dca_mbar_arrive\(BAR\(0\)\);\s*\}/);
+    // The consumers neither load nor write a scale.
+    const consumers = int8.slice(int8.indexOf('// ---- consumers'));
+    expect(consumers).not.toMatch(/dca_sts_f2?\(s(Ksc|Qf)/);
+    expect(consumers).not.toMatch(/__ldg\((qs|ksHead)/);
+    // Row r's scale lands where the softmax reads rows g and g + 8 of warp r / 16: the pair 8 · (r / 16) + r % 8, element (r / 8) % 2.
+    const pair = (r: number) => 8 * (8 * (r >> 4) + (r & 7)) + 4 * ((r >> 3) & 1);
+    const seen = new Set(Array.from({ length: 128 }, (_, r) => pair(r)));
+    expect(seen.size).toBe(128);
+    for (let cw = 0; cw < 8; ++cw) for (let g = 0; g < 8; ++g) expect([pair(16 * cw + g), pair(16 * cw + g + 8)]).toEqual([8 * (8 * cw + g), 8 * (8 * cw + g) + 4]);
+    expect(int8).toContain('dca_sts_f(sQf + 8 * (8 * (r >> 4) + (r & 7)) + 4 * ((r >> 3) & 1),');
+    const fp8 = renderAttention({ ...d, pv: 'fp8', qk: 'fp8', lsum: undefined, pvAccumulate: 'direct' }).source;
+    expect(fp8).toContain('dca_mbar_init(BAR(0), 1);');
+    expect(fp8).not.toContain('if (warp == 1)');
+    expect(fp8.slice(fp8.indexOf('// ---- consumers'))).toMatch(/dca_sts_f\(sKsc \+ 4 \* i, __ldg\(ksHead \+ i\)\);\s*dca_named_sync\(3, 256\);/);
+  });
+
   it('the producer prefetches into L2 the Q rows of the unit a wave later (blockIdx + 132), where the grid has one', () => {
     const { after } = compileTiny('flux2_dev', fullModelPath('flux2_dev'), FULL_MODELS.flux2_dev, 'fp8');
     const d = attentionDescriptor(after, ops(after, 'PackedAttention')[0]);

@@ -1,0 +1,9 @@
+"""Session 42: one more mark for the unit-level timeline, applied after bench/gpu/calls/session41-utrace.py: slot k = 10 of each
+consumer warpgroup (4 + 14w + 10) when its prologue is done (Q's row scales and K's block scales in shared memory, past
+their named barrier), to tell that prologue's latency from Q's copy (k = 1). Usage: python3 bench/gpu/calls/session42-uprologue.py"""
+from template_edit import TemplateEdit
+
+t = TemplateEdit()
+t.rep("    for (int i = threadIdx.x - 128; i < {{ kBlocks128 }}; i += 256) dca_sts_f(sKsc + 4 * i, __ldg(ksHead + i));\n    dca_named_sync(3, 256);\n",
+      "    for (int i = threadIdx.x - 128; i < {{ kBlocks128 }}; i += 256) dca_sts_f(sKsc + 4 * i, __ldg(ksHead + i));\n    dca_named_sync(3, 256);\n    UT(10);\n")
+t.write()
