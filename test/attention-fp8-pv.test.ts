@@ -29,16 +29,19 @@ import { expectBuildsWithoutSpills, loweredOf, ops, random, referenceOutput, thr
 import { relL2 } from './helpers/numerics.ts';
 import { policyFile } from './helpers/policy.ts';
 
-/** The fp8 pipeline up to lower-attention, every attention the policy would give FP8 P·V if it were
+/** The policy "fp8-pv": e4m3 Q·Kᵀ and P·V (the default of sessions 18-41). */
+const FP8_PV = { ...defaultPolicy('fp8'), attention: 'fp8-pv' as const };
+
+/** The fp8 pipeline of "fp8-pv" up to lower-attention, every attention it would give FP8 P·V if it were
  * long enough (no mask or a key mask; the tiny models' attention is too short) forced to qk+pv fp8,
  * then lowered. */
 function compileTiny(name: string) {
-  const passes = pipelineFor(insertQuantize(defaultPolicy('fp8')));
+  const passes = pipelineFor(insertQuantize(FP8_PV));
   const before = runPipeline(inferTypes(specialise(importOnnx(join(tinyDir(name), 'model.onnx')).graph, {})), { passes: passes.filter((p) => p !== lowerAttention) });
   for (const n of before.graph.nodes) {
     if (n.op !== 'FusedAttention') continue;
     const shape = n.inputs[0] ? (before.graph.types.get(n.inputs[0]) as unknown as { shape: number[] }).shape : undefined;
-    if (fp8PvAttention(defaultPolicy('fp8'), { causal: n.attrs.causal === 1, queries: 4096, keys: 4096, convolves: false, masked: !!shape, maskShape: shape })) Object.assign(n.attrs, { qk: 'fp8', pv: 'fp8' });
+    if (fp8PvAttention(FP8_PV, { causal: n.attrs.causal === 1, queries: 4096, keys: 4096, convolves: false, masked: !!shape, maskShape: shape })) Object.assign(n.attrs, { qk: 'fp8', pv: 'fp8' });
   }
   return { before: before.graph, after: runPipeline(before, { passes: [lowerAttention] }).graph };
 }
@@ -142,9 +145,9 @@ describe('fp8 P·V semantics', () => {
 });
 
 describe('fp8 P·V policy and kernels', () => {
-  it('"auto" (the default): FP8 P·V where it takes FP8 Q·Kᵀ, without a mask or with a key mask; "fp8-qk", "fp8" and "int8" keep bf16 P·V; "fp8-pv" is an error saying so', () => {
-    const p = defaultPolicy('fp8');
-    expect(p.attention).toBe('auto');
+  it('"fp8-pv": FP8 P·V where it takes FP8 Q·Kᵀ, without a mask or with a key mask; "auto" (the default) takes the integer P·V there, "fp8-qk", "fp8" and "int8" keep bf16 P·V', () => {
+    const p = FP8_PV;
+    expect(loadPolicy(policyFile({ attention: 'fp8-pv' }), 'fp8').attention).toBe('fp8-pv');
     const long = { causal: false, queries: 4608, keys: 4608, convolves: false };
     expect(fp8PvAttention(p, { ...long, masked: false })).toBe(true);
     // Key masks (text padding, batch 1 or 2) yes; a mask with a query or head axis, or of unknown shape, no.
@@ -153,11 +156,10 @@ describe('fp8 P·V policy and kernels', () => {
     expect(fp8PvAttention(p, { ...long, causal: true, masked: true, maskShape: [1, 1, 1, 4608] })).toBe(false);
     expect(fp8PvAttention(p, { ...long, causal: true, masked: false })).toBe(false);
     expect(fp8PvAttention(p, { ...long, queries: 512, masked: false })).toBe(false);
-    expect(fp8PvAttention(defaultPolicy('nvfp4'), { ...long, masked: false })).toBe(false);
-    for (const attention of ['fp8-qk', 'fp8', 'int8', 'bf16'] as const) expect(fp8PvAttention({ ...p, attention }, { ...long, masked: false }), attention).toBe(false);
+    expect(fp8PvAttention({ ...p, format: 'nvfp4' }, { ...long, masked: false })).toBe(false);
+    for (const attention of ['auto', 'fp8-qk', 'fp8', 'int8', 'int8-pv', 'bf16'] as const) expect(fp8PvAttention({ ...p, attention }, { ...long, masked: false }), attention).toBe(false);
     expect(loadPolicy(policyFile({ attention: 'fp8-qk' }), 'fp8').attention).toBe('fp8-qk');
-    expect(() => loadPolicy(policyFile({ attention: 'fp8-pv' }), 'fp8')).toThrow(/FP8 P·V is now what "auto" does.*found "fp8-pv"/);
-    expect(() => loadPolicy(policyFile({ attention: 'pv' }), 'fp8')).toThrow(/fp8-qk/);
+    expect(() => loadPolicy(policyFile({ attention: 'pv' }), 'fp8')).toThrow(/"fp8-qk", "fp8-pv"/);
   });
 
   it('renders e4m3 P·V (register A, K-major Vt8, 16 KB V stages, channel scales in the epilogue, two P arrays in the ping-pong) and the V quantization; builds for sm_90a and sm_100a without spills', async () => {

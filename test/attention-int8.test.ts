@@ -130,7 +130,7 @@ describe('int8 Q·Kᵀ semantics', () => {
 });
 
 describe('int8 Q·Kᵀ policy and kernels', () => {
-  it('"int8": s8 Q·Kᵀ where "auto" picks FP8 (long, bidirectional, no convolutions), FP8 nowhere; not the default', () => {
+  it('"int8" and "auto" (the default): s8 Q·Kᵀ on the long bidirectional attention (no convolutions), FP8 nowhere; "fp8-qk" and "fp8-pv" take e4m3 there', () => {
     const p = { ...defaultPolicy('fp8'), attention: 'int8' as const };
     const long = { causal: false, queries: 4608, keys: 4608, convolves: false };
     expect(int8Attention(p, long)).toBe(true);
@@ -139,8 +139,11 @@ describe('int8 Q·Kᵀ policy and kernels', () => {
     expect(int8Attention(p, { ...long, keys: 512 })).toBe(false);
     expect(int8Attention(p, { ...long, convolves: true })).toBe(false);
     expect(int8Attention({ ...p, format: 'nvfp4' }, long)).toBe(false);
-    expect(int8Attention(defaultPolicy('fp8'), long)).toBe(false);
     expect(defaultPolicy('fp8').attention).toBe('auto');
+    expect(int8Attention(defaultPolicy('fp8'), long)).toBe(true);
+    expect(int8Attention(defaultPolicy('fp8'), { ...long, causal: true })).toBe(false);
+    for (const attention of ['fp8-qk', 'fp8-pv', 'fp8', 'bf16'] as const) expect(int8Attention({ ...p, attention }, long), attention).toBe(false);
+    for (const attention of ['fp8-qk', 'fp8-pv'] as const) expect(fp8Attention({ ...p, attention }, long), attention).toBe(true);
     expect(loadPolicy(policyFile({ attention: 'int8' }), 'fp8').attention).toBe('int8');
     expect(() => loadPolicy(policyFile({ attention: 's8' }), 'fp8')).toThrow(/"int8"/);
   });
@@ -199,7 +202,9 @@ describe('int8 Q·Kᵀ policy and kernels', () => {
       expect(k.source).toMatch(/mma\.sync\.aligned\.m16n8k32\.row\.col\.s32\.s8\.s8\.s32/);
       // Converted before the maxima (S[i]), or where the exponentials read them (intMax: 4 * g ...).
       expect(k.source).toMatch(/dca_s32_f32\(S32\[(i|4 \* g( \+ \d)?)\]\)/);
-      expect(k.source).toMatch(/qsRow \+ 8/);
+      // Q's scales per row: written by producer warp 1 (a float4 a lane), read back as the pair of a thread's rows.
+      expect(k.source).toMatch(/__ldg\(reinterpret_cast<const float4\*>\(qs \+ /);
+      expect(k.source).toMatch(/dca_lds_f2\(sQf \+ 8 \* \(8 \* cw \+ \(lane >> 2\)\)\)/);
       expect(k.source).not.toMatch(/wgmma[^"\n]*e4m3\.e4m3/);
     }
     // The descriptor's kernels: 128-key tiles with two P arrays; Flux.2's 4608 keys in 192-key tiles (two K scale

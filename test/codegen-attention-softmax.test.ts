@@ -24,12 +24,12 @@ import { defaultPolicy } from '../passes/quantize/policy.ts';
 import { tinyDir } from './helpers/fixtures.ts';
 import { ops } from './helpers/attention.ts';
 
-function graphOf(file: string, shapes: Record<string, number> = {}, attention: 'auto' | 'bf16' | 'fp8' | 'fp8-qk' | 'int8' | 'int8-pv' = 'auto'): Graph {
+function graphOf(file: string, shapes: Record<string, number> = {}, attention: 'auto' | 'bf16' | 'fp8' | 'fp8-qk' | 'fp8-pv' | 'int8' | 'int8-pv' = 'auto'): Graph {
   const passes = pipelineFor(insertQuantize({ ...defaultPolicy('fp8'), attention }));
   return runPipeline(inferTypes(specialise(importOnnx(file).graph, shapes)), { passes }).graph;
 }
 const descriptors = (g: Graph) => ops(g, 'PackedAttention').map((n) => attentionDescriptor(g, n));
-const full = (m: string, attention: 'auto' | 'fp8-qk' = 'auto') => graphOf(fullModelPath(m), FULL_MODELS[m], attention);
+const full = (m: string, attention: 'auto' | 'fp8-qk' | 'fp8-pv' = 'auto') => graphOf(fullModelPath(m), FULL_MODELS[m], attention);
 
 describe('reduction trees', () => {
   it('reduce a[from..from+n) into a[from] for every n up to 24, two or three operands a statement, in as many dependent steps as levels of that arity', () => {
@@ -72,11 +72,13 @@ describe('softmax choices of the descriptors', () => {
     expect([attentionDescriptor(g, pv).lsum, attentionDescriptor(g, pv).exp, attentionDescriptor(g, pv).bn]).toEqual([undefined, undefined, 192]);
   });
 
-  it('the default policy: FP8 Q·Kᵀ and P·V in every transformer block, two P arrays in the full ping-pong, every exponential on the MUFU, fp32 sums', () => {
+  it('the default policy: s8 Q·Kᵀ and P·V on 8-bit integers in every transformer block ("fp8-pv": e4m3 both), two P arrays in the full ping-pong, every exponential on the MUFU, fp32 sums', () => {
     for (const [m, blocks, bn] of [['flux2_dev', 56, 192], ['qwen_image', 60, 128]] as const) {
-      const ds = descriptors(full(m));
-      expect(ds.length, m).toBe(blocks);
-      for (const d of ds) expect([d.qk, d.pv, d.pvAccumulate, d.bn, d.pBuffers, d.schedule, d.lsum, d.exp, d.lazyRescale], m).toEqual(['fp8', 'fp8', 'direct', bn, 2, 'pingpong', undefined, undefined, true]);
+      for (const [attention, code] of [['auto', 'int8'], ['fp8-pv', 'fp8']] as const) {
+        const ds = descriptors(full(m, attention));
+        expect(ds.length, m).toBe(blocks);
+        for (const d of ds) expect([d.qk, d.pv, d.pvAccumulate, d.bn, d.pBuffers, d.schedule, d.lsum, d.exp, d.lazyRescale], `${m} ${attention}`).toEqual([code, code, 'direct', bn, 2, 'pingpong', undefined, undefined, true]);
+      }
     }
   });
 
@@ -119,8 +121,9 @@ describe('softmax choices of the descriptors', () => {
       const k = renderAttention(ds[0]).source;
       if (handOver) expect(arrivesAfter(k, /mx1 = fmaxf\(mx1, __shfl_xor_sync\(0xffffffffu, mx1, 2\)\);/).indexOf('dca_exp2(ARG(')).toBeGreaterThan(0);
       else expect(arrivesAfter(k, /dca_wgmma_commit\(\);\s+\{\s+\/\/ O \+= P·V/).indexOf('dca_wgmma_wait<1>()')).toBeGreaterThan(0);
-      // The default (FP8 P·V): Flux.2 unmasked, Qwen-Image under its text's key mask.
-      const fp8 = descriptors(full(m))[0];
+      // "auto" (the default) takes the same kernels; "fp8-pv" (FP8 P·V): Flux.2 unmasked, Qwen-Image under its text's key mask.
+      expect(descriptors(full(m)).map((d) => renderAttention(d).name), m).toEqual(ds.map((d) => renderAttention(d).name));
+      const fp8 = descriptors(full(m, 'fp8-pv'))[0];
       expect([fp8.pv, !!fp8.mask, fp8.handOver], m).toEqual(['fp8', m === 'qwen_image', m === 'qwen_image' ? 'max' : undefined]);
       const f = renderAttention(fp8).source;
       if (fp8.handOver) expect(arrivesAfter(f, /mx1 = fmaxf\(mx1, __shfl_xor_sync\(0xffffffffu, mx1, 2\)\);/).indexOf('dca_exp2(ARG(')).toBeGreaterThan(0);

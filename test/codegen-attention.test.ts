@@ -37,7 +37,7 @@ import { relL2 } from './helpers/numerics.ts';
 const MODELS = ['flux2', 'qwen_image', 'mistral_text_encoder', 'qwen_text_encoder'] as const;
 
 /** The fp8 pipeline up to lower-attention (`before`) and after it (`after`). */
-function compileTiny(name: string, file = join(tinyDir(name), 'model.onnx'), shapes: Record<string, number> = {}, attention: 'bf16' | 'fp8' | 'auto' = 'bf16', reshape = (g: Graph) => g) {
+function compileTiny(name: string, file = join(tinyDir(name), 'model.onnx'), shapes: Record<string, number> = {}, attention: 'bf16' | 'fp8' | 'auto' | 'fp8-pv' = 'bf16', reshape = (g: Graph) => g) {
   const passes = pipelineFor(insertQuantize({ ...defaultPolicy('fp8'), attention }));
   const inferred = inferTypes(reshape(specialise(importOnnx(file).graph, shapes)));
   const before = runPipeline(inferred, { passes: passes.filter((p) => p !== lowerAttention) });
@@ -362,10 +362,10 @@ describe('attention kernels build with nvcc', () => {
   // The tiny models, the full-size transformers and text encoders (models/full); fp8 Q·Kᵀ on flux2_dev too.
   const both = kernels([...MODELS.map((m) => compileTiny(m).after), ...FULL.map((m) => compileTiny(m, fullModelPath(m), FULL_MODELS[m]).after),
     compileTiny('flux2_dev', fullModelPath('flux2_dev'), FULL_MODELS.flux2_dev, 'fp8').after]);
-  // The transformers as `npx compile --target h100` builds them (FP8 P·V; b200 runs bf16 attention): Flux.2 (last-wave
-  // pieces), Qwen-Image at 32 text tokens and batch 2 (a narrow last key tile).
-  const h100 = kernels([compileTiny('flux2_dev', fullModelPath('flux2_dev'), FULL_MODELS.flux2_dev, 'auto').after,
-    compileTiny('qwen_image', fullModelPath('qwen_image'), FULL_MODELS.qwen_image, 'auto', (g) => rebatch(resequence(g, 32), 2)).after]);
+  // The transformers as `npx compile --target h100` builds them (the integer P·V; b200 runs bf16 attention), and with
+  // "fp8-pv" (FP8 P·V): Flux.2 (last-wave pieces), Qwen-Image at 32 text tokens and batch 2 (FP8 P·V: a narrow last key tile).
+  const h100 = kernels((['auto', 'fp8-pv'] as const).flatMap((attention) => [compileTiny('flux2_dev', fullModelPath('flux2_dev'), FULL_MODELS.flux2_dev, attention).after,
+    compileTiny('qwen_image', fullModelPath('qwen_image'), FULL_MODELS.qwen_image, attention, (g) => rebatch(resequence(g, 32), 2)).after]));
 
   it.each(['h100', 'b200'] as const)('builds for %s: every kernel present, no spills', async (target) => {
     const list = target === 'h100' ? [...new Map([...both, ...h100].map((k) => [k.name, k])).values()] : both;

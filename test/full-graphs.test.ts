@@ -46,12 +46,12 @@ describe('full-size graphs', () => {
     expect(externalReads.count).toBe(readsBefore);
   });
 
-  it('the default fp8 policy computes Q·Kᵀ in FP8 in the transformers\' joint attention only, not in the text encoders\' causal attention', () => {
+  it('the default fp8 policy computes Q·Kᵀ and P·V on 8 bits (s8 / u8 codes) in the transformers\' joint attention only, not in the text encoders\' causal attention', () => {
     const qk = (name: string) => {
       const { graph } = importOnnx(fullModelPath(name));
       const out = runPipeline(inferTypes(specialise(graph, FULL[name])), { passes: pipelineFor(insertQuantize(defaultPolicy('fp8'))) }).graph;
       const attention = out.nodes.filter((n) => n.op === 'PackedAttention'); // FusedAttention, lowered (lower-attention)
-      return [attention.length, attention.filter((n) => n.attrs.qk === 'fp8').length];
+      return [attention.length, attention.filter((n) => n.attrs.qk === 'int8' && n.attrs.pv === 'int8').length];
     };
     expect(qk('flux2_dev')).toEqual([56, 56]);
     expect(qk('qwen_image')).toEqual([60, 60]);

@@ -10,8 +10,8 @@
  *     (segments concatenated, RMSNorm, RoPE) is FusedAttention's own `assemble`.
  *   PackedAttention(mask, Qp, Kp, Vt[, Qs, Ks]){scale causal outLayout to seqQ seqKv headDim qk}
  *       -> softmax(Q·Kᵀ·scale + mask)·V, as FusedAttention (a fully masked row gives 0).
- *   AttentionQuantizeV(Vt[, mask]){seqKv pv} -> Vt8, Vs    pv='fp8' (FP8 P·V, with qk='fp8'; the default) or
- *       pv='int8' (s8 V, with qk='int8'); a key mask (the attention's, broadcast over heads and queries):
+ *   AttentionQuantizeV(Vt[, mask]){seqKv pv} -> Vt8, Vs    pv='int8' (s8 V, with qk='int8'; the default) or
+ *       pv='fp8' (FP8 P·V, with qk='fp8'); a key mask (the attention's, broadcast over heads and queries):
  *       keys it drops (maskDrops) are 0
  *   AttentionPack(mask or '', [q k v qNorm kNorm cos sin] x segments, vAmax x segments){... qk='fp8' vquant=1 | qk='int8' vquant=1 pv='int8'}
  *       -> Qp, Kp, Vt8, Qs, Ks, Vs: the pack and AttentionQuantizeV in one (passes/fuse-vquant.ts), V's

@@ -13,9 +13,9 @@
  *   y = Linear(x, W, b)  =>  wq, ws = Quantize(W){fp8, axis=K};  y = Linear(x, Dequantize(wq, ws), b)
  *
  * A FusedAttention the policy picks (policy.ts fp8Attention: by default the long bidirectional ones)
- * computes Q·Kᵀ in FP8 (qk='fp8'), and P·V too where fp8PvAttention says so (pv='fp8'); with the
- * policy's "int8", the same attention computes Q·Kᵀ on s8 codes instead (int8Attention, qk='int8'); with "int8-pv", P·V
- * on 8-bit integers as well where int8PvAttention says so (pv='int8').
+ * computes Q·Kᵀ on 8 bits: on s8 codes where int8Attention says so (qk='int8'; the default), with P·V on 8-bit
+ * integers where int8PvAttention does (pv='int8'; the default where no mask or a key mask is); otherwise in e4m3
+ * (qk='fp8'), with P·V in e4m3 too where fp8PvAttention says so (pv='fp8'; the policy's "fp8-pv").
  *
  * Step 2 (fold.ts) turns the Dequantize pair into one QLinear (a lone weight Dequantize: WQLinear); fuse-elementwise then moves the
  * activation Quantize into the kernel that produces x.

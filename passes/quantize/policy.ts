@@ -17,10 +17,12 @@
  *   everything else                   attention projections, MLPs, fused projections  -> quantize
  *
  * A pattern that matches no GEMM weight is an error (a typo would silently change nothing).
- * `attention`: "auto" (default), "bf16" or "fp8": which attention computes Q·Kᵀ in FP8 (fp8Attention);
- * with "auto", those without a mask or with a key mask compute P·V in FP8 too (fp8PvAttention);
- * "fp8-qk": as "auto" with P·V in bf16 (the default until session 18).
- * "int8": those "auto" picks compute Q·Kᵀ on s8 codes instead of e4m3 (int8Attention).
+ * `attention`: which attention computes Q·Kᵀ on 8 bits (fp8Attention): "auto" (default) the long
+ * bidirectional ones of an fp8 policy, on s8 codes (int8Attention), with P·V on 8-bit integers where
+ * there is no mask or a key mask (int8PvAttention; "int8-pv" pins that choice); "int8" the same with
+ * bf16 P·V; "fp8-pv" the same attention with e4m3 Q·Kᵀ and P·V (fp8PvAttention: the default from
+ * session 18 to 41); "fp8-qk" e4m3 Q·Kᵀ with bf16 P·V (the default until session 18); "fp8" e4m3
+ * Q·Kᵀ in every attention; "bf16" none.
  * `gemmScales`: where an FP8 GEMM's per-token and per-channel scales and its bias are applied.
  * "readers" lets the kernels reading its output apply them (compiler/codegen/dequant.ts: cuBLASLt's
  * FP8 GEMM runs faster without its outer-vector scales; the bf16 rounding moves before the scaling);
@@ -75,7 +77,7 @@ export interface PrecisionPolicy {
   keep: string[];
   quantize: string[];
   structural: boolean;
-  attention: 'bf16' | 'fp8' | 'auto' | 'fp8-qk' | 'int8' | 'int8-pv';
+  attention: 'bf16' | 'fp8' | 'auto' | 'fp8-qk' | 'fp8-pv' | 'int8' | 'int8-pv';
   gemmScales: 'readers' | 'gemm' | 'auto';
   accumulation: 'fast' | 'fp32';
   gemm: 'cublaslt' | 'own';
@@ -123,8 +125,7 @@ export function loadPolicy(file: string, format: QuantFormat): PrecisionPolicy {
     return v as string[];
   };
   const attention = (p.attention ?? 'auto') as string;
-  if (attention === 'fp8-pv') fail(`--policy ${file}`, '"attention" to be "auto" (FP8 P·V is now what "auto" does), "bf16", "fp8", "fp8-qk", "int8" or "int8-pv"', '"fp8-pv"');
-  if (!['bf16', 'fp8', 'auto', 'fp8-qk', 'int8', 'int8-pv'].includes(attention)) fail(`--policy ${file}`, '"attention" to be "auto", "bf16", "fp8", "fp8-qk", "int8" or "int8-pv"', JSON.stringify(p.attention));
+  if (!['bf16', 'fp8', 'auto', 'fp8-qk', 'fp8-pv', 'int8', 'int8-pv'].includes(attention)) fail(`--policy ${file}`, '"attention" to be "auto", "bf16", "fp8", "fp8-qk", "fp8-pv", "int8" or "int8-pv"', JSON.stringify(p.attention));
   const gemmScales = (p.gemmScales ?? 'auto') as string;
   if (!['auto', 'readers', 'gemm'].includes(gemmScales)) fail(`--policy ${file}`, '"gemmScales" to be "auto", "readers" or "gemm"', JSON.stringify(p.gemmScales));
   const accumulation = (p.accumulation ?? 'fast') as string;
@@ -144,42 +145,45 @@ export function loadPolicy(file: string, format: QuantFormat): PrecisionPolicy {
 export const FP8_ATTENTION_MIN_TOKENS = 1024;
 
 /**
- * Whether a FusedAttention computes Q·Kᵀ in FP8 (qk='fp8', e4m3 Q and K with a scale per head and
- * 128-token block; softmax and P·V stay bf16): "fp8" every one, "bf16" none, "auto" (default) the
- * long bidirectional ones of an fp8 policy — no causal mask, at least FP8_ATTENTION_MIN_TOKENS
- * queries and keys: the diffusion transformers' joint attention — and not the text encoders'
- * causal attention, short attention, a VAE decoder's (a graph that convolves: bf16 by default, as
- * its GEMMs), nor any under NVFP4 (b200 runs the portable bf16 kernel).
+ * Whether a FusedAttention computes Q·Kᵀ on 8 bits (e4m3 here, qk='fp8', Q and K with a scale per head
+ * and 128-token block; softmax and P·V stay bf16; or on s8 codes where int8Attention says so): "fp8"
+ * every one, "bf16" none, "auto" (default), "fp8-qk" and "fp8-pv" the long bidirectional ones of an
+ * fp8 policy — no causal mask, at least FP8_ATTENTION_MIN_TOKENS queries and keys: the diffusion
+ * transformers' joint attention — and not the text encoders' causal attention, short attention, a
+ * VAE decoder's (a graph that convolves: bf16 by default, as its GEMMs), nor any under NVFP4 (b200
+ * runs the portable bf16 kernel).
  * Measured on an H100 (bench/RESULTS.md, "FP8 attention by default"): Flux.2 step 270.2 -> 266.6 ms,
  * Qwen-Image pass 92.1 -> 90.0 ms; same-weights cosine against bf16 diffusers 0.998003 -> 0.998007
  * and 0.999225 -> 0.999256.
  */
 export function fp8Attention(policy: PrecisionPolicy, a: { causal: boolean; queries: number; keys: number; convolves: boolean }): boolean {
-  if (policy.attention !== 'auto' && policy.attention !== 'fp8-qk') return policy.attention === 'fp8';
+  if (policy.attention !== 'auto' && policy.attention !== 'fp8-qk' && policy.attention !== 'fp8-pv') return policy.attention === 'fp8';
   return policy.format === 'fp8' && !a.causal && !a.convolves && a.queries >= FP8_ATTENTION_MIN_TOKENS && a.keys >= FP8_ATTENTION_MIN_TOKENS;
 }
 
 /**
  * Whether a FusedAttention computes Q·Kᵀ on s8 codes (qk='int8': Q with a scale per token, K per
- * head and 128-token block, amax/127; softmax and P·V bf16): "int8" only, on the attention "auto"
- * gives FP8 Q·Kᵀ. The tensor cores take s8 at e4m3's rate; the codes are 2-4x closer to full
- * precision (bench/results/attention-qk-recipes-2026-11-26.md; on the GPU:
- * bench/results/attention-int8-2026-11-26.md). Not the default. "int8-pv" takes the same attention (and int8PvAttention its P·V).
+ * head and 128-token block, amax/127; softmax and P·V bf16 unless int8PvAttention says otherwise):
+ * "auto" (the default), "int8" and "int8-pv", on the attention where "fp8-qk" takes e4m3 Q·Kᵀ. The
+ * tensor cores take s8 at e4m3's rate; the codes are 2-4x closer to full precision
+ * (bench/results/attention-qk-recipes-2026-11-26.md; on the GPU: bench/results/attention-int8-2026-11-26.md).
  */
 export function int8Attention(policy: PrecisionPolicy, a: { causal: boolean; queries: number; keys: number; convolves: boolean }): boolean {
-  return (policy.attention === 'int8' || policy.attention === 'int8-pv') && fp8Attention({ ...policy, attention: 'auto' }, a);
+  return (policy.attention === 'auto' || policy.attention === 'int8' || policy.attention === 'int8-pv') && fp8Attention({ ...policy, attention: 'auto' }, a);
 }
 
 /**
  * Whether an attention that computes Q·Kᵀ on s8 codes computes P·V on 8-bit integers too (pv='int8': P as u8 codes
- * against a running max held at integers, V as s8 codes per head and channel, exact s32 sums): "int8-pv", where
- * int8Attention holds and the mask allows FP8 P·V's (none, or a key mask); never causal attention. Within issue 6's
- * 3e-2 of fp32 where FP8 P·V is not (H100 80GB HBM3, bench/RESULTS.md "Session 29": Flux.2's node 2.2e-2 against
- * 5.1e-2), at 86-88% of FP8 P·V's speed (688-696 against 605-610 µs) and 11-13% faster than "int8" (bf16 P·V). Not the
- * default: the steps cost 3-7 ms (Flux.2) and 5 ms (Qwen-Image's CFG step) more (call S1).
+ * against a running max held at integers, V as s8 codes per head and channel, exact s32 sums): "auto" (the default)
+ * and "int8-pv" (which pins it), where int8Attention holds and the mask allows (none, or a key mask); never causal
+ * attention. Within issue 6's 3e-2 of fp32 where FP8 P·V ("fp8-pv") is not: Flux.2's nodes 2.2e-2 / 2.4e-2 against
+ * 5.1e-2 (bench/RESULTS.md "Session 29"); the same-weights cosine against bf16 diffusers 0.99796 / 0.99921 (Flux.2 /
+ * Qwen-Image) against FP8 P·V's 0.99768 / 0.99848 (H100 80GB HBM3, "Session 31", call W1). The default since session
+ * 42, when its kernels had caught up (H200, "Session 42", call E2: Flux.2 step 239.4-240.3 ms against FP8 P·V's
+ * 239.7-241.1, Qwen-Image CFG step 136.3-136.8 against 135.95-136.15; attention 907-924 TFLOP/s on Flux.2's nodes).
  */
 export function int8PvAttention(policy: PrecisionPolicy, a: { causal: boolean; queries: number; keys: number; convolves: boolean; masked: boolean; maskShape?: readonly number[] }): boolean {
-  return policy.attention === 'int8-pv' && !a.causal && (!a.masked || (!!a.maskShape && keyMaskShape(a.maskShape))) && int8Attention(policy, a);
+  return (policy.attention === 'auto' || policy.attention === 'int8-pv') && !a.causal && (!a.masked || (!!a.maskShape && keyMaskShape(a.maskShape))) && int8Attention(policy, a);
 }
 
 /** A mask shape that broadcasts over heads and queries (`[.., 1, 1, Skv]`): a key mask (text padding). */
@@ -187,10 +191,10 @@ export const keyMaskShape = (s: readonly number[]) => s.length >= 1 && s.length 
 
 /**
  * Whether an attention that computes Q·Kᵀ in FP8 computes P·V in FP8 as well (pv='fp8': P and V in
- * e4m3, V with a scale per head and channel over the sequence): "auto" (the default), where
- * fp8Attention holds and there is no mask or a key mask (Qwen-Image's text padding: the keys it drops
- * are left out of V's scales and count as 0, compiler/ops/fused.ts maskDrops); never causal attention.
- * The default since session 18, when the kernel took two P arrays (compiler/codegen/attention.ts
+ * e4m3, V with a scale per head and channel over the sequence): "fp8-pv", where fp8Attention holds and
+ * there is no mask or a key mask (Qwen-Image's text padding: the keys it drops are left out of V's
+ * scales and count as 0, compiler/ops/fused.ts maskDrops); never causal attention. The default from
+ * session 18 to 41 (now "auto" takes the integer P·V, int8PvAttention), when the kernel took two P arrays (compiler/codegen/attention.ts
  * pBuffers): H100 80GB HBM3 at the 700 W cap, three rounds alternating (bench/RESULTS.md "Session 18:
  * FP8 P·V by default", calls B7 and B16): Flux.2 step 251.9-253.4 -> 245.3-247.0 ms (251.8-252.9 ->
  * 247.9-250.4 on another machine), Qwen-Image CFG step 151.4-151.7 -> 144.6-147.8 ms (150.6-151.5 ->
@@ -198,7 +202,7 @@ export const keyMaskShape = (s: readonly number[]) => s.length >= 1 && s.length 
  * (Flux.2) and 0.999241 -> 0.998551 (Qwen-Image), session 8; "fp8-qk" keeps P·V in bf16.
  */
 export function fp8PvAttention(policy: PrecisionPolicy, a: { causal: boolean; queries: number; keys: number; convolves: boolean; masked: boolean; maskShape?: readonly number[] }): boolean {
-  return policy.attention === 'auto' && !a.causal && (!a.masked || (!!a.maskShape && keyMaskShape(a.maskShape))) && fp8Attention(policy, a);
+  return policy.attention === 'fp8-pv' && !a.causal && (!a.masked || (!!a.maskShape && keyMaskShape(a.maskShape))) && fp8Attention(policy, a);
 }
 
 const glob = (pattern: string) => new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);

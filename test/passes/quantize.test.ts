@@ -14,7 +14,7 @@ import { runPipeline, pipelineFor } from '../../passes/pipeline.ts';
 import { removeDead } from '../../passes/simplify/remove-dead.ts';
 import { foldQuantize } from '../../passes/quantize/fold.ts';
 import { insertQuantize } from '../../passes/quantize/insert.ts';
-import { type PrecisionPolicy, defaultPolicy, fp8Attention, loadPolicy } from '../../passes/quantize/policy.ts';
+import { type PrecisionPolicy, defaultPolicy, fp8Attention, int8Attention, loadPolicy } from '../../passes/quantize/policy.ts';
 import { applyPass, buildGraph, expectSameResults, expectTopologicallySorted, ints, opsOf, randomInputs, randomTensor } from '../helpers/graph.ts';
 import { policyFile } from '../helpers/policy.ts';
 
@@ -245,11 +245,12 @@ describe('precision policy overrides and errors', () => {
     expect(loadPolicy(file({ oneRowGemms: 'high', oneRowMinBytes: 0 }), 'fp8')).toMatchObject({ oneRowGemms: 'high', oneRowMinBytes: 0 });
   });
 
-  it('attention "auto" (default): FP8 Q·Kᵀ for long bidirectional attention under fp8 only; "fp8" / "bf16" for every one; another value is an error', () => {
+  it('attention "auto" (default): 8-bit Q·Kᵀ (on s8 codes) for long bidirectional attention under fp8 only; "fp8" / "bf16" for every one; another value is an error', () => {
     const auto = defaultPolicy('fp8');
     expect(auto.attention).toBe('auto');
     const a = (causal: boolean, queries: number, keys: number, convolves = false) => ({ causal, queries, keys, convolves });
     expect(fp8Attention(auto, a(false, 4608, 4608))).toBe(true);
+    expect(int8Attention(auto, a(false, 4608, 4608))).toBe(true); // on s8 codes: insert asks int8Attention first
     expect(fp8Attention(auto, a(false, 4352, 4352))).toBe(true);
     expect(fp8Attention(auto, a(true, 4608, 4608))).toBe(false); // causal: the text encoders
     expect(fp8Attention(auto, a(false, 512, 512))).toBe(false);
@@ -258,7 +259,7 @@ describe('precision policy overrides and errors', () => {
     expect(fp8Attention(defaultPolicy('nvfp4'), a(false, 4608, 4608))).toBe(false);
     expect(fp8Attention({ ...auto, attention: 'fp8' }, a(true, 16, 16))).toBe(true);
     expect(fp8Attention({ ...auto, attention: 'bf16' }, a(false, 4608, 4608))).toBe(false);
-    expect(() => loadPolicy(policyFile({ attention: 'fp16' }), 'fp8')).toThrow(/"attention" to be "auto", "bf16", "fp8", "fp8-qk", "int8" or "int8-pv", found "fp16"/);
+    expect(() => loadPolicy(policyFile({ attention: 'fp16' }), 'fp8')).toThrow(/"attention" to be "auto", "bf16", "fp8", "fp8-qk", "fp8-pv", "int8" or "int8-pv", found "fp16"/);
   });
 
   it('a policy file: accumulation "fast" (default) or "fp32"; another value is an error naming it', () => {
