@@ -177,8 +177,8 @@ export function int8Attention(policy: PrecisionPolicy, a: { causal: boolean; que
  * against a running max held at integers, V as s8 codes per head and channel, exact s32 sums): "auto" (the default)
  * and "int8-pv" (which pins it), where int8Attention holds and the mask allows (none, or a key mask); never causal
  * attention. Within issue 6's 3e-2 of fp32 where FP8 P·V ("fp8-pv") is not: Flux.2's nodes 2.2e-2 / 2.4e-2 against
- * 5.1e-2 (bench/RESULTS.md "Session 29"); the same-weights cosine against bf16 diffusers 0.99796 / 0.99921 (Flux.2 /
- * Qwen-Image) against FP8 P·V's 0.99768 / 0.99848 (H100 80GB HBM3, "Session 31", call W1). The default since session
+ * 5.1e-2 (bench/RESULTS.md "Session 29"); the same-weights cosine against bf16 diffusers 0.997955 / 0.999174 (Flux.2 /
+ * Qwen-Image) against FP8 P·V's 0.997693 / 0.998452 (H200, "Session 42", call W1; on an H100 the same, "Session 31"). The default since session
  * 42, when its kernels had caught up (H200, "Session 42", call E2: Flux.2 step 239.4-240.3 ms against FP8 P·V's
  * 239.7-241.1, Qwen-Image CFG step 136.3-136.8 against 135.95-136.15; attention 907-924 TFLOP/s on Flux.2's nodes).
  */
