@@ -178,9 +178,10 @@ export function int8Attention(policy: PrecisionPolicy, a: { causal: boolean; que
  * and "int8-pv" (which pins it), where int8Attention holds and the mask allows (none, or a key mask); never causal
  * attention. Within issue 6's 3e-2 of fp32 where FP8 P·V ("fp8-pv") is not: Flux.2's nodes 2.2e-2 / 2.4e-2 against
  * 5.1e-2 (bench/RESULTS.md "Session 29"); the same-weights cosine against bf16 diffusers 0.997955 / 0.999174 (Flux.2 /
- * Qwen-Image) against FP8 P·V's 0.997693 / 0.998452 (H200, "Session 42", call W1; on an H100 the same, "Session 31"). The default since session
- * 42, when its kernels had caught up (H200, "Session 42", call E2: Flux.2 step 239.4-240.3 ms against FP8 P·V's
- * 239.7-241.1, Qwen-Image CFG step 136.3-136.8 against 135.95-136.15; attention 907-924 TFLOP/s on Flux.2's nodes).
+ * Qwen-Image) against FP8 P·V's 0.997693 / 0.998452 (H200, "Session 42", call W1; an H100 the same, "Session 31").
+ * The default since session 42, when its kernels had caught up (H200, "Session 42", call E2: Flux.2 step 239.4-240.3
+ * ms against FP8 P·V's 239.7-241.1, Qwen-Image CFG step 136.3-136.8 against 135.95-136.15; attention 907-924 TFLOP/s
+ * on Flux.2's nodes, calls A3-A5).
  */
 export function int8PvAttention(policy: PrecisionPolicy, a: { causal: boolean; queries: number; keys: number; convolves: boolean; masked: boolean; maskShape?: readonly number[] }): boolean {
   return (policy.attention === 'auto' || policy.attention === 'int8-pv') && !a.causal && (!a.masked || (!!a.maskShape && keyMaskShape(a.maskShape))) && int8Attention(policy, a);
@@ -194,9 +195,10 @@ export const keyMaskShape = (s: readonly number[]) => s.length >= 1 && s.length 
  * e4m3, V with a scale per head and channel over the sequence): "fp8-pv", where fp8Attention holds and
  * there is no mask or a key mask (Qwen-Image's text padding: the keys it drops are left out of V's
  * scales and count as 0, compiler/ops/fused.ts maskDrops); never causal attention. The default from
- * session 18 to 41 (now "auto" takes the integer P·V, int8PvAttention), when the kernel took two P arrays (compiler/codegen/attention.ts
- * pBuffers): H100 80GB HBM3 at the 700 W cap, three rounds alternating (bench/RESULTS.md "Session 18:
- * FP8 P·V by default", calls B7 and B16): Flux.2 step 251.9-253.4 -> 245.3-247.0 ms (251.8-252.9 ->
+ * session 18 to 41 ("auto" now takes the integer P·V, int8PvAttention); it became the default in
+ * session 18, when the kernel took two P arrays (compiler/codegen/attention.ts pBuffers): H100 80GB
+ * HBM3 at the 700 W cap, three rounds alternating (bench/RESULTS.md "Session 18: FP8 P·V by default",
+ * calls B7 and B16): Flux.2 step 251.9-253.4 -> 245.3-247.0 ms (251.8-252.9 ->
  * 247.9-250.4 on another machine), Qwen-Image CFG step 151.4-151.7 -> 144.6-147.8 ms (150.6-151.5 ->
  * 144.7-147.2). The price: the same-weights cosine against bf16 diffusers 0.998005 -> 0.997638
  * (Flux.2) and 0.999241 -> 0.998551 (Qwen-Image), session 8; "fp8-qk" keeps P·V in bf16.
