@@ -424,7 +424,7 @@ export function attentionDescriptor(graph: Graph, node: Node): AttentionDescript
       // A stale running max (rescaleSlack 8, O rescaled lazily). H100 80GB HBM3, alternating twice in
       // one call (bench/RESULTS.md "Session 11: a stale running max"): bf16 Flux.2 nodes 817-851 ->
       // 786-810 µs, Qwen-Image masked bf16 414-418 -> 407-408 and FP8 Q·Kᵀ 361-364 -> 354-359, the
-      // text encoder's causal node even; but FP8 Q·Kᵀ in 192-key tiles (Flux.2's default) 700-714 ->
+      // text encoder's causal node even; but FP8 Q·Kᵀ in 192-key tiles (Flux.2's default then) 700-714 ->
       // 742-748, so that one keeps the eager rescale.
       if (!(codedQK(qk) && d.bn === 192)) Object.assign(d, { lazyRescale: true, rescaleSlack: 8 });
     }
