@@ -9,12 +9,11 @@ from template_edit import TemplateEdit
 
 t = TemplateEdit()
 rep = t.rep
-t.before_kernel('__device__ unsigned long long {{ name }}_utrace[{{ fullUnits + tailUnits * tailPieces }} * 32];  // UTRACE experiment\n'
-                '#define UT(k) do { if ((threadIdx.x & 127) == 0 && threadIdx.x >= 128) { {{ name }}_utrace[blockIdx.x * 32 + 4 + ((threadIdx.x >> 7) - 1) * 14 + (k)] = clock64(); } } while (0)\n')
-rep('  if (threadIdx.x == 0) {\n    dca_mbar_init(BAR(0), 1);',
+t.declare_trace('UTRACE', '#define UT(k) do { if ((threadIdx.x & 127) == 0 && threadIdx.x >= 128) { {{ name }}_utrace[blockIdx.x * 32 + 4 + ((threadIdx.x >> 7) - 1) * 14 + (k)] = clock64(); } } while (0)\n')
+rep('  if (threadIdx.x == 0) {\n    dca_mbar_init(BAR(0), ',
     '  if (threadIdx.x == 0) {\n    unsigned long long gt; asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(gt)); unsigned smid; asm volatile("mov.u32 %0, %%smid;" : "=r"(smid));\n'
     '    {{ name }}_utrace[blockIdx.x * 32] = clock64(); {{ name }}_utrace[blockIdx.x * 32 + 1] = gt; {{ name }}_utrace[blockIdx.x * 32 + 2] = smid;\n'
-    '  }\n  if (threadIdx.x == 0) {\n    dca_mbar_init(BAR(0), 1);')
+    '  }\n  if (threadIdx.x == 0) {\n    dca_mbar_init(BAR(0), ')
 rep('  dca_setmaxnreg_inc<240>();\n#endif\n  const int cw = warp - 4;', '  dca_setmaxnreg_inc<240>();\n#endif\n  UT(0);\n  const int cw = warp - 4;')
 rep('\n  dca_mbar_wait(BAR(0), 0);\n', '\n  dca_mbar_wait(BAR(0), 0);\n  UT(1);\n')
 rep("  dca_mbar_wait(KFULL(0), 0);\n  dca_named_sync(1 + wg, 256);\n{{- issueScores(sAcc, '0') }}",

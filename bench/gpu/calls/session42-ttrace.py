@@ -9,8 +9,7 @@ from template_edit import TemplateEdit
 
 t = TemplateEdit()
 rep = t.rep
-t.before_kernel('__device__ unsigned long long {{ name }}_utrace[{{ fullUnits + tailUnits * tailPieces }} * 32];  // TTRACE experiment\n'
-                '#define TT(k) do { if ((j == 9 || j == 10) && (threadIdx.x & 127) == 0) { {{ name }}_utrace[blockIdx.x * 32 + 16 * wg + 8 * (j & 1) + (k)] = clock64(); } } while (0)\n')
+t.declare_trace('TTRACE', '#define TT(k) do { if ((j == 9 || j == 10) && (threadIdx.x & 127) == 0) { {{ name }}_utrace[blockIdx.x * 32 + 16 * wg + 8 * (j & 1) + (k)] = clock64(); } } while (0)\n')
 rep("    dca_named_sync(1 + wg, 256);\n{{- issueScores(Sx, 'st', lastWgmmaS if narrow else wgmmaS) }}\n    dca_wgmma_commit();\n{{- issuePV('sp', Pin) }}\n    dca_wgmma_commit();\n",
     "    dca_named_sync(1 + wg, 256);\n    TT(0);\n{{- issueScores(Sx, 'st', lastWgmmaS if narrow else wgmmaS) }}\n    dca_wgmma_commit();\n{{- issuePV('sp', Pin) }}\n    dca_wgmma_commit();\n    TT(1);\n")
 rep("    dca_wgmma_wait<{{ pvInFlight }}>();\n{{- fenceAll(Sx,", "    dca_wgmma_wait<{{ pvInFlight }}>();\n    TT(2);\n{{- fenceAll(Sx,")
