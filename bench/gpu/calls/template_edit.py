@@ -1,6 +1,7 @@
 """In-place edits of a template for the experiment scripts (session39-trace.py, session41-utrace.py, session41-prefetch.py,
 session42-ttrace.py, session42-uprologue.py): each text replaced must occur exactly once; `before_kernel` puts
-declarations ahead of the attention kernel's entry, `declare_trace` the harness's trace array and a mark macro. Restore the template with `git checkout` after preparing the cases."""
+declarations ahead of the attention kernel's entry, `declare_trace` the harness's trace array and a mark macro.
+Restore the template with `git checkout` after preparing the cases."""
 KERNEL = 'extern "C" __global__ void __launch_bounds__(384, 1) {{ name }}('
 TRACE = '__device__ unsigned long long {{ name }}_utrace[{{ fullUnits + tailUnits * tailPieces }} * 32];  // %s experiment\n'
 
